@@ -1,0 +1,678 @@
+//! The event envelope and every event type of the wire contract (`shared/design/events.md`).
+//!
+//! The serde derives here give two forms. Human-readable formats (JSON) get the wire form: the
+//! envelope with `type` and `data`, exactly as producers send it. Compact formats (postcard, for
+//! storage and snapshots) get a positional form tagged by variant index. Decoding JSON with
+//! validation and error messages that name the event and the field lives in [`crate::wire`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::timestamp::Timestamp;
+
+/// The envelope schema version this build writes and reads.
+pub const CURRENT_SCHEMA: u32 = 1;
+
+/// A producer-assigned, globally unique event id (a ULID is recommended); the dedupe key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(pub String);
+
+impl EventId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for EventId {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+/// One immutable event: the envelope and its typed payload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Producer-assigned unique id.
+    pub id: EventId,
+    /// Envelope schema version ([`CURRENT_SCHEMA`]).
+    pub schema: u32,
+    /// When it happened, by the producer's clock.
+    pub time: Timestamp,
+    /// Who emitted it.
+    pub source: String,
+    /// The scope it belongs to: a cluster, a site, a tenant.
+    pub cluster: String,
+    /// The type and its data.
+    pub payload: Payload,
+}
+
+impl Event {
+    /// The wire name of this event's type, e.g. `cycle.completed`.
+    pub fn event_type(&self) -> EventType {
+        self.payload.event_type()
+    }
+}
+
+/// Severity of a finding, an alert or an incident, ordered from least to most severe.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// For the record.
+    Info,
+    /// Worth a look.
+    Warning,
+    /// Broken.
+    Error,
+    /// Broken and hurting people.
+    Critical,
+}
+
+impl Severity {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Error => "error",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A Kubernetes-style reference to the resource a finding is about.
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRef {
+    /// Resource kind, e.g. `Pod`.
+    #[schemars(length(min = 1))]
+    pub kind: String,
+    /// Namespace, for namespaced kinds.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Resource name.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Live uid, when the probe knows it (links the finding to the inventory graph).
+    #[serde(default)]
+    pub uid: Option<String>,
+}
+
+/// `cycle.completed`: a probe finished one scan of a cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CycleCompleted {
+    /// The probe's name for this cycle.
+    #[schemars(length(min = 1))]
+    pub cycle: String,
+    /// The categories the probe ran in this cycle (with every finding's category).
+    pub categories: Vec<String>,
+    /// What the probe saw now.
+    pub findings: Vec<FindingObservation>,
+}
+
+/// One finding as seen in one cycle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingObservation {
+    /// Identifies the finding within its cluster; must be stable across cycles.
+    #[schemars(length(min = 1))]
+    pub check_key: String,
+    /// The check category that produced it.
+    #[schemars(length(min = 1))]
+    pub category: String,
+    /// How bad it is.
+    pub severity: Severity,
+    /// One line for people.
+    #[schemars(length(min = 1))]
+    pub title: String,
+    /// More words for people.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// The resource it is about.
+    #[serde(default)]
+    pub resource: Option<ResourceRef>,
+    /// Recorded in the timeline and resolved at once: never in the active list.
+    #[serde(default)]
+    pub informational: bool,
+}
+
+/// How a finding was resolved from outside the sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ManualResolutionKind {
+    /// An operator.
+    Manual,
+    /// An automated remediation (the `recipe` field names it).
+    Recipe,
+}
+
+/// `finding.resolved`: someone or something resolved a finding outside the sweep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingResolved {
+    /// The finding, within the event's cluster.
+    #[schemars(length(min = 1))]
+    pub check_key: String,
+    /// `manual` or `recipe`.
+    pub kind: ManualResolutionKind,
+    /// Who resolved it.
+    #[serde(default)]
+    pub by: Option<String>,
+    /// Why.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The recipe's name; required when `kind` is `recipe`.
+    #[serde(default)]
+    pub recipe: Option<String>,
+}
+
+/// `settings.changed`: per-cluster lifecycle settings; an absent field keeps its value.
+///
+/// `enabled_categories` has three states: absent (keep), `null` (every category enabled) and a
+/// list. JSON omits absent fields; compact formats store every field positionally.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SettingsChanged {
+    /// Clean cycles a finding needs before it auto-resolves (T).
+    pub clean_cycles_to_resolve: Option<u32>,
+    /// `Some(None)`: all categories; `Some(Some(list))`: only these; `None`: unchanged.
+    pub enabled_categories: Option<Option<Vec<String>>>,
+    /// Width of the flap window.
+    pub flap_window_secs: Option<u64>,
+    /// Auto-resolutions inside the window above which a finding is flapping.
+    pub flap_threshold: Option<u32>,
+    /// Lowest severity that notifies.
+    pub notification_min_severity: Option<Severity>,
+}
+
+fn present_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Per-cluster lifecycle settings; an absent field keeps its value (JSON form of the Rust type).
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "SettingsChanged")]
+struct SettingsChangedJson {
+    /// Clean cycles a finding needs before it auto-resolves (T); default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    clean_cycles_to_resolve: Option<u32>,
+    /// `null`: every category enabled (the default); a list: only these.
+    #[serde(
+        default,
+        deserialize_with = "present_or_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    enabled_categories: Option<Option<Vec<String>>>,
+    /// Width of the flap window in seconds; default 86400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    flap_window_secs: Option<u64>,
+    /// A finding with more auto-resolutions than this inside the window is flapping; default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    flap_threshold: Option<u32>,
+    /// Lowest severity that notifies; default warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    notification_min_severity: Option<Severity>,
+}
+
+/// Compact form of [`SettingsChanged`]: every field, in order.
+#[derive(Serialize, Deserialize)]
+struct SettingsChangedCompact {
+    clean_cycles_to_resolve: Option<u32>,
+    enabled_categories: Option<Option<Vec<String>>>,
+    flap_window_secs: Option<u64>,
+    flap_threshold: Option<u32>,
+    notification_min_severity: Option<Severity>,
+}
+
+macro_rules! settings_mirror {
+    ($from:ident => $to:ident) => {
+        impl From<$from> for $to {
+            fn from(v: $from) -> Self {
+                Self {
+                    clean_cycles_to_resolve: v.clean_cycles_to_resolve,
+                    enabled_categories: v.enabled_categories,
+                    flap_window_secs: v.flap_window_secs,
+                    flap_threshold: v.flap_threshold,
+                    notification_min_severity: v.notification_min_severity,
+                }
+            }
+        }
+    };
+}
+settings_mirror!(SettingsChanged => SettingsChangedJson);
+settings_mirror!(SettingsChangedJson => SettingsChanged);
+settings_mirror!(SettingsChanged => SettingsChangedCompact);
+settings_mirror!(SettingsChangedCompact => SettingsChanged);
+
+impl Serialize for SettingsChanged {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            SettingsChangedJson::from(self.clone()).serialize(serializer)
+        } else {
+            SettingsChangedCompact::from(self.clone()).serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SettingsChanged {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            SettingsChangedJson::deserialize(deserializer).map(Into::into)
+        } else {
+            SettingsChangedCompact::deserialize(deserializer).map(Into::into)
+        }
+    }
+}
+
+impl JsonSchema for SettingsChanged {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        SettingsChangedJson::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        SettingsChangedJson::json_schema(generator)
+    }
+}
+
+/// `inventory.observed`: a full snapshot of the listed kinds in the cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryObserved {
+    /// The scanner's name for this scan.
+    #[schemars(length(min = 1))]
+    pub scan: String,
+    /// The kinds this scan covers completely.
+    pub kinds: Vec<String>,
+    /// Every live resource of those kinds.
+    pub resources: Vec<InventoryResource>,
+}
+
+/// One live resource in an inventory scan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryResource {
+    /// Live uid.
+    #[schemars(length(min = 1))]
+    pub uid: String,
+    /// Resource kind.
+    #[schemars(length(min = 1))]
+    pub kind: String,
+    /// Namespace, for namespaced kinds.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Resource name.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Uids of owner references.
+    #[serde(default)]
+    pub owners: Vec<String>,
+    /// Uids of resources it depends on.
+    #[serde(default)]
+    pub uses: Vec<String>,
+}
+
+/// `tracking.upserted` / `tracking.deleted`: what the management database believes exists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tracking {
+    /// Resource kind.
+    #[schemars(length(min = 1))]
+    pub kind: String,
+    /// The tracking row's key.
+    #[schemars(length(min = 1))]
+    pub key: String,
+    /// The live uid it tracks, when known.
+    #[serde(default)]
+    pub uid: Option<String>,
+}
+
+/// Outcome of a span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanStatus {
+    /// Succeeded.
+    Ok,
+    /// Failed.
+    Error,
+    /// Not set by the instrumentation.
+    Unset,
+}
+
+/// `span.recorded`: one span of an agent or pipeline trace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpanRecorded {
+    /// Trace id.
+    #[schemars(length(min = 1))]
+    pub trace_id: String,
+    /// Span id.
+    #[schemars(length(min = 1))]
+    pub span_id: String,
+    /// Parent span id; `null` for a root span.
+    #[serde(default)]
+    pub parent_span_id: Option<String>,
+    /// Operation name.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Service that recorded it.
+    #[schemars(length(min = 1))]
+    pub service: String,
+    /// Start time.
+    pub start: Timestamp,
+    /// End time; `null` while open.
+    #[serde(default)]
+    pub end: Option<Timestamp>,
+    /// Outcome.
+    pub status: SpanStatus,
+}
+
+/// `alert.fired` / `alert.resolved`: from an alerting system.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Alert {
+    /// The alerting system's identity of the alert.
+    #[schemars(length(min = 1))]
+    pub fingerprint: String,
+    /// Alert name.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// When it started firing.
+    pub starts_at: Timestamp,
+    /// When it stopped, if it has.
+    #[serde(default)]
+    pub ends_at: Option<Timestamp>,
+}
+
+/// Kind of change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// A new version rolled out.
+    Deploy,
+    /// Back to an earlier version.
+    Rollback,
+    /// Configuration only.
+    Config,
+}
+
+/// `change.deployed`: a deploy, a merged fix, a rollback.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeDeployed {
+    /// What changed.
+    #[schemars(length(min = 1))]
+    pub service: String,
+    /// To which version.
+    #[schemars(length(min = 1))]
+    pub version: String,
+    /// Deploy, rollback or config.
+    pub kind: ChangeKind,
+    /// A link: a PR, a pipeline.
+    #[serde(default)]
+    pub link: Option<String>,
+    /// What it does.
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+/// Kind of timeline note.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NoteKind {
+    /// Something seen.
+    Observation,
+    /// Something suspected.
+    Hypothesis,
+    /// Something done.
+    Action,
+    /// Something decided.
+    Decision,
+    /// How it ended.
+    Resolution,
+}
+
+/// `note.added`: a human or agent entry in the timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteAdded {
+    /// The incident it belongs to, if any.
+    #[serde(default)]
+    pub incident: Option<String>,
+    /// Who wrote it.
+    #[schemars(length(min = 1))]
+    pub author: String,
+    /// Observation, hypothesis, action, decision or resolution.
+    pub kind: NoteKind,
+    /// The note.
+    #[schemars(length(min = 1))]
+    pub text: String,
+    /// Links.
+    #[serde(default)]
+    pub links: Vec<String>,
+}
+
+/// `incident.opened` / `incident.updated` / `incident.closed`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentChange {
+    /// Incident id.
+    #[schemars(length(min = 1))]
+    pub incident: String,
+    /// Title; required when opening.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Severity.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    /// Findings that belong to it.
+    #[serde(default)]
+    pub check_keys: Vec<String>,
+    /// Summary.
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+macro_rules! event_types {
+    ($( $(#[$doc:meta])* $variant:ident = $wire:literal => $data:ty ),* $(,)?) => {
+        /// The `type` of an event.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum EventType {
+            $( $(#[$doc])* #[serde(rename = $wire)] $variant, )*
+        }
+
+        impl EventType {
+            /// Every type, in wire-contract order.
+            pub const ALL: &'static [EventType] = &[ $( EventType::$variant, )* ];
+
+            /// The wire name, e.g. `cycle.completed`.
+            pub fn as_str(self) -> &'static str {
+                match self { $( EventType::$variant => $wire, )* }
+            }
+
+            /// The type with this wire name.
+            pub fn from_wire(name: &str) -> Option<Self> {
+                match name { $( $wire => Some(EventType::$variant), )* _ => None }
+            }
+
+            /// The JSON Schema of this type's `data`, with its definitions.
+            pub(crate) fn data_schema(self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                match self { $( EventType::$variant => generator.subschema_for::<$data>(), )* }
+            }
+        }
+
+        /// The payload of an event, by type.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        pub enum Payload {
+            $( $(#[$doc])* $variant($data), )*
+        }
+
+        impl Payload {
+            /// The event type this payload belongs to.
+            pub fn event_type(&self) -> EventType {
+                match self { $( Payload::$variant(_) => EventType::$variant, )* }
+            }
+
+            /// Decodes the `data` of an event of type `event_type` from JSON, reporting the path
+            /// of the field that failed.
+            pub(crate) fn decode_json_data(
+                event_type: EventType,
+                json: &str,
+            ) -> Result<Self, serde_path_to_error::Error<serde_json::Error>> {
+                let mut de = serde_json::Deserializer::from_str(json);
+                let payload = match event_type {
+                    $( EventType::$variant => Payload::$variant(serde_path_to_error::deserialize(&mut de)?), )*
+                };
+                Ok(payload)
+            }
+
+            fn serialize_data<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                match self { $( Payload::$variant(data) => data.serialize(serializer), )* }
+            }
+        }
+    };
+}
+
+event_types! {
+    /// A probe finished one scan of a cluster.
+    CycleCompleted = "cycle.completed" => CycleCompleted,
+    /// A finding was resolved outside the sweep.
+    FindingResolved = "finding.resolved" => FindingResolved,
+    /// Per-cluster lifecycle settings changed.
+    SettingsChanged = "settings.changed" => SettingsChanged,
+    /// A scan of what is live.
+    InventoryObserved = "inventory.observed" => InventoryObserved,
+    /// The management database tracks a resource.
+    TrackingUpserted = "tracking.upserted" => Tracking,
+    /// The management database stopped tracking a resource.
+    TrackingDeleted = "tracking.deleted" => Tracking,
+    /// One span of a trace.
+    SpanRecorded = "span.recorded" => SpanRecorded,
+    /// An alert started firing.
+    AlertFired = "alert.fired" => Alert,
+    /// An alert stopped firing.
+    AlertResolved = "alert.resolved" => Alert,
+    /// A deploy, a merged fix, a rollback.
+    ChangeDeployed = "change.deployed" => ChangeDeployed,
+    /// A human or agent note.
+    NoteAdded = "note.added" => NoteAdded,
+    /// An incident was opened.
+    IncidentOpened = "incident.opened" => IncidentChange,
+    /// An incident changed.
+    IncidentUpdated = "incident.updated" => IncidentChange,
+    /// An incident was closed.
+    IncidentClosed = "incident.closed" => IncidentChange,
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+struct WireData<'a>(&'a Payload);
+
+impl Serialize for WireData<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_data(serializer)
+    }
+}
+
+/// Compact (positional) form of an event, for postcard and other non-self-describing formats.
+#[derive(Serialize)]
+struct CompactEventRef<'a> {
+    id: &'a EventId,
+    schema: u32,
+    time: Timestamp,
+    source: &'a str,
+    cluster: &'a str,
+    payload: &'a Payload,
+}
+
+#[derive(Deserialize)]
+struct CompactEvent {
+    id: EventId,
+    schema: u32,
+    time: Timestamp,
+    source: String,
+    cluster: String,
+    payload: Payload,
+}
+
+/// JSON gets the wire envelope; compact formats get the positional form.
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            let mut envelope = serializer.serialize_struct("Event", 7)?;
+            envelope.serialize_field("id", &self.id)?;
+            envelope.serialize_field("schema", &self.schema)?;
+            envelope.serialize_field("type", self.event_type().as_str())?;
+            envelope.serialize_field("time", &self.time)?;
+            envelope.serialize_field("source", &self.source)?;
+            envelope.serialize_field("cluster", &self.cluster)?;
+            envelope.serialize_field("data", &WireData(&self.payload))?;
+            envelope.end()
+        } else {
+            CompactEventRef {
+                id: &self.id,
+                schema: self.schema,
+                time: self.time,
+                source: &self.source,
+                cluster: &self.cluster,
+                payload: &self.payload,
+            }
+            .serialize(serializer)
+        }
+    }
+}
+
+/// JSON goes through the validating wire decoder; compact formats read the positional form.
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let value = serde_json::Value::deserialize(deserializer)?;
+            crate::wire::decode_event(&value.to_string()).map_err(serde::de::Error::custom)
+        } else {
+            let e = CompactEvent::deserialize(deserializer)?;
+            Ok(Event {
+                id: e.id,
+                schema: e.schema,
+                time: e.time,
+                source: e.source,
+                cluster: e.cluster,
+                payload: e.payload,
+            })
+        }
+    }
+}

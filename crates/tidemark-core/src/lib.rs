@@ -1,0 +1,20 @@
+//! Tidemark's pure core: the event model, the JSON wire format, and the projections as
+//! deterministic folds over the log.
+//!
+//! Nothing here does IO, reads the wall clock, draws random numbers or lets hash-map order
+//! reach an output: time comes from events, and the same log always folds to the same state.
+
+pub mod event;
+pub mod findings;
+pub mod fold;
+pub mod schema;
+pub mod settings;
+pub mod timestamp;
+pub mod wire;
+
+pub use event::{Event, EventId, EventType, Payload, Severity};
+pub use findings::{FindingState, FindingView, FindingsProjection, Occurrence, ResolutionKind};
+pub use fold::{Applied, FoldSnapshot, LogFold};
+pub use settings::ClusterSettings;
+pub use timestamp::Timestamp;
+pub use wire::{DecodeError, DecodeProblem, decode_event, decode_ndjson_line, encode_event};

@@ -1,0 +1,156 @@
+//! Event time: an instant in UTC, parsed from and printed as RFC 3339.
+//!
+//! Producers may send any offset; the store keeps the instant (nanoseconds since the Unix epoch)
+//! and prints it in UTC with `Z`, so two events at the same instant compare equal whatever
+//! offset their producers used.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+/// An instant, as nanoseconds since 1970-01-01T00:00:00Z.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(i64);
+
+/// Why a string is not an RFC 3339 time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected an RFC 3339 time such as 2026-03-02T14:03:53Z, got {input:?} ({reason})")]
+pub struct TimestampError {
+    /// The text that was given.
+    pub input: String,
+    /// What the parser objected to.
+    pub reason: String,
+}
+
+impl Timestamp {
+    /// The instant `nanos` nanoseconds after the Unix epoch.
+    pub const fn from_unix_nanos(nanos: i64) -> Self {
+        Self(nanos)
+    }
+
+    /// The instant `secs` seconds after the Unix epoch.
+    pub const fn from_unix_secs(secs: i64) -> Self {
+        Self(secs.saturating_mul(1_000_000_000))
+    }
+
+    /// Nanoseconds since the Unix epoch.
+    pub const fn unix_nanos(self) -> i64 {
+        self.0
+    }
+
+    /// This instant moved by `secs` seconds (saturating at the ends of the range).
+    pub const fn plus_secs(self, secs: i64) -> Self {
+        Self(self.0.saturating_add(secs.saturating_mul(1_000_000_000)))
+    }
+
+    /// Parses RFC 3339 (`2026-03-02T14:03:53Z`, `2026-03-02T16:03:53.5+02:00`).
+    pub fn parse_rfc3339(input: &str) -> Result<Self, TimestampError> {
+        let fail = |reason: String| TimestampError {
+            input: input.to_owned(),
+            reason,
+        };
+        let parsed = OffsetDateTime::parse(input, &Rfc3339).map_err(|e| fail(e.to_string()))?;
+        let nanos = parsed.unix_timestamp_nanos();
+        i64::try_from(nanos)
+            .map(Self)
+            .map_err(|_| fail("outside the years 1678..=2261".to_owned()))
+    }
+
+    /// RFC 3339 in UTC with `Z`; fractional seconds only when there are any.
+    pub fn to_rfc3339(self) -> String {
+        let utc = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0))
+            .expect("every i64 nanosecond count is a valid OffsetDateTime")
+            .to_offset(UtcOffset::UTC);
+        utc.format(&Rfc3339)
+            .expect("years 1678..=2262 always format as RFC 3339")
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+impl std::str::FromStr for Timestamp {
+    type Err = TimestampError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_rfc3339(s)
+    }
+}
+
+/// Human-readable formats (JSON) carry the RFC 3339 string; compact ones (postcard) the i64.
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&self.to_rfc3339())
+        } else {
+            serializer.serialize_i64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = Cow::<'de, str>::deserialize(deserializer)?;
+            Self::parse_rfc3339(&text).map_err(serde::de::Error::custom)
+        } else {
+            i64::deserialize(deserializer).map(Self)
+        }
+    }
+}
+
+impl schemars::JsonSchema for Timestamp {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Borrowed("Timestamp")
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339 time with an offset or Z"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_offsets_to_the_same_instant() {
+        let z = Timestamp::parse_rfc3339("2026-03-02T14:03:53Z").unwrap();
+        let plus2 = Timestamp::parse_rfc3339("2026-03-02T16:03:53+02:00").unwrap();
+        assert_eq!(z, plus2);
+        assert_eq!(plus2.to_rfc3339(), "2026-03-02T14:03:53Z");
+    }
+
+    #[test]
+    fn keeps_fractional_seconds() {
+        let t = Timestamp::parse_rfc3339("2026-03-02T14:03:53.250Z").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-03-02T14:03:53.25Z");
+        assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()).unwrap(), t);
+    }
+
+    #[test]
+    fn rejects_garbage_with_the_input_named() {
+        for bad in [
+            "yesterday",
+            "2026-03-02",
+            "2026-03-02T14:03:53",
+            "2026-13-02T14:03:53Z",
+        ] {
+            let err = Timestamp::parse_rfc3339(bad).unwrap_err();
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+    }
+}

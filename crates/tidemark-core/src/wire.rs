@@ -1,0 +1,407 @@
+//! The JSON wire format: decoding with validation, and encoding.
+//!
+//! Every error names what it can: the line (when read from a file), the event `id` (when one
+//! could be read), the field (a path such as `data.findings[2].severity`) and what was expected.
+//! Unknown fields are refused rather than dropped, so nothing a producer sends is silently lost;
+//! `seq` and `recorded_at`, which the store adds on read, are accepted and ignored so that
+//! exported events can be ingested again.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::event::{CURRENT_SCHEMA, Event, EventId, EventType, ManualResolutionKind, Payload};
+use crate::timestamp::{Timestamp, TimestampError};
+
+/// Why an event could not be decoded, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// 1-based line number, when the event came from a file.
+    pub line: Option<u64>,
+    /// The event's `id`, when it could be read.
+    pub event_id: Option<String>,
+    /// The field at fault, as a path (`data.findings[0].title`), when there is one.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub problem: DecodeProblem,
+}
+
+/// What is wrong with an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeProblem {
+    /// The bytes are not UTF-8.
+    NotUtf8,
+    /// The text is not JSON.
+    Syntax(String),
+    /// The JSON is not an object.
+    NotAnObject,
+    /// A required field is absent.
+    MissingField,
+    /// A field has the wrong JSON type.
+    WrongType {
+        /// What the contract says.
+        expected: &'static str,
+        /// What arrived.
+        found: &'static str,
+    },
+    /// A string that must not be empty is empty.
+    Empty,
+    /// `type` names no known event type.
+    UnknownType(String),
+    /// `schema` is a version this build cannot read.
+    UnsupportedSchema(u64),
+    /// A time is not RFC 3339.
+    BadTime(TimestampError),
+    /// A field's value is invalid (serde's own words: unknown variant, missing field, ...).
+    Invalid(String),
+}
+
+impl fmt::Display for DecodeProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotUtf8 => f.write_str("not valid UTF-8"),
+            Self::Syntax(msg) => write!(f, "not valid JSON: {msg}"),
+            Self::NotAnObject => f.write_str("expected a JSON object (one event per line)"),
+            Self::MissingField => f.write_str("missing required field"),
+            Self::WrongType { expected, found } => write!(f, "expected {expected}, found {found}"),
+            Self::Empty => f.write_str("must not be empty"),
+            Self::UnknownType(name) => {
+                write!(f, "unknown event type {name:?}, expected one of ")?;
+                for (i, t) in EventType::ALL.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(t.as_str())?;
+                }
+                Ok(())
+            }
+            Self::UnsupportedSchema(v) => write!(
+                f,
+                "unsupported schema version {v}: this build reads schema {CURRENT_SCHEMA}; upgrade tidemark to read it"
+            ),
+            Self::BadTime(e) => e.fmt(f),
+            Self::Invalid(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        match &self.event_id {
+            Some(id) => write!(f, "event {id:?}: ")?,
+            None => f.write_str("event without a readable id: ")?,
+        }
+        if let Some(field) = &self.field {
+            write!(f, "field `{field}`: ")?;
+        }
+        self.problem.fmt(f)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl DecodeError {
+    fn new(event_id: Option<&str>, field: Option<String>, problem: DecodeProblem) -> Self {
+        Self {
+            line: None,
+            event_id: event_id.map(str::to_owned),
+            field,
+            problem,
+        }
+    }
+
+    /// The same error, located at a line of a file.
+    pub fn at_line(mut self, line: u64) -> Self {
+        self.line = Some(line);
+        self
+    }
+}
+
+/// The envelope's fields, not yet interpreted.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvelope<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    schema: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "type")]
+    event_type: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    time: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    source: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    cluster: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    /// Added by the store on read; ignored on input.
+    #[serde(borrow, default, rename = "seq")]
+    _seq: Option<&'a RawValue>,
+    /// Added by the store on read; ignored on input.
+    #[serde(borrow, default, rename = "recorded_at")]
+    _recorded_at: Option<&'a RawValue>,
+}
+
+/// serde_json's message without its " at line L column C" suffix.
+fn serde_message(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" at line ") {
+        Some(cut) => text[..cut].to_owned(),
+        None => text,
+    }
+}
+
+fn json_kind(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'"') => "a string",
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// Reads just the id of an event that failed to decode as a whole, so the error can name it.
+fn salvage_id(json: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct IdOnly {
+        id: Option<String>,
+    }
+    serde_json::from_str::<IdOnly>(json).ok()?.id
+}
+
+/// Decodes one event from JSON bytes (UTF-8).
+pub fn decode_event_bytes(bytes: &[u8]) -> Result<Event, DecodeError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| DecodeError::new(None, None, DecodeProblem::NotUtf8))?;
+    decode_event(text)
+}
+
+/// Decodes and validates one event from its JSON text.
+pub fn decode_event(json: &str) -> Result<Event, DecodeError> {
+    let first = json.trim_start().as_bytes().first().copied();
+    if first.is_some()
+        && first != Some(b'{')
+        && serde_json::from_str::<serde::de::IgnoredAny>(json).is_ok()
+    {
+        return Err(DecodeError::new(None, None, DecodeProblem::NotAnObject));
+    }
+    let raw: RawEnvelope<'_> = match serde_json::from_str(json) {
+        Ok(raw) => raw,
+        Err(err) => {
+            let problem = if err.is_syntax() || err.is_eof() {
+                DecodeProblem::Syntax(serde_message(&err))
+            } else {
+                DecodeProblem::Invalid(serde_message(&err))
+            };
+            return Err(DecodeError::new(salvage_id(json).as_deref(), None, problem));
+        }
+    };
+
+    let id = required_string(None, "id", raw.id)?;
+    let id_ref = Some(id.as_str());
+    let fail =
+        |field: &str, problem| Err(DecodeError::new(id_ref, Some(field.to_owned()), problem));
+
+    let schema = match raw.schema {
+        None => return fail("schema", DecodeProblem::MissingField),
+        Some(value) => match serde_json::from_str::<u64>(value.get()) {
+            Ok(v) => v,
+            Err(_) => {
+                return fail(
+                    "schema",
+                    DecodeProblem::WrongType {
+                        expected: "a positive integer",
+                        found: json_kind(value),
+                    },
+                );
+            }
+        },
+    };
+    if schema != u64::from(CURRENT_SCHEMA) {
+        return fail("schema", DecodeProblem::UnsupportedSchema(schema));
+    }
+
+    let type_name = required_string(id_ref, "type", raw.event_type)?;
+    let Some(event_type) = EventType::from_wire(&type_name) else {
+        return fail("type", DecodeProblem::UnknownType(type_name));
+    };
+
+    let time_text = required_string(id_ref, "time", raw.time)?;
+    let time = match Timestamp::parse_rfc3339(&time_text) {
+        Ok(t) => t,
+        Err(e) => return fail("time", DecodeProblem::BadTime(e)),
+    };
+    let source = required_string(id_ref, "source", raw.source)?;
+    let cluster = required_string(id_ref, "cluster", raw.cluster)?;
+
+    let Some(data) = raw.data else {
+        return fail("data", DecodeProblem::MissingField);
+    };
+    let payload = match Payload::decode_json_data(event_type, data.get()) {
+        Ok(payload) => payload,
+        Err(err) => {
+            let path = err.path().to_string();
+            let field = if path == "." {
+                "data".to_owned()
+            } else {
+                format!("data.{path}")
+            };
+            let inner = err.into_inner();
+            return fail(&field, DecodeProblem::Invalid(serde_message(&inner)));
+        }
+    };
+    if let Err((field, problem)) = validate_payload(&payload) {
+        return fail(&format!("data.{field}"), problem);
+    }
+
+    Ok(Event {
+        id: EventId(id),
+        schema: CURRENT_SCHEMA,
+        time,
+        source,
+        cluster,
+        payload,
+    })
+}
+
+/// A required, non-empty string field of the envelope.
+fn required_string(
+    event_id: Option<&str>,
+    field: &str,
+    raw: Option<&RawValue>,
+) -> Result<String, DecodeError> {
+    let fail = |problem| DecodeError::new(event_id, Some(field.to_owned()), problem);
+    let raw = raw.ok_or_else(|| fail(DecodeProblem::MissingField))?;
+    let text: String = serde_json::from_str(raw.get()).map_err(|_| {
+        fail(DecodeProblem::WrongType {
+            expected: "a string",
+            found: json_kind(raw),
+        })
+    })?;
+    if text.trim().is_empty() {
+        return Err(fail(DecodeProblem::Empty));
+    }
+    Ok(text)
+}
+
+type FieldProblem = (String, DecodeProblem);
+
+fn non_empty(value: &str, field: impl FnOnce() -> String) -> Result<(), FieldProblem> {
+    if value.trim().is_empty() {
+        Err((field(), DecodeProblem::Empty))
+    } else {
+        Ok(())
+    }
+}
+
+fn all_non_empty(values: &[String], list: &str) -> Result<(), FieldProblem> {
+    for (i, value) in values.iter().enumerate() {
+        non_empty(value, || format!("{list}[{i}]"))?;
+    }
+    Ok(())
+}
+
+/// Rules serde cannot express: non-empty strings, fields required by another field's value.
+fn validate_payload(payload: &Payload) -> Result<(), FieldProblem> {
+    match payload {
+        Payload::CycleCompleted(cycle) => {
+            non_empty(&cycle.cycle, || "cycle".into())?;
+            all_non_empty(&cycle.categories, "categories")?;
+            for (i, f) in cycle.findings.iter().enumerate() {
+                non_empty(&f.check_key, || format!("findings[{i}].check_key"))?;
+                non_empty(&f.category, || format!("findings[{i}].category"))?;
+                non_empty(&f.title, || format!("findings[{i}].title"))?;
+                if let Some(r) = &f.resource {
+                    non_empty(&r.kind, || format!("findings[{i}].resource.kind"))?;
+                    non_empty(&r.name, || format!("findings[{i}].resource.name"))?;
+                }
+            }
+        }
+        Payload::FindingResolved(resolved) => {
+            non_empty(&resolved.check_key, || "check_key".into())?;
+            if resolved.kind == ManualResolutionKind::Recipe
+                && resolved
+                    .recipe
+                    .as_deref()
+                    .is_none_or(|r| r.trim().is_empty())
+            {
+                return Err((
+                    "recipe".into(),
+                    DecodeProblem::Invalid(
+                        "required when kind is \"recipe\": name the recipe".into(),
+                    ),
+                ));
+            }
+        }
+        Payload::SettingsChanged(settings) => {
+            if let Some(Some(categories)) = &settings.enabled_categories {
+                all_non_empty(categories, "enabled_categories")?;
+            }
+        }
+        Payload::InventoryObserved(scan) => {
+            non_empty(&scan.scan, || "scan".into())?;
+            all_non_empty(&scan.kinds, "kinds")?;
+            for (i, r) in scan.resources.iter().enumerate() {
+                non_empty(&r.uid, || format!("resources[{i}].uid"))?;
+                non_empty(&r.kind, || format!("resources[{i}].kind"))?;
+                non_empty(&r.name, || format!("resources[{i}].name"))?;
+            }
+        }
+        Payload::TrackingUpserted(t) | Payload::TrackingDeleted(t) => {
+            non_empty(&t.kind, || "kind".into())?;
+            non_empty(&t.key, || "key".into())?;
+        }
+        Payload::SpanRecorded(span) => {
+            non_empty(&span.trace_id, || "trace_id".into())?;
+            non_empty(&span.span_id, || "span_id".into())?;
+            non_empty(&span.name, || "name".into())?;
+            non_empty(&span.service, || "service".into())?;
+        }
+        Payload::AlertFired(alert) | Payload::AlertResolved(alert) => {
+            non_empty(&alert.fingerprint, || "fingerprint".into())?;
+            non_empty(&alert.name, || "name".into())?;
+        }
+        Payload::ChangeDeployed(change) => {
+            non_empty(&change.service, || "service".into())?;
+            non_empty(&change.version, || "version".into())?;
+        }
+        Payload::NoteAdded(note) => {
+            non_empty(&note.author, || "author".into())?;
+            non_empty(&note.text, || "text".into())?;
+        }
+        Payload::IncidentOpened(incident) => {
+            non_empty(&incident.incident, || "incident".into())?;
+            match &incident.title {
+                Some(title) => non_empty(title, || "title".into())?,
+                None => return Err(("title".into(), DecodeProblem::MissingField)),
+            }
+        }
+        Payload::IncidentUpdated(incident) | Payload::IncidentClosed(incident) => {
+            non_empty(&incident.incident, || "incident".into())?;
+        }
+    }
+    Ok(())
+}
+
+/// Encodes an event in the wire format, as one line of JSON.
+pub fn encode_event(event: &Event) -> String {
+    serde_json::to_string(event).expect("events always serialize to JSON")
+}
+
+/// One line of an NDJSON log: `None` for a blank line, else the decoded event or an error that
+/// names the line.
+pub fn decode_ndjson_line(line_number: u64, line: &str) -> Option<Result<Event, DecodeError>> {
+    let trimmed = line.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    Some(decode_event(trimmed).map_err(|e| e.at_line(line_number)))
+}

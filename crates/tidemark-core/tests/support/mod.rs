@@ -1,0 +1,639 @@
+//! Test support: event builders, an independent reference fold, a deliberately wrong fold,
+//! random log generators, and a property runner that prints the seed of every failure.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed, TestCaseResult, TestRunner};
+use tidemark_core::event::{
+    CURRENT_SCHEMA, CycleCompleted, FindingObservation, FindingResolved, ManualResolutionKind,
+    NoteAdded, NoteKind, SettingsChanged,
+};
+use tidemark_core::findings::FindingsProjection;
+use tidemark_core::{
+    Event, EventId, FindingState, FindingView, LogFold, Occurrence, Payload, ResolutionKind,
+    Severity, Timestamp,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Builders
+
+/// Seconds after 2026-03-02T00:00:00Z.
+pub fn at(secs: i64) -> Timestamp {
+    Timestamp::from_unix_secs(1_772_409_600 + secs)
+}
+
+pub fn event(id: &str, cluster: &str, secs: i64, payload: Payload) -> Event {
+    Event {
+        id: EventId::from(id),
+        schema: CURRENT_SCHEMA,
+        time: at(secs),
+        source: "test-probe".to_owned(),
+        cluster: cluster.to_owned(),
+        payload,
+    }
+}
+
+pub fn obs(check_key: &str, category: &str) -> FindingObservation {
+    FindingObservation {
+        check_key: check_key.to_owned(),
+        category: category.to_owned(),
+        severity: Severity::Error,
+        title: format!("{check_key} is broken"),
+        detail: None,
+        resource: None,
+        informational: false,
+    }
+}
+
+pub fn cycle(
+    id: &str,
+    cluster: &str,
+    secs: i64,
+    categories: &[&str],
+    findings: Vec<FindingObservation>,
+) -> Event {
+    event(
+        id,
+        cluster,
+        secs,
+        Payload::CycleCompleted(CycleCompleted {
+            cycle: format!("cycle-{id}"),
+            categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+            findings,
+        }),
+    )
+}
+
+pub fn settings(id: &str, cluster: &str, secs: i64, change: SettingsChanged) -> Event {
+    event(id, cluster, secs, Payload::SettingsChanged(change))
+}
+
+pub fn threshold(id: &str, cluster: &str, secs: i64, t: u32) -> Event {
+    settings(
+        id,
+        cluster,
+        secs,
+        SettingsChanged {
+            clean_cycles_to_resolve: Some(t),
+            ..Default::default()
+        },
+    )
+}
+
+pub fn manual_resolve(id: &str, cluster: &str, secs: i64, check_key: &str) -> Event {
+    event(
+        id,
+        cluster,
+        secs,
+        Payload::FindingResolved(FindingResolved {
+            check_key: check_key.to_owned(),
+            kind: ManualResolutionKind::Manual,
+            by: Some("oncall".into()),
+            reason: None,
+            recipe: None,
+        }),
+    )
+}
+
+pub fn note(id: &str, cluster: &str, secs: i64) -> Event {
+    event(
+        id,
+        cluster,
+        secs,
+        Payload::NoteAdded(NoteAdded {
+            incident: None,
+            author: "operator".into(),
+            kind: NoteKind::Observation,
+            text: "looked at it".into(),
+            links: vec![],
+        }),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Folds under test
+
+/// Anything that folds a log into findings the way users see them.
+pub trait Fold {
+    fn apply(&mut self, event: &Event);
+    fn views(&self) -> Vec<FindingView>;
+    fn view(&self, cluster: &str, check_key: &str) -> Option<FindingView> {
+        self.views()
+            .into_iter()
+            .find(|v| v.cluster == cluster && v.check_key == check_key)
+    }
+}
+
+impl Fold for LogFold {
+    fn apply(&mut self, event: &Event) {
+        LogFold::apply(self, event);
+    }
+    fn views(&self) -> Vec<FindingView> {
+        self.findings().views()
+    }
+    fn view(&self, cluster: &str, check_key: &str) -> Option<FindingView> {
+        self.findings().view(cluster, check_key)
+    }
+}
+
+/// The projection alone, with positions given by the caller.
+pub fn fold_with_positions<'a>(
+    events: impl IntoIterator<Item = (u64, &'a Event)>,
+) -> FindingsProjection {
+    let mut projection = FindingsProjection::new();
+    for (seq, event) in events {
+        projection.apply(seq, event);
+    }
+    projection
+}
+
+#[derive(Clone, Debug)]
+struct RefFinding {
+    category: String,
+    severity: Severity,
+    title: String,
+    active: bool,
+    clean_cycles: u32,
+    last_seen_at: Timestamp,
+    history: Vec<Occurrence>,
+}
+
+#[derive(Clone, Debug)]
+struct RefCluster {
+    clean_cycles_to_resolve: u32,
+    enabled_categories: Option<BTreeSet<String>>,
+    flap_window_secs: u64,
+    flap_threshold: u32,
+    now: Option<Timestamp>,
+    findings: BTreeMap<String, RefFinding>,
+}
+
+impl Default for RefCluster {
+    fn default() -> Self {
+        Self {
+            clean_cycles_to_resolve: 2,
+            enabled_categories: None,
+            flap_window_secs: 86_400,
+            flap_threshold: 2,
+            now: None,
+            findings: BTreeMap::new(),
+        }
+    }
+}
+
+/// A naive fold written straight from `lifecycle.md`, sharing no code with the real one but the
+/// event types. With `increment_first` it has the bug of section 7 of the catalogue.
+#[derive(Clone, Debug, Default)]
+pub struct ReferenceFold {
+    pub increment_first: bool,
+    seen: BTreeSet<String>,
+    seq: u64,
+    clusters: BTreeMap<String, RefCluster>,
+}
+
+impl ReferenceFold {
+    pub fn correct() -> Self {
+        Self::default()
+    }
+
+    /// Increments before resolving: the "original sin" of the catalogue, section 7.
+    pub fn increment_first() -> Self {
+        Self {
+            increment_first: true,
+            ..Self::default()
+        }
+    }
+
+    fn close(f: &mut RefFinding, t: Timestamp, seq: u64, kind: ResolutionKind) {
+        f.active = false;
+        f.clean_cycles = 0;
+        let last = f.history.last_mut().unwrap();
+        last.resolved_at = Some(t);
+        last.resolved_seq = Some(seq);
+        last.resolution_kind = Some(kind);
+    }
+}
+
+impl Fold for ReferenceFold {
+    fn apply(&mut self, event: &Event) {
+        if !self.seen.insert(event.id.0.clone()) {
+            return;
+        }
+        self.seq += 1;
+        let seq = self.seq;
+        let t = event.time;
+        let c = self.clusters.entry(event.cluster.clone()).or_default();
+        c.now = Some(match c.now {
+            Some(now) if now > t => now,
+            _ => t,
+        });
+        match &event.payload {
+            Payload::SettingsChanged(s) => {
+                if let Some(v) = s.clean_cycles_to_resolve {
+                    c.clean_cycles_to_resolve = v;
+                }
+                if let Some(v) = &s.enabled_categories {
+                    c.enabled_categories = v.as_ref().map(|l| l.iter().cloned().collect());
+                }
+                if let Some(v) = s.flap_window_secs {
+                    c.flap_window_secs = v;
+                }
+                if let Some(v) = s.flap_threshold {
+                    c.flap_threshold = v;
+                }
+            }
+            Payload::FindingResolved(r) => {
+                if let Some(f) = c.findings.get_mut(&r.check_key)
+                    && f.active
+                {
+                    let kind = match r.kind {
+                        ManualResolutionKind::Manual => ResolutionKind::Manual,
+                        ManualResolutionKind::Recipe => ResolutionKind::Recipe,
+                    };
+                    Self::close(f, t, seq, kind);
+                }
+            }
+            Payload::CycleCompleted(cycle) => {
+                // 1. ran = listed ∪ findings' categories, ∩ enabled.
+                let mut ran: BTreeSet<String> = cycle.categories.iter().cloned().collect();
+                ran.extend(cycle.findings.iter().map(|f| f.category.clone()));
+                if let Some(enabled) = &c.enabled_categories {
+                    ran = ran.intersection(enabled).cloned().collect();
+                }
+                // 2. present: last entry wins.
+                let mut present: BTreeMap<String, &FindingObservation> = BTreeMap::new();
+                for f in &cycle.findings {
+                    if ran.contains(&f.category) {
+                        present.insert(f.check_key.clone(), f);
+                    }
+                }
+                // 3. upsert.
+                for (key, o) in &present {
+                    let f = c.findings.entry(key.clone()).or_insert_with(|| RefFinding {
+                        category: o.category.clone(),
+                        severity: o.severity,
+                        title: o.title.clone(),
+                        active: false,
+                        clean_cycles: 0,
+                        last_seen_at: t,
+                        history: vec![],
+                    });
+                    f.category = o.category.clone();
+                    f.severity = o.severity;
+                    f.title = o.title.clone();
+                    f.last_seen_at = t;
+                    f.clean_cycles = 0;
+                    if !f.active {
+                        f.active = true;
+                        f.history.push(Occurrence {
+                            opened_at: t,
+                            opened_seq: seq,
+                            resolved_at: None,
+                            resolved_seq: None,
+                            resolution_kind: None,
+                        });
+                        if o.informational {
+                            Self::close(f, t, seq, ResolutionKind::Informational);
+                        }
+                    }
+                }
+                let threshold = c.clean_cycles_to_resolve;
+                let swept: Vec<String> = c
+                    .findings
+                    .iter()
+                    .filter(|(k, f)| {
+                        f.active && ran.contains(&f.category) && !present.contains_key(*k)
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                if self.increment_first {
+                    for k in &swept {
+                        c.findings.get_mut(k).unwrap().clean_cycles += 1;
+                    }
+                    for k in &swept {
+                        let f = c.findings.get_mut(k).unwrap();
+                        if f.clean_cycles >= threshold {
+                            Self::close(f, t, seq, ResolutionKind::Auto);
+                        }
+                    }
+                } else {
+                    // 4. resolve first ...
+                    let mut resolved = BTreeSet::new();
+                    for k in &swept {
+                        let f = c.findings.get_mut(k).unwrap();
+                        if f.clean_cycles >= threshold {
+                            Self::close(f, t, seq, ResolutionKind::Auto);
+                            resolved.insert(k.clone());
+                        }
+                    }
+                    // 5. ... then increment the rest.
+                    for k in swept.iter().filter(|k| !resolved.contains(*k)) {
+                        c.findings.get_mut(k).unwrap().clean_cycles += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn views(&self) -> Vec<FindingView> {
+        let mut out = vec![];
+        for (cluster, c) in &self.clusters {
+            for (key, f) in &c.findings {
+                let last = f.history.last().unwrap();
+                let flapping = match c.now {
+                    None => false,
+                    Some(now) => {
+                        let from = now.plus_secs(-(c.flap_window_secs as i64));
+                        let n = f
+                            .history
+                            .iter()
+                            .filter(|o| o.resolution_kind == Some(ResolutionKind::Auto))
+                            .filter(|o| o.resolved_at.is_some_and(|r| r > from && r <= now))
+                            .count() as u64;
+                        n > u64::from(c.flap_threshold)
+                    }
+                };
+                out.push(FindingView {
+                    cluster: cluster.clone(),
+                    check_key: key.clone(),
+                    category: f.category.clone(),
+                    severity: f.severity,
+                    title: f.title.clone(),
+                    state: if f.active {
+                        FindingState::Active
+                    } else {
+                        FindingState::Resolved
+                    },
+                    clean_cycles: f.active.then_some(f.clean_cycles),
+                    opened_at: last.opened_at,
+                    last_seen_at: f.last_seen_at,
+                    resolved_at: last.resolved_at,
+                    resolution_kind: last.resolution_kind,
+                    occurrences: f.history.len() as u64,
+                    flapping,
+                    history: f.history.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generators
+
+pub const CLUSTERS: &[&str] = &["pw-prod", "pw-staging", "edge"];
+pub const CATEGORIES: &[&str] = &["pods", "infra_drift", "dns", "admission_bypass"];
+pub const KEYS: &[&str] = &[
+    "pod:crashloop:dnd/dnd-backend",
+    "pod:oom:media/plex",
+    "proxied:domain:42",
+    "node:notready:n3",
+    "pvc:no_consumer:dnd/data",
+    "job:stale:backup",
+];
+
+/// The category a key usually comes from.
+pub fn home_category(key_index: usize) -> &'static str {
+    CATEGORIES[key_index % CATEGORIES.len()]
+}
+
+#[derive(Clone, Debug)]
+pub enum Step {
+    Cycle {
+        cluster: usize,
+        categories: Vec<usize>,
+        findings: Vec<(usize, Option<usize>, Severity, bool)>,
+    },
+    Settings {
+        cluster: usize,
+        threshold: Option<u32>,
+        enabled: Option<Option<Vec<usize>>>,
+        flap_window_secs: Option<u64>,
+        flap_threshold: Option<u32>,
+    },
+    Resolve {
+        cluster: usize,
+        key: usize,
+        recipe: bool,
+    },
+    Note {
+        cluster: usize,
+    },
+    /// Repeat the id of an earlier event (by index modulo the events so far), with new content.
+    Duplicate {
+        of: usize,
+        then: Box<Step>,
+    },
+}
+
+fn severity() -> impl Strategy<Value = Severity> {
+    prop_oneof![
+        Just(Severity::Info),
+        Just(Severity::Warning),
+        Just(Severity::Error),
+        Just(Severity::Critical)
+    ]
+}
+
+fn cycle_step(clusters: usize) -> impl Strategy<Value = Step> {
+    (
+        0..clusters,
+        proptest::sample::subsequence(
+            (0..CATEGORIES.len()).collect::<Vec<_>>(),
+            0..=CATEGORIES.len(),
+        ),
+        proptest::collection::vec(
+            (
+                0..KEYS.len(),
+                proptest::option::weighted(0.15, 0..CATEGORIES.len()),
+                severity(),
+                proptest::bool::weighted(0.1),
+            ),
+            0..6,
+        ),
+    )
+        .prop_map(|(cluster, categories, findings)| Step::Cycle {
+            cluster,
+            categories,
+            findings,
+        })
+}
+
+fn base_step(clusters: usize) -> impl Strategy<Value = Step> {
+    prop_oneof![
+        14 => cycle_step(clusters),
+        2 => (
+            0..clusters,
+            proptest::option::of(0u32..=4),
+            proptest::option::weighted(0.3, proptest::option::of(proptest::sample::subsequence(
+                (0..CATEGORIES.len()).collect::<Vec<_>>(), 0..=CATEGORIES.len()))),
+            proptest::option::weighted(0.3, prop_oneof![Just(60u64), Just(600), Just(3_600), Just(86_400)]),
+            proptest::option::weighted(0.3, 0u32..4),
+        )
+            .prop_map(|(cluster, threshold, enabled, flap_window_secs, flap_threshold)| Step::Settings {
+                cluster, threshold, enabled, flap_window_secs, flap_threshold,
+            }),
+        2 => (0..clusters, 0..KEYS.len(), any::<bool>())
+            .prop_map(|(cluster, key, recipe)| Step::Resolve { cluster, key, recipe }),
+        1 => (0..clusters).prop_map(|cluster| Step::Note { cluster }),
+    ]
+}
+
+pub fn step(clusters: usize) -> impl Strategy<Value = Step> {
+    prop_oneof![
+        19 => base_step(clusters),
+        1 => (any::<usize>(), base_step(clusters)).prop_map(|(of, then)| Step::Duplicate { of, then: Box::new(then) }),
+    ]
+}
+
+/// Seconds to advance between events: mostly forward, sometimes a skewed clock goes back.
+pub fn time_steps(len: usize) -> impl Strategy<Value = Vec<i64>> {
+    proptest::collection::vec(prop_oneof![9 => 0i64..900, 1 => -300i64..0], len)
+}
+
+/// Builds events from steps; ids are unique except for `Duplicate` steps.
+pub fn build_log(steps: &[Step], time_steps: &[i64]) -> Vec<Event> {
+    let mut events: Vec<Event> = Vec::new();
+    let mut secs = 0i64;
+    for (i, step) in steps.iter().enumerate() {
+        secs += time_steps.get(i).copied().unwrap_or(60);
+        let (id, step) = match step {
+            Step::Duplicate { of, then } if !events.is_empty() => {
+                (events[of % events.len()].id.0.clone(), then.as_ref())
+            }
+            Step::Duplicate { then, .. } => (format!("e{i}"), then.as_ref()),
+            other => (format!("e{i}"), other),
+        };
+        events.push(build_event(&id, secs, step));
+    }
+    events
+}
+
+fn build_event(id: &str, secs: i64, step: &Step) -> Event {
+    match step {
+        Step::Cycle {
+            cluster,
+            categories,
+            findings,
+        } => {
+            let categories: Vec<&str> = categories.iter().map(|&c| CATEGORIES[c]).collect();
+            let findings = findings
+                .iter()
+                .map(
+                    |&(key, category, severity, informational)| FindingObservation {
+                        severity,
+                        informational,
+                        ..obs(
+                            KEYS[key],
+                            category.map_or(home_category(key), |c| CATEGORIES[c]),
+                        )
+                    },
+                )
+                .collect();
+            cycle(id, CLUSTERS[*cluster], secs, &categories, findings)
+        }
+        Step::Settings {
+            cluster,
+            threshold,
+            enabled,
+            flap_window_secs,
+            flap_threshold,
+        } => settings(
+            id,
+            CLUSTERS[*cluster],
+            secs,
+            SettingsChanged {
+                clean_cycles_to_resolve: *threshold,
+                enabled_categories: enabled.as_ref().map(|e| {
+                    e.as_ref()
+                        .map(|list| list.iter().map(|&c| CATEGORIES[c].to_owned()).collect())
+                }),
+                flap_window_secs: *flap_window_secs,
+                flap_threshold: *flap_threshold,
+                notification_min_severity: None,
+            },
+        ),
+        Step::Resolve {
+            cluster,
+            key,
+            recipe,
+        } => {
+            let mut e = manual_resolve(id, CLUSTERS[*cluster], secs, KEYS[*key]);
+            if *recipe && let Payload::FindingResolved(r) = &mut e.payload {
+                r.kind = ManualResolutionKind::Recipe;
+                r.recipe = Some("restart_pod".into());
+            }
+            e
+        }
+        Step::Note { cluster } => note(id, CLUSTERS[*cluster], secs),
+        Step::Duplicate { then, .. } => build_event(id, secs, then),
+    }
+}
+
+/// A random log over `clusters` clusters, up to `max_len` events.
+pub fn log(clusters: usize, max_len: usize) -> impl Strategy<Value = Vec<Event>> {
+    proptest::collection::vec(step(clusters), 0..=max_len)
+        .prop_flat_map(|steps| {
+            let n = steps.len();
+            (Just(steps), time_steps(n))
+        })
+        .prop_map(|(steps, times)| build_log(&steps, &times))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runner
+
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn seed() -> u64 {
+    if let Some(seed) = std::env::var("TIDEMARK_PROPTEST_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return seed;
+    }
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::process::id())
+}
+
+/// Runs a property; on failure returns a message with the seed and the smallest failing input.
+pub fn check<S: Strategy>(
+    name: &str,
+    default_cases: u32,
+    strategy: S,
+    test: impl Fn(S::Value) -> TestCaseResult,
+) -> Result<(), String> {
+    let seed = seed();
+    let config = Config {
+        cases: cases(default_cases),
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    runner.run(&strategy, test).map_err(|e| {
+        format!("property `{name}` failed; reproduce with TIDEMARK_PROPTEST_SEED={seed}\n{e}")
+    })
+}
+
+/// Runs a property and panics with the seed when it fails.
+pub fn assert_property<S: Strategy>(
+    name: &str,
+    default_cases: u32,
+    strategy: S,
+    test: impl Fn(S::Value) -> TestCaseResult,
+) {
+    if let Err(message) = check(name, default_cases, strategy, test) {
+        panic!("{message}");
+    }
+}
