@@ -1,1 +1,143 @@
-//! Shared workload generators for the benches.
+//! Deterministic workloads for the benches, as `shared/design/performance.md` defines them.
+//!
+//! One cluster, 1,000 distinct findings over 4 categories, every category run every cycle.
+//! Cycle 0 has a random half present; each later cycle flips a random 10% (100 keys), so about
+//! 500 are present per cycle. "Observations" are cycles × findings, present or not.
+
+use tidemark_core::event::{CURRENT_SCHEMA, CycleCompleted, FindingObservation, SettingsChanged};
+use tidemark_core::{Event, EventId, Payload, Severity, Timestamp};
+
+/// The four categories of the workload.
+pub const CATEGORIES: [&str; 4] = ["pods", "infra_drift", "dns", "storage"];
+
+/// SplitMix64: a tiny, well-known, seedable generator, so workloads need no extra dependency.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..bound`.
+    pub fn below(&mut self, bound: usize) -> usize {
+        (self.next_u64() % bound as u64) as usize
+    }
+}
+
+/// Shape of a workload.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload {
+    /// Cluster name.
+    pub cluster: &'static str,
+    /// Distinct findings.
+    pub findings: usize,
+    /// Findings flipped (present ↔ absent) per cycle after the first.
+    pub flips_per_cycle: usize,
+    /// Cycles.
+    pub cycles: usize,
+    /// Seed of the generator.
+    pub seed: u64,
+}
+
+impl Workload {
+    /// The workload of `performance.md` with `cycles` cycles.
+    pub fn standard(cycles: usize) -> Self {
+        Self {
+            cluster: "bench",
+            findings: 1_000,
+            flips_per_cycle: 100,
+            cycles,
+            seed: 42,
+        }
+    }
+
+    /// Observations the workload represents (cycles × findings).
+    pub fn observations(&self) -> u64 {
+        (self.cycles * self.findings) as u64
+    }
+
+    /// The check key of finding `i`.
+    pub fn check_key(i: usize) -> String {
+        format!("{}:ns-{}/app-{i}:crashloop", CATEGORIES[i % 4], i / 50)
+    }
+
+    /// The presence of every finding in every cycle.
+    pub fn presence(&self) -> Vec<Vec<bool>> {
+        let mut rng = SplitMix64::new(self.seed);
+        let mut present: Vec<bool> = (0..self.findings).map(|_| rng.below(2) == 1).collect();
+        let mut cycles = Vec::with_capacity(self.cycles);
+        for cycle in 0..self.cycles {
+            if cycle > 0 {
+                for _ in 0..self.flips_per_cycle {
+                    let i = rng.below(self.findings);
+                    present[i] = !present[i];
+                }
+            }
+            cycles.push(present.clone());
+        }
+        cycles
+    }
+
+    /// The settings event (T = 2) and one `cycle.completed` per cycle, 5 minutes apart.
+    pub fn events(&self) -> Vec<Event> {
+        let keys: Vec<String> = (0..self.findings).map(Self::check_key).collect();
+        let start = Timestamp::parse_rfc3339("2026-03-02T00:00:00Z").expect("valid time");
+        let mut events = Vec::with_capacity(self.cycles + 1);
+        events.push(self.event(
+            "settings".into(),
+            start,
+            Payload::SettingsChanged(SettingsChanged {
+                clean_cycles_to_resolve: Some(2),
+                ..Default::default()
+            }),
+        ));
+        for (cycle, present) in self.presence().into_iter().enumerate() {
+            let findings = present
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| **p)
+                .map(|(i, _)| FindingObservation {
+                    check_key: keys[i].clone(),
+                    category: CATEGORIES[i % 4].to_owned(),
+                    severity: Severity::Error,
+                    title: format!("app-{i} is crash-looping"),
+                    detail: None,
+                    resource: None,
+                    informational: false,
+                })
+                .collect();
+            events.push(self.event(
+                format!("cycle-{cycle:08}"),
+                start.plus_secs(300 * (cycle as i64 + 1)),
+                Payload::CycleCompleted(CycleCompleted {
+                    cycle: format!("c-{cycle:08}"),
+                    categories: CATEGORIES.iter().map(|c| (*c).to_owned()).collect(),
+                    findings,
+                }),
+            ));
+        }
+        events
+    }
+
+    fn event(&self, id: String, time: Timestamp, payload: Payload) -> Event {
+        Event {
+            id: EventId(format!("{}-{id}", self.cluster)),
+            schema: CURRENT_SCHEMA,
+            time,
+            source: "bench-probe".to_owned(),
+            cluster: self.cluster.to_owned(),
+            payload,
+        }
+    }
+}

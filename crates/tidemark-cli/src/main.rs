@@ -1,1 +1,82 @@
-fn main() {}
+//! `tidemark`: the command-line tool of the Tidemark incident timeline store.
+
+mod ndjson;
+mod replay;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, after sysexits.h: scripts can tell bad input from a broken environment.
+pub mod exit {
+    /// The input held data that is not a valid event (EX_DATAERR).
+    pub const DATA_ERROR: u8 = 65;
+    /// An input file could not be opened (EX_NOINPUT).
+    pub const NO_INPUT: u8 = 66;
+    /// Anything else went wrong.
+    pub const FAILURE: u8 = 1;
+}
+
+/// An error that knows its exit code.
+#[derive(Debug)]
+pub struct CliError {
+    /// Process exit code.
+    pub code: u8,
+    /// What went wrong and what to do next.
+    pub error: anyhow::Error,
+}
+
+impl CliError {
+    /// An error with an explicit exit code.
+    pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code,
+            error: error.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(error: anyhow::Error) -> Self {
+        Self {
+            code: exit::FAILURE,
+            error,
+        }
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tidemark",
+    version,
+    about = "Tidemark: an event-sourced incident timeline store",
+    long_about = "Tidemark folds immutable events from probes, bridges and agents into finding \
+                  state, flap detection and incident timelines, and replays any past incident \
+                  deterministically.",
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 65 invalid input data, \
+                  66 input file not found."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Replay(replay::ReplayArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Replay(args) => replay::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError { code, error }) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
