@@ -67,6 +67,38 @@ pub struct Occurrence {
     pub resolution_kind: Option<ResolutionKind>,
 }
 
+/// A change of a finding's state, reported as the fold applies an event (for timeline indexes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingChange {
+    /// An occurrence opened.
+    Opened,
+    /// The active occurrence was resolved.
+    Resolved(ResolutionKind),
+    /// An active finding was seen with another severity.
+    SeverityChanged,
+}
+
+/// Receives the changes the fold makes, with the finding's check_key.
+pub trait ChangeSink {
+    /// `check_key` changed state.
+    fn change(&mut self, check_key: &str, change: FindingChange);
+}
+
+/// Discards changes: the plain fold.
+struct Discard;
+
+impl ChangeSink for Discard {
+    #[inline]
+    fn change(&mut self, _: &str, _: FindingChange) {}
+}
+
+impl ChangeSink for Vec<(String, FindingChange)> {
+    fn change(&mut self, check_key: &str, change: FindingChange) {
+        self.push((check_key.to_owned(), change));
+    }
+}
+
 const NOT_ACTIVE: u32 = u32::MAX;
 
 /// One finding of one cluster, live in the projection.
@@ -168,8 +200,16 @@ impl ClusterFindings {
         self.active.push(index);
     }
 
-    fn resolve(&mut self, index: u32, at: Timestamp, seq: u64, kind: ResolutionKind) {
+    fn resolve(
+        &mut self,
+        index: u32,
+        at: Timestamp,
+        seq: u64,
+        kind: ResolutionKind,
+        sink: &mut impl ChangeSink,
+    ) {
         let finding = &mut self.findings[index as usize];
+        sink.change(&finding.check_key, FindingChange::Resolved(kind));
         let slot = finding.active_slot as usize;
         finding.active_slot = NOT_ACTIVE;
         finding.clean_cycles = 0;
@@ -186,7 +226,13 @@ impl ClusterFindings {
         }
     }
 
-    fn apply_cycle(&mut self, seq: u64, at: Timestamp, cycle: &CycleCompleted) {
+    fn apply_cycle(
+        &mut self,
+        seq: u64,
+        at: Timestamp,
+        cycle: &CycleCompleted,
+        sink: &mut impl ChangeSink,
+    ) {
         self.cycle_stamp += 1;
         let stamp = self.cycle_stamp;
 
@@ -235,10 +281,14 @@ impl ClusterFindings {
                 continue;
             }
             let obs = &cycle.findings[entry as usize];
+            if finding.is_active() && finding.severity != obs.severity {
+                sink.change(&finding.check_key, FindingChange::SeverityChanged);
+            }
             finding.refresh_from(obs, category);
             finding.last_seen_at = at;
             finding.clean_cycles = 0;
             if !finding.is_active() {
+                sink.change(&finding.check_key, FindingChange::Opened);
                 finding.occurrences.push(Occurrence {
                     opened_at: at,
                     opened_seq: seq,
@@ -248,7 +298,7 @@ impl ClusterFindings {
                 });
                 self.activate(index);
                 if obs.informational {
-                    self.resolve(index, at, seq, ResolutionKind::Informational);
+                    self.resolve(index, at, seq, ResolutionKind::Informational, sink);
                 }
             }
         }
@@ -265,7 +315,7 @@ impl ClusterFindings {
             if absent_and_ran {
                 if finding.clean_cycles >= threshold {
                     // swap_remove brings another finding into this slot: look at it next.
-                    self.resolve(index, at, seq, ResolutionKind::Auto);
+                    self.resolve(index, at, seq, ResolutionKind::Auto, sink);
                     continue;
                 }
                 finding.clean_cycles += 1;
@@ -280,11 +330,17 @@ impl ClusterFindings {
         }
     }
 
-    fn apply_resolved(&mut self, seq: u64, at: Timestamp, resolved: &FindingResolved) {
+    fn apply_resolved(
+        &mut self,
+        seq: u64,
+        at: Timestamp,
+        resolved: &FindingResolved,
+        sink: &mut impl ChangeSink,
+    ) {
         if let Some(&index) = self.by_key.get(resolved.check_key.as_str())
             && self.findings[index as usize].is_active()
         {
-            self.resolve(index, at, seq, resolved.kind.into());
+            self.resolve(index, at, seq, resolved.kind.into(), sink);
         }
     }
 
@@ -396,12 +452,18 @@ impl FindingsProjection {
 
     /// Applies the event at log position `seq`.
     pub fn apply(&mut self, seq: u64, event: &Event) {
+        self.apply_reporting(seq, event, &mut Discard);
+    }
+
+    /// Applies the event at log position `seq`, telling `sink` every finding state change
+    /// (of the event's cluster).
+    pub fn apply_reporting(&mut self, seq: u64, event: &Event, sink: &mut impl ChangeSink) {
         let at = event.time;
         let cluster = self.cluster_mut(&event.cluster);
         cluster.clock = Some(cluster.clock.map_or(at, |clock| clock.max(at)));
         match &event.payload {
-            Payload::CycleCompleted(cycle) => cluster.apply_cycle(seq, at, cycle),
-            Payload::FindingResolved(resolved) => cluster.apply_resolved(seq, at, resolved),
+            Payload::CycleCompleted(cycle) => cluster.apply_cycle(seq, at, cycle, sink),
+            Payload::FindingResolved(resolved) => cluster.apply_resolved(seq, at, resolved, sink),
             Payload::SettingsChanged(change) => cluster.settings.apply(change),
             _ => {}
         }

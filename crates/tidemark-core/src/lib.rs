@@ -13,7 +13,10 @@ pub mod timestamp;
 pub mod wire;
 
 pub use event::{Event, EventId, EventType, Payload, Severity};
-pub use findings::{FindingState, FindingView, FindingsProjection, Occurrence, ResolutionKind};
+pub use findings::{
+    ChangeSink, FindingChange, FindingState, FindingView, FindingsProjection, Occurrence,
+    ResolutionKind,
+};
 pub use fold::{Applied, FoldSnapshot, LogFold};
 pub use settings::ClusterSettings;
 pub use timestamp::Timestamp;

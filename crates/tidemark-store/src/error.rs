@@ -1,0 +1,150 @@
+//! One error type per store operation. Messages are lowercase and say what to do next.
+
+use std::path::PathBuf;
+
+use crate::codec::CodecError;
+
+/// A record in the store that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{table} record {key}: {problem}")]
+pub struct CorruptRecord {
+    /// Table name.
+    pub table: &'static str,
+    /// Key, as text.
+    pub key: String,
+    /// What is wrong.
+    pub problem: CodecError,
+}
+
+/// The storage engine failed.
+#[derive(Debug, thiserror::Error)]
+#[error("storage: {0}")]
+pub struct StorageFault(#[from] pub redb::Error);
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StorageFault {
+            fn from(e: $t) -> Self {
+                Self(redb::Error::from(e))
+            }
+        }
+    )*};
+}
+storage_from!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Another process holds the database.
+    #[error(
+        "{} is open in another process (is `tidemark serve` running on it?): stop that process, or query it over HTTP",
+        path.display()
+    )]
+    AlreadyOpen {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// redb refused the file.
+    #[error("cannot open {}: {source}", path.display())]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// redb's reason.
+        source: redb::DatabaseError,
+    },
+    /// Written by a newer layout.
+    #[error("store layout {found} is newer than this build reads ({expected}): upgrade tidemark")]
+    NewerLayout {
+        /// Layout found.
+        found: i64,
+        /// Layout this build reads.
+        expected: i64,
+    },
+    /// A record cannot be read.
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRecord),
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] StorageFault),
+}
+
+/// Why a batch could not be appended. Nothing of the batch was stored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// A record needed to reload the state cannot be read.
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRecord),
+    /// The storage engine failed (a full disk shows up here).
+    #[error(transparent)]
+    Storage(#[from] StorageFault),
+}
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// A record cannot be read.
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRecord),
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] StorageFault),
+}
+
+/// Why a rebuild failed. The store is unchanged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RebuildError {
+    /// A log record cannot be read.
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRecord),
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] StorageFault),
+}
+
+macro_rules! storage_into {
+    ($($op:ty),*) => {$(
+        impl From<redb::TransactionError> for $op { fn from(e: redb::TransactionError) -> Self { Self::Storage(e.into()) } }
+        impl From<redb::TableError> for $op { fn from(e: redb::TableError) -> Self { Self::Storage(e.into()) } }
+        impl From<redb::StorageError> for $op { fn from(e: redb::StorageError) -> Self { Self::Storage(e.into()) } }
+        impl From<redb::CommitError> for $op { fn from(e: redb::CommitError) -> Self { Self::Storage(e.into()) } }
+    )*};
+}
+storage_into!(OpenError, AppendError, QueryError, RebuildError);
+
+/// A failure while reading: a record that cannot be decoded, or the engine.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadFault {
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRecord),
+    #[error(transparent)]
+    Storage(#[from] StorageFault),
+}
+
+impl From<redb::StorageError> for ReadFault {
+    fn from(e: redb::StorageError) -> Self {
+        Self::Storage(e.into())
+    }
+}
+
+macro_rules! from_read_fault {
+    ($($op:ty),*) => {$(
+        impl From<ReadFault> for $op {
+            fn from(e: ReadFault) -> Self {
+                match e {
+                    ReadFault::Corrupt(c) => Self::Corrupt(c),
+                    ReadFault::Storage(s) => Self::Storage(s),
+                }
+            }
+        }
+    )*};
+}
+from_read_fault!(OpenError, AppendError, QueryError, RebuildError);

@@ -1,0 +1,869 @@
+//! The embedded store: one redb file holding the log, its indexes, projection snapshots, the
+//! checkpoint and the quarantine.
+//!
+//! Writes come in batches, and each batch is one write transaction: its log records, its index
+//! entries, its quarantine records and the checkpoint (and, every `snapshot_every` events, a
+//! projection snapshot) commit together or not at all. The live projection is kept in memory;
+//! on open it is restored from the latest snapshot and the log after it, which that same
+//! transaction discipline makes equal to the state at the checkpoint.
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use serde::Serialize;
+use tidemark_core::findings::{FindingChange, FindingsProjection, FindingsSnapshot};
+use tidemark_core::{Event, EventType, FindingView, Payload, ResolutionKind, Timestamp};
+
+use crate::codec::{self, QuarantineRecord, SnapshotRecord, StoredEvent};
+use crate::error::{
+    AppendError, CorruptRecord, OpenError, QueryError, ReadFault, RebuildError, StorageFault,
+};
+use crate::tables::{self, change_bits};
+
+/// Tuning of a store.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Write a projection snapshot when this many events were applied since the last one.
+    pub snapshot_every: u64,
+    /// Keep one historical snapshot per this many positions (for time travel); the latest is
+    /// always kept.
+    pub snapshot_keep_every: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            snapshot_every: 10_000,
+            snapshot_keep_every: 100_000,
+        }
+    }
+}
+
+/// One item offered to [`Store::append`].
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A decoded, valid event.
+    Event(Event),
+    /// Input that could not be decoded or validated: kept in quarantine.
+    Rejected {
+        /// The bytes as received.
+        raw: Vec<u8>,
+        /// Why it was refused.
+        reason: String,
+        /// Where it came from (file and line, request item, stream sequence).
+        origin: String,
+    },
+}
+
+/// What happened to one [`Input`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Outcome {
+    /// Stored at this log position.
+    Accepted {
+        /// Its position.
+        seq: u64,
+    },
+    /// Its id was already stored, at this position; nothing was written.
+    Duplicate {
+        /// The position of the event first stored with this id.
+        seq: u64,
+    },
+    /// Refused; the input is in quarantine under this id.
+    Rejected {
+        /// Why.
+        reason: String,
+        /// Quarantine id.
+        quarantine_id: u64,
+    },
+}
+
+/// A point of the log to look at the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum At {
+    /// After applying positions 1..=seq.
+    Seq(u64),
+    /// After the longest prefix of the log whose events are not later than this time.
+    Time(Timestamp),
+}
+
+/// One entry of a timeline: a stored event and what it did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    /// Log position.
+    pub seq: u64,
+    /// When the store recorded it.
+    pub recorded_at: Timestamp,
+    /// What it did to the finding (for finding timelines): `opened`, `resolved_auto`, ...
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<&'static str>,
+    /// The event, in the wire format.
+    pub event: Event,
+}
+
+/// A quarantined input, as listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QuarantineEntry {
+    /// Quarantine id.
+    pub id: u64,
+    /// The record.
+    #[serde(flatten)]
+    pub record: QuarantineView,
+}
+
+/// A quarantine record with its bytes shown as text where they are UTF-8.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QuarantineView {
+    /// When it was recorded.
+    pub recorded_at: Timestamp,
+    /// Where it came from.
+    pub origin: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// The bytes, as text (lossy for non-UTF-8).
+    pub raw: String,
+    /// Byte length of the raw input.
+    pub raw_bytes: usize,
+}
+
+/// Figures about a store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Events in the log (= the checkpoint: positions have no gaps).
+    pub events: u64,
+    /// Last applied position.
+    pub checkpoint: u64,
+    /// Position of the latest projection snapshot (0: none).
+    pub snapshot_seq: u64,
+    /// Snapshots kept.
+    pub snapshots: u64,
+    /// Quarantined inputs.
+    pub quarantined: u64,
+    /// Findings, active or not.
+    pub findings: u64,
+    /// Active findings.
+    pub active_findings: u64,
+    /// Size of the database file.
+    pub size_on_disk_bytes: u64,
+}
+
+/// What a rebuild did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RebuildReport {
+    /// Events folded.
+    pub events: u64,
+    /// Whether the rebuilt state equals the state it replaced.
+    pub state_unchanged: bool,
+}
+
+/// The in-memory side of the store.
+#[derive(Debug)]
+struct LiveState {
+    findings: FindingsProjection,
+    last_seq: u64,
+    max_time: Option<Timestamp>,
+    snapshot_seq: u64,
+    next_quarantine_id: u64,
+}
+
+/// The embedded store. Share it (`Arc<Store>`): reads run concurrently with one writer.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+    config: StoreConfig,
+    state: RwLock<LiveState>,
+    /// Serialises writers, so the in-memory state follows commits in order.
+    writer: Mutex<()>,
+}
+
+fn corrupt(table: &'static str, key: impl ToString, problem: codec::CodecError) -> CorruptRecord {
+    CorruptRecord {
+        table,
+        key: key.to_string(),
+        problem,
+    }
+}
+
+fn decode_log(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CorruptRecord> {
+    codec::decode_event(bytes).map_err(|e| corrupt("log", seq, e))
+}
+
+fn time_from_meta(nanos: Option<i64>) -> Option<Timestamp> {
+    nanos.map(Timestamp::from_unix_nanos)
+}
+
+/// Folds the stored log positions `range` into `findings`.
+fn replay_range(
+    log: &impl ReadableTable<u64, &'static [u8]>,
+    range: RangeInclusive<u64>,
+    findings: &mut FindingsProjection,
+    mut stop_after: impl FnMut(&Event) -> bool,
+) -> Result<u64, ReadFault> {
+    let mut applied = 0;
+    for entry in log.range(range)? {
+        let (key, value) = entry?;
+        let seq = key.value();
+        let stored = decode_log(seq, value.value())?;
+        if stop_after(&stored.event) {
+            break;
+        }
+        findings.apply(seq, &stored.event);
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path` and restores the live state.
+    pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let db = Database::create(&path).map_err(|source| match source {
+            redb::DatabaseError::DatabaseAlreadyOpen => {
+                OpenError::AlreadyOpen { path: path.clone() }
+            }
+            source => OpenError::Database {
+                path: path.clone(),
+                source,
+            },
+        })?;
+        // Create every table, and the layout version, on first open.
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(tables::META)?;
+            let format = meta.get(tables::FORMAT)?.map(|v| v.value());
+            match format {
+                None => {
+                    meta.insert(tables::FORMAT, tables::STORE_FORMAT)?;
+                }
+                Some(found) if found > tables::STORE_FORMAT => {
+                    return Err(OpenError::NewerLayout {
+                        found,
+                        expected: tables::STORE_FORMAT,
+                    });
+                }
+                Some(_) => {}
+            }
+            txn.open_table(tables::LOG)?;
+            txn.open_table(tables::IDS)?;
+            txn.open_table(tables::BY_FINDING)?;
+            txn.open_table(tables::BY_CLUSTER_TIME)?;
+            txn.open_table(tables::BY_INCIDENT)?;
+            txn.open_table(tables::BY_TYPE)?;
+            txn.open_table(tables::SNAPSHOTS)?;
+            txn.open_table(tables::SNAPSHOT_TIMES)?;
+            txn.open_table(tables::QUARANTINE)?;
+        }
+        txn.commit()?;
+        let state = Self::load_state(&db)?;
+        tracing::info!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, "store opened");
+        Ok(Self {
+            db,
+            path,
+            config,
+            state: RwLock::new(state),
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// Restores the live state: the latest snapshot, then the log after it up to the checkpoint.
+    fn load_state(db: &Database) -> Result<LiveState, OpenError> {
+        let txn = db.begin_read()?;
+        let meta = txn.open_table(tables::META)?;
+        let checkpoint = meta.get(tables::CHECKPOINT)?.map_or(0, |v| v.value()) as u64;
+        let max_time = time_from_meta(meta.get(tables::MAX_TIME)?.map(|v| v.value()));
+        let snapshots = txn.open_table(tables::SNAPSHOTS)?;
+        let (snapshot_seq, mut findings) = match snapshots.range(..=checkpoint)?.next_back() {
+            Some(entry) => {
+                let (key, value) = entry?;
+                let record = codec::decode_snapshot(value.value())
+                    .map_err(|e| corrupt("snapshots", key.value(), e))?;
+                (record.seq, FindingsProjection::restore(&record.findings))
+            }
+            None => (0, FindingsProjection::new()),
+        };
+        let log = txn.open_table(tables::LOG)?;
+        replay_range(&log, snapshot_seq + 1..=checkpoint, &mut findings, |_| {
+            false
+        })?;
+        let quarantine = txn.open_table(tables::QUARANTINE)?;
+        let next_quarantine_id = quarantine.last()?.map_or(1, |(k, _)| k.value() + 1);
+        Ok(LiveState {
+            findings,
+            last_seq: checkpoint,
+            max_time,
+            snapshot_seq,
+            next_quarantine_id,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read_state(&self) -> RwLockReadGuard<'_, LiveState> {
+        self.state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The last applied log position.
+    pub fn checkpoint(&self) -> u64 {
+        self.read_state().last_seq
+    }
+
+    /// Appends a batch in one transaction and applies it to the projections.
+    ///
+    /// Events whose id is already stored (or repeated within the batch) are not stored again;
+    /// rejected inputs go to quarantine. On error nothing of the batch is stored and the live
+    /// state is as before.
+    pub fn append(
+        &self,
+        inputs: &[Input],
+        recorded_at: Timestamp,
+    ) -> Result<Vec<Outcome>, AppendError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let before = (
+            state.last_seq,
+            state.max_time,
+            state.snapshot_seq,
+            state.next_quarantine_id,
+        );
+        let result = self.append_in_txn(&mut state, inputs, recorded_at);
+        if result.is_err()
+            && (
+                state.last_seq,
+                state.max_time,
+                state.snapshot_seq,
+                state.next_quarantine_id,
+            ) != before
+        {
+            // The projection already saw part of a batch that did not commit: restore it.
+            match Self::load_state(&self.db) {
+                Ok(reloaded) => *state = reloaded,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not reload the state after a failed append")
+                }
+            }
+        }
+        result
+    }
+
+    fn append_in_txn(
+        &self,
+        state: &mut LiveState,
+        inputs: &[Input],
+        recorded_at: Timestamp,
+    ) -> Result<Vec<Outcome>, AppendError> {
+        let txn = self.db.begin_write()?;
+        let mut outcomes = Vec::with_capacity(inputs.len());
+        {
+            let mut log = txn.open_table(tables::LOG)?;
+            let mut ids = txn.open_table(tables::IDS)?;
+            let mut by_finding = txn.open_table(tables::BY_FINDING)?;
+            let mut by_cluster_time = txn.open_table(tables::BY_CLUSTER_TIME)?;
+            let mut by_incident = txn.open_table(tables::BY_INCIDENT)?;
+            let mut by_type = txn.open_table(tables::BY_TYPE)?;
+            let mut quarantine = txn.open_table(tables::QUARANTINE)?;
+            let mut record = Vec::with_capacity(4096);
+            let mut changes: Vec<(String, FindingChange)> = Vec::new();
+            let mut finding_bits: BTreeMap<String, u8> = BTreeMap::new();
+            for input in inputs {
+                match input {
+                    Input::Event(event) => {
+                        if let Some(seq) = ids.get(event.id.as_str())? {
+                            outcomes.push(Outcome::Duplicate { seq: seq.value() });
+                            continue;
+                        }
+                        let seq = state.last_seq + 1;
+                        codec::encode_event(event, recorded_at, &mut record);
+                        log.insert(seq, record.as_slice())?;
+                        ids.insert(event.id.as_str(), seq)?;
+                        changes.clear();
+                        state.findings.apply_reporting(seq, event, &mut changes);
+                        index_event(
+                            seq,
+                            event,
+                            &changes,
+                            &mut finding_bits,
+                            &mut by_finding,
+                            &mut by_cluster_time,
+                            &mut by_incident,
+                            &mut by_type,
+                        )?;
+                        state.last_seq = seq;
+                        state.max_time =
+                            Some(state.max_time.map_or(event.time, |t| t.max(event.time)));
+                        outcomes.push(Outcome::Accepted { seq });
+                    }
+                    Input::Rejected {
+                        raw,
+                        reason,
+                        origin,
+                    } => {
+                        let id = state.next_quarantine_id;
+                        let bytes = codec::encode_quarantine(&QuarantineRecord {
+                            recorded_at,
+                            origin: origin.clone(),
+                            reason: reason.clone(),
+                            raw: raw.clone(),
+                        });
+                        quarantine.insert(id, bytes.as_slice())?;
+                        state.next_quarantine_id += 1;
+                        outcomes.push(Outcome::Rejected {
+                            reason: reason.clone(),
+                            quarantine_id: id,
+                        });
+                    }
+                }
+            }
+        }
+        self.write_checkpoint(&txn, state)?;
+        if state.last_seq - state.snapshot_seq >= self.config.snapshot_every {
+            self.write_snapshot(&txn, state)?;
+        }
+        txn.commit()?;
+        Ok(outcomes)
+    }
+
+    fn write_checkpoint(
+        &self,
+        txn: &WriteTransaction,
+        state: &LiveState,
+    ) -> Result<(), StorageFault> {
+        let mut meta = txn.open_table(tables::META)?;
+        meta.insert(tables::CHECKPOINT, state.last_seq as i64)?;
+        if let Some(max_time) = state.max_time {
+            meta.insert(tables::MAX_TIME, max_time.unix_nanos())?;
+        }
+        Ok(())
+    }
+
+    /// Writes a snapshot of `state` at its position, thinning older ones to one per
+    /// `snapshot_keep_every` positions.
+    fn write_snapshot(
+        &self,
+        txn: &WriteTransaction,
+        state: &mut LiveState,
+    ) -> Result<(), StorageFault> {
+        let seq = state.last_seq;
+        let record = SnapshotRecord {
+            seq,
+            max_time: state.max_time,
+            findings: state.findings.snapshot(),
+        };
+        let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
+        let mut times = txn.open_table(tables::SNAPSHOT_TIMES)?;
+        let previous = snapshots
+            .range(..seq)?
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| k.value());
+        if let Some(previous) = previous
+            && previous / self.config.snapshot_keep_every == seq / self.config.snapshot_keep_every
+        {
+            snapshots.remove(previous)?;
+            times.remove(previous)?;
+        }
+        snapshots.insert(seq, codec::encode_snapshot(&record).as_slice())?;
+        times.insert(seq, state.max_time.map_or(i64::MIN, Timestamp::unix_nanos))?;
+        state.snapshot_seq = seq;
+        Ok(())
+    }
+
+    /// Writes a snapshot if events were applied since the last one, so the next open replays
+    /// nothing. Called on graceful shutdown.
+    pub fn snapshot_now(&self) -> Result<(), AppendError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if state.last_seq == state.snapshot_seq {
+            return Ok(());
+        }
+        let txn = self.db.begin_write()?;
+        let before = state.snapshot_seq;
+        if let Err(e) = self.write_snapshot(&txn, &mut state) {
+            state.snapshot_seq = before;
+            return Err(e.into());
+        }
+        if let Err(e) = txn.commit() {
+            state.snapshot_seq = before;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Every finding now, sorted by (cluster, check_key).
+    pub fn findings(&self) -> Vec<FindingView> {
+        self.read_state().findings.views()
+    }
+
+    /// One finding now.
+    pub fn finding(&self, cluster: &str, check_key: &str) -> Option<FindingView> {
+        self.read_state().findings.view(cluster, check_key)
+    }
+
+    /// The serializable projection state now.
+    pub fn projection_snapshot(&self) -> FindingsSnapshot {
+        self.read_state().findings.snapshot()
+    }
+
+    /// The findings projection at a point of the log, rebuilt from the nearest snapshot before
+    /// it and the log after that snapshot.
+    pub fn projection_at(&self, at: At) -> Result<(FindingsProjection, u64), QueryError> {
+        let checkpoint = self.checkpoint();
+        let txn = self.db.begin_read()?;
+        let snapshots = txn.open_table(tables::SNAPSHOTS)?;
+        let times = txn.open_table(tables::SNAPSHOT_TIMES)?;
+        // The latest snapshot that is a valid starting point.
+        let start = match at {
+            At::Seq(seq) => snapshots
+                .range(..=seq.min(checkpoint))?
+                .next_back()
+                .transpose()?
+                .map(|(k, _)| k.value()),
+            At::Time(t) => {
+                let mut found = None;
+                for entry in times.range(..=checkpoint)?.rev() {
+                    let (k, v) = entry?;
+                    if v.value() <= t.unix_nanos() {
+                        found = Some(k.value());
+                        break;
+                    }
+                }
+                found
+            }
+        };
+        let mut findings = match start {
+            Some(seq) => {
+                let bytes = snapshots.get(seq)?.expect("listed just above");
+                let record = codec::decode_snapshot(bytes.value())
+                    .map_err(|e| corrupt("snapshots", seq, e))?;
+                FindingsProjection::restore(&record.findings)
+            }
+            None => FindingsProjection::new(),
+        };
+        let from = start.unwrap_or(0) + 1;
+        let log = txn.open_table(tables::LOG)?;
+        let to = match at {
+            At::Seq(seq) => {
+                let to = seq.min(checkpoint);
+                replay_range(&log, from..=to, &mut findings, |_| false)?;
+                to
+            }
+            At::Time(t) => {
+                from - 1 + replay_range(&log, from..=checkpoint, &mut findings, |e| e.time > t)?
+            }
+        };
+        Ok((findings, to))
+    }
+
+    /// Every finding at a point of the log, and the position that point is.
+    pub fn findings_at(&self, at: At) -> Result<(Vec<FindingView>, u64), QueryError> {
+        let (findings, seq) = self.projection_at(at)?;
+        Ok((findings.views(), seq))
+    }
+
+    /// The events that changed or named a finding, in log order.
+    pub fn finding_timeline(
+        &self,
+        cluster: &str,
+        check_key: &str,
+    ) -> Result<Vec<TimelineEntry>, QueryError> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_table(tables::BY_FINDING)?;
+        let log = txn.open_table(tables::LOG)?;
+        let mut entries = Vec::new();
+        for entry in index.range((cluster, check_key, 0)..=(cluster, check_key, u64::MAX))? {
+            let (key, bits) = entry?;
+            let seq = key.value().2;
+            let stored = self.read_log(&log, seq)?;
+            entries.push(TimelineEntry {
+                seq,
+                recorded_at: stored.recorded_at,
+                changes: change_bits::names(bits.value()),
+                event: stored.event,
+            });
+        }
+        Ok(entries)
+    }
+
+    /// A cluster's events by event time (ties in log order), within `[since, until]`, at most
+    /// `limit`.
+    pub fn cluster_timeline(
+        &self,
+        cluster: &str,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<TimelineEntry>, QueryError> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_table(tables::BY_CLUSTER_TIME)?;
+        let log = txn.open_table(tables::LOG)?;
+        let from = since.map_or(i64::MIN, Timestamp::unix_nanos);
+        let to = until.map_or(i64::MAX, Timestamp::unix_nanos);
+        let mut entries = Vec::new();
+        for entry in index
+            .range((cluster, from, 0)..=(cluster, to, u64::MAX))?
+            .take(limit)
+        {
+            let (key, _) = entry?;
+            let seq = key.value().2;
+            let stored = self.read_log(&log, seq)?;
+            entries.push(TimelineEntry {
+                seq,
+                recorded_at: stored.recorded_at,
+                changes: vec![],
+                event: stored.event,
+            });
+        }
+        Ok(entries)
+    }
+
+    fn read_log(
+        &self,
+        log: &impl ReadableTable<u64, &'static [u8]>,
+        seq: u64,
+    ) -> Result<StoredEvent, QueryError> {
+        let bytes = log.get(seq)?.ok_or_else(|| {
+            corrupt(
+                "log",
+                seq,
+                codec::CodecError::Postcard("indexed position missing from the log".into()),
+            )
+        })?;
+        Ok(decode_log(seq, bytes.value())?)
+    }
+
+    /// Stored events at positions `from..`, at most `limit`, in log order.
+    pub fn events(&self, from: u64, limit: usize) -> Result<Vec<(u64, StoredEvent)>, QueryError> {
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(tables::LOG)?;
+        let mut out = Vec::new();
+        for entry in log.range(from..)?.take(limit) {
+            let (key, value) = entry?;
+            out.push((key.value(), decode_log(key.value(), value.value())?));
+        }
+        Ok(out)
+    }
+
+    /// The position of the event stored with `id`.
+    pub fn position_of(&self, id: &str) -> Result<Option<u64>, QueryError> {
+        let txn = self.db.begin_read()?;
+        let ids = txn.open_table(tables::IDS)?;
+        Ok(ids.get(id)?.map(|v| v.value()))
+    }
+
+    /// Quarantined inputs from id `from`, at most `limit`.
+    pub fn quarantine(&self, from: u64, limit: usize) -> Result<Vec<QuarantineEntry>, QueryError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(tables::QUARANTINE)?;
+        let mut out = Vec::new();
+        for entry in table.range(from..)?.take(limit) {
+            let (key, value) = entry?;
+            let record = codec::decode_quarantine(value.value())
+                .map_err(|e| corrupt("quarantine", key.value(), e))?;
+            out.push(QuarantineEntry {
+                id: key.value(),
+                record: QuarantineView {
+                    recorded_at: record.recorded_at,
+                    origin: record.origin,
+                    reason: record.reason,
+                    raw: String::from_utf8_lossy(&record.raw).into_owned(),
+                    raw_bytes: record.raw.len(),
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Figures about the store.
+    pub fn stats(&self) -> Result<Stats, QueryError> {
+        let (checkpoint, snapshot_seq, findings, active) = {
+            let state = self.read_state();
+            let views = state.findings.views();
+            (
+                state.last_seq,
+                state.snapshot_seq,
+                views.len() as u64,
+                state.findings.active_count() as u64,
+            )
+        };
+        let txn = self.db.begin_read()?;
+        let events = txn.open_table(tables::LOG)?.len()?;
+        let snapshots = txn.open_table(tables::SNAPSHOTS)?.len()?;
+        let quarantined = txn.open_table(tables::QUARANTINE)?.len()?;
+        let size_on_disk_bytes = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        Ok(Stats {
+            events,
+            checkpoint,
+            snapshot_seq,
+            snapshots,
+            quarantined,
+            findings,
+            active_findings: active,
+            size_on_disk_bytes,
+        })
+    }
+
+    /// Folds the whole stored log from nothing, without touching the store.
+    pub fn fold_log(
+        &self,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<FindingsProjection, QueryError> {
+        let checkpoint = self.checkpoint();
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(tables::LOG)?;
+        let mut findings = FindingsProjection::new();
+        let mut done = 0;
+        replay_range(&log, 1..=checkpoint, &mut findings, |_| {
+            done += 1;
+            if done % 65_536 == 0 {
+                progress(done, checkpoint);
+            }
+            false
+        })?;
+        progress(checkpoint, checkpoint);
+        Ok(findings)
+    }
+
+    /// Drops every projection snapshot and the finding index, folds the whole log again, and
+    /// writes them anew, in one transaction; the live state becomes the rebuilt one.
+    pub fn rebuild(
+        &self,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<RebuildReport, RebuildError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let checkpoint = state.last_seq;
+        let txn = self.db.begin_write()?;
+        txn.delete_table(tables::SNAPSHOTS)?;
+        txn.delete_table(tables::SNAPSHOT_TIMES)?;
+        txn.delete_table(tables::BY_FINDING)?;
+        let mut rebuilt = LiveState {
+            findings: FindingsProjection::new(),
+            last_seq: 0,
+            max_time: None,
+            snapshot_seq: 0,
+            next_quarantine_id: state.next_quarantine_id,
+        };
+        {
+            let log = txn.open_table(tables::LOG)?;
+            let mut by_finding = txn.open_table(tables::BY_FINDING)?;
+            let mut changes: Vec<(String, FindingChange)> = Vec::new();
+            let mut bits: BTreeMap<String, u8> = BTreeMap::new();
+            let entries = log.range(1..=checkpoint).map_err(StorageFault::from)?;
+            for entry in entries {
+                let (key, value) = entry?;
+                let seq = key.value();
+                let stored = decode_log(seq, value.value())?;
+                let event = &stored.event;
+                changes.clear();
+                rebuilt.findings.apply_reporting(seq, event, &mut changes);
+                finding_index_entries(event, &changes, &mut bits);
+                for (check_key, b) in &bits {
+                    by_finding.insert((event.cluster.as_str(), check_key.as_str(), seq), *b)?;
+                }
+                rebuilt.last_seq = seq;
+                rebuilt.max_time = Some(rebuilt.max_time.map_or(event.time, |t| t.max(event.time)));
+                if seq % self.config.snapshot_keep_every == 0 && seq < checkpoint {
+                    self.write_snapshot(&txn, &mut rebuilt)?;
+                }
+                if seq % 65_536 == 0 {
+                    progress(seq, checkpoint);
+                }
+            }
+        }
+        if rebuilt.last_seq > 0 {
+            self.write_snapshot(&txn, &mut rebuilt)?;
+        }
+        txn.commit()?;
+        progress(checkpoint, checkpoint);
+        let state_unchanged = rebuilt.findings.snapshot() == state.findings.snapshot();
+        *state = rebuilt;
+        Ok(RebuildReport {
+            events: checkpoint,
+            state_unchanged,
+        })
+    }
+}
+
+/// The finding index entries of one event: what it changed, and the findings it names.
+fn finding_index_entries(
+    event: &Event,
+    changes: &[(String, FindingChange)],
+    bits: &mut BTreeMap<String, u8>,
+) {
+    bits.clear();
+    for (check_key, change) in changes {
+        let bit = match change {
+            FindingChange::Opened => change_bits::OPENED,
+            FindingChange::SeverityChanged => change_bits::SEVERITY_CHANGED,
+            FindingChange::Resolved(ResolutionKind::Auto) => change_bits::RESOLVED_AUTO,
+            FindingChange::Resolved(ResolutionKind::Manual) => change_bits::RESOLVED_MANUAL,
+            FindingChange::Resolved(ResolutionKind::Recipe) => change_bits::RESOLVED_RECIPE,
+            FindingChange::Resolved(ResolutionKind::Informational) => change_bits::INFORMATIONAL,
+        };
+        *bits.entry(check_key.clone()).or_default() |= bit;
+    }
+    let named: &[String] = match &event.payload {
+        Payload::FindingResolved(r) => std::slice::from_ref(&r.check_key),
+        Payload::IncidentOpened(i) | Payload::IncidentUpdated(i) | Payload::IncidentClosed(i) => {
+            &i.check_keys
+        }
+        _ => &[],
+    };
+    for check_key in named {
+        bits.entry(check_key.clone())
+            .or_insert(change_bits::MENTIONED);
+    }
+}
+
+/// The incident an event belongs to, if it names one.
+fn incident_of(event: &Event) -> Option<&str> {
+    match &event.payload {
+        Payload::NoteAdded(note) => note.incident.as_deref(),
+        Payload::IncidentOpened(i) | Payload::IncidentUpdated(i) | Payload::IncidentClosed(i) => {
+            Some(&i.incident)
+        }
+        _ => None,
+    }
+}
+
+fn type_index(event_type: EventType) -> u8 {
+    EventType::ALL
+        .iter()
+        .position(|t| *t == event_type)
+        .expect("every type is in ALL") as u8
+}
+
+#[allow(clippy::too_many_arguments)]
+fn index_event(
+    seq: u64,
+    event: &Event,
+    changes: &[(String, FindingChange)],
+    bits: &mut BTreeMap<String, u8>,
+    by_finding: &mut redb::Table<(&str, &str, u64), u8>,
+    by_cluster_time: &mut redb::Table<(&str, i64, u64), u8>,
+    by_incident: &mut redb::Table<(&str, u64), ()>,
+    by_type: &mut redb::Table<(&str, u64), ()>,
+) -> Result<(), StorageFault> {
+    let event_type = event.event_type();
+    by_cluster_time.insert(
+        (event.cluster.as_str(), event.time.unix_nanos(), seq),
+        type_index(event_type),
+    )?;
+    by_type.insert((event_type.as_str(), seq), ())?;
+    if let Some(incident) = incident_of(event) {
+        by_incident.insert((incident, seq), ())?;
+    }
+    finding_index_entries(event, changes, bits);
+    for (check_key, b) in bits.iter() {
+        by_finding.insert((event.cluster.as_str(), check_key.as_str(), seq), *b)?;
+    }
+    Ok(())
+}

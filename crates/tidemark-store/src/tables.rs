@@ -1,0 +1,72 @@
+//! The redb tables and what their keys mean.
+//!
+//! Keys are chosen to be append-friendly where they can be (positions grow; a cluster's times
+//! mostly grow), because every commit copies each B-tree leaf it touches.
+
+use redb::TableDefinition;
+
+/// position → event record (`codec::encode_event`). Positions start at 1 and have no gaps.
+pub const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+/// event id → position: the dedupe index.
+pub const IDS: TableDefinition<&str, u64> = TableDefinition::new("ids");
+/// (cluster, check_key, position) → change bits: the events that changed or named a finding.
+pub const BY_FINDING: TableDefinition<(&str, &str, u64), u8> = TableDefinition::new("by_finding");
+/// (cluster, event time in ns, position) → event type index.
+pub const BY_CLUSTER_TIME: TableDefinition<(&str, i64, u64), u8> =
+    TableDefinition::new("by_cluster_time");
+/// (incident id, position) → ().
+pub const BY_INCIDENT: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_incident");
+/// (event type, position) → ().
+pub const BY_TYPE: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_type");
+/// position → projection snapshot (`codec::encode_snapshot`) of the state after it.
+pub const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
+/// position → latest event time (ns) among positions 1..=it, for each snapshot.
+pub const SNAPSHOT_TIMES: TableDefinition<u64, i64> = TableDefinition::new("snapshot_times");
+/// quarantine id → record (`codec::encode_quarantine`).
+pub const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
+/// Named numbers: `checkpoint` (last applied position), `format`, `max_time`.
+pub const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
+
+/// `META` key of the last applied log position.
+pub const CHECKPOINT: &str = "checkpoint";
+/// `META` key of the store layout version.
+pub const FORMAT: &str = "format";
+/// `META` key of the latest event time applied (ns).
+pub const MAX_TIME: &str = "max_time";
+/// The store layout this build writes.
+pub const STORE_FORMAT: i64 = 1;
+
+/// Change bits of `BY_FINDING`.
+pub mod change_bits {
+    /// The event named the finding (a manual resolve, an incident) without changing it.
+    pub const MENTIONED: u8 = 1;
+    /// An occurrence opened.
+    pub const OPENED: u8 = 2;
+    /// Resolved automatically.
+    pub const RESOLVED_AUTO: u8 = 4;
+    /// Resolved by an operator.
+    pub const RESOLVED_MANUAL: u8 = 8;
+    /// Resolved by a recipe.
+    pub const RESOLVED_RECIPE: u8 = 16;
+    /// Informational: resolved as it opened.
+    pub const INFORMATIONAL: u8 = 32;
+    /// Seen with another severity.
+    pub const SEVERITY_CHANGED: u8 = 64;
+
+    /// Names of the bits set, in a fixed order.
+    pub fn names(bits: u8) -> Vec<&'static str> {
+        [
+            (OPENED, "opened"),
+            (SEVERITY_CHANGED, "severity_changed"),
+            (RESOLVED_AUTO, "resolved_auto"),
+            (RESOLVED_MANUAL, "resolved_manual"),
+            (RESOLVED_RECIPE, "resolved_recipe"),
+            (INFORMATIONAL, "informational"),
+            (MENTIONED, "mentioned"),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(_, name)| name)
+        .collect()
+    }
+}
