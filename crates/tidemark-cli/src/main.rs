@@ -2,6 +2,8 @@
 
 mod ndjson;
 mod replay;
+mod serve;
+mod store_cmds;
 mod table;
 
 use std::process::ExitCode;
@@ -64,13 +66,42 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Fold an NDJSON log in memory and print the findings.
     Replay(replay::ReplayArgs),
+    /// Serve the HTTP API over the embedded store (the default way to run Tidemark).
+    Serve(serve::ServeArgs),
+    /// Store events from NDJSON files.
+    Ingest(store_cmds::IngestArgs),
+    /// Print the findings of a store, now or at a point of its log.
+    Findings(store_cmds::FindingsArgs),
+    /// Print the timeline of a finding or a cluster.
+    Timeline(store_cmds::TimelineArgs),
+    /// Rebuild the projections from the stored log.
+    Rebuild(store_cmds::RebuildArgs),
+    /// Print figures about a store.
+    Stats(store_cmds::StatsArgs),
+    /// List quarantined inputs with their reasons.
+    Quarantine(store_cmds::QuarantineArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
         Command::Replay(args) => replay::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Ingest(args) => store_cmds::ingest(&args),
+        Command::Findings(args) => store_cmds::findings(&args),
+        Command::Timeline(args) => store_cmds::timeline(&args),
+        Command::Rebuild(args) => store_cmds::rebuild(&args),
+        Command::Stats(args) => store_cmds::stats(&args),
+        Command::Quarantine(args) => store_cmds::quarantine(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -38,12 +38,12 @@ pub fn open(path: &Path) -> Result<(BufReader<File>, u64), CliError> {
     Ok((BufReader::with_capacity(1 << 20, file), len))
 }
 
-/// Calls `each` with every non-blank line's decoded event (or its error), in order, and reports
-/// bytes read to `progress`. `each` returns `false` to stop early.
+/// Calls `each` with every non-blank line's number, bytes and decoded event (or its error), in
+/// order, and reports bytes read to `progress`. `each` returns `false` to stop early.
 pub fn for_each_event(
     mut reader: impl BufRead,
     progress: &ProgressBar,
-    mut each: impl FnMut(u64, Result<Event, DecodeError>) -> Result<bool, CliError>,
+    mut each: impl FnMut(u64, &[u8], Result<Event, DecodeError>) -> Result<bool, CliError>,
 ) -> Result<(), CliError> {
     let mut line = Vec::new();
     let mut line_number = 0u64;
@@ -79,7 +79,9 @@ pub fn for_each_event(
                 problem: tidemark_core::DecodeProblem::NotUtf8,
             }),
         };
-        if !each(line_number, decoded)? {
+        let raw = line.strip_suffix(b"\n").unwrap_or(&line);
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if !each(line_number, raw, decoded)? {
             return Ok(());
         }
     }

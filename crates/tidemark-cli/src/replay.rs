@@ -39,7 +39,7 @@ pub enum Until {
     Time(Timestamp),
 }
 
-fn parse_until(text: &str) -> Result<Until, String> {
+pub fn parse_until(text: &str) -> Result<Until, String> {
     if let Ok(seq) = text.parse::<u64>() {
         return Ok(Until::Seq(seq));
     }
@@ -62,7 +62,7 @@ pub fn fold_file(args: &ReplayArgs) -> Result<(LogFold, ReplayOutcome), CliError
     let progress = byte_progress(len, "replaying");
     let mut fold = LogFold::new();
     let mut outcome = ReplayOutcome::default();
-    for_each_event(reader, &progress, |_, decoded| {
+    for_each_event(reader, &progress, |_, _, decoded| {
         let event = match decoded {
             Ok(event) => event,
             Err(error) if args.skip_invalid => {

@@ -1,1 +1,127 @@
-//! server
+//! Tidemark's HTTP server: the `/v1` API over the embedded store, with a single writer thread
+//! that group-commits concurrent ingest requests.
+
+mod error;
+pub mod ingest;
+pub mod routes;
+pub mod writer;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tidemark_store::Store;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+pub use routes::AppState;
+pub use writer::{Writer, WriterClient, wall_clock};
+
+/// Limits and sizes of a server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Largest request body accepted (413 above).
+    pub max_body_bytes: usize,
+    /// Requests waiting for the writer before new ones wait to be queued.
+    pub queue_capacity: usize,
+    /// Most inputs committed in one transaction.
+    pub max_batch_inputs: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 << 20,
+            queue_capacity: 1_024,
+            max_batch_inputs: 8_192,
+        }
+    }
+}
+
+/// The router over `state`. Later API areas are nested under `/v1` beside these.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/events", post(routes::post_events))
+        .route("/findings", get(routes::list_findings))
+        .route("/findings/{cluster}/{*check_key}", get(routes::get_finding))
+        .route("/timeline", get(routes::cluster_timeline))
+        .route("/quarantine", get(routes::quarantine));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .fallback(routes::not_found)
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .with_state(state)
+}
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listener failed.
+    #[error("serving HTTP: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish, drains
+/// the writer (committing the batch in flight) and writes a snapshot.
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<Store>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let (writer, client) = Writer::spawn(
+        store.clone(),
+        config.queue_capacity,
+        config.max_batch_inputs,
+    );
+    let app = router(AppState {
+        store: store.clone(),
+        writer: client,
+        max_body_bytes: config.max_body_bytes,
+    });
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    // Every request is answered and the router (holding the last writer client) is gone.
+    let joined = tokio::task::spawn_blocking(move || {
+        writer.join();
+        if let Err(error) = store.snapshot_now() {
+            tracing::error!(%error, "could not write the shutdown snapshot; the next start replays the log tail");
+        }
+    })
+    .await;
+    if joined.is_err() {
+        tracing::error!("the shutdown task panicked");
+    }
+    served?;
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}

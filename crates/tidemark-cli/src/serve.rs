@@ -1,0 +1,75 @@
+//! `tidemark serve`: the embedded default, one process with its redb file and the HTTP API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use tidemark_server::ServerConfig;
+
+use crate::store_cmds::{DbArgs, ingest_files, open_store_with, print_summary};
+use crate::{CliError, exit};
+
+/// Serve the HTTP API over the embedded store.
+#[derive(Args, Debug)]
+#[command(
+    long_about = "Runs Tidemark embedded: one process, one redb file, no broker. Serves POST \
+                  /v1/events, GET /v1/findings, GET /v1/findings/{cluster}/{check_key}, GET \
+                  /v1/timeline, GET /v1/quarantine, /healthz and /readyz. SIGINT or SIGTERM stops \
+                  it gracefully: requests in flight finish and their batch is committed."
+)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on (port 0 picks a free one and prints it).
+    #[arg(long, default_value = "127.0.0.1:7070", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Store these NDJSON logs before serving (ids already stored are skipped, so this is safe
+    /// to repeat).
+    #[arg(long, value_name = "FILE.ndjson")]
+    pub replay: Vec<PathBuf>,
+    /// Largest request body accepted; larger ones get 413.
+    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
+    pub max_body_bytes: usize,
+    /// Write a projection snapshot every N events (a restart replays at most N events).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub snapshot_every: u64,
+}
+
+pub fn run(args: &ServeArgs) -> Result<(), CliError> {
+    let config = tidemark_store::StoreConfig {
+        snapshot_every: args.snapshot_every.max(1),
+        ..tidemark_store::StoreConfig::default()
+    };
+    let store = Arc::new(open_store_with(&args.db.db, config)?);
+    if !args.replay.is_empty() {
+        let summary = ingest_files(&store, &args.replay, false, 4_096)?;
+        print_summary(&summary, &args.db.db);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            CliError::new(
+                exit::FAILURE,
+                anyhow::anyhow!("starting the async runtime: {e}"),
+            )
+        })?;
+    let config = ServerConfig {
+        max_body_bytes: args.max_body_bytes,
+        ..ServerConfig::default()
+    };
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| {
+            CliError::new(exit::FAILURE, anyhow::anyhow!("cannot listen on {}: {e}", args.listen))
+        })?;
+        let addr = listener.local_addr().map_err(anyhow::Error::from)?;
+        eprintln!("tidemark: serving {} on http://{addr} (Ctrl-C to stop)", args.db.db.display());
+        tracing::info!(%addr, db = %args.db.db.display(), checkpoint = store.checkpoint(), "listening");
+        tidemark_server::serve(listener, store, config, tidemark_server::shutdown_signal())
+            .await
+            .map_err(|e| CliError::new(exit::FAILURE, e))
+    })?;
+    eprintln!("tidemark: stopped cleanly");
+    Ok(())
+}

@@ -1,0 +1,548 @@
+//! The store commands: `ingest`, `findings`, `timeline`, `rebuild`, `stats`, `quarantine`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use serde::Serialize;
+use tidemark_core::Timestamp;
+use tidemark_store::{At, Input, Outcome, Store, StoreConfig, TimelineEntry};
+
+use crate::ndjson::{byte_progress, for_each_event, open};
+use crate::replay::{Until, findings_table, parse_until};
+use crate::{CliError, exit, table};
+
+/// Where the store lives.
+#[derive(Args, Debug, Clone)]
+pub struct DbArgs {
+    /// The store file (created by `ingest` and `serve` when missing).
+    #[arg(
+        long,
+        env = "TIDEMARK_DB",
+        default_value = "tidemark.redb",
+        value_name = "PATH"
+    )]
+    pub db: PathBuf,
+}
+
+/// Opens the store for writing, creating it if needed.
+pub fn open_store(db: &Path) -> Result<Store, CliError> {
+    open_store_with(db, StoreConfig::default())
+}
+
+/// Opens the store with explicit tuning.
+pub fn open_store_with(db: &Path, config: StoreConfig) -> Result<Store, CliError> {
+    Store::open(db, config).map_err(|e| CliError::new(exit::FAILURE, e))
+}
+
+/// Opens an existing store (query commands never create one).
+pub fn open_existing(db: &Path) -> Result<Store, CliError> {
+    if !db.exists() {
+        return Err(CliError::new(
+            exit::NO_INPUT,
+            anyhow::anyhow!(
+                "no store at {}: create one with `tidemark ingest FILE.ndjson --db {0}` or `tidemark serve --db {0}`",
+                db.display()
+            ),
+        ));
+    }
+    open_store(db)
+}
+
+// ---------------------------------------------------------------------------------------------
+// ingest
+
+/// Store events from NDJSON files.
+#[derive(Args, Debug)]
+#[command(
+    long_about = "Stores the events of NDJSON files (one event per line) in the store, in batches of \
+                  one transaction each. Events whose id is already stored are counted as duplicates \
+                  and not stored again. A line that is not a valid event is reported with its line \
+                  number and reason, kept in quarantine, and does not stop the rest (unless \
+                  --strict). Exits 65 when any line was rejected."
+)]
+pub struct IngestArgs {
+    /// NDJSON files to store, in order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Stop at the first invalid line (the events before it are stored; it is not).
+    #[arg(long)]
+    pub strict: bool,
+    /// Events per transaction.
+    #[arg(long, default_value_t = 4_096, value_name = "N")]
+    pub batch: usize,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Counts of one ingest.
+#[derive(Debug, Default, Serialize, Clone)]
+pub struct IngestSummary {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    /// `line N: reason` of rejected lines (the first 100).
+    pub rejected_lines: Vec<String>,
+    pub seconds: f64,
+}
+
+impl IngestSummary {
+    fn count(&mut self, outcomes: &[Outcome]) {
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Accepted { .. } => self.accepted += 1,
+                Outcome::Duplicate { .. } => self.duplicates += 1,
+                Outcome::Rejected { reason, .. } => {
+                    self.rejected += 1;
+                    if self.rejected_lines.len() < 100 {
+                        self.rejected_lines.push(reason.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Stores the events of `files`; rejected lines go to quarantine unless `strict` stops at them.
+pub fn ingest_files(
+    store: &Store,
+    files: &[PathBuf],
+    strict: bool,
+    batch_size: usize,
+) -> Result<IngestSummary, CliError> {
+    let started = Instant::now();
+    let mut summary = IngestSummary::default();
+    let batch_size = batch_size.max(1);
+    for file in files {
+        let (reader, len) = open(file)?;
+        let progress = byte_progress(len, &format!("ingesting {}", file.display()));
+        let mut batch: Vec<Input> = Vec::with_capacity(batch_size);
+        let flush = |batch: &mut Vec<Input>, summary: &mut IngestSummary| -> Result<(), CliError> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let outcomes = store
+                .append(batch, tidemark_server::wall_clock())
+                .map_err(|e| {
+                    CliError::new(
+                        exit::FAILURE,
+                        anyhow::anyhow!(
+                            "{}: {e}; nothing of the last batch was stored",
+                            file.display()
+                        ),
+                    )
+                })?;
+            summary.count(&outcomes);
+            batch.clear();
+            let rate = summary.accepted as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            progress.set_message(format!(
+                "ingesting {}: {} events ({rate:.0}/s)",
+                file.display(),
+                summary.accepted
+            ));
+            Ok(())
+        };
+        let mut stopped_at = None;
+        for_each_event(reader, &progress, |line, raw, decoded| {
+            match decoded {
+                Ok(event) => batch.push(Input::Event(event)),
+                Err(error) if strict => {
+                    stopped_at = Some(format!("{}: {error}", file.display()));
+                    return Ok(false);
+                }
+                Err(error) => batch.push(Input::Rejected {
+                    raw: raw.to_vec(),
+                    reason: error.to_string(),
+                    origin: format!("file {} line {line}", file.display()),
+                }),
+            }
+            if batch.len() >= batch_size {
+                flush(&mut batch, &mut summary)?;
+            }
+            Ok(true)
+        })?;
+        flush(&mut batch, &mut summary)?;
+        progress.finish_and_clear();
+        if let Some(reason) = stopped_at {
+            return Err(CliError::new(
+                exit::DATA_ERROR,
+                anyhow::anyhow!(
+                    "{reason}\nstopped (--strict): {} event(s) before it were stored; fix the line and ingest again (stored ids are skipped)",
+                    summary.accepted
+                ),
+            ));
+        }
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Prints a summary the way people read it.
+pub fn print_summary(summary: &IngestSummary, db: &Path) {
+    let rate = summary.accepted as f64 / summary.seconds.max(1e-9);
+    eprintln!(
+        "stored {} event(s) in {:.2}s ({rate:.0}/s): {} duplicate(s) skipped, {} rejected",
+        summary.accepted, summary.seconds, summary.duplicates, summary.rejected
+    );
+    if summary.rejected > 0 {
+        for line in summary.rejected_lines.iter().take(20) {
+            eprintln!("  rejected {line}");
+        }
+        if summary.rejected > 20 {
+            eprintln!("  ... and {} more", summary.rejected - 20);
+        }
+        eprintln!(
+            "rejected lines are kept with their reasons: tidemark quarantine --db {}",
+            db.display()
+        );
+    }
+}
+
+pub fn ingest(args: &IngestArgs) -> Result<(), CliError> {
+    let store = open_store(&args.db.db)?;
+    let summary = ingest_files(&store, &args.files, args.strict, args.batch)?;
+    store
+        .snapshot_now()
+        .map_err(|e| CliError::new(exit::FAILURE, e))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).map_err(anyhow::Error::from)?
+        );
+    } else {
+        print_summary(&summary, &args.db.db);
+    }
+    if summary.rejected > 0 {
+        return Err(CliError::new(
+            exit::DATA_ERROR,
+            anyhow::anyhow!(
+                "{} line(s) rejected; the other events were stored",
+                summary.rejected
+            ),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// findings
+
+/// Print the findings of a store, now or at a point of its log.
+#[derive(Args, Debug)]
+pub struct FindingsArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The state at a log position (the events at 1..=SEQ) or a time (RFC 3339: before the
+    /// first event later than it).
+    #[arg(long, value_name = "SEQ|RFC3339", value_parser = parse_until)]
+    pub at: Option<Until>,
+    /// Print a JSON array sorted by (cluster, check_key), the shape of `tidemark replay --json`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn findings(args: &FindingsArgs) -> Result<(), CliError> {
+    let store = open_existing(&args.db.db)?;
+    let (views, seq) = match args.at {
+        None => (store.findings(), store.checkpoint()),
+        Some(at) => {
+            let at = match at {
+                Until::Seq(seq) => At::Seq(seq),
+                Until::Time(t) => At::Time(t),
+            };
+            store
+                .findings_at(at)
+                .map_err(|e| CliError::new(exit::FAILURE, e))?
+        }
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&views).map_err(anyhow::Error::from)?
+        );
+    } else {
+        print!("{}", findings_table(&views));
+        println!("{} finding(s) at log position {seq}", views.len());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// timeline
+
+/// Print the timeline of a finding or of a cluster.
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["check_key", "cluster"])))]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// A finding's check_key: the events that opened, resolved, escalated or named it.
+    #[arg(long, value_name = "KEY")]
+    pub check_key: Option<String>,
+    /// A cluster: its events by time (with --check-key: that cluster's finding only).
+    #[arg(long, value_name = "CLUSTER")]
+    pub cluster: Option<String>,
+    /// Only events at or after this time (cluster timelines).
+    #[arg(long, value_name = "RFC3339")]
+    pub since: Option<Timestamp>,
+    /// Only events at or before this time (cluster timelines).
+    #[arg(long, value_name = "RFC3339")]
+    pub until: Option<Timestamp>,
+    /// Most entries printed.
+    #[arg(long, default_value_t = 1_000)]
+    pub limit: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn timeline(args: &TimelineArgs) -> Result<(), CliError> {
+    let store = open_existing(&args.db.db)?;
+    let fail = |e: tidemark_store::QueryError| CliError::new(exit::FAILURE, e);
+    let entries: Vec<(String, TimelineEntry)> = match (&args.check_key, &args.cluster) {
+        (Some(key), cluster) => {
+            let clusters: Vec<String> = match cluster {
+                Some(c) => vec![c.clone()],
+                None => {
+                    let mut found: Vec<String> = store
+                        .findings()
+                        .into_iter()
+                        .filter(|v| &v.check_key == key)
+                        .map(|v| v.cluster)
+                        .collect();
+                    found.dedup();
+                    found
+                }
+            };
+            if clusters.is_empty() {
+                return Err(CliError::new(
+                    exit::NO_INPUT,
+                    anyhow::anyhow!(
+                        "no finding with check_key {key:?} in {}",
+                        args.db.db.display()
+                    ),
+                ));
+            }
+            let mut all = Vec::new();
+            for c in clusters {
+                for entry in store.finding_timeline(&c, key).map_err(fail)? {
+                    all.push((c.clone(), entry));
+                }
+            }
+            all.sort_by_key(|(_, e)| e.seq);
+            all.truncate(args.limit);
+            all
+        }
+        (None, Some(cluster)) => store
+            .cluster_timeline(cluster, args.since, args.until, args.limit)
+            .map_err(fail)?
+            .into_iter()
+            .map(|e| (cluster.clone(), e))
+            .collect(),
+        (None, None) => unreachable!("clap requires --check-key or --cluster"),
+    };
+    if args.json {
+        let list: Vec<&TimelineEntry> = entries.iter().map(|(_, e)| e).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).map_err(anyhow::Error::from)?
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|(cluster, e)| {
+            vec![
+                e.seq.to_string(),
+                e.event.time.to_string(),
+                cluster.clone(),
+                e.event.event_type().to_string(),
+                e.changes.join(","),
+                describe(&e.event),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &["SEQ", "TIME", "CLUSTER", "TYPE", "CHANGES", "WHAT"],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+/// One line about an event, for tables.
+pub fn describe(event: &tidemark_core::Event) -> String {
+    use tidemark_core::Payload as P;
+    match &event.payload {
+        P::CycleCompleted(c) => format!(
+            "cycle {} ran {} categories, {} finding(s)",
+            c.cycle,
+            c.categories.len(),
+            c.findings.len()
+        ),
+        P::FindingResolved(r) => format!(
+            "{} resolved ({:?}) by {}",
+            r.check_key,
+            r.kind,
+            r.by.as_deref().unwrap_or("?")
+        )
+        .to_lowercase(),
+        P::SettingsChanged(_) => "settings changed".into(),
+        P::InventoryObserved(i) => format!("scan {}: {} resource(s)", i.scan, i.resources.len()),
+        P::TrackingUpserted(t) => format!("tracking {} {}", t.kind, t.key),
+        P::TrackingDeleted(t) => format!("untracked {} {}", t.kind, t.key),
+        P::SpanRecorded(s) => format!("span {} of {}", s.name, s.service),
+        P::AlertFired(a) => format!("alert {} firing", a.name),
+        P::AlertResolved(a) => format!("alert {} resolved", a.name),
+        P::ChangeDeployed(c) => format!(
+            "{} {} {}",
+            c.service,
+            c.version,
+            c.summary.as_deref().unwrap_or("")
+        ),
+        P::NoteAdded(n) => format!("{}: {}", n.author, n.text),
+        P::IncidentOpened(i) | P::IncidentUpdated(i) | P::IncidentClosed(i) => {
+            format!(
+                "{} {}",
+                i.incident,
+                i.title.as_deref().or(i.summary.as_deref()).unwrap_or("")
+            )
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rebuild, stats, quarantine
+
+/// Drop the projections and rebuild them from the stored log.
+#[derive(Args, Debug)]
+pub struct RebuildArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn rebuild(args: &RebuildArgs) -> Result<(), CliError> {
+    let store = open_existing(&args.db.db)?;
+    let checkpoint = store.checkpoint();
+    let progress = indicatif::ProgressBar::new(checkpoint);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "rebuilding [{bar:30}] {pos}/{len} events · {per_sec} · eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let report = store
+        .rebuild(|done, _| progress.set_position(done))
+        .map_err(|e| CliError::new(exit::FAILURE, e))?;
+    progress.finish_and_clear();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?
+        );
+    } else {
+        println!(
+            "rebuilt the projections from {} event(s) in {:.2}s; state {}",
+            report.events,
+            started.elapsed().as_secs_f64(),
+            if report.state_unchanged {
+                "unchanged"
+            } else {
+                "CHANGED (the old state did not match the log)"
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Print figures about a store.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn stats(args: &StatsArgs) -> Result<(), CliError> {
+    let store = open_existing(&args.db.db)?;
+    let stats = store.stats().map_err(|e| CliError::new(exit::FAILURE, e))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&stats).map_err(anyhow::Error::from)?
+        );
+    } else {
+        let rows = vec![
+            vec!["events".into(), stats.events.to_string()],
+            vec!["checkpoint".into(), stats.checkpoint.to_string()],
+            vec![
+                "findings".into(),
+                format!("{} ({} active)", stats.findings, stats.active_findings),
+            ],
+            vec!["quarantined".into(), stats.quarantined.to_string()],
+            vec![
+                "snapshots".into(),
+                format!("{} (latest at {})", stats.snapshots, stats.snapshot_seq),
+            ],
+            vec![
+                "size on disk".into(),
+                format!("{} bytes", stats.size_on_disk_bytes),
+            ],
+        ];
+        print!(
+            "{}",
+            table::render(&["STORE", &args.db.db.display().to_string()], &rows)
+        );
+    }
+    Ok(())
+}
+
+/// List inputs that could not be decoded or validated, with their reasons.
+#[derive(Args, Debug)]
+pub struct QuarantineArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// First quarantine id to list.
+    #[arg(long, default_value_t = 1)]
+    pub from: u64,
+    /// Most entries listed.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn quarantine(args: &QuarantineArgs) -> Result<(), CliError> {
+    let store = open_existing(&args.db.db)?;
+    let entries = store
+        .quarantine(args.from, args.limit)
+        .map_err(|e| CliError::new(exit::FAILURE, e))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&entries).map_err(anyhow::Error::from)?
+        );
+        return Ok(());
+    }
+    for e in &entries {
+        println!(
+            "#{} {} {}\n  reason: {}\n  raw: {}",
+            e.id, e.record.recorded_at, e.record.origin, e.record.reason, e.record.raw
+        );
+    }
+    println!("{} quarantined input(s) listed", entries.len());
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! The `/v1` routes of the embedded server, plus `/healthz` and `/readyz`.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use tidemark_core::{FindingState, FindingView, Severity, Timestamp};
+use tidemark_store::{At, Input, Outcome, QuarantineEntry, Store, TimelineEntry};
+
+use crate::error::ApiError;
+use crate::ingest;
+use crate::writer::{WriteError, WriterClient};
+
+/// What the handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The store, for reads.
+    pub store: Arc<Store>,
+    /// The writer, for ingest.
+    pub writer: WriterClient,
+    /// The request body limit, for messages.
+    pub max_body_bytes: usize,
+}
+
+fn query<T>(extracted: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    extracted
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(format!("query string: {}", e.body_text())))
+}
+
+/// Runs blocking store work (redb reads) off the async worker threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ingest
+
+/// One item's result.
+#[derive(Serialize)]
+struct ItemResult {
+    index: usize,
+    id: Option<String>,
+    #[serde(flatten)]
+    outcome: Outcome,
+}
+
+/// The answer to an ingest request.
+#[derive(Serialize)]
+struct IngestResponse {
+    accepted: usize,
+    duplicates: usize,
+    rejected: usize,
+    results: Vec<ItemResult>,
+}
+
+/// `POST /v1/events`: one event, a JSON array, or NDJSON. 200 when nothing was rejected, 422
+/// when something was (the rest is stored; the rejected items are in quarantine).
+pub async fn post_events(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(state.max_body_bytes)
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    })?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let origin = match peer {
+        Some(Extension(ConnectInfo(peer))) => format!("http {peer}"),
+        None => "http".to_owned(),
+    };
+    let (ids, inputs): (Vec<Option<String>>, Vec<Input>) =
+        ingest::parse(&body, content_type, &origin)?
+            .into_iter()
+            .unzip();
+    let outcomes = state.writer.write(inputs).await.map_err(|e| match e {
+        WriteError::Stopped => ApiError::unavailable(e.to_string()),
+        WriteError::Store(_) => ApiError::unavailable(format!("{e}; retry later")),
+    })?;
+    let mut response = IngestResponse {
+        accepted: 0,
+        duplicates: 0,
+        rejected: 0,
+        results: Vec::with_capacity(outcomes.len()),
+    };
+    for (index, (outcome, id)) in outcomes.into_iter().zip(ids).enumerate() {
+        match outcome {
+            Outcome::Accepted { .. } => response.accepted += 1,
+            Outcome::Duplicate { .. } => response.duplicates += 1,
+            Outcome::Rejected { .. } => response.rejected += 1,
+        }
+        response.results.push(ItemResult { index, id, outcome });
+    }
+    let status = if response.rejected == 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, Json(response)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Findings
+
+/// Filters of `GET /v1/findings`.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FindingsQuery {
+    cluster: Option<String>,
+    state: Option<FindingState>,
+    category: Option<String>,
+    severity: Option<Severity>,
+    /// A log position or an RFC 3339 time: the state then, instead of now.
+    at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FindingsResponse {
+    /// The log position the findings are at.
+    seq: u64,
+    count: usize,
+    findings: Vec<FindingView>,
+}
+
+/// Parses `at=` as a position or an RFC 3339 time.
+pub fn parse_at(text: &str) -> Result<At, ApiError> {
+    if let Ok(seq) = text.parse::<u64>() {
+        return Ok(At::Seq(seq));
+    }
+    Timestamp::parse_rfc3339(text).map(At::Time).map_err(|e| {
+        ApiError::bad_request(format!(
+            "`at`: expected a log position or an RFC 3339 time: {e}"
+        ))
+    })
+}
+
+/// `GET /v1/findings`.
+pub async fn list_findings(
+    State(state): State<AppState>,
+    filters: Result<Query<FindingsQuery>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let filters = query(filters)?;
+    let (views, seq) = match &filters.at {
+        None => (state.store.findings(), state.store.checkpoint()),
+        Some(at) => {
+            let at = parse_at(at)?;
+            let store = state.store.clone();
+            blocking(move || store.findings_at(at).map_err(|e| ApiError::internal(&e))).await?
+        }
+    };
+    let findings: Vec<FindingView> = views
+        .into_iter()
+        .filter(|v| filters.cluster.as_ref().is_none_or(|c| *c == v.cluster))
+        .filter(|v| filters.state.is_none_or(|s| s == v.state))
+        .filter(|v| filters.category.as_ref().is_none_or(|c| *c == v.category))
+        .filter(|v| filters.severity.is_none_or(|s| s == v.severity))
+        .collect();
+    Ok(Json(FindingsResponse {
+        seq,
+        count: findings.len(),
+        findings,
+    }))
+}
+
+#[derive(Serialize)]
+struct FindingResponse {
+    finding: FindingView,
+    timeline: Vec<TimelineEntry>,
+}
+
+/// `GET /v1/findings/{cluster}/{*check_key}`: one finding, its history and its timeline.
+pub async fn get_finding(
+    State(state): State<AppState>,
+    Path((cluster, check_key)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let finding = state.store.finding(&cluster, &check_key).ok_or_else(|| {
+        ApiError::not_found(format!("no finding {check_key:?} in cluster {cluster:?}"))
+    })?;
+    let store = state.store.clone();
+    let timeline = blocking(move || {
+        store
+            .finding_timeline(&cluster, &check_key)
+            .map_err(|e| ApiError::internal(&e))
+    })
+    .await?;
+    Ok(Json(FindingResponse { finding, timeline }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeline and quarantine
+
+/// Parameters of `GET /v1/timeline`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineQuery {
+    cluster: String,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+}
+
+fn time_param(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+    value
+        .map(|v| {
+            Timestamp::parse_rfc3339(v).map_err(|e| ApiError::bad_request(format!("`{name}`: {e}")))
+        })
+        .transpose()
+}
+
+/// The most entries one timeline answer holds.
+pub const MAX_PAGE: usize = 1_000;
+
+/// `GET /v1/timeline?cluster=C[&since][&until][&limit]`: a cluster's events by time.
+pub async fn cluster_timeline(
+    State(state): State<AppState>,
+    params: Result<Query<TimelineQuery>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let params = query(params)?;
+    let since = time_param("since", params.since.as_deref())?;
+    let until = time_param("until", params.until.as_deref())?;
+    let limit = params.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let store = state.store.clone();
+    let entries = blocking(move || {
+        store
+            .cluster_timeline(&params.cluster, since, until, limit)
+            .map_err(|e| ApiError::internal(&e))
+    })
+    .await?;
+    Ok(Json(entries))
+}
+
+/// Parameters of `GET /v1/quarantine`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineQuery {
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/quarantine`: inputs that could not be decoded or validated, with their reasons.
+pub async fn quarantine(
+    State(state): State<AppState>,
+    params: Result<Query<QuarantineQuery>, QueryRejection>,
+) -> Result<Json<Vec<QuarantineEntry>>, ApiError> {
+    let params = query(params)?;
+    let store = state.store.clone();
+    let limit = params.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let entries = blocking(move || {
+        store
+            .quarantine(params.from.unwrap_or(1), limit)
+            .map_err(|e| ApiError::internal(&e))
+    })
+    .await?;
+    Ok(Json(entries))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Health
+
+/// `GET /healthz`: the process answers.
+pub async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the store is open and the writer runs.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let checkpoint = state.store.checkpoint();
+    if state.writer.is_running() {
+        (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "ready", "checkpoint": checkpoint})),
+        )
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "stopping", "checkpoint": checkpoint})),
+        )
+    }
+}
+
+/// Any other path.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such route: see GET /v1/findings, POST /v1/events, GET /healthz")
+}

@@ -1,0 +1,271 @@
+//! The HTTP API through the router (no socket), over a real redb file and the real writer.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tidemark_server::{AppState, Writer, router};
+use tidemark_store::{Store, StoreConfig};
+use tower::ServiceExt;
+
+struct Harness {
+    app: axum::Router,
+    _dir: tempfile::TempDir,
+}
+
+fn harness(max_body_bytes: usize) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path().join("api.redb"), StoreConfig::default()).unwrap());
+    let (_writer, client) = Writer::spawn(store.clone(), 16, 1024);
+    Harness {
+        app: router(AppState {
+            store,
+            writer: client,
+            max_body_bytes,
+        }),
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        body: impl Into<Body>,
+        content_type: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(body.into()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+        (status, value)
+    }
+
+    async fn post(&self, body: &str, content_type: Option<&str>) -> (StatusCode, Value) {
+        self.call("POST", "/v1/events", body.to_owned(), content_type)
+            .await
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        self.call("GET", uri, Body::empty(), None).await
+    }
+}
+
+fn race_log() -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../replay/auto-resolve-race/events.ndjson"),
+    )
+    .unwrap()
+}
+
+fn note(id: &str) -> String {
+    json!({"id": id, "schema": 1, "type": "note.added", "time": "2026-03-02T15:00:00Z", "source": "me",
+           "cluster": "pw-prod", "data": {"author": "me", "kind": "observation", "text": "looking"}}).to_string()
+}
+
+#[tokio::test]
+async fn ndjson_array_and_single_event_are_all_accepted_and_deduped() {
+    let h = harness(1 << 20);
+    let (status, body) = h.post(&race_log(), Some("application/x-ndjson")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["accepted"].as_u64(), body["rejected"].as_u64()),
+        (Some(9), Some(0))
+    );
+    assert_eq!(
+        body["results"][8],
+        json!({"index": 8, "id": "01JNQ7A0000000000000000009", "status": "accepted", "seq": 9})
+    );
+
+    let (status, body) = h
+        .post(&format!("[{}, {}]", note("n1"), note("n1")), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["results"][0]["status"], "accepted");
+    assert_eq!(
+        body["results"][1],
+        json!({"index": 1, "id": "n1", "status": "duplicate", "seq": 10})
+    );
+
+    let (_, body) = h.post(&note("n1"), Some("application/json")).await;
+    assert_eq!(body["duplicates"], 1);
+}
+
+#[tokio::test]
+async fn findings_filters_and_one_finding_with_its_timeline() {
+    let h = harness(1 << 20);
+    h.post(&race_log(), None).await;
+    let (status, body) = h.get("/v1/findings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (body["count"].as_u64(), body["seq"].as_u64()),
+        (Some(2), Some(9))
+    );
+    let (_, body) = h.get("/v1/findings?state=active").await;
+    assert_eq!(
+        body["findings"][0]["check_key"],
+        "pod:crashloop:dnd/dnd-backend"
+    );
+    let (_, body) = h
+        .get("/v1/findings?cluster=pw-prod&category=infra_drift&severity=warning&state=resolved")
+        .await;
+    assert_eq!(body["count"], 1);
+    let (_, body) = h.get("/v1/findings?at=7&category=infra_drift").await;
+    assert_eq!(
+        (body["findings"][0]["state"].as_str(), body["seq"].as_u64()),
+        (Some("active"), Some(7))
+    );
+
+    // check_keys with slashes work without escaping.
+    let (status, body) = h
+        .get("/v1/findings/pw-prod/pod:crashloop:dnd/dnd-backend")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["finding"]["state"], "active");
+    let (_, body) = h.get("/v1/findings/pw-prod/proxied:domain:42").await;
+    let timeline: Vec<(u64, Value)> = body["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["seq"].as_u64().unwrap(), e["changes"].clone()))
+        .collect();
+    assert_eq!(
+        timeline,
+        vec![(2, json!(["opened"])), (8, json!(["resolved_auto"]))]
+    );
+    assert_eq!(body["timeline"][1]["event"]["type"], "cycle.completed");
+
+    let (status, body) = h
+        .get("/v1/timeline?cluster=pw-prod&since=2026-03-02T14:10:00Z&limit=2")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![4, 5]
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_and_loses_nothing_accepted() {
+    let h = harness(4096);
+    h.post(&note("kept"), None).await;
+
+    // Unknown type and missing field: rejected alone, quarantined, the good one stored.
+    let batch = format!(
+        "[{}, {}, {}]",
+        note("good"),
+        note("bad-type").replace("note.added", "note.deleted"),
+        note("no-text").replace(r#","text":"looking""#, "")
+    );
+    let (status, body) = h.post(&batch, None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        (body["accepted"].as_u64(), body["rejected"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let reason = body["results"][1]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("event \"bad-type\": field `type`: unknown event type \"note.deleted\""),
+        "{reason}"
+    );
+    assert_eq!(body["results"][1]["id"], "bad-type");
+    let reason = body["results"][2]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("field `data`: missing field `text`"),
+        "{reason}"
+    );
+
+    // Malformed JSON framing: refused whole, nothing stored.
+    let (status, body) = h.post("[{\"id\": 1,", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "bad_request");
+
+    // Too large: 413 with a JSON error.
+    let big = format!("[{}]", vec![note("x"); 60].join(","));
+    let (status, body) = h.post(&big, None).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["code"], "payload_too_large");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("smaller batches")
+    );
+
+    // Empty body.
+    let (status, _) = h.post("", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // What was accepted is all there, and the rejects are in quarantine with their reasons.
+    let (_, body) = h.get("/v1/timeline?cluster=pw-prod").await;
+    let ids: Vec<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["kept", "good"]);
+    let (_, body) = h.get("/v1/quarantine").await;
+    assert_eq!(body.as_array().unwrap().len(), 2);
+    assert!(body[0]["raw"].as_str().unwrap().contains("note.deleted"));
+    assert!(
+        body[0]["origin"]
+            .as_str()
+            .unwrap()
+            .starts_with("http item 1")
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_findings_and_bad_queries_answer_json() {
+    let h = harness(4096);
+    let (status, body) = h.get("/v1/findings/pw-prod/nothing").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, body) = h.get("/v2/anything").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, body) = h.get("/v1/findings?severity=fatal").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown variant `fatal`")
+    );
+    let (status, body) = h.get("/v1/findings?at=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().unwrap().contains("`at`"));
+    let (status, body) = h.get("/healthz").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    let (status, body) = h.get("/readyz").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
+}
