@@ -79,14 +79,19 @@ pub fn fold_file(args: &ReplayArgs) -> Result<(LogFold, ReplayOutcome), CliError
                 ));
             }
         };
+        // A repeated id is not part of the log (the store never stores it), so its time
+        // cannot end a replay --until TIME.
+        if fold.has_seen(&event.id) {
+            outcome.duplicates += 1;
+            return Ok(true);
+        }
         match args.until {
             Some(Until::Seq(until)) if fold.next_seq() > until => return Ok(false),
             Some(Until::Time(until)) if event.time > until => return Ok(false),
             _ => {}
         }
-        match fold.apply(&event) {
-            Applied::At(_) => outcome.applied += 1,
-            Applied::Duplicate => outcome.duplicates += 1,
+        if let Applied::At(_) = fold.apply(&event) {
+            outcome.applied += 1;
         }
         Ok(true)
     })?;

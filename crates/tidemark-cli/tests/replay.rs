@@ -175,3 +175,20 @@ fn missing_file_and_bad_until_are_clear() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected a log position"));
 }
+
+#[test]
+fn a_repeated_id_with_a_later_time_does_not_end_until_time_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("late-dup.ndjson");
+    let original = repo("replay/auto-resolve-race/events.ndjson");
+    let good = std::fs::read_to_string(&original).unwrap();
+    let mut lines: Vec<String> = good.lines().map(str::to_owned).collect();
+    // The id of line 2 again, stamped hours later: not part of the log, so not its clock.
+    lines.insert(
+        3,
+        lines[1].replace("2026-03-02T14:03:00Z", "2026-03-02T23:00:00Z"),
+    );
+    std::fs::write(&log, lines.join("\n")).unwrap();
+    let until = ["--until", "2026-03-02T14:20:00Z"];
+    assert_eq!(replay_json(&log, &until), replay_json(&original, &until));
+}

@@ -43,6 +43,11 @@ impl LogFold {
         self.last_seq
     }
 
+    /// Whether an event with this id was already folded.
+    pub fn has_seen(&self, id: &EventId) -> bool {
+        self.seen_ids.contains(id)
+    }
+
     /// Applies `event` unless its id was already folded.
     pub fn apply(&mut self, event: &Event) -> Applied {
         if self.seen_ids.contains(&event.id) {
