@@ -141,3 +141,71 @@ impl Workload {
         }
     }
 }
+
+/// Cycle events over `clusters` clusters (round-robin), each cluster with `keys_per_cluster`
+/// keys of which about `findings_per_cycle` are present: a seeded random half-ish set at first,
+/// then each cycle flips 10% of `findings_per_cycle` keys (at least one), like `performance.md`'s
+/// workload. The "10-finding cycle event" workload of the store benches.
+pub fn small_cycles(
+    clusters: usize,
+    keys_per_cluster: usize,
+    findings_per_cycle: usize,
+    count: usize,
+    seed: u64,
+) -> Vec<Event> {
+    let mut rng = SplitMix64::new(seed);
+    let start = Timestamp::parse_rfc3339("2026-03-02T00:00:00Z").expect("valid time");
+    let flips = (findings_per_cycle / 10).max(1);
+    let mut present: Vec<Vec<bool>> = (0..clusters)
+        .map(|_| {
+            let mut keys = vec![false; keys_per_cluster];
+            let mut on = 0;
+            while on < findings_per_cycle.min(keys_per_cluster) {
+                let k = rng.below(keys_per_cluster);
+                if !keys[k] {
+                    keys[k] = true;
+                    on += 1;
+                }
+            }
+            keys
+        })
+        .collect();
+    (0..count)
+        .map(|i| {
+            let c = i % clusters;
+            if i >= clusters {
+                for _ in 0..flips {
+                    let k = rng.below(keys_per_cluster);
+                    present[c][k] = !present[c][k];
+                }
+            }
+            let findings = present[c]
+                .iter()
+                .enumerate()
+                .filter(|(_, on)| **on)
+                .map(|(k, _)| FindingObservation {
+                    check_key: Workload::check_key(k),
+                    category: CATEGORIES[k % 4].to_owned(),
+                    severity: Severity::Error,
+                    title: format!("app-{k} is crash-looping"),
+                    detail: Some("exit code 137; OOMKilled".to_owned()),
+                    resource: None,
+                    informational: false,
+                })
+                .collect();
+            Event {
+                // Time-ordered ids, as producers using ULIDs send them.
+                id: EventId(format!("01JNQ{i:021}")),
+                schema: CURRENT_SCHEMA,
+                time: start.plus_secs(i as i64),
+                source: "bench-probe".to_owned(),
+                cluster: format!("cluster-{c:03}"),
+                payload: Payload::CycleCompleted(CycleCompleted {
+                    cycle: format!("c-{i:08}"),
+                    categories: CATEGORIES.iter().map(|c| (*c).to_owned()).collect(),
+                    findings,
+                }),
+            }
+        })
+        .collect()
+}

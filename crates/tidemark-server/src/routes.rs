@@ -157,14 +157,14 @@ pub async fn list_findings(
     filters: Result<Query<FindingsQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let filters = query(filters)?;
-    let (views, seq) = match &filters.at {
-        None => (state.store.findings(), state.store.checkpoint()),
-        Some(at) => {
-            let at = parse_at(at)?;
-            let store = state.store.clone();
-            blocking(move || store.findings_at(at).map_err(|e| ApiError::internal(&e))).await?
-        }
-    };
+    let at = filters.at.as_deref().map(parse_at).transpose()?;
+    let store = state.store.clone();
+    // Even the in-memory state waits while a commit holds its lock: keep it off the workers.
+    let (views, seq) = blocking(move || match at {
+        None => Ok((store.findings(), store.checkpoint())),
+        Some(at) => store.findings_at(at).map_err(|e| ApiError::internal(&e)),
+    })
+    .await?;
     let findings: Vec<FindingView> = views
         .into_iter()
         .filter(|v| filters.cluster.as_ref().is_none_or(|c| *c == v.cluster))
@@ -190,14 +190,15 @@ pub async fn get_finding(
     State(state): State<AppState>,
     Path((cluster, check_key)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let finding = state.store.finding(&cluster, &check_key).ok_or_else(|| {
-        ApiError::not_found(format!("no finding {check_key:?} in cluster {cluster:?}"))
-    })?;
     let store = state.store.clone();
-    let timeline = blocking(move || {
-        store
+    let (finding, timeline) = blocking(move || {
+        let finding = store.finding(&cluster, &check_key).ok_or_else(|| {
+            ApiError::not_found(format!("no finding {check_key:?} in cluster {cluster:?}"))
+        })?;
+        let timeline = store
             .finding_timeline(&cluster, &check_key)
-            .map_err(|e| ApiError::internal(&e))
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok((finding, timeline))
     })
     .await?;
     Ok(Json(FindingResponse { finding, timeline }))
@@ -281,7 +282,8 @@ pub async fn healthz() -> impl IntoResponse {
 
 /// `GET /readyz`: the store is open and the writer runs.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let checkpoint = state.store.checkpoint();
+    let store = state.store.clone();
+    let checkpoint = blocking(move || Ok(store.checkpoint())).await.unwrap_or(0);
     if state.writer.is_running() {
         (
             StatusCode::OK,
