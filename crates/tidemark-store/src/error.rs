@@ -78,6 +78,14 @@ pub enum OpenError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AppendError {
+    /// A given position is not after the checkpoint: it was applied already.
+    #[error("position {position} is not after the checkpoint {checkpoint}: it was applied already")]
+    PositionNotAfterCheckpoint {
+        /// The position offered.
+        position: u64,
+        /// The checkpoint.
+        checkpoint: u64,
+    },
     /// A record needed to reload the state cannot be read.
     #[error(transparent)]
     Corrupt(#[from] CorruptRecord),

@@ -132,7 +132,8 @@ pub struct QuarantineView {
 /// Figures about a store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Stats {
-    /// Events in the log (= the checkpoint: positions have no gaps).
+    /// Events in the log (= the checkpoint when the store is the log; fewer when following a
+    /// stream, whose positions may have gaps).
     pub events: u64,
     /// Last applied position.
     pub checkpoint: u64,
@@ -316,7 +317,8 @@ impl Store {
         self.read_state().last_seq
     }
 
-    /// Appends a batch in one transaction and applies it to the projections.
+    /// Appends a batch in one transaction and applies it to the projections; each new event
+    /// takes the next position after the checkpoint.
     ///
     /// Events whose id is already stored (or repeated within the batch) are not stored again;
     /// rejected inputs go to quarantine. On error nothing of the batch is stored and the live
@@ -324,6 +326,31 @@ impl Store {
     pub fn append(
         &self,
         inputs: &[Input],
+        recorded_at: Timestamp,
+    ) -> Result<Vec<Outcome>, AppendError> {
+        self.append_with(inputs.iter().map(|input| (None, input)), recorded_at)
+    }
+
+    /// Appends a batch whose positions are given: the follower of a JetStream stream stores each
+    /// event at its stream sequence. Positions must be increasing and after the checkpoint; the
+    /// checkpoint becomes the last one, whether that item was stored, a duplicate or rejected,
+    /// so positions may have gaps.
+    pub fn append_positioned(
+        &self,
+        items: &[(u64, Input)],
+        recorded_at: Timestamp,
+    ) -> Result<Vec<Outcome>, AppendError> {
+        self.append_with(
+            items
+                .iter()
+                .map(|(position, input)| (Some(*position), input)),
+            recorded_at,
+        )
+    }
+
+    fn append_with<'a>(
+        &self,
+        items: impl Iterator<Item = (Option<u64>, &'a Input)>,
         recorded_at: Timestamp,
     ) -> Result<Vec<Outcome>, AppendError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -334,7 +361,7 @@ impl Store {
             state.snapshot_seq,
             state.next_quarantine_id,
         );
-        let result = self.append_in_txn(&mut state, inputs, recorded_at);
+        let result = self.append_in_txn(&mut state, items, recorded_at);
         if result.is_err()
             && (
                 state.last_seq,
@@ -354,14 +381,14 @@ impl Store {
         result
     }
 
-    fn append_in_txn(
+    fn append_in_txn<'a>(
         &self,
         state: &mut LiveState,
-        inputs: &[Input],
+        items: impl Iterator<Item = (Option<u64>, &'a Input)>,
         recorded_at: Timestamp,
     ) -> Result<Vec<Outcome>, AppendError> {
         let txn = self.db.begin_write()?;
-        let mut outcomes = Vec::with_capacity(inputs.len());
+        let mut outcomes = Vec::with_capacity(items.size_hint().0);
         {
             let mut log = txn.open_table(tables::LOG)?;
             let mut ids = txn.open_table(tables::IDS)?;
@@ -373,14 +400,25 @@ impl Store {
             let mut record = Vec::with_capacity(4096);
             let mut changes: Vec<(String, FindingChange)> = Vec::new();
             let mut finding_bits: BTreeMap<String, u8> = BTreeMap::new();
-            for input in inputs {
+            for (position, input) in items {
+                if let Some(position) = position
+                    && position <= state.last_seq
+                {
+                    return Err(AppendError::PositionNotAfterCheckpoint {
+                        position,
+                        checkpoint: state.last_seq,
+                    });
+                }
                 match input {
                     Input::Event(event) => {
                         if let Some(seq) = ids.get(event.id.as_str())? {
                             outcomes.push(Outcome::Duplicate { seq: seq.value() });
+                            if let Some(position) = position {
+                                state.last_seq = position;
+                            }
                             continue;
                         }
-                        let seq = state.last_seq + 1;
+                        let seq = position.unwrap_or(state.last_seq + 1);
                         codec::encode_event(event, recorded_at, &mut record);
                         log.insert(seq, record.as_slice())?;
                         ids.insert(event.id.as_str(), seq)?;
@@ -415,6 +453,9 @@ impl Store {
                         });
                         quarantine.insert(id, bytes.as_slice())?;
                         state.next_quarantine_id += 1;
+                        if let Some(position) = position {
+                            state.last_seq = position;
+                        }
                         outcomes.push(Outcome::Rejected {
                             reason: reason.clone(),
                             quarantine_id: id,
@@ -656,6 +697,18 @@ impl Store {
         let txn = self.db.begin_read()?;
         let ids = txn.open_table(tables::IDS)?;
         Ok(ids.get(id)?.map(|v| v.value()))
+    }
+
+    /// The last event in the log (its position and id): what a follower checks the stream
+    /// against after a reconnect.
+    pub fn last_logged(&self) -> Result<Option<(u64, String)>, QueryError> {
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(tables::LOG)?;
+        let Some((key, value)) = log.last()? else {
+            return Ok(None);
+        };
+        let stored = decode_log(key.value(), value.value())?;
+        Ok(Some((key.value(), stored.event.id.0)))
     }
 
     /// Quarantined inputs from id `from`, at most `limit`.

@@ -324,3 +324,70 @@ fn rebuild_equals_live_and_reopen_and_time_travel_agree_on_random_logs() {
         panic!("rebuild/live property failed; reproduce with TIDEMARK_PROPTEST_SEED={seed}\n{e}");
     }
 }
+
+#[test]
+fn positioned_appends_keep_stream_sequences_with_gaps_and_refuse_going_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("follow.redb");
+    let events = race_events();
+    {
+        let store = Store::open(
+            &path,
+            StoreConfig {
+                snapshot_every: 3,
+                snapshot_keep_every: 10,
+            },
+        )
+        .unwrap();
+        // Stream sequences 10, 11, 13 (12 was poison), 14 is a duplicate id, 20 the next.
+        let items = vec![
+            (10, Input::Event(events[0].clone())),
+            (11, Input::Event(events[1].clone())),
+            (
+                12,
+                Input::Rejected {
+                    raw: b"\x00\x01".to_vec(),
+                    reason: "not UTF-8".into(),
+                    origin: "nats seq 12".into(),
+                },
+            ),
+            (13, Input::Event(events[2].clone())),
+            (14, Input::Event(events[1].clone())),
+        ];
+        let outcomes = store.append_positioned(&items, NOW).unwrap();
+        assert_eq!(outcomes[0], Outcome::Accepted { seq: 10 });
+        assert_eq!(outcomes[3], Outcome::Accepted { seq: 13 });
+        assert_eq!(outcomes[4], Outcome::Duplicate { seq: 11 });
+        assert_eq!(
+            store.checkpoint(),
+            14,
+            "duplicates and rejects still advance the checkpoint"
+        );
+        let err = store
+            .append_positioned(&[(14, Input::Event(events[3].clone()))], NOW)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("position 14 is not after the checkpoint 14"),
+            "{err}"
+        );
+        store
+            .append_positioned(&[(20, Input::Event(events[3].clone()))], NOW)
+            .unwrap();
+        assert_eq!(
+            store.last_logged().unwrap(),
+            Some((20, events[3].id.0.clone()))
+        );
+    }
+    let store = Store::open(&path, StoreConfig::default()).unwrap();
+    assert_eq!(store.checkpoint(), 20);
+    assert_eq!(store.stats().unwrap().events, 4);
+    let finding = store.finding("pw-prod", "proxied:domain:42").unwrap();
+    assert_eq!(finding.history[0].opened_seq, 11);
+    assert_eq!(
+        store.projection_snapshot(),
+        store.fold_log(|_, _| {}).unwrap().snapshot()
+    );
+    let (views, at) = store.findings_at(At::Seq(12)).unwrap();
+    assert_eq!((views.len(), at), (2, 12));
+}
