@@ -1,5 +1,6 @@
 //! `tidemark`: the command-line tool of the Tidemark incident timeline store.
 
+mod distributed;
 mod ndjson;
 mod replay;
 mod serve;
@@ -18,6 +19,8 @@ pub mod exit {
     pub const NO_INPUT: u8 = 66;
     /// Anything else went wrong.
     pub const FAILURE: u8 = 1;
+    /// The command line was wrong.
+    pub const USAGE: u8 = 2;
 }
 
 /// An error that knows its exit code.
@@ -82,6 +85,10 @@ enum Command {
     Stats(store_cmds::StatsArgs),
     /// List quarantined inputs with their reasons.
     Quarantine(store_cmds::QuarantineArgs),
+    /// Publish events to the NATS JetStream stream.
+    Emit(distributed::EmitArgs),
+    /// Publish events from a replica's local log back to the stream.
+    Republish(distributed::RepublishArgs),
 }
 
 fn main() -> ExitCode {
@@ -102,6 +109,8 @@ fn main() -> ExitCode {
         Command::Rebuild(args) => store_cmds::rebuild(&args),
         Command::Stats(args) => store_cmds::stats(&args),
         Command::Quarantine(args) => store_cmds::quarantine(&args),
+        Command::Emit(args) => distributed::emit(&args),
+        Command::Republish(args) => distributed::republish(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,5 +118,15 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::from(code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -34,6 +34,12 @@ pub struct ServeArgs {
     /// Write a projection snapshot every N events (a restart replays at most N events).
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub snapshot_every: u64,
+    /// With --nats: /readyz answers 503 while the replica is more than this many events behind.
+    #[arg(long, default_value_t = 1_000, value_name = "EVENTS")]
+    pub max_lag: u64,
+    /// Follow a NATS JetStream stream instead of running alone (distributed mode).
+    #[command(flatten)]
+    pub nats: crate::distributed::NatsArgs,
 }
 
 pub fn run(args: &ServeArgs) -> Result<(), CliError> {
@@ -42,6 +48,27 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         ..tidemark_store::StoreConfig::default()
     };
     let store = Arc::new(open_store_with(&args.db.db, config)?);
+    let config = ServerConfig {
+        max_body_bytes: args.max_body_bytes,
+        ..ServerConfig::default()
+    };
+    if args.nats.url.is_some() {
+        if !args.replay.is_empty() {
+            return Err(CliError::new(
+                exit::USAGE,
+                anyhow::anyhow!(
+                    "--replay writes locally; with --nats publish the file instead: tidemark emit --nats URL FILE"
+                ),
+            ));
+        }
+        return crate::distributed::serve_replica(
+            &args.nats,
+            store,
+            args.listen,
+            config,
+            args.max_lag,
+        );
+    }
     if !args.replay.is_empty() {
         let summary = ingest_files(&store, &args.replay, false, 4_096)?;
         print_summary(&summary, &args.db.db);
@@ -66,7 +93,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         let addr = listener.local_addr().map_err(anyhow::Error::from)?;
         eprintln!("tidemark: serving {} on http://{addr} (Ctrl-C to stop)", args.db.db.display());
         tracing::info!(%addr, db = %args.db.db.display(), checkpoint = store.checkpoint(), "listening");
-        tidemark_server::serve(listener, store, config, tidemark_server::shutdown_signal())
+        tidemark_server::serve(listener, store, config, tidemark_server::Mode::Embedded, tidemark_server::shutdown_signal())
             .await
             .map_err(|e| CliError::new(exit::FAILURE, e))
     })?;

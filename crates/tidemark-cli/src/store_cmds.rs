@@ -125,7 +125,7 @@ pub fn ingest_files(
                 return Ok(());
             }
             let outcomes = store
-                .append(batch, tidemark_server::wall_clock())
+                .append(batch, tidemark_store::wall_clock())
                 .map_err(|e| {
                     CliError::new(
                         exit::FAILURE,

@@ -20,4 +20,6 @@ pub use findings::{
 pub use fold::{Applied, FoldSnapshot, LogFold};
 pub use settings::ClusterSettings;
 pub use timestamp::Timestamp;
-pub use wire::{DecodeError, DecodeProblem, decode_event, decode_ndjson_line, encode_event};
+pub use wire::{
+    DecodeError, DecodeProblem, decode_event, decode_event_bytes, decode_ndjson_line, encode_event,
+};

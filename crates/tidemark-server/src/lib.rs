@@ -3,6 +3,7 @@
 
 mod error;
 pub mod ingest;
+pub mod replica;
 pub mod routes;
 pub mod writer;
 
@@ -16,8 +17,9 @@ use tidemark_store::Store;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
-pub use routes::AppState;
-pub use writer::{Writer, WriterClient, wall_clock};
+pub use replica::{BoxFuture, Gauge, Health, PublishResult, Publisher};
+pub use routes::{AppState, Ingest};
+pub use writer::{Writer, WriterClient};
 
 /// Limits and sizes of a server.
 #[derive(Clone, Debug)]
@@ -52,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state)
@@ -65,22 +68,51 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish, drains
-/// the writer (committing the batch in flight) and writes a snapshot.
+/// How the server gets its data.
+pub enum Mode {
+    /// One process: ingest appends to the local store through the writer thread.
+    Embedded,
+    /// A replica of a distributed log: ingest publishes, a follower applies.
+    Replica {
+        /// Publishes ingested events.
+        publisher: Arc<dyn Publisher>,
+        /// The follower's health.
+        health: Arc<dyn Health>,
+    },
+}
+
+impl std::fmt::Debug for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Embedded => "Mode::Embedded",
+            Self::Replica { .. } => "Mode::Replica",
+        })
+    }
+}
+
+/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish; in
+/// embedded mode, drains the writer (committing the batch in flight) and writes a snapshot.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<Store>,
     config: ServerConfig,
+    mode: Mode,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let (writer, client) = Writer::spawn(
-        store.clone(),
-        config.queue_capacity,
-        config.max_batch_inputs,
-    );
+    let (writer, ingest) = match mode {
+        Mode::Embedded => {
+            let (writer, client) = Writer::spawn(
+                store.clone(),
+                config.queue_capacity,
+                config.max_batch_inputs,
+            );
+            (Some(writer), Ingest::Local(client))
+        }
+        Mode::Replica { publisher, health } => (None, Ingest::Publish { publisher, health }),
+    };
     let app = router(AppState {
         store: store.clone(),
-        writer: client,
+        ingest,
         max_body_bytes: config.max_body_bytes,
     });
     let served = axum::serve(
@@ -91,7 +123,9 @@ pub async fn serve(
     .await;
     // Every request is answered and the router (holding the last writer client) is gone.
     let joined = tokio::task::spawn_blocking(move || {
-        writer.join();
+        if let Some(writer) = writer {
+            writer.join();
+        }
         if let Err(error) = store.snapshot_now() {
             tracing::error!(%error, "could not write the shutdown snapshot; the next start replays the log tail");
         }

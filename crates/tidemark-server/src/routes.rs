@@ -15,15 +15,39 @@ use tidemark_store::{At, Input, Outcome, QuarantineEntry, Store, TimelineEntry};
 
 use crate::error::ApiError;
 use crate::ingest;
+use crate::replica::{Gauge, Health, PublishResult, Publisher};
 use crate::writer::{WriteError, WriterClient};
+
+/// Where ingested events go.
+#[derive(Clone)]
+pub enum Ingest {
+    /// Embedded: the local writer appends them to the store.
+    Local(WriterClient),
+    /// Replica: they are published to the distributed log, which the follower applies.
+    Publish {
+        /// The log.
+        publisher: Arc<dyn Publisher>,
+        /// The follower's health.
+        health: Arc<dyn Health>,
+    },
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Local(_) => f.write_str("Ingest::Local"),
+            Self::Publish { .. } => f.write_str("Ingest::Publish"),
+        }
+    }
+}
 
 /// What the handlers share.
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// The store, for reads.
     pub store: Arc<Store>,
-    /// The writer, for ingest.
-    pub writer: WriterClient,
+    /// Where ingested events go.
+    pub ingest: Ingest,
     /// The request body limit, for messages.
     pub max_body_bytes: usize,
 }
@@ -71,7 +95,7 @@ pub async fn post_events(
     peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::too_large(state.max_body_bytes)
@@ -90,7 +114,13 @@ pub async fn post_events(
         ingest::parse(&body, content_type, &origin)?
             .into_iter()
             .unzip();
-    let outcomes = state.writer.write(inputs).await.map_err(|e| match e {
+    let writer = match &state.ingest {
+        Ingest::Local(writer) => writer,
+        Ingest::Publish { publisher, .. } => {
+            return publish_events(publisher.as_ref(), ids, inputs).await;
+        }
+    };
+    let outcomes = writer.write(inputs).await.map_err(|e| match e {
         WriteError::Stopped => ApiError::unavailable(e.to_string()),
         WriteError::Store(_) => ApiError::unavailable(format!("{e}; retry later")),
     })?;
@@ -113,7 +143,91 @@ pub async fn post_events(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    Ok((status, Json(response)))
+    Ok((status, Json(response)).into_response())
+}
+
+/// One item's result in replica mode.
+#[derive(Serialize)]
+struct PublishItem {
+    index: usize,
+    id: Option<String>,
+    #[serde(flatten)]
+    result: PublishItemResult,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum PublishItemResult {
+    Log(PublishResult),
+    Rejected {
+        status: &'static str,
+        reason: String,
+    },
+}
+
+#[derive(Serialize)]
+struct PublishResponse {
+    published: usize,
+    duplicates: usize,
+    rejected: usize,
+    failed: usize,
+    results: Vec<PublishItem>,
+}
+
+/// Replica mode: valid events go to the distributed log; invalid ones are answered with their
+/// reason and not published (the client still holds them). 200 when all are in the log, 422
+/// when some were invalid, 503 when some could not be published (retry them: ids dedupe).
+async fn publish_events(
+    publisher: &dyn Publisher,
+    ids: Vec<Option<String>>,
+    inputs: Vec<Input>,
+) -> Result<axum::response::Response, ApiError> {
+    let events: Vec<tidemark_core::Event> = inputs
+        .iter()
+        .filter_map(|i| match i {
+            Input::Event(e) => Some(e.clone()),
+            Input::Rejected { .. } => None,
+        })
+        .collect();
+    let mut published = publisher.publish(events).await.into_iter();
+    let mut response = PublishResponse {
+        published: 0,
+        duplicates: 0,
+        rejected: 0,
+        failed: 0,
+        results: Vec::new(),
+    };
+    for (index, (input, id)) in inputs.into_iter().zip(ids).enumerate() {
+        let result = match input {
+            Input::Event(_) => {
+                let result = published.next().unwrap_or(PublishResult::Failed {
+                    reason: "no answer from the publisher".into(),
+                });
+                match &result {
+                    PublishResult::Published { .. } => response.published += 1,
+                    PublishResult::Duplicate { .. } => response.duplicates += 1,
+                    PublishResult::Failed { .. } => response.failed += 1,
+                }
+                PublishItemResult::Log(result)
+            }
+            Input::Rejected { reason, .. } => {
+                response.rejected += 1;
+                PublishItemResult::Rejected {
+                    status: "rejected",
+                    reason,
+                }
+            }
+        };
+        response.results.push(PublishItem { index, id, result });
+    }
+    let status = if response.failed > 0 {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else if response.rejected > 0 {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(response)).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,21 +394,71 @@ pub async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the store is open and the writer runs.
+/// `GET /readyz`: embedded, the store is open and the writer runs; replica, the follower is
+/// consuming, has not diverged, and its lag is under the threshold.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let store = state.store.clone();
     let checkpoint = blocking(move || Ok(store.checkpoint())).await.unwrap_or(0);
-    if state.writer.is_running() {
-        (
-            StatusCode::OK,
-            Json(serde_json::json!({"status": "ready", "checkpoint": checkpoint})),
-        )
+    let (ready, detail) = match &state.ingest {
+        Ingest::Local(writer) => {
+            let ready = writer.is_running();
+            (
+                ready,
+                serde_json::json!({"status": if ready { "ready" } else { "stopping" }, "checkpoint": checkpoint}),
+            )
+        }
+        Ingest::Publish { health, .. } => health.readiness(),
+    };
+    let status = if ready {
+        StatusCode::OK
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "stopping", "checkpoint": checkpoint})),
-        )
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(detail))
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let store = state.store.clone();
+    let stats = blocking(move || store.stats().map_err(|e| ApiError::internal(&e))).await?;
+    let mut gauges = vec![
+        Gauge {
+            name: "tidemark_checkpoint",
+            help: "last applied log position",
+            value: stats.checkpoint as f64,
+        },
+        Gauge {
+            name: "tidemark_events_stored",
+            help: "events in the local log",
+            value: stats.events as f64,
+        },
+        Gauge {
+            name: "tidemark_quarantined",
+            help: "inputs kept in quarantine",
+            value: stats.quarantined as f64,
+        },
+        Gauge {
+            name: "tidemark_findings_active",
+            help: "active findings",
+            value: stats.active_findings as f64,
+        },
+        Gauge {
+            name: "tidemark_store_bytes",
+            help: "size of the store file",
+            value: stats.size_on_disk_bytes as f64,
+        },
+    ];
+    if let Ingest::Publish { health, .. } = &state.ingest {
+        gauges.extend(health.gauges());
     }
+    let mut text = String::new();
+    for gauge in gauges {
+        text.push_str(&format!(
+            "# HELP {} {}\n# TYPE {} gauge\n{} {}\n",
+            gauge.name, gauge.help, gauge.name, gauge.name, gauge.value
+        ));
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 
 /// Any other path.

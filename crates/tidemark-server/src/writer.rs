@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tidemark_core::Timestamp;
 use tidemark_store::{Input, Outcome, Store};
 use tokio::sync::{mpsc, oneshot};
 
@@ -62,14 +61,6 @@ pub struct Writer {
     join: JoinHandle<()>,
 }
 
-/// The wall clock, as the store's `recorded_at`.
-pub fn wall_clock() -> Timestamp {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    Timestamp::from_unix_nanos(i64::try_from(now).unwrap_or(i64::MAX))
-}
-
 impl Writer {
     /// Starts the writer thread on `store`.
     pub fn spawn(
@@ -114,7 +105,7 @@ fn run(store: Arc<Store>, mut rx: mpsc::Receiver<WriteRequest>, max_batch_inputs
             inputs.append(&mut request.inputs);
         }
         let started = std::time::Instant::now();
-        let result = store.append(&inputs, wall_clock());
+        let result = store.append(&inputs, tidemark_store::wall_clock());
         tracing::debug!(
             inputs = count,
             requests = requests.len(),

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tidemark_server::{AppState, Writer, router};
+use tidemark_server::{AppState, Ingest, Writer, router};
 use tidemark_store::{Store, StoreConfig};
 use tower::ServiceExt;
 
@@ -22,7 +22,7 @@ fn harness(max_body_bytes: usize) -> Harness {
     Harness {
         app: router(AppState {
             store,
-            writer: client,
+            ingest: Ingest::Local(client),
             max_body_bytes,
         }),
         _dir: dir,

@@ -13,3 +13,12 @@ pub use store::{
     At, Input, Outcome, QuarantineEntry, QuarantineView, RebuildReport, Stats, Store, StoreConfig,
     TimelineEntry,
 };
+
+/// The wall clock, for `recorded_at`: the store's own fact about when it wrote an event.
+/// Projections never see it.
+pub fn wall_clock() -> tidemark_core::Timestamp {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    tidemark_core::Timestamp::from_unix_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
+}

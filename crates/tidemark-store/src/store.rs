@@ -699,14 +699,15 @@ impl Store {
         Ok(ids.get(id)?.map(|v| v.value()))
     }
 
-    /// The last event in the log (its position and id): what a follower checks the stream
-    /// against after a reconnect.
-    pub fn last_logged(&self) -> Result<Option<(u64, String)>, QueryError> {
+    /// The last event in the log at or before `position` (its position and id): what a follower
+    /// checks the stream against after a reconnect.
+    pub fn last_logged(&self, at_or_before: u64) -> Result<Option<(u64, String)>, QueryError> {
         let txn = self.db.begin_read()?;
         let log = txn.open_table(tables::LOG)?;
-        let Some((key, value)) = log.last()? else {
+        let Some(entry) = log.range(..=at_or_before)?.next_back() else {
             return Ok(None);
         };
+        let (key, value) = entry?;
         let stored = decode_log(key.value(), value.value())?;
         Ok(Some((key.value(), stored.event.id.0)))
     }

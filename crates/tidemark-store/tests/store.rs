@@ -375,8 +375,12 @@ fn positioned_appends_keep_stream_sequences_with_gaps_and_refuse_going_back() {
             .append_positioned(&[(20, Input::Event(events[3].clone()))], NOW)
             .unwrap();
         assert_eq!(
-            store.last_logged().unwrap(),
+            store.last_logged(u64::MAX).unwrap(),
             Some((20, events[3].id.0.clone()))
+        );
+        assert_eq!(
+            store.last_logged(12).unwrap(),
+            Some((11, events[1].id.0.clone()))
         );
     }
     let store = Store::open(&path, StoreConfig::default()).unwrap();

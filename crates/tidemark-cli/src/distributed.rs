@@ -1,0 +1,509 @@
+//! The distributed mode: `serve --nats`, `emit`, `republish`, and the adapters that let the
+//! server publish to JetStream and report the follower's health without knowing NATS.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Serialize;
+use tidemark_core::event::CURRENT_SCHEMA;
+use tidemark_core::{Event, EventType, Timestamp, decode_event};
+use tidemark_nats::connect::JetStreamContext;
+use tidemark_nats::{
+    FollowerConfig, FollowerStatus, NatsAuth, NatsConfig, Producer, ProducerConfig, Published,
+    StreamSettings,
+};
+use tidemark_server::{BoxFuture, Gauge, Health, PublishResult, Publisher};
+
+use crate::ndjson::{byte_progress, for_each_event};
+use crate::store_cmds::{DbArgs, open_existing};
+use crate::{CliError, exit};
+
+/// Where the NATS servers are, how to authenticate, and the stream.
+#[derive(Args, Debug, Clone)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma-separated, e.g. nats://127.0.0.1:4222.
+    #[arg(long = "nats", value_name = "URL", env = "TIDEMARK_NATS")]
+    pub url: Option<String>,
+    /// User name (with --nats-password).
+    #[arg(long, env = "TIDEMARK_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// Password (with --nats-user).
+    #[arg(long, env = "TIDEMARK_NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// Token authentication.
+    #[arg(long, env = "TIDEMARK_NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+    /// A .creds file (JWT and nkey seed).
+    #[arg(long, value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// CA certificate(s) to trust (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS, with --nats-tls-key.
+    #[arg(long, value_name = "FILE")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// Client key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub nats_tls_key: Option<PathBuf>,
+    /// Refuse to connect without TLS.
+    #[arg(long)]
+    pub nats_require_tls: bool,
+    /// JetStream stream name.
+    #[arg(long, default_value = "TIDEMARK")]
+    pub stream: String,
+    /// Subject prefix: events go to PREFIX.<cluster>.<type>.
+    #[arg(long, default_value = "tidemark.events")]
+    pub subject_prefix: String,
+    /// Stream replicas (1 on one node; 3 on a cluster).
+    #[arg(long, default_value_t = 1)]
+    pub stream_replicas: usize,
+    /// How long the stream drops repeated event ids (seconds).
+    #[arg(long, default_value_t = 600)]
+    pub stream_duplicate_window_secs: u64,
+    /// Stream size limit in bytes (default: unlimited).
+    #[arg(long)]
+    pub stream_max_bytes: Option<i64>,
+    /// Stream age limit in seconds (default: keep forever).
+    #[arg(long)]
+    pub stream_max_age_secs: Option<u64>,
+}
+
+impl NatsArgs {
+    /// The server URL(s), required by commands that talk to NATS.
+    pub fn url(&self) -> Result<&str, CliError> {
+        self.url.as_deref().ok_or_else(|| {
+            CliError::new(
+                exit::USAGE,
+                anyhow::anyhow!("--nats URL is required (or set TIDEMARK_NATS)"),
+            )
+        })
+    }
+
+    fn config(&self) -> NatsConfig {
+        NatsConfig {
+            servers: self.url.clone().unwrap_or_default(),
+            auth: NatsAuth {
+                user: self.nats_user.clone(),
+                password: self.nats_password.clone(),
+                token: self.nats_token.clone(),
+                creds_file: self.nats_creds.clone(),
+                tls_ca: self.nats_tls_ca.clone(),
+                tls_cert: self.nats_tls_cert.clone(),
+                tls_key: self.nats_tls_key.clone(),
+                require_tls: self.nats_require_tls,
+            },
+            stream: StreamSettings {
+                name: self.stream.clone(),
+                subject_prefix: self.subject_prefix.clone(),
+                replicas: self.stream_replicas,
+                duplicate_window: Duration::from_secs(self.stream_duplicate_window_secs),
+                max_bytes: self.stream_max_bytes,
+                max_age: self.stream_max_age_secs.map(Duration::from_secs),
+                max_messages: None,
+            },
+        }
+    }
+
+    /// Connects and provisions the stream.
+    async fn jetstream(&self, name: &str) -> Result<JetStreamContext, CliError> {
+        let url = self.url()?.to_owned();
+        let config = self.config();
+        let client = tidemark_nats::connect(&config, name)
+            .await
+            .map_err(|e| CliError::new(exit::FAILURE, e))?;
+        let js = tidemark_nats::connect::jetstream_context(client);
+        tidemark_nats::ensure_stream(&js, &config.stream).await.map_err(|e| {
+            CliError::new(
+                exit::FAILURE,
+                anyhow::anyhow!("{e}\nis a JetStream-enabled nats-server reachable at {url}? (see docs/distributed.md)"),
+            )
+        })?;
+        Ok(js)
+    }
+
+    fn producer(&self, js: JetStreamContext) -> Producer {
+        Producer::new(
+            js,
+            ProducerConfig {
+                subject_prefix: self.subject_prefix.clone(),
+                ..ProducerConfig::default()
+            },
+        )
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            CliError::new(
+                exit::FAILURE,
+                anyhow::anyhow!("starting the async runtime: {e}"),
+            )
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adapters for the server
+
+struct NatsPublisher(Producer);
+
+impl Publisher for NatsPublisher {
+    fn publish(&self, events: Vec<Event>) -> BoxFuture<'_, Vec<PublishResult>> {
+        Box::pin(async move {
+            self.0
+                .publish_all(events)
+                .await
+                .into_iter()
+                .map(|p| match p {
+                    Published::Stored { seq } => PublishResult::Published { seq },
+                    Published::Duplicate { seq } => PublishResult::Duplicate { seq },
+                    Published::Failed { reason } => PublishResult::Failed { reason },
+                })
+                .collect()
+        })
+    }
+}
+
+struct FollowerHealth {
+    status: Arc<Mutex<FollowerStatus>>,
+    max_lag: u64,
+}
+
+impl Health for FollowerHealth {
+    fn readiness(&self) -> (bool, serde_json::Value) {
+        let status = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let (ready, state) = if let Some(reason) = &status.diverged {
+            (false, format!("diverged: {reason}"))
+        } else if !status.consuming {
+            (false, "not consuming: connecting to the stream".to_owned())
+        } else if status.lag > self.max_lag {
+            (
+                false,
+                format!(
+                    "catching up: {} behind (ready at {} or less)",
+                    status.lag, self.max_lag
+                ),
+            )
+        } else {
+            (true, "ready".to_owned())
+        };
+        (
+            ready,
+            serde_json::json!({"status": state, "follower": status}),
+        )
+    }
+
+    fn gauges(&self) -> Vec<Gauge> {
+        let s = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        vec![
+            Gauge {
+                name: "tidemark_follower_lag",
+                help: "stream last sequence minus checkpoint",
+                value: s.lag as f64,
+            },
+            Gauge {
+                name: "tidemark_follower_stream_last_seq",
+                help: "stream last sequence",
+                value: s.stream_last_seq as f64,
+            },
+            Gauge {
+                name: "tidemark_follower_consuming",
+                help: "1 while a consumer is reading",
+                value: f64::from(u8::from(s.consuming)),
+            },
+            Gauge {
+                name: "tidemark_follower_diverged",
+                help: "1 when the stream no longer holds what this replica stored",
+                value: f64::from(u8::from(s.diverged.is_some())),
+            },
+            Gauge {
+                name: "tidemark_follower_applied",
+                help: "events applied by this process",
+                value: s.applied as f64,
+            },
+            Gauge {
+                name: "tidemark_follower_quarantined",
+                help: "messages quarantined by this process",
+                value: s.quarantined as f64,
+            },
+        ]
+    }
+}
+
+/// `serve --nats`: follow the stream into the local store and serve it; ingest publishes.
+pub fn serve_replica(
+    nats: &NatsArgs,
+    store: Arc<tidemark_store::Store>,
+    listen: std::net::SocketAddr,
+    config: tidemark_server::ServerConfig,
+    max_lag: u64,
+) -> Result<(), CliError> {
+    runtime()?.block_on(async {
+        let js = nats.jetstream("tidemark-serve").await?;
+        let follower = tidemark_nats::spawn_follower(
+            store.clone(),
+            js.clone(),
+            FollowerConfig {
+                stream: nats.stream.clone(),
+                ..FollowerConfig::default()
+            },
+        );
+        let mode = tidemark_server::Mode::Replica {
+            publisher: Arc::new(NatsPublisher(nats.producer(js))),
+            health: Arc::new(FollowerHealth {
+                status: follower.status_handle(),
+                max_lag,
+            }),
+        };
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+            CliError::new(
+                exit::FAILURE,
+                anyhow::anyhow!("cannot listen on {listen}: {e}"),
+            )
+        })?;
+        let addr = listener.local_addr().map_err(anyhow::Error::from)?;
+        eprintln!(
+            "tidemark: replica of stream {} at {} serving on http://{addr} (Ctrl-C to stop)",
+            nats.stream,
+            nats.url.as_deref().unwrap_or_default()
+        );
+        let served = tidemark_server::serve(
+            listener,
+            store,
+            config,
+            mode,
+            tidemark_server::shutdown_signal(),
+        )
+        .await;
+        follower.stop().await;
+        served.map_err(|e| CliError::new(exit::FAILURE, e))
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// emit
+
+/// Publish events to the stream: from NDJSON (a file or stdin) or one built from flags.
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("what_to_emit").required(true).args(["input", "event_type"])))]
+pub struct EmitArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// NDJSON file of events, or - for stdin.
+    pub input: Option<PathBuf>,
+    /// Build one event of this type (with --cluster and --data).
+    #[arg(long = "type", value_name = "TYPE", requires_all = ["cluster", "data"])]
+    pub event_type: Option<String>,
+    /// The built event's cluster.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// The built event's data, as JSON.
+    #[arg(long, value_name = "JSON")]
+    pub data: Option<String>,
+    /// The built event's source.
+    #[arg(long, default_value = "tidemark-emit")]
+    pub source: String,
+    /// The built event's id (default: generated from the time and process).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// The built event's time (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub time: Option<Timestamp>,
+    /// Events to publish per round (all of a round are in flight together).
+    #[arg(long, default_value_t = 1_024)]
+    pub batch: usize,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct EmitSummary {
+    published: u64,
+    duplicates: u64,
+    failed: u64,
+    rejected: u64,
+    failures: Vec<String>,
+}
+
+impl EmitSummary {
+    fn count(&mut self, results: &[Published]) {
+        for result in results {
+            match result {
+                Published::Stored { .. } => self.published += 1,
+                Published::Duplicate { .. } => self.duplicates += 1,
+                Published::Failed { reason } => {
+                    self.failed += 1;
+                    if self.failures.len() < 100 {
+                        self.failures.push(reason.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    fn print(&self, json: bool) -> Result<(), CliError> {
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(self).map_err(anyhow::Error::from)?
+            );
+        } else {
+            eprintln!(
+                "published {}, duplicates {} (already in the stream), failed {}, invalid lines {}",
+                self.published, self.duplicates, self.failed, self.rejected
+            );
+            for failure in self.failures.iter().take(20) {
+                eprintln!("  {failure}");
+            }
+        }
+        if self.failed > 0 || self.rejected > 0 {
+            return Err(CliError::new(
+                if self.failed > 0 {
+                    exit::FAILURE
+                } else {
+                    exit::DATA_ERROR
+                },
+                anyhow::anyhow!(
+                    "not everything was published: run the same command again (ids make it safe)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn built_event(args: &EmitArgs, event_type: &str) -> Result<Event, CliError> {
+    let now = tidemark_store::wall_clock();
+    let id = args
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("emit-{}-{}", now.unix_nanos(), std::process::id()));
+    let Some(known) = EventType::from_wire(event_type) else {
+        return Err(CliError::new(
+            exit::DATA_ERROR,
+            anyhow::anyhow!("--type {event_type:?} is not an event type"),
+        ));
+    };
+    let data: serde_json::Value = serde_json::from_str(args.data.as_deref().unwrap_or("{}"))
+        .map_err(|e| CliError::new(exit::DATA_ERROR, anyhow::anyhow!("--data is not JSON: {e}")))?;
+    let envelope = serde_json::json!({
+        "id": id, "schema": CURRENT_SCHEMA, "type": known.as_str(), "time": args.time.unwrap_or(now),
+        "source": args.source, "cluster": args.cluster, "data": data,
+    });
+    decode_event(&envelope.to_string()).map_err(|e| CliError::new(exit::DATA_ERROR, e))
+}
+
+pub fn emit(args: &EmitArgs) -> Result<(), CliError> {
+    runtime()?.block_on(async {
+        let js = args.nats.jetstream("tidemark-emit").await?;
+        let producer = args.nats.producer(js);
+        let mut summary = EmitSummary::default();
+        if let Some(event_type) = &args.event_type {
+            let event = built_event(args, event_type)?;
+            let id = event.id.clone();
+            summary.count(&producer.publish_all(vec![event]).await);
+            eprintln!("event id {id}");
+            return summary.print(args.json);
+        }
+        let input = args
+            .input
+            .as_ref()
+            .expect("clap requires an input or --type");
+        let (reader, len): (Box<dyn BufRead>, u64) = if input.as_os_str() == "-" {
+            (Box::new(std::io::stdin().lock()), 0)
+        } else {
+            let (reader, len) = crate::ndjson::open(input)?;
+            (Box::new(reader), len)
+        };
+        let progress = byte_progress(len, "publishing");
+        let mut pending: Vec<Event> = Vec::new();
+        let mut rounds: Vec<Vec<Event>> = Vec::new();
+        // Read everything first (bounded by --batch per round), publishing round by round.
+        for_each_event(reader, &progress, |_, _, decoded| {
+            match decoded {
+                Ok(event) => pending.push(event),
+                Err(error) => {
+                    summary.rejected += 1;
+                    eprintln!("skipping {error}");
+                }
+            }
+            if pending.len() >= args.batch.max(1) {
+                rounds.push(std::mem::take(&mut pending));
+            }
+            Ok(true)
+        })?;
+        rounds.push(pending);
+        for round in rounds {
+            summary.count(&producer.publish_all(round).await);
+            progress.set_message(format!(
+                "publishing: {} published",
+                summary.published + summary.duplicates
+            ));
+        }
+        progress.finish_and_clear();
+        summary.print(args.json)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// republish
+
+/// Publish events from this replica's local log back to the stream (ids preserved, so
+/// dedupe keeps it safe): how a stream that lost its tail or was recreated is restored.
+#[derive(Args, Debug)]
+pub struct RepublishArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// First local log position to publish.
+    #[arg(long, value_name = "SEQ")]
+    pub from: u64,
+    /// Last local log position to publish (default: the end).
+    #[arg(long, value_name = "SEQ")]
+    pub to: Option<u64>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn republish(args: &RepublishArgs) -> Result<(), CliError> {
+    let store = open_existing(&args.db.db)?;
+    runtime()?.block_on(async {
+        let js = args.nats.jetstream("tidemark-republish").await?;
+        let producer = args.nats.producer(js);
+        let mut summary = EmitSummary::default();
+        let mut from = args.from;
+        let to = args.to.unwrap_or(u64::MAX);
+        loop {
+            let chunk = store
+                .events(from, 4_096)
+                .map_err(|e| CliError::new(exit::FAILURE, e))?;
+            let events: Vec<Event> = chunk
+                .iter()
+                .filter(|(seq, _)| *seq <= to)
+                .map(|(_, s)| s.event.clone())
+                .collect();
+            if events.is_empty() {
+                break;
+            }
+            summary.count(&producer.publish_all(events).await);
+            from = chunk.last().map_or(u64::MAX, |(seq, _)| seq + 1);
+        }
+        summary.print(args.json)
+    })
+}

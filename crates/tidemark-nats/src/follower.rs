@@ -1,0 +1,359 @@
+//! Following the stream into the redb read model, exactly once.
+//!
+//! The redb checkpoint is the truth: every session creates an ephemeral pull consumer (no acks)
+//! starting at checkpoint + 1, and any error ends the session and starts a new one from the
+//! checkpoint then in force (ADR 0003). Each fetched batch is stored at its stream sequences in
+//! one transaction. Before consuming, and every few seconds, the follower checks that the stream
+//! still holds what this replica stored: if the stream lost its tail or was recreated, it stops
+//! applying and says so.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::header::NATS_MESSAGE_ID;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::stream::RawMessageErrorKind;
+use async_nats::jetstream::{self, stream::Stream};
+use futures::StreamExt;
+use serde::Serialize;
+use tidemark_core::decode_event_bytes;
+use tidemark_store::{Input, Outcome, Store};
+use tokio::sync::watch;
+
+/// What a follower is doing, for `/readyz` and `/metrics`.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct FollowerStatus {
+    /// A consumer is open and reading.
+    pub consuming: bool,
+    /// Last stream sequence applied (the redb checkpoint).
+    pub checkpoint: u64,
+    /// Last sequence of the stream, as last seen.
+    pub stream_last_seq: u64,
+    /// `stream_last_seq - checkpoint`.
+    pub lag: u64,
+    /// Why the follower stopped applying, when the stream no longer holds what it stored.
+    pub diverged: Option<String>,
+    /// Events stored by this process.
+    pub applied: u64,
+    /// Messages quarantined by this process.
+    pub quarantined: u64,
+    /// The last transient error, if any.
+    pub last_error: Option<String>,
+}
+
+/// Tuning of a follower.
+#[derive(Clone, Debug)]
+pub struct FollowerConfig {
+    /// The stream's name.
+    pub stream: String,
+    /// Messages per fetch (and at most per transaction).
+    pub batch: usize,
+    /// How long a fetch waits for a full batch.
+    pub fetch_wait: Duration,
+    /// How often the stream is checked for divergence while consuming.
+    pub check_every: Duration,
+}
+
+impl Default for FollowerConfig {
+    fn default() -> Self {
+        Self {
+            stream: "TIDEMARK".to_owned(),
+            batch: 1_000,
+            fetch_wait: Duration::from_millis(100),
+            check_every: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A running follower.
+#[derive(Debug)]
+pub struct FollowerHandle {
+    status: Arc<Mutex<FollowerStatus>>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FollowerHandle {
+    /// A copy of the current status.
+    pub fn status(&self) -> FollowerStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A shared view of the status, for the HTTP side.
+    pub fn status_handle(&self) -> Arc<Mutex<FollowerStatus>> {
+        self.status.clone()
+    }
+
+    /// Stops after the batch in flight is committed.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+enum SessionEnd {
+    Stopped,
+    Diverged(String),
+    Transient(String),
+}
+
+fn transient(e: impl std::fmt::Display) -> SessionEnd {
+    SessionEnd::Transient(e.to_string())
+}
+
+struct Follower {
+    store: Arc<Store>,
+    js: jetstream::Context,
+    config: FollowerConfig,
+    status: Arc<Mutex<FollowerStatus>>,
+}
+
+/// Starts following the stream into `store`.
+pub fn spawn(store: Arc<Store>, js: jetstream::Context, config: FollowerConfig) -> FollowerHandle {
+    let status = Arc::new(Mutex::new(FollowerStatus {
+        checkpoint: store.checkpoint(),
+        ..Default::default()
+    }));
+    let (stop, stopped) = watch::channel(false);
+    let follower = Follower {
+        store,
+        js,
+        config,
+        status: status.clone(),
+    };
+    let task = tokio::spawn(follower.run(stopped));
+    FollowerHandle { status, stop, task }
+}
+
+impl Follower {
+    fn update(&self, change: impl FnOnce(&mut FollowerStatus)) {
+        change(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    async fn run(self, mut stopped: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if *stopped.borrow() {
+                break;
+            }
+            let end = self.session(&mut stopped).await;
+            self.update(|s| s.consuming = false);
+            let wait = match end {
+                SessionEnd::Stopped => break,
+                SessionEnd::Diverged(reason) => {
+                    let known = self
+                        .status
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .diverged
+                        .as_deref()
+                        == Some(&reason);
+                    if known {
+                        tracing::debug!(%reason, "still diverged");
+                    } else {
+                        tracing::error!(stream = %self.config.stream, %reason, "the stream diverged from this replica: applying stopped");
+                    }
+                    self.update(|s| s.diverged = Some(reason));
+                    Duration::from_secs(2)
+                }
+                SessionEnd::Transient(error) => {
+                    tracing::warn!(stream = %self.config.stream, %error, "following interrupted; resuming from the checkpoint");
+                    self.update(|s| s.last_error = Some(error));
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    backoff
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped.changed() => break,
+            }
+        }
+        tracing::info!("follower stopped");
+    }
+
+    async fn session(&self, stopped: &mut watch::Receiver<bool>) -> SessionEnd {
+        let mut stream = match self.js.get_stream(&self.config.stream).await {
+            Ok(stream) => stream,
+            Err(e) => return transient(format!("opening stream {}: {e}", self.config.stream)),
+        };
+        if let Err(end) = self.check(&mut stream).await {
+            return end;
+        }
+        let checkpoint = self.store.checkpoint();
+        let deliver_policy = if checkpoint == 0 {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::ByStartSequence {
+                start_sequence: checkpoint + 1,
+            }
+        };
+        let consumer = match stream
+            .create_consumer(pull::Config {
+                deliver_policy,
+                ack_policy: AckPolicy::None,
+                inactive_threshold: Duration::from_secs(30),
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(consumer) => consumer,
+            Err(e) => return transient(format!("creating a consumer at {}: {e}", checkpoint + 1)),
+        };
+        tracing::info!(stream = %self.config.stream, from = checkpoint + 1, "following");
+        self.update(|s| {
+            s.consuming = true;
+            s.last_error = None;
+        });
+        let mut last_check = Instant::now();
+        loop {
+            if *stopped.borrow() {
+                return SessionEnd::Stopped;
+            }
+            let fetch = consumer
+                .batch()
+                .max_messages(self.config.batch)
+                .expires(self.config.fetch_wait)
+                .messages()
+                .await;
+            let mut batch = match fetch {
+                Ok(batch) => batch,
+                Err(e) => return transient(format!("fetching: {e}")),
+            };
+            let checkpoint = self.store.checkpoint();
+            let mut items: Vec<(u64, Input)> = Vec::new();
+            while let Some(message) = batch.next().await {
+                let message = match message {
+                    Ok(m) => m,
+                    Err(e) => return transient(format!("reading: {e}")),
+                };
+                let seq = match message.info() {
+                    Ok(info) => info.stream_sequence,
+                    Err(e) => return transient(format!("message without stream info: {e}")),
+                };
+                let last = items.last().map_or(checkpoint, |(s, _)| *s);
+                if seq <= last {
+                    continue; // redelivered: applied already
+                }
+                items.push((seq, self.decode(seq, &message)));
+            }
+            if !items.is_empty() {
+                let store = self.store.clone();
+                let committed = tokio::task::spawn_blocking(move || {
+                    store.append_positioned(&items, tidemark_store::wall_clock())
+                })
+                .await;
+                match committed {
+                    Ok(Ok(outcomes)) => {
+                        let applied = outcomes
+                            .iter()
+                            .filter(|o| matches!(o, Outcome::Accepted { .. }))
+                            .count() as u64;
+                        let quarantined = outcomes
+                            .iter()
+                            .filter(|o| matches!(o, Outcome::Rejected { .. }))
+                            .count() as u64;
+                        let checkpoint = self.store.checkpoint();
+                        self.update(|s| {
+                            s.applied += applied;
+                            s.quarantined += quarantined;
+                            s.checkpoint = checkpoint;
+                            s.lag = s.stream_last_seq.saturating_sub(checkpoint);
+                        });
+                    }
+                    Ok(Err(e)) => return transient(format!("committing: {e}")),
+                    Err(e) => return transient(format!("committing: {e}")),
+                }
+            }
+            if last_check.elapsed() >= self.config.check_every {
+                if let Err(end) = self.check(&mut stream).await {
+                    return end;
+                }
+                last_check = Instant::now();
+            } else if let Ok(info) = stream.get_info().await {
+                let checkpoint = self.store.checkpoint();
+                self.update(|s| {
+                    s.stream_last_seq = info.state.last_sequence;
+                    s.checkpoint = checkpoint;
+                    s.lag = info.state.last_sequence.saturating_sub(checkpoint);
+                });
+            }
+        }
+    }
+
+    fn decode(&self, seq: u64, message: &jetstream::Message) -> Input {
+        match decode_event_bytes(&message.payload) {
+            Ok(event) => Input::Event(event),
+            Err(error) => {
+                tracing::warn!(seq, subject = %message.subject, %error, "quarantining an undecodable message");
+                Input::Rejected {
+                    raw: message.payload.to_vec(),
+                    reason: error.to_string(),
+                    origin: format!(
+                        "nats stream {} seq {seq} subject {}",
+                        self.config.stream, message.subject
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Does the stream still hold what this replica stored? Also refreshes the lag.
+    ///
+    /// The stored event at the highest position the stream still covers must be in the stream
+    /// at that position with the same id; and the stream must reach the checkpoint.
+    async fn check(&self, stream: &mut Stream) -> Result<(), SessionEnd> {
+        let info = stream
+            .get_info()
+            .await
+            .map_err(|e| transient(format!("stream info: {e}")))?;
+        let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+        let checkpoint = self.store.checkpoint();
+        self.update(|s| {
+            s.stream_last_seq = last;
+            s.checkpoint = checkpoint;
+            s.lag = last.saturating_sub(checkpoint);
+        });
+        let name = &self.config.stream;
+        let store = self.store.clone();
+        let probe = tokio::task::spawn_blocking(move || store.last_logged(last))
+            .await
+            .map_err(transient)?
+            .map_err(transient)?;
+        if let Some((position, id)) = probe
+            && position >= first
+        {
+            let their_id = match stream.get_raw_message(position).await {
+                Ok(message) => match message.headers.get(NATS_MESSAGE_ID) {
+                    Some(id) => Some(id.as_str().to_owned()),
+                    None => decode_event_bytes(&message.payload).ok().map(|e| e.id.0),
+                },
+                Err(e) if matches!(e.kind(), RawMessageErrorKind::NoMessageFound) => None,
+                Err(e) => return Err(transient(format!("reading sequence {position}: {e}"))),
+            };
+            if their_id.as_deref() != Some(id.as_str()) {
+                let found =
+                    their_id.map_or_else(|| "nothing".to_owned(), |id| format!("event {id:?}"));
+                return Err(SessionEnd::Diverged(format!(
+                    "stream {name} sequence {position} holds {found}, but this replica stored event {id:?} there: \
+                     the stream was recreated, rewritten or lost messages. Restore this replica's events with \
+                     `tidemark republish --from 1`, then rebuild replicas from the stream (docs/distributed.md)"
+                )));
+            }
+        }
+        if checkpoint > last {
+            return Err(SessionEnd::Diverged(format!(
+                "stream {name} ends at sequence {last}, but this replica applied up to {checkpoint}: the stream \
+                 lost its tail; positions {}..={checkpoint} exist only in replicas. Restore them with \
+                 `tidemark republish --from {}` from this replica's store, then rebuild replicas from the stream \
+                 (docs/distributed.md)",
+                last + 1,
+                last + 1
+            )));
+        }
+        self.update(|s| s.diverged = None);
+        Ok(())
+    }
+}
