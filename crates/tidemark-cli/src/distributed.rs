@@ -125,10 +125,15 @@ impl NatsArgs {
     }
 
     fn producer(&self, js: JetStreamContext) -> Producer {
+        self.producer_with(js, ProducerConfig::default().max_in_flight)
+    }
+
+    fn producer_with(&self, js: JetStreamContext, max_in_flight: usize) -> Producer {
         Producer::new(
             js,
             ProducerConfig {
                 subject_prefix: self.subject_prefix.clone(),
+                max_in_flight,
                 ..ProducerConfig::default()
             },
         )
@@ -322,9 +327,13 @@ pub struct EmitArgs {
     /// The built event's time (default: now).
     #[arg(long, value_name = "RFC3339")]
     pub time: Option<Timestamp>,
-    /// Events to publish per round (all of a round are in flight together).
-    #[arg(long, default_value_t = 1_024)]
+    /// Events read per round.
+    #[arg(long, default_value_t = 4_096)]
     pub batch: usize,
+    /// Publishes awaiting their ack at once. Events land in the order given; one that must be
+    /// retried after a fault can land after later ones unless this is 1.
+    #[arg(long, default_value_t = 1_024)]
+    pub max_in_flight: usize,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -410,7 +419,7 @@ fn built_event(args: &EmitArgs, event_type: &str) -> Result<Event, CliError> {
 pub fn emit(args: &EmitArgs) -> Result<(), CliError> {
     runtime()?.block_on(async {
         let js = args.nats.jetstream("tidemark-emit").await?;
-        let producer = args.nats.producer(js);
+        let producer = args.nats.producer_with(js, args.max_in_flight);
         let mut summary = EmitSummary::default();
         if let Some(event_type) = &args.event_type {
             let event = built_event(args, event_type)?;

@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
+use std::collections::VecDeque;
+
+use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
+use async_nats::jetstream::publish::PublishAck;
+use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
-use futures::StreamExt;
 use serde::Serialize;
 use tidemark_core::{Event, encode_event};
 
@@ -69,16 +72,47 @@ impl Producer {
         Self { js, config }
     }
 
-    /// Publishes `events`, at most `max_in_flight` at once, and answers each in order.
+    /// Publishes `events` in order, with up to `max_in_flight` acks outstanding, and answers
+    /// each in order.
+    ///
+    /// Messages are queued on the connection in the order given, so without faults the stream
+    /// holds them in that order. An event whose publish fails is retried after the others (with
+    /// the same `Nats-Msg-Id`, so it is never stored twice): around a fault, it can land after
+    /// events published after it. Producers that need strict order use `max_in_flight = 1`.
     pub async fn publish_all(&self, events: Vec<Event>) -> Vec<Published> {
-        let in_flight = self.config.max_in_flight.max(1);
-        futures::stream::iter(events.into_iter().map(|event| {
-            let producer = self.clone();
-            async move { producer.publish(&event).await }
-        }))
-        .buffered(in_flight)
-        .collect()
-        .await
+        let max_in_flight = self.config.max_in_flight.max(1);
+        let mut results: Vec<Option<Published>> = vec![None; events.len()];
+        let mut in_flight: VecDeque<(usize, PublishAckFuture)> =
+            VecDeque::with_capacity(max_in_flight);
+        let mut retry: Vec<usize> = Vec::new();
+        for (index, event) in events.iter().enumerate() {
+            while in_flight.len() >= max_in_flight {
+                let (done, ack) = in_flight.pop_front().expect("not empty");
+                settle(done, ack.await, &mut results, &mut retry);
+            }
+            let message = PublishMessage::build()
+                .payload(Bytes::from(encode_event(event)))
+                .message_id(event.id.as_str());
+            match self
+                .js
+                .send_publish(subject_for(&self.config.subject_prefix, event), message)
+                .await
+            {
+                Ok(ack) => in_flight.push_back((index, ack)),
+                Err(_) => retry.push(index),
+            }
+        }
+        while let Some((done, ack)) = in_flight.pop_front() {
+            settle(done, ack.await, &mut results, &mut retry);
+        }
+        retry.sort_unstable();
+        for index in retry {
+            results[index] = Some(self.publish(&events[index]).await);
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every event was answered"))
+            .collect()
     }
 
     /// Publishes one event and waits for its ack, retrying what can be retried. The same
@@ -122,5 +156,21 @@ impl Producer {
         Published::Failed {
             reason: format!("event {:?}: {last_error}", event.id.as_str()),
         }
+    }
+}
+
+/// Records an ack, or schedules the event for a retry.
+fn settle(
+    index: usize,
+    ack: Result<PublishAck, PublishError>,
+    results: &mut [Option<Published>],
+    retry: &mut Vec<usize>,
+) {
+    match ack {
+        Ok(ack) if ack.duplicate => {
+            results[index] = Some(Published::Duplicate { seq: ack.sequence })
+        }
+        Ok(ack) => results[index] = Some(Published::Stored { seq: ack.sequence }),
+        Err(_) => retry.push(index),
     }
 }

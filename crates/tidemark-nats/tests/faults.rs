@@ -1,0 +1,370 @@
+//! Fault tests on real nats-server processes (own ports and store directories per test):
+//! duplicates from concurrent producers, a server killed mid-stream, a cluster losing its
+//! stream leader, poison messages, two followers agreeing, and a stream that diverges.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use support::nats_server::NatsServer;
+use support::*;
+use tidemark_core::{Event, LogFold};
+use tidemark_nats::{Producer, ProducerConfig, Published};
+
+fn producer(js: &tidemark_nats::connect::JetStreamContext) -> Producer {
+    Producer::new(js.clone(), ProducerConfig::default())
+}
+
+fn acked(results: &[Published], events: &[Event]) -> Vec<String> {
+    results
+        .iter()
+        .zip(events)
+        .filter(|(r, _)| matches!(r, Published::Stored { .. } | Published::Duplicate { .. }))
+        .map(|(_, e)| e.id.0.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicated_ids_from_four_producers_are_stored_once_and_fold_like_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NatsServer::single(dir.path());
+    let config = nats_config(&server.url(), 1);
+    let js = jetstream(&config).await;
+    let store = open_store(dir.path(), "replica.redb");
+    let follower = follow(&store, &js);
+
+    // 100,000 publishes: 75,000 unique events, 25,000 repeats of earlier ids, over 4 producers.
+    let unique = events("dup", 0, 75_000);
+    let mut all: Vec<Event> = unique.clone();
+    all.extend((0..25_000).map(|i| unique[(i * 7_919) % 75_000].clone()));
+    let chunks: Vec<Vec<Event>> = (0..4)
+        .map(|p| all.iter().skip(p).step_by(4).cloned().collect())
+        .collect();
+    let mut tasks = Vec::new();
+    for chunk in chunks {
+        let producer = producer(&js);
+        tasks.push(tokio::spawn(async move {
+            let mut failed = 0;
+            for round in chunk.chunks(2_000) {
+                failed += producer
+                    .publish_all(round.to_vec())
+                    .await
+                    .iter()
+                    .filter(|r| matches!(r, Published::Failed { .. }))
+                    .count();
+            }
+            failed
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 0, "every publish is acknowledged");
+    }
+    let last = last_seq(&js, "TIDEMARK").await;
+    assert_eq!(last, 75_000, "the stream dropped the repeated ids");
+    wait_caught_up(&follower, &store, last, Duration::from_secs(120)).await;
+    follower.stop().await;
+
+    let ids = assert_consistent(&store);
+    assert_eq!(ids.len(), 75_000);
+    assert_eq!(
+        ids.iter().collect::<BTreeSet<_>>(),
+        unique.iter().map(|e| &e.id.0).collect::<BTreeSet<_>>()
+    );
+    // The same unique events, replayed in stream order, give the same findings.
+    let mut replay = LogFold::new();
+    for (_, stored) in store.events(1, usize::MAX).unwrap() {
+        replay.apply(&stored.event);
+    }
+    assert_eq!(store.findings(), replay.findings().views());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_and_restarted_server_loses_nothing_acknowledged_and_applies_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = NatsServer::single(dir.path());
+    let config = nats_config(&server.url(), 1);
+    let js = jetstream(&config).await;
+    let store = open_store(dir.path(), "replica.redb");
+    let follower = follow(&store, &js);
+
+    let all = events("kill", 0, 20_000);
+    let progress = Arc::new(AtomicUsize::new(0));
+    let publishing = {
+        let producer = producer(&js);
+        let all = all.clone();
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for round in all.chunks(500) {
+                let results = producer.publish_all(round.to_vec()).await;
+                acknowledged.extend(acked(&results, round));
+                progress.store(acknowledged.len(), Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            acknowledged
+        })
+    };
+    while progress.load(Ordering::SeqCst) < 2_000 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill(); // SIGKILL mid-stream
+    let at_kill = progress.load(Ordering::SeqCst);
+    assert!(
+        at_kill < all.len(),
+        "the kill must land while publishing ({at_kill} acknowledged)"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.start(); // same store directory
+    let acknowledged = publishing.await.unwrap();
+    assert_eq!(
+        acknowledged.len(),
+        all.len(),
+        "the producers recovered and every event was acknowledged"
+    );
+    let last = last_seq(&js, "TIDEMARK").await;
+    wait_caught_up(&follower, &store, last, Duration::from_secs(120)).await;
+    follower.stop().await;
+
+    let ids: BTreeSet<String> = assert_consistent(&store).into_iter().collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !ids.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged but lost: {} (first {:?})",
+        lost.len(),
+        lost.first()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_node_cluster_losing_its_stream_leader_keeps_every_acknowledged_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = NatsServer::cluster(dir.path());
+    let urls: Vec<String> = nodes.iter().map(NatsServer::url).collect();
+    let config = nats_config(&urls.join(","), 3);
+    let js = jetstream(&config).await;
+    let store = open_store(dir.path(), "replica.redb");
+    let follower = follow(&store, &js);
+
+    let all = events("r3", 0, 6_000);
+    let progress = Arc::new(AtomicUsize::new(0));
+    let publishing = {
+        let producer = producer(&js);
+        let all = all.clone();
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for round in all.chunks(200) {
+                let results = producer.publish_all(round.to_vec()).await;
+                acknowledged.extend(acked(&results, round));
+                progress.store(acknowledged.len(), Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            acknowledged
+        })
+    };
+    while progress.load(Ordering::SeqCst) < 1_000 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let info = js
+        .get_stream("TIDEMARK")
+        .await
+        .unwrap()
+        .get_info()
+        .await
+        .unwrap();
+    let leader = info
+        .cluster
+        .and_then(|c| c.leader)
+        .expect("an R3 stream has a leader");
+    let node = nodes
+        .iter_mut()
+        .find(|n| n.name == leader)
+        .expect("the leader is one of ours");
+    eprintln!("killing stream leader {leader}");
+    node.kill();
+    let at_kill = progress.load(Ordering::SeqCst);
+    assert!(
+        at_kill < all.len(),
+        "the kill must land while publishing ({at_kill} acknowledged)"
+    );
+    let acknowledged = publishing.await.unwrap();
+    assert_eq!(
+        acknowledged.len(),
+        all.len(),
+        "publishing went on through the leader change"
+    );
+    let last = last_seq(&js, "TIDEMARK").await;
+    wait_caught_up(&follower, &store, last, Duration::from_secs(120)).await;
+    follower.stop().await;
+
+    let ids: BTreeSet<String> = assert_consistent(&store).into_iter().collect();
+    assert!(
+        acknowledged.iter().all(|id| ids.contains(id)),
+        "every acknowledged event reached the follower"
+    );
+    assert_eq!(ids.len(), all.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_messages_are_quarantined_with_their_sequence_and_the_follower_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NatsServer::single(dir.path());
+    let config = nats_config(&server.url(), 1);
+    let client = tidemark_nats::connect(&config, "poisoner").await.unwrap();
+    let js = jetstream(&config).await;
+    let store = open_store(dir.path(), "replica.redb");
+    let follower = follow(&store, &js);
+
+    let good = events("good", 0, 10);
+    producer(&js).publish_all(good[..5].to_vec()).await;
+    // Straight onto a subject of the stream, no producer library: raw bytes and a bad event.
+    let jsr = tidemark_nats::connect::jetstream_context(client);
+    jsr.publish(
+        "tidemark.events.alpha.cycle_completed",
+        vec![0xff, 0xfe, 0x00].into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    jsr.publish(
+        "tidemark.events.alpha.note_added",
+        r#"{"id":"no-type","schema":1}"#.into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    producer(&js).publish_all(good[5..].to_vec()).await;
+    wait_caught_up(&follower, &store, 12, Duration::from_secs(30)).await;
+    let status = follower.status();
+    follower.stop().await;
+
+    assert_eq!(status.quarantined, 2);
+    let quarantine = store.quarantine(1, 10).unwrap();
+    assert_eq!(quarantine.len(), 2);
+    assert!(
+        quarantine[0].record.origin.contains("seq 6"),
+        "{:?}",
+        quarantine[0].record.origin
+    );
+    assert!(
+        quarantine[0].record.reason.contains("not valid UTF-8"),
+        "{}",
+        quarantine[0].record.reason
+    );
+    assert_eq!(quarantine[0].record.raw_bytes, 3);
+    assert!(quarantine[1].record.origin.contains("seq 7"));
+    assert!(
+        quarantine[1]
+            .record
+            .reason
+            .contains("event \"no-type\": field `type`: missing"),
+        "{}",
+        quarantine[1].record.reason
+    );
+    assert_eq!(
+        assert_consistent(&store).len(),
+        10,
+        "the good events around the poison were applied"
+    );
+    assert_eq!(store.checkpoint(), 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_followers_of_one_stream_end_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NatsServer::single(dir.path());
+    let config = nats_config(&server.url(), 1);
+    let js = jetstream(&config).await;
+    let first = open_store(dir.path(), "first.redb");
+    let second = open_store(dir.path(), "second.redb");
+    let follower_one = follow(&first, &js);
+    let all = events("two", 0, 8_000);
+    producer(&js).publish_all(all[..4_000].to_vec()).await;
+    // The second replica starts late and catches up.
+    let follower_two = follow(&second, &js);
+    producer(&js).publish_all(all[4_000..].to_vec()).await;
+    let last = last_seq(&js, "TIDEMARK").await;
+    wait_caught_up(&follower_one, &first, last, Duration::from_secs(60)).await;
+    wait_caught_up(&follower_two, &second, last, Duration::from_secs(60)).await;
+    follower_one.stop().await;
+    follower_two.stop().await;
+    let bytes = |store: &Arc<tidemark_store::Store>| {
+        serde_json::to_vec(&store.projection_snapshot()).unwrap()
+    };
+    assert_eq!(bytes(&first), bytes(&second));
+    assert_eq!(first.findings(), second.findings());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recreated_stream_is_detected_and_republishing_restores_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NatsServer::single(dir.path());
+    let config = nats_config(&server.url(), 1);
+    let js = jetstream(&config).await;
+    let store = open_store(dir.path(), "replica.redb");
+    let follower = follow(&store, &js);
+    let before = events("old", 0, 300);
+    producer(&js).publish_all(before.clone()).await;
+    wait_caught_up(&follower, &store, 300, Duration::from_secs(30)).await;
+
+    // The stream is reset under the running follower (as a lost or rebuilt stream would be),
+    // and producers go on publishing into the new one.
+    assert!(js.delete_stream("TIDEMARK").await.unwrap().success);
+    tidemark_nats::ensure_stream(&js, &config.stream)
+        .await
+        .unwrap();
+    let after = events("new", 0, 20);
+    producer(&js).publish_all(after.clone()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let reason = loop {
+        if let Some(reason) = follower.status().diverged {
+            break reason;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "divergence not detected: {:?}",
+            follower.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(reason.contains("republish"), "{reason}");
+    assert_eq!(
+        store.checkpoint(),
+        300,
+        "nothing of the new stream was applied over the old positions"
+    );
+    follower.stop().await;
+
+    // `tidemark republish --from 1` from this replica restores what the stream lost (ids kept,
+    // so running it twice is harmless); a replica rebuilt from the stream has every event.
+    for _ in 0..2 {
+        let stored: Vec<Event> = store
+            .events(1, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(_, s)| s.event)
+            .collect();
+        let results = producer(&js).publish_all(stored).await;
+        assert!(
+            results
+                .iter()
+                .all(|r| !matches!(r, Published::Failed { .. }))
+        );
+    }
+    let rebuilt = open_store(dir.path(), "rebuilt.redb");
+    let follower = follow(&rebuilt, &js);
+    let last = last_seq(&js, "TIDEMARK").await;
+    assert_eq!(last, 320);
+    wait_caught_up(&follower, &rebuilt, last, Duration::from_secs(30)).await;
+    follower.stop().await;
+    let ids: BTreeSet<String> = assert_consistent(&rebuilt).into_iter().collect();
+    assert!(before.iter().chain(&after).all(|e| ids.contains(&e.id.0)));
+}

@@ -1,0 +1,154 @@
+//! Real `nats-server` processes for tests: each on its own loopback ports and store directory,
+//! durable (`sync_interval: always`), killed with SIGKILL when dropped.
+
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The nats-server binary: `$TIDEMARK_NATS_SERVER`, else installed by the project's script.
+pub fn binary() -> PathBuf {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(find_binary).clone()
+}
+
+fn find_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TIDEMARK_NATS_SERVER") {
+        return PathBuf::from(path);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(root.join("scripts/install-nats-server"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("scripts/install-nats-server runs");
+    assert!(out.status.success(), "scripts/install-nats-server failed");
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// A free loopback port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One nats-server process.
+pub struct NatsServer {
+    pub name: String,
+    pub port: u16,
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    fn write(dir: &Path, name: &str, port: u16, cluster: Option<(u16, &[u16])>) -> Self {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        let store = dir.join(name).join("store");
+        let mut text = format!(
+            "server_name: {name}\nlisten: 127.0.0.1:{port}\njetstream {{\n  store_dir: \"{}\"\n  max_file_store: 1GB\n  max_memory_store: 64MB\n  sync_interval: always\n}}\n",
+            store.display()
+        );
+        if let Some((cluster_port, routes)) = cluster {
+            let routes: Vec<String> = routes
+                .iter()
+                .map(|p| format!("    nats-route://127.0.0.1:{p}"))
+                .collect();
+            text.push_str(&format!(
+                "cluster {{\n  name: tidemark-test\n  listen: 127.0.0.1:{cluster_port}\n  routes: [\n{}\n  ]\n}}\n",
+                routes.join("\n")
+            ));
+        }
+        let config = dir.join(name).join("nats.conf");
+        std::fs::write(&config, text).unwrap();
+        Self {
+            name: name.to_owned(),
+            port,
+            config,
+            log: dir.join(name).join("nats.log"),
+            child: None,
+        }
+    }
+
+    /// A single JetStream node under `dir`, started.
+    pub fn single(dir: &Path) -> Self {
+        let mut server = Self::write(dir, "n1", free_port(), None);
+        server.start();
+        server
+    }
+
+    /// A 3-node JetStream cluster under `dir`, started.
+    pub fn cluster(dir: &Path) -> Vec<Self> {
+        let cluster_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mut nodes: Vec<Self> = (0..3)
+            .map(|i| {
+                Self::write(
+                    dir,
+                    &format!("n{}", i + 1),
+                    free_port(),
+                    Some((cluster_ports[i], &cluster_ports)),
+                )
+            })
+            .collect();
+        for node in &mut nodes {
+            node.start();
+        }
+        nodes
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (or restarts, on the same store) and waits for the client port.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "{} is running", self.name);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(binary())
+            .arg("-c")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not listen; log: {}",
+                self.name,
+                self.log.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the process runs.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
