@@ -58,8 +58,8 @@ impl Default for FollowerConfig {
     fn default() -> Self {
         Self {
             stream: "TIDEMARK".to_owned(),
-            batch: 1_000,
-            fetch_wait: Duration::from_millis(100),
+            batch: 5_000,
+            fetch_wait: Duration::from_millis(50),
             check_every: Duration::from_secs(5),
         }
     }
@@ -208,9 +208,13 @@ impl Follower {
             s.last_error = None;
         });
         let mut last_check = Instant::now();
-        loop {
+        let mut last_info = Instant::now();
+        let mut last_seen = checkpoint;
+        // One commit runs on a blocking thread while the next batch is fetched.
+        let mut committing: Option<tokio::task::JoinHandle<Result<Vec<Outcome>, String>>> = None;
+        let end = loop {
             if *stopped.borrow() {
-                return SessionEnd::Stopped;
+                break SessionEnd::Stopped;
             }
             let fetch = consumer
                 .batch()
@@ -220,84 +224,114 @@ impl Follower {
                 .await;
             let mut batch = match fetch {
                 Ok(batch) => batch,
-                Err(e) => return transient(format!("fetching: {e}")),
+                Err(e) => break transient(format!("fetching: {e}")),
             };
-            let checkpoint = self.store.checkpoint();
-            let mut items: Vec<(u64, Input)> = Vec::new();
+            let mut raw: Vec<(u64, String, bytes::Bytes)> = Vec::new();
+            let mut failed = None;
             while let Some(message) = batch.next().await {
                 let message = match message {
                     Ok(m) => m,
-                    Err(e) => return transient(format!("reading: {e}")),
+                    Err(e) => {
+                        failed = Some(transient(format!("reading: {e}")));
+                        break;
+                    }
                 };
                 let seq = match message.info() {
                     Ok(info) => info.stream_sequence,
-                    Err(e) => return transient(format!("message without stream info: {e}")),
+                    Err(e) => {
+                        failed = Some(transient(format!("message without stream info: {e}")));
+                        break;
+                    }
                 };
-                let last = items.last().map_or(checkpoint, |(s, _)| *s);
-                if seq <= last {
+                if seq <= last_seen {
                     continue; // redelivered: applied already
                 }
-                items.push((seq, self.decode(seq, &message)));
+                last_seen = seq;
+                raw.push((seq, message.subject.to_string(), message.payload.clone()));
             }
-            if !items.is_empty() {
+            // Let the previous commit finish before the next one starts: positions stay in order.
+            if let Some(previous) = committing.take()
+                && let Err(end) = self.settle(previous).await
+            {
+                break end;
+            }
+            if !raw.is_empty() {
                 let store = self.store.clone();
-                let committed = tokio::task::spawn_blocking(move || {
-                    store.append_positioned(&items, tidemark_store::wall_clock())
-                })
-                .await;
-                match committed {
-                    Ok(Ok(outcomes)) => {
-                        let applied = outcomes
-                            .iter()
-                            .filter(|o| matches!(o, Outcome::Accepted { .. }))
-                            .count() as u64;
-                        let quarantined = outcomes
-                            .iter()
-                            .filter(|o| matches!(o, Outcome::Rejected { .. }))
-                            .count() as u64;
-                        let checkpoint = self.store.checkpoint();
-                        self.update(|s| {
-                            s.applied += applied;
-                            s.quarantined += quarantined;
-                            s.checkpoint = checkpoint;
-                            s.lag = s.stream_last_seq.saturating_sub(checkpoint);
-                        });
-                    }
-                    Ok(Err(e)) => return transient(format!("committing: {e}")),
-                    Err(e) => return transient(format!("committing: {e}")),
-                }
+                let stream = self.config.stream.clone();
+                committing = Some(tokio::task::spawn_blocking(move || {
+                    let items: Vec<(u64, Input)> = raw
+                        .into_iter()
+                        .map(|(seq, subject, payload)| {
+                            (seq, decode(&stream, seq, &subject, &payload))
+                        })
+                        .collect();
+                    store
+                        .append_positioned(&items, tidemark_store::wall_clock())
+                        .map_err(|e| e.to_string())
+                }));
+            }
+            if let Some(end) = failed {
+                break end;
             }
             if last_check.elapsed() >= self.config.check_every {
+                if let Some(previous) = committing.take()
+                    && let Err(end) = self.settle(previous).await
+                {
+                    break end;
+                }
                 if let Err(end) = self.check(&mut stream).await {
-                    return end;
+                    break end;
                 }
                 last_check = Instant::now();
-            } else if let Ok(info) = stream.get_info().await {
-                let checkpoint = self.store.checkpoint();
-                self.update(|s| {
-                    s.stream_last_seq = info.state.last_sequence;
-                    s.checkpoint = checkpoint;
-                    s.lag = info.state.last_sequence.saturating_sub(checkpoint);
-                });
+                last_info = Instant::now();
+            } else if last_info.elapsed() >= Duration::from_secs(1) {
+                if let Ok(info) = stream.get_info().await {
+                    let checkpoint = self.store.checkpoint();
+                    self.update(|s| {
+                        s.stream_last_seq = info.state.last_sequence;
+                        s.checkpoint = checkpoint;
+                        s.lag = info.state.last_sequence.saturating_sub(checkpoint);
+                    });
+                }
+                last_info = Instant::now();
             }
+        };
+        // Never leave a commit behind: the next session starts from the checkpoint it writes.
+        if let Some(previous) = committing.take()
+            && let Err(settle_end) = self.settle(previous).await
+            && matches!(end, SessionEnd::Stopped)
+        {
+            return settle_end;
         }
+        end
     }
 
-    fn decode(&self, seq: u64, message: &jetstream::Message) -> Input {
-        match decode_event_bytes(&message.payload) {
-            Ok(event) => Input::Event(event),
-            Err(error) => {
-                tracing::warn!(seq, subject = %message.subject, %error, "quarantining an undecodable message");
-                Input::Rejected {
-                    raw: message.payload.to_vec(),
-                    reason: error.to_string(),
-                    origin: format!(
-                        "nats stream {} seq {seq} subject {}",
-                        self.config.stream, message.subject
-                    ),
-                }
-            }
-        }
+    /// Waits for a commit and counts what it did.
+    async fn settle(
+        &self,
+        commit: tokio::task::JoinHandle<Result<Vec<Outcome>, String>>,
+    ) -> Result<(), SessionEnd> {
+        let outcomes = match commit.await {
+            Ok(Ok(outcomes)) => outcomes,
+            Ok(Err(e)) => return Err(transient(format!("committing: {e}"))),
+            Err(e) => return Err(transient(format!("committing: {e}"))),
+        };
+        let applied = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Accepted { .. }))
+            .count() as u64;
+        let quarantined = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Rejected { .. }))
+            .count() as u64;
+        let checkpoint = self.store.checkpoint();
+        self.update(|s| {
+            s.applied += applied;
+            s.quarantined += quarantined;
+            s.checkpoint = checkpoint;
+            s.lag = s.stream_last_seq.saturating_sub(checkpoint);
+        });
+        Ok(())
     }
 
     /// Does the stream still hold what this replica stored? Also refreshes the lag.
@@ -355,5 +389,20 @@ impl Follower {
         }
         self.update(|s| s.diverged = None);
         Ok(())
+    }
+}
+
+/// A message as a store input: the event, or the raw bytes with the reason, for quarantine.
+fn decode(stream: &str, seq: u64, subject: &str, payload: &[u8]) -> Input {
+    match decode_event_bytes(payload) {
+        Ok(event) => Input::Event(event),
+        Err(error) => {
+            tracing::warn!(seq, subject, %error, "quarantining an undecodable message");
+            Input::Rejected {
+                raw: payload.to_vec(),
+                reason: error.to_string(),
+                origin: format!("nats stream {stream} seq {seq} subject {subject}"),
+            }
+        }
     }
 }

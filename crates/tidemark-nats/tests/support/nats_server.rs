@@ -18,8 +18,13 @@ fn find_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("TIDEMARK_NATS_SERVER") {
         return PathBuf::from(path);
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new(root.join("scripts/install-nats-server"))
+    // The repository root: the first ancestor of this package that holds the script.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("scripts/install-nats-server"))
+        .find(|script| script.exists())
+        .expect("scripts/install-nats-server in an ancestor of this package");
+    let out = Command::new(script)
         .stderr(Stdio::inherit())
         .output()
         .expect("scripts/install-nats-server runs");
@@ -49,8 +54,14 @@ impl NatsServer {
     fn write(dir: &Path, name: &str, port: u16, cluster: Option<(u16, &[u16])>) -> Self {
         std::fs::create_dir_all(dir.join(name)).unwrap();
         let store = dir.join(name).join("store");
+        // Durable by default; TIDEMARK_NATS_LAZY_FSYNC=1 measures nats-server's default instead.
+        let sync = if std::env::var_os("TIDEMARK_NATS_LAZY_FSYNC").is_some() {
+            ""
+        } else {
+            "  sync_interval: always\n"
+        };
         let mut text = format!(
-            "server_name: {name}\nlisten: 127.0.0.1:{port}\njetstream {{\n  store_dir: \"{}\"\n  max_file_store: 1GB\n  max_memory_store: 64MB\n  sync_interval: always\n}}\n",
+            "server_name: {name}\nlisten: 127.0.0.1:{port}\njetstream {{\n  store_dir: \"{}\"\n  max_file_store: 1GB\n  max_memory_store: 64MB\n{sync}}}\n",
             store.display()
         );
         if let Some((cluster_port, routes)) = cluster {
