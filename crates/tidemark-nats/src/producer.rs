@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use std::collections::VecDeque;
-
-use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde::Serialize;
 use tidemark_core::{Event, encode_event};
 
@@ -82,13 +82,14 @@ impl Producer {
     pub async fn publish_all(&self, events: Vec<Event>) -> Vec<Published> {
         let max_in_flight = self.config.max_in_flight.max(1);
         let mut results: Vec<Option<Published>> = vec![None; events.len()];
-        let mut in_flight: VecDeque<(usize, PublishAckFuture)> =
-            VecDeque::with_capacity(max_in_flight);
+        // Acks are awaited concurrently: an ack's timeout starts when it is polled, so awaiting
+        // lost acks one after another (after a disconnect) would add their timeouts up.
+        let mut in_flight = FuturesUnordered::new();
         let mut retry: Vec<usize> = Vec::new();
         for (index, event) in events.iter().enumerate() {
             while in_flight.len() >= max_in_flight {
-                let (done, ack) = in_flight.pop_front().expect("not empty");
-                settle(done, ack.await, &mut results, &mut retry);
+                let (done, ack) = in_flight.next().await.expect("not empty");
+                settle(done, ack, &mut results, &mut retry);
             }
             let message = PublishMessage::build()
                 .payload(Bytes::from(encode_event(event)))
@@ -98,14 +99,24 @@ impl Producer {
                 .send_publish(subject_for(&self.config.subject_prefix, event), message)
                 .await
             {
-                Ok(ack) => in_flight.push_back((index, ack)),
-                Err(_) => retry.push(index),
+                Ok(ack) => in_flight.push(async move { (index, ack.await) }),
+                Err(e) => {
+                    tracing::debug!(index, error = %e, "queueing failed; will retry");
+                    retry.push(index);
+                }
             }
         }
-        while let Some((done, ack)) = in_flight.pop_front() {
-            settle(done, ack.await, &mut results, &mut retry);
+        while let Some((done, ack)) = in_flight.next().await {
+            settle(done, ack, &mut results, &mut retry);
         }
         retry.sort_unstable();
+        if !retry.is_empty() {
+            tracing::debug!(
+                events = events.len(),
+                retrying = retry.len(),
+                "publishes to retry"
+            );
+        }
         for index in retry {
             results[index] = Some(self.publish(&events[index]).await);
         }

@@ -27,6 +27,40 @@ fn acked(results: &[Published], events: &[Event]) -> Vec<String> {
         .collect()
 }
 
+/// Publishes `all` in rounds from a task; returns the count acknowledged so far (live) and the
+/// task, which ends with every acknowledged id.
+fn publish_in_rounds(
+    js: &tidemark_nats::connect::JetStreamContext,
+    all: &[Event],
+    round: usize,
+    pause: Duration,
+) -> (Arc<AtomicUsize>, tokio::task::JoinHandle<Vec<String>>) {
+    let progress = Arc::new(AtomicUsize::new(0));
+    let task = {
+        let producer = producer(js);
+        let all = all.to_vec();
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for round in all.chunks(round) {
+                let results = producer.publish_all(round.to_vec()).await;
+                acknowledged.extend(acked(&results, round));
+                progress.store(acknowledged.len(), Ordering::SeqCst);
+                tokio::time::sleep(pause).await;
+            }
+            acknowledged
+        })
+    };
+    (progress, task)
+}
+
+/// Waits until at least `count` events are acknowledged.
+async fn wait_for_progress(progress: &AtomicUsize, count: usize) {
+    while progress.load(Ordering::SeqCst) < count {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_ids_from_four_producers_are_stored_once_and_fold_like_replay() {
     let dir = tempfile::tempdir().unwrap();
@@ -91,25 +125,8 @@ async fn a_killed_and_restarted_server_loses_nothing_acknowledged_and_applies_no
     let follower = follow(&store, &js);
 
     let all = events("kill", 0, 20_000);
-    let progress = Arc::new(AtomicUsize::new(0));
-    let publishing = {
-        let producer = producer(&js);
-        let all = all.clone();
-        let progress = progress.clone();
-        tokio::spawn(async move {
-            let mut acknowledged = Vec::new();
-            for round in all.chunks(500) {
-                let results = producer.publish_all(round.to_vec()).await;
-                acknowledged.extend(acked(&results, round));
-                progress.store(acknowledged.len(), Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            acknowledged
-        })
-    };
-    while progress.load(Ordering::SeqCst) < 2_000 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let (progress, publishing) = publish_in_rounds(&js, &all, 500, Duration::from_millis(5));
+    wait_for_progress(&progress, 2_000).await;
     server.kill(); // SIGKILL mid-stream
     let at_kill = progress.load(Ordering::SeqCst);
     assert!(
@@ -152,25 +169,8 @@ async fn a_three_node_cluster_losing_its_stream_leader_keeps_every_acknowledged_
     let follower = follow(&store, &js);
 
     let all = events("r3", 0, 6_000);
-    let progress = Arc::new(AtomicUsize::new(0));
-    let publishing = {
-        let producer = producer(&js);
-        let all = all.clone();
-        let progress = progress.clone();
-        tokio::spawn(async move {
-            let mut acknowledged = Vec::new();
-            for round in all.chunks(200) {
-                let results = producer.publish_all(round.to_vec()).await;
-                acknowledged.extend(acked(&results, round));
-                progress.store(acknowledged.len(), Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            acknowledged
-        })
-    };
-    while progress.load(Ordering::SeqCst) < 1_000 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let (progress, publishing) = publish_in_rounds(&js, &all, 200, Duration::from_millis(10));
+    wait_for_progress(&progress, 1_000).await;
     let info = js
         .get_stream("TIDEMARK")
         .await

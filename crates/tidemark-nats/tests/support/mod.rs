@@ -36,7 +36,18 @@ pub fn events(prefix: &str, from: usize, count: usize) -> Vec<Event> {
         .collect()
 }
 
+/// Logs to the test output when `RUST_LOG` is set (e.g. `RUST_LOG=async_nats=debug`).
+pub fn init_logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 pub fn nats_config(urls: &str, replicas: usize) -> NatsConfig {
+    init_logs();
     NatsConfig {
         servers: urls.to_owned(),
         auth: NatsAuth::default(),
