@@ -59,6 +59,24 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event of the current schema.
+    pub fn new(
+        id: impl Into<String>,
+        time: Timestamp,
+        source: impl Into<String>,
+        cluster: impl Into<String>,
+        payload: Payload,
+    ) -> Self {
+        Self {
+            id: EventId(id.into()),
+            schema: CURRENT_SCHEMA,
+            time,
+            source: source.into(),
+            cluster: cluster.into(),
+            payload,
+        }
+    }
+
     /// The wire name of this event's type, e.g. `cycle.completed`.
     pub fn event_type(&self) -> EventType {
         self.payload.event_type()

@@ -12,4 +12,4 @@ pub use config::{NatsAuth, NatsConfig, StreamSettings, subject_for, subject_toke
 pub use connect::{connect, ensure_stream, stream_config};
 pub use error::NatsError;
 pub use follower::{FollowerConfig, FollowerHandle, FollowerStatus, spawn as spawn_follower};
-pub use producer::{Producer, ProducerConfig, Published};
+pub use producer::{Producer, ProducerConfig, Published, new_event_id};

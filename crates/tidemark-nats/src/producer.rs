@@ -10,7 +10,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::Serialize;
-use tidemark_core::{Event, encode_event};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tidemark_core::{Event, Payload, Timestamp, encode_event};
 
 use crate::config::subject_for;
 
@@ -126,6 +128,22 @@ impl Producer {
             .collect()
     }
 
+    /// Publishes a typed payload (`Payload::CycleCompleted(..)`, `Payload::NoteAdded(..)`, ...)
+    /// as a new event of `cluster` from `source` at `time`, with a fresh time-ordered id, and
+    /// returns the event it published with the outcome. Invalid payloads are refused by
+    /// replicas into quarantine, so callers build payloads from the typed structs.
+    pub async fn publish_payload(
+        &self,
+        source: &str,
+        cluster: &str,
+        time: Timestamp,
+        payload: Payload,
+    ) -> (Event, Published) {
+        let event = Event::new(new_event_id(), time, source, cluster, payload);
+        let outcome = self.publish(&event).await;
+        (event, outcome)
+    }
+
     /// Publishes one event and waits for its ack, retrying what can be retried. The same
     /// `Nats-Msg-Id` on every attempt makes retries safe: a copy that did reach the stream is
     /// answered `Duplicate` with its sequence.
@@ -184,4 +202,15 @@ fn settle(
         Ok(ack) => results[index] = Some(Published::Stored { seq: ack.sequence }),
         Err(_) => retry.push(index),
     }
+}
+
+/// A new event id: the wall clock in nanoseconds, this process and a counter, so ids sort by
+/// creation time (like ULIDs) and never repeat within a process.
+pub fn new_event_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{nanos:020}-{:08x}-{count:06}", std::process::id())
 }

@@ -222,7 +222,24 @@ async fn poison_messages_are_quarantined_with_their_sequence_and_the_follower_go
     let follower = follow(&store, &js);
 
     let good = events("good", 0, 10);
-    producer(&js).publish_all(good[..5].to_vec()).await;
+    producer(&js).publish_all(good[..4].to_vec()).await;
+    // The typed helper: a payload in, an event with a fresh id out.
+    let note = tidemark_core::event::NoteAdded {
+        incident: None,
+        author: "oncall".into(),
+        kind: tidemark_core::event::NoteKind::Observation,
+        text: "poison incoming".into(),
+        links: vec![],
+    };
+    let (noted, outcome) = producer(&js)
+        .publish_payload(
+            "test",
+            "alpha",
+            tidemark_core::Timestamp::from_unix_secs(1_772_409_600),
+            tidemark_core::Payload::NoteAdded(note),
+        )
+        .await;
+    assert_eq!(outcome, Published::Stored { seq: 5 });
     // Straight onto a subject of the stream, no producer library: raw bytes and a bad event.
     let jsr = tidemark_nats::connect::jetstream_context(client);
     jsr.publish(
