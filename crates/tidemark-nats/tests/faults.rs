@@ -288,10 +288,15 @@ async fn poison_messages_are_quarantined_with_their_sequence_and_the_follower_go
         "{}",
         quarantine[1].record.reason
     );
+    let ids = assert_consistent(&store);
     assert_eq!(
-        assert_consistent(&store).len(),
+        ids.len(),
         10,
         "the good events around the poison were applied"
+    );
+    assert!(
+        ids.contains(&noted.id.0),
+        "the typed helper's event was applied"
     );
     assert_eq!(store.checkpoint(), 12);
 }
