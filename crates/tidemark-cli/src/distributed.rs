@@ -379,15 +379,21 @@ impl EmitSummary {
                 eprintln!("  {failure}");
             }
         }
-        if self.failed > 0 || self.rejected > 0 {
+        if self.failed > 0 {
             return Err(CliError::new(
-                if self.failed > 0 {
-                    exit::FAILURE
-                } else {
-                    exit::DATA_ERROR
-                },
+                exit::FAILURE,
                 anyhow::anyhow!(
-                    "not everything was published: run the same command again (ids make it safe)"
+                    "{} event(s) not published: run the same command again (ids make it safe)",
+                    self.failed
+                ),
+            ));
+        }
+        if self.rejected > 0 {
+            return Err(CliError::new(
+                exit::DATA_ERROR,
+                anyhow::anyhow!(
+                    "{} invalid line(s) were not published: fix them and run again (ids make it safe)",
+                    self.rejected
                 ),
             ));
         }
@@ -430,39 +436,55 @@ pub fn emit(args: &EmitArgs) -> Result<(), CliError> {
         }
         let input = args
             .input
-            .as_ref()
+            .clone()
             .expect("clap requires an input or --type");
-        let (reader, len): (Box<dyn BufRead>, u64) = if input.as_os_str() == "-" {
-            (Box::new(std::io::stdin().lock()), 0)
+        let (reader, len): (Box<dyn BufRead + Send>, u64) = if input.as_os_str() == "-" {
+            (Box::new(std::io::BufReader::new(std::io::stdin())), 0)
         } else {
-            let (reader, len) = crate::ndjson::open(input)?;
+            let (reader, len) = crate::ndjson::open(&input)?;
             (Box::new(reader), len)
         };
         let progress = byte_progress(len, "publishing");
-        let mut pending: Vec<Event> = Vec::new();
-        let mut rounds: Vec<Vec<Event>> = Vec::new();
-        // Read everything first (bounded by --batch per round), publishing round by round.
-        for_each_event(reader, &progress, |_, _, decoded| {
-            match decoded {
-                Ok(event) => pending.push(event),
-                Err(error) => {
-                    summary.rejected += 1;
-                    eprintln!("skipping {error}");
+        // A blocking reader hands rounds of --batch events to the publisher through a bounded
+        // channel: memory stays bounded however large the input is.
+        let (rounds, mut incoming) = tokio::sync::mpsc::channel::<Vec<Event>>(2);
+        let batch = args.batch.max(1);
+        let reader_progress = progress.clone();
+        let reading = tokio::task::spawn_blocking(move || {
+            let mut pending: Vec<Event> = Vec::with_capacity(batch);
+            let mut invalid = Vec::new();
+            for_each_event(reader, &reader_progress, |_, _, decoded| {
+                match decoded {
+                    Ok(event) => pending.push(event),
+                    Err(error) => invalid.push(error.to_string()),
                 }
+                if pending.len() >= batch {
+                    let round = std::mem::replace(&mut pending, Vec::with_capacity(batch));
+                    if rounds.blocking_send(round).is_err() {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            })?;
+            if !pending.is_empty() {
+                let _ = rounds.blocking_send(pending);
             }
-            if pending.len() >= args.batch.max(1) {
-                rounds.push(std::mem::take(&mut pending));
-            }
-            Ok(true)
-        })?;
-        rounds.push(pending);
-        for round in rounds {
+            Ok::<_, CliError>(invalid)
+        });
+        while let Some(round) = incoming.recv().await {
             summary.count(&producer.publish_all(round).await);
             progress.set_message(format!(
                 "publishing: {} published",
                 summary.published + summary.duplicates
             ));
         }
+        let invalid = reading.await.map_err(|e| {
+            CliError::new(exit::FAILURE, anyhow::anyhow!("reading the input: {e}"))
+        })??;
+        for error in &invalid {
+            eprintln!("skipping {error}");
+        }
+        summary.rejected = invalid.len() as u64;
         progress.finish_and_clear();
         summary.print(args.json)
     })

@@ -505,6 +505,19 @@ impl FindingsProjection {
         self.clusters.get(cluster).and_then(|c| c.clock)
     }
 
+    /// Number of findings (active or not) over all clusters.
+    pub fn finding_count(&self) -> usize {
+        self.clusters
+            .values()
+            .map(|c| {
+                c.findings
+                    .iter()
+                    .filter(|f| !f.occurrences.is_empty())
+                    .count()
+            })
+            .sum()
+    }
+
     /// Number of active findings over all clusters.
     pub fn active_count(&self) -> usize {
         self.clusters.values().map(|c| c.active.len()).sum()

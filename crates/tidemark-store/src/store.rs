@@ -739,11 +739,10 @@ impl Store {
     pub fn stats(&self) -> Result<Stats, QueryError> {
         let (checkpoint, snapshot_seq, findings, active) = {
             let state = self.read_state();
-            let views = state.findings.views();
             (
                 state.last_seq,
                 state.snapshot_seq,
-                views.len() as u64,
+                state.findings.finding_count() as u64,
                 state.findings.active_count() as u64,
             )
         };
