@@ -63,12 +63,15 @@ async fn wait_for_progress(progress: &AtomicUsize, count: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_ids_from_four_producers_are_stored_once_and_fold_like_replay() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = NatsServer::single(dir.path());
-    let config = nats_config(&server.url(), 1);
-    let js = jetstream(&config).await;
-    let store = open_store(dir.path(), "replica.redb");
-    let follower = follow(&store, &js);
+    // Every field bound: `..` would drop the server (and its directory) right here.
+    let Replica {
+        dir: _dir,
+        server: _server,
+        config: _config,
+        js,
+        store,
+        follower,
+    } = single_node_replica().await;
 
     // 100,000 publishes: 75,000 unique events, 25,000 repeats of earlier ids, over 4 producers.
     let unique = events("dup", 0, 75_000);
@@ -117,12 +120,14 @@ async fn duplicated_ids_from_four_producers_are_stored_once_and_fold_like_replay
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_and_restarted_server_loses_nothing_acknowledged_and_applies_nothing_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = NatsServer::single(dir.path());
-    let config = nats_config(&server.url(), 1);
-    let js = jetstream(&config).await;
-    let store = open_store(dir.path(), "replica.redb");
-    let follower = follow(&store, &js);
+    let Replica {
+        dir: _dir,
+        mut server,
+        config: _config,
+        js,
+        store,
+        follower,
+    } = single_node_replica().await;
 
     let all = events("kill", 0, 20_000);
     let (progress, publishing) = publish_in_rounds(&js, &all, 500, Duration::from_millis(5));
@@ -329,12 +334,14 @@ async fn two_followers_of_one_stream_end_byte_identical() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recreated_stream_is_detected_and_republishing_restores_every_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = NatsServer::single(dir.path());
-    let config = nats_config(&server.url(), 1);
-    let js = jetstream(&config).await;
-    let store = open_store(dir.path(), "replica.redb");
-    let follower = follow(&store, &js);
+    let Replica {
+        dir,
+        server: _server,
+        config,
+        js,
+        store,
+        follower,
+    } = single_node_replica().await;
     let before = events("old", 0, 300);
     producer(&js).publish_all(before.clone()).await;
     wait_caught_up(&follower, &store, 300, Duration::from_secs(30)).await;

@@ -147,3 +147,32 @@ pub fn assert_consistent(store: &Store) -> Vec<String> {
     );
     stored.into_iter().map(|(_, e)| e.event.id.0).collect()
 }
+
+/// A single durable nats-server with the stream, and one replica following it.
+pub struct Replica {
+    /// Holds the server's and the store's files (dropped last).
+    pub dir: tempfile::TempDir,
+    pub server: nats_server::NatsServer,
+    pub config: NatsConfig,
+    pub js: JetStreamContext,
+    pub store: Arc<Store>,
+    pub follower: FollowerHandle,
+}
+
+/// Starts a server, provisions the stream and starts a replica's follower.
+pub async fn single_node_replica() -> Replica {
+    let dir = tempfile::tempdir().unwrap();
+    let server = nats_server::NatsServer::single(dir.path());
+    let config = nats_config(&server.url(), 1);
+    let js = jetstream(&config).await;
+    let store = open_store(dir.path(), "replica.redb");
+    let follower = follow(&store, &js);
+    Replica {
+        dir,
+        server,
+        config,
+        js,
+        store,
+        follower,
+    }
+}
