@@ -18,6 +18,7 @@ use tidemark_nats::{
 use tidemark_server::{BoxFuture, Gauge, Health, PublishResult, Publisher};
 
 use crate::ndjson::{byte_progress, for_each_event};
+use crate::serve::{bind, runtime};
 use crate::store_cmds::{DbArgs, open_existing};
 use crate::{CliError, exit};
 
@@ -138,18 +139,6 @@ impl NatsArgs {
             },
         )
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            CliError::new(
-                exit::FAILURE,
-                anyhow::anyhow!("starting the async runtime: {e}"),
-            )
-        })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,13 +262,7 @@ pub fn serve_replica(
                 max_lag,
             }),
         };
-        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-            CliError::new(
-                exit::FAILURE,
-                anyhow::anyhow!("cannot listen on {listen}: {e}"),
-            )
-        })?;
-        let addr = listener.local_addr().map_err(anyhow::Error::from)?;
+        let (listener, addr) = bind(listen).await?;
         eprintln!(
             "tidemark: replica of stream {} at {} serving on http://{addr} (Ctrl-C to stop)",
             nats.stream,

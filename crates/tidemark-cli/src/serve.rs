@@ -42,13 +42,38 @@ pub struct ServeArgs {
     pub nats: crate::distributed::NatsArgs,
 }
 
+/// The async runtime of the commands that serve or talk to NATS.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            CliError::new(
+                exit::FAILURE,
+                anyhow::anyhow!("starting the async runtime: {e}"),
+            )
+        })
+}
+
+/// Binds the HTTP listener, naming the address when it cannot.
+pub async fn bind(listen: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), CliError> {
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        CliError::new(
+            exit::FAILURE,
+            anyhow::anyhow!("cannot listen on {listen}: {e}"),
+        )
+    })?;
+    let addr = listener.local_addr().map_err(anyhow::Error::from)?;
+    Ok((listener, addr))
+}
+
 pub fn run(args: &ServeArgs) -> Result<(), CliError> {
-    let config = tidemark_store::StoreConfig {
+    let store_config = tidemark_store::StoreConfig {
         snapshot_every: args.snapshot_every.max(1),
         ..tidemark_store::StoreConfig::default()
     };
-    let store = Arc::new(open_store_with(&args.db.db, config)?);
-    let config = ServerConfig {
+    let store = Arc::new(open_store_with(&args.db.db, store_config)?);
+    let server_config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
         ..ServerConfig::default()
     };
@@ -65,7 +90,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             &args.nats,
             store,
             args.listen,
-            config,
+            server_config,
             args.max_lag,
         );
     }
@@ -73,27 +98,12 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         let summary = ingest_files(&store, &args.replay, false, 4_096)?;
         print_summary(&summary, &args.db.db);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            CliError::new(
-                exit::FAILURE,
-                anyhow::anyhow!("starting the async runtime: {e}"),
-            )
-        })?;
-    let config = ServerConfig {
-        max_body_bytes: args.max_body_bytes,
-        ..ServerConfig::default()
-    };
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| {
-            CliError::new(exit::FAILURE, anyhow::anyhow!("cannot listen on {}: {e}", args.listen))
-        })?;
-        let addr = listener.local_addr().map_err(anyhow::Error::from)?;
+    runtime()?.block_on(async {
+        let (listener, addr) = bind(args.listen).await?;
         eprintln!("tidemark: serving {} on http://{addr} (Ctrl-C to stop)", args.db.db.display());
         tracing::info!(%addr, db = %args.db.db.display(), checkpoint = store.checkpoint(), "listening");
-        tidemark_server::serve(listener, store, config, tidemark_server::Mode::Embedded, tidemark_server::shutdown_signal())
+        let mode = tidemark_server::Mode::Embedded;
+        tidemark_server::serve(listener, store, server_config, mode, tidemark_server::shutdown_signal())
             .await
             .map_err(|e| CliError::new(exit::FAILURE, e))
     })?;

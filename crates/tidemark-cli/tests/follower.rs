@@ -3,10 +3,9 @@
 
 #[path = "../../tidemark-nats/tests/support/nats_server.rs"]
 mod nats_server;
+mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use nats_server::NatsServer;
@@ -14,35 +13,18 @@ use tidemark_nats::{NatsAuth, NatsConfig, Producer, ProducerConfig, Published, S
 use tidemark_store::{Store, StoreConfig};
 
 fn start_replica(db: &std::path::Path, nats: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args([
-            "serve",
-            "--db",
-            db.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--nats",
-            nats,
-            "--snapshot-every",
-            "300",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("on http://") {
-                let _ = tx.send(line[at + 3..].split_whitespace().next().unwrap().to_owned());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the replica printed its address");
-    (child, base)
+    let db = db.to_str().unwrap();
+    support::spawn_server(&[
+        "serve",
+        "--db",
+        db,
+        "--listen",
+        "127.0.0.1:0",
+        "--nats",
+        nats,
+        "--snapshot-every",
+        "300",
+    ])
 }
 
 fn checkpoint_of(db: &std::path::Path) -> u64 {
