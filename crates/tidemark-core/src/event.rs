@@ -222,6 +222,22 @@ pub struct SettingsChanged {
     pub flap_threshold: Option<u32>,
     /// Lowest severity that notifies.
     pub notification_min_severity: Option<Severity>,
+    /// Percent state change at or above which a finding starts flapping.
+    pub flap_start_percent: Option<u32>,
+    /// Percent state change below which a flapping finding stops flapping.
+    pub flap_stop_percent: Option<u32>,
+    /// Cycles a category may be missing before its active findings are unreachable (N).
+    pub unreachable_after_cycles: Option<u32>,
+    /// Consecutive scans an orphan must be seen in before it is reported.
+    pub orphan_confirm_scans: Option<u32>,
+    /// Kinds that are orphans when no live resource uses them (e.g. a PVC no pod uses).
+    pub orphan_consumer_kinds: Option<Vec<String>>,
+    /// Quiet period after which a trace's missing parents and root are reported.
+    pub span_grace_secs: Option<u64>,
+    /// Findings that open this close together may be grouped into one incident.
+    pub incident_window_secs: Option<u64>,
+    /// Age from which a persistent active finding is listed as long-lived.
+    pub long_lived_secs: Option<u64>,
 }
 
 fn present_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -254,9 +270,47 @@ struct SettingsChangedJson {
     /// Lowest severity that notifies; default warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     notification_min_severity: Option<Severity>,
+    /// Percent state change (weighted, last 20 runs of the category) at or above which a
+    /// finding starts flapping; 1 to 100, default 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    flap_start_percent: Option<u32>,
+    /// Percent state change below which a flapping finding stops flapping; 1 to 100, default 25
+    /// (never above the start threshold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    flap_stop_percent: Option<u32>,
+    /// Consecutive cycles of the cluster without a category after which its active findings
+    /// are unreachable (N); at least 1, default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    unreachable_after_cycles: Option<u32>,
+    /// Consecutive inventory scans an orphan must be seen in before it is reported; at least
+    /// 1, default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    orphan_confirm_scans: Option<u32>,
+    /// Kinds that are orphans when no live resource uses them; default
+    /// `["PersistentVolumeClaim"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    orphan_consumer_kinds: Option<Vec<String>>,
+    /// Seconds a trace must be quiet before its missing parents and root are reported;
+    /// default 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    span_grace_secs: Option<u64>,
+    /// Findings of one cluster that open within this many seconds of an open automatic
+    /// incident's latest finding, and share a namespace or a resource-graph link with it, join
+    /// it; default 600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    incident_window_secs: Option<u64>,
+    /// Age in seconds from which a persistent active finding is listed as long-lived; default
+    /// 604800 (a week).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    long_lived_secs: Option<u64>,
 }
 
-/// Compact form of [`SettingsChanged`]: every field, in order.
+/// Compact form of [`SettingsChanged`]: every field, in order. Stored-format 1 records hold the
+/// first five fields only; the store reads those through its own legacy layout.
 #[derive(Serialize, Deserialize)]
 struct SettingsChangedCompact {
     clean_cycles_to_resolve: Option<u32>,
@@ -264,6 +318,14 @@ struct SettingsChangedCompact {
     flap_window_secs: Option<u64>,
     flap_threshold: Option<u32>,
     notification_min_severity: Option<Severity>,
+    flap_start_percent: Option<u32>,
+    flap_stop_percent: Option<u32>,
+    unreachable_after_cycles: Option<u32>,
+    orphan_confirm_scans: Option<u32>,
+    orphan_consumer_kinds: Option<Vec<String>>,
+    span_grace_secs: Option<u64>,
+    incident_window_secs: Option<u64>,
+    long_lived_secs: Option<u64>,
 }
 
 macro_rules! settings_mirror {
@@ -276,6 +338,14 @@ macro_rules! settings_mirror {
                     flap_window_secs: v.flap_window_secs,
                     flap_threshold: v.flap_threshold,
                     notification_min_severity: v.notification_min_severity,
+                    flap_start_percent: v.flap_start_percent,
+                    flap_stop_percent: v.flap_stop_percent,
+                    unreachable_after_cycles: v.unreachable_after_cycles,
+                    orphan_confirm_scans: v.orphan_confirm_scans,
+                    orphan_consumer_kinds: v.orphan_consumer_kinds,
+                    span_grace_secs: v.span_grace_secs,
+                    incident_window_secs: v.incident_window_secs,
+                    long_lived_secs: v.long_lived_secs,
                 }
             }
         }
@@ -463,6 +533,12 @@ pub struct ChangeDeployed {
     /// What it does.
     #[serde(default)]
     pub summary: Option<String>,
+    /// The incident it belongs to, if the producer knows it.
+    #[serde(default)]
+    pub incident: Option<String>,
+    /// Findings it is meant to fix (links it to their incidents).
+    #[serde(default)]
+    pub check_keys: Vec<String>,
 }
 
 /// Kind of timeline note.
@@ -499,6 +575,9 @@ pub struct NoteAdded {
     /// Links.
     #[serde(default)]
     pub links: Vec<String>,
+    /// Findings it is about (links it to their incidents when `incident` is absent).
+    #[serde(default)]
+    pub check_keys: Vec<String>,
 }
 
 /// `incident.opened` / `incident.updated` / `incident.closed`.

@@ -19,6 +19,23 @@ pub struct ClusterSettings {
     pub flap_threshold: u32,
     /// Lowest severity that notifies.
     pub notification_min_severity: Severity,
+    /// Weighted percent state change at or above which a finding starts flapping.
+    pub flap_start_percent: u32,
+    /// Weighted percent state change below which a flapping finding stops flapping.
+    pub flap_stop_percent: u32,
+    /// Cycles of the cluster without a category after which its active findings are
+    /// unreachable (N).
+    pub unreachable_after_cycles: u32,
+    /// Consecutive scans an orphan must be seen in before it is reported.
+    pub orphan_confirm_scans: u32,
+    /// Kinds that are orphans when no live resource uses them.
+    pub orphan_consumer_kinds: BTreeSet<String>,
+    /// Quiet period after which a trace's missing parents and root are reported.
+    pub span_grace_secs: u64,
+    /// Findings opening this close together may be grouped into one incident.
+    pub incident_window_secs: u64,
+    /// Age from which a persistent active finding is listed as long-lived.
+    pub long_lived_secs: u64,
 }
 
 impl Default for ClusterSettings {
@@ -29,6 +46,14 @@ impl Default for ClusterSettings {
             flap_window_secs: 86_400,
             flap_threshold: 2,
             notification_min_severity: Severity::Warning,
+            flap_start_percent: 30,
+            flap_stop_percent: 25,
+            unreachable_after_cycles: 3,
+            orphan_confirm_scans: 2,
+            orphan_consumer_kinds: BTreeSet::from(["PersistentVolumeClaim".to_owned()]),
+            span_grace_secs: 300,
+            incident_window_secs: 600,
+            long_lived_secs: 7 * 86_400,
         }
     }
 }
@@ -51,6 +76,36 @@ impl ClusterSettings {
         if let Some(severity) = change.notification_min_severity {
             self.notification_min_severity = severity;
         }
+        if let Some(percent) = change.flap_start_percent {
+            self.flap_start_percent = percent;
+        }
+        if let Some(percent) = change.flap_stop_percent {
+            self.flap_stop_percent = percent;
+        }
+        if let Some(cycles) = change.unreachable_after_cycles {
+            self.unreachable_after_cycles = cycles;
+        }
+        if let Some(scans) = change.orphan_confirm_scans {
+            self.orphan_confirm_scans = scans;
+        }
+        if let Some(kinds) = &change.orphan_consumer_kinds {
+            self.orphan_consumer_kinds = kinds.iter().cloned().collect();
+        }
+        if let Some(secs) = change.span_grace_secs {
+            self.span_grace_secs = secs;
+        }
+        if let Some(secs) = change.incident_window_secs {
+            self.incident_window_secs = secs;
+        }
+        if let Some(secs) = change.long_lived_secs {
+            self.long_lived_secs = secs;
+        }
+    }
+
+    /// The stop threshold in force: never above the start threshold, so a finding that
+    /// starts flapping is above the level at which it stops.
+    pub fn effective_flap_stop_percent(&self) -> u32 {
+        self.flap_stop_percent.min(self.flap_start_percent)
     }
 
     /// Whether `category` is enabled.

@@ -345,6 +345,49 @@ fn validate_payload(payload: &Payload) -> Result<(), FieldProblem> {
             if let Some(Some(categories)) = &settings.enabled_categories {
                 all_non_empty(categories, "enabled_categories")?;
             }
+            let percents = [
+                ("flap_start_percent", settings.flap_start_percent),
+                ("flap_stop_percent", settings.flap_stop_percent),
+            ];
+            for (field, value) in percents {
+                if let Some(value) = value
+                    && !(1..=100).contains(&value)
+                {
+                    return Err((
+                        field.into(),
+                        DecodeProblem::Invalid(format!("{value} is not a percent from 1 to 100")),
+                    ));
+                }
+            }
+            if let (Some(start), Some(stop)) =
+                (settings.flap_start_percent, settings.flap_stop_percent)
+                && stop > start
+            {
+                return Err((
+                    "flap_stop_percent".into(),
+                    DecodeProblem::Invalid(format!(
+                        "{stop} is above flap_start_percent {start}: the stop threshold must not be higher than the start threshold"
+                    )),
+                ));
+            }
+            let counts = [
+                (
+                    "unreachable_after_cycles",
+                    settings.unreachable_after_cycles,
+                ),
+                ("orphan_confirm_scans", settings.orphan_confirm_scans),
+            ];
+            for (field, value) in counts {
+                if value == Some(0) {
+                    return Err((
+                        field.into(),
+                        DecodeProblem::Invalid("must be at least 1".into()),
+                    ));
+                }
+            }
+            if let Some(kinds) = &settings.orphan_consumer_kinds {
+                all_non_empty(kinds, "orphan_consumer_kinds")?;
+            }
         }
         Payload::InventoryObserved(scan) => {
             non_empty(&scan.scan, || "scan".into())?;
@@ -372,10 +415,12 @@ fn validate_payload(payload: &Payload) -> Result<(), FieldProblem> {
         Payload::ChangeDeployed(change) => {
             non_empty(&change.service, || "service".into())?;
             non_empty(&change.version, || "version".into())?;
+            all_non_empty(&change.check_keys, "check_keys")?;
         }
         Payload::NoteAdded(note) => {
             non_empty(&note.author, || "author".into())?;
             non_empty(&note.text, || "text".into())?;
+            all_non_empty(&note.check_keys, "check_keys")?;
         }
         Payload::IncidentOpened(incident) => {
             non_empty(&incident.incident, || "incident".into())?;

@@ -235,6 +235,7 @@ async fn poison_messages_are_quarantined_with_their_sequence_and_the_follower_go
         kind: tidemark_core::event::NoteKind::Observation,
         text: "poison incoming".into(),
         links: vec![],
+        check_keys: vec![],
     };
     let (noted, outcome) = producer(&js)
         .publish_payload(

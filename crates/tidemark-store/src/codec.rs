@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 use tidemark_core::findings::FindingsSnapshot;
 use tidemark_core::{Event, Timestamp};
 
-/// Format version of log records.
-pub const EVENT_FORMAT: u8 = 1;
-/// Format version of projection snapshots.
-pub const SNAPSHOT_FORMAT: u8 = 1;
+/// Format version of log records. Format 1 (before the settings of the projections issue) is
+/// still read: see [`legacy`].
+pub const EVENT_FORMAT: u8 = 2;
+/// Format version of projection snapshots. Older snapshots are not read: the store folds the
+/// log again instead (a snapshot is a cache of the log, never the truth).
+pub const SNAPSHOT_FORMAT: u8 = 2;
 /// Format version of quarantine records.
 pub const QUARANTINE_FORMAT: u8 = 1;
 
@@ -73,10 +75,159 @@ pub fn encode_event(event: &Event, recorded_at: Timestamp, out: &mut Vec<u8>) {
     with_version(EVENT_FORMAT, &StoredEventRef { recorded_at, event }, out);
 }
 
-/// Decodes a log record.
+/// Decodes a log record (format 2, or the legacy format 1).
 pub fn decode_event(bytes: &[u8]) -> Result<StoredEvent, CodecError> {
+    if bytes.first() == Some(&legacy::EVENT_FORMAT_1) {
+        return legacy::decode_event_v1(&bytes[1..]);
+    }
     let body = split_version(bytes, EVENT_FORMAT)?;
     postcard::from_bytes(body).map_err(|e| CodecError::Postcard(e.to_string()))
+}
+
+/// Whether a snapshot record was written by an older format this build no longer reads (the
+/// store then ignores it and folds the log instead).
+pub fn is_outdated_snapshot(bytes: &[u8]) -> bool {
+    bytes.first().is_some_and(|&v| v < SNAPSHOT_FORMAT)
+}
+
+pub mod legacy {
+    //! Stored-event format 1: the same positional layout, except that `settings.changed`
+    //! carried only its first five fields. Read forever; never written.
+
+    use serde::Deserialize;
+    use tidemark_core::event::{
+        Alert, ChangeKind, CycleCompleted, FindingResolved, IncidentChange, InventoryObserved,
+        NoteKind, SettingsChanged, SpanRecorded, Tracking,
+    };
+    use tidemark_core::{Event, EventId, Payload, Severity, Timestamp};
+
+    use super::{CodecError, StoredEvent};
+
+    /// The version byte of format 1.
+    pub const EVENT_FORMAT_1: u8 = 1;
+
+    #[derive(Deserialize)]
+    struct SettingsV1 {
+        clean_cycles_to_resolve: Option<u32>,
+        enabled_categories: Option<Option<Vec<String>>>,
+        flap_window_secs: Option<u64>,
+        flap_threshold: Option<u32>,
+        notification_min_severity: Option<Severity>,
+    }
+
+    #[derive(Deserialize)]
+    struct ChangeV1 {
+        service: String,
+        version: String,
+        kind: ChangeKind,
+        link: Option<String>,
+        summary: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    struct NoteV1 {
+        incident: Option<String>,
+        author: String,
+        kind: NoteKind,
+        text: String,
+        links: Vec<String>,
+    }
+
+    /// Format 1's payload: variant order as in [`Payload`].
+    #[derive(Deserialize)]
+    enum PayloadV1 {
+        CycleCompleted(CycleCompleted),
+        FindingResolved(FindingResolved),
+        SettingsChanged(SettingsV1),
+        InventoryObserved(InventoryObserved),
+        TrackingUpserted(Tracking),
+        TrackingDeleted(Tracking),
+        SpanRecorded(SpanRecorded),
+        AlertFired(Alert),
+        AlertResolved(Alert),
+        ChangeDeployed(ChangeV1),
+        NoteAdded(NoteV1),
+        IncidentOpened(IncidentChange),
+        IncidentUpdated(IncidentChange),
+        IncidentClosed(IncidentChange),
+    }
+
+    #[derive(Deserialize)]
+    struct EventV1 {
+        id: EventId,
+        schema: u32,
+        time: Timestamp,
+        source: String,
+        cluster: String,
+        payload: PayloadV1,
+    }
+
+    #[derive(Deserialize)]
+    struct StoredV1 {
+        recorded_at: Timestamp,
+        event: EventV1,
+    }
+
+    fn upcast(payload: PayloadV1) -> Payload {
+        match payload {
+            PayloadV1::CycleCompleted(p) => Payload::CycleCompleted(p),
+            PayloadV1::FindingResolved(p) => Payload::FindingResolved(p),
+            PayloadV1::SettingsChanged(p) => Payload::SettingsChanged(SettingsChanged {
+                clean_cycles_to_resolve: p.clean_cycles_to_resolve,
+                enabled_categories: p.enabled_categories,
+                flap_window_secs: p.flap_window_secs,
+                flap_threshold: p.flap_threshold,
+                notification_min_severity: p.notification_min_severity,
+                ..SettingsChanged::default()
+            }),
+            PayloadV1::InventoryObserved(p) => Payload::InventoryObserved(p),
+            PayloadV1::TrackingUpserted(p) => Payload::TrackingUpserted(p),
+            PayloadV1::TrackingDeleted(p) => Payload::TrackingDeleted(p),
+            PayloadV1::SpanRecorded(p) => Payload::SpanRecorded(p),
+            PayloadV1::AlertFired(p) => Payload::AlertFired(p),
+            PayloadV1::AlertResolved(p) => Payload::AlertResolved(p),
+            PayloadV1::ChangeDeployed(p) => {
+                Payload::ChangeDeployed(tidemark_core::event::ChangeDeployed {
+                    service: p.service,
+                    version: p.version,
+                    kind: p.kind,
+                    link: p.link,
+                    summary: p.summary,
+                    incident: None,
+                    check_keys: Vec::new(),
+                })
+            }
+            PayloadV1::NoteAdded(p) => Payload::NoteAdded(tidemark_core::event::NoteAdded {
+                incident: p.incident,
+                author: p.author,
+                kind: p.kind,
+                text: p.text,
+                links: p.links,
+                check_keys: Vec::new(),
+            }),
+            PayloadV1::IncidentOpened(p) => Payload::IncidentOpened(p),
+            PayloadV1::IncidentUpdated(p) => Payload::IncidentUpdated(p),
+            PayloadV1::IncidentClosed(p) => Payload::IncidentClosed(p),
+        }
+    }
+
+    /// Decodes the body (after the version byte) of a format-1 record.
+    pub fn decode_event_v1(body: &[u8]) -> Result<StoredEvent, CodecError> {
+        let stored: StoredV1 =
+            postcard::from_bytes(body).map_err(|e| CodecError::Postcard(e.to_string()))?;
+        let e = stored.event;
+        Ok(StoredEvent {
+            recorded_at: stored.recorded_at,
+            event: Event {
+                id: e.id,
+                schema: e.schema,
+                time: e.time,
+                source: e.source,
+                cluster: e.cluster,
+                payload: upcast(e.payload),
+            },
+        })
+    }
 }
 
 /// A projection snapshot: the state after applying the log up to `seq`.
@@ -152,6 +303,31 @@ mod tests {
         assert!(count >= tidemark_core::EventType::ALL.len());
     }
 
+    /// Format 1 differs only in the trailing fields `settings.changed`, `change.deployed` and
+    /// `note.added` gained (each payload is the last thing in its record): drop them and the
+    /// bytes are what a format-1 build wrote.
+    #[test]
+    fn format_1_records_are_still_read() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/fixtures/v1");
+        for (file, added_bytes) in [
+            ("settings.changed.json", 8),
+            ("change.deployed.json", 2),
+            ("note.added.json", 1),
+            ("cycle.completed.json", 0),
+        ] {
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            let event = tidemark_core::decode_event(&text).unwrap();
+            let mut bytes = Vec::new();
+            encode_event(&event, Timestamp::from_unix_secs(7), &mut bytes);
+            let mut v1 = bytes[..bytes.len() - added_bytes].to_vec();
+            assert!(bytes[bytes.len() - added_bytes..].iter().all(|&b| b == 0));
+            v1[0] = legacy::EVENT_FORMAT_1;
+            let stored = decode_event(&v1).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(stored.event, event, "{file}");
+        }
+    }
+
     #[test]
     fn unknown_versions_and_garbage_are_named() {
         assert_eq!(decode_event(&[]), Err(CodecError::Empty));
@@ -159,7 +335,7 @@ mod tests {
             decode_event(&[9, 1, 2]),
             Err(CodecError::UnknownFormat {
                 found: 9,
-                expected: 1
+                expected: EVENT_FORMAT
             })
         );
         assert!(matches!(

@@ -109,6 +109,7 @@ pub fn note(id: &str, cluster: &str, secs: i64) -> Event {
             kind: NoteKind::Observation,
             text: "looked at it".into(),
             links: vec![],
+            check_keys: vec![],
         }),
     )
 }
@@ -556,6 +557,7 @@ fn build_event(id: &str, secs: i64, step: &Step) -> Event {
                 flap_window_secs: *flap_window_secs,
                 flap_threshold: *flap_threshold,
                 notification_min_severity: None,
+                ..SettingsChanged::default()
             },
         ),
         Step::Resolve {
