@@ -14,8 +14,19 @@ use crate::event::{
     CycleCompleted, Event, FindingObservation, FindingResolved, ManualResolutionKind, Payload,
     ResourceRef, Severity,
 };
+use crate::flaps::{
+    FlapDetector, FlapEpisode, FlapEpisodeView, absent_runs, shift_history,
+    state_change_tenths, tenths_to_percent,
+};
 use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
+
+/// Runs of a category over which short-lived keys are counted for churn.
+pub const CHURN_WINDOW_RUNS: u64 = 20;
+/// Short-lived keys of one category inside the churn window from which the category churns.
+pub const CHURN_MIN_KEYS: usize = 3;
+/// A new key that goes absent after this many runs or fewer of its category is short-lived.
+const SHORT_LIVED_RUNS: u64 = 2;
 
 /// How an occurrence of a finding ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -77,6 +88,28 @@ pub enum FindingChange {
     Resolved(ResolutionKind),
     /// An active finding was seen with another severity.
     SeverityChanged,
+    /// A flap detector started calling the finding flapping.
+    FlapStarted(FlapDetector),
+    /// A flap detector stopped calling the finding flapping.
+    FlapStopped(FlapDetector),
+}
+
+impl FindingChange {
+    /// The name used in timelines: `opened`, `resolved_auto`, `flap_started_count`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::SeverityChanged => "severity_changed",
+            Self::Resolved(ResolutionKind::Auto) => "resolved_auto",
+            Self::Resolved(ResolutionKind::Manual) => "resolved_manual",
+            Self::Resolved(ResolutionKind::Recipe) => "resolved_recipe",
+            Self::Resolved(ResolutionKind::Informational) => "informational",
+            Self::FlapStarted(FlapDetector::Count) => "flap_started_count",
+            Self::FlapStarted(FlapDetector::StateChange) => "flap_started_state_change",
+            Self::FlapStopped(FlapDetector::Count) => "flap_stopped_count",
+            Self::FlapStopped(FlapDetector::StateChange) => "flap_stopped_state_change",
+        }
+    }
 }
 
 /// Receives the changes the fold makes, with the finding's check_key.
@@ -118,11 +151,87 @@ struct Finding {
     /// The cycle stamp of the last cycle that saw it, and the index of the entry that won.
     seen_stamp: u64,
     seen_index: u32,
+    /// State change history of the last runs of its category, newest in bit 0.
+    flap_bits: u32,
+    /// A raw state has been recorded (the finding has a state change history).
+    flap_recorded: bool,
+    /// The run of its category its last recorded raw state belongs to.
+    flap_run: u64,
+    /// That raw state: present.
+    flap_present: bool,
+    /// The state change detector calls it flapping.
+    flapping_state_change: bool,
+    /// The count detector calls it flapping.
+    flapping_count: bool,
+    /// On the cluster's flap watch list (not active, yet its next runs still matter).
+    watched: bool,
+    /// The run of its category in which the current occurrence opened.
+    open_run: u64,
+    /// Flapping episodes, oldest first.
+    flaps: Vec<FlapEpisode>,
 }
 
 impl Finding {
     fn is_active(&self) -> bool {
         self.active_slot != NOT_ACTIVE
+    }
+
+    /// The state change history as of `run` of its category: runs not recorded since the last
+    /// recorded one were absent.
+    fn current_flap_bits(&self, run: u64) -> u32 {
+        if !self.flap_recorded || self.flap_run >= run {
+            self.flap_bits
+        } else {
+            shift_history(
+                self.flap_bits,
+                self.flap_present,
+                run - self.flap_run - 1,
+                false,
+            )
+        }
+    }
+
+    fn open_episode(&mut self, detector: FlapDetector) -> Option<&mut FlapEpisode> {
+        self.flaps
+            .iter_mut()
+            .rev()
+            .find(|e| e.detector == detector && e.is_open())
+    }
+
+    fn start_flap(
+        &mut self,
+        detector: FlapDetector,
+        figure: u32,
+        seq: u64,
+        at: Timestamp,
+        sink: &mut impl ChangeSink,
+    ) {
+        self.flaps.push(FlapEpisode {
+            detector,
+            started_at: at,
+            started_seq: seq,
+            start_figure: figure,
+            stopped_at: None,
+            stopped_seq: None,
+            stop_figure: None,
+        });
+        sink.change(&self.check_key, FindingChange::FlapStarted(detector));
+    }
+
+    fn stop_flap(
+        &mut self,
+        detector: FlapDetector,
+        figure: u32,
+        seq: u64,
+        at: Timestamp,
+        sink: &mut impl ChangeSink,
+    ) {
+        if let Some(episode) = self.open_episode(detector) {
+            episode.stopped_at = Some(at);
+            episode.stopped_seq = Some(seq);
+            episode.stop_figure = Some(figure);
+        }
+        sink.change(&self.check_key, FindingChange::FlapStopped(detector));
     }
 
     fn refresh_from(&mut self, obs: &FindingObservation, category: u32) {
@@ -157,6 +266,58 @@ struct ClusterFindings {
     ran_scratch: Vec<bool>,
     /// Scratch: (entry index, finding index, category id) of the current cycle's entries.
     entries_scratch: Vec<(u32, u32, u32)>,
+    /// Per category id: cycles of the cluster it ran in.
+    category_runs: Vec<u64>,
+    /// Per category id: the cycle stamp, time and position of its latest run.
+    category_last_run: Vec<(u64, Timestamp, u64)>,
+    /// Per category id: recent short-lived keys (churn), oldest first.
+    category_churn: Vec<Vec<ChurnRecord>>,
+    /// Findings that are not active but whose next runs still matter to flap detection.
+    flap_watch: Vec<u32>,
+    /// Findings the count detector calls flapping (checked as the clock moves).
+    count_flapping: Vec<u32>,
+    /// Check-key drift suspects, in log order.
+    drifts: Vec<DriftRecord>,
+}
+
+/// A new key that went absent within [`SHORT_LIVED_RUNS`] runs of its category.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChurnRecord {
+    /// The category run in which it went absent.
+    pub run: u64,
+    /// The key.
+    pub check_key: String,
+    /// Log position of that cycle.
+    pub seq: u64,
+    /// Its time.
+    pub at: Timestamp,
+}
+
+/// In the cycle an active finding first went absent, a new finding opened with the same
+/// category and resource.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftRecord {
+    /// The finding that went absent.
+    pub old_check_key: String,
+    /// The finding that opened.
+    pub new_check_key: String,
+    /// Their category.
+    pub category: String,
+    /// Their resource.
+    pub resource: ResourceRef,
+    /// Log position of the cycle.
+    pub seq: u64,
+    /// Its time.
+    pub at: Timestamp,
+}
+
+/// Whether two findings are about the same resource: same kind and namespace, and the same
+/// name once generated suffixes (pod-template hashes) are set aside.
+fn same_resource(a: &ResourceRef, b: &ResourceRef) -> bool {
+    if a.kind != b.kind || a.namespace != b.namespace {
+        return false;
+    }
+    a.name == b.name
 }
 
 impl ClusterFindings {
@@ -168,6 +329,9 @@ impl ClusterFindings {
         self.category_names.push(name.to_owned());
         self.category_ids.insert(name.to_owned(), id);
         self.ran_scratch.push(false);
+        self.category_runs.push(0);
+        self.category_last_run.push((0, Timestamp::default(), 0));
+        self.category_churn.push(Vec::new());
         id
     }
 
@@ -189,6 +353,15 @@ impl ClusterFindings {
             active_slot: NOT_ACTIVE,
             seen_stamp: 0,
             seen_index: 0,
+            flap_bits: 0,
+            flap_recorded: false,
+            flap_run: 0,
+            flap_present: false,
+            flapping_state_change: false,
+            flapping_count: false,
+            watched: false,
+            open_run: 0,
+            flaps: Vec::new(),
         });
         self.by_key.insert(obs.check_key.as_str().into(), index);
         index
@@ -224,6 +397,136 @@ impl ClusterFindings {
         if let Some(&moved) = self.active.get(slot) {
             self.findings[moved as usize].active_slot = slot as u32;
         }
+        self.watch_if_needed(index);
+        if kind == ResolutionKind::Auto {
+            self.check_count_start(index, seq, at, sink);
+        }
+    }
+
+    /// Puts a finding that is not active on the flap watch list if a coming run of its
+    /// category can still change what the state change detector says.
+    fn watch_if_needed(&mut self, index: u32) {
+        let finding = &mut self.findings[index as usize];
+        if !finding.watched
+            && !finding.is_active()
+            && (finding.flap_present || finding.flapping_state_change)
+        {
+            finding.watched = true;
+            self.flap_watch.push(index);
+        }
+    }
+
+    /// Records the finding's raw state in the current run of its category and applies the
+    /// state change detector's hysteresis.
+    fn record_run(
+        &mut self,
+        index: u32,
+        present: bool,
+        seq: u64,
+        at: Timestamp,
+        sink: &mut impl ChangeSink,
+    ) {
+        let start_tenths = self.settings.flap_start_percent * 10;
+        let stop_tenths = self.settings.effective_flap_stop_percent() * 10;
+        let finding = &mut self.findings[index as usize];
+        let run = self.category_runs[finding.category as usize];
+        if finding.flap_recorded {
+            if finding.flap_run >= run {
+                return;
+            }
+            finding.flap_bits = shift_history(
+                finding.flap_bits,
+                finding.flap_present,
+                run - finding.flap_run - 1,
+                present,
+            );
+        }
+        finding.flap_recorded = true;
+        finding.flap_run = run;
+        finding.flap_present = present;
+        let tenths = state_change_tenths(finding.flap_bits);
+        if !finding.flapping_state_change && tenths >= start_tenths {
+            finding.flapping_state_change = true;
+            finding.start_flap(FlapDetector::StateChange, tenths, seq, at, sink);
+        } else if finding.flapping_state_change && tenths < stop_tenths {
+            finding.flapping_state_change = false;
+            finding.stop_flap(FlapDetector::StateChange, tenths, seq, at, sink);
+        }
+    }
+
+    /// Auto-resolutions of a finding inside the flap window ending at the cluster's clock.
+    fn auto_resolutions_in_window(&self, finding: &Finding) -> u32 {
+        let Some(now) = self.clock else { return 0 };
+        let window_secs = i64::try_from(self.settings.flap_window_secs).unwrap_or(i64::MAX);
+        let window_start = now.plus_secs(-window_secs);
+        finding
+            .occurrences
+            .iter()
+            .rev()
+            .filter(|o| o.resolution_kind == Some(ResolutionKind::Auto))
+            .filter_map(|o| o.resolved_at)
+            .filter(|&at| at > window_start && at <= now)
+            .count() as u32
+    }
+
+    /// After an auto-resolution: does the count detector start calling it flapping?
+    fn check_count_start(&mut self, index: u32, seq: u64, at: Timestamp, sink: &mut impl ChangeSink) {
+        let finding = &self.findings[index as usize];
+        if finding.flapping_count {
+            return;
+        }
+        let count = self.auto_resolutions_in_window(finding);
+        if count > self.settings.flap_threshold {
+            let finding = &mut self.findings[index as usize];
+            finding.flapping_count = true;
+            finding.start_flap(FlapDetector::Count, count, seq, at, sink);
+            self.count_flapping.push(index);
+        }
+    }
+
+    /// As the clock moves (and when settings change), the count detector's verdicts.
+    fn check_count_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl ChangeSink) {
+        let mut i = 0;
+        while i < self.count_flapping.len() {
+            let index = self.count_flapping[i];
+            let count = self.auto_resolutions_in_window(&self.findings[index as usize]);
+            if count > self.settings.flap_threshold {
+                i += 1;
+                continue;
+            }
+            let finding = &mut self.findings[index as usize];
+            finding.flapping_count = false;
+            finding.stop_flap(FlapDetector::Count, count, seq, at, sink);
+            self.count_flapping.swap_remove(i);
+        }
+    }
+
+    /// Settings changed: both detectors judge every finding again against the new
+    /// thresholds (no run is recorded).
+    fn recheck_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl ChangeSink) {
+        self.check_count_flaps(seq, at, sink);
+        let start_tenths = self.settings.flap_start_percent * 10;
+        let stop_tenths = self.settings.effective_flap_stop_percent() * 10;
+        for index in 0..self.findings.len() as u32 {
+            let finding = &self.findings[index as usize];
+            if finding.occurrences.is_empty() {
+                continue;
+            }
+            if !finding.flapping_count {
+                self.check_count_start(index, seq, at, sink);
+            }
+            let run = self.category_runs[self.findings[index as usize].category as usize];
+            let finding = &mut self.findings[index as usize];
+            let tenths = state_change_tenths(finding.current_flap_bits(run));
+            if !finding.flapping_state_change && finding.flap_recorded && tenths >= start_tenths {
+                finding.flapping_state_change = true;
+                finding.start_flap(FlapDetector::StateChange, tenths, seq, at, sink);
+            } else if finding.flapping_state_change && tenths < stop_tenths {
+                finding.flapping_state_change = false;
+                finding.stop_flap(FlapDetector::StateChange, tenths, seq, at, sink);
+            }
+            self.watch_if_needed(index);
+        }
     }
 
     fn apply_cycle(
@@ -251,6 +554,8 @@ impl ClusterFindings {
             let id = if self.settings.is_enabled(name) {
                 let id = self.intern_category(name);
                 self.ran_scratch[id as usize] = true;
+                self.category_runs[id as usize] += 1;
+                self.category_last_run[id as usize] = (stamp, at, seq);
                 Some(id)
             } else {
                 None
@@ -275,6 +580,7 @@ impl ClusterFindings {
         }
 
         // 3. Upsert.
+        let mut opened_now: Vec<u32> = Vec::new();
         for &(entry, index, category) in &entries {
             let finding = &mut self.findings[index as usize];
             if finding.seen_index != entry {
@@ -283,6 +589,21 @@ impl ClusterFindings {
             let obs = &cycle.findings[entry as usize];
             if finding.is_active() && finding.severity != obs.severity {
                 sink.change(&finding.check_key, FindingChange::SeverityChanged);
+            }
+            if finding.category != category && finding.flap_recorded {
+                // Its runs were counted in the old category's runs until now: bring the
+                // history up to this cycle there, then count on in the new category's.
+                let old = finding.category as usize;
+                let old_runs_before_now =
+                    self.category_runs[old] - u64::from(self.ran_scratch[old]);
+                let (bits, last) = absent_runs(
+                    finding.flap_bits,
+                    finding.flap_present,
+                    old_runs_before_now.saturating_sub(finding.flap_run),
+                );
+                finding.flap_bits = bits;
+                finding.flap_present = last;
+                finding.flap_run = self.category_runs[category as usize] - 1;
             }
             finding.refresh_from(obs, category);
             finding.last_seen_at = at;
@@ -296,23 +617,37 @@ impl ClusterFindings {
                     resolved_seq: None,
                     resolution_kind: None,
                 });
+                finding.open_run = self.category_runs[category as usize];
                 self.activate(index);
                 if obs.informational {
+                    // Never counts towards flapping: its raw state stays absent.
                     self.resolve(index, at, seq, ResolutionKind::Informational, sink);
+                    continue;
                 }
+                opened_now.push(index);
             }
+            self.record_run(index, true, seq, at, sink);
         }
         self.entries_scratch = entries;
 
         // 4 + 5. Resolve first (against the prior count), then increment the rest.
         let threshold = self.settings.clean_cycles_to_resolve;
+        let mut first_absent: Vec<u32> = Vec::new();
         let mut slot = 0;
         while slot < self.active.len() {
             let index = self.active[slot];
-            let finding = &mut self.findings[index as usize];
+            let finding = &self.findings[index as usize];
             let absent_and_ran =
                 finding.seen_stamp != stamp && self.ran_scratch[finding.category as usize];
             if absent_and_ran {
+                if finding.clean_cycles == 0 {
+                    // Present in the previous run of its category, absent now.
+                    first_absent.push(index);
+                }
+                if finding.flap_present || finding.flapping_state_change {
+                    self.record_run(index, false, seq, at, sink);
+                }
+                let finding = &mut self.findings[index as usize];
                 if finding.clean_cycles >= threshold {
                     // swap_remove brings another finding into this slot: look at it next.
                     self.resolve(index, at, seq, ResolutionKind::Auto, sink);
@@ -323,9 +658,88 @@ impl ClusterFindings {
             slot += 1;
         }
 
+        // Findings that are not active but whose runs still matter to flap detection.
+        let mut i = 0;
+        while i < self.flap_watch.len() {
+            let index = self.flap_watch[i];
+            let finding = &self.findings[index as usize];
+            if !finding.is_active() && self.ran_scratch[finding.category as usize] {
+                self.record_run(index, false, seq, at, sink);
+            }
+            let finding = &mut self.findings[index as usize];
+            if finding.is_active() || !(finding.flap_present || finding.flapping_state_change) {
+                finding.watched = false;
+                self.flap_watch.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+
+        if !first_absent.is_empty() {
+            self.note_first_absences(&first_absent, &opened_now, seq, at);
+        }
+
         for (_, id) in cycle_categories {
             if let Some(id) = id {
                 self.ran_scratch[id as usize] = false;
+            }
+        }
+    }
+
+    /// Churn (new keys that die young) and drift suspects (a finding goes absent as another
+    /// opens for the same category and resource), from the cycle's first absences.
+    fn note_first_absences(&mut self, first_absent: &[u32], opened_now: &[u32], seq: u64, at: Timestamp) {
+        // Active-list order is not part of the state: sort, so records come out the same
+        // however the fold got here (snapshot or not).
+        let mut absent: Vec<u32> = first_absent.to_vec();
+        absent.sort_unstable_by(|&a, &b| {
+            self.findings[a as usize]
+                .check_key
+                .cmp(&self.findings[b as usize].check_key)
+        });
+        for &index in &absent {
+            let finding = &self.findings[index as usize];
+            let category = finding.category as usize;
+            let run = self.category_runs[category];
+            if finding.occurrences.len() == 1
+                && run.saturating_sub(finding.open_run) <= SHORT_LIVED_RUNS
+            {
+                let record = ChurnRecord {
+                    run,
+                    check_key: finding.check_key.to_string(),
+                    seq,
+                    at,
+                };
+                let churn = &mut self.category_churn[category];
+                churn.retain(|r| r.run + CHURN_WINDOW_RUNS > run);
+                churn.push(record);
+                if churn.len() > 64 {
+                    churn.remove(0);
+                }
+            }
+        }
+        for &old in &absent {
+            let old_finding = &self.findings[old as usize];
+            let Some(old_resource) = &old_finding.resource else {
+                continue;
+            };
+            for &new in opened_now {
+                let new_finding = &self.findings[new as usize];
+                if new_finding.category == old_finding.category
+                    && new_finding
+                        .resource
+                        .as_ref()
+                        .is_some_and(|r| same_resource(r, old_resource))
+                {
+                    self.drifts.push(DriftRecord {
+                        old_check_key: old_finding.check_key.to_string(),
+                        new_check_key: new_finding.check_key.to_string(),
+                        category: self.category_names[old_finding.category as usize].clone(),
+                        resource: old_resource.clone(),
+                        seq,
+                        at,
+                    });
+                }
             }
         }
     }
@@ -382,9 +796,59 @@ impl ClusterFindings {
             resolution_kind: current.resolution_kind,
             occurrences: finding.occurrences.len() as u64,
             flapping: self.is_flapping(finding),
+            flapping_state_change: finding.flapping_state_change,
+            state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
             history: finding.occurrences.clone(),
         }
     }
+
+    /// The finding's weighted percent state change as of the latest run of its category.
+    fn state_change_tenths(&self, finding: &Finding) -> u32 {
+        let run = self.category_runs[finding.category as usize];
+        state_change_tenths(finding.current_flap_bits(run))
+    }
+
+    fn flap_view(&self, cluster: &str, finding: &Finding) -> FlapView {
+        FlapView {
+            cluster: cluster.to_owned(),
+            check_key: finding.check_key.to_string(),
+            category: self.category_names[finding.category as usize].clone(),
+            severity: finding.severity,
+            title: finding.title.clone(),
+            state: if finding.is_active() {
+                FindingState::Active
+            } else {
+                FindingState::Resolved
+            },
+            flapping: self.is_flapping(finding),
+            flapping_state_change: finding.flapping_state_change,
+            auto_resolutions_in_window: self.auto_resolutions_in_window(finding),
+            state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
+            episodes: finding
+                .flaps
+                .iter()
+                .map(|e| e.view(self.settings.flap_window_secs))
+                .collect(),
+        }
+    }
+
+}
+
+/// The latest facts about a finding, borrowed from the projection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FindingFacts<'a> {
+    /// Latest category.
+    pub category: &'a str,
+    /// Latest severity.
+    pub severity: Severity,
+    /// Latest title.
+    pub title: &'a str,
+    /// Latest detail.
+    pub detail: Option<&'a str>,
+    /// Latest resource.
+    pub resource: Option<&'a ResourceRef>,
+    /// Has an active occurrence.
+    pub active: bool,
 }
 
 /// Whether a finding has an active occurrence.
@@ -398,7 +862,7 @@ pub enum FindingState {
 }
 
 /// A finding as users see it: the shape of `tidemark replay --json` and of the API.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FindingView {
     /// The cluster.
     pub cluster: String,
@@ -426,8 +890,134 @@ pub struct FindingView {
     pub occurrences: u64,
     /// More auto-resolutions inside the flap window than the flap threshold.
     pub flapping: bool,
+    /// The state change detector calls it flapping (hysteresis between the start and stop
+    /// thresholds).
+    pub flapping_state_change: bool,
+    /// Weighted percent state change over the last 20 runs of its category.
+    pub state_change_percent: f64,
     /// Every occurrence, oldest first.
     pub history: Vec<Occurrence>,
+}
+
+/// A finding that flaps or has flapped, with its episodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlapView {
+    /// The cluster.
+    pub cluster: String,
+    /// The finding's key.
+    pub check_key: String,
+    /// Latest category.
+    pub category: String,
+    /// Latest severity.
+    pub severity: Severity,
+    /// Latest title.
+    pub title: String,
+    /// Active or resolved.
+    pub state: FindingState,
+    /// The count detector calls it flapping now.
+    pub flapping: bool,
+    /// The state change detector calls it flapping now.
+    pub flapping_state_change: bool,
+    /// Auto-resolutions inside the flap window now.
+    pub auto_resolutions_in_window: u32,
+    /// Weighted percent state change now.
+    pub state_change_percent: f64,
+    /// Every episode, oldest first.
+    pub episodes: Vec<FlapEpisodeView>,
+}
+
+/// A category whose new keys keep dying young: the signature of an unstable check key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChurnView {
+    /// The cluster.
+    pub cluster: String,
+    /// The category.
+    pub category: String,
+    /// New keys that went absent within two runs, in the last 20 runs of the category.
+    pub short_lived_keys: u64,
+    /// The latest few of them.
+    pub examples: Vec<String>,
+    /// When the first of them counted here went absent.
+    pub since: Timestamp,
+}
+
+/// Why an active finding cannot be resolved by the sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnreachableReason {
+    /// `enabled_categories` excludes its category.
+    CategoryDisabled,
+    /// No cycle has run its category lately.
+    CategoryNotRun,
+}
+
+/// An active finding whose category has not run in the last N cycles of its cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreachableView {
+    /// The cluster.
+    pub cluster: String,
+    /// The finding's key.
+    pub check_key: String,
+    /// Its category.
+    pub category: String,
+    /// Latest severity.
+    pub severity: Severity,
+    /// Latest title.
+    pub title: String,
+    /// When the active occurrence opened.
+    pub opened_at: Timestamp,
+    /// Why.
+    pub reason: UnreachableReason,
+    /// When its category last ran.
+    pub category_last_ran_at: Timestamp,
+    /// Cycles of the cluster since then.
+    pub cycles_without_category: u64,
+}
+
+/// A drift suspect as users see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftView {
+    /// The cluster.
+    pub cluster: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub record: DriftRecord,
+    /// The old finding is still active.
+    pub old_active: bool,
+    /// The new finding is still active.
+    pub new_active: bool,
+}
+
+/// A real, persistent problem: active, present in the latest run of its category, old.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LongLivedView {
+    /// The cluster.
+    pub cluster: String,
+    /// The finding's key.
+    pub check_key: String,
+    /// Its category.
+    pub category: String,
+    /// Latest severity.
+    pub severity: Severity,
+    /// Latest title.
+    pub title: String,
+    /// When the active occurrence opened.
+    pub opened_at: Timestamp,
+    /// Last seen by a cycle.
+    pub last_seen_at: Timestamp,
+    /// Age of the active occurrence at the cluster's clock.
+    pub age_secs: u64,
+}
+
+/// Stuck findings, drift suspects and long-lived findings, kept apart.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StuckReport {
+    /// Structurally unreachable: the sweep cannot resolve them.
+    pub unreachable: Vec<UnreachableView>,
+    /// Check-key drift suspects, in log order per cluster.
+    pub drift_suspects: Vec<DriftView>,
+    /// Persistent and old: real problems, not stuck ones.
+    pub long_lived: Vec<LongLivedView>,
 }
 
 /// The findings of every cluster.
@@ -464,8 +1054,21 @@ impl FindingsProjection {
         match &event.payload {
             Payload::CycleCompleted(cycle) => cluster.apply_cycle(seq, at, cycle, sink),
             Payload::FindingResolved(resolved) => cluster.apply_resolved(seq, at, resolved, sink),
-            Payload::SettingsChanged(change) => cluster.settings.apply(change),
+            Payload::SettingsChanged(change) => {
+                let before = cluster.settings.clone();
+                cluster.settings.apply(change);
+                let flap_rules_changed = before.flap_window_secs != cluster.settings.flap_window_secs
+                    || before.flap_threshold != cluster.settings.flap_threshold
+                    || before.flap_start_percent != cluster.settings.flap_start_percent
+                    || before.flap_stop_percent != cluster.settings.flap_stop_percent;
+                if flap_rules_changed {
+                    cluster.recheck_flaps(seq, at, sink);
+                }
+            }
             _ => {}
+        }
+        if !cluster.count_flapping.is_empty() {
+            cluster.check_count_flaps(seq, at, sink);
         }
     }
 
@@ -503,6 +1106,180 @@ impl FindingsProjection {
     /// The clock of `cluster`: the latest event time seen for it.
     pub fn clock(&self, cluster: &str) -> Option<Timestamp> {
         self.clusters.get(cluster).and_then(|c| c.clock)
+    }
+
+    /// The settings in force for `cluster`, if the projection has seen it.
+    pub fn settings_of(&self, cluster: &str) -> Option<&ClusterSettings> {
+        self.clusters.get(cluster).map(|c| &c.settings)
+    }
+
+    /// Latest category, severity, title and resource of a finding, if the projection has it.
+    pub fn finding_facts(
+        &self,
+        cluster: &str,
+        check_key: &str,
+    ) -> Option<FindingFacts<'_>> {
+        let state = self.clusters.get(cluster)?;
+        let finding = &state.findings[*state.by_key.get(check_key)? as usize];
+        Some(FindingFacts {
+            category: &state.category_names[finding.category as usize],
+            severity: finding.severity,
+            title: &finding.title,
+            detail: finding.detail.as_deref(),
+            resource: finding.resource.as_ref(),
+            active: finding.is_active(),
+        })
+    }
+
+    /// Whether a finding has an active occurrence.
+    pub fn is_active(&self, cluster: &str, check_key: &str) -> bool {
+        self.clusters.get(cluster).is_some_and(|state| {
+            state
+                .by_key
+                .get(check_key)
+                .is_some_and(|&i| state.findings[i as usize].is_active())
+        })
+    }
+
+    /// Findings that flap now or have flapped, by either detector, sorted by (cluster,
+    /// check_key); only `cluster`'s when given.
+    pub fn flaps(&self, cluster: Option<&str>) -> Vec<FlapView> {
+        let mut out = Vec::new();
+        for (name, state) in self.clusters_matching(cluster) {
+            let mut findings: Vec<&Finding> = state
+                .findings
+                .iter()
+                .filter(|f| !f.flaps.is_empty())
+                .collect();
+            findings.sort_unstable_by(|a, b| a.check_key.cmp(&b.check_key));
+            out.extend(findings.into_iter().map(|f| state.flap_view(name, f)));
+        }
+        out
+    }
+
+    /// Categories whose new keys keep dying young (at least [`CHURN_MIN_KEYS`] in the last
+    /// [`CHURN_WINDOW_RUNS`] runs of the category).
+    pub fn churn(&self, cluster: Option<&str>) -> Vec<ChurnView> {
+        let mut out = Vec::new();
+        for (name, state) in self.clusters_matching(cluster) {
+            let mut categories: Vec<(&str, &Vec<ChurnRecord>, u64)> = state
+                .category_names
+                .iter()
+                .enumerate()
+                .map(|(id, category)| {
+                    (
+                        category.as_str(),
+                        &state.category_churn[id],
+                        state.category_runs[id],
+                    )
+                })
+                .collect();
+            categories.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (category, records, run) in categories {
+                let recent: Vec<&ChurnRecord> = records
+                    .iter()
+                    .filter(|r| r.run + CHURN_WINDOW_RUNS > run)
+                    .collect();
+                if recent.len() < CHURN_MIN_KEYS {
+                    continue;
+                }
+                out.push(ChurnView {
+                    cluster: name.clone(),
+                    category: category.to_owned(),
+                    short_lived_keys: recent.len() as u64,
+                    examples: recent
+                        .iter()
+                        .rev()
+                        .take(3)
+                        .map(|r| r.check_key.clone())
+                        .collect(),
+                    since: recent[0].at,
+                });
+            }
+        }
+        out
+    }
+
+    /// Unreachable findings, drift suspects and long-lived findings.
+    pub fn stuck(&self, cluster: Option<&str>) -> StuckReport {
+        let mut report = StuckReport::default();
+        for (name, state) in self.clusters_matching(cluster) {
+            let settings = &state.settings;
+            let now = state.clock.unwrap_or_default();
+            let mut active: Vec<&Finding> = state
+                .active
+                .iter()
+                .map(|&i| &state.findings[i as usize])
+                .collect();
+            active.sort_unstable_by(|a, b| a.check_key.cmp(&b.check_key));
+            for finding in active {
+                let category = finding.category as usize;
+                let category_name = &state.category_names[category];
+                let (last_cycle, last_at, _) = state.category_last_run[category];
+                let missing = state.cycle_stamp - last_cycle;
+                let opened_at = finding
+                    .occurrences
+                    .last()
+                    .expect("an active finding has an open occurrence")
+                    .opened_at;
+                if missing >= u64::from(settings.unreachable_after_cycles) {
+                    report.unreachable.push(UnreachableView {
+                        cluster: name.clone(),
+                        check_key: finding.check_key.to_string(),
+                        category: category_name.clone(),
+                        severity: finding.severity,
+                        title: finding.title.clone(),
+                        opened_at,
+                        reason: if settings.is_enabled(category_name) {
+                            UnreachableReason::CategoryNotRun
+                        } else {
+                            UnreachableReason::CategoryDisabled
+                        },
+                        category_last_ran_at: last_at,
+                        cycles_without_category: missing,
+                    });
+                    continue;
+                }
+                let age_nanos = now.unix_nanos().saturating_sub(opened_at.unix_nanos()).max(0);
+                let age_secs = (age_nanos / 1_000_000_000) as u64;
+                if finding.clean_cycles == 0 && age_secs >= settings.long_lived_secs {
+                    report.long_lived.push(LongLivedView {
+                        cluster: name.clone(),
+                        check_key: finding.check_key.to_string(),
+                        category: category_name.clone(),
+                        severity: finding.severity,
+                        title: finding.title.clone(),
+                        opened_at,
+                        last_seen_at: finding.last_seen_at,
+                        age_secs,
+                    });
+                }
+            }
+            for record in &state.drifts {
+                let active = |key: &str| {
+                    state
+                        .by_key
+                        .get(key)
+                        .is_some_and(|&i| state.findings[i as usize].is_active())
+                };
+                report.drift_suspects.push(DriftView {
+                    cluster: name.clone(),
+                    old_active: active(&record.old_check_key),
+                    new_active: active(&record.new_check_key),
+                    record: record.clone(),
+                });
+            }
+        }
+        report
+    }
+
+    fn clusters_matching<'a>(
+        &'a self,
+        cluster: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a String, &'a ClusterFindings)> + 'a {
+        self.clusters
+            .iter()
+            .filter(move |(name, _)| cluster.is_none_or(|c| c == name.as_str()))
     }
 
     /// Number of findings (active or not) over all clusters.
@@ -544,13 +1321,42 @@ impl FindingsProjection {
                         clean_cycles: f.clean_cycles,
                         last_seen_at: f.last_seen_at,
                         occurrences: f.occurrences.clone(),
+                        flap_bits: f.flap_bits,
+                        flap_recorded: f.flap_recorded,
+                        flap_run: f.flap_run,
+                        flap_present: f.flap_present,
+                        flapping_state_change: f.flapping_state_change,
+                        flapping_count: f.flapping_count,
+                        watched: f.watched,
+                        open_run: f.open_run,
+                        flaps: f.flaps.clone(),
                     })
                     .collect();
                 findings.sort_unstable_by(|a, b| a.check_key.cmp(&b.check_key));
+                let mut categories: Vec<CategorySnapshot> = cluster
+                    .category_names
+                    .iter()
+                    .enumerate()
+                    .map(|(id, name)| {
+                        let (last_cycle, last_at, last_seq) = cluster.category_last_run[id];
+                        CategorySnapshot {
+                            name: name.clone(),
+                            runs: cluster.category_runs[id],
+                            last_cycle,
+                            last_at,
+                            last_seq,
+                            churn: cluster.category_churn[id].clone(),
+                        }
+                    })
+                    .collect();
+                categories.sort_unstable_by(|a, b| a.name.cmp(&b.name));
                 ClusterSnapshot {
                     cluster: name.clone(),
                     settings: cluster.settings.clone(),
                     clock: cluster.clock,
+                    cycles: cluster.cycle_stamp,
+                    categories,
+                    drifts: cluster.drifts.clone(),
                     findings,
                 }
             })
@@ -566,6 +1372,14 @@ impl FindingsProjection {
             let cluster = projection.cluster_mut(&saved.cluster);
             cluster.settings = saved.settings.clone();
             cluster.clock = saved.clock;
+            cluster.cycle_stamp = saved.cycles;
+            cluster.drifts = saved.drifts.clone();
+            for c in &saved.categories {
+                let id = cluster.intern_category(&c.name) as usize;
+                cluster.category_runs[id] = c.runs;
+                cluster.category_last_run[id] = (c.last_cycle, c.last_at, c.last_seq);
+                cluster.category_churn[id] = c.churn.clone();
+            }
             for f in &saved.findings {
                 let category = cluster.intern_category(&f.category);
                 let index = cluster.findings.len() as u32;
@@ -582,10 +1396,25 @@ impl FindingsProjection {
                     active_slot: NOT_ACTIVE,
                     seen_stamp: 0,
                     seen_index: 0,
+                    flap_bits: f.flap_bits,
+                    flap_recorded: f.flap_recorded,
+                    flap_run: f.flap_run,
+                    flap_present: f.flap_present,
+                    flapping_state_change: f.flapping_state_change,
+                    flapping_count: f.flapping_count,
+                    watched: f.watched,
+                    open_run: f.open_run,
+                    flaps: f.flaps.clone(),
                 });
                 cluster.by_key.insert(f.check_key.as_str().into(), index);
                 if f.active {
                     cluster.activate(index);
+                }
+                if f.watched {
+                    cluster.flap_watch.push(index);
+                }
+                if f.flapping_count {
+                    cluster.count_flapping.push(index);
                 }
             }
         }
@@ -609,8 +1438,31 @@ pub struct ClusterSnapshot {
     pub settings: ClusterSettings,
     /// Latest event time seen.
     pub clock: Option<Timestamp>,
+    /// Cycles applied.
+    pub cycles: u64,
+    /// Categories, sorted by name.
+    pub categories: Vec<CategorySnapshot>,
+    /// Drift suspects, in log order.
+    pub drifts: Vec<DriftRecord>,
     /// Findings, sorted by check_key.
     pub findings: Vec<FindingSnapshot>,
+}
+
+/// Serializable state of one category of one cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategorySnapshot {
+    /// Category name.
+    pub name: String,
+    /// Cycles it ran in.
+    pub runs: u64,
+    /// Cycle number, time and position of its latest run.
+    pub last_cycle: u64,
+    /// Time of its latest run.
+    pub last_at: Timestamp,
+    /// Position of its latest run.
+    pub last_seq: u64,
+    /// Recent short-lived keys.
+    pub churn: Vec<ChurnRecord>,
 }
 
 /// Serializable state of one finding.
@@ -636,4 +1488,22 @@ pub struct FindingSnapshot {
     pub last_seen_at: Timestamp,
     /// Every occurrence, oldest first.
     pub occurrences: Vec<Occurrence>,
+    /// State change history (flap detection).
+    pub flap_bits: u32,
+    /// A raw state has been recorded.
+    pub flap_recorded: bool,
+    /// Run of its category of the last recorded raw state.
+    pub flap_run: u64,
+    /// That raw state.
+    pub flap_present: bool,
+    /// The state change detector calls it flapping.
+    pub flapping_state_change: bool,
+    /// The count detector calls it flapping.
+    pub flapping_count: bool,
+    /// On the flap watch list.
+    pub watched: bool,
+    /// Run of its category in which the current occurrence opened.
+    pub open_run: u64,
+    /// Flapping episodes.
+    pub flaps: Vec<FlapEpisode>,
 }

@@ -6,6 +6,7 @@
 
 pub mod event;
 pub mod findings;
+pub mod flaps;
 pub mod fold;
 pub mod schema;
 pub mod settings;

@@ -224,9 +224,27 @@ fn first_difference(ours: &[FindingView], theirs: &[FindingView]) -> Option<Stri
 
 #[test]
 fn property_3_model_check_against_a_naive_reference_fold() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static FLAPPING_BY_COUNT: AtomicUsize = AtomicUsize::new(0);
+    static FLAPPING_BY_STATE_CHANGE: AtomicUsize = AtomicUsize::new(0);
     assert_property("model check", 3_000, log(3, 80), |events| {
+        let mut fold = LogFold::new();
+        for event in &events {
+            fold.apply(event);
+        }
+        for view in fold.findings().views() {
+            if view.flapping {
+                FLAPPING_BY_COUNT.fetch_add(1, Ordering::Relaxed);
+            }
+            if view.flapping_state_change {
+                FLAPPING_BY_STATE_CHANGE.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         agrees_with(LogFold::new(), ReferenceFold::correct(), &events)
     });
+    // The generated logs must reach both flap detectors, or the model check proves little.
+    assert!(FLAPPING_BY_COUNT.load(Ordering::Relaxed) > 0);
+    assert!(FLAPPING_BY_STATE_CHANGE.load(Ordering::Relaxed) > 0);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -860,6 +860,7 @@ fn finding_index_entries(
             FindingChange::Resolved(ResolutionKind::Manual) => change_bits::RESOLVED_MANUAL,
             FindingChange::Resolved(ResolutionKind::Recipe) => change_bits::RESOLVED_RECIPE,
             FindingChange::Resolved(ResolutionKind::Informational) => change_bits::INFORMATIONAL,
+            FindingChange::FlapStarted(_) | FindingChange::FlapStopped(_) => change_bits::FLAP,
         };
         *bits.entry(check_key.clone()).or_default() |= bit;
     }

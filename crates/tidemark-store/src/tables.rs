@@ -52,6 +52,9 @@ pub mod change_bits {
     pub const INFORMATIONAL: u8 = 32;
     /// Seen with another severity.
     pub const SEVERITY_CHANGED: u8 = 64;
+    /// A flap detector started or stopped calling it flapping (which, and why: the
+    /// projection's flap episodes at this position).
+    pub const FLAP: u8 = 128;
 
     /// Names of the bits set, in a fixed order.
     pub fn names(bits: u8) -> Vec<&'static str> {
@@ -62,6 +65,7 @@ pub mod change_bits {
             (RESOLVED_MANUAL, "resolved_manual"),
             (RESOLVED_RECIPE, "resolved_recipe"),
             (INFORMATIONAL, "informational"),
+            (FLAP, "flap"),
             (MENTIONED, "mentioned"),
         ]
         .into_iter()

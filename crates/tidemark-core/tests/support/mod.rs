@@ -160,6 +160,25 @@ struct RefFinding {
     clean_cycles: u32,
     last_seen_at: Timestamp,
     history: Vec<Occurrence>,
+    /// Raw state (present and active) in every run of its category since it was first raw
+    /// present.
+    raw: Vec<bool>,
+    flapping_state_change: bool,
+}
+
+/// Weighted percent state change of the last 20 changes of `raw`, in tenths of a percent,
+/// straight from the Icinga formula: 100 · Σ (0.8 + 0.02 · i) / 20, i = 0 for the oldest.
+fn reference_state_change_tenths(raw: &[bool]) -> u32 {
+    let changes: Vec<bool> = raw.windows(2).map(|w| w[0] != w[1]).collect();
+    let last20 = &changes[changes.len().saturating_sub(20)..];
+    // The window always has 20 slots; missing old runs count as no change.
+    let offset = 20 - last20.len();
+    last20
+        .iter()
+        .enumerate()
+        .filter(|(_, changed)| **changed)
+        .map(|(i, _)| 40 + (offset + i) as u32) // (0.8 + 0.02 i) * 100 / 20 * 10 = 40 + i
+        .sum()
 }
 
 #[derive(Clone, Debug)]
@@ -168,8 +187,25 @@ struct RefCluster {
     enabled_categories: Option<BTreeSet<String>>,
     flap_window_secs: u64,
     flap_threshold: u32,
+    flap_start_percent: u32,
+    flap_stop_percent: u32,
     now: Option<Timestamp>,
     findings: BTreeMap<String, RefFinding>,
+}
+
+impl RefCluster {
+    fn judge_state_change(&mut self) {
+        let start = self.flap_start_percent * 10;
+        let stop = self.flap_stop_percent.min(self.flap_start_percent) * 10;
+        for f in self.findings.values_mut() {
+            let tenths = reference_state_change_tenths(&f.raw);
+            if !f.flapping_state_change && !f.raw.is_empty() && tenths >= start {
+                f.flapping_state_change = true;
+            } else if f.flapping_state_change && tenths < stop {
+                f.flapping_state_change = false;
+            }
+        }
+    }
 }
 
 impl Default for RefCluster {
@@ -179,6 +215,8 @@ impl Default for RefCluster {
             enabled_categories: None,
             flap_window_secs: 86_400,
             flap_threshold: 2,
+            flap_start_percent: 30,
+            flap_stop_percent: 25,
             now: None,
             findings: BTreeMap::new(),
         }
@@ -245,6 +283,13 @@ impl Fold for ReferenceFold {
                 if let Some(v) = s.flap_threshold {
                     c.flap_threshold = v;
                 }
+                if let Some(v) = s.flap_start_percent {
+                    c.flap_start_percent = v;
+                }
+                if let Some(v) = s.flap_stop_percent {
+                    c.flap_stop_percent = v;
+                }
+                c.judge_state_change();
             }
             Payload::FindingResolved(r) => {
                 if let Some(f) = c.findings.get_mut(&r.check_key)
@@ -281,6 +326,8 @@ impl Fold for ReferenceFold {
                         clean_cycles: 0,
                         last_seen_at: t,
                         history: vec![],
+                        raw: vec![],
+                        flapping_state_change: false,
                     });
                     f.category = o.category.clone();
                     f.severity = o.severity;
@@ -335,6 +382,25 @@ impl Fold for ReferenceFold {
                         c.findings.get_mut(k).unwrap().clean_cycles += 1;
                     }
                 }
+                // The raw state of every finding whose category ran, judged run by run.
+                let start = c.flap_start_percent * 10;
+                let stop = c.flap_stop_percent.min(c.flap_start_percent) * 10;
+                for (key, f) in c.findings.iter_mut() {
+                    if !ran.contains(&f.category) {
+                        continue;
+                    }
+                    let raw_present = f.active && present.contains_key(key);
+                    if f.raw.is_empty() && !raw_present {
+                        continue;
+                    }
+                    f.raw.push(raw_present);
+                    let tenths = reference_state_change_tenths(&f.raw);
+                    if !f.flapping_state_change && tenths >= start {
+                        f.flapping_state_change = true;
+                    } else if f.flapping_state_change && tenths < stop {
+                        f.flapping_state_change = false;
+                    }
+                }
             }
             _ => {}
         }
@@ -376,6 +442,8 @@ impl Fold for ReferenceFold {
                     resolution_kind: last.resolution_kind,
                     occurrences: f.history.len() as u64,
                     flapping,
+                    flapping_state_change: f.flapping_state_change,
+                    state_change_percent: f64::from(reference_state_change_tenths(&f.raw)) / 10.0,
                     history: f.history.clone(),
                 });
             }
@@ -416,6 +484,8 @@ pub enum Step {
         enabled: Option<Option<Vec<usize>>>,
         flap_window_secs: Option<u64>,
         flap_threshold: Option<u32>,
+        /// Start and stop thresholds of the state change detector.
+        flap_percents: (Option<u32>, Option<u32>),
     },
     Resolve {
         cluster: usize,
@@ -475,9 +545,15 @@ fn base_step(clusters: usize) -> impl Strategy<Value = Step> {
                 (0..CATEGORIES.len()).collect::<Vec<_>>(), 0..=CATEGORIES.len()))),
             proptest::option::weighted(0.3, prop_oneof![Just(60u64), Just(600), Just(3_600), Just(86_400)]),
             proptest::option::weighted(0.3, 0u32..4),
+            (proptest::option::weighted(0.3, 1u32..=100), proptest::option::weighted(0.3, 1u32..=100)),
         )
-            .prop_map(|(cluster, threshold, enabled, flap_window_secs, flap_threshold)| Step::Settings {
+            .prop_map(|(cluster, threshold, enabled, flap_window_secs, flap_threshold, (start, stop))| Step::Settings {
                 cluster, threshold, enabled, flap_window_secs, flap_threshold,
+                // Both given: the decoder refuses a stop above the start.
+                flap_percents: match (start, stop) {
+                    (Some(a), Some(b)) => (Some(a.max(b)), Some(a.min(b))),
+                    other => other,
+                },
             }),
         2 => (0..clusters, 0..KEYS.len(), any::<bool>())
             .prop_map(|(cluster, key, recipe)| Step::Resolve { cluster, key, recipe }),
@@ -544,6 +620,7 @@ fn build_event(id: &str, secs: i64, step: &Step) -> Event {
             enabled,
             flap_window_secs,
             flap_threshold,
+            flap_percents,
         } => settings(
             id,
             CLUSTERS[*cluster],
@@ -557,6 +634,8 @@ fn build_event(id: &str, secs: i64, step: &Step) -> Event {
                 flap_window_secs: *flap_window_secs,
                 flap_threshold: *flap_threshold,
                 notification_min_severity: None,
+                flap_start_percent: flap_percents.0,
+                flap_stop_percent: flap_percents.1,
                 ..SettingsChanged::default()
             },
         ),
