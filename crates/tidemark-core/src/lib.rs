@@ -8,6 +8,7 @@ pub mod event;
 pub mod findings;
 pub mod flaps;
 pub mod fold;
+pub mod hygiene;
 pub mod schema;
 pub mod settings;
 pub mod timestamp;
