@@ -317,7 +317,7 @@ fn same_resource(a: &ResourceRef, b: &ResourceRef) -> bool {
     if a.kind != b.kind || a.namespace != b.namespace {
         return false;
     }
-    a.name == b.name
+    a.name == b.name || crate::hygiene::stable_name(&a.name) == crate::hygiene::stable_name(&b.name)
 }
 
 impl ClusterFindings {

@@ -9,6 +9,7 @@ pub mod findings;
 pub mod flaps;
 pub mod fold;
 pub mod hygiene;
+pub mod incidents;
 pub mod schema;
 pub mod settings;
 pub mod timestamp;

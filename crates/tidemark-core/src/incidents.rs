@@ -1,0 +1,970 @@
+//! The incidents projection: explicit incidents (`incident.*`, with the notes, deploys and
+//! alerts linked to them) and automatic ones (findings that open close together in a cluster and
+//! share a namespace or a resource-graph component), each with its findings, a timeline of every
+//! event that touched it, and its failure layers.
+//!
+//! **Automatic grouping.** A finding that opens (not informational, at or above the cluster's
+//! `notification_min_severity`) and belongs to no open incident joins the oldest open automatic
+//! incident of its cluster whose latest finding opened at most `incident_window_secs` before,
+//! and that shares the finding's namespace or resource-graph component; otherwise it opens a new
+//! one, `auto-<cluster>-<seq>`. An automatic incident closes when its last active finding
+//! resolves. An explicit incident that names a finding of an open automatic incident absorbs it
+//! (`merged_into`). Everything is keyed by log position and ordered maps: the same log gives the
+//! same incidents, ids included.
+//!
+//! **Failure layers** (seed 000: three bugs, each hidden by the one before). Per resource of an
+//! incident, a layer is a failure signature (check key and detail, else title). A deploy linked
+//! to the incident (by id, by check key, or by its `service` naming the resource's workload)
+//! arms the resource; the next observation of one of the incident's findings on that resource
+//! either shows a new signature, a new layer "after" the deploy, or the same one, recorded as a
+//! change that did not help.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{
+    Alert, ChangeDeployed, ChangeKind, CycleCompleted, Event, IncidentChange, NoteAdded, NoteKind,
+    Payload, ResourceRef, Severity,
+};
+use crate::findings::{FindingChange, FindingsProjection};
+use crate::timestamp::Timestamp;
+
+/// Where incidents learn which resources are connected (the orphan graph's components).
+pub trait ResourceGraph {
+    /// A deterministic id of the connected component of the live resource `resource` refers to.
+    fn component_of(&self, cluster: &str, resource: &ResourceRef) -> Option<&str>;
+}
+
+/// A graph that knows no resources: grouping then goes by namespace alone.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoGraph;
+
+impl ResourceGraph for NoGraph {
+    fn component_of(&self, _: &str, _: &ResourceRef) -> Option<&str> {
+        None
+    }
+}
+
+/// How an incident came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentKind {
+    /// Declared by `incident.opened` (or named by a note, deploy or update first).
+    Explicit,
+    /// Grouped from findings by the projection.
+    Automatic,
+}
+
+/// One thing an event did to an incident.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Touch {
+    /// What: `opened`, `resolved_auto`, `flap_started_count`, `joined`, `note_hypothesis`,
+    /// `deploy`, `rollback`, `config`, `alert_fired`, `alert_resolved`, `incident_opened`,
+    /// `incident_updated`, `incident_closed`, `merged`, `layer`, `no_effect`.
+    pub change: String,
+    /// The finding it concerns, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_key: Option<String>,
+}
+
+/// One entry of an incident's timeline: an event and what it did to the incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentEntry {
+    /// Log position.
+    pub seq: u64,
+    /// Event time.
+    pub at: Timestamp,
+    /// What it did, sorted.
+    pub touches: Vec<Touch>,
+}
+
+/// A finding of an incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentFinding {
+    /// The finding's key (in the incident's cluster).
+    pub check_key: String,
+    /// When it joined.
+    pub joined_at: Timestamp,
+    /// Log position where it joined.
+    pub joined_seq: u64,
+    /// Highest severity seen while in the incident.
+    pub max_severity: Severity,
+}
+
+/// A deploy, rollback or config change, as a layer refers to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRef {
+    /// The service.
+    pub service: String,
+    /// The version.
+    pub version: String,
+    /// Deploy, rollback or config.
+    pub kind: ChangeKind,
+    /// Log position.
+    pub seq: u64,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// One failure layer of a resource.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureLayer {
+    /// 1 for the first failure seen.
+    pub number: u32,
+    /// The finding that showed it.
+    pub check_key: String,
+    /// Its signature: the detail, else the title.
+    pub signature: String,
+    /// When it was first seen.
+    pub first_seen_at: Timestamp,
+    /// Log position.
+    pub first_seen_seq: u64,
+    /// The change after which it appeared (none for the first layer).
+    pub after_change: Option<ChangeRef>,
+    /// Changes after which the same failure came back.
+    pub changes_without_effect: Vec<ChangeRef>,
+}
+
+/// The failure layers of one resource of an incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceLayers {
+    /// The resource: `Kind namespace/workload`, or the check key when the finding names none.
+    pub resource: String,
+    /// Its layers, in order.
+    pub layers: Vec<FailureLayer>,
+    /// A change waiting for the next observation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub armed_by: Option<ChangeRef>,
+}
+
+/// An incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Its id.
+    pub id: String,
+    /// Explicit or automatic.
+    pub kind: IncidentKind,
+    /// Its cluster (of the event that opened it).
+    pub cluster: String,
+    /// Title given by `incident.*`.
+    pub declared_title: Option<String>,
+    /// Severity given by `incident.*`.
+    pub declared_severity: Option<Severity>,
+    /// Summary given by `incident.*`.
+    pub summary: Option<String>,
+    /// When it opened.
+    pub opened_at: Timestamp,
+    /// Log position.
+    pub opened_seq: u64,
+    /// When it closed.
+    pub closed_at: Option<Timestamp>,
+    /// Log position.
+    pub closed_seq: Option<u64>,
+    /// The incident that absorbed this one.
+    pub merged_into: Option<String>,
+    /// Its findings, in the order they joined.
+    pub findings: Vec<IncidentFinding>,
+    /// When its latest finding opened (automatic grouping window).
+    pub last_opened_at: Timestamp,
+    /// Namespaces of its findings' resources.
+    pub namespaces: BTreeSet<String>,
+    /// Resource-graph components of its findings' resources.
+    pub components: BTreeSet<String>,
+    /// Notes by kind.
+    pub notes: BTreeMap<String, u32>,
+    /// Failure layers by resource.
+    pub layers: BTreeMap<String, ResourceLayers>,
+    /// Every event that touched it, in log order.
+    pub timeline: Vec<IncidentEntry>,
+}
+
+impl Incident {
+    fn is_open(&self) -> bool {
+        self.closed_seq.is_none() && self.merged_into.is_none()
+    }
+
+    fn has_finding(&self, check_key: &str) -> bool {
+        self.findings.iter().any(|f| f.check_key == check_key)
+    }
+
+    fn touch(&mut self, seq: u64, at: Timestamp, change: &str, check_key: Option<&str>) {
+        let touch = Touch {
+            change: change.to_owned(),
+            check_key: check_key.map(str::to_owned),
+        };
+        match self.timeline.last_mut() {
+            Some(entry) if entry.seq == seq => {
+                if let Err(pos) = entry.touches.binary_search(&touch) {
+                    entry.touches.insert(pos, touch);
+                }
+            }
+            _ => self.timeline.push(IncidentEntry {
+                seq,
+                at,
+                touches: vec![touch],
+            }),
+        }
+    }
+}
+
+/// The severity order with a floor for incidents that have none.
+fn max_severity(a: Option<Severity>, b: Severity) -> Severity {
+    a.map_or(b, |a| a.max(b))
+}
+
+/// `Kind namespace/workload` of a resource, with generated name suffixes set aside.
+pub fn resource_label(resource: &ResourceRef) -> String {
+    let name = crate::hygiene::stable_name(&resource.name);
+    match &resource.namespace {
+        Some(ns) => format!("{} {ns}/{name}", resource.kind),
+        None => format!("{} {name}", resource.kind),
+    }
+}
+
+/// The incidents of every cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentProjection {
+    /// Every incident, in the order they opened.
+    incidents: Vec<Incident>,
+    /// Index by id.
+    by_id: BTreeMap<String, usize>,
+    /// Incidents each (cluster, check_key) has joined, oldest first.
+    by_finding: BTreeMap<(String, String), Vec<usize>>,
+    /// Resources armed by a change, waiting for an observation: (cluster, incident index).
+    armed: BTreeSet<(String, usize)>,
+}
+
+/// Serializable state of the incidents projection (the projection is plain ordered data).
+pub type IncidentsSnapshot = IncidentProjection;
+
+impl IncidentProjection {
+    /// No incidents.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies the event at `seq`, after the findings projection applied it and reported
+    /// `changes` (of the event's cluster).
+    pub fn apply(
+        &mut self,
+        seq: u64,
+        event: &Event,
+        changes: &[(String, FindingChange)],
+        findings: &FindingsProjection,
+        graph: &impl ResourceGraph,
+    ) {
+        let cluster = event.cluster.as_str();
+        let at = event.time;
+        for (check_key, change) in changes {
+            self.apply_finding_change(seq, at, cluster, check_key, *change, findings, graph);
+        }
+        match &event.payload {
+            Payload::CycleCompleted(cycle) => {
+                if self.armed.iter().any(|(c, _)| c == cluster) {
+                    self.observe_layers(seq, at, cluster, cycle);
+                }
+            }
+            Payload::IncidentOpened(change) => {
+                self.apply_incident(seq, at, cluster, change, "incident_opened", findings)
+            }
+            Payload::IncidentUpdated(change) => {
+                self.apply_incident(seq, at, cluster, change, "incident_updated", findings)
+            }
+            Payload::IncidentClosed(change) => {
+                self.apply_incident(seq, at, cluster, change, "incident_closed", findings)
+            }
+            Payload::NoteAdded(note) => self.apply_note(seq, at, cluster, note),
+            Payload::ChangeDeployed(deploy) => {
+                self.apply_deploy(seq, at, cluster, deploy, findings)
+            }
+            Payload::AlertFired(alert) => self.apply_alert(seq, at, cluster, alert, "alert_fired"),
+            Payload::AlertResolved(alert) => {
+                self.apply_alert(seq, at, cluster, alert, "alert_resolved")
+            }
+            _ => {}
+        }
+    }
+
+    fn open_incidents_of(&self, cluster: &str, check_key: &str) -> Vec<usize> {
+        self.by_finding
+            .get(&(cluster.to_owned(), check_key.to_owned()))
+            .map(|list| {
+                list.iter()
+                    .copied()
+                    .filter(|&i| self.incidents[i].is_open())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_finding_change(
+        &mut self,
+        seq: u64,
+        at: Timestamp,
+        cluster: &str,
+        check_key: &str,
+        change: FindingChange,
+        findings: &FindingsProjection,
+        graph: &impl ResourceGraph,
+    ) {
+        let open = self.open_incidents_of(cluster, check_key);
+        if change == FindingChange::Opened && open.is_empty() {
+            self.group(seq, at, cluster, check_key, findings, graph);
+            return;
+        }
+        let facts = findings.finding_facts(cluster, check_key);
+        for i in open {
+            let incident = &mut self.incidents[i];
+            incident.touch(seq, at, change.as_str(), Some(check_key));
+            if let Some(facts) = facts
+                && let Some(f) = incident
+                    .findings
+                    .iter_mut()
+                    .find(|f| f.check_key == check_key)
+            {
+                f.max_severity = f.max_severity.max(facts.severity);
+            }
+            if change == FindingChange::Opened {
+                incident.last_opened_at = at;
+            }
+            if matches!(change, FindingChange::Resolved(_))
+                && incident.kind == IncidentKind::Automatic
+                && incident
+                    .findings
+                    .iter()
+                    .all(|f| !findings.is_active(cluster, &f.check_key))
+            {
+                incident.closed_at = Some(at);
+                incident.closed_seq = Some(seq);
+                incident.touch(seq, at, "incident_closed", None);
+            }
+        }
+    }
+
+    /// A finding opened outside any open incident: join or open an automatic one.
+    fn group(
+        &mut self,
+        seq: u64,
+        at: Timestamp,
+        cluster: &str,
+        check_key: &str,
+        findings: &FindingsProjection,
+        graph: &impl ResourceGraph,
+    ) {
+        let Some(facts) = findings.finding_facts(cluster, check_key) else {
+            return;
+        };
+        // Informational findings are resolved as they open: no incident.
+        if !facts.active {
+            return;
+        }
+        let settings = findings.settings_of(cluster);
+        let min_severity = settings.map_or(Severity::Warning, |s| s.notification_min_severity);
+        if facts.severity < min_severity {
+            return;
+        }
+        let window_secs = settings.map_or(600, |s| s.incident_window_secs);
+        let window_start = at.plus_secs(-i64::try_from(window_secs).unwrap_or(i64::MAX));
+        let namespace = facts.resource.and_then(|r| r.namespace.clone());
+        let component = facts
+            .resource
+            .and_then(|r| graph.component_of(cluster, r))
+            .map(str::to_owned);
+        let joined = self.incidents.iter().position(|incident| {
+            incident.kind == IncidentKind::Automatic
+                && incident.is_open()
+                && incident.cluster == cluster
+                && incident.last_opened_at >= window_start
+                && (namespace
+                    .as_ref()
+                    .is_some_and(|ns| incident.namespaces.contains(ns))
+                    || component
+                        .as_ref()
+                        .is_some_and(|c| incident.components.contains(c)))
+        });
+        let index = match joined {
+            Some(index) => index,
+            None => {
+                let id = format!("auto-{cluster}-{seq}");
+                self.create(&id, IncidentKind::Automatic, cluster, seq, at);
+                self.by_id[&id]
+            }
+        };
+        self.add_finding(index, seq, at, cluster, check_key, findings, Some(graph));
+        let incident = &mut self.incidents[index];
+        incident.last_opened_at = at;
+        incident.touch(seq, at, "opened", Some(check_key));
+    }
+
+    fn create(&mut self, id: &str, kind: IncidentKind, cluster: &str, seq: u64, at: Timestamp) {
+        let index = self.incidents.len();
+        self.incidents.push(Incident {
+            id: id.to_owned(),
+            kind,
+            cluster: cluster.to_owned(),
+            declared_title: None,
+            declared_severity: None,
+            summary: None,
+            opened_at: at,
+            opened_seq: seq,
+            closed_at: None,
+            closed_seq: None,
+            merged_into: None,
+            findings: Vec::new(),
+            last_opened_at: at,
+            namespaces: BTreeSet::new(),
+            components: BTreeSet::new(),
+            notes: BTreeMap::new(),
+            layers: BTreeMap::new(),
+            timeline: Vec::new(),
+        });
+        self.by_id.insert(id.to_owned(), index);
+    }
+
+    /// Adds a finding to an incident (once), with its namespace, component and first layer.
+    #[allow(clippy::too_many_arguments)]
+    fn add_finding(
+        &mut self,
+        index: usize,
+        seq: u64,
+        at: Timestamp,
+        cluster: &str,
+        check_key: &str,
+        findings: &FindingsProjection,
+        graph: Option<&dyn ResourceGraphDyn>,
+    ) {
+        if self.incidents[index].has_finding(check_key) {
+            return;
+        }
+        let facts = findings.finding_facts(cluster, check_key);
+        let incident = &mut self.incidents[index];
+        incident.findings.push(IncidentFinding {
+            check_key: check_key.to_owned(),
+            joined_at: at,
+            joined_seq: seq,
+            max_severity: facts.map_or(Severity::Info, |f| f.severity),
+        });
+        if let Some(facts) = facts {
+            if let Some(resource) = facts.resource {
+                if let Some(ns) = &resource.namespace {
+                    incident.namespaces.insert(ns.clone());
+                }
+                if let Some(component) =
+                    graph.and_then(|g| g.component_of_dyn(cluster, resource))
+                {
+                    incident.components.insert(component.to_owned());
+                }
+            }
+            let resource = facts
+                .resource
+                .map_or_else(|| check_key.to_owned(), resource_label);
+            let layers = incident
+                .layers
+                .entry(resource.clone())
+                .or_insert_with(|| ResourceLayers {
+                    resource,
+                    layers: Vec::new(),
+                    armed_by: None,
+                });
+            if layers.layers.is_empty() {
+                layers.layers.push(FailureLayer {
+                    number: 1,
+                    check_key: check_key.to_owned(),
+                    signature: facts.detail.unwrap_or(facts.title).to_owned(),
+                    first_seen_at: at,
+                    first_seen_seq: seq,
+                    after_change: None,
+                    changes_without_effect: Vec::new(),
+                });
+            }
+        }
+        self.by_finding
+            .entry((cluster.to_owned(), check_key.to_owned()))
+            .or_default()
+            .push(index);
+    }
+
+    /// An explicit incident names a finding that an open automatic incident holds: the
+    /// automatic one is absorbed.
+    fn absorb(&mut self, into: usize, from: usize, seq: u64, at: Timestamp) {
+        let absorbed = std::mem::take(&mut self.incidents[from].findings);
+        let from_id = self.incidents[from].id.clone();
+        let into_id = self.incidents[into].id.clone();
+        let from_timeline = std::mem::take(&mut self.incidents[from].timeline);
+        let from_layers = std::mem::take(&mut self.incidents[from].layers);
+        let from_namespaces = std::mem::take(&mut self.incidents[from].namespaces);
+        let from_components = std::mem::take(&mut self.incidents[from].components);
+        {
+            let source = &mut self.incidents[from];
+            source.merged_into = Some(into_id);
+            source.findings = absorbed.clone();
+            source.touch(seq, at, "merged", None);
+        }
+        let target = &mut self.incidents[into];
+        for finding in absorbed {
+            if !target.has_finding(&finding.check_key) {
+                let key = (target.cluster.clone(), finding.check_key.clone());
+                target.findings.push(finding);
+                self.by_finding.entry(key).or_default().push(into);
+            }
+        }
+        let target = &mut self.incidents[into];
+        target.namespaces.extend(from_namespaces);
+        target.components.extend(from_components);
+        for (resource, layers) in from_layers {
+            target.layers.entry(resource).or_insert(layers);
+        }
+        let mut merged: BTreeMap<u64, IncidentEntry> = target
+            .timeline
+            .drain(..)
+            .chain(from_timeline)
+            .fold(BTreeMap::new(), |mut map, entry| {
+                map.entry(entry.seq)
+                    .and_modify(|e: &mut IncidentEntry| {
+                        for touch in &entry.touches {
+                            if let Err(pos) = e.touches.binary_search(touch) {
+                                e.touches.insert(pos, touch.clone());
+                            }
+                        }
+                    })
+                    .or_insert(entry);
+                map
+            });
+        target.timeline = std::mem::take(&mut merged).into_values().collect();
+        target.touch(seq, at, "merged", Some(&from_id));
+        let (from_opened_at, from_opened_seq) =
+            (self.incidents[from].opened_at, self.incidents[from].opened_seq);
+        let target = &mut self.incidents[into];
+        if target.opened_at > from_opened_at {
+            // The explicit incident started when its first finding did.
+            target.opened_at = from_opened_at;
+            target.opened_seq = from_opened_seq;
+        }
+    }
+
+    fn apply_incident(
+        &mut self,
+        seq: u64,
+        at: Timestamp,
+        cluster: &str,
+        change: &IncidentChange,
+        what: &str,
+        findings: &FindingsProjection,
+    ) {
+        let index = match self.by_id.get(&change.incident) {
+            Some(&index) => index,
+            None => {
+                self.create(&change.incident, IncidentKind::Explicit, cluster, seq, at);
+                self.by_id[&change.incident]
+            }
+        };
+        {
+            let incident = &mut self.incidents[index];
+            if change.title.is_some() {
+                incident.declared_title.clone_from(&change.title);
+            }
+            if change.severity.is_some() {
+                incident.declared_severity = change.severity;
+            }
+            if change.summary.is_some() {
+                incident.summary.clone_from(&change.summary);
+            }
+            match what {
+                "incident_closed" => {
+                    incident.closed_at = Some(at);
+                    incident.closed_seq = Some(seq);
+                }
+                "incident_opened" if incident.closed_seq.is_some() => {
+                    // Reopened.
+                    incident.closed_at = None;
+                    incident.closed_seq = None;
+                }
+                _ => {}
+            }
+            incident.touch(seq, at, what, None);
+        }
+        for check_key in &change.check_keys {
+            let absorb: Vec<usize> = self
+                .open_incidents_of(cluster, check_key)
+                .into_iter()
+                .filter(|&i| i != index && self.incidents[i].kind == IncidentKind::Automatic)
+                .collect();
+            for from in absorb {
+                self.absorb(index, from, seq, at);
+            }
+            if !self.incidents[index].has_finding(check_key) {
+                self.add_finding(index, seq, at, cluster, check_key, findings, None);
+                self.incidents[index].touch(seq, at, "joined", Some(check_key));
+            }
+        }
+    }
+
+    /// The incidents an entry linked by id or by check keys belongs to.
+    fn linked(&mut self, seq: u64, at: Timestamp, cluster: &str, incident: Option<&str>, check_keys: &[String]) -> Vec<usize> {
+        let mut targets = BTreeSet::new();
+        if let Some(id) = incident {
+            let index = match self.by_id.get(id) {
+                Some(&index) => index,
+                None => {
+                    // Named before it was opened: recorded anyway, explicit, untitled.
+                    self.create(id, IncidentKind::Explicit, cluster, seq, at);
+                    self.by_id[id]
+                }
+            };
+            targets.insert(self.resolve_merged(index));
+        }
+        for check_key in check_keys {
+            targets.extend(self.open_incidents_of(cluster, check_key));
+        }
+        targets.into_iter().collect()
+    }
+
+    fn resolve_merged(&self, mut index: usize) -> usize {
+        while let Some(into) = &self.incidents[index].merged_into {
+            index = self.by_id[into];
+        }
+        index
+    }
+
+    fn apply_note(&mut self, seq: u64, at: Timestamp, cluster: &str, note: &NoteAdded) {
+        let kind = note_kind(note.kind);
+        for index in self.linked(seq, at, cluster, note.incident.as_deref(), &note.check_keys) {
+            let incident = &mut self.incidents[index];
+            *incident.notes.entry(kind.to_owned()).or_default() += 1;
+            incident.touch(seq, at, &format!("note_{kind}"), None);
+        }
+    }
+
+    fn apply_deploy(
+        &mut self,
+        seq: u64,
+        at: Timestamp,
+        cluster: &str,
+        deploy: &ChangeDeployed,
+        findings: &FindingsProjection,
+    ) {
+        let mut targets = self.linked(seq, at, cluster, deploy.incident.as_deref(), &deploy.check_keys);
+        // Unlinked: the open incidents of this cluster with a finding on the deployed workload.
+        if targets.is_empty() {
+            targets = (0..self.incidents.len())
+                .filter(|&i| {
+                    let incident = &self.incidents[i];
+                    incident.is_open()
+                        && incident.cluster == cluster
+                        && incident.findings.iter().any(|f| {
+                            findings
+                                .finding_facts(cluster, &f.check_key)
+                                .and_then(|facts| facts.resource)
+                                .is_some_and(|r| workload_matches(r, &deploy.service))
+                        })
+                })
+                .collect();
+        }
+        let change = ChangeRef {
+            service: deploy.service.clone(),
+            version: deploy.version.clone(),
+            kind: deploy.kind,
+            seq,
+            at,
+        };
+        let what = match deploy.kind {
+            ChangeKind::Deploy => "deploy",
+            ChangeKind::Rollback => "rollback",
+            ChangeKind::Config => "config",
+        };
+        for index in targets {
+            let incident = &mut self.incidents[index];
+            incident.touch(seq, at, what, None);
+            // Arm the resources the change is about: by service name, else all of them.
+            let matching: Vec<String> = incident
+                .layers
+                .keys()
+                .filter(|label| label_matches_service(label, &deploy.service))
+                .cloned()
+                .collect();
+            let arm: Vec<String> = if matching.is_empty() {
+                incident.layers.keys().cloned().collect()
+            } else {
+                matching
+            };
+            for label in arm {
+                if let Some(layers) = incident.layers.get_mut(&label) {
+                    layers.armed_by = Some(change.clone());
+                }
+            }
+            self.armed.insert((cluster.to_owned(), index));
+        }
+    }
+
+    fn apply_alert(&mut self, seq: u64, at: Timestamp, cluster: &str, alert: &Alert, what: &str) {
+        let Some(namespace) = alert.labels.get("namespace") else {
+            return;
+        };
+        for incident in self.incidents.iter_mut() {
+            if incident.is_open()
+                && incident.cluster == cluster
+                && incident.namespaces.contains(namespace)
+            {
+                incident.touch(seq, at, what, None);
+            }
+        }
+    }
+
+    /// A cycle after a change: what the armed resources show now.
+    fn observe_layers(&mut self, seq: u64, at: Timestamp, cluster: &str, cycle: &CycleCompleted) {
+        let armed: Vec<usize> = self
+            .armed
+            .iter()
+            .filter(|(c, _)| c == cluster)
+            .map(|&(_, i)| i)
+            .collect();
+        for index in armed {
+            let incident = &mut self.incidents[index];
+            let mut still_armed = false;
+            let labels: Vec<String> = incident
+                .layers
+                .iter()
+                .filter(|(_, l)| l.armed_by.is_some())
+                .map(|(label, _)| label.clone())
+                .collect();
+            for label in labels {
+                // The last entry of the cycle for one of the incident's findings on this resource.
+                let seen = cycle.findings.iter().rev().find(|obs| {
+                    incident.has_finding(&obs.check_key)
+                        && obs
+                            .resource
+                            .as_ref()
+                            .map_or_else(|| obs.check_key.clone(), resource_label)
+                            == label
+                });
+                let Some(obs) = seen else {
+                    still_armed = true;
+                    continue;
+                };
+                let signature = obs.detail.as_deref().unwrap_or(&obs.title).to_owned();
+                let layers = incident.layers.get_mut(&label).expect("listed above");
+                let change = layers.armed_by.take().expect("armed");
+                let last = layers.layers.last_mut().expect("a resource has a first layer");
+                if last.signature == signature && last.check_key == obs.check_key {
+                    last.changes_without_effect.push(change);
+                    incident.touch(seq, at, "no_effect", Some(&obs.check_key));
+                } else {
+                    let number = last.number + 1;
+                    layers.layers.push(FailureLayer {
+                        number,
+                        check_key: obs.check_key.clone(),
+                        signature,
+                        first_seen_at: at,
+                        first_seen_seq: seq,
+                        after_change: Some(change),
+                        changes_without_effect: Vec::new(),
+                    });
+                    incident.touch(seq, at, "layer", Some(&obs.check_key));
+                }
+            }
+            if !still_armed {
+                self.armed.remove(&(cluster.to_owned(), index));
+            }
+        }
+    }
+
+    /// Every incident, in the order they opened (absorbed ones included, marked).
+    pub fn incidents(&self) -> &[Incident] {
+        &self.incidents
+    }
+
+    /// One incident by id.
+    pub fn incident(&self, id: &str) -> Option<&Incident> {
+        self.by_id.get(id).map(|&i| &self.incidents[i])
+    }
+
+    /// An incident as users see it.
+    pub fn view(&self, incident: &Incident, findings: &FindingsProjection) -> IncidentView {
+        let cluster = incident.cluster.as_str();
+        let finding_views: Vec<IncidentFindingView> = incident
+            .findings
+            .iter()
+            .map(|f| {
+                let facts = findings.finding_facts(cluster, &f.check_key);
+                IncidentFindingView {
+                    check_key: f.check_key.clone(),
+                    title: facts.map(|x| x.title.to_owned()),
+                    severity: f.max_severity,
+                    active: facts.is_some_and(|x| x.active),
+                    joined_at: f.joined_at,
+                }
+            })
+            .collect();
+        let severity = incident
+            .findings
+            .iter()
+            .map(|f| f.max_severity)
+            .fold(incident.declared_severity, |acc, s| Some(max_severity(acc, s)))
+            .unwrap_or(Severity::Info);
+        let title = incident.declared_title.clone().unwrap_or_else(|| {
+            match finding_views.first() {
+                Some(first) => {
+                    let title = first.title.clone().unwrap_or_else(|| first.check_key.clone());
+                    match finding_views.len() {
+                        1 => title,
+                        n => format!("{title} (+{} more)", n - 1),
+                    }
+                }
+                None => incident.id.clone(),
+            }
+        });
+        IncidentView {
+            id: incident.id.clone(),
+            kind: incident.kind,
+            cluster: incident.cluster.clone(),
+            title,
+            severity,
+            state: if incident.merged_into.is_some() {
+                IncidentState::Merged
+            } else if incident.closed_seq.is_some() {
+                IncidentState::Closed
+            } else {
+                IncidentState::Open
+            },
+            opened_at: incident.opened_at,
+            opened_seq: incident.opened_seq,
+            closed_at: incident.closed_at,
+            closed_seq: incident.closed_seq,
+            duration_secs: incident
+                .closed_at
+                .map(|closed| (closed.unix_nanos() - incident.opened_at.unix_nanos()).max(0) as u64 / 1_000_000_000),
+            summary: incident.summary.clone(),
+            merged_into: incident.merged_into.clone(),
+            findings: finding_views,
+            notes: incident.notes.clone(),
+            layers: incident
+                .layers
+                .values()
+                .filter(|l| l.layers.len() > 1 || l.layers.iter().any(|x| !x.changes_without_effect.is_empty()))
+                .cloned()
+                .collect(),
+            timeline_entries: incident.timeline.len() as u64,
+        }
+    }
+
+    /// Every incident as users see it, in the order they opened; absorbed ones only with
+    /// `include_merged`.
+    pub fn views(&self, findings: &FindingsProjection, cluster: Option<&str>, include_merged: bool) -> Vec<IncidentView> {
+        self.incidents
+            .iter()
+            .filter(|i| cluster.is_none_or(|c| c == i.cluster))
+            .filter(|i| include_merged || i.merged_into.is_none())
+            .map(|i| self.view(i, findings))
+            .collect()
+    }
+
+    /// A serializable copy of the whole state.
+    pub fn snapshot(&self) -> IncidentsSnapshot {
+        self.clone()
+    }
+
+    /// Resumes from a snapshot.
+    pub fn restore(snapshot: &IncidentsSnapshot) -> Self {
+        snapshot.clone()
+    }
+}
+
+/// Object-safe form of [`ResourceGraph`] for the places that hold it as a trait object.
+trait ResourceGraphDyn {
+    fn component_of_dyn(&self, cluster: &str, resource: &ResourceRef) -> Option<&str>;
+}
+
+impl<T: ResourceGraph> ResourceGraphDyn for T {
+    fn component_of_dyn(&self, cluster: &str, resource: &ResourceRef) -> Option<&str> {
+        self.component_of(cluster, resource)
+    }
+}
+
+fn note_kind(kind: NoteKind) -> &'static str {
+    match kind {
+        NoteKind::Observation => "observation",
+        NoteKind::Hypothesis => "hypothesis",
+        NoteKind::Action => "action",
+        NoteKind::Decision => "decision",
+        NoteKind::Resolution => "resolution",
+    }
+}
+
+/// Whether a deploy of `service` is about this resource: its name or workload name.
+fn workload_matches(resource: &ResourceRef, service: &str) -> bool {
+    resource.name == service || crate::hygiene::stable_name(&resource.name) == service
+}
+
+/// Whether a layer label (`Kind ns/workload`) names the deployed service.
+fn label_matches_service(label: &str, service: &str) -> bool {
+    let name = label.rsplit(['/', ' ']).next().unwrap_or(label);
+    name == service
+}
+
+/// Open, closed, or absorbed into another incident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentState {
+    /// Still going.
+    Open,
+    /// Over.
+    Closed,
+    /// Absorbed into an explicit incident.
+    Merged,
+}
+
+/// A finding of an incident as users see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentFindingView {
+    /// Its key.
+    pub check_key: String,
+    /// Latest title, when the finding is known.
+    pub title: Option<String>,
+    /// Highest severity seen while in the incident.
+    pub severity: Severity,
+    /// Active now.
+    pub active: bool,
+    /// When it joined.
+    pub joined_at: Timestamp,
+}
+
+/// An incident as users see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentView {
+    /// Id.
+    pub id: String,
+    /// Explicit or automatic.
+    pub kind: IncidentKind,
+    /// Cluster.
+    pub cluster: String,
+    /// Declared title, else from its findings.
+    pub title: String,
+    /// Max of its findings' severities (and the declared one).
+    pub severity: Severity,
+    /// Open, closed or merged.
+    pub state: IncidentState,
+    /// When it opened.
+    pub opened_at: Timestamp,
+    /// Log position.
+    pub opened_seq: u64,
+    /// When it closed.
+    pub closed_at: Option<Timestamp>,
+    /// Log position.
+    pub closed_seq: Option<u64>,
+    /// Closed minus opened.
+    pub duration_secs: Option<u64>,
+    /// Declared summary.
+    pub summary: Option<String>,
+    /// The incident that absorbed it.
+    pub merged_into: Option<String>,
+    /// Its findings.
+    pub findings: Vec<IncidentFindingView>,
+    /// Notes by kind.
+    pub notes: BTreeMap<String, u32>,
+    /// Resources that failed in more than one way across changes, layer by layer.
+    pub layers: Vec<ResourceLayers>,
+    /// Entries in its timeline.
+    pub timeline_entries: u64,
+}
