@@ -7,6 +7,7 @@
 pub mod event;
 pub mod findings;
 pub mod fold;
+pub mod orphans;
 pub mod schema;
 pub mod settings;
 pub mod timestamp;
