@@ -531,11 +531,8 @@ impl ClusterOrphans {
         self.tracked_kinds.insert(tracking.kind.clone());
         // What it tracks now is managed, and the row is no ghost: withdraw those at once.
         let tracked: Vec<String> = match uid {
-            Some(uid) => self
-                .live
-                .contains_key(uid)
-                .then(|| vec![uid.to_owned()])
-                .unwrap_or_default(),
+            Some(uid) if self.live.contains_key(uid) => vec![uid.to_owned()],
+            Some(_) => Vec::new(),
             None => self
                 .live_names
                 .get(&row_name_key(&tracking.kind, &tracking.key))
