@@ -10,6 +10,7 @@ pub mod flaps;
 pub mod fold;
 pub mod hygiene;
 pub mod incidents;
+pub mod orphans;
 pub mod schema;
 pub mod settings;
 pub mod timestamp;
