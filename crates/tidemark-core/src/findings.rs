@@ -278,6 +278,8 @@ struct ClusterFindings {
     count_flapping: Vec<u32>,
     /// Check-key drift suspects, in log order.
     drifts: Vec<DriftRecord>,
+    /// Findings whose check key looked unstable when first seen (check-key hygiene).
+    unstable_keys: Vec<u32>,
 }
 
 /// A new key that went absent within [`SHORT_LIVED_RUNS`] runs of its category.
@@ -364,6 +366,9 @@ impl ClusterFindings {
             flaps: Vec::new(),
         });
         self.by_key.insert(obs.check_key.as_str().into(), index);
+        if crate::hygiene::analyze_check_key(&obs.check_key).is_some() {
+            self.unstable_keys.push(index);
+        }
         index
     }
 
@@ -1273,6 +1278,21 @@ impl FindingsProjection {
         report
     }
 
+    /// Keys flagged by check-key hygiene when first seen, as (cluster, check_key), sorted.
+    pub fn unstable_keys<'a>(&'a self, cluster: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+        let mut out = Vec::new();
+        for (name, state) in self.clusters_matching(cluster) {
+            let mut keys: Vec<&str> = state
+                .unstable_keys
+                .iter()
+                .map(|&i| &*state.findings[i as usize].check_key)
+                .collect();
+            keys.sort_unstable();
+            out.extend(keys.into_iter().map(|k| (name.as_str(), k)));
+        }
+        out
+    }
+
     fn clusters_matching<'a>(
         &'a self,
         cluster: Option<&'a str>,
@@ -1355,6 +1375,15 @@ impl FindingsProjection {
                     settings: cluster.settings.clone(),
                     clock: cluster.clock,
                     cycles: cluster.cycle_stamp,
+                    unstable_keys: {
+                        let mut keys: Vec<String> = cluster
+                            .unstable_keys
+                            .iter()
+                            .map(|&i| cluster.findings[i as usize].check_key.to_string())
+                            .collect();
+                        keys.sort_unstable();
+                        keys
+                    },
                     categories,
                     drifts: cluster.drifts.clone(),
                     findings,
@@ -1417,6 +1446,11 @@ impl FindingsProjection {
                     cluster.count_flapping.push(index);
                 }
             }
+            for key in &saved.unstable_keys {
+                if let Some(&index) = cluster.by_key.get(key.as_str()) {
+                    cluster.unstable_keys.push(index);
+                }
+            }
         }
         projection
     }
@@ -1440,6 +1474,8 @@ pub struct ClusterSnapshot {
     pub clock: Option<Timestamp>,
     /// Cycles applied.
     pub cycles: u64,
+    /// Keys flagged by check-key hygiene, sorted.
+    pub unstable_keys: Vec<String>,
     /// Categories, sorted by name.
     pub categories: Vec<CategorySnapshot>,
     /// Drift suspects, in log order.

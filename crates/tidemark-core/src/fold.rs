@@ -8,7 +8,8 @@ use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, EventId};
-use crate::findings::{FindingsProjection, FindingsSnapshot};
+use crate::findings::FindingsProjection;
+use crate::projections::{Projections, ProjectionsSnapshot};
 
 /// What happened to an event offered to the fold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +23,7 @@ pub enum Applied {
 /// The state of folding one log.
 #[derive(Clone, Debug, Default)]
 pub struct LogFold {
-    findings: FindingsProjection,
+    projections: Projections,
     seen_ids: FxHashSet<EventId>,
     last_seq: u64,
 }
@@ -55,13 +56,18 @@ impl LogFold {
         }
         self.seen_ids.insert(event.id.clone());
         self.last_seq += 1;
-        self.findings.apply(self.last_seq, event);
+        self.projections.apply(self.last_seq, event);
         Applied::At(self.last_seq)
     }
 
     /// The findings projection.
     pub fn findings(&self) -> &FindingsProjection {
-        &self.findings
+        self.projections.findings()
+    }
+
+    /// Every projection.
+    pub fn projections(&self) -> &Projections {
+        &self.projections
     }
 
     /// A serializable copy of the whole state, in a deterministic order.
@@ -71,14 +77,14 @@ impl LogFold {
         FoldSnapshot {
             last_seq: self.last_seq,
             seen_ids,
-            findings: self.findings.snapshot(),
+            projections: self.projections.snapshot(),
         }
     }
 
     /// Resumes from a snapshot.
     pub fn restore(snapshot: &FoldSnapshot) -> Self {
         Self {
-            findings: FindingsProjection::restore(&snapshot.findings),
+            projections: Projections::restore(&snapshot.projections),
             seen_ids: snapshot.seen_ids.iter().cloned().collect(),
             last_seq: snapshot.last_seq,
         }
@@ -92,6 +98,6 @@ pub struct FoldSnapshot {
     pub last_seq: u64,
     /// Every id folded, sorted.
     pub seen_ids: Vec<EventId>,
-    /// The findings projection.
-    pub findings: FindingsSnapshot,
+    /// Every projection.
+    pub projections: ProjectionsSnapshot,
 }

@@ -11,6 +11,7 @@ pub mod fold;
 pub mod hygiene;
 pub mod incidents;
 pub mod orphans;
+pub mod projections;
 pub mod schema;
 pub mod settings;
 pub mod timestamp;
@@ -22,6 +23,7 @@ pub use findings::{
     ResolutionKind,
 };
 pub use fold::{Applied, FoldSnapshot, LogFold};
+pub use projections::{Projections, ProjectionsSnapshot};
 pub use settings::ClusterSettings;
 pub use timestamp::Timestamp;
 pub use wire::{

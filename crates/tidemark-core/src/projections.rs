@@ -1,0 +1,124 @@
+//! Every projection together, applied in one fixed order per event: findings (with flaps,
+//! stuck and churn), then the orphan graph, then incidents (which read the other two).
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, ResourceRef};
+use crate::findings::{FindingChange, FindingsProjection, FindingsSnapshot};
+use crate::hygiene::{KeyAdvice, analyze_check_key};
+use crate::incidents::{IncidentProjection, IncidentsSnapshot, ResourceGraph};
+use crate::orphans::{OrphanProjection, OrphansSnapshot};
+use crate::settings::ClusterSettings;
+
+impl ResourceGraph for OrphanProjection {
+    fn component_of(&self, cluster: &str, resource: &ResourceRef) -> Option<&str> {
+        OrphanProjection::component_of(self, cluster, resource)
+    }
+}
+
+/// A check key whose parts look unstable, in its cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnstableKeyView {
+    /// The cluster.
+    pub cluster: String,
+    /// What looks unstable and what to key by instead.
+    #[serde(flatten)]
+    pub advice: KeyAdvice,
+}
+
+/// All projections of one log.
+#[derive(Clone, Debug, Default)]
+pub struct Projections {
+    findings: FindingsProjection,
+    orphans: OrphanProjection,
+    incidents: IncidentProjection,
+    /// The finding changes of the last event applied.
+    changes: Vec<(String, FindingChange)>,
+}
+
+impl Projections {
+    /// Nothing applied yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies the event at log position `seq`; returns the finding changes it made (of the
+    /// event's cluster), in the order the findings fold made them.
+    pub fn apply(&mut self, seq: u64, event: &Event) -> &[(String, FindingChange)] {
+        self.changes.clear();
+        self.findings
+            .apply_reporting(seq, event, &mut self.changes);
+        let default_settings;
+        let settings = match self.findings.settings_of(&event.cluster) {
+            Some(settings) => settings,
+            None => {
+                default_settings = ClusterSettings::default();
+                &default_settings
+            }
+        };
+        self.orphans.apply(seq, event, settings);
+        self.incidents
+            .apply(seq, event, &self.changes, &self.findings, &self.orphans);
+        &self.changes
+    }
+
+    /// The findings projection (flaps, stuck, churn included).
+    pub fn findings(&self) -> &FindingsProjection {
+        &self.findings
+    }
+
+    /// The orphan graph.
+    pub fn orphans(&self) -> &OrphanProjection {
+        &self.orphans
+    }
+
+    /// The incidents.
+    pub fn incidents(&self) -> &IncidentProjection {
+        &self.incidents
+    }
+
+    /// Check keys whose parts looked unstable when the store first saw them, with advice,
+    /// sorted by (cluster, check_key).
+    pub fn unstable_keys(&self, cluster: Option<&str>) -> Vec<UnstableKeyView> {
+        self.findings
+            .unstable_keys(cluster)
+            .into_iter()
+            .filter_map(|(cluster, key)| {
+                analyze_check_key(key).map(|advice| UnstableKeyView {
+                    cluster: cluster.to_owned(),
+                    advice,
+                })
+            })
+            .collect()
+    }
+
+    /// A serializable copy of the whole state, in a deterministic order.
+    pub fn snapshot(&self) -> ProjectionsSnapshot {
+        ProjectionsSnapshot {
+            findings: self.findings.snapshot(),
+            orphans: self.orphans.snapshot(),
+            incidents: self.incidents.snapshot(),
+        }
+    }
+
+    /// Resumes from a snapshot: folding on gives the same state as never having stopped.
+    pub fn restore(snapshot: &ProjectionsSnapshot) -> Self {
+        Self {
+            findings: FindingsProjection::restore(&snapshot.findings),
+            orphans: OrphanProjection::restore(&snapshot.orphans),
+            incidents: IncidentProjection::restore(&snapshot.incidents),
+            changes: Vec::new(),
+        }
+    }
+}
+
+/// Serializable state of every projection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectionsSnapshot {
+    /// Findings, flaps, stuck, churn.
+    pub findings: FindingsSnapshot,
+    /// The orphan graph.
+    pub orphans: OrphansSnapshot,
+    /// Incidents.
+    pub incidents: IncidentsSnapshot,
+}
