@@ -53,7 +53,9 @@
 //!   separated by `:`, at least two groups, at least one digit, and either one `::` (at most
 //!   seven groups) or exactly eight groups; a trailing embedded IPv4 counts as two groups
 //!   (`peer:lost:fe80::1ff:fe23:4567:890a`). Keys use `:` as a separator, so
-//!   `pod:crashloop:dnd` is no address: its groups are not hex-only. Not recognised: `::1` and
+//!   `pod:crashloop:dnd` is no address: its groups are not hex-only. A leading group of letters
+//!   only is left out when the rest is an address (`dns:aaaa:2001:db8::1` flags
+//!   `2001:db8::1`: `aaaa` is the record type). Not recognised: `::1` and
 //!   `fe80::` (one group), and an IPv6 port without brackets (`fe80::1:8443` reads as one
 //!   address).
 //! - **Port** — `:<1..5 digits>` (at most 65535) right after an IP address, after `]` closing
@@ -87,13 +89,12 @@
 //! something was removed are collapsed.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
 /// What an unstable part of a check key looks like.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnstableKind {
     /// 8-4-4-4-12 hex: an object UID.
@@ -190,11 +191,13 @@ pub fn analyze_check_key(key: &str) -> Option<KeyAdvice> {
             end: c.end,
         })
         .collect();
-    let advice = found
-        .iter()
-        .map(|c| sentence(key, c))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut advice = String::with_capacity(200 * found.len());
+    for (i, c) in found.iter().enumerate() {
+        if i > 0 {
+            advice.push(' ');
+        }
+        sentence(&mut advice, key, c);
+    }
     Some(KeyAdvice {
         check_key: key.to_owned(),
         parts,
@@ -303,13 +306,18 @@ fn resolve(mut found: Vec<Candidate>) -> Vec<Candidate> {
                 .then((b.end - b.start).cmp(&(a.end - a.start)))
                 .then(a.start.cmp(&b.start))
         });
-        let mut kept: Vec<Candidate> = Vec::with_capacity(found.len());
-        for c in found {
-            if kept.iter().all(|k| c.end <= k.start || c.start >= k.end) {
-                kept.push(c);
+        let mut kept = 0;
+        for i in 0..found.len() {
+            let c = found[i];
+            if found[..kept]
+                .iter()
+                .all(|k| c.end <= k.start || c.start >= k.end)
+            {
+                found[kept] = c;
+                kept += 1;
             }
         }
-        found = kept;
+        found.truncate(kept);
         found.sort_by_key(|c| c.start);
     }
     found.retain(|c| c.shape != Shape::Exempt);
@@ -419,7 +427,10 @@ fn number(b: &[u8], i: usize, max: usize) -> Option<(u64, usize)> {
 }
 
 /// Maximal runs of bytes satisfying `class`.
-fn runs(b: &[u8], class: fn(u8) -> bool) -> impl Iterator<Item = (usize, usize)> + '_ {
+fn runs<'a>(
+    b: &'a [u8],
+    class: impl Fn(u8) -> bool + 'a,
+) -> impl Iterator<Item = (usize, usize)> + 'a {
     let mut i = 0;
     std::iter::from_fn(move || {
         while i < b.len() && !class(b[i]) {
@@ -452,9 +463,8 @@ fn detect_uuid(b: &[u8], found: &mut Vec<Candidate>) {
     let mut i = 0;
     while i + 36 <= b.len() {
         if is_hex(b[i]) && starts_word(b, i) && ends_word(b, i + 36) && is_uuid(&b[i..i + 36]) {
-            let volume = i >= 4
-                && b[i - 4..i].eq_ignore_ascii_case(b"pvc-")
-                && starts_word(b, i - 4);
+            let volume =
+                i >= 4 && b[i - 4..i].eq_ignore_ascii_case(b"pvc-") && starts_word(b, i - 4);
             found.push(if volume {
                 Candidate::new(UnstableKind::Uuid, Shape::Exempt, i - 4, i + 36)
             } else {
@@ -492,9 +502,11 @@ fn detect_alnum_runs(b: &[u8], found: &mut Vec<Candidate>) {
 fn is_ulid(run: &[u8]) -> bool {
     matches!(run[0], b'0'..=b'7')
         && (run.iter().all(|&c| {
-            c.is_ascii_digit() || (c.is_ascii_uppercase() && !matches!(c, b'I' | b'L' | b'O' | b'U'))
+            c.is_ascii_digit()
+                || (c.is_ascii_uppercase() && !matches!(c, b'I' | b'L' | b'O' | b'U'))
         }) || run.iter().all(|&c| {
-            c.is_ascii_digit() || (c.is_ascii_lowercase() && !matches!(c, b'i' | b'l' | b'o' | b'u'))
+            c.is_ascii_digit()
+                || (c.is_ascii_lowercase() && !matches!(c, b'i' | b'l' | b'o' | b'u'))
         }))
 }
 
@@ -505,9 +517,9 @@ fn epoch(b: &[u8], s: usize, e: usize) -> Option<usize> {
     if !matches!(run.len(), 10 | 13 | 16 | 19) {
         return None;
     }
-    let v = run
-        .iter()
-        .try_fold(0u64, |v, &c| c.is_ascii_digit().then(|| v * 10 + u64::from(c - b'0')))?;
+    let v = run.iter().try_fold(0u64, |v, &c| {
+        c.is_ascii_digit().then(|| v * 10 + u64::from(c - b'0'))
+    })?;
     let unit = 10u64.pow(run.len() as u32 - 10);
     if !(1_000_000_000 * unit..=4_000_000_000 * unit).contains(&v) {
         return None;
@@ -657,21 +669,30 @@ fn detect_ip(b: &[u8], found: &mut Vec<Candidate>) {
         let c = b[i];
         let prev = if i == 0 { None } else { Some(b[i - 1]) };
         let after_boundary = prev.is_none_or(|p| !is_alnum(p) && p != b'.');
-        let end = if !after_boundary {
+        let span = if !after_boundary {
             None
         } else if c == b':' {
-            if prev != Some(b':') {
-                ipv6_at(b, i)
-            } else {
+            if prev == Some(b':') {
                 None
+            } else {
+                ipv6_at(b, i).map(|end| (i, end))
             }
+        } else if c.is_ascii_digit() {
+            ipv4_at(b, i)
+                .map(|end| (i, end))
+                .or_else(|| ipv6_from(b, i))
         } else if is_hex(c) {
-            (if c.is_ascii_digit() { ipv4_at(b, i) } else { None }).or_else(|| ipv6_at(b, i))
+            ipv6_from(b, i)
         } else {
             None
         };
-        if let Some(end) = end {
-            found.push(Candidate::new(UnstableKind::IpAddress, Shape::Plain, i, end));
+        if let Some((start, end)) = span {
+            found.push(Candidate::new(
+                UnstableKind::IpAddress,
+                Shape::Plain,
+                start,
+                end,
+            ));
             i = end;
         } else {
             i += 1;
@@ -703,6 +724,24 @@ fn ipv4_at(b: &[u8], i: usize) -> Option<usize> {
         }
     }
     ends_number(b, j).then_some(j)
+}
+
+/// An IPv6 address starting with a hex group at `i`: (start, end). A first group of letters
+/// only is left out when the rest is an address: in `dns:aaaa:2001:db8::1` it is the record
+/// type.
+fn ipv6_from(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    let end = ipv6_at(b, i)?;
+    let first = b[i..end]
+        .iter()
+        .position(|&c| c == b':')
+        .map_or(end, |p| i + p);
+    if !has_digit(&b[i..first])
+        && b.get(first + 1).is_some_and(|&c| is_hex(c))
+        && let Some(rest) = ipv6_at(b, first + 1)
+    {
+        return Some((first + 1, rest));
+    }
+    Some((i, end))
 }
 
 /// An IPv6 address at `i`: its end.
@@ -799,9 +838,7 @@ fn is_host_before(b: &[u8], c: usize) -> bool {
     }
     let mut labels = host.split(|&x| x == b'.');
     let last = labels.next_back().unwrap_or_default();
-    last.len() >= 2
-        && last.iter().all(u8::is_ascii_alphabetic)
-        && labels.all(|l| !l.is_empty())
+    last.len() >= 2 && last.iter().all(u8::is_ascii_alphabetic) && labels.all(|l| !l.is_empty())
 }
 
 const PORT_WORDS: &[&[u8]] = &[
@@ -818,8 +855,17 @@ const PORT_WORDS: &[&[u8]] = &[
 ];
 
 const INDEX_WORDS: &[&[u8]] = &[
-    b"index", b"idx", b"slot", b"pos", b"position", b"item", b"entry", b"element", b"elem",
-    b"row", b"nth",
+    b"index",
+    b"idx",
+    b"slot",
+    b"pos",
+    b"position",
+    b"item",
+    b"entry",
+    b"element",
+    b"elem",
+    b"row",
+    b"nth",
 ];
 
 fn is_one_of(word: &[u8], words: &[&[u8]]) -> bool {
@@ -829,6 +875,11 @@ fn is_one_of(word: &[u8], words: &[&[u8]]) -> bool {
 /// `port=8443` and `slot-3`: a whole word of letters, an optional separator, a number.
 fn detect_words(b: &[u8], found: &mut Vec<Candidate>) {
     for (s, e) in runs(b, |c| c.is_ascii_alphabetic()) {
+        // Cheap rejection first: a number must follow, at once or after one separator.
+        let digit_at = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+        if !digit_at(e) && !digit_at(e + 1) {
+            continue;
+        }
         let word = &b[s..e];
         let (kind, shape, max, seps): (_, _, _, &[u8]) = if is_one_of(word, PORT_WORDS) {
             (UnstableKind::Port, Shape::PortNamed, 5, b"=-:_")
@@ -921,6 +972,13 @@ fn single_shape(name: &[u8]) -> Option<(Shape, usize)> {
 fn detect_k8s(b: &[u8], found: &mut Vec<Candidate>) {
     for (s, e) in runs(b, is_name_byte) {
         let name = &b[s..e];
+        // Cheap rejection first: every suffix is 5 or 8..=10 bytes after a `-`.
+        let Some(dash) = name.iter().rposition(|&c| c == b'-') else {
+            continue;
+        };
+        if !matches!(name.len() - dash - 1, 5 | 8..=10) {
+            continue;
+        }
         // Both: the single suffix stands if something more specific takes the middle part
         // (`backup-20260302-x7k2q`: a date, then a pod suffix).
         for (shape, workload_end) in [pod_shape(name), single_shape(name)].into_iter().flatten() {
@@ -983,8 +1041,7 @@ fn suggestion(key: &str, parts: &[Candidate]) -> String {
     }
     push_segment(&mut out, &key[pos..], removed);
     // A removal at either end may leave a separator the key did not have there.
-    while out.as_bytes().last().is_some_and(|&c| is_sep(c))
-        && !b.last().is_some_and(|&c| is_sep(c))
+    while out.as_bytes().last().is_some_and(|&c| is_sep(c)) && !b.last().is_some_and(|&c| is_sep(c))
     {
         out.pop();
     }
@@ -1011,63 +1068,77 @@ fn push_segment(out: &mut String, segment: &str, after_removal: bool) {
     out.push_str(if doubled { &segment[1..] } else { segment });
 }
 
-fn sentence(key: &str, c: &Candidate) -> String {
+/// Appends the advice sentence for `c` to `out`.
+fn sentence(out: &mut String, key: &str, c: &Candidate) {
     let text = &key[c.start..c.end];
     let workload = || &key[c.workload_start..c.start.saturating_sub(1).max(c.workload_start)];
-    match c.shape {
-        Shape::PodSuffix => format!(
+    // Writing to a String cannot fail.
+    let _ = match c.shape {
+        Shape::PodSuffix => write!(
+            out,
             "`{text}` is a pod-template hash and pod suffix: they change on every rollout; key \
              by the workload (`{}`).",
             workload()
         ),
-        Shape::CronJobPod => format!(
+        Shape::CronJobPod => write!(
+            out,
             "`{text}` is a CronJob's scheduled-run suffix and pod suffix: they change on every \
              run; key by the CronJob (`{}`).",
             workload()
         ),
-        Shape::ReplicaSetHash => format!(
+        Shape::ReplicaSetHash => write!(
+            out,
             "`{text}` is a ReplicaSet's pod-template hash: it changes on every rollout; key by \
              the Deployment (`{}`).",
             workload()
         ),
-        Shape::GeneratedSuffix => format!(
+        Shape::GeneratedSuffix => write!(
+            out,
             "`{text}` is a generated pod suffix: it changes whenever the pod is recreated; key \
              by the owning workload (`{}`).",
             workload()
         ),
-        Shape::Epoch => format!(
+        Shape::Epoch => write!(
+            out,
             "`{text}` is a Unix epoch time: it changes every cycle; drop it from the key and put \
              the time in the finding's detail."
         ),
-        Shape::DateTime => format!(
+        Shape::DateTime => write!(
+            out,
             "`{text}` is a date or date-time: it changes every cycle (or every day); drop it \
              from the key and put the time in the finding's detail."
         ),
-        Shape::PortAfterHost | Shape::PortNamed => format!(
+        Shape::PortAfterHost | Shape::PortNamed => write!(
+            out,
             "`{text}` is a port: ports vary across restarts (NodePorts, ephemeral ports); key \
              by the service or host name without it."
         ),
-        Shape::IndexWord | Shape::IndexBracket | Shape::IndexHash => format!(
+        Shape::IndexWord | Shape::IndexBracket | Shape::IndexHash => write!(
+            out,
             "`{text}` is a positional index: positions shift when the list is reordered; key \
              by a stable id of the item, such as its name."
         ),
         Shape::Plain | Shape::Exempt => match c.kind {
-            UnstableKind::Uuid => format!(
+            UnstableKind::Uuid => write!(
+                out,
                 "`{text}` is a UUID: an object's UID is new every time it is recreated; key by \
                  its namespace and name."
             ),
-            UnstableKind::Ulid => format!(
+            UnstableKind::Ulid => write!(
+                out,
                 "`{text}` is a ULID: a new one is minted for every event or run; key by the name \
                  of what it identifies."
             ),
-            UnstableKind::IpAddress => format!(
+            UnstableKind::IpAddress => write!(
+                out,
                 "`{text}` is an IP address: pod and node addresses are reassigned on restart; key \
                  by the pod, node or service name."
             ),
-            _ => format!(
+            _ => write!(
+                out,
                 "`{text}` is a long hex id (a container id, span id or digest): it is new for \
                  every container, span or build; key by the container or workload name."
             ),
         },
-    }
+    };
 }

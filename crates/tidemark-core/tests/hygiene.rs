@@ -27,11 +27,18 @@ fn check(key: &str, expected: Expected<'_>) {
     };
     let got = got.unwrap_or_else(|| panic!("{key:?} should be flagged"));
     assert_eq!(got.check_key, key);
-    let kinds: Vec<_> = got.parts.iter().map(|p| (p.kind, p.text.as_str())).collect();
+    let kinds: Vec<_> = got
+        .parts
+        .iter()
+        .map(|p| (p.kind, p.text.as_str()))
+        .collect();
     assert_eq!(kinds, parts, "parts of {key:?}");
     let mut from = 0;
     for part in &got.parts {
-        let start = from + key[from..].find(&part.text).expect("part text is in the key");
+        let start = from
+            + key[from..]
+                .find(&part.text)
+                .expect("part text is in the key");
         assert_eq!(
             (part.start, part.end),
             (start, start + part.text.len()),
@@ -262,7 +269,15 @@ fn ip_addresses_are_flagged() {
     );
     check(
         "ingress:upstream/::ffff:10.0.3.17",
-        flagged(&[(IpAddress, "::ffff:10.0.3.17")], "ingress:upstream/<host>"),
+        flagged(
+            &[(IpAddress, "::ffff:10.0.3.17")],
+            "ingress:upstream/<host>",
+        ),
+    );
+    // The record type before the address is a word, not a group.
+    check(
+        "dns:aaaa:2001:db8::1",
+        flagged(&[(IpAddress, "2001:db8::1")], "dns:aaaa:<host>"),
     );
     // Not addresses: a part over 255, a version, too few groups.
     check("node:unreachable:10.0.3.256", None);
@@ -481,11 +496,59 @@ fn stable_name_strips_generated_suffixes() {
 // Properties
 
 const WORDS: &[&str] = &[
-    "pod", "pods", "crashloop", "dnd", "backend", "node", "notready", "proxied", "domain", "media",
-    "plex", "config", "cert", "expiring", "infra", "drift", "pvc", "attached", "consumer", "port",
-    "nodeport", "slot", "index", "idx", "item", "position", "cafe", "dead", "beef", "face", "bad",
-    "add", "fade", "deadbeef", "decade", "facade", "abcdef", "ffff", "fe", "x", "xkzpq",
-    "bcdfghjklm", "ARZNDEKTSV", "T", "Z", "e", "uid", "sha", "a", "b", "c", "d", "f",
+    "pod",
+    "pods",
+    "crashloop",
+    "dnd",
+    "backend",
+    "node",
+    "notready",
+    "proxied",
+    "domain",
+    "media",
+    "plex",
+    "config",
+    "cert",
+    "expiring",
+    "infra",
+    "drift",
+    "pvc",
+    "attached",
+    "consumer",
+    "port",
+    "nodeport",
+    "slot",
+    "index",
+    "idx",
+    "item",
+    "position",
+    "cafe",
+    "dead",
+    "beef",
+    "face",
+    "bad",
+    "add",
+    "fade",
+    "deadbeef",
+    "decade",
+    "facade",
+    "abcdef",
+    "ffff",
+    "fe",
+    "x",
+    "xkzpq",
+    "bcdfghjklm",
+    "ARZNDEKTSV",
+    "T",
+    "Z",
+    "e",
+    "uid",
+    "sha",
+    "a",
+    "b",
+    "c",
+    "d",
+    "f",
 ];
 
 const SEPARATORS: &[&str] = &[
@@ -560,7 +623,10 @@ fn key_with_uuid() -> impl Strategy<Value = (String, usize)> {
             Some(if i == 0 {
                 (format!("{uuid}{sep}{key}"), 0)
             } else {
-                (format!("{}{sep}{uuid}{}", &key[..i], &key[i..]), i + sep.len())
+                (
+                    format!("{}{sep}{uuid}{}", &key[..i], &key[i..]),
+                    i + sep.len(),
+                )
             })
         })
 }
