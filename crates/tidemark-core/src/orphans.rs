@@ -26,8 +26,10 @@
 //!   covers); after it the candidates of the whole cluster are recomputed. A candidate seen in
 //!   consecutive scans counts them in `scans`; one that is not a candidate any more is dropped.
 //!   It is reported once `scans >= orphan_confirm_scans` (the value in force at the cluster's
-//!   latest event). A `tracking.upserted` that tracks an unmanaged resource or backs a ghost
-//!   row, and a `tracking.deleted` of a ghost row, withdraw that candidate at once.
+//!   latest event). `since` / `since_seq` are the time and position of the scan that started
+//!   the current streak; a candidate's reason is refreshed every scan. A `tracking.upserted`
+//!   that tracks an unmanaged resource or backs a ghost row, and a `tracking.deleted` of a
+//!   ghost row, withdraw that candidate at once.
 //! - **Spans**: a trace is evaluated once the cluster's clock (the latest event time seen) is at
 //!   least `span_grace_secs` past the latest time of its span events. Then each span whose
 //!   parent is not in the trace is an `orphan_span`, and a trace without a span whose parent is
@@ -49,9 +51,7 @@ use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
 
 /// What kind of orphan.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrphanKind {
     /// A live root resource of a tracked kind without a tracking row.
@@ -129,9 +129,7 @@ pub struct OrphanView {
 }
 
 /// Relation of a graph edge.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Relation {
     /// `from` is an owner of `to`.
@@ -557,8 +555,11 @@ impl ClusterOrphans {
         settings: &ClusterSettings,
     ) {
         // 1. The kinds this scan replaces, and its resources by kind (last entry per uid wins).
-        let mut by_kind: BTreeMap<&str, BTreeMap<&str, &crate::event::InventoryResource>> =
-            scan.kinds.iter().map(|k| (k.as_str(), BTreeMap::new())).collect();
+        let mut by_kind: BTreeMap<&str, BTreeMap<&str, &crate::event::InventoryResource>> = scan
+            .kinds
+            .iter()
+            .map(|k| (k.as_str(), BTreeMap::new()))
+            .collect();
         let mut seen_uid: FxHashMap<&str, &str> = FxHashMap::default();
         for res in &scan.resources {
             if let Some(previous_kind) = seen_uid.insert(res.uid.as_str(), res.kind.as_str())
@@ -738,10 +739,15 @@ impl ClusterOrphans {
         // Direct dangling causes.
         let mut direct: Vec<Option<String>> = vec![None; live.len()];
         for (i, (_, res)) in live.iter().enumerate() {
-            let reason = if let Some(owner) = res.owners.iter().find(|o| !index.contains_key(o.as_str())) {
+            let reason = if let Some(owner) =
+                res.owners.iter().find(|o| !index.contains_key(o.as_str()))
+            {
                 Some(format!("owner {owner}{} is not live", self.describe(owner)))
             } else if let Some(dep) = res.uses.iter().find(|u| !index.contains_key(u.as_str())) {
-                Some(format!("uses {dep}{}, which is not live", self.describe(dep)))
+                Some(format!(
+                    "uses {dep}{}, which is not live",
+                    self.describe(dep)
+                ))
             } else if settings.orphan_consumer_kinds.contains(&res.kind) && !used[i] {
                 Some(format!("no live resource uses this {}", res.kind))
             } else {
@@ -822,10 +828,7 @@ impl ClusterOrphans {
             } else {
                 let owner = live[via[i] as usize].0;
                 let cause = direct[root[i] as usize].as_deref().expect("direct");
-                format!(
-                    "owner {owner}{} is dangling: {cause}",
-                    self.describe(owner)
-                )
+                format!("owner {owner}{} is dangling: {cause}", self.describe(owner))
             };
             let mut view = blank(OrphanKind::Dangling, reason);
             view.resource = Some(res.reference(uid));
@@ -914,7 +917,8 @@ impl ClusterOrphans {
                 service: span.service.clone(),
             },
         );
-        self.pending.insert((trace.last_time, span.trace_id.clone()));
+        self.pending
+            .insert((trace.last_time, span.trace_id.clone()));
     }
 
     fn evaluate_due(&mut self, cluster: &str, seq: u64, settings: &ClusterSettings) {
@@ -925,7 +929,10 @@ impl ClusterOrphans {
                 break;
             }
             let (_, trace_id) = self.pending.pop_first().expect("just looked");
-            let trace = self.traces.get_mut(&trace_id).expect("pending traces exist");
+            let trace = self
+                .traces
+                .get_mut(&trace_id)
+                .expect("pending traces exist");
             trace.evaluated = true;
             let view = |kind, trace_id: &str, reason: String| OrphanView {
                 cluster: cluster.to_owned(),
@@ -979,7 +986,11 @@ impl ClusterOrphans {
         match &resource.uid {
             Some(uid) => self.live.get(uid),
             None => {
-                let key = name_key(&resource.kind, resource.namespace.as_deref(), &resource.name);
+                let key = name_key(
+                    &resource.kind,
+                    resource.namespace.as_deref(),
+                    &resource.name,
+                );
                 let uid = self.live_names.get(&key)?.first()?;
                 self.live.get(uid)
             }

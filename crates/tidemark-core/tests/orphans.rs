@@ -189,7 +189,10 @@ fn pvc_without_consumer_is_a_candidate_then_confirmed_on_the_second_scan() {
         &kinds,
         vec![
             res("pvc-data", "PersistentVolumeClaim", Some("dnd"), "dnd-data"),
-            using(res("pod-1", "Pod", Some("dnd"), "dnd-backend"), &["pvc-used"]),
+            using(
+                res("pod-1", "Pod", Some("dnd"), "dnd-backend"),
+                &["pvc-used"],
+            ),
             res("pvc-used", "PersistentVolumeClaim", Some("dnd"), "dnd-db"),
         ],
     );
@@ -210,7 +213,10 @@ fn pvc_without_consumer_is_a_candidate_then_confirmed_on_the_second_scan() {
         120,
         &kinds,
         vec![
-            using(res("pod-1", "Pod", Some("dnd"), "dnd-backend"), &["pvc-used"]),
+            using(
+                res("pod-1", "Pod", Some("dnd"), "dnd-backend"),
+                &["pvc-used"],
+            ),
             res("pvc-used", "PersistentVolumeClaim", Some("dnd"), "dnd-db"),
             res("pvc-data", "PersistentVolumeClaim", Some("dnd"), "dnd-data"),
         ],
@@ -285,7 +291,12 @@ fn a_streak_that_breaks_starts_again_from_one() {
 #[test]
 fn owner_that_appears_within_one_scan_is_never_reported() {
     let kinds = ["Pod", "ReplicaSet"];
-    let pod = || owned(res("pod-1", "Pod", Some("dnd"), "web-7f9d-xk2p9"), &["rs-1"]);
+    let pod = || {
+        owned(
+            res("pod-1", "Pod", Some("dnd"), "web-7f9d-xk2p9"),
+            &["rs-1"],
+        )
+    };
     let rs = || res("rs-1", "ReplicaSet", Some("dnd"), "web-7f9d");
     let mut fold = Fold::default();
     fold.apply(&scan("s1", C, 0, &kinds, vec![pod()]));
@@ -343,7 +354,8 @@ fn a_partial_scan_replaces_only_its_kinds() {
     let orphans = fold.orphans();
     let pod = find(&orphans, OrphanKind::Dangling, "pod-3").expect("pod-3 lost its owner");
     assert!(
-        pod.reason.contains("owner rs-1 (ReplicaSet a/rs) is not live"),
+        pod.reason
+            .contains("owner rs-1 (ReplicaSet a/rs) is not live"),
         "{}",
         pod.reason
     );
@@ -364,7 +376,12 @@ fn longhorn_replica_whose_volume_is_gone_is_reported_after_two_scans() {
         vec![
             res("vol-1", "LonghornVolume", Some("longhorn-system"), "pvc-42"),
             using(
-                res("rep-1", "LonghornReplica", Some("longhorn-system"), "pvc-42-r-1"),
+                res(
+                    "rep-1",
+                    "LonghornReplica",
+                    Some("longhorn-system"),
+                    "pvc-42-r-1",
+                ),
                 &["vol-1"],
             ),
         ],
@@ -372,7 +389,12 @@ fn longhorn_replica_whose_volume_is_gone_is_reported_after_two_scans() {
     assert!(fold.candidates().is_empty());
     let replica_only = || {
         vec![using(
-            res("rep-1", "LonghornReplica", Some("longhorn-system"), "pvc-42-r-1"),
+            res(
+                "rep-1",
+                "LonghornReplica",
+                Some("longhorn-system"),
+                "pvc-42-r-1",
+            ),
             &["vol-1"],
         )]
     };
@@ -395,10 +417,18 @@ fn longhorn_replica_whose_volume_is_gone_is_reported_after_two_scans() {
 #[test]
 fn pod_of_a_replicaset_whose_deployment_is_gone_is_dangling_transitively() {
     let kinds = ["Deployment", "ReplicaSet", "Pod", "PersistentVolumeClaim"];
-    let rs = || owned(res("rs-1", "ReplicaSet", Some("dnd"), "web-7f9d"), &["dep-1"]);
+    let rs = || {
+        owned(
+            res("rs-1", "ReplicaSet", Some("dnd"), "web-7f9d"),
+            &["dep-1"],
+        )
+    };
     let pod = || {
         using(
-            owned(res("pod-1", "Pod", Some("dnd"), "web-7f9d-xk2p9"), &["rs-1"]),
+            owned(
+                res("pod-1", "Pod", Some("dnd"), "web-7f9d-xk2p9"),
+                &["rs-1"],
+            ),
             &["pvc-1"],
         )
     };
@@ -409,7 +439,12 @@ fn pod_of_a_replicaset_whose_deployment_is_gone_is_dangling_transitively() {
         C,
         0,
         &kinds,
-        vec![res("dep-1", "Deployment", Some("dnd"), "web"), rs(), pod(), pvc()],
+        vec![
+            res("dep-1", "Deployment", Some("dnd"), "web"),
+            rs(),
+            pod(),
+            pvc(),
+        ],
     ));
     assert!(fold.candidates().is_empty(), "{:?}", fold.candidates());
     fold.apply(&scan("s1", C, 60, &kinds, vec![pod(), rs(), pvc()]));
@@ -460,7 +495,13 @@ fn unmanaged_ingressroute_is_confirmed_then_withdrawn_by_tracking_at_once() {
         ]
     };
     let mut fold = Fold::default();
-    fold.apply(&track("t1", 0, "IngressRoute", "ingressroute:dnd/dnd", None));
+    fold.apply(&track(
+        "t1",
+        0,
+        "IngressRoute",
+        "ingressroute:dnd/dnd",
+        None,
+    ));
     fold.apply(&scan("s1", C, 60, &kinds, live()));
     assert!(fold.orphans().is_empty());
     assert_eq!(fold.candidates().len(), 1, "{:?}", fold.candidates());
@@ -490,13 +531,24 @@ fn unmanaged_ingressroute_is_confirmed_then_withdrawn_by_tracking_at_once() {
     assert!(graph.nodes.iter().all(|n| n.tracked), "{graph:?}");
 
     // Deleting the row makes it unmanaged again, from the next scan on.
-    fold.apply(&untrack("t3", 200, "IngressRoute", "ingressroute:media/plex"));
+    fold.apply(&untrack(
+        "t3",
+        200,
+        "IngressRoute",
+        "ingressroute:media/plex",
+    ));
     assert!(fold.candidates().is_empty());
     fold.apply(&scan("s4", C, 240, &kinds, live()));
     assert_eq!(fold.candidates().len(), 1);
 
     // Tracking by uid works too.
-    fold.apply(&track("t4", 250, "IngressRoute", "anything", Some("ir-plex")));
+    fold.apply(&track(
+        "t4",
+        250,
+        "IngressRoute",
+        "anything",
+        Some("ir-plex"),
+    ));
     assert!(fold.candidates().is_empty());
 }
 
@@ -505,7 +557,13 @@ fn ghost_ingress_row_is_confirmed_after_two_scans_and_withdrawn_when_deleted() {
     let kinds = ["IngressRoute"];
     let live = || vec![res("ir-dnd", "IngressRoute", Some("dnd"), "dnd")];
     let mut fold = Fold::default();
-    fold.apply(&track("t1", 0, "IngressRoute", "ingressroute:dnd/dnd", None));
+    fold.apply(&track(
+        "t1",
+        0,
+        "IngressRoute",
+        "ingressroute:dnd/dnd",
+        None,
+    ));
     fold.apply(&track(
         "t2",
         0,
@@ -523,7 +581,11 @@ fn ghost_ingress_row_is_confirmed_after_two_scans_and_withdrawn_when_deleted() {
     assert_eq!(candidates[0].kind, OrphanKind::Ghost);
     fold.apply(&scan("s2", C, 120, &kinds, live()));
     let orphans = fold.orphans();
-    assert_eq!(orphans.len(), 1, "the Node kind is never scanned: {orphans:?}");
+    assert_eq!(
+        orphans.len(),
+        1,
+        "the Node kind is never scanned: {orphans:?}"
+    );
     let ghost = &orphans[0];
     assert_eq!(ghost.kind, OrphanKind::Ghost);
     let row = ghost.tracking.as_ref().expect("a ghost names its row");
@@ -542,16 +604,33 @@ fn ghost_ingress_row_is_confirmed_after_two_scans_and_withdrawn_when_deleted() {
         "{graph:?}"
     );
 
-    fold.apply(&untrack("t4", 130, "IngressRoute", "ingressroute:media/jellyfin"));
+    fold.apply(&untrack(
+        "t4",
+        130,
+        "IngressRoute",
+        "ingressroute:media/jellyfin",
+    ));
     assert!(fold.orphans().is_empty(), "{:?}", fold.orphans());
 
     // A row for a resource that does come back is withdrawn as soon as it is upserted again
     // with the live uid.
-    fold.apply(&track("t5", 140, "IngressRoute", "ingressroute:media/x", None));
+    fold.apply(&track(
+        "t5",
+        140,
+        "IngressRoute",
+        "ingressroute:media/x",
+        None,
+    ));
     fold.apply(&scan("s3", C, 180, &kinds, live()));
     fold.apply(&scan("s4", C, 240, &kinds, live()));
     assert_eq!(fold.orphans().len(), 1);
-    fold.apply(&track("t6", 250, "IngressRoute", "ingressroute:media/x", Some("ir-dnd")));
+    fold.apply(&track(
+        "t6",
+        250,
+        "IngressRoute",
+        "ingressroute:media/x",
+        Some("ir-dnd"),
+    ));
     assert!(fold.orphans().is_empty(), "{:?}", fold.orphans());
 }
 
@@ -597,9 +676,30 @@ const INGRESS: &str = "9f00c0ffee000001";
 #[test]
 fn worker_spans_whose_ingress_root_was_never_recorded_are_orphans_after_the_grace_period() {
     let mut fold = Fold::default();
-    fold.apply(&span("w1", 0, TRACE, "a1b2c3d4e5f60718", Some(INGRESS), "triager"));
-    fold.apply(&span("w2", 5, TRACE, "a1b2c3d4e5f60719", Some(INGRESS), "worker"));
-    fold.apply(&span("w3", 10, TRACE, "a1b2c3d4e5f6071a", Some("a1b2c3d4e5f60719"), "tool"));
+    fold.apply(&span(
+        "w1",
+        0,
+        TRACE,
+        "a1b2c3d4e5f60718",
+        Some(INGRESS),
+        "triager",
+    ));
+    fold.apply(&span(
+        "w2",
+        5,
+        TRACE,
+        "a1b2c3d4e5f60719",
+        Some(INGRESS),
+        "worker",
+    ));
+    fold.apply(&span(
+        "w3",
+        10,
+        TRACE,
+        "a1b2c3d4e5f6071a",
+        Some("a1b2c3d4e5f60719"),
+        "tool",
+    ));
     fold.apply(&note("n1", C, 200));
     fold.apply(&note("n2", C, 309));
     assert!(fold.orphans().is_empty(), "still in the grace period");
@@ -625,7 +725,11 @@ fn worker_spans_whose_ingress_root_was_never_recorded_are_orphans_after_the_grac
         .iter()
         .find(|v| v.kind == OrphanKind::RootlessTrace)
         .expect("rootless trace");
-    assert!(rootless.reason.contains("no root span"), "{}", rootless.reason);
+    assert!(
+        rootless.reason.contains("no root span"),
+        "{}",
+        rootless.reason
+    );
     assert!(fold.candidates().is_empty(), "span orphans need no scans");
 
     // The ingress span arrives late: the trace re-opens, its orphans are withdrawn at once,
@@ -673,7 +777,14 @@ fn a_complete_trace_reports_nothing_and_grace_follows_the_settings() {
             ..Default::default()
         }),
     ));
-    fold.apply(&span("x", 10_001, "trace-2", "lonely", Some("gone"), "worker"));
+    fold.apply(&span(
+        "x",
+        10_001,
+        "trace-2",
+        "lonely",
+        Some("gone"),
+        "worker",
+    ));
     fold.apply(&note("other", "other-cluster", 20_000));
     assert!(fold.orphans().is_empty());
     fold.apply(&note("n2", C, 10_031));
@@ -706,15 +817,24 @@ struct LateOwnerCase {
 
 fn late_owner_case() -> impl Strategy<Value = LateOwnerCase> {
     (2usize..9, 2u32..=3).prop_flat_map(|(scans, confirm)| {
-        let family = (0..scans, 1..=scans, 1usize..4, any::<bool>(), 0usize..3, any::<bool>())
-            .prop_map(|(start, len, pods, pvc, owner_extra, tracked_owner)| Family {
-                start,
-                len,
-                pods,
-                pvc,
-                owner_extra,
-                tracked_owner,
-            });
+        let family = (
+            0..scans,
+            1..=scans,
+            1usize..4,
+            any::<bool>(),
+            0usize..3,
+            any::<bool>(),
+        )
+            .prop_map(
+                |(start, len, pods, pvc, owner_extra, tracked_owner)| Family {
+                    start,
+                    len,
+                    pods,
+                    pvc,
+                    owner_extra,
+                    tracked_owner,
+                },
+            );
         (
             Just(scans),
             Just(confirm),
@@ -743,9 +863,7 @@ fn mix(mut x: u64) -> u64 {
 }
 
 fn shuffle(resources: &mut [InventoryResource], seed: u64) {
-    resources.sort_by_key(|r| {
-        mix(seed ^ r.uid.bytes().fold(0u64, |h, b| mix(h ^ u64::from(b))))
-    });
+    resources.sort_by_key(|r| mix(seed ^ r.uid.bytes().fold(0u64, |h, b| mix(h ^ u64::from(b)))));
 }
 
 /// The events of the case, and the uids of the pods whose owner arrives one scan late.
@@ -775,7 +893,15 @@ fn late_owner_log(case: &LateOwnerCase) -> (Vec<Event>, Vec<String>) {
             let pvc = format!("pvc-{f}");
             if pods_live {
                 for p in 0..family.pods {
-                    let mut pod = owned(res(&format!("pod-{f}-{p}"), "Pod", Some("ns"), &format!("web-{f}-{p}")), &[&rs]);
+                    let mut pod = owned(
+                        res(
+                            &format!("pod-{f}-{p}"),
+                            "Pod",
+                            Some("ns"),
+                            &format!("web-{f}-{p}"),
+                        ),
+                        &[&rs],
+                    );
                     if family.pvc {
                         pod = using(pod, &[&pvc]);
                     }
@@ -791,12 +917,23 @@ fn late_owner_log(case: &LateOwnerCase) -> (Vec<Event>, Vec<String>) {
         }
         for p in 0..case.stray_pods {
             resources.push(owned(
-                res(&format!("stray-{p}"), "Pod", Some("ns"), &format!("stray-{p}")),
+                res(
+                    &format!("stray-{p}"),
+                    "Pod",
+                    Some("ns"),
+                    &format!("stray-{p}"),
+                ),
                 &[&format!("never-{p}")],
             ));
         }
         shuffle(&mut resources, case.order_seeds[s]);
-        events.push(scan(&format!("s{s}"), C, 60 * (s as i64 + 1), &kinds, resources));
+        events.push(scan(
+            &format!("s{s}"),
+            C,
+            60 * (s as i64 + 1),
+            &kinds,
+            resources,
+        ));
         // Tracking churn between scans never counts as a scan.
         events.push(track(
             &format!("churn-{s}"),
@@ -811,31 +948,36 @@ fn late_owner_log(case: &LateOwnerCase) -> (Vec<Event>, Vec<String>) {
 
 #[test]
 fn property_a_resource_whose_owner_appears_within_one_scan_is_never_reported() {
-    assert_property("late owner never reported", 1_000, late_owner_case(), |case| {
-        let (events, late) = late_owner_log(&case);
-        let mut fold = Fold::default();
-        for e in &events {
-            fold.apply(e);
-            for orphan in fold.orphans() {
-                if let Some(uid) = uid_of(&orphan) {
-                    prop_assert!(
-                        !late.iter().any(|l| l == uid),
-                        "{uid} reported after {}: {orphan:?}",
-                        e.id
-                    );
+    assert_property(
+        "late owner never reported",
+        1_000,
+        late_owner_case(),
+        |case| {
+            let (events, late) = late_owner_log(&case);
+            let mut fold = Fold::default();
+            for e in &events {
+                fold.apply(e);
+                for orphan in fold.orphans() {
+                    if let Some(uid) = uid_of(&orphan) {
+                        prop_assert!(
+                            !late.iter().any(|l| l == uid),
+                            "{uid} reported after {}: {orphan:?}",
+                            e.id
+                        );
+                    }
                 }
             }
-        }
-        // Not vacuous: the pods whose owner never comes are reported once confirmed.
-        if case.scans as u32 >= case.confirm {
-            for p in 0..case.stray_pods {
-                let orphans = fold.orphans();
-                let stray = find(&orphans, OrphanKind::Dangling, &format!("stray-{p}"));
-                prop_assert!(stray.is_some(), "stray-{p} not reported: {orphans:?}");
+            // Not vacuous: the pods whose owner never comes are reported once confirmed.
+            if case.scans as u32 >= case.confirm {
+                for p in 0..case.stray_pods {
+                    let orphans = fold.orphans();
+                    let stray = find(&orphans, OrphanKind::Dangling, &format!("stray-{p}"));
+                    prop_assert!(stray.is_some(), "stray-{p} not reported: {orphans:?}");
+                }
             }
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
 }
 
 const CLUSTERS: &[&str] = &["pw-prod", "pw-stage"];
@@ -848,12 +990,15 @@ const KINDS: &[&str] = &[
 ];
 const NAMESPACES: &[Option<&str>] = &[Some("a"), Some("b"), None];
 
+/// uid, kind, namespace, name, owners, uses (as pool indexes).
+type RandomResource = (usize, usize, usize, usize, Vec<usize>, Vec<usize>);
+
 #[derive(Clone, Debug)]
 enum Step {
     Scan {
         cluster: usize,
         kinds: Vec<usize>,
-        resources: Vec<(usize, usize, usize, usize, Vec<usize>, Vec<usize>)>,
+        resources: Vec<RandomResource>,
     },
     Track {
         cluster: usize,
@@ -1053,14 +1198,24 @@ fn random_log_case() -> impl Strategy<Value = (Vec<(Step, i64)>, usize)> {
 
 fn same(a: &Fold, b: &Fold, what: &str) -> Result<(), TestCaseError> {
     prop_assert_eq!(a.snapshot(), b.snapshot(), "snapshot differs ({})", what);
-    prop_assert_eq!(a.projection.orphans(None), b.projection.orphans(None), "orphans ({})", what);
+    prop_assert_eq!(
+        a.projection.orphans(None),
+        b.projection.orphans(None),
+        "orphans ({})",
+        what
+    );
     prop_assert_eq!(
         a.projection.candidates(None),
         b.projection.candidates(None),
         "candidates ({})",
         what
     );
-    prop_assert_eq!(a.projection.graph(None), b.projection.graph(None), "graph ({})", what);
+    prop_assert_eq!(
+        a.projection.graph(None),
+        b.projection.graph(None),
+        "graph ({})",
+        what
+    );
     for cluster in CLUSTERS {
         for uid in 0..16 {
             let r = ResourceRef {
@@ -1083,31 +1238,36 @@ fn same(a: &Fold, b: &Fold, what: &str) -> Result<(), TestCaseError> {
 
 #[test]
 fn property_folding_is_deterministic_order_independent_and_resumable() {
-    assert_property("orphans resumable", 1_000, random_log_case(), |(steps, split)| {
-        let events = build_random_log(&steps, false);
-        let mut whole = Fold::default();
-        whole.apply_all(&events);
+    assert_property(
+        "orphans resumable",
+        1_000,
+        random_log_case(),
+        |(steps, split)| {
+            let events = build_random_log(&steps, false);
+            let mut whole = Fold::default();
+            whole.apply_all(&events);
 
-        let mut again = Fold::default();
-        again.apply_all(&events);
-        same(&whole, &again, "folded twice")?;
+            let mut again = Fold::default();
+            again.apply_all(&events);
+            same(&whole, &again, "folded twice")?;
 
-        let mut reversed = Fold::default();
-        reversed.apply_all(&build_random_log(&steps, true));
-        same(&whole, &reversed, "scan order reversed")?;
+            let mut reversed = Fold::default();
+            reversed.apply_all(&build_random_log(&steps, true));
+            same(&whole, &reversed, "scan order reversed")?;
 
-        let mut prefix = Fold::default();
-        prefix.apply_all(&events[..split]);
-        let snapshot = prefix.snapshot();
-        let json = serde_json::to_string(&snapshot).expect("snapshot serializes");
-        let parsed: OrphansSnapshot = serde_json::from_str(&json).expect("snapshot parses");
-        prop_assert_eq!(&parsed, &snapshot);
-        let mut resumed = prefix.resumed();
-        prop_assert_eq!(resumed.snapshot(), snapshot, "restore then snapshot");
-        resumed.apply_all(&events[split..]);
-        same(&whole, &resumed, "resumed from a snapshot")?;
-        Ok(())
-    });
+            let mut prefix = Fold::default();
+            prefix.apply_all(&events[..split]);
+            let snapshot = prefix.snapshot();
+            let json = serde_json::to_string(&snapshot).expect("snapshot serializes");
+            let parsed: OrphansSnapshot = serde_json::from_str(&json).expect("snapshot parses");
+            prop_assert_eq!(&parsed, &snapshot);
+            let mut resumed = prefix.resumed();
+            prop_assert_eq!(resumed.snapshot(), snapshot, "restore then snapshot");
+            resumed.apply_all(&events[split..]);
+            same(&whole, &resumed, "resumed from a snapshot")?;
+            Ok(())
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1116,13 +1276,24 @@ fn property_folding_is_deterministic_order_independent_and_resumable() {
 fn graph_scan(order_reversed: bool) -> Event {
     let mut resources = vec![
         res("dep-1", "Deployment", Some("dnd"), "web"),
-        owned(res("rs-1", "ReplicaSet", Some("dnd"), "web-7f9d"), &["dep-1"]),
+        owned(
+            res("rs-1", "ReplicaSet", Some("dnd"), "web-7f9d"),
+            &["dep-1"],
+        ),
         using(
-            owned(res("pod-1", "Pod", Some("dnd"), "web-7f9d-xk2p9"), &["rs-1"]),
+            owned(
+                res("pod-1", "Pod", Some("dnd"), "web-7f9d-xk2p9"),
+                &["rs-1"],
+            ),
             &["pvc-1"],
         ),
         res("pvc-1", "PersistentVolumeClaim", Some("dnd"), "web-data"),
-        res("pvc-2", "PersistentVolumeClaim", Some("dnd"), "we\"ird\\name"),
+        res(
+            "pvc-2",
+            "PersistentVolumeClaim",
+            Some("dnd"),
+            "we\"ird\\name",
+        ),
         using(
             res("rep-1", "LonghornReplica", Some("longhorn-system"), "r-1"),
             &["vol-gone"],
@@ -1135,7 +1306,13 @@ fn graph_scan(order_reversed: bool) -> Event {
         if order_reversed { "r" } else { "f" },
         C,
         0,
-        &["Deployment", "ReplicaSet", "Pod", "PersistentVolumeClaim", "LonghornReplica"],
+        &[
+            "Deployment",
+            "ReplicaSet",
+            "Pod",
+            "PersistentVolumeClaim",
+            "LonghornReplica",
+        ],
         resources,
     )
 }
@@ -1158,7 +1335,9 @@ fn dot_output_names_every_node_and_edge_and_is_deterministic() {
     let uids: Vec<&str> = graph.nodes.iter().map(|n| n.uid.as_str()).collect();
     assert_eq!(
         uids,
-        ["dep-1", "pod-1", "pvc-1", "pvc-2", "rep-1", "rs-1", "vol-gone"]
+        [
+            "dep-1", "pod-1", "pvc-1", "pvc-2", "rep-1", "rs-1", "vol-gone"
+        ]
     );
     let edges: Vec<(&str, &str, Relation)> = graph
         .edges
@@ -1184,17 +1363,25 @@ fn dot_output_names_every_node_and_edge_and_is_deterministic() {
     let dot = graph.to_dot();
     assert!(dot.starts_with("digraph"), "{dot}");
     for uid in uids {
-        assert!(dot.contains(&format!("\"{C}/{uid}\" [")), "{uid} missing:\n{dot}");
+        assert!(
+            dot.contains(&format!("\"{C}/{uid}\" [")),
+            "{uid} missing:\n{dot}"
+        );
     }
     assert!(
         dot.contains(&format!("\"{C}/dep-1\" -> \"{C}/rs-1\" [label=\"owns\"]")),
         "{dot}"
     );
     assert!(
-        dot.contains(&format!("\"{C}/rep-1\" -> \"{C}/vol-gone\" [label=\"uses\"]")),
+        dot.contains(&format!(
+            "\"{C}/rep-1\" -> \"{C}/vol-gone\" [label=\"uses\"]"
+        )),
         "{dot}"
     );
-    assert!(dot.contains(r#"we\"ird\\name"#), "label not escaped:\n{dot}");
+    assert!(
+        dot.contains(r#"we\"ird\\name"#),
+        "label not escaped:\n{dot}"
+    );
     let rep_line = dot
         .lines()
         .find(|l| l.contains(&format!("\"{C}/rep-1\" [")))
@@ -1205,7 +1392,11 @@ fn dot_output_names_every_node_and_edge_and_is_deterministic() {
         "{rep_line}"
     );
 
-    assert_eq!(dot, fold.projection.graph(Some(C)).to_dot(), "same output twice");
+    assert_eq!(
+        dot,
+        fold.projection.graph(Some(C)).to_dot(),
+        "same output twice"
+    );
     assert_eq!(
         dot,
         graph_fold(true).projection.graph(Some(C)).to_dot(),
@@ -1229,10 +1420,19 @@ fn component_of_is_the_smallest_uid_of_the_connected_live_resources() {
     for uid in ["dep-1", "rs-1", "pod-1", "pvc-1"] {
         assert_eq!(fold.projection.component_of(C, &by_uid(uid)), Some("dep-1"));
     }
-    assert_eq!(fold.projection.component_of(C, &by_uid("pvc-2")), Some("pvc-2"));
-    assert_eq!(fold.projection.component_of(C, &by_uid("rep-1")), Some("rep-1"));
+    assert_eq!(
+        fold.projection.component_of(C, &by_uid("pvc-2")),
+        Some("pvc-2")
+    );
+    assert_eq!(
+        fold.projection.component_of(C, &by_uid("rep-1")),
+        Some("rep-1")
+    );
     assert_eq!(fold.projection.component_of(C, &by_uid("vol-gone")), None);
-    assert_eq!(fold.projection.component_of("elsewhere", &by_uid("rep-1")), None);
+    assert_eq!(
+        fold.projection.component_of("elsewhere", &by_uid("rep-1")),
+        None
+    );
     let by_name = ResourceRef {
         kind: "PersistentVolumeClaim".into(),
         namespace: Some("dnd".into()),
@@ -1252,7 +1452,12 @@ fn fifty_thousand_resources_per_scan() {
         resources.push(res(&pvc, "PersistentVolumeClaim", Some("load"), &pvc));
         for p in 0..2 {
             let mut pod = owned(
-                res(&format!("pod-{i:05}-{p}"), "Pod", Some("load"), &format!("p{i}-{p}")),
+                res(
+                    &format!("pod-{i:05}-{p}"),
+                    "Pod",
+                    Some("load"),
+                    &format!("p{i}-{p}"),
+                ),
                 &[&rs],
             );
             // Every tenth PVC has no consumer.
@@ -1271,7 +1476,11 @@ fn fifty_thousand_resources_per_scan() {
     fold.apply(&scan("s2", C, 60, &kinds, resources));
     let orphans = fold.orphans();
     assert_eq!(orphans.len(), 1_250);
-    assert!(orphans.iter().all(|v| v.reason.contains("no live resource uses")));
+    assert!(
+        orphans
+            .iter()
+            .all(|v| v.reason.contains("no live resource uses"))
+    );
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
         "two scans of 50,000 resources took {:?}",
