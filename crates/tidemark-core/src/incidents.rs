@@ -227,9 +227,11 @@ pub fn resource_label(resource: &ResourceRef) -> String {
 pub struct IncidentProjection {
     /// Every incident, in the order they opened.
     incidents: Vec<Incident>,
-    /// Index by id.
+    /// Index by id (rebuilt on restore).
+    #[serde(skip)]
     by_id: BTreeMap<String, usize>,
-    /// Incidents each (cluster, check_key) has joined, oldest first.
+    /// Incidents each (cluster, check_key) has joined, by index (rebuilt on restore).
+    #[serde(skip)]
     by_finding: BTreeMap<(String, String), Vec<usize>>,
     /// Resources armed by a change, waiting for an observation: (cluster, incident index).
     armed: BTreeSet<(String, usize)>,
@@ -480,10 +482,18 @@ impl IncidentProjection {
                 });
             }
         }
-        self.by_finding
+        self.link(cluster, check_key, index);
+    }
+
+    /// Records that a finding belongs to an incident (indices kept sorted and unique).
+    fn link(&mut self, cluster: &str, check_key: &str, index: usize) {
+        let list = self
+            .by_finding
             .entry((cluster.to_owned(), check_key.to_owned()))
-            .or_default()
-            .push(index);
+            .or_default();
+        if let Err(pos) = list.binary_search(&index) {
+            list.insert(pos, index);
+        }
     }
 
     /// An explicit incident names a finding that an open automatic incident holds: the
@@ -502,12 +512,11 @@ impl IncidentProjection {
             source.findings = absorbed.clone();
             source.touch(seq, at, "merged", None);
         }
-        let target = &mut self.incidents[into];
+        let cluster = self.incidents[into].cluster.clone();
         for finding in absorbed {
-            if !target.has_finding(&finding.check_key) {
-                let key = (target.cluster.clone(), finding.check_key.clone());
-                target.findings.push(finding);
-                self.by_finding.entry(key).or_default().push(into);
+            if !self.incidents[into].has_finding(&finding.check_key) {
+                self.link(&cluster, &finding.check_key, into);
+                self.incidents[into].findings.push(finding);
             }
         }
         let target = &mut self.incidents[into];
@@ -867,7 +876,18 @@ impl IncidentProjection {
 
     /// Resumes from a snapshot.
     pub fn restore(snapshot: &IncidentsSnapshot) -> Self {
-        snapshot.clone()
+        let mut projection = Self {
+            incidents: snapshot.incidents.clone(),
+            armed: snapshot.armed.clone(),
+            ..Self::default()
+        };
+        for (index, incident) in snapshot.incidents.iter().enumerate() {
+            projection.by_id.insert(incident.id.clone(), index);
+            for finding in &incident.findings {
+                projection.link(&incident.cluster, &finding.check_key, index);
+            }
+        }
+        projection
     }
 }
 
