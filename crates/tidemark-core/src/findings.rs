@@ -15,8 +15,8 @@ use crate::event::{
     ResourceRef, Severity,
 };
 use crate::flaps::{
-    FlapDetector, FlapEpisode, FlapEpisodeView, absent_runs, shift_history,
-    state_change_tenths, tenths_to_percent,
+    FlapDetector, FlapEpisode, FlapEpisodeView, absent_runs, shift_history, state_change_tenths,
+    tenths_to_percent,
 };
 use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
@@ -475,7 +475,13 @@ impl ClusterFindings {
     }
 
     /// After an auto-resolution: does the count detector start calling it flapping?
-    fn check_count_start(&mut self, index: u32, seq: u64, at: Timestamp, sink: &mut impl ChangeSink) {
+    fn check_count_start(
+        &mut self,
+        index: u32,
+        seq: u64,
+        at: Timestamp,
+        sink: &mut impl ChangeSink,
+    ) {
         let finding = &self.findings[index as usize];
         if finding.flapping_count {
             return;
@@ -693,7 +699,13 @@ impl ClusterFindings {
 
     /// Churn (new keys that die young) and drift suspects (a finding goes absent as another
     /// opens for the same category and resource), from the cycle's first absences.
-    fn note_first_absences(&mut self, first_absent: &[u32], opened_now: &[u32], seq: u64, at: Timestamp) {
+    fn note_first_absences(
+        &mut self,
+        first_absent: &[u32],
+        opened_now: &[u32],
+        seq: u64,
+        at: Timestamp,
+    ) {
         // Active-list order is not part of the state: sort, so records come out the same
         // however the fold got here (snapshot or not).
         let mut absent: Vec<u32> = first_absent.to_vec();
@@ -836,7 +848,6 @@ impl ClusterFindings {
                 .collect(),
         }
     }
-
 }
 
 /// The latest facts about a finding, borrowed from the projection.
@@ -1062,7 +1073,8 @@ impl FindingsProjection {
             Payload::SettingsChanged(change) => {
                 let before = cluster.settings.clone();
                 cluster.settings.apply(change);
-                let flap_rules_changed = before.flap_window_secs != cluster.settings.flap_window_secs
+                let flap_rules_changed = before.flap_window_secs
+                    != cluster.settings.flap_window_secs
                     || before.flap_threshold != cluster.settings.flap_threshold
                     || before.flap_start_percent != cluster.settings.flap_start_percent
                     || before.flap_stop_percent != cluster.settings.flap_stop_percent;
@@ -1119,11 +1131,7 @@ impl FindingsProjection {
     }
 
     /// Latest category, severity, title and resource of a finding, if the projection has it.
-    pub fn finding_facts(
-        &self,
-        cluster: &str,
-        check_key: &str,
-    ) -> Option<FindingFacts<'_>> {
+    pub fn finding_facts(&self, cluster: &str, check_key: &str) -> Option<FindingFacts<'_>> {
         let state = self.clusters.get(cluster)?;
         let finding = &state.findings[*state.by_key.get(check_key)? as usize];
         Some(FindingFacts {
@@ -1245,7 +1253,10 @@ impl FindingsProjection {
                     });
                     continue;
                 }
-                let age_nanos = now.unix_nanos().saturating_sub(opened_at.unix_nanos()).max(0);
+                let age_nanos = now
+                    .unix_nanos()
+                    .saturating_sub(opened_at.unix_nanos())
+                    .max(0);
                 let age_secs = (age_nanos / 1_000_000_000) as u64;
                 if finding.clean_cycles == 0 && age_secs >= settings.long_lived_secs {
                     report.long_lived.push(LongLivedView {

@@ -82,7 +82,9 @@ pub struct IncidentEntry {
 /// A finding of an incident.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncidentFinding {
-    /// The finding's key (in the incident's cluster).
+    /// The finding's cluster (an explicit incident may span clusters).
+    pub cluster: String,
+    /// The finding's key.
     pub check_key: String,
     /// When it joined.
     pub joined_at: Timestamp,
@@ -184,8 +186,10 @@ impl Incident {
         self.closed_seq.is_none() && self.merged_into.is_none()
     }
 
-    fn has_finding(&self, check_key: &str) -> bool {
-        self.findings.iter().any(|f| f.check_key == check_key)
+    fn has_finding(&self, cluster: &str, check_key: &str) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.check_key == check_key && f.cluster == cluster)
     }
 
     fn touch(&mut self, seq: u64, at: Timestamp, change: &str, check_key: Option<&str>) {
@@ -258,14 +262,38 @@ impl IncidentProjection {
     ) {
         let cluster = event.cluster.as_str();
         let at = event.time;
+        let mut resolved_in: BTreeSet<usize> = BTreeSet::new();
         for (check_key, change) in changes {
-            self.apply_finding_change(seq, at, cluster, check_key, *change, findings, graph);
+            self.apply_finding_change(
+                seq,
+                at,
+                cluster,
+                check_key,
+                *change,
+                findings,
+                graph,
+                &mut resolved_in,
+            );
+        }
+        // After every change of the event (their order is the fold's, not part of the state):
+        // automatic incidents whose findings are all resolved close.
+        for index in resolved_in {
+            let incident = &mut self.incidents[index];
+            if incident.kind == IncidentKind::Automatic
+                && incident.is_open()
+                && incident
+                    .findings
+                    .iter()
+                    .all(|f| !findings.is_active(&f.cluster, &f.check_key))
+            {
+                incident.closed_at = Some(at);
+                incident.closed_seq = Some(seq);
+                incident.touch(seq, at, "incident_closed", None);
+            }
         }
         match &event.payload {
-            Payload::CycleCompleted(cycle) => {
-                if self.armed.iter().any(|(c, _)| c == cluster) {
-                    self.observe_layers(seq, at, cluster, cycle);
-                }
+            Payload::CycleCompleted(cycle) if self.armed.iter().any(|(c, _)| c == cluster) => {
+                self.observe_layers(seq, at, cluster, cycle);
             }
             Payload::IncidentOpened(change) => {
                 self.apply_incident(seq, at, cluster, change, "incident_opened", findings)
@@ -310,6 +338,7 @@ impl IncidentProjection {
         change: FindingChange,
         findings: &FindingsProjection,
         graph: &impl ResourceGraph,
+        resolved_in: &mut BTreeSet<usize>,
     ) {
         let open = self.open_incidents_of(cluster, check_key);
         if change == FindingChange::Opened && open.is_empty() {
@@ -324,23 +353,15 @@ impl IncidentProjection {
                 && let Some(f) = incident
                     .findings
                     .iter_mut()
-                    .find(|f| f.check_key == check_key)
+                    .find(|f| f.check_key == check_key && f.cluster == cluster)
             {
                 f.max_severity = f.max_severity.max(facts.severity);
             }
             if change == FindingChange::Opened {
                 incident.last_opened_at = at;
             }
-            if matches!(change, FindingChange::Resolved(_))
-                && incident.kind == IncidentKind::Automatic
-                && incident
-                    .findings
-                    .iter()
-                    .all(|f| !findings.is_active(cluster, &f.check_key))
-            {
-                incident.closed_at = Some(at);
-                incident.closed_seq = Some(seq);
-                incident.touch(seq, at, "incident_closed", None);
+            if matches!(change, FindingChange::Resolved(_)) {
+                resolved_in.insert(i);
             }
         }
     }
@@ -437,12 +458,13 @@ impl IncidentProjection {
         findings: &FindingsProjection,
         graph: Option<&dyn ResourceGraphDyn>,
     ) {
-        if self.incidents[index].has_finding(check_key) {
+        if self.incidents[index].has_finding(cluster, check_key) {
             return;
         }
         let facts = findings.finding_facts(cluster, check_key);
         let incident = &mut self.incidents[index];
         incident.findings.push(IncidentFinding {
+            cluster: cluster.to_owned(),
             check_key: check_key.to_owned(),
             joined_at: at,
             joined_seq: seq,
@@ -453,23 +475,22 @@ impl IncidentProjection {
                 if let Some(ns) = &resource.namespace {
                     incident.namespaces.insert(ns.clone());
                 }
-                if let Some(component) =
-                    graph.and_then(|g| g.component_of_dyn(cluster, resource))
-                {
+                if let Some(component) = graph.and_then(|g| g.component_of_dyn(cluster, resource)) {
                     incident.components.insert(component.to_owned());
                 }
             }
             let resource = facts
                 .resource
                 .map_or_else(|| check_key.to_owned(), resource_label);
-            let layers = incident
-                .layers
-                .entry(resource.clone())
-                .or_insert_with(|| ResourceLayers {
-                    resource,
-                    layers: Vec::new(),
-                    armed_by: None,
-                });
+            let layers =
+                incident
+                    .layers
+                    .entry(resource.clone())
+                    .or_insert_with(|| ResourceLayers {
+                        resource,
+                        layers: Vec::new(),
+                        armed_by: None,
+                    });
             if layers.layers.is_empty() {
                 layers.layers.push(FailureLayer {
                     number: 1,
@@ -512,10 +533,9 @@ impl IncidentProjection {
             source.findings = absorbed.clone();
             source.touch(seq, at, "merged", None);
         }
-        let cluster = self.incidents[into].cluster.clone();
         for finding in absorbed {
-            if !self.incidents[into].has_finding(&finding.check_key) {
-                self.link(&cluster, &finding.check_key, into);
+            if !self.incidents[into].has_finding(&finding.cluster, &finding.check_key) {
+                self.link(&finding.cluster, &finding.check_key, into);
                 self.incidents[into].findings.push(finding);
             }
         }
@@ -543,8 +563,10 @@ impl IncidentProjection {
             });
         target.timeline = std::mem::take(&mut merged).into_values().collect();
         target.touch(seq, at, "merged", Some(&from_id));
-        let (from_opened_at, from_opened_seq) =
-            (self.incidents[from].opened_at, self.incidents[from].opened_seq);
+        let (from_opened_at, from_opened_seq) = (
+            self.incidents[from].opened_at,
+            self.incidents[from].opened_seq,
+        );
         let target = &mut self.incidents[into];
         if target.opened_at > from_opened_at {
             // The explicit incident started when its first finding did.
@@ -603,7 +625,7 @@ impl IncidentProjection {
             for from in absorb {
                 self.absorb(index, from, seq, at);
             }
-            if !self.incidents[index].has_finding(check_key) {
+            if !self.incidents[index].has_finding(cluster, check_key) {
                 self.add_finding(index, seq, at, cluster, check_key, findings, None);
                 self.incidents[index].touch(seq, at, "joined", Some(check_key));
             }
@@ -611,7 +633,14 @@ impl IncidentProjection {
     }
 
     /// The incidents an entry linked by id or by check keys belongs to.
-    fn linked(&mut self, seq: u64, at: Timestamp, cluster: &str, incident: Option<&str>, check_keys: &[String]) -> Vec<usize> {
+    fn linked(
+        &mut self,
+        seq: u64,
+        at: Timestamp,
+        cluster: &str,
+        incident: Option<&str>,
+        check_keys: &[String],
+    ) -> Vec<usize> {
         let mut targets = BTreeSet::new();
         if let Some(id) = incident {
             let index = match self.by_id.get(id) {
@@ -654,19 +683,25 @@ impl IncidentProjection {
         deploy: &ChangeDeployed,
         findings: &FindingsProjection,
     ) {
-        let mut targets = self.linked(seq, at, cluster, deploy.incident.as_deref(), &deploy.check_keys);
+        let mut targets = self.linked(
+            seq,
+            at,
+            cluster,
+            deploy.incident.as_deref(),
+            &deploy.check_keys,
+        );
         // Unlinked: the open incidents of this cluster with a finding on the deployed workload.
         if targets.is_empty() {
             targets = (0..self.incidents.len())
                 .filter(|&i| {
                     let incident = &self.incidents[i];
                     incident.is_open()
-                        && incident.cluster == cluster
                         && incident.findings.iter().any(|f| {
-                            findings
-                                .finding_facts(cluster, &f.check_key)
-                                .and_then(|facts| facts.resource)
-                                .is_some_and(|r| workload_matches(r, &deploy.service))
+                            f.cluster == cluster
+                                && findings
+                                    .finding_facts(cluster, &f.check_key)
+                                    .and_then(|facts| facts.resource)
+                                    .is_some_and(|r| workload_matches(r, &deploy.service))
                         })
                 })
                 .collect();
@@ -741,7 +776,7 @@ impl IncidentProjection {
             for label in labels {
                 // The last entry of the cycle for one of the incident's findings on this resource.
                 let seen = cycle.findings.iter().rev().find(|obs| {
-                    incident.has_finding(&obs.check_key)
+                    incident.has_finding(cluster, &obs.check_key)
                         && obs
                             .resource
                             .as_ref()
@@ -755,7 +790,10 @@ impl IncidentProjection {
                 let signature = obs.detail.as_deref().unwrap_or(&obs.title).to_owned();
                 let layers = incident.layers.get_mut(&label).expect("listed above");
                 let change = layers.armed_by.take().expect("armed");
-                let last = layers.layers.last_mut().expect("a resource has a first layer");
+                let last = layers
+                    .layers
+                    .last_mut()
+                    .expect("a resource has a first layer");
                 if last.signature == signature && last.check_key == obs.check_key {
                     last.changes_without_effect.push(change);
                     incident.touch(seq, at, "no_effect", Some(&obs.check_key));
@@ -791,13 +829,13 @@ impl IncidentProjection {
 
     /// An incident as users see it.
     pub fn view(&self, incident: &Incident, findings: &FindingsProjection) -> IncidentView {
-        let cluster = incident.cluster.as_str();
         let finding_views: Vec<IncidentFindingView> = incident
             .findings
             .iter()
             .map(|f| {
-                let facts = findings.finding_facts(cluster, &f.check_key);
+                let facts = findings.finding_facts(&f.cluster, &f.check_key);
                 IncidentFindingView {
+                    cluster: f.cluster.clone(),
                     check_key: f.check_key.clone(),
                     title: facts.map(|x| x.title.to_owned()),
                     severity: f.max_severity,
@@ -810,20 +848,27 @@ impl IncidentProjection {
             .findings
             .iter()
             .map(|f| f.max_severity)
-            .fold(incident.declared_severity, |acc, s| Some(max_severity(acc, s)))
+            .fold(incident.declared_severity, |acc, s| {
+                Some(max_severity(acc, s))
+            })
             .unwrap_or(Severity::Info);
-        let title = incident.declared_title.clone().unwrap_or_else(|| {
-            match finding_views.first() {
-                Some(first) => {
-                    let title = first.title.clone().unwrap_or_else(|| first.check_key.clone());
-                    match finding_views.len() {
-                        1 => title,
-                        n => format!("{title} (+{} more)", n - 1),
+        let title =
+            incident
+                .declared_title
+                .clone()
+                .unwrap_or_else(|| match finding_views.first() {
+                    Some(first) => {
+                        let title = first
+                            .title
+                            .clone()
+                            .unwrap_or_else(|| first.check_key.clone());
+                        match finding_views.len() {
+                            1 => title,
+                            n => format!("{title} (+{} more)", n - 1),
+                        }
                     }
-                }
-                None => incident.id.clone(),
-            }
-        });
+                    None => incident.id.clone(),
+                });
         IncidentView {
             id: incident.id.clone(),
             kind: incident.kind,
@@ -841,9 +886,10 @@ impl IncidentProjection {
             opened_seq: incident.opened_seq,
             closed_at: incident.closed_at,
             closed_seq: incident.closed_seq,
-            duration_secs: incident
-                .closed_at
-                .map(|closed| (closed.unix_nanos() - incident.opened_at.unix_nanos()).max(0) as u64 / 1_000_000_000),
+            duration_secs: incident.closed_at.map(|closed| {
+                (closed.unix_nanos() - incident.opened_at.unix_nanos()).max(0) as u64
+                    / 1_000_000_000
+            }),
             summary: incident.summary.clone(),
             merged_into: incident.merged_into.clone(),
             findings: finding_views,
@@ -851,7 +897,12 @@ impl IncidentProjection {
             layers: incident
                 .layers
                 .values()
-                .filter(|l| l.layers.len() > 1 || l.layers.iter().any(|x| !x.changes_without_effect.is_empty()))
+                .filter(|l| {
+                    l.layers.len() > 1
+                        || l.layers
+                            .iter()
+                            .any(|x| !x.changes_without_effect.is_empty())
+                })
                 .cloned()
                 .collect(),
             timeline_entries: incident.timeline.len() as u64,
@@ -860,7 +911,12 @@ impl IncidentProjection {
 
     /// Every incident as users see it, in the order they opened; absorbed ones only with
     /// `include_merged`.
-    pub fn views(&self, findings: &FindingsProjection, cluster: Option<&str>, include_merged: bool) -> Vec<IncidentView> {
+    pub fn views(
+        &self,
+        findings: &FindingsProjection,
+        cluster: Option<&str>,
+        include_merged: bool,
+    ) -> Vec<IncidentView> {
         self.incidents
             .iter()
             .filter(|i| cluster.is_none_or(|c| c == i.cluster))
@@ -884,7 +940,7 @@ impl IncidentProjection {
         for (index, incident) in snapshot.incidents.iter().enumerate() {
             projection.by_id.insert(incident.id.clone(), index);
             for finding in &incident.findings {
-                projection.link(&incident.cluster, &finding.check_key, index);
+                projection.link(&finding.cluster, &finding.check_key, index);
             }
         }
         projection
@@ -938,6 +994,8 @@ pub enum IncidentState {
 /// A finding of an incident as users see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncidentFindingView {
+    /// Its cluster.
+    pub cluster: String,
     /// Its key.
     pub check_key: String,
     /// Latest title, when the finding is known.

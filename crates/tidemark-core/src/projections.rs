@@ -46,8 +46,7 @@ impl Projections {
     /// event's cluster), in the order the findings fold made them.
     pub fn apply(&mut self, seq: u64, event: &Event) -> &[(String, FindingChange)] {
         self.changes.clear();
-        self.findings
-            .apply_reporting(seq, event, &mut self.changes);
+        self.findings.apply_reporting(seq, event, &mut self.changes);
         let default_settings;
         let settings = match self.findings.settings_of(&event.cluster) {
             Some(settings) => settings,

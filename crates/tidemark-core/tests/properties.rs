@@ -284,12 +284,28 @@ fn property_4_same_log_same_state_and_snapshots_resume_exactly() {
             for event in &events[split..] {
                 resumed.apply(event);
             }
-            prop_assert_eq!(
-                &whole_bytes,
-                &serde_json::to_vec(&resumed.snapshot()).unwrap(),
-                "split at {}",
-                split
-            );
+            let resumed_bytes = serde_json::to_vec(&resumed.snapshot()).unwrap();
+            if whole_bytes != resumed_bytes {
+                let at = whole_bytes
+                    .iter()
+                    .zip(&resumed_bytes)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(whole_bytes.len().min(resumed_bytes.len()));
+                let context = |bytes: &[u8]| {
+                    String::from_utf8_lossy(
+                        &bytes[at.saturating_sub(300)..(at + 200).min(bytes.len())],
+                    )
+                    .into_owned()
+                };
+                prop_assert!(
+                    false,
+                    "split at {}: snapshots differ at byte {}\nwhole:   {}\nresumed: {}",
+                    split,
+                    at,
+                    context(&whole_bytes),
+                    context(&resumed_bytes)
+                );
+            }
             prop_assert_eq!(whole.findings().views(), resumed.findings().views());
             Ok(())
         },

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseResult, TestRunner};
 use tidemark_core::event::{
-    CURRENT_SCHEMA, CycleCompleted, FindingObservation, FindingResolved, ManualResolutionKind,
-    NoteAdded, NoteKind, SettingsChanged,
+    CURRENT_SCHEMA, ChangeDeployed, ChangeKind, CycleCompleted, FindingObservation,
+    FindingResolved, IncidentChange, InventoryObserved, InventoryResource, ManualResolutionKind,
+    NoteAdded, NoteKind, ResourceRef, SettingsChanged,
 };
 use tidemark_core::findings::FindingsProjection;
 use tidemark_core::{
@@ -466,6 +467,95 @@ pub const KEYS: &[&str] = &[
     "job:stale:backup",
 ];
 
+/// kind, namespace, name, live uid.
+type KeyResource = (
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+);
+/// uid, kind, namespace, name, owners, uses.
+type LiveResource = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+/// The resource each key is about, if any.
+pub const KEY_RESOURCES: &[Option<KeyResource>] = &[
+    Some((
+        "Pod",
+        Some("dnd"),
+        "dnd-backend-7f9d4b8c6-xk2p9",
+        "u-pod-dnd",
+    )),
+    Some(("Pod", Some("media"), "plex-5d8f7c9b6-abc12", "u-pod-plex")),
+    None,
+    Some(("Node", None, "n3", "u-node-n3")),
+    Some(("PersistentVolumeClaim", Some("dnd"), "data", "u-pvc-dnd")),
+    Some(("Job", Some("ops"), "backup", "u-job-backup")),
+];
+
+/// The live resource universe of inventory scans.
+pub const INVENTORY: &[LiveResource] = &[
+    (
+        "u-dep-dnd",
+        "Deployment",
+        Some("dnd"),
+        "dnd-backend",
+        &[],
+        &[],
+    ),
+    (
+        "u-rs-dnd",
+        "ReplicaSet",
+        Some("dnd"),
+        "dnd-backend-7f9d4b8c6",
+        &["u-dep-dnd"],
+        &[],
+    ),
+    (
+        "u-pod-dnd",
+        "Pod",
+        Some("dnd"),
+        "dnd-backend-7f9d4b8c6-xk2p9",
+        &["u-rs-dnd"],
+        &["u-pvc-dnd"],
+    ),
+    (
+        "u-pvc-dnd",
+        "PersistentVolumeClaim",
+        Some("dnd"),
+        "data",
+        &[],
+        &[],
+    ),
+    (
+        "u-pod-plex",
+        "Pod",
+        Some("media"),
+        "plex-5d8f7c9b6-abc12",
+        &["u-rs-plex"],
+        &[],
+    ),
+    ("u-node-n3", "Node", None, "n3", &[], &[]),
+];
+
+/// Deployable services.
+pub const SERVICES: &[&str] = &["dnd-backend", "plex", "backup"];
+
+fn key_resource(key_index: usize) -> Option<ResourceRef> {
+    KEY_RESOURCES[key_index].map(|(kind, namespace, name, uid)| ResourceRef {
+        kind: kind.to_owned(),
+        namespace: namespace.map(str::to_owned),
+        name: name.to_owned(),
+        uid: Some(uid.to_owned()),
+    })
+}
+
 /// The category a key usually comes from.
 pub fn home_category(key_index: usize) -> &'static str {
     CATEGORIES[key_index % CATEGORIES.len()]
@@ -476,7 +566,33 @@ pub enum Step {
     Cycle {
         cluster: usize,
         categories: Vec<usize>,
-        findings: Vec<(usize, Option<usize>, Severity, bool)>,
+        /// (key, category override, severity, informational, detail variant: 0 = none).
+        findings: Vec<(usize, Option<usize>, Severity, bool, u8)>,
+    },
+    Incident {
+        cluster: usize,
+        id: usize,
+        /// 0 opened, 1 updated, 2 closed.
+        action: u8,
+        keys: Vec<usize>,
+    },
+    Deploy {
+        cluster: usize,
+        service: usize,
+        version: u8,
+        /// 0 unlinked, 1 by incident id, 2 by check key.
+        link: u8,
+        id: usize,
+        key: usize,
+    },
+    LinkedNote {
+        cluster: usize,
+        id: usize,
+    },
+    Inventory {
+        cluster: usize,
+        /// Which resources of [`INVENTORY`] are live.
+        live: Vec<bool>,
     },
     Settings {
         cluster: usize,
@@ -524,6 +640,7 @@ fn cycle_step(clusters: usize) -> impl Strategy<Value = Step> {
                 proptest::option::weighted(0.15, 0..CATEGORIES.len()),
                 severity(),
                 proptest::bool::weighted(0.1),
+                0u8..3,
             ),
             0..6,
         ),
@@ -558,6 +675,13 @@ fn base_step(clusters: usize) -> impl Strategy<Value = Step> {
         2 => (0..clusters, 0..KEYS.len(), any::<bool>())
             .prop_map(|(cluster, key, recipe)| Step::Resolve { cluster, key, recipe }),
         1 => (0..clusters).prop_map(|cluster| Step::Note { cluster }),
+        1 => (0..clusters, 0..3usize, 0u8..3, proptest::collection::vec(0..KEYS.len(), 0..3))
+            .prop_map(|(cluster, id, action, keys)| Step::Incident { cluster, id, action, keys }),
+        1 => (0..clusters, 0..SERVICES.len(), 0u8..4, 0u8..3, 0..3usize, 0..KEYS.len())
+            .prop_map(|(cluster, service, version, link, id, key)| Step::Deploy { cluster, service, version, link, id, key }),
+        1 => (0..clusters, 0..3usize).prop_map(|(cluster, id)| Step::LinkedNote { cluster, id }),
+        1 => (0..clusters, proptest::collection::vec(proptest::bool::weighted(0.8), INVENTORY.len()))
+            .prop_map(|(cluster, live)| Step::Inventory { cluster, live }),
     ]
 }
 
@@ -602,9 +726,11 @@ fn build_event(id: &str, secs: i64, step: &Step) -> Event {
             let findings = findings
                 .iter()
                 .map(
-                    |&(key, category, severity, informational)| FindingObservation {
+                    |&(key, category, severity, informational, detail)| FindingObservation {
                         severity,
                         informational,
+                        detail: (detail > 0).then(|| format!("failure signature {detail}")),
+                        resource: key_resource(key),
                         ..obs(
                             KEYS[key],
                             category.map_or(home_category(key), |c| CATEGORIES[c]),
@@ -652,6 +778,99 @@ fn build_event(id: &str, secs: i64, step: &Step) -> Event {
             e
         }
         Step::Note { cluster } => note(id, CLUSTERS[*cluster], secs),
+        Step::Incident {
+            cluster,
+            id: incident,
+            action,
+            keys,
+        } => {
+            let change = IncidentChange {
+                incident: format!("inc-{incident}"),
+                title: Some(format!("incident {incident}")),
+                severity: (*action == 1).then_some(Severity::Critical),
+                check_keys: keys.iter().map(|&k| KEYS[k].to_owned()).collect(),
+                summary: None,
+            };
+            let payload = match action {
+                0 => Payload::IncidentOpened(change),
+                1 => Payload::IncidentUpdated(change),
+                _ => Payload::IncidentClosed(change),
+            };
+            event(id, CLUSTERS[*cluster], secs, payload)
+        }
+        Step::Deploy {
+            cluster,
+            service,
+            version,
+            link,
+            id: incident,
+            key,
+        } => event(
+            id,
+            CLUSTERS[*cluster],
+            secs,
+            Payload::ChangeDeployed(ChangeDeployed {
+                service: SERVICES[*service].to_owned(),
+                version: format!("v{version}"),
+                kind: if *version == 0 {
+                    ChangeKind::Rollback
+                } else {
+                    ChangeKind::Deploy
+                },
+                link: None,
+                summary: None,
+                incident: (*link == 1).then(|| format!("inc-{incident}")),
+                check_keys: if *link == 2 {
+                    vec![KEYS[*key].to_owned()]
+                } else {
+                    vec![]
+                },
+            }),
+        ),
+        Step::LinkedNote {
+            cluster,
+            id: incident,
+        } => {
+            let mut e = note(id, CLUSTERS[*cluster], secs);
+            if let Payload::NoteAdded(n) = &mut e.payload {
+                n.incident = Some(format!("inc-{incident}"));
+                n.kind = NoteKind::Hypothesis;
+            }
+            e
+        }
+        Step::Inventory { cluster, live } => event(
+            id,
+            CLUSTERS[*cluster],
+            secs,
+            Payload::InventoryObserved(InventoryObserved {
+                scan: format!("scan-{id}"),
+                kinds: [
+                    "Deployment",
+                    "ReplicaSet",
+                    "Pod",
+                    "PersistentVolumeClaim",
+                    "Node",
+                ]
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect(),
+                resources: INVENTORY
+                    .iter()
+                    .zip(live)
+                    .filter(|(_, live)| **live)
+                    .map(
+                        |((uid, kind, namespace, name, owners, uses), _)| InventoryResource {
+                            uid: (*uid).to_owned(),
+                            kind: (*kind).to_owned(),
+                            namespace: namespace.map(str::to_owned),
+                            name: (*name).to_owned(),
+                            owners: owners.iter().map(|o| (*o).to_owned()).collect(),
+                            uses: uses.iter().map(|u| (*u).to_owned()).collect(),
+                        },
+                    )
+                    .collect(),
+            }),
+        ),
         Step::Duplicate { then, .. } => build_event(id, secs, then),
     }
 }
