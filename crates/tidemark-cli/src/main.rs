@@ -1,7 +1,8 @@
-//! `tidemark`: the command-line tool of the Tidemark incident timeline store.
+//! The `tidemark` binary: serve, ingest, emit, replay, and the store and projection queries.
 
 mod distributed;
 mod ndjson;
+mod projection_cmds;
 mod replay;
 mod serve;
 mod store_cmds;
@@ -85,6 +86,16 @@ enum Command {
     Stats(store_cmds::StatsArgs),
     /// List quarantined inputs with their reasons.
     Quarantine(store_cmds::QuarantineArgs),
+    /// Why the bell keeps ringing: flapping findings, unstable check keys, churn.
+    Flaps(projection_cmds::FlapsArgs),
+    /// Findings the sweep cannot resolve, drift suspects, and long-lived ones kept apart.
+    Stuck(projection_cmds::StuckArgs),
+    /// Live resources nobody tracks, tracked rows with nothing live, dangling ones, orphan spans.
+    Orphans(projection_cmds::OrphansArgs),
+    /// List incidents, explicit and automatic.
+    Incidents(projection_cmds::IncidentsArgs),
+    /// One incident: its findings, failure layers and timeline.
+    Incident(projection_cmds::IncidentArgs),
     /// Publish events to the NATS JetStream stream.
     Emit(distributed::EmitArgs),
     /// Publish events from a replica's local log back to the stream.
@@ -109,6 +120,11 @@ fn main() -> ExitCode {
         Command::Rebuild(args) => store_cmds::rebuild(&args),
         Command::Stats(args) => store_cmds::stats(&args),
         Command::Quarantine(args) => store_cmds::quarantine(&args),
+        Command::Flaps(args) => projection_cmds::flaps(&args),
+        Command::Stuck(args) => projection_cmds::stuck(&args),
+        Command::Orphans(args) => projection_cmds::orphans(&args),
+        Command::Incidents(args) => projection_cmds::incidents(&args),
+        Command::Incident(args) => projection_cmds::incident(&args),
         Command::Emit(args) => distributed::emit(&args),
         Command::Republish(args) => distributed::republish(&args),
     };

@@ -1144,6 +1144,17 @@ impl FindingsProjection {
         })
     }
 
+    /// The flapping episodes of a finding, oldest first.
+    pub fn flap_episodes(&self, cluster: &str, check_key: &str) -> &[FlapEpisode] {
+        self.clusters
+            .get(cluster)
+            .and_then(|state| {
+                let index = *state.by_key.get(check_key)?;
+                Some(state.findings[index as usize].flaps.as_slice())
+            })
+            .unwrap_or(&[])
+    }
+
     /// Whether a finding has an active occurrence.
     pub fn is_active(&self, cluster: &str, check_key: &str) -> bool {
         self.clusters.get(cluster).is_some_and(|state| {

@@ -7,7 +7,7 @@
 //! `notification_min_severity`) and belongs to no open incident joins the oldest open automatic
 //! incident of its cluster whose latest finding opened at most `incident_window_secs` before,
 //! and that shares the finding's namespace or resource-graph component; otherwise it opens a new
-//! one, `auto-<cluster>-<seq>`. An automatic incident closes when its last active finding
+//! one, `auto-<cluster>-<seq>` (`-2`, `-3`... when one event opens several). An automatic incident closes when its last active finding
 //! resolves. An explicit incident that names a finding of an open automatic incident absorbs it
 //! (`merged_into`). Everything is keyed by log position and ordered maps: the same log gives the
 //! same incidents, ids included.
@@ -410,7 +410,13 @@ impl IncidentProjection {
         let index = match joined {
             Some(index) => index,
             None => {
-                let id = format!("auto-{cluster}-{seq}");
+                // Named after the position that opened it; several in one event get -2, -3...
+                let mut id = format!("auto-{cluster}-{seq}");
+                let mut n = 1;
+                while self.by_id.contains_key(&id) {
+                    n += 1;
+                    id = format!("auto-{cluster}-{seq}-{n}");
+                }
                 self.create(&id, IncidentKind::Automatic, cluster, seq, at);
                 self.by_id[&id]
             }
@@ -766,6 +772,10 @@ impl IncidentProjection {
             .collect();
         for index in armed {
             let incident = &mut self.incidents[index];
+            if !incident.is_open() {
+                self.armed.remove(&(cluster.to_owned(), index));
+                continue;
+            }
             let mut still_armed = false;
             let labels: Vec<String> = incident
                 .layers

@@ -3,8 +3,7 @@
 //! See `docs/adr/0002-stored-event-encoding.md` for why postcard, and not bincode or JSON.
 
 use serde::{Deserialize, Serialize};
-use tidemark_core::findings::FindingsSnapshot;
-use tidemark_core::{Event, Timestamp};
+use tidemark_core::{Event, ProjectionsSnapshot, Timestamp};
 
 /// Format version of log records. Format 1 (before the settings of the projections issue) is
 /// still read: see [`legacy`].
@@ -237,8 +236,8 @@ pub struct SnapshotRecord {
     pub seq: u64,
     /// Latest event time among positions 1..=seq (for time travel by time).
     pub max_time: Option<Timestamp>,
-    /// The findings projection.
-    pub findings: FindingsSnapshot,
+    /// Every projection.
+    pub projections: ProjectionsSnapshot,
 }
 
 /// Encodes a snapshot.

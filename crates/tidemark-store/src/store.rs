@@ -14,8 +14,9 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::Serialize;
-use tidemark_core::findings::{FindingChange, FindingsProjection, FindingsSnapshot};
+use tidemark_core::findings::FindingChange;
 use tidemark_core::{Event, EventType, FindingView, Payload, ResolutionKind, Timestamp};
+use tidemark_core::{Projections, ProjectionsSnapshot};
 
 use crate::codec::{self, QuarantineRecord, SnapshotRecord, StoredEvent};
 use crate::error::{
@@ -163,7 +164,7 @@ pub struct RebuildReport {
 /// The in-memory side of the store.
 #[derive(Debug)]
 struct LiveState {
-    findings: FindingsProjection,
+    projections: Projections,
     last_seq: u64,
     max_time: Option<Timestamp>,
     snapshot_seq: u64,
@@ -193,6 +194,19 @@ fn decode_log(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CorruptRecord> {
     codec::decode_event(bytes).map_err(|e| corrupt("log", seq, e))
 }
 
+/// A snapshot record, or `None` when an older format wrote it (then the log is folded instead).
+fn decode_snapshot_or_outdated(
+    seq: u64,
+    bytes: &[u8],
+) -> Result<Option<codec::SnapshotRecord>, CorruptRecord> {
+    if codec::is_outdated_snapshot(bytes) {
+        return Ok(None);
+    }
+    codec::decode_snapshot(bytes)
+        .map(Some)
+        .map_err(|e| corrupt("snapshots", seq, e))
+}
+
 fn time_from_meta(nanos: Option<i64>) -> Option<Timestamp> {
     nanos.map(Timestamp::from_unix_nanos)
 }
@@ -201,7 +215,7 @@ fn time_from_meta(nanos: Option<i64>) -> Option<Timestamp> {
 fn replay_range(
     log: &impl ReadableTable<u64, &'static [u8]>,
     range: RangeInclusive<u64>,
-    findings: &mut FindingsProjection,
+    projections: &mut Projections,
     mut stop_after: impl FnMut(&Event) -> bool,
 ) -> Result<u64, ReadFault> {
     let mut applied = 0;
@@ -212,7 +226,7 @@ fn replay_range(
         if stop_after(&stored.event) {
             break;
         }
-        findings.apply(seq, &stored.event);
+        projections.apply(seq, &stored.event);
         applied += 1;
     }
     Ok(applied)
@@ -277,23 +291,32 @@ impl Store {
         let checkpoint = meta.get(tables::CHECKPOINT)?.map_or(0, |v| v.value()) as u64;
         let max_time = time_from_meta(meta.get(tables::MAX_TIME)?.map(|v| v.value()));
         let snapshots = txn.open_table(tables::SNAPSHOTS)?;
-        let (snapshot_seq, mut findings) = match snapshots.range(..=checkpoint)?.next_back() {
+        let (snapshot_seq, mut projections) = match snapshots.range(..=checkpoint)?.next_back() {
             Some(entry) => {
                 let (key, value) = entry?;
-                let record = codec::decode_snapshot(value.value())
-                    .map_err(|e| corrupt("snapshots", key.value(), e))?;
-                (record.seq, FindingsProjection::restore(&record.findings))
+                match decode_snapshot_or_outdated(key.value(), value.value())? {
+                    Some(record) => (record.seq, Projections::restore(&record.projections)),
+                    None => {
+                        tracing::info!(
+                            "projection snapshots were written by an older format: folding the whole log"
+                        );
+                        (0, Projections::new())
+                    }
+                }
             }
-            None => (0, FindingsProjection::new()),
+            None => (0, Projections::new()),
         };
         let log = txn.open_table(tables::LOG)?;
-        replay_range(&log, snapshot_seq + 1..=checkpoint, &mut findings, |_| {
-            false
-        })?;
+        replay_range(
+            &log,
+            snapshot_seq + 1..=checkpoint,
+            &mut projections,
+            |_| false,
+        )?;
         let quarantine = txn.open_table(tables::QUARANTINE)?;
         let next_quarantine_id = quarantine.last()?.map_or(1, |(k, _)| k.value() + 1);
         Ok(LiveState {
-            findings,
+            projections,
             last_seq: checkpoint,
             max_time,
             snapshot_seq,
@@ -398,7 +421,6 @@ impl Store {
             let mut by_type = txn.open_table(tables::BY_TYPE)?;
             let mut quarantine = txn.open_table(tables::QUARANTINE)?;
             let mut record = Vec::with_capacity(4096);
-            let mut changes: Vec<(String, FindingChange)> = Vec::new();
             let mut finding_bits: BTreeMap<String, u8> = BTreeMap::new();
             for (position, input) in items {
                 if let Some(position) = position
@@ -422,12 +444,11 @@ impl Store {
                         codec::encode_event(event, recorded_at, &mut record);
                         log.insert(seq, record.as_slice())?;
                         ids.insert(event.id.as_str(), seq)?;
-                        changes.clear();
-                        state.findings.apply_reporting(seq, event, &mut changes);
+                        let changes = state.projections.apply(seq, event);
                         index_event(
                             seq,
                             event,
-                            &changes,
+                            changes,
                             &mut finding_bits,
                             &mut by_finding,
                             &mut by_cluster_time,
@@ -496,7 +517,7 @@ impl Store {
         let record = SnapshotRecord {
             seq,
             max_time: state.max_time,
-            findings: state.findings.snapshot(),
+            projections: state.projections.snapshot(),
         };
         let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
         let mut times = txn.open_table(tables::SNAPSHOT_TIMES)?;
@@ -540,22 +561,30 @@ impl Store {
 
     /// Every finding now, sorted by (cluster, check_key).
     pub fn findings(&self) -> Vec<FindingView> {
-        self.read_state().findings.views()
+        self.read_state().projections.findings().views()
     }
 
     /// One finding now.
     pub fn finding(&self, cluster: &str, check_key: &str) -> Option<FindingView> {
-        self.read_state().findings.view(cluster, check_key)
+        self.read_state()
+            .projections
+            .findings()
+            .view(cluster, check_key)
     }
 
     /// The serializable projection state now.
-    pub fn projection_snapshot(&self) -> FindingsSnapshot {
-        self.read_state().findings.snapshot()
+    pub fn projection_snapshot(&self) -> ProjectionsSnapshot {
+        self.read_state().projections.snapshot()
+    }
+
+    /// Reads the live projections (a read lock is held while `read` runs: keep it short).
+    pub fn read<R>(&self, read: impl FnOnce(&Projections) -> R) -> R {
+        read(&self.read_state().projections)
     }
 
     /// The findings projection at a point of the log, rebuilt from the nearest snapshot before
     /// it and the log after that snapshot.
-    pub fn projection_at(&self, at: At) -> Result<(FindingsProjection, u64), QueryError> {
+    pub fn projection_at(&self, at: At) -> Result<(Projections, u64), QueryError> {
         let checkpoint = self.checkpoint();
         let txn = self.db.begin_read()?;
         let snapshots = txn.open_table(tables::SNAPSHOTS)?;
@@ -579,16 +608,18 @@ impl Store {
                 found
             }
         };
-        let mut findings = match start {
+        let restored = match start {
             Some(seq) => {
                 let bytes = snapshots.get(seq)?.expect("listed just above");
-                let record = codec::decode_snapshot(bytes.value())
-                    .map_err(|e| corrupt("snapshots", seq, e))?;
-                FindingsProjection::restore(&record.findings)
+                decode_snapshot_or_outdated(seq, bytes.value())?
             }
-            None => FindingsProjection::new(),
+            None => None,
         };
-        let from = start.unwrap_or(0) + 1;
+        let (start, mut findings) = match restored {
+            Some(record) => (record.seq, Projections::restore(&record.projections)),
+            None => (0, Projections::new()),
+        };
+        let from = start + 1;
         let log = txn.open_table(tables::LOG)?;
         let to = match at {
             At::Seq(seq) => {
@@ -605,8 +636,8 @@ impl Store {
 
     /// Every finding at a point of the log, and the position that point is.
     pub fn findings_at(&self, at: At) -> Result<(Vec<FindingView>, u64), QueryError> {
-        let (findings, seq) = self.projection_at(at)?;
-        Ok((findings.views(), seq))
+        let (projections, seq) = self.projection_at(at)?;
+        Ok((projections.findings().views(), seq))
     }
 
     /// The events that changed or named a finding, in log order.
@@ -618,15 +649,29 @@ impl Store {
         let txn = self.db.begin_read()?;
         let index = txn.open_table(tables::BY_FINDING)?;
         let log = txn.open_table(tables::LOG)?;
+        let episodes = self.read(|p| p.findings().flap_episodes(cluster, check_key).to_vec());
         let mut entries = Vec::new();
         for entry in index.range((cluster, check_key, 0)..=(cluster, check_key, u64::MAX))? {
             let (key, bits) = entry?;
             let seq = key.value().2;
             let stored = self.read_log(&log, seq)?;
+            let mut changes = change_bits::names(bits.value());
+            if bits.value() & change_bits::FLAP != 0 {
+                // Which detector started or stopped, from the projection's episodes.
+                changes.retain(|name| *name != "flap");
+                for episode in &episodes {
+                    if episode.started_seq == seq {
+                        changes.push(FindingChange::FlapStarted(episode.detector).as_str());
+                    }
+                    if episode.stopped_seq == Some(seq) {
+                        changes.push(FindingChange::FlapStopped(episode.detector).as_str());
+                    }
+                }
+            }
             entries.push(TimelineEntry {
                 seq,
                 recorded_at: stored.recorded_at,
-                changes: change_bits::names(bits.value()),
+                changes,
                 event: stored.event,
             });
         }
@@ -692,6 +737,20 @@ impl Store {
         Ok(out)
     }
 
+    /// The stored events at these positions, in the order given (positions not in the log
+    /// are skipped).
+    pub fn events_at(&self, positions: &[u64]) -> Result<Vec<(u64, StoredEvent)>, QueryError> {
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(tables::LOG)?;
+        let mut out = Vec::with_capacity(positions.len());
+        for &seq in positions {
+            if let Some(bytes) = log.get(seq)? {
+                out.push((seq, decode_log(seq, bytes.value())?));
+            }
+        }
+        Ok(out)
+    }
+
     /// The position of the event stored with `id`.
     pub fn position_of(&self, id: &str) -> Result<Option<u64>, QueryError> {
         let txn = self.db.begin_read()?;
@@ -742,8 +801,8 @@ impl Store {
             (
                 state.last_seq,
                 state.snapshot_seq,
-                state.findings.finding_count() as u64,
-                state.findings.active_count() as u64,
+                state.projections.findings().finding_count() as u64,
+                state.projections.findings().active_count() as u64,
             )
         };
         let txn = self.db.begin_read()?;
@@ -764,14 +823,11 @@ impl Store {
     }
 
     /// Folds the whole stored log from nothing, without touching the store.
-    pub fn fold_log(
-        &self,
-        mut progress: impl FnMut(u64, u64),
-    ) -> Result<FindingsProjection, QueryError> {
+    pub fn fold_log(&self, mut progress: impl FnMut(u64, u64)) -> Result<Projections, QueryError> {
         let checkpoint = self.checkpoint();
         let txn = self.db.begin_read()?;
         let log = txn.open_table(tables::LOG)?;
-        let mut findings = FindingsProjection::new();
+        let mut findings = Projections::new();
         let mut done = 0;
         replay_range(&log, 1..=checkpoint, &mut findings, |_| {
             done += 1;
@@ -798,7 +854,7 @@ impl Store {
         txn.delete_table(tables::SNAPSHOT_TIMES)?;
         txn.delete_table(tables::BY_FINDING)?;
         let mut rebuilt = LiveState {
-            findings: FindingsProjection::new(),
+            projections: Projections::new(),
             last_seq: 0,
             max_time: None,
             snapshot_seq: 0,
@@ -807,7 +863,6 @@ impl Store {
         {
             let log = txn.open_table(tables::LOG)?;
             let mut by_finding = txn.open_table(tables::BY_FINDING)?;
-            let mut changes: Vec<(String, FindingChange)> = Vec::new();
             let mut bits: BTreeMap<String, u8> = BTreeMap::new();
             let entries = log.range(1..=checkpoint).map_err(StorageFault::from)?;
             for entry in entries {
@@ -815,9 +870,8 @@ impl Store {
                 let seq = key.value();
                 let stored = decode_log(seq, value.value())?;
                 let event = &stored.event;
-                changes.clear();
-                rebuilt.findings.apply_reporting(seq, event, &mut changes);
-                finding_index_entries(event, &changes, &mut bits);
+                let changes = rebuilt.projections.apply(seq, event);
+                finding_index_entries(event, changes, &mut bits);
                 for (check_key, b) in &bits {
                     by_finding.insert((event.cluster.as_str(), check_key.as_str(), seq), *b)?;
                 }
@@ -836,7 +890,7 @@ impl Store {
         }
         txn.commit()?;
         progress(checkpoint, checkpoint);
-        let state_unchanged = rebuilt.findings.snapshot() == state.findings.snapshot();
+        let state_unchanged = rebuilt.projections.snapshot() == state.projections.snapshot();
         *state = rebuilt;
         Ok(RebuildReport {
             events: checkpoint,

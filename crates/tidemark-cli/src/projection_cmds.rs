@@ -1,0 +1,667 @@
+//! The projection commands: `flaps`, `stuck`, `orphans`, `incidents`, `incident`.
+
+use clap::Args;
+use serde::Serialize;
+use tidemark_core::describe::one_line;
+use tidemark_core::findings::{ChurnView, FlapView, StuckReport, UnreachableReason};
+use tidemark_core::incidents::{IncidentEntry, IncidentView};
+use tidemark_core::orphans::{OrphanGraph, OrphanView};
+use tidemark_core::projections::UnstableKeyView;
+use tidemark_core::{Projections, Timestamp};
+use tidemark_store::{At, Store};
+
+use crate::replay::{Until, parse_until};
+use crate::store_cmds::{DbArgs, open_existing};
+use crate::{CliError, exit, table};
+
+/// What every projection command takes.
+#[derive(Args, Debug)]
+pub struct ViewArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The state at a log position (the events at 1..=SEQ) or a time (RFC 3339: before the
+    /// first event later than it).
+    #[arg(long, value_name = "SEQ|RFC3339", value_parser = parse_until)]
+    pub at: Option<Until>,
+    /// Only this cluster.
+    #[arg(long, value_name = "CLUSTER")]
+    pub cluster: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `read` over the projections now or at `--at`; returns its result and the log position.
+fn with_projections<R>(
+    store: &Store,
+    at: Option<Until>,
+    read: impl FnOnce(&Projections) -> R,
+) -> Result<(R, u64), CliError> {
+    match at {
+        None => Ok((store.read(read), store.checkpoint())),
+        Some(at) => {
+            let at = match at {
+                Until::Seq(seq) => At::Seq(seq),
+                Until::Time(t) => At::Time(t),
+            };
+            let (projections, seq) = store
+                .projection_at(at)
+                .map_err(|e| CliError::new(exit::FAILURE, e))?;
+            Ok((read(&projections), seq))
+        }
+    }
+}
+
+fn print_json(value: &impl Serialize) -> Result<(), CliError> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).map_err(anyhow::Error::from)?
+    );
+    Ok(())
+}
+
+fn time(t: Timestamp) -> String {
+    t.to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// flaps
+
+/// Why the bell keeps ringing: flapping findings, unstable check keys, churning categories.
+#[derive(Args, Debug)]
+#[command(
+    long_about = "Lists findings that flap or have flapped, by either detector: the count rule \
+                  (more auto-resolutions inside flap_window_secs than flap_threshold) and the \
+                  weighted percent state change over the last 20 runs of the finding's category \
+                  (starts at flap_start_percent, stops below flap_stop_percent). Then the check \
+                  keys whose parts look unstable (UUIDs, pod-template hashes, timestamps, IPs, \
+                  ports, long hex, positional indices) with the stable form to use, and the \
+                  categories whose new keys keep dying within two runs (churn)."
+)]
+pub struct FlapsArgs {
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
+/// The `flaps` report.
+#[derive(Serialize)]
+struct FlapsReport {
+    at_seq: u64,
+    flapping: Vec<FlapView>,
+    unstable_keys: Vec<UnstableKeyView>,
+    churn: Vec<ChurnView>,
+}
+
+pub fn flaps(args: &FlapsArgs) -> Result<(), CliError> {
+    let store = open_existing(&args.view.db.db)?;
+    let cluster = args.view.cluster.as_deref();
+    let ((flapping, unstable_keys, churn), at_seq) = with_projections(&store, args.view.at, |p| {
+        (
+            p.findings().flaps(cluster),
+            p.unstable_keys(cluster),
+            p.findings().churn(cluster),
+        )
+    })?;
+    let report = FlapsReport {
+        at_seq,
+        flapping,
+        unstable_keys,
+        churn,
+    };
+    if args.view.json {
+        return print_json(&report);
+    }
+    let rows: Vec<Vec<String>> = report
+        .flapping
+        .iter()
+        .map(|f| {
+            let now = match (f.flapping, f.flapping_state_change) {
+                (true, true) => "count + state change",
+                (true, false) => "count",
+                (false, true) => "state change",
+                (false, false) => "no (stopped)",
+            };
+            let last = f.episodes.last().expect("listed findings have episodes");
+            vec![
+                f.cluster.clone(),
+                f.check_key.clone(),
+                now.to_owned(),
+                f.auto_resolutions_in_window.to_string(),
+                format!("{:.1}%", f.state_change_percent),
+                f.episodes.len().to_string(),
+                last.stopped_because
+                    .clone()
+                    .unwrap_or_else(|| last.started_because.clone()),
+            ]
+        })
+        .collect();
+    println!("Flapping findings");
+    print!(
+        "{}",
+        table::render(
+            &[
+                "CLUSTER",
+                "CHECK_KEY",
+                "FLAPPING NOW",
+                "AUTO-RESOLVED",
+                "STATE CHANGE",
+                "EPISODES",
+                "LAST FIGURE"
+            ],
+            &rows
+        )
+    );
+    println!();
+    println!("Unstable check keys");
+    let rows: Vec<Vec<String>> = report
+        .unstable_keys
+        .iter()
+        .map(|k| {
+            vec![
+                k.cluster.clone(),
+                k.advice.check_key.clone(),
+                k.advice.suggestion.clone(),
+                k.advice.advice.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(&["CLUSTER", "CHECK_KEY", "KEY IT BY", "WHY"], &rows)
+    );
+    println!();
+    println!("Churning categories (new keys that die within two runs, last 20 runs)");
+    let rows: Vec<Vec<String>> = report
+        .churn
+        .iter()
+        .map(|c| {
+            vec![
+                c.cluster.clone(),
+                c.category.clone(),
+                c.short_lived_keys.to_string(),
+                time(c.since),
+                c.examples.join(", "),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &["CLUSTER", "CATEGORY", "SHORT-LIVED", "SINCE", "LATEST KEYS"],
+            &rows
+        )
+    );
+    println!(
+        "{} flapping, {} unstable key(s), {} churning categor(ies) at log position {at_seq}",
+        report.flapping.len(),
+        report.unstable_keys.len(),
+        report.churn.len()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// stuck
+
+/// Why a row never resolves: unreachable findings and drift suspects, apart from long-lived ones.
+#[derive(Args, Debug)]
+#[command(
+    long_about = "Lists active findings the sweep cannot resolve: their category has not run in \
+                  the last unreachable_after_cycles cycles of the cluster (reason \
+                  category_disabled when enabled_categories excludes it, else category_not_run). \
+                  Then check-key drift suspects: a finding that went absent in the same cycle a \
+                  new one opened with the same category and resource. Then, kept apart, findings \
+                  that are real and persistent: present in the latest run of their category and \
+                  older than long_lived_secs."
+)]
+pub struct StuckArgs {
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
+#[derive(Serialize)]
+struct StuckOutput {
+    at_seq: u64,
+    #[serde(flatten)]
+    report: StuckReport,
+}
+
+pub fn stuck(args: &StuckArgs) -> Result<(), CliError> {
+    let store = open_existing(&args.view.db.db)?;
+    let cluster = args.view.cluster.as_deref();
+    let (report, at_seq) = with_projections(&store, args.view.at, |p| p.findings().stuck(cluster))?;
+    if args.view.json {
+        return print_json(&StuckOutput { at_seq, report });
+    }
+    println!("Unreachable (the sweep cannot resolve these)");
+    let rows: Vec<Vec<String>> = report
+        .unreachable
+        .iter()
+        .map(|u| {
+            vec![
+                u.cluster.clone(),
+                u.check_key.clone(),
+                u.category.clone(),
+                match u.reason {
+                    UnreachableReason::CategoryDisabled => "category_disabled",
+                    UnreachableReason::CategoryNotRun => "category_not_run",
+                }
+                .to_owned(),
+                u.cycles_without_category.to_string(),
+                time(u.category_last_ran_at),
+                time(u.opened_at),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &[
+                "CLUSTER",
+                "CHECK_KEY",
+                "CATEGORY",
+                "REASON",
+                "CYCLES WITHOUT IT",
+                "CATEGORY LAST RAN",
+                "OPENED"
+            ],
+            &rows
+        )
+    );
+    println!();
+    println!("Check-key drift suspects");
+    let rows: Vec<Vec<String>> = report
+        .drift_suspects
+        .iter()
+        .map(|d| {
+            vec![
+                d.cluster.clone(),
+                format!(
+                    "{}{}",
+                    d.record.old_check_key,
+                    if d.old_active { " (active)" } else { "" }
+                ),
+                format!(
+                    "{}{}",
+                    d.record.new_check_key,
+                    if d.new_active { " (active)" } else { "" }
+                ),
+                d.record.category.clone(),
+                time(d.record.at),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &["CLUSTER", "WENT ABSENT", "OPENED", "CATEGORY", "AT"],
+            &rows
+        )
+    );
+    println!();
+    println!("Long-lived (real, persistent problems: not stuck)");
+    let rows: Vec<Vec<String>> = report
+        .long_lived
+        .iter()
+        .map(|l| {
+            vec![
+                l.cluster.clone(),
+                l.check_key.clone(),
+                l.severity.to_string(),
+                format!("{:.1} d", l.age_secs as f64 / 86_400.0),
+                time(l.opened_at),
+                l.title.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &["CLUSTER", "CHECK_KEY", "SEVERITY", "AGE", "OPENED", "TITLE"],
+            &rows
+        )
+    );
+    println!(
+        "{} unreachable, {} drift suspect(s), {} long-lived at log position {at_seq}",
+        report.unreachable.len(),
+        report.drift_suspects.len(),
+        report.long_lived.len()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// orphans
+
+/// What is live that nobody owns, what is tracked that is not live, and orphaned spans.
+#[derive(Args, Debug)]
+#[command(
+    long_about = "Lists confirmed orphans: unmanaged (live, untracked, no owner), ghost (tracked, \
+                  not live), dangling (an owner or used resource is not live, or nothing live \
+                  uses a kind of orphan_consumer_kinds; transitive over owners), orphan spans \
+                  (parent missing once the trace is quiet for span_grace_secs) and traces with \
+                  no root span. A resource orphan is reported only after orphan_confirm_scans \
+                  consecutive scans. --graph prints the resource graph as JSON, --dot as \
+                  Graphviz (render with `dot -Tsvg`)."
+)]
+pub struct OrphansArgs {
+    #[command(flatten)]
+    pub view: ViewArgs,
+    /// Print the resource graph in Graphviz DOT instead.
+    #[arg(long, conflicts_with_all = ["graph", "json"])]
+    pub dot: bool,
+    /// Print the resource graph as JSON instead.
+    #[arg(long)]
+    pub graph: bool,
+    /// Also list candidates not yet confirmed.
+    #[arg(long)]
+    pub candidates: bool,
+}
+
+#[derive(Serialize)]
+struct OrphansOutput {
+    at_seq: u64,
+    orphans: Vec<OrphanView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidates: Option<Vec<OrphanView>>,
+}
+
+fn orphan_rows(orphans: &[OrphanView]) -> Vec<Vec<String>> {
+    orphans
+        .iter()
+        .map(|o| {
+            let what = if let Some(r) = &o.resource {
+                match &r.namespace {
+                    Some(ns) => format!("{} {ns}/{}", r.kind, r.name),
+                    None => format!("{} {}", r.kind, r.name),
+                }
+            } else if let Some(t) = &o.tracking {
+                format!("row {} ({})", t.key, t.kind)
+            } else if let Some(s) = &o.span {
+                format!("span {} ({}/{})", s.span_id, s.service, s.name)
+            } else {
+                format!("trace {}", o.trace_id.as_deref().unwrap_or("?"))
+            };
+            vec![
+                o.cluster.clone(),
+                o.kind.as_str().to_owned(),
+                what,
+                time(o.since),
+                o.scans.to_string(),
+                o.reason.clone(),
+            ]
+        })
+        .collect()
+}
+
+pub fn orphans(args: &OrphansArgs) -> Result<(), CliError> {
+    let store = open_existing(&args.view.db.db)?;
+    let cluster = args.view.cluster.as_deref();
+    if args.dot || args.graph {
+        let (graph, _): (OrphanGraph, u64) =
+            with_projections(&store, args.view.at, |p| p.orphans().graph(cluster))?;
+        if args.dot {
+            print!("{}", graph.to_dot());
+            return Ok(());
+        }
+        return print_json(&graph);
+    }
+    let ((orphans, candidates), at_seq) = with_projections(&store, args.view.at, |p| {
+        (
+            p.orphans().orphans(cluster),
+            args.candidates.then(|| p.orphans().candidates(cluster)),
+        )
+    })?;
+    let output = OrphansOutput {
+        at_seq,
+        orphans,
+        candidates,
+    };
+    if args.view.json {
+        return print_json(&output);
+    }
+    let header = ["CLUSTER", "KIND", "WHAT", "SINCE", "SCANS", "REASON"];
+    print!("{}", table::render(&header, &orphan_rows(&output.orphans)));
+    if let Some(candidates) = &output.candidates {
+        println!();
+        println!("Candidates (not yet confirmed)");
+        print!("{}", table::render(&header, &orphan_rows(candidates)));
+    }
+    println!(
+        "{} orphan(s) at log position {at_seq}",
+        output.orphans.len()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// incidents
+
+/// List incidents, explicit and automatic.
+#[derive(Args, Debug)]
+pub struct IncidentsArgs {
+    #[command(flatten)]
+    pub view: ViewArgs,
+    /// Also list automatic incidents absorbed into explicit ones.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Serialize)]
+struct IncidentsOutput {
+    at_seq: u64,
+    incidents: Vec<IncidentView>,
+}
+
+fn duration(secs: Option<u64>) -> String {
+    match secs {
+        None => "ongoing".to_owned(),
+        Some(s) if s < 3_600 => format!("{}m", s / 60),
+        Some(s) => format!("{}h{:02}m", s / 3_600, (s % 3_600) / 60),
+    }
+}
+
+pub fn incidents(args: &IncidentsArgs) -> Result<(), CliError> {
+    let store = open_existing(&args.view.db.db)?;
+    let cluster = args.view.cluster.as_deref();
+    let (incidents, at_seq) = with_projections(&store, args.view.at, |p| {
+        p.incidents().views(p.findings(), cluster, args.all)
+    })?;
+    if args.view.json {
+        return print_json(&IncidentsOutput { at_seq, incidents });
+    }
+    let rows: Vec<Vec<String>> = incidents
+        .iter()
+        .map(|i| {
+            vec![
+                i.id.clone(),
+                format!("{:?}", i.kind).to_lowercase(),
+                format!("{:?}", i.state).to_lowercase(),
+                i.severity.to_string(),
+                i.cluster.clone(),
+                time(i.opened_at),
+                duration(i.duration_secs),
+                i.findings.len().to_string(),
+                i.layers
+                    .iter()
+                    .map(|l| l.layers.len())
+                    .max()
+                    .map_or_else(String::new, |n| n.to_string()),
+                i.title.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &[
+                "ID", "KIND", "STATE", "SEVERITY", "CLUSTER", "OPENED", "DURATION", "FINDINGS",
+                "LAYERS", "TITLE"
+            ],
+            &rows
+        )
+    );
+    println!("{} incident(s) at log position {at_seq}", incidents.len());
+    Ok(())
+}
+
+/// One incident: what it is, its failure layers, and its timeline.
+#[derive(Args, Debug)]
+pub struct IncidentArgs {
+    /// The incident id (see `tidemark incidents`).
+    pub id: String,
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
+/// One entry of an incident's timeline with its event.
+#[derive(Serialize)]
+struct TimelineLine {
+    #[serde(flatten)]
+    entry: IncidentEntry,
+    summary: String,
+    event: tidemark_core::Event,
+}
+
+#[derive(Serialize)]
+struct IncidentOutput {
+    at_seq: u64,
+    incident: IncidentView,
+    timeline: Vec<TimelineLine>,
+}
+
+pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
+    let store = open_existing(&args.view.db.db)?;
+    let (found, at_seq) = with_projections(&store, args.view.at, |p| {
+        p.incidents()
+            .incident(&args.id)
+            .map(|i| (p.incidents().view(i, p.findings()), i.timeline.clone()))
+    })?;
+    let Some((incident, entries)) = found else {
+        return Err(CliError::new(
+            exit::NO_INPUT,
+            anyhow::anyhow!(
+                "no incident {:?} at log position {at_seq}: list them with `tidemark incidents --db {}`",
+                args.id,
+                args.view.db.db.display()
+            ),
+        ));
+    };
+    let positions: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+    let events = store
+        .events_at(&positions)
+        .map_err(|e| CliError::new(exit::FAILURE, e))?;
+    let timeline: Vec<TimelineLine> = entries
+        .into_iter()
+        .zip(events)
+        .map(|(entry, (_, stored))| TimelineLine {
+            summary: one_line(&stored.event),
+            entry,
+            event: stored.event,
+        })
+        .collect();
+    if args.view.json {
+        return print_json(&IncidentOutput {
+            at_seq,
+            incident,
+            timeline,
+        });
+    }
+    println!("{} — {}", incident.id, incident.title);
+    println!(
+        "{:?} incident, {:?}, severity {}, cluster {}; opened {} ({}), {}",
+        incident.kind,
+        incident.state,
+        incident.severity,
+        incident.cluster,
+        time(incident.opened_at),
+        incident.opened_seq,
+        match incident.closed_at {
+            Some(t) => format!(
+                "closed {} after {}",
+                time(t),
+                duration(incident.duration_secs)
+            ),
+            None => "still open".to_owned(),
+        }
+    );
+    if let Some(into) = &incident.merged_into {
+        println!("absorbed into {into}");
+    }
+    println!();
+    println!("Findings");
+    let rows: Vec<Vec<String>> = incident
+        .findings
+        .iter()
+        .map(|f| {
+            vec![
+                f.check_key.clone(),
+                f.severity.to_string(),
+                if f.active { "active" } else { "resolved" }.to_owned(),
+                time(f.joined_at),
+                f.title.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(&["CHECK_KEY", "SEVERITY", "NOW", "JOINED", "TITLE"], &rows)
+    );
+    for resource in &incident.layers {
+        println!();
+        println!("Failure layers of {}", resource.resource);
+        for layer in &resource.layers {
+            let after = layer.after_change.as_ref().map_or_else(
+                || "first seen".to_owned(),
+                |c| format!("after {} {} ({})", c.service, c.version, time(c.at)),
+            );
+            println!(
+                "  {}. {} — {} [{}], {after}",
+                layer.number,
+                layer.signature,
+                time(layer.first_seen_at),
+                layer.check_key
+            );
+            for change in &layer.changes_without_effect {
+                println!(
+                    "     unchanged after {:?} {} {} ({})",
+                    change.kind,
+                    change.service,
+                    change.version,
+                    time(change.at)
+                );
+            }
+        }
+    }
+    println!();
+    println!("Timeline");
+    let rows: Vec<Vec<String>> = timeline
+        .iter()
+        .map(|line| {
+            vec![
+                time(line.entry.at),
+                line.entry.seq.to_string(),
+                line.event.event_type().to_string(),
+                line.summary.clone(),
+                line.entry
+                    .touches
+                    .iter()
+                    .map(|t| match &t.check_key {
+                        Some(key) => format!("{} {key}", t.change),
+                        None => t.change.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(&["TIME (UTC)", "SEQ", "TYPE", "EVENT", "EFFECT"], &rows)
+    );
+    println!(
+        "{} timeline entr(ies) at log position {at_seq}",
+        timeline.len()
+    );
+    Ok(())
+}

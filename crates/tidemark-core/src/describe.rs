@@ -1,0 +1,113 @@
+//! One line of text per event, for timelines read by people (CLI, postmortems, the web page).
+
+use crate::event::{ChangeKind, Event, ManualResolutionKind, NoteKind, Payload, SpanStatus};
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// What the event says, in one line.
+pub fn one_line(event: &Event) -> String {
+    match &event.payload {
+        Payload::CycleCompleted(c) => format!(
+            "cycle {}: {} finding(s); ran {}",
+            c.cycle,
+            c.findings.len(),
+            if c.categories.is_empty() {
+                "the findings' categories".to_owned()
+            } else {
+                c.categories.join(", ")
+            }
+        ),
+        Payload::FindingResolved(r) => {
+            let how = match r.kind {
+                ManualResolutionKind::Manual => "by hand".to_owned(),
+                ManualResolutionKind::Recipe => {
+                    format!("by recipe {}", r.recipe.as_deref().unwrap_or("?"))
+                }
+            };
+            let mut line = format!("resolved {} {how}", r.check_key);
+            if let Some(by) = &r.by {
+                line.push_str(&format!(" ({by})"));
+            }
+            if let Some(reason) = &r.reason {
+                line.push_str(&format!(": {reason}"));
+            }
+            line
+        }
+        Payload::SettingsChanged(_) => "settings changed".to_owned(),
+        Payload::InventoryObserved(i) => format!(
+            "inventory scan {}: {} resource(s) of {}",
+            i.scan,
+            i.resources.len(),
+            i.kinds.join(", ")
+        ),
+        Payload::TrackingUpserted(t) => format!("tracking row {} ({}) upserted", t.key, t.kind),
+        Payload::TrackingDeleted(t) => format!("tracking row {} ({}) deleted", t.key, t.kind),
+        Payload::SpanRecorded(s) => format!(
+            "span {} of {} in trace {}{}{}",
+            s.name,
+            s.service,
+            short(&s.trace_id),
+            match &s.parent_span_id {
+                Some(parent) => format!(", parent {}", short(parent)),
+                None => ", root".to_owned(),
+            },
+            match s.status {
+                SpanStatus::Error => ": error",
+                _ => "",
+            }
+        ),
+        Payload::AlertFired(a) => format!("alert {} fired ({})", a.name, a.severity),
+        Payload::AlertResolved(a) => format!("alert {} resolved", a.name),
+        Payload::ChangeDeployed(d) => {
+            let kind = match d.kind {
+                ChangeKind::Deploy => "deploy",
+                ChangeKind::Rollback => "rollback",
+                ChangeKind::Config => "config change",
+            };
+            let mut line = format!("{kind} {} {}", d.service, d.version);
+            if let Some(link) = &d.link {
+                line.push_str(&format!(" ({link})"));
+            }
+            if let Some(summary) = &d.summary {
+                line.push_str(&format!(": {summary}"));
+            }
+            line
+        }
+        Payload::NoteAdded(n) => {
+            let kind = match n.kind {
+                NoteKind::Observation => "observation",
+                NoteKind::Hypothesis => "hypothesis",
+                NoteKind::Action => "action",
+                NoteKind::Decision => "decision",
+                NoteKind::Resolution => "resolution",
+            };
+            format!("{kind} by {}: {}", n.author, n.text)
+        }
+        Payload::IncidentOpened(i) => format!(
+            "incident {} opened{}",
+            i.incident,
+            i.title
+                .as_deref()
+                .map(|t| format!(": {t}"))
+                .unwrap_or_default()
+        ),
+        Payload::IncidentUpdated(i) => format!(
+            "incident {} updated{}",
+            i.incident,
+            i.summary
+                .as_deref()
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default()
+        ),
+        Payload::IncidentClosed(i) => format!(
+            "incident {} closed{}",
+            i.incident,
+            i.summary
+                .as_deref()
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default()
+        ),
+    }
+}

@@ -1,0 +1,557 @@
+//! Scenario tests of the projections, built from the stories of the catalogue (seed 003) and the
+//! layered-bug postmortem (seed 000): each one a log a real on-call day could have produced.
+
+mod support;
+
+use support::*;
+use tidemark_core::event::{
+    ChangeDeployed, ChangeKind, FindingObservation, IncidentChange, NoteAdded, NoteKind,
+    ResourceRef, SettingsChanged,
+};
+use tidemark_core::findings::{FindingChange, UnreachableReason};
+use tidemark_core::flaps::FlapDetector;
+use tidemark_core::hygiene::UnstableKind;
+use tidemark_core::incidents::{IncidentKind, IncidentState};
+use tidemark_core::{Event, LogFold, Payload, Severity};
+
+const CLUSTER: &str = "pw-prod";
+const HOUR: i64 = 3_600;
+
+/// A small builder: a log with ids and times in order, one cycle every `CYCLE_SECS`.
+struct Log {
+    events: Vec<Event>,
+    secs: i64,
+}
+
+const CYCLE_SECS: i64 = 300;
+
+impl Log {
+    fn new() -> Self {
+        Self {
+            events: Vec::new(),
+            secs: 0,
+        }
+    }
+
+    fn push(&mut self, payload: Payload) -> &mut Self {
+        let id = format!("e{}", self.events.len());
+        self.events.push(event(&id, CLUSTER, self.secs, payload));
+        self
+    }
+
+    fn cycle(&mut self, categories: &[&str], findings: Vec<FindingObservation>) -> &mut Self {
+        self.secs += CYCLE_SECS;
+        let id = format!("e{}", self.events.len());
+        self.events
+            .push(cycle(&id, CLUSTER, self.secs, categories, findings));
+        self
+    }
+
+    fn fold(&self) -> LogFold {
+        let mut fold = LogFold::new();
+        for e in &self.events {
+            fold.apply(e);
+        }
+        fold
+    }
+}
+
+fn pod(namespace: &str, name: &str) -> Option<ResourceRef> {
+    Some(ResourceRef {
+        kind: "Pod".into(),
+        namespace: Some(namespace.into()),
+        name: name.into(),
+        uid: None,
+    })
+}
+
+fn finding(key: &str, category: &str, resource: Option<ResourceRef>) -> FindingObservation {
+    FindingObservation {
+        resource,
+        ..obs(key, category)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catalogue §1: flapping
+
+/// A check keyed by the pod name: every restart makes a "new" finding, the old one resolves.
+#[test]
+fn a_key_built_from_the_pod_name_is_flagged_as_unstable_churn_and_drift() {
+    let mut log = Log::new();
+    let suffixes = ["xk2p9", "b7d4q", "m2n8z", "q9w4t", "z5c2v", "h8j2k"];
+    for (i, suffix) in suffixes.iter().enumerate() {
+        let name = format!("dnd-backend-7f9d4b8c6-{suffix}");
+        let key = format!("pod:crashloop:dnd/{name}");
+        log.cycle(&["pods"], vec![finding(&key, "pods", pod("dnd", &name))]);
+        // The pod restarts every cycle in this story; one more clean cycle at the end.
+        if i == suffixes.len() - 1 {
+            log.cycle(&["pods"], vec![]);
+        }
+    }
+    let fold = log.fold();
+    let p = fold.projections();
+
+    let unstable = p.unstable_keys(None);
+    assert_eq!(unstable.len(), suffixes.len(), "{unstable:#?}");
+    let first = &unstable[0].advice;
+    assert_eq!(first.parts[0].kind, UnstableKind::PodTemplateHash);
+    assert_eq!(first.suggestion, "pod:crashloop:dnd/dnd-backend");
+
+    let churn = p.findings().churn(None);
+    assert_eq!(churn.len(), 1, "{churn:#?}");
+    assert_eq!(churn[0].category, "pods");
+    // Every key but the last went absent one run after it was born.
+    assert_eq!(churn[0].short_lived_keys, suffixes.len() as u64);
+
+    let stuck = p.findings().stuck(None);
+    let drifts: Vec<(&str, &str)> = stuck
+        .drift_suspects
+        .iter()
+        .map(|d| {
+            (
+                d.record.old_check_key.as_str(),
+                d.record.new_check_key.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(drifts.len(), suffixes.len() - 1, "{drifts:#?}");
+    assert_eq!(
+        drifts[0],
+        (
+            "pod:crashloop:dnd/dnd-backend-7f9d4b8c6-xk2p9",
+            "pod:crashloop:dnd/dnd-backend-7f9d4b8c6-b7d4q"
+        )
+    );
+}
+
+/// A non-deterministic check: the same key comes and goes. Both detectors see it, and both
+/// stop once the check is fixed.
+#[test]
+fn a_flaky_check_flaps_by_count_and_by_state_change_then_stops() {
+    let mut log = Log::new();
+    let key = "node:notready:k3s-worker-2";
+    let seen = || vec![finding(key, "nodes", None)];
+    // Present, then three clean cycles (resolved in the third, T = 2), four times.
+    for _ in 0..4 {
+        log.cycle(&["nodes"], seen());
+        for _ in 0..3 {
+            log.cycle(&["nodes"], vec![]);
+        }
+    }
+    let fold = log.fold();
+    let view = fold.findings().view(CLUSTER, key).unwrap();
+    assert!(view.flapping, "four auto-resolutions in 80 minutes");
+    let flaps = fold.findings().flaps(None);
+    assert_eq!(flaps.len(), 1);
+    let count_start = flaps[0]
+        .episodes
+        .iter()
+        .find(|e| e.detector == FlapDetector::Count)
+        .unwrap();
+    // The third auto-resolution starts it: more than flap_threshold (2).
+    assert_eq!(count_start.started_seq, 12);
+    assert!(count_start.started_because.starts_with("3 auto-resolution"));
+
+    // 8 state changes in the last 16 runs: well over 30 %.
+    assert!(view.flapping_state_change, "{view:#?}");
+    assert!(view.state_change_percent >= 30.0);
+
+    // Fixed: 20 quiet runs later the state change detector has stopped...
+    let mut log = log;
+    for _ in 0..20 {
+        log.cycle(&["nodes"], vec![]);
+    }
+    let fold = log.fold();
+    let view = fold.findings().view(CLUSTER, key).unwrap();
+    assert!(!view.flapping_state_change);
+    assert_eq!(view.state_change_percent, 0.0);
+    // ...and the count rule still holds it: its window is a day.
+    assert!(view.flapping);
+    // A day later the window has passed; the next event of the cluster stops it.
+    log.secs += 86_400;
+    log.cycle(&["nodes"], vec![]);
+    let fold = log.fold();
+    assert!(!fold.findings().view(CLUSTER, key).unwrap().flapping);
+    let episodes = &fold.findings().flaps(None)[0].episodes;
+    assert!(
+        episodes.iter().all(|e| e.stopped_seq.is_some()),
+        "{episodes:#?}"
+    );
+}
+
+#[test]
+fn flap_starts_and_stops_are_timeline_changes() {
+    let mut log = Log::new();
+    let key = "dns:resolve:media.example.com";
+    for i in 0..12 {
+        let findings = if i % 2 == 0 {
+            vec![finding(key, "dns", None)]
+        } else {
+            vec![]
+        };
+        log.cycle(&["dns"], findings);
+    }
+    let mut fold = LogFold::new();
+    let mut projections = tidemark_core::Projections::new();
+    let mut started_at = None;
+    for (i, e) in log.events.iter().enumerate() {
+        fold.apply(e);
+        let changes = projections.apply(i as u64 + 1, e);
+        if changes
+            .iter()
+            .any(|(_, c)| *c == FindingChange::FlapStarted(FlapDetector::StateChange))
+        {
+            started_at.get_or_insert(i as u64 + 1);
+        }
+    }
+    // Alternating runs: 1 change (5.9 %), 2 (11.7 %), 3 (17.4 %), 4 (23.0 %), 5 (28.5 %),
+    // 6 (33.9 %) >= 30 %: the seventh cycle.
+    assert_eq!(started_at, Some(7));
+    let episodes = &fold.findings().flaps(None)[0].episodes;
+    assert_eq!(
+        episodes[0].started_because,
+        "33.9% state change over the last 20 runs of its category"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catalogue §2: stuck
+
+/// #915: admission-bypass audit messages in a category no health check runs.
+#[test]
+fn the_admission_bypass_row_is_unreachable_and_a_persistent_problem_is_not() {
+    let mut log = Log::new();
+    log.cycle(
+        &["admission_bypass"],
+        vec![finding(
+            "admission_bypass:media/plex",
+            "admission_bypass",
+            pod("media", "plex"),
+        )],
+    );
+    let persistent = || {
+        vec![finding(
+            "pod:crashloop:dnd/dnd-backend",
+            "pods",
+            pod("dnd", "dnd-backend"),
+        )]
+    };
+    for _ in 0..2 {
+        log.cycle(&["pods", "infra_drift"], persistent());
+    }
+    let fold = log.fold();
+    assert!(
+        fold.findings().stuck(None).unreachable.is_empty(),
+        "two cycles without the category are not yet N = 3"
+    );
+    log.cycle(&["pods", "infra_drift"], persistent());
+    let stuck = log.fold().findings().stuck(None);
+    assert_eq!(stuck.unreachable.len(), 1, "{stuck:#?}");
+    let row = &stuck.unreachable[0];
+    assert_eq!(row.check_key, "admission_bypass:media/plex");
+    assert_eq!(row.reason, UnreachableReason::CategoryNotRun);
+    assert_eq!(row.cycles_without_category, 3);
+    assert_eq!(row.category_last_ran_at, at(CYCLE_SECS));
+    assert!(
+        stuck.long_lived.is_empty(),
+        "the crash loop is 15 minutes old"
+    );
+
+    // A week on, the crash loop is still seen every cycle: long-lived, not stuck.
+    log.secs += 7 * 24 * HOUR;
+    log.cycle(&["pods", "infra_drift"], persistent());
+    let stuck = log.fold().findings().stuck(None);
+    assert_eq!(stuck.long_lived.len(), 1);
+    assert_eq!(
+        stuck.long_lived[0].check_key,
+        "pod:crashloop:dnd/dnd-backend"
+    );
+    assert!(
+        stuck
+            .unreachable
+            .iter()
+            .all(|u| u.check_key != "pod:crashloop:dnd/dnd-backend")
+    );
+}
+
+#[test]
+fn a_disabled_category_makes_its_rows_unreachable_with_that_reason() {
+    let mut log = Log::new();
+    log.cycle(
+        &["dns"],
+        vec![finding("dns:resolve:media.example.com", "dns", None)],
+    );
+    log.push(Payload::SettingsChanged(SettingsChanged {
+        enabled_categories: Some(Some(vec!["pods".into()])),
+        ..SettingsChanged::default()
+    }));
+    for _ in 0..3 {
+        // The probe still runs dns; the cluster's settings ignore it.
+        log.cycle(&["pods", "dns"], vec![]);
+    }
+    let stuck = log.fold().findings().stuck(None);
+    assert_eq!(stuck.unreachable.len(), 1);
+    assert_eq!(
+        stuck.unreachable[0].reason,
+        UnreachableReason::CategoryDisabled
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catalogue §3: the Cloudflare-proxied false orphan (#916)
+
+#[test]
+fn the_cloudflare_rows_auto_resolve_and_are_not_drift_while_a_real_drift_is() {
+    let dns_record = |name: &str| {
+        Some(ResourceRef {
+            kind: "DNSRecord".into(),
+            namespace: None,
+            name: name.into(),
+            uid: None,
+        })
+    };
+    let proxied = |id: u32, name: &str| {
+        finding(
+            &format!("proxied:domain:{id}"),
+            "infra_drift",
+            dns_record(name),
+        )
+    };
+    let mut log = Log::new();
+    for _ in 0..3 {
+        log.cycle(
+            &["infra_drift"],
+            vec![
+                proxied(42, "media.example.com"),
+                proxied(43, "vault.example.com"),
+            ],
+        );
+    }
+    // The fix: the detector stops emitting the rows. In the same cycle an unrelated drift of
+    // the same category opens.
+    let plex = finding(
+        "infra_drift:pvc_attached_no_consumer:media/plex-config",
+        "infra_drift",
+        Some(ResourceRef {
+            kind: "PersistentVolumeClaim".into(),
+            namespace: Some("media".into()),
+            name: "plex-config".into(),
+            uid: None,
+        }),
+    );
+    for _ in 0..3 {
+        log.cycle(&["infra_drift"], vec![plex.clone()]);
+    }
+    let fold = log.fold();
+    for key in ["proxied:domain:42", "proxied:domain:43"] {
+        let view = fold.findings().view(CLUSTER, key).unwrap();
+        assert_eq!(
+            view.resolution_kind,
+            Some(tidemark_core::ResolutionKind::Auto),
+            "{key} resolves on the third clean cycle"
+        );
+        assert_eq!(view.resolved_at, Some(at(6 * CYCLE_SECS)));
+    }
+    let stuck = fold.findings().stuck(None);
+    assert!(stuck.drift_suspects.is_empty(), "{stuck:#?}");
+    assert!(stuck.unreachable.is_empty());
+
+    // Whereas a key that really drifts on the fix side (same record, new key) is a suspect.
+    log.cycle(
+        &["infra_drift"],
+        vec![plex.clone(), proxied(44, "media.example.com")],
+    );
+    log.cycle(
+        &["infra_drift"],
+        vec![plex, proxied(45, "media.example.com")],
+    );
+    let stuck = log.fold().findings().stuck(None);
+    assert_eq!(stuck.drift_suspects.len(), 1, "{stuck:#?}");
+    assert_eq!(
+        stuck.drift_suspects[0].record.old_check_key,
+        "proxied:domain:44"
+    );
+    assert_eq!(
+        stuck.drift_suspects[0].record.new_check_key,
+        "proxied:domain:45"
+    );
+    assert!(stuck.drift_suspects[0].old_active && stuck.drift_suspects[0].new_active);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seed 000: seven issues at once, and dnd-backend's three layered bugs
+
+fn crashloop(detail: &str) -> FindingObservation {
+    FindingObservation {
+        severity: Severity::Critical,
+        title: "dnd-backend is in CrashLoopBackOff".into(),
+        detail: Some(detail.into()),
+        resource: pod("dnd", "dnd-backend-7c9f8d6b5-q2w4x"),
+        ..obs("pod:crashloop:dnd/dnd-backend", "pods")
+    }
+}
+
+fn deploy(version: &str, kind: ChangeKind) -> Payload {
+    Payload::ChangeDeployed(ChangeDeployed {
+        service: "dnd-backend".into(),
+        version: version.into(),
+        kind,
+        link: None,
+        summary: None,
+        incident: None,
+        check_keys: vec![],
+    })
+}
+
+const BUG_1: &str = "RuntimeError: asyncio.run() cannot be called from a running event loop";
+const BUG_2: &str = "DatatypeMismatch: column embedding is of type vector but default is ARRAY";
+const BUG_3: &str = "InvalidTextRepresentation: invalid input value for enum campaign_status";
+
+#[test]
+fn seven_issues_group_by_namespace_and_the_layers_of_dnd_backend_are_told_apart() {
+    let mut log = Log::new();
+    let longhorn = |key: &str, name: &str| FindingObservation {
+        severity: Severity::Warning,
+        resource: Some(ResourceRef {
+            kind: "LonghornVolume".into(),
+            namespace: Some("longhorn-system".into()),
+            name: name.into(),
+            uid: None,
+        }),
+        ..obs(key, "storage")
+    };
+    let prometheus = FindingObservation {
+        severity: Severity::Warning,
+        resource: pod("monitoring", "prometheus-0"),
+        ..obs("pod:notready:monitoring/prometheus-0", "pods")
+    };
+    let everything = |detail: &str| {
+        vec![
+            crashloop(detail),
+            longhorn("longhorn:replica_faulted:pvc-3f2a", "pvc-3f2a"),
+            longhorn("longhorn:volume_degraded:pvc-3f2a", "pvc-3f2a"),
+            prometheus.clone(),
+        ]
+    };
+    log.cycle(&["pods", "storage"], everything(BUG_1));
+    // The on-call declares the incident for the real work.
+    log.push(Payload::IncidentOpened(IncidentChange {
+        incident: "inc-2026-03-02-dnd".into(),
+        title: Some("dnd-backend CrashLoopBackOff".into()),
+        severity: Some(Severity::Critical),
+        check_keys: vec!["pod:crashloop:dnd/dnd-backend".into()],
+        summary: None,
+    }));
+    log.push(Payload::NoteAdded(NoteAdded {
+        incident: Some("inc-2026-03-02-dnd".into()),
+        author: "operator".into(),
+        kind: NoteKind::Hypothesis,
+        text: "asyncio.run() inside the running loop kills startup".into(),
+        links: vec![],
+        check_keys: vec![],
+    }));
+    log.push(deploy("sha-a1b2c3d", ChangeKind::Deploy));
+    // Longhorn healed itself; Prometheus recovered behind it.
+    log.cycle(&["pods", "storage"], vec![crashloop(BUG_2)]);
+    log.push(deploy("sha-6c9c12b", ChangeKind::Rollback));
+    log.cycle(&["pods", "storage"], vec![crashloop(BUG_2)]);
+    log.push(deploy("sha-e4f5a6b", ChangeKind::Deploy));
+    log.cycle(&["pods", "storage"], vec![crashloop(BUG_3)]);
+    log.push(deploy("sha-0d9e8f7", ChangeKind::Deploy));
+    for _ in 0..3 {
+        log.cycle(&["pods", "storage"], vec![]);
+    }
+    log.push(Payload::IncidentClosed(IncidentChange {
+        incident: "inc-2026-03-02-dnd".into(),
+        title: None,
+        severity: None,
+        check_keys: vec![],
+        summary: Some("three layered bugs fixed in three PRs".into()),
+    }));
+
+    let fold = log.fold();
+    let p = fold.projections();
+    let views = p.incidents().views(p.findings(), None, false);
+    let ids: Vec<&str> = views.iter().map(|v| v.id.as_str()).collect();
+    // The dnd crash loop opened an automatic incident (absorbed by the declared one, so not
+    // listed); Longhorn's two findings share a namespace; Prometheus is on its own.
+    assert_eq!(
+        ids,
+        ["auto-pw-prod-1-2", "auto-pw-prod-1-3", "inc-2026-03-02-dnd"]
+    );
+    let absorbed = p.incidents().incident("auto-pw-prod-1").unwrap();
+    assert_eq!(absorbed.merged_into.as_deref(), Some("inc-2026-03-02-dnd"));
+    let dnd = views
+        .iter()
+        .find(|v| v.id == "inc-2026-03-02-dnd")
+        .expect("the declared incident");
+    assert_eq!(dnd.kind, IncidentKind::Explicit);
+    assert_eq!(dnd.state, IncidentState::Closed);
+    assert_eq!(dnd.severity, Severity::Critical);
+    assert_eq!(dnd.notes.get("hypothesis"), Some(&1));
+    let automatic: Vec<_> = views
+        .iter()
+        .filter(|v| v.kind == IncidentKind::Automatic)
+        .collect();
+    assert_eq!(automatic.len(), 2, "{automatic:#?}");
+    let storage = automatic
+        .iter()
+        .find(|v| v.findings.len() == 2)
+        .expect("longhorn's findings grouped");
+    assert!(
+        storage
+            .findings
+            .iter()
+            .all(|f| f.check_key.starts_with("longhorn:"))
+    );
+    assert_eq!(storage.state, IncidentState::Closed);
+
+    // Layer by layer.
+    assert_eq!(dnd.layers.len(), 1, "{:#?}", dnd.layers);
+    let layers = &dnd.layers[0];
+    assert_eq!(layers.resource, "Pod dnd/dnd-backend");
+    let signatures: Vec<&str> = layers.layers.iter().map(|l| l.signature.as_str()).collect();
+    assert_eq!(signatures, [BUG_1, BUG_2, BUG_3]);
+    assert_eq!(
+        layers.layers[1].after_change.as_ref().unwrap().version,
+        "sha-a1b2c3d"
+    );
+    assert_eq!(
+        layers.layers[1].changes_without_effect[0].version, "sha-6c9c12b",
+        "the rollback crashed with the same error"
+    );
+    assert_eq!(
+        layers.layers[2].after_change.as_ref().unwrap().version,
+        "sha-e4f5a6b"
+    );
+
+    // Its timeline: every event that touched it, in log order.
+    let incident = p.incidents().incident("inc-2026-03-02-dnd").unwrap();
+    let seqs: Vec<u64> = incident.timeline.iter().map(|e| e.seq).collect();
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    assert_eq!(seqs, sorted);
+    let changes: Vec<&str> = incident
+        .timeline
+        .iter()
+        .flat_map(|e| e.touches.iter().map(|t| t.change.as_str()))
+        .collect();
+    for expected in [
+        "opened",
+        "incident_opened",
+        "merged",
+        "note_hypothesis",
+        "deploy",
+        "layer",
+        "rollback",
+        "no_effect",
+        "resolved_auto",
+        "incident_closed",
+    ] {
+        assert!(
+            changes.contains(&expected),
+            "{expected} missing from {changes:?}"
+        );
+    }
+}
