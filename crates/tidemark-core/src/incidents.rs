@@ -64,7 +64,7 @@ pub struct Touch {
     /// `incident_updated`, `incident_closed`, `merged`, `layer`, `no_effect`.
     pub change: String,
     /// The finding it concerns, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Stored in postcard snapshots: every field always present (no skip_serializing_if).
     pub check_key: Option<String>,
 }
 
@@ -136,7 +136,7 @@ pub struct ResourceLayers {
     /// Its layers, in order.
     pub layers: Vec<FailureLayer>,
     /// A change waiting for the next observation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Stored in postcard snapshots: always present.
     pub armed_by: Option<ChangeRef>,
 }
 

@@ -6,8 +6,9 @@ use std::path::Path;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 use tidemark_core::event::{
-    CURRENT_SCHEMA, CycleCompleted, FindingObservation, FindingResolved, ManualResolutionKind,
-    SettingsChanged,
+    CURRENT_SCHEMA, ChangeDeployed, ChangeKind, CycleCompleted, FindingObservation,
+    FindingResolved, IncidentChange, InventoryObserved, InventoryResource, ManualResolutionKind,
+    ResourceRef, SettingsChanged, SpanRecorded, SpanStatus,
 };
 use tidemark_core::{
     Event, EventId, FindingState, LogFold, Payload, Severity, Timestamp, decode_event,
@@ -141,7 +142,34 @@ enum Step {
     Threshold(usize, u32),
     Resolve(usize, usize),
     Repeat(usize),
+    /// Open (true) or close an explicit incident naming a key.
+    Incident(usize, bool, usize),
+    /// Deploy the service of a key.
+    Deploy(usize, usize),
+    /// An inventory scan: which of `RESOURCES` are live.
+    Scan(usize, Vec<bool>),
+    /// A span of trace `t`: (cluster, trace, span, parent).
+    Span(usize, usize, usize, Option<usize>),
 }
+
+/// Namespace of each key's resource (the pods of `RESOURCES`).
+const NAMESPACES: &[&str] = &["dnd", "dnd", "media", "media", "ops"];
+
+/// uid, kind, namespace, owners, uses.
+type Resource = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+const RESOURCES: &[Resource] = &[
+    ("rs-k0", "ReplicaSet", "dnd", &[], &[]),
+    ("pod-k0", "Pod", "dnd", &["rs-k0"], &["pvc-dnd"]),
+    ("pvc-dnd", "PersistentVolumeClaim", "dnd", &[], &[]),
+    ("pod-k2", "Pod", "media", &["rs-k2"], &[]),
+    ("pvc-media", "PersistentVolumeClaim", "media", &[], &[]),
+];
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
@@ -151,6 +179,12 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..2usize, 0u32..4).prop_map(|(c, t)| Step::Threshold(c, t)),
         1 => (0..2usize, 0..5usize).prop_map(|(c, k)| Step::Resolve(c, k)),
         1 => any::<usize>().prop_map(Step::Repeat),
+        1 => (0..2usize, any::<bool>(), 0..5usize).prop_map(|(c, open, k)| Step::Incident(c, open, k)),
+        1 => (0..2usize, 0..5usize).prop_map(|(c, k)| Step::Deploy(c, k)),
+        1 => (0..2usize, proptest::collection::vec(proptest::bool::weighted(0.7), RESOURCES.len()))
+            .prop_map(|(c, live)| Step::Scan(c, live)),
+        1 => (0..2usize, 0..2usize, 0..4usize, proptest::option::weighted(0.7, 0..4usize))
+            .prop_map(|(c, t, s, p)| Step::Span(c, t, s, p)),
     ]
 }
 
@@ -179,8 +213,13 @@ fn build(steps: &[Step], skew: &[i64]) -> Vec<Event> {
                             category: CATEGORIES[cat].into(),
                             severity: Severity::Error,
                             title: "t".into(),
-                            detail: None,
-                            resource: None,
+                            detail: Some(format!("signature {}", i % 3)),
+                            resource: Some(ResourceRef {
+                                kind: "Pod".into(),
+                                namespace: Some(NAMESPACES[k].into()),
+                                name: format!("svc{k}"),
+                                uid: Some(format!("pod-{}", KEYS[k])),
+                            }),
                             informational: info,
                         })
                         .collect(),
@@ -201,6 +240,72 @@ fn build(steps: &[Step], skew: &[i64]) -> Vec<Event> {
                     by: None,
                     reason: None,
                     recipe: None,
+                }),
+            ),
+            Step::Incident(c, open, k) => {
+                let change = IncidentChange {
+                    incident: "inc-1".into(),
+                    title: Some("declared".into()),
+                    severity: None,
+                    check_keys: vec![KEYS[*k].into()],
+                    summary: None,
+                };
+                (
+                    *c,
+                    if *open {
+                        Payload::IncidentOpened(change)
+                    } else {
+                        Payload::IncidentClosed(change)
+                    },
+                )
+            }
+            Step::Deploy(c, k) => (
+                *c,
+                Payload::ChangeDeployed(ChangeDeployed {
+                    service: format!("svc{k}"),
+                    version: format!("v{i}"),
+                    kind: ChangeKind::Deploy,
+                    link: None,
+                    summary: None,
+                    incident: None,
+                    check_keys: vec![],
+                }),
+            ),
+            Step::Scan(c, live) => (
+                *c,
+                Payload::InventoryObserved(InventoryObserved {
+                    scan: format!("s{i}"),
+                    kinds: vec![
+                        "ReplicaSet".into(),
+                        "Pod".into(),
+                        "PersistentVolumeClaim".into(),
+                    ],
+                    resources: RESOURCES
+                        .iter()
+                        .zip(live)
+                        .filter(|(_, live)| **live)
+                        .map(|((uid, kind, ns, owners, uses), _)| InventoryResource {
+                            uid: (*uid).into(),
+                            kind: (*kind).into(),
+                            namespace: Some((*ns).into()),
+                            name: (*uid).into(),
+                            owners: owners.iter().map(|o| (*o).to_owned()).collect(),
+                            uses: uses.iter().map(|u| (*u).to_owned()).collect(),
+                        })
+                        .collect(),
+                }),
+            ),
+            Step::Span(c, t, span, parent) => (
+                *c,
+                Payload::SpanRecorded(SpanRecorded {
+                    trace_id: format!("trace{t}"),
+                    span_id: format!("span{span}"),
+                    parent_span_id: parent.map(|p| format!("span{p}")),
+                    name: "work".into(),
+                    service: "agents".into(),
+                    start: Timestamp::from_unix_secs(secs),
+                    end: None,
+                    status: SpanStatus::Ok,
                 }),
             ),
         };
@@ -278,7 +383,7 @@ fn rebuild_equals_live_and_reopen_and_time_travel_agree_on_random_logs() {
             reference.apply(e);
         }
         let live = store.projection_snapshot();
-        prop_assert_eq!(&live, &reference.findings().snapshot());
+        prop_assert_eq!(&live, &reference.projections().snapshot());
         prop_assert_eq!(store.checkpoint(), reference.last_seq());
         // Time travel to any position equals folding that prefix.
         let target = (probe as u64).min(reference.last_seq() + 1);
@@ -289,9 +394,9 @@ fn rebuild_equals_live_and_reopen_and_time_travel_agree_on_random_logs() {
             }
             prefix.apply(e);
         }
-        let (at_views, at_seq) = store.findings_at(At::Seq(target)).unwrap();
+        let (at_projections, at_seq) = store.projection_at(At::Seq(target)).unwrap();
         prop_assert_eq!(at_seq, target.min(reference.last_seq()));
-        prop_assert_eq!(at_views, prefix.findings().views());
+        prop_assert_eq!(at_projections.snapshot(), prefix.projections().snapshot());
         // ... and to any time, by the prefix rule.
         if let Some(probe_event) = events.get(probe.min(events.len().saturating_sub(1))) {
             let t = probe_event.time;
