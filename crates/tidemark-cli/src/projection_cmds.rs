@@ -569,9 +569,9 @@ pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
     }
     println!("{} — {}", incident.id, incident.title);
     println!(
-        "{:?} incident, {:?}, severity {}, cluster {}; opened {} ({}), {}",
-        incident.kind,
-        incident.state,
+        "{} incident, {}, severity {}, cluster {}; opened {} (log position {}), {}",
+        format!("{:?}", incident.kind).to_lowercase(),
+        format!("{:?}", incident.state).to_lowercase(),
         incident.severity,
         incident.cluster,
         time(incident.opened_at),
