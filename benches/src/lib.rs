@@ -4,7 +4,10 @@
 //! Cycle 0 has a random half present; each later cycle flips a random 10% (100 keys), so about
 //! 500 are present per cycle. "Observations" are cycles × findings, present or not.
 
-use tidemark_core::event::{CURRENT_SCHEMA, CycleCompleted, FindingObservation, SettingsChanged};
+use tidemark_core::event::{
+    CURRENT_SCHEMA, CycleCompleted, FindingObservation, InventoryObserved, InventoryResource,
+    ResourceRef, SettingsChanged,
+};
 use tidemark_core::{Event, EventId, Payload, Severity, Timestamp};
 
 /// The four categories of the workload.
@@ -48,6 +51,9 @@ pub struct Workload {
     pub cycles: usize,
     /// Seed of the generator.
     pub seed: u64,
+    /// Findings name their resource (a Pod in namespace `ns-<i/50>`): what incident grouping
+    /// and drift detection look at.
+    pub with_resources: bool,
 }
 
 impl Workload {
@@ -59,6 +65,15 @@ impl Workload {
             flips_per_cycle: 100,
             cycles,
             seed: 42,
+            with_resources: false,
+        }
+    }
+
+    /// The standard workload whose findings name their resources.
+    pub fn standard_with_resources(cycles: usize) -> Self {
+        Self {
+            with_resources: true,
+            ..Self::standard(cycles)
         }
     }
 
@@ -113,7 +128,12 @@ impl Workload {
                     severity: Severity::Error,
                     title: format!("app-{i} is crash-looping"),
                     detail: None,
-                    resource: None,
+                    resource: self.with_resources.then(|| ResourceRef {
+                        kind: "Pod".to_owned(),
+                        namespace: Some(format!("ns-{}", i / 50)),
+                        name: format!("app-{i}"),
+                        uid: None,
+                    }),
                     informational: false,
                 })
                 .collect();
@@ -139,6 +159,74 @@ impl Workload {
             cluster: self.cluster.to_owned(),
             payload,
         }
+    }
+}
+
+/// One `inventory.observed` scan of a cluster with `resources` live resources: Deployments
+/// owning ReplicaSets owning Pods, each Pod using a PVC, plus one in 50 PVCs that nothing uses
+/// and one in 100 Pods whose ReplicaSet is gone (what the orphan graph is for).
+pub fn inventory_scan(cluster: &str, scan: usize, resources: usize, time: Timestamp) -> Event {
+    let groups = resources / 4;
+    let mut live = Vec::with_capacity(resources);
+    for g in 0..groups {
+        let ns = format!("ns-{}", g / 100);
+        let dep = format!("dep-{g}");
+        let rs = format!("rs-{g}");
+        let pvc = format!("pvc-{g}");
+        let pod = format!("pod-{g}");
+        live.push(InventoryResource {
+            uid: dep.clone(),
+            kind: "Deployment".into(),
+            namespace: Some(ns.clone()),
+            name: format!("app-{g}"),
+            owners: vec![],
+            uses: vec![],
+        });
+        if g % 100 != 7 {
+            live.push(InventoryResource {
+                uid: rs.clone(),
+                kind: "ReplicaSet".into(),
+                namespace: Some(ns.clone()),
+                name: format!("app-{g}-7f9d4b8c6"),
+                owners: vec![dep],
+                uses: vec![],
+            });
+        }
+        live.push(InventoryResource {
+            uid: pod,
+            kind: "Pod".into(),
+            namespace: Some(ns.clone()),
+            name: format!("app-{g}-7f9d4b8c6-xk2p9"),
+            owners: vec![rs],
+            uses: if g % 50 == 3 {
+                vec![]
+            } else {
+                vec![pvc.clone()]
+            },
+        });
+        live.push(InventoryResource {
+            uid: pvc,
+            kind: "PersistentVolumeClaim".into(),
+            namespace: Some(ns),
+            name: format!("data-{g}"),
+            owners: vec![],
+            uses: vec![],
+        });
+    }
+    Event {
+        id: EventId(format!("{cluster}-scan-{scan}")),
+        schema: CURRENT_SCHEMA,
+        time,
+        source: "bench-scanner".into(),
+        cluster: cluster.into(),
+        payload: Payload::InventoryObserved(InventoryObserved {
+            scan: format!("s-{scan}"),
+            kinds: ["Deployment", "ReplicaSet", "Pod", "PersistentVolumeClaim"]
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect(),
+            resources: live,
+        }),
     }
 }
 

@@ -5,7 +5,7 @@
 //! what it saw, then resolves the absent findings that already had `clean_cycles >= T`, and only
 //! then increments the rest: resolve first, then increment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -169,6 +169,9 @@ struct Finding {
     open_run: u64,
     /// Flapping episodes, oldest first.
     flaps: Vec<FlapEpisode>,
+    /// Times of its auto-resolutions, sorted (the count detector's input; rebuilt from the
+    /// occurrences on restore).
+    auto_resolved_at: Vec<Timestamp>,
 }
 
 impl Finding {
@@ -274,8 +277,9 @@ struct ClusterFindings {
     category_churn: Vec<Vec<ChurnRecord>>,
     /// Findings that are not active but whose next runs still matter to flap detection.
     flap_watch: Vec<u32>,
-    /// Findings the count detector calls flapping (checked as the clock moves).
-    count_flapping: Vec<u32>,
+    /// Findings the count detector calls flapping, by the clock time at which their count
+    /// can next drop (the oldest auto-resolution in the window leaves it).
+    count_expiry: BTreeSet<(Timestamp, u32)>,
     /// Check-key drift suspects, in log order.
     drifts: Vec<DriftRecord>,
     /// Findings whose check key looked unstable when first seen (check-key hygiene).
@@ -364,6 +368,7 @@ impl ClusterFindings {
             watched: false,
             open_run: 0,
             flaps: Vec::new(),
+            auto_resolved_at: Vec::new(),
         });
         self.by_key.insert(obs.check_key.as_str().into(), index);
         if crate::hygiene::analyze_check_key(&obs.check_key).is_some() {
@@ -404,6 +409,9 @@ impl ClusterFindings {
         }
         self.watch_if_needed(index);
         if kind == ResolutionKind::Auto {
+            let times = &mut self.findings[index as usize].auto_resolved_at;
+            let pos = times.partition_point(|&t| t <= at);
+            times.insert(pos, at);
             self.check_count_start(index, seq, at, sink);
         }
     }
@@ -459,19 +467,41 @@ impl ClusterFindings {
         }
     }
 
+    /// The flap window ending at the cluster's clock: `(now - flap_window_secs, now]`.
+    fn flap_window(&self) -> Option<(Timestamp, Timestamp)> {
+        let now = self.clock?;
+        let window_secs = i64::try_from(self.settings.flap_window_secs).unwrap_or(i64::MAX);
+        Some((now.plus_secs(-window_secs), now))
+    }
+
+    /// Auto-resolutions of a finding inside the flap window, and the first of them.
+    fn auto_resolutions_in_window_from(&self, finding: &Finding) -> (u32, Option<Timestamp>) {
+        let Some((start, now)) = self.flap_window() else {
+            return (0, None);
+        };
+        let times = &finding.auto_resolved_at;
+        let from = times.partition_point(|&t| t <= start);
+        let to = times.partition_point(|&t| t <= now);
+        (
+            (to - from) as u32,
+            times.get(from).copied().filter(|_| to > from),
+        )
+    }
+
     /// Auto-resolutions of a finding inside the flap window ending at the cluster's clock.
     fn auto_resolutions_in_window(&self, finding: &Finding) -> u32 {
-        let Some(now) = self.clock else { return 0 };
+        self.auto_resolutions_in_window_from(finding).0
+    }
+
+    /// When the count of a count-flapping finding can next drop: its oldest auto-resolution in
+    /// the window leaves the window.
+    fn count_expiry_of(&self, finding: &Finding) -> Timestamp {
         let window_secs = i64::try_from(self.settings.flap_window_secs).unwrap_or(i64::MAX);
-        let window_start = now.plus_secs(-window_secs);
-        finding
-            .occurrences
-            .iter()
-            .rev()
-            .filter(|o| o.resolution_kind == Some(ResolutionKind::Auto))
-            .filter_map(|o| o.resolved_at)
-            .filter(|&at| at > window_start && at <= now)
-            .count() as u32
+        self.auto_resolutions_in_window_from(finding)
+            .1
+            .map_or(Timestamp::from_unix_nanos(i64::MIN), |oldest| {
+                oldest.plus_secs(window_secs)
+            })
     }
 
     /// After an auto-resolution: does the count detector start calling it flapping?
@@ -488,34 +518,58 @@ impl ClusterFindings {
         }
         let count = self.auto_resolutions_in_window(finding);
         if count > self.settings.flap_threshold {
+            let expiry = self.count_expiry_of(finding);
             let finding = &mut self.findings[index as usize];
             finding.flapping_count = true;
             finding.start_flap(FlapDetector::Count, count, seq, at, sink);
-            self.count_flapping.push(index);
+            self.count_expiry.insert((expiry, index));
         }
     }
 
-    /// As the clock moves (and when settings change), the count detector's verdicts.
+    /// As the clock moves, the count detector's verdicts on the findings whose oldest
+    /// auto-resolution in the window may have left it.
     fn check_count_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl ChangeSink) {
-        let mut i = 0;
-        while i < self.count_flapping.len() {
-            let index = self.count_flapping[i];
-            let count = self.auto_resolutions_in_window(&self.findings[index as usize]);
+        let Some(now) = self.clock else { return };
+        while let Some(&(expiry, index)) = self.count_expiry.first() {
+            if expiry > now {
+                break;
+            }
+            self.count_expiry.pop_first();
+            let finding = &self.findings[index as usize];
+            let count = self.auto_resolutions_in_window(finding);
             if count > self.settings.flap_threshold {
-                i += 1;
+                let expiry = self.count_expiry_of(finding);
+                self.count_expiry.insert((expiry, index));
                 continue;
             }
             let finding = &mut self.findings[index as usize];
             finding.flapping_count = false;
             finding.stop_flap(FlapDetector::Count, count, seq, at, sink);
-            self.count_flapping.swap_remove(i);
+        }
+    }
+
+    /// The window or threshold changed: every count-flapping finding is judged again.
+    fn recheck_count_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl ChangeSink) {
+        let flapping: Vec<u32> = self.count_expiry.iter().map(|&(_, i)| i).collect();
+        self.count_expiry.clear();
+        for index in flapping {
+            let finding = &self.findings[index as usize];
+            let count = self.auto_resolutions_in_window(finding);
+            if count > self.settings.flap_threshold {
+                let expiry = self.count_expiry_of(finding);
+                self.count_expiry.insert((expiry, index));
+            } else {
+                let finding = &mut self.findings[index as usize];
+                finding.flapping_count = false;
+                finding.stop_flap(FlapDetector::Count, count, seq, at, sink);
+            }
         }
     }
 
     /// Settings changed: both detectors judge every finding again against the new
     /// thresholds (no run is recorded).
     fn recheck_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl ChangeSink) {
-        self.check_count_flaps(seq, at, sink);
+        self.recheck_count_flaps(seq, at, sink);
         let start_tenths = self.settings.flap_start_percent * 10;
         let stop_tenths = self.settings.effective_flap_stop_percent() * 10;
         for index in 0..self.findings.len() as u32 {
@@ -775,18 +829,9 @@ impl ClusterFindings {
         }
     }
 
+    /// The count rule of lifecycle.md, at the cluster's clock.
     fn is_flapping(&self, finding: &Finding) -> bool {
-        let Some(now) = self.clock else { return false };
-        let window_secs = i64::try_from(self.settings.flap_window_secs).unwrap_or(i64::MAX);
-        let window_start = now.plus_secs(-window_secs);
-        let auto_resolutions = finding
-            .occurrences
-            .iter()
-            .filter(|o| o.resolution_kind == Some(ResolutionKind::Auto))
-            .filter_map(|o| o.resolved_at)
-            .filter(|&at| at > window_start && at <= now)
-            .count();
-        auto_resolutions > self.settings.flap_threshold as usize
+        self.auto_resolutions_in_window(finding) > self.settings.flap_threshold
     }
 
     fn view(&self, cluster: &str, finding: &Finding) -> FindingView {
@@ -1084,7 +1129,7 @@ impl FindingsProjection {
             }
             _ => {}
         }
-        if !cluster.count_flapping.is_empty() {
+        if !cluster.count_expiry.is_empty() {
             cluster.check_count_flaps(seq, at, sink);
         }
     }
@@ -1456,6 +1501,7 @@ impl FindingsProjection {
                     watched: f.watched,
                     open_run: f.open_run,
                     flaps: f.flaps.clone(),
+                    auto_resolved_at: Vec::new(),
                 });
                 cluster.by_key.insert(f.check_key.as_str().into(), index);
                 if f.active {
@@ -1464,8 +1510,17 @@ impl FindingsProjection {
                 if f.watched {
                     cluster.flap_watch.push(index);
                 }
+                let finding = &mut cluster.findings[index as usize];
+                finding.auto_resolved_at = f
+                    .occurrences
+                    .iter()
+                    .filter(|o| o.resolution_kind == Some(ResolutionKind::Auto))
+                    .filter_map(|o| o.resolved_at)
+                    .collect();
+                finding.auto_resolved_at.sort_unstable();
                 if f.flapping_count {
-                    cluster.count_flapping.push(index);
+                    let expiry = cluster.count_expiry_of(&cluster.findings[index as usize]);
+                    cluster.count_expiry.insert((expiry, index));
                 }
             }
             for key in &saved.unstable_keys {

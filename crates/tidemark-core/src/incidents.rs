@@ -234,9 +234,13 @@ pub struct IncidentProjection {
     /// Index by id (rebuilt on restore).
     #[serde(skip)]
     by_id: BTreeMap<String, usize>,
-    /// Incidents each (cluster, check_key) has joined, by index (rebuilt on restore).
+    /// Incidents each finding (by cluster, then check_key) has joined, by index (rebuilt on
+    /// restore).
     #[serde(skip)]
-    by_finding: BTreeMap<(String, String), Vec<usize>>,
+    by_finding: BTreeMap<String, BTreeMap<String, Vec<usize>>>,
+    /// Open incidents (not closed, not absorbed), by index, oldest first (rebuilt on restore).
+    #[serde(skip)]
+    open: BTreeSet<usize>,
     /// Resources armed by a change, waiting for an observation: (cluster, incident index).
     armed: BTreeSet<(String, usize)>,
 }
@@ -289,6 +293,7 @@ impl IncidentProjection {
                 incident.closed_at = Some(at);
                 incident.closed_seq = Some(seq);
                 incident.touch(seq, at, "incident_closed", None);
+                self.open.remove(&index);
             }
         }
         match &event.payload {
@@ -318,7 +323,8 @@ impl IncidentProjection {
 
     fn open_incidents_of(&self, cluster: &str, check_key: &str) -> Vec<usize> {
         self.by_finding
-            .get(&(cluster.to_owned(), check_key.to_owned()))
+            .get(cluster)
+            .and_then(|keys| keys.get(check_key))
             .map(|list| {
                 list.iter()
                     .copied()
@@ -395,9 +401,9 @@ impl IncidentProjection {
             .resource
             .and_then(|r| graph.component_of(cluster, r))
             .map(str::to_owned);
-        let joined = self.incidents.iter().position(|incident| {
+        let joined = self.open.iter().copied().find(|&i| {
+            let incident = &self.incidents[i];
             incident.kind == IncidentKind::Automatic
-                && incident.is_open()
                 && incident.cluster == cluster
                 && incident.last_opened_at >= window_start
                 && (namespace
@@ -450,6 +456,7 @@ impl IncidentProjection {
             timeline: Vec::new(),
         });
         self.by_id.insert(id.to_owned(), index);
+        self.open.insert(index);
     }
 
     /// Adds a finding to an incident (once), with its namespace, component and first layer.
@@ -514,10 +521,14 @@ impl IncidentProjection {
 
     /// Records that a finding belongs to an incident (indices kept sorted and unique).
     fn link(&mut self, cluster: &str, check_key: &str, index: usize) {
-        let list = self
-            .by_finding
-            .entry((cluster.to_owned(), check_key.to_owned()))
-            .or_default();
+        if !self.by_finding.contains_key(cluster) {
+            self.by_finding.insert(cluster.to_owned(), BTreeMap::new());
+        }
+        let keys = self.by_finding.get_mut(cluster).expect("inserted above");
+        if !keys.contains_key(check_key) {
+            keys.insert(check_key.to_owned(), Vec::new());
+        }
+        let list = keys.get_mut(check_key).expect("inserted above");
         if let Err(pos) = list.binary_search(&index) {
             list.insert(pos, index);
         }
@@ -536,6 +547,7 @@ impl IncidentProjection {
         {
             let source = &mut self.incidents[from];
             source.merged_into = Some(into_id);
+            self.open.remove(&from);
             source.findings = absorbed.clone();
             source.touch(seq, at, "merged", None);
         }
@@ -621,6 +633,11 @@ impl IncidentProjection {
                 _ => {}
             }
             incident.touch(seq, at, what, None);
+            if incident.is_open() {
+                self.open.insert(index);
+            } else {
+                self.open.remove(&index);
+            }
         }
         for check_key in &change.check_keys {
             let absorb: Vec<usize> = self
@@ -698,17 +715,19 @@ impl IncidentProjection {
         );
         // Unlinked: the open incidents of this cluster with a finding on the deployed workload.
         if targets.is_empty() {
-            targets = (0..self.incidents.len())
+            targets = self
+                .open
+                .iter()
+                .copied()
                 .filter(|&i| {
                     let incident = &self.incidents[i];
-                    incident.is_open()
-                        && incident.findings.iter().any(|f| {
-                            f.cluster == cluster
-                                && findings
-                                    .finding_facts(cluster, &f.check_key)
-                                    .and_then(|facts| facts.resource)
-                                    .is_some_and(|r| workload_matches(r, &deploy.service))
-                        })
+                    incident.findings.iter().any(|f| {
+                        f.cluster == cluster
+                            && findings
+                                .finding_facts(cluster, &f.check_key)
+                                .and_then(|facts| facts.resource)
+                                .is_some_and(|r| workload_matches(r, &deploy.service))
+                    })
                 })
                 .collect();
         }
@@ -752,11 +771,9 @@ impl IncidentProjection {
         let Some(namespace) = alert.labels.get("namespace") else {
             return;
         };
-        for incident in self.incidents.iter_mut() {
-            if incident.is_open()
-                && incident.cluster == cluster
-                && incident.namespaces.contains(namespace)
-            {
+        for &i in &self.open {
+            let incident = &mut self.incidents[i];
+            if incident.cluster == cluster && incident.namespaces.contains(namespace) {
                 incident.touch(seq, at, what, None);
             }
         }
@@ -949,6 +966,9 @@ impl IncidentProjection {
         };
         for (index, incident) in snapshot.incidents.iter().enumerate() {
             projection.by_id.insert(incident.id.clone(), index);
+            if incident.is_open() {
+                projection.open.insert(index);
+            }
             for finding in &incident.findings {
                 projection.link(&finding.cluster, &finding.check_key, index);
             }
