@@ -111,7 +111,7 @@ fn rebuild(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(events.len() as u64));
     group.bench_function("fold_log_read_only", |b| {
-        b.iter(|| black_box(store.fold_log(|_, _| {}).unwrap().active_count()))
+        b.iter(|| black_box(store.fold_log(|_, _| {}).unwrap().findings().active_count()))
     });
     group.bench_function("rebuild", |b| {
         b.iter(|| black_box(store.rebuild(|_, _| {}).unwrap()))

@@ -158,7 +158,6 @@ fn a_flaky_check_flaps_by_count_and_by_state_change_then_stops() {
     assert!(view.state_change_percent >= 30.0);
 
     // Fixed: 20 quiet runs later the state change detector has stopped...
-    let mut log = log;
     for _ in 0..20 {
         log.cycle(&["nodes"], vec![]);
     }

@@ -401,3 +401,106 @@ fn property_6_one_cluster_never_changes_another() {
         },
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 7. Flap hysteresis of the state change detector
+
+/// The thresholds in force for a cluster after the events so far (the defaults, then every
+/// `settings.changed`).
+fn thresholds(events: &[Event], cluster: &str) -> (f64, f64) {
+    let mut start = 30u32;
+    let mut stop = 25u32;
+    for event in events.iter().filter(|e| e.cluster == cluster) {
+        if let tidemark_core::Payload::SettingsChanged(s) = &event.payload {
+            start = s.flap_start_percent.unwrap_or(start);
+            stop = s.flap_stop_percent.unwrap_or(stop);
+        }
+    }
+    (f64::from(start), f64::from(stop.min(start)))
+}
+
+#[test]
+fn property_7_flap_hysteresis_and_flapping_ends_within_20_quiet_runs() {
+    assert_property("flap hysteresis", 1_000, log(2, 80), |events| {
+        let events = unique_ids(events);
+        let mut fold = LogFold::new();
+        let mut was_flapping: std::collections::BTreeMap<(String, String), bool> =
+            Default::default();
+        for (i, event) in events.iter().enumerate() {
+            fold.apply(event);
+            let (start, stop) = thresholds(&events[..=i], &event.cluster);
+            for view in fold.findings().views() {
+                if view.cluster != event.cluster {
+                    continue;
+                }
+                let key = (view.cluster.clone(), view.check_key.clone());
+                let before = was_flapping.get(&key).copied().unwrap_or(false);
+                if view.flapping_state_change {
+                    // Never flapping below the stop threshold...
+                    prop_assert!(
+                        view.state_change_percent >= stop,
+                        "after {}: {} flaps at {}% < stop {}%",
+                        event.id,
+                        view.check_key,
+                        view.state_change_percent,
+                        stop
+                    );
+                    // ... and never starting below the start threshold.
+                    if !before {
+                        prop_assert!(
+                            view.state_change_percent >= start,
+                            "after {}: {} started at {}% < start {}%",
+                            event.id,
+                            view.check_key,
+                            view.state_change_percent,
+                            start
+                        );
+                    }
+                }
+                was_flapping.insert(key, view.flapping_state_change);
+            }
+        }
+        // Then every category of every cluster runs 21 times with nothing present: the last
+        // change of any finding is in the first of those runs, and 20 runs later none may still
+        // flap.
+        let last = events
+            .last()
+            .map_or(0, |e| e.time.unix_nanos() / 1_000_000_000 - 1_772_409_600);
+        let mut quiet = Vec::new();
+        for run in 0..21 {
+            for cluster in CLUSTERS.iter().take(2) {
+                quiet.push(cycle(
+                    &format!("quiet-{cluster}-{run}"),
+                    cluster,
+                    last + 60 * (run + 1),
+                    CATEGORIES,
+                    vec![],
+                ));
+            }
+        }
+        // Unless settings disabled a category: enable everything first.
+        for cluster in CLUSTERS.iter().take(2) {
+            fold.apply(&settings(
+                &format!("enable-{cluster}"),
+                cluster,
+                last,
+                tidemark_core::event::SettingsChanged {
+                    enabled_categories: Some(None),
+                    ..Default::default()
+                },
+            ));
+        }
+        for event in &quiet {
+            fold.apply(event);
+        }
+        for view in fold.findings().views() {
+            prop_assert!(
+                !view.flapping_state_change,
+                "{} still flaps 20 runs after its last change: {}%",
+                view.check_key,
+                view.state_change_percent
+            );
+        }
+        Ok(())
+    });
+}
