@@ -13,10 +13,13 @@ use crate::{CliError, exit};
 /// Serve the HTTP API over the embedded store.
 #[derive(Args, Debug)]
 #[command(
-    long_about = "Runs Tidemark embedded: one process, one redb file, no broker. Serves POST \
-                  /v1/events, GET /v1/findings, GET /v1/findings/{cluster}/{check_key}, GET \
-                  /v1/timeline, GET /v1/quarantine, /healthz and /readyz. SIGINT or SIGTERM stops \
-                  it gracefully: requests in flight finish and their batch is committed."
+    long_about = "Runs Tidemark embedded: one process, one redb file, no broker. Serves the \
+                  /v1 API (events, findings, flaps, stuck, orphans, incidents, postmortems; \
+                  /v1/openapi.json describes it), the web timeline at /, /healthz, /readyz and \
+                  /metrics. With tokens (--tokens FILE, TIDEMARK_TOKENS) requests need \
+                  `Authorization: Bearer TOKEN`: read tokens for GET, write tokens for POST. \
+                  Without tokens it serves loopback only, unless --insecure. SIGINT or SIGTERM \
+                  stops it gracefully: requests in flight finish and their batch is committed."
 )]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -40,6 +43,49 @@ pub struct ServeArgs {
     /// Follow a NATS JetStream stream instead of running alone (distributed mode).
     #[command(flatten)]
     pub nats: crate::distributed::NatsArgs,
+    /// A tokens file: lines `read TOKEN` or `write TOKEN` (write includes read), `#` comments.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// Tokens as `read:TOKEN,write:TOKEN` (added to --tokens).
+    #[arg(
+        long = "tokens-env",
+        env = "TIDEMARK_TOKENS",
+        hide_env_values = true,
+        value_name = "LIST"
+    )]
+    pub tokens_env: Option<String>,
+    /// Serve without tokens on an address other machines can reach (only behind something
+    /// that authenticates).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// The auth policy from --tokens, TIDEMARK_TOKENS and --insecure, for `listen`.
+pub fn auth_policy(
+    tokens_file: Option<&PathBuf>,
+    tokens_env: Option<&str>,
+    listen: SocketAddr,
+    insecure: bool,
+) -> Result<tidemark_server::AuthPolicy, CliError> {
+    let mut tokens = tidemark_server::Tokens::none();
+    if let Some(file) = tokens_file {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            CliError::new(
+                exit::NO_INPUT,
+                anyhow::anyhow!("cannot read the tokens file {}: {e}", file.display()),
+            )
+        })?;
+        tokens
+            .add_file_text(&file.display().to_string(), &text)
+            .map_err(|e| CliError::new(exit::USAGE, e))?;
+    }
+    if let Some(value) = tokens_env {
+        tokens
+            .add_env_value("TIDEMARK_TOKENS", value)
+            .map_err(|e| CliError::new(exit::USAGE, e))?;
+    }
+    tidemark_server::auth::policy(tokens, listen, insecure)
+        .map_err(|e| CliError::new(exit::USAGE, e))
 }
 
 /// The async runtime of the commands that serve or talk to NATS.
@@ -68,6 +114,12 @@ pub async fn bind(listen: SocketAddr) -> Result<(tokio::net::TcpListener, Socket
 }
 
 pub fn run(args: &ServeArgs) -> Result<(), CliError> {
+    let auth = auth_policy(
+        args.tokens.as_ref(),
+        args.tokens_env.as_deref(),
+        args.listen,
+        args.insecure,
+    )?;
     let store_config = tidemark_store::StoreConfig {
         snapshot_every: args.snapshot_every.max(1),
         ..tidemark_store::StoreConfig::default()
@@ -75,6 +127,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let store = Arc::new(open_store_with(&args.db.db, store_config)?);
     let server_config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
+        auth,
         ..ServerConfig::default()
     };
     if args.nats.url.is_some() {

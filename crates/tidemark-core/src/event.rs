@@ -773,3 +773,29 @@ impl<'de> Deserialize<'de> for Event {
         }
     }
 }
+
+/// The envelope, for API documents: `data` is the type's payload, described per type in
+/// `schemas/v1/` and by [`crate::schema::event_schema`].
+impl JsonSchema for Event {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Event".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let types: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        schemars::json_schema!({
+            "type": "object",
+            "description": "An event in the wire format (shared/design/events.md).",
+            "required": ["id", "schema", "type", "time", "source", "cluster", "data"],
+            "properties": {
+                "id": {"type": "string", "minLength": 1},
+                "schema": {"type": "integer", "minimum": 1},
+                "type": {"type": "string", "enum": types},
+                "time": generator.subschema_for::<Timestamp>(),
+                "source": {"type": "string", "minLength": 1},
+                "cluster": {"type": "string", "minLength": 1},
+                "data": {"type": "object"}
+            }
+        })
+    }
+}

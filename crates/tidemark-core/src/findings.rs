@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
@@ -29,7 +30,7 @@ pub const CHURN_MIN_KEYS: usize = 3;
 const SHORT_LIVED_RUNS: u64 = 2;
 
 /// How an occurrence of a finding ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ResolutionKind {
     /// Absent for more than T consecutive cycles of its category.
@@ -64,7 +65,7 @@ impl From<ManualResolutionKind> for ResolutionKind {
 }
 
 /// One occurrence of a finding: from the event that opened it to the one that closed it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Occurrence {
     /// When it opened.
     pub opened_at: Timestamp,
@@ -301,7 +302,7 @@ pub struct ChurnRecord {
 
 /// In the cycle an active finding first went absent, a new finding opened with the same
 /// category and resource.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DriftRecord {
     /// The finding that went absent.
     pub old_check_key: String,
@@ -895,6 +896,17 @@ impl ClusterFindings {
     }
 }
 
+/// What a finding filter looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FindingSummary<'a> {
+    /// Active or resolved.
+    pub state: FindingState,
+    /// Latest severity.
+    pub severity: Severity,
+    /// Latest category.
+    pub category: &'a str,
+}
+
 /// The latest facts about a finding, borrowed from the projection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FindingFacts<'a> {
@@ -913,7 +925,7 @@ pub struct FindingFacts<'a> {
 }
 
 /// Whether a finding has an active occurrence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FindingState {
     /// An occurrence is open.
@@ -923,7 +935,7 @@ pub enum FindingState {
 }
 
 /// A finding as users see it: the shape of `tidemark replay --json` and of the API.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FindingView {
     /// The cluster.
     pub cluster: String,
@@ -961,7 +973,7 @@ pub struct FindingView {
 }
 
 /// A finding that flaps or has flapped, with its episodes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FlapView {
     /// The cluster.
     pub cluster: String,
@@ -988,7 +1000,7 @@ pub struct FlapView {
 }
 
 /// A category whose new keys keep dying young: the signature of an unstable check key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChurnView {
     /// The cluster.
     pub cluster: String,
@@ -1003,7 +1015,7 @@ pub struct ChurnView {
 }
 
 /// Why an active finding cannot be resolved by the sweep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnreachableReason {
     /// `enabled_categories` excludes its category.
@@ -1013,7 +1025,7 @@ pub enum UnreachableReason {
 }
 
 /// An active finding whose category has not run in the last N cycles of its cluster.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UnreachableView {
     /// The cluster.
     pub cluster: String,
@@ -1036,7 +1048,7 @@ pub struct UnreachableView {
 }
 
 /// A drift suspect as users see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DriftView {
     /// The cluster.
     pub cluster: String,
@@ -1050,7 +1062,7 @@ pub struct DriftView {
 }
 
 /// A real, persistent problem: active, present in the latest run of its category, old.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LongLivedView {
     /// The cluster.
     pub cluster: String,
@@ -1071,7 +1083,7 @@ pub struct LongLivedView {
 }
 
 /// Stuck findings, drift suspects and long-lived findings, kept apart.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StuckReport {
     /// Structurally unreachable: the sweep cannot resolve them.
     pub unreachable: Vec<UnreachableView>,
@@ -1168,6 +1180,61 @@ impl FindingsProjection {
     /// The clock of `cluster`: the latest event time seen for it.
     pub fn clock(&self, cluster: &str) -> Option<Timestamp> {
         self.clusters.get(cluster).and_then(|c| c.clock)
+    }
+
+    /// One page of findings sorted by (cluster, check_key): those of `cluster` (or every
+    /// cluster) that `keep` accepts, after the cursor `after` (`cluster` NUL `check_key`), at
+    /// most `limit`; and whether more follow. Views are built only for the page.
+    pub fn views_page(
+        &self,
+        cluster: Option<&str>,
+        keep: impl Fn(&FindingSummary<'_>) -> bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<FindingView>, bool) {
+        let (after_cluster, after_key) = match after.and_then(|a| a.split_once('\u{0}')) {
+            Some((c, k)) => (Some(c), Some(k)),
+            None => (None, None),
+        };
+        let mut page = Vec::new();
+        for (name, state) in self.clusters_matching(cluster) {
+            if after_cluster.is_some_and(|c| name.as_str() < c) {
+                continue;
+            }
+            let mut findings: Vec<&Finding> = state
+                .findings
+                .iter()
+                .filter(|f| !f.occurrences.is_empty())
+                .filter(|f| {
+                    after_cluster != Some(name.as_str())
+                        || after_key.is_none_or(|k| &*f.check_key > k)
+                })
+                .filter(|f| {
+                    keep(&FindingSummary {
+                        state: if f.is_active() {
+                            FindingState::Active
+                        } else {
+                            FindingState::Resolved
+                        },
+                        severity: f.severity,
+                        category: &state.category_names[f.category as usize],
+                    })
+                })
+                .collect();
+            findings.sort_unstable_by(|a, b| a.check_key.cmp(&b.check_key));
+            for finding in findings {
+                if page.len() == limit {
+                    return (page, true);
+                }
+                page.push(state.view(name, finding));
+            }
+        }
+        (page, false)
+    }
+
+    /// The clusters the projection has seen, sorted.
+    pub fn cluster_names(&self) -> Vec<String> {
+        self.clusters.keys().cloned().collect()
     }
 
     /// The settings in force for `cluster`, if the projection has seen it.

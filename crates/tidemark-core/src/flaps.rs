@@ -8,6 +8,7 @@
 //! the integer `Σ (40 + i)` over the set bits, `i` = 0 for the oldest: exact, no floating point
 //! in the fold.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::timestamp::Timestamp;
@@ -59,7 +60,9 @@ pub fn tenths_to_percent(tenths: u32) -> f64 {
 }
 
 /// Which detector saw the flapping.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FlapDetector {
     /// More auto-resolutions inside the flap window than the flap threshold (lifecycle.md).
@@ -100,7 +103,7 @@ pub struct FlapEpisode {
 }
 
 /// A flapping episode as users see it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FlapEpisodeView {
     /// The detector.
     pub detector: FlapDetector,

@@ -91,10 +91,13 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// What an unstable part of a check key looks like.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum UnstableKind {
     /// 8-4-4-4-12 hex: an object UID.
@@ -152,7 +155,7 @@ impl std::fmt::Display for UnstableKind {
 }
 
 /// One part of a key that looks unstable.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UnstablePart {
     pub kind: UnstableKind,
     /// The part's text, `key[start..end]`.
@@ -164,7 +167,7 @@ pub struct UnstablePart {
 }
 
 /// Why a key looks unstable and what to key by instead.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct KeyAdvice {
     /// The key analysed.
     pub check_key: String,

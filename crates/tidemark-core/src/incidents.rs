@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
@@ -47,7 +48,9 @@ impl ResourceGraph for NoGraph {
 }
 
 /// How an incident came to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentKind {
     /// Declared by `incident.opened` (or named by a note, deploy or update first).
@@ -57,7 +60,7 @@ pub enum IncidentKind {
 }
 
 /// One thing an event did to an incident.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct Touch {
     /// What: `opened`, `resolved_auto`, `flap_started_count`, `joined`, `note_hypothesis`,
     /// `deploy`, `rollback`, `config`, `alert_fired`, `alert_resolved`, `incident_opened`,
@@ -69,7 +72,7 @@ pub struct Touch {
 }
 
 /// One entry of an incident's timeline: an event and what it did to the incident.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IncidentEntry {
     /// Log position.
     pub seq: u64,
@@ -95,7 +98,7 @@ pub struct IncidentFinding {
 }
 
 /// A deploy, rollback or config change, as a layer refers to it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChangeRef {
     /// The service.
     pub service: String,
@@ -110,7 +113,7 @@ pub struct ChangeRef {
 }
 
 /// One failure layer of a resource.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FailureLayer {
     /// 1 for the first failure seen.
     pub number: u32,
@@ -129,7 +132,7 @@ pub struct FailureLayer {
 }
 
 /// The failure layers of one resource of an incident.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ResourceLayers {
     /// The resource: `Kind namespace/workload`, or the check key when the finding names none.
     pub resource: String,
@@ -1010,7 +1013,7 @@ fn label_matches_service(label: &str, service: &str) -> bool {
 }
 
 /// Open, closed, or absorbed into another incident.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentState {
     /// Still going.
@@ -1022,7 +1025,7 @@ pub enum IncidentState {
 }
 
 /// A finding of an incident as users see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IncidentFindingView {
     /// Its cluster.
     pub cluster: String,
@@ -1039,7 +1042,7 @@ pub struct IncidentFindingView {
 }
 
 /// An incident as users see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct IncidentView {
     /// Id.
     pub id: String,

@@ -44,6 +44,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use rustc_hash::{FxHashMap, FxHashSet};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, InventoryObserved, Payload, ResourceRef, SpanRecorded, Tracking};
@@ -51,7 +52,9 @@ use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
 
 /// What kind of orphan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OrphanKind {
     /// A live root resource of a tracked kind without a tracking row.
@@ -80,7 +83,7 @@ impl OrphanKind {
 }
 
 /// A tracking row, as named in an orphan.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct TrackingRef {
     /// Resource kind of the row.
     pub kind: String,
@@ -91,7 +94,7 @@ pub struct TrackingRef {
 }
 
 /// A span, as named in an orphan.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct SpanRef {
     /// Span id.
     pub span_id: String,
@@ -104,7 +107,7 @@ pub struct SpanRef {
 }
 
 /// An orphan (or a candidate) as users see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrphanView {
     /// The cluster.
     pub cluster: String,
@@ -129,7 +132,9 @@ pub struct OrphanView {
 }
 
 /// Relation of a graph edge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Relation {
     /// `from` is an owner of `to`.
@@ -150,7 +155,7 @@ impl Relation {
 
 /// A node of the resource graph: a live resource, a uid referenced but not live, or a ghost
 /// tracking row (whose `uid` is the row's uid, or `tracking:<kind>:<key>` without one).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct GraphNode {
     /// The cluster.
     pub cluster: String,
@@ -173,7 +178,7 @@ pub struct GraphNode {
 }
 
 /// An edge of the resource graph.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct GraphEdge {
     /// The cluster.
     pub cluster: String,
@@ -186,7 +191,7 @@ pub struct GraphEdge {
 }
 
 /// The resource graph with orphan marks; nodes and edges sorted.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrphanGraph {
     /// Nodes, sorted by (cluster, uid).
     pub nodes: Vec<GraphNode>,

@@ -1,6 +1,7 @@
 //! Every projection together, applied in one fixed order per event: findings (with flaps,
 //! stuck and churn), then the orphan graph, then incidents (which read the other two).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, ResourceRef};
@@ -17,7 +18,7 @@ impl ResourceGraph for OrphanProjection {
 }
 
 /// A check key whose parts look unstable, in its cluster.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UnstableKeyView {
     /// The cluster.
     pub cluster: String,

@@ -23,6 +23,15 @@ struct Body<'a> {
 }
 
 impl ApiError {
+    /// Any status, with its stable code.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
     /// 400: the request is malformed.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self {

@@ -1,8 +1,10 @@
 //! Tidemark's HTTP server: the `/v1` API over the embedded store, with a single writer thread
 //! that group-commits concurrent ingest requests.
 
+pub mod auth;
 mod error;
 pub mod ingest;
+pub mod query;
 pub mod replica;
 pub mod routes;
 pub mod writer;
@@ -16,6 +18,7 @@ use axum::routing::{get, post};
 use tidemark_store::Store;
 use tokio::net::TcpListener;
 
+pub use auth::{AuthConfigError, AuthPolicy, Tokens, TokensError};
 pub use error::ApiError;
 pub use replica::{BoxFuture, Gauge, Health, PublishResult, Publisher};
 pub use routes::{AppState, Ingest};
@@ -30,6 +33,8 @@ pub struct ServerConfig {
     pub queue_capacity: usize,
     /// Most inputs committed in one transaction.
     pub max_batch_inputs: usize,
+    /// Who may read and write (see [`auth::policy`]).
+    pub auth: AuthPolicy,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +43,7 @@ impl Default for ServerConfig {
             max_body_bytes: 8 << 20,
             queue_capacity: 1_024,
             max_batch_inputs: 8_192,
+            auth: AuthPolicy::Open,
         }
     }
 }
@@ -45,9 +51,16 @@ impl Default for ServerConfig {
 /// The router over `state`. Later API areas are nested under `/v1` beside these.
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
-        .route("/events", post(routes::post_events))
-        .route("/findings", get(routes::list_findings))
-        .route("/findings/{cluster}/{*check_key}", get(routes::get_finding))
+        .route("/events", post(routes::post_events).get(query::list_events))
+        .route("/findings", get(query::list_findings))
+        .route("/findings/{cluster}/{*check_key}", get(query::get_finding))
+        .route("/flaps", get(query::flaps))
+        .route("/stuck", get(query::stuck))
+        .route("/orphans", get(query::orphans))
+        .route("/orphans/graph", get(query::orphan_graph))
+        .route("/incidents", get(query::list_incidents))
+        .route("/incidents/{id}", get(query::get_incident))
+        .route("/incidents/{id}/timeline", get(query::incident_timeline))
         .route("/timeline", get(routes::cluster_timeline))
         .route("/quarantine", get(routes::quarantine));
     Router::new()
@@ -57,6 +70,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            auth::require,
+        ))
         .with_state(state)
 }
 
@@ -114,6 +131,7 @@ pub async fn serve(
         store: store.clone(),
         ingest,
         max_body_bytes: config.max_body_bytes,
+        auth: config.auth.clone(),
     });
     let served = axum::serve(
         listener,

@@ -6,15 +6,16 @@ use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use tidemark_core::{FindingState, FindingView, Severity, Timestamp};
-use tidemark_store::{At, Input, Outcome, QuarantineEntry, Store, TimelineEntry};
+use tidemark_core::Timestamp;
+use tidemark_store::{At, Input, Outcome, QuarantineEntry, Store};
 
 use crate::error::ApiError;
 use crate::ingest;
+use crate::query::{MAX_PAGE, blocking, query};
 use crate::replica::{Gauge, Health, PublishResult, Publisher};
 use crate::writer::{WriteError, WriterClient};
 
@@ -50,21 +51,8 @@ pub struct AppState {
     pub ingest: Ingest,
     /// The request body limit, for messages.
     pub max_body_bytes: usize,
-}
-
-fn query<T>(extracted: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    extracted
-        .map(|Query(q)| q)
-        .map_err(|e| ApiError::bad_request(format!("query string: {}", e.body_text())))
-}
-
-/// Runs blocking store work (redb reads) off the async worker threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
+    /// Who may read and write.
+    pub auth: crate::auth::AuthPolicy,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -231,27 +219,7 @@ async fn publish_events(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Findings
-
-/// Filters of `GET /v1/findings`.
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-pub struct FindingsQuery {
-    cluster: Option<String>,
-    state: Option<FindingState>,
-    category: Option<String>,
-    severity: Option<Severity>,
-    /// A log position or an RFC 3339 time: the state then, instead of now.
-    at: Option<String>,
-}
-
-#[derive(Serialize)]
-struct FindingsResponse {
-    /// The log position the findings are at.
-    seq: u64,
-    count: usize,
-    findings: Vec<FindingView>,
-}
+// Shared parameters
 
 /// Parses `at=` as a position or an RFC 3339 time.
 pub fn parse_at(text: &str) -> Result<At, ApiError> {
@@ -263,59 +231,6 @@ pub fn parse_at(text: &str) -> Result<At, ApiError> {
             "`at`: expected a log position or an RFC 3339 time: {e}"
         ))
     })
-}
-
-/// `GET /v1/findings`.
-pub async fn list_findings(
-    State(state): State<AppState>,
-    filters: Result<Query<FindingsQuery>, QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let filters = query(filters)?;
-    let at = filters.at.as_deref().map(parse_at).transpose()?;
-    let store = state.store.clone();
-    // Even the in-memory state waits while a commit holds its lock: keep it off the workers.
-    let (views, seq) = blocking(move || match at {
-        None => Ok((store.findings(), store.checkpoint())),
-        Some(at) => store.findings_at(at).map_err(|e| ApiError::internal(&e)),
-    })
-    .await?;
-    let findings: Vec<FindingView> = views
-        .into_iter()
-        .filter(|v| filters.cluster.as_ref().is_none_or(|c| *c == v.cluster))
-        .filter(|v| filters.state.is_none_or(|s| s == v.state))
-        .filter(|v| filters.category.as_ref().is_none_or(|c| *c == v.category))
-        .filter(|v| filters.severity.is_none_or(|s| s == v.severity))
-        .collect();
-    Ok(Json(FindingsResponse {
-        seq,
-        count: findings.len(),
-        findings,
-    }))
-}
-
-#[derive(Serialize)]
-struct FindingResponse {
-    finding: FindingView,
-    timeline: Vec<TimelineEntry>,
-}
-
-/// `GET /v1/findings/{cluster}/{*check_key}`: one finding, its history and its timeline.
-pub async fn get_finding(
-    State(state): State<AppState>,
-    Path((cluster, check_key)): Path<(String, String)>,
-) -> Result<impl IntoResponse, ApiError> {
-    let store = state.store.clone();
-    let (finding, timeline) = blocking(move || {
-        let finding = store.finding(&cluster, &check_key).ok_or_else(|| {
-            ApiError::not_found(format!("no finding {check_key:?} in cluster {cluster:?}"))
-        })?;
-        let timeline = store
-            .finding_timeline(&cluster, &check_key)
-            .map_err(|e| ApiError::internal(&e))?;
-        Ok((finding, timeline))
-    })
-    .await?;
-    Ok(Json(FindingResponse { finding, timeline }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,9 +253,6 @@ fn time_param(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, ApiE
         })
         .transpose()
 }
-
-/// The most entries one timeline answer holds.
-pub const MAX_PAGE: usize = 1_000;
 
 /// `GET /v1/timeline?cluster=C[&since][&until][&limit]`: a cluster's events by time.
 pub async fn cluster_timeline(

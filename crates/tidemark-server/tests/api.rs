@@ -24,6 +24,7 @@ fn harness(max_body_bytes: usize) -> Harness {
             store,
             ingest: Ingest::Local(client),
             max_body_bytes,
+            auth: tidemark_server::AuthPolicy::Open,
         }),
         _dir: dir,
     }

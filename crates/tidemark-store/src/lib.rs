@@ -10,8 +10,8 @@ pub mod tables;
 
 pub use error::{AppendError, CorruptRecord, OpenError, QueryError, RebuildError, StorageFault};
 pub use store::{
-    At, Input, Outcome, QuarantineEntry, QuarantineView, RebuildReport, Stats, Store, StoreConfig,
-    TimelineEntry,
+    At, EVENTS_SCAN_BUDGET, EventFilter, EventsPage, Input, Outcome, QuarantineEntry,
+    QuarantineView, RebuildReport, Stats, Store, StoreConfig, TimelineEntry,
 };
 
 /// The wall clock, for `recorded_at`: the store's own fact about when it wrote an event.

@@ -105,6 +105,38 @@ pub struct TimelineEntry {
     pub event: Event,
 }
 
+/// Which events `Store::events_page` returns (every filter given must hold).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// The event's cluster.
+    pub cluster: Option<String>,
+    /// The event's type.
+    pub event_type: Option<EventType>,
+    /// Event time at or after.
+    pub since: Option<Timestamp>,
+    /// Event time at or before.
+    pub until: Option<Timestamp>,
+    /// Events that changed or named this finding (in `cluster`, or in any cluster).
+    pub check_key: Option<String>,
+    /// Events on this incident's timeline.
+    pub incident: Option<String>,
+    /// The event's source.
+    pub source: Option<String>,
+}
+
+/// One page of events, in log order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventsPage {
+    /// The events, with their positions.
+    pub events: Vec<(u64, StoredEvent)>,
+    /// Pass as `after` for the next page; `None` when there are no more.
+    pub next: Option<u64>,
+}
+
+/// Log records one `events_page` call reads at most: a rare filter answers a short (even empty)
+/// page with a `next` cursor instead of scanning the whole log in one request.
+pub const EVENTS_SCAN_BUDGET: usize = 20_000;
+
 /// A quarantined input, as listed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct QuarantineEntry {
@@ -646,12 +678,29 @@ impl Store {
         cluster: &str,
         check_key: &str,
     ) -> Result<Vec<TimelineEntry>, QueryError> {
+        self.finding_timeline_range(cluster, check_key, 0, u64::MAX, usize::MAX)
+    }
+
+    fn finding_timeline_range(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        after: u64,
+        up_to: u64,
+        limit: usize,
+    ) -> Result<Vec<TimelineEntry>, QueryError> {
+        if after >= up_to {
+            return Ok(Vec::new());
+        }
         let txn = self.db.begin_read()?;
         let index = txn.open_table(tables::BY_FINDING)?;
         let log = txn.open_table(tables::LOG)?;
         let episodes = self.read(|p| p.findings().flap_episodes(cluster, check_key).to_vec());
         let mut entries = Vec::new();
-        for entry in index.range((cluster, check_key, 0)..=(cluster, check_key, u64::MAX))? {
+        for entry in index
+            .range((cluster, check_key, after + 1)..=(cluster, check_key, up_to))?
+            .take(limit)
+        {
             let (key, bits) = entry?;
             let seq = key.value().2;
             let stored = self.read_log(&log, seq)?;
@@ -676,6 +725,27 @@ impl Store {
             });
         }
         Ok(entries)
+    }
+
+    /// A page of a finding's timeline: entries after position `after` and at or before
+    /// `up_to`, at most `limit`; and the `after` of the next page.
+    pub fn finding_timeline_page(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        after: u64,
+        up_to: u64,
+        limit: usize,
+    ) -> Result<(Vec<TimelineEntry>, Option<u64>), QueryError> {
+        let mut entries =
+            self.finding_timeline_range(cluster, check_key, after, up_to, limit + 1)?;
+        let next = if entries.len() > limit {
+            entries.truncate(limit);
+            entries.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok((entries, next))
     }
 
     /// A cluster's events by event time (ties in log order), within `[since, until]`, at most
@@ -735,6 +805,104 @@ impl Store {
             out.push((key.value(), decode_log(key.value(), value.value())?));
         }
         Ok(out)
+    }
+
+    /// Events after position `after` matching `filter`, in log order, at most `limit`. Uses the
+    /// incident timeline, the finding index or the type index when the filter names one; else
+    /// it reads the log, at most [`EVENTS_SCAN_BUDGET`] records per call.
+    pub fn events_page(
+        &self,
+        filter: &EventFilter,
+        after: u64,
+        limit: usize,
+    ) -> Result<EventsPage, QueryError> {
+        let limit = limit.max(1);
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(tables::LOG)?;
+        // Candidate positions, ascending, from the most selective source the filter names.
+        let candidates: Box<dyn Iterator<Item = Result<u64, QueryError>>> = if let Some(id) =
+            &filter.incident
+        {
+            let seqs = self.read(|p| {
+                p.incidents()
+                    .incident(id)
+                    .map(|i| i.timeline.iter().map(|e| e.seq).collect::<Vec<u64>>())
+                    .unwrap_or_default()
+            });
+            Box::new(seqs.into_iter().filter(move |&s| s > after).map(Ok))
+        } else if let Some(check_key) = &filter.check_key {
+            let clusters: Vec<String> = match &filter.cluster {
+                Some(c) => vec![c.clone()],
+                None => self.read(|p| p.findings().cluster_names()),
+            };
+            let index = txn.open_table(tables::BY_FINDING)?;
+            let mut seqs = Vec::new();
+            for cluster in &clusters {
+                for entry in index.range(
+                    (
+                        cluster.as_str(),
+                        check_key.as_str(),
+                        after.saturating_add(1),
+                    )..=(cluster.as_str(), check_key.as_str(), u64::MAX),
+                )? {
+                    seqs.push(entry?.0.value().2);
+                    if seqs.len() >= EVENTS_SCAN_BUDGET {
+                        break;
+                    }
+                }
+            }
+            seqs.sort_unstable();
+            Box::new(seqs.into_iter().map(Ok))
+        } else if let Some(event_type) = filter.event_type {
+            let index = txn.open_table(tables::BY_TYPE)?;
+            let seqs: Vec<u64> = index
+                .range(
+                    (event_type.as_str(), after.saturating_add(1))
+                        ..=(event_type.as_str(), u64::MAX),
+                )?
+                .take(EVENTS_SCAN_BUDGET)
+                .map(|e| e.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            Box::new(seqs.into_iter().map(Ok))
+        } else {
+            let seqs: Vec<u64> = log
+                .range(after.saturating_add(1)..)?
+                .take(EVENTS_SCAN_BUDGET)
+                .map(|e| e.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()?;
+            Box::new(seqs.into_iter().map(Ok))
+        };
+        let mut events = Vec::new();
+        let mut scanned = 0usize;
+        let mut last_scanned = after;
+        let mut exhausted = true;
+        for seq in candidates {
+            let seq = seq?;
+            if events.len() >= limit || scanned >= EVENTS_SCAN_BUDGET {
+                exhausted = false;
+                break;
+            }
+            scanned += 1;
+            last_scanned = seq;
+            let Some(bytes) = log.get(seq)? else { continue };
+            let stored = decode_log(seq, bytes.value())?;
+            let e = &stored.event;
+            let keep = filter.cluster.as_ref().is_none_or(|c| *c == e.cluster)
+                && filter.event_type.is_none_or(|t| t == e.event_type())
+                && filter.since.is_none_or(|t| e.time >= t)
+                && filter.until.is_none_or(|t| e.time <= t)
+                && filter.source.as_ref().is_none_or(|s| *s == e.source);
+            if keep {
+                events.push((seq, stored));
+            }
+        }
+        // A full scan budget with no answer still moves the cursor on.
+        let next = if exhausted && scanned < EVENTS_SCAN_BUDGET {
+            None
+        } else {
+            Some(last_scanned)
+        };
+        Ok(EventsPage { events, next })
     }
 
     /// The stored events at these positions, in the order given (positions not in the log

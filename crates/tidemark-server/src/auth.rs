@@ -1,0 +1,360 @@
+//! Bearer tokens with `read` and `write` scopes, checked in constant time, and the rule that an
+//! API without tokens is only served on loopback (unless the operator insists).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+/// What a token may do. `write` includes `read`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// Queries, pages, exports.
+    Read,
+    /// Ingest and bridges, and everything `read` may.
+    Write,
+}
+
+/// The configured tokens.
+#[derive(Clone, Default)]
+pub struct Tokens {
+    entries: Vec<(Scope, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a token.
+        write!(f, "Tokens({} configured)", self.entries.len())
+    }
+}
+
+/// Why a token list could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokensError {
+    /// A line or item that is not `SCOPE TOKEN`.
+    #[error(
+        "{origin}: entry {entry}: expected `read TOKEN` or `write TOKEN` (or `read:TOKEN` in the environment), found {found:?}"
+    )]
+    Malformed {
+        /// The file or variable.
+        origin: String,
+        /// 1-based line or item.
+        entry: usize,
+        /// What was there (token characters masked).
+        found: String,
+    },
+    /// A token too short to be a secret.
+    #[error("{origin}: entry {entry}: a token must have at least 16 characters")]
+    TooShort {
+        /// The file or variable.
+        origin: String,
+        /// 1-based line or item.
+        entry: usize,
+    },
+}
+
+fn mask(text: &str) -> String {
+    text.chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i < 6 || c.is_whitespace() || c == ':' {
+                c
+            } else {
+                '*'
+            }
+        })
+        .collect()
+}
+
+impl Tokens {
+    /// No tokens.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Whether none are configured.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn push(
+        &mut self,
+        origin: &str,
+        entry: usize,
+        scope: &str,
+        token: &str,
+    ) -> Result<(), TokensError> {
+        let scope = match scope {
+            "read" => Scope::Read,
+            "write" => Scope::Write,
+            _ => {
+                return Err(TokensError::Malformed {
+                    origin: origin.to_owned(),
+                    entry,
+                    found: mask(&format!("{scope} {token}")),
+                });
+            }
+        };
+        if token.chars().count() < 16 {
+            return Err(TokensError::TooShort {
+                origin: origin.to_owned(),
+                entry,
+            });
+        }
+        self.entries.push((scope, token.as_bytes().to_vec()));
+        Ok(())
+    }
+
+    /// Adds the lines of a tokens file: `read TOKEN` or `write TOKEN`, `#` comments, blank lines.
+    pub fn add_file_text(&mut self, origin: &str, text: &str) -> Result<(), TokensError> {
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(scope), Some(token), None) => self.push(origin, i + 1, scope, token)?,
+                _ => {
+                    return Err(TokensError::Malformed {
+                        origin: origin.to_owned(),
+                        entry: i + 1,
+                        found: mask(line),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the items of an environment value: `read:TOKEN,write:TOKEN`.
+    pub fn add_env_value(&mut self, origin: &str, value: &str) -> Result<(), TokensError> {
+        for (i, item) in value.split(',').map(str::trim).enumerate() {
+            if item.is_empty() {
+                continue;
+            }
+            match item.split_once(':') {
+                Some((scope, token)) => self.push(origin, i + 1, scope.trim(), token.trim())?,
+                None => {
+                    return Err(TokensError::Malformed {
+                        origin: origin.to_owned(),
+                        entry: i + 1,
+                        found: mask(item),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The scope of a presented token. Every configured token is compared, each in time that
+    /// depends only on the lengths, so the answer's timing does not tell which bytes matched.
+    pub fn scope_of(&self, presented: &[u8]) -> Option<Scope> {
+        let mut found: Option<Scope> = None;
+        for (scope, token) in &self.entries {
+            if constant_time_eq(token, presented) {
+                found = Some(found.map_or(*scope, |f| f.max(*scope)));
+            }
+        }
+        found
+    }
+}
+
+/// Byte equality in time independent of where the first difference is.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        diff |= x ^ y;
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// How requests are let in.
+#[derive(Clone, Debug)]
+pub enum AuthPolicy {
+    /// No tokens: served on loopback only (or by the operator's explicit `--insecure`).
+    Open,
+    /// Bearer tokens required (except for `/healthz` and `/readyz`).
+    Tokens(Arc<Tokens>),
+}
+
+/// Why the server must not start as configured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthConfigError {
+    /// No tokens, and an address other machines can reach.
+    #[error(
+        "refusing to serve {addr} without tokens: anyone who can reach it could read and write the store. Configure tokens (--tokens FILE or TIDEMARK_TOKENS=read:…,write:…), listen on 127.0.0.1, or pass --insecure if something in front of it authenticates"
+    )]
+    OpenOnNetwork {
+        /// The listening address.
+        addr: SocketAddr,
+    },
+}
+
+/// The policy for a server listening on `addr`.
+pub fn policy(
+    tokens: Tokens,
+    addr: SocketAddr,
+    insecure: bool,
+) -> Result<AuthPolicy, AuthConfigError> {
+    if !tokens.is_empty() {
+        tracing::info!(tokens = tokens.entries.len(), "bearer tokens required");
+        return Ok(AuthPolicy::Tokens(Arc::new(tokens)));
+    }
+    if addr.ip().is_loopback() {
+        tracing::warn!(%addr, "no tokens configured: the API is open, to this machine only (bound to loopback)");
+        return Ok(AuthPolicy::Open);
+    }
+    if insecure {
+        tracing::warn!(%addr, "no tokens configured and --insecure: the API is open to the network");
+        return Ok(AuthPolicy::Open);
+    }
+    Err(AuthConfigError::OpenOnNetwork { addr })
+}
+
+fn presented_token(request: &Request) -> Option<&[u8]> {
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        let value = value.as_bytes();
+        let prefix = b"Bearer ";
+        if value.len() > prefix.len() && value[..prefix.len()].eq_ignore_ascii_case(prefix) {
+            return Some(&value[prefix.len()..]);
+        }
+        return None;
+    }
+    // Browsers: the `tidemark_token` cookie.
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
+        .map(|c| c.trim_ascii())
+        .find_map(|c| c.strip_prefix(b"tidemark_token="))
+}
+
+/// The middleware: checks the token and the scope the method needs.
+pub async fn require(State(policy): State<AuthPolicy>, request: Request, next: Next) -> Response {
+    let tokens = match &policy {
+        AuthPolicy::Open => return next.run(request).await,
+        AuthPolicy::Tokens(tokens) => tokens,
+    };
+    let path = request.uri().path();
+    if path == "/healthz" || path == "/readyz" {
+        return next.run(request).await;
+    }
+    let needed = match *request.method() {
+        Method::GET | Method::HEAD | Method::OPTIONS => Scope::Read,
+        _ => Scope::Write,
+    };
+    let Some(presented) = presented_token(&request) else {
+        return unauthorized("missing bearer token: send `Authorization: Bearer TOKEN`");
+    };
+    match tokens.scope_of(presented) {
+        None => unauthorized("the bearer token is not one this server knows"),
+        Some(scope) if scope < needed => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this token may read, not write: use a token with the write scope",
+        )
+        .into_response(),
+        Some(_) => next.run(request).await,
+    }
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut response =
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer realm=\"tidemark\""),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_and_env_values_parse_and_write_includes_read() {
+        let mut tokens = Tokens::none();
+        tokens
+            .add_file_text(
+                "tokens.txt",
+                "# readers\nread  r-0123456789abcdef\n\nwrite w-0123456789abcdef\n",
+            )
+            .unwrap();
+        tokens
+            .add_env_value("TIDEMARK_TOKENS", "read:e-0123456789abcdef")
+            .unwrap();
+        assert_eq!(tokens.scope_of(b"r-0123456789abcdef"), Some(Scope::Read));
+        assert_eq!(tokens.scope_of(b"w-0123456789abcdef"), Some(Scope::Write));
+        assert_eq!(tokens.scope_of(b"e-0123456789abcdef"), Some(Scope::Read));
+        assert_eq!(tokens.scope_of(b"w-0123456789abcdeF"), None);
+        assert_eq!(tokens.scope_of(b""), None);
+    }
+
+    #[test]
+    fn bad_entries_are_named_without_printing_the_secret() {
+        let err = Tokens::none()
+            .add_file_text(
+                "t.txt",
+                "read r-0123456789abcdef\nadmin a-0123456789abcdef\n",
+            )
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("t.txt: entry 2"), "{text}");
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+        let err = Tokens::none().add_env_value("E", "read:short").unwrap_err();
+        assert_eq!(
+            err,
+            TokensError::TooShort {
+                origin: "E".into(),
+                entry: 1
+            }
+        );
+    }
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn open_only_on_loopback_unless_insecure() {
+        let lo: SocketAddr = "127.0.0.1:7070".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:7070".parse().unwrap();
+        assert!(matches!(
+            policy(Tokens::none(), lo, false),
+            Ok(AuthPolicy::Open)
+        ));
+        assert_eq!(
+            policy(Tokens::none(), any, false).unwrap_err(),
+            AuthConfigError::OpenOnNetwork { addr: any }
+        );
+        assert!(matches!(
+            policy(Tokens::none(), any, true),
+            Ok(AuthPolicy::Open)
+        ));
+        let mut tokens = Tokens::none();
+        tokens
+            .add_env_value("E", "read:r-0123456789abcdef")
+            .unwrap();
+        assert!(matches!(
+            policy(tokens, any, false),
+            Ok(AuthPolicy::Tokens(_))
+        ));
+    }
+}

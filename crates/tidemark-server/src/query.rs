@@ -1,0 +1,801 @@
+//! The read side of `/v1`: events, findings, flaps, stuck, orphans and incidents, each now or at
+//! a point of the log (`?at=`), in pages with a cursor over a stable order.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tidemark_core::describe::one_line;
+use tidemark_core::findings::{ChurnView, DriftView, FlapView, LongLivedView, UnreachableView};
+use tidemark_core::flaps::FlapEpisodeView;
+use tidemark_core::incidents::{IncidentEntry, IncidentState, IncidentView};
+use tidemark_core::orphans::{OrphanGraph, OrphanKind, OrphanView};
+use tidemark_core::projections::UnstableKeyView;
+use tidemark_core::{
+    Event, EventType, FindingState, FindingView, Projections, Severity, Timestamp,
+};
+use tidemark_store::{EventFilter, TimelineEntry};
+
+use crate::error::ApiError;
+use crate::routes::{AppState, parse_at};
+
+/// Default page size.
+pub const DEFAULT_PAGE: usize = 100;
+/// The largest page any list answers.
+pub const MAX_PAGE: usize = 1_000;
+
+pub(crate) fn query<T>(extracted: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    extracted
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(format!("query string: {}", e.body_text())))
+}
+
+/// Runs blocking store work (redb reads, rebuilding a past state) off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+}
+
+fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(0) => Err(ApiError::bad_request("`limit`: must be at least 1")),
+        Some(n) if n > MAX_PAGE => Err(ApiError::bad_request(format!(
+            "`limit`: at most {MAX_PAGE} per page; follow `next` for more"
+        ))),
+        Some(n) => Ok(n),
+    }
+}
+
+/// Runs `read` over the projections now, or rebuilt at `at`; with the log position they are at.
+async fn with_projections<T: Send + 'static>(
+    state: &AppState,
+    at: Option<&str>,
+    read: impl FnOnce(&Projections) -> T + Send + 'static,
+) -> Result<(T, u64), ApiError> {
+    let at = at.map(parse_at).transpose()?;
+    let store = state.store.clone();
+    blocking(move || match at {
+        None => {
+            let seq = store.checkpoint();
+            Ok((store.read(read), seq))
+        }
+        Some(at) => {
+            let (projections, seq) = store
+                .projection_at(at)
+                .map_err(|e| ApiError::internal(&e))?;
+            Ok((read(&projections), seq))
+        }
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cursors: opaque to clients, the hex of the last item's sort key.
+
+fn encode_cursor(key: &str) -> String {
+    key.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::bad_request("`after`: not a cursor this API gave out (use `next`)");
+    if cursor.len() % 2 != 0 {
+        return Err(bad());
+    }
+    let bytes: Result<Vec<u8>, _> = (0..cursor.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16))
+        .collect();
+    String::from_utf8(bytes.map_err(|_| bad())?).map_err(|_| bad())
+}
+
+/// One page of `items` sorted by `key`, after the cursor; with the cursor of the next page.
+fn paginate<T>(
+    mut items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let after = after.map(decode_cursor).transpose()?;
+    items.sort_by_cached_key(&key);
+    let start = match &after {
+        Some(after) => items.partition_point(|item| key(item).as_str() <= after.as_str()),
+        None => 0,
+    };
+    let more = items.len() > start + limit;
+    let page: Vec<T> = items.into_iter().skip(start).take(limit).collect();
+    let next = if more {
+        page.last().map(|last| encode_cursor(&key(last)))
+    } else {
+        None
+    };
+    Ok((page, next))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+/// Filters of `GET /v1/events`.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only this cluster.
+    pub cluster: Option<String>,
+    /// Only this event type, e.g. `cycle.completed`.
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    /// Event time at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Event time at or before (RFC 3339).
+    pub until: Option<String>,
+    /// Events that changed or named this finding.
+    pub check_key: Option<String>,
+    /// Events on this incident's timeline.
+    pub incident: Option<String>,
+    /// Only this source.
+    pub source: Option<String>,
+    /// Events after this log position (the `next` of the previous page).
+    pub after: Option<u64>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// A stored event with its position.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StoredEventView {
+    /// Log position.
+    pub seq: u64,
+    /// When the store recorded it.
+    pub recorded_at: Timestamp,
+    /// The event in the wire format.
+    pub event: Event,
+}
+
+/// A page of events, in log order.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct EventsResponse {
+    /// The events.
+    pub events: Vec<StoredEventView>,
+    /// Pass as `after` for the next page; absent when there are no more.
+    pub next: Option<u64>,
+}
+
+fn time_param(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+    value
+        .map(|v| {
+            Timestamp::parse_rfc3339(v).map_err(|e| ApiError::bad_request(format!("`{name}`: {e}")))
+        })
+        .transpose()
+}
+
+/// `GET /v1/events`.
+pub async fn list_events(
+    State(state): State<AppState>,
+    params: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<EventsResponse>, ApiError> {
+    let params = query(params)?;
+    let limit = page_size(params.limit)?;
+    let event_type = params
+        .event_type
+        .as_deref()
+        .map(|t| {
+            EventType::from_wire(t).ok_or_else(|| {
+                let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+                ApiError::bad_request(format!(
+                    "`type`: unknown event type {t:?}; expected one of {}",
+                    known.join(", ")
+                ))
+            })
+        })
+        .transpose()?;
+    let filter = EventFilter {
+        cluster: params.cluster,
+        event_type,
+        since: time_param("since", params.since.as_deref())?,
+        until: time_param("until", params.until.as_deref())?,
+        check_key: params.check_key,
+        incident: params.incident,
+        source: params.source,
+    };
+    let after = params.after.unwrap_or(0);
+    let store = state.store.clone();
+    let page = blocking(move || {
+        store
+            .events_page(&filter, after, limit)
+            .map_err(|e| ApiError::internal(&e))
+    })
+    .await?;
+    Ok(Json(EventsResponse {
+        events: page
+            .events
+            .into_iter()
+            .map(|(seq, stored)| StoredEventView {
+                seq,
+                recorded_at: stored.recorded_at,
+                event: stored.event,
+            })
+            .collect(),
+        next: page.next,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Findings
+
+/// Filters of `GET /v1/findings`.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingsQuery {
+    /// Only this cluster.
+    pub cluster: Option<String>,
+    /// `active` or `resolved`.
+    pub state: Option<FindingState>,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Only this severity.
+    pub severity: Option<Severity>,
+    /// A log position or an RFC 3339 time: the state then, instead of now.
+    pub at: Option<String>,
+    /// The `next` of the previous page.
+    pub after: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// A page of findings, sorted by (cluster, check_key).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FindingsResponse {
+    /// The log position the findings are at.
+    pub seq: u64,
+    /// Findings on this page.
+    pub count: usize,
+    /// The findings.
+    pub findings: Vec<FindingView>,
+    /// Cursor of the next page; absent when there are no more.
+    pub next: Option<String>,
+}
+
+fn finding_key(view: &FindingView) -> String {
+    format!("{}\u{0}{}", view.cluster, view.check_key)
+}
+
+/// `GET /v1/findings`.
+pub async fn list_findings(
+    State(state): State<AppState>,
+    filters: Result<Query<FindingsQuery>, QueryRejection>,
+) -> Result<Json<FindingsResponse>, ApiError> {
+    let filters = query(filters)?;
+    let limit = page_size(filters.limit)?;
+    let after = filters.after.as_deref().map(decode_cursor).transpose()?;
+    let (cluster, category) = (filters.cluster.clone(), filters.category.clone());
+    let (state_filter, severity) = (filters.state, filters.severity);
+    let ((findings, more), seq) = with_projections(&state, filters.at.as_deref(), move |p| {
+        p.findings().views_page(
+            cluster.as_deref(),
+            |f: &tidemark_core::findings::FindingSummary<'_>| {
+                state_filter.is_none_or(|s| s == f.state)
+                    && severity.is_none_or(|s| s == f.severity)
+                    && category.as_deref().is_none_or(|c| c == f.category)
+            },
+            after.as_deref(),
+            limit,
+        )
+    })
+    .await?;
+    let next = if more {
+        findings.last().map(|f| encode_cursor(&finding_key(f)))
+    } else {
+        None
+    };
+    Ok(Json(FindingsResponse {
+        seq,
+        count: findings.len(),
+        findings,
+        next,
+    }))
+}
+
+/// Parameters of `GET /v1/findings/{cluster}/{check_key}`.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingQuery {
+    /// A log position or an RFC 3339 time: the finding then.
+    pub at: Option<String>,
+    /// Timeline entries after this log position.
+    pub after: Option<u64>,
+    /// Timeline page size, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// One finding, its flap episodes, and a page of its timeline.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FindingResponse {
+    /// The log position it is at.
+    pub seq: u64,
+    /// The finding, with its history.
+    pub finding: FindingView,
+    /// Its flapping episodes.
+    pub flaps: Vec<FlapEpisodeView>,
+    /// Events that changed or named it, in log order.
+    pub timeline: Vec<TimelineEntryView>,
+    /// Pass as `after` for the next timeline page.
+    pub next: Option<u64>,
+}
+
+/// A timeline entry: an event and what it did to the finding.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TimelineEntryView {
+    /// Log position.
+    pub seq: u64,
+    /// When the store recorded it.
+    pub recorded_at: Timestamp,
+    /// What it did: `opened`, `resolved_auto`, `flap_started_count`, ...
+    pub changes: Vec<String>,
+    /// The event.
+    pub event: Event,
+}
+
+impl From<TimelineEntry> for TimelineEntryView {
+    fn from(entry: TimelineEntry) -> Self {
+        Self {
+            seq: entry.seq,
+            recorded_at: entry.recorded_at,
+            changes: entry.changes.iter().map(|c| (*c).to_owned()).collect(),
+            event: entry.event,
+        }
+    }
+}
+
+/// `GET /v1/findings/{cluster}/{*check_key}`.
+pub async fn get_finding(
+    State(state): State<AppState>,
+    Path((cluster, check_key)): Path<(String, String)>,
+    params: Result<Query<FindingQuery>, QueryRejection>,
+) -> Result<Json<FindingResponse>, ApiError> {
+    let params = query(params)?;
+    let limit = page_size(params.limit)?;
+    let (c, k) = (cluster.clone(), check_key.clone());
+    let (found, seq) = with_projections(&state, params.at.as_deref(), move |p| {
+        p.findings().view(&c, &k).map(|view| {
+            let window = p.findings().settings(&c).flap_window_secs;
+            let flaps: Vec<FlapEpisodeView> = p
+                .findings()
+                .flap_episodes(&c, &k)
+                .iter()
+                .map(|e| e.view(window))
+                .collect();
+            (view, flaps)
+        })
+    })
+    .await?;
+    let (finding, flaps) = found.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no finding {check_key:?} in cluster {cluster:?} at log position {seq}"
+        ))
+    })?;
+    let after = params.after.unwrap_or(0);
+    let store = state.store.clone();
+    let (timeline, next) = blocking(move || {
+        let entries = store
+            .finding_timeline_page(&cluster, &check_key, after, seq, limit)
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok(entries)
+    })
+    .await?;
+    Ok(Json(FindingResponse {
+        seq,
+        finding,
+        flaps,
+        timeline: timeline.into_iter().map(Into::into).collect(),
+        next,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flaps, stuck
+
+/// Parameters of the projection lists.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this cluster.
+    pub cluster: Option<String>,
+    /// A log position or an RFC 3339 time: the state then.
+    pub at: Option<String>,
+    /// The `next` of the previous page.
+    pub after: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// Why the bell keeps ringing.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FlapsResponse {
+    /// The log position.
+    pub seq: u64,
+    /// Findings that flap or have flapped, sorted by (cluster, check_key); paged.
+    pub flapping: Vec<FlapView>,
+    /// Cursor of the next page of `flapping`.
+    pub next: Option<String>,
+    /// Check keys whose parts look unstable (at most one page).
+    pub unstable_keys: Vec<UnstableKeyView>,
+    /// Categories whose new keys keep dying young.
+    pub churn: Vec<ChurnView>,
+}
+
+/// `GET /v1/flaps`.
+pub async fn flaps(
+    State(state): State<AppState>,
+    params: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<FlapsResponse>, ApiError> {
+    let params = query(params)?;
+    let limit = page_size(params.limit)?;
+    let cluster = params.cluster.clone();
+    let ((flapping, mut unstable_keys, churn), seq) =
+        with_projections(&state, params.at.as_deref(), move |p| {
+            (
+                p.findings().flaps(cluster.as_deref()),
+                p.unstable_keys(cluster.as_deref()),
+                p.findings().churn(cluster.as_deref()),
+            )
+        })
+        .await?;
+    let (flapping, next) = paginate(
+        flapping,
+        |f| format!("{}\u{0}{}", f.cluster, f.check_key),
+        params.after.as_deref(),
+        limit,
+    )?;
+    unstable_keys.truncate(limit);
+    Ok(Json(FlapsResponse {
+        seq,
+        flapping,
+        next,
+        unstable_keys,
+        churn,
+    }))
+}
+
+/// Stuck findings, drift suspects, long-lived ones.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StuckResponse {
+    /// The log position.
+    pub seq: u64,
+    /// Findings the sweep cannot resolve (at most `limit`).
+    pub unreachable: Vec<UnreachableView>,
+    /// Check-key drift suspects (the latest `limit`).
+    pub drift_suspects: Vec<DriftView>,
+    /// Persistent, old findings (at most `limit`).
+    pub long_lived: Vec<LongLivedView>,
+    /// Whether a list was cut at `limit`.
+    pub truncated: bool,
+}
+
+/// `GET /v1/stuck`.
+pub async fn stuck(
+    State(state): State<AppState>,
+    params: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<StuckResponse>, ApiError> {
+    let params = query(params)?;
+    if params.after.is_some() {
+        return Err(ApiError::bad_request(
+            "`after`: /v1/stuck answers one bounded page per list; narrow it with `cluster`",
+        ));
+    }
+    let limit = page_size(params.limit)?;
+    let cluster = params.cluster.clone();
+    let (mut report, seq) = with_projections(&state, params.at.as_deref(), move |p| {
+        p.findings().stuck(cluster.as_deref())
+    })
+    .await?;
+    let truncated = report.unreachable.len() > limit
+        || report.drift_suspects.len() > limit
+        || report.long_lived.len() > limit;
+    report.unreachable.truncate(limit);
+    let drop = report.drift_suspects.len().saturating_sub(limit);
+    report.drift_suspects.drain(..drop);
+    report.long_lived.truncate(limit);
+    Ok(Json(StuckResponse {
+        seq,
+        unreachable: report.unreachable,
+        drift_suspects: report.drift_suspects,
+        long_lived: report.long_lived,
+        truncated,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orphans
+
+/// Parameters of `GET /v1/orphans`.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrphansQuery {
+    /// Only this cluster.
+    pub cluster: Option<String>,
+    /// Only this kind of orphan.
+    pub kind: Option<OrphanKind>,
+    /// Also list candidates not yet confirmed.
+    pub candidates: Option<bool>,
+    /// A log position or an RFC 3339 time: the state then.
+    pub at: Option<String>,
+    /// The `next` of the previous page.
+    pub after: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// Confirmed orphans (and candidates when asked).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OrphansResponse {
+    /// The log position.
+    pub seq: u64,
+    /// Orphans, sorted by (cluster, kind, subject); paged.
+    pub orphans: Vec<OrphanView>,
+    /// Cursor of the next page.
+    pub next: Option<String>,
+}
+
+fn orphan_key(o: &OrphanView) -> String {
+    let subject = serde_json::to_string(&(&o.resource, &o.tracking, &o.trace_id, &o.span))
+        .unwrap_or_default();
+    format!("{}\u{0}{}\u{0}{subject}", o.cluster, o.kind.as_str())
+}
+
+/// `GET /v1/orphans`.
+pub async fn orphans(
+    State(state): State<AppState>,
+    params: Result<Query<OrphansQuery>, QueryRejection>,
+) -> Result<Json<OrphansResponse>, ApiError> {
+    let params = query(params)?;
+    let limit = page_size(params.limit)?;
+    let (cluster, kind, candidates) = (params.cluster.clone(), params.kind, params.candidates);
+    let (list, seq) = with_projections(&state, params.at.as_deref(), move |p| {
+        let mut list = p.orphans().orphans(cluster.as_deref());
+        if candidates == Some(true) {
+            list.extend(p.orphans().candidates(cluster.as_deref()));
+        }
+        list.retain(|o| kind.is_none_or(|k| k == o.kind));
+        list
+    })
+    .await?;
+    let (orphans, next) = paginate(list, orphan_key, params.after.as_deref(), limit)?;
+    Ok(Json(OrphansResponse { seq, orphans, next }))
+}
+
+/// Parameters of `GET /v1/orphans/graph`.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GraphQuery {
+    /// Only this cluster.
+    pub cluster: Option<String>,
+    /// `json` (default) or `dot` (Graphviz).
+    pub format: Option<String>,
+    /// A log position or an RFC 3339 time: the graph then.
+    pub at: Option<String>,
+}
+
+/// `GET /v1/orphans/graph`: the resource graph with its orphans, as JSON or Graphviz DOT.
+pub async fn orphan_graph(
+    State(state): State<AppState>,
+    params: Result<Query<GraphQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let params = query(params)?;
+    let dot = match params.format.as_deref() {
+        None | Some("json") => false,
+        Some("dot") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`format`: {other:?} is not one of json, dot"
+            )));
+        }
+    };
+    let cluster = params.cluster.clone();
+    let (graph, _): (OrphanGraph, u64) = with_projections(&state, params.at.as_deref(), move |p| {
+        p.orphans().graph(cluster.as_deref())
+    })
+    .await?;
+    if dot {
+        return Ok((
+            [(header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")],
+            graph.to_dot(),
+        )
+            .into_response());
+    }
+    Ok(Json(graph).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incidents
+
+/// Parameters of `GET /v1/incidents`.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsQuery {
+    /// Only this cluster.
+    pub cluster: Option<String>,
+    /// `open`, `closed` or `merged`.
+    pub state: Option<IncidentState>,
+    /// Include automatic incidents absorbed into explicit ones.
+    pub all: Option<bool>,
+    /// A log position or an RFC 3339 time: the state then.
+    pub at: Option<String>,
+    /// The `next` of the previous page.
+    pub after: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// A page of incidents, in the order they opened.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct IncidentsResponse {
+    /// The log position.
+    pub seq: u64,
+    /// The incidents.
+    pub incidents: Vec<IncidentView>,
+    /// Cursor of the next page.
+    pub next: Option<String>,
+}
+
+fn incident_key(i: &IncidentView) -> String {
+    format!("{:020}\u{0}{}", i.opened_seq, i.id)
+}
+
+/// `GET /v1/incidents`.
+pub async fn list_incidents(
+    State(state): State<AppState>,
+    params: Result<Query<IncidentsQuery>, QueryRejection>,
+) -> Result<Json<IncidentsResponse>, ApiError> {
+    let params = query(params)?;
+    let limit = page_size(params.limit)?;
+    let (cluster, wanted, all) = (
+        params.cluster.clone(),
+        params.state,
+        params.all == Some(true) || params.state == Some(IncidentState::Merged),
+    );
+    let (list, seq) = with_projections(&state, params.at.as_deref(), move |p| {
+        let mut list = p.incidents().views(p.findings(), cluster.as_deref(), all);
+        list.retain(|i| wanted.is_none_or(|s| s == i.state));
+        list
+    })
+    .await?;
+    let (incidents, next) = paginate(list, incident_key, params.after.as_deref(), limit)?;
+    Ok(Json(IncidentsResponse {
+        seq,
+        incidents,
+        next,
+    }))
+}
+
+/// Parameters of one incident.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentQuery {
+    /// A log position or an RFC 3339 time: the incident then.
+    pub at: Option<String>,
+}
+
+/// One incident.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct IncidentResponse {
+    /// The log position.
+    pub seq: u64,
+    /// The incident.
+    pub incident: IncidentView,
+}
+
+/// `GET /v1/incidents/{id}`.
+pub async fn get_incident(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<IncidentQuery>, QueryRejection>,
+) -> Result<Json<IncidentResponse>, ApiError> {
+    let params = query(params)?;
+    let wanted = id.clone();
+    let (found, seq) = with_projections(&state, params.at.as_deref(), move |p| {
+        p.incidents()
+            .incident(&wanted)
+            .map(|i| p.incidents().view(i, p.findings()))
+    })
+    .await?;
+    let incident = found.ok_or_else(|| no_incident(&id, seq))?;
+    Ok(Json(IncidentResponse { seq, incident }))
+}
+
+pub(crate) fn no_incident(id: &str, seq: u64) -> ApiError {
+    ApiError::not_found(format!(
+        "no incident {id:?} at log position {seq}: list them with GET /v1/incidents"
+    ))
+}
+
+/// Parameters of an incident's timeline.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentTimelineQuery {
+    /// A log position or an RFC 3339 time: the timeline up to then.
+    pub at: Option<String>,
+    /// Entries after this log position.
+    pub after: Option<u64>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// An incident timeline entry with its event.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct IncidentTimelineLine {
+    /// Position, time and what it did to the incident.
+    #[serde(flatten)]
+    pub entry: IncidentEntry,
+    /// The event in one line.
+    pub summary: String,
+    /// The event.
+    pub event: Event,
+}
+
+/// A page of an incident's timeline, in log order.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct IncidentTimelineResponse {
+    /// The log position.
+    pub seq: u64,
+    /// The entries.
+    pub timeline: Vec<IncidentTimelineLine>,
+    /// Pass as `after` for the next page.
+    pub next: Option<u64>,
+}
+
+/// `GET /v1/incidents/{id}/timeline`.
+pub async fn incident_timeline(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<IncidentTimelineQuery>, QueryRejection>,
+) -> Result<Json<IncidentTimelineResponse>, ApiError> {
+    let params = query(params)?;
+    let limit = page_size(params.limit)?;
+    let after = params.after.unwrap_or(0);
+    let wanted = id.clone();
+    let (found, seq) = with_projections(&state, params.at.as_deref(), move |p| {
+        p.incidents().incident(&wanted).map(|i| {
+            let start = i.timeline.partition_point(|e| e.seq <= after);
+            let more = i.timeline.len() > start + limit;
+            (
+                i.timeline[start..(start + limit).min(i.timeline.len())].to_vec(),
+                more,
+            )
+        })
+    })
+    .await?;
+    let (entries, more) = found.ok_or_else(|| no_incident(&id, seq))?;
+    let positions: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+    let store = state.store.clone();
+    let events = blocking(move || {
+        store
+            .events_at(&positions)
+            .map_err(|e| ApiError::internal(&e))
+    })
+    .await?;
+    let next = if more {
+        entries.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    let timeline = entries
+        .into_iter()
+        .zip(events)
+        .map(|(entry, (_, stored))| IncidentTimelineLine {
+            summary: one_line(&stored.event),
+            entry,
+            event: stored.event,
+        })
+        .collect();
+    Ok(Json(IncidentTimelineResponse {
+        seq,
+        timeline,
+        next,
+    }))
+}
