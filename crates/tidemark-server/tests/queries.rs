@@ -1,0 +1,338 @@
+//! The read API through the router (no socket) over a real store: pages and cursors, filters,
+//! the projections, `?at=`, errors, and bearer tokens.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tidemark_server::{AppState, AuthPolicy, Ingest, Tokens, Writer, router};
+use tidemark_store::{Store, StoreConfig};
+use tower::ServiceExt;
+
+struct Harness {
+    app: Router,
+    _dir: tempfile::TempDir,
+}
+
+fn harness(auth: AuthPolicy) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path().join("q.redb"), StoreConfig::default()).unwrap());
+    let (_writer, client) = Writer::spawn(store.clone(), 16, 1024);
+    Harness {
+        app: router(AppState {
+            store,
+            ingest: Ingest::Local(client),
+            max_body_bytes: 1 << 20,
+            auth,
+        }),
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        body: String,
+        token: Option<&str>,
+    ) -> (StatusCode, String) {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        let (status, text) = self.call("GET", uri, String::new(), None).await;
+        let value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{uri}: not JSON: {text}"));
+        (status, value)
+    }
+
+    async fn ok(&self, uri: &str) -> Value {
+        let (status, value) = self.get(uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {value}");
+        value
+    }
+}
+
+/// A small day in cluster pw-prod: a crash loop with a declared incident and a note, a flaky
+/// check, a scan with an unused PVC (twice), one event per minute.
+fn day() -> String {
+    let mut lines = Vec::new();
+    let mut push = |kind: &str, data: Value| {
+        let n = lines.len() + 1;
+        lines.push(
+            json!({"id": format!("ev-{n:03}"), "schema": 1, "type": kind,
+                   "time": format!("2026-03-02T10:{:02}:00Z", n), "source": "probe",
+                   "cluster": "pw-prod", "data": data})
+            .to_string(),
+        );
+    };
+    let scan = json!({"scan": "s", "kinds": ["Pod", "PersistentVolumeClaim"], "resources": [
+        {"uid": "pvc-1", "kind": "PersistentVolumeClaim", "namespace": "media", "name": "plex-config"}]});
+    push("inventory.observed", scan.clone());
+    let crash = json!({"check_key": "pod:crashloop:dnd/dnd-backend", "category": "pods",
+        "severity": "critical", "title": "dnd-backend is in CrashLoopBackOff",
+        "resource": {"kind": "Pod", "namespace": "dnd", "name": "dnd-backend"}});
+    let flaky = json!({"check_key": "node:notready:k3s-worker-2", "category": "nodes",
+        "severity": "warning", "title": "k3s-worker-2 not ready"});
+    for i in 0..8 {
+        let mut findings = vec![crash.clone()];
+        if i % 4 == 0 {
+            findings.push(flaky.clone());
+        }
+        push(
+            "cycle.completed",
+            json!({"cycle": format!("c{i}"), "categories": ["pods", "nodes"], "findings": findings}),
+        );
+    }
+    push(
+        "incident.opened",
+        json!({"incident": "inc-1", "title": "dnd down", "severity": "critical",
+        "check_keys": ["pod:crashloop:dnd/dnd-backend"]}),
+    );
+    push(
+        "note.added",
+        json!({"incident": "inc-1", "author": "oncall", "kind": "hypothesis",
+        "text": "pull secret expired?"}),
+    );
+    push("inventory.observed", scan);
+    lines.join("\n")
+}
+
+async fn loaded() -> Harness {
+    let h = harness(AuthPolicy::Open);
+    let (status, body) = h.call("POST", "/v1/events", day(), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    h
+}
+
+#[tokio::test]
+async fn events_page_by_cursor_and_filter_by_type_finding_and_incident() {
+    let h = loaded().await;
+    let first = h.ok("/v1/events?limit=5").await;
+    let seqs: Vec<u64> = first["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    assert_eq!(first["next"], 5);
+    let second = h.ok("/v1/events?limit=5&after=5").await;
+    assert_eq!(second["events"][0]["seq"], 6);
+    let rest = h.ok("/v1/events?after=10").await;
+    assert_eq!(rest["events"].as_array().unwrap().len(), 2);
+    assert_eq!(rest["next"], Value::Null);
+
+    let scans = h.ok("/v1/events?type=inventory.observed").await;
+    assert_eq!(scans["events"].as_array().unwrap().len(), 2);
+    let flaky = h
+        .ok("/v1/events?check_key=node:notready:k3s-worker-2")
+        .await;
+    assert!(flaky["events"].as_array().unwrap().len() >= 2, "{flaky}");
+    let incident = h.ok("/v1/events?incident=inc-1").await;
+    let types: Vec<&str> = incident["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"note.added") && types.contains(&"incident.opened"),
+        "{types:?}"
+    );
+    let window = h
+        .ok("/v1/events?since=2026-03-02T10:03:00Z&until=2026-03-02T10:04:00Z")
+        .await;
+    assert_eq!(window["events"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn findings_pages_follow_the_cursor_to_the_end_in_a_stable_order() {
+    let h = loaded().await;
+    let mut keys = Vec::new();
+    let mut uri = "/v1/findings?limit=1".to_owned();
+    loop {
+        let page = h.ok(&uri).await;
+        for f in page["findings"].as_array().unwrap() {
+            keys.push(f["check_key"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => uri = format!("/v1/findings?limit=1&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        keys,
+        [
+            "node:notready:k3s-worker-2",
+            "pod:crashloop:dnd/dnd-backend"
+        ]
+    );
+    let active = h.ok("/v1/findings?state=active&severity=critical").await;
+    assert_eq!(active["count"], 1);
+
+    let one = h
+        .ok("/v1/findings/pw-prod/node:notready:k3s-worker-2?limit=2")
+        .await;
+    assert_eq!(one["finding"]["check_key"], "node:notready:k3s-worker-2");
+    assert_eq!(one["timeline"].as_array().unwrap().len(), 2);
+    let next = one["next"].as_u64().unwrap();
+    let more = h
+        .ok(&format!(
+            "/v1/findings/pw-prod/node:notready:k3s-worker-2?limit=2&after={next}"
+        ))
+        .await;
+    assert!(more["timeline"][0]["seq"].as_u64().unwrap() > next);
+    // The finding as it was at position 2: seen once, active.
+    let then = h
+        .ok("/v1/findings/pw-prod/node:notready:k3s-worker-2?at=2")
+        .await;
+    assert_eq!(then["seq"], 2);
+    assert_eq!(then["finding"]["occurrences"], 1);
+    assert_eq!(then["timeline"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn projections_answer_with_their_figures() {
+    let h = loaded().await;
+    let orphans = h.ok("/v1/orphans").await;
+    assert_eq!(orphans["orphans"][0]["resource"]["name"], "plex-config");
+    assert_eq!(orphans["orphans"][0]["scans"], 2);
+    let before = h.ok("/v1/orphans?at=11").await;
+    assert_eq!(before["orphans"].as_array().unwrap().len(), 0);
+    let candidates = h.ok("/v1/orphans?at=11&candidates=true").await;
+    assert_eq!(candidates["orphans"].as_array().unwrap().len(), 1);
+    let (status, dot) = h
+        .call("GET", "/v1/orphans/graph?format=dot", String::new(), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(dot.starts_with("digraph"), "{dot}");
+    let graph = h.ok("/v1/orphans/graph").await;
+    assert_eq!(graph["nodes"].as_array().unwrap().len(), 1);
+
+    let stuck = h.ok("/v1/stuck").await;
+    assert_eq!(stuck["truncated"], false);
+    let flaps = h.ok("/v1/flaps").await;
+    assert!(flaps["flapping"].is_array() && flaps["churn"].is_array());
+
+    let incidents = h.ok("/v1/incidents").await;
+    let ids: Vec<&str> = incidents["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"inc-1"), "{ids:?}");
+    let one = h.ok("/v1/incidents/inc-1").await;
+    assert_eq!(one["incident"]["severity"], "critical");
+    let timeline = h.ok("/v1/incidents/inc-1/timeline").await;
+    let summaries: Vec<&str> = timeline["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["summary"].as_str().unwrap())
+        .collect();
+    assert!(
+        summaries.iter().any(|s| s.contains("pull secret expired?")),
+        "{summaries:?}"
+    );
+    let page = h.ok("/v1/incidents/inc-1/timeline?limit=1").await;
+    assert_eq!(page["timeline"].as_array().unwrap().len(), 1);
+    assert!(page["next"].is_u64());
+}
+
+#[tokio::test]
+async fn bad_parameters_are_4xx_json_naming_the_parameter() {
+    let h = loaded().await;
+    for (uri, status, needle) in [
+        (
+            "/v1/events?type=cycle.done",
+            StatusCode::BAD_REQUEST,
+            "`type`",
+        ),
+        ("/v1/events?limit=0", StatusCode::BAD_REQUEST, "`limit`"),
+        (
+            "/v1/events?limit=5000",
+            StatusCode::BAD_REQUEST,
+            "at most 1000",
+        ),
+        ("/v1/findings?after=zz", StatusCode::BAD_REQUEST, "`after`"),
+        ("/v1/findings?at=yesterday", StatusCode::BAD_REQUEST, "`at`"),
+        ("/v1/findings?colour=red", StatusCode::BAD_REQUEST, "colour"),
+        (
+            "/v1/orphans/graph?format=svg",
+            StatusCode::BAD_REQUEST,
+            "`format`",
+        ),
+        (
+            "/v1/incidents/nope",
+            StatusCode::NOT_FOUND,
+            "GET /v1/incidents",
+        ),
+        ("/v1/findings/pw-prod/nope", StatusCode::NOT_FOUND, "nope"),
+    ] {
+        let (got, body) = h.get(uri).await;
+        assert_eq!(got, status, "{uri}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(needle),
+            "{uri}: {body}"
+        );
+        assert!(body["code"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn tokens_gate_reads_and_writes_but_not_health() {
+    let mut tokens = Tokens::none();
+    tokens
+        .add_env_value(
+            "TIDEMARK_TOKENS",
+            "read:reader-0123456789abcdef,write:writer-0123456789abcdef",
+        )
+        .unwrap();
+    let h = harness(AuthPolicy::Tokens(Arc::new(tokens)));
+    let reader = Some("reader-0123456789abcdef");
+    let writer = Some("writer-0123456789abcdef");
+    let (status, body) = h.call("GET", "/v1/findings", String::new(), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("Authorization: Bearer"));
+    let (status, _) = h
+        .call(
+            "GET",
+            "/v1/findings",
+            String::new(),
+            Some("wrong-0123456789abcdef"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = h.call("GET", "/v1/findings", String::new(), reader).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = h.call("POST", "/v1/events", day(), reader).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = h.call("POST", "/v1/events", day(), writer).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = h.call("GET", "/v1/incidents", String::new(), writer).await;
+    assert_eq!(status, StatusCode::OK, "write includes read");
+    let (status, _) = h.call("GET", "/healthz", String::new(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = h.call("GET", "/readyz", String::new(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = h.call("GET", "/metrics", String::new(), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
