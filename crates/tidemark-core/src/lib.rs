@@ -4,6 +4,7 @@
 //! Nothing here does IO, reads the wall clock, draws random numbers or lets hash-map order
 //! reach an output: time comes from events, and the same log always folds to the same state.
 
+pub mod alertmanager;
 pub mod describe;
 pub mod event;
 pub mod findings;

@@ -1,0 +1,466 @@
+//! The Alertmanager webhook bridge: a version 4 payload becomes `alert.fired` / `alert.resolved`.
+//!
+//! Pure: no IO and no clock. An event's `time` is the alert's `startsAt` when it fired and its
+//! `endsAt` when it resolved. The HTTP route (`POST /v1/bridges/alertmanager`) lives elsewhere;
+//! this module only translates bytes into events.
+//!
+//! # Rules
+//!
+//! - One event per alert, in payload order; an empty `alerts` array gives no events. Two alerts
+//!   of one payload with the same identity give two events with the same id (the store keeps
+//!   one).
+//! - `status: "firing"` gives `alert.fired` with `ends_at: null` (Alertmanager sends a future
+//!   `endsAt` for firing alerts; it is ignored and not even read). `status: "resolved"` gives
+//!   `alert.resolved` with `ends_at` = `endsAt`, which must then be a real time (not missing and
+//!   not Go's zero time `0001-01-01T00:00:00Z`).
+//! - Event id: `am-` followed by 16 hex digits of FNV-1a 64 over the fingerprint, the status and
+//!   `startsAt` (normalized to UTC, so offsets and trailing zeros do not matter), separated by the
+//!   byte `0xff`, which never occurs in UTF-8. A re-sent webhook therefore gives the same ids and
+//!   is stored once; the same alert's resolution, or a new firing of it (a new `startsAt`), gets
+//!   a new id.
+//! - Fingerprint: the alert's `fingerprint`; when it is missing, null or blank, it is computed
+//!   from the alert's labels exactly as Alertmanager does ([`label_fingerprint`]: FNV-1a 64 over
+//!   the labels sorted by name, each name and value followed by `0xff`, 16 lowercase hex digits).
+//! - Cluster: the alert's `labels[cluster_label]`, else `commonLabels[cluster_label]`, else
+//!   [`BridgeConfig::default_cluster`]; blank values are skipped.
+//! - Name: `labels.alertname`, required and not blank.
+//! - Severity: `labels.severity`, trimmed and compared case-insensitively (see [`map_severity`]):
+//!   `critical`/`page`/`p1` → critical, `error`/`high`/`major` → error,
+//!   `warning`/`warn`/`medium` → warning, `info`/`none`/`low` → info; missing or anything else →
+//!   warning (an alert someone bothered to route deserves a look, but is not assumed broken).
+//! - Labels and annotations are copied as they are (sorted maps, so output is deterministic);
+//!   missing or null `labels` / `annotations` count as empty (so a missing `labels` reports
+//!   `labels.alertname` missing).
+//! - Version: `version` must be the string `"4"`. Unknown fields are ignored (Alertmanager adds
+//!   fields over time); the fields read are checked, and every error names its JSON path, such
+//!   as `alerts[2].startsAt`, and what was expected. No cluster anywhere and a blank
+//!   `default_cluster` is an error naming the alert's cluster label; a blank `source` is a
+//!   configuration error.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::event::{Alert, Event, Payload, Severity};
+use crate::timestamp::{Timestamp, TimestampError};
+
+/// The webhook payload version this bridge reads.
+pub const SUPPORTED_VERSION: &str = "4";
+
+/// How the bridge fills the envelope fields the payload does not carry.
+#[derive(Clone, Debug)]
+pub struct BridgeConfig {
+    /// Cluster of an alert that names none (neither in its labels nor in `commonLabels`).
+    pub default_cluster: String,
+    /// The label that names an alert's cluster (`cluster`).
+    pub cluster_label: String,
+    /// The events' `source` (`alertmanager`).
+    pub source: String,
+}
+
+impl Default for BridgeConfig {
+    /// `cluster_label` `cluster`, `source` `alertmanager`, `default_cluster` `default`.
+    fn default() -> Self {
+        Self {
+            default_cluster: "default".to_owned(),
+            cluster_label: "cluster".to_owned(),
+            source: "alertmanager".to_owned(),
+        }
+    }
+}
+
+/// Why a webhook payload could not be translated.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum WebhookError {
+    /// The body is not JSON (or not UTF-8).
+    #[error("not valid JSON: {0}")]
+    NotJson(String),
+    /// The payload is JSON but not an object.
+    #[error("expected the webhook payload to be a JSON object, found {found}")]
+    NotAnObject {
+        /// What arrived.
+        found: &'static str,
+    },
+    /// `version` is not the one this bridge reads.
+    #[error(
+        "unsupported Alertmanager webhook version {found}: field `version`: expected \"{SUPPORTED_VERSION}\""
+    )]
+    UnsupportedVersion {
+        /// The version that arrived, as JSON text.
+        found: String,
+    },
+    /// A required field is absent (or null).
+    #[error("field `{path}`: missing, expected {expected}")]
+    Missing {
+        /// JSON path, e.g. `alerts[0].labels.alertname`.
+        path: String,
+        /// What the field should hold.
+        expected: &'static str,
+    },
+    /// A field has the wrong JSON type.
+    #[error("field `{path}`: expected {expected}, found {found}")]
+    WrongType {
+        /// JSON path.
+        path: String,
+        /// What the field should hold.
+        expected: &'static str,
+        /// The JSON type that arrived.
+        found: &'static str,
+    },
+    /// A field has the right type but an invalid value.
+    #[error("field `{path}`: expected {expected}, found {found}")]
+    Invalid {
+        /// JSON path.
+        path: String,
+        /// What the field should hold.
+        expected: &'static str,
+        /// The value that arrived, as JSON text.
+        found: String,
+    },
+    /// A time is not RFC 3339 (or is outside the representable years).
+    #[error("field `{path}`: {source}")]
+    BadTime {
+        /// JSON path, e.g. `alerts[2].startsAt`.
+        path: String,
+        /// What the parser objected to.
+        source: TimestampError,
+    },
+    /// No cluster could be found for an alert and no default is configured.
+    #[error(
+        "field `{path}`: missing, and `commonLabels.{label}` too, and the bridge has no default cluster"
+    )]
+    NoCluster {
+        /// JSON path of the alert's cluster label.
+        path: String,
+        /// The cluster label.
+        label: String,
+    },
+    /// The bridge's configuration cannot produce valid events.
+    #[error("bridge configuration: {0}")]
+    Config(&'static str),
+}
+
+/// One alert's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Firing,
+    Resolved,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Firing => "firing",
+            Self::Resolved => "resolved",
+        }
+    }
+}
+
+/// One event per alert, in payload order. Event ids are deterministic: the same alert
+/// (fingerprint, status, startsAt) always gets the same id, so a re-sent webhook is stored once
+/// (the store dedupes by id).
+///
+/// See the [module documentation](self) for every rule.
+pub fn translate(body: &[u8], config: &BridgeConfig) -> Result<Vec<Event>, WebhookError> {
+    if config.source.trim().is_empty() {
+        return Err(WebhookError::Config("`source` must not be blank"));
+    }
+    if config.cluster_label.is_empty() {
+        return Err(WebhookError::Config("`cluster_label` must not be empty"));
+    }
+    let root: Value =
+        serde_json::from_slice(body).map_err(|e| WebhookError::NotJson(e.to_string()))?;
+    let Value::Object(root) = root else {
+        return Err(WebhookError::NotAnObject { found: kind(&root) });
+    };
+
+    match root.get("version") {
+        None | Some(Value::Null) => {
+            return Err(WebhookError::Missing {
+                path: "version".into(),
+                expected: "the string \"4\"",
+            });
+        }
+        Some(Value::String(v)) if v == SUPPORTED_VERSION => {}
+        Some(other) => {
+            return Err(WebhookError::UnsupportedVersion {
+                found: other.to_string(),
+            });
+        }
+    }
+
+    let common_labels = string_map(root.get("commonLabels"), "commonLabels")?;
+    let alerts = match root.get("alerts") {
+        None | Some(Value::Null) => {
+            return Err(WebhookError::Missing {
+                path: "alerts".into(),
+                expected: "an array of alerts",
+            });
+        }
+        Some(Value::Array(alerts)) => alerts,
+        Some(other) => {
+            return Err(WebhookError::WrongType {
+                path: "alerts".into(),
+                expected: "an array of alerts",
+                found: kind(other),
+            });
+        }
+    };
+
+    alerts
+        .iter()
+        .enumerate()
+        .map(|(i, alert)| translate_alert(i, alert, &common_labels, config))
+        .collect()
+}
+
+fn translate_alert(
+    i: usize,
+    alert: &Value,
+    common_labels: &BTreeMap<String, String>,
+    config: &BridgeConfig,
+) -> Result<Event, WebhookError> {
+    let path = |field: &str| format!("alerts[{i}].{field}");
+    let Value::Object(alert) = alert else {
+        return Err(WebhookError::WrongType {
+            path: format!("alerts[{i}]"),
+            expected: "an alert object",
+            found: kind(alert),
+        });
+    };
+
+    let status = match required_str(alert, "status", &path, "\"firing\" or \"resolved\"")? {
+        "firing" => Status::Firing,
+        "resolved" => Status::Resolved,
+        other => {
+            return Err(WebhookError::Invalid {
+                path: path("status"),
+                expected: "\"firing\" or \"resolved\"",
+                found: Value::from(other).to_string(),
+            });
+        }
+    };
+
+    let labels = string_map(alert.get("labels"), &path("labels"))?;
+    let annotations = string_map(alert.get("annotations"), &path("annotations"))?;
+
+    let name = match labels.get("alertname") {
+        Some(name) if !name.trim().is_empty() => name.clone(),
+        Some(name) => {
+            return Err(WebhookError::Invalid {
+                path: path("labels.alertname"),
+                expected: "a non-blank alert name",
+                found: Value::from(name.as_str()).to_string(),
+            });
+        }
+        None => {
+            return Err(WebhookError::Missing {
+                path: path("labels.alertname"),
+                expected: "the alert's name",
+            });
+        }
+    };
+
+    let starts_text = required_str(alert, "startsAt", &path, "an RFC 3339 time")?;
+    let starts_at =
+        Timestamp::parse_rfc3339(starts_text).map_err(|source| WebhookError::BadTime {
+            path: path("startsAt"),
+            source,
+        })?;
+
+    let ends_at = match status {
+        Status::Firing => None,
+        Status::Resolved => {
+            let expected = "the time a resolved alert ended (RFC 3339)";
+            let text = required_str(alert, "endsAt", &path, expected)?;
+            if text.starts_with("0001-01-01") {
+                return Err(WebhookError::Invalid {
+                    path: path("endsAt"),
+                    expected,
+                    found: Value::from(text).to_string(),
+                });
+            }
+            Some(
+                Timestamp::parse_rfc3339(text).map_err(|source| WebhookError::BadTime {
+                    path: path("endsAt"),
+                    source,
+                })?,
+            )
+        }
+    };
+
+    let fingerprint = match alert.get("fingerprint") {
+        None | Some(Value::Null) => label_fingerprint(&labels),
+        Some(Value::String(f)) if f.trim().is_empty() => label_fingerprint(&labels),
+        Some(Value::String(f)) => f.clone(),
+        Some(other) => {
+            return Err(WebhookError::WrongType {
+                path: path("fingerprint"),
+                expected: "a string",
+                found: kind(other),
+            });
+        }
+    };
+
+    let cluster = [
+        labels.get(&config.cluster_label),
+        common_labels.get(&config.cluster_label),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(std::iter::once(&config.default_cluster))
+    .find(|c| !c.trim().is_empty())
+    .cloned()
+    .ok_or_else(|| WebhookError::NoCluster {
+        path: path(&format!("labels.{}", config.cluster_label)),
+        label: config.cluster_label.clone(),
+    })?;
+
+    let severity = map_severity(labels.get("severity").map(String::as_str));
+    let id = event_id(&fingerprint, status, starts_at);
+    let time = ends_at.unwrap_or(starts_at);
+    let data = Alert {
+        fingerprint,
+        name,
+        severity,
+        labels,
+        annotations,
+        starts_at,
+        ends_at,
+    };
+    let payload = match status {
+        Status::Firing => Payload::AlertFired(data),
+        Status::Resolved => Payload::AlertResolved(data),
+    };
+    Ok(Event::new(
+        id,
+        time,
+        config.source.clone(),
+        cluster,
+        payload,
+    ))
+}
+
+/// Maps an Alertmanager `severity` label to a [`Severity`], trimmed and case-insensitively:
+/// `critical`/`page`/`p1` → critical, `error`/`high`/`major` → error, `warning`/`warn`/`medium`
+/// → warning, `info`/`none`/`low` → info; missing or anything else → warning.
+pub fn map_severity(label: Option<&str>) -> Severity {
+    let Some(label) = label else {
+        return Severity::Warning;
+    };
+    match label.trim().to_ascii_lowercase().as_str() {
+        "critical" | "page" | "p1" => Severity::Critical,
+        "error" | "high" | "major" => Severity::Error,
+        "warning" | "warn" | "medium" => Severity::Warning,
+        "info" | "none" | "low" => Severity::Info,
+        _ => Severity::Warning,
+    }
+}
+
+/// Alertmanager's fingerprint of a label set (Prometheus `labelSetToFingerprint`): FNV-1a 64
+/// over the labels sorted by name, each name and each value followed by the byte `0xff`, as 16
+/// lowercase hex digits.
+pub fn label_fingerprint(labels: &BTreeMap<String, String>) -> String {
+    let mut hash = Fnv1a64::new();
+    for (name, value) in labels {
+        hash.write(name.as_bytes());
+        hash.write(&[SEPARATOR]);
+        hash.write(value.as_bytes());
+        hash.write(&[SEPARATOR]);
+    }
+    format!("{:016x}", hash.finish())
+}
+
+/// The id of the event for an alert: `am-` + FNV-1a 64 of fingerprint, status and start time.
+fn event_id(fingerprint: &str, status: Status, starts_at: Timestamp) -> String {
+    let mut hash = Fnv1a64::new();
+    hash.write(fingerprint.as_bytes());
+    hash.write(&[SEPARATOR]);
+    hash.write(status.as_str().as_bytes());
+    hash.write(&[SEPARATOR]);
+    hash.write(starts_at.to_rfc3339().as_bytes());
+    format!("am-{:016x}", hash.finish())
+}
+
+/// A byte that never occurs in UTF-8, so joined fields cannot be confused.
+const SEPARATOR: u8 = 0xff;
+
+/// FNV-1a, 64 bits: tiny, stable across platforms and releases (unlike `std`'s hashers).
+#[derive(Debug)]
+struct Fnv1a64(u64);
+
+impl Fnv1a64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    fn new() -> Self {
+        Self(Self::OFFSET)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(Self::PRIME);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A required string field of an alert.
+fn required_str<'a>(
+    alert: &'a Map<String, Value>,
+    field: &str,
+    path: &impl Fn(&str) -> String,
+    expected: &'static str,
+) -> Result<&'a str, WebhookError> {
+    match alert.get(field) {
+        None | Some(Value::Null) => Err(WebhookError::Missing {
+            path: path(field),
+            expected,
+        }),
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(WebhookError::WrongType {
+            path: path(field),
+            expected: "a string",
+            found: kind(other),
+        }),
+    }
+}
+
+/// An optional object of string values (labels, annotations); missing or null is empty.
+fn string_map(value: Option<&Value>, path: &str) -> Result<BTreeMap<String, String>, WebhookError> {
+    match value {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                other => Err(WebhookError::WrongType {
+                    path: format!("{path}.{k}"),
+                    expected: "a string",
+                    found: kind(other),
+                }),
+            })
+            .collect(),
+        Some(other) => Err(WebhookError::WrongType {
+            path: path.to_owned(),
+            expected: "an object of strings",
+            found: kind(other),
+        }),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
