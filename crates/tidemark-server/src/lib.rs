@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub max_batch_inputs: usize,
     /// Who may read and write (see [`auth::policy`]).
     pub auth: AuthPolicy,
+    /// How Alertmanager webhooks become events (the cluster of alerts without a cluster label).
+    pub bridge: tidemark_core::alertmanager::BridgeConfig,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +46,7 @@ impl Default for ServerConfig {
             queue_capacity: 1_024,
             max_batch_inputs: 8_192,
             auth: AuthPolicy::Open,
+            bridge: tidemark_core::alertmanager::BridgeConfig::default(),
         }
     }
 }
@@ -61,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents", get(query::list_incidents))
         .route("/incidents/{id}", get(query::get_incident))
         .route("/incidents/{id}/timeline", get(query::incident_timeline))
+        .route("/bridges/alertmanager", post(routes::post_alertmanager))
         .route("/timeline", get(routes::cluster_timeline))
         .route("/quarantine", get(routes::quarantine));
     Router::new()
@@ -132,6 +136,7 @@ pub async fn serve(
         ingest,
         max_body_bytes: config.max_body_bytes,
         auth: config.auth.clone(),
+        bridge: Arc::new(config.bridge.clone()),
     });
     let served = axum::serve(
         listener,

@@ -53,6 +53,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Who may read and write.
     pub auth: crate::auth::AuthPolicy,
+    /// How Alertmanager webhooks become events.
+    pub bridge: Arc<tidemark_core::alertmanager::BridgeConfig>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -102,6 +104,52 @@ pub async fn post_events(
         ingest::parse(&body, content_type, &origin)?
             .into_iter()
             .unzip();
+    store_inputs(&state, ids, inputs).await
+}
+
+/// `POST /v1/bridges/alertmanager`: an Alertmanager webhook (version 4) becomes `alert.fired` /
+/// `alert.resolved` events, one per alert, with ids from (fingerprint, status, start time) so
+/// a re-sent notification is stored once. A payload that cannot be translated is answered 400
+/// and kept in quarantine with the reason.
+pub async fn post_alertmanager(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(state.max_body_bytes)
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    })?;
+    match tidemark_core::alertmanager::translate(&body, &state.bridge) {
+        Ok(events) => {
+            let ids = events.iter().map(|e| Some(e.id.0.clone())).collect();
+            let inputs = events.into_iter().map(Input::Event).collect();
+            store_inputs(&state, ids, inputs).await
+        }
+        Err(error) => {
+            let reason = format!("alertmanager webhook: {error}");
+            if let Ingest::Local(writer) = &state.ingest {
+                // Kept, so nothing sent is lost; the sender is told why.
+                let rejected = Input::Rejected {
+                    raw: body.to_vec(),
+                    reason: reason.clone(),
+                    origin: "POST /v1/bridges/alertmanager".into(),
+                };
+                let _ = writer.write(vec![rejected]).await;
+            }
+            Err(ApiError::bad_request(reason))
+        }
+    }
+}
+
+/// Stores (or, on a replica, publishes) parsed inputs and answers with each one's outcome.
+async fn store_inputs(
+    state: &AppState,
+    ids: Vec<Option<String>>,
+    inputs: Vec<Input>,
+) -> Result<axum::response::Response, ApiError> {
     let writer = match &state.ingest {
         Ingest::Local(writer) => writer,
         Ingest::Publish { publisher, .. } => {

@@ -25,6 +25,7 @@ fn harness(max_body_bytes: usize) -> Harness {
             ingest: Ingest::Local(client),
             max_body_bytes,
             auth: tidemark_server::AuthPolicy::Open,
+            bridge: Default::default(),
         }),
         _dir: dir,
     }

@@ -27,6 +27,7 @@ fn harness(auth: AuthPolicy) -> Harness {
             ingest: Ingest::Local(client),
             max_body_bytes: 1 << 20,
             auth,
+            bridge: Default::default(),
         }),
         _dir: dir,
     }
