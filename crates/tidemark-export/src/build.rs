@@ -65,17 +65,15 @@ pub(crate) fn build(
             event_type: event.event_type().as_str().to_owned(),
             event: one_line(event),
             touches: entry.touches.clone(),
-            effect: entry
-                .touches
-                .iter()
-                .map(text::effect)
-                .collect::<Vec<_>>()
-                .join("; "),
+            effect: text::effects(&entry.touches),
         });
     }
     let window = Window {
         start: incident.opened_seq,
-        end: incident.closed_seq.unwrap_or(at_seq).max(incident.opened_seq),
+        end: incident
+            .closed_seq
+            .unwrap_or(at_seq)
+            .max(incident.opened_seq),
     };
 
     let clusters: Vec<String> = std::iter::once(incident.cluster.clone())
@@ -134,7 +132,7 @@ pub(crate) fn build(
     })
 }
 
-/// One row per finding: the occurrences that overlap the incident, how it looked when it
+/// One row per finding (first seen first, then most severe): the occurrences that overlap the incident, how it looked when it
 /// opened, how it ended.
 fn triage(
     incident: &Incident,
@@ -183,24 +181,22 @@ fn triage(
             };
             let resolved_seq = last.and_then(|o| o.resolved_seq);
             let resolution = match last {
-                Some(o) if o.resolved_seq.is_some() => o
-                    .resolution_kind
-                    .map_or(Resolution::Auto, Resolution::from),
+                Some(o) if o.resolved_seq.is_some() => {
+                    o.resolution_kind.map_or(Resolution::Auto, Resolution::from)
+                }
                 _ => Resolution::StillActive,
             };
             let resolved_by = resolved_seq
                 .and_then(|seq| by_seq.get(&seq))
                 .and_then(|event| match &event.payload {
                     Payload::FindingResolved(r) if r.check_key == f.check_key => {
-                        let mut who = match (r.kind, &r.recipe) {
-                            (ManualResolutionKind::Recipe, Some(recipe)) => {
-                                format!("recipe {recipe}")
+                        let who = match (r.kind, &r.recipe, &r.by) {
+                            (ManualResolutionKind::Recipe, Some(recipe), Some(by)) => {
+                                format!("{recipe} run by {by}")
                             }
-                            _ => r.by.clone().unwrap_or_default(),
+                            (ManualResolutionKind::Recipe, Some(recipe), None) => recipe.clone(),
+                            (_, _, by) => by.clone().unwrap_or_default(),
                         };
-                        if let (ManualResolutionKind::Recipe, Some(by)) = (r.kind, &r.by) {
-                            who = format!("{who} ({by})");
-                        }
                         Some(match &r.reason {
                             Some(reason) if who.is_empty() => reason.clone(),
                             Some(reason) => format!("{who}: {reason}"),
@@ -226,12 +222,20 @@ fn triage(
             }
         })
         .collect();
+    // First seen first; among findings seen together, the most severe first.
     rows.sort_by(|a, b| {
-        (a.first_seen_seq, &a.cluster, &a.check_key).cmp(&(
-            b.first_seen_seq,
-            &b.cluster,
-            &b.check_key,
-        ))
+        (
+            a.first_seen_seq,
+            std::cmp::Reverse(a.severity),
+            &a.cluster,
+            &a.check_key,
+        )
+            .cmp(&(
+                b.first_seen_seq,
+                std::cmp::Reverse(b.severity),
+                &b.cluster,
+                &b.check_key,
+            ))
     });
     rows
 }
@@ -332,7 +336,7 @@ fn flaps(
                 .into_iter()
                 .filter(|e| window.overlaps(e.started_seq, e.stopped_seq))
                 .collect();
-            (!episodes.is_empty()).then(|| FlapRow {
+            (!episodes.is_empty()).then_some(FlapRow {
                 cluster: flap.cluster,
                 check_key: flap.check_key,
                 title: flap.title,
@@ -445,9 +449,7 @@ fn generated_follow_ups(
             ));
         }
     }
-    out.sort_by(|(ca, a), (cb, b)| {
-        (ca, &a.check_key, a.source).cmp(&(cb, &b.check_key, b.source))
-    });
+    out.sort_by(|(ca, a), (cb, b)| (ca, &a.check_key, a.source).cmp(&(cb, &b.check_key, b.source)));
     out.into_iter().map(|(_, f)| f).collect()
 }
 

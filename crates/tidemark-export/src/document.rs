@@ -86,32 +86,28 @@ struct Clock {
 
 impl Clock {
     fn new(pm: &Postmortem) -> Self {
-        let mut days = std::collections::BTreeSet::new();
-        let mut add = |t: Timestamp| {
-            days.insert(text::date(t));
-        };
-        add(pm.impact.started_at);
-        pm.impact.ended_at.map(&mut add);
-        pm.triage.iter().for_each(|r| {
-            add(r.first_seen_at);
-            r.resolved_at.map(&mut add);
-        });
-        pm.timeline.iter().for_each(|r| add(r.at));
-        pm.layers.iter().flat_map(|l| &l.layers).for_each(|l| {
-            add(l.first_seen_at);
-            l.after_change.as_ref().map(|c| add(c.at));
-            l.changes_without_effect.iter().for_each(|c| add(c.at));
-        });
-        pm.layers
-            .iter()
-            .filter_map(|l| l.fixed_by.as_ref())
-            .for_each(|c| add(c.at));
-        pm.flaps.iter().flat_map(|f| &f.episodes).for_each(|e| {
-            add(e.started_at);
-            e.stopped_at.map(&mut add);
-        });
-        pm.orphans.iter().for_each(|o| add(o.since));
-        pm.follow_ups.iter().filter_map(|f| f.at).for_each(&mut add);
+        let mut times: Vec<Timestamp> = vec![pm.impact.started_at];
+        times.extend(pm.impact.ended_at);
+        for row in &pm.triage {
+            times.push(row.first_seen_at);
+            times.extend(row.resolved_at);
+        }
+        times.extend(pm.timeline.iter().map(|row| row.at));
+        for resource in &pm.layers {
+            for layer in &resource.layers {
+                times.push(layer.first_seen_at);
+                times.extend(layer.after_change.as_ref().map(|c| c.at));
+                times.extend(layer.changes_without_effect.iter().map(|c| c.at));
+            }
+            times.extend(resource.fixed_by.as_ref().map(|c| c.at));
+        }
+        for episode in pm.flaps.iter().flat_map(|f| &f.episodes) {
+            times.push(episode.started_at);
+            times.extend(episode.stopped_at);
+        }
+        times.extend(pm.orphans.iter().map(|o| o.since));
+        times.extend(pm.follow_ups.iter().filter_map(|f| f.at));
+        let days: std::collections::BTreeSet<String> = times.into_iter().map(text::date).collect();
         Self {
             single_day: (days.len() == 1).then(|| days.into_iter().next().expect("one day")),
         }
@@ -291,7 +287,7 @@ fn triage(pm: &Postmortem, clock: &Clock) -> Section {
     } else {
         vec![
             Block::Para(vec![text(format!(
-                "{} made up the incident, in the order they were first seen.",
+                "{} made up the incident, in the order they were first seen (the most severe first among those seen together).",
                 count(pm.triage.len(), "finding", "findings")
             ))]),
             Block::Table {
@@ -366,7 +362,10 @@ fn layers(pm: &Postmortem, clock: &Clock) -> Section {
                     }
                 }
                 for useless in &layer.changes_without_effect {
-                    item.push(text(format!("; unchanged after {} (", text::change(useless))));
+                    item.push(text(format!(
+                        "; unchanged after {} (",
+                        text::change(useless)
+                    )));
                     item.push(clock.at(useless.at));
                     item.push(text(")"));
                 }

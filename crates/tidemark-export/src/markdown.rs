@@ -12,7 +12,10 @@ enum Context {
 
 pub(crate) fn render(doc: &Document) -> String {
     let mut out = String::new();
-    out.push_str(&format!("# Postmortem: {}\n\n", text(&doc.title, Context::Flow)));
+    out.push_str(&format!(
+        "# Postmortem: {}\n\n",
+        text(&doc.title, Context::Flow)
+    ));
     out.push_str(&line(&doc.meta, Context::Flow));
     out.push_str("\n\n");
     for section in &doc.sections {
@@ -28,10 +31,7 @@ pub(crate) fn render(doc: &Document) -> String {
                 }
                 Block::Fields(fields) => {
                     for (label, value) in fields {
-                        out.push_str(&format!(
-                            "- **{label}:** {}\n",
-                            line(value, Context::Flow)
-                        ));
+                        out.push_str(&format!("- **{label}:** {}\n", line(value, Context::Flow)));
                     }
                     out.push('\n');
                 }
@@ -74,11 +74,12 @@ pub(crate) fn render(doc: &Document) -> String {
 fn line(spans: &Line, context: Context) -> String {
     let mut out = String::new();
     for span in spans {
+        let line_start = out.is_empty() || out.ends_with('\n');
         match span {
-            Span::Text(s) => out.push_str(&text(s, context)),
+            Span::Text(s) => out.push_str(&text_at(s, context, line_start)),
             Span::Code(s) => out.push_str(&code(s, context)),
-            Span::Strong(s) => out.push_str(&format!("**{}**", text(s, context))),
-            Span::Time(_, shown) => out.push_str(&text(shown, context)),
+            Span::Strong(s) => out.push_str(&format!("**{}**", text_at(s, context, false))),
+            Span::Time(_, shown) => out.push_str(&text_at(shown, context, false)),
             Span::Severity(severity) => out.push_str(&format!("**{severity}**")),
             Span::Link(url) if is_plain_web_link(url) => out.push_str(&format!("<{url}>")),
             Span::Link(url) => out.push_str(&code(url, context)),
@@ -99,9 +100,13 @@ fn is_plain_web_link(url: &str) -> bool {
 /// (`_` only where it could start or end emphasis, so `server_default` stays readable), block
 /// markers at the start of a line too; line breaks become hard breaks, or spaces in a cell.
 fn text(s: &str, context: Context) -> String {
+    text_at(s, context, true)
+}
+
+/// [`text`], where `line_start` says whether `s` starts a line of the output.
+fn text_at(s: &str, context: Context, mut line_start: bool) -> String {
     let chars: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len());
-    let mut line_start = true;
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -146,7 +151,10 @@ fn text(s: &str, context: Context) -> String {
 
 fn push_escaped(out: &mut String, chars: &[char], i: usize, context: Context) {
     let c = chars[i];
-    let word = |j: Option<usize>| j.and_then(|j| chars.get(j)).is_some_and(|c| c.is_alphanumeric());
+    let word = |j: Option<usize>| {
+        j.and_then(|j| chars.get(j))
+            .is_some_and(|c| c.is_alphanumeric())
+    };
     match c {
         '\\' | '`' | '*' | '[' | ']' | '<' | '>' | '~' => {
             out.push('\\');
@@ -177,11 +185,7 @@ fn code(s: &str, context: Context) -> String {
         Context::Cell => s.replace('|', "\\|"),
         Context::Flow => s,
     };
-    let longest_run = s
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest_run = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest_run + 1);
     let pad = if s.starts_with('`') || s.ends_with('`') || s.is_empty() {
         " "
@@ -203,7 +207,10 @@ mod tests {
         );
         assert_eq!(text("a | b", Context::Cell), "a \\| b");
         assert_eq!(text("a | b", Context::Flow), "a | b");
-        assert_eq!(text("*bold* [x](y)", Context::Flow), "\\*bold\\* \\[x\\](y)");
+        assert_eq!(
+            text("*bold* [x](y)", Context::Flow),
+            "\\*bold\\* \\[x\\](y)"
+        );
         assert_eq!(text("server_default", Context::Flow), "server_default");
         assert_eq!(text("_emph_", Context::Flow), "\\_emph\\_");
         assert_eq!(text("# not a heading", Context::Flow), "\\# not a heading");

@@ -92,11 +92,33 @@ pub(crate) fn sentence(text: &str) -> String {
     }
 }
 
-/// What one touch did to the incident, in words.
-pub(crate) fn effect(touch: &Touch) -> String {
-    let key = touch.check_key.as_deref().unwrap_or("?");
-    let keyed = |what: &str| format!("{key} {what}");
-    match touch.change.as_str() {
+/// What an event did to the incident, in words: touches of one kind share a phrase
+/// (`a, b opened`); phrases are joined with `; `.
+pub(crate) fn effects(touches: &[Touch]) -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for touch in touches {
+        let key = touch.check_key.as_deref();
+        match groups.last_mut() {
+            Some((change, keys))
+                if *change == touch.change && key.is_some() && !keys.is_empty() =>
+            {
+                keys.extend(key);
+            }
+            _ => groups.push((touch.change.as_str(), key.into_iter().collect())),
+        }
+    }
+    groups
+        .iter()
+        .map(|(change, keys)| effect(change, keys))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// One kind of change to the incident, for the findings (or incidents) `keys`.
+fn effect(change: &str, keys: &[&str]) -> String {
+    let list = keys.join(", ");
+    let keyed = |what: &str| format!("{list} {what}");
+    match change {
         "opened" => keyed("opened"),
         "resolved_auto" => keyed("resolved automatically"),
         "resolved_manual" => keyed("resolved by hand"),
@@ -107,11 +129,14 @@ pub(crate) fn effect(touch: &Touch) -> String {
         "flap_stopped_count" => keyed("stopped flapping (auto-resolution count)"),
         "flap_started_state_change" => keyed("started flapping (state change)"),
         "flap_stopped_state_change" => keyed("stopped flapping (state change)"),
-        "joined" => format!("{key} joined the incident"),
-        "layer" => format!("new failure layer on {key}"),
-        "no_effect" => format!("same failure on {key}: the change did not help"),
-        "merged" if touch.check_key.is_some() => format!("absorbed incident {key}"),
-        "merged" => "absorbed into another incident".to_owned(),
+        "joined" => keyed("joined the incident"),
+        "layer" => format!("new failure layer on {list}"),
+        "no_effect" => format!("same failure on {list}: the change did not help"),
+        "merged" => match keys.len() {
+            0 => "absorbed into another incident".to_owned(),
+            1 => format!("absorbed incident {list}"),
+            _ => format!("absorbed incidents {list}"),
+        },
         "incident_opened" => "incident opened".to_owned(),
         "incident_updated" => "incident updated".to_owned(),
         "incident_closed" => "incident closed".to_owned(),
@@ -120,12 +145,10 @@ pub(crate) fn effect(touch: &Touch) -> String {
         "config" => "config change linked".to_owned(),
         "alert_fired" => "alert fired".to_owned(),
         "alert_resolved" => "alert resolved".to_owned(),
-        other => match other.strip_prefix("note_") {
-            Some(kind) => format!("{kind} noted"),
-            None => match &touch.check_key {
-                Some(key) => format!("{other} ({key})"),
-                None => other.to_owned(),
-            },
+        other => match (other.strip_prefix("note_"), keys.is_empty()) {
+            (Some(kind), _) => format!("{kind} noted"),
+            (None, true) => other.to_owned(),
+            (None, false) => format!("{other} ({list})"),
         },
     }
 }
