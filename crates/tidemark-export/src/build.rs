@@ -46,8 +46,7 @@ pub(crate) fn build(
         .ok_or_else(|| BuildError::UnknownIncident { id: id.to_owned() })?;
     let findings = projections.findings();
     let view = projections.incidents().view(incident, findings);
-    // Several events given for one position: the first wins, whatever the order of the slice
-    // (positions are unique in a log, so this only matters for malformed input).
+    // Positions are unique in a log; should one be given twice, the first given wins.
     let mut by_seq: BTreeMap<u64, &Event> = BTreeMap::new();
     for (seq, event) in events {
         by_seq.entry(*seq).or_insert(event);
