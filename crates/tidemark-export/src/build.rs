@@ -1,0 +1,571 @@
+//! Assembling a [`Postmortem`] from the projections and the incident's events.
+//!
+//! The incident's window is its log positions, from `opened_seq` to `closed_seq` (or the
+//! postmortem's position while open): occurrences, flap episodes and orphans are "during the
+//! incident" when their positions overlap it. Times are only ever read from events.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tidemark_core::describe::one_line;
+use tidemark_core::event::{ChangeDeployed, ManualResolutionKind, NoteKind};
+use tidemark_core::incidents::{ChangeRef, Incident, IncidentKind, IncidentState, IncidentView};
+use tidemark_core::{Event, Occurrence, Payload, Projections};
+
+use crate::text::{self, count, join_and};
+use crate::{
+    BuildError, FlapRow, FollowUp, FollowUpSource, Impact, LayeredResource, NoteRow, Notes,
+    Postmortem, Resolution, TimelineRow, TriageRow,
+};
+
+/// Log positions `[start, end]` of the incident.
+#[derive(Clone, Copy)]
+struct Window {
+    start: u64,
+    end: u64,
+}
+
+impl Window {
+    fn overlaps(self, from: u64, to: Option<u64>) -> bool {
+        from <= self.end && to.is_none_or(|to| to >= self.start)
+    }
+
+    fn contains(self, seq: u64) -> bool {
+        (self.start..=self.end).contains(&seq)
+    }
+}
+
+pub(crate) fn build(
+    id: &str,
+    projections: &Projections,
+    events: &[(u64, Event)],
+    at_seq: u64,
+) -> Result<Postmortem, BuildError> {
+    let incident = projections
+        .incidents()
+        .incident(id)
+        .ok_or_else(|| BuildError::UnknownIncident { id: id.to_owned() })?;
+    let findings = projections.findings();
+    let view = projections.incidents().view(incident, findings);
+    // Positions are unique in a log; should one be given twice, the first given wins.
+    let mut by_seq: BTreeMap<u64, &Event> = BTreeMap::new();
+    for (seq, event) in events {
+        by_seq.entry(*seq).or_insert(event);
+    }
+    let mut timeline = Vec::with_capacity(incident.timeline.len());
+    let mut timeline_events: Vec<(u64, &Event)> = Vec::with_capacity(incident.timeline.len());
+    for entry in &incident.timeline {
+        let event = *by_seq
+            .get(&entry.seq)
+            .ok_or(BuildError::MissingEvent { seq: entry.seq })?;
+        timeline_events.push((entry.seq, event));
+        timeline.push(TimelineRow {
+            seq: entry.seq,
+            at: entry.at,
+            event_type: event.event_type().as_str().to_owned(),
+            event: one_line(event),
+            touches: entry.touches.clone(),
+            effect: text::effects(&entry.touches),
+        });
+    }
+    let window = Window {
+        start: incident.opened_seq,
+        end: incident
+            .closed_seq
+            .unwrap_or(at_seq)
+            .max(incident.opened_seq),
+    };
+
+    let clusters: Vec<String> = std::iter::once(incident.cluster.clone())
+        .chain(incident.findings.iter().map(|f| f.cluster.clone()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+
+    let triage = triage(incident, projections, &by_seq, window);
+    let layers = layers(&view, incident, projections, &timeline_events);
+    let flaps = flaps(incident, projections, &clusters, window);
+    let orphans = clusters
+        .iter()
+        .flat_map(|cluster| projections.orphans().orphans(Some(cluster)))
+        .filter(|orphan| window.contains(orphan.since_seq))
+        .collect();
+    let (notes, mut follow_ups) = notes(incident, &timeline_events);
+    follow_ups.extend(generated_follow_ups(incident, projections, &flaps));
+
+    let impact = Impact {
+        started_at: view.opened_at,
+        ended_at: view.closed_at,
+        duration_secs: view.duration_secs,
+        clusters,
+        peak_severity: view.severity,
+        findings: view.findings.len(),
+    };
+    let clean_cycles = projections
+        .findings()
+        .settings(&incident.cluster)
+        .clean_cycles_to_resolve;
+    let tl_dr = tl_dr(&TlDrFacts {
+        view: &view,
+        impact: &impact,
+        triage: &triage,
+        layers: &layers,
+        notes: &notes,
+        closing: incident
+            .closed_seq
+            .and_then(|seq| by_seq.get(&seq).copied()),
+        clean_cycles,
+        at_seq,
+    });
+    Ok(Postmortem {
+        incident: view,
+        tl_dr,
+        impact,
+        triage,
+        timeline,
+        layers,
+        flaps,
+        orphans,
+        notes,
+        follow_ups,
+        generated_at_seq: at_seq,
+    })
+}
+
+/// One row per finding (first seen first, then most severe): the occurrences that overlap the incident, how it looked when it
+/// opened, how it ended.
+fn triage(
+    incident: &Incident,
+    projections: &Projections,
+    by_seq: &BTreeMap<u64, &Event>,
+    window: Window,
+) -> Vec<TriageRow> {
+    let findings = projections.findings();
+    let mut rows: Vec<TriageRow> = incident
+        .findings
+        .iter()
+        .map(|f| {
+            let history = findings
+                .view(&f.cluster, &f.check_key)
+                .map(|v| v.history)
+                .unwrap_or_default();
+            let during: Vec<&Occurrence> = history
+                .iter()
+                .filter(|o| window.overlaps(o.opened_seq, o.resolved_seq))
+                .collect();
+            // None overlapping (named after it resolved): the latest one before the end.
+            let fallback: Vec<&Occurrence> = history
+                .iter()
+                .rev()
+                .find(|o| o.opened_seq <= window.end)
+                .or(history.first())
+                .into_iter()
+                .collect();
+            let during = if during.is_empty() { fallback } else { during };
+            let first = during.first().copied();
+            let last = during.last().copied();
+            let facts = findings.finding_facts(&f.cluster, &f.check_key);
+            let observed = first
+                .and_then(|o| by_seq.get(&o.opened_seq))
+                .and_then(|event| match &event.payload {
+                    Payload::CycleCompleted(cycle) => cycle
+                        .findings
+                        .iter()
+                        .find(|obs| obs.check_key == f.check_key),
+                    _ => None,
+                });
+            let (initial_title, initial_detail) = match (observed, facts) {
+                (Some(obs), _) => (obs.title.clone(), obs.detail.clone()),
+                (None, Some(facts)) => (facts.title.to_owned(), facts.detail.map(str::to_owned)),
+                (None, None) => (f.check_key.clone(), None),
+            };
+            let resolved_seq = last.and_then(|o| o.resolved_seq);
+            let resolution = match last {
+                Some(o) if o.resolved_seq.is_some() => {
+                    o.resolution_kind.map_or(Resolution::Auto, Resolution::from)
+                }
+                _ => Resolution::StillActive,
+            };
+            let resolved_by = resolved_seq
+                .and_then(|seq| by_seq.get(&seq))
+                .and_then(|event| match &event.payload {
+                    Payload::FindingResolved(r) if r.check_key == f.check_key => {
+                        let who = match (r.kind, &r.recipe, &r.by) {
+                            (ManualResolutionKind::Recipe, Some(recipe), Some(by)) => {
+                                format!("{recipe} run by {by}")
+                            }
+                            (ManualResolutionKind::Recipe, Some(recipe), None) => recipe.clone(),
+                            (_, _, by) => by.clone().unwrap_or_default(),
+                        };
+                        Some(match &r.reason {
+                            Some(reason) if who.is_empty() => reason.clone(),
+                            Some(reason) => format!("{who}: {reason}"),
+                            None => who,
+                        })
+                        .filter(|s| !s.is_empty())
+                    }
+                    _ => None,
+                });
+            TriageRow {
+                cluster: f.cluster.clone(),
+                check_key: f.check_key.clone(),
+                severity: f.max_severity,
+                first_seen_at: first.map_or(f.joined_at, |o| o.opened_at),
+                first_seen_seq: first.map_or(f.joined_seq, |o| o.opened_seq),
+                initial_title,
+                initial_detail,
+                resolution,
+                resolved_at: last.and_then(|o| o.resolved_at),
+                resolved_seq,
+                resolved_by,
+                occurrences: u32::try_from(during.len()).unwrap_or(u32::MAX),
+            }
+        })
+        .collect();
+    // First seen first; among findings seen together, the most severe first.
+    rows.sort_by(|a, b| {
+        (
+            a.first_seen_seq,
+            std::cmp::Reverse(a.severity),
+            &a.cluster,
+            &a.check_key,
+        )
+            .cmp(&(
+                b.first_seen_seq,
+                std::cmp::Reverse(b.severity),
+                &b.cluster,
+                &b.check_key,
+            ))
+    });
+    rows
+}
+
+/// Whether a layer label (`Kind ns/workload`) names the deployed service (as the projection
+/// decides which resources a change arms).
+fn label_names_service(label: &str, service: &str) -> bool {
+    label.rsplit(['/', ' ']).next().unwrap_or(label) == service
+}
+
+fn same_change(a: &ChangeRef, b: &ChangeRef) -> bool {
+    a.seq == b.seq
+}
+
+/// The layered resources, each with the change that ended its last layer.
+fn layers(
+    view: &IncidentView,
+    incident: &Incident,
+    projections: &Projections,
+    timeline_events: &[(u64, &Event)],
+) -> Vec<LayeredResource> {
+    let findings = projections.findings();
+    view.layers
+        .iter()
+        .map(|resource| {
+            let fixed_by = resource.layers.last().and_then(|last| {
+                let cluster = incident
+                    .findings
+                    .iter()
+                    .find(|f| f.check_key == last.check_key)
+                    .map_or(incident.cluster.as_str(), |f| f.cluster.as_str());
+                let resolved_seq = findings
+                    .view(cluster, &last.check_key)?
+                    .history
+                    .iter()
+                    .filter_map(|o| o.resolved_seq)
+                    .find(|&seq| seq > last.first_seen_seq)?;
+                let changes: Vec<ChangeRef> = timeline_events
+                    .iter()
+                    .filter(|(seq, _)| (last.first_seen_seq..resolved_seq).contains(seq))
+                    .filter_map(|&(seq, event)| match &event.payload {
+                        Payload::ChangeDeployed(d) => Some(change_ref(seq, event, d)),
+                        _ => None,
+                    })
+                    .filter(|c| {
+                        !last
+                            .changes_without_effect
+                            .iter()
+                            .any(|x| same_change(x, c))
+                    })
+                    .collect();
+                // The last change about this resource, else the last linked change at all.
+                changes
+                    .iter()
+                    .rev()
+                    .find(|c| label_names_service(&resource.resource, &c.service))
+                    .or(changes.last())
+                    .cloned()
+            });
+            LayeredResource {
+                resource: resource.resource.clone(),
+                layers: resource.layers.clone(),
+                fixed_by,
+            }
+        })
+        .collect()
+}
+
+fn change_ref(seq: u64, event: &Event, deploy: &ChangeDeployed) -> ChangeRef {
+    ChangeRef {
+        service: deploy.service.clone(),
+        version: deploy.version.clone(),
+        kind: deploy.kind,
+        seq,
+        at: event.time,
+    }
+}
+
+/// Flap episodes of the incident's findings that overlap the incident.
+fn flaps(
+    incident: &Incident,
+    projections: &Projections,
+    clusters: &[String],
+    window: Window,
+) -> Vec<FlapRow> {
+    let keys: BTreeSet<(&str, &str)> = incident
+        .findings
+        .iter()
+        .map(|f| (f.cluster.as_str(), f.check_key.as_str()))
+        .collect();
+    clusters
+        .iter()
+        .flat_map(|cluster| projections.findings().flaps(Some(cluster)))
+        .filter(|flap| keys.contains(&(flap.cluster.as_str(), flap.check_key.as_str())))
+        .filter_map(|flap| {
+            let episodes: Vec<_> = flap
+                .episodes
+                .into_iter()
+                .filter(|e| window.overlaps(e.started_seq, e.stopped_seq))
+                .collect();
+            (!episodes.is_empty()).then_some(FlapRow {
+                cluster: flap.cluster,
+                check_key: flap.check_key,
+                title: flap.title,
+                episodes,
+            })
+        })
+        .collect()
+}
+
+/// The incident's notes by kind; actions and decisions written after it closed are follow-ups.
+fn notes(incident: &Incident, timeline_events: &[(u64, &Event)]) -> (Notes, Vec<FollowUp>) {
+    let mut notes = Notes::default();
+    let mut follow_ups = Vec::new();
+    for &(seq, event) in timeline_events {
+        let Payload::NoteAdded(note) = &event.payload else {
+            continue;
+        };
+        let row = NoteRow {
+            seq,
+            at: event.time,
+            author: note.author.clone(),
+            text: note.text.clone(),
+            links: note.links.clone(),
+        };
+        let after_close = incident.closed_seq.is_some_and(|closed| seq > closed);
+        match note.kind {
+            NoteKind::Action | NoteKind::Decision if after_close => follow_ups.push(FollowUp {
+                source: if note.kind == NoteKind::Action {
+                    FollowUpSource::Action
+                } else {
+                    FollowUpSource::Decision
+                },
+                text: row.text,
+                author: Some(row.author),
+                at: Some(row.at),
+                seq: Some(seq),
+                check_key: None,
+            }),
+            NoteKind::Hypothesis => notes.hypotheses.push(row),
+            NoteKind::Action => notes.actions.push(row),
+            NoteKind::Decision => notes.decisions.push(row),
+            NoteKind::Observation => notes.observations.push(row),
+            NoteKind::Resolution => notes.resolution.push(row),
+        }
+    }
+    (notes, follow_ups)
+}
+
+/// A follow-up for every finding that flapped during the incident and every finding whose key
+/// has unstable parts, sorted by (cluster, check_key, source).
+fn generated_follow_ups(
+    incident: &Incident,
+    projections: &Projections,
+    flaps: &[FlapRow],
+) -> Vec<FollowUp> {
+    let mut out: Vec<(String, FollowUp)> = Vec::new();
+    for flap in flaps {
+        let why = flap
+            .episodes
+            .iter()
+            .map(|e| e.started_because.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join("; ");
+        out.push((
+            flap.cluster.clone(),
+            FollowUp {
+                source: FollowUpSource::Flapping,
+                text: format!(
+                    "stabilise check key {}: it flapped during the incident ({why})",
+                    flap.check_key
+                ),
+                author: None,
+                at: None,
+                seq: None,
+                check_key: Some(flap.check_key.clone()),
+            },
+        ));
+    }
+    let clusters: BTreeSet<&str> = incident
+        .findings
+        .iter()
+        .map(|f| f.cluster.as_str())
+        .collect();
+    for cluster in clusters {
+        for unstable in projections.unstable_keys(Some(cluster)) {
+            let key = &unstable.advice.check_key;
+            if !incident
+                .findings
+                .iter()
+                .any(|f| f.cluster == cluster && &f.check_key == key)
+            {
+                continue;
+            }
+            out.push((
+                cluster.to_owned(),
+                FollowUp {
+                    source: FollowUpSource::UnstableKey,
+                    text: format!(
+                        "stabilise check key {key}: key it as {} ({})",
+                        unstable.advice.suggestion,
+                        unstable.advice.advice.trim_end_matches('.')
+                    ),
+                    author: None,
+                    at: None,
+                    seq: None,
+                    check_key: Some(key.clone()),
+                },
+            ));
+        }
+    }
+    out.sort_by(|(ca, a), (cb, b)| (ca, &a.check_key, a.source).cmp(&(cb, &b.check_key, b.source)));
+    out.into_iter().map(|(_, f)| f).collect()
+}
+
+struct TlDrFacts<'a> {
+    view: &'a IncidentView,
+    impact: &'a Impact,
+    triage: &'a [TriageRow],
+    layers: &'a [LayeredResource],
+    notes: &'a Notes,
+    /// The event at the closing position, if closed.
+    closing: Option<&'a Event>,
+    clean_cycles: u32,
+    at_seq: u64,
+}
+
+/// The generated summary: scope, how the findings ended, the layers, how the incident ended.
+fn tl_dr(facts: &TlDrFacts<'_>) -> String {
+    let mut sentences = Vec::new();
+    let impact = facts.impact;
+    let span = match impact.duration_secs {
+        Some(secs) => format!("over {}", text::duration(secs)),
+        None => "and counting".to_owned(),
+    };
+    sentences.push(format!(
+        "{} in {} {span}, peak severity {}.",
+        count(impact.findings, "finding", "findings"),
+        join_and(&impact.clusters),
+        impact.peak_severity
+    ));
+
+    // Findings by how they ended, auto first. Auto-resolution happens at the clean cycle after
+    // T clean ones (lifecycle.md), hence T + 1.
+    let mut tally: BTreeMap<Resolution, usize> = BTreeMap::new();
+    for row in facts.triage {
+        *tally.entry(row.resolution).or_default() += 1;
+    }
+    let parts: Vec<String> = tally
+        .iter()
+        .map(|(&resolution, &n)| match resolution {
+            Resolution::Auto => format!(
+                "{n} resolved automatically after {} clean cycles",
+                facts.clean_cycles + 1
+            ),
+            Resolution::Manual => format!("{n} by hand"),
+            Resolution::Recipe => format!("{n} by a recipe"),
+            Resolution::Informational => format!("{n} informational"),
+            Resolution::StillActive => format!("{n} still active"),
+        })
+        .collect();
+    if !parts.is_empty() {
+        let mut line = join_and(&parts);
+        if let Some(first) = line.get(..1) {
+            line = first.to_uppercase() + &line[1..];
+        }
+        sentences.push(format!("{line}."));
+    }
+
+    for resource in facts.layers {
+        let mut line = if resource.layers.len() > 1 {
+            format!(
+                "{} failed in {} layers, each hidden by the one before",
+                resource.resource,
+                resource.layers.len()
+            )
+        } else {
+            format!("{} failed the same way throughout", resource.resource)
+        };
+        let useless: Vec<String> = resource
+            .layers
+            .iter()
+            .flat_map(|l| &l.changes_without_effect)
+            .map(text::change)
+            .collect();
+        if !useless.is_empty() {
+            line.push_str(&format!("; {} changed nothing", join_and(&useless)));
+        }
+        match &resource.fixed_by {
+            Some(change) => line.push_str(&format!("; {} fixed it", text::change(change))),
+            None if facts.view.findings.iter().any(|f| f.active) => {
+                line.push_str("; not fixed yet")
+            }
+            None => {}
+        }
+        sentences.push(format!("{line}."));
+    }
+
+    match (facts.view.state, facts.view.closed_at) {
+        (IncidentState::Merged, _) => sentences.push(format!(
+            "It was absorbed into incident {}.",
+            facts.view.merged_into.as_deref().unwrap_or("?")
+        )),
+        (IncidentState::Closed, Some(closed_at)) => {
+            let when = text::hour_minute(closed_at);
+            match facts.closing.map(|e| &e.payload) {
+                Some(Payload::IncidentClosed(change)) => sentences.push(match &change.summary {
+                    Some(summary) => format!("Closed at {when} UTC: {summary}."),
+                    None => format!("Closed at {when} UTC."),
+                }),
+                _ if facts.view.kind == IncidentKind::Automatic => sentences.push(format!(
+                    "It resolved automatically at {when} UTC, when its last finding had \
+                     been clean for {} cycles.",
+                    facts.clean_cycles + 1
+                )),
+                _ => sentences.push(format!("Closed at {when} UTC.")),
+            }
+            if let Some(note) = facts.notes.resolution.last() {
+                sentences.push(format!(
+                    "Resolution, by {}: {}",
+                    note.author,
+                    text::sentence(&note.text)
+                ));
+            }
+        }
+        _ => sentences.push(format!(
+            "It is still open at log position {}.",
+            facts.at_seq
+        )),
+    }
+    sentences.join(" ")
+}

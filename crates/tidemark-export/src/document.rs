@@ -1,0 +1,571 @@
+//! The postmortem as a small document (sections of paragraphs, fields, tables and lists) that
+//! both text renderers draw: what is said is decided here once; how it is escaped and laid out
+//! is the renderer's business.
+
+use tidemark_core::incidents::{IncidentKind, IncidentState};
+use tidemark_core::orphans::OrphanView;
+use tidemark_core::{Severity, Timestamp};
+
+use crate::text::{self, count};
+use crate::{FollowUpSource, NoteRow, Postmortem, Resolution};
+
+/// A run of inline content.
+#[derive(Clone, Debug)]
+pub(crate) enum Span {
+    /// Plain user or generated text.
+    Text(String),
+    /// Identifiers, versions, error signatures.
+    Code(String),
+    /// Emphasised text.
+    Strong(String),
+    /// An instant and how to show it.
+    Time(Timestamp, String),
+    /// A link given by a user (rendered as a link only when it is http or https).
+    Link(String),
+    /// A severity, as a badge.
+    Severity(Severity),
+}
+
+/// One line of inline content.
+pub(crate) type Line = Vec<Span>;
+
+/// A block of a section.
+#[derive(Clone, Debug)]
+pub(crate) enum Block {
+    /// A paragraph.
+    Para(Line),
+    /// Labelled values.
+    Fields(Vec<(&'static str, Line)>),
+    /// A table with a header row.
+    Table {
+        head: Vec<&'static str>,
+        rows: Vec<Vec<Line>>,
+    },
+    /// A bulleted or numbered list.
+    List { ordered: bool, items: Vec<Line> },
+    /// A sub-heading.
+    Heading(String),
+}
+
+/// A titled section.
+#[derive(Clone, Debug)]
+pub(crate) struct Section {
+    /// Anchor id (HTML).
+    pub id: &'static str,
+    /// Heading.
+    pub title: &'static str,
+    /// Content.
+    pub blocks: Vec<Block>,
+}
+
+/// The whole postmortem.
+#[derive(Clone, Debug)]
+pub(crate) struct Document {
+    /// The page title, without the `Postmortem:` prefix.
+    pub title: String,
+    /// The line under the title: id, severity, clusters, state.
+    pub meta: Line,
+    /// Every section, in order.
+    pub sections: Vec<Section>,
+    /// The closing line.
+    pub footer: Line,
+}
+
+fn text(s: impl Into<String>) -> Span {
+    Span::Text(s.into())
+}
+
+fn code(s: impl Into<String>) -> Span {
+    Span::Code(s.into())
+}
+
+/// How times are shown: the clock alone when everything happened on one UTC day.
+struct Clock {
+    single_day: Option<String>,
+}
+
+impl Clock {
+    fn new(pm: &Postmortem) -> Self {
+        let mut times: Vec<Timestamp> = vec![pm.impact.started_at];
+        times.extend(pm.impact.ended_at);
+        for row in &pm.triage {
+            times.push(row.first_seen_at);
+            times.extend(row.resolved_at);
+        }
+        times.extend(pm.timeline.iter().map(|row| row.at));
+        for resource in &pm.layers {
+            for layer in &resource.layers {
+                times.push(layer.first_seen_at);
+                times.extend(layer.after_change.as_ref().map(|c| c.at));
+                times.extend(layer.changes_without_effect.iter().map(|c| c.at));
+            }
+            times.extend(resource.fixed_by.as_ref().map(|c| c.at));
+        }
+        for episode in pm.flaps.iter().flat_map(|f| &f.episodes) {
+            times.push(episode.started_at);
+            times.extend(episode.stopped_at);
+        }
+        times.extend(pm.orphans.iter().map(|o| o.since));
+        times.extend(pm.follow_ups.iter().filter_map(|f| f.at));
+        let days: std::collections::BTreeSet<String> = times.into_iter().map(text::date).collect();
+        Self {
+            single_day: (days.len() == 1).then(|| days.into_iter().next().expect("one day")),
+        }
+    }
+
+    fn at(&self, t: Timestamp) -> Span {
+        let shown = match self.single_day {
+            Some(_) => text::clock(t),
+            None => text::date_clock(t),
+        };
+        Span::Time(t, shown)
+    }
+
+    /// Always with the date.
+    fn full(&self, t: Timestamp) -> Span {
+        Span::Time(t, format!("{} UTC", text::date_clock(t)))
+    }
+}
+
+pub(crate) fn document(pm: &Postmortem) -> Document {
+    let clock = Clock::new(pm);
+    let incident = &pm.incident;
+    let state = match incident.state {
+        IncidentState::Open => "open",
+        IncidentState::Closed => "closed",
+        IncidentState::Merged => "merged",
+    };
+    let kind = match incident.kind {
+        IncidentKind::Explicit => "declared",
+        IncidentKind::Automatic => "automatic",
+    };
+    let mut meta = vec![
+        code(&incident.id),
+        text(" · severity "),
+        Span::Severity(incident.severity),
+        text(if pm.impact.clusters.len() == 1 {
+            " · cluster "
+        } else {
+            " · clusters "
+        }),
+    ];
+    for (i, cluster) in pm.impact.clusters.iter().enumerate() {
+        if i > 0 {
+            meta.push(text(", "));
+        }
+        meta.push(code(cluster));
+    }
+    meta.push(text(format!(" · {state} · {kind} incident")));
+    if let Some(day) = &clock.single_day {
+        meta.push(text(format!(" · {day} (UTC)")));
+    }
+
+    let sections = vec![
+        Section {
+            id: "tl-dr",
+            title: "TL;DR",
+            blocks: vec![Block::Para(vec![text(&pm.tl_dr)])],
+        },
+        impact(pm, &clock),
+        triage(pm, &clock),
+        timeline(pm, &clock),
+        layers(pm, &clock),
+        flapping(pm, &clock),
+        orphans(pm, &clock),
+        notes(pm, &clock),
+        follow_ups(pm, &clock),
+    ];
+    Document {
+        title: incident.title.clone(),
+        meta,
+        sections,
+        footer: vec![text(format!(
+            "Generated by Tidemark from the event log at position {}. All times are UTC.",
+            pm.generated_at_seq
+        ))],
+    }
+}
+
+fn impact(pm: &Postmortem, clock: &Clock) -> Section {
+    let i = &pm.impact;
+    let mut fields = vec![(
+        "Started",
+        vec![
+            clock.full(i.started_at),
+            text(format!(" (log position {})", pm.incident.opened_seq)),
+        ],
+    )];
+    fields.push((
+        "Ended",
+        match (i.ended_at, pm.incident.closed_seq) {
+            (Some(at), Some(seq)) => vec![clock.full(at), text(format!(" (log position {seq})"))],
+            _ => vec![text(format!(
+                "not yet (still open at log position {})",
+                pm.generated_at_seq
+            ))],
+        },
+    ));
+    fields.push((
+        "Duration",
+        vec![text(
+            i.duration_secs
+                .map_or_else(|| "ongoing".to_owned(), text::duration),
+        )],
+    ));
+    fields.push(("Peak severity", vec![Span::Severity(i.peak_severity)]));
+    let active = pm
+        .triage
+        .iter()
+        .filter(|r| r.resolution == Resolution::StillActive)
+        .count();
+    fields.push((
+        "Findings",
+        vec![text(format!(
+            "{}{}",
+            i.findings,
+            if active > 0 {
+                format!(" ({active} still active)")
+            } else {
+                String::new()
+            }
+        ))],
+    ));
+    let mut clusters = Vec::new();
+    for (n, cluster) in i.clusters.iter().enumerate() {
+        if n > 0 {
+            clusters.push(text(", "));
+        }
+        clusters.push(code(cluster));
+    }
+    fields.push(("Clusters", clusters));
+    Section {
+        id: "impact",
+        title: "Impact and duration",
+        blocks: vec![Block::Fields(fields)],
+    }
+}
+
+fn triage(pm: &Postmortem, clock: &Clock) -> Section {
+    let multi_cluster = pm.impact.clusters.len() > 1;
+    let rows = pm
+        .triage
+        .iter()
+        .map(|row| {
+            let key = if multi_cluster {
+                vec![code(&row.check_key), text(format!(" ({})", row.cluster))]
+            } else {
+                vec![code(&row.check_key)]
+            };
+            let mut initial = vec![text(&row.initial_title)];
+            if let Some(detail) = &row.initial_detail {
+                initial.push(text(": "));
+                initial.push(code(detail));
+            }
+            let mut resolution = row.resolution.as_str().to_owned();
+            if let Some(by) = &row.resolved_by {
+                resolution.push_str(&format!(" ({by})"));
+            }
+            if row.occurrences > 1 {
+                resolution.push_str(&format!(", after {} occurrences", row.occurrences));
+            }
+            let resolved = match row.resolved_at {
+                Some(at) => vec![clock.at(at)],
+                None => vec![text("—")],
+            };
+            vec![
+                key,
+                vec![Span::Severity(row.severity)],
+                vec![clock.at(row.first_seen_at)],
+                initial,
+                vec![text(resolution)],
+                resolved,
+            ]
+        })
+        .collect();
+    let blocks = if pm.triage.is_empty() {
+        vec![Block::Para(vec![text("The incident has no findings.")])]
+    } else {
+        vec![
+            Block::Para(vec![text(format!(
+                "{} made up the incident, in the order they were first seen (the most severe first among those seen together).",
+                count(pm.triage.len(), "finding", "findings")
+            ))]),
+            Block::Table {
+                head: vec![
+                    "Check key",
+                    "Severity",
+                    "First seen",
+                    "Initial state",
+                    "Resolution",
+                    "Resolved",
+                ],
+                rows,
+            },
+        ]
+    };
+    Section {
+        id: "triage",
+        title: "Triage",
+        blocks,
+    }
+}
+
+fn timeline(pm: &Postmortem, clock: &Clock) -> Section {
+    let rows = pm
+        .timeline
+        .iter()
+        .map(|row| {
+            vec![
+                vec![clock.at(row.at)],
+                vec![text(&row.event)],
+                vec![text(&row.effect)],
+            ]
+        })
+        .collect();
+    Section {
+        id: "timeline",
+        title: "Timeline (UTC)",
+        blocks: vec![Block::Table {
+            head: vec!["Time", "Event", "Effect"],
+            rows,
+        }],
+    }
+}
+
+fn layers(pm: &Postmortem, clock: &Clock) -> Section {
+    let mut blocks = Vec::new();
+    if pm.layers.is_empty() {
+        blocks.push(Block::Para(vec![text(
+            "No resource failed in more than one way, and no change was recorded as having no \
+             effect.",
+        )]));
+    }
+    for resource in &pm.layers {
+        blocks.push(Block::Heading(resource.resource.clone()));
+        let items = resource
+            .layers
+            .iter()
+            .map(|layer| {
+                let mut item = vec![code(&layer.signature), text(" — ")];
+                match &layer.after_change {
+                    None => {
+                        item.push(text("first seen "));
+                        item.push(clock.at(layer.first_seen_at));
+                        item.push(text(" on "));
+                        item.push(code(&layer.check_key));
+                    }
+                    Some(change) => {
+                        item.push(text(format!("after {} (", text::change(change))));
+                        item.push(clock.at(change.at));
+                        item.push(text("), seen "));
+                        item.push(clock.at(layer.first_seen_at));
+                    }
+                }
+                for useless in &layer.changes_without_effect {
+                    item.push(text(format!(
+                        "; unchanged after {} (",
+                        text::change(useless)
+                    )));
+                    item.push(clock.at(useless.at));
+                    item.push(text(")"));
+                }
+                item
+            })
+            .collect();
+        blocks.push(Block::List {
+            ordered: true,
+            items,
+        });
+        blocks.push(Block::Para(match &resource.fixed_by {
+            Some(change) => vec![
+                text(format!("Fixed by {} at ", text::change(change))),
+                clock.at(change.at),
+                text("."),
+            ],
+            None => vec![text("No change is known to have fixed it.")],
+        }));
+    }
+    Section {
+        id: "layers",
+        title: "Failure layers",
+        blocks,
+    }
+}
+
+fn flapping(pm: &Postmortem, clock: &Clock) -> Section {
+    let mut rows = Vec::new();
+    for flap in &pm.flaps {
+        for episode in &flap.episodes {
+            rows.push(vec![
+                vec![code(&flap.check_key)],
+                vec![text(match episode.detector {
+                    tidemark_core::flaps::FlapDetector::Count => "auto-resolution count",
+                    tidemark_core::flaps::FlapDetector::StateChange => "state change",
+                })],
+                vec![
+                    clock.at(episode.started_at),
+                    text(format!(": {}", episode.started_because)),
+                ],
+                match (episode.stopped_at, &episode.stopped_because) {
+                    (Some(at), Some(why)) => vec![clock.at(at), text(format!(": {why}"))],
+                    (Some(at), None) => vec![clock.at(at)],
+                    _ => vec![text("still flapping")],
+                },
+            ]);
+        }
+    }
+    let blocks = if rows.is_empty() {
+        vec![Block::Para(vec![text(
+            "No finding of the incident flapped during it.",
+        )])]
+    } else {
+        vec![Block::Table {
+            head: vec!["Check key", "Detector", "Started", "Stopped"],
+            rows,
+        }]
+    };
+    Section {
+        id: "flapping",
+        title: "Flapping during the incident",
+        blocks,
+    }
+}
+
+fn orphan_what(orphan: &OrphanView) -> Line {
+    if let Some(r) = &orphan.resource {
+        let name = match &r.namespace {
+            Some(ns) => format!("{ns}/{}", r.name),
+            None => r.name.clone(),
+        };
+        return vec![text(format!("{} ", r.kind)), code(name)];
+    }
+    if let Some(t) = &orphan.tracking {
+        return vec![text(format!("tracking row of {} ", t.kind)), code(&t.key)];
+    }
+    match (&orphan.span, &orphan.trace_id) {
+        (Some(span), Some(trace)) => vec![
+            text(format!("span {} of {} in trace ", span.name, span.service)),
+            code(trace),
+        ],
+        (None, Some(trace)) => vec![text("trace "), code(trace)],
+        _ => vec![text("?")],
+    }
+}
+
+fn orphans(pm: &Postmortem, clock: &Clock) -> Section {
+    let multi_cluster = pm.impact.clusters.len() > 1;
+    let blocks = if pm.orphans.is_empty() {
+        vec![Block::Para(vec![text(
+            "No orphan appeared in the incident's clusters during it.",
+        )])]
+    } else {
+        let rows = pm
+            .orphans
+            .iter()
+            .map(|o| {
+                let mut what = orphan_what(o);
+                if multi_cluster {
+                    what.push(text(format!(" ({})", o.cluster)));
+                }
+                vec![
+                    vec![text(o.kind.as_str())],
+                    what,
+                    vec![clock.at(o.since)],
+                    vec![text(&o.reason)],
+                ]
+            })
+            .collect();
+        vec![Block::Table {
+            head: vec!["Kind", "What", "Since", "Reason"],
+            rows,
+        }]
+    };
+    Section {
+        id: "orphans",
+        title: "Orphans seen during the incident",
+        blocks,
+    }
+}
+
+fn note_item(note: &NoteRow, clock: &Clock) -> Line {
+    let mut item = vec![
+        clock.at(note.at),
+        text(" "),
+        Span::Strong(note.author.clone()),
+        text(": "),
+        text(&note.text),
+    ];
+    for (i, link) in note.links.iter().enumerate() {
+        item.push(text(if i == 0 { " — " } else { ", " }));
+        item.push(Span::Link(link.clone()));
+    }
+    item
+}
+
+fn notes(pm: &Postmortem, clock: &Clock) -> Section {
+    let mut blocks = Vec::new();
+    let groups = [
+        ("Hypotheses", &pm.notes.hypotheses),
+        ("Actions", &pm.notes.actions),
+        ("Decisions", &pm.notes.decisions),
+        ("Observations", &pm.notes.observations),
+        ("Resolution", &pm.notes.resolution),
+    ];
+    for (title, group) in groups {
+        if group.is_empty() {
+            continue;
+        }
+        blocks.push(Block::Heading(title.to_owned()));
+        blocks.push(Block::List {
+            ordered: false,
+            items: group.iter().map(|n| note_item(n, clock)).collect(),
+        });
+    }
+    if blocks.is_empty() {
+        blocks.push(Block::Para(vec![text("No notes recorded.")]));
+    }
+    Section {
+        id: "notes",
+        title: "Notes",
+        blocks,
+    }
+}
+
+fn follow_ups(pm: &Postmortem, clock: &Clock) -> Section {
+    let items: Vec<Line> = pm
+        .follow_ups
+        .iter()
+        .map(|f| {
+            let mut item = match f.source {
+                FollowUpSource::Action => vec![Span::Strong("action".to_owned())],
+                FollowUpSource::Decision => vec![Span::Strong("decision".to_owned())],
+                FollowUpSource::Flapping | FollowUpSource::UnstableKey => {
+                    vec![Span::Strong("generated".to_owned())]
+                }
+            };
+            if let Some(author) = &f.author {
+                item.push(text(format!(" by {author}")));
+            }
+            if let Some(at) = f.at {
+                item.push(text(" at "));
+                item.push(clock.at(at));
+            }
+            item.push(text(": "));
+            item.push(text(&f.text));
+            item
+        })
+        .collect();
+    let blocks = if items.is_empty() {
+        vec![Block::Para(vec![text("None recorded.")])]
+    } else {
+        vec![Block::List {
+            ordered: false,
+            items,
+        }]
+    };
+    Section {
+        id: "follow-ups",
+        title: "Follow-ups",
+        blocks,
+    }
+}

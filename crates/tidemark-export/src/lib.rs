@@ -1,0 +1,366 @@
+//! Postmortems of Tidemark incidents, rendered as Markdown, HTML or JSON from projection state.
+//!
+//! [`Postmortem::build`] assembles everything a postmortem says from the [`Projections`] and the
+//! stored events at the incident timeline's positions; the renderers turn it into text. Nothing
+//! here does IO or reads the clock: the same projections and events always give the same bytes,
+//! and "generated at" is a log position, not a wall-clock time.
+//!
+//! Both text renderers draw the same [`document`] (sections of paragraphs, tables and lists), so
+//! Markdown and HTML always say the same thing, and every piece of user text is escaped by the
+//! renderer that writes it.
+
+mod build;
+mod document;
+mod html;
+mod markdown;
+mod text;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use tidemark_core::flaps::FlapEpisodeView;
+use tidemark_core::incidents::{ChangeRef, FailureLayer, IncidentView, Touch};
+use tidemark_core::orphans::OrphanView;
+use tidemark_core::{Event, Projections, ResolutionKind, Severity, Timestamp};
+
+/// Everything a postmortem says, assembled from the projections and the incident's events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Postmortem {
+    /// The incident as users see it (title, severity, state, findings, layers).
+    pub incident: IncidentView,
+    /// A generated summary: how many findings, how long, how it ended, what fixed it.
+    pub tl_dr: String,
+    /// Start, end, duration, clusters, peak severity, findings.
+    pub impact: Impact,
+    /// One row per finding of the incident, in the order they were first seen.
+    pub triage: Vec<TriageRow>,
+    /// Every event that touched the incident, in log order.
+    pub timeline: Vec<TimelineRow>,
+    /// Resources that failed in more than one way across changes, layer by layer.
+    pub layers: Vec<LayeredResource>,
+    /// Flapping episodes of the incident's findings that overlap the incident, by finding.
+    pub flaps: Vec<FlapRow>,
+    /// Orphans of the incident's clusters that appeared during the incident.
+    pub orphans: Vec<OrphanView>,
+    /// The notes of the incident, by kind, in log order.
+    pub notes: Notes,
+    /// Actions and decisions written after the incident closed, then generated ones.
+    pub follow_ups: Vec<FollowUp>,
+    /// The log position the projections were at.
+    pub generated_at_seq: u64,
+}
+
+/// When and how widely the incident hurt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Impact {
+    /// When it opened (its first finding's opening when it absorbed automatic incidents).
+    pub started_at: Timestamp,
+    /// When it closed, if it has.
+    pub ended_at: Option<Timestamp>,
+    /// Ended minus started.
+    pub duration_secs: Option<u64>,
+    /// The clusters of the incident and of its findings, sorted.
+    pub clusters: Vec<String>,
+    /// The highest severity of its findings and the declared one.
+    pub peak_severity: Severity,
+    /// How many findings it has.
+    pub findings: usize,
+}
+
+/// How a finding of the incident ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// The sweep resolved it after enough clean cycles.
+    Auto,
+    /// An operator resolved it.
+    Manual,
+    /// An automated remediation resolved it.
+    Recipe,
+    /// Informational: resolved the moment it opened.
+    Informational,
+    /// Still active at the postmortem's log position.
+    StillActive,
+}
+
+impl Resolution {
+    /// Words for a table cell.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "automatic",
+            Self::Manual => "manual",
+            Self::Recipe => "recipe",
+            Self::Informational => "informational",
+            Self::StillActive => "still active",
+        }
+    }
+}
+
+impl From<ResolutionKind> for Resolution {
+    fn from(kind: ResolutionKind) -> Self {
+        match kind {
+            ResolutionKind::Auto => Self::Auto,
+            ResolutionKind::Manual => Self::Manual,
+            ResolutionKind::Recipe => Self::Recipe,
+            ResolutionKind::Informational => Self::Informational,
+        }
+    }
+}
+
+/// One finding of the incident: what it looked like when first seen and how it ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriageRow {
+    /// Its cluster.
+    pub cluster: String,
+    /// Its key.
+    pub check_key: String,
+    /// Highest severity seen while in the incident.
+    pub severity: Severity,
+    /// When the first occurrence overlapping the incident opened.
+    pub first_seen_at: Timestamp,
+    /// Log position of that.
+    pub first_seen_seq: u64,
+    /// Its title when it opened (the latest title when the opening event is not at hand).
+    pub initial_title: String,
+    /// Its detail when it opened.
+    pub initial_detail: Option<String>,
+    /// How its last occurrence overlapping the incident ended.
+    pub resolution: Resolution,
+    /// When.
+    pub resolved_at: Option<Timestamp>,
+    /// Log position of that.
+    pub resolved_seq: Option<u64>,
+    /// Who or what resolved it and why, for manual and recipe resolutions.
+    pub resolved_by: Option<String>,
+    /// Occurrences overlapping the incident (more than one: it came back).
+    pub occurrences: u32,
+}
+
+/// One event of the incident's timeline and what it did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineRow {
+    /// Log position.
+    pub seq: u64,
+    /// Event time.
+    pub at: Timestamp,
+    /// The event's type, e.g. `change.deployed`.
+    pub event_type: String,
+    /// What the event says, in one line.
+    pub event: String,
+    /// What it did to the incident, as the projection recorded it.
+    pub touches: Vec<Touch>,
+    /// The same in words.
+    pub effect: String,
+}
+
+/// A resource whose failure changed shape across changes, with the change that ended it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayeredResource {
+    /// `Kind namespace/workload`, or the check key when the finding names no resource.
+    pub resource: String,
+    /// Its layers, in order.
+    pub layers: Vec<FailureLayer>,
+    /// The last linked change before the last layer's finding resolved, if it did.
+    pub fixed_by: Option<ChangeRef>,
+}
+
+/// Flapping episodes of one finding of the incident.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlapRow {
+    /// The finding's cluster.
+    pub cluster: String,
+    /// Its key.
+    pub check_key: String,
+    /// Its latest title.
+    pub title: String,
+    /// Its episodes that overlap the incident, oldest first, with the figures.
+    pub episodes: Vec<FlapEpisodeView>,
+}
+
+/// One note of the incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteRow {
+    /// Log position.
+    pub seq: u64,
+    /// Event time.
+    pub at: Timestamp,
+    /// Who wrote it.
+    pub author: String,
+    /// The note.
+    pub text: String,
+    /// Its links.
+    pub links: Vec<String>,
+}
+
+/// The notes of an incident by kind, each in log order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notes {
+    /// Things suspected.
+    pub hypotheses: Vec<NoteRow>,
+    /// Things done (up to the close; later ones are follow-ups).
+    pub actions: Vec<NoteRow>,
+    /// Things decided (up to the close; later ones are follow-ups).
+    pub decisions: Vec<NoteRow>,
+    /// Things seen.
+    pub observations: Vec<NoteRow>,
+    /// How it ended.
+    pub resolution: Vec<NoteRow>,
+}
+
+impl Notes {
+    /// Whether there are no notes at all.
+    pub fn is_empty(&self) -> bool {
+        self.hypotheses.is_empty()
+            && self.actions.is_empty()
+            && self.decisions.is_empty()
+            && self.observations.is_empty()
+            && self.resolution.is_empty()
+    }
+}
+
+/// Where a follow-up comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUpSource {
+    /// An `action` note written after the incident closed.
+    Action,
+    /// A `decision` note written after the incident closed.
+    Decision,
+    /// Generated: a finding of the incident flapped during it.
+    Flapping,
+    /// Generated: a finding of the incident has a check key with unstable parts.
+    UnstableKey,
+}
+
+/// Something to do after the incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// Where it comes from.
+    pub source: FollowUpSource,
+    /// What to do.
+    pub text: String,
+    /// Who wrote it (notes only).
+    pub author: Option<String>,
+    /// When it was written (notes only).
+    pub at: Option<Timestamp>,
+    /// Log position of the note.
+    pub seq: Option<u64>,
+    /// The finding it is about (generated ones).
+    pub check_key: Option<String>,
+}
+
+/// Why a postmortem could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The projections know no incident with this id.
+    #[error("no incident {id:?} in the projections")]
+    UnknownIncident {
+        /// The id asked for.
+        id: String,
+    },
+    /// The incident's timeline names a log position whose event was not given.
+    #[error("the event at log position {seq} of the incident's timeline was not given")]
+    MissingEvent {
+        /// The position.
+        seq: u64,
+    },
+}
+
+impl Postmortem {
+    /// Assembles the postmortem of incident `id` from `projections` folded up to log position
+    /// `at_seq`. `events`: the stored events at the incident timeline's positions, (seq, Event),
+    /// any order (others are ignored).
+    pub fn build(
+        id: &str,
+        projections: &Projections,
+        events: &[(u64, Event)],
+        at_seq: u64,
+    ) -> Result<Self, BuildError> {
+        build::build(id, projections, events, at_seq)
+    }
+
+    /// The postmortem as a Markdown document (GitHub-flavoured: tables).
+    pub fn to_markdown(&self) -> String {
+        markdown::render(&document::document(self))
+    }
+
+    /// The postmortem as one self-contained HTML page: inline CSS, no script, no external
+    /// resources, every piece of text escaped.
+    pub fn to_html(&self) -> String {
+        html::render(&document::document(self))
+    }
+
+    /// The postmortem as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a postmortem always serializes to JSON")
+    }
+}
+
+/// An output format of a postmortem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Markdown (`md`, `markdown`).
+    Markdown,
+    /// A self-contained HTML page (`html`).
+    Html,
+    /// Pretty JSON of the whole [`Postmortem`] (`json`).
+    Json,
+}
+
+impl Format {
+    /// The names [`Format::from_str`] accepts.
+    pub const CHOICES: &'static [&'static str] = &["md", "markdown", "html", "json"];
+
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Markdown => "md",
+            Self::Html => "html",
+            Self::Json => "json",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Markdown => "markdown",
+            Self::Html => "html",
+            Self::Json => "json",
+        })
+    }
+}
+
+/// A format name that is not one of [`Format::CHOICES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown postmortem format {given:?}: choose md (or markdown), html or json")]
+pub struct ParseFormatError {
+    /// What was given.
+    pub given: String,
+}
+
+impl FromStr for Format {
+    type Err = ParseFormatError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "md" | "markdown" => Ok(Self::Markdown),
+            "html" => Ok(Self::Html),
+            "json" => Ok(Self::Json),
+            _ => Err(ParseFormatError {
+                given: s.to_owned(),
+            }),
+        }
+    }
+}
+
+/// The postmortem in `format`.
+pub fn render(postmortem: &Postmortem, format: Format) -> String {
+    match format {
+        Format::Markdown => postmortem.to_markdown(),
+        Format::Html => postmortem.to_html(),
+        Format::Json => postmortem.to_json(),
+    }
+}
