@@ -5,6 +5,7 @@ mod error;
 pub mod ingest;
 pub mod replica;
 pub mod routes;
+pub mod web;
 pub mod writer;
 
 use std::net::SocketAddr;
