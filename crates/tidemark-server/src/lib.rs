@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod query;
 pub mod replica;
 pub mod routes;
+pub mod web;
 pub mod writer;
 
 use std::net::SocketAddr;
