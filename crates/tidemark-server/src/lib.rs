@@ -4,6 +4,7 @@
 pub mod auth;
 mod error;
 pub mod ingest;
+pub mod pages;
 pub mod query;
 pub mod replica;
 pub mod routes;
@@ -65,11 +66,16 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents", get(query::list_incidents))
         .route("/incidents/{id}", get(query::get_incident))
         .route("/incidents/{id}/timeline", get(query::incident_timeline))
+        .route("/incidents/{id}/postmortem", get(pages::postmortem))
         .route("/bridges/alertmanager", post(routes::post_alertmanager))
         .route("/timeline", get(routes::cluster_timeline))
         .route("/quarantine", get(routes::quarantine));
     Router::new()
         .nest("/v1", v1)
+        .route("/", get(pages::incidents))
+        .route("/incidents/{id}", get(pages::incident))
+        .route("/findings/{cluster}/{*check_key}", get(pages::finding))
+        .route("/orphans", get(pages::orphans))
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))

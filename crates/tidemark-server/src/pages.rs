@@ -1,0 +1,298 @@
+//! The web timeline's routes (`/`, `/incidents/{id}`, `/findings/{cluster}/{key}`, `/orphans`)
+//! and the postmortem export (`/v1/incidents/{id}/postmortem`): data from the store, HTML from
+//! `web`, documents from `tidemark-export`.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tidemark_core::describe::one_line;
+use tidemark_core::incidents::Touch;
+use tidemark_core::{Event, Projections};
+use tidemark_export::{Format, Postmortem};
+use tidemark_store::Store;
+
+use crate::error::ApiError;
+use crate::query::{blocking, query};
+use crate::routes::{AppState, parse_at};
+use crate::web::{self, FindingLane, TimelineLine};
+
+/// `?at=` of the pages.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AtQuery {
+    /// A log position or an RFC 3339 time: the state then.
+    pub at: Option<String>,
+}
+
+/// Reads the projections (now, or rebuilt at `at`) and the events they point at, consistently:
+/// `read` names the positions it needs, `render` gets them.
+fn read_with_events<T>(
+    store: &Store,
+    at: Option<&str>,
+    positions: impl Fn(&Projections) -> Vec<u64>,
+    render: impl Fn(&Projections, &[(u64, Event)], u64) -> T,
+) -> Result<T, ApiError> {
+    let at = at.map(parse_at).transpose()?;
+    let events_at = |seqs: &[u64]| -> Result<Vec<(u64, Event)>, ApiError> {
+        Ok(store
+            .events_at(seqs)
+            .map_err(|e| ApiError::internal(&e))?
+            .into_iter()
+            .map(|(seq, stored)| (seq, stored.event))
+            .collect())
+    };
+    match at {
+        Some(at) => {
+            let (projections, seq) = store
+                .projection_at(at)
+                .map_err(|e| ApiError::internal(&e))?;
+            let events = events_at(&positions(&projections))?;
+            Ok(render(&projections, &events, seq))
+        }
+        None => {
+            // The live state may move on between reading positions and rendering: read the
+            // positions again under the same lock, and retry if the list grew.
+            for _ in 0..5 {
+                let seq = store.checkpoint();
+                let wanted = store.read(&positions);
+                let events = events_at(&wanted)?;
+                let done = store.read(|p| {
+                    (positions(p) == wanted)
+                        .then(|| render(p, &events, seq.max(store.checkpoint())))
+                });
+                if let Some(done) = done {
+                    return Ok(done);
+                }
+            }
+            Err(ApiError::unavailable(
+                "the store is changing too fast to render a consistent page; retry",
+            ))
+        }
+    }
+}
+
+fn timeline_of(id: &str) -> impl Fn(&Projections) -> Vec<u64> + '_ {
+    move |p: &Projections| {
+        p.incidents()
+            .incident(id)
+            .map(|i| i.timeline.iter().map(|e| e.seq).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (status, Html(body)).into_response()
+}
+
+/// `GET /`: the incidents.
+pub async fn incidents(
+    State(state): State<AppState>,
+    params: Result<Query<AtQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let params = query(params)?;
+    let store = state.store.clone();
+    blocking(move || {
+        read_with_events(
+            &store,
+            params.at.as_deref(),
+            |_| Vec::new(),
+            |p, _, seq| {
+                let views = p.incidents().views(p.findings(), None, true);
+                html(StatusCode::OK, web::incidents_page(&views, seq))
+            },
+        )
+    })
+    .await
+}
+
+/// `GET /incidents/{id}`: one incident, its lanes and its timeline.
+pub async fn incident(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<AtQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let params = query(params)?;
+    let store = state.store.clone();
+    blocking(move || {
+        read_with_events(
+            &store,
+            params.at.as_deref(),
+            timeline_of(&id),
+            |p, events, seq| {
+                let Some(incident) = p.incidents().incident(&id) else {
+                    return html(
+                        StatusCode::NOT_FOUND,
+                        web::not_found_page(&format!("incident {id}")),
+                    );
+                };
+                let view = p.incidents().view(incident, p.findings());
+                let timeline: Vec<TimelineLine> = incident
+                    .timeline
+                    .iter()
+                    .zip(events)
+                    .map(|(entry, (_, event))| TimelineLine {
+                        seq: entry.seq,
+                        at: entry.at,
+                        event_type: event.event_type(),
+                        summary: one_line(event),
+                        touches: entry.touches.clone(),
+                    })
+                    .collect();
+                let lanes: Vec<FindingLane> = incident
+                    .findings
+                    .iter()
+                    .filter_map(|f| {
+                        let finding = p.findings().view(&f.cluster, &f.check_key)?;
+                        let window = p.findings().settings(&f.cluster).flap_window_secs;
+                        Some(FindingLane {
+                            check_key: f.check_key.clone(),
+                            severity: f.max_severity,
+                            history: finding.history,
+                            flaps: p
+                                .findings()
+                                .flap_episodes(&f.cluster, &f.check_key)
+                                .iter()
+                                .map(|e| e.view(window))
+                                .collect(),
+                        })
+                    })
+                    .collect();
+                html(
+                    StatusCode::OK,
+                    web::incident_page(&view, &timeline, &lanes, seq),
+                )
+            },
+        )
+    })
+    .await
+}
+
+/// `GET /findings/{cluster}/{*check_key}`: one finding's history.
+pub async fn finding(
+    State(state): State<AppState>,
+    Path((cluster, check_key)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let store = state.store.clone();
+    blocking(move || {
+        let found = store.read(|p| {
+            p.findings().view(&cluster, &check_key).map(|view| {
+                let window = p.findings().settings(&cluster).flap_window_secs;
+                let flaps: Vec<_> = p
+                    .findings()
+                    .flap_episodes(&cluster, &check_key)
+                    .iter()
+                    .map(|e| e.view(window))
+                    .collect();
+                (view, flaps)
+            })
+        });
+        let Some((view, flaps)) = found else {
+            return Ok(html(
+                StatusCode::NOT_FOUND,
+                web::not_found_page(&format!("finding {check_key} in {cluster}")),
+            ));
+        };
+        let timeline: Vec<TimelineLine> = store
+            .finding_timeline(&cluster, &check_key)
+            .map_err(|e| ApiError::internal(&e))?
+            .into_iter()
+            .map(|entry| TimelineLine {
+                seq: entry.seq,
+                at: entry.event.time,
+                event_type: entry.event.event_type(),
+                summary: one_line(&entry.event),
+                touches: entry
+                    .changes
+                    .iter()
+                    .map(|change| Touch {
+                        change: (*change).to_owned(),
+                        check_key: None,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(html(
+            StatusCode::OK,
+            web::finding_page(&view, &timeline, &flaps),
+        ))
+    })
+    .await
+}
+
+/// `GET /orphans`: the orphans and the resource graph.
+pub async fn orphans(
+    State(state): State<AppState>,
+    params: Result<Query<AtQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let params = query(params)?;
+    let store = state.store.clone();
+    blocking(move || {
+        read_with_events(
+            &store,
+            params.at.as_deref(),
+            |_| Vec::new(),
+            |p, _, _| {
+                html(
+                    StatusCode::OK,
+                    web::orphans_page(&p.orphans().orphans(None), &p.orphans().graph(None)),
+                )
+            },
+        )
+    })
+    .await
+}
+
+/// Parameters of `GET /v1/incidents/{id}/postmortem`.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostmortemQuery {
+    /// `md` (default), `html` or `json`.
+    pub format: Option<String>,
+    /// A log position or an RFC 3339 time: the postmortem as it would have read then.
+    pub at: Option<String>,
+}
+
+/// `GET /v1/incidents/{id}/postmortem?format=md|html|json`.
+pub async fn postmortem(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<PostmortemQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let params = query(params)?;
+    let format: Format = params
+        .format
+        .as_deref()
+        .unwrap_or("md")
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("`format`: {e}")))?;
+    let store = state.store.clone();
+    let built = blocking(move || {
+        read_with_events(
+            &store,
+            params.at.as_deref(),
+            timeline_of(&id),
+            |p, events, seq| {
+                Postmortem::build(&id, p, events, seq).map_err(|e| match e {
+                    tidemark_export::BuildError::UnknownIncident { .. } => {
+                        crate::query::no_incident(&id, seq)
+                    }
+                    other => ApiError::internal(&other),
+                })
+            },
+        )?
+    })
+    .await?;
+    let content_type = match format {
+        Format::Markdown => "text/markdown; charset=utf-8",
+        Format::Html => "text/html; charset=utf-8",
+        Format::Json => "application/json",
+    };
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        tidemark_export::render(&built, format),
+    )
+        .into_response())
+}
