@@ -85,7 +85,7 @@ fn encode_cursor(key: &str) -> String {
 
 fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     let bad = || ApiError::bad_request("`after`: not a cursor this API gave out (use `next`)");
-    if cursor.len() % 2 != 0 {
+    if !cursor.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes: Result<Vec<u8>, _> = (0..cursor.len())
