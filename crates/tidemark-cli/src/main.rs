@@ -96,6 +96,8 @@ enum Command {
     Incidents(projection_cmds::IncidentsArgs),
     /// One incident: its findings, failure layers and timeline.
     Incident(projection_cmds::IncidentArgs),
+    /// Write an incident's postmortem (Markdown, HTML or JSON).
+    Export(projection_cmds::ExportArgs),
     /// Publish events to the NATS JetStream stream.
     Emit(distributed::EmitArgs),
     /// Publish events from a replica's local log back to the stream.
@@ -125,6 +127,7 @@ fn main() -> ExitCode {
         Command::Orphans(args) => projection_cmds::orphans(&args),
         Command::Incidents(args) => projection_cmds::incidents(&args),
         Command::Incident(args) => projection_cmds::incident(&args),
+        Command::Export(args) => projection_cmds::export(&args),
         Command::Emit(args) => distributed::emit(&args),
         Command::Republish(args) => distributed::republish(&args),
     };

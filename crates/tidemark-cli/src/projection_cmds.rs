@@ -665,3 +665,81 @@ pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// export
+
+/// Write an incident's postmortem: Markdown, HTML or JSON.
+#[derive(Args, Debug)]
+#[command(
+    long_about = "Renders the postmortem of an incident from the store: TL;DR, impact and \
+                  duration, the triage table of its findings (initial state, resolution and \
+                  how), the timeline in UTC, the failure layers, flaps and orphans seen during \
+                  it, the notes and the follow-ups. --at renders it as it would have read at \
+                  that point of the log."
+)]
+pub struct ExportArgs {
+    /// The incident id (see `tidemark incidents`).
+    pub id: String,
+    /// md (Markdown), html or json.
+    #[arg(long, default_value = "md", value_name = "FORMAT")]
+    pub format: String,
+    /// Write to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub db: crate::store_cmds::DbArgs,
+    /// The state at a log position or a time (RFC 3339).
+    #[arg(long, value_name = "SEQ|RFC3339", value_parser = parse_until)]
+    pub at: Option<Until>,
+}
+
+pub fn export(args: &ExportArgs) -> Result<(), CliError> {
+    let format: tidemark_export::Format = args
+        .format
+        .parse()
+        .map_err(|e| CliError::new(exit::USAGE, anyhow::anyhow!("--format: {e}")))?;
+    let store = open_existing(&args.db.db)?;
+    let positions = |p: &Projections| -> Vec<u64> {
+        p.incidents()
+            .incident(&args.id)
+            .map(|i| i.timeline.iter().map(|e| e.seq).collect())
+            .unwrap_or_default()
+    };
+    let (seqs, _) = with_projections(&store, args.at, positions)?;
+    let events: Vec<(u64, tidemark_core::Event)> = store
+        .events_at(&seqs)
+        .map_err(|e| CliError::new(exit::FAILURE, e))?
+        .into_iter()
+        .map(|(seq, stored)| (seq, stored.event))
+        .collect();
+    let (built, at_seq) = with_projections(&store, args.at, |p| {
+        let seq = store.checkpoint();
+        tidemark_export::Postmortem::build(&args.id, p, &events, seq)
+    })?;
+    let postmortem = built.map_err(|e| match e {
+        tidemark_export::BuildError::UnknownIncident { .. } => CliError::new(
+            exit::NO_INPUT,
+            anyhow::anyhow!(
+                "no incident {:?} at log position {at_seq}: list them with `tidemark incidents --db {}`",
+                args.id,
+                args.db.db.display()
+            ),
+        ),
+        other => CliError::new(exit::FAILURE, other),
+    })?;
+    let text = tidemark_export::render(&postmortem, format);
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| {
+                CliError::new(
+                    exit::FAILURE,
+                    anyhow::anyhow!("cannot write {}: {e}", path.display()),
+                )
+            })?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}

@@ -229,6 +229,59 @@ fn a_catalogue_day_is_answered_by_every_projection_command() {
         "{summaries:#?}"
     );
 
+    // The postmortem, in each format.
+    let md = tidemark(&["export", "inc-2026-03-02-dnd", "--db", db]);
+    assert!(
+        md.status.success(),
+        "{}",
+        String::from_utf8_lossy(&md.stderr)
+    );
+    let md = String::from_utf8(md.stdout).unwrap();
+    assert!(
+        md.starts_with("# Postmortem: dnd-backend CrashLoopBackOff"),
+        "{md}"
+    );
+    assert!(md.contains("ECR pull secret expired?"), "{md}");
+    let html_file = dir.path().join("pm.html");
+    let out = tidemark(&[
+        "export",
+        "inc-2026-03-02-dnd",
+        "--db",
+        db,
+        "--format",
+        "html",
+        "--output",
+        html_file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let html = std::fs::read_to_string(&html_file).unwrap();
+    assert!(html.to_lowercase().starts_with("<!doctype html"), "{html}");
+    let json: Value = serde_json::from_slice(
+        &tidemark(&[
+            "export",
+            "inc-2026-03-02-dnd",
+            "--db",
+            db,
+            "--format",
+            "json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(json["incident"]["id"], "inc-2026-03-02-dnd");
+    let out = tidemark(&[
+        "export",
+        "inc-2026-03-02-dnd",
+        "--db",
+        db,
+        "--format",
+        "pdf",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("html"));
+    let out = tidemark(&["export", "inc-nope", "--db", db]);
+    assert_eq!(out.status.code(), Some(66));
+
     // An unknown incident is a clear error with the next step, exit 66.
     let out = tidemark(&["incident", "inc-nope", "--db", db]);
     assert_eq!(out.status.code(), Some(66));
