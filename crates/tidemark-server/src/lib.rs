@@ -4,6 +4,7 @@
 pub mod auth;
 mod error;
 pub mod ingest;
+pub mod openapi;
 pub mod pages;
 pub mod query;
 pub mod replica;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents/{id}/timeline", get(query::incident_timeline))
         .route("/incidents/{id}/postmortem", get(pages::postmortem))
         .route("/bridges/alertmanager", post(routes::post_alertmanager))
+        .route("/openapi.json", get(openapi::openapi))
         .route("/timeline", get(routes::cluster_timeline))
         .route("/quarantine", get(routes::quarantine));
     Router::new()
