@@ -17,7 +17,7 @@ use crate::query::{
     EventsQuery, EventsResponse, FindingQuery, FindingResponse, FindingsQuery, FindingsResponse,
     FlapsResponse, GraphQuery, IncidentQuery, IncidentResponse, IncidentTimelineQuery,
     IncidentTimelineResponse, IncidentsQuery, IncidentsResponse, ListQuery, OrphansQuery,
-    OrphansResponse, StuckResponse,
+    OrphansResponse, StuckQuery, StuckResponse,
 };
 
 /// What a response body is.
@@ -26,6 +26,8 @@ enum Body {
     Json(Schema),
     /// Text of this media type.
     Text(&'static str),
+    /// One of these media types (JSON ones with their schema, others text).
+    Either(Vec<(&'static str, Option<Schema>)>),
 }
 
 /// One documented operation.
@@ -153,6 +155,16 @@ impl Builder {
             let content = match body {
                 Body::Json(schema) => json!({"application/json": {"schema": schema}}),
                 Body::Text(media) => json!({*media: {"schema": {"type": "string"}}}),
+                Body::Either(media) => {
+                    let mut content = Map::new();
+                    for (media, schema) in media {
+                        let schema = schema
+                            .as_ref()
+                            .map_or_else(|| json!({"type": "string"}), |s| s.as_value().clone());
+                        content.insert((*media).to_owned(), json!({ "schema": schema }));
+                    }
+                    Value::Object(content)
+                }
             };
             let mut responses = json!({
                 status.to_string(): {"description": "success", "content": content},
@@ -282,7 +294,7 @@ fn build() -> Value {
         (200, r),
     );
     let r = b.json::<StuckResponse>();
-    let q = b.query::<ListQuery>();
+    let q = b.query::<StuckQuery>();
     b.op(
         "get",
         "/v1/stuck",
@@ -303,7 +315,11 @@ fn build() -> Value {
         None,
         (200, r),
     );
-    let r = b.json::<OrphanGraph>();
+    let graph = b.responses.subschema_for::<OrphanGraph>();
+    let r = Body::Either(vec![
+        ("application/json", Some(graph)),
+        ("text/vnd.graphviz", None),
+    ]);
     let q = b.query::<GraphQuery>();
     b.op(
         "get",
@@ -355,18 +371,67 @@ fn build() -> Value {
         "read",
         q,
         None,
-        (200, Body::Text("text/markdown")),
+        (
+            200,
+            Body::Either(vec![
+                ("text/markdown", None),
+                ("text/html", None),
+                ("application/json", Some(schema(json!({"type": "object"})))),
+            ]),
+        ),
     );
     let r = Body::Json(schemars::json_schema!({"type": "object"}));
+    let alertmanager = schema(json!({
+        "type": "object",
+        "description": "Alertmanager's webhook payload, version 4",
+        "required": ["version", "alerts"],
+        "properties": {
+            "version": {"const": "4"},
+            "commonLabels": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+            "alerts": {"type": "array", "items": {"oneOf": [{
+                "type": "object",
+                "required": ["status", "labels", "startsAt"],
+                "properties": {
+                    "status": {"const": "firing"},
+                    "labels": {
+                        "type": "object",
+                        "required": ["alertname"],
+                        "properties": {"alertname": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,63}$"}},
+                        "additionalProperties": {"type": "string"}
+                    },
+                    "annotations": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+                    "startsAt": {"type": "string", "pattern": crate::query::TIME_PATTERN},
+                    "fingerprint": {"type": ["string", "null"], "description": "computed from the labels when missing or null"}
+                }
+            }, {
+                "type": "object",
+                "required": ["status", "labels", "startsAt", "endsAt"],
+                "properties": {
+                    "status": {"const": "resolved"},
+                    "labels": {
+                        "type": "object",
+                        "required": ["alertname"],
+                        "properties": {"alertname": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,63}$"}},
+                        "additionalProperties": {"type": "string"}
+                    },
+                    "annotations": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+                    "startsAt": {"type": "string", "pattern": crate::query::TIME_PATTERN},
+                    "endsAt": {"type": "string", "pattern": crate::query::TIME_PATTERN},
+                    "fingerprint": {"type": ["string", "null"], "description": "computed from the labels when missing or null"}
+                }
+            }]}}
+        }
+    }));
     b.op(
         "post",
         "/v1/bridges/alertmanager",
         "Alertmanager webhook (version 4): alerts become alert.fired / alert.resolved events",
         "write",
         None,
-        Some(("application/json", object)),
+        Some(("application/json", alertmanager)),
         (200, r),
     );
+    let _ = object;
     let r = Body::Json(schema(
         json!({"type": "array", "items": {"type": "object"}}),
     ));
@@ -474,8 +539,8 @@ fn b_query_timeline() -> Option<Schema> {
         "type": "object", "required": ["cluster"],
         "properties": {
             "cluster": {"type": "string", "description": "The cluster."},
-            "since": {"type": "string", "description": "Event time at or after (RFC 3339)."},
-            "until": {"type": "string", "description": "Event time at or before (RFC 3339)."},
+            "since": {"type": "string", "pattern": crate::query::TIME_PATTERN, "description": "Event time at or after (RFC 3339)."},
+            "until": {"type": "string", "pattern": crate::query::TIME_PATTERN, "description": "Event time at or before (RFC 3339)."},
             "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "At most this many (default 100)."}
         }
     }))
@@ -485,7 +550,7 @@ fn b_query_quarantine() -> Option<Schema> {
     Some(schemars::json_schema!({
         "type": "object",
         "properties": {
-            "from": {"type": "integer", "minimum": 0, "description": "First quarantine id."},
+            "from": {"type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991_u64, "description": "First quarantine id."},
             "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "At most this many (default 100)."}
         }
     }))

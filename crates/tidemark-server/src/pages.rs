@@ -24,6 +24,7 @@ use crate::web::{self, FindingLane, TimelineLine};
 #[serde(deny_unknown_fields)]
 pub struct AtQuery {
     /// A log position or an RFC 3339 time: the state then.
+    #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
 }
 
@@ -250,9 +251,17 @@ pub async fn orphans(
 #[serde(deny_unknown_fields)]
 pub struct PostmortemQuery {
     /// `md` (default), `html` or `json`.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::pages::postmortem_format_schema")]
     pub format: Option<String>,
     /// A log position or an RFC 3339 time: the postmortem as it would have read then.
+    #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
+}
+
+/// The schema of the postmortem's `format=`.
+pub(crate) fn postmortem_format_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["md", "markdown", "html", "json"]})
 }
 
 /// `GET /v1/incidents/{id}/postmortem?format=md|html|json`.

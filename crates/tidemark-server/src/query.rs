@@ -22,6 +22,13 @@ use tidemark_store::{EventFilter, TimelineEntry};
 use crate::error::ApiError;
 use crate::routes::{AppState, parse_at};
 
+/// What `at=` accepts: a log position or an RFC 3339 time.
+pub const AT_PATTERN: &str = r"^([0-9]{1,19}|(19[7-9][0-9]|2[01][0-9]{2}|22[0-5][0-9])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$";
+/// What `since=` and `until=` accept: an RFC 3339 time.
+pub const TIME_PATTERN: &str = r"^(19[7-9][0-9]|2[01][0-9]{2}|22[0-5][0-9])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$";
+/// What a cursor looks like (the `next` of a page).
+pub const CURSOR_PATTERN: &str = "^([0-9a-f]{2}){0,1024}$";
+
 /// Default page size.
 pub const DEFAULT_PAGE: usize = 100;
 /// The largest page any list answers.
@@ -42,7 +49,20 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(&e))?
 }
 
-fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+/// The largest log position a parameter may name (2^53 − 1: exact in every JSON client).
+pub const MAX_POSITION: u64 = 9_007_199_254_740_991;
+
+/// A log position parameter, checked against [`MAX_POSITION`].
+pub(crate) fn position_param(name: &str, value: Option<u64>) -> Result<u64, ApiError> {
+    match value {
+        Some(v) if v > MAX_POSITION => Err(ApiError::bad_request(format!(
+            "`{name}`: {v} is past the largest log position ({MAX_POSITION})"
+        ))),
+        v => Ok(v.unwrap_or(0)),
+    }
+}
+
+pub(crate) fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(0) => Err(ApiError::bad_request("`limit`: must be at least 1")),
@@ -85,14 +105,17 @@ fn encode_cursor(key: &str) -> String {
 
 fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     let bad = || ApiError::bad_request("`after`: not a cursor this API gave out (use `next`)");
-    if !cursor.len().is_multiple_of(2) {
+    let hex = cursor.as_bytes();
+    if !hex.len().is_multiple_of(2) {
         return Err(bad());
     }
-    let bytes: Result<Vec<u8>, _> = (0..cursor.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16))
-        .collect();
-    String::from_utf8(bytes.map_err(|_| bad())?).map_err(|_| bad())
+    let digit = |b: u8| (b as char).to_digit(16).ok_or_else(bad);
+    let mut bytes = Vec::with_capacity(hex.len() / 2);
+    for pair in hex.chunks(2) {
+        bytes.push((digit(pair[0])? * 16 + digit(pair[1])?) as u8);
+    }
+    // Any key is a position in the order: items after it follow.
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// One page of `items` sorted by `key`, after the cursor; with the cursor of the next page.
@@ -129,10 +152,14 @@ pub struct EventsQuery {
     pub cluster: Option<String>,
     /// Only this event type, e.g. `cycle.completed`.
     #[serde(rename = "type")]
+    #[serde(default)]
+    #[schemars(schema_with = "crate::query::event_type_schema")]
     pub event_type: Option<String>,
     /// Event time at or after (RFC 3339).
+    #[schemars(regex(pattern = crate::query::TIME_PATTERN))]
     pub since: Option<String>,
     /// Event time at or before (RFC 3339).
+    #[schemars(regex(pattern = crate::query::TIME_PATTERN))]
     pub until: Option<String>,
     /// Events that changed or named this finding.
     pub check_key: Option<String>,
@@ -141,8 +168,10 @@ pub struct EventsQuery {
     /// Only this source.
     pub source: Option<String>,
     /// Events after this log position (the `next` of the previous page).
+    #[schemars(range(max = 9_007_199_254_740_991_u64))]
     pub after: Option<u64>,
     /// Page size, 1 to 1000 (default 100).
+    #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<usize>,
 }
 
@@ -164,6 +193,17 @@ pub struct EventsResponse {
     pub events: Vec<StoredEventView>,
     /// Pass as `after` for the next page; absent when there are no more.
     pub next: Option<u64>,
+}
+
+/// The schema of `type=`: one of the event types.
+pub(crate) fn event_type_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let types: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+    schemars::json_schema!({"type": "string", "enum": types})
+}
+
+/// The schema of the graph's `format=`.
+pub(crate) fn graph_format_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["json", "dot"]})
 }
 
 fn time_param(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
@@ -203,7 +243,7 @@ pub async fn list_events(
         incident: params.incident,
         source: params.source,
     };
-    let after = params.after.unwrap_or(0);
+    let after = position_param("after", params.after)?;
     let store = state.store.clone();
     let page = blocking(move || {
         store
@@ -241,10 +281,13 @@ pub struct FindingsQuery {
     /// Only this severity.
     pub severity: Option<Severity>,
     /// A log position or an RFC 3339 time: the state then, instead of now.
+    #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
     /// The `next` of the previous page.
+    #[schemars(regex(pattern = crate::query::CURSOR_PATTERN))]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<usize>,
 }
 
@@ -306,10 +349,13 @@ pub async fn list_findings(
 #[serde(deny_unknown_fields)]
 pub struct FindingQuery {
     /// A log position or an RFC 3339 time: the finding then.
+    #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
     /// Timeline entries after this log position.
+    #[schemars(range(max = 9_007_199_254_740_991_u64))]
     pub after: Option<u64>,
     /// Timeline page size, 1 to 1000 (default 100).
+    #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<usize>,
 }
 
@@ -379,7 +425,7 @@ pub async fn get_finding(
             "no finding {check_key:?} in cluster {cluster:?} at log position {seq}"
         ))
     })?;
-    let after = params.after.unwrap_or(0);
+    let after = position_param("after", params.after)?;
     let store = state.store.clone();
     let (timeline, next) = blocking(move || {
         let entries = store
@@ -407,10 +453,13 @@ pub struct ListQuery {
     /// Only this cluster.
     pub cluster: Option<String>,
     /// A log position or an RFC 3339 time: the state then.
+    #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
     /// The `next` of the previous page.
+    #[schemars(regex(pattern = crate::query::CURSOR_PATTERN))]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<usize>,
 }
 
@@ -462,6 +511,20 @@ pub async fn flaps(
     }))
 }
 
+/// Parameters of `GET /v1/stuck`: one bounded page per list.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StuckQuery {
+    /// Only this cluster.
+    pub cluster: Option<String>,
+    /// A log position or an RFC 3339 time: the state then.
+    #[schemars(regex(pattern = crate::query::AT_PATTERN))]
+    pub at: Option<String>,
+    /// Most entries per list, 1 to 1000 (default 100).
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<usize>,
+}
+
 /// Stuck findings, drift suspects, long-lived ones.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct StuckResponse {
@@ -480,14 +543,9 @@ pub struct StuckResponse {
 /// `GET /v1/stuck`.
 pub async fn stuck(
     State(state): State<AppState>,
-    params: Result<Query<ListQuery>, QueryRejection>,
+    params: Result<Query<StuckQuery>, QueryRejection>,
 ) -> Result<Json<StuckResponse>, ApiError> {
     let params = query(params)?;
-    if params.after.is_some() {
-        return Err(ApiError::bad_request(
-            "`after`: /v1/stuck answers one bounded page per list; narrow it with `cluster`",
-        ));
-    }
     let limit = page_size(params.limit)?;
     let cluster = params.cluster.clone();
     let (mut report, seq) = with_projections(&state, params.at.as_deref(), move |p| {
@@ -524,10 +582,13 @@ pub struct OrphansQuery {
     /// Also list candidates not yet confirmed.
     pub candidates: Option<bool>,
     /// A log position or an RFC 3339 time: the state then.
+    #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
     /// The `next` of the previous page.
+    #[schemars(regex(pattern = crate::query::CURSOR_PATTERN))]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<usize>,
 }
 
@@ -576,8 +637,11 @@ pub struct GraphQuery {
     /// Only this cluster.
     pub cluster: Option<String>,
     /// `json` (default) or `dot` (Graphviz).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::query::graph_format_schema")]
     pub format: Option<String>,
     /// A log position or an RFC 3339 time: the graph then.
+    #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
 }
 
@@ -625,10 +689,13 @@ pub struct IncidentsQuery {
     /// Include automatic incidents absorbed into explicit ones.
     pub all: Option<bool>,
     /// A log position or an RFC 3339 time: the state then.
+    #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
     /// The `next` of the previous page.
+    #[schemars(regex(pattern = crate::query::CURSOR_PATTERN))]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<usize>,
 }
 
@@ -678,6 +745,7 @@ pub async fn list_incidents(
 #[serde(deny_unknown_fields)]
 pub struct IncidentQuery {
     /// A log position or an RFC 3339 time: the incident then.
+    #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
 }
 
@@ -719,10 +787,13 @@ pub(crate) fn no_incident(id: &str, seq: u64) -> ApiError {
 #[serde(deny_unknown_fields)]
 pub struct IncidentTimelineQuery {
     /// A log position or an RFC 3339 time: the timeline up to then.
+    #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
     /// Entries after this log position.
+    #[schemars(range(max = 9_007_199_254_740_991_u64))]
     pub after: Option<u64>,
     /// Page size, 1 to 1000 (default 100).
+    #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<usize>,
 }
 
@@ -757,7 +828,7 @@ pub async fn incident_timeline(
 ) -> Result<Json<IncidentTimelineResponse>, ApiError> {
     let params = query(params)?;
     let limit = page_size(params.limit)?;
-    let after = params.after.unwrap_or(0);
+    let after = position_param("after", params.after)?;
     let wanted = id.clone();
     let (found, seq) = with_projections(&state, params.at.as_deref(), move |p| {
         p.incidents().incident(&wanted).map(|i| {

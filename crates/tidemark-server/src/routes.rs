@@ -15,7 +15,7 @@ use tidemark_store::{At, Input, Outcome, QuarantineEntry, Store};
 
 use crate::error::ApiError;
 use crate::ingest;
-use crate::query::{MAX_PAGE, blocking, query};
+use crate::query::{blocking, query};
 use crate::replica::{Gauge, Health, PublishResult, Publisher};
 use crate::writer::{WriteError, WriterClient};
 
@@ -310,7 +310,7 @@ pub async fn cluster_timeline(
     let params = query(params)?;
     let since = time_param("since", params.since.as_deref())?;
     let until = time_param("until", params.until.as_deref())?;
-    let limit = params.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let limit = crate::query::page_size(params.limit)?;
     let store = state.store.clone();
     let entries = blocking(move || {
         store
@@ -336,10 +336,11 @@ pub async fn quarantine(
 ) -> Result<Json<Vec<QuarantineEntry>>, ApiError> {
     let params = query(params)?;
     let store = state.store.clone();
-    let limit = params.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let limit = crate::query::page_size(params.limit)?;
+    let from = crate::query::position_param("from", params.from)?.max(1);
     let entries = blocking(move || {
         store
-            .quarantine(params.from.unwrap_or(1), limit)
+            .quarantine(from, limit)
             .map_err(|e| ApiError::internal(&e))
     })
     .await?;

@@ -1,0 +1,146 @@
+//! The web timeline in a real headless Chromium: `tidemark serve --replay` an incident, load its
+//! page in the browser, check that every timeline entry the API knows is on the page (as the
+//! browser rendered it), and save a screenshot (`target/web-screenshots/`).
+//!
+//! Chromium comes from `scripts/install-chromium` (Debian's `chromium`); `TIDEMARK_CHROMIUM`
+//! points at another binary.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use support::spawn_server;
+
+fn chromium() -> String {
+    if let Ok(path) = std::env::var("TIDEMARK_CHROMIUM") {
+        return path;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-chromium");
+    let out = Command::new(&script)
+        .output()
+        .expect("scripts/install-chromium runs");
+    assert!(
+        out.status.success(),
+        "no Chromium for the browser test: {} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Runs headless Chromium on `url` with `args`; returns its stdout.
+fn browse(chromium: &str, profile: &Path, url: &str, args: &[&str]) -> String {
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--hide-scrollbars",
+            &format!("--user-data-dir={}", profile.display()),
+        ])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium {args:?} {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn an_incident_page_shows_every_timeline_entry_in_a_real_browser() {
+    let chromium = chromium();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("web.redb");
+    let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/incident-day.ndjson");
+    let (mut server, base) = spawn_server(&[
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--replay",
+        log.to_str().unwrap(),
+    ]);
+
+    // What the API says the incident's timeline is.
+    let text = ureq::get(&format!("{base}/v1/incidents/inc-2026-03-02-dnd/timeline"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let api: Value = serde_json::from_str(&text).unwrap();
+    let entries = api["timeline"].as_array().unwrap();
+    assert!(entries.len() >= 8, "{api:#}");
+
+    // What the browser renders.
+    let profile = dir.path().join("chromium-profile");
+    let url = format!("{base}/incidents/inc-2026-03-02-dnd");
+    let dom = browse(&chromium, &profile, &url, &["--dump-dom"]);
+    assert!(dom.contains("dnd-backend CrashLoopBackOff"), "{dom}");
+    for entry in entries {
+        let seq = entry["seq"].as_u64().unwrap();
+        assert!(
+            dom.contains(&format!("id=\"seq-{seq}\"")),
+            "timeline entry {seq} ({}) missing from the page",
+            entry["summary"]
+        );
+    }
+    // Kinds are distinguished, findings have lanes, the note and the deploy are there.
+    assert!(dom.contains("entry-note-added") && dom.contains("entry-change-deployed"));
+    assert!(
+        dom.matches("class=\"lane").count() >= 5,
+        "one lane per finding"
+    );
+    assert!(dom.contains("ECR pull secret expired?"));
+    assert!(!dom.contains("<script"), "the page needs no JavaScript");
+
+    let shot = screenshots().join("incident.png");
+    let _ = std::fs::remove_file(&shot);
+    browse(
+        &chromium,
+        &profile,
+        &url,
+        &[
+            "--window-size=1400,1700",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size > 20_000,
+        "screenshot {} is {size} bytes",
+        shot.display()
+    );
+
+    // The incidents list links to it, and the orphans page draws the graph.
+    let list = browse(&chromium, &profile, &format!("{base}/"), &["--dump-dom"]);
+    assert!(list.contains("/incidents/inc-2026-03-02-dnd"), "{list}");
+    let orphans = browse(
+        &chromium,
+        &profile,
+        &format!("{base}/orphans"),
+        &["--dump-dom"],
+    );
+    assert!(
+        orphans.contains("plex-config") && orphans.contains("<svg"),
+        "{orphans}"
+    );
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
