@@ -4,6 +4,7 @@
 pub mod auth;
 mod error;
 pub mod ingest;
+pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod query;
@@ -87,6 +88,10 @@ pub fn router(state: AppState) -> Router {
             state.auth.clone(),
             auth::require,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::count,
+        ))
         .with_state(state)
 }
 
@@ -129,12 +134,14 @@ pub async fn serve(
     mode: Mode,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let metrics = Arc::new(metrics::Metrics::default());
     let (writer, ingest) = match mode {
         Mode::Embedded => {
-            let (writer, client) = Writer::spawn(
+            let (writer, client) = Writer::spawn_with_metrics(
                 store.clone(),
                 config.queue_capacity,
                 config.max_batch_inputs,
+                Some(metrics.clone()),
             );
             (Some(writer), Ingest::Local(client))
         }
@@ -146,6 +153,7 @@ pub async fn serve(
         max_body_bytes: config.max_body_bytes,
         auth: config.auth.clone(),
         bridge: Arc::new(config.bridge.clone()),
+        metrics,
     });
     let served = axum::serve(
         listener,

@@ -55,6 +55,8 @@ pub struct AppState {
     pub auth: crate::auth::AuthPolicy,
     /// How Alertmanager webhooks become events.
     pub bridge: Arc<tidemark_core::alertmanager::BridgeConfig>,
+    /// Request and ingest counters for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -419,6 +421,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             gauge.name, gauge.help, gauge.name, gauge.name, gauge.value
         ));
     }
+    state.metrics.render(&mut text);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 

@@ -68,10 +68,20 @@ impl Writer {
         queue_capacity: usize,
         max_batch_inputs: usize,
     ) -> (Writer, WriterClient) {
+        Self::spawn_with_metrics(store, queue_capacity, max_batch_inputs, None)
+    }
+
+    /// Starts the writer thread on `store`, counting its batches in `metrics`.
+    pub fn spawn_with_metrics(
+        store: Arc<Store>,
+        queue_capacity: usize,
+        max_batch_inputs: usize,
+        metrics: Option<Arc<crate::metrics::Metrics>>,
+    ) -> (Writer, WriterClient) {
         let (tx, rx) = mpsc::channel(queue_capacity);
         let join = std::thread::Builder::new()
             .name("tidemark-writer".into())
-            .spawn(move || run(store, rx, max_batch_inputs))
+            .spawn(move || run(store, rx, max_batch_inputs, metrics))
             .expect("spawning the writer thread");
         (Writer { join }, WriterClient { tx })
     }
@@ -84,7 +94,12 @@ impl Writer {
     }
 }
 
-fn run(store: Arc<Store>, mut rx: mpsc::Receiver<WriteRequest>, max_batch_inputs: usize) {
+fn run(
+    store: Arc<Store>,
+    mut rx: mpsc::Receiver<WriteRequest>,
+    max_batch_inputs: usize,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+) {
     let mut requests: Vec<WriteRequest> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let mut count = first.inputs.len();
@@ -114,6 +129,16 @@ fn run(store: Arc<Store>, mut rx: mpsc::Receiver<WriteRequest>, max_batch_inputs
         );
         match result {
             Ok(outcomes) => {
+                if let Some(metrics) = &metrics {
+                    let count =
+                        |f: fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
+                    metrics.batch(
+                        started.elapsed(),
+                        count(|o| matches!(o, Outcome::Accepted { .. })),
+                        count(|o| matches!(o, Outcome::Duplicate { .. })),
+                        count(|o| matches!(o, Outcome::Rejected { .. })),
+                    );
+                }
                 let mut outcomes = outcomes.into_iter();
                 for (request, len) in requests.drain(..).zip(lengths) {
                     let mine: Vec<Outcome> = outcomes.by_ref().take(len).collect();
@@ -121,6 +146,9 @@ fn run(store: Arc<Store>, mut rx: mpsc::Receiver<WriteRequest>, max_batch_inputs
                 }
             }
             Err(error) => {
+                if let Some(metrics) = &metrics {
+                    metrics.batch_failed();
+                }
                 tracing::error!(%error, inputs = count, "append failed; nothing of the batch was stored");
                 let message = error.to_string();
                 for request in requests.drain(..) {

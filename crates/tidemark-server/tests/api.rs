@@ -26,6 +26,7 @@ fn harness(max_body_bytes: usize) -> Harness {
             max_body_bytes,
             auth: tidemark_server::AuthPolicy::Open,
             bridge: Default::default(),
+            metrics: Default::default(),
         }),
         _dir: dir,
     }

@@ -28,6 +28,7 @@ fn harness(auth: AuthPolicy) -> Harness {
             max_body_bytes: 1 << 20,
             auth,
             bridge: Default::default(),
+            metrics: Default::default(),
         }),
         _dir: dir,
     }
@@ -336,4 +337,25 @@ async fn tokens_gate_reads_and_writes_but_not_health() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = h.call("GET", "/metrics", String::new(), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_pattern_and_quarantine() {
+    let h = loaded().await;
+    h.ok("/v1/findings/pw-prod/node:notready:k3s-worker-2")
+        .await;
+    h.get("/v1/incidents/nope").await;
+    let (status, text) = h.call("GET", "/metrics", String::new(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    // Route patterns, not raw paths: labels stay bounded.
+    assert!(
+        text.contains("tidemark_http_requests_total{method=\"GET\",route=\"/v1/findings/{cluster}/{*check_key}\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("route=\"/v1/incidents/{id}\",status=\"404\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("tidemark_quarantined 0"), "{text}");
+    assert!(text.contains("# TYPE tidemark_http_request_duration_seconds histogram"));
 }

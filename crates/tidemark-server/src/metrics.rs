@@ -1,0 +1,192 @@
+//! Counters and histograms for `/metrics` (Prometheus text format): requests by route and
+//! status, request latency, events ingested by outcome, and the writer's batch apply-and-commit
+//! latency. Kept in ordered maps, so the exposition is stable from one scrape to the next.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// Bucket bounds of every latency histogram, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Clone, Debug, Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (bound, count) in BUCKETS.iter().zip(self.counts.iter_mut()) {
+            if seconds <= *bound {
+                *count += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bound, count) in BUCKETS.iter().zip(self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    requests: BTreeMap<(String, String, u16), u64>,
+    request_seconds: BTreeMap<String, Histogram>,
+    ingested: BTreeMap<&'static str, u64>,
+    batch_seconds: Histogram,
+    batches_failed: u64,
+}
+
+/// What the server counts.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+impl Metrics {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One request answered.
+    pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        let mut inner = self.lock();
+        *inner
+            .requests
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+        inner
+            .request_seconds
+            .entry(route.to_owned())
+            .or_default()
+            .observe(took.as_secs_f64());
+    }
+
+    /// One batch applied and committed by the writer, with its outcomes.
+    pub fn batch(&self, took: Duration, accepted: u64, duplicates: u64, rejected: u64) {
+        let mut inner = self.lock();
+        inner.batch_seconds.observe(took.as_secs_f64());
+        *inner.ingested.entry("accepted").or_default() += accepted;
+        *inner.ingested.entry("duplicate").or_default() += duplicates;
+        *inner.ingested.entry("rejected").or_default() += rejected;
+    }
+
+    /// A batch the store could not commit.
+    pub fn batch_failed(&self) {
+        self.lock().batches_failed += 1;
+    }
+
+    /// The counters and histograms in Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let inner = self.lock();
+        out.push_str("# HELP tidemark_http_requests_total requests answered, by method, route and status\n# TYPE tidemark_http_requests_total counter\n");
+        for ((method, route, status), count) in &inner.requests {
+            let _ = writeln!(
+                out,
+                "tidemark_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {count}"
+            );
+        }
+        out.push_str("# HELP tidemark_http_request_duration_seconds time to answer a request, by route\n# TYPE tidemark_http_request_duration_seconds histogram\n");
+        for (route, histogram) in &inner.request_seconds {
+            histogram.render(
+                out,
+                "tidemark_http_request_duration_seconds",
+                &format!("route=\"{route}\""),
+            );
+        }
+        out.push_str("# HELP tidemark_events_ingested_total inputs written by this server, by outcome (rate() of accepted is the ingest rate)\n# TYPE tidemark_events_ingested_total counter\n");
+        for outcome in ["accepted", "duplicate", "rejected"] {
+            let count = inner.ingested.get(outcome).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "tidemark_events_ingested_total{{outcome=\"{outcome}\"}} {count}"
+            );
+        }
+        out.push_str("# HELP tidemark_batch_apply_seconds time to apply a batch to the projections and commit it\n# TYPE tidemark_batch_apply_seconds histogram\n");
+        inner
+            .batch_seconds
+            .render(out, "tidemark_batch_apply_seconds", "");
+        let _ = writeln!(
+            out,
+            "# HELP tidemark_batches_failed_total batches the store could not commit\n# TYPE tidemark_batches_failed_total counter\ntidemark_batches_failed_total {}",
+            inner.batches_failed
+        );
+    }
+}
+
+/// The middleware that counts every request by its route pattern (never the raw path, so
+/// labels stay bounded).
+pub async fn count(
+    State(metrics): State<std::sync::Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    metrics.request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_counters_add_up() {
+        let metrics = Metrics::default();
+        metrics.request("GET", "/v1/findings", 200, Duration::from_micros(700));
+        metrics.request("GET", "/v1/findings", 200, Duration::from_millis(30));
+        metrics.request("GET", "/v1/findings", 400, Duration::from_micros(100));
+        metrics.batch(Duration::from_millis(2), 10, 1, 2);
+        let mut out = String::new();
+        metrics.render(&mut out);
+        assert!(out.contains(
+            "tidemark_http_requests_total{method=\"GET\",route=\"/v1/findings\",status=\"200\"} 2"
+        ));
+        assert!(out.contains(
+            "tidemark_http_request_duration_seconds_bucket{route=\"/v1/findings\",le=\"0.001\"} 2"
+        ));
+        assert!(out.contains(
+            "tidemark_http_request_duration_seconds_bucket{route=\"/v1/findings\",le=\"+Inf\"} 3"
+        ));
+        assert!(out.contains("tidemark_events_ingested_total{outcome=\"accepted\"} 10"));
+        assert!(out.contains("tidemark_batch_apply_seconds_bucket{le=\"0.0025\"} 1"));
+        assert!(out.contains("tidemark_batch_apply_seconds_count 1"));
+    }
+}
