@@ -16,7 +16,9 @@ const CHUNK: usize = 10_000;
 fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("usage: query-store PATH.redb [EVENTS]");
-    let total: usize = args.next().map_or(1_000_000, |n| n.parse().expect("EVENTS is a number"));
+    let total: usize = args
+        .next()
+        .map_or(1_000_000, |n| n.parse().expect("EVENTS is a number"));
     let note_every = (total / 10_000).max(1);
     let store = Store::open(&path, StoreConfig::default()).expect("the store opens");
     let start = Timestamp::parse_rfc3339("2026-03-02T00:00:00Z").expect("valid time");
@@ -52,7 +54,9 @@ fn main() {
             }
         }
         let inputs: Vec<Input> = events.into_iter().map(Input::Event).collect();
-        store.append(&inputs, tidemark_store::wall_clock()).expect("append");
+        store
+            .append(&inputs, tidemark_store::wall_clock())
+            .expect("append");
         written += n;
         if written % 100_000 == 0 {
             eprintln!(
@@ -62,5 +66,8 @@ fn main() {
         }
     }
     store.snapshot_now().expect("snapshot");
-    eprintln!("{written} events in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "{written} events in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
 }

@@ -244,6 +244,9 @@ pub struct IncidentProjection {
     /// Open incidents (not closed, not absorbed), by index, oldest first (rebuilt on restore).
     #[serde(skip)]
     open: BTreeSet<usize>,
+    /// The open automatic ones, by cluster (what a new finding may join; rebuilt on restore).
+    #[serde(skip)]
+    open_auto: BTreeMap<String, BTreeSet<usize>>,
     /// Resources armed by a change, waiting for an observation: (cluster, incident index).
     armed: BTreeSet<(String, usize)>,
 }
@@ -296,7 +299,13 @@ impl IncidentProjection {
                 incident.closed_at = Some(at);
                 incident.closed_seq = Some(seq);
                 incident.touch(seq, at, "incident_closed", None);
-                self.open.remove(&index);
+                Self::set_open(
+                    &mut self.open,
+                    &mut self.open_auto,
+                    &self.incidents[index],
+                    index,
+                    false,
+                );
             }
         }
         match &event.payload {
@@ -388,8 +397,10 @@ impl IncidentProjection {
         let Some(facts) = findings.finding_facts(cluster, check_key) else {
             return;
         };
-        // Informational findings are resolved as they open: no incident.
-        if !facts.active {
+        // Informational findings are resolved as they open: no incident. A finding that names
+        // no resource can share nothing with another: grouping has nothing to go on, so it
+        // opens no automatic incident (an explicit one may still name it).
+        if !facts.active || facts.resource.is_none() {
             return;
         }
         let settings = findings.settings_of(cluster);
@@ -404,10 +415,10 @@ impl IncidentProjection {
             .resource
             .and_then(|r| graph.component_of(cluster, r))
             .map(str::to_owned);
-        let joined = self.open.iter().copied().find(|&i| {
+        let open_here = self.open_auto.get(cluster);
+        let joined = open_here.into_iter().flatten().copied().find(|&i| {
             let incident = &self.incidents[i];
             incident.kind == IncidentKind::Automatic
-                && incident.cluster == cluster
                 && incident.last_opened_at >= window_start
                 && (namespace
                     .as_ref()
@@ -459,7 +470,13 @@ impl IncidentProjection {
             timeline: Vec::new(),
         });
         self.by_id.insert(id.to_owned(), index);
-        self.open.insert(index);
+        Self::set_open(
+            &mut self.open,
+            &mut self.open_auto,
+            &self.incidents[index],
+            index,
+            true,
+        );
     }
 
     /// Adds a finding to an incident (once), with its namespace, component and first layer.
@@ -522,6 +539,33 @@ impl IncidentProjection {
         self.link(cluster, check_key, index);
     }
 
+    /// Keeps the open sets in step with an incident's state.
+    fn set_open(
+        open: &mut BTreeSet<usize>,
+        open_auto: &mut BTreeMap<String, BTreeSet<usize>>,
+        incident: &Incident,
+        index: usize,
+        is_open: bool,
+    ) {
+        if is_open {
+            open.insert(index);
+            if incident.kind == IncidentKind::Automatic {
+                open_auto
+                    .entry(incident.cluster.clone())
+                    .or_default()
+                    .insert(index);
+            }
+        } else {
+            open.remove(&index);
+            if let Some(set) = open_auto.get_mut(&incident.cluster) {
+                set.remove(&index);
+                if set.is_empty() {
+                    open_auto.remove(&incident.cluster);
+                }
+            }
+        }
+    }
+
     /// Records that a finding belongs to an incident (indices kept sorted and unique).
     fn link(&mut self, cluster: &str, check_key: &str, index: usize) {
         if !self.by_finding.contains_key(cluster) {
@@ -550,10 +594,17 @@ impl IncidentProjection {
         {
             let source = &mut self.incidents[from];
             source.merged_into = Some(into_id);
-            self.open.remove(&from);
+            // (leaves the open sets below)
             source.findings = absorbed.clone();
             source.touch(seq, at, "merged", None);
         }
+        Self::set_open(
+            &mut self.open,
+            &mut self.open_auto,
+            &self.incidents[from],
+            from,
+            false,
+        );
         for finding in absorbed {
             if !self.incidents[into].has_finding(&finding.cluster, &finding.check_key) {
                 self.link(&finding.cluster, &finding.check_key, into);
@@ -637,9 +688,21 @@ impl IncidentProjection {
             }
             incident.touch(seq, at, what, None);
             if incident.is_open() {
-                self.open.insert(index);
+                Self::set_open(
+                    &mut self.open,
+                    &mut self.open_auto,
+                    &self.incidents[index],
+                    index,
+                    true,
+                );
             } else {
-                self.open.remove(&index);
+                Self::set_open(
+                    &mut self.open,
+                    &mut self.open_auto,
+                    &self.incidents[index],
+                    index,
+                    false,
+                );
             }
         }
         for check_key in &change.check_keys {
@@ -970,7 +1033,13 @@ impl IncidentProjection {
         for (index, incident) in snapshot.incidents.iter().enumerate() {
             projection.by_id.insert(incident.id.clone(), index);
             if incident.is_open() {
-                projection.open.insert(index);
+                Self::set_open(
+                    &mut projection.open,
+                    &mut projection.open_auto,
+                    incident,
+                    index,
+                    true,
+                );
             }
             for finding in &incident.findings {
                 projection.link(&finding.cluster, &finding.check_key, index);
