@@ -359,3 +359,40 @@ async fn metrics_count_requests_by_route_pattern_and_quarantine() {
     assert!(text.contains("tidemark_quarantined 0"), "{text}");
     assert!(text.contains("# TYPE tidemark_http_request_duration_seconds histogram"));
 }
+
+#[tokio::test]
+async fn alertmanager_webhooks_land_on_the_timeline_once_and_bad_ones_in_quarantine() {
+    let h = harness(AuthPolicy::Open);
+    let webhook = json!({
+        "version": "4", "groupKey": "{}:{alertname=\"AgentBrunoPodCrashLooping\"}", "truncatedAlerts": 0,
+        "status": "firing", "receiver": "tidemark", "groupLabels": {}, "commonLabels": {"cluster": "pw-prod"},
+        "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "AgentBrunoPodCrashLooping", "namespace": "bruno", "severity": "critical"},
+            "annotations": {"summary": "agent-bruno is crash-looping"},
+            "startsAt": "2026-03-02T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus/graph", "fingerprint": "c4b2a1d3e5f60789"
+        }]
+    })
+    .to_string();
+    let (status, body) = h.call("POST", "/v1/bridges/alertmanager", webhook.clone(), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["accepted"], 1);
+    // Alertmanager re-sends the group: stored once.
+    let (_, body) = h.call("POST", "/v1/bridges/alertmanager", webhook, None).await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["duplicates"], 1);
+    let fired = h.ok("/v1/events?type=alert.fired&cluster=pw-prod").await;
+    assert_eq!(fired["events"][0]["event"]["data"]["name"], "AgentBrunoPodCrashLooping");
+
+    let (status, body) = h
+        .call("POST", "/v1/bridges/alertmanager", r#"{"version": "3", "alerts": []}"#.into(), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("\\\"4\\\"") || body.contains("4"), "{body}");
+    let quarantine = h.ok("/v1/quarantine").await;
+    assert_eq!(quarantine.as_array().unwrap().len(), 1, "{quarantine}");
+    assert!(quarantine[0]["origin"].as_str().unwrap().contains("alertmanager"));
+}
