@@ -240,22 +240,43 @@ fn an_open_api_is_refused_off_loopback_and_bad_tokens_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.redb");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(["serve", "--db", db.to_str().unwrap(), "--listen", "0.0.0.0:0"])
+        .args([
+            "serve",
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:0",
+        ])
         .env_remove("TIDEMARK_TOKENS")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("refusing to serve") && stderr.contains("--insecure"), "{stderr}");
-    assert!(!db.exists(), "nothing is created when the server refuses to start");
+    assert!(
+        stderr.contains("refusing to serve") && stderr.contains("--insecure"),
+        "{stderr}"
+    );
+    assert!(
+        !db.exists(),
+        "nothing is created when the server refuses to start"
+    );
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(["serve", "--db", db.to_str().unwrap(), "--listen", "0.0.0.0:0"])
+        .args([
+            "serve",
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:0",
+        ])
         .env("TIDEMARK_TOKENS", "admin:0123456789abcdef0123")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("TIDEMARK_TOKENS: entry 1"), "{stderr}");
-    assert!(!stderr.contains("0123456789abcdef0123"), "the token is never printed: {stderr}");
+    assert!(
+        !stderr.contains("0123456789abcdef0123"),
+        "the token is never printed: {stderr}"
+    );
 }

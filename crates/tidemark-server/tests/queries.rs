@@ -376,23 +376,40 @@ async fn alertmanager_webhooks_land_on_the_timeline_once_and_bad_ones_in_quarant
         }]
     })
     .to_string();
-    let (status, body) = h.call("POST", "/v1/bridges/alertmanager", webhook.clone(), None).await;
+    let (status, body) = h
+        .call("POST", "/v1/bridges/alertmanager", webhook.clone(), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["accepted"], 1);
     // Alertmanager re-sends the group: stored once.
-    let (_, body) = h.call("POST", "/v1/bridges/alertmanager", webhook, None).await;
+    let (_, body) = h
+        .call("POST", "/v1/bridges/alertmanager", webhook, None)
+        .await;
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["duplicates"], 1);
     let fired = h.ok("/v1/events?type=alert.fired&cluster=pw-prod").await;
-    assert_eq!(fired["events"][0]["event"]["data"]["name"], "AgentBrunoPodCrashLooping");
+    assert_eq!(
+        fired["events"][0]["event"]["data"]["name"],
+        "AgentBrunoPodCrashLooping"
+    );
 
     let (status, body) = h
-        .call("POST", "/v1/bridges/alertmanager", r#"{"version": "3", "alerts": []}"#.into(), None)
+        .call(
+            "POST",
+            "/v1/bridges/alertmanager",
+            r#"{"version": "3", "alerts": []}"#.into(),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("\\\"4\\\"") || body.contains("4"), "{body}");
     let quarantine = h.ok("/v1/quarantine").await;
     assert_eq!(quarantine.as_array().unwrap().len(), 1, "{quarantine}");
-    assert!(quarantine[0]["origin"].as_str().unwrap().contains("alertmanager"));
+    assert!(
+        quarantine[0]["origin"]
+            .as_str()
+            .unwrap()
+            .contains("alertmanager")
+    );
 }
