@@ -42,7 +42,7 @@ fn main() {
                     summary: None,
                 });
                 event.cluster = "cluster-000".into();
-            } else if global % note_every == 0 {
+            } else if global.is_multiple_of(note_every) {
                 event.payload = Payload::NoteAdded(NoteAdded {
                     incident: Some("inc-bench".into()),
                     author: "bench".into(),
@@ -58,7 +58,7 @@ fn main() {
             .append(&inputs, tidemark_store::wall_clock())
             .expect("append");
         written += n;
-        if written % 100_000 == 0 {
+        if written.is_multiple_of(100_000) {
             eprintln!(
                 "{written} events ({:.0}/s)",
                 written as f64 / started.elapsed().as_secs_f64()
