@@ -88,13 +88,7 @@ pub async fn post_events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::response::Response, ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(state.max_body_bytes)
-        } else {
-            ApiError::bad_request(e.body_text())
-        }
-    })?;
+    let body = request_body(&state, body)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -109,6 +103,17 @@ pub async fn post_events(
     store_inputs(&state, ids, inputs).await
 }
 
+/// The request body, or 413 above the limit and 400 when it cannot be read.
+fn request_body(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(state.max_body_bytes)
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    })
+}
+
 /// `POST /v1/bridges/alertmanager`: an Alertmanager webhook (version 4) becomes `alert.fired` /
 /// `alert.resolved` events, one per alert, with ids from (fingerprint, status, start time) so
 /// a re-sent notification is stored once. A payload that cannot be translated is answered 400
@@ -117,13 +122,7 @@ pub async fn post_alertmanager(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::response::Response, ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(state.max_body_bytes)
-        } else {
-            ApiError::bad_request(e.body_text())
-        }
-    })?;
+    let body = request_body(&state, body)?;
     match tidemark_core::alertmanager::translate(&body, &state.bridge) {
         Ok(events) => {
             let ids = events.iter().map(|e| Some(e.id.0.clone())).collect();
