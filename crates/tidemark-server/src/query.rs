@@ -15,7 +15,7 @@ use tidemark_core::incidents::{IncidentEntry, IncidentState, IncidentView};
 use tidemark_core::orphans::{OrphanGraph, OrphanKind, OrphanView};
 use tidemark_core::projections::UnstableKeyView;
 use tidemark_core::{
-    Event, EventType, FindingState, FindingView, Projections, Severity, Timestamp,
+    Event, EventType, FindingState, FindingView, Payload, Projections, Severity, Timestamp,
 };
 use tidemark_store::{EventFilter, TimelineEntry};
 
@@ -357,6 +357,8 @@ pub struct FindingQuery {
     /// Timeline page size, 1 to 1000 (default 100).
     #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<usize>,
+    /// Whole events in the timeline; by default a cycle event keeps only this finding's entries.
+    pub full_events: Option<bool>,
 }
 
 /// One finding, its flap episodes, and a page of its timeline.
@@ -383,8 +385,10 @@ pub struct TimelineEntryView {
     pub recorded_at: Timestamp,
     /// What it did: `opened`, `resolved_auto`, `flap_started_count`, ...
     pub changes: Vec<String>,
-    /// The event.
+    /// The event (a cycle event keeps only this finding's entries unless `full_events=true`).
     pub event: Event,
+    /// Whether other findings' entries were left out of the cycle event.
+    pub trimmed: bool,
 }
 
 impl From<TimelineEntry> for TimelineEntryView {
@@ -394,6 +398,7 @@ impl From<TimelineEntry> for TimelineEntryView {
             recorded_at: entry.recorded_at,
             changes: entry.changes.iter().map(|c| (*c).to_owned()).collect(),
             event: entry.event,
+            trimmed: false,
         }
     }
 }
@@ -434,11 +439,26 @@ pub async fn get_finding(
         Ok(entries)
     })
     .await?;
+    let full = params.full_events == Some(true);
+    let key = finding.check_key.clone();
+    let timeline = timeline
+        .into_iter()
+        .map(|entry| {
+            let mut view = TimelineEntryView::from(entry);
+            if !full && let Payload::CycleCompleted(cycle) = &mut view.event.payload {
+                // A cycle event lists every finding of the scan; this timeline is about one.
+                let before = cycle.findings.len();
+                cycle.findings.retain(|f| f.check_key == key);
+                view.trimmed = cycle.findings.len() != before;
+            }
+            view
+        })
+        .collect();
     Ok(Json(FindingResponse {
         seq,
         finding,
         flaps,
-        timeline: timeline.into_iter().map(Into::into).collect(),
+        timeline,
         next,
     }))
 }

@@ -201,6 +201,26 @@ async fn findings_pages_follow_the_cursor_to_the_end_in_a_stable_order() {
         ))
         .await;
     assert!(more["timeline"][0]["seq"].as_u64().unwrap() > next);
+    // Cycle events in a finding's timeline keep only that finding's entry, unless asked.
+    let crash = h
+        .ok("/v1/findings/pw-prod/pod:crashloop:dnd/dnd-backend?limit=1")
+        .await;
+    let first = &crash["timeline"][0];
+    assert_eq!(first["trimmed"], true, "{first}");
+    let entries = first["event"]["data"]["findings"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["check_key"], "pod:crashloop:dnd/dnd-backend");
+    let full = h
+        .ok("/v1/findings/pw-prod/pod:crashloop:dnd/dnd-backend?limit=1&full_events=true")
+        .await;
+    assert_eq!(full["timeline"][0]["trimmed"], false);
+    assert_eq!(
+        full["timeline"][0]["event"]["data"]["findings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     // The finding as it was at position 2: seen once, active.
     let then = h
         .ok("/v1/findings/pw-prod/node:notready:k3s-worker-2?at=2")
