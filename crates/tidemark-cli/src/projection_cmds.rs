@@ -37,18 +37,15 @@ fn with_projections<R>(
     at: Option<Until>,
     read: impl FnOnce(&Projections) -> R,
 ) -> Result<(R, u64), CliError> {
-    match at {
-        None => Ok((store.read(read), store.checkpoint())),
-        Some(at) => {
-            let at = match at {
-                Until::Seq(seq) => At::Seq(seq),
-                Until::Time(t) => At::Time(t),
-            };
-            let (projections, seq) = store
-                .projection_at(at)
-                .map_err(|e| CliError::new(exit::FAILURE, e))?;
-            Ok((read(&projections), seq))
-        }
+    store
+        .read_at(at.map(to_at), read)
+        .map_err(|e| CliError::new(exit::FAILURE, e))
+}
+
+fn to_at(until: Until) -> At {
+    match until {
+        Until::Seq(seq) => At::Seq(seq),
+        Until::Time(t) => At::Time(t),
     }
 }
 
@@ -532,12 +529,35 @@ struct IncidentOutput {
 
 pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
     let store = open_existing(&args.view.db.db)?;
-    let (found, at_seq) = with_projections(&store, args.view.at, |p| {
-        p.incidents()
-            .incident(&args.id)
-            .map(|i| (p.incidents().view(i, p.findings()), i.timeline.clone()))
-    })?;
-    let Some((incident, entries)) = found else {
+    let (found, at_seq) = store
+        .read_with_events(
+            args.view.at.map(to_at),
+            |p| {
+                p.incidents()
+                    .incident(&args.id)
+                    .map(|i| i.timeline.iter().map(|e| e.seq).collect())
+                    .unwrap_or_default()
+            },
+            |p, events, seq| {
+                let found = p.incidents().incident(&args.id).map(|i| {
+                    let lines: Vec<TimelineLine> = i
+                        .timeline
+                        .iter()
+                        .cloned()
+                        .zip(events)
+                        .map(|(entry, (_, event))| TimelineLine {
+                            summary: one_line(event),
+                            entry,
+                            event: event.clone(),
+                        })
+                        .collect();
+                    (p.incidents().view(i, p.findings()), lines)
+                });
+                (found, seq)
+            },
+        )
+        .map_err(|e| CliError::new(exit::FAILURE, e))?;
+    let Some((incident, timeline)) = found else {
         return Err(CliError::new(
             exit::NO_INPUT,
             anyhow::anyhow!(
@@ -547,19 +567,6 @@ pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
             ),
         ));
     };
-    let positions: Vec<u64> = entries.iter().map(|e| e.seq).collect();
-    let events = store
-        .events_at(&positions)
-        .map_err(|e| CliError::new(exit::FAILURE, e))?;
-    let timeline: Vec<TimelineLine> = entries
-        .into_iter()
-        .zip(events)
-        .map(|(entry, (_, stored))| TimelineLine {
-            summary: one_line(&stored.event),
-            entry,
-            event: stored.event,
-        })
-        .collect();
     if args.view.json {
         return print_json(&IncidentOutput {
             at_seq,
@@ -700,23 +707,23 @@ pub fn export(args: &ExportArgs) -> Result<(), CliError> {
         .parse()
         .map_err(|e| CliError::new(exit::USAGE, anyhow::anyhow!("--format: {e}")))?;
     let store = open_existing(&args.db.db)?;
-    let positions = |p: &Projections| -> Vec<u64> {
-        p.incidents()
-            .incident(&args.id)
-            .map(|i| i.timeline.iter().map(|e| e.seq).collect())
-            .unwrap_or_default()
-    };
-    let (seqs, _) = with_projections(&store, args.at, positions)?;
-    let events: Vec<(u64, tidemark_core::Event)> = store
-        .events_at(&seqs)
-        .map_err(|e| CliError::new(exit::FAILURE, e))?
-        .into_iter()
-        .map(|(seq, stored)| (seq, stored.event))
-        .collect();
-    let (built, at_seq) = with_projections(&store, args.at, |p| {
-        let seq = store.checkpoint();
-        tidemark_export::Postmortem::build(&args.id, p, &events, seq)
-    })?;
+    let (built, at_seq) = store
+        .read_with_events(
+            args.at.map(to_at),
+            |p: &Projections| -> Vec<u64> {
+                p.incidents()
+                    .incident(&args.id)
+                    .map(|i| i.timeline.iter().map(|e| e.seq).collect())
+                    .unwrap_or_default()
+            },
+            |p, events, seq| {
+                (
+                    tidemark_export::Postmortem::build(&args.id, p, events, seq),
+                    seq,
+                )
+            },
+        )
+        .map_err(|e| CliError::new(exit::FAILURE, e))?;
     let postmortem = built.map_err(|e| match e {
         tidemark_export::BuildError::UnknownIncident { .. } => CliError::new(
             exit::NO_INPUT,

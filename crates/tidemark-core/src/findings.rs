@@ -847,11 +847,7 @@ impl ClusterFindings {
             category: self.category_names[finding.category as usize].clone(),
             severity: finding.severity,
             title: finding.title.clone(),
-            state: if active {
-                FindingState::Active
-            } else {
-                FindingState::Resolved
-            },
+            state: FindingState::of(active),
             clean_cycles: active.then_some(finding.clean_cycles),
             opened_at: current.opened_at,
             last_seen_at: finding.last_seen_at,
@@ -878,11 +874,7 @@ impl ClusterFindings {
             category: self.category_names[finding.category as usize].clone(),
             severity: finding.severity,
             title: finding.title.clone(),
-            state: if finding.is_active() {
-                FindingState::Active
-            } else {
-                FindingState::Resolved
-            },
+            state: FindingState::of(finding.is_active()),
             flapping: self.is_flapping(finding),
             flapping_state_change: finding.flapping_state_change,
             auto_resolutions_in_window: self.auto_resolutions_in_window(finding),
@@ -932,6 +924,13 @@ pub enum FindingState {
     Active,
     /// Every occurrence is resolved.
     Resolved,
+}
+
+impl FindingState {
+    /// `Active` when an occurrence is open.
+    pub fn of(active: bool) -> Self {
+        if active { Self::Active } else { Self::Resolved }
+    }
 }
 
 /// A finding as users see it: the shape of `tidemark replay --json` and of the API.
@@ -1211,11 +1210,7 @@ impl FindingsProjection {
                 })
                 .filter(|f| {
                     keep(&FindingSummary {
-                        state: if f.is_active() {
-                            FindingState::Active
-                        } else {
-                            FindingState::Resolved
-                        },
+                        state: FindingState::of(f.is_active()),
                         severity: f.severity,
                         category: &state.category_names[f.category as usize],
                     })

@@ -28,54 +28,21 @@ pub struct AtQuery {
     pub at: Option<String>,
 }
 
-/// Reads the projections (now, or rebuilt at `at`) and the events they point at, consistently:
-/// `read` names the positions it needs, `render` gets them.
+/// Reads the projections (now, or rebuilt at `at`) and the events they point at, in one
+/// consistent view of the store: `positions` names the events `render` needs.
 fn read_with_events<T>(
     store: &Store,
     at: Option<&str>,
-    positions: impl Fn(&Projections) -> Vec<u64>,
-    render: impl Fn(&Projections, &[(u64, Event)], u64) -> T,
+    positions: impl FnOnce(&Projections) -> Vec<u64>,
+    render: impl FnOnce(&Projections, &[(u64, Event)], u64) -> T,
 ) -> Result<T, ApiError> {
     let at = at.map(parse_at).transpose()?;
-    let events_at = |seqs: &[u64]| -> Result<Vec<(u64, Event)>, ApiError> {
-        Ok(store
-            .events_at(seqs)
-            .map_err(|e| ApiError::internal(&e))?
-            .into_iter()
-            .map(|(seq, stored)| (seq, stored.event))
-            .collect())
-    };
-    match at {
-        Some(at) => {
-            let (projections, seq) = store
-                .projection_at(at)
-                .map_err(|e| ApiError::internal(&e))?;
-            let events = events_at(&positions(&projections))?;
-            Ok(render(&projections, &events, seq))
-        }
-        None => {
-            // The live state may move on between reading positions and rendering: read the
-            // positions again under the same lock, and retry if the list grew.
-            for _ in 0..5 {
-                let seq = store.checkpoint();
-                let wanted = store.read(&positions);
-                let events = events_at(&wanted)?;
-                let done = store.read(|p| {
-                    (positions(p) == wanted)
-                        .then(|| render(p, &events, seq.max(store.checkpoint())))
-                });
-                if let Some(done) = done {
-                    return Ok(done);
-                }
-            }
-            Err(ApiError::unavailable(
-                "the store is changing too fast to render a consistent page; retry",
-            ))
-        }
-    }
+    store
+        .read_with_events(at, positions, render)
+        .map_err(|e| ApiError::internal(&e))
 }
 
-fn timeline_of(id: &str) -> impl Fn(&Projections) -> Vec<u64> + '_ {
+fn timeline_of(id: &str) -> impl FnOnce(&Projections) -> Vec<u64> + '_ {
     move |p: &Projections| {
         p.incidents()
             .incident(id)

@@ -81,19 +81,7 @@ async fn with_projections<T: Send + 'static>(
 ) -> Result<(T, u64), ApiError> {
     let at = at.map(parse_at).transpose()?;
     let store = state.store.clone();
-    blocking(move || match at {
-        None => {
-            let seq = store.checkpoint();
-            Ok((store.read(read), seq))
-        }
-        Some(at) => {
-            let (projections, seq) = store
-                .projection_at(at)
-                .map_err(|e| ApiError::internal(&e))?;
-            Ok((read(&projections), seq))
-        }
-    })
-    .await
+    blocking(move || store.read_at(at, read).map_err(|e| ApiError::internal(&e))).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,7 +194,7 @@ pub(crate) fn graph_format_schema(_: &mut schemars::SchemaGenerator) -> schemars
     schemars::json_schema!({"type": "string", "enum": ["json", "dot"]})
 }
 
-fn time_param(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+pub(crate) fn time_param(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     value
         .map(|v| {
             Timestamp::parse_rfc3339(v).map_err(|e| ApiError::bad_request(format!("`{name}`: {e}")))

@@ -15,7 +15,7 @@ use tidemark_store::{At, Input, Outcome, QuarantineEntry, Store};
 
 use crate::error::ApiError;
 use crate::ingest;
-use crate::query::{blocking, query};
+use crate::query::{blocking, query, time_param};
 use crate::replica::{Gauge, Health, PublishResult, Publisher};
 use crate::writer::{WriteError, WriterClient};
 
@@ -293,14 +293,6 @@ pub struct TimelineQuery {
     since: Option<String>,
     until: Option<String>,
     limit: Option<usize>,
-}
-
-fn time_param(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
-    value
-        .map(|v| {
-            Timestamp::parse_rfc3339(v).map_err(|e| ApiError::bad_request(format!("`{name}`: {e}")))
-        })
-        .transpose()
 }
 
 /// `GET /v1/timeline?cluster=C[&since][&until][&limit]`: a cluster's events by time.

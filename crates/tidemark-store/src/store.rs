@@ -614,6 +614,50 @@ impl Store {
         read(&self.read_state().projections)
     }
 
+    /// Reads the projections now (`None`) or rebuilt at a point of the log, with the log
+    /// position they reflect (read under the same lock as the live projections, so the two agree).
+    pub fn read_at<R>(
+        &self,
+        at: Option<At>,
+        read: impl FnOnce(&Projections) -> R,
+    ) -> Result<(R, u64), QueryError> {
+        self.read_with_events(at, |_| Vec::new(), |p, _, seq| (read(p), seq))
+    }
+
+    /// Like [`Store::read_at`], and hands `render` the stored events at the positions
+    /// `positions` names, all from one consistent view: while the live state is read no batch
+    /// can commit (writers hold the state lock across their commit), so the events the
+    /// projections point at are all there.
+    pub fn read_with_events<R>(
+        &self,
+        at: Option<At>,
+        positions: impl FnOnce(&Projections) -> Vec<u64>,
+        render: impl FnOnce(&Projections, &[(u64, Event)], u64) -> R,
+    ) -> Result<R, QueryError> {
+        let events_of = |positions: Vec<u64>| -> Result<Vec<(u64, Event)>, QueryError> {
+            if positions.is_empty() {
+                return Ok(Vec::new());
+            }
+            Ok(self
+                .events_at(&positions)?
+                .into_iter()
+                .map(|(seq, stored)| (seq, stored.event))
+                .collect())
+        };
+        match at {
+            None => {
+                let state = self.read_state();
+                let events = events_of(positions(&state.projections))?;
+                Ok(render(&state.projections, &events, state.last_seq))
+            }
+            Some(at) => {
+                let (projections, seq) = self.projection_at(at)?;
+                let events = events_of(positions(&projections))?;
+                Ok(render(&projections, &events, seq))
+            }
+        }
+    }
+
     /// The findings projection at a point of the log, rebuilt from the nearest snapshot before
     /// it and the log after that snapshot.
     pub fn projection_at(&self, at: At) -> Result<(Projections, u64), QueryError> {
@@ -695,7 +739,9 @@ impl Store {
         let txn = self.db.begin_read()?;
         let index = txn.open_table(tables::BY_FINDING)?;
         let log = txn.open_table(tables::LOG)?;
-        let episodes = self.read(|p| p.findings().flap_episodes(cluster, check_key).to_vec());
+        // Which detector started or stopped at a FLAP entry: read from the projection once,
+        // and only for a timeline that has one.
+        let mut episodes: Option<Vec<tidemark_core::flaps::FlapEpisode>> = None;
         let mut entries = Vec::new();
         for entry in index
             .range((cluster, check_key, after + 1)..=(cluster, check_key, up_to))?
@@ -708,7 +754,10 @@ impl Store {
             if bits.value() & change_bits::FLAP != 0 {
                 // Which detector started or stopped, from the projection's episodes.
                 changes.retain(|name| *name != "flap");
-                for episode in &episodes {
+                let episodes = episodes.get_or_insert_with(|| {
+                    self.read(|p| p.findings().flap_episodes(cluster, check_key).to_vec())
+                });
+                for episode in episodes.iter() {
                     if episode.started_seq == seq {
                         changes.push(FindingChange::FlapStarted(episode.detector).as_str());
                     }
@@ -826,10 +875,17 @@ impl Store {
             let seqs = self.read(|p| {
                 p.incidents()
                     .incident(id)
-                    .map(|i| i.timeline.iter().map(|e| e.seq).collect::<Vec<u64>>())
+                    .map(|i| {
+                        let start = i.timeline.partition_point(|e| e.seq <= after);
+                        i.timeline[start..]
+                            .iter()
+                            .take(EVENTS_SCAN_BUDGET)
+                            .map(|e| e.seq)
+                            .collect::<Vec<u64>>()
+                    })
                     .unwrap_or_default()
             });
-            Box::new(seqs.into_iter().filter(move |&s| s > after).map(Ok))
+            Box::new(seqs.into_iter().map(Ok))
         } else if let Some(check_key) = &filter.check_key {
             let clusters: Vec<String> = match &filter.cluster {
                 Some(c) => vec![c.clone()],

@@ -58,13 +58,24 @@ pub mod change_bits {
 
     /// Names of the bits set, in a fixed order.
     pub fn names(bits: u8) -> Vec<&'static str> {
+        use tidemark_core::findings::FindingChange;
+        use tidemark_core::findings::ResolutionKind as Kind;
         [
-            (OPENED, "opened"),
-            (SEVERITY_CHANGED, "severity_changed"),
-            (RESOLVED_AUTO, "resolved_auto"),
-            (RESOLVED_MANUAL, "resolved_manual"),
-            (RESOLVED_RECIPE, "resolved_recipe"),
-            (INFORMATIONAL, "informational"),
+            (OPENED, FindingChange::Opened.as_str()),
+            (SEVERITY_CHANGED, FindingChange::SeverityChanged.as_str()),
+            (RESOLVED_AUTO, FindingChange::Resolved(Kind::Auto).as_str()),
+            (
+                RESOLVED_MANUAL,
+                FindingChange::Resolved(Kind::Manual).as_str(),
+            ),
+            (
+                RESOLVED_RECIPE,
+                FindingChange::Resolved(Kind::Recipe).as_str(),
+            ),
+            (
+                INFORMATIONAL,
+                FindingChange::Resolved(Kind::Informational).as_str(),
+            ),
             (FLAP, "flap"),
             (MENTIONED, "mentioned"),
         ]
