@@ -106,7 +106,23 @@ impl IngestSummary {
     }
 }
 
+/// JSON bytes per batch at most, whatever `--batch` says: bounds the memory of a batch of large
+/// events and keeps the decoder and the writer overlapping.
+const MAX_BATCH_JSON_BYTES: usize = 8 << 20;
+
+/// What the decoding thread hands the writer.
+enum Decoded {
+    /// A batch of decoded events and rejected lines, in file order.
+    Batch(Vec<Input>),
+    /// `--strict` met an invalid line: this names it; nothing after it follows.
+    Stopped(String),
+}
+
 /// Stores the events of `files`; rejected lines go to quarantine unless `strict` stops at them.
+///
+/// Two threads: one reads and decodes the JSON lines into batches, the other appends each batch
+/// in one durable transaction while the next is decoded (a bounded queue of two batches between
+/// them). Batches are cut at `batch_size` events or 8 MiB of JSON.
 pub fn ingest_files(
     store: &Store,
     files: &[PathBuf],
@@ -119,52 +135,47 @@ pub fn ingest_files(
     for file in files {
         let (reader, len) = open(file)?;
         let progress = byte_progress(len, &format!("ingesting {}", file.display()));
-        let mut batch: Vec<Input> = Vec::with_capacity(batch_size);
-        let flush = |batch: &mut Vec<Input>, summary: &mut IngestSummary| -> Result<(), CliError> {
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let outcomes = store
-                .append(batch, tidemark_store::wall_clock())
-                .map_err(|e| {
-                    CliError::new(
-                        exit::FAILURE,
-                        anyhow::anyhow!(
-                            "{}: {e}; nothing of the last batch was stored",
-                            file.display()
-                        ),
-                    )
-                })?;
-            summary.count(&outcomes);
-            batch.clear();
-            let rate = summary.accepted as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            progress.set_message(format!(
-                "ingesting {}: {} events ({rate:.0}/s)",
-                file.display(),
-                summary.accepted
-            ));
-            Ok(())
-        };
-        let mut stopped_at = None;
-        for_each_event(reader, &progress, |line, raw, decoded| {
-            match decoded {
-                Ok(event) => batch.push(Input::Event(event)),
-                Err(error) if strict => {
-                    stopped_at = Some(format!("{}: {error}", file.display()));
-                    return Ok(false);
+        let stopped_at = std::thread::scope(|scope| -> Result<Option<String>, CliError> {
+            // Created inside the scope: if the writer fails, `receiver` is dropped before the
+            // scope joins the decoder, whose next send then fails and ends it.
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<Decoded>(2);
+            let decoder_progress = progress.clone();
+            let decoder = scope.spawn(move || {
+                decode_batches(reader, file, strict, batch_size, &decoder_progress, &sender)
+            });
+            let mut stopped_at = None;
+            for decoded in &receiver {
+                match decoded {
+                    Decoded::Batch(batch) => {
+                        let outcomes =
+                            store
+                                .append(&batch, tidemark_store::wall_clock())
+                                .map_err(|e| {
+                                    CliError::new(
+                                        exit::FAILURE,
+                                        anyhow::anyhow!(
+                                            "{}: {e}; nothing of the last batch was stored",
+                                            file.display()
+                                        ),
+                                    )
+                                })?;
+                        summary.count(&outcomes);
+                        let rate =
+                            summary.accepted as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                        progress.set_message(format!(
+                            "ingesting {}: {} events ({rate:.0}/s)",
+                            file.display(),
+                            summary.accepted
+                        ));
+                    }
+                    Decoded::Stopped(reason) => stopped_at = Some(reason),
                 }
-                Err(error) => batch.push(Input::Rejected {
-                    raw: raw.to_vec(),
-                    reason: error.to_string(),
-                    origin: format!("file {} line {line}", file.display()),
-                }),
             }
-            if batch.len() >= batch_size {
-                flush(&mut batch, &mut summary)?;
-            }
-            Ok(true)
+            decoder
+                .join()
+                .map_err(|_| anyhow::anyhow!("the decoding thread panicked"))??;
+            Ok(stopped_at)
         })?;
-        flush(&mut batch, &mut summary)?;
         progress.finish_and_clear();
         if let Some(reason) = stopped_at {
             return Err(CliError::new(
@@ -178,6 +189,55 @@ pub fn ingest_files(
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// The decoding side of [`ingest_files`]: reads `reader`'s lines and sends batches in order.
+/// Stops quietly when the writer hung up (it failed and reports why).
+fn decode_batches(
+    reader: std::io::BufReader<std::fs::File>,
+    file: &Path,
+    strict: bool,
+    batch_size: usize,
+    progress: &indicatif::ProgressBar,
+    sender: &std::sync::mpsc::SyncSender<Decoded>,
+) -> Result<(), CliError> {
+    let mut batch: Vec<Input> = Vec::with_capacity(batch_size.min(4_096));
+    let mut batch_bytes = 0usize;
+    let mut writer_gone = false;
+    for_each_event(reader, progress, |line, raw, decoded| {
+        match decoded {
+            Ok(event) => batch.push(Input::Event(event)),
+            Err(error) if strict => {
+                let reason = format!("{}: {error}", file.display());
+                let before = std::mem::take(&mut batch);
+                writer_gone = (!before.is_empty() && sender.send(Decoded::Batch(before)).is_err())
+                    || sender.send(Decoded::Stopped(reason)).is_err();
+                return Ok(false);
+            }
+            Err(error) => batch.push(Input::Rejected {
+                raw: raw.to_vec(),
+                reason: error.to_string(),
+                origin: format!("file {} line {line}", file.display()),
+            }),
+        }
+        batch_bytes += raw.len();
+        if batch.len() >= batch_size || batch_bytes >= MAX_BATCH_JSON_BYTES {
+            batch_bytes = 0;
+            if sender
+                .send(Decoded::Batch(std::mem::take(&mut batch)))
+                .is_err()
+            {
+                writer_gone = true;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?;
+    if !batch.is_empty() && !writer_gone {
+        // An error here means the writer failed; it reports that.
+        let _ = sender.send(Decoded::Batch(batch));
+    }
+    Ok(())
 }
 
 /// Prints a summary the way people read it.
