@@ -236,7 +236,7 @@ impl Digest {
                         what.push(format!("linked {k}"));
                     }
                     if layers > old_layers {
-                        what.push(format!("failure layer {layers}"));
+                        what.push(format!("failure layers: {layers}"));
                     }
                     if what.is_empty() && entries != old_entries {
                         what.push("timeline entry".to_owned());
