@@ -75,18 +75,22 @@ pub fn read_log(path: &Path) -> Result<Vec<(u64, Event)>, CliError> {
     let (reader, _) = open(path)?;
     let mut fold = LogFold::new();
     let mut events = Vec::new();
-    for_each_event(reader, &indicatif::ProgressBar::hidden(), |_, _, decoded| {
-        let event = decoded.map_err(|e| {
-            data_error(anyhow::anyhow!(
-                "{}: {e}\nfix the line: a corpus log must be valid as a whole",
-                path.display()
-            ))
-        })?;
-        if let Applied::At(seq) = fold.apply(&event) {
-            events.push((seq, event));
-        }
-        Ok(true)
-    })?;
+    for_each_event(
+        reader,
+        &indicatif::ProgressBar::hidden(),
+        |_, _, decoded| {
+            let event = decoded.map_err(|e| {
+                data_error(anyhow::anyhow!(
+                    "{}: {e}\nfix the line: a corpus log must be valid as a whole",
+                    path.display()
+                ))
+            })?;
+            if let Applied::At(seq) = fold.apply(&event) {
+                events.push((seq, event));
+            }
+            Ok(true)
+        },
+    )?;
     Ok(events)
 }
 
@@ -471,7 +475,12 @@ pub fn bless_case(case: &Case) -> Result<usize, CliError> {
 }
 
 /// A unified diff of two texts by lines (`---` expected, `+++` actual), three lines of context.
-pub fn unified_diff(expected: &str, actual: &str, expected_name: &str, actual_name: &str) -> String {
+pub fn unified_diff(
+    expected: &str,
+    actual: &str,
+    expected_name: &str,
+    actual_name: &str,
+) -> String {
     let a: Vec<&str> = expected.lines().collect();
     let b: Vec<&str> = actual.lines().collect();
     let ops = diff_lines(&a, &b);
@@ -575,7 +584,8 @@ fn diff_lines(a: &[&str], b: &[&str]) -> Vec<Op> {
                 ops.push(Op::Same(prefix + i, prefix + j));
                 i += 1;
                 j += 1;
-            } else if j < m && (i == n || lcs[i * width + j + 1] >= lcs[(i + 1) * width + j]) {
+            } else if j < m && (i == n || lcs[i * width + j + 1] > lcs[(i + 1) * width + j]) {
+                // Deletions first on a tie: `-old` before `+new`, as diff(1) shows them.
                 ops.push(Op::Insert(prefix + i, prefix + j));
                 j += 1;
             } else {
@@ -607,7 +617,16 @@ mod tests {
     #[test]
     fn inserts_and_deletes_far_apart_make_two_hunks() {
         let expected: String = (1..=20).map(|i| format!("{i}\n")).collect();
-        let actual = expected.replace("3\n", "").replace("18\n", "18\nnew\n");
+        let actual: String = (1..=20)
+            .filter(|i| *i != 3)
+            .map(|i| {
+                if i == 18 {
+                    "18\nnew\n".to_owned()
+                } else {
+                    format!("{i}\n")
+                }
+            })
+            .collect();
         let diff = unified_diff(&expected, &actual, "exp", "act");
         assert_eq!(diff.matches("@@ -").count(), 2, "{diff}");
         assert!(diff.contains("\n-3\n"), "{diff}");

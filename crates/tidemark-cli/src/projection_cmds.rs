@@ -94,7 +94,9 @@ pub struct FlapsArgs {
 pub fn flaps(args: &FlapsArgs) -> Result<(), CliError> {
     let store = open_existing(&args.view.db.db)?;
     let cluster = args.view.cluster.as_deref();
-    let report = read_view(&store, args.view.at, |p, seq| FlapsReport::of(p, cluster, seq))?;
+    let report = read_view(&store, args.view.at, |p, seq| {
+        FlapsReport::of(p, cluster, seq)
+    })?;
     let at_seq = report.at_seq;
     if args.view.json {
         return print_json(&report);
@@ -210,7 +212,9 @@ pub struct StuckArgs {
 pub fn stuck(args: &StuckArgs) -> Result<(), CliError> {
     let store = open_existing(&args.view.db.db)?;
     let cluster = args.view.cluster.as_deref();
-    let output = read_view(&store, args.view.at, |p, seq| StuckOutput::of(p, cluster, seq))?;
+    let output = read_view(&store, args.view.at, |p, seq| {
+        StuckOutput::of(p, cluster, seq)
+    })?;
     if args.view.json {
         return print_json(&output);
     }

@@ -256,7 +256,11 @@ fn check(args: &ReplayArgs) -> Result<(), CliError> {
     } else {
         for result in &results {
             for checkpoint in &result.checkpoints {
-                for view in checkpoint.views.iter().filter(|v| v.status != ViewStatus::Match) {
+                for view in checkpoint
+                    .views
+                    .iter()
+                    .filter(|v| v.status != ViewStatus::Match)
+                {
                     let position = if checkpoint.seq == 0 {
                         "not a checkpoint of the case".to_owned()
                     } else {
@@ -280,11 +284,19 @@ fn check(args: &ReplayArgs) -> Result<(), CliError> {
             }
             println!(
                 "{} {}: {} event(s), {} checkpoint(s), {} view(s){}",
-                if result.failures() == 0 { "ok  " } else { "FAIL" },
+                if result.failures() == 0 {
+                    "ok  "
+                } else {
+                    "FAIL"
+                },
                 result.case,
                 result.events,
                 result.checkpoints.len(),
-                result.checkpoints.iter().map(|c| c.views.len()).sum::<usize>(),
+                result
+                    .checkpoints
+                    .iter()
+                    .map(|c| c.views.len())
+                    .sum::<usize>(),
                 match result.failures() {
                     0 => String::new(),
                     n => format!(", {n} differ"),

@@ -212,16 +212,44 @@ impl Digest {
                 }
             }
         }
-        diff_maps(&self.flapping, &after.flapping, "flap", "started flapping", "stopped flapping", &mut push);
-        diff_maps(&self.unreachable, &after.unreachable, "stuck", "unreachable", "reachable again", &mut push);
+        diff_maps(
+            &self.flapping,
+            &after.flapping,
+            "flap",
+            "started flapping",
+            "stopped flapping",
+            &mut push,
+        );
+        diff_maps(
+            &self.unreachable,
+            &after.unreachable,
+            "stuck",
+            "unreachable",
+            "reachable again",
+            &mut push,
+        );
         for d in after.drift.difference(&self.drift) {
             push("drift", d, "drift suspect".into());
         }
         for k in after.unstable.difference(&self.unstable) {
             push("unstable_key", k, "flagged unstable".into());
         }
-        diff_maps(&self.orphans, &after.orphans, "orphan", "confirmed", "withdrawn", &mut push);
-        diff_maps(&self.candidates, &after.candidates, "candidate", "candidate", "no longer a candidate", &mut push);
+        diff_maps(
+            &self.orphans,
+            &after.orphans,
+            "orphan",
+            "confirmed",
+            "withdrawn",
+            &mut push,
+        );
+        diff_maps(
+            &self.candidates,
+            &after.candidates,
+            "candidate",
+            "candidate",
+            "no longer a candidate",
+            &mut push,
+        );
         for (id, new) in &after.incidents {
             let (state, keys, layers, entries, title) = new;
             match self.incidents.get(id) {
