@@ -54,6 +54,9 @@ pub struct Checkpoint {
     pub note: Option<String>,
 }
 
+/// Rendered views of one checkpoint: file name → contents.
+pub type ViewFiles = BTreeMap<String, String>;
+
 /// A case, loaded: its events in log order (duplicates dropped) and its checkpoints.
 #[derive(Debug)]
 pub struct Case {
@@ -179,7 +182,7 @@ impl Case {
     }
 
     /// What the projections conclude at each checkpoint: file name → contents.
-    pub fn render(&self) -> Result<Vec<(Checkpoint, BTreeMap<String, String>)>, CliError> {
+    pub fn render(&self) -> Result<Vec<(Checkpoint, ViewFiles)>, CliError> {
         let mut projections = Projections::new();
         let mut out = Vec::new();
         let mut next = 0;
