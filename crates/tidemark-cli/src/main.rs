@@ -1,12 +1,15 @@
 //! The `tidemark` binary: serve, ingest, emit, replay, and the store and projection queries.
 
+mod corpus;
 mod distributed;
 mod ndjson;
 mod projection_cmds;
 mod replay;
 mod serve;
+mod step;
 mod store_cmds;
 mod table;
+mod views;
 
 use std::process::ExitCode;
 

@@ -3,15 +3,15 @@
 use clap::Args;
 use serde::Serialize;
 use tidemark_core::describe::one_line;
-use tidemark_core::findings::{ChurnView, FlapView, StuckReport, UnreachableReason};
+use tidemark_core::findings::UnreachableReason;
 use tidemark_core::incidents::{IncidentEntry, IncidentView};
 use tidemark_core::orphans::{OrphanGraph, OrphanView};
-use tidemark_core::projections::UnstableKeyView;
 use tidemark_core::{Projections, Timestamp};
 use tidemark_store::{At, Store};
 
 use crate::replay::{Until, parse_until};
 use crate::store_cmds::{DbArgs, open_existing};
+use crate::views::{FlapsReport, IncidentsOutput, OrphansOutput, StuckOutput};
 use crate::{CliError, exit, table};
 
 /// What every projection command takes.
@@ -39,6 +39,17 @@ fn with_projections<R>(
 ) -> Result<(R, u64), CliError> {
     store
         .read_at(at.map(to_at), read)
+        .map_err(|e| CliError::new(exit::FAILURE, e))
+}
+
+/// Builds a view of the projections now or at `--at`, knowing the log position it reads.
+fn read_view<R>(
+    store: &Store,
+    at: Option<Until>,
+    view: impl FnOnce(&Projections, u64) -> R,
+) -> Result<R, CliError> {
+    store
+        .read_with_events(at.map(to_at), |_| Vec::new(), |p, _, seq| view(p, seq))
         .map_err(|e| CliError::new(exit::FAILURE, e))
 }
 
@@ -80,31 +91,13 @@ pub struct FlapsArgs {
     pub view: ViewArgs,
 }
 
-/// The `flaps` report.
-#[derive(Serialize)]
-struct FlapsReport {
-    at_seq: u64,
-    flapping: Vec<FlapView>,
-    unstable_keys: Vec<UnstableKeyView>,
-    churn: Vec<ChurnView>,
-}
-
 pub fn flaps(args: &FlapsArgs) -> Result<(), CliError> {
     let store = open_existing(&args.view.db.db)?;
     let cluster = args.view.cluster.as_deref();
-    let ((flapping, unstable_keys, churn), at_seq) = with_projections(&store, args.view.at, |p| {
-        (
-            p.findings().flaps(cluster),
-            p.unstable_keys(cluster),
-            p.findings().churn(cluster),
-        )
+    let report = read_view(&store, args.view.at, |p, seq| {
+        FlapsReport::of(p, cluster, seq)
     })?;
-    let report = FlapsReport {
-        at_seq,
-        flapping,
-        unstable_keys,
-        churn,
-    };
+    let at_seq = report.at_seq;
     if args.view.json {
         return print_json(&report);
     }
@@ -216,20 +209,16 @@ pub struct StuckArgs {
     pub view: ViewArgs,
 }
 
-#[derive(Serialize)]
-struct StuckOutput {
-    at_seq: u64,
-    #[serde(flatten)]
-    report: StuckReport,
-}
-
 pub fn stuck(args: &StuckArgs) -> Result<(), CliError> {
     let store = open_existing(&args.view.db.db)?;
     let cluster = args.view.cluster.as_deref();
-    let (report, at_seq) = with_projections(&store, args.view.at, |p| p.findings().stuck(cluster))?;
+    let output = read_view(&store, args.view.at, |p, seq| {
+        StuckOutput::of(p, cluster, seq)
+    })?;
     if args.view.json {
-        return print_json(&StuckOutput { at_seq, report });
+        return print_json(&output);
     }
+    let StuckOutput { at_seq, report } = output;
     println!("Unreachable (the sweep cannot resolve these)");
     let rows: Vec<Vec<String>> = report
         .unreachable
@@ -355,14 +344,6 @@ pub struct OrphansArgs {
     pub candidates: bool,
 }
 
-#[derive(Serialize)]
-struct OrphansOutput {
-    at_seq: u64,
-    orphans: Vec<OrphanView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    candidates: Option<Vec<OrphanView>>,
-}
-
 fn orphan_rows(orphans: &[OrphanView]) -> Vec<Vec<String>> {
     orphans
         .iter()
@@ -403,17 +384,10 @@ pub fn orphans(args: &OrphansArgs) -> Result<(), CliError> {
         }
         return print_json(&graph);
     }
-    let ((orphans, candidates), at_seq) = with_projections(&store, args.view.at, |p| {
-        (
-            p.orphans().orphans(cluster),
-            args.candidates.then(|| p.orphans().candidates(cluster)),
-        )
+    let output = read_view(&store, args.view.at, |p, seq| {
+        OrphansOutput::of(p, cluster, args.candidates, seq)
     })?;
-    let output = OrphansOutput {
-        at_seq,
-        orphans,
-        candidates,
-    };
+    let at_seq = output.at_seq;
     if args.view.json {
         return print_json(&output);
     }
@@ -444,12 +418,6 @@ pub struct IncidentsArgs {
     pub all: bool,
 }
 
-#[derive(Serialize)]
-struct IncidentsOutput {
-    at_seq: u64,
-    incidents: Vec<IncidentView>,
-}
-
 fn duration(secs: Option<u64>) -> String {
     match secs {
         None => "ongoing".to_owned(),
@@ -461,12 +429,13 @@ fn duration(secs: Option<u64>) -> String {
 pub fn incidents(args: &IncidentsArgs) -> Result<(), CliError> {
     let store = open_existing(&args.view.db.db)?;
     let cluster = args.view.cluster.as_deref();
-    let (incidents, at_seq) = with_projections(&store, args.view.at, |p| {
-        p.incidents().views(p.findings(), cluster, args.all)
+    let output = read_view(&store, args.view.at, |p, seq| {
+        IncidentsOutput::of(p, cluster, args.all, seq)
     })?;
     if args.view.json {
-        return print_json(&IncidentsOutput { at_seq, incidents });
+        return print_json(&output);
     }
+    let IncidentsOutput { at_seq, incidents } = output;
     let rows: Vec<Vec<String>> = incidents
         .iter()
         .map(|i| {

@@ -192,3 +192,137 @@ fn a_repeated_id_with_a_later_time_does_not_end_until_time_early() {
     let until = ["--until", "2026-03-02T14:20:00Z"];
     assert_eq!(replay_json(&log, &until), replay_json(&original, &until));
 }
+
+#[test]
+fn the_replay_corpus_matches_its_reviewed_expectations() {
+    let out = tidemark(&["replay", "--check", repo("replay").to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for case in [
+        "auto-resolve-race",
+        "catalogue",
+        "cluster-health-sweep",
+        "crash-loop-runbook",
+        "homeaiops-audit",
+        "schema-rename-outage",
+    ] {
+        assert!(stdout.contains(&format!("ok   {case}:")), "{stdout}");
+    }
+    let out = tidemark(&[
+        "replay",
+        "--check",
+        "--json",
+        repo("replay").to_str().unwrap(),
+    ]);
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["ok"], true);
+    assert_eq!(summary["cases"], 6);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_wrong_expectation_fails_the_check_with_a_diff_naming_case_checkpoint_and_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("catalogue");
+    copy_dir(&repo("replay/catalogue"), &case);
+    // Pretend someone recorded the increment-then-resolve answer at the race checkpoint.
+    let path = case.join("expected/wrong-order-would-resolve-here/findings.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut views: Vec<Value> = serde_json::from_str(&text).unwrap();
+    let race = views
+        .iter_mut()
+        .find(|v| v["check_key"] == "proxied:domain:42")
+        .unwrap();
+    race["state"] = "resolved".into();
+    std::fs::write(&path, serde_json::to_string_pretty(&views).unwrap() + "\n").unwrap();
+    std::fs::write(case.join("expected/end/stale.json"), "{}\n").unwrap();
+
+    let out = tidemark(&["replay", "--check", dir.path().to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "MISMATCH case catalogue · checkpoint wrong-order-would-resolve-here (log position"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("view findings.json differs"), "{stdout}");
+    assert!(stdout.contains("-    \"state\": \"resolved\","), "{stdout}");
+    assert!(stdout.contains("+    \"state\": \"active\","), "{stdout}");
+    assert!(
+        stdout.contains("view stale.json is expected but the replay does not produce it"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("FAIL catalogue"), "{stdout}");
+
+    // --bless rewrites expected/ from the replay: the check passes again.
+    let out = tidemark(&["replay", "--bless", case.to_str().unwrap()]);
+    assert!(out.status.success());
+    let out = tidemark(&["replay", "--check", case.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn step_says_what_each_event_changed() {
+    let log = repo("replay/auto-resolve-race/events.ndjson");
+    let out = tidemark(&[
+        "replay",
+        "--step",
+        "--json",
+        "--from",
+        "7",
+        "--until",
+        "8",
+        log.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let steps: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let seqs: Vec<u64> = steps.iter().map(|s| s["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [7, 8]);
+    assert_eq!(
+        steps[0]["changes"][0]["change"], "clean 1 → 2",
+        "{steps:#?}"
+    );
+    let resolved = steps[1]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["subject"] == "pw-prod proxied:domain:42")
+        .expect("the race finding changed at 8");
+    assert_eq!(resolved["change"], "resolved (auto)");
+    let text = tidemark(&[
+        "replay",
+        "--step",
+        repo("replay/catalogue").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("── checkpoint pvc-confirmed"), "{text}");
+    assert!(
+        text.contains("dangling PersistentVolumeClaim media/old-downloads: confirmed"),
+        "{text}"
+    );
+}

@@ -1,0 +1,81 @@
+//! The JSON views of the projection commands (`flaps`, `stuck`, `orphans`, `incidents`), built
+//! from a [`Projections`] so the store commands and the replay corpus print the same shapes.
+
+use serde::Serialize;
+use tidemark_core::Projections;
+use tidemark_core::findings::{ChurnView, FlapView, StuckReport};
+use tidemark_core::incidents::IncidentView;
+use tidemark_core::orphans::OrphanView;
+use tidemark_core::projections::UnstableKeyView;
+
+/// The `flaps --json` report.
+#[derive(Debug, Serialize)]
+pub struct FlapsReport {
+    pub at_seq: u64,
+    pub flapping: Vec<FlapView>,
+    pub unstable_keys: Vec<UnstableKeyView>,
+    pub churn: Vec<ChurnView>,
+}
+
+impl FlapsReport {
+    pub fn of(p: &Projections, cluster: Option<&str>, at_seq: u64) -> Self {
+        Self {
+            at_seq,
+            flapping: p.findings().flaps(cluster),
+            unstable_keys: p.unstable_keys(cluster),
+            churn: p.findings().churn(cluster),
+        }
+    }
+}
+
+/// The `stuck --json` report.
+#[derive(Debug, Serialize)]
+pub struct StuckOutput {
+    pub at_seq: u64,
+    #[serde(flatten)]
+    pub report: StuckReport,
+}
+
+impl StuckOutput {
+    pub fn of(p: &Projections, cluster: Option<&str>, at_seq: u64) -> Self {
+        Self {
+            at_seq,
+            report: p.findings().stuck(cluster),
+        }
+    }
+}
+
+/// The `orphans --json [--candidates]` report.
+#[derive(Debug, Serialize)]
+pub struct OrphansOutput {
+    pub at_seq: u64,
+    pub orphans: Vec<OrphanView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Vec<OrphanView>>,
+}
+
+impl OrphansOutput {
+    pub fn of(p: &Projections, cluster: Option<&str>, candidates: bool, at_seq: u64) -> Self {
+        Self {
+            at_seq,
+            orphans: p.orphans().orphans(cluster),
+            candidates: candidates.then(|| p.orphans().candidates(cluster)),
+        }
+    }
+}
+
+/// The `incidents --json [--all]` report.
+#[derive(Debug, Serialize)]
+pub struct IncidentsOutput {
+    pub at_seq: u64,
+    pub incidents: Vec<IncidentView>,
+}
+
+impl IncidentsOutput {
+    pub fn of(p: &Projections, cluster: Option<&str>, all: bool, at_seq: u64) -> Self {
+        Self {
+            at_seq,
+            incidents: p.incidents().views(p.findings(), cluster, all),
+        }
+    }
+}
