@@ -676,6 +676,10 @@ impl ClusterFindings {
             finding.clean_cycles = 0;
             if !finding.is_active() {
                 sink.change(&finding.check_key, FindingChange::Opened);
+                if finding.occurrences.is_empty() {
+                    // Most findings open once: room for one, not the four a first push reserves.
+                    finding.occurrences.reserve_exact(1);
+                }
                 finding.occurrences.push(Occurrence {
                     opened_at: at,
                     opened_seq: seq,
@@ -1522,6 +1526,13 @@ impl FindingsProjection {
         FindingsSnapshot { clusters }
     }
 
+    /// The snapshot as a serializer that borrows the state instead of copying it: serializes
+    /// to exactly the bytes (and JSON) of [`Self::snapshot`], one finding at a time, so writing
+    /// a snapshot of a million findings does not hold a second copy of them.
+    pub fn snapshot_serializer(&self) -> impl Serialize + '_ {
+        SnapshotOf(self)
+    }
+
     /// Rebuilds the projection from a snapshot; folding on from here gives the same state as
     /// never having stopped.
     pub fn restore(snapshot: &FindingsSnapshot) -> Self {
@@ -1681,4 +1692,169 @@ pub struct FindingSnapshot {
     pub open_run: u64,
     /// Flapping episodes.
     pub flaps: Vec<FlapEpisode>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Borrowing snapshot serializers: the same serde shape as `FindingsSnapshot` and its parts,
+// field for field (postcard is positional; a test compares the bytes).
+
+struct SnapshotOf<'a>(&'a FindingsProjection);
+
+impl Serialize for SnapshotOf<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename = "FindingsSnapshot")]
+        struct Shape<'a> {
+            clusters: ClustersOf<'a>,
+        }
+        Shape {
+            clusters: ClustersOf(&self.0.clusters),
+        }
+        .serialize(serializer)
+    }
+}
+
+struct ClustersOf<'a>(&'a BTreeMap<String, ClusterFindings>);
+
+impl Serialize for ClustersOf<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .iter()
+                .map(|(name, cluster)| ClusterOf { name, cluster }),
+        )
+    }
+}
+
+struct ClusterOf<'a> {
+    name: &'a str,
+    cluster: &'a ClusterFindings,
+}
+
+impl Serialize for ClusterOf<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename = "CategorySnapshot")]
+        struct CategoryShape<'a> {
+            name: &'a str,
+            runs: u64,
+            last_cycle: u64,
+            last_at: Timestamp,
+            last_seq: u64,
+            churn: &'a [ChurnRecord],
+        }
+        #[derive(Serialize)]
+        #[serde(rename = "ClusterSnapshot")]
+        struct Shape<'a> {
+            cluster: &'a str,
+            settings: &'a ClusterSettings,
+            clock: Option<Timestamp>,
+            cycles: u64,
+            unstable_keys: Vec<&'a str>,
+            categories: Vec<CategoryShape<'a>>,
+            drifts: &'a [DriftRecord],
+            findings: FindingsOf<'a>,
+        }
+        let cluster = self.cluster;
+        let mut unstable_keys: Vec<&str> = cluster
+            .unstable_keys
+            .iter()
+            .map(|&i| &*cluster.findings[i as usize].check_key)
+            .collect();
+        unstable_keys.sort_unstable();
+        let mut categories: Vec<CategoryShape<'_>> = cluster
+            .category_names
+            .iter()
+            .enumerate()
+            .map(|(id, name)| {
+                let (last_cycle, last_at, last_seq) = cluster.category_last_run[id];
+                CategoryShape {
+                    name,
+                    runs: cluster.category_runs[id],
+                    last_cycle,
+                    last_at,
+                    last_seq,
+                    churn: &cluster.category_churn[id],
+                }
+            })
+            .collect();
+        categories.sort_unstable_by(|a, b| a.name.cmp(b.name));
+        let mut order: Vec<u32> = (0..cluster.findings.len() as u32)
+            .filter(|&i| !cluster.findings[i as usize].occurrences.is_empty())
+            .collect();
+        order.sort_unstable_by(|&a, &b| {
+            cluster.findings[a as usize]
+                .check_key
+                .cmp(&cluster.findings[b as usize].check_key)
+        });
+        Shape {
+            cluster: self.name,
+            settings: &cluster.settings,
+            clock: cluster.clock,
+            cycles: cluster.cycle_stamp,
+            unstable_keys,
+            categories,
+            drifts: &cluster.drifts,
+            findings: FindingsOf { cluster, order },
+        }
+        .serialize(serializer)
+    }
+}
+
+struct FindingsOf<'a> {
+    cluster: &'a ClusterFindings,
+    order: Vec<u32>,
+}
+
+impl Serialize for FindingsOf<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename = "FindingSnapshot")]
+        struct Shape<'a> {
+            check_key: &'a str,
+            category: &'a str,
+            severity: Severity,
+            title: &'a str,
+            detail: &'a Option<String>,
+            resource: &'a Option<ResourceRef>,
+            active: bool,
+            clean_cycles: u32,
+            last_seen_at: Timestamp,
+            occurrences: &'a [Occurrence],
+            flap_bits: u32,
+            flap_recorded: bool,
+            flap_run: u64,
+            flap_present: bool,
+            flapping_state_change: bool,
+            flapping_count: bool,
+            watched: bool,
+            open_run: u64,
+            flaps: &'a [FlapEpisode],
+        }
+        let cluster = self.cluster;
+        serializer.collect_seq(self.order.iter().map(|&i| {
+            let f = &cluster.findings[i as usize];
+            Shape {
+                check_key: &f.check_key,
+                category: &cluster.category_names[f.category as usize],
+                severity: f.severity,
+                title: &f.title,
+                detail: &f.detail,
+                resource: &f.resource,
+                active: f.is_active(),
+                clean_cycles: f.clean_cycles,
+                last_seen_at: f.last_seen_at,
+                occurrences: &f.occurrences,
+                flap_bits: f.flap_bits,
+                flap_recorded: f.flap_recorded,
+                flap_run: f.flap_run,
+                flap_present: f.flap_present,
+                flapping_state_change: f.flapping_state_change,
+                flapping_count: f.flapping_count,
+                watched: f.watched,
+                open_run: f.open_run,
+                flaps: &f.flaps,
+            }
+        }))
+    }
 }

@@ -101,6 +101,23 @@ impl Projections {
         }
     }
 
+    /// The snapshot as a serializer: the same bytes as [`Self::snapshot`], with the findings
+    /// (the bulk of the state) borrowed rather than copied.
+    pub fn snapshot_serializer(&self) -> impl Serialize + '_ {
+        #[derive(Serialize)]
+        #[serde(rename = "ProjectionsSnapshot")]
+        struct Shape<F: Serialize> {
+            findings: F,
+            orphans: OrphansSnapshot,
+            incidents: IncidentsSnapshot,
+        }
+        Shape {
+            findings: self.findings.snapshot_serializer(),
+            orphans: self.orphans.snapshot(),
+            incidents: self.incidents.snapshot(),
+        }
+    }
+
     /// Resumes from a snapshot: folding on gives the same state as never having stopped.
     pub fn restore(snapshot: &ProjectionsSnapshot) -> Self {
         Self {

@@ -48,6 +48,9 @@ pub struct FollowerConfig {
     pub stream: String,
     /// Messages per fetch (and at most per transaction).
     pub batch: usize,
+    /// Bytes per fetch at most: bounds a batch of large events and keeps decoding, committing
+    /// and fetching overlapping.
+    pub max_batch_bytes: usize,
     /// How long a fetch waits for a full batch.
     pub fetch_wait: Duration,
     /// How often the stream is checked for divergence while consuming.
@@ -59,6 +62,7 @@ impl Default for FollowerConfig {
         Self {
             stream: "TIDEMARK".to_owned(),
             batch: 5_000,
+            max_batch_bytes: 8 << 20,
             fetch_wait: Duration::from_millis(50),
             check_every: Duration::from_secs(5),
         }
@@ -210,6 +214,8 @@ impl Follower {
         let mut last_check = Instant::now();
         let mut last_info = Instant::now();
         let mut last_seen = checkpoint;
+        // The consumer's delivery number of the last message received.
+        let mut last_delivery: Option<u64> = None;
         // One commit runs on a blocking thread while the next batch is fetched.
         let mut committing: Option<tokio::task::JoinHandle<Result<Vec<Outcome>, String>>> = None;
         let end = loop {
@@ -219,6 +225,7 @@ impl Follower {
             let fetch = consumer
                 .batch()
                 .max_messages(self.config.batch)
+                .max_bytes(self.config.max_batch_bytes)
                 .expires(self.config.fetch_wait)
                 .messages()
                 .await;
@@ -236,35 +243,58 @@ impl Follower {
                         break;
                     }
                 };
-                let seq = match message.info() {
-                    Ok(info) => info.stream_sequence,
+                let (seq, delivery) = match message.info() {
+                    Ok(info) => (info.stream_sequence, info.consumer_sequence),
                     Err(e) => {
                         failed = Some(transient(format!("message without stream info: {e}")));
                         break;
                     }
                 };
+                // Deliveries are numbered without gaps. A fetch that the client ends early (its
+                // own timer, under load) drops what the server had already sent, and with no
+                // acks the consumer moves on: never skip those, resume from the checkpoint.
+                if let Some(previous) = last_delivery
+                    && delivery != previous + 1
+                {
+                    failed = Some(transient(format!(
+                        "deliveries {}..{} of the consumer never arrived (a fetch ended early); \
+                         resuming from the checkpoint",
+                        previous + 1,
+                        delivery.saturating_sub(1)
+                    )));
+                    break;
+                }
+                last_delivery = Some(delivery);
                 if seq <= last_seen {
                     continue; // redelivered: applied already
                 }
                 last_seen = seq;
                 raw.push((seq, message.subject.to_string(), message.payload.clone()));
             }
+            // Decode this batch on a blocking thread while the previous commit runs on another.
+            let decoding = (!raw.is_empty()).then(|| {
+                let stream = self.config.stream.clone();
+                tokio::task::spawn_blocking(move || {
+                    raw.into_iter()
+                        .map(|(seq, subject, payload)| {
+                            (seq, decode(&stream, seq, &subject, &payload))
+                        })
+                        .collect::<Vec<(u64, Input)>>()
+                })
+            });
             // Let the previous commit finish before the next one starts: positions stay in order.
             if let Some(previous) = committing.take()
                 && let Err(end) = self.settle(previous).await
             {
                 break end;
             }
-            if !raw.is_empty() {
+            if let Some(decoding) = decoding {
+                let items = match decoding.await {
+                    Ok(items) => items,
+                    Err(e) => break transient(format!("decoding: {e}")),
+                };
                 let store = self.store.clone();
-                let stream = self.config.stream.clone();
                 committing = Some(tokio::task::spawn_blocking(move || {
-                    let items: Vec<(u64, Input)> = raw
-                        .into_iter()
-                        .map(|(seq, subject, payload)| {
-                            (seq, decode(&stream, seq, &subject, &payload))
-                        })
-                        .collect();
                     store
                         .append_positioned(&items, tidemark_store::wall_clock())
                         .map_err(|e| e.to_string())

@@ -18,7 +18,7 @@ use tidemark_core::findings::FindingChange;
 use tidemark_core::{Event, EventType, FindingView, Payload, ResolutionKind, Timestamp};
 use tidemark_core::{Projections, ProjectionsSnapshot};
 
-use crate::codec::{self, QuarantineRecord, SnapshotRecord, StoredEvent};
+use crate::codec::{self, QuarantineRecord, StoredEvent};
 use crate::error::{
     AppendError, CorruptRecord, OpenError, QueryError, ReadFault, RebuildError, StorageFault,
 };
@@ -546,11 +546,6 @@ impl Store {
         state: &mut LiveState,
     ) -> Result<(), StorageFault> {
         let seq = state.last_seq;
-        let record = SnapshotRecord {
-            seq,
-            max_time: state.max_time,
-            projections: state.projections.snapshot(),
-        };
         let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
         let mut times = txn.open_table(tables::SNAPSHOT_TIMES)?;
         let previous = snapshots
@@ -564,7 +559,8 @@ impl Store {
             snapshots.remove(previous)?;
             times.remove(previous)?;
         }
-        snapshots.insert(seq, codec::encode_snapshot(&record).as_slice())?;
+        let record = codec::encode_snapshot_of(seq, state.max_time, &state.projections);
+        snapshots.insert(seq, record.as_slice())?;
         times.insert(seq, state.max_time.map_or(i64::MIN, Timestamp::unix_nanos))?;
         state.snapshot_seq = seq;
         Ok(())
