@@ -20,6 +20,8 @@ pub mod exit {
     pub const NO_INPUT: u8 = 66;
     /// Anything else went wrong.
     pub const FAILURE: u8 = 1;
+    /// The disk (or the file size limit) had no room for a write (EX_IOERR).
+    pub const IO_ERROR: u8 = 74;
     /// The command line was wrong.
     pub const USAGE: u8 = 2;
 }
@@ -61,7 +63,7 @@ impl From<anyhow::Error> for CliError {
                   state, flap detection and incident timelines, and replays any past incident \
                   deterministically.",
     after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 65 invalid input data, \
-                  66 input file not found."
+                  66 input file not found, 74 disk full."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -113,6 +115,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    catch_file_size_signal();
     let result = match cli.command {
         Command::Replay(args) => replay::run(&args),
         Command::Serve(args) => serve::run(&args),
@@ -136,6 +139,25 @@ fn main() -> ExitCode {
         Err(CliError { code, error }) => {
             eprintln!("error: {error:#}");
             ExitCode::from(code)
+        }
+    }
+}
+
+/// A write past the file size limit (`ulimit -f`, systemd's `LimitFSIZE=`) raises SIGXFSZ, whose
+/// default action kills the process. Caught instead, the write fails with `EFBIG`, which the
+/// store answers like a full disk: nothing of the batch stored, reads keep working, writes
+/// resume when the limit is raised. (The handler tokio installs stays for the process's life.)
+fn catch_file_size_signal() {
+    #[cfg(unix)]
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build();
+        let Ok(runtime) = runtime else { return };
+        let _context = runtime.enter();
+        let kind = tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ);
+        if let Err(error) = tokio::signal::unix::signal(kind) {
+            tracing::warn!(%error, "cannot catch SIGXFSZ: hitting the file size limit would stop the process");
         }
     }
 }

@@ -127,11 +127,17 @@ pub fn ingest_files(
             let outcomes = store
                 .append(batch, tidemark_store::wall_clock())
                 .map_err(|e| {
+                    let code = if matches!(e, tidemark_store::AppendError::DiskFull { .. }) {
+                        exit::IO_ERROR
+                    } else {
+                        exit::FAILURE
+                    };
                     CliError::new(
-                        exit::FAILURE,
+                        code,
                         anyhow::anyhow!(
-                            "{}: {e}; nothing of the last batch was stored",
-                            file.display()
+                            "{}: {e}\n{} event(s) of this run were stored before it; run the same command again when there is space (stored ids are skipped)",
+                            file.display(),
+                            summary.accepted
                         ),
                     )
                 })?;

@@ -70,6 +70,15 @@ impl ApiError {
         }
     }
 
+    /// 507: the disk is full; the batch was not stored.
+    pub fn insufficient_storage(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::INSUFFICIENT_STORAGE,
+            code: "disk_full",
+            message: message.into(),
+        }
+    }
+
     /// 500: logged in full, answered without internals.
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "request failed");

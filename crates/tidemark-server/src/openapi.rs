@@ -178,6 +178,7 @@ impl Builder {
             if op.request.is_some() {
                 responses["413"] = json!({"description": "the body is larger than the limit", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
                 responses["422"] = json!({"description": "some items were invalid: the rest were stored, the invalid ones quarantined", "content": {"application/json": {"schema": {"type": "object"}}}});
+                responses["507"] = json!({"description": "the disk is full: nothing of the request was stored; send it again after `Retry-After` seconds (reads keep working)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
             }
             if matches!(
                 op.path,

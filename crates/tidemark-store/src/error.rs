@@ -21,6 +21,26 @@ pub struct CorruptRecord {
 #[error("storage: {0}")]
 pub struct StorageFault(#[from] pub redb::Error);
 
+impl StorageFault {
+    /// Whether the filesystem had no room: no space left (`ENOSPC`), the file size limit
+    /// (`EFBIG`, `ulimit -f`), or a disk quota (`EDQUOT`).
+    pub fn is_disk_full(&self) -> bool {
+        match &self.0 {
+            redb::Error::Io(error) => is_disk_full(error),
+            _ => false,
+        }
+    }
+}
+
+/// Whether an I/O error means the filesystem had no room for the write.
+pub fn is_disk_full(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::StorageFull | ErrorKind::FileTooLarge | ErrorKind::QuotaExceeded
+    )
+}
+
 macro_rules! storage_from {
     ($($t:ty),*) => {$(
         impl From<$t> for StorageFault {
@@ -89,7 +109,27 @@ pub enum AppendError {
     /// A record needed to reload the state cannot be read.
     #[error(transparent)]
     Corrupt(#[from] CorruptRecord),
-    /// The storage engine failed (a full disk shows up here).
+    /// The filesystem has no room for the batch (or the file hit its size limit). Nothing of
+    /// the batch was stored; reads answer from the last commit; writes are refused without a try
+    /// for `retry_after`, then tried again.
+    #[error(
+        "the disk is full: the store {} cannot grow ({detail}); nothing of this batch was stored. \
+         Free space on its filesystem (or raise the file size limit), then send the batch again; \
+         reads keep working meanwhile",
+        path.display()
+    )]
+    DiskFull {
+        /// The database file.
+        path: PathBuf,
+        /// The operating system's error.
+        detail: String,
+        /// When the store tries writing again.
+        retry_after: std::time::Duration,
+    },
+    /// The database could not be reopened after a write error; nothing was stored.
+    #[error("the store could not be reopened after a write error: {0}")]
+    Reopen(OpenError),
+    /// The storage engine failed.
     #[error(transparent)]
     Storage(#[from] StorageFault),
 }

@@ -8,9 +8,11 @@ mod error;
 mod store;
 pub mod tables;
 
-pub use error::{AppendError, CorruptRecord, OpenError, QueryError, RebuildError, StorageFault};
+pub use error::{
+    AppendError, CorruptRecord, OpenError, QueryError, RebuildError, StorageFault, is_disk_full,
+};
 pub use store::{
-    At, EVENTS_SCAN_BUDGET, EventFilter, EventsPage, Input, Outcome, QuarantineEntry,
+    At, DiskFull, EVENTS_SCAN_BUDGET, EventFilter, EventsPage, Input, Outcome, QuarantineEntry,
     QuarantineView, RebuildReport, Stats, Store, StoreConfig, TimelineEntry,
 };
 

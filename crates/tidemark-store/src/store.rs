@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::Serialize;
@@ -32,6 +33,10 @@ pub struct StoreConfig {
     /// Keep one historical snapshot per this many positions (for time travel); the latest is
     /// always kept.
     pub snapshot_keep_every: u64,
+    /// After a batch failed for lack of space, appends are refused without touching the disk
+    /// for this long; then the next append tries again (each failed try reopens the database,
+    /// which re-verifies the file, so tries are spaced out).
+    pub disk_full_retry: Duration,
 }
 
 impl Default for StoreConfig {
@@ -39,8 +44,27 @@ impl Default for StoreConfig {
         Self {
             snapshot_every: 10_000,
             snapshot_keep_every: 100_000,
+            disk_full_retry: Duration::from_secs(5),
         }
     }
+}
+
+/// Why writes are refused now: the last append found no space.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DiskFull {
+    /// The operating system's words (`No space left on device`, `File too large`, ...).
+    pub detail: String,
+    /// Batches refused since writes stopped (tried or not).
+    pub refused_batches: u64,
+    /// The checkpoint reads answer from (the last committed position).
+    pub checkpoint: u64,
+}
+
+/// The disk-full state of the writer: set by a failed append, cleared by a committed one.
+#[derive(Debug)]
+struct WriteBlock {
+    status: DiskFull,
+    retry_at: Instant,
 }
 
 /// One item offered to [`Store::append`].
@@ -204,14 +228,46 @@ struct LiveState {
 }
 
 /// The embedded store. Share it (`Arc<Store>`): reads run concurrently with one writer.
+///
+/// Lock order: `writer`, then `state`, then `db`. A reader never waits for `state` while it
+/// holds `db`, so the writer may take `db` exclusively (to reopen it after an I/O error) while
+/// it holds `state`.
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    /// The database handle; `None` only while a reopen after an I/O error failed.
+    db: RwLock<Option<Database>>,
     path: PathBuf,
     config: StoreConfig,
     state: RwLock<LiveState>,
     /// Serialises writers, so the in-memory state follows commits in order.
     writer: Mutex<()>,
+    /// Set while writes are refused because the disk is full.
+    write_block: Mutex<Option<WriteBlock>>,
+}
+
+/// A shared borrow of the open database.
+struct DbRef<'a>(RwLockReadGuard<'a, Option<Database>>);
+
+impl std::ops::Deref for DbRef<'_> {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        self.0
+            .as_ref()
+            .expect("DbRef is only made for an open database")
+    }
+}
+
+/// Opens (or creates) the redb file, naming a second process as such.
+fn open_database(path: &Path) -> Result<Database, OpenError> {
+    Database::create(path).map_err(|source| match source {
+        redb::DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen {
+            path: path.to_path_buf(),
+        },
+        source => OpenError::Database {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
 }
 
 fn corrupt(table: &'static str, key: impl ToString, problem: codec::CodecError) -> CorruptRecord {
@@ -268,15 +324,7 @@ impl Store {
     /// Opens (or creates) the store at `path` and restores the live state.
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, OpenError> {
         let path = path.as_ref().to_path_buf();
-        let db = Database::create(&path).map_err(|source| match source {
-            redb::DatabaseError::DatabaseAlreadyOpen => {
-                OpenError::AlreadyOpen { path: path.clone() }
-            }
-            source => OpenError::Database {
-                path: path.clone(),
-                source,
-            },
-        })?;
+        let db = open_database(&path)?;
         // Create every table, and the layout version, on first open.
         let txn = db.begin_write()?;
         {
@@ -308,12 +356,48 @@ impl Store {
         let state = Self::load_state(&db)?;
         tracing::info!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, "store opened");
         Ok(Self {
-            db,
+            db: RwLock::new(Some(db)),
             path,
             config,
             state: RwLock::new(state),
             writer: Mutex::new(()),
+            write_block: Mutex::new(None),
         })
+    }
+
+    /// The open database, shared. Never call while holding another `DbRef` (a queued reopen
+    /// would deadlock a second shared lock), and never wait for `state` while holding one.
+    fn db(&self) -> Result<DbRef<'_>, StorageFault> {
+        let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            return Err(StorageFault(redb::Error::DatabaseClosed));
+        }
+        Ok(DbRef(guard))
+    }
+
+    /// Closes and reopens the database after a failed write (redb refuses every operation
+    /// with `PreviousIo` after an I/O error until the file is reopened; reopening repairs it
+    /// back to the last commit), then reloads the live state from that commit. Called with the
+    /// writer and state locks held.
+    fn reopen(&self, state: &mut LiveState) -> Result<(), OpenError> {
+        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+        // The old handle holds the file lock: close it before opening again.
+        *slot = None;
+        let db = open_database(&self.path)?;
+        *state = Self::load_state(&db)?;
+        *slot = Some(db);
+        tracing::info!(path = %self.path.display(), checkpoint = state.last_seq, "store reopened after a write error");
+        Ok(())
+    }
+
+    /// Why writes are refused now, if they are: the disk (or the file size limit) was full at
+    /// the last try. Reads answer from the last committed state meanwhile.
+    pub fn disk_full(&self) -> Option<DiskFull> {
+        self.write_block
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|block| block.status.clone())
     }
 
     /// Restores the live state: the latest snapshot, then the log after it up to the checkpoint.
@@ -410,6 +494,14 @@ impl Store {
     ) -> Result<Vec<Outcome>, AppendError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(refusal) = self.refusal_while_disk_full() {
+            return Err(refusal);
+        }
+        let closed = self.db.read().unwrap_or_else(|p| p.into_inner()).is_none();
+        if closed {
+            // An earlier reopen failed: try again before writing.
+            self.reopen(&mut state).map_err(AppendError::Reopen)?;
+        }
         let before = (
             state.last_seq,
             state.max_time,
@@ -417,23 +509,93 @@ impl Store {
             state.next_quarantine_id,
         );
         let result = self.append_in_txn(&mut state, items, recorded_at);
-        if result.is_err()
-            && (
-                state.last_seq,
-                state.max_time,
-                state.snapshot_seq,
-                state.next_quarantine_id,
-            ) != before
-        {
-            // The projection already saw part of a batch that did not commit: restore it.
-            match Self::load_state(&self.db) {
-                Ok(reloaded) => *state = reloaded,
-                Err(e) => {
-                    tracing::error!(error = %e, "could not reload the state after a failed append")
+        match result {
+            Ok(outcomes) => {
+                let mut block = self.write_block.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(ended) = block.take() {
+                    tracing::info!(
+                        checkpoint = state.last_seq,
+                        refused_batches = ended.status.refused_batches,
+                        "writes resumed: the store has space again"
+                    );
+                }
+                Ok(outcomes)
+            }
+            Err(AppendError::Storage(fault)) => {
+                // redb answers every later operation with `PreviousIo` after an I/O error, and
+                // the projection may hold part of the batch: reopen, reload from the last commit.
+                if let Err(error) = self.reopen(&mut state) {
+                    tracing::error!(%error, "could not reopen the store after a write error; the next write tries again");
+                }
+                if fault.is_disk_full() {
+                    Err(self.block_writes(&fault, state.last_seq))
+                } else {
+                    Err(AppendError::Storage(fault))
                 }
             }
+            Err(error) => {
+                if (
+                    state.last_seq,
+                    state.max_time,
+                    state.snapshot_seq,
+                    state.next_quarantine_id,
+                ) != before
+                {
+                    // The projection already saw part of a batch that did not commit: restore it.
+                    match self
+                        .db()
+                        .map_err(OpenError::from)
+                        .and_then(|db| Self::load_state(&db))
+                    {
+                        Ok(reloaded) => *state = reloaded,
+                        Err(e) => {
+                            tracing::error!(error = %e, "could not reload the state after a failed append")
+                        }
+                    }
+                }
+                Err(error)
+            }
         }
-        result
+    }
+
+    /// The refusal answered while writes are paused for lack of space (until the next try).
+    fn refusal_while_disk_full(&self) -> Option<AppendError> {
+        let mut block = self.write_block.lock().unwrap_or_else(|p| p.into_inner());
+        let block = block.as_mut()?;
+        let now = Instant::now();
+        if now >= block.retry_at {
+            return None;
+        }
+        block.status.refused_batches += 1;
+        Some(AppendError::DiskFull {
+            path: self.path.clone(),
+            detail: block.status.detail.clone(),
+            retry_after: block.retry_at - now,
+        })
+    }
+
+    /// Records that a batch failed for lack of space, and the error to answer.
+    fn block_writes(&self, fault: &StorageFault, checkpoint: u64) -> AppendError {
+        let detail = fault.to_string();
+        let retry_after = self.config.disk_full_retry;
+        let mut block = self.write_block.lock().unwrap_or_else(|p| p.into_inner());
+        let refused_batches = block.as_ref().map_or(0, |b| b.status.refused_batches) + 1;
+        if block.is_none() {
+            tracing::error!(path = %self.path.display(), %detail, checkpoint, "disk full: ingest stopped; reads continue from the last commit; writes resume when there is space");
+        }
+        *block = Some(WriteBlock {
+            status: DiskFull {
+                detail: detail.clone(),
+                refused_batches,
+                checkpoint,
+            },
+            retry_at: Instant::now() + retry_after,
+        });
+        AppendError::DiskFull {
+            path: self.path.clone(),
+            detail,
+            retry_after,
+        }
     }
 
     fn append_in_txn<'a>(
@@ -442,7 +604,8 @@ impl Store {
         items: impl Iterator<Item = (Option<u64>, &'a Input)>,
         recorded_at: Timestamp,
     ) -> Result<Vec<Outcome>, AppendError> {
-        let txn = self.db.begin_write()?;
+        let db = self.db()?;
+        let txn = db.begin_write()?;
         let mut outcomes = Vec::with_capacity(items.size_hint().0);
         {
             let mut log = txn.open_table(tables::LOG)?;
@@ -578,7 +741,8 @@ impl Store {
         if state.last_seq == state.snapshot_seq {
             return Ok(());
         }
-        let txn = self.db.begin_write()?;
+        let db = self.db()?;
+        let txn = db.begin_write()?;
         let before = state.snapshot_seq;
         if let Err(e) = self.write_snapshot(&txn, &mut state) {
             state.snapshot_seq = before;
@@ -662,7 +826,8 @@ impl Store {
     /// it and the log after that snapshot.
     pub fn projection_at(&self, at: At) -> Result<(Projections, u64), QueryError> {
         let checkpoint = self.checkpoint();
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let snapshots = txn.open_table(tables::SNAPSHOTS)?;
         let times = txn.open_table(tables::SNAPSHOT_TIMES)?;
         // The latest snapshot that is a valid starting point.
@@ -736,23 +901,28 @@ impl Store {
         if after >= up_to {
             return Ok(Vec::new());
         }
-        let txn = self.db.begin_read()?;
-        let index = txn.open_table(tables::BY_FINDING)?;
-        let log = txn.open_table(tables::LOG)?;
-        // Which detector started or stopped at a FLAP entry: read from the projection once,
-        // and only for a timeline that has one.
-        let mut episodes: Option<Vec<tidemark_core::flaps::FlapEpisode>> = None;
-        let mut entries = Vec::new();
-        for entry in index
-            .range((cluster, check_key, after + 1)..=(cluster, check_key, up_to))?
-            .take(limit)
+        let mut raw = Vec::new();
         {
-            let (key, bits) = entry?;
-            let seq = key.value().2;
-            let stored = self.read_log(&log, seq)?;
-            let mut changes = change_bits::names(bits.value());
-            if bits.value() & change_bits::FLAP != 0 {
-                // Which detector started or stopped, from the projection's episodes.
+            let db = self.db()?;
+            let txn = db.begin_read()?;
+            let index = txn.open_table(tables::BY_FINDING)?;
+            let log = txn.open_table(tables::LOG)?;
+            for entry in index
+                .range((cluster, check_key, after + 1)..=(cluster, check_key, up_to))?
+                .take(limit)
+            {
+                let (key, bits) = entry?;
+                let seq = key.value().2;
+                raw.push((seq, bits.value(), self.read_log(&log, seq)?));
+            }
+        }
+        // Which detector started or stopped at a FLAP entry: read from the projection once,
+        // only for a timeline that has one, and after the database is let go (lock order).
+        let mut episodes: Option<Vec<tidemark_core::flaps::FlapEpisode>> = None;
+        let mut entries = Vec::with_capacity(raw.len());
+        for (seq, bits, stored) in raw {
+            let mut changes = change_bits::names(bits);
+            if bits & change_bits::FLAP != 0 {
                 changes.retain(|name| *name != "flap");
                 let episodes = episodes.get_or_insert_with(|| {
                     self.read(|p| p.findings().flap_episodes(cluster, check_key).to_vec())
@@ -806,7 +976,8 @@ impl Store {
         until: Option<Timestamp>,
         limit: usize,
     ) -> Result<Vec<TimelineEntry>, QueryError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let index = txn.open_table(tables::BY_CLUSTER_TIME)?;
         let log = txn.open_table(tables::LOG)?;
         let from = since.map_or(i64::MIN, Timestamp::unix_nanos);
@@ -846,7 +1017,8 @@ impl Store {
 
     /// Stored events at positions `from..`, at most `limit`, in log order.
     pub fn events(&self, from: u64, limit: usize) -> Result<Vec<(u64, StoredEvent)>, QueryError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let log = txn.open_table(tables::LOG)?;
         let mut out = Vec::new();
         for entry in log.range(from..)?.take(limit) {
@@ -866,13 +1038,9 @@ impl Store {
         limit: usize,
     ) -> Result<EventsPage, QueryError> {
         let limit = limit.max(1);
-        let txn = self.db.begin_read()?;
-        let log = txn.open_table(tables::LOG)?;
-        // Candidate positions, ascending, from the most selective source the filter names.
-        let candidates: Box<dyn Iterator<Item = Result<u64, QueryError>>> = if let Some(id) =
-            &filter.incident
-        {
-            let seqs = self.read(|p| {
+        // What the live state names, read before the database (the lock order is state, db).
+        let incident_seqs = filter.incident.as_ref().map(|id| {
+            self.read(|p| {
                 p.incidents()
                     .incident(id)
                     .map(|i| {
@@ -884,13 +1052,23 @@ impl Store {
                             .collect::<Vec<u64>>()
                     })
                     .unwrap_or_default()
-            });
+            })
+        });
+        let finding_clusters: Vec<String> = match (&filter.check_key, &filter.cluster) {
+            (None, _) => Vec::new(),
+            (Some(_), Some(c)) => vec![c.clone()],
+            (Some(_), None) => self.read(|p| p.findings().cluster_names()),
+        };
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        let log = txn.open_table(tables::LOG)?;
+        // Candidate positions, ascending, from the most selective source the filter names.
+        let candidates: Box<dyn Iterator<Item = Result<u64, QueryError>>> = if let Some(seqs) =
+            incident_seqs
+        {
             Box::new(seqs.into_iter().map(Ok))
         } else if let Some(check_key) = &filter.check_key {
-            let clusters: Vec<String> = match &filter.cluster {
-                Some(c) => vec![c.clone()],
-                None => self.read(|p| p.findings().cluster_names()),
-            };
+            let clusters = finding_clusters;
             let index = txn.open_table(tables::BY_FINDING)?;
             let mut seqs = Vec::new();
             for cluster in &clusters {
@@ -964,7 +1142,8 @@ impl Store {
     /// The stored events at these positions, in the order given (positions not in the log
     /// are skipped).
     pub fn events_at(&self, positions: &[u64]) -> Result<Vec<(u64, StoredEvent)>, QueryError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let log = txn.open_table(tables::LOG)?;
         let mut out = Vec::with_capacity(positions.len());
         for &seq in positions {
@@ -977,7 +1156,8 @@ impl Store {
 
     /// The position of the event stored with `id`.
     pub fn position_of(&self, id: &str) -> Result<Option<u64>, QueryError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let ids = txn.open_table(tables::IDS)?;
         Ok(ids.get(id)?.map(|v| v.value()))
     }
@@ -985,7 +1165,8 @@ impl Store {
     /// The last event in the log at or before `position` (its position and id): what a follower
     /// checks the stream against after a reconnect.
     pub fn last_logged(&self, at_or_before: u64) -> Result<Option<(u64, String)>, QueryError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let log = txn.open_table(tables::LOG)?;
         let Some(entry) = log.range(..=at_or_before)?.next_back() else {
             return Ok(None);
@@ -997,7 +1178,8 @@ impl Store {
 
     /// Quarantined inputs from id `from`, at most `limit`.
     pub fn quarantine(&self, from: u64, limit: usize) -> Result<Vec<QuarantineEntry>, QueryError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let table = txn.open_table(tables::QUARANTINE)?;
         let mut out = Vec::new();
         for entry in table.range(from..)?.take(limit) {
@@ -1029,7 +1211,8 @@ impl Store {
                 state.projections.findings().active_count() as u64,
             )
         };
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let events = txn.open_table(tables::LOG)?.len()?;
         let snapshots = txn.open_table(tables::SNAPSHOTS)?.len()?;
         let quarantined = txn.open_table(tables::QUARANTINE)?.len()?;
@@ -1049,7 +1232,8 @@ impl Store {
     /// Folds the whole stored log from nothing, without touching the store.
     pub fn fold_log(&self, mut progress: impl FnMut(u64, u64)) -> Result<Projections, QueryError> {
         let checkpoint = self.checkpoint();
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let log = txn.open_table(tables::LOG)?;
         let mut findings = Projections::new();
         let mut done = 0;
@@ -1073,7 +1257,8 @@ impl Store {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         let checkpoint = state.last_seq;
-        let txn = self.db.begin_write()?;
+        let db = self.db()?;
+        let txn = db.begin_write()?;
         txn.delete_table(tables::SNAPSHOTS)?;
         txn.delete_table(tables::SNAPSHOT_TIMES)?;
         txn.delete_table(tables::BY_FINDING)?;
