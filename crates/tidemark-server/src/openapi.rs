@@ -507,6 +507,15 @@ fn build() -> Value {
     );
     b.op(
         "get",
+        "/v1/admin/backup",
+        "A consistent copy of the store (a redb file, from one read transaction); needs the write scope",
+        "write",
+        None,
+        None,
+        (200, Body::Text("application/octet-stream")),
+    );
+    b.op(
+        "get",
         "/healthz",
         "The process answers",
         "none",

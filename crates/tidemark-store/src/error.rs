@@ -196,3 +196,74 @@ macro_rules! from_read_fault {
     )*};
 }
 from_read_fault!(OpenError, AppendError, QueryError, RebuildError);
+
+/// Why a backup could not be written or a backup file cannot be used. A failed backup leaves
+/// no file at the destination.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupError {
+    /// The file is not a redb database (or cannot be opened as one).
+    #[error(
+        "{} is not a readable Tidemark store: {source} (a backup is the redb file `tidemark backup` wrote)",
+        path.display()
+    )]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// redb's reason.
+        source: redb::DatabaseError,
+    },
+    /// The file is a redb database but not a Tidemark store (no layout version).
+    #[error("{} has no Tidemark layout version: it is not a Tidemark store or backup", path.display())]
+    NoLayout {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Written by a newer layout.
+    #[error("{} has store layout {found}, newer than this build reads ({expected}): upgrade tidemark", path.display())]
+    NewerLayout {
+        /// The file.
+        path: PathBuf,
+        /// Layout found.
+        found: i64,
+        /// Layout this build reads.
+        expected: i64,
+    },
+    /// The copy does not hold what was copied.
+    #[error("the copy at {} does not match its source: {problem}; the copy was discarded", path.display())]
+    Mismatch {
+        /// The copy.
+        path: PathBuf,
+        /// What differs.
+        problem: String,
+    },
+    /// A record cannot be read.
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRecord),
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] StorageFault),
+    /// Writing the copy failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Why a compaction failed. The store is unchanged (redb compacts in place, transactionally).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompactError {
+    /// redb refused or failed.
+    #[error("compacting: {0}")]
+    Compaction(#[from] redb::CompactionError),
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] StorageFault),
+}
+
+storage_into!(BackupError);
+from_read_fault!(BackupError);
