@@ -404,13 +404,64 @@ pub fn restore(args: &RestoreArgs) -> Result<(), CliError> {
 pub struct CompactArgs {
     #[command(flatten)]
     pub db: crate::store_cmds::DbArgs,
+    /// Replicas only (serve --nats, the stream is the source of truth): first drop the local
+    /// log's events before the latest snapshot at or before POSITION (`snapshot`: the latest
+    /// snapshot). Time travel before it then fails with an error naming the stream, and
+    /// `rebuild` refuses; an embedded store refuses.
+    #[arg(long, value_name = "POSITION|snapshot", value_parser = parse_retention)]
+    pub drop_events_before: Option<Retention>,
     /// Print the sizes as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
+/// Where `--drop-events-before` cuts.
+#[derive(Clone, Copy, Debug)]
+pub enum Retention {
+    /// The latest snapshot at or before this position.
+    Position(u64),
+    /// The latest snapshot.
+    LatestSnapshot,
+}
+
+fn parse_retention(text: &str) -> Result<Retention, String> {
+    if text == "snapshot" {
+        return Ok(Retention::LatestSnapshot);
+    }
+    text.parse::<u64>()
+        .map(Retention::Position)
+        .map_err(|_| format!("expected a log position or `snapshot`, got {text:?}"))
+}
+
+/// What `compact` reports.
+#[derive(Debug, Serialize)]
+struct CompactSummary {
+    #[serde(flatten)]
+    sizes: tidemark_store::CompactReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention: Option<tidemark_store::RetentionReport>,
+}
+
 pub fn compact(args: &CompactArgs) -> Result<(), CliError> {
     let store = open_existing(&args.db.db)?;
+    let retention = match args.drop_events_before {
+        None => None,
+        Some(cut) => {
+            let before = match cut {
+                Retention::Position(position) => Some(position),
+                Retention::LatestSnapshot => None,
+            };
+            let report = store.drop_events_before(before).map_err(|e| {
+                let code = match e {
+                    tidemark_store::RetentionError::EmbeddedStore
+                    | tidemark_store::RetentionError::NoSnapshot { .. } => exit::USAGE,
+                    _ => exit::FAILURE,
+                };
+                CliError::new(code, anyhow::anyhow!("{e}; nothing was dropped"))
+            })?;
+            Some(report)
+        }
+    };
     let mut report = store.compact().map_err(|e| {
         CliError::new(
             exit::FAILURE,
@@ -423,8 +474,17 @@ pub fn compact(args: &CompactArgs) -> Result<(), CliError> {
         report.bytes_after = metadata.len();
     }
     if args.json {
-        print_json(&report)?;
+        print_json(&CompactSummary {
+            sizes: report,
+            retention,
+        })?;
     } else {
+        if let Some(retention) = &retention {
+            println!(
+                "dropped {} event(s) from the local log: it starts at position {} now (earlier events live in the JetStream stream)",
+                retention.dropped_events, retention.first_retained
+            );
+        }
         let saved = report.bytes_before.saturating_sub(report.bytes_after);
         println!(
             "compacted {}: {} -> {} bytes ({saved} bytes returned)",

@@ -173,6 +173,7 @@ impl Builder {
                 "403": {"description": "a read token on a write route", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "404": {"description": "no such thing", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "500": {"description": "the server failed; its log has the details", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "410": {"description": "`at` is before this replica's retained local log (the events live in the JetStream stream)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "503": {"description": "the store cannot answer now; retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             });
             if op.request.is_some() {

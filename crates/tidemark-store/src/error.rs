@@ -138,6 +138,19 @@ pub enum AppendError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum QueryError {
+    /// The point asked for is before the local log (retention dropped the events before it).
+    #[error(
+        "{requested} is before this replica's local log, which starts at position {first_retained} \
+         (retention dropped the events before it); they live in the JetStream stream: to look that \
+         far back, follow the stream into a new store (`tidemark serve --nats URL --db NEW.redb`) \
+         and ask that one"
+    )]
+    BeforeRetainedLog {
+        /// What was asked, in words (`position 12`, `2026-03-02T14:00:00Z`, `the whole log`).
+        requested: String,
+        /// The first position the local log holds.
+        first_retained: u64,
+    },
     /// A record cannot be read.
     #[error(transparent)]
     Corrupt(#[from] CorruptRecord),
@@ -150,6 +163,17 @@ pub enum QueryError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RebuildError {
+    /// Retention dropped the start of the local log: a refold would fold part of it.
+    #[error(
+        "the local log starts at position {first_retained} (retention dropped the events before it): \
+         a rebuild would fold a partial log. Rebuild from the stream instead: stop this replica, move \
+         its store aside and start `tidemark serve --nats URL --db NEW.redb`, which refolds the whole \
+         stream"
+    )]
+    LogRetained {
+        /// The first position the local log holds.
+        first_retained: u64,
+    },
     /// A log record cannot be read.
     #[error(transparent)]
     Corrupt(#[from] CorruptRecord),
@@ -265,5 +289,37 @@ pub enum CompactError {
     Storage(#[from] StorageFault),
 }
 
-storage_into!(BackupError);
+/// Why old events could not be dropped. The store is unchanged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RetentionError {
+    /// The store is its own source of truth.
+    #[error(
+        "this store is its own source of truth (embedded mode: its events did not come from a \
+         JetStream stream), so dropping events would lose them for good; retention is for replicas \
+         (`tidemark serve --nats`). Back the store up instead, and compact it"
+    )]
+    EmbeddedStore,
+    /// No durable snapshot to start the retained log from.
+    #[error(
+        "no projection snapshot at or before position {requested} (the earliest is {earliest}): only \
+         events covered by a snapshot can be dropped; snapshots are written every --snapshot-every \
+         events while serving, and on shutdown"
+    )]
+    NoSnapshot {
+        /// The position asked for.
+        requested: u64,
+        /// The earliest snapshot (`none` when there is none).
+        earliest: String,
+    },
+    /// A record cannot be read.
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRecord),
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] StorageFault),
+}
+
+storage_into!(BackupError, RetentionError);
+from_read_fault!(RetentionError);
 from_read_fault!(BackupError);

@@ -22,7 +22,7 @@ use tidemark_core::{Projections, ProjectionsSnapshot};
 use crate::codec::{self, QuarantineRecord, SnapshotRecord, StoredEvent};
 use crate::error::{
     AppendError, BackupError, CompactError, CorruptRecord, OpenError, QueryError, ReadFault,
-    RebuildError, StorageFault,
+    RebuildError, RetentionError, StorageFault,
 };
 use crate::tables::{self, change_bits};
 
@@ -331,6 +331,20 @@ struct LiveState {
     max_time: Option<Timestamp>,
     snapshot_seq: u64,
     next_quarantine_id: u64,
+    /// Positions come from a JetStream stream (a replica): retention may drop old events.
+    from_stream: bool,
+    /// The first position the local log holds (retention moves it on).
+    log_start: u64,
+}
+
+/// What dropping old events did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    /// Events removed from the local log.
+    pub dropped_events: u64,
+    /// The first position the local log holds now (a snapshot's position: time travel works
+    /// from here on).
+    pub first_retained: u64,
 }
 
 /// The embedded store. Share it (`Arc<Store>`): reads run concurrently with one writer.
@@ -537,12 +551,17 @@ impl Store {
         )?;
         let quarantine = txn.open_table(tables::QUARANTINE)?;
         let next_quarantine_id = quarantine.last()?.map_or(1, |(k, _)| k.value() + 1);
+        let from_stream =
+            meta.get(tables::LOG_SOURCE)?.map(|v| v.value()) == Some(tables::LOG_FROM_STREAM);
+        let log_start = meta.get(tables::LOG_START)?.map_or(1, |v| v.value()) as u64;
         Ok(LiveState {
             projections,
             last_seq: checkpoint,
             max_time,
             snapshot_seq,
             next_quarantine_id,
+            from_stream,
+            log_start,
         })
     }
 
@@ -724,6 +743,7 @@ impl Store {
             let mut record = Vec::with_capacity(4096);
             let mut finding_bits: BTreeMap<String, u8> = BTreeMap::new();
             for (position, input) in items {
+                state.from_stream |= position.is_some();
                 if let Some(position) = position
                     && position <= state.last_seq
                 {
@@ -803,6 +823,9 @@ impl Store {
         meta.insert(tables::CHECKPOINT, state.last_seq as i64)?;
         if let Some(max_time) = state.max_time {
             meta.insert(tables::MAX_TIME, max_time.unix_nanos())?;
+        }
+        if state.from_stream {
+            meta.insert(tables::LOG_SOURCE, tables::LOG_FROM_STREAM)?;
         }
         Ok(())
     }
@@ -979,6 +1002,81 @@ impl Store {
         })
     }
 
+    /// Retention for a replica, whose JetStream stream is the source of truth: drops the local
+    /// log's events before the latest durable snapshot at or before `before` (default: the
+    /// latest snapshot), with their timeline index entries and the older snapshots. The live
+    /// state is unchanged (it restores from that snapshot and the events after it); time travel
+    /// before the snapshot answers [`QueryError::BeforeRetainedLog`] and `rebuild` refuses. The
+    /// id index is kept whole, so a stream message repeating an old id is still a duplicate.
+    /// An embedded store (its own source of truth) refuses.
+    pub fn drop_events_before(
+        &self,
+        before: Option<u64>,
+    ) -> Result<RetentionReport, RetentionError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if !state.from_stream {
+            return Err(RetentionError::EmbeddedStore);
+        }
+        let requested = before.unwrap_or(state.last_seq).min(state.last_seq);
+        let db = self.db()?;
+        let txn = db.begin_write()?;
+        let (cut, dropped) = {
+            let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
+            // The latest snapshot at or before the position asked for, in the current format.
+            let mut cut = None;
+            for entry in snapshots.range(..=requested)?.rev() {
+                let (key, value) = entry?;
+                if decode_snapshot_or_outdated(key.value(), value.value())?.is_some() {
+                    cut = Some(key.value());
+                    break;
+                }
+            }
+            let Some(cut) = cut else {
+                let earliest = snapshots
+                    .first()?
+                    .map_or_else(|| "none".to_owned(), |(k, _)| k.value().to_string());
+                return Err(RetentionError::NoSnapshot {
+                    requested,
+                    earliest,
+                });
+            };
+            if cut <= state.log_start {
+                (state.log_start, 0)
+            } else {
+                let mut log = txn.open_table(tables::LOG)?;
+                let before_len = log.len()?;
+                log.retain_in(..cut, |_, _| false)?;
+                let dropped = before_len - log.len()?;
+                snapshots.retain_in(..cut, |_, _| false)?;
+                txn.open_table(tables::SNAPSHOT_TIMES)?
+                    .retain_in(..cut, |_, _| false)?;
+                txn.open_table(tables::BY_FINDING)?
+                    .retain(|(_, _, seq), _| seq >= cut)?;
+                txn.open_table(tables::BY_CLUSTER_TIME)?
+                    .retain(|(_, _, seq), _| seq >= cut)?;
+                txn.open_table(tables::BY_INCIDENT)?
+                    .retain(|(_, seq), _| seq >= cut)?;
+                txn.open_table(tables::BY_TYPE)?
+                    .retain(|(_, seq), _| seq >= cut)?;
+                txn.open_table(tables::META)?
+                    .insert(tables::LOG_START, cut as i64)?;
+                (cut, dropped)
+            }
+        };
+        txn.commit()?;
+        state.log_start = cut;
+        tracing::info!(
+            dropped,
+            first_retained = cut,
+            "retention dropped old events from the local log"
+        );
+        Ok(RetentionReport {
+            dropped_events: dropped,
+            first_retained: cut,
+        })
+    }
+
     /// Every finding now, sorted by (cluster, check_key).
     pub fn findings(&self) -> Vec<FindingView> {
         self.read_state().projections.findings().views()
@@ -1049,7 +1147,18 @@ impl Store {
     /// The findings projection at a point of the log, rebuilt from the nearest snapshot before
     /// it and the log after that snapshot.
     pub fn projection_at(&self, at: At) -> Result<(Projections, u64), QueryError> {
-        let checkpoint = self.checkpoint();
+        let (checkpoint, log_start) = {
+            let state = self.read_state();
+            (state.last_seq, state.log_start)
+        };
+        if let At::Seq(seq) = at
+            && seq < log_start
+        {
+            return Err(QueryError::BeforeRetainedLog {
+                requested: format!("position {seq}"),
+                first_retained: log_start,
+            });
+        }
         let db = self.db()?;
         let txn = db.begin_read()?;
         let snapshots = txn.open_table(tables::SNAPSHOTS)?;
@@ -1073,6 +1182,16 @@ impl Store {
                 found
             }
         };
+        if start.is_none_or(|seq| seq < log_start) && log_start > 1 {
+            // No snapshot in the retained range is early enough for this time.
+            return Err(QueryError::BeforeRetainedLog {
+                requested: match at {
+                    At::Seq(seq) => format!("position {seq}"),
+                    At::Time(t) => format!("time {t}"),
+                },
+                first_retained: log_start,
+            });
+        }
         let restored = match start {
             Some(seq) => {
                 let bytes = snapshots.get(seq)?.expect("listed just above");
@@ -1455,7 +1574,16 @@ impl Store {
 
     /// Folds the whole stored log from nothing, without touching the store.
     pub fn fold_log(&self, mut progress: impl FnMut(u64, u64)) -> Result<Projections, QueryError> {
-        let checkpoint = self.checkpoint();
+        let (checkpoint, log_start) = {
+            let state = self.read_state();
+            (state.last_seq, state.log_start)
+        };
+        if log_start > 1 {
+            return Err(QueryError::BeforeRetainedLog {
+                requested: "the whole log".into(),
+                first_retained: log_start,
+            });
+        }
         let db = self.db()?;
         let txn = db.begin_read()?;
         let log = txn.open_table(tables::LOG)?;
@@ -1480,6 +1608,11 @@ impl Store {
     ) -> Result<RebuildReport, RebuildError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if state.log_start > 1 {
+            return Err(RebuildError::LogRetained {
+                first_retained: state.log_start,
+            });
+        }
         let checkpoint = state.last_seq;
         let db = self.db()?;
         let txn = db.begin_write()?;
@@ -1492,6 +1625,8 @@ impl Store {
             max_time: None,
             snapshot_seq: 0,
             next_quarantine_id: state.next_quarantine_id,
+            from_stream: state.from_stream,
+            log_start: 1,
         };
         {
             let log = txn.open_table(tables::LOG)?;
