@@ -44,7 +44,7 @@ fn events(count: usize) -> Vec<String> {
                 );
             }
             let findings: Vec<String> = (0..7)
-                .filter(|k| (i / 3 + k * 5) % 3 != 0)
+                .filter(|k| !(i / 3 + k * 5).is_multiple_of(3))
                 .map(|k| {
                     format!(
                         r#"{{"check_key":"k{k}","category":"c{}","severity":"error","title":"k{k} broken"}}"#,

@@ -1152,6 +1152,7 @@ impl Store {
             (state.last_seq, state.log_start)
         };
         if let At::Seq(seq) = at
+            && log_start > 1
             && seq < log_start
         {
             return Err(QueryError::BeforeRetainedLog {

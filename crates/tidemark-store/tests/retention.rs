@@ -27,7 +27,7 @@ fn event(i: usize) -> Event {
         .unwrap();
     }
     let findings: Vec<String> = (0..5)
-        .filter(|k| (i / 3 + k * 5) % 3 != 0)
+        .filter(|k| !(i / 3 + k * 5).is_multiple_of(3))
         .map(|k| {
             format!(
                 r#"{{"check_key":"k{k}","category":"c{}","severity":"error","title":"k{k} broken"}}"#,
