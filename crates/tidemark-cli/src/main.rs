@@ -3,6 +3,7 @@
 mod corpus;
 mod distributed;
 mod ndjson;
+mod ops_cmds;
 mod projection_cmds;
 mod replay;
 mod serve;
@@ -23,6 +24,10 @@ pub mod exit {
     pub const NO_INPUT: u8 = 66;
     /// Anything else went wrong.
     pub const FAILURE: u8 = 1;
+    /// An output file cannot be created, or exists (EX_CANTCREAT).
+    pub const CANT_CREATE: u8 = 73;
+    /// The disk (or the file size limit) had no room for a write (EX_IOERR).
+    pub const IO_ERROR: u8 = 74;
     /// The command line was wrong.
     pub const USAGE: u8 = 2;
 }
@@ -64,7 +69,7 @@ impl From<anyhow::Error> for CliError {
                   state, flap detection and incident timelines, and replays any past incident \
                   deterministically.",
     after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 65 invalid input data, \
-                  66 input file not found."
+                  66 input file not found, 73 output file exists, 74 disk full."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -89,6 +94,12 @@ enum Command {
     Stats(store_cmds::StatsArgs),
     /// List quarantined inputs with their reasons.
     Quarantine(store_cmds::QuarantineArgs),
+    /// Write a consistent copy of a store (offline, or from a running server).
+    Backup(ops_cmds::BackupArgs),
+    /// Restore a store from a backup file.
+    Restore(ops_cmds::RestoreArgs),
+    /// Return a store file's free pages to the filesystem.
+    Compact(ops_cmds::CompactArgs),
     /// Why the bell keeps ringing: flapping findings, unstable check keys, churn.
     Flaps(projection_cmds::FlapsArgs),
     /// Findings the sweep cannot resolve, drift suspects, and long-lived ones kept apart.
@@ -116,6 +127,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    catch_file_size_signal();
     let result = match cli.command {
         Command::Replay(args) => replay::run(&args),
         Command::Serve(args) => serve::run(&args),
@@ -125,6 +137,9 @@ fn main() -> ExitCode {
         Command::Rebuild(args) => store_cmds::rebuild(&args),
         Command::Stats(args) => store_cmds::stats(&args),
         Command::Quarantine(args) => store_cmds::quarantine(&args),
+        Command::Backup(args) => ops_cmds::backup(&args),
+        Command::Restore(args) => ops_cmds::restore(&args),
+        Command::Compact(args) => ops_cmds::compact(&args),
         Command::Flaps(args) => projection_cmds::flaps(&args),
         Command::Stuck(args) => projection_cmds::stuck(&args),
         Command::Orphans(args) => projection_cmds::orphans(&args),
@@ -139,6 +154,25 @@ fn main() -> ExitCode {
         Err(CliError { code, error }) => {
             eprintln!("error: {error:#}");
             ExitCode::from(code)
+        }
+    }
+}
+
+/// A write past the file size limit (`ulimit -f`, systemd's `LimitFSIZE=`) raises SIGXFSZ, whose
+/// default action kills the process. Caught instead, the write fails with `EFBIG`, which the
+/// store answers like a full disk: nothing of the batch stored, reads keep working, writes
+/// resume when the limit is raised. (The handler tokio installs stays for the process's life.)
+fn catch_file_size_signal() {
+    #[cfg(unix)]
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build();
+        let Ok(runtime) = runtime else { return };
+        let _context = runtime.enter();
+        let kind = tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ);
+        if let Err(error) = tokio::signal::unix::signal(kind) {
+            tracing::warn!(%error, "cannot catch SIGXFSZ: hitting the file size limit would stop the process");
         }
     }
 }

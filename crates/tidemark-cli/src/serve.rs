@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Write a projection snapshot every N events (a restart replays at most N events).
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub snapshot_every: u64,
+    /// After a batch failed because the disk was full, refuse writes (507) for this long before
+    /// trying again; each failed try reopens the store, which re-verifies the file.
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    pub disk_full_retry: u64,
     /// With --nats: /readyz answers 503 while the replica is more than this many events behind.
     #[arg(long, default_value_t = 1_000, value_name = "EVENTS")]
     pub max_lag: u64,
@@ -122,6 +126,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     )?;
     let store_config = tidemark_store::StoreConfig {
         snapshot_every: args.snapshot_every.max(1),
+        disk_full_retry: std::time::Duration::from_secs(args.disk_full_retry),
         ..tidemark_store::StoreConfig::default()
     };
     let store = Arc::new(open_store_with(&args.db.db, store_config)?);

@@ -147,18 +147,9 @@ pub fn ingest_files(
             for decoded in &receiver {
                 match decoded {
                     Decoded::Batch(batch) => {
-                        let outcomes =
-                            store
-                                .append(&batch, tidemark_store::wall_clock())
-                                .map_err(|e| {
-                                    CliError::new(
-                                        exit::FAILURE,
-                                        anyhow::anyhow!(
-                                            "{}: {e}; nothing of the last batch was stored",
-                                            file.display()
-                                        ),
-                                    )
-                                })?;
+                        let outcomes = store
+                            .append(&batch, tidemark_store::wall_clock())
+                            .map_err(|e| append_failed(file, &e, summary.accepted))?;
                         summary.count(&outcomes);
                         let rate =
                             summary.accepted as f64 / started.elapsed().as_secs_f64().max(1e-9);
@@ -189,6 +180,26 @@ pub fn ingest_files(
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// What a failed batch means for the user, and what to do next.
+fn append_failed(file: &Path, error: &tidemark_store::AppendError, stored_before: u64) -> CliError {
+    let (code, next) = if matches!(error, tidemark_store::AppendError::DiskFull { .. }) {
+        (
+            exit::IO_ERROR,
+            "run the same command again when there is space",
+        )
+    } else {
+        (exit::FAILURE, "nothing of the failed batch was stored")
+    };
+    CliError::new(
+        code,
+        anyhow::anyhow!(
+            "{}: {error}\n{stored_before} event(s) of this run were stored before it; {next} \
+             (stored ids are skipped)",
+            file.display()
+        ),
+    )
 }
 
 /// The decoding side of [`ingest_files`]: reads `reader`'s lines and sends batches in order.

@@ -251,7 +251,9 @@ pub async fn require(State(policy): State<AuthPolicy>, request: Request, next: N
     if path == "/healthz" || path == "/readyz" {
         return next.run(request).await;
     }
+    // Administration (a backup holds every event) needs the write scope, whatever the method.
     let needed = match *request.method() {
+        _ if path.starts_with("/v1/admin/") => Scope::Write,
         Method::GET | Method::HEAD | Method::OPTIONS => Scope::Read,
         _ => Scope::Write,
     };
@@ -263,7 +265,7 @@ pub async fn require(State(policy): State<AuthPolicy>, request: Request, next: N
         Some(scope) if scope < needed => ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "this token may read, not write: use a token with the write scope",
+            "this token may read, not write or administer: use a token with the write scope",
         )
         .into_response(),
         Some(_) => next.run(request).await,

@@ -70,6 +70,28 @@ impl ApiError {
         }
     }
 
+    /// 507: the disk is full; the batch was not stored.
+    pub fn insufficient_storage(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::INSUFFICIENT_STORAGE,
+            code: "disk_full",
+            message: message.into(),
+        }
+    }
+
+    /// A failed read: 410 for a point before a replica's retained log (with what to do), 500
+    /// for anything else.
+    pub fn query(error: &tidemark_store::QueryError) -> Self {
+        match error {
+            tidemark_store::QueryError::BeforeRetainedLog { .. } => Self {
+                status: StatusCode::GONE,
+                code: "before_retained_log",
+                message: error.to_string(),
+            },
+            other => Self::internal(other),
+        }
+    }
+
     /// 500: logged in full, answered without internals.
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "request failed");

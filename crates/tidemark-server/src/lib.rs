@@ -1,6 +1,7 @@
 //! Tidemark's HTTP server: the `/v1` API over the embedded store, with a single writer thread
 //! that group-commits concurrent ingest requests.
 
+pub mod admin;
 pub mod auth;
 mod error;
 pub mod ingest;
@@ -72,7 +73,8 @@ pub fn router(state: AppState) -> Router {
         .route("/bridges/alertmanager", post(routes::post_alertmanager))
         .route("/openapi.json", get(openapi::openapi))
         .route("/timeline", get(routes::cluster_timeline))
-        .route("/quarantine", get(routes::quarantine));
+        .route("/quarantine", get(routes::quarantine))
+        .route("/admin/backup", get(admin::backup));
     Router::new()
         .nest("/v1", v1)
         .route("/", get(pages::incidents))

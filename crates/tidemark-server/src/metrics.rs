@@ -61,6 +61,7 @@ struct Inner {
     ingested: BTreeMap<&'static str, u64>,
     batch_seconds: Histogram,
     batches_failed: u64,
+    batches_disk_full: u64,
 }
 
 /// What the server counts.
@@ -97,9 +98,13 @@ impl Metrics {
         *inner.ingested.entry("rejected").or_default() += rejected;
     }
 
-    /// A batch the store could not commit.
-    pub fn batch_failed(&self) {
-        self.lock().batches_failed += 1;
+    /// A batch the store could not commit (`disk_full`: for lack of space).
+    pub fn batch_failed(&self, disk_full: bool) {
+        let mut inner = self.lock();
+        inner.batches_failed += 1;
+        if disk_full {
+            inner.batches_disk_full += 1;
+        }
     }
 
     /// The counters and histograms in Prometheus text format.
@@ -136,6 +141,11 @@ impl Metrics {
             out,
             "# HELP tidemark_batches_failed_total batches the store could not commit\n# TYPE tidemark_batches_failed_total counter\ntidemark_batches_failed_total {}",
             inner.batches_failed
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tidemark_batches_disk_full_total batches refused because the disk (or the file size limit) was full\n# TYPE tidemark_batches_disk_full_total counter\ntidemark_batches_disk_full_total {}",
+            inner.batches_disk_full
         );
     }
 }

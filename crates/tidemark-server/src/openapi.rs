@@ -173,11 +173,13 @@ impl Builder {
                 "403": {"description": "a read token on a write route", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "404": {"description": "no such thing", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "500": {"description": "the server failed; its log has the details", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "410": {"description": "`at` is before this replica's retained local log (the events live in the JetStream stream)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "503": {"description": "the store cannot answer now; retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             });
             if op.request.is_some() {
                 responses["413"] = json!({"description": "the body is larger than the limit", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
                 responses["422"] = json!({"description": "some items were invalid: the rest were stored, the invalid ones quarantined", "content": {"application/json": {"schema": {"type": "object"}}}});
+                responses["507"] = json!({"description": "the disk is full: nothing of the request was stored; send it again after `Retry-After` seconds (reads keep working)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
             }
             if matches!(
                 op.path,
@@ -503,6 +505,15 @@ fn build() -> Value {
         q,
         None,
         (200, Body::Text("text/html")),
+    );
+    b.op(
+        "get",
+        "/v1/admin/backup",
+        "A consistent copy of the store (a redb file, from one read transaction); needs the write scope",
+        "write",
+        None,
+        None,
+        (200, Body::Text("application/octet-stream")),
     );
     b.op(
         "get",

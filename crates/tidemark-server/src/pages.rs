@@ -39,7 +39,7 @@ fn read_with_events<T>(
     let at = at.map(parse_at).transpose()?;
     store
         .read_with_events(at, positions, render)
-        .map_err(|e| ApiError::internal(&e))
+        .map_err(|e| ApiError::query(&e))
 }
 
 fn timeline_of(id: &str) -> impl FnOnce(&Projections) -> Vec<u64> + '_ {

@@ -81,7 +81,7 @@ async fn with_projections<T: Send + 'static>(
 ) -> Result<(T, u64), ApiError> {
     let at = at.map(parse_at).transpose()?;
     let store = state.store.clone();
-    blocking(move || store.read_at(at, read).map_err(|e| ApiError::internal(&e))).await
+    blocking(move || store.read_at(at, read).map_err(|e| ApiError::query(&e))).await
 }
 
 // ---------------------------------------------------------------------------------------------

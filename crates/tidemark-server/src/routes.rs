@@ -157,10 +157,24 @@ async fn store_inputs(
             return publish_events(publisher.as_ref(), ids, inputs).await;
         }
     };
-    let outcomes = writer.write(inputs).await.map_err(|e| match e {
-        WriteError::Stopped => ApiError::unavailable(e.to_string()),
-        WriteError::Store(_) => ApiError::unavailable(format!("{e}; retry later")),
-    })?;
+    let outcomes = match writer.write(inputs).await {
+        Ok(outcomes) => outcomes,
+        Err(WriteError::DiskFull {
+            message,
+            retry_after_secs,
+        }) => {
+            // 507, and when to try again: nothing of the request was stored.
+            let mut response = ApiError::insufficient_storage(message).into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after_secs.into());
+            return Ok(response);
+        }
+        Err(e @ WriteError::Stopped) => return Err(ApiError::unavailable(e.to_string())),
+        Err(e @ WriteError::Store(_)) => {
+            return Err(ApiError::unavailable(format!("{e}; retry later")));
+        }
+    };
     let mut response = IngestResponse {
         accepted: 0,
         duplicates: 0,
@@ -353,7 +367,7 @@ pub async fn healthz() -> impl IntoResponse {
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let store = state.store.clone();
     let checkpoint = blocking(move || Ok(store.checkpoint())).await.unwrap_or(0);
-    let (ready, detail) = match &state.ingest {
+    let (ready, mut detail) = match &state.ingest {
         Ingest::Local(writer) => {
             let ready = writer.is_running();
             (
@@ -363,6 +377,22 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         }
         Ingest::Publish { health, .. } => health.readiness(),
     };
+    // Reads keep working on a full disk, so the server stays ready; `writes` says why ingest
+    // (or, on a replica, applying the stream) is refused.
+    if let Some(object) = detail.as_object_mut() {
+        match state.store.disk_full() {
+            None => {
+                object.insert("writes".into(), "ok".into());
+            }
+            Some(full) => {
+                object.insert("writes".into(), "disk_full".into());
+                object.insert(
+                    "disk_full".into(),
+                    serde_json::to_value(&full).unwrap_or_default(),
+                );
+            }
+        }
+    }
     let status = if ready {
         StatusCode::OK
     } else {
@@ -400,6 +430,15 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             name: "tidemark_store_bytes",
             help: "size of the store file",
             value: stats.size_on_disk_bytes as f64,
+        },
+        Gauge {
+            name: "tidemark_store_disk_full",
+            help: "1 while writes are refused because the disk (or the file size limit) is full",
+            value: if state.store.disk_full().is_some() {
+                1.0
+            } else {
+                0.0
+            },
         },
     ];
     if let Ingest::Publish { health, .. } = &state.ingest {

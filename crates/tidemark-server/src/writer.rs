@@ -8,14 +8,14 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tidemark_store::{Input, Outcome, Store};
+use tidemark_store::{AppendError, Input, Outcome, Store};
 use tokio::sync::{mpsc, oneshot};
 
 /// One request's inputs and where to send its outcomes.
 #[derive(Debug)]
 struct WriteRequest {
     inputs: Vec<Input>,
-    reply: oneshot::Sender<Result<Vec<Outcome>, String>>,
+    reply: oneshot::Sender<Result<Vec<Outcome>, WriteError>>,
 }
 
 /// Sends inputs to the writer thread.
@@ -25,14 +25,39 @@ pub struct WriterClient {
 }
 
 /// Why a write did not happen.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum WriteError {
     /// The writer has stopped (shutting down).
     #[error("the writer has stopped: the server is shutting down")]
     Stopped,
+    /// The disk is full; nothing of the batch was stored (the message says what to do).
+    #[error("{message}")]
+    DiskFull {
+        /// The store's explanation.
+        message: String,
+        /// Seconds until the store tries writing again.
+        retry_after_secs: u64,
+    },
     /// The store refused the batch; nothing of it was stored.
     #[error("the store could not commit the batch: {0}")]
     Store(String),
+}
+
+impl From<&AppendError> for WriteError {
+    fn from(error: &AppendError) -> Self {
+        match error {
+            AppendError::DiskFull { retry_after, .. } => {
+                let retry_after_secs = retry_after.as_secs().max(1);
+                Self::DiskFull {
+                    message: format!(
+                        "{error}: the server tries writing again in {retry_after_secs}s (Retry-After)"
+                    ),
+                    retry_after_secs,
+                }
+            }
+            other => Self::Store(other.to_string()),
+        }
+    }
 }
 
 impl WriterClient {
@@ -43,10 +68,7 @@ impl WriterClient {
             .send(WriteRequest { inputs, reply })
             .await
             .map_err(|_| WriteError::Stopped)?;
-        answer
-            .await
-            .map_err(|_| WriteError::Stopped)?
-            .map_err(WriteError::Store)
+        answer.await.map_err(|_| WriteError::Stopped)?
     }
 
     /// Whether the writer thread is still running.
@@ -146,13 +168,19 @@ fn run(
                 }
             }
             Err(error) => {
+                let disk_full = matches!(error, AppendError::DiskFull { .. });
                 if let Some(metrics) = &metrics {
-                    metrics.batch_failed();
+                    metrics.batch_failed(disk_full);
                 }
-                tracing::error!(%error, inputs = count, "append failed; nothing of the batch was stored");
-                let message = error.to_string();
+                if disk_full {
+                    // The store logs when writes stop and resume; one line per refusal is noise.
+                    tracing::debug!(%error, inputs = count, "batch refused: disk full");
+                } else {
+                    tracing::error!(%error, inputs = count, "append failed; nothing of the batch was stored");
+                }
+                let answer = WriteError::from(&error);
                 for request in requests.drain(..) {
-                    let _ = request.reply.send(Err(message.clone()));
+                    let _ = request.reply.send(Err(answer.clone()));
                 }
             }
         }

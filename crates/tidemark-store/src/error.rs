@@ -21,6 +21,26 @@ pub struct CorruptRecord {
 #[error("storage: {0}")]
 pub struct StorageFault(#[from] pub redb::Error);
 
+impl StorageFault {
+    /// Whether the filesystem had no room: no space left (`ENOSPC`), the file size limit
+    /// (`EFBIG`, `ulimit -f`), or a disk quota (`EDQUOT`).
+    pub fn is_disk_full(&self) -> bool {
+        match &self.0 {
+            redb::Error::Io(error) => is_disk_full(error),
+            _ => false,
+        }
+    }
+}
+
+/// Whether an I/O error means the filesystem had no room for the write.
+pub fn is_disk_full(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::StorageFull | ErrorKind::FileTooLarge | ErrorKind::QuotaExceeded
+    )
+}
+
 macro_rules! storage_from {
     ($($t:ty),*) => {$(
         impl From<$t> for StorageFault {
@@ -89,7 +109,27 @@ pub enum AppendError {
     /// A record needed to reload the state cannot be read.
     #[error(transparent)]
     Corrupt(#[from] CorruptRecord),
-    /// The storage engine failed (a full disk shows up here).
+    /// The filesystem has no room for the batch (or the file hit its size limit). Nothing of
+    /// the batch was stored; reads answer from the last commit; writes are refused without a try
+    /// for `retry_after`, then tried again.
+    #[error(
+        "the disk is full: the store {} cannot grow ({detail}); nothing of this batch was stored. \
+         Free space on its filesystem (or raise the file size limit), then send the batch again; \
+         reads keep working meanwhile",
+        path.display()
+    )]
+    DiskFull {
+        /// The database file.
+        path: PathBuf,
+        /// The operating system's error.
+        detail: String,
+        /// When the store tries writing again.
+        retry_after: std::time::Duration,
+    },
+    /// The database could not be reopened after a write error; nothing was stored.
+    #[error("the store could not be reopened after a write error: {0}")]
+    Reopen(OpenError),
+    /// The storage engine failed.
     #[error(transparent)]
     Storage(#[from] StorageFault),
 }
@@ -98,6 +138,19 @@ pub enum AppendError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum QueryError {
+    /// The point asked for is before the local log (retention dropped the events before it).
+    #[error(
+        "{requested} is before this replica's local log, which starts at position {first_retained} \
+         (retention dropped the events before it); they live in the JetStream stream: to look that \
+         far back, follow the stream into a new store (`tidemark serve --nats URL --db NEW.redb`) \
+         and ask that one"
+    )]
+    BeforeRetainedLog {
+        /// What was asked, in words (`position 12`, `2026-03-02T14:00:00Z`, `the whole log`).
+        requested: String,
+        /// The first position the local log holds.
+        first_retained: u64,
+    },
     /// A record cannot be read.
     #[error(transparent)]
     Corrupt(#[from] CorruptRecord),
@@ -110,6 +163,17 @@ pub enum QueryError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RebuildError {
+    /// Retention dropped the start of the local log: a refold would fold part of it.
+    #[error(
+        "the local log starts at position {first_retained} (retention dropped the events before it): \
+         a rebuild would fold a partial log. Rebuild from the stream instead: stop this replica, move \
+         its store aside and start `tidemark serve --nats URL --db NEW.redb`, which refolds the whole \
+         stream"
+    )]
+    LogRetained {
+        /// The first position the local log holds.
+        first_retained: u64,
+    },
     /// A log record cannot be read.
     #[error(transparent)]
     Corrupt(#[from] CorruptRecord),
@@ -156,3 +220,106 @@ macro_rules! from_read_fault {
     )*};
 }
 from_read_fault!(OpenError, AppendError, QueryError, RebuildError);
+
+/// Why a backup could not be written or a backup file cannot be used. A failed backup leaves
+/// no file at the destination.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupError {
+    /// The file is not a redb database (or cannot be opened as one).
+    #[error(
+        "{} is not a readable Tidemark store: {source} (a backup is the redb file `tidemark backup` wrote)",
+        path.display()
+    )]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// redb's reason.
+        source: redb::DatabaseError,
+    },
+    /// The file is a redb database but not a Tidemark store (no layout version).
+    #[error("{} has no Tidemark layout version: it is not a Tidemark store or backup", path.display())]
+    NoLayout {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Written by a newer layout.
+    #[error("{} has store layout {found}, newer than this build reads ({expected}): upgrade tidemark", path.display())]
+    NewerLayout {
+        /// The file.
+        path: PathBuf,
+        /// Layout found.
+        found: i64,
+        /// Layout this build reads.
+        expected: i64,
+    },
+    /// The copy does not hold what was copied.
+    #[error("the copy at {} does not match its source: {problem}; the copy was discarded", path.display())]
+    Mismatch {
+        /// The copy.
+        path: PathBuf,
+        /// What differs.
+        problem: String,
+    },
+    /// A record cannot be read.
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRecord),
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] StorageFault),
+    /// Writing the copy failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Why a compaction failed. The store is unchanged (redb compacts in place, transactionally).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompactError {
+    /// redb refused or failed.
+    #[error("compacting: {0}")]
+    Compaction(#[from] redb::CompactionError),
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] StorageFault),
+}
+
+/// Why old events could not be dropped. The store is unchanged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RetentionError {
+    /// The store is its own source of truth.
+    #[error(
+        "this store is its own source of truth (embedded mode: its events did not come from a \
+         JetStream stream), so dropping events would lose them for good; retention is for replicas \
+         (`tidemark serve --nats`). Back the store up instead, and compact it"
+    )]
+    EmbeddedStore,
+    /// No durable snapshot to start the retained log from.
+    #[error(
+        "no projection snapshot at or before position {requested} (the earliest is {earliest}): only \
+         events covered by a snapshot can be dropped; snapshots are written every --snapshot-every \
+         events while serving, and on shutdown"
+    )]
+    NoSnapshot {
+        /// The position asked for.
+        requested: u64,
+        /// The earliest snapshot (`none` when there is none).
+        earliest: String,
+    },
+    /// A record cannot be read.
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRecord),
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] StorageFault),
+}
+
+storage_into!(BackupError, RetentionError);
+from_read_fault!(RetentionError);
+from_read_fault!(BackupError);

@@ -8,10 +8,14 @@ mod error;
 mod store;
 pub mod tables;
 
-pub use error::{AppendError, CorruptRecord, OpenError, QueryError, RebuildError, StorageFault};
+pub use error::{
+    AppendError, BackupError, CompactError, CorruptRecord, OpenError, QueryError, RebuildError,
+    RetentionError, StorageFault, is_disk_full,
+};
 pub use store::{
-    At, EVENTS_SCAN_BUDGET, EventFilter, EventsPage, Input, Outcome, QuarantineEntry,
-    QuarantineView, RebuildReport, Stats, Store, StoreConfig, TimelineEntry,
+    At, BackupInfo, CompactReport, DiskFull, EVENTS_SCAN_BUDGET, EventFilter, EventsPage, Input,
+    Outcome, QuarantineEntry, QuarantineView, RebuildReport, RetentionReport, Stats, Store,
+    StoreConfig, TimelineEntry,
 };
 
 /// The wall clock, for `recorded_at`: the store's own fact about when it wrote an event.

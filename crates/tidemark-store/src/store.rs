@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::Serialize;
@@ -20,7 +21,8 @@ use tidemark_core::{Projections, ProjectionsSnapshot};
 
 use crate::codec::{self, QuarantineRecord, StoredEvent};
 use crate::error::{
-    AppendError, CorruptRecord, OpenError, QueryError, ReadFault, RebuildError, StorageFault,
+    AppendError, BackupError, CompactError, CorruptRecord, OpenError, QueryError, ReadFault,
+    RebuildError, RetentionError, StorageFault,
 };
 use crate::tables::{self, change_bits};
 
@@ -32,6 +34,10 @@ pub struct StoreConfig {
     /// Keep one historical snapshot per this many positions (for time travel); the latest is
     /// always kept.
     pub snapshot_keep_every: u64,
+    /// After a batch failed for lack of space, appends are refused without touching the disk
+    /// for this long; then the next append tries again (each failed try reopens the database,
+    /// which re-verifies the file, so tries are spaced out).
+    pub disk_full_retry: Duration,
 }
 
 impl Default for StoreConfig {
@@ -39,8 +45,27 @@ impl Default for StoreConfig {
         Self {
             snapshot_every: 10_000,
             snapshot_keep_every: 100_000,
+            disk_full_retry: Duration::from_secs(5),
         }
     }
+}
+
+/// Why writes are refused now: the last append found no space.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DiskFull {
+    /// The operating system's words (`No space left on device`, `File too large`, ...).
+    pub detail: String,
+    /// Batches refused since writes stopped (tried or not).
+    pub refused_batches: u64,
+    /// The checkpoint reads answer from (the last committed position).
+    pub checkpoint: u64,
+}
+
+/// The disk-full state of the writer: set by a failed append, cleared by a committed one.
+#[derive(Debug)]
+struct WriteBlock {
+    status: DiskFull,
+    retry_at: Instant,
 }
 
 /// One item offered to [`Store::append`].
@@ -193,6 +218,111 @@ pub struct RebuildReport {
     pub state_unchanged: bool,
 }
 
+/// What a backup holds, read back from the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BackupInfo {
+    /// The last applied position it holds: the state it restores is the state at this point.
+    pub checkpoint: u64,
+    /// Events in its log.
+    pub events: u64,
+    /// Quarantined inputs.
+    pub quarantined: u64,
+    /// Position of its latest projection snapshot.
+    pub snapshot_seq: u64,
+    /// Findings at its checkpoint.
+    pub findings: u64,
+    /// Its store layout version.
+    pub format: i64,
+    /// Size of the file.
+    pub bytes: u64,
+}
+
+/// Sizes of the file before and after a compaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CompactReport {
+    /// Bytes before.
+    pub bytes_before: u64,
+    /// Bytes after.
+    pub bytes_after: u64,
+}
+
+/// Entries copied per write transaction of a backup (the copy is private until it is renamed
+/// into place, so these commits need not be durable one by one).
+const BACKUP_CHUNK: u64 = 20_000;
+
+/// Copies every entry of one table from `source` into `target`, in chunks.
+fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    source: &redb::ReadTransaction,
+    target: &Database,
+    definition: redb::TableDefinition<K, V>,
+    progress: &mut impl FnMut(u64),
+) -> Result<u64, StorageFault> {
+    let table = source.open_table(definition)?;
+    let mut entries = table.iter()?;
+    let mut copied = 0;
+    loop {
+        let mut txn = target.begin_write()?;
+        txn.set_durability(redb::Durability::None)
+            .map_err(|e| StorageFault(redb::Error::from(e)))?;
+        let mut in_chunk = 0;
+        {
+            let mut out = txn.open_table(definition)?;
+            for entry in entries.by_ref() {
+                let (key, value) = entry?;
+                out.insert(key.value(), value.value())?;
+                in_chunk += 1;
+                if in_chunk == BACKUP_CHUNK {
+                    break;
+                }
+            }
+        }
+        txn.commit()?;
+        copied += in_chunk;
+        progress(in_chunk);
+        if in_chunk < BACKUP_CHUNK {
+            return Ok(copied);
+        }
+    }
+}
+
+/// Every table of the store, copied from one read transaction into a fresh database.
+fn copy_all_tables(
+    source: &redb::ReadTransaction,
+    target: &Database,
+    mut progress: impl FnMut(u64),
+) -> Result<(), StorageFault> {
+    copy_table(source, target, tables::META, &mut progress)?;
+    copy_table(source, target, tables::LOG, &mut progress)?;
+    copy_table(source, target, tables::IDS, &mut progress)?;
+    copy_table(source, target, tables::BY_FINDING, &mut progress)?;
+    copy_table(source, target, tables::BY_CLUSTER_TIME, &mut progress)?;
+    copy_table(source, target, tables::BY_INCIDENT, &mut progress)?;
+    copy_table(source, target, tables::BY_TYPE, &mut progress)?;
+    copy_table(source, target, tables::SNAPSHOTS, &mut progress)?;
+    copy_table(source, target, tables::SNAPSHOT_TIMES, &mut progress)?;
+    copy_table(source, target, tables::QUARANTINE, &mut progress)?;
+    // One durable commit makes everything before it durable.
+    let mut txn = target.begin_write()?;
+    txn.set_durability(redb::Durability::Immediate)
+        .map_err(|e| StorageFault(redb::Error::from(e)))?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// Entries in every table, for progress.
+fn count_entries(txn: &redb::ReadTransaction) -> Result<u64, StorageFault> {
+    Ok(txn.open_table(tables::META)?.len()?
+        + txn.open_table(tables::LOG)?.len()?
+        + txn.open_table(tables::IDS)?.len()?
+        + txn.open_table(tables::BY_FINDING)?.len()?
+        + txn.open_table(tables::BY_CLUSTER_TIME)?.len()?
+        + txn.open_table(tables::BY_INCIDENT)?.len()?
+        + txn.open_table(tables::BY_TYPE)?.len()?
+        + txn.open_table(tables::SNAPSHOTS)?.len()?
+        + txn.open_table(tables::SNAPSHOT_TIMES)?.len()?
+        + txn.open_table(tables::QUARANTINE)?.len()?)
+}
+
 /// The in-memory side of the store.
 #[derive(Debug)]
 struct LiveState {
@@ -201,17 +331,63 @@ struct LiveState {
     max_time: Option<Timestamp>,
     snapshot_seq: u64,
     next_quarantine_id: u64,
+    /// Positions come from a JetStream stream (a replica): retention may drop old events.
+    from_stream: bool,
+    /// The first position the local log holds (retention moves it on).
+    log_start: u64,
+}
+
+/// What dropping old events did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    /// Events removed from the local log.
+    pub dropped_events: u64,
+    /// The first position the local log holds now (a snapshot's position: time travel works
+    /// from here on).
+    pub first_retained: u64,
 }
 
 /// The embedded store. Share it (`Arc<Store>`): reads run concurrently with one writer.
+///
+/// Lock order: `writer`, then `state`, then `db`. A reader never waits for `state` while it
+/// holds `db`, so the writer may take `db` exclusively (to reopen it after an I/O error) while
+/// it holds `state`.
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    /// The database handle; `None` only while a reopen after an I/O error failed.
+    db: RwLock<Option<Database>>,
     path: PathBuf,
     config: StoreConfig,
     state: RwLock<LiveState>,
     /// Serialises writers, so the in-memory state follows commits in order.
     writer: Mutex<()>,
+    /// Set while writes are refused because the disk is full.
+    write_block: Mutex<Option<WriteBlock>>,
+}
+
+/// A shared borrow of the open database.
+struct DbRef<'a>(RwLockReadGuard<'a, Option<Database>>);
+
+impl std::ops::Deref for DbRef<'_> {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        self.0
+            .as_ref()
+            .expect("DbRef is only made for an open database")
+    }
+}
+
+/// Opens (or creates) the redb file, naming a second process as such.
+fn open_database(path: &Path) -> Result<Database, OpenError> {
+    Database::create(path).map_err(|source| match source {
+        redb::DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen {
+            path: path.to_path_buf(),
+        },
+        source => OpenError::Database {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
 }
 
 fn corrupt(table: &'static str, key: impl ToString, problem: codec::CodecError) -> CorruptRecord {
@@ -268,15 +444,7 @@ impl Store {
     /// Opens (or creates) the store at `path` and restores the live state.
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, OpenError> {
         let path = path.as_ref().to_path_buf();
-        let db = Database::create(&path).map_err(|source| match source {
-            redb::DatabaseError::DatabaseAlreadyOpen => {
-                OpenError::AlreadyOpen { path: path.clone() }
-            }
-            source => OpenError::Database {
-                path: path.clone(),
-                source,
-            },
-        })?;
+        let db = open_database(&path)?;
         // Create every table, and the layout version, on first open.
         let txn = db.begin_write()?;
         {
@@ -308,16 +476,52 @@ impl Store {
         let state = Self::load_state(&db)?;
         tracing::info!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, "store opened");
         Ok(Self {
-            db,
+            db: RwLock::new(Some(db)),
             path,
             config,
             state: RwLock::new(state),
             writer: Mutex::new(()),
+            write_block: Mutex::new(None),
         })
     }
 
+    /// The open database, shared. Never call while holding another `DbRef` (a queued reopen
+    /// would deadlock a second shared lock), and never wait for `state` while holding one.
+    fn db(&self) -> Result<DbRef<'_>, StorageFault> {
+        let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            return Err(StorageFault(redb::Error::DatabaseClosed));
+        }
+        Ok(DbRef(guard))
+    }
+
+    /// Closes and reopens the database after a failed write (redb refuses every operation
+    /// with `PreviousIo` after an I/O error until the file is reopened; reopening repairs it
+    /// back to the last commit), then reloads the live state from that commit. Called with the
+    /// writer and state locks held.
+    fn reopen(&self, state: &mut LiveState) -> Result<(), OpenError> {
+        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+        // The old handle holds the file lock: close it before opening again.
+        *slot = None;
+        let db = open_database(&self.path)?;
+        *state = Self::load_state(&db)?;
+        *slot = Some(db);
+        tracing::info!(path = %self.path.display(), checkpoint = state.last_seq, "store reopened after a write error");
+        Ok(())
+    }
+
+    /// Why writes are refused now, if they are: the disk (or the file size limit) was full at
+    /// the last try. Reads answer from the last committed state meanwhile.
+    pub fn disk_full(&self) -> Option<DiskFull> {
+        self.write_block
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|block| block.status.clone())
+    }
+
     /// Restores the live state: the latest snapshot, then the log after it up to the checkpoint.
-    fn load_state(db: &Database) -> Result<LiveState, OpenError> {
+    fn load_state(db: &impl ReadableDatabase) -> Result<LiveState, OpenError> {
         let txn = db.begin_read()?;
         let meta = txn.open_table(tables::META)?;
         let checkpoint = meta.get(tables::CHECKPOINT)?.map_or(0, |v| v.value()) as u64;
@@ -347,12 +551,17 @@ impl Store {
         )?;
         let quarantine = txn.open_table(tables::QUARANTINE)?;
         let next_quarantine_id = quarantine.last()?.map_or(1, |(k, _)| k.value() + 1);
+        let from_stream =
+            meta.get(tables::LOG_SOURCE)?.map(|v| v.value()) == Some(tables::LOG_FROM_STREAM);
+        let log_start = meta.get(tables::LOG_START)?.map_or(1, |v| v.value()) as u64;
         Ok(LiveState {
             projections,
             last_seq: checkpoint,
             max_time,
             snapshot_seq,
             next_quarantine_id,
+            from_stream,
+            log_start,
         })
     }
 
@@ -410,6 +619,14 @@ impl Store {
     ) -> Result<Vec<Outcome>, AppendError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(refusal) = self.refusal_while_disk_full() {
+            return Err(refusal);
+        }
+        let closed = self.db.read().unwrap_or_else(|p| p.into_inner()).is_none();
+        if closed {
+            // An earlier reopen failed: try again before writing.
+            self.reopen(&mut state).map_err(AppendError::Reopen)?;
+        }
         let before = (
             state.last_seq,
             state.max_time,
@@ -417,23 +634,93 @@ impl Store {
             state.next_quarantine_id,
         );
         let result = self.append_in_txn(&mut state, items, recorded_at);
-        if result.is_err()
-            && (
-                state.last_seq,
-                state.max_time,
-                state.snapshot_seq,
-                state.next_quarantine_id,
-            ) != before
-        {
-            // The projection already saw part of a batch that did not commit: restore it.
-            match Self::load_state(&self.db) {
-                Ok(reloaded) => *state = reloaded,
-                Err(e) => {
-                    tracing::error!(error = %e, "could not reload the state after a failed append")
+        match result {
+            Ok(outcomes) => {
+                let mut block = self.write_block.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(ended) = block.take() {
+                    tracing::info!(
+                        checkpoint = state.last_seq,
+                        refused_batches = ended.status.refused_batches,
+                        "writes resumed: the store has space again"
+                    );
+                }
+                Ok(outcomes)
+            }
+            Err(AppendError::Storage(fault)) => {
+                // redb answers every later operation with `PreviousIo` after an I/O error, and
+                // the projection may hold part of the batch: reopen, reload from the last commit.
+                if let Err(error) = self.reopen(&mut state) {
+                    tracing::error!(%error, "could not reopen the store after a write error; the next write tries again");
+                }
+                if fault.is_disk_full() {
+                    Err(self.block_writes(&fault, state.last_seq))
+                } else {
+                    Err(AppendError::Storage(fault))
                 }
             }
+            Err(error) => {
+                if (
+                    state.last_seq,
+                    state.max_time,
+                    state.snapshot_seq,
+                    state.next_quarantine_id,
+                ) != before
+                {
+                    // The projection already saw part of a batch that did not commit: restore it.
+                    match self
+                        .db()
+                        .map_err(OpenError::from)
+                        .and_then(|db| Self::load_state(&*db))
+                    {
+                        Ok(reloaded) => *state = reloaded,
+                        Err(e) => {
+                            tracing::error!(error = %e, "could not reload the state after a failed append")
+                        }
+                    }
+                }
+                Err(error)
+            }
         }
-        result
+    }
+
+    /// The refusal answered while writes are paused for lack of space (until the next try).
+    fn refusal_while_disk_full(&self) -> Option<AppendError> {
+        let mut block = self.write_block.lock().unwrap_or_else(|p| p.into_inner());
+        let block = block.as_mut()?;
+        let now = Instant::now();
+        if now >= block.retry_at {
+            return None;
+        }
+        block.status.refused_batches += 1;
+        Some(AppendError::DiskFull {
+            path: self.path.clone(),
+            detail: block.status.detail.clone(),
+            retry_after: block.retry_at - now,
+        })
+    }
+
+    /// Records that a batch failed for lack of space, and the error to answer.
+    fn block_writes(&self, fault: &StorageFault, checkpoint: u64) -> AppendError {
+        let detail = fault.to_string();
+        let retry_after = self.config.disk_full_retry;
+        let mut block = self.write_block.lock().unwrap_or_else(|p| p.into_inner());
+        let refused_batches = block.as_ref().map_or(0, |b| b.status.refused_batches) + 1;
+        if block.is_none() {
+            tracing::error!(path = %self.path.display(), %detail, checkpoint, "disk full: ingest stopped; reads continue from the last commit; writes resume when there is space");
+        }
+        *block = Some(WriteBlock {
+            status: DiskFull {
+                detail: detail.clone(),
+                refused_batches,
+                checkpoint,
+            },
+            retry_at: Instant::now() + retry_after,
+        });
+        AppendError::DiskFull {
+            path: self.path.clone(),
+            detail,
+            retry_after,
+        }
     }
 
     fn append_in_txn<'a>(
@@ -442,7 +729,8 @@ impl Store {
         items: impl Iterator<Item = (Option<u64>, &'a Input)>,
         recorded_at: Timestamp,
     ) -> Result<Vec<Outcome>, AppendError> {
-        let txn = self.db.begin_write()?;
+        let db = self.db()?;
+        let txn = db.begin_write()?;
         let mut outcomes = Vec::with_capacity(items.size_hint().0);
         {
             let mut log = txn.open_table(tables::LOG)?;
@@ -455,6 +743,7 @@ impl Store {
             let mut record = Vec::with_capacity(4096);
             let mut finding_bits: BTreeMap<String, u8> = BTreeMap::new();
             for (position, input) in items {
+                state.from_stream |= position.is_some();
                 if let Some(position) = position
                     && position <= state.last_seq
                 {
@@ -535,6 +824,9 @@ impl Store {
         if let Some(max_time) = state.max_time {
             meta.insert(tables::MAX_TIME, max_time.unix_nanos())?;
         }
+        if state.from_stream {
+            meta.insert(tables::LOG_SOURCE, tables::LOG_FROM_STREAM)?;
+        }
         Ok(())
     }
 
@@ -574,7 +866,8 @@ impl Store {
         if state.last_seq == state.snapshot_seq {
             return Ok(());
         }
-        let txn = self.db.begin_write()?;
+        let db = self.db()?;
+        let txn = db.begin_write()?;
         let before = state.snapshot_seq;
         if let Err(e) = self.write_snapshot(&txn, &mut state) {
             state.snapshot_seq = before;
@@ -585,6 +878,199 @@ impl Store {
             return Err(e.into());
         }
         Ok(())
+    }
+
+    /// Writes a consistent copy of the store to `target` (a path that must not exist yet),
+    /// while the store keeps serving: every table is copied from ONE read transaction, so the
+    /// copy is the store exactly as some commit left it (redb has no online backup of its own).
+    /// The copy is made durable, reopened and checked against the source before this returns;
+    /// on any error it is removed. `progress(done, total)` counts entries.
+    pub fn backup_to(
+        &self,
+        target: &Path,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<BackupInfo, BackupError> {
+        let result = (|| {
+            let (expected_checkpoint, expected_events) = {
+                let db = self.db()?;
+                let source = db.begin_read()?;
+                let meta = source.open_table(tables::META)?;
+                let checkpoint = meta.get(tables::CHECKPOINT)?.map_or(0, |v| v.value()) as u64;
+                let events = source.open_table(tables::LOG)?.len()?;
+                drop(meta);
+                let total = count_entries(&source)?;
+                let copy = Database::create(target).map_err(|source| BackupError::NotAStore {
+                    path: target.to_path_buf(),
+                    source,
+                })?;
+                let mut done = 0;
+                copy_all_tables(&source, &copy, |n| {
+                    done += n;
+                    progress(done, total);
+                })?;
+                (checkpoint, events)
+            };
+            let info = Self::inspect_backup(target)?;
+            if (info.checkpoint, info.events) != (expected_checkpoint, expected_events) {
+                return Err(BackupError::Mismatch {
+                    path: target.to_path_buf(),
+                    problem: format!(
+                        "checkpoint {} with {} events, expected checkpoint {expected_checkpoint} with {expected_events}",
+                        info.checkpoint, info.events
+                    ),
+                });
+            }
+            Ok(info)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(target);
+        }
+        result
+    }
+
+    /// Opens a backup (or any store file) read-only and checks it can be restored: a Tidemark
+    /// layout this build reads, every snapshot and log record needed to restore its state
+    /// decodes, and the state restores. Says what it holds.
+    pub fn inspect_backup(path: &Path) -> Result<BackupInfo, BackupError> {
+        let db = redb::ReadOnlyDatabase::open(path).map_err(|source| BackupError::NotAStore {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let format = {
+            let txn = db.begin_read()?;
+            let meta = txn
+                .open_table(tables::META)
+                .map_err(|_| BackupError::NoLayout {
+                    path: path.to_path_buf(),
+                })?;
+            meta.get(tables::FORMAT)?
+                .map(|v| v.value())
+                .ok_or_else(|| BackupError::NoLayout {
+                    path: path.to_path_buf(),
+                })?
+        };
+        if format > tables::STORE_FORMAT {
+            return Err(BackupError::NewerLayout {
+                path: path.to_path_buf(),
+                found: format,
+                expected: tables::STORE_FORMAT,
+            });
+        }
+        let state = Self::load_state(&db).map_err(|e| match e {
+            OpenError::Corrupt(c) => BackupError::Corrupt(c),
+            OpenError::Storage(s) => BackupError::Storage(s),
+            other => BackupError::Mismatch {
+                path: path.to_path_buf(),
+                problem: other.to_string(),
+            },
+        })?;
+        let txn = db.begin_read()?;
+        let events = txn.open_table(tables::LOG)?.len()?;
+        let quarantined = txn.open_table(tables::QUARANTINE)?.len()?;
+        let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        Ok(BackupInfo {
+            checkpoint: state.last_seq,
+            events,
+            quarantined,
+            snapshot_seq: state.snapshot_seq,
+            findings: state.projections.findings().finding_count() as u64,
+            format,
+            bytes,
+        })
+    }
+
+    /// Compacts the database file (redb's `compact`: moves pages down and truncates the free
+    /// tail), and says the size before and after. Needs the store to itself: no reads or
+    /// writes run meanwhile.
+    pub fn compact(&self) -> Result<CompactReport, CompactError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes_before = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+        let db = slot
+            .as_mut()
+            .ok_or(StorageFault(redb::Error::DatabaseClosed))?;
+        while db.compact()? {}
+        drop(slot);
+        let bytes_after = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        Ok(CompactReport {
+            bytes_before,
+            bytes_after,
+        })
+    }
+
+    /// Retention for a replica, whose JetStream stream is the source of truth: drops the local
+    /// log's events before the latest durable snapshot at or before `before` (default: the
+    /// latest snapshot), with their timeline index entries and the older snapshots. The live
+    /// state is unchanged (it restores from that snapshot and the events after it); time travel
+    /// before the snapshot answers [`QueryError::BeforeRetainedLog`] and `rebuild` refuses. The
+    /// id index is kept whole, so a stream message repeating an old id is still a duplicate.
+    /// An embedded store (its own source of truth) refuses.
+    pub fn drop_events_before(
+        &self,
+        before: Option<u64>,
+    ) -> Result<RetentionReport, RetentionError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if !state.from_stream {
+            return Err(RetentionError::EmbeddedStore);
+        }
+        let requested = before.unwrap_or(state.last_seq).min(state.last_seq);
+        let db = self.db()?;
+        let txn = db.begin_write()?;
+        let (cut, dropped) = {
+            let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
+            // The latest snapshot at or before the position asked for, in the current format.
+            let mut cut = None;
+            for entry in snapshots.range(..=requested)?.rev() {
+                let (key, value) = entry?;
+                if decode_snapshot_or_outdated(key.value(), value.value())?.is_some() {
+                    cut = Some(key.value());
+                    break;
+                }
+            }
+            let Some(cut) = cut else {
+                let earliest = snapshots
+                    .first()?
+                    .map_or_else(|| "none".to_owned(), |(k, _)| k.value().to_string());
+                return Err(RetentionError::NoSnapshot {
+                    requested,
+                    earliest,
+                });
+            };
+            if cut <= state.log_start {
+                (state.log_start, 0)
+            } else {
+                let mut log = txn.open_table(tables::LOG)?;
+                let before_len = log.len()?;
+                log.retain_in(..cut, |_, _| false)?;
+                let dropped = before_len - log.len()?;
+                snapshots.retain_in(..cut, |_, _| false)?;
+                txn.open_table(tables::SNAPSHOT_TIMES)?
+                    .retain_in(..cut, |_, _| false)?;
+                txn.open_table(tables::BY_FINDING)?
+                    .retain(|(_, _, seq), _| seq >= cut)?;
+                txn.open_table(tables::BY_CLUSTER_TIME)?
+                    .retain(|(_, _, seq), _| seq >= cut)?;
+                txn.open_table(tables::BY_INCIDENT)?
+                    .retain(|(_, seq), _| seq >= cut)?;
+                txn.open_table(tables::BY_TYPE)?
+                    .retain(|(_, seq), _| seq >= cut)?;
+                txn.open_table(tables::META)?
+                    .insert(tables::LOG_START, cut as i64)?;
+                (cut, dropped)
+            }
+        };
+        txn.commit()?;
+        state.log_start = cut;
+        tracing::info!(
+            dropped,
+            first_retained = cut,
+            "retention dropped old events from the local log"
+        );
+        Ok(RetentionReport {
+            dropped_events: dropped,
+            first_retained: cut,
+        })
     }
 
     /// Every finding now, sorted by (cluster, check_key).
@@ -657,8 +1143,21 @@ impl Store {
     /// The findings projection at a point of the log, rebuilt from the nearest snapshot before
     /// it and the log after that snapshot.
     pub fn projection_at(&self, at: At) -> Result<(Projections, u64), QueryError> {
-        let checkpoint = self.checkpoint();
-        let txn = self.db.begin_read()?;
+        let (checkpoint, log_start) = {
+            let state = self.read_state();
+            (state.last_seq, state.log_start)
+        };
+        if let At::Seq(seq) = at
+            && log_start > 1
+            && seq < log_start
+        {
+            return Err(QueryError::BeforeRetainedLog {
+                requested: format!("position {seq}"),
+                first_retained: log_start,
+            });
+        }
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let snapshots = txn.open_table(tables::SNAPSHOTS)?;
         let times = txn.open_table(tables::SNAPSHOT_TIMES)?;
         // The latest snapshot that is a valid starting point.
@@ -680,6 +1179,16 @@ impl Store {
                 found
             }
         };
+        if start.is_none_or(|seq| seq < log_start) && log_start > 1 {
+            // No snapshot in the retained range is early enough for this time.
+            return Err(QueryError::BeforeRetainedLog {
+                requested: match at {
+                    At::Seq(seq) => format!("position {seq}"),
+                    At::Time(t) => format!("time {t}"),
+                },
+                first_retained: log_start,
+            });
+        }
         let restored = match start {
             Some(seq) => {
                 let bytes = snapshots.get(seq)?.expect("listed just above");
@@ -732,23 +1241,28 @@ impl Store {
         if after >= up_to {
             return Ok(Vec::new());
         }
-        let txn = self.db.begin_read()?;
-        let index = txn.open_table(tables::BY_FINDING)?;
-        let log = txn.open_table(tables::LOG)?;
-        // Which detector started or stopped at a FLAP entry: read from the projection once,
-        // and only for a timeline that has one.
-        let mut episodes: Option<Vec<tidemark_core::flaps::FlapEpisode>> = None;
-        let mut entries = Vec::new();
-        for entry in index
-            .range((cluster, check_key, after + 1)..=(cluster, check_key, up_to))?
-            .take(limit)
+        let mut raw = Vec::new();
         {
-            let (key, bits) = entry?;
-            let seq = key.value().2;
-            let stored = self.read_log(&log, seq)?;
-            let mut changes = change_bits::names(bits.value());
-            if bits.value() & change_bits::FLAP != 0 {
-                // Which detector started or stopped, from the projection's episodes.
+            let db = self.db()?;
+            let txn = db.begin_read()?;
+            let index = txn.open_table(tables::BY_FINDING)?;
+            let log = txn.open_table(tables::LOG)?;
+            for entry in index
+                .range((cluster, check_key, after + 1)..=(cluster, check_key, up_to))?
+                .take(limit)
+            {
+                let (key, bits) = entry?;
+                let seq = key.value().2;
+                raw.push((seq, bits.value(), self.read_log(&log, seq)?));
+            }
+        }
+        // Which detector started or stopped at a FLAP entry: read from the projection once,
+        // only for a timeline that has one, and after the database is let go (lock order).
+        let mut episodes: Option<Vec<tidemark_core::flaps::FlapEpisode>> = None;
+        let mut entries = Vec::with_capacity(raw.len());
+        for (seq, bits, stored) in raw {
+            let mut changes = change_bits::names(bits);
+            if bits & change_bits::FLAP != 0 {
                 changes.retain(|name| *name != "flap");
                 let episodes = episodes.get_or_insert_with(|| {
                     self.read(|p| p.findings().flap_episodes(cluster, check_key).to_vec())
@@ -802,7 +1316,8 @@ impl Store {
         until: Option<Timestamp>,
         limit: usize,
     ) -> Result<Vec<TimelineEntry>, QueryError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let index = txn.open_table(tables::BY_CLUSTER_TIME)?;
         let log = txn.open_table(tables::LOG)?;
         let from = since.map_or(i64::MIN, Timestamp::unix_nanos);
@@ -842,7 +1357,8 @@ impl Store {
 
     /// Stored events at positions `from..`, at most `limit`, in log order.
     pub fn events(&self, from: u64, limit: usize) -> Result<Vec<(u64, StoredEvent)>, QueryError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let log = txn.open_table(tables::LOG)?;
         let mut out = Vec::new();
         for entry in log.range(from..)?.take(limit) {
@@ -862,13 +1378,9 @@ impl Store {
         limit: usize,
     ) -> Result<EventsPage, QueryError> {
         let limit = limit.max(1);
-        let txn = self.db.begin_read()?;
-        let log = txn.open_table(tables::LOG)?;
-        // Candidate positions, ascending, from the most selective source the filter names.
-        let candidates: Box<dyn Iterator<Item = Result<u64, QueryError>>> = if let Some(id) =
-            &filter.incident
-        {
-            let seqs = self.read(|p| {
+        // What the live state names, read before the database (the lock order is state, db).
+        let incident_seqs = filter.incident.as_ref().map(|id| {
+            self.read(|p| {
                 p.incidents()
                     .incident(id)
                     .map(|i| {
@@ -880,13 +1392,23 @@ impl Store {
                             .collect::<Vec<u64>>()
                     })
                     .unwrap_or_default()
-            });
+            })
+        });
+        let finding_clusters: Vec<String> = match (&filter.check_key, &filter.cluster) {
+            (None, _) => Vec::new(),
+            (Some(_), Some(c)) => vec![c.clone()],
+            (Some(_), None) => self.read(|p| p.findings().cluster_names()),
+        };
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        let log = txn.open_table(tables::LOG)?;
+        // Candidate positions, ascending, from the most selective source the filter names.
+        let candidates: Box<dyn Iterator<Item = Result<u64, QueryError>>> = if let Some(seqs) =
+            incident_seqs
+        {
             Box::new(seqs.into_iter().map(Ok))
         } else if let Some(check_key) = &filter.check_key {
-            let clusters: Vec<String> = match &filter.cluster {
-                Some(c) => vec![c.clone()],
-                None => self.read(|p| p.findings().cluster_names()),
-            };
+            let clusters = finding_clusters;
             let index = txn.open_table(tables::BY_FINDING)?;
             let mut seqs = Vec::new();
             for cluster in &clusters {
@@ -960,7 +1482,8 @@ impl Store {
     /// The stored events at these positions, in the order given (positions not in the log
     /// are skipped).
     pub fn events_at(&self, positions: &[u64]) -> Result<Vec<(u64, StoredEvent)>, QueryError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let log = txn.open_table(tables::LOG)?;
         let mut out = Vec::with_capacity(positions.len());
         for &seq in positions {
@@ -973,7 +1496,8 @@ impl Store {
 
     /// The position of the event stored with `id`.
     pub fn position_of(&self, id: &str) -> Result<Option<u64>, QueryError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let ids = txn.open_table(tables::IDS)?;
         Ok(ids.get(id)?.map(|v| v.value()))
     }
@@ -981,7 +1505,8 @@ impl Store {
     /// The last event in the log at or before `position` (its position and id): what a follower
     /// checks the stream against after a reconnect.
     pub fn last_logged(&self, at_or_before: u64) -> Result<Option<(u64, String)>, QueryError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let log = txn.open_table(tables::LOG)?;
         let Some(entry) = log.range(..=at_or_before)?.next_back() else {
             return Ok(None);
@@ -993,7 +1518,8 @@ impl Store {
 
     /// Quarantined inputs from id `from`, at most `limit`.
     pub fn quarantine(&self, from: u64, limit: usize) -> Result<Vec<QuarantineEntry>, QueryError> {
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let table = txn.open_table(tables::QUARANTINE)?;
         let mut out = Vec::new();
         for entry in table.range(from..)?.take(limit) {
@@ -1025,7 +1551,8 @@ impl Store {
                 state.projections.findings().active_count() as u64,
             )
         };
-        let txn = self.db.begin_read()?;
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let events = txn.open_table(tables::LOG)?.len()?;
         let snapshots = txn.open_table(tables::SNAPSHOTS)?.len()?;
         let quarantined = txn.open_table(tables::QUARANTINE)?.len()?;
@@ -1044,8 +1571,18 @@ impl Store {
 
     /// Folds the whole stored log from nothing, without touching the store.
     pub fn fold_log(&self, mut progress: impl FnMut(u64, u64)) -> Result<Projections, QueryError> {
-        let checkpoint = self.checkpoint();
-        let txn = self.db.begin_read()?;
+        let (checkpoint, log_start) = {
+            let state = self.read_state();
+            (state.last_seq, state.log_start)
+        };
+        if log_start > 1 {
+            return Err(QueryError::BeforeRetainedLog {
+                requested: "the whole log".into(),
+                first_retained: log_start,
+            });
+        }
+        let db = self.db()?;
+        let txn = db.begin_read()?;
         let log = txn.open_table(tables::LOG)?;
         let mut findings = Projections::new();
         let mut done = 0;
@@ -1068,8 +1605,14 @@ impl Store {
     ) -> Result<RebuildReport, RebuildError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if state.log_start > 1 {
+            return Err(RebuildError::LogRetained {
+                first_retained: state.log_start,
+            });
+        }
         let checkpoint = state.last_seq;
-        let txn = self.db.begin_write()?;
+        let db = self.db()?;
+        let txn = db.begin_write()?;
         txn.delete_table(tables::SNAPSHOTS)?;
         txn.delete_table(tables::SNAPSHOT_TIMES)?;
         txn.delete_table(tables::BY_FINDING)?;
@@ -1079,6 +1622,8 @@ impl Store {
             max_time: None,
             snapshot_seq: 0,
             next_quarantine_id: state.next_quarantine_id,
+            from_stream: state.from_stream,
+            log_start: 1,
         };
         {
             let log = txn.open_table(tables::LOG)?;

@@ -24,7 +24,8 @@ pub const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapsho
 pub const SNAPSHOT_TIMES: TableDefinition<u64, i64> = TableDefinition::new("snapshot_times");
 /// quarantine id → record (`codec::encode_quarantine`).
 pub const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
-/// Named numbers: `checkpoint` (last applied position), `format`, `max_time`.
+/// Named numbers: `checkpoint` (last applied position), `format`, `max_time`, `log_source`,
+/// `log_start`.
 pub const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 
 /// `META` key of the last applied log position.
@@ -33,6 +34,14 @@ pub const CHECKPOINT: &str = "checkpoint";
 pub const FORMAT: &str = "format";
 /// `META` key of the latest event time applied (ns).
 pub const MAX_TIME: &str = "max_time";
+/// `META` key set to [`LOG_FROM_STREAM`] once positions came from a JetStream stream (a replica):
+/// then the stream, not this file, is the source of truth, and retention may drop old events.
+pub const LOG_SOURCE: &str = "log_source";
+/// The `LOG_SOURCE` of a replica.
+pub const LOG_FROM_STREAM: i64 = 1;
+/// `META` key of the first position the local log still holds (absent: 1). Retention drops the
+/// events before a snapshot and moves this to the snapshot's position.
+pub const LOG_START: &str = "log_start";
 /// The store layout this build writes.
 pub const STORE_FORMAT: i64 = 1;
 

@@ -368,6 +368,7 @@ fn rebuild_equals_live_and_reopen_and_time_travel_agree_on_random_logs() {
         let config = StoreConfig {
             snapshot_every: 5,
             snapshot_keep_every: 10,
+            ..StoreConfig::default()
         };
         let store = Store::open(&path, config.clone()).unwrap();
         let mut rest = &events[..];
@@ -441,6 +442,7 @@ fn positioned_appends_keep_stream_sequences_with_gaps_and_refuse_going_back() {
             StoreConfig {
                 snapshot_every: 3,
                 snapshot_keep_every: 10,
+                ..StoreConfig::default()
             },
         )
         .unwrap();

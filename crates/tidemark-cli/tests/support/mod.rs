@@ -1,4 +1,5 @@
 //! Starting the real `tidemark` binary as a server and learning where it listens.
+#![allow(dead_code)] // each test crate uses a part of it
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -8,8 +9,15 @@ use std::time::Duration;
 /// Runs `tidemark ARGS` (a `serve` command listening on port 0) and returns the child and its
 /// base URL, read from the "... on http://ADDR" line it prints.
 pub fn spawn_server(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(args)
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tidemark"));
+    command.args(args);
+    spawn_command(command)
+}
+
+/// Runs a command that ends up as `tidemark serve` on port 0 (say, under `prlimit`) and returns
+/// the child and its base URL.
+pub fn spawn_command(mut command: Command) -> (Child, String) {
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -82,6 +82,7 @@ pub fn open_store(dir: &std::path::Path, name: &str) -> Arc<Store> {
             StoreConfig {
                 snapshot_every: 500,
                 snapshot_keep_every: 5_000,
+                ..StoreConfig::default()
             },
         )
         .unwrap(),

@@ -1,0 +1,199 @@
+//! Retention on a replica's store (real redb files): dropping the events before a snapshot
+//! keeps the state, keeps time travel from the snapshot on, refuses time travel before it with
+//! an error naming the stream, refuses rebuild, keeps deduplication; embedded stores refuse.
+
+use tidemark_core::{Event, Projections, Timestamp, decode_event};
+use tidemark_store::{
+    At, EventFilter, Input, Outcome, QueryError, RebuildError, RetentionError, Store, StoreConfig,
+};
+
+const NOW: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
+
+/// Event `i`: cycles over three clusters, and now and then a finding resolved by hand (which
+/// the next cycle opens again).
+fn event(i: usize) -> Event {
+    let cluster = ["alpha", "beta", "gamma"][i % 3];
+    let time = format!(
+        "2026-03-02T{:02}:{:02}:{:02}Z",
+        (i / 3600) % 24,
+        (i / 60) % 60,
+        i % 60
+    );
+    if i % 17 == 5 {
+        return decode_event(&format!(
+            r#"{{"id":"ret-{i}","schema":1,"type":"finding.resolved","time":"{time}","source":"oncall","cluster":"{cluster}","data":{{"check_key":"k{}","kind":"manual"}}}}"#,
+            i % 5
+        ))
+        .unwrap();
+    }
+    let findings: Vec<String> = (0..5)
+        .filter(|k| !(i / 3 + k * 5).is_multiple_of(3))
+        .map(|k| {
+            format!(
+                r#"{{"check_key":"k{k}","category":"c{}","severity":"error","title":"k{k} broken"}}"#,
+                k % 2
+            )
+        })
+        .collect();
+    decode_event(&format!(
+        r#"{{"id":"ret-{i}","schema":1,"type":"cycle.completed","time":"{time}","source":"probe","cluster":"{cluster}","data":{{"cycle":"{i}","categories":["c0","c1"],"findings":[{}]}}}}"#,
+        findings.join(",")
+    ))
+    .unwrap()
+}
+
+/// Stream positions of event `i`: 1, 2, 4, 5, 7, ... (a stream with gaps).
+fn position(i: usize) -> u64 {
+    (i + i / 2 + 1) as u64
+}
+
+fn config() -> StoreConfig {
+    StoreConfig {
+        snapshot_every: 40,
+        snapshot_keep_every: 100,
+        ..StoreConfig::default()
+    }
+}
+
+/// The state after a clean fold of events 0..count at their positions.
+fn fold(count: usize) -> Projections {
+    let mut projections = Projections::new();
+    for i in 0..count {
+        projections.apply(position(i), &event(i));
+    }
+    projections
+}
+
+fn follow(store: &Store, range: std::ops::Range<usize>) {
+    let items: Vec<(u64, Input)> = range
+        .map(|i| (position(i), Input::Event(event(i))))
+        .collect();
+    for chunk in items.chunks(10) {
+        store.append_positioned(chunk, NOW).unwrap();
+    }
+}
+
+#[test]
+fn dropping_events_before_a_snapshot_keeps_the_state_and_says_where_the_rest_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replica.redb");
+    let count = 400;
+    let store = Store::open(&path, config()).unwrap();
+    follow(&store, 0..count);
+    let checkpoint = store.checkpoint();
+    assert_eq!(checkpoint, position(count - 1));
+    let live = store.projection_snapshot();
+    assert_eq!(live, fold(count).snapshot());
+
+    // Ask for position 350: the cut is the latest snapshot at or before it.
+    let report = store.drop_events_before(Some(350)).unwrap();
+    let cut = report.first_retained;
+    assert!(cut <= 350 && cut > 100, "{report:?}");
+    let kept: Vec<u64> = store
+        .events(0, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    assert_eq!(kept.first(), Some(&cut), "the log starts at the snapshot");
+    assert_eq!(
+        report.dropped_events,
+        (0..count).filter(|i| position(*i) < cut).count() as u64
+    );
+    assert_eq!(
+        store.projection_snapshot(),
+        live,
+        "the live state is unchanged"
+    );
+
+    // Time travel from the cut on is the fold of that prefix; before it, a clear error.
+    let after_cut = (0..count).filter(|i| position(*i) <= cut + 30).count();
+    let (at, seq) = store
+        .projection_at(At::Seq(position(after_cut - 1)))
+        .unwrap();
+    assert_eq!(seq, position(after_cut - 1));
+    assert_eq!(at.snapshot(), fold(after_cut).snapshot());
+    let error = store.projection_at(At::Seq(cut - 1)).unwrap_err();
+    assert!(
+        matches!(error, QueryError::BeforeRetainedLog { first_retained, .. } if first_retained == cut)
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("JetStream stream") && message.contains("tidemark serve --nats"),
+        "{message}"
+    );
+    let early = Timestamp::parse_rfc3339("2026-03-02T00:00:10Z").unwrap();
+    assert!(matches!(
+        store.projection_at(At::Time(early)),
+        Err(QueryError::BeforeRetainedLog { .. })
+    ));
+    assert!(matches!(
+        store.fold_log(|_, _| {}),
+        Err(QueryError::BeforeRetainedLog { .. })
+    ));
+    assert!(matches!(
+        store.rebuild(|_, _| {}),
+        Err(RebuildError::LogRetained { first_retained }) if first_retained == cut
+    ));
+
+    // Timelines and event pages read only what is kept, without dangling index entries.
+    let mut entries = 0;
+    for cluster in ["alpha", "beta", "gamma"] {
+        for k in 0..5 {
+            let timeline = store.finding_timeline(cluster, &format!("k{k}")).unwrap();
+            assert!(timeline.iter().all(|e| e.seq >= cut));
+            entries += timeline.len();
+        }
+    }
+    assert!(entries > 0, "findings changed after the cut");
+    let page = store
+        .events_page(
+            &EventFilter {
+                cluster: Some("beta".into()),
+                ..EventFilter::default()
+            },
+            0,
+            1000,
+        )
+        .unwrap();
+    assert!(page.events.iter().all(|(seq, _)| *seq >= cut));
+
+    // Following goes on; an id stored before the cut is still a duplicate.
+    let old = Input::Event(event(3));
+    let outcomes = store
+        .append_positioned(&[(checkpoint + 1, old)], NOW)
+        .unwrap();
+    assert_eq!(outcomes, vec![Outcome::Duplicate { seq: position(3) }]);
+    drop(store);
+
+    // Reopened: the same state, the same retained range.
+    let store = Store::open(&path, config()).unwrap();
+    assert_eq!(store.projection_snapshot(), live);
+    assert!(matches!(
+        store.projection_at(At::Seq(cut - 1)),
+        Err(QueryError::BeforeRetainedLog { .. })
+    ));
+    follow(&store, count..count + 50);
+    assert_eq!(store.projection_snapshot(), fold(count + 50).snapshot());
+}
+
+#[test]
+fn retention_refuses_embedded_stores_and_cuts_only_at_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = Store::open(dir.path().join("embedded.redb"), config()).unwrap();
+    let inputs: Vec<Input> = (0..100).map(|i| Input::Event(event(i))).collect();
+    embedded.append(&inputs, NOW).unwrap();
+    let error = embedded.drop_events_before(None).unwrap_err();
+    assert!(matches!(error, RetentionError::EmbeddedStore));
+    assert!(error.to_string().contains("source of truth"), "{error}");
+    assert_eq!(embedded.events(0, usize::MAX).unwrap().len(), 100);
+
+    let replica = Store::open(dir.path().join("replica.redb"), config()).unwrap();
+    follow(&replica, 0..20); // positions up to 29 < snapshot_every: no snapshot yet
+    let error = replica.drop_events_before(None).unwrap_err();
+    assert!(
+        matches!(error, RetentionError::NoSnapshot { .. }),
+        "{error}"
+    );
+    assert_eq!(replica.events(0, usize::MAX).unwrap().len(), 20);
+}
