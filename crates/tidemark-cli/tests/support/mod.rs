@@ -7,6 +7,7 @@ use std::time::Duration;
 
 /// Runs `tidemark ARGS` (a `serve` command listening on port 0) and returns the child and its
 /// base URL, read from the "... on http://ADDR" line it prints.
+#[allow(dead_code)]
 pub fn spawn_server(args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .args(args)
@@ -32,4 +33,32 @@ pub fn spawn_server(args: &[&str]) -> (Child, String) {
         .recv_timeout(Duration::from_secs(30))
         .expect("the server printed its address");
     (child, base)
+}
+
+/// Starts `command` (a `serve` listening on port 0) and returns the child and its address.
+#[allow(dead_code)]
+pub fn spawn_command(mut command: Command) -> (Child, String) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tidemark starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("on http://") {
+                let addr = line[at + 10..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server printed its address");
+    (child, addr)
 }
