@@ -15,7 +15,9 @@ use std::time::Duration;
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
 }
 
 fn read(path: &str) -> String {
@@ -87,7 +89,10 @@ fn serve_help() -> ServeHelp {
     };
     let flags = words("--").into_iter().map(|f| format!("--{f}")).collect();
     let env = words("[env: ");
-    assert!(env.contains("TIDEMARK_TOKENS"), "help lists env names: {help}");
+    assert!(
+        env.contains("TIDEMARK_TOKENS"),
+        "help lists env names: {help}"
+    );
     ServeHelp { flags, env }
 }
 
@@ -141,21 +146,30 @@ fn the_statefulset_runs_the_binary_with_flags_ports_env_and_volume_that_exist() 
 
     // The listen port is the container port named http, which the Services target.
     let listen = flag_value(&args, "--listen").expect("--listen is set");
-    assert!(listen.starts_with("0.0.0.0:"), "pods must listen beyond loopback");
+    assert!(
+        listen.starts_with("0.0.0.0:"),
+        "pods must listen beyond loopback"
+    );
     let ports = list(&container["ports"], "ports");
     let http = ports
         .iter()
         .find(|p| p["name"].as_str() == Some("http"))
         .expect("a port named http");
-    assert_eq!(http["containerPort"].as_i64(), Some(i64::from(port_of(listen))));
+    assert_eq!(
+        http["containerPort"].as_i64(),
+        Some(i64::from(port_of(listen)))
+    );
     for name in ["tidemark", "tidemark-headless"] {
         let service = k8s("Service", Some(name));
         let port = &list(&service["spec"]["ports"], "service ports")[0];
         assert_eq!(port["targetPort"].as_str(), Some("http"), "{name}");
-        assert_eq!(port["port"].as_i64(), Some(i64::from(port_of(listen))), "{name}");
         assert_eq!(
-            service["spec"]["selector"],
-            set["spec"]["template"]["metadata"]["labels"],
+            port["port"].as_i64(),
+            Some(i64::from(port_of(listen))),
+            "{name}"
+        );
+        assert_eq!(
+            service["spec"]["selector"], set["spec"]["template"]["metadata"]["labels"],
             "{name} selects the pods"
         );
     }
@@ -173,7 +187,10 @@ fn the_statefulset_runs_the_binary_with_flags_ports_env_and_volume_that_exist() 
     let values = &yaml("deploy/k8s/nats-values.yaml")[0];
     assert_eq!(values["config"]["cluster"]["replicas"].as_i64(), Some(3));
     assert_eq!(values["config"]["cluster"]["enabled"].as_bool(), Some(true));
-    assert_eq!(values["config"]["jetstream"]["enabled"].as_bool(), Some(true));
+    assert_eq!(
+        values["config"]["jetstream"]["enabled"].as_bool(),
+        Some(true)
+    );
     assert_eq!(
         values["config"]["jetstream"]["fileStore"]["enabled"].as_bool(),
         Some(true)
@@ -227,7 +244,10 @@ fn the_statefulset_runs_the_binary_with_flags_ports_env_and_volume_that_exist() 
             "the pod sets {name}, which `tidemark serve` does not read"
         );
     }
-    assert!(names.iter().any(|n| n == "TIDEMARK_TOKENS"), "tokens are set");
+    assert!(
+        names.iter().any(|n| n == "TIDEMARK_TOKENS"),
+        "tokens are set"
+    );
 
     // Non-root, as the image's user.
     assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
@@ -266,7 +286,10 @@ fn probes_are_real_routes_that_answer_without_a_token_and_never_kill_a_catching_
     child
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(&db)
-        .env("TIDEMARK_TOKENS", "read:0123456789abcdef01,write:fedcba9876543210fe");
+        .env(
+            "TIDEMARK_TOKENS",
+            "read:0123456789abcdef01,write:fedcba9876543210fe",
+        );
     let (mut server, base) = support::spawn_command(child);
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -331,18 +354,31 @@ fn the_containerfile_builds_the_binary_and_runs_it_as_nonroot_on_the_manifests_p
     let help = serve_help();
     let lines = containerfile();
     let one = |key: &str| -> String {
-        let values: Vec<&String> = lines.iter().filter(|(k, _)| k == key).map(|(_, v)| v).collect();
+        let values: Vec<&String> = lines
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .collect();
         assert_eq!(values.len(), 1, "one {key} in the Containerfile");
         values[0].clone()
     };
-    assert_eq!(lines.iter().filter(|(k, _)| k == "FROM").count(), 2, "multi-stage");
+    assert_eq!(
+        lines.iter().filter(|(k, _)| k == "FROM").count(),
+        2,
+        "multi-stage"
+    );
     let build = one("RUN");
-    assert!(build.contains("cargo build --release --locked -p tidemark-cli"), "{build}");
+    assert!(
+        build.contains("cargo build --release --locked -p tidemark-cli"),
+        "{build}"
+    );
     assert_eq!(one("USER"), "nonroot");
     let entrypoint = json_array(&one("ENTRYPOINT"));
     let binary = &entrypoint[0];
     assert!(
-        lines.iter().any(|(k, v)| k == "COPY" && v.ends_with(&format!(" {binary}"))),
+        lines
+            .iter()
+            .any(|(k, v)| k == "COPY" && v.ends_with(&format!(" {binary}"))),
         "the ENTRYPOINT {binary} is what the runtime stage copies"
     );
     assert!(build.contains(&format!("/out{binary}")));
@@ -352,19 +388,29 @@ fn the_containerfile_builds_the_binary_and_runs_it_as_nonroot_on_the_manifests_p
     let (_, container) = statefulset_container();
     let http = &list(&container["ports"], "ports")[0];
     assert_eq!(one("EXPOSE"), port_of(listen).to_string());
-    assert_eq!(http["containerPort"].as_i64(), Some(i64::from(port_of(listen))));
+    assert_eq!(
+        http["containerPort"].as_i64(),
+        Some(i64::from(port_of(listen)))
+    );
     let volume = json_array(&one("VOLUME"));
     let db = flag_value(&cmd, "--db").unwrap();
-    assert!(Path::new(db).starts_with(&volume[0]), "--db {db} is on the VOLUME");
+    assert!(
+        Path::new(db).starts_with(&volume[0]),
+        "--db {db} is on the VOLUME"
+    );
     let k8s_args: Vec<String> = list(&container["args"], "args")
         .iter()
         .map(|a| text(a, "arg"))
         .collect();
-    assert_eq!(flag_value(&k8s_args, "--db"), Some(db), "same data path as the manifests");
+    assert_eq!(
+        flag_value(&k8s_args, "--db"),
+        Some(db),
+        "same data path as the manifests"
+    );
     assert!(
-        lines
-            .iter()
-            .any(|(k, v)| k == "COPY" && v.contains("--chown=65532:65532") && v.ends_with(&volume[0])),
+        lines.iter().any(|(k, v)| k == "COPY"
+            && v.contains("--chown=65532:65532")
+            && v.ends_with(&volume[0])),
         "the data directory belongs to nonroot (uid 65532)"
     );
 }
@@ -395,10 +441,14 @@ fn the_systemd_units_use_real_flags_and_are_hardened_and_sized_for_a_slow_start(
     assert_flags_exist(&args, &help, "deploy/systemd/tidemark.service");
     let state = unit_value(&tidemark, "StateDirectory");
     let db = flag_value(&args, "--db").unwrap();
-    assert!(db.starts_with(&format!("%S/{state}/")), "--db {db} in StateDirectory");
+    assert!(
+        db.starts_with(&format!("%S/{state}/")),
+        "--db {db} in StateDirectory"
+    );
     let listen = flag_value(&args, "--listen").unwrap();
     assert!(
-        unit_value(&tidemark, "ExecStartPost").contains(&format!("127.0.0.1:{}/healthz", port_of(listen))),
+        unit_value(&tidemark, "ExecStartPost")
+            .contains(&format!("127.0.0.1:{}/healthz", port_of(listen))),
         "ExecStartPost waits for the real listener"
     );
     for unit in [&tidemark, &unit("deploy/systemd/nats-server.service")] {
@@ -475,9 +525,16 @@ fn the_nats_configs_are_durable_valid_and_form_one_cluster() {
         names.insert(value(&text, "server_name")[0].clone());
         client_ports.insert(value(&text, "listen")[0].clone());
         route_ports.insert(value(&text, "listen")[1].clone());
-        assert_eq!(value(&text, "name"), ["tidemark"], "{config}: one cluster name");
+        assert_eq!(
+            value(&text, "name"),
+            ["tidemark"],
+            "{config}: one cluster name"
+        );
     }
-    assert_eq!((names.len(), client_ports.len(), route_ports.len()), (3, 3, 3));
+    assert_eq!(
+        (names.len(), client_ports.len(), route_ports.len()),
+        (3, 3, 3)
+    );
     for config in nodes {
         let routes: BTreeSet<String> = read(config)
             .lines()
@@ -506,7 +563,10 @@ fn the_stream_definition_is_the_one_tidemark_provisions() {
         "duplicate_window",
         "discard",
     ] {
-        assert!(file.contains_key(key), "deploy/nats/stream.json lacks {key}");
+        assert!(
+            file.contains_key(key),
+            "deploy/nats/stream.json lacks {key}"
+        );
     }
     for (key, value) in file {
         assert_eq!(
@@ -522,7 +582,10 @@ const PLANNED_COMMANDS: [&str; 3] = ["backup", "restore", "compact"];
 
 #[test]
 fn metrics_and_commands_named_in_the_operator_docs_exist() {
-    let mut docs = vec![read("docs/operator-guide.md"), read("deploy/nats/README.md")];
+    let mut docs = vec![
+        read("docs/operator-guide.md"),
+        read("deploy/nats/README.md"),
+    ];
     for entry in std::fs::read_dir(repo("docs/runbooks")).unwrap() {
         let path = entry.unwrap().path();
         docs.push(std::fs::read_to_string(path).unwrap());
@@ -535,7 +598,10 @@ fn metrics_and_commands_named_in_the_operator_docs_exist() {
     .iter()
     .map(|p| read(p))
     .collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_tidemark")).arg("--help").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
     let commands: BTreeSet<&str> = help
         .lines()
@@ -544,7 +610,10 @@ fn metrics_and_commands_named_in_the_operator_docs_exist() {
         .take_while(|l| l.starts_with("  "))
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert!(commands.contains("serve") && commands.contains("emit"), "{help}");
+    assert!(
+        commands.contains("serve") && commands.contains("emit"),
+        "{help}"
+    );
     let mut checked = 0;
     for doc in &docs {
         for (at, _) in doc.match_indices("tidemark_") {
@@ -561,7 +630,10 @@ fn metrics_and_commands_named_in_the_operator_docs_exist() {
             if name == "tidemark_token" || crates.iter().any(|c| name == format!("tidemark_{c}")) {
                 continue;
             }
-            assert!(sources.contains(&format!("\"{base}")), "docs name a metric {name} that Tidemark does not export");
+            assert!(
+                sources.contains(&format!("\"{base}")),
+                "docs name a metric {name} that Tidemark does not export"
+            );
             checked += 1;
         }
         for (at, _) in doc.match_indices("tidemark ") {
@@ -577,9 +649,10 @@ fn metrics_and_commands_named_in_the_operator_docs_exist() {
             if word.is_empty() || !doc[at + 9 + word.len()..].starts_with([' ', '`', '\n']) {
                 continue;
             }
-            let followed_by_flag_or_code = doc[at + 9 + word.len()..].trim_start().starts_with("--")
-                || before == Some('`')
-                || before == Some('$');
+            let followed_by_flag_or_code =
+                doc[at + 9 + word.len()..].trim_start().starts_with("--")
+                    || before == Some('`')
+                    || before == Some('$');
             if followed_by_flag_or_code {
                 assert!(
                     commands.contains(word.as_str()) || PLANNED_COMMANDS.contains(&word.as_str()),
@@ -589,5 +662,8 @@ fn metrics_and_commands_named_in_the_operator_docs_exist() {
             }
         }
     }
-    assert!(checked > 20, "the docs name metrics and commands ({checked} checked)");
+    assert!(
+        checked > 20,
+        "the docs name metrics and commands ({checked} checked)"
+    );
 }
