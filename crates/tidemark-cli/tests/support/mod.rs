@@ -8,6 +8,7 @@ use std::time::Duration;
 
 /// Runs `tidemark ARGS` (a `serve` command listening on port 0) and returns the child and its
 /// base URL, read from the "... on http://ADDR" line it prints.
+#[allow(dead_code)]
 pub fn spawn_server(args: &[&str]) -> (Child, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tidemark"));
     command.args(args);
