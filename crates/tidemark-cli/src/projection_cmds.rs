@@ -607,6 +607,27 @@ pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
                     time(change.at)
                 );
             }
+            for failure in &layer.failed_differently {
+                let change = &failure.change;
+                println!(
+                    "     {:?} {} {} ({}) failed differently: {} [{}]",
+                    change.kind,
+                    change.service,
+                    change.version,
+                    time(change.at),
+                    failure.signature,
+                    failure.check_key
+                );
+            }
+            for change in &layer.seen_again_after {
+                println!(
+                    "     seen again after {:?} {} {} ({})",
+                    change.kind,
+                    change.service,
+                    change.version,
+                    time(change.at)
+                );
+            }
         }
     }
     println!();

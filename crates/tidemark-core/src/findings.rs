@@ -918,6 +918,8 @@ pub struct FindingFacts<'a> {
     pub resource: Option<&'a ResourceRef>,
     /// Has an active occurrence.
     pub active: bool,
+    /// When it was last seen present.
+    pub last_seen_at: Timestamp,
 }
 
 /// Whether a finding has an active occurrence.
@@ -1252,6 +1254,7 @@ impl FindingsProjection {
             detail: finding.detail.as_deref(),
             resource: finding.resource.as_ref(),
             active: finding.is_active(),
+            last_seen_at: finding.last_seen_at,
         })
     }
 

@@ -3,12 +3,17 @@
 //! share a namespace or a resource-graph component), each with its findings, a timeline of every
 //! event that touched it, and its failure layers.
 //!
-//! **Automatic grouping.** A finding that opens (not informational, at or above the cluster's
-//! `notification_min_severity`) and belongs to no open incident joins the oldest open automatic
-//! incident of its cluster whose latest finding opened at most `incident_window_secs` before,
-//! and that shares the finding's namespace or resource-graph component; otherwise it opens a new
-//! one, `auto-<cluster>-<seq>` (`-2`, `-3`... when one event opens several). An automatic incident closes when its last active finding
-//! resolves. An explicit incident that names a finding of an open automatic incident absorbs it
+//! **Automatic grouping.** The findings one event opens (not informational, at or above the
+//! cluster's `notification_min_severity`, naming a resource) outside any open incident are
+//! grouped with each other first: union-find over shared namespace or resource-graph component,
+//! so their order in the event does not matter. Each group, judged against the incidents before
+//! the event, goes to the oldest open explicit incident with a finding still active, seen within
+//! `incident_window_secs` and sharing a namespace or component with it; else joins the oldest
+//! open automatic incident of its cluster whose latest finding opened at most
+//! `incident_window_secs` before and that shares a namespace or component; else opens a new one,
+//! `auto-<cluster>-<seq>` (`-2`, `-3`... when one event opens several; most severe group first,
+//! then by check key). An automatic incident closes when its last active finding resolves. An
+//! explicit incident that names a finding of an open automatic incident absorbs it
 //! (`merged_into`). Everything is keyed by log position and ordered maps: the same log gives the
 //! same incidents, ids included.
 //!
@@ -16,8 +21,9 @@
 //! incident, a layer is a failure signature (check key and detail, else title). A deploy linked
 //! to the incident (by id, by check key, or by its `service` naming the resource's workload)
 //! arms the resource; the next observation of one of the incident's findings on that resource
-//! either shows a new signature, a new layer "after" the deploy, or the same one, recorded as a
-//! change that did not help.
+//! is judged against the layer it is at (see `ResourceLayers::observe`): after a rollback it
+//! is the rollback's outcome (no effect, or failed differently), never a layer; after a forward
+//! change it is no effect, an earlier layer again, or, for a signature no layer has, a new layer.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -64,7 +70,8 @@ pub enum IncidentKind {
 pub struct Touch {
     /// What: `opened`, `resolved_auto`, `flap_started_count`, `joined`, `note_hypothesis`,
     /// `deploy`, `rollback`, `config`, `alert_fired`, `alert_resolved`, `incident_opened`,
-    /// `incident_updated`, `incident_closed`, `merged`, `layer`, `no_effect`.
+    /// `incident_updated`, `incident_closed`, `merged`, `layer`, `layer_again`, `no_effect`,
+    /// `failed_differently`.
     pub change: String,
     /// The finding it concerns, if any.
     // Stored in postcard snapshots: every field always present (no skip_serializing_if).
@@ -127,8 +134,31 @@ pub struct FailureLayer {
     pub first_seen_seq: u64,
     /// The change after which it appeared (none for the first layer).
     pub after_change: Option<ChangeRef>,
-    /// Changes after which the same failure came back.
+    /// Changes after which the same failure came back (a rollback here is one that crashed
+    /// the same way).
     pub changes_without_effect: Vec<ChangeRef>,
+    /// Rollbacks tried while this layer was the current one that failed another way: their
+    /// outcome, not a layer of the incident.
+    // Stored in postcard snapshots: always present.
+    pub failed_differently: Vec<DifferentFailure>,
+    /// Forward changes after which this layer's failure was seen again, coming back from
+    /// another failure (a rollback's, or a later layer's).
+    pub seen_again_after: Vec<ChangeRef>,
+}
+
+/// What a rollback showed when it failed another way than the layer it was meant to escape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DifferentFailure {
+    /// The rollback.
+    pub change: ChangeRef,
+    /// The finding that showed the failure.
+    pub check_key: String,
+    /// The failure it showed: the detail, else the title.
+    pub signature: String,
+    /// When it was seen.
+    pub seen_at: Timestamp,
+    /// Log position.
+    pub seen_seq: u64,
 }
 
 /// The failure layers of one resource of an incident.
@@ -141,6 +171,11 @@ pub struct ResourceLayers {
     /// A change waiting for the next observation.
     // Stored in postcard snapshots: always present.
     pub armed_by: Option<ChangeRef>,
+    /// The number of the layer the resource is at: the last one a forward change showed.
+    pub current_layer: u32,
+    /// Whether the latest observation after a change was a rollback failing another way (the
+    /// resource is off its layers until a change shows one of them again).
+    pub diverted_by_rollback: bool,
 }
 
 /// An incident.
@@ -215,6 +250,72 @@ impl Incident {
     }
 }
 
+impl ResourceLayers {
+    /// What a resource showed at the first observation after `change`; returns the timeline
+    /// change it makes (`no_effect`, `failed_differently`, `layer_again` or `layer`).
+    ///
+    /// - After a **rollback**, the failure is the rollback's outcome, never a layer: the same
+    ///   failure as the current layer is "no effect", another one is "failed differently".
+    /// - After a forward change (deploy, config), the current layer's failure again is "no
+    ///   effect" (or "seen again" when a rollback had diverted it), an earlier layer's failure is
+    ///   that layer again, and a failure that matches no layer is a new layer.
+    fn observe(
+        &mut self,
+        change: ChangeRef,
+        check_key: &str,
+        signature: String,
+        seq: u64,
+        at: Timestamp,
+    ) -> &'static str {
+        let same =
+            |layer: &FailureLayer| layer.check_key == check_key && layer.signature == signature;
+        let current = (self.current_layer.max(1) - 1) as usize;
+        if change.kind == ChangeKind::Rollback {
+            let layer = &mut self.layers[current];
+            if same(layer) {
+                layer.changes_without_effect.push(change);
+                self.diverted_by_rollback = false;
+                return "no_effect";
+            }
+            layer.failed_differently.push(DifferentFailure {
+                change,
+                check_key: check_key.to_owned(),
+                signature,
+                seen_at: at,
+                seen_seq: seq,
+            });
+            self.diverted_by_rollback = true;
+            return "failed_differently";
+        }
+        if let Some(index) = self.layers.iter().position(same) {
+            let diverted = std::mem::take(&mut self.diverted_by_rollback);
+            let layer = &mut self.layers[index];
+            if index == current && !diverted {
+                layer.changes_without_effect.push(change);
+                return "no_effect";
+            }
+            layer.seen_again_after.push(change);
+            self.current_layer = layer.number;
+            return "layer_again";
+        }
+        let number = self.layers.len() as u32 + 1;
+        self.layers.push(FailureLayer {
+            number,
+            check_key: check_key.to_owned(),
+            signature,
+            first_seen_at: at,
+            first_seen_seq: seq,
+            after_change: Some(change),
+            changes_without_effect: Vec::new(),
+            failed_differently: Vec::new(),
+            seen_again_after: Vec::new(),
+        });
+        self.current_layer = number;
+        self.diverted_by_rollback = false;
+        "layer"
+    }
+}
+
 /// The severity order with a floor for incidents that have none.
 fn max_severity(a: Option<Severity>, b: Severity) -> Severity {
     a.map_or(b, |a| a.max(b))
@@ -273,7 +374,22 @@ impl IncidentProjection {
         let cluster = event.cluster.as_str();
         let at = event.time;
         let mut resolved_in: BTreeSet<usize> = BTreeSet::new();
+        // Findings that open outside any open incident are grouped together, whatever their
+        // order in the event; the other changes touch the incidents their findings are in.
+        let opened_outside: BTreeSet<&str> = changes
+            .iter()
+            .filter(|(key, change)| {
+                *change == FindingChange::Opened && self.open_incidents_of(cluster, key).is_empty()
+            })
+            .map(|(key, _)| key.as_str())
+            .collect();
+        if !opened_outside.is_empty() {
+            self.group(seq, at, cluster, &opened_outside, findings, graph);
+        }
         for (check_key, change) in changes {
+            if *change == FindingChange::Opened && opened_outside.contains(check_key.as_str()) {
+                continue;
+            }
             self.apply_finding_change(
                 seq,
                 at,
@@ -281,7 +397,6 @@ impl IncidentProjection {
                 check_key,
                 *change,
                 findings,
-                graph,
                 &mut resolved_in,
             );
         }
@@ -355,14 +470,9 @@ impl IncidentProjection {
         check_key: &str,
         change: FindingChange,
         findings: &FindingsProjection,
-        graph: &impl ResourceGraph,
         resolved_in: &mut BTreeSet<usize>,
     ) {
         let open = self.open_incidents_of(cluster, check_key);
-        if change == FindingChange::Opened && open.is_empty() {
-            self.group(seq, at, cluster, check_key, findings, graph);
-            return;
-        }
         let facts = findings.finding_facts(cluster, check_key);
         for i in open {
             let incident = &mut self.incidents[i];
@@ -384,67 +494,131 @@ impl IncidentProjection {
         }
     }
 
-    /// A finding opened outside any open incident: join or open an automatic one.
+    /// The findings one event opened outside any open incident: grouped with each other
+    /// (union-find over shared namespace or graph component, so the order of the findings in
+    /// the event does not matter), then each group, judged against the incidents as they were
+    /// before the event, goes to the oldest open explicit incident one of whose findings is
+    /// still failing next to it, else joins the oldest open automatic incident it may join,
+    /// else opens one.
     fn group(
         &mut self,
         seq: u64,
         at: Timestamp,
         cluster: &str,
-        check_key: &str,
+        opened: &BTreeSet<&str>,
         findings: &FindingsProjection,
         graph: &impl ResourceGraph,
     ) {
-        let Some(facts) = findings.finding_facts(cluster, check_key) else {
-            return;
-        };
-        // Informational findings are resolved as they open: no incident. A finding that names
-        // no resource can share nothing with another: grouping has nothing to go on, so it
-        // opens no automatic incident (an explicit one may still name it).
-        if !facts.active || facts.resource.is_none() {
-            return;
-        }
         let settings = findings.settings_of(cluster);
         let min_severity = settings.map_or(Severity::Warning, |s| s.notification_min_severity);
-        if facts.severity < min_severity {
-            return;
-        }
         let window_secs = settings.map_or(600, |s| s.incident_window_secs);
         let window_start = at.plus_secs(-i64::try_from(window_secs).unwrap_or(i64::MAX));
-        let namespace = facts.resource.and_then(|r| r.namespace.clone());
-        let component = facts
-            .resource
-            .and_then(|r| graph.component_of(cluster, r))
-            .map(str::to_owned);
-        let open_here = self.open_auto.get(cluster);
-        let joined = open_here.into_iter().flatten().copied().find(|&i| {
-            let incident = &self.incidents[i];
-            incident.kind == IncidentKind::Automatic
-                && incident.last_opened_at >= window_start
-                && (namespace
-                    .as_ref()
-                    .is_some_and(|ns| incident.namespaces.contains(ns))
-                    || component
-                        .as_ref()
-                        .is_some_and(|c| incident.components.contains(c)))
+        // The candidates, most severe first, then by check key: the order groups are numbered
+        // and findings join in, independent of the event's order.
+        let mut candidates: Vec<Candidate<'_>> = opened
+            .iter()
+            .filter_map(|&check_key| {
+                let facts = findings.finding_facts(cluster, check_key)?;
+                // Informational findings are resolved as they open: no incident. A finding
+                // that names no resource can share nothing with another: grouping has nothing
+                // to go on, so it opens no automatic incident (an explicit one may name it).
+                let resource = facts.resource.filter(|_| facts.active)?;
+                (facts.severity >= min_severity).then(|| Candidate {
+                    check_key,
+                    severity: facts.severity,
+                    keys: GroupKeys::of(cluster, resource, graph),
+                })
+            })
+            .collect();
+        candidates.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.check_key.cmp(b.check_key))
         });
-        let index = match joined {
-            Some(index) => index,
-            None => {
-                // Named after the position that opened it; several in one event get -2, -3...
-                let mut id = format!("auto-{cluster}-{seq}");
-                let mut n = 1;
-                while self.by_id.contains_key(&id) {
-                    n += 1;
-                    id = format!("auto-{cluster}-{seq}-{n}");
-                }
-                self.create(&id, IncidentKind::Automatic, cluster, seq, at);
-                self.by_id[&id]
+        // Union-find: two findings that share a namespace or a component are one group.
+        let mut parent: Vec<usize> = (0..candidates.len()).collect();
+        fn root(parent: &mut [usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                parent[i] = parent[parent[i]];
+                i = parent[i];
             }
-        };
-        self.add_finding(index, seq, at, cluster, check_key, findings, Some(graph));
-        let incident = &mut self.incidents[index];
-        incident.last_opened_at = at;
-        incident.touch(seq, at, "opened", Some(check_key));
+            i
+        }
+        for i in 0..candidates.len() {
+            for j in i + 1..candidates.len() {
+                if candidates[i].keys.shares(&candidates[j].keys) {
+                    let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                    // The root is the group's first candidate in the order above.
+                    parent[a.max(b)] = a.min(b);
+                }
+            }
+        }
+        let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for i in 0..candidates.len() {
+            groups.entry(root(&mut parent, i)).or_default().push(i);
+        }
+        // Where each group goes, judged against the incidents before this event.
+        let targets: Vec<(Vec<usize>, Option<usize>)> = groups
+            .into_values()
+            .map(|members| {
+                let shares =
+                    |keys: &GroupKeys| members.iter().any(|&m| candidates[m].keys.shares(keys));
+                let explicit = self.open.iter().copied().find(|&i| {
+                    let incident = &self.incidents[i];
+                    incident.kind == IncidentKind::Explicit
+                        && incident.findings.iter().any(|f| {
+                            f.cluster == cluster
+                                && findings
+                                    .finding_facts(cluster, &f.check_key)
+                                    .filter(|facts| {
+                                        facts.active && facts.last_seen_at >= window_start
+                                    })
+                                    .and_then(|facts| facts.resource)
+                                    .is_some_and(|r| shares(&GroupKeys::of(cluster, r, graph)))
+                        })
+                });
+                let automatic = || {
+                    self.open_auto
+                        .get(cluster)
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                        .find(|&i| {
+                            let incident = &self.incidents[i];
+                            incident.last_opened_at >= window_start
+                                && shares(&GroupKeys {
+                                    namespaces: incident.namespaces.iter().cloned().collect(),
+                                    components: incident.components.iter().cloned().collect(),
+                                })
+                        })
+                };
+                let target = explicit.or_else(automatic);
+                (members, target)
+            })
+            .collect();
+        for (members, target) in targets {
+            let index = match target {
+                Some(index) => index,
+                None => {
+                    // Named after the position that opened it; several in one event get -2, -3...
+                    let mut id = format!("auto-{cluster}-{seq}");
+                    let mut n = 1;
+                    while self.by_id.contains_key(&id) {
+                        n += 1;
+                        id = format!("auto-{cluster}-{seq}-{n}");
+                    }
+                    self.create(&id, IncidentKind::Automatic, cluster, seq, at);
+                    self.by_id[&id]
+                }
+            };
+            for member in members {
+                let check_key = candidates[member].check_key;
+                self.add_finding(index, seq, at, cluster, check_key, findings, Some(graph));
+                let incident = &mut self.incidents[index];
+                incident.last_opened_at = at;
+                incident.touch(seq, at, "opened", Some(check_key));
+            }
+        }
     }
 
     fn create(&mut self, id: &str, kind: IncidentKind, cluster: &str, seq: u64, at: Timestamp) {
@@ -523,6 +697,8 @@ impl IncidentProjection {
                         resource,
                         layers: Vec::new(),
                         armed_by: None,
+                        current_layer: 0,
+                        diverted_by_rollback: false,
                     });
             if layers.layers.is_empty() {
                 layers.layers.push(FailureLayer {
@@ -533,7 +709,10 @@ impl IncidentProjection {
                     first_seen_seq: seq,
                     after_change: None,
                     changes_without_effect: Vec::new(),
+                    failed_differently: Vec::new(),
+                    seen_again_after: Vec::new(),
                 });
+                layers.current_layer = 1;
             }
         }
         self.link(cluster, check_key, index);
@@ -883,26 +1062,8 @@ impl IncidentProjection {
                 let signature = obs.detail.as_deref().unwrap_or(&obs.title).to_owned();
                 let layers = incident.layers.get_mut(&label).expect("listed above");
                 let change = layers.armed_by.take().expect("armed");
-                let last = layers
-                    .layers
-                    .last_mut()
-                    .expect("a resource has a first layer");
-                if last.signature == signature && last.check_key == obs.check_key {
-                    last.changes_without_effect.push(change);
-                    incident.touch(seq, at, "no_effect", Some(&obs.check_key));
-                } else {
-                    let number = last.number + 1;
-                    layers.layers.push(FailureLayer {
-                        number,
-                        check_key: obs.check_key.clone(),
-                        signature,
-                        first_seen_at: at,
-                        first_seen_seq: seq,
-                        after_change: Some(change),
-                        changes_without_effect: Vec::new(),
-                    });
-                    incident.touch(seq, at, "layer", Some(&obs.check_key));
-                }
+                let what = layers.observe(change, &obs.check_key, signature, seq, at);
+                incident.touch(seq, at, what, Some(&obs.check_key));
             }
             if !still_armed {
                 self.armed.remove(&(cluster.to_owned(), index));
@@ -992,9 +1153,11 @@ impl IncidentProjection {
                 .values()
                 .filter(|l| {
                     l.layers.len() > 1
-                        || l.layers
-                            .iter()
-                            .any(|x| !x.changes_without_effect.is_empty())
+                        || l.layers.iter().any(|x| {
+                            !x.changes_without_effect.is_empty()
+                                || !x.failed_differently.is_empty()
+                                || !x.seen_again_after.is_empty()
+                        })
                 })
                 .cloned()
                 .collect(),
@@ -1046,6 +1209,37 @@ impl IncidentProjection {
             }
         }
         projection
+    }
+}
+
+/// A finding that opened outside any open incident, waiting to be grouped.
+struct Candidate<'a> {
+    check_key: &'a str,
+    severity: Severity,
+    keys: GroupKeys,
+}
+
+/// What grouping goes by: namespaces and resource-graph components.
+struct GroupKeys {
+    namespaces: Vec<String>,
+    components: Vec<String>,
+}
+
+impl GroupKeys {
+    fn of(cluster: &str, resource: &ResourceRef, graph: &impl ResourceGraph) -> Self {
+        Self {
+            namespaces: resource.namespace.iter().cloned().collect(),
+            components: graph
+                .component_of(cluster, resource)
+                .map(str::to_owned)
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    fn shares(&self, other: &GroupKeys) -> bool {
+        self.namespaces.iter().any(|n| other.namespaces.contains(n))
+            || self.components.iter().any(|c| other.components.contains(c))
     }
 }
 

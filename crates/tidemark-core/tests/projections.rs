@@ -5,8 +5,8 @@ mod support;
 
 use support::*;
 use tidemark_core::event::{
-    ChangeDeployed, ChangeKind, FindingObservation, IncidentChange, NoteAdded, NoteKind,
-    ResourceRef, SettingsChanged,
+    ChangeDeployed, ChangeKind, FindingObservation, IncidentChange, InventoryObserved,
+    InventoryResource, NoteAdded, NoteKind, ResourceRef, SettingsChanged,
 };
 use tidemark_core::findings::{FindingChange, UnreachableReason};
 use tidemark_core::flaps::FlapDetector;
@@ -406,6 +406,7 @@ fn deploy(version: &str, kind: ChangeKind) -> Payload {
 const BUG_1: &str = "RuntimeError: asyncio.run() cannot be called from a running event loop";
 const BUG_2: &str = "DatatypeMismatch: column embedding is of type vector but default is ARRAY";
 const BUG_3: &str = "InvalidTextRepresentation: invalid input value for enum campaign_status";
+const IMPORT_ERROR: &str = "ImportError: cannot import name 'User' from 'app.models'";
 
 #[test]
 fn seven_issues_group_by_namespace_and_the_layers_of_dnd_backend_are_told_apart() {
@@ -454,6 +455,12 @@ fn seven_issues_group_by_namespace_and_the_layers_of_dnd_backend_are_told_apart(
     // Longhorn healed itself; Prometheus recovered behind it.
     log.cycle(&["pods", "storage"], vec![crashloop(BUG_2)]);
     log.push(deploy("sha-6c9c12b", ChangeKind::Rollback));
+    log.cycle(&["pods", "storage"], vec![crashloop(BUG_2)]);
+    // Further back the old code fails another way: the rollback's outcome, not a layer.
+    log.push(deploy("sha-74dfd42", ChangeKind::Rollback));
+    log.cycle(&["pods", "storage"], vec![crashloop(IMPORT_ERROR)]);
+    // Rolling forward brings bug 2 back: that layer again, not a new one.
+    log.push(deploy("sha-a1b2c3d", ChangeKind::Deploy));
     log.cycle(&["pods", "storage"], vec![crashloop(BUG_2)]);
     log.push(deploy("sha-e4f5a6b", ChangeKind::Deploy));
     log.cycle(&["pods", "storage"], vec![crashloop(BUG_3)]);
@@ -520,6 +527,23 @@ fn seven_issues_group_by_namespace_and_the_layers_of_dnd_backend_are_told_apart(
         layers.layers[1].changes_without_effect[0].version, "sha-6c9c12b",
         "the rollback crashed with the same error"
     );
+    let different = &layers.layers[1].failed_differently;
+    assert_eq!(different.len(), 1, "{different:#?}");
+    assert_eq!(different[0].change.version, "sha-74dfd42");
+    assert_eq!(different[0].change.kind, ChangeKind::Rollback);
+    assert_eq!(different[0].signature, IMPORT_ERROR);
+    let again: Vec<&str> = layers.layers[1]
+        .seen_again_after
+        .iter()
+        .map(|c| c.version.as_str())
+        .collect();
+    assert_eq!(
+        again,
+        ["sha-a1b2c3d"],
+        "the roll-forward brought bug 2 back"
+    );
+    assert_eq!(layers.current_layer, 3);
+    assert!(!layers.diverted_by_rollback);
     assert_eq!(
         layers.layers[2].after_change.as_ref().unwrap().version,
         "sha-e4f5a6b"
@@ -545,6 +569,8 @@ fn seven_issues_group_by_namespace_and_the_layers_of_dnd_backend_are_told_apart(
         "layer",
         "rollback",
         "no_effect",
+        "failed_differently",
+        "layer_again",
         "resolved_auto",
         "incident_closed",
     ] {
@@ -553,4 +579,243 @@ fn seven_issues_group_by_namespace_and_the_layers_of_dnd_backend_are_told_apart(
             "{expected} missing from {changes:?}"
         );
     }
+}
+
+/// Seed 000's sweep with the inventory that puts Prometheus' PVC on the Longhorn volume.
+fn sweep_inventory() -> Payload {
+    let resource =
+        |uid: &str, kind: &str, namespace: &str, name: &str, uses: &[&str]| InventoryResource {
+            uid: uid.into(),
+            kind: kind.into(),
+            namespace: Some(namespace.into()),
+            name: name.into(),
+            owners: vec![],
+            uses: uses.iter().map(|u| (*u).to_owned()).collect(),
+        };
+    Payload::InventoryObserved(InventoryObserved {
+        scan: "s-1".into(),
+        kinds: vec![
+            "Pod".into(),
+            "PersistentVolumeClaim".into(),
+            "LonghornVolume".into(),
+        ],
+        resources: vec![
+            resource("lv-1", "LonghornVolume", "longhorn-system", "pvc-3f2a", &[]),
+            resource(
+                "pvc-1",
+                "PersistentVolumeClaim",
+                "monitoring",
+                "prometheus-db-0",
+                &["lv-1"],
+            ),
+            resource("pod-1", "Pod", "monitoring", "prometheus-0", &["pvc-1"]),
+        ],
+    })
+}
+
+fn sweep_findings() -> Vec<FindingObservation> {
+    let warning = |key: &str, category: &str, resource: Option<ResourceRef>| FindingObservation {
+        severity: Severity::Warning,
+        resource,
+        ..obs(key, category)
+    };
+    vec![
+        warning(
+            "pod:timeout:longhorn-system/instance-manager",
+            "pods",
+            pod("longhorn-system", "instance-manager-e-7d41"),
+        ),
+        warning(
+            "pod:notready:monitoring/prometheus",
+            "pods",
+            pod("monitoring", "prometheus-0"),
+        ),
+        warning(
+            "job:stale:cardboard/postgres-backup",
+            "jobs",
+            Some(ResourceRef {
+                kind: "Job".into(),
+                namespace: Some("cardboard".into()),
+                name: "postgres-backup".into(),
+                uid: None,
+            }),
+        ),
+        warning(
+            "pod:liveness:livekit/livekit",
+            "pods",
+            pod("livekit", "livekit-0"),
+        ),
+        FindingObservation {
+            severity: Severity::Error,
+            ..warning(
+                "longhorn:replica_faulted:pvc-3f2a",
+                "storage",
+                Some(ResourceRef {
+                    kind: "LonghornVolume".into(),
+                    namespace: Some("longhorn-system".into()),
+                    name: "pvc-3f2a".into(),
+                    uid: None,
+                }),
+            )
+        },
+        warning("pod:readiness:media/plex", "pods", pod("media", "plex-0")),
+        crashloop(BUG_1),
+    ]
+}
+
+fn sweep_incidents(findings: Vec<FindingObservation>) -> Vec<tidemark_core::incidents::Incident> {
+    let mut log = Log::new();
+    log.push(sweep_inventory());
+    log.cycle(&["pods", "jobs", "storage"], findings);
+    let fold = log.fold();
+    fold.projections().incidents().incidents().to_vec()
+}
+
+/// Seed 000 lines 12 and 19: Prometheus is "Longhorn-dependent" and recovers behind it. The
+/// graph connects its pod to the Longhorn volume, so it lands with the replica fault (and the
+/// instance-manager, same namespace as the volume), whatever order the sweep lists them in.
+#[test]
+fn prometheus_lands_with_the_longhorn_replica_fault() {
+    let incidents = sweep_incidents(sweep_findings());
+    let grouped: Vec<(&str, Vec<&str>)> = incidents
+        .iter()
+        .map(|i| {
+            (
+                i.id.as_str(),
+                i.findings.iter().map(|f| f.check_key.as_str()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        grouped,
+        [
+            ("auto-pw-prod-2", vec!["pod:crashloop:dnd/dnd-backend"]),
+            (
+                "auto-pw-prod-2-2",
+                vec![
+                    "longhorn:replica_faulted:pvc-3f2a",
+                    "pod:notready:monitoring/prometheus",
+                    "pod:timeout:longhorn-system/instance-manager",
+                ]
+            ),
+            (
+                "auto-pw-prod-2-3",
+                vec!["job:stale:cardboard/postgres-backup"]
+            ),
+            ("auto-pw-prod-2-4", vec!["pod:liveness:livekit/livekit"]),
+            ("auto-pw-prod-2-5", vec!["pod:readiness:media/plex"]),
+        ]
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// The findings one event opens are grouped as a whole: any order of the sweep gives the
+    /// same incidents, ids, findings, timelines and layers included.
+    #[test]
+    fn permuting_the_findings_of_a_cycle_gives_the_same_incidents(
+        shuffled in proptest::strategy::Strategy::prop_shuffle(
+            proptest::strategy::Just(sweep_findings())
+        )
+    ) {
+        proptest::prop_assert_eq!(sweep_incidents(shuffled), sweep_incidents(sweep_findings()));
+    }
+}
+
+/// Seed 002 line 29: adspy-80015 fails intermittently during the outage the explicit incident
+/// declares. It opens while the named bots still crash-loop in the same namespace: the explicit
+/// incident takes it, no automatic incident opens. A finding in another namespace, or one that
+/// opens after the named findings resolved, is not taken.
+#[test]
+fn an_open_explicit_incident_takes_a_new_finding_next_to_its_failing_findings() {
+    let bot = |name: &str| FindingObservation {
+        severity: Severity::Critical,
+        resource: pod("isolated", &format!("flexus-pod-bot-{name}-rx-0")),
+        ..obs(
+            &format!("pod:crashloop:isolated/flexus-pod-bot-{name}"),
+            "pods",
+        )
+    };
+    let elsewhere = FindingObservation {
+        severity: Severity::Critical,
+        resource: pod("billing", "invoice-0"),
+        ..obs("pod:crashloop:billing/invoice", "pods")
+    };
+    let mut log = Log::new();
+    log.cycle(&["pods"], vec![bot("admonster-20045"), bot("boss-20045")]);
+    log.push(Payload::IncidentOpened(IncidentChange {
+        incident: "inc-graphql".into(),
+        title: Some("Bot platform outage".into()),
+        severity: Some(Severity::Critical),
+        check_keys: vec![
+            "pod:crashloop:isolated/flexus-pod-bot-admonster-20045".into(),
+            "pod:crashloop:isolated/flexus-pod-bot-boss-20045".into(),
+        ],
+        summary: None,
+    }));
+    // Hours later (far outside the grouping window of the first openings) the bots still fail.
+    for _ in 0..24 {
+        log.cycle(&["pods"], vec![bot("admonster-20045"), bot("boss-20045")]);
+    }
+    log.cycle(
+        &["pods"],
+        vec![
+            bot("admonster-20045"),
+            bot("boss-20045"),
+            bot("adspy-80015"),
+            elsewhere.clone(),
+        ],
+    );
+    let fold = log.fold();
+    let p = fold.projections();
+    let explicit = p.incidents().incident("inc-graphql").unwrap();
+    let keys: Vec<&str> = explicit
+        .findings
+        .iter()
+        .map(|f| f.check_key.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "pod:crashloop:isolated/flexus-pod-bot-admonster-20045",
+            "pod:crashloop:isolated/flexus-pod-bot-boss-20045",
+            "pod:crashloop:isolated/flexus-pod-bot-adspy-80015",
+        ]
+    );
+    let automatic: Vec<Vec<&str>> = p
+        .incidents()
+        .incidents()
+        .iter()
+        .filter(|i| i.kind == IncidentKind::Automatic && i.merged_into.is_none())
+        .map(|i| i.findings.iter().map(|f| f.check_key.as_str()).collect())
+        .collect();
+    assert_eq!(automatic, [vec!["pod:crashloop:billing/invoice"]]);
+
+    // Once the named findings have resolved, a new bot failure is a new story.
+    let mut later = Log::new();
+    later.cycle(&["pods"], vec![bot("admonster-20045")]);
+    later.push(Payload::IncidentOpened(IncidentChange {
+        incident: "inc-graphql".into(),
+        title: None,
+        severity: None,
+        check_keys: vec!["pod:crashloop:isolated/flexus-pod-bot-admonster-20045".into()],
+        summary: None,
+    }));
+    for _ in 0..4 {
+        later.cycle(&["pods"], vec![]);
+    }
+    later.cycle(&["pods"], vec![bot("adspy-80015")]);
+    let fold = later.fold();
+    let p = fold.projections();
+    let explicit = p.incidents().incident("inc-graphql").unwrap();
+    assert_eq!(explicit.findings.len(), 1, "{:#?}", explicit.findings);
+    assert!(
+        p.incidents()
+            .incidents()
+            .iter()
+            .any(|i| i.kind == IncidentKind::Automatic
+                && i.merged_into.is_none()
+                && i.findings[0].check_key.ends_with("adspy-80015"))
+    );
 }

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tidemark_core::describe::one_line;
 use tidemark_core::event::{ChangeDeployed, ManualResolutionKind, NoteKind};
-use tidemark_core::incidents::{ChangeRef, Incident, IncidentKind, IncidentState, IncidentView};
+use tidemark_core::incidents::{
+    ChangeRef, DifferentFailure, Incident, IncidentKind, IncidentState, IncidentView,
+};
 use tidemark_core::{Event, Occurrence, Payload, Projections};
 
 use crate::text::{self, count, join_and};
@@ -260,7 +262,25 @@ fn layers(
     view.layers
         .iter()
         .map(|resource| {
-            let fixed_by = resource.layers.last().and_then(|last| {
+            // The layer the resource was at last; every change the layers already account
+            // for (that revealed, left, diverted or brought back a failure) is not the fix.
+            let accounted: Vec<&ChangeRef> = resource
+                .layers
+                .iter()
+                .flat_map(|l| {
+                    l.after_change
+                        .iter()
+                        .chain(&l.changes_without_effect)
+                        .chain(l.failed_differently.iter().map(|f| &f.change))
+                        .chain(&l.seen_again_after)
+                })
+                .collect();
+            let current = resource
+                .layers
+                .iter()
+                .find(|l| l.number == resource.current_layer)
+                .or(resource.layers.last());
+            let fixed_by = current.and_then(|last| {
                 let cluster = incident
                     .findings
                     .iter()
@@ -279,12 +299,7 @@ fn layers(
                         Payload::ChangeDeployed(d) => Some(change_ref(seq, event, d)),
                         _ => None,
                     })
-                    .filter(|c| {
-                        !last
-                            .changes_without_effect
-                            .iter()
-                            .any(|x| same_change(x, c))
-                    })
+                    .filter(|c| !accounted.iter().any(|x| same_change(x, c)))
                     .collect();
                 // The last change about this resource, else the last linked change at all.
                 changes
@@ -516,14 +531,28 @@ fn tl_dr(facts: &TlDrFacts<'_>) -> String {
         } else {
             format!("{} failed the same way throughout", resource.resource)
         };
-        let useless: Vec<String> = resource
+        let mut useless: Vec<&ChangeRef> = resource
             .layers
             .iter()
             .flat_map(|l| &l.changes_without_effect)
-            .map(text::change)
             .collect();
+        useless.sort_by_key(|c| c.seq);
+        let useless: Vec<String> = useless.into_iter().map(text::change).collect();
         if !useless.is_empty() {
             line.push_str(&format!("; {} changed nothing", join_and(&useless)));
+        }
+        let mut different: Vec<&DifferentFailure> = resource
+            .layers
+            .iter()
+            .flat_map(|l| &l.failed_differently)
+            .collect();
+        different.sort_by_key(|f| f.seen_seq);
+        for failure in different {
+            line.push_str(&format!(
+                "; {} failed differently ({})",
+                text::change(&failure.change),
+                failure.signature
+            ));
         }
         match &resource.fixed_by {
             Some(change) => line.push_str(&format!("; {} fixed it", text::change(change))),
@@ -544,7 +573,9 @@ fn tl_dr(facts: &TlDrFacts<'_>) -> String {
             let when = text::hour_minute(closed_at);
             match facts.closing.map(|e| &e.payload) {
                 Some(Payload::IncidentClosed(change)) => sentences.push(match &change.summary {
-                    Some(summary) => format!("Closed at {when} UTC: {summary}."),
+                    Some(summary) => {
+                        format!("Closed at {when} UTC: {}", text::sentence(summary))
+                    }
                     None => format!("Closed at {when} UTC."),
                 }),
                 _ if facts.view.kind == IncidentKind::Automatic => sentences.push(format!(

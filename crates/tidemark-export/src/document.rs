@@ -98,6 +98,11 @@ impl Clock {
                 times.push(layer.first_seen_at);
                 times.extend(layer.after_change.as_ref().map(|c| c.at));
                 times.extend(layer.changes_without_effect.iter().map(|c| c.at));
+                for failure in &layer.failed_differently {
+                    times.push(failure.change.at);
+                    times.push(failure.seen_at);
+                }
+                times.extend(layer.seen_again_after.iter().map(|c| c.at));
             }
             times.extend(resource.fixed_by.as_ref().map(|c| c.at));
         }
@@ -361,14 +366,45 @@ fn layers(pm: &Postmortem, clock: &Clock) -> Section {
                         item.push(clock.at(layer.first_seen_at));
                     }
                 }
+                // What each later change did while this layer was the current one, in log
+                // order: left it unchanged, failed another way (a rollback: its outcome, not a
+                // layer), or brought it back.
+                let mut later: Vec<(u64, Vec<Span>)> = Vec::new();
                 for useless in &layer.changes_without_effect {
-                    item.push(text(format!(
-                        "; unchanged after {} (",
-                        text::change(useless)
-                    )));
-                    item.push(clock.at(useless.at));
-                    item.push(text(")"));
+                    later.push((
+                        useless.seq,
+                        vec![
+                            text(format!("; unchanged after {} (", text::change(useless))),
+                            clock.at(useless.at),
+                            text(")"),
+                        ],
+                    ));
                 }
+                for failure in &layer.failed_differently {
+                    later.push((
+                        failure.change.seq,
+                        vec![
+                            text(format!("; {} (", text::change(&failure.change))),
+                            clock.at(failure.change.at),
+                            text(") failed differently: "),
+                            code(&failure.signature),
+                            text(", seen "),
+                            clock.at(failure.seen_at),
+                        ],
+                    ));
+                }
+                for again in &layer.seen_again_after {
+                    later.push((
+                        again.seq,
+                        vec![
+                            text(format!("; back after {} (", text::change(again))),
+                            clock.at(again.at),
+                            text(")"),
+                        ],
+                    ));
+                }
+                later.sort_by_key(|(seq, _)| *seq);
+                item.extend(later.into_iter().flat_map(|(_, spans)| spans));
                 item
             })
             .collect();

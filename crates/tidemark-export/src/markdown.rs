@@ -156,6 +156,15 @@ fn push_escaped(out: &mut String, chars: &[char], i: usize, context: Context) {
             .is_some_and(|c| c.is_alphanumeric())
     };
     match c {
+        // A backslash only escapes ASCII punctuation (CommonMark 2.4): `\dt` shows as it is.
+        // Before punctuation, a line end or the end of the text (whatever follows) it is
+        // doubled, so it stays a backslash.
+        '\\' if chars
+            .get(i + 1)
+            .is_some_and(|n| !n.is_ascii_punctuation() && *n != '\n' && *n != '\r') =>
+        {
+            out.push('\\')
+        }
         '\\' | '`' | '*' | '[' | ']' | '<' | '>' | '~' => {
             out.push('\\');
             out.push(c);
@@ -219,6 +228,12 @@ mod tests {
         assert_eq!(text("one\ntwo", Context::Cell), "one two");
         assert_eq!(text("one\n- two", Context::Flow), "one\\\n\\- two");
         assert_eq!(text("Q&A &amp;", Context::Flow), "Q\\&A \\&amp;");
+        // A backslash escapes only punctuation: `\dt` needs no escape, `\*` and a trailing
+        // one do.
+        assert_eq!(text("psql \\dt", Context::Flow), "psql \\dt");
+        assert_eq!(text("a\\*b", Context::Flow), "a\\\\\\*b");
+        assert_eq!(text("a\\", Context::Flow), "a\\\\");
+        assert_eq!(text("a\\\nb", Context::Flow), "a\\\\\\\nb");
     }
 
     #[test]

@@ -132,6 +132,10 @@ fn effect(change: &str, keys: &[&str]) -> String {
         "joined" => keyed("joined the incident"),
         "layer" => format!("new failure layer on {list}"),
         "no_effect" => format!("same failure on {list}: the change did not help"),
+        "layer_again" => format!("an earlier failure layer again on {list}"),
+        "failed_differently" => {
+            format!("{list} failed differently after the rollback (its outcome, not a new layer)")
+        }
         "merged" => match keys.len() {
             0 => "absorbed into another incident".to_owned(),
             1 => format!("absorbed incident {list}"),

@@ -24,6 +24,7 @@ const BUG_1: &str = "RuntimeError: asyncio.run() cannot be called from a running
 const BUG_2: &str = "UndefinedObject: operator class \"vector_cosine_ops\" does not exist for access method \"hnsw\"";
 const BUG_3: &str =
     "InvalidTextRepresentation: invalid input value for enum sessionstatus: \"'idle'\"";
+const IMPORT_ERROR: &str = "ImportError: cannot import name 'User' from 'app.models'";
 
 const CRASHLOOP: &str = "pod:crashloop:dnd/dnd-backend";
 const ECR: &str = "secret:ecr_expired:dnd/ecr-pull";
@@ -393,6 +394,8 @@ fn seed_000_day() -> Log {
     log.change(28, "sha-6c9c12b", ChangeKind::Rollback, None, "");
     // 14:30 — the rollback crashes the same way.
     log.cycle(vec![crashloop(BUG_2)]);
+    // Further back, the February image fails another way: the rollback's outcome, not a layer.
+    log.change(31, "sha-74dfd42", ChangeKind::Rollback, None, "");
     log.note(
         32,
         "agent",
@@ -415,8 +418,16 @@ fn seed_000_day() -> Log {
         &["https://git.example.invalid/dnd/blob/main/migrations/000_initial_schema.py"],
     );
     // 14:35
-    log.cycle(vec![crashloop(BUG_2)]);
+    log.cycle(vec![crashloop(IMPORT_ERROR)]);
     scan(36, &mut log, 2);
+    // Rolling forward brings bug #2 back: that layer again, not a new one.
+    log.change(
+        37,
+        "sha-a1b2c3d",
+        ChangeKind::Deploy,
+        Some(42),
+        "roll forward",
+    );
     // 14:40
     log.cycle(vec![crashloop(BUG_2)]);
     log.change(
@@ -614,6 +625,21 @@ fn the_three_layers_appear_in_order_with_the_changes_between_them() {
     assert!(at("after deploy dnd-backend sha-a1b2c3d") < at("sessionstatus"));
     assert!(at("sessionstatus") < at("after deploy dnd-backend sha-e4f5a6b"));
     assert!(layers.contains("unchanged after rollback dnd-backend sha-6c9c12b"));
+    // The second rollback's ImportError is told on layer 2, and the roll-forward brings it back.
+    assert!(at("unchanged after rollback dnd-backend sha-6c9c12b") < at("ImportError"));
+    assert!(
+        layers.contains(
+            "rollback dnd-backend sha-74dfd42 (14:31:00) failed differently: `ImportError"
+        )
+    );
+    assert!(at("ImportError") < at("back after deploy dnd-backend sha-a1b2c3d (14:37:00)"));
+    assert!(at("back after deploy dnd-backend sha-a1b2c3d") < at("sessionstatus"));
+    assert!(
+        pm.tl_dr
+            .contains("rollback dnd-backend sha-74dfd42 failed differently (ImportError"),
+        "{}",
+        pm.tl_dr
+    );
     assert!(layers.contains("Fixed by deploy dnd-backend sha-0d9e8f7"));
     // The TL;DR tells the same story.
     assert!(pm.tl_dr.contains("3 layers"), "{}", pm.tl_dr);

@@ -10,7 +10,8 @@ use tidemark_core::{Event, Projections, ProjectionsSnapshot, Timestamp};
 pub const EVENT_FORMAT: u8 = 2;
 /// Format version of projection snapshots. Older snapshots are not read: the store folds the
 /// log again instead (a snapshot is a cache of the log, never the truth).
-pub const SNAPSHOT_FORMAT: u8 = 2;
+/// Format 3: failure layers record rollback outcomes and layers seen again (incidents).
+pub const SNAPSHOT_FORMAT: u8 = 3;
 /// Format version of quarantine records.
 pub const QUARANTINE_FORMAT: u8 = 1;
 

@@ -233,8 +233,27 @@ fn layers_html(resources: &[ResourceLayers], links: &KeyLinks<'_>) -> String {
             }
             out.push_str("</div>");
             if !layer.changes_without_effect.is_empty() {
-                out.push_str("<div class=\"no-effect\">came back after ");
+                out.push_str("<div class=\"no-effect\">unchanged after ");
                 for (i, change) in layer.changes_without_effect.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(&change_ref_html(change));
+                }
+                out.push_str("</div>");
+            }
+            for failure in &layer.failed_differently {
+                w!(
+                    out,
+                    "<div class=\"failed-differently\">{} failed differently: <code>{}</code> {}</div>",
+                    change_ref_html(&failure.change),
+                    escape(&failure.signature),
+                    seq_link(failure.seen_seq)
+                );
+            }
+            if !layer.seen_again_after.is_empty() {
+                out.push_str("<div class=\"seen-again\">seen again after ");
+                for (i, change) in layer.seen_again_after.iter().enumerate() {
                     if i > 0 {
                         out.push_str(", ");
                     }

@@ -134,6 +134,8 @@ fn incident() -> IncidentView {
                     first_seen_seq: 100,
                     after_change: None,
                     changes_without_effect: vec![],
+                    failed_differently: vec![],
+                    seen_again_after: vec![],
                 },
                 FailureLayer {
                     number: 2,
@@ -155,9 +157,13 @@ fn incident() -> IncidentView {
                         165,
                         950,
                     )],
+                    failed_differently: vec![],
+                    seen_again_after: vec![],
                 },
             ],
             armed_by: None,
+            current_layer: 2,
+            diverted_by_rollback: false,
         }],
         timeline_entries: 14,
     }
