@@ -88,14 +88,45 @@ pub fn stream_config(settings: &StreamSettings) -> stream::Config {
     }
 }
 
+/// How long [`ensure_stream`] keeps retrying a cluster that cannot answer yet.
+const PROVISIONING_PATIENCE: std::time::Duration = std::time::Duration::from_secs(90);
+
 /// Creates the stream, or updates it to `settings`: safe to call on every start.
+///
+/// A cluster that is electing its meta leader, or whose peers are catching up (a node just
+/// restarted, replicas starting together), times out or answers "temporarily unavailable":
+/// those are retried with backoff for up to 90 s, logged, instead of failing the start.
 pub async fn ensure_stream(
     js: &jetstream::Context,
     settings: &StreamSettings,
 ) -> Result<stream::Stream, NatsError> {
-    js.create_or_update_stream(stream_config(settings))
-        .await
-        .map_err(|e| NatsError::Stream(format!("provisioning stream {}: {e}", settings.name)))?;
+    use jetstream::context::CreateStreamErrorKind;
+    let started = std::time::Instant::now();
+    let mut wait = std::time::Duration::from_millis(250);
+    loop {
+        let error = match js.create_or_update_stream(stream_config(settings)).await {
+            Ok(_) => break,
+            Err(error) => error,
+        };
+        let transient = match error.kind() {
+            CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable => true,
+            CreateStreamErrorKind::JetStream(api) => {
+                let text = api.to_string().to_lowercase();
+                text.contains("temporarily unavailable") || text.contains("no suitable peers")
+            }
+            _ => false,
+        };
+        if !transient || started.elapsed() >= PROVISIONING_PATIENCE {
+            return Err(NatsError::Stream(format!(
+                "provisioning stream {}: {error}",
+                settings.name
+            )));
+        }
+        tracing::warn!(stream = %settings.name, %error, retry_in_ms = wait.as_millis() as u64,
+            "the JetStream cluster cannot provision the stream yet; retrying");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_secs(5));
+    }
     js.get_stream(&settings.name)
         .await
         .map_err(|e| NatsError::Stream(format!("opening stream {}: {e}", settings.name)))

@@ -80,9 +80,17 @@ impl Producer {
     /// Messages are queued on the connection in the order given, so without faults the stream
     /// holds them in that order. An event whose publish fails is retried after the others (with
     /// the same `Nats-Msg-Id`, so it is never stored twice): around a fault, it can land after
-    /// events published after it. Producers that need strict order use `max_in_flight = 1`.
+    /// events published after it. Producers that need strict order use `max_in_flight = 1`:
+    /// then each event is acknowledged (retried in place if need be) before the next is sent.
     pub async fn publish_all(&self, events: Vec<Event>) -> Vec<Published> {
         let max_in_flight = self.config.max_in_flight.max(1);
+        if max_in_flight == 1 {
+            let mut results = Vec::with_capacity(events.len());
+            for event in &events {
+                results.push(self.publish(event).await);
+            }
+            return results;
+        }
         let mut results: Vec<Option<Published>> = vec![None; events.len()];
         // Acks are awaited concurrently: an ack's timeout starts when it is polled, so awaiting
         // lost acks one after another (after a disconnect) would add their timeouts up.
