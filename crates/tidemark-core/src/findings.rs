@@ -143,7 +143,8 @@ struct Finding {
     severity: Severity,
     title: String,
     detail: Option<String>,
-    resource: Option<ResourceRef>,
+    /// Boxed: most findings name no resource, and a million inline `None`s cost 96 MB.
+    resource: Option<Box<ResourceRef>>,
     clean_cycles: u32,
     last_seen_at: Timestamp,
     occurrences: Vec<Occurrence>,
@@ -247,8 +248,8 @@ impl Finding {
         if self.detail != obs.detail {
             self.detail.clone_from(&obs.detail);
         }
-        if self.resource != obs.resource {
-            self.resource.clone_from(&obs.resource);
+        if self.resource.as_deref() != obs.resource.as_ref() {
+            self.resource = obs.resource.clone().map(Box::new);
         }
     }
 }
@@ -347,13 +348,19 @@ impl ClusterFindings {
             return index;
         }
         let index = u32::try_from(self.findings.len()).expect("fewer than 2^32 findings");
+        if self.findings.len() == self.findings.capacity() {
+            // Grow by a quarter, not double: a cluster of 10,000 findings would otherwise keep
+            // room for 16,384 (a `Finding` is about 240 bytes; a million of them add up).
+            self.findings
+                .reserve_exact((self.findings.len() / 4).max(64));
+        }
         self.findings.push(Finding {
             check_key: obs.check_key.as_str().into(),
             category,
             severity: obs.severity,
             title: obs.title.clone(),
             detail: obs.detail.clone(),
-            resource: obs.resource.clone(),
+            resource: obs.resource.clone().map(Box::new),
             clean_cycles: 0,
             last_seen_at: Timestamp::default(),
             occurrences: Vec::new(),
@@ -796,7 +803,7 @@ impl ClusterFindings {
         }
         for &old in &absent {
             let old_finding = &self.findings[old as usize];
-            let Some(old_resource) = &old_finding.resource else {
+            let Some(old_resource) = old_finding.resource.as_deref() else {
                 continue;
             };
             for &new in opened_now {
@@ -804,7 +811,7 @@ impl ClusterFindings {
                 if new_finding.category == old_finding.category
                     && new_finding
                         .resource
-                        .as_ref()
+                        .as_deref()
                         .is_some_and(|r| same_resource(r, old_resource))
                 {
                     self.drifts.push(DriftRecord {
@@ -1252,7 +1259,7 @@ impl FindingsProjection {
             severity: finding.severity,
             title: &finding.title,
             detail: finding.detail.as_deref(),
-            resource: finding.resource.as_ref(),
+            resource: finding.resource.as_deref(),
             active: finding.is_active(),
             last_seen_at: finding.last_seen_at,
         })
@@ -1472,7 +1479,7 @@ impl FindingsProjection {
                         severity: f.severity,
                         title: f.title.clone(),
                         detail: f.detail.clone(),
-                        resource: f.resource.clone(),
+                        resource: f.resource.as_deref().cloned(),
                         active: f.is_active(),
                         clean_cycles: f.clean_cycles,
                         last_seen_at: f.last_seen_at,
@@ -1539,32 +1546,48 @@ impl FindingsProjection {
     /// Rebuilds the projection from a snapshot; folding on from here gives the same state as
     /// never having stopped.
     pub fn restore(snapshot: &FindingsSnapshot) -> Self {
+        Self::restore_owned(snapshot.clone())
+    }
+
+    /// [`Self::restore`], consuming the snapshot: each cluster's strings and histories move into
+    /// the projection, so a restore never holds the state twice.
+    pub fn restore_owned(snapshot: FindingsSnapshot) -> Self {
         let mut projection = Self::new();
-        for saved in &snapshot.clusters {
+        for saved in snapshot.clusters {
             let cluster = projection.cluster_mut(&saved.cluster);
-            cluster.settings = saved.settings.clone();
+            cluster.settings = saved.settings;
             cluster.clock = saved.clock;
             cluster.cycle_stamp = saved.cycles;
-            cluster.drifts = saved.drifts.clone();
-            for c in &saved.categories {
+            cluster.drifts = saved.drifts;
+            for c in saved.categories {
                 let id = cluster.intern_category(&c.name) as usize;
                 cluster.category_runs[id] = c.runs;
                 cluster.category_last_run[id] = (c.last_cycle, c.last_at, c.last_seq);
-                cluster.category_churn[id] = c.churn.clone();
+                cluster.category_churn[id] = c.churn;
             }
-            for f in &saved.findings {
+            cluster.findings.reserve_exact(saved.findings.len());
+            for f in saved.findings {
                 let category = cluster.intern_category(&f.category);
                 let index = cluster.findings.len() as u32;
+                let check_key: Box<str> = f.check_key.into_boxed_str();
+                cluster.by_key.insert(check_key.clone(), index);
+                let mut auto_resolved_at: Vec<Timestamp> = f
+                    .occurrences
+                    .iter()
+                    .filter(|o| o.resolution_kind == Some(ResolutionKind::Auto))
+                    .filter_map(|o| o.resolved_at)
+                    .collect();
+                auto_resolved_at.sort_unstable();
                 cluster.findings.push(Finding {
-                    check_key: f.check_key.as_str().into(),
+                    check_key,
                     category,
                     severity: f.severity,
-                    title: f.title.clone(),
-                    detail: f.detail.clone(),
-                    resource: f.resource.clone(),
+                    title: f.title,
+                    detail: f.detail,
+                    resource: f.resource.map(Box::new),
                     clean_cycles: f.clean_cycles,
                     last_seen_at: f.last_seen_at,
-                    occurrences: f.occurrences.clone(),
+                    occurrences: f.occurrences,
                     active_slot: NOT_ACTIVE,
                     seen_stamp: 0,
                     seen_index: 0,
@@ -1576,24 +1599,15 @@ impl FindingsProjection {
                     flapping_count: f.flapping_count,
                     watched: f.watched,
                     open_run: f.open_run,
-                    flaps: f.flaps.clone(),
-                    auto_resolved_at: Vec::new(),
+                    flaps: f.flaps,
+                    auto_resolved_at,
                 });
-                cluster.by_key.insert(f.check_key.as_str().into(), index);
                 if f.active {
                     cluster.activate(index);
                 }
                 if f.watched {
                     cluster.flap_watch.push(index);
                 }
-                let finding = &mut cluster.findings[index as usize];
-                finding.auto_resolved_at = f
-                    .occurrences
-                    .iter()
-                    .filter(|o| o.resolution_kind == Some(ResolutionKind::Auto))
-                    .filter_map(|o| o.resolved_at)
-                    .collect();
-                finding.auto_resolved_at.sort_unstable();
                 if f.flapping_count {
                     let expiry = cluster.count_expiry_of(&cluster.findings[index as usize]);
                     cluster.count_expiry.insert((expiry, index));
@@ -1819,7 +1833,7 @@ impl Serialize for FindingsOf<'_> {
             severity: Severity,
             title: &'a str,
             detail: &'a Option<String>,
-            resource: &'a Option<ResourceRef>,
+            resource: Option<&'a ResourceRef>,
             active: bool,
             clean_cycles: u32,
             last_seen_at: Timestamp,
@@ -1843,7 +1857,7 @@ impl Serialize for FindingsOf<'_> {
                 severity: f.severity,
                 title: &f.title,
                 detail: &f.detail,
-                resource: &f.resource,
+                resource: f.resource.as_deref(),
                 active: f.is_active(),
                 clean_cycles: f.clean_cycles,
                 last_seen_at: f.last_seen_at,

@@ -120,8 +120,13 @@ impl Projections {
 
     /// Resumes from a snapshot: folding on gives the same state as never having stopped.
     pub fn restore(snapshot: &ProjectionsSnapshot) -> Self {
+        Self::restore_owned(snapshot.clone())
+    }
+
+    /// [`Self::restore`], consuming the snapshot (the findings move instead of being copied).
+    pub fn restore_owned(snapshot: ProjectionsSnapshot) -> Self {
         Self {
-            findings: FindingsProjection::restore(&snapshot.findings),
+            findings: FindingsProjection::restore_owned(snapshot.findings),
             orphans: OrphanProjection::restore(&snapshot.orphans),
             incidents: IncidentProjection::restore(&snapshot.incidents),
             changes: Vec::new(),

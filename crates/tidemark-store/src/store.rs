@@ -38,6 +38,9 @@ pub struct StoreConfig {
     /// for this long; then the next append tries again (each failed try reopens the database,
     /// which re-verifies the file, so tries are spaced out).
     pub disk_full_retry: Duration,
+    /// redb's page cache, in bytes. Reads are mostly answered from the in-memory projections
+    /// and timelines read few pages, so this is far below redb's own default of 1 GiB.
+    pub cache_bytes: usize,
 }
 
 impl Default for StoreConfig {
@@ -46,6 +49,7 @@ impl Default for StoreConfig {
             snapshot_every: 10_000,
             snapshot_keep_every: 100_000,
             disk_full_retry: Duration::from_secs(5),
+            cache_bytes: 128 << 20,
         }
     }
 }
@@ -378,16 +382,19 @@ impl std::ops::Deref for DbRef<'_> {
 }
 
 /// Opens (or creates) the redb file, naming a second process as such.
-fn open_database(path: &Path) -> Result<Database, OpenError> {
-    Database::create(path).map_err(|source| match source {
-        redb::DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen {
-            path: path.to_path_buf(),
-        },
-        source => OpenError::Database {
-            path: path.to_path_buf(),
-            source,
-        },
-    })
+fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, OpenError> {
+    Database::builder()
+        .set_cache_size(cache_bytes)
+        .create(path)
+        .map_err(|source| match source {
+            redb::DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen {
+                path: path.to_path_buf(),
+            },
+            source => OpenError::Database {
+                path: path.to_path_buf(),
+                source,
+            },
+        })
 }
 
 fn corrupt(table: &'static str, key: impl ToString, problem: codec::CodecError) -> CorruptRecord {
@@ -444,7 +451,7 @@ impl Store {
     /// Opens (or creates) the store at `path` and restores the live state.
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, OpenError> {
         let path = path.as_ref().to_path_buf();
-        let db = open_database(&path)?;
+        let db = open_database(&path, config.cache_bytes)?;
         // Create every table, and the layout version, on first open.
         let txn = db.begin_write()?;
         {
@@ -503,7 +510,7 @@ impl Store {
         let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
         // The old handle holds the file lock: close it before opening again.
         *slot = None;
-        let db = open_database(&self.path)?;
+        let db = open_database(&self.path, self.config.cache_bytes)?;
         *state = Self::load_state(&db)?;
         *slot = Some(db);
         tracing::info!(path = %self.path.display(), checkpoint = state.last_seq, "store reopened after a write error");
@@ -531,7 +538,7 @@ impl Store {
             Some(entry) => {
                 let (key, value) = entry?;
                 match decode_snapshot_or_outdated(key.value(), value.value())? {
-                    Some(record) => (record.seq, Projections::restore(&record.projections)),
+                    Some(record) => (record.seq, Projections::restore_owned(record.projections)),
                     None => {
                         tracing::info!(
                             "projection snapshots were written by an older format: folding the whole log"
@@ -1197,7 +1204,7 @@ impl Store {
             None => None,
         };
         let (start, mut findings) = match restored {
-            Some(record) => (record.seq, Projections::restore(&record.projections)),
+            Some(record) => (record.seq, Projections::restore_owned(record.projections)),
             None => (0, Projections::new()),
         };
         let from = start + 1;
