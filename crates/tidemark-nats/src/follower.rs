@@ -3,9 +3,11 @@
 //! The redb checkpoint is the truth: every session creates an ephemeral pull consumer (no acks)
 //! starting at checkpoint + 1, and any error ends the session and starts a new one from the
 //! checkpoint then in force (ADR 0003). Each fetched batch is stored at its stream sequences in
-//! one transaction. Before consuming, and every few seconds, the follower checks that the stream
-//! still holds what this replica stored: if the stream lost its tail or was recreated, it stops
-//! applying and says so.
+//! one transaction. Deliveries are counted: one the consumer made that never arrived (a fetch
+//! ended early under load, a dropped connection) ends the session before anything after it is
+//! stored (`deliveries`). Before consuming, and every few seconds, the follower checks that the
+//! stream still holds what this replica stored: if the stream lost its tail or was recreated, it
+//! stops applying and says so.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +21,8 @@ use serde::Serialize;
 use tidemark_core::decode_event_bytes;
 use tidemark_store::{Input, Outcome, Store};
 use tokio::sync::watch;
+
+use crate::deliveries::Deliveries;
 
 /// What a follower is doing, for `/readyz` and `/metrics`.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
@@ -210,6 +214,8 @@ impl Follower {
         let mut last_check = Instant::now();
         let mut last_info = Instant::now();
         let mut last_seen = checkpoint;
+        // The consumer is new: its deliveries are numbered from 1, without gaps.
+        let mut deliveries = Deliveries::new();
         // One commit runs on a blocking thread while the next batch is fetched.
         let mut committing: Option<tokio::task::JoinHandle<Result<Vec<Outcome>, String>>> = None;
         let end = loop {
@@ -236,13 +242,19 @@ impl Follower {
                         break;
                     }
                 };
-                let seq = match message.info() {
-                    Ok(info) => info.stream_sequence,
+                let (seq, delivery) = match message.info() {
+                    Ok(info) => (info.stream_sequence, info.consumer_sequence),
                     Err(e) => {
                         failed = Some(transient(format!("message without stream info: {e}")));
                         break;
                     }
                 };
+                // Never store past a delivery that did not arrive: what came before it is
+                // committed below, and the next session starts from that checkpoint.
+                if let Err(gap) = deliveries.receive(delivery) {
+                    failed = Some(transient(gap));
+                    break;
+                }
                 if seq <= last_seen {
                     continue; // redelivered: applied already
                 }
@@ -281,6 +293,15 @@ impl Follower {
                 }
                 if let Err(end) = self.check(&mut stream).await {
                     break end;
+                }
+                // A fetch whose tail was lost, with nothing delivered after it, shows only here.
+                match consumer.get_info().await {
+                    Ok(info) => {
+                        if let Err(gap) = deliveries.confirm(info.delivered.consumer_sequence) {
+                            break transient(gap);
+                        }
+                    }
+                    Err(e) => break transient(format!("consumer info: {e}")),
                 }
                 last_check = Instant::now();
                 last_info = Instant::now();
