@@ -592,6 +592,10 @@ fn report(results: &Path) -> Result<()> {
             "tidemark_follow",
         ),
         ("redb sequential append of the stored bytes", "redb_append"),
+        (
+            "memory: `tidemark ingest` of 1,000,000 active findings in 100 clusters",
+            "memory_1m_active",
+        ),
     ] {
         let Some(m) = rows.get(name) else { continue };
         let obs = if m.observations > 0 {
@@ -627,6 +631,12 @@ fn report(results: &Path) -> Result<()> {
     }
     if let (Some(t), Some(a)) = (rate("tidemark_ingest", events), rate("redb_append", events)) {
         println!("embedded ingest / redb raw append = {:.0}%", 100.0 * t / a);
+    }
+    if let Some(kib) = rows.get("memory_1m_active").and_then(|m| m.peak_rss_kib) {
+        println!(
+            "peak RSS holding 1,000,000 active findings = {:.0} MiB (goal < 1024 MiB)",
+            kib as f64 / 1024.0
+        );
     }
     Ok(())
 }

@@ -3,9 +3,11 @@
 //! The redb checkpoint is the truth: every session creates an ephemeral pull consumer (no acks)
 //! starting at checkpoint + 1, and any error ends the session and starts a new one from the
 //! checkpoint then in force (ADR 0003). Each fetched batch is stored at its stream sequences in
-//! one transaction. Before consuming, and every few seconds, the follower checks that the stream
-//! still holds what this replica stored: if the stream lost its tail or was recreated, it stops
-//! applying and says so.
+//! one transaction. Deliveries are counted: one the consumer made that never arrived (a fetch
+//! ended early under load, a dropped connection) ends the session before anything after it is
+//! stored (`deliveries`). Before consuming, and every few seconds, the follower checks that the
+//! stream still holds what this replica stored: if the stream lost its tail or was recreated, it
+//! stops applying and says so.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +21,8 @@ use serde::Serialize;
 use tidemark_core::decode_event_bytes;
 use tidemark_store::{Input, Outcome, Store};
 use tokio::sync::watch;
+
+use crate::deliveries::Deliveries;
 
 /// What a follower is doing, for `/readyz` and `/metrics`.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
@@ -48,8 +52,10 @@ pub struct FollowerConfig {
     pub stream: String,
     /// Messages per fetch (and at most per transaction).
     pub batch: usize,
-    /// Bytes per fetch at most: bounds a batch of large events and keeps decoding, committing
-    /// and fetching overlapping.
+    /// Bytes per fetch, roughly: the next fetch asks for as many messages as fit, going by the
+    /// average size of the last one (the server's own byte limit ends a fetch with a status the
+    /// client reports as an error). Bounds a batch of large events and keeps decoding,
+    /// committing and fetching overlapping.
     pub max_batch_bytes: usize,
     /// How long a fetch waits for a full batch.
     pub fetch_wait: Duration,
@@ -214,8 +220,9 @@ impl Follower {
         let mut last_check = Instant::now();
         let mut last_info = Instant::now();
         let mut last_seen = checkpoint;
-        // The consumer's delivery number of the last message received.
-        let mut last_delivery: Option<u64> = None;
+        // The consumer is new: its deliveries are numbered from 1, without gaps.
+        let mut deliveries = Deliveries::new();
+        let mut fetch_messages = self.config.batch.max(1);
         // One commit runs on a blocking thread while the next batch is fetched.
         let mut committing: Option<tokio::task::JoinHandle<Result<Vec<Outcome>, String>>> = None;
         let end = loop {
@@ -224,8 +231,7 @@ impl Follower {
             }
             let fetch = consumer
                 .batch()
-                .max_messages(self.config.batch)
-                .max_bytes(self.config.max_batch_bytes)
+                .max_messages(fetch_messages)
                 .expires(self.config.fetch_wait)
                 .messages()
                 .await;
@@ -250,26 +256,23 @@ impl Follower {
                         break;
                     }
                 };
-                // Deliveries are numbered without gaps. A fetch that the client ends early (its
-                // own timer, under load) drops what the server had already sent, and with no
-                // acks the consumer moves on: never skip those, resume from the checkpoint.
-                if let Some(previous) = last_delivery
-                    && delivery != previous + 1
-                {
-                    failed = Some(transient(format!(
-                        "deliveries {}..{} of the consumer never arrived (a fetch ended early); \
-                         resuming from the checkpoint",
-                        previous + 1,
-                        delivery.saturating_sub(1)
-                    )));
+                // Never store past a delivery that did not arrive: what came before it is
+                // committed below, and the next session starts from that checkpoint.
+                if let Err(gap) = deliveries.receive(delivery) {
+                    failed = Some(transient(gap));
                     break;
                 }
-                last_delivery = Some(delivery);
                 if seq <= last_seen {
                     continue; // redelivered: applied already
                 }
                 last_seen = seq;
                 raw.push((seq, message.subject.to_string(), message.payload.clone()));
+            }
+            if !raw.is_empty() {
+                let bytes: usize = raw.iter().map(|(_, _, payload)| payload.len()).sum();
+                let average = (bytes / raw.len()).max(1);
+                fetch_messages =
+                    (self.config.max_batch_bytes / average).clamp(1, self.config.batch.max(1));
             }
             // Decode this batch on a blocking thread while the previous commit runs on another.
             let decoding = (!raw.is_empty()).then(|| {
@@ -311,6 +314,15 @@ impl Follower {
                 }
                 if let Err(end) = self.check(&mut stream).await {
                     break end;
+                }
+                // A fetch whose tail was lost, with nothing delivered after it, shows only here.
+                match consumer.get_info().await {
+                    Ok(info) => {
+                        if let Err(gap) = deliveries.confirm(info.delivered.consumer_sequence) {
+                            break transient(gap);
+                        }
+                    }
+                    Err(e) => break transient(format!("consumer info: {e}")),
                 }
                 last_check = Instant::now();
                 last_info = Instant::now();

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod connect;
+mod deliveries;
 mod error;
 pub mod follower;
 pub mod producer;

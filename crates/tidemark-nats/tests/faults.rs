@@ -1,6 +1,7 @@
 //! Fault tests on real nats-server processes (own ports and store directories per test):
 //! duplicates from concurrent producers, a server killed mid-stream, a cluster losing its
-//! stream leader, poison messages, two followers agreeing, and a stream that diverges.
+//! stream leader, poison messages, two followers agreeing, a stream that diverges, and fetches
+//! that the client ends while the server is still delivering.
 
 mod support;
 
@@ -9,10 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use support::holding_proxy::HoldingProxy;
 use support::nats_server::NatsServer;
 use support::*;
 use tidemark_core::{Event, LogFold};
-use tidemark_nats::{Producer, ProducerConfig, Published};
+use tidemark_nats::{FollowerConfig, Producer, ProducerConfig, Published};
 
 fn producer(js: &tidemark_nats::connect::JetStreamContext) -> Producer {
     Producer::new(js.clone(), ProducerConfig::default())
@@ -399,4 +401,81 @@ async fn a_recreated_stream_is_detected_and_republishing_restores_every_event() 
     follower.stop().await;
     let ids: BTreeSet<String> = assert_consistent(&rebuilt).into_iter().collect();
     assert!(before.iter().chain(&after).all(|e| ids.contains(&e.id.0)));
+}
+
+/// A server with `count` events stored, and a follower whose connection goes through a relay
+/// that holds back the answer to its first fetch until async-nats gives up on that fetch (its
+/// own timer, `fetch_wait` + 5 s), as a loaded machine does. The server delivered the batch;
+/// with no acks its consumer has moved past it; the client drops it on arrival.
+async fn replica_whose_first_fetch_is_dropped(
+    count: usize,
+    check_every: Duration,
+) -> (
+    tempfile::TempDir,
+    NatsServer,
+    HoldingProxy,
+    tidemark_nats::connect::JetStreamContext,
+    Arc<tidemark_store::Store>,
+    tidemark_nats::FollowerHandle,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NatsServer::single(dir.path());
+    let js = jetstream(&nats_config(&server.url(), 1)).await;
+    let results = producer(&js).publish_all(events("held", 0, count)).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Published::Stored { .. }))
+    );
+    let proxy = HoldingProxy::start(server.port);
+    let client = tidemark_nats::connect(&nats_config(&proxy.url(), 1), "held-follower")
+        .await
+        .unwrap();
+    let follower_js = tidemark_nats::connect::jetstream_context(client);
+    let store = open_store(dir.path(), "replica.redb");
+    let follower = tidemark_nats::spawn_follower(
+        store.clone(),
+        follower_js,
+        FollowerConfig {
+            check_every,
+            ..FollowerConfig::default()
+        },
+    );
+    proxy.wait_released(Duration::from_secs(60)).await;
+    (dir, server, proxy, js, store, follower)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_dropped_by_a_fetch_cut_short_are_fetched_again_before_later_ones_are_stored() {
+    // No periodic check in this test: only the delivery numbers can reveal the gap.
+    let (_dir, _server, _proxy, js, store, follower) =
+        replica_whose_first_fetch_is_dropped(200, Duration::from_secs(3_600)).await;
+    // Later events: a follower that skipped the dropped deliveries stores these at 201..=300
+    // and its checkpoint passes positions 1..=200, never stored.
+    producer(&js).publish_all(events("held", 200, 100)).await;
+    wait_caught_up(&follower, &store, 300, Duration::from_secs(120)).await;
+    follower.stop().await;
+    let ids: BTreeSet<String> = assert_consistent(&store).into_iter().collect();
+    let missing: Vec<String> = events("held", 0, 300)
+        .into_iter()
+        .map(|e| e.id.0)
+        .filter(|id| !ids.contains(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} events of the stream were skipped (first {:?})",
+        missing.len(),
+        missing.first()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_last_fetch_is_noticed_from_the_consumers_count_and_fetched_again() {
+    // Nothing is published after the dropped fetch: no later delivery reveals the gap, only the
+    // consumer's count of what it delivered does (checked with the stream, every 500 ms here).
+    let (_dir, _server, _proxy, _js, store, follower) =
+        replica_whose_first_fetch_is_dropped(200, Duration::from_millis(500)).await;
+    wait_caught_up(&follower, &store, 200, Duration::from_secs(120)).await;
+    follower.stop().await;
+    assert_eq!(assert_consistent(&store).len(), 200);
 }

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod holding_proxy;
 pub mod nats_server;
 
 use std::sync::Arc;
