@@ -577,9 +577,6 @@ fn the_stream_definition_is_the_one_tidemark_provisions() {
     }
 }
 
-/// Commands the parallel work on backups (issue 8) adds; the operator guide links to their doc.
-const PLANNED_COMMANDS: [&str; 3] = ["backup", "restore", "compact"];
-
 #[test]
 fn metrics_and_commands_named_in_the_operator_docs_exist() {
     let mut docs = vec![
@@ -656,7 +653,7 @@ fn metrics_and_commands_named_in_the_operator_docs_exist() {
                     || before == Some('$');
             if followed_by_flag_or_code {
                 assert!(
-                    commands.contains(word.as_str()) || PLANNED_COMMANDS.contains(&word.as_str()),
+                    commands.contains(word.as_str()),
                     "docs run `tidemark {word}`, which is not a command"
                 );
                 checked += 1;
