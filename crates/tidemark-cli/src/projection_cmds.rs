@@ -348,18 +348,7 @@ fn orphan_rows(orphans: &[OrphanView]) -> Vec<Vec<String>> {
     orphans
         .iter()
         .map(|o| {
-            let what = if let Some(r) = &o.resource {
-                match &r.namespace {
-                    Some(ns) => format!("{} {ns}/{}", r.kind, r.name),
-                    None => format!("{} {}", r.kind, r.name),
-                }
-            } else if let Some(t) = &o.tracking {
-                format!("row {} ({})", t.key, t.kind)
-            } else if let Some(s) = &o.span {
-                format!("span {} ({}/{})", s.span_id, s.service, s.name)
-            } else {
-                format!("trace {}", o.trace_id.as_deref().unwrap_or("?"))
-            };
+            let what = crate::views::orphan_subject(o);
             vec![
                 o.cluster.clone(),
                 o.kind.as_str().to_owned(),

@@ -61,18 +61,7 @@ fn key(cluster: &str, check_key: &str) -> String {
 
 /// How an orphan is named in a step: kind and what.
 pub fn orphan_label(o: &OrphanView) -> String {
-    let what = if let Some(r) = &o.resource {
-        match &r.namespace {
-            Some(ns) => format!("{} {ns}/{}", r.kind, r.name),
-            None => format!("{} {}", r.kind, r.name),
-        }
-    } else if let Some(t) = &o.tracking {
-        format!("row {} ({})", t.key, t.kind)
-    } else if let Some(s) = &o.span {
-        format!("span {} ({}/{})", s.span_id, s.service, s.name)
-    } else {
-        format!("trace {}", o.trace_id.as_deref().unwrap_or("?"))
-    };
+    let what = crate::views::orphan_subject(o);
     format!("{} {} {what}", o.cluster, o.kind.as_str())
 }
 
