@@ -603,8 +603,10 @@ fn report(results: &Path) -> Result<()> {
         } else {
             String::new()
         };
+        // The PostgreSQL row's peak is psql's, not the server's: left out.
         let rss = m
             .peak_rss_kib
+            .filter(|_| name != "postgres")
             .map(|k| format!("{:.0} MiB", k as f64 / 1024.0))
             .unwrap_or_default();
         println!(
