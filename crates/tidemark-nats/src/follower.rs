@@ -222,7 +222,9 @@ impl Follower {
         let mut last_seen = checkpoint;
         // The consumer is new: its deliveries are numbered from 1, without gaps.
         let mut deliveries = Deliveries::new();
-        let mut fetch_messages = self.config.batch.max(1);
+        // The first fetch of a session is small (the message size is not known yet: 5,000
+        // cycle events of 1,000 findings would be 430 MB); later ones follow `max_batch_bytes`.
+        let mut fetch_messages = self.config.batch.clamp(1, 256);
         // One commit runs on a blocking thread while the next batch is fetched.
         let mut committing: Option<tokio::task::JoinHandle<Result<Vec<Outcome>, String>>> = None;
         let end = loop {
