@@ -288,6 +288,41 @@ struct ClusterFindings {
     unstable_keys: Vec<u32>,
 }
 
+/// The order a snapshot lists a cluster's parts in, shared by the owned snapshot and the
+/// borrowing serializer so that the two cannot disagree.
+impl ClusterFindings {
+    /// Indices of the findings a snapshot keeps (seen at least once), sorted by check key.
+    fn snapshot_order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.findings.len() as u32)
+            .filter(|&i| !self.findings[i as usize].occurrences.is_empty())
+            .collect();
+        order.sort_unstable_by(|&a, &b| {
+            self.findings[a as usize]
+                .check_key
+                .cmp(&self.findings[b as usize].check_key)
+        });
+        order
+    }
+
+    /// Category ids sorted by name.
+    fn category_order(&self) -> Vec<usize> {
+        let mut ids: Vec<usize> = (0..self.category_names.len()).collect();
+        ids.sort_unstable_by(|&a, &b| self.category_names[a].cmp(&self.category_names[b]));
+        ids
+    }
+
+    /// The keys check-key hygiene flagged, sorted.
+    fn sorted_unstable_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self
+            .unstable_keys
+            .iter()
+            .map(|&i| &*self.findings[i as usize].check_key)
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+}
+
 /// A new key that went absent within [`SHORT_LIVED_RUNS`] runs of its category.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChurnRecord {
@@ -1469,10 +1504,10 @@ impl FindingsProjection {
             .clusters
             .iter()
             .map(|(name, cluster)| {
-                let mut findings: Vec<FindingSnapshot> = cluster
-                    .findings
-                    .iter()
-                    .filter(|f| !f.occurrences.is_empty())
+                let findings: Vec<FindingSnapshot> = cluster
+                    .snapshot_order()
+                    .into_iter()
+                    .map(|i| &cluster.findings[i as usize])
                     .map(|f| FindingSnapshot {
                         check_key: f.check_key.to_string(),
                         category: cluster.category_names[f.category as usize].clone(),
@@ -1495,15 +1530,13 @@ impl FindingsProjection {
                         flaps: f.flaps.clone(),
                     })
                     .collect();
-                findings.sort_unstable_by(|a, b| a.check_key.cmp(&b.check_key));
-                let mut categories: Vec<CategorySnapshot> = cluster
-                    .category_names
-                    .iter()
-                    .enumerate()
-                    .map(|(id, name)| {
+                let categories: Vec<CategorySnapshot> = cluster
+                    .category_order()
+                    .into_iter()
+                    .map(|id| {
                         let (last_cycle, last_at, last_seq) = cluster.category_last_run[id];
                         CategorySnapshot {
-                            name: name.clone(),
+                            name: cluster.category_names[id].clone(),
                             runs: cluster.category_runs[id],
                             last_cycle,
                             last_at,
@@ -1512,21 +1545,16 @@ impl FindingsProjection {
                         }
                     })
                     .collect();
-                categories.sort_unstable_by(|a, b| a.name.cmp(&b.name));
                 ClusterSnapshot {
                     cluster: name.clone(),
                     settings: cluster.settings.clone(),
                     clock: cluster.clock,
                     cycles: cluster.cycle_stamp,
-                    unstable_keys: {
-                        let mut keys: Vec<String> = cluster
-                            .unstable_keys
-                            .iter()
-                            .map(|&i| cluster.findings[i as usize].check_key.to_string())
-                            .collect();
-                        keys.sort_unstable();
-                        keys
-                    },
+                    unstable_keys: cluster
+                        .sorted_unstable_keys()
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect(),
                     categories,
                     drifts: cluster.drifts.clone(),
                     findings,
@@ -1773,20 +1801,13 @@ impl Serialize for ClusterOf<'_> {
             findings: FindingsOf<'a>,
         }
         let cluster = self.cluster;
-        let mut unstable_keys: Vec<&str> = cluster
-            .unstable_keys
-            .iter()
-            .map(|&i| &*cluster.findings[i as usize].check_key)
-            .collect();
-        unstable_keys.sort_unstable();
-        let mut categories: Vec<CategoryShape<'_>> = cluster
-            .category_names
-            .iter()
-            .enumerate()
-            .map(|(id, name)| {
+        let categories: Vec<CategoryShape<'_>> = cluster
+            .category_order()
+            .into_iter()
+            .map(|id| {
                 let (last_cycle, last_at, last_seq) = cluster.category_last_run[id];
                 CategoryShape {
-                    name,
+                    name: &cluster.category_names[id],
                     runs: cluster.category_runs[id],
                     last_cycle,
                     last_at,
@@ -1795,24 +1816,18 @@ impl Serialize for ClusterOf<'_> {
                 }
             })
             .collect();
-        categories.sort_unstable_by(|a, b| a.name.cmp(b.name));
-        let mut order: Vec<u32> = (0..cluster.findings.len() as u32)
-            .filter(|&i| !cluster.findings[i as usize].occurrences.is_empty())
-            .collect();
-        order.sort_unstable_by(|&a, &b| {
-            cluster.findings[a as usize]
-                .check_key
-                .cmp(&cluster.findings[b as usize].check_key)
-        });
         Shape {
             cluster: self.name,
             settings: &cluster.settings,
             clock: cluster.clock,
             cycles: cluster.cycle_stamp,
-            unstable_keys,
+            unstable_keys: cluster.sorted_unstable_keys(),
             categories,
             drifts: &cluster.drifts,
-            findings: FindingsOf { cluster, order },
+            findings: FindingsOf {
+                cluster,
+                order: cluster.snapshot_order(),
+            },
         }
         .serialize(serializer)
     }
