@@ -1,0 +1,529 @@
+//! Golden files of every stored format `main` has written: stores, log records, snapshots and
+//! quarantine records, committed once and opened by every later build.
+//!
+//! A golden file is never rewritten. When a format changes, the new format gets new files next
+//! to the old ones (`TIDEMARK_WRITE_GOLDEN=1 cargo test -p tidemark-store --test golden` writes
+//! the files of the formats this build writes that are missing, and nothing else), and the old
+//! files keep being read by the tests below: a stored format is forever.
+//!
+//! What each file must give back is fixed by files committed beside it (`*.events.ndjson`: the
+//! events it was made from, `*.quarantine.json`: the refused inputs), never by the code under
+//! test.
+
+use std::path::{Path, PathBuf};
+
+use tidemark_core::{Event, Projections, Timestamp, decode_event};
+use tidemark_store::codec::{
+    self, EVENT_FORMAT, QUARANTINE_FORMAT, QuarantineRecord, SNAPSHOT_FORMAT, SnapshotRecord,
+};
+use tidemark_store::{Input, Store, StoreConfig, tables};
+
+/// `recorded_at` of every golden record (a fixed instant: golden files are reproducible).
+const RECORDED_AT: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn writing() -> bool {
+    std::env::var_os("TIDEMARK_WRITE_GOLDEN").is_some()
+}
+
+/// Writes a golden file that does not exist yet; an existing one is never touched.
+fn write_new(path: &Path, bytes: &[u8]) {
+    if writing() && !path.exists() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+        eprintln!("wrote {}", path.display());
+    }
+}
+
+fn read_golden(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; golden files of the formats this build writes are made by \
+             TIDEMARK_WRITE_GOLDEN=1 cargo test -p tidemark-store --test golden",
+            path.display()
+        )
+    })
+}
+
+fn events_of(ndjson: &str) -> Vec<Event> {
+    ndjson
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| decode_event(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The log the golden stores and snapshots are made of: one fixture of every event type, then
+/// three replay cases (findings, flaps, drift, incidents with layers, orphans and spans).
+fn source_log() -> String {
+    let mut out = String::new();
+    let mut fixtures: Vec<_> = std::fs::read_dir(repo("schemas/fixtures/v1"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    fixtures.sort();
+    for path in fixtures {
+        let event = decode_event(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        out.push_str(&serde_json::to_string(&event).unwrap());
+        out.push('\n');
+    }
+    for case in ["cluster-health-sweep", "homeaiops-audit", "catalogue"] {
+        let text = std::fs::read_to_string(repo(&format!("replay/{case}/events.ndjson"))).unwrap();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The refused inputs stored in the golden stores.
+fn quarantine_inputs() -> Vec<QuarantineRecord> {
+    vec![
+        QuarantineRecord {
+            recorded_at: RECORDED_AT,
+            origin: "golden line 1".into(),
+            reason: "not valid JSON: expected value at line 1 column 1".into(),
+            raw: b"{not json".to_vec(),
+        },
+        QuarantineRecord {
+            recorded_at: RECORDED_AT,
+            origin: "http item 3".into(),
+            reason: "unknown event type \"cycle.started\"".into(),
+            raw: br#"{"id":"x","type":"cycle.started"}"#.to_vec(),
+        },
+        QuarantineRecord {
+            recorded_at: RECORDED_AT,
+            origin: "stream sequence 77".into(),
+            reason: "bytes that are not UTF-8".into(),
+            raw: vec![0xff, 0xfe, 0x00, 0x41],
+        },
+    ]
+}
+
+fn golden_config() -> StoreConfig {
+    StoreConfig {
+        snapshot_every: 10,
+        snapshot_keep_every: 20,
+        ..StoreConfig::default()
+    }
+}
+
+fn rejected(record: &QuarantineRecord) -> Input {
+    Input::Rejected {
+        raw: record.raw.clone(),
+        reason: record.reason.clone(),
+        origin: record.origin.clone(),
+    }
+}
+
+/// Makes the golden stores of today's layout that are missing: an embedded store (batches of 7, snapshots every
+/// 10 events) and a replica store (stream positions with gaps, retention cut at a snapshot).
+fn make_golden_stores(dir: &Path, events: &[Event]) {
+    let refused = quarantine_inputs();
+    let embedded = dir.join(format!("store-v{}.redb", tables::STORE_FORMAT));
+    if !embedded.exists() {
+        let store = Store::open(&embedded, golden_config()).unwrap();
+        for (i, chunk) in events.chunks(7).enumerate() {
+            let mut batch: Vec<Input> = chunk.iter().cloned().map(Input::Event).collect();
+            if let Some(record) = refused.get(i) {
+                batch.push(rejected(record));
+            }
+            // A repeated id is answered `Duplicate` and stores nothing.
+            batch.push(Input::Event(chunk[0].clone()));
+            store.append(&batch, RECORDED_AT).unwrap();
+        }
+        store.snapshot_now().unwrap();
+        store.compact().unwrap();
+    }
+    let replica = dir.join(format!("store-v{}-replica.redb", tables::STORE_FORMAT));
+    if !replica.exists() {
+        let store = Store::open(&replica, golden_config()).unwrap();
+        let positions = replica_positions(events.len());
+        let mut position = 0;
+        for (i, chunk) in events.chunks(7).enumerate() {
+            let mut batch = Vec::new();
+            for (j, event) in chunk.iter().enumerate() {
+                position = positions[i * 7 + j];
+                batch.push((position, Input::Event(event.clone())));
+            }
+            if let Some(record) = refused.get(i) {
+                // A refused message takes a stream sequence too (a gap in the log).
+                position += 1;
+                batch.push((position, rejected(record)));
+            }
+            store.append_positioned(&batch, RECORDED_AT).unwrap();
+        }
+        store.drop_events_before(Some(position / 2)).unwrap();
+        store.snapshot_now().unwrap();
+        store.compact().unwrap();
+    }
+}
+
+/// The stream sequence of each event of the golden replica store: gaps where other messages
+/// (duplicates, refused ones) took a sequence.
+fn replica_positions(events: usize) -> Vec<u64> {
+    let mut position = 0;
+    (0..events)
+        .map(|i| {
+            position += 1 + u64::from(i % 3 == 0) + u64::from(i % 7 == 0);
+            position
+        })
+        .collect()
+}
+
+fn fold_at(events: &[Event], positions: &[u64]) -> Projections {
+    let mut projections = Projections::new();
+    for (event, &seq) in events.iter().zip(positions) {
+        projections.apply(seq, event);
+    }
+    projections
+}
+
+/// Opens a copy of a golden store (opening may write: the original stays as committed).
+fn open_copy(golden: &Path) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("store.redb");
+    std::fs::copy(golden, &copy).unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
+    let store = Store::open(&copy, StoreConfig::default())
+        .unwrap_or_else(|e| panic!("{} does not open: {e}", golden.display()));
+    (dir, store)
+}
+
+fn fold(events: &[Event]) -> Projections {
+    let mut projections = Projections::new();
+    for (i, event) in events.iter().enumerate() {
+        projections.apply(i as u64 + 1, event);
+    }
+    projections
+}
+
+/// The golden stores' names and layout versions, oldest first.
+fn golden_stores(suffix: &str) -> Vec<(i64, PathBuf)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(golden_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let Some(version) = name
+            .strip_prefix("store-v")
+            .and_then(|rest| rest.strip_suffix(suffix))
+        else {
+            continue;
+        };
+        if let Ok(version) = version.parse() {
+            out.push((version, path));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn golden_files_of_the_formats_this_build_writes_exist() {
+    let dir = golden_dir();
+    let log = source_log();
+    let events = events_of(&log);
+    if writing() {
+        std::fs::create_dir_all(&dir).unwrap();
+        write_new(&dir.join("source.events.ndjson"), log.as_bytes());
+        write_new(
+            &dir.join("source.quarantine.json"),
+            serde_json::to_string_pretty(&quarantine_view(&quarantine_inputs()))
+                .unwrap()
+                .as_bytes(),
+        );
+        make_golden_stores(&dir, &events);
+        for event_file in fixture_event_files() {
+            let event = decode_event(&std::fs::read_to_string(&event_file).unwrap()).unwrap();
+            let mut bytes = Vec::new();
+            codec::encode_event(&event, RECORDED_AT, &mut bytes);
+            write_new(&event_golden(&event_file, EVENT_FORMAT), &bytes);
+        }
+        let projections = fold(&events);
+        let snapshot = codec::encode_snapshot_of(
+            events.len() as u64,
+            events.iter().map(|e| e.time).max(),
+            &projections,
+        );
+        write_new(
+            &dir.join(format!("records/snapshot-v{SNAPSHOT_FORMAT}.bin")),
+            &snapshot,
+        );
+        for (i, record) in quarantine_inputs().iter().enumerate() {
+            write_new(
+                &dir.join(format!("records/quarantine-v{QUARANTINE_FORMAT}.{i}.bin")),
+                &codec::encode_quarantine(record),
+            );
+        }
+    }
+    for path in [
+        dir.join(format!("store-v{}.redb", tables::STORE_FORMAT)),
+        dir.join(format!("store-v{}-replica.redb", tables::STORE_FORMAT)),
+        dir.join(format!("records/snapshot-v{SNAPSHOT_FORMAT}.bin")),
+        dir.join(format!("records/quarantine-v{QUARANTINE_FORMAT}.0.bin")),
+    ] {
+        read_golden(&path);
+    }
+    for event_file in fixture_event_files() {
+        read_golden(&event_golden(&event_file, EVENT_FORMAT));
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+struct QuarantineExpected {
+    origin: String,
+    reason: String,
+    raw_hex: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn quarantine_view(records: &[QuarantineRecord]) -> Vec<QuarantineExpected> {
+    records
+        .iter()
+        .map(|r| QuarantineExpected {
+            origin: r.origin.clone(),
+            reason: r.reason.clone(),
+            raw_hex: hex(&r.raw),
+        })
+        .collect()
+}
+
+fn expected_events() -> Vec<Event> {
+    events_of(&String::from_utf8(read_golden(&golden_dir().join("source.events.ndjson"))).unwrap())
+}
+
+fn expected_quarantine() -> Vec<QuarantineExpected> {
+    serde_json::from_slice(&read_golden(&golden_dir().join("source.quarantine.json"))).unwrap()
+}
+
+#[test]
+fn every_golden_embedded_store_opens_with_its_log_state_and_quarantine() {
+    let events = expected_events();
+    let stores = golden_stores(".redb");
+    assert!(!stores.is_empty(), "no golden store");
+    for (version, path) in stores {
+        let (_dir, store) = open_copy(&path);
+        let name = format!("store layout {version}");
+        assert_eq!(store.checkpoint(), events.len() as u64, "{name}");
+        let stored = store.events(1, usize::MAX).unwrap();
+        assert_eq!(stored.len(), events.len(), "{name}");
+        for ((seq, record), (i, event)) in stored.iter().zip(events.iter().enumerate()) {
+            assert_eq!(*seq, i as u64 + 1, "{name}");
+            assert_eq!(&record.event, event, "{name} position {seq}");
+            assert_eq!(record.recorded_at, RECORDED_AT, "{name}");
+        }
+        // The live state restored from its snapshots, and refolded from its log, both equal a
+        // fresh fold of the events it holds.
+        let expected = fold(&events).snapshot();
+        assert!(
+            store.projection_snapshot() == expected,
+            "{name}: live state"
+        );
+        assert!(
+            store.fold_log(|_, _| {}).unwrap().snapshot() == expected,
+            "{name}: refolded state"
+        );
+        let quarantine: Vec<_> = store
+            .quarantine(1, 100)
+            .unwrap()
+            .into_iter()
+            .map(|q| (q.record.origin, q.record.reason, q.record.raw_bytes))
+            .collect();
+        let want: Vec<_> = expected_quarantine()
+            .into_iter()
+            .map(|q| (q.origin, q.reason, q.raw_hex.len() / 2))
+            .collect();
+        assert_eq!(quarantine, want, "{name}");
+        // A repeated id is still a duplicate, at its first position.
+        assert_eq!(
+            store.position_of(&events[3].id.0).unwrap(),
+            Some(4),
+            "{name}"
+        );
+        // Time travel reads the historical snapshots and the log.
+        let (past, at) = store
+            .projection_at(tidemark_store::At::Seq(events.len() as u64 / 2))
+            .unwrap();
+        assert_eq!(at, events.len() as u64 / 2, "{name}");
+        assert!(
+            past.snapshot() == fold(&events[..events.len() / 2]).snapshot(),
+            "{name}: time travel"
+        );
+    }
+}
+
+#[test]
+fn every_golden_replica_store_opens_with_its_retained_log_and_state() {
+    let events = expected_events();
+    let stores = golden_stores("-replica.redb");
+    assert!(!stores.is_empty(), "no golden replica store");
+    for (version, path) in stores {
+        let (_dir, store) = open_copy(&path);
+        let name = format!("replica store layout {version}");
+        // Positions with gaps, the first part cut by retention: what is left is a suffix of the
+        // events, in order, and the state is that of the whole log.
+        let stored = store.events(1, usize::MAX).unwrap();
+        assert!(!stored.is_empty() && stored.len() < events.len(), "{name}");
+        let suffix = &events[events.len() - stored.len()..];
+        for ((_, record), event) in stored.iter().zip(suffix) {
+            assert_eq!(&record.event, event, "{name}");
+        }
+        assert!(
+            stored.windows(2).all(|w| w[0].0 < w[1].0),
+            "{name}: positions increase"
+        );
+        assert!(
+            store.projection_snapshot()
+                == fold_at(&events, &replica_positions(events.len())).snapshot(),
+            "{name}: live state"
+        );
+        assert_eq!(
+            store.stats().unwrap().quarantined,
+            expected_quarantine().len() as u64,
+            "{name}"
+        );
+        // Retention kept the id index whole.
+        assert!(
+            store.position_of(&events[0].id.0).unwrap().is_some(),
+            "{name}"
+        );
+        // Time travel before the retained log says so.
+        assert!(
+            store.projection_at(tidemark_store::At::Seq(1)).is_err(),
+            "{name}"
+        );
+    }
+}
+
+fn fixture_event_files() -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(repo("schemas/fixtures/v1"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+fn event_golden(fixture: &Path, format: u8) -> PathBuf {
+    let stem = fixture.file_stem().unwrap().to_str().unwrap();
+    golden_dir().join(format!("records/event-v{format}.{stem}.bin"))
+}
+
+/// The golden record files of a kind (`event`, `snapshot`, `quarantine`): (format, path).
+fn golden_records(kind: &str) -> Vec<(u8, PathBuf)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(golden_dir().join("records")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let Some(rest) = name.strip_prefix(&format!("{kind}-v")) else {
+            continue;
+        };
+        let version = rest.split('.').next().unwrap().parse().unwrap();
+        out.push((version, path));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_golden_event_record_decodes_to_its_fixture() {
+    let records = golden_records("event");
+    assert!(records.len() >= tidemark_core::EventType::ALL.len());
+    for (format, path) in records {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        // `event-v2.cycle.completed.bin` was encoded from `schemas/fixtures/v1/cycle.completed.json`.
+        let fixture = name
+            .split_once('.')
+            .unwrap()
+            .1
+            .strip_suffix(".bin")
+            .unwrap();
+        let expected = decode_event(
+            &std::fs::read_to_string(repo(&format!("schemas/fixtures/v1/{fixture}.json"))).unwrap(),
+        )
+        .unwrap();
+        let bytes = read_golden(&path);
+        let stored = codec::decode_event(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(stored.event, expected, "{name}");
+        assert_eq!(stored.recorded_at, RECORDED_AT, "{name}");
+        if format == EVENT_FORMAT {
+            // This build writes this format: it must write exactly these bytes (a layout change,
+            // such as reordering `event_types!`, needs a new format and new golden files).
+            let mut again = Vec::new();
+            codec::encode_event(&expected, RECORDED_AT, &mut again);
+            assert!(
+                again == bytes,
+                "{name}: this build encodes the event differently under the same format version"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_golden_snapshot_decodes_or_is_known_as_outdated() {
+    let events = expected_events();
+    let records = golden_records("snapshot");
+    assert!(!records.is_empty());
+    for (format, path) in records {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let bytes = read_golden(&path);
+        if format < SNAPSHOT_FORMAT {
+            // Snapshots are a cache of the log: an older one is recognised and skipped (the
+            // store folds the log instead), never misread.
+            assert!(codec::is_outdated_snapshot(&bytes), "{name}");
+            continue;
+        }
+        let record: SnapshotRecord =
+            codec::decode_snapshot(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(record.seq, events.len() as u64, "{name}");
+        let projections = fold(&events);
+        // Compared through a restore: a snapshot holds no derived indexes.
+        assert!(
+            Projections::restore_owned(record.projections).snapshot() == projections.snapshot(),
+            "{name}"
+        );
+        let again = codec::encode_snapshot_of(record.seq, record.max_time, &projections);
+        assert!(
+            again == bytes,
+            "{name}: this build encodes the snapshot differently under the same format version"
+        );
+    }
+}
+
+#[test]
+fn every_golden_quarantine_record_decodes() {
+    let expected = expected_quarantine();
+    let records = golden_records("quarantine");
+    assert!(!records.is_empty());
+    for (format, path) in records {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let index: usize = name.split('.').nth(1).unwrap().parse().unwrap();
+        let bytes = read_golden(&path);
+        let record = codec::decode_quarantine(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            quarantine_view(std::slice::from_ref(&record)),
+            vec![QuarantineExpected {
+                origin: expected[index].origin.clone(),
+                reason: expected[index].reason.clone(),
+                raw_hex: expected[index].raw_hex.clone(),
+            }],
+            "{name}"
+        );
+        assert_eq!(record.recorded_at, RECORDED_AT, "{name}");
+        if format == QUARANTINE_FORMAT {
+            assert!(codec::encode_quarantine(&record) == bytes, "{name}");
+        }
+    }
+}
