@@ -17,6 +17,56 @@ use crate::timestamp::Timestamp;
 /// The envelope schema version this build writes and reads.
 pub const CURRENT_SCHEMA: u32 = 1;
 
+/// Objects of the wire form must be JSON objects: serde's derived structs also take a JSON
+/// array of the fields in order, which no schema allows. In compact formats (postcard), where
+/// structs are positional, these decode as the plain derive does.
+mod object_only {
+    use std::marker::PhantomData;
+
+    use serde::de::value::MapAccessDeserializer;
+    use serde::de::{MapAccess, Visitor};
+    use serde::{Deserialize, Deserializer};
+
+    struct Object<T>(T);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct ObjectVisitor<T>(PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+                type Value = T;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                    T::deserialize(MapAccessDeserializer::new(map))
+                }
+            }
+            if deserializer.is_human_readable() {
+                deserializer
+                    .deserialize_map(ObjectVisitor(PhantomData))
+                    .map(Object)
+            } else {
+                T::deserialize(deserializer).map(Object)
+            }
+        }
+    }
+
+    /// A list of objects.
+    pub fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<T>, D::Error> {
+        let items = Vec::<Object<T>>::deserialize(deserializer)?;
+        Ok(items.into_iter().map(|Object(item)| item).collect())
+    }
+
+    /// An object or `null`.
+    pub fn optional<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Option<T>, D::Error> {
+        Ok(Option::<Object<T>>::deserialize(deserializer)?.map(|Object(item)| item))
+    }
+}
+
 /// A producer-assigned, globally unique event id (a ULID is recommended); the dedupe key.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -145,8 +195,10 @@ pub struct CycleCompleted {
     #[schemars(length(min = 1))]
     pub cycle: String,
     /// The categories the probe ran in this cycle (with every finding's category).
+    #[schemars(inner(length(min = 1)))]
     pub categories: Vec<String>,
     /// What the probe saw now.
+    #[serde(deserialize_with = "object_only::list")]
     pub findings: Vec<FindingObservation>,
 }
 
@@ -169,7 +221,7 @@ pub struct FindingObservation {
     #[serde(default)]
     pub detail: Option<String>,
     /// The resource it is about.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only::optional")]
     pub resource: Option<ResourceRef>,
     /// Recorded in the timeline and resolved at once: never in the active list.
     #[serde(default)]
@@ -260,6 +312,7 @@ struct SettingsChangedJson {
         deserialize_with = "present_or_null",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(inner(length(min = 1)))]
     enabled_categories: Option<Option<Vec<String>>>,
     /// Width of the flap window in seconds; default 86400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -293,6 +346,7 @@ struct SettingsChangedJson {
     /// Kinds that are orphans when no live resource uses them; default
     /// `["PersistentVolumeClaim"]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(length(min = 1)))]
     orphan_consumer_kinds: Option<Vec<String>>,
     /// Seconds a trace must be quiet before its missing parents and root are reported;
     /// default 300.
@@ -394,8 +448,10 @@ pub struct InventoryObserved {
     #[schemars(length(min = 1))]
     pub scan: String,
     /// The kinds this scan covers completely.
+    #[schemars(inner(length(min = 1)))]
     pub kinds: Vec<String>,
     /// Every live resource of those kinds.
+    #[serde(deserialize_with = "object_only::list")]
     pub resources: Vec<InventoryResource>,
 }
 
@@ -538,6 +594,7 @@ pub struct ChangeDeployed {
     pub incident: Option<String>,
     /// Findings it is meant to fix (links it to their incidents).
     #[serde(default)]
+    #[schemars(inner(length(min = 1)))]
     pub check_keys: Vec<String>,
 }
 
@@ -577,6 +634,7 @@ pub struct NoteAdded {
     pub links: Vec<String>,
     /// Findings it is about (links it to their incidents when `incident` is absent).
     #[serde(default)]
+    #[schemars(inner(length(min = 1)))]
     pub check_keys: Vec<String>,
 }
 

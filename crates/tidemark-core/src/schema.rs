@@ -28,7 +28,7 @@ pub fn event_schema(event_type: EventType) -> Value {
             "id": {"type": "string", "minLength": 1, "description": "producer-assigned unique id (a ULID is recommended); the dedupe key"},
             "schema": {"const": CURRENT_SCHEMA, "description": "envelope schema version"},
             "type": {"const": event_type.as_str()},
-            "time": {"type": "string", "format": "date-time", "description": "when it happened, RFC 3339 with an offset or Z"},
+            "time": {"type": "string", "format": "date-time", "pattern": crate::timestamp::TIME_PATTERN, "description": "when it happened, RFC 3339 with an offset or Z, years 1678 to 2261"},
             "source": {"type": "string", "minLength": 1, "description": "who emitted it"},
             "cluster": {"type": "string", "minLength": 1, "description": "the scope it belongs to"},
             "data": data.to_value(),
@@ -39,8 +39,74 @@ pub fn event_schema(event_type: EventType) -> Value {
     if !definitions.is_empty() {
         schema["$defs"] = Value::Object(definitions);
     }
+    if let Some(rule) = type_rule(event_type) {
+        schema["properties"]["data"] =
+            json!({"allOf": [schema["properties"]["data"].take(), rule]});
+    }
+    require_not_blank(&mut schema);
+    bound_integers(&mut schema);
     schema
 }
+
+/// schemars marks unsigned integers with `format: uint32` / `uint64`, which validators do not
+/// check: the maximum states the range the decoder takes.
+fn bound_integers(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let maximum = match map.get("format").and_then(Value::as_str) {
+                Some("uint32") => Some(json!(u32::MAX)),
+                Some("uint64") => Some(json!(u64::MAX)),
+                _ => None,
+            };
+            if let Some(maximum) = maximum {
+                map.entry("maximum").or_insert(maximum);
+            }
+            map.values_mut().for_each(bound_integers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
+/// Rules of one event type beyond its payload's type (several types share a payload type).
+fn type_rule(event_type: EventType) -> Option<Value> {
+    match event_type {
+        EventType::IncidentOpened => Some(json!({
+            "required": ["title"],
+            "properties": {"title": {"type": "string", "minLength": 1}}
+        })),
+        EventType::FindingResolved => Some(json!({
+            "if": {"required": ["kind"], "properties": {"kind": {"const": "recipe"}}},
+            "then": {
+                "required": ["recipe"],
+                "properties": {"recipe": {"type": "string", "minLength": 1}}
+            }
+        })),
+        _ => None,
+    }
+}
+
+/// The decoder's "must not be empty" means "holds something besides whitespace" (Rust's
+/// `char::is_whitespace`, what `str::trim` strips): every string the schemas give a
+/// `minLength` of 1 gets the pattern that says so.
+fn require_not_blank(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.get("minLength") == Some(&json!(1)) {
+                map.insert("pattern".into(), json!(NOT_BLANK_PATTERN));
+            }
+            map.values_mut().for_each(require_not_blank);
+        }
+        Value::Array(items) => items.iter_mut().for_each(require_not_blank),
+        _ => {}
+    }
+}
+
+/// A character that is not whitespace by Rust's `char::is_whitespace` (Unicode White_Space),
+/// spelled as an explicit class so that every regex dialect (ECMA-262's `\s` differs on
+/// U+0085 and U+FEFF) reads it the same.
+pub const NOT_BLANK_PATTERN: &str =
+    "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
 
 /// Pretty-printed schema file contents for `event_type`, with a trailing newline.
 pub fn event_schema_file(event_type: EventType) -> String {

@@ -11,6 +11,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
+/// The first year an event time may name (as written, before its offset is applied). Instants
+/// are i64 nanoseconds, which reach from 1677-09-21 to 2262-04-11: whole years inside that
+/// range, with any offset, are always representable.
+pub const FIRST_YEAR: i32 = 1678;
+/// The last year an event time may name.
+pub const LAST_YEAR: i32 = 2261;
+/// The JSON Schema `pattern` (with `format: date-time`) of an event time: years
+/// [`FIRST_YEAR`]..=[`LAST_YEAR`], `T` or `t` between date and time, seconds 00..59.
+pub const TIME_PATTERN: &str = "^(1(6(7[89]|[89][0-9])|[7-9][0-9]{2})|2([01][0-9]{2}|2([0-5][0-9]|6[01])))-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-5][0-9]";
+
 /// An instant, as nanoseconds since 1970-01-01T00:00:00Z.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(i64);
@@ -46,17 +56,33 @@ impl Timestamp {
         Self(self.0.saturating_add(secs.saturating_mul(1_000_000_000)))
     }
 
-    /// Parses RFC 3339 (`2026-03-02T14:03:53Z`, `2026-03-02T16:03:53.5+02:00`).
+    /// Parses RFC 3339 (`2026-03-02T14:03:53Z`, `2026-03-02T16:03:53.5+02:00`): a `T` (or `t`)
+    /// between date and time, an offset or `Z`, seconds up to 59 (no leap second), and a year
+    /// from [`FIRST_YEAR`] to [`LAST_YEAR`] (what [`TIME_PATTERN`] states for JSON Schema).
     pub fn parse_rfc3339(input: &str) -> Result<Self, TimestampError> {
         let fail = |reason: String| TimestampError {
             input: input.to_owned(),
             reason,
         };
+        let bytes = input.as_bytes();
+        if bytes.len() >= 11 && !matches!(bytes[10], b'T' | b't') {
+            return Err(fail("date and time must be joined by `T`".to_owned()));
+        }
+        if bytes.len() >= 19 && bytes[17] == b'6' {
+            return Err(fail(
+                "seconds run from 00 to 59 (no leap second)".to_owned(),
+            ));
+        }
         let parsed = OffsetDateTime::parse(input, &Rfc3339).map_err(|e| fail(e.to_string()))?;
+        if !(FIRST_YEAR..=LAST_YEAR).contains(&parsed.year()) {
+            return Err(fail(format!(
+                "outside the years {FIRST_YEAR}..={LAST_YEAR}"
+            )));
+        }
         let nanos = parsed.unix_timestamp_nanos();
         i64::try_from(nanos)
             .map(Self)
-            .map_err(|_| fail("outside the years 1678..=2261".to_owned()))
+            .map_err(|_| fail(format!("outside the years {FIRST_YEAR}..={LAST_YEAR}")))
     }
 
     /// RFC 3339 in UTC with `Z`; fractional seconds only when there are any.
@@ -117,7 +143,8 @@ impl schemars::JsonSchema for Timestamp {
         schemars::json_schema!({
             "type": "string",
             "format": "date-time",
-            "description": "RFC 3339 time with an offset or Z"
+            "pattern": TIME_PATTERN,
+            "description": "RFC 3339 time with an offset or Z, years 1678 to 2261"
         })
     }
 }
@@ -148,6 +175,11 @@ mod tests {
             "2026-03-02",
             "2026-03-02T14:03:53",
             "2026-13-02T14:03:53Z",
+            "2026-03-02 14:03:53Z",
+            "2026-12-31T23:59:60Z",
+            "1677-12-31T23:59:59Z",
+            "2262-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
         ] {
             let err = Timestamp::parse_rfc3339(bad).unwrap_err();
             assert!(err.to_string().contains(bad), "{err}");

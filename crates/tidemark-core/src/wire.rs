@@ -245,6 +245,15 @@ pub fn decode_event(json: &str) -> Result<Event, DecodeError> {
     let Some(data) = raw.data else {
         return fail("data", DecodeProblem::MissingField);
     };
+    if !data.get().starts_with('{') {
+        return fail(
+            "data",
+            DecodeProblem::WrongType {
+                expected: "an object",
+                found: json_kind(data),
+            },
+        );
+    }
     let payload = match Payload::decode_json_data(event_type, data.get()) {
         Ok(payload) => payload,
         Err(err) => {
