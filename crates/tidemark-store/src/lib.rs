@@ -9,8 +9,8 @@ mod store;
 pub mod tables;
 
 pub use error::{
-    AppendError, BackupError, CompactError, CorruptRecord, OpenError, QueryError, RebuildError,
-    RetentionError, StorageFault, is_disk_full,
+    AppendError, BackupError, CompactError, CorruptRecord, OpenError, QueryError, ReadOnlyStore,
+    RebuildError, RetentionError, StorageFault, is_disk_full,
 };
 pub use store::{
     At, BackupInfo, CompactReport, DiskFull, EVENTS_SCAN_BUDGET, EventFilter, EventsPage, Input,
