@@ -62,6 +62,10 @@ pub enum CodecError {
         /// The position the record names.
         found: u64,
     },
+    /// A value that disagrees with what the rest of the store holds (an index entry or a meta
+    /// value checked against the log).
+    #[error("disagrees with the log: {0}")]
+    Inconsistent(String),
     /// Shorter than the checksummed envelope.
     #[error("truncated record: {len} byte(s), shorter than its envelope")]
     Truncated {

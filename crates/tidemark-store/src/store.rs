@@ -568,7 +568,7 @@ fn latest_usable_snapshot(
                 let corrupt = corrupt(
                     "snapshot_times",
                     seq,
-                    codec::CodecError::Postcard(
+                    codec::CodecError::Inconsistent(
                         "the entry is earlier than the latest event time of its snapshot".into(),
                     ),
                 );
@@ -605,6 +605,31 @@ fn read_layout(db: &redb::ReadOnlyDatabase, path: &Path) -> Result<i64, OpenErro
 
 fn time_from_meta(nanos: Option<i64>) -> Option<Timestamp> {
     nanos.map(Timestamp::from_unix_nanos)
+}
+
+/// The checkpoint (an unchecksummed `meta` value) checked against the log: no record after it,
+/// and, in an embedded store (positions without gaps, nothing dropped), one record at each
+/// position up to it. A flipped checkpoint would otherwise show the state at another point.
+fn check_checkpoint(
+    log: &impl ReadableTable<u64, &'static [u8]>,
+    checkpoint: u64,
+    positions_may_have_gaps: bool,
+) -> Result<(), ReadFault> {
+    let last = log.last()?.map_or(0, |(k, _)| k.value());
+    let records = log.len()?;
+    let problem = if last > checkpoint {
+        format!("the log holds position {last}, after the checkpoint")
+    } else if !positions_may_have_gaps && (last != checkpoint || records != checkpoint) {
+        format!("the log holds {records} record(s) up to position {last}")
+    } else {
+        return Ok(());
+    };
+    Err(corrupt(
+        "meta",
+        format!("{} = {checkpoint}", tables::CHECKPOINT),
+        codec::CodecError::Inconsistent(problem),
+    )
+    .into())
 }
 
 /// Folds the stored log positions `range` into `findings`.
@@ -801,6 +826,7 @@ impl Store {
             }
         };
         let log = txn.open_table(tables::LOG)?;
+        check_checkpoint(&log, checkpoint, from_stream || log_start > 1)?;
         replay_range(
             &log,
             snapshot_seq + 1..=checkpoint,
