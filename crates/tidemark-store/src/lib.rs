@@ -7,6 +7,7 @@ pub mod codec;
 mod error;
 mod store;
 pub mod tables;
+mod verify;
 
 pub use error::{
     AppendError, BackupError, CompactError, CorruptRecord, OpenError, QueryError, ReadOnlyStore,
@@ -17,6 +18,7 @@ pub use store::{
     Outcome, QuarantineEntry, QuarantineView, RebuildReport, RetentionReport, Stats, Store,
     StoreConfig, TimelineEntry,
 };
+pub use verify::{IntegrityCheck, VERIFY_MAX_LISTED, VerifyError, VerifyProblem, VerifyReport};
 
 /// The wall clock, for `recorded_at`: the store's own fact about when it wrote an event.
 /// Projections never see it.

@@ -485,7 +485,7 @@ fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, OpenError>
 
 /// Opens an existing redb file read-only: nothing is written to it, and a file that needs
 /// recovery is refused ([`OpenError::NeedsRecovery`]) instead of repaired.
-fn open_database_read_only(
+pub(crate) fn open_database_read_only(
     path: &Path,
     cache_bytes: usize,
 ) -> Result<redb::ReadOnlyDatabase, OpenError> {
@@ -501,7 +501,11 @@ fn open_database_read_only(
         .map_err(|reason| open_error(path, reason))
 }
 
-fn corrupt(table: &'static str, key: impl ToString, problem: codec::CodecError) -> CorruptRecord {
+pub(crate) fn corrupt(
+    table: &'static str,
+    key: impl ToString,
+    problem: codec::CodecError,
+) -> CorruptRecord {
     CorruptRecord {
         table,
         key: key.to_string(),
@@ -509,12 +513,12 @@ fn corrupt(table: &'static str, key: impl ToString, problem: codec::CodecError) 
     }
 }
 
-fn decode_log(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CorruptRecord> {
+pub(crate) fn decode_log(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CorruptRecord> {
     codec::decode_event(seq, bytes).map_err(|e| corrupt("log", seq, e))
 }
 
 /// A snapshot record, or `None` when an older format wrote it (then the log is folded instead).
-fn decode_snapshot_or_outdated(
+pub(crate) fn decode_snapshot_or_outdated(
     seq: u64,
     bytes: &[u8],
 ) -> Result<Option<codec::SnapshotRecord>, CorruptRecord> {
@@ -588,7 +592,7 @@ fn latest_usable_snapshot(
 
 /// The layout version of a store opened read-only; a redb file without Tidemark's `meta` table
 /// or layout version is not a store.
-fn read_layout(db: &redb::ReadOnlyDatabase, path: &Path) -> Result<i64, OpenError> {
+pub(crate) fn read_layout(db: &redb::ReadOnlyDatabase, path: &Path) -> Result<i64, OpenError> {
     let not_a_store = || OpenError::NotAStore {
         path: path.to_path_buf(),
         reason: "it is a redb database without Tidemark's tables".into(),
@@ -610,7 +614,7 @@ fn time_from_meta(nanos: Option<i64>) -> Option<Timestamp> {
 /// The checkpoint (an unchecksummed `meta` value) checked against the log: no record after it,
 /// and, in an embedded store (positions without gaps, nothing dropped), one record at each
 /// position up to it. A flipped checkpoint would otherwise show the state at another point.
-fn check_checkpoint(
+pub(crate) fn check_checkpoint(
     log: &impl ReadableTable<u64, &'static [u8]>,
     checkpoint: u64,
     positions_may_have_gaps: bool,
@@ -1964,7 +1968,7 @@ impl Store {
 }
 
 /// The finding index entries of one event: what it changed, and the findings it names.
-fn finding_index_entries(
+pub(crate) fn finding_index_entries(
     event: &Event,
     changes: &[(String, FindingChange)],
     bits: &mut BTreeMap<String, u8>,
@@ -1996,7 +2000,7 @@ fn finding_index_entries(
 }
 
 /// The incident an event belongs to, if it names one.
-fn incident_of(event: &Event) -> Option<&str> {
+pub(crate) fn incident_of(event: &Event) -> Option<&str> {
     match &event.payload {
         Payload::NoteAdded(note) => note.incident.as_deref(),
         Payload::IncidentOpened(i) | Payload::IncidentUpdated(i) | Payload::IncidentClosed(i) => {
@@ -2006,7 +2010,7 @@ fn incident_of(event: &Event) -> Option<&str> {
     }
 }
 
-fn type_index(event_type: EventType) -> u8 {
+pub(crate) fn type_index(event_type: EventType) -> u8 {
     EventType::ALL
         .iter()
         .position(|t| *t == event_type)
