@@ -252,7 +252,7 @@ fn a_store_left_by_a_killed_writer_is_refused_by_reads_and_recovered_by_repair()
 
 /// The stored bytes of `key` in a byte-valued table.
 fn stored_bytes(path: &Path, table: &str, key: u64) -> Vec<u8> {
-    use redb::{ReadableDatabase, ReadableTable};
+    use redb::ReadableDatabase;
     let db = redb::ReadOnlyDatabase::open(path).unwrap();
     let txn = db.begin_read().unwrap();
     let table = txn
