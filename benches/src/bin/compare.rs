@@ -436,7 +436,8 @@ fn append(ndjson: &Path, db: &Path, batch: usize) -> Result<Measurement> {
     for (line, text) in BufReader::new(File::open(ndjson)?).lines().enumerate() {
         let event = decode_event(&text?).with_context(|| format!("line {}", line + 1))?;
         let mut bytes = Vec::new();
-        tidemark_store::codec::encode_event(&event, recorded_at, &mut bytes);
+        // Records are sealed with their log position (the checksum covers it).
+        tidemark_store::codec::encode_event(line as u64 + 1, &event, recorded_at, &mut bytes);
         records.push(bytes);
     }
     let bytes: u64 = records.iter().map(|r| r.len() as u64).sum();

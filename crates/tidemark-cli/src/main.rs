@@ -68,8 +68,10 @@ impl From<anyhow::Error> for CliError {
     long_about = "Tidemark folds immutable events from probes, bridges and agents into finding \
                   state, flap detection and incident timelines, and replays any past incident \
                   deterministically.",
-    after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 65 invalid input data, \
-                  66 input file not found, 73 output file exists, 74 disk full."
+    after_help = "Exit codes: 0 success, 1 failure (`verify`: problems found), 2 usage error, \
+                  65 invalid input data (a --db file that is not a store), 66 input file not \
+                  found, 73 output file exists, 74 disk full. A closed stdout (`| head`) ends a \
+                  command quietly with 0."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -100,6 +102,10 @@ enum Command {
     Restore(ops_cmds::RestoreArgs),
     /// Return a store file's free pages to the filesystem.
     Compact(ops_cmds::CompactArgs),
+    /// Check every record of a store and the file's integrity (read-only).
+    Verify(ops_cmds::VerifyArgs),
+    /// Recover a store a killed process left mid-write (read commands refuse such a file).
+    Repair(ops_cmds::RepairArgs),
     /// Why the bell keeps ringing: flapping findings, unstable check keys, churn.
     Flaps(projection_cmds::FlapsArgs),
     /// Findings the sweep cannot resolve, drift suspects, and long-lived ones kept apart.
@@ -126,9 +132,53 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     catch_file_size_signal();
-    let result = match cli.command {
+    quiet_on_broken_pipe();
+    // A closed stdout (`tidemark flaps | head`) ends the command by unwinding, so every store
+    // it opened is closed properly on the way out; then the process exits quietly.
+    let result = match std::panic::catch_unwind(move || run(cli.command)) {
+        Ok(result) => result,
+        Err(_) if STDOUT_CLOSED.load(std::sync::atomic::Ordering::SeqCst) => {
+            return ExitCode::SUCCESS;
+        }
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError { code, error }) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Set when a write to stdout failed because its reader went away.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `println!` panics when stdout is a pipe whose reader closed it (`EPIPE`: Rust ignores
+/// SIGPIPE, and this crate forbids the `unsafe` that would restore it). That panic is expected
+/// and not a bug: it is not reported, and `main` exits 0 once it has unwound.
+fn quiet_on_broken_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::SeqCst);
+            return;
+        }
+        report(info);
+    }));
+}
+
+fn run(command: Command) -> Result<(), CliError> {
+    match command {
         Command::Replay(args) => replay::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Ingest(args) => store_cmds::ingest(&args),
@@ -140,6 +190,8 @@ fn main() -> ExitCode {
         Command::Backup(args) => ops_cmds::backup(&args),
         Command::Restore(args) => ops_cmds::restore(&args),
         Command::Compact(args) => ops_cmds::compact(&args),
+        Command::Verify(args) => ops_cmds::verify(&args),
+        Command::Repair(args) => ops_cmds::repair(&args),
         Command::Flaps(args) => projection_cmds::flaps(&args),
         Command::Stuck(args) => projection_cmds::stuck(&args),
         Command::Orphans(args) => projection_cmds::orphans(&args),
@@ -148,13 +200,6 @@ fn main() -> ExitCode {
         Command::Export(args) => projection_cmds::export(&args),
         Command::Emit(args) => distributed::emit(&args),
         Command::Republish(args) => distributed::republish(&args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(CliError { code, error }) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(code)
-        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Operating a store: `backup` (offline, or from a running server), `restore` and `compact`.
+//! Operating a store: `backup` (offline, or from a running server), `restore`, `compact`,
+//! `verify` (read-only) and `repair` (recovery after a killed writer).
 
 use std::fs::File;
 use std::io::Write as _;
@@ -8,7 +9,7 @@ use clap::Args;
 use serde::Serialize;
 use tidemark_store::{BackupInfo, Store};
 
-use crate::store_cmds::open_existing;
+use crate::store_cmds::{open_existing, open_existing_writable};
 use crate::{CliError, exit};
 
 // ---------------------------------------------------------------------------------------------
@@ -443,7 +444,7 @@ struct CompactSummary {
 }
 
 pub fn compact(args: &CompactArgs) -> Result<(), CliError> {
-    let store = open_existing(&args.db.db)?;
+    let store = open_existing_writable(&args.db.db)?;
     let retention = match args.drop_events_before {
         None => None,
         Some(cut) => {
@@ -494,4 +495,149 @@ pub fn compact(args: &CompactArgs) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// verify
+
+/// Check every record of a store and the file's own integrity, without writing to it.
+#[derive(Args, Debug)]
+#[command(
+    long_about = "Checks a store file without writing to it (it is opened read-only): every log, \
+                  snapshot and quarantine record against its checksum, the index tables and \
+                  snapshots against the log, the checkpoint, and redb's own integrity check \
+                  (page checksums, allocator state; run on a copy-on-write view, so a repair it \
+                  would make is not written). Lists every problem with its table and key. \
+                  Exit codes: 0 clean, 1 problems found (or the check could not run), 65 not a \
+                  Tidemark store, 66 no such file. What to do about a problem: \
+                  docs/runbooks/corrupt-store.md."
+)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub db: crate::store_cmds::DbArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `verify --json` prints.
+#[derive(Debug, Serialize)]
+struct VerifySummary<'a> {
+    file: &'a Path,
+    clean: bool,
+    #[serde(flatten)]
+    report: &'a tidemark_store::VerifyReport,
+}
+
+pub fn verify(args: &VerifyArgs) -> Result<(), CliError> {
+    let path = &args.db.db;
+    let progress = entries_progress("verifying");
+    let report = Store::verify(path, |done, total| {
+        progress.set_length(total);
+        progress.set_position(done);
+    })
+    .map_err(|e| match e {
+        tidemark_store::VerifyError::Open(open) => crate::store_cmds::open_failed(open),
+        other => CliError::new(exit::FAILURE, other),
+    })?;
+    progress.finish_and_clear();
+    if args.json {
+        print_json(&VerifySummary {
+            file: path,
+            clean: report.is_clean(),
+            report: &report,
+        })?;
+    } else {
+        let checked: Vec<String> = report
+            .checked
+            .iter()
+            .map(|(table, n)| format!("{table} {n}"))
+            .collect();
+        println!("checked {}: {}", path.display(), checked.join(", "));
+        match &report.integrity {
+            tidemark_store::IntegrityCheck::Passed => println!("redb integrity check: passed"),
+            tidemark_store::IntegrityCheck::Repairable(detail) => {
+                println!("redb integrity check: FAILED, repairable: {detail}")
+            }
+            tidemark_store::IntegrityCheck::Failed(detail) => {
+                println!("redb integrity check: FAILED: {detail}")
+            }
+        }
+        for problem in &report.problems {
+            println!("{} {}: {}", problem.table, problem.key, problem.problem);
+        }
+        let unlisted = report.problem_count - report.problems.len() as u64;
+        if unlisted > 0 {
+            println!(
+                "... and {unlisted} more problem(s) (the first {} are listed)",
+                report.problems.len()
+            );
+        }
+    }
+    if report.is_clean() {
+        if !args.json {
+            println!("clean: no problem found");
+        }
+        return Ok(());
+    }
+    Err(CliError::new(
+        exit::FAILURE,
+        anyhow::anyhow!(
+            "{} is damaged: {} problem(s) in its records{}. What each means and what to do: \
+             docs/runbooks/corrupt-store.md (a corrupt log record: restore a backup, or re-follow \
+             the stream on a replica; only snapshots or indexes: `tidemark rebuild`)",
+            path.display(),
+            report.problem_count,
+            if report.integrity == tidemark_store::IntegrityCheck::Passed {
+                ""
+            } else {
+                ", and redb's integrity check failed"
+            }
+        ),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// repair
+
+/// Recover a store that a killed process left in the middle of a write.
+#[derive(Args, Debug)]
+#[command(
+    long_about = "A process killed (or a machine that lost power) while it had a store open for \
+                  writing leaves the file needing recovery: redb rolls it back to its last \
+                  commit on the next read-write open. `serve`, `ingest`, `rebuild` and `compact` \
+                  do that as they start; read commands open stores read-only and refuse such a \
+                  file instead, naming this command. `repair` opens the store read-write once \
+                  (the recovery), and closes it. A store that needs no recovery is not written. \
+                  It does not fix corrupt records: see `tidemark verify`."
+)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    pub db: crate::store_cmds::DbArgs,
+}
+
+pub fn repair(args: &RepairArgs) -> Result<(), CliError> {
+    let path = &args.db.db;
+    match Store::open_read_only(path, tidemark_store::StoreConfig::default()) {
+        Ok(store) => {
+            eprintln!(
+                "{} needs no recovery (checkpoint {}); nothing was written",
+                path.display(),
+                store.checkpoint()
+            );
+            Ok(())
+        }
+        Err(tidemark_store::OpenError::NeedsRecovery { .. }) => {
+            let store = crate::store_cmds::open_store(path)?;
+            let checkpoint = store.checkpoint();
+            drop(store);
+            eprintln!(
+                "recovered {}: redb rolled it back to its last commit (checkpoint {checkpoint}); \
+                 read commands open it again",
+                path.display()
+            );
+            Ok(())
+        }
+        Err(error) => Err(crate::store_cmds::open_failed(error)),
+    }
 }

@@ -1,4 +1,6 @@
 //! The store commands: `ingest`, `findings`, `timeline`, `rebuild`, `stats`, `quarantine`.
+//!
+//! Read commands open the store read-only (`open_existing`): they never write a byte of it.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -6,7 +8,7 @@ use std::time::Instant;
 use clap::Args;
 use serde::Serialize;
 use tidemark_core::Timestamp;
-use tidemark_store::{At, Input, Outcome, Store, StoreConfig, TimelineEntry};
+use tidemark_store::{At, Input, OpenError, Outcome, Store, StoreConfig, TimelineEntry};
 
 use crate::ndjson::{byte_progress, for_each_event, open};
 use crate::replay::{Until, findings_table, parse_until};
@@ -30,21 +32,36 @@ pub fn open_store(db: &Path) -> Result<Store, CliError> {
     open_store_with(db, StoreConfig::default())
 }
 
-/// Opens the store with explicit tuning.
+/// Opens the store for writing with explicit tuning, creating it if needed.
 pub fn open_store_with(db: &Path, config: StoreConfig) -> Result<Store, CliError> {
-    Store::open(db, config).map_err(|e| CliError::new(exit::FAILURE, e))
+    Store::open(db, config).map_err(open_failed)
 }
 
-/// Opens an existing store (query commands never create one).
+/// The exit code of a store that cannot be opened: 65 for a file that is not a store (empty,
+/// not redb, not Tidemark's), 66 for no file, 1 otherwise (held by another process, needs
+/// recovery, corrupt, ...). One message, saying what to do.
+pub fn open_failed(error: OpenError) -> CliError {
+    let code = match &error {
+        OpenError::NotAStore { .. } => exit::DATA_ERROR,
+        OpenError::Missing { .. } => exit::NO_INPUT,
+        _ => exit::FAILURE,
+    };
+    CliError::new(code, error)
+}
+
+/// Opens an existing store read-only, for the read commands: nothing is written to the file
+/// (which may be read-only), and a store that needs recovery is refused with the command that
+/// recovers it (`tidemark repair`).
 pub fn open_existing(db: &Path) -> Result<Store, CliError> {
+    Store::open_read_only(db, StoreConfig::default()).map_err(open_failed)
+}
+
+/// Opens an existing store for writing (`rebuild`, `compact`): never creates one.
+pub fn open_existing_writable(db: &Path) -> Result<Store, CliError> {
     if !db.exists() {
-        return Err(CliError::new(
-            exit::NO_INPUT,
-            anyhow::anyhow!(
-                "no store at {}: create one with `tidemark ingest FILE.ndjson --db {0}` or `tidemark serve --db {0}`",
-                db.display()
-            ),
-        ));
+        return Err(open_failed(OpenError::Missing {
+            path: db.to_path_buf(),
+        }));
     }
     open_store(db)
 }
@@ -501,7 +518,7 @@ pub struct RebuildArgs {
 }
 
 pub fn rebuild(args: &RebuildArgs) -> Result<(), CliError> {
-    let store = open_existing(&args.db.db)?;
+    let store = open_existing_writable(&args.db.db)?;
     let checkpoint = store.checkpoint();
     let progress = indicatif::ProgressBar::new(checkpoint);
     progress.set_style(

@@ -1,19 +1,40 @@
-//! Stored records: postcard inside an explicit version envelope (first byte = format version).
+//! Stored records: postcard inside an explicit version envelope (first byte = format version),
+//! sealed by a checksum over the record's key and bytes.
 //!
 //! See `docs/adr/0002-stored-event-encoding.md` for why postcard, and not bincode or JSON.
+//!
+//! The envelope of the current formats (log 3, snapshot 4, quarantine 2) is
+//! `[version][CRC-32C, 4 bytes little-endian][postcard body]`, the CRC-32C taken over the
+//! record's table key (8 bytes, little-endian), the version byte and the body. A record whose
+//! bytes changed after they were written (a flipped bit on disk, a page written over) or that
+//! sits under another key fails [`CodecError::ChecksumMismatch`] instead of being read back as
+//! data. Older formats carry no checksum and are read as they always were.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tidemark_core::{Event, Projections, ProjectionsSnapshot, Timestamp};
 
 /// Format version of log records. Format 1 (before the settings of the projections issue) is
-/// still read: see [`legacy`].
-pub const EVENT_FORMAT: u8 = 2;
-/// Format version of projection snapshots. Older snapshots are not read: the store folds the
-/// log again instead (a snapshot is a cache of the log, never the truth).
+/// still read: see [`legacy`]; format 2 is format 3 without the checksum, still read.
+/// Format 3: the checksummed envelope.
+pub const EVENT_FORMAT: u8 = 3;
+/// The log format before checksums (read, never written).
+pub const EVENT_FORMAT_2: u8 = 2;
+/// Format version of projection snapshots. Formats before [`OLDEST_SNAPSHOT_FORMAT_READ`] are
+/// not read: the store folds the log again instead (a snapshot is a cache of the log, never the
+/// truth).
 /// Format 3: failure layers record rollback outcomes and layers seen again (incidents).
-pub const SNAPSHOT_FORMAT: u8 = 3;
-/// Format version of quarantine records.
-pub const QUARANTINE_FORMAT: u8 = 1;
+/// Format 4: format 3 in the checksummed envelope.
+pub const SNAPSHOT_FORMAT: u8 = 4;
+/// The oldest snapshot format this build reads (format 3, without a checksum).
+pub const OLDEST_SNAPSHOT_FORMAT_READ: u8 = 3;
+/// Format version of quarantine records. Format 2: format 1 in the checksummed envelope.
+pub const QUARANTINE_FORMAT: u8 = 2;
+/// The quarantine format before checksums (read, never written).
+pub const QUARANTINE_FORMAT_1: u8 = 1;
+
+/// Bytes of the checksum after the version byte.
+const CHECKSUM_BYTES: usize = 4;
 
 /// Why a stored record could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +56,81 @@ pub enum CodecError {
     /// The bytes do not decode.
     #[error("undecodable record: {0}")]
     Postcard(String),
+    /// A record that says it is of another key than the one it is stored under.
+    #[error("the record says it is of position {found}, not of the key it is stored under")]
+    WrongKey {
+        /// The position the record names.
+        found: u64,
+    },
+    /// A value that disagrees with what the rest of the store holds (an index entry or a meta
+    /// value checked against the log).
+    #[error("disagrees with the log: {0}")]
+    Inconsistent(String),
+    /// Shorter than the checksummed envelope.
+    #[error("truncated record: {len} byte(s), shorter than its envelope")]
+    Truncated {
+        /// The record's length.
+        len: usize,
+    },
+    /// The checksum does not match the key and bytes: the record changed after it was written.
+    #[error(
+        "checksum mismatch (stored {stored:08x}, computed {computed:08x}): the record's bytes \
+         changed after they were written"
+    )]
+    ChecksumMismatch {
+        /// The checksum in the record.
+        stored: u32,
+        /// The checksum of the key and bytes as read.
+        computed: u32,
+    },
+}
+
+/// The checksum of a record of the checksummed envelope: CRC-32C over the key, the version byte
+/// and the body.
+fn checksum(key: u64, version: u8, body: &[u8]) -> u32 {
+    let crc = crc32c::crc32c(&key.to_le_bytes());
+    let crc = crc32c::crc32c_append(crc, &[version]);
+    crc32c::crc32c_append(crc, body)
+}
+
+/// Encodes `value` into `out` (cleared first) in the checksummed envelope of `version`.
+fn seal<T: Serialize>(version: u8, key: u64, value: &T, out: &mut Vec<u8>) {
+    out.clear();
+    out.push(version);
+    out.extend_from_slice(&[0; CHECKSUM_BYTES]);
+    let buffer = std::mem::take(out);
+    *out = postcard::to_extend(value, buffer).expect("serializing to a Vec cannot fail");
+    let crc = checksum(key, version, &out[1 + CHECKSUM_BYTES..]);
+    out[1..=CHECKSUM_BYTES].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// The body of a record in the checksummed envelope, once its checksum is verified.
+fn unseal(key: u64, bytes: &[u8]) -> Result<&[u8], CodecError> {
+    let (&version, rest) = bytes.split_first().ok_or(CodecError::Empty)?;
+    if rest.len() < CHECKSUM_BYTES {
+        return Err(CodecError::Truncated { len: bytes.len() });
+    }
+    let (stored, body) = rest.split_at(CHECKSUM_BYTES);
+    let stored = u32::from_le_bytes(stored.try_into().expect("split at CHECKSUM_BYTES"));
+    let computed = checksum(key, version, body);
+    if stored != computed {
+        return Err(CodecError::ChecksumMismatch { stored, computed });
+    }
+    Ok(body)
+}
+
+/// Decodes a whole postcard body: bytes left over mean the record is not what it claims to be
+/// (an older, unchecksummed format misread), never silently ignored.
+fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
+    let (value, rest) =
+        postcard::take_from_bytes(body).map_err(|e| CodecError::Postcard(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(CodecError::Postcard(format!(
+            "{} byte(s) after the end of the record",
+            rest.len()
+        )));
+    }
+    Ok(value)
 }
 
 #[derive(Serialize)]
@@ -52,42 +148,37 @@ pub struct StoredEvent {
     pub event: Event,
 }
 
-fn split_version(bytes: &[u8], expected: u8) -> Result<&[u8], CodecError> {
-    let (&version, body) = bytes.split_first().ok_or(CodecError::Empty)?;
-    if version != expected {
-        return Err(CodecError::UnknownFormat {
-            found: version,
-            expected,
-        });
+/// Encodes the log record at position `seq` into `out` (cleared first).
+pub fn encode_event(seq: u64, event: &Event, recorded_at: Timestamp, out: &mut Vec<u8>) {
+    seal(
+        EVENT_FORMAT,
+        seq,
+        &StoredEventRef { recorded_at, event },
+        out,
+    );
+}
+
+/// Decodes the log record at position `seq` (format 3, checked against its checksum; or the
+/// unchecksummed formats 2 and 1).
+pub fn decode_event(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CodecError> {
+    match bytes.first() {
+        None => Err(CodecError::Empty),
+        Some(&EVENT_FORMAT) => decode_body(unseal(seq, bytes)?),
+        Some(&EVENT_FORMAT_2) => decode_body(&bytes[1..]),
+        Some(&legacy::EVENT_FORMAT_1) => legacy::decode_event_v1(&bytes[1..]),
+        Some(&found) => Err(CodecError::UnknownFormat {
+            found,
+            expected: EVENT_FORMAT,
+        }),
     }
-    Ok(body)
-}
-
-fn with_version<T: Serialize>(version: u8, value: &T, out: &mut Vec<u8>) {
-    out.clear();
-    out.push(version);
-    let buffer = std::mem::take(out);
-    *out = postcard::to_extend(value, buffer).expect("serializing to a Vec cannot fail");
-}
-
-/// Encodes a log record into `out` (cleared first).
-pub fn encode_event(event: &Event, recorded_at: Timestamp, out: &mut Vec<u8>) {
-    with_version(EVENT_FORMAT, &StoredEventRef { recorded_at, event }, out);
-}
-
-/// Decodes a log record (format 2, or the legacy format 1).
-pub fn decode_event(bytes: &[u8]) -> Result<StoredEvent, CodecError> {
-    if bytes.first() == Some(&legacy::EVENT_FORMAT_1) {
-        return legacy::decode_event_v1(&bytes[1..]);
-    }
-    let body = split_version(bytes, EVENT_FORMAT)?;
-    postcard::from_bytes(body).map_err(|e| CodecError::Postcard(e.to_string()))
 }
 
 /// Whether a snapshot record was written by an older format this build no longer reads (the
 /// store then ignores it and folds the log instead).
 pub fn is_outdated_snapshot(bytes: &[u8]) -> bool {
-    bytes.first().is_some_and(|&v| v < SNAPSHOT_FORMAT)
+    bytes
+        .first()
+        .is_some_and(|&v| v < OLDEST_SNAPSHOT_FORMAT_READ)
 }
 
 pub mod legacy {
@@ -213,8 +304,7 @@ pub mod legacy {
 
     /// Decodes the body (after the version byte) of a format-1 record.
     pub fn decode_event_v1(body: &[u8]) -> Result<StoredEvent, CodecError> {
-        let stored: StoredV1 =
-            postcard::from_bytes(body).map_err(|e| CodecError::Postcard(e.to_string()))?;
+        let stored: StoredV1 = super::decode_body(body)?;
         let e = stored.event;
         Ok(StoredEvent {
             recorded_at: stored.recorded_at,
@@ -241,10 +331,10 @@ pub struct SnapshotRecord {
     pub projections: ProjectionsSnapshot,
 }
 
-/// Encodes a snapshot.
+/// Encodes a snapshot (checksummed with its key, `snapshot.seq`).
 pub fn encode_snapshot(snapshot: &SnapshotRecord) -> Vec<u8> {
     let mut out = Vec::new();
-    with_version(SNAPSHOT_FORMAT, snapshot, &mut out);
+    seal(SNAPSHOT_FORMAT, snapshot.seq, snapshot, &mut out);
     out
 }
 
@@ -263,8 +353,9 @@ pub fn encode_snapshot_of(
         projections: P,
     }
     let mut out = Vec::new();
-    with_version(
+    seal(
         SNAPSHOT_FORMAT,
+        seq,
         &Shape {
             seq,
             max_time,
@@ -275,10 +366,24 @@ pub fn encode_snapshot_of(
     out
 }
 
-/// Decodes a snapshot.
-pub fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotRecord, CodecError> {
-    let body = split_version(bytes, SNAPSHOT_FORMAT)?;
-    postcard::from_bytes(body).map_err(|e| CodecError::Postcard(e.to_string()))
+/// Decodes the snapshot stored under key `seq` (format 4, checked against its checksum; or the
+/// unchecksummed format 3). A snapshot whose `seq` is not its key is refused.
+pub fn decode_snapshot(seq: u64, bytes: &[u8]) -> Result<SnapshotRecord, CodecError> {
+    let record: SnapshotRecord = match bytes.first() {
+        None => return Err(CodecError::Empty),
+        Some(&SNAPSHOT_FORMAT) => decode_body(unseal(seq, bytes)?)?,
+        Some(&OLDEST_SNAPSHOT_FORMAT_READ) => decode_body(&bytes[1..])?,
+        Some(&found) => {
+            return Err(CodecError::UnknownFormat {
+                found,
+                expected: SNAPSHOT_FORMAT,
+            });
+        }
+    };
+    if record.seq != seq {
+        return Err(CodecError::WrongKey { found: record.seq });
+    }
+    Ok(record)
 }
 
 /// Input that could not be decoded or validated, kept with the reason.
@@ -294,17 +399,25 @@ pub struct QuarantineRecord {
     pub raw: Vec<u8>,
 }
 
-/// Encodes a quarantine record.
-pub fn encode_quarantine(record: &QuarantineRecord) -> Vec<u8> {
+/// Encodes the quarantine record with id `id`.
+pub fn encode_quarantine(id: u64, record: &QuarantineRecord) -> Vec<u8> {
     let mut out = Vec::new();
-    with_version(QUARANTINE_FORMAT, record, &mut out);
+    seal(QUARANTINE_FORMAT, id, record, &mut out);
     out
 }
 
-/// Decodes a quarantine record.
-pub fn decode_quarantine(bytes: &[u8]) -> Result<QuarantineRecord, CodecError> {
-    let body = split_version(bytes, QUARANTINE_FORMAT)?;
-    postcard::from_bytes(body).map_err(|e| CodecError::Postcard(e.to_string()))
+/// Decodes the quarantine record with id `id` (format 2, checked against its checksum; or the
+/// unchecksummed format 1).
+pub fn decode_quarantine(id: u64, bytes: &[u8]) -> Result<QuarantineRecord, CodecError> {
+    match bytes.first() {
+        None => Err(CodecError::Empty),
+        Some(&QUARANTINE_FORMAT) => decode_body(unseal(id, bytes)?),
+        Some(&QUARANTINE_FORMAT_1) => decode_body(&bytes[1..]),
+        Some(&found) => Err(CodecError::UnknownFormat {
+            found,
+            expected: QUARANTINE_FORMAT,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -335,8 +448,11 @@ mod tests {
                 });
                 let borrowed = encode_snapshot_of(seq as u64 + 1, max_time, &projections);
                 assert!(owned == borrowed, "{} position {}", log.display(), seq + 1);
-                let restored =
-                    Projections::restore(&decode_snapshot(&borrowed).unwrap().projections);
+                let restored = Projections::restore(
+                    &decode_snapshot(seq as u64 + 1, &borrowed)
+                        .unwrap()
+                        .projections,
+                );
                 assert!(
                     encode_snapshot_of(seq as u64 + 1, max_time, &restored) == owned,
                     "{} position {}: restored state encodes differently",
@@ -358,9 +474,9 @@ mod tests {
             let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
             let event = tidemark_core::decode_event(&text).unwrap();
             let mut bytes = Vec::new();
-            encode_event(&event, Timestamp::from_unix_secs(7), &mut bytes);
+            encode_event(3, &event, Timestamp::from_unix_secs(7), &mut bytes);
             assert_eq!(bytes[0], EVENT_FORMAT);
-            let stored = decode_event(&bytes).unwrap();
+            let stored = decode_event(3, &bytes).unwrap();
             assert_eq!(stored.event, event);
             assert_eq!(stored.recorded_at, Timestamp::from_unix_secs(7));
             count += 1;
@@ -384,28 +500,116 @@ mod tests {
             let text = std::fs::read_to_string(dir.join(file)).unwrap();
             let event = tidemark_core::decode_event(&text).unwrap();
             let mut bytes = Vec::new();
-            encode_event(&event, Timestamp::from_unix_secs(7), &mut bytes);
-            let mut v1 = bytes[..bytes.len() - added_bytes].to_vec();
-            assert!(bytes[bytes.len() - added_bytes..].iter().all(|&b| b == 0));
-            v1[0] = legacy::EVENT_FORMAT_1;
-            let stored = decode_event(&v1).unwrap_or_else(|e| panic!("{file}: {e}"));
+            encode_event(1, &event, Timestamp::from_unix_secs(7), &mut bytes);
+            // Format 1 had no checksum: the version byte, then the body.
+            let body = &bytes[1 + CHECKSUM_BYTES..];
+            let mut v1 = vec![legacy::EVENT_FORMAT_1];
+            v1.extend_from_slice(&body[..body.len() - added_bytes]);
+            assert!(body[body.len() - added_bytes..].iter().all(|&b| b == 0));
+            let stored = decode_event(1, &v1).unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(stored.event, event, "{file}");
         }
     }
 
     #[test]
     fn unknown_versions_and_garbage_are_named() {
-        assert_eq!(decode_event(&[]), Err(CodecError::Empty));
+        assert_eq!(decode_event(1, &[]), Err(CodecError::Empty));
         assert_eq!(
-            decode_event(&[9, 1, 2]),
+            decode_event(1, &[9, 1, 2]),
             Err(CodecError::UnknownFormat {
                 found: 9,
                 expected: EVENT_FORMAT
             })
         );
         assert!(matches!(
-            decode_event(&[1, 0xff, 0xff]),
+            decode_event(1, &[1, 0xff, 0xff]),
             Err(CodecError::Postcard(_))
         ));
+        assert_eq!(
+            decode_event(1, &[EVENT_FORMAT, 1, 2]),
+            Err(CodecError::Truncated { len: 3 })
+        );
+    }
+
+    fn fixture(name: &str) -> Event {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../schemas/fixtures/v1")
+            .join(name);
+        tidemark_core::decode_event(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// Every single flipped bit of a record, and the same record under another key, is refused
+    /// as a checksum mismatch (or an envelope it cannot be), never read back as data: log,
+    /// snapshot and quarantine records alike.
+    #[test]
+    fn every_flipped_bit_and_a_moved_record_are_refused() {
+        let mut event_bytes = Vec::new();
+        encode_event(
+            17,
+            &fixture("cycle.completed.json"),
+            Timestamp::from_unix_secs(7),
+            &mut event_bytes,
+        );
+        let mut projections = Projections::new();
+        projections.apply(1, &fixture("cycle.completed.json"));
+        let snapshot_bytes = encode_snapshot_of(1, None, &projections);
+        let quarantine_bytes = encode_quarantine(
+            5,
+            &QuarantineRecord {
+                recorded_at: Timestamp::from_unix_secs(7),
+                origin: "line 3".into(),
+                reason: "thing 17".into(),
+                raw: b"{\"title\":\"thing 17\"}".to_vec(),
+            },
+        );
+        type Decode = fn(u64, &[u8]) -> bool;
+        let kinds: [(&str, u64, &[u8], Decode); 3] = [
+            ("log", 17, &event_bytes, |k, b| decode_event(k, b).is_ok()),
+            ("snapshot", 1, &snapshot_bytes, |k, b| {
+                decode_snapshot(k, b).is_ok()
+            }),
+            ("quarantine", 5, &quarantine_bytes, |k, b| {
+                decode_quarantine(k, b).is_ok()
+            }),
+        ];
+        for (name, key, bytes, decodes) in kinds {
+            assert!(decodes(key, bytes), "{name}: the intact record decodes");
+            assert!(!decodes(key + 1, bytes), "{name}: under another key");
+            for bit in 0..bytes.len() * 8 {
+                let mut flipped = bytes.to_vec();
+                flipped[bit / 8] ^= 1 << (bit % 8);
+                // A flipped version byte may name an older, unchecksummed format: its body then
+                // starts with the checksum and does not decode as a whole record.
+                assert!(
+                    !decodes(key, &flipped),
+                    "{name}: bit {bit} flipped was read as data"
+                );
+            }
+        }
+    }
+
+    /// Format 2 log records and format 1 quarantine records (no checksum) are still read, with
+    /// any key.
+    #[test]
+    fn unchecksummed_formats_are_still_read() {
+        let event = fixture("note.added.json");
+        let mut bytes = Vec::new();
+        encode_event(1, &event, Timestamp::from_unix_secs(7), &mut bytes);
+        let mut v2 = vec![EVENT_FORMAT_2];
+        v2.extend_from_slice(&bytes[1 + CHECKSUM_BYTES..]);
+        assert_eq!(decode_event(99, &v2).unwrap().event, event);
+        let record = QuarantineRecord {
+            recorded_at: Timestamp::from_unix_secs(7),
+            origin: "o".into(),
+            reason: "r".into(),
+            raw: vec![0xff],
+        };
+        let bytes = encode_quarantine(1, &record);
+        let mut v1 = vec![QUARANTINE_FORMAT_1];
+        v1.extend_from_slice(&bytes[1 + CHECKSUM_BYTES..]);
+        assert_eq!(decode_quarantine(42, &v1).unwrap(), record);
+        // Trailing bytes are not part of any record.
+        v1.push(0);
+        assert!(decode_quarantine(42, &v1).is_err());
     }
 }

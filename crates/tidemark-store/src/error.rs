@@ -6,7 +6,7 @@ use crate::codec::CodecError;
 
 /// A record in the store that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{table} record {key}: {problem}")]
+#[error("{table} record {key}: {problem}; {}", self.what_to_do())]
 pub struct CorruptRecord {
     /// Table name.
     pub table: &'static str,
@@ -14,6 +14,33 @@ pub struct CorruptRecord {
     pub key: String,
     /// What is wrong.
     pub problem: CodecError,
+}
+
+impl CorruptRecord {
+    /// What an operator does about it (`docs/runbooks/corrupt-store.md` says more).
+    pub fn what_to_do(&self) -> &'static str {
+        match self.table {
+            "log" => {
+                "the log is the truth and this event cannot be read back: restore the store from \
+                 a backup (`tidemark restore`), or on a replica follow the stream into a new store \
+                 (`tidemark serve --nats URL --db NEW.redb`); `tidemark verify` lists every corrupt \
+                 record (docs/runbooks/corrupt-store.md)"
+            }
+            "snapshots" | "snapshot_times" => {
+                "snapshots are derived from the log: `tidemark rebuild` writes them anew \
+                 (docs/runbooks/corrupt-store.md)"
+            }
+            "quarantine" => {
+                "this quarantined input cannot be read back; the events are unaffected. Restore a \
+                 backup to get it back; `tidemark verify` lists every corrupt record \
+                 (docs/runbooks/corrupt-store.md)"
+            }
+            _ => {
+                "`tidemark verify` lists every corrupt record and what to do \
+                 (docs/runbooks/corrupt-store.md)"
+            }
+        }
+    }
 }
 
 /// The storage engine failed.
@@ -70,13 +97,49 @@ pub enum OpenError {
         /// The database file.
         path: PathBuf,
     },
+    /// No file at the path (read-only opens never create one).
+    #[error(
+        "no store at {0}: create one with `tidemark ingest FILE.ndjson --db {0}` or `tidemark serve --db {0}`",
+        path.display()
+    )]
+    Missing {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file exists but is not a Tidemark store: empty, not a redb database, or a redb
+    /// database without Tidemark's tables. Nothing was written to it.
+    #[error(
+        "{} is not a Tidemark store: {reason}. --db must name a store file (a redb database that \
+         `tidemark serve` or `tidemark ingest` created, or a backup), or a path where none exists \
+         yet for `serve` and `ingest` to create one; the file was left as it is",
+        path.display()
+    )]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        reason: String,
+    },
+    /// A read-only open met a store that a process left in the middle of a write (killed or
+    /// crashed): redb must recover it, which writes to the file.
+    #[error(
+        "{0} needs recovery: a process was killed (or crashed) while it had the store open for \
+         writing. Read commands open stores read-only and never repair them; run `tidemark repair \
+         --db {0}` (or start `tidemark serve` on it), which recovers the store to its last commit, \
+         then run this command again",
+        path.display()
+    )]
+    NeedsRecovery {
+        /// The database file.
+        path: PathBuf,
+    },
     /// redb refused the file.
-    #[error("cannot open {}: {source}", path.display())]
+    #[error("cannot open {}: {reason}", path.display())]
     Database {
         /// The database file.
         path: PathBuf,
         /// redb's reason.
-        source: redb::DatabaseError,
+        reason: redb::DatabaseError,
     },
     /// Written by a newer layout.
     #[error("store layout {found} is newer than this build reads ({expected}): upgrade tidemark")]
@@ -86,6 +149,18 @@ pub enum OpenError {
         /// Layout this build reads.
         expected: i64,
     },
+    /// Every snapshot the state could start from is corrupt, and retention dropped the start of
+    /// the log, so the state cannot be refolded from this file.
+    #[error(
+        "no usable projection snapshot: the ones this replica could start from are corrupt (see \
+         the warnings above) and retention dropped the local log before position {first_retained}, \
+         so the state cannot be folded from this file. Restore a backup (`tidemark restore`), or \
+         follow the stream into a new store (`tidemark serve --nats URL --db NEW.redb`)"
+    )]
+    NoUsableSnapshot {
+        /// The first position the local log holds.
+        first_retained: u64,
+    },
     /// A record cannot be read.
     #[error(transparent)]
     Corrupt(#[from] CorruptRecord),
@@ -94,10 +169,24 @@ pub enum OpenError {
     Storage(#[from] StorageFault),
 }
 
+/// The refusal of a write to a store opened read-only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the store {} was opened read-only: nothing was written (open it with `Store::open` to write)",
+    path.display()
+)]
+pub struct ReadOnlyStore {
+    /// The database file.
+    pub path: PathBuf,
+}
+
 /// Why a batch could not be appended. Nothing of the batch was stored.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AppendError {
+    /// The store was opened read-only.
+    #[error(transparent)]
+    ReadOnly(#[from] ReadOnlyStore),
     /// A given position is not after the checkpoint: it was applied already.
     #[error("position {position} is not after the checkpoint {checkpoint}: it was applied already")]
     PositionNotAfterCheckpoint {
@@ -151,6 +240,18 @@ pub enum QueryError {
         /// The first position the local log holds.
         first_retained: u64,
     },
+    /// Every snapshot this point could start from is corrupt, and retention dropped the log
+    /// before them.
+    #[error(
+        "no usable projection snapshot for this point: the ones it could start from are corrupt \
+         (see the warnings) and retention dropped the local log before position {first_retained}. \
+         Restore a backup (`tidemark restore`), or follow the stream into a new store \
+         (`tidemark serve --nats URL --db NEW.redb`) and ask that one"
+    )]
+    NoUsableSnapshot {
+        /// The first position the local log holds.
+        first_retained: u64,
+    },
     /// A record cannot be read.
     #[error(transparent)]
     Corrupt(#[from] CorruptRecord),
@@ -163,6 +264,9 @@ pub enum QueryError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RebuildError {
+    /// The store was opened read-only.
+    #[error(transparent)]
+    ReadOnly(#[from] ReadOnlyStore),
     /// Retention dropped the start of the local log: a refold would fold part of it.
     #[error(
         "the local log starts at position {first_retained} (retention dropped the events before it): \
@@ -281,6 +385,9 @@ pub enum BackupError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CompactError {
+    /// The store was opened read-only.
+    #[error(transparent)]
+    ReadOnly(#[from] ReadOnlyStore),
     /// redb refused or failed.
     #[error("compacting: {0}")]
     Compaction(#[from] redb::CompactionError),
@@ -293,6 +400,9 @@ pub enum CompactError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RetentionError {
+    /// The store was opened read-only.
+    #[error(transparent)]
+    ReadOnly(#[from] ReadOnlyStore),
     /// The store is its own source of truth.
     #[error(
         "this store is its own source of truth (embedded mode: its events did not come from a \

@@ -7,16 +7,18 @@ pub mod codec;
 mod error;
 mod store;
 pub mod tables;
+mod verify;
 
 pub use error::{
-    AppendError, BackupError, CompactError, CorruptRecord, OpenError, QueryError, RebuildError,
-    RetentionError, StorageFault, is_disk_full,
+    AppendError, BackupError, CompactError, CorruptRecord, OpenError, QueryError, ReadOnlyStore,
+    RebuildError, RetentionError, StorageFault, is_disk_full,
 };
 pub use store::{
     At, BackupInfo, CompactReport, DiskFull, EVENTS_SCAN_BUDGET, EventFilter, EventsPage, Input,
     Outcome, QuarantineEntry, QuarantineView, RebuildReport, RetentionReport, Stats, Store,
     StoreConfig, TimelineEntry,
 };
+pub use verify::{IntegrityCheck, VERIFY_MAX_LISTED, VerifyError, VerifyProblem, VerifyReport};
 
 /// The wall clock, for `recorded_at`: the store's own fact about when it wrote an event.
 /// Projections never see it.

@@ -22,7 +22,7 @@ use tidemark_core::{Projections, ProjectionsSnapshot};
 use crate::codec::{self, QuarantineRecord, StoredEvent};
 use crate::error::{
     AppendError, BackupError, CompactError, CorruptRecord, OpenError, QueryError, ReadFault,
-    RebuildError, RetentionError, StorageFault,
+    ReadOnlyStore, RebuildError, RetentionError, StorageFault,
 };
 use crate::tables::{self, change_bits};
 
@@ -339,6 +339,8 @@ struct LiveState {
     from_stream: bool,
     /// The first position the local log holds (retention moves it on).
     log_start: u64,
+    /// Corrupt snapshots skipped when this state was restored.
+    skipped_snapshots: Vec<CorruptRecord>,
 }
 
 /// What dropping old events did.
@@ -359,7 +361,9 @@ pub struct RetentionReport {
 #[derive(Debug)]
 pub struct Store {
     /// The database handle; `None` only while a reopen after an I/O error failed.
-    db: RwLock<Option<Database>>,
+    db: RwLock<Option<Handle>>,
+    /// Opened with [`Store::open_read_only`]: every write operation is refused.
+    read_only: bool,
     path: PathBuf,
     config: StoreConfig,
     state: RwLock<LiveState>,
@@ -369,35 +373,139 @@ pub struct Store {
     write_block: Mutex<Option<WriteBlock>>,
 }
 
+/// The open database: read-write (serve, ingest, rebuild, compact), or read-only (the read
+/// commands), which never writes a byte of the file.
+enum Handle {
+    Write(Database),
+    Read(redb::ReadOnlyDatabase),
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Write(db) => f.debug_tuple("Write").field(db).finish(),
+            Self::Read(_) => f.write_str("Read(ReadOnlyDatabase)"),
+        }
+    }
+}
+
+impl Handle {
+    fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            Self::Write(db) => db.begin_read(),
+            Self::Read(db) => db.begin_read(),
+        }
+    }
+
+    /// A write transaction; a read-only handle refuses (the write paths check
+    /// [`Store::refuse_if_read_only`] first, so this is a last guard).
+    fn begin_write(&self) -> Result<WriteTransaction, redb::TransactionError> {
+        match self {
+            Self::Write(db) => db.begin_write(),
+            Self::Read(_) => Err(redb::TransactionError::Storage(redb::StorageError::Io(
+                std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    "the store was opened read-only",
+                ),
+            ))),
+        }
+    }
+}
+
 /// A shared borrow of the open database.
-struct DbRef<'a>(RwLockReadGuard<'a, Option<Database>>);
+struct DbRef<'a>(RwLockReadGuard<'a, Option<Handle>>);
 
 impl std::ops::Deref for DbRef<'_> {
-    type Target = Database;
-    fn deref(&self) -> &Database {
+    type Target = Handle;
+    fn deref(&self) -> &Handle {
         self.0
             .as_ref()
             .expect("DbRef is only made for an open database")
     }
 }
 
-/// Opens (or creates) the redb file, naming a second process as such.
+/// The first bytes of every redb file.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// Refuses an existing file that is not a redb database (an empty file included: redb would
+/// silently make it a new database) before redb sees it. A missing file passes.
+fn refuse_non_redb_file(path: &Path) -> Result<(), OpenError> {
+    use std::io::Read as _;
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(OpenError::Database {
+                path: path.to_path_buf(),
+                reason: redb::DatabaseError::from(e),
+            });
+        }
+    };
+    let mut head = Vec::with_capacity(REDB_MAGIC.len());
+    (&mut file)
+        .take(REDB_MAGIC.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| OpenError::Database {
+            path: path.to_path_buf(),
+            reason: redb::DatabaseError::from(e),
+        })?;
+    let reason = if head.is_empty() {
+        "it is empty (0 bytes)"
+    } else if head != REDB_MAGIC {
+        "it is not a redb database"
+    } else {
+        return Ok(());
+    };
+    Err(OpenError::NotAStore {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    })
+}
+
+/// What redb's refusal to open `path` means for the user.
+fn open_error(path: &Path, reason: redb::DatabaseError) -> OpenError {
+    let path = path.to_path_buf();
+    match reason {
+        redb::DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen { path },
+        // A read-only open refuses a file that needs recovery rather than repairing it.
+        redb::DatabaseError::RepairAborted => OpenError::NeedsRecovery { path },
+        reason => OpenError::Database { path, reason },
+    }
+}
+
+/// Opens (or creates, when `path` does not exist) the redb file for writing, naming a second
+/// process as such.
 fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, OpenError> {
+    refuse_non_redb_file(path)?;
     Database::builder()
         .set_cache_size(cache_bytes)
         .create(path)
-        .map_err(|source| match source {
-            redb::DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen {
-                path: path.to_path_buf(),
-            },
-            source => OpenError::Database {
-                path: path.to_path_buf(),
-                source,
-            },
-        })
+        .map_err(|reason| open_error(path, reason))
 }
 
-fn corrupt(table: &'static str, key: impl ToString, problem: codec::CodecError) -> CorruptRecord {
+/// Opens an existing redb file read-only: nothing is written to it, and a file that needs
+/// recovery is refused ([`OpenError::NeedsRecovery`]) instead of repaired.
+pub(crate) fn open_database_read_only(
+    path: &Path,
+    cache_bytes: usize,
+) -> Result<redb::ReadOnlyDatabase, OpenError> {
+    if !path.exists() {
+        return Err(OpenError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
+    refuse_non_redb_file(path)?;
+    Database::builder()
+        .set_cache_size(cache_bytes)
+        .open_read_only(path)
+        .map_err(|reason| open_error(path, reason))
+}
+
+pub(crate) fn corrupt(
+    table: &'static str,
+    key: impl ToString,
+    problem: codec::CodecError,
+) -> CorruptRecord {
     CorruptRecord {
         table,
         key: key.to_string(),
@@ -405,25 +513,127 @@ fn corrupt(table: &'static str, key: impl ToString, problem: codec::CodecError) 
     }
 }
 
-fn decode_log(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CorruptRecord> {
-    codec::decode_event(bytes).map_err(|e| corrupt("log", seq, e))
+pub(crate) fn decode_log(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CorruptRecord> {
+    codec::decode_event(seq, bytes).map_err(|e| corrupt("log", seq, e))
 }
 
 /// A snapshot record, or `None` when an older format wrote it (then the log is folded instead).
-fn decode_snapshot_or_outdated(
+pub(crate) fn decode_snapshot_or_outdated(
     seq: u64,
     bytes: &[u8],
 ) -> Result<Option<codec::SnapshotRecord>, CorruptRecord> {
     if codec::is_outdated_snapshot(bytes) {
         return Ok(None);
     }
-    codec::decode_snapshot(bytes)
+    codec::decode_snapshot(seq, bytes)
         .map(Some)
         .map_err(|e| corrupt("snapshots", seq, e))
 }
 
+/// Says that a corrupt snapshot is skipped (a snapshot is a cache of the log: the state is
+/// folded from an earlier snapshot or from the log instead).
+fn skip_corrupt_snapshot(corrupt: &CorruptRecord) {
+    tracing::warn!(
+        table = corrupt.table,
+        key = %corrupt.key,
+        problem = %corrupt.problem,
+        "a projection snapshot is corrupt: skipped; the state is folded from an earlier snapshot \
+         or the log instead (the log is the truth). `tidemark verify` lists every corrupt record; \
+         `tidemark rebuild` writes the snapshots anew"
+    );
+}
+
+/// The latest snapshot among `candidates` (keys, latest first) that decodes and from which the
+/// local log can be folded (`seq + 1 >= log_start`), skipping corrupt ones with a warning (each
+/// is pushed to `skipped`). `None`: fold from position 0 (no snapshot, or only outdated ones).
+///
+/// With `not_after` (time travel by time, whose candidates come from `snapshot_times`), a
+/// snapshot whose own latest event time is later is refused too: its `snapshot_times` entry
+/// is wrong, and starting from it would show events after the time asked for.
+fn latest_usable_snapshot(
+    snapshots: &impl ReadableTable<u64, &'static [u8]>,
+    candidates: impl Iterator<Item = Result<u64, ReadFault>>,
+    log_start: u64,
+    not_after: Option<Timestamp>,
+    skipped: &mut Vec<CorruptRecord>,
+) -> Result<Option<codec::SnapshotRecord>, ReadFault> {
+    for seq in candidates {
+        let seq = seq?;
+        if seq.saturating_add(1) < log_start {
+            break;
+        }
+        let Some(bytes) = snapshots.get(seq)? else {
+            continue;
+        };
+        match decode_snapshot_or_outdated(seq, bytes.value()) {
+            Ok(Some(record))
+                if not_after.is_some_and(|t| record.max_time.is_some_and(|max| max > t)) =>
+            {
+                let corrupt = corrupt(
+                    "snapshot_times",
+                    seq,
+                    codec::CodecError::Inconsistent(
+                        "the entry is earlier than the latest event time of its snapshot".into(),
+                    ),
+                );
+                skip_corrupt_snapshot(&corrupt);
+                skipped.push(corrupt);
+            }
+            Ok(Some(record)) => return Ok(Some(record)),
+            Ok(None) => {}
+            Err(corrupt) => {
+                skip_corrupt_snapshot(&corrupt);
+                skipped.push(corrupt);
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The layout version of a store opened read-only; a redb file without Tidemark's `meta` table
+/// or layout version is not a store.
+pub(crate) fn read_layout(db: &redb::ReadOnlyDatabase, path: &Path) -> Result<i64, OpenError> {
+    let not_a_store = || OpenError::NotAStore {
+        path: path.to_path_buf(),
+        reason: "it is a redb database without Tidemark's tables".into(),
+    };
+    let txn = db.begin_read()?;
+    let meta = match txn.open_table(tables::META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Err(not_a_store()),
+        Err(e) => return Err(e.into()),
+    };
+    let format = meta.get(tables::FORMAT)?.map(|v| v.value());
+    format.ok_or_else(not_a_store)
+}
+
 fn time_from_meta(nanos: Option<i64>) -> Option<Timestamp> {
     nanos.map(Timestamp::from_unix_nanos)
+}
+
+/// The checkpoint (an unchecksummed `meta` value) checked against the log: no record after it,
+/// and, in an embedded store (positions without gaps, nothing dropped), one record at each
+/// position up to it. A flipped checkpoint would otherwise show the state at another point.
+pub(crate) fn check_checkpoint(
+    log: &impl ReadableTable<u64, &'static [u8]>,
+    checkpoint: u64,
+    positions_may_have_gaps: bool,
+) -> Result<(), ReadFault> {
+    let last = log.last()?.map_or(0, |(k, _)| k.value());
+    let records = log.len()?;
+    let problem = if last > checkpoint {
+        format!("the log holds position {last}, after the checkpoint")
+    } else if !positions_may_have_gaps && (last != checkpoint || records != checkpoint) {
+        format!("the log holds {records} record(s) up to position {last}")
+    } else {
+        return Ok(());
+    };
+    Err(corrupt(
+        "meta",
+        format!("{} = {checkpoint}", tables::CHECKPOINT),
+        codec::CodecError::Inconsistent(problem),
+    )
+    .into())
 }
 
 /// Folds the stored log positions `range` into `findings`.
@@ -448,7 +658,10 @@ fn replay_range(
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path` and restores the live state.
+    /// Opens (or creates, when `path` does not exist) the store at `path` for reading and
+    /// writing, and restores the live state. An existing file that is not a store (an empty
+    /// file included) is refused ([`OpenError::NotAStore`]); a file left by a process killed
+    /// while writing is recovered to its last commit by redb.
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, OpenError> {
         let path = path.as_ref().to_path_buf();
         let db = open_database(&path, config.cache_bytes)?;
@@ -480,16 +693,66 @@ impl Store {
             txn.open_table(tables::QUARANTINE)?;
         }
         txn.commit()?;
-        let state = Self::load_state(&db)?;
+        let state = Self::load_state(db.begin_read()?)?;
         tracing::info!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, "store opened");
-        Ok(Self {
+        Ok(Self::with_handle(Handle::Write(db), path, config, state))
+    }
+
+    /// Opens an existing store read-only and restores the live state: not a byte of the file is
+    /// written (it may be read-only itself), no table is created, and the write operations
+    /// answer `ReadOnly`. The read commands open stores this way.
+    ///
+    /// Refused: a missing file ([`OpenError::Missing`]); a file that is not a Tidemark store
+    /// ([`OpenError::NotAStore`]: empty, not redb, or redb without Tidemark's tables); a store
+    /// held by a writing process ([`OpenError::AlreadyOpen`]); a store that needs recovery
+    /// because a process was killed while writing it ([`OpenError::NeedsRecovery`]: redb
+    /// recovers it on the next read-write open, `tidemark repair`).
+    pub fn open_read_only(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let db = open_database_read_only(&path, config.cache_bytes)?;
+        let format = read_layout(&db, &path)?;
+        if format > tables::STORE_FORMAT {
+            return Err(OpenError::NewerLayout {
+                found: format,
+                expected: tables::STORE_FORMAT,
+            });
+        }
+        let state = Self::load_state(db.begin_read()?)?;
+        tracing::debug!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, "store opened read-only");
+        Ok(Self::with_handle(Handle::Read(db), path, config, state))
+    }
+
+    fn with_handle(db: Handle, path: PathBuf, config: StoreConfig, state: LiveState) -> Self {
+        Self {
+            read_only: matches!(db, Handle::Read(_)),
             db: RwLock::new(Some(db)),
             path,
             config,
             state: RwLock::new(state),
             writer: Mutex::new(()),
             write_block: Mutex::new(None),
-        })
+        }
+    }
+
+    /// Whether the store was opened read-only ([`Store::open_read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The refusal of every write operation of a read-only store.
+    fn refuse_if_read_only(&self) -> Result<(), ReadOnlyStore> {
+        if self.read_only {
+            return Err(ReadOnlyStore {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Projection snapshots found corrupt and skipped when the live state was restored (it was
+    /// folded from an earlier snapshot or the log instead).
+    pub fn skipped_snapshots(&self) -> Vec<CorruptRecord> {
+        self.read_state().skipped_snapshots.clone()
     }
 
     /// The open database, shared. Never call while holding another `DbRef` (a queued reopen
@@ -511,8 +774,8 @@ impl Store {
         // The old handle holds the file lock: close it before opening again.
         *slot = None;
         let db = open_database(&self.path, self.config.cache_bytes)?;
-        *state = Self::load_state(&db)?;
-        *slot = Some(db);
+        *state = Self::load_state(db.begin_read()?)?;
+        *slot = Some(Handle::Write(db));
         tracing::info!(path = %self.path.display(), checkpoint = state.last_seq, "store reopened after a write error");
         Ok(())
     }
@@ -527,29 +790,47 @@ impl Store {
             .map(|block| block.status.clone())
     }
 
-    /// Restores the live state: the latest snapshot, then the log after it up to the checkpoint.
-    fn load_state(db: &impl ReadableDatabase) -> Result<LiveState, OpenError> {
-        let txn = db.begin_read()?;
+    /// Restores the live state: the latest usable snapshot, then the log after it up to the
+    /// checkpoint. A corrupt snapshot is skipped with a warning (an earlier one, or the log
+    /// from its start, is folded instead); a corrupt log record is an error.
+    fn load_state(txn: redb::ReadTransaction) -> Result<LiveState, OpenError> {
         let meta = txn.open_table(tables::META)?;
         let checkpoint = meta.get(tables::CHECKPOINT)?.map_or(0, |v| v.value()) as u64;
         let max_time = time_from_meta(meta.get(tables::MAX_TIME)?.map(|v| v.value()));
+        let from_stream =
+            meta.get(tables::LOG_SOURCE)?.map(|v| v.value()) == Some(tables::LOG_FROM_STREAM);
+        let log_start = meta.get(tables::LOG_START)?.map_or(1, |v| v.value()) as u64;
         let snapshots = txn.open_table(tables::SNAPSHOTS)?;
-        let (snapshot_seq, mut projections) = match snapshots.range(..=checkpoint)?.next_back() {
-            Some(entry) => {
-                let (key, value) = entry?;
-                match decode_snapshot_or_outdated(key.value(), value.value())? {
-                    Some(record) => (record.seq, Projections::restore_owned(record.projections)),
-                    None => {
-                        tracing::info!(
-                            "projection snapshots were written by an older format: folding the whole log"
-                        );
-                        (0, Projections::new())
-                    }
-                }
+        let mut skipped_snapshots = Vec::new();
+        let candidates = snapshots
+            .range(..=checkpoint)?
+            .rev()
+            .map(|entry| Ok(entry?.0.value()));
+        let restored = latest_usable_snapshot(
+            &snapshots,
+            candidates,
+            log_start,
+            None,
+            &mut skipped_snapshots,
+        )?;
+        let (snapshot_seq, mut projections) = match restored {
+            Some(record) => (record.seq, Projections::restore_owned(record.projections)),
+            None if log_start > 1 => {
+                return Err(OpenError::NoUsableSnapshot {
+                    first_retained: log_start,
+                });
             }
-            None => (0, Projections::new()),
+            None => {
+                if !snapshots.is_empty()? && skipped_snapshots.is_empty() {
+                    tracing::info!(
+                        "projection snapshots were written by an older format: folding the whole log"
+                    );
+                }
+                (0, Projections::new())
+            }
         };
         let log = txn.open_table(tables::LOG)?;
+        check_checkpoint(&log, checkpoint, from_stream || log_start > 1)?;
         replay_range(
             &log,
             snapshot_seq + 1..=checkpoint,
@@ -558,9 +839,6 @@ impl Store {
         )?;
         let quarantine = txn.open_table(tables::QUARANTINE)?;
         let next_quarantine_id = quarantine.last()?.map_or(1, |(k, _)| k.value() + 1);
-        let from_stream =
-            meta.get(tables::LOG_SOURCE)?.map(|v| v.value()) == Some(tables::LOG_FROM_STREAM);
-        let log_start = meta.get(tables::LOG_START)?.map_or(1, |v| v.value()) as u64;
         Ok(LiveState {
             projections,
             last_seq: checkpoint,
@@ -569,6 +847,7 @@ impl Store {
             next_quarantine_id,
             from_stream,
             log_start,
+            skipped_snapshots,
         })
     }
 
@@ -624,6 +903,7 @@ impl Store {
         items: impl Iterator<Item = (Option<u64>, &'a Input)>,
         recorded_at: Timestamp,
     ) -> Result<Vec<Outcome>, AppendError> {
+        self.refuse_if_read_only()?;
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         if let Some(refusal) = self.refusal_while_disk_full() {
@@ -677,7 +957,7 @@ impl Store {
                     match self
                         .db()
                         .map_err(OpenError::from)
-                        .and_then(|db| Self::load_state(&*db))
+                        .and_then(|db| Self::load_state(db.begin_read()?))
                     {
                         Ok(reloaded) => *state = reloaded,
                         Err(e) => {
@@ -769,7 +1049,7 @@ impl Store {
                             continue;
                         }
                         let seq = position.unwrap_or(state.last_seq + 1);
-                        codec::encode_event(event, recorded_at, &mut record);
+                        codec::encode_event(seq, event, recorded_at, &mut record);
                         log.insert(seq, record.as_slice())?;
                         ids.insert(event.id.as_str(), seq)?;
                         let changes = state.projections.apply(seq, event);
@@ -794,12 +1074,15 @@ impl Store {
                         origin,
                     } => {
                         let id = state.next_quarantine_id;
-                        let bytes = codec::encode_quarantine(&QuarantineRecord {
-                            recorded_at,
-                            origin: origin.clone(),
-                            reason: reason.clone(),
-                            raw: raw.clone(),
-                        });
+                        let bytes = codec::encode_quarantine(
+                            id,
+                            &QuarantineRecord {
+                                recorded_at,
+                                origin: origin.clone(),
+                                reason: reason.clone(),
+                                raw: raw.clone(),
+                            },
+                        );
                         quarantine.insert(id, bytes.as_slice())?;
                         state.next_quarantine_id += 1;
                         if let Some(position) = position {
@@ -868,6 +1151,7 @@ impl Store {
     /// Writes a snapshot if events were applied since the last one, so the next open replays
     /// nothing. Called on graceful shutdown.
     pub fn snapshot_now(&self) -> Result<(), AppendError> {
+        self.refuse_if_read_only()?;
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         if state.last_seq == state.snapshot_seq {
@@ -963,7 +1247,7 @@ impl Store {
                 expected: tables::STORE_FORMAT,
             });
         }
-        let state = Self::load_state(&db).map_err(|e| match e {
+        let state = Self::load_state(db.begin_read()?).map_err(|e| match e {
             OpenError::Corrupt(c) => BackupError::Corrupt(c),
             OpenError::Storage(s) => BackupError::Storage(s),
             other => BackupError::Mismatch {
@@ -992,10 +1276,11 @@ impl Store {
     pub fn compact(&self) -> Result<CompactReport, CompactError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let bytes_before = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        self.refuse_if_read_only()?;
         let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
-        let db = slot
-            .as_mut()
-            .ok_or(StorageFault(redb::Error::DatabaseClosed))?;
+        let Some(Handle::Write(db)) = slot.as_mut() else {
+            return Err(StorageFault(redb::Error::DatabaseClosed).into());
+        };
         while db.compact()? {}
         drop(slot);
         let bytes_after = std::fs::metadata(&self.path).map_or(0, |m| m.len());
@@ -1016,6 +1301,7 @@ impl Store {
         &self,
         before: Option<u64>,
     ) -> Result<RetentionReport, RetentionError> {
+        self.refuse_if_read_only()?;
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         if !state.from_stream {
@@ -1030,9 +1316,14 @@ impl Store {
             let mut cut = None;
             for entry in snapshots.range(..=requested)?.rev() {
                 let (key, value) = entry?;
-                if decode_snapshot_or_outdated(key.value(), value.value())?.is_some() {
-                    cut = Some(key.value());
-                    break;
+                match decode_snapshot_or_outdated(key.value(), value.value()) {
+                    Ok(Some(_)) => {
+                        cut = Some(key.value());
+                        break;
+                    }
+                    Ok(None) => {}
+                    // Never cut at a snapshot that cannot be restored.
+                    Err(corrupt) => skip_corrupt_snapshot(&corrupt),
                 }
             }
             let Some(cut) = cut else {
@@ -1167,27 +1458,37 @@ impl Store {
         let txn = db.begin_read()?;
         let snapshots = txn.open_table(tables::SNAPSHOTS)?;
         let times = txn.open_table(tables::SNAPSHOT_TIMES)?;
-        // The latest snapshot that is a valid starting point.
-        let start = match at {
-            At::Seq(seq) => snapshots
-                .range(..=seq.min(checkpoint))?
-                .next_back()
-                .transpose()?
-                .map(|(k, _)| k.value()),
-            At::Time(t) => {
-                let mut found = None;
-                for entry in times.range(..=checkpoint)?.rev() {
-                    let (k, v) = entry?;
-                    if v.value() <= t.unix_nanos() {
-                        found = Some(k.value());
-                        break;
-                    }
-                }
-                found
-            }
+        // The latest snapshot that is a valid starting point and reads back (corrupt ones are
+        // skipped with a warning: an earlier one, or the log from its start, is folded instead).
+        let candidates: Box<dyn Iterator<Item = Result<u64, ReadFault>>> =
+            match at {
+                At::Seq(seq) => Box::new(
+                    snapshots
+                        .range(..=seq.min(checkpoint))?
+                        .rev()
+                        .map(|entry| Ok(entry?.0.value())),
+                ),
+                At::Time(t) => Box::new(times.range(..=checkpoint)?.rev().filter_map(
+                    move |entry| match entry {
+                        Ok((k, v)) => (v.value() <= t.unix_nanos()).then(|| Ok(k.value())),
+                        Err(e) => Some(Err(e.into())),
+                    },
+                )),
+            };
+        let mut skipped = Vec::new();
+        let not_after = match at {
+            At::Seq(_) => None,
+            At::Time(t) => Some(t),
         };
-        if start.is_none_or(|seq| seq < log_start) && log_start > 1 {
-            // No snapshot in the retained range is early enough for this time.
+        let restored =
+            latest_usable_snapshot(&snapshots, candidates, log_start, not_after, &mut skipped)?;
+        if restored.is_none() && log_start > 1 && !skipped.is_empty() {
+            return Err(QueryError::NoUsableSnapshot {
+                first_retained: log_start,
+            });
+        }
+        if restored.is_none() && log_start > 1 {
+            // No snapshot in the retained range is early enough (or readable) for this point.
             return Err(QueryError::BeforeRetainedLog {
                 requested: match at {
                     At::Seq(seq) => format!("position {seq}"),
@@ -1196,13 +1497,6 @@ impl Store {
                 first_retained: log_start,
             });
         }
-        let restored = match start {
-            Some(seq) => {
-                let bytes = snapshots.get(seq)?.expect("listed just above");
-                decode_snapshot_or_outdated(seq, bytes.value())?
-            }
-            None => None,
-        };
         let (start, mut findings) = match restored {
             Some(record) => (record.seq, Projections::restore_owned(record.projections)),
             None => (0, Projections::new()),
@@ -1531,7 +1825,7 @@ impl Store {
         let mut out = Vec::new();
         for entry in table.range(from..)?.take(limit) {
             let (key, value) = entry?;
-            let record = codec::decode_quarantine(value.value())
+            let record = codec::decode_quarantine(key.value(), value.value())
                 .map_err(|e| corrupt("quarantine", key.value(), e))?;
             out.push(QuarantineEntry {
                 id: key.value(),
@@ -1610,6 +1904,7 @@ impl Store {
         &self,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<RebuildReport, RebuildError> {
+        self.refuse_if_read_only()?;
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         if state.log_start > 1 {
@@ -1631,6 +1926,7 @@ impl Store {
             next_quarantine_id: state.next_quarantine_id,
             from_stream: state.from_stream,
             log_start: 1,
+            skipped_snapshots: Vec::new(),
         };
         {
             let log = txn.open_table(tables::LOG)?;
@@ -1672,7 +1968,7 @@ impl Store {
 }
 
 /// The finding index entries of one event: what it changed, and the findings it names.
-fn finding_index_entries(
+pub(crate) fn finding_index_entries(
     event: &Event,
     changes: &[(String, FindingChange)],
     bits: &mut BTreeMap<String, u8>,
@@ -1704,7 +2000,7 @@ fn finding_index_entries(
 }
 
 /// The incident an event belongs to, if it names one.
-fn incident_of(event: &Event) -> Option<&str> {
+pub(crate) fn incident_of(event: &Event) -> Option<&str> {
     match &event.payload {
         Payload::NoteAdded(note) => note.incident.as_deref(),
         Payload::IncidentOpened(i) | Payload::IncidentUpdated(i) | Payload::IncidentClosed(i) => {
@@ -1714,7 +2010,7 @@ fn incident_of(event: &Event) -> Option<&str> {
     }
 }
 
-fn type_index(event_type: EventType) -> u8 {
+pub(crate) fn type_index(event_type: EventType) -> u8 {
     EventType::ALL
         .iter()
         .position(|t| *t == event_type)

@@ -21,6 +21,15 @@ use tidemark_store::{Input, Store, StoreConfig, tables};
 /// `recorded_at` of every golden record (a fixed instant: golden files are reproducible).
 const RECORDED_AT: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
 
+/// The key (log position) golden event records of the checksummed formats are sealed with.
+/// Snapshots are sealed with their own `seq`, quarantine record I with id I + 1.
+const GOLDEN_EVENT_KEY: u64 = 1;
+
+/// The id of golden quarantine record `index`.
+fn quarantine_key(index: usize) -> u64 {
+    index as u64 + 1
+}
+
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
@@ -245,7 +254,7 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
         for event_file in fixture_event_files() {
             let event = decode_event(&std::fs::read_to_string(&event_file).unwrap()).unwrap();
             let mut bytes = Vec::new();
-            codec::encode_event(&event, RECORDED_AT, &mut bytes);
+            codec::encode_event(GOLDEN_EVENT_KEY, &event, RECORDED_AT, &mut bytes);
             write_new(&event_golden(&event_file, EVENT_FORMAT), &bytes);
         }
         let projections = fold(&events);
@@ -261,7 +270,7 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
         for (i, record) in quarantine_inputs().iter().enumerate() {
             write_new(
                 &dir.join(format!("records/quarantine-v{QUARANTINE_FORMAT}.{i}.bin")),
-                &codec::encode_quarantine(record),
+                &codec::encode_quarantine(quarantine_key(i), record),
             );
         }
     }
@@ -455,17 +464,25 @@ fn every_golden_event_record_decodes_to_its_fixture() {
         )
         .unwrap();
         let bytes = read_golden(&path);
-        let stored = codec::decode_event(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let stored =
+            codec::decode_event(GOLDEN_EVENT_KEY, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(stored.event, expected, "{name}");
         assert_eq!(stored.recorded_at, RECORDED_AT, "{name}");
         if format == EVENT_FORMAT {
             // This build writes this format: it must write exactly these bytes (a layout change,
             // such as reordering `event_types!`, needs a new format and new golden files).
             let mut again = Vec::new();
-            codec::encode_event(&expected, RECORDED_AT, &mut again);
+            codec::encode_event(GOLDEN_EVENT_KEY, &expected, RECORDED_AT, &mut again);
             assert!(
                 again == bytes,
                 "{name}: this build encodes the event differently under the same format version"
+            );
+        }
+        if format >= 3 {
+            // Checksummed: the record is bound to its key.
+            assert!(
+                codec::decode_event(GOLDEN_EVENT_KEY + 1, &bytes).is_err(),
+                "{name}: read back under another key"
             );
         }
     }
@@ -479,14 +496,16 @@ fn every_golden_snapshot_decodes_or_is_known_as_outdated() {
     for (format, path) in records {
         let name = path.file_name().unwrap().to_str().unwrap();
         let bytes = read_golden(&path);
-        if format < SNAPSHOT_FORMAT {
-            // Snapshots are a cache of the log: an older one is recognised and skipped (the
-            // store folds the log instead), never misread.
-            assert!(codec::is_outdated_snapshot(&bytes), "{name}");
+        if codec::is_outdated_snapshot(&bytes) {
+            // Snapshots are a cache of the log: one older than the oldest format this build
+            // reads is recognised and skipped (the store folds the log instead), never misread.
+            assert!(format < codec::OLDEST_SNAPSHOT_FORMAT_READ, "{name}");
             continue;
         }
-        let record: SnapshotRecord =
-            codec::decode_snapshot(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Every format from the oldest read on decodes to the state it was written from.
+        assert!(format >= codec::OLDEST_SNAPSHOT_FORMAT_READ, "{name}");
+        let record: SnapshotRecord = codec::decode_snapshot(events.len() as u64, &bytes)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(record.seq, events.len() as u64, "{name}");
         let projections = fold(&events);
         // Compared through a restore: a snapshot holds no derived indexes.
@@ -494,11 +513,13 @@ fn every_golden_snapshot_decodes_or_is_known_as_outdated() {
             Projections::restore_owned(record.projections).snapshot() == projections.snapshot(),
             "{name}"
         );
-        let again = codec::encode_snapshot_of(record.seq, record.max_time, &projections);
-        assert!(
-            again == bytes,
-            "{name}: this build encodes the snapshot differently under the same format version"
-        );
+        if format == SNAPSHOT_FORMAT {
+            let again = codec::encode_snapshot_of(record.seq, record.max_time, &projections);
+            assert!(
+                again == bytes,
+                "{name}: this build encodes the snapshot differently under the same format version"
+            );
+        }
     }
 }
 
@@ -511,7 +532,8 @@ fn every_golden_quarantine_record_decodes() {
         let name = path.file_name().unwrap().to_str().unwrap();
         let index: usize = name.split('.').nth(1).unwrap().parse().unwrap();
         let bytes = read_golden(&path);
-        let record = codec::decode_quarantine(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let record = codec::decode_quarantine(quarantine_key(index), &bytes)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
             quarantine_view(std::slice::from_ref(&record)),
             vec![QuarantineExpected {
@@ -523,7 +545,69 @@ fn every_golden_quarantine_record_decodes() {
         );
         assert_eq!(record.recorded_at, RECORDED_AT, "{name}");
         if format == QUARANTINE_FORMAT {
-            assert!(codec::encode_quarantine(&record) == bytes, "{name}");
+            assert!(
+                codec::encode_quarantine(quarantine_key(index), &record) == bytes,
+                "{name}"
+            );
         }
+    }
+}
+
+/// Every golden store opens read-only straight from the committed file, which stays byte for
+/// byte as it was, with the state a read-write open restores.
+#[test]
+fn every_golden_store_opens_read_only_and_unchanged() {
+    for suffix in [".redb", "-replica.redb"] {
+        for (version, path) in golden_stores(suffix) {
+            let before = std::fs::read(&path).unwrap();
+            let name = format!("{}", path.display());
+            let read_only = Store::open_read_only(&path, StoreConfig::default())
+                .unwrap_or_else(|e| panic!("{name} does not open read-only: {e}"));
+            assert!(read_only.is_read_only());
+            let (_dir, writable) = open_copy(&path);
+            assert!(
+                read_only.projection_snapshot() == writable.projection_snapshot(),
+                "{name}: layout {version}"
+            );
+            assert_eq!(
+                read_only.stats().unwrap().events,
+                writable.stats().unwrap().events
+            );
+            assert!(
+                read_only.append(&[], RECORDED_AT).is_err(),
+                "{name}: a write"
+            );
+            drop(read_only);
+            assert!(std::fs::read(&path).unwrap() == before, "{name} changed");
+        }
+    }
+}
+
+/// A store of the old record formats takes records of the new ones beside them: both read back
+/// after reopening, and the state is the fold of all of them.
+#[test]
+fn an_old_store_takes_new_records_beside_its_old_ones() {
+    let events = expected_events();
+    for (_, path) in golden_stores(".redb") {
+        let (dir, store) = open_copy(&path);
+        let mut more: Vec<Event> = events[..5].to_vec();
+        for (i, event) in more.iter_mut().enumerate() {
+            event.id = tidemark_core::EventId(format!("golden-new-{i}"));
+        }
+        let inputs: Vec<Input> = more.iter().cloned().map(Input::Event).collect();
+        store.append(&inputs, RECORDED_AT).unwrap();
+        store.snapshot_now().unwrap();
+        drop(store);
+        let store = Store::open(dir.path().join("store.redb"), StoreConfig::default()).unwrap();
+        let all: Vec<Event> = events.iter().chain(&more).cloned().collect();
+        let stored: Vec<Event> = store
+            .events(1, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(_, s)| s.event)
+            .collect();
+        assert_eq!(stored, all);
+        assert!(store.projection_snapshot() == fold(&all).snapshot());
+        assert!(store.fold_log(|_, _| {}).unwrap().snapshot() == fold(&all).snapshot());
     }
 }

@@ -1,0 +1,390 @@
+//! Corruption in real redb files: bits flipped on disk in log records, snapshots and quarantine
+//! records are reported with their table and key, never read back as data; a corrupt snapshot
+//! is skipped (the state is folded from an earlier snapshot or the log, and rebuild needs
+//! none); on a replica whose log retention cut, the answer names restoring or re-following.
+//!
+//! Records are located in the file by their exact bytes (read through redb first), and the
+//! flip is made in the file itself, as a failing disk would.
+
+use std::path::Path;
+
+use tidemark_core::{Event, Projections, Timestamp, decode_event};
+use tidemark_store::{At, Input, OpenError, QueryError, Store, StoreConfig, tables};
+
+const NOW: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
+
+/// Event `i`: a cycle of cluster `c{i % 2}` whose findings carry titles like "thing 17".
+fn event(i: usize) -> Event {
+    let findings: Vec<String> = (0..4)
+        .filter(|k| !(i + k).is_multiple_of(3))
+        .map(|k| {
+            format!(
+                r#"{{"check_key":"k{k}","category":"c","severity":"error","title":"thing {}"}}"#,
+                10 + i * 4 + k
+            )
+        })
+        .collect();
+    decode_event(&format!(
+        r#"{{"id":"corrupt-{i}","schema":1,"type":"cycle.completed","time":"2026-03-02T10:{:02}:{:02}Z","source":"probe","cluster":"c{}","data":{{"cycle":"{i}","categories":["c"],"findings":[{}]}}}}"#,
+        i / 60,
+        i % 60,
+        i % 2,
+        findings.join(",")
+    ))
+    .unwrap()
+}
+
+fn fold(count: usize) -> Projections {
+    let mut projections = Projections::new();
+    for i in 0..count {
+        projections.apply(i as u64 + 1, &event(i));
+    }
+    projections
+}
+
+fn config() -> StoreConfig {
+    StoreConfig {
+        snapshot_every: 20,
+        snapshot_keep_every: 20,
+        ..StoreConfig::default()
+    }
+}
+
+/// A closed embedded store of `count` events in batches of 5, with a snapshot at the end.
+fn make_store(path: &Path, count: usize) {
+    let store = Store::open(path, config()).unwrap();
+    let inputs: Vec<Input> = (0..count).map(|i| Input::Event(event(i))).collect();
+    for chunk in inputs.chunks(5) {
+        store.append(chunk, NOW).unwrap();
+    }
+    store.snapshot_now().unwrap();
+}
+
+/// The stored bytes of `key` in a byte-valued table, read through redb.
+fn stored_bytes(path: &Path, table: redb::TableDefinition<u64, &[u8]>, key: u64) -> Vec<u8> {
+    use redb::ReadableDatabase;
+    let db = redb::ReadOnlyDatabase::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let table = txn.open_table(table).unwrap();
+    table.get(key).unwrap().unwrap().value().to_vec()
+}
+
+/// Flips bit `bit` of byte `offset` of every copy of `record` in the file (stale copies in
+/// freed pages included), as a disk would; returns how many copies there were.
+fn flip_in_file(path: &Path, record: &[u8], offset: usize, bit: u8) -> usize {
+    flips_in_file(path, record, &[(offset, bit)])
+}
+
+/// [`flip_in_file`] of several bits.
+fn flips_in_file(path: &Path, record: &[u8], flips: &[(usize, u8)]) -> usize {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mut found = 0;
+    let mut at = 0;
+    while let Some(i) = bytes[at..]
+        .windows(record.len())
+        .position(|w| w == record)
+        .map(|i| i + at)
+    {
+        for (offset, bit) in flips {
+            bytes[i + offset] ^= 1 << bit;
+        }
+        found += 1;
+        at = i + record.len();
+    }
+    assert!(found > 0, "the record is not in the file as stored");
+    std::fs::write(path, bytes).unwrap();
+    found
+}
+
+/// The offset of the first byte of `needle` in `haystack`.
+fn offset_of(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap()
+}
+
+/// A title in a log record changed on disk ("thing 17" read as "thing 07" before checksums):
+/// every open, read-write or read-only, refuses with the table and position and what to do,
+/// and `rebuild`'s refold cannot run past it either.
+#[test]
+fn a_flipped_bit_in_a_log_record_is_refused_with_its_table_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    // No snapshot after position 40: the record at 42 is folded at every open.
+    let store = Store::open(
+        &path,
+        StoreConfig {
+            snapshot_every: 1_000,
+            ..config()
+        },
+    )
+    .unwrap();
+    for i in 0..50 {
+        store.append(&[Input::Event(event(i))], NOW).unwrap();
+    }
+    drop(store);
+    let record = stored_bytes(&path, tables::LOG, 42);
+    // Event 41 names "thing 174": flip '1' to '0'.
+    let title = offset_of(&record, b"thing 174");
+    flip_in_file(&path, &record, title + 6, 0);
+
+    for read_only in [true, false] {
+        let opened = if read_only {
+            Store::open_read_only(&path, config())
+        } else {
+            Store::open(&path, config())
+        };
+        let error = opened.expect_err("a corrupt log record was read back as data");
+        let OpenError::Corrupt(corrupt) = &error else {
+            panic!("{error}");
+        };
+        assert_eq!((corrupt.table, corrupt.key.as_str()), ("log", "42"));
+        let message = error.to_string();
+        assert!(
+            message.contains("log record 42: checksum mismatch"),
+            "{message}"
+        );
+        assert!(message.contains("tidemark restore"), "{message}");
+    }
+}
+
+/// The latest snapshot changed on disk: the store opens (read-write and read-only) from the
+/// snapshot before it and the log, says which one it skipped, and equals a clean fold; time
+/// travel to that position skips it too; rebuild rewrites the snapshots from the log.
+#[test]
+fn a_corrupt_snapshot_is_skipped_and_the_state_folded_from_an_earlier_one_or_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let count = 47;
+    make_store(&path, count);
+    let snapshot = stored_bytes(&path, tables::SNAPSHOTS, count as u64);
+    // Eight bytes in the middle of the snapshot, as in the issue.
+    let flips: Vec<(usize, u8)> = (0..8)
+        .map(|byte| (snapshot.len() / 2 + byte * 13, 3))
+        .collect();
+    flips_in_file(&path, &snapshot, &flips);
+    let expected = fold(count).snapshot();
+    for read_only in [true, false] {
+        let store = if read_only {
+            Store::open_read_only(&path, config())
+        } else {
+            Store::open(&path, config())
+        }
+        .unwrap_or_else(|e| panic!("a corrupt snapshot stopped the open: {e}"));
+        let skipped = store.skipped_snapshots();
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(
+            (skipped[0].table, skipped[0].key.as_str()),
+            ("snapshots", "47")
+        );
+        assert!(store.projection_snapshot() == expected);
+        let (past, at) = store.projection_at(At::Seq(count as u64)).unwrap();
+        assert_eq!(at, count as u64);
+        assert!(past.snapshot() == expected);
+        let (past, _) = store
+            .projection_at(At::Time(event(count - 1).time))
+            .unwrap();
+        assert!(past.snapshot() == expected);
+    }
+    let store = Store::open(&path, config()).unwrap();
+    let report = store.rebuild(|_, _| {}).unwrap();
+    assert!(report.state_unchanged);
+    drop(store);
+    let store = Store::open_read_only(&path, config()).unwrap();
+    assert!(store.skipped_snapshots().is_empty(), "rebuild rewrote them");
+    assert!(store.projection_snapshot() == expected);
+}
+
+/// On a replica whose log retention cut at a snapshot, a corrupt snapshot there cannot be
+/// refolded around: the open says to restore a backup or follow the stream into a new store.
+#[test]
+fn a_corrupt_snapshot_at_the_retention_cut_names_restoring_or_refollowing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replica.redb");
+    let store = Store::open(&path, config()).unwrap();
+    let items: Vec<(u64, Input)> = (0..60)
+        .map(|i| (i as u64 * 2 + 1, Input::Event(event(i))))
+        .collect();
+    for chunk in items.chunks(5) {
+        store.append_positioned(chunk, NOW).unwrap();
+    }
+    let cut = store.drop_events_before(None).unwrap().first_retained;
+    drop(store);
+    let snapshot = stored_bytes(&path, tables::SNAPSHOTS, cut);
+    flip_in_file(&path, &snapshot, snapshot.len() / 2, 1);
+    for read_only in [true, false] {
+        let opened = if read_only {
+            Store::open_read_only(&path, config())
+        } else {
+            Store::open(&path, config())
+        };
+        let error = opened.expect_err("a replica without a usable snapshot opened");
+        assert!(
+            matches!(error, OpenError::NoUsableSnapshot { first_retained } if first_retained == cut),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(message.contains("tidemark restore"), "{message}");
+        assert!(message.contains("tidemark serve --nats"), "{message}");
+    }
+}
+
+/// A quarantine record changed on disk is named by its table and id when listed.
+#[test]
+fn a_flipped_bit_in_a_quarantine_record_is_refused_with_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let store = Store::open(&path, config()).unwrap();
+    store
+        .append(
+            &[Input::Rejected {
+                raw: br#"{"title":"thing 17"}"#.to_vec(),
+                reason: "not an event".into(),
+                origin: "line 1".into(),
+            }],
+            NOW,
+        )
+        .unwrap();
+    drop(store);
+    let record = stored_bytes(&path, tables::QUARANTINE, 1);
+    let title = offset_of(&record, b"thing 17");
+    flip_in_file(&path, &record, title + 6, 0);
+    let store = Store::open_read_only(&path, config()).unwrap();
+    let error = store.quarantine(1, 10).expect_err("read back as data");
+    let QueryError::Corrupt(corrupt) = &error else {
+        panic!("{error}");
+    };
+    assert_eq!((corrupt.table, corrupt.key.as_str()), ("quarantine", "1"));
+}
+
+/// A flipped checkpoint (an unchecksummed meta value) would show the state at another point of
+/// the log: it is checked against the log at every open.
+#[test]
+fn a_checkpoint_that_disagrees_with_the_log_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    make_store(&path, 47);
+    for flipped in [47 ^ 8, 47 ^ 64] {
+        {
+            let db = redb::Database::open(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(tables::META)
+                .unwrap()
+                .insert(tables::CHECKPOINT, flipped)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let error = Store::open_read_only(&path, config()).expect_err("read back as data");
+        let OpenError::Corrupt(corrupt) = &error else {
+            panic!("{error}");
+        };
+        assert_eq!(corrupt.table, "meta", "{error}");
+    }
+}
+
+fn verify(path: &Path) -> tidemark_store::VerifyReport {
+    let before = std::fs::read(path).unwrap();
+    let report = Store::verify(path, |_, _| {}).unwrap();
+    assert!(
+        std::fs::read(path).unwrap() == before,
+        "verify changed the file"
+    );
+    report
+}
+
+fn listed(report: &tidemark_store::VerifyReport) -> Vec<(&str, &str)> {
+    report
+        .problems
+        .iter()
+        .map(|p| (p.table, p.key.as_str()))
+        .collect()
+}
+
+/// The golden stores (embedded and replica, the replica's log cut by retention) and a fresh
+/// store verify clean, redb's integrity check included, and the files are left unchanged.
+#[test]
+fn verify_passes_clean_stores_without_changing_them() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("store.redb");
+    make_store(&fresh, 47);
+    for path in [
+        golden.join("store-v1.redb"),
+        golden.join("store-v1-replica.redb"),
+        fresh,
+    ] {
+        let report = verify(&path);
+        assert!(report.is_clean(), "{}: {report:#?}", path.display());
+        assert!(report.checked["log"] > 0 && report.checked["ids"] > 0);
+    }
+}
+
+/// Bits flipped on disk in a log record and in a snapshot: verify lists both by table and key
+/// and redb's own check fails too; the file is unchanged.
+#[test]
+fn verify_lists_flipped_records_by_table_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    make_store(&path, 47);
+    let record = stored_bytes(&path, tables::LOG, 42);
+    flip_in_file(&path, &record, offset_of(&record, b"thing 17") + 6, 0);
+    let snapshot = stored_bytes(&path, tables::SNAPSHOTS, 20);
+    flip_in_file(&path, &snapshot, snapshot.len() / 2, 5);
+    let report = verify(&path);
+    assert!(!report.is_clean());
+    // Exactly the two records: the indexes still agree with the log around them.
+    let mut listed = listed(&report);
+    listed.sort();
+    assert_eq!(listed, [("log", "42"), ("snapshots", "20")], "{report:#?}");
+    assert!(
+        report.problems[0].problem.contains("checksum mismatch"),
+        "{report:#?}"
+    );
+    assert_ne!(report.integrity, tidemark_store::IntegrityCheck::Passed);
+}
+
+/// Index entries have no checksum: verify checks them against the log, so a missing id, a
+/// stray type entry and wrong change bits are each listed.
+#[test]
+fn verify_checks_the_indexes_against_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    make_store(&path, 47);
+    {
+        use redb::ReadableTable;
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(tables::IDS)
+            .unwrap()
+            .remove("corrupt-7")
+            .unwrap();
+        txn.open_table(tables::BY_TYPE)
+            .unwrap()
+            .insert(("cycle.completed", 4_000), ())
+            .unwrap();
+        let mut by_finding = txn.open_table(tables::BY_FINDING).unwrap();
+        let first = by_finding.first().unwrap().map(|(k, v)| {
+            let (c, key, seq) = k.value();
+            ((c.to_owned(), key.to_owned(), seq), v.value())
+        });
+        let ((c, key, seq), bits) = first.unwrap();
+        by_finding
+            .insert((c.as_str(), key.as_str(), seq), bits ^ 0x40)
+            .unwrap();
+        drop(by_finding);
+        txn.commit().unwrap();
+    }
+    let report = verify(&path);
+    let tables: Vec<&str> = report.problems.iter().map(|p| p.table).collect();
+    assert!(
+        listed(&report).contains(&("ids", "corrupt-7")),
+        "{report:#?}"
+    );
+    assert!(
+        listed(&report).contains(&("by_type", "(cycle.completed, 4000)")),
+        "{report:#?}"
+    );
+    assert!(tables.contains(&"by_finding"), "{report:#?}");
+    assert_eq!(report.integrity, tidemark_store::IntegrityCheck::Passed);
+}
