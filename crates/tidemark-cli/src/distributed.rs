@@ -226,12 +226,12 @@ impl Health for FollowerHealth {
             Gauge {
                 name: "tidemark_follower_applied",
                 help: "events applied by this process",
-                value: s.applied as f64,
+                value: s.since_start.applied as f64,
             },
             Gauge {
                 name: "tidemark_follower_quarantined",
                 help: "messages quarantined by this process",
-                value: s.quarantined as f64,
+                value: s.since_start.quarantined as f64,
             },
         ]
     }
