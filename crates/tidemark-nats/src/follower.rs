@@ -441,6 +441,9 @@ impl Follower {
         self.update(|s| {
             s.since_start.add(&committed.counts);
             s.checkpoint = checkpoint;
+            // The stream holds at least what was just read from it (its info is refreshed
+            // every second).
+            s.stream_last_seq = s.stream_last_seq.max(checkpoint);
             s.lag = s.stream_last_seq.saturating_sub(checkpoint);
         });
         Ok(())
