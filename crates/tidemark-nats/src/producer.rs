@@ -106,10 +106,10 @@ impl Producer {
         let unanswered = match self.config.deadline {
             None => {
                 work.await;
-                Unanswered::AttemptsExhausted
+                Unanswered::GaveUp
             }
             Some(deadline) => match tokio::time::timeout(deadline, work).await {
-                Ok(()) => Unanswered::AttemptsExhausted,
+                Ok(()) => Unanswered::GaveUp,
                 Err(_) => Unanswered::DeadlinePassed(deadline),
             },
         };
@@ -250,7 +250,7 @@ impl Producer {
                 }
             }
         }
-        Unanswered::AttemptsExhausted.answer_with(event, *sent, &last_error)
+        Unanswered::GaveUp.answer_with(event, *sent, &last_error)
     }
 }
 
@@ -264,7 +264,9 @@ struct Answers {
 /// Why an event has no acknowledgement.
 #[derive(Clone, Copy, Debug)]
 enum Unanswered {
-    AttemptsExhausted,
+    /// The attempts ran out, or an error that retrying cannot fix.
+    GaveUp,
+    /// The call's deadline passed first.
     DeadlinePassed(Duration),
 }
 
@@ -276,7 +278,7 @@ impl Unanswered {
     fn answer_with(self, event: &Event, sent: bool, last_error: &str) -> Published {
         let id = event.id.as_str();
         let why = match self {
-            Self::AttemptsExhausted => format!("every attempt failed ({last_error})"),
+            Self::GaveUp => format!("not acknowledged ({last_error})"),
             Self::DeadlinePassed(deadline) => {
                 format!("no acknowledgement within the publish timeout ({deadline:?})")
             }
