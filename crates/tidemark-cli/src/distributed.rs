@@ -126,15 +126,21 @@ impl NatsArgs {
     }
 
     fn producer(&self, js: JetStreamContext) -> Producer {
-        self.producer_with(js, ProducerConfig::default().max_in_flight)
+        self.producer_with(js, ProducerConfig::default().max_in_flight, None)
     }
 
-    fn producer_with(&self, js: JetStreamContext, max_in_flight: usize) -> Producer {
+    fn producer_with(
+        &self,
+        js: JetStreamContext,
+        max_in_flight: usize,
+        deadline: Option<Duration>,
+    ) -> Producer {
         Producer::new(
             js,
             ProducerConfig {
                 subject_prefix: self.subject_prefix.clone(),
                 max_in_flight,
+                deadline,
                 ..ProducerConfig::default()
             },
         )
@@ -156,6 +162,7 @@ impl Publisher for NatsPublisher {
                 .map(|p| match p {
                     Published::Stored { seq } => PublishResult::Published { seq },
                     Published::Duplicate { seq } => PublishResult::Duplicate { seq },
+                    Published::Unknown { reason } => PublishResult::Unknown { reason },
                     Published::Failed { reason } => PublishResult::Failed { reason },
                 })
                 .collect()
@@ -226,15 +233,24 @@ impl Health for FollowerHealth {
             Gauge {
                 name: "tidemark_follower_applied",
                 help: "events applied by this process",
-                value: s.applied as f64,
+                value: s.since_start.applied as f64,
             },
             Gauge {
                 name: "tidemark_follower_quarantined",
                 help: "messages quarantined by this process",
-                value: s.quarantined as f64,
+                value: s.since_start.quarantined as f64,
             },
         ]
     }
+}
+
+/// How a replica serves, beside the server's own settings.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplicaSettings {
+    /// `/readyz` answers 503 while the follower is more than this many events behind.
+    pub max_lag: u64,
+    /// How long `POST /v1/events` waits for the stream's acknowledgements.
+    pub publish_timeout: Duration,
 }
 
 /// `serve --nats`: follow the stream into the local store and serve it; ingest publishes.
@@ -243,24 +259,37 @@ pub fn serve_replica(
     store: Arc<tidemark_store::Store>,
     listen: std::net::SocketAddr,
     config: tidemark_server::ServerConfig,
-    max_lag: u64,
+    settings: ReplicaSettings,
 ) -> Result<(), CliError> {
     runtime()?.block_on(async {
         let js = nats.jetstream("tidemark-serve").await?;
-        let follower = tidemark_nats::spawn_follower(
+        // What the follower applies is what this replica ingests: counted as the writer counts
+        // it in embedded mode, under the same metric names.
+        let metrics = Arc::new(tidemark_server::metrics::Metrics::default());
+        let counted = metrics.clone();
+        let follower = tidemark_nats::spawn_observed_follower(
             store.clone(),
             js.clone(),
             FollowerConfig {
                 stream: nats.stream.clone(),
                 ..FollowerConfig::default()
             },
+            Arc::new(move |took, counts| {
+                counted.batch(took, counts.applied, counts.duplicates, counts.quarantined)
+            }),
+        );
+        let producer = nats.producer_with(
+            js,
+            ProducerConfig::default().max_in_flight,
+            Some(settings.publish_timeout),
         );
         let mode = tidemark_server::Mode::Replica {
-            publisher: Arc::new(NatsPublisher(nats.producer(js))),
+            publisher: Arc::new(NatsPublisher(producer)),
             health: Arc::new(FollowerHealth {
                 status: follower.status_handle(),
-                max_lag,
+                max_lag: settings.max_lag,
             }),
+            metrics,
         };
         let (listener, addr) = bind(listen).await?;
         eprintln!(
@@ -326,6 +355,8 @@ pub struct EmitArgs {
 struct EmitSummary {
     published: u64,
     duplicates: u64,
+    /// Sent but not acknowledged: they may be in the stream.
+    unknown: u64,
     failed: u64,
     rejected: u64,
     failures: Vec<String>,
@@ -337,6 +368,12 @@ impl EmitSummary {
             match result {
                 Published::Stored { .. } => self.published += 1,
                 Published::Duplicate { .. } => self.duplicates += 1,
+                Published::Unknown { reason } => {
+                    self.unknown += 1;
+                    if self.failures.len() < 100 {
+                        self.failures.push(reason.clone());
+                    }
+                }
                 Published::Failed { reason } => {
                     self.failed += 1;
                     if self.failures.len() < 100 {
@@ -355,19 +392,19 @@ impl EmitSummary {
             );
         } else {
             eprintln!(
-                "published {}, duplicates {} (already in the stream), failed {}, invalid lines {}",
-                self.published, self.duplicates, self.failed, self.rejected
+                "published {}, duplicates {} (already in the stream), unknown {} (not acknowledged), failed {}, invalid lines {}",
+                self.published, self.duplicates, self.unknown, self.failed, self.rejected
             );
             for failure in self.failures.iter().take(20) {
                 eprintln!("  {failure}");
             }
         }
-        if self.failed > 0 {
+        if self.failed + self.unknown > 0 {
             return Err(CliError::new(
                 exit::FAILURE,
                 anyhow::anyhow!(
-                    "{} event(s) not published: run the same command again (ids make it safe)",
-                    self.failed
+                    "{} event(s) not published or not acknowledged: run the same command again (ids make it safe)",
+                    self.failed + self.unknown
                 ),
             ));
         }
@@ -408,7 +445,7 @@ fn built_event(args: &EmitArgs, event_type: &str) -> Result<Event, CliError> {
 pub fn emit(args: &EmitArgs) -> Result<(), CliError> {
     runtime()?.block_on(async {
         let js = args.nats.jetstream("tidemark-emit").await?;
-        let producer = args.nats.producer_with(js, args.max_in_flight);
+        let producer = args.nats.producer_with(js, args.max_in_flight, None);
         let mut summary = EmitSummary::default();
         if let Some(event_type) = &args.event_type {
             let event = built_event(args, event_type)?;

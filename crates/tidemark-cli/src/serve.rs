@@ -44,6 +44,17 @@ pub struct ServeArgs {
     /// With --nats: /readyz answers 503 while the replica is more than this many events behind.
     #[arg(long, default_value_t = 1_000, value_name = "EVENTS")]
     pub max_lag: u64,
+    /// With --nats: how long `POST /v1/events` waits for the stream to acknowledge its events
+    /// (retries included). Events not acknowledged by then are answered 503 `unknown`: they may
+    /// still be stored; retrying with the same ids is safe.
+    #[arg(
+        long,
+        env = "TIDEMARK_PUBLISH_TIMEOUT_SECS",
+        default_value_t = 10,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=3_600)
+    )]
+    pub publish_timeout_secs: u64,
     /// Follow a NATS JetStream stream instead of running alone (distributed mode).
     #[command(flatten)]
     pub nats: crate::distributed::NatsArgs,
@@ -149,7 +160,10 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             store,
             args.listen,
             server_config,
-            args.max_lag,
+            crate::distributed::ReplicaSettings {
+                max_lag: args.max_lag,
+                publish_timeout: std::time::Duration::from_secs(args.publish_timeout_secs),
+            },
         );
     }
     if !args.replay.is_empty() {

@@ -1,5 +1,7 @@
 //! `tidemark serve --nats` killed with SIGKILL at random moments while it catches up on a
 //! stream: every restart resumes from its checkpoint, and each event is applied exactly once.
+//! A replica's writes with NATS down are answered within the publish timeout, and a replica is
+//! observed like an embedded server: its own quarantine, ingest counters, `/readyz`.
 
 #[path = "../../tidemark-nats/tests/support/nats_server.rs"]
 mod nats_server;
@@ -122,4 +124,296 @@ fn sigkilled_follower_resumes_from_its_checkpoint_exactly_once() {
         store.projection_snapshot(),
         store.fold_log(|_, _| {}).unwrap().snapshot()
     );
+}
+
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .new_agent()
+}
+
+fn get_json(agent: &ureq::Agent, url: &str) -> (u16, serde_json::Value) {
+    let mut response = agent.get(url).call().unwrap();
+    let text = response.body_mut().read_to_string().unwrap();
+    (
+        response.status().as_u16(),
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+    )
+}
+
+fn post(
+    agent: &ureq::Agent,
+    url: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let mut response = agent
+        .post(url)
+        .header("content-type", content_type)
+        .send(body)
+        .unwrap();
+    let text = response.body_mut().read_to_string().unwrap();
+    (
+        response.status().as_u16(),
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+    )
+}
+
+fn note(id: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","schema":1,"type":"note.added","time":"2026-03-02T14:00:00Z","source":"test","cluster":"c","data":{{"author":"me","kind":"observation","text":"{id}"}}}}"#
+    )
+}
+
+/// Waits until `/readyz` is 200 with the follower's checkpoint at `seq` or past it.
+fn wait_ready_at(agent: &ureq::Agent, base: &str, seq: u64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = get_json(agent, &format!("{base}/readyz"));
+        if status == 200 && body["follower"]["checkpoint"].as_u64() >= Some(seq) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "never ready at {seq}: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Positions of `id` in the replica's log (through its API).
+fn positions_of(agent: &ureq::Agent, base: &str, id: &str) -> Vec<u64> {
+    let (status, body) = get_json(
+        agent,
+        &format!("{base}/v1/events?type=note.added&limit=1000"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let events = body["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    events
+        .iter()
+        .filter(|e| e["event"]["id"] == id)
+        .map(|e| e["seq"].as_u64().unwrap_or_else(|| panic!("{e}")))
+        .collect()
+}
+
+fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
+}
+
+/// Waits until `/metrics` shows `series` at `value`, and answers the whole text.
+fn wait_metric(agent: &ureq::Agent, base: &str, series: &str, value: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut response = agent.get(&format!("{base}/metrics")).call().unwrap();
+        let text = response.body_mut().read_to_string().unwrap();
+        if metric(&text, series) == value {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{series} never {value}:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_replica_write_with_nats_down_is_answered_within_the_publish_timeout_and_retrying_is_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = NatsServer::single(dir.path());
+    let db = dir.path().join("replica.redb");
+    let (mut child, base) = support::spawn_server(&[
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--nats",
+        &server.url(),
+        "--publish-timeout-secs",
+        "2",
+    ]);
+    // A bound on hanging, far above the 2 s setting: without it the answer took ~100 s.
+    let agent = agent(Duration::from_secs(60));
+    let events = format!("{base}/v1/events");
+    let (status, body) = post(&agent, &events, "application/json", &note("before"));
+    assert_eq!(status, 200, "{body}");
+    wait_ready_at(&agent, &base, 1);
+
+    server.kill();
+    let started = Instant::now();
+    let (status, body) = post(&agent, &events, "application/json", &note("during"));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(30), "answered after {took:?}");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "outcome_unknown", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("unknown"), "{message}");
+    assert!(
+        message.contains("retrying with the same ids is safe"),
+        "{message}"
+    );
+    assert_eq!(body["results"][0]["status"], "unknown", "{body}");
+    assert!(
+        body["results"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("publish timeout (2s)"),
+        "{body}"
+    );
+
+    // NATS is back: the client sends what it had queued, so the event answered 503 lands. The
+    // retry the answer invited is then a duplicate, and the replica holds the event once.
+    server.start();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while positions_of(&agent, &base, "during").is_empty() {
+        assert!(Instant::now() < deadline, "the queued publish never landed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, body) = post(&agent, &events, "application/json", &note("during"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["status"], "duplicate", "{body}");
+    let (status, body) = post(&agent, &events, "application/json", &note("after"));
+    assert_eq!(status, 200, "{body}");
+    let last = body["results"][0]["seq"].as_u64().unwrap();
+    wait_ready_at(&agent, &base, last);
+    assert_eq!(positions_of(&agent, &base, "during").len(), 1);
+
+    let mut response = agent.get(&format!("{base}/metrics")).call().unwrap();
+    let text = response.body_mut().read_to_string().unwrap();
+    assert_eq!(
+        metric(
+            &text,
+            r#"tidemark_events_published_total{outcome="unknown"}"#
+        ),
+        1
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"tidemark_events_published_total{outcome="duplicate"}"#
+        ),
+        1
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_replica_keeps_its_own_quarantine_and_counts_what_it_ingests_like_an_embedded_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NatsServer::single(dir.path());
+    let db = dir.path().join("replica.redb");
+    let (mut child, base) = start_replica(&db, &server.url());
+    let agent = agent(Duration::from_secs(60));
+
+    // Through the replica's API: two events and one invalid item, then a webhook that cannot be
+    // translated. Neither refusal takes a stream sequence.
+    let body = format!(
+        "{}\n{{\"id\":\"broken\",\"schema\":1}}\n{}",
+        note("n-1"),
+        note("n-2")
+    );
+    let (status, answer) = post(
+        &agent,
+        &format!("{base}/v1/events"),
+        "application/x-ndjson",
+        &body,
+    );
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["results"][1]["status"], "rejected", "{answer}");
+    assert_eq!(answer["results"][1]["quarantine_id"], 1, "{answer}");
+    let (status, answer) = post(
+        &agent,
+        &format!("{base}/v1/bridges/alertmanager"),
+        "application/json",
+        r#"{"not":"a webhook"}"#,
+    );
+    assert_eq!(status, 400, "{answer}");
+    // Straight onto the stream without a Msg-Id: a repeated event id, and a payload that is no
+    // event.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let last = runtime.block_on(async {
+        let config = NatsConfig {
+            servers: server.url(),
+            auth: NatsAuth::default(),
+            stream: StreamSettings::default(),
+        };
+        let client = tidemark_nats::connect(&config, "raw").await.unwrap();
+        let js = tidemark_nats::connect::jetstream_context(client);
+        let subject = "tidemark.events.c.note_added";
+        js.publish(subject, note("n-1").into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        js.publish(subject, "not an event".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+            .sequence
+    });
+    assert_eq!(last, 4, "the refusals took no stream sequence");
+    let ready = wait_ready_at(&agent, &base, last);
+    assert_eq!(ready["quarantined"], 3, "{ready}");
+
+    let (status, quarantine) = get_json(&agent, &format!("{base}/v1/quarantine"));
+    assert_eq!(status, 200);
+    let origins: Vec<&str> = quarantine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["origin"].as_str().unwrap())
+        .collect();
+    assert_eq!(origins.len(), 3, "{quarantine}");
+    assert!(origins[0].starts_with("http 127.0.0.1:"), "{origins:?}");
+    assert_eq!(origins[1], "POST /v1/bridges/alertmanager");
+    assert!(origins[2].contains("seq 4"), "{origins:?}");
+
+    // The follower counts a commit once it has settled it, just after the checkpoint moved.
+    let text = wait_metric(
+        &agent,
+        &base,
+        r#"tidemark_events_ingested_total{outcome="duplicate"}"#,
+        1,
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"tidemark_events_ingested_total{outcome="accepted"}"#
+        ),
+        2
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"tidemark_events_ingested_total{outcome="duplicate"}"#
+        ),
+        1
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"tidemark_events_ingested_total{outcome="rejected"}"#
+        ),
+        3
+    );
+    assert_eq!(metric(&text, "tidemark_quarantined"), 3);
+    assert!(metric(&text, "tidemark_batch_apply_seconds_count") >= 2);
+
+    // After a restart `/readyz` still counts what the store holds.
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+    let (mut child, base) = start_replica(&db, &server.url());
+    let ready = wait_ready_at(&agent, &base, last);
+    assert_eq!(ready["quarantined"], 3, "{ready}");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

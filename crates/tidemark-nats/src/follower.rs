@@ -7,7 +7,9 @@
 //! ended early under load, a dropped connection) ends the session before anything after it is
 //! stored (`deliveries`). Before consuming, and every few seconds, the follower checks that the
 //! stream still holds what this replica stored: if the stream lost its tail or was recreated, it
-//! stops applying and says so.
+//! stops applying and says so. Messages are judged by their payload alone: the event id inside
+//! it, never the `Nats-Msg-Id` header (a producer may set its own); a payload that is not a
+//! valid event is quarantined and following goes on.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,13 +39,35 @@ pub struct FollowerStatus {
     pub lag: u64,
     /// Why the follower stopped applying, when the stream no longer holds what it stored.
     pub diverged: Option<String>,
-    /// Events stored by this process.
-    pub applied: u64,
-    /// Messages quarantined by this process.
-    pub quarantined: u64,
+    /// What this process's follower did with the messages it read (the store's own totals, which
+    /// survive restarts, are in its stats).
+    pub since_start: MessageCounts,
     /// The last transient error, if any.
     pub last_error: Option<String>,
 }
+
+/// Stream messages by what became of them.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct MessageCounts {
+    /// Events stored at their stream sequence.
+    pub applied: u64,
+    /// Events whose id was stored already (at an earlier sequence): not applied again.
+    pub duplicates: u64,
+    /// Payloads that are not valid events: kept in the store's quarantine.
+    pub quarantined: u64,
+}
+
+impl MessageCounts {
+    fn add(&mut self, other: &MessageCounts) {
+        self.applied += other.applied;
+        self.duplicates += other.duplicates;
+        self.quarantined += other.quarantined;
+    }
+}
+
+/// Called after every commit of the follower with how long the commit took and what it did
+/// (for metrics).
+pub type CommitObserver = Arc<dyn Fn(Duration, &MessageCounts) + Send + Sync>;
 
 /// Tuning of a follower.
 #[derive(Clone, Debug)]
@@ -119,10 +143,38 @@ struct Follower {
     js: jetstream::Context,
     config: FollowerConfig,
     status: Arc<Mutex<FollowerStatus>>,
+    on_commit: Option<CommitObserver>,
+}
+
+/// One commit's result: what it did, and the repeated ids it did not apply again.
+struct Committed {
+    took: Duration,
+    counts: MessageCounts,
+    /// (stream sequence, event id, position first stored at) of each repeated id.
+    duplicates: Vec<(u64, String, u64)>,
 }
 
 /// Starts following the stream into `store`.
 pub fn spawn(store: Arc<Store>, js: jetstream::Context, config: FollowerConfig) -> FollowerHandle {
+    spawn_inner(store, js, config, None)
+}
+
+/// Starts following the stream into `store`, telling `on_commit` about every commit.
+pub fn spawn_observed(
+    store: Arc<Store>,
+    js: jetstream::Context,
+    config: FollowerConfig,
+    on_commit: CommitObserver,
+) -> FollowerHandle {
+    spawn_inner(store, js, config, Some(on_commit))
+}
+
+fn spawn_inner(
+    store: Arc<Store>,
+    js: jetstream::Context,
+    config: FollowerConfig,
+    on_commit: Option<CommitObserver>,
+) -> FollowerHandle {
     let status = Arc::new(Mutex::new(FollowerStatus {
         checkpoint: store.checkpoint(),
         ..Default::default()
@@ -133,6 +185,7 @@ pub fn spawn(store: Arc<Store>, js: jetstream::Context, config: FollowerConfig) 
         js,
         config,
         status: status.clone(),
+        on_commit,
     };
     let task = tokio::spawn(follower.run(stopped));
     FollowerHandle { status, stop, task }
@@ -226,7 +279,7 @@ impl Follower {
         // cycle events of 1,000 findings would be 430 MB); later ones follow `max_batch_bytes`.
         let mut fetch_messages = self.config.batch.clamp(1, 256);
         // One commit runs on a blocking thread while the next batch is fetched.
-        let mut committing: Option<tokio::task::JoinHandle<Result<Vec<Outcome>, String>>> = None;
+        let mut committing: Option<tokio::task::JoinHandle<Result<Committed, String>>> = None;
         let end = loop {
             if *stopped.borrow() {
                 break SessionEnd::Stopped;
@@ -241,7 +294,7 @@ impl Follower {
                 Ok(batch) => batch,
                 Err(e) => break transient(format!("fetching: {e}")),
             };
-            let mut raw: Vec<(u64, String, bytes::Bytes)> = Vec::new();
+            let mut raw: Vec<RawMessage> = Vec::new();
             let mut failed = None;
             while let Some(message) = batch.next().await {
                 let message = match message {
@@ -268,10 +321,19 @@ impl Follower {
                     continue; // redelivered: applied already
                 }
                 last_seen = seq;
-                raw.push((seq, message.subject.to_string(), message.payload.clone()));
+                raw.push(RawMessage {
+                    seq,
+                    subject: message.subject.to_string(),
+                    msg_id: message
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(NATS_MESSAGE_ID))
+                        .map(|id| id.as_str().to_owned()),
+                    payload: message.payload.clone(),
+                });
             }
             if !raw.is_empty() {
-                let bytes: usize = raw.iter().map(|(_, _, payload)| payload.len()).sum();
+                let bytes: usize = raw.iter().map(|m| m.payload.len()).sum();
                 let average = (bytes / raw.len()).max(1);
                 fetch_messages =
                     (self.config.max_batch_bytes / average).clamp(1, self.config.batch.max(1));
@@ -281,9 +343,7 @@ impl Follower {
                 let stream = self.config.stream.clone();
                 tokio::task::spawn_blocking(move || {
                     raw.into_iter()
-                        .map(|(seq, subject, payload)| {
-                            (seq, decode(&stream, seq, &subject, &payload))
-                        })
+                        .map(|message| (message.seq, decode(&stream, &message)))
                         .collect::<Vec<(u64, Input)>>()
                 })
             });
@@ -299,11 +359,7 @@ impl Follower {
                     Err(e) => break transient(format!("decoding: {e}")),
                 };
                 let store = self.store.clone();
-                committing = Some(tokio::task::spawn_blocking(move || {
-                    store
-                        .append_positioned(&items, tidemark_store::wall_clock())
-                        .map_err(|e| e.to_string())
-                }));
+                committing = Some(tokio::task::spawn_blocking(move || commit(&store, &items)));
             }
             if let Some(end) = failed {
                 break end;
@@ -350,29 +406,44 @@ impl Follower {
         end
     }
 
-    /// Waits for a commit and counts what it did.
+    /// Waits for a commit, counts what it did and names the repeated ids it skipped.
     async fn settle(
         &self,
-        commit: tokio::task::JoinHandle<Result<Vec<Outcome>, String>>,
+        commit: tokio::task::JoinHandle<Result<Committed, String>>,
     ) -> Result<(), SessionEnd> {
-        let outcomes = match commit.await {
-            Ok(Ok(outcomes)) => outcomes,
+        let committed = match commit.await {
+            Ok(Ok(committed)) => committed,
             Ok(Err(e)) => return Err(transient(format!("committing: {e}"))),
             Err(e) => return Err(transient(format!("committing: {e}"))),
         };
-        let applied = outcomes
-            .iter()
-            .filter(|o| matches!(o, Outcome::Accepted { .. }))
-            .count() as u64;
-        let quarantined = outcomes
-            .iter()
-            .filter(|o| matches!(o, Outcome::Rejected { .. }))
-            .count() as u64;
+        for (seq, id, first) in &committed.duplicates {
+            tracing::debug!(
+                seq,
+                id,
+                first,
+                "repeated event id: stored already, not applied again"
+            );
+        }
+        if let Some((seq, id, first)) = committed.duplicates.first() {
+            tracing::info!(
+                stream = %self.config.stream,
+                repeated = committed.duplicates.len(),
+                seq,
+                id,
+                first,
+                "stream messages repeat event ids stored already: not applied again (the first named)"
+            );
+        }
+        if let Some(on_commit) = &self.on_commit {
+            on_commit(committed.took, &committed.counts);
+        }
         let checkpoint = self.store.checkpoint();
         self.update(|s| {
-            s.applied += applied;
-            s.quarantined += quarantined;
+            s.since_start.add(&committed.counts);
             s.checkpoint = checkpoint;
+            // The stream holds at least what was just read from it (its info is refreshed
+            // every second).
+            s.stream_last_seq = s.stream_last_seq.max(checkpoint);
             s.lag = s.stream_last_seq.saturating_sub(checkpoint);
         });
         Ok(())
@@ -403,17 +474,21 @@ impl Follower {
         if let Some((position, id)) = probe
             && position >= first
         {
-            let their_id = match stream.get_raw_message(position).await {
-                Ok(message) => match message.headers.get(NATS_MESSAGE_ID) {
-                    Some(id) => Some(id.as_str().to_owned()),
-                    None => decode_event_bytes(&message.payload).ok().map(|e| e.id.0),
+            // Like with like: the id in the stream's payload against the id this replica stored
+            // from a payload. The `Nats-Msg-Id` header is the producer's dedupe key and may be
+            // anything.
+            let found = match stream.get_raw_message(position).await {
+                Ok(message) => match payload_event_id(&message.payload) {
+                    Some(their_id) if their_id == id => None,
+                    Some(their_id) => Some(format!("event {their_id:?}")),
+                    None => Some("a message that is not an event".to_owned()),
                 },
-                Err(e) if matches!(e.kind(), RawMessageErrorKind::NoMessageFound) => None,
+                Err(e) if matches!(e.kind(), RawMessageErrorKind::NoMessageFound) => {
+                    Some("nothing".to_owned())
+                }
                 Err(e) => return Err(transient(format!("reading sequence {position}: {e}"))),
             };
-            if their_id.as_deref() != Some(id.as_str()) {
-                let found =
-                    their_id.map_or_else(|| "nothing".to_owned(), |id| format!("event {id:?}"));
+            if let Some(found) = found {
                 return Err(SessionEnd::Diverged(format!(
                     "stream {name} sequence {position} holds {found}, but this replica stored event {id:?} there: \
                      the stream was recreated, rewritten or lost messages. Restore this replica's events with \
@@ -436,17 +511,95 @@ impl Follower {
     }
 }
 
+/// A message as the follower read it.
+struct RawMessage {
+    seq: u64,
+    subject: String,
+    /// The producer's `Nats-Msg-Id`, if it set one: named in quarantine, never used to judge.
+    msg_id: Option<String>,
+    payload: bytes::Bytes,
+}
+
 /// A message as a store input: the event, or the raw bytes with the reason, for quarantine.
-fn decode(stream: &str, seq: u64, subject: &str, payload: &[u8]) -> Input {
+fn decode(stream: &str, message: &RawMessage) -> Input {
+    let RawMessage {
+        seq,
+        subject,
+        msg_id,
+        payload,
+    } = message;
     match decode_event_bytes(payload) {
         Ok(event) => Input::Event(event),
         Err(error) => {
-            tracing::warn!(seq, subject, %error, "quarantining an undecodable message");
+            tracing::warn!(seq, subject, msg_id, %error, "quarantining a message that is not a valid event");
+            let msg_id = msg_id
+                .as_deref()
+                .map(|id| format!(" Nats-Msg-Id {id:?}"))
+                .unwrap_or_default();
             Input::Rejected {
                 raw: payload.to_vec(),
                 reason: error.to_string(),
-                origin: format!("nats stream {stream} seq {seq} subject {subject}"),
+                origin: format!("nats stream {stream} seq {seq} subject {subject}{msg_id}"),
             }
         }
+    }
+}
+
+/// Stores a batch at its stream sequences and says what became of each message.
+fn commit(store: &Store, items: &[(u64, Input)]) -> Result<Committed, String> {
+    let started = Instant::now();
+    let outcomes = store
+        .append_positioned(items, tidemark_store::wall_clock())
+        .map_err(|e| e.to_string())?;
+    let took = started.elapsed();
+    let mut counts = MessageCounts::default();
+    let mut duplicates = Vec::new();
+    for ((seq, input), outcome) in items.iter().zip(&outcomes) {
+        match outcome {
+            Outcome::Accepted { .. } => counts.applied += 1,
+            Outcome::Rejected { .. } => counts.quarantined += 1,
+            Outcome::Duplicate { seq: first } => {
+                counts.duplicates += 1;
+                if let Input::Event(event) = input {
+                    duplicates.push((*seq, event.id.0.clone(), *first));
+                }
+            }
+        }
+    }
+    Ok(Committed {
+        took,
+        counts,
+        duplicates,
+    })
+}
+
+/// The event id in a payload, judged the way the follower stored it: from a valid event, or,
+/// when this version no longer accepts a payload it once stored, from its `id` field alone.
+fn payload_event_id(payload: &[u8]) -> Option<String> {
+    match decode_event_bytes(payload) {
+        Ok(event) => Some(event.id.0),
+        Err(error) => error.event_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_judged_by_the_event_id_inside_them() {
+        let event = r#"{"id":"payload-id-1","schema":1,"type":"note.added","time":"2026-03-02T14:00:00Z","source":"s","cluster":"c","data":{"author":"me","kind":"observation","text":"hi"}}"#;
+        assert_eq!(
+            payload_event_id(event.as_bytes()).as_deref(),
+            Some("payload-id-1")
+        );
+        // Not valid for this version, but its id can be read: it is judged by that id.
+        let invalid = r#"{"id":"payload-id-2","schema":1,"type":"note.added"}"#;
+        assert_eq!(
+            payload_event_id(invalid.as_bytes()).as_deref(),
+            Some("payload-id-2")
+        );
+        assert_eq!(payload_event_id(b"\xff\xfe"), None);
+        assert_eq!(payload_event_id(br#"{"schema":1}"#), None);
     }
 }

@@ -12,5 +12,8 @@ pub mod producer;
 pub use config::{NatsAuth, NatsConfig, StreamSettings, subject_for, subject_token};
 pub use connect::{connect, ensure_stream, stream_config};
 pub use error::NatsError;
-pub use follower::{FollowerConfig, FollowerHandle, FollowerStatus, spawn as spawn_follower};
+pub use follower::{
+    CommitObserver, FollowerConfig, FollowerHandle, FollowerStatus, MessageCounts,
+    spawn as spawn_follower, spawn_observed as spawn_observed_follower,
+};
 pub use producer::{Producer, ProducerConfig, Published, new_event_id};

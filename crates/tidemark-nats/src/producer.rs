@@ -1,5 +1,6 @@
 //! Publishing events with acknowledgements: `Nats-Msg-Id` = event id, bounded publishes in
-//! flight, retries on timeouts and leader changes that cannot create duplicates.
+//! flight, retries on timeouts and leader changes that cannot create duplicates, and an optional
+//! deadline for a whole call, past which what was sent but not acknowledged is `Unknown`.
 
 use std::time::Duration;
 
@@ -30,7 +31,16 @@ pub enum Published {
         /// Stream sequence of the first copy.
         seq: u64,
     },
-    /// Not stored, after every retry.
+    /// Sent but not acknowledged (within the deadline, or after every retry): the stream may
+    /// have stored it, or may still store it (the client sends what it queued once NATS is
+    /// reachable again). Publishing it again with the same id is safe: a stored copy is
+    /// answered `Duplicate` by the stream, and a replica applies an id once.
+    Unknown {
+        /// Why.
+        reason: String,
+    },
+    /// Never sent to NATS (refused by the client before sending, or the deadline passed before
+    /// its turn): not stored. Publish it again.
     Failed {
         /// Why.
         reason: String,
@@ -48,6 +58,10 @@ pub struct ProducerConfig {
     pub attempts: u32,
     /// First retry delay; doubles per attempt, at most 5 s.
     pub retry_delay: Duration,
+    /// How long one call of [`Producer::publish_all`] (or [`Producer::publish`]) may take in
+    /// all, retries included; `None`: until the attempts run out. Events not acknowledged by
+    /// then are answered `Unknown` (or `Failed`, when they were never sent).
+    pub deadline: Option<Duration>,
 }
 
 impl Default for ProducerConfig {
@@ -57,6 +71,7 @@ impl Default for ProducerConfig {
             max_in_flight: 1_024,
             attempts: 12,
             retry_delay: Duration::from_millis(100),
+            deadline: None,
         }
     }
 }
@@ -83,15 +98,41 @@ impl Producer {
     /// events published after it. Producers that need strict order use `max_in_flight = 1`:
     /// then each event is acknowledged (retried in place if need be) before the next is sent.
     pub async fn publish_all(&self, events: Vec<Event>) -> Vec<Published> {
+        let mut answers = Answers {
+            results: vec![None; events.len()],
+            sent: vec![false; events.len()],
+        };
+        let work = self.publish_into(&events, &mut answers);
+        let unanswered = match self.config.deadline {
+            None => {
+                work.await;
+                Unanswered::GaveUp
+            }
+            Some(deadline) => match tokio::time::timeout(deadline, work).await {
+                Ok(()) => Unanswered::GaveUp,
+                Err(_) => Unanswered::DeadlinePassed(deadline),
+            },
+        };
+        answers
+            .results
+            .into_iter()
+            .zip(answers.sent)
+            .zip(&events)
+            .map(|((result, sent), event)| result.unwrap_or_else(|| unanswered.answer(event, sent)))
+            .collect()
+    }
+
+    /// Publishes `events`, writing each answer into `answers` as it comes: the caller may stop
+    /// waiting at any point and still has every answer given so far.
+    async fn publish_into(&self, events: &[Event], answers: &mut Answers) {
         let max_in_flight = self.config.max_in_flight.max(1);
         if max_in_flight == 1 {
-            let mut results = Vec::with_capacity(events.len());
-            for event in &events {
-                results.push(self.publish(event).await);
+            for (index, event) in events.iter().enumerate() {
+                let answer = self.publish_retrying(event, &mut answers.sent[index]).await;
+                answers.results[index] = Some(answer);
             }
-            return results;
+            return;
         }
-        let mut results: Vec<Option<Published>> = vec![None; events.len()];
         // Acks are awaited concurrently: an ack's timeout starts when it is polled, so awaiting
         // lost acks one after another (after a disconnect) would add their timeouts up.
         let mut in_flight = FuturesUnordered::new();
@@ -99,11 +140,14 @@ impl Producer {
         for (index, event) in events.iter().enumerate() {
             while in_flight.len() >= max_in_flight {
                 let (done, ack) = in_flight.next().await.expect("not empty");
-                settle(done, ack, &mut results, &mut retry);
+                settle(done, ack, &mut answers.results, &mut retry);
             }
             let message = PublishMessage::build()
                 .payload(Bytes::from(encode_event(event)))
                 .message_id(event.id.as_str());
+            // Counted as sent before the call: if the deadline ends the call midway, the message
+            // may be queued on the connection.
+            answers.sent[index] = true;
             match self
                 .js
                 .send_publish(subject_for(&self.config.subject_prefix, event), message)
@@ -111,13 +155,15 @@ impl Producer {
             {
                 Ok(ack) => in_flight.push(async move { (index, ack.await) }),
                 Err(e) => {
+                    // Not queued: this attempt cannot reach the stream.
+                    answers.sent[index] = false;
                     tracing::debug!(index, error = %e, "queueing failed; will retry");
                     retry.push(index);
                 }
             }
         }
         while let Some((done, ack)) = in_flight.next().await {
-            settle(done, ack, &mut results, &mut retry);
+            settle(done, ack, &mut answers.results, &mut retry);
         }
         retry.sort_unstable();
         if !retry.is_empty() {
@@ -128,12 +174,11 @@ impl Producer {
             );
         }
         for index in retry {
-            results[index] = Some(self.publish(&events[index]).await);
+            let answer = self
+                .publish_retrying(&events[index], &mut answers.sent[index])
+                .await;
+            answers.results[index] = Some(answer);
         }
-        results
-            .into_iter()
-            .map(|r| r.expect("every event was answered"))
-            .collect()
     }
 
     /// Publishes a typed payload (`Payload::CycleCompleted(..)`, `Payload::NoteAdded(..)`, ...)
@@ -152,10 +197,19 @@ impl Producer {
         (event, outcome)
     }
 
-    /// Publishes one event and waits for its ack, retrying what can be retried. The same
-    /// `Nats-Msg-Id` on every attempt makes retries safe: a copy that did reach the stream is
-    /// answered `Duplicate` with its sequence.
+    /// Publishes one event and waits for its ack, retrying what can be retried, within the
+    /// deadline. The same `Nats-Msg-Id` on every attempt makes retries safe: a copy that did
+    /// reach the stream is answered `Duplicate` with its sequence.
     pub async fn publish(&self, event: &Event) -> Published {
+        self.publish_all(vec![event.clone()])
+            .await
+            .pop()
+            .expect("one answer per event")
+    }
+
+    /// Publishes one event, retrying until it is acknowledged or the attempts run out. `sent`
+    /// becomes true once an attempt may have reached the stream (it stays true).
+    async fn publish_retrying(&self, event: &Event, sent: &mut bool) -> Published {
         let subject = subject_for(&self.config.subject_prefix, event);
         let payload = Bytes::from(encode_event(event));
         let mut delay = self.config.retry_delay;
@@ -164,9 +218,15 @@ impl Producer {
             let message = PublishMessage::build()
                 .payload(payload.clone())
                 .message_id(event.id.as_str());
+            let sent_before = *sent;
+            *sent = true;
             let outcome = match self.js.send_publish(subject.clone(), message).await {
                 Ok(ack) => ack.await,
-                Err(e) => Err(e),
+                Err(e) => {
+                    // Not queued: this attempt cannot reach the stream.
+                    *sent = sent_before;
+                    Err(e)
+                }
             };
             match outcome {
                 Ok(ack) if ack.duplicate => return Published::Duplicate { seq: ack.sequence },
@@ -190,8 +250,51 @@ impl Producer {
                 }
             }
         }
-        Published::Failed {
-            reason: format!("event {:?}: {last_error}", event.id.as_str()),
+        Unanswered::GaveUp.answer_with(event, *sent, &last_error)
+    }
+}
+
+/// The answers of one `publish_all` call so far.
+struct Answers {
+    results: Vec<Option<Published>>,
+    /// Whether an attempt may have reached the stream, per event.
+    sent: Vec<bool>,
+}
+
+/// Why an event has no acknowledgement.
+#[derive(Clone, Copy, Debug)]
+enum Unanswered {
+    /// The attempts ran out, or an error that retrying cannot fix.
+    GaveUp,
+    /// The call's deadline passed first.
+    DeadlinePassed(Duration),
+}
+
+impl Unanswered {
+    fn answer(self, event: &Event, sent: bool) -> Published {
+        self.answer_with(event, sent, "")
+    }
+
+    fn answer_with(self, event: &Event, sent: bool, last_error: &str) -> Published {
+        let id = event.id.as_str();
+        let why = match self {
+            Self::GaveUp => format!("not acknowledged ({last_error})"),
+            Self::DeadlinePassed(deadline) => {
+                format!("no acknowledgement within the publish timeout ({deadline:?})")
+            }
+        };
+        if sent {
+            Published::Unknown {
+                reason: format!(
+                    "event {id:?}: {why}: the outcome is unknown, the stream may store it now or \
+                     once NATS is reachable again; publishing it again with the same id is safe \
+                     (a stored copy is answered duplicate and applied once)"
+                ),
+            }
+        } else {
+            Published::Failed {
+                reason: format!("event {id:?}: not sent: {why}; publish it again"),
+            }
         }
     }
 }

@@ -92,7 +92,7 @@ async fn duplicated_ids_from_four_producers_are_stored_once_and_fold_like_replay
                     .publish_all(round.to_vec())
                     .await
                     .iter()
-                    .filter(|r| matches!(r, Published::Failed { .. }))
+                    .filter(|r| matches!(r, Published::Failed { .. } | Published::Unknown { .. }))
                     .count();
             }
             failed
@@ -273,7 +273,7 @@ async fn poison_messages_are_quarantined_with_their_sequence_and_the_follower_go
     follower.stop().await;
     let status = status.lock().unwrap().clone();
 
-    assert_eq!(status.quarantined, 2);
+    assert_eq!(status.since_start.quarantined, 2);
     let quarantine = store.quarantine(1, 10).unwrap();
     assert_eq!(quarantine.len(), 2);
     assert!(
@@ -390,7 +390,7 @@ async fn a_recreated_stream_is_detected_and_republishing_restores_every_event() 
         assert!(
             results
                 .iter()
-                .all(|r| !matches!(r, Published::Failed { .. }))
+                .all(|r| !matches!(r, Published::Failed { .. } | Published::Unknown { .. }))
         );
     }
     let rebuilt = open_store(dir.path(), "rebuilt.redb");
@@ -478,4 +478,113 @@ async fn a_dropped_last_fetch_is_noticed_from_the_consumers_count_and_fetched_ag
     wait_caught_up(&follower, &store, 200, Duration::from_secs(120)).await;
     follower.stop().await;
     assert_eq!(assert_consistent(&store).len(), 200);
+}
+
+/// Publishes `payload` with the producer's own `Nats-Msg-Id`, as any NATS client may.
+async fn publish_with_own_msg_id(
+    js: &tidemark_nats::connect::JetStreamContext,
+    subject: &str,
+    msg_id: &str,
+    payload: Vec<u8>,
+) -> u64 {
+    let message = async_nats::jetstream::message::PublishMessage::build()
+        .payload(payload.into())
+        .message_id(msg_id);
+    let ack = js
+        .send_publish(subject.to_owned(), message)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(!ack.duplicate, "{msg_id} is new to the stream");
+    ack.sequence
+}
+
+/// Waits until the follower applied the stream up to `last_seq`, failing at once if it
+/// diverges instead.
+async fn wait_applied_without_diverging(
+    follower: &tidemark_nats::FollowerHandle,
+    store: &tidemark_store::Store,
+    last_seq: u64,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while store.checkpoint() < last_seq {
+        let status = follower.status();
+        assert_eq!(status.diverged, None, "the replica halted");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "follower stuck at {} of {last_seq}: {status:?}",
+            store.checkpoint()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producers_own_msg_ids_never_halt_a_replica_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NatsServer::single(dir.path());
+    let config = nats_config(&server.url(), 1);
+    let js = jetstream(&config).await;
+    let store = open_store(dir.path(), "replica.redb");
+    let subject = "tidemark.events.alpha.cycle_completed";
+    let own = events("payload-id", 0, 30);
+    // Header ids unrelated to the payload ids, a payload that is no event, and an event id
+    // repeated under a new header id (new to the stream's dedupe, a repeat for the store's).
+    for (i, event) in own[..20].iter().enumerate() {
+        let payload = tidemark_core::encode_event(event).into_bytes();
+        publish_with_own_msg_id(&js, subject, &format!("header-id-{i}"), payload).await;
+    }
+    publish_with_own_msg_id(&js, subject, "header-id-poison", b"\xff\xfe".to_vec()).await;
+    let repeated = tidemark_core::encode_event(&own[3]).into_bytes();
+    let last = publish_with_own_msg_id(&js, subject, "header-id-again", repeated).await;
+    assert_eq!(last, 22);
+
+    let follower = follow(&store, &js);
+    wait_applied_without_diverging(&follower, &store, last).await;
+    // Several divergence checks (every 500 ms here) and a restart, whose session starts with
+    // one: later events must still be applied.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let first = follower.status_handle();
+    follower.stop().await;
+    let first = first.lock().unwrap().clone();
+    assert_eq!(first.diverged, None, "the replica halted");
+    assert_eq!(
+        first.since_start,
+        tidemark_nats::MessageCounts {
+            applied: 20,
+            duplicates: 1,
+            quarantined: 1
+        }
+    );
+    let follower = follow(&store, &js);
+    let mut last = 0;
+    for (i, event) in own[20..].iter().enumerate() {
+        let payload = tidemark_core::encode_event(event).into_bytes();
+        last =
+            publish_with_own_msg_id(&js, subject, &format!("header-id-{}", i + 20), payload).await;
+    }
+    wait_applied_without_diverging(&follower, &store, last).await;
+    let status = follower.status_handle();
+    follower.stop().await;
+    let status = status.lock().unwrap().clone();
+    assert_eq!(status.diverged, None);
+    assert_eq!(status.since_start.applied, 10, "{status:?}");
+
+    let ids = assert_consistent(&store);
+    assert_eq!(
+        ids,
+        own.iter().map(|e| e.id.0.clone()).collect::<Vec<_>>(),
+        "every event once, by its payload id"
+    );
+    let quarantine = store.quarantine(1, 10).unwrap();
+    assert_eq!(quarantine.len(), 1);
+    assert!(
+        quarantine[0].record.origin.contains(
+            r#"seq 21 subject tidemark.events.alpha.cycle_completed Nats-Msg-Id "header-id-poison""#
+        ),
+        "{}",
+        quarantine[0].record.origin
+    );
+    assert_eq!(store.checkpoint(), 32);
 }

@@ -115,6 +115,10 @@ pub enum Mode {
         publisher: Arc<dyn Publisher>,
         /// The follower's health.
         health: Arc<dyn Health>,
+        /// Where the follower counts what it applies (`tidemark_events_ingested_total`,
+        /// `tidemark_batch_apply_seconds`), as the writer does in embedded mode; the server
+        /// adds its own counts and renders them at `/metrics`.
+        metrics: Arc<metrics::Metrics>,
     },
 }
 
@@ -136,18 +140,22 @@ pub async fn serve(
     mode: Mode,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let metrics = Arc::new(metrics::Metrics::default());
-    let (writer, ingest) = match mode {
+    let (writer, ingest, metrics) = match mode {
         Mode::Embedded => {
+            let metrics = Arc::new(metrics::Metrics::default());
             let (writer, client) = Writer::spawn_with_metrics(
                 store.clone(),
                 config.queue_capacity,
                 config.max_batch_inputs,
                 Some(metrics.clone()),
             );
-            (Some(writer), Ingest::Local(client))
+            (Some(writer), Ingest::Local(client), metrics)
         }
-        Mode::Replica { publisher, health } => (None, Ingest::Publish { publisher, health }),
+        Mode::Replica {
+            publisher,
+            health,
+            metrics,
+        } => (None, Ingest::Publish { publisher, health }, metrics),
     };
     let app = router(AppState {
         store: store.clone(),

@@ -59,6 +59,8 @@ struct Inner {
     requests: BTreeMap<(String, String, u16), u64>,
     request_seconds: BTreeMap<String, Histogram>,
     ingested: BTreeMap<&'static str, u64>,
+    /// Replicas: events sent to the distributed log, by outcome.
+    published: BTreeMap<&'static str, u64>,
     batch_seconds: Histogram,
     batches_failed: u64,
     batches_disk_full: u64,
@@ -98,6 +100,16 @@ impl Metrics {
         *inner.ingested.entry("rejected").or_default() += rejected;
     }
 
+    /// Events a replica sent to the distributed log, by outcome (`unknown`: not acknowledged
+    /// within the publish timeout).
+    pub fn published(&self, published: u64, duplicates: u64, unknown: u64, failed: u64) {
+        let mut inner = self.lock();
+        *inner.published.entry("published").or_default() += published;
+        *inner.published.entry("duplicate").or_default() += duplicates;
+        *inner.published.entry("unknown").or_default() += unknown;
+        *inner.published.entry("failed").or_default() += failed;
+    }
+
     /// A batch the store could not commit (`disk_full`: for lack of space).
     pub fn batch_failed(&self, disk_full: bool) {
         let mut inner = self.lock();
@@ -131,6 +143,14 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "tidemark_events_ingested_total{{outcome=\"{outcome}\"}} {count}"
+            );
+        }
+        out.push_str("# HELP tidemark_events_published_total events a replica sent to the distributed log, by outcome (unknown: not acknowledged within the publish timeout)\n# TYPE tidemark_events_published_total counter\n");
+        for outcome in ["published", "duplicate", "unknown", "failed"] {
+            let count = inner.published.get(outcome).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "tidemark_events_published_total{{outcome=\"{outcome}\"}} {count}"
             );
         }
         out.push_str("# HELP tidemark_batch_apply_seconds time to apply a batch to the projections and commit it\n# TYPE tidemark_batch_apply_seconds histogram\n");

@@ -21,7 +21,13 @@ pub enum PublishResult {
         /// Log sequence of the first copy.
         seq: u64,
     },
-    /// Not in the log after every retry.
+    /// Sent, but the log did not acknowledge it in time: it may be in the log, or get there
+    /// later. Sending it again with the same id is safe (answered `duplicate` if it landed).
+    Unknown {
+        /// Why.
+        reason: String,
+    },
+    /// Not in the log: it was never sent.
     Failed {
         /// Why.
         reason: String,

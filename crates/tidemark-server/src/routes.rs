@@ -117,7 +117,7 @@ fn request_body(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result
 /// `POST /v1/bridges/alertmanager`: an Alertmanager webhook (version 4) becomes `alert.fired` /
 /// `alert.resolved` events, one per alert, with ids from (fingerprint, status, start time) so
 /// a re-sent notification is stored once. A payload that cannot be translated is answered 400
-/// and kept in quarantine with the reason.
+/// and kept in quarantine with the reason (on a replica, in its own).
 pub async fn post_alertmanager(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -131,14 +131,19 @@ pub async fn post_alertmanager(
         }
         Err(error) => {
             let reason = format!("alertmanager webhook: {error}");
-            if let Ingest::Local(writer) = &state.ingest {
-                // Kept, so nothing sent is lost; the sender is told why.
-                let rejected = Input::Rejected {
-                    raw: body.to_vec(),
-                    reason: reason.clone(),
-                    origin: "POST /v1/bridges/alertmanager".into(),
-                };
-                let _ = writer.write(vec![rejected]).await;
+            // Kept, so nothing sent is lost; the sender is told why.
+            let rejected = Input::Rejected {
+                raw: body.to_vec(),
+                reason: reason.clone(),
+                origin: "POST /v1/bridges/alertmanager".into(),
+            };
+            match &state.ingest {
+                Ingest::Local(writer) => {
+                    let _ = writer.write(vec![rejected]).await;
+                }
+                Ingest::Publish { .. } => {
+                    keep_rejected_locally(&state, vec![rejected]).await;
+                }
             }
             Err(ApiError::bad_request(reason))
         }
@@ -154,7 +159,7 @@ async fn store_inputs(
     let writer = match &state.ingest {
         Ingest::Local(writer) => writer,
         Ingest::Publish { publisher, .. } => {
-            return publish_events(publisher.as_ref(), ids, inputs).await;
+            return publish_events(state, publisher.as_ref(), ids, inputs).await;
         }
     };
     let outcomes = match writer.write(inputs).await {
@@ -213,6 +218,9 @@ enum PublishItemResult {
     Rejected {
         status: &'static str,
         reason: String,
+        /// Where this replica keeps the item (absent when it could not be kept).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        quarantine_id: Option<u64>,
     },
 }
 
@@ -221,57 +229,82 @@ struct PublishResponse {
     published: usize,
     duplicates: usize,
     rejected: usize,
+    /// Sent, but not acknowledged in time: they may be in the log (or get there later).
+    unknown: usize,
     failed: usize,
+    /// With a 503: what happened and what to do (`unknown` or `failed` items).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
     results: Vec<PublishItem>,
 }
 
 /// Replica mode: valid events go to the distributed log; invalid ones are answered with their
-/// reason and not published (the client still holds them). 200 when all are in the log, 422
-/// when some were invalid, 503 when some could not be published (retry them: ids dedupe).
+/// reason, not published, and kept in this replica's own quarantine. 200 when all are in the
+/// log, 422 when some were invalid, 503 when some were not acknowledged in time (their outcome
+/// is unknown) or not sent: retrying with the same ids is safe, the log dedupes them.
 async fn publish_events(
+    state: &AppState,
     publisher: &dyn Publisher,
     ids: Vec<Option<String>>,
     inputs: Vec<Input>,
 ) -> Result<axum::response::Response, ApiError> {
-    let events: Vec<tidemark_core::Event> = inputs
-        .iter()
-        .filter_map(|i| match i {
-            Input::Event(e) => Some(e.clone()),
-            Input::Rejected { .. } => None,
-        })
-        .collect();
+    let mut events: Vec<tidemark_core::Event> = Vec::new();
+    let mut rejected: Vec<Input> = Vec::new();
+    let mut is_event = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        is_event.push(matches!(input, Input::Event(_)));
+        match input {
+            Input::Event(event) => events.push(event),
+            rejected_input @ Input::Rejected { .. } => rejected.push(rejected_input),
+        }
+    }
+    let mut kept = keep_rejected_locally(state, rejected).await.into_iter();
     let mut published = publisher.publish(events).await.into_iter();
     let mut response = PublishResponse {
         published: 0,
         duplicates: 0,
         rejected: 0,
+        unknown: 0,
         failed: 0,
+        code: None,
+        message: None,
         results: Vec::new(),
     };
-    for (index, (input, id)) in inputs.into_iter().zip(ids).enumerate() {
-        let result = match input {
-            Input::Event(_) => {
-                let result = published.next().unwrap_or(PublishResult::Failed {
-                    reason: "no answer from the publisher".into(),
-                });
-                match &result {
-                    PublishResult::Published { .. } => response.published += 1,
-                    PublishResult::Duplicate { .. } => response.duplicates += 1,
-                    PublishResult::Failed { .. } => response.failed += 1,
-                }
-                PublishItemResult::Log(result)
+    for (index, (is_event, id)) in is_event.into_iter().zip(ids).enumerate() {
+        let result = if is_event {
+            let result = published.next().unwrap_or(PublishResult::Failed {
+                reason: "no answer from the publisher".into(),
+            });
+            match &result {
+                PublishResult::Published { .. } => response.published += 1,
+                PublishResult::Duplicate { .. } => response.duplicates += 1,
+                PublishResult::Unknown { .. } => response.unknown += 1,
+                PublishResult::Failed { .. } => response.failed += 1,
             }
-            Input::Rejected { reason, .. } => {
-                response.rejected += 1;
-                PublishItemResult::Rejected {
-                    status: "rejected",
-                    reason,
-                }
+            PublishItemResult::Log(result)
+        } else {
+            response.rejected += 1;
+            let (reason, quarantine_id) = kept.next().unwrap_or_default();
+            PublishItemResult::Rejected {
+                status: "rejected",
+                reason,
+                quarantine_id,
             }
         };
         response.results.push(PublishItem { index, id, result });
     }
-    let status = if response.failed > 0 {
+    state.metrics.published(
+        response.published as u64,
+        response.duplicates as u64,
+        response.unknown as u64,
+        response.failed as u64,
+    );
+    let status = if response.unknown > 0 || response.failed > 0 {
+        let (code, message) = unpublished_message(response.unknown, response.failed);
+        response.code = Some(code);
+        response.message = Some(message);
         StatusCode::SERVICE_UNAVAILABLE
     } else if response.rejected > 0 {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -279,6 +312,79 @@ async fn publish_events(
         StatusCode::OK
     };
     Ok((status, Json(response)).into_response())
+}
+
+/// The 503's code and message when events are not known to be in the log.
+fn unpublished_message(unknown: usize, failed: usize) -> (&'static str, String) {
+    let retry = "retrying with the same ids is safe: an event the log holds already is answered \
+                 `duplicate` and applied once";
+    if unknown > 0 {
+        (
+            "outcome_unknown",
+            format!(
+                "{unknown} event(s) were sent to the log but not acknowledged in time (see their \
+                 `reason`), {failed} were not sent: the outcome of the unacknowledged ones is \
+                 unknown, they may be in the log now or get there when it is reachable again; \
+                 {retry}"
+            ),
+        )
+    } else {
+        (
+            "not_published",
+            format!("{failed} event(s) were not sent to the log (see their `reason`); {retry}"),
+        )
+    }
+}
+
+/// A replica keeps the items its API refused in its own quarantine (they take no log position:
+/// a replica's positions are the stream's). Answers each item's reason and quarantine id; an
+/// item that could not be kept says so in its reason (the error is logged and counted).
+async fn keep_rejected_locally(
+    state: &AppState,
+    rejected: Vec<Input>,
+) -> Vec<(String, Option<u64>)> {
+    if rejected.is_empty() {
+        return Vec::new();
+    }
+    let reasons: Vec<String> = rejected
+        .iter()
+        .map(|input| match input {
+            Input::Rejected { reason, .. } => reason.clone(),
+            Input::Event(_) => String::new(),
+        })
+        .collect();
+    let store = state.store.clone();
+    let started = std::time::Instant::now();
+    let kept = tokio::task::spawn_blocking(move || {
+        store.quarantine_rejected(&rejected, tidemark_store::wall_clock())
+    })
+    .await;
+    let error = match kept {
+        Ok(Ok(outcomes)) => {
+            state
+                .metrics
+                .batch(started.elapsed(), 0, 0, outcomes.len() as u64);
+            return reasons
+                .into_iter()
+                .zip(outcomes)
+                .map(|(reason, outcome)| match outcome {
+                    Outcome::Rejected { quarantine_id, .. } => (reason, Some(quarantine_id)),
+                    _ => (reason, None),
+                })
+                .collect();
+        }
+        Ok(Err(e)) => {
+            let disk_full = matches!(e, tidemark_store::AppendError::DiskFull { .. });
+            state.metrics.batch_failed(disk_full);
+            e.to_string()
+        }
+        Err(e) => e.to_string(),
+    };
+    tracing::error!(%error, items = reasons.len(), "could not keep refused items in quarantine");
+    reasons
+        .into_iter()
+        .map(|reason| (format!("{reason} (not kept in quarantine: {error})"), None))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -366,7 +472,15 @@ pub async fn healthz() -> impl IntoResponse {
 /// consuming, has not diverged, and its lag is under the threshold.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let store = state.store.clone();
-    let checkpoint = blocking(move || Ok(store.checkpoint())).await.unwrap_or(0);
+    // The store's count (every origin, across restarts), the same in both modes.
+    let (checkpoint, quarantined) = blocking(move || {
+        Ok((
+            store.checkpoint(),
+            store.stats().ok().map(|stats| stats.quarantined),
+        ))
+    })
+    .await
+    .unwrap_or((0, None));
     let (ready, mut detail) = match &state.ingest {
         Ingest::Local(writer) => {
             let ready = writer.is_running();
@@ -380,6 +494,9 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     // Reads keep working on a full disk, so the server stays ready; `writes` says why ingest
     // (or, on a replica, applying the stream) is refused.
     if let Some(object) = detail.as_object_mut() {
+        if let Some(quarantined) = quarantined {
+            object.insert("quarantined".into(), quarantined.into());
+        }
         match state.store.disk_full() {
             None => {
                 object.insert("writes".into(), "ok".into());

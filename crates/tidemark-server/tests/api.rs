@@ -271,4 +271,6 @@ async fn unknown_routes_findings_and_bad_queries_answer_json() {
         (status, body["status"].as_str()),
         (StatusCode::OK, Some("ready"))
     );
+    // The store's count, as on a replica.
+    assert_eq!(body["quarantined"], 0, "{body}");
 }

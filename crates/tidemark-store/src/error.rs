@@ -221,6 +221,12 @@ pub enum AppendError {
     /// The storage engine failed.
     #[error(transparent)]
     Storage(#[from] StorageFault),
+    /// `Store::quarantine_rejected` was given an event: events go in the log (`append`).
+    #[error("event {id:?} is valid: it belongs in the log, not in quarantine; nothing was stored")]
+    EventNotRejected {
+        /// The event's id.
+        id: String,
+    },
 }
 
 /// Why a query failed.

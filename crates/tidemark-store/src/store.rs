@@ -898,6 +898,26 @@ impl Store {
         )
     }
 
+    /// Keeps rejected inputs in quarantine without taking a log position or moving the
+    /// checkpoint: how a replica keeps what its own API refused (its log positions are its
+    /// stream's sequences, which only the follower writes). The records are written by the same
+    /// code as `append`'s, in one transaction. Events are refused with
+    /// [`AppendError::EventNotRejected`] before anything is written: they belong in the log.
+    pub fn quarantine_rejected(
+        &self,
+        rejected: &[Input],
+        recorded_at: Timestamp,
+    ) -> Result<Vec<Outcome>, AppendError> {
+        if let Some(Input::Event(event)) = rejected.iter().find(|i| matches!(i, Input::Event(_))) {
+            return Err(AppendError::EventNotRejected {
+                id: event.id.0.clone(),
+            });
+        }
+        // Without positions and without events, `append` writes quarantine records only: the
+        // checkpoint and the log stay as they are.
+        self.append(rejected, recorded_at)
+    }
+
     fn append_with<'a>(
         &self,
         items: impl Iterator<Item = (Option<u64>, &'a Input)>,

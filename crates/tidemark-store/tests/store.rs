@@ -502,3 +502,78 @@ fn positioned_appends_keep_stream_sequences_with_gaps_and_refuse_going_back() {
     let (views, at) = store.findings_at(At::Seq(12)).unwrap();
     assert_eq!((views.len(), at), (2, 12));
 }
+
+#[test]
+fn a_replica_keeps_refused_input_in_quarantine_without_taking_a_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replica.redb");
+    let events = race_events();
+    let refused = |n: u8| Input::Rejected {
+        raw: vec![b'x', n],
+        reason: format!("refused {n}"),
+        origin: format!("http 127.0.0.1:1 line {n}"),
+    };
+    {
+        let store = Store::open(&path, StoreConfig::default()).unwrap();
+        store
+            .append_positioned(
+                &[
+                    (5, Input::Event(events[0].clone())),
+                    (6, Input::Event(events[1].clone())),
+                ],
+                NOW,
+            )
+            .unwrap();
+        let outcomes = store
+            .quarantine_rejected(&[refused(1), refused(2)], NOW)
+            .unwrap();
+        assert!(matches!(
+            &outcomes[..],
+            [
+                Outcome::Rejected {
+                    quarantine_id: 1,
+                    ..
+                },
+                Outcome::Rejected {
+                    quarantine_id: 2,
+                    ..
+                }
+            ]
+        ));
+        assert_eq!(store.checkpoint(), 6, "the checkpoint did not move");
+        // An event is refused whole: it belongs in the log.
+        let err = store
+            .quarantine_rejected(&[refused(3), Input::Event(events[2].clone())], NOW)
+            .unwrap_err();
+        assert!(err.to_string().contains("belongs in the log"), "{err}");
+        // The follower goes on at the next stream sequence, and shares the quarantine ids.
+        store
+            .append_positioned(
+                &[(7, Input::Event(events[2].clone())), (8, refused(4))],
+                NOW,
+            )
+            .unwrap();
+    }
+    let store = Store::open(&path, StoreConfig::default()).unwrap();
+    assert_eq!(store.checkpoint(), 8);
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.events, stats.quarantined), (3, 3));
+    let kept: Vec<(u64, String)> = store
+        .quarantine(1, 10)
+        .unwrap()
+        .into_iter()
+        .map(|q| (q.id, q.record.reason))
+        .collect();
+    assert_eq!(
+        kept,
+        vec![
+            (1, "refused 1".to_owned()),
+            (2, "refused 2".to_owned()),
+            (3, "refused 4".to_owned())
+        ]
+    );
+    assert_eq!(
+        store.last_logged(u64::MAX).unwrap(),
+        Some((7, events[2].id.0.clone()))
+    );
+}
