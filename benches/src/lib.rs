@@ -1,4 +1,4 @@
-//! Deterministic workloads for the benches, as `shared/design/performance.md` defines them.
+//! Deterministic workloads for the benches, as docs/benchmarks.md describes them (the PostgreSQL peer's workload).
 //!
 //! One cluster, 1,000 distinct findings over 4 categories, every category run every cycle.
 //! Cycle 0 has a random half present; each later cycle flips a random 10% (100 keys), so about

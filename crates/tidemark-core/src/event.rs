@@ -1,4 +1,4 @@
-//! The event envelope and every event type of the wire contract (`shared/design/events.md`).
+//! The event envelope and every event type of the wire contract (`docs/events.md`).
 //!
 //! The serde derives here give two forms. Human-readable formats (JSON) get the wire form: the
 //! envelope with `type` and `data`, exactly as producers send it. Compact formats (postcard, for
@@ -851,7 +851,7 @@ impl JsonSchema for Event {
         let types: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
         schemars::json_schema!({
             "type": "object",
-            "description": "An event in the wire format (shared/design/events.md).",
+            "description": "An event in the wire format (docs/events.md).",
             "required": ["id", "schema", "type", "time", "source", "cluster", "data"],
             "properties": {
                 "id": {"type": "string", "minLength": 1},

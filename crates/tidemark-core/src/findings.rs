@@ -1,4 +1,4 @@
-//! The findings projection: the finding lifecycle of `shared/design/lifecycle.md`, as a fold.
+//! The findings projection: the finding lifecycle of `docs/lifecycle.md`, as a fold.
 //!
 //! Per cluster: findings by `check_key`, each with its occurrences; the settings in force; and
 //! the cluster's clock (the latest event time seen, so time comes from the log). A cycle upserts
@@ -1168,9 +1168,14 @@ impl FindingsProjection {
     /// Applies the event at log position `seq`, telling `sink` every finding state change
     /// (of the event's cluster).
     pub fn apply_reporting(&mut self, seq: u64, event: &Event, sink: &mut impl ChangeSink) {
-        let at = event.time;
         let cluster = self.cluster_mut(&event.cluster);
-        cluster.clock = Some(cluster.clock.map_or(at, |clock| clock.max(at)));
+        // A late event (earlier than the cluster's clock) is applied at the clock, so no time in
+        // the state goes back: a finding is never last seen before it opened
+        // (docs/lifecycle.md, "Late events"; ADR 0004).
+        let at = cluster
+            .clock
+            .map_or(event.time, |clock| clock.max(event.time));
+        cluster.clock = Some(at);
         match &event.payload {
             Payload::CycleCompleted(cycle) => cluster.apply_cycle(seq, at, cycle, sink),
             Payload::FindingResolved(resolved) => cluster.apply_resolved(seq, at, resolved, sink),

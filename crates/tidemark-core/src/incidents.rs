@@ -372,7 +372,9 @@ impl IncidentProjection {
         graph: &impl ResourceGraph,
     ) {
         let cluster = event.cluster.as_str();
-        let at = event.time;
+        // The cluster's clock, which the findings fold just moved: a late event is placed at it,
+        // as findings place it (ADR 0004).
+        let at = findings.clock(cluster).unwrap_or(event.time);
         let mut resolved_in: BTreeSet<usize> = BTreeSet::new();
         // Findings that open outside any open incident are grouped together, whatever their
         // order in the event; the other changes touch the incidents their findings are in.
@@ -411,7 +413,7 @@ impl IncidentProjection {
                     .iter()
                     .all(|f| !findings.is_active(&f.cluster, &f.check_key))
             {
-                incident.closed_at = Some(at);
+                incident.closed_at = Some(at.max(incident.opened_at));
                 incident.closed_seq = Some(seq);
                 incident.touch(seq, at, "incident_closed", None);
                 Self::set_open(
@@ -855,7 +857,9 @@ impl IncidentProjection {
             }
             match what {
                 "incident_closed" => {
-                    incident.closed_at = Some(at);
+                    // Clusters have clocks of their own: an incident closed from a cluster whose
+                    // clock is behind the one that opened it never closes before it opened.
+                    incident.closed_at = Some(at.max(incident.opened_at));
                     incident.closed_seq = Some(seq);
                 }
                 "incident_opened" if incident.closed_seq.is_some() => {

@@ -1,7 +1,7 @@
 //! The orphans projection: live resources nobody manages, tracking rows nothing backs, resources
 //! whose owner or dependency is gone, and spans whose trace has no parent or root, as a fold.
 //!
-//! Rules (`shared/design/lifecycle.md`, "Orphans"), per cluster:
+//! Rules (`docs/projections.md`, orphans), per cluster:
 //!
 //! - **Live set**: for each kind, the resources of the latest `inventory.observed` that covers
 //!   it (its `kinds`, plus the kind of every resource it carries). A later scan of a kind

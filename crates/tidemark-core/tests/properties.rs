@@ -504,3 +504,53 @@ fn property_7_flap_hysteresis_and_flapping_ends_within_20_quiet_runs() {
         Ok(())
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// 8. Late events: times in the state never go back
+
+/// Producers' clocks skew and logs are backfilled: `log` moves time back now and then. However
+/// late an event is, a finding is never last seen before it opened, an occurrence never
+/// resolves before it opened, occurrences follow each other in time, and an incident never
+/// closes before it opened (a late event is applied at its cluster's clock: ADR 0004).
+#[test]
+fn property_8_times_in_the_state_never_go_back() {
+    assert_property("late events", 3_000, log(3, 80), |events| {
+        let mut projections = tidemark_core::Projections::new();
+        for (i, event) in events.iter().enumerate() {
+            projections.apply(i as u64 + 1, event);
+        }
+        for view in projections.findings().views() {
+            let name = format!("{}/{}", view.cluster, view.check_key);
+            prop_assert!(
+                view.opened_at <= view.last_seen_at,
+                "{name}: last seen before opened"
+            );
+            let mut previous_end = None;
+            for occurrence in &view.history {
+                if let Some(end) = previous_end {
+                    prop_assert!(
+                        end <= occurrence.opened_at,
+                        "{name}: occurrences overlap in time"
+                    );
+                }
+                if let Some(resolved) = occurrence.resolved_at {
+                    prop_assert!(
+                        occurrence.opened_at <= resolved,
+                        "{name}: resolved before opened"
+                    );
+                }
+                previous_end = occurrence.resolved_at;
+            }
+        }
+        for incident in projections.incidents().incidents() {
+            if let Some(closed) = incident.closed_at {
+                prop_assert!(
+                    incident.opened_at <= closed,
+                    "{}: closed before opened",
+                    incident.id
+                );
+            }
+        }
+        Ok(())
+    });
+}

@@ -25,9 +25,17 @@ pub const EVENT_FORMAT_2: u8 = 2;
 /// truth).
 /// Format 3: failure layers record rollback outcomes and layers seen again (incidents).
 /// Format 4: format 3 in the checksummed envelope.
-pub const SNAPSHOT_FORMAT: u8 = 4;
-/// The oldest snapshot format this build reads (format 3, without a checksum).
-pub const OLDEST_SNAPSHOT_FORMAT_READ: u8 = 3;
+/// Format 5: the layout of format 4; a late event is applied at its cluster's clock (ADR 0004),
+/// so a format-3 or -4 snapshot of a log with late events holds times a fold no longer gives.
+pub const SNAPSHOT_FORMAT: u8 = 5;
+/// The oldest snapshot format this build reads as a starting point of the fold.
+pub const OLDEST_SNAPSHOT_FORMAT_READ: u8 = 5;
+/// The oldest snapshot format with the layout of [`SNAPSHOT_FORMAT`]: a replica whose log was
+/// cut by retention cannot refold an outdated snapshot, and resumes from one of these instead
+/// ([`decode_snapshot_of_same_layout`]).
+pub const SNAPSHOT_LAYOUT_SINCE: u8 = 3;
+/// The first snapshot format in the checksummed envelope.
+const SNAPSHOT_CHECKSUMMED_SINCE: u8 = 4;
 /// Format version of quarantine records. Format 2: format 1 in the checksummed envelope.
 pub const QUARANTINE_FORMAT: u8 = 2;
 /// The quarantine format before checksums (read, never written).
@@ -366,13 +374,32 @@ pub fn encode_snapshot_of(
     out
 }
 
-/// Decodes the snapshot stored under key `seq` (format 4, checked against its checksum; or the
-/// unchecksummed format 3). A snapshot whose `seq` is not its key is refused.
+/// Decodes the snapshot stored under key `seq` (format 5, checked against its checksum). A
+/// snapshot whose `seq` is not its key is refused.
 pub fn decode_snapshot(seq: u64, bytes: &[u8]) -> Result<SnapshotRecord, CodecError> {
+    match bytes.first() {
+        None => Err(CodecError::Empty),
+        Some(&SNAPSHOT_FORMAT) => decode_snapshot_of_same_layout(seq, bytes),
+        Some(&found) => Err(CodecError::UnknownFormat {
+            found,
+            expected: SNAPSHOT_FORMAT,
+        }),
+    }
+}
+
+/// Decodes a snapshot of any format with today's layout (formats [`SNAPSHOT_LAYOUT_SINCE`] to
+/// [`SNAPSHOT_FORMAT`]; format 3 has no checksum): the bytes read alike, only the rules that
+/// produced the older ones were older. For a replica that cannot refold its log.
+pub fn decode_snapshot_of_same_layout(
+    seq: u64,
+    bytes: &[u8],
+) -> Result<SnapshotRecord, CodecError> {
     let record: SnapshotRecord = match bytes.first() {
         None => return Err(CodecError::Empty),
-        Some(&SNAPSHOT_FORMAT) => decode_body(unseal(seq, bytes)?)?,
-        Some(&OLDEST_SNAPSHOT_FORMAT_READ) => decode_body(&bytes[1..])?,
+        Some(&v) if (SNAPSHOT_CHECKSUMMED_SINCE..=SNAPSHOT_FORMAT).contains(&v) => {
+            decode_body(unseal(seq, bytes)?)?
+        }
+        Some(&SNAPSHOT_LAYOUT_SINCE) => decode_body(&bytes[1..])?,
         Some(&found) => {
             return Err(CodecError::UnknownFormat {
                 found,

@@ -580,6 +580,32 @@ fn latest_usable_snapshot(
                 skipped.push(corrupt);
             }
             Ok(Some(record)) => return Ok(Some(record)),
+            Ok(None) if log_start > 1 => {
+                // Retention cut the log: it cannot be refolded from the start. Resume from the
+                // older snapshot if its layout is today's.
+                match codec::decode_snapshot_of_same_layout(seq, bytes.value()) {
+                    Ok(record)
+                        if not_after.is_none_or(|t| record.max_time.is_none_or(|max| max <= t)) =>
+                    {
+                        tracing::warn!(
+                            snapshot = seq,
+                            format = bytes.value()[0],
+                            first_retained = log_start,
+                            "this snapshot was written by an older format and retention cut the \
+                             log before it: resuming from it, so events before it keep the \
+                             effects the older rules gave them (follow the stream again into a \
+                             fresh store for the state under today's rules)"
+                        );
+                        return Ok(Some(record));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let corrupt = corrupt("snapshots", seq, e);
+                        skip_corrupt_snapshot(&corrupt);
+                        skipped.push(corrupt);
+                    }
+                }
+            }
             Ok(None) => {}
             Err(corrupt) => {
                 skip_corrupt_snapshot(&corrupt);

@@ -428,7 +428,16 @@ fn fold_start(
             Ok(Some(record)) => {
                 return Ok((record.seq, Projections::restore_owned(record.projections)));
             }
-            Ok(None) => {}
+            // An older format: the store resumes from it when its layout is today's (the log
+            // before it is gone), and so does the check.
+            Ok(None) => {
+                match crate::codec::decode_snapshot_of_same_layout(key.value(), value.value()) {
+                    Ok(record) => {
+                        return Ok((record.seq, Projections::restore_owned(record.projections)));
+                    }
+                    Err(e) => findings.add("snapshots", key.value(), e.to_string()),
+                }
+            }
             Err(corrupt) => findings.add("snapshots", corrupt.key, corrupt.problem),
         }
     }

@@ -264,12 +264,14 @@ impl Fold for ReferenceFold {
         }
         self.seq += 1;
         let seq = self.seq;
-        let t = event.time;
         let c = self.clusters.entry(event.cluster.clone()).or_default();
         c.now = Some(match c.now {
-            Some(now) if now > t => now,
-            _ => t,
+            Some(now) if now > event.time => now,
+            _ => event.time,
         });
+        // A late event (earlier than the cluster's clock) is applied at the clock: times in the
+        // state never go back (lifecycle.md, "Late events").
+        let t = c.now.expect("set just above");
         match &event.payload {
             Payload::SettingsChanged(s) => {
                 if let Some(v) = s.clean_cycles_to_resolve {
