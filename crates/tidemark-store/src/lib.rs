@@ -13,9 +13,9 @@ pub use error::{
     RetentionError, StorageFault, is_disk_full,
 };
 pub use store::{
-    At, BackupInfo, CompactReport, DiskFull, EVENTS_SCAN_BUDGET, EventFilter, EventsPage, Input,
-    Outcome, QuarantineEntry, QuarantineView, RebuildReport, RetentionReport, Stats, Store,
-    StoreConfig, TimelineEntry,
+    At, BackupInfo, ClusterTimelinePage, CompactReport, DiskFull, EVENTS_SCAN_BUDGET, EventFilter,
+    EventsPage, Input, Outcome, QuarantineEntry, QuarantineView, RebuildReport, RetentionReport,
+    Stats, Store, StoreConfig, TimelineEntry,
 };
 
 /// The wall clock, for `recorded_at`: the store's own fact about when it wrote an event.
