@@ -556,7 +556,7 @@ fn b_query_timeline() -> Option<Schema> {
             "cluster": {"type": "string", "description": "The cluster."},
             "since": {"type": "string", "pattern": crate::query::TIME_PATTERN, "description": "Event time at or after (RFC 3339)."},
             "until": {"type": "string", "pattern": crate::query::TIME_PATTERN, "description": "Event time at or before (RFC 3339)."},
-            "after": {"type": "string", "pattern": crate::query::CURSOR_PATTERN, "description": "The `next` of the previous page."},
+            "after": {"type": "string", "pattern": crate::query::TIMELINE_CURSOR_PATTERN, "description": "The `next` of the previous page."},
             "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "At most this many (default 100)."}
         }
     }))

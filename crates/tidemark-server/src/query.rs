@@ -27,7 +27,9 @@ use crate::routes::{AppState, parse_at};
 pub const AT_PATTERN: &str = r"^([0-9]{1,19}|(19[7-9][0-9]|2[01][0-9]{2}|22[0-5][0-9])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$";
 /// What `since=` and `until=` accept: an RFC 3339 time.
 pub const TIME_PATTERN: &str = r"^(19[7-9][0-9]|2[01][0-9]{2}|22[0-5][0-9])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$";
-pub use crate::cursor::CURSOR_PATTERN;
+pub use crate::cursor::{
+    FINDING_CURSOR_PATTERN, INCIDENT_CURSOR_PATTERN, ORPHAN_CURSOR_PATTERN, TIMELINE_CURSOR_PATTERN,
+};
 
 /// Default page size.
 pub const DEFAULT_PAGE: usize = 100;
@@ -96,7 +98,7 @@ fn paginate<T, K>(
     limit: usize,
 ) -> Result<(Vec<T>, Option<String>), ApiError>
 where
-    K: Ord + Serialize + serde::de::DeserializeOwned,
+    K: Ord + cursor::CursorKey,
 {
     let after: Option<K> = after.map(|c| cursor::decode("after", c)).transpose()?;
     items.sort_by_cached_key(&key);
@@ -265,7 +267,7 @@ pub struct FindingsQuery {
     #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
     /// The `next` of the previous page.
-    #[schemars(regex(pattern = crate::query::CURSOR_PATTERN))]
+    #[schemars(regex(pattern = crate::query::FINDING_CURSOR_PATTERN))]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[schemars(range(min = 1, max = 1000))]
@@ -285,8 +287,8 @@ pub struct FindingsResponse {
     pub next: Option<String>,
 }
 
-fn finding_key(view: &FindingView) -> (&str, &str) {
-    (&view.cluster, &view.check_key)
+fn finding_key(view: &FindingView) -> (String, String) {
+    (view.cluster.clone(), view.check_key.clone())
 }
 
 /// `GET /v1/findings`.
@@ -461,7 +463,7 @@ pub struct ListQuery {
     #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
     /// The `next` of the previous page.
-    #[schemars(regex(pattern = crate::query::CURSOR_PATTERN))]
+    #[schemars(regex(pattern = crate::query::FINDING_CURSOR_PATTERN))]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[schemars(range(min = 1, max = 1000))]
@@ -590,7 +592,7 @@ pub struct OrphansQuery {
     #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
     /// The `next` of the previous page.
-    #[schemars(regex(pattern = crate::query::CURSOR_PATTERN))]
+    #[schemars(regex(pattern = crate::query::ORPHAN_CURSOR_PATTERN))]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[schemars(range(min = 1, max = 1000))]
@@ -698,7 +700,7 @@ pub struct IncidentsQuery {
     #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
     /// The `next` of the previous page.
-    #[schemars(regex(pattern = crate::query::CURSOR_PATTERN))]
+    #[schemars(regex(pattern = crate::query::INCIDENT_CURSOR_PATTERN))]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[schemars(range(min = 1, max = 1000))]

@@ -415,8 +415,9 @@ async fn malformed_cursors_are_400_naming_the_parameter() {
     let h = harness();
     h.post(&[cycle("c0", "2026-03-02T10:00:00Z", "pw", &["k"])])
         .await;
-    // A cursor of another list's shape, bytes that are not base64url, an old hex cursor.
-    let of_incidents = "WzEsImluYyJd"; // [1,"inc"]
+    // A cursor of another list's shape, text that is not hex, an old cursor (hex of
+    // `cluster NUL key`, in one part), uppercase hex.
+    let of_incidents = "1.696e63"; // (1, "inc")
     for path in [
         "/v1/findings",
         "/v1/flaps",
@@ -425,7 +426,7 @@ async fn malformed_cursors_are_400_naming_the_parameter() {
         "/v1/timeline?cluster=pw",
     ] {
         let sep = if path.contains('?') { '&' } else { '?' };
-        for cursor in ["%00", "zz!", "7077006b", "====", of_incidents] {
+        for cursor in ["%00", "zz!", "7077006b", "====", "6A.6B", of_incidents] {
             if path == "/v1/incidents" && cursor == of_incidents {
                 continue;
             }
