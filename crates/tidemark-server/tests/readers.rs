@@ -506,6 +506,14 @@ async fn renders_at(times: [&str; 5]) {
         let (status, body) = h.call("GET", uri, String::new()).await;
         assert_eq!(status, StatusCode::OK, "{times:?} {uri}: {body}");
         assert!(!body.is_empty());
+        if uri.starts_with("/incidents/") || uri.starts_with("/findings/") {
+            // The lanes chart is drawn, with finite coordinates.
+            assert!(body.contains("<svg class=\"lanes\""), "{times:?} {uri}");
+            assert!(
+                !body.contains("NaN") && !body.contains("inf\""),
+                "{times:?} {uri}"
+            );
+        }
     }
     let incident = h.ok("/v1/incidents/inc-edge").await;
     let duration = incident["incident"]["duration_secs"].as_u64().unwrap();
