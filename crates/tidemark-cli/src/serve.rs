@@ -37,6 +37,15 @@ pub struct ServeArgs {
     /// Write a projection snapshot every N events (a restart replays at most N events).
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub snapshot_every: u64,
+    /// Most candidate events one `GET /v1/events` page reads: a rare filter answers a short (even
+    /// empty) page with a `next` cursor instead of scanning the whole log in one request.
+    #[arg(
+        long,
+        default_value_t = tidemark_store::EVENTS_SCAN_BUDGET,
+        value_name = "EVENTS",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    pub events_scan_budget: usize,
     /// After a batch failed because the disk was full, refuse writes (507) for this long before
     /// trying again; each failed try reopens the store, which re-verifies the file.
     #[arg(long, default_value_t = 5, value_name = "SECONDS")]
@@ -138,6 +147,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let store_config = tidemark_store::StoreConfig {
         snapshot_every: args.snapshot_every.max(1),
         disk_full_retry: std::time::Duration::from_secs(args.disk_full_retry),
+        events_scan_budget: args.events_scan_budget,
         ..tidemark_store::StoreConfig::default()
     };
     let store = Arc::new(open_store_with(&args.db.db, store_config)?);

@@ -1235,19 +1235,17 @@ impl FindingsProjection {
     }
 
     /// One page of findings sorted by (cluster, check_key): those of `cluster` (or every
-    /// cluster) that `keep` accepts, after the cursor `after` (`cluster` NUL `check_key`), at
-    /// most `limit`; and whether more follow. Views are built only for the page.
+    /// cluster) that `keep` accepts, after the finding `after` names (`(cluster, check_key)`,
+    /// which need not exist), at most `limit`; and whether more follow. Views are built only for
+    /// the page.
     pub fn views_page(
         &self,
         cluster: Option<&str>,
         keep: impl Fn(&FindingSummary<'_>) -> bool,
-        after: Option<&str>,
+        after: Option<(&str, &str)>,
         limit: usize,
     ) -> (Vec<FindingView>, bool) {
-        let (after_cluster, after_key) = match after.and_then(|a| a.split_once('\u{0}')) {
-            Some((c, k)) => (Some(c), Some(k)),
-            None => (None, None),
-        };
+        let (after_cluster, after_key) = after.unzip();
         let mut page = Vec::new();
         for (name, state) in self.clusters_matching(cluster) {
             if after_cluster.is_some_and(|c| name.as_str() < c) {
@@ -1425,11 +1423,7 @@ impl FindingsProjection {
                     });
                     continue;
                 }
-                let age_nanos = now
-                    .unix_nanos()
-                    .saturating_sub(opened_at.unix_nanos())
-                    .max(0);
-                let age_secs = (age_nanos / 1_000_000_000) as u64;
+                let age_secs = now.saturating_duration_since(opened_at).as_secs();
                 if finding.clean_cycles == 0 && age_secs >= settings.long_lived_secs {
                     report.long_lived.push(LongLivedView {
                         cluster: name.clone(),

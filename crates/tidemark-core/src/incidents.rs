@@ -1145,8 +1145,9 @@ impl IncidentProjection {
             closed_at: incident.closed_at,
             closed_seq: incident.closed_seq,
             duration_secs: incident.closed_at.map(|closed| {
-                (closed.unix_nanos() - incident.opened_at.unix_nanos()).max(0) as u64
-                    / 1_000_000_000
+                closed
+                    .saturating_duration_since(incident.opened_at)
+                    .as_secs()
             }),
             summary: incident.summary.clone(),
             merged_into: incident.merged_into.clone(),

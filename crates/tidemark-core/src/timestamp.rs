@@ -56,6 +56,14 @@ impl Timestamp {
         Self(self.0.saturating_add(secs.saturating_mul(1_000_000_000)))
     }
 
+    /// The time from `earlier` to this instant, zero when `earlier` is later. Exact over the
+    /// whole range: two instants can be further apart than an `i64` of nanoseconds holds
+    /// (1677 to 2262), so the difference is taken in `i128` and never overflows.
+    pub fn saturating_duration_since(self, earlier: Self) -> std::time::Duration {
+        let nanos = i128::from(self.0) - i128::from(earlier.0);
+        u64::try_from(nanos).map_or(std::time::Duration::ZERO, std::time::Duration::from_nanos)
+    }
+
     /// Parses RFC 3339 (`2026-03-02T14:03:53Z`, `2026-03-02T16:03:53.5+02:00`): a `T` (or `t`)
     /// between date and time, an offset or `Z`, seconds up to 59 (no leap second), and a year
     /// from [`FIRST_YEAR`] to [`LAST_YEAR`] (what [`TIME_PATTERN`] states for JSON Schema).
@@ -166,6 +174,48 @@ mod tests {
         let t = Timestamp::parse_rfc3339("2026-03-02T14:03:53.250Z").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-03-02T14:03:53.25Z");
         assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()).unwrap(), t);
+    }
+
+    #[test]
+    fn durations_span_the_whole_range_without_overflow() {
+        let (min, max) = (Timestamp(i64::MIN), Timestamp(i64::MAX));
+        assert_eq!(
+            max.saturating_duration_since(min),
+            std::time::Duration::from_nanos(u64::MAX)
+        );
+        assert_eq!(
+            min.saturating_duration_since(max),
+            std::time::Duration::ZERO
+        );
+        let epoch = Timestamp::parse_rfc3339("1970-01-01T00:00:00Z").unwrap();
+        let late = Timestamp::parse_rfc3339("2261-12-31T23:59:59Z").unwrap();
+        assert_eq!(
+            late.saturating_duration_since(epoch).as_secs(),
+            late.unix_nanos() as u64 / 1_000_000_000
+        );
+        // Both ends print and read back (stores written before the year bound may hold them).
+        assert_eq!(min.to_rfc3339(), "1677-09-21T00:12:43.145224192Z");
+        assert_eq!(max.to_rfc3339(), "2262-04-11T23:47:16.854775807Z");
+    }
+
+    #[test]
+    fn years_are_bounded_so_that_every_offset_is_representable() {
+        for ok in [
+            "1678-01-01T00:00:00+23:59",
+            "2261-12-31T23:59:59-23:59",
+            "2261-12-31T23:59:59.999999999Z",
+        ] {
+            assert!(Timestamp::parse_rfc3339(ok).is_ok(), "{ok}");
+        }
+        for out in [
+            "1677-12-31T23:59:59Z",
+            "2262-01-01T00:00:00Z",
+            "1677-09-21T00:12:43.145224192Z",
+            "2262-04-11T23:47:16.854775807Z",
+        ] {
+            let err = Timestamp::parse_rfc3339(out).unwrap_err();
+            assert!(err.to_string().contains("1678..=2261"), "{err}");
+        }
     }
 
     #[test]

@@ -3,11 +3,14 @@
 
 pub mod admin;
 pub mod auth;
+mod cursor;
 mod error;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+#[cfg(test)]
+mod property;
 pub mod query;
 pub mod replica;
 pub mod routes;

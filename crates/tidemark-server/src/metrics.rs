@@ -64,6 +64,7 @@ struct Inner {
     batch_seconds: Histogram,
     batches_failed: u64,
     batches_disk_full: u64,
+    events_pages_cut: u64,
 }
 
 /// What the server counts.
@@ -119,6 +120,11 @@ impl Metrics {
         }
     }
 
+    /// A page of `GET /v1/events` ended early because its scan budget was spent.
+    pub fn events_page_cut(&self) {
+        self.lock().events_pages_cut += 1;
+    }
+
     /// The counters and histograms in Prometheus text format.
     pub fn render(&self, out: &mut String) {
         let inner = self.lock();
@@ -166,6 +172,11 @@ impl Metrics {
             out,
             "# HELP tidemark_batches_disk_full_total batches refused because the disk (or the file size limit) was full\n# TYPE tidemark_batches_disk_full_total counter\ntidemark_batches_disk_full_total {}",
             inner.batches_disk_full
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tidemark_events_pages_cut_total pages of GET /v1/events that ended early at the scan budget (--events-scan-budget)\n# TYPE tidemark_events_pages_cut_total counter\ntidemark_events_pages_cut_total {}",
+            inner.events_pages_cut
         );
     }
 }

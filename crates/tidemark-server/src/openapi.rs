@@ -434,9 +434,13 @@ fn build() -> Value {
         (200, r),
     );
     let _ = object;
-    let r = Body::Json(schema(
-        json!({"type": "array", "items": {"type": "object"}}),
-    ));
+    let r = Body::Json(schema(json!({
+        "type": "object", "required": ["timeline", "next"],
+        "properties": {
+            "timeline": {"type": "array", "items": {"type": "object"}},
+            "next": {"type": ["string", "null"], "description": "Pass as `after` for the next page; null when there are no more."}
+        }
+    })));
     b.op(
         "get",
         "/v1/timeline",
@@ -552,6 +556,7 @@ fn b_query_timeline() -> Option<Schema> {
             "cluster": {"type": "string", "description": "The cluster."},
             "since": {"type": "string", "pattern": crate::query::TIME_PATTERN, "description": "Event time at or after (RFC 3339)."},
             "until": {"type": "string", "pattern": crate::query::TIME_PATTERN, "description": "Event time at or before (RFC 3339)."},
+            "after": {"type": "string", "pattern": crate::query::TIMELINE_CURSOR_PATTERN, "description": "The `next` of the previous page."},
             "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "At most this many (default 100)."}
         }
     }))

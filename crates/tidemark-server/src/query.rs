@@ -19,6 +19,7 @@ use tidemark_core::{
 };
 use tidemark_store::{EventFilter, TimelineEntry};
 
+use crate::cursor;
 use crate::error::ApiError;
 use crate::routes::{AppState, parse_at};
 
@@ -26,8 +27,9 @@ use crate::routes::{AppState, parse_at};
 pub const AT_PATTERN: &str = r"^([0-9]{1,19}|(19[7-9][0-9]|2[01][0-9]{2}|22[0-5][0-9])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$";
 /// What `since=` and `until=` accept: an RFC 3339 time.
 pub const TIME_PATTERN: &str = r"^(19[7-9][0-9]|2[01][0-9]{2}|22[0-5][0-9])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$";
-/// What a cursor looks like (the `next` of a page).
-pub const CURSOR_PATTERN: &str = "^([0-9a-f]{2}){0,1024}$";
+pub use crate::cursor::{
+    FINDING_CURSOR_PATTERN, INCIDENT_CURSOR_PATTERN, ORPHAN_CURSOR_PATTERN, TIMELINE_CURSOR_PATTERN,
+};
 
 /// Default page size.
 pub const DEFAULT_PAGE: usize = 100;
@@ -85,44 +87,33 @@ async fn with_projections<T: Send + 'static>(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Cursors: opaque to clients, the hex of the last item's sort key.
+// Pages of projection lists, by cursor (`crate::cursor`).
 
-fn encode_cursor(key: &str) -> String {
-    key.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::bad_request("`after`: not a cursor this API gave out (use `next`)");
-    let hex = cursor.as_bytes();
-    if !hex.len().is_multiple_of(2) {
-        return Err(bad());
-    }
-    let digit = |b: u8| (b as char).to_digit(16).ok_or_else(bad);
-    let mut bytes = Vec::with_capacity(hex.len() / 2);
-    for pair in hex.chunks(2) {
-        bytes.push((digit(pair[0])? * 16 + digit(pair[1])?) as u8);
-    }
-    // Any key is a position in the order: items after it follow.
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// One page of `items` sorted by `key`, after the cursor; with the cursor of the next page.
-fn paginate<T>(
+/// One page of `items` in the order of `key` (a key per item, no two alike), after the cursor;
+/// with the cursor of the next page.
+fn paginate<T, K>(
     mut items: Vec<T>,
-    key: impl Fn(&T) -> String,
+    key: impl Fn(&T) -> K,
     after: Option<&str>,
     limit: usize,
-) -> Result<(Vec<T>, Option<String>), ApiError> {
-    let after = after.map(decode_cursor).transpose()?;
+) -> Result<(Vec<T>, Option<String>), ApiError>
+where
+    K: Ord + cursor::CursorKey,
+{
+    let after: Option<K> = after.map(|c| cursor::decode("after", c)).transpose()?;
     items.sort_by_cached_key(&key);
+    debug_assert!(
+        items.windows(2).all(|w| key(&w[0]) < key(&w[1])),
+        "sort keys are unique"
+    );
     let start = match &after {
-        Some(after) => items.partition_point(|item| key(item).as_str() <= after.as_str()),
+        Some(after) => items.partition_point(|item| key(item) <= *after),
         None => 0,
     };
     let more = items.len() > start + limit;
     let page: Vec<T> = items.into_iter().skip(start).take(limit).collect();
     let next = if more {
-        page.last().map(|last| encode_cursor(&key(last)))
+        page.last().map(|last| cursor::encode(&key(last)))
     } else {
         None
     };
@@ -179,7 +170,8 @@ pub struct StoredEventView {
 pub struct EventsResponse {
     /// The events.
     pub events: Vec<StoredEventView>,
-    /// Pass as `after` for the next page; absent when there are no more.
+    /// Pass as `after` for the next page; null when there are no more. A page may hold fewer
+    /// than `limit` events, even none, and still have a `next`: its scan budget ended it.
     pub next: Option<u64>,
 }
 
@@ -239,6 +231,9 @@ pub async fn list_events(
             .map_err(|e| ApiError::internal(&e))
     })
     .await?;
+    if page.scan_budget_reached {
+        state.metrics.events_page_cut();
+    }
     Ok(Json(EventsResponse {
         events: page
             .events
@@ -272,7 +267,7 @@ pub struct FindingsQuery {
     #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
     /// The `next` of the previous page.
-    #[schemars(regex(pattern = crate::query::CURSOR_PATTERN))]
+    #[schemars(regex(pattern = crate::query::FINDING_CURSOR_PATTERN))]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[schemars(range(min = 1, max = 1000))]
@@ -292,8 +287,8 @@ pub struct FindingsResponse {
     pub next: Option<String>,
 }
 
-fn finding_key(view: &FindingView) -> String {
-    format!("{}\u{0}{}", view.cluster, view.check_key)
+fn finding_key(view: &FindingView) -> (String, String) {
+    (view.cluster.clone(), view.check_key.clone())
 }
 
 /// `GET /v1/findings`.
@@ -303,7 +298,11 @@ pub async fn list_findings(
 ) -> Result<Json<FindingsResponse>, ApiError> {
     let filters = query(filters)?;
     let limit = page_size(filters.limit)?;
-    let after = filters.after.as_deref().map(decode_cursor).transpose()?;
+    let after: Option<(String, String)> = filters
+        .after
+        .as_deref()
+        .map(|c| cursor::decode("after", c))
+        .transpose()?;
     let (cluster, category) = (filters.cluster.clone(), filters.category.clone());
     let (state_filter, severity) = (filters.state, filters.severity);
     let ((findings, more), seq) = with_projections(&state, filters.at.as_deref(), move |p| {
@@ -314,13 +313,13 @@ pub async fn list_findings(
                     && severity.is_none_or(|s| s == f.severity)
                     && category.as_deref().is_none_or(|c| c == f.category)
             },
-            after.as_deref(),
+            after.as_ref().map(|(c, k)| (c.as_str(), k.as_str())),
             limit,
         )
     })
     .await?;
     let next = if more {
-        findings.last().map(|f| encode_cursor(&finding_key(f)))
+        findings.last().map(|f| cursor::encode(&finding_key(f)))
     } else {
         None
     };
@@ -464,7 +463,7 @@ pub struct ListQuery {
     #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
     /// The `next` of the previous page.
-    #[schemars(regex(pattern = crate::query::CURSOR_PATTERN))]
+    #[schemars(regex(pattern = crate::query::FINDING_CURSOR_PATTERN))]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[schemars(range(min = 1, max = 1000))]
@@ -505,7 +504,7 @@ pub async fn flaps(
         .await?;
     let (flapping, next) = paginate(
         flapping,
-        |f| format!("{}\u{0}{}", f.cluster, f.check_key),
+        |f| (f.cluster.clone(), f.check_key.clone()),
         params.after.as_deref(),
         limit,
     )?;
@@ -593,7 +592,7 @@ pub struct OrphansQuery {
     #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
     /// The `next` of the previous page.
-    #[schemars(regex(pattern = crate::query::CURSOR_PATTERN))]
+    #[schemars(regex(pattern = crate::query::ORPHAN_CURSOR_PATTERN))]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[schemars(range(min = 1, max = 1000))]
@@ -611,10 +610,11 @@ pub struct OrphansResponse {
     pub next: Option<String>,
 }
 
-fn orphan_key(o: &OrphanView) -> String {
+/// (cluster, kind, what it is about): an orphan's identity, in JSON for the last part.
+fn orphan_key(o: &OrphanView) -> (String, String, String) {
     let subject = serde_json::to_string(&(&o.resource, &o.tracking, &o.trace_id, &o.span))
         .unwrap_or_default();
-    format!("{}\u{0}{}\u{0}{subject}", o.cluster, o.kind.as_str())
+    (o.cluster.clone(), o.kind.as_str().to_owned(), subject)
 }
 
 /// `GET /v1/orphans`.
@@ -700,7 +700,7 @@ pub struct IncidentsQuery {
     #[schemars(regex(pattern = crate::query::AT_PATTERN))]
     pub at: Option<String>,
     /// The `next` of the previous page.
-    #[schemars(regex(pattern = crate::query::CURSOR_PATTERN))]
+    #[schemars(regex(pattern = crate::query::INCIDENT_CURSOR_PATTERN))]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[schemars(range(min = 1, max = 1000))]
@@ -718,8 +718,8 @@ pub struct IncidentsResponse {
     pub next: Option<String>,
 }
 
-fn incident_key(i: &IncidentView) -> String {
-    format!("{:020}\u{0}{}", i.opened_seq, i.id)
+fn incident_key(i: &IncidentView) -> (u64, String) {
+    (i.opened_seq, i.id.clone())
 }
 
 /// `GET /v1/incidents`.

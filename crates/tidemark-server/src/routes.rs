@@ -412,10 +412,22 @@ pub struct TimelineQuery {
     cluster: String,
     since: Option<String>,
     until: Option<String>,
+    after: Option<String>,
     limit: Option<usize>,
 }
 
-/// `GET /v1/timeline?cluster=C[&since][&until][&limit]`: a cluster's events by time.
+/// A page of a cluster's events, by event time (ties in log order).
+#[derive(Debug, Serialize)]
+pub struct ClusterTimelineResponse {
+    /// The events, with their positions.
+    pub timeline: Vec<tidemark_store::TimelineEntry>,
+    /// Pass as `after` for the next page; null when there are no more.
+    pub next: Option<String>,
+}
+
+/// `GET /v1/timeline?cluster=C[&since][&until][&after][&limit]`: a cluster's events by time,
+/// paged by a cursor over (event time, position), so events sharing a time are neither repeated
+/// nor skipped.
 pub async fn cluster_timeline(
     State(state): State<AppState>,
     params: Result<Query<TimelineQuery>, QueryRejection>,
@@ -424,14 +436,25 @@ pub async fn cluster_timeline(
     let since = time_param("since", params.since.as_deref())?;
     let until = time_param("until", params.until.as_deref())?;
     let limit = crate::query::page_size(params.limit)?;
+    let after = params
+        .after
+        .as_deref()
+        .map(|c| crate::cursor::decode::<(i64, u64)>("after", c))
+        .transpose()?
+        .map(|(nanos, seq)| (Timestamp::from_unix_nanos(nanos), seq));
     let store = state.store.clone();
-    let entries = blocking(move || {
+    let page = blocking(move || {
         store
-            .cluster_timeline(&params.cluster, since, until, limit)
+            .cluster_timeline_page(&params.cluster, since, until, after, limit)
             .map_err(|e| ApiError::internal(&e))
     })
     .await?;
-    Ok(Json(entries))
+    Ok(Json(ClusterTimelineResponse {
+        timeline: page.entries,
+        next: page
+            .next
+            .map(|(time, seq)| crate::cursor::encode(&(time.unix_nanos(), seq))),
+    }))
 }
 
 /// Parameters of `GET /v1/quarantine`.

@@ -157,7 +157,8 @@ async fn findings_filters_and_one_finding_with_its_timeline() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        body.as_array()
+        body["timeline"]
+            .as_array()
             .unwrap()
             .iter()
             .map(|e| e["seq"].as_u64().unwrap())
@@ -219,7 +220,7 @@ async fn bad_input_gets_clear_errors_and_loses_nothing_accepted() {
 
     // What was accepted is all there, and the rejects are in quarantine with their reasons.
     let (_, body) = h.get("/v1/timeline?cluster=pw-prod").await;
-    let ids: Vec<&str> = body
+    let ids: Vec<&str> = body["timeline"]
         .as_array()
         .unwrap()
         .iter()

@@ -14,9 +14,9 @@ pub use error::{
     RebuildError, RetentionError, StorageFault, is_disk_full,
 };
 pub use store::{
-    At, BackupInfo, CompactReport, DiskFull, EVENTS_SCAN_BUDGET, EventFilter, EventsPage, Input,
-    Outcome, QuarantineEntry, QuarantineView, RebuildReport, RetentionReport, Stats, Store,
-    StoreConfig, TimelineEntry,
+    At, BackupInfo, ClusterTimelinePage, CompactReport, DiskFull, EVENTS_SCAN_BUDGET, EventFilter,
+    EventsPage, Input, Outcome, QuarantineEntry, QuarantineView, RebuildReport, RetentionReport,
+    Stats, Store, StoreConfig, TimelineEntry,
 };
 pub use verify::{IntegrityCheck, VERIFY_MAX_LISTED, VerifyError, VerifyProblem, VerifyReport};
 

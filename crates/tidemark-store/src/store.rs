@@ -41,6 +41,10 @@ pub struct StoreConfig {
     /// redb's page cache, in bytes. Reads are mostly answered from the in-memory projections
     /// and timelines read few pages, so this is far below redb's own default of 1 GiB.
     pub cache_bytes: usize,
+    /// Candidate positions one [`Store::events_page`] call reads at most (default
+    /// [`EVENTS_SCAN_BUDGET`]; at least 1): a rare filter answers a short page with a `next`
+    /// cursor instead of scanning the whole log in one request.
+    pub events_scan_budget: usize,
 }
 
 impl Default for StoreConfig {
@@ -50,6 +54,7 @@ impl Default for StoreConfig {
             snapshot_keep_every: 100_000,
             disk_full_retry: Duration::from_secs(5),
             cache_bytes: 128 << 20,
+            events_scan_budget: EVENTS_SCAN_BUDGET,
         }
     }
 }
@@ -158,12 +163,27 @@ pub struct EventFilter {
 pub struct EventsPage {
     /// The events, with their positions.
     pub events: Vec<(u64, StoredEvent)>,
-    /// Pass as `after` for the next page; `None` when there are no more.
+    /// Pass as `after` for the next page; `None` when there are no more. Always a position
+    /// every matching event up to which is on this page or an earlier one.
     pub next: Option<u64>,
+    /// The page ended early because the scan budget was spent (it holds fewer than `limit`
+    /// events, maybe none, and `next` goes on from the last position read).
+    pub scan_budget_reached: bool,
 }
 
-/// Log records one `events_page` call reads at most: a rare filter answers a short (even empty)
-/// page with a `next` cursor instead of scanning the whole log in one request.
+/// A page of a cluster's timeline, by event time (ties in log order).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterTimelinePage {
+    /// The events on this page.
+    pub entries: Vec<TimelineEntry>,
+    /// The event time and position of the last entry: pass as `after` for the next page;
+    /// `None` when there are no more.
+    pub next: Option<(Timestamp, u64)>,
+}
+
+/// Candidate positions one `events_page` call reads at most by default
+/// ([`StoreConfig::events_scan_budget`]): a rare filter answers a short (even empty) page with a
+/// `next` cursor instead of scanning the whole log in one request.
 pub const EVENTS_SCAN_BUDGET: usize = 20_000;
 
 /// A quarantined input, as listed.
@@ -1663,17 +1683,58 @@ impl Store {
         until: Option<Timestamp>,
         limit: usize,
     ) -> Result<Vec<TimelineEntry>, QueryError> {
+        Ok(self
+            .cluster_timeline_page(cluster, since, until, None, limit)?
+            .entries)
+    }
+
+    /// A page of a cluster's events by event time (ties in log order), within `[since, until]`,
+    /// after the entry at `after` (its event time and position) when given, at most `limit`;
+    /// and the `after` of the next page, `None` when there are no more. The order is the index
+    /// order (time, position), so each event is on exactly one page.
+    pub fn cluster_timeline_page(
+        &self,
+        cluster: &str,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+        after: Option<(Timestamp, u64)>,
+        limit: usize,
+    ) -> Result<ClusterTimelinePage, QueryError> {
+        use std::ops::Bound;
+        let first = (since.map_or(i64::MIN, Timestamp::unix_nanos), 0);
+        let last = (until.map_or(i64::MAX, Timestamp::unix_nanos), u64::MAX);
+        let start = match after.map(|(t, seq)| (t.unix_nanos(), seq)) {
+            Some(after) if after >= first => Bound::Excluded(after),
+            _ => Bound::Included(first),
+        };
+        let empty = match start {
+            Bound::Excluded(after) => after >= last,
+            _ => first > last,
+        };
+        if empty {
+            return Ok(ClusterTimelinePage {
+                entries: Vec::new(),
+                next: None,
+            });
+        }
+        let start = match start {
+            Bound::Excluded((t, seq)) => Bound::Excluded((cluster, t, seq)),
+            Bound::Included((t, seq)) => Bound::Included((cluster, t, seq)),
+            Bound::Unbounded => Bound::Unbounded,
+        };
         let db = self.db()?;
         let txn = db.begin_read()?;
         let index = txn.open_table(tables::BY_CLUSTER_TIME)?;
         let log = txn.open_table(tables::LOG)?;
-        let from = since.map_or(i64::MIN, Timestamp::unix_nanos);
-        let to = until.map_or(i64::MAX, Timestamp::unix_nanos);
         let mut entries = Vec::new();
-        for entry in index
-            .range((cluster, from, 0)..=(cluster, to, u64::MAX))?
-            .take(limit)
+        let mut more = false;
+        for entry in
+            index.range::<(&str, i64, u64)>((start, Bound::Included((cluster, last.0, last.1))))?
         {
+            if entries.len() == limit {
+                more = true;
+                break;
+            }
             let (key, _) = entry?;
             let seq = key.value().2;
             let stored = self.read_log(&log, seq)?;
@@ -1684,7 +1745,12 @@ impl Store {
                 event: stored.event,
             });
         }
-        Ok(entries)
+        let next = if more {
+            entries.last().map(|e| (e.event.time, e.seq))
+        } else {
+            None
+        };
+        Ok(ClusterTimelinePage { entries, next })
     }
 
     fn read_log(
@@ -1715,9 +1781,13 @@ impl Store {
         Ok(out)
     }
 
-    /// Events after position `after` matching `filter`, in log order, at most `limit`. Uses the
-    /// incident timeline, the finding index or the type index when the filter names one; else
-    /// it reads the log, at most [`EVENTS_SCAN_BUDGET`] records per call.
+    /// Events after position `after` matching `filter`, in log order, at most `limit`, up to the
+    /// checkpoint as of the call. Candidates come from the incident timeline, the finding index
+    /// (one range per cluster, merged in position order) or the type index when the filter names
+    /// one, else from the log; at most [`StoreConfig::events_scan_budget`] candidates are read per
+    /// call. The candidates are the first ones after `after` in position order, so `next` is a
+    /// position with nothing matching left behind it: a budget may end a page early, never make
+    /// the cursor skip.
     pub fn events_page(
         &self,
         filter: &EventFilter,
@@ -1725,86 +1795,83 @@ impl Store {
         limit: usize,
     ) -> Result<EventsPage, QueryError> {
         let limit = limit.max(1);
-        // What the live state names, read before the database (the lock order is state, db).
-        let incident_seqs = filter.incident.as_ref().map(|id| {
-            self.read(|p| {
+        let budget = self.config.events_scan_budget.max(1);
+        // What the live state names, with the checkpoint it is at; read before the database (the
+        // lock order is state, db). Reading no further than that checkpoint keeps a cluster that
+        // a later batch adds from being passed over while its positions are read.
+        let (up_to, incident_seqs, finding_clusters) = {
+            let state = self.read_state();
+            let p = &state.projections;
+            let incident_seqs = filter.incident.as_ref().map(|id| {
                 p.incidents()
                     .incident(id)
                     .map(|i| {
                         let start = i.timeline.partition_point(|e| e.seq <= after);
                         i.timeline[start..]
                             .iter()
-                            .take(EVENTS_SCAN_BUDGET)
                             .map(|e| e.seq)
+                            .take(budget.saturating_add(1))
                             .collect::<Vec<u64>>()
                     })
                     .unwrap_or_default()
-            })
-        });
-        let finding_clusters: Vec<String> = match (&filter.check_key, &filter.cluster) {
-            (None, _) => Vec::new(),
-            (Some(_), Some(c)) => vec![c.clone()],
-            (Some(_), None) => self.read(|p| p.findings().cluster_names()),
+            });
+            let finding_clusters: Vec<String> = match (&filter.check_key, &filter.cluster) {
+                (None, _) => Vec::new(),
+                (Some(_), Some(c)) => vec![c.clone()],
+                (Some(_), None) => p.findings().cluster_names(),
+            };
+            (state.last_seq, incident_seqs, finding_clusters)
         };
+        if after >= up_to {
+            return Ok(EventsPage {
+                events: Vec::new(),
+                next: None,
+                scan_budget_reached: false,
+            });
+        }
+        let from = after + 1;
+        let take = budget.saturating_add(1);
         let db = self.db()?;
         let txn = db.begin_read()?;
         let log = txn.open_table(tables::LOG)?;
-        // Candidate positions, ascending, from the most selective source the filter names.
-        let candidates: Box<dyn Iterator<Item = Result<u64, QueryError>>> = if let Some(seqs) =
-            incident_seqs
-        {
-            Box::new(seqs.into_iter().map(Ok))
+        // Candidate positions, ascending, from the most selective source the filter names: the
+        // first `budget + 1` of them (the extra one says whether more follow).
+        let mut candidates: Vec<u64> = if let Some(seqs) = incident_seqs {
+            seqs
         } else if let Some(check_key) = &filter.check_key {
-            let clusters = finding_clusters;
             let index = txn.open_table(tables::BY_FINDING)?;
-            let mut seqs = Vec::new();
-            for cluster in &clusters {
-                for entry in index.range(
-                    (
-                        cluster.as_str(),
-                        check_key.as_str(),
-                        after.saturating_add(1),
-                    )..=(cluster.as_str(), check_key.as_str(), u64::MAX),
-                )? {
-                    seqs.push(entry?.0.value().2);
-                    if seqs.len() >= EVENTS_SCAN_BUDGET {
-                        break;
-                    }
-                }
-            }
-            seqs.sort_unstable();
-            Box::new(seqs.into_iter().map(Ok))
+            merged_finding_positions(&index, &finding_clusters, check_key, from..=up_to, take)?
         } else if let Some(event_type) = filter.event_type {
             let index = txn.open_table(tables::BY_TYPE)?;
-            let seqs: Vec<u64> = index
-                .range(
-                    (event_type.as_str(), after.saturating_add(1))
-                        ..=(event_type.as_str(), u64::MAX),
-                )?
-                .take(EVENTS_SCAN_BUDGET)
+            index
+                .range((event_type.as_str(), from)..=(event_type.as_str(), up_to))?
+                .take(take)
                 .map(|e| e.map(|(k, _)| k.value().1))
-                .collect::<Result<_, _>>()?;
-            Box::new(seqs.into_iter().map(Ok))
+                .collect::<Result<_, _>>()?
         } else {
-            let seqs: Vec<u64> = log
-                .range(after.saturating_add(1)..)?
-                .take(EVENTS_SCAN_BUDGET)
+            log.range(from..=up_to)?
+                .take(take)
                 .map(|e| e.map(|(k, _)| k.value()))
-                .collect::<Result<_, _>>()?;
-            Box::new(seqs.into_iter().map(Ok))
+                .collect::<Result<_, _>>()?
         };
+        debug_assert!(
+            candidates.is_sorted(),
+            "candidates are read in position order"
+        );
+        let complete = candidates.len() <= budget;
+        candidates.truncate(budget);
         let mut events = Vec::new();
-        let mut scanned = 0usize;
-        let mut last_scanned = after;
-        let mut exhausted = true;
+        let mut last_read = after;
         for seq in candidates {
-            let seq = seq?;
-            if events.len() >= limit || scanned >= EVENTS_SCAN_BUDGET {
-                exhausted = false;
-                break;
+            if events.len() == limit {
+                // Full: the next page starts after the last event on this one.
+                return Ok(EventsPage {
+                    events,
+                    next: Some(last_read),
+                    scan_budget_reached: false,
+                });
             }
-            scanned += 1;
-            last_scanned = seq;
+            last_read = seq;
             let Some(bytes) = log.get(seq)? else { continue };
             let stored = decode_log(seq, bytes.value())?;
             let e = &stored.event;
@@ -1817,13 +1884,12 @@ impl Store {
                 events.push((seq, stored));
             }
         }
-        // A full scan budget with no answer still moves the cursor on.
-        let next = if exhausted && scanned < EVENTS_SCAN_BUDGET {
-            None
-        } else {
-            Some(last_scanned)
-        };
-        Ok(EventsPage { events, next })
+        // Every candidate read: the end, or (budget spent) go on after the last one read.
+        Ok(EventsPage {
+            events,
+            next: (!complete).then_some(last_read),
+            scan_budget_reached: !complete,
+        })
     }
 
     /// The stored events at these positions, in the order given (positions not in the log
@@ -2043,6 +2109,41 @@ pub(crate) fn finding_index_entries(
         bits.entry(check_key.clone())
             .or_insert(change_bits::MENTIONED);
     }
+}
+
+/// Positions in `positions` of the finding index entries of `check_key` in each of `clusters`,
+/// merged in position order (one range per cluster, the smallest head taken each time): the
+/// first `take` of them.
+fn merged_finding_positions(
+    index: &redb::ReadOnlyTable<(&'static str, &'static str, u64), u8>,
+    clusters: &[String],
+    check_key: &str,
+    positions: RangeInclusive<u64>,
+    take: usize,
+) -> Result<Vec<u64>, QueryError> {
+    use std::cmp::Reverse;
+    let (from, to) = (*positions.start(), *positions.end());
+    let mut ranges = Vec::new();
+    let mut heads = std::collections::BinaryHeap::new();
+    for cluster in clusters {
+        let mut range =
+            index.range((cluster.as_str(), check_key, from)..=(cluster.as_str(), check_key, to))?;
+        if let Some(entry) = range.next() {
+            heads.push(Reverse((entry?.0.value().2, ranges.len())));
+            ranges.push(range);
+        }
+    }
+    let mut merged = Vec::new();
+    while merged.len() < take {
+        let Some(Reverse((seq, source))) = heads.pop() else {
+            break;
+        };
+        merged.push(seq);
+        if let Some(entry) = ranges[source].next() {
+            heads.push(Reverse((entry?.0.value().2, source)));
+        }
+    }
+    Ok(merged)
 }
 
 /// The incident an event belongs to, if it names one.

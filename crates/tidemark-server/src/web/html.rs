@@ -126,7 +126,7 @@ pub(super) fn human_secs(secs: u64) -> String {
 
 /// Seconds from `from` to `to`, zero when `to` is earlier.
 pub(super) fn secs_between(from: Timestamp, to: Timestamp) -> u64 {
-    u64::try_from((to.unix_nanos() - from.unix_nanos()).max(0)).unwrap_or(0) / 1_000_000_000
+    to.saturating_duration_since(from).as_secs()
 }
 
 /// A severity badge: `<span class="badge sev sev-error">error</span>`.

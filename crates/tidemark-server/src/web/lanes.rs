@@ -21,7 +21,6 @@ const LANES_Y: f64 = 62.0;
 const LANE_HEIGHT: f64 = 34.0;
 const FOOT_HEIGHT: f64 = 26.0;
 const LABEL_CHARS: usize = 30;
-const NANOS_PER_SEC: i64 = 1_000_000_000;
 
 /// A vertical line across the lanes: the incident opening or closing, a deploy.
 #[derive(Clone, Debug)]
@@ -49,65 +48,136 @@ pub(super) struct Chart<'a> {
     pub links: &'a KeyLinks<'a>,
 }
 
-/// Maps times to x coordinates over the padded window.
+/// Maps times to x coordinates over the padded window. In `i128` nanoseconds: event times
+/// span all of `i64` (1677 to 2262), so a window, its padding and the distance between two
+/// times may not fit in one.
 #[derive(Clone, Copy, Debug)]
 struct Scale {
-    t0: i64,
-    t1: i64,
+    /// Window start and end, padded (`t0 < t1`).
+    t0: i128,
+    t1: i128,
 }
 
 impl Scale {
     fn new(start: i64, end: i64) -> Self {
+        let (start, end) = (i128::from(start.min(end)), i128::from(start.max(end)));
         let span = (end - start).max(60 * NANOS_PER_SEC);
         let pad = (span / 40).max(NANOS_PER_SEC);
         let mid_fix = span - (end - start);
-        Self {
+        let scale = Self {
             t0: start - pad - mid_fix / 2,
             t1: end + pad + (mid_fix - mid_fix / 2),
-        }
+        };
+        debug_assert!(scale.t0 < scale.t1);
+        scale
     }
 
     fn x(self, nanos: i64) -> f64 {
-        let nanos = nanos.clamp(self.t0, self.t1);
+        let nanos = i128::from(nanos).clamp(self.t0, self.t1);
         let fraction = (nanos - self.t0) as f64 / (self.t1 - self.t0) as f64;
         PLOT_X0 + fraction * (PLOT_X1 - PLOT_X0)
     }
+
+    /// Whether `nanos` is before the window.
+    fn before(self, nanos: i64) -> bool {
+        i128::from(nanos) < self.t0
+    }
+
+    /// Whether `nanos` is after the window.
+    fn after(self, nanos: i64) -> bool {
+        i128::from(nanos) > self.t1
+    }
 }
+
+const NANOS_PER_SEC: i128 = 1_000_000_000;
+const YEAR_SECS: i64 = 31_536_000;
 
 /// Tick spacing candidates, seconds.
 const TICK_STEPS_SECS: &[i64] = &[
-    1, 2, 3, 5, 10, 15, 20, 30, 40, 60, 90, 120, 180, 240, 300, 600, 900, 1_200, 1_800, 2_400,
-    3_600, 5_400, 7_200, 10_800, 14_400, 21_600, 28_800, 43_200, 86_400, 172_800, 345_600, 604_800,
-    1_209_600, 1_728_000, 2_592_000, 3_888_000, 5_184_000, 7_776_000, 15_552_000, 31_536_000,
+    1,
+    2,
+    3,
+    5,
+    10,
+    15,
+    20,
+    30,
+    40,
+    60,
+    90,
+    120,
+    180,
+    240,
+    300,
+    600,
+    900,
+    1_200,
+    1_800,
+    2_400,
+    3_600,
+    5_400,
+    7_200,
+    10_800,
+    14_400,
+    21_600,
+    28_800,
+    43_200,
+    86_400,
+    172_800,
+    345_600,
+    604_800,
+    1_209_600,
+    1_728_000,
+    2_592_000,
+    3_888_000,
+    5_184_000,
+    7_776_000,
+    15_552_000,
+    YEAR_SECS,
+    2 * YEAR_SECS,
+    5 * YEAR_SECS,
+    10 * YEAR_SECS,
+    20 * YEAR_SECS,
+    50 * YEAR_SECS,
+    100 * YEAR_SECS,
+    200 * YEAR_SECS,
 ];
 
-/// Tick times (nanos) and their step in seconds: 4 to 6 ticks where a round step allows.
-pub(super) fn ticks(t0: i64, t1: i64) -> (Vec<i64>, i64) {
+/// Tick times (nanos) in `[t0, t1]` and their step in seconds: 4 to 6 ticks where a round step
+/// allows; only times an event can have (`i64` nanoseconds).
+fn ticks(t0: i128, t1: i128) -> (Vec<i64>, i64) {
+    let first_at = |step: i128| t0.div_euclid(step) + i128::from(t0.rem_euclid(step) != 0);
     let count = |step_secs: i64| {
-        let step = step_secs * NANOS_PER_SEC;
-        let first = t0.div_euclid(step) + i64::from(t0.rem_euclid(step) != 0);
-        let last = t1.div_euclid(step);
-        (last - first + 1).max(0)
+        let step = i128::from(step_secs) * NANOS_PER_SEC;
+        (t1.div_euclid(step) - first_at(step) + 1).max(0)
     };
     let step_secs = TICK_STEPS_SECS
         .iter()
         .copied()
         .min_by_key(|&step| (count(step) - 5).abs())
         .unwrap_or(3_600);
-    let step = step_secs * NANOS_PER_SEC;
-    let mut at = (t0.div_euclid(step) + i64::from(t0.rem_euclid(step) != 0)) * step;
+    let step = i128::from(step_secs) * NANOS_PER_SEC;
+    let mut at = first_at(step) * step;
     let mut out = Vec::new();
     while at <= t1 && out.len() < 12 {
-        out.push(at);
+        out.extend(i64::try_from(at).ok());
         at += step;
     }
     (out, step_secs)
 }
 
+/// [`ticks`] from `start` to `end`.
+#[cfg(test)]
+pub(super) fn ticks_between(start: i64, end: i64) -> (Vec<i64>, i64) {
+    ticks(i128::from(start), i128::from(end))
+}
+
 fn tick_label(nanos: i64, step_secs: i64) -> String {
     let at = Timestamp::from_unix_nanos(nanos);
     let clock = clock_part(at);
-    if step_secs >= 86_400 {
+    if step_secs >= YEAR_SECS {
+        date_part(at)
+    } else if step_secs >= 86_400 {
         date_part(at).get(5..).unwrap_or_default().to_owned()
     } else if step_secs >= 60 {
         clock.get(..5).unwrap_or(&clock).to_owned()
@@ -306,8 +376,8 @@ fn lane_svg(out: &mut String, chart: &Chart<'_>, scale: Scale, index: usize, lan
         .history
         .iter()
         .filter(|o| {
-            o.opened_at.unix_nanos() > scale.t1
-                || o.resolved_at.is_some_and(|r| r.unix_nanos() < scale.t0)
+            scale.after(o.opened_at.unix_nanos())
+                || o.resolved_at.is_some_and(|r| scale.before(r.unix_nanos()))
         })
         .count();
     w!(
@@ -337,7 +407,7 @@ fn lane_svg(out: &mut String, chart: &Chart<'_>, scale: Scale, index: usize, lan
     for episode in &lane.flaps {
         let from = episode.started_at.unix_nanos();
         let to = episode.stopped_at.map_or(chart.end, |t| t.unix_nanos());
-        if to < scale.t0 || from > scale.t1 {
+        if scale.before(to) || scale.after(from) {
             continue;
         }
         let (x0, x1) = (scale.x(from), scale.x(to));
@@ -363,7 +433,7 @@ fn lane_svg(out: &mut String, chart: &Chart<'_>, scale: Scale, index: usize, lan
     for occurrence in &lane.history {
         let from = occurrence.opened_at.unix_nanos();
         let to = occurrence.resolved_at.map_or(chart.end, |t| t.unix_nanos());
-        if to < scale.t0 || from > scale.t1 {
+        if scale.before(to) || scale.after(from) {
             continue;
         }
         let (x0, x1) = (scale.x(from), scale.x(to));
@@ -443,4 +513,58 @@ fn legend(chart: &Chart<'_>) -> String {
     }
     out.push_str("</div>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The extremes an event time can take, and the ones of the issue (1970, 2262).
+    const EXTREMES: [i64; 5] = [i64::MIN, -1, 0, 9_222_000_000_000_000_000, i64::MAX];
+
+    #[test]
+    fn a_window_over_the_whole_range_has_ordered_ends_and_dated_ticks() {
+        for &start in &EXTREMES {
+            for &end in &EXTREMES {
+                let scale = Scale::new(start, end);
+                assert!(scale.t0 < scale.t1, "{start}..{end}");
+                let (ticks, step) = ticks(scale.t0, scale.t1);
+                assert!(
+                    !ticks.is_empty() && ticks.len() <= 12,
+                    "{start}..{end}: {ticks:?}"
+                );
+                for tick in ticks {
+                    assert!(!tick_label(tick, step).is_empty());
+                }
+            }
+        }
+        // 585 years: ticks every 100 years or so, labelled with their year.
+        let (ticks, step) = ticks_between(i64::MIN, i64::MAX);
+        assert!((4..=6).contains(&ticks.len()), "{ticks:?}");
+        assert!(step >= 50 * YEAR_SECS);
+        assert_eq!(tick_label(ticks[0], step).len(), "1700-01-01".len());
+    }
+
+    /// Any two event times make a window; any third lands on the plot, in order.
+    #[test]
+    fn any_times_map_onto_the_plot_in_order() {
+        let times = (any::<i64>(), any::<i64>(), any::<i64>(), any::<i64>());
+        crate::property::assert_property("lane scale", 2_000, times, |(start, end, a, b)| {
+            let scale = Scale::new(start, end);
+            prop_assert!(scale.t0 < scale.t1);
+            let (xa, xb) = (scale.x(a), scale.x(b));
+            for x in [xa, xb] {
+                prop_assert!((PLOT_X0..=PLOT_X1).contains(&x), "{x}");
+            }
+            if a <= b {
+                prop_assert!(xa <= xb);
+            }
+            let (ticks, _) = ticks(scale.t0, scale.t1);
+            prop_assert!(ticks.len() <= 12);
+            prop_assert!(ticks.windows(2).all(|w| w[0] < w[1]));
+            Ok(())
+        });
+    }
 }

@@ -56,8 +56,6 @@ pub struct FindingLane {
     pub flaps: Vec<FlapEpisodeView>,
 }
 
-const NANOS_PER_SEC: i64 = 1_000_000_000;
-
 fn incident_state_word(state: IncidentState) -> &'static str {
     match state {
         IncidentState::Open => "open",
@@ -627,7 +625,7 @@ pub fn finding_page(
         body.push_str(&chart_html(&Chart {
             lanes: &lane,
             start,
-            end: end.max(start + NANOS_PER_SEC),
+            end,
             annotations,
             events: &[],
             links: &links,
