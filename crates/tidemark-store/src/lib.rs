@@ -5,6 +5,7 @@
 
 pub mod codec;
 mod error;
+pub mod quarantine;
 mod store;
 pub mod tables;
 
@@ -12,6 +13,7 @@ pub use error::{
     AppendError, BackupError, CompactError, CorruptRecord, OpenError, QueryError, RebuildError,
     RetentionError, StorageFault, is_disk_full,
 };
+pub use quarantine::QuarantineLimits;
 pub use store::{
     At, BackupInfo, CompactReport, DiskFull, EVENTS_SCAN_BUDGET, EventFilter, EventsPage, Input,
     Outcome, QuarantineEntry, QuarantineView, RebuildReport, RetentionReport, Stats, Store,

@@ -56,7 +56,8 @@ fn append_dedupes_quarantines_and_survives_reopening() {
         assert!(matches!(
             &outcomes[6],
             Outcome::Rejected {
-                quarantine_id: 1,
+                quarantine_id: Some(1),
+                raw_kept: true,
                 ..
             }
         ));
