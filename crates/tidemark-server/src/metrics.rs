@@ -62,6 +62,8 @@ struct Inner {
     batch_seconds: Histogram,
     batches_failed: u64,
     batches_disk_full: u64,
+    /// Ingest requests refused whole, by the limit they passed.
+    requests_refused: BTreeMap<&'static str, u64>,
 }
 
 /// What the server counts.
@@ -107,6 +109,11 @@ impl Metrics {
         }
     }
 
+    /// An ingest request refused whole because it passed `limit` (e.g. `max_items_per_request`).
+    pub fn request_refused(&self, limit: &'static str) {
+        *self.lock().requests_refused.entry(limit).or_default() += 1;
+    }
+
     /// The counters and histograms in Prometheus text format.
     pub fn render(&self, out: &mut String) {
         let inner = self.lock();
@@ -147,6 +154,16 @@ impl Metrics {
             "# HELP tidemark_batches_disk_full_total batches refused because the disk (or the file size limit) was full\n# TYPE tidemark_batches_disk_full_total counter\ntidemark_batches_disk_full_total {}",
             inner.batches_disk_full
         );
+        out.push_str("# HELP tidemark_ingest_requests_refused_total ingest requests refused whole (nothing stored), by the limit they passed\n# TYPE tidemark_ingest_requests_refused_total counter\n");
+        // Every limit is listed, at 0 until it is hit.
+        const LIMITS: &[&str] = &["max_items_per_request"];
+        for limit in LIMITS {
+            let count = inner.requests_refused.get(limit).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "tidemark_ingest_requests_refused_total{{limit=\"{limit}\"}} {count}"
+            );
+        }
     }
 }
 
