@@ -190,7 +190,10 @@ pub async fn post_events(
     })?;
     let rejected: Vec<&str> = items.iter().filter_map(|i| i.problem.as_deref()).collect();
     if let Some(first) = rejected.first() {
-        tracing::warn!(
+        // Debug, not warn: the client is answered item by item and the quarantine and
+        // tidemark_events_ingested_total{outcome="rejected"} count them; a client sending bad
+        // events in a loop must not flood the log.
+        tracing::debug!(
             %origin,
             items = items.len(),
             rejected = rejected.len(),
@@ -335,7 +338,12 @@ async fn store_inputs(
         Ingest::Local(writer) => writer,
         Ingest::Publish { publisher, .. } => {
             let ids = about.into_iter().map(|(id, ..)| id).collect();
-            return publish_events(publisher.as_ref(), ids, inputs).await;
+            let mut response = publish_events(publisher.as_ref(), ids, inputs).await?;
+            if response.status() == StatusCode::UNPROCESSABLE_ENTITY {
+                // Rejected items (and nothing unpublished): the bridge answers 200 here too.
+                *response.status_mut() = status_when_rejected;
+            }
+            return Ok(response);
         }
     };
     let outcomes = match writer.write(inputs).await {
