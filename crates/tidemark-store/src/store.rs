@@ -322,8 +322,13 @@ fn copy_all_tables(
     copy_table(source, target, tables::SNAPSHOTS, &mut progress)?;
     copy_table(source, target, tables::SNAPSHOT_TIMES, &mut progress)?;
     copy_table(source, target, tables::QUARANTINE, &mut progress)?;
-    copy_table(source, target, tables::QUARANTINE_DIGESTS, &mut progress)?;
-    copy_table(source, target, tables::QUARANTINE_REPEATS, &mut progress)?;
+    // Tables a store opened read-only may lack (written before they existed).
+    if table_exists(source, tables::QUARANTINE_DIGESTS)? {
+        copy_table(source, target, tables::QUARANTINE_DIGESTS, &mut progress)?;
+    }
+    if table_exists(source, tables::QUARANTINE_REPEATS)? {
+        copy_table(source, target, tables::QUARANTINE_REPEATS, &mut progress)?;
+    }
     // One durable commit makes everything before it durable.
     let mut txn = target.begin_write()?;
     txn.set_durability(redb::Durability::Immediate)
@@ -344,8 +349,33 @@ fn count_entries(txn: &redb::ReadTransaction) -> Result<u64, StorageFault> {
         + txn.open_table(tables::SNAPSHOTS)?.len()?
         + txn.open_table(tables::SNAPSHOT_TIMES)?.len()?
         + txn.open_table(tables::QUARANTINE)?.len()?
-        + txn.open_table(tables::QUARANTINE_DIGESTS)?.len()?
-        + txn.open_table(tables::QUARANTINE_REPEATS)?.len()?)
+        + optional_len(txn, tables::QUARANTINE_DIGESTS)?
+        + optional_len(txn, tables::QUARANTINE_REPEATS)?)
+}
+
+/// Whether a table exists (a store written before it was added lacks it until opened for
+/// writing).
+fn table_exists<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    definition: redb::TableDefinition<K, V>,
+) -> Result<bool, StorageFault> {
+    match txn.open_table(definition) {
+        Ok(_) => Ok(true),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Entries of a table that may not exist (0 then).
+fn optional_len<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    definition: redb::TableDefinition<K, V>,
+) -> Result<u64, StorageFault> {
+    if table_exists(txn, definition)? {
+        Ok(txn.open_table(definition)?.len()?)
+    } else {
+        Ok(0)
+    }
 }
 
 /// The in-memory side of the store.
