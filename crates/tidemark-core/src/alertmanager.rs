@@ -205,6 +205,8 @@ pub struct AlertTranslation<'a> {
 pub struct TranslatedAlert {
     /// The event.
     pub event: Event,
+    /// The alert's name: its `alertname`, or the derived one.
+    pub name: String,
     /// Whether the alert had no `alertname` (or a blank one) and its name was derived.
     pub name_derived: bool,
 }
@@ -420,7 +422,7 @@ fn translate_alert(
     let time = ends_at.unwrap_or(starts_at);
     let data = Alert {
         fingerprint,
-        name,
+        name: name.clone(),
         severity,
         labels,
         annotations,
@@ -433,6 +435,7 @@ fn translate_alert(
     };
     Ok(TranslatedAlert {
         event: Event::new(id, time, config.source.clone(), cluster, payload),
+        name,
         name_derived,
     })
 }

@@ -328,6 +328,10 @@ fn an_alert_without_a_name_gets_one_derived_from_its_fingerprint() {
         .map(|a| a.result.as_ref().unwrap().name_derived)
         .collect();
     assert_eq!(derived, vec![true, true]);
+    assert_eq!(
+        each[1].result.as_ref().unwrap().name,
+        alert(&events[1]).name
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! response.
 
 use serde_json::value::RawValue;
+use tidemark_core::alertmanager::AlertTranslation;
 use tidemark_core::decode_event;
 use tidemark_store::Input;
 
@@ -115,6 +116,34 @@ fn item(text: &str, origin: String, line: Option<u64>) -> Item {
                     raw: text.as_bytes().to_vec(),
                     reason: error.to_string(),
                     origin,
+                },
+            }
+        }
+    }
+}
+
+/// One alert of an Alertmanager webhook as an item: its event, or (when it cannot be
+/// translated) its own bytes rejected with the reason, from `origin`'s `alerts[i]`.
+pub fn alert_item(alert: AlertTranslation<'_>, origin: &str) -> Item {
+    match alert.result {
+        Ok(translated) => Item {
+            id: Some(translated.event.id.0.clone()),
+            line: None,
+            problem: None,
+            alert_name: Some((translated.name, translated.name_derived)),
+            input: Input::Event(translated.event),
+        },
+        Err(error) => {
+            let reason = format!("alertmanager alert: {error}");
+            Item {
+                id: None,
+                line: None,
+                problem: Some(reason.clone()),
+                alert_name: None,
+                input: Input::Rejected {
+                    raw: alert.raw.as_bytes().to_vec(),
+                    reason,
+                    origin: format!("{origin} alerts[{}]", alert.index),
                 },
             }
         }

@@ -242,47 +242,25 @@ pub async fn post_alertmanager(
         );
         return Err(refused);
     }
-    let mut warned = 0;
     let items: Vec<ingest::Item> = alerts
         .into_iter()
-        .map(|alert| match alert.result {
-            Ok(translated) => {
-                let name = match &translated.event.payload {
-                    tidemark_core::Payload::AlertFired(a)
-                    | tidemark_core::Payload::AlertResolved(a) => a.name.clone(),
-                    _ => String::new(),
-                };
-                ingest::Item {
-                    id: Some(translated.event.id.0.clone()),
-                    line: None,
-                    problem: None,
-                    alert_name: Some((name, translated.name_derived)),
-                    input: Input::Event(translated.event),
-                }
-            }
-            Err(error) => {
-                let reason = format!("alertmanager alert: {error}");
-                if warned < state.limits.max_rejected_listed {
-                    warned += 1;
-                    tracing::warn!(%origin, index = alert.index, %reason, "alertmanager alert rejected (kept in quarantine; the other alerts are stored)");
-                }
-                ingest::Item {
-                    id: None,
-                    line: None,
-                    problem: Some(reason.clone()),
-                    alert_name: None,
-                    input: Input::Rejected {
-                        raw: alert.raw.as_bytes().to_vec(),
-                        reason,
-                        origin: format!("{origin} alerts[{}]", alert.index),
-                    },
-                }
-            }
-        })
+        .map(|alert| ingest::alert_item(alert, &origin))
         .collect();
-    let rejected = items.iter().filter(|i| i.problem.is_some()).count();
-    if rejected > warned {
-        tracing::warn!(%origin, more = rejected - warned, "more alertmanager alerts rejected (kept in quarantine)");
+    // Every rejection at warn, at most `max_rejected_listed` lines per request.
+    let rejected = items.iter().filter_map(|i| match &i.input {
+        Input::Rejected { reason, origin, .. } => Some((reason, origin)),
+        Input::Event(_) => None,
+    });
+    let mut more = 0;
+    for (n, (reason, origin)) in rejected.enumerate() {
+        if n < state.limits.max_rejected_listed {
+            tracing::warn!(%origin, %reason, "alertmanager alert rejected (kept in quarantine; the other alerts are stored)");
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        tracing::warn!(%origin, more, "more alertmanager alerts of this webhook rejected (kept in quarantine)");
     }
     store_inputs(&state, items, StatusCode::OK).await
 }
