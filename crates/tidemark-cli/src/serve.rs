@@ -34,6 +34,16 @@ pub struct ServeArgs {
     /// Largest request body accepted; larger ones get 413.
     #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
     pub max_body_bytes: usize,
+    /// Most items (events, or alerts of an Alertmanager webhook) in one ingest request; a
+    /// request with more gets 413 and nothing of it is stored.
+    #[arg(long, default_value_t = 10_000, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_items_per_request: usize,
+    /// Rejected items an ingest answer lists one by one; past them it counts them by reason.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_rejected_listed: usize,
+    #[command(flatten)]
+    pub quarantine: crate::store_cmds::QuarantineBoundArgs,
     /// Write a projection snapshot every N events (a restart replays at most N events).
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub snapshot_every: u64,
@@ -148,11 +158,16 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         snapshot_every: args.snapshot_every.max(1),
         disk_full_retry: std::time::Duration::from_secs(args.disk_full_retry),
         events_scan_budget: args.events_scan_budget,
+        quarantine: args.quarantine.limits(),
         ..tidemark_store::StoreConfig::default()
     };
     let store = Arc::new(open_store_with(&args.db.db, store_config)?);
     let server_config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
+        ingest: tidemark_server::IngestLimits {
+            max_items_per_request: args.max_items_per_request,
+            max_rejected_listed: args.max_rejected_listed,
+        },
         auth,
         ..ServerConfig::default()
     };

@@ -27,6 +27,29 @@ pub struct DbArgs {
     pub db: PathBuf,
 }
 
+/// How much the quarantine may hold (`serve` and `ingest`).
+#[derive(Args, Debug, Clone)]
+pub struct QuarantineBoundArgs {
+    /// Most quarantine records. Past the bound a refused input is still answered with its
+    /// reason (and its repeats of kept records still counted), but its raw bytes are not kept:
+    /// `tidemark stats` and tidemark_quarantine_dropped_total count it.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub quarantine_max_records: u64,
+    /// Most bytes of quarantine records (raw input, reason and origin); past it, as above.
+    #[arg(long, default_value_t = 256 << 20, value_name = "BYTES")]
+    pub quarantine_max_bytes: u64,
+}
+
+impl QuarantineBoundArgs {
+    /// The store's quarantine limits.
+    pub fn limits(&self) -> tidemark_store::QuarantineLimits {
+        tidemark_store::QuarantineLimits {
+            max_records: self.quarantine_max_records,
+            max_bytes: self.quarantine_max_bytes,
+        }
+    }
+}
+
 /// Opens the store for writing, creating it if needed.
 pub fn open_store(db: &Path) -> Result<Store, CliError> {
     open_store_with(db, StoreConfig::default())
@@ -75,8 +98,10 @@ pub fn open_existing_writable(db: &Path) -> Result<Store, CliError> {
     long_about = "Stores the events of NDJSON files (one event per line) in the store, in batches of \
                   one transaction each. Events whose id is already stored are counted as duplicates \
                   and not stored again. A line that is not a valid event is reported with its line \
-                  number and reason, kept in quarantine, and does not stop the rest (unless \
-                  --strict). Exits 65 when any line was rejected."
+                  number and reason, kept in quarantine (the same bad line again is counted on \
+                  its record, not stored twice; past the quarantine's bound it is only counted), \
+                  and does not stop the rest (unless --strict). Exits 65 when any line was \
+                  rejected."
 )]
 pub struct IngestArgs {
     /// NDJSON files to store, in order.
@@ -93,6 +118,8 @@ pub struct IngestArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub quarantine: QuarantineBoundArgs,
 }
 
 /// Counts of one ingest.
@@ -101,21 +128,30 @@ pub struct IngestSummary {
     pub accepted: u64,
     pub duplicates: u64,
     pub rejected: u64,
-    /// `line N: reason` of rejected lines (the first 100).
+    /// Rejected lines whose raw bytes the quarantine did not keep (it was at its bound).
+    pub raw_not_kept: u64,
+    /// `file F line N: reason` of rejected lines (the first 100).
     pub rejected_lines: Vec<String>,
     pub seconds: f64,
 }
 
 impl IngestSummary {
-    fn count(&mut self, outcomes: &[Outcome]) {
-        for outcome in outcomes {
+    fn count(&mut self, inputs: &[Input], outcomes: &[Outcome]) {
+        for (input, outcome) in inputs.iter().zip(outcomes) {
             match outcome {
                 Outcome::Accepted { .. } => self.accepted += 1,
                 Outcome::Duplicate { .. } => self.duplicates += 1,
-                Outcome::Rejected { reason, .. } => {
+                Outcome::Rejected {
+                    reason, raw_kept, ..
+                } => {
                     self.rejected += 1;
+                    self.raw_not_kept += u64::from(!raw_kept);
                     if self.rejected_lines.len() < 100 {
-                        self.rejected_lines.push(reason.clone());
+                        let origin = match input {
+                            Input::Rejected { origin, .. } => origin.as_str(),
+                            Input::Event(_) => "",
+                        };
+                        self.rejected_lines.push(format!("{origin}: {reason}"));
                     }
                 }
             }
@@ -167,7 +203,7 @@ pub fn ingest_files(
                         let outcomes = store
                             .append(&batch, tidemark_store::wall_clock())
                             .map_err(|e| append_failed(file, &e, summary.accepted))?;
-                        summary.count(&outcomes);
+                        summary.count(&batch, &outcomes);
                         let rate =
                             summary.accepted as f64 / started.elapsed().as_secs_f64().max(1e-9);
                         progress.set_message(format!(
@@ -242,11 +278,16 @@ fn decode_batches(
                     || sender.send(Decoded::Stopped(reason)).is_err();
                 return Ok(false);
             }
-            Err(error) => batch.push(Input::Rejected {
-                raw: raw.to_vec(),
-                reason: error.to_string(),
-                origin: format!("file {} line {line}", file.display()),
-            }),
+            Err(mut error) => {
+                // What is wrong, not where (the origin says where): the same bad line
+                // elsewhere is the same quarantine record, counted.
+                error.line = None;
+                batch.push(Input::Rejected {
+                    raw: raw.to_vec(),
+                    reason: error.to_string(),
+                    origin: format!("file {} line {line}", file.display()),
+                });
+            }
         }
         batch_bytes += raw.len();
         if batch.len() >= batch_size || batch_bytes >= MAX_BATCH_JSON_BYTES {
@@ -286,11 +327,21 @@ pub fn print_summary(summary: &IngestSummary, db: &Path) {
             "rejected lines are kept with their reasons: tidemark quarantine --db {}",
             db.display()
         );
+        if summary.raw_not_kept > 0 {
+            eprintln!(
+                "{} rejected line(s) were not kept: the quarantine is full (--quarantine-max-records, --quarantine-max-bytes)",
+                summary.raw_not_kept
+            );
+        }
     }
 }
 
 pub fn ingest(args: &IngestArgs) -> Result<(), CliError> {
-    let store = open_store(&args.db.db)?;
+    let config = StoreConfig {
+        quarantine: args.quarantine.limits(),
+        ..StoreConfig::default()
+    };
+    let store = open_store_with(&args.db.db, config)?;
     let summary = ingest_files(&store, &args.files, args.strict, args.batch)?;
     store
         .snapshot_now()
@@ -579,7 +630,13 @@ pub fn stats(args: &StatsArgs) -> Result<(), CliError> {
                 "findings".into(),
                 format!("{} ({} active)", stats.findings, stats.active_findings),
             ],
-            vec!["quarantined".into(), stats.quarantined.to_string()],
+            vec![
+                "quarantined".into(),
+                format!(
+                    "{} record(s), {} bytes; {} dropped when full",
+                    stats.quarantined, stats.quarantine_bytes, stats.quarantine_dropped
+                ),
+            ],
             vec![
                 "snapshots".into(),
                 format!("{} (latest at {})", stats.snapshots, stats.snapshot_seq),
@@ -626,8 +683,16 @@ pub fn quarantine(args: &QuarantineArgs) -> Result<(), CliError> {
         return Ok(());
     }
     for e in &entries {
+        let repeats = if e.record.count > 1 {
+            format!(
+                " (refused {} times, last at {})",
+                e.record.count, e.record.last_seen
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "#{} {} {}\n  reason: {}\n  raw: {}",
+            "#{} {} {}{repeats}\n  reason: {}\n  raw: {}",
             e.id, e.record.recorded_at, e.record.origin, e.record.reason, e.record.raw
         );
     }

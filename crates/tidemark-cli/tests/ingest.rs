@@ -126,3 +126,60 @@ fn strict_stops_at_the_first_invalid_line_with_everything_before_it_stored() {
     );
     assert_eq!(stored_ids(&db).len(), 99);
 }
+
+#[test]
+fn a_bad_line_repeated_is_one_quarantine_record_and_past_the_bound_lines_are_only_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.ndjson");
+    // The same bad line 500 times between good ones, then three different bad lines.
+    let mut lines = vec![cycle(1, "k")];
+    lines.extend(std::iter::repeat_n("1".to_owned(), 500));
+    lines.extend(["[2]", "[3]", "[4]"].map(str::to_owned));
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let db = dir.path().join("t.redb");
+    let out = tidemark(&[
+        "ingest",
+        "--db",
+        db.to_str().unwrap(),
+        "--quarantine-max-records",
+        "2",
+        "--json",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(65));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            &summary["accepted"],
+            &summary["rejected"],
+            &summary["raw_not_kept"]
+        ),
+        (&json!(1), &json!(503), &json!(2)),
+        "{summary}"
+    );
+    assert!(
+        summary["rejected_lines"][0].as_str().unwrap().ends_with(
+            "line 2: event without a readable id: expected a JSON object (one event per line)"
+        ),
+        "{summary}"
+    );
+    let listed = tidemark(&["quarantine", "--db", db.to_str().unwrap(), "--json"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(
+        (&listed[0]["raw"], &listed[0]["count"]),
+        (&json!("1"), &json!(500))
+    );
+    let text = tidemark(&["quarantine", "--db", db.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("(refused 500 times, last at "),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+    let stats = tidemark(&["stats", "--db", db.to_str().unwrap(), "--json"]);
+    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(
+        (&stats["quarantined"], &stats["quarantine_dropped"]),
+        (&json!(2), &json!(2))
+    );
+}

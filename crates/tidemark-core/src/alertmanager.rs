@@ -9,6 +9,14 @@
 //! - One event per alert, in payload order; an empty `alerts` array gives no events. Two alerts
 //!   of one payload with the same identity give two events with the same id (the store keeps
 //!   one).
+//! - Each alert is translated on its own ([`translate_each`]): an alert that cannot become an
+//!   event (say, a `startsAt` outside the years 1678..=2261) is reported with its reason and its
+//!   bytes as received, and never keeps the other alerts of the payload from being stored. Its
+//!   error paths start at `alert` (`alert.startsAt`), so the same alert gives the same reason
+//!   wherever it sits in a group. [`translate`] is all or nothing, with paths such as
+//!   `alerts[2].startsAt`. Only a payload that is not a version 4 webhook at all (not JSON, no
+//!   `alerts` array, another `version`, a `commonLabels` that is not an object of strings) fails
+//!   as a whole.
 //! - `status: "firing"` gives `alert.fired` with `ends_at: null` (Alertmanager sends a future
 //!   `endsAt` for firing alerts; it is ignored and not even read). `status: "resolved"` gives
 //!   `alert.resolved` with `ends_at` = `endsAt`, which must then be a real time (not missing and
@@ -23,22 +31,27 @@
 //!   the labels sorted by name, each name and value followed by `0xff`, 16 lowercase hex digits).
 //! - Cluster: the alert's `labels[cluster_label]`, else `commonLabels[cluster_label]`, else
 //!   [`BridgeConfig::default_cluster`]; blank values are skipped.
-//! - Name: `labels.alertname`, required and not blank.
+//! - Name: `labels.alertname` when it is there and not blank. Alertmanager accepts alerts without
+//!   one (through its API), so such an alert gets a name derived from its identity:
+//!   `unnamed-` followed by its fingerprint (see below), e.g. `unnamed-5b1531d93a0a490e`. The
+//!   same alert always gets the same name, two alerts with different labels never share one, and
+//!   the labels are kept as they came (no `alertname` is added).
 //! - Severity: `labels.severity`, trimmed and compared case-insensitively (see [`map_severity`]):
 //!   `critical`/`page`/`p1` → critical, `error`/`high`/`major` → error,
 //!   `warning`/`warn`/`medium` → warning, `info`/`none`/`low` → info; missing or anything else →
 //!   warning (an alert someone bothered to route deserves a look, but is not assumed broken).
 //! - Labels and annotations are copied as they are (sorted maps, so output is deterministic);
-//!   missing or null `labels` / `annotations` count as empty (so a missing `labels` reports
-//!   `labels.alertname` missing).
+//!   missing or null `labels` / `annotations` count as empty.
 //! - Version: `version` must be the string `"4"`. Unknown fields are ignored (Alertmanager adds
 //!   fields over time); the fields read are checked, and every error names its JSON path, such
 //!   as `alerts[2].startsAt`, and what was expected. No cluster anywhere and a blank
 //!   `default_cluster` is an error naming the alert's cluster label; a blank `source` is a
 //!   configuration error.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::event::{Alert, Event, Payload, Severity};
@@ -141,6 +154,63 @@ pub enum WebhookError {
     Config(&'static str),
 }
 
+impl WebhookError {
+    /// The JSON path the error names, if it names one.
+    fn path_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Self::Missing { path, .. }
+            | Self::WrongType { path, .. }
+            | Self::Invalid { path, .. }
+            | Self::BadTime { path, .. }
+            | Self::NoCluster { path, .. } => Some(path),
+            Self::NotJson(_)
+            | Self::NotAnObject { .. }
+            | Self::UnsupportedVersion { .. }
+            | Self::Config(_) => None,
+        }
+    }
+
+    /// The same error with an alert-relative path (`alert.startsAt`) placed in the payload
+    /// (`alerts[2].startsAt`).
+    fn in_payload(mut self, index: usize) -> Self {
+        if let Some(path) = self.path_mut()
+            && let Some(rest) = path.strip_prefix(ALERT_ROOT)
+        {
+            *path = format!("alerts[{index}]{rest}");
+        }
+        self
+    }
+}
+
+/// The root of the paths of one alert's errors in [`translate_each`].
+const ALERT_ROOT: &str = "alert";
+
+/// The prefix of a derived alert name.
+pub const DERIVED_NAME_PREFIX: &str = "unnamed-";
+
+/// One alert of a payload, translated on its own.
+#[derive(Debug, PartialEq)]
+pub struct AlertTranslation<'a> {
+    /// Its position in the payload's `alerts`.
+    pub index: usize,
+    /// The alert's JSON text exactly as it came in the payload (re-serialized only when the
+    /// payload repeats its `alerts` key, which a JSON reader resolves to the last one).
+    pub raw: Cow<'a, str>,
+    /// Its event, or why it cannot become one (paths start at `alert`: `alert.startsAt`).
+    pub result: Result<TranslatedAlert, WebhookError>,
+}
+
+/// An alert that became an event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TranslatedAlert {
+    /// The event.
+    pub event: Event,
+    /// The alert's name: its `alertname`, or the derived one.
+    pub name: String,
+    /// Whether the alert had no `alertname` (or a blank one) and its name was derived.
+    pub name_derived: bool,
+}
+
 /// One alert's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Status {
@@ -157,12 +227,33 @@ impl Status {
     }
 }
 
-/// One event per alert, in payload order. Event ids are deterministic: the same alert
-/// (fingerprint, status, startsAt) always gets the same id, so a re-sent webhook is stored once
-/// (the store dedupes by id).
+/// One event per alert, in payload order, or the first alert's error (with its path in the
+/// payload, `alerts[2].startsAt`). Event ids are deterministic: the same alert (fingerprint,
+/// status, startsAt) always gets the same id, so a re-sent webhook is stored once (the store
+/// dedupes by id).
 ///
-/// See the [module documentation](self) for every rule.
+/// See the [module documentation](self) for every rule; [`translate_each`] keeps going past an
+/// alert that cannot be translated.
 pub fn translate(body: &[u8], config: &BridgeConfig) -> Result<Vec<Event>, WebhookError> {
+    translate_each(body, config)?
+        .into_iter()
+        .map(|alert| {
+            let index = alert.index;
+            alert
+                .result
+                .map(|translated| translated.event)
+                .map_err(|error| error.in_payload(index))
+        })
+        .collect()
+}
+
+/// Each alert of a payload on its own, in payload order: its event, or why it cannot become one,
+/// with its bytes as received. Fails as a whole only when the payload is not a version 4 webhook
+/// (or the configuration cannot produce valid events).
+pub fn translate_each<'a>(
+    body: &'a [u8],
+    config: &BridgeConfig,
+) -> Result<Vec<AlertTranslation<'a>>, WebhookError> {
     if config.source.trim().is_empty() {
         return Err(WebhookError::Config("`source` must not be blank"));
     }
@@ -207,24 +298,44 @@ pub fn translate(body: &[u8], config: &BridgeConfig) -> Result<Vec<Event>, Webho
             });
         }
     };
+    let raw = raw_alerts(body).filter(|raw| raw.len() == alerts.len());
 
-    alerts
+    Ok(alerts
         .iter()
         .enumerate()
-        .map(|(i, alert)| translate_alert(i, alert, &common_labels, config))
-        .collect()
+        .map(|(index, alert)| AlertTranslation {
+            index,
+            raw: match &raw {
+                Some(raw) => Cow::Borrowed(raw[index].get()),
+                None => Cow::Owned(alert.to_string()),
+            },
+            result: translate_alert(alert, &common_labels, config),
+        })
+        .collect())
+}
+
+/// The payload's alerts as the JSON text they came as, or `None` when the payload repeats its
+/// `alerts` key (JSON readers keep the last; this one refuses the duplicate).
+fn raw_alerts(body: &[u8]) -> Option<Vec<&RawValue>> {
+    #[derive(serde::Deserialize)]
+    struct Alerts<'a> {
+        #[serde(borrow)]
+        alerts: Vec<&'a RawValue>,
+    }
+    serde_json::from_slice::<Alerts<'_>>(body)
+        .ok()
+        .map(|payload| payload.alerts)
 }
 
 fn translate_alert(
-    i: usize,
     alert: &Value,
     common_labels: &BTreeMap<String, String>,
     config: &BridgeConfig,
-) -> Result<Event, WebhookError> {
-    let path = |field: &str| format!("alerts[{i}].{field}");
+) -> Result<TranslatedAlert, WebhookError> {
+    let path = |field: &str| format!("{ALERT_ROOT}.{field}");
     let Value::Object(alert) = alert else {
         return Err(WebhookError::WrongType {
-            path: format!("alerts[{i}]"),
+            path: ALERT_ROOT.into(),
             expected: "an alert object",
             found: kind(alert),
         });
@@ -244,23 +355,6 @@ fn translate_alert(
 
     let labels = string_map(alert.get("labels"), &path("labels"))?;
     let annotations = string_map(alert.get("annotations"), &path("annotations"))?;
-
-    let name = match labels.get("alertname") {
-        Some(name) if !name.trim().is_empty() => name.clone(),
-        Some(name) => {
-            return Err(WebhookError::Invalid {
-                path: path("labels.alertname"),
-                expected: "a non-blank alert name",
-                found: Value::from(name.as_str()).to_string(),
-            });
-        }
-        None => {
-            return Err(WebhookError::Missing {
-                path: path("labels.alertname"),
-                expected: "the alert's name",
-            });
-        }
-    };
 
     let starts_text = required_str(alert, "startsAt", &path, "an RFC 3339 time")?;
     let starts_at =
@@ -317,12 +411,18 @@ fn translate_alert(
         label: config.cluster_label.clone(),
     })?;
 
+    let given_name = labels
+        .get("alertname")
+        .filter(|name| !name.trim().is_empty())
+        .cloned();
+    let name_derived = given_name.is_none();
+    let name = given_name.unwrap_or_else(|| derived_name(&fingerprint));
     let severity = map_severity(labels.get("severity").map(String::as_str));
     let id = event_id(&fingerprint, status, starts_at);
     let time = ends_at.unwrap_or(starts_at);
     let data = Alert {
         fingerprint,
-        name,
+        name: name.clone(),
         severity,
         labels,
         annotations,
@@ -333,13 +433,16 @@ fn translate_alert(
         Status::Firing => Payload::AlertFired(data),
         Status::Resolved => Payload::AlertResolved(data),
     };
-    Ok(Event::new(
-        id,
-        time,
-        config.source.clone(),
-        cluster,
-        payload,
-    ))
+    Ok(TranslatedAlert {
+        event: Event::new(id, time, config.source.clone(), cluster, payload),
+        name,
+        name_derived,
+    })
+}
+
+/// The name of an alert without `alertname`: `unnamed-` and its fingerprint.
+pub fn derived_name(fingerprint: &str) -> String {
+    format!("{DERIVED_NAME_PREFIX}{fingerprint}")
 }
 
 /// Maps an Alertmanager `severity` label to a [`Severity`], trimmed and case-insensitively:

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use tidemark_core::alertmanager::{
-    BridgeConfig, WebhookError, label_fingerprint, map_severity, translate,
+    BridgeConfig, WebhookError, derived_name, label_fingerprint, map_severity, translate,
+    translate_each,
 };
 use tidemark_core::event::Alert;
 use tidemark_core::{Event, EventType, Payload, Severity, Timestamp, decode_event, encode_event};
@@ -290,6 +291,102 @@ fn a_missing_fingerprint_is_computed_like_alertmanager() {
 }
 
 #[test]
+fn an_alert_without_a_name_gets_one_derived_from_its_fingerprint() {
+    // Alertmanager accepts alerts without `alertname` (its API only wants some label).
+    let mut body = payload();
+    body["alerts"][1]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("alertname");
+    body["alerts"][0]["labels"]["alertname"] = json!(" ");
+    let events = run(&body).unwrap();
+    assert_wire_valid(&events);
+    assert_eq!(alert(&events[0]).name, "unnamed-c4b2a1f0e9d8c7b6");
+    assert_eq!(alert(&events[1]).name, "unnamed-9a8b7c6d5e4f3a2b");
+    assert_eq!(alert(&events[1]).name, derived_name("9a8b7c6d5e4f3a2b"));
+    assert!(
+        !alert(&events[1]).labels.contains_key("alertname"),
+        "the labels are kept as they came"
+    );
+    // Without a fingerprint, from the labels: the same labels, the same name.
+    body["alerts"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("fingerprint");
+    let labels: BTreeMap<String, String> =
+        serde_json::from_value(body["alerts"][1]["labels"].clone()).unwrap();
+    let events = run(&body).unwrap();
+    assert_eq!(
+        alert(&events[1]).name,
+        format!("unnamed-{}", label_fingerprint(&labels))
+    );
+    assert_eq!(run(&body).unwrap(), events, "deterministic");
+    let text = body.to_string();
+    let each = translate_each(text.as_bytes(), &config()).unwrap();
+    let derived: Vec<bool> = each
+        .iter()
+        .map(|a| a.result.as_ref().unwrap().name_derived)
+        .collect();
+    assert_eq!(derived, vec![true, true]);
+    assert_eq!(
+        each[1].result.as_ref().unwrap().name,
+        alert(&events[1]).name
+    );
+}
+
+#[test]
+fn each_alert_is_translated_on_its_own_with_its_bytes_as_received() {
+    // A good alert, one Alertmanager passes on with a start before 1678 (its API takes it), a
+    // good one: the bad one fails alone, with a path relative to the alert.
+    let text = r#"{"version":"4","commonLabels":{},"alerts":[
+        {"status":"firing","labels":{"alertname":"A","cluster":"c"},"startsAt":"2026-03-02T14:00:00Z"},
+        {"status":"firing", "labels":{"alertname":"Old"},"startsAt":"1500-01-01T00:00:00Z"},
+        {"status":"firing","labels":{"alertname":"B"},"startsAt":"2026-03-02T14:00:00Z"}]}"#;
+    let each = translate_each(text.as_bytes(), &config()).unwrap();
+    assert_eq!(each.len(), 3);
+    assert!(each[0].result.is_ok() && each[2].result.is_ok());
+    assert_eq!(each[1].index, 1);
+    assert_eq!(
+        each[1].raw,
+        r#"{"status":"firing", "labels":{"alertname":"Old"},"startsAt":"1500-01-01T00:00:00Z"}"#,
+        "the alert's own bytes, spacing and all"
+    );
+    let error = each[1].result.as_ref().unwrap_err().to_string();
+    assert!(
+        error.starts_with("field `alert.startsAt`: ") && error.contains("1678"),
+        "{error}"
+    );
+    // The same alert elsewhere in a payload gives the same reason; all-or-nothing names its place.
+    let moved = text.replace(
+        r#"{"status":"firing","labels":{"alertname":"A","cluster":"c"},"startsAt":"2026-03-02T14:00:00Z"},"#,
+        "",
+    );
+    let each_moved = translate_each(moved.as_bytes(), &config()).unwrap();
+    assert_eq!(
+        each_moved[0].result.as_ref().unwrap_err().to_string(),
+        error
+    );
+    let whole = translate(text.as_bytes(), &config())
+        .unwrap_err()
+        .to_string();
+    assert!(whole.starts_with("field `alerts[1].startsAt`: "), "{whole}");
+    // Not an alert object at all.
+    let each = translate_each(br#"{"version":"4","alerts":[7]}"#, &config()).unwrap();
+    assert_eq!(each[0].raw, "7");
+    assert_eq!(
+        each[0].result.as_ref().unwrap_err().to_string(),
+        "field `alert`: expected an alert object, found a number"
+    );
+    // A repeated `alerts` key: the last one counts, and its alerts are re-serialized.
+    let each = translate_each(
+        br#"{"version":"4","alerts":[1,2],"alerts":[ 3 ]}"#,
+        &config(),
+    )
+    .unwrap();
+    assert_eq!((each.len(), each[0].raw.as_ref()), (1, "3"));
+}
+
+#[test]
 fn empty_alerts_give_no_events() {
     let mut body = payload();
     body["alerts"] = json!([]);
@@ -334,19 +431,6 @@ fn errors_name_the_path_and_what_was_expected() {
         (
             with(&|b| b["alerts"][1] = json!("alert")),
             &["`alerts[1]`", "found a string"],
-        ),
-        (
-            with(&|b| {
-                b["alerts"][1]["labels"]
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("alertname");
-            }),
-            &["`alerts[1].labels.alertname`", "missing"],
-        ),
-        (
-            with(&|b| b["alerts"][0]["labels"]["alertname"] = json!(" ")),
-            &["`alerts[0].labels.alertname`", "non-blank"],
         ),
         (
             with(&|b| b["alerts"][1]["labels"]["severity"] = json!(3)),
@@ -627,6 +711,36 @@ fn translation_never_panics_and_ids_are_deterministic() {
             &first,
             "translation is deterministic"
         );
+        // Alert by alert: the payload fails as a whole exactly when `translate` fails on it
+        // with a payload-level error; else `translate` is the alerts' events, or the first
+        // alert's error placed in the payload.
+        let each = translate_each(&body, &cfg);
+        match (&first, &each) {
+            (Err(whole), Err(each_error)) => prop_assert_eq!(whole, each_error),
+            (Ok(events), Ok(each)) => {
+                let each_events: Vec<&Event> = each
+                    .iter()
+                    .map(|a| &a.result.as_ref().unwrap().event)
+                    .collect();
+                prop_assert_eq!(events.iter().collect::<Vec<_>>(), each_events);
+            }
+            (Err(whole), Ok(each)) => {
+                let failed = each.iter().find(|a| a.result.is_err());
+                prop_assert!(failed.is_some(), "{}", whole);
+                let failed = failed.unwrap();
+                let text = failed.result.as_ref().unwrap_err().to_string();
+                prop_assert!(text.contains("`alert"), "{}", text);
+                prop_assert!(
+                    whole
+                        .to_string()
+                        .contains(&format!("`alerts[{}]", failed.index)),
+                    "{} vs {}",
+                    whole,
+                    text
+                );
+            }
+            (Ok(_), Err(e)) => prop_assert!(false, "translate_each failed alone: {}", e),
+        }
         let Ok(events) = first else {
             return Ok(());
         };
@@ -635,6 +749,12 @@ fn translation_never_panics_and_ids_are_deterministic() {
             .map_or(0, Vec::len);
         prop_assert_eq!(events.len(), alerts);
         for event in &events {
+            let a = alert(event);
+            let named = a.labels.get("alertname").filter(|n| !n.trim().is_empty());
+            match named {
+                Some(name) => prop_assert_eq!(&a.name, name),
+                None => prop_assert_eq!(&a.name, &derived_name(&a.fingerprint)),
+            }
             let line = encode_event(event);
             let back = decode_event(&line);
             prop_assert!(back.is_ok(), "{} does not decode: {:?}", line, back);

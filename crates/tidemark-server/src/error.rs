@@ -61,6 +61,17 @@ impl ApiError {
         }
     }
 
+    /// 413: more items in one request than the limit.
+    pub fn too_many_items(limit: usize) -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "too_many_items",
+            message: format!(
+                "the request holds more than {limit} items (the server's --max-items-per-request): nothing was stored; send at most {limit} events per request"
+            ),
+        }
+    }
+
     /// 503: the store cannot take writes or answer now.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self {

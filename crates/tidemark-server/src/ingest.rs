@@ -1,10 +1,12 @@
 //! Turning a request body into store inputs: one JSON event, a JSON array of events, or NDJSON.
 //!
-//! Framing errors (not UTF-8, not JSON at all) refuse the whole request and store nothing; an
-//! item that is JSON but not a valid event is refused alone, kept in quarantine with its reason,
-//! and reported in its place in the response.
+//! Framing errors (not UTF-8, not JSON at all) and more items than the request limit refuse the
+//! whole request and store nothing; an item that is JSON but not a valid event is refused alone,
+//! kept in quarantine with its reason (once, however often it is sent), and reported in the
+//! response.
 
 use serde_json::value::RawValue;
+use tidemark_core::alertmanager::AlertTranslation;
 use tidemark_core::decode_event;
 use tidemark_store::Input;
 
@@ -53,31 +55,172 @@ pub fn framing(content_type: Option<&str>, body: &str) -> Framing {
     }
 }
 
-/// One item: its id (when it could be read) and the input for the store.
-pub type Item = (Option<String>, Input);
+/// One item of a request: what the store gets, and what the answer says about it.
+#[derive(Debug)]
+pub struct Item {
+    /// The event's id, when it could be read.
+    pub id: Option<String>,
+    /// Its line in an NDJSON body (1-based, blank lines counted).
+    pub line: Option<u64>,
+    /// What is wrong with it, without naming the event or where it was (`field `type`: unknown
+    /// event type "x"`): the key that groups rejected items in an answer's summary.
+    pub problem: Option<String>,
+    /// The name of the alert it came from (Alertmanager bridge), and whether it was derived.
+    pub alert_name: Option<(String, bool)>,
+    /// The input for the store. A rejected item's reason says what is wrong, not where: the
+    /// origin names the request and the item or line, so the same bad item sent again is the
+    /// same quarantine record (counted), wherever it sits in a request.
+    pub input: Input,
+}
 
-fn item(text: &str, origin: String, line: Option<u64>) -> Item {
-    match decode_event(text) {
-        Ok(event) => (Some(event.id.0.clone()), Input::Event(event)),
-        Err(error) => {
-            let error = match line {
-                Some(line) => error.at_line(line),
-                None => error,
-            };
-            (
-                error.event_id.clone(),
-                Input::Rejected {
-                    raw: text.as_bytes().to_vec(),
-                    reason: error.to_string(),
-                    origin,
-                },
-            )
+/// How much one ingest request may hold, and how much of it the answer details.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IngestLimits {
+    /// Items (events, or alerts of a webhook) in one request; more refuse it whole (413).
+    pub max_items_per_request: usize,
+    /// Rejected items an answer lists one by one; past them it counts them by reason.
+    pub max_rejected_listed: usize,
+}
+
+impl Default for IngestLimits {
+    /// 10,000 items (an 8 MiB body of typical 300 B–2 KB events holds 4,000–25,000; the answer
+    /// stays under about 1 MB) and 100 rejected items listed.
+    fn default() -> Self {
+        Self {
+            max_items_per_request: 10_000,
+            max_rejected_listed: 100,
         }
     }
 }
 
-/// Parses a body into items, each tagged with where it came from (`origin` names the request).
-pub fn parse(body: &[u8], content_type: Option<&str>, origin: &str) -> Result<Vec<Item>, ApiError> {
+fn item(text: &str, origin: String, line: Option<u64>) -> Item {
+    match decode_event(text) {
+        Ok(event) => Item {
+            id: Some(event.id.0.clone()),
+            line,
+            problem: None,
+            alert_name: None,
+            input: Input::Event(event),
+        },
+        Err(error) => {
+            let problem = match &error.field {
+                Some(field) => format!("field `{field}`: {}", error.problem),
+                None => error.problem.to_string(),
+            };
+            Item {
+                id: error.event_id.clone(),
+                line,
+                problem: Some(problem),
+                alert_name: None,
+                input: Input::Rejected {
+                    raw: text.as_bytes().to_vec(),
+                    reason: error.to_string(),
+                    origin,
+                },
+            }
+        }
+    }
+}
+
+/// One alert of an Alertmanager webhook as an item: its event, or (when it cannot be
+/// translated) its own bytes rejected with the reason, from `origin`'s `alerts[i]`.
+pub fn alert_item(alert: AlertTranslation<'_>, origin: &str) -> Item {
+    match alert.result {
+        Ok(translated) => Item {
+            id: Some(translated.event.id.0.clone()),
+            line: None,
+            problem: None,
+            alert_name: Some((translated.name, translated.name_derived)),
+            input: Input::Event(translated.event),
+        },
+        Err(error) => {
+            let reason = format!("alertmanager alert: {error}");
+            Item {
+                id: None,
+                line: None,
+                problem: Some(reason.clone()),
+                alert_name: None,
+                input: Input::Rejected {
+                    raw: alert.raw.as_bytes().to_vec(),
+                    reason,
+                    origin: format!("{origin} alerts[{}]", alert.index),
+                },
+            }
+        }
+    }
+}
+
+/// Why a body was refused whole.
+fn too_many(max_items: usize) -> ApiError {
+    ApiError::too_many_items(max_items)
+}
+
+/// The elements of a JSON array, refusing the array as soon as it holds more than `max_items`
+/// (so a huge array is refused without listing its elements).
+struct BoundedArray<'flag> {
+    max_items: usize,
+    exceeded: &'flag std::cell::Cell<bool>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for BoundedArray<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for BoundedArray<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array of events")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.max_items));
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            if items.len() == self.max_items {
+                self.exceeded.set(true);
+                return Err(serde::de::Error::custom("too many items"));
+            }
+            items.push(item);
+        }
+        Ok(items)
+    }
+}
+
+fn array_items(text: &str, max_items: usize) -> Result<Vec<&RawValue>, ApiError> {
+    let exceeded = std::cell::Cell::new(false);
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let seed = BoundedArray {
+        max_items,
+        exceeded: &exceeded,
+    };
+    let parsed = serde::de::DeserializeSeed::deserialize(seed, &mut deserializer)
+        .and_then(|items| deserializer.end().map(|()| items));
+    parsed.map_err(|e| {
+        if exceeded.get() {
+            too_many(max_items)
+        } else {
+            ApiError::bad_request(format!(
+                "the body starts like a JSON array but is not one: {e}"
+            ))
+        }
+    })
+}
+
+/// Parses a body into at most `max_items` items, each tagged with where it came from (`origin`
+/// names the request). More items refuse the whole body (413) before any is decoded.
+pub fn parse(
+    body: &[u8],
+    content_type: Option<&str>,
+    origin: &str,
+    max_items: usize,
+) -> Result<Vec<Item>, ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| {
         ApiError::bad_request(format!(
             "the body is not UTF-8 (byte {}): events are JSON text",
@@ -89,32 +232,30 @@ pub fn parse(body: &[u8], content_type: Option<&str>, origin: &str) -> Result<Ve
             "empty body: send one JSON event, a JSON array of events, or NDJSON (one event per line)",
         ));
     }
+    let max_items = max_items.max(1);
     let inputs = match framing(content_type, text) {
         Framing::Single => vec![item(text.trim(), format!("{origin} body"), None)],
-        Framing::Array => {
-            let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
-                ApiError::bad_request(format!(
-                    "the body starts like a JSON array but is not one: {e}"
-                ))
-            })?;
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, raw)| item(raw.get(), format!("{origin} item {i}"), None))
+        Framing::Array => array_items(text, max_items)?
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| item(raw.get(), format!("{origin} item {i}"), None))
+            .collect(),
+        Framing::Lines => {
+            let lines = || {
+                text.lines()
+                    .enumerate()
+                    .filter(|(_, line)| !line.trim().is_empty())
+            };
+            if lines().nth(max_items).is_some() {
+                return Err(too_many(max_items));
+            }
+            lines()
+                .map(|(i, line)| {
+                    let number = i as u64 + 1;
+                    item(line.trim(), format!("{origin} line {number}"), Some(number))
+                })
                 .collect()
         }
-        Framing::Lines => text
-            .lines()
-            .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty())
-            .map(|(i, line)| {
-                item(
-                    line.trim(),
-                    format!("{origin} line {}", i + 1),
-                    Some(i as u64 + 1),
-                )
-            })
-            .collect(),
     };
     Ok(inputs)
 }
@@ -139,14 +280,21 @@ mod tests {
     #[test]
     fn bad_items_are_rejected_alone_with_their_place() {
         let body = format!("{EVENT}\n{{\"id\":\"b\"}}\n\n{EVENT}");
-        let inputs = parse(body.as_bytes(), None, "http").unwrap();
+        let inputs = parse(body.as_bytes(), None, "http", 10).unwrap();
         assert_eq!(inputs.len(), 3);
-        assert!(matches!(&inputs[0].1, Input::Event(_)));
-        assert_eq!(inputs[1].0.as_deref(), Some("b"));
-        match &inputs[1].1 {
+        assert!(matches!(&inputs[0].input, Input::Event(_)));
+        assert_eq!(inputs[1].id.as_deref(), Some("b"));
+        assert_eq!(inputs[1].line, Some(2));
+        assert_eq!(inputs[2].line, Some(4), "blank lines count");
+        assert_eq!(
+            inputs[1].problem.as_deref(),
+            Some("field `schema`: missing required field")
+        );
+        match &inputs[1].input {
             Input::Rejected { reason, origin, .. } => {
+                // What is wrong, not where: the origin says where.
                 assert!(
-                    reason.starts_with("line 2: event \"b\": field `schema`"),
+                    reason.starts_with("event \"b\": field `schema`"),
                     "{reason}"
                 );
                 assert_eq!(origin, "http line 2");
@@ -157,18 +305,42 @@ mod tests {
 
     #[test]
     fn framing_errors_refuse_the_request() {
-        assert_eq!(parse(b"  ", None, "http").unwrap_err().code, "bad_request");
+        assert_eq!(
+            parse(b"  ", None, "http", 10).unwrap_err().code,
+            "bad_request"
+        );
         assert!(
-            parse(b"[1, 2", None, "http")
+            parse(b"[1, 2", None, "http", 10)
                 .unwrap_err()
                 .message
                 .contains("not one")
         );
         assert!(
-            parse(&[0xff, 0xfe], None, "http")
+            parse(&[0xff, 0xfe], None, "http", 10)
                 .unwrap_err()
                 .message
                 .contains("UTF-8")
+        );
+    }
+
+    #[test]
+    fn more_items_than_the_limit_refuse_the_body_before_any_is_decoded() {
+        for body in ["1\n".repeat(4), "[1,1,1,1]".to_owned()] {
+            let refused = parse(body.as_bytes(), None, "http", 3).unwrap_err();
+            assert_eq!(refused.status, axum::http::StatusCode::PAYLOAD_TOO_LARGE);
+            assert_eq!(refused.code, "too_many_items");
+            assert!(refused.message.contains("3 items"), "{}", refused.message);
+            assert_eq!(parse(body.as_bytes(), None, "http", 4).unwrap().len(), 4);
+        }
+        // Blank lines are not items; a malformed array past the limit is still too many.
+        assert_eq!(parse(b"1\n\n\n1\n", None, "http", 2).unwrap().len(), 2);
+        assert_eq!(
+            parse(b"[1,1,1,1,", None, "http", 3).unwrap_err().code,
+            "too_many_items"
+        );
+        assert_eq!(
+            parse(b"[1,1] x", None, "http", 3).unwrap_err().code,
+            "bad_request"
         );
     }
 }

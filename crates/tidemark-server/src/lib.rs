@@ -28,6 +28,7 @@ use tokio::net::TcpListener;
 
 pub use auth::{AuthConfigError, AuthPolicy, Tokens, TokensError};
 pub use error::ApiError;
+pub use ingest::IngestLimits;
 pub use replica::{BoxFuture, Gauge, Health, PublishResult, Publisher};
 pub use routes::{AppState, Ingest};
 pub use writer::{Writer, WriterClient};
@@ -37,6 +38,8 @@ pub use writer::{Writer, WriterClient};
 pub struct ServerConfig {
     /// Largest request body accepted (413 above).
     pub max_body_bytes: usize,
+    /// Items per ingest request (413 above), and rejected items an answer lists one by one.
+    pub ingest: ingest::IngestLimits,
     /// Requests waiting for the writer before new ones wait to be queued.
     pub queue_capacity: usize,
     /// Most inputs committed in one transaction.
@@ -51,6 +54,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 8 << 20,
+            ingest: ingest::IngestLimits::default(),
             queue_capacity: 1_024,
             max_batch_inputs: 8_192,
             auth: AuthPolicy::Open,
@@ -164,6 +168,7 @@ pub async fn serve(
         store: store.clone(),
         ingest,
         max_body_bytes: config.max_body_bytes,
+        limits: config.ingest,
         auth: config.auth.clone(),
         bridge: Arc::new(config.bridge.clone()),
         metrics,

@@ -65,6 +65,8 @@ struct Inner {
     batches_failed: u64,
     batches_disk_full: u64,
     events_pages_cut: u64,
+    /// Ingest requests refused whole, by the limit they passed.
+    requests_refused: BTreeMap<&'static str, u64>,
 }
 
 /// What the server counts.
@@ -125,6 +127,11 @@ impl Metrics {
         self.lock().events_pages_cut += 1;
     }
 
+    /// An ingest request refused whole because it passed `limit` (e.g. `max_items_per_request`).
+    pub fn request_refused(&self, limit: &'static str) {
+        *self.lock().requests_refused.entry(limit).or_default() += 1;
+    }
+
     /// The counters and histograms in Prometheus text format.
     pub fn render(&self, out: &mut String) {
         let inner = self.lock();
@@ -178,6 +185,16 @@ impl Metrics {
             "# HELP tidemark_events_pages_cut_total pages of GET /v1/events that ended early at the scan budget (--events-scan-budget)\n# TYPE tidemark_events_pages_cut_total counter\ntidemark_events_pages_cut_total {}",
             inner.events_pages_cut
         );
+        out.push_str("# HELP tidemark_ingest_requests_refused_total ingest requests refused whole (nothing stored), by the limit they passed\n# TYPE tidemark_ingest_requests_refused_total counter\n");
+        // Every limit is listed, at 0 until it is hit.
+        const LIMITS: &[&str] = &["max_items_per_request"];
+        for limit in LIMITS {
+            let count = inner.requests_refused.get(limit).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "tidemark_ingest_requests_refused_total{{limit=\"{limit}\"}} {count}"
+            );
+        }
     }
 }
 

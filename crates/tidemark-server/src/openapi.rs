@@ -177,7 +177,7 @@ impl Builder {
                 "503": {"description": "the store cannot answer now; retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             });
             if op.request.is_some() {
-                responses["413"] = json!({"description": "the body is larger than the limit", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+                responses["413"] = json!({"description": "the body is larger than the limit (`payload_too_large`, `--max-body-bytes`), or holds more items than the limit (`too_many_items`, `--max-items-per-request`): nothing was stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
                 responses["422"] = json!({"description": "some items were invalid: the rest were stored, the invalid ones quarantined", "content": {"application/json": {"schema": {"type": "object"}}}});
                 responses["507"] = json!({"description": "the disk is full: nothing of the request was stored; send it again after `Retry-After` seconds (reads keep working)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
             }
@@ -249,9 +249,7 @@ fn build() -> Value {
         None,
         (200, r),
     );
-    let r = Body::Json(schema(
-        json!({"type": "object", "description": "accepted, duplicates, rejected and each item's outcome"}),
-    ));
+    let r = Body::Json(schema(ingest_answer()));
     b.op(
         "post",
         "/v1/events",
@@ -382,7 +380,7 @@ fn build() -> Value {
             ]),
         ),
     );
-    let r = Body::Json(schemars::json_schema!({"type": "object"}));
+    let r = Body::Json(schema(ingest_answer()));
     let alertmanager = schema(json!({
         "type": "object",
         "description": "Alertmanager's webhook payload, version 4",
@@ -390,44 +388,15 @@ fn build() -> Value {
         "properties": {
             "version": {"const": "4"},
             "commonLabels": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
-            "alerts": {"type": "array", "items": {"oneOf": [{
-                "type": "object",
-                "required": ["status", "labels", "startsAt"],
-                "properties": {
-                    "status": {"const": "firing"},
-                    "labels": {
-                        "type": "object",
-                        "required": ["alertname"],
-                        "properties": {"alertname": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,63}$"}},
-                        "additionalProperties": {"type": "string"}
-                    },
-                    "annotations": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
-                    "startsAt": {"type": "string", "pattern": crate::query::TIME_PATTERN},
-                    "fingerprint": {"type": ["string", "null"], "description": "computed from the labels when missing or null"}
-                }
-            }, {
-                "type": "object",
-                "required": ["status", "labels", "startsAt", "endsAt"],
-                "properties": {
-                    "status": {"const": "resolved"},
-                    "labels": {
-                        "type": "object",
-                        "required": ["alertname"],
-                        "properties": {"alertname": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,63}$"}},
-                        "additionalProperties": {"type": "string"}
-                    },
-                    "annotations": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
-                    "startsAt": {"type": "string", "pattern": crate::query::TIME_PATTERN},
-                    "endsAt": {"type": "string", "pattern": crate::query::TIME_PATTERN},
-                    "fingerprint": {"type": ["string", "null"], "description": "computed from the labels when missing or null"}
-                }
-            }]}}
+            "alerts": {"type": "array", "items": {
+                "description": "An alert as Alertmanager sends it: `status` (`firing` or `resolved`), `labels` and `annotations` (objects of strings; an alert without `alertname` is named `unnamed-` + its fingerprint), `startsAt`, `endsAt` (read when resolved; RFC 3339, years 1678 to 2261), `fingerprint` (computed from the labels when missing or null). Each alert is translated on its own, so no shape is required here: an alert that cannot become an event is rejected alone (its result says why, it is quarantined once) and the answer is still 200."
+            }}
         }
     }));
     b.op(
         "post",
         "/v1/bridges/alertmanager",
-        "Alertmanager webhook (version 4): alerts become alert.fired / alert.resolved events",
+        "Alertmanager webhook (version 4): alerts become alert.fired / alert.resolved events, each on its own (200 with each alert's result; an alert that cannot be translated is rejected alone and quarantined once)",
         "write",
         None,
         Some(("application/json", alertmanager)),
@@ -450,9 +419,20 @@ fn build() -> Value {
         None,
         (200, r),
     );
-    let r = Body::Json(schema(
-        json!({"type": "array", "items": {"type": "object"}}),
-    ));
+    let r = Body::Json(schema(json!({"type": "array", "items": {
+        "type": "object",
+        "description": "a refused input, kept once however often it was refused",
+        "properties": {
+            "id": {"type": "integer", "minimum": 1},
+            "recorded_at": {"type": "string"},
+            "origin": {"type": "string", "description": "where it was first refused"},
+            "reason": {"type": "string"},
+            "raw": {"type": "string"},
+            "raw_bytes": {"type": "integer", "minimum": 0},
+            "count": {"type": "integer", "minimum": 1, "description": "how often the same bytes were refused for the same reason"},
+            "last_seen": {"type": "string"}
+        }
+    }})));
     b.op(
         "get",
         "/v1/quarantine",
@@ -560,6 +540,42 @@ fn b_query_timeline() -> Option<Schema> {
             "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "At most this many (default 100)."}
         }
     }))
+}
+
+/// The answer to an ingest request (embedded mode): counts, each item's outcome (every accepted
+/// and duplicate item, the first `--max-rejected-listed` rejected ones) and the rejected ones
+/// counted by reason.
+fn ingest_answer() -> Value {
+    let count = json!({"type": "integer", "minimum": 0});
+    json!({
+        "type": "object",
+        "description": "accepted, duplicates, rejected; `results` lists every accepted and duplicate item and the first `--max-rejected-listed` (100) rejected ones, `rejected_not_listed` counts the rest and `rejected_reasons` counts every rejected item by what is wrong with it; `raw_not_kept` counts rejected items whose raw bytes the full quarantine did not keep",
+        "properties": {
+            "accepted": count, "duplicates": count, "rejected": count,
+            "raw_not_kept": count, "rejected_not_listed": count,
+            "results": {"type": "array", "items": {
+                "type": "object",
+                "required": ["index", "status"],
+                "properties": {
+                    "index": count,
+                    "line": {"type": "integer", "minimum": 1, "description": "its NDJSON line"},
+                    "id": {"type": ["string", "null"]},
+                    "name": {"type": "string", "description": "the alert's name (bridge)"},
+                    "name_derived": {"type": "boolean", "description": "the alert had no `alertname`"},
+                    "status": {"enum": ["accepted", "duplicate", "rejected"]},
+                    "seq": count,
+                    "reason": {"type": "string"},
+                    "quarantine_id": {"type": "integer", "minimum": 1},
+                    "raw_kept": {"type": "boolean", "description": "false when the quarantine was full and the raw item was not kept"}
+                }
+            }},
+            "rejected_reasons": {"type": "array", "items": {
+                "type": "object",
+                "required": ["reason", "count"],
+                "properties": {"reason": {"type": "string"}, "count": count}
+            }}
+        }
+    })
 }
 
 fn b_query_quarantine() -> Option<Schema> {

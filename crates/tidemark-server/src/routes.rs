@@ -1,5 +1,6 @@
 //! The `/v1` routes of the embedded server, plus `/healthz` and `/readyz`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub ingest: Ingest,
     /// The request body limit, for messages.
     pub max_body_bytes: usize,
+    /// Items per request, and how much of them an answer details.
+    pub limits: ingest::IngestLimits,
     /// Who may read and write.
     pub auth: crate::auth::AuthPolicy,
     /// How Alertmanager webhooks become events.
@@ -66,9 +69,82 @@ pub struct AppState {
 #[derive(Serialize)]
 struct ItemResult {
     index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
     id: Option<String>,
+    /// The alert's name (Alertmanager bridge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// The alert had no `alertname`: its name was derived.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    name_derived: bool,
     #[serde(flatten)]
     outcome: Outcome,
+}
+
+/// How many rejected items share one reason.
+#[derive(Serialize, Debug, PartialEq, Eq)]
+struct ReasonCount {
+    reason: String,
+    count: usize,
+}
+
+/// Lists the first rejected items of an answer one by one and counts every rejected item by
+/// what is wrong with it, so an answer stays small however many items were rejected.
+#[derive(Serialize, Debug, Default)]
+struct RejectedSummary {
+    /// Rejected items left out of `results` (past the first `max_rejected_listed`).
+    rejected_not_listed: usize,
+    /// Every rejected item, counted by what is wrong with it, most frequent first (at most
+    /// `max_rejected_listed` reasons; the rest are counted under "other reasons").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rejected_reasons: Vec<ReasonCount>,
+    #[serde(skip)]
+    max_listed: usize,
+    #[serde(skip)]
+    listed: usize,
+    #[serde(skip)]
+    counts: BTreeMap<String, usize>,
+}
+
+impl RejectedSummary {
+    fn new(max_listed: usize) -> Self {
+        Self {
+            max_listed,
+            ..Self::default()
+        }
+    }
+
+    /// Counts one rejected item; answers whether to list it.
+    fn note(&mut self, problem: &str) -> bool {
+        *self.counts.entry(problem.to_owned()).or_default() += 1;
+        if self.listed < self.max_listed {
+            self.listed += 1;
+            true
+        } else {
+            self.rejected_not_listed += 1;
+            false
+        }
+    }
+
+    /// Orders the reasons, most frequent first, keeping at most `max_listed` of them.
+    fn finish(mut self) -> Self {
+        let mut reasons: Vec<ReasonCount> = std::mem::take(&mut self.counts)
+            .into_iter()
+            .map(|(reason, count)| ReasonCount { reason, count })
+            .collect();
+        reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+        if reasons.len() > self.max_listed {
+            let other: usize = reasons[self.max_listed..].iter().map(|r| r.count).sum();
+            reasons.truncate(self.max_listed);
+            reasons.push(ReasonCount {
+                reason: "other reasons".into(),
+                count: other,
+            });
+        }
+        self.rejected_reasons = reasons;
+        self
+    }
 }
 
 /// The answer to an ingest request.
@@ -77,11 +153,24 @@ struct IngestResponse {
     accepted: usize,
     duplicates: usize,
     rejected: usize,
+    /// Rejected items whose raw bytes the quarantine did not keep (it was at its bound).
+    raw_not_kept: usize,
     results: Vec<ItemResult>,
+    #[serde(flatten)]
+    summary: RejectedSummary,
 }
 
-/// `POST /v1/events`: one event, a JSON array, or NDJSON. 200 when nothing was rejected, 422
-/// when something was (the rest is stored; the rejected items are in quarantine).
+/// Where a request came from, for quarantine origins.
+fn origin_of(peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>) -> String {
+    match peer {
+        Some(Extension(ConnectInfo(peer))) => format!("http {peer}"),
+        None => "http".to_owned(),
+    }
+}
+
+/// `POST /v1/events`: one event, a JSON array, or NDJSON, at most `max_items_per_request`
+/// items (413 above, nothing stored). 200 when nothing was rejected, 422 when something was (the
+/// rest is stored; the rejected items are in quarantine, each distinct one once).
 pub async fn post_events(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
@@ -92,15 +181,27 @@ pub async fn post_events(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let origin = match peer {
-        Some(Extension(ConnectInfo(peer))) => format!("http {peer}"),
-        None => "http".to_owned(),
-    };
-    let (ids, inputs): (Vec<Option<String>>, Vec<Input>) =
-        ingest::parse(&body, content_type, &origin)?
-            .into_iter()
-            .unzip();
-    store_inputs(&state, ids, inputs).await
+    let origin = origin_of(peer);
+    let max_items = state.limits.max_items_per_request;
+    let items = ingest::parse(&body, content_type, &origin, max_items).inspect_err(|e| {
+        if e.code == "too_many_items" {
+            state.metrics.request_refused("max_items_per_request");
+        }
+    })?;
+    let rejected: Vec<&str> = items.iter().filter_map(|i| i.problem.as_deref()).collect();
+    if let Some(first) = rejected.first() {
+        // Debug, not warn: the client is answered item by item and the quarantine and
+        // tidemark_events_ingested_total{outcome="rejected"} count them; a client sending bad
+        // events in a loop must not flood the log.
+        tracing::debug!(
+            %origin,
+            items = items.len(),
+            rejected = rejected.len(),
+            first_reason = %first,
+            "POST /v1/events: items rejected (kept in quarantine; the answer lists them)"
+        );
+    }
+    store_inputs(&state, items, StatusCode::UNPROCESSABLE_ENTITY).await
 }
 
 /// The request body, or 413 above the limit and 400 when it cannot be read.
@@ -116,50 +217,114 @@ fn request_body(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result
 
 /// `POST /v1/bridges/alertmanager`: an Alertmanager webhook (version 4) becomes `alert.fired` /
 /// `alert.resolved` events, one per alert, with ids from (fingerprint, status, start time) so
-/// a re-sent notification is stored once. A payload that cannot be translated is answered 400
-/// and kept in quarantine with the reason (on a replica, in its own).
+/// a re-sent notification is stored once. Each alert stands alone: one that cannot be
+/// translated is rejected (logged at warn, kept in quarantine once however often Alertmanager
+/// re-sends it) while the others are stored, and the answer is 200 with each alert's result,
+/// so Alertmanager never holds back a group's good alerts. A payload that is not a version 4
+/// webhook at all is answered 400 and kept in quarantine (once; on a replica, in its own).
 pub async fn post_alertmanager(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     let body = request_body(&state, body)?;
-    match tidemark_core::alertmanager::translate(&body, &state.bridge) {
-        Ok(events) => {
-            let ids = events.iter().map(|e| Some(e.id.0.clone())).collect();
-            let inputs = events.into_iter().map(Input::Event).collect();
-            store_inputs(&state, ids, inputs).await
-        }
-        Err(error) => {
-            let reason = format!("alertmanager webhook: {error}");
-            // Kept, so nothing sent is lost; the sender is told why.
-            let rejected = Input::Rejected {
-                raw: body.to_vec(),
-                reason: reason.clone(),
-                origin: "POST /v1/bridges/alertmanager".into(),
-            };
-            match &state.ingest {
-                Ingest::Local(writer) => {
-                    let _ = writer.write(vec![rejected]).await;
-                }
-                Ingest::Publish { .. } => {
-                    keep_rejected_locally(&state, vec![rejected]).await;
-                }
-            }
-            Err(ApiError::bad_request(reason))
+    let origin = format!("{} alertmanager webhook", origin_of(peer));
+    let alerts = match tidemark_core::alertmanager::translate_each(&body, &state.bridge) {
+        Ok(alerts) => alerts,
+        Err(error) => return Err(refuse_webhook(&state, &body, &origin, &error).await),
+    };
+    let max_items = state.limits.max_items_per_request;
+    if alerts.len() > max_items {
+        state.metrics.request_refused("max_items_per_request");
+        let mut refused = ApiError::too_many_items(max_items);
+        refused.message.push_str(
+            " (set `max_alerts` in Alertmanager's webhook_config to at most this number)",
+        );
+        return Err(refused);
+    }
+    let items: Vec<ingest::Item> = alerts
+        .into_iter()
+        .map(|alert| ingest::alert_item(alert, &origin))
+        .collect();
+    // Every rejection at warn, at most `max_rejected_listed` lines per request.
+    let rejected = items.iter().filter_map(|i| match &i.input {
+        Input::Rejected { reason, origin, .. } => Some((reason, origin)),
+        Input::Event(_) => None,
+    });
+    let mut more = 0;
+    for (n, (reason, origin)) in rejected.enumerate() {
+        if n < state.limits.max_rejected_listed {
+            tracing::warn!(%origin, %reason, "alertmanager alert rejected (kept in quarantine; the other alerts are stored)");
+        } else {
+            more += 1;
         }
     }
+    if more > 0 {
+        tracing::warn!(%origin, more, "more alertmanager alerts of this webhook rejected (kept in quarantine)");
+    }
+    store_inputs(&state, items, StatusCode::OK).await
 }
 
-/// Stores (or, on a replica, publishes) parsed inputs and answers with each one's outcome.
+/// A payload that is not a version 4 webhook: kept in quarantine (once, however often it is
+/// re-sent), logged, and answered 400 with the reason.
+async fn refuse_webhook(
+    state: &AppState,
+    body: &[u8],
+    origin: &str,
+    error: &tidemark_core::alertmanager::WebhookError,
+) -> ApiError {
+    let reason = format!("alertmanager webhook: {error}");
+    tracing::warn!(%origin, %reason, "alertmanager webhook refused");
+    let rejected = Input::Rejected {
+        raw: body.to_vec(),
+        reason: reason.clone(),
+        origin: origin.to_owned(),
+    };
+    let kept = match &state.ingest {
+        Ingest::Local(writer) => match writer.write(vec![rejected]).await.as_deref() {
+            Ok(
+                [
+                    Outcome::Rejected {
+                        quarantine_id: Some(id),
+                        ..
+                    },
+                ],
+            ) => format!(" (kept in quarantine as #{id})"),
+            Ok(_) => " (not kept: the quarantine is full)".to_owned(),
+            Err(e) => format!(" (not kept: {e})"),
+        },
+        Ingest::Publish { .. } => {
+            keep_rejected_locally(state, vec![rejected]).await;
+            String::new()
+        }
+    };
+    ApiError::bad_request(format!("{reason}{kept}"))
+}
+
+/// Stores (or, on a replica, publishes) parsed items and answers with each one's outcome:
+/// every accepted and duplicate item, the first rejected ones, and every rejected one counted
+/// by reason. `status_when_rejected` is the status when some were rejected.
 async fn store_inputs(
     state: &AppState,
-    ids: Vec<Option<String>>,
-    inputs: Vec<Input>,
+    items: Vec<ingest::Item>,
+    status_when_rejected: StatusCode,
 ) -> Result<axum::response::Response, ApiError> {
+    let mut inputs = Vec::with_capacity(items.len());
+    let mut about = Vec::with_capacity(items.len());
+    for item in items {
+        inputs.push(item.input);
+        about.push((item.id, item.line, item.problem, item.alert_name));
+    }
     let writer = match &state.ingest {
         Ingest::Local(writer) => writer,
         Ingest::Publish { publisher, .. } => {
-            return publish_events(state, publisher.as_ref(), ids, inputs).await;
+            let ids = about.into_iter().map(|(id, ..)| id).collect();
+            let mut response = publish_events(state, publisher.as_ref(), ids, inputs).await?;
+            if response.status() == StatusCode::UNPROCESSABLE_ENTITY {
+                // Rejected items (and nothing unpublished): the bridge answers 200 here too.
+                *response.status_mut() = status_when_rejected;
+            }
+            return Ok(response);
         }
     };
     let outcomes = match writer.write(inputs).await {
@@ -184,20 +349,41 @@ async fn store_inputs(
         accepted: 0,
         duplicates: 0,
         rejected: 0,
+        raw_not_kept: 0,
         results: Vec::with_capacity(outcomes.len()),
+        summary: RejectedSummary::new(state.limits.max_rejected_listed),
     };
-    for (index, (outcome, id)) in outcomes.into_iter().zip(ids).enumerate() {
-        match outcome {
+    for (index, (outcome, (id, line, problem, alert_name))) in
+        outcomes.into_iter().zip(about).enumerate()
+    {
+        match &outcome {
             Outcome::Accepted { .. } => response.accepted += 1,
             Outcome::Duplicate { .. } => response.duplicates += 1,
-            Outcome::Rejected { .. } => response.rejected += 1,
+            Outcome::Rejected {
+                reason, raw_kept, ..
+            } => {
+                response.rejected += 1;
+                response.raw_not_kept += usize::from(!raw_kept);
+                if !response.summary.note(problem.as_deref().unwrap_or(reason)) {
+                    continue;
+                }
+            }
         }
-        response.results.push(ItemResult { index, id, outcome });
+        let (name, name_derived) = alert_name.map_or((None, false), |(n, d)| (Some(n), d));
+        response.results.push(ItemResult {
+            index,
+            line,
+            id,
+            name,
+            name_derived,
+            outcome,
+        });
     }
+    response.summary = response.summary.finish();
     let status = if response.rejected == 0 {
         StatusCode::OK
     } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+        status_when_rejected
     };
     Ok((status, Json(response)).into_response())
 }
@@ -368,7 +554,7 @@ async fn keep_rejected_locally(
                 .into_iter()
                 .zip(outcomes)
                 .map(|(reason, outcome)| match outcome {
-                    Outcome::Rejected { quarantine_id, .. } => (reason, Some(quarantine_id)),
+                    Outcome::Rejected { quarantine_id, .. } => (reason, quarantine_id),
                     _ => (reason, None),
                 })
                 .collect();
@@ -558,8 +744,13 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         },
         Gauge {
             name: "tidemark_quarantined",
-            help: "inputs kept in quarantine",
+            help: "quarantine records (each counts how often its input was refused)",
             value: stats.quarantined as f64,
+        },
+        Gauge {
+            name: "tidemark_quarantine_bytes",
+            help: "bytes the quarantine records take (bounded by --quarantine-max-bytes)",
+            value: stats.quarantine_bytes as f64,
         },
         Gauge {
             name: "tidemark_findings_active",
@@ -591,6 +782,10 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             gauge.name, gauge.help, gauge.name, gauge.name, gauge.value
         ));
     }
+    text.push_str(&format!(
+        "# HELP tidemark_quarantine_dropped_total refused inputs whose raw bytes were not kept because the quarantine was full (kept in the store: survives restarts)\n# TYPE tidemark_quarantine_dropped_total counter\ntidemark_quarantine_dropped_total {}\n",
+        stats.quarantine_dropped
+    ));
     state.metrics.render(&mut text);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }

@@ -24,6 +24,7 @@ fn harness(max_body_bytes: usize) -> Harness {
             store,
             ingest: Ingest::Local(client),
             max_body_bytes,
+            limits: Default::default(),
             auth: tidemark_server::AuthPolicy::Open,
             bridge: Default::default(),
             metrics: Default::default(),
@@ -91,7 +92,7 @@ async fn ndjson_array_and_single_event_are_all_accepted_and_deduped() {
     );
     assert_eq!(
         body["results"][8],
-        json!({"index": 8, "id": "01JNQ7A0000000000000000009", "status": "accepted", "seq": 9})
+        json!({"index": 8, "line": 9, "id": "01JNQ7A0000000000000000009", "status": "accepted", "seq": 9})
     );
 
     let (status, body) = h

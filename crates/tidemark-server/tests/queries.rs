@@ -26,6 +26,7 @@ fn harness(auth: AuthPolicy) -> Harness {
             store,
             ingest: Ingest::Local(client),
             max_body_bytes: 1 << 20,
+            limits: Default::default(),
             auth,
             bridge: Default::default(),
             metrics: Default::default(),

@@ -34,6 +34,7 @@ fn harness() -> Harness {
             max_body_bytes: 8 << 20,
             auth: AuthPolicy::Open,
             bridge: Default::default(),
+            limits: Default::default(),
             metrics: Default::default(),
         }),
         store,
@@ -213,6 +214,7 @@ async fn a_page_the_budget_ends_early_goes_on_and_is_counted() {
             max_body_bytes: 8 << 20,
             auth: AuthPolicy::Open,
             bridge: Default::default(),
+            limits: Default::default(),
             metrics: Default::default(),
         }),
         store,
@@ -550,7 +552,11 @@ async fn renders_at(times: [&str; 5]) {
     let duration = incident["incident"]["duration_secs"].as_u64().unwrap();
     // Late events are applied at the cluster's clock (ADR 0004): the incident opens at the
     // latest time seen when it is declared, and closes at the latest time seen of all.
-    let declared_at = [opened, seen, declared].map(instant).into_iter().max().unwrap();
+    let declared_at = [opened, seen, declared]
+        .map(instant)
+        .into_iter()
+        .max()
+        .unwrap();
     let closed_at = times.map(instant).into_iter().max().unwrap();
     let expected = closed_at.saturating_duration_since(declared_at).as_secs();
     assert_eq!(duration, expected, "{times:?}");

@@ -5,6 +5,7 @@
 
 pub mod codec;
 mod error;
+pub mod quarantine;
 mod store;
 pub mod tables;
 mod verify;
@@ -13,6 +14,7 @@ pub use error::{
     AppendError, BackupError, CompactError, CorruptRecord, OpenError, QueryError, ReadOnlyStore,
     RebuildError, RetentionError, StorageFault, is_disk_full,
 };
+pub use quarantine::QuarantineLimits;
 pub use store::{
     At, BackupInfo, ClusterTimelinePage, CompactReport, DiskFull, EVENTS_SCAN_BUDGET, EventFilter,
     EventsPage, Input, Outcome, QuarantineEntry, QuarantineView, RebuildReport, RetentionReport,

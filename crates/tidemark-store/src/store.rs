@@ -19,11 +19,12 @@ use tidemark_core::findings::FindingChange;
 use tidemark_core::{Event, EventType, FindingView, Payload, ResolutionKind, Timestamp};
 use tidemark_core::{Projections, ProjectionsSnapshot};
 
-use crate::codec::{self, QuarantineRecord, StoredEvent};
+use crate::codec::{self, StoredEvent};
 use crate::error::{
     AppendError, BackupError, CompactError, CorruptRecord, OpenError, QueryError, ReadFault,
     ReadOnlyStore, RebuildError, RetentionError, StorageFault,
 };
+use crate::quarantine::{self, DropLog, QuarantineLimits, QuarantineTables, QuarantineTally};
 use crate::tables::{self, change_bits};
 
 /// Tuning of a store.
@@ -45,6 +46,8 @@ pub struct StoreConfig {
     /// [`EVENTS_SCAN_BUDGET`]; at least 1): a rare filter answers a short page with a `next`
     /// cursor instead of scanning the whole log in one request.
     pub events_scan_budget: usize,
+    /// How much the quarantine may hold (see [`QuarantineLimits`]).
+    pub quarantine: QuarantineLimits,
 }
 
 impl Default for StoreConfig {
@@ -55,6 +58,7 @@ impl Default for StoreConfig {
             disk_full_retry: Duration::from_secs(5),
             cache_bytes: 128 << 20,
             events_scan_budget: EVENTS_SCAN_BUDGET,
+            quarantine: QuarantineLimits::default(),
         }
     }
 }
@@ -107,12 +111,17 @@ pub enum Outcome {
         /// The position of the event first stored with this id.
         seq: u64,
     },
-    /// Refused; the input is in quarantine under this id.
+    /// Refused. Its raw bytes are in quarantine: in a record of its own, or counted on the
+    /// record of the same bytes refused for the same reason before; or, when the quarantine was
+    /// at its bound, not kept (`raw_kept: false`, no id: the drop is counted).
     Rejected {
         /// Why.
         reason: String,
-        /// Quarantine id.
-        quarantine_id: u64,
+        /// The quarantine record holding the raw bytes (`None` when they were not kept).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        quarantine_id: Option<u64>,
+        /// Whether the raw bytes are kept in quarantine.
+        raw_kept: bool,
     },
 }
 
@@ -209,6 +218,10 @@ pub struct QuarantineView {
     pub raw: String,
     /// Byte length of the raw input.
     pub raw_bytes: usize,
+    /// How often this input was refused (the same bytes, for the same reason).
+    pub count: u64,
+    /// When it was last refused (`recorded_at` when it was refused once).
+    pub last_seen: Timestamp,
 }
 
 /// Figures about a store.
@@ -223,8 +236,12 @@ pub struct Stats {
     pub snapshot_seq: u64,
     /// Snapshots kept.
     pub snapshots: u64,
-    /// Quarantined inputs.
+    /// Quarantine records (each counts how often its input was refused).
     pub quarantined: u64,
+    /// Bytes the quarantine records take (the bound is `StoreConfig::quarantine`).
+    pub quarantine_bytes: u64,
+    /// Refused inputs whose raw bytes were not kept because the quarantine was full, ever.
+    pub quarantine_dropped: u64,
     /// Findings, active or not.
     pub findings: u64,
     /// Active findings.
@@ -325,6 +342,13 @@ fn copy_all_tables(
     copy_table(source, target, tables::SNAPSHOTS, &mut progress)?;
     copy_table(source, target, tables::SNAPSHOT_TIMES, &mut progress)?;
     copy_table(source, target, tables::QUARANTINE, &mut progress)?;
+    // Tables a store opened read-only may lack (written before they existed).
+    if table_exists(source, tables::QUARANTINE_DIGESTS)? {
+        copy_table(source, target, tables::QUARANTINE_DIGESTS, &mut progress)?;
+    }
+    if table_exists(source, tables::QUARANTINE_REPEATS)? {
+        copy_table(source, target, tables::QUARANTINE_REPEATS, &mut progress)?;
+    }
     // One durable commit makes everything before it durable.
     let mut txn = target.begin_write()?;
     txn.set_durability(redb::Durability::Immediate)
@@ -344,7 +368,34 @@ fn count_entries(txn: &redb::ReadTransaction) -> Result<u64, StorageFault> {
         + txn.open_table(tables::BY_TYPE)?.len()?
         + txn.open_table(tables::SNAPSHOTS)?.len()?
         + txn.open_table(tables::SNAPSHOT_TIMES)?.len()?
-        + txn.open_table(tables::QUARANTINE)?.len()?)
+        + txn.open_table(tables::QUARANTINE)?.len()?
+        + optional_len(txn, tables::QUARANTINE_DIGESTS)?
+        + optional_len(txn, tables::QUARANTINE_REPEATS)?)
+}
+
+/// Whether a table exists (a store written before it was added lacks it until opened for
+/// writing).
+fn table_exists<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    definition: redb::TableDefinition<K, V>,
+) -> Result<bool, StorageFault> {
+    match txn.open_table(definition) {
+        Ok(_) => Ok(true),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Entries of a table that may not exist (0 then).
+fn optional_len<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    definition: redb::TableDefinition<K, V>,
+) -> Result<u64, StorageFault> {
+    if table_exists(txn, definition)? {
+        Ok(txn.open_table(definition)?.len()?)
+    } else {
+        Ok(0)
+    }
 }
 
 /// The in-memory side of the store.
@@ -354,7 +405,8 @@ struct LiveState {
     last_seq: u64,
     max_time: Option<Timestamp>,
     snapshot_seq: u64,
-    next_quarantine_id: u64,
+    /// What the quarantine holds.
+    quarantine: QuarantineTally,
     /// Positions come from a JetStream stream (a replica): retention may drop old events.
     from_stream: bool,
     /// The first position the local log holds (retention moves it on).
@@ -391,6 +443,8 @@ pub struct Store {
     writer: Mutex<()>,
     /// Set while writes are refused because the disk is full.
     write_block: Mutex<Option<WriteBlock>>,
+    /// Rate-limits the warning about refused inputs the full quarantine did not keep.
+    quarantine_drop_log: Mutex<DropLog>,
 }
 
 /// The open database: read-write (serve, ingest, rebuild, compact), or read-only (the read
@@ -736,7 +790,14 @@ impl Store {
             txn.open_table(tables::BY_TYPE)?;
             txn.open_table(tables::SNAPSHOTS)?;
             txn.open_table(tables::SNAPSHOT_TIMES)?;
-            txn.open_table(tables::QUARANTINE)?;
+            let records = txn.open_table(tables::QUARANTINE)?;
+            txn.open_table(tables::QUARANTINE_DIGESTS)?;
+            txn.open_table(tables::QUARANTINE_REPEATS)?;
+            if meta.get(tables::QUARANTINE_BYTES)?.is_none() {
+                // A store from before the bound: count its records' bytes once.
+                let bytes = quarantine::count_bytes(&records)?;
+                meta.insert(tables::QUARANTINE_BYTES, bytes as i64)?;
+            }
         }
         txn.commit()?;
         let state = Self::load_state(db.begin_read()?)?;
@@ -777,6 +838,7 @@ impl Store {
             state: RwLock::new(state),
             writer: Mutex::new(()),
             write_block: Mutex::new(None),
+            quarantine_drop_log: Mutex::new(DropLog::default()),
         }
     }
 
@@ -883,14 +945,13 @@ impl Store {
             &mut projections,
             |_| false,
         )?;
-        let quarantine = txn.open_table(tables::QUARANTINE)?;
-        let next_quarantine_id = quarantine.last()?.map_or(1, |(k, _)| k.value() + 1);
+        let quarantine = QuarantineTally::load(&txn)?;
         Ok(LiveState {
             projections,
             last_seq: checkpoint,
             max_time,
             snapshot_seq,
-            next_quarantine_id,
+            quarantine,
             from_stream,
             log_start,
             skipped_snapshots,
@@ -984,11 +1045,12 @@ impl Store {
             state.last_seq,
             state.max_time,
             state.snapshot_seq,
-            state.next_quarantine_id,
+            state.quarantine,
         );
         let result = self.append_in_txn(&mut state, items, recorded_at);
         match result {
             Ok(outcomes) => {
+                self.log_quarantine_drops(state.quarantine.dropped - before.3.dropped);
                 let mut block = self.write_block.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(ended) = block.take() {
                     tracing::info!(
@@ -1016,7 +1078,7 @@ impl Store {
                     state.last_seq,
                     state.max_time,
                     state.snapshot_seq,
-                    state.next_quarantine_id,
+                    state.quarantine,
                 ) != before
                 {
                     // The projection already saw part of a batch that did not commit: restore it.
@@ -1033,6 +1095,23 @@ impl Store {
                 }
                 Err(error)
             }
+        }
+    }
+
+    /// Warns (at most once a minute) that refused inputs were not kept: the quarantine is full.
+    fn log_quarantine_drops(&self, dropped_now: u64) {
+        let mut log = self
+            .quarantine_drop_log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(dropped) = log.note(dropped_now, Instant::now()) {
+            let limits = self.config.quarantine;
+            tracing::warn!(
+                dropped,
+                max_records = limits.max_records,
+                max_bytes = limits.max_bytes,
+                "the quarantine is full: refused inputs were answered with their reason but their raw bytes were not kept (counted in `tidemark stats` and tidemark_quarantine_dropped_total); see docs/runbooks/quarantine-growing.md"
+            );
         }
     }
 
@@ -1092,7 +1171,7 @@ impl Store {
             let mut by_cluster_time = txn.open_table(tables::BY_CLUSTER_TIME)?;
             let mut by_incident = txn.open_table(tables::BY_INCIDENT)?;
             let mut by_type = txn.open_table(tables::BY_TYPE)?;
-            let mut quarantine = txn.open_table(tables::QUARANTINE)?;
+            let mut quarantine = QuarantineTables::open(&txn)?;
             let mut record = Vec::with_capacity(4096);
             let mut finding_bits: BTreeMap<String, u8> = BTreeMap::new();
             for (position, input) in items {
@@ -1139,25 +1218,17 @@ impl Store {
                         reason,
                         origin,
                     } => {
-                        let id = state.next_quarantine_id;
-                        let bytes = codec::encode_quarantine(
-                            id,
-                            &QuarantineRecord {
-                                recorded_at,
-                                origin: origin.clone(),
-                                reason: reason.clone(),
-                                raw: raw.clone(),
-                            },
-                        );
-                        quarantine.insert(id, bytes.as_slice())?;
-                        state.next_quarantine_id += 1;
+                        let outcome = quarantine::keep(
+                            &mut quarantine,
+                            &mut state.quarantine,
+                            &self.config.quarantine,
+                            (raw, reason, origin),
+                            recorded_at,
+                        )?;
                         if let Some(position) = position {
                             state.last_seq = position;
                         }
-                        outcomes.push(Outcome::Rejected {
-                            reason: reason.clone(),
-                            quarantine_id: id,
-                        });
+                        outcomes.push(outcome);
                     }
                 }
             }
@@ -1183,6 +1254,7 @@ impl Store {
         if state.from_stream {
             meta.insert(tables::LOG_SOURCE, tables::LOG_FROM_STREAM)?;
         }
+        state.quarantine.write(&mut meta)?;
         Ok(())
     }
 
@@ -1929,24 +2001,34 @@ impl Store {
         Ok(Some((key.value(), stored.event.id.0)))
     }
 
-    /// Quarantined inputs from id `from`, at most `limit`.
+    /// Quarantined inputs from id `from`, at most `limit`, each with how often it was refused.
     pub fn quarantine(&self, from: u64, limit: usize) -> Result<Vec<QuarantineEntry>, QueryError> {
         let db = self.db()?;
         let txn = db.begin_read()?;
         let table = txn.open_table(tables::QUARANTINE)?;
+        let repeats = match txn.open_table(tables::QUARANTINE_REPEATS) {
+            Ok(repeats) => Some(repeats),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(StorageFault::from(e).into()),
+        };
         let mut out = Vec::new();
         for entry in table.range(from..)?.take(limit) {
             let (key, value) = entry?;
-            let record = codec::decode_quarantine(key.value(), value.value())
-                .map_err(|e| corrupt("quarantine", key.value(), e))?;
+            let id = key.value();
+            let record = codec::decode_quarantine(id, value.value())
+                .map_err(|e| corrupt("quarantine", id, e))?;
+            let (count, last_seen) =
+                quarantine::repeats_of(repeats.as_ref(), id, record.recorded_at)?;
             out.push(QuarantineEntry {
-                id: key.value(),
+                id,
                 record: QuarantineView {
                     recorded_at: record.recorded_at,
                     origin: record.origin,
                     reason: record.reason,
                     raw: String::from_utf8_lossy(&record.raw).into_owned(),
                     raw_bytes: record.raw.len(),
+                    count,
+                    last_seen,
                 },
             });
         }
@@ -1955,13 +2037,14 @@ impl Store {
 
     /// Figures about the store.
     pub fn stats(&self) -> Result<Stats, QueryError> {
-        let (checkpoint, snapshot_seq, findings, active) = {
+        let (checkpoint, snapshot_seq, findings, active, quarantine) = {
             let state = self.read_state();
             (
                 state.last_seq,
                 state.snapshot_seq,
                 state.projections.findings().finding_count() as u64,
                 state.projections.findings().active_count() as u64,
+                state.quarantine,
             )
         };
         let db = self.db()?;
@@ -1976,6 +2059,8 @@ impl Store {
             snapshot_seq,
             snapshots,
             quarantined,
+            quarantine_bytes: quarantine.bytes,
+            quarantine_dropped: quarantine.dropped,
             findings,
             active_findings: active,
             size_on_disk_bytes,
@@ -2035,7 +2120,7 @@ impl Store {
             last_seq: 0,
             max_time: None,
             snapshot_seq: 0,
-            next_quarantine_id: state.next_quarantine_id,
+            quarantine: state.quarantine,
             from_stream: state.from_stream,
             log_start: 1,
             skipped_snapshots: Vec::new(),

@@ -24,8 +24,21 @@ pub const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapsho
 pub const SNAPSHOT_TIMES: TableDefinition<u64, i64> = TableDefinition::new("snapshot_times");
 /// quarantine id → record (`codec::encode_quarantine`).
 pub const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
+/// SHA-256 of a refused input (its reason's length as 8 little-endian bytes, the reason, the raw
+/// bytes) → the quarantine id of the record that holds it: the same input refused again raises
+/// that record's count instead of adding a record. Records written before this table existed
+/// have no entry (a repeat of one adds one record, which is then counted).
+///
+/// Added without a layout bump: older builds ignore it (and write records without digests),
+/// and this build creates it when it opens a store that lacks it.
+pub const QUARANTINE_DIGESTS: TableDefinition<&[u8], u64> =
+    TableDefinition::new("quarantine_digests");
+/// quarantine id → (times refused, when last refused in ns) of a record refused more than once;
+/// a record without an entry was refused once, at its `recorded_at`.
+pub const QUARANTINE_REPEATS: TableDefinition<u64, (u64, i64)> =
+    TableDefinition::new("quarantine_repeats");
 /// Named numbers: `checkpoint` (last applied position), `format`, `max_time`, `log_source`,
-/// `log_start`.
+/// `log_start`, `quarantine_bytes`, `quarantine_dropped`.
 pub const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 
 /// `META` key of the last applied log position.
@@ -42,6 +55,12 @@ pub const LOG_FROM_STREAM: i64 = 1;
 /// `META` key of the first position the local log still holds (absent: 1). Retention drops the
 /// events before a snapshot and moves this to the snapshot's position.
 pub const LOG_START: &str = "log_start";
+/// `META` key of the bytes the quarantine's records take (their encoded size), for its bound.
+/// Absent in stores written before the bound: `Store::open` counts them once and sets it.
+pub const QUARANTINE_BYTES: &str = "quarantine_bytes";
+/// `META` key of the refused inputs whose raw bytes were not kept because the quarantine was at
+/// its bound (absent: none).
+pub const QUARANTINE_DROPPED: &str = "quarantine_dropped";
 /// The store layout this build writes.
 pub const STORE_FORMAT: i64 = 1;
 

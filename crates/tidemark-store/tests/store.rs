@@ -56,7 +56,8 @@ fn append_dedupes_quarantines_and_survives_reopening() {
         assert!(matches!(
             &outcomes[6],
             Outcome::Rejected {
-                quarantine_id: 1,
+                quarantine_id: Some(1),
+                raw_kept: true,
                 ..
             }
         ));
@@ -531,11 +532,11 @@ fn a_replica_keeps_refused_input_in_quarantine_without_taking_a_position() {
             &outcomes[..],
             [
                 Outcome::Rejected {
-                    quarantine_id: 1,
+                    quarantine_id: Some(1),
                     ..
                 },
                 Outcome::Rejected {
-                    quarantine_id: 2,
+                    quarantine_id: Some(2),
                     ..
                 }
             ]
