@@ -144,3 +144,163 @@ fn an_incident_page_shows_every_timeline_entry_in_a_real_browser() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// The text of a page as a reader sees it: tags dropped, entities read, whitespace collapsed.
+fn visible_text(dom: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in dom.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What the README says the demo shows; each phrase must be in the README and on the page.
+const DEMO_STORY: &[&str] = &[
+    "dnd-backend CrashLoopBackOff",
+    "ongoing · 5h 38m to the last event",
+    "asyncio.run() cannot be called from a running event loop",
+    "DatatypeMismatch: vector vs ARRAY",
+    "sha-a1b2c3d",
+];
+
+/// `./scripts/demo`'s logs, served as the demo serves them: the incident page tells the README's
+/// story, every finding of the incident opened at or before it was last seen, the timeline's
+/// times never go back (and nothing is marked late), and the failure layers are in the README's
+/// order. The screenshot (`target/web-screenshots/demo-incident.png`) is the README's picture.
+#[test]
+fn the_demo_incident_page_tells_the_readme_story() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    // As a reader sees it: lines joined.
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    for phrase in DEMO_STORY {
+        assert!(
+            readme.contains(phrase),
+            "the README does not say {phrase:?}"
+        );
+    }
+    let listed = Command::new(root.join("scripts/demo"))
+        .arg("--print-logs")
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let logs: Vec<String> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| root.join(l).to_str().unwrap().to_owned())
+        .collect();
+    assert!(logs.len() >= 2, "{logs:?}");
+
+    let chromium = chromium();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.redb");
+    let mut args = vec![
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    for log in &logs {
+        args.extend(["--replay", log.as_str()]);
+    }
+    let (mut server, base) = spawn_server(&args);
+
+    let profile = dir.path().join("chromium-profile");
+    let url = format!("{base}/incidents/inc-2026-03-02-dnd");
+    let dom = browse(&chromium, &profile, &url, &["--dump-dom"]);
+    let text = visible_text(&dom);
+    for phrase in DEMO_STORY {
+        assert!(
+            text.contains(phrase),
+            "the demo page does not say {phrase:?}: {text}"
+        );
+    }
+    // The layers, in the README's order.
+    let first = dom.find("asyncio.run()").unwrap();
+    let second = dom.find("DatatypeMismatch").unwrap();
+    assert!(first < second, "failure layers out of order");
+
+    // Timeline times never go back, and nothing is late.
+    let table_start = dom
+        .find("<table class=\"timeline\"")
+        .expect("a timeline table");
+    let table = &dom[table_start..];
+    let table = &table[..table.find("</table>").unwrap()];
+    let times: Vec<&str> = table
+        .split("<time datetime=\"")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect();
+    assert!(times.len() >= 8, "{times:?}");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "the timeline goes back in time: {times:?}"
+    );
+    assert!(!table.contains("late-mark"), "a timeline entry is late");
+
+    // Every finding of the incident opened at or before it was last seen.
+    let incident: Value = serde_json::from_str(
+        &ureq::get(&format!("{base}/v1/incidents/inc-2026-03-02-dnd"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let findings = incident["incident"]["findings"].as_array().unwrap();
+    assert!(findings.len() >= 2, "{incident:#}");
+    for finding in findings {
+        let (cluster, key) = (
+            finding["cluster"].as_str().unwrap(),
+            finding["check_key"].as_str().unwrap(),
+        );
+        let view: Value = serde_json::from_str(
+            &ureq::get(&format!("{base}/v1/findings/{cluster}/{key}"))
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_to_string()
+                .unwrap(),
+        )
+        .unwrap();
+        let finding = &view["finding"];
+        let (opened, seen) = (
+            finding["opened_at"].as_str().unwrap(),
+            finding["last_seen_at"].as_str().unwrap(),
+        );
+        assert!(opened <= seen, "{key}: opened {opened}, last seen {seen}");
+    }
+
+    let shot = screenshots().join("demo-incident.png");
+    let _ = std::fs::remove_file(&shot);
+    browse(
+        &chromium,
+        &profile,
+        &url,
+        &[
+            "--window-size=1400,1700",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    assert!(std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 20_000);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -111,3 +111,34 @@ pub fn one_line(event: &Event) -> String {
         ),
     }
 }
+
+/// Which entries of a timeline in log order are **late**: earlier than an entry before them.
+/// Such an event was applied where it landed in the log, at its cluster's clock (ADR 0004), so
+/// a reader sees time go back there; timelines mark it rather than reorder it.
+pub fn late_entries(times: impl IntoIterator<Item = crate::Timestamp>) -> Vec<bool> {
+    let mut latest: Option<crate::Timestamp> = None;
+    times
+        .into_iter()
+        .map(|at| {
+            let late = latest.is_some_and(|latest| at < latest);
+            latest = Some(latest.map_or(at, |latest| latest.max(at)));
+            late
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod late_tests {
+    use super::late_entries;
+    use crate::Timestamp;
+
+    #[test]
+    fn an_entry_earlier_than_any_before_it_is_late() {
+        let t = Timestamp::from_unix_secs;
+        assert_eq!(
+            late_entries([t(10), t(20), t(15), t(20), t(5), t(30)]),
+            [false, false, true, false, true, false]
+        );
+        assert!(late_entries([]).is_empty());
+    }
+}

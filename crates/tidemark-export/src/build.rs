@@ -62,7 +62,8 @@ pub(crate) fn build(
         timeline_events.push((entry.seq, event));
         timeline.push(TimelineRow {
             seq: entry.seq,
-            at: entry.at,
+            // The event's own time: a late event shows where it landed, marked (ADR 0004).
+            at: event.time,
             event_type: event.event_type().as_str().to_owned(),
             event: one_line(event),
             touches: entry.touches.clone(),

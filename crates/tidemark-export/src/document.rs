@@ -316,15 +316,19 @@ fn triage(pm: &Postmortem, clock: &Clock) -> Section {
 }
 
 fn timeline(pm: &Postmortem, clock: &Clock) -> Section {
+    let late = tidemark_core::describe::late_entries(pm.timeline.iter().map(|row| row.at));
     let rows = pm
         .timeline
         .iter()
-        .map(|row| {
-            vec![
-                vec![clock.at(row.at)],
-                vec![text(&row.event)],
-                vec![text(&row.effect)],
-            ]
+        .zip(late)
+        .map(|(row, late)| {
+            let mut at = vec![clock.at(row.at)];
+            if late {
+                // Earlier than an entry before it: applied where it landed in the log, at its
+                // cluster's clock (ADR 0004).
+                at.push(text(" (late)"));
+            }
+            vec![at, vec![text(&row.event)], vec![text(&row.effect)]]
         })
         .collect();
     Section {

@@ -103,7 +103,9 @@ pub async fn incident(
                     .zip(events)
                     .map(|(entry, (_, event))| TimelineLine {
                         seq: entry.seq,
-                        at: entry.at,
+                        // The event's own time: a late event shows where it landed in the log,
+                        // marked late (ADR 0004).
+                        at: event.time,
                         event_type: event.event_type(),
                         summary: one_line(event),
                         touches: entry.touches.clone(),

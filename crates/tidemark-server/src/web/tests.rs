@@ -525,6 +525,31 @@ fn user_text_is_escaped_everywhere() {
     assert!(pages[4].contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
 }
 
+/// An entry earlier than one before it (a late or backfilled event, applied at its cluster's
+/// clock) is marked, in log order, never moved.
+#[test]
+fn a_late_entry_is_marked_where_it_landed() {
+    let lines = vec![
+        line(1, 0, EventType::CycleCompleted, "cycle 1", &[]),
+        line(2, 600, EventType::CycleCompleted, "cycle 2", &[]),
+        line(3, 300, EventType::NoteAdded, "a note sent late", &[]),
+        line(4, 600, EventType::CycleCompleted, "cycle 3", &[]),
+    ];
+    let links = KeyLinks {
+        default_cluster: CLUSTER,
+        by_key: BTreeMap::new(),
+    };
+    let html = timeline_table(&lines, &links);
+    assert_eq!(html.matches("class=\"late-mark\"").count(), 1, "{html}");
+    let late_row = html.find("id=\"seq-3\"").unwrap();
+    let next_row = html.find("id=\"seq-4\"").unwrap();
+    assert!(html[late_row..next_row].contains(">late</span>"), "{html}");
+    assert!(
+        html[..late_row].find("id=\"seq-2\"").is_some(),
+        "log order is kept"
+    );
+}
+
 #[test]
 fn every_timeline_entry_has_its_anchor() {
     let html = incident_html();

@@ -168,14 +168,16 @@ pub(super) fn timeline_table(timeline: &[TimelineLine], links: &KeyLinks<'_>) ->
          <th>Kind</th><th>What happened</th><th>Effects</th></tr></thead>\n<tbody>\n",
     );
     let mut last_date = String::new();
-    for line in timeline {
+    let late = tidemark_core::describe::late_entries(timeline.iter().map(|line| line.at));
+    for (line, late) in timeline.iter().zip(late) {
         let (fam, label) = family(line);
         let wire = line.event_type.as_str();
         let date = date_part(line.at);
         w!(
             out,
-            "<tr id=\"seq-{seq}\" data-seq=\"{seq}\" data-type=\"{wire}\" class=\"entry entry-{} fam-{fam}\">",
+            "<tr id=\"seq-{seq}\" data-seq=\"{seq}\" data-type=\"{wire}\" class=\"entry entry-{} fam-{fam}{}\">",
             class_token(wire),
+            if late { " late" } else { "" },
             seq = line.seq,
         );
         let exact = escape(&line.at.to_rfc3339());
@@ -185,9 +187,16 @@ pub(super) fn timeline_table(timeline: &[TimelineLine], links: &KeyLinks<'_>) ->
         }
         w!(
             out,
-            "<time datetime=\"{exact}\" title=\"{exact}\">{}</time></td>",
+            "<time datetime=\"{exact}\" title=\"{exact}\">{}</time>",
             clock_part(line.at)
         );
+        if late {
+            out.push_str(
+                " <span class=\"late-mark\" title=\"earlier than an entry before it: a late or \
+                 backfilled event, applied where it landed in the log, at its cluster's clock\">late</span>",
+            );
+        }
+        out.push_str("</td>");
         w!(
             out,
             "<td class=\"seq\"><a href=\"#seq-{seq}\">{seq}</a></td>\
