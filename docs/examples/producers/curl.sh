@@ -42,9 +42,7 @@ post() {
 
 # One event: a note for the timeline, as a person or a chat-ops bot would add it.
 post application/json <<'EVENT'
-{"id": "example-note-0001", "schema": 1, "type": "note.added", "time": "2026-03-02T14:05:00Z",
- "source": "curl-example", "cluster": "example",
- "data": {"author": "oncall", "kind": "observation", "text": "checkout pods restarting"}}
+{"id": "example-note-0001", "schema": 1, "type": "note.added", "time": "2026-03-02T14:05:00Z", "source": "curl-example", "cluster": "example", "data": {"author": "oncall", "kind": "observation", "text": "checkout pods restarting"}}
 EVENT
 
 # A batch, one event per line: a deploy, then a probe's cycle with the finding it saw.
