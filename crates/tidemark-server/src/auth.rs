@@ -57,6 +57,15 @@ pub enum TokensError {
         /// 1-based line or item.
         entry: usize,
     },
+    /// A tokens file (or `TIDEMARK_TOKENS` value) that names no token: serving would leave the
+    /// API open, which is never what naming a tokens file means.
+    #[error(
+        "{origin}: no token in it: it must hold at least one line `read TOKEN` or `write TOKEN` (TOKEN of 16 characters or more, e.g. from `openssl rand -hex 24`); to serve without tokens on loopback, do not pass it"
+    )]
+    NoToken {
+        /// The file or variable.
+        origin: String,
+    },
 }
 
 fn mask(text: &str) -> String {
@@ -112,7 +121,9 @@ impl Tokens {
     }
 
     /// Adds the lines of a tokens file: `read TOKEN` or `write TOKEN`, `#` comments, blank lines.
+    /// A file without a token is an error ([`TokensError::NoToken`]), never an open server.
     pub fn add_file_text(&mut self, origin: &str, text: &str) -> Result<(), TokensError> {
+        let before = self.entries.len();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -130,11 +141,22 @@ impl Tokens {
                 }
             }
         }
+        self.added_some_since(before, origin)
+    }
+
+    fn added_some_since(&self, before: usize, origin: &str) -> Result<(), TokensError> {
+        if self.entries.len() == before {
+            return Err(TokensError::NoToken {
+                origin: origin.to_owned(),
+            });
+        }
         Ok(())
     }
 
-    /// Adds the items of an environment value: `read:TOKEN,write:TOKEN`.
+    /// Adds the items of an environment value: `read:TOKEN,write:TOKEN`. A value without a
+    /// token (only commas or blanks) is an error, like an empty tokens file.
     pub fn add_env_value(&mut self, origin: &str, value: &str) -> Result<(), TokensError> {
+        let before = self.entries.len();
         for (i, item) in value.split(',').map(str::trim).enumerate() {
             if item.is_empty() {
                 continue;
@@ -150,7 +172,7 @@ impl Tokens {
                 }
             }
         }
-        Ok(())
+        self.added_some_since(before, origin)
     }
 
     /// The scope of a presented token. Every configured token is compared, each in time that
@@ -324,6 +346,26 @@ mod tests {
                 entry: 1
             }
         );
+    }
+
+    #[test]
+    fn a_file_or_value_without_a_token_is_an_error_not_an_open_server() {
+        for text in ["", "\n\n", "# readers\n  # and writers\n\n"] {
+            let err = Tokens::none().add_file_text("t.txt", text).unwrap_err();
+            assert_eq!(
+                err,
+                TokensError::NoToken {
+                    origin: "t.txt".into()
+                }
+            );
+            let message = err.to_string();
+            assert!(
+                message.contains("read TOKEN") && message.contains("write TOKEN"),
+                "{message}"
+            );
+        }
+        let err = Tokens::none().add_env_value("E", " , ,").unwrap_err();
+        assert_eq!(err, TokensError::NoToken { origin: "E".into() });
     }
 
     #[test]
