@@ -1,6 +1,10 @@
 //! Counters and histograms for `/metrics` (Prometheus text format): requests by route and
 //! status, request latency, events ingested by outcome, and the writer's batch apply-and-commit
 //! latency. Kept in ordered maps, so the exposition is stable from one scrape to the next.
+//!
+//! Every label value comes from a fixed set, whatever a client sends: the method is one of the
+//! standard ones or `other`, the route is the router's pattern or `unmatched`, so the number
+//! of series is bounded by the code, not by the traffic.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,6 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -54,9 +59,33 @@ impl Histogram {
     }
 }
 
+/// The label of a request's method: a standard method, or `other` for any extension method a
+/// client makes up (each would otherwise be a new series).
+pub fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(known, _)| known == method)
+        .map_or("other", |(_, label)| label)
+}
+
+/// The route label of a request that matched no route.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
 #[derive(Debug, Default)]
 struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
+    /// (method label, route pattern, status): both labels from fixed sets.
+    requests: BTreeMap<(&'static str, String, u16), u64>,
     request_seconds: BTreeMap<String, Histogram>,
     ingested: BTreeMap<&'static str, u64>,
     batch_seconds: Histogram,
@@ -75,12 +104,13 @@ impl Metrics {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// One request answered.
-    pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
+    /// One request answered. `method` is a [`method_label`], `route` a route pattern of the
+    /// router or [`UNMATCHED_ROUTE`].
+    pub fn request(&self, method: &'static str, route: &str, status: u16, took: Duration) {
         let mut inner = self.lock();
         *inner
             .requests
-            .entry((method.to_owned(), route.to_owned(), status))
+            .entry((method, route.to_owned(), status))
             .or_default() += 1;
         inner
             .request_seconds
@@ -150,22 +180,22 @@ impl Metrics {
     }
 }
 
-/// The middleware that counts every request by its route pattern (never the raw path, so
-/// labels stay bounded).
+/// The middleware that counts every request by its method label and route pattern (never the
+/// raw method or path, so labels stay bounded).
 pub async fn count(
     State(metrics): State<std::sync::Arc<Metrics>>,
     request: Request,
     next: Next,
 ) -> Response {
     let started = std::time::Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
     metrics.request(
-        &method,
+        method,
         &route,
         response.status().as_u16(),
         started.elapsed(),
@@ -176,6 +206,16 @@ pub async fn count(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn methods_outside_the_standard_ones_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for made_up in ["FOO", "get", "XYZZY-1", "PROPFIND"] {
+            let method = Method::from_bytes(made_up.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), "other", "{made_up}");
+        }
+    }
 
     #[test]
     fn histograms_are_cumulative_and_counters_add_up() {
