@@ -17,8 +17,9 @@ use crate::{CliError, exit};
                   /v1 API (events, findings, flaps, stuck, orphans, incidents, postmortems; \
                   /v1/openapi.json describes it), the web timeline at /, /healthz, /readyz and \
                   /metrics. With tokens (--tokens FILE, TIDEMARK_TOKENS) requests need \
-                  `Authorization: Bearer TOKEN`: read tokens for GET, write tokens for POST. \
-                  Without tokens it serves loopback only, unless --insecure. SIGINT or SIGTERM \
+                  `Authorization: Bearer TOKEN`: read tokens for GET, write tokens for POST (a \
+                  `tidemark_token` cookie only reads). POST bodies must be application/json or \
+                  application/x-ndjson. Without tokens it serves loopback only, unless --insecure. SIGINT or SIGTERM \
                   stops it gracefully: requests in flight finish and their batch is committed."
 )]
 pub struct ServeArgs {

@@ -1,5 +1,12 @@
 //! Bearer tokens with `read` and `write` scopes, checked in constant time, and the rule that an
 //! API without tokens is only served on loopback (unless the operator insists).
+//!
+//! Browsers may present a token as the `tidemark_token` cookie, and a cookie only ever grants
+//! the read scope: a browser attaches cookies to requests other sites make it send, so a cookie
+//! that could write would let any page the operator visits write to the store (cross-site
+//! request forgery). Writes and administration need the `Authorization` header, which no other
+//! site can make a browser send. (The server sets no cookie; operators who set one should mark
+//! it `SameSite=Strict`.)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -244,12 +251,21 @@ pub fn policy(
     Err(AuthConfigError::OpenOnNetwork { addr })
 }
 
-fn presented_token(request: &Request) -> Option<&[u8]> {
+/// How a request presented its token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Presented {
+    /// `Authorization: Bearer TOKEN`: any scope the token has.
+    Header,
+    /// The `tidemark_token` cookie: the read scope at most.
+    Cookie,
+}
+
+fn presented_token(request: &Request) -> Option<(&[u8], Presented)> {
     if let Some(value) = request.headers().get(header::AUTHORIZATION) {
         let value = value.as_bytes();
         let prefix = b"Bearer ";
         if value.len() > prefix.len() && value[..prefix.len()].eq_ignore_ascii_case(prefix) {
-            return Some(&value[prefix.len()..]);
+            return Some((&value[prefix.len()..], Presented::Header));
         }
         return None;
     }
@@ -261,6 +277,7 @@ fn presented_token(request: &Request) -> Option<&[u8]> {
         .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
         .map(|c| c.trim_ascii())
         .find_map(|c| c.strip_prefix(b"tidemark_token="))
+        .map(|token| (token, Presented::Cookie))
 }
 
 /// The middleware: checks the token and the scope the method needs.
@@ -279,10 +296,16 @@ pub async fn require(State(policy): State<AuthPolicy>, request: Request, next: N
         Method::GET | Method::HEAD | Method::OPTIONS => Scope::Read,
         _ => Scope::Write,
     };
-    let Some(presented) = presented_token(&request) else {
+    let Some((presented, how)) = presented_token(&request) else {
         return unauthorized("missing bearer token: send `Authorization: Bearer TOKEN`");
     };
-    match tokens.scope_of(presented) {
+    let scope = tokens.scope_of(presented);
+    if how == Presented::Cookie && needed > Scope::Read && scope.is_some() {
+        return unauthorized(
+            "the tidemark_token cookie only lets a browser read: send writes and administration with `Authorization: Bearer TOKEN`",
+        );
+    }
+    match scope {
         None => unauthorized("the bearer token is not one this server knows"),
         Some(scope) if scope < needed => ApiError::new(
             StatusCode::FORBIDDEN,

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod content_type;
 mod error;
 pub mod ingest;
 pub mod metrics;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn;
 use axum::routing::{get, post};
 use tidemark_store::Store;
 use tokio::net::TcpListener;
@@ -59,7 +61,13 @@ impl Default for ServerConfig {
 /// The router over `state`. Later API areas are nested under `/v1` beside these.
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
-        .route("/events", post(routes::post_events).get(query::list_events))
+        .route(
+            "/events",
+            // The content type is checked on the POST endpoint only (other methods get 405).
+            post(routes::post_events)
+                .route_layer(from_fn(content_type::events_body))
+                .get(query::list_events),
+        )
         .route("/findings", get(query::list_findings))
         .route("/findings/{cluster}/{*check_key}", get(query::get_finding))
         .route("/flaps", get(query::flaps))
@@ -70,7 +78,10 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents/{id}", get(query::get_incident))
         .route("/incidents/{id}/timeline", get(query::incident_timeline))
         .route("/incidents/{id}/postmortem", get(pages::postmortem))
-        .route("/bridges/alertmanager", post(routes::post_alertmanager))
+        .route(
+            "/bridges/alertmanager",
+            post(routes::post_alertmanager).route_layer(from_fn(content_type::json_body)),
+        )
         .route("/openapi.json", get(openapi::openapi))
         .route("/timeline", get(routes::cluster_timeline))
         .route("/quarantine", get(routes::quarantine))

@@ -57,8 +57,10 @@ impl Harness {
         (status, value)
     }
 
+    /// Posts events as `content_type` (JSON when `None`: the framing then comes from the body).
     async fn post(&self, body: &str, content_type: Option<&str>) -> (StatusCode, Value) {
-        self.call("POST", "/v1/events", body.to_owned(), content_type)
+        let content_type = content_type.unwrap_or("application/json");
+        self.call("POST", "/v1/events", body.to_owned(), Some(content_type))
             .await
     }
 

@@ -158,3 +158,147 @@ async fn random_methods_and_paths_without_a_token_leave_metrics_bounded() {
         text.len()
     );
 }
+
+fn note(id: &str) -> String {
+    serde_json::json!({"id": id, "schema": 1, "type": "note.added", "time": "2026-03-02T15:00:00Z",
+        "source": "me", "cluster": "pw-prod", "data": {"author": "me", "kind": "observation", "text": "x"}})
+    .to_string()
+}
+
+/// A POST of `body` with these headers (name, value).
+fn post(uri: &str, headers: &[(&str, &str)], body: String) -> Request<Body> {
+    let mut request = Request::post(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.body(Body::from(body)).unwrap()
+}
+
+impl Harness {
+    /// How many events the store holds (read with the read token).
+    async fn stored(&self) -> usize {
+        let request = Request::get("/v1/events")
+            .header("authorization", format!("Bearer {READ_TOKEN}"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, text) = self.send(request).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let page: serde_json::Value = serde_json::from_str(&text).unwrap();
+        page["events"].as_array().unwrap().len()
+    }
+}
+
+#[tokio::test]
+async fn a_cookie_never_writes_so_a_cross_site_post_with_it_stores_nothing() {
+    let h = harness(tokens());
+    let cookie = format!("theme=dark; tidemark_token={WRITE_TOKEN}");
+    // What a page on another site can make a browser send: text/plain, a form, no content
+    // type, and (with a preflight this server never grants) JSON; each with the cookie.
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+        Some("application/json"),
+    ] {
+        let mut headers = vec![
+            ("cookie", cookie.as_str()),
+            ("origin", "https://evil.example"),
+        ];
+        headers.extend(content_type.map(|ct| ("content-type", ct)));
+        let (status, _, text) = h.send(post("/v1/events", &headers, note("csrf"))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{content_type:?}: {text}");
+        assert!(text.contains("Authorization: Bearer"), "{text}");
+    }
+    let (status, _, text) = h
+        .send(post(
+            "/v1/bridges/alertmanager",
+            &[("cookie", &cookie), ("content-type", "application/json")],
+            "{}".into(),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
+    assert_eq!(h.stored().await, 0, "nothing the cookie sent was stored");
+    // Administration needs the header too; reading with the cookie still works.
+    let get = |uri: &str| {
+        Request::get(uri)
+            .header("cookie", &cookie)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, _, _) = h.send(get("/v1/admin/backup")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, text) = h.send(get("/v1/findings")).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    // The header with the same token writes.
+    let bearer = format!("Bearer {WRITE_TOKEN}");
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let (status, _, text) = h.send(post("/v1/events", &headers, note("ok"))).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(h.stored().await, 1);
+}
+
+#[tokio::test]
+async fn post_bodies_must_be_json_or_ndjson_and_others_get_415_naming_what_to_send() {
+    // Without tokens (loopback), the content type is what stops a cross-site POST.
+    let h = harness(AuthPolicy::Open);
+    for content_type in [
+        Some("text/plain"),
+        Some("text/plain; charset=utf-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/json-seq"),
+        None,
+    ] {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|ct| ("content-type", ct))
+            .into_iter()
+            .collect();
+        let (status, _, text) = h.send(post("/v1/events", &headers, note("refused"))).await;
+        assert_eq!(
+            status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}: {text}"
+        );
+        let error: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(error["code"], "unsupported_media_type");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains("application/json") && message.contains("application/x-ndjson"),
+            "{message}"
+        );
+        let (status, _, text) = h
+            .send(post("/v1/bridges/alertmanager", &headers, "{}".into()))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}: {text}"
+        );
+    }
+    assert_eq!(h.stored().await, 0);
+    let lines = format!("{}\n{}\n", note("l1"), note("l2"));
+    for (content_type, body) in [
+        ("application/json", note("j1")),
+        (
+            "Application/JSON; charset=utf-8",
+            format!("[{}]", note("j2")),
+        ),
+        ("application/x-ndjson", lines),
+    ] {
+        let (status, _, text) = h
+            .send(post("/v1/events", &[("content-type", content_type)], body))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{content_type}: {text}");
+    }
+    assert_eq!(h.stored().await, 4);
+    // Other methods on the path are still 405, whatever they carry.
+    let request = Request::put("/v1/events")
+        .header("content-type", "text/plain")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, _) = h.send(request).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}

@@ -43,6 +43,9 @@ impl Harness {
         token: Option<&str>,
     ) -> (StatusCode, String) {
         let mut request = Request::builder().method(method).uri(uri);
+        if method == "POST" {
+            request = request.header("content-type", "application/json");
+        }
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
