@@ -42,6 +42,17 @@ pub struct ServeArgs {
     /// trying again; each failed try reopens the store, which re-verifies the file.
     #[arg(long, default_value_t = 5, value_name = "SECONDS")]
     pub disk_full_retry: u64,
+    /// Past states (`?at=`) rebuilt or read at once; each is as large as the live state, so
+    /// this bounds time travel's memory. Requests for the same point share one.
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = at_least_one())]
+    pub max_time_travel: usize,
+    /// Requests that may wait for a time travel slot; more are answered 503 at once.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub time_travel_queue: usize,
+    /// How long a time travel request waits for a slot before it is answered 503 (with
+    /// Retry-After).
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    pub time_travel_wait: u64,
     /// With --nats: /readyz answers 503 while the replica is more than this many events behind.
     #[arg(long, default_value_t = 1_000, value_name = "EVENTS")]
     pub max_lag: u64,
@@ -63,6 +74,11 @@ pub struct ServeArgs {
     /// that authenticates).
     #[arg(long)]
     pub insecure: bool,
+}
+
+/// A count of 1 or more.
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
 /// The auth policy from --tokens, TIDEMARK_TOKENS and --insecure, for `listen`.
@@ -134,6 +150,11 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let server_config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
         auth,
+        time_travel: tidemark_server::TimeTravelConfig {
+            max_concurrent: args.max_time_travel,
+            max_queued: args.time_travel_queue,
+            max_wait: std::time::Duration::from_secs(args.time_travel_wait),
+        },
         ..ServerConfig::default()
     };
     if args.nats.url.is_some() {

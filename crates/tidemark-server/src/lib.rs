@@ -12,6 +12,7 @@ pub mod pages;
 pub mod query;
 pub mod replica;
 pub mod routes;
+pub mod time_travel;
 pub mod web;
 pub mod writer;
 
@@ -29,6 +30,7 @@ pub use auth::{AuthConfigError, AuthPolicy, Tokens, TokensError};
 pub use error::ApiError;
 pub use replica::{BoxFuture, Gauge, Health, PublishResult, Publisher};
 pub use routes::{AppState, Ingest};
+pub use time_travel::{TimeTravel, TimeTravelConfig};
 pub use writer::{Writer, WriterClient};
 
 /// Limits and sizes of a server.
@@ -44,6 +46,8 @@ pub struct ServerConfig {
     pub auth: AuthPolicy,
     /// How Alertmanager webhooks become events (the cluster of alerts without a cluster label).
     pub bridge: tidemark_core::alertmanager::BridgeConfig,
+    /// How many past states (`?at=`) may be in memory at once, and how long requests wait.
+    pub time_travel: TimeTravelConfig,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +58,7 @@ impl Default for ServerConfig {
             max_batch_inputs: 8_192,
             auth: AuthPolicy::Open,
             bridge: tidemark_core::alertmanager::BridgeConfig::default(),
+            time_travel: TimeTravelConfig::default(),
         }
     }
 }
@@ -167,6 +172,7 @@ pub async fn serve(
         auth: config.auth.clone(),
         bridge: Arc::new(config.bridge.clone()),
         metrics,
+        time_travel: Arc::new(TimeTravel::new(config.time_travel.clone())),
     });
     let served = axum::serve(
         listener,

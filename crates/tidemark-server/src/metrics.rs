@@ -180,6 +180,56 @@ impl Metrics {
     }
 }
 
+/// The time travel counters (see [`crate::time_travel`]) in Prometheus text format.
+pub fn render_time_travel(counts: &crate::time_travel::TimeTravelCounts, out: &mut String) {
+    let gauges = [
+        (
+            "tidemark_time_travel_states",
+            "past states (at=) being rebuilt or read now, at most --max-time-travel",
+            counts.states as u64,
+        ),
+        (
+            "tidemark_time_travel_queued",
+            "requests waiting for a past state slot now, at most --time-travel-queue",
+            counts.queued as u64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    }
+    let counters = [
+        (
+            "tidemark_time_travel_rebuilds_total",
+            "past states rebuilt",
+            counts.rebuilds,
+        ),
+        (
+            "tidemark_time_travel_shared_total",
+            "requests answered from a past state another request rebuilt",
+            counts.shared,
+        ),
+        (
+            "tidemark_time_travel_waits_total",
+            "requests that waited for a past state slot",
+            counts.waits,
+        ),
+        (
+            "tidemark_time_travel_refused_total",
+            "requests answered 503 because no past state slot was free in time",
+            counts.refused,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+}
+
 /// The middleware that counts every request by its method label and route pattern (never the
 /// raw method or path, so labels stay bounded).
 pub async fn count(

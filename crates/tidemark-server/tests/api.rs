@@ -27,6 +27,7 @@ fn harness(max_body_bytes: usize) -> Harness {
             auth: tidemark_server::AuthPolicy::Open,
             bridge: Default::default(),
             metrics: Default::default(),
+            time_travel: Default::default(),
         }),
         _dir: dir,
     }

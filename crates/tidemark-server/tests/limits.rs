@@ -10,7 +10,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use tidemark_server::{AppState, AuthPolicy, Ingest, Tokens, Writer, router};
+use tidemark_server::{
+    AppState, AuthPolicy, Ingest, TimeTravel, TimeTravelConfig, Tokens, Writer, router,
+};
 use tidemark_store::{Store, StoreConfig};
 use tower::ServiceExt;
 
@@ -31,6 +33,10 @@ fn tokens() -> AuthPolicy {
 }
 
 fn harness(auth: AuthPolicy) -> Harness {
+    harness_with(auth, Arc::new(TimeTravel::default()))
+}
+
+fn harness_with(auth: AuthPolicy, time_travel: Arc<TimeTravel>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path().join("l.redb"), StoreConfig::default()).unwrap());
     let (_writer, client) = Writer::spawn(store.clone(), 16, 1024);
@@ -42,6 +48,7 @@ fn harness(auth: AuthPolicy) -> Harness {
             auth,
             bridge: Default::default(),
             metrics: Default::default(),
+            time_travel,
         }),
         _dir: dir,
     }
@@ -301,4 +308,125 @@ async fn post_bodies_must_be_json_or_ndjson_and_others_get_415_naming_what_to_se
         .unwrap();
     let (status, _, _) = h.send(request).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// A GET with the read token.
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri)
+        .header("authorization", format!("Bearer {READ_TOKEN}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn past_states_are_bounded_shared_for_one_position_and_refused_with_retry_after() {
+    // One past state at a time, no waiting line; every rebuild waits for the test to release
+    // it, so what is concurrent is decided here, not by timing.
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+    let (release_tx, release) = std::sync::mpsc::channel::<()>();
+    let release = std::sync::Mutex::new(release);
+    let time_travel = Arc::new(
+        TimeTravel::new(TimeTravelConfig {
+            max_concurrent: 1,
+            max_queued: 0,
+            max_wait: std::time::Duration::from_secs(600),
+        })
+        .with_rebuild_hook(Arc::new(move |at| {
+            started_tx.send(at).unwrap();
+            release.lock().unwrap().recv().unwrap();
+        })),
+    );
+    let h = Arc::new(harness_with(tokens(), time_travel.clone()));
+    let bearer = format!("Bearer {WRITE_TOKEN}");
+    let lines: Vec<String> = (0..10).map(|i| note(&format!("n{i}"))).collect();
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/x-ndjson"),
+    ];
+    let (status, _, text) = h.send(post("/v1/events", &headers, lines.join("\n"))).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+
+    let spawn_get = |uri: &'static str| {
+        let h = h.clone();
+        tokio::spawn(async move { h.send(get(uri)).await })
+    };
+    let first = spawn_get("/v1/findings?at=5");
+    let at = tokio::time::timeout(std::time::Duration::from_secs(60), started.recv())
+        .await
+        .expect("the request went through the time travel limiter")
+        .unwrap();
+    assert_eq!(at, tidemark_store::At::Seq(5));
+    // Requests for the same position wait for that rebuild instead of starting their own.
+    let same: Vec<_> = [
+        "/v1/incidents?at=5",
+        "/v1/flaps?at=5",
+        "/v1/stuck?at=5",
+        "/?at=5",
+    ]
+    .into_iter()
+    .map(spawn_get)
+    .collect();
+    while time_travel.counts().shared < 4 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Another position finds the one slot taken and no place in line: 503 at once, saying
+    // when to retry; for the API, the pages and the postmortem alike.
+    for uri in [
+        "/v1/findings?at=6",
+        "/v1/orphans?at=7",
+        "/orphans?at=7",
+        "/v1/incidents/x/postmortem?at=8",
+    ] {
+        let (status, headers, text) = h.send(get(uri)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri}: {text}");
+        assert_eq!(
+            headers.get("retry-after").map(|v| v.to_str().unwrap()),
+            Some("600"),
+            "{uri}: {text}"
+        );
+        let error: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(error["code"], "time_travel_busy", "{uri}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("--max-time-travel"),
+            "{text}"
+        );
+    }
+    // The current state is not time travel: answered while the slot is taken.
+    let (status, _, _) = h.send(get("/v1/findings")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    release_tx.send(()).unwrap();
+    let (status, _, text) = first.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let page: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(page["seq"], 5);
+    for request in same {
+        let (status, _, text) = request.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{text}");
+    }
+    assert!(started.try_recv().is_err(), "one rebuild for position 5");
+    let counts = time_travel.counts();
+    assert_eq!(
+        (
+            counts.states,
+            counts.queued,
+            counts.rebuilds,
+            counts.shared,
+            counts.refused
+        ),
+        (0, 0, 1, 4, 4),
+        "{counts:?}"
+    );
+    let text = h.metrics().await;
+    for line in [
+        "tidemark_time_travel_rebuilds_total 1",
+        "tidemark_time_travel_shared_total 4",
+        "tidemark_time_travel_refused_total 4",
+        "tidemark_time_travel_states 0",
+    ] {
+        assert!(text.contains(line), "/metrics has {line}");
+    }
 }

@@ -29,6 +29,7 @@ fn harness(auth: AuthPolicy) -> Harness {
             auth,
             bridge: Default::default(),
             metrics: Default::default(),
+            time_travel: Default::default(),
         }),
         _dir: dir,
     }
