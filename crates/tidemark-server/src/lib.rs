@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod connections;
 pub mod content_type;
 mod error;
 pub mod ingest;
@@ -16,17 +17,17 @@ pub mod time_travel;
 pub mod web;
 pub mod writer;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use tidemark_store::Store;
 use tokio::net::TcpListener;
 
 pub use auth::{AuthConfigError, AuthPolicy, Tokens, TokensError};
+pub use connections::ConnectionLimits;
 pub use error::ApiError;
 pub use replica::{BoxFuture, Gauge, Health, PublishResult, Publisher};
 pub use routes::{AppState, Ingest};
@@ -48,6 +49,8 @@ pub struct ServerConfig {
     pub bridge: tidemark_core::alertmanager::BridgeConfig,
     /// How many past states (`?at=`) may be in memory at once, and how long requests wait.
     pub time_travel: TimeTravelConfig,
+    /// Read timeouts, the connection limit and the shutdown grace period.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +62,7 @@ impl Default for ServerConfig {
             auth: AuthPolicy::Open,
             bridge: tidemark_core::alertmanager::BridgeConfig::default(),
             time_travel: TimeTravelConfig::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -102,19 +106,18 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            state.auth.clone(),
-            auth::require,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
+        .layer(from_fn_with_state(
             state.metrics.clone(),
-            metrics::count,
+            connections::body_deadline,
         ))
+        .layer(from_fn_with_state(state.auth.clone(), auth::require))
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::count))
         .with_state(state)
 }
 
 /// Why serving stopped with an error.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServeError {
     /// The listener failed.
     #[error("serving HTTP: {0}")]
@@ -143,8 +146,9 @@ impl std::fmt::Debug for Mode {
     }
 }
 
-/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish; in
-/// embedded mode, drains the writer (committing the batch in flight) and writes a snapshot.
+/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish within
+/// the grace period (dropping the connections still open after it); in embedded mode, drains
+/// the writer (committing every batch handed to it) and writes a snapshot.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<Store>,
@@ -171,16 +175,11 @@ pub async fn serve(
         max_body_bytes: config.max_body_bytes,
         auth: config.auth.clone(),
         bridge: Arc::new(config.bridge.clone()),
-        metrics,
+        metrics: metrics.clone(),
         time_travel: Arc::new(TimeTravel::new(config.time_travel.clone())),
     });
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
-    // Every request is answered and the router (holding the last writer client) is gone.
+    connections::serve(listener, app, config.connections.clone(), metrics, shutdown).await;
+    // Every connection is closed and the router (holding the last writer client) is gone.
     let joined = tokio::task::spawn_blocking(move || {
         if let Some(writer) = writer {
             writer.join();
@@ -193,7 +192,6 @@ pub async fn serve(
     if joined.is_err() {
         tracing::error!("the shutdown task panicked");
     }
-    served?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -93,10 +94,32 @@ struct Inner {
     batches_disk_full: u64,
 }
 
+/// Connections and their limits (see [`crate::connections`]), counted without a lock.
+#[derive(Debug, Default)]
+struct ConnectionCounters {
+    open: AtomicU64,
+    over_limit: AtomicU64,
+    refused: AtomicU64,
+    header_timeouts: AtomicU64,
+    body_timeouts: AtomicU64,
+    dropped_at_shutdown: AtomicU64,
+}
+
+/// Counts a connection as open until dropped.
+#[derive(Debug)]
+pub struct OpenConnection<'a>(&'a AtomicU64);
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// What the server counts.
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    connections: ConnectionCounters,
 }
 
 impl Metrics {
@@ -137,8 +160,89 @@ impl Metrics {
         }
     }
 
+    /// A connection opened; it counts as open until the guard is dropped.
+    pub fn connection_opened(&self) -> OpenConnection<'_> {
+        self.connections.open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(&self.connections.open)
+    }
+
+    /// A connection accepted above `--max-connections`, into the probe headroom.
+    pub fn connection_over_limit(&self) {
+        self.connections.over_limit.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection closed as soon as it was accepted (the probe headroom was full too).
+    pub fn connection_refused(&self) {
+        self.connections.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection closed for not sending its request headers in time.
+    pub fn header_read_timeout(&self) {
+        self.connections
+            .header_timeouts
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request answered 408 for not sending its body in time.
+    pub fn body_read_timeout(&self) {
+        self.connections
+            .body_timeouts
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections still open when the shutdown grace period ended, dropped.
+    pub fn connections_dropped_at_shutdown(&self, count: u64) {
+        self.connections
+            .dropped_at_shutdown
+            .fetch_add(count, Ordering::Relaxed);
+    }
+
+    fn render_connections(&self, out: &mut String) {
+        let c = &self.connections;
+        let _ = writeln!(
+            out,
+            "# HELP tidemark_http_connections connections open now (at most --max-connections, plus the probe headroom)\n# TYPE tidemark_http_connections gauge\ntidemark_http_connections {}",
+            c.open.load(Ordering::Relaxed)
+        );
+        let counters = [
+            (
+                "tidemark_http_connections_over_limit_total",
+                "connections accepted above --max-connections, answered for probes only",
+                &c.over_limit,
+            ),
+            (
+                "tidemark_http_connections_refused_total",
+                "connections closed at once: above --max-connections and the probe headroom",
+                &c.refused,
+            ),
+            (
+                "tidemark_http_header_read_timeouts_total",
+                "connections closed for not sending request headers within --header-read-timeout",
+                &c.header_timeouts,
+            ),
+            (
+                "tidemark_http_body_read_timeouts_total",
+                "requests answered 408 for not sending their body within --body-read-timeout",
+                &c.body_timeouts,
+            ),
+            (
+                "tidemark_http_connections_dropped_at_shutdown_total",
+                "connections still open when the --shutdown-grace period ended",
+                &c.dropped_at_shutdown,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let value = value.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+    }
+
     /// The counters and histograms in Prometheus text format.
     pub fn render(&self, out: &mut String) {
+        self.render_connections(out);
         let inner = self.lock();
         out.push_str("# HELP tidemark_http_requests_total requests answered, by method, route and status\n# TYPE tidemark_http_requests_total counter\n");
         for ((method, route, status), count) in &inner.requests {
