@@ -174,12 +174,13 @@ impl Builder {
                 "404": {"description": "no such thing", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "500": {"description": "the server failed; its log has the details", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "410": {"description": "`at` is before this replica's retained local log (the events live in the JetStream stream)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                "503": {"description": "the store cannot answer now; retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                "503": {"description": "the store cannot answer now, too many past states (`at`) are being rebuilt (`time_travel_busy`), or too many connections are open (`too_many_connections`): retry, after `Retry-After` seconds when it is sent", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             });
             if op.request.is_some() {
                 responses["413"] = json!({"description": "the body is larger than the limit", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
                 responses["422"] = json!({"description": "some items were invalid: the rest were stored, the invalid ones quarantined", "content": {"application/json": {"schema": {"type": "object"}}}});
                 responses["507"] = json!({"description": "the disk is full: nothing of the request was stored; send it again after `Retry-After` seconds (reads keep working)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+                responses["408"] = json!({"description": "the body did not arrive within the body read timeout (`--body-read-timeout`); nothing of it was stored: send it again", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
                 responses["415"] = json!({"description": "the Content-Type is not one the route takes (POST /v1/events: `application/json` or `application/x-ndjson`; the Alertmanager bridge: `application/json`); nothing was read or stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
             }
             if matches!(
