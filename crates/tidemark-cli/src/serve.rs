@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use tidemark_server::ServerConfig;
@@ -17,9 +18,12 @@ use crate::{CliError, exit};
                   /v1 API (events, findings, flaps, stuck, orphans, incidents, postmortems; \
                   /v1/openapi.json describes it), the web timeline at /, /healthz, /readyz and \
                   /metrics. With tokens (--tokens FILE, TIDEMARK_TOKENS) requests need \
-                  `Authorization: Bearer TOKEN`: read tokens for GET, write tokens for POST. \
-                  Without tokens it serves loopback only, unless --insecure. SIGINT or SIGTERM \
-                  stops it gracefully: requests in flight finish and their batch is committed."
+                  `Authorization: Bearer TOKEN`: read tokens for GET, write tokens for POST (a \
+                  `tidemark_token` cookie only reads). POST bodies must be application/json or \
+                  application/x-ndjson. Without tokens it serves loopback only, unless \
+                  --insecure. SIGINT or SIGTERM stops it gracefully: requests in flight have \
+                  --shutdown-grace to finish, and every batch handed to the writer is committed. \
+                  docs/limits.md lists every limit and its flag."
 )]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -60,6 +64,34 @@ pub struct ServeArgs {
     /// trying again; each failed try reopens the store, which re-verifies the file.
     #[arg(long, default_value_t = 5, value_name = "SECONDS")]
     pub disk_full_retry: u64,
+    /// Close a connection that has not sent a request's complete headers this long after it
+    /// opened or after its previous request (idle keep-alive connections, slowloris).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = seconds())]
+    pub header_read_timeout: u64,
+    /// Answer 408 to a request whose body has not fully arrived this long after its headers.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = seconds())]
+    pub body_read_timeout: u64,
+    /// Connections served at once. Above it, 32 more are accepted for one request each,
+    /// answered only on /healthz, /readyz and /metrics (others get 503), so probes get through
+    /// a flood; beyond those, connections are closed at once. Keep it well below the open
+    /// files limit (`ulimit -n`).
+    #[arg(long, default_value_t = 512, value_name = "N", value_parser = at_least_one())]
+    pub max_connections: usize,
+    /// On SIGTERM or SIGINT, let requests in flight finish for this long, then close the
+    /// connections still open; what they handed to the writer is committed either way.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub shutdown_grace: u64,
+    /// Past states (`?at=`) rebuilt or read at once; each is as large as the live state, so
+    /// this bounds time travel's memory. Requests for the same point share one.
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = at_least_one())]
+    pub max_time_travel: usize,
+    /// Requests that may wait for a time travel slot; more are answered 503 at once.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub time_travel_queue: usize,
+    /// How long a time travel request waits for a slot before it is answered 503 (with
+    /// Retry-After).
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    pub time_travel_wait: u64,
     /// With --nats: /readyz answers 503 while the replica is more than this many events behind.
     #[arg(long, default_value_t = 1_000, value_name = "EVENTS")]
     pub max_lag: u64,
@@ -92,6 +124,16 @@ pub struct ServeArgs {
     /// that authenticates).
     #[arg(long)]
     pub insecure: bool,
+}
+
+/// A number of seconds, 1 or more.
+fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::builder::RangedU64ValueParser::<u64>::new().range(1..)
+}
+
+/// A count of 1 or more.
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
 /// The auth policy from --tokens, TIDEMARK_TOKENS and --insecure, for `listen`.
@@ -156,7 +198,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     )?;
     let store_config = tidemark_store::StoreConfig {
         snapshot_every: args.snapshot_every.max(1),
-        disk_full_retry: std::time::Duration::from_secs(args.disk_full_retry),
+        disk_full_retry: Duration::from_secs(args.disk_full_retry),
         events_scan_budget: args.events_scan_budget,
         quarantine: args.quarantine.limits(),
         ..tidemark_store::StoreConfig::default()
@@ -169,6 +211,17 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             max_rejected_listed: args.max_rejected_listed,
         },
         auth,
+        time_travel: tidemark_server::TimeTravelConfig {
+            max_concurrent: args.max_time_travel,
+            max_queued: args.time_travel_queue,
+            max_wait: Duration::from_secs(args.time_travel_wait),
+        },
+        connections: tidemark_server::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(args.header_read_timeout),
+            body_read_timeout: Duration::from_secs(args.body_read_timeout),
+            max_connections: args.max_connections,
+            shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        },
         ..ServerConfig::default()
     };
     if args.nats.url.is_some() {
@@ -195,7 +248,8 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         let summary = ingest_files(&store, &args.replay, false, 4_096)?;
         print_summary(&summary, &args.db.db);
     }
-    runtime()?.block_on(async {
+    let runtime = runtime()?;
+    runtime.block_on(async {
         let (listener, addr) = bind(args.listen).await?;
         eprintln!("tidemark: serving {} on http://{addr} (Ctrl-C to stop)", args.db.db.display());
         tracing::info!(%addr, db = %args.db.db.display(), checkpoint = store.checkpoint(), "listening");
@@ -204,6 +258,9 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             .await
             .map_err(|e| CliError::new(exit::FAILURE, e))
     })?;
+    // The store is committed and snapshotted; a read still rebuilding a past state for a
+    // client that is gone is not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     eprintln!("tidemark: stopped cleanly");
     Ok(())
 }

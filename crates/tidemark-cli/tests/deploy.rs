@@ -581,6 +581,7 @@ fn the_stream_definition_is_the_one_tidemark_provisions() {
 fn metrics_and_commands_named_in_the_operator_docs_exist() {
     let mut docs = vec![
         read("docs/operator-guide.md"),
+        read("docs/limits.md"),
         read("deploy/nats/README.md"),
     ];
     for entry in std::fs::read_dir(repo("docs/runbooks")).unwrap() {

@@ -280,3 +280,57 @@ fn an_open_api_is_refused_off_loopback_and_bad_tokens_are_named() {
         "the token is never printed: {stderr}"
     );
 }
+
+#[test]
+fn a_tokens_file_without_a_token_refuses_to_start_instead_of_serving_an_open_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.redb");
+    for (name, text) in [
+        ("empty.tokens", ""),
+        ("comments.tokens", "# readers\n\n# writers\n"),
+    ] {
+        let tokens = dir.path().join(name);
+        std::fs::write(&tokens, text).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tidemark"));
+        command
+            .args(["serve", "--db", db.to_str().unwrap()])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--tokens",
+                tokens.to_str().unwrap(),
+            ])
+            .env_remove("TIDEMARK_TOKENS");
+        let out = output_within(command, Duration::from_secs(30)).unwrap_or_else(|| {
+            panic!("{name}: the server started (an open API) instead of refusing")
+        });
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(name) && stderr.contains("no token") && stderr.contains("read TOKEN"),
+            "{name}: the error names the file and what it must hold: {stderr}"
+        );
+        assert!(!db.exists(), "{name}: nothing is created");
+    }
+}
+
+/// Runs `command` to its end, or kills it after `limit` and answers `None` (a server that
+/// started when it should have refused).
+fn output_within(mut command: Command, limit: Duration) -> Option<std::process::Output> {
+    use std::process::Stdio;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(child.wait_with_output().unwrap())
+}

@@ -1,5 +1,12 @@
 //! Bearer tokens with `read` and `write` scopes, checked in constant time, and the rule that an
 //! API without tokens is only served on loopback (unless the operator insists).
+//!
+//! Browsers may present a token as the `tidemark_token` cookie, and a cookie only ever grants
+//! the read scope: a browser attaches cookies to requests other sites make it send, so a cookie
+//! that could write would let any page the operator visits write to the store (cross-site
+//! request forgery). Writes and administration need the `Authorization` header, which no other
+//! site can make a browser send. (The server sets no cookie; operators who set one should mark
+//! it `SameSite=Strict`.)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,6 +64,15 @@ pub enum TokensError {
         /// 1-based line or item.
         entry: usize,
     },
+    /// A tokens file (or `TIDEMARK_TOKENS` value) that names no token: serving would leave the
+    /// API open, which is never what naming a tokens file means.
+    #[error(
+        "{origin}: no token in it: it must hold at least one line `read TOKEN` or `write TOKEN` (TOKEN of 16 characters or more, e.g. from `openssl rand -hex 24`); to serve without tokens on loopback, do not pass it"
+    )]
+    NoToken {
+        /// The file or variable.
+        origin: String,
+    },
 }
 
 fn mask(text: &str) -> String {
@@ -112,7 +128,9 @@ impl Tokens {
     }
 
     /// Adds the lines of a tokens file: `read TOKEN` or `write TOKEN`, `#` comments, blank lines.
+    /// A file without a token is an error ([`TokensError::NoToken`]), never an open server.
     pub fn add_file_text(&mut self, origin: &str, text: &str) -> Result<(), TokensError> {
+        let before = self.entries.len();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -130,11 +148,22 @@ impl Tokens {
                 }
             }
         }
+        self.added_some_since(before, origin)
+    }
+
+    fn added_some_since(&self, before: usize, origin: &str) -> Result<(), TokensError> {
+        if self.entries.len() == before {
+            return Err(TokensError::NoToken {
+                origin: origin.to_owned(),
+            });
+        }
         Ok(())
     }
 
-    /// Adds the items of an environment value: `read:TOKEN,write:TOKEN`.
+    /// Adds the items of an environment value: `read:TOKEN,write:TOKEN`. A value without a
+    /// token (only commas or blanks) is an error, like an empty tokens file.
     pub fn add_env_value(&mut self, origin: &str, value: &str) -> Result<(), TokensError> {
+        let before = self.entries.len();
         for (i, item) in value.split(',').map(str::trim).enumerate() {
             if item.is_empty() {
                 continue;
@@ -150,7 +179,7 @@ impl Tokens {
                 }
             }
         }
-        Ok(())
+        self.added_some_since(before, origin)
     }
 
     /// The scope of a presented token. Every configured token is compared, each in time that
@@ -222,12 +251,21 @@ pub fn policy(
     Err(AuthConfigError::OpenOnNetwork { addr })
 }
 
-fn presented_token(request: &Request) -> Option<&[u8]> {
+/// How a request presented its token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Presented {
+    /// `Authorization: Bearer TOKEN`: any scope the token has.
+    Header,
+    /// The `tidemark_token` cookie: the read scope at most.
+    Cookie,
+}
+
+fn presented_token(request: &Request) -> Option<(&[u8], Presented)> {
     if let Some(value) = request.headers().get(header::AUTHORIZATION) {
         let value = value.as_bytes();
         let prefix = b"Bearer ";
         if value.len() > prefix.len() && value[..prefix.len()].eq_ignore_ascii_case(prefix) {
-            return Some(&value[prefix.len()..]);
+            return Some((&value[prefix.len()..], Presented::Header));
         }
         return None;
     }
@@ -239,6 +277,7 @@ fn presented_token(request: &Request) -> Option<&[u8]> {
         .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
         .map(|c| c.trim_ascii())
         .find_map(|c| c.strip_prefix(b"tidemark_token="))
+        .map(|token| (token, Presented::Cookie))
 }
 
 /// The middleware: checks the token and the scope the method needs.
@@ -257,10 +296,16 @@ pub async fn require(State(policy): State<AuthPolicy>, request: Request, next: N
         Method::GET | Method::HEAD | Method::OPTIONS => Scope::Read,
         _ => Scope::Write,
     };
-    let Some(presented) = presented_token(&request) else {
+    let Some((presented, how)) = presented_token(&request) else {
         return unauthorized("missing bearer token: send `Authorization: Bearer TOKEN`");
     };
-    match tokens.scope_of(presented) {
+    let scope = tokens.scope_of(presented);
+    if how == Presented::Cookie && needed > Scope::Read && scope.is_some() {
+        return unauthorized(
+            "the tidemark_token cookie only lets a browser read: send writes and administration with `Authorization: Bearer TOKEN`",
+        );
+    }
+    match scope {
         None => unauthorized("the bearer token is not one this server knows"),
         Some(scope) if scope < needed => ApiError::new(
             StatusCode::FORBIDDEN,
@@ -324,6 +369,26 @@ mod tests {
                 entry: 1
             }
         );
+    }
+
+    #[test]
+    fn a_file_or_value_without_a_token_is_an_error_not_an_open_server() {
+        for text in ["", "\n\n", "# readers\n  # and writers\n\n"] {
+            let err = Tokens::none().add_file_text("t.txt", text).unwrap_err();
+            assert_eq!(
+                err,
+                TokensError::NoToken {
+                    origin: "t.txt".into()
+                }
+            );
+            let message = err.to_string();
+            assert!(
+                message.contains("read TOKEN") && message.contains("write TOKEN"),
+                "{message}"
+            );
+        }
+        let err = Tokens::none().add_env_value("E", " , ,").unwrap_err();
+        assert_eq!(err, TokensError::NoToken { origin: "E".into() });
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong and what to do next.
     pub message: String,
+    /// Seconds after which trying again may succeed, sent as `Retry-After` (503s of a busy
+    /// server).
+    pub retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -29,6 +32,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
@@ -38,6 +42,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             code: "bad_request",
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
@@ -47,6 +52,7 @@ impl ApiError {
             status: StatusCode::NOT_FOUND,
             code: "not_found",
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
@@ -58,6 +64,7 @@ impl ApiError {
             message: format!(
                 "request body is larger than {limit_bytes} bytes: send the events in smaller batches"
             ),
+            retry_after_secs: None,
         }
     }
 
@@ -69,6 +76,7 @@ impl ApiError {
             message: format!(
                 "the request holds more than {limit} items (the server's --max-items-per-request): nothing was stored; send at most {limit} events per request"
             ),
+            retry_after_secs: None,
         }
     }
 
@@ -78,6 +86,17 @@ impl ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "unavailable",
             message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// 503 with `Retry-After`: a bounded resource is busy; the same request may succeed later.
+    pub fn busy(code: &'static str, message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            message: message.into(),
+            retry_after_secs: Some(retry_after_secs),
         }
     }
 
@@ -87,6 +106,7 @@ impl ApiError {
             status: StatusCode::INSUFFICIENT_STORAGE,
             code: "disk_full",
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
@@ -98,6 +118,7 @@ impl ApiError {
                 status: StatusCode::GONE,
                 code: "before_retained_log",
                 message: error.to_string(),
+                retry_after_secs: None,
             },
             other => Self::internal(other),
         }
@@ -110,19 +131,26 @@ impl ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "internal",
             message: "the server failed to handle this request; its log has the details".into(),
+            retry_after_secs: None,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(Body {
                 code: self.code,
                 message: &self.message,
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod admin;
 pub mod auth;
+pub mod connections;
+pub mod content_type;
 mod cursor;
 mod error;
 pub mod ingest;
@@ -14,23 +16,26 @@ mod property;
 pub mod query;
 pub mod replica;
 pub mod routes;
+pub mod time_travel;
 pub mod web;
 pub mod writer;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use tidemark_store::Store;
 use tokio::net::TcpListener;
 
 pub use auth::{AuthConfigError, AuthPolicy, Tokens, TokensError};
+pub use connections::ConnectionLimits;
 pub use error::ApiError;
 pub use ingest::IngestLimits;
 pub use replica::{BoxFuture, Gauge, Health, PublishResult, Publisher};
 pub use routes::{AppState, Ingest};
+pub use time_travel::{TimeTravel, TimeTravelConfig};
 pub use writer::{Writer, WriterClient};
 
 /// Limits and sizes of a server.
@@ -48,6 +53,10 @@ pub struct ServerConfig {
     pub auth: AuthPolicy,
     /// How Alertmanager webhooks become events (the cluster of alerts without a cluster label).
     pub bridge: tidemark_core::alertmanager::BridgeConfig,
+    /// How many past states (`?at=`) may be in memory at once, and how long requests wait.
+    pub time_travel: TimeTravelConfig,
+    /// Read timeouts, the connection limit and the shutdown grace period.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +68,8 @@ impl Default for ServerConfig {
             max_batch_inputs: 8_192,
             auth: AuthPolicy::Open,
             bridge: tidemark_core::alertmanager::BridgeConfig::default(),
+            time_travel: TimeTravelConfig::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -66,7 +77,13 @@ impl Default for ServerConfig {
 /// The router over `state`. Later API areas are nested under `/v1` beside these.
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
-        .route("/events", post(routes::post_events).get(query::list_events))
+        .route(
+            "/events",
+            // The content type is checked on the POST endpoint only (other methods get 405).
+            post(routes::post_events)
+                .route_layer(from_fn(content_type::events_body))
+                .get(query::list_events),
+        )
         .route("/findings", get(query::list_findings))
         .route("/findings/{cluster}/{*check_key}", get(query::get_finding))
         .route("/flaps", get(query::flaps))
@@ -77,7 +94,10 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents/{id}", get(query::get_incident))
         .route("/incidents/{id}/timeline", get(query::incident_timeline))
         .route("/incidents/{id}/postmortem", get(pages::postmortem))
-        .route("/bridges/alertmanager", post(routes::post_alertmanager))
+        .route(
+            "/bridges/alertmanager",
+            post(routes::post_alertmanager).route_layer(from_fn(content_type::json_body)),
+        )
         .route("/openapi.json", get(openapi::openapi))
         .route("/timeline", get(routes::cluster_timeline))
         .route("/quarantine", get(routes::quarantine))
@@ -93,19 +113,18 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            state.auth.clone(),
-            auth::require,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
+        .layer(from_fn_with_state(
             state.metrics.clone(),
-            metrics::count,
+            connections::body_deadline,
         ))
+        .layer(from_fn_with_state(state.auth.clone(), auth::require))
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::count))
         .with_state(state)
 }
 
 /// Why serving stopped with an error.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServeError {
     /// The listener failed.
     #[error("serving HTTP: {0}")]
@@ -138,8 +157,9 @@ impl std::fmt::Debug for Mode {
     }
 }
 
-/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish; in
-/// embedded mode, drains the writer (committing the batch in flight) and writes a snapshot.
+/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish within
+/// the grace period (dropping the connections still open after it); in embedded mode, drains
+/// the writer (committing every batch handed to it) and writes a snapshot.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<Store>,
@@ -171,15 +191,11 @@ pub async fn serve(
         limits: config.ingest,
         auth: config.auth.clone(),
         bridge: Arc::new(config.bridge.clone()),
-        metrics,
+        metrics: metrics.clone(),
+        time_travel: Arc::new(TimeTravel::new(config.time_travel.clone())),
     });
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
-    // Every request is answered and the router (holding the last writer client) is gone.
+    connections::serve(listener, app, config.connections.clone(), metrics, shutdown).await;
+    // Every connection is closed and the router (holding the last writer client) is gone.
     let joined = tokio::task::spawn_blocking(move || {
         if let Some(writer) = writer {
             writer.join();
@@ -192,7 +208,6 @@ pub async fn serve(
     if joined.is_err() {
         tracing::error!("the shutdown task panicked");
     }
-    served?;
     Ok(())
 }
 

@@ -1,13 +1,19 @@
 //! Counters and histograms for `/metrics` (Prometheus text format): requests by route and
 //! status, request latency, events ingested by outcome, and the writer's batch apply-and-commit
 //! latency. Kept in ordered maps, so the exposition is stable from one scrape to the next.
+//!
+//! Every label value comes from a fixed set, whatever a client sends: the method is one of the
+//! standard ones or `other`, the route is the router's pattern or `unmatched`, so the number
+//! of series is bounded by the code, not by the traffic.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -54,9 +60,33 @@ impl Histogram {
     }
 }
 
+/// The label of a request's method: a standard method, or `other` for any extension method a
+/// client makes up (each would otherwise be a new series).
+pub fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(known, _)| known == method)
+        .map_or("other", |(_, label)| label)
+}
+
+/// The route label of a request that matched no route.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
 #[derive(Debug, Default)]
 struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
+    /// (method label, route pattern, status): both labels from fixed sets.
+    requests: BTreeMap<(&'static str, String, u16), u64>,
     request_seconds: BTreeMap<String, Histogram>,
     ingested: BTreeMap<&'static str, u64>,
     /// Replicas: events sent to the distributed log, by outcome.
@@ -69,10 +99,32 @@ struct Inner {
     requests_refused: BTreeMap<&'static str, u64>,
 }
 
+/// Connections and their limits (see [`crate::connections`]), counted without a lock.
+#[derive(Debug, Default)]
+struct ConnectionCounters {
+    open: AtomicU64,
+    over_limit: AtomicU64,
+    refused: AtomicU64,
+    header_timeouts: AtomicU64,
+    body_timeouts: AtomicU64,
+    dropped_at_shutdown: AtomicU64,
+}
+
+/// Counts a connection as open until dropped.
+#[derive(Debug)]
+pub struct OpenConnection<'a>(&'a AtomicU64);
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// What the server counts.
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    connections: ConnectionCounters,
 }
 
 impl Metrics {
@@ -80,12 +132,13 @@ impl Metrics {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// One request answered.
-    pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
+    /// One request answered. `method` is a [`method_label`], `route` a route pattern of the
+    /// router or [`UNMATCHED_ROUTE`].
+    pub fn request(&self, method: &'static str, route: &str, status: u16, took: Duration) {
         let mut inner = self.lock();
         *inner
             .requests
-            .entry((method.to_owned(), route.to_owned(), status))
+            .entry((method, route.to_owned(), status))
             .or_default() += 1;
         inner
             .request_seconds
@@ -132,8 +185,89 @@ impl Metrics {
         *self.lock().requests_refused.entry(limit).or_default() += 1;
     }
 
+    /// A connection opened; it counts as open until the guard is dropped.
+    pub fn connection_opened(&self) -> OpenConnection<'_> {
+        self.connections.open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(&self.connections.open)
+    }
+
+    /// A connection accepted above `--max-connections`, into the probe headroom.
+    pub fn connection_over_limit(&self) {
+        self.connections.over_limit.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection closed as soon as it was accepted (the probe headroom was full too).
+    pub fn connection_refused(&self) {
+        self.connections.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection closed for not sending its request headers in time.
+    pub fn header_read_timeout(&self) {
+        self.connections
+            .header_timeouts
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request answered 408 for not sending its body in time.
+    pub fn body_read_timeout(&self) {
+        self.connections
+            .body_timeouts
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections still open when the shutdown grace period ended, dropped.
+    pub fn connections_dropped_at_shutdown(&self, count: u64) {
+        self.connections
+            .dropped_at_shutdown
+            .fetch_add(count, Ordering::Relaxed);
+    }
+
+    fn render_connections(&self, out: &mut String) {
+        let c = &self.connections;
+        let _ = writeln!(
+            out,
+            "# HELP tidemark_http_connections connections open now (at most --max-connections, plus the probe headroom)\n# TYPE tidemark_http_connections gauge\ntidemark_http_connections {}",
+            c.open.load(Ordering::Relaxed)
+        );
+        let counters = [
+            (
+                "tidemark_http_connections_over_limit_total",
+                "connections accepted above --max-connections, answered for probes only",
+                &c.over_limit,
+            ),
+            (
+                "tidemark_http_connections_refused_total",
+                "connections closed at once: above --max-connections and the probe headroom",
+                &c.refused,
+            ),
+            (
+                "tidemark_http_header_read_timeouts_total",
+                "connections closed for not sending request headers within --header-read-timeout",
+                &c.header_timeouts,
+            ),
+            (
+                "tidemark_http_body_read_timeouts_total",
+                "requests answered 408 for not sending their body within --body-read-timeout",
+                &c.body_timeouts,
+            ),
+            (
+                "tidemark_http_connections_dropped_at_shutdown_total",
+                "connections still open when the --shutdown-grace period ended",
+                &c.dropped_at_shutdown,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let value = value.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+    }
+
     /// The counters and histograms in Prometheus text format.
     pub fn render(&self, out: &mut String) {
+        self.render_connections(out);
         let inner = self.lock();
         out.push_str("# HELP tidemark_http_requests_total requests answered, by method, route and status\n# TYPE tidemark_http_requests_total counter\n");
         for ((method, route, status), count) in &inner.requests {
@@ -198,22 +332,72 @@ impl Metrics {
     }
 }
 
-/// The middleware that counts every request by its route pattern (never the raw path, so
-/// labels stay bounded).
+/// The time travel counters (see [`crate::time_travel`]) in Prometheus text format.
+pub fn render_time_travel(counts: &crate::time_travel::TimeTravelCounts, out: &mut String) {
+    let gauges = [
+        (
+            "tidemark_time_travel_states",
+            "past states (at=) being rebuilt or read now, at most --max-time-travel",
+            counts.states as u64,
+        ),
+        (
+            "tidemark_time_travel_queued",
+            "requests waiting for a past state slot now, at most --time-travel-queue",
+            counts.queued as u64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    }
+    let counters = [
+        (
+            "tidemark_time_travel_rebuilds_total",
+            "past states rebuilt",
+            counts.rebuilds,
+        ),
+        (
+            "tidemark_time_travel_shared_total",
+            "requests answered from a past state another request rebuilt",
+            counts.shared,
+        ),
+        (
+            "tidemark_time_travel_waits_total",
+            "requests that waited for a past state slot",
+            counts.waits,
+        ),
+        (
+            "tidemark_time_travel_refused_total",
+            "requests answered 503 because no past state slot was free in time",
+            counts.refused,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+}
+
+/// The middleware that counts every request by its method label and route pattern (never the
+/// raw method or path, so labels stay bounded).
 pub async fn count(
     State(metrics): State<std::sync::Arc<Metrics>>,
     request: Request,
     next: Next,
 ) -> Response {
     let started = std::time::Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
     metrics.request(
-        &method,
+        method,
         &route,
         response.status().as_u16(),
         started.elapsed(),
@@ -224,6 +408,16 @@ pub async fn count(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn methods_outside_the_standard_ones_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for made_up in ["FOO", "get", "XYZZY-1", "PROPFIND"] {
+            let method = Method::from_bytes(made_up.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), "other", "{made_up}");
+        }
+    }
 
     #[test]
     fn histograms_are_cumulative_and_counters_add_up() {

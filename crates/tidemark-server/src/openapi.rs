@@ -174,12 +174,14 @@ impl Builder {
                 "404": {"description": "no such thing", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "500": {"description": "the server failed; its log has the details", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "410": {"description": "`at` is before this replica's retained local log (the events live in the JetStream stream)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                "503": {"description": "the store cannot answer now; retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                "503": {"description": "the store cannot answer now, too many past states (`at`) are being rebuilt (`time_travel_busy`), or too many connections are open (`too_many_connections`): retry, after `Retry-After` seconds when it is sent", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             });
             if op.request.is_some() {
                 responses["413"] = json!({"description": "the body is larger than the limit (`payload_too_large`, `--max-body-bytes`), or holds more items than the limit (`too_many_items`, `--max-items-per-request`): nothing was stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
                 responses["422"] = json!({"description": "some items were invalid: the rest were stored, the invalid ones quarantined", "content": {"application/json": {"schema": {"type": "object"}}}});
                 responses["507"] = json!({"description": "the disk is full: nothing of the request was stored; send it again after `Retry-After` seconds (reads keep working)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+                responses["408"] = json!({"description": "the body did not arrive within the body read timeout (`--body-read-timeout`); nothing of it was stored: send it again", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+                responses["415"] = json!({"description": "the Content-Type is not one the route takes (POST /v1/events: `application/json` or `application/x-ndjson`; the Alertmanager bridge: `application/json`); nothing was read or stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
             }
             if matches!(
                 op.path,
@@ -217,7 +219,7 @@ impl Builder {
             "paths": paths,
             "components": {
                 "schemas": schemas,
-                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "read tokens for GET, write tokens for POST; not required when the server runs without tokens on loopback"}}
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "read tokens for GET, write tokens for POST; not required when the server runs without tokens on loopback. Browsers may send a token as the `tidemark_token` cookie, which grants reading only"}}
             }
         })
     }
@@ -232,7 +234,7 @@ pub fn document() -> &'static Value {
 fn build() -> Value {
     let mut b = Builder::new();
     let events_body = schemars::json_schema!({
-        "description": "one event, a JSON array of events, or NDJSON (one event per line)",
+        "description": "one event or a JSON array of events as `application/json`, or NDJSON (one event per line) as `application/x-ndjson`; other content types are answered 415",
         "oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]
     });
     let ndjson = schemars::json_schema!({"type": "string"});
@@ -682,6 +684,13 @@ mod tests {
             assert!(schemas.contains_key(&name), "dangling reference to {name}");
         }
         assert!(schemas.contains_key("FindingView") && schemas.contains_key("IncidentView"));
+        // Every operation that takes a body documents the 415 of a wrong content type.
+        for path in ["/v1/events", "/v1/bridges/alertmanager"] {
+            assert!(
+                doc["paths"][path]["post"]["responses"]["415"].is_object(),
+                "{path}"
+            );
+        }
         // Query parameters carry their descriptions and types.
         let params = doc["paths"]["/v1/events"]["get"]["parameters"]
             .as_array()

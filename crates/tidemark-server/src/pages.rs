@@ -12,7 +12,6 @@ use tidemark_core::describe::one_line;
 use tidemark_core::incidents::Touch;
 use tidemark_core::{Event, Projections};
 use tidemark_export::{Format, Postmortem};
-use tidemark_store::Store;
 
 use crate::error::ApiError;
 use crate::query::{blocking, query};
@@ -28,24 +27,46 @@ pub struct AtQuery {
     pub at: Option<String>,
 }
 
-/// Reads the projections (now, or rebuilt at `at`) and the events they point at, in one
-/// consistent view of the store: `positions` names the events `render` needs.
-fn read_with_events<T>(
-    store: &Store,
+/// Reads the projections (now, or rebuilt at `at` within the time travel limits) and the
+/// events they point at, in one consistent view of the store: `positions` names the events
+/// `render` needs. (A past state's events are all stored: positions up to it never change.)
+async fn read_with_events<T: Send + 'static>(
+    state: &AppState,
     at: Option<&str>,
-    positions: impl FnOnce(&Projections) -> Vec<u64>,
-    render: impl FnOnce(&Projections, &[(u64, Event)], u64) -> T,
+    positions: impl FnOnce(&Projections) -> Vec<u64> + Send + 'static,
+    render: impl FnOnce(&Projections, &[(u64, Event)], u64) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    let at = at.map(parse_at).transpose()?;
-    store
-        .read_with_events(at, positions, render)
-        .map_err(|e| ApiError::query(&e))
+    let store = state.store.clone();
+    let Some(at) = at.map(parse_at).transpose()? else {
+        return blocking(move || {
+            store
+                .read_with_events(None, positions, render)
+                .map_err(|e| ApiError::query(&e))
+        })
+        .await;
+    };
+    let past = state.time_travel.past_state(&store, at).await?;
+    blocking(move || {
+        let wanted = positions(&past.projections);
+        let events: Vec<(u64, Event)> = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            store
+                .events_at(&wanted)
+                .map_err(|e| ApiError::query(&e))?
+                .into_iter()
+                .map(|(seq, stored)| (seq, stored.event))
+                .collect()
+        };
+        Ok(render(&past.projections, &events, past.seq))
+    })
+    .await
 }
 
-fn timeline_of(id: &str) -> impl FnOnce(&Projections) -> Vec<u64> + '_ {
+fn timeline_of(id: String) -> impl FnOnce(&Projections) -> Vec<u64> + Send + 'static {
     move |p: &Projections| {
         p.incidents()
-            .incident(id)
+            .incident(&id)
             .map(|i| i.timeline.iter().map(|e| e.seq).collect())
             .unwrap_or_default()
     }
@@ -61,18 +82,15 @@ pub async fn incidents(
     params: Result<Query<AtQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let params = query(params)?;
-    let store = state.store.clone();
-    blocking(move || {
-        read_with_events(
-            &store,
-            params.at.as_deref(),
-            |_| Vec::new(),
-            |p, _, seq| {
-                let views = p.incidents().views(p.findings(), None, true);
-                html(StatusCode::OK, web::incidents_page(&views, seq))
-            },
-        )
-    })
+    read_with_events(
+        &state,
+        params.at.as_deref(),
+        |_| Vec::new(),
+        |p, _, seq| {
+            let views = p.incidents().views(p.findings(), None, true);
+            html(StatusCode::OK, web::incidents_page(&views, seq))
+        },
+    )
     .await
 }
 
@@ -83,60 +101,57 @@ pub async fn incident(
     params: Result<Query<AtQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let params = query(params)?;
-    let store = state.store.clone();
-    blocking(move || {
-        read_with_events(
-            &store,
-            params.at.as_deref(),
-            timeline_of(&id),
-            |p, events, seq| {
-                let Some(incident) = p.incidents().incident(&id) else {
-                    return html(
-                        StatusCode::NOT_FOUND,
-                        web::not_found_page(&format!("incident {id}")),
-                    );
-                };
-                let view = p.incidents().view(incident, p.findings());
-                let timeline: Vec<TimelineLine> = incident
-                    .timeline
-                    .iter()
-                    .zip(events)
-                    .map(|(entry, (_, event))| TimelineLine {
-                        seq: entry.seq,
-                        // The event's own time: a late event shows where it landed in the log,
-                        // marked late (ADR 0004).
-                        at: event.time,
-                        event_type: event.event_type(),
-                        summary: one_line(event),
-                        touches: entry.touches.clone(),
+    read_with_events(
+        &state,
+        params.at.as_deref(),
+        timeline_of(id.clone()),
+        move |p, events, seq| {
+            let Some(incident) = p.incidents().incident(&id) else {
+                return html(
+                    StatusCode::NOT_FOUND,
+                    web::not_found_page(&format!("incident {id}")),
+                );
+            };
+            let view = p.incidents().view(incident, p.findings());
+            let timeline: Vec<TimelineLine> = incident
+                .timeline
+                .iter()
+                .zip(events)
+                .map(|(entry, (_, event))| TimelineLine {
+                    seq: entry.seq,
+                    // The event's own time: a late event shows where it landed in the log,
+                    // marked late (ADR 0004).
+                    at: event.time,
+                    event_type: event.event_type(),
+                    summary: one_line(event),
+                    touches: entry.touches.clone(),
+                })
+                .collect();
+            let lanes: Vec<FindingLane> = incident
+                .findings
+                .iter()
+                .filter_map(|f| {
+                    let finding = p.findings().view(&f.cluster, &f.check_key)?;
+                    let window = p.findings().settings(&f.cluster).flap_window_secs;
+                    Some(FindingLane {
+                        check_key: f.check_key.clone(),
+                        severity: f.max_severity,
+                        history: finding.history,
+                        flaps: p
+                            .findings()
+                            .flap_episodes(&f.cluster, &f.check_key)
+                            .iter()
+                            .map(|e| e.view(window))
+                            .collect(),
                     })
-                    .collect();
-                let lanes: Vec<FindingLane> = incident
-                    .findings
-                    .iter()
-                    .filter_map(|f| {
-                        let finding = p.findings().view(&f.cluster, &f.check_key)?;
-                        let window = p.findings().settings(&f.cluster).flap_window_secs;
-                        Some(FindingLane {
-                            check_key: f.check_key.clone(),
-                            severity: f.max_severity,
-                            history: finding.history,
-                            flaps: p
-                                .findings()
-                                .flap_episodes(&f.cluster, &f.check_key)
-                                .iter()
-                                .map(|e| e.view(window))
-                                .collect(),
-                        })
-                    })
-                    .collect();
-                html(
-                    StatusCode::OK,
-                    web::incident_page(&view, &timeline, &lanes, seq),
-                )
-            },
-        )
-    })
+                })
+                .collect();
+            html(
+                StatusCode::OK,
+                web::incident_page(&view, &timeline, &lanes, seq),
+            )
+        },
+    )
     .await
 }
 
@@ -198,20 +213,17 @@ pub async fn orphans(
     params: Result<Query<AtQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let params = query(params)?;
-    let store = state.store.clone();
-    blocking(move || {
-        read_with_events(
-            &store,
-            params.at.as_deref(),
-            |_| Vec::new(),
-            |p, _, _| {
-                html(
-                    StatusCode::OK,
-                    web::orphans_page(&p.orphans().orphans(None), &p.orphans().graph(None)),
-                )
-            },
-        )
-    })
+    read_with_events(
+        &state,
+        params.at.as_deref(),
+        |_| Vec::new(),
+        |p, _, _| {
+            html(
+                StatusCode::OK,
+                web::orphans_page(&p.orphans().orphans(None), &p.orphans().graph(None)),
+            )
+        },
+    )
     .await
 }
 
@@ -246,23 +258,20 @@ pub async fn postmortem(
         .unwrap_or("md")
         .parse()
         .map_err(|e| ApiError::bad_request(format!("`format`: {e}")))?;
-    let store = state.store.clone();
-    let built = blocking(move || {
-        read_with_events(
-            &store,
-            params.at.as_deref(),
-            timeline_of(&id),
-            |p, events, seq| {
-                Postmortem::build(&id, p, events, seq).map_err(|e| match e {
-                    tidemark_export::BuildError::UnknownIncident { .. } => {
-                        crate::query::no_incident(&id, seq)
-                    }
-                    other => ApiError::internal(&other),
-                })
-            },
-        )?
-    })
-    .await?;
+    let built = read_with_events(
+        &state,
+        params.at.as_deref(),
+        timeline_of(id.clone()),
+        move |p, events, seq| {
+            Postmortem::build(&id, p, events, seq).map_err(|e| match e {
+                tidemark_export::BuildError::UnknownIncident { .. } => {
+                    crate::query::no_incident(&id, seq)
+                }
+                other => ApiError::internal(&other),
+            })
+        },
+    )
+    .await??;
     let content_type = match format {
         Format::Markdown => "text/markdown; charset=utf-8",
         Format::Html => "text/html; charset=utf-8",

@@ -75,15 +75,21 @@ pub(crate) fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
-/// Runs `read` over the projections now, or rebuilt at `at`; with the log position they are at.
+/// Runs `read` over the projections now, or rebuilt at `at` (within the time travel limits,
+/// shared with concurrent requests for the same point); with the log position they are at.
 async fn with_projections<T: Send + 'static>(
     state: &AppState,
     at: Option<&str>,
     read: impl FnOnce(&Projections) -> T + Send + 'static,
 ) -> Result<(T, u64), ApiError> {
-    let at = at.map(parse_at).transpose()?;
     let store = state.store.clone();
-    blocking(move || store.read_at(at, read).map_err(|e| ApiError::query(&e))).await
+    match at.map(parse_at).transpose()? {
+        None => blocking(move || store.read_at(None, read).map_err(|e| ApiError::query(&e))).await,
+        Some(at) => {
+            let past = state.time_travel.past_state(&store, at).await?;
+            blocking(move || Ok((read(&past.projections), past.seq))).await
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

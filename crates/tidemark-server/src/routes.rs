@@ -60,6 +60,8 @@ pub struct AppState {
     pub bridge: Arc<tidemark_core::alertmanager::BridgeConfig>,
     /// Request and ingest counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The bound on past states (`?at=`) in memory, shared between requests.
+    pub time_travel: Arc<crate::time_travel::TimeTravel>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -787,6 +789,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         stats.quarantine_dropped
     ));
     state.metrics.render(&mut text);
+    crate::metrics::render_time_travel(&state.time_travel.counts(), &mut text);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 

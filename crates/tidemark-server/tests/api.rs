@@ -28,6 +28,7 @@ fn harness(max_body_bytes: usize) -> Harness {
             auth: tidemark_server::AuthPolicy::Open,
             bridge: Default::default(),
             metrics: Default::default(),
+            time_travel: Default::default(),
         }),
         _dir: dir,
     }
@@ -58,8 +59,10 @@ impl Harness {
         (status, value)
     }
 
+    /// Posts events as `content_type` (JSON when `None`: the framing then comes from the body).
     async fn post(&self, body: &str, content_type: Option<&str>) -> (StatusCode, Value) {
-        self.call("POST", "/v1/events", body.to_owned(), content_type)
+        let content_type = content_type.unwrap_or("application/json");
+        self.call("POST", "/v1/events", body.to_owned(), Some(content_type))
             .await
     }
 

@@ -36,6 +36,7 @@ fn harness(limits: IngestLimits, quarantine: QuarantineLimits) -> Harness {
             auth: tidemark_server::AuthPolicy::Open,
             bridge: Default::default(),
             metrics: Default::default(),
+            time_travel: Default::default(),
         }),
         store,
         _dir: dir,
@@ -47,6 +48,8 @@ impl Harness {
         let request = Request::builder()
             .method(method)
             .uri(uri)
+            // What Alertmanager and JSON producers send; the framing follows the body's shape.
+            .header("content-type", "application/json")
             .body(body.into())
             .unwrap();
         let response = self.app.clone().oneshot(request).await.unwrap();

@@ -30,6 +30,7 @@ fn harness(auth: AuthPolicy) -> Harness {
             auth,
             bridge: Default::default(),
             metrics: Default::default(),
+            time_travel: Default::default(),
         }),
         _dir: dir,
     }
@@ -44,6 +45,9 @@ impl Harness {
         token: Option<&str>,
     ) -> (StatusCode, String) {
         let mut request = Request::builder().method(method).uri(uri);
+        if method == "POST" {
+            request = request.header("content-type", "application/json");
+        }
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
