@@ -360,7 +360,7 @@ fn a_replica_keeps_its_own_quarantine_and_counts_what_it_ingests_like_an_embedde
 
     let (status, quarantine) = get_json(&agent, &format!("{base}/v1/quarantine"));
     assert_eq!(status, 200);
-    let origins: Vec<&str> = quarantine
+    let origins: Vec<&str> = quarantine["quarantine"]
         .as_array()
         .unwrap()
         .iter()
