@@ -16,13 +16,13 @@ use crate::{CliError, exit};
 // Files written atomically
 
 /// A scratch name next to `target` (same directory, so the final rename is atomic).
-fn partial_path(target: &Path) -> PathBuf {
+pub(crate) fn partial_path(target: &Path) -> PathBuf {
     let mut name = target.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".partial-{}", std::process::id()));
     target.with_file_name(name)
 }
 
-fn io_error(path: &Path, what: &str, error: std::io::Error) -> CliError {
+pub(crate) fn io_error(path: &Path, what: &str, error: std::io::Error) -> CliError {
     let code = if tidemark_store::is_disk_full(&error) {
         exit::IO_ERROR
     } else {
@@ -32,7 +32,7 @@ fn io_error(path: &Path, what: &str, error: std::io::Error) -> CliError {
 }
 
 /// Refuses to replace `target` unless `force`.
-fn check_target(target: &Path, force: bool, what: &str) -> Result<(), CliError> {
+pub(crate) fn check_target(target: &Path, force: bool, what: &str) -> Result<(), CliError> {
     if target.exists() && !force {
         return Err(CliError::new(
             exit::CANT_CREATE,
@@ -47,7 +47,7 @@ fn check_target(target: &Path, force: bool, what: &str) -> Result<(), CliError> 
 
 /// Makes `partial` durable and moves it to `target` (replacing it), then makes the rename
 /// durable: a crash leaves the old file or the new one, never half of one.
-fn commit_file(partial: &Path, target: &Path) -> Result<(), CliError> {
+pub(crate) fn commit_file(partial: &Path, target: &Path) -> Result<(), CliError> {
     File::open(partial)
         .and_then(|f| f.sync_all())
         .map_err(|e| io_error(partial, "syncing", e))?;
@@ -63,7 +63,7 @@ fn commit_file(partial: &Path, target: &Path) -> Result<(), CliError> {
 }
 
 /// Removes the scratch file when dropped (unless it was moved into place).
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {

@@ -407,6 +407,18 @@ pub struct IncidentsArgs {
     pub all: bool,
 }
 
+/// How many failure layers the incident's deepest resource showed: 1 when every failing
+/// resource failed one way, more when each fix revealed the next failure (the incident page's
+/// "Failure layers" lists those), 0 without a finding.
+fn failure_layers(incident: &tidemark_core::incidents::Incident) -> usize {
+    incident
+        .layers
+        .values()
+        .map(|resource| resource.layers.len())
+        .max()
+        .unwrap_or(0)
+}
+
 fn duration(secs: Option<u64>) -> String {
     match secs {
         None => "ongoing".to_owned(),
@@ -418,8 +430,14 @@ fn duration(secs: Option<u64>) -> String {
 pub fn incidents(args: &IncidentsArgs) -> Result<(), CliError> {
     let store = open_existing(&args.view.db.db)?;
     let cluster = args.view.cluster.as_deref();
-    let output = read_view(&store, args.view.at, |p, seq| {
-        IncidentsOutput::of(p, cluster, args.all, seq)
+    let (output, depths) = read_view(&store, args.view.at, |p, seq| {
+        let output = IncidentsOutput::of(p, cluster, args.all, seq);
+        let depths: Vec<usize> = output
+            .incidents
+            .iter()
+            .map(|i| p.incidents().incident(&i.id).map_or(0, failure_layers))
+            .collect();
+        (output, depths)
     })?;
     if args.view.json {
         return print_json(&output);
@@ -427,33 +445,44 @@ pub fn incidents(args: &IncidentsArgs) -> Result<(), CliError> {
     let IncidentsOutput { at_seq, incidents } = output;
     let rows: Vec<Vec<String>> = incidents
         .iter()
-        .map(|i| {
+        .zip(depths)
+        .map(|(i, depth)| {
+            // An absorbed incident handed its findings' layers to the one it merged into.
+            let (state, duration, layers) = match &i.merged_into {
+                Some(into) => (
+                    format!("merged into {into}"),
+                    "-".to_owned(),
+                    "-".to_owned(),
+                ),
+                None => (
+                    format!("{:?}", i.state).to_lowercase(),
+                    duration(i.duration_secs),
+                    depth.to_string(),
+                ),
+            };
             vec![
                 i.id.clone(),
                 format!("{:?}", i.kind).to_lowercase(),
-                format!("{:?}", i.state).to_lowercase(),
+                state,
                 i.severity.to_string(),
                 i.cluster.clone(),
                 time(i.opened_at),
-                duration(i.duration_secs),
+                duration,
                 i.findings.len().to_string(),
-                i.layers
-                    .iter()
-                    .map(|l| l.layers.len())
-                    .max()
-                    .map_or_else(String::new, |n| n.to_string()),
+                layers,
                 i.title.clone(),
             ]
         })
         .collect();
     print!(
         "{}",
-        table::render(
+        table::render_fitted(
             &[
                 "ID", "KIND", "STATE", "SEVERITY", "CLUSTER", "OPENED", "DURATION", "FINDINGS",
                 "LAYERS", "TITLE"
             ],
-            &rows
+            &rows,
+            &[9]
         )
     );
     println!("{} incident(s) at log position {at_seq}", incidents.len());
@@ -532,8 +561,10 @@ pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
             timeline,
         });
     }
-    println!("{} — {}", incident.id, incident.title);
-    println!(
+    let width = table::output_width();
+    let fill = |text: String| textwrap::fill(&text, table::wrap_options(width));
+    println!("{}", fill(format!("{} — {}", incident.id, incident.title)));
+    let summary = format!(
         "{} incident, {}, severity {}, cluster {}; opened {} (log position {}), {}",
         format!("{:?}", incident.kind).to_lowercase(),
         format!("{:?}", incident.state).to_lowercase(),
@@ -550,6 +581,7 @@ pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
             None => "still open".to_owned(),
         }
     );
+    println!("{}", fill(summary));
     if let Some(into) = &incident.merged_into {
         println!("absorbed into {into}");
     }
@@ -570,8 +602,20 @@ pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
         .collect();
     print!(
         "{}",
-        table::render(&["CHECK_KEY", "SEVERITY", "NOW", "JOINED", "TITLE"], &rows)
+        table::render_fitted(
+            &["CHECK_KEY", "SEVERITY", "NOW", "JOINED", "TITLE"],
+            &rows,
+            &[4]
+        )
     );
+    // Failure layers: one item per layer and per change after it, wrapped to the width with
+    // their continuation lines indented.
+    let item = |indent: &str, text: String| {
+        let options = table::wrap_options(width)
+            .initial_indent(indent)
+            .subsequent_indent("       ");
+        println!("{}", textwrap::fill(&text, options));
+    };
     for resource in &incident.layers {
         println!();
         println!("Failure layers of {}", resource.resource);
@@ -580,41 +624,53 @@ pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
                 || "first seen".to_owned(),
                 |c| format!("after {} {} ({})", c.service, c.version, time(c.at)),
             );
-            println!(
-                "  {}. {} — {} [{}], {after}",
-                layer.number,
-                layer.signature,
-                time(layer.first_seen_at),
-                layer.check_key
+            item(
+                "  ",
+                format!(
+                    "{}. {} — {} [{}], {after}",
+                    layer.number,
+                    layer.signature,
+                    time(layer.first_seen_at),
+                    layer.check_key
+                ),
             );
             for change in &layer.changes_without_effect {
-                println!(
-                    "     unchanged after {:?} {} {} ({})",
-                    change.kind,
-                    change.service,
-                    change.version,
-                    time(change.at)
+                item(
+                    "     ",
+                    format!(
+                        "unchanged after {:?} {} {} ({})",
+                        change.kind,
+                        change.service,
+                        change.version,
+                        time(change.at)
+                    ),
                 );
             }
             for failure in &layer.failed_differently {
                 let change = &failure.change;
-                println!(
-                    "     {:?} {} {} ({}) failed differently: {} [{}]",
-                    change.kind,
-                    change.service,
-                    change.version,
-                    time(change.at),
-                    failure.signature,
-                    failure.check_key
+                item(
+                    "     ",
+                    format!(
+                        "{:?} {} {} ({}) failed differently: {} [{}]",
+                        change.kind,
+                        change.service,
+                        change.version,
+                        time(change.at),
+                        failure.signature,
+                        failure.check_key
+                    ),
                 );
             }
             for change in &layer.seen_again_after {
-                println!(
-                    "     seen again after {:?} {} {} ({})",
-                    change.kind,
-                    change.service,
-                    change.version,
-                    time(change.at)
+                item(
+                    "     ",
+                    format!(
+                        "seen again after {:?} {} {} ({})",
+                        change.kind,
+                        change.service,
+                        change.version,
+                        time(change.at)
+                    ),
                 );
             }
         }
@@ -641,9 +697,14 @@ pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
             ]
         })
         .collect();
+    // Notes can be paragraphs long: EVENT and EFFECT wrap to the width (`--json` has them whole).
     print!(
         "{}",
-        table::render(&["TIME (UTC)", "SEQ", "TYPE", "EVENT", "EFFECT"], &rows)
+        table::render_fitted(
+            &["TIME (UTC)", "SEQ", "TYPE", "EVENT", "EFFECT"],
+            &rows,
+            &[3, 4]
+        )
     );
     println!(
         "{} timeline entr(ies) at log position {at_seq}",
@@ -670,9 +731,12 @@ pub struct ExportArgs {
     /// md (Markdown), html or json.
     #[arg(long, default_value = "md", value_name = "FORMAT")]
     pub format: String,
-    /// Write to this file instead of standard output.
+    /// Write to this file instead of standard output (refused if it exists, unless --force).
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+    /// Replace FILE if it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
     #[command(flatten)]
     pub db: crate::store_cmds::DbArgs,
     /// The state at a log position or a time (RFC 3339).
@@ -685,6 +749,9 @@ pub fn export(args: &ExportArgs) -> Result<(), CliError> {
         .format
         .parse()
         .map_err(|e| CliError::new(exit::USAGE, anyhow::anyhow!("--format: {e}")))?;
+    if let Some(path) = &args.output {
+        crate::ops_cmds::check_target(path, args.force, "the postmortem")?;
+    }
     let store = open_existing(&args.db.db)?;
     let (built, at_seq) = store
         .read_with_events(
@@ -717,15 +784,22 @@ pub fn export(args: &ExportArgs) -> Result<(), CliError> {
     let text = tidemark_export::render(&postmortem, format);
     match &args.output {
         Some(path) => {
-            std::fs::write(path, text).map_err(|e| {
-                CliError::new(
-                    exit::FAILURE,
-                    anyhow::anyhow!("cannot write {}: {e}", path.display()),
-                )
-            })?;
+            write_file_atomically(path, text.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
         None => print!("{text}"),
     }
+    Ok(())
+}
+
+/// Writes `bytes` to a scratch file next to `path` and moves it into place, as backups are: a
+/// failed write (a full disk: exit 74) leaves no half-written file and whatever was there.
+fn write_file_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+    use crate::ops_cmds::{Scratch, commit_file, io_error, partial_path};
+    let partial = partial_path(path);
+    let scratch = Scratch(partial.clone());
+    std::fs::write(&partial, bytes).map_err(|e| io_error(path, "cannot write", e))?;
+    commit_file(&partial, path)?;
+    std::mem::forget(scratch);
     Ok(())
 }

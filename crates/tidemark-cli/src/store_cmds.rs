@@ -491,25 +491,33 @@ pub fn timeline(args: &TimelineArgs) -> Result<(), CliError> {
         );
         return Ok(());
     }
+    // What an event did to a finding is known per finding: a cluster's timeline has no CHANGES
+    // column (`--check-key` shows them, `tidemark incident` shows what each event did).
+    let finding_timeline = args.check_key.is_some();
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|(cluster, e)| {
-            vec![
+            let mut row = vec![
                 e.seq.to_string(),
                 e.event.time.to_string(),
                 cluster.clone(),
                 e.event.event_type().to_string(),
-                e.changes.join(","),
-                describe(&e.event),
-            ]
+            ];
+            if finding_timeline {
+                row.push(e.changes.join(","));
+            }
+            row.push(describe(&e.event));
+            row
         })
         .collect();
+    let header: &[&str] = if finding_timeline {
+        &["SEQ", "TIME", "CLUSTER", "TYPE", "CHANGES", "WHAT"]
+    } else {
+        &["SEQ", "TIME", "CLUSTER", "TYPE", "WHAT"]
+    };
     print!(
         "{}",
-        table::render(
-            &["SEQ", "TIME", "CLUSTER", "TYPE", "CHANGES", "WHAT"],
-            &rows
-        )
+        table::render_fitted(header, &rows, &[header.len() - 1])
     );
     Ok(())
 }

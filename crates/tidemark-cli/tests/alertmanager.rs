@@ -148,7 +148,7 @@ fn a_real_alertmanager_group_with_a_nameless_and_an_untranslatable_alert_is_stor
     // Wait for Alertmanager to deliver the group three times (the bad alert's refusals).
     let deadline = Instant::now() + Duration::from_secs(25);
     let quarantine = loop {
-        let quarantine = get_json(&agent, &format!("{base}/v1/quarantine"));
+        let quarantine = get_json(&agent, &format!("{base}/v1/quarantine"))["quarantine"].take();
         if refusals(&quarantine) >= 3 {
             break quarantine;
         }

@@ -15,8 +15,8 @@ use tidemark_core::{Event, Occurrence, Payload, Projections};
 
 use crate::text::{self, count, join_and};
 use crate::{
-    BuildError, FlapRow, FollowUp, FollowUpSource, Impact, LayeredResource, NoteRow, Notes,
-    Postmortem, Resolution, TimelineRow, TriageRow,
+    BuildError, FlapRow, FollowUp, FollowUpSource, Impact, InitialState, LayeredResource, NoteRow,
+    Notes, Postmortem, Resolution, TimelineRow, TriageRow,
 };
 
 /// Log positions `[start, end]` of the incident.
@@ -181,6 +181,9 @@ fn triage(
                 (None, Some(facts)) => (facts.title.to_owned(), facts.detail.map(str::to_owned)),
                 (None, None) => (f.check_key.clone(), None),
             };
+            let initial_state = initial_state(first, window.start, |from, to| {
+                severity_observed(by_seq, &f.cluster, &f.check_key, from, to)
+            });
             let resolved_seq = last.and_then(|o| o.resolved_seq);
             let resolution = match last {
                 Some(o) if o.resolved_seq.is_some() => {
@@ -216,6 +219,7 @@ fn triage(
                 first_seen_seq: first.map_or(f.joined_seq, |o| o.opened_seq),
                 initial_title,
                 initial_detail,
+                initial_state,
                 resolution,
                 resolved_at: last.and_then(|o| o.resolved_at),
                 resolved_seq,
@@ -240,6 +244,55 @@ fn triage(
             ))
     });
     rows
+}
+
+/// A finding's state at the incident's opening (position `opened_seq`), from its first
+/// occurrence overlapping the incident; `severity(from, to)` is its latest observed severity
+/// between two positions.
+fn initial_state(
+    first: Option<&Occurrence>,
+    opened_seq: u64,
+    severity: impl Fn(u64, u64) -> Option<tidemark_core::Severity>,
+) -> InitialState {
+    let Some(occurrence) = first else {
+        return InitialState::Unknown;
+    };
+    if occurrence.opened_seq > opened_seq {
+        return InitialState::OpenedLater {
+            at: occurrence.opened_at,
+            severity: severity(occurrence.opened_seq, occurrence.opened_seq),
+        };
+    }
+    match (occurrence.resolved_seq, occurrence.resolved_at) {
+        (Some(resolved), Some(at)) if resolved < opened_seq => InitialState::ResolvedBefore { at },
+        _ => InitialState::Active {
+            since: occurrence.opened_at,
+            severity: severity(occurrence.opened_seq, opened_seq),
+        },
+    }
+}
+
+/// The severity of the latest observation of a finding among the events at hand, between two
+/// log positions (inclusive).
+fn severity_observed(
+    by_seq: &BTreeMap<u64, &Event>,
+    cluster: &str,
+    check_key: &str,
+    from: u64,
+    to: u64,
+) -> Option<tidemark_core::Severity> {
+    by_seq
+        .range(from..=to)
+        .rev()
+        .filter(|(_, event)| event.cluster == cluster)
+        .find_map(|(_, event)| match &event.payload {
+            Payload::CycleCompleted(cycle) => cycle
+                .findings
+                .iter()
+                .find(|obs| obs.check_key == check_key)
+                .map(|obs| obs.severity),
+            _ => None,
+        })
 }
 
 /// Whether a layer label (`Kind ns/workload`) names the deployed service (as the projection
@@ -600,4 +653,61 @@ fn tl_dr(facts: &TlDrFacts<'_>) -> String {
         )),
     }
     sentences.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use tidemark_core::{ResolutionKind, Severity, Timestamp};
+
+    use super::*;
+
+    fn occurrence(opened_seq: u64, resolved_seq: Option<u64>) -> Occurrence {
+        Occurrence {
+            opened_at: Timestamp::from_unix_secs(opened_seq as i64 * 60),
+            opened_seq,
+            resolved_at: resolved_seq.map(|seq| Timestamp::from_unix_secs(seq as i64 * 60)),
+            resolved_seq,
+            resolution_kind: resolved_seq.map(|_| ResolutionKind::Auto),
+        }
+    }
+
+    #[test]
+    fn the_initial_state_is_the_findings_state_at_the_incidents_opening() {
+        let severity = |from: u64, to: u64| {
+            Some(if to > from {
+                Severity::Error
+            } else {
+                Severity::Warning
+            })
+        };
+        // Active before the incident opened at 10: since its opening, at its severity at 10.
+        assert_eq!(
+            initial_state(Some(&occurrence(4, None)), 10, severity),
+            InitialState::Active {
+                since: Timestamp::from_unix_secs(4 * 60),
+                severity: Some(Severity::Error),
+            }
+        );
+        // Resolved at the incident's opening or after: it was active then.
+        assert!(matches!(
+            initial_state(Some(&occurrence(4, Some(10))), 10, severity),
+            InitialState::Active { .. }
+        ));
+        // Opened during the incident.
+        assert_eq!(
+            initial_state(Some(&occurrence(12, None)), 10, severity),
+            InitialState::OpenedLater {
+                at: Timestamp::from_unix_secs(12 * 60),
+                severity: Some(Severity::Warning),
+            }
+        );
+        // Resolved before the incident named it.
+        assert_eq!(
+            initial_state(Some(&occurrence(2, Some(5))), 10, severity),
+            InitialState::ResolvedBefore {
+                at: Timestamp::from_unix_secs(5 * 60)
+            }
+        );
+        assert_eq!(initial_state(None, 10, severity), InitialState::Unknown);
+    }
 }

@@ -7,7 +7,7 @@ use tidemark_core::orphans::OrphanView;
 use tidemark_core::{Severity, Timestamp};
 
 use crate::text::{self, count};
-use crate::{FollowUpSource, NoteRow, Postmortem, Resolution};
+use crate::{FollowUpSource, InitialState, NoteRow, Postmortem, Resolution};
 
 /// A run of inline content.
 #[derive(Clone, Debug)]
@@ -79,6 +79,58 @@ fn code(s: impl Into<String>) -> Span {
     Span::Code(s.into())
 }
 
+/// Text people wrote (notes, titles, reasons), where a run of backticks and the next run of as
+/// many (CommonMark code spans: `` `kubectl get jobs` ``) marks code, as they meant it; a
+/// backtick without its match is plain text.
+pub(crate) fn prose(s: &str) -> Vec<Span> {
+    let mut spans = Vec::new();
+    let mut plain = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find('`') {
+        let run = rest[start..].len() - rest[start..].trim_start_matches('`').len();
+        let after = &rest[start + run..];
+        match closing_run(after, run) {
+            Some(end) => {
+                plain.push_str(&rest[..start]);
+                if !plain.is_empty() {
+                    spans.push(Span::Text(std::mem::take(&mut plain)));
+                }
+                let inner = &after[..end];
+                // One space each side is padding, unless the content is only spaces.
+                let inner = match inner.strip_prefix(' ').and_then(|i| i.strip_suffix(' ')) {
+                    Some(trimmed) if !inner.trim().is_empty() => trimmed,
+                    _ => inner,
+                };
+                spans.push(Span::Code(inner.to_owned()));
+                rest = &after[end + run..];
+            }
+            None => {
+                plain.push_str(&rest[..start + run]);
+                rest = after;
+            }
+        }
+    }
+    plain.push_str(rest);
+    if !plain.is_empty() {
+        spans.push(Span::Text(plain));
+    }
+    spans
+}
+
+/// Where a run of exactly `run` backticks starts in `s`.
+fn closing_run(s: &str, run: usize) -> Option<usize> {
+    let mut at = 0;
+    while let Some(found) = s[at..].find('`') {
+        let start = at + found;
+        let length = s[start..].len() - s[start..].trim_start_matches('`').len();
+        if length == run {
+            return Some(start);
+        }
+        at = start + length;
+    }
+    None
+}
+
 /// How times are shown: the clock alone when everything happened on one UTC day.
 struct Clock {
     single_day: Option<String>,
@@ -91,6 +143,12 @@ impl Clock {
         for row in &pm.triage {
             times.push(row.first_seen_at);
             times.extend(row.resolved_at);
+            match row.initial_state {
+                InitialState::Active { since: at, .. }
+                | InitialState::OpenedLater { at, .. }
+                | InitialState::ResolvedBefore { at } => times.push(at),
+                InitialState::Unknown => {}
+            }
         }
         times.extend(pm.timeline.iter().map(|row| row.at));
         for resource in &pm.layers {
@@ -169,7 +227,7 @@ pub(crate) fn document(pm: &Postmortem) -> Document {
         Section {
             id: "tl-dr",
             title: "TL;DR",
-            blocks: vec![Block::Para(vec![text(&pm.tl_dr)])],
+            blocks: vec![Block::Para(prose(&pm.tl_dr))],
         },
         impact(pm, &clock),
         triage(pm, &clock),
@@ -261,11 +319,12 @@ fn triage(pm: &Postmortem, clock: &Clock) -> Section {
             } else {
                 vec![code(&row.check_key)]
             };
-            let mut initial = vec![text(&row.initial_title)];
+            let mut finding = prose(&row.initial_title);
             if let Some(detail) = &row.initial_detail {
-                initial.push(text(": "));
-                initial.push(code(detail));
+                finding.push(text(": "));
+                finding.push(code(detail));
             }
+            let initial = initial_state(row.initial_state, clock);
             let mut resolution = row.resolution.as_str().to_owned();
             if let Some(by) = &row.resolved_by {
                 resolution.push_str(&format!(" ({by})"));
@@ -279,10 +338,10 @@ fn triage(pm: &Postmortem, clock: &Clock) -> Section {
             };
             vec![
                 key,
+                finding,
                 vec![Span::Severity(row.severity)],
-                vec![clock.at(row.first_seen_at)],
                 initial,
-                vec![text(resolution)],
+                prose(&resolution),
                 resolved,
             ]
         })
@@ -292,14 +351,14 @@ fn triage(pm: &Postmortem, clock: &Clock) -> Section {
     } else {
         vec![
             Block::Para(vec![text(format!(
-                "{} made up the incident, in the order they were first seen (the most severe first among those seen together).",
+                "{} made up the incident, in the order they were first seen (the most severe first among those seen together): each as it looked when first seen, its highest severity, its state when the incident opened and how it ended.",
                 count(pm.triage.len(), "finding", "findings")
             ))]),
             Block::Table {
                 head: vec![
                     "Check key",
+                    "Finding",
                     "Severity",
-                    "First seen",
                     "Initial state",
                     "Resolution",
                     "Resolved",
@@ -312,6 +371,26 @@ fn triage(pm: &Postmortem, clock: &Clock) -> Section {
         id: "triage",
         title: "Triage",
         blocks,
+    }
+}
+
+/// A finding's state when the incident opened, in words: `active since 14:05:00 (critical)`.
+fn initial_state(state: InitialState, clock: &Clock) -> Line {
+    let severity = |severity: Option<Severity>| match severity {
+        Some(severity) => text(format!(" ({severity})")),
+        None => text(""),
+    };
+    match state {
+        InitialState::Active { since, severity: s } => {
+            vec![text("active since "), clock.at(since), severity(s)]
+        }
+        InitialState::OpenedLater { at, severity: s } => {
+            vec![text("opened later, at "), clock.at(at), severity(s)]
+        }
+        InitialState::ResolvedBefore { at } => {
+            vec![text("resolved "), clock.at(at), text(", before it opened")]
+        }
+        InitialState::Unknown => vec![text("never seen")],
     }
 }
 
@@ -328,7 +407,7 @@ fn timeline(pm: &Postmortem, clock: &Clock) -> Section {
                 // cluster's clock (ADR 0004).
                 at.push(text(" (late)"));
             }
-            vec![at, vec![text(&row.event)], vec![text(&row.effect)]]
+            vec![at, prose(&row.event), vec![text(&row.effect)]]
         })
         .collect();
     Section {
@@ -533,8 +612,8 @@ fn note_item(note: &NoteRow, clock: &Clock) -> Line {
         text(" "),
         Span::Strong(note.author.clone()),
         text(": "),
-        text(&note.text),
     ];
+    item.extend(prose(&note.text));
     for (i, link) in note.links.iter().enumerate() {
         item.push(text(if i == 0 { " — " } else { ", " }));
         item.push(Span::Link(link.clone()));
@@ -591,7 +670,7 @@ fn follow_ups(pm: &Postmortem, clock: &Clock) -> Section {
                 item.push(clock.at(at));
             }
             item.push(text(": "));
-            item.push(text(&f.text));
+            item.extend(prose(&f.text));
             item
         })
         .collect();
@@ -607,5 +686,39 @@ fn follow_ups(pm: &Postmortem, clock: &Clock) -> Section {
         id: "follow-ups",
         title: "Follow-ups",
         blocks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(spans: &[Span]) -> Vec<String> {
+        spans
+            .iter()
+            .map(|span| match span {
+                Span::Text(s) => format!("text:{s}"),
+                Span::Code(s) => format!("code:{s}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn prose_makes_code_of_matching_backtick_runs_only() {
+        assert_eq!(
+            shown(&prose("ran `alembic upgrade head` in the pod")),
+            ["text:ran ", "code:alembic upgrade head", "text: in the pod"]
+        );
+        // A run closes only with a run as long; padding spaces go, a lone backtick stays text.
+        assert_eq!(
+            shown(&prose("``a ` b`` and ` alone")),
+            ["code:a ` b", "text: and ` alone"]
+        );
+        assert_eq!(shown(&prose("`` `x` ``")), ["code:`x`"]);
+        assert_eq!(shown(&prose("no code")), ["text:no code"]);
+        assert_eq!(shown(&prose("```")), ["text:```"]);
+        assert_eq!(shown(&prose("`x``")), ["text:`x``"]);
+        assert!(prose("").is_empty());
     }
 }

@@ -125,6 +125,8 @@ pub struct TriageRow {
     pub initial_title: String,
     /// Its detail when it opened.
     pub initial_detail: Option<String>,
+    /// Its state when the incident opened.
+    pub initial_state: InitialState,
     /// How its last occurrence overlapping the incident ended.
     pub resolution: Resolution,
     /// When.
@@ -135,6 +137,34 @@ pub struct TriageRow {
     pub resolved_by: Option<String>,
     /// Occurrences overlapping the incident (more than one: it came back).
     pub occurrences: u32,
+}
+
+/// A finding's state when its incident opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum InitialState {
+    /// Active when the incident opened, since `since`; its severity then, when an observation
+    /// of it is among the incident's events.
+    Active {
+        /// When the occurrence opened.
+        since: Timestamp,
+        /// Its severity at the incident's opening (the latest observation up to it).
+        severity: Option<Severity>,
+    },
+    /// Not failing yet when the incident opened: it opened during the incident.
+    OpenedLater {
+        /// When it opened.
+        at: Timestamp,
+        /// Its severity when it opened, when that observation is among the incident's events.
+        severity: Option<Severity>,
+    },
+    /// Already resolved when the incident opened (the incident named it afterwards).
+    ResolvedBefore {
+        /// When it was resolved.
+        at: Timestamp,
+    },
+    /// The findings projection has no occurrence of it (an incident named a finding never seen).
+    Unknown,
 }
 
 /// One event of the incident's timeline and what it did.

@@ -12,7 +12,7 @@ use tidemark_core::event::{
     NoteAdded, NoteKind, ResourceRef,
 };
 use tidemark_core::{Event, EventId, LogFold, Payload, Severity, Timestamp};
-use tidemark_export::{BuildError, Format, Postmortem, Resolution, render};
+use tidemark_export::{BuildError, Format, InitialState, Postmortem, Resolution, render};
 
 const CLUSTER: &str = "pw-prod";
 const INCIDENT: &str = "inc-2026-03-02-dnd";
@@ -728,6 +728,68 @@ fn html_and_markdown_escape_what_users_wrote() {
         "{row}"
     );
     assert_eq!(row.matches(" | ").count(), 2, "{row}");
+}
+
+#[test]
+fn backticks_people_wrote_are_code_and_a_lone_one_stays_a_backtick() {
+    let mut log = seed_000_day();
+    log.note(
+        98,
+        "operator",
+        NoteKind::Action,
+        "run `kubectl rollout restart deploy/dnd-backend` after each ``helm upgrade``; a lone ` stays",
+    );
+    let pm = postmortem_of(&log);
+    let md = pm.to_markdown();
+    let follow_up = section(&md, "## Follow-ups")
+        .lines()
+        .find(|l| l.contains("rollout restart"))
+        .expect("the action after the close is a follow-up");
+    assert!(
+        follow_up.ends_with(
+            "run `kubectl rollout restart deploy/dnd-backend` after each `helm upgrade`; a lone \\` stays"
+        ),
+        "{follow_up}"
+    );
+    let html = pm.to_html();
+    assert!(
+        html.contains("run <code>kubectl rollout restart deploy/dnd-backend</code> after each <code>helm upgrade</code>; a lone ` stays"),
+        "{html}"
+    );
+    // The notes and the timeline say it the same way.
+    assert!(
+        section(&md, "## Timeline (UTC)").contains("`kubectl rollout restart deploy/dnd-backend`")
+    );
+}
+
+#[test]
+fn triage_says_each_finding_as_it_looked_and_its_state_when_the_incident_opened() {
+    let pm = postmortem_of(&seed_000_day());
+    let md = pm.to_markdown();
+    let triage = section(&md, "## Triage");
+    assert!(
+        triage
+            .contains("| Check key | Finding | Severity | Initial state | Resolution | Resolved |"),
+        "{triage}"
+    );
+    let crashloop = triage
+        .lines()
+        .find(|l| l.starts_with(&format!("| `{CRASHLOOP}`")))
+        .unwrap();
+    let cells: Vec<&str> = crashloop.split(" | ").collect();
+    assert_eq!(
+        cells[1],
+        format!("dnd-backend is in CrashLoopBackOff: `{BUG_1}`")
+    );
+    assert_eq!(cells[3], "active since 14:05:00 (critical)", "{crashloop}");
+    let row = pm.triage.iter().find(|r| r.check_key == CRASHLOOP).unwrap();
+    assert_eq!(
+        row.initial_state,
+        InitialState::Active {
+            since: Timestamp::from_unix_secs(START + 5 * 60),
+            severity: Some(Severity::Critical),
+        }
+    );
 }
 
 #[test]

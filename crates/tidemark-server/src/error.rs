@@ -1,6 +1,7 @@
 //! The API's one error type: a status, a stable code and a message for people, as JSON.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -44,6 +45,17 @@ impl ApiError {
             message: message.into(),
             retry_after_secs: None,
         }
+    }
+
+    /// 400 for a query string the route's parameters cannot be read from: one message that
+    /// names the parameter and what it takes (`query parameter `state`: unknown value `bogus`,
+    /// expected `active` or `resolved``), for every parameter of every route.
+    pub fn query_string(rejection: &QueryRejection) -> Self {
+        // axum's text is "Failed to deserialize query string: " + serde_path_to_error's
+        // "PARAMETER: PROBLEM" (no parameter when the problem is the whole string's).
+        let detail = std::error::Error::source(rejection)
+            .map_or_else(|| rejection.body_text(), |inner| inner.to_string());
+        Self::bad_request(query_problem(&detail))
     }
 
     /// 404.
@@ -136,6 +148,59 @@ impl ApiError {
     }
 }
 
+/// `PARAMETER: PROBLEM` (serde's wording) in the words of a query string.
+fn query_problem(detail: &str) -> String {
+    let (parameter, problem) = match detail.split_once(": ") {
+        Some((name, problem))
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+        {
+            (Some(name), problem)
+        }
+        _ => (None, detail),
+    };
+    if let Some(rest) = problem.strip_prefix("unknown field ") {
+        // "`x`, expected one of `a`, `b`" (or "there are no fields").
+        return match rest.split_once(", expected ") {
+            Some((name, expected)) => {
+                format!("unknown query parameter {name}: this route takes {expected}")
+            }
+            None => format!(
+                "unknown query parameter {}",
+                rest.trim_end_matches(", there are no fields")
+            ),
+        };
+    }
+    if let Some(name) = problem.strip_prefix("duplicate field ") {
+        return format!("query parameter {name} is given more than once");
+    }
+    if let Some(name) = problem.strip_prefix("missing field ") {
+        return format!("missing query parameter {name}");
+    }
+    let problem = match problem.strip_prefix("unknown variant ") {
+        Some(rest) => format!("unknown value {rest}"),
+        None => problem.to_owned(),
+    };
+    // The three ways a number fails to parse (`ParseIntError`) say what they expected.
+    let problem = if [
+        "invalid digit found in string",
+        "cannot parse integer from empty string",
+        "number too large to fit in target type",
+    ]
+    .contains(&problem.as_str())
+    {
+        format!("{problem}: expected a whole number")
+    } else {
+        problem
+    };
+    match parameter {
+        Some(name) => format!("query parameter `{name}`: {problem}"),
+        None => format!("query string: {problem}"),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
@@ -152,5 +217,64 @@ impl IntoResponse for ApiError {
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::Query;
+    use axum::http::Uri;
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum State {
+        Active,
+        Resolved,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Params {
+        cluster: String,
+        state: Option<State>,
+        limit: Option<usize>,
+    }
+
+    /// The message a real rejection of `query` gets.
+    fn message(query: &str) -> String {
+        let uri: Uri = format!("http://x/v1/findings?{query}").parse().unwrap();
+        let rejection = Query::<Params>::try_from_uri(&uri).unwrap_err();
+        let error = ApiError::query_string(&rejection);
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        error.message
+    }
+
+    #[test]
+    fn query_rejections_name_the_parameter_and_what_it_takes_once() {
+        assert_eq!(
+            message("cluster=c&state=bogus"),
+            "query parameter `state`: unknown value `bogus`, expected `active` or `resolved`"
+        );
+        assert_eq!(
+            message("cluster=c&limit=ten"),
+            "query parameter `limit`: invalid digit found in string: expected a whole number"
+        );
+        assert_eq!(
+            message("cluster=c&bogus=1"),
+            "unknown query parameter `bogus`: this route takes one of `cluster`, `state`, `limit`"
+        );
+        assert_eq!(message("state=active"), "missing query parameter `cluster`");
+        assert_eq!(
+            message("cluster=a&cluster=b"),
+            "query parameter `cluster` is given more than once"
+        );
+        for query in ["state=bogus", "cluster=c&limit=-1", "x=1"] {
+            let text = message(query);
+            assert!(!text.contains("Failed to deserialize"), "{text}");
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! Turning a request body into store inputs: one JSON event, a JSON array of events, or NDJSON.
 //!
-//! Framing errors (not UTF-8, not JSON at all) and more items than the request limit refuse the
-//! whole request and store nothing; an item that is JSON but not a valid event is refused alone,
-//! kept in quarantine with its reason (once, however often it is sent), and reported in the
-//! response.
+//! Framing errors refuse the whole request (400) and store nothing: a body that is empty, not
+//! UTF-8, or not JSON (framed as one event or an array, it does not parse); so does holding more
+//! items than the request limit (413). An item that is not a valid event (an NDJSON line that is
+//! not JSON, or JSON that is not an event) is refused alone, kept in quarantine with its reason
+//! (once, however often it is sent), and reported in the response (422).
 
 use serde_json::value::RawValue;
 use tidemark_core::alertmanager::AlertTranslation;
@@ -23,7 +24,10 @@ pub enum Framing {
     Lines,
 }
 
-/// Picks the framing from the content type, else from the body's shape.
+/// Picks the framing from the content type, else from the body's shape: an array when it starts
+/// with `[`, one event when the whole body is one JSON value (pretty-printed over several lines
+/// or not), else NDJSON when it has several lines; a single line that is not JSON is `Single`
+/// (and [`parse`] refuses it whole).
 pub fn framing(content_type: Option<&str>, body: &str) -> Framing {
     let media = content_type
         .unwrap_or("")
@@ -43,6 +47,8 @@ pub fn framing(content_type: Option<&str>, body: &str) -> Framing {
     let trimmed = body.trim();
     if trimmed.starts_with('[') {
         Framing::Array
+    } else if is_one_json_value(trimmed) {
+        Framing::Single
     } else if trimmed
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -53,6 +59,30 @@ pub fn framing(content_type: Option<&str>, body: &str) -> Framing {
     } else {
         Framing::Single
     }
+}
+
+/// Whether `text` is exactly one JSON value (checked without building it).
+fn is_one_json_value(text: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+/// A body framed as one event that is not JSON at all: refused whole (400), nothing stored or
+/// quarantined, like an array that is not one. (An NDJSON line that is not JSON is an item of its
+/// body: rejected alone, 422.)
+fn not_json(text: &str) -> ApiError {
+    let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(text) else {
+        unreachable!("called only for a body that does not parse");
+    };
+    let hint = if error.to_string().starts_with("trailing characters") {
+        " (several events on one line? NDJSON takes one event per line, and `curl -d` drops \
+         line breaks: use --data-binary)"
+    } else {
+        ""
+    };
+    ApiError::bad_request(format!(
+        "the body is not JSON ({error}){hint}: send one JSON event, a JSON array of events, or \
+         NDJSON (one event per line)"
+    ))
 }
 
 /// One item of a request: what the store gets, and what the answer says about it.
@@ -234,6 +264,7 @@ pub fn parse(
     }
     let max_items = max_items.max(1);
     let inputs = match framing(content_type, text) {
+        Framing::Single if !is_one_json_value(text.trim()) => return Err(not_json(text.trim())),
         Framing::Single => vec![item(text.trim(), format!("{origin} body"), None)],
         Framing::Array => array_items(text, max_items)?
             .iter()
@@ -275,6 +306,64 @@ mod tests {
             framing(None, &format!("{EVENT}\n{EVENT}\n")),
             Framing::Lines
         );
+    }
+
+    #[test]
+    fn one_event_over_several_lines_is_one_event_not_ndjson() {
+        let pretty = serde_json::to_string_pretty(
+            &serde_json::from_str::<serde_json::Value>(EVENT).unwrap(),
+        )
+        .unwrap();
+        assert!(pretty.lines().count() > 3);
+        for content_type in [None, Some("application/json")] {
+            assert_eq!(framing(content_type, &pretty), Framing::Single);
+            let items = parse(pretty.as_bytes(), content_type, "http", 10).unwrap();
+            assert_eq!(items.len(), 1);
+            assert!(matches!(&items[0].input, Input::Event(_)), "{items:?}");
+        }
+        // Declared NDJSON stays line by line.
+        assert_eq!(
+            framing(Some("application/x-ndjson"), &pretty),
+            Framing::Lines
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_refused_whole_but_an_ndjson_line_alone() {
+        for body in [
+            "hello",
+            "id=a&type=note.added",
+            "{\"id\": \"a\",",
+            "<event/>",
+        ] {
+            let refused = parse(body.as_bytes(), None, "http", 10).unwrap_err();
+            assert_eq!(
+                refused.status,
+                axum::http::StatusCode::BAD_REQUEST,
+                "{body}"
+            );
+            assert!(
+                refused.message.starts_with("the body is not JSON ("),
+                "{}",
+                refused.message
+            );
+        }
+        // Events run together on one line (`curl -d @file` drops the line breaks): said so.
+        let joined = format!("{EVENT}{EVENT}");
+        let refused = parse(joined.as_bytes(), None, "http", 10).unwrap_err();
+        assert!(
+            refused.message.contains("--data-binary"),
+            "{}",
+            refused.message
+        );
+        // JSON that is not an event is an item, rejected alone (422 in the answer).
+        let items = parse(b"42", None, "http", 10).unwrap();
+        assert!(matches!(&items[0].input, Input::Rejected { .. }));
+        // In NDJSON, a line that is not JSON is one rejected item among the others.
+        let body = format!("{EVENT}\nhello\n");
+        let items = parse(body.as_bytes(), None, "http", 10).unwrap();
+        assert!(matches!(&items[0].input, Input::Event(_)));
+        assert!(matches!(&items[1].input, Input::Rejected { .. }));
     }
 
     #[test]

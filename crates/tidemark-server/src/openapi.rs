@@ -177,6 +177,12 @@ impl Builder {
                 "503": {"description": "the store cannot answer now, too many past states (`at`) are being rebuilt (`time_travel_busy`), or too many connections are open (`too_many_connections`): retry, after `Retry-After` seconds when it is sent", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             });
             if op.request.is_some() {
+                let refused_whole = if op.path == "/v1/events" {
+                    "the body cannot be read as events at all: empty, not UTF-8, or not JSON (framed as one event or an array, it does not parse; an NDJSON line that does not is one rejected item, 422): nothing was stored"
+                } else {
+                    "the payload is not an Alertmanager version 4 webhook: nothing was stored, the payload is kept in quarantine once"
+                };
+                responses["400"] = json!({"description": refused_whole, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
                 responses["413"] = json!({"description": "the body is larger than the limit (`payload_too_large`, `--max-body-bytes`), or holds more items than the limit (`too_many_items`, `--max-items-per-request`): nothing was stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
                 responses["422"] = json!({"description": "some items were invalid: the rest were stored, the invalid ones quarantined", "content": {"application/json": {"schema": {"type": "object"}}}});
                 responses["507"] = json!({"description": "the disk is full: nothing of the request was stored; send it again after `Retry-After` seconds (reads keep working)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
@@ -421,20 +427,27 @@ fn build() -> Value {
         None,
         (200, r),
     );
-    let r = Body::Json(schema(json!({"type": "array", "items": {
-        "type": "object",
-        "description": "a refused input, kept once however often it was refused",
+    let r = Body::Json(schema(json!({
+        "type": "object", "required": ["quarantine", "next"],
         "properties": {
-            "id": {"type": "integer", "minimum": 1},
-            "recorded_at": {"type": "string"},
-            "origin": {"type": "string", "description": "where it was first refused"},
-            "reason": {"type": "string"},
-            "raw": {"type": "string"},
-            "raw_bytes": {"type": "integer", "minimum": 0},
-            "count": {"type": "integer", "minimum": 1, "description": "how often the same bytes were refused for the same reason"},
-            "last_seen": {"type": "string"}
+            "quarantine": {"type": "array", "items": {
+                "type": "object",
+                "description": "a refused input, kept once however often it was refused",
+                "required": ["id", "recorded_at", "origin", "reason", "raw", "raw_bytes", "count", "last_seen"],
+                "properties": {
+                    "id": {"type": "integer", "minimum": 1},
+                    "recorded_at": {"type": "string"},
+                    "origin": {"type": "string", "description": "where it was first refused"},
+                    "reason": {"type": "string"},
+                    "raw": {"type": "string"},
+                    "raw_bytes": {"type": "integer", "minimum": 0},
+                    "count": {"type": "integer", "minimum": 1, "description": "how often the same bytes were refused for the same reason"},
+                    "last_seen": {"type": "string"}
+                }
+            }},
+            "next": {"type": ["integer", "null"], "minimum": 1, "description": "Pass as `after` for the next page; null when there are no more."}
         }
-    }})));
+    })));
     b.op(
         "get",
         "/v1/quarantine",
@@ -584,7 +597,7 @@ fn b_query_quarantine() -> Option<Schema> {
     Some(schemars::json_schema!({
         "type": "object",
         "properties": {
-            "from": {"type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991_u64, "description": "First quarantine id."},
+            "after": {"type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991_u64, "description": "Inputs after this quarantine id (the `next` of the previous page)."},
             "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "At most this many (default 100)."}
         }
     }))

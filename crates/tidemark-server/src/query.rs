@@ -39,7 +39,7 @@ pub const MAX_PAGE: usize = 1_000;
 pub(crate) fn query<T>(extracted: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     extracted
         .map(|Query(q)| q)
-        .map_err(|e| ApiError::bad_request(format!("query string: {}", e.body_text())))
+        .map_err(|rejection| ApiError::query_string(&rejection))
 }
 
 /// Runs blocking store work (redb reads, rebuilding a past state) off the async workers.

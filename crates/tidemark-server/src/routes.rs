@@ -649,26 +649,45 @@ pub async fn cluster_timeline(
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct QuarantineQuery {
-    from: Option<u64>,
+    after: Option<u64>,
     limit: Option<usize>,
 }
 
-/// `GET /v1/quarantine`: inputs that could not be decoded or validated, with their reasons.
+/// A page of the quarantine, by quarantine id.
+#[derive(Debug, Serialize)]
+pub struct QuarantineResponse {
+    /// The refused inputs, each kept once however often it was refused.
+    pub quarantine: Vec<QuarantineEntry>,
+    /// Pass as `after` for the next page; null when there are no more.
+    pub next: Option<u64>,
+}
+
+/// `GET /v1/quarantine[?after][&limit]`: inputs that could not be decoded or validated, with
+/// their reasons, by id, paged like every list (`next` back as `after`).
 pub async fn quarantine(
     State(state): State<AppState>,
     params: Result<Query<QuarantineQuery>, QueryRejection>,
-) -> Result<Json<Vec<QuarantineEntry>>, ApiError> {
+) -> Result<Json<QuarantineResponse>, ApiError> {
     let params = query(params)?;
     let store = state.store.clone();
     let limit = crate::query::page_size(params.limit)?;
-    let from = crate::query::position_param("from", params.from)?.max(1);
-    let entries = blocking(move || {
+    let after = crate::query::position_param("after", params.after)?;
+    let mut entries = blocking(move || {
         store
-            .quarantine(from, limit)
+            .quarantine(after + 1, limit + 1)
             .map_err(|e| ApiError::internal(&e))
     })
     .await?;
-    Ok(Json(entries))
+    let next = if entries.len() > limit {
+        entries.truncate(limit);
+        entries.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(Json(QuarantineResponse {
+        quarantine: entries,
+        next,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------

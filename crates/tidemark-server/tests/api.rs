@@ -222,6 +222,28 @@ async fn bad_input_gets_clear_errors_and_loses_nothing_accepted() {
     let (status, _) = h.post("", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
+    // A body that is not JSON at all: refused whole (400), nothing stored or quarantined,
+    // whatever the content type says.
+    for content_type in [None, Some("application/json")] {
+        let (status, body) = h.post("hello", content_type).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["code"], "bad_request");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("the body is not JSON"),
+            "{body}"
+        );
+    }
+    // One event pretty-printed over several lines is one event, not NDJSON.
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<Value>(&note("pretty")).unwrap())
+            .unwrap();
+    let (status, body) = h.post(&pretty, Some("application/json")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["accepted"], 1);
+
     // What was accepted is all there, and the rejects are in quarantine with their reasons.
     let (_, body) = h.get("/v1/timeline?cluster=pw-prod").await;
     let ids: Vec<&str> = body["timeline"]
@@ -230,16 +252,68 @@ async fn bad_input_gets_clear_errors_and_loses_nothing_accepted() {
         .iter()
         .map(|e| e["event"]["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, vec!["kept", "good"]);
+    assert_eq!(ids, vec!["kept", "good", "pretty"]);
     let (_, body) = h.get("/v1/quarantine").await;
-    assert_eq!(body.as_array().unwrap().len(), 2);
-    assert!(body[0]["raw"].as_str().unwrap().contains("note.deleted"));
+    let quarantine = body["quarantine"].as_array().unwrap();
+    assert_eq!(quarantine.len(), 2, "{body}");
+    assert_eq!(body["next"], Value::Null);
     assert!(
-        body[0]["origin"]
+        quarantine[0]["raw"]
+            .as_str()
+            .unwrap()
+            .contains("note.deleted")
+    );
+    assert!(
+        quarantine[0]["origin"]
             .as_str()
             .unwrap()
             .starts_with("http item 1")
     );
+}
+
+#[tokio::test]
+async fn the_quarantine_is_paged_like_every_list() {
+    let h = harness(1 << 20);
+    // Five distinct refused inputs: five records.
+    let body: String = (0..5)
+        .map(|i| {
+            format!(
+                "{}\n",
+                note(&format!("bad-{i}")).replace("note.added", "note.deleted")
+            )
+        })
+        .collect();
+    let (status, _) = h.post(&body, Some("application/x-ndjson")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let mut ids = Vec::new();
+    let mut uri = "/v1/quarantine?limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, page) = h.get(&uri).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages += 1;
+        let entries = page["quarantine"].as_array().unwrap();
+        assert!(entries.len() <= 2);
+        ids.extend(entries.iter().map(|e| e["id"].as_u64().unwrap()));
+        match page["next"].as_u64() {
+            Some(next) => {
+                assert_eq!(
+                    Some(next),
+                    entries.last().map(|e| e["id"].as_u64().unwrap())
+                );
+                uri = format!("/v1/quarantine?limit=2&after={next}");
+            }
+            None => break,
+        }
+    }
+    assert_eq!((ids, pages), (vec![1, 2, 3, 4, 5], 3));
+    // A full last page has no `next` when nothing follows it.
+    let (_, page) = h.get("/v1/quarantine?after=3").await;
+    assert_eq!(page["next"], Value::Null);
+    assert_eq!(page["quarantine"].as_array().unwrap().len(), 2);
+    let (status, page) = h.get("/v1/quarantine?after=9007199254740992").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
 }
 
 #[tokio::test]
@@ -255,13 +329,40 @@ async fn unknown_routes_findings_and_bad_queries_answer_json() {
         (status, body["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
+    // A parameter the route cannot read: one message naming it and what it takes, for every
+    // parameter of every route.
+    for (uri, message) in [
+        (
+            "/v1/findings?state=bogus",
+            "query parameter `state`: unknown value `bogus`, expected `active` or `resolved`",
+        ),
+        (
+            "/v1/incidents?state=x",
+            "query parameter `state`: unknown value `x`, expected one of `open`, `closed`, `merged`",
+        ),
+        (
+            "/v1/quarantine?from=1",
+            "unknown query parameter `from`: this route takes `after` or `limit`",
+        ),
+        ("/v1/timeline?limit=5", "missing query parameter `cluster`"),
+        (
+            "/v1/events?after=ten",
+            "query parameter `after`: invalid digit found in string: expected a whole number",
+        ),
+    ] {
+        let (status, body) = h.get(uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(body["code"], "bad_request");
+        assert_eq!(body["message"], message, "{uri}");
+    }
     let (status, body) = h.get("/v1/findings?severity=fatal").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
         body["message"]
             .as_str()
             .unwrap()
-            .contains("unknown variant `fatal`")
+            .starts_with("query parameter `severity`: unknown value `fatal`, expected one of"),
+        "{body}"
     );
     let (status, body) = h.get("/v1/findings?at=yesterday").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

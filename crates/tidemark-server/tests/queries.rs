@@ -429,7 +429,7 @@ async fn alertmanager_webhooks_land_on_the_timeline_once_and_bad_ones_in_quarant
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("\\\"4\\\"") || body.contains("4"), "{body}");
-    let quarantine = h.ok("/v1/quarantine").await;
+    let quarantine = h.ok("/v1/quarantine").await["quarantine"].take();
     assert_eq!(quarantine.as_array().unwrap().len(), 1, "{quarantine}");
     assert!(
         quarantine[0]["origin"]
