@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::Serialize;
 
 use super::{Handle, Store};
 use crate::error::{BackupError, CompactError, OpenError, StorageFault};
-use crate::tables;
+use crate::tables::{self, Table, TableVisitor};
 
 /// What a backup holds, read back from the file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -42,15 +42,29 @@ pub struct CompactReport {
 /// into place, so these commits need not be durable one by one).
 const BACKUP_CHUNK: u64 = 20_000;
 
-/// Copies every entry of one table from `source` into `target`, in chunks.
+/// A table of the list, open in `txn`; `None` when the file lacks it and it
+/// [may be absent](Table::may_be_absent) (a store written before the table was added, opened
+/// read-only). A file lacking any other table of the list is an error.
+fn open_listed<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    table: Table,
+    definition: TableDefinition<'static, K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, StorageFault> {
+    match txn.open_table(definition) {
+        Ok(open) => Ok(Some(open)),
+        Err(redb::TableError::TableDoesNotExist(_)) if table.may_be_absent() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Copies every entry of `source` into the table `definition` of `target`, in chunks.
 fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
-    source: &redb::ReadTransaction,
+    source: &redb::ReadOnlyTable<K, V>,
     target: &Database,
-    definition: redb::TableDefinition<K, V>,
+    definition: TableDefinition<'static, K, V>,
     progress: &mut impl FnMut(u64),
 ) -> Result<u64, StorageFault> {
-    let table = source.open_table(definition)?;
-    let mut entries = table.iter()?;
+    let mut entries = source.iter()?;
     let mut copied = 0;
     loop {
         let mut txn = target.begin_write()?;
@@ -77,29 +91,40 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     }
 }
 
+/// Copies each table of the list from one read transaction into a fresh database. A table the
+/// source may lack and lacks is left out of the copy too.
+struct CopyTables<'a, Progress> {
+    source: &'a redb::ReadTransaction,
+    target: &'a Database,
+    progress: Progress,
+}
+
+impl<Progress: FnMut(u64)> TableVisitor for CopyTables<'_, Progress> {
+    type Error = StorageFault;
+
+    fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &mut self,
+        table: Table,
+        definition: TableDefinition<'static, K, V>,
+    ) -> Result<(), StorageFault> {
+        if let Some(source) = open_listed(self.source, table, definition)? {
+            copy_table(&source, self.target, definition, &mut self.progress)?;
+        }
+        Ok(())
+    }
+}
+
 /// Every table of the store, copied from one read transaction into a fresh database.
 fn copy_all_tables(
     source: &redb::ReadTransaction,
     target: &Database,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<(), StorageFault> {
-    copy_table(source, target, tables::META, &mut progress)?;
-    copy_table(source, target, tables::LOG, &mut progress)?;
-    copy_table(source, target, tables::IDS, &mut progress)?;
-    copy_table(source, target, tables::BY_FINDING, &mut progress)?;
-    copy_table(source, target, tables::BY_CLUSTER_TIME, &mut progress)?;
-    copy_table(source, target, tables::BY_INCIDENT, &mut progress)?;
-    copy_table(source, target, tables::BY_TYPE, &mut progress)?;
-    copy_table(source, target, tables::SNAPSHOTS, &mut progress)?;
-    copy_table(source, target, tables::SNAPSHOT_TIMES, &mut progress)?;
-    copy_table(source, target, tables::QUARANTINE, &mut progress)?;
-    // Tables a store opened read-only may lack (written before they existed).
-    if table_exists(source, tables::QUARANTINE_DIGESTS)? {
-        copy_table(source, target, tables::QUARANTINE_DIGESTS, &mut progress)?;
-    }
-    if table_exists(source, tables::QUARANTINE_REPEATS)? {
-        copy_table(source, target, tables::QUARANTINE_REPEATS, &mut progress)?;
-    }
+    tables::visit_tables(&mut CopyTables {
+        source,
+        target,
+        progress,
+    })?;
     // One durable commit makes everything before it durable.
     let mut txn = target.begin_write()?;
     txn.set_durability(redb::Durability::Immediate)
@@ -108,45 +133,32 @@ fn copy_all_tables(
     Ok(())
 }
 
+/// Counts the entries of each table of the list.
+struct CountEntries<'a> {
+    txn: &'a redb::ReadTransaction,
+    entries: u64,
+}
+
+impl TableVisitor for CountEntries<'_> {
+    type Error = StorageFault;
+
+    fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &mut self,
+        table: Table,
+        definition: TableDefinition<'static, K, V>,
+    ) -> Result<(), StorageFault> {
+        if let Some(open) = open_listed(self.txn, table, definition)? {
+            self.entries += open.len()?;
+        }
+        Ok(())
+    }
+}
+
 /// Entries in every table, for progress.
 fn count_entries(txn: &redb::ReadTransaction) -> Result<u64, StorageFault> {
-    Ok(txn.open_table(tables::META)?.len()?
-        + txn.open_table(tables::LOG)?.len()?
-        + txn.open_table(tables::IDS)?.len()?
-        + txn.open_table(tables::BY_FINDING)?.len()?
-        + txn.open_table(tables::BY_CLUSTER_TIME)?.len()?
-        + txn.open_table(tables::BY_INCIDENT)?.len()?
-        + txn.open_table(tables::BY_TYPE)?.len()?
-        + txn.open_table(tables::SNAPSHOTS)?.len()?
-        + txn.open_table(tables::SNAPSHOT_TIMES)?.len()?
-        + txn.open_table(tables::QUARANTINE)?.len()?
-        + optional_len(txn, tables::QUARANTINE_DIGESTS)?
-        + optional_len(txn, tables::QUARANTINE_REPEATS)?)
-}
-
-/// Whether a table exists (a store written before it was added lacks it until opened for
-/// writing).
-fn table_exists<K: redb::Key + 'static, V: redb::Value + 'static>(
-    txn: &redb::ReadTransaction,
-    definition: redb::TableDefinition<K, V>,
-) -> Result<bool, StorageFault> {
-    match txn.open_table(definition) {
-        Ok(_) => Ok(true),
-        Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Entries of a table that may not exist (0 then).
-fn optional_len<K: redb::Key + 'static, V: redb::Value + 'static>(
-    txn: &redb::ReadTransaction,
-    definition: redb::TableDefinition<K, V>,
-) -> Result<u64, StorageFault> {
-    if table_exists(txn, definition)? {
-        Ok(txn.open_table(definition)?.len()?)
-    } else {
-        Ok(0)
-    }
+    let mut count = CountEntries { txn, entries: 0 };
+    tables::visit_tables(&mut count)?;
+    Ok(count.entries)
 }
 
 impl Store {
@@ -199,7 +211,7 @@ impl Store {
     }
 
     /// Opens a backup (or any store file) read-only and checks it can be restored: a Tidemark
-    /// layout this build reads, every snapshot and log record needed to restore its state
+    /// layout this build reads, every table of the list a store must have, every snapshot and log record needed to restore its state
     /// decodes, and the state restores. Says what it holds.
     pub fn inspect_backup(path: &Path) -> Result<BackupInfo, BackupError> {
         let db = redb::ReadOnlyDatabase::open(path).map_err(|source| BackupError::NotAStore {
@@ -224,6 +236,13 @@ impl Store {
                 path: path.to_path_buf(),
                 found: format,
                 expected: tables::STORE_FORMAT,
+            });
+        }
+        let missing = tables::missing_tables(&db.begin_read()?)?;
+        if !missing.is_empty() {
+            return Err(BackupError::MissingTables {
+                path: path.to_path_buf(),
+                tables: missing.iter().map(|table| table.name()).collect(),
             });
         }
         let state = Self::load_state(db.begin_read()?).map_err(|e| match e {

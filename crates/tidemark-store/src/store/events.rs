@@ -45,8 +45,9 @@ pub struct EventsPage {
 }
 
 /// Candidate positions one `events_page` call reads at most by default
-/// ([`StoreConfig::events_scan_budget`]): a rare filter answers a short (even empty) page with a
-/// `next` cursor instead of scanning the whole log in one request.
+/// ([`StoreConfig::events_scan_budget`](crate::StoreConfig::events_scan_budget)): a rare filter
+/// answers a short (even empty) page with a `next` cursor instead of scanning the whole log in
+/// one request.
 pub const EVENTS_SCAN_BUDGET: usize = 20_000;
 
 /// Positions in `positions` of the finding index entries of `check_key` in each of `clusters`,
@@ -101,10 +102,11 @@ impl Store {
     /// Events after position `after` matching `filter`, in log order, at most `limit`, up to the
     /// checkpoint as of the call. Candidates come from the incident timeline, the finding index
     /// (one range per cluster, merged in position order) or the type index when the filter names
-    /// one, else from the log; at most [`StoreConfig::events_scan_budget`] candidates are read per
-    /// call. The candidates are the first ones after `after` in position order, so `next` is a
-    /// position with nothing matching left behind it: a budget may end a page early, never make
-    /// the cursor skip.
+    /// one, else from the log; at most
+    /// [`StoreConfig::events_scan_budget`](crate::StoreConfig::events_scan_budget) candidates are
+    /// read per call. The candidates are the first ones after `after` in position order, so
+    /// `next` is a position with nothing matching left behind it: a budget may end a page early,
+    /// never make the cursor skip.
     pub fn events_page(
         &self,
         filter: &EventFilter,

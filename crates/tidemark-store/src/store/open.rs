@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{Handle, LiveState, Store, StoreConfig};
 use crate::error::OpenError;
 use crate::quarantine::{self, DropLog};
-use crate::tables;
+use crate::tables::{self, Table, TableVisitor};
 
 /// The first bytes of every redb file.
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
@@ -105,6 +105,22 @@ pub(crate) fn read_layout(db: &redb::ReadOnlyDatabase, path: &Path) -> Result<i6
     format.ok_or_else(not_a_store)
 }
 
+/// Creates each table of the list the file lacks (opening a table in a write transaction creates
+/// it; one that exists is left as it is).
+struct CreateTables<'txn>(&'txn WriteTransaction);
+
+impl TableVisitor for CreateTables<'_> {
+    type Error = redb::TableError;
+
+    fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &mut self,
+        _table: Table,
+        definition: TableDefinition<'static, K, V>,
+    ) -> Result<(), redb::TableError> {
+        self.0.open_table(definition).map(drop)
+    }
+}
+
 impl Store {
     /// Opens (or creates, when `path` does not exist) the store at `path` for reading and
     /// writing, and restores the live state. An existing file that is not a store (an empty
@@ -113,7 +129,8 @@ impl Store {
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, OpenError> {
         let path = path.as_ref().to_path_buf();
         let db = open_database(&path, config.cache_bytes)?;
-        // Create every table, and the layout version, on first open.
+        // The layout version and every table of the list (those it lacks, on first open, or
+        // those added since it was written) are created in one transaction.
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(tables::META)?;
@@ -130,19 +147,13 @@ impl Store {
                 }
                 Some(_) => {}
             }
-            txn.open_table(tables::LOG)?;
-            txn.open_table(tables::IDS)?;
-            txn.open_table(tables::BY_FINDING)?;
-            txn.open_table(tables::BY_CLUSTER_TIME)?;
-            txn.open_table(tables::BY_INCIDENT)?;
-            txn.open_table(tables::BY_TYPE)?;
-            txn.open_table(tables::SNAPSHOTS)?;
-            txn.open_table(tables::SNAPSHOT_TIMES)?;
-            let records = txn.open_table(tables::QUARANTINE)?;
-            txn.open_table(tables::QUARANTINE_DIGESTS)?;
-            txn.open_table(tables::QUARANTINE_REPEATS)?;
+        }
+        tables::visit_tables(&mut CreateTables(&txn))?;
+        {
+            let mut meta = txn.open_table(tables::META)?;
             if meta.get(tables::QUARANTINE_BYTES)?.is_none() {
                 // A store from before the bound: count its records' bytes once.
+                let records = txn.open_table(tables::QUARANTINE)?;
                 let bytes = quarantine::count_bytes(&records)?;
                 meta.insert(tables::QUARANTINE_BYTES, bytes as i64)?;
             }

@@ -24,9 +24,10 @@ impl Store {
     /// log's events before the latest durable snapshot at or before `before` (default: the
     /// latest snapshot), with their timeline index entries and the older snapshots. The live
     /// state is unchanged (it restores from that snapshot and the events after it); time travel
-    /// before the snapshot answers [`QueryError::BeforeRetainedLog`] and `rebuild` refuses. The
-    /// id index is kept whole, so a stream message repeating an old id is still a duplicate.
-    /// An embedded store (its own source of truth) refuses.
+    /// before the snapshot answers
+    /// [`QueryError::BeforeRetainedLog`](crate::QueryError::BeforeRetainedLog) and `rebuild`
+    /// refuses. The id index is kept whole, so a stream message repeating an old id is still a
+    /// duplicate. An embedded store (its own source of truth) refuses.
     pub fn drop_events_before(
         &self,
         before: Option<u64>,
