@@ -1,13 +1,13 @@
 //! Retention on a replica: the local log's events before a durable snapshot dropped, with their
 //! index entries and the older snapshots.
 
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::Serialize;
 
 use super::Store;
 use super::restore::{decode_snapshot_or_outdated, skip_corrupt_snapshot};
-use crate::error::RetentionError;
-use crate::tables;
+use crate::error::{RetentionError, StorageFault};
+use crate::tables::{self, Table};
 
 /// What dropping old events did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -41,8 +41,8 @@ impl Store {
         let requested = before.unwrap_or(state.last_seq).min(state.last_seq);
         let db = self.db()?;
         let txn = db.begin_write()?;
-        let (cut, dropped) = {
-            let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
+        let cut = {
+            let snapshots = txn.open_table(tables::SNAPSHOTS)?;
             // The latest snapshot at or before the position asked for, in the current format.
             let mut cut = None;
             for entry in snapshots.range(..=requested)?.rev() {
@@ -66,28 +66,12 @@ impl Store {
                     earliest,
                 });
             };
-            if cut <= state.log_start {
-                (state.log_start, 0)
-            } else {
-                let mut log = txn.open_table(tables::LOG)?;
-                let before_len = log.len()?;
-                log.retain_in(..cut, |_, _| false)?;
-                let dropped = before_len - log.len()?;
-                snapshots.retain_in(..cut, |_, _| false)?;
-                txn.open_table(tables::SNAPSHOT_TIMES)?
-                    .retain_in(..cut, |_, _| false)?;
-                txn.open_table(tables::BY_FINDING)?
-                    .retain(|(_, _, seq), _| seq >= cut)?;
-                txn.open_table(tables::BY_CLUSTER_TIME)?
-                    .retain(|(_, _, seq), _| seq >= cut)?;
-                txn.open_table(tables::BY_INCIDENT)?
-                    .retain(|(_, seq), _| seq >= cut)?;
-                txn.open_table(tables::BY_TYPE)?
-                    .retain(|(_, seq), _| seq >= cut)?;
-                txn.open_table(tables::META)?
-                    .insert(tables::LOG_START, cut as i64)?;
-                (cut, dropped)
-            }
+            cut
+        };
+        let (cut, dropped) = if cut <= state.log_start {
+            (state.log_start, 0)
+        } else {
+            (cut, cut_before(&txn, cut)?)
         };
         txn.commit()?;
         state.log_start = cut;
@@ -101,4 +85,58 @@ impl Store {
             first_retained: cut,
         })
     }
+}
+
+/// Drops from every table what it holds of the positions before `cut` and records `cut` as the
+/// first position the log holds; answers the log records dropped. Every table of the list is
+/// placed here (the `match` is exhaustive, so a table added to the list must be): a table keyed
+/// by position loses its entries before the cut, the others are kept whole.
+fn cut_before(txn: &WriteTransaction, cut: u64) -> Result<u64, StorageFault> {
+    let mut dropped = 0;
+    for &table in Table::ALL {
+        match table {
+            Table::Log => {
+                let mut log = txn.open_table(tables::LOG)?;
+                let before = log.len()?;
+                log.retain_in(..cut, |_, _| false)?;
+                dropped = before - log.len()?;
+            }
+            Table::Snapshots => {
+                txn.open_table(tables::SNAPSHOTS)?
+                    .retain_in(..cut, |_, _| false)?;
+            }
+            Table::SnapshotTimes => {
+                txn.open_table(tables::SNAPSHOT_TIMES)?
+                    .retain_in(..cut, |_, _| false)?;
+            }
+            Table::ByFinding => {
+                txn.open_table(tables::BY_FINDING)?
+                    .retain(|(_, _, seq), _| seq >= cut)?;
+            }
+            Table::ByClusterTime => {
+                txn.open_table(tables::BY_CLUSTER_TIME)?
+                    .retain(|(_, _, seq), _| seq >= cut)?;
+            }
+            Table::ByIncident => {
+                txn.open_table(tables::BY_INCIDENT)?
+                    .retain(|(_, seq), _| seq >= cut)?;
+            }
+            Table::ByType => {
+                txn.open_table(tables::BY_TYPE)?
+                    .retain(|(_, seq), _| seq >= cut)?;
+            }
+            Table::Meta => {
+                txn.open_table(tables::META)?
+                    .insert(tables::LOG_START, cut as i64)?;
+            }
+            // Kept whole: the id index goes on deduplicating the events dropped here (a stream
+            // message repeating an old id is still a duplicate); the quarantine holds no
+            // positions.
+            Table::Ids
+            | Table::Quarantine
+            | Table::QuarantineDigests
+            | Table::QuarantineRepeats => {}
+        }
+    }
+    Ok(dropped)
 }
