@@ -115,8 +115,8 @@ impl Store {
     ) -> Result<EventsPage, QueryError> {
         let limit = limit.max(1);
         let budget = self.config.events_scan_budget.max(1);
-        // What the live state names, with the checkpoint it is at; read before the database (the
-        // lock order is state, db). Reading no further than that checkpoint keeps a cluster that
+        // What the live state names, with the checkpoint it is at; read before the database
+        // (lock order). Reading no further than that checkpoint keeps a cluster that
         // a later batch adds from being passed over while its positions are read.
         let (up_to, incident_seqs, finding_clusters) = {
             let state = self.read_state();

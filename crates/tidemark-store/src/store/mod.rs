@@ -128,8 +128,8 @@ struct LiveState {
 
 /// The embedded store. Share it (`Arc<Store>`): reads run concurrently with one writer.
 ///
-/// Its locks are taken in one order, `writer` → `state` → `db` (the module documentation of
-/// `store/mod.rs` says why).
+/// Its locks are taken in one order: the lock order in the module documentation of
+/// `store/mod.rs`.
 #[derive(Debug)]
 pub struct Store {
     /// The database handle; `None` only while a reopen after an I/O error failed.
