@@ -31,7 +31,7 @@
 //!   that failed).
 //! - Readers take `state` (shared) for what the live state names, then `db` (shared). A reader
 //!   never waits for `state` while it holds `db`: it lets `db` go before reading the state again.
-//!   So a writer holding `state` may take `db` exclusively (the reopen after an I/O error,
+//!   So a writer may take `db` exclusively (the reopen after an I/O error, which holds `state`;
 //!   `compact`) without waiting on a reader that waits on it.
 //! - `db` is never taken shared twice by one thread: a queued exclusive reopen between the two
 //!   would deadlock the second.
