@@ -363,6 +363,19 @@ pub enum BackupError {
         /// Layout this build reads.
         expected: i64,
     },
+    /// The file lacks tables every store has (a copy cut short, or a file made by other means):
+    /// restoring it would lose what they hold (without `ids`, every event would be stored again).
+    #[error(
+        "{} lacks the table(s) {} that every Tidemark store has: it is not a whole store or backup; restore another backup (`tidemark verify --db FILE` lists what is wrong with a file)",
+        path.display(),
+        tables.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
+    )]
+    MissingTables {
+        /// The file.
+        path: PathBuf,
+        /// The tables it lacks, by name.
+        tables: Vec<&'static str>,
+    },
     /// The copy does not hold what was copied.
     #[error("the copy at {} does not match its source: {problem}; the copy was discarded", path.display())]
     Mismatch {

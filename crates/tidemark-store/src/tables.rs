@@ -1,45 +1,142 @@
-//! The redb tables and what their keys mean.
+//! The redb tables and what their keys mean: the one list of them.
 //!
 //! Keys are chosen to be append-friendly where they can be (positions grow; a cluster's times
 //! mostly grow), because every commit copies each B-tree leaf it touches.
+//!
+//! Every table is named once, in the `store_tables!` list below. From it come the
+//! `TableDefinition` constants, [`Table`] (every table by name, with whether an older store may
+//! lack it) and `visit_tables`, which hands each table's definition, with its own key and value
+//! types, to a `TableVisitor` (the tables' types differ, so an array of definitions would not
+//! type-check; the visitor is generic over them). Whatever has to touch every table goes through
+//! that list: `Store::open` creates the tables, a backup copies them and counts their entries,
+//! `Store::inspect_backup` (and so `tidemark restore`) refuses a file that lacks one, and
+//! `Store::verify` names a missing one. A table added to the list is created, copied, counted
+//! and checked for without another edit; `tests/tables.rs` checks that redb's `list_tables()` of
+//! a fresh store, of a store with entries in every table and of its backup is exactly the list.
 
-use redb::TableDefinition;
+use redb::{Key, TableDefinition, TableHandle, Value};
 
-/// position → event record (`codec::encode_event`). Positions start at 1 and have no gaps.
-pub const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
-/// event id → position: the dedupe index.
-pub const IDS: TableDefinition<&str, u64> = TableDefinition::new("ids");
-/// (cluster, check_key, position) → change bits: the events that changed or named a finding.
-pub const BY_FINDING: TableDefinition<(&str, &str, u64), u8> = TableDefinition::new("by_finding");
-/// (cluster, event time in ns, position) → event type index.
-pub const BY_CLUSTER_TIME: TableDefinition<(&str, i64, u64), u8> =
-    TableDefinition::new("by_cluster_time");
-/// (incident id, position) → ().
-pub const BY_INCIDENT: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_incident");
-/// (event type, position) → ().
-pub const BY_TYPE: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_type");
-/// position → projection snapshot (`codec::encode_snapshot`) of the state after it.
-pub const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
-/// position → latest event time (ns) among positions 1..=it, for each snapshot.
-pub const SNAPSHOT_TIMES: TableDefinition<u64, i64> = TableDefinition::new("snapshot_times");
-/// quarantine id → record (`codec::encode_quarantine`).
-pub const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
-/// SHA-256 of a refused input (its reason's length as 8 little-endian bytes, the reason, the raw
-/// bytes) → the quarantine id of the record that holds it: the same input refused again raises
-/// that record's count instead of adding a record. Records written before this table existed
-/// have no entry (a repeat of one adds one record, which is then counted).
-///
-/// Added without a layout bump: older builds ignore it (and write records without digests),
-/// and this build creates it when it opens a store that lacks it.
-pub const QUARANTINE_DIGESTS: TableDefinition<&[u8], u64> =
-    TableDefinition::new("quarantine_digests");
-/// quarantine id → (times refused, when last refused in ns) of a record refused more than once;
-/// a record without an entry was refused once, at its `recorded_at`.
-pub const QUARANTINE_REPEATS: TableDefinition<u64, (u64, i64)> =
-    TableDefinition::new("quarantine_repeats");
-/// Named numbers: `checkpoint` (last applied position), `format`, `max_time`, `log_source`,
-/// `log_start`, `quarantine_bytes`, `quarantine_dropped`.
-pub const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
+use crate::error::StorageFault;
+
+/// An operation on every table of the store, whatever its key and value types: see
+/// `visit_tables`.
+pub(crate) trait TableVisitor {
+    /// Why the operation failed; [`visit_tables`] stops at the first failure.
+    type Error;
+    /// Does the operation on one table.
+    fn visit<K: Key + 'static, V: Value + 'static>(
+        &mut self,
+        table: Table,
+        definition: TableDefinition<'static, K, V>,
+    ) -> Result<(), Self::Error>;
+}
+
+/// Generates the constants, [`Table`] and `visit_tables` from one list. A line is
+/// `Variant: CONSTANT<Key, Value> = "name"`, with `, added_later` when the table was added
+/// without a layout bump (a store written before it lacks it until opened for writing).
+macro_rules! store_tables {
+    (@added_later) => { false };
+    (@added_later added_later) => { true };
+    ($(
+        $(#[$attribute:meta])*
+        $variant:ident: $constant:ident<$key:ty, $value:ty> = $name:literal $(, $added_later:ident)?;
+    )*) => {
+        $(
+            $(#[$attribute])*
+            pub const $constant: TableDefinition<$key, $value> = TableDefinition::new($name);
+        )*
+
+        /// Every table of a store, in the order of the list (`Table::ALL`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[non_exhaustive]
+        pub enum Table {
+            $(
+                #[doc = concat!("`", $name, "` ([`", stringify!($constant), "`]).")]
+                $variant,
+            )*
+        }
+
+        impl Table {
+            /// Every table, in the order of the list.
+            pub const ALL: &'static [Table] = &[$(Table::$variant),*];
+
+            /// The table's name in the redb file.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Table::$variant => $name,)*
+                }
+            }
+
+            /// Whether a store may lack the table: it was added without a layout bump, so a store
+            /// written before it has none until a read-write open creates it (a read-only open
+            /// creates nothing). Readers treat such a table as empty.
+            pub const fn may_be_absent(self) -> bool {
+                match self {
+                    $(Table::$variant => store_tables!(@added_later $($added_later)?),)*
+                }
+            }
+        }
+
+        /// Hands every table of the list, with its definition, to `visitor`, in the order of the
+        /// list; stops at the first error.
+        pub(crate) fn visit_tables<Visitor: TableVisitor>(
+            visitor: &mut Visitor,
+        ) -> Result<(), Visitor::Error> {
+            $(visitor.visit(Table::$variant, $constant)?;)*
+            Ok(())
+        }
+    };
+}
+
+store_tables! {
+    /// Named numbers: `checkpoint` (last applied position), `format`, `max_time`, `log_source`,
+    /// `log_start`, `quarantine_bytes`, `quarantine_dropped`.
+    Meta: META<&str, i64> = "meta";
+    /// position → event record (`codec::encode_event`). Positions start at 1 and have no gaps.
+    Log: LOG<u64, &[u8]> = "log";
+    /// event id → position: the dedupe index.
+    Ids: IDS<&str, u64> = "ids";
+    /// (cluster, check_key, position) → change bits: the events that changed or named a finding.
+    ByFinding: BY_FINDING<(&str, &str, u64), u8> = "by_finding";
+    /// (cluster, event time in ns, position) → event type index.
+    ByClusterTime: BY_CLUSTER_TIME<(&str, i64, u64), u8> = "by_cluster_time";
+    /// (incident id, position) → ().
+    ByIncident: BY_INCIDENT<(&str, u64), ()> = "by_incident";
+    /// (event type, position) → ().
+    ByType: BY_TYPE<(&str, u64), ()> = "by_type";
+    /// position → projection snapshot (`codec::encode_snapshot`) of the state after it.
+    Snapshots: SNAPSHOTS<u64, &[u8]> = "snapshots";
+    /// position → latest event time (ns) among positions 1..=it, for each snapshot.
+    SnapshotTimes: SNAPSHOT_TIMES<u64, i64> = "snapshot_times";
+    /// quarantine id → record (`codec::encode_quarantine`).
+    Quarantine: QUARANTINE<u64, &[u8]> = "quarantine";
+    /// SHA-256 of a refused input (its reason's length as 8 little-endian bytes, the reason, the
+    /// raw bytes) → the quarantine id of the record that holds it: the same input refused again
+    /// raises that record's count instead of adding a record. Records written before this table
+    /// existed have no entry (a repeat of one adds one record, which is then counted).
+    ///
+    /// Added without a layout bump: older builds ignore it (and write records without digests),
+    /// and this build creates it when it opens a store that lacks it.
+    QuarantineDigests: QUARANTINE_DIGESTS<&[u8], u64> = "quarantine_digests", added_later;
+    /// quarantine id → (times refused, when last refused in ns) of a record refused more than
+    /// once; a record without an entry was refused once, at its `recorded_at`. Added with
+    /// `quarantine_digests`, without a layout bump.
+    QuarantineRepeats: QUARANTINE_REPEATS<u64, (u64, i64)> = "quarantine_repeats", added_later;
+}
+
+/// The tables of the list that the file of `txn` lacks although every store has them (tables
+/// that [may be absent](Table::may_be_absent) are not named), in the order of the list.
+pub(crate) fn missing_tables(txn: &redb::ReadTransaction) -> Result<Vec<Table>, StorageFault> {
+    let present: Vec<String> = txn
+        .list_tables()?
+        .map(|table| table.name().to_owned())
+        .collect();
+    Ok(Table::ALL
+        .iter()
+        .copied()
+        .filter(|table| !table.may_be_absent() && !present.iter().any(|name| name == table.name()))
+        .collect())
+}
 
 /// `META` key of the last applied log position.
 pub const CHECKPOINT: &str = "checkpoint";

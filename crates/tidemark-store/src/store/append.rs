@@ -1,0 +1,443 @@
+//! The write path: a batch appended in one write transaction (log records, indexes, quarantine
+//! records, the checkpoint, a snapshot every `snapshot_every` events), and what happens when a
+//! commit fails: the database reopened at its last commit, and, when the disk is full, batches
+//! refused without touching the disk for `disk_full_retry`.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use serde::Serialize;
+use tidemark_core::{Event, Timestamp};
+
+use super::index::index_event;
+use super::open::open_database;
+use super::{Handle, LiveState, Store};
+use crate::codec;
+use crate::error::{AppendError, OpenError, StorageFault};
+use crate::quarantine::{self, QuarantineTables};
+use crate::tables;
+
+/// Why writes are refused now: the last append found no space.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DiskFull {
+    /// The operating system's words (`No space left on device`, `File too large`, ...).
+    pub detail: String,
+    /// Batches refused since writes stopped (tried or not).
+    pub refused_batches: u64,
+    /// The checkpoint reads answer from (the last committed position).
+    pub checkpoint: u64,
+}
+
+/// The disk-full state of the writer: set by a failed append, cleared by a committed one.
+#[derive(Debug)]
+pub(super) struct WriteBlock {
+    status: DiskFull,
+    retry_at: Instant,
+}
+
+/// One item offered to [`Store::append`].
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A decoded, valid event.
+    Event(Event),
+    /// Input that could not be decoded or validated: kept in quarantine.
+    Rejected {
+        /// The bytes as received.
+        raw: Vec<u8>,
+        /// Why it was refused.
+        reason: String,
+        /// Where it came from (file and line, request item, stream sequence).
+        origin: String,
+    },
+}
+
+/// What happened to one [`Input`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Outcome {
+    /// Stored at this log position.
+    Accepted {
+        /// Its position.
+        seq: u64,
+    },
+    /// Its id was already stored, at this position; nothing was written.
+    Duplicate {
+        /// The position of the event first stored with this id.
+        seq: u64,
+    },
+    /// Refused. Its raw bytes are in quarantine: in a record of its own, or counted on the
+    /// record of the same bytes refused for the same reason before; or, when the quarantine was
+    /// at its bound, not kept (`raw_kept: false`, no id: the drop is counted).
+    Rejected {
+        /// Why.
+        reason: String,
+        /// The quarantine record holding the raw bytes (`None` when they were not kept).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        quarantine_id: Option<u64>,
+        /// Whether the raw bytes are kept in quarantine.
+        raw_kept: bool,
+    },
+}
+
+impl Store {
+    /// Closes and reopens the database after a failed write (redb refuses every operation
+    /// with `PreviousIo` after an I/O error until the file is reopened; reopening repairs it
+    /// back to the last commit), then reloads the live state from that commit. Called with the
+    /// writer and state locks held.
+    fn reopen(&self, state: &mut LiveState) -> Result<(), OpenError> {
+        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+        // The old handle holds the file lock: close it before opening again.
+        *slot = None;
+        let db = open_database(&self.path, self.config.cache_bytes)?;
+        *state = Self::load_state(db.begin_read()?)?;
+        *slot = Some(Handle::Write(db));
+        tracing::info!(path = %self.path.display(), checkpoint = state.last_seq, "store reopened after a write error");
+        Ok(())
+    }
+
+    /// Why writes are refused now, if they are: the disk (or the file size limit) was full at
+    /// the last try. Reads answer from the last committed state meanwhile.
+    pub fn disk_full(&self) -> Option<DiskFull> {
+        self.write_block
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|block| block.status.clone())
+    }
+
+    /// Appends a batch in one transaction and applies it to the projections; each new event
+    /// takes the next position after the checkpoint.
+    ///
+    /// Events whose id is already stored (or repeated within the batch) are not stored again;
+    /// rejected inputs go to quarantine. On error nothing of the batch is stored and the live
+    /// state is as before.
+    pub fn append(
+        &self,
+        inputs: &[Input],
+        recorded_at: Timestamp,
+    ) -> Result<Vec<Outcome>, AppendError> {
+        self.append_with(inputs.iter().map(|input| (None, input)), recorded_at)
+    }
+
+    /// Appends a batch whose positions are given: the follower of a JetStream stream stores each
+    /// event at its stream sequence. Positions must be increasing and after the checkpoint; the
+    /// checkpoint becomes the last one, whether that item was stored, a duplicate or rejected,
+    /// so positions may have gaps.
+    pub fn append_positioned(
+        &self,
+        items: &[(u64, Input)],
+        recorded_at: Timestamp,
+    ) -> Result<Vec<Outcome>, AppendError> {
+        self.append_with(
+            items
+                .iter()
+                .map(|(position, input)| (Some(*position), input)),
+            recorded_at,
+        )
+    }
+
+    /// Keeps rejected inputs in quarantine without taking a log position or moving the
+    /// checkpoint: how a replica keeps what its own API refused (its log positions are its
+    /// stream's sequences, which only the follower writes). The records are written by the same
+    /// code as `append`'s, in one transaction. Events are refused with
+    /// [`AppendError::EventNotRejected`] before anything is written: they belong in the log.
+    pub fn quarantine_rejected(
+        &self,
+        rejected: &[Input],
+        recorded_at: Timestamp,
+    ) -> Result<Vec<Outcome>, AppendError> {
+        if let Some(Input::Event(event)) = rejected.iter().find(|i| matches!(i, Input::Event(_))) {
+            return Err(AppendError::EventNotRejected {
+                id: event.id.0.clone(),
+            });
+        }
+        // Without positions and without events, `append` writes quarantine records only: the
+        // checkpoint and the log stay as they are.
+        self.append(rejected, recorded_at)
+    }
+
+    fn append_with<'a>(
+        &self,
+        items: impl Iterator<Item = (Option<u64>, &'a Input)>,
+        recorded_at: Timestamp,
+    ) -> Result<Vec<Outcome>, AppendError> {
+        self.refuse_if_read_only()?;
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(refusal) = self.refusal_while_disk_full() {
+            return Err(refusal);
+        }
+        let closed = self.db.read().unwrap_or_else(|p| p.into_inner()).is_none();
+        if closed {
+            // An earlier reopen failed: try again before writing.
+            self.reopen(&mut state).map_err(AppendError::Reopen)?;
+        }
+        let before = (
+            state.last_seq,
+            state.max_time,
+            state.snapshot_seq,
+            state.quarantine,
+        );
+        let result = self.append_in_txn(&mut state, items, recorded_at);
+        match result {
+            Ok(outcomes) => {
+                self.log_quarantine_drops(state.quarantine.dropped - before.3.dropped);
+                let mut block = self.write_block.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(ended) = block.take() {
+                    tracing::info!(
+                        checkpoint = state.last_seq,
+                        refused_batches = ended.status.refused_batches,
+                        "writes resumed: the store has space again"
+                    );
+                }
+                Ok(outcomes)
+            }
+            Err(AppendError::Storage(fault)) => {
+                // redb answers every later operation with `PreviousIo` after an I/O error, and
+                // the projection may hold part of the batch: reopen, reload from the last commit.
+                if let Err(error) = self.reopen(&mut state) {
+                    tracing::error!(%error, "could not reopen the store after a write error; the next write tries again");
+                }
+                if fault.is_disk_full() {
+                    Err(self.block_writes(&fault, state.last_seq))
+                } else {
+                    Err(AppendError::Storage(fault))
+                }
+            }
+            Err(error) => {
+                if (
+                    state.last_seq,
+                    state.max_time,
+                    state.snapshot_seq,
+                    state.quarantine,
+                ) != before
+                {
+                    // The projection already saw part of a batch that did not commit: restore it.
+                    match self
+                        .db()
+                        .map_err(OpenError::from)
+                        .and_then(|db| Self::load_state(db.begin_read()?))
+                    {
+                        Ok(reloaded) => *state = reloaded,
+                        Err(e) => {
+                            tracing::error!(error = %e, "could not reload the state after a failed append")
+                        }
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Warns (at most once a minute) that refused inputs were not kept: the quarantine is full.
+    fn log_quarantine_drops(&self, dropped_now: u64) {
+        let mut log = self
+            .quarantine_drop_log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(dropped) = log.note(dropped_now, Instant::now()) {
+            let limits = self.config.quarantine;
+            tracing::warn!(
+                dropped,
+                max_records = limits.max_records,
+                max_bytes = limits.max_bytes,
+                "the quarantine is full: refused inputs were answered with their reason but their raw bytes were not kept (counted in `tidemark stats` and tidemark_quarantine_dropped_total); see docs/runbooks/quarantine-growing.md"
+            );
+        }
+    }
+
+    /// The refusal answered while writes are paused for lack of space (until the next try).
+    fn refusal_while_disk_full(&self) -> Option<AppendError> {
+        let mut block = self.write_block.lock().unwrap_or_else(|p| p.into_inner());
+        let block = block.as_mut()?;
+        let now = Instant::now();
+        if now >= block.retry_at {
+            return None;
+        }
+        block.status.refused_batches += 1;
+        Some(AppendError::DiskFull {
+            path: self.path.clone(),
+            detail: block.status.detail.clone(),
+            retry_after: block.retry_at - now,
+        })
+    }
+
+    /// Records that a batch failed for lack of space, and the error to answer.
+    fn block_writes(&self, fault: &StorageFault, checkpoint: u64) -> AppendError {
+        let detail = fault.to_string();
+        let retry_after = self.config.disk_full_retry;
+        let mut block = self.write_block.lock().unwrap_or_else(|p| p.into_inner());
+        let refused_batches = block.as_ref().map_or(0, |b| b.status.refused_batches) + 1;
+        if block.is_none() {
+            tracing::error!(path = %self.path.display(), %detail, checkpoint, "disk full: ingest stopped; reads continue from the last commit; writes resume when there is space");
+        }
+        *block = Some(WriteBlock {
+            status: DiskFull {
+                detail: detail.clone(),
+                refused_batches,
+                checkpoint,
+            },
+            retry_at: Instant::now() + retry_after,
+        });
+        AppendError::DiskFull {
+            path: self.path.clone(),
+            detail,
+            retry_after,
+        }
+    }
+
+    fn append_in_txn<'a>(
+        &self,
+        state: &mut LiveState,
+        items: impl Iterator<Item = (Option<u64>, &'a Input)>,
+        recorded_at: Timestamp,
+    ) -> Result<Vec<Outcome>, AppendError> {
+        let db = self.db()?;
+        let txn = db.begin_write()?;
+        let mut outcomes = Vec::with_capacity(items.size_hint().0);
+        {
+            let mut log = txn.open_table(tables::LOG)?;
+            let mut ids = txn.open_table(tables::IDS)?;
+            let mut by_finding = txn.open_table(tables::BY_FINDING)?;
+            let mut by_cluster_time = txn.open_table(tables::BY_CLUSTER_TIME)?;
+            let mut by_incident = txn.open_table(tables::BY_INCIDENT)?;
+            let mut by_type = txn.open_table(tables::BY_TYPE)?;
+            let mut quarantine = QuarantineTables::open(&txn)?;
+            let mut record = Vec::with_capacity(4096);
+            let mut finding_bits: BTreeMap<String, u8> = BTreeMap::new();
+            for (position, input) in items {
+                state.from_stream |= position.is_some();
+                if let Some(position) = position
+                    && position <= state.last_seq
+                {
+                    return Err(AppendError::PositionNotAfterCheckpoint {
+                        position,
+                        checkpoint: state.last_seq,
+                    });
+                }
+                match input {
+                    Input::Event(event) => {
+                        if let Some(seq) = ids.get(event.id.as_str())? {
+                            outcomes.push(Outcome::Duplicate { seq: seq.value() });
+                            if let Some(position) = position {
+                                state.last_seq = position;
+                            }
+                            continue;
+                        }
+                        let seq = position.unwrap_or(state.last_seq + 1);
+                        codec::encode_event(seq, event, recorded_at, &mut record);
+                        log.insert(seq, record.as_slice())?;
+                        ids.insert(event.id.as_str(), seq)?;
+                        let changes = state.projections.apply(seq, event);
+                        index_event(
+                            seq,
+                            event,
+                            changes,
+                            &mut finding_bits,
+                            &mut by_finding,
+                            &mut by_cluster_time,
+                            &mut by_incident,
+                            &mut by_type,
+                        )?;
+                        state.last_seq = seq;
+                        state.max_time =
+                            Some(state.max_time.map_or(event.time, |t| t.max(event.time)));
+                        outcomes.push(Outcome::Accepted { seq });
+                    }
+                    Input::Rejected {
+                        raw,
+                        reason,
+                        origin,
+                    } => {
+                        let outcome = quarantine::keep(
+                            &mut quarantine,
+                            &mut state.quarantine,
+                            &self.config.quarantine,
+                            (raw, reason, origin),
+                            recorded_at,
+                        )?;
+                        if let Some(position) = position {
+                            state.last_seq = position;
+                        }
+                        outcomes.push(outcome);
+                    }
+                }
+            }
+        }
+        self.write_checkpoint(&txn, state)?;
+        if state.last_seq - state.snapshot_seq >= self.config.snapshot_every {
+            self.write_snapshot(&txn, state)?;
+        }
+        txn.commit()?;
+        Ok(outcomes)
+    }
+
+    fn write_checkpoint(
+        &self,
+        txn: &WriteTransaction,
+        state: &LiveState,
+    ) -> Result<(), StorageFault> {
+        let mut meta = txn.open_table(tables::META)?;
+        meta.insert(tables::CHECKPOINT, state.last_seq as i64)?;
+        if let Some(max_time) = state.max_time {
+            meta.insert(tables::MAX_TIME, max_time.unix_nanos())?;
+        }
+        if state.from_stream {
+            meta.insert(tables::LOG_SOURCE, tables::LOG_FROM_STREAM)?;
+        }
+        state.quarantine.write(&mut meta)?;
+        Ok(())
+    }
+
+    /// Writes a snapshot of `state` at its position, thinning older ones to one per
+    /// `snapshot_keep_every` positions.
+    pub(super) fn write_snapshot(
+        &self,
+        txn: &WriteTransaction,
+        state: &mut LiveState,
+    ) -> Result<(), StorageFault> {
+        let seq = state.last_seq;
+        let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
+        let mut times = txn.open_table(tables::SNAPSHOT_TIMES)?;
+        let previous = snapshots
+            .range(..seq)?
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| k.value());
+        if let Some(previous) = previous
+            && previous / self.config.snapshot_keep_every == seq / self.config.snapshot_keep_every
+        {
+            snapshots.remove(previous)?;
+            times.remove(previous)?;
+        }
+        let record = codec::encode_snapshot_of(seq, state.max_time, &state.projections);
+        snapshots.insert(seq, record.as_slice())?;
+        times.insert(seq, state.max_time.map_or(i64::MIN, Timestamp::unix_nanos))?;
+        state.snapshot_seq = seq;
+        Ok(())
+    }
+
+    /// Writes a snapshot if events were applied since the last one, so the next open replays
+    /// nothing. Called on graceful shutdown.
+    pub fn snapshot_now(&self) -> Result<(), AppendError> {
+        self.refuse_if_read_only()?;
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if state.last_seq == state.snapshot_seq {
+            return Ok(());
+        }
+        let db = self.db()?;
+        let txn = db.begin_write()?;
+        let before = state.snapshot_seq;
+        if let Err(e) = self.write_snapshot(&txn, &mut state) {
+            state.snapshot_seq = before;
+            return Err(e.into());
+        }
+        if let Err(e) = txn.commit() {
+            state.snapshot_seq = before;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+}

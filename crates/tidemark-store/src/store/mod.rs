@@ -1,0 +1,242 @@
+//! The embedded store: one redb file holding the log, its indexes, projection snapshots, the
+//! checkpoint and the quarantine.
+//!
+//! Writes come in batches, and each batch is one write transaction: its log records, its index
+//! entries, its quarantine records and the checkpoint (and, every `snapshot_every` events, a
+//! projection snapshot) commit together or not at all. The live projection is kept in memory;
+//! on open it is restored from the latest snapshot and the log after it, which that same
+//! transaction discipline makes equal to the state at the checkpoint.
+//!
+//! `Store` is one type; its methods live by concern, one `impl Store` per file:
+//! - `open.rs`: opening a file read-write (creating the tables of [`crate::tables`]'s list) or
+//!   read-only, refusing files that are not stores;
+//! - `restore.rs`: the live state restored from the latest usable snapshot and the log after it
+//!   (open, the reopen after a write error, time travel and the backup check share it), and the
+//!   decoding of stored records;
+//! - `append.rs`: the write path (one transaction per batch, snapshots) and the pause and reopen
+//!   when the disk is full;
+//! - `index.rs`: the index entries an event gets (append, rebuild and verify derive them alike);
+//! - `projections.rs`: the projections now or at a point of the log (time travel);
+//! - `timelines.rs`, `events.rs`, `quarantine_reads.rs`, `stats.rs`: reads of the indexes, the
+//!   log and the quarantine, and figures;
+//! - `backup.rs` (backup, its check, compaction), `retention.rs` (a replica's old events
+//!   dropped), `rebuild.rs` (the log folded again).
+//!
+//! # Lock order
+//!
+//! `writer` → `state` → `db`: a thread may skip a lock, never take one out of this order.
+//! - Writers (append, snapshot, rebuild, retention, compaction) hold `writer` first, so the
+//!   in-memory state follows commits in order. Those that change the state then hold `state` for
+//!   writing across their commit, so no reader sees a batch before it commits (or part of one
+//!   that failed).
+//! - Readers take `state` (shared) for what the live state names, then `db` (shared). A reader
+//!   never waits for `state` while it holds `db`: it lets `db` go before reading the state again.
+//!   So a writer may take `db` exclusively (the reopen after an I/O error, which holds `state`;
+//!   `compact`) without waiting on a reader that waits on it.
+//! - `db` is never taken shared twice by one thread: a queued exclusive reopen between the two
+//!   would deadlock the second.
+
+mod append;
+mod backup;
+mod events;
+mod index;
+mod open;
+mod projections;
+mod quarantine_reads;
+mod rebuild;
+mod restore;
+mod retention;
+mod stats;
+mod timelines;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use redb::{Database, ReadableDatabase, WriteTransaction};
+use tidemark_core::{Projections, Timestamp};
+
+use crate::error::{CorruptRecord, ReadOnlyStore, StorageFault};
+use crate::quarantine::{DropLog, QuarantineLimits, QuarantineTally};
+
+use append::WriteBlock;
+pub use append::{DiskFull, Input, Outcome};
+pub use backup::{BackupInfo, CompactReport};
+pub use events::{EVENTS_SCAN_BUDGET, EventFilter, EventsPage};
+pub(crate) use index::{finding_index_entries, incident_of, type_index};
+pub(crate) use open::{open_database_read_only, read_layout};
+pub use projections::At;
+pub use quarantine_reads::{QuarantineEntry, QuarantineView};
+pub use rebuild::RebuildReport;
+pub(crate) use restore::{check_checkpoint, decode_log, decode_snapshot_or_outdated};
+pub use retention::RetentionReport;
+pub use stats::Stats;
+pub use timelines::{ClusterTimelinePage, TimelineEntry};
+
+/// Tuning of a store.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Write a projection snapshot when this many events were applied since the last one.
+    pub snapshot_every: u64,
+    /// Keep one historical snapshot per this many positions (for time travel); the latest is
+    /// always kept.
+    pub snapshot_keep_every: u64,
+    /// After a batch failed for lack of space, appends are refused without touching the disk
+    /// for this long; then the next append tries again (each failed try reopens the database,
+    /// which re-verifies the file, so tries are spaced out).
+    pub disk_full_retry: Duration,
+    /// redb's page cache, in bytes. Reads are mostly answered from the in-memory projections
+    /// and timelines read few pages, so this is far below redb's own default of 1 GiB.
+    pub cache_bytes: usize,
+    /// Candidate positions one [`Store::events_page`] call reads at most (default
+    /// [`EVENTS_SCAN_BUDGET`]; at least 1): a rare filter answers a short page with a `next`
+    /// cursor instead of scanning the whole log in one request.
+    pub events_scan_budget: usize,
+    /// How much the quarantine may hold (see [`QuarantineLimits`]).
+    pub quarantine: QuarantineLimits,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            snapshot_every: 10_000,
+            snapshot_keep_every: 100_000,
+            disk_full_retry: Duration::from_secs(5),
+            cache_bytes: 128 << 20,
+            events_scan_budget: EVENTS_SCAN_BUDGET,
+            quarantine: QuarantineLimits::default(),
+        }
+    }
+}
+
+/// The in-memory side of the store.
+#[derive(Debug)]
+struct LiveState {
+    projections: Projections,
+    last_seq: u64,
+    max_time: Option<Timestamp>,
+    snapshot_seq: u64,
+    /// What the quarantine holds.
+    quarantine: QuarantineTally,
+    /// Positions come from a JetStream stream (a replica): retention may drop old events.
+    from_stream: bool,
+    /// The first position the local log holds (retention moves it on).
+    log_start: u64,
+    /// Corrupt snapshots skipped when this state was restored.
+    skipped_snapshots: Vec<CorruptRecord>,
+}
+
+/// The embedded store. Share it (`Arc<Store>`): reads run concurrently with one writer.
+///
+/// Its locks are taken in one order: the lock order in the module documentation of
+/// `store/mod.rs`.
+#[derive(Debug)]
+pub struct Store {
+    /// The database handle; `None` only while a reopen after an I/O error failed.
+    db: RwLock<Option<Handle>>,
+    /// Opened with [`Store::open_read_only`]: every write operation is refused.
+    read_only: bool,
+    path: PathBuf,
+    config: StoreConfig,
+    state: RwLock<LiveState>,
+    /// Serialises writers, so the in-memory state follows commits in order.
+    writer: Mutex<()>,
+    /// Set while writes are refused because the disk is full.
+    write_block: Mutex<Option<WriteBlock>>,
+    /// Rate-limits the warning about refused inputs the full quarantine did not keep.
+    quarantine_drop_log: Mutex<DropLog>,
+}
+
+/// The open database: read-write (serve, ingest, rebuild, compact), or read-only (the read
+/// commands), which never writes a byte of the file.
+enum Handle {
+    Write(Database),
+    Read(redb::ReadOnlyDatabase),
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Write(db) => f.debug_tuple("Write").field(db).finish(),
+            Self::Read(_) => f.write_str("Read(ReadOnlyDatabase)"),
+        }
+    }
+}
+
+impl Handle {
+    fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            Self::Write(db) => db.begin_read(),
+            Self::Read(db) => db.begin_read(),
+        }
+    }
+
+    /// A write transaction; a read-only handle refuses (the write paths check
+    /// [`Store::refuse_if_read_only`] first, so this is a last guard).
+    fn begin_write(&self) -> Result<WriteTransaction, redb::TransactionError> {
+        match self {
+            Self::Write(db) => db.begin_write(),
+            Self::Read(_) => Err(redb::TransactionError::Storage(redb::StorageError::Io(
+                std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    "the store was opened read-only",
+                ),
+            ))),
+        }
+    }
+}
+
+/// A shared borrow of the open database.
+struct DbRef<'a>(RwLockReadGuard<'a, Option<Handle>>);
+
+impl std::ops::Deref for DbRef<'_> {
+    type Target = Handle;
+    fn deref(&self) -> &Handle {
+        self.0
+            .as_ref()
+            .expect("DbRef is only made for an open database")
+    }
+}
+
+impl Store {
+    /// Whether the store was opened read-only ([`Store::open_read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The refusal of every write operation of a read-only store.
+    fn refuse_if_read_only(&self) -> Result<(), ReadOnlyStore> {
+        if self.read_only {
+            return Err(ReadOnlyStore {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The open database, shared. Never call while holding another `DbRef` (a queued reopen
+    /// would deadlock a second shared lock), and never wait for `state` while holding one.
+    fn db(&self) -> Result<DbRef<'_>, StorageFault> {
+        let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            return Err(StorageFault(redb::Error::DatabaseClosed));
+        }
+        Ok(DbRef(guard))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read_state(&self) -> RwLockReadGuard<'_, LiveState> {
+        self.state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The last applied log position.
+    pub fn checkpoint(&self) -> u64 {
+        self.read_state().last_seq
+    }
+}

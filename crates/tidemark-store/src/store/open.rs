@@ -1,0 +1,203 @@
+//! Opening a store: the file checked to be a redb database, opened read-write (creating the
+//! tables and the layout version) or read-only (writing nothing), and the live state restored.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+
+use super::{Handle, LiveState, Store, StoreConfig};
+use crate::error::OpenError;
+use crate::quarantine::{self, DropLog};
+use crate::tables::{self, Table, TableVisitor};
+
+/// The first bytes of every redb file.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// Refuses an existing file that is not a redb database (an empty file included: redb would
+/// silently make it a new database) before redb sees it. A missing file passes.
+fn refuse_non_redb_file(path: &Path) -> Result<(), OpenError> {
+    use std::io::Read as _;
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(OpenError::Database {
+                path: path.to_path_buf(),
+                reason: redb::DatabaseError::from(e),
+            });
+        }
+    };
+    let mut head = Vec::with_capacity(REDB_MAGIC.len());
+    (&mut file)
+        .take(REDB_MAGIC.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| OpenError::Database {
+            path: path.to_path_buf(),
+            reason: redb::DatabaseError::from(e),
+        })?;
+    let reason = if head.is_empty() {
+        "it is empty (0 bytes)"
+    } else if head != REDB_MAGIC {
+        "it is not a redb database"
+    } else {
+        return Ok(());
+    };
+    Err(OpenError::NotAStore {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    })
+}
+
+/// What redb's refusal to open `path` means for the user.
+fn open_error(path: &Path, reason: redb::DatabaseError) -> OpenError {
+    let path = path.to_path_buf();
+    match reason {
+        redb::DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen { path },
+        // A read-only open refuses a file that needs recovery rather than repairing it.
+        redb::DatabaseError::RepairAborted => OpenError::NeedsRecovery { path },
+        reason => OpenError::Database { path, reason },
+    }
+}
+
+/// Opens (or creates, when `path` does not exist) the redb file for writing, naming a second
+/// process as such.
+pub(super) fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, OpenError> {
+    refuse_non_redb_file(path)?;
+    Database::builder()
+        .set_cache_size(cache_bytes)
+        .create(path)
+        .map_err(|reason| open_error(path, reason))
+}
+
+/// Opens an existing redb file read-only: nothing is written to it, and a file that needs
+/// recovery is refused ([`OpenError::NeedsRecovery`]) instead of repaired.
+pub(crate) fn open_database_read_only(
+    path: &Path,
+    cache_bytes: usize,
+) -> Result<redb::ReadOnlyDatabase, OpenError> {
+    if !path.exists() {
+        return Err(OpenError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
+    refuse_non_redb_file(path)?;
+    Database::builder()
+        .set_cache_size(cache_bytes)
+        .open_read_only(path)
+        .map_err(|reason| open_error(path, reason))
+}
+
+/// The layout version of a store opened read-only; a redb file without Tidemark's `meta` table
+/// or layout version is not a store.
+pub(crate) fn read_layout(db: &redb::ReadOnlyDatabase, path: &Path) -> Result<i64, OpenError> {
+    let not_a_store = || OpenError::NotAStore {
+        path: path.to_path_buf(),
+        reason: "it is a redb database without Tidemark's tables".into(),
+    };
+    let txn = db.begin_read()?;
+    let meta = match txn.open_table(tables::META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Err(not_a_store()),
+        Err(e) => return Err(e.into()),
+    };
+    let format = meta.get(tables::FORMAT)?.map(|v| v.value());
+    format.ok_or_else(not_a_store)
+}
+
+/// Creates each table of the list the file lacks (opening a table in a write transaction creates
+/// it; one that exists is left as it is).
+struct CreateTables<'txn>(&'txn WriteTransaction);
+
+impl TableVisitor for CreateTables<'_> {
+    type Error = redb::TableError;
+
+    fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &mut self,
+        _table: Table,
+        definition: TableDefinition<'static, K, V>,
+    ) -> Result<(), redb::TableError> {
+        self.0.open_table(definition).map(drop)
+    }
+}
+
+impl Store {
+    /// Opens (or creates, when `path` does not exist) the store at `path` for reading and
+    /// writing, and restores the live state. An existing file that is not a store (an empty
+    /// file included) is refused ([`OpenError::NotAStore`]); a file left by a process killed
+    /// while writing is recovered to its last commit by redb.
+    pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let db = open_database(&path, config.cache_bytes)?;
+        // The layout version and every table of the list (those it lacks, on first open, or
+        // those added since it was written) are created in one transaction.
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(tables::META)?;
+            let format = meta.get(tables::FORMAT)?.map(|v| v.value());
+            match format {
+                None => {
+                    meta.insert(tables::FORMAT, tables::STORE_FORMAT)?;
+                }
+                Some(found) if found > tables::STORE_FORMAT => {
+                    return Err(OpenError::NewerLayout {
+                        found,
+                        expected: tables::STORE_FORMAT,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        tables::visit_tables(&mut CreateTables(&txn))?;
+        {
+            let mut meta = txn.open_table(tables::META)?;
+            if meta.get(tables::QUARANTINE_BYTES)?.is_none() {
+                // A store from before the bound: count its records' bytes once.
+                let records = txn.open_table(tables::QUARANTINE)?;
+                let bytes = quarantine::count_bytes(&records)?;
+                meta.insert(tables::QUARANTINE_BYTES, bytes as i64)?;
+            }
+        }
+        txn.commit()?;
+        let state = Self::load_state(db.begin_read()?)?;
+        tracing::info!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, "store opened");
+        Ok(Self::with_handle(Handle::Write(db), path, config, state))
+    }
+
+    /// Opens an existing store read-only and restores the live state: not a byte of the file is
+    /// written (it may be read-only itself), no table is created, and the write operations
+    /// answer `ReadOnly`. The read commands open stores this way.
+    ///
+    /// Refused: a missing file ([`OpenError::Missing`]); a file that is not a Tidemark store
+    /// ([`OpenError::NotAStore`]: empty, not redb, or redb without Tidemark's tables); a store
+    /// held by a writing process ([`OpenError::AlreadyOpen`]); a store that needs recovery
+    /// because a process was killed while writing it ([`OpenError::NeedsRecovery`]: redb
+    /// recovers it on the next read-write open, `tidemark repair`).
+    pub fn open_read_only(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let db = open_database_read_only(&path, config.cache_bytes)?;
+        let format = read_layout(&db, &path)?;
+        if format > tables::STORE_FORMAT {
+            return Err(OpenError::NewerLayout {
+                found: format,
+                expected: tables::STORE_FORMAT,
+            });
+        }
+        let state = Self::load_state(db.begin_read()?)?;
+        tracing::debug!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, "store opened read-only");
+        Ok(Self::with_handle(Handle::Read(db), path, config, state))
+    }
+
+    fn with_handle(db: Handle, path: PathBuf, config: StoreConfig, state: LiveState) -> Self {
+        Self {
+            read_only: matches!(db, Handle::Read(_)),
+            db: RwLock::new(Some(db)),
+            path,
+            config,
+            state: RwLock::new(state),
+            writer: Mutex::new(()),
+            write_block: Mutex::new(None),
+            quarantine_drop_log: Mutex::new(DropLog::default()),
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The projections, now (the live state) or at a point of the log (time travel: rebuilt from
+//! the nearest usable snapshot before it and the log after that snapshot).
+
+use tidemark_core::{Event, FindingView, Projections, ProjectionsSnapshot, Timestamp};
+
+use super::Store;
+use super::restore::{latest_usable_snapshot, replay_range};
+use crate::error::{QueryError, ReadFault};
+use crate::tables;
+
+/// A point of the log to look at the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum At {
+    /// After applying positions 1..=seq.
+    Seq(u64),
+    /// After the longest prefix of the log whose events are not later than this time.
+    Time(Timestamp),
+}
+
+impl Store {
+    /// Every finding now, sorted by (cluster, check_key).
+    pub fn findings(&self) -> Vec<FindingView> {
+        self.read_state().projections.findings().views()
+    }
+
+    /// One finding now.
+    pub fn finding(&self, cluster: &str, check_key: &str) -> Option<FindingView> {
+        self.read_state()
+            .projections
+            .findings()
+            .view(cluster, check_key)
+    }
+
+    /// The serializable projection state now.
+    pub fn projection_snapshot(&self) -> ProjectionsSnapshot {
+        self.read_state().projections.snapshot()
+    }
+
+    /// Reads the live projections (a read lock is held while `read` runs: keep it short).
+    pub fn read<R>(&self, read: impl FnOnce(&Projections) -> R) -> R {
+        read(&self.read_state().projections)
+    }
+
+    /// Reads the projections now (`None`) or rebuilt at a point of the log, with the log
+    /// position they reflect (read under the same lock as the live projections, so the two agree).
+    pub fn read_at<R>(
+        &self,
+        at: Option<At>,
+        read: impl FnOnce(&Projections) -> R,
+    ) -> Result<(R, u64), QueryError> {
+        self.read_with_events(at, |_| Vec::new(), |p, _, seq| (read(p), seq))
+    }
+
+    /// Like [`Store::read_at`], and hands `render` the stored events at the positions
+    /// `positions` names, all from one consistent view: while the live state is read no batch
+    /// can commit (writers hold the state lock across their commit), so the events the
+    /// projections point at are all there.
+    pub fn read_with_events<R>(
+        &self,
+        at: Option<At>,
+        positions: impl FnOnce(&Projections) -> Vec<u64>,
+        render: impl FnOnce(&Projections, &[(u64, Event)], u64) -> R,
+    ) -> Result<R, QueryError> {
+        let events_of = |positions: Vec<u64>| -> Result<Vec<(u64, Event)>, QueryError> {
+            if positions.is_empty() {
+                return Ok(Vec::new());
+            }
+            Ok(self
+                .events_at(&positions)?
+                .into_iter()
+                .map(|(seq, stored)| (seq, stored.event))
+                .collect())
+        };
+        match at {
+            None => {
+                let state = self.read_state();
+                let events = events_of(positions(&state.projections))?;
+                Ok(render(&state.projections, &events, state.last_seq))
+            }
+            Some(at) => {
+                let (projections, seq) = self.projection_at(at)?;
+                let events = events_of(positions(&projections))?;
+                Ok(render(&projections, &events, seq))
+            }
+        }
+    }
+
+    /// The findings projection at a point of the log, rebuilt from the nearest snapshot before
+    /// it and the log after that snapshot.
+    pub fn projection_at(&self, at: At) -> Result<(Projections, u64), QueryError> {
+        let (checkpoint, log_start) = {
+            let state = self.read_state();
+            (state.last_seq, state.log_start)
+        };
+        if let At::Seq(seq) = at
+            && log_start > 1
+            && seq < log_start
+        {
+            return Err(QueryError::BeforeRetainedLog {
+                requested: format!("position {seq}"),
+                first_retained: log_start,
+            });
+        }
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        let snapshots = txn.open_table(tables::SNAPSHOTS)?;
+        let times = txn.open_table(tables::SNAPSHOT_TIMES)?;
+        // The latest snapshot that is a valid starting point and reads back (corrupt ones are
+        // skipped with a warning: an earlier one, or the log from its start, is folded instead).
+        let candidates: Box<dyn Iterator<Item = Result<u64, ReadFault>>> =
+            match at {
+                At::Seq(seq) => Box::new(
+                    snapshots
+                        .range(..=seq.min(checkpoint))?
+                        .rev()
+                        .map(|entry| Ok(entry?.0.value())),
+                ),
+                At::Time(t) => Box::new(times.range(..=checkpoint)?.rev().filter_map(
+                    move |entry| match entry {
+                        Ok((k, v)) => (v.value() <= t.unix_nanos()).then(|| Ok(k.value())),
+                        Err(e) => Some(Err(e.into())),
+                    },
+                )),
+            };
+        let mut skipped = Vec::new();
+        let not_after = match at {
+            At::Seq(_) => None,
+            At::Time(t) => Some(t),
+        };
+        let restored =
+            latest_usable_snapshot(&snapshots, candidates, log_start, not_after, &mut skipped)?;
+        if restored.is_none() && log_start > 1 && !skipped.is_empty() {
+            return Err(QueryError::NoUsableSnapshot {
+                first_retained: log_start,
+            });
+        }
+        if restored.is_none() && log_start > 1 {
+            // No snapshot in the retained range is early enough (or readable) for this point.
+            return Err(QueryError::BeforeRetainedLog {
+                requested: match at {
+                    At::Seq(seq) => format!("position {seq}"),
+                    At::Time(t) => format!("time {t}"),
+                },
+                first_retained: log_start,
+            });
+        }
+        let (start, mut findings) = match restored {
+            Some(record) => (record.seq, Projections::restore_owned(record.projections)),
+            None => (0, Projections::new()),
+        };
+        let from = start + 1;
+        let log = txn.open_table(tables::LOG)?;
+        let to = match at {
+            At::Seq(seq) => {
+                let to = seq.min(checkpoint);
+                replay_range(&log, from..=to, &mut findings, |_| false)?;
+                to
+            }
+            At::Time(t) => {
+                from - 1 + replay_range(&log, from..=checkpoint, &mut findings, |e| e.time > t)?
+            }
+        };
+        Ok((findings, to))
+    }
+
+    /// Every finding at a point of the log, and the position that point is.
+    pub fn findings_at(&self, at: At) -> Result<(Vec<FindingView>, u64), QueryError> {
+        let (projections, seq) = self.projection_at(at)?;
+        Ok((projections.findings().views(), seq))
+    }
+}

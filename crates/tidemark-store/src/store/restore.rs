@@ -1,0 +1,247 @@
+//! The live state restored from the latest usable snapshot and the log after it (at open, after
+//! a reopen, for time travel and to check a backup), and the decoding of stored records into
+//! errors that name table and key.
+
+use std::ops::RangeInclusive;
+
+use redb::{ReadableTable, ReadableTableMetadata};
+use tidemark_core::{Event, Projections, Timestamp};
+
+use super::{LiveState, Store};
+use crate::codec::{self, StoredEvent};
+use crate::error::{CorruptRecord, OpenError, ReadFault};
+use crate::quarantine::QuarantineTally;
+use crate::tables;
+
+pub(crate) fn corrupt(
+    table: &'static str,
+    key: impl ToString,
+    problem: codec::CodecError,
+) -> CorruptRecord {
+    CorruptRecord {
+        table,
+        key: key.to_string(),
+        problem,
+    }
+}
+
+pub(crate) fn decode_log(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CorruptRecord> {
+    codec::decode_event(seq, bytes).map_err(|e| corrupt("log", seq, e))
+}
+
+/// A snapshot record, or `None` when an older format wrote it (then the log is folded instead).
+pub(crate) fn decode_snapshot_or_outdated(
+    seq: u64,
+    bytes: &[u8],
+) -> Result<Option<codec::SnapshotRecord>, CorruptRecord> {
+    if codec::is_outdated_snapshot(bytes) {
+        return Ok(None);
+    }
+    codec::decode_snapshot(seq, bytes)
+        .map(Some)
+        .map_err(|e| corrupt("snapshots", seq, e))
+}
+
+/// Says that a corrupt snapshot is skipped (a snapshot is a cache of the log: the state is
+/// folded from an earlier snapshot or from the log instead).
+pub(super) fn skip_corrupt_snapshot(corrupt: &CorruptRecord) {
+    tracing::warn!(
+        table = corrupt.table,
+        key = %corrupt.key,
+        problem = %corrupt.problem,
+        "a projection snapshot is corrupt: skipped; the state is folded from an earlier snapshot \
+         or the log instead (the log is the truth). `tidemark verify` lists every corrupt record; \
+         `tidemark rebuild` writes the snapshots anew"
+    );
+}
+
+/// The latest snapshot among `candidates` (keys, latest first) that decodes and from which the
+/// local log can be folded (`seq + 1 >= log_start`), skipping corrupt ones with a warning (each
+/// is pushed to `skipped`). `None`: fold from position 0 (no snapshot, or only outdated ones).
+///
+/// With `not_after` (time travel by time, whose candidates come from `snapshot_times`), a
+/// snapshot whose own latest event time is later is refused too: its `snapshot_times` entry
+/// is wrong, and starting from it would show events after the time asked for.
+pub(super) fn latest_usable_snapshot(
+    snapshots: &impl ReadableTable<u64, &'static [u8]>,
+    candidates: impl Iterator<Item = Result<u64, ReadFault>>,
+    log_start: u64,
+    not_after: Option<Timestamp>,
+    skipped: &mut Vec<CorruptRecord>,
+) -> Result<Option<codec::SnapshotRecord>, ReadFault> {
+    for seq in candidates {
+        let seq = seq?;
+        if seq.saturating_add(1) < log_start {
+            break;
+        }
+        let Some(bytes) = snapshots.get(seq)? else {
+            continue;
+        };
+        match decode_snapshot_or_outdated(seq, bytes.value()) {
+            Ok(Some(record))
+                if not_after.is_some_and(|t| record.max_time.is_some_and(|max| max > t)) =>
+            {
+                let corrupt = corrupt(
+                    "snapshot_times",
+                    seq,
+                    codec::CodecError::Inconsistent(
+                        "the entry is earlier than the latest event time of its snapshot".into(),
+                    ),
+                );
+                skip_corrupt_snapshot(&corrupt);
+                skipped.push(corrupt);
+            }
+            Ok(Some(record)) => return Ok(Some(record)),
+            Ok(None) if log_start > 1 => {
+                // Retention cut the log: it cannot be refolded from the start. Resume from the
+                // older snapshot if its layout is today's.
+                match codec::decode_snapshot_of_same_layout(seq, bytes.value()) {
+                    Ok(record)
+                        if not_after.is_none_or(|t| record.max_time.is_none_or(|max| max <= t)) =>
+                    {
+                        tracing::warn!(
+                            snapshot = seq,
+                            format = bytes.value()[0],
+                            first_retained = log_start,
+                            "this snapshot was written by an older format and retention cut the \
+                             log before it: resuming from it, so events before it keep the \
+                             effects the older rules gave them (follow the stream again into a \
+                             fresh store for the state under today's rules)"
+                        );
+                        return Ok(Some(record));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let corrupt = corrupt("snapshots", seq, e);
+                        skip_corrupt_snapshot(&corrupt);
+                        skipped.push(corrupt);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(corrupt) => {
+                skip_corrupt_snapshot(&corrupt);
+                skipped.push(corrupt);
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn time_from_meta(nanos: Option<i64>) -> Option<Timestamp> {
+    nanos.map(Timestamp::from_unix_nanos)
+}
+
+/// The checkpoint (an unchecksummed `meta` value) checked against the log: no record after it,
+/// and, in an embedded store (positions without gaps, nothing dropped), one record at each
+/// position up to it. A flipped checkpoint would otherwise show the state at another point.
+pub(crate) fn check_checkpoint(
+    log: &impl ReadableTable<u64, &'static [u8]>,
+    checkpoint: u64,
+    positions_may_have_gaps: bool,
+) -> Result<(), ReadFault> {
+    let last = log.last()?.map_or(0, |(k, _)| k.value());
+    let records = log.len()?;
+    let problem = if last > checkpoint {
+        format!("the log holds position {last}, after the checkpoint")
+    } else if !positions_may_have_gaps && (last != checkpoint || records != checkpoint) {
+        format!("the log holds {records} record(s) up to position {last}")
+    } else {
+        return Ok(());
+    };
+    Err(corrupt(
+        "meta",
+        format!("{} = {checkpoint}", tables::CHECKPOINT),
+        codec::CodecError::Inconsistent(problem),
+    )
+    .into())
+}
+
+/// Folds the stored log positions `range` into `findings`.
+pub(super) fn replay_range(
+    log: &impl ReadableTable<u64, &'static [u8]>,
+    range: RangeInclusive<u64>,
+    projections: &mut Projections,
+    mut stop_after: impl FnMut(&Event) -> bool,
+) -> Result<u64, ReadFault> {
+    let mut applied = 0;
+    for entry in log.range(range)? {
+        let (key, value) = entry?;
+        let seq = key.value();
+        let stored = decode_log(seq, value.value())?;
+        if stop_after(&stored.event) {
+            break;
+        }
+        projections.apply(seq, &stored.event);
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+impl Store {
+    /// Projection snapshots found corrupt and skipped when the live state was restored (it was
+    /// folded from an earlier snapshot or the log instead).
+    pub fn skipped_snapshots(&self) -> Vec<CorruptRecord> {
+        self.read_state().skipped_snapshots.clone()
+    }
+
+    /// Restores the live state: the latest usable snapshot, then the log after it up to the
+    /// checkpoint. A corrupt snapshot is skipped with a warning (an earlier one, or the log
+    /// from its start, is folded instead); a corrupt log record is an error.
+    pub(super) fn load_state(txn: redb::ReadTransaction) -> Result<LiveState, OpenError> {
+        let meta = txn.open_table(tables::META)?;
+        let checkpoint = meta.get(tables::CHECKPOINT)?.map_or(0, |v| v.value()) as u64;
+        let max_time = time_from_meta(meta.get(tables::MAX_TIME)?.map(|v| v.value()));
+        let from_stream =
+            meta.get(tables::LOG_SOURCE)?.map(|v| v.value()) == Some(tables::LOG_FROM_STREAM);
+        let log_start = meta.get(tables::LOG_START)?.map_or(1, |v| v.value()) as u64;
+        let snapshots = txn.open_table(tables::SNAPSHOTS)?;
+        let mut skipped_snapshots = Vec::new();
+        let candidates = snapshots
+            .range(..=checkpoint)?
+            .rev()
+            .map(|entry| Ok(entry?.0.value()));
+        let restored = latest_usable_snapshot(
+            &snapshots,
+            candidates,
+            log_start,
+            None,
+            &mut skipped_snapshots,
+        )?;
+        let (snapshot_seq, mut projections) = match restored {
+            Some(record) => (record.seq, Projections::restore_owned(record.projections)),
+            None if log_start > 1 => {
+                return Err(OpenError::NoUsableSnapshot {
+                    first_retained: log_start,
+                });
+            }
+            None => {
+                if !snapshots.is_empty()? && skipped_snapshots.is_empty() {
+                    tracing::info!(
+                        "projection snapshots were written by an older format: folding the whole log"
+                    );
+                }
+                (0, Projections::new())
+            }
+        };
+        let log = txn.open_table(tables::LOG)?;
+        check_checkpoint(&log, checkpoint, from_stream || log_start > 1)?;
+        replay_range(
+            &log,
+            snapshot_seq + 1..=checkpoint,
+            &mut projections,
+            |_| false,
+        )?;
+        let quarantine = QuarantineTally::load(&txn)?;
+        Ok(LiveState {
+            projections,
+            last_seq: checkpoint,
+            max_time,
+            snapshot_seq,
+            quarantine,
+            from_stream,
+            log_start,
+            skipped_snapshots,
+        })
+    }
+}

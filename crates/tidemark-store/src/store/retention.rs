@@ -1,0 +1,142 @@
+//! Retention on a replica: the local log's events before a durable snapshot dropped, with their
+//! index entries and the older snapshots.
+
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
+use serde::Serialize;
+
+use super::Store;
+use super::restore::{decode_snapshot_or_outdated, skip_corrupt_snapshot};
+use crate::error::{RetentionError, StorageFault};
+use crate::tables::{self, Table};
+
+/// What dropping old events did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    /// Events removed from the local log.
+    pub dropped_events: u64,
+    /// The first position the local log holds now (a snapshot's position: time travel works
+    /// from here on).
+    pub first_retained: u64,
+}
+
+impl Store {
+    /// Retention for a replica, whose JetStream stream is the source of truth: drops the local
+    /// log's events before the latest durable snapshot at or before `before` (default: the
+    /// latest snapshot), with their timeline index entries and the older snapshots. The live
+    /// state is unchanged (it restores from that snapshot and the events after it); time travel
+    /// before the snapshot answers
+    /// [`QueryError::BeforeRetainedLog`](crate::QueryError::BeforeRetainedLog) and `rebuild`
+    /// refuses. The id index is kept whole, so a stream message repeating an old id is still a
+    /// duplicate. An embedded store (its own source of truth) refuses.
+    pub fn drop_events_before(
+        &self,
+        before: Option<u64>,
+    ) -> Result<RetentionReport, RetentionError> {
+        self.refuse_if_read_only()?;
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if !state.from_stream {
+            return Err(RetentionError::EmbeddedStore);
+        }
+        let requested = before.unwrap_or(state.last_seq).min(state.last_seq);
+        let db = self.db()?;
+        let txn = db.begin_write()?;
+        let cut = {
+            let snapshots = txn.open_table(tables::SNAPSHOTS)?;
+            // The latest snapshot at or before the position asked for, in the current format.
+            let mut cut = None;
+            for entry in snapshots.range(..=requested)?.rev() {
+                let (key, value) = entry?;
+                match decode_snapshot_or_outdated(key.value(), value.value()) {
+                    Ok(Some(_)) => {
+                        cut = Some(key.value());
+                        break;
+                    }
+                    Ok(None) => {}
+                    // Never cut at a snapshot that cannot be restored.
+                    Err(corrupt) => skip_corrupt_snapshot(&corrupt),
+                }
+            }
+            let Some(cut) = cut else {
+                let earliest = snapshots
+                    .first()?
+                    .map_or_else(|| "none".to_owned(), |(k, _)| k.value().to_string());
+                return Err(RetentionError::NoSnapshot {
+                    requested,
+                    earliest,
+                });
+            };
+            cut
+        };
+        let (cut, dropped) = if cut <= state.log_start {
+            (state.log_start, 0)
+        } else {
+            (cut, cut_before(&txn, cut)?)
+        };
+        txn.commit()?;
+        state.log_start = cut;
+        tracing::info!(
+            dropped,
+            first_retained = cut,
+            "retention dropped old events from the local log"
+        );
+        Ok(RetentionReport {
+            dropped_events: dropped,
+            first_retained: cut,
+        })
+    }
+}
+
+/// Drops from every table what it holds of the positions before `cut` and records `cut` as the
+/// first position the log holds; answers the log records dropped. Every table of the list is
+/// placed here (the `match` is exhaustive, so a table added to the list must be): a table keyed
+/// by position loses its entries before the cut, the others are kept whole.
+fn cut_before(txn: &WriteTransaction, cut: u64) -> Result<u64, StorageFault> {
+    let mut dropped = 0;
+    for &table in Table::ALL {
+        match table {
+            Table::Log => {
+                let mut log = txn.open_table(tables::LOG)?;
+                let before = log.len()?;
+                log.retain_in(..cut, |_, _| false)?;
+                dropped = before - log.len()?;
+            }
+            Table::Snapshots => {
+                txn.open_table(tables::SNAPSHOTS)?
+                    .retain_in(..cut, |_, _| false)?;
+            }
+            Table::SnapshotTimes => {
+                txn.open_table(tables::SNAPSHOT_TIMES)?
+                    .retain_in(..cut, |_, _| false)?;
+            }
+            Table::ByFinding => {
+                txn.open_table(tables::BY_FINDING)?
+                    .retain(|(_, _, seq), _| seq >= cut)?;
+            }
+            Table::ByClusterTime => {
+                txn.open_table(tables::BY_CLUSTER_TIME)?
+                    .retain(|(_, _, seq), _| seq >= cut)?;
+            }
+            Table::ByIncident => {
+                txn.open_table(tables::BY_INCIDENT)?
+                    .retain(|(_, seq), _| seq >= cut)?;
+            }
+            Table::ByType => {
+                txn.open_table(tables::BY_TYPE)?
+                    .retain(|(_, seq), _| seq >= cut)?;
+            }
+            Table::Meta => {
+                txn.open_table(tables::META)?
+                    .insert(tables::LOG_START, cut as i64)?;
+            }
+            // Kept whole: the id index goes on deduplicating the events dropped here (a stream
+            // message repeating an old id is still a duplicate); the quarantine holds no
+            // positions.
+            Table::Ids
+            | Table::Quarantine
+            | Table::QuarantineDigests
+            | Table::QuarantineRepeats => {}
+        }
+    }
+    Ok(dropped)
+}

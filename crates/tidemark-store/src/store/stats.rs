@@ -1,0 +1,68 @@
+//! Figures about a store: events, checkpoint, snapshots, quarantine, findings, size.
+
+use redb::ReadableTableMetadata;
+use serde::Serialize;
+
+use super::Store;
+use crate::error::QueryError;
+use crate::tables;
+
+/// Figures about a store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Events in the log (= the checkpoint when the store is the log; fewer when following a
+    /// stream, whose positions may have gaps).
+    pub events: u64,
+    /// Last applied position.
+    pub checkpoint: u64,
+    /// Position of the latest projection snapshot (0: none).
+    pub snapshot_seq: u64,
+    /// Snapshots kept.
+    pub snapshots: u64,
+    /// Quarantine records (each counts how often its input was refused).
+    pub quarantined: u64,
+    /// Bytes the quarantine records take (the bound is `StoreConfig::quarantine`).
+    pub quarantine_bytes: u64,
+    /// Refused inputs whose raw bytes were not kept because the quarantine was full, ever.
+    pub quarantine_dropped: u64,
+    /// Findings, active or not.
+    pub findings: u64,
+    /// Active findings.
+    pub active_findings: u64,
+    /// Size of the database file.
+    pub size_on_disk_bytes: u64,
+}
+
+impl Store {
+    /// Figures about the store.
+    pub fn stats(&self) -> Result<Stats, QueryError> {
+        let (checkpoint, snapshot_seq, findings, active, quarantine) = {
+            let state = self.read_state();
+            (
+                state.last_seq,
+                state.snapshot_seq,
+                state.projections.findings().finding_count() as u64,
+                state.projections.findings().active_count() as u64,
+                state.quarantine,
+            )
+        };
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        let events = txn.open_table(tables::LOG)?.len()?;
+        let snapshots = txn.open_table(tables::SNAPSHOTS)?.len()?;
+        let quarantined = txn.open_table(tables::QUARANTINE)?.len()?;
+        let size_on_disk_bytes = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        Ok(Stats {
+            events,
+            checkpoint,
+            snapshot_seq,
+            snapshots,
+            quarantined,
+            quarantine_bytes: quarantine.bytes,
+            quarantine_dropped: quarantine.dropped,
+            findings,
+            active_findings: active,
+            size_on_disk_bytes,
+        })
+    }
+}
