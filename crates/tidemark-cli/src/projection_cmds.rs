@@ -677,11 +677,14 @@ pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
     }
     println!();
     println!("Timeline");
+    let late = tidemark_core::describe::late_entries(timeline.iter().map(|l| l.event.time));
     let rows: Vec<Vec<String>> = timeline
         .iter()
-        .map(|line| {
+        .zip(late)
+        .map(|(line, late)| {
             vec![
-                time(line.entry.at),
+                // The event's own time, marked when late (as on the web page and postmortems).
+                crate::store_cmds::late_marked(line.event.time, late),
                 line.entry.seq.to_string(),
                 line.event.event_type().to_string(),
                 line.summary.clone(),

@@ -494,12 +494,19 @@ pub fn timeline(args: &TimelineArgs) -> Result<(), CliError> {
     // What an event did to a finding is known per finding: a cluster's timeline has no CHANGES
     // column (`--check-key` shows them, `tidemark incident` shows what each event did).
     let finding_timeline = args.check_key.is_some();
+    // A finding's timeline is in log order; a cluster's is in time order.
+    let late = if finding_timeline {
+        tidemark_core::describe::late_entries(entries.iter().map(|(_, e)| e.event.time))
+    } else {
+        tidemark_core::describe::late_entries_in_time_order(entries.iter().map(|(_, e)| e.seq))
+    };
     let rows: Vec<Vec<String>> = entries
         .iter()
-        .map(|(cluster, e)| {
+        .zip(late)
+        .map(|((cluster, e), late)| {
             let mut row = vec![
                 e.seq.to_string(),
-                e.event.time.to_string(),
+                late_marked(e.event.time, late),
                 cluster.clone(),
                 e.event.event_type().to_string(),
             ];
@@ -520,6 +527,16 @@ pub fn timeline(args: &TimelineArgs) -> Result<(), CliError> {
         table::render_fitted(header, &rows, &[header.len() - 1])
     );
     Ok(())
+}
+
+/// An event's time, with `(late)` when it is earlier than an entry before it: it was applied
+/// where it landed in the log, at its cluster's clock (docs/lifecycle.md, "Late events").
+pub(crate) fn late_marked(time: tidemark_core::Timestamp, late: bool) -> String {
+    if late {
+        format!("{time} (late)")
+    } else {
+        time.to_string()
+    }
 }
 
 /// One line about an event, for tables.

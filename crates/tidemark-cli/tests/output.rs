@@ -344,3 +344,41 @@ fn logs_written_to_a_file_carry_no_colour_codes() {
         "ANSI escape codes in a log file: {text:?}"
     );
 }
+
+/// A note sent late (its time earlier than events of its cluster already stored) is marked
+/// where it landed in the incident's and the cluster's timelines; the rest is not.
+#[test]
+fn a_late_event_is_marked_late_in_the_timelines() {
+    let store = Store::new();
+    let late = store.path("late.ndjson");
+    std::fs::write(
+        &late,
+        event(
+            7,
+            1,
+            "note.added",
+            json!({"incident": INCIDENT, "author": "operator", "kind": "observation",
+                   "text": "written at 08:01, sent after the 08:25 cycle"}),
+        ) + "\n",
+    )
+    .unwrap();
+    let out = store.run(&["ingest", "--db", store.db(), &late], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let incident = store.stdout(&["incident", INCIDENT, "--db", store.db()], &[]);
+    let late_lines: Vec<&str> = incident.lines().filter(|l| l.contains("(late)")).collect();
+    assert_eq!(late_lines.len(), 1, "{incident}");
+    assert!(late_lines[0].contains("2026-03-02T08:01:00Z"), "{incident}");
+
+    let timeline = store.stdout(
+        &["timeline", "--db", store.db(), "--cluster", "pw-prod"],
+        &[],
+    );
+    let late_lines: Vec<&str> = timeline.lines().filter(|l| l.contains("(late)")).collect();
+    assert_eq!(late_lines.len(), 1, "{timeline}");
+    assert!(late_lines[0].contains("08:01:00Z"), "{timeline}");
+}

@@ -127,6 +127,19 @@ pub fn late_entries(times: impl IntoIterator<Item = crate::Timestamp>) -> Vec<bo
         .collect()
 }
 
+/// The same for a timeline in time order (log positions given in that order): an entry is late
+/// when an entry with a later time was stored before it.
+pub fn late_entries_in_time_order(positions: impl IntoIterator<Item = u64>) -> Vec<bool> {
+    let positions: Vec<u64> = positions.into_iter().collect();
+    let mut late = vec![false; positions.len()];
+    let mut earliest_after: Option<u64> = None;
+    for (i, &seq) in positions.iter().enumerate().rev() {
+        late[i] = earliest_after.is_some_and(|after| after < seq);
+        earliest_after = Some(earliest_after.map_or(seq, |after| after.min(seq)));
+    }
+    late
+}
+
 #[cfg(test)]
 mod late_tests {
     use super::late_entries;
@@ -140,5 +153,14 @@ mod late_tests {
             [false, false, true, false, true, false]
         );
         assert!(late_entries([]).is_empty());
+    }
+
+    #[test]
+    fn in_time_order_an_entry_stored_after_a_later_one_is_late() {
+        use super::late_entries_in_time_order;
+        assert_eq!(
+            late_entries_in_time_order([1, 7, 2, 3, 8, 4]),
+            [false, true, false, false, true, false]
+        );
     }
 }
