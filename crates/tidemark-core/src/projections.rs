@@ -104,14 +104,7 @@ impl Projections {
     /// The snapshot as a serializer: the same bytes as [`Self::snapshot`], with the findings
     /// (the bulk of the state) borrowed rather than copied.
     pub fn snapshot_serializer(&self) -> impl Serialize + '_ {
-        #[derive(Serialize)]
-        #[serde(rename = "ProjectionsSnapshot")]
-        struct Shape<F: Serialize> {
-            findings: F,
-            orphans: OrphansSnapshot,
-            incidents: IncidentsSnapshot,
-        }
-        Shape {
+        ProjectionsSnapshot {
             findings: self.findings.snapshot_serializer(),
             orphans: self.orphans.snapshot(),
             incidents: self.incidents.snapshot(),
@@ -134,13 +127,19 @@ impl Projections {
     }
 }
 
-/// Serializable state of every projection.
+/// Serializable state of every projection: owned (the defaults) when read, with parts borrowed
+/// from the live state when written ([`Projections::snapshot_serializer`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProjectionsSnapshot {
+#[serde(rename = "ProjectionsSnapshot")]
+pub struct ProjectionsSnapshot<
+    Findings = FindingsSnapshot,
+    Orphans = OrphansSnapshot,
+    Incidents = IncidentsSnapshot,
+> {
     /// Findings, flaps, stuck, churn.
-    pub findings: FindingsSnapshot,
+    pub findings: Findings,
     /// The orphan graph.
-    pub orphans: OrphansSnapshot,
+    pub orphans: Orphans,
     /// Incidents.
-    pub incidents: IncidentsSnapshot,
+    pub incidents: Incidents,
 }
