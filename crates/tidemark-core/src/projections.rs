@@ -116,11 +116,11 @@ impl Projections {
         Self::restore_owned(snapshot.clone())
     }
 
-    /// [`Self::restore`], consuming the snapshot (the findings move instead of being copied).
+    /// [`Self::restore`], consuming the snapshot (its parts move instead of being copied).
     pub fn restore_owned(snapshot: ProjectionsSnapshot) -> Self {
         Self {
             findings: FindingsProjection::restore_owned(snapshot.findings),
-            orphans: OrphanProjection::restore(&snapshot.orphans),
+            orphans: OrphanProjection::restore_owned(snapshot.orphans),
             incidents: IncidentProjection::restore(&snapshot.incidents),
             changes: Vec::new(),
         }
