@@ -107,7 +107,7 @@ impl Projections {
         ProjectionsSnapshot {
             findings: self.findings.snapshot_serializer(),
             orphans: self.orphans.snapshot(),
-            incidents: self.incidents.snapshot(),
+            incidents: self.incidents.snapshot_serializer(),
         }
     }
 
@@ -121,7 +121,7 @@ impl Projections {
         Self {
             findings: FindingsProjection::restore_owned(snapshot.findings),
             orphans: OrphanProjection::restore_owned(snapshot.orphans),
-            incidents: IncidentProjection::restore(&snapshot.incidents),
+            incidents: IncidentProjection::restore_owned(snapshot.incidents),
             changes: Vec::new(),
         }
     }
@@ -134,7 +134,7 @@ impl Projections {
 pub struct ProjectionsSnapshot<
     Findings = FindingsSnapshot,
     Orphans = OrphansSnapshot,
-    Incidents = IncidentsSnapshot,
+    Incidents = IncidentsSnapshot<'static>,
 > {
     /// Findings, flaps, stuck, churn.
     pub findings: Findings,
