@@ -6,6 +6,11 @@
 //! with validation and error messages that name the event and the field, is the `wire` module's
 //! (it implements `Deserialize for Event`); the JSON Schemas are the `schema` module's. This
 //! module knows neither: they depend on it, not the other way round.
+//!
+//! Longer than 800 lines on purpose: this file is the wire contract of `docs/events.md`, every
+//! payload type with its field documentation and schema bounds next to the one `event_types!`
+//! table that makes the enum, the payload and their serde from them. One contract, one file:
+//! split, a type could change without the reader of the table seeing it.
 
 use std::collections::BTreeMap;
 use std::fmt;
