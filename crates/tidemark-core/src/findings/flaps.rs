@@ -8,7 +8,7 @@
 //! - The **state change** detector: the weighted percent state change of the last 20 runs of the
 //!   finding's category (Icinga 2.8+ style), with hysteresis between a start and a stop percent.
 //!
-//! [`FlapState`] is a finding's share: only this module changes it. Its history is shifted
+//! `FlapState` is a finding's share: only this module changes it. Its history is shifted
 //! lazily: runs a finding was absent in are applied when it is next touched, and only findings
 //! whose state just changed or that flap now are touched while absent (the cluster's flap watch
 //! list).
@@ -171,7 +171,7 @@ impl FlapEpisode {
 }
 
 /// Where both detectors stand on one finding: its state change history, their verdicts, and
-/// whether it is watched. Everything of [`FlapState`] but the episodes and the derived
+/// whether it is watched. Everything of `FlapState` but the episodes and the derived
 /// auto-resolution times; snapshots keep it as it is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlapStatus {

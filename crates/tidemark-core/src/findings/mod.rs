@@ -7,8 +7,8 @@
 //! then increments the rest: resolve first, then increment.
 //!
 //! The state is defined here; each concern adds its own `impl` in its module:
-//! - [`lifecycle`]: applying events: the cycle sweep, manual resolutions, settings.
-//! - [`flaps`]: both flap detectors, and the flap state of a finding ([`flaps::FlapState`]),
+//! - `lifecycle`: applying events: the cycle sweep, manual resolutions, settings.
+//! - [`flaps`]: both flap detectors, and the flap state of a finding (`flaps::FlapState`),
 //!   which only that module changes.
 //! - `churn`: churn per category and drift suspects, from a cycle's first absences.
 //! - `views` and `queries`: what users read (finding views, flaps, stuck, churn, pages).
