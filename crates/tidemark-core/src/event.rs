@@ -2,8 +2,15 @@
 //!
 //! The serde derives here give two forms. Human-readable formats (JSON) get the wire form: the
 //! envelope with `type` and `data`, exactly as producers send it. Compact formats (postcard, for
-//! storage and snapshots) get a positional form tagged by variant index. Decoding JSON with
-//! validation and error messages that name the event and the field lives in [`crate::wire`].
+//! storage and snapshots) get a positional form tagged by variant index. Reading the JSON form,
+//! with validation and error messages that name the event and the field, is the `wire` module's
+//! (it implements `Deserialize for Event`); the JSON Schemas are the `schema` module's. This
+//! module knows neither: they depend on it, not the other way round.
+//!
+//! Longer than 800 lines on purpose: this file is the wire contract of `docs/events.md`, every
+//! payload type with its field documentation and schema bounds next to the one `event_types!`
+//! table that makes the enum, the payload and their serde from them. One contract, one file:
+//! split, a type could change without the reader of the table seeing it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -820,48 +827,20 @@ impl Serialize for Event {
     }
 }
 
-/// JSON goes through the validating wire decoder; compact formats read the positional form.
-impl<'de> Deserialize<'de> for Event {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        if deserializer.is_human_readable() {
-            let value = serde_json::Value::deserialize(deserializer)?;
-            crate::wire::decode_event(&value.to_string()).map_err(serde::de::Error::custom)
-        } else {
-            let e = CompactEvent::deserialize(deserializer)?;
-            Ok(Event {
-                id: e.id,
-                schema: e.schema,
-                time: e.time,
-                source: e.source,
-                cluster: e.cluster,
-                payload: e.payload,
-            })
-        }
-    }
-}
-
-/// The envelope, for API documents: `data` is the type's payload, described per type in
-/// `schemas/v1/` and by [`crate::schema::event_schema`].
-impl JsonSchema for Event {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Event".into()
-    }
-
-    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let types: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-        schemars::json_schema!({
-            "type": "object",
-            "description": "An event in the wire format (docs/events.md).",
-            "required": ["id", "schema", "type", "time", "source", "cluster", "data"],
-            "properties": {
-                "id": {"type": "string", "minLength": 1},
-                "schema": {"type": "integer", "minimum": 1},
-                "type": {"type": "string", "enum": types},
-                "time": generator.subschema_for::<Timestamp>(),
-                "source": {"type": "string", "minLength": 1},
-                "cluster": {"type": "string", "minLength": 1},
-                "data": {"type": "object"}
-            }
+impl Event {
+    /// Reads the compact (positional) form that [`Serialize`] writes for non-human-readable
+    /// formats. The JSON form is read by the wire decoder (`impl Deserialize for Event` is there).
+    pub(crate) fn deserialize_compact<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        let e = CompactEvent::deserialize(deserializer)?;
+        Ok(Event {
+            id: e.id,
+            schema: e.schema,
+            time: e.time,
+            source: e.source,
+            cluster: e.cluster,
+            payload: e.payload,
         })
     }
 }

@@ -8,7 +8,6 @@ pub mod alertmanager;
 pub mod describe;
 pub mod event;
 pub mod findings;
-pub mod flaps;
 pub mod fold;
 pub mod hygiene;
 pub mod incidents;
@@ -16,8 +15,12 @@ pub mod orphans;
 pub mod projections;
 pub mod schema;
 pub mod settings;
+mod snapshot;
 pub mod timestamp;
 pub mod wire;
+
+/// Flap detection lives with the findings it watches; `tidemark_core::flaps` stays its path.
+pub use findings::flaps;
 
 pub use event::{Event, EventId, EventType, Payload, Severity};
 pub use findings::{

@@ -104,17 +104,10 @@ impl Projections {
     /// The snapshot as a serializer: the same bytes as [`Self::snapshot`], with the findings
     /// (the bulk of the state) borrowed rather than copied.
     pub fn snapshot_serializer(&self) -> impl Serialize + '_ {
-        #[derive(Serialize)]
-        #[serde(rename = "ProjectionsSnapshot")]
-        struct Shape<F: Serialize> {
-            findings: F,
-            orphans: OrphansSnapshot,
-            incidents: IncidentsSnapshot,
-        }
-        Shape {
+        ProjectionsSnapshot {
             findings: self.findings.snapshot_serializer(),
             orphans: self.orphans.snapshot(),
-            incidents: self.incidents.snapshot(),
+            incidents: self.incidents.snapshot_serializer(),
         }
     }
 
@@ -123,24 +116,30 @@ impl Projections {
         Self::restore_owned(snapshot.clone())
     }
 
-    /// [`Self::restore`], consuming the snapshot (the findings move instead of being copied).
+    /// [`Self::restore`], consuming the snapshot (its parts move instead of being copied).
     pub fn restore_owned(snapshot: ProjectionsSnapshot) -> Self {
         Self {
             findings: FindingsProjection::restore_owned(snapshot.findings),
-            orphans: OrphanProjection::restore(&snapshot.orphans),
-            incidents: IncidentProjection::restore(&snapshot.incidents),
+            orphans: OrphanProjection::restore_owned(snapshot.orphans),
+            incidents: IncidentProjection::restore_owned(snapshot.incidents),
             changes: Vec::new(),
         }
     }
 }
 
-/// Serializable state of every projection.
+/// Serializable state of every projection: owned (the defaults) when read, with parts borrowed
+/// from the live state when written ([`Projections::snapshot_serializer`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProjectionsSnapshot {
+#[serde(rename = "ProjectionsSnapshot")]
+pub struct ProjectionsSnapshot<
+    Findings = FindingsSnapshot,
+    Orphans = OrphansSnapshot,
+    Incidents = IncidentsSnapshot<'static>,
+> {
     /// Findings, flaps, stuck, churn.
-    pub findings: FindingsSnapshot,
+    pub findings: Findings,
     /// The orphan graph.
-    pub orphans: OrphansSnapshot,
+    pub orphans: Orphans,
     /// Incidents.
-    pub incidents: IncidentsSnapshot,
+    pub incidents: Incidents,
 }

@@ -1,13 +1,42 @@
-//! JSON Schema of every event type, generated from the Rust types.
+//! JSON Schema of every event type, generated from the Rust types, and of the envelope for API
+//! documents (`impl JsonSchema for Event`).
 //!
 //! Each schema describes the whole envelope with `type` fixed to one value, so a producer can
 //! validate an event of that type on its own. `schemas/` holds the generated files, and a test
 //! fails when they drift from the code.
 
+use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
-use crate::event::{CURRENT_SCHEMA, EventType};
+use crate::event::{CURRENT_SCHEMA, Event, EventType};
+use crate::timestamp::Timestamp;
+
+/// The envelope, for API documents: `data` is the type's payload, described per type in
+/// `schemas/v1/` and by [`event_schema`].
+impl JsonSchema for Event {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Event".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let types: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        schemars::json_schema!({
+            "type": "object",
+            "description": "An event in the wire format (docs/events.md).",
+            "required": ["id", "schema", "type", "time", "source", "cluster", "data"],
+            "properties": {
+                "id": {"type": "string", "minLength": 1},
+                "schema": {"type": "integer", "minimum": 1},
+                "type": {"type": "string", "enum": types},
+                "time": generator.subschema_for::<Timestamp>(),
+                "source": {"type": "string", "minLength": 1},
+                "cluster": {"type": "string", "minLength": 1},
+                "data": {"type": "object"}
+            }
+        })
+    }
+}
 
 /// The JSON Schema (draft 2020-12) of events of `event_type`.
 pub fn event_schema(event_type: EventType) -> Value {

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::event::{CURRENT_SCHEMA, Event, EventId, EventType, ManualResolutionKind, Payload};
@@ -443,6 +443,21 @@ fn validate_payload(payload: &Payload) -> Result<(), FieldProblem> {
         }
     }
     Ok(())
+}
+
+/// JSON goes through the validating decoder; compact formats (postcard) read the positional form.
+///
+/// The JSON is taken as raw text (`RawValue`: checked for syntax, not built into a tree) and
+/// decoded once, by [`decode_event`].
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let raw = Box::<RawValue>::deserialize(deserializer)?;
+            decode_event(raw.get()).map_err(serde::de::Error::custom)
+        } else {
+            Event::deserialize_compact(deserializer)
+        }
+    }
 }
 
 /// Encodes an event in the wire format, as one line of JSON.

@@ -819,3 +819,42 @@ fn an_open_explicit_incident_takes_a_new_finding_next_to_its_failing_findings() 
                 && i.findings[0].check_key.ends_with("adspy-80015"))
     );
 }
+
+/// A snapshot holds the state and nothing derived: the one read back from its bytes equals the
+/// snapshot of the live state it was written from, incidents included (whose indexes by id, by
+/// finding and of open incidents are rebuilt on restore, not stored).
+#[test]
+fn a_decoded_snapshot_equals_the_live_one_incidents_included() {
+    let mut log = Log::new();
+    log.cycle(&["pods"], vec![crashloop(BUG_1)]);
+    log.push(Payload::IncidentOpened(IncidentChange {
+        incident: "inc-dnd".into(),
+        title: Some("dnd-backend CrashLoopBackOff".into()),
+        severity: Some(Severity::Critical),
+        check_keys: vec!["pod:crashloop:dnd/dnd-backend".into()],
+        summary: None,
+    }));
+    log.push(deploy("sha-a1b2c3d", ChangeKind::Deploy));
+    log.cycle(&["pods"], vec![crashloop(BUG_2)]);
+    let fold = log.fold();
+    let live = fold.projections().snapshot();
+    assert!(
+        !fold.projections().incidents().incidents().is_empty(),
+        "the log opens incidents"
+    );
+
+    let json = serde_json::to_string(&live).unwrap();
+    let decoded: tidemark_core::ProjectionsSnapshot = serde_json::from_str(&json).unwrap();
+    assert!(
+        decoded.incidents == live.incidents,
+        "the incidents read back differ from the live ones"
+    );
+    assert!(
+        decoded == live,
+        "the snapshot read back differs from the live one"
+    );
+    assert!(
+        tidemark_core::Projections::restore_owned(decoded).snapshot() == live,
+        "restoring the snapshot read back gives another state"
+    );
+}

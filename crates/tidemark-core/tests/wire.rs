@@ -217,3 +217,38 @@ fn offsets_are_normalised_to_utc() {
     let event = decode_event(&with("time", r#""2026-03-02T16:03:53+02:00""#)).unwrap();
     assert!(encode_event(&event).contains(r#""time":"2026-03-02T14:03:53Z""#));
 }
+
+/// `Deserialize for Event` (JSON read through serde, e.g. an event inside a larger document) is
+/// the wire decoder on the text as sent: one parse, the same answers as `decode_event`, also for
+/// text a JSON tree would have changed before the decoder saw it (a repeated key, which a tree
+/// keeps only the last of).
+#[test]
+fn serde_json_reads_events_with_the_wire_decoder_on_the_text_as_sent() {
+    let event: tidemark_core::Event = serde_json::from_str(GOOD).unwrap();
+    assert_eq!(event, decode_event(GOOD).unwrap());
+
+    let repeated = GOOD.replacen(
+        r#""source":"probe","#,
+        r#""source":"probe","source":"other","#,
+        1,
+    );
+    let direct = decode_event(&repeated).unwrap_err().to_string();
+    assert!(direct.contains("duplicate field `source`"), "{direct}");
+    let through_serde = serde_json::from_str::<tidemark_core::Event>(&repeated)
+        .expect_err("a repeated key is refused, as decode_event refuses it");
+    assert!(
+        through_serde
+            .to_string()
+            .contains("duplicate field `source`"),
+        "{through_serde}"
+    );
+
+    let bad_field = with("data.findings", r#"[{"check_key":"k1"}]"#);
+    let through_serde = serde_json::from_str::<tidemark_core::Event>(&bad_field).unwrap_err();
+    assert!(
+        through_serde
+            .to_string()
+            .starts_with(&decode_event(&bad_field).unwrap_err().to_string()),
+        "{through_serde}"
+    );
+}

@@ -1,0 +1,643 @@
+//! Flap detection: both detectors, the flap state of a finding they keep, and the episodes they
+//! record.
+//!
+//! - The **count rule** of `docs/lifecycle.md`: more auto-resolutions inside the flap window
+//!   (ending at the cluster's clock) than the flap threshold. Each finding keeps its
+//!   auto-resolution times sorted; a per-cluster queue holds when each flapping finding's count
+//!   can next drop, so a moving clock looks only at those.
+//! - The **state change** detector: the weighted percent state change of the last 20 runs of the
+//!   finding's category (Icinga 2.8+ style), with hysteresis between a start and a stop percent.
+//!
+//! `FlapState` is a finding's share: only this module changes it. Its history is shifted
+//! lazily: runs a finding was absent in are applied when it is next touched, and only findings
+//! whose state just changed or that flap now are touched while absent (the cluster's flap watch
+//! list).
+//!
+//! A finding's *raw state* in a run of its category is present (seen by the cycle, and active
+//! after it) or absent. Each run shifts one bit into a 20-bit history, set when the raw state
+//! differs from the previous run's. The value weights the oldest bit 0.8 and each newer one 0.02
+//! more (the newest 1.18), and is `100 · Σ weights / 20` percent. In tenths of a percent that is
+//! the integer `Σ (40 + i)` over the set bits, `i` = 0 for the oldest: exact, no floating point
+//! in the fold.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::timestamp::Timestamp;
+
+use super::{ChangeSink, ClusterFindings, Finding, FindingChange, Occurrence, ResolutionKind};
+
+/// Runs of its category a finding's state change history covers.
+pub const FLAP_HISTORY_RUNS: u32 = 20;
+const HISTORY_MASK: u32 = (1 << FLAP_HISTORY_RUNS) - 1;
+
+/// The history after `runs` runs in which the finding was absent, given that the last recorded
+/// run was in state `last_present`; returns the history and the new last state.
+pub fn absent_runs(bits: u32, last_present: bool, runs: u64) -> (u32, bool) {
+    if runs == 0 {
+        return (bits, last_present);
+    }
+    // The first absent run changes the state if the finding was present; the rest do not.
+    let bits = ((bits << 1) | u32::from(last_present)) & HISTORY_MASK;
+    let rest = runs - 1;
+    let bits = if rest >= u64::from(FLAP_HISTORY_RUNS) {
+        0
+    } else {
+        (bits << rest) & HISTORY_MASK
+    };
+    (bits, false)
+}
+
+/// The history after `gap` runs in which the finding was absent, then one run in state
+/// `present`, given that the last recorded run was in state `last_present`.
+pub fn shift_history(bits: u32, last_present: bool, gap: u64, present: bool) -> u32 {
+    let (bits, last) = absent_runs(bits, last_present, gap);
+    ((bits << 1) | u32::from(present != last)) & HISTORY_MASK
+}
+
+/// The weighted percent state change of a history, in tenths of a percent (0 to 990).
+pub fn state_change_tenths(bits: u32) -> u32 {
+    // Bit p (0 = newest) is run i = 19 - p counted from the oldest: weight 40 + i = 59 - p.
+    let mut total = 0;
+    let mut rest = bits & HISTORY_MASK;
+    while rest != 0 {
+        let p = rest.trailing_zeros();
+        total += 59 - p;
+        rest &= rest - 1;
+    }
+    total
+}
+
+/// Tenths of a percent as a percent, for people and JSON.
+pub fn tenths_to_percent(tenths: u32) -> f64 {
+    f64::from(tenths) / 10.0
+}
+
+/// Which detector saw the flapping.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FlapDetector {
+    /// More auto-resolutions inside the flap window than the flap threshold (lifecycle.md).
+    Count,
+    /// Weighted percent state change over the last 20 runs of the category, with hysteresis.
+    StateChange,
+}
+
+impl FlapDetector {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Count => "count",
+            Self::StateChange => "state_change",
+        }
+    }
+}
+
+/// One flapping episode of a finding: when a detector started and stopped calling it flapping,
+/// with the figure that triggered each.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlapEpisode {
+    /// The detector.
+    pub detector: FlapDetector,
+    /// When it started (the time of the event that triggered it).
+    pub started_at: Timestamp,
+    /// Log position of that event.
+    pub started_seq: u64,
+    /// The figure that started it: auto-resolutions in the window (count) or tenths of a
+    /// percent (state change).
+    pub start_figure: u32,
+    /// When it stopped; `None` while flapping.
+    pub stopped_at: Option<Timestamp>,
+    /// Log position of the event that stopped it.
+    pub stopped_seq: Option<u64>,
+    /// The figure that stopped it.
+    pub stop_figure: Option<u32>,
+}
+
+/// A flapping episode as users see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FlapEpisodeView {
+    /// The detector.
+    pub detector: FlapDetector,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// Log position of the event that started it.
+    pub started_seq: u64,
+    /// What started it, in words.
+    pub started_because: String,
+    /// When it stopped; `None` while flapping.
+    pub stopped_at: Option<Timestamp>,
+    /// Log position of the event that stopped it.
+    pub stopped_seq: Option<u64>,
+    /// What stopped it, in words.
+    pub stopped_because: Option<String>,
+}
+
+fn describe(detector: FlapDetector, figure: u32, window_secs: u64, starting: bool) -> String {
+    match detector {
+        FlapDetector::Count => format!(
+            "{figure} auto-resolution(s) in the last {window_secs} s{}",
+            if starting { "" } else { " (window passed)" }
+        ),
+        FlapDetector::StateChange => format!(
+            "{:.1}% state change over the last {FLAP_HISTORY_RUNS} runs of its category",
+            tenths_to_percent(figure)
+        ),
+    }
+}
+
+impl FlapEpisode {
+    /// The episode in words; `window_secs` is the count detector's window in force.
+    pub fn view(&self, window_secs: u64) -> FlapEpisodeView {
+        FlapEpisodeView {
+            detector: self.detector,
+            started_at: self.started_at,
+            started_seq: self.started_seq,
+            started_because: describe(self.detector, self.start_figure, window_secs, true),
+            stopped_at: self.stopped_at,
+            stopped_seq: self.stopped_seq,
+            stopped_because: self
+                .stop_figure
+                .map(|figure| describe(self.detector, figure, window_secs, false)),
+        }
+    }
+
+    /// Whether the episode is still open.
+    pub fn is_open(&self) -> bool {
+        self.stopped_seq.is_none()
+    }
+}
+
+/// Where both detectors stand on one finding: its state change history, their verdicts, and
+/// whether it is watched. Everything of `FlapState` but the episodes and the derived
+/// auto-resolution times; snapshots keep it as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlapStatus {
+    /// State change history of the last runs of its category, newest in bit 0.
+    pub bits: u32,
+    /// A raw state has been recorded (the finding has a state change history).
+    pub recorded: bool,
+    /// The run of its category its last recorded raw state belongs to.
+    pub run: u64,
+    /// That raw state: present.
+    pub present: bool,
+    /// The state change detector calls it flapping.
+    pub flapping_state_change: bool,
+    /// The count detector calls it flapping.
+    pub flapping_count: bool,
+    /// On the cluster's flap watch list (not active, yet its next runs still matter).
+    pub watched: bool,
+}
+
+/// What the flap detectors keep about one finding.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FlapState {
+    status: FlapStatus,
+    /// Flapping episodes, oldest first.
+    episodes: Vec<FlapEpisode>,
+    /// Times of its auto-resolutions, sorted (the count detector's input; rebuilt from the
+    /// occurrences on restore).
+    auto_resolved_at: Vec<Timestamp>,
+}
+
+impl FlapState {
+    /// The state a snapshot kept, with the auto-resolution times rebuilt from `occurrences`.
+    pub(super) fn restore(
+        status: FlapStatus,
+        episodes: Vec<FlapEpisode>,
+        occurrences: &[Occurrence],
+    ) -> Self {
+        let mut auto_resolved_at: Vec<Timestamp> = occurrences
+            .iter()
+            .filter(|o| o.resolution_kind == Some(ResolutionKind::Auto))
+            .filter_map(|o| o.resolved_at)
+            .collect();
+        auto_resolved_at.sort_unstable();
+        Self {
+            status,
+            episodes,
+            auto_resolved_at,
+        }
+    }
+
+    /// Where the detectors stand (what a snapshot keeps besides the episodes).
+    pub(super) fn status(&self) -> FlapStatus {
+        self.status
+    }
+
+    /// Every episode, oldest first.
+    pub(super) fn episodes(&self) -> &[FlapEpisode] {
+        &self.episodes
+    }
+
+    /// The state change detector calls it flapping now.
+    pub(super) fn flapping_state_change(&self) -> bool {
+        self.status.flapping_state_change
+    }
+
+    /// Whether a run the finding is absent in can change what the state change detector says:
+    /// it was present in its last recorded run, or the detector calls it flapping.
+    pub(super) fn absent_runs_matter(&self) -> bool {
+        self.status.present || self.status.flapping_state_change
+    }
+
+    /// The state change history as of `run` of its category: runs not recorded since the last
+    /// recorded one were absent.
+    fn bits_at(&self, run: u64) -> u32 {
+        let status = &self.status;
+        if !status.recorded || status.run >= run {
+            status.bits
+        } else {
+            shift_history(status.bits, status.present, run - status.run - 1, false)
+        }
+    }
+
+    fn start(
+        &mut self,
+        check_key: &str,
+        detector: FlapDetector,
+        figure: u32,
+        seq: u64,
+        at: Timestamp,
+        sink: &mut impl ChangeSink,
+    ) {
+        match detector {
+            FlapDetector::Count => self.status.flapping_count = true,
+            FlapDetector::StateChange => self.status.flapping_state_change = true,
+        }
+        self.episodes.push(FlapEpisode {
+            detector,
+            started_at: at,
+            started_seq: seq,
+            start_figure: figure,
+            stopped_at: None,
+            stopped_seq: None,
+            stop_figure: None,
+        });
+        sink.change(check_key, FindingChange::FlapStarted(detector));
+    }
+
+    fn stop(
+        &mut self,
+        check_key: &str,
+        detector: FlapDetector,
+        figure: u32,
+        seq: u64,
+        at: Timestamp,
+        sink: &mut impl ChangeSink,
+    ) {
+        match detector {
+            FlapDetector::Count => self.status.flapping_count = false,
+            FlapDetector::StateChange => self.status.flapping_state_change = false,
+        }
+        if let Some(episode) = self
+            .episodes
+            .iter_mut()
+            .rev()
+            .find(|e| e.detector == detector && e.is_open())
+        {
+            episode.stopped_at = Some(at);
+            episode.stopped_seq = Some(seq);
+            episode.stop_figure = Some(figure);
+        }
+        sink.change(check_key, FindingChange::FlapStopped(detector));
+    }
+
+    /// The state change detector's hysteresis at `tenths`: starts at `start_tenths` or more,
+    /// stops below `stop_tenths`.
+    #[allow(clippy::too_many_arguments)]
+    fn judge_state_change(
+        &mut self,
+        check_key: &str,
+        tenths: u32,
+        start_tenths: u32,
+        stop_tenths: u32,
+        seq: u64,
+        at: Timestamp,
+        sink: &mut impl ChangeSink,
+    ) {
+        if !self.status.flapping_state_change && self.status.recorded && tenths >= start_tenths {
+            self.start(check_key, FlapDetector::StateChange, tenths, seq, at, sink);
+        } else if self.status.flapping_state_change && tenths < stop_tenths {
+            self.stop(check_key, FlapDetector::StateChange, tenths, seq, at, sink);
+        }
+    }
+}
+
+/// The flap detectors over the findings of one cluster.
+impl ClusterFindings {
+    /// Puts a finding that is not active on the flap watch list if a coming run of its
+    /// category can still change what the state change detector says.
+    pub(super) fn watch_if_needed(&mut self, index: u32) {
+        let finding = &mut self.findings[index as usize];
+        if !finding.flap.status.watched && !finding.is_active() && finding.flap.absent_runs_matter()
+        {
+            finding.flap.status.watched = true;
+            self.flap_watch.push(index);
+        }
+    }
+
+    /// Records the finding's raw state in the current run of its category and applies the
+    /// state change detector's hysteresis.
+    pub(super) fn record_run(
+        &mut self,
+        index: u32,
+        present: bool,
+        seq: u64,
+        at: Timestamp,
+        sink: &mut impl ChangeSink,
+    ) {
+        let start_tenths = self.settings.flap_start_percent * 10;
+        let stop_tenths = self.settings.effective_flap_stop_percent() * 10;
+        let finding = &mut self.findings[index as usize];
+        let run = self.category_runs[finding.category as usize];
+        let flap = &mut finding.flap;
+        if flap.status.recorded {
+            if flap.status.run >= run {
+                return;
+            }
+            flap.status.bits = shift_history(
+                flap.status.bits,
+                flap.status.present,
+                run - flap.status.run - 1,
+                present,
+            );
+        }
+        flap.status.recorded = true;
+        flap.status.run = run;
+        flap.status.present = present;
+        let tenths = state_change_tenths(flap.status.bits);
+        flap.judge_state_change(
+            &finding.check_key,
+            tenths,
+            start_tenths,
+            stop_tenths,
+            seq,
+            at,
+            sink,
+        );
+    }
+
+    /// The runs of a cycle for the findings on the flap watch list: those that are not active
+    /// record an absent run if their category ran; those whose runs stopped mattering leave.
+    pub(super) fn record_watched_runs(
+        &mut self,
+        seq: u64,
+        at: Timestamp,
+        sink: &mut impl ChangeSink,
+    ) {
+        let mut i = 0;
+        while i < self.flap_watch.len() {
+            let index = self.flap_watch[i];
+            let finding = &self.findings[index as usize];
+            if !finding.is_active() && self.ran_scratch[finding.category as usize] {
+                self.record_run(index, false, seq, at, sink);
+            }
+            let finding = &mut self.findings[index as usize];
+            if finding.is_active() || !finding.flap.absent_runs_matter() {
+                finding.flap.status.watched = false;
+                self.flap_watch.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// A finding seen in another category than before: its runs were counted in the old
+    /// category's runs until now, so bring the history up to this cycle there, then count on
+    /// in the new category's.
+    pub(super) fn move_flap_history(&mut self, index: u32, new_category: u32) {
+        let finding = &mut self.findings[index as usize];
+        let flap = &mut finding.flap.status;
+        if !flap.recorded {
+            return;
+        }
+        let old = finding.category as usize;
+        let old_runs_before_now = self.category_runs[old] - u64::from(self.ran_scratch[old]);
+        let (bits, last) = absent_runs(
+            flap.bits,
+            flap.present,
+            old_runs_before_now.saturating_sub(flap.run),
+        );
+        flap.bits = bits;
+        flap.present = last;
+        flap.run = self.category_runs[new_category as usize] - 1;
+    }
+
+    /// The flap window ending at the cluster's clock: `(now - flap_window_secs, now]`.
+    fn flap_window(&self) -> Option<(Timestamp, Timestamp)> {
+        let now = self.clock?;
+        let window_secs = i64::try_from(self.settings.flap_window_secs).unwrap_or(i64::MAX);
+        Some((now.plus_secs(-window_secs), now))
+    }
+
+    /// Auto-resolutions of a finding inside the flap window, and the first of them.
+    fn auto_resolutions_in_window_from(&self, finding: &Finding) -> (u32, Option<Timestamp>) {
+        let Some((start, now)) = self.flap_window() else {
+            return (0, None);
+        };
+        let times = &finding.flap.auto_resolved_at;
+        let from = times.partition_point(|&t| t <= start);
+        let to = times.partition_point(|&t| t <= now);
+        (
+            (to - from) as u32,
+            times.get(from).copied().filter(|_| to > from),
+        )
+    }
+
+    /// Auto-resolutions of a finding inside the flap window ending at the cluster's clock.
+    pub(super) fn auto_resolutions_in_window(&self, finding: &Finding) -> u32 {
+        self.auto_resolutions_in_window_from(finding).0
+    }
+
+    /// The count rule of lifecycle.md, at the cluster's clock.
+    pub(super) fn is_flapping(&self, finding: &Finding) -> bool {
+        self.auto_resolutions_in_window(finding) > self.settings.flap_threshold
+    }
+
+    /// The finding's weighted percent state change as of the latest run of its category.
+    pub(super) fn state_change_tenths(&self, finding: &Finding) -> u32 {
+        let run = self.category_runs[finding.category as usize];
+        state_change_tenths(finding.flap.bits_at(run))
+    }
+
+    /// When the count of a count-flapping finding can next drop: its oldest auto-resolution in
+    /// the window leaves the window.
+    fn count_expiry_of(&self, finding: &Finding) -> Timestamp {
+        let window_secs = i64::try_from(self.settings.flap_window_secs).unwrap_or(i64::MAX);
+        self.auto_resolutions_in_window_from(finding)
+            .1
+            .map_or(Timestamp::from_unix_nanos(i64::MIN), |oldest| {
+                oldest.plus_secs(window_secs)
+            })
+    }
+
+    /// A restored finding goes back on the count detector's expiry queue if it calls it
+    /// flapping, and on the flap watch list if it was on it.
+    pub(super) fn restore_flap_queues(&mut self, index: u32) {
+        let finding = &self.findings[index as usize];
+        if finding.flap.status.flapping_count {
+            let expiry = self.count_expiry_of(finding);
+            self.count_expiry.insert((expiry, index));
+        }
+        if finding.flap.status.watched {
+            self.flap_watch.push(index);
+        }
+    }
+
+    /// An auto-resolution at `at`: recorded for the count detector, which may start calling
+    /// the finding flapping.
+    pub(super) fn note_auto_resolution(
+        &mut self,
+        index: u32,
+        seq: u64,
+        at: Timestamp,
+        sink: &mut impl ChangeSink,
+    ) {
+        let times = &mut self.findings[index as usize].flap.auto_resolved_at;
+        let pos = times.partition_point(|&t| t <= at);
+        times.insert(pos, at);
+        self.check_count_start(index, seq, at, sink);
+    }
+
+    /// After an auto-resolution: does the count detector start calling it flapping?
+    fn check_count_start(
+        &mut self,
+        index: u32,
+        seq: u64,
+        at: Timestamp,
+        sink: &mut impl ChangeSink,
+    ) {
+        let finding = &self.findings[index as usize];
+        if finding.flap.status.flapping_count {
+            return;
+        }
+        let count = self.auto_resolutions_in_window(finding);
+        if count > self.settings.flap_threshold {
+            let expiry = self.count_expiry_of(finding);
+            let finding = &mut self.findings[index as usize];
+            finding.flap.start(
+                &finding.check_key,
+                FlapDetector::Count,
+                count,
+                seq,
+                at,
+                sink,
+            );
+            self.count_expiry.insert((expiry, index));
+        }
+    }
+
+    /// As the clock moves, the count detector's verdicts on the findings whose oldest
+    /// auto-resolution in the window may have left it.
+    pub(super) fn check_count_flaps(
+        &mut self,
+        seq: u64,
+        at: Timestamp,
+        sink: &mut impl ChangeSink,
+    ) {
+        let Some(now) = self.clock else { return };
+        while let Some(&(expiry, index)) = self.count_expiry.first() {
+            if expiry > now {
+                break;
+            }
+            self.count_expiry.pop_first();
+            let finding = &self.findings[index as usize];
+            let count = self.auto_resolutions_in_window(finding);
+            if count > self.settings.flap_threshold {
+                let expiry = self.count_expiry_of(finding);
+                self.count_expiry.insert((expiry, index));
+                continue;
+            }
+            let finding = &mut self.findings[index as usize];
+            finding.flap.stop(
+                &finding.check_key,
+                FlapDetector::Count,
+                count,
+                seq,
+                at,
+                sink,
+            );
+        }
+    }
+
+    /// The window or threshold changed: every count-flapping finding is judged again.
+    fn recheck_count_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl ChangeSink) {
+        let flapping: Vec<u32> = self.count_expiry.iter().map(|&(_, i)| i).collect();
+        self.count_expiry.clear();
+        for index in flapping {
+            let finding = &self.findings[index as usize];
+            let count = self.auto_resolutions_in_window(finding);
+            if count > self.settings.flap_threshold {
+                let expiry = self.count_expiry_of(finding);
+                self.count_expiry.insert((expiry, index));
+            } else {
+                let finding = &mut self.findings[index as usize];
+                finding.flap.stop(
+                    &finding.check_key,
+                    FlapDetector::Count,
+                    count,
+                    seq,
+                    at,
+                    sink,
+                );
+            }
+        }
+    }
+
+    /// Settings changed: both detectors judge every finding again against the new
+    /// thresholds (no run is recorded).
+    pub(super) fn recheck_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl ChangeSink) {
+        self.recheck_count_flaps(seq, at, sink);
+        let start_tenths = self.settings.flap_start_percent * 10;
+        let stop_tenths = self.settings.effective_flap_stop_percent() * 10;
+        for index in 0..self.findings.len() as u32 {
+            let finding = &self.findings[index as usize];
+            if finding.occurrences.is_empty() {
+                continue;
+            }
+            if !finding.flap.status.flapping_count {
+                self.check_count_start(index, seq, at, sink);
+            }
+            let run = self.category_runs[self.findings[index as usize].category as usize];
+            let finding = &mut self.findings[index as usize];
+            let tenths = state_change_tenths(finding.flap.bits_at(run));
+            finding.flap.judge_state_change(
+                &finding.check_key,
+                tenths,
+                start_tenths,
+                stop_tenths,
+                seq,
+                at,
+                sink,
+            );
+            self.watch_if_needed(index);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_run_from_0_8_to_1_18() {
+        assert_eq!(state_change_tenths(1), 59); // newest: 1.18 -> 5.9 %
+        assert_eq!(state_change_tenths(1 << 19), 40); // oldest: 0.8 -> 4.0 %
+        assert_eq!(state_change_tenths(HISTORY_MASK), 990); // every run changed: 99 %
+        assert_eq!(state_change_tenths(0), 0);
+    }
+
+    #[test]
+    fn gaps_record_one_change_then_quiet_runs() {
+        // Present, then 3 absent runs, then present: changes at the first absent run and now.
+        let bits = shift_history(0, true, 3, true);
+        assert_eq!(bits, 0b1001);
+        // A long gap forgets everything before it.
+        assert_eq!(shift_history(HISTORY_MASK, false, 40, false), 0);
+        // No gap, same state: a zero shifted in.
+        assert_eq!(shift_history(0b1, true, 0, true), 0b10);
+    }
+}

@@ -1,0 +1,308 @@
+//! Applying events to the findings: the cycle sweep of `docs/lifecycle.md` (upsert, then resolve
+//! first and increment after), manual resolutions, and settings changes.
+//!
+//! The hot loop is [`ClusterFindings::apply_cycle`]: categories are interned per cluster, a cycle
+//! stamp marks which findings a cycle saw (no per-cycle set is built), and the sweep walks only
+//! the active list, in one pass per finding. Flap detection is called from inside that pass (the
+//! `flaps` module); churn and drift suspects are noted from the cycle's first absences (`churn`).
+
+use crate::event::{CycleCompleted, Event, FindingObservation, FindingResolved, Payload};
+use crate::timestamp::Timestamp;
+
+use super::flaps::FlapState;
+use super::{
+    ChangeSink, ClusterFindings, Discard, Finding, FindingChange, FindingsProjection, NOT_ACTIVE,
+    Occurrence, ResolutionKind,
+};
+
+impl FindingsProjection {
+    /// Applies the event at log position `seq`.
+    pub fn apply(&mut self, seq: u64, event: &Event) {
+        self.apply_reporting(seq, event, &mut Discard);
+    }
+
+    /// Applies the event at log position `seq`, telling `sink` every finding state change
+    /// (of the event's cluster).
+    pub fn apply_reporting(&mut self, seq: u64, event: &Event, sink: &mut impl ChangeSink) {
+        let cluster = self.cluster_mut(&event.cluster);
+        // A late event (earlier than the cluster's clock) is applied at the clock, so no time in
+        // the state goes back: a finding is never last seen before it opened
+        // (docs/lifecycle.md, "Late events"; ADR 0004).
+        let at = cluster
+            .clock
+            .map_or(event.time, |clock| clock.max(event.time));
+        cluster.clock = Some(at);
+        match &event.payload {
+            Payload::CycleCompleted(cycle) => cluster.apply_cycle(seq, at, cycle, sink),
+            Payload::FindingResolved(resolved) => cluster.apply_resolved(seq, at, resolved, sink),
+            Payload::SettingsChanged(change) => {
+                let before = cluster.settings.clone();
+                cluster.settings.apply(change);
+                let flap_rules_changed = before.flap_window_secs
+                    != cluster.settings.flap_window_secs
+                    || before.flap_threshold != cluster.settings.flap_threshold
+                    || before.flap_start_percent != cluster.settings.flap_start_percent
+                    || before.flap_stop_percent != cluster.settings.flap_stop_percent;
+                if flap_rules_changed {
+                    cluster.recheck_flaps(seq, at, sink);
+                }
+            }
+            _ => {}
+        }
+        if !cluster.count_expiry.is_empty() {
+            cluster.check_count_flaps(seq, at, sink);
+        }
+    }
+}
+
+impl Finding {
+    fn refresh_from(&mut self, obs: &FindingObservation, category: u32) {
+        self.category = category;
+        self.severity = obs.severity;
+        if self.title != obs.title {
+            self.title.clone_from(&obs.title);
+        }
+        if self.detail != obs.detail {
+            self.detail.clone_from(&obs.detail);
+        }
+        if self.resource.as_deref() != obs.resource.as_ref() {
+            self.resource = obs.resource.clone().map(Box::new);
+        }
+    }
+}
+
+impl ClusterFindings {
+    pub(super) fn intern_category(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.category_ids.get(name) {
+            return id;
+        }
+        let id = u32::try_from(self.category_names.len()).expect("fewer than 2^32 categories");
+        self.category_names.push(name.to_owned());
+        self.category_ids.insert(name.to_owned(), id);
+        self.ran_scratch.push(false);
+        self.category_runs.push(0);
+        self.category_last_run.push((0, Timestamp::default(), 0));
+        self.category_churn.push(Vec::new());
+        id
+    }
+
+    fn finding_index(&mut self, obs: &FindingObservation, category: u32) -> u32 {
+        if let Some(&index) = self.by_key.get(obs.check_key.as_str()) {
+            return index;
+        }
+        let index = u32::try_from(self.findings.len()).expect("fewer than 2^32 findings");
+        if self.findings.len() == self.findings.capacity() {
+            // Grow by a quarter, not double: a cluster of 10,000 findings would otherwise keep
+            // room for 16,384 (a `Finding` is 216 bytes; a million of them add up).
+            self.findings
+                .reserve_exact((self.findings.len() / 4).max(64));
+        }
+        self.findings.push(Finding {
+            check_key: obs.check_key.as_str().into(),
+            category,
+            severity: obs.severity,
+            title: obs.title.clone(),
+            detail: obs.detail.clone(),
+            resource: obs.resource.clone().map(Box::new),
+            clean_cycles: 0,
+            last_seen_at: Timestamp::default(),
+            occurrences: Vec::new(),
+            active_slot: NOT_ACTIVE,
+            seen_stamp: 0,
+            seen_index: 0,
+            open_run: 0,
+            flap: FlapState::default(),
+        });
+        self.by_key.insert(obs.check_key.as_str().into(), index);
+        if crate::hygiene::analyze_check_key(&obs.check_key).is_some() {
+            self.unstable_keys.push(index);
+        }
+        index
+    }
+
+    pub(super) fn activate(&mut self, index: u32) {
+        let slot = u32::try_from(self.active.len()).expect("fewer than 2^32 active findings");
+        self.findings[index as usize].active_slot = slot;
+        self.active.push(index);
+    }
+
+    fn resolve(
+        &mut self,
+        index: u32,
+        at: Timestamp,
+        seq: u64,
+        kind: ResolutionKind,
+        sink: &mut impl ChangeSink,
+    ) {
+        let finding = &mut self.findings[index as usize];
+        sink.change(&finding.check_key, FindingChange::Resolved(kind));
+        let slot = finding.active_slot as usize;
+        finding.active_slot = NOT_ACTIVE;
+        finding.clean_cycles = 0;
+        let occurrence = finding
+            .occurrences
+            .last_mut()
+            .expect("an active finding has an open occurrence");
+        occurrence.resolved_at = Some(at);
+        occurrence.resolved_seq = Some(seq);
+        occurrence.resolution_kind = Some(kind);
+        self.active.swap_remove(slot);
+        if let Some(&moved) = self.active.get(slot) {
+            self.findings[moved as usize].active_slot = slot as u32;
+        }
+        self.watch_if_needed(index);
+        if kind == ResolutionKind::Auto {
+            self.note_auto_resolution(index, seq, at, sink);
+        }
+    }
+
+    pub(super) fn apply_cycle(
+        &mut self,
+        seq: u64,
+        at: Timestamp,
+        cycle: &CycleCompleted,
+        sink: &mut impl ChangeSink,
+    ) {
+        self.cycle_stamp += 1;
+        let stamp = self.cycle_stamp;
+
+        // 1. The categories that ran: listed ones plus the findings' own, if enabled.
+        //    Few per cycle, so a linear list beats hashing every finding's category.
+        let mut cycle_categories: Vec<(&str, Option<u32>)> = Vec::new();
+        let names = cycle
+            .categories
+            .iter()
+            .map(String::as_str)
+            .chain(cycle.findings.iter().map(|f| f.category.as_str()));
+        for name in names {
+            if cycle_categories.iter().any(|(seen, _)| *seen == name) {
+                continue;
+            }
+            let id = if self.settings.is_enabled(name) {
+                let id = self.intern_category(name);
+                self.ran_scratch[id as usize] = true;
+                self.category_runs[id as usize] += 1;
+                self.category_last_run[id as usize] = (stamp, at, seq);
+                Some(id)
+            } else {
+                None
+            };
+            cycle_categories.push((name, id));
+        }
+
+        // 2. The entries that count: category ran; for a key listed twice the last entry wins.
+        let mut entries = std::mem::take(&mut self.entries_scratch);
+        entries.clear();
+        for (entry, obs) in cycle.findings.iter().enumerate() {
+            let category = cycle_categories
+                .iter()
+                .find(|(name, _)| *name == obs.category)
+                .and_then(|(_, id)| *id);
+            let Some(category) = category else { continue };
+            let index = self.finding_index(obs, category);
+            let finding = &mut self.findings[index as usize];
+            finding.seen_stamp = stamp;
+            finding.seen_index = entry as u32;
+            entries.push((entry as u32, index, category));
+        }
+
+        // 3. Upsert.
+        let mut opened_now: Vec<u32> = Vec::new();
+        for &(entry, index, category) in &entries {
+            let finding = &self.findings[index as usize];
+            if finding.seen_index != entry {
+                continue;
+            }
+            let obs = &cycle.findings[entry as usize];
+            if finding.is_active() && finding.severity != obs.severity {
+                sink.change(&finding.check_key, FindingChange::SeverityChanged);
+            }
+            if finding.category != category {
+                self.move_flap_history(index, category);
+            }
+            let finding = &mut self.findings[index as usize];
+            finding.refresh_from(obs, category);
+            finding.last_seen_at = at;
+            finding.clean_cycles = 0;
+            if !finding.is_active() {
+                sink.change(&finding.check_key, FindingChange::Opened);
+                if finding.occurrences.is_empty() {
+                    // Most findings open once: room for one, not the four a first push reserves.
+                    finding.occurrences.reserve_exact(1);
+                }
+                finding.occurrences.push(Occurrence {
+                    opened_at: at,
+                    opened_seq: seq,
+                    resolved_at: None,
+                    resolved_seq: None,
+                    resolution_kind: None,
+                });
+                finding.open_run = self.category_runs[category as usize];
+                self.activate(index);
+                if obs.informational {
+                    // Never counts towards flapping: its raw state stays absent.
+                    self.resolve(index, at, seq, ResolutionKind::Informational, sink);
+                    continue;
+                }
+                opened_now.push(index);
+            }
+            self.record_run(index, true, seq, at, sink);
+        }
+        self.entries_scratch = entries;
+
+        // 4 + 5. Resolve first (against the prior count), then increment the rest.
+        let threshold = self.settings.clean_cycles_to_resolve;
+        let mut first_absent: Vec<u32> = Vec::new();
+        let mut slot = 0;
+        while slot < self.active.len() {
+            let index = self.active[slot];
+            let finding = &self.findings[index as usize];
+            let absent_and_ran =
+                finding.seen_stamp != stamp && self.ran_scratch[finding.category as usize];
+            if absent_and_ran {
+                if finding.clean_cycles == 0 {
+                    // Present in the previous run of its category, absent now.
+                    first_absent.push(index);
+                }
+                if finding.flap.absent_runs_matter() {
+                    self.record_run(index, false, seq, at, sink);
+                }
+                let finding = &mut self.findings[index as usize];
+                if finding.clean_cycles >= threshold {
+                    // swap_remove brings another finding into this slot: look at it next.
+                    self.resolve(index, at, seq, ResolutionKind::Auto, sink);
+                    continue;
+                }
+                finding.clean_cycles += 1;
+            }
+            slot += 1;
+        }
+
+        // Findings that are not active but whose runs still matter to flap detection.
+        self.record_watched_runs(seq, at, sink);
+
+        if !first_absent.is_empty() {
+            self.note_first_absences(&first_absent, &opened_now, seq, at);
+        }
+
+        for (_, id) in cycle_categories {
+            if let Some(id) = id {
+                self.ran_scratch[id as usize] = false;
+            }
+        }
+    }
+
+    pub(super) fn apply_resolved(
+        &mut self,
+        seq: u64,
+        at: Timestamp,
+        resolved: &FindingResolved,
+        sink: &mut impl ChangeSink,
+    ) {
+        if let Some(&index) = self.by_key.get(resolved.check_key.as_str())
+            && self.findings[index as usize].is_active()
+        {
+            self.resolve(index, at, seq, resolved.kind.into(), sink);
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The findings projection: the finding lifecycle of `docs/lifecycle.md`, as a fold, and what is
+//! computed in the same pass over a cycle.
+//!
+//! Per cluster: findings by `check_key`, each with its occurrences; the settings in force; and
+//! the cluster's clock (the latest event time seen, so time comes from the log). A cycle upserts
+//! what it saw, then resolves the absent findings that already had `clean_cycles >= T`, and only
+//! then increments the rest: resolve first, then increment.
+//!
+//! The state is defined here; each concern adds its own `impl` in its module:
+//! - `lifecycle`: applying events: the cycle sweep, manual resolutions, settings.
+//! - [`flaps`]: both flap detectors, and the flap state of a finding (`flaps::FlapState`),
+//!   which only that module changes.
+//! - `churn`: churn per category and drift suspects, from a cycle's first absences.
+//! - `views` and `queries`: what users read (finding views, flaps, stuck, churn, pages).
+//! - `snapshot`: the one snapshot layout, borrowed to write and owned to restore.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::event::{ManualResolutionKind, ResourceRef, Severity};
+use crate::settings::ClusterSettings;
+use crate::timestamp::Timestamp;
+
+mod churn;
+pub mod flaps;
+mod lifecycle;
+mod queries;
+mod snapshot;
+mod views;
+
+pub use self::churn::{CHURN_MIN_KEYS, CHURN_WINDOW_RUNS, ChurnRecord, DriftRecord};
+pub use self::flaps::FlapStatus;
+pub use self::snapshot::{CategorySnapshot, ClusterSnapshot, FindingSnapshot, FindingsSnapshot};
+pub use self::views::{
+    ChurnView, DriftView, FindingFacts, FindingState, FindingSummary, FindingView, FlapView,
+    LongLivedView, StuckReport, UnreachableReason, UnreachableView,
+};
+
+use self::flaps::{FlapDetector, FlapState};
+
+/// How an occurrence of a finding ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResolutionKind {
+    /// Absent for more than T consecutive cycles of its category.
+    Auto,
+    /// An operator resolved it.
+    Manual,
+    /// An automated remediation resolved it.
+    Recipe,
+    /// Informational: resolved the moment it opened.
+    Informational,
+}
+
+impl ResolutionKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Manual => "manual",
+            Self::Recipe => "recipe",
+            Self::Informational => "informational",
+        }
+    }
+}
+
+impl From<ManualResolutionKind> for ResolutionKind {
+    fn from(kind: ManualResolutionKind) -> Self {
+        match kind {
+            ManualResolutionKind::Manual => Self::Manual,
+            ManualResolutionKind::Recipe => Self::Recipe,
+        }
+    }
+}
+
+/// One occurrence of a finding: from the event that opened it to the one that closed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Occurrence {
+    /// When it opened.
+    pub opened_at: Timestamp,
+    /// Log position of the event that opened it.
+    pub opened_seq: u64,
+    /// When it was resolved; `None` while active.
+    pub resolved_at: Option<Timestamp>,
+    /// Log position of the event that resolved it.
+    pub resolved_seq: Option<u64>,
+    /// How it was resolved.
+    pub resolution_kind: Option<ResolutionKind>,
+}
+
+/// A change of a finding's state, reported as the fold applies an event (for timeline indexes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingChange {
+    /// An occurrence opened.
+    Opened,
+    /// The active occurrence was resolved.
+    Resolved(ResolutionKind),
+    /// An active finding was seen with another severity.
+    SeverityChanged,
+    /// A flap detector started calling the finding flapping.
+    FlapStarted(FlapDetector),
+    /// A flap detector stopped calling the finding flapping.
+    FlapStopped(FlapDetector),
+}
+
+impl FindingChange {
+    /// The name used in timelines: `opened`, `resolved_auto`, `flap_started_count`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::SeverityChanged => "severity_changed",
+            Self::Resolved(ResolutionKind::Auto) => "resolved_auto",
+            Self::Resolved(ResolutionKind::Manual) => "resolved_manual",
+            Self::Resolved(ResolutionKind::Recipe) => "resolved_recipe",
+            Self::Resolved(ResolutionKind::Informational) => "informational",
+            Self::FlapStarted(FlapDetector::Count) => "flap_started_count",
+            Self::FlapStarted(FlapDetector::StateChange) => "flap_started_state_change",
+            Self::FlapStopped(FlapDetector::Count) => "flap_stopped_count",
+            Self::FlapStopped(FlapDetector::StateChange) => "flap_stopped_state_change",
+        }
+    }
+}
+
+/// Receives the changes the fold makes, with the finding's check_key.
+pub trait ChangeSink {
+    /// `check_key` changed state.
+    fn change(&mut self, check_key: &str, change: FindingChange);
+}
+
+/// Discards changes: the plain fold.
+struct Discard;
+
+impl ChangeSink for Discard {
+    #[inline]
+    fn change(&mut self, _: &str, _: FindingChange) {}
+}
+
+impl ChangeSink for Vec<(String, FindingChange)> {
+    fn change(&mut self, check_key: &str, change: FindingChange) {
+        self.push((check_key.to_owned(), change));
+    }
+}
+
+const NOT_ACTIVE: u32 = u32::MAX;
+
+/// One finding of one cluster, live in the projection.
+#[derive(Clone, Debug)]
+struct Finding {
+    check_key: Box<str>,
+    category: u32,
+    severity: Severity,
+    title: String,
+    detail: Option<String>,
+    /// Boxed: most findings name no resource, and a million inline `None`s cost 96 MB.
+    resource: Option<Box<ResourceRef>>,
+    clean_cycles: u32,
+    last_seen_at: Timestamp,
+    occurrences: Vec<Occurrence>,
+    /// Position in `ClusterFindings::active`, or `NOT_ACTIVE`.
+    active_slot: u32,
+    /// The cycle stamp of the last cycle that saw it, and the index of the entry that won.
+    seen_stamp: u64,
+    seen_index: u32,
+    /// The run of its category in which the current occurrence opened (churn).
+    open_run: u64,
+    /// What the flap detectors keep about it (changed only by the `flaps` module).
+    flap: FlapState,
+}
+
+impl Finding {
+    fn is_active(&self) -> bool {
+        self.active_slot != NOT_ACTIVE
+    }
+}
+
+/// The findings of one cluster, its settings and its clock.
+#[derive(Clone, Debug, Default)]
+struct ClusterFindings {
+    settings: ClusterSettings,
+    clock: Option<Timestamp>,
+    category_names: Vec<String>,
+    category_ids: FxHashMap<String, u32>,
+    findings: Vec<Finding>,
+    by_key: FxHashMap<Box<str>, u32>,
+    /// Indices of the active findings, in no particular order.
+    active: Vec<u32>,
+    /// Incremented at the start of every cycle; 0 means "never seen".
+    cycle_stamp: u64,
+    /// Scratch, indexed by category id: did this category run in the current cycle.
+    ran_scratch: Vec<bool>,
+    /// Scratch: (entry index, finding index, category id) of the current cycle's entries.
+    entries_scratch: Vec<(u32, u32, u32)>,
+    /// Per category id: cycles of the cluster it ran in.
+    category_runs: Vec<u64>,
+    /// Per category id: the cycle stamp, time and position of its latest run.
+    category_last_run: Vec<(u64, Timestamp, u64)>,
+    /// Per category id: recent short-lived keys (churn), oldest first.
+    category_churn: Vec<Vec<ChurnRecord>>,
+    /// Findings that are not active but whose next runs still matter to flap detection.
+    flap_watch: Vec<u32>,
+    /// Findings the count detector calls flapping, by the clock time at which their count
+    /// can next drop (the oldest auto-resolution in the window leaves it).
+    count_expiry: BTreeSet<(Timestamp, u32)>,
+    /// Check-key drift suspects, in log order.
+    drifts: Vec<DriftRecord>,
+    /// Findings whose check key looked unstable when first seen (check-key hygiene).
+    unstable_keys: Vec<u32>,
+}
+
+impl ClusterFindings {
+    /// The findings that have been seen (an index entry without an occurrence is never shown).
+    fn seen_findings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| !f.occurrences.is_empty())
+    }
+
+    /// The keys check-key hygiene flagged, sorted.
+    fn sorted_unstable_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self
+            .unstable_keys
+            .iter()
+            .map(|&i| &*self.findings[i as usize].check_key)
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+}
+
+/// The findings of every cluster.
+#[derive(Clone, Debug, Default)]
+pub struct FindingsProjection {
+    clusters: BTreeMap<String, ClusterFindings>,
+}
+
+impl FindingsProjection {
+    /// An empty projection.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn cluster_mut(&mut self, cluster: &str) -> &mut ClusterFindings {
+        if !self.clusters.contains_key(cluster) {
+            self.clusters
+                .insert(cluster.to_owned(), ClusterFindings::default());
+        }
+        self.clusters.get_mut(cluster).expect("inserted just above")
+    }
+
+    fn clusters_matching<'a>(
+        &'a self,
+        cluster: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a String, &'a ClusterFindings)> + 'a {
+        self.clusters
+            .iter()
+            .filter(move |(name, _)| cluster.is_none_or(|c| c == name.as_str()))
+    }
+}

@@ -1,0 +1,293 @@
+//! The findings snapshot: its layout, written once ([`FindingsSnapshot`] and its parts), taken
+//! from the live state by one capture function per part, borrowed to serialize a snapshot in
+//! place ([`FindingsProjection::snapshot_serializer`]) and owned for a copy
+//! ([`FindingsProjection::snapshot`]); restored by moving the decoded parts into a projection
+//! ([`FindingsProjection::restore_owned`]). See `crate::snapshot` for the two forms.
+//!
+//! The layout is stored (postcard is positional): a change is a new snapshot format (ADR 0002),
+//! and the store's golden files hold today's bytes.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::event::{ResourceRef, Severity};
+use crate::settings::ClusterSettings;
+use crate::snapshot::{Borrow, Own, Take};
+use crate::timestamp::Timestamp;
+
+use super::churn::{ChurnRecord, DriftRecord};
+use super::flaps::{FlapEpisode, FlapState, FlapStatus};
+use super::{ClusterFindings, Finding, FindingsProjection, NOT_ACTIVE, Occurrence};
+
+/// Serializable state of the findings projection. `Clusters` is a list of [`ClusterSnapshot`]s:
+/// owned (the default) when read, borrowed from the live state when written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "FindingsSnapshot")]
+pub struct FindingsSnapshot<Clusters = Vec<ClusterSnapshot<'static>>> {
+    /// Per cluster, sorted by name.
+    pub clusters: Clusters,
+}
+
+/// Serializable state of one cluster. `Findings` is a list of [`FindingSnapshot`]s (when
+/// written, a sequence serialized one finding at a time, so a million findings are never
+/// copied).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "ClusterSnapshot")]
+pub struct ClusterSnapshot<'a, Findings = Vec<FindingSnapshot<'a>>> {
+    /// Cluster name.
+    pub cluster: Cow<'a, str>,
+    /// Settings in force.
+    pub settings: Cow<'a, ClusterSettings>,
+    /// Latest event time seen.
+    pub clock: Option<Timestamp>,
+    /// Cycles applied.
+    pub cycles: u64,
+    /// Keys flagged by check-key hygiene, sorted.
+    pub unstable_keys: Vec<Cow<'a, str>>,
+    /// Categories, sorted by name.
+    pub categories: Vec<CategorySnapshot<'a>>,
+    /// Drift suspects, in log order.
+    pub drifts: Cow<'a, [DriftRecord]>,
+    /// Findings seen at least once, sorted by check_key.
+    pub findings: Findings,
+}
+
+/// Serializable state of one category of one cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "CategorySnapshot")]
+pub struct CategorySnapshot<'a> {
+    /// Category name.
+    pub name: Cow<'a, str>,
+    /// Cycles it ran in.
+    pub runs: u64,
+    /// Cycle number of its latest run.
+    pub last_cycle: u64,
+    /// Time of its latest run.
+    pub last_at: Timestamp,
+    /// Position of its latest run.
+    pub last_seq: u64,
+    /// Recent short-lived keys.
+    pub churn: Cow<'a, [ChurnRecord]>,
+}
+
+/// Serializable state of one finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "FindingSnapshot")]
+pub struct FindingSnapshot<'a> {
+    /// Key within the cluster.
+    pub check_key: Cow<'a, str>,
+    /// Latest category.
+    pub category: Cow<'a, str>,
+    /// Latest severity.
+    pub severity: Severity,
+    /// Latest title.
+    pub title: Cow<'a, str>,
+    /// Latest detail.
+    pub detail: Option<Cow<'a, str>>,
+    /// Latest resource.
+    pub resource: Option<Cow<'a, ResourceRef>>,
+    /// Has an open occurrence.
+    pub active: bool,
+    /// Clean cycles of the open occurrence.
+    pub clean_cycles: u32,
+    /// Last seen by a cycle.
+    pub last_seen_at: Timestamp,
+    /// Every occurrence, oldest first.
+    pub occurrences: Cow<'a, [Occurrence]>,
+    /// Where the flap detectors stand on it.
+    pub flap: FlapStatus,
+    /// Run of its category in which the current occurrence opened.
+    pub open_run: u64,
+    /// Flapping episodes, oldest first.
+    pub flap_episodes: Cow<'a, [FlapEpisode]>,
+}
+
+/// The capture functions: the only code that reads the live state into a snapshot.
+impl ClusterFindings {
+    fn finding_snapshot<'a, 'o, T: Take<'a, 'o>>(&'a self, f: &'a Finding) -> FindingSnapshot<'o> {
+        FindingSnapshot {
+            check_key: T::take(&*f.check_key),
+            category: T::take(self.category_names[f.category as usize].as_str()),
+            severity: f.severity,
+            title: T::take(f.title.as_str()),
+            detail: f.detail.as_deref().map(T::take),
+            resource: f.resource.as_deref().map(T::take),
+            active: f.is_active(),
+            clean_cycles: f.clean_cycles,
+            last_seen_at: f.last_seen_at,
+            occurrences: T::take(f.occurrences.as_slice()),
+            flap: f.flap.status(),
+            open_run: f.open_run,
+            flap_episodes: T::take(f.flap.episodes()),
+        }
+    }
+
+    fn category_snapshot<'a, 'o, T: Take<'a, 'o>>(&'a self, id: usize) -> CategorySnapshot<'o> {
+        let (last_cycle, last_at, last_seq) = self.category_last_run[id];
+        CategorySnapshot {
+            name: T::take(self.category_names[id].as_str()),
+            runs: self.category_runs[id],
+            last_cycle,
+            last_at,
+            last_seq,
+            churn: T::take(self.category_churn[id].as_slice()),
+        }
+    }
+
+    fn cluster_snapshot<'a, 'o, T: Take<'a, 'o>, Findings>(
+        &'a self,
+        name: &'a str,
+        findings: Findings,
+    ) -> ClusterSnapshot<'o, Findings> {
+        let mut category_ids: Vec<usize> = (0..self.category_names.len()).collect();
+        category_ids.sort_unstable_by(|&a, &b| self.category_names[a].cmp(&self.category_names[b]));
+        ClusterSnapshot {
+            cluster: T::take(name),
+            settings: T::take(&self.settings),
+            clock: self.clock,
+            cycles: self.cycle_stamp,
+            unstable_keys: self
+                .sorted_unstable_keys()
+                .into_iter()
+                .map(T::take)
+                .collect(),
+            categories: category_ids
+                .into_iter()
+                .map(|id| self.category_snapshot::<T>(id))
+                .collect(),
+            drifts: T::take(self.drifts.as_slice()),
+            findings,
+        }
+    }
+
+    /// Indices of the findings a snapshot keeps (seen at least once), sorted by check key.
+    fn snapshot_order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.findings.len() as u32)
+            .filter(|&i| !self.findings[i as usize].occurrences.is_empty())
+            .collect();
+        order.sort_unstable_by(|&a, &b| {
+            self.findings[a as usize]
+                .check_key
+                .cmp(&self.findings[b as usize].check_key)
+        });
+        order
+    }
+}
+
+/// The findings of one cluster in snapshot order, serialized one borrowed
+/// [`FindingSnapshot`] at a time.
+struct FindingsInOrder<'a> {
+    cluster: &'a ClusterFindings,
+    order: Vec<u32>,
+}
+
+impl Serialize for FindingsInOrder<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let cluster = self.cluster;
+        serializer.collect_seq(
+            self.order
+                .iter()
+                .map(|&i| cluster.finding_snapshot::<Borrow>(&cluster.findings[i as usize])),
+        )
+    }
+}
+
+impl FindingsProjection {
+    /// A serializable copy of the whole state, in a deterministic order.
+    pub fn snapshot(&self) -> FindingsSnapshot {
+        let clusters = self
+            .clusters
+            .iter()
+            .map(|(name, cluster)| {
+                let findings = cluster
+                    .snapshot_order()
+                    .into_iter()
+                    .map(|i| cluster.finding_snapshot::<Own>(&cluster.findings[i as usize]))
+                    .collect();
+                cluster.cluster_snapshot::<Own, _>(name, findings)
+            })
+            .collect();
+        FindingsSnapshot { clusters }
+    }
+
+    /// The snapshot borrowed from the live state: serializes to exactly the bytes (and JSON) of
+    /// [`Self::snapshot`], one finding at a time, so writing a snapshot of a million findings
+    /// does not hold a second copy of them.
+    pub fn snapshot_serializer(
+        &self,
+    ) -> FindingsSnapshot<Vec<ClusterSnapshot<'_, impl Serialize + '_>>> {
+        let clusters = self
+            .clusters
+            .iter()
+            .map(|(name, cluster)| {
+                let findings = FindingsInOrder {
+                    cluster,
+                    order: cluster.snapshot_order(),
+                };
+                cluster.cluster_snapshot::<Borrow, _>(name, findings)
+            })
+            .collect();
+        FindingsSnapshot { clusters }
+    }
+
+    /// Rebuilds the projection from a snapshot; folding on from here gives the same state as
+    /// never having stopped.
+    pub fn restore(snapshot: &FindingsSnapshot) -> Self {
+        Self::restore_owned(snapshot.clone())
+    }
+
+    /// [`Self::restore`], consuming the snapshot: each cluster's strings and histories move into
+    /// the projection, so a restore never holds the state twice.
+    pub fn restore_owned(snapshot: FindingsSnapshot) -> Self {
+        let mut projection = Self::new();
+        for saved in snapshot.clusters {
+            let cluster = projection.cluster_mut(&saved.cluster);
+            cluster.settings = saved.settings.into_owned();
+            cluster.clock = saved.clock;
+            cluster.cycle_stamp = saved.cycles;
+            cluster.drifts = saved.drifts.into_owned();
+            for c in saved.categories {
+                let id = cluster.intern_category(&c.name) as usize;
+                cluster.category_runs[id] = c.runs;
+                cluster.category_last_run[id] = (c.last_cycle, c.last_at, c.last_seq);
+                cluster.category_churn[id] = c.churn.into_owned();
+            }
+            cluster.findings.reserve_exact(saved.findings.len());
+            for f in saved.findings {
+                let category = cluster.intern_category(&f.category);
+                let index = cluster.findings.len() as u32;
+                let check_key: Box<str> = f.check_key.into_owned().into_boxed_str();
+                cluster.by_key.insert(check_key.clone(), index);
+                let occurrences = f.occurrences.into_owned();
+                let flap = FlapState::restore(f.flap, f.flap_episodes.into_owned(), &occurrences);
+                cluster.findings.push(Finding {
+                    check_key,
+                    category,
+                    severity: f.severity,
+                    title: f.title.into_owned(),
+                    detail: f.detail.map(Cow::into_owned),
+                    resource: f.resource.map(|r| Box::new(r.into_owned())),
+                    clean_cycles: f.clean_cycles,
+                    last_seen_at: f.last_seen_at,
+                    occurrences,
+                    active_slot: NOT_ACTIVE,
+                    seen_stamp: 0,
+                    seen_index: 0,
+                    open_run: f.open_run,
+                    flap,
+                });
+                if f.active {
+                    cluster.activate(index);
+                }
+                cluster.restore_flap_queues(index);
+            }
+            for key in &saved.unstable_keys {
+                if let Some(&index) = cluster.by_key.get(&**key) {
+                    cluster.unstable_keys.push(index);
+                }
+            }
+        }
+        projection
+    }
+}

@@ -1,0 +1,268 @@
+//! What users read about findings: the finding view of `tidemark replay --json` and the API,
+//! flaps, churn, stuck findings (unreachable, drift suspects, long-lived), and the borrowed facts
+//! other projections read.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::event::{ResourceRef, Severity};
+use crate::timestamp::Timestamp;
+
+use super::flaps::{FlapEpisodeView, tenths_to_percent};
+use super::{ClusterFindings, DriftRecord, Finding, Occurrence, ResolutionKind};
+
+/// What a finding filter looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FindingSummary<'a> {
+    /// Active or resolved.
+    pub state: FindingState,
+    /// Latest severity.
+    pub severity: Severity,
+    /// Latest category.
+    pub category: &'a str,
+}
+
+/// The latest facts about a finding, borrowed from the projection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FindingFacts<'a> {
+    /// Latest category.
+    pub category: &'a str,
+    /// Latest severity.
+    pub severity: Severity,
+    /// Latest title.
+    pub title: &'a str,
+    /// Latest detail.
+    pub detail: Option<&'a str>,
+    /// Latest resource.
+    pub resource: Option<&'a ResourceRef>,
+    /// Has an active occurrence.
+    pub active: bool,
+    /// When it was last seen present.
+    pub last_seen_at: Timestamp,
+}
+
+/// Whether a finding has an active occurrence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingState {
+    /// An occurrence is open.
+    Active,
+    /// Every occurrence is resolved.
+    Resolved,
+}
+
+impl FindingState {
+    /// `Active` when an occurrence is open.
+    pub fn of(active: bool) -> Self {
+        if active { Self::Active } else { Self::Resolved }
+    }
+}
+
+/// A finding as users see it: the shape of `tidemark replay --json` and of the API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FindingView {
+    /// The cluster.
+    pub cluster: String,
+    /// The finding's key within its cluster.
+    pub check_key: String,
+    /// Latest category seen.
+    pub category: String,
+    /// Latest severity seen.
+    pub severity: Severity,
+    /// Latest title seen.
+    pub title: String,
+    /// Active or resolved.
+    pub state: FindingState,
+    /// Consecutive clean cycles of the active occurrence; `None` when resolved.
+    pub clean_cycles: Option<u32>,
+    /// When the latest occurrence opened.
+    pub opened_at: Timestamp,
+    /// When it was last seen by a cycle.
+    pub last_seen_at: Timestamp,
+    /// When the latest occurrence was resolved.
+    pub resolved_at: Option<Timestamp>,
+    /// How the latest occurrence was resolved.
+    pub resolution_kind: Option<ResolutionKind>,
+    /// Number of occurrences, the active one included.
+    pub occurrences: u64,
+    /// More auto-resolutions inside the flap window than the flap threshold.
+    pub flapping: bool,
+    /// The state change detector calls it flapping (hysteresis between the start and stop
+    /// thresholds).
+    pub flapping_state_change: bool,
+    /// Weighted percent state change over the last 20 runs of its category.
+    pub state_change_percent: f64,
+    /// Every occurrence, oldest first.
+    pub history: Vec<Occurrence>,
+}
+
+/// A finding that flaps or has flapped, with its episodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FlapView {
+    /// The cluster.
+    pub cluster: String,
+    /// The finding's key.
+    pub check_key: String,
+    /// Latest category.
+    pub category: String,
+    /// Latest severity.
+    pub severity: Severity,
+    /// Latest title.
+    pub title: String,
+    /// Active or resolved.
+    pub state: FindingState,
+    /// The count detector calls it flapping now.
+    pub flapping: bool,
+    /// The state change detector calls it flapping now.
+    pub flapping_state_change: bool,
+    /// Auto-resolutions inside the flap window now.
+    pub auto_resolutions_in_window: u32,
+    /// Weighted percent state change now.
+    pub state_change_percent: f64,
+    /// Every episode, oldest first.
+    pub episodes: Vec<FlapEpisodeView>,
+}
+
+/// A category whose new keys keep dying young: the signature of an unstable check key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChurnView {
+    /// The cluster.
+    pub cluster: String,
+    /// The category.
+    pub category: String,
+    /// New keys that went absent within two runs, in the last 20 runs of the category.
+    pub short_lived_keys: u64,
+    /// The latest few of them.
+    pub examples: Vec<String>,
+    /// When the first of them counted here went absent.
+    pub since: Timestamp,
+}
+
+/// Why an active finding cannot be resolved by the sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnreachableReason {
+    /// `enabled_categories` excludes its category.
+    CategoryDisabled,
+    /// No cycle has run its category lately.
+    CategoryNotRun,
+}
+
+/// An active finding whose category has not run in the last N cycles of its cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UnreachableView {
+    /// The cluster.
+    pub cluster: String,
+    /// The finding's key.
+    pub check_key: String,
+    /// Its category.
+    pub category: String,
+    /// Latest severity.
+    pub severity: Severity,
+    /// Latest title.
+    pub title: String,
+    /// When the active occurrence opened.
+    pub opened_at: Timestamp,
+    /// Why.
+    pub reason: UnreachableReason,
+    /// When its category last ran.
+    pub category_last_ran_at: Timestamp,
+    /// Cycles of the cluster since then.
+    pub cycles_without_category: u64,
+}
+
+/// A drift suspect as users see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DriftView {
+    /// The cluster.
+    pub cluster: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub record: DriftRecord,
+    /// The old finding is still active.
+    pub old_active: bool,
+    /// The new finding is still active.
+    pub new_active: bool,
+}
+
+/// A real, persistent problem: active, present in the latest run of its category, old.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LongLivedView {
+    /// The cluster.
+    pub cluster: String,
+    /// The finding's key.
+    pub check_key: String,
+    /// Its category.
+    pub category: String,
+    /// Latest severity.
+    pub severity: Severity,
+    /// Latest title.
+    pub title: String,
+    /// When the active occurrence opened.
+    pub opened_at: Timestamp,
+    /// Last seen by a cycle.
+    pub last_seen_at: Timestamp,
+    /// Age of the active occurrence at the cluster's clock.
+    pub age_secs: u64,
+}
+
+/// Stuck findings, drift suspects and long-lived findings, kept apart.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StuckReport {
+    /// Structurally unreachable: the sweep cannot resolve them.
+    pub unreachable: Vec<UnreachableView>,
+    /// Check-key drift suspects, in log order per cluster.
+    pub drift_suspects: Vec<DriftView>,
+    /// Persistent and old: real problems, not stuck ones.
+    pub long_lived: Vec<LongLivedView>,
+}
+
+/// Views of one cluster's findings.
+impl ClusterFindings {
+    pub(super) fn view(&self, cluster: &str, finding: &Finding) -> FindingView {
+        let current = finding
+            .occurrences
+            .last()
+            .expect("a finding in the projection has at least one occurrence");
+        let active = finding.is_active();
+        FindingView {
+            cluster: cluster.to_owned(),
+            check_key: finding.check_key.to_string(),
+            category: self.category_names[finding.category as usize].clone(),
+            severity: finding.severity,
+            title: finding.title.clone(),
+            state: FindingState::of(active),
+            clean_cycles: active.then_some(finding.clean_cycles),
+            opened_at: current.opened_at,
+            last_seen_at: finding.last_seen_at,
+            resolved_at: current.resolved_at,
+            resolution_kind: current.resolution_kind,
+            occurrences: finding.occurrences.len() as u64,
+            flapping: self.is_flapping(finding),
+            flapping_state_change: finding.flap.flapping_state_change(),
+            state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
+            history: finding.occurrences.clone(),
+        }
+    }
+
+    pub(super) fn flap_view(&self, cluster: &str, finding: &Finding) -> FlapView {
+        FlapView {
+            cluster: cluster.to_owned(),
+            check_key: finding.check_key.to_string(),
+            category: self.category_names[finding.category as usize].clone(),
+            severity: finding.severity,
+            title: finding.title.clone(),
+            state: FindingState::of(finding.is_active()),
+            flapping: self.is_flapping(finding),
+            flapping_state_change: finding.flap.flapping_state_change(),
+            auto_resolutions_in_window: self.auto_resolutions_in_window(finding),
+            state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
+            episodes: finding
+                .flap
+                .episodes()
+                .iter()
+                .map(|e| e.view(self.settings.flap_window_secs))
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! The incidents projection: explicit incidents (`incident.*`, with the notes, deploys and
+//! alerts linked to them) and automatic ones (findings that open close together in a cluster and
+//! share a namespace or a resource-graph component), each with its findings, a timeline of every
+//! event that touched it, and its failure layers.
+//!
+//! **Automatic grouping.** The findings one event opens (not informational, at or above the
+//! cluster's `notification_min_severity`, naming a resource) outside any open incident are
+//! grouped with each other first: union-find over shared namespace or resource-graph component,
+//! so their order in the event does not matter. Each group, judged against the incidents before
+//! the event, goes to the oldest open explicit incident with a finding still active, seen within
+//! `incident_window_secs` and sharing a namespace or component with it; else joins the oldest
+//! open automatic incident of its cluster whose latest finding opened at most
+//! `incident_window_secs` before and that shares a namespace or component; else opens a new one,
+//! `auto-<cluster>-<seq>` (`-2`, `-3`... when one event opens several; most severe group first,
+//! then by check key). An automatic incident closes when its last active finding resolves. An
+//! explicit incident that names a finding of an open automatic incident absorbs it
+//! (`merged_into`). Everything is keyed by log position and ordered maps: the same log gives the
+//! same incidents, ids included.
+//!
+//! **Failure layers** (seed 000: three bugs, each hidden by the one before). Per resource of an
+//! incident, a layer is a failure signature (check key and detail, else title). A deploy linked
+//! to the incident (by id, by check key, or by its `service` naming the resource's workload)
+//! arms the resource; the next observation of one of the incident's findings on that resource
+//! is judged against the layer it is at (see `ResourceLayers::observe`): after a rollback it
+//! is the rollback's outcome (no effect, or failed differently), never a layer; after a forward
+//! change it is no effect, an earlier layer again, or, for a signature no layer has, a new layer.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, Payload, ResourceRef, Severity};
+use crate::findings::{FindingChange, FindingsProjection};
+use crate::timestamp::Timestamp;
+
+mod explicit;
+mod grouping;
+mod layers;
+mod snapshot;
+mod views;
+
+pub use self::layers::{ChangeRef, DifferentFailure, FailureLayer, ResourceLayers};
+pub use self::snapshot::IncidentsSnapshot;
+pub use self::views::{IncidentFindingView, IncidentState, IncidentView};
+
+/// Where incidents learn which resources are connected (the orphan graph's components).
+pub trait ResourceGraph {
+    /// A deterministic id of the connected component of the live resource `resource` refers to.
+    fn component_of(&self, cluster: &str, resource: &ResourceRef) -> Option<&str>;
+}
+
+/// A graph that knows no resources: grouping then goes by namespace alone.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoGraph;
+
+impl ResourceGraph for NoGraph {
+    fn component_of(&self, _: &str, _: &ResourceRef) -> Option<&str> {
+        None
+    }
+}
+
+/// How an incident came to be.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentKind {
+    /// Declared by `incident.opened` (or named by a note, deploy or update first).
+    Explicit,
+    /// Grouped from findings by the projection.
+    Automatic,
+}
+
+/// One thing an event did to an incident.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct Touch {
+    /// What: `opened`, `resolved_auto`, `flap_started_count`, `joined`, `note_hypothesis`,
+    /// `deploy`, `rollback`, `config`, `alert_fired`, `alert_resolved`, `incident_opened`,
+    /// `incident_updated`, `incident_closed`, `merged`, `layer`, `layer_again`, `no_effect`,
+    /// `failed_differently`.
+    pub change: String,
+    /// The finding it concerns, if any.
+    // Stored in postcard snapshots: every field always present (no skip_serializing_if).
+    pub check_key: Option<String>,
+}
+
+/// One entry of an incident's timeline: an event and what it did to the incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IncidentEntry {
+    /// Log position.
+    pub seq: u64,
+    /// Event time.
+    pub at: Timestamp,
+    /// What it did, sorted.
+    pub touches: Vec<Touch>,
+}
+
+/// A finding of an incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentFinding {
+    /// The finding's cluster (an explicit incident may span clusters).
+    pub cluster: String,
+    /// The finding's key.
+    pub check_key: String,
+    /// When it joined.
+    pub joined_at: Timestamp,
+    /// Log position where it joined.
+    pub joined_seq: u64,
+    /// Highest severity seen while in the incident.
+    pub max_severity: Severity,
+}
+
+/// An incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Its id.
+    pub id: String,
+    /// Explicit or automatic.
+    pub kind: IncidentKind,
+    /// Its cluster (of the event that opened it).
+    pub cluster: String,
+    /// Title given by `incident.*`.
+    pub declared_title: Option<String>,
+    /// Severity given by `incident.*`.
+    pub declared_severity: Option<Severity>,
+    /// Summary given by `incident.*`.
+    pub summary: Option<String>,
+    /// When it opened.
+    pub opened_at: Timestamp,
+    /// Log position.
+    pub opened_seq: u64,
+    /// When it closed.
+    pub closed_at: Option<Timestamp>,
+    /// Log position.
+    pub closed_seq: Option<u64>,
+    /// The incident that absorbed this one.
+    pub merged_into: Option<String>,
+    /// Its findings, in the order they joined.
+    pub findings: Vec<IncidentFinding>,
+    /// When its latest finding opened (automatic grouping window).
+    pub last_opened_at: Timestamp,
+    /// Namespaces of its findings' resources.
+    pub namespaces: BTreeSet<String>,
+    /// Resource-graph components of its findings' resources.
+    pub components: BTreeSet<String>,
+    /// Notes by kind.
+    pub notes: BTreeMap<String, u32>,
+    /// Failure layers by resource.
+    pub layers: BTreeMap<String, ResourceLayers>,
+    /// Every event that touched it, in log order.
+    pub timeline: Vec<IncidentEntry>,
+}
+
+impl Incident {
+    fn is_open(&self) -> bool {
+        self.closed_seq.is_none() && self.merged_into.is_none()
+    }
+
+    fn has_finding(&self, cluster: &str, check_key: &str) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.check_key == check_key && f.cluster == cluster)
+    }
+
+    fn touch(&mut self, seq: u64, at: Timestamp, change: &str, check_key: Option<&str>) {
+        let touch = Touch {
+            change: change.to_owned(),
+            check_key: check_key.map(str::to_owned),
+        };
+        match self.timeline.last_mut() {
+            Some(entry) if entry.seq == seq => {
+                if let Err(pos) = entry.touches.binary_search(&touch) {
+                    entry.touches.insert(pos, touch);
+                }
+            }
+            _ => self.timeline.push(IncidentEntry {
+                seq,
+                at,
+                touches: vec![touch],
+            }),
+        }
+    }
+}
+
+/// The severity order with a floor for incidents that have none.
+fn max_severity(a: Option<Severity>, b: Severity) -> Severity {
+    a.map_or(b, |a| a.max(b))
+}
+
+/// `Kind namespace/workload` of a resource, with generated name suffixes set aside.
+pub fn resource_label(resource: &ResourceRef) -> String {
+    let name = crate::hygiene::stable_name(&resource.name);
+    match &resource.namespace {
+        Some(ns) => format!("{} {ns}/{name}", resource.kind),
+        None => format!("{} {name}", resource.kind),
+    }
+}
+
+/// The incidents of every cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IncidentProjection {
+    /// Every incident, in the order they opened.
+    incidents: Vec<Incident>,
+    /// Index by id (rebuilt on restore).
+    by_id: BTreeMap<String, usize>,
+    /// Incidents each finding (by cluster, then check_key) has joined, by index (rebuilt on
+    /// restore).
+    by_finding: BTreeMap<String, BTreeMap<String, Vec<usize>>>,
+    /// Open incidents (not closed, not absorbed), by index, oldest first (rebuilt on restore).
+    open: BTreeSet<usize>,
+    /// The open automatic ones, by cluster (what a new finding may join; rebuilt on restore).
+    open_auto: BTreeMap<String, BTreeSet<usize>>,
+    /// Resources armed by a change, waiting for an observation: (cluster, incident index).
+    armed: BTreeSet<(String, usize)>,
+}
+
+impl IncidentProjection {
+    /// No incidents.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies the event at `seq`, after the findings projection applied it and reported
+    /// `changes` (of the event's cluster).
+    pub fn apply(
+        &mut self,
+        seq: u64,
+        event: &Event,
+        changes: &[(String, FindingChange)],
+        findings: &FindingsProjection,
+        graph: &impl ResourceGraph,
+    ) {
+        let cluster = event.cluster.as_str();
+        // The cluster's clock, which the findings fold just moved: a late event is placed at it,
+        // as findings place it (ADR 0004).
+        let at = findings.clock(cluster).unwrap_or(event.time);
+        let mut resolved_in: BTreeSet<usize> = BTreeSet::new();
+        // Findings that open outside any open incident are grouped together, whatever their
+        // order in the event; the other changes touch the incidents their findings are in.
+        let opened_outside: BTreeSet<&str> = changes
+            .iter()
+            .filter(|(key, change)| {
+                *change == FindingChange::Opened && self.open_incidents_of(cluster, key).is_empty()
+            })
+            .map(|(key, _)| key.as_str())
+            .collect();
+        if !opened_outside.is_empty() {
+            self.group(seq, at, cluster, &opened_outside, findings, graph);
+        }
+        for (check_key, change) in changes {
+            if *change == FindingChange::Opened && opened_outside.contains(check_key.as_str()) {
+                continue;
+            }
+            self.apply_finding_change(
+                seq,
+                at,
+                cluster,
+                check_key,
+                *change,
+                findings,
+                &mut resolved_in,
+            );
+        }
+        // After every change of the event (their order is the fold's, not part of the state):
+        // automatic incidents whose findings are all resolved close.
+        for index in resolved_in {
+            let incident = &mut self.incidents[index];
+            if incident.kind == IncidentKind::Automatic
+                && incident.is_open()
+                && incident
+                    .findings
+                    .iter()
+                    .all(|f| !findings.is_active(&f.cluster, &f.check_key))
+            {
+                incident.closed_at = Some(at.max(incident.opened_at));
+                incident.closed_seq = Some(seq);
+                incident.touch(seq, at, "incident_closed", None);
+                Self::set_open(
+                    &mut self.open,
+                    &mut self.open_auto,
+                    &self.incidents[index],
+                    index,
+                    false,
+                );
+            }
+        }
+        match &event.payload {
+            Payload::CycleCompleted(cycle) if self.armed.iter().any(|(c, _)| c == cluster) => {
+                self.observe_layers(seq, at, cluster, cycle);
+            }
+            Payload::IncidentOpened(change) => {
+                self.apply_incident(seq, at, cluster, change, "incident_opened", findings)
+            }
+            Payload::IncidentUpdated(change) => {
+                self.apply_incident(seq, at, cluster, change, "incident_updated", findings)
+            }
+            Payload::IncidentClosed(change) => {
+                self.apply_incident(seq, at, cluster, change, "incident_closed", findings)
+            }
+            Payload::NoteAdded(note) => self.apply_note(seq, at, cluster, note),
+            Payload::ChangeDeployed(deploy) => {
+                self.apply_deploy(seq, at, cluster, deploy, findings)
+            }
+            Payload::AlertFired(alert) => self.apply_alert(seq, at, cluster, alert, "alert_fired"),
+            Payload::AlertResolved(alert) => {
+                self.apply_alert(seq, at, cluster, alert, "alert_resolved")
+            }
+            _ => {}
+        }
+    }
+
+    fn open_incidents_of(&self, cluster: &str, check_key: &str) -> Vec<usize> {
+        self.by_finding
+            .get(cluster)
+            .and_then(|keys| keys.get(check_key))
+            .map(|list| {
+                list.iter()
+                    .copied()
+                    .filter(|&i| self.incidents[i].is_open())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_finding_change(
+        &mut self,
+        seq: u64,
+        at: Timestamp,
+        cluster: &str,
+        check_key: &str,
+        change: FindingChange,
+        findings: &FindingsProjection,
+        resolved_in: &mut BTreeSet<usize>,
+    ) {
+        let open = self.open_incidents_of(cluster, check_key);
+        let facts = findings.finding_facts(cluster, check_key);
+        for i in open {
+            let incident = &mut self.incidents[i];
+            incident.touch(seq, at, change.as_str(), Some(check_key));
+            if let Some(facts) = facts
+                && let Some(f) = incident
+                    .findings
+                    .iter_mut()
+                    .find(|f| f.check_key == check_key && f.cluster == cluster)
+            {
+                f.max_severity = f.max_severity.max(facts.severity);
+            }
+            if change == FindingChange::Opened {
+                incident.last_opened_at = at;
+            }
+            if matches!(change, FindingChange::Resolved(_)) {
+                resolved_in.insert(i);
+            }
+        }
+    }
+
+    fn create(&mut self, id: &str, kind: IncidentKind, cluster: &str, seq: u64, at: Timestamp) {
+        let index = self.incidents.len();
+        self.incidents.push(Incident {
+            id: id.to_owned(),
+            kind,
+            cluster: cluster.to_owned(),
+            declared_title: None,
+            declared_severity: None,
+            summary: None,
+            opened_at: at,
+            opened_seq: seq,
+            closed_at: None,
+            closed_seq: None,
+            merged_into: None,
+            findings: Vec::new(),
+            last_opened_at: at,
+            namespaces: BTreeSet::new(),
+            components: BTreeSet::new(),
+            notes: BTreeMap::new(),
+            layers: BTreeMap::new(),
+            timeline: Vec::new(),
+        });
+        self.by_id.insert(id.to_owned(), index);
+        Self::set_open(
+            &mut self.open,
+            &mut self.open_auto,
+            &self.incidents[index],
+            index,
+            true,
+        );
+    }
+
+    /// Adds a finding to an incident (once), with its namespace, component and first layer.
+    #[allow(clippy::too_many_arguments)]
+    fn add_finding(
+        &mut self,
+        index: usize,
+        seq: u64,
+        at: Timestamp,
+        cluster: &str,
+        check_key: &str,
+        findings: &FindingsProjection,
+        graph: Option<&dyn ResourceGraphDyn>,
+    ) {
+        if self.incidents[index].has_finding(cluster, check_key) {
+            return;
+        }
+        let facts = findings.finding_facts(cluster, check_key);
+        let incident = &mut self.incidents[index];
+        incident.findings.push(IncidentFinding {
+            cluster: cluster.to_owned(),
+            check_key: check_key.to_owned(),
+            joined_at: at,
+            joined_seq: seq,
+            max_severity: facts.map_or(Severity::Info, |f| f.severity),
+        });
+        if let Some(facts) = facts {
+            if let Some(resource) = facts.resource {
+                if let Some(ns) = &resource.namespace {
+                    incident.namespaces.insert(ns.clone());
+                }
+                if let Some(component) = graph.and_then(|g| g.component_of_dyn(cluster, resource)) {
+                    incident.components.insert(component.to_owned());
+                }
+            }
+            let resource = facts
+                .resource
+                .map_or_else(|| check_key.to_owned(), resource_label);
+            let layers =
+                incident
+                    .layers
+                    .entry(resource.clone())
+                    .or_insert_with(|| ResourceLayers {
+                        resource,
+                        layers: Vec::new(),
+                        armed_by: None,
+                        current_layer: 0,
+                        diverted_by_rollback: false,
+                    });
+            if layers.layers.is_empty() {
+                layers.layers.push(FailureLayer {
+                    number: 1,
+                    check_key: check_key.to_owned(),
+                    signature: facts.detail.unwrap_or(facts.title).to_owned(),
+                    first_seen_at: at,
+                    first_seen_seq: seq,
+                    after_change: None,
+                    changes_without_effect: Vec::new(),
+                    failed_differently: Vec::new(),
+                    seen_again_after: Vec::new(),
+                });
+                layers.current_layer = 1;
+            }
+        }
+        self.link(cluster, check_key, index);
+    }
+
+    /// Keeps the open sets in step with an incident's state.
+    fn set_open(
+        open: &mut BTreeSet<usize>,
+        open_auto: &mut BTreeMap<String, BTreeSet<usize>>,
+        incident: &Incident,
+        index: usize,
+        is_open: bool,
+    ) {
+        if is_open {
+            open.insert(index);
+            if incident.kind == IncidentKind::Automatic {
+                open_auto
+                    .entry(incident.cluster.clone())
+                    .or_default()
+                    .insert(index);
+            }
+        } else {
+            open.remove(&index);
+            if let Some(set) = open_auto.get_mut(&incident.cluster) {
+                set.remove(&index);
+                if set.is_empty() {
+                    open_auto.remove(&incident.cluster);
+                }
+            }
+        }
+    }
+
+    /// Records that a finding belongs to an incident (indices kept sorted and unique).
+    fn link(&mut self, cluster: &str, check_key: &str, index: usize) {
+        if !self.by_finding.contains_key(cluster) {
+            self.by_finding.insert(cluster.to_owned(), BTreeMap::new());
+        }
+        let keys = self.by_finding.get_mut(cluster).expect("inserted above");
+        if !keys.contains_key(check_key) {
+            keys.insert(check_key.to_owned(), Vec::new());
+        }
+        let list = keys.get_mut(check_key).expect("inserted above");
+        if let Err(pos) = list.binary_search(&index) {
+            list.insert(pos, index);
+        }
+    }
+
+    /// Every incident, in the order they opened (absorbed ones included, marked).
+    pub fn incidents(&self) -> &[Incident] {
+        &self.incidents
+    }
+
+    /// One incident by id.
+    pub fn incident(&self, id: &str) -> Option<&Incident> {
+        self.by_id.get(id).map(|&i| &self.incidents[i])
+    }
+}
+
+/// Object-safe form of [`ResourceGraph`] for the places that hold it as a trait object.
+trait ResourceGraphDyn {
+    fn component_of_dyn(&self, cluster: &str, resource: &ResourceRef) -> Option<&str>;
+}
+
+impl<T: ResourceGraph> ResourceGraphDyn for T {
+    fn component_of_dyn(&self, cluster: &str, resource: &ResourceRef) -> Option<&str> {
+        self.component_of(cluster, resource)
+    }
+}

@@ -1,0 +1,184 @@
+//! Incidents as users see them: title, severity, state, duration, findings, notes and the
+//! layers worth showing.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::event::Severity;
+use crate::findings::FindingsProjection;
+use crate::timestamp::Timestamp;
+
+use super::{Incident, IncidentKind, IncidentProjection, ResourceLayers, max_severity};
+
+impl IncidentProjection {
+    /// An incident as users see it.
+    pub fn view(&self, incident: &Incident, findings: &FindingsProjection) -> IncidentView {
+        let finding_views: Vec<IncidentFindingView> = incident
+            .findings
+            .iter()
+            .map(|f| {
+                let facts = findings.finding_facts(&f.cluster, &f.check_key);
+                IncidentFindingView {
+                    cluster: f.cluster.clone(),
+                    check_key: f.check_key.clone(),
+                    title: facts.map(|x| x.title.to_owned()),
+                    severity: f.max_severity,
+                    active: facts.is_some_and(|x| x.active),
+                    joined_at: f.joined_at,
+                }
+            })
+            .collect();
+        let severity = incident
+            .findings
+            .iter()
+            .map(|f| f.max_severity)
+            .fold(incident.declared_severity, |acc, s| {
+                Some(max_severity(acc, s))
+            })
+            .unwrap_or(Severity::Info);
+        let title =
+            incident
+                .declared_title
+                .clone()
+                .unwrap_or_else(|| match finding_views.first() {
+                    Some(first) => {
+                        let title = first
+                            .title
+                            .clone()
+                            .unwrap_or_else(|| first.check_key.clone());
+                        match finding_views.len() {
+                            1 => title,
+                            n => format!("{title} (+{} more)", n - 1),
+                        }
+                    }
+                    None => incident.id.clone(),
+                });
+        IncidentView {
+            id: incident.id.clone(),
+            kind: incident.kind,
+            cluster: incident.cluster.clone(),
+            title,
+            severity,
+            state: if incident.merged_into.is_some() {
+                IncidentState::Merged
+            } else if incident.closed_seq.is_some() {
+                IncidentState::Closed
+            } else {
+                IncidentState::Open
+            },
+            opened_at: incident.opened_at,
+            opened_seq: incident.opened_seq,
+            closed_at: incident.closed_at,
+            closed_seq: incident.closed_seq,
+            duration_secs: incident.closed_at.map(|closed| {
+                closed
+                    .saturating_duration_since(incident.opened_at)
+                    .as_secs()
+            }),
+            summary: incident.summary.clone(),
+            merged_into: incident.merged_into.clone(),
+            findings: finding_views,
+            notes: incident.notes.clone(),
+            layers: incident
+                .layers
+                .values()
+                .filter(|l| {
+                    l.layers.len() > 1
+                        || l.layers.iter().any(|x| {
+                            !x.changes_without_effect.is_empty()
+                                || !x.failed_differently.is_empty()
+                                || !x.seen_again_after.is_empty()
+                        })
+                })
+                .cloned()
+                .collect(),
+            timeline_entries: incident.timeline.len() as u64,
+        }
+    }
+
+    /// Every incident as users see it, in the order they opened; absorbed ones only with
+    /// `include_merged`.
+    pub fn views(
+        &self,
+        findings: &FindingsProjection,
+        cluster: Option<&str>,
+        include_merged: bool,
+    ) -> Vec<IncidentView> {
+        self.incidents
+            .iter()
+            .filter(|i| cluster.is_none_or(|c| c == i.cluster))
+            .filter(|i| include_merged || i.merged_into.is_none())
+            .map(|i| self.view(i, findings))
+            .collect()
+    }
+}
+
+/// Open, closed, or absorbed into another incident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentState {
+    /// Still going.
+    Open,
+    /// Over.
+    Closed,
+    /// Absorbed into an explicit incident.
+    Merged,
+}
+
+/// A finding of an incident as users see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IncidentFindingView {
+    /// Its cluster.
+    pub cluster: String,
+    /// Its key.
+    pub check_key: String,
+    /// Latest title, when the finding is known.
+    pub title: Option<String>,
+    /// Highest severity seen while in the incident.
+    pub severity: Severity,
+    /// Active now.
+    pub active: bool,
+    /// When it joined.
+    pub joined_at: Timestamp,
+}
+
+/// An incident as users see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IncidentView {
+    /// Id.
+    pub id: String,
+    /// Explicit or automatic.
+    pub kind: IncidentKind,
+    /// Cluster.
+    pub cluster: String,
+    /// Declared title, else from its findings.
+    pub title: String,
+    /// Max of its findings' severities (and the declared one).
+    pub severity: Severity,
+    /// Open, closed or merged.
+    pub state: IncidentState,
+    /// When it opened.
+    pub opened_at: Timestamp,
+    /// Log position.
+    pub opened_seq: u64,
+    /// When it closed.
+    pub closed_at: Option<Timestamp>,
+    /// Log position.
+    pub closed_seq: Option<u64>,
+    /// Closed minus opened.
+    pub duration_secs: Option<u64>,
+    /// Declared summary.
+    pub summary: Option<String>,
+    /// The incident that absorbed it.
+    pub merged_into: Option<String>,
+    /// Its findings.
+    pub findings: Vec<IncidentFindingView>,
+    /// Notes by kind.
+    pub notes: BTreeMap<String, u32>,
+    /// Resources that failed in more than one way across changes, layer by layer.
+    pub layers: Vec<ResourceLayers>,
+    /// Entries in its timeline.
+    pub timeline_entries: u64,
+}

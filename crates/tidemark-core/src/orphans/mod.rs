@@ -1,0 +1,366 @@
+//! The orphans projection: live resources nobody manages, tracking rows nothing backs, resources
+//! whose owner or dependency is gone, and spans whose trace has no parent or root, as a fold.
+//!
+//! Rules (`docs/projections.md`, orphans), per cluster:
+//!
+//! - **Live set**: for each kind, the resources of the latest `inventory.observed` that covers
+//!   it (its `kinds`, plus the kind of every resource it carries). A later scan of a kind
+//!   replaces all live resources of that kind.
+//! - **Tracking rows** come from `tracking.upserted` / `tracking.deleted`, keyed by (kind, key).
+//!   A row tracks a live resource when its uid is the resource's uid or, for a row without uid,
+//!   when the kinds match and the part of the key after its last `:` (the whole key if it has
+//!   none) is `namespace/name` (`name` for a resource without namespace).
+//! - **unmanaged**: a live root (no owners) that no row tracks. Judged only for kinds that have
+//!   (or once had) at least one tracking row: a kind the management database never tracks is
+//!   out of its scope, and a cluster without any tracking would otherwise report everything.
+//!   A resource with owners is managed through its owner chain and is never unmanaged.
+//! - **ghost**: a tracking row whose resource is not live, judged once the row's kind has been
+//!   scanned at least once.
+//! - **dangling**: a live resource with an owner that is not live, that uses a uid that is not
+//!   live, or whose kind is an `orphan_consumer_kinds` kind and that no live resource uses; and,
+//!   transitively over owners only, a live resource with a dangling owner. The reason of a
+//!   transitive one names the owner and the root cause. When several owners are dangling the
+//!   one nearest a root cause wins (ties: the first in `owners`), so reasons never depend on
+//!   traversal order.
+//! - **Confirmation**: every `inventory.observed` of a cluster is a scan (whatever kinds it
+//!   covers); after it the candidates of the whole cluster are recomputed. A candidate seen in
+//!   consecutive scans counts them in `scans`; one that is not a candidate any more is dropped.
+//!   It is reported once `scans >= orphan_confirm_scans` (the value in force at the cluster's
+//!   latest event). `since` / `since_seq` are the time and position of the scan that started
+//!   the current streak; a candidate's reason is refreshed every scan. A `tracking.upserted`
+//!   that tracks an unmanaged resource or backs a ghost row, and a `tracking.deleted` of a
+//!   ghost row, withdraw that candidate at once.
+//! - **Spans**: a trace is evaluated once the cluster's clock (the latest event time seen) is at
+//!   least `span_grace_secs` past the latest time of its span events. Then each span whose
+//!   parent is not in the trace is an `orphan_span`, and a trace without a span whose parent is
+//!   null is a `rootless_trace`. A span arriving for an evaluated trace withdraws its orphans
+//!   until it is quiet again. Span orphans need no scans (`scans` is 0); their `since` is the
+//!   cluster clock at evaluation and `since_seq` the event that triggered it.
+//!
+//! Every trace is kept (a late span must be judged against all of them); there is no retention.
+//! Outputs are sorted; hash maps are internal indexes only.
+//!
+//! Per cluster the state is two independent parts sharing the cluster's clock: the resource
+//! graph (`graph`, its candidates found by `candidates`, exported by `export`) and the span forest
+//! (`spans`). Each owns its part of the snapshot.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, Payload, ResourceRef};
+use crate::settings::ClusterSettings;
+use crate::timestamp::Timestamp;
+
+mod candidates;
+mod export;
+mod graph;
+mod spans;
+
+pub use self::export::{GraphEdge, GraphNode, OrphanGraph, Relation};
+pub use self::graph::{GoneResource, GraphSnapshot, LiveResource};
+pub use self::spans::{SpansSnapshot, TraceSnapshot};
+
+use self::graph::ClusterGraph;
+use self::spans::SpanForest;
+
+/// What kind of orphan.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OrphanKind {
+    /// A live root resource of a tracked kind without a tracking row.
+    Unmanaged,
+    /// A tracking row without a live resource.
+    Ghost,
+    /// A live resource whose owner or dependency is gone, or that nothing consumes.
+    Dangling,
+    /// A span whose parent is not in its trace.
+    OrphanSpan,
+    /// A trace without a root span.
+    RootlessTrace,
+}
+
+impl OrphanKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unmanaged => "unmanaged",
+            Self::Ghost => "ghost",
+            Self::Dangling => "dangling",
+            Self::OrphanSpan => "orphan_span",
+            Self::RootlessTrace => "rootless_trace",
+        }
+    }
+}
+
+/// A tracking row, as named in an orphan.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct TrackingRef {
+    /// Resource kind of the row.
+    pub kind: String,
+    /// The row's key.
+    pub key: String,
+    /// The live uid it claims to track, if any.
+    pub uid: Option<String>,
+}
+
+/// A span, as named in an orphan.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct SpanRef {
+    /// Span id.
+    pub span_id: String,
+    /// The parent it names.
+    pub parent_span_id: Option<String>,
+    /// Service that recorded it.
+    pub service: String,
+    /// Operation name.
+    pub name: String,
+}
+
+/// An orphan (or a candidate) as users see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OrphanView {
+    /// The cluster.
+    pub cluster: String,
+    /// What kind of orphan.
+    pub kind: OrphanKind,
+    /// The live resource (unmanaged, dangling).
+    pub resource: Option<ResourceRef>,
+    /// The tracking row (ghost).
+    pub tracking: Option<TrackingRef>,
+    /// The trace (orphan_span, rootless_trace).
+    pub trace_id: Option<String>,
+    /// The span (orphan_span).
+    pub span: Option<SpanRef>,
+    /// Why, naming the missing thing.
+    pub reason: String,
+    /// When it became a candidate in the current streak (span orphans: when evaluated).
+    pub since: Timestamp,
+    /// Log position of that event.
+    pub since_seq: u64,
+    /// Consecutive scans it has been a candidate in (0 for span orphans).
+    pub scans: u32,
+}
+
+/// Orders candidates and orphans: kind, then the subject (uid; row kind and key; trace and
+/// span).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    kind: OrphanKind,
+    a: String,
+    b: String,
+}
+
+impl Key {
+    fn resource(kind: OrphanKind, uid: &str) -> Self {
+        Self {
+            kind,
+            a: uid.to_owned(),
+            b: String::new(),
+        }
+    }
+
+    fn ghost(kind: &str, key: &str) -> Self {
+        Self {
+            kind: OrphanKind::Ghost,
+            a: kind.to_owned(),
+            b: key.to_owned(),
+        }
+    }
+
+    fn of(view: &OrphanView) -> Self {
+        let (a, b) = match view.kind {
+            OrphanKind::Unmanaged | OrphanKind::Dangling => (
+                view.resource
+                    .as_ref()
+                    .and_then(|r| r.uid.clone())
+                    .unwrap_or_default(),
+                String::new(),
+            ),
+            OrphanKind::Ghost => view
+                .tracking
+                .as_ref()
+                .map(|t| (t.kind.clone(), t.key.clone()))
+                .unwrap_or_default(),
+            OrphanKind::OrphanSpan | OrphanKind::RootlessTrace => (
+                view.trace_id.clone().unwrap_or_default(),
+                view.span
+                    .as_ref()
+                    .map(|s| s.span_id.clone())
+                    .unwrap_or_default(),
+            ),
+        };
+        Self {
+            kind: view.kind,
+            a,
+            b,
+        }
+    }
+}
+
+/// The orphan state of one cluster: its clock, its resource graph and its span forest.
+#[derive(Clone, Debug, Default)]
+struct ClusterOrphans {
+    clock: Option<Timestamp>,
+    graph: ClusterGraph,
+    spans: SpanForest,
+}
+
+/// The orphans of every cluster.
+#[derive(Clone, Debug, Default)]
+pub struct OrphanProjection {
+    clusters: BTreeMap<String, ClusterOrphans>,
+}
+
+impl OrphanProjection {
+    /// An empty projection.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn cluster_mut(&mut self, cluster: &str) -> &mut ClusterOrphans {
+        if !self.clusters.contains_key(cluster) {
+            self.clusters
+                .insert(cluster.to_owned(), ClusterOrphans::default());
+        }
+        self.clusters.get_mut(cluster).expect("inserted just above")
+    }
+
+    fn selected<'a>(
+        &'a self,
+        cluster: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a String, &'a ClusterOrphans)> + 'a {
+        self.clusters
+            .iter()
+            .filter(move |(name, _)| cluster.is_none_or(|c| c == name.as_str()))
+    }
+
+    /// Applies the event at log position `seq`. `settings` are the cluster's settings in force
+    /// (already updated by this event if it is a `settings.changed`). Every event of a cluster
+    /// advances that cluster's clock (max event time seen), which drives the span grace period.
+    pub fn apply(&mut self, seq: u64, event: &Event, settings: &ClusterSettings) {
+        let at = event.time;
+        let name = event.cluster.as_str();
+        let cluster = self.cluster_mut(name);
+        let clock = cluster.clock.map_or(at, |clock| clock.max(at));
+        cluster.clock = Some(clock);
+        let graph = &mut cluster.graph;
+        graph.confirm_scans = settings.orphan_confirm_scans;
+        match &event.payload {
+            Payload::InventoryObserved(scan) => graph.apply_scan(name, seq, at, scan, settings),
+            Payload::TrackingUpserted(tracking) => graph.apply_tracking(tracking, true),
+            Payload::TrackingDeleted(tracking) => graph.apply_tracking(tracking, false),
+            Payload::SpanRecorded(span) => cluster.spans.apply(at, span),
+            _ => {}
+        }
+        cluster.spans.evaluate_due(name, clock, seq, settings);
+    }
+
+    /// Confirmed orphans of every cluster (or one): by cluster, then kind, then subject.
+    pub fn orphans(&self, cluster: Option<&str>) -> Vec<OrphanView> {
+        let mut out = Vec::new();
+        for (_, state) in self.selected(cluster) {
+            out.extend(state.graph.confirmed().cloned());
+            out.extend(state.spans.orphans().cloned());
+        }
+        out
+    }
+
+    /// Candidates not yet confirmed (seen in fewer consecutive scans than required), in the
+    /// order of [`Self::orphans`].
+    pub fn candidates(&self, cluster: Option<&str>) -> Vec<OrphanView> {
+        let mut out = Vec::new();
+        for (_, state) in self.selected(cluster) {
+            out.extend(state.graph.unconfirmed().cloned());
+        }
+        out
+    }
+
+    /// The resource graph of a cluster (or all) with orphan marks, for JSON and DOT export:
+    /// live resources, uids they reference that are not live, and confirmed ghost rows.
+    pub fn graph(&self, cluster: Option<&str>) -> OrphanGraph {
+        let mut graph = OrphanGraph::default();
+        for (name, state) in self.selected(cluster) {
+            state.graph.graph_into(name, &mut graph);
+        }
+        graph.nodes.sort();
+        graph.edges.sort();
+        graph.edges.dedup();
+        graph
+    }
+
+    /// A deterministic id of the connected component (owners + uses edges between live
+    /// resources, undirected) of the live resource `resource` refers to (by uid if it has one,
+    /// else by kind + namespace + name): the smallest uid in the component. `None` when it is
+    /// not live.
+    pub fn component_of(&self, cluster: &str, resource: &ResourceRef) -> Option<&str> {
+        self.clusters.get(cluster)?.graph.component_of(resource)
+    }
+
+    /// The clock of `cluster`: the latest event time seen for it.
+    pub fn clock(&self, cluster: &str) -> Option<Timestamp> {
+        self.clusters.get(cluster).and_then(|c| c.clock)
+    }
+
+    /// A serializable copy of the whole state, in a deterministic order.
+    pub fn snapshot(&self) -> OrphansSnapshot {
+        let clusters = self
+            .clusters
+            .iter()
+            .map(|(name, c)| ClusterOrphansSnapshot {
+                cluster: name.clone(),
+                clock: c.clock,
+                graph: c.graph.snapshot(),
+                spans: c.spans.snapshot(),
+            })
+            .collect();
+        OrphansSnapshot { clusters }
+    }
+
+    /// Rebuilds the projection from a snapshot; folding on from here gives the same state as
+    /// never having stopped.
+    pub fn restore(snapshot: &OrphansSnapshot) -> Self {
+        Self::restore_owned(snapshot.clone())
+    }
+
+    /// [`Self::restore`], consuming the snapshot (its parts move into the projection).
+    pub fn restore_owned(snapshot: OrphansSnapshot) -> Self {
+        let clusters = snapshot
+            .clusters
+            .into_iter()
+            .map(|saved| {
+                let cluster = ClusterOrphans {
+                    clock: saved.clock,
+                    graph: ClusterGraph::restore(saved.graph),
+                    spans: SpanForest::restore(saved.spans),
+                };
+                (saved.cluster, cluster)
+            })
+            .collect();
+        Self { clusters }
+    }
+}
+
+/// Serializable state of the orphans projection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrphansSnapshot {
+    /// Per cluster, sorted by name.
+    pub clusters: Vec<ClusterOrphansSnapshot>,
+}
+
+/// Serializable orphan state of one cluster: the clock, then the graph's part and the span
+/// forest's (each module owns its part; postcard writes them in line, field after field).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterOrphansSnapshot {
+    /// Cluster name.
+    pub cluster: String,
+    /// Latest event time seen.
+    pub clock: Option<Timestamp>,
+    /// The resource graph and its candidates.
+    pub graph: GraphSnapshot,
+    /// The span forest and its orphans.
+    pub spans: SpansSnapshot,
+}
