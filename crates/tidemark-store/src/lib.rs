@@ -5,6 +5,7 @@
 
 pub mod codec;
 mod error;
+mod input;
 pub mod quarantine;
 mod store;
 pub mod tables;

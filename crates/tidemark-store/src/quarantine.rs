@@ -22,7 +22,7 @@ use tidemark_core::Timestamp;
 
 use crate::codec::{self, QuarantineRecord};
 use crate::error::StorageFault;
-use crate::store::Outcome;
+use crate::input::Outcome;
 use crate::tables;
 
 /// How much the quarantine may hold.

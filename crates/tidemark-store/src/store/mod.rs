@@ -59,8 +59,9 @@ use tidemark_core::{Projections, Timestamp};
 use crate::error::{CorruptRecord, ReadOnlyStore, StorageFault};
 use crate::quarantine::{DropLog, QuarantineLimits, QuarantineTally};
 
+pub use crate::input::{Input, Outcome};
+pub use append::DiskFull;
 use append::WriteBlock;
-pub use append::{DiskFull, Input, Outcome};
 pub use backup::{BackupInfo, CompactReport};
 pub use events::{EVENTS_SCAN_BUDGET, EventFilter, EventsPage};
 pub(crate) use index::{finding_index_entries, incident_of, type_index};
