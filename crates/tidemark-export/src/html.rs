@@ -55,7 +55,8 @@ pub(crate) fn render(doc: &Document) -> String {
                 meta charset="utf-8"; "\n"
                 meta name="viewport" content="width=device-width, initial-scale=1"; "\n"
                 title { "Postmortem: " (Text(&doc.title)) } "\n"
-                // Our own constant stylesheet, no data in it; escaped, its quotes would break it.
+                // Our own constant, no data in it; a `<style>`'s text is not entity-decoded, so it
+                // goes in as it is.
                 style { (PreEscaped(STYLE)) } "\n"
             } "\n"
             body {

@@ -4,7 +4,8 @@
 //! Pages are `maud` templates: a value interpolated into one (`(value)`, `attr=(value)`) is
 //! escaped by its `Render` implementation, so no string from the store can reach a page
 //! unescaped, whichever function builds it. `PreEscaped` appears once, for the stylesheet: our
-//! own constant, which escaping would break (`"` in font names).
+//! own constant, which must go in as it is (a `<style>`'s text is not entity-decoded, and it
+//! has `"` in font names).
 
 use std::fmt::Write as _;
 
