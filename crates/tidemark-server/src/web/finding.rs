@@ -51,10 +51,12 @@ pub fn finding_page(
             " / finding / " (key_html(&finding.cluster)) " / " (key_html(&finding.check_key))
         } "\n"
         (header(finding))
-        @if !finding.history.is_empty() {
+        @if let Some(first) = finding.history.first() {
             section id="lanes" {
                 h2 { "History" } "\n"
-                div class="card" { (history_chart(finding, timeline, flaps, &links)) }
+                div class="card" {
+                    (history_chart(finding, first.opened_at, timeline, flaps, &links))
+                }
             } "\n"
         }
         (occurrences(finding))
@@ -135,18 +137,16 @@ fn header(finding: &FindingView) -> Markup {
     }
 }
 
-/// One lane over the finding's whole history, with the changes of its timeline drawn across.
+/// One lane over the finding's whole history (from its first opening, `first_opened`), with
+/// the changes of its timeline drawn across.
 fn history_chart(
     finding: &FindingView,
+    first_opened: Timestamp,
     timeline: &[TimelineLine],
     flaps: &[FlapEpisodeView],
     links: &KeyLinks<'_>,
 ) -> Markup {
-    let start = finding
-        .history
-        .first()
-        .map_or(finding.opened_at, |first| first.opened_at)
-        .unix_nanos();
+    let start = first_opened.unix_nanos();
     let end = finding
         .history
         .iter()
