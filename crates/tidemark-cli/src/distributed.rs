@@ -333,7 +333,7 @@ pub struct EmitArgs {
     /// The built event's source.
     #[arg(long, default_value = "tidemark-emit")]
     pub source: String,
-    /// The built event's id (default: generated from the time and process).
+    /// The built event's id (default: a new ULID).
     #[arg(long)]
     pub id: Option<String>,
     /// The built event's time (default: now).
@@ -423,10 +423,7 @@ impl EmitSummary {
 
 fn built_event(args: &EmitArgs, event_type: &str) -> Result<Event, CliError> {
     let now = tidemark_store::wall_clock();
-    let id = args
-        .id
-        .clone()
-        .unwrap_or_else(|| format!("emit-{}-{}", now.unix_nanos(), std::process::id()));
+    let id = args.id.clone().unwrap_or_else(tidemark_nats::new_event_id);
     let Some(known) = EventType::from_wire(event_type) else {
         return Err(CliError::new(
             exit::DATA_ERROR,
@@ -557,4 +554,49 @@ pub fn republish(args: &RepublishArgs) -> Result<(), CliError> {
         }
         summary.print(args.json)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{EmitArgs, built_event};
+    use crate::{Cli, Command};
+
+    const NOTE: &str = r#"{"author":"me","kind":"observation","text":"restarted the pod"}"#;
+
+    fn emit_args(extra: &[&str]) -> EmitArgs {
+        let mut argv = vec![
+            "tidemark",
+            "emit",
+            "--type",
+            "note.added",
+            "--cluster",
+            "pw-prod",
+            "--data",
+            NOTE,
+        ];
+        argv.extend(extra);
+        match Cli::try_parse_from(argv)
+            .expect("a valid command line")
+            .command
+        {
+            Command::Emit(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_built_event_gets_a_new_ulid_unless_given_an_id() {
+        let args = emit_args(&[]);
+        let first = built_event(&args, "note.added").expect("a valid note");
+        let second = built_event(&args, "note.added").expect("a valid note");
+        for id in [&first.id.0, &second.id.0] {
+            assert!(ulid::Ulid::from_string(id).is_ok(), "a ULID: {id}");
+        }
+        assert!(first.id.0 < second.id.0, "in creation order");
+        let given = emit_args(&["--id", "note-2026-03-02-1"]);
+        let event = built_event(&given, "note.added").expect("a valid note");
+        assert_eq!(event.id.0, "note-2026-03-02-1");
+    }
 }

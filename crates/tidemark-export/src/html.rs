@@ -1,5 +1,9 @@
 //! The document as one self-contained HTML page: semantic elements, inline CSS that also prints
-//! well, no script, nothing loaded from elsewhere, and every piece of text escaped.
+//! well, no script, nothing loaded from elsewhere. Built with `maud`, so every piece of text is
+//! escaped by construction: a value interpolated into the template is escaped by its `Render`
+//! implementation, and only the stylesheet below, our own constant, goes in unescaped.
+
+use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
 
 use crate::document::{Block, Document, Line, Span};
 
@@ -39,129 +43,141 @@ footer { margin-top: 2.5rem; color: var(--muted); font-size: .85rem; border-top:
 }
 ";
 
+/// The page. The `"\n"` literals put each block on its own line, so the snapshot's diffs and
+/// view-source read line by line; they are whitespace between elements, not content.
 pub(crate) fn render(doc: &Document) -> String {
-    let mut out = String::new();
-    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    out.push_str(&format!(
-        "<title>Postmortem: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n<article>\n",
-        escape(&doc.title)
-    ));
-    out.push_str(&format!(
-        "<header>\n<h1>Postmortem: {}</h1>\n<p class=\"meta\">{}</p>\n</header>\n",
-        escape(&doc.title),
-        line(&doc.meta)
-    ));
-    for section in &doc.sections {
-        out.push_str(&format!(
-            "<section id=\"{}\">\n<h2>{}</h2>\n",
-            section.id,
-            escape(section.title)
-        ));
-        for block in &section.blocks {
-            match block {
-                Block::Para(content) => out.push_str(&format!("<p>{}</p>\n", line(content))),
-                Block::Heading(title) => out.push_str(&format!("<h3>{}</h3>\n", escape(title))),
-                Block::Fields(fields) => {
-                    out.push_str("<dl>\n");
-                    for (label, value) in fields {
-                        out.push_str(&format!(
-                            "<dt>{}</dt><dd>{}</dd>\n",
-                            escape(label),
-                            line(value)
-                        ));
-                    }
-                    out.push_str("</dl>\n");
-                }
-                Block::List { ordered, items } => {
-                    let tag = if *ordered { "ol" } else { "ul" };
-                    out.push_str(&format!("<{tag}>\n"));
-                    for item in items {
-                        out.push_str(&format!("<li>{}</li>\n", line(item)));
-                    }
-                    out.push_str(&format!("</{tag}>\n"));
-                }
-                Block::Table { head, rows } => {
-                    out.push_str("<table>\n<thead><tr>");
-                    for h in head {
-                        out.push_str(&format!("<th scope=\"col\">{}</th>", escape(h)));
-                    }
-                    out.push_str("</tr></thead>\n<tbody>\n");
-                    for row in rows {
-                        out.push_str("<tr>");
-                        for cell in row {
-                            out.push_str(&format!("<td>{}</td>", line(cell)));
+    let page = html! {
+        (DOCTYPE) "\n"
+        html lang="en" {
+            "\n"
+            head {
+                "\n"
+                meta charset="utf-8"; "\n"
+                meta name="viewport" content="width=device-width, initial-scale=1"; "\n"
+                title { "Postmortem: " (Text(&doc.title)) } "\n"
+                // Our own constant, no data in it; a `<style>`'s text is not entity-decoded, so it
+                // goes in as it is.
+                style { (PreEscaped(STYLE)) } "\n"
+            } "\n"
+            body {
+                "\n"
+                main {
+                    "\n"
+                    article {
+                        "\n"
+                        header {
+                            "\n"
+                            h1 { "Postmortem: " (Text(&doc.title)) } "\n"
+                            p class="meta" { (line(&doc.meta)) } "\n"
+                        } "\n"
+                        @for section in &doc.sections {
+                            section id=(section.id) {
+                                "\n"
+                                h2 { (Text(section.title)) } "\n"
+                                @for block in &section.blocks {
+                                    (block_html(block))
+                                }
+                            } "\n"
                         }
-                        out.push_str("</tr>\n");
+                        footer { p { (line(&doc.footer)) } } "\n"
+                    } "\n"
+                } "\n"
+            } "\n"
+        } "\n"
+    };
+    page.into_string()
+}
+
+fn block_html(block: &Block) -> Markup {
+    html! {
+        @match block {
+            Block::Para(content) => { p { (line(content)) } "\n" }
+            Block::Heading(title) => { h3 { (Text(title)) } "\n" }
+            Block::Fields(fields) => {
+                dl {
+                    "\n"
+                    @for (label, value) in fields {
+                        dt { (Text(label)) } dd { (line(value)) } "\n"
                     }
-                    out.push_str("</tbody>\n</table>\n");
-                }
+                } "\n"
+            }
+            Block::List { ordered: true, items } => {
+                ol { "\n" @for item in items { li { (line(item)) } "\n" } } "\n"
+            }
+            Block::List { ordered: false, items } => {
+                ul { "\n" @for item in items { li { (line(item)) } "\n" } } "\n"
+            }
+            Block::Table { head, rows } => {
+                table {
+                    "\n"
+                    thead { tr { @for h in head { th scope="col" { (Text(h)) } } } } "\n"
+                    tbody {
+                        "\n"
+                        @for row in rows {
+                            tr { @for cell in row { td { (line(cell)) } } } "\n"
+                        }
+                    } "\n"
+                } "\n"
             }
         }
-        out.push_str("</section>\n");
     }
-    out.push_str(&format!(
-        "<footer><p>{}</p></footer>\n</article>\n</main>\n</body>\n</html>\n",
-        line(&doc.footer)
-    ));
-    out
 }
 
-fn line(spans: &Line) -> String {
-    let mut out = String::new();
-    for span in spans {
-        match span {
-            Span::Text(s) => out.push_str(&escape(s).replace('\n', "<br>\n")),
-            Span::Code(s) => out.push_str(&format!("<code>{}</code>", escape(s))),
-            Span::Strong(s) => out.push_str(&format!("<strong>{}</strong>", escape(s))),
-            Span::Time(at, shown) => out.push_str(&format!(
-                "<time datetime=\"{}\">{}</time>",
-                escape(&at.to_rfc3339()),
-                escape(shown)
-            )),
-            Span::Severity(severity) => out.push_str(&format!(
-                "<span class=\"sev sev-{severity}\">{severity}</span>"
-            )),
-            // Only web links become links: a `javascript:` URL stays text.
-            Span::Link(url) if url.starts_with("https://") || url.starts_with("http://") => out
-                .push_str(&format!(
-                    "<a href=\"{}\" rel=\"noreferrer\">{}</a>",
-                    escape(url),
-                    escape(url)
-                )),
-            Span::Link(url) => out.push_str(&format!("<code>{}</code>", escape(url))),
+fn line(spans: &Line) -> Markup {
+    html! {
+        @for span in spans {
+            @match span {
+                Span::Text(s) => {
+                    @for (i, part) in s.split('\n').enumerate() {
+                        @if i > 0 { br; "\n" }
+                        (Text(part))
+                    }
+                }
+                Span::Code(s) => code { (Text(s)) },
+                Span::Strong(s) => strong { (Text(s)) },
+                Span::Time(at, shown) => time datetime=(at.to_rfc3339()) { (Text(shown)) },
+                Span::Severity(severity) => {
+                    span class={ "sev sev-" (severity.as_str()) } { (severity.as_str()) }
+                }
+                // Only web links become links: a `javascript:` URL stays text.
+                Span::Link(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                    a href=(Text(url)) rel="noreferrer" { (Text(url)) }
+                }
+                Span::Link(url) => code { (Text(url)) },
+            }
         }
     }
-    out
 }
 
-/// Text as HTML character data or attribute value.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\r' => {}
-            _ => out.push(c),
+/// Text as the page shows it: escaped by maud's `str` renderer, carriage returns left out (a
+/// note written on Windows reads the same as one written elsewhere).
+#[derive(Clone, Copy, Debug)]
+struct Text<'a>(&'a str);
+
+impl Render for Text<'_> {
+    fn render_to(&self, buffer: &mut String) {
+        for piece in self.0.split('\r') {
+            piece.render_to(buffer);
         }
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn rendered(text: &str) -> String {
+        html! { (Text(text)) }.into_string()
+    }
+
     #[test]
     fn escapes_markup_and_quotes() {
+        // maud leaves `'` as it is: every attribute it writes is in double quotes.
         assert_eq!(
-            escape(r#"<script>alert("x" & 'y')</script>"#),
-            "&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;"
+            rendered(r#"<script>alert("x" & 'y')</script>"#),
+            "&lt;script&gt;alert(&quot;x&quot; &amp; 'y')&lt;/script&gt;"
         );
+        assert_eq!(rendered("a\r\nb"), "a\nb");
     }
 
     #[test]
@@ -169,7 +185,8 @@ mod tests {
         let html = line(&vec![
             Span::Link("javascript:alert(1)".into()),
             Span::Link("https://example.invalid/pr/42?a=1&b=\"2\"".into()),
-        ]);
+        ])
+        .into_string();
         assert!(!html.contains("href=\"javascript"), "{html}");
         assert!(
             html.contains("href=\"https://example.invalid/pr/42?a=1&amp;b=&quot;2&quot;\""),

@@ -7,7 +7,7 @@
 //!
 //! Both text renderers draw the same [`document`] (sections of paragraphs, tables and lists), so
 //! Markdown and HTML always say the same thing, and every piece of user text is escaped by the
-//! renderer that writes it.
+//! renderer that writes it (HTML by construction: its template is `maud`'s).
 
 mod build;
 mod document;
@@ -317,7 +317,7 @@ impl Postmortem {
     }
 
     /// The postmortem as one self-contained HTML page: inline CSS, no script, no external
-    /// resources, every piece of text escaped.
+    /// resources, every piece of text escaped (by construction: a `maud` template).
     pub fn to_html(&self) -> String {
         html::render(&document::document(self))
     }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::Serialize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use tidemark_core::{Event, Payload, Timestamp, encode_event};
 
@@ -182,7 +182,7 @@ impl Producer {
     }
 
     /// Publishes a typed payload (`Payload::CycleCompleted(..)`, `Payload::NoteAdded(..)`, ...)
-    /// as a new event of `cluster` from `source` at `time`, with a fresh time-ordered id, and
+    /// as a new event of `cluster` from `source` at `time`, with a new ULID as its id, and
     /// returns the event it published with the outcome. Invalid payloads are refused by
     /// replicas into quarantine, so callers build payloads from the typed structs.
     pub async fn publish_payload(
@@ -315,13 +315,35 @@ fn settle(
     }
 }
 
-/// A new event id: the wall clock in nanoseconds, this process and a counter, so ids sort by
-/// creation time (like ULIDs) and never repeat within a process.
+/// A new event id: a ULID (48 bits of Unix milliseconds and 80 random bits, as `docs/events.md`
+/// recommends), from one monotonic generator per process, so the ids a process makes sort by
+/// creation time even within one millisecond and never repeat.
 pub fn new_event_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{nanos:020}-{:08x}-{count:06}", std::process::id())
+    static GENERATOR: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
+    let mut generator = GENERATOR.lock().unwrap_or_else(PoisonError::into_inner);
+    let id = match generator.generate() {
+        Ok(id) => id,
+        // 2^80 ids within one millisecond: the next ones borrow the following millisecond.
+        Err(overflow) => overflow.commit_overflow_increment(),
+    };
+    id.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_event_id;
+
+    #[test]
+    fn new_event_ids_are_ulids_in_creation_order() {
+        let before = std::time::SystemTime::now();
+        let ids: Vec<String> = (0..1_000).map(|_| new_event_id()).collect();
+        for id in &ids {
+            let ulid = ulid::Ulid::from_string(id).unwrap_or_else(|e| panic!("{id}: {e}"));
+            let made = ulid.datetime();
+            // A ULID holds whole milliseconds.
+            let lower = before - std::time::Duration::from_millis(1);
+            assert!(made >= lower, "{id} made before the test started");
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "strictly increasing");
+    }
 }

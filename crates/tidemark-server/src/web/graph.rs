@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use maud::{Markup, html};
 use tidemark_core::orphans::{GraphNode, OrphanGraph, Relation};
 
-use super::html::{escape, w};
+use super::html::dec1;
 
 const NODE_WIDTH: f64 = 210.0;
 const NODE_HEIGHT: f64 = 38.0;
@@ -157,74 +158,81 @@ fn node_origin(layout: &Layout, i: usize) -> (f64, f64) {
 }
 
 /// The graph as an `<svg>` (the caller checks [`MAX_DRAWN_NODES`]).
-pub(super) fn graph_svg(graph: &OrphanGraph) -> String {
+pub(super) fn graph_svg(graph: &OrphanGraph) -> Markup {
     let edges = edge_indexes(graph);
     let layout = layout(graph, &edges);
     let width = LEFT * 2.0 + COLUMN_WIDTH * (layout.columns.max(1) - 1) as f64 + NODE_WIDTH;
     let height = TOP + ROW_HEIGHT * layout.rows as f64 + 8.0;
-    let mut out = String::new();
-    w!(
-        out,
-        "<svg class=\"graph\" viewBox=\"0 0 {width:.0} {height:.0}\" width=\"{width:.0}\" height=\"{height:.0}\" role=\"img\" aria-label=\"Resource graph\">\n"
-    );
-    out.push_str(
-        "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">\
-         <path d=\"M0 0L10 5L0 10z\" fill=\"#8b949e\"/></marker></defs>\n",
-    );
-    for depth in 0..layout.columns {
-        let label = match depth {
-            0 => "roots".to_owned(),
-            d if d == MAX_DEPTH => format!("depth {d}+"),
-            d => format!("depth {d}"),
-        };
-        w!(
-            out,
-            "<text class=\"col-label\" x=\"{:.1}\" y=\"18\">{label}</text>",
-            LEFT + COLUMN_WIDTH * depth as f64
-        );
+    let (width, height) = (format!("{width:.0}"), format!("{height:.0}"));
+    html! {
+        svg class="graph" viewBox={ "0 0 " (width) " " (height) } width=(width) height=(height)
+            role="img" aria-label="Resource graph" {
+            "\n"
+            defs {
+                marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7"
+                    markerHeight="7" orient="auto-start-reverse" {
+                    path d="M0 0L10 5L0 10z" fill="#8b949e" {}
+                }
+            } "\n"
+            @for depth in 0..layout.columns {
+                text class="col-label" x=(dec1(LEFT + COLUMN_WIDTH * depth as f64)) y="18" {
+                    @match depth {
+                        0 => "roots",
+                        d if d == MAX_DEPTH => { "depth " (d) "+" }
+                        d => { "depth " (d) }
+                    }
+                }
+            }
+            "\n"
+            g class="edges" {
+                "\n"
+                @for &(from, to, relation) in &edges {
+                    path class={ "edge edge-" (relation.as_str()) } d=(edge_path(&layout, from, to))
+                        marker-end="url(#arrow)" {
+                        title {
+                            (node_name(&graph.nodes[from])) " " (relation.as_str()) " "
+                            (node_name(&graph.nodes[to]))
+                        }
+                    } "\n"
+                }
+            } "\n"
+            g class="nodes" {
+                "\n"
+                @for (i, node) in graph.nodes.iter().enumerate() {
+                    (node_svg(&layout, i, node))
+                }
+            } "\n"
+        } "\n"
     }
-    out.push_str("\n<g class=\"edges\">\n");
-    for &(from, to, relation) in &edges {
-        let (fx, fy) = node_origin(&layout, from);
-        let (tx, ty) = node_origin(&layout, to);
-        let (fy, ty) = (fy + NODE_HEIGHT / 2.0, ty + NODE_HEIGHT / 2.0);
-        let path = if layout.column[to] > layout.column[from] {
-            let (x1, x2) = (fx + NODE_WIDTH, tx);
-            format!(
-                "M{x1:.1} {fy:.1}C{:.1} {fy:.1} {:.1} {ty:.1} {x2:.1} {ty:.1}",
-                x1 + 40.0,
-                x2 - 40.0
-            )
-        } else if layout.column[to] == layout.column[from] {
-            let x = fx + NODE_WIDTH;
-            format!(
-                "M{x:.1} {fy:.1}C{:.1} {fy:.1} {:.1} {ty:.1} {x:.1} {ty:.1}",
-                x + 36.0,
-                x + 36.0
-            )
-        } else {
-            let (x1, x2) = (fx, tx + NODE_WIDTH);
-            format!(
-                "M{x1:.1} {fy:.1}C{:.1} {fy:.1} {:.1} {ty:.1} {x2:.1} {ty:.1}",
-                x1 - 40.0,
-                x2 + 40.0
-            )
-        };
-        let (a, b) = (&graph.nodes[from], &graph.nodes[to]);
-        w!(
-            out,
-            "<path class=\"edge edge-{rel}\" d=\"{path}\" marker-end=\"url(#arrow)\"><title>{} {rel} {}</title></path>\n",
-            escape(&node_name(a)),
-            escape(&node_name(b)),
-            rel = relation.as_str(),
-        );
+}
+
+/// The curve of an edge: left to right between columns, a loop on the right within one.
+fn edge_path(layout: &Layout, from: usize, to: usize) -> String {
+    let (fx, fy) = node_origin(layout, from);
+    let (tx, ty) = node_origin(layout, to);
+    let (fy, ty) = (fy + NODE_HEIGHT / 2.0, ty + NODE_HEIGHT / 2.0);
+    if layout.column[to] > layout.column[from] {
+        let (x1, x2) = (fx + NODE_WIDTH, tx);
+        format!(
+            "M{x1:.1} {fy:.1}C{:.1} {fy:.1} {:.1} {ty:.1} {x2:.1} {ty:.1}",
+            x1 + 40.0,
+            x2 - 40.0
+        )
+    } else if layout.column[to] == layout.column[from] {
+        let x = fx + NODE_WIDTH;
+        format!(
+            "M{x:.1} {fy:.1}C{:.1} {fy:.1} {:.1} {ty:.1} {x:.1} {ty:.1}",
+            x + 36.0,
+            x + 36.0
+        )
+    } else {
+        let (x1, x2) = (fx, tx + NODE_WIDTH);
+        format!(
+            "M{x1:.1} {fy:.1}C{:.1} {fy:.1} {:.1} {ty:.1} {x2:.1} {ty:.1}",
+            x1 - 40.0,
+            x2 + 40.0
+        )
     }
-    out.push_str("</g>\n<g class=\"nodes\">\n");
-    for (i, node) in graph.nodes.iter().enumerate() {
-        node_svg(&mut out, &layout, i, node);
-    }
-    out.push_str("</g>\n</svg>\n");
-    out
 }
 
 /// `Kind ns/name`, or the uid for a node never seen live.
@@ -238,18 +246,8 @@ pub(super) fn node_name(node: &GraphNode) -> String {
     }
 }
 
-fn node_svg(out: &mut String, layout: &Layout, i: usize, node: &GraphNode) {
+fn node_svg(layout: &Layout, i: usize, node: &GraphNode) -> Markup {
     let (x, y) = node_origin(layout, i);
-    let mut class = String::from("node");
-    if node.orphan.is_some() {
-        class.push_str(" node-orphan");
-    }
-    if !node.live {
-        class.push_str(" node-gone");
-    }
-    if node.tracked {
-        class.push_str(" node-tracked");
-    }
     let mut title = format!(
         "{}\ncluster {}\nuid {}",
         node_name(node),
@@ -263,47 +261,36 @@ fn node_svg(out: &mut String, layout: &Layout, i: usize, node: &GraphNode) {
     if let (Some(kind), Some(reason)) = (node.orphan, &node.reason) {
         title.push_str(&format!("\norphan ({}): {reason}", kind.as_str()));
     }
-    w!(
-        out,
-        "<g class=\"{class}\" data-uid=\"{}\"><title>{}</title>\
-         <rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{NODE_WIDTH}\" height=\"{NODE_HEIGHT}\" rx=\"6\"/>",
-        escape(&node.uid),
-        escape(&title)
-    );
     let caption = match (&node.kind, &node.namespace) {
         (kind, _) if kind.is_empty() => "missing".to_owned(),
         (kind, Some(ns)) => format!("{kind} · {ns}"),
         (kind, None) => kind.clone(),
     };
-    w!(
-        out,
-        "<text class=\"node-kind\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-        x + 8.0,
-        y + 14.0,
-        escape(&truncate(
-            &caption,
-            if node.orphan.is_some() { 19 } else { 30 }
-        ))
-    );
-    if let Some(kind) = node.orphan {
-        w!(
-            out,
-            "<text class=\"node-tag\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            x + NODE_WIDTH - 7.0,
-            y + 14.0,
-            kind.as_str()
-        );
-    }
+    let caption_chars = if node.orphan.is_some() { 19 } else { 30 };
     let name = if node.name.is_empty() {
         &node.uid
     } else {
         &node.name
     };
-    w!(
-        out,
-        "<text class=\"node-name\" x=\"{:.1}\" y=\"{:.1}\">{}</text></g>\n",
-        x + 8.0,
-        y + 30.0,
-        escape(&truncate(name, NAME_CHARS))
-    );
+    html! {
+        g class={
+            "node"
+            @if node.orphan.is_some() { " node-orphan" }
+            @if !node.live { " node-gone" }
+            @if node.tracked { " node-tracked" }
+        } data-uid=(node.uid) {
+            title { (title) }
+            rect x=(dec1(x)) y=(dec1(y)) width=(NODE_WIDTH) height=(NODE_HEIGHT) rx="6" {}
+            text class="node-kind" x=(dec1(x + 8.0)) y=(dec1(y + 14.0)) {
+                (truncate(&caption, caption_chars))
+            }
+            @if let Some(kind) = node.orphan {
+                text class="node-tag" x=(dec1(x + NODE_WIDTH - 7.0)) y=(dec1(y + 14.0))
+                    text-anchor="end" { (kind.as_str()) }
+            }
+            text class="node-name" x=(dec1(x + 8.0)) y=(dec1(y + 30.0)) {
+                (truncate(name, NAME_CHARS))
+            }
+        } "\n"
+    }
 }

@@ -1,37 +1,20 @@
-//! HTML building blocks shared by every page: escaping, percent-encoding, links, times,
-//! durations, badges and the page shell with its one stylesheet.
+//! HTML building blocks shared by every page: percent-encoding, links, times, durations, badges
+//! and the page shell with its one stylesheet.
+//!
+//! Pages are `maud` templates: a value interpolated into one (`(value)`, `attr=(value)`) is
+//! escaped by its `Render` implementation, so no string from the store can reach a page
+//! unescaped, whichever function builds it. `PreEscaped` appears once, for the stylesheet: our
+//! own constant, which must go in as it is (a `<style>`'s text is not entity-decoded, and it
+//! has `"` in font names).
 
+use std::fmt::Write as _;
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use tidemark_core::Severity;
 use tidemark_core::Timestamp;
 
 /// The stylesheet every page inlines (no external requests: the pages work offline).
 const STYLE: &str = include_str!("style.css");
-
-/// Appends formatted text to a `String` (writing to a `String` cannot fail).
-macro_rules! w {
-    ($out:expr, $($arg:tt)*) => {{
-        use ::std::fmt::Write as _;
-        let _ = ::std::write!($out, $($arg)*);
-    }};
-}
-pub(super) use w;
-
-/// Escapes text for HTML element content and quoted attribute values. Every piece of data
-/// that reaches a page goes through here.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Percent-encodes one path segment: everything but RFC 3986 unreserved characters, so `/`,
 /// `:`, `?`, `#` and `%` in a check key stay inside their segment.
@@ -41,7 +24,8 @@ pub(super) fn encode_segment(segment: &str) -> String {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(byte));
         } else {
-            w!(out, "%{byte:02X}");
+            // Writing to a `String` cannot fail.
+            let _ = write!(out, "%{byte:02X}");
         }
     }
     out
@@ -74,17 +58,9 @@ pub(super) fn finding_href(cluster: &str, check_key: &str) -> String {
     )
 }
 
-/// `<a href>` around escaped text; `class` may be empty.
-pub(super) fn link(href: &str, class: &str, text: &str) -> String {
-    if class.is_empty() {
-        format!("<a href=\"{}\">{}</a>", escape(href), escape(text))
-    } else {
-        format!(
-            "<a class=\"{class}\" href=\"{}\">{}</a>",
-            escape(href),
-            escape(text)
-        )
-    }
+/// `<a href>` around text; `class` may be empty (no class attribute then).
+pub(super) fn link(href: &str, class: &str, text: &str) -> Markup {
+    html! { a class=[(!class.is_empty()).then_some(class)] href=(href) { (text) } }
 }
 
 /// `YYYY-MM-DD` of a time (UTC).
@@ -106,12 +82,16 @@ pub(super) fn date_time(at: Timestamp) -> String {
 }
 
 /// A `<time>` element: `YYYY-MM-DD HH:MM:SS UTC`, the exact RFC 3339 time in `datetime`.
-pub(super) fn time_html(at: Timestamp) -> String {
-    let exact = escape(&at.to_rfc3339());
-    format!(
-        "<time datetime=\"{exact}\" title=\"{exact}\">{}<span class=\"utc\"> UTC</span></time>",
-        date_time(at)
-    )
+pub(super) fn time_html(at: Timestamp) -> Markup {
+    let exact = at.to_rfc3339();
+    html! {
+        time datetime=(exact) title=(exact) { (date_time(at)) span class="utc" { " UTC" } }
+    }
+}
+
+/// A coordinate or length of a chart, to one decimal.
+pub(super) fn dec1(value: f64) -> String {
+    format!("{value:.1}")
 }
 
 /// A duration for people: `45s`, `12m 05s`, `3h 12m`, `2d 4h`.
@@ -130,23 +110,35 @@ pub(super) fn secs_between(from: Timestamp, to: Timestamp) -> u64 {
 }
 
 /// A severity badge: `<span class="badge sev sev-error">error</span>`.
-pub(super) fn severity_badge(severity: Severity) -> String {
+pub(super) fn severity_badge(severity: Severity) -> Markup {
     let name = severity.as_str();
-    format!("<span class=\"badge sev sev-{name}\">{name}</span>")
+    html! { span class={ "badge sev sev-" (name) } { (name) } }
 }
 
 /// A state badge (`open`, `closed`, `merged`, `active`, `resolved`...).
-pub(super) fn state_badge(state: &str) -> String {
-    format!(
-        "<span class=\"badge state state-{}\">{}</span>",
-        class_token(state),
-        escape(state)
-    )
+pub(super) fn state_badge(state: &str) -> Markup {
+    html! { span class={ "badge state state-" (class_token(state)) } { (state) } }
 }
 
 /// A monospace key.
-pub(super) fn key_html(text: &str) -> String {
-    format!("<code class=\"key\">{}</code>", escape(text))
+pub(super) fn key_html(text: &str) -> Markup {
+    html! { code class="key" { (text) } }
+}
+
+/// `<a href="#seq-N">#N</a>`.
+pub(super) fn seq_link(seq: u64) -> Markup {
+    html! { a class="seq-link" href={ "#seq-" (seq) } { "#" (seq) } }
+}
+
+/// A definition list of facts (label, value).
+pub(super) fn facts(items: &[(&str, Markup)]) -> Markup {
+    html! {
+        dl class="facts" {
+            @for (label, value) in items {
+                div { dt { (label) } dd { (value) } }
+            }
+        } "\n"
+    }
 }
 
 /// Which top-level section a page belongs to (highlighted in the nav).
@@ -157,37 +149,64 @@ pub(super) enum Section {
     None,
 }
 
-/// A whole page: the shell, the nav, the stylesheet and `body` (already HTML).
-pub(super) fn page(title: &str, page_class: &str, section: Section, body: &str) -> String {
-    let mut out = String::with_capacity(body.len() + STYLE.len() + 2_048);
-    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    w!(out, "<title>{} · Tidemark</title>\n", escape(title));
-    w!(out, "<style>\n{STYLE}</style>\n</head>\n");
-    w!(out, "<body class=\"{page_class}\">\n");
-    out.push_str("<header class=\"topbar\">\n<a class=\"brand\" href=\"/\">");
-    out.push_str(
-        "<svg class=\"logo\" viewBox=\"0 0 24 24\" width=\"22\" height=\"22\" aria-hidden=\"true\">\
-         <rect x=\"1\" y=\"1\" width=\"22\" height=\"22\" rx=\"6\" fill=\"#0e7490\"/>\
-         <path d=\"M4 14c2.5-3 5-3 8 0s5.5 3 8 0\" fill=\"none\" stroke=\"#fff\" stroke-width=\"2\"/>\
-         <path d=\"M4 9h16\" stroke=\"#a5f3fc\" stroke-width=\"2\"/></svg>",
-    );
-    out.push_str("<span>Tidemark</span></a>\n<nav class=\"nav\">");
-    for (target, href, label) in [
-        (Section::Incidents, "/", "Incidents"),
-        (Section::Orphans, "/orphans", "Orphans"),
-    ] {
-        let class = if target == section {
-            " class=\"active\""
-        } else {
-            ""
-        };
-        w!(out, "<a{class} href=\"{href}\">{label}</a>");
-    }
-    out.push_str("</nav>\n<span class=\"spacer\"></span>\n");
-    out.push_str("<a class=\"api\" href=\"/v1/incidents\">JSON API</a>\n</header>\n");
-    out.push_str("<main>\n");
-    out.push_str(body);
-    out.push_str("</main>\n<footer class=\"footer\">Tidemark · event-sourced incident timeline · times in UTC</footer>\n</body>\n</html>\n");
-    out
+/// A whole page: the shell, the nav, the stylesheet and `body`. The `"\n"` literals here and
+/// in the pages keep view-source readable: whitespace between blocks, not content.
+pub(super) fn page(title: &str, page_class: &str, section: Section, body: Markup) -> String {
+    let page = html! {
+        (DOCTYPE) "\n"
+        html lang="en" {
+            "\n"
+            head {
+                "\n"
+                meta charset="utf-8"; "\n"
+                meta name="viewport" content="width=device-width, initial-scale=1"; "\n"
+                title { (title) " · Tidemark" } "\n"
+                style { "\n" (PreEscaped(STYLE)) } "\n"
+            } "\n"
+            body class=(page_class) {
+                "\n"
+                header class="topbar" {
+                    "\n"
+                    a class="brand" href="/" {
+                        svg class="logo" viewBox="0 0 24 24" width="22" height="22"
+                            aria-hidden="true" {
+                            rect x="1" y="1" width="22" height="22" rx="6" fill="#0e7490" {}
+                            path d="M4 14c2.5-3 5-3 8 0s5.5 3 8 0" fill="none" stroke="#fff"
+                                stroke-width="2" {}
+                            path d="M4 9h16" stroke="#a5f3fc" stroke-width="2" {}
+                        }
+                        span { "Tidemark" }
+                    } "\n"
+                    nav class="nav" {
+                        @for (target, href, label) in [
+                            (Section::Incidents, "/", "Incidents"),
+                            (Section::Orphans, "/orphans", "Orphans"),
+                        ] {
+                            @let class = (target == section).then_some("active");
+                            a class=[class] href=(href) { (label) }
+                        }
+                    } "\n"
+                    span class="spacer" {} "\n"
+                    a class="api" href="/v1/incidents" { "JSON API" } "\n"
+                } "\n"
+                main { "\n" (body) } "\n"
+                footer class="footer" {
+                    "Tidemark · event-sourced incident timeline · times in UTC"
+                } "\n"
+            } "\n"
+        } "\n"
+    };
+    page.into_string()
+}
+
+/// A 404 page naming what was not found.
+pub fn not_found_page(what: &str) -> String {
+    let body = html! {
+        section class="card head notfound" {
+            h1 { "Not found" }
+            p { (what) }
+            p { a href="/" { "Back to incidents" } }
+        } "\n"
+    };
+    page("Not found", "page-notfound", Section::None, body)
 }

@@ -2,11 +2,12 @@
 //! occurrences, markers where they opened and how they were resolved, hatched bands for flap
 //! episodes, vertical lines for deploys and the incident's open and close, a UTC time axis.
 
+use maud::{Markup, html};
 use tidemark_core::Timestamp;
-use tidemark_core::findings::ResolutionKind;
-use tidemark_core::flaps::FlapDetector;
+use tidemark_core::findings::{Occurrence, ResolutionKind};
+use tidemark_core::flaps::{FlapDetector, FlapEpisodeView};
 
-use super::html::{clock_part, date_part, escape, w};
+use super::html::{clock_part, date_part, dec1};
 use super::timeline::{KeyLinks, family};
 use super::{FindingLane, TimelineLine};
 
@@ -215,163 +216,145 @@ fn detector_word(detector: FlapDetector) -> &'static str {
 }
 
 /// The resolve marker of one occurrence, centred on (`x`, `y`).
-fn resolve_marker(out: &mut String, x: f64, y: f64, kind: Option<ResolutionKind>, title: &str) {
+fn resolve_marker(x: f64, y: f64, kind: Option<ResolutionKind>, title: &str) -> Markup {
     let class = kind.map_or("unknown", ResolutionKind::as_str);
-    match kind {
-        Some(ResolutionKind::Manual) => w!(
-            out,
-            "<rect class=\"mark mark-resolve mark-manual\" x=\"{:.1}\" y=\"{:.1}\" width=\"9\" height=\"9\"><title>{title}</title></rect>",
-            x - 4.5,
-            y - 4.5
-        ),
-        Some(ResolutionKind::Recipe) => w!(
-            out,
-            "<path class=\"mark mark-resolve mark-recipe\" d=\"M{x:.1} {:.1}L{:.1} {y:.1}L{x:.1} {:.1}L{:.1} {y:.1}Z\"><title>{title}</title></path>",
-            y - 6.0,
-            x + 6.0,
-            y + 6.0,
-            x - 6.0
-        ),
-        _ => w!(
-            out,
-            "<circle class=\"mark mark-resolve mark-{class}\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4.5\"><title>{title}</title></circle>"
-        ),
+    html! {
+        @match kind {
+            Some(ResolutionKind::Manual) => {
+                rect class="mark mark-resolve mark-manual" x=(dec1(x - 4.5)) y=(dec1(y - 4.5))
+                    width="9" height="9" { title { (title) } }
+            }
+            Some(ResolutionKind::Recipe) => {
+                path class="mark mark-resolve mark-recipe"
+                    d={
+                        "M" (dec1(x)) " " (dec1(y - 6.0)) "L" (dec1(x + 6.0)) " " (dec1(y))
+                        "L" (dec1(x)) " " (dec1(y + 6.0)) "L" (dec1(x - 6.0)) " " (dec1(y)) "Z"
+                    } { title { (title) } }
+            }
+            _ => {
+                circle class={ "mark mark-resolve mark-" (class) } cx=(dec1(x)) cy=(dec1(y))
+                    r="4.5" { title { (title) } }
+            }
+        }
     }
 }
 
 /// The chart as an `<svg>`, with its legend.
-pub(super) fn chart_html(chart: &Chart<'_>) -> String {
+pub(super) fn chart_html(chart: &Chart<'_>) -> Markup {
     let scale = Scale::new(chart.start, chart.end);
     let lanes_bottom = LANES_Y + LANE_HEIGHT * chart.lanes.len() as f64;
     let height = lanes_bottom + FOOT_HEIGHT;
-    let mut out = String::new();
-    w!(
-        out,
-        "<div class=\"chart\"><svg class=\"lanes\" viewBox=\"0 0 {WIDTH} {height}\" width=\"100%\" preserveAspectRatio=\"xMinYMin meet\" role=\"img\" aria-label=\"Findings over time\">\n"
-    );
-    out.push_str(
-        "<defs><pattern id=\"flap-hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">\
-         <rect width=\"6\" height=\"6\" fill=\"#fff4d6\"/><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#f0a500\" stroke-width=\"2.5\"/></pattern></defs>\n",
-    );
-
-    // Axis, grid and the window's date.
-    let (tick_times, step_secs) = ticks(scale.t0, scale.t1);
-    w!(
-        out,
-        "<text class=\"axis-caption\" x=\"{:.1}\" y=\"{:.1}\">{} UTC</text>\n",
-        LABEL_WIDTH - 4.0,
-        AXIS_Y - 8.0,
-        date_part(Timestamp::from_unix_nanos(chart.start))
-    );
-    w!(
-        out,
-        "<line class=\"axis\" x1=\"{PLOT_X0}\" y1=\"{AXIS_Y}\" x2=\"{PLOT_X1}\" y2=\"{AXIS_Y}\"/>\n"
-    );
-    out.push_str("<g class=\"ticks\">");
-    for &tick in &tick_times {
-        let x = scale.x(tick);
-        let exact = Timestamp::from_unix_nanos(tick);
-        w!(
-            out,
-            "<line class=\"grid\" x1=\"{x:.1}\" y1=\"{AXIS_Y}\" x2=\"{x:.1}\" y2=\"{lanes_bottom:.1}\"/>\
-             <line class=\"tick\" x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{AXIS_Y}\"/>\
-             <text class=\"tick-label\" x=\"{x:.1}\" y=\"{:.1}\"><title>{exact}</title>{}</text>",
-            AXIS_Y - 4.0,
-            AXIS_Y - 8.0,
-            tick_label(tick, step_secs)
-        );
+    html! {
+        div class="chart" {
+            svg class="lanes" viewBox={ "0 0 " (WIDTH) " " (height) } width="100%"
+                preserveAspectRatio="xMinYMin meet" role="img" aria-label="Findings over time" {
+                "\n"
+                defs {
+                    pattern id="flap-hatch" width="6" height="6" patternUnits="userSpaceOnUse"
+                        patternTransform="rotate(45)" {
+                        rect width="6" height="6" fill="#fff4d6" {}
+                        line x1="0" y1="0" x2="0" y2="6" stroke="#f0a500" stroke-width="2.5" {}
+                    }
+                } "\n"
+                (axis(chart, scale, lanes_bottom))
+                // Lane backgrounds first, so the vertical annotations sit on top of them.
+                @for index in 0..chart.lanes.len() {
+                    rect class=(if index % 2 == 0 { "lane-bg" } else { "lane-bg lane-alt" })
+                        x="0" y=(dec1(LANES_Y + LANE_HEIGHT * index as f64)) width=(WIDTH)
+                        height=(LANE_HEIGHT) {}
+                }
+                "\n"
+                (event_strip(chart, scale))
+                (annotations(chart, scale, lanes_bottom))
+                @for (index, lane) in chart.lanes.iter().enumerate() {
+                    (lane_svg(chart, scale, index, lane))
+                }
+            }
+        } "\n"
+        (legend(chart))
     }
-    out.push_str("</g>\n");
-
-    // Lane backgrounds first, so the vertical annotations sit on top of them.
-    for (index, _) in chart.lanes.iter().enumerate() {
-        let y = LANES_Y + LANE_HEIGHT * index as f64;
-        let class = if index % 2 == 0 {
-            "lane-bg"
-        } else {
-            "lane-bg lane-alt"
-        };
-        w!(
-            out,
-            "<rect class=\"{class}\" x=\"0\" y=\"{y:.1}\" width=\"{WIDTH}\" height=\"{LANE_HEIGHT}\"/>"
-        );
-    }
-    out.push('\n');
-
-    // The event strip.
-    if !chart.events.is_empty() {
-        w!(
-            out,
-            "<text class=\"strip-label\" x=\"{:.1}\" y=\"{:.1}\">events</text>\n<g class=\"events\">",
-            LABEL_WIDTH - 4.0,
-            STRIP_Y + 12.0
-        );
-        for line in chart.events {
-            let x = scale.x(line.at.unix_nanos());
-            let (fam, _) = family(line);
-            w!(
-                out,
-                "<a href=\"#seq-{seq}\"><rect class=\"ev ev-{fam}\" x=\"{:.1}\" y=\"{STRIP_Y}\" width=\"3\" height=\"{STRIP_HEIGHT}\" rx=\"1\"><title>#{seq} {} {}: {}</title></rect></a>",
-                x - 1.5,
-                clock_part(line.at),
-                line.event_type.as_str(),
-                escape(&line.summary),
-                seq = line.seq,
-            );
-        }
-        out.push_str("</g>\n");
-    }
-
-    // Annotations.
-    out.push_str("<g class=\"annotations\">");
-    for annotation in &chart.annotations {
-        let x = scale.x(annotation.at.unix_nanos());
-        w!(
-            out,
-            "<a href=\"#seq-{seq}\"><g class=\"annot annot-{class}\"><title>{title}</title>\
-             <line x1=\"{x:.1}\" y1=\"{AXIS_Y}\" x2=\"{x:.1}\" y2=\"{lanes_bottom:.1}\"/>",
-            seq = annotation.seq,
-            class = annotation.class,
-            title = escape(&annotation.title),
-        );
-        if matches!(annotation.class, "deploy" | "rollback" | "config") {
-            w!(
-                out,
-                "<path class=\"flag\" d=\"M{x:.1} {:.1}h9l-3 4l3 4h-9z\"/>",
-                STRIP_Y
-            );
-        }
-        if !annotation.label.is_empty() {
-            let anchor = if x > (PLOT_X0 + PLOT_X1) / 2.0 {
-                "end"
-            } else {
-                "start"
-            };
-            w!(
-                out,
-                "<text class=\"annot-label\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
-                lanes_bottom + 16.0,
-                escape(&annotation.label)
-            );
-        }
-        out.push_str("</g></a>");
-    }
-    out.push_str("</g>\n");
-
-    // Lanes.
-    for (index, lane) in chart.lanes.iter().enumerate() {
-        lane_svg(&mut out, chart, scale, index, lane);
-    }
-    out.push_str("</svg></div>\n");
-    out.push_str(&legend(chart));
-    out
 }
 
-fn lane_svg(out: &mut String, chart: &Chart<'_>, scale: Scale, index: usize, lane: &FindingLane) {
+/// The time axis, its grid and the window's date.
+fn axis(chart: &Chart<'_>, scale: Scale, lanes_bottom: f64) -> Markup {
+    let (tick_times, step_secs) = ticks(scale.t0, scale.t1);
+    html! {
+        text class="axis-caption" x=(dec1(LABEL_WIDTH - 4.0)) y=(dec1(AXIS_Y - 8.0)) {
+            (date_part(Timestamp::from_unix_nanos(chart.start))) " UTC"
+        } "\n"
+        line class="axis" x1=(PLOT_X0) y1=(AXIS_Y) x2=(PLOT_X1) y2=(AXIS_Y) {} "\n"
+        g class="ticks" {
+            @for &tick in &tick_times {
+                @let x = dec1(scale.x(tick));
+                line class="grid" x1=(x) y1=(AXIS_Y) x2=(x) y2=(dec1(lanes_bottom)) {}
+                line class="tick" x1=(x) y1=(dec1(AXIS_Y - 4.0)) x2=(x) y2=(AXIS_Y) {}
+                text class="tick-label" x=(x) y=(dec1(AXIS_Y - 8.0)) {
+                    title { (Timestamp::from_unix_nanos(tick).to_string()) }
+                    (tick_label(tick, step_secs))
+                }
+            }
+        } "\n"
+    }
+}
+
+/// The events drawn as ticks on the strip above the lanes.
+fn event_strip(chart: &Chart<'_>, scale: Scale) -> Markup {
+    html! {
+        @if !chart.events.is_empty() {
+            text class="strip-label" x=(dec1(LABEL_WIDTH - 4.0)) y=(dec1(STRIP_Y + 12.0)) {
+                "events"
+            } "\n"
+            g class="events" {
+                @for line in chart.events {
+                    a href={ "#seq-" (line.seq) } {
+                        rect class={ "ev ev-" (family(line).0) }
+                            x=(dec1(scale.x(line.at.unix_nanos()) - 1.5)) y=(STRIP_Y) width="3"
+                            height=(STRIP_HEIGHT) rx="1" {
+                            title {
+                                "#" (line.seq) " " (clock_part(line.at)) " "
+                                (line.event_type.as_str()) ": " (line.summary)
+                            }
+                        }
+                    }
+                }
+            } "\n"
+        }
+    }
+}
+
+/// The vertical lines across the lanes, each linking to its timeline entry.
+fn annotations(chart: &Chart<'_>, scale: Scale, lanes_bottom: f64) -> Markup {
+    html! {
+        g class="annotations" {
+            @for annotation in &chart.annotations {
+                @let x = scale.x(annotation.at.unix_nanos());
+                @let anchor = if x > (PLOT_X0 + PLOT_X1) / 2.0 { "end" } else { "start" };
+                a href={ "#seq-" (annotation.seq) } {
+                    g class={ "annot annot-" (annotation.class) } {
+                        title { (annotation.title) }
+                        line x1=(dec1(x)) y1=(AXIS_Y) x2=(dec1(x)) y2=(dec1(lanes_bottom)) {}
+                        @if matches!(annotation.class, "deploy" | "rollback" | "config") {
+                            path class="flag"
+                                d={ "M" (dec1(x)) " " (dec1(STRIP_Y)) "h9l-3 4l3 4h-9z" } {}
+                        }
+                        @if !annotation.label.is_empty() {
+                            text class="annot-label" x=(dec1(x)) y=(dec1(lanes_bottom + 16.0))
+                                text-anchor=(anchor) {
+                                (annotation.label)
+                            }
+                        }
+                    }
+                }
+            }
+        } "\n"
+    }
+}
+
+fn lane_svg(chart: &Chart<'_>, scale: Scale, index: usize, lane: &FindingLane) -> Markup {
     let top = LANES_Y + LANE_HEIGHT * index as f64;
     let y = top + LANE_HEIGHT / 2.0;
     let sev = lane.severity.as_str();
-    let key = escape(&lane.check_key);
+    let key = lane.check_key.as_str();
     let hidden = lane
         .history
         .iter()
@@ -380,139 +363,178 @@ fn lane_svg(out: &mut String, chart: &Chart<'_>, scale: Scale, index: usize, lan
                 || o.resolved_at.is_some_and(|r| scale.before(r.unix_nanos()))
         })
         .count();
-    w!(
-        out,
-        "<g class=\"lane\" data-check-key=\"{key}\" data-severity=\"{sev}\">\n<title>{key} ({sev}): {} occurrence(s){}</title>\n",
-        lane.history.len(),
-        if hidden > 0 {
-            format!(", {hidden} outside this window")
-        } else {
-            String::new()
-        }
-    );
-    w!(
-        out,
-        "<rect class=\"sev-stripe fill-{sev}\" x=\"0\" y=\"{:.1}\" width=\"4\" height=\"{:.1}\"/>",
-        top + 3.0,
-        LANE_HEIGHT - 6.0
-    );
-    w!(
-        out,
-        "<a href=\"{}\"><text class=\"lane-label\" x=\"12\" y=\"{:.1}\">{}</text></a>\n",
-        escape(&chart.links.href(&lane.check_key)),
-        y + 4.0,
-        escape(&truncate(&lane.check_key, LABEL_CHARS))
-    );
-
-    for episode in &lane.flaps {
-        let from = episode.started_at.unix_nanos();
-        let to = episode.stopped_at.map_or(chart.end, |t| t.unix_nanos());
-        if scale.before(to) || scale.after(from) {
-            continue;
-        }
-        let (x0, x1) = (scale.x(from), scale.x(to));
-        let until = match (&episode.stopped_at, &episode.stopped_because) {
-            (Some(at), Some(why)) => format!("stopped {} ({why})", clock_part(*at)),
-            (Some(at), None) => format!("stopped {}", clock_part(*at)),
-            _ => "still flapping".to_owned(),
-        };
-        w!(
-            out,
-            "<rect class=\"flap flap-{}\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"3\"><title>flapping ({}) from {}: {}; {}</title></rect>\n",
-            episode.detector.as_str(),
-            top + 4.0,
-            (x1 - x0).max(3.0),
-            LANE_HEIGHT - 8.0,
-            detector_word(episode.detector),
-            clock_part(episode.started_at),
-            escape(&episode.started_because),
-            escape(&until)
-        );
+    html! {
+        g class="lane" data-check-key=(key) data-severity=(sev) {
+            "\n"
+            title {
+                (key) " (" (sev) "): " (lane.history.len()) " occurrence(s)"
+                @if hidden > 0 { ", " (hidden) " outside this window" }
+            } "\n"
+            rect class={ "sev-stripe fill-" (sev) } x="0" y=(dec1(top + 3.0)) width="4"
+                height=(dec1(LANE_HEIGHT - 6.0)) {}
+            a href=(chart.links.href(key)) {
+                text class="lane-label" x="12" y=(dec1(y + 4.0)) { (truncate(key, LABEL_CHARS)) }
+            } "\n"
+            @for episode in &lane.flaps {
+                (flap_band(chart, scale, top, episode))
+            }
+            @for occurrence in &lane.history {
+                (occurrence_svg(chart, scale, y, lane, occurrence))
+            }
+        } "\n"
     }
+}
 
-    for occurrence in &lane.history {
-        let from = occurrence.opened_at.unix_nanos();
-        let to = occurrence.resolved_at.map_or(chart.end, |t| t.unix_nanos());
-        if scale.before(to) || scale.after(from) {
-            continue;
+/// A hatched band for a flap episode (nothing when it is outside the window).
+fn flap_band(chart: &Chart<'_>, scale: Scale, top: f64, episode: &FlapEpisodeView) -> Markup {
+    let from = episode.started_at.unix_nanos();
+    let to = episode.stopped_at.map_or(chart.end, |t| t.unix_nanos());
+    if scale.before(to) || scale.after(from) {
+        return html! {};
+    }
+    let (x0, x1) = (scale.x(from), scale.x(to));
+    let until = match (&episode.stopped_at, &episode.stopped_because) {
+        (Some(at), Some(why)) => format!("stopped {} ({why})", clock_part(*at)),
+        (Some(at), None) => format!("stopped {}", clock_part(*at)),
+        _ => "still flapping".to_owned(),
+    };
+    html! {
+        rect class={ "flap flap-" (episode.detector.as_str()) } x=(dec1(x0)) y=(dec1(top + 4.0))
+            width=(dec1((x1 - x0).max(3.0))) height=(dec1(LANE_HEIGHT - 8.0)) rx="3" {
+            title {
+                "flapping (" (detector_word(episode.detector)) ") from "
+                (clock_part(episode.started_at)) ": " (episode.started_because) "; " (until)
+            }
+        } "\n"
+    }
+}
+
+/// An occurrence's bar, its opening mark and its resolve mark (nothing outside the window).
+fn occurrence_svg(
+    chart: &Chart<'_>,
+    scale: Scale,
+    y: f64,
+    lane: &FindingLane,
+    occurrence: &Occurrence,
+) -> Markup {
+    let from = occurrence.opened_at.unix_nanos();
+    let to = occurrence.resolved_at.map_or(chart.end, |t| t.unix_nanos());
+    if scale.before(to) || scale.after(from) {
+        return html! {};
+    }
+    let (x0, x1) = (scale.x(from), scale.x(to));
+    let (key, sev) = (lane.check_key.as_str(), lane.severity.as_str());
+    let active = occurrence.resolved_at.is_none();
+    let span_title = match occurrence.resolved_at {
+        Some(resolved) => format!(
+            "active {} → {}, {}",
+            clock_part(occurrence.opened_at),
+            clock_part(resolved),
+            resolution_word(occurrence.resolution_kind)
+        ),
+        None => format!("active since {}", clock_part(occurrence.opened_at)),
+    };
+    let opened_seq = occurrence.opened_seq;
+    html! {
+        rect class={ "occ fill-" (sev) @if active { " occ-active" } } x=(dec1(x0)) y=(dec1(y - 6.0))
+            width=(dec1((x1 - x0).max(2.0))) height="12" rx="3" {
+            title { (key) ": " (span_title) }
         }
-        let (x0, x1) = (scale.x(from), scale.x(to));
-        let active = occurrence.resolved_at.is_none();
-        let span_title = match occurrence.resolved_at {
-            Some(resolved) => format!(
-                "active {} → {}, {}",
-                clock_part(occurrence.opened_at),
-                clock_part(resolved),
-                resolution_word(occurrence.resolution_kind)
-            ),
-            None => format!("active since {}", clock_part(occurrence.opened_at)),
-        };
-        w!(
-            out,
-            "<rect class=\"occ fill-{sev}{}\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"12\" rx=\"3\"><title>{key}: {span_title}</title></rect>",
-            if active { " occ-active" } else { "" },
-            y - 6.0,
-            (x1 - x0).max(2.0)
-        );
-        if active {
-            w!(
-                out,
-                "<path class=\"active-arrow stroke-{sev}\" d=\"M{:.1} {:.1}l5 6l-5 6\"/>",
-                x1 + 3.0,
-                y - 6.0
-            );
+        @if active {
+            path class={ "active-arrow stroke-" (sev) }
+                d={ "M" (dec1(x1 + 3.0)) " " (dec1(y - 6.0)) "l5 6l-5 6" } {}
         }
-        w!(
-            out,
-            "<a href=\"#seq-{seq}\"><circle class=\"mark mark-open stroke-{sev}\" cx=\"{x0:.1}\" cy=\"{y:.1}\" r=\"4.5\"><title>{key} opened {} (seq {seq})</title></circle></a>",
-            escape(&occurrence.opened_at.to_rfc3339()),
-            seq = occurrence.opened_seq
-        );
-        if let (Some(at), Some(seq)) = (occurrence.resolved_at, occurrence.resolved_seq) {
-            let title = format!(
+        a href={ "#seq-" (opened_seq) } {
+            circle class={ "mark mark-open stroke-" (sev) } cx=(dec1(x0)) cy=(dec1(y)) r="4.5" {
+                title {
+                    (key) " opened " (occurrence.opened_at.to_rfc3339()) " (seq " (opened_seq) ")"
+                }
+            }
+        }
+        @if let (Some(at), Some(seq)) = (occurrence.resolved_at, occurrence.resolved_seq) {
+            @let title = format!(
                 "{key} {} {} (seq {seq})",
                 resolution_word(occurrence.resolution_kind),
-                escape(&at.to_rfc3339())
+                at.to_rfc3339()
             );
-            w!(out, "<a href=\"#seq-{seq}\">");
-            resolve_marker(out, x1, y, occurrence.resolution_kind, &title);
-            out.push_str("</a>");
+            a href={ "#seq-" (seq) } {
+                (resolve_marker(x1, y, occurrence.resolution_kind, &title))
+            }
         }
-        out.push('\n');
+        "\n"
     }
-    out.push_str("</g>\n");
 }
 
 /// What the marks mean, under a chart: the resolution marks always, the rest when drawn.
-fn legend(chart: &Chart<'_>) -> String {
+fn legend(chart: &Chart<'_>) -> Markup {
     let has = |classes: &[&str]| chart.annotations.iter().any(|a| classes.contains(&a.class));
-    let mut out = String::from(
-        "<div class=\"legend\">\
-<span><svg width=\"26\" height=\"12\"><rect class=\"occ fill-error\" x=\"1\" y=\"2\" width=\"24\" height=\"8\" rx=\"3\"/></svg>active</span>\
-<span><svg width=\"12\" height=\"12\"><circle class=\"mark mark-open stroke-error\" cx=\"6\" cy=\"6\" r=\"4.5\"/></svg>opened</span>\
-<span><svg width=\"12\" height=\"12\"><circle class=\"mark mark-auto\" cx=\"6\" cy=\"6\" r=\"4.5\"/></svg>auto-resolved</span>\
-<span><svg width=\"12\" height=\"12\"><rect class=\"mark mark-manual\" x=\"1.5\" y=\"1.5\" width=\"9\" height=\"9\"/></svg>resolved by hand</span>\
-<span><svg width=\"14\" height=\"14\"><path class=\"mark mark-recipe\" d=\"M7 1L13 7L7 13L1 7Z\"/></svg>resolved by recipe</span>",
-    );
-    if chart.lanes.iter().any(|l| !l.flaps.is_empty()) {
-        out.push_str(
-            "<span><svg width=\"26\" height=\"12\"><rect x=\"1\" y=\"1\" width=\"24\" height=\"10\" rx=\"3\" fill=\"#fff4d6\" stroke=\"#f0a500\"/>\
-<path d=\"M4 11L12 1M10 11L18 1M16 11L24 1\" stroke=\"#f0a500\" stroke-width=\"2\"/></svg>flapping</span>",
-        );
+    html! {
+        div class="legend" {
+            span {
+                svg width="26" height="12" {
+                    rect class="occ fill-error" x="1" y="2" width="24" height="8" rx="3" {}
+                }
+                "active"
+            }
+            span {
+                svg width="12" height="12" {
+                    circle class="mark mark-open stroke-error" cx="6" cy="6" r="4.5" {}
+                }
+                "opened"
+            }
+            span {
+                svg width="12" height="12" {
+                    circle class="mark mark-auto" cx="6" cy="6" r="4.5" {}
+                }
+                "auto-resolved"
+            }
+            span {
+                svg width="12" height="12" {
+                    rect class="mark mark-manual" x="1.5" y="1.5" width="9" height="9" {}
+                }
+                "resolved by hand"
+            }
+            span {
+                svg width="14" height="14" {
+                    path class="mark mark-recipe" d="M7 1L13 7L7 13L1 7Z" {}
+                }
+                "resolved by recipe"
+            }
+            @if chart.lanes.iter().any(|l| !l.flaps.is_empty()) {
+                span {
+                    svg width="26" height="12" {
+                        rect x="1" y="1" width="24" height="10" rx="3" fill="#fff4d6"
+                            stroke="#f0a500" {}
+                        path d="M4 11L12 1M10 11L18 1M16 11L24 1" stroke="#f0a500"
+                            stroke-width="2" {}
+                    }
+                    "flapping"
+                }
+            }
+            @if has(&["deploy", "rollback", "config"]) {
+                span {
+                    svg width="12" height="14" {
+                        line class="legend-deploy" x1="6" y1="0" x2="6" y2="14" {}
+                    }
+                    "deploy / config"
+                }
+                span {
+                    svg width="12" height="14" {
+                        line class="legend-rollback" x1="6" y1="0" x2="6" y2="14" {}
+                    }
+                    "rollback"
+                }
+            }
+            @if has(&["opened", "closed"]) {
+                span {
+                    svg width="12" height="14" {
+                        line class="legend-incident" x1="6" y1="0" x2="6" y2="14" {}
+                    }
+                    "incident opened / closed"
+                }
+            }
+        } "\n"
     }
-    if has(&["deploy", "rollback", "config"]) {
-        out.push_str(
-            "<span><svg width=\"12\" height=\"14\"><line class=\"legend-deploy\" x1=\"6\" y1=\"0\" x2=\"6\" y2=\"14\"/></svg>deploy / config</span>\
-<span><svg width=\"12\" height=\"14\"><line class=\"legend-rollback\" x1=\"6\" y1=\"0\" x2=\"6\" y2=\"14\"/></svg>rollback</span>",
-        );
-    }
-    if has(&["opened", "closed"]) {
-        out.push_str(
-            "<span><svg width=\"12\" height=\"14\"><line class=\"legend-incident\" x1=\"6\" y1=\"0\" x2=\"6\" y2=\"14\"/></svg>incident opened / closed</span>",
-        );
-    }
-    out.push_str("</div>\n");
-    out
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use maud::{Markup, html};
 use tidemark_core::EventType;
 use tidemark_core::incidents::Touch;
 
 use super::TimelineLine;
-use super::html::{class_token, clock_part, date_part, escape, finding_href, w};
+use super::html::{class_token, clock_part, date_part, finding_href};
 
 /// Where a check key named on a page links: its finding page, in the cluster it belongs to.
 #[derive(Debug)]
@@ -138,79 +139,92 @@ fn touch_words(change: &str) -> (String, &'static str) {
 }
 
 /// One touch as a chip; the check key links to its finding.
-fn chip(out: &mut String, touch: &Touch, links: &KeyLinks<'_>) {
+fn chip(touch: &Touch, links: &KeyLinks<'_>) -> Markup {
     let (words, group) = touch_words(&touch.change);
-    w!(
-        out,
-        "<span class=\"chip chip-{group} chip-{}\">{}",
-        class_token(&touch.change),
-        escape(&words)
-    );
-    if let Some(key) = &touch.check_key {
-        w!(
-            out,
-            " <a href=\"{}\"><code>{}</code></a>",
-            escape(&links.href(key)),
-            escape(key)
-        );
+    html! {
+        span class={ "chip chip-" (group) " chip-" (class_token(&touch.change)) } {
+            (words)
+            @if let Some(key) = &touch.check_key {
+                " " a href=(links.href(key)) { code { (key) } }
+            }
+        }
     }
-    out.push_str("</span>");
 }
 
+/// What `late` says when a reader hovers it.
+const LATE_TITLE: &str = "earlier than an entry before it: a late or backfilled event, applied \
+                          where it landed in the log, at its cluster's clock";
+
 /// The timeline table; each row is `tr#seq-N.entry.entry-<type>` with `data-seq`.
-pub(super) fn timeline_table(timeline: &[TimelineLine], links: &KeyLinks<'_>) -> String {
+pub(super) fn timeline_table(timeline: &[TimelineLine], links: &KeyLinks<'_>) -> Markup {
     if timeline.is_empty() {
-        return "<p class=\"empty\">No events.</p>\n".to_owned();
+        return html! { p class="empty" { "No events." } "\n" };
     }
-    let mut out = String::new();
-    out.push_str(
-        "<table class=\"timeline\">\n<thead><tr><th class=\"t\">Time (UTC)</th><th class=\"seq\">Seq</th>\
-         <th>Kind</th><th>What happened</th><th>Effects</th></tr></thead>\n<tbody>\n",
-    );
-    let mut last_date = String::new();
     let late = tidemark_core::describe::late_entries(timeline.iter().map(|line| line.at));
-    for (line, late) in timeline.iter().zip(late) {
-        let (fam, label) = family(line);
-        let wire = line.event_type.as_str();
-        let date = date_part(line.at);
-        w!(
-            out,
-            "<tr id=\"seq-{seq}\" data-seq=\"{seq}\" data-type=\"{wire}\" class=\"entry entry-{} fam-{fam}{}\">",
-            class_token(wire),
-            if late { " late" } else { "" },
-            seq = line.seq,
-        );
-        let exact = escape(&line.at.to_rfc3339());
-        out.push_str("<td class=\"t\">");
-        if date != last_date {
-            w!(out, "<span class=\"date\">{date}</span> ");
-        }
-        w!(
-            out,
-            "<time datetime=\"{exact}\" title=\"{exact}\">{}</time>",
-            clock_part(line.at)
-        );
-        if late {
-            out.push_str(
-                " <span class=\"late-mark\" title=\"earlier than an entry before it: a late or \
-                 backfilled event, applied where it landed in the log, at its cluster's clock\">late</span>",
-            );
-        }
-        out.push_str("</td>");
-        w!(
-            out,
-            "<td class=\"seq\"><a href=\"#seq-{seq}\">{seq}</a></td>\
-             <td><span class=\"kind kind-{fam}\" title=\"{wire}\">{label}</span></td>\
-             <td class=\"summary\">{}</td><td class=\"effects\">",
-            escape(&line.summary),
-            seq = line.seq,
-        );
-        for touch in line.touches.iter().filter(|t| !restates_event(t)) {
-            chip(&mut out, touch, links);
-        }
-        out.push_str("</td></tr>\n");
-        last_date = date;
+    // The date is shown on the first row of each day.
+    let mut last_date = String::new();
+    let rows: Vec<(&TimelineLine, bool, Option<String>)> = timeline
+        .iter()
+        .zip(late)
+        .map(|(line, late)| {
+            let date = date_part(line.at);
+            let new_day = (date != last_date).then(|| date.clone());
+            last_date = date;
+            (line, late, new_day)
+        })
+        .collect();
+    html! {
+        table class="timeline" {
+            "\n"
+            thead {
+                tr {
+                    th class="t" { "Time (UTC)" }
+                    th class="seq" { "Seq" }
+                    th { "Kind" }
+                    th { "What happened" }
+                    th { "Effects" }
+                }
+            } "\n"
+            tbody {
+                "\n"
+                @for (line, late, new_day) in rows {
+                    (timeline_row(line, late, new_day.as_deref(), links)) "\n"
+                }
+            } "\n"
+        } "\n"
     }
-    out.push_str("</tbody>\n</table>\n");
-    out
+}
+
+fn timeline_row(
+    line: &TimelineLine,
+    late: bool,
+    new_day: Option<&str>,
+    links: &KeyLinks<'_>,
+) -> Markup {
+    let (fam, label) = family(line);
+    let wire = line.event_type.as_str();
+    let exact = line.at.to_rfc3339();
+    let seq = line.seq;
+    html! {
+        tr id={ "seq-" (seq) } data-seq=(seq) data-type=(wire)
+            class={ "entry entry-" (class_token(wire)) " fam-" (fam) @if late { " late" } } {
+            td class="t" {
+                @if let Some(date) = new_day {
+                    span class="date" { (date) } " "
+                }
+                time datetime=(exact) title=(exact) { (clock_part(line.at)) }
+                @if late {
+                    " " span class="late-mark" title=(LATE_TITLE) { "late" }
+                }
+            }
+            td class="seq" { a href={ "#seq-" (seq) } { (seq) } }
+            td { span class={ "kind kind-" (fam) } title=(wire) { (label) } }
+            td class="summary" { (line.summary) }
+            td class="effects" {
+                @for touch in line.touches.iter().filter(|t| !restates_event(t)) {
+                    (chip(touch, links))
+                }
+            }
+        }
+    }
 }
