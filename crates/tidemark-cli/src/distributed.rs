@@ -18,7 +18,7 @@ use tidemark_nats::{
 use tidemark_server::{BoxFuture, Gauge, Health, PublishResult, Publisher};
 
 use crate::ndjson::{byte_progress, for_each_event};
-use crate::serve::{bind, runtime};
+use crate::runtime::{bind, runtime};
 use crate::store_cmds::{DbArgs, open_existing};
 use crate::{CliError, exit};
 
