@@ -265,7 +265,7 @@ pub fn serve_replica(
         let js = nats.jetstream("tidemark-serve").await?;
         // What the follower applies is what this replica ingests: counted as the writer counts
         // it in embedded mode, under the same metric names.
-        let metrics = Arc::new(tidemark_server::metrics::Metrics::default());
+        let metrics = Arc::new(tidemark_server::Metrics::default());
         let counted = metrics.clone();
         let follower = tidemark_nats::spawn_observed_follower(
             store.clone(),

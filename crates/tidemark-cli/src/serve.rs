@@ -161,7 +161,7 @@ pub fn auth_policy(
             .add_env_value("TIDEMARK_TOKENS", value)
             .map_err(|e| CliError::new(exit::USAGE, e))?;
     }
-    tidemark_server::auth::policy(tokens, listen, insecure)
+    tidemark_server::auth_policy(tokens, listen, insecure)
         .map_err(|e| CliError::new(exit::USAGE, e))
 }
 
