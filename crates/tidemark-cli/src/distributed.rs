@@ -18,7 +18,7 @@ use tidemark_nats::{
 use tidemark_server::{BoxFuture, Gauge, Health, PublishResult, Publisher};
 
 use crate::ndjson::{byte_progress, for_each_event};
-use crate::serve::{bind, runtime};
+use crate::runtime::{bind, runtime};
 use crate::store_cmds::{DbArgs, open_existing};
 use crate::{CliError, exit};
 
@@ -265,7 +265,7 @@ pub fn serve_replica(
         let js = nats.jetstream("tidemark-serve").await?;
         // What the follower applies is what this replica ingests: counted as the writer counts
         // it in embedded mode, under the same metric names.
-        let metrics = Arc::new(tidemark_server::metrics::Metrics::default());
+        let metrics = Arc::new(tidemark_server::Metrics::default());
         let counted = metrics.clone();
         let follower = tidemark_nats::spawn_observed_follower(
             store.clone(),

@@ -6,6 +6,7 @@ mod ndjson;
 mod ops_cmds;
 mod projection_cmds;
 mod replay;
+mod runtime;
 mod serve;
 mod step;
 mod store_cmds;

@@ -97,7 +97,7 @@ pub fn flaps(args: &FlapsArgs) -> Result<(), CliError> {
     let report = read_view(&store, args.view.at, |p, seq| {
         FlapsReport::of(p, cluster, seq)
     })?;
-    let at_seq = report.at_seq;
+    let at_seq = report.seq;
     if args.view.json {
         return print_json(&report);
     }
@@ -218,7 +218,10 @@ pub fn stuck(args: &StuckArgs) -> Result<(), CliError> {
     if args.view.json {
         return print_json(&output);
     }
-    let StuckOutput { at_seq, report } = output;
+    let StuckOutput {
+        seq: at_seq,
+        report,
+    } = output;
     println!("Unreachable (the sweep cannot resolve these)");
     let rows: Vec<Vec<String>> = report
         .unreachable
@@ -376,7 +379,7 @@ pub fn orphans(args: &OrphansArgs) -> Result<(), CliError> {
     let output = read_view(&store, args.view.at, |p, seq| {
         OrphansOutput::of(p, cluster, args.candidates, seq)
     })?;
-    let at_seq = output.at_seq;
+    let at_seq = output.seq;
     if args.view.json {
         return print_json(&output);
     }
@@ -442,7 +445,10 @@ pub fn incidents(args: &IncidentsArgs) -> Result<(), CliError> {
     if args.view.json {
         return print_json(&output);
     }
-    let IncidentsOutput { at_seq, incidents } = output;
+    let IncidentsOutput {
+        seq: at_seq,
+        incidents,
+    } = output;
     let rows: Vec<Vec<String>> = incidents
         .iter()
         .zip(depths)
@@ -509,7 +515,8 @@ struct TimelineLine {
 
 #[derive(Serialize)]
 struct IncidentOutput {
-    at_seq: u64,
+    /// The log position (`seq`, as in the HTTP API's answers).
+    seq: u64,
     incident: IncidentView,
     timeline: Vec<TimelineLine>,
 }
@@ -556,7 +563,7 @@ pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
     };
     if args.view.json {
         return print_json(&IncidentOutput {
-            at_seq,
+            seq: at_seq,
             incident,
             timeline,
         });

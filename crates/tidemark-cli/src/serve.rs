@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use tidemark_server::ServerConfig;
 
+use crate::runtime::{bind, runtime};
 use crate::store_cmds::{DbArgs, ingest_files, open_store_with, print_summary};
 use crate::{CliError, exit};
 
@@ -160,33 +161,8 @@ pub fn auth_policy(
             .add_env_value("TIDEMARK_TOKENS", value)
             .map_err(|e| CliError::new(exit::USAGE, e))?;
     }
-    tidemark_server::auth::policy(tokens, listen, insecure)
+    tidemark_server::auth_policy(tokens, listen, insecure)
         .map_err(|e| CliError::new(exit::USAGE, e))
-}
-
-/// The async runtime of the commands that serve or talk to NATS.
-pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            CliError::new(
-                exit::FAILURE,
-                anyhow::anyhow!("starting the async runtime: {e}"),
-            )
-        })
-}
-
-/// Binds the HTTP listener, naming the address when it cannot.
-pub async fn bind(listen: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), CliError> {
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        CliError::new(
-            exit::FAILURE,
-            anyhow::anyhow!("cannot listen on {listen}: {e}"),
-        )
-    })?;
-    let addr = listener.local_addr().map_err(anyhow::Error::from)?;
-    Ok((listener, addr))
 }
 
 pub fn run(args: &ServeArgs) -> Result<(), CliError> {

@@ -11,16 +11,17 @@ use tidemark_core::projections::UnstableKeyView;
 /// The `flaps --json` report.
 #[derive(Debug, Serialize)]
 pub struct FlapsReport {
-    pub at_seq: u64,
+    /// The log position the report is at (`seq`, as in the HTTP API's answers).
+    pub seq: u64,
     pub flapping: Vec<FlapView>,
     pub unstable_keys: Vec<UnstableKeyView>,
     pub churn: Vec<ChurnView>,
 }
 
 impl FlapsReport {
-    pub fn of(p: &Projections, cluster: Option<&str>, at_seq: u64) -> Self {
+    pub fn of(p: &Projections, cluster: Option<&str>, seq: u64) -> Self {
         Self {
-            at_seq,
+            seq,
             flapping: p.findings().flaps(cluster),
             unstable_keys: p.unstable_keys(cluster),
             churn: p.findings().churn(cluster),
@@ -31,15 +32,16 @@ impl FlapsReport {
 /// The `stuck --json` report.
 #[derive(Debug, Serialize)]
 pub struct StuckOutput {
-    pub at_seq: u64,
+    /// The log position the report is at (`seq`, as in the HTTP API's answers).
+    pub seq: u64,
     #[serde(flatten)]
     pub report: StuckReport,
 }
 
 impl StuckOutput {
-    pub fn of(p: &Projections, cluster: Option<&str>, at_seq: u64) -> Self {
+    pub fn of(p: &Projections, cluster: Option<&str>, seq: u64) -> Self {
         Self {
-            at_seq,
+            seq,
             report: p.findings().stuck(cluster),
         }
     }
@@ -48,16 +50,17 @@ impl StuckOutput {
 /// The `orphans --json [--candidates]` report.
 #[derive(Debug, Serialize)]
 pub struct OrphansOutput {
-    pub at_seq: u64,
+    /// The log position the report is at (`seq`, as in the HTTP API's answers).
+    pub seq: u64,
     pub orphans: Vec<OrphanView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidates: Option<Vec<OrphanView>>,
 }
 
 impl OrphansOutput {
-    pub fn of(p: &Projections, cluster: Option<&str>, candidates: bool, at_seq: u64) -> Self {
+    pub fn of(p: &Projections, cluster: Option<&str>, candidates: bool, seq: u64) -> Self {
         Self {
-            at_seq,
+            seq,
             orphans: p.orphans().orphans(cluster),
             candidates: candidates.then(|| p.orphans().candidates(cluster)),
         }
@@ -67,14 +70,15 @@ impl OrphansOutput {
 /// The `incidents --json [--all]` report.
 #[derive(Debug, Serialize)]
 pub struct IncidentsOutput {
-    pub at_seq: u64,
+    /// The log position the report is at (`seq`, as in the HTTP API's answers).
+    pub seq: u64,
     pub incidents: Vec<IncidentView>,
 }
 
 impl IncidentsOutput {
-    pub fn of(p: &Projections, cluster: Option<&str>, all: bool, at_seq: u64) -> Self {
+    pub fn of(p: &Projections, cluster: Option<&str>, all: bool, seq: u64) -> Self {
         Self {
-            at_seq,
+            seq,
             incidents: p.incidents().views(p.findings(), cluster, all),
         }
     }

@@ -589,7 +589,7 @@ fn metrics_and_commands_named_in_the_operator_docs_exist() {
         docs.push(std::fs::read_to_string(path).unwrap());
     }
     let sources: String = [
-        "crates/tidemark-server/src/routes.rs",
+        "crates/tidemark-server/src/routes/health.rs",
         "crates/tidemark-server/src/metrics.rs",
         "crates/tidemark-cli/src/distributed.rs",
     ]

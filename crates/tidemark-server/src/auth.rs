@@ -275,21 +275,29 @@ fn presented_token(request: &Request) -> Option<(&[u8], Presented)> {
         .map(|token| (token, Presented::Cookie))
 }
 
+/// The scope a request needs: none for the probes (`/healthz`, `/readyz`), the write scope for
+/// administration (a backup holds every event) whatever the method, read for `GET`, `HEAD` and
+/// `OPTIONS`, write for the rest. The OpenAPI document states each operation's scope from this
+/// rule too.
+pub(crate) fn needed_scope(method: &Method, path: &str) -> Option<Scope> {
+    if path == "/healthz" || path == "/readyz" {
+        return None;
+    }
+    Some(match *method {
+        _ if path.starts_with("/v1/admin/") => Scope::Write,
+        Method::GET | Method::HEAD | Method::OPTIONS => Scope::Read,
+        _ => Scope::Write,
+    })
+}
+
 /// The middleware: checks the token and the scope the method needs.
 pub async fn require(State(policy): State<AuthPolicy>, request: Request, next: Next) -> Response {
     let tokens = match &policy {
         AuthPolicy::Open => return next.run(request).await,
         AuthPolicy::Tokens(tokens) => tokens,
     };
-    let path = request.uri().path();
-    if path == "/healthz" || path == "/readyz" {
+    let Some(needed) = needed_scope(request.method(), request.uri().path()) else {
         return next.run(request).await;
-    }
-    // Administration (a backup holds every event) needs the write scope, whatever the method.
-    let needed = match *request.method() {
-        _ if path.starts_with("/v1/admin/") => Scope::Write,
-        Method::GET | Method::HEAD | Method::OPTIONS => Scope::Read,
-        _ => Scope::Write,
     };
     let Some((presented, how)) = presented_token(&request) else {
         return unauthorized("missing bearer token: send `Authorization: Bearer TOKEN`");

@@ -1,7 +1,7 @@
 //! The API's one error type: a status, a stable code and a message for people, as JSON.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -20,10 +20,14 @@ pub struct ApiError {
     pub retry_after_secs: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
-    message: &'a str,
+/// What a client gets: the body of every error answer (`Error` in the OpenAPI document).
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Error")]
+pub(crate) struct ErrorBody<'a> {
+    /// Stable, machine-readable: what kind of error (`not_found`, `bad_request`, ...).
+    pub(crate) code: &'a str,
+    /// For people: what was wrong and what to do next.
+    pub(crate) message: &'a str,
 }
 
 impl ApiError {
@@ -56,6 +60,18 @@ impl ApiError {
         let detail = std::error::Error::source(rejection)
             .map_or_else(|| rejection.body_text(), |inner| inner.to_string());
         Self::bad_request(query_problem(&detail))
+    }
+
+    /// A path the route's parameters cannot be read from (not UTF-8 once percent-decoded): 400
+    /// naming the problem, as JSON like every other error.
+    pub fn path_params(rejection: &PathRejection) -> Self {
+        if rejection.status().is_server_error() {
+            return Self::internal(rejection);
+        }
+        Self::bad_request(format!(
+            "path: {}: percent-encode the path's parts as UTF-8",
+            rejection.body_text()
+        ))
     }
 
     /// 404.
@@ -205,7 +221,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
-            Json(Body {
+            Json(ErrorBody {
                 code: self.code,
                 message: &self.message,
             }),

@@ -1,40 +1,45 @@
 //! Tidemark's HTTP server: the `/v1` API over the embedded store, with a single writer thread
 //! that group-commits concurrent ingest requests.
+//!
+//! Layout: `routes` is the one list of routes, a module per resource with its handlers;
+//! `openapi` builds the document from that list; `extract` has the extractors whose rejection
+//! is an [`ApiError`]; `read` what the read routes share; `ingest` turns bodies into inputs and
+//! answers them; `state` is what handlers share. Everything else is a private detail: the
+//! public API is this file's items and re-exports.
 
-pub mod admin;
-pub mod auth;
-pub mod connections;
-pub mod content_type;
+mod auth;
+mod connections;
+mod content_type;
 mod cursor;
 mod error;
-pub mod ingest;
-pub mod metrics;
-pub mod openapi;
-pub mod pages;
+mod extract;
+mod ingest;
+mod metrics;
+mod openapi;
 #[cfg(test)]
 mod property;
-pub mod query;
-pub mod replica;
-pub mod routes;
-pub mod time_travel;
-pub mod web;
-pub mod writer;
+mod read;
+mod replica;
+mod routes;
+mod state;
+mod time_travel;
+mod web;
+mod writer;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post};
+use axum::middleware::from_fn_with_state;
 use tidemark_store::Store;
 use tokio::net::TcpListener;
 
-pub use auth::{AuthConfigError, AuthPolicy, Tokens, TokensError};
+pub use auth::{AuthConfigError, AuthPolicy, Tokens, TokensError, policy as auth_policy};
 pub use connections::ConnectionLimits;
 pub use error::ApiError;
-pub use ingest::IngestLimits;
+pub use metrics::Metrics;
 pub use replica::{BoxFuture, Gauge, Health, PublishResult, Publisher};
-pub use routes::{AppState, Ingest};
+pub use state::{AppState, Ingest, IngestLimits};
 pub use time_travel::{TimeTravel, TimeTravelConfig};
 pub use writer::{Writer, WriterClient};
 
@@ -44,12 +49,12 @@ pub struct ServerConfig {
     /// Largest request body accepted (413 above).
     pub max_body_bytes: usize,
     /// Items per ingest request (413 above), and rejected items an answer lists one by one.
-    pub ingest: ingest::IngestLimits,
+    pub ingest: IngestLimits,
     /// Requests waiting for the writer before new ones wait to be queued.
     pub queue_capacity: usize,
     /// Most inputs committed in one transaction.
     pub max_batch_inputs: usize,
-    /// Who may read and write (see [`auth::policy`]).
+    /// Who may read and write (see [`auth_policy`]).
     pub auth: AuthPolicy,
     /// How Alertmanager webhooks become events (the cluster of alerts without a cluster label).
     pub bridge: tidemark_core::alertmanager::BridgeConfig,
@@ -63,7 +68,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 8 << 20,
-            ingest: ingest::IngestLimits::default(),
+            ingest: IngestLimits::default(),
             queue_capacity: 1_024,
             max_batch_inputs: 8_192,
             auth: AuthPolicy::Open,
@@ -74,44 +79,14 @@ impl Default for ServerConfig {
     }
 }
 
-/// The router over `state`. Later API areas are nested under `/v1` beside these.
+/// The router over `state`: every route of the table (`routes`), behind the body limit, the
+/// body read deadline, the auth check and the request counter.
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
-        .route(
-            "/events",
-            // The content type is checked on the POST endpoint only (other methods get 405).
-            post(routes::post_events)
-                .route_layer(from_fn(content_type::events_body))
-                .get(query::list_events),
-        )
-        .route("/findings", get(query::list_findings))
-        .route("/findings/{cluster}/{*check_key}", get(query::get_finding))
-        .route("/flaps", get(query::flaps))
-        .route("/stuck", get(query::stuck))
-        .route("/orphans", get(query::orphans))
-        .route("/orphans/graph", get(query::orphan_graph))
-        .route("/incidents", get(query::list_incidents))
-        .route("/incidents/{id}", get(query::get_incident))
-        .route("/incidents/{id}/timeline", get(query::incident_timeline))
-        .route("/incidents/{id}/postmortem", get(pages::postmortem))
-        .route(
-            "/bridges/alertmanager",
-            post(routes::post_alertmanager).route_layer(from_fn(content_type::json_body)),
-        )
-        .route("/openapi.json", get(openapi::openapi))
-        .route("/timeline", get(routes::cluster_timeline))
-        .route("/quarantine", get(routes::quarantine))
-        .route("/admin/backup", get(admin::backup));
-    Router::new()
-        .nest("/v1", v1)
-        .route("/", get(pages::incidents))
-        .route("/incidents/{id}", get(pages::incident))
-        .route("/findings/{cluster}/{*check_key}", get(pages::finding))
-        .route("/orphans", get(pages::orphans))
-        .route("/healthz", get(routes::healthz))
-        .route("/readyz", get(routes::readyz))
-        .route("/metrics", get(routes::metrics))
-        .fallback(routes::not_found)
+    let mut app = Router::new();
+    for route in routes::all() {
+        app = app.route(route.path, route.handler);
+    }
+    app.fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(from_fn_with_state(
             state.metrics.clone(),
@@ -144,7 +119,7 @@ pub enum Mode {
         /// Where the follower counts what it applies (`tidemark_events_ingested_total`,
         /// `tidemark_batch_apply_seconds`), as the writer does in embedded mode; the server
         /// adds its own counts and renders them at `/metrics`.
-        metrics: Arc<metrics::Metrics>,
+        metrics: Arc<Metrics>,
     },
 }
 
@@ -169,7 +144,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let (writer, ingest, metrics) = match mode {
         Mode::Embedded => {
-            let metrics = Arc::new(metrics::Metrics::default());
+            let metrics = Arc::new(Metrics::default());
             let (writer, client) = Writer::spawn_with_metrics(
                 store.clone(),
                 config.queue_capacity,

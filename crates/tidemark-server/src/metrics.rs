@@ -99,7 +99,7 @@ struct Inner {
     requests_refused: BTreeMap<&'static str, u64>,
 }
 
-/// Connections and their limits (see [`crate::connections`]), counted without a lock.
+/// Connections and their limits (see `connections.rs`), counted without a lock.
 #[derive(Debug, Default)]
 struct ConnectionCounters {
     open: AtomicU64,

@@ -316,6 +316,27 @@ async fn the_quarantine_is_paged_like_every_list() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
 }
 
+/// A path whose parameters cannot be read (not UTF-8 once percent-decoded) is a 400 in the
+/// API's JSON like every other error, not a plain text rejection.
+#[tokio::test]
+async fn a_path_that_cannot_be_read_answers_json_naming_the_path() {
+    let h = harness(4096);
+    for uri in [
+        "/v1/incidents/%FF",
+        "/v1/incidents/%FF/timeline",
+        "/v1/findings/pw-prod/%C3%28",
+        "/incidents/%FF",
+    ] {
+        let (status, body) = h.get(uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(body["code"], "bad_request", "{uri}");
+        assert!(
+            body["message"].as_str().unwrap().starts_with("path: "),
+            "{uri}: {body}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn unknown_routes_findings_and_bad_queries_answer_json() {
     let h = harness(4096);

@@ -8,12 +8,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tidemark_store::BackupError;
 
 use crate::error::ApiError;
-use crate::query::blocking;
-use crate::routes::AppState;
+use crate::openapi::{DescribeOutput, OperationDoc, Route, Schemas};
+use crate::read::blocking;
+use crate::state::AppState;
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![Route::get(
+        "/v1/admin/backup",
+        "getBackup",
+        "A consistent copy of the store (a redb file, from one read transaction); needs the write scope",
+        backup,
+    )]
+}
 
 /// Bytes per chunk of the streamed backup.
 const CHUNK: usize = 256 << 10;
@@ -48,7 +58,7 @@ fn backup_error(error: BackupError) -> ApiError {
 /// ingest goes on, so it is the store exactly as one commit left it (`X-Tidemark-Checkpoint`
 /// says which). The copy is built next to the store, checked, unlinked (the open handle keeps
 /// it until it is sent) and streamed.
-pub async fn backup(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn backup(State(state): State<AppState>) -> Result<BackupFile, ApiError> {
     let store = state.store.clone();
     let (file, info) = blocking(move || {
         let scratch = scratch_path(store.path());
@@ -101,5 +111,21 @@ pub async fn backup(State(state): State<AppState>) -> Result<Response, ApiError>
     )) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
-    Ok(response)
+    Ok(BackupFile(response))
+}
+
+/// The backup, streamed as `application/octet-stream` with its checkpoint in a header.
+#[derive(Debug)]
+struct BackupFile(Response);
+
+impl IntoResponse for BackupFile {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl DescribeOutput for BackupFile {
+    fn describe(_: &mut Schemas, operation: &mut OperationDoc) {
+        operation.text(200, "success", "application/octet-stream");
+    }
 }

@@ -4,12 +4,17 @@
 //! UTF-8, or not JSON (framed as one event or an array, it does not parse); so does holding more
 //! items than the request limit (413). An item that is not a valid event (an NDJSON line that is
 //! not JSON, or JSON that is not an event) is refused alone, kept in quarantine with its reason
-//! (once, however often it is sent), and reported in the response (422).
+//! (once, however often it is sent), and reported in the response (422). What becomes of the
+//! items (stored, or published on a replica) and the answer that says so: `answer`.
+
+mod answer;
 
 use serde_json::value::RawValue;
 use tidemark_core::alertmanager::AlertTranslation;
 use tidemark_core::decode_event;
 use tidemark_store::Input;
+
+pub(crate) use answer::{IngestAnswer, keep_rejected_locally, origin_of, store_inputs};
 
 use crate::error::ApiError;
 
@@ -101,26 +106,6 @@ pub struct Item {
     /// origin names the request and the item or line, so the same bad item sent again is the
     /// same quarantine record (counted), wherever it sits in a request.
     pub input: Input,
-}
-
-/// How much one ingest request may hold, and how much of it the answer details.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IngestLimits {
-    /// Items (events, or alerts of a webhook) in one request; more refuse it whole (413).
-    pub max_items_per_request: usize,
-    /// Rejected items an answer lists one by one; past them it counts them by reason.
-    pub max_rejected_listed: usize,
-}
-
-impl Default for IngestLimits {
-    /// 10,000 items (an 8 MiB body of typical 300 B–2 KB events holds 4,000–25,000; the answer
-    /// stays under about 1 MB) and 100 rejected items listed.
-    fn default() -> Self {
-        Self {
-            max_items_per_request: 10_000,
-            max_rejected_listed: 100,
-        }
-    }
 }
 
 fn item(text: &str, origin: String, line: Option<u64>) -> Item {
