@@ -1,4 +1,7 @@
 //! The projection commands: `flaps`, `stuck`, `orphans`, `incidents`, `incident`.
+//!
+//! Longer than most files on purpose: the five commands share one shape (arguments, the
+//! projection at `--at`, a table or `--json`) and read best side by side.
 
 use clap::Args;
 use serde::Serialize;

@@ -1,4 +1,6 @@
 //! The orphans projection: scenarios from the seeds, and properties over random logs.
+//! One file because every scenario and property drives the same graph and span rules; each test
+//! is a self-contained story.
 //!
 //! Each property prints the seed that reproduces a failure (`TIDEMARK_PROPTEST_SEED=...`);
 //! `PROPTEST_CASES=N` runs more or fewer cases than the defaults here.

@@ -1,5 +1,6 @@
 //! Scenario tests of the projections, built from the stories of the catalogue (seed 003) and the
 //! layered-bug postmortem (seed 000): each one a log a real on-call day could have produced.
+//! Long because each scenario is a whole story, written out event by event.
 
 mod support;
 

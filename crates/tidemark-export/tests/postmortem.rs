@@ -1,6 +1,7 @@
 //! Postmortems of seed 000's day, built from a log folded in memory: dnd-backend's crash loop with
 //! three layered bugs, the ECR secret red herring, Longhorn and Prometheus healing themselves, a
 //! stale Job deleted by hand, a flapping liveness probe and a check keyed by a pod name.
+//! Long because the day is written out event by event, as the seed tells it.
 //!
 //! The snapshots under `snapshots/` are documentation too: regenerate them with
 //! `UPDATE_EXPECT=1 cargo test -p tidemark-export` and read the diff.

@@ -328,15 +328,17 @@ pub mod legacy {
     }
 }
 
-/// A projection snapshot: the state after applying the log up to `seq`.
+/// A projection snapshot: the state after applying the log up to `seq`. The layout is written
+/// once: decoded, `projections` is the owned [`ProjectionsSnapshot`]; written from the live
+/// state ([`encode_snapshot_of`]), it is the borrowing serializer of the same shape.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SnapshotRecord {
+pub struct SnapshotRecord<P = ProjectionsSnapshot> {
     /// Last log position applied.
     pub seq: u64,
     /// Latest event time among positions 1..=seq (for time travel by time).
     pub max_time: Option<Timestamp>,
     /// Every projection.
-    pub projections: ProjectionsSnapshot,
+    pub projections: P,
 }
 
 /// Encodes a snapshot (checksummed with its key, `snapshot.seq`).
@@ -353,18 +355,11 @@ pub fn encode_snapshot_of(
     max_time: Option<Timestamp>,
     projections: &Projections,
 ) -> Vec<u8> {
-    #[derive(Serialize)]
-    #[serde(rename = "SnapshotRecord")]
-    struct Shape<P: Serialize> {
-        seq: u64,
-        max_time: Option<Timestamp>,
-        projections: P,
-    }
     let mut out = Vec::new();
     seal(
         SNAPSHOT_FORMAT,
         seq,
-        &Shape {
+        &SnapshotRecord {
             seq,
             max_time,
             projections: projections.snapshot_serializer(),

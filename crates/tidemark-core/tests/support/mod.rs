@@ -1,5 +1,6 @@
 //! Test support: event builders, an independent reference fold, a deliberately wrong fold,
 //! random log generators, and a property runner that prints the seed of every failure.
+//! One file: the reference fold and the generators must change together with the rules.
 
 #![allow(dead_code)]
 
