@@ -90,7 +90,8 @@ pub struct Touch {
 pub struct IncidentEntry {
     /// Log position.
     pub seq: u64,
-    /// Event time.
+    /// When the incident took it: the event's time, or its cluster's clock when the event was
+    /// late (ADR 0004; the event keeps its own time).
     pub at: Timestamp,
     /// What it did, sorted.
     pub touches: Vec<Touch>,
