@@ -560,19 +560,24 @@ fn count(value: Option<f64>) -> String {
 
 const ROWS: &[Row] = &[
     Row {
-        label: "`GET /v1/findings?limit=100` p50 / body",
-        metrics: &["findings_p50_ms", "findings_bytes"],
-        show: |v| format!("{} / {}", ms(v[0]), size(v[1])),
+        label: "`GET /v1/findings?limit=100` p50 / p99 / body",
+        metrics: &["findings_p50_ms", "findings_p99_ms", "findings_bytes"],
+        show: |v| format!("{} / {} / {}", ms(v[0]), ms(v[1]), size(v[2])),
     },
     Row {
-        label: "`GET /v1/flaps?limit=1` p50",
-        metrics: &["flaps_p50_ms"],
-        show: |v| ms(v[0]),
+        label: "`GET /v1/flaps?limit=1` p50 / p99",
+        metrics: &["flaps_p50_ms", "flaps_p99_ms"],
+        show: |v| format!("{} / {}", ms(v[0]), ms(v[1])),
     },
     Row {
-        label: "finding web page `/findings/cluster-001/{key}` p50 / body",
-        metrics: &["page_p50_ms", "page_bytes"],
-        show: |v| format!("{} / {}", ms(v[0]), size(v[1])),
+        label: "finding web page `/findings/cluster-001/{key}` p50 / p99 / body",
+        metrics: &["page_p50_ms", "page_p99_ms", "page_bytes"],
+        show: |v| format!("{} / {} / {}", ms(v[0]), ms(v[1]), size(v[2])),
+    },
+    Row {
+        label: "a finding and its first timeline page, `GET /v1/findings/cluster-001/{key}?limit=100` p50 / p99 / body",
+        metrics: &["finding_p50_ms", "finding_p99_ms", "finding_bytes"],
+        show: |v| format!("{} / {} / {}", ms(v[0]), ms(v[1]), size(v[2])),
     },
     Row {
         label: "paging `/v1/events?cluster=cluster-001&limit=1000` to the end: total (events)",
