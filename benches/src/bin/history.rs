@@ -479,11 +479,9 @@ fn wait_ready(log: &Path, since_ns: u128, timeout: Duration) -> Result<()> {
             );
         }
         if addr.is_none() {
-            addr = std::fs::read_to_string(log).ok().and_then(|text| {
-                let at = text.find("on http://")?;
-                let rest = &text[at + 3..];
-                Some(rest.split_whitespace().next()?.to_owned())
-            });
+            addr = std::fs::read_to_string(log)
+                .ok()
+                .and_then(|text| served_address(&text));
         }
         if let Some(addr) = &addr
             && let Ok(response) = agent.get(format!("{addr}/readyz")).call()
@@ -501,6 +499,17 @@ fn wait_ready(log: &Path, since_ns: u128, timeout: Duration) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// The address in `tidemark serve`'s "serving DB on http://ADDR (Ctrl-C to stop)" line, once
+/// the whole line is written (a line read while the server writes it may be cut short).
+fn served_address(log: &str) -> Option<String> {
+    log.lines()
+        .filter(|line| line.ends_with("(Ctrl-C to stop)"))
+        .find_map(|line| {
+            let at = line.find(" on http://")?;
+            Some(line[at + 4..].split_whitespace().next()?.to_owned())
+        })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -799,4 +808,32 @@ fn report(results: &Path) -> Result<()> {
     }
     std::io::stdout().write_all(out.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_is_read_only_from_a_whole_line() {
+        let warning = "WARN tidemark_server::auth: no tokens configured addr=127.0.0.1:0\n";
+        let line = "tidemark: serving /tmp/s.redb on http://127.0.0.1:35749 (Ctrl-C to stop)\n";
+        assert_eq!(served_address(warning), None);
+        // A read while the server writes its line sees only part of it.
+        let cut = format!("{warning}{}", &line[..line.find(":35749").unwrap() + 3]);
+        assert_eq!(served_address(&cut), None);
+        assert_eq!(
+            served_address(&format!("{warning}{line}")).as_deref(),
+            Some("http://127.0.0.1:35749")
+        );
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(percentile(&values, 50.0), 10.0);
+        assert_eq!(percentile(&values, 99.0), 20.0);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+        assert!(percentile(&[], 50.0).is_nan());
+    }
 }
