@@ -241,59 +241,113 @@ pub fn small_cycles(
     count: usize,
     seed: u64,
 ) -> Vec<Event> {
-    let mut rng = SplitMix64::new(seed);
-    let start = Timestamp::parse_rfc3339("2026-03-02T00:00:00Z").expect("valid time");
-    let flips = (findings_per_cycle / 10).max(1);
-    let mut present: Vec<Vec<bool>> = (0..clusters)
-        .map(|_| {
-            let mut keys = vec![false; keys_per_cluster];
-            let mut on = 0;
-            while on < findings_per_cycle.min(keys_per_cluster) {
-                let k = rng.below(keys_per_cluster);
-                if !keys[k] {
-                    keys[k] = true;
-                    on += 1;
+    ChurningCycles::new(ChurnShape {
+        clusters,
+        keys_per_cluster,
+        initially_present: findings_per_cycle,
+        flips_per_cycle: (findings_per_cycle / 10).max(1),
+        seed,
+    })
+    .take(count)
+    .collect()
+}
+
+/// The shape of a [`ChurningCycles`] stream.
+#[derive(Clone, Copy, Debug)]
+pub struct ChurnShape {
+    /// Clusters, reporting round-robin.
+    pub clusters: usize,
+    /// Distinct check keys per cluster.
+    pub keys_per_cluster: usize,
+    /// Keys present in each cluster's first cycle (a seeded random set).
+    pub initially_present: usize,
+    /// Keys flipped (present ↔ absent, drawn with replacement) in each later cycle of a cluster.
+    pub flips_per_cycle: usize,
+    /// Seed of the generator.
+    pub seed: u64,
+}
+
+/// An endless, seeded stream of `cycle.completed` events (what [`small_cycles`] collects),
+/// generated one at a time so a workload of millions of events needs no memory for them.
+///
+/// Event `i` is cluster `cluster-{i % clusters:03}`'s cycle, time-ordered (one second apart,
+/// ULID-like ids); callers may restamp ids and times.
+#[derive(Clone, Debug)]
+pub struct ChurningCycles {
+    shape: ChurnShape,
+    rng: SplitMix64,
+    present: Vec<Vec<bool>>,
+    start: Timestamp,
+    next: usize,
+}
+
+impl ChurningCycles {
+    /// The stream of `shape`, from its first cycle.
+    pub fn new(shape: ChurnShape) -> Self {
+        let mut rng = SplitMix64::new(shape.seed);
+        let present = (0..shape.clusters)
+            .map(|_| {
+                let mut keys = vec![false; shape.keys_per_cluster];
+                let mut on = 0;
+                while on < shape.initially_present.min(shape.keys_per_cluster) {
+                    let k = rng.below(shape.keys_per_cluster);
+                    if !keys[k] {
+                        keys[k] = true;
+                        on += 1;
+                    }
                 }
+                keys
+            })
+            .collect();
+        Self {
+            shape,
+            rng,
+            present,
+            start: Timestamp::parse_rfc3339("2026-03-02T00:00:00Z").expect("valid time"),
+            next: 0,
+        }
+    }
+}
+
+impl Iterator for ChurningCycles {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        let i = self.next;
+        self.next += 1;
+        let c = i % self.shape.clusters;
+        if i >= self.shape.clusters {
+            for _ in 0..self.shape.flips_per_cycle {
+                let k = self.rng.below(self.shape.keys_per_cluster);
+                self.present[c][k] = !self.present[c][k];
             }
-            keys
+        }
+        let findings = self.present[c]
+            .iter()
+            .enumerate()
+            .filter(|(_, on)| **on)
+            .map(|(k, _)| FindingObservation {
+                check_key: Workload::check_key(k),
+                category: CATEGORIES[k % 4].to_owned(),
+                severity: Severity::Error,
+                title: format!("app-{k} is crash-looping"),
+                detail: Some("exit code 137; OOMKilled".to_owned()),
+                resource: None,
+                informational: false,
+            })
+            .collect();
+        Some(Event {
+            // Time-ordered ids, as producers using ULIDs send them.
+            id: EventId(format!("01JNQ{i:021}")),
+            schema: CURRENT_SCHEMA,
+            time: self.start.plus_secs(i as i64),
+            source: "bench-probe".to_owned(),
+            cluster: format!("cluster-{c:03}"),
+            payload: Payload::CycleCompleted(CycleCompleted {
+                cycle: format!("c-{i:08}"),
+                categories: CATEGORIES.iter().map(|c| (*c).to_owned()).collect(),
+                findings,
+            }),
         })
-        .collect();
-    (0..count)
-        .map(|i| {
-            let c = i % clusters;
-            if i >= clusters {
-                for _ in 0..flips {
-                    let k = rng.below(keys_per_cluster);
-                    present[c][k] = !present[c][k];
-                }
-            }
-            let findings = present[c]
-                .iter()
-                .enumerate()
-                .filter(|(_, on)| **on)
-                .map(|(k, _)| FindingObservation {
-                    check_key: Workload::check_key(k),
-                    category: CATEGORIES[k % 4].to_owned(),
-                    severity: Severity::Error,
-                    title: format!("app-{k} is crash-looping"),
-                    detail: Some("exit code 137; OOMKilled".to_owned()),
-                    resource: None,
-                    informational: false,
-                })
-                .collect();
-            Event {
-                // Time-ordered ids, as producers using ULIDs send them.
-                id: EventId(format!("01JNQ{i:021}")),
-                schema: CURRENT_SCHEMA,
-                time: start.plus_secs(i as i64),
-                source: "bench-probe".to_owned(),
-                cluster: format!("cluster-{c:03}"),
-                payload: Payload::CycleCompleted(CycleCompleted {
-                    cycle: format!("c-{i:08}"),
-                    categories: CATEGORIES.iter().map(|c| (*c).to_owned()).collect(),
-                    findings,
-                }),
-            }
-        })
-        .collect()
+    }
 }

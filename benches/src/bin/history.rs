@@ -1,0 +1,839 @@
+//! `history`: the programs behind `benches/history/run` (issue 17, history out of memory) — the
+//! workload as NDJSON (10 clusters × 100 keys of churning cycles plus a scripted incident every
+//! 2,000 events), the store's snapshot positions, an HTTP client that times reads, and the
+//! Markdown report of what grows with the length of the log.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use redb::{ReadableDatabase, ReadableTable};
+use serde::{Deserialize, Serialize};
+use tidemark_benches::{ChurnShape, ChurningCycles, Workload};
+use tidemark_core::event::{
+    CURRENT_SCHEMA, ChangeDeployed, ChangeKind, IncidentChange, NoteAdded, NoteKind,
+};
+use tidemark_core::{Event, EventId, Payload, Severity, Timestamp, encode_event};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "history",
+    about = "Reads, memory, restart and maintenance as the log grows (benches/history/run)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Write the workload to stdout as NDJSON: one `cycle.completed` per event, round-robin over
+    /// the clusters (each cycle flips 10 of a cluster's 100 keys, so findings open, auto-resolve
+    /// and flap), and every `--incident-every` events a scripted incident (opened, a note, a
+    /// deploy, a note, closed). Events are 6 s apart: 10 clusters each report once a minute.
+    Generate {
+        /// Events to write.
+        #[arg(long)]
+        events: usize,
+        /// Clusters the cycles go round.
+        #[arg(long, default_value_t = 10)]
+        clusters: usize,
+        /// Check keys per cluster.
+        #[arg(long, default_value_t = 100)]
+        keys: usize,
+        /// Keys flipped in each cycle of a cluster after its first (drawn with replacement).
+        #[arg(long, default_value_t = 10)]
+        flips: usize,
+        /// A scripted incident starts every this many events.
+        #[arg(long, default_value_t = 2_000)]
+        incident_every: usize,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 17)]
+        seed: u64,
+    },
+    /// Print the store's snapshots as JSON lines `{"seq", "bytes"}` (opens the file read-only;
+    /// run it while no server holds the file).
+    Snapshots {
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Time `--repeat` GETs of a URL (after `--warmup` untimed ones), one connection at a time;
+    /// print p50, p99 and the body size as JSON. Any answer but 200 fails.
+    Get {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+    },
+    /// Page a `GET /v1/events` URL (or a finding's timeline) to its end, following `next` as
+    /// `after`; print the pages, the events, the wall time and the time spent in requests
+    /// (parsing the pages excluded).
+    Page {
+        #[arg(long)]
+        url: String,
+    },
+    /// Time one GET of `--base` + `--path` with `{}` replaced by each of `--values`, one after
+    /// the other (`--concurrent`: all at once, one thread each); print the times and statuses.
+    Each {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        path: String,
+        #[arg(long, value_delimiter = ',', required = true)]
+        values: Vec<String>,
+        #[arg(long)]
+        concurrent: bool,
+    },
+    /// Wait until the server whose stderr is `--log` prints its address and answers 200 on
+    /// /readyz; print the address and the seconds since `--since-ns` (Unix nanoseconds, taken
+    /// just before the server was started).
+    WaitReady {
+        #[arg(long)]
+        log: PathBuf,
+        #[arg(long)]
+        since_ns: u128,
+        #[arg(long, default_value_t = 1_800)]
+        timeout_secs: u64,
+    },
+    /// Print the Markdown tables from the results file (JSON lines `{"size", "clusters",
+    /// "metric", "value"}` that `benches/history/run` appends to).
+    Report {
+        #[arg(long)]
+        results: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("history: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Generate {
+            events,
+            clusters,
+            keys,
+            flips,
+            incident_every,
+            seed,
+        } => generate(
+            events,
+            ChurnShape {
+                clusters,
+                keys_per_cluster: keys,
+                // A random half present at first: the level the churn keeps, so every cluster's
+                // events are about the same size from the start (the 6,000-cluster run holds
+                // the same bytes as the 10-cluster one).
+                initially_present: keys / 2,
+                flips_per_cycle: flips,
+                seed,
+            },
+            incident_every,
+        ),
+        Command::Snapshots { db } => snapshots(&db),
+        Command::Get {
+            url,
+            repeat,
+            warmup,
+        } => get(&url, repeat, warmup),
+        Command::Page { url } => page(&url),
+        Command::Each {
+            base,
+            path,
+            values,
+            concurrent,
+        } => each(&base, &path, &values, concurrent),
+        Command::WaitReady {
+            log,
+            since_ns,
+            timeout_secs,
+        } => wait_ready(&log, since_ns, Duration::from_secs(timeout_secs)),
+        Command::Report { results } => report(&results),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the workload
+
+/// Seconds between two events: 10 clusters reporting once a minute.
+const SECONDS_PER_EVENT: i64 = 6;
+
+/// Offsets in each incident's block of events, and what happens there.
+const SCRIPT: [(usize, ScriptStep); 5] = [
+    (0, ScriptStep::Opened),
+    (40, ScriptStep::Note),
+    (80, ScriptStep::Deploy),
+    (120, ScriptStep::Note),
+    (160, ScriptStep::Closed),
+];
+
+#[derive(Clone, Copy, Debug)]
+enum ScriptStep {
+    Opened,
+    Note,
+    Deploy,
+    Closed,
+}
+
+fn generate(events: usize, shape: ChurnShape, incident_every: usize) -> Result<()> {
+    if shape.clusters == 0 || shape.keys_per_cluster == 0 {
+        bail!("--clusters and --keys must be at least 1");
+    }
+    let incident_every = incident_every.max(SCRIPT[SCRIPT.len() - 1].0 + 1);
+    let start = Timestamp::parse_rfc3339("2026-03-02T00:00:00Z").expect("valid time");
+    let mut cycles = ChurningCycles::new(shape);
+    let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    for position in 0..events {
+        let block = position / incident_every;
+        let step = SCRIPT
+            .iter()
+            .find(|(offset, _)| *offset == position % incident_every)
+            .map(|(_, step)| *step);
+        let mut event = match step {
+            Some(step) => scripted(block, step, shape),
+            None => cycles.next().expect("the cycles never end"),
+        };
+        event.id = EventId(format!("h{position:010}"));
+        event.time = start.plus_secs(SECONDS_PER_EVENT * position as i64);
+        if let Err(e) = writeln!(out, "{}", encode_event(&event)) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(e).context("writing the workload");
+        }
+    }
+    out.flush().context("writing the workload")
+}
+
+/// One step of incident `block`'s script: it concerns one key of one cluster, in turn.
+fn scripted(block: usize, step: ScriptStep, shape: ChurnShape) -> Event {
+    let incident = format!("inc-{block:06}");
+    let cluster = format!("cluster-{:03}", block % shape.clusters);
+    let key = Workload::check_key((block * 7) % shape.keys_per_cluster);
+    let change = |title: Option<String>, summary: Option<String>| IncidentChange {
+        incident: incident.clone(),
+        title,
+        severity: Some(Severity::Error),
+        check_keys: vec![key.clone()],
+        summary,
+    };
+    let note = |text: &str| {
+        Payload::NoteAdded(NoteAdded {
+            incident: Some(incident.clone()),
+            author: "oncall".to_owned(),
+            kind: NoteKind::Observation,
+            text: text.to_owned(),
+            links: vec![],
+            check_keys: vec![key.clone()],
+        })
+    };
+    let payload = match step {
+        ScriptStep::Opened => Payload::IncidentOpened(change(
+            Some(format!("{key} keeps crash-looping on {cluster}")),
+            None,
+        )),
+        ScriptStep::Note => note("restarts continue; looking at the last deploy"),
+        ScriptStep::Deploy => Payload::ChangeDeployed(ChangeDeployed {
+            service: "api".to_owned(),
+            version: format!("1.{block}.0"),
+            kind: ChangeKind::Deploy,
+            link: None,
+            summary: Some("raise the memory limit".to_owned()),
+            incident: Some(incident.clone()),
+            check_keys: vec![key.clone()],
+        }),
+        ScriptStep::Closed => Payload::IncidentClosed(change(
+            None,
+            Some("memory limit raised; restarts stopped".to_owned()),
+        )),
+    };
+    Event {
+        id: EventId(String::new()),
+        schema: CURRENT_SCHEMA,
+        time: Timestamp::from_unix_nanos(0),
+        source: "bench-oncall".to_owned(),
+        cluster,
+        payload,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the store's snapshots
+
+fn snapshots(db: &Path) -> Result<()> {
+    let database = redb::Database::builder()
+        .open_read_only(db)
+        .with_context(|| format!("opening {} read-only", db.display()))?;
+    let txn = database.begin_read()?;
+    let table = txn.open_table(tidemark_store::tables::SNAPSHOTS)?;
+    for entry in table.iter()? {
+        let (seq, record) = entry?;
+        println!(
+            "{}",
+            serde_json::json!({"seq": seq.value(), "bytes": record.value().len()})
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// the HTTP client
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(600)))
+        .build()
+        .new_agent()
+}
+
+/// One timed GET: the status, the body, and the time until its last byte arrived.
+fn timed_get(agent: &ureq::Agent, url: &str) -> Result<(u16, Vec<u8>, Duration)> {
+    let started = Instant::now();
+    let mut response = agent
+        .get(url)
+        .call()
+        .with_context(|| format!("GET {url}"))?;
+    let mut body = Vec::new();
+    response
+        .body_mut()
+        .as_reader()
+        .read_to_end(&mut body)
+        .with_context(|| format!("reading the answer of GET {url}"))?;
+    Ok((response.status().as_u16(), body, started.elapsed()))
+}
+
+/// The nearest-rank percentile `p` (0 to 100) of sorted `values`.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1_000.0
+}
+
+fn get(url: &str, repeat: usize, warmup: usize) -> Result<()> {
+    let agent = agent();
+    let mut times = Vec::with_capacity(repeat);
+    let mut bytes = 0;
+    for i in 0..warmup + repeat.max(1) {
+        let (status, body, took) = timed_get(&agent, url)?;
+        if status != 200 {
+            bail!(
+                "GET {url} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        bytes = body.len();
+        if i >= warmup {
+            times.push(millis(took));
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        serde_json::json!({
+            "n": times.len(),
+            "p50_ms": percentile(&times, 50.0),
+            "p99_ms": percentile(&times, 99.0),
+            "bytes": bytes,
+        })
+    );
+    Ok(())
+}
+
+/// A page of `GET /v1/events`, or of a finding's timeline (`GET /v1/findings/{cluster}/{key}`).
+#[derive(Deserialize)]
+struct EventsPage {
+    #[serde(alias = "timeline")]
+    events: Vec<serde::de::IgnoredAny>,
+    next: Option<u64>,
+}
+
+fn page(url: &str) -> Result<()> {
+    let agent = agent();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let started = Instant::now();
+    let (mut pages, mut events, mut in_requests, mut bytes) = (0u64, 0u64, Duration::ZERO, 0u64);
+    let mut after = None;
+    loop {
+        let page_url = match after {
+            Some(after) => format!("{url}{separator}after={after}"),
+            None => url.to_owned(),
+        };
+        let (status, body, took) = timed_get(&agent, &page_url)?;
+        if status != 200 {
+            bail!(
+                "GET {page_url} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        in_requests += took;
+        bytes += body.len() as u64;
+        let page: EventsPage = serde_json::from_slice(&body)
+            .with_context(|| format!("GET {page_url}: not an events page"))?;
+        pages += 1;
+        events += page.events.len() as u64;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "pages": pages,
+            "events": events,
+            "bytes": bytes,
+            "seconds": started.elapsed().as_secs_f64(),
+            "request_seconds": in_requests.as_secs_f64(),
+        })
+    );
+    Ok(())
+}
+
+fn each(base: &str, path: &str, values: &[String], concurrent: bool) -> Result<()> {
+    let urls: Vec<String> = values
+        .iter()
+        .map(|value| format!("{base}{}", path.replace("{}", value)))
+        .collect();
+    let started = Instant::now();
+    let answers: Vec<(u16, usize, Duration)> = if concurrent {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = urls
+                .iter()
+                .map(|url| scope.spawn(move || timed_get(&agent(), url)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    let (status, body, took) = handle.join().expect("a request thread panicked")?;
+                    Ok((status, body.len(), took))
+                })
+                .collect::<Result<_>>()
+        })?
+    } else {
+        let agent = agent();
+        urls.iter()
+            .map(|url| {
+                let (status, body, took) = timed_get(&agent, url)?;
+                Ok((status, body.len(), took))
+            })
+            .collect::<Result<_>>()?
+    };
+    let wall = started.elapsed();
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    let mut ok_times: Vec<f64> = Vec::new();
+    for (status, _, took) in &answers {
+        *statuses.entry(*status).or_default() += 1;
+        if *status == 200 {
+            ok_times.push(millis(*took));
+        }
+    }
+    ok_times.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        serde_json::json!({
+            "n": answers.len(),
+            "statuses": statuses,
+            "p50_ms": percentile(&ok_times, 50.0),
+            "p99_ms": percentile(&ok_times, 99.0),
+            "max_ms": ok_times.last().copied().unwrap_or(f64::NAN),
+            "wall_ms": millis(wall),
+            "ms": answers.iter().map(|(_, _, took)| millis(*took)).collect::<Vec<_>>(),
+        })
+    );
+    Ok(())
+}
+
+fn wait_ready(log: &Path, since_ns: u128, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .new_agent();
+    let mut addr: Option<String> = None;
+    loop {
+        if Instant::now() > deadline {
+            bail!(
+                "the server did not get ready within {timeout:?}: see {}",
+                log.display()
+            );
+        }
+        if addr.is_none() {
+            addr = std::fs::read_to_string(log)
+                .ok()
+                .and_then(|text| served_address(&text));
+        }
+        if let Some(addr) = &addr
+            && let Ok(response) = agent.get(format!("{addr}/readyz")).call()
+            && response.status().as_u16() == 200
+        {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "addr": addr,
+                    "seconds": now.saturating_sub(since_ns) as f64 / 1e9,
+                })
+            );
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The address in `tidemark serve`'s "serving DB on http://ADDR (Ctrl-C to stop)" line, once
+/// the whole line is written (a line read while the server writes it may be cut short).
+fn served_address(log: &str) -> Option<String> {
+    log.lines()
+        .filter(|line| line.ends_with("(Ctrl-C to stop)"))
+        .find_map(|line| {
+            let at = line.find(" on http://")?;
+            Some(line[at + 4..].split_whitespace().next()?.to_owned())
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+// the report
+
+#[derive(Debug, Deserialize, Serialize)]
+struct Measurement {
+    size: u64,
+    clusters: u64,
+    metric: String,
+    /// Null when nothing was measured (no request answered 200).
+    value: Option<f64>,
+}
+
+/// The rows of the main table: a label and how to show a size's cell; the growth column is the
+/// ratio of the cell's first metric between the largest and the smallest size.
+struct Row {
+    label: &'static str,
+    metrics: &'static [&'static str],
+    show: fn(&[Option<f64>]) -> String,
+}
+
+/// How a cell shows one measured value.
+type Show = fn(Option<f64>) -> String;
+
+fn ms(value: Option<f64>) -> String {
+    match value {
+        None => "–".to_owned(),
+        Some(v) if v >= 1_000.0 => format!("{:.2} s", v / 1_000.0),
+        Some(v) if v >= 100.0 => format!("{v:.0} ms"),
+        Some(v) if v >= 10.0 => format!("{v:.1} ms"),
+        Some(v) => format!("{v:.2} ms"),
+    }
+}
+
+fn secs(value: Option<f64>) -> String {
+    ms(value.map(|v| v * 1_000.0))
+}
+
+fn size(value: Option<f64>) -> String {
+    match value {
+        None => "–".to_owned(),
+        Some(v) if v >= 1e9 => format!("{:.2} GB", v / 1e9),
+        Some(v) if v >= 1e6 => format!("{:.1} MB", v / 1e6),
+        Some(v) if v >= 1e3 => format!("{:.0} KB", v / 1e3),
+        Some(v) => format!("{v:.0} B"),
+    }
+}
+
+fn mib(value: Option<f64>) -> String {
+    value.map_or("–".to_owned(), |kib| format!("{:.0} MiB", kib / 1024.0))
+}
+
+fn count(value: Option<f64>) -> String {
+    value.map_or("–".to_owned(), |v| format!("{v:.0}"))
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        label: "`GET /v1/findings?limit=100` p50 / p99 / body",
+        metrics: &["findings_p50_ms", "findings_p99_ms", "findings_bytes"],
+        show: |v| format!("{} / {} / {}", ms(v[0]), ms(v[1]), size(v[2])),
+    },
+    Row {
+        label: "`GET /v1/flaps?limit=1` p50 / p99",
+        metrics: &["flaps_p50_ms", "flaps_p99_ms"],
+        show: |v| format!("{} / {}", ms(v[0]), ms(v[1])),
+    },
+    Row {
+        label: "finding web page `/findings/cluster-001/{key}` p50 / p99 / body",
+        metrics: &["page_p50_ms", "page_p99_ms", "page_bytes"],
+        show: |v| format!("{} / {} / {}", ms(v[0]), ms(v[1]), size(v[2])),
+    },
+    Row {
+        label: "a finding and its first timeline page, `GET /v1/findings/cluster-001/{key}?limit=100` p50 / p99 / body",
+        metrics: &["finding_p50_ms", "finding_p99_ms", "finding_bytes"],
+        show: |v| format!("{} / {} / {}", ms(v[0]), ms(v[1]), size(v[2])),
+    },
+    Row {
+        label: "paging `/v1/events?cluster=cluster-001&limit=1000` to the end: total (events)",
+        metrics: &["paging_s", "paging_events"],
+        show: |v| format!("{} ({})", secs(v[0]), count(v[1])),
+    },
+    Row {
+        label: "… the same, per returned event",
+        metrics: &["paging_us_per_event"],
+        show: |v| v[0].map_or("–".to_owned(), |v| format!("{v:.1} µs")),
+    },
+    Row {
+        label: "`?at=` worst point, just before a kept snapshot (events replayed)",
+        metrics: &["at_worst_ms", "at_worst_replayed"],
+        show: |v| format!("{} ({})", ms(v[0]), count(v[1])),
+    },
+    Row {
+        label: "`?at=` random distinct positions, p50 / p99",
+        metrics: &["at_random_p50_ms", "at_random_p99_ms"],
+        show: |v| format!("{} / {}", ms(v[0]), ms(v[1])),
+    },
+    Row {
+        label: "10 concurrent `?at=` (`--max-time-travel 2`): wall, answered 200 / 503",
+        metrics: &[
+            "at_concurrent_wall_ms",
+            "at_concurrent_200",
+            "at_concurrent_503",
+        ],
+        show: |v| format!("{}, {} / {}", ms(v[0]), count(v[1]), count(v[2])),
+    },
+    Row {
+        label: "… RSS before → peak during → after",
+        metrics: &[
+            "at_concurrent_rss_before_kib",
+            "at_concurrent_peak_kib",
+            "at_concurrent_rss_after_kib",
+        ],
+        show: |v| format!("{} → {} → {}", mib(v[0]), mib(v[1]), mib(v[2])),
+    },
+    Row {
+        label: "`serve` RSS after start (peak while opening)",
+        metrics: &["serve_rss_kib", "serve_hwm_kib"],
+        show: |v| format!("{} ({})", mib(v[0]), mib(v[1])),
+    },
+    Row {
+        label: "reopen after a clean stop (start → `/readyz` 200)",
+        metrics: &["reopen_s"],
+        show: |v| secs(v[0]),
+    },
+    Row {
+        label: "restart after SIGKILL of an idle `serve` (start → `/readyz` 200; redb repair)",
+        metrics: &["restart_after_kill_s"],
+        show: |v| secs(v[0]),
+    },
+    Row {
+        label: "`tidemark ingest` of the NDJSON stream (events/s)",
+        metrics: &["ingest_s", "ingest_events_per_s"],
+        show: |v| format!("{} ({})", secs(v[0]), count(v[1])),
+    },
+    Row {
+        label: "store file after ingest; snapshots kept, the latest's size",
+        metrics: &["file_bytes", "snapshots", "latest_snapshot_bytes"],
+        show: |v| format!("{}; {}, {}", size(v[0]), count(v[1]), size(v[2])),
+    },
+    Row {
+        label: "`compact` of the ingested store: time, file before → after",
+        metrics: &["compact_s", "compact_before_bytes", "compact_after_bytes"],
+        show: |v| format!("{}, {} → {}", secs(v[0]), size(v[1]), size(v[2])),
+    },
+    Row {
+        label: "`rebuild` of the compacted store: time, file before → after",
+        metrics: &["rebuild_s", "rebuild_before_bytes", "rebuild_after_bytes"],
+        show: |v| format!("{}, {} → {}", secs(v[0]), size(v[1]), size(v[2])),
+    },
+    Row {
+        label: "per finding (`cluster-001`, the page's key): occurrences, timeline entries, flap episodes",
+        metrics: &[
+            "finding_occurrences",
+            "finding_timeline",
+            "finding_flap_episodes",
+        ],
+        show: |v| format!("{} / {} / {}", count(v[0]), count(v[1]), count(v[2])),
+    },
+];
+
+fn human_events(events: u64) -> String {
+    match events {
+        e if e >= 1_000_000 && e.is_multiple_of(1_000_000) => format!("{} M", e / 1_000_000),
+        e if e >= 1_000 && e.is_multiple_of(1_000) => format!("{} k", e / 1_000),
+        e => e.to_string(),
+    }
+}
+
+fn report(results: &Path) -> Result<()> {
+    let file = File::open(results).with_context(|| format!("opening {}", results.display()))?;
+    let mut values: BTreeMap<(u64, u64, String), f64> = BTreeMap::new();
+    for line in BufReader::new(file).lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let m: Measurement =
+            serde_json::from_str(&line).with_context(|| format!("result line {line}"))?;
+        if let Some(value) = m.value {
+            values.insert((m.size, m.clusters, m.metric), value);
+        }
+    }
+    let value = |size: u64, clusters: u64, metric: &str| {
+        values.get(&(size, clusters, metric.to_owned())).copied()
+    };
+    // The columns: the sizes measured in full (the cross-cluster section may add a 10-cluster
+    // store of its own size with only its ingest and reopen).
+    let mut sizes: Vec<u64> = values
+        .keys()
+        .filter(|(_, clusters, metric)| *clusters == 10 && metric == "findings_p50_ms")
+        .map(|(size, _, _)| *size)
+        .collect();
+    sizes.dedup();
+    let (Some(&first), Some(&last)) = (sizes.first(), sizes.last()) else {
+        bail!("no results in {}", results.display());
+    };
+    let growth = first != last;
+    let mut out = String::new();
+    out.push_str("| read |");
+    for &s in &sizes {
+        out.push_str(&format!(" {} |", human_events(s)));
+    }
+    if growth {
+        out.push_str(&format!(
+            " growth {} ÷ {} |",
+            human_events(last),
+            human_events(first)
+        ));
+    }
+    let columns = sizes.len() + usize::from(growth);
+    out.push_str(&format!("\n| --- |{}\n", " --- |".repeat(columns)));
+    for row in ROWS {
+        out.push_str(&format!("| {} |", row.label));
+        for &s in &sizes {
+            let cell: Vec<Option<f64>> = row.metrics.iter().map(|m| value(s, 10, m)).collect();
+            out.push_str(&format!(" {} |", (row.show)(&cell)));
+        }
+        if growth {
+            let ratio = match (
+                value(first, 10, row.metrics[0]),
+                value(last, 10, row.metrics[0]),
+            ) {
+                (Some(a), Some(b)) if a > 0.0 => format!("{:.1}×", b / a),
+                _ => "–".to_owned(),
+            };
+            out.push_str(&format!(" {ratio} |"));
+        }
+        out.push('\n');
+    }
+    let cross: Vec<u64> = values
+        .keys()
+        .filter(|(_, clusters, _)| *clusters != 10)
+        .map(|(size, _, _)| *size)
+        .collect();
+    if let Some(&events) = cross.first() {
+        let wide = values
+            .keys()
+            .find(|(size, clusters, _)| *size == events && *clusters != 10)
+            .map(|(_, clusters, _)| *clusters)
+            .expect("a cross-cluster result");
+        out.push_str(&format!(
+            "\n| {} events | 10 clusters | {wide} clusters | {wide} ÷ 10 |\n| --- | --- | --- | --- |\n",
+            human_events(events)
+        ));
+        let lines: [(&str, &str, Show); 5] = [
+            ("`tidemark ingest` of the NDJSON stream", "ingest_s", secs),
+            (
+                "reopen after a clean stop (start → `/readyz` 200)",
+                "reopen_s",
+                secs,
+            ),
+            ("`serve` RSS after start", "serve_rss_kib", mib),
+            ("`serve` peak RSS while opening", "serve_hwm_kib", mib),
+            ("store file", "file_bytes", size),
+        ];
+        for (label, metric, show) in lines {
+            let (narrow, broad) = (value(events, 10, metric), value(events, wide, metric));
+            let ratio = match (narrow, broad) {
+                (Some(a), Some(b)) if a > 0.0 => format!("{:.2}×", b / a),
+                _ => "–".to_owned(),
+            };
+            out.push_str(&format!(
+                "| {label} | {} | {} | {ratio} |\n",
+                show(narrow),
+                show(broad)
+            ));
+        }
+        // Paging cluster-001's events: per returned event, since the cluster holds 1/10 or
+        // 1/6,000 of the log.
+        let per_event = |clusters: u64| match (
+            value(events, clusters, "paging_s"),
+            value(events, clusters, "paging_events"),
+        ) {
+            (Some(s), Some(n)) if n > 0.0 => Some(s / n),
+            _ => None,
+        };
+        let cell = |clusters: u64| {
+            format!(
+                "{} ({}), {} per event",
+                secs(value(events, clusters, "paging_s")),
+                count(value(events, clusters, "paging_events")),
+                secs(per_event(clusters))
+            )
+        };
+        let ratio = match (per_event(10), per_event(wide)) {
+            (Some(a), Some(b)) if a > 0.0 => format!("{:.0}× per event", b / a),
+            _ => "–".to_owned(),
+        };
+        out.push_str(&format!(
+            "| paging `/v1/events?cluster=cluster-001&limit=1000` to the end | {} | {} | {ratio} |\n",
+            cell(10),
+            cell(wide)
+        ));
+    }
+    std::io::stdout().write_all(out.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_is_read_only_from_a_whole_line() {
+        let warning = "WARN tidemark_server::auth: no tokens configured addr=127.0.0.1:0\n";
+        let line = "tidemark: serving /tmp/s.redb on http://127.0.0.1:35749 (Ctrl-C to stop)\n";
+        assert_eq!(served_address(warning), None);
+        // A read while the server writes its line sees only part of it.
+        let cut = format!("{warning}{}", &line[..line.find(":35749").unwrap() + 3]);
+        assert_eq!(served_address(&cut), None);
+        assert_eq!(
+            served_address(&format!("{warning}{line}")).as_deref(),
+            Some("http://127.0.0.1:35749")
+        );
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(percentile(&values, 50.0), 10.0);
+        assert_eq!(percentile(&values, 99.0), 20.0);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+        assert!(percentile(&[], 50.0).is_nan());
+    }
+}
