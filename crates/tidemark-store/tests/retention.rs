@@ -1,10 +1,11 @@
 //! Retention on a replica's store (real redb files): dropping the events before a snapshot
 //! keeps the state, keeps time travel from the snapshot on, refuses time travel before it with
-//! an error naming the stream, refuses rebuild, keeps deduplication; embedded stores refuse.
+//! an error naming the stream, rebuilds from the cut, keeps deduplication; embedded stores refuse.
 
 use tidemark_core::{Event, Projections, Timestamp, decode_event};
 use tidemark_store::{
-    At, EventFilter, Input, Outcome, QueryError, RebuildError, RetentionError, Store, StoreConfig,
+    At, EmbeddedRetention, EventFilter, Input, Outcome, QueryError, RetentionError, Store,
+    StoreConfig,
 };
 
 const NOW: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
@@ -86,7 +87,9 @@ fn dropping_events_before_a_snapshot_keeps_the_state_and_says_where_the_rest_is(
     assert_eq!(live, fold(count).snapshot());
 
     // Ask for position 350: the cut is the latest snapshot at or before it.
-    let report = store.drop_events_before(Some(350)).unwrap();
+    let report = store
+        .drop_events_before(Some(350), EmbeddedRetention::Refuse)
+        .unwrap();
     let cut = report.first_retained;
     assert!(cut <= 350 && cut > 100, "{report:?}");
     let kept: Vec<u64> = store
@@ -131,9 +134,18 @@ fn dropping_events_before_a_snapshot_keeps_the_state_and_says_where_the_rest_is(
         store.fold_log(|_, _| {}),
         Err(QueryError::BeforeRetainedLog { .. })
     ));
+    // A rebuild starts from the snapshot at the cut: the same state, the same retained range.
+    let rebuilt = store.rebuild(|_| {}).unwrap();
+    assert_eq!(rebuilt.from_snapshot, Some(cut), "{rebuilt:?}");
+    assert!(rebuilt.state_unchanged, "{rebuilt:?}");
+    assert_eq!(store.projection_snapshot(), live);
+    let (at, _) = store
+        .projection_at(At::Seq(position(after_cut - 1)))
+        .unwrap();
+    assert_eq!(at.snapshot(), fold(after_cut).snapshot());
     assert!(matches!(
-        store.rebuild(|_, _| {}),
-        Err(RebuildError::LogRetained { first_retained }) if first_retained == cut
+        store.projection_at(At::Seq(cut - 1)),
+        Err(QueryError::BeforeRetainedLog { first_retained, .. }) if first_retained == cut
     ));
 
     // Timelines and event pages read only what is kept, without dangling index entries.
@@ -183,14 +195,18 @@ fn retention_refuses_embedded_stores_and_cuts_only_at_snapshots() {
     let embedded = Store::open(dir.path().join("embedded.redb"), config()).unwrap();
     let inputs: Vec<Input> = (0..100).map(|i| Input::Event(event(i))).collect();
     embedded.append(&inputs, NOW).unwrap();
-    let error = embedded.drop_events_before(None).unwrap_err();
+    let error = embedded
+        .drop_events_before(None, EmbeddedRetention::Refuse)
+        .unwrap_err();
     assert!(matches!(error, RetentionError::EmbeddedStore));
     assert!(error.to_string().contains("source of truth"), "{error}");
     assert_eq!(embedded.events(0, usize::MAX).unwrap().len(), 100);
 
     let replica = Store::open(dir.path().join("replica.redb"), config()).unwrap();
     follow(&replica, 0..20); // positions up to 29 < snapshot_every: no snapshot yet
-    let error = replica.drop_events_before(None).unwrap_err();
+    let error = replica
+        .drop_events_before(None, EmbeddedRetention::Refuse)
+        .unwrap_err();
     assert!(
         matches!(error, RetentionError::NoSnapshot { .. }),
         "{error}"

@@ -48,6 +48,7 @@ mod restore;
 mod retention;
 mod stats;
 mod timelines;
+mod write_txn;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
@@ -68,9 +69,9 @@ pub(crate) use index::{finding_index_entries, incident_of, type_index};
 pub(crate) use open::{open_database_read_only, read_layout};
 pub use projections::At;
 pub use quarantine_reads::{QuarantineEntry, QuarantineView};
-pub use rebuild::RebuildReport;
+pub use rebuild::{RebuildProgress, RebuildReport};
 pub(crate) use restore::{check_checkpoint, decode_log, decode_snapshot_or_outdated};
-pub use retention::RetentionReport;
+pub use retention::{EmbeddedRetention, RetentionReport};
 pub use stats::Stats;
 pub use timelines::{ClusterTimelinePage, TimelineEntry};
 
@@ -172,11 +173,11 @@ impl Handle {
         }
     }
 
-    /// A write transaction; a read-only handle refuses (the write paths check
-    /// [`Store::refuse_if_read_only`] first, so this is a last guard).
+    /// A write transaction, with quick repair (`write_txn`); a read-only handle refuses (the
+    /// write paths check [`Store::refuse_if_read_only`] first, so this is a last guard).
     fn begin_write(&self) -> Result<WriteTransaction, redb::TransactionError> {
         match self {
-            Self::Write(db) => db.begin_write(),
+            Self::Write(db) => write_txn::begin(db),
             Self::Read(_) => Err(redb::TransactionError::Storage(redb::StorageError::Io(
                 std::io::Error::new(
                     std::io::ErrorKind::PermissionDenied,

@@ -6,7 +6,7 @@ use std::sync::{Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
-use super::{Handle, LiveState, Store, StoreConfig};
+use super::{Handle, LiveState, Store, StoreConfig, write_txn};
 use crate::error::OpenError;
 use crate::quarantine::{self, DropLog};
 use crate::tables::{self, Table, TableVisitor};
@@ -64,8 +64,15 @@ fn open_error(path: &Path, reason: redb::DatabaseError) -> OpenError {
 /// process as such.
 pub(super) fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, OpenError> {
     refuse_non_redb_file(path)?;
+    let shown = path.display().to_string();
     Database::builder()
         .set_cache_size(cache_bytes)
+        .set_repair_callback(move |session| {
+            // Called at the start of a full repair (progress 0), then as it goes on.
+            if session.progress() == 0.0 {
+                tracing::warn!(path = %shown, "the store was not closed cleanly and its last commit did not save redb's allocator state (it was last written by a build without quick repair, or a process was killed during `compact`): redb checks the whole file before opening it, about 1-2 s per GB");
+            }
+        })
         .create(path)
         .map_err(|reason| open_error(path, reason))
 }
@@ -107,7 +114,7 @@ pub(crate) fn read_layout(db: &redb::ReadOnlyDatabase, path: &Path) -> Result<i6
 
 /// Creates each table of the list the file lacks (opening a table in a write transaction creates
 /// it; one that exists is left as it is).
-struct CreateTables<'txn>(&'txn WriteTransaction);
+pub(super) struct CreateTables<'txn>(pub(super) &'txn WriteTransaction);
 
 impl TableVisitor for CreateTables<'_> {
     type Error = redb::TableError;
@@ -129,9 +136,13 @@ impl Store {
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, OpenError> {
         let path = path.as_ref().to_path_buf();
         let db = open_database(&path, config.cache_bytes)?;
+        // Holding the store now, no rebuild of it runs: a new file one left behind is garbage.
+        if let Err(error) = super::rebuild::remove_partial_rebuild(&path) {
+            tracing::warn!(%error, "could not remove a partial rebuild left beside the store");
+        }
         // The layout version and every table of the list (those it lacks, on first open, or
         // those added since it was written) are created in one transaction.
-        let txn = db.begin_write()?;
+        let txn = write_txn::begin(&db)?;
         {
             let mut meta = txn.open_table(tables::META)?;
             let format = meta.get(tables::FORMAT)?.map(|v| v.value());
