@@ -46,7 +46,7 @@ impl Store {
         let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
         // The old handle holds the file lock: close it before opening again.
         *slot = None;
-        let db = open_database(&self.path, self.config.cache_bytes)?;
+        let db = open_database(&self.path, self.config.cache_bytes)?.db;
         *state = Self::load_state(db.begin_read()?)?;
         *slot = Some(Handle::Write(db));
         tracing::info!(path = %self.path.display(), checkpoint = state.last_seq, "store reopened after a write error");

@@ -147,6 +147,8 @@ pub struct Store {
     write_block: Mutex<Option<WriteBlock>>,
     /// Rate-limits the warning about refused inputs the full quarantine did not keep.
     quarantine_drop_log: Mutex<DropLog>,
+    /// See [`Store::walked_whole_file_on_open`].
+    walked_whole_file_on_open: bool,
 }
 
 /// The open database: read-write (serve, ingest, rebuild, compact), or read-only (the read
@@ -224,6 +226,16 @@ impl Store {
             return Err(StorageFault(redb::Error::DatabaseClosed));
         }
         Ok(DbRef(guard))
+    }
+
+    /// Whether opening the store had to walk the whole file (redb's full repair, about 1–2 s
+    /// per GB): the last process writing it was killed, and its last commit had not saved
+    /// redb's allocator state. Every write transaction saves it (quick repair, `write_txn`), so
+    /// this is `false` after a crash, unless the file was last written by an older build or
+    /// the process was killed during [`Store::compact`]. Always `false` for a read-only open
+    /// (which refuses a file that needs recovery).
+    pub fn walked_whole_file_on_open(&self) -> bool {
+        self.walked_whole_file_on_open
     }
 
     /// The database file.

@@ -367,8 +367,9 @@ impl Store {
         }
         let base = rebuilt.last_seq;
 
-        let target =
-            open_database(scratch, self.config.cache_bytes).map_err(|e| RebuildError::Check {
+        let target = open_database(scratch, self.config.cache_bytes)
+            .map(|opened| opened.db)
+            .map_err(|e| RebuildError::Check {
                 path: scratch.to_path_buf(),
                 problem: format!("cannot create it: {e}"),
             })?;
@@ -505,8 +506,9 @@ impl Store {
         let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
         // Closes the old file (no longer named by the path).
         *slot = None;
-        let db =
-            open_database(&self.path, self.config.cache_bytes).map_err(RebuildError::Reopen)?;
+        let db = open_database(&self.path, self.config.cache_bytes)
+            .map_err(RebuildError::Reopen)?
+            .db;
         *slot = Some(Handle::Write(db));
         tracing::info!(path = %self.path.display(), "store rebuilt: the new file replaced it");
         Ok(())
