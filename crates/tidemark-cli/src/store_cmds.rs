@@ -590,9 +590,9 @@ pub fn describe(event: &tidemark_core::Event) -> String {
                   indexes and the projection snapshots. It writes a new file beside the store \
                   (FILE.rebuild-partial: the log, the id index and the quarantine copied, the \
                   rest refolded), checks it and renames it over the store, so a crash leaves the \
-                  old store or the new one, and the store is no larger afterwards (a fresh copy: \
-                  free pages are not copied). The directory needs room for that second file \
-                  while it runs. After retention (compact --drop-events-before) the fold starts \
+                  old store or the new one, and the store is no larger afterwards (the new file \
+                  is compacted before it is moved into place). The directory needs room for \
+                  that second file while it runs. After retention (compact --drop-events-before) the fold starts \
                   from the snapshot at the cut. The store must not be served."
 )]
 pub struct RebuildArgs {

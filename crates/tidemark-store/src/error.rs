@@ -442,6 +442,12 @@ pub enum CompactError {
     /// redb refused or failed.
     #[error("compacting: {0}")]
     Compaction(#[from] redb::CompactionError),
+    /// The store was compacted and closed, but could not be opened again.
+    #[error(
+        "the store was compacted, but could not be opened again: {0}; run the command again (or \
+         `tidemark verify`)"
+    )]
+    Reopen(#[source] OpenError),
     /// The storage engine failed.
     #[error(transparent)]
     Storage(#[from] StorageFault),

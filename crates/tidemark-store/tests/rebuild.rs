@@ -62,6 +62,7 @@ fn rebuild_leaves_the_file_no_larger_and_reports_progress_to_the_end() {
         after <= before,
         "the rebuild grew the file from {before} to {after} bytes"
     );
+    eprintln!("rebuild: {before} -> {after} bytes");
     assert_eq!((report.bytes_before, report.bytes_after), (before, after));
     assert_eq!(folding.first(), Some(&(0, events as u64)));
     assert_eq!(folding.last(), Some(&(events as u64, events as u64)));

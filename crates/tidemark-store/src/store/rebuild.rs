@@ -4,11 +4,13 @@
 //! A rebuild writes a fresh file beside the store (`FILE.rebuild-partial`): the tables that hold
 //! facts (the log, the id index, the quarantine, `meta`) copied from one read transaction, and
 //! everything derived from the log (the indexes and the projection snapshots) written anew by
-//! folding it. The new file is made durable, checked (it restores, with the same checkpoint and
-//! log), and renamed over the store. So a crash leaves the old store or the new one, never half
-//! of one, and the file is as small as a fresh copy: rewriting the derived tables in place, in
-//! one transaction, needed room for both versions of them (the store grew by up to 2× at every
-//! rebuild). What it needs instead is room for the new file beside the old one while it runs.
+//! folding it. The new file is compacted (a file written from scratch still has holes between
+//! its pages of different sizes), made durable, checked (it restores, with the same checkpoint
+//! and log), and renamed over the store. So a crash leaves the old store or the new one, never
+//! half of one, and the file is no larger than the store compacted: rewriting the derived tables
+//! in place, in one transaction, needed room for both versions of them (the store grew by up to
+//! 2× at every rebuild). What it needs instead is room for the new file beside the old one while
+//! it runs.
 //! A partial file left by a crash is removed by the next read-write open or rebuild.
 
 use std::collections::BTreeMap;
@@ -271,7 +273,8 @@ impl Store {
     /// first readable snapshot at the cut (what is derived up to it is kept). It writes a new
     /// file beside the store (the tables of facts copied, the derived ones written by the fold),
     /// makes it durable, checks it, and renames it over the store: a crash at any moment leaves
-    /// the old store or the new one, and the new file is no larger than a fresh copy. The
+    /// the old store or the new one, and the new file, compacted, is no larger than the store
+    /// compacted. The
     /// directory needs room for it meanwhile. On error the store is unchanged (but for
     /// [`RebuildError::Reopen`]).
     pub fn rebuild(
@@ -367,7 +370,7 @@ impl Store {
         }
         let base = rebuilt.last_seq;
 
-        let target = open_database(scratch, self.config.cache_bytes)
+        let mut target = open_database(scratch, self.config.cache_bytes)
             .map(|opened| opened.db)
             .map_err(|e| RebuildError::Check {
                 path: scratch.to_path_buf(),
@@ -461,6 +464,10 @@ impl Store {
             self.write_snapshot(&txn, &mut rebuilt)?;
         }
         txn.commit()?;
+        while target.compact().map_err(|e| RebuildError::Check {
+            path: scratch.to_path_buf(),
+            problem: format!("compacting it: {e}"),
+        })? {}
         target.close().map_err(|e| RebuildError::Check {
             path: scratch.to_path_buf(),
             problem: format!("closing it: {e}"),
