@@ -114,7 +114,7 @@ fn rebuild(c: &mut Criterion) {
         b.iter(|| black_box(store.fold_log(|_, _| {}).unwrap().findings().active_count()))
     });
     group.bench_function("rebuild", |b| {
-        b.iter(|| black_box(store.rebuild(|_, _| {}).unwrap()))
+        b.iter(|| black_box(store.rebuild(|_| {}).unwrap()))
     });
     group.finish();
 }

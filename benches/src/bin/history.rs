@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use redb::{ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 use tidemark_benches::{ChurnShape, ChurningCycles, Workload};
 use tidemark_core::event::{
@@ -102,6 +102,22 @@ enum Command {
         #[arg(long, default_value_t = 1_800)]
         timeout_secs: u64,
     },
+    /// Quick repair's cost, at redb's level, within one run: the NDJSON on stdin (the workload)
+    /// encoded as the store's log records and committed in batches of `--batch` into two new
+    /// files in `--dir`, one with redb's quick repair and one without, batch by batch (which
+    /// file goes first alternates, so the machine's noise falls on both); the time of the
+    /// commits is summed per file. Then a SIGKILL of the process holding both files, and each
+    /// reopened (redb's recovery) and timed. Prints JSON; deletes the files.
+    CommitCost {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Events per transaction (`tidemark ingest`'s default).
+        #[arg(long, default_value_t = 4_096)]
+        batch: usize,
+        /// The child that writes and waits to be killed (run by the command itself).
+        #[arg(long, hide = true)]
+        hold: bool,
+    },
     /// Print the Markdown tables from the results file (JSON lines `{"size", "clusters",
     /// "metric", "value"}` that `benches/history/run` appends to).
     Report {
@@ -162,7 +178,173 @@ fn run(command: Command) -> Result<()> {
             timeout_secs,
         } => wait_ready(&log, since_ns, Duration::from_secs(timeout_secs)),
         Command::Report { results } => report(&results),
+        Command::CommitCost { dir, batch, hold } => {
+            if hold {
+                commit_cost_child(&dir, batch)
+            } else {
+                commit_cost(&dir, batch)
+            }
+        }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// commit-cost
+
+const COMMIT_COST_LOG: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("log");
+
+fn commit_cost_files(dir: &Path) -> [PathBuf; 2] {
+    [
+        dir.join("commit-cost-without.redb"),
+        dir.join("commit-cost-with.redb"),
+    ]
+}
+
+/// What the child wrote.
+#[derive(Serialize, Deserialize)]
+struct CommitCostWrites {
+    events: u64,
+    record_bytes: u64,
+    /// Seconds spent in the commits, without and with quick repair.
+    commit_s: [f64; 2],
+}
+
+/// Appends stdin's events to both files, prints what it wrote, and waits to be killed.
+fn commit_cost_child(dir: &Path, batch: usize) -> Result<()> {
+    let files = commit_cost_files(dir);
+    for file in &files {
+        if file.exists() {
+            bail!("{} exists", file.display());
+        }
+    }
+    let databases = [
+        redb::Database::create(&files[0])?,
+        redb::Database::create(&files[1])?,
+    ];
+    let recorded_at = Timestamp::from_unix_secs(1_800_000_000);
+    let mut commit_s = [0.0f64; 2];
+    let mut seq = 0u64;
+    let mut record_bytes = 0u64;
+    let mut batches = 0usize;
+    let mut lines = std::io::stdin().lock().lines();
+    loop {
+        let mut records = Vec::with_capacity(batch);
+        for line in lines.by_ref() {
+            let event = tidemark_core::decode_event(&line?).context("an event of the workload")?;
+            let mut bytes = Vec::new();
+            tidemark_store::codec::encode_event(
+                seq + records.len() as u64 + 1,
+                &event,
+                recorded_at,
+                &mut bytes,
+            );
+            record_bytes += bytes.len() as u64;
+            records.push(bytes);
+            if records.len() == batch.max(1) {
+                break;
+            }
+        }
+        if records.is_empty() {
+            break;
+        }
+        for turn in 0..2 {
+            let which = (batches + turn) % 2;
+            let started = Instant::now();
+            // The two ways to commit, side by side: the store always enables quick repair
+            // (its `write_txn`); here one file goes without, on purpose.
+            #[allow(clippy::disallowed_methods)]
+            let mut txn = databases[which].begin_write()?;
+            txn.set_quick_repair(which == 1);
+            {
+                let mut table = txn.open_table(COMMIT_COST_LOG)?;
+                for (i, record) in records.iter().enumerate() {
+                    table.insert(seq + i as u64 + 1, record.as_slice())?;
+                }
+            }
+            txn.commit()?;
+            commit_s[which] += started.elapsed().as_secs_f64();
+        }
+        seq += records.len() as u64;
+        batches += 1;
+    }
+    println!(
+        "{}",
+        serde_json::to_string(&CommitCostWrites {
+            events: seq,
+            record_bytes,
+            commit_s,
+        })?
+    );
+    std::io::stdout().flush()?;
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// Runs the child, kills it once it wrote, and times the reopen of each file.
+fn commit_cost(dir: &Path, batch: usize) -> Result<()> {
+    let files = commit_cost_files(dir);
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "commit-cost",
+            "--hold",
+            "--batch",
+            &batch.to_string(),
+            "--dir",
+        ])
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting the writer")?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+    child.kill()?; // SIGKILL, holding both files
+    let status = child.wait()?;
+    let writes: CommitCostWrites = serde_json::from_str(&line)
+        .with_context(|| format!("the writer ended ({status}) without saying what it wrote"))?;
+    let mut restart_s = [0.0f64; 2];
+    let mut walked = [false; 2];
+    let mut file_bytes = [0u64; 2];
+    for (i, file) in files.iter().enumerate() {
+        file_bytes[i] = std::fs::metadata(file)?.len();
+        let repaired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = std::sync::Arc::clone(&repaired);
+        let started = Instant::now();
+        let db = redb::Database::builder()
+            .set_repair_callback(move |_| seen.store(true, std::sync::atomic::Ordering::Relaxed))
+            .create(file)?;
+        restart_s[i] = started.elapsed().as_secs_f64();
+        walked[i] = repaired.load(std::sync::atomic::Ordering::Relaxed);
+        let events = db.begin_read()?.open_table(COMMIT_COST_LOG)?.len()?;
+        if events != writes.events {
+            bail!(
+                "{} holds {events} events, {} were committed",
+                file.display(),
+                writes.events
+            );
+        }
+        drop(db);
+        std::fs::remove_file(file)?;
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "events": writes.events,
+            "batch": batch,
+            "record_bytes": writes.record_bytes,
+            "file_bytes": { "without": file_bytes[0], "with": file_bytes[1] },
+            "commit_s": { "without": writes.commit_s[0], "with": writes.commit_s[1] },
+            "commit_ratio": writes.commit_s[1] / writes.commit_s[0],
+            "events_per_s": {
+                "without": writes.events as f64 / writes.commit_s[0],
+                "with": writes.events as f64 / writes.commit_s[1],
+            },
+            "restart_after_kill_s": { "without": restart_s[0], "with": restart_s[1] },
+            "restart_ratio": restart_s[1] / restart_s[0],
+            "walked_whole_file": { "without": walked[0], "with": walked[1] },
+        })
+    );
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -645,6 +827,57 @@ const ROWS: &[Row] = &[
         label: "`tidemark ingest` of the NDJSON stream (events/s)",
         metrics: &["ingest_s", "ingest_events_per_s"],
         show: |v| format!("{} ({})", secs(v[0]), count(v[1])),
+    },
+    Row {
+        label: "restart after SIGKILL ÷ reopen after a clean stop (same run)",
+        metrics: &["restart_after_kill_s", "reopen_s"],
+        show: |v| match (v[0], v[1]) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+            _ => "–".to_owned(),
+        },
+    },
+    Row {
+        label: "redb alone, the log's records in batches of 4,096: commits without → with quick repair (events/s), with ÷ without",
+        metrics: &[
+            "qr_commit_without_s",
+            "qr_commit_with_s",
+            "qr_events_per_s_without",
+            "qr_events_per_s_with",
+        ],
+        show: |v| match (v[0], v[1]) {
+            (Some(a), Some(b)) if a > 0.0 => format!(
+                "{} ({}) → {} ({}), {:.2}×",
+                secs(v[0]),
+                count(v[2]),
+                secs(v[1]),
+                count(v[3]),
+                b / a
+            ),
+            _ => "–".to_owned(),
+        },
+    },
+    Row {
+        label: "redb alone, then SIGKILL: reopen without → with quick repair (walked the file?)",
+        metrics: &[
+            "qr_restart_without_s",
+            "qr_restart_with_s",
+            "qr_walked_without",
+            "qr_walked_with",
+        ],
+        show: |v| {
+            let walked = |w: Option<f64>| match w {
+                Some(w) if w > 0.0 => "walked",
+                Some(_) => "loaded",
+                None => "–",
+            };
+            format!(
+                "{} ({}) → {} ({})",
+                secs(v[0]),
+                walked(v[2]),
+                secs(v[1]),
+                walked(v[3])
+            )
+        },
     },
     Row {
         label: "store file after ingest; snapshots kept, the latest's size",

@@ -405,12 +405,17 @@ pub fn restore(args: &RestoreArgs) -> Result<(), CliError> {
 pub struct CompactArgs {
     #[command(flatten)]
     pub db: crate::store_cmds::DbArgs,
-    /// Replicas only (serve --nats, the stream is the source of truth): first drop the local
-    /// log's events before the latest snapshot at or before POSITION (`snapshot`: the latest
-    /// snapshot). Time travel before it then fails with an error naming the stream, and
-    /// `rebuild` refuses; an embedded store refuses.
+    /// First drop the local log's events before the latest snapshot at or before POSITION
+    /// (`snapshot`: the latest snapshot), with their index entries and older snapshots. Time
+    /// travel before it then fails, and `rebuild` starts from it. For replicas (serve --nats),
+    /// whose events live on in the stream; an embedded store refuses unless --allow-embedded.
     #[arg(long, value_name = "POSITION|snapshot", value_parser = parse_retention)]
     pub drop_events_before: Option<Retention>,
+    /// Let --drop-events-before drop an embedded store's events. They are gone for good (the
+    /// store is their only copy): time travel and rebuild start at the cut, and only a backup
+    /// taken before holds them. Duplicates of dropped events are still recognised.
+    #[arg(long, requires = "drop_events_before")]
+    pub allow_embedded: bool,
     /// Print the sizes as JSON.
     #[arg(long)]
     pub json: bool,
@@ -452,7 +457,12 @@ pub fn compact(args: &CompactArgs) -> Result<(), CliError> {
                 Retention::Position(position) => Some(position),
                 Retention::LatestSnapshot => None,
             };
-            let report = store.drop_events_before(before).map_err(|e| {
+            let embedded = if args.allow_embedded {
+                tidemark_store::EmbeddedRetention::Allow
+            } else {
+                tidemark_store::EmbeddedRetention::Refuse
+            };
+            let report = store.drop_events_before(before, embedded).map_err(|e| {
                 let code = match e {
                     tidemark_store::RetentionError::EmbeddedStore
                     | tidemark_store::RetentionError::NoSnapshot { .. } => exit::USAGE,
@@ -481,8 +491,13 @@ pub fn compact(args: &CompactArgs) -> Result<(), CliError> {
         })?;
     } else {
         if let Some(retention) = &retention {
+            let earlier = if retention.embedded {
+                "earlier events are gone but for backups taken before"
+            } else {
+                "earlier events live in the JetStream stream"
+            };
             println!(
-                "dropped {} event(s) from the local log: it starts at position {} now (earlier events live in the JetStream stream)",
+                "dropped {} event(s) from the local log: it starts at position {} now ({earlier}; time travel and rebuild start there)",
                 retention.dropped_events, retention.first_retained
             );
         }

@@ -585,6 +585,16 @@ pub fn describe(event: &tidemark_core::Event) -> String {
 
 /// Drop the projections and rebuild them from the stored log.
 #[derive(Args, Debug)]
+#[command(
+    long_about = "Folds the stored log again and writes everything derived from it anew: the \
+                  indexes and the projection snapshots. It writes a new file beside the store \
+                  (FILE.rebuild-partial: the log, the id index and the quarantine copied, the \
+                  rest refolded), checks it and renames it over the store, so a crash leaves the \
+                  old store or the new one, and the store is no larger afterwards (the new file \
+                  is compacted before it is moved into place). The directory needs room for \
+                  that second file while it runs. After retention (compact --drop-events-before) the fold starts \
+                  from the snapshot at the cut. The store must not be served."
+)]
 pub struct RebuildArgs {
     #[command(flatten)]
     pub db: DbArgs,
@@ -595,19 +605,50 @@ pub struct RebuildArgs {
 
 pub fn rebuild(args: &RebuildArgs) -> Result<(), CliError> {
     let store = open_existing_writable(&args.db.db)?;
-    let checkpoint = store.checkpoint();
-    let progress = indicatif::ProgressBar::new(checkpoint);
+    let progress = indicatif::ProgressBar::new(0);
     progress.set_style(
         indicatif::ProgressStyle::with_template(
-            "rebuilding [{bar:30}] {pos}/{len} events · {per_sec} · eta {eta}",
+            "{msg} [{bar:30}] {pos}/{len} · {per_sec} · eta {eta}",
         )
         .expect("valid template")
         .progress_chars("=> "),
     );
     let started = Instant::now();
+    let mut stage = "";
     let report = store
-        .rebuild(|done, _| progress.set_position(done))
-        .map_err(|e| CliError::new(exit::FAILURE, e))?;
+        .rebuild(|step| {
+            let (name, done, total) = match step {
+                tidemark_store::RebuildProgress::Copying { done, total } => {
+                    ("rebuilding: copying the log (entries)", done, total)
+                }
+                tidemark_store::RebuildProgress::Folding { done, total } => {
+                    ("rebuilding: folding the log (events)", done, total)
+                }
+                _ => return,
+            };
+            if name != stage {
+                stage = name;
+                progress.reset();
+                progress.set_message(name);
+            }
+            progress.set_length(total);
+            progress.set_position(done);
+        })
+        .map_err(|e| {
+            let disk_full = match &e {
+                tidemark_store::RebuildError::Storage(fault) => fault.is_disk_full(),
+                tidemark_store::RebuildError::Io { source, .. } => {
+                    tidemark_store::is_disk_full(source)
+                }
+                _ => false,
+            };
+            let code = if disk_full {
+                exit::IO_ERROR
+            } else {
+                exit::FAILURE
+            };
+            CliError::new(code, e)
+        })?;
     progress.finish_and_clear();
     if args.json {
         println!(
@@ -615,10 +656,18 @@ pub fn rebuild(args: &RebuildArgs) -> Result<(), CliError> {
             serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?
         );
     } else {
+        let from = match report.from_snapshot {
+            Some(seq) => {
+                format!(" after the snapshot at position {seq} (retention cut the log there)")
+            }
+            None => String::new(),
+        };
         println!(
-            "rebuilt the projections from {} event(s) in {:.2}s; state {}",
+            "rebuilt the projections from {} event(s){from} in {:.2}s; file {} -> {} bytes; state {}",
             report.events,
             started.elapsed().as_secs_f64(),
+            report.bytes_before,
+            report.bytes_after,
             if report.state_unchanged {
                 "unchanged"
             } else {

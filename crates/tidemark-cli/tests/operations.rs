@@ -331,3 +331,123 @@ fn offline_backup_and_compact_keep_the_state() {
     assert_eq!(std::fs::metadata(&db).unwrap().len(), after);
     assert_eq!(assert_is_prefix(&db), 3_000);
 }
+
+/// `compact --drop-events-before` on an embedded store: refused (exit 2, naming the flag)
+/// unless `--allow-embedded`; then the log starts at the cut, the output says the events are
+/// gone but for backups, time travel before the cut fails saying so, rebuild starts from the
+/// cut, the file is no larger after the rebuild, and the store verifies.
+#[test]
+fn embedded_retention_is_an_explicit_opt_in_and_rebuild_starts_at_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("embedded.redb");
+    let db_arg = db.to_str().unwrap();
+    {
+        let store = Store::open(
+            &db,
+            StoreConfig {
+                snapshot_every: 500,
+                snapshot_keep_every: 1_000,
+                ..StoreConfig::default()
+            },
+        )
+        .unwrap();
+        let inputs: Vec<tidemark_store::Input> = (0..3_000)
+            .map(|i| {
+                tidemark_store::Input::Event(
+                    tidemark_core::decode_event_bytes(event(i).as_bytes()).unwrap(),
+                )
+            })
+            .collect();
+        for chunk in inputs.chunks(100) {
+            store
+                .append(chunk, tidemark_core::Timestamp::from_unix_secs(0))
+                .unwrap();
+        }
+    }
+    let clean = tidemark(&["findings", "--json", "--db", db_arg]);
+    assert!(clean.status.success(), "{}", stderr(&clean));
+
+    let out = tidemark(&["compact", "--db", db_arg, "--allow-embedded"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "needs --drop-events-before: {}",
+        stderr(&out)
+    );
+    let out = tidemark(&["compact", "--db", db_arg, "--drop-events-before", "2600"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--allow-embedded"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("nothing was dropped"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(assert_is_prefix(&db), 3_000);
+
+    let out = tidemark(&[
+        "compact",
+        "--db",
+        db_arg,
+        "--drop-events-before",
+        "2600",
+        "--allow-embedded",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("starts at position 2500 now"), "{said}");
+    assert!(said.contains("gone but for backups"), "{said}");
+    let out = tidemark(&[
+        "compact",
+        "--db",
+        db_arg,
+        "--drop-events-before",
+        "2600",
+        "--allow-embedded",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["retention"]["first_retained"], 2500, "{report}");
+    assert_eq!(report["retention"]["dropped_events"], 0, "{report}");
+    assert_eq!(report["retention"]["embedded"], true, "{report}");
+
+    // The state is the same; time travel from the cut on works, before it says why not.
+    let out = tidemark(&["findings", "--json", "--db", db_arg]);
+    assert_eq!(out.stdout, clean.stdout);
+    let out = tidemark(&["findings", "--json", "--db", db_arg, "--at", "2550"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let at: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        at,
+        serde_json::to_value(fold(2550).findings().views()).unwrap()
+    );
+    let out = tidemark(&["findings", "--json", "--db", db_arg, "--at", "2499"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("starts at position 2500") && stderr(&out).contains("backup"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Rebuild starts at the cut and leaves the file no larger.
+    let before = std::fs::metadata(&db).unwrap().len();
+    let out = tidemark(&["rebuild", "--db", db_arg, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["from_snapshot"], 2500, "{report}");
+    assert_eq!(report["events"], 500, "{report}");
+    assert_eq!(report["state_unchanged"], true, "{report}");
+    assert!(std::fs::metadata(&db).unwrap().len() <= before);
+    let out = tidemark(&["findings", "--json", "--db", db_arg]);
+    assert_eq!(out.stdout, clean.stdout);
+    let out = tidemark(&["verify", "--db", db_arg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -138,7 +138,7 @@ impl ApiError {
         }
     }
 
-    /// A failed read: 410 for a point before a replica's retained log (with what to do), 500
+    /// A failed read: 410 for a point before the store's retained log (with what to do), 500
     /// for anything else.
     pub fn query(error: &tidemark_store::QueryError) -> Self {
         match error {

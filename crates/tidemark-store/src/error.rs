@@ -152,10 +152,11 @@ pub enum OpenError {
     /// Every snapshot the state could start from is corrupt, and retention dropped the start of
     /// the log, so the state cannot be refolded from this file.
     #[error(
-        "no usable projection snapshot: the ones this replica could start from are corrupt (see \
+        "no usable projection snapshot: the ones this store could start from are corrupt (see \
          the warnings above) and retention dropped the local log before position {first_retained}, \
-         so the state cannot be folded from this file. Restore a backup (`tidemark restore`), or \
-         follow the stream into a new store (`tidemark serve --nats URL --db NEW.redb`)"
+         so the state cannot be folded from this file. Restore a backup (`tidemark restore`); a \
+         replica can also follow its stream into a new store (`tidemark serve --nats URL --db \
+         NEW.redb`)"
     )]
     NoUsableSnapshot {
         /// The first position the local log holds.
@@ -235,9 +236,11 @@ pub enum AppendError {
 pub enum QueryError {
     /// The point asked for is before the local log (retention dropped the events before it).
     #[error(
-        "{requested} is before this replica's local log, which starts at position {first_retained} \
-         (retention dropped the events before it); they live in the JetStream stream: to look that \
-         far back, follow the stream into a new store (`tidemark serve --nats URL --db NEW.redb`) \
+        "{requested} is before this store's local log, which starts at position {first_retained} \
+         (retention dropped the events before it). A replica's events live in its JetStream \
+         stream: to look that far back, follow the stream into a new store (`tidemark serve --nats \
+         URL --db NEW.redb`) and ask that one. An embedded store's are gone but for a backup taken \
+         before the cut: restore it to another file (`tidemark restore --from BACKUP --db OTHER.redb`) \
          and ask that one"
     )]
     BeforeRetainedLog {
@@ -251,8 +254,8 @@ pub enum QueryError {
     #[error(
         "no usable projection snapshot for this point: the ones it could start from are corrupt \
          (see the warnings) and retention dropped the local log before position {first_retained}. \
-         Restore a backup (`tidemark restore`), or follow the stream into a new store \
-         (`tidemark serve --nats URL --db NEW.redb`) and ask that one"
+         Restore a backup (`tidemark restore`); a replica can also follow its stream into a new \
+         store (`tidemark serve --nats URL --db NEW.redb`) and ask that one"
     )]
     NoUsableSnapshot {
         /// The first position the local log holds.
@@ -266,24 +269,53 @@ pub enum QueryError {
     Storage(#[from] StorageFault),
 }
 
-/// Why a rebuild failed. The store is unchanged.
+/// Why a rebuild failed. The store is unchanged (but for [`RebuildError::Reopen`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RebuildError {
     /// The store was opened read-only.
     #[error(transparent)]
     ReadOnly(#[from] ReadOnlyStore),
-    /// Retention dropped the start of the local log: a refold would fold part of it.
+    /// Retention dropped the start of the local log, and no snapshot a rebuild could start from
+    /// there reads back (a rebuild after retention starts from the snapshot at the cut).
     #[error(
-        "the local log starts at position {first_retained} (retention dropped the events before it): \
-         a rebuild would fold a partial log. Rebuild from the stream instead: stop this replica, move \
-         its store aside and start `tidemark serve --nats URL --db NEW.redb`, which refolds the whole \
-         stream"
+        "the local log starts at position {first_retained} (retention dropped the events before it) \
+         and no projection snapshot a rebuild could start from there can be read (see the \
+         warnings). Restore a backup (`tidemark restore`); a replica can also follow its stream \
+         into a new store (`tidemark serve --nats URL --db NEW.redb`), which refolds the whole stream"
     )]
     LogRetained {
         /// The first position the local log holds.
         first_retained: u64,
     },
+    /// The new file could not be written, synced or moved into place. A rebuild writes a new
+    /// file beside the store and renames it over the store: it needs room for a second copy.
+    #[error(
+        "writing the rebuilt store {}: {source}; the store is unchanged (a rebuild writes a new \
+         file beside the store, then moves it into place: the directory needs room for a second \
+         copy of the store)",
+        path.display()
+    )]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The new file did not read back as the store it replaces; it was discarded.
+    #[error("the rebuilt store {} did not check out: {problem}; it was discarded and the store is unchanged", path.display())]
+    Check {
+        /// The new file.
+        path: PathBuf,
+        /// What was wrong.
+        problem: String,
+    },
+    /// The rebuilt file replaced the store, but could not be opened again.
+    #[error(
+        "the store was rebuilt and moved into place, but could not be opened again: {0}; run the \
+         command again (or `tidemark verify`)"
+    )]
+    Reopen(#[source] OpenError),
     /// A log record cannot be read.
     #[error(transparent)]
     Corrupt(#[from] CorruptRecord),
@@ -410,6 +442,12 @@ pub enum CompactError {
     /// redb refused or failed.
     #[error("compacting: {0}")]
     Compaction(#[from] redb::CompactionError),
+    /// The store was compacted and closed, but could not be opened again.
+    #[error(
+        "the store was compacted, but could not be opened again: {0}; run the command again (or \
+         `tidemark verify`)"
+    )]
+    Reopen(#[source] OpenError),
     /// The storage engine failed.
     #[error(transparent)]
     Storage(#[from] StorageFault),
@@ -422,11 +460,13 @@ pub enum RetentionError {
     /// The store was opened read-only.
     #[error(transparent)]
     ReadOnly(#[from] ReadOnlyStore),
-    /// The store is its own source of truth.
+    /// The store is its own source of truth, and dropping its events was not allowed
+    /// ([`EmbeddedRetention::Refuse`](crate::EmbeddedRetention::Refuse)).
     #[error(
         "this store is its own source of truth (embedded mode: its events did not come from a \
-         JetStream stream), so dropping events would lose them for good; retention is for replicas \
-         (`tidemark serve --nats`). Back the store up instead, and compact it"
+         JetStream stream), so dropping events loses them for good: time travel and `rebuild` then \
+         start at the cut, and only a backup taken before it holds the events before it. To do it \
+         anyway, back the store up first, then pass --allow-embedded (docs/backup-and-retention.md)"
     )]
     EmbeddedStore,
     /// No durable snapshot to start the retained log from.

@@ -9,7 +9,9 @@
 use std::path::Path;
 
 use tidemark_core::{Event, Projections, Timestamp, decode_event};
-use tidemark_store::{At, Input, OpenError, QueryError, Store, StoreConfig, tables};
+use tidemark_store::{
+    At, EmbeddedRetention, Input, OpenError, QueryError, Store, StoreConfig, tables,
+};
 
 const NOW: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
 
@@ -188,7 +190,7 @@ fn a_corrupt_snapshot_is_skipped_and_the_state_folded_from_an_earlier_one_or_the
         assert!(past.snapshot() == expected);
     }
     let store = Store::open(&path, config()).unwrap();
-    let report = store.rebuild(|_, _| {}).unwrap();
+    let report = store.rebuild(|_| {}).unwrap();
     assert!(report.state_unchanged);
     drop(store);
     let store = Store::open_read_only(&path, config()).unwrap();
@@ -209,7 +211,10 @@ fn a_corrupt_snapshot_at_the_retention_cut_names_restoring_or_refollowing() {
     for chunk in items.chunks(5) {
         store.append_positioned(chunk, NOW).unwrap();
     }
-    let cut = store.drop_events_before(None).unwrap().first_retained;
+    let cut = store
+        .drop_events_before(None, EmbeddedRetention::Refuse)
+        .unwrap()
+        .first_retained;
     drop(store);
     let snapshot = stored_bytes(&path, tables::SNAPSHOTS, cut);
     flip_in_file(&path, &snapshot, snapshot.len() / 2, 1);
@@ -268,6 +273,8 @@ fn a_checkpoint_that_disagrees_with_the_log_is_refused() {
     for flipped in [47 ^ 8, 47 ^ 64] {
         {
             let db = redb::Database::open(&path).unwrap();
+            #[allow(clippy::disallowed_methods)]
+            // damaging the file on purpose, as a bad tool would
             let txn = db.begin_write().unwrap();
             txn.open_table(tables::META)
                 .unwrap()
@@ -354,6 +361,7 @@ fn verify_checks_the_indexes_against_the_log() {
     {
         use redb::ReadableTable;
         let db = redb::Database::open(&path).unwrap();
+        #[allow(clippy::disallowed_methods)] // damaging the file on purpose, as a bad tool would
         let txn = db.begin_write().unwrap();
         txn.open_table(tables::IDS)
             .unwrap()

@@ -16,7 +16,7 @@ use tidemark_core::{Event, Projections, Timestamp, decode_event};
 use tidemark_store::codec::{
     self, EVENT_FORMAT, QUARANTINE_FORMAT, QuarantineRecord, SNAPSHOT_FORMAT, SnapshotRecord,
 };
-use tidemark_store::{Input, Store, StoreConfig, tables};
+use tidemark_store::{EmbeddedRetention, Input, Store, StoreConfig, tables};
 
 /// `recorded_at` of every golden record (a fixed instant: golden files are reproducible).
 const RECORDED_AT: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
@@ -172,7 +172,9 @@ fn make_golden_stores(dir: &Path, events: &[Event]) {
             }
             store.append_positioned(&batch, RECORDED_AT).unwrap();
         }
-        store.drop_events_before(Some(position / 2)).unwrap();
+        store
+            .drop_events_before(Some(position / 2), EmbeddedRetention::Refuse)
+            .unwrap();
         store.snapshot_now().unwrap();
         store.compact().unwrap();
     }

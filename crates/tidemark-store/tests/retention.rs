@@ -1,10 +1,11 @@
 //! Retention on a replica's store (real redb files): dropping the events before a snapshot
 //! keeps the state, keeps time travel from the snapshot on, refuses time travel before it with
-//! an error naming the stream, refuses rebuild, keeps deduplication; embedded stores refuse.
+//! an error naming the stream, rebuilds from the cut, keeps deduplication; embedded stores refuse.
 
 use tidemark_core::{Event, Projections, Timestamp, decode_event};
 use tidemark_store::{
-    At, EventFilter, Input, Outcome, QueryError, RebuildError, RetentionError, Store, StoreConfig,
+    At, EmbeddedRetention, EventFilter, Input, Outcome, QueryError, RetentionError, Store,
+    StoreConfig,
 };
 
 const NOW: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
@@ -86,7 +87,9 @@ fn dropping_events_before_a_snapshot_keeps_the_state_and_says_where_the_rest_is(
     assert_eq!(live, fold(count).snapshot());
 
     // Ask for position 350: the cut is the latest snapshot at or before it.
-    let report = store.drop_events_before(Some(350)).unwrap();
+    let report = store
+        .drop_events_before(Some(350), EmbeddedRetention::Refuse)
+        .unwrap();
     let cut = report.first_retained;
     assert!(cut <= 350 && cut > 100, "{report:?}");
     let kept: Vec<u64> = store
@@ -131,9 +134,18 @@ fn dropping_events_before_a_snapshot_keeps_the_state_and_says_where_the_rest_is(
         store.fold_log(|_, _| {}),
         Err(QueryError::BeforeRetainedLog { .. })
     ));
+    // A rebuild starts from the snapshot at the cut: the same state, the same retained range.
+    let rebuilt = store.rebuild(|_| {}).unwrap();
+    assert_eq!(rebuilt.from_snapshot, Some(cut), "{rebuilt:?}");
+    assert!(rebuilt.state_unchanged, "{rebuilt:?}");
+    assert_eq!(store.projection_snapshot(), live);
+    let (at, _) = store
+        .projection_at(At::Seq(position(after_cut - 1)))
+        .unwrap();
+    assert_eq!(at.snapshot(), fold(after_cut).snapshot());
     assert!(matches!(
-        store.rebuild(|_, _| {}),
-        Err(RebuildError::LogRetained { first_retained }) if first_retained == cut
+        store.projection_at(At::Seq(cut - 1)),
+        Err(QueryError::BeforeRetainedLog { first_retained, .. }) if first_retained == cut
     ));
 
     // Timelines and event pages read only what is kept, without dangling index entries.
@@ -183,17 +195,99 @@ fn retention_refuses_embedded_stores_and_cuts_only_at_snapshots() {
     let embedded = Store::open(dir.path().join("embedded.redb"), config()).unwrap();
     let inputs: Vec<Input> = (0..100).map(|i| Input::Event(event(i))).collect();
     embedded.append(&inputs, NOW).unwrap();
-    let error = embedded.drop_events_before(None).unwrap_err();
+    let error = embedded
+        .drop_events_before(None, EmbeddedRetention::Refuse)
+        .unwrap_err();
     assert!(matches!(error, RetentionError::EmbeddedStore));
     assert!(error.to_string().contains("source of truth"), "{error}");
     assert_eq!(embedded.events(0, usize::MAX).unwrap().len(), 100);
 
     let replica = Store::open(dir.path().join("replica.redb"), config()).unwrap();
     follow(&replica, 0..20); // positions up to 29 < snapshot_every: no snapshot yet
-    let error = replica.drop_events_before(None).unwrap_err();
+    let error = replica
+        .drop_events_before(None, EmbeddedRetention::Refuse)
+        .unwrap_err();
     assert!(
         matches!(error, RetentionError::NoSnapshot { .. }),
         "{error}"
     );
     assert_eq!(replica.events(0, usize::MAX).unwrap().len(), 20);
+}
+
+#[test]
+fn an_embedded_store_drops_old_events_when_allowed_and_says_they_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("embedded.redb");
+    let count = 400;
+    let store = Store::open(&path, config()).unwrap();
+    let inputs: Vec<Input> = (0..count).map(|i| Input::Event(event(i))).collect();
+    for chunk in inputs.chunks(10) {
+        store.append(chunk, NOW).unwrap();
+    }
+    let live = store.projection_snapshot();
+    let fold_seq = |n: usize| {
+        let mut projections = Projections::new();
+        for i in 0..n {
+            projections.apply(i as u64 + 1, &event(i));
+        }
+        projections.snapshot()
+    };
+    assert_eq!(live, fold_seq(count));
+
+    let report = store
+        .drop_events_before(Some(250), EmbeddedRetention::Allow)
+        .unwrap();
+    let cut = report.first_retained;
+    assert!(report.embedded);
+    assert!(cut <= 250 && cut > 1, "{report:?}");
+    assert_eq!(report.dropped_events, cut - 1);
+    assert_eq!(store.events(0, usize::MAX).unwrap()[0].0, cut);
+    assert_eq!(store.projection_snapshot(), live);
+
+    // Time travel from the cut on works; before it, an error that says the events are gone
+    // but for a backup.
+    let (at, _) = store.projection_at(At::Seq(cut + 20)).unwrap();
+    assert_eq!(at.snapshot(), fold_seq(cut as usize + 20));
+    let error = store.projection_at(At::Seq(cut - 1)).unwrap_err();
+    assert!(
+        matches!(error, QueryError::BeforeRetainedLog { first_retained, .. } if first_retained == cut)
+    );
+    assert!(error.to_string().contains("backup taken before"), "{error}");
+
+    // Rebuild starts from the cut; appends and reopens go on; an old id is still a duplicate.
+    let rebuilt = store.rebuild(|_| {}).unwrap();
+    assert_eq!(rebuilt.from_snapshot, Some(cut));
+    assert!(rebuilt.state_unchanged);
+    let outcomes = store.append(&[Input::Event(event(3))], NOW).unwrap();
+    assert_eq!(outcomes, vec![Outcome::Duplicate { seq: 4 }]);
+    store.append(&[Input::Event(event(count))], NOW).unwrap();
+
+    // Cut again at the latest snapshot, then write the next snapshot in the same
+    // `snapshot_keep_every` span: the snapshot at the cut is kept (not thinned away), because
+    // time travel and rebuild start from it.
+    let cut = store
+        .drop_events_before(None, EmbeddedRetention::Allow)
+        .unwrap()
+        .first_retained;
+    let more = 60;
+    let inputs: Vec<Input> = (count + 1..count + 1 + more)
+        .map(|i| Input::Event(event(i)))
+        .collect();
+    store.append(&inputs, NOW).unwrap();
+    store.snapshot_now().unwrap();
+    assert_eq!(
+        store.stats().unwrap().snapshot_seq / config().snapshot_keep_every,
+        cut / config().snapshot_keep_every,
+        "the next snapshot is in the cut's span"
+    );
+    let (at, _) = store.projection_at(At::Seq(cut + 5)).unwrap();
+    assert_eq!(at.snapshot(), fold_seq(cut as usize + 5));
+    let rebuilt = store.rebuild(|_| {}).unwrap();
+    assert_eq!(rebuilt.from_snapshot, Some(cut));
+    drop(store);
+    let store = Store::open(&path, config()).unwrap();
+    assert_eq!(store.projection_snapshot(), fold_seq(count + 1 + more));
+    drop(store);
+    let verified = Store::verify(&path, |_, _| {}).unwrap();
+    assert!(verified.is_clean(), "{verified:?}");
 }

@@ -421,7 +421,7 @@ fn rebuild_equals_live_and_reopen_and_time_travel_agree_on_random_logs() {
         let store = Store::open(&path, config).unwrap();
         prop_assert_eq!(&store.projection_snapshot(), &live);
         // Rebuilding from the log gives the same state.
-        let report = store.rebuild(|_, _| {}).unwrap();
+        let report = store.rebuild(|_| {}).unwrap();
         prop_assert!(report.state_unchanged);
         prop_assert_eq!(&store.projection_snapshot(), &live);
         prop_assert_eq!(store.fold_log(|_, _| {}).unwrap().snapshot(), live);

@@ -159,7 +159,7 @@ fn common_errors(doc: &mut OperationDoc) {
     doc.error(404, "no such thing");
     doc.error(
         410,
-        "`at` is before this replica's retained local log (the events live in the JetStream stream)",
+        "`at` is before the store's retained local log (retention, `compact --drop-events-before`, dropped the events before it: a replica's live on in its JetStream stream, an embedded store's only in a backup taken before the cut)",
     );
     doc.error(500, "the server failed; its log has the details");
     doc.error(

@@ -46,7 +46,7 @@ impl Store {
         let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
         // The old handle holds the file lock: close it before opening again.
         *slot = None;
-        let db = open_database(&self.path, self.config.cache_bytes)?;
+        let db = open_database(&self.path, self.config.cache_bytes)?.db;
         *state = Self::load_state(db.begin_read()?)?;
         *slot = Some(Handle::Write(db));
         tracing::info!(path = %self.path.display(), checkpoint = state.last_seq, "store reopened after a write error");
@@ -348,7 +348,8 @@ impl Store {
     }
 
     /// Writes a snapshot of `state` at its position, thinning older ones to one per
-    /// `snapshot_keep_every` positions.
+    /// `snapshot_keep_every` positions. The snapshot retention cut the log at is never thinned:
+    /// time travel and rebuild start from it.
     pub(super) fn write_snapshot(
         &self,
         txn: &WriteTransaction,
@@ -364,6 +365,7 @@ impl Store {
             .map(|(k, _)| k.value());
         if let Some(previous) = previous
             && previous / self.config.snapshot_keep_every == seq / self.config.snapshot_keep_every
+            && !(state.log_start > 1 && previous <= state.log_start)
         {
             snapshots.remove(previous)?;
             times.remove(previous)?;

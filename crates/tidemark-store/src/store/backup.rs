@@ -6,7 +6,8 @@ use std::path::Path;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::Serialize;
 
-use super::{Handle, Store};
+use super::open::open_database;
+use super::{Handle, Store, write_txn};
 use crate::error::{BackupError, CompactError, OpenError, StorageFault};
 use crate::tables::{self, Table, TableVisitor};
 
@@ -45,7 +46,7 @@ const BACKUP_CHUNK: u64 = 20_000;
 /// A table of the list, open in `txn`; `None` when the file lacks it and it
 /// [may be absent](Table::may_be_absent) (a store written before the table was added, opened
 /// read-only). A file lacking any other table of the list is an error.
-fn open_listed<K: redb::Key + 'static, V: redb::Value + 'static>(
+pub(super) fn open_listed<K: redb::Key + 'static, V: redb::Value + 'static>(
     txn: &redb::ReadTransaction,
     table: Table,
     definition: TableDefinition<'static, K, V>,
@@ -64,10 +65,24 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     definition: TableDefinition<'static, K, V>,
     progress: &mut impl FnMut(u64),
 ) -> Result<u64, StorageFault> {
+    copy_table_where(source, target, definition, |_| true, progress)
+}
+
+/// Copies the entries of `source` whose key `keep` accepts into the table `definition` of
+/// `target`, in chunks of non-durable commits (the target is a private file until it is made
+/// durable and moved into place); `progress` counts the entries read. Answers the entries
+/// copied.
+pub(super) fn copy_table_where<K: redb::Key + 'static, V: redb::Value + 'static>(
+    source: &redb::ReadOnlyTable<K, V>,
+    target: &Database,
+    definition: TableDefinition<'static, K, V>,
+    keep: impl Fn(&redb::AccessGuard<'_, K>) -> bool,
+    progress: &mut impl FnMut(u64),
+) -> Result<u64, StorageFault> {
     let mut entries = source.iter()?;
     let mut copied = 0;
     loop {
-        let mut txn = target.begin_write()?;
+        let mut txn = write_txn::begin(target)?;
         txn.set_durability(redb::Durability::None)
             .map_err(|e| StorageFault(redb::Error::from(e)))?;
         let mut in_chunk = 0;
@@ -75,7 +90,10 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
             let mut out = txn.open_table(definition)?;
             for entry in entries.by_ref() {
                 let (key, value) = entry?;
-                out.insert(key.value(), value.value())?;
+                if keep(&key) {
+                    out.insert(key.value(), value.value())?;
+                    copied += 1;
+                }
                 in_chunk += 1;
                 if in_chunk == BACKUP_CHUNK {
                     break;
@@ -83,7 +101,6 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
             }
         }
         txn.commit()?;
-        copied += in_chunk;
         progress(in_chunk);
         if in_chunk < BACKUP_CHUNK {
             return Ok(copied);
@@ -126,8 +143,8 @@ fn copy_all_tables(
         progress,
     })?;
     // One durable commit makes everything before it durable.
-    let mut txn = target.begin_write()?;
-    txn.set_durability(redb::Durability::Immediate)
+    let mut txn = write_txn::begin(target)?;
+    txn.set_durability(redb::Durability::None)
         .map_err(|e| StorageFault(redb::Error::from(e)))?;
     txn.commit()?;
     Ok(())
@@ -276,10 +293,32 @@ impl Store {
         let bytes_before = std::fs::metadata(&self.path).map_or(0, |m| m.len());
         self.refuse_if_read_only()?;
         let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
-        let Some(Handle::Write(db)) = slot.as_mut() else {
-            return Err(StorageFault(redb::Error::DatabaseClosed).into());
+        let mut db = match slot.take() {
+            Some(Handle::Write(db)) => db,
+            other => {
+                *slot = other;
+                return Err(StorageFault(redb::Error::DatabaseClosed).into());
+            }
         };
-        while db.compact()? {}
+        let compacted = (|| {
+            while db.compact()? {}
+            Ok::<_, redb::CompactionError>(())
+        })();
+        if let Err(error) = compacted {
+            *slot = Some(Handle::Write(db));
+            return Err(error.into());
+        }
+        // redb's compaction commits record no allocator state (quick repair), so a crash from
+        // here on would walk the whole file. A commit of ours would record it, but lands above
+        // the compacted pages and grows the file again; redb's close records it in a commit
+        // placed low and trims the file. So close and reopen (a failed reopen leaves the store
+        // closed: the next write tries again).
+        db.close().map_err(|e| StorageFault(redb::Error::from(e)))?;
+        *slot = Some(Handle::Write(
+            open_database(&self.path, self.config.cache_bytes)
+                .map_err(CompactError::Reopen)?
+                .db,
+        ));
         drop(slot);
         let bytes_after = std::fs::metadata(&self.path).map_or(0, |m| m.len());
         Ok(CompactReport {

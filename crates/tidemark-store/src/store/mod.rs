@@ -48,6 +48,7 @@ mod restore;
 mod retention;
 mod stats;
 mod timelines;
+mod write_txn;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
@@ -68,9 +69,9 @@ pub(crate) use index::{finding_index_entries, incident_of, type_index};
 pub(crate) use open::{open_database_read_only, read_layout};
 pub use projections::At;
 pub use quarantine_reads::{QuarantineEntry, QuarantineView};
-pub use rebuild::RebuildReport;
+pub use rebuild::{RebuildProgress, RebuildReport};
 pub(crate) use restore::{check_checkpoint, decode_log, decode_snapshot_or_outdated};
-pub use retention::RetentionReport;
+pub use retention::{EmbeddedRetention, RetentionReport};
 pub use stats::Stats;
 pub use timelines::{ClusterTimelinePage, TimelineEntry};
 
@@ -146,6 +147,8 @@ pub struct Store {
     write_block: Mutex<Option<WriteBlock>>,
     /// Rate-limits the warning about refused inputs the full quarantine did not keep.
     quarantine_drop_log: Mutex<DropLog>,
+    /// See [`Store::walked_whole_file_on_open`].
+    walked_whole_file_on_open: bool,
 }
 
 /// The open database: read-write (serve, ingest, rebuild, compact), or read-only (the read
@@ -172,11 +175,11 @@ impl Handle {
         }
     }
 
-    /// A write transaction; a read-only handle refuses (the write paths check
-    /// [`Store::refuse_if_read_only`] first, so this is a last guard).
+    /// A write transaction, with quick repair (`write_txn`); a read-only handle refuses (the
+    /// write paths check [`Store::refuse_if_read_only`] first, so this is a last guard).
     fn begin_write(&self) -> Result<WriteTransaction, redb::TransactionError> {
         match self {
-            Self::Write(db) => db.begin_write(),
+            Self::Write(db) => write_txn::begin(db),
             Self::Read(_) => Err(redb::TransactionError::Storage(redb::StorageError::Io(
                 std::io::Error::new(
                     std::io::ErrorKind::PermissionDenied,
@@ -223,6 +226,16 @@ impl Store {
             return Err(StorageFault(redb::Error::DatabaseClosed));
         }
         Ok(DbRef(guard))
+    }
+
+    /// Whether opening the store had to walk the whole file (redb's full repair, about 1–2 s
+    /// per GB): the last process writing it was killed, and its last commit had not saved
+    /// redb's allocator state. Every write transaction saves it (quick repair, `write_txn`), so
+    /// this is `false` after a crash, unless the file was last written by an older build or
+    /// the process was killed during [`Store::compact`]. Always `false` for a read-only open
+    /// (which refuses a file that needs recovery).
+    pub fn walked_whole_file_on_open(&self) -> bool {
+        self.walked_whole_file_on_open
     }
 
     /// The database file.

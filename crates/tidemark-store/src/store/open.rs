@@ -2,11 +2,12 @@
 //! tables and the layout version) or read-only (writing nothing), and the live state restored.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
-use super::{Handle, LiveState, Store, StoreConfig};
+use super::{Handle, LiveState, Store, StoreConfig, write_txn};
 use crate::error::OpenError;
 use crate::quarantine::{self, DropLog};
 use crate::tables::{self, Table, TableVisitor};
@@ -60,14 +61,37 @@ fn open_error(path: &Path, reason: redb::DatabaseError) -> OpenError {
     }
 }
 
+/// A redb file open for writing, and whether redb had to walk the whole file to open it.
+pub(super) struct OpenedDatabase {
+    pub(super) db: Database,
+    /// redb repaired the file the slow way, walking every page: the last process writing it
+    /// was killed, and its last commit had not saved the allocator state (quick repair).
+    pub(super) walked_whole_file: bool,
+}
+
 /// Opens (or creates, when `path` does not exist) the redb file for writing, naming a second
 /// process as such.
-pub(super) fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, OpenError> {
+pub(super) fn open_database(path: &Path, cache_bytes: usize) -> Result<OpenedDatabase, OpenError> {
     refuse_non_redb_file(path)?;
-    Database::builder()
+    let shown = path.display().to_string();
+    let walked = Arc::new(AtomicBool::new(false));
+    let walking = Arc::clone(&walked);
+    let db = Database::builder()
         .set_cache_size(cache_bytes)
+        .set_repair_callback(move |session| {
+            // Called only by a full repair: at its start (progress 0), then as it goes on. A
+            // file whose last commit saved the allocator state loads it instead, without a call.
+            if session.progress() == 0.0 {
+                walking.store(true, Ordering::Relaxed);
+                tracing::warn!(path = %shown, "the store was not closed cleanly and its last commit did not save redb's allocator state (it was last written by a build without quick repair, or a process was killed during `compact`): redb checks the whole file before opening it, about 1-2 s per GB");
+            }
+        })
         .create(path)
-        .map_err(|reason| open_error(path, reason))
+        .map_err(|reason| open_error(path, reason))?;
+    Ok(OpenedDatabase {
+        db,
+        walked_whole_file: walked.load(Ordering::Relaxed),
+    })
 }
 
 /// Opens an existing redb file read-only: nothing is written to it, and a file that needs
@@ -107,7 +131,7 @@ pub(crate) fn read_layout(db: &redb::ReadOnlyDatabase, path: &Path) -> Result<i6
 
 /// Creates each table of the list the file lacks (opening a table in a write transaction creates
 /// it; one that exists is left as it is).
-struct CreateTables<'txn>(&'txn WriteTransaction);
+pub(super) struct CreateTables<'txn>(pub(super) &'txn WriteTransaction);
 
 impl TableVisitor for CreateTables<'_> {
     type Error = redb::TableError;
@@ -128,10 +152,17 @@ impl Store {
     /// while writing is recovered to its last commit by redb.
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, OpenError> {
         let path = path.as_ref().to_path_buf();
-        let db = open_database(&path, config.cache_bytes)?;
+        let OpenedDatabase {
+            db,
+            walked_whole_file,
+        } = open_database(&path, config.cache_bytes)?;
+        // Holding the store now, no rebuild of it runs: a new file one left behind is garbage.
+        if let Err(error) = super::rebuild::remove_partial_rebuild(&path) {
+            tracing::warn!(%error, "could not remove a partial rebuild left beside the store");
+        }
         // The layout version and every table of the list (those it lacks, on first open, or
         // those added since it was written) are created in one transaction.
-        let txn = db.begin_write()?;
+        let txn = write_txn::begin(&db)?;
         {
             let mut meta = txn.open_table(tables::META)?;
             let format = meta.get(tables::FORMAT)?.map(|v| v.value());
@@ -160,8 +191,10 @@ impl Store {
         }
         txn.commit()?;
         let state = Self::load_state(db.begin_read()?)?;
-        tracing::info!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, "store opened");
-        Ok(Self::with_handle(Handle::Write(db), path, config, state))
+        tracing::info!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, walked_whole_file, "store opened");
+        let mut store = Self::with_handle(Handle::Write(db), path, config, state);
+        store.walked_whole_file_on_open = walked_whole_file;
+        Ok(store)
     }
 
     /// Opens an existing store read-only and restores the live state: not a byte of the file is
@@ -198,6 +231,7 @@ impl Store {
             writer: Mutex::new(()),
             write_block: Mutex::new(None),
             quarantine_drop_log: Mutex::new(DropLog::default()),
+            walked_whole_file_on_open: false,
         }
     }
 }

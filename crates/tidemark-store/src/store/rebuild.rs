@@ -1,17 +1,32 @@
-//! The whole log folded again: without touching the store (`fold_log`), or writing the
-//! snapshots and the finding index anew (`rebuild`).
+//! The log folded again: without touching the store (`fold_log`), or into a new file that then
+//! replaces the store (`rebuild`).
+//!
+//! A rebuild writes a fresh file beside the store (`FILE.rebuild-partial`): the tables that hold
+//! facts (the log, the id index, the quarantine, `meta`) copied from one read transaction, and
+//! everything derived from the log (the indexes and the projection snapshots) written anew by
+//! folding it. The new file is compacted (a file written from scratch still has holes between
+//! its pages of different sizes), made durable, checked (it restores, with the same checkpoint
+//! and log), and renamed over the store. So a crash leaves the old store or the new one, never
+//! half of one, and the file is no larger than the store compacted: rewriting the derived tables
+//! in place, in one transaction, needed room for both versions of them (the store grew by up to
+//! 2× at every rebuild). What it needs instead is room for the new file beside the old one while
+//! it runs.
+//! A partial file left by a crash is removed by the next read-write open or rebuild.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use redb::ReadableTable;
+use redb::{Database, ReadableTableMetadata};
 use serde::Serialize;
 use tidemark_core::Projections;
 
-use super::index::finding_index_entries;
-use super::restore::{decode_log, replay_range};
-use super::{LiveState, Store};
+use super::backup::{copy_table_where, open_listed};
+use super::index::index_event;
+use super::open::{CreateTables, open_database};
+use super::restore::{decode_log, latest_usable_snapshot, replay_range};
+use super::{Handle, LiveState, Store, write_txn};
 use crate::error::{QueryError, RebuildError, StorageFault};
-use crate::tables;
+use crate::tables::{self, Table, TableVisitor};
 
 /// What a rebuild did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -20,6 +35,206 @@ pub struct RebuildReport {
     pub events: u64,
     /// Whether the rebuilt state equals the state it replaced.
     pub state_unchanged: bool,
+    /// The snapshot the fold started from: `None` when the whole log was folded from nothing;
+    /// after retention, the first readable snapshot at the cut (the derived data up to it is
+    /// kept as it was: the events before it are gone).
+    pub from_snapshot: Option<u64>,
+    /// Size of the store file before.
+    pub bytes_before: u64,
+    /// Size of the store file after.
+    pub bytes_after: u64,
+}
+
+/// Where a rebuild is (for a progress bar): first the tables it keeps are copied into the new
+/// file, then the log is folded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RebuildProgress {
+    /// Entries of the tables kept (the log, the id index, the quarantine, `meta`) copied.
+    Copying {
+        /// Entries copied so far.
+        done: u64,
+        /// Entries to copy.
+        total: u64,
+    },
+    /// Events of the log folded.
+    Folding {
+        /// Events folded so far.
+        done: u64,
+        /// Events to fold.
+        total: u64,
+    },
+}
+
+/// Events folded per (non-durable) commit of the new file.
+const FOLD_CHUNK: usize = 10_000;
+
+/// The new file a rebuild writes beside the store at `path` before it replaces it.
+pub(super) fn rebuild_scratch_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".rebuild-partial");
+    path.with_file_name(name)
+}
+
+/// Removes a partial rebuild left beside the store at `path` by a process that died while
+/// rebuilding. Only a process holding the store open for writing may call it: the rebuild that
+/// writes the file holds the store until the file is renamed over it.
+pub(super) fn remove_partial_rebuild(path: &Path) -> std::io::Result<()> {
+    let scratch = rebuild_scratch_path(path);
+    match std::fs::remove_file(&scratch) {
+        Ok(()) => {
+            tracing::info!(file = %scratch.display(), "removed a partial rebuild left by an interrupted `tidemark rebuild`; the store is as it was before it");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a table of the list holds what the log derives (the indexes, the projection
+/// snapshots), which a rebuild writes anew by folding the log, rather than facts it copies whole
+/// (the log; the id index, which keeps the ids of events retention dropped, so it is no longer
+/// derivable from the log; the quarantine; `meta`). The `match` is exhaustive: a table added to
+/// the list must be placed here, and in `copy_kept`.
+fn derived_from_log(table: Table) -> bool {
+    match table {
+        Table::Meta
+        | Table::Log
+        | Table::Ids
+        | Table::Quarantine
+        | Table::QuarantineDigests
+        | Table::QuarantineRepeats => false,
+        Table::ByFinding
+        | Table::ByClusterTime
+        | Table::ByIncident
+        | Table::ByType
+        | Table::Snapshots
+        | Table::SnapshotTimes => true,
+    }
+}
+
+/// Copies into `target` what a rebuild keeps of each table: the tables of facts whole and, when
+/// the fold starts from the snapshot at `base` (after retention), the derived entries of the
+/// positions up to it (which the fold cannot write again) and that snapshot. `progress(read)`
+/// counts entries read.
+fn copy_kept(
+    source: &redb::ReadTransaction,
+    target: &Database,
+    base: u64,
+    progress: &mut impl FnMut(u64),
+) -> Result<(), StorageFault> {
+    for &table in Table::ALL {
+        if derived_from_log(table) && base == 0 {
+            continue;
+        }
+        match table {
+            Table::Meta => copy_whole(source, target, table, tables::META, progress)?,
+            Table::Log => copy_whole(source, target, table, tables::LOG, progress)?,
+            Table::Ids => copy_whole(source, target, table, tables::IDS, progress)?,
+            Table::Quarantine => copy_whole(source, target, table, tables::QUARANTINE, progress)?,
+            Table::QuarantineDigests => {
+                copy_whole(source, target, table, tables::QUARANTINE_DIGESTS, progress)?
+            }
+            Table::QuarantineRepeats => {
+                copy_whole(source, target, table, tables::QUARANTINE_REPEATS, progress)?
+            }
+            Table::ByFinding => {
+                let open = source.open_table(tables::BY_FINDING)?;
+                let keep = |key: &redb::AccessGuard<'_, (&str, &str, u64)>| key.value().2 <= base;
+                copy_table_where(&open, target, tables::BY_FINDING, keep, progress)?;
+            }
+            Table::ByClusterTime => {
+                let open = source.open_table(tables::BY_CLUSTER_TIME)?;
+                let keep = |key: &redb::AccessGuard<'_, (&str, i64, u64)>| key.value().2 <= base;
+                copy_table_where(&open, target, tables::BY_CLUSTER_TIME, keep, progress)?;
+            }
+            Table::ByIncident => {
+                let open = source.open_table(tables::BY_INCIDENT)?;
+                let keep = |key: &redb::AccessGuard<'_, (&str, u64)>| key.value().1 <= base;
+                copy_table_where(&open, target, tables::BY_INCIDENT, keep, progress)?;
+            }
+            Table::ByType => {
+                let open = source.open_table(tables::BY_TYPE)?;
+                let keep = |key: &redb::AccessGuard<'_, (&str, u64)>| key.value().1 <= base;
+                copy_table_where(&open, target, tables::BY_TYPE, keep, progress)?;
+            }
+            Table::Snapshots => {
+                let open = source.open_table(tables::SNAPSHOTS)?;
+                let keep = |key: &redb::AccessGuard<'_, u64>| key.value() == base;
+                copy_table_where(&open, target, tables::SNAPSHOTS, keep, progress)?;
+            }
+            Table::SnapshotTimes => {
+                let open = source.open_table(tables::SNAPSHOT_TIMES)?;
+                let keep = |key: &redb::AccessGuard<'_, u64>| key.value() == base;
+                copy_table_where(&open, target, tables::SNAPSHOT_TIMES, keep, progress)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn copy_whole<K: redb::Key + 'static, V: redb::Value + 'static>(
+    source: &redb::ReadTransaction,
+    target: &Database,
+    table: Table,
+    definition: redb::TableDefinition<'static, K, V>,
+    progress: &mut impl FnMut(u64),
+) -> Result<(), StorageFault> {
+    if let Some(open) = open_listed(source, table, definition)? {
+        copy_table_where(&open, target, definition, |_| true, progress)?;
+    }
+    Ok(())
+}
+
+/// Counts the entries `copy_kept` reads, for its progress.
+struct EntriesToCopy<'a> {
+    source: &'a redb::ReadTransaction,
+    base: u64,
+    entries: u64,
+}
+
+impl TableVisitor for EntriesToCopy<'_> {
+    type Error = StorageFault;
+
+    fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &mut self,
+        table: Table,
+        definition: redb::TableDefinition<'static, K, V>,
+    ) -> Result<(), StorageFault> {
+        if derived_from_log(table) && self.base == 0 {
+            return Ok(());
+        }
+        if let Some(open) = open_listed(self.source, table, definition)? {
+            self.entries += open.len()?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes the file at `path` durable.
+fn sync_file(path: &Path) -> Result<(), RebuildError> {
+    std::fs::File::open(path)
+        .and_then(|file| file.sync_all())
+        .map_err(|source| RebuildError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Makes a rename in the directory of `path` durable (best effort: not every filesystem syncs
+/// directories).
+fn sync_parent(path: &Path) {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+}
+
+fn file_bytes(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 impl Store {
@@ -51,26 +266,71 @@ impl Store {
         Ok(findings)
     }
 
-    /// Drops every projection snapshot and the finding index, folds the whole log again, and
-    /// writes them anew, in one transaction; the live state becomes the rebuilt one.
+    /// Writes the indexes and the projection snapshots anew by folding the log again, and
+    /// replaces the store with the result; the live state becomes the rebuilt one.
+    ///
+    /// The fold starts from nothing, or, when retention dropped the start of the log, from the
+    /// first readable snapshot at the cut (what is derived up to it is kept). It writes a new
+    /// file beside the store (the tables of facts copied, the derived ones written by the fold),
+    /// makes it durable, checks it, and renames it over the store: a crash at any moment leaves
+    /// the old store or the new one, and the new file, compacted, is no larger than the store
+    /// compacted. The
+    /// directory needs room for it meanwhile. On error the store is unchanged (but for
+    /// [`RebuildError::Reopen`]).
     pub fn rebuild(
         &self,
-        mut progress: impl FnMut(u64, u64),
+        mut progress: impl FnMut(RebuildProgress),
     ) -> Result<RebuildReport, RebuildError> {
         self.refuse_if_read_only()?;
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        if state.log_start > 1 {
-            return Err(RebuildError::LogRetained {
-                first_retained: state.log_start,
-            });
+        let scratch = rebuild_scratch_path(&self.path);
+        remove_partial_rebuild(&self.path).map_err(|source| RebuildError::Io {
+            path: scratch.clone(),
+            source,
+        })?;
+        let bytes_before = file_bytes(&self.path);
+        let (rebuilt, from_snapshot) = match self
+            .rebuild_into(&scratch, &state, &mut progress)
+            .and_then(|built| self.check_rebuilt(&scratch, &state).map(|()| built))
+        {
+            Ok(built) => built,
+            Err(error) => {
+                let _ = std::fs::remove_file(&scratch);
+                return Err(error);
+            }
+        };
+        if let Err(error) = self.swap_in(&scratch) {
+            let _ = std::fs::remove_file(&scratch);
+            if let RebuildError::Reopen(_) = error {
+                // The new file is the store now; the next write reopens it.
+                *state = rebuilt;
+            }
+            return Err(error);
         }
+        let state_unchanged = rebuilt.projections.snapshot() == state.projections.snapshot();
+        let events = rebuilt.last_seq - from_snapshot.unwrap_or(0);
+        *state = rebuilt;
+        Ok(RebuildReport {
+            events,
+            state_unchanged,
+            from_snapshot,
+            bytes_before,
+            bytes_after: file_bytes(&self.path),
+        })
+    }
+
+    /// Writes the rebuilt store into the new file `scratch` and closes it: answers the rebuilt
+    /// live state and the snapshot the fold started from.
+    fn rebuild_into(
+        &self,
+        scratch: &Path,
+        state: &LiveState,
+        progress: &mut impl FnMut(RebuildProgress),
+    ) -> Result<(LiveState, Option<u64>), RebuildError> {
         let checkpoint = state.last_seq;
         let db = self.db()?;
-        let txn = db.begin_write()?;
-        txn.delete_table(tables::SNAPSHOTS)?;
-        txn.delete_table(tables::SNAPSHOT_TIMES)?;
-        txn.delete_table(tables::BY_FINDING)?;
+        let source = db.begin_read()?;
         let mut rebuilt = LiveState {
             projections: Projections::new(),
             last_seq: 0,
@@ -78,44 +338,186 @@ impl Store {
             snapshot_seq: 0,
             quarantine: state.quarantine,
             from_stream: state.from_stream,
-            log_start: 1,
+            log_start: state.log_start,
             skipped_snapshots: Vec::new(),
         };
+        let mut from_snapshot = None;
+        if state.log_start > 1 {
+            // The events before the cut are gone: start from the first snapshot at the cut that
+            // reads back (candidates in position order, so the earliest usable one).
+            let snapshots = source.open_table(tables::SNAPSHOTS)?;
+            let candidates = snapshots
+                .range(state.log_start.saturating_sub(1)..=checkpoint)?
+                .map(|entry| Ok(entry?.0.value()));
+            let mut skipped = Vec::new();
+            let Some(record) = latest_usable_snapshot(
+                &snapshots,
+                candidates,
+                state.log_start,
+                None,
+                &mut skipped,
+            )?
+            else {
+                return Err(RebuildError::LogRetained {
+                    first_retained: state.log_start,
+                });
+            };
+            rebuilt.projections = Projections::restore_owned(record.projections);
+            rebuilt.last_seq = record.seq;
+            rebuilt.max_time = record.max_time;
+            rebuilt.snapshot_seq = record.seq;
+            from_snapshot = Some(record.seq);
+        }
+        let base = rebuilt.last_seq;
+
+        let mut target = open_database(scratch, self.config.cache_bytes)
+            .map(|opened| opened.db)
+            .map_err(|e| RebuildError::Check {
+                path: scratch.to_path_buf(),
+                problem: format!("cannot create it: {e}"),
+            })?;
         {
-            let log = txn.open_table(tables::LOG)?;
-            let mut by_finding = txn.open_table(tables::BY_FINDING)?;
-            let mut bits: BTreeMap<String, u8> = BTreeMap::new();
-            let entries = log.range(1..=checkpoint).map_err(StorageFault::from)?;
-            for entry in entries {
-                let (key, value) = entry?;
-                let seq = key.value();
-                let stored = decode_log(seq, value.value())?;
-                let event = &stored.event;
-                let changes = rebuilt.projections.apply(seq, event);
-                finding_index_entries(event, changes, &mut bits);
-                for (check_key, b) in &bits {
-                    by_finding.insert((event.cluster.as_str(), check_key.as_str(), seq), *b)?;
-                }
-                rebuilt.last_seq = seq;
-                rebuilt.max_time = Some(rebuilt.max_time.map_or(event.time, |t| t.max(event.time)));
-                if seq % self.config.snapshot_keep_every == 0 && seq < checkpoint {
-                    self.write_snapshot(&txn, &mut rebuilt)?;
-                }
-                if seq % 65_536 == 0 {
-                    progress(seq, checkpoint);
+            let txn = write_txn::begin(&target)?;
+            tables::visit_tables(&mut CreateTables(&txn)).map_err(StorageFault::from)?;
+            txn.commit()?;
+        }
+        let mut count = EntriesToCopy {
+            source: &source,
+            base,
+            entries: 0,
+        };
+        tables::visit_tables(&mut count)?;
+        let total = count.entries;
+        let mut copied = 0;
+        progress(RebuildProgress::Copying { done: 0, total });
+        copy_kept(&source, &target, base, &mut |read| {
+            copied += read;
+            progress(RebuildProgress::Copying {
+                done: copied,
+                total,
+            });
+        })?;
+
+        let log = source.open_table(tables::LOG)?;
+        let mut entries = log.range(base + 1..=checkpoint)?;
+        let to_fold = checkpoint - base;
+        progress(RebuildProgress::Folding {
+            done: 0,
+            total: to_fold,
+        });
+        let mut bits: BTreeMap<String, u8> = BTreeMap::new();
+        loop {
+            // Non-durable commits: the file is private until the last, durable one.
+            let mut txn = write_txn::begin(&target)?;
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| StorageFault(redb::Error::from(e)))?;
+            let mut in_chunk = 0;
+            {
+                let mut by_finding = txn.open_table(tables::BY_FINDING)?;
+                let mut by_cluster_time = txn.open_table(tables::BY_CLUSTER_TIME)?;
+                let mut by_incident = txn.open_table(tables::BY_INCIDENT)?;
+                let mut by_type = txn.open_table(tables::BY_TYPE)?;
+                for entry in entries.by_ref() {
+                    let (key, value) = entry.map_err(StorageFault::from)?;
+                    let seq = key.value();
+                    let stored = decode_log(seq, value.value())?;
+                    let event = &stored.event;
+                    let changes = rebuilt.projections.apply(seq, event);
+                    index_event(
+                        seq,
+                        event,
+                        changes,
+                        &mut bits,
+                        &mut by_finding,
+                        &mut by_cluster_time,
+                        &mut by_incident,
+                        &mut by_type,
+                    )?;
+                    rebuilt.last_seq = seq;
+                    rebuilt.max_time =
+                        Some(rebuilt.max_time.map_or(event.time, |t| t.max(event.time)));
+                    if seq % self.config.snapshot_keep_every == 0 && seq < checkpoint {
+                        self.write_snapshot(&txn, &mut rebuilt)?;
+                    }
+                    in_chunk += 1;
+                    if in_chunk == FOLD_CHUNK {
+                        break;
+                    }
                 }
             }
+            txn.commit()?;
+            progress(RebuildProgress::Folding {
+                done: rebuilt.last_seq - base,
+                total: to_fold,
+            });
+            if in_chunk < FOLD_CHUNK {
+                break;
+            }
         }
-        if rebuilt.last_seq > 0 {
+        drop(entries);
+        drop(log);
+        drop(source);
+        drop(db);
+        // The last commit is durable (and so makes every one before it durable).
+        let txn = write_txn::begin(&target)?;
+        if rebuilt.last_seq > rebuilt.snapshot_seq {
             self.write_snapshot(&txn, &mut rebuilt)?;
         }
         txn.commit()?;
-        progress(checkpoint, checkpoint);
-        let state_unchanged = rebuilt.projections.snapshot() == state.projections.snapshot();
-        *state = rebuilt;
-        Ok(RebuildReport {
-            events: checkpoint,
-            state_unchanged,
-        })
+        while target.compact().map_err(|e| RebuildError::Check {
+            path: scratch.to_path_buf(),
+            problem: format!("compacting it: {e}"),
+        })? {}
+        target.close().map_err(|e| RebuildError::Check {
+            path: scratch.to_path_buf(),
+            problem: format!("closing it: {e}"),
+        })?;
+        sync_file(scratch)?;
+        Ok((rebuilt, from_snapshot))
+    }
+
+    /// Checks that the new file restores, with the checkpoint and the log of the store it
+    /// replaces.
+    fn check_rebuilt(&self, scratch: &Path, state: &LiveState) -> Result<(), RebuildError> {
+        let info = Self::inspect_backup(scratch).map_err(|e| RebuildError::Check {
+            path: scratch.to_path_buf(),
+            problem: e.to_string(),
+        })?;
+        let events = {
+            let db = self.db()?;
+            let txn = db.begin_read()?;
+            txn.open_table(tables::LOG)?.len()?
+        };
+        if (info.checkpoint, info.events) != (state.last_seq, events) {
+            return Err(RebuildError::Check {
+                path: scratch.to_path_buf(),
+                problem: format!(
+                    "checkpoint {} with {} events, expected checkpoint {} with {events}",
+                    info.checkpoint, info.events, state.last_seq
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Renames the new file over the store and opens it in place of the old one. The rename
+    /// happens while this process still holds the old file: no other process can open the store
+    /// between the check and the rename (one that opens the new file right after the rename
+    /// finds a complete store, and this reopen then fails with `Reopen`).
+    fn swap_in(&self, scratch: &Path) -> Result<(), RebuildError> {
+        std::fs::rename(scratch, &self.path).map_err(|source| RebuildError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        sync_parent(&self.path);
+        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+        // Closes the old file (no longer named by the path).
+        *slot = None;
+        let db = open_database(&self.path, self.config.cache_bytes)
+            .map_err(RebuildError::Reopen)?
+            .db;
+        *slot = Some(Handle::Write(db));
+        tracing::info!(path = %self.path.display(), "store rebuilt: the new file replaced it");
+        Ok(())
     }
 }

@@ -1,5 +1,6 @@
-//! Retention on a replica: the local log's events before a durable snapshot dropped, with their
-//! index entries and the older snapshots.
+//! Retention: the local log's events before a durable snapshot dropped, with their index entries
+//! and the older snapshots. A replica's events live on in its JetStream stream; an embedded
+//! store's are gone, so it drops them only when told it may ([`EmbeddedRetention::Allow`]).
 
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::Serialize;
@@ -9,6 +10,17 @@ use super::restore::{decode_snapshot_or_outdated, skip_corrupt_snapshot};
 use crate::error::{RetentionError, StorageFault};
 use crate::tables::{self, Table};
 
+/// Whether retention may drop the events of an embedded store (its own source of truth: the
+/// events before the cut are then gone but for a backup, and time travel and rebuild start at
+/// the cut). A replica's events live on in its stream, so this does not matter for a replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmbeddedRetention {
+    /// Refuse with [`RetentionError::EmbeddedStore`].
+    Refuse,
+    /// Drop them: the operator opted in (`tidemark compact --allow-embedded`).
+    Allow,
+}
+
 /// What dropping old events did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RetentionReport {
@@ -17,25 +29,32 @@ pub struct RetentionReport {
     /// The first position the local log holds now (a snapshot's position: time travel works
     /// from here on).
     pub first_retained: u64,
+    /// An embedded store (its dropped events are gone but for backups), not a replica (whose
+    /// dropped events live on in its stream).
+    pub embedded: bool,
 }
 
 impl Store {
-    /// Retention for a replica, whose JetStream stream is the source of truth: drops the local
-    /// log's events before the latest durable snapshot at or before `before` (default: the
-    /// latest snapshot), with their timeline index entries and the older snapshots. The live
-    /// state is unchanged (it restores from that snapshot and the events after it); time travel
-    /// before the snapshot answers
+    /// Retention: drops the local log's events before the latest durable snapshot at or before
+    /// `before` (default: the latest snapshot), with their timeline index entries and the older
+    /// snapshots. The live state is unchanged (it restores from that snapshot and the events
+    /// after it); time travel before the snapshot answers
     /// [`QueryError::BeforeRetainedLog`](crate::QueryError::BeforeRetainedLog) and `rebuild`
-    /// refuses. The id index is kept whole, so a stream message repeating an old id is still a
-    /// duplicate. An embedded store (its own source of truth) refuses.
+    /// starts from the snapshot. The id index is kept whole, so an event repeating an old id is
+    /// still a duplicate.
+    ///
+    /// A replica's events live on in its JetStream stream. An embedded store is its own source
+    /// of truth: it refuses ([`RetentionError::EmbeddedStore`]) unless `embedded` is
+    /// [`EmbeddedRetention::Allow`], and then the events before the cut are gone for good.
     pub fn drop_events_before(
         &self,
         before: Option<u64>,
+        embedded: EmbeddedRetention,
     ) -> Result<RetentionReport, RetentionError> {
         self.refuse_if_read_only()?;
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        if !state.from_stream {
+        if !state.from_stream && embedded == EmbeddedRetention::Refuse {
             return Err(RetentionError::EmbeddedStore);
         }
         let requested = before.unwrap_or(state.last_seq).min(state.last_seq);
@@ -78,11 +97,13 @@ impl Store {
         tracing::info!(
             dropped,
             first_retained = cut,
+            embedded = !state.from_stream,
             "retention dropped old events from the local log"
         );
         Ok(RetentionReport {
             dropped_events: dropped,
             first_retained: cut,
+            embedded: !state.from_stream,
         })
     }
 }
