@@ -18,8 +18,8 @@ pub use error::{
 pub use quarantine::QuarantineLimits;
 pub use store::{
     At, BackupInfo, ClusterTimelinePage, CompactReport, DiskFull, EVENTS_SCAN_BUDGET, EventFilter,
-    EventsPage, Input, Outcome, QuarantineEntry, QuarantineView, RebuildReport, RetentionReport,
-    Stats, Store, StoreConfig, TimelineEntry,
+    EventsPage, FindingTimelineWindow, Input, Outcome, QuarantineEntry, QuarantineView,
+    RebuildReport, RetentionReport, Stats, Store, StoreConfig, TimelineAnchor, TimelineEntry,
 };
 pub use verify::{IntegrityCheck, VERIFY_MAX_LISTED, VerifyError, VerifyProblem, VerifyReport};
 
