@@ -14,8 +14,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::openapi::{DescribeOutput, OperationDoc, Route, Schemas};
 use crate::read::{
-    DEFAULT_PAGE, blocking, incident_timeline_positions, position_param,
-    with_projections_and_events,
+    blocking, incident_timeline_positions, page_size, position_param, with_projections_and_events,
 };
 use crate::state::AppState;
 use crate::web::{self, FindingLane, TimelineLine};
@@ -43,9 +42,6 @@ pub(super) fn routes() -> Vec<Route> {
         ),
     ]
 }
-
-/// Timeline entries on one finding page.
-const FINDING_PAGE_ENTRIES: usize = DEFAULT_PAGE;
 
 /// `?at=` of the pages.
 #[derive(Deserialize, Debug, Default, JsonSchema)]
@@ -166,10 +162,13 @@ struct FindingPageQuery {
     /// The timeline entries after this log position (the "newer" link).
     #[schemars(range(max = 9_007_199_254_740_991_u64))]
     after: Option<u64>,
+    /// Timeline entries per page, 1 to 1000 (default 100).
+    #[schemars(range(min = 1, max = 1000))]
+    limit: Option<usize>,
 }
 
-/// `GET /findings/{cluster}/{*check_key}`: one finding, a page of its timeline
-/// ([`FINDING_PAGE_ENTRIES`] entries) and the part of its history that page covers.
+/// `GET /findings/{cluster}/{*check_key}`: one finding, a page of its timeline (`limit`
+/// entries, 100 by default) and the part of its history that page covers.
 async fn finding(
     State(state): State<AppState>,
     ApiPath((cluster, check_key)): ApiPath<(String, String)>,
@@ -185,18 +184,19 @@ async fn finding(
         (None, Some(after)) => TimelineAnchor::After(position_param("after", Some(after))?),
         (None, None) => TimelineAnchor::Before(u64::MAX),
     };
+    let limit = page_size(params.limit)?;
     let store = state.store.clone();
     blocking(move || {
         let up_to = store.checkpoint();
         let window = store
-            .finding_timeline_window(&cluster, &check_key, anchor, up_to, FINDING_PAGE_ENTRIES)
+            .finding_timeline_window(&cluster, &check_key, anchor, up_to, limit)
             .map_err(|e| ApiError::query(&e))?;
         // The stretch of the log the page covers: from its first entry (the start of the log
         // on the oldest page) to its last (the end on the newest).
         let (from, to) = (window.older.unwrap_or(0), window.newer.unwrap_or(u64::MAX));
         // Every opening, resolution and flap change is a timeline entry: the page overlaps at
         // most one more occurrence (or episode per detector) than it has entries.
-        let most = FINDING_PAGE_ENTRIES + 2;
+        let most = limit + 2;
         let found = store.read(|p| {
             let findings = p.findings();
             Some((
@@ -238,6 +238,7 @@ async fn finding(
                 flaps,
                 older: window.older,
                 newer: window.newer,
+                limit: params.limit,
             }),
         ))
     })

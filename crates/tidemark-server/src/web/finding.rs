@@ -79,18 +79,22 @@ pub fn finding_page(page: &FindingPage) -> String {
 
 /// Links to the older and the newer page of the timeline (relative: the same finding).
 fn pager(page: &FindingPage) -> Markup {
+    let limit = page
+        .limit
+        .map(|n| format!("&limit={n}"))
+        .unwrap_or_default();
     html! {
         @if page.older.is_some() || page.newer.is_some() {
             nav class="pager" {
                 @if let Some(before) = page.older {
-                    a class="older" rel="prev" href={ "?before=" (before) } { "← older" }
+                    a class="older" rel="prev" href={ "?before=" (before) (limit) } { "← older" }
                 }
                 " "
                 @if let Some(after) = page.newer {
-                    a class="newer" rel="next" href={ "?after=" (after) } { "newer →" }
+                    a class="newer" rel="next" href={ "?after=" (after) (limit) } { "newer →" }
                 }
                 " "
-                a class="latest" href="?" { "latest" }
+                a class="latest" href={ "?" (limit.trim_start_matches('&')) } { "latest" }
             } "\n"
         }
     }

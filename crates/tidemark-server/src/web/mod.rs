@@ -61,6 +61,8 @@ pub struct FindingPage {
     pub older: Option<u64>,
     /// The `after` of the newer page; `None` when this is the newest.
     pub newer: Option<u64>,
+    /// The page size asked for, kept in the links (`None`: the default).
+    pub limit: Option<usize>,
 }
 
 /// One finding's lane on the incident chart.

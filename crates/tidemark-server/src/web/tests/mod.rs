@@ -370,6 +370,7 @@ fn finding_with(paged: bool) -> FindingPage {
         },
         older: None,
         newer: None,
+        limit: None,
     };
     if paged {
         page.history.items.drain(..1);
@@ -670,6 +671,14 @@ fn a_finding_page_shows_its_part_of_the_history_and_links_both_ways() {
         "above and below the timeline"
     );
     assert_eq!(html.matches(&newer).count(), 2);
+    let mut sized = page.clone();
+    sized.limit = Some(2);
+    let html = finding_page(&sized);
+    assert!(html.contains(&format!(
+        "href=\"?before={}&amp;limit=2\"",
+        page.older.unwrap()
+    )));
+    assert!(html.contains("href=\"?limit=2\""));
     // The first row is numbered in the whole history.
     assert!(html.contains("<td class=\"num\">2</td>"), "{html}");
 }
