@@ -109,6 +109,72 @@ fn an_incident_page_shows_every_timeline_entry_in_a_real_browser() {
     assert!(dom.contains("ECR pull secret expired?"));
     assert!(!dom.contains("<script"), "the page needs no JavaScript");
 
+    // A finding's page pages its timeline: from the latest page, the "older" links lead back
+    // to the first entry, and the pages together are the whole timeline.
+    let incident: Value = serde_json::from_str(
+        &ureq::get(&format!("{base}/v1/incidents/inc-2026-03-02-dnd"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let finding = &incident["incident"]["findings"][0];
+    let path = format!(
+        "{}/{}",
+        segment(finding["cluster"].as_str().unwrap()),
+        segment(finding["check_key"].as_str().unwrap())
+    );
+    let api: Value = serde_json::from_str(
+        &ureq::get(&format!("{base}/v1/findings/{path}?limit=1000"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let whole: Vec<u64> = api["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(
+        whole.len() >= 2,
+        "a timeline longer than a page of 1: {api:#}"
+    );
+    let mut shown: Vec<u64> = Vec::new();
+    let mut page_url = format!("{base}/findings/{path}?limit=1");
+    let mut pages = 0;
+    loop {
+        let dom = browse(&chromium, &profile, &page_url, &["--dump-dom"]);
+        let table = &dom[dom.find("<table class=\"timeline\"").expect("a timeline")..];
+        let table = &table[..table.find("</table>").unwrap()];
+        let seqs: Vec<u64> = table
+            .split("id=\"seq-")
+            .skip(1)
+            .map(|rest| rest[..rest.find('"').unwrap()].parse().unwrap())
+            .collect();
+        assert_eq!(seqs.len(), 1, "{page_url}: {seqs:?}");
+        shown.splice(0..0, seqs);
+        pages += 1;
+        let Some(link) = dom.find("class=\"older\"") else {
+            break;
+        };
+        let href = &dom[link..];
+        let href = &href[href.find("href=\"").unwrap() + 6..];
+        let href = href[..href.find('"').unwrap()].replace("&amp;", "&");
+        page_url = format!("{base}/findings/{path}{href}");
+        assert!(pages < 100, "the older links never end");
+    }
+    assert_eq!(
+        shown, whole,
+        "the pages followed back are the whole timeline"
+    );
+    assert!(pages >= 2);
+
     let shot = screenshots().join("incident.png");
     let _ = std::fs::remove_file(&shot);
     browse(
@@ -143,6 +209,18 @@ fn an_incident_page_shows_every_timeline_entry_in_a_real_browser() {
 
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+/// A path segment, percent-encoded (check keys hold `/` and `:`).
+fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The text of a page as a reader sees it: tags dropped, entities read, whitespace collapsed.

@@ -24,8 +24,8 @@ pub use findings::flaps;
 
 pub use event::{Event, EventId, EventType, Payload, Severity};
 pub use findings::{
-    ChangeSink, FindingChange, FindingState, FindingView, FindingsProjection, Occurrence,
-    ResolutionKind,
+    ChangeSink, FindingChange, FindingOverview, FindingState, FindingView, FindingsProjection,
+    Occurrence, ResolutionKind,
 };
 pub use fold::{Applied, FoldSnapshot, LogFold};
 pub use projections::{Projections, ProjectionsSnapshot};

@@ -80,6 +80,11 @@ impl Projections {
     /// Check keys whose parts looked unstable when the store first saw them, with advice,
     /// sorted by (cluster, check_key).
     pub fn unstable_keys(&self, cluster: Option<&str>) -> Vec<UnstableKeyView> {
+        self.unstable_keys_first(cluster, usize::MAX)
+    }
+
+    /// The first `limit` of [`Self::unstable_keys`], analysed only as far as needed.
+    pub fn unstable_keys_first(&self, cluster: Option<&str>, limit: usize) -> Vec<UnstableKeyView> {
         self.findings
             .unstable_keys(cluster)
             .into_iter()
@@ -89,6 +94,7 @@ impl Projections {
                     advice,
                 })
             })
+            .take(limit)
             .collect()
     }
 

@@ -11,6 +11,8 @@
 
 use std::fmt::Write as _;
 
+use tidemark_core::flaps::FlapDetector;
+
 use crate::error::ApiError;
 
 /// One part of a sort key.
@@ -88,6 +90,23 @@ impl Part for i64 {
     }
 }
 
+impl Part for FlapDetector {
+    #[cfg(test)]
+    const PATTERN: &'static str = "(count|state_change)";
+
+    fn encode_into(&self, out: &mut String) {
+        out.push_str(self.as_str());
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        match text {
+            "count" => Some(Self::Count),
+            "state_change" => Some(Self::StateChange),
+            _ => None,
+        }
+    }
+}
+
 /// A sort key a cursor can carry.
 pub(crate) trait CursorKey: Sized {
     /// The parts of its cursor.
@@ -136,6 +155,8 @@ pub const FINDING_CURSOR_PATTERN: &str = r"^([0-9a-f]{2})*\.([0-9a-f]{2})*$";
 pub const ORPHAN_CURSOR_PATTERN: &str = r"^([0-9a-f]{2})*\.([0-9a-f]{2})*\.([0-9a-f]{2})*$";
 /// Cursors of incidents, sorted by (opened_seq, id).
 pub const INCIDENT_CURSOR_PATTERN: &str = r"^[0-9]{1,20}\.([0-9a-f]{2})*$";
+/// Cursors of a finding's flap episodes, by (started_seq, detector).
+pub const FLAP_EPISODE_CURSOR_PATTERN: &str = r"^[0-9]{1,20}\.(count|state_change)$";
 /// Cursors of a cluster's timeline, sorted by (event time in Unix nanoseconds, position).
 pub const TIMELINE_CURSOR_PATTERN: &str = r"^-?[0-9]{1,19}\.[0-9]{1,20}$";
 
@@ -166,6 +187,7 @@ mod tests {
     type OrphanKey = (String, String, String);
     type IncidentKey = (u64, String);
     type TimelineKey = (i64, u64);
+    type FlapEpisodeKey = (u64, FlapDetector);
 
     #[test]
     fn the_documented_patterns_are_the_grammars_of_the_keys() {
@@ -173,6 +195,7 @@ mod tests {
         assert_eq!(OrphanKey::pattern(), ORPHAN_CURSOR_PATTERN);
         assert_eq!(IncidentKey::pattern(), INCIDENT_CURSOR_PATTERN);
         assert_eq!(TimelineKey::pattern(), TIMELINE_CURSOR_PATTERN);
+        assert_eq!(FlapEpisodeKey::pattern(), FLAP_EPISODE_CURSOR_PATTERN);
     }
 
     #[test]
@@ -251,6 +274,13 @@ mod tests {
         check::<OrphanKey>(ORPHAN_CURSOR_PATTERN);
         check::<IncidentKey>(INCIDENT_CURSOR_PATTERN);
         check::<TimelineKey>(TIMELINE_CURSOR_PATTERN);
+        check::<FlapEpisodeKey>(FLAP_EPISODE_CURSOR_PATTERN);
+        for bad in ["1.Count", "1.", "1.statechange", "x.count"] {
+            assert!(decode::<FlapEpisodeKey>("after", bad).is_err(), "{bad}");
+        }
+        let key: FlapEpisodeKey =
+            decode("after", &encode(&(7_u64, FlapDetector::StateChange))).unwrap();
+        assert_eq!(key, (7, FlapDetector::StateChange));
     }
 
     /// Any key comes back from its cursor, and cursors keep the order of their keys.

@@ -11,7 +11,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub(crate) use crate::cursor::{
-    FINDING_CURSOR_PATTERN, INCIDENT_CURSOR_PATTERN, ORPHAN_CURSOR_PATTERN, TIMELINE_CURSOR_PATTERN,
+    FINDING_CURSOR_PATTERN, FLAP_EPISODE_CURSOR_PATTERN, INCIDENT_CURSOR_PATTERN,
+    ORPHAN_CURSOR_PATTERN, TIMELINE_CURSOR_PATTERN,
 };
 
 /// What `at=` accepts: a log position or an RFC 3339 time.

@@ -18,8 +18,9 @@ pub use error::{
 pub use quarantine::QuarantineLimits;
 pub use store::{
     At, BackupInfo, ClusterTimelinePage, CompactReport, DiskFull, EVENTS_SCAN_BUDGET,
-    EmbeddedRetention, EventFilter, EventsPage, Input, Outcome, QuarantineEntry, QuarantineView,
-    RebuildProgress, RebuildReport, RetentionReport, Stats, Store, StoreConfig, TimelineEntry,
+    EmbeddedRetention, EventFilter, EventsPage, FindingTimelineWindow, Input, Outcome,
+    QuarantineEntry, QuarantineView, RebuildProgress, RebuildReport, RetentionReport, Stats, Store,
+    StoreConfig, TimelineAnchor, TimelineEntry,
 };
 pub use verify::{IntegrityCheck, VERIFY_MAX_LISTED, VerifyError, VerifyProblem, VerifyReport};
 

@@ -13,7 +13,7 @@ use tidemark_core::event::{
 use tidemark_core::{
     Event, EventId, FindingState, LogFold, Payload, Severity, Timestamp, decode_event,
 };
-use tidemark_store::{At, Input, Outcome, Store, StoreConfig};
+use tidemark_store::{At, Input, Outcome, Store, StoreConfig, TimelineAnchor};
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -429,6 +429,58 @@ fn rebuild_equals_live_and_reopen_and_time_travel_agree_on_random_logs() {
     });
     if let Err(e) = result {
         panic!("rebuild/live property failed; reproduce with TIDEMARK_PROPTEST_SEED={seed}\n{e}");
+    }
+}
+
+/// A finding's timeline read page by page, older from the latest or newer from the first,
+/// with any page size, is exactly its whole timeline (flap changes named as in one read).
+#[test]
+fn finding_timeline_windows_followed_either_way_are_the_whole_timeline() {
+    let (mut runner, seed) = seeded_runner(60);
+    let result = runner.run(&(logs(), 1usize..4), |((events, _, _), limit)| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("w.redb"), StoreConfig::default()).unwrap();
+        store.append(&inputs(&events), NOW).unwrap();
+        let up_to = store.checkpoint();
+        for view in store.read(|p| p.findings().views()) {
+            let (cluster, key) = (view.cluster.as_str(), view.check_key.as_str());
+            let whole = store.finding_timeline(cluster, key).unwrap();
+            let page = |anchor| {
+                store
+                    .finding_timeline_window(cluster, key, anchor, up_to, limit)
+                    .unwrap()
+            };
+            let mut newer = Vec::new();
+            let mut window = page(TimelineAnchor::After(0));
+            loop {
+                prop_assert!(window.entries.len() <= limit);
+                prop_assert_eq!(window.older.is_some(), !newer.is_empty());
+                newer.extend(window.entries.clone());
+                match window.newer {
+                    Some(after) => window = page(TimelineAnchor::After(after)),
+                    None => break,
+                }
+            }
+            prop_assert_eq!(&newer, &whole, "{}/{} newer", cluster, key);
+            let mut older = Vec::new();
+            let mut window = page(TimelineAnchor::Before(u64::MAX));
+            loop {
+                prop_assert!(window.entries.len() <= limit);
+                prop_assert_eq!(window.newer.is_some(), !older.is_empty());
+                older.splice(0..0, window.entries.clone());
+                match window.older {
+                    Some(before) => window = page(TimelineAnchor::Before(before)),
+                    None => break,
+                }
+            }
+            prop_assert_eq!(&older, &whole, "{}/{} older", cluster, key);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!(
+            "timeline windows property failed; reproduce with TIDEMARK_PROPTEST_SEED={seed}\n{e}"
+        );
     }
 }
 

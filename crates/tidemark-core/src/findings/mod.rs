@@ -11,7 +11,8 @@
 //! - [`flaps`]: both flap detectors, and the flap state of a finding (`flaps::FlapState`),
 //!   which only that module changes.
 //! - `churn`: churn per category and drift suspects, from a cycle's first absences.
-//! - `views` and `queries`: what users read (finding views, flaps, stuck, churn, pages).
+//! - `views` and `queries`: what users read (finding views and overviews, pages of findings,
+//!   of flaps and of a finding's history, stuck, churn).
 //! - `snapshot`: the one snapshot layout, borrowed to write and owned to restore.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,10 +34,11 @@ mod views;
 
 pub use self::churn::{CHURN_MIN_KEYS, CHURN_WINDOW_RUNS, ChurnRecord, DriftRecord};
 pub use self::flaps::FlapStatus;
+pub use self::queries::HistoryWindow;
 pub use self::snapshot::{CategorySnapshot, ClusterSnapshot, FindingSnapshot, FindingsSnapshot};
 pub use self::views::{
-    ChurnView, DriftView, FindingFacts, FindingState, FindingSummary, FindingView, FlapView,
-    LongLivedView, StuckReport, UnreachableReason, UnreachableView,
+    ChurnView, DriftView, FindingFacts, FindingOverview, FindingState, FindingSummary, FindingView,
+    FlapOverview, FlapView, LongLivedView, StuckReport, UnreachableReason, UnreachableView,
 };
 
 use self::flaps::{FlapDetector, FlapState};
@@ -252,7 +254,7 @@ impl FindingsProjection {
     fn clusters_matching<'a>(
         &'a self,
         cluster: Option<&'a str>,
-    ) -> impl Iterator<Item = (&'a String, &'a ClusterFindings)> + 'a {
+    ) -> impl DoubleEndedIterator<Item = (&'a String, &'a ClusterFindings)> + 'a {
         self.clusters
             .iter()
             .filter(move |(name, _)| cluster.is_none_or(|c| c == name.as_str()))

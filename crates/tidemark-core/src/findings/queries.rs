@@ -1,17 +1,63 @@
-//! Reading the findings: views and pages of them, flaps, churn, stuck findings, the facts other
-//! projections read. Every list is sorted by (cluster, check_key), whatever the order of the
-//! live state.
+//! Reading the findings: views and pages of them, a finding's history and flap episodes by
+//! page or by window of the log, flaps, churn, stuck findings, the facts other projections read.
+//! Every list is sorted by (cluster, check_key), whatever the order of the live state.
+//!
+//! The `*_page` functions are what the API reads: each selects its page first and builds only
+//! the views on it, and none copies a history (occurrences, flap episodes) it does not return,
+//! so a page costs what it returns, however long the log. The whole lists (`views`, `flaps`,
+//! `stuck`) are the CLI's and the replay corpus' shapes.
 
 use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
 
 use super::churn::{CHURN_MIN_KEYS, CHURN_WINDOW_RUNS, ChurnRecord};
-use super::flaps::FlapEpisode;
+use super::flaps::{FlapDetector, FlapEpisode, FlapEpisodeView};
 use super::views::{
-    ChurnView, DriftView, FindingFacts, FindingState, FindingSummary, FindingView, FlapView,
-    LongLivedView, StuckReport, UnreachableReason, UnreachableView,
+    ChurnView, DriftView, FindingFacts, FindingOverview, FindingState, FindingSummary, FindingView,
+    FlapOverview, FlapView, LongLivedView, StuckReport, UnreachableReason, UnreachableView,
 };
-use super::{Finding, FindingsProjection};
+use super::{ClusterFindings, Finding, FindingsProjection, Occurrence};
+
+/// The range of `episodes` (in the order they started) that holds every episode overlapping
+/// log positions `from..=to`, and some that do not (filter them): at most `limit`, the latest.
+/// Those that started in the window are a contiguous range; of those that started before it,
+/// only the last of each detector can still be open at `from` (a detector's episodes follow
+/// one another), so the walk back stops once it has met both detectors.
+fn overlapping_episodes(
+    episodes: &[FlapEpisode],
+    from: u64,
+    to: u64,
+    limit: usize,
+) -> (usize, usize) {
+    let end = episodes.partition_point(|e| e.started_seq <= to);
+    let in_window = episodes[..end].partition_point(|e| e.started_seq < from);
+    let mut start = in_window;
+    let mut met = [false; 2];
+    for (index, episode) in episodes[..in_window].iter().enumerate().rev() {
+        let detector = match episode.detector {
+            FlapDetector::Count => 0,
+            FlapDetector::StateChange => 1,
+        };
+        if !met[detector] {
+            met[detector] = true;
+            start = index;
+        }
+        if met == [true, true] {
+            break;
+        }
+    }
+    (start.max(end.saturating_sub(limit)), end)
+}
+
+/// A window of a finding's history: the occurrences (or flap episodes) that overlap a range of
+/// log positions, each with its number in the finding's whole history (1 for the first).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryWindow<T> {
+    /// The items, oldest first, with their numbers.
+    pub items: Vec<(usize, T)>,
+    /// How many items the finding has in all.
+    pub total: usize,
+}
 
 impl FindingsProjection {
     /// Every finding, sorted by (cluster, check_key).
@@ -23,6 +69,13 @@ impl FindingsProjection {
             views.extend(findings.into_iter().map(|f| cluster.view(name, f)));
         }
         views
+    }
+
+    /// One finding's current occurrence and counts (what the API answers for it), if the
+    /// projection has it; copies none of its history.
+    pub fn overview(&self, cluster: &str, check_key: &str) -> Option<FindingOverview> {
+        let (state, finding) = self.seen(cluster, check_key)?;
+        Some(state.overview(cluster, finding))
     }
 
     /// One finding, if the projection has it.
@@ -48,15 +101,58 @@ impl FindingsProjection {
 
     /// One page of findings sorted by (cluster, check_key): those of `cluster` (or every
     /// cluster) that `keep` accepts, after the finding `after` names (`(cluster, check_key)`,
-    /// which need not exist), at most `limit`; and whether more follow. Views are built only for
-    /// the page.
+    /// which need not exist), at most `limit`; and whether more follow. Overviews are built
+    /// only for the page, and carry no history.
     pub fn views_page(
         &self,
         cluster: Option<&str>,
         keep: impl Fn(&FindingSummary<'_>) -> bool,
         after: Option<(&str, &str)>,
         limit: usize,
-    ) -> (Vec<FindingView>, bool) {
+    ) -> (Vec<FindingOverview>, bool) {
+        self.page_of(
+            cluster,
+            |state, f| {
+                keep(&FindingSummary {
+                    state: FindingState::of(f.is_active()),
+                    severity: f.severity,
+                    category: &state.category_names[f.category as usize],
+                })
+            },
+            after,
+            limit,
+            |name, state, finding| Some(state.overview(name, finding)),
+        )
+    }
+
+    /// One page of the findings that flap now or have flapped, by either detector, sorted by
+    /// (cluster, check_key), after `after`, at most `limit`; and whether more follow. Only the
+    /// page's overviews are built, each with its latest episode only.
+    pub fn flaps_page(
+        &self,
+        cluster: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> (Vec<FlapOverview>, bool) {
+        self.page_of(
+            cluster,
+            |_, f| !f.flap.episodes().is_empty(),
+            after,
+            limit,
+            |name, state, finding| state.flap_overview(name, finding),
+        )
+    }
+
+    /// The findings `keep` accepts after `after`, in (cluster, check_key) order, each built by
+    /// `build` only once it is on the page (`build` answers `None` only for one `keep` refused).
+    fn page_of<T>(
+        &self,
+        cluster: Option<&str>,
+        keep: impl Fn(&ClusterFindings, &Finding) -> bool,
+        after: Option<(&str, &str)>,
+        limit: usize,
+        build: impl Fn(&str, &ClusterFindings, &Finding) -> Option<T>,
+    ) -> (Vec<T>, bool) {
         let (after_cluster, after_key) = after.unzip();
         let mut page = Vec::new();
         for (name, state) in self.clusters_matching(cluster) {
@@ -69,23 +165,150 @@ impl FindingsProjection {
                     after_cluster != Some(name.as_str())
                         || after_key.is_none_or(|k| &*f.check_key > k)
                 })
-                .filter(|f| {
-                    keep(&FindingSummary {
-                        state: FindingState::of(f.is_active()),
-                        severity: f.severity,
-                        category: &state.category_names[f.category as usize],
-                    })
-                })
+                .filter(|f| keep(state, f))
                 .collect();
+            // Only the first `limit + 1` in key order can be on this page (or say more follow).
+            let wanted = limit - page.len() + 1;
+            if findings.len() > wanted {
+                findings.select_nth_unstable_by(wanted - 1, |a, b| a.check_key.cmp(&b.check_key));
+                findings.truncate(wanted);
+            }
             findings.sort_unstable_by(|a, b| a.check_key.cmp(&b.check_key));
             for finding in findings {
                 if page.len() == limit {
                     return (page, true);
                 }
-                page.push(state.view(name, finding));
+                page.extend(build(name, state, finding));
             }
         }
         (page, false)
+    }
+
+    /// A seen finding and its cluster.
+    fn seen(&self, cluster: &str, check_key: &str) -> Option<(&ClusterFindings, &Finding)> {
+        let state = self.clusters.get(cluster)?;
+        let finding = &state.findings[*state.by_key.get(check_key)? as usize];
+        (!finding.occurrences.is_empty()).then_some((state, finding))
+    }
+
+    /// A page of a finding's history, oldest first: the occurrences that opened after log
+    /// position `after` (0 for the first page), at most `limit`; and whether more follow. The
+    /// pages, followed from `after = 0` by the `opened_seq` of each page's last occurrence,
+    /// are exactly [`FindingView::history`]. `None` when the projection has no such finding.
+    pub fn history_page(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        after: u64,
+        limit: usize,
+    ) -> Option<(Vec<Occurrence>, bool)> {
+        let (_, finding) = self.seen(cluster, check_key)?;
+        let history = &finding.occurrences;
+        debug_assert!(
+            history
+                .windows(2)
+                .all(|w| w[0].opened_seq < w[1].opened_seq),
+            "occurrences open in log order, one per event"
+        );
+        let start = history.partition_point(|o| o.opened_seq <= after);
+        let end = start.saturating_add(limit).min(history.len());
+        Some((history[start..end].to_vec(), end < history.len()))
+    }
+
+    /// A page of a finding's flap episodes, in the order they started: those after `after`
+    /// (the `(started_seq, detector)` of the last episode of the previous page; `None` for the
+    /// first page), at most `limit`; and whether more follow. Both detectors may start an
+    /// episode at one event (in either order, the order they fired), so the cursor names the
+    /// detector too: a detector starts at most one episode per event. `None` when the
+    /// projection has no such finding.
+    pub fn flap_episodes_page(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        after: Option<(u64, FlapDetector)>,
+        limit: usize,
+    ) -> Option<(Vec<FlapEpisodeView>, bool)> {
+        let (state, finding) = self.seen(cluster, check_key)?;
+        let episodes = finding.flap.episodes();
+        debug_assert!(
+            episodes
+                .windows(2)
+                .all(|w| w[0].started_seq < w[1].started_seq
+                    || (w[0].started_seq == w[1].started_seq && w[0].detector != w[1].detector)),
+            "episodes are kept in the order they started, one per detector and event"
+        );
+        let start = after.map_or(0, |(seq, detector)| {
+            let ties = episodes.partition_point(|e| e.started_seq < seq);
+            let past = episodes.partition_point(|e| e.started_seq <= seq);
+            // Right after the cursor's episode; past the event when it names none of them.
+            episodes[ties..past]
+                .iter()
+                .position(|e| e.detector == detector)
+                .map_or(past, |i| ties + i + 1)
+        });
+        let end = start.saturating_add(limit).min(episodes.len());
+        let window = state.settings.flap_window_secs;
+        Some((
+            episodes[start..end]
+                .iter()
+                .map(|e| e.view(window))
+                .collect(),
+            end < episodes.len(),
+        ))
+    }
+
+    /// The occurrences of a finding that overlap log positions `from..=to` (opened at or
+    /// before `to`, and active or resolved at or after `from`), oldest first: at most the
+    /// `limit` that opened last. Every opening and resolution is an entry of the finding's
+    /// timeline, so the occurrences overlapping a page of it are at most its entries and one.
+    /// `None` when the projection has no such finding.
+    pub fn history_between(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Option<HistoryWindow<Occurrence>> {
+        let (_, finding) = self.seen(cluster, check_key)?;
+        let history = &finding.occurrences;
+        // Occurrences do not overlap one another: both ends grow with the index.
+        let end = history.partition_point(|o| o.opened_seq <= to);
+        let start = history[..end]
+            .partition_point(|o| o.resolved_seq.is_some_and(|resolved| resolved < from))
+            .max(end.saturating_sub(limit));
+        Some(HistoryWindow {
+            items: (start + 1..)
+                .zip(history[start..end].iter().cloned())
+                .collect(),
+            total: history.len(),
+        })
+    }
+
+    /// The flap episodes of a finding that overlap log positions `from..=to` (started at or
+    /// before `to`, and open or stopped at or after `from`), in the order they started: at
+    /// most the `limit` that started last. `None` when the projection has no such finding.
+    pub fn flap_episodes_between(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Option<HistoryWindow<FlapEpisodeView>> {
+        let (state, finding) = self.seen(cluster, check_key)?;
+        let episodes = finding.flap.episodes();
+        let (start, end) = overlapping_episodes(episodes, from, to, limit);
+        let window = state.settings.flap_window_secs;
+        let items = (start + 1..)
+            .zip(&episodes[start..end])
+            .filter(|(_, e)| e.stopped_seq.is_none_or(|stopped| stopped >= from))
+            .map(|(number, e)| (number, e.view(window)))
+            .collect();
+        Some(HistoryWindow {
+            items,
+            total: episodes.len(),
+        })
     }
 
     /// The clusters the projection has seen, sorted.
@@ -122,6 +345,37 @@ impl FindingsProjection {
                 Some(state.findings[index as usize].flap.episodes())
             })
             .unwrap_or(&[])
+    }
+
+    /// The flap episodes of a finding that started or stopped at one of `positions` (sorted),
+    /// as (position, detector, started): what a page of its timeline names, without copying
+    /// the others.
+    pub fn flap_changes_at(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        positions: &[u64],
+    ) -> Vec<(u64, FlapDetector, bool)> {
+        debug_assert!(positions.is_sorted(), "positions are sorted");
+        let (Some(&first), Some(&last)) = (positions.first(), positions.last()) else {
+            return Vec::new();
+        };
+        let episodes = self.flap_episodes(cluster, check_key);
+        let named = |seq: u64| positions.binary_search(&seq).is_ok();
+        let mut changes = Vec::new();
+        // An episode named by a position overlaps `first..=last`.
+        let (start, end) = overlapping_episodes(episodes, first, last, usize::MAX);
+        for episode in &episodes[start..end] {
+            if named(episode.started_seq) {
+                changes.push((episode.started_seq, episode.detector, true));
+            }
+            if let Some(stopped) = episode.stopped_seq
+                && named(stopped)
+            {
+                changes.push((stopped, episode.detector, false));
+            }
+        }
+        changes
     }
 
     /// Whether a finding has an active occurrence.
@@ -195,8 +449,31 @@ impl FindingsProjection {
 
     /// Unreachable findings, drift suspects and long-lived findings.
     pub fn stuck(&self, cluster: Option<&str>) -> StuckReport {
+        self.stuck_up_to(cluster, usize::MAX)
+    }
+
+    /// The first `limit` unreachable and long-lived findings (by (cluster, check_key)) and the
+    /// latest `limit` drift suspects, built only for those; and whether a list had more.
+    pub fn stuck_page(&self, cluster: Option<&str>, limit: usize) -> (StuckReport, bool) {
+        let mut report = self.stuck_up_to(cluster, limit.saturating_add(1));
+        let truncated = report.unreachable.len() > limit
+            || report.drift_suspects.len() > limit
+            || report.long_lived.len() > limit;
+        report.unreachable.truncate(limit);
+        report.long_lived.truncate(limit);
+        let older = report.drift_suspects.len().saturating_sub(limit);
+        report.drift_suspects.drain(..older);
+        (report, truncated)
+    }
+
+    /// [`Self::stuck`] with each list built up to `cap` items: the first unreachable and
+    /// long-lived ones, the latest drift suspects.
+    fn stuck_up_to(&self, cluster: Option<&str>, cap: usize) -> StuckReport {
         let mut report = StuckReport::default();
         for (name, state) in self.clusters_matching(cluster) {
+            if report.unreachable.len() >= cap && report.long_lived.len() >= cap {
+                break;
+            }
             let settings = &state.settings;
             let now = state.clock.unwrap_or_default();
             let mut active: Vec<&Finding> = state
@@ -206,6 +483,9 @@ impl FindingsProjection {
                 .collect();
             active.sort_unstable_by(|a, b| a.check_key.cmp(&b.check_key));
             for finding in active {
+                if report.unreachable.len() >= cap && report.long_lived.len() >= cap {
+                    break;
+                }
                 let category = finding.category as usize;
                 let category_name = &state.category_names[category];
                 let (last_cycle, last_at, _) = state.category_last_run[category];
@@ -216,25 +496,30 @@ impl FindingsProjection {
                     .expect("an active finding has an open occurrence")
                     .opened_at;
                 if missing >= u64::from(settings.unreachable_after_cycles) {
-                    report.unreachable.push(UnreachableView {
-                        cluster: name.clone(),
-                        check_key: finding.check_key.to_string(),
-                        category: category_name.clone(),
-                        severity: finding.severity,
-                        title: finding.title.clone(),
-                        opened_at,
-                        reason: if settings.is_enabled(category_name) {
-                            UnreachableReason::CategoryNotRun
-                        } else {
-                            UnreachableReason::CategoryDisabled
-                        },
-                        category_last_ran_at: last_at,
-                        cycles_without_category: missing,
-                    });
+                    if report.unreachable.len() < cap {
+                        report.unreachable.push(UnreachableView {
+                            cluster: name.clone(),
+                            check_key: finding.check_key.to_string(),
+                            category: category_name.clone(),
+                            severity: finding.severity,
+                            title: finding.title.clone(),
+                            opened_at,
+                            reason: if settings.is_enabled(category_name) {
+                                UnreachableReason::CategoryNotRun
+                            } else {
+                                UnreachableReason::CategoryDisabled
+                            },
+                            category_last_ran_at: last_at,
+                            cycles_without_category: missing,
+                        });
+                    }
                     continue;
                 }
                 let age_secs = now.saturating_duration_since(opened_at).as_secs();
-                if finding.clean_cycles == 0 && age_secs >= settings.long_lived_secs {
+                if finding.clean_cycles == 0
+                    && age_secs >= settings.long_lived_secs
+                    && report.long_lived.len() < cap
+                {
                     report.long_lived.push(LongLivedView {
                         cluster: name.clone(),
                         check_key: finding.check_key.to_string(),
@@ -247,14 +532,26 @@ impl FindingsProjection {
                     });
                 }
             }
-            for record in &state.drifts {
-                let active = |key: &str| {
-                    state
-                        .by_key
-                        .get(key)
-                        .is_some_and(|&i| state.findings[i as usize].is_active())
-                };
-                report.drift_suspects.push(DriftView {
+        }
+        report.drift_suspects = self.latest_drift_suspects(cluster, cap);
+        report
+    }
+
+    /// The latest `cap` drift suspects, in log order per cluster (clusters sorted).
+    fn latest_drift_suspects(&self, cluster: Option<&str>, cap: usize) -> Vec<DriftView> {
+        let mut latest = Vec::new();
+        'clusters: for (name, state) in self.clusters_matching(cluster).rev() {
+            let active = |key: &str| {
+                state
+                    .by_key
+                    .get(key)
+                    .is_some_and(|&i| state.findings[i as usize].is_active())
+            };
+            for record in state.drifts.iter().rev() {
+                if latest.len() >= cap {
+                    break 'clusters;
+                }
+                latest.push(DriftView {
                     cluster: name.clone(),
                     old_active: active(&record.old_check_key),
                     new_active: active(&record.new_check_key),
@@ -262,7 +559,8 @@ impl FindingsProjection {
                 });
             }
         }
-        report
+        latest.reverse();
+        latest
     }
 
     /// Keys flagged by check-key hygiene when first seen, as (cluster, check_key), sorted.

@@ -1,6 +1,6 @@
-//! What users read about findings: the finding view of `tidemark replay --json` and the API,
-//! flaps, churn, stuck findings (unreachable, drift suspects, long-lived), and the borrowed facts
-//! other projections read.
+//! What users read about findings: the finding view of `tidemark replay --json` (with its
+//! history) and the API's overview (without it), flaps, churn, stuck findings (unreachable,
+//! drift suspects, long-lived), and the borrowed facts other projections read.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -58,7 +58,49 @@ impl FindingState {
     }
 }
 
-/// A finding as users see it: the shape of `tidemark replay --json` and of the API.
+/// A finding as the API's lists and its finding answer show it: its current occurrence and its
+/// counts, not its history (which is paged apart: `FindingsProjection::history_page`). Built
+/// without copying any occurrence or flap episode, so its cost does not grow with the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FindingOverview {
+    /// The cluster.
+    pub cluster: String,
+    /// The finding's key within its cluster.
+    pub check_key: String,
+    /// Latest category seen.
+    pub category: String,
+    /// Latest severity seen.
+    pub severity: Severity,
+    /// Latest title seen.
+    pub title: String,
+    /// Active or resolved.
+    pub state: FindingState,
+    /// Consecutive clean cycles of the active occurrence; `None` when resolved.
+    pub clean_cycles: Option<u32>,
+    /// When the latest occurrence opened.
+    pub opened_at: Timestamp,
+    /// When it was last seen by a cycle.
+    pub last_seen_at: Timestamp,
+    /// When the latest occurrence was resolved.
+    pub resolved_at: Option<Timestamp>,
+    /// How the latest occurrence was resolved.
+    pub resolution_kind: Option<ResolutionKind>,
+    /// Number of occurrences, the active one included (its history has as many).
+    pub occurrences: u64,
+    /// Number of flapping episodes, by either detector, open ones included.
+    pub flap_episodes: u64,
+    /// More auto-resolutions inside the flap window than the flap threshold.
+    pub flapping: bool,
+    /// The state change detector calls it flapping (hysteresis between the start and stop
+    /// thresholds).
+    pub flapping_state_change: bool,
+    /// Weighted percent state change over the last 20 runs of its category.
+    pub state_change_percent: f64,
+}
+
+/// A finding with its whole history: the shape of `tidemark replay --json`, `tidemark findings
+/// --json` and the replay corpus (`findings.json`). The API answers [`FindingOverview`] and
+/// pages the history apart.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FindingView {
     /// The cluster.
@@ -96,7 +138,39 @@ pub struct FindingView {
     pub history: Vec<Occurrence>,
 }
 
-/// A finding that flaps or has flapped, with its episodes.
+/// A finding that flaps or has flapped, as the API lists it: where the detectors stand, how
+/// many episodes it had and the latest one (the others are paged apart:
+/// `FindingsProjection::flap_episodes_page`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FlapOverview {
+    /// The cluster.
+    pub cluster: String,
+    /// The finding's key.
+    pub check_key: String,
+    /// Latest category.
+    pub category: String,
+    /// Latest severity.
+    pub severity: Severity,
+    /// Latest title.
+    pub title: String,
+    /// Active or resolved.
+    pub state: FindingState,
+    /// The count detector calls it flapping now.
+    pub flapping: bool,
+    /// The state change detector calls it flapping now.
+    pub flapping_state_change: bool,
+    /// Auto-resolutions inside the flap window now.
+    pub auto_resolutions_in_window: u32,
+    /// Weighted percent state change now.
+    pub state_change_percent: f64,
+    /// Number of episodes, by either detector, open ones included.
+    pub flap_episodes: u64,
+    /// The episode that started last.
+    pub latest_episode: FlapEpisodeView,
+}
+
+/// A finding that flaps or has flapped, with all its episodes: the shape of `tidemark flaps
+/// --json` and the replay corpus (`flaps.json`). The API answers [`FlapOverview`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FlapView {
     /// The cluster.
@@ -219,13 +293,14 @@ pub struct StuckReport {
 
 /// Views of one cluster's findings.
 impl ClusterFindings {
-    pub(super) fn view(&self, cluster: &str, finding: &Finding) -> FindingView {
+    /// The finding's current occurrence and counts; copies no occurrence and no episode.
+    pub(super) fn overview(&self, cluster: &str, finding: &Finding) -> FindingOverview {
         let current = finding
             .occurrences
             .last()
             .expect("a finding in the projection has at least one occurrence");
         let active = finding.is_active();
-        FindingView {
+        FindingOverview {
             cluster: cluster.to_owned(),
             check_key: finding.check_key.to_string(),
             category: self.category_names[finding.category as usize].clone(),
@@ -238,11 +313,74 @@ impl ClusterFindings {
             resolved_at: current.resolved_at,
             resolution_kind: current.resolution_kind,
             occurrences: finding.occurrences.len() as u64,
+            flap_episodes: finding.flap.episodes().len() as u64,
             flapping: self.is_flapping(finding),
             flapping_state_change: finding.flap.flapping_state_change(),
             state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
+        }
+    }
+
+    /// The finding with its whole history (the CLI's and the corpus' shape).
+    pub(super) fn view(&self, cluster: &str, finding: &Finding) -> FindingView {
+        // Destructured whole, so a field added to the overview is a compile error here until
+        // the CLI's shape says whether it shows it.
+        let FindingOverview {
+            cluster,
+            check_key,
+            category,
+            severity,
+            title,
+            state,
+            clean_cycles,
+            opened_at,
+            last_seen_at,
+            resolved_at,
+            resolution_kind,
+            occurrences,
+            flap_episodes: _,
+            flapping,
+            flapping_state_change,
+            state_change_percent,
+        } = self.overview(cluster, finding);
+        FindingView {
+            cluster,
+            check_key,
+            category,
+            severity,
+            title,
+            state,
+            clean_cycles,
+            opened_at,
+            last_seen_at,
+            resolved_at,
+            resolution_kind,
+            occurrences,
+            flapping,
+            flapping_state_change,
+            state_change_percent,
             history: finding.occurrences.clone(),
         }
+    }
+
+    /// A flapping (or once flapping) finding: where the detectors stand, its episode count
+    /// and its latest episode; `None` when it never flapped.
+    pub(super) fn flap_overview(&self, cluster: &str, finding: &Finding) -> Option<FlapOverview> {
+        let episodes = finding.flap.episodes();
+        let latest = episodes.last()?;
+        Some(FlapOverview {
+            cluster: cluster.to_owned(),
+            check_key: finding.check_key.to_string(),
+            category: self.category_names[finding.category as usize].clone(),
+            severity: finding.severity,
+            title: finding.title.clone(),
+            state: FindingState::of(finding.is_active()),
+            flapping: self.is_flapping(finding),
+            flapping_state_change: finding.flap.flapping_state_change(),
+            auto_resolutions_in_window: self.auto_resolutions_in_window(finding),
+            state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
+            flap_episodes: episodes.len() as u64,
+            latest_episode: latest.view(self.settings.flap_window_secs),
+        })
     }
 
     pub(super) fn flap_view(&self, cluster: &str, finding: &Finding) -> FlapView {

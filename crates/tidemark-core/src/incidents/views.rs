@@ -12,6 +12,19 @@ use crate::timestamp::Timestamp;
 
 use super::{Incident, IncidentKind, IncidentProjection, ResourceLayers, max_severity};
 
+impl Incident {
+    /// Open, closed, or absorbed into another incident.
+    pub fn state(&self) -> IncidentState {
+        if self.merged_into.is_some() {
+            IncidentState::Merged
+        } else if self.closed_seq.is_some() {
+            IncidentState::Closed
+        } else {
+            IncidentState::Open
+        }
+    }
+}
+
 impl IncidentProjection {
     /// An incident as users see it.
     pub fn view(&self, incident: &Incident, findings: &FindingsProjection) -> IncidentView {
@@ -61,13 +74,7 @@ impl IncidentProjection {
             cluster: incident.cluster.clone(),
             title,
             severity,
-            state: if incident.merged_into.is_some() {
-                IncidentState::Merged
-            } else if incident.closed_seq.is_some() {
-                IncidentState::Closed
-            } else {
-                IncidentState::Open
-            },
+            state: incident.state(),
             opened_at: incident.opened_at,
             opened_seq: incident.opened_seq,
             closed_at: incident.closed_at,
@@ -96,6 +103,47 @@ impl IncidentProjection {
                 .collect(),
             timeline_entries: incident.timeline.len() as u64,
         }
+    }
+
+    /// One page of incidents in the order they opened, by (opened_seq, id): those of
+    /// `cluster` (or every cluster) in a state `keep` accepts (absorbed ones only with
+    /// `include_merged`), after `after` (an `(opened_seq, id)`, which need not exist), at most
+    /// `limit`; and whether more follow. Views are built only for the page. (Incidents are not
+    /// kept in that order: a merge gives the target the earlier opening of the incident it
+    /// absorbs.)
+    pub fn views_page(
+        &self,
+        findings: &FindingsProjection,
+        cluster: Option<&str>,
+        include_merged: bool,
+        keep: impl Fn(IncidentState) -> bool,
+        after: Option<(u64, &str)>,
+        limit: usize,
+    ) -> (Vec<IncidentView>, bool) {
+        fn key(i: &Incident) -> (u64, &str) {
+            (i.opened_seq, i.id.as_str())
+        }
+        let mut chosen: Vec<&Incident> = self
+            .incidents
+            .iter()
+            .filter(|i| {
+                cluster.is_none_or(|c| c == i.cluster)
+                    && (include_merged || i.merged_into.is_none())
+                    && keep(i.state())
+                    && after.is_none_or(|after| key(i) > after)
+            })
+            .collect();
+        // Only the first `limit + 1` in key order can be on this page (or say more follow).
+        let wanted = limit.saturating_add(1);
+        if chosen.len() > wanted {
+            chosen.select_nth_unstable_by(wanted - 1, |a, b| key(a).cmp(&key(b)));
+            chosen.truncate(wanted);
+        }
+        chosen.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+        let more = chosen.len() > limit;
+        chosen.truncate(limit);
+        let page = chosen.into_iter().map(|i| self.view(i, findings)).collect();
+        (page, more)
     }
 
     /// Every incident as users see it, in the order they opened; absorbed ones only with

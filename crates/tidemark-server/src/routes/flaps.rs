@@ -4,13 +4,14 @@ use axum::Json;
 use axum::extract::State;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tidemark_core::findings::{ChurnView, FlapView};
+use tidemark_core::findings::{ChurnView, FlapOverview};
 use tidemark_core::projections::UnstableKeyView;
 
+use crate::cursor;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::openapi::Route;
-use crate::read::{page_size, paginate, with_projections};
+use crate::read::{page_size, with_projections};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Vec<Route> {
@@ -44,8 +45,9 @@ struct FlapsQuery {
 struct FlapsResponse {
     /// The log position.
     seq: u64,
-    /// Findings that flap or have flapped, sorted by (cluster, check_key); paged.
-    flapping: Vec<FlapView>,
+    /// Findings that flap or have flapped, sorted by (cluster, check_key); paged. Each has its
+    /// latest episode; all of them are at `GET /v1/finding-flaps/{cluster}/{check_key}`.
+    flapping: Vec<FlapOverview>,
     /// Cursor of the next page of `flapping`.
     next: Option<String>,
     /// Check keys whose parts look unstable (at most one page).
@@ -60,23 +62,29 @@ async fn flaps(
     ApiQuery(params): ApiQuery<FlapsQuery>,
 ) -> Result<Json<FlapsResponse>, ApiError> {
     let limit = page_size(params.limit)?;
+    let after: Option<(String, String)> = params
+        .after
+        .as_deref()
+        .map(|c| cursor::decode("after", c))
+        .transpose()?;
     let cluster = params.cluster.clone();
-    let ((flapping, mut unstable_keys, churn), seq) =
+    let (((flapping, more), unstable_keys, churn), seq) =
         with_projections(&state, params.at.as_deref(), move |p| {
+            let after = after.as_ref().map(|(c, k)| (c.as_str(), k.as_str()));
             (
-                p.findings().flaps(cluster.as_deref()),
-                p.unstable_keys(cluster.as_deref()),
+                p.findings().flaps_page(cluster.as_deref(), after, limit),
+                p.unstable_keys_first(cluster.as_deref(), limit),
                 p.findings().churn(cluster.as_deref()),
             )
         })
         .await?;
-    let (flapping, next) = paginate(
-        flapping,
-        |f| (f.cluster.clone(), f.check_key.clone()),
-        params.after.as_deref(),
-        limit,
-    )?;
-    unstable_keys.truncate(limit);
+    let next = if more {
+        flapping
+            .last()
+            .map(|f| cursor::encode(&(f.cluster.clone(), f.check_key.clone())))
+    } else {
+        None
+    };
     Ok(Json(FlapsResponse {
         seq,
         flapping,

@@ -9,10 +9,11 @@ use tidemark_core::Event;
 use tidemark_core::describe::one_line;
 use tidemark_core::incidents::{IncidentEntry, IncidentState, IncidentView};
 
+use crate::cursor;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::openapi::Route;
-use crate::read::{blocking, no_incident, page_size, paginate, position_param, with_projections};
+use crate::read::{blocking, no_incident, page_size, position_param, with_projections};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Vec<Route> {
@@ -85,13 +86,27 @@ async fn list_incidents(
         params.state,
         params.all == Some(true) || params.state == Some(IncidentState::Merged),
     );
-    let (list, seq) = with_projections(&state, params.at.as_deref(), move |p| {
-        let mut list = p.incidents().views(p.findings(), cluster.as_deref(), all);
-        list.retain(|i| wanted.is_none_or(|s| s == i.state));
-        list
+    let after: Option<(u64, String)> = params
+        .after
+        .as_deref()
+        .map(|c| cursor::decode("after", c))
+        .transpose()?;
+    let ((incidents, more), seq) = with_projections(&state, params.at.as_deref(), move |p| {
+        p.incidents().views_page(
+            p.findings(),
+            cluster.as_deref(),
+            all,
+            |s| wanted.is_none_or(|w| w == s),
+            after.as_ref().map(|(seq, id)| (*seq, id.as_str())),
+            limit,
+        )
     })
     .await?;
-    let (incidents, next) = paginate(list, incident_key, params.after.as_deref(), limit)?;
+    let next = if more {
+        incidents.last().map(|i| cursor::encode(&incident_key(i)))
+    } else {
+        None
+    };
     Ok(Json(IncidentsResponse {
         seq,
         incidents,

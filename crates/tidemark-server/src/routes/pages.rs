@@ -8,11 +8,14 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tidemark_core::describe::one_line;
 use tidemark_core::incidents::Touch;
+use tidemark_store::TimelineAnchor;
 
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::openapi::{DescribeOutput, OperationDoc, Route, Schemas};
-use crate::read::{blocking, incident_timeline_positions, with_projections_and_events};
+use crate::read::{
+    blocking, incident_timeline_positions, page_size, position_param, with_projections_and_events,
+};
 use crate::state::AppState;
 use crate::web::{self, FindingLane, TimelineLine};
 
@@ -148,34 +151,68 @@ async fn incident(
     .await
 }
 
-/// `GET /findings/{cluster}/{*check_key}`: one finding's history.
+/// Parameters of the finding page: which page of its timeline.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct FindingPageQuery {
+    /// The timeline entries before this log position (the "older" link); by default the
+    /// latest ones.
+    #[schemars(range(max = 9_007_199_254_740_991_u64))]
+    before: Option<u64>,
+    /// The timeline entries after this log position (the "newer" link).
+    #[schemars(range(max = 9_007_199_254_740_991_u64))]
+    after: Option<u64>,
+    /// Timeline entries per page, 1 to 1000 (default 100).
+    #[schemars(range(min = 1, max = 1000))]
+    limit: Option<usize>,
+}
+
+/// `GET /findings/{cluster}/{*check_key}`: one finding, a page of its timeline (`limit`
+/// entries, 100 by default) and the part of its history that page covers.
 async fn finding(
     State(state): State<AppState>,
     ApiPath((cluster, check_key)): ApiPath<(String, String)>,
+    ApiQuery(params): ApiQuery<FindingPageQuery>,
 ) -> Result<HtmlPage, ApiError> {
+    let anchor = match (params.before, params.after) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "`before` and `after`: pass one of them (the page's older or newer link), not both",
+            ));
+        }
+        (Some(before), None) => TimelineAnchor::Before(position_param("before", Some(before))?),
+        (None, Some(after)) => TimelineAnchor::After(position_param("after", Some(after))?),
+        (None, None) => TimelineAnchor::Before(u64::MAX),
+    };
+    let limit = page_size(params.limit)?;
     let store = state.store.clone();
     blocking(move || {
+        let up_to = store.checkpoint();
+        let window = store
+            .finding_timeline_window(&cluster, &check_key, anchor, up_to, limit)
+            .map_err(|e| ApiError::query(&e))?;
+        // The stretch of the log the page covers: from its first entry (the start of the log
+        // on the oldest page) to its last (the end on the newest).
+        let (from, to) = (window.older.unwrap_or(0), window.newer.unwrap_or(u64::MAX));
+        // Every opening, resolution and flap change is a timeline entry: the page overlaps at
+        // most one more occurrence (or episode per detector) than it has entries.
+        let most = limit + 2;
         let found = store.read(|p| {
-            p.findings().view(&cluster, &check_key).map(|view| {
-                let window = p.findings().settings(&cluster).flap_window_secs;
-                let flaps: Vec<_> = p
-                    .findings()
-                    .flap_episodes(&cluster, &check_key)
-                    .iter()
-                    .map(|e| e.view(window))
-                    .collect();
-                (view, flaps)
-            })
+            let findings = p.findings();
+            Some((
+                findings.overview(&cluster, &check_key)?,
+                findings.history_between(&cluster, &check_key, from, to, most)?,
+                findings.flap_episodes_between(&cluster, &check_key, from, to, most)?,
+            ))
         });
-        let Some((view, flaps)) = found else {
+        let Some((finding, history, flaps)) = found else {
             return Ok(html(
                 StatusCode::NOT_FOUND,
                 web::not_found_page(&format!("finding {check_key} in {cluster}")),
             ));
         };
-        let timeline: Vec<TimelineLine> = store
-            .finding_timeline(&cluster, &check_key)
-            .map_err(|e| ApiError::internal(&e))?
+        let timeline: Vec<TimelineLine> = window
+            .entries
             .into_iter()
             .map(|entry| TimelineLine {
                 seq: entry.seq,
@@ -194,7 +231,15 @@ async fn finding(
             .collect();
         Ok(html(
             StatusCode::OK,
-            web::finding_page(&view, &timeline, &flaps),
+            web::finding_page(&web::FindingPage {
+                finding,
+                timeline,
+                history,
+                flaps,
+                older: window.older,
+                newer: window.newer,
+                limit: params.limit,
+            }),
         ))
     })
     .await

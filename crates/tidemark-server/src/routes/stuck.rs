@@ -57,17 +57,10 @@ async fn stuck(
 ) -> Result<Json<StuckResponse>, ApiError> {
     let limit = page_size(params.limit)?;
     let cluster = params.cluster.clone();
-    let (mut report, seq) = with_projections(&state, params.at.as_deref(), move |p| {
-        p.findings().stuck(cluster.as_deref())
+    let ((report, truncated), seq) = with_projections(&state, params.at.as_deref(), move |p| {
+        p.findings().stuck_page(cluster.as_deref(), limit)
     })
     .await?;
-    let truncated = report.unreachable.len() > limit
-        || report.drift_suspects.len() > limit
-        || report.long_lived.len() > limit;
-    report.unreachable.truncate(limit);
-    let drop = report.drift_suspects.len().saturating_sub(limit);
-    report.drift_suspects.drain(..drop);
-    report.long_lived.truncate(limit);
     Ok(Json(StuckResponse {
         seq,
         unreachable: report.unreachable,

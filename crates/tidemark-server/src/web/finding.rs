@@ -1,20 +1,24 @@
-//! `/findings/{cluster}/{check_key}`: a finding's state, a one-lane chart of its history, its
-//! occurrences, flap episodes and timeline.
+//! `/findings/{cluster}/{check_key}`: a finding's state, and one page of its timeline with the
+//! part of its history that page covers: a one-lane chart, the occurrences and flap episodes it
+//! overlaps, and links to the older and the newer page. A page costs what it shows, however long
+//! the finding's history.
 
 use std::collections::BTreeMap;
 
 use maud::{Markup, html};
-use tidemark_core::findings::{FindingState, FindingView, Occurrence, ResolutionKind};
+use tidemark_core::Occurrence;
+use tidemark_core::findings::{FindingOverview, FindingState, HistoryWindow, ResolutionKind};
 use tidemark_core::flaps::{FlapDetector, FlapEpisodeView};
 use tidemark_core::{EventType, Timestamp};
 
+use super::html::page as page_html;
 use super::html::{
-    Section, clock_part, encode_segment, facts, human_secs, key_html, page, secs_between, seq_link,
+    Section, clock_part, encode_segment, facts, human_secs, key_html, secs_between, seq_link,
     severity_badge, state_badge, time_html,
 };
 use super::lanes::{Annotation, Chart, chart_html};
 use super::timeline::{self, KeyLinks, timeline_table};
-use super::{FindingLane, TimelineLine};
+use super::{FindingLane, FindingPage};
 
 fn detector_word(detector: FlapDetector) -> &'static str {
     match detector {
@@ -34,13 +38,10 @@ fn resolution_badge(kind: Option<ResolutionKind>) -> Markup {
     html! { span class={ "badge how how-" (class) } { (words) } }
 }
 
-/// `/findings/{cluster}/{check_key}`: a finding's state, its occurrences, flap episodes, a
-/// one-lane chart of its history and its timeline.
-pub fn finding_page(
-    finding: &FindingView,
-    timeline: &[TimelineLine],
-    flaps: &[FlapEpisodeView],
-) -> String {
+/// `/findings/{cluster}/{check_key}`: a finding's state, and a page of its timeline with the
+/// chart, occurrences and flap episodes of the stretch of the log it covers.
+pub fn finding_page(page: &FindingPage) -> String {
+    let finding = &page.finding;
     let links = KeyLinks {
         default_cluster: &finding.cluster,
         by_key: BTreeMap::new(),
@@ -51,24 +52,24 @@ pub fn finding_page(
             " / finding / " (key_html(&finding.cluster)) " / " (key_html(&finding.check_key))
         } "\n"
         (header(finding))
-        @if let Some(first) = finding.history.first() {
+        @if let Some(chart) = history_chart(page, &links) {
             section id="lanes" {
                 h2 { "History" } "\n"
-                div class="card" {
-                    (history_chart(finding, first.opened_at, timeline, flaps, &links))
-                }
+                div class="card" { (chart) }
             } "\n"
         }
-        (occurrences(finding))
-        @if !flaps.is_empty() {
-            (flap_episodes(flaps))
+        (occurrences(&page.history))
+        @if !page.flaps.items.is_empty() {
+            (flap_episodes(&page.flaps))
         }
         section id="timeline" {
-            h2 { "Timeline " span class="count" { (timeline.len()) } } "\n"
-            div class="card flush" { (timeline_table(timeline, &links)) }
+            h2 { "Timeline " span class="count" { (page.timeline.len()) } } "\n"
+            (pager(page))
+            div class="card flush" { (timeline_table(&page.timeline, &links)) }
+            (pager(page))
         } "\n"
     };
-    page(
+    page_html(
         &format!("{} — {}", finding.check_key, finding.title),
         "page-finding",
         Section::None,
@@ -76,8 +77,31 @@ pub fn finding_page(
     )
 }
 
+/// Links to the older and the newer page of the timeline (relative: the same finding).
+fn pager(page: &FindingPage) -> Markup {
+    let limit = page
+        .limit
+        .map(|n| format!("&limit={n}"))
+        .unwrap_or_default();
+    html! {
+        @if page.older.is_some() || page.newer.is_some() {
+            nav class="pager" {
+                @if let Some(before) = page.older {
+                    a class="older" rel="prev" href={ "?before=" (before) (limit) } { "← older" }
+                }
+                " "
+                @if let Some(after) = page.newer {
+                    a class="newer" rel="next" href={ "?after=" (after) (limit) } { "newer →" }
+                }
+                " "
+                a class="latest" href={ "?" (limit.trim_start_matches('&')) } { "latest" }
+            } "\n"
+        }
+    }
+}
+
 /// The card at the top: badges, title, key, facts and the JSON link.
-fn header(finding: &FindingView) -> Markup {
+fn header(finding: &FindingOverview) -> Markup {
     let state = match finding.state {
         FindingState::Active => "active",
         FindingState::Resolved => "resolved",
@@ -103,6 +127,7 @@ fn header(finding: &FindingView) -> Markup {
     }
     items.extend([
         ("Occurrences", html! { (finding.occurrences) }),
+        ("Flap episodes", html! { (finding.flap_episodes) }),
         ("Flapping (count)", yes_no(finding.flapping)),
         (
             "Flapping (state change)",
@@ -137,22 +162,26 @@ fn header(finding: &FindingView) -> Markup {
     }
 }
 
-/// One lane over the finding's whole history (from its first opening, `first_opened`), with
-/// the changes of its timeline drawn across.
-fn history_chart(
-    finding: &FindingView,
-    first_opened: Timestamp,
-    timeline: &[TimelineLine],
-    flaps: &[FlapEpisodeView],
-    links: &KeyLinks<'_>,
-) -> Markup {
-    let start = first_opened.unix_nanos();
-    let end = finding
-        .history
+/// One lane over the stretch of the finding's history the page covers (from the first
+/// occurrence it overlaps), with the changes of its timeline drawn across; `None` when it
+/// overlaps no occurrence.
+fn history_chart(page: &FindingPage, links: &KeyLinks<'_>) -> Option<Markup> {
+    let finding = &page.finding;
+    let history: Vec<Occurrence> = page.history.items.iter().map(|(_, o)| o.clone()).collect();
+    let flaps: Vec<FlapEpisodeView> = page.flaps.items.iter().map(|(_, f)| f.clone()).collect();
+    let start = history
+        .iter()
+        .map(|o| o.opened_at)
+        .chain(page.timeline.iter().map(|l| l.at))
+        .map(Timestamp::unix_nanos)
+        .min()?;
+    // The newest page reaches the last time the finding was seen.
+    let last_seen = page.newer.is_none().then_some(finding.last_seen_at);
+    let end = history
         .iter()
         .filter_map(|o| o.resolved_at)
-        .chain([finding.last_seen_at])
-        .chain(timeline.iter().map(|l| l.at))
+        .chain(last_seen)
+        .chain(page.timeline.iter().map(|l| l.at))
         .chain(
             flaps
                 .iter()
@@ -163,13 +192,17 @@ fn history_chart(
         .max()
         .unwrap_or(start)
         .max(start);
+    if history.is_empty() {
+        return None;
+    }
     let lane = [FindingLane {
         check_key: finding.check_key.clone(),
         severity: finding.severity,
-        history: finding.history.clone(),
-        flaps: flaps.to_vec(),
+        history,
+        flaps,
     }];
-    let annotations = timeline
+    let annotations = page
+        .timeline
         .iter()
         .filter(|l| l.event_type == EventType::ChangeDeployed)
         .map(|line| Annotation {
@@ -180,22 +213,33 @@ fn history_chart(
             class: timeline::family(line).0,
         })
         .collect();
-    chart_html(&Chart {
+    Some(chart_html(&Chart {
         lanes: &lane,
         start,
         end,
         annotations,
         events: &[],
         links,
-    })
+    }))
 }
 
-fn occurrences(finding: &FindingView) -> Markup {
+/// "3 of 40" when a window shows part of a history.
+fn shown_of<T>(window: &HistoryWindow<T>) -> Markup {
+    html! {
+        @if window.items.len() == window.total {
+            (window.total)
+        } @else {
+            (window.items.len()) " of " (window.total)
+        }
+    }
+}
+
+fn occurrences(history: &HistoryWindow<Occurrence>) -> Markup {
     html! {
         section id="occurrences" {
-            h2 { "Occurrences " span class="count" { (finding.history.len()) } } "\n"
-            @if finding.history.is_empty() {
-                p class="empty card" { "No occurrences." } "\n"
+            h2 { "Occurrences " span class="count" { (shown_of(history)) } } "\n"
+            @if history.items.is_empty() {
+                p class="empty card" { "No occurrences on this page." } "\n"
             } @else {
                 div class="card flush" {
                     table class="occurrences" {
@@ -211,8 +255,8 @@ fn occurrences(finding: &FindingView) -> Markup {
                         } "\n"
                         tbody {
                             "\n"
-                            @for (n, occurrence) in finding.history.iter().enumerate() {
-                                (occurrence_row(n + 1, occurrence)) "\n"
+                            @for (number, occurrence) in &history.items {
+                                (occurrence_row(*number, occurrence)) "\n"
                             }
                         } "\n"
                     }
@@ -247,10 +291,10 @@ fn occurrence_row(number: usize, occurrence: &Occurrence) -> Markup {
     }
 }
 
-fn flap_episodes(flaps: &[FlapEpisodeView]) -> Markup {
+fn flap_episodes(flaps: &HistoryWindow<FlapEpisodeView>) -> Markup {
     html! {
         section id="flaps" {
-            h2 { "Flap episodes " span class="count" { (flaps.len()) } } "\n"
+            h2 { "Flap episodes " span class="count" { (shown_of(flaps)) } } "\n"
             div class="card flush" {
                 table class="flaps" {
                     "\n"
@@ -265,7 +309,7 @@ fn flap_episodes(flaps: &[FlapEpisodeView]) -> Markup {
                     } "\n"
                     tbody {
                         "\n"
-                        @for episode in flaps { (flap_row(episode)) "\n" }
+                        @for (_, episode) in &flaps.items { (flap_row(episode)) "\n" }
                     } "\n"
                 }
             }

@@ -19,7 +19,7 @@ mod timeline;
 #[cfg(test)]
 mod tests;
 
-use tidemark_core::findings::Occurrence;
+use tidemark_core::findings::{FindingOverview, HistoryWindow, Occurrence};
 use tidemark_core::flaps::FlapEpisodeView;
 use tidemark_core::incidents::{IncidentKind, IncidentState, Touch};
 use tidemark_core::{EventType, Severity, Timestamp};
@@ -43,6 +43,26 @@ pub struct TimelineLine {
     pub summary: String,
     /// What it did to the incident or finding shown.
     pub touches: Vec<Touch>,
+}
+
+/// What the finding page shows: the finding, one page of its timeline, and the part of its
+/// history that stretch of the log overlaps (never the whole history).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FindingPage {
+    /// The finding: its current occurrence and counts.
+    pub finding: FindingOverview,
+    /// One page of its timeline, in log order.
+    pub timeline: Vec<TimelineLine>,
+    /// The occurrences the page's stretch of the log overlaps, numbered in the whole history.
+    pub history: HistoryWindow<Occurrence>,
+    /// The flap episodes it overlaps, numbered likewise.
+    pub flaps: HistoryWindow<FlapEpisodeView>,
+    /// The `before` of the older page; `None` when there is nothing older.
+    pub older: Option<u64>,
+    /// The `after` of the newer page; `None` when this is the newest.
+    pub newer: Option<u64>,
+    /// The page size asked for, kept in the links (`None`: the default).
+    pub limit: Option<usize>,
 }
 
 /// One finding's lane on the incident chart.

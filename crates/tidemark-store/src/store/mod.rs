@@ -73,7 +73,7 @@ pub use rebuild::{RebuildProgress, RebuildReport};
 pub(crate) use restore::{check_checkpoint, decode_log, decode_snapshot_or_outdated};
 pub use retention::{EmbeddedRetention, RetentionReport};
 pub use stats::Stats;
-pub use timelines::{ClusterTimelinePage, TimelineEntry};
+pub use timelines::{ClusterTimelinePage, FindingTimelineWindow, TimelineAnchor, TimelineEntry};
 
 /// Tuning of a store.
 #[derive(Clone, Debug)]

@@ -26,6 +26,26 @@ pub struct TimelineEntry {
     pub event: Event,
 }
 
+/// Where a page of a finding's timeline starts or ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimelineAnchor {
+    /// The entries after this log position (`After(0)`: from the first).
+    After(u64),
+    /// The entries before this log position (`Before(u64::MAX)`: up to the latest).
+    Before(u64),
+}
+
+/// A page of a finding's timeline read either way, with the cursors of its neighbours.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FindingTimelineWindow {
+    /// The entries, in log order.
+    pub entries: Vec<TimelineEntry>,
+    /// Pass as `Before` for the older page; `None` when there is nothing older.
+    pub older: Option<u64>,
+    /// Pass as `After` for the newer page; `None` when there is nothing newer.
+    pub newer: Option<u64>,
+}
+
 /// A page of a cluster's timeline, by event time (ties in log order).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterTimelinePage {
@@ -72,24 +92,101 @@ impl Store {
                 raw.push((seq, bits.value(), self.read_log(&log, seq)?));
             }
         }
+        Ok(self.timeline_entries(cluster, check_key, raw))
+    }
+
+    /// A page of a finding's timeline around a position, for reading it both ways: the first
+    /// `limit` entries after `anchor`'s position, or the last `limit` before it, of those at or
+    /// before `up_to`; with the cursors of the older and the newer page (`None` when there is
+    /// nothing that way). Reads the index for the page and one entry either side, no more.
+    pub fn finding_timeline_window(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        anchor: TimelineAnchor,
+        up_to: u64,
+        limit: usize,
+    ) -> Result<FindingTimelineWindow, QueryError> {
+        let mut raw = Vec::new();
+        let (older, newer) = {
+            let db = self.db()?;
+            let txn = db.begin_read()?;
+            let index = txn.open_table(tables::BY_FINDING)?;
+            let log = txn.open_table(tables::LOG)?;
+            let positions = |from: u64, to: u64| {
+                index.range((cluster, check_key, from)..=(cluster, check_key, to.max(from)))
+            };
+            let mut seqs: Vec<(u64, u8)> = Vec::new();
+            match anchor {
+                TimelineAnchor::After(after) if after < up_to => {
+                    for entry in positions(after + 1, up_to)?.take(limit) {
+                        let (key, bits) = entry?;
+                        seqs.push((key.value().2, bits.value()));
+                    }
+                }
+                TimelineAnchor::Before(before) if before > 0 => {
+                    for entry in positions(0, (before - 1).min(up_to))?.rev().take(limit) {
+                        let (key, bits) = entry?;
+                        seqs.push((key.value().2, bits.value()));
+                    }
+                    seqs.reverse();
+                }
+                _ => {}
+            }
+            // The page's ends, or where it would be when it is empty.
+            let (first, last) = match (seqs.first(), seqs.last(), anchor) {
+                (Some(first), Some(last), _) => (first.0, last.0),
+                (_, _, TimelineAnchor::After(after)) => (after.saturating_add(1), after),
+                (_, _, TimelineAnchor::Before(before)) => (before, before.saturating_sub(1)),
+            };
+            let older = first > 0 && positions(0, first - 1)?.next_back().transpose()?.is_some();
+            let newer = last < up_to && positions(last + 1, up_to)?.next().transpose()?.is_some();
+            for (seq, bits) in seqs {
+                raw.push((seq, bits, self.read_log(&log, seq)?));
+            }
+            (older.then_some(first), newer.then_some(last))
+        };
+        Ok(FindingTimelineWindow {
+            entries: self.timeline_entries(cluster, check_key, raw),
+            older,
+            newer,
+        })
+    }
+
+    /// The timeline entries of raw index rows, with the flap changes named.
+    fn timeline_entries(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        raw: Vec<(u64, u8, StoredEvent)>,
+    ) -> Vec<TimelineEntry> {
         // Which detector started or stopped at a FLAP entry: read from the projection once,
-        // only for a timeline that has one, and after the database is let go (lock order).
-        let mut episodes: Option<Vec<tidemark_core::flaps::FlapEpisode>> = None;
+        // only for the entries that have one (never the finding's whole list of episodes), and
+        // after the database is let go (lock order).
+        let flap_positions: Vec<u64> = raw
+            .iter()
+            .filter(|(_, bits, _)| bits & change_bits::FLAP != 0)
+            .map(|(seq, _, _)| *seq)
+            .collect();
+        let flap_changes = if flap_positions.is_empty() {
+            Vec::new()
+        } else {
+            self.read(|p| {
+                p.findings()
+                    .flap_changes_at(cluster, check_key, &flap_positions)
+            })
+        };
         let mut entries = Vec::with_capacity(raw.len());
         for (seq, bits, stored) in raw {
             let mut changes = change_bits::names(bits);
             if bits & change_bits::FLAP != 0 {
                 changes.retain(|name| *name != "flap");
-                let episodes = episodes.get_or_insert_with(|| {
-                    self.read(|p| p.findings().flap_episodes(cluster, check_key).to_vec())
-                });
-                for episode in episodes.iter() {
-                    if episode.started_seq == seq {
-                        changes.push(FindingChange::FlapStarted(episode.detector).as_str());
-                    }
-                    if episode.stopped_seq == Some(seq) {
-                        changes.push(FindingChange::FlapStopped(episode.detector).as_str());
-                    }
+                for &(_, detector, started) in flap_changes.iter().filter(|c| c.0 == seq) {
+                    changes.push(if started {
+                        FindingChange::FlapStarted(detector).as_str()
+                    } else {
+                        FindingChange::FlapStopped(detector).as_str()
+                    });
                 }
             }
             entries.push(TimelineEntry {
@@ -99,7 +196,7 @@ impl Store {
                 event: stored.event,
             });
         }
-        Ok(entries)
+        entries
     }
 
     /// A page of a finding's timeline: entries after position `after` and at or before

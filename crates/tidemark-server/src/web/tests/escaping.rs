@@ -34,7 +34,7 @@ fn user_text_is_escaped_everywhere() {
     let (orphan_list, graph) = orphans();
     let pages = [
         incident_html(),
-        finding_page(&finding(), &timeline(), &[flap_episode()]),
+        finding_page(&finding()),
         incidents_page(&other_incidents(), 200),
         orphans_page(&orphan_list, &graph),
         not_found_page(SCRIPT),
@@ -124,18 +124,20 @@ fn hostile_pages() -> Vec<String> {
             episode.stopped_because.iter_mut().for_each(hostile);
         }
     }
-    let mut finding = finding();
+    let mut finding = finding_with(true);
     for text in [
-        &mut finding.cluster,
-        &mut finding.check_key,
-        &mut finding.category,
-        &mut finding.title,
+        &mut finding.finding.cluster,
+        &mut finding.finding.check_key,
+        &mut finding.finding.category,
+        &mut finding.finding.title,
     ] {
         hostile(text);
     }
-    let mut flaps = vec![flap_episode()];
-    hostile(&mut flaps[0].started_because);
-    flaps[0].stopped_because.iter_mut().for_each(hostile);
+    finding.timeline = timeline.clone();
+    for (_, episode) in &mut finding.flaps.items {
+        hostile(&mut episode.started_because);
+        episode.stopped_because.iter_mut().for_each(hostile);
+    }
     let (mut orphan_list, mut graph) = orphans();
     let mut span_orphan = orphan_list[0].clone();
     span_orphan.kind = OrphanKind::OrphanSpan;
@@ -194,7 +196,7 @@ fn hostile_pages() -> Vec<String> {
     vec![
         incident_page(&incident, &timeline, &lanes, 200),
         incidents_page(&list, 200),
-        finding_page(&finding, &timeline, &flaps),
+        finding_page(&finding),
         orphans_page(&orphan_list, &graph),
         not_found_page(HOSTILE),
     ]

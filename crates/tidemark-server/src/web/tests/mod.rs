@@ -7,7 +7,9 @@ mod escaping;
 use std::collections::BTreeMap;
 
 use tidemark_core::event::{ChangeKind, ResourceRef};
-use tidemark_core::findings::{FindingState, FindingView, Occurrence, ResolutionKind};
+use tidemark_core::findings::{
+    FindingOverview, FindingState, HistoryWindow, Occurrence, ResolutionKind,
+};
 use tidemark_core::flaps::{FlapDetector, FlapEpisodeView};
 use tidemark_core::incidents::{
     ChangeRef, FailureLayer, IncidentFindingView, IncidentKind, IncidentState, IncidentView,
@@ -333,25 +335,53 @@ fn lanes() -> Vec<FindingLane> {
     ]
 }
 
-fn finding() -> FindingView {
-    FindingView {
-        cluster: CLUSTER.to_owned(),
-        check_key: HTTP.to_owned(),
-        category: "http".to_owned(),
-        severity: Severity::Error,
-        title: format!("5xx rate above 5% on /v1/charge {SCRIPT}"),
-        state: FindingState::Resolved,
-        clean_cycles: None,
-        opened_at: t(480),
-        last_seen_at: t(1_140),
-        resolved_at: Some(t(1_200)),
-        resolution_kind: Some(ResolutionKind::Recipe),
-        occurrences: 3,
-        flapping: false,
-        flapping_state_change: false,
-        state_change_percent: 12.5,
-        history: lanes()[1].history.clone(),
+/// The finding page of the flapping 5xx finding: its whole (short) history on one page, or
+/// the newer half of it with links both ways when `paged`.
+fn finding_with(paged: bool) -> FindingPage {
+    let history = lanes()[1].history.clone();
+    let total = history.len();
+    let mut page = FindingPage {
+        finding: FindingOverview {
+            cluster: CLUSTER.to_owned(),
+            check_key: HTTP.to_owned(),
+            category: "http".to_owned(),
+            severity: Severity::Error,
+            title: format!("5xx rate above 5% on /v1/charge {SCRIPT}"),
+            state: FindingState::Resolved,
+            clean_cycles: None,
+            opened_at: t(480),
+            last_seen_at: t(1_140),
+            resolved_at: Some(t(1_200)),
+            resolution_kind: Some(ResolutionKind::Recipe),
+            occurrences: total as u64,
+            flap_episodes: 1,
+            flapping: false,
+            flapping_state_change: false,
+            state_change_percent: 12.5,
+        },
+        timeline: timeline(),
+        history: HistoryWindow {
+            items: (1..).zip(history).collect(),
+            total,
+        },
+        flaps: HistoryWindow {
+            items: vec![(1, flap_episode())],
+            total: 1,
+        },
+        older: None,
+        newer: None,
+        limit: None,
+    };
+    if paged {
+        page.history.items.drain(..1);
+        page.older = Some(page.timeline[0].seq);
+        page.newer = page.timeline.last().map(|l| l.seq);
     }
+    page
+}
+
+fn finding() -> FindingPage {
+    finding_with(false)
 }
 
 fn other_incidents() -> Vec<IncidentView> {
@@ -601,7 +631,7 @@ fn finding_links_percent_encode_check_keys() {
     let html = incident_html();
     let href = "href=\"/findings/prod-eu/http-5xx%3Apayments%2Fapi%3A%2Fv1%2Fcharge\"";
     assert!(html.contains(href));
-    let page = finding_page(&finding(), &timeline(), &[flap_episode()]);
+    let page = finding_page(&finding());
     assert!(
         page.contains("href=\"/v1/findings/prod-eu/http-5xx%3Apayments%2Fapi%3A%2Fv1%2Fcharge\"")
     );
@@ -610,12 +640,47 @@ fn finding_links_percent_encode_check_keys() {
 
 #[test]
 fn finding_page_shows_occurrences_and_flaps() {
-    let html = finding_page(&finding(), &timeline(), &[flap_episode()]);
+    let html = finding_page(&finding());
     assert_eq!(html.matches("<tr class=\"occurrence\"").count(), 3);
     assert_eq!(html.matches("<tr class=\"flap-episode\"").count(), 1);
     assert_eq!(html.matches("<g class=\"lane\"").count(), 1);
     assert!(html.contains("12.5% state change"));
     assert!(html.contains("how-recipe"));
+}
+
+#[test]
+fn a_finding_page_shows_its_part_of_the_history_and_links_both_ways() {
+    let whole = finding_page(&finding());
+    assert!(
+        !whole.contains("class=\"pager\""),
+        "one page needs no links"
+    );
+    let page = finding_with(true);
+    let html = finding_page(&page);
+    assert_well_formed(&html);
+    assert_eq!(html.matches("<tr class=\"occurrence\"").count(), 2);
+    assert!(
+        html.contains("2 of 3"),
+        "the count says part of the history is shown"
+    );
+    let older = format!("href=\"?before={}\"", page.older.unwrap());
+    let newer = format!("href=\"?after={}\"", page.newer.unwrap());
+    assert_eq!(
+        html.matches(&older).count(),
+        2,
+        "above and below the timeline"
+    );
+    assert_eq!(html.matches(&newer).count(), 2);
+    let mut sized = page.clone();
+    sized.limit = Some(2);
+    let html = finding_page(&sized);
+    assert!(html.contains(&format!(
+        "href=\"?before={}&amp;limit=2\"",
+        page.older.unwrap()
+    )));
+    assert!(html.contains("href=\"?limit=2\""));
+    // The first row is numbered in the whole history.
+    assert!(html.contains("<td class=\"num\">2</td>"), "{html}");
 }
 
 #[test]
@@ -661,10 +726,7 @@ fn same_input_same_bytes() {
         orphans_page(&orphan_list, &graph),
         orphans_page(&orphan_list, &graph)
     );
-    assert_eq!(
-        finding_page(&finding(), &timeline(), &[flap_episode()]),
-        finding_page(&finding(), &timeline(), &[flap_episode()])
-    );
+    assert_eq!(finding_page(&finding()), finding_page(&finding()));
 }
 
 #[test]
@@ -675,10 +737,7 @@ fn writes_previews_for_people() {
     for (name, html) in [
         ("incident.html", incident_html()),
         ("incidents.html", incidents_page(&other_incidents(), 200)),
-        (
-            "finding.html",
-            finding_page(&finding(), &timeline(), &[flap_episode()]),
-        ),
+        ("finding.html", finding_page(&finding())),
         ("orphans.html", orphans_page(&orphan_list, &graph)),
         ("not-found.html", not_found_page("no incident \"INC-404\"")),
     ] {

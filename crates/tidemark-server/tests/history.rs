@@ -1,0 +1,240 @@
+//! A finding's history through the API (issue 17, views are bounded): the lists answer each
+//! finding's current occurrence and counts, and its history and flap episodes are paged
+//! sub-resources whose pages, followed to the end with any page size, are exactly the `history`
+//! and `episodes` that the CLI and the replay corpus still show (`FindingsProjection::views`
+//! and `flaps`, read from the same store). Through the router, over a real store.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tidemark_server::{AppState, AuthPolicy, Ingest, Writer, router};
+use tidemark_store::{Store, StoreConfig};
+use tower::ServiceExt;
+
+struct Harness {
+    app: Router,
+    store: Arc<Store>,
+    _dir: tempfile::TempDir,
+}
+
+/// A store holding the catalogue corpus: a finding with four occurrences and flap episodes by
+/// both detectors, among others.
+async fn catalogue() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path().join("h.redb"), StoreConfig::default()).unwrap());
+    let (_writer, client) = Writer::spawn(store.clone(), 16, 1024);
+    let h = Harness {
+        app: router(AppState {
+            store: store.clone(),
+            ingest: Ingest::Local(client),
+            max_body_bytes: 1 << 20,
+            limits: Default::default(),
+            auth: AuthPolicy::Open,
+            bridge: Default::default(),
+            metrics: Default::default(),
+            time_travel: Default::default(),
+        }),
+        store,
+        _dir: dir,
+    };
+    let log = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../replay/catalogue/events.ndjson"),
+    )
+    .unwrap();
+    let (status, body) = h.call("POST", "/v1/events", log).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    h
+}
+
+impl Harness {
+    async fn call(&self, method: &str, uri: &str, body: String) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(uri);
+        if method == "POST" {
+            request = request.header("content-type", "application/json");
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes);
+        let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{uri}: {text}"));
+        (status, value)
+    }
+
+    async fn ok(&self, uri: &str) -> Value {
+        let (status, value) = self.call("GET", uri, String::new()).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {value}");
+        value
+    }
+
+    /// Every page of `list` (a path with its query) under `field`, following `next` as `after`.
+    async fn follow(&self, list: &str, field: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut uri = list.to_owned();
+        loop {
+            let page = self.ok(&uri).await;
+            items.extend(page[field].as_array().unwrap().iter().cloned());
+            match &page["next"] {
+                Value::Null => return items,
+                Value::String(next) => uri = format!("{list}&after={next}"),
+                next => uri = format!("{list}&after={next}"),
+            }
+        }
+    }
+}
+
+/// A path segment, percent-encoded (check keys hold `/` and `:`).
+fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_old_history_is_the_pages_of_the_new_sub_resource() {
+    let h = catalogue().await;
+    // What the CLI (`tidemark findings --json`, `replay --json`) and the corpus show.
+    let views = serde_json::to_value(h.store.read(|p| p.findings().views())).unwrap();
+    let flaps = serde_json::to_value(h.store.read(|p| p.findings().flaps(None))).unwrap();
+    let views = views.as_array().unwrap();
+    assert!(
+        views
+            .iter()
+            .any(|v| v["history"].as_array().unwrap().len() > 3),
+        "a history longer than a page"
+    );
+    let mut with_episodes = 0;
+    for view in views {
+        let path = format!(
+            "{}/{}",
+            segment(view["cluster"].as_str().unwrap()),
+            segment(view["check_key"].as_str().unwrap())
+        );
+        let episodes = flaps
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["cluster"] == view["cluster"] && f["check_key"] == view["check_key"])
+            .map_or_else(Vec::new, |f| f["episodes"].as_array().unwrap().clone());
+        with_episodes += usize::from(episodes.len() > 1);
+        for limit in [1, 2, 3, 1000] {
+            let history = h
+                .follow(
+                    &format!("/v1/finding-history/{path}?limit={limit}"),
+                    "history",
+                )
+                .await;
+            assert_eq!(&Value::from(history), &view["history"], "{path} by {limit}");
+            let paged = h
+                .follow(
+                    &format!("/v1/finding-flaps/{path}?limit={limit}"),
+                    "episodes",
+                )
+                .await;
+            assert_eq!(paged, episodes, "{path} by {limit}");
+        }
+        // The finding answers its counts, not its history.
+        let one = h.ok(&format!("/v1/findings/{path}")).await;
+        assert_eq!(one["finding"]["occurrences"], view["occurrences"]);
+        assert_eq!(one["finding"]["flap_episodes"], episodes.len());
+        assert!(one["finding"].get("history").is_none() && one.get("flaps").is_none());
+        let first = h.ok(&format!("/v1/finding-history/{path}?limit=1")).await;
+        assert_eq!(first["occurrences"], view["occurrences"]);
+    }
+    assert!(with_episodes > 0, "a finding with several flap episodes");
+}
+
+#[tokio::test]
+async fn the_lists_answer_the_views_less_their_history() {
+    let h = catalogue().await;
+    let views = serde_json::to_value(h.store.read(|p| p.findings().views())).unwrap();
+    let listed = h.follow("/v1/findings?limit=2", "findings").await;
+    assert_eq!(listed.len(), views.as_array().unwrap().len());
+    for (item, view) in listed.iter().zip(views.as_array().unwrap()) {
+        let mut expected = view.as_object().unwrap().clone();
+        expected.remove("history");
+        let mut item = item.as_object().unwrap().clone();
+        assert!(item.remove("flap_episodes").is_some());
+        assert_eq!(item, expected);
+    }
+    let flaps = serde_json::to_value(h.store.read(|p| p.findings().flaps(None))).unwrap();
+    let listed = h.follow("/v1/flaps?limit=1", "flapping").await;
+    assert_eq!(listed.len(), flaps.as_array().unwrap().len());
+    for (item, whole) in listed.iter().zip(flaps.as_array().unwrap()) {
+        let episodes = whole["episodes"].as_array().unwrap();
+        assert_eq!(item["flap_episodes"], episodes.len());
+        assert_eq!(&item["latest_episode"], episodes.last().unwrap());
+        assert!(item.get("episodes").is_none());
+    }
+}
+
+#[tokio::test]
+async fn history_pages_are_bounded_and_checked() {
+    let h = catalogue().await;
+    let views = h.store.read(|p| p.findings().views());
+    let longest = views.iter().max_by_key(|v| v.history.len()).unwrap();
+    let path = format!(
+        "{}/{}",
+        segment(&longest.cluster),
+        segment(&longest.check_key)
+    );
+    for (query, names) in [
+        ("limit=0", "`limit`"),
+        ("limit=1001", "`limit`"),
+        ("after=9007199254740992", "`after`"),
+        ("after=x", "after"),
+        ("bogus=1", "bogus"),
+    ] {
+        let (status, body) = h
+            .call(
+                "GET",
+                &format!("/v1/finding-history/{path}?{query}"),
+                String::new(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(names), "{body}");
+    }
+    for after in ["1", "1.Count", "x.count", "61.62"] {
+        let (status, body) = h
+            .call(
+                "GET",
+                &format!("/v1/finding-flaps/{path}?after={after}"),
+                String::new(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{after}: {body}");
+    }
+    for route in ["finding-history", "finding-flaps"] {
+        let (status, body) = h
+            .call(
+                "GET",
+                &format!("/v1/{route}/nowhere/nothing"),
+                String::new(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+    // A past state: the history up to then.
+    let opened = longest.history[1].opened_seq;
+    let then = h
+        .ok(&format!("/v1/finding-history/{path}?at={opened}"))
+        .await;
+    assert_eq!(then["seq"], opened);
+    assert_eq!(then["occurrences"], 2);
+    assert_eq!(then["history"].as_array().unwrap().len(), 2);
+}
