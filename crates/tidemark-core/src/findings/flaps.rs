@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::timestamp::Timestamp;
 
-use super::{ChangeSink, ClusterFindings, Finding, FindingChange, Occurrence, ResolutionKind};
+use super::{ClusterFindings, Finding, FindingChange, FoldOutput, Occurrence, ResolutionKind};
 
 /// Runs of its category a finding's state change history covers.
 pub const FLAP_HISTORY_RUNS: u32 = 20;
@@ -261,7 +261,7 @@ impl FlapState {
         figure: u32,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         match detector {
             FlapDetector::Count => self.status.flapping_count = true,
@@ -286,7 +286,7 @@ impl FlapState {
         figure: u32,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         match detector {
             FlapDetector::Count => self.status.flapping_count = false,
@@ -316,7 +316,7 @@ impl FlapState {
         stop_tenths: u32,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         if !self.status.flapping_state_change && self.status.recorded && tenths >= start_tenths {
             self.start(check_key, FlapDetector::StateChange, tenths, seq, at, sink);
@@ -347,7 +347,7 @@ impl ClusterFindings {
         present: bool,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         let start_tenths = self.settings.flap_start_percent * 10;
         let stop_tenths = self.settings.effective_flap_stop_percent() * 10;
@@ -386,7 +386,7 @@ impl ClusterFindings {
         &mut self,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         let mut i = 0;
         while i < self.flap_watch.len() {
@@ -494,7 +494,7 @@ impl ClusterFindings {
         index: u32,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         let times = &mut self.findings[index as usize].flap.auto_resolved_at;
         let pos = times.partition_point(|&t| t <= at);
@@ -508,7 +508,7 @@ impl ClusterFindings {
         index: u32,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         let finding = &self.findings[index as usize];
         if finding.flap.status.flapping_count {
@@ -536,7 +536,7 @@ impl ClusterFindings {
         &mut self,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         let Some(now) = self.clock else { return };
         while let Some(&(expiry, index)) = self.count_expiry.first() {
@@ -564,7 +564,7 @@ impl ClusterFindings {
     }
 
     /// The window or threshold changed: every count-flapping finding is judged again.
-    fn recheck_count_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl ChangeSink) {
+    fn recheck_count_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl FoldOutput) {
         let flapping: Vec<u32> = self.count_expiry.iter().map(|&(_, i)| i).collect();
         self.count_expiry.clear();
         for index in flapping {
@@ -589,13 +589,13 @@ impl ClusterFindings {
 
     /// Settings changed: both detectors judge every finding again against the new
     /// thresholds (no run is recorded).
-    pub(super) fn recheck_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl ChangeSink) {
+    pub(super) fn recheck_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl FoldOutput) {
         self.recheck_count_flaps(seq, at, sink);
         let start_tenths = self.settings.flap_start_percent * 10;
         let stop_tenths = self.settings.effective_flap_stop_percent() * 10;
         for index in 0..self.findings.len() as u32 {
             let finding = &self.findings[index as usize];
-            if finding.occurrences.is_empty() {
+            if finding.occurrence_count == 0 {
                 continue;
             }
             if !finding.flap.status.flapping_count {

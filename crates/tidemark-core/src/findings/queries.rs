@@ -7,11 +7,14 @@
 //! so a page costs what it returns, however long the log. The whole lists (`views`, `flaps`,
 //! `stuck`) are the CLI's and the replay corpus' shapes.
 
+use std::ops::Bound;
+
 use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
 
 use super::churn::{CHURN_MIN_KEYS, CHURN_WINDOW_RUNS, ChurnRecord};
 use super::flaps::{FlapDetector, FlapEpisode, FlapEpisodeView};
+use super::history::{Direction, HistoryRange};
 use super::views::{
     ChurnView, DriftView, FindingFacts, FindingOverview, FindingState, FindingSummary, FindingView,
     FlapOverview, FlapView, LongLivedView, StuckReport, UnreachableReason, UnreachableView,
@@ -49,6 +52,15 @@ fn overlapping_episodes(
     (start.max(end.saturating_sub(limit)), end)
 }
 
+/// What one live finding holds of its history in memory (`largest_live_history`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveHistory {
+    /// Occurrences held (the current one, open or last closed).
+    pub occurrences: usize,
+    /// Flap episodes held (the open ones).
+    pub flap_episodes: usize,
+}
+
 /// A window of a finding's history: the occurrences (or flap episodes) that overlap a range of
 /// log positions, each with its number in the finding's whole history (1 for the first).
 #[derive(Clone, Debug, PartialEq)]
@@ -66,7 +78,11 @@ impl FindingsProjection {
         for (name, cluster) in &self.clusters {
             let mut findings: Vec<&Finding> = cluster.seen_findings().collect();
             findings.sort_unstable_by(|a, b| a.check_key.cmp(&b.check_key));
-            views.extend(findings.into_iter().map(|f| cluster.view(name, f)));
+            views.extend(
+                findings
+                    .into_iter()
+                    .map(|f| cluster.view(name, f, &self.history)),
+            );
         }
         views
     }
@@ -83,7 +99,7 @@ impl FindingsProjection {
         let state = self.clusters.get(cluster)?;
         let index = *state.by_key.get(check_key)?;
         let finding = &state.findings[index as usize];
-        (!finding.occurrences.is_empty()).then(|| state.view(cluster, finding))
+        (finding.occurrence_count > 0).then(|| state.view(cluster, finding, &self.history))
     }
 
     /// The settings in force for `cluster` (defaults for a cluster never seen).
@@ -188,7 +204,7 @@ impl FindingsProjection {
     fn seen(&self, cluster: &str, check_key: &str) -> Option<(&ClusterFindings, &Finding)> {
         let state = self.clusters.get(cluster)?;
         let finding = &state.findings[*state.by_key.get(check_key)? as usize];
-        (!finding.occurrences.is_empty()).then_some((state, finding))
+        (finding.occurrence_count > 0).then_some((state, finding))
     }
 
     /// A page of a finding's history, oldest first: the occurrences that opened after log
@@ -203,16 +219,23 @@ impl FindingsProjection {
         limit: usize,
     ) -> Option<(Vec<Occurrence>, bool)> {
         let (_, finding) = self.seen(cluster, check_key)?;
-        let history = &finding.occurrences;
+        let mut page = finding.occurrences(
+            cluster,
+            &self.history,
+            &HistoryRange {
+                opened: (Bound::Excluded(after), Bound::Unbounded),
+                limit: limit.saturating_add(1),
+                ..HistoryRange::all()
+            },
+        );
         debug_assert!(
-            history
-                .windows(2)
-                .all(|w| w[0].opened_seq < w[1].opened_seq),
+            page.windows(2)
+                .all(|w| w[0].1.opened_seq < w[1].1.opened_seq),
             "occurrences open in log order, one per event"
         );
-        let start = history.partition_point(|o| o.opened_seq <= after);
-        let end = start.saturating_add(limit).min(history.len());
-        Some((history[start..end].to_vec(), end < history.len()))
+        let more = page.len() > limit;
+        page.truncate(limit);
+        Some((page.into_iter().map(|(_, o)| o).collect(), more))
     }
 
     /// A page of a finding's flap episodes, in the order they started: those after `after`
@@ -271,17 +294,28 @@ impl FindingsProjection {
         limit: usize,
     ) -> Option<HistoryWindow<Occurrence>> {
         let (_, finding) = self.seen(cluster, check_key)?;
-        let history = &finding.occurrences;
-        // Occurrences do not overlap one another: both ends grow with the index.
-        let end = history.partition_point(|o| o.opened_seq <= to);
-        let start = history[..end]
-            .partition_point(|o| o.resolved_seq.is_some_and(|resolved| resolved < from))
-            .max(end.saturating_sub(limit));
+        // Occurrences do not overlap one another: both ends grow with the number, so those
+        // overlapping the window are the latest that opened by `to`, back to the first that
+        // was still open at `from`.
+        let mut items: Vec<(usize, Occurrence)> = finding
+            .occurrences(
+                cluster,
+                &self.history,
+                &HistoryRange {
+                    opened: (Bound::Unbounded, Bound::Included(to)),
+                    direction: Direction::Backward,
+                    limit,
+                    ..HistoryRange::all()
+                },
+            )
+            .into_iter()
+            .take_while(|(_, o)| o.resolved_seq.is_none_or(|resolved| resolved >= from))
+            .map(|(number, o)| (number as usize, o))
+            .collect();
+        items.reverse();
         Some(HistoryWindow {
-            items: (start + 1..)
-                .zip(history[start..end].iter().cloned())
-                .collect(),
-            total: history.len(),
+            items,
+            total: finding.occurrence_count as usize,
         })
     }
 
@@ -490,11 +524,7 @@ impl FindingsProjection {
                 let category_name = &state.category_names[category];
                 let (last_cycle, last_at, _) = state.category_last_run[category];
                 let missing = state.cycle_stamp - last_cycle;
-                let opened_at = finding
-                    .occurrences
-                    .last()
-                    .expect("an active finding has an open occurrence")
-                    .opened_at;
+                let opened_at = finding.current.opened_at;
                 if missing >= u64::from(settings.unreachable_after_cycles) {
                     if report.unreachable.len() < cap {
                         report.unreachable.push(UnreachableView {
@@ -575,6 +605,19 @@ impl FindingsProjection {
             );
         }
         out
+    }
+
+    /// The most occurrences and flap episodes any one live finding holds in memory (the rest
+    /// of its history is in the history the fold writes to): what bounds the live state.
+    pub fn largest_live_history(&self) -> LiveHistory {
+        let mut largest = LiveHistory::default();
+        for finding in self.clusters.values().flat_map(|c| &c.findings) {
+            largest.occurrences = largest
+                .occurrences
+                .max(usize::from(finding.occurrence_count > 0));
+            largest.flap_episodes = largest.flap_episodes.max(finding.flap.episodes().len());
+        }
+        largest
     }
 
     /// Number of findings (active or not) over all clusters.

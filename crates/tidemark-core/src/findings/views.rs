@@ -9,6 +9,7 @@ use crate::event::{ResourceRef, Severity};
 use crate::timestamp::Timestamp;
 
 use super::flaps::{FlapEpisodeView, tenths_to_percent};
+use super::history::{HistoryRange, HistoryReader};
 use super::{ClusterFindings, DriftRecord, Finding, Occurrence, ResolutionKind};
 
 /// What a finding filter looks at.
@@ -295,10 +296,11 @@ pub struct StuckReport {
 impl ClusterFindings {
     /// The finding's current occurrence and counts; copies no occurrence and no episode.
     pub(super) fn overview(&self, cluster: &str, finding: &Finding) -> FindingOverview {
-        let current = finding
-            .occurrences
-            .last()
-            .expect("a finding in the projection has at least one occurrence");
+        debug_assert!(
+            finding.occurrence_count > 0,
+            "a finding in the projection has at least one occurrence"
+        );
+        let current = &finding.current;
         let active = finding.is_active();
         FindingOverview {
             cluster: cluster.to_owned(),
@@ -312,7 +314,7 @@ impl ClusterFindings {
             last_seen_at: finding.last_seen_at,
             resolved_at: current.resolved_at,
             resolution_kind: current.resolution_kind,
-            occurrences: finding.occurrences.len() as u64,
+            occurrences: finding.occurrence_count,
             flap_episodes: finding.flap.episodes().len() as u64,
             flapping: self.is_flapping(finding),
             flapping_state_change: finding.flap.flapping_state_change(),
@@ -321,7 +323,17 @@ impl ClusterFindings {
     }
 
     /// The finding with its whole history (the CLI's and the corpus' shape).
-    pub(super) fn view(&self, cluster: &str, finding: &Finding) -> FindingView {
+    pub(super) fn view(
+        &self,
+        cluster: &str,
+        finding: &Finding,
+        history: &impl HistoryReader,
+    ) -> FindingView {
+        let occurrences = finding
+            .occurrences(cluster, history, &HistoryRange::all())
+            .into_iter()
+            .map(|(_, occurrence)| occurrence)
+            .collect();
         // Destructured whole, so a field added to the overview is a compile error here until
         // the CLI's shape says whether it shows it.
         let FindingOverview {
@@ -336,7 +348,7 @@ impl ClusterFindings {
             last_seen_at,
             resolved_at,
             resolution_kind,
-            occurrences,
+            occurrences: occurrence_count,
             flap_episodes: _,
             flapping,
             flapping_state_change,
@@ -354,11 +366,11 @@ impl ClusterFindings {
             last_seen_at,
             resolved_at,
             resolution_kind,
-            occurrences,
+            occurrences: occurrence_count,
             flapping,
             flapping_state_change,
             state_change_percent,
-            history: finding.occurrences.clone(),
+            history: occurrences,
         }
     }
 

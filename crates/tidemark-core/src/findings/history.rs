@@ -1,0 +1,323 @@
+//! A finding's history out of the live state (ADR 0006): the fold writes each occurrence that
+//! closes and each flap episode that ends to a [`HistorySink`], and every reader of a finding's
+//! history reads it through a [`HistoryReader`], in pages, as of a log position. The live
+//! `Finding` keeps only its current occurrence, the open flap episodes and the counts.
+//!
+//! [`MemoryHistory`] is both, in memory: what the projection keeps by default, so `replay`,
+//! `replay --check`, the CLI, the export and the store answer as before. The store's tables
+//! (the next step of ADR 0006) implement the same two traits.
+
+use std::collections::BTreeMap;
+use std::ops::{Bound, RangeBounds};
+
+use rustc_hash::FxHashMap;
+
+use super::flaps::FlapEpisode;
+use super::{Finding, Occurrence};
+
+/// Receives a finding's history as the fold writes it out: each record once, when it is
+/// final. `number` is the record's number in the finding's history (1 for its first
+/// occurrence, 1 for its first flap episode, in the order they opened or started); the
+/// position at which it became final is in the record (`resolved_seq`, `stopped_seq`).
+pub trait HistorySink {
+    /// An occurrence of `check_key` in `cluster` was resolved.
+    fn occurrence_closed(
+        &mut self,
+        cluster: &str,
+        check_key: &str,
+        number: u64,
+        occurrence: &Occurrence,
+    );
+
+    /// A flap episode of `check_key` in `cluster` ended.
+    fn flap_episode_ended(
+        &mut self,
+        cluster: &str,
+        check_key: &str,
+        number: u64,
+        episode: &FlapEpisode,
+    );
+}
+
+/// Which end of a range of history a page starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Oldest first.
+    Forward,
+    /// Newest first.
+    Backward,
+}
+
+/// A page of a range of a finding's history, as of a log position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryRange {
+    /// The positions that opened (occurrences) or started (flap episodes) the records read.
+    pub opened: (Bound<u64>, Bound<u64>),
+    /// The log position the history is read at: a record opened after it is left out, one
+    /// closed after it is read as still open (ADR 0006, "Reads as of a position").
+    pub as_of: u64,
+    /// Which end the page starts from.
+    pub direction: Direction,
+    /// At most this many records.
+    pub limit: usize,
+}
+
+impl HistoryRange {
+    /// Every record, oldest first, as of now.
+    pub fn all() -> Self {
+        Self {
+            opened: (Bound::Unbounded, Bound::Unbounded),
+            as_of: u64::MAX,
+            direction: Direction::Forward,
+            limit: usize::MAX,
+        }
+    }
+}
+
+/// Reads a finding's written-out history: its closed occurrences and ended flap episodes, each
+/// with its number, in pages that cost what they return.
+pub trait HistoryReader {
+    /// The closed occurrences of `check_key` in `cluster` in `range`.
+    fn closed_occurrences(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        range: &HistoryRange,
+    ) -> Vec<(u64, Occurrence)>;
+
+    /// The ended flap episodes of `check_key` in `cluster` in `range`, in the order they
+    /// started (by number).
+    fn ended_flap_episodes(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        range: &HistoryRange,
+    ) -> Vec<(u64, FlapEpisode)>;
+
+    /// How many occurrences of `check_key` in `cluster` had closed at log position `as_of`.
+    fn closed_occurrence_count(&self, cluster: &str, check_key: &str, as_of: u64) -> u64;
+
+    /// How many flap episodes of `check_key` in `cluster` had ended at log position `as_of`.
+    fn ended_flap_episode_count(&self, cluster: &str, check_key: &str, as_of: u64) -> u64;
+}
+
+/// The history of one finding, in memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct FindingHistory {
+    /// Closed occurrences, oldest first: occurrence `i + 1` (they close in the order they open).
+    pub(super) occurrences: Vec<Occurrence>,
+    /// Ended flap episodes, by number (they may end out of the order they started).
+    pub(super) flap_episodes: Vec<(u64, FlapEpisode)>,
+}
+
+/// The history in memory: a [`HistorySink`] and a [`HistoryReader`], per cluster and finding.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryHistory {
+    clusters: BTreeMap<String, FxHashMap<Box<str>, FindingHistory>>,
+}
+
+impl MemoryHistory {
+    /// No history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(super) fn finding(&self, cluster: &str, check_key: &str) -> Option<&FindingHistory> {
+        self.clusters.get(cluster)?.get(check_key)
+    }
+
+    pub(super) fn finding_mut(&mut self, cluster: &str, check_key: &str) -> &mut FindingHistory {
+        if !self.clusters.contains_key(cluster) {
+            self.clusters
+                .insert(cluster.to_owned(), FxHashMap::default());
+        }
+        let findings = self.clusters.get_mut(cluster).expect("inserted just above");
+        if !findings.contains_key(check_key) {
+            findings.insert(check_key.into(), FindingHistory::default());
+        }
+        findings.get_mut(check_key).expect("inserted just above")
+    }
+
+    /// The closed occurrences of a finding, oldest first (the snapshot's borrowed form).
+    pub(super) fn occurrences_of(&self, cluster: &str, check_key: &str) -> &[Occurrence] {
+        self.finding(cluster, check_key)
+            .map_or(&[], |h| h.occurrences.as_slice())
+    }
+
+    /// The ended flap episodes of a finding, by number (the snapshot's borrowed form).
+    pub(super) fn flap_episodes_of(&self, cluster: &str, check_key: &str) -> &[(u64, FlapEpisode)] {
+        self.finding(cluster, check_key)
+            .map_or(&[], |h| h.flap_episodes.as_slice())
+    }
+}
+
+impl HistorySink for MemoryHistory {
+    fn occurrence_closed(
+        &mut self,
+        cluster: &str,
+        check_key: &str,
+        number: u64,
+        occurrence: &Occurrence,
+    ) {
+        let history = self.finding_mut(cluster, check_key);
+        debug_assert_eq!(
+            number,
+            history.occurrences.len() as u64 + 1,
+            "occurrences close in the order they open"
+        );
+        history.occurrences.push(occurrence.clone());
+    }
+
+    fn flap_episode_ended(
+        &mut self,
+        cluster: &str,
+        check_key: &str,
+        number: u64,
+        episode: &FlapEpisode,
+    ) {
+        let episodes = &mut self.finding_mut(cluster, check_key).flap_episodes;
+        let at = episodes.partition_point(|(n, _)| *n < number);
+        debug_assert!(
+            episodes.get(at).is_none_or(|(n, _)| *n != number),
+            "an episode ends once"
+        );
+        episodes.insert(at, (number, episode.clone()));
+    }
+}
+
+/// The indices of `records` (sorted by the position that opened them) in `range`'s positions.
+fn range_indices<T>(
+    records: &[T],
+    opened_at: impl Fn(&T) -> u64,
+    range: &HistoryRange,
+) -> (usize, usize) {
+    let start = match range.opened.0 {
+        Bound::Included(from) => records.partition_point(|r| opened_at(r) < from),
+        Bound::Excluded(after) => records.partition_point(|r| opened_at(r) <= after),
+        Bound::Unbounded => 0,
+    };
+    let end = match range.opened.1 {
+        Bound::Included(to) => records.partition_point(|r| opened_at(r) <= to.min(range.as_of)),
+        Bound::Excluded(to) => {
+            records.partition_point(|r| opened_at(r) < to && opened_at(r) <= range.as_of)
+        }
+        Bound::Unbounded => records.partition_point(|r| opened_at(r) <= range.as_of),
+    };
+    (start, end.max(start))
+}
+
+/// The records of `range` (already sorted), a page from the end its direction names.
+fn page<T, R>(
+    records: &[T],
+    opened_at: impl Fn(&T) -> u64,
+    range: &HistoryRange,
+    read: impl Fn(&T) -> R,
+) -> Vec<R> {
+    let (start, end) = range_indices(records, opened_at, range);
+    let records = &records[start..end];
+    match range.direction {
+        Direction::Forward => records.iter().take(range.limit).map(read).collect(),
+        Direction::Backward => records.iter().rev().take(range.limit).map(read).collect(),
+    }
+}
+
+/// An occurrence as it stood at `as_of`: still open if it closed after.
+fn occurrence_as_of(occurrence: &Occurrence, as_of: u64) -> Occurrence {
+    let mut occurrence = occurrence.clone();
+    if occurrence.resolved_seq.is_some_and(|seq| seq > as_of) {
+        occurrence.resolved_at = None;
+        occurrence.resolved_seq = None;
+        occurrence.resolution_kind = None;
+    }
+    occurrence
+}
+
+/// An episode as it stood at `as_of`: still open if it ended after.
+fn episode_as_of(episode: &FlapEpisode, as_of: u64) -> FlapEpisode {
+    let mut episode = episode.clone();
+    if episode.stopped_seq.is_some_and(|seq| seq > as_of) {
+        episode.stopped_at = None;
+        episode.stopped_seq = None;
+        episode.stop_figure = None;
+    }
+    episode
+}
+
+impl HistoryReader for MemoryHistory {
+    fn closed_occurrences(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        range: &HistoryRange,
+    ) -> Vec<(u64, Occurrence)> {
+        let occurrences = self.occurrences_of(cluster, check_key);
+        let (start, end) = range_indices(occurrences, |o| o.opened_seq, range);
+        let records = page(
+            occurrences,
+            |o| o.opened_seq,
+            range,
+            |o| occurrence_as_of(o, range.as_of),
+        );
+        // Occurrence `i + 1` is at index `i`.
+        match range.direction {
+            Direction::Forward => (start as u64 + 1..).zip(records).collect(),
+            Direction::Backward => (1..=end as u64).rev().zip(records).collect(),
+        }
+    }
+
+    fn ended_flap_episodes(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        range: &HistoryRange,
+    ) -> Vec<(u64, FlapEpisode)> {
+        page(
+            self.flap_episodes_of(cluster, check_key),
+            |(_, e)| e.started_seq,
+            range,
+            |(number, e)| (*number, episode_as_of(e, range.as_of)),
+        )
+    }
+
+    fn closed_occurrence_count(&self, cluster: &str, check_key: &str, as_of: u64) -> u64 {
+        let occurrences = self.occurrences_of(cluster, check_key);
+        // Closed in the order they opened: those closed by `as_of` are a prefix.
+        occurrences.partition_point(|o| o.resolved_seq.is_some_and(|seq| seq <= as_of)) as u64
+    }
+
+    fn ended_flap_episode_count(&self, cluster: &str, check_key: &str, as_of: u64) -> u64 {
+        self.flap_episodes_of(cluster, check_key)
+            .iter()
+            .filter(|(_, e)| e.stopped_seq.is_some_and(|seq| seq <= as_of))
+            .count() as u64
+    }
+}
+
+/// A finding's history, read through a reader and completed with what the live state holds.
+impl Finding {
+    /// The occurrences of the finding in `range`, each with its number: the closed ones from
+    /// `history`, and the open one from the live state (which wins over a row `history` reads
+    /// as still open at `range.as_of`).
+    pub(super) fn occurrences(
+        &self,
+        cluster: &str,
+        history: &impl HistoryReader,
+        range: &HistoryRange,
+    ) -> Vec<(u64, Occurrence)> {
+        let open = (self.is_active()
+            && range.opened.contains(&self.current.opened_seq)
+            && self.current.opened_seq <= range.as_of)
+            .then_some((self.occurrence_count, &self.current));
+        let mut records = history.closed_occurrences(cluster, &self.check_key, range);
+        let Some((number, occurrence)) = open else {
+            return records;
+        };
+        records.retain(|(n, _)| *n != number);
+        match range.direction {
+            Direction::Forward => records.push((number, occurrence.clone())),
+            Direction::Backward => records.insert(0, (number, occurrence.clone())),
+        }
+        records.truncate(range.limit);
+        records
+    }
+}
