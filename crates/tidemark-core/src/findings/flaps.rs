@@ -195,31 +195,41 @@ pub struct FlapStatus {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FlapState {
     status: FlapStatus,
-    /// Flapping episodes, oldest first.
-    episodes: Vec<FlapEpisode>,
+    /// The open flapping episodes (at most one per detector), each with its number; the ended
+    /// ones are written to the history.
+    open_episodes: Vec<(u64, FlapEpisode)>,
+    /// Episodes, open ones included.
+    episode_count: u64,
     /// Times of its auto-resolutions, sorted (the count detector's input; rebuilt from the
     /// occurrences on restore).
     auto_resolved_at: Vec<Timestamp>,
 }
 
 impl FlapState {
-    /// The state a snapshot kept, with the auto-resolution times rebuilt from `occurrences`.
+    /// The state a snapshot kept, with the auto-resolution times rebuilt from `occurrences`;
+    /// and the ended episodes of `episodes` (every episode, oldest first), for the history.
     pub(super) fn restore(
         status: FlapStatus,
         episodes: Vec<FlapEpisode>,
         occurrences: &[Occurrence],
-    ) -> Self {
+    ) -> (Self, Vec<(u64, FlapEpisode)>) {
         let mut auto_resolved_at: Vec<Timestamp> = occurrences
             .iter()
             .filter(|o| o.resolution_kind == Some(ResolutionKind::Auto))
             .filter_map(|o| o.resolved_at)
             .collect();
         auto_resolved_at.sort_unstable();
-        Self {
+        let episode_count = episodes.len() as u64;
+        let (open_episodes, ended) = (1..)
+            .zip(episodes)
+            .partition(|(_, episode): &(u64, FlapEpisode)| episode.is_open());
+        let state = Self {
             status,
-            episodes,
+            open_episodes,
+            episode_count,
             auto_resolved_at,
-        }
+        };
+        (state, ended)
     }
 
     /// Where the detectors stand (what a snapshot keeps besides the episodes).
@@ -227,9 +237,14 @@ impl FlapState {
         self.status
     }
 
-    /// Every episode, oldest first.
-    pub(super) fn episodes(&self) -> &[FlapEpisode] {
-        &self.episodes
+    /// The open episodes with their numbers, in the order they started.
+    pub(super) fn open_episodes(&self) -> &[(u64, FlapEpisode)] {
+        &self.open_episodes
+    }
+
+    /// Episodes, by either detector, open ones included.
+    pub(super) fn episode_count(&self) -> u64 {
+        self.episode_count
     }
 
     /// The state change detector calls it flapping now.
@@ -267,7 +282,8 @@ impl FlapState {
             FlapDetector::Count => self.status.flapping_count = true,
             FlapDetector::StateChange => self.status.flapping_state_change = true,
         }
-        self.episodes.push(FlapEpisode {
+        self.episode_count += 1;
+        let episode = FlapEpisode {
             detector,
             started_at: at,
             started_seq: seq,
@@ -275,7 +291,12 @@ impl FlapState {
             stopped_at: None,
             stopped_seq: None,
             stop_figure: None,
-        });
+        };
+        self.open_episodes.push((self.episode_count, episode));
+        debug_assert!(
+            self.open_episodes.len() <= 2,
+            "one open episode per detector"
+        );
         sink.change(check_key, FindingChange::FlapStarted(detector));
     }
 
@@ -292,17 +313,18 @@ impl FlapState {
             FlapDetector::Count => self.status.flapping_count = false,
             FlapDetector::StateChange => self.status.flapping_state_change = false,
         }
-        if let Some(episode) = self
-            .episodes
-            .iter_mut()
-            .rev()
-            .find(|e| e.detector == detector && e.is_open())
+        sink.change(check_key, FindingChange::FlapStopped(detector));
+        if let Some(open) = self
+            .open_episodes
+            .iter()
+            .position(|(_, e)| e.detector == detector)
         {
+            let (number, mut episode) = self.open_episodes.remove(open);
             episode.stopped_at = Some(at);
             episode.stopped_seq = Some(seq);
             episode.stop_figure = Some(figure);
+            sink.flap_episode_ended(check_key, number, &episode);
         }
-        sink.change(check_key, FindingChange::FlapStopped(detector));
     }
 
     /// The state change detector's hysteresis at `tenths`: starts at `start_tenths` or more,

@@ -321,3 +321,100 @@ impl Finding {
         records
     }
 }
+
+/// A finding's flap episodes, read through a reader and completed with the open ones.
+impl Finding {
+    /// The flap episodes of the finding in `range` (by the position that started them), each
+    /// with its number, in the order they started (or the reverse): the ended ones from
+    /// `history`, the open ones from the live state (which win over a row `history` reads as
+    /// still open at `range.as_of`).
+    pub(super) fn flap_episodes(
+        &self,
+        cluster: &str,
+        history: &impl HistoryReader,
+        range: &HistoryRange,
+    ) -> Vec<(u64, FlapEpisode)> {
+        let mut records = history.ended_flap_episodes(cluster, &self.check_key, range);
+        let open =
+            self.flap.open_episodes().iter().filter(|(_, e)| {
+                range.opened.contains(&e.started_seq) && e.started_seq <= range.as_of
+            });
+        let mut merged = false;
+        for (number, episode) in open {
+            records.retain(|(n, _)| n != number);
+            records.push((*number, episode.clone()));
+            merged = true;
+        }
+        if merged {
+            match range.direction {
+                Direction::Forward => records.sort_unstable_by_key(|(n, _)| *n),
+                Direction::Backward => records.sort_unstable_by_key(|(n, _)| std::cmp::Reverse(*n)),
+            }
+            records.truncate(range.limit);
+        }
+        records
+    }
+
+    /// The flap episodes that may overlap log positions `from..=to`, newest first, of the
+    /// latest `limit` that started by `to`: every one that started in the window, and of
+    /// those that started before it, the last of each detector (only those can still be open
+    /// at `from`: a detector's episodes follow one another). Some do not overlap (filter them
+    /// by `stopped_seq`). Read in pages.
+    pub(super) fn flap_episodes_overlapping(
+        &self,
+        cluster: &str,
+        history: &impl HistoryReader,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Vec<(u64, FlapEpisode)> {
+        /// Records per page; at least 3, so a page always gets past the (at most two)
+        /// episodes started at the event the previous page ended at.
+        const PAGE: usize = 64;
+        let mut newest_first: Vec<(u64, FlapEpisode)> = Vec::new();
+        let mut walked = 0;
+        let mut met = [false; 2];
+        let mut upper = Bound::Included(to);
+        let mut before = u64::MAX;
+        loop {
+            let wanted = limit.saturating_sub(walked).clamp(3, PAGE);
+            let page = self.flap_episodes(
+                cluster,
+                history,
+                &HistoryRange {
+                    opened: (Bound::Unbounded, upper),
+                    direction: Direction::Backward,
+                    limit: wanted,
+                    ..HistoryRange::all()
+                },
+            );
+            let exhausted = page.len() < wanted;
+            for (number, episode) in page {
+                if number >= before {
+                    continue;
+                }
+                if walked >= limit {
+                    return newest_first;
+                }
+                walked += 1;
+                before = number;
+                upper = Bound::Included(episode.started_seq);
+                if episode.started_seq >= from {
+                    newest_first.push((number, episode));
+                    continue;
+                }
+                let detector = episode.detector as usize;
+                if !met[detector] {
+                    met[detector] = true;
+                    newest_first.push((number, episode));
+                    if met == [true, true] {
+                        return newest_first;
+                    }
+                }
+            }
+            if exhausted {
+                return newest_first;
+            }
+        }
+    }
+}

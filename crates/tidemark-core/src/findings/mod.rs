@@ -43,7 +43,7 @@ pub use self::views::{
     FlapOverview, FlapView, LongLivedView, StuckReport, UnreachableReason, UnreachableView,
 };
 
-use self::flaps::{FlapDetector, FlapState};
+use self::flaps::{FlapDetector, FlapEpisode, FlapState};
 
 /// How an occurrence of a finding ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -165,6 +165,8 @@ impl ChangeSink for Vec<(String, FindingChange)> {
 pub(super) trait FoldOutput: ChangeSink {
     /// Occurrence `number` of `check_key` closed.
     fn occurrence_closed(&mut self, check_key: &str, number: u64, occurrence: &Occurrence);
+    /// Flap episode `number` of `check_key` ended.
+    fn flap_episode_ended(&mut self, check_key: &str, number: u64, episode: &FlapEpisode);
 }
 
 /// The changes and the history sinks of one event, with its cluster's name.
@@ -185,6 +187,11 @@ impl<C: ChangeSink, H: HistorySink> FoldOutput for Output<'_, C, H> {
     fn occurrence_closed(&mut self, check_key: &str, number: u64, occurrence: &Occurrence) {
         self.history
             .occurrence_closed(self.cluster, check_key, number, occurrence);
+    }
+
+    fn flap_episode_ended(&mut self, check_key: &str, number: u64, episode: &FlapEpisode) {
+        self.history
+            .flap_episode_ended(self.cluster, check_key, number, episode);
     }
 }
 

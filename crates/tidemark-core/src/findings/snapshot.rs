@@ -74,7 +74,11 @@ pub struct CategorySnapshot<'a> {
 /// Serializable state of one finding.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename = "FindingSnapshot")]
-pub struct FindingSnapshot<'a, Occurrences = Cow<'a, [Occurrence]>> {
+pub struct FindingSnapshot<
+    'a,
+    Occurrences = Cow<'a, [Occurrence]>,
+    Episodes = Cow<'a, [FlapEpisode]>,
+> {
     /// Key within the cluster.
     pub check_key: Cow<'a, str>,
     /// Latest category.
@@ -100,8 +104,9 @@ pub struct FindingSnapshot<'a, Occurrences = Cow<'a, [Occurrence]>> {
     pub flap: FlapStatus,
     /// Run of its category in which the current occurrence opened.
     pub open_run: u64,
-    /// Flapping episodes, oldest first.
-    pub flap_episodes: Cow<'a, [FlapEpisode]>,
+    /// Flapping episodes, oldest first: the history's ended ones and the open ones, by number
+    /// (when written, a sequence merged from both without copying them).
+    pub flap_episodes: Episodes,
 }
 
 /// A finding's occurrences as the snapshot lists them, borrowed: the closed ones from the
@@ -123,14 +128,46 @@ impl Serialize for OccurrencesOf<'_> {
     }
 }
 
+/// A finding's flap episodes as the snapshot lists them, borrowed: the history's ended ones
+/// and the live state's open ones, merged by number; serialized exactly as the list of them.
+struct EpisodesOf<'a> {
+    ended: &'a [(u64, FlapEpisode)],
+    open: &'a [(u64, FlapEpisode)],
+}
+
+impl<'a> EpisodesOf<'a> {
+    /// Every episode, by number.
+    fn in_order(&self) -> impl Iterator<Item = &'a FlapEpisode> + use<'a> {
+        let mut ended = self.ended.iter().peekable();
+        let mut open = self.open.iter().peekable();
+        std::iter::from_fn(move || match (ended.peek(), open.peek()) {
+            (Some((e, _)), Some((o, _))) if o < e => open.next(),
+            (Some(_), _) => ended.next(),
+            (None, _) => open.next(),
+        })
+        .map(|(_, episode)| episode)
+    }
+}
+
+impl Serialize for EpisodesOf<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.ended.len() + self.open.len()))?;
+        for episode in self.in_order() {
+            seq.serialize_element(episode)?;
+        }
+        seq.end()
+    }
+}
+
 /// The capture functions: the only code that reads the live state into a snapshot.
 impl ClusterFindings {
     /// A finding's snapshot, its occurrences (read from the history) given.
-    fn finding_snapshot<'a, 'o, T: Take<'a, 'o>, Occurrences>(
+    fn finding_snapshot<'a, 'o, T: Take<'a, 'o>, Occurrences, Episodes>(
         &'a self,
         f: &'a Finding,
-        occurrences: Occurrences,
-    ) -> FindingSnapshot<'o, Occurrences> {
+        (occurrences, flap_episodes): (Occurrences, Episodes),
+    ) -> FindingSnapshot<'o, Occurrences, Episodes> {
         FindingSnapshot {
             check_key: T::take(&*f.check_key),
             category: T::take(self.category_names[f.category as usize].as_str()),
@@ -144,20 +181,27 @@ impl ClusterFindings {
             occurrences,
             flap: f.flap.status(),
             open_run: f.open_run,
-            flap_episodes: T::take(f.flap.episodes()),
+            flap_episodes,
         }
     }
 
-    /// A finding's occurrences, borrowed from the history and the live state.
-    fn occurrences_of<'a>(
+    /// A finding's occurrences and flap episodes, borrowed from the history and the live
+    /// state.
+    fn history_of<'a>(
         cluster: &str,
         f: &'a Finding,
         history: &'a MemoryHistory,
-    ) -> OccurrencesOf<'a> {
-        OccurrencesOf {
-            closed: history.occurrences_of(cluster, &f.check_key),
-            open: f.is_active().then_some(&f.current),
-        }
+    ) -> (OccurrencesOf<'a>, EpisodesOf<'a>) {
+        (
+            OccurrencesOf {
+                closed: history.occurrences_of(cluster, &f.check_key),
+                open: f.is_active().then_some(&f.current),
+            },
+            EpisodesOf {
+                ended: history.flap_episodes_of(cluster, &f.check_key),
+                open: f.flap.open_episodes(),
+            },
+        )
     }
 
     fn category_snapshot<'a, 'o, T: Take<'a, 'o>>(&'a self, id: usize) -> CategorySnapshot<'o> {
@@ -226,8 +270,8 @@ impl Serialize for FindingsInOrder<'_> {
         let cluster = self.cluster;
         serializer.collect_seq(self.order.iter().map(|&i| {
             let finding = &cluster.findings[i as usize];
-            let occurrences = ClusterFindings::occurrences_of(self.name, finding, self.history);
-            cluster.finding_snapshot::<Borrow, _>(finding, occurrences)
+            let history = ClusterFindings::history_of(self.name, finding, self.history);
+            cluster.finding_snapshot::<Borrow, _, _>(finding, history)
         }))
     }
 }
@@ -244,10 +288,14 @@ impl FindingsProjection {
                     .into_iter()
                     .map(|i| {
                         let finding = &cluster.findings[i as usize];
-                        let OccurrencesOf { closed, open } =
-                            ClusterFindings::occurrences_of(name, finding, &self.history);
+                        let (OccurrencesOf { closed, open }, episodes) =
+                            ClusterFindings::history_of(name, finding, &self.history);
                         let occurrences = closed.iter().chain(open).cloned().collect();
-                        cluster.finding_snapshot::<Own, _>(finding, Cow::Owned(occurrences))
+                        let episodes = episodes.in_order().cloned().collect();
+                        cluster.finding_snapshot::<Own, _, _>(
+                            finding,
+                            (Cow::Owned(occurrences), Cow::Owned(episodes)),
+                        )
                     })
                     .collect();
                 cluster.cluster_snapshot::<Own, _>(name, findings)
@@ -308,7 +356,8 @@ impl FindingsProjection {
                 let check_key: Box<str> = f.check_key.into_owned().into_boxed_str();
                 cluster.by_key.insert(check_key.clone(), index);
                 let mut occurrences = f.occurrences.into_owned();
-                let flap = FlapState::restore(f.flap, f.flap_episodes.into_owned(), &occurrences);
+                let (flap, ended_episodes) =
+                    FlapState::restore(f.flap, f.flap_episodes.into_owned(), &occurrences);
                 let occurrence_count = occurrences.len() as u64;
                 // The open occurrence stays live; the closed ones are history.
                 let current = if f.active {
@@ -316,8 +365,10 @@ impl FindingsProjection {
                 } else {
                     occurrences.last().cloned()
                 };
-                if !occurrences.is_empty() {
-                    history.finding_mut(&saved.cluster, &check_key).occurrences = occurrences;
+                if !occurrences.is_empty() || !ended_episodes.is_empty() {
+                    let saved_history = history.finding_mut(&saved.cluster, &check_key);
+                    saved_history.occurrences = occurrences;
+                    saved_history.flap_episodes = ended_episodes;
                 }
                 cluster.findings.push(Finding {
                     check_key,

@@ -9,7 +9,7 @@ use crate::event::{ResourceRef, Severity};
 use crate::timestamp::Timestamp;
 
 use super::flaps::{FlapEpisodeView, tenths_to_percent};
-use super::history::{HistoryRange, HistoryReader};
+use super::history::{Direction, HistoryRange, HistoryReader};
 use super::{ClusterFindings, DriftRecord, Finding, Occurrence, ResolutionKind};
 
 /// What a finding filter looks at.
@@ -315,7 +315,7 @@ impl ClusterFindings {
             resolved_at: current.resolved_at,
             resolution_kind: current.resolution_kind,
             occurrences: finding.occurrence_count,
-            flap_episodes: finding.flap.episodes().len() as u64,
+            flap_episodes: finding.flap.episode_count(),
             flapping: self.is_flapping(finding),
             flapping_state_change: finding.flap.flapping_state_change(),
             state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
@@ -376,9 +376,23 @@ impl ClusterFindings {
 
     /// A flapping (or once flapping) finding: where the detectors stand, its episode count
     /// and its latest episode; `None` when it never flapped.
-    pub(super) fn flap_overview(&self, cluster: &str, finding: &Finding) -> Option<FlapOverview> {
-        let episodes = finding.flap.episodes();
-        let latest = episodes.last()?;
+    pub(super) fn flap_overview(
+        &self,
+        cluster: &str,
+        finding: &Finding,
+        history: &impl HistoryReader,
+    ) -> Option<FlapOverview> {
+        let (_, latest) = finding
+            .flap_episodes(
+                cluster,
+                history,
+                &HistoryRange {
+                    direction: Direction::Backward,
+                    limit: 1,
+                    ..HistoryRange::all()
+                },
+            )
+            .pop()?;
         Some(FlapOverview {
             cluster: cluster.to_owned(),
             check_key: finding.check_key.to_string(),
@@ -390,12 +404,17 @@ impl ClusterFindings {
             flapping_state_change: finding.flap.flapping_state_change(),
             auto_resolutions_in_window: self.auto_resolutions_in_window(finding),
             state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
-            flap_episodes: episodes.len() as u64,
+            flap_episodes: finding.flap.episode_count(),
             latest_episode: latest.view(self.settings.flap_window_secs),
         })
     }
 
-    pub(super) fn flap_view(&self, cluster: &str, finding: &Finding) -> FlapView {
+    pub(super) fn flap_view(
+        &self,
+        cluster: &str,
+        finding: &Finding,
+        history: &impl HistoryReader,
+    ) -> FlapView {
         FlapView {
             cluster: cluster.to_owned(),
             check_key: finding.check_key.to_string(),
@@ -408,10 +427,9 @@ impl ClusterFindings {
             auto_resolutions_in_window: self.auto_resolutions_in_window(finding),
             state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
             episodes: finding
-                .flap
-                .episodes()
+                .flap_episodes(cluster, history, &HistoryRange::all())
                 .iter()
-                .map(|e| e.view(self.settings.flap_window_secs))
+                .map(|(_, e)| e.view(self.settings.flap_window_secs))
                 .collect(),
         }
     }
