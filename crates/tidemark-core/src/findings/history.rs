@@ -418,3 +418,90 @@ impl Finding {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::ResolutionKind;
+    use crate::flaps::FlapDetector;
+    use crate::timestamp::Timestamp;
+
+    fn occurrence(opened: u64, resolved: u64) -> Occurrence {
+        Occurrence {
+            opened_at: Timestamp::from_unix_nanos(opened as i64),
+            opened_seq: opened,
+            resolved_at: Some(Timestamp::from_unix_nanos(resolved as i64)),
+            resolved_seq: Some(resolved),
+            resolution_kind: Some(ResolutionKind::Auto),
+        }
+    }
+
+    fn episode(detector: FlapDetector, started: u64, stopped: u64) -> FlapEpisode {
+        FlapEpisode {
+            detector,
+            started_at: Timestamp::from_unix_nanos(started as i64),
+            started_seq: started,
+            start_figure: 3,
+            stopped_at: Some(Timestamp::from_unix_nanos(stopped as i64)),
+            stopped_seq: Some(stopped),
+            stop_figure: Some(1),
+        }
+    }
+
+    fn as_of(as_of: u64) -> HistoryRange {
+        HistoryRange {
+            as_of,
+            ..HistoryRange::all()
+        }
+    }
+
+    #[test]
+    fn reads_as_of_a_position_leave_out_later_rows_and_reopen_later_closes() {
+        let mut history = MemoryHistory::new();
+        history.occurrence_closed("c", "k", 1, &occurrence(5, 10));
+        history.occurrence_closed("c", "k", 2, &occurrence(20, 30));
+        let read = |range: &HistoryRange| history.closed_occurrences("c", "k", range);
+
+        let now = read(&HistoryRange::all());
+        assert_eq!(now, vec![(1, occurrence(5, 10)), (2, occurrence(20, 30))]);
+        let at_25 = read(&as_of(25));
+        assert_eq!(at_25[0], (1, occurrence(5, 10)));
+        assert_eq!((at_25[1].0, at_25[1].1.resolved_seq), (2, None));
+        assert_eq!(read(&as_of(15)), vec![(1, occurrence(5, 10))]);
+        assert_eq!(read(&as_of(7))[0].1.resolved_seq, None);
+        assert!(read(&as_of(3)).is_empty());
+        assert_eq!(history.closed_occurrence_count("c", "k", 25), 1);
+        assert_eq!(history.closed_occurrence_count("c", "k", u64::MAX), 2);
+
+        let newest = read(&HistoryRange {
+            direction: Direction::Backward,
+            limit: 1,
+            ..HistoryRange::all()
+        });
+        assert_eq!(newest, vec![(2, occurrence(20, 30))]);
+        let after_5 = read(&HistoryRange {
+            opened: (Bound::Excluded(5), Bound::Unbounded),
+            ..HistoryRange::all()
+        });
+        assert_eq!(after_5, vec![(2, occurrence(20, 30))]);
+        assert!(
+            history
+                .closed_occurrences("c", "other", &HistoryRange::all())
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn episodes_ending_out_of_order_are_read_in_the_order_they_started() {
+        let mut history = MemoryHistory::new();
+        // Both started at position 8; the second to start ended first.
+        history.flap_episode_ended("c", "k", 2, &episode(FlapDetector::Count, 8, 12));
+        history.flap_episode_ended("c", "k", 1, &episode(FlapDetector::StateChange, 8, 40));
+        let all = history.ended_flap_episodes("c", "k", &HistoryRange::all());
+        assert_eq!(all.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 2]);
+        let at_20 = history.ended_flap_episodes("c", "k", &as_of(20));
+        assert_eq!(at_20[0].1.stopped_seq, None);
+        assert_eq!(at_20[1].1.stopped_seq, Some(12));
+        assert_eq!(history.ended_flap_episode_count("c", "k", 20), 1);
+    }
+}

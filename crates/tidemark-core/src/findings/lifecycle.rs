@@ -32,7 +32,10 @@ impl FindingsProjection {
 
     /// Applies the event at log position `seq`, telling `changes` every finding state change
     /// and writing the history it closes (occurrences, flap episodes) to `history` instead of
-    /// the projection's own: the views then read that history through its reader.
+    /// the projection's own [`MemoryHistory`](super::MemoryHistory). The live state is the
+    /// same either way; the projection's views read its own history, so a fold that writes
+    /// elsewhere reads its past through the reader of that sink (the store's tables, ADR 0006's
+    /// next step).
     pub fn apply_writing_history(
         &mut self,
         seq: u64,
