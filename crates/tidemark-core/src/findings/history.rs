@@ -126,16 +126,25 @@ impl MemoryHistory {
         self.clusters.get(cluster)?.get(check_key)
     }
 
-    pub(super) fn finding_mut(&mut self, cluster: &str, check_key: &str) -> &mut FindingHistory {
-        if !self.clusters.contains_key(cluster) {
-            self.clusters
-                .insert(cluster.to_owned(), FxHashMap::default());
+    /// Changes the history of a finding (created empty if it has none): one lookup of its
+    /// cluster and one of its key when it exists, as it does for every record but its first.
+    pub(super) fn update(
+        &mut self,
+        cluster: &str,
+        check_key: &str,
+        change: impl FnOnce(&mut FindingHistory),
+    ) {
+        let findings = match self.clusters.get_mut(cluster) {
+            Some(findings) => findings,
+            None => self.clusters.entry(cluster.to_owned()).or_default(),
+        };
+        if let Some(history) = findings.get_mut(check_key) {
+            change(history);
+            return;
         }
-        let findings = self.clusters.get_mut(cluster).expect("inserted just above");
-        if !findings.contains_key(check_key) {
-            findings.insert(check_key.into(), FindingHistory::default());
-        }
-        findings.get_mut(check_key).expect("inserted just above")
+        let mut history = FindingHistory::default();
+        change(&mut history);
+        findings.insert(check_key.into(), history);
     }
 
     /// The closed occurrences of a finding, oldest first (the snapshot's borrowed form).
@@ -159,13 +168,14 @@ impl HistorySink for MemoryHistory {
         number: u64,
         occurrence: &Occurrence,
     ) {
-        let history = self.finding_mut(cluster, check_key);
-        debug_assert_eq!(
-            number,
-            history.occurrences.len() as u64 + 1,
-            "occurrences close in the order they open"
-        );
-        history.occurrences.push(occurrence.clone());
+        self.update(cluster, check_key, |history| {
+            debug_assert_eq!(
+                number,
+                history.occurrences.len() as u64 + 1,
+                "occurrences close in the order they open"
+            );
+            history.occurrences.push(occurrence.clone());
+        });
     }
 
     fn flap_episode_ended(
@@ -175,13 +185,15 @@ impl HistorySink for MemoryHistory {
         number: u64,
         episode: &FlapEpisode,
     ) {
-        let episodes = &mut self.finding_mut(cluster, check_key).flap_episodes;
-        let at = episodes.partition_point(|(n, _)| *n < number);
-        debug_assert!(
-            episodes.get(at).is_none_or(|(n, _)| *n != number),
-            "an episode ends once"
-        );
-        episodes.insert(at, (number, episode.clone()));
+        self.update(cluster, check_key, |history| {
+            let episodes = &mut history.flap_episodes;
+            let at = episodes.partition_point(|(n, _)| *n < number);
+            debug_assert!(
+                episodes.get(at).is_none_or(|(n, _)| *n != number),
+                "an episode ends once"
+            );
+            episodes.insert(at, (number, episode.clone()));
+        });
     }
 }
 

@@ -366,9 +366,10 @@ impl FindingsProjection {
                     occurrences.last().cloned()
                 };
                 if !occurrences.is_empty() || !ended_episodes.is_empty() {
-                    let saved_history = history.finding_mut(&saved.cluster, &check_key);
-                    saved_history.occurrences = occurrences;
-                    saved_history.flap_episodes = ended_episodes;
+                    history.update(&saved.cluster, &check_key, |saved_history| {
+                        saved_history.occurrences = occurrences;
+                        saved_history.flap_episodes = ended_episodes;
+                    });
                 }
                 cluster.findings.push(Finding {
                     check_key,
