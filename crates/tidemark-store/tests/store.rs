@@ -399,6 +399,18 @@ fn rebuild_equals_live_and_reopen_and_time_travel_agree_on_random_logs() {
         let (at_projections, at_seq) = store.projection_at(At::Seq(target)).unwrap();
         prop_assert_eq!(at_seq, target.min(reference.last_seq()));
         prop_assert_eq!(at_projections.snapshot(), prefix.projections().snapshot());
+        // ... and folded forward from an earlier past state (time travel's kept states) too,
+        // whether or not a snapshot is nearer.
+        let base_seq = target / 2;
+        let (base, base_seq) = store.projection_at(At::Seq(base_seq)).unwrap();
+        let from_base = store
+            .projection_at_from(At::Seq(target), Some((&base, base_seq)))
+            .unwrap();
+        prop_assert_eq!(from_base.seq, at_seq);
+        prop_assert_eq!(
+            from_base.projections.snapshot(),
+            prefix.projections().snapshot()
+        );
         // ... and to any time, by the prefix rule.
         if let Some(probe_event) = events.get(probe.min(events.len().saturating_sub(1))) {
             let t = probe_event.time;

@@ -67,7 +67,7 @@ pub use backup::{BackupInfo, CompactReport};
 pub use events::{EVENTS_SCAN_BUDGET, EventFilter, EventsPage};
 pub(crate) use index::{finding_index_entries, incident_of, type_index};
 pub(crate) use open::{open_database_read_only, read_layout};
-pub use projections::At;
+pub use projections::{At, PastProjections};
 pub use quarantine_reads::{QuarantineEntry, QuarantineView};
 pub use rebuild::{RebuildProgress, RebuildReport};
 pub(crate) use restore::{check_checkpoint, decode_log, decode_snapshot_or_outdated};
