@@ -89,6 +89,8 @@ enum Positions {
     Listed { seqs: Vec<u64>, complete: bool },
     /// Every logged position.
     Log,
+    /// Every position in `lo..=hi` (read from nothing).
+    Span { lo: u64, hi: u64 },
     /// `by_type` entries of a type.
     Type(&'static str),
     /// `by_source` entries of a source.
@@ -182,6 +184,14 @@ impl Stream {
                     // The listed positions ran out before the rest were taken: everything
                     // before `from` is decided, nothing after is known.
                     None => Found::Stopped(from - 1),
+                }
+            }
+            Positions::Span { lo, hi } => {
+                let seq = from.max(*lo);
+                if seq <= (*hi).min(to) {
+                    Found::At(seq)
+                } else {
+                    Found::End
                 }
             }
             Positions::Log => {
@@ -288,7 +298,7 @@ pub(super) fn plan(
     filter: &EventFilter,
     incident_seqs: Option<(Vec<u64>, bool)>,
     reading: &mut Reading<'_>,
-) -> Result<Vec<Filter>, QueryError> {
+) -> Result<Plan, QueryError> {
     let ix = reading.indexes;
     let mut filters = Vec::new();
     let mut all_clusters: Option<Vec<String>> = None;
@@ -325,12 +335,37 @@ pub(super) fn plan(
         filters.push(Filter::one(Positions::Source(source.clone())));
     }
     let timed = filter.since.is_some() || filter.until.is_some();
+    let since = filter.since.map(|t| t.unix_nanos());
+    let until = filter.until.map(|t| t.unix_nanos());
+    let window = (since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX));
     // A finding's entries of one cluster are that cluster's already.
     let cluster_covered = filter.check_key.is_some() && !timed;
-    if timed || (filter.cluster.is_some() && !cluster_covered) {
-        let since = filter.since.map(|t| t.unix_nanos());
-        let until = filter.until.map(|t| t.unix_nanos());
-        let window = (since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX));
+    let mut time_checked_on_rows = None;
+    if timed && filter.cluster.is_none() && !filters.is_empty() {
+        // Another filter drives; the window over every cluster is the span of positions from
+        // the earliest cluster's start to the latest cluster's end, plus the late events after
+        // it, with the time checked on the events read (one stream per cluster merged into the
+        // others would seek every cluster at each of their matches).
+        let (mut lo, mut hi) = (u64::MAX, 0);
+        let clusters = clusters(reading)?;
+        for cluster in &clusters {
+            let (cluster_lo, cluster_hi) = positions_of_window(ix, cluster, since, until, reading)?;
+            lo = lo.min(cluster_lo);
+            hi = hi.max(cluster_hi);
+        }
+        let mut streams = vec![Stream::new(Positions::Span { lo, hi })];
+        if until.is_some() && hi < reading.up_to {
+            streams.extend(clusters.into_iter().map(|cluster| {
+                Stream::new(Positions::Late {
+                    cluster,
+                    from: hi + 1,
+                    window,
+                })
+            }));
+        }
+        filters.push(Filter(streams));
+        time_checked_on_rows = Some(window);
+    } else if timed || (filter.cluster.is_some() && !cluster_covered) {
         let mut streams = Vec::new();
         for cluster in clusters(reading)? {
             let (lo, hi) = positions_of_window(ix, &cluster, since, until, reading)?;
@@ -353,7 +388,17 @@ pub(super) fn plan(
     if filters.is_empty() {
         filters.push(Filter::one(Positions::Log));
     }
-    Ok(filters)
+    Ok(Plan {
+        filters,
+        time_checked_on_rows,
+    })
+}
+
+/// A page's filters as streams, and the time window its events are checked against when the
+/// streams do not hold exactly the window's positions.
+pub(super) struct Plan {
+    pub(super) filters: Vec<Filter>,
+    pub(super) time_checked_on_rows: Option<(i64, i64)>,
 }
 
 /// The positions `lo..=hi` of `cluster` that hold every one of its events whose time is in

@@ -114,7 +114,10 @@ impl Page {
             reads: 0,
             budget: self.budget,
         };
-        let mut filters = event_streams::plan(filter, incident_seqs, &mut reading)?;
+        let event_streams::Plan {
+            mut filters,
+            time_checked_on_rows,
+        } = event_streams::plan(filter, incident_seqs, &mut reading)?;
         let mut events = Vec::new();
         // Every position before `at` is decided: on the page, or not matching.
         let mut at = self.after + 1;
@@ -145,7 +148,11 @@ impl Page {
                 // A position an index holds but the log no longer does (an older build's
                 // retention cut the log, not these indexes) is not an event.
                 if let Some(bytes) = indexes.log.get(at)? {
-                    events.push((at, decode_log(at, bytes.value())?));
+                    let stored = decode_log(at, bytes.value())?;
+                    let time = stored.event.time.unix_nanos();
+                    if time_checked_on_rows.is_none_or(|(low, high)| low <= time && time <= high) {
+                        events.push((at, stored));
+                    }
                     if events.len() == self.limit {
                         return Ok(end(events, Some(at), false, &reading));
                     }
@@ -173,6 +180,12 @@ impl Page {
         let take = budget.saturating_add(1);
         // Candidate positions, ascending, from the most selective source the filter names: the
         // first `budget + 1` of them (the extra one says whether more follow).
+        // The finding index, to check a check key on the events read when the candidates come
+        // from the incident's timeline.
+        let finding_index = match (&filter.check_key, &incident_seqs) {
+            (Some(check_key), Some(_)) => Some((check_key, txn.open_table(tables::BY_FINDING)?)),
+            _ => None,
+        };
         let mut candidates: Vec<u64> = if let Some(seqs) = incident_seqs {
             seqs
         } else if let Some(check_key) = &filter.check_key {
@@ -220,6 +233,16 @@ impl Page {
                 && filter.since.is_none_or(|t| e.time >= t)
                 && filter.until.is_none_or(|t| e.time <= t)
                 && filter.source.as_ref().is_none_or(|s| *s == e.source);
+            let keep = keep
+                && match &finding_index {
+                    None => true,
+                    Some((check_key, index)) => {
+                        rows_read += 1;
+                        index
+                            .get((e.cluster.as_str(), check_key.as_str(), seq))?
+                            .is_some()
+                    }
+                };
             if keep {
                 events.push((seq, stored));
             }
