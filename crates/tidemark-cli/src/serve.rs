@@ -52,8 +52,9 @@ pub struct ServeArgs {
     /// Write a projection snapshot every N events (a restart replays at most N events).
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub snapshot_every: u64,
-    /// Most candidate events one `GET /v1/events` page reads: a rare filter answers a short (even
-    /// empty) page with a `next` cursor instead of scanning the whole log in one request.
+    /// Most index entries and events one `GET /v1/events` page reads: filters that match often
+    /// but rarely together answer a short (even empty) page with a `next` cursor instead of
+    /// reading on in one request.
     #[arg(
         long,
         default_value_t = tidemark_store::EVENTS_SCAN_BUDGET,

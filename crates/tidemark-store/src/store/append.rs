@@ -10,7 +10,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::Serialize;
 use tidemark_core::Timestamp;
 
-use super::index::index_event;
+use super::index::{FilterIndexes, index_event};
 use super::open::open_database;
 use super::{Handle, LiveState, Store};
 use crate::codec;
@@ -260,6 +260,7 @@ impl Store {
             let mut by_cluster_time = txn.open_table(tables::BY_CLUSTER_TIME)?;
             let mut by_incident = txn.open_table(tables::BY_INCIDENT)?;
             let mut by_type = txn.open_table(tables::BY_TYPE)?;
+            let mut filter_indexes = FilterIndexes::open(&txn)?;
             let mut quarantine = QuarantineTables::open(&txn)?;
             let mut record = Vec::with_capacity(4096);
             let mut finding_bits: BTreeMap<String, u8> = BTreeMap::new();
@@ -297,6 +298,7 @@ impl Store {
                             &mut by_incident,
                             &mut by_type,
                         )?;
+                        filter_indexes.add(seq, event)?;
                         state.last_seq = seq;
                         state.max_time =
                             Some(state.max_time.map_or(event.time, |t| t.max(event.time)));
@@ -337,6 +339,9 @@ impl Store {
     ) -> Result<(), StorageFault> {
         let mut meta = txn.open_table(tables::META)?;
         meta.insert(tables::CHECKPOINT, state.last_seq as i64)?;
+        // A read-write open completed the filter indexes up to the checkpoint, and every batch
+        // since wrote its events' entries.
+        meta.insert(tables::EVENT_INDEXES_TO, state.last_seq as i64)?;
         if let Some(max_time) = state.max_time {
             meta.insert(tables::MAX_TIME, max_time.unix_nanos())?;
         }

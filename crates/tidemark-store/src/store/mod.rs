@@ -18,7 +18,8 @@
 //! - `index.rs`: the index entries an event gets (append, rebuild and verify derive them alike);
 //! - `projections.rs`: the projections now or at a point of the log (time travel);
 //! - `timelines.rs`, `events.rs`, `quarantine_reads.rs`, `stats.rs`: reads of the indexes, the
-//!   log and the quarantine, and figures;
+//!   log and the quarantine, and figures (`event_streams.rs`: the filters of an events page as
+//!   streams of positions over the filter indexes);
 //! - `backup.rs` (backup, its check, compaction), `retention.rs` (a replica's old events
 //!   dropped), `rebuild.rs` (the log folded again).
 //!
@@ -38,6 +39,7 @@
 
 mod append;
 mod backup;
+mod event_streams;
 mod events;
 mod index;
 mod open;

@@ -94,8 +94,10 @@ pub(super) fn remove_partial_rebuild(path: &Path) -> std::io::Result<()> {
 /// Whether a table of the list holds what the log derives (the indexes, the projection
 /// snapshots), which a rebuild writes anew by folding the log, rather than facts it copies whole
 /// (the log; the id index, which keeps the ids of events retention dropped, so it is no longer
-/// derivable from the log; the quarantine; `meta`). The `match` is exhaustive: a table added to
-/// the list must be placed here, and in `copy_kept`.
+/// derivable from the log; the quarantine; `meta`; the event filter indexes, which depend on
+/// the log alone, not on the fold, and which `meta`'s `event_indexes_to` says are complete up
+/// to a position, so they are copied with it as they are). The `match` is exhaustive: a table
+/// added to the list must be placed here, and in `copy_kept`.
 fn derived_from_log(table: Table) -> bool {
     match table {
         Table::Meta
@@ -103,7 +105,11 @@ fn derived_from_log(table: Table) -> bool {
         | Table::Ids
         | Table::Quarantine
         | Table::QuarantineDigests
-        | Table::QuarantineRepeats => false,
+        | Table::QuarantineRepeats
+        | Table::ByCluster
+        | Table::BySource
+        | Table::ClusterClock
+        | Table::LateEvents => false,
         Table::ByFinding
         | Table::ByClusterTime
         | Table::ByIncident
@@ -138,6 +144,12 @@ fn copy_kept(
             Table::QuarantineRepeats => {
                 copy_whole(source, target, table, tables::QUARANTINE_REPEATS, progress)?
             }
+            Table::ByCluster => copy_whole(source, target, table, tables::BY_CLUSTER, progress)?,
+            Table::BySource => copy_whole(source, target, table, tables::BY_SOURCE, progress)?,
+            Table::ClusterClock => {
+                copy_whole(source, target, table, tables::CLUSTER_CLOCK, progress)?
+            }
+            Table::LateEvents => copy_whole(source, target, table, tables::LATE_EVENTS, progress)?,
             Table::ByFinding => {
                 let open = source.open_table(tables::BY_FINDING)?;
                 let keep = |key: &redb::AccessGuard<'_, (&str, &str, u64)>| key.value().2 <= base;
