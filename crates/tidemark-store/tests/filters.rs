@@ -668,7 +668,7 @@ fn golden_stores_answer_every_filter_read_only_and_after_a_read_write_open_built
         store.rebuild(|_| {}).unwrap();
         drop(store);
         {
-            use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+            use redb::{ReadableDatabase, ReadableTableMetadata};
             let db = redb::Database::open(&copy).unwrap();
             let txn = db.begin_read().unwrap();
             let indexed = txn.open_table(tables::BY_CLUSTER).unwrap().len().unwrap();

@@ -13,9 +13,28 @@
 
 use redb::{ReadOnlyTable, ReadableTable};
 
-use super::events::EventFilter;
 use crate::error::QueryError;
 use crate::tables;
+use tidemark_core::{EventType, Timestamp};
+
+/// Which events `Store::events_page` returns (every filter given must hold).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// The event's cluster.
+    pub cluster: Option<String>,
+    /// The event's type.
+    pub event_type: Option<EventType>,
+    /// Event time at or after.
+    pub since: Option<Timestamp>,
+    /// Event time at or before.
+    pub until: Option<Timestamp>,
+    /// Events that changed or named this finding (in `cluster`, or in any cluster).
+    pub check_key: Option<String>,
+    /// Events on this incident's timeline.
+    pub incident: Option<String>,
+    /// The event's source.
+    pub source: Option<String>,
+}
 
 /// What a stream (or the page) knows from a position on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,33 +5,12 @@
 
 use std::ops::RangeInclusive;
 
-use tidemark_core::{EventType, Timestamp};
-
 use super::Store;
-use super::event_streams::{self, Found, Indexes, Reading};
+use super::event_streams::{self, EventFilter, Found, Indexes, Reading};
 use super::restore::decode_log;
 use crate::codec::StoredEvent;
 use crate::error::QueryError;
 use crate::tables;
-
-/// Which events `Store::events_page` returns (every filter given must hold).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EventFilter {
-    /// The event's cluster.
-    pub cluster: Option<String>,
-    /// The event's type.
-    pub event_type: Option<EventType>,
-    /// Event time at or after.
-    pub since: Option<Timestamp>,
-    /// Event time at or before.
-    pub until: Option<Timestamp>,
-    /// Events that changed or named this finding (in `cluster`, or in any cluster).
-    pub check_key: Option<String>,
-    /// Events on this incident's timeline.
-    pub incident: Option<String>,
-    /// The event's source.
-    pub source: Option<String>,
-}
 
 /// One page of events, in log order.
 #[derive(Clone, Debug, PartialEq)]

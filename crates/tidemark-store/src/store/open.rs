@@ -217,7 +217,7 @@ impl Store {
             walked_whole_file,
         } = open_database(&path, config.cache_bytes)?;
         // Holding the store now, no rebuild of it runs: a new file one left behind is garbage.
-        if let Err(error) = super::rebuild::remove_partial_rebuild(&path) {
+        if let Err(error) = super::scratch::remove_partial_rebuild(&path) {
             tracing::warn!(%error, "could not remove a partial rebuild left beside the store");
         }
         // The layout version and every table of the list (those it lacks, on first open, or
