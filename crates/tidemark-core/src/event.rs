@@ -275,7 +275,8 @@ pub struct SettingsChanged {
     pub clean_cycles_to_resolve: Option<u32>,
     /// `Some(None)`: all categories; `Some(Some(list))`: only these; `None`: unchanged.
     pub enabled_categories: Option<Option<Vec<String>>>,
-    /// Width of the flap window.
+    /// Width of the flap window, at most [`crate::settings::MAX_FLAP_WINDOW_SECS`] on the wire
+    /// (a log written before the limit may hold more: the fold reads it as the limit).
     pub flap_window_secs: Option<u64>,
     /// Auto-resolutions inside the window above which a finding is flapping.
     pub flap_threshold: Option<u32>,
@@ -321,8 +322,9 @@ struct SettingsChangedJson {
     )]
     #[schemars(inner(length(min = 1)))]
     enabled_categories: Option<Option<Vec<String>>>,
-    /// Width of the flap window in seconds; default 86400.
+    /// Width of the flap window in seconds; at most 2592000 (30 days), default 86400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::settings::MAX_FLAP_WINDOW_SECS))]
     flap_window_secs: Option<u64>,
     /// A finding with more auto-resolutions than this inside the window is flapping; default 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]

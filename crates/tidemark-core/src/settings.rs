@@ -6,6 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{SettingsChanged, Severity};
 
+/// The widest flap window the wire contract accepts: 30 days. The count flap detector keeps a
+/// finding's auto-resolution times for this long at most, so its memory is bounded by it. A log
+/// written before the limit may hold a wider window: it is read as this one
+/// (`docs/lifecycle.md`, upgrade notes).
+pub const MAX_FLAP_WINDOW_SECS: u64 = 30 * 86_400;
+
 /// The lifecycle settings in force for one cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterSettings {
@@ -13,7 +19,7 @@ pub struct ClusterSettings {
     pub clean_cycles_to_resolve: u32,
     /// `None`: every category is enabled; else only these.
     pub enabled_categories: Option<BTreeSet<String>>,
-    /// Width of the flap window.
+    /// Width of the flap window, at most [`MAX_FLAP_WINDOW_SECS`].
     pub flap_window_secs: u64,
     /// A finding with more auto-resolutions than this inside the window is flapping.
     pub flap_threshold: u32,
@@ -59,7 +65,9 @@ impl Default for ClusterSettings {
 }
 
 impl ClusterSettings {
-    /// Applies a change: present fields replace, absent fields keep.
+    /// Applies a change: present fields replace, absent fields keep. A flap window above
+    /// [`MAX_FLAP_WINDOW_SECS`] (only a log written before the limit holds one) is read as the
+    /// limit.
     pub fn apply(&mut self, change: &SettingsChanged) {
         if let Some(t) = change.clean_cycles_to_resolve {
             self.clean_cycles_to_resolve = t;
@@ -68,7 +76,7 @@ impl ClusterSettings {
             self.enabled_categories = enabled.as_ref().map(|list| list.iter().cloned().collect());
         }
         if let Some(window) = change.flap_window_secs {
-            self.flap_window_secs = window;
+            self.flap_window_secs = window.min(MAX_FLAP_WINDOW_SECS);
         }
         if let Some(threshold) = change.flap_threshold {
             self.flap_threshold = threshold;

@@ -258,3 +258,40 @@ fn a_skewed_clock_never_moves_the_cluster_clock_back() {
     let f = fold(&events);
     assert_eq!(f.findings().clock(C), Some(at(60)));
 }
+
+#[test]
+fn a_logged_flap_window_above_the_limit_folds_as_the_limit_and_says_so() {
+    // A log written before the limit may hold a 40-day window (new input is refused): the fold
+    // reads it as 30 days, and the event's line says so.
+    const DAY: i64 = 86_400;
+    let wide = settings(
+        "wide",
+        C,
+        0,
+        SettingsChanged {
+            clean_cycles_to_resolve: Some(0),
+            flap_window_secs: Some(40 * 86_400),
+            flap_threshold: Some(0),
+            ..Default::default()
+        },
+    );
+    let mut events = vec![
+        wide.clone(),
+        cycle("on", C, 60, &["pods"], vec![obs("k", "pods")]),
+        cycle("off", C, 360, &["pods"], vec![]),
+    ];
+    assert!(view(&fold(&events), "k").flapping, "one auto-resolution");
+    let f = fold(&events);
+    assert_eq!(
+        f.findings().settings(C).flap_window_secs,
+        tidemark_core::settings::MAX_FLAP_WINDOW_SECS
+    );
+    // 31 days later the auto-resolution is outside the 30-day window the fold reads.
+    events.push(note("later", C, 31 * DAY));
+    assert!(!view(&fold(&events), "k").flapping);
+    assert_eq!(
+        tidemark_core::describe::one_line(&wide),
+        "settings changed; flap_window_secs 3456000 is above the limit of 2592000 and is read \
+         as 2592000"
+    );
+}

@@ -578,3 +578,35 @@ fn a_replica_keeps_refused_input_in_quarantine_without_taking_a_position() {
         Some((7, events[2].id.0.clone()))
     );
 }
+
+#[test]
+fn a_stored_flap_window_above_the_limit_opens_and_folds_as_the_limit() {
+    // Written before the wire contract capped the window (log records are decoded by the codec,
+    // not the wire decoder): the store opens, reopens and rebuilds it, read as 30 days.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let wide = Event {
+        id: EventId::from("wide"),
+        schema: CURRENT_SCHEMA,
+        time: Timestamp::from_unix_secs(1_772_409_600),
+        source: "admin".into(),
+        cluster: "c1".into(),
+        payload: Payload::SettingsChanged(SettingsChanged {
+            flap_window_secs: Some(40 * 86_400),
+            ..SettingsChanged::default()
+        }),
+    };
+    assert!(tidemark_core::decode_event(&tidemark_core::encode_event(&wide)).is_err());
+    let limit = tidemark_core::settings::MAX_FLAP_WINDOW_SECS;
+    {
+        let store = Store::open(&path, StoreConfig::default()).unwrap();
+        store.append(&[Input::Event(wide)], NOW).unwrap();
+        let window = store.read(|p| p.findings().settings("c1").flap_window_secs);
+        assert_eq!(window, limit);
+    }
+    let store = Store::open(&path, StoreConfig::default()).unwrap();
+    let window = store.read(|p| p.findings().settings("c1").flap_window_secs);
+    assert_eq!(window, limit);
+    let rebuilt = store.fold_log(|_, _| {}).unwrap();
+    assert_eq!(rebuilt.findings().settings("c1").flap_window_secs, limit);
+}
