@@ -662,6 +662,17 @@ pub fn stats(args: &StatsArgs) -> Result<(), CliError> {
                 format!("{} ({} active)", stats.findings, stats.active_findings),
             ],
             vec![
+                "traces held".into(),
+                format!(
+                    "{} ({} late span(s) judged alone)",
+                    stats.traces_kept, stats.late_spans
+                ),
+            ],
+            vec![
+                "auto-resolutions held".into(),
+                stats.auto_resolutions_kept.to_string(),
+            ],
+            vec![
                 "quarantined".into(),
                 format!(
                     "{} record(s), {} bytes; {} dropped when full",

@@ -294,6 +294,9 @@ pub struct SettingsChanged {
     pub orphan_consumer_kinds: Option<Vec<String>>,
     /// Quiet period after which a trace's missing parents and root are reported.
     pub span_grace_secs: Option<u64>,
+    /// Quiet period after which a judged trace leaves memory, at most
+    /// [`crate::settings::MAX_SPAN_RETENTION_SECS`].
+    pub span_retention_secs: Option<u64>,
     /// Findings that open this close together may be grouped into one incident.
     pub incident_window_secs: Option<u64>,
     /// Age from which a persistent active finding is listed as long-lived.
@@ -361,6 +364,12 @@ struct SettingsChangedJson {
     /// default 300.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     span_grace_secs: Option<u64>,
+    /// Seconds a judged trace must be quiet before it leaves memory; a later span of it is
+    /// judged alone, as a trace of its own, and counted as late. At most 2592000 (30 days),
+    /// default 86400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::settings::MAX_SPAN_RETENTION_SECS))]
+    span_retention_secs: Option<u64>,
     /// Findings of one cluster that open within this many seconds of an open automatic
     /// incident's latest finding, and share a namespace or a resource-graph link with it, join
     /// it; default 600.
@@ -373,7 +382,8 @@ struct SettingsChangedJson {
 }
 
 /// Compact form of [`SettingsChanged`]: every field, in order. Stored-format 1 records hold the
-/// first five fields only; the store reads those through its own legacy layout.
+/// first five fields only, formats 2 and 3 all but `span_retention_secs` (the last); the store
+/// reads those through its own legacy layouts.
 #[derive(Serialize, Deserialize)]
 struct SettingsChangedCompact {
     clean_cycles_to_resolve: Option<u32>,
@@ -389,6 +399,7 @@ struct SettingsChangedCompact {
     span_grace_secs: Option<u64>,
     incident_window_secs: Option<u64>,
     long_lived_secs: Option<u64>,
+    span_retention_secs: Option<u64>,
 }
 
 macro_rules! settings_mirror {
@@ -409,6 +420,7 @@ macro_rules! settings_mirror {
                     span_grace_secs: v.span_grace_secs,
                     incident_window_secs: v.incident_window_secs,
                     long_lived_secs: v.long_lived_secs,
+                    span_retention_secs: v.span_retention_secs,
                 }
             }
         }

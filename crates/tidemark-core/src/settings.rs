@@ -12,6 +12,13 @@ use crate::event::{SettingsChanged, Severity};
 /// (`docs/lifecycle.md`, upgrade notes).
 pub const MAX_FLAP_WINDOW_SECS: u64 = 30 * 86_400;
 
+/// The longest span retention the wire contract accepts: 30 days. Traces judged and quiet for
+/// the retention leave memory, so what the span forest holds is bounded by it.
+pub const MAX_SPAN_RETENTION_SECS: u64 = 30 * 86_400;
+
+/// The span retention of a cluster that never set one: a day.
+pub const DEFAULT_SPAN_RETENTION_SECS: u64 = 86_400;
+
 /// The lifecycle settings in force for one cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterSettings {
@@ -38,6 +45,9 @@ pub struct ClusterSettings {
     pub orphan_consumer_kinds: BTreeSet<String>,
     /// Quiet period after which a trace's missing parents and root are reported.
     pub span_grace_secs: u64,
+    /// Quiet period after which a judged trace leaves memory; a later span of it is judged
+    /// alone (and counted as late).
+    pub span_retention_secs: u64,
     /// Findings opening this close together may be grouped into one incident.
     pub incident_window_secs: u64,
     /// Age from which a persistent active finding is listed as long-lived.
@@ -58,6 +68,7 @@ impl Default for ClusterSettings {
             orphan_confirm_scans: 2,
             orphan_consumer_kinds: BTreeSet::from(["PersistentVolumeClaim".to_owned()]),
             span_grace_secs: 300,
+            span_retention_secs: DEFAULT_SPAN_RETENTION_SECS,
             incident_window_secs: 600,
             long_lived_secs: 7 * 86_400,
         }
@@ -101,6 +112,9 @@ impl ClusterSettings {
         }
         if let Some(secs) = change.span_grace_secs {
             self.span_grace_secs = secs;
+        }
+        if let Some(secs) = change.span_retention_secs {
+            self.span_retention_secs = secs.min(MAX_SPAN_RETENTION_SECS);
         }
         if let Some(secs) = change.incident_window_secs {
             self.incident_window_secs = secs;

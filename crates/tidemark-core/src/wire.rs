@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::event::{CURRENT_SCHEMA, Event, EventId, EventType, ManualResolutionKind, Payload};
-use crate::settings::MAX_FLAP_WINDOW_SECS;
+use crate::settings::{MAX_FLAP_WINDOW_SECS, MAX_SPAN_RETENTION_SECS};
 use crate::timestamp::{Timestamp, TimestampError};
 
 /// Why an event could not be decoded, and where.
@@ -391,6 +391,17 @@ fn validate_payload(payload: &Payload, contract: Contract) -> Result<(), FieldPr
                     DecodeProblem::Invalid(format!(
                         "{window} is above the limit of {MAX_FLAP_WINDOW_SECS} seconds (30 days): \
                          send a window of at most {MAX_FLAP_WINDOW_SECS}"
+                    )),
+                ));
+            }
+            if let Some(retention) = settings.span_retention_secs
+                && retention > MAX_SPAN_RETENTION_SECS
+            {
+                return Err((
+                    "span_retention_secs".into(),
+                    DecodeProblem::Invalid(format!(
+                        "{retention} is above the limit of {MAX_SPAN_RETENTION_SECS} seconds (30 \
+                         days): send a retention of at most {MAX_SPAN_RETENTION_SECS}"
                     )),
                 ));
             }

@@ -438,7 +438,7 @@ fn latest_snapshot(path: &Path) -> (SnapshotRecord, u8) {
     let txn = db.begin_read().unwrap();
     let table = txn.open_table(tables::SNAPSHOTS).unwrap();
     let (key, value) = table.last().unwrap().unwrap();
-    let record = codec::decode_snapshot_of_same_layout(key.value(), value.value()).unwrap();
+    let record = codec::decode_snapshot_of_any_format(key.value(), value.value()).unwrap();
     (record, value.value()[0])
 }
 
