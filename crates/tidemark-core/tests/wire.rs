@@ -280,3 +280,23 @@ fn a_flap_window_above_thirty_days_is_refused_naming_the_limit() {
     let bad_percent = event(2_592_001).replace("}}", r#","flap_start_percent":0}}"#);
     assert!(decode_event_under(&bad_percent, Contract::Logged).is_err());
 }
+
+#[test]
+fn a_span_retention_above_thirty_days_is_refused_naming_the_limit() {
+    let event = |retention: u64| {
+        format!(
+            r#"{{"id":"s1","schema":1,"type":"settings.changed","time":"2026-03-02T14:03:53Z","source":"ui","cluster":"c1","data":{{"span_retention_secs":{retention}}}}}"#
+        )
+    };
+    let Payload::SettingsChanged(change) = decode_event(&event(2_592_000)).unwrap().payload else {
+        panic!()
+    };
+    assert_eq!(change.span_retention_secs, Some(2_592_000));
+    let msg = error_of(&event(2_592_001));
+    assert!(
+        msg.contains("field `data.span_retention_secs`: 2592001 is above the limit of 2592000 seconds (30 days)"),
+        "{msg}"
+    );
+    // No log holds a larger one (the field is new): refused from logs too.
+    assert!(decode_event_under(&event(2_592_001), Contract::Logged).is_err());
+}
