@@ -568,8 +568,7 @@ fn every_golden_snapshot_of_an_older_layout_reads_for_a_replica_that_cannot_refo
         assert_eq!(record.seq, events.len() as u64, "{name}");
         if format == 5 {
             assert!(
-                Projections::restore_owned(record.projections).snapshot()
-                    == projections.snapshot(),
+                Projections::restore_owned(record.projections).snapshot() == projections.snapshot(),
                 "{name}"
             );
         }
