@@ -562,7 +562,8 @@ pub fn describe(event: &tidemark_core::Event) -> String {
             r.by.as_deref().unwrap_or("?")
         )
         .to_lowercase(),
-        P::SettingsChanged(_) => "settings changed".into(),
+        // The core says when a logged value is read with a limit.
+        P::SettingsChanged(_) => tidemark_core::describe::one_line(event),
         P::InventoryObserved(i) => format!("scan {}: {} resource(s)", i.scan, i.resources.len()),
         P::TrackingUpserted(t) => format!("tracking {} {}", t.kind, t.key),
         P::TrackingDeleted(t) => format!("untracked {} {}", t.kind, t.key),
