@@ -642,3 +642,88 @@ fn a_replica_keeps_refused_input_in_quarantine_without_taking_a_position() {
         Some((7, events[2].id.0.clone()))
     );
 }
+
+#[test]
+fn a_stored_flap_window_above_the_limit_opens_and_folds_as_the_limit() {
+    // Written before the wire contract capped the window (log records are decoded by the codec,
+    // not the wire decoder): the store opens, reopens and rebuilds it, read as 30 days.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let wide = Event {
+        id: EventId::from("wide"),
+        schema: CURRENT_SCHEMA,
+        time: Timestamp::from_unix_secs(1_772_409_600),
+        source: "admin".into(),
+        cluster: "c1".into(),
+        payload: Payload::SettingsChanged(SettingsChanged {
+            flap_window_secs: Some(40 * 86_400),
+            ..SettingsChanged::default()
+        }),
+    };
+    assert!(tidemark_core::decode_event(&tidemark_core::encode_event(&wide)).is_err());
+    let limit = tidemark_core::settings::MAX_FLAP_WINDOW_SECS;
+    {
+        let store = Store::open(&path, StoreConfig::default()).unwrap();
+        store.append(&[Input::Event(wide)], NOW).unwrap();
+        let window = store.read(|p| p.findings().settings("c1").flap_window_secs);
+        assert_eq!(window, limit);
+    }
+    let store = Store::open(&path, StoreConfig::default()).unwrap();
+    let window = store.read(|p| p.findings().settings("c1").flap_window_secs);
+    assert_eq!(window, limit);
+    let rebuilt = store.fold_log(|_, _| {}).unwrap();
+    assert_eq!(rebuilt.findings().settings("c1").flap_window_secs, limit);
+}
+
+#[test]
+fn a_late_span_of_a_dropped_trace_is_counted_in_the_stats_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let t0 = 1_772_409_600;
+    let span = |id: &str, secs: i64, span_id: &str, parent: Option<&str>, start: i64| Event {
+        id: EventId::from(id),
+        schema: CURRENT_SCHEMA,
+        time: Timestamp::from_unix_secs(t0 + secs),
+        source: "agent".into(),
+        cluster: "c1".into(),
+        payload: Payload::SpanRecorded(SpanRecorded {
+            trace_id: "trace-1".into(),
+            span_id: span_id.into(),
+            parent_span_id: parent.map(str::to_owned),
+            name: "work".into(),
+            service: "agents".into(),
+            start: Timestamp::from_unix_secs(t0 + start),
+            end: None,
+            status: SpanStatus::Ok,
+        }),
+    };
+    let later = |id: &str, secs: i64| Event {
+        payload: Payload::SpanRecorded(SpanRecorded {
+            trace_id: format!("other-{id}"),
+            span_id: "root".into(),
+            parent_span_id: None,
+            name: "tick".into(),
+            service: "agents".into(),
+            start: Timestamp::from_unix_secs(t0 + secs),
+            end: None,
+            status: SpanStatus::Ok,
+        }),
+        ..span(id, secs, "x", None, secs)
+    };
+    {
+        let store = Store::open(&path, StoreConfig::default()).unwrap();
+        let log = [
+            span("root", 0, "root", None, 0),
+            // Judged after 5 minutes, dropped a day after its last span.
+            later("tick-1", 86_401),
+            // A span of the dropped trace that started with it: judged alone, counted.
+            span("late", 86_402, "child", Some("root"), 1),
+        ];
+        store.append(&inputs(&log), NOW).unwrap();
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.late_spans, stats.traces_kept), (1, 2), "{stats:?}");
+    }
+    let store = Store::open(&path, StoreConfig::default()).unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.late_spans, stats.traces_kept), (1, 2), "{stats:?}");
+}

@@ -52,6 +52,7 @@ impl FindingsProjection {
         if !cluster.count_expiry.is_empty() {
             cluster.check_count_flaps(seq, at, sink);
         }
+        cluster.forget_old_auto_resolutions();
     }
 }
 

@@ -207,6 +207,9 @@ struct ClusterFindings {
     /// Findings the count detector calls flapping, by the clock time at which their count
     /// can next drop (the oldest auto-resolution in the window leaves it).
     count_expiry: BTreeSet<(Timestamp, u32)>,
+    /// Findings that keep auto-resolution times, by their oldest kept one: forgotten once it is
+    /// at or before the forgetting horizon (`flaps::forgetting_horizon`).
+    auto_resolution_expiry: BTreeSet<(Timestamp, u32)>,
     /// Check-key drift suspects, in log order.
     drifts: Vec<DriftRecord>,
     /// Findings whose check key looked unstable when first seen (check-key hygiene).

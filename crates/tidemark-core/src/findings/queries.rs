@@ -316,6 +316,16 @@ impl FindingsProjection {
         self.clusters.keys().cloned().collect()
     }
 
+    /// Auto-resolution times the count flap detector keeps, over every cluster: at most those
+    /// of the last [`MAX_FLAP_WINDOW_SECS`](crate::settings::MAX_FLAP_WINDOW_SECS) of each
+    /// cluster's clock, however long the log.
+    pub fn auto_resolutions_kept(&self) -> usize {
+        self.clusters
+            .values()
+            .map(|c| c.auto_resolutions_kept())
+            .sum()
+    }
+
     /// The settings in force for `cluster`, if the projection has seen it.
     pub fn settings_of(&self, cluster: &str) -> Option<&ClusterSettings> {
         self.clusters.get(cluster).map(|c| &c.settings)

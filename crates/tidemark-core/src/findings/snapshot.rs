@@ -260,7 +260,12 @@ impl FindingsProjection {
                 let check_key: Box<str> = f.check_key.into_owned().into_boxed_str();
                 cluster.by_key.insert(check_key.clone(), index);
                 let occurrences = f.occurrences.into_owned();
-                let flap = FlapState::restore(f.flap, f.flap_episodes.into_owned(), &occurrences);
+                let flap = FlapState::restore(
+                    f.flap,
+                    f.flap_episodes.into_owned(),
+                    &occurrences,
+                    cluster.clock,
+                );
                 cluster.findings.push(Finding {
                     check_key,
                     category,
