@@ -168,7 +168,7 @@ impl FindingsProjection {
                 .filter(|f| keep(state, f))
                 .collect();
             // Only the first `limit + 1` in key order can be on this page (or say more follow).
-            let wanted = limit - page.len() + 1;
+            let wanted = (limit - page.len()).saturating_add(1);
             if findings.len() > wanted {
                 findings.select_nth_unstable_by(wanted - 1, |a, b| a.check_key.cmp(&b.check_key));
                 findings.truncate(wanted);
