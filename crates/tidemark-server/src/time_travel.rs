@@ -96,13 +96,17 @@ type Shared = OnceCell<Result<PastState, ApiError>>;
 /// point are answered from it; when the last one lets go, its memory and slot are freed.
 #[derive(Debug)]
 pub struct PastStateRef {
-    cell: Arc<Shared>,
+    /// Always `Some` until dropped.
+    cell: Option<Arc<Shared>>,
     /// Told when this reader lets go: a kept state may have become evictable.
     released: Arc<Notify>,
 }
 
 impl Drop for PastStateRef {
     fn drop(&mut self) {
+        // Let go first, then tell: a waiter woken before the reference is gone would find the
+        // kept state still read, and wait again for a release that was already announced.
+        drop(self.cell.take());
         self.released.notify_waiters();
     }
 }
@@ -111,7 +115,7 @@ impl std::ops::Deref for PastStateRef {
     type Target = PastState;
 
     fn deref(&self) -> &PastState {
-        match self.cell.get() {
+        match self.cell.as_ref().and_then(|cell| cell.get()) {
             Some(Ok(state)) => state,
             // A `PastStateRef` is only made from a cell that holds a state.
             _ => unreachable!("a PastStateRef holds a rebuilt state"),
@@ -284,7 +288,7 @@ impl TimeTravel {
             None => {
                 self.keep(key, &cell);
                 Ok(PastStateRef {
-                    cell,
+                    cell: Some(cell),
                     released: self.released.clone(),
                 })
             }
@@ -494,7 +498,10 @@ mod tests {
             .share_or_rebuild(Key::Seq(1), |_| unreachable!("shared, not rebuilt"))
             .await
             .unwrap();
-        assert!(Arc::ptr_eq(&state.cell, &again.cell));
+        assert!(Arc::ptr_eq(
+            state.cell.as_ref().unwrap(),
+            again.cell.as_ref().unwrap()
+        ));
         drop((state, again));
         assert_eq!(limiter.counts().states, 0);
         limiter
