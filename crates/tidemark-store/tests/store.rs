@@ -727,3 +727,68 @@ fn a_late_span_of_a_dropped_trace_is_counted_in_the_stats_and_survives_reopening
     let stats = store.stats().unwrap();
     assert_eq!((stats.late_spans, stats.traces_kept), (1, 2), "{stats:?}");
 }
+
+/// Snapshots are thinned to the latest of each `snapshot_keep_every` span of positions (the
+/// previous snapshot's position is read from `snapshot_times`, never by reading the previous
+/// snapshot), `snapshot_times` keeps the same keys, and every kept snapshot, encoded in place
+/// into its table value, decodes and restores the state folded up to it.
+#[test]
+fn snapshots_are_thinned_to_the_latest_of_each_span_and_each_restores_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let config = StoreConfig {
+        snapshot_every: 10,
+        snapshot_keep_every: 50,
+        ..StoreConfig::default()
+    };
+    let events: Vec<Event> = (0..200)
+        .map(|i| {
+            decode_event(&format!(
+                r#"{{"id":"thin-{i}","schema":1,"type":"cycle.completed","time":"2026-03-02T14:{:02}:{:02}Z","source":"probe","cluster":"c{}","data":{{"cycle":"{i}","categories":["pods"],"findings":[{{"check_key":"k{}","category":"pods","severity":"error","title":"down"}}]}}}}"#,
+                i / 60,
+                i % 60,
+                i % 3,
+                i % 7
+            ))
+            .unwrap()
+        })
+        .collect();
+    {
+        let store = Store::open(&path, config).unwrap();
+        for event in &events {
+            store.append(&[Input::Event(event.clone())], NOW).unwrap();
+        }
+    }
+    use redb::{ReadableDatabase, ReadableTable};
+    let database = redb::Database::builder().open_read_only(&path).unwrap();
+    let txn = database.begin_read().unwrap();
+    let snapshots = txn.open_table(tidemark_store::tables::SNAPSHOTS).unwrap();
+    let times = txn
+        .open_table(tidemark_store::tables::SNAPSHOT_TIMES)
+        .unwrap();
+    let snapshot_keys: Vec<u64> = snapshots
+        .iter()
+        .unwrap()
+        .map(|entry| entry.unwrap().0.value())
+        .collect();
+    let time_keys: Vec<u64> = times
+        .iter()
+        .unwrap()
+        .map(|entry| entry.unwrap().0.value())
+        .collect();
+    assert_eq!(snapshot_keys, vec![40, 90, 140, 190, 200]);
+    assert_eq!(time_keys, snapshot_keys);
+    for seq in snapshot_keys {
+        let bytes = snapshots.get(seq).unwrap().unwrap();
+        let record = tidemark_store::codec::decode_snapshot(seq, bytes.value()).unwrap();
+        let mut folded = tidemark_core::Projections::new();
+        for (i, event) in events[..seq as usize].iter().enumerate() {
+            folded.apply(i as u64 + 1, event);
+        }
+        assert!(
+            tidemark_core::Projections::restore_owned(record.projections).snapshot()
+                == folded.snapshot(),
+            "the snapshot at {seq} restores another state than the fold up to it"
+        );
+    }
+}

@@ -81,7 +81,7 @@ impl FindingsProjection {
     /// One finding, if the projection has it.
     pub fn view(&self, cluster: &str, check_key: &str) -> Option<FindingView> {
         let state = self.clusters.get(cluster)?;
-        let index = *state.by_key.get(check_key)?;
+        let index = state.index_of(check_key)?;
         let finding = &state.findings[index as usize];
         (!finding.occurrences.is_empty()).then(|| state.view(cluster, finding))
     }
@@ -187,7 +187,7 @@ impl FindingsProjection {
     /// A seen finding and its cluster.
     fn seen(&self, cluster: &str, check_key: &str) -> Option<(&ClusterFindings, &Finding)> {
         let state = self.clusters.get(cluster)?;
-        let finding = &state.findings[*state.by_key.get(check_key)? as usize];
+        let finding = &state.findings[state.index_of(check_key)? as usize];
         (!finding.occurrences.is_empty()).then_some((state, finding))
     }
 
@@ -334,7 +334,7 @@ impl FindingsProjection {
     /// Latest category, severity, title and resource of a finding, if the projection has it.
     pub fn finding_facts(&self, cluster: &str, check_key: &str) -> Option<FindingFacts<'_>> {
         let state = self.clusters.get(cluster)?;
-        let finding = &state.findings[*state.by_key.get(check_key)? as usize];
+        let finding = &state.findings[state.index_of(check_key)? as usize];
         Some(FindingFacts {
             category: &state.category_names[finding.category as usize],
             severity: finding.severity,
@@ -351,7 +351,7 @@ impl FindingsProjection {
         self.clusters
             .get(cluster)
             .and_then(|state| {
-                let index = *state.by_key.get(check_key)?;
+                let index = state.index_of(check_key)?;
                 Some(state.findings[index as usize].flap.episodes())
             })
             .unwrap_or(&[])
@@ -392,9 +392,8 @@ impl FindingsProjection {
     pub fn is_active(&self, cluster: &str, check_key: &str) -> bool {
         self.clusters.get(cluster).is_some_and(|state| {
             state
-                .by_key
-                .get(check_key)
-                .is_some_and(|&i| state.findings[i as usize].is_active())
+                .index_of(check_key)
+                .is_some_and(|i| state.findings[i as usize].is_active())
         })
     }
 
@@ -553,9 +552,8 @@ impl FindingsProjection {
         'clusters: for (name, state) in self.clusters_matching(cluster).rev() {
             let active = |key: &str| {
                 state
-                    .by_key
-                    .get(key)
-                    .is_some_and(|&i| state.findings[i as usize].is_active())
+                    .index_of(key)
+                    .is_some_and(|i| state.findings[i as usize].is_active())
             };
             for record in state.drifts.iter().rev() {
                 if latest.len() >= cap {

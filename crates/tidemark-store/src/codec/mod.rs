@@ -229,18 +229,46 @@ pub fn encode_snapshot_of(
     max_time: Option<Timestamp>,
     projections: &Projections,
 ) -> Vec<u8> {
-    let mut out = Vec::new();
-    seal(
-        SNAPSHOT_FORMAT,
+    let sealed: Result<Vec<u8>, std::convert::Infallible> =
+        encode_snapshot_of_into(seq, max_time, projections, |len| Ok(vec![0; len]));
+    match sealed {
+        Ok(bytes) => bytes,
+        Err(never) => match never {},
+    }
+}
+
+/// [`encode_snapshot_of`] written straight into the storage `reserve` hands out for the
+/// record's exact length (the store's: a value reserved in the `snapshots` table), so the
+/// encoded snapshot is never held in a buffer of its own as well. The record is sized in a
+/// first pass (postcard writes nothing then) and written in a second: at a million findings
+/// a snapshot is about 100 MB, which a `Vec` would hold (and grow by copying) while the
+/// table's page holds it again.
+pub fn encode_snapshot_of_into<B: AsMut<[u8]>, E>(
+    seq: u64,
+    max_time: Option<Timestamp>,
+    projections: &Projections,
+    reserve: impl FnOnce(usize) -> Result<B, E>,
+) -> Result<B, E> {
+    let record = SnapshotRecord {
         seq,
-        &SnapshotRecord {
-            seq,
-            max_time,
-            projections: projections.snapshot_serializer(),
-        },
-        &mut out,
+        max_time,
+        projections: projections.snapshot_serializer(),
+    };
+    let body_len =
+        postcard::experimental::serialized_size(&record).expect("sizing a snapshot cannot fail");
+    let mut storage = reserve(1 + CHECKSUM_BYTES + body_len)?;
+    let out = storage.as_mut();
+    let (head, body) = out.split_at_mut(1 + CHECKSUM_BYTES);
+    let written = postcard::to_slice(&record, body)
+        .expect("the snapshot fits the length it was sized at")
+        .len();
+    assert_eq!(
+        written, body_len,
+        "the snapshot serializes to the length it was sized at"
     );
-    out
+    head[0] = SNAPSHOT_FORMAT;
+    head[1..].copy_from_slice(&checksum(seq, SNAPSHOT_FORMAT, body).to_le_bytes());
+    Ok(storage)
 }
 
 /// Decodes the snapshot stored under key `seq` (format 5, checked against its checksum). A

@@ -363,7 +363,10 @@ impl Store {
         let seq = state.last_seq;
         let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
         let mut times = txn.open_table(tables::SNAPSHOT_TIMES)?;
-        let previous = snapshots
+        // The previous snapshot's position, read from `snapshot_times` (same keys, 8-byte
+        // values): a range over `snapshots` would read the previous snapshot's whole leaf (the
+        // whole state, tens of MB with many findings) only to learn its key.
+        let previous = times
             .range(..seq)?
             .next_back()
             .transpose()?
@@ -375,8 +378,10 @@ impl Store {
             snapshots.remove(previous)?;
             times.remove(previous)?;
         }
-        let record = codec::encode_snapshot_of(seq, state.max_time, &state.projections);
-        snapshots.insert(seq, record.as_slice())?;
+        // Encoded straight into the table's value: never held in a buffer of its own too.
+        codec::encode_snapshot_of_into(seq, state.max_time, &state.projections, |len| {
+            snapshots.insert_reserve(seq, len)
+        })?;
         times.insert(seq, state.max_time.map_or(i64::MIN, Timestamp::unix_nanos))?;
         state.snapshot_seq = seq;
         Ok(())
