@@ -81,6 +81,7 @@ pub fn read_log(path: &Path) -> Result<Vec<(u64, Event)>, CliError> {
     for_each_event(
         reader,
         &indicatif::ProgressBar::hidden(),
+        tidemark_core::Contract::Logged,
         |_, _, decoded| {
             let event = decoded.map_err(|e| {
                 data_error(anyhow::anyhow!(

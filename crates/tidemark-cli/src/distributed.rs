@@ -470,19 +470,24 @@ pub fn emit(args: &EmitArgs) -> Result<(), CliError> {
         let reading = tokio::task::spawn_blocking(move || {
             let mut pending: Vec<Event> = Vec::with_capacity(batch);
             let mut invalid = Vec::new();
-            for_each_event(reader, &reader_progress, |_, _, decoded| {
-                match decoded {
-                    Ok(event) => pending.push(event),
-                    Err(error) => invalid.push(error.to_string()),
-                }
-                if pending.len() >= batch {
-                    let round = std::mem::replace(&mut pending, Vec::with_capacity(batch));
-                    if rounds.blocking_send(round).is_err() {
-                        return Ok(false);
+            for_each_event(
+                reader,
+                &reader_progress,
+                tidemark_core::Contract::NewInput,
+                |_, _, decoded| {
+                    match decoded {
+                        Ok(event) => pending.push(event),
+                        Err(error) => invalid.push(error.to_string()),
                     }
-                }
-                Ok(true)
-            })?;
+                    if pending.len() >= batch {
+                        let round = std::mem::replace(&mut pending, Vec::with_capacity(batch));
+                        if rounds.blocking_send(round).is_err() {
+                            return Ok(false);
+                        }
+                    }
+                    Ok(true)
+                },
+            )?;
             if !pending.is_empty() {
                 let _ = rounds.blocking_send(pending);
             }

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tidemark_core::{DecodeError, Event, decode_ndjson_line};
+use tidemark_core::{Contract, DecodeError, Event, decode_ndjson_line_under};
 
 use crate::{CliError, exit};
 
@@ -39,10 +39,12 @@ pub fn open(path: &Path) -> Result<(BufReader<File>, u64), CliError> {
 }
 
 /// Calls `each` with every non-blank line's number, bytes and decoded event (or its error), in
-/// order, and reports bytes read to `progress`. `each` returns `false` to stop early.
+/// order, and reports bytes read to `progress`. `each` returns `false` to stop early. Lines are
+/// judged by `contract`: new input (ingest, publish) or the records of a log (replay, corpus).
 pub fn for_each_event(
     mut reader: impl BufRead,
     progress: &ProgressBar,
+    contract: Contract,
     mut each: impl FnMut(u64, &[u8], Result<Event, DecodeError>) -> Result<bool, CliError>,
 ) -> Result<(), CliError> {
     let mut line = Vec::new();
@@ -68,7 +70,7 @@ pub fn for_each_event(
         }
         progress.inc(read as u64);
         let decoded = match std::str::from_utf8(&line) {
-            Ok(text) => match decode_ndjson_line(line_number, text) {
+            Ok(text) => match decode_ndjson_line_under(line_number, text, contract) {
                 None => continue,
                 Some(result) => result,
             },

@@ -92,39 +92,44 @@ pub fn fold_file(args: &ReplayArgs) -> Result<(LogFold, ReplayOutcome), CliError
     let progress = byte_progress(len, "replaying");
     let mut fold = LogFold::new();
     let mut outcome = ReplayOutcome::default();
-    for_each_event(reader, &progress, |_, _, decoded| {
-        let event = match decoded {
-            Ok(event) => event,
-            Err(error) if args.skip_invalid => {
-                outcome.skipped.push(error.to_string());
+    for_each_event(
+        reader,
+        &progress,
+        tidemark_core::Contract::Logged,
+        |_, _, decoded| {
+            let event = match decoded {
+                Ok(event) => event,
+                Err(error) if args.skip_invalid => {
+                    outcome.skipped.push(error.to_string());
+                    return Ok(true);
+                }
+                Err(error) => {
+                    return Err(CliError::new(
+                        exit::DATA_ERROR,
+                        anyhow::anyhow!(
+                            "{}: {error}\nfix the line, or pass --skip-invalid to replay without it",
+                            args.log.display()
+                        ),
+                    ));
+                }
+            };
+            // A repeated id is not part of the log (the store never stores it), so its time
+            // cannot end a replay --until TIME.
+            if fold.has_seen(&event.id) {
+                outcome.duplicates += 1;
                 return Ok(true);
             }
-            Err(error) => {
-                return Err(CliError::new(
-                    exit::DATA_ERROR,
-                    anyhow::anyhow!(
-                        "{}: {error}\nfix the line, or pass --skip-invalid to replay without it",
-                        args.log.display()
-                    ),
-                ));
+            match args.until {
+                Some(Until::Seq(until)) if fold.next_seq() > until => return Ok(false),
+                Some(Until::Time(until)) if event.time > until => return Ok(false),
+                _ => {}
             }
-        };
-        // A repeated id is not part of the log (the store never stores it), so its time
-        // cannot end a replay --until TIME.
-        if fold.has_seen(&event.id) {
-            outcome.duplicates += 1;
-            return Ok(true);
-        }
-        match args.until {
-            Some(Until::Seq(until)) if fold.next_seq() > until => return Ok(false),
-            Some(Until::Time(until)) if event.time > until => return Ok(false),
-            _ => {}
-        }
-        if let Applied::At(_) = fold.apply(&event) {
-            outcome.applied += 1;
-        }
-        Ok(true)
-    })?;
+            if let Applied::At(_) = fold.apply(&event) {
+                outcome.applied += 1;
+            }
+            Ok(true)
+        },
+    )?;
     progress.finish_and_clear();
     Ok((fold, outcome))
 }

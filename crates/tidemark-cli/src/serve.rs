@@ -52,8 +52,9 @@ pub struct ServeArgs {
     /// Write a projection snapshot every N events (a restart replays at most N events).
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub snapshot_every: u64,
-    /// Most candidate events one `GET /v1/events` page reads: a rare filter answers a short (even
-    /// empty) page with a `next` cursor instead of scanning the whole log in one request.
+    /// Most index entries and events one `GET /v1/events` page reads: filters that match often
+    /// but rarely together answer a short (even empty) page with a `next` cursor instead of
+    /// reading on in one request.
     #[arg(
         long,
         default_value_t = tidemark_store::EVENTS_SCAN_BUDGET,
@@ -86,6 +87,11 @@ pub struct ServeArgs {
     /// this bounds time travel's memory. Requests for the same point share one.
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = at_least_one())]
     pub max_time_travel: usize,
+    /// Past states kept after their last reader, for the same point asked again and as the
+    /// starting point of a later position; each keeps one of --max-time-travel's slots until
+    /// another point needs it (0: none).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub time_travel_cache: usize,
     /// Requests that may wait for a time travel slot; more are answered 503 at once.
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub time_travel_queue: usize,
@@ -191,6 +197,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             max_concurrent: args.max_time_travel,
             max_queued: args.time_travel_queue,
             max_wait: Duration::from_secs(args.time_travel_wait),
+            cache: args.time_travel_cache,
         },
         connections: tidemark_server::ConnectionLimits {
             header_read_timeout: Duration::from_secs(args.header_read_timeout),

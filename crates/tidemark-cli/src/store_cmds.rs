@@ -268,40 +268,46 @@ fn decode_batches(
     let mut batch: Vec<Input> = Vec::with_capacity(batch_size.min(4_096));
     let mut batch_bytes = 0usize;
     let mut writer_gone = false;
-    for_each_event(reader, progress, |line, raw, decoded| {
-        match decoded {
-            Ok(event) => batch.push(Input::Event(event)),
-            Err(error) if strict => {
-                let reason = format!("{}: {error}", file.display());
-                let before = std::mem::take(&mut batch);
-                writer_gone = (!before.is_empty() && sender.send(Decoded::Batch(before)).is_err())
-                    || sender.send(Decoded::Stopped(reason)).is_err();
-                return Ok(false);
+    for_each_event(
+        reader,
+        progress,
+        tidemark_core::Contract::NewInput,
+        |line, raw, decoded| {
+            match decoded {
+                Ok(event) => batch.push(Input::Event(event)),
+                Err(error) if strict => {
+                    let reason = format!("{}: {error}", file.display());
+                    let before = std::mem::take(&mut batch);
+                    writer_gone = (!before.is_empty()
+                        && sender.send(Decoded::Batch(before)).is_err())
+                        || sender.send(Decoded::Stopped(reason)).is_err();
+                    return Ok(false);
+                }
+                Err(mut error) => {
+                    // What is wrong, not where (the origin says where): the same bad line
+                    // elsewhere is the same quarantine record, counted.
+                    error.line = None;
+                    batch.push(Input::Rejected {
+                        raw: raw.to_vec(),
+                        reason: error.to_string(),
+                        origin: format!("file {} line {line}", file.display()),
+                    });
+                }
             }
-            Err(mut error) => {
-                // What is wrong, not where (the origin says where): the same bad line
-                // elsewhere is the same quarantine record, counted.
-                error.line = None;
-                batch.push(Input::Rejected {
-                    raw: raw.to_vec(),
-                    reason: error.to_string(),
-                    origin: format!("file {} line {line}", file.display()),
-                });
+            batch_bytes += raw.len();
+            if batch.len() >= batch_size || batch_bytes >= MAX_BATCH_JSON_BYTES {
+                batch_bytes = 0;
+                if sender
+                    .send(Decoded::Batch(std::mem::take(&mut batch)))
+                    .is_err()
+                {
+                    writer_gone = true;
+                    return Ok(false);
+                }
             }
-        }
-        batch_bytes += raw.len();
-        if batch.len() >= batch_size || batch_bytes >= MAX_BATCH_JSON_BYTES {
-            batch_bytes = 0;
-            if sender
-                .send(Decoded::Batch(std::mem::take(&mut batch)))
-                .is_err()
-            {
-                writer_gone = true;
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    })?;
+            Ok(true)
+        },
+    )?;
     if !batch.is_empty() && !writer_gone {
         // An error here means the writer failed; it reports that.
         let _ = sender.send(Decoded::Batch(batch));
@@ -556,7 +562,8 @@ pub fn describe(event: &tidemark_core::Event) -> String {
             r.by.as_deref().unwrap_or("?")
         )
         .to_lowercase(),
-        P::SettingsChanged(_) => "settings changed".into(),
+        // The core says when a logged value is read with a limit.
+        P::SettingsChanged(_) => tidemark_core::describe::one_line(event),
         P::InventoryObserved(i) => format!("scan {}: {} resource(s)", i.scan, i.resources.len()),
         P::TrackingUpserted(t) => format!("tracking {} {}", t.kind, t.key),
         P::TrackingDeleted(t) => format!("untracked {} {}", t.kind, t.key),
@@ -703,6 +710,17 @@ pub fn stats(args: &StatsArgs) -> Result<(), CliError> {
             vec![
                 "findings".into(),
                 format!("{} ({} active)", stats.findings, stats.active_findings),
+            ],
+            vec![
+                "traces held".into(),
+                format!(
+                    "{} ({} late span(s) judged alone)",
+                    stats.traces_kept, stats.late_spans
+                ),
+            ],
+            vec![
+                "auto-resolutions held".into(),
+                stats.auto_resolutions_kept.to_string(),
             ],
             vec![
                 "quarantined".into(),

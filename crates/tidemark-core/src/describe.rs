@@ -1,6 +1,7 @@
 //! One line of text per event, for timelines read by people (CLI, postmortems, the web page).
 
 use crate::event::{ChangeKind, Event, ManualResolutionKind, NoteKind, Payload, SpanStatus};
+use crate::settings::MAX_FLAP_WINDOW_SECS;
 
 fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
@@ -35,7 +36,14 @@ pub fn one_line(event: &Event) -> String {
             }
             line
         }
-        Payload::SettingsChanged(_) => "settings changed".to_owned(),
+        Payload::SettingsChanged(change) => match change.flap_window_secs {
+            // Only a log written before the limit holds one: say how the fold reads it.
+            Some(window) if window > MAX_FLAP_WINDOW_SECS => format!(
+                "settings changed; flap_window_secs {window} is above the limit of \
+                 {MAX_FLAP_WINDOW_SECS} and is read as {MAX_FLAP_WINDOW_SECS}"
+            ),
+            _ => "settings changed".to_owned(),
+        },
         Payload::InventoryObserved(i) => format!(
             "inventory scan {}: {} resource(s) of {}",
             i.scan,

@@ -21,6 +21,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::timestamp::Timestamp;
 
+/// The widest flap window the wire contract accepts: 30 days. The count flap detector keeps a
+/// finding's auto-resolution times for this long at most, so its memory is bounded by it. A log
+/// written before the limit may hold a wider window: it is read as this one
+/// (`docs/lifecycle.md`, upgrade notes).
+pub const MAX_FLAP_WINDOW_SECS: u64 = 30 * 86_400;
+
+/// The longest span retention the wire contract accepts: 30 days. Traces judged and quiet for
+/// the retention leave memory, so what the span forest holds is bounded by it.
+pub const MAX_SPAN_RETENTION_SECS: u64 = 30 * 86_400;
+
 /// The envelope schema version this build writes and reads.
 pub const CURRENT_SCHEMA: u32 = 1;
 
@@ -275,7 +285,8 @@ pub struct SettingsChanged {
     pub clean_cycles_to_resolve: Option<u32>,
     /// `Some(None)`: all categories; `Some(Some(list))`: only these; `None`: unchanged.
     pub enabled_categories: Option<Option<Vec<String>>>,
-    /// Width of the flap window.
+    /// Width of the flap window, at most [`MAX_FLAP_WINDOW_SECS`] on the wire
+    /// (a log written before the limit may hold more: the fold reads it as the limit).
     pub flap_window_secs: Option<u64>,
     /// Auto-resolutions inside the window above which a finding is flapping.
     pub flap_threshold: Option<u32>,
@@ -293,6 +304,9 @@ pub struct SettingsChanged {
     pub orphan_consumer_kinds: Option<Vec<String>>,
     /// Quiet period after which a trace's missing parents and root are reported.
     pub span_grace_secs: Option<u64>,
+    /// Quiet period after which a judged trace leaves memory, at most
+    /// [`MAX_SPAN_RETENTION_SECS`].
+    pub span_retention_secs: Option<u64>,
     /// Findings that open this close together may be grouped into one incident.
     pub incident_window_secs: Option<u64>,
     /// Age from which a persistent active finding is listed as long-lived.
@@ -321,8 +335,9 @@ struct SettingsChangedJson {
     )]
     #[schemars(inner(length(min = 1)))]
     enabled_categories: Option<Option<Vec<String>>>,
-    /// Width of the flap window in seconds; default 86400.
+    /// Width of the flap window in seconds; at most 2592000 (30 days), default 86400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = MAX_FLAP_WINDOW_SECS))]
     flap_window_secs: Option<u64>,
     /// A finding with more auto-resolutions than this inside the window is flapping; default 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -359,6 +374,12 @@ struct SettingsChangedJson {
     /// default 300.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     span_grace_secs: Option<u64>,
+    /// Seconds a judged trace must be quiet before it leaves memory; a later span of it is
+    /// judged alone, as a trace of its own, and counted as late. At most 2592000 (30 days),
+    /// default 86400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = MAX_SPAN_RETENTION_SECS))]
+    span_retention_secs: Option<u64>,
     /// Findings of one cluster that open within this many seconds of an open automatic
     /// incident's latest finding, and share a namespace or a resource-graph link with it, join
     /// it; default 600.
@@ -371,7 +392,8 @@ struct SettingsChangedJson {
 }
 
 /// Compact form of [`SettingsChanged`]: every field, in order. Stored-format 1 records hold the
-/// first five fields only; the store reads those through its own legacy layout.
+/// first five fields only, formats 2 and 3 all but `span_retention_secs` (the last); the store
+/// reads those through its own legacy layouts.
 #[derive(Serialize, Deserialize)]
 struct SettingsChangedCompact {
     clean_cycles_to_resolve: Option<u32>,
@@ -387,6 +409,7 @@ struct SettingsChangedCompact {
     span_grace_secs: Option<u64>,
     incident_window_secs: Option<u64>,
     long_lived_secs: Option<u64>,
+    span_retention_secs: Option<u64>,
 }
 
 macro_rules! settings_mirror {
@@ -407,6 +430,7 @@ macro_rules! settings_mirror {
                     span_grace_secs: v.span_grace_secs,
                     incident_window_secs: v.incident_window_secs,
                     long_lived_secs: v.long_lived_secs,
+                    span_retention_secs: v.span_retention_secs,
                 }
             }
         }

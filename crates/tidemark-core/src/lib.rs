@@ -32,5 +32,7 @@ pub use projections::{Projections, ProjectionsSnapshot};
 pub use settings::ClusterSettings;
 pub use timestamp::Timestamp;
 pub use wire::{
-    DecodeError, DecodeProblem, decode_event, decode_event_bytes, decode_ndjson_line, encode_event,
+    Contract, DecodeError, DecodeProblem, decode_event, decode_event_bytes,
+    decode_event_bytes_under, decode_event_under, decode_ndjson_line, decode_ndjson_line_under,
+    encode_event,
 };

@@ -6,6 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{SettingsChanged, Severity};
 
+// The limits are the wire contract's (`event`), and the fold reads with them.
+pub use crate::event::{MAX_FLAP_WINDOW_SECS, MAX_SPAN_RETENTION_SECS};
+
+/// The span retention of a cluster that never set one: a day.
+pub const DEFAULT_SPAN_RETENTION_SECS: u64 = 86_400;
+
 /// The lifecycle settings in force for one cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterSettings {
@@ -13,7 +19,7 @@ pub struct ClusterSettings {
     pub clean_cycles_to_resolve: u32,
     /// `None`: every category is enabled; else only these.
     pub enabled_categories: Option<BTreeSet<String>>,
-    /// Width of the flap window.
+    /// Width of the flap window, at most [`MAX_FLAP_WINDOW_SECS`].
     pub flap_window_secs: u64,
     /// A finding with more auto-resolutions than this inside the window is flapping.
     pub flap_threshold: u32,
@@ -32,6 +38,9 @@ pub struct ClusterSettings {
     pub orphan_consumer_kinds: BTreeSet<String>,
     /// Quiet period after which a trace's missing parents and root are reported.
     pub span_grace_secs: u64,
+    /// Quiet period after which a judged trace leaves memory; a later span of it is judged
+    /// alone (and counted as late).
+    pub span_retention_secs: u64,
     /// Findings opening this close together may be grouped into one incident.
     pub incident_window_secs: u64,
     /// Age from which a persistent active finding is listed as long-lived.
@@ -52,6 +61,7 @@ impl Default for ClusterSettings {
             orphan_confirm_scans: 2,
             orphan_consumer_kinds: BTreeSet::from(["PersistentVolumeClaim".to_owned()]),
             span_grace_secs: 300,
+            span_retention_secs: DEFAULT_SPAN_RETENTION_SECS,
             incident_window_secs: 600,
             long_lived_secs: 7 * 86_400,
         }
@@ -59,7 +69,9 @@ impl Default for ClusterSettings {
 }
 
 impl ClusterSettings {
-    /// Applies a change: present fields replace, absent fields keep.
+    /// Applies a change: present fields replace, absent fields keep. A flap window above
+    /// [`MAX_FLAP_WINDOW_SECS`] (only a log written before the limit holds one) is read as the
+    /// limit.
     pub fn apply(&mut self, change: &SettingsChanged) {
         if let Some(t) = change.clean_cycles_to_resolve {
             self.clean_cycles_to_resolve = t;
@@ -68,7 +80,7 @@ impl ClusterSettings {
             self.enabled_categories = enabled.as_ref().map(|list| list.iter().cloned().collect());
         }
         if let Some(window) = change.flap_window_secs {
-            self.flap_window_secs = window;
+            self.flap_window_secs = window.min(MAX_FLAP_WINDOW_SECS);
         }
         if let Some(threshold) = change.flap_threshold {
             self.flap_threshold = threshold;
@@ -93,6 +105,9 @@ impl ClusterSettings {
         }
         if let Some(secs) = change.span_grace_secs {
             self.span_grace_secs = secs;
+        }
+        if let Some(secs) = change.span_retention_secs {
+            self.span_retention_secs = secs.min(MAX_SPAN_RETENTION_SECS);
         }
         if let Some(secs) = change.incident_window_secs {
             self.incident_window_secs = secs;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::event::{CURRENT_SCHEMA, Event, EventId, EventType, ManualResolutionKind, Payload};
+use crate::settings::{MAX_FLAP_WINDOW_SECS, MAX_SPAN_RETENTION_SECS};
 use crate::timestamp::{Timestamp, TimestampError};
 
 /// Why an event could not be decoded, and where.
@@ -177,15 +178,41 @@ fn salvage_id(json: &str) -> Option<String> {
     serde_json::from_str::<IdOnly>(json).ok()?.id
 }
 
-/// Decodes one event from JSON bytes (UTF-8).
-pub fn decode_event_bytes(bytes: &[u8]) -> Result<Event, DecodeError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| DecodeError::new(None, None, DecodeProblem::NotUtf8))?;
-    decode_event(text)
+/// Which rules of the wire contract an event is judged by.
+///
+/// A limit added to the contract refuses new input, but a log is forever: a record that an
+/// earlier version accepted (a stream that replicas follow, a log file replayed) must still be
+/// read, and the fold reads its value with the limit. Limits added so far:
+/// `settings.changed`'s `flap_window_secs` at most
+/// [`MAX_FLAP_WINDOW_SECS`](crate::settings::MAX_FLAP_WINDOW_SECS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Contract {
+    /// New input (ingest, publish): every rule.
+    NewInput,
+    /// A record of a log: every rule but the limits added since the contract's first version.
+    Logged,
 }
 
-/// Decodes and validates one event from its JSON text.
+/// Decodes one event from JSON bytes (UTF-8).
+pub fn decode_event_bytes(bytes: &[u8]) -> Result<Event, DecodeError> {
+    decode_event_bytes_under(bytes, Contract::NewInput)
+}
+
+/// [`decode_event_bytes`] under the rules of `contract`.
+pub fn decode_event_bytes_under(bytes: &[u8], contract: Contract) -> Result<Event, DecodeError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| DecodeError::new(None, None, DecodeProblem::NotUtf8))?;
+    decode_event_under(text, contract)
+}
+
+/// Decodes and validates one event of new input from its JSON text.
 pub fn decode_event(json: &str) -> Result<Event, DecodeError> {
+    decode_event_under(json, Contract::NewInput)
+}
+
+/// Decodes and validates one event from its JSON text, under the rules of `contract`.
+pub fn decode_event_under(json: &str, contract: Contract) -> Result<Event, DecodeError> {
     let first = json.trim_start().as_bytes().first().copied();
     if first.is_some()
         && first != Some(b'{')
@@ -267,7 +294,7 @@ pub fn decode_event(json: &str) -> Result<Event, DecodeError> {
             return fail(&field, DecodeProblem::Invalid(serde_message(&inner)));
         }
     };
-    if let Err((field, problem)) = validate_payload(&payload) {
+    if let Err((field, problem)) = validate_payload(&payload, contract) {
         return fail(&format!("data.{field}"), problem);
     }
 
@@ -318,8 +345,9 @@ fn all_non_empty(values: &[String], list: &str) -> Result<(), FieldProblem> {
     Ok(())
 }
 
-/// Rules serde cannot express: non-empty strings, fields required by another field's value.
-fn validate_payload(payload: &Payload) -> Result<(), FieldProblem> {
+/// Rules serde cannot express: non-empty strings, fields required by another field's value,
+/// limits (those added since the first contract only for new input).
+fn validate_payload(payload: &Payload, contract: Contract) -> Result<(), FieldProblem> {
     match payload {
         Payload::CycleCompleted(cycle) => {
             non_empty(&cycle.cycle, || "cycle".into())?;
@@ -353,6 +381,29 @@ fn validate_payload(payload: &Payload) -> Result<(), FieldProblem> {
         Payload::SettingsChanged(settings) => {
             if let Some(Some(categories)) = &settings.enabled_categories {
                 all_non_empty(categories, "enabled_categories")?;
+            }
+            if contract == Contract::NewInput
+                && let Some(window) = settings.flap_window_secs
+                && window > MAX_FLAP_WINDOW_SECS
+            {
+                return Err((
+                    "flap_window_secs".into(),
+                    DecodeProblem::Invalid(format!(
+                        "{window} is above the limit of {MAX_FLAP_WINDOW_SECS} seconds (30 days): \
+                         send a window of at most {MAX_FLAP_WINDOW_SECS}"
+                    )),
+                ));
+            }
+            if let Some(retention) = settings.span_retention_secs
+                && retention > MAX_SPAN_RETENTION_SECS
+            {
+                return Err((
+                    "span_retention_secs".into(),
+                    DecodeProblem::Invalid(format!(
+                        "{retention} is above the limit of {MAX_SPAN_RETENTION_SECS} seconds (30 \
+                         days): send a retention of at most {MAX_SPAN_RETENTION_SECS}"
+                    )),
+                ));
             }
             let percents = [
                 ("flap_start_percent", settings.flap_start_percent),
@@ -465,12 +516,21 @@ pub fn encode_event(event: &Event) -> String {
     serde_json::to_string(event).expect("events always serialize to JSON")
 }
 
-/// One line of an NDJSON log: `None` for a blank line, else the decoded event or an error that
-/// names the line.
+/// One line of NDJSON new input: `None` for a blank line, else the decoded event or an error
+/// that names the line.
 pub fn decode_ndjson_line(line_number: u64, line: &str) -> Option<Result<Event, DecodeError>> {
+    decode_ndjson_line_under(line_number, line, Contract::NewInput)
+}
+
+/// [`decode_ndjson_line`] under the rules of `contract`.
+pub fn decode_ndjson_line_under(
+    line_number: u64,
+    line: &str,
+    contract: Contract,
+) -> Option<Result<Event, DecodeError>> {
     let trimmed = line.trim();
     if trimmed.is_empty() {
         return None;
     }
-    Some(decode_event(trimmed).map_err(|e| e.at_line(line_number)))
+    Some(decode_event_under(trimmed, contract).map_err(|e| e.at_line(line_number)))
 }

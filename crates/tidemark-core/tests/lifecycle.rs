@@ -258,3 +258,89 @@ fn a_skewed_clock_never_moves_the_cluster_clock_back() {
     let f = fold(&events);
     assert_eq!(f.findings().clock(C), Some(at(60)));
 }
+
+#[test]
+fn a_logged_flap_window_above_the_limit_folds_as_the_limit_and_says_so() {
+    // A log written before the limit may hold a 40-day window (new input is refused): the fold
+    // reads it as 30 days, and the event's line says so.
+    const DAY: i64 = 86_400;
+    let wide = settings(
+        "wide",
+        C,
+        0,
+        SettingsChanged {
+            clean_cycles_to_resolve: Some(0),
+            flap_window_secs: Some(40 * 86_400),
+            flap_threshold: Some(0),
+            ..Default::default()
+        },
+    );
+    let mut events = vec![
+        wide.clone(),
+        cycle("on", C, 60, &["pods"], vec![obs("k", "pods")]),
+        cycle("off", C, 360, &["pods"], vec![]),
+    ];
+    assert!(view(&fold(&events), "k").flapping, "one auto-resolution");
+    let f = fold(&events);
+    assert_eq!(
+        f.findings().settings(C).flap_window_secs,
+        tidemark_core::settings::MAX_FLAP_WINDOW_SECS
+    );
+    // 31 days later the auto-resolution is outside the 30-day window the fold reads.
+    events.push(note("later", C, 31 * DAY));
+    assert!(!view(&fold(&events), "k").flapping);
+    assert_eq!(
+        tidemark_core::describe::one_line(&wide),
+        "settings changed; flap_window_secs 3456000 is above the limit of 2592000 and is read \
+         as 2592000"
+    );
+}
+
+#[test]
+fn the_count_detector_keeps_auto_resolutions_of_thirty_days_at_most() {
+    // A finding that opens and auto-resolves every hour for 100 days (2,400 auto-resolutions):
+    // the count detector keeps those of the last 30 days only (the widest window allowed), and
+    // still calls it flapping the same way.
+    const HOUR: i64 = 3_600;
+    let mut fold = LogFold::new();
+    fold.apply(&settings(
+        "s",
+        C,
+        0,
+        SettingsChanged {
+            clean_cycles_to_resolve: Some(0),
+            flap_window_secs: Some(30 * 86_400),
+            ..Default::default()
+        },
+    ));
+    let mut most_kept = 0;
+    for hour in 0..100 * 24i64 {
+        let base = hour * HOUR;
+        fold.apply(&cycle(
+            &format!("on{hour}"),
+            C,
+            base + 60,
+            &["pods"],
+            vec![obs("k", "pods")],
+        ));
+        fold.apply(&cycle(
+            &format!("off{hour}"),
+            C,
+            base + 120,
+            &["pods"],
+            vec![],
+        ));
+        most_kept = most_kept.max(fold.findings().auto_resolutions_kept());
+    }
+    assert_eq!(most_kept, 30 * 24, "a 30-day window of hourly resolutions");
+    assert!(view(&fold, "k").flapping);
+    // Restored from a snapshot, it keeps the same (rebuilt from the occurrences).
+    let restored = LogFold::restore(&fold.snapshot());
+    assert_eq!(restored.findings().auto_resolutions_kept(), 30 * 24);
+    assert_eq!(view(&restored, "k"), view(&fold, "k"));
+    // The clock moves on without the finding: everything is forgotten once 30 days old, and
+    // nothing is left to count.
+    fold.apply(&note("much-later", C, 131 * 86_400));
+    assert_eq!(fold.findings().auto_resolutions_kept(), 0);
+    assert!(!view(&fold, "k").flapping);
+}

@@ -793,6 +793,104 @@ fn a_complete_trace_reports_nothing_and_grace_follows_the_settings() {
     assert_eq!(fold.orphans().len(), 2, "{:?}", fold.orphans());
 }
 
+#[test]
+fn a_judged_trace_leaves_memory_after_the_retention_and_a_late_span_is_judged_alone() {
+    const DAY: i64 = 86_400;
+    let mut fold = Fold::default();
+    // A complete trace, judged after the grace period and kept for the retention (a day).
+    fold.apply(&span("r", 0, TRACE, "root", None, "ingress"));
+    fold.apply(&span("a", 1, TRACE, "child-a", Some("root"), "worker"));
+    fold.apply(&note("n1", C, 600));
+    assert!(fold.orphans().is_empty());
+    assert_eq!(fold.projection.traces_kept(Some(C)), 1);
+    fold.apply(&note("n2", C, DAY));
+    assert_eq!(
+        fold.projection.traces_kept(Some(C)),
+        1,
+        "quiet for less than a day"
+    );
+    fold.apply(&note("n3", C, DAY + 1));
+    assert_eq!(
+        fold.projection.traces_kept(Some(C)),
+        0,
+        "dropped after the retention"
+    );
+    assert_eq!(fold.projection.late_spans(Some(C)), 0);
+
+    // A span of it that started before the retention arrives: judged alone (its parent is
+    // not in the trace any more, and the trace has no root), and counted.
+    let mut late = span("late", 2 * DAY, TRACE, "child-b", Some("root"), "worker");
+    if let Payload::SpanRecorded(s) = &mut late.payload {
+        s.start = at(2);
+    }
+    fold.apply(&late);
+    assert_eq!(fold.projection.late_spans(Some(C)), 1);
+    assert_eq!(fold.projection.late_spans(None), 1);
+    assert_eq!(fold.projection.traces_kept(Some(C)), 1);
+    let resumed = fold.resumed();
+    fold.apply(&note("n4", C, 2 * DAY + 300));
+    let orphans = fold.orphans();
+    let kinds: Vec<OrphanKind> = orphans.iter().map(|v| v.kind).collect();
+    assert_eq!(
+        kinds,
+        [OrphanKind::OrphanSpan, OrphanKind::RootlessTrace],
+        "{orphans:?}"
+    );
+    // The count and the traces held survive a snapshot.
+    let mut resumed = resumed;
+    resumed.apply(&note("n4", C, 2 * DAY + 300));
+    assert_eq!(resumed.snapshot(), fold.snapshot());
+    assert_eq!(resumed.projection.late_spans(Some(C)), 1);
+
+    // A span of a trace memory holds is never late, whatever its start.
+    let mut old_start = span(
+        "old",
+        2 * DAY + 301,
+        TRACE,
+        "child-c",
+        Some("child-b"),
+        "tool",
+    );
+    if let Payload::SpanRecorded(s) = &mut old_start.payload {
+        s.start = at(3);
+    }
+    fold.apply(&old_start);
+    assert_eq!(fold.projection.late_spans(Some(C)), 1);
+}
+
+#[test]
+fn traces_held_stay_bounded_by_the_retention_over_a_long_log() {
+    // A trace every minute for 10 days, with a one-hour retention: memory holds about an hour
+    // and the grace period of traces, never the log.
+    let mut fold = Fold::default();
+    fold.apply(&event(
+        "retention",
+        C,
+        0,
+        Payload::SettingsChanged(SettingsChanged {
+            span_retention_secs: Some(3_600),
+            ..Default::default()
+        }),
+    ));
+    let mut most = 0;
+    for minute in 0..10 * 24 * 60i64 {
+        let trace = format!("trace-{minute}");
+        fold.apply(&span(
+            &format!("s{minute}"),
+            60 * minute,
+            &trace,
+            "root",
+            None,
+            "ingress",
+        ));
+        most = most.max(fold.projection.traces_kept(Some(C)));
+    }
+    // Held: judged within the last hour (60) and waiting for the 5-minute grace (5), plus the
+    // one that just arrived.
+    assert!(most <= 66, "{most} traces held");
+    assert_eq!(fold.projection.late_spans(Some(C)), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6. Properties
 

@@ -109,6 +109,10 @@ fn findings_and_flaps_pages(p: &Projections, limit: usize) -> TestCaseResult {
         |after, limit| findings.views_page(None, |_| true, after, limit),
     )?;
     prop_assert_eq!(&paged, &expected);
+    // No bound at all is one page of everything (the limit's arithmetic must not overflow).
+    let (all, more) = findings.views_page(None, |_| true, None, usize::MAX);
+    prop_assert!(!more);
+    prop_assert_eq!(&all, &expected);
 
     // A filter and a cluster: the same as filtering the whole list.
     for cluster in findings.cluster_names() {

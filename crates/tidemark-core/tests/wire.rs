@@ -1,7 +1,9 @@
 //! Decoding errors name the line, the event id and the field, and say what was expected.
 
 use tidemark_core::event::{Payload, SettingsChanged};
-use tidemark_core::{DecodeProblem, decode_event, decode_ndjson_line, encode_event};
+use tidemark_core::{
+    Contract, DecodeProblem, decode_event, decode_event_under, decode_ndjson_line, encode_event,
+};
 
 const GOOD: &str = r#"{"id":"e1","schema":1,"type":"cycle.completed","time":"2026-03-02T14:03:53Z","source":"probe","cluster":"c1","data":{"cycle":"c-1","categories":["pods"],"findings":[{"check_key":"k1","category":"pods","severity":"error","title":"t"}]}}"#;
 
@@ -251,4 +253,50 @@ fn serde_json_reads_events_with_the_wire_decoder_on_the_text_as_sent() {
             .starts_with(&decode_event(&bad_field).unwrap_err().to_string()),
         "{through_serde}"
     );
+}
+
+#[test]
+fn a_flap_window_above_thirty_days_is_refused_naming_the_limit() {
+    let event = |window: u64| {
+        format!(
+            r#"{{"id":"s1","schema":1,"type":"settings.changed","time":"2026-03-02T14:03:53Z","source":"ui","cluster":"c1","data":{{"flap_window_secs":{window}}}}}"#
+        )
+    };
+    assert!(decode_event(&event(2_592_000)).is_ok());
+    let msg = error_of(&event(2_592_001));
+    assert!(
+        msg.contains(
+            "field `data.flap_window_secs`: 2592001 is above the limit of 2592000 seconds (30 days)"
+        ),
+        "{msg}"
+    );
+    // A record of a log an earlier version accepted is still read (the fold reads it as the
+    // limit); every other rule still holds for it.
+    let logged = decode_event_under(&event(2_592_001), Contract::Logged).unwrap();
+    let Payload::SettingsChanged(change) = logged.payload else {
+        panic!()
+    };
+    assert_eq!(change.flap_window_secs, Some(2_592_001));
+    let bad_percent = event(2_592_001).replace("}}", r#","flap_start_percent":0}}"#);
+    assert!(decode_event_under(&bad_percent, Contract::Logged).is_err());
+}
+
+#[test]
+fn a_span_retention_above_thirty_days_is_refused_naming_the_limit() {
+    let event = |retention: u64| {
+        format!(
+            r#"{{"id":"s1","schema":1,"type":"settings.changed","time":"2026-03-02T14:03:53Z","source":"ui","cluster":"c1","data":{{"span_retention_secs":{retention}}}}}"#
+        )
+    };
+    let Payload::SettingsChanged(change) = decode_event(&event(2_592_000)).unwrap().payload else {
+        panic!()
+    };
+    assert_eq!(change.span_retention_secs, Some(2_592_000));
+    let msg = error_of(&event(2_592_001));
+    assert!(
+        msg.contains("field `data.span_retention_secs`: 2592001 is above the limit of 2592000 seconds (30 days)"),
+        "{msg}"
+    );
+    // No log holds a larger one (the field is new): refused from logs too.
+    assert!(decode_event_under(&event(2_592_001), Contract::Logged).is_err());
 }

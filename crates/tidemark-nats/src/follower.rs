@@ -20,7 +20,7 @@ use async_nats::jetstream::stream::RawMessageErrorKind;
 use async_nats::jetstream::{self, stream::Stream};
 use futures::StreamExt;
 use serde::Serialize;
-use tidemark_core::decode_event_bytes;
+use tidemark_core::{Contract, decode_event_bytes_under};
 use tidemark_store::{Input, Outcome, Store};
 use tokio::sync::watch;
 
@@ -528,7 +528,10 @@ fn decode(stream: &str, message: &RawMessage) -> Input {
         msg_id,
         payload,
     } = message;
-    match decode_event_bytes(payload) {
+    // The stream is the log of a distributed deployment: a message an earlier version accepted
+    // (a flap window above today's limit) is read as every replica read it, not quarantined
+    // by a replica rebuilt from the stream. Publishers judge new input by every rule.
+    match decode_event_bytes_under(payload, Contract::Logged) {
         Ok(event) => Input::Event(event),
         Err(error) => {
             tracing::warn!(seq, subject, msg_id, %error, "quarantining a message that is not a valid event");
@@ -576,7 +579,7 @@ fn commit(store: &Store, items: &[(u64, Input)]) -> Result<Committed, String> {
 /// The event id in a payload, judged the way the follower stored it: from a valid event, or,
 /// when this version no longer accepts a payload it once stored, from its `id` field alone.
 fn payload_event_id(payload: &[u8]) -> Option<String> {
-    match decode_event_bytes(payload) {
+    match decode_event_bytes_under(payload, Contract::Logged) {
         Ok(event) => Some(event.id.0),
         Err(error) => error.event_id,
     }
@@ -585,6 +588,21 @@ fn payload_event_id(payload: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_an_earlier_version_accepted_is_read_not_quarantined() {
+        // A flap window above today's limit: refused as new input, read from the stream (the
+        // fold reads it as the limit), as every replica that followed it before read it.
+        let wide = r#"{"id":"wide-1","schema":1,"type":"settings.changed","time":"2026-03-02T14:00:00Z","source":"s","cluster":"c","data":{"flap_window_secs":3456000}}"#;
+        assert!(tidemark_core::decode_event(wide).is_err());
+        let message = RawMessage {
+            seq: 7,
+            subject: "tidemark.events.c".into(),
+            msg_id: None,
+            payload: bytes::Bytes::from_static(wide.as_bytes()),
+        };
+        assert!(matches!(decode("s", &message), Input::Event(_)));
+    }
 
     #[test]
     fn payloads_are_judged_by_the_event_id_inside_them() {

@@ -345,6 +345,11 @@ pub fn render_time_travel(counts: &crate::time_travel::TimeTravelCounts, out: &m
             "requests waiting for a past state slot now, at most --time-travel-queue",
             counts.queued as u64,
         ),
+        (
+            "tidemark_time_travel_cached",
+            "past states kept after their last reader now, at most --time-travel-cache",
+            counts.cached as u64,
+        ),
     ];
     for (name, help, value) in gauges {
         let _ = writeln!(
@@ -372,6 +377,21 @@ pub fn render_time_travel(counts: &crate::time_travel::TimeTravelCounts, out: &m
             "tidemark_time_travel_refused_total",
             "requests answered 503 because no past state slot was free in time",
             counts.refused,
+        ),
+        (
+            "tidemark_time_travel_cache_hits_total",
+            "requests answered from a kept past state",
+            counts.cache_hits,
+        ),
+        (
+            "tidemark_time_travel_folded_from_cache_total",
+            "past states folded forward from a kept earlier state instead of a snapshot",
+            counts.folded_from_cache,
+        ),
+        (
+            "tidemark_time_travel_evicted_total",
+            "kept past states evicted to free a slot",
+            counts.evicted,
         ),
     ];
     for (name, help, value) in counters {

@@ -331,6 +331,8 @@ async fn past_states_are_bounded_shared_for_one_position_and_refused_with_retry_
             max_concurrent: 1,
             max_queued: 0,
             max_wait: std::time::Duration::from_secs(600),
+            // Kept states are tested on their own below.
+            cache: 0,
         })
         .with_rebuild_hook(Arc::new(move |at| {
             started_tx.send(at).unwrap();

@@ -382,6 +382,16 @@ async fn metrics_count_requests_by_route_pattern_and_quarantine() {
         "{text}"
     );
     assert!(text.contains("tidemark_quarantined 0"), "{text}");
+    // What the live state holds, and spans judged alone past the retention.
+    assert!(text.contains("# TYPE tidemark_traces_kept gauge"), "{text}");
+    assert!(
+        text.contains("# TYPE tidemark_flap_auto_resolutions_kept gauge"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE tidemark_late_spans_total counter\ntidemark_late_spans_total 0\n"),
+        "{text}"
+    );
     assert!(text.contains("# TYPE tidemark_http_request_duration_seconds histogram"));
 }
 

@@ -19,8 +19,8 @@ pub use quarantine::QuarantineLimits;
 pub use store::{
     At, BackupInfo, ClusterTimelinePage, CompactReport, DiskFull, EVENTS_SCAN_BUDGET,
     EmbeddedRetention, EventFilter, EventsPage, FindingTimelineWindow, Input, Outcome,
-    QuarantineEntry, QuarantineView, RebuildProgress, RebuildReport, RetentionReport, Stats, Store,
-    StoreConfig, TimelineAnchor, TimelineEntry,
+    PastProjections, QuarantineEntry, QuarantineView, RebuildProgress, RebuildReport,
+    RetentionReport, Stats, Store, StoreConfig, TimelineAnchor, TimelineEntry,
 };
 pub use verify::{IntegrityCheck, VERIFY_MAX_LISTED, VerifyError, VerifyProblem, VerifyReport};
 

@@ -90,7 +90,7 @@ macro_rules! store_tables {
 
 store_tables! {
     /// Named numbers: `checkpoint` (last applied position), `format`, `max_time`, `log_source`,
-    /// `log_start`, `quarantine_bytes`, `quarantine_dropped`.
+    /// `log_start`, `quarantine_bytes`, `quarantine_dropped`, `event_indexes_to`.
     Meta: META<&str, i64> = "meta";
     /// position → event record (`codec::encode_event`). Positions start at 1 and have no gaps.
     Log: LOG<u64, &[u8]> = "log";
@@ -122,6 +122,28 @@ store_tables! {
     /// once; a record without an entry was refused once, at its `recorded_at`. Added with
     /// `quarantine_digests`, without a layout bump.
     QuarantineRepeats: QUARANTINE_REPEATS<u64, (u64, i64)> = "quarantine_repeats", added_later;
+    /// (cluster, position) → event time in ns: a cluster's events in log order, with their time.
+    ///
+    /// This and the three tables after it are the event filters' indexes (`store/index.rs`
+    /// writes them, `store/events.rs` says which filter reads which). Added without a layout
+    /// bump: `META`'s `event_indexes_to` says up to which position they are complete; a
+    /// read-write open builds what they lack (a store written before them, or appended to by a
+    /// build without them), and `events_page` reads the log instead while they are incomplete
+    /// (a read-only open of such a store).
+    ByCluster: BY_CLUSTER<(&str, u64), i64> = "by_cluster", added_later;
+    /// (source, position) → ().
+    BySource: BY_SOURCE<(&str, u64), ()> = "by_source", added_later;
+    /// (cluster, clock in ns, position) → (): the cluster's clock marks. The clock of a cluster
+    /// after a position is its latest event time up to it; a mark is written for the cluster's
+    /// first event and for each event whose time is at least `CLOCK_MARK_NS` past the cluster's
+    /// last mark (the mark's clock is that event's time). So marks rise with their positions, and
+    /// every event of the cluster before a mark is earlier than the mark's clock: a time window
+    /// turns into a range of the cluster's positions (`store/events.rs`).
+    ClusterClock: CLUSTER_CLOCK<(&str, i64, u64), ()> = "cluster_clock", added_later;
+    /// (cluster, position) → event time in ns, of each event more than `LATE_EVENT_NS` earlier
+    /// than the clock of its cluster's last mark before it (a late event): a time window's range
+    /// of positions holds every other event of the window, and these are read after it.
+    LateEvents: LATE_EVENTS<(&str, u64), i64> = "late_events", added_later;
 }
 
 /// The tables of the list that the file of `txn` lacks although every store has them (tables
@@ -158,6 +180,18 @@ pub const QUARANTINE_BYTES: &str = "quarantine_bytes";
 /// `META` key of the refused inputs whose raw bytes were not kept because the quarantine was at
 /// its bound (absent: none).
 pub const QUARANTINE_DROPPED: &str = "quarantine_dropped";
+/// `META` key of the position up to which the event filters' indexes (`by_cluster`,
+/// `by_source`, `cluster_clock`, `late_events`) are complete (absent: 0, none). Every batch this
+/// build writes moves it to its checkpoint; a read-write open builds them up to the checkpoint.
+pub const EVENT_INDEXES_TO: &str = "event_indexes_to";
+/// How far (ns; 1 minute) a cluster's clock moves between two of its clock marks at least: a
+/// time window's range of positions starts at most this much of the cluster's clock early.
+pub const CLOCK_MARK_NS: i64 = 60 * 1_000_000_000;
+/// An event more than this much (ns; 5 minutes) earlier than its cluster's last clock mark goes
+/// to `late_events`: a window's range of positions ends this much (plus `CLOCK_MARK_NS`) of the
+/// cluster's clock after the window, so events a little late are found there, and one
+/// backfilled event does not widen every window.
+pub const LATE_EVENT_NS: i64 = 5 * 60 * 1_000_000_000;
 /// The store layout this build writes.
 pub const STORE_FORMAT: i64 = 1;
 

@@ -445,7 +445,7 @@ fn fold_start(
             // An older format: the store resumes from it when its layout is today's (the log
             // before it is gone), and so does the check.
             Ok(None) => {
-                match crate::codec::decode_snapshot_of_same_layout(key.value(), value.value()) {
+                match crate::codec::decode_snapshot_of_any_format(key.value(), value.value()) {
                     Ok(record) => {
                         return Ok((record.seq, Projections::restore_owned(record.projections)));
                     }

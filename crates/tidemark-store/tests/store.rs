@@ -399,6 +399,18 @@ fn rebuild_equals_live_and_reopen_and_time_travel_agree_on_random_logs() {
         let (at_projections, at_seq) = store.projection_at(At::Seq(target)).unwrap();
         prop_assert_eq!(at_seq, target.min(reference.last_seq()));
         prop_assert_eq!(at_projections.snapshot(), prefix.projections().snapshot());
+        // ... and folded forward from an earlier past state (time travel's kept states) too,
+        // whether or not a snapshot is nearer.
+        let base_seq = target / 2;
+        let (base, base_seq) = store.projection_at(At::Seq(base_seq)).unwrap();
+        let from_base = store
+            .projection_at_from(At::Seq(target), Some((&base, base_seq)))
+            .unwrap();
+        prop_assert_eq!(from_base.seq, at_seq);
+        prop_assert_eq!(
+            from_base.projections.snapshot(),
+            prefix.projections().snapshot()
+        );
         // ... and to any time, by the prefix rule.
         if let Some(probe_event) = events.get(probe.min(events.len().saturating_sub(1))) {
             let t = probe_event.time;
@@ -629,4 +641,154 @@ fn a_replica_keeps_refused_input_in_quarantine_without_taking_a_position() {
         store.last_logged(u64::MAX).unwrap(),
         Some((7, events[2].id.0.clone()))
     );
+}
+
+#[test]
+fn a_stored_flap_window_above_the_limit_opens_and_folds_as_the_limit() {
+    // Written before the wire contract capped the window (log records are decoded by the codec,
+    // not the wire decoder): the store opens, reopens and rebuilds it, read as 30 days.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let wide = Event {
+        id: EventId::from("wide"),
+        schema: CURRENT_SCHEMA,
+        time: Timestamp::from_unix_secs(1_772_409_600),
+        source: "admin".into(),
+        cluster: "c1".into(),
+        payload: Payload::SettingsChanged(SettingsChanged {
+            flap_window_secs: Some(40 * 86_400),
+            ..SettingsChanged::default()
+        }),
+    };
+    assert!(tidemark_core::decode_event(&tidemark_core::encode_event(&wide)).is_err());
+    let limit = tidemark_core::settings::MAX_FLAP_WINDOW_SECS;
+    {
+        let store = Store::open(&path, StoreConfig::default()).unwrap();
+        store.append(&[Input::Event(wide)], NOW).unwrap();
+        let window = store.read(|p| p.findings().settings("c1").flap_window_secs);
+        assert_eq!(window, limit);
+    }
+    let store = Store::open(&path, StoreConfig::default()).unwrap();
+    let window = store.read(|p| p.findings().settings("c1").flap_window_secs);
+    assert_eq!(window, limit);
+    let rebuilt = store.fold_log(|_, _| {}).unwrap();
+    assert_eq!(rebuilt.findings().settings("c1").flap_window_secs, limit);
+}
+
+#[test]
+fn a_late_span_of_a_dropped_trace_is_counted_in_the_stats_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let t0 = 1_772_409_600;
+    let span = |id: &str, secs: i64, span_id: &str, parent: Option<&str>, start: i64| Event {
+        id: EventId::from(id),
+        schema: CURRENT_SCHEMA,
+        time: Timestamp::from_unix_secs(t0 + secs),
+        source: "agent".into(),
+        cluster: "c1".into(),
+        payload: Payload::SpanRecorded(SpanRecorded {
+            trace_id: "trace-1".into(),
+            span_id: span_id.into(),
+            parent_span_id: parent.map(str::to_owned),
+            name: "work".into(),
+            service: "agents".into(),
+            start: Timestamp::from_unix_secs(t0 + start),
+            end: None,
+            status: SpanStatus::Ok,
+        }),
+    };
+    let later = |id: &str, secs: i64| Event {
+        payload: Payload::SpanRecorded(SpanRecorded {
+            trace_id: format!("other-{id}"),
+            span_id: "root".into(),
+            parent_span_id: None,
+            name: "tick".into(),
+            service: "agents".into(),
+            start: Timestamp::from_unix_secs(t0 + secs),
+            end: None,
+            status: SpanStatus::Ok,
+        }),
+        ..span(id, secs, "x", None, secs)
+    };
+    {
+        let store = Store::open(&path, StoreConfig::default()).unwrap();
+        let log = [
+            span("root", 0, "root", None, 0),
+            // Judged after 5 minutes, dropped a day after its last span.
+            later("tick-1", 86_401),
+            // A span of the dropped trace that started with it: judged alone, counted.
+            span("late", 86_402, "child", Some("root"), 1),
+        ];
+        store.append(&inputs(&log), NOW).unwrap();
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.late_spans, stats.traces_kept), (1, 2), "{stats:?}");
+    }
+    let store = Store::open(&path, StoreConfig::default()).unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.late_spans, stats.traces_kept), (1, 2), "{stats:?}");
+}
+
+/// Snapshots are thinned to the latest of each `snapshot_keep_every` span of positions (the
+/// previous snapshot's position is read from `snapshot_times`, never by reading the previous
+/// snapshot), `snapshot_times` keeps the same keys, and every kept snapshot, encoded in place
+/// into its table value, decodes and restores the state folded up to it.
+#[test]
+fn snapshots_are_thinned_to_the_latest_of_each_span_and_each_restores_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let config = StoreConfig {
+        snapshot_every: 10,
+        snapshot_keep_every: 50,
+        ..StoreConfig::default()
+    };
+    let events: Vec<Event> = (0..200)
+        .map(|i| {
+            decode_event(&format!(
+                r#"{{"id":"thin-{i}","schema":1,"type":"cycle.completed","time":"2026-03-02T14:{:02}:{:02}Z","source":"probe","cluster":"c{}","data":{{"cycle":"{i}","categories":["pods"],"findings":[{{"check_key":"k{}","category":"pods","severity":"error","title":"down"}}]}}}}"#,
+                i / 60,
+                i % 60,
+                i % 3,
+                i % 7
+            ))
+            .unwrap()
+        })
+        .collect();
+    {
+        let store = Store::open(&path, config).unwrap();
+        for event in &events {
+            store.append(&[Input::Event(event.clone())], NOW).unwrap();
+        }
+    }
+    use redb::{ReadableDatabase, ReadableTable};
+    let database = redb::Database::builder().open_read_only(&path).unwrap();
+    let txn = database.begin_read().unwrap();
+    let snapshots = txn.open_table(tidemark_store::tables::SNAPSHOTS).unwrap();
+    let times = txn
+        .open_table(tidemark_store::tables::SNAPSHOT_TIMES)
+        .unwrap();
+    let snapshot_keys: Vec<u64> = snapshots
+        .iter()
+        .unwrap()
+        .map(|entry| entry.unwrap().0.value())
+        .collect();
+    let time_keys: Vec<u64> = times
+        .iter()
+        .unwrap()
+        .map(|entry| entry.unwrap().0.value())
+        .collect();
+    assert_eq!(snapshot_keys, vec![40, 90, 140, 190, 200]);
+    assert_eq!(time_keys, snapshot_keys);
+    for seq in snapshot_keys {
+        let bytes = snapshots.get(seq).unwrap().unwrap();
+        let record = tidemark_store::codec::decode_snapshot(seq, bytes.value()).unwrap();
+        let mut folded = tidemark_core::Projections::new();
+        for (i, event) in events[..seq as usize].iter().enumerate() {
+            folded.apply(i as u64 + 1, event);
+        }
+        assert!(
+            tidemark_core::Projections::restore_owned(record.projections).snapshot()
+                == folded.snapshot(),
+            "the snapshot at {seq} restores another state than the fold up to it"
+        );
+    }
 }

@@ -4,7 +4,10 @@
 //! - The **count rule** of `docs/lifecycle.md`: more auto-resolutions inside the flap window
 //!   (ending at the cluster's clock) than the flap threshold. Each finding keeps its
 //!   auto-resolution times sorted; a per-cluster queue holds when each flapping finding's count
-//!   can next drop, so a moving clock looks only at those.
+//!   can next drop, so a moving clock looks only at those. A time older than the widest window
+//!   the contract allows ([`MAX_FLAP_WINDOW_SECS`]) can never be inside a window again (the
+//!   clock only moves forward): a second queue, by each finding's oldest kept time, forgets
+//!   those as the clock moves, so what a finding keeps is bounded by that limit, not by the log.
 //! - The **state change** detector: the weighted percent state change of the last 20 runs of the
 //!   finding's category (Icinga 2.8+ style), with hysteresis between a start and a stop percent.
 //!
@@ -23,6 +26,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::settings::MAX_FLAP_WINDOW_SECS;
 use crate::timestamp::Timestamp;
 
 use super::{ClusterFindings, Finding, FindingChange, FoldOutput, Occurrence, ResolutionKind};
@@ -200,23 +204,34 @@ pub(crate) struct FlapState {
     open_episodes: Vec<(u64, FlapEpisode)>,
     /// Episodes, open ones included.
     episode_count: u64,
-    /// Times of its auto-resolutions, sorted (the count detector's input; rebuilt from the
+    /// Times of its auto-resolutions after the cluster's forgetting horizon
+    /// ([`forgetting_horizon`]), sorted (the count detector's input; rebuilt from the
     /// occurrences on restore).
     auto_resolved_at: Vec<Timestamp>,
 }
 
+/// The time at and before which no auto-resolution can be inside any flap window again: the
+/// clock minus the widest window the contract allows.
+pub(super) fn forgetting_horizon(clock: Timestamp) -> Timestamp {
+    clock.plus_secs(-(MAX_FLAP_WINDOW_SECS as i64))
+}
+
 impl FlapState {
-    /// The state a snapshot kept, with the auto-resolution times rebuilt from `occurrences`;
+    /// The state a snapshot kept, with the auto-resolution times rebuilt from `occurrences`
+    /// (those after the forgetting horizon of the cluster's `clock`, as the live state keeps);
     /// and the ended episodes of `episodes` (every episode, oldest first), for the history.
     pub(super) fn restore(
         status: FlapStatus,
         episodes: Vec<FlapEpisode>,
         occurrences: &[Occurrence],
+        clock: Option<Timestamp>,
     ) -> (Self, Vec<(u64, FlapEpisode)>) {
+        let horizon = clock.map(forgetting_horizon);
         let mut auto_resolved_at: Vec<Timestamp> = occurrences
             .iter()
             .filter(|o| o.resolution_kind == Some(ResolutionKind::Auto))
             .filter_map(|o| o.resolved_at)
+            .filter(|&t| horizon.is_none_or(|h| t > h))
             .collect();
         auto_resolved_at.sort_unstable();
         let episode_count = episodes.len() as u64;
@@ -500,6 +515,9 @@ impl ClusterFindings {
     /// flapping, and on the flap watch list if it was on it.
     pub(super) fn restore_flap_queues(&mut self, index: u32) {
         let finding = &self.findings[index as usize];
+        if let Some(&oldest) = finding.flap.auto_resolved_at.first() {
+            self.auto_resolution_expiry.insert((oldest, index));
+        }
         if finding.flap.status.flapping_count {
             let expiry = self.count_expiry_of(finding);
             self.count_expiry.insert((expiry, index));
@@ -521,7 +539,41 @@ impl ClusterFindings {
         let times = &mut self.findings[index as usize].flap.auto_resolved_at;
         let pos = times.partition_point(|&t| t <= at);
         times.insert(pos, at);
+        if pos == 0 {
+            if let Some(&previous) = times.get(1) {
+                self.auto_resolution_expiry.remove(&(previous, index));
+            }
+            self.auto_resolution_expiry.insert((at, index));
+        }
         self.check_count_start(index, seq, at, sink);
+    }
+
+    /// As the clock moves, forgets the auto-resolutions at or before the forgetting horizon:
+    /// no flap window, however it is set later, reaches back to them.
+    pub(super) fn forget_old_auto_resolutions(&mut self) {
+        let Some(now) = self.clock else { return };
+        let horizon = forgetting_horizon(now);
+        while let Some(&(oldest, index)) = self.auto_resolution_expiry.first() {
+            if oldest > horizon {
+                break;
+            }
+            self.auto_resolution_expiry.pop_first();
+            let times = &mut self.findings[index as usize].flap.auto_resolved_at;
+            let gone = times.partition_point(|&t| t <= horizon);
+            times.drain(..gone);
+            times.shrink_to(times.len().max(4));
+            if let Some(&next) = times.first() {
+                self.auto_resolution_expiry.insert((next, index));
+            }
+        }
+    }
+
+    /// Auto-resolution times the count detector keeps for the findings of this cluster.
+    pub(super) fn auto_resolutions_kept(&self) -> usize {
+        self.findings
+            .iter()
+            .map(|f| f.flap.auto_resolved_at.len())
+            .sum()
     }
 
     /// After an auto-resolution: does the count detector start calling it flapping?

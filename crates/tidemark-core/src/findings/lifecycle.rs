@@ -76,6 +76,7 @@ impl FindingsProjection {
         if !cluster.count_expiry.is_empty() {
             cluster.check_count_flaps(seq, at, sink);
         }
+        cluster.forget_old_auto_resolutions();
     }
 }
 
@@ -110,8 +111,8 @@ impl ClusterFindings {
         id
     }
 
-    fn finding_index(&mut self, obs: &FindingObservation, category: u32) -> u32 {
-        if let Some(&index) = self.by_key.get(obs.check_key.as_str()) {
+    pub(super) fn finding_index(&mut self, obs: &FindingObservation, category: u32) -> u32 {
+        if let Some(index) = self.index_of(&obs.check_key) {
             return index;
         }
         let index = u32::try_from(self.findings.len()).expect("fewer than 2^32 findings");
@@ -138,7 +139,7 @@ impl ClusterFindings {
             open_run: 0,
             flap: FlapState::default(),
         });
-        self.by_key.insert(obs.check_key.as_str().into(), index);
+        self.by_key.insert_new(&self.findings, index);
         if crate::hygiene::analyze_check_key(&obs.check_key).is_some() {
             self.unstable_keys.push(index);
         }
@@ -319,7 +320,7 @@ impl ClusterFindings {
         resolved: &FindingResolved,
         sink: &mut impl FoldOutput,
     ) {
-        if let Some(&index) = self.by_key.get(resolved.check_key.as_str())
+        if let Some(index) = self.index_of(&resolved.check_key)
             && self.findings[index as usize].is_active()
         {
             self.resolve(index, at, seq, resolved.kind.into(), sink);

@@ -66,7 +66,7 @@ impl FindingsProjection {
     /// One finding, if the projection has it.
     pub fn view(&self, cluster: &str, check_key: &str) -> Option<FindingView> {
         let state = self.clusters.get(cluster)?;
-        let index = *state.by_key.get(check_key)?;
+        let index = state.index_of(check_key)?;
         let finding = &state.findings[index as usize];
         (finding.occurrence_count > 0).then(|| state.view(cluster, finding, &self.history))
     }
@@ -153,7 +153,7 @@ impl FindingsProjection {
                 .filter(|f| keep(state, f))
                 .collect();
             // Only the first `limit + 1` in key order can be on this page (or say more follow).
-            let wanted = limit - page.len() + 1;
+            let wanted = (limit - page.len()).saturating_add(1);
             if findings.len() > wanted {
                 findings.select_nth_unstable_by(wanted - 1, |a, b| a.check_key.cmp(&b.check_key));
                 findings.truncate(wanted);
@@ -172,7 +172,7 @@ impl FindingsProjection {
     /// A seen finding and its cluster.
     fn seen(&self, cluster: &str, check_key: &str) -> Option<(&ClusterFindings, &Finding)> {
         let state = self.clusters.get(cluster)?;
-        let finding = &state.findings[*state.by_key.get(check_key)? as usize];
+        let finding = &state.findings[state.index_of(check_key)? as usize];
         (finding.occurrence_count > 0).then_some((state, finding))
     }
 
@@ -333,6 +333,16 @@ impl FindingsProjection {
         self.clusters.keys().cloned().collect()
     }
 
+    /// Auto-resolution times the count flap detector keeps, over every cluster: at most those
+    /// of the last [`MAX_FLAP_WINDOW_SECS`](crate::settings::MAX_FLAP_WINDOW_SECS) of each
+    /// cluster's clock, however long the log.
+    pub fn auto_resolutions_kept(&self) -> usize {
+        self.clusters
+            .values()
+            .map(|c| c.auto_resolutions_kept())
+            .sum()
+    }
+
     /// The settings in force for `cluster`, if the projection has seen it.
     pub fn settings_of(&self, cluster: &str) -> Option<&ClusterSettings> {
         self.clusters.get(cluster).map(|c| &c.settings)
@@ -341,7 +351,7 @@ impl FindingsProjection {
     /// Latest category, severity, title and resource of a finding, if the projection has it.
     pub fn finding_facts(&self, cluster: &str, check_key: &str) -> Option<FindingFacts<'_>> {
         let state = self.clusters.get(cluster)?;
-        let finding = &state.findings[*state.by_key.get(check_key)? as usize];
+        let finding = &state.findings[state.index_of(check_key)? as usize];
         Some(FindingFacts {
             category: &state.category_names[finding.category as usize],
             severity: finding.severity,
@@ -404,9 +414,8 @@ impl FindingsProjection {
     pub fn is_active(&self, cluster: &str, check_key: &str) -> bool {
         self.clusters.get(cluster).is_some_and(|state| {
             state
-                .by_key
-                .get(check_key)
-                .is_some_and(|&i| state.findings[i as usize].is_active())
+                .index_of(check_key)
+                .is_some_and(|i| state.findings[i as usize].is_active())
         })
     }
 
@@ -565,9 +574,8 @@ impl FindingsProjection {
         'clusters: for (name, state) in self.clusters_matching(cluster).rev() {
             let active = |key: &str| {
                 state
-                    .by_key
-                    .get(key)
-                    .is_some_and(|&i| state.findings[i as usize].is_active())
+                    .index_of(key)
+                    .is_some_and(|i| state.findings[i as usize].is_active())
             };
             for record in state.drifts.iter().rev() {
                 if latest.len() >= cap {

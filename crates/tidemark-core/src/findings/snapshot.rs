@@ -350,14 +350,20 @@ impl FindingsProjection {
                 cluster.category_churn[id] = c.churn.into_owned();
             }
             cluster.findings.reserve_exact(saved.findings.len());
+            cluster
+                .by_key
+                .reserve(&cluster.findings, saved.findings.len());
             for f in saved.findings {
                 let category = cluster.intern_category(&f.category);
                 let index = cluster.findings.len() as u32;
                 let check_key: Box<str> = f.check_key.into_owned().into_boxed_str();
-                cluster.by_key.insert(check_key.clone(), index);
                 let mut occurrences = f.occurrences.into_owned();
-                let (flap, ended_episodes) =
-                    FlapState::restore(f.flap, f.flap_episodes.into_owned(), &occurrences);
+                let (flap, ended_episodes) = FlapState::restore(
+                    f.flap,
+                    f.flap_episodes.into_owned(),
+                    &occurrences,
+                    cluster.clock,
+                );
                 let occurrence_count = occurrences.len() as u64;
                 // The open occurrence stays live; the closed ones are history.
                 let current = if f.active {
@@ -388,13 +394,16 @@ impl FindingsProjection {
                     open_run: f.open_run,
                     flap,
                 });
+                // A snapshot's keys are unique (it is written from a map); were one repeated,
+                // the later finding is the one found by key, as before.
+                cluster.by_key.insert_or_replace(&cluster.findings, index);
                 if f.active {
                     cluster.activate(index);
                 }
                 cluster.restore_flap_queues(index);
             }
             for key in &saved.unstable_keys {
-                if let Some(&index) = cluster.by_key.get(&**key) {
+                if let Some(index) = cluster.index_of(key) {
                     cluster.unstable_keys.push(index);
                 }
             }

@@ -37,7 +37,11 @@
 //!   until it is quiet again. Span orphans need no scans (`scans` is 0); their `since` is the
 //!   cluster clock at evaluation and `since_seq` the event that triggered it.
 //!
-//! Every trace is kept (a late span must be judged against all of them); there is no retention.
+//! - **Retention**: a judged trace quiet for `span_retention_secs` of the cluster's clock leaves
+//!   memory (the orphans it showed stay listed). A span of a trace memory does not hold starts a
+//!   trace of its own, judged alone; when its `start` is older than the retention it is counted
+//!   as a late span ([`OrphanProjection::late_spans`]).
+//!
 //! Outputs are sorted; hash maps are internal indexes only.
 //!
 //! Per cluster the state is two independent parts sharing the cluster's clock: the resource
@@ -253,7 +257,7 @@ impl OrphanProjection {
             Payload::InventoryObserved(scan) => graph.apply_scan(name, seq, at, scan, settings),
             Payload::TrackingUpserted(tracking) => graph.apply_tracking(tracking, true),
             Payload::TrackingDeleted(tracking) => graph.apply_tracking(tracking, false),
-            Payload::SpanRecorded(span) => cluster.spans.apply(at, span),
+            Payload::SpanRecorded(span) => cluster.spans.apply(at, clock, span, settings),
             _ => {}
         }
         cluster.spans.evaluate_due(name, clock, seq, settings);
@@ -298,6 +302,22 @@ impl OrphanProjection {
     /// not live.
     pub fn component_of(&self, cluster: &str, resource: &ResourceRef) -> Option<&str> {
         self.clusters.get(cluster)?.graph.component_of(resource)
+    }
+
+    /// Traces of every cluster (or one) held in memory: those not yet judged and those judged
+    /// within `span_retention_secs`, never more.
+    pub fn traces_kept(&self, cluster: Option<&str>) -> usize {
+        self.selected(cluster)
+            .map(|(_, c)| c.spans.traces_kept())
+            .sum()
+    }
+
+    /// Spans of every cluster (or one) that arrived for a trace past `span_retention_secs` and
+    /// were judged alone, ever.
+    pub fn late_spans(&self, cluster: Option<&str>) -> u64 {
+        self.selected(cluster)
+            .map(|(_, c)| c.spans.late_spans())
+            .sum()
     }
 
     /// The clock of `cluster`: the latest event time seen for it.

@@ -3,7 +3,11 @@
 //! `span_grace_secs` of its cluster's clock. Independent of the resource graph: it shares only
 //! the clock and the orphan list with it.
 //!
-//! Every trace is kept (a late span must be judged against all of them); there is no retention.
+//! A judged trace is kept until it has been quiet for `span_retention_secs` of the cluster's
+//! clock, then dropped (its spans; the orphans it showed stay listed): memory holds the traces of
+//! the retention, not of the log. A span of a trace memory does not hold starts a trace of its
+//! own and is judged alone; one whose `start` is older than the retention at the cluster's clock
+//! (its trace is past the retention: dropped, or never seen in time) is counted as late.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,17 +39,41 @@ pub(super) struct SpanForest {
     traces: BTreeMap<String, Trace>,
     /// Traces not yet evaluated, by (latest span time, trace id).
     pending: BTreeSet<(Timestamp, String)>,
+    /// Evaluated traces, by (latest span time, trace id): dropped once quiet for the retention.
+    judged: BTreeSet<(Timestamp, String)>,
     /// Span orphans of evaluated traces.
     orphans: BTreeMap<Key, OrphanView>,
+    /// Spans that arrived for a trace past the retention (judged alone), ever.
+    late_spans: u64,
+}
+
+/// Seconds as a signed offset for [`Timestamp::plus_secs`].
+fn secs(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 impl SpanForest {
-    /// Records a span at the cluster's time `at`: its trace waits for its grace period again,
-    /// and the trace's orphans are withdrawn if it had been evaluated.
-    pub(super) fn apply(&mut self, at: Timestamp, span: &SpanRecorded) {
+    /// Records a span at the cluster's time `at` (the cluster's clock is `clock`): its trace
+    /// waits for its grace period again, and the trace's orphans are withdrawn if it had been
+    /// evaluated. A span of a trace memory does not hold starts a new one; it is counted as late
+    /// when its `start` is older than the retention.
+    pub(super) fn apply(
+        &mut self,
+        at: Timestamp,
+        clock: Timestamp,
+        span: &SpanRecorded,
+        settings: &ClusterSettings,
+    ) {
+        if !self.traces.contains_key(&span.trace_id)
+            && span.start.plus_secs(secs(settings.span_retention_secs)) <= clock
+        {
+            self.late_spans += 1;
+        }
         let trace = self.traces.entry(span.trace_id.clone()).or_default();
         if trace.evaluated {
             trace.evaluated = false;
+            self.judged
+                .remove(&(trace.last_time, span.trace_id.clone()));
             let from = |kind| Key {
                 kind,
                 a: span.trace_id.clone(),
@@ -92,12 +120,13 @@ impl SpanForest {
         seq: u64,
         settings: &ClusterSettings,
     ) {
-        let grace = i64::try_from(settings.span_grace_secs).unwrap_or(i64::MAX);
+        let grace = secs(settings.span_grace_secs);
+        let retention = secs(settings.span_retention_secs);
         while let Some((last, _)) = self.pending.first() {
             if last.plus_secs(grace) > clock {
                 break;
             }
-            let (_, trace_id) = self.pending.pop_first().expect("just looked");
+            let (last, trace_id) = self.pending.pop_first().expect("just looked");
             let trace = self
                 .traces
                 .get_mut(&trace_id)
@@ -148,7 +177,26 @@ impl SpanForest {
                 );
                 self.orphans.insert(Key::of(&orphan), orphan);
             }
+            self.judged.insert((last, trace_id));
         }
+        // Judged traces quiet for the retention leave memory (their orphans stay listed).
+        while let Some((last, _)) = self.judged.first() {
+            if last.plus_secs(retention) > clock {
+                break;
+            }
+            let (_, trace_id) = self.judged.pop_first().expect("just looked");
+            self.traces.remove(&trace_id);
+        }
+    }
+
+    /// Traces held in memory (pending or judged within the retention).
+    pub(super) fn traces_kept(&self) -> usize {
+        self.traces.len()
+    }
+
+    /// Spans that arrived for a trace past the retention and were judged alone, ever.
+    pub(super) fn late_spans(&self) -> u64 {
+        self.late_spans
     }
 
     /// The orphans of the evaluated traces, by kind and subject.
@@ -179,6 +227,7 @@ impl SpanForest {
                 })
                 .collect(),
             span_orphans: self.orphans.values().cloned().collect(),
+            late_spans: self.late_spans,
         }
     }
 
@@ -186,9 +235,12 @@ impl SpanForest {
     pub(super) fn restore(saved: SpansSnapshot) -> Self {
         let mut forest = Self::default();
         for t in saved.traces {
-            if !t.evaluated {
-                forest.pending.insert((t.last_time, t.trace_id.clone()));
-            }
+            let queue = if t.evaluated {
+                &mut forest.judged
+            } else {
+                &mut forest.pending
+            };
+            queue.insert((t.last_time, t.trace_id.clone()));
             let spans = t
                 .spans
                 .into_iter()
@@ -213,6 +265,7 @@ impl SpanForest {
             .into_iter()
             .map(|v| (Key::of(&v), v))
             .collect();
+        forest.late_spans = saved.late_spans;
         forest
     }
 }
@@ -221,10 +274,12 @@ impl SpanForest {
 /// [`super::ClusterOrphansSnapshot`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpansSnapshot {
-    /// Every trace, by id.
+    /// Every trace memory holds, by id.
     pub traces: Vec<TraceSnapshot>,
     /// Span orphans of evaluated traces.
     pub span_orphans: Vec<OrphanView>,
+    /// Spans that arrived for a trace past the retention, ever (snapshot format 6 on).
+    pub late_spans: u64,
 }
 
 /// A trace in a snapshot.

@@ -144,6 +144,16 @@ async fn metrics(State(state): State<AppState>) -> Result<PrometheusText, ApiErr
             value: stats.active_findings as f64,
         },
         Gauge {
+            name: "tidemark_traces_kept",
+            help: "traces the span forests hold (bounded by each cluster's span_retention_secs)",
+            value: stats.traces_kept as f64,
+        },
+        Gauge {
+            name: "tidemark_flap_auto_resolutions_kept",
+            help: "auto-resolution times the count flap detector holds (bounded by the 30-day limit of flap_window_secs)",
+            value: stats.auto_resolutions_kept as f64,
+        },
+        Gauge {
             name: "tidemark_store_bytes",
             help: "size of the store file",
             value: stats.size_on_disk_bytes as f64,
@@ -171,6 +181,10 @@ async fn metrics(State(state): State<AppState>) -> Result<PrometheusText, ApiErr
     text.push_str(&format!(
         "# HELP tidemark_quarantine_dropped_total refused inputs whose raw bytes were not kept because the quarantine was full (kept in the store: survives restarts)\n# TYPE tidemark_quarantine_dropped_total counter\ntidemark_quarantine_dropped_total {}\n",
         stats.quarantine_dropped
+    ));
+    text.push_str(&format!(
+        "# HELP tidemark_late_spans_total spans that arrived for a trace past its cluster's span_retention_secs and were judged alone (over the whole log)\n# TYPE tidemark_late_spans_total counter\ntidemark_late_spans_total {}\n",
+        stats.late_spans
     ));
     state.metrics.render(&mut text);
     crate::metrics::render_time_travel(&state.time_travel.counts(), &mut text);

@@ -10,7 +10,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::Serialize;
 use tidemark_core::Timestamp;
 
-use super::index::index_event;
+use super::index::{FilterIndexes, index_event};
 use super::open::open_database;
 use super::{Handle, LiveState, Store};
 use crate::codec;
@@ -260,6 +260,7 @@ impl Store {
             let mut by_cluster_time = txn.open_table(tables::BY_CLUSTER_TIME)?;
             let mut by_incident = txn.open_table(tables::BY_INCIDENT)?;
             let mut by_type = txn.open_table(tables::BY_TYPE)?;
+            let mut filter_indexes = FilterIndexes::open(&txn)?;
             let mut quarantine = QuarantineTables::open(&txn)?;
             let mut record = Vec::with_capacity(4096);
             let mut finding_bits: BTreeMap<String, u8> = BTreeMap::new();
@@ -297,6 +298,7 @@ impl Store {
                             &mut by_incident,
                             &mut by_type,
                         )?;
+                        filter_indexes.add(seq, event)?;
                         state.last_seq = seq;
                         state.max_time =
                             Some(state.max_time.map_or(event.time, |t| t.max(event.time)));
@@ -337,6 +339,9 @@ impl Store {
     ) -> Result<(), StorageFault> {
         let mut meta = txn.open_table(tables::META)?;
         meta.insert(tables::CHECKPOINT, state.last_seq as i64)?;
+        // A read-write open completed the filter indexes up to the checkpoint, and every batch
+        // since wrote its events' entries.
+        meta.insert(tables::EVENT_INDEXES_TO, state.last_seq as i64)?;
         if let Some(max_time) = state.max_time {
             meta.insert(tables::MAX_TIME, max_time.unix_nanos())?;
         }
@@ -358,7 +363,10 @@ impl Store {
         let seq = state.last_seq;
         let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
         let mut times = txn.open_table(tables::SNAPSHOT_TIMES)?;
-        let previous = snapshots
+        // The previous snapshot's position, read from `snapshot_times` (same keys, 8-byte
+        // values): a range over `snapshots` would read the previous snapshot's whole leaf (the
+        // whole state, tens of MB with many findings) only to learn its key.
+        let previous = times
             .range(..seq)?
             .next_back()
             .transpose()?
@@ -370,8 +378,10 @@ impl Store {
             snapshots.remove(previous)?;
             times.remove(previous)?;
         }
-        let record = codec::encode_snapshot_of(seq, state.max_time, &state.projections);
-        snapshots.insert(seq, record.as_slice())?;
+        // Encoded straight into the table's value: never held in a buffer of its own too.
+        codec::encode_snapshot_of_into(seq, state.max_time, &state.projections, |len| {
+            snapshots.insert_reserve(seq, len)
+        })?;
         times.insert(seq, state.max_time.map_or(i64::MIN, Timestamp::unix_nanos))?;
         state.snapshot_seq = seq;
         Ok(())

@@ -1,35 +1,16 @@
 //! Stored events read from the log: by position, by id, and in pages filtered by cluster,
-//! type, time, finding, incident or source (candidates from the most selective index, within a
-//! scan budget).
+//! type, time, finding, incident or source (from the filter indexes, `event_streams`, or, in a
+//! store written before them and opened read-only, candidates from the most selective older
+//! index; within a scan budget).
 
 use std::ops::RangeInclusive;
 
-use tidemark_core::{EventType, Timestamp};
-
 use super::Store;
+use super::event_streams::{self, EventFilter, Found, Indexes, Reading};
 use super::restore::decode_log;
 use crate::codec::StoredEvent;
 use crate::error::QueryError;
 use crate::tables;
-
-/// Which events `Store::events_page` returns (every filter given must hold).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EventFilter {
-    /// The event's cluster.
-    pub cluster: Option<String>,
-    /// The event's type.
-    pub event_type: Option<EventType>,
-    /// Event time at or after.
-    pub since: Option<Timestamp>,
-    /// Event time at or before.
-    pub until: Option<Timestamp>,
-    /// Events that changed or named this finding (in `cluster`, or in any cluster).
-    pub check_key: Option<String>,
-    /// Events on this incident's timeline.
-    pub incident: Option<String>,
-    /// The event's source.
-    pub source: Option<String>,
-}
 
 /// One page of events, in log order.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +23,10 @@ pub struct EventsPage {
     /// The page ended early because the scan budget was spent (it holds fewer than `limit`
     /// events, maybe none, and `next` goes on from the last position read).
     pub scan_budget_reached: bool,
+    /// Index entries and log records the page read: what it cost. With the filter indexes
+    /// complete this follows the events returned (plus what the filters disagree on), not the
+    /// length of the log.
+    pub rows_read: usize,
 }
 
 /// Candidate positions one `events_page` call reads at most by default
@@ -85,6 +70,172 @@ fn merged_finding_positions(
     Ok(merged)
 }
 
+/// The bounds of one `events_page` call.
+struct Page {
+    after: u64,
+    limit: usize,
+    budget: usize,
+    up_to: u64,
+}
+
+impl Page {
+    /// The page from the filter indexes: the positions every filter's stream holds, found by
+    /// seeking each stream to the highest position another one answered.
+    fn read_indexed(
+        &self,
+        indexes: &Indexes,
+        filter: &EventFilter,
+        incident_seqs: Option<(Vec<u64>, bool)>,
+    ) -> Result<EventsPage, QueryError> {
+        let mut reading = Reading {
+            indexes,
+            up_to: self.up_to,
+            reads: 0,
+            budget: self.budget,
+        };
+        let event_streams::Plan {
+            mut filters,
+            time_checked_on_rows,
+        } = event_streams::plan(filter, incident_seqs, &mut reading)?;
+        let mut events = Vec::new();
+        // Every position before `at` is decided: on the page, or not matching.
+        let mut at = self.after + 1;
+        let end = |events, next: Option<u64>, cut: bool, reading: &Reading<'_>| EventsPage {
+            events,
+            next,
+            scan_budget_reached: cut,
+            rows_read: reading.reads,
+        };
+        loop {
+            if at > self.up_to {
+                return Ok(end(events, None, false, &reading));
+            }
+            let mut agreed = true;
+            for filter in &mut filters {
+                match filter.seek(at, &mut reading)? {
+                    Found::At(seq) if seq > at => {
+                        at = seq;
+                        agreed = false;
+                    }
+                    Found::At(_) => {}
+                    Found::End => return Ok(end(events, None, false, &reading)),
+                    Found::Stopped(seq) => return Ok(end(events, Some(seq), true, &reading)),
+                }
+            }
+            if agreed {
+                reading.reads += 1;
+                // A position an index holds but the log no longer does (an older build's
+                // retention cut the log, not these indexes) is not an event.
+                if let Some(bytes) = indexes.log.get(at)? {
+                    let stored = decode_log(at, bytes.value())?;
+                    let time = stored.event.time.unix_nanos();
+                    if time_checked_on_rows.is_none_or(|(low, high)| low <= time && time <= high) {
+                        events.push((at, stored));
+                    }
+                    if events.len() == self.limit {
+                        return Ok(end(events, Some(at), false, &reading));
+                    }
+                }
+                at += 1;
+            }
+            if reading.reads >= self.budget && at <= self.up_to {
+                return Ok(end(events, Some(at - 1), true, &reading));
+            }
+        }
+    }
+
+    /// The page without the filter indexes: candidates from the most selective index the
+    /// store had before them, the other filters checked on the events read.
+    fn read_scanning(
+        &self,
+        txn: &redb::ReadTransaction,
+        log: &redb::ReadOnlyTable<u64, &'static [u8]>,
+        filter: &EventFilter,
+        incident_seqs: Option<Vec<u64>>,
+        finding_clusters: &[String],
+    ) -> Result<EventsPage, QueryError> {
+        let (after, limit, budget, up_to) = (self.after, self.limit, self.budget, self.up_to);
+        let from = after + 1;
+        let take = budget.saturating_add(1);
+        // Candidate positions, ascending, from the most selective source the filter names: the
+        // first `budget + 1` of them (the extra one says whether more follow).
+        // The finding index, to check a check key on the events read when the candidates come
+        // from the incident's timeline.
+        let finding_index = match (&filter.check_key, &incident_seqs) {
+            (Some(check_key), Some(_)) => Some((check_key, txn.open_table(tables::BY_FINDING)?)),
+            _ => None,
+        };
+        let mut candidates: Vec<u64> = if let Some(seqs) = incident_seqs {
+            seqs
+        } else if let Some(check_key) = &filter.check_key {
+            let index = txn.open_table(tables::BY_FINDING)?;
+            merged_finding_positions(&index, finding_clusters, check_key, from..=up_to, take)?
+        } else if let Some(event_type) = filter.event_type {
+            let index = txn.open_table(tables::BY_TYPE)?;
+            index
+                .range((event_type.as_str(), from)..=(event_type.as_str(), up_to))?
+                .take(take)
+                .map(|e| e.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?
+        } else {
+            log.range(from..=up_to)?
+                .take(take)
+                .map(|e| e.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()?
+        };
+        debug_assert!(
+            candidates.is_sorted(),
+            "candidates are read in position order"
+        );
+        let complete = candidates.len() <= budget;
+        candidates.truncate(budget);
+        let mut rows_read = candidates.len();
+        let mut events = Vec::new();
+        let mut last_read = after;
+        for seq in candidates {
+            if events.len() == limit {
+                // Full: the next page starts after the last event on this one.
+                return Ok(EventsPage {
+                    events,
+                    next: Some(last_read),
+                    scan_budget_reached: false,
+                    rows_read,
+                });
+            }
+            last_read = seq;
+            rows_read += 1;
+            let Some(bytes) = log.get(seq)? else { continue };
+            let stored = decode_log(seq, bytes.value())?;
+            let e = &stored.event;
+            let keep = filter.cluster.as_ref().is_none_or(|c| *c == e.cluster)
+                && filter.event_type.is_none_or(|t| t == e.event_type())
+                && filter.since.is_none_or(|t| e.time >= t)
+                && filter.until.is_none_or(|t| e.time <= t)
+                && filter.source.as_ref().is_none_or(|s| *s == e.source);
+            let keep = keep
+                && match &finding_index {
+                    None => true,
+                    Some((check_key, index)) => {
+                        rows_read += 1;
+                        index
+                            .get((e.cluster.as_str(), check_key.as_str(), seq))?
+                            .is_some()
+                    }
+                };
+            if keep {
+                events.push((seq, stored));
+            }
+        }
+        // Every candidate read: the end, or (budget spent) go on after the last one read.
+        Ok(EventsPage {
+            events,
+            next: (!complete).then_some(last_read),
+            scan_budget_reached: !complete,
+            rows_read,
+        })
+    }
+}
+
 impl Store {
     /// Stored events at positions `from..`, at most `limit`, in log order.
     pub fn events(&self, from: u64, limit: usize) -> Result<Vec<(u64, StoredEvent)>, QueryError> {
@@ -100,13 +251,17 @@ impl Store {
     }
 
     /// Events after position `after` matching `filter`, in log order, at most `limit`, up to the
-    /// checkpoint as of the call. Candidates come from the incident timeline, the finding index
-    /// (one range per cluster, merged in position order) or the type index when the filter names
-    /// one, else from the log; at most
-    /// [`StoreConfig::events_scan_budget`](crate::StoreConfig::events_scan_budget) candidates are
-    /// read per call. The candidates are the first ones after `after` in position order, so
-    /// `next` is a position with nothing matching left behind it: a budget may end a page early,
-    /// never make the cursor skip.
+    /// checkpoint as of the call; at most
+    /// [`StoreConfig::events_scan_budget`](crate::StoreConfig::events_scan_budget) index entries
+    /// and log records are read per call. `next` is always a position with nothing matching left
+    /// behind it: a budget may end a page early, never make the cursor skip.
+    ///
+    /// When the event filter indexes are complete (`event_indexes_to`; always, in a store opened
+    /// read-write by this build), every filter is a stream of positions read from its index and
+    /// the page is their intersection (`event_streams`): a page costs what it returns. Else (a
+    /// store written before them, opened read-only) candidates come from the incident timeline,
+    /// the finding index or the type index when the filter names one, else from the log, and
+    /// the other filters are checked on the events read.
     pub fn events_page(
         &self,
         filter: &EventFilter,
@@ -146,69 +301,36 @@ impl Store {
                 events: Vec::new(),
                 next: None,
                 scan_budget_reached: false,
+                rows_read: 0,
             });
         }
-        let from = after + 1;
-        let take = budget.saturating_add(1);
         let db = self.db()?;
         let txn = db.begin_read()?;
         let log = txn.open_table(tables::LOG)?;
-        // Candidate positions, ascending, from the most selective source the filter names: the
-        // first `budget + 1` of them (the extra one says whether more follow).
-        let mut candidates: Vec<u64> = if let Some(seqs) = incident_seqs {
-            seqs
-        } else if let Some(check_key) = &filter.check_key {
-            let index = txn.open_table(tables::BY_FINDING)?;
-            merged_finding_positions(&index, &finding_clusters, check_key, from..=up_to, take)?
-        } else if let Some(event_type) = filter.event_type {
-            let index = txn.open_table(tables::BY_TYPE)?;
-            index
-                .range((event_type.as_str(), from)..=(event_type.as_str(), up_to))?
-                .take(take)
-                .map(|e| e.map(|(k, _)| k.value().1))
-                .collect::<Result<_, _>>()?
-        } else {
-            log.range(from..=up_to)?
-                .take(take)
-                .map(|e| e.map(|(k, _)| k.value()))
-                .collect::<Result<_, _>>()?
+        let indexed_to = match txn.open_table(tables::META) {
+            Ok(meta) => meta
+                .get(tables::EVENT_INDEXES_TO)?
+                .map_or(0, |v| v.value().max(0) as u64),
+            Err(redb::TableError::TableDoesNotExist(_)) => 0,
+            Err(e) => return Err(e.into()),
         };
-        debug_assert!(
-            candidates.is_sorted(),
-            "candidates are read in position order"
-        );
-        let complete = candidates.len() <= budget;
-        candidates.truncate(budget);
-        let mut events = Vec::new();
-        let mut last_read = after;
-        for seq in candidates {
-            if events.len() == limit {
-                // Full: the next page starts after the last event on this one.
-                return Ok(EventsPage {
-                    events,
-                    next: Some(last_read),
-                    scan_budget_reached: false,
-                });
-            }
-            last_read = seq;
-            let Some(bytes) = log.get(seq)? else { continue };
-            let stored = decode_log(seq, bytes.value())?;
-            let e = &stored.event;
-            let keep = filter.cluster.as_ref().is_none_or(|c| *c == e.cluster)
-                && filter.event_type.is_none_or(|t| t == e.event_type())
-                && filter.since.is_none_or(|t| e.time >= t)
-                && filter.until.is_none_or(|t| e.time <= t)
-                && filter.source.as_ref().is_none_or(|s| *s == e.source);
-            if keep {
-                events.push((seq, stored));
-            }
+        let page = Page {
+            after,
+            limit,
+            budget,
+            up_to,
+        };
+        if indexed_to >= up_to {
+            let indexes = Indexes::open(&txn, log)?;
+            let incident_seqs = incident_seqs.map(|mut seqs| {
+                let complete = seqs.len() <= budget;
+                seqs.truncate(budget);
+                (seqs, complete)
+            });
+            page.read_indexed(&indexes, filter, incident_seqs)
+        } else {
+            page.read_scanning(&txn, &log, filter, incident_seqs, &finding_clusters)
         }
-        // Every candidate read: the end, or (budget spent) go on after the last one read.
-        Ok(EventsPage {
-            events,
-            next: (!complete).then_some(last_read),
-            scan_budget_reached: !complete,
-        })
     }
 
     /// The stored events at these positions, in the order given (positions not in the log

@@ -1,14 +1,17 @@
 //! The index entries of one event: its finding changes and the findings it names
-//! (`by_finding`), its cluster and time, incident and type. Append, rebuild and verify derive
+//! (`by_finding`), its cluster and time, incident and type; and the event filters' indexes
+//! (cluster, source, the cluster's clock marks, late events). Append, rebuild and verify derive
 //! them here alike.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use tidemark_core::findings::FindingChange;
 use tidemark_core::{Event, EventType, Payload, ResolutionKind};
 
+use redb::ReadableTable;
+
 use crate::error::StorageFault;
-use crate::tables::change_bits;
+use crate::tables::{self, change_bits};
 
 /// The finding index entries of one event: what it changed, and the findings it names.
 pub(crate) fn finding_index_entries(
@@ -85,4 +88,61 @@ pub(super) fn index_event(
         by_finding.insert((event.cluster.as_str(), check_key.as_str(), seq), *b)?;
     }
     Ok(())
+}
+
+/// The event filters' index tables (`by_cluster`, `by_source`, `cluster_clock`, `late_events`)
+/// open in a write transaction, with the clock of each cluster's last mark as read or written
+/// in it.
+pub(super) struct FilterIndexes<'txn> {
+    by_cluster: redb::Table<'txn, (&'static str, u64), i64>,
+    by_source: redb::Table<'txn, (&'static str, u64), ()>,
+    cluster_clock: redb::Table<'txn, (&'static str, i64, u64), ()>,
+    late_events: redb::Table<'txn, (&'static str, u64), i64>,
+    /// Cluster → the clock of its last mark (`None`: it has none yet).
+    last_marks: HashMap<String, Option<i64>>,
+}
+
+impl<'txn> FilterIndexes<'txn> {
+    pub(super) fn open(txn: &'txn redb::WriteTransaction) -> Result<Self, StorageFault> {
+        Ok(Self {
+            by_cluster: txn.open_table(tables::BY_CLUSTER)?,
+            by_source: txn.open_table(tables::BY_SOURCE)?,
+            cluster_clock: txn.open_table(tables::CLUSTER_CLOCK)?,
+            late_events: txn.open_table(tables::LATE_EVENTS)?,
+            last_marks: HashMap::new(),
+        })
+    }
+
+    /// Writes the entries of the event at `seq` (positions must come in increasing order).
+    pub(super) fn add(&mut self, seq: u64, event: &Event) -> Result<(), StorageFault> {
+        let cluster = event.cluster.as_str();
+        let time = event.time.unix_nanos();
+        self.by_cluster.insert((cluster, seq), time)?;
+        self.by_source.insert((event.source.as_str(), seq), ())?;
+        let last_mark = match self.last_marks.get(cluster) {
+            Some(mark) => *mark,
+            None => {
+                let mark = self
+                    .cluster_clock
+                    .range((cluster, i64::MIN, 0)..=(cluster, i64::MAX, u64::MAX))?
+                    .next_back()
+                    .transpose()?
+                    .map(|(key, _)| key.value().1);
+                self.last_marks.insert(cluster.to_owned(), mark);
+                mark
+            }
+        };
+        match last_mark {
+            Some(clock) if time < clock.saturating_add(tables::CLOCK_MARK_NS) => {
+                if time < clock.saturating_sub(tables::LATE_EVENT_NS) {
+                    self.late_events.insert((cluster, seq), time)?;
+                }
+            }
+            _ => {
+                self.cluster_clock.insert((cluster, time, seq), ())?;
+                self.last_marks.insert(cluster.to_owned(), Some(time));
+            }
+        }
+        Ok(())
+    }
 }

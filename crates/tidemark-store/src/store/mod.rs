@@ -18,7 +18,8 @@
 //! - `index.rs`: the index entries an event gets (append, rebuild and verify derive them alike);
 //! - `projections.rs`: the projections now or at a point of the log (time travel);
 //! - `timelines.rs`, `events.rs`, `quarantine_reads.rs`, `stats.rs`: reads of the indexes, the
-//!   log and the quarantine, and figures;
+//!   log and the quarantine, and figures (`event_streams.rs`: the filters of an events page as
+//!   streams of positions over the filter indexes);
 //! - `backup.rs` (backup, its check, compaction), `retention.rs` (a replica's old events
 //!   dropped), `rebuild.rs` (the log folded again).
 //!
@@ -38,6 +39,7 @@
 
 mod append;
 mod backup;
+mod event_streams;
 mod events;
 mod index;
 mod open;
@@ -46,6 +48,7 @@ mod quarantine_reads;
 mod rebuild;
 mod restore;
 mod retention;
+mod scratch;
 mod stats;
 mod timelines;
 mod write_txn;
@@ -64,10 +67,11 @@ pub use crate::input::{Input, Outcome};
 pub use append::DiskFull;
 use append::WriteBlock;
 pub use backup::{BackupInfo, CompactReport};
-pub use events::{EVENTS_SCAN_BUDGET, EventFilter, EventsPage};
+pub use event_streams::EventFilter;
+pub use events::{EVENTS_SCAN_BUDGET, EventsPage};
 pub(crate) use index::{finding_index_entries, incident_of, type_index};
 pub(crate) use open::{open_database_read_only, read_layout};
-pub use projections::At;
+pub use projections::{At, PastProjections};
 pub use quarantine_reads::{QuarantineEntry, QuarantineView};
 pub use rebuild::{RebuildProgress, RebuildReport};
 pub(crate) use restore::{check_checkpoint, decode_log, decode_snapshot_or_outdated};

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
+use super::index::FilterIndexes;
+use super::restore::decode_log;
 use super::{Handle, LiveState, Store, StoreConfig, write_txn};
 use crate::error::OpenError;
 use crate::quarantine::{self, DropLog};
@@ -145,6 +147,64 @@ impl TableVisitor for CreateTables<'_> {
     }
 }
 
+/// Events indexed per transaction while the filter indexes are built at open.
+const INDEX_BUILD_CHUNK: u64 = 100_000;
+
+/// Writes the event filters' index entries (`FilterIndexes`) of the logged events after
+/// `event_indexes_to`: a store written before those indexes (or appended to by a build without
+/// them) gets them at its first read-write open. Chunks of [`INDEX_BUILD_CHUNK`] events, one
+/// transaction each, moving `event_indexes_to` along (a killed build resumes where it stopped);
+/// progress is logged when there is more than one chunk.
+fn complete_filter_indexes(db: &Database, path: &Path) -> Result<(), OpenError> {
+    let (mut done, checkpoint) = {
+        let txn = db.begin_read()?;
+        let meta = txn.open_table(tables::META)?;
+        let read = |key| -> Result<u64, OpenError> {
+            Ok(meta.get(key)?.map_or(0, |v| v.value().max(0) as u64))
+        };
+        (read(tables::EVENT_INDEXES_TO)?, read(tables::CHECKPOINT)?)
+    };
+    if done >= checkpoint {
+        return Ok(());
+    }
+    let started = done;
+    let long = checkpoint - done > INDEX_BUILD_CHUNK;
+    if long {
+        tracing::info!(path = %path.display(), from = done + 1, to = checkpoint, "building the event filter indexes (a store written before them)");
+    }
+    while done < checkpoint {
+        let until = done.saturating_add(INDEX_BUILD_CHUNK).min(checkpoint);
+        let txn = write_txn::begin(db)?;
+        {
+            let log = txn.open_table(tables::LOG)?;
+            let mut indexes = FilterIndexes::open(&txn)?;
+            for entry in log.range(done + 1..=until)? {
+                let (key, value) = entry?;
+                match decode_log(key.value(), value.value()) {
+                    Ok(stored) => indexes.add(key.value(), &stored.event)?,
+                    // Derived data: the open goes on, and reading that record answers its error
+                    // (`tidemark verify` names it).
+                    Err(corrupt) => {
+                        tracing::warn!(error = %corrupt, "a log record is corrupt: the event filter indexes leave it out");
+                    }
+                }
+            }
+            txn.open_table(tables::META)?
+                .insert(tables::EVENT_INDEXES_TO, until as i64)?;
+        }
+        txn.commit()?;
+        done = until;
+        if long {
+            tracing::info!(
+                indexed = done - started,
+                of = checkpoint - started,
+                "building the event filter indexes"
+            );
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (or creates, when `path` does not exist) the store at `path` for reading and
     /// writing, and restores the live state. An existing file that is not a store (an empty
@@ -157,7 +217,7 @@ impl Store {
             walked_whole_file,
         } = open_database(&path, config.cache_bytes)?;
         // Holding the store now, no rebuild of it runs: a new file one left behind is garbage.
-        if let Err(error) = super::rebuild::remove_partial_rebuild(&path) {
+        if let Err(error) = super::scratch::remove_partial_rebuild(&path) {
             tracing::warn!(%error, "could not remove a partial rebuild left beside the store");
         }
         // The layout version and every table of the list (those it lacks, on first open, or
@@ -190,6 +250,7 @@ impl Store {
             }
         }
         txn.commit()?;
+        complete_filter_indexes(&db, &path)?;
         let state = Self::load_state(db.begin_read()?)?;
         tracing::info!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, walked_whole_file, "store opened");
         let mut store = Self::with_handle(Handle::Write(db), path, config, state);

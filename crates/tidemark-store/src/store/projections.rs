@@ -17,6 +17,17 @@ pub enum At {
     Time(Timestamp),
 }
 
+/// The projections at a point of the log, as [`Store::projection_at_from`] rebuilt them.
+#[derive(Debug)]
+pub struct PastProjections {
+    /// The state.
+    pub projections: Projections,
+    /// The log position it is at.
+    pub seq: u64,
+    /// Whether it was folded forward from the base it was given (rather than a snapshot).
+    pub from_base: bool,
+}
+
 impl Store {
     /// Every finding now, sorted by (cluster, check_key).
     pub fn findings(&self) -> Vec<FindingView> {
@@ -88,6 +99,21 @@ impl Store {
     /// The findings projection at a point of the log, rebuilt from the nearest snapshot before
     /// it and the log after that snapshot.
     pub fn projection_at(&self, at: At) -> Result<(Projections, u64), QueryError> {
+        self.projection_at_from(at, None)
+            .map(|past| (past.projections, past.seq))
+    }
+
+    /// [`Store::projection_at`], allowed to start from `base`: the state after positions
+    /// `1..=base_seq` of this store (a past state rebuilt earlier, e.g. by time travel's cache).
+    /// The base is used (cloned, then the log after it folded) when it is usable and no farther
+    /// from the point than the nearest snapshot: `at` is a position at or after `base_seq`, and
+    /// the log after `base_seq` is all retained. Otherwise the answer is rebuilt as without it;
+    /// either way the answer is the same (a state is a function of the log prefix).
+    pub fn projection_at_from(
+        &self,
+        at: At,
+        base: Option<(&Projections, u64)>,
+    ) -> Result<PastProjections, QueryError> {
         let (checkpoint, log_start) = {
             let state = self.read_state();
             (state.last_seq, state.log_start)
@@ -104,6 +130,26 @@ impl Store {
         let db = self.db()?;
         let txn = db.begin_read()?;
         let snapshots = txn.open_table(tables::SNAPSHOTS)?;
+        if let (At::Seq(seq), Some((base, base_seq))) = (at, base) {
+            let to = seq.min(checkpoint);
+            let nearest_snapshot = match snapshots.range(..=to)?.next_back() {
+                Some(entry) => entry?.0.value(),
+                None => 0,
+            };
+            if base_seq <= to
+                && base_seq.saturating_add(1) >= log_start
+                && base_seq >= nearest_snapshot
+            {
+                let mut projections = base.clone();
+                let log = txn.open_table(tables::LOG)?;
+                replay_range(&log, base_seq + 1..=to, &mut projections, |_| false)?;
+                return Ok(PastProjections {
+                    projections,
+                    seq: to,
+                    from_base: true,
+                });
+            }
+        }
         let times = txn.open_table(tables::SNAPSHOT_TIMES)?;
         // The latest snapshot that is a valid starting point and reads back (corrupt ones are
         // skipped with a warning: an earlier one, or the log from its start, is folded instead).
@@ -160,7 +206,11 @@ impl Store {
                 from - 1 + replay_range(&log, from..=checkpoint, &mut findings, |e| e.time > t)?
             }
         };
-        Ok((findings, to))
+        Ok(PastProjections {
+            projections: findings,
+            seq: to,
+            from_base: false,
+        })
     }
 
     /// Every finding at a point of the log, and the position that point is.

@@ -14,7 +14,7 @@
 //! A partial file left by a crash is removed by the next read-write open or rebuild.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use redb::{Database, ReadableTableMetadata};
 use serde::Serialize;
@@ -24,6 +24,7 @@ use super::backup::{copy_table_where, open_listed};
 use super::index::index_event;
 use super::open::{CreateTables, open_database};
 use super::restore::{decode_log, latest_usable_snapshot, replay_range};
+use super::scratch::{rebuild_scratch_path, remove_partial_rebuild};
 use super::{Handle, LiveState, Store, write_txn};
 use crate::error::{QueryError, RebuildError, StorageFault};
 use crate::tables::{self, Table, TableVisitor};
@@ -69,33 +70,13 @@ pub enum RebuildProgress {
 /// Events folded per (non-durable) commit of the new file.
 const FOLD_CHUNK: usize = 10_000;
 
-/// The new file a rebuild writes beside the store at `path` before it replaces it.
-pub(super) fn rebuild_scratch_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".rebuild-partial");
-    path.with_file_name(name)
-}
-
-/// Removes a partial rebuild left beside the store at `path` by a process that died while
-/// rebuilding. Only a process holding the store open for writing may call it: the rebuild that
-/// writes the file holds the store until the file is renamed over it.
-pub(super) fn remove_partial_rebuild(path: &Path) -> std::io::Result<()> {
-    let scratch = rebuild_scratch_path(path);
-    match std::fs::remove_file(&scratch) {
-        Ok(()) => {
-            tracing::info!(file = %scratch.display(), "removed a partial rebuild left by an interrupted `tidemark rebuild`; the store is as it was before it");
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 /// Whether a table of the list holds what the log derives (the indexes, the projection
 /// snapshots), which a rebuild writes anew by folding the log, rather than facts it copies whole
 /// (the log; the id index, which keeps the ids of events retention dropped, so it is no longer
-/// derivable from the log; the quarantine; `meta`). The `match` is exhaustive: a table added to
-/// the list must be placed here, and in `copy_kept`.
+/// derivable from the log; the quarantine; `meta`; the event filter indexes, which depend on
+/// the log alone, not on the fold, and which `meta`'s `event_indexes_to` says are complete up
+/// to a position, so they are copied with it as they are). The `match` is exhaustive: a table
+/// added to the list must be placed here, and in `copy_kept`.
 fn derived_from_log(table: Table) -> bool {
     match table {
         Table::Meta
@@ -103,7 +84,11 @@ fn derived_from_log(table: Table) -> bool {
         | Table::Ids
         | Table::Quarantine
         | Table::QuarantineDigests
-        | Table::QuarantineRepeats => false,
+        | Table::QuarantineRepeats
+        | Table::ByCluster
+        | Table::BySource
+        | Table::ClusterClock
+        | Table::LateEvents => false,
         Table::ByFinding
         | Table::ByClusterTime
         | Table::ByIncident
@@ -138,6 +123,12 @@ fn copy_kept(
             Table::QuarantineRepeats => {
                 copy_whole(source, target, table, tables::QUARANTINE_REPEATS, progress)?
             }
+            Table::ByCluster => copy_whole(source, target, table, tables::BY_CLUSTER, progress)?,
+            Table::BySource => copy_whole(source, target, table, tables::BY_SOURCE, progress)?,
+            Table::ClusterClock => {
+                copy_whole(source, target, table, tables::CLUSTER_CLOCK, progress)?
+            }
+            Table::LateEvents => copy_whole(source, target, table, tables::LATE_EVENTS, progress)?,
             Table::ByFinding => {
                 let open = source.open_table(tables::BY_FINDING)?;
                 let keep = |key: &redb::AccessGuard<'_, (&str, &str, u64)>| key.value().2 <= base;

@@ -95,7 +95,7 @@ pub(super) fn latest_usable_snapshot(
             Ok(None) if log_start > 1 => {
                 // Retention cut the log: it cannot be refolded from the start. Resume from the
                 // older snapshot if its layout is today's.
-                match codec::decode_snapshot_of_same_layout(seq, bytes.value()) {
+                match codec::decode_snapshot_of_any_format(seq, bytes.value()) {
                     Ok(record)
                         if not_after.is_none_or(|t| record.max_time.is_none_or(|max| max <= t)) =>
                     {

@@ -146,14 +146,28 @@ fn cut_before(txn: &WriteTransaction, cut: u64) -> Result<u64, StorageFault> {
                 txn.open_table(tables::BY_TYPE)?
                     .retain(|(_, seq), _| seq >= cut)?;
             }
+            Table::ByCluster => {
+                txn.open_table(tables::BY_CLUSTER)?
+                    .retain(|(_, seq), _| seq >= cut)?;
+            }
+            Table::BySource => {
+                txn.open_table(tables::BY_SOURCE)?
+                    .retain(|(_, seq), _| seq >= cut)?;
+            }
+            Table::LateEvents => {
+                txn.open_table(tables::LATE_EVENTS)?
+                    .retain(|(_, seq), _| seq >= cut)?;
+            }
             Table::Meta => {
                 txn.open_table(tables::META)?
                     .insert(tables::LOG_START, cut as i64)?;
             }
             // Kept whole: the id index goes on deduplicating the events dropped here (a stream
             // message repeating an old id is still a duplicate); the quarantine holds no
-            // positions.
-            Table::Ids
+            // positions; the clock marks (at most one a minute of a cluster's clock) keep each
+            // cluster's clock, which the marks and late events after the cut are relative to.
+            Table::ClusterClock
+            | Table::Ids
             | Table::Quarantine
             | Table::QuarantineDigests
             | Table::QuarantineRepeats => {}

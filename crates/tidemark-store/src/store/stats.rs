@@ -29,6 +29,14 @@ pub struct Stats {
     pub findings: u64,
     /// Active findings.
     pub active_findings: u64,
+    /// Traces the span forests hold (bounded by each cluster's `span_retention_secs`).
+    pub traces_kept: u64,
+    /// Spans that arrived for a trace past its cluster's `span_retention_secs` and were judged
+    /// alone, over the whole log.
+    pub late_spans: u64,
+    /// Auto-resolution times the count flap detector holds (bounded by the 30-day limit of
+    /// `flap_window_secs`).
+    pub auto_resolutions_kept: u64,
     /// Size of the database file.
     pub size_on_disk_bytes: u64,
 }
@@ -36,16 +44,23 @@ pub struct Stats {
 impl Store {
     /// Figures about the store.
     pub fn stats(&self) -> Result<Stats, QueryError> {
-        let (checkpoint, snapshot_seq, findings, active, quarantine) = {
+        let (checkpoint, snapshot_seq, findings, active, quarantine, memory) = {
             let state = self.read_state();
+            let projections = &state.projections;
             (
                 state.last_seq,
                 state.snapshot_seq,
-                state.projections.findings().finding_count() as u64,
-                state.projections.findings().active_count() as u64,
+                projections.findings().finding_count() as u64,
+                projections.findings().active_count() as u64,
                 state.quarantine,
+                (
+                    projections.orphans().traces_kept(None) as u64,
+                    projections.orphans().late_spans(None),
+                    projections.findings().auto_resolutions_kept() as u64,
+                ),
             )
         };
+        let (traces_kept, late_spans, auto_resolutions_kept) = memory;
         let db = self.db()?;
         let txn = db.begin_read()?;
         let events = txn.open_table(tables::LOG)?.len()?;
@@ -62,6 +77,9 @@ impl Store {
             quarantine_dropped: quarantine.dropped,
             findings,
             active_findings: active,
+            traces_kept,
+            late_spans,
+            auto_resolutions_kept,
             size_on_disk_bytes,
         })
     }

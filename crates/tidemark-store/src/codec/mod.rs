@@ -3,7 +3,7 @@
 //!
 //! See `docs/adr/0002-stored-event-encoding.md` for why postcard, and not bincode or JSON.
 //!
-//! The envelope of the current formats (log 3, snapshot 4, quarantine 2) is
+//! The envelope of the checksummed formats (log 3 on, snapshot 4 on, quarantine 2) is
 //! `[version][CRC-32C, 4 bytes little-endian][postcard body]`, the CRC-32C taken over the
 //! record's table key (8 bytes, little-endian), the version byte and the body. A record whose
 //! bytes changed after they were written (a flipped bit on disk, a page written over) or that
@@ -17,7 +17,12 @@ use tidemark_core::{Event, Projections, ProjectionsSnapshot, Timestamp};
 /// Format version of log records. Format 1 (before the settings of the projections issue) is
 /// still read: see [`legacy`]; format 2 is format 3 without the checksum, still read.
 /// Format 3: the checksummed envelope.
-pub const EVENT_FORMAT: u8 = 3;
+/// Format 4: `settings.changed` gains `span_retention_secs` (formats 2 and 3 are read through
+/// their own layout, [`legacy`]).
+pub const EVENT_FORMAT: u8 = 4;
+/// The log format with the checksummed envelope before `span_retention_secs` (read, never
+/// written).
+pub const EVENT_FORMAT_3: u8 = 3;
 /// The log format before checksums (read, never written).
 pub const EVENT_FORMAT_2: u8 = 2;
 /// Format version of projection snapshots. Formats before [`OLDEST_SNAPSHOT_FORMAT_READ`] are
@@ -27,13 +32,18 @@ pub const EVENT_FORMAT_2: u8 = 2;
 /// Format 4: format 3 in the checksummed envelope.
 /// Format 5: the layout of format 4; a late event is applied at its cluster's clock (ADR 0004),
 /// so a format-3 or -4 snapshot of a log with late events holds times a fold no longer gives.
-pub const SNAPSHOT_FORMAT: u8 = 5;
+/// Format 6: a cluster's settings gain `span_retention_secs`, its span forest the count of
+/// late spans, and judged traces leave memory after the retention; the count flap detector
+/// forgets auto-resolutions older than 30 days (not stored: rebuilt from the occurrences).
+pub const SNAPSHOT_FORMAT: u8 = 6;
 /// The oldest snapshot format this build reads as a starting point of the fold.
-pub const OLDEST_SNAPSHOT_FORMAT_READ: u8 = 5;
-/// The oldest snapshot format with the layout of [`SNAPSHOT_FORMAT`]: a replica whose log was
-/// cut by retention cannot refold an outdated snapshot, and resumes from one of these instead
-/// ([`decode_snapshot_of_same_layout`]).
+pub const OLDEST_SNAPSHOT_FORMAT_READ: u8 = 6;
+/// The oldest snapshot format a replica whose log was cut by retention can resume from (it
+/// cannot refold an outdated snapshot): formats 3 to 5 are read through their own layout
+/// ([`legacy`]), format 6 on through today's ([`decode_snapshot_of_any_format`]).
 pub const SNAPSHOT_LAYOUT_SINCE: u8 = 3;
+/// The first snapshot format of today's layout.
+const SNAPSHOT_LAYOUT_6_SINCE: u8 = 6;
 /// The first snapshot format in the checksummed envelope.
 const SNAPSHOT_CHECKSUMMED_SINCE: u8 = 4;
 /// Format version of quarantine records. Format 2: format 1 in the checksummed envelope.
@@ -172,7 +182,8 @@ pub fn decode_event(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CodecError> {
     match bytes.first() {
         None => Err(CodecError::Empty),
         Some(&EVENT_FORMAT) => decode_body(unseal(seq, bytes)?),
-        Some(&EVENT_FORMAT_2) => decode_body(&bytes[1..]),
+        Some(&EVENT_FORMAT_3) => legacy::decode_event_v3(unseal(seq, bytes)?),
+        Some(&EVENT_FORMAT_2) => legacy::decode_event_v3(&bytes[1..]),
         Some(&legacy::EVENT_FORMAT_1) => legacy::decode_event_v1(&bytes[1..]),
         Some(&found) => Err(CodecError::UnknownFormat {
             found,
@@ -189,144 +200,7 @@ pub fn is_outdated_snapshot(bytes: &[u8]) -> bool {
         .is_some_and(|&v| v < OLDEST_SNAPSHOT_FORMAT_READ)
 }
 
-pub mod legacy {
-    //! Stored-event format 1: the same positional layout, except that `settings.changed`
-    //! carried only its first five fields. Read forever; never written.
-
-    use serde::Deserialize;
-    use tidemark_core::event::{
-        Alert, ChangeKind, CycleCompleted, FindingResolved, IncidentChange, InventoryObserved,
-        NoteKind, SettingsChanged, SpanRecorded, Tracking,
-    };
-    use tidemark_core::{Event, EventId, Payload, Severity, Timestamp};
-
-    use super::{CodecError, StoredEvent};
-
-    /// The version byte of format 1.
-    pub const EVENT_FORMAT_1: u8 = 1;
-
-    #[derive(Deserialize)]
-    struct SettingsV1 {
-        clean_cycles_to_resolve: Option<u32>,
-        enabled_categories: Option<Option<Vec<String>>>,
-        flap_window_secs: Option<u64>,
-        flap_threshold: Option<u32>,
-        notification_min_severity: Option<Severity>,
-    }
-
-    #[derive(Deserialize)]
-    struct ChangeV1 {
-        service: String,
-        version: String,
-        kind: ChangeKind,
-        link: Option<String>,
-        summary: Option<String>,
-    }
-
-    #[derive(Deserialize)]
-    struct NoteV1 {
-        incident: Option<String>,
-        author: String,
-        kind: NoteKind,
-        text: String,
-        links: Vec<String>,
-    }
-
-    /// Format 1's payload: variant order as in [`Payload`].
-    #[derive(Deserialize)]
-    enum PayloadV1 {
-        CycleCompleted(CycleCompleted),
-        FindingResolved(FindingResolved),
-        SettingsChanged(SettingsV1),
-        InventoryObserved(InventoryObserved),
-        TrackingUpserted(Tracking),
-        TrackingDeleted(Tracking),
-        SpanRecorded(SpanRecorded),
-        AlertFired(Alert),
-        AlertResolved(Alert),
-        ChangeDeployed(ChangeV1),
-        NoteAdded(NoteV1),
-        IncidentOpened(IncidentChange),
-        IncidentUpdated(IncidentChange),
-        IncidentClosed(IncidentChange),
-    }
-
-    #[derive(Deserialize)]
-    struct EventV1 {
-        id: EventId,
-        schema: u32,
-        time: Timestamp,
-        source: String,
-        cluster: String,
-        payload: PayloadV1,
-    }
-
-    #[derive(Deserialize)]
-    struct StoredV1 {
-        recorded_at: Timestamp,
-        event: EventV1,
-    }
-
-    fn upcast(payload: PayloadV1) -> Payload {
-        match payload {
-            PayloadV1::CycleCompleted(p) => Payload::CycleCompleted(p),
-            PayloadV1::FindingResolved(p) => Payload::FindingResolved(p),
-            PayloadV1::SettingsChanged(p) => Payload::SettingsChanged(SettingsChanged {
-                clean_cycles_to_resolve: p.clean_cycles_to_resolve,
-                enabled_categories: p.enabled_categories,
-                flap_window_secs: p.flap_window_secs,
-                flap_threshold: p.flap_threshold,
-                notification_min_severity: p.notification_min_severity,
-                ..SettingsChanged::default()
-            }),
-            PayloadV1::InventoryObserved(p) => Payload::InventoryObserved(p),
-            PayloadV1::TrackingUpserted(p) => Payload::TrackingUpserted(p),
-            PayloadV1::TrackingDeleted(p) => Payload::TrackingDeleted(p),
-            PayloadV1::SpanRecorded(p) => Payload::SpanRecorded(p),
-            PayloadV1::AlertFired(p) => Payload::AlertFired(p),
-            PayloadV1::AlertResolved(p) => Payload::AlertResolved(p),
-            PayloadV1::ChangeDeployed(p) => {
-                Payload::ChangeDeployed(tidemark_core::event::ChangeDeployed {
-                    service: p.service,
-                    version: p.version,
-                    kind: p.kind,
-                    link: p.link,
-                    summary: p.summary,
-                    incident: None,
-                    check_keys: Vec::new(),
-                })
-            }
-            PayloadV1::NoteAdded(p) => Payload::NoteAdded(tidemark_core::event::NoteAdded {
-                incident: p.incident,
-                author: p.author,
-                kind: p.kind,
-                text: p.text,
-                links: p.links,
-                check_keys: Vec::new(),
-            }),
-            PayloadV1::IncidentOpened(p) => Payload::IncidentOpened(p),
-            PayloadV1::IncidentUpdated(p) => Payload::IncidentUpdated(p),
-            PayloadV1::IncidentClosed(p) => Payload::IncidentClosed(p),
-        }
-    }
-
-    /// Decodes the body (after the version byte) of a format-1 record.
-    pub fn decode_event_v1(body: &[u8]) -> Result<StoredEvent, CodecError> {
-        let stored: StoredV1 = super::decode_body(body)?;
-        let e = stored.event;
-        Ok(StoredEvent {
-            recorded_at: stored.recorded_at,
-            event: Event {
-                id: e.id,
-                schema: e.schema,
-                time: e.time,
-                source: e.source,
-                cluster: e.cluster,
-                payload: upcast(e.payload),
-            },
-        })
-    }
-}
+pub mod legacy;
 
 /// A projection snapshot: the state after applying the log up to `seq`. The layout is written
 /// once: decoded, `projections` is the owned [`ProjectionsSnapshot`]; written from the live
@@ -355,18 +229,46 @@ pub fn encode_snapshot_of(
     max_time: Option<Timestamp>,
     projections: &Projections,
 ) -> Vec<u8> {
-    let mut out = Vec::new();
-    seal(
-        SNAPSHOT_FORMAT,
+    let sealed: Result<Vec<u8>, std::convert::Infallible> =
+        encode_snapshot_of_into(seq, max_time, projections, |len| Ok(vec![0; len]));
+    match sealed {
+        Ok(bytes) => bytes,
+        Err(never) => match never {},
+    }
+}
+
+/// [`encode_snapshot_of`] written straight into the storage `reserve` hands out for the
+/// record's exact length (the store's: a value reserved in the `snapshots` table), so the
+/// encoded snapshot is never held in a buffer of its own as well. The record is sized in a
+/// first pass (postcard writes nothing then) and written in a second: at a million findings
+/// a snapshot is about 100 MB, which a `Vec` would hold (and grow by copying) while the
+/// table's page holds it again.
+pub fn encode_snapshot_of_into<B: AsMut<[u8]>, E>(
+    seq: u64,
+    max_time: Option<Timestamp>,
+    projections: &Projections,
+    reserve: impl FnOnce(usize) -> Result<B, E>,
+) -> Result<B, E> {
+    let record = SnapshotRecord {
         seq,
-        &SnapshotRecord {
-            seq,
-            max_time,
-            projections: projections.snapshot_serializer(),
-        },
-        &mut out,
+        max_time,
+        projections: projections.snapshot_serializer(),
+    };
+    let body_len =
+        postcard::experimental::serialized_size(&record).expect("sizing a snapshot cannot fail");
+    let mut storage = reserve(1 + CHECKSUM_BYTES + body_len)?;
+    let out = storage.as_mut();
+    let (head, body) = out.split_at_mut(1 + CHECKSUM_BYTES);
+    let written = postcard::to_slice(&record, body)
+        .expect("the snapshot fits the length it was sized at")
+        .len();
+    assert_eq!(
+        written, body_len,
+        "the snapshot serializes to the length it was sized at"
     );
-    out
+    head[0] = SNAPSHOT_FORMAT;
+    head[1..].copy_from_slice(&checksum(seq, SNAPSHOT_FORMAT, body).to_le_bytes());
+    Ok(storage)
 }
 
 /// Decodes the snapshot stored under key `seq` (format 5, checked against its checksum). A
@@ -374,7 +276,7 @@ pub fn encode_snapshot_of(
 pub fn decode_snapshot(seq: u64, bytes: &[u8]) -> Result<SnapshotRecord, CodecError> {
     match bytes.first() {
         None => Err(CodecError::Empty),
-        Some(&SNAPSHOT_FORMAT) => decode_snapshot_of_same_layout(seq, bytes),
+        Some(&SNAPSHOT_FORMAT) => decode_snapshot_of_any_format(seq, bytes),
         Some(&found) => Err(CodecError::UnknownFormat {
             found,
             expected: SNAPSHOT_FORMAT,
@@ -382,19 +284,20 @@ pub fn decode_snapshot(seq: u64, bytes: &[u8]) -> Result<SnapshotRecord, CodecEr
     }
 }
 
-/// Decodes a snapshot of any format with today's layout (formats [`SNAPSHOT_LAYOUT_SINCE`] to
-/// [`SNAPSHOT_FORMAT`]; format 3 has no checksum): the bytes read alike, only the rules that
-/// produced the older ones were older. For a replica that cannot refold its log.
-pub fn decode_snapshot_of_same_layout(
-    seq: u64,
-    bytes: &[u8],
-) -> Result<SnapshotRecord, CodecError> {
+/// Decodes a snapshot of any format from [`SNAPSHOT_LAYOUT_SINCE`] to [`SNAPSHOT_FORMAT`]
+/// (format 3 has no checksum; formats 3 to 5 are read through their layout and given today's
+/// defaults for what they lack): only the rules that produced the older ones were older. For a
+/// replica that cannot refold its log.
+pub fn decode_snapshot_of_any_format(seq: u64, bytes: &[u8]) -> Result<SnapshotRecord, CodecError> {
     let record: SnapshotRecord = match bytes.first() {
         None => return Err(CodecError::Empty),
-        Some(&v) if (SNAPSHOT_CHECKSUMMED_SINCE..=SNAPSHOT_FORMAT).contains(&v) => {
+        Some(&v) if (SNAPSHOT_LAYOUT_6_SINCE..=SNAPSHOT_FORMAT).contains(&v) => {
             decode_body(unseal(seq, bytes)?)?
         }
-        Some(&SNAPSHOT_LAYOUT_SINCE) => decode_body(&bytes[1..])?,
+        Some(&v) if (SNAPSHOT_CHECKSUMMED_SINCE..SNAPSHOT_LAYOUT_6_SINCE).contains(&v) => {
+            legacy::decode_snapshot_v5(unseal(seq, bytes)?)?
+        }
+        Some(&SNAPSHOT_LAYOUT_SINCE) => legacy::decode_snapshot_v5(&bytes[1..])?,
         Some(&found) => {
             return Err(CodecError::UnknownFormat {
                 found,
@@ -514,7 +417,7 @@ mod tests {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/fixtures/v1");
         for (file, added_bytes) in [
-            ("settings.changed.json", 8),
+            ("settings.changed.json", 9),
             ("change.deployed.json", 2),
             ("note.added.json", 1),
             ("cycle.completed.json", 0),
@@ -531,6 +434,35 @@ mod tests {
             let stored = decode_event(1, &v1).unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(stored.event, event, "{file}");
         }
+    }
+
+    /// Formats 2 and 3 differ only in `settings.changed`'s last field, `span_retention_secs`:
+    /// drop it and the bytes are what a format-3 build wrote (format 2: without the checksum).
+    #[test]
+    fn format_3_and_2_records_are_read_without_the_span_retention() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/fixtures/v1");
+        let text = std::fs::read_to_string(dir.join("settings.changed.json")).unwrap();
+        let event = tidemark_core::decode_event(&text).unwrap();
+        let mut bytes = Vec::new();
+        encode_event(1, &event, Timestamp::from_unix_secs(7), &mut bytes);
+        let body = &bytes[1 + CHECKSUM_BYTES..];
+        assert_eq!(body.last(), Some(&0), "span_retention_secs: None");
+        let old_body = &body[..body.len() - 1];
+        let mut v3 = vec![EVENT_FORMAT_3];
+        v3.extend_from_slice(&checksum(1, EVENT_FORMAT_3, old_body).to_le_bytes());
+        v3.extend_from_slice(old_body);
+        assert_eq!(decode_event(1, &v3).unwrap().event, event);
+        let mut v2 = vec![EVENT_FORMAT_2];
+        v2.extend_from_slice(old_body);
+        assert_eq!(decode_event(1, &v2).unwrap().event, event);
+        // Format 4 holds the new field.
+        let mut with_retention = event.clone();
+        if let tidemark_core::Payload::SettingsChanged(change) = &mut with_retention.payload {
+            change.span_retention_secs = Some(3_600);
+        }
+        encode_event(1, &with_retention, Timestamp::from_unix_secs(7), &mut bytes);
+        assert_eq!(decode_event(1, &bytes).unwrap().event, with_retention);
     }
 
     #[test]

@@ -1,0 +1,391 @@
+//! Older stored layouts, read forever and never written.
+//!
+//! - Log format 1: the layout of format 4, except that `settings.changed` carried only its first
+//!   five fields, and `change.deployed` and `note.added` no incident and check keys.
+//! - Log formats 2 and 3: the layout of format 4, except that `settings.changed` had no
+//!   `span_retention_secs` (its last field).
+//! - Snapshot formats 3 to 5: the layout of format 6, except that a cluster's settings had no
+//!   `span_retention_secs` and its span forest no late-span count.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use tidemark_core::event::{
+    Alert, ChangeDeployed, ChangeKind, CycleCompleted, FindingResolved, IncidentChange,
+    InventoryObserved, NoteAdded, NoteKind, SettingsChanged, SpanRecorded, Tracking,
+};
+use tidemark_core::findings::{
+    CategorySnapshot, ClusterSnapshot, DriftRecord, FindingSnapshot, FindingsSnapshot,
+};
+use tidemark_core::incidents::IncidentsSnapshot;
+use tidemark_core::orphans::{
+    ClusterOrphansSnapshot, GraphSnapshot, OrphanView, OrphansSnapshot, SpansSnapshot,
+    TraceSnapshot,
+};
+use tidemark_core::{
+    ClusterSettings, Event, EventId, Payload, ProjectionsSnapshot, Severity, Timestamp,
+};
+
+use super::{CodecError, SnapshotRecord, StoredEvent};
+
+/// The version byte of format 1.
+pub const EVENT_FORMAT_1: u8 = 1;
+
+#[derive(Deserialize)]
+struct SettingsV1 {
+    clean_cycles_to_resolve: Option<u32>,
+    enabled_categories: Option<Option<Vec<String>>>,
+    flap_window_secs: Option<u64>,
+    flap_threshold: Option<u32>,
+    notification_min_severity: Option<Severity>,
+}
+
+#[derive(Deserialize)]
+struct ChangeV1 {
+    service: String,
+    version: String,
+    kind: ChangeKind,
+    link: Option<String>,
+    summary: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NoteV1 {
+    incident: Option<String>,
+    author: String,
+    kind: NoteKind,
+    text: String,
+    links: Vec<String>,
+}
+
+/// Format 1's payload: variant order as in [`Payload`].
+#[derive(Deserialize)]
+enum PayloadV1 {
+    CycleCompleted(CycleCompleted),
+    FindingResolved(FindingResolved),
+    SettingsChanged(SettingsV1),
+    InventoryObserved(InventoryObserved),
+    TrackingUpserted(Tracking),
+    TrackingDeleted(Tracking),
+    SpanRecorded(SpanRecorded),
+    AlertFired(Alert),
+    AlertResolved(Alert),
+    ChangeDeployed(ChangeV1),
+    NoteAdded(NoteV1),
+    IncidentOpened(IncidentChange),
+    IncidentUpdated(IncidentChange),
+    IncidentClosed(IncidentChange),
+}
+
+#[derive(Deserialize)]
+struct EventV1 {
+    id: EventId,
+    schema: u32,
+    time: Timestamp,
+    source: String,
+    cluster: String,
+    payload: PayloadV1,
+}
+
+#[derive(Deserialize)]
+struct StoredV1 {
+    recorded_at: Timestamp,
+    event: EventV1,
+}
+
+fn upcast(payload: PayloadV1) -> Payload {
+    match payload {
+        PayloadV1::CycleCompleted(p) => Payload::CycleCompleted(p),
+        PayloadV1::FindingResolved(p) => Payload::FindingResolved(p),
+        PayloadV1::SettingsChanged(p) => Payload::SettingsChanged(SettingsChanged {
+            clean_cycles_to_resolve: p.clean_cycles_to_resolve,
+            enabled_categories: p.enabled_categories,
+            flap_window_secs: p.flap_window_secs,
+            flap_threshold: p.flap_threshold,
+            notification_min_severity: p.notification_min_severity,
+            ..SettingsChanged::default()
+        }),
+        PayloadV1::InventoryObserved(p) => Payload::InventoryObserved(p),
+        PayloadV1::TrackingUpserted(p) => Payload::TrackingUpserted(p),
+        PayloadV1::TrackingDeleted(p) => Payload::TrackingDeleted(p),
+        PayloadV1::SpanRecorded(p) => Payload::SpanRecorded(p),
+        PayloadV1::AlertFired(p) => Payload::AlertFired(p),
+        PayloadV1::AlertResolved(p) => Payload::AlertResolved(p),
+        PayloadV1::ChangeDeployed(p) => {
+            Payload::ChangeDeployed(tidemark_core::event::ChangeDeployed {
+                service: p.service,
+                version: p.version,
+                kind: p.kind,
+                link: p.link,
+                summary: p.summary,
+                incident: None,
+                check_keys: Vec::new(),
+            })
+        }
+        PayloadV1::NoteAdded(p) => Payload::NoteAdded(tidemark_core::event::NoteAdded {
+            incident: p.incident,
+            author: p.author,
+            kind: p.kind,
+            text: p.text,
+            links: p.links,
+            check_keys: Vec::new(),
+        }),
+        PayloadV1::IncidentOpened(p) => Payload::IncidentOpened(p),
+        PayloadV1::IncidentUpdated(p) => Payload::IncidentUpdated(p),
+        PayloadV1::IncidentClosed(p) => Payload::IncidentClosed(p),
+    }
+}
+
+/// Decodes the body (after the version byte) of a format-1 record.
+pub fn decode_event_v1(body: &[u8]) -> Result<StoredEvent, CodecError> {
+    let stored: StoredV1 = super::decode_body(body)?;
+    let e = stored.event;
+    Ok(StoredEvent {
+        recorded_at: stored.recorded_at,
+        event: Event {
+            id: e.id,
+            schema: e.schema,
+            time: e.time,
+            source: e.source,
+            cluster: e.cluster,
+            payload: upcast(e.payload),
+        },
+    })
+}
+
+/// `settings.changed` of log formats 2 and 3: every field but `span_retention_secs`.
+#[derive(Deserialize)]
+struct SettingsV3 {
+    clean_cycles_to_resolve: Option<u32>,
+    enabled_categories: Option<Option<Vec<String>>>,
+    flap_window_secs: Option<u64>,
+    flap_threshold: Option<u32>,
+    notification_min_severity: Option<Severity>,
+    flap_start_percent: Option<u32>,
+    flap_stop_percent: Option<u32>,
+    unreachable_after_cycles: Option<u32>,
+    orphan_confirm_scans: Option<u32>,
+    orphan_consumer_kinds: Option<Vec<String>>,
+    span_grace_secs: Option<u64>,
+    incident_window_secs: Option<u64>,
+    long_lived_secs: Option<u64>,
+}
+
+/// The payload of log formats 2 and 3: variant order as in [`Payload`].
+#[derive(Deserialize)]
+enum PayloadV3 {
+    CycleCompleted(CycleCompleted),
+    FindingResolved(FindingResolved),
+    SettingsChanged(SettingsV3),
+    InventoryObserved(InventoryObserved),
+    TrackingUpserted(Tracking),
+    TrackingDeleted(Tracking),
+    SpanRecorded(SpanRecorded),
+    AlertFired(Alert),
+    AlertResolved(Alert),
+    ChangeDeployed(ChangeDeployed),
+    NoteAdded(NoteAdded),
+    IncidentOpened(IncidentChange),
+    IncidentUpdated(IncidentChange),
+    IncidentClosed(IncidentChange),
+}
+
+#[derive(Deserialize)]
+struct EventV3 {
+    id: EventId,
+    schema: u32,
+    time: Timestamp,
+    source: String,
+    cluster: String,
+    payload: PayloadV3,
+}
+
+#[derive(Deserialize)]
+struct StoredV3 {
+    recorded_at: Timestamp,
+    event: EventV3,
+}
+
+fn upcast_v3(payload: PayloadV3) -> Payload {
+    match payload {
+        PayloadV3::CycleCompleted(p) => Payload::CycleCompleted(p),
+        PayloadV3::FindingResolved(p) => Payload::FindingResolved(p),
+        PayloadV3::SettingsChanged(p) => Payload::SettingsChanged(SettingsChanged {
+            clean_cycles_to_resolve: p.clean_cycles_to_resolve,
+            enabled_categories: p.enabled_categories,
+            flap_window_secs: p.flap_window_secs,
+            flap_threshold: p.flap_threshold,
+            notification_min_severity: p.notification_min_severity,
+            flap_start_percent: p.flap_start_percent,
+            flap_stop_percent: p.flap_stop_percent,
+            unreachable_after_cycles: p.unreachable_after_cycles,
+            orphan_confirm_scans: p.orphan_confirm_scans,
+            orphan_consumer_kinds: p.orphan_consumer_kinds,
+            span_grace_secs: p.span_grace_secs,
+            incident_window_secs: p.incident_window_secs,
+            long_lived_secs: p.long_lived_secs,
+            span_retention_secs: None,
+        }),
+        PayloadV3::InventoryObserved(p) => Payload::InventoryObserved(p),
+        PayloadV3::TrackingUpserted(p) => Payload::TrackingUpserted(p),
+        PayloadV3::TrackingDeleted(p) => Payload::TrackingDeleted(p),
+        PayloadV3::SpanRecorded(p) => Payload::SpanRecorded(p),
+        PayloadV3::AlertFired(p) => Payload::AlertFired(p),
+        PayloadV3::AlertResolved(p) => Payload::AlertResolved(p),
+        PayloadV3::ChangeDeployed(p) => Payload::ChangeDeployed(p),
+        PayloadV3::NoteAdded(p) => Payload::NoteAdded(p),
+        PayloadV3::IncidentOpened(p) => Payload::IncidentOpened(p),
+        PayloadV3::IncidentUpdated(p) => Payload::IncidentUpdated(p),
+        PayloadV3::IncidentClosed(p) => Payload::IncidentClosed(p),
+    }
+}
+
+/// Decodes the postcard body of a format-2 or format-3 record (after its envelope).
+pub fn decode_event_v3(body: &[u8]) -> Result<StoredEvent, CodecError> {
+    let stored: StoredV3 = super::decode_body(body)?;
+    let e = stored.event;
+    Ok(StoredEvent {
+        recorded_at: stored.recorded_at,
+        event: Event {
+            id: e.id,
+            schema: e.schema,
+            time: e.time,
+            source: e.source,
+            cluster: e.cluster,
+            payload: upcast_v3(e.payload),
+        },
+    })
+}
+
+/// A cluster's settings in snapshot formats 3 to 5: every field but `span_retention_secs`.
+#[derive(Deserialize)]
+struct ClusterSettingsV5 {
+    clean_cycles_to_resolve: u32,
+    enabled_categories: Option<std::collections::BTreeSet<String>>,
+    flap_window_secs: u64,
+    flap_threshold: u32,
+    notification_min_severity: Severity,
+    flap_start_percent: u32,
+    flap_stop_percent: u32,
+    unreachable_after_cycles: u32,
+    orphan_confirm_scans: u32,
+    orphan_consumer_kinds: std::collections::BTreeSet<String>,
+    span_grace_secs: u64,
+    incident_window_secs: u64,
+    long_lived_secs: u64,
+}
+
+impl From<ClusterSettingsV5> for ClusterSettings {
+    fn from(s: ClusterSettingsV5) -> Self {
+        Self {
+            clean_cycles_to_resolve: s.clean_cycles_to_resolve,
+            enabled_categories: s.enabled_categories,
+            flap_window_secs: s.flap_window_secs,
+            flap_threshold: s.flap_threshold,
+            notification_min_severity: s.notification_min_severity,
+            flap_start_percent: s.flap_start_percent,
+            flap_stop_percent: s.flap_stop_percent,
+            unreachable_after_cycles: s.unreachable_after_cycles,
+            orphan_confirm_scans: s.orphan_confirm_scans,
+            orphan_consumer_kinds: s.orphan_consumer_kinds,
+            span_grace_secs: s.span_grace_secs,
+            span_retention_secs: ClusterSettings::default().span_retention_secs,
+            incident_window_secs: s.incident_window_secs,
+            long_lived_secs: s.long_lived_secs,
+        }
+    }
+}
+
+/// [`ClusterSnapshot`] of snapshot formats 3 to 5.
+#[derive(Deserialize)]
+struct ClusterSnapshotV5 {
+    cluster: String,
+    settings: ClusterSettingsV5,
+    clock: Option<Timestamp>,
+    cycles: u64,
+    unstable_keys: Vec<Cow<'static, str>>,
+    categories: Vec<CategorySnapshot<'static>>,
+    drifts: Vec<DriftRecord>,
+    findings: Vec<FindingSnapshot<'static>>,
+}
+
+/// [`SpansSnapshot`] of snapshot formats 3 to 5.
+#[derive(Deserialize)]
+struct SpansSnapshotV5 {
+    traces: Vec<TraceSnapshot>,
+    span_orphans: Vec<OrphanView>,
+}
+
+/// [`ClusterOrphansSnapshot`] of snapshot formats 3 to 5.
+#[derive(Deserialize)]
+struct ClusterOrphansSnapshotV5 {
+    cluster: String,
+    clock: Option<Timestamp>,
+    graph: GraphSnapshot,
+    spans: SpansSnapshotV5,
+}
+
+/// [`OrphansSnapshot`] of snapshot formats 3 to 5.
+#[derive(Deserialize)]
+struct OrphansSnapshotV5 {
+    clusters: Vec<ClusterOrphansSnapshotV5>,
+}
+
+type SnapshotRecordV5 = SnapshotRecord<
+    ProjectionsSnapshot<
+        FindingsSnapshot<Vec<ClusterSnapshotV5>>,
+        OrphansSnapshotV5,
+        IncidentsSnapshot<'static>,
+    >,
+>;
+
+/// Decodes the postcard body of a snapshot of formats 3 to 5 (after its envelope) into today's
+/// layout: the settings get the default span retention, the span forests no late spans.
+pub fn decode_snapshot_v5(body: &[u8]) -> Result<SnapshotRecord, CodecError> {
+    let old: SnapshotRecordV5 = super::decode_body(body)?;
+    let findings = FindingsSnapshot {
+        clusters: old
+            .projections
+            .findings
+            .clusters
+            .into_iter()
+            .map(|c| ClusterSnapshot {
+                cluster: Cow::Owned(c.cluster),
+                settings: Cow::Owned(c.settings.into()),
+                clock: c.clock,
+                cycles: c.cycles,
+                unstable_keys: c.unstable_keys,
+                categories: c.categories,
+                drifts: Cow::Owned(c.drifts),
+                findings: c.findings,
+            })
+            .collect(),
+    };
+    let orphans = OrphansSnapshot {
+        clusters: old
+            .projections
+            .orphans
+            .clusters
+            .into_iter()
+            .map(|c| ClusterOrphansSnapshot {
+                cluster: c.cluster,
+                clock: c.clock,
+                graph: c.graph,
+                spans: SpansSnapshot {
+                    traces: c.spans.traces,
+                    span_orphans: c.spans.span_orphans,
+                    late_spans: 0,
+                },
+            })
+            .collect(),
+    };
+    Ok(SnapshotRecord {
+        seq: old.seq,
+        max_time: old.max_time,
+        projections: ProjectionsSnapshot {
+            findings,
+            orphans,
+            incidents: old.projections.incidents,
+        },
+    })
+}
