@@ -238,3 +238,45 @@ async fn history_pages_are_bounded_and_checked() {
     assert_eq!(then["occurrences"], 2);
     assert_eq!(then["history"].as_array().unwrap().len(), 2);
 }
+
+/// The finding page given both `after` and `before` shows the timeline entries between them
+/// (a schema-valid request, so not a 400).
+#[tokio::test]
+async fn the_finding_page_between_two_positions_shows_the_entries_between_them() {
+    let h = catalogue().await;
+    let views = h.store.read(|p| p.findings().views());
+    let view = views
+        .iter()
+        .max_by_key(|v| {
+            h.store
+                .finding_timeline(&v.cluster, &v.check_key)
+                .unwrap()
+                .len()
+        })
+        .unwrap();
+    let timeline = h
+        .store
+        .finding_timeline(&view.cluster, &view.check_key)
+        .unwrap();
+    assert!(timeline.len() >= 4, "a timeline of at least four entries");
+    let (after, before) = (timeline[0].seq, timeline[3].seq);
+    let uri = format!(
+        "/findings/{}/{}?after={after}&before={before}",
+        segment(&view.cluster),
+        segment(&view.check_key)
+    );
+    let response = h
+        .app
+        .clone()
+        .oneshot(Request::get(&uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let page = String::from_utf8_lossy(&bytes);
+    assert_eq!(status, StatusCode::OK, "{uri}: {page}");
+    assert!(
+        page.contains(r#"<span class="count">2</span>"#),
+        "{uri}: the two entries between {after} and {before}"
+    );
+}

@@ -156,7 +156,7 @@ async fn incident(
 #[serde(deny_unknown_fields)]
 struct FindingPageQuery {
     /// The timeline entries before this log position (the "older" link); by default the
-    /// latest ones.
+    /// latest ones. With `after` too: the entries between the two, oldest first.
     #[schemars(range(max = 9_007_199_254_740_991_u64))]
     before: Option<u64>,
     /// The timeline entries after this log position (the "newer" link).
@@ -174,20 +174,26 @@ async fn finding(
     ApiPath((cluster, check_key)): ApiPath<(String, String)>,
     ApiQuery(params): ApiQuery<FindingPageQuery>,
 ) -> Result<HtmlPage, ApiError> {
-    let anchor = match (params.before, params.after) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "`before` and `after`: pass one of them (the page's older or newer link), not both",
-            ));
-        }
-        (Some(before), None) => TimelineAnchor::Before(position_param("before", Some(before))?),
-        (None, Some(after)) => TimelineAnchor::After(position_param("after", Some(after))?),
-        (None, None) => TimelineAnchor::Before(u64::MAX),
+    // Both: the window between them, read forward from `after` and ending before `before`.
+    let (anchor, end) = match (params.before, params.after) {
+        (Some(before), Some(after)) => (
+            TimelineAnchor::After(position_param("after", Some(after))?),
+            position_param("before", Some(before))?.saturating_sub(1),
+        ),
+        (Some(before), None) => (
+            TimelineAnchor::Before(position_param("before", Some(before))?),
+            u64::MAX,
+        ),
+        (None, Some(after)) => (
+            TimelineAnchor::After(position_param("after", Some(after))?),
+            u64::MAX,
+        ),
+        (None, None) => (TimelineAnchor::Before(u64::MAX), u64::MAX),
     };
     let limit = page_size(params.limit)?;
     let store = state.store.clone();
     blocking(move || {
-        let up_to = store.checkpoint();
+        let up_to = store.checkpoint().min(end);
         let window = store
             .finding_timeline_window(&cluster, &check_key, anchor, up_to, limit)
             .map_err(|e| ApiError::query(&e))?;
