@@ -81,7 +81,7 @@ impl ClusterFindings {
             let finding = &self.findings[index as usize];
             let category = finding.category as usize;
             let run = self.category_runs[category];
-            if finding.occurrences.len() == 1
+            if finding.occurrence_count == 1
                 && run.saturating_sub(finding.open_run) <= SHORT_LIVED_RUNS
             {
                 let record = ChurnRecord {

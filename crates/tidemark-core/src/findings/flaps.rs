@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::settings::MAX_FLAP_WINDOW_SECS;
 use crate::timestamp::Timestamp;
 
-use super::{ChangeSink, ClusterFindings, Finding, FindingChange, Occurrence, ResolutionKind};
+use super::{ClusterFindings, Finding, FindingChange, FoldOutput, Occurrence, ResolutionKind};
 
 /// Runs of its category a finding's state change history covers.
 pub const FLAP_HISTORY_RUNS: u32 = 20;
@@ -199,8 +199,11 @@ pub struct FlapStatus {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FlapState {
     status: FlapStatus,
-    /// Flapping episodes, oldest first.
-    episodes: Vec<FlapEpisode>,
+    /// The open flapping episodes (at most one per detector), each with its number; the ended
+    /// ones are written to the history.
+    open_episodes: Vec<(u64, FlapEpisode)>,
+    /// Episodes, open ones included.
+    episode_count: u64,
     /// Times of its auto-resolutions after the cluster's forgetting horizon
     /// ([`forgetting_horizon`]), sorted (the count detector's input; rebuilt from the
     /// occurrences on restore).
@@ -215,13 +218,14 @@ pub(super) fn forgetting_horizon(clock: Timestamp) -> Timestamp {
 
 impl FlapState {
     /// The state a snapshot kept, with the auto-resolution times rebuilt from `occurrences`
-    /// (those after the forgetting horizon of the cluster's `clock`, as the live state keeps).
+    /// (those after the forgetting horizon of the cluster's `clock`, as the live state keeps);
+    /// and the ended episodes of `episodes` (every episode, oldest first), for the history.
     pub(super) fn restore(
         status: FlapStatus,
         episodes: Vec<FlapEpisode>,
         occurrences: &[Occurrence],
         clock: Option<Timestamp>,
-    ) -> Self {
+    ) -> (Self, Vec<(u64, FlapEpisode)>) {
         let horizon = clock.map(forgetting_horizon);
         let mut auto_resolved_at: Vec<Timestamp> = occurrences
             .iter()
@@ -230,11 +234,17 @@ impl FlapState {
             .filter(|&t| horizon.is_none_or(|h| t > h))
             .collect();
         auto_resolved_at.sort_unstable();
-        Self {
+        let episode_count = episodes.len() as u64;
+        let (open_episodes, ended) = (1..)
+            .zip(episodes)
+            .partition(|(_, episode): &(u64, FlapEpisode)| episode.is_open());
+        let state = Self {
             status,
-            episodes,
+            open_episodes,
+            episode_count,
             auto_resolved_at,
-        }
+        };
+        (state, ended)
     }
 
     /// Where the detectors stand (what a snapshot keeps besides the episodes).
@@ -242,9 +252,14 @@ impl FlapState {
         self.status
     }
 
-    /// Every episode, oldest first.
-    pub(super) fn episodes(&self) -> &[FlapEpisode] {
-        &self.episodes
+    /// The open episodes with their numbers, in the order they started.
+    pub(super) fn open_episodes(&self) -> &[(u64, FlapEpisode)] {
+        &self.open_episodes
+    }
+
+    /// Episodes, by either detector, open ones included.
+    pub(super) fn episode_count(&self) -> u64 {
+        self.episode_count
     }
 
     /// The state change detector calls it flapping now.
@@ -276,13 +291,14 @@ impl FlapState {
         figure: u32,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         match detector {
             FlapDetector::Count => self.status.flapping_count = true,
             FlapDetector::StateChange => self.status.flapping_state_change = true,
         }
-        self.episodes.push(FlapEpisode {
+        self.episode_count += 1;
+        let episode = FlapEpisode {
             detector,
             started_at: at,
             started_seq: seq,
@@ -290,7 +306,12 @@ impl FlapState {
             stopped_at: None,
             stopped_seq: None,
             stop_figure: None,
-        });
+        };
+        self.open_episodes.push((self.episode_count, episode));
+        debug_assert!(
+            self.open_episodes.len() <= 2,
+            "one open episode per detector"
+        );
         sink.change(check_key, FindingChange::FlapStarted(detector));
     }
 
@@ -301,23 +322,24 @@ impl FlapState {
         figure: u32,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         match detector {
             FlapDetector::Count => self.status.flapping_count = false,
             FlapDetector::StateChange => self.status.flapping_state_change = false,
         }
-        if let Some(episode) = self
-            .episodes
-            .iter_mut()
-            .rev()
-            .find(|e| e.detector == detector && e.is_open())
+        sink.change(check_key, FindingChange::FlapStopped(detector));
+        if let Some(open) = self
+            .open_episodes
+            .iter()
+            .position(|(_, e)| e.detector == detector)
         {
+            let (number, mut episode) = self.open_episodes.remove(open);
             episode.stopped_at = Some(at);
             episode.stopped_seq = Some(seq);
             episode.stop_figure = Some(figure);
+            sink.flap_episode_ended(check_key, number, &episode);
         }
-        sink.change(check_key, FindingChange::FlapStopped(detector));
     }
 
     /// The state change detector's hysteresis at `tenths`: starts at `start_tenths` or more,
@@ -331,7 +353,7 @@ impl FlapState {
         stop_tenths: u32,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         if !self.status.flapping_state_change && self.status.recorded && tenths >= start_tenths {
             self.start(check_key, FlapDetector::StateChange, tenths, seq, at, sink);
@@ -362,7 +384,7 @@ impl ClusterFindings {
         present: bool,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         let start_tenths = self.settings.flap_start_percent * 10;
         let stop_tenths = self.settings.effective_flap_stop_percent() * 10;
@@ -401,7 +423,7 @@ impl ClusterFindings {
         &mut self,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         let mut i = 0;
         while i < self.flap_watch.len() {
@@ -512,7 +534,7 @@ impl ClusterFindings {
         index: u32,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         let times = &mut self.findings[index as usize].flap.auto_resolved_at;
         let pos = times.partition_point(|&t| t <= at);
@@ -560,7 +582,7 @@ impl ClusterFindings {
         index: u32,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         let finding = &self.findings[index as usize];
         if finding.flap.status.flapping_count {
@@ -588,7 +610,7 @@ impl ClusterFindings {
         &mut self,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         let Some(now) = self.clock else { return };
         while let Some(&(expiry, index)) = self.count_expiry.first() {
@@ -616,7 +638,7 @@ impl ClusterFindings {
     }
 
     /// The window or threshold changed: every count-flapping finding is judged again.
-    fn recheck_count_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl ChangeSink) {
+    fn recheck_count_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl FoldOutput) {
         let flapping: Vec<u32> = self.count_expiry.iter().map(|&(_, i)| i).collect();
         self.count_expiry.clear();
         for index in flapping {
@@ -641,13 +663,13 @@ impl ClusterFindings {
 
     /// Settings changed: both detectors judge every finding again against the new
     /// thresholds (no run is recorded).
-    pub(super) fn recheck_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl ChangeSink) {
+    pub(super) fn recheck_flaps(&mut self, seq: u64, at: Timestamp, sink: &mut impl FoldOutput) {
         self.recheck_count_flaps(seq, at, sink);
         let start_tenths = self.settings.flap_start_percent * 10;
         let stop_tenths = self.settings.effective_flap_stop_percent() * 10;
         for index in 0..self.findings.len() as u32 {
             let finding = &self.findings[index as usize];
-            if finding.occurrences.is_empty() {
+            if finding.occurrence_count == 0 {
                 continue;
             }
             if !finding.flap.status.flapping_count {

@@ -11,8 +11,8 @@ use crate::timestamp::Timestamp;
 
 use super::flaps::FlapState;
 use super::{
-    ChangeSink, ClusterFindings, Discard, Finding, FindingChange, FindingsProjection, NOT_ACTIVE,
-    Occurrence, ResolutionKind,
+    ChangeSink, ClusterFindings, Discard, Finding, FindingChange, FindingsProjection, FoldOutput,
+    HistorySink, NOT_ACTIVE, Occurrence, Output, ResolutionKind,
 };
 
 impl FindingsProjection {
@@ -22,8 +22,32 @@ impl FindingsProjection {
     }
 
     /// Applies the event at log position `seq`, telling `sink` every finding state change
-    /// (of the event's cluster).
+    /// (of the event's cluster); the history it closes goes to the projection's own
+    /// [`MemoryHistory`](super::MemoryHistory).
     pub fn apply_reporting(&mut self, seq: u64, event: &Event, sink: &mut impl ChangeSink) {
+        let mut history = std::mem::take(&mut self.history);
+        self.apply_writing_history(seq, event, sink, &mut history);
+        self.history = history;
+    }
+
+    /// Applies the event at log position `seq`, telling `changes` every finding state change
+    /// and writing the history it closes (occurrences, flap episodes) to `history` instead of
+    /// the projection's own [`MemoryHistory`](super::MemoryHistory). The live state is the
+    /// same either way; the projection's views read its own history, so a fold that writes
+    /// elsewhere reads its past through the reader of that sink (the store's tables, ADR 0006's
+    /// next step).
+    pub fn apply_writing_history(
+        &mut self,
+        seq: u64,
+        event: &Event,
+        changes: &mut impl ChangeSink,
+        history: &mut impl HistorySink,
+    ) {
+        let sink = &mut Output {
+            cluster: &event.cluster,
+            changes,
+            history,
+        };
         let cluster = self.cluster_mut(&event.cluster);
         // A late event (earlier than the cluster's clock) is applied at the clock, so no time in
         // the state goes back: a finding is never last seen before it opened
@@ -107,7 +131,8 @@ impl ClusterFindings {
             resource: obs.resource.clone().map(Box::new),
             clean_cycles: 0,
             last_seen_at: Timestamp::default(),
-            occurrences: Vec::new(),
+            current: Occurrence::NONE,
+            occurrence_count: 0,
             active_slot: NOT_ACTIVE,
             seen_stamp: 0,
             seen_index: 0,
@@ -133,20 +158,18 @@ impl ClusterFindings {
         at: Timestamp,
         seq: u64,
         kind: ResolutionKind,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         let finding = &mut self.findings[index as usize];
         sink.change(&finding.check_key, FindingChange::Resolved(kind));
         let slot = finding.active_slot as usize;
         finding.active_slot = NOT_ACTIVE;
         finding.clean_cycles = 0;
-        let occurrence = finding
-            .occurrences
-            .last_mut()
-            .expect("an active finding has an open occurrence");
+        let occurrence = &mut finding.current;
         occurrence.resolved_at = Some(at);
         occurrence.resolved_seq = Some(seq);
         occurrence.resolution_kind = Some(kind);
+        sink.occurrence_closed(&finding.check_key, finding.occurrence_count, occurrence);
         self.active.swap_remove(slot);
         if let Some(&moved) = self.active.get(slot) {
             self.findings[moved as usize].active_slot = slot as u32;
@@ -162,7 +185,7 @@ impl ClusterFindings {
         seq: u64,
         at: Timestamp,
         cycle: &CycleCompleted,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         self.cycle_stamp += 1;
         let stamp = self.cycle_stamp;
@@ -227,17 +250,14 @@ impl ClusterFindings {
             finding.clean_cycles = 0;
             if !finding.is_active() {
                 sink.change(&finding.check_key, FindingChange::Opened);
-                if finding.occurrences.is_empty() {
-                    // Most findings open once: room for one, not the four a first push reserves.
-                    finding.occurrences.reserve_exact(1);
-                }
-                finding.occurrences.push(Occurrence {
+                finding.current = Occurrence {
                     opened_at: at,
                     opened_seq: seq,
                     resolved_at: None,
                     resolved_seq: None,
                     resolution_kind: None,
-                });
+                };
+                finding.occurrence_count += 1;
                 finding.open_run = self.category_runs[category as usize];
                 self.activate(index);
                 if obs.informational {
@@ -298,7 +318,7 @@ impl ClusterFindings {
         seq: u64,
         at: Timestamp,
         resolved: &FindingResolved,
-        sink: &mut impl ChangeSink,
+        sink: &mut impl FoldOutput,
     ) {
         if let Some(index) = self.index_of(&resolved.check_key)
             && self.findings[index as usize].is_active()

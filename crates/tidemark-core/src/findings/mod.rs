@@ -30,6 +30,7 @@ use crate::timestamp::Timestamp;
 
 mod churn;
 pub mod flaps;
+mod history;
 mod lifecycle;
 mod queries;
 mod snapshot;
@@ -37,14 +38,15 @@ mod views;
 
 pub use self::churn::{CHURN_MIN_KEYS, CHURN_WINDOW_RUNS, ChurnRecord, DriftRecord};
 pub use self::flaps::FlapStatus;
-pub use self::queries::HistoryWindow;
+pub use self::history::{Direction, HistoryRange, HistoryReader, HistorySink, MemoryHistory};
+pub use self::queries::{HistoryWindow, LiveHistory};
 pub use self::snapshot::{CategorySnapshot, ClusterSnapshot, FindingSnapshot, FindingsSnapshot};
 pub use self::views::{
     ChurnView, DriftView, FindingFacts, FindingOverview, FindingState, FindingSummary, FindingView,
     FlapOverview, FlapView, LongLivedView, StuckReport, UnreachableReason, UnreachableView,
 };
 
-use self::flaps::{FlapDetector, FlapState};
+use self::flaps::{FlapDetector, FlapEpisode, FlapState};
 
 /// How an occurrence of a finding ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -94,6 +96,17 @@ pub struct Occurrence {
     pub resolved_seq: Option<u64>,
     /// How it was resolved.
     pub resolution_kind: Option<ResolutionKind>,
+}
+
+impl Occurrence {
+    /// The placeholder of a finding that never opened.
+    const NONE: Self = Self {
+        opened_at: Timestamp::from_unix_nanos(0),
+        opened_seq: 0,
+        resolved_at: None,
+        resolved_seq: None,
+        resolution_kind: None,
+    };
 }
 
 /// A change of a finding's state, reported as the fold applies an event (for timeline indexes).
@@ -150,6 +163,41 @@ impl ChangeSink for Vec<(String, FindingChange)> {
     }
 }
 
+/// What the fold reports to as it applies an event of one cluster: the finding changes and
+/// the history it writes out.
+pub(super) trait FoldOutput: ChangeSink {
+    /// Occurrence `number` of `check_key` closed.
+    fn occurrence_closed(&mut self, check_key: &str, number: u64, occurrence: &Occurrence);
+    /// Flap episode `number` of `check_key` ended.
+    fn flap_episode_ended(&mut self, check_key: &str, number: u64, episode: &FlapEpisode);
+}
+
+/// The changes and the history sinks of one event, with its cluster's name.
+struct Output<'a, C, H> {
+    cluster: &'a str,
+    changes: &'a mut C,
+    history: &'a mut H,
+}
+
+impl<C: ChangeSink, H> ChangeSink for Output<'_, C, H> {
+    #[inline]
+    fn change(&mut self, check_key: &str, change: FindingChange) {
+        self.changes.change(check_key, change);
+    }
+}
+
+impl<C: ChangeSink, H: HistorySink> FoldOutput for Output<'_, C, H> {
+    fn occurrence_closed(&mut self, check_key: &str, number: u64, occurrence: &Occurrence) {
+        self.history
+            .occurrence_closed(self.cluster, check_key, number, occurrence);
+    }
+
+    fn flap_episode_ended(&mut self, check_key: &str, number: u64, episode: &FlapEpisode) {
+        self.history
+            .flap_episode_ended(self.cluster, check_key, number, episode);
+    }
+}
+
 const NOT_ACTIVE: u32 = u32::MAX;
 
 /// One finding of one cluster, live in the projection.
@@ -164,7 +212,11 @@ struct Finding {
     resource: Option<Box<ResourceRef>>,
     clean_cycles: u32,
     last_seen_at: Timestamp,
-    occurrences: Vec<Occurrence>,
+    /// The current occurrence: open while active, else the last closed one (the earlier ones
+    /// are in the history); meaningless while `occurrence_count` is 0.
+    current: Occurrence,
+    /// Occurrences, the current one included.
+    occurrence_count: u64,
     /// Position in `ClusterFindings::active`, or `NOT_ACTIVE`.
     active_slot: u32,
     /// The cycle stamp of the last cycle that saw it, and the index of the entry that won.
@@ -279,7 +331,7 @@ impl ClusterFindings {
 
     /// The findings that have been seen (an index entry without an occurrence is never shown).
     fn seen_findings(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| !f.occurrences.is_empty())
+        self.findings.iter().filter(|f| f.occurrence_count > 0)
     }
 
     /// The keys check-key hygiene flagged, sorted.
@@ -294,10 +346,12 @@ impl ClusterFindings {
     }
 }
 
-/// The findings of every cluster.
+/// The findings of every cluster, and their history (in memory, unless the fold is given
+/// another [`HistorySink`]).
 #[derive(Clone, Debug, Default)]
 pub struct FindingsProjection {
     clusters: BTreeMap<String, ClusterFindings>,
+    history: MemoryHistory,
 }
 
 impl FindingsProjection {

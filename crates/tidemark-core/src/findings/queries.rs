@@ -7,46 +7,27 @@
 //! so a page costs what it returns, however long the log. The whole lists (`views`, `flaps`,
 //! `stuck`) are the CLI's and the replay corpus' shapes.
 
+use std::ops::Bound;
+
 use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
 
 use super::churn::{CHURN_MIN_KEYS, CHURN_WINDOW_RUNS, ChurnRecord};
 use super::flaps::{FlapDetector, FlapEpisode, FlapEpisodeView};
+use super::history::{Direction, HistoryRange};
 use super::views::{
     ChurnView, DriftView, FindingFacts, FindingOverview, FindingState, FindingSummary, FindingView,
     FlapOverview, FlapView, LongLivedView, StuckReport, UnreachableReason, UnreachableView,
 };
 use super::{ClusterFindings, Finding, FindingsProjection, Occurrence};
 
-/// The range of `episodes` (in the order they started) that holds every episode overlapping
-/// log positions `from..=to`, and some that do not (filter them): at most `limit`, the latest.
-/// Those that started in the window are a contiguous range; of those that started before it,
-/// only the last of each detector can still be open at `from` (a detector's episodes follow
-/// one another), so the walk back stops once it has met both detectors.
-fn overlapping_episodes(
-    episodes: &[FlapEpisode],
-    from: u64,
-    to: u64,
-    limit: usize,
-) -> (usize, usize) {
-    let end = episodes.partition_point(|e| e.started_seq <= to);
-    let in_window = episodes[..end].partition_point(|e| e.started_seq < from);
-    let mut start = in_window;
-    let mut met = [false; 2];
-    for (index, episode) in episodes[..in_window].iter().enumerate().rev() {
-        let detector = match episode.detector {
-            FlapDetector::Count => 0,
-            FlapDetector::StateChange => 1,
-        };
-        if !met[detector] {
-            met[detector] = true;
-            start = index;
-        }
-        if met == [true, true] {
-            break;
-        }
-    }
-    (start.max(end.saturating_sub(limit)), end)
+/// What one live finding holds of its history in memory (`largest_live_history`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveHistory {
+    /// Occurrences held (the current one, open or last closed).
+    pub occurrences: usize,
+    /// Flap episodes held (the open ones).
+    pub flap_episodes: usize,
 }
 
 /// A window of a finding's history: the occurrences (or flap episodes) that overlap a range of
@@ -66,7 +47,11 @@ impl FindingsProjection {
         for (name, cluster) in &self.clusters {
             let mut findings: Vec<&Finding> = cluster.seen_findings().collect();
             findings.sort_unstable_by(|a, b| a.check_key.cmp(&b.check_key));
-            views.extend(findings.into_iter().map(|f| cluster.view(name, f)));
+            views.extend(
+                findings
+                    .into_iter()
+                    .map(|f| cluster.view(name, f, &self.history)),
+            );
         }
         views
     }
@@ -83,7 +68,7 @@ impl FindingsProjection {
         let state = self.clusters.get(cluster)?;
         let index = state.index_of(check_key)?;
         let finding = &state.findings[index as usize];
-        (!finding.occurrences.is_empty()).then(|| state.view(cluster, finding))
+        (finding.occurrence_count > 0).then(|| state.view(cluster, finding, &self.history))
     }
 
     /// The settings in force for `cluster` (defaults for a cluster never seen).
@@ -136,10 +121,10 @@ impl FindingsProjection {
     ) -> (Vec<FlapOverview>, bool) {
         self.page_of(
             cluster,
-            |_, f| !f.flap.episodes().is_empty(),
+            |_, f| f.flap.episode_count() > 0,
             after,
             limit,
-            |name, state, finding| state.flap_overview(name, finding),
+            |name, state, finding| state.flap_overview(name, finding, &self.history),
         )
     }
 
@@ -188,7 +173,7 @@ impl FindingsProjection {
     fn seen(&self, cluster: &str, check_key: &str) -> Option<(&ClusterFindings, &Finding)> {
         let state = self.clusters.get(cluster)?;
         let finding = &state.findings[state.index_of(check_key)? as usize];
-        (!finding.occurrences.is_empty()).then_some((state, finding))
+        (finding.occurrence_count > 0).then_some((state, finding))
     }
 
     /// A page of a finding's history, oldest first: the occurrences that opened after log
@@ -203,16 +188,23 @@ impl FindingsProjection {
         limit: usize,
     ) -> Option<(Vec<Occurrence>, bool)> {
         let (_, finding) = self.seen(cluster, check_key)?;
-        let history = &finding.occurrences;
+        let mut page = finding.occurrences(
+            cluster,
+            &self.history,
+            &HistoryRange {
+                opened: (Bound::Excluded(after), Bound::Unbounded),
+                limit: limit.saturating_add(1),
+                ..HistoryRange::all()
+            },
+        );
         debug_assert!(
-            history
-                .windows(2)
-                .all(|w| w[0].opened_seq < w[1].opened_seq),
+            page.windows(2)
+                .all(|w| w[0].1.opened_seq < w[1].1.opened_seq),
             "occurrences open in log order, one per event"
         );
-        let start = history.partition_point(|o| o.opened_seq <= after);
-        let end = start.saturating_add(limit).min(history.len());
-        Some((history[start..end].to_vec(), end < history.len()))
+        let more = page.len() > limit;
+        page.truncate(limit);
+        Some((page.into_iter().map(|(_, o)| o).collect(), more))
     }
 
     /// A page of a finding's flap episodes, in the order they started: those after `after`
@@ -229,21 +221,35 @@ impl FindingsProjection {
         limit: usize,
     ) -> Option<(Vec<FlapEpisodeView>, bool)> {
         let (state, finding) = self.seen(cluster, check_key)?;
-        let episodes = finding.flap.episodes();
+        // A detector starts at most one episode per event: the cursor's event holds at most
+        // two, so `limit + 3` from it hold the page and say whether more follow.
+        let episodes = finding.flap_episodes(
+            cluster,
+            &self.history,
+            &HistoryRange {
+                opened: (
+                    after.map_or(Bound::Unbounded, |(seq, _)| Bound::Included(seq)),
+                    Bound::Unbounded,
+                ),
+                limit: limit.saturating_add(3),
+                ..HistoryRange::all()
+            },
+        );
         debug_assert!(
             episodes
                 .windows(2)
-                .all(|w| w[0].started_seq < w[1].started_seq
-                    || (w[0].started_seq == w[1].started_seq && w[0].detector != w[1].detector)),
+                .all(|w| w[0].1.started_seq < w[1].1.started_seq
+                    || (w[0].1.started_seq == w[1].1.started_seq
+                        && w[0].1.detector != w[1].1.detector)),
             "episodes are kept in the order they started, one per detector and event"
         );
         let start = after.map_or(0, |(seq, detector)| {
-            let ties = episodes.partition_point(|e| e.started_seq < seq);
-            let past = episodes.partition_point(|e| e.started_seq <= seq);
+            let ties = episodes.partition_point(|(_, e)| e.started_seq < seq);
+            let past = episodes.partition_point(|(_, e)| e.started_seq <= seq);
             // Right after the cursor's episode; past the event when it names none of them.
             episodes[ties..past]
                 .iter()
-                .position(|e| e.detector == detector)
+                .position(|(_, e)| e.detector == detector)
                 .map_or(past, |i| ties + i + 1)
         });
         let end = start.saturating_add(limit).min(episodes.len());
@@ -251,7 +257,7 @@ impl FindingsProjection {
         Some((
             episodes[start..end]
                 .iter()
-                .map(|e| e.view(window))
+                .map(|(_, e)| e.view(window))
                 .collect(),
             end < episodes.len(),
         ))
@@ -271,17 +277,28 @@ impl FindingsProjection {
         limit: usize,
     ) -> Option<HistoryWindow<Occurrence>> {
         let (_, finding) = self.seen(cluster, check_key)?;
-        let history = &finding.occurrences;
-        // Occurrences do not overlap one another: both ends grow with the index.
-        let end = history.partition_point(|o| o.opened_seq <= to);
-        let start = history[..end]
-            .partition_point(|o| o.resolved_seq.is_some_and(|resolved| resolved < from))
-            .max(end.saturating_sub(limit));
+        // Occurrences do not overlap one another: both ends grow with the number, so those
+        // overlapping the window are the latest that opened by `to`, back to the first that
+        // was still open at `from`.
+        let mut items: Vec<(usize, Occurrence)> = finding
+            .occurrences(
+                cluster,
+                &self.history,
+                &HistoryRange {
+                    opened: (Bound::Unbounded, Bound::Included(to)),
+                    direction: Direction::Backward,
+                    limit,
+                    ..HistoryRange::all()
+                },
+            )
+            .into_iter()
+            .take_while(|(_, o)| o.resolved_seq.is_none_or(|resolved| resolved >= from))
+            .map(|(number, o)| (number as usize, o))
+            .collect();
+        items.reverse();
         Some(HistoryWindow {
-            items: (start + 1..)
-                .zip(history[start..end].iter().cloned())
-                .collect(),
-            total: history.len(),
+            items,
+            total: finding.occurrence_count as usize,
         })
     }
 
@@ -297,17 +314,17 @@ impl FindingsProjection {
         limit: usize,
     ) -> Option<HistoryWindow<FlapEpisodeView>> {
         let (state, finding) = self.seen(cluster, check_key)?;
-        let episodes = finding.flap.episodes();
-        let (start, end) = overlapping_episodes(episodes, from, to, limit);
         let window = state.settings.flap_window_secs;
-        let items = (start + 1..)
-            .zip(&episodes[start..end])
+        let mut items: Vec<(usize, FlapEpisodeView)> = finding
+            .flap_episodes_overlapping(cluster, &self.history, from, to, limit)
+            .into_iter()
             .filter(|(_, e)| e.stopped_seq.is_none_or(|stopped| stopped >= from))
-            .map(|(number, e)| (number, e.view(window)))
+            .map(|(number, e)| (number as usize, e.view(window)))
             .collect();
+        items.reverse();
         Some(HistoryWindow {
             items,
-            total: episodes.len(),
+            total: finding.flap.episode_count() as usize,
         })
     }
 
@@ -347,14 +364,16 @@ impl FindingsProjection {
     }
 
     /// The flapping episodes of a finding, oldest first.
-    pub fn flap_episodes(&self, cluster: &str, check_key: &str) -> &[FlapEpisode] {
-        self.clusters
-            .get(cluster)
-            .and_then(|state| {
-                let index = state.index_of(check_key)?;
-                Some(state.findings[index as usize].flap.episodes())
+    pub fn flap_episodes(&self, cluster: &str, check_key: &str) -> Vec<FlapEpisode> {
+        self.seen(cluster, check_key)
+            .map(|(_, finding)| {
+                finding
+                    .flap_episodes(cluster, &self.history, &HistoryRange::all())
+                    .into_iter()
+                    .map(|(_, e)| e)
+                    .collect()
             })
-            .unwrap_or(&[])
+            .unwrap_or_default()
     }
 
     /// The flap episodes of a finding that started or stopped at one of `positions` (sorted),
@@ -370,12 +389,15 @@ impl FindingsProjection {
         let (Some(&first), Some(&last)) = (positions.first(), positions.last()) else {
             return Vec::new();
         };
-        let episodes = self.flap_episodes(cluster, check_key);
+        let Some((_, finding)) = self.seen(cluster, check_key) else {
+            return Vec::new();
+        };
         let named = |seq: u64| positions.binary_search(&seq).is_ok();
         let mut changes = Vec::new();
         // An episode named by a position overlaps `first..=last`.
-        let (start, end) = overlapping_episodes(episodes, first, last, usize::MAX);
-        for episode in &episodes[start..end] {
+        let overlapping =
+            finding.flap_episodes_overlapping(cluster, &self.history, first, last, usize::MAX);
+        for (_, episode) in overlapping.iter().rev() {
             if named(episode.started_seq) {
                 changes.push((episode.started_seq, episode.detector, true));
             }
@@ -405,10 +427,14 @@ impl FindingsProjection {
             let mut findings: Vec<&Finding> = state
                 .findings
                 .iter()
-                .filter(|f| !f.flap.episodes().is_empty())
+                .filter(|f| f.flap.episode_count() > 0)
                 .collect();
             findings.sort_unstable_by(|a, b| a.check_key.cmp(&b.check_key));
-            out.extend(findings.into_iter().map(|f| state.flap_view(name, f)));
+            out.extend(
+                findings
+                    .into_iter()
+                    .map(|f| state.flap_view(name, f, &self.history)),
+            );
         }
         out
     }
@@ -499,11 +525,7 @@ impl FindingsProjection {
                 let category_name = &state.category_names[category];
                 let (last_cycle, last_at, _) = state.category_last_run[category];
                 let missing = state.cycle_stamp - last_cycle;
-                let opened_at = finding
-                    .occurrences
-                    .last()
-                    .expect("an active finding has an open occurrence")
-                    .opened_at;
+                let opened_at = finding.current.opened_at;
                 if missing >= u64::from(settings.unreachable_after_cycles) {
                     if report.unreachable.len() < cap {
                         report.unreachable.push(UnreachableView {
@@ -583,6 +605,21 @@ impl FindingsProjection {
             );
         }
         out
+    }
+
+    /// The most occurrences and flap episodes any one live finding holds in memory (the rest
+    /// of its history is in the history the fold writes to): what bounds the live state.
+    pub fn largest_live_history(&self) -> LiveHistory {
+        let mut largest = LiveHistory::default();
+        for finding in self.clusters.values().flat_map(|c| &c.findings) {
+            largest.occurrences = largest
+                .occurrences
+                .max(usize::from(finding.occurrence_count > 0));
+            largest.flap_episodes = largest
+                .flap_episodes
+                .max(finding.flap.open_episodes().len());
+        }
+        largest
     }
 
     /// Number of findings (active or not) over all clusters.

@@ -18,7 +18,7 @@ use crate::timestamp::Timestamp;
 
 use super::churn::{ChurnRecord, DriftRecord};
 use super::flaps::{FlapEpisode, FlapState, FlapStatus};
-use super::{ClusterFindings, Finding, FindingsProjection, NOT_ACTIVE, Occurrence};
+use super::{ClusterFindings, Finding, FindingsProjection, MemoryHistory, NOT_ACTIVE, Occurrence};
 
 /// Serializable state of the findings projection. `Clusters` is a list of [`ClusterSnapshot`]s:
 /// owned (the default) when read, borrowed from the live state when written.
@@ -74,7 +74,11 @@ pub struct CategorySnapshot<'a> {
 /// Serializable state of one finding.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename = "FindingSnapshot")]
-pub struct FindingSnapshot<'a> {
+pub struct FindingSnapshot<
+    'a,
+    Occurrences = Cow<'a, [Occurrence]>,
+    Episodes = Cow<'a, [FlapEpisode]>,
+> {
     /// Key within the cluster.
     pub check_key: Cow<'a, str>,
     /// Latest category.
@@ -93,19 +97,77 @@ pub struct FindingSnapshot<'a> {
     pub clean_cycles: u32,
     /// Last seen by a cycle.
     pub last_seen_at: Timestamp,
-    /// Every occurrence, oldest first.
-    pub occurrences: Cow<'a, [Occurrence]>,
+    /// Every occurrence, oldest first: the history's closed ones, then the open one (when
+    /// written, a sequence serialized from both without copying them).
+    pub occurrences: Occurrences,
     /// Where the flap detectors stand on it.
     pub flap: FlapStatus,
     /// Run of its category in which the current occurrence opened.
     pub open_run: u64,
-    /// Flapping episodes, oldest first.
-    pub flap_episodes: Cow<'a, [FlapEpisode]>,
+    /// Flapping episodes, oldest first: the history's ended ones and the open ones, by number
+    /// (when written, a sequence merged from both without copying them).
+    pub flap_episodes: Episodes,
+}
+
+/// A finding's occurrences as the snapshot lists them, borrowed: the closed ones from the
+/// history, then the open one from the live state; serialized exactly as the list of them.
+struct OccurrencesOf<'a> {
+    closed: &'a [Occurrence],
+    open: Option<&'a Occurrence>,
+}
+
+impl Serialize for OccurrencesOf<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq =
+            serializer.serialize_seq(Some(self.closed.len() + usize::from(self.open.is_some())))?;
+        for occurrence in self.closed.iter().chain(self.open) {
+            seq.serialize_element(occurrence)?;
+        }
+        seq.end()
+    }
+}
+
+/// A finding's flap episodes as the snapshot lists them, borrowed: the history's ended ones
+/// and the live state's open ones, merged by number; serialized exactly as the list of them.
+struct EpisodesOf<'a> {
+    ended: &'a [(u64, FlapEpisode)],
+    open: &'a [(u64, FlapEpisode)],
+}
+
+impl<'a> EpisodesOf<'a> {
+    /// Every episode, by number.
+    fn in_order(&self) -> impl Iterator<Item = &'a FlapEpisode> + use<'a> {
+        let mut ended = self.ended.iter().peekable();
+        let mut open = self.open.iter().peekable();
+        std::iter::from_fn(move || match (ended.peek(), open.peek()) {
+            (Some((e, _)), Some((o, _))) if o < e => open.next(),
+            (Some(_), _) => ended.next(),
+            (None, _) => open.next(),
+        })
+        .map(|(_, episode)| episode)
+    }
+}
+
+impl Serialize for EpisodesOf<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.ended.len() + self.open.len()))?;
+        for episode in self.in_order() {
+            seq.serialize_element(episode)?;
+        }
+        seq.end()
+    }
 }
 
 /// The capture functions: the only code that reads the live state into a snapshot.
 impl ClusterFindings {
-    fn finding_snapshot<'a, 'o, T: Take<'a, 'o>>(&'a self, f: &'a Finding) -> FindingSnapshot<'o> {
+    /// A finding's snapshot, its occurrences (read from the history) given.
+    fn finding_snapshot<'a, 'o, T: Take<'a, 'o>, Occurrences, Episodes>(
+        &'a self,
+        f: &'a Finding,
+        (occurrences, flap_episodes): (Occurrences, Episodes),
+    ) -> FindingSnapshot<'o, Occurrences, Episodes> {
         FindingSnapshot {
             check_key: T::take(&*f.check_key),
             category: T::take(self.category_names[f.category as usize].as_str()),
@@ -116,11 +178,30 @@ impl ClusterFindings {
             active: f.is_active(),
             clean_cycles: f.clean_cycles,
             last_seen_at: f.last_seen_at,
-            occurrences: T::take(f.occurrences.as_slice()),
+            occurrences,
             flap: f.flap.status(),
             open_run: f.open_run,
-            flap_episodes: T::take(f.flap.episodes()),
+            flap_episodes,
         }
+    }
+
+    /// A finding's occurrences and flap episodes, borrowed from the history and the live
+    /// state.
+    fn history_of<'a>(
+        cluster: &str,
+        f: &'a Finding,
+        history: &'a MemoryHistory,
+    ) -> (OccurrencesOf<'a>, EpisodesOf<'a>) {
+        (
+            OccurrencesOf {
+                closed: history.occurrences_of(cluster, &f.check_key),
+                open: f.is_active().then_some(&f.current),
+            },
+            EpisodesOf {
+                ended: history.flap_episodes_of(cluster, &f.check_key),
+                open: f.flap.open_episodes(),
+            },
+        )
     }
 
     fn category_snapshot<'a, 'o, T: Take<'a, 'o>>(&'a self, id: usize) -> CategorySnapshot<'o> {
@@ -164,7 +245,7 @@ impl ClusterFindings {
     /// Indices of the findings a snapshot keeps (seen at least once), sorted by check key.
     fn snapshot_order(&self) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.findings.len() as u32)
-            .filter(|&i| !self.findings[i as usize].occurrences.is_empty())
+            .filter(|&i| self.findings[i as usize].occurrence_count > 0)
             .collect();
         order.sort_unstable_by(|&a, &b| {
             self.findings[a as usize]
@@ -178,18 +259,20 @@ impl ClusterFindings {
 /// The findings of one cluster in snapshot order, serialized one borrowed
 /// [`FindingSnapshot`] at a time.
 struct FindingsInOrder<'a> {
+    name: &'a str,
     cluster: &'a ClusterFindings,
+    history: &'a MemoryHistory,
     order: Vec<u32>,
 }
 
 impl Serialize for FindingsInOrder<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let cluster = self.cluster;
-        serializer.collect_seq(
-            self.order
-                .iter()
-                .map(|&i| cluster.finding_snapshot::<Borrow>(&cluster.findings[i as usize])),
-        )
+        serializer.collect_seq(self.order.iter().map(|&i| {
+            let finding = &cluster.findings[i as usize];
+            let history = ClusterFindings::history_of(self.name, finding, self.history);
+            cluster.finding_snapshot::<Borrow, _, _>(finding, history)
+        }))
     }
 }
 
@@ -203,7 +286,17 @@ impl FindingsProjection {
                 let findings = cluster
                     .snapshot_order()
                     .into_iter()
-                    .map(|i| cluster.finding_snapshot::<Own>(&cluster.findings[i as usize]))
+                    .map(|i| {
+                        let finding = &cluster.findings[i as usize];
+                        let (OccurrencesOf { closed, open }, episodes) =
+                            ClusterFindings::history_of(name, finding, &self.history);
+                        let occurrences = closed.iter().chain(open).cloned().collect();
+                        let episodes = episodes.in_order().cloned().collect();
+                        cluster.finding_snapshot::<Own, _, _>(
+                            finding,
+                            (Cow::Owned(occurrences), Cow::Owned(episodes)),
+                        )
+                    })
                     .collect();
                 cluster.cluster_snapshot::<Own, _>(name, findings)
             })
@@ -222,7 +315,9 @@ impl FindingsProjection {
             .iter()
             .map(|(name, cluster)| {
                 let findings = FindingsInOrder {
+                    name,
                     cluster,
+                    history: &self.history,
                     order: cluster.snapshot_order(),
                 };
                 cluster.cluster_snapshot::<Borrow, _>(name, findings)
@@ -241,6 +336,7 @@ impl FindingsProjection {
     /// the projection, so a restore never holds the state twice.
     pub fn restore_owned(snapshot: FindingsSnapshot) -> Self {
         let mut projection = Self::new();
+        let mut history = MemoryHistory::new();
         for saved in snapshot.clusters {
             let cluster = projection.cluster_mut(&saved.cluster);
             cluster.settings = saved.settings.into_owned();
@@ -261,13 +357,26 @@ impl FindingsProjection {
                 let category = cluster.intern_category(&f.category);
                 let index = cluster.findings.len() as u32;
                 let check_key: Box<str> = f.check_key.into_owned().into_boxed_str();
-                let occurrences = f.occurrences.into_owned();
-                let flap = FlapState::restore(
+                let mut occurrences = f.occurrences.into_owned();
+                let (flap, ended_episodes) = FlapState::restore(
                     f.flap,
                     f.flap_episodes.into_owned(),
                     &occurrences,
                     cluster.clock,
                 );
+                let occurrence_count = occurrences.len() as u64;
+                // The open occurrence stays live; the closed ones are history.
+                let current = if f.active {
+                    occurrences.pop()
+                } else {
+                    occurrences.last().cloned()
+                };
+                if !occurrences.is_empty() || !ended_episodes.is_empty() {
+                    history.update(&saved.cluster, &check_key, |saved_history| {
+                        saved_history.occurrences = occurrences;
+                        saved_history.flap_episodes = ended_episodes;
+                    });
+                }
                 cluster.findings.push(Finding {
                     check_key,
                     category,
@@ -277,7 +386,8 @@ impl FindingsProjection {
                     resource: f.resource.map(|r| Box::new(r.into_owned())),
                     clean_cycles: f.clean_cycles,
                     last_seen_at: f.last_seen_at,
-                    occurrences,
+                    current: current.unwrap_or(Occurrence::NONE),
+                    occurrence_count,
                     active_slot: NOT_ACTIVE,
                     seen_stamp: 0,
                     seen_index: 0,
@@ -298,6 +408,7 @@ impl FindingsProjection {
                 }
             }
         }
+        projection.history = history;
         projection
     }
 }

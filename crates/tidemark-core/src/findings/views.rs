@@ -9,6 +9,7 @@ use crate::event::{ResourceRef, Severity};
 use crate::timestamp::Timestamp;
 
 use super::flaps::{FlapEpisodeView, tenths_to_percent};
+use super::history::{Direction, HistoryRange, HistoryReader};
 use super::{ClusterFindings, DriftRecord, Finding, Occurrence, ResolutionKind};
 
 /// What a finding filter looks at.
@@ -295,10 +296,11 @@ pub struct StuckReport {
 impl ClusterFindings {
     /// The finding's current occurrence and counts; copies no occurrence and no episode.
     pub(super) fn overview(&self, cluster: &str, finding: &Finding) -> FindingOverview {
-        let current = finding
-            .occurrences
-            .last()
-            .expect("a finding in the projection has at least one occurrence");
+        debug_assert!(
+            finding.occurrence_count > 0,
+            "a finding in the projection has at least one occurrence"
+        );
+        let current = &finding.current;
         let active = finding.is_active();
         FindingOverview {
             cluster: cluster.to_owned(),
@@ -312,8 +314,8 @@ impl ClusterFindings {
             last_seen_at: finding.last_seen_at,
             resolved_at: current.resolved_at,
             resolution_kind: current.resolution_kind,
-            occurrences: finding.occurrences.len() as u64,
-            flap_episodes: finding.flap.episodes().len() as u64,
+            occurrences: finding.occurrence_count,
+            flap_episodes: finding.flap.episode_count(),
             flapping: self.is_flapping(finding),
             flapping_state_change: finding.flap.flapping_state_change(),
             state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
@@ -321,7 +323,17 @@ impl ClusterFindings {
     }
 
     /// The finding with its whole history (the CLI's and the corpus' shape).
-    pub(super) fn view(&self, cluster: &str, finding: &Finding) -> FindingView {
+    pub(super) fn view(
+        &self,
+        cluster: &str,
+        finding: &Finding,
+        history: &impl HistoryReader,
+    ) -> FindingView {
+        let occurrences = finding
+            .occurrences(cluster, history, &HistoryRange::all())
+            .into_iter()
+            .map(|(_, occurrence)| occurrence)
+            .collect();
         // Destructured whole, so a field added to the overview is a compile error here until
         // the CLI's shape says whether it shows it.
         let FindingOverview {
@@ -336,7 +348,7 @@ impl ClusterFindings {
             last_seen_at,
             resolved_at,
             resolution_kind,
-            occurrences,
+            occurrences: occurrence_count,
             flap_episodes: _,
             flapping,
             flapping_state_change,
@@ -354,19 +366,33 @@ impl ClusterFindings {
             last_seen_at,
             resolved_at,
             resolution_kind,
-            occurrences,
+            occurrences: occurrence_count,
             flapping,
             flapping_state_change,
             state_change_percent,
-            history: finding.occurrences.clone(),
+            history: occurrences,
         }
     }
 
     /// A flapping (or once flapping) finding: where the detectors stand, its episode count
     /// and its latest episode; `None` when it never flapped.
-    pub(super) fn flap_overview(&self, cluster: &str, finding: &Finding) -> Option<FlapOverview> {
-        let episodes = finding.flap.episodes();
-        let latest = episodes.last()?;
+    pub(super) fn flap_overview(
+        &self,
+        cluster: &str,
+        finding: &Finding,
+        history: &impl HistoryReader,
+    ) -> Option<FlapOverview> {
+        let (_, latest) = finding
+            .flap_episodes(
+                cluster,
+                history,
+                &HistoryRange {
+                    direction: Direction::Backward,
+                    limit: 1,
+                    ..HistoryRange::all()
+                },
+            )
+            .pop()?;
         Some(FlapOverview {
             cluster: cluster.to_owned(),
             check_key: finding.check_key.to_string(),
@@ -378,12 +404,17 @@ impl ClusterFindings {
             flapping_state_change: finding.flap.flapping_state_change(),
             auto_resolutions_in_window: self.auto_resolutions_in_window(finding),
             state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
-            flap_episodes: episodes.len() as u64,
+            flap_episodes: finding.flap.episode_count(),
             latest_episode: latest.view(self.settings.flap_window_secs),
         })
     }
 
-    pub(super) fn flap_view(&self, cluster: &str, finding: &Finding) -> FlapView {
+    pub(super) fn flap_view(
+        &self,
+        cluster: &str,
+        finding: &Finding,
+        history: &impl HistoryReader,
+    ) -> FlapView {
         FlapView {
             cluster: cluster.to_owned(),
             check_key: finding.check_key.to_string(),
@@ -396,10 +427,9 @@ impl ClusterFindings {
             auto_resolutions_in_window: self.auto_resolutions_in_window(finding),
             state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
             episodes: finding
-                .flap
-                .episodes()
+                .flap_episodes(cluster, history, &HistoryRange::all())
                 .iter()
-                .map(|e| e.view(self.settings.flap_window_secs))
+                .map(|(_, e)| e.view(self.settings.flap_window_secs))
                 .collect(),
         }
     }
