@@ -67,6 +67,17 @@ pub fn open_failed(error: OpenError) -> CliError {
     let code = match &error {
         OpenError::NotAStore { .. } => exit::DATA_ERROR,
         OpenError::Missing { .. } => exit::NO_INPUT,
+        error if error.is_disk_full() => {
+            return CliError::new(
+                exit::IO_ERROR,
+                anyhow::anyhow!(
+                    "{error}: the disk is full (or the file size limit was reached) while \
+                     opening the store, which writes to it; nothing was changed (the next \
+                     read-write open recovers the file from its last commit). Free space on its \
+                     filesystem (or raise the limit) and run the command again"
+                ),
+            );
+        }
         _ => exit::FAILURE,
     };
     CliError::new(code, error)
@@ -644,6 +655,7 @@ pub fn rebuild(args: &RebuildArgs) -> Result<(), CliError> {
         .map_err(|e| {
             let disk_full = match &e {
                 tidemark_store::RebuildError::Storage(fault) => fault.is_disk_full(),
+                tidemark_store::RebuildError::Write { source, .. } => source.is_disk_full(),
                 tidemark_store::RebuildError::Io { source, .. } => {
                     tidemark_store::is_disk_full(source)
                 }

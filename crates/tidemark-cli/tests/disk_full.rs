@@ -323,3 +323,51 @@ fn check_reopened(db: &Path, acknowledged: &[String], folded: &Projections) {
         folded.snapshot()
     );
 }
+
+/// `rebuild` and the other writing commands on a full disk exit 74 and change nothing: when
+/// opening the store already needs a write the disk refuses, and when the rebuild's new file
+/// outgrows the room. The store is as it was, and no partial file is left beside it.
+#[test]
+fn rebuild_on_a_full_disk_exits_74_and_leaves_the_store_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.redb");
+    let log = dir.path().join("events.ndjson");
+    std::fs::write(&log, events(300).join("\n")).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args([
+            "ingest",
+            "--db",
+            db.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let size = std::fs::metadata(&db).unwrap().len();
+    // Read-write: a process stopped by the limit leaves the file to be recovered at the next
+    // read-write open (from the last commit, which saved redb's allocator state).
+    let state = || {
+        let store = Store::open(&db, StoreConfig::default()).unwrap();
+        (store.checkpoint(), store.projection_snapshot())
+    };
+    let before = state();
+    // Below the store's own size: the open's first write is refused. Above it, below twice:
+    // the new file runs out of room.
+    for limit in [4096, size + size / 20] {
+        let output = prlimit(&[&format!("--fsize={limit}")])
+            .args([env!("CARGO_BIN_EXE_tidemark"), "rebuild", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(74), "limit {limit}: {stderr}");
+        assert!(stderr.contains("File too large"), "limit {limit}: {stderr}");
+        assert_eq!(state(), before, "limit {limit}: the store is unchanged");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.contains("rebuild"))
+            .collect();
+        assert!(left.is_empty(), "limit {limit}: left behind {left:?}");
+    }
+}

@@ -170,6 +170,21 @@ pub enum OpenError {
     Storage(#[from] StorageFault),
 }
 
+impl OpenError {
+    /// Whether the open failed because the filesystem had no room for a write it makes (the
+    /// tables it creates, a repair): no space left, the file size limit, or a disk quota.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::Storage(fault) => fault.is_disk_full(),
+            Self::Database {
+                reason: redb::DatabaseError::Storage(redb::StorageError::Io(error)),
+                ..
+            } => is_disk_full(error),
+            _ => false,
+        }
+    }
+}
+
 /// The refusal of a write to a store opened read-only.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -301,6 +316,19 @@ pub enum RebuildError {
         path: PathBuf,
         /// The error.
         source: std::io::Error,
+    },
+    /// The new file could not be created, compacted or closed (redb's own writes to it).
+    #[error(
+        "writing the rebuilt store {}: {source}; the store is unchanged (a rebuild writes a new \
+         file beside the store, then moves it into place: the directory needs room for a second \
+         copy of the store)",
+        path.display()
+    )]
+    Write {
+        /// The new file.
+        path: PathBuf,
+        /// The error.
+        source: StorageFault,
     },
     /// The new file did not read back as the store it replaces; it was discarded.
     #[error("the rebuilt store {} did not check out: {problem}; it was discarded and the store is unchanged", path.display())]

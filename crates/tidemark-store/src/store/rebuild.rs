@@ -361,12 +361,15 @@ impl Store {
         }
         let base = rebuilt.last_seq;
 
-        let mut target = open_database(scratch, self.config.cache_bytes)
-            .map(|opened| opened.db)
-            .map_err(|e| RebuildError::Check {
-                path: scratch.to_path_buf(),
-                problem: format!("cannot create it: {e}"),
-            })?;
+        let written = |e: redb::Error| RebuildError::Write {
+            path: scratch.to_path_buf(),
+            source: StorageFault(e),
+        };
+        // A new file (a partial one was removed): nothing to repair, nothing to refuse.
+        let mut target = Database::builder()
+            .set_cache_size(self.config.cache_bytes)
+            .create(scratch)
+            .map_err(|e| written(e.into()))?;
         {
             let txn = write_txn::begin(&target)?;
             tables::visit_tables(&mut CreateTables(&txn)).map_err(StorageFault::from)?;
@@ -455,14 +458,8 @@ impl Store {
             self.write_snapshot(&txn, &mut rebuilt)?;
         }
         txn.commit()?;
-        while target.compact().map_err(|e| RebuildError::Check {
-            path: scratch.to_path_buf(),
-            problem: format!("compacting it: {e}"),
-        })? {}
-        target.close().map_err(|e| RebuildError::Check {
-            path: scratch.to_path_buf(),
-            problem: format!("closing it: {e}"),
-        })?;
+        while target.compact().map_err(|e| written(e.into()))? {}
+        target.close().map_err(|e| written(e.into()))?;
         sync_file(scratch)?;
         Ok((rebuilt, from_snapshot))
     }
