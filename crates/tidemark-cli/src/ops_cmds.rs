@@ -578,6 +578,9 @@ pub fn verify(args: &VerifyArgs) -> Result<(), CliError> {
                 println!("redb integrity check: FAILED: {detail}")
             }
         }
+        for note in &report.notes {
+            println!("note: {note}");
+        }
         for problem in &report.problems {
             println!("{} {}: {}", problem.table, problem.key, problem.problem);
         }
