@@ -603,7 +603,7 @@ pub fn verify(args: &VerifyArgs) -> Result<(), CliError> {
         anyhow::anyhow!(
             "{} is damaged: {} problem(s) in its records{}. What each means and what to do: \
              docs/runbooks/corrupt-store.md (a corrupt log record: restore a backup, or re-follow \
-             the stream on a replica; only snapshots or indexes: `tidemark rebuild`)",
+             the stream on a replica; only snapshots or indexes other than `ids`: `tidemark rebuild`)",
             path.display(),
             report.problem_count,
             if report.integrity == tidemark_store::IntegrityCheck::Passed {

@@ -21,7 +21,7 @@ use serde::Serialize;
 use tidemark_core::Projections;
 
 use super::backup::{copy_table_where, open_listed};
-use super::index::index_event;
+use super::index::{FilterIndexes, index_event};
 use super::open::{CreateTables, open_database};
 use super::restore::{decode_log, latest_usable_snapshot, replay_range};
 use super::scratch::{rebuild_scratch_path, remove_partial_rebuild};
@@ -73,10 +73,9 @@ const FOLD_CHUNK: usize = 10_000;
 /// Whether a table of the list holds what the log derives (the indexes, the projection
 /// snapshots), which a rebuild writes anew by folding the log, rather than facts it copies whole
 /// (the log; the id index, which keeps the ids of events retention dropped, so it is no longer
-/// derivable from the log; the quarantine; `meta`; the event filter indexes, which depend on
-/// the log alone, not on the fold, and which `meta`'s `event_indexes_to` says are complete up
-/// to a position, so they are copied with it as they are). The `match` is exhaustive: a table
-/// added to the list must be placed here, and in `copy_kept`.
+/// derivable from the log; the quarantine; `meta`). The event filter indexes are derived too
+/// (from the log alone): written anew, so a rebuild repairs them as it repairs the others. The
+/// `match` is exhaustive: a table added to the list must be placed here, and in `copy_kept`.
 fn derived_from_log(table: Table) -> bool {
     match table {
         Table::Meta
@@ -84,17 +83,17 @@ fn derived_from_log(table: Table) -> bool {
         | Table::Ids
         | Table::Quarantine
         | Table::QuarantineDigests
-        | Table::QuarantineRepeats
-        | Table::ByCluster
-        | Table::BySource
-        | Table::ClusterClock
-        | Table::LateEvents => false,
+        | Table::QuarantineRepeats => false,
         Table::ByFinding
         | Table::ByClusterTime
         | Table::ByIncident
         | Table::ByType
         | Table::Snapshots
-        | Table::SnapshotTimes => true,
+        | Table::SnapshotTimes
+        | Table::ByCluster
+        | Table::BySource
+        | Table::ClusterClock
+        | Table::LateEvents => true,
     }
 }
 
@@ -123,12 +122,28 @@ fn copy_kept(
             Table::QuarantineRepeats => {
                 copy_whole(source, target, table, tables::QUARANTINE_REPEATS, progress)?
             }
-            Table::ByCluster => copy_whole(source, target, table, tables::BY_CLUSTER, progress)?,
-            Table::BySource => copy_whole(source, target, table, tables::BY_SOURCE, progress)?,
-            Table::ClusterClock => {
-                copy_whole(source, target, table, tables::CLUSTER_CLOCK, progress)?
+            Table::ByCluster => {
+                let open = source.open_table(tables::BY_CLUSTER)?;
+                let keep = |key: &redb::AccessGuard<'_, (&str, u64)>| key.value().1 <= base;
+                copy_table_where(&open, target, tables::BY_CLUSTER, keep, progress)?;
             }
-            Table::LateEvents => copy_whole(source, target, table, tables::LATE_EVENTS, progress)?,
+            Table::BySource => {
+                let open = source.open_table(tables::BY_SOURCE)?;
+                let keep = |key: &redb::AccessGuard<'_, (&str, u64)>| key.value().1 <= base;
+                copy_table_where(&open, target, tables::BY_SOURCE, keep, progress)?;
+            }
+            Table::ClusterClock => {
+                // Retention keeps a cluster's marks before the cut: later events are judged
+                // late against them.
+                let open = source.open_table(tables::CLUSTER_CLOCK)?;
+                let keep = |key: &redb::AccessGuard<'_, (&str, i64, u64)>| key.value().2 <= base;
+                copy_table_where(&open, target, tables::CLUSTER_CLOCK, keep, progress)?;
+            }
+            Table::LateEvents => {
+                let open = source.open_table(tables::LATE_EVENTS)?;
+                let keep = |key: &redb::AccessGuard<'_, (&str, u64)>| key.value().1 <= base;
+                copy_table_where(&open, target, tables::LATE_EVENTS, keep, progress)?;
+            }
             Table::ByFinding => {
                 let open = source.open_table(tables::BY_FINDING)?;
                 let keep = |key: &redb::AccessGuard<'_, (&str, &str, u64)>| key.value().2 <= base;
@@ -411,6 +426,7 @@ impl Store {
                 let mut by_cluster_time = txn.open_table(tables::BY_CLUSTER_TIME)?;
                 let mut by_incident = txn.open_table(tables::BY_INCIDENT)?;
                 let mut by_type = txn.open_table(tables::BY_TYPE)?;
+                let mut filter_indexes = FilterIndexes::open(&txn)?;
                 for entry in entries.by_ref() {
                     let (key, value) = entry.map_err(StorageFault::from)?;
                     let seq = key.value();
@@ -427,6 +443,7 @@ impl Store {
                         &mut by_incident,
                         &mut by_type,
                     )?;
+                    filter_indexes.add(seq, event)?;
                     rebuilt.last_seq = seq;
                     rebuilt.max_time =
                         Some(rebuilt.max_time.map_or(event.time, |t| t.max(event.time)));
@@ -457,6 +474,9 @@ impl Store {
         if rebuilt.last_seq > rebuilt.snapshot_seq {
             self.write_snapshot(&txn, &mut rebuilt)?;
         }
+        // Written for every position folded (and, after retention, copied up to the cut).
+        txn.open_table(tables::META)?
+            .insert(tables::EVENT_INDEXES_TO, rebuilt.last_seq as i64)?;
         txn.commit()?;
         while target.compact().map_err(|e| written(e.into()))? {}
         target.close().map_err(|e| written(e.into()))?;
