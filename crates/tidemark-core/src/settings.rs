@@ -72,6 +72,15 @@ impl ClusterSettings {
     /// Applies a change: present fields replace, absent fields keep. A flap window above
     /// [`MAX_FLAP_WINDOW_SECS`] (only a log written before the limit holds one) is read as the
     /// limit.
+    /// These settings with every limit of the wire contract applied, as the fold applies them:
+    /// a snapshot of a format written before the limits (which a replica whose retention cut
+    /// its log resumes from) may hold a wider window; it is read as the fold would read it.
+    pub fn within_limits(mut self) -> Self {
+        self.flap_window_secs = self.flap_window_secs.min(MAX_FLAP_WINDOW_SECS);
+        self.span_retention_secs = self.span_retention_secs.min(MAX_SPAN_RETENTION_SECS);
+        self
+    }
+
     pub fn apply(&mut self, change: &SettingsChanged) {
         if let Some(t) = change.clean_cycles_to_resolve {
             self.clean_cycles_to_resolve = t;

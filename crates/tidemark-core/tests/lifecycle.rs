@@ -296,6 +296,27 @@ fn a_logged_flap_window_above_the_limit_folds_as_the_limit_and_says_so() {
     );
 }
 
+/// A snapshot of a format written before the limit (read through its old layout by a replica
+/// whose retention cut its log) may hold a 40-day window: restored, it is read as 30 days,
+/// as the fold reads the event.
+#[test]
+fn a_restored_snapshot_holding_a_window_above_the_limit_reads_it_as_the_limit() {
+    let events = vec![cycle("on", C, 60, &["pods"], vec![obs("k", "pods")])];
+    let mut snapshot = fold(&events).findings().snapshot();
+    let settings = snapshot.clusters[0].settings.to_mut();
+    settings.flap_window_secs = 40 * 86_400;
+    settings.span_retention_secs = 40 * 86_400;
+    let restored = tidemark_core::FindingsProjection::restore(&snapshot);
+    let settings = restored.settings(C);
+    assert_eq!(
+        (settings.flap_window_secs, settings.span_retention_secs),
+        (
+            tidemark_core::settings::MAX_FLAP_WINDOW_SECS,
+            tidemark_core::settings::MAX_SPAN_RETENTION_SECS
+        )
+    );
+}
+
 #[test]
 fn the_count_detector_keeps_auto_resolutions_of_thirty_days_at_most() {
     // A finding that opens and auto-resolves every hour for 100 days (2,400 auto-resolutions):

@@ -204,6 +204,9 @@ pub(crate) struct FlapState {
     open_episodes: Vec<(u64, FlapEpisode)>,
     /// Episodes, open ones included.
     episode_count: u64,
+    /// Where each detector's first episode started (indexed by `FlapDetector as usize`): a
+    /// walk back through the history for the episodes overlapping a window stops there.
+    first_started: [Option<u64>; 2],
     /// Times of its auto-resolutions after the cluster's forgetting horizon
     /// ([`forgetting_horizon`]), sorted (the count detector's input; rebuilt from the
     /// occurrences on restore).
@@ -235,6 +238,10 @@ impl FlapState {
             .collect();
         auto_resolved_at.sort_unstable();
         let episode_count = episodes.len() as u64;
+        let mut first_started = [None; 2];
+        for episode in &episodes {
+            first_started[episode.detector as usize].get_or_insert(episode.started_seq);
+        }
         let (open_episodes, ended) = (1..)
             .zip(episodes)
             .partition(|(_, episode): &(u64, FlapEpisode)| episode.is_open());
@@ -242,6 +249,7 @@ impl FlapState {
             status,
             open_episodes,
             episode_count,
+            first_started,
             auto_resolved_at,
         };
         (state, ended)
@@ -260,6 +268,12 @@ impl FlapState {
     /// Episodes, by either detector, open ones included.
     pub(super) fn episode_count(&self) -> u64 {
         self.episode_count
+    }
+
+    /// Where `detector`'s first episode started; `None` when it never called the finding
+    /// flapping.
+    pub(super) fn first_started(&self, detector: FlapDetector) -> Option<u64> {
+        self.first_started[detector as usize]
     }
 
     /// The state change detector calls it flapping now.
@@ -298,6 +312,7 @@ impl FlapState {
             FlapDetector::StateChange => self.status.flapping_state_change = true,
         }
         self.episode_count += 1;
+        self.first_started[detector as usize].get_or_insert(seq);
         let episode = FlapEpisode {
             detector,
             started_at: at,

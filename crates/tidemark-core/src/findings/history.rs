@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 
 use super::flaps::FlapEpisode;
 use super::{Finding, Occurrence};
+use crate::flaps::FlapDetector;
 
 /// Receives a finding's history as the fold writes it out: each record once, when it is
 /// final. `number` is the record's number in the finding's history (1 for its first
@@ -385,7 +386,14 @@ impl Finding {
         const PAGE: usize = 64;
         let mut newest_first: Vec<(u64, FlapEpisode)> = Vec::new();
         let mut walked = 0;
-        let mut met = [false; 2];
+        // A detector is done once its last episode started before `from` is met, or once the
+        // walk reached its first episode (or it has none by `to`): nothing older of it can
+        // overlap, so a detector that never flapped does not make the walk read every episode.
+        let mut met = [FlapDetector::Count, FlapDetector::StateChange]
+            .map(|d| self.flap.first_started(d).is_none_or(|first| first > to));
+        if met == [true, true] {
+            return Vec::new();
+        }
         let mut upper = Bound::Included(to);
         let mut before = u64::MAX;
         loop {
@@ -411,11 +419,17 @@ impl Finding {
                 walked += 1;
                 before = number;
                 upper = Bound::Included(episode.started_seq);
+                let detector = episode.detector as usize;
                 if episode.started_seq >= from {
+                    if self.flap.first_started(episode.detector) == Some(episode.started_seq) {
+                        met[detector] = true;
+                    }
                     newest_first.push((number, episode));
+                    if met == [true, true] {
+                        return newest_first;
+                    }
                     continue;
                 }
-                let detector = episode.detector as usize;
                 if !met[detector] {
                     met[detector] = true;
                     newest_first.push((number, episode));
@@ -515,5 +529,85 @@ mod tests {
         assert_eq!(at_20[0].1.stopped_seq, None);
         assert_eq!(at_20[1].1.stopped_seq, Some(12));
         assert_eq!(history.ended_flap_episode_count("c", "k", 20), 1);
+    }
+
+    /// Counts the flap episode records a walk reads.
+    struct Counting<'a>(&'a MemoryHistory, std::cell::Cell<usize>);
+
+    impl HistoryReader for Counting<'_> {
+        fn closed_occurrences(
+            &self,
+            cluster: &str,
+            check_key: &str,
+            range: &HistoryRange,
+        ) -> Vec<(u64, Occurrence)> {
+            self.0.closed_occurrences(cluster, check_key, range)
+        }
+
+        fn ended_flap_episodes(
+            &self,
+            cluster: &str,
+            check_key: &str,
+            range: &HistoryRange,
+        ) -> Vec<(u64, FlapEpisode)> {
+            let read = self.0.ended_flap_episodes(cluster, check_key, range);
+            self.1.set(self.1.get() + read.len());
+            read
+        }
+
+        fn closed_occurrence_count(&self, cluster: &str, check_key: &str, as_of: u64) -> u64 {
+            self.0.closed_occurrence_count(cluster, check_key, as_of)
+        }
+
+        fn ended_flap_episode_count(&self, cluster: &str, check_key: &str, as_of: u64) -> u64 {
+            self.0.ended_flap_episode_count(cluster, check_key, as_of)
+        }
+    }
+
+    /// A finding that only ever flapped by one detector (the usual case): the episodes that may
+    /// overlap a recent window are found without walking back through its whole history.
+    #[test]
+    fn the_walk_for_a_window_stops_at_a_detector_that_never_flapped() {
+        let episodes: Vec<FlapEpisode> = (0..500)
+            .map(|i| episode(FlapDetector::Count, 10 * i + 1, 10 * i + 5))
+            .collect();
+        let (flap, ended) = super::super::flaps::FlapState::restore(
+            Default::default(),
+            episodes.clone(),
+            &[],
+            None,
+        );
+        let mut history = MemoryHistory::new();
+        for (number, episode) in &ended {
+            history.flap_episode_ended("c", "k", *number, episode);
+        }
+        let finding = Finding {
+            check_key: "k".into(),
+            category: 0,
+            severity: crate::event::Severity::Error,
+            title: String::new(),
+            detail: None,
+            resource: None,
+            clean_cycles: 0,
+            last_seen_at: Timestamp::default(),
+            current: Occurrence::NONE,
+            occurrence_count: 0,
+            active_slot: super::super::NOT_ACTIVE,
+            seen_stamp: 0,
+            seen_index: 0,
+            open_run: 0,
+            flap,
+        };
+        let counting = Counting(&history, std::cell::Cell::new(0));
+        // The window 4,980..=4,999 holds the start of episode 499 (at 4,991); episode 498
+        // (4,981..=4,985) started inside it too; 497 started before it.
+        let found = finding.flap_episodes_overlapping("c", &counting, 4_980, 4_999, usize::MAX);
+        let starts: Vec<u64> = found.iter().map(|(_, e)| e.started_seq).collect();
+        assert_eq!(starts, [4_991, 4_981, 4_971]);
+        assert!(
+            counting.1.get() <= 64,
+            "read {} of 500 episodes for a window of three",
+            counting.1.get()
+        );
     }
 }

@@ -339,7 +339,7 @@ impl FindingsProjection {
         let mut history = MemoryHistory::new();
         for saved in snapshot.clusters {
             let cluster = projection.cluster_mut(&saved.cluster);
-            cluster.settings = saved.settings.into_owned();
+            cluster.settings = saved.settings.into_owned().within_limits();
             cluster.clock = saved.clock;
             cluster.cycle_stamp = saved.cycles;
             cluster.drifts = saved.drifts.into_owned();
