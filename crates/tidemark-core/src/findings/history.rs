@@ -40,6 +40,66 @@ pub trait HistorySink {
     );
 }
 
+/// One record of a finding's history, as the fold wrote it out: what a sink that cannot write
+/// at once (the store's tables, written in the batch's transaction) collects, in fold order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HistoryRecord {
+    /// Occurrence `number` of `check_key` in `cluster` closed.
+    OccurrenceClosed {
+        /// The cluster.
+        cluster: String,
+        /// The finding's check key.
+        check_key: Box<str>,
+        /// Its number in the finding's history (1 for the first).
+        number: u64,
+        /// The occurrence, closed.
+        occurrence: Occurrence,
+    },
+    /// Flap episode `number` of `check_key` in `cluster` ended.
+    FlapEpisodeEnded {
+        /// The cluster.
+        cluster: String,
+        /// The finding's check key.
+        check_key: Box<str>,
+        /// Its number in the finding's flap episodes (1 for the first to start).
+        number: u64,
+        /// The episode, ended.
+        episode: FlapEpisode,
+    },
+}
+
+impl HistorySink for Vec<HistoryRecord> {
+    fn occurrence_closed(
+        &mut self,
+        cluster: &str,
+        check_key: &str,
+        number: u64,
+        occurrence: &Occurrence,
+    ) {
+        self.push(HistoryRecord::OccurrenceClosed {
+            cluster: cluster.to_owned(),
+            check_key: check_key.into(),
+            number,
+            occurrence: occurrence.clone(),
+        });
+    }
+
+    fn flap_episode_ended(
+        &mut self,
+        cluster: &str,
+        check_key: &str,
+        number: u64,
+        episode: &FlapEpisode,
+    ) {
+        self.push(HistoryRecord::FlapEpisodeEnded {
+            cluster: cluster.to_owned(),
+            check_key: check_key.into(),
+            number,
+            episode: episode.clone(),
+        });
+    }
+}
+
 /// Which end of a range of history a page starts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {

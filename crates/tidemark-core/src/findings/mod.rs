@@ -38,7 +38,9 @@ mod views;
 
 pub use self::churn::{CHURN_MIN_KEYS, CHURN_WINDOW_RUNS, ChurnRecord, DriftRecord};
 pub use self::flaps::FlapStatus;
-pub use self::history::{Direction, HistoryRange, HistoryReader, HistorySink, MemoryHistory};
+pub use self::history::{
+    Direction, HistoryRange, HistoryReader, HistoryRecord, HistorySink, MemoryHistory,
+};
 pub use self::queries::{HistoryWindow, LiveHistory};
 pub use self::snapshot::{CategorySnapshot, ClusterSnapshot, FindingSnapshot, FindingsSnapshot};
 pub use self::views::{
