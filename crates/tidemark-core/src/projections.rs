@@ -5,7 +5,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, ResourceRef};
-use crate::findings::{FindingChange, FindingsProjection, FindingsSnapshot};
+use crate::findings::{
+    FindingChange, FindingsProjection, FindingsSnapshot, HistoryRecord, LiveFindingsSnapshot,
+    SharedHistoryReader,
+};
 use crate::hygiene::{KeyAdvice, analyze_check_key};
 use crate::incidents::{IncidentProjection, IncidentsSnapshot, ResourceGraph};
 use crate::orphans::{OrphanProjection, OrphansSnapshot};
@@ -122,6 +125,64 @@ impl Projections {
         Self::restore_owned(snapshot.clone())
     }
 
+    /// The live snapshot (store layout 2): the snapshot without the findings' history (which
+    /// the store keeps in its tables), as a serializer borrowing the live state.
+    pub fn live_snapshot_serializer(&self) -> impl Serialize + '_ {
+        ProjectionsSnapshot {
+            findings: self.findings.live_snapshot_serializer(),
+            orphans: self.orphans.snapshot(),
+            incidents: self.incidents.snapshot_serializer(),
+        }
+    }
+
+    /// An owned copy of the live snapshot (the same bytes as the serializer).
+    pub fn live_snapshot(&self) -> LiveProjectionsSnapshot {
+        ProjectionsSnapshot {
+            findings: self.findings.live_snapshot(),
+            orphans: self.orphans.snapshot(),
+            incidents: self.incidents.snapshot(),
+        }
+    }
+
+    /// Resumes from a live snapshot, the findings' history read through `reader`: the live
+    /// state's (`as_of` `None`) or a past state's (as of position `as_of`); see
+    /// [`FindingsProjection::read_history_from`].
+    pub fn restore_live_owned(
+        snapshot: LiveProjectionsSnapshot,
+        reader: std::sync::Arc<dyn SharedHistoryReader>,
+        as_of: Option<u64>,
+    ) -> Self {
+        let mut findings = FindingsProjection::restore_live_owned(snapshot.findings);
+        findings.read_history_from(reader, as_of);
+        Self {
+            findings,
+            orphans: OrphanProjection::restore_owned(snapshot.orphans),
+            incidents: IncidentProjection::restore_owned(snapshot.incidents),
+            changes: Vec::new(),
+        }
+    }
+
+    /// Reads the findings' history through `reader` from now on (see
+    /// [`FindingsProjection::read_history_from`]).
+    pub fn read_history_from(
+        &mut self,
+        reader: std::sync::Arc<dyn SharedHistoryReader>,
+        as_of: Option<u64>,
+    ) {
+        self.findings.read_history_from(reader, as_of);
+    }
+
+    /// Reads a shared history as of position `as_of` (a past state folded further).
+    pub fn set_history_as_of(&mut self, as_of: u64) {
+        self.findings.set_history_as_of(as_of);
+    }
+
+    /// The history records the fold wrote out since the last call (a shared history's; see
+    /// [`FindingsProjection::take_history_records`]).
+    pub fn take_history_records(&mut self) -> Vec<HistoryRecord> {
+        self.findings.take_history_records()
+    }
+
     /// [`Self::restore`], consuming the snapshot (its parts move instead of being copied).
     pub fn restore_owned(snapshot: ProjectionsSnapshot) -> Self {
         Self {
@@ -132,6 +193,9 @@ impl Projections {
         }
     }
 }
+
+/// The live snapshot of every projection (store layout 2): the findings without their history.
+pub type LiveProjectionsSnapshot = ProjectionsSnapshot<LiveFindingsSnapshot>;
 
 /// Serializable state of every projection: owned (the defaults) when read, with parts borrowed
 /// from the live state when written ([`Projections::snapshot_serializer`]).

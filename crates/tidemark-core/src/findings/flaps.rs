@@ -255,6 +255,34 @@ impl FlapState {
         (state, ended)
     }
 
+    /// The state a live snapshot (store layout 2) kept: everything, the history's ended
+    /// episodes aside.
+    pub(super) fn restore_live(
+        status: FlapStatus,
+        open_episodes: Vec<(u64, FlapEpisode)>,
+        episode_count: u64,
+        first_started: [Option<u64>; 2],
+        auto_resolved_at: Vec<Timestamp>,
+    ) -> Self {
+        Self {
+            status,
+            open_episodes,
+            episode_count,
+            first_started,
+            auto_resolved_at,
+        }
+    }
+
+    /// Where each detector's first episode started (what a live snapshot keeps).
+    pub(super) fn first_started_by_detector(&self) -> [Option<u64>; 2] {
+        self.first_started
+    }
+
+    /// The auto-resolution times the count detector keeps (what a live snapshot keeps).
+    pub(super) fn auto_resolutions(&self) -> &[Timestamp] {
+        &self.auto_resolved_at
+    }
+
     /// Where the detectors stand (what a snapshot keeps besides the episodes).
     pub(super) fn status(&self) -> FlapStatus {
         self.status

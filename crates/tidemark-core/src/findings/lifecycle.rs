@@ -22,11 +22,12 @@ impl FindingsProjection {
     }
 
     /// Applies the event at log position `seq`, telling `sink` every finding state change
-    /// (of the event's cluster); the history it closes goes to the projection's own
-    /// [`MemoryHistory`](super::MemoryHistory).
+    /// (of the event's cluster); the history it closes goes where the projection's history is
+    /// (its own [`MemoryHistory`](super::MemoryHistory), or collected for the writer of a
+    /// shared one: [`Self::take_history_records`]).
     pub fn apply_reporting(&mut self, seq: u64, event: &Event, sink: &mut impl ChangeSink) {
         let mut history = std::mem::take(&mut self.history);
-        self.apply_writing_history(seq, event, sink, &mut history);
+        history.writing(|history| self.apply_writing_history(seq, event, sink, history));
         self.history = history;
     }
 
@@ -41,7 +42,7 @@ impl FindingsProjection {
         seq: u64,
         event: &Event,
         changes: &mut impl ChangeSink,
-        history: &mut impl HistorySink,
+        history: &mut (impl HistorySink + ?Sized),
     ) {
         let sink = &mut Output {
             cluster: &event.cluster,

@@ -32,6 +32,8 @@ mod churn;
 pub mod flaps;
 mod history;
 mod lifecycle;
+mod live_snapshot;
+mod projection_history;
 mod queries;
 mod snapshot;
 mod views;
@@ -41,6 +43,8 @@ pub use self::flaps::FlapStatus;
 pub use self::history::{
     Direction, HistoryRange, HistoryReader, HistoryRecord, HistorySink, MemoryHistory,
 };
+pub use self::live_snapshot::{LiveFindingSnapshot, LiveFindingsSnapshot};
+pub use self::projection_history::SharedHistoryReader;
 pub use self::queries::{HistoryWindow, LiveHistory};
 pub use self::snapshot::{CategorySnapshot, ClusterSnapshot, FindingSnapshot, FindingsSnapshot};
 pub use self::views::{
@@ -49,6 +53,7 @@ pub use self::views::{
 };
 
 use self::flaps::{FlapDetector, FlapEpisode, FlapState};
+use self::projection_history::ProjectionHistory;
 
 /// How an occurrence of a finding ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -175,20 +180,20 @@ pub(super) trait FoldOutput: ChangeSink {
 }
 
 /// The changes and the history sinks of one event, with its cluster's name.
-struct Output<'a, C, H> {
+struct Output<'a, C, H: ?Sized> {
     cluster: &'a str,
     changes: &'a mut C,
     history: &'a mut H,
 }
 
-impl<C: ChangeSink, H> ChangeSink for Output<'_, C, H> {
+impl<C: ChangeSink, H: ?Sized> ChangeSink for Output<'_, C, H> {
     #[inline]
     fn change(&mut self, check_key: &str, change: FindingChange) {
         self.changes.change(check_key, change);
     }
 }
 
-impl<C: ChangeSink, H: HistorySink> FoldOutput for Output<'_, C, H> {
+impl<C: ChangeSink, H: HistorySink + ?Sized> FoldOutput for Output<'_, C, H> {
     fn occurrence_closed(&mut self, check_key: &str, number: u64, occurrence: &Occurrence) {
         self.history
             .occurrence_closed(self.cluster, check_key, number, occurrence);
@@ -348,18 +353,48 @@ impl ClusterFindings {
     }
 }
 
-/// The findings of every cluster, and their history (in memory, unless the fold is given
-/// another [`HistorySink`]).
+/// The findings of every cluster, and their history: in memory, or read through a shared
+/// reader ([`FindingsProjection::read_history_from`]).
 #[derive(Clone, Debug, Default)]
 pub struct FindingsProjection {
     clusters: BTreeMap<String, ClusterFindings>,
-    history: MemoryHistory,
+    history: ProjectionHistory,
 }
 
 impl FindingsProjection {
     /// An empty projection.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Reads (and, for the live state, writes) the history through `reader` from now on,
+    /// instead of in memory: the live state's (`as_of` `None`: the fold's records are collected
+    /// for [`Self::take_history_records`]) or a past state's (reads as of position `as_of`; the
+    /// fold's records are discarded, the reader has them already). Whatever history the
+    /// projection held in memory is dropped: the reader must hold it.
+    pub fn read_history_from(
+        &mut self,
+        reader: std::sync::Arc<dyn SharedHistoryReader>,
+        as_of: Option<u64>,
+    ) {
+        self.history = ProjectionHistory::shared(reader, as_of);
+    }
+
+    /// Reads a shared history as of position `as_of` (a past state folded further); nothing
+    /// for an in-memory history.
+    pub fn set_history_as_of(&mut self, as_of: u64) {
+        self.history.set_as_of(as_of);
+    }
+
+    /// Whether the history is read through a shared reader.
+    pub fn history_is_shared(&self) -> bool {
+        self.history.memory().is_none()
+    }
+
+    /// The history records the fold wrote out since the last call, in fold order, for the
+    /// writer of a shared history (none while the history is in memory, which keeps them).
+    pub fn take_history_records(&mut self) -> Vec<HistoryRecord> {
+        self.history.take_records()
     }
 
     fn cluster_mut(&mut self, cluster: &str) -> &mut ClusterFindings {

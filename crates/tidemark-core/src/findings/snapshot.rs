@@ -18,6 +18,8 @@ use crate::timestamp::Timestamp;
 
 use super::churn::{ChurnRecord, DriftRecord};
 use super::flaps::{FlapEpisode, FlapState, FlapStatus};
+use super::history::{HistoryRange, HistoryReader};
+use super::projection_history::ProjectionHistory;
 use super::{ClusterFindings, Finding, FindingsProjection, MemoryHistory, NOT_ACTIVE, Occurrence};
 
 /// Serializable state of the findings projection. `Clusters` is a list of [`ClusterSnapshot`]s:
@@ -109,10 +111,11 @@ pub struct FindingSnapshot<
     pub flap_episodes: Episodes,
 }
 
-/// A finding's occurrences as the snapshot lists them, borrowed: the closed ones from the
-/// history, then the open one from the live state; serialized exactly as the list of them.
+/// A finding's occurrences as the snapshot lists them: the closed ones from the history
+/// (borrowed from a history in memory, read from a shared one), then the open one from the
+/// live state; serialized exactly as the list of them.
 struct OccurrencesOf<'a> {
-    closed: &'a [Occurrence],
+    closed: Cow<'a, [Occurrence]>,
     open: Option<&'a Occurrence>,
 }
 
@@ -128,16 +131,16 @@ impl Serialize for OccurrencesOf<'_> {
     }
 }
 
-/// A finding's flap episodes as the snapshot lists them, borrowed: the history's ended ones
-/// and the live state's open ones, merged by number; serialized exactly as the list of them.
+/// A finding's flap episodes as the snapshot lists them: the history's ended ones and the live
+/// state's open ones, merged by number; serialized exactly as the list of them.
 struct EpisodesOf<'a> {
-    ended: &'a [(u64, FlapEpisode)],
+    ended: Cow<'a, [(u64, FlapEpisode)]>,
     open: &'a [(u64, FlapEpisode)],
 }
 
-impl<'a> EpisodesOf<'a> {
+impl EpisodesOf<'_> {
     /// Every episode, by number.
-    fn in_order(&self) -> impl Iterator<Item = &'a FlapEpisode> + use<'a> {
+    fn in_order(&self) -> impl Iterator<Item = &FlapEpisode> + '_ {
         let mut ended = self.ended.iter().peekable();
         let mut open = self.open.iter().peekable();
         std::iter::from_fn(move || match (ended.peek(), open.peek()) {
@@ -185,20 +188,35 @@ impl ClusterFindings {
         }
     }
 
-    /// A finding's occurrences and flap episodes, borrowed from the history and the live
-    /// state.
+    /// A finding's occurrences and flap episodes: borrowed from the live state and a history
+    /// in memory, or read from a shared one.
     fn history_of<'a>(
         cluster: &str,
         f: &'a Finding,
-        history: &'a MemoryHistory,
+        history: &'a ProjectionHistory,
     ) -> (OccurrencesOf<'a>, EpisodesOf<'a>) {
+        let (closed, ended) = match history.memory() {
+            Some(memory) => (
+                Cow::Borrowed(memory.occurrences_of(cluster, &f.check_key)),
+                Cow::Borrowed(memory.flap_episodes_of(cluster, &f.check_key)),
+            ),
+            None => {
+                let all = HistoryRange::all();
+                let closed = history.closed_occurrences(cluster, &f.check_key, &all);
+                let ended = history.ended_flap_episodes(cluster, &f.check_key, &all);
+                (
+                    Cow::Owned(closed.into_iter().map(|(_, o)| o).collect()),
+                    Cow::Owned(ended),
+                )
+            }
+        };
         (
             OccurrencesOf {
-                closed: history.occurrences_of(cluster, &f.check_key),
+                closed,
                 open: f.is_active().then_some(&f.current),
             },
             EpisodesOf {
-                ended: history.flap_episodes_of(cluster, &f.check_key),
+                ended,
                 open: f.flap.open_episodes(),
             },
         )
@@ -216,7 +234,7 @@ impl ClusterFindings {
         }
     }
 
-    fn cluster_snapshot<'a, 'o, T: Take<'a, 'o>, Findings>(
+    pub(super) fn cluster_snapshot<'a, 'o, T: Take<'a, 'o>, Findings>(
         &'a self,
         name: &'a str,
         findings: Findings,
@@ -243,7 +261,7 @@ impl ClusterFindings {
     }
 
     /// Indices of the findings a snapshot keeps (seen at least once), sorted by check key.
-    fn snapshot_order(&self) -> Vec<u32> {
+    pub(super) fn snapshot_order(&self) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.findings.len() as u32)
             .filter(|&i| self.findings[i as usize].occurrence_count > 0)
             .collect();
@@ -261,7 +279,7 @@ impl ClusterFindings {
 struct FindingsInOrder<'a> {
     name: &'a str,
     cluster: &'a ClusterFindings,
-    history: &'a MemoryHistory,
+    history: &'a ProjectionHistory,
     order: Vec<u32>,
 }
 
@@ -335,9 +353,61 @@ impl FindingsProjection {
     /// [`Self::restore`], consuming the snapshot: each cluster's strings and histories move into
     /// the projection, so a restore never holds the state twice.
     pub fn restore_owned(snapshot: FindingsSnapshot) -> Self {
-        let mut projection = Self::new();
         let mut history = MemoryHistory::new();
-        for saved in snapshot.clusters {
+        let mut projection = Self::restore_clusters(snapshot.clusters, |name, cluster, f| {
+            let check_key: Box<str> = f.check_key.into_owned().into_boxed_str();
+            let mut occurrences = f.occurrences.into_owned();
+            let (flap, ended_episodes) = FlapState::restore(
+                f.flap,
+                f.flap_episodes.into_owned(),
+                &occurrences,
+                cluster.clock,
+            );
+            let occurrence_count = occurrences.len() as u64;
+            // The open occurrence stays live; the closed ones are history.
+            let current = if f.active {
+                occurrences.pop()
+            } else {
+                occurrences.last().cloned()
+            };
+            if !occurrences.is_empty() || !ended_episodes.is_empty() {
+                history.update(name, &check_key, |saved_history| {
+                    saved_history.occurrences = occurrences;
+                    saved_history.flap_episodes = ended_episodes;
+                });
+            }
+            let finding = Finding {
+                check_key,
+                category: cluster.intern_category(&f.category),
+                severity: f.severity,
+                title: f.title.into_owned(),
+                detail: f.detail.map(Cow::into_owned),
+                resource: f.resource.map(|r| Box::new(r.into_owned())),
+                clean_cycles: f.clean_cycles,
+                last_seen_at: f.last_seen_at,
+                current: current.unwrap_or(Occurrence::NONE),
+                occurrence_count,
+                active_slot: NOT_ACTIVE,
+                seen_stamp: 0,
+                seen_index: 0,
+                open_run: f.open_run,
+                flap,
+            };
+            (finding, f.active)
+        });
+        projection.history = ProjectionHistory::Memory(history);
+        projection
+    }
+
+    /// A projection of the clusters of a snapshot, each finding of which `finding` turns into
+    /// a live one (and whether it is active): the cluster-wide state is restored here, once for
+    /// every snapshot layout.
+    pub(super) fn restore_clusters<F>(
+        clusters: Vec<ClusterSnapshot<'static, Vec<F>>>,
+        mut finding: impl FnMut(&str, &mut ClusterFindings, F) -> (Finding, bool),
+    ) -> Self {
+        let mut projection = Self::new();
+        for saved in clusters {
             let cluster = projection.cluster_mut(&saved.cluster);
             cluster.settings = saved.settings.into_owned().within_limits();
             cluster.clock = saved.clock;
@@ -354,50 +424,13 @@ impl FindingsProjection {
                 .by_key
                 .reserve(&cluster.findings, saved.findings.len());
             for f in saved.findings {
-                let category = cluster.intern_category(&f.category);
                 let index = cluster.findings.len() as u32;
-                let check_key: Box<str> = f.check_key.into_owned().into_boxed_str();
-                let mut occurrences = f.occurrences.into_owned();
-                let (flap, ended_episodes) = FlapState::restore(
-                    f.flap,
-                    f.flap_episodes.into_owned(),
-                    &occurrences,
-                    cluster.clock,
-                );
-                let occurrence_count = occurrences.len() as u64;
-                // The open occurrence stays live; the closed ones are history.
-                let current = if f.active {
-                    occurrences.pop()
-                } else {
-                    occurrences.last().cloned()
-                };
-                if !occurrences.is_empty() || !ended_episodes.is_empty() {
-                    history.update(&saved.cluster, &check_key, |saved_history| {
-                        saved_history.occurrences = occurrences;
-                        saved_history.flap_episodes = ended_episodes;
-                    });
-                }
-                cluster.findings.push(Finding {
-                    check_key,
-                    category,
-                    severity: f.severity,
-                    title: f.title.into_owned(),
-                    detail: f.detail.map(Cow::into_owned),
-                    resource: f.resource.map(|r| Box::new(r.into_owned())),
-                    clean_cycles: f.clean_cycles,
-                    last_seen_at: f.last_seen_at,
-                    current: current.unwrap_or(Occurrence::NONE),
-                    occurrence_count,
-                    active_slot: NOT_ACTIVE,
-                    seen_stamp: 0,
-                    seen_index: 0,
-                    open_run: f.open_run,
-                    flap,
-                });
+                let (restored, active) = finding(&saved.cluster, cluster, f);
+                cluster.findings.push(restored);
                 // A snapshot's keys are unique (it is written from a map); were one repeated,
                 // the later finding is the one found by key, as before.
                 cluster.by_key.insert_or_replace(&cluster.findings, index);
-                if f.active {
+                if active {
                     cluster.activate(index);
                 }
                 cluster.restore_flap_queues(index);
@@ -408,7 +441,6 @@ impl FindingsProjection {
                 }
             }
         }
-        projection.history = history;
         projection
     }
 }

@@ -1,0 +1,182 @@
+//! The findings' live snapshot (ADR 0006; the store's layout 2, snapshot format 7): each
+//! finding's live state — its current occurrence, open flap episodes, counts and the count
+//! detector's kept auto-resolution times — without its history, which is in the store's tables.
+//! So a snapshot's size follows the number of findings, not the length of the log.
+//!
+//! Written borrowed ([`FindingsProjection::live_snapshot_serializer`]) or owned
+//! ([`FindingsProjection::live_snapshot`]), restored by moving the decoded parts
+//! ([`FindingsProjection::restore_live_owned`]); the cluster-wide parts are the ones of
+//! [`ClusterSnapshot`], shared with the snapshot that holds the history.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::event::{ResourceRef, Severity};
+use crate::snapshot::{Borrow, Own, Take};
+use crate::timestamp::Timestamp;
+
+use super::flaps::{FlapEpisode, FlapState, FlapStatus};
+use super::snapshot::{ClusterSnapshot, FindingsSnapshot};
+use super::{ClusterFindings, Finding, FindingsProjection, NOT_ACTIVE, Occurrence};
+
+/// The findings' live snapshot, owned (as read).
+pub type LiveFindingsSnapshot =
+    FindingsSnapshot<Vec<ClusterSnapshot<'static, Vec<LiveFindingSnapshot<'static>>>>>;
+
+/// The live state of one finding. The layout is stored (postcard is positional): a change is
+/// a new snapshot format.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "LiveFindingSnapshot")]
+pub struct LiveFindingSnapshot<'a> {
+    /// Key within the cluster.
+    pub check_key: Cow<'a, str>,
+    /// Latest category.
+    pub category: Cow<'a, str>,
+    /// Latest severity.
+    pub severity: Severity,
+    /// Latest title.
+    pub title: Cow<'a, str>,
+    /// Latest detail.
+    pub detail: Option<Cow<'a, str>>,
+    /// Latest resource.
+    pub resource: Option<Cow<'a, ResourceRef>>,
+    /// Has an open occurrence.
+    pub active: bool,
+    /// Clean cycles of the open occurrence.
+    pub clean_cycles: u32,
+    /// Last seen by a cycle.
+    pub last_seen_at: Timestamp,
+    /// The current occurrence: the open one while active, else the last closed one.
+    pub current: Cow<'a, Occurrence>,
+    /// Occurrences, the current one included (the closed ones are in the history).
+    pub occurrence_count: u64,
+    /// Where the flap detectors stand on it.
+    pub flap: FlapStatus,
+    /// Run of its category in which the current occurrence opened.
+    pub open_run: u64,
+    /// The open flap episodes (at most one per detector), with their numbers.
+    pub open_flap_episodes: Cow<'a, [(u64, FlapEpisode)]>,
+    /// Flap episodes, open ones included (the ended ones are in the history).
+    pub flap_episode_count: u64,
+    /// Where each detector's first episode started (count, then state change).
+    pub first_flap_started: [Option<u64>; 2],
+    /// The count detector's auto-resolution times, after the cluster's forgetting horizon.
+    pub auto_resolved_at: Cow<'a, [Timestamp]>,
+}
+
+/// The capture function: the only code that reads a live finding into a live snapshot.
+impl ClusterFindings {
+    fn live_finding_snapshot<'a, 'o, T: Take<'a, 'o>>(
+        &'a self,
+        f: &'a Finding,
+    ) -> LiveFindingSnapshot<'o> {
+        LiveFindingSnapshot {
+            check_key: T::take(&*f.check_key),
+            category: T::take(self.category_names[f.category as usize].as_str()),
+            severity: f.severity,
+            title: T::take(f.title.as_str()),
+            detail: f.detail.as_deref().map(T::take),
+            resource: f.resource.as_deref().map(T::take),
+            active: f.is_active(),
+            clean_cycles: f.clean_cycles,
+            last_seen_at: f.last_seen_at,
+            current: T::take(&f.current),
+            occurrence_count: f.occurrence_count,
+            flap: f.flap.status(),
+            open_run: f.open_run,
+            open_flap_episodes: T::take(f.flap.open_episodes()),
+            flap_episode_count: f.flap.episode_count(),
+            first_flap_started: f.flap.first_started_by_detector(),
+            auto_resolved_at: T::take(f.flap.auto_resolutions()),
+        }
+    }
+}
+
+/// The findings of one cluster in snapshot order, serialized one borrowed
+/// [`LiveFindingSnapshot`] at a time.
+struct LiveFindingsInOrder<'a> {
+    cluster: &'a ClusterFindings,
+    order: Vec<u32>,
+}
+
+impl Serialize for LiveFindingsInOrder<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let cluster = self.cluster;
+        serializer.collect_seq(
+            self.order
+                .iter()
+                .map(|&i| cluster.live_finding_snapshot::<Borrow>(&cluster.findings[i as usize])),
+        )
+    }
+}
+
+impl FindingsProjection {
+    /// A serializable copy of the live state, without the history, in a deterministic order.
+    pub fn live_snapshot(&self) -> LiveFindingsSnapshot {
+        let clusters = self
+            .clusters
+            .iter()
+            .map(|(name, cluster)| {
+                let findings = cluster
+                    .snapshot_order()
+                    .into_iter()
+                    .map(|i| cluster.live_finding_snapshot::<Own>(&cluster.findings[i as usize]))
+                    .collect();
+                cluster.cluster_snapshot::<Own, _>(name, findings)
+            })
+            .collect();
+        FindingsSnapshot { clusters }
+    }
+
+    /// The live snapshot borrowed from the live state: the same bytes as
+    /// [`Self::live_snapshot`], one finding at a time.
+    pub fn live_snapshot_serializer(
+        &self,
+    ) -> FindingsSnapshot<Vec<ClusterSnapshot<'_, impl Serialize + '_>>> {
+        let clusters = self
+            .clusters
+            .iter()
+            .map(|(name, cluster)| {
+                let findings = LiveFindingsInOrder {
+                    cluster,
+                    order: cluster.snapshot_order(),
+                };
+                cluster.cluster_snapshot::<Borrow, _>(name, findings)
+            })
+            .collect();
+        FindingsSnapshot { clusters }
+    }
+
+    /// The projection of a live snapshot, with its history in memory and empty: give it the
+    /// reader of the history the snapshot was written beside
+    /// ([`Self::read_history_from`]) before reading a finding's past.
+    pub fn restore_live_owned(snapshot: LiveFindingsSnapshot) -> Self {
+        Self::restore_clusters(snapshot.clusters, |_, cluster, f| {
+            let finding = Finding {
+                check_key: f.check_key.into_owned().into_boxed_str(),
+                category: cluster.intern_category(&f.category),
+                severity: f.severity,
+                title: f.title.into_owned(),
+                detail: f.detail.map(Cow::into_owned),
+                resource: f.resource.map(|r| Box::new(r.into_owned())),
+                clean_cycles: f.clean_cycles,
+                last_seen_at: f.last_seen_at,
+                current: f.current.into_owned(),
+                occurrence_count: f.occurrence_count,
+                active_slot: NOT_ACTIVE,
+                seen_stamp: 0,
+                seen_index: 0,
+                open_run: f.open_run,
+                flap: FlapState::restore_live(
+                    f.flap,
+                    f.open_flap_episodes.into_owned(),
+                    f.flap_episode_count,
+                    f.first_flap_started,
+                    f.auto_resolved_at.into_owned(),
+                ),
+            };
+            (finding, f.active)
+        })
+    }
+}
