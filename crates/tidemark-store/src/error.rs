@@ -30,6 +30,11 @@ impl CorruptRecord {
                 "snapshots are derived from the log: `tidemark rebuild` writes them anew \
                  (docs/runbooks/corrupt-store.md)"
             }
+            "finding_occurrences" | "finding_flap_episodes" => {
+                "a finding's history is derived from the log: `tidemark rebuild` writes it anew \
+                 (after a retention cut, the rows before the cut are copied, not refolded: restore \
+                 a backup to get those back) (docs/runbooks/corrupt-store.md)"
+            }
             "quarantine" => {
                 "this quarantined input cannot be read back; the events are unaffected. Restore a \
                  backup to get it back; `tidemark verify` lists every corrupt record \

@@ -144,6 +144,21 @@ store_tables! {
     /// than the clock of its cluster's last mark before it (a late event): a time window's range
     /// of positions holds every other event of the window, and these are read after it.
     LateEvents: LATE_EVENTS<(&str, u64), i64> = "late_events", added_later;
+    /// (cluster, check_key, opened position) → the closed occurrence and its number in the
+    /// finding's history (`codec::encode_occurrence`): written in the batch's transaction when
+    /// the occurrence closes (the open one is in the live state). A finding's occurrences close
+    /// in the order they open, so its rows are numbered 1, 2, … in key order
+    /// (`store/history_tables.rs` reads them as of a position, in pages).
+    ///
+    /// Added with store layout 2 (ADR 0006): a store of layout 1 lacks it until it is upgraded;
+    /// read-only, it reads as empty.
+    FindingOccurrences: FINDING_OCCURRENCES<(&str, &str, u64), &[u8]> = "finding_occurrences", added_later;
+    /// (cluster, check_key, started position, number) → the ended flap episode
+    /// (`codec::encode_flap_episode`): written in the batch's transaction when the episode
+    /// ends (the open ones are in the live state). Episodes are numbered in the order they
+    /// started; two detectors may start at the same position (hence the number in the key) and
+    /// end out of that order. Added with `finding_occurrences`, in store layout 2.
+    FindingFlapEpisodes: FINDING_FLAP_EPISODES<(&str, &str, u64, u64), &[u8]> = "finding_flap_episodes", added_later;
 }
 
 /// The tables of the list that the file of `txn` lacks although every store has them (tables

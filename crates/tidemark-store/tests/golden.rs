@@ -12,9 +12,12 @@
 
 use std::path::{Path, PathBuf};
 
+use tidemark_core::findings::{Occurrence, ResolutionKind};
+use tidemark_core::flaps::{FlapDetector, FlapEpisode};
 use tidemark_core::{Event, Projections, Timestamp, decode_event};
 use tidemark_store::codec::{
-    self, EVENT_FORMAT, QUARANTINE_FORMAT, QuarantineRecord, SNAPSHOT_FORMAT, SnapshotRecord,
+    self, EVENT_FORMAT, HISTORY_FORMAT, QUARANTINE_FORMAT, QuarantineRecord, SNAPSHOT_FORMAT,
+    SnapshotRecord,
 };
 use tidemark_store::{EmbeddedRetention, Input, Store, StoreConfig, tables};
 
@@ -275,12 +278,17 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
                 &codec::encode_quarantine(quarantine_key(i), record),
             );
         }
+        let (occurrence, episode) = history_encoded();
+        write_new(&history_golden(HISTORY_FORMAT, "occurrence"), &occurrence);
+        write_new(&history_golden(HISTORY_FORMAT, "flap-episode"), &episode);
     }
     for path in [
         dir.join(format!("store-v{}.redb", tables::STORE_FORMAT)),
         dir.join(format!("store-v{}-replica.redb", tables::STORE_FORMAT)),
         dir.join(format!("records/snapshot-v{SNAPSHOT_FORMAT}.bin")),
         dir.join(format!("records/quarantine-v{QUARANTINE_FORMAT}.0.bin")),
+        history_golden(HISTORY_FORMAT, "occurrence"),
+        history_golden(HISTORY_FORMAT, "flap-episode"),
     ] {
         read_golden(&path);
     }
@@ -605,6 +613,108 @@ fn every_golden_quarantine_record_decodes() {
                 codec::encode_quarantine(quarantine_key(index), &record) == bytes,
                 "{name}"
             );
+        }
+    }
+}
+
+/// The cluster and check key of the golden history records.
+const HISTORY_FINDING: (&str, &str) = ("golden-cluster", "pod/crashloop web-7");
+
+/// The golden closed occurrence: number 3 of [`HISTORY_FINDING`], under key (cluster, check key,
+/// 17).
+fn history_occurrence() -> (u64, Occurrence) {
+    let occurrence = Occurrence {
+        opened_at: RECORDED_AT,
+        opened_seq: 17,
+        resolved_at: Some(Timestamp::from_unix_secs(1_800_000_090)),
+        resolved_seq: Some(23),
+        resolution_kind: Some(ResolutionKind::Recipe),
+    };
+    (3, occurrence)
+}
+
+/// The golden ended flap episode: number 2 of [`HISTORY_FINDING`], under key (cluster, check
+/// key, 17, 2).
+fn history_episode() -> (u64, FlapEpisode) {
+    let episode = FlapEpisode {
+        detector: FlapDetector::StateChange,
+        started_at: RECORDED_AT,
+        started_seq: 17,
+        start_figure: 412,
+        stopped_at: Some(Timestamp::from_unix_secs(1_800_000_600)),
+        stopped_seq: Some(40),
+        stop_figure: Some(118),
+    };
+    (2, episode)
+}
+
+/// The golden history records as this build encodes them: (occurrence, episode).
+fn history_encoded() -> (Vec<u8>, Vec<u8>) {
+    let (cluster, check_key) = HISTORY_FINDING;
+    let (number, occurrence) = history_occurrence();
+    let mut occurrence_bytes = Vec::new();
+    codec::encode_occurrence(
+        cluster,
+        check_key,
+        number,
+        &occurrence,
+        &mut occurrence_bytes,
+    );
+    let (number, episode) = history_episode();
+    let mut episode_bytes = Vec::new();
+    codec::encode_flap_episode(cluster, check_key, number, &episode, &mut episode_bytes);
+    (occurrence_bytes, episode_bytes)
+}
+
+/// `records/history-vN.WHAT.bin` (`WHAT`: `occurrence`, `flap-episode`).
+fn history_golden(format: u8, what: &str) -> PathBuf {
+    golden_dir().join(format!("records/history-v{format}.{what}.bin"))
+}
+
+#[test]
+fn every_golden_history_record_decodes() {
+    let (cluster, check_key) = HISTORY_FINDING;
+    let records = golden_records("history");
+    assert!(
+        records.len() >= 2,
+        "an occurrence and an episode of format 1"
+    );
+    for (format, path) in records {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let bytes = read_golden(&path);
+        if name.ends_with(".occurrence.bin") {
+            let expected = history_occurrence();
+            let opened_seq = expected.1.opened_seq;
+            let read = codec::decode_occurrence(cluster, check_key, opened_seq, &bytes)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(read, expected, "{name}");
+            // Checksummed with its whole key: under another cluster, check key or position it
+            // is refused.
+            assert!(codec::decode_occurrence("other", check_key, opened_seq, &bytes).is_err());
+            assert!(codec::decode_occurrence(cluster, "other", opened_seq, &bytes).is_err());
+            assert!(codec::decode_occurrence(cluster, check_key, opened_seq + 1, &bytes).is_err());
+            if format == HISTORY_FORMAT {
+                assert!(history_encoded().0 == bytes, "{name}: encoded differently");
+            }
+        } else if name.ends_with(".flap-episode.bin") {
+            let (number, expected) = history_episode();
+            let started_seq = expected.started_seq;
+            let read = codec::decode_flap_episode(cluster, check_key, started_seq, number, &bytes)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(read, expected, "{name}");
+            assert!(
+                codec::decode_flap_episode(cluster, check_key, started_seq, number + 1, &bytes)
+                    .is_err()
+            );
+            assert!(
+                codec::decode_flap_episode(cluster, check_key, started_seq + 1, number, &bytes)
+                    .is_err()
+            );
+            if format == HISTORY_FORMAT {
+                assert!(history_encoded().1 == bytes, "{name}: encoded differently");
+            }
+        } else {
+            panic!("{name}: not a history record this test knows");
         }
     }
 }

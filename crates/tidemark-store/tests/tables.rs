@@ -35,8 +35,8 @@ fn tables_in(path: &Path) -> BTreeMap<String, u64> {
 }
 
 /// A store with entries in every table: one event of each type (an open and a manually resolved
-/// finding, an incident), a snapshot, and a refused input refused twice (a record, its digest
-/// and its repeat count).
+/// finding, an incident), a snapshot, a refused input refused twice (a record, its digest and
+/// its repeat count), and a row of each history table.
 fn store_with_every_table_filled(path: &Path) -> Store {
     let store = Store::open(path, StoreConfig::default()).unwrap();
     let mut fixtures: Vec<_> =
@@ -60,7 +60,48 @@ fn store_with_every_table_filled(path: &Path) -> Store {
     store.append(std::slice::from_ref(&refused), NOW).unwrap();
     store.append(&[refused], NOW).unwrap();
     store.snapshot_now().unwrap();
-    store
+    drop(store);
+    write_history_rows(path);
+    Store::open(path, StoreConfig::default()).unwrap()
+}
+
+/// Writes a closed occurrence and an ended flap episode of a finding of its own into the
+/// history tables of the store file at `path` (the fixtures' log need not close either).
+fn write_history_rows(path: &Path) {
+    use tidemark_core::findings::{Occurrence, ResolutionKind};
+    use tidemark_core::flaps::{FlapDetector, FlapEpisode};
+    let (cluster, check_key) = ("tables-test", "history/rows");
+    let occurrence = Occurrence {
+        opened_at: NOW,
+        opened_seq: 1,
+        resolved_at: Some(NOW),
+        resolved_seq: Some(2),
+        resolution_kind: Some(ResolutionKind::Manual),
+    };
+    let episode = FlapEpisode {
+        detector: FlapDetector::Count,
+        started_at: NOW,
+        started_seq: 1,
+        start_figure: 3,
+        stopped_at: Some(NOW),
+        stopped_seq: Some(2),
+        stop_figure: Some(1),
+    };
+    let db = redb::Database::open(path).unwrap();
+    #[allow(clippy::disallowed_methods)] // a test's fixture rows; no crash follows this commit
+    let txn = db.begin_write().unwrap();
+    let mut bytes = Vec::new();
+    tidemark_store::codec::encode_occurrence(cluster, check_key, 1, &occurrence, &mut bytes);
+    txn.open_table(tables::FINDING_OCCURRENCES)
+        .unwrap()
+        .insert((cluster, check_key, 1), bytes.as_slice())
+        .unwrap();
+    tidemark_store::codec::encode_flap_episode(cluster, check_key, 1, &episode, &mut bytes);
+    txn.open_table(tables::FINDING_FLAP_EPISODES)
+        .unwrap()
+        .insert((cluster, check_key, 1, 1), bytes.as_slice())
+        .unwrap();
+    txn.commit().unwrap();
 }
 
 #[test]

@@ -3,9 +3,10 @@
 //!
 //! See `docs/adr/0002-stored-event-encoding.md` for why postcard, and not bincode or JSON.
 //!
-//! The envelope of the checksummed formats (log 3 on, snapshot 4 on, quarantine 2) is
-//! `[version][CRC-32C, 4 bytes little-endian][postcard body]`, the CRC-32C taken over the
-//! record's table key (8 bytes, little-endian), the version byte and the body. A record whose
+//! The envelope of the checksummed formats (log 3 on, snapshot 4 on, quarantine 2, history 1)
+//! is `[version][CRC-32C, 4 bytes little-endian][postcard body]`, the CRC-32C taken over the
+//! record's table key (8 bytes, little-endian; a history record's tuple key in the form of
+//! [`history_key_bytes`]), the version byte and the body. A record whose
 //! bytes changed after they were written (a flipped bit on disk, a page written over) or that
 //! sits under another key fails [`CodecError::ChecksumMismatch`] instead of being read back as
 //! data. Older formats carry no checksum and are read as they always were.
@@ -106,31 +107,47 @@ pub enum CodecError {
 /// The checksum of a record of the checksummed envelope: CRC-32C over the key, the version byte
 /// and the body.
 fn checksum(key: u64, version: u8, body: &[u8]) -> u32 {
-    let crc = crc32c::crc32c(&key.to_le_bytes());
+    checksum_with_key(&key.to_le_bytes(), version, body)
+}
+
+/// [`checksum`] of a record whose key enters it as `key` (a position: its 8 bytes,
+/// little-endian; a tuple key: [`history_key_bytes`]).
+fn checksum_with_key(key: &[u8], version: u8, body: &[u8]) -> u32 {
+    let crc = crc32c::crc32c(key);
     let crc = crc32c::crc32c_append(crc, &[version]);
     crc32c::crc32c_append(crc, body)
 }
 
 /// Encodes `value` into `out` (cleared first) in the checksummed envelope of `version`.
 fn seal<T: Serialize>(version: u8, key: u64, value: &T, out: &mut Vec<u8>) {
+    seal_with_key(version, &key.to_le_bytes(), value, out);
+}
+
+/// [`seal`] with the key's bytes as they enter the checksum.
+fn seal_with_key<T: Serialize + ?Sized>(version: u8, key: &[u8], value: &T, out: &mut Vec<u8>) {
     out.clear();
     out.push(version);
     out.extend_from_slice(&[0; CHECKSUM_BYTES]);
     let buffer = std::mem::take(out);
     *out = postcard::to_extend(value, buffer).expect("serializing to a Vec cannot fail");
-    let crc = checksum(key, version, &out[1 + CHECKSUM_BYTES..]);
+    let crc = checksum_with_key(key, version, &out[1 + CHECKSUM_BYTES..]);
     out[1..=CHECKSUM_BYTES].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// The body of a record in the checksummed envelope, once its checksum is verified.
 fn unseal(key: u64, bytes: &[u8]) -> Result<&[u8], CodecError> {
+    unseal_with_key(&key.to_le_bytes(), bytes)
+}
+
+/// [`unseal`] with the key's bytes as they enter the checksum.
+fn unseal_with_key<'a>(key: &[u8], bytes: &'a [u8]) -> Result<&'a [u8], CodecError> {
     let (&version, rest) = bytes.split_first().ok_or(CodecError::Empty)?;
     if rest.len() < CHECKSUM_BYTES {
         return Err(CodecError::Truncated { len: bytes.len() });
     }
     let (stored, body) = rest.split_at(CHECKSUM_BYTES);
     let stored = u32::from_le_bytes(stored.try_into().expect("split at CHECKSUM_BYTES"));
-    let computed = checksum(key, version, body);
+    let computed = checksum_with_key(key, version, body);
     if stored != computed {
         return Err(CodecError::ChecksumMismatch { stored, computed });
     }
@@ -201,6 +218,12 @@ pub fn is_outdated_snapshot(bytes: &[u8]) -> bool {
 }
 
 pub mod legacy;
+
+mod history;
+pub use history::{
+    HISTORY_FORMAT, decode_flap_episode, decode_occurrence, encode_flap_episode, encode_occurrence,
+    history_key_bytes,
+};
 
 /// A projection snapshot: the state after applying the log up to `seq`. The layout is written
 /// once: decoded, `projections` is the owned [`ProjectionsSnapshot`]; written from the live

@@ -17,6 +17,9 @@
 //!   when the disk is full;
 //! - `index.rs`: the index entries an event gets (append, rebuild and verify derive them alike);
 //! - `projections.rs`: the projections now or at a point of the log (time travel);
+//! - `history_tables.rs`: a finding's history (closed occurrences, ended flap episodes) in its
+//!   tables: written in a batch's transaction, read as of a position in pages, and the
+//!   projection's `HistoryReader` over them ([`Store::history`]);
 //! - `timelines.rs`, `events.rs`, `quarantine_reads.rs`, `stats.rs`: reads of the indexes, the
 //!   log and the quarantine, and figures (`event_streams.rs`: the filters of an events page as
 //!   streams of positions over the filter indexes);
@@ -36,11 +39,15 @@
 //!   `compact`) without waiting on a reader that waits on it.
 //! - `db` is never taken shared twice by one thread: a queued exclusive reopen between the two
 //!   would deadlock the second.
+//! - The history reader ([`Store::history`]) takes `db` shared for each call, like any reader:
+//!   call it while holding `state` (shared or, in a writer, exclusive) if need be, never while
+//!   holding a `DbRef`.
 
 mod append;
 mod backup;
 mod event_streams;
 mod events;
+mod history_tables;
 mod index;
 mod open;
 mod projections;
@@ -54,7 +61,7 @@ mod timelines;
 mod write_txn;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use redb::{Database, ReadableDatabase, WriteTransaction};
@@ -138,8 +145,11 @@ struct LiveState {
 /// `store/mod.rs`.
 #[derive(Debug)]
 pub struct Store {
-    /// The database handle; `None` only while a reopen after an I/O error failed.
-    db: RwLock<Option<Handle>>,
+    /// The database handle; `None` only while a reopen after an I/O error failed. Shared
+    /// (`Arc`) with the history reader the projection reads a finding's history through
+    /// ([`Store::history`]), which takes it like any reader: the slot, not a handle, so a
+    /// reopen or a compaction that replaces the handle is seen by it too.
+    db: Arc<RwLock<Option<Handle>>>,
     /// Opened with [`Store::open_read_only`]: every write operation is refused.
     read_only: bool,
     path: PathBuf,

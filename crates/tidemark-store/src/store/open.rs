@@ -285,7 +285,7 @@ impl Store {
     fn with_handle(db: Handle, path: PathBuf, config: StoreConfig, state: LiveState) -> Self {
         Self {
             read_only: matches!(db, Handle::Read(_)),
-            db: RwLock::new(Some(db)),
+            db: Arc::new(RwLock::new(Some(db))),
             path,
             config,
             state: RwLock::new(state),

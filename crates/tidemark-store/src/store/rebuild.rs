@@ -93,7 +93,9 @@ fn derived_from_log(table: Table) -> bool {
         | Table::ByCluster
         | Table::BySource
         | Table::ClusterClock
-        | Table::LateEvents => true,
+        | Table::LateEvents
+        | Table::FindingOccurrences
+        | Table::FindingFlapEpisodes => true,
     }
 }
 
@@ -143,6 +145,23 @@ fn copy_kept(
                 let open = source.open_table(tables::LATE_EVENTS)?;
                 let keep = |key: &redb::AccessGuard<'_, (&str, u64)>| key.value().1 <= base;
                 copy_table_where(&open, target, tables::LATE_EVENTS, keep, progress)?;
+            }
+            // A finding's history before the cut cannot be folded again: its rows opened (or
+            // started) up to `base` are kept. Those of them that closed after `base` are written
+            // again by the fold from `base`, with the same bytes (an insert over an equal row).
+            Table::FindingOccurrences => {
+                if let Some(open) = open_listed(source, table, tables::FINDING_OCCURRENCES)? {
+                    let keep =
+                        |key: &redb::AccessGuard<'_, (&str, &str, u64)>| key.value().2 <= base;
+                    copy_table_where(&open, target, tables::FINDING_OCCURRENCES, keep, progress)?;
+                }
+            }
+            Table::FindingFlapEpisodes => {
+                if let Some(open) = open_listed(source, table, tables::FINDING_FLAP_EPISODES)? {
+                    let keep =
+                        |key: &redb::AccessGuard<'_, (&str, &str, u64, u64)>| key.value().2 <= base;
+                    copy_table_where(&open, target, tables::FINDING_FLAP_EPISODES, keep, progress)?;
+                }
             }
             Table::ByFinding => {
                 let open = source.open_table(tables::BY_FINDING)?;

@@ -166,7 +166,11 @@ fn cut_before(txn: &WriteTransaction, cut: u64) -> Result<u64, StorageFault> {
             // message repeating an old id is still a duplicate); the quarantine holds no
             // positions; the clock marks (at most one a minute of a cluster's clock) keep each
             // cluster's clock, which the marks and late events after the cut are relative to.
-            Table::ClusterClock
+            // A finding's history (its closed occurrences and ended flap episodes) is not in the
+            // snapshot at the cut: its rows are the only copy of it, and keep being read.
+            Table::FindingOccurrences
+            | Table::FindingFlapEpisodes
+            | Table::ClusterClock
             | Table::Ids
             | Table::Quarantine
             | Table::QuarantineDigests
