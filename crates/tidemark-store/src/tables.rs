@@ -207,8 +207,13 @@ pub const CLOCK_MARK_NS: i64 = 60 * 1_000_000_000;
 /// cluster's clock after the window, so events a little late are found there, and one
 /// backfilled event does not widen every window.
 pub const LATE_EVENT_NS: i64 = 5 * 60 * 1_000_000_000;
-/// The store layout this build writes.
-pub const STORE_FORMAT: i64 = 1;
+/// The store layout this build writes. Layout 2 (ADR 0006): a finding's history is in
+/// `finding_occurrences` and `finding_flap_episodes`, and snapshots are live snapshots without
+/// it; a store of layout 1 is upgraded in place at its first read-write open (`store/upgrade.rs`)
+/// and read as it is (its history from its snapshots, in memory) by a read-only one.
+pub const STORE_FORMAT: i64 = 2;
+/// The first store layout with the history tables.
+pub const HISTORY_TABLES_SINCE: i64 = 2;
 
 /// Change bits of `BY_FINDING`.
 pub mod change_bits {

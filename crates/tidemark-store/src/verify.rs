@@ -30,11 +30,11 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::Serialize;
 use tidemark_core::{Event, Projections};
 
-use crate::codec;
+use crate::codec::{self, StoredProjections};
 use crate::error::{OpenError, StorageFault};
 use crate::store::{
     Store, check_checkpoint, decode_log, decode_snapshot_or_outdated, finding_index_entries,
-    incident_of, open_database_read_only, read_layout, type_index,
+    incident_of, open_database_read_only, read_layout, type_index, unread_history,
 };
 use crate::tables;
 
@@ -443,6 +443,18 @@ fn check_records(
     Ok(())
 }
 
+/// The projections of a snapshot the check folds on from: the history a live snapshot lacks
+/// is not read (the check compares live states and the history the fold writes).
+fn restore_for_check(snapshot: StoredProjections) -> Projections {
+    match snapshot {
+        StoredProjections::WithHistory(snapshot) => Projections::restore_owned(snapshot),
+        // The history it writes from here is not kept (it would grow with the log).
+        StoredProjections::Live(snapshot) => {
+            Projections::restore_live_owned(snapshot, unread_history(), Some(u64::MAX))
+        }
+    }
+}
+
 /// The state the fold starts from: nothing at position 0, or, when retention cut the log, the
 /// earliest snapshot from which the retained log can be folded.
 fn fold_start(
@@ -457,14 +469,14 @@ fn fold_start(
         let (key, value) = entry?;
         match decode_snapshot_or_outdated(key.value(), value.value()) {
             Ok(Some(record)) => {
-                return Ok((record.seq, Projections::restore_owned(record.projections)));
+                return Ok((record.seq, restore_for_check(record.projections)));
             }
             // An older format: the store resumes from it when its layout is today's (the log
             // before it is gone), and so does the check.
             Ok(None) => {
                 match crate::codec::decode_snapshot_of_any_format(key.value(), value.value()) {
                     Ok(record) => {
-                        return Ok((record.seq, Projections::restore_owned(record.projections)));
+                        return Ok((record.seq, restore_for_check(record.projections)));
                     }
                     Err(e) => findings.add("snapshots", key.value(), e.to_string()),
                 }
@@ -513,8 +525,18 @@ fn check_snapshot(
             format!("{time:?}, but its snapshot's latest event time is {want}"),
         );
     }
+    // A live snapshot (layout 2) holds no history to compare: its live state is compared.
+    let differs = |fold: &Projections| match record.projections {
+        StoredProjections::WithHistory(snapshot) => {
+            Projections::restore_owned(snapshot).snapshot() != fold.snapshot()
+        }
+        StoredProjections::Live(snapshot) => {
+            Projections::restore_live_owned(snapshot, unread_history(), Some(seq)).live_snapshot()
+                != fold.live_snapshot()
+        }
+    };
     if let Some(fold) = fold
-        && Projections::restore_owned(record.projections).snapshot() != fold.snapshot()
+        && differs(fold)
     {
         findings.add(
             "snapshots",

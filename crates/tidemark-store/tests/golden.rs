@@ -17,7 +17,7 @@ use tidemark_core::flaps::{FlapDetector, FlapEpisode};
 use tidemark_core::{Event, Projections, Timestamp, decode_event};
 use tidemark_store::codec::{
     self, EVENT_FORMAT, HISTORY_FORMAT, QUARANTINE_FORMAT, QuarantineRecord, SNAPSHOT_FORMAT,
-    SnapshotRecord,
+    SnapshotRecord, StoredProjections,
 };
 use tidemark_store::{EmbeddedRetention, Input, Store, StoreConfig, tables};
 
@@ -262,7 +262,7 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
             codec::encode_event(GOLDEN_EVENT_KEY, &event, RECORDED_AT, &mut bytes);
             write_new(&event_golden(&event_file, EVENT_FORMAT), &bytes);
         }
-        let projections = fold(&events);
+        let projections = fold_live(&events);
         let snapshot = codec::encode_snapshot_of(
             events.len() as u64,
             events.iter().map(|e| e.time).max(),
@@ -380,6 +380,19 @@ fn every_golden_embedded_store_opens_with_its_log_state_and_quarantine() {
             past.snapshot() == fold(&events[..events.len() / 2]).snapshot(),
             "{name}: time travel"
         );
+        // A store of layout 1 was upgraded in place: its history is read from its tables
+        // (the live state above equals the fold with its whole history), and its layout is 2.
+        assert!(
+            store.read(|p| p.findings().history_is_shared()),
+            "{name}: history in tables"
+        );
+        let copy = store.path().to_path_buf();
+        drop(store);
+        assert_eq!(
+            Store::inspect_backup(&copy).unwrap().format,
+            tables::STORE_FORMAT,
+            "{name}: layout after a read-write open"
+        );
     }
 }
 
@@ -407,7 +420,7 @@ fn every_golden_replica_store_opens_with_its_retained_log_and_state() {
         // rules of the snapshot's format when that is older than this build's (ADR 0004).
         let (latest, format) = latest_snapshot(&path);
         let positions = replica_positions(events.len());
-        let mut expected = Projections::restore_owned(latest.projections);
+        let mut expected = restore_stored(latest.projections, &fold_at(&events, &positions));
         for (event, &seq) in events.iter().zip(&positions) {
             if seq > latest.seq {
                 expected.apply(seq, event);
@@ -441,8 +454,29 @@ fn every_golden_replica_store_opens_with_its_retained_log_and_state() {
     }
 }
 
+/// The fold of `events` with its history shared (as a store of layout 2 holds it): what writes
+/// live snapshots.
+fn fold_live(events: &[Event]) -> Projections {
+    let mut projections = fold(events);
+    let history = projections.findings().memory_history().unwrap().clone();
+    projections.read_history_from(std::sync::Arc::new(history), None);
+    projections
+}
+
+/// The projections of a decoded snapshot of a store whose whole log folds to `all`: a live
+/// snapshot's history is read from that fold (the store's tables hold the same rows).
+fn restore_stored(projections: StoredProjections, all: &Projections) -> Projections {
+    match projections {
+        StoredProjections::WithHistory(snapshot) => Projections::restore_owned(snapshot),
+        StoredProjections::Live(snapshot) => {
+            let history = all.findings().memory_history().unwrap().clone();
+            Projections::restore_live_owned(snapshot, std::sync::Arc::new(history), None)
+        }
+    }
+}
+
 /// The latest snapshot of a golden store and its format, read with redb directly.
-fn latest_snapshot(path: &Path) -> (SnapshotRecord, u8) {
+fn latest_snapshot(path: &Path) -> (SnapshotRecord<StoredProjections>, u8) {
     use redb::{ReadableDatabase, ReadableTable};
     let db = redb::ReadOnlyDatabase::open(path).unwrap();
     let txn = db.begin_read().unwrap();
@@ -540,13 +574,19 @@ fn every_golden_snapshot_decodes_or_is_known_as_outdated() {
         }
         // Every format from the oldest read on decodes to the state it was written from.
         assert!(format >= codec::OLDEST_SNAPSHOT_FORMAT_READ, "{name}");
-        let record: SnapshotRecord = codec::decode_snapshot(events.len() as u64, &bytes)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let record: SnapshotRecord<StoredProjections> =
+            codec::decode_snapshot(events.len() as u64, &bytes)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(record.seq, events.len() as u64, "{name}");
-        let projections = fold(&events);
+        assert_eq!(
+            matches!(record.projections, StoredProjections::Live(_)),
+            format >= 7,
+            "{name}: format 7 on holds no history"
+        );
+        let projections = fold_live(&events);
         // Compared through a restore: a snapshot holds no derived indexes.
         assert!(
-            Projections::restore_owned(record.projections).snapshot() == projections.snapshot(),
+            restore_stored(record.projections, &fold(&events)).snapshot() == projections.snapshot(),
             "{name}"
         );
         if format == SNAPSHOT_FORMAT {
@@ -578,7 +618,8 @@ fn every_golden_snapshot_of_an_older_layout_reads_for_a_replica_that_cannot_refo
         assert_eq!(record.seq, events.len() as u64, "{name}");
         if format == 5 {
             assert!(
-                Projections::restore_owned(record.projections).snapshot() == projections.snapshot(),
+                restore_stored(record.projections, &fold(&events)).snapshot()
+                    == projections.snapshot(),
                 "{name}"
             );
         }

@@ -221,6 +221,35 @@ impl MemoryHistory {
     }
 }
 
+impl MemoryHistory {
+    /// Every record, cluster by cluster and finding by finding (in no particular order of the
+    /// findings of a cluster): what a history in memory is written out as when it moves to a
+    /// shared one (a store upgraded to its history tables).
+    pub fn records(&self) -> impl Iterator<Item = HistoryRecord> + '_ {
+        self.clusters.iter().flat_map(|(cluster, findings)| {
+            findings.iter().flat_map(move |(key, history)| {
+                let occurrences = (1..).zip(&history.occurrences).map(move |(number, o)| {
+                    HistoryRecord::OccurrenceClosed {
+                        cluster: cluster.clone(),
+                        check_key: key.clone(),
+                        number,
+                        occurrence: o.clone(),
+                    }
+                });
+                let episodes = history.flap_episodes.iter().map(move |(number, e)| {
+                    HistoryRecord::FlapEpisodeEnded {
+                        cluster: cluster.clone(),
+                        check_key: key.clone(),
+                        number: *number,
+                        episode: e.clone(),
+                    }
+                });
+                occurrences.chain(episodes)
+            })
+        })
+    }
+}
+
 impl HistorySink for MemoryHistory {
     fn occurrence_closed(
         &mut self,

@@ -386,6 +386,12 @@ impl FindingsProjection {
         self.history.set_as_of(as_of);
     }
 
+    /// The history held in memory, if that is where it is (a projection restored from a
+    /// snapshot that holds it, or that never had a shared reader).
+    pub fn memory_history(&self) -> Option<&MemoryHistory> {
+        self.history.memory()
+    }
+
     /// Whether the history is read through a shared reader.
     pub fn history_is_shared(&self) -> bool {
         self.history.memory().is_none()

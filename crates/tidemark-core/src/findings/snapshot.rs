@@ -201,12 +201,21 @@ impl ClusterFindings {
                 Cow::Borrowed(memory.flap_episodes_of(cluster, &f.check_key)),
             ),
             None => {
+                // A shared history read as of a past position returns the rows still open then
+                // as open: those are the live state's (its current occurrence, its open
+                // episodes), listed from there.
                 let all = HistoryRange::all();
                 let closed = history.closed_occurrences(cluster, &f.check_key, &all);
                 let ended = history.ended_flap_episodes(cluster, &f.check_key, &all);
                 (
-                    Cow::Owned(closed.into_iter().map(|(_, o)| o).collect()),
-                    Cow::Owned(ended),
+                    Cow::Owned(
+                        closed
+                            .into_iter()
+                            .filter(|(_, o)| o.resolved_seq.is_some())
+                            .map(|(_, o)| o)
+                            .collect(),
+                    ),
+                    Cow::Owned(ended.into_iter().filter(|(_, e)| !e.is_open()).collect()),
                 )
             }
         };

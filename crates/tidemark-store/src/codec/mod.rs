@@ -13,7 +13,10 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tidemark_core::{Event, Projections, ProjectionsSnapshot, Timestamp};
+use std::sync::Arc;
+
+use tidemark_core::findings::SharedHistoryReader;
+use tidemark_core::{Event, LiveProjectionsSnapshot, Projections, ProjectionsSnapshot, Timestamp};
 
 /// Format version of log records. Format 1 (before the settings of the projections issue) is
 /// still read: see [`legacy`]; format 2 is format 3 without the checksum, still read.
@@ -36,7 +39,14 @@ pub const EVENT_FORMAT_2: u8 = 2;
 /// Format 6: a cluster's settings gain `span_retention_secs`, its span forest the count of
 /// late spans, and judged traces leave memory after the retention; the count flap detector
 /// forgets auto-resolutions older than 30 days (not stored: rebuilt from the occurrences).
-pub const SNAPSHOT_FORMAT: u8 = 6;
+/// Format 7 (store layout 2, ADR 0006): the live snapshot — the findings without their history
+/// (which is in the store's tables): each finding's current occurrence, counts, open flap
+/// episodes and kept auto-resolution times. Written by a projection whose history is shared;
+/// one whose history is in memory still writes format 6 ([`SNAPSHOT_WITH_HISTORY_FORMAT`]).
+pub const SNAPSHOT_FORMAT: u8 = 7;
+/// The snapshot format holding the findings' history (layout-1 stores, and projections whose
+/// history is in memory).
+pub const SNAPSHOT_WITH_HISTORY_FORMAT: u8 = 6;
 /// The oldest snapshot format this build reads as a starting point of the fold.
 pub const OLDEST_SNAPSHOT_FORMAT_READ: u8 = 6;
 /// The oldest snapshot format a replica whose log was cut by retention can resume from (it
@@ -225,6 +235,39 @@ pub use history::{
     history_key_bytes,
 };
 
+/// A snapshot's projections as its format holds them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoredProjections {
+    /// With the findings' history (formats 3 to 6).
+    WithHistory(ProjectionsSnapshot),
+    /// Without it (format 7 on: the history is in the store's tables).
+    Live(LiveProjectionsSnapshot),
+}
+
+impl StoredProjections {
+    /// The projections restored: with the history the snapshot holds in memory, or, for a live
+    /// snapshot, read through `history` (a past state's as of position `as_of`; the live
+    /// state's, whose fold collects the records to write, with `None`).
+    pub fn restore(
+        self,
+        history: impl FnOnce() -> Arc<dyn SharedHistoryReader>,
+        as_of: Option<u64>,
+    ) -> Projections {
+        match self {
+            Self::WithHistory(snapshot) => Projections::restore_owned(snapshot),
+            Self::Live(snapshot) => Projections::restore_live_owned(snapshot, history(), as_of),
+        }
+    }
+
+    /// The snapshot with its history in memory, if its format holds it.
+    pub fn with_history(self) -> Option<ProjectionsSnapshot> {
+        match self {
+            Self::WithHistory(snapshot) => Some(snapshot),
+            Self::Live(_) => None,
+        }
+    }
+}
+
 /// A projection snapshot: the state after applying the log up to `seq`. The layout is written
 /// once: decoded, `projections` is the owned [`ProjectionsSnapshot`]; written from the live
 /// state ([`encode_snapshot_of`]), it is the borrowing serializer of the same shape.
@@ -241,12 +284,18 @@ pub struct SnapshotRecord<P = ProjectionsSnapshot> {
 /// Encodes a snapshot (checksummed with its key, `snapshot.seq`).
 pub fn encode_snapshot(snapshot: &SnapshotRecord) -> Vec<u8> {
     let mut out = Vec::new();
-    seal(SNAPSHOT_FORMAT, snapshot.seq, snapshot, &mut out);
+    seal(
+        SNAPSHOT_WITH_HISTORY_FORMAT,
+        snapshot.seq,
+        snapshot,
+        &mut out,
+    );
     out
 }
 
-/// Encodes the snapshot of live projections without copying them first: the same bytes as
-/// [`encode_snapshot`] of a record holding `projections.snapshot()`.
+/// Encodes the snapshot of live projections without copying them first: a live snapshot
+/// (format 7) when their history is shared (the store's tables hold it), else the same bytes as
+/// [`encode_snapshot`] of a record holding `projections.snapshot()` (format 6).
 pub fn encode_snapshot_of(
     seq: u64,
     max_time: Option<Timestamp>,
@@ -272,34 +321,59 @@ pub fn encode_snapshot_of_into<B: AsMut<[u8]>, E>(
     projections: &Projections,
     reserve: impl FnOnce(usize) -> Result<B, E>,
 ) -> Result<B, E> {
-    let record = SnapshotRecord {
-        seq,
-        max_time,
-        projections: projections.snapshot_serializer(),
-    };
+    if projections.findings().history_is_shared() {
+        let record = SnapshotRecord {
+            seq,
+            max_time,
+            projections: projections.live_snapshot_serializer(),
+        };
+        seal_sized(SNAPSHOT_FORMAT, seq, &record, reserve)
+    } else {
+        let record = SnapshotRecord {
+            seq,
+            max_time,
+            projections: projections.snapshot_serializer(),
+        };
+        seal_sized(SNAPSHOT_WITH_HISTORY_FORMAT, seq, &record, reserve)
+    }
+}
+
+/// Seals `record` under format `version` and key `seq` into the storage `reserve` hands out
+/// for its exact length: sized in a first pass, written in a second.
+fn seal_sized<B: AsMut<[u8]>, E>(
+    version: u8,
+    seq: u64,
+    record: &impl Serialize,
+    reserve: impl FnOnce(usize) -> Result<B, E>,
+) -> Result<B, E> {
     let body_len =
-        postcard::experimental::serialized_size(&record).expect("sizing a snapshot cannot fail");
+        postcard::experimental::serialized_size(record).expect("sizing a snapshot cannot fail");
     let mut storage = reserve(1 + CHECKSUM_BYTES + body_len)?;
     let out = storage.as_mut();
     let (head, body) = out.split_at_mut(1 + CHECKSUM_BYTES);
-    let written = postcard::to_slice(&record, body)
+    let written = postcard::to_slice(record, body)
         .expect("the snapshot fits the length it was sized at")
         .len();
     assert_eq!(
         written, body_len,
         "the snapshot serializes to the length it was sized at"
     );
-    head[0] = SNAPSHOT_FORMAT;
-    head[1..].copy_from_slice(&checksum(seq, SNAPSHOT_FORMAT, body).to_le_bytes());
+    head[0] = version;
+    head[1..].copy_from_slice(&checksum(seq, version, body).to_le_bytes());
     Ok(storage)
 }
 
-/// Decodes the snapshot stored under key `seq` (format 5, checked against its checksum). A
-/// snapshot whose `seq` is not its key is refused.
-pub fn decode_snapshot(seq: u64, bytes: &[u8]) -> Result<SnapshotRecord, CodecError> {
+/// Decodes the snapshot stored under key `seq` (format 6 or 7, checked against its checksum).
+/// A snapshot whose `seq` is not its key is refused.
+pub fn decode_snapshot(
+    seq: u64,
+    bytes: &[u8],
+) -> Result<SnapshotRecord<StoredProjections>, CodecError> {
     match bytes.first() {
         None => Err(CodecError::Empty),
-        Some(&SNAPSHOT_FORMAT) => decode_snapshot_of_any_format(seq, bytes),
+        Some(&v) if (OLDEST_SNAPSHOT_FORMAT_READ..=SNAPSHOT_FORMAT).contains(&v) => {
+            decode_snapshot_of_any_format(seq, bytes)
+        }
         Some(&found) => Err(CodecError::UnknownFormat {
             found,
             expected: SNAPSHOT_FORMAT,
@@ -311,16 +385,32 @@ pub fn decode_snapshot(seq: u64, bytes: &[u8]) -> Result<SnapshotRecord, CodecEr
 /// (format 3 has no checksum; formats 3 to 5 are read through their layout and given today's
 /// defaults for what they lack): only the rules that produced the older ones were older. For a
 /// replica that cannot refold its log.
-pub fn decode_snapshot_of_any_format(seq: u64, bytes: &[u8]) -> Result<SnapshotRecord, CodecError> {
-    let record: SnapshotRecord = match bytes.first() {
+pub fn decode_snapshot_of_any_format(
+    seq: u64,
+    bytes: &[u8],
+) -> Result<SnapshotRecord<StoredProjections>, CodecError> {
+    let with_history = |record: SnapshotRecord| SnapshotRecord {
+        seq: record.seq,
+        max_time: record.max_time,
+        projections: StoredProjections::WithHistory(record.projections),
+    };
+    let record = match bytes.first() {
         None => return Err(CodecError::Empty),
-        Some(&v) if (SNAPSHOT_LAYOUT_6_SINCE..=SNAPSHOT_FORMAT).contains(&v) => {
-            decode_body(unseal(seq, bytes)?)?
+        Some(&SNAPSHOT_FORMAT) => {
+            let record: SnapshotRecord<LiveProjectionsSnapshot> = decode_body(unseal(seq, bytes)?)?;
+            SnapshotRecord {
+                seq: record.seq,
+                max_time: record.max_time,
+                projections: StoredProjections::Live(record.projections),
+            }
+        }
+        Some(&v) if (SNAPSHOT_LAYOUT_6_SINCE..SNAPSHOT_FORMAT).contains(&v) => {
+            with_history(decode_body(unseal(seq, bytes)?)?)
         }
         Some(&v) if (SNAPSHOT_CHECKSUMMED_SINCE..SNAPSHOT_LAYOUT_6_SINCE).contains(&v) => {
-            legacy::decode_snapshot_v5(unseal(seq, bytes)?)?
+            with_history(legacy::decode_snapshot_v5(unseal(seq, bytes)?)?)
         }
-        Some(&SNAPSHOT_LAYOUT_SINCE) => legacy::decode_snapshot_v5(&bytes[1..])?,
+        Some(&SNAPSHOT_LAYOUT_SINCE) => with_history(legacy::decode_snapshot_v5(&bytes[1..])?),
         Some(&found) => {
             return Err(CodecError::UnknownFormat {
                 found,
@@ -399,7 +489,9 @@ mod tests {
                 let restored = Projections::restore(
                     &decode_snapshot(seq as u64 + 1, &borrowed)
                         .unwrap()
-                        .projections,
+                        .projections
+                        .with_history()
+                        .expect("a projection with its history in memory writes it"),
                 );
                 assert!(
                     encode_snapshot_of(seq as u64 + 1, max_time, &restored) == owned,

@@ -10,6 +10,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::Serialize;
 use tidemark_core::Timestamp;
 
+use super::history_tables::HistoryTables;
 use super::index::{FilterIndexes, index_event};
 use super::open::open_database;
 use super::{Handle, LiveState, Store};
@@ -47,7 +48,8 @@ impl Store {
         // The old handle holds the file lock: close it before opening again.
         *slot = None;
         let db = open_database(&self.path, self.config.cache_bytes)?.db;
-        *state = Self::load_state(db.begin_read()?)?;
+        let history = self.history_reader(state);
+        *state = Self::load_state(db.begin_read()?, history)?;
         *slot = Some(Handle::Write(db));
         tracing::info!(path = %self.path.display(), checkpoint = state.last_seq, "store reopened after a write error");
         Ok(())
@@ -171,10 +173,11 @@ impl Store {
                 ) != before
                 {
                     // The projection already saw part of a batch that did not commit: restore it.
+                    let history = self.history_reader(&state);
                     match self
                         .db()
                         .map_err(OpenError::from)
-                        .and_then(|db| Self::load_state(db.begin_read()?))
+                        .and_then(|db| Self::load_state(db.begin_read()?, history))
                     {
                         Ok(reloaded) => *state = reloaded,
                         Err(e) => {
@@ -322,6 +325,11 @@ impl Store {
                         outcomes.push(outcome);
                     }
                 }
+            }
+            // The history the batch closed, in its transaction (all of a batch or none).
+            let records = state.projections.take_history_records();
+            if !records.is_empty() {
+                HistoryTables::open(&txn)?.write(&records)?;
             }
         }
         self.write_checkpoint(&txn, state)?;

@@ -262,7 +262,9 @@ impl Store {
                 tables: missing.iter().map(|table| table.name()).collect(),
             });
         }
-        let state = Self::load_state(db.begin_read()?).map_err(|e| match e {
+        // Only counts are read: a history in tables (layout 2) is not.
+        let history = (format >= tables::HISTORY_TABLES_SINCE).then(super::restore::unread_history);
+        let state = Self::load_state(db.begin_read()?, history).map_err(|e| match e {
             OpenError::Corrupt(c) => BackupError::Corrupt(c),
             OpenError::Storage(s) => BackupError::Storage(s),
             other => BackupError::Mismatch {

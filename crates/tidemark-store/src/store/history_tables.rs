@@ -37,19 +37,9 @@
 //! flapped by one detector only, every row of `R` (the live finding knows which detectors ever
 //! flapped; this reader does not, see `docs/adr/0006-history-in-tables.md`).
 
-// Until the append, restore and projection paths use them (issue 17, ADR 0006 step 2): this
-// expectation then fails, and goes.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the store's paths start using the tables in issue 17"
-    )
-)]
-
 use std::cell::RefCell;
 use std::ops::Bound;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 use redb::{ReadOnlyTable, WriteTransaction};
 use tidemark_core::findings::{Direction, HistoryRange, HistoryReader, HistoryRecord, Occurrence};
@@ -447,7 +437,9 @@ fn record_history_fault(fault: ReadFault) {
 /// 0) and is kept for [`take_history_fault`]: never a wrong answer.
 #[derive(Clone)]
 pub(crate) struct StoreHistory {
-    db: Arc<RwLock<Option<Handle>>>,
+    /// Weak: a projection that outlives its store (a kept past state) does not keep the
+    /// database open; it reads nothing then (a fault: the store is closed).
+    db: Weak<RwLock<Option<Handle>>>,
 }
 
 impl std::fmt::Debug for StoreHistory {
@@ -460,12 +452,20 @@ impl Store {
     /// The history reader over this store's tables (see [`StoreHistory`]).
     pub(crate) fn history(&self) -> StoreHistory {
         StoreHistory {
-            db: Arc::clone(&self.db),
+            db: Arc::downgrade(&self.db),
         }
     }
 }
 
 impl StoreHistory {
+    /// The reader over the database slot `db` (a store's, possibly before its handle is put
+    /// in it: nothing is read until a call).
+    pub(super) fn over(db: &Arc<RwLock<Option<Handle>>>) -> Self {
+        Self {
+            db: Arc::downgrade(db),
+        }
+    }
+
     /// `read` in a read transaction of the latest commit; its fault recorded, and
     /// `T::default()` answered instead.
     fn read<T: Default>(
@@ -473,7 +473,11 @@ impl StoreHistory {
         read: impl FnOnce(&HistoryTableReader) -> Result<T, ReadFault>,
     ) -> T {
         let answer = (|| {
-            let slot = self.db.read().unwrap_or_else(|p| p.into_inner());
+            let db = self
+                .db
+                .upgrade()
+                .ok_or(StorageFault(redb::Error::DatabaseClosed))?;
+            let slot = db.read().unwrap_or_else(|p| p.into_inner());
             let handle = slot
                 .as_ref()
                 .ok_or(StorageFault(redb::Error::DatabaseClosed))?;

@@ -58,6 +58,7 @@ mod retention;
 mod scratch;
 mod stats;
 mod timelines;
+mod upgrade;
 mod write_txn;
 
 use std::path::{Path, PathBuf};
@@ -81,7 +82,9 @@ pub(crate) use open::{open_database_read_only, read_layout};
 pub use projections::{At, PastProjections};
 pub use quarantine_reads::{QuarantineEntry, QuarantineView};
 pub use rebuild::{RebuildProgress, RebuildReport};
-pub(crate) use restore::{check_checkpoint, decode_log, decode_snapshot_or_outdated};
+pub(crate) use restore::{
+    check_checkpoint, decode_log, decode_snapshot_or_outdated, unread_history,
+};
 pub use retention::{EmbeddedRetention, RetentionReport};
 pub use stats::Stats;
 pub use timelines::{ClusterTimelinePage, FindingTimelineWindow, TimelineAnchor, TimelineEntry};

@@ -7,8 +7,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
+use tidemark_core::findings::SharedHistoryReader;
+
+use super::history_tables::StoreHistory;
 use super::index::FilterIndexes;
 use super::restore::decode_log;
+use super::upgrade::upgrade_to_layout_2;
 use super::{Handle, LiveState, Store, StoreConfig, write_txn};
 use crate::error::OpenError;
 use crate::quarantine::{self, DropLog};
@@ -223,12 +227,13 @@ impl Store {
         // The layout version and every table of the list (those it lacks, on first open, or
         // those added since it was written) are created in one transaction.
         let txn = write_txn::begin(&db)?;
-        {
+        let layout = {
             let mut meta = txn.open_table(tables::META)?;
             let format = meta.get(tables::FORMAT)?.map(|v| v.value());
             match format {
                 None => {
                     meta.insert(tables::FORMAT, tables::STORE_FORMAT)?;
+                    tables::STORE_FORMAT
                 }
                 Some(found) if found > tables::STORE_FORMAT => {
                     return Err(OpenError::NewerLayout {
@@ -236,9 +241,9 @@ impl Store {
                         expected: tables::STORE_FORMAT,
                     });
                 }
-                Some(_) => {}
+                Some(found) => found,
             }
-        }
+        };
         tables::visit_tables(&mut CreateTables(&txn))?;
         {
             let mut meta = txn.open_table(tables::META)?;
@@ -251,9 +256,14 @@ impl Store {
         }
         txn.commit()?;
         complete_filter_indexes(&db, &path)?;
-        let state = Self::load_state(db.begin_read()?)?;
+        if layout < tables::HISTORY_TABLES_SINCE {
+            upgrade_to_layout_2(&db, &path)?;
+        }
+        let slot = Arc::new(RwLock::new(None));
+        let history: Arc<dyn SharedHistoryReader> = Arc::new(StoreHistory::over(&slot));
+        let state = Self::load_state(db.begin_read()?, Some(history))?;
         tracing::info!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, walked_whole_file, "store opened");
-        let mut store = Self::with_handle(Handle::Write(db), path, config, state);
+        let mut store = Self::with_handle(slot, Handle::Write(db), path, config, state);
         store.walked_whole_file_on_open = walked_whole_file;
         Ok(store)
     }
@@ -277,15 +287,39 @@ impl Store {
                 expected: tables::STORE_FORMAT,
             });
         }
-        let state = Self::load_state(db.begin_read()?)?;
+        // A store of layout 1 keeps its history in its snapshots: read in memory, as it was
+        // written (a read-write open upgrades it).
+        let slot = Arc::new(RwLock::new(None));
+        let history = (format >= tables::HISTORY_TABLES_SINCE)
+            .then(|| Arc::new(StoreHistory::over(&slot)) as Arc<dyn SharedHistoryReader>);
+        if history.is_none() {
+            tracing::info!(path = %path.display(), "the store is of layout 1: its history is read from its snapshots, in memory; any read-write command (e.g. `tidemark repair`) upgrades it once to layout 2, whose reads do not grow with the log");
+        }
+        let state = Self::load_state(db.begin_read()?, history)?;
         tracing::debug!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, "store opened read-only");
-        Ok(Self::with_handle(Handle::Read(db), path, config, state))
+        Ok(Self::with_handle(
+            slot,
+            Handle::Read(db),
+            path,
+            config,
+            state,
+        ))
     }
 
-    fn with_handle(db: Handle, path: PathBuf, config: StoreConfig, state: LiveState) -> Self {
+    /// The store over `db`, put in `slot` (the database slot the history reader of `state`, if
+    /// it has one, was made over before the state was loaded).
+    fn with_handle(
+        slot: Arc<RwLock<Option<Handle>>>,
+        db: Handle,
+        path: PathBuf,
+        config: StoreConfig,
+        state: LiveState,
+    ) -> Self {
+        let read_only = matches!(db, Handle::Read(_));
+        *slot.write().unwrap_or_else(|p| p.into_inner()) = Some(db);
         Self {
-            read_only: matches!(db, Handle::Read(_)),
-            db: Arc::new(RwLock::new(Some(db))),
+            read_only,
+            db: slot,
             path,
             config,
             state: RwLock::new(state),

@@ -1,10 +1,14 @@
 //! The projections, now (the live state) or at a point of the log (time travel: rebuilt from
 //! the nearest usable snapshot before it and the log after that snapshot).
 
+use std::sync::Arc;
+
+use tidemark_core::findings::SharedHistoryReader;
 use tidemark_core::{Event, FindingView, Projections, ProjectionsSnapshot, Timestamp};
 
 use super::Store;
-use super::restore::{latest_usable_snapshot, replay_range};
+use super::history_tables::take_history_fault;
+use super::restore::{latest_usable_snapshot, replay_range, restore_projections};
 use crate::error::{QueryError, ReadFault};
 use crate::tables;
 
@@ -29,6 +33,19 @@ pub struct PastProjections {
 }
 
 impl Store {
+    /// The reader of the history tables when the live state reads its history there (a store
+    /// of layout 2), `None` when it keeps it in memory (layout 1, opened read-only).
+    pub(super) fn history_reader(
+        &self,
+        state: &super::LiveState,
+    ) -> Option<Arc<dyn SharedHistoryReader>> {
+        state
+            .projections
+            .findings()
+            .history_is_shared()
+            .then(|| Arc::new(self.history()) as Arc<dyn SharedHistoryReader>)
+    }
+
     /// Every finding now, sorted by (cluster, check_key).
     pub fn findings(&self) -> Vec<FindingView> {
         self.read_state().projections.findings().views()
@@ -82,17 +99,24 @@ impl Store {
                 .map(|(seq, stored)| (seq, stored.event))
                 .collect())
         };
-        match at {
+        // A finding's history read from the tables meets a fault only here (the read answers
+        // empty then): the fault is the answer, never the incomplete read.
+        drop(take_history_fault());
+        let answer = match at {
             None => {
                 let state = self.read_state();
                 let events = events_of(positions(&state.projections))?;
-                Ok(render(&state.projections, &events, state.last_seq))
+                render(&state.projections, &events, state.last_seq)
             }
             Some(at) => {
                 let (projections, seq) = self.projection_at(at)?;
                 let events = events_of(positions(&projections))?;
-                Ok(render(&projections, &events, seq))
+                render(&projections, &events, seq)
             }
+        };
+        match take_history_fault() {
+            Some(fault) => Err(fault.into()),
+            None => Ok(answer),
         }
     }
 
@@ -114,9 +138,9 @@ impl Store {
         at: At,
         base: Option<(&Projections, u64)>,
     ) -> Result<PastProjections, QueryError> {
-        let (checkpoint, log_start) = {
+        let (checkpoint, log_start, history) = {
             let state = self.read_state();
-            (state.last_seq, state.log_start)
+            (state.last_seq, state.log_start, self.history_reader(&state))
         };
         if let At::Seq(seq) = at
             && log_start > 1
@@ -143,6 +167,7 @@ impl Store {
                 let mut projections = base.clone();
                 let log = txn.open_table(tables::LOG)?;
                 replay_range(&log, base_seq + 1..=to, &mut projections, |_| false)?;
+                projections.set_history_as_of(to);
                 return Ok(PastProjections {
                     projections,
                     seq: to,
@@ -173,8 +198,14 @@ impl Store {
             At::Seq(_) => None,
             At::Time(t) => Some(t),
         };
-        let restored =
-            latest_usable_snapshot(&snapshots, candidates, log_start, not_after, &mut skipped)?;
+        let restored = latest_usable_snapshot(
+            &snapshots,
+            candidates,
+            log_start,
+            not_after,
+            history.is_some(),
+            &mut skipped,
+        )?;
         if restored.is_none() && log_start > 1 && !skipped.is_empty() {
             return Err(QueryError::NoUsableSnapshot {
                 first_retained: log_start,
@@ -190,9 +221,17 @@ impl Store {
                 first_retained: log_start,
             });
         }
+        // Read as of the checkpoint while folding (the fold reads no history); moved to the
+        // position reached below.
         let (start, mut findings) = match restored {
-            Some(record) => (record.seq, Projections::restore_owned(record.projections)),
-            None => (0, Projections::new()),
+            Some(record) => (
+                record.seq,
+                restore_projections(Some(record.projections), history.as_ref(), Some(checkpoint)),
+            ),
+            None => (
+                0,
+                restore_projections(None, history.as_ref(), Some(checkpoint)),
+            ),
         };
         let from = start + 1;
         let log = txn.open_table(tables::LOG)?;
@@ -206,6 +245,7 @@ impl Store {
                 from - 1 + replay_range(&log, from..=checkpoint, &mut findings, |e| e.time > t)?
             }
         };
+        findings.set_history_as_of(to);
         Ok(PastProjections {
             projections: findings,
             seq: to,

@@ -15,15 +15,18 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use redb::{Database, ReadableTableMetadata};
 use serde::Serialize;
 use tidemark_core::Projections;
+use tidemark_core::findings::SharedHistoryReader;
 
 use super::backup::{copy_table_where, open_listed};
+use super::history_tables::HistoryTables;
 use super::index::{FilterIndexes, index_event};
 use super::open::{CreateTables, open_database};
-use super::restore::{decode_log, latest_usable_snapshot, replay_range};
+use super::restore::{decode_log, latest_usable_snapshot, replay_range, restore_projections};
 use super::scratch::{rebuild_scratch_path, remove_partial_rebuild};
 use super::{Handle, LiveState, Store, write_txn};
 use crate::error::{QueryError, RebuildError, StorageFault};
@@ -354,10 +357,13 @@ impl Store {
         progress: &mut impl FnMut(RebuildProgress),
     ) -> Result<(LiveState, Option<u64>), RebuildError> {
         let checkpoint = state.last_seq;
+        // The rebuilt state reads its history from the store's tables: the new file's, once
+        // it is swapped in (the reader holds the database slot, not the file).
+        let history: Arc<dyn SharedHistoryReader> = Arc::new(self.history());
         let db = self.db()?;
         let source = db.begin_read()?;
         let mut rebuilt = LiveState {
-            projections: Projections::new(),
+            projections: restore_projections(None, Some(&history), None),
             last_seq: 0,
             max_time: None,
             snapshot_seq: 0,
@@ -380,6 +386,7 @@ impl Store {
                 candidates,
                 state.log_start,
                 None,
+                true,
                 &mut skipped,
             )?
             else {
@@ -387,7 +394,8 @@ impl Store {
                     first_retained: state.log_start,
                 });
             };
-            rebuilt.projections = Projections::restore_owned(record.projections);
+            rebuilt.projections =
+                restore_projections(Some(record.projections), Some(&history), None);
             rebuilt.last_seq = record.seq;
             rebuilt.max_time = record.max_time;
             rebuilt.snapshot_seq = record.seq;
@@ -474,6 +482,7 @@ impl Store {
                         break;
                     }
                 }
+                HistoryTables::open(&txn)?.write(&rebuilt.projections.take_history_records())?;
             }
             txn.commit()?;
             progress(RebuildProgress::Folding {

@@ -5,10 +5,13 @@
 use std::ops::RangeInclusive;
 
 use redb::{ReadableTable, ReadableTableMetadata};
+use std::sync::Arc;
+
+use tidemark_core::findings::SharedHistoryReader;
 use tidemark_core::{Event, Projections, Timestamp};
 
 use super::{LiveState, Store};
-use crate::codec::{self, StoredEvent};
+use crate::codec::{self, StoredEvent, StoredProjections};
 use crate::error::{CorruptRecord, OpenError, ReadFault};
 use crate::quarantine::QuarantineTally;
 use crate::tables;
@@ -33,7 +36,7 @@ pub(crate) fn decode_log(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CorruptR
 pub(crate) fn decode_snapshot_or_outdated(
     seq: u64,
     bytes: &[u8],
-) -> Result<Option<codec::SnapshotRecord>, CorruptRecord> {
+) -> Result<Option<codec::SnapshotRecord<StoredProjections>>, CorruptRecord> {
     if codec::is_outdated_snapshot(bytes) {
         return Ok(None);
     }
@@ -67,8 +70,9 @@ pub(super) fn latest_usable_snapshot(
     candidates: impl Iterator<Item = Result<u64, ReadFault>>,
     log_start: u64,
     not_after: Option<Timestamp>,
+    history_in_tables: bool,
     skipped: &mut Vec<CorruptRecord>,
-) -> Result<Option<codec::SnapshotRecord>, ReadFault> {
+) -> Result<Option<codec::SnapshotRecord<StoredProjections>>, ReadFault> {
     for seq in candidates {
         let seq = seq?;
         if seq.saturating_add(1) < log_start {
@@ -78,6 +82,23 @@ pub(super) fn latest_usable_snapshot(
             continue;
         };
         match decode_snapshot_or_outdated(seq, bytes.value()) {
+            Ok(Some(record))
+                if !history_in_tables
+                    && matches!(record.projections, StoredProjections::Live(_)) =>
+            {
+                // Only a store of layout 2 writes live snapshots (the upgrade sets the layout
+                // in the transaction that writes its first): their history is in tables this
+                // store does not have.
+                let corrupt = corrupt(
+                    "snapshots",
+                    seq,
+                    codec::CodecError::Inconsistent(
+                        "a snapshot without history in a store of layout 1".into(),
+                    ),
+                );
+                skip_corrupt_snapshot(&corrupt);
+                skipped.push(corrupt);
+            }
             Ok(Some(record))
                 if not_after.is_some_and(|t| record.max_time.is_some_and(|max| max > t)) =>
             {
@@ -126,6 +147,35 @@ pub(super) fn latest_usable_snapshot(
         }
     }
     Ok(None)
+}
+
+/// The projections of a snapshot (or of none: the empty state): with the history the snapshot
+/// holds in memory (a store of layout 1), or with the history read through `history` (layout
+/// 2), the live state's (`as_of` `None`) or a past state's. A snapshot with its history restored
+/// into a store of layout 2 drops it: the tables hold it.
+pub(super) fn restore_projections(
+    record: Option<StoredProjections>,
+    history: Option<&Arc<dyn SharedHistoryReader>>,
+    as_of: Option<u64>,
+) -> Projections {
+    let mut projections = match record {
+        Some(snapshot) => {
+            snapshot.restore(|| history.cloned().expect("checked by the caller"), as_of)
+        }
+        None => Projections::new(),
+    };
+    if let Some(history) = history
+        && !projections.findings().history_is_shared()
+    {
+        projections.read_history_from(history.clone(), as_of);
+    }
+    projections
+}
+
+/// A history reader for a state whose history nobody reads (an upgrade's fold, a backup's
+/// check): the fold writes history, it never reads it.
+pub(crate) fn unread_history() -> Arc<dyn SharedHistoryReader> {
+    Arc::new(tidemark_core::findings::MemoryHistory::new())
 }
 
 fn time_from_meta(nanos: Option<i64>) -> Option<Timestamp> {
@@ -188,7 +238,13 @@ impl Store {
     /// Restores the live state: the latest usable snapshot, then the log after it up to the
     /// checkpoint. A corrupt snapshot is skipped with a warning (an earlier one, or the log
     /// from its start, is folded instead); a corrupt log record is an error.
-    pub(super) fn load_state(txn: redb::ReadTransaction) -> Result<LiveState, OpenError> {
+    ///
+    /// `history` is the reader of the store's history tables (layout 2), `None` for a store of
+    /// layout 1, whose snapshots hold the history (kept in memory).
+    pub(super) fn load_state(
+        txn: redb::ReadTransaction,
+        history: Option<Arc<dyn SharedHistoryReader>>,
+    ) -> Result<LiveState, OpenError> {
         let meta = txn.open_table(tables::META)?;
         let checkpoint = meta.get(tables::CHECKPOINT)?.map_or(0, |v| v.value()) as u64;
         let max_time = time_from_meta(meta.get(tables::MAX_TIME)?.map(|v| v.value()));
@@ -206,10 +262,14 @@ impl Store {
             candidates,
             log_start,
             None,
+            history.is_some(),
             &mut skipped_snapshots,
         )?;
         let (snapshot_seq, mut projections) = match restored {
-            Some(record) => (record.seq, Projections::restore_owned(record.projections)),
+            Some(record) => (
+                record.seq,
+                restore_projections(Some(record.projections), history.as_ref(), None),
+            ),
             None if log_start > 1 => {
                 return Err(OpenError::NoUsableSnapshot {
                     first_retained: log_start,
@@ -221,7 +281,7 @@ impl Store {
                         "projection snapshots were written by an older format: folding the whole log"
                     );
                 }
-                (0, Projections::new())
+                (0, restore_projections(None, history.as_ref(), None))
             }
         };
         let log = txn.open_table(tables::LOG)?;
@@ -232,6 +292,8 @@ impl Store {
             &mut projections,
             |_| false,
         )?;
+        // The history those events closed is in the tables already (written with them).
+        drop(projections.take_history_records());
         let quarantine = QuarantineTally::load(&txn)?;
         Ok(LiveState {
             projections,

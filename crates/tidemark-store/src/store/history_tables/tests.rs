@@ -26,18 +26,26 @@ fn at(seq: u64) -> Timestamp {
     Timestamp::from_unix_secs(1_800_000_000 + seq as i64)
 }
 
+/// A history reader over a database slot holding `handle` that lives as long as the test
+/// process (a store holds its slot; the reader only refers to it).
+fn slot_of(handle: Option<Handle>) -> StoreHistory {
+    let slot = Arc::new(RwLock::new(handle));
+    let history = StoreHistory::over(&slot);
+    std::mem::forget(slot);
+    history
+}
+
 /// A store file's history slot, as `Store` holds it, on a fresh file at `path`.
 fn fresh_slot(path: &Path) -> StoreHistory {
     let db = redb::Database::create(path).unwrap();
-    StoreHistory {
-        db: Arc::new(RwLock::new(Some(Handle::Write(db)))),
-    }
+    slot_of(Some(Handle::Write(db)))
 }
 
 impl StoreHistory {
     /// Writes `records` in one write transaction, as a batch does.
     fn commit(&self, records: &[HistoryRecord]) {
-        let slot = self.db.read().unwrap();
+        let db = self.db.upgrade().unwrap();
+        let slot = db.read().unwrap();
         let txn = slot.as_ref().unwrap().begin_write().unwrap();
         HistoryTables::open(&txn).unwrap().write(records).unwrap();
         txn.commit().unwrap();
@@ -45,7 +53,8 @@ impl StoreHistory {
 
     /// A reader of the latest commit.
     fn reader(&self) -> HistoryTableReader {
-        let slot = self.db.read().unwrap();
+        let db = self.db.upgrade().unwrap();
+        let slot = db.read().unwrap();
         let txn = slot.as_ref().unwrap().begin_read().unwrap();
         HistoryTableReader::open(&txn).unwrap()
     }
@@ -412,7 +421,8 @@ fn flip_a_byte<K: redb::Key + 'static>(
 ) where
     for<'a> K::SelfType<'a>: Clone,
 {
-    let slot = store.db.read().unwrap();
+    let db = store.db.upgrade().unwrap();
+    let slot = db.read().unwrap();
     let Some(Handle::Write(db)) = slot.as_ref() else {
         unreachable!("a fresh slot is read-write")
     };
@@ -577,9 +587,7 @@ fn a_store_without_the_tables_reads_as_empty() {
             0
         );
     }
-    let history = StoreHistory {
-        db: Arc::new(RwLock::new(Some(Handle::Read(db)))),
-    };
+    let history = slot_of(Some(Handle::Read(db)));
     assert!(
         history
             .closed_occurrences("c", "k", &HistoryRange::all())
@@ -593,9 +601,7 @@ fn a_store_without_the_tables_reads_as_empty() {
 /// empty.
 #[test]
 fn a_closed_database_is_a_fault_answered_empty() {
-    let history = StoreHistory {
-        db: Arc::new(RwLock::new(None)),
-    };
+    let history = slot_of(None);
     assert!(
         history
             .ended_flap_episodes("c", "k", &HistoryRange::all())

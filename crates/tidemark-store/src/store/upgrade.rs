@@ -1,0 +1,167 @@
+//! The in-place upgrade of a store of layout 1 (the findings' history inside every snapshot) to
+//! layout 2 (ADR 0006: the history in the `finding_occurrences` and `finding_flap_episodes`
+//! tables, live snapshots without it), at its first read-write open.
+//!
+//! The log is folded once with a projection whose history is collected and written to the
+//! tables, in chunks of [`UPGRADE_CHUNK`] events (one transaction each, progress logged); then
+//! one transaction converts every snapshot to a live snapshot and sets the layout. A store whose
+//! log retention cut starts from its latest usable snapshot instead (whose history, held in the
+//! snapshot, is written to the tables first). A crash before the last transaction leaves layout
+//! 1: the next open clears the history tables and starts again.
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+use std::path::Path;
+use tidemark_core::Projections;
+
+use super::history_tables::HistoryTables;
+use super::restore::{latest_usable_snapshot, restore_projections, unread_history};
+use super::write_txn;
+use crate::codec::{self, StoredProjections};
+use crate::error::{OpenError, ReadFault};
+use crate::tables;
+
+/// Events folded per transaction while a store is upgraded.
+const UPGRADE_CHUNK: u64 = 100_000;
+
+/// Upgrades the store of `db` (layout 1) to layout 2 in place; see the module documentation.
+pub(super) fn upgrade_to_layout_2(db: &Database, path: &Path) -> Result<(), OpenError> {
+    let (checkpoint, log_start) = {
+        let txn = db.begin_read()?;
+        let meta = txn.open_table(tables::META)?;
+        let read = |key| -> Result<Option<u64>, OpenError> {
+            Ok(meta.get(key)?.map(|v| v.value().max(0) as u64))
+        };
+        (
+            read(tables::CHECKPOINT)?.unwrap_or(0),
+            read(tables::LOG_START)?.unwrap_or(1),
+        )
+    };
+    tracing::info!(path = %path.display(), checkpoint, "upgrading the store to layout 2: a finding's history moves out of the snapshots into its own tables (once; the log is folded again)");
+    let no_reader = unread_history();
+    // Left by an upgrade that did not finish: start again.
+    let txn = write_txn::begin(db)?;
+    txn.delete_table(tables::FINDING_OCCURRENCES)?;
+    txn.delete_table(tables::FINDING_FLAP_EPISODES)?;
+    txn.open_table(tables::FINDING_OCCURRENCES)?;
+    txn.open_table(tables::FINDING_FLAP_EPISODES)?;
+    txn.commit()?;
+
+    let (mut done, mut projections) = if log_start > 1 {
+        // The log before the cut cannot be folded again: the latest usable snapshot holds the
+        // state and the history up to it.
+        let txn = db.begin_read()?;
+        let snapshots = txn.open_table(tables::SNAPSHOTS)?;
+        let candidates = snapshots
+            .range(..=checkpoint)?
+            .rev()
+            .map(|entry| Ok::<_, ReadFault>(entry?.0.value()));
+        let mut skipped = Vec::new();
+        let record =
+            latest_usable_snapshot(&snapshots, candidates, log_start, None, false, &mut skipped)?
+                .ok_or(OpenError::NoUsableSnapshot {
+                first_retained: log_start,
+            })?;
+        let seq = record.seq;
+        let projections = restore_projections(Some(record.projections), None, None);
+        let txn = write_txn::begin(db)?;
+        {
+            let mut history = HistoryTables::open(&txn)?;
+            let records: Vec<_> = projections
+                .findings()
+                .memory_history()
+                .map(|memory| memory.records().collect())
+                .unwrap_or_default();
+            history.write(&records)?;
+        }
+        txn.commit()?;
+        (seq, projections)
+    } else {
+        (0, Projections::new())
+    };
+    projections.read_history_from(no_reader.clone(), None);
+
+    let started = done;
+    while done < checkpoint {
+        let until = done.saturating_add(UPGRADE_CHUNK).min(checkpoint);
+        let txn = write_txn::begin(db)?;
+        {
+            let log = txn.open_table(tables::LOG)?;
+            for entry in log.range(done + 1..=until)? {
+                let (key, value) = entry?;
+                let stored = super::restore::decode_log(key.value(), value.value())
+                    .map_err(ReadFault::from)?;
+                projections.apply(key.value(), &stored.event);
+            }
+            HistoryTables::open(&txn)?.write(&projections.take_history_records())?;
+        }
+        txn.commit()?;
+        done = until;
+        tracing::info!(
+            folded = done - started,
+            of = checkpoint - started,
+            "upgrading the store to layout 2"
+        );
+    }
+
+    // Every snapshot becomes a live snapshot, and the layout moves, in one transaction.
+    let txn = write_txn::begin(db)?;
+    {
+        let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
+        let keys: Vec<u64> = snapshots
+            .iter()?
+            .map(|entry| entry.map(|(k, _)| k.value()))
+            .collect::<Result<_, _>>()?;
+        for seq in keys {
+            let converted = {
+                let Some(bytes) = snapshots.get(seq)? else {
+                    continue;
+                };
+                match codec::decode_snapshot_of_any_format(seq, bytes.value()) {
+                    // An older format's snapshot is a starting point only for a log that
+                    // retention cut, where it is read as it is (under its format's rules, which
+                    // a live snapshot would not say): kept then, else it goes.
+                    Ok(_) if codec::is_outdated_snapshot(bytes.value()) => {
+                        if log_start > 1 {
+                            continue;
+                        }
+                        None
+                    }
+                    Ok(record) => {
+                        let past = match record.projections {
+                            StoredProjections::WithHistory(snapshot) => {
+                                let mut past = Projections::restore_owned(snapshot);
+                                past.read_history_from(no_reader.clone(), Some(seq));
+                                past
+                            }
+                            StoredProjections::Live(snapshot) => Projections::restore_live_owned(
+                                snapshot,
+                                no_reader.clone(),
+                                Some(seq),
+                            ),
+                        };
+                        Some(codec::encode_snapshot_of(seq, record.max_time, &past))
+                    }
+                    // A corrupt snapshot goes (a snapshot is a cache of the log).
+                    Err(error) => {
+                        tracing::warn!(snapshot = seq, %error, "a snapshot the upgrade cannot read is dropped");
+                        None
+                    }
+                }
+            };
+            match converted {
+                Some(bytes) => {
+                    snapshots.insert(seq, bytes.as_slice())?;
+                }
+                None => {
+                    snapshots.remove(seq)?;
+                    txn.open_table(tables::SNAPSHOT_TIMES)?.remove(seq)?;
+                }
+            }
+        }
+        txn.open_table(tables::META)?
+            .insert(tables::FORMAT, tables::STORE_FORMAT)?;
+    }
+    txn.commit()?;
+    tracing::info!(path = %path.display(), "store upgraded to layout 2");
+    Ok(())
+}
