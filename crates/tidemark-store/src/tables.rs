@@ -175,6 +175,21 @@ pub(crate) fn missing_tables(txn: &redb::ReadTransaction) -> Result<Vec<Table>, 
         .collect())
 }
 
+/// A table of the list, open in `txn`; `None` when the file lacks it and it
+/// [may be absent](Table::may_be_absent) (a store written before the table was added, opened
+/// read-only). A file lacking any other table of the list is an error.
+pub(crate) fn open_listed<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &redb::ReadTransaction,
+    table: Table,
+    definition: TableDefinition<'static, K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, StorageFault> {
+    match txn.open_table(definition) {
+        Ok(open) => Ok(Some(open)),
+        Err(redb::TableError::TableDoesNotExist(_)) if table.may_be_absent() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `META` key of the last applied log position.
 pub const CHECKPOINT: &str = "checkpoint";
 /// `META` key of the store layout version.

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::open::open_database;
 use super::{Handle, Store, write_txn};
 use crate::error::{BackupError, CompactError, OpenError, StorageFault};
+use crate::tables::open_listed;
 use crate::tables::{self, Table, TableVisitor};
 
 /// What a backup holds, read back from the file.
@@ -42,21 +43,6 @@ pub struct CompactReport {
 /// Entries copied per write transaction of a backup (the copy is private until it is renamed
 /// into place, so these commits need not be durable one by one).
 const BACKUP_CHUNK: u64 = 20_000;
-
-/// A table of the list, open in `txn`; `None` when the file lacks it and it
-/// [may be absent](Table::may_be_absent) (a store written before the table was added, opened
-/// read-only). A file lacking any other table of the list is an error.
-pub(super) fn open_listed<K: redb::Key + 'static, V: redb::Value + 'static>(
-    txn: &redb::ReadTransaction,
-    table: Table,
-    definition: TableDefinition<'static, K, V>,
-) -> Result<Option<redb::ReadOnlyTable<K, V>>, StorageFault> {
-    match txn.open_table(definition) {
-        Ok(open) => Ok(Some(open)),
-        Err(redb::TableError::TableDoesNotExist(_)) if table.may_be_absent() => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
 
 /// Copies every entry of `source` into the table `definition` of `target`, in chunks.
 fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(

@@ -45,10 +45,10 @@ use redb::{ReadOnlyTable, WriteTransaction};
 use tidemark_core::findings::{Direction, HistoryRange, HistoryReader, HistoryRecord, Occurrence};
 use tidemark_core::flaps::{FlapDetector, FlapEpisode};
 
-use super::backup::open_listed;
 use super::{Handle, Store};
 use crate::codec::{self, CodecError};
 use crate::error::{CorruptRecord, ReadFault, StorageFault};
+use crate::tables::open_listed;
 use crate::tables::{self, Table};
 
 /// The key of `finding_occurrences`: (cluster, check key, opened position).

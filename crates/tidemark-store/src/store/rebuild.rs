@@ -22,7 +22,7 @@ use serde::Serialize;
 use tidemark_core::Projections;
 use tidemark_core::findings::SharedHistoryReader;
 
-use super::backup::{copy_table_where, open_listed};
+use super::backup::copy_table_where;
 use super::history_tables::HistoryTables;
 use super::index::{FilterIndexes, index_event};
 use super::open::{CreateTables, open_database};
@@ -30,6 +30,7 @@ use super::restore::{decode_log, latest_usable_snapshot, replay_range, restore_p
 use super::scratch::{rebuild_scratch_path, remove_partial_rebuild};
 use super::{Handle, LiveState, Store, write_txn};
 use crate::error::{QueryError, RebuildError, StorageFault};
+use crate::tables::open_listed;
 use crate::tables::{self, Table, TableVisitor};
 
 /// What a rebuild did.
