@@ -418,6 +418,82 @@ fn verify_checks_the_indexes_against_the_log() {
     assert_eq!(report.integrity, tidemark_store::IntegrityCheck::Passed);
 }
 
+/// Store layout 2: `verify` checks a finding's history tables against the history the fold of
+/// the log writes out: a row that went missing and a row moved under another key are listed.
+#[test]
+fn verify_checks_the_history_tables_against_the_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    // A finding seen for five cycles, then absent for five (resolved after the clean-cycle
+    // dampener), again and again: occurrences close.
+    let store = Store::open(&path, config()).unwrap();
+    let events: Vec<Input> = (0..60)
+        .map(|i| {
+            let findings = if (i / 5) % 2 == 0 {
+                r#"{"check_key":"k","category":"c","severity":"error","title":"down"}"#
+            } else {
+                ""
+            };
+            Input::Event(
+                decode_event(&format!(
+                    r#"{{"id":"h-{i}","schema":1,"type":"cycle.completed","time":"2026-03-02T11:{:02}:{:02}Z","source":"probe","cluster":"h","data":{{"cycle":"{i}","categories":["c"],"findings":[{findings}]}}}}"#,
+                    i / 60,
+                    i % 60
+                ))
+                .unwrap(),
+            )
+        })
+        .collect();
+    store.append(&events, NOW).unwrap();
+    drop(store);
+    assert!(verify(&path).is_clean());
+    let (moved, removed) = {
+        use redb::ReadableTable;
+        let db = redb::Database::open(&path).unwrap();
+        #[allow(clippy::disallowed_methods)] // damaging the file on purpose, as a bad tool would
+        let txn = db.begin_write().unwrap();
+        let mut rows = txn.open_table(tables::FINDING_OCCURRENCES).unwrap();
+        let mut first_two = rows.iter().unwrap().take(2).map(|entry| {
+            let (k, v) = entry.unwrap();
+            let (c, key, seq) = k.value();
+            ((c.to_owned(), key.to_owned(), seq), v.value().to_vec())
+        });
+        let (first, bytes) = first_two.next().expect("the fold closed occurrences");
+        let (second, _) = first_two.next().expect("the fold closed two occurrences");
+        drop(first_two);
+        rows.remove((first.0.as_str(), first.1.as_str(), first.2))
+            .unwrap();
+        // The first row's bytes under the second's key: its checksum names its own key.
+        rows.insert(
+            (second.0.as_str(), second.1.as_str(), second.2),
+            bytes.as_slice(),
+        )
+        .unwrap();
+        drop(rows);
+        txn.commit().unwrap();
+        (second, first)
+    };
+    let report = verify(&path);
+    let shown = |(c, key, seq): &(String, String, u64)| format!("({c}, {key}, {seq})");
+    let problems: Vec<(&str, &str, String)> = report
+        .problems
+        .iter()
+        .map(|p| (p.table, p.key.as_str(), p.problem.clone()))
+        .collect();
+    assert!(
+        problems.iter().any(|(t, k, p)| *t == "finding_occurrences"
+            && *k == shown(&removed)
+            && p.starts_with("missing")),
+        "{report:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|(t, k, _)| *t == "finding_occurrences" && *k == shown(&moved)),
+        "{report:#?}"
+    );
+}
+
 /// Event `i` of the filter index tests: a cycle of cluster `f{i % 3}` from source `s{i % 2}`,
 /// 10 s after the one before (so each cluster's clock moves 30 s an event, and marks a minute
 /// every other event); every tenth event is 20 minutes late (a `late_events` entry).
