@@ -98,7 +98,13 @@ pub(crate) async fn with_projections<T: Send + 'static>(
         None => blocking(move || store.read_at(None, read).map_err(|e| ApiError::query(&e))).await,
         Some(at) => {
             let past = state.time_travel.past_state(&store, at).await?;
-            blocking(move || Ok((read(&past.projections), past.seq))).await
+            blocking(move || {
+                let answer = store
+                    .read_past(&past.projections, read)
+                    .map_err(|e| ApiError::query(&e))?;
+                Ok((answer, past.seq))
+            })
+            .await
         }
     }
 }
@@ -134,7 +140,9 @@ pub(crate) async fn with_projections_and_events<T: Send + 'static>(
                 .map(|(seq, stored)| (seq, stored.event))
                 .collect()
         };
-        Ok(render(&past.projections, &events, past.seq))
+        store
+            .read_past(&past.projections, |p| render(p, &events, past.seq))
+            .map_err(|e| ApiError::query(&e))
     })
     .await
 }

@@ -418,15 +418,10 @@ fn verify_checks_the_indexes_against_the_log() {
     assert_eq!(report.integrity, tidemark_store::IntegrityCheck::Passed);
 }
 
-/// Store layout 2: `verify` checks a finding's history tables against the history the fold of
-/// the log writes out: a row that went missing and a row moved under another key are listed.
-#[test]
-fn verify_checks_the_history_tables_against_the_fold() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.redb");
-    // A finding seen for five cycles, then absent for five (resolved after the clean-cycle
-    // dampener), again and again: occurrences close.
-    let store = Store::open(&path, config()).unwrap();
+/// A store of 60 cycles of cluster `h`: finding `k` seen for five cycles, then absent for five
+/// (resolved after the clean-cycle dampener), again and again: occurrences close.
+fn make_history_store(path: &Path) {
+    let store = Store::open(path, config()).unwrap();
     let events: Vec<Input> = (0..60)
         .map(|i| {
             let findings = if (i / 5) % 2 == 0 {
@@ -445,7 +440,60 @@ fn verify_checks_the_history_tables_against_the_fold() {
         })
         .collect();
     store.append(&events, NOW).unwrap();
-    drop(store);
+}
+
+/// A corrupt row of a finding's history: a read of that history, now or of a past state,
+/// answers the fault (naming the table), never a history with the row left out.
+#[test]
+fn a_corrupt_history_row_fails_the_read_now_and_in_the_past() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    make_history_store(&path);
+    {
+        use redb::ReadableTable;
+        let db = redb::Database::open(&path).unwrap();
+        #[allow(clippy::disallowed_methods)] // damaging the file on purpose, as a disk would
+        let txn = db.begin_write().unwrap();
+        let mut rows = txn.open_table(tables::FINDING_OCCURRENCES).unwrap();
+        let (key, mut bytes) = {
+            let (k, v) = rows.first().unwrap().expect("the fold closed occurrences");
+            let (c, key, seq) = k.value();
+            ((c.to_owned(), key.to_owned(), seq), v.value().to_vec())
+        };
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        rows.insert((key.0.as_str(), key.1.as_str(), key.2), bytes.as_slice())
+            .unwrap();
+        drop(rows);
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path, config()).unwrap();
+    let now = store.read_at(None, |p| p.findings().views());
+    let error = now
+        .expect_err("the live state's history read met a corrupt row")
+        .to_string();
+    assert!(error.contains("finding_occurrences"), "{error}");
+    let (past, _) = store.projection_at(At::Seq(40)).unwrap();
+    let error = store
+        .read_past(&past, |p| p.findings().views())
+        .expect_err("the past state's history read met a corrupt row")
+        .to_string();
+    assert!(error.contains("finding_occurrences"), "{error}");
+    // A read that does not touch the history answers.
+    assert!(
+        store
+            .read_past(&past, |p| p.findings().finding_count())
+            .is_ok()
+    );
+}
+
+/// Store layout 2: `verify` checks a finding's history tables against the history the fold of
+/// the log writes out: a row that went missing and a row moved under another key are listed.
+#[test]
+fn verify_checks_the_history_tables_against_the_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    make_history_store(&path);
     assert!(verify(&path).is_clean());
     let (moved, removed) = {
         use redb::ReadableTable;

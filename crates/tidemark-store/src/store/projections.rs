@@ -120,6 +120,22 @@ impl Store {
         }
     }
 
+    /// Runs `read` over a past state this store rebuilt (`projection_at_from`): a finding's
+    /// history it reads from the store's tables that meets a fault answers the fault, never
+    /// the incomplete read (as [`Store::read_at`] does for the live state).
+    pub fn read_past<R>(
+        &self,
+        past: &Projections,
+        read: impl FnOnce(&Projections) -> R,
+    ) -> Result<R, QueryError> {
+        drop(take_history_fault());
+        let answer = read(past);
+        match take_history_fault() {
+            Some(fault) => Err(fault.into()),
+            None => Ok(answer),
+        }
+    }
+
     /// The findings projection at a point of the log, rebuilt from the nearest snapshot before
     /// it and the log after that snapshot.
     pub fn projection_at(&self, at: At) -> Result<(Projections, u64), QueryError> {
