@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// Write a projection snapshot every N events (a restart replays at most N events).
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub snapshot_every: u64,
+    /// Also write (and keep, for time travel) a snapshot once the log written since the last
+    /// one takes R times its bytes, at least 1,000 events apart: a small live state is
+    /// snapshotted often, and the snapshots kept so take at most 1/R of the log. 0: off.
+    #[arg(long, default_value_t = 4, value_name = "R")]
+    pub snapshot_bytes_ratio: u64,
     /// Most index entries and events one `GET /v1/events` page reads: filters that match often
     /// but rarely together answer a short (even empty) page with a `next` cursor instead of
     /// reading on in one request.
@@ -180,6 +185,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     )?;
     let store_config = tidemark_store::StoreConfig {
         snapshot_every: args.snapshot_every.max(1),
+        snapshot_bytes_ratio: args.snapshot_bytes_ratio,
         disk_full_retry: Duration::from_secs(args.disk_full_retry),
         events_scan_budget: args.events_scan_budget,
         quarantine: args.quarantine.limits(),

@@ -739,6 +739,8 @@ fn snapshots_are_thinned_to_the_latest_of_each_span_and_each_restores_its_positi
     let config = StoreConfig {
         snapshot_every: 10,
         snapshot_keep_every: 50,
+        // Thinning by position only (the bytes rule has a test of its own).
+        snapshot_bytes_ratio: 0,
         ..StoreConfig::default()
     };
     let events: Vec<Event> = (0..200)
@@ -794,4 +796,81 @@ fn snapshots_are_thinned_to_the_latest_of_each_span_and_each_restores_its_positi
             "the snapshot at {seq} holds another state than the fold up to it"
         );
     }
+}
+
+/// The bytes rule (`snapshot_bytes_ratio`): a small live state (here one that stays the same:
+/// the same findings every cycle) is snapshotted as soon as the
+/// log records since the last snapshot take `ratio` times its bytes (after at least
+/// `snapshot_min_every` events), and those snapshots are kept, so time travel folds few events;
+/// the snapshots kept that way take at most `1 / ratio` of the log's bytes.
+#[test]
+fn a_small_state_is_snapshotted_often_and_its_snapshots_take_a_bounded_share_of_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let config = StoreConfig {
+        snapshot_every: 1_000,
+        snapshot_keep_every: 1_000,
+        snapshot_bytes_ratio: 4,
+        snapshot_min_every: 20,
+        ..StoreConfig::default()
+    };
+    let events: Vec<Event> = (0..600)
+        .map(|i| {
+            decode_event(&format!(
+                r#"{{"id":"bytes-{i}","schema":1,"type":"cycle.completed","time":"2026-03-02T{:02}:{:02}:{:02}Z","source":"probe","cluster":"c{}","data":{{"cycle":"{i}","categories":["pods"],"findings":[{{"check_key":"k1","category":"pods","severity":"error","title":"down"}},{{"check_key":"k2","category":"pods","severity":"error","title":"down"}}]}}}}"#,
+                10 + i / 3600,
+                (i / 60) % 60,
+                i % 60,
+                i % 3,
+            ))
+            .unwrap()
+        })
+        .collect();
+    {
+        let store = Store::open(&path, config.clone()).unwrap();
+        for event in &events {
+            store.append(&[Input::Event(event.clone())], NOW).unwrap();
+        }
+        // Time travel to any position folds at most `snapshot_min_every` events past a kept
+        // snapshot once the first one is written; the answer is the fold's.
+        let (past, at) = store.projection_at(tidemark_store::At::Seq(333)).unwrap();
+        assert_eq!(at, 333);
+        let mut folded = tidemark_core::Projections::new();
+        for (i, event) in events[..333].iter().enumerate() {
+            folded.apply(i as u64 + 1, event);
+        }
+        assert!(past.snapshot() == folded.snapshot());
+    }
+    use redb::{ReadableDatabase, ReadableTable};
+    let database = redb::Database::builder().open_read_only(&path).unwrap();
+    let txn = database.begin_read().unwrap();
+    let sizes = |table: redb::TableDefinition<u64, &[u8]>| -> Vec<(u64, u64)> {
+        txn.open_table(table)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|entry| {
+                let (k, v) = entry.unwrap();
+                (k.value(), v.value().len() as u64)
+            })
+            .collect()
+    };
+    let snapshots = sizes(tidemark_store::tables::SNAPSHOTS);
+    let log_bytes: u64 = sizes(tidemark_store::tables::LOG)
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    // Position thinning alone (one per 1,000 positions) would keep only the latest.
+    assert!(snapshots.len() >= 5, "{snapshots:?}");
+    for pair in snapshots.windows(2) {
+        assert!(pair[1].0 - pair[0].0 >= 20, "{snapshots:?}");
+    }
+    let kept: u64 = snapshots[..snapshots.len() - 1]
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    assert!(
+        kept * 4 <= log_bytes,
+        "snapshots but the latest take {kept} bytes of a {log_bytes}-byte log"
+    );
 }

@@ -13,7 +13,7 @@ use tidemark_core::Timestamp;
 use super::history_tables::HistoryTables;
 use super::index::{FilterIndexes, index_event};
 use super::open::open_database;
-use super::{Handle, LiveState, Store};
+use super::{Handle, LiveState, SnapshotMark, Store};
 use crate::codec;
 use crate::error::{AppendError, OpenError, StorageFault};
 use crate::input::{Input, Outcome};
@@ -289,6 +289,7 @@ impl Store {
                         let seq = position.unwrap_or(state.last_seq + 1);
                         codec::encode_event(seq, event, recorded_at, &mut record);
                         log.insert(seq, record.as_slice())?;
+                        state.log_bytes_since_snapshot += record.len() as u64;
                         ids.insert(event.id.as_str(), seq)?;
                         let changes = state.projections.apply(seq, event);
                         index_event(
@@ -333,7 +334,7 @@ impl Store {
             }
         }
         self.write_checkpoint(&txn, state)?;
-        if state.last_seq - state.snapshot_seq >= self.config.snapshot_every {
+        if self.snapshot_due(state) {
             self.write_snapshot(&txn, state)?;
         }
         txn.commit()?;
@@ -360,9 +361,32 @@ impl Store {
         Ok(())
     }
 
+    /// Whether a snapshot is due after the batch just applied: `snapshot_every` events since
+    /// the last, or (the bytes rule) at least `snapshot_min_every` events whose log records
+    /// paid for the last snapshot (`log_paid_for_last_snapshot`).
+    fn snapshot_due(&self, state: &LiveState) -> bool {
+        let since = state.last_seq - state.snapshot_seq;
+        if since >= self.config.snapshot_every {
+            return true;
+        }
+        since >= self.config.snapshot_min_every && self.log_paid_for_last_snapshot(state)
+    }
+
+    /// Whether the log records appended since the last snapshot take `snapshot_bytes_ratio`
+    /// times its bytes (a store's first snapshot is paid for at once): then a snapshot written
+    /// now is kept, and the snapshots kept so take at most `1 / ratio` of the log's bytes (each
+    /// the size of the one before it paid for, plus what the state grew by in between).
+    fn log_paid_for_last_snapshot(&self, state: &LiveState) -> bool {
+        let ratio = self.config.snapshot_bytes_ratio;
+        ratio > 0
+            && state.log_bytes_since_snapshot
+                >= ratio.saturating_mul(state.last_snapshot.map_or(0, |m| m.bytes))
+    }
+
     /// Writes a snapshot of `state` at its position, thinning older ones to one per
-    /// `snapshot_keep_every` positions. The snapshot retention cut the log at is never thinned:
-    /// time travel and rebuild start from it.
+    /// `snapshot_keep_every` positions, but for those the log bytes before them paid for
+    /// (`snapshot_bytes_ratio`). The snapshot retention cut the log at is never thinned: time
+    /// travel and rebuild start from it.
     pub(super) fn write_snapshot(
         &self,
         txn: &WriteTransaction,
@@ -379,18 +403,28 @@ impl Store {
             .next_back()
             .transpose()?
             .map(|(k, _)| k.value());
+        let previous_paid_for = previous == Some(state.snapshot_seq)
+            && state.last_snapshot.is_some_and(|mark| mark.paid_for);
         if let Some(previous) = previous
             && previous / self.config.snapshot_keep_every == seq / self.config.snapshot_keep_every
+            && !previous_paid_for
             && !(state.log_start > 1 && previous <= state.log_start)
         {
             snapshots.remove(previous)?;
             times.remove(previous)?;
         }
         // Encoded straight into the table's value: never held in a buffer of its own too.
+        let mut bytes = 0;
         codec::encode_snapshot_of_into(seq, state.max_time, &state.projections, |len| {
+            bytes = len as u64;
             snapshots.insert_reserve(seq, len)
         })?;
         times.insert(seq, state.max_time.map_or(i64::MIN, Timestamp::unix_nanos))?;
+        state.last_snapshot = Some(SnapshotMark {
+            bytes,
+            paid_for: self.log_paid_for_last_snapshot(state),
+        });
+        state.log_bytes_since_snapshot = 0;
         state.snapshot_seq = seq;
         Ok(())
     }
@@ -406,13 +440,20 @@ impl Store {
         }
         let db = self.db()?;
         let txn = db.begin_write()?;
-        let before = state.snapshot_seq;
-        if let Err(e) = self.write_snapshot(&txn, &mut state) {
-            state.snapshot_seq = before;
-            return Err(e.into());
-        }
-        if let Err(e) = txn.commit() {
-            state.snapshot_seq = before;
+        let before = (
+            state.snapshot_seq,
+            state.last_snapshot,
+            state.log_bytes_since_snapshot,
+        );
+        let written = self
+            .write_snapshot(&txn, &mut state)
+            .and_then(|()| Ok(txn.commit()?));
+        if let Err(e) = written {
+            (
+                state.snapshot_seq,
+                state.last_snapshot,
+                state.log_bytes_since_snapshot,
+            ) = before;
             return Err(e.into());
         }
         Ok(())

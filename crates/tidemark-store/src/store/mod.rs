@@ -95,8 +95,17 @@ pub struct StoreConfig {
     /// Write a projection snapshot when this many events were applied since the last one.
     pub snapshot_every: u64,
     /// Keep one historical snapshot per this many positions (for time travel); the latest is
-    /// always kept.
+    /// always kept, and so is every snapshot the log bytes before it paid for
+    /// (`snapshot_bytes_ratio`).
     pub snapshot_keep_every: u64,
+    /// Write a snapshot once the log records appended since the last one take this many times
+    /// its bytes (and at least `snapshot_min_every` events were applied), and keep it: a small
+    /// live state (store layout 2: the live state only, not the history) is snapshotted often,
+    /// so time travel folds few events, while the snapshots kept this way take at most
+    /// `1 / ratio` of the log's bytes. 0: only `snapshot_every` writes snapshots.
+    pub snapshot_bytes_ratio: u64,
+    /// The fewest events between two snapshots the bytes rule writes.
+    pub snapshot_min_every: u64,
     /// After a batch failed for lack of space, appends are refused without touching the disk
     /// for this long; then the next append tries again (each failed try reopens the database,
     /// which re-verifies the file, so tries are spaced out).
@@ -117,6 +126,8 @@ impl Default for StoreConfig {
         Self {
             snapshot_every: 10_000,
             snapshot_keep_every: 100_000,
+            snapshot_bytes_ratio: 4,
+            snapshot_min_every: 1_000,
             disk_full_retry: Duration::from_secs(5),
             cache_bytes: 128 << 20,
             events_scan_budget: EVENTS_SCAN_BUDGET,
@@ -132,6 +143,12 @@ struct LiveState {
     last_seq: u64,
     max_time: Option<Timestamp>,
     snapshot_seq: u64,
+    /// The bytes of the log records appended since the last snapshot (0 after an open: the
+    /// events it folded are not counted).
+    log_bytes_since_snapshot: u64,
+    /// The last snapshot's size in bytes, and whether the log bytes before it paid for keeping
+    /// it (`StoreConfig::snapshot_bytes_ratio`); `None` before the store's first snapshot.
+    last_snapshot: Option<SnapshotMark>,
     /// What the quarantine holds.
     quarantine: QuarantineTally,
     /// Positions come from a JetStream stream (a replica): retention may drop old events.
@@ -140,6 +157,16 @@ struct LiveState {
     log_start: u64,
     /// Corrupt snapshots skipped when this state was restored.
     skipped_snapshots: Vec<CorruptRecord>,
+}
+
+/// What the writer remembers of the last snapshot it wrote (or restored from).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SnapshotMark {
+    /// Its encoded size.
+    bytes: u64,
+    /// The log bytes written between the snapshot before it and it reached
+    /// `snapshot_bytes_ratio` times that one's size: it is kept (not thinned).
+    paid_for: bool,
 }
 
 /// The embedded store. Share it (`Arc<Store>`): reads run concurrently with one writer.

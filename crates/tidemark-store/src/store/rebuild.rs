@@ -364,6 +364,8 @@ impl Store {
         let db = self.db()?;
         let source = db.begin_read()?;
         let mut rebuilt = LiveState {
+            log_bytes_since_snapshot: 0,
+            last_snapshot: None,
             projections: restore_projections(None, Some(&history), None),
             last_seq: 0,
             max_time: None,

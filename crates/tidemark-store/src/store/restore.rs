@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tidemark_core::findings::SharedHistoryReader;
 use tidemark_core::{Event, Projections, Timestamp};
 
-use super::{LiveState, Store};
+use super::{LiveState, SnapshotMark, Store};
 use crate::codec::{self, StoredEvent, StoredProjections};
 use crate::error::{CorruptRecord, OpenError, ReadFault};
 use crate::quarantine::QuarantineTally;
@@ -295,7 +295,16 @@ impl Store {
         // The history those events closed is in the tables already (written with them).
         drop(projections.take_history_records());
         let quarantine = QuarantineTally::load(&txn)?;
+        let last_snapshot = match snapshot_seq {
+            0 => None,
+            seq => snapshots.get(seq)?.map(|bytes| SnapshotMark {
+                bytes: bytes.value().len() as u64,
+                paid_for: false,
+            }),
+        };
         Ok(LiveState {
+            log_bytes_since_snapshot: 0,
+            last_snapshot,
             projections,
             last_seq: checkpoint,
             max_time,
