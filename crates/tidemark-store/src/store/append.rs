@@ -364,7 +364,7 @@ impl Store {
     /// Whether a snapshot is due after the batch just applied: `snapshot_every` events since
     /// the last, or (the bytes rule) at least `snapshot_min_every` events whose log records
     /// paid for the last snapshot (`log_paid_for_last_snapshot`).
-    fn snapshot_due(&self, state: &LiveState) -> bool {
+    pub(super) fn snapshot_due(&self, state: &LiveState) -> bool {
         let since = state.last_seq - state.snapshot_seq;
         if since >= self.config.snapshot_every {
             return true;

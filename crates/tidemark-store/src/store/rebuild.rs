@@ -477,7 +477,9 @@ impl Store {
                     rebuilt.last_seq = seq;
                     rebuilt.max_time =
                         Some(rebuilt.max_time.map_or(event.time, |t| t.max(event.time)));
-                    if seq % self.config.snapshot_keep_every == 0 && seq < checkpoint {
+                    rebuilt.log_bytes_since_snapshot += value.value().len() as u64;
+                    // The snapshots append would have written (and kept) for this log.
+                    if self.snapshot_due(&rebuilt) && seq < checkpoint {
                         self.write_snapshot(&txn, &mut rebuilt)?;
                     }
                     in_chunk += 1;
