@@ -33,6 +33,7 @@ fn rebuild_leaves_the_file_no_larger_and_reports_progress_to_the_end() {
     let config = StoreConfig {
         snapshot_every: 500,
         snapshot_keep_every: 1000,
+        snapshot_min_every: 100,
         ..StoreConfig::default()
     };
     let store = Store::open(&path, config.clone()).unwrap();
@@ -44,6 +45,9 @@ fn rebuild_leaves_the_file_no_larger_and_reports_progress_to_the_end() {
     let live = store.projection_snapshot();
     // Compacted first: no free pages for a rewrite in place to reuse.
     store.compact().unwrap();
+    let snapshots_before = snapshot_positions(&store);
+    // The bytes rule wrote snapshots between the `snapshot_every` ones, and kept them.
+    assert!(snapshots_before.len() > 6, "{snapshots_before:?}");
     let before = std::fs::metadata(&path).unwrap().len();
 
     let mut copying = Vec::new();
@@ -56,6 +60,13 @@ fn rebuild_leaves_the_file_no_larger_and_reports_progress_to_the_end() {
         })
         .unwrap();
     let after = std::fs::metadata(&path).unwrap().len();
+    // The snapshots are written anew where the store had them (so time travel starts as near),
+    // and at the checkpoint (where the next open starts).
+    let mut expected = snapshots_before.clone();
+    if expected.last() != Some(&(events as u64)) {
+        expected.push(events as u64);
+    }
+    assert_eq!(snapshot_positions(&store), expected);
     assert!(report.state_unchanged);
     assert_eq!(store.projection_snapshot(), live);
     assert!(
@@ -77,4 +88,20 @@ fn rebuild_leaves_the_file_no_larger_and_reports_progress_to_the_end() {
     let store = Store::open(&path, config).unwrap();
     assert_eq!(store.projection_snapshot(), live);
     assert_eq!(store.checkpoint(), events as u64);
+}
+
+/// The positions the store holds snapshots at, read through a backup (the store holds its file).
+fn snapshot_positions(store: &Store) -> Vec<u64> {
+    use redb::{ReadableDatabase, ReadableTable};
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.redb");
+    store.backup_to(&copy, |_, _| {}).unwrap();
+    let db = redb::ReadOnlyDatabase::open(&copy).unwrap();
+    let txn = db.begin_read().unwrap();
+    txn.open_table(tidemark_store::tables::SNAPSHOTS)
+        .unwrap()
+        .iter()
+        .unwrap()
+        .map(|entry| entry.unwrap().0.value())
+        .collect()
 }

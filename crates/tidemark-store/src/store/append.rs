@@ -364,7 +364,7 @@ impl Store {
     /// Whether a snapshot is due after the batch just applied: `snapshot_every` events since
     /// the last, or (the bytes rule) at least `snapshot_min_every` events whose log records
     /// paid for the last snapshot (`log_paid_for_last_snapshot`).
-    pub(super) fn snapshot_due(&self, state: &LiveState) -> bool {
+    fn snapshot_due(&self, state: &LiveState) -> bool {
         let since = state.last_seq - state.snapshot_seq;
         if since >= self.config.snapshot_every {
             return true;
@@ -392,6 +392,25 @@ impl Store {
         txn: &WriteTransaction,
         state: &mut LiveState,
     ) -> Result<(), StorageFault> {
+        self.write_snapshot_thinning(txn, state, true)
+    }
+
+    /// Writes a snapshot of `state` at its position and thins none (rebuild writes one where
+    /// the store it rebuilds has one).
+    pub(super) fn write_snapshot_kept(
+        &self,
+        txn: &WriteTransaction,
+        state: &mut LiveState,
+    ) -> Result<(), StorageFault> {
+        self.write_snapshot_thinning(txn, state, false)
+    }
+
+    fn write_snapshot_thinning(
+        &self,
+        txn: &WriteTransaction,
+        state: &mut LiveState,
+        thin: bool,
+    ) -> Result<(), StorageFault> {
         let seq = state.last_seq;
         let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
         let mut times = txn.open_table(tables::SNAPSHOT_TIMES)?;
@@ -406,6 +425,7 @@ impl Store {
         let previous_paid_for = previous == Some(state.snapshot_seq)
             && state.last_snapshot.is_some_and(|mark| mark.paid_for);
         if let Some(previous) = previous
+            && thin
             && previous / self.config.snapshot_keep_every == seq / self.config.snapshot_keep_every
             && !previous_paid_for
             && !(state.log_start > 1 && previous <= state.log_start)

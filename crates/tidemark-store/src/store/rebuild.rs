@@ -13,7 +13,7 @@
 //! it runs.
 //! A partial file left by a crash is removed by the next read-write open or rebuild.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -437,6 +437,15 @@ impl Store {
             });
         })?;
 
+        // The snapshots are written anew where the store has them (the positions its writes
+        // chose and thinning kept): as many as before, so the new file is no larger, and time
+        // travel as near to a snapshot as before.
+        let snapshot_positions: BTreeSet<u64> = source
+            .open_table(tables::SNAPSHOT_TIMES)?
+            .range(base + 1..checkpoint)?
+            .map(|entry| entry.map(|(k, _)| k.value()))
+            .collect::<Result<_, _>>()
+            .map_err(StorageFault::from)?;
         let log = source.open_table(tables::LOG)?;
         let mut entries = log.range(base + 1..=checkpoint)?;
         let to_fold = checkpoint - base;
@@ -477,10 +486,8 @@ impl Store {
                     rebuilt.last_seq = seq;
                     rebuilt.max_time =
                         Some(rebuilt.max_time.map_or(event.time, |t| t.max(event.time)));
-                    rebuilt.log_bytes_since_snapshot += value.value().len() as u64;
-                    // The snapshots append would have written (and kept) for this log.
-                    if self.snapshot_due(&rebuilt) && seq < checkpoint {
-                        self.write_snapshot(&txn, &mut rebuilt)?;
+                    if snapshot_positions.contains(&seq) {
+                        self.write_snapshot_kept(&txn, &mut rebuilt)?;
                     }
                     in_chunk += 1;
                     if in_chunk == FOLD_CHUNK {
@@ -505,7 +512,7 @@ impl Store {
         // The last commit is durable (and so makes every one before it durable).
         let txn = write_txn::begin(&target)?;
         if rebuilt.last_seq > rebuilt.snapshot_seq {
-            self.write_snapshot(&txn, &mut rebuilt)?;
+            self.write_snapshot_kept(&txn, &mut rebuilt)?;
         }
         // Written for every position folded (and, after retention, copied up to the cut).
         txn.open_table(tables::META)?
