@@ -195,10 +195,18 @@ pub struct FlapStatus {
     pub watched: bool,
 }
 
-/// What the flap detectors keep about one finding.
+/// What the flap detectors keep about one finding: where they stand, inline (every cycle reads
+/// it), and what only a finding that ever auto-resolved or flapped has, behind one box (a
+/// million findings that never did would carry 80 bytes each for it otherwise).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FlapState {
     status: FlapStatus,
+    record: Option<Box<FlapRecord>>,
+}
+
+/// The episodes and auto-resolutions of a finding that has some.
+#[derive(Clone, Debug, Default)]
+struct FlapRecord {
     /// The open flapping episodes (at most one per detector), each with its number; the ended
     /// ones are written to the history.
     open_episodes: Vec<(u64, FlapEpisode)>,
@@ -208,9 +216,15 @@ pub(crate) struct FlapState {
     /// walk back through the history for the episodes overlapping a window stops there.
     first_started: [Option<u64>; 2],
     /// Times of its auto-resolutions after the cluster's forgetting horizon
-    /// ([`forgetting_horizon`]), sorted (the count detector's input; rebuilt from the
-    /// occurrences on restore).
+    /// ([`forgetting_horizon`]), sorted (the count detector's input).
     auto_resolved_at: Vec<Timestamp>,
+}
+
+impl FlapRecord {
+    /// Nothing worth a box: no episode ever, no auto-resolution kept.
+    fn is_empty(&self) -> bool {
+        self.episode_count == 0 && self.auto_resolved_at.is_empty()
+    }
 }
 
 /// The time at and before which no auto-resolution can be inside any flap window again: the
@@ -245,13 +259,15 @@ impl FlapState {
         let (open_episodes, ended) = (1..)
             .zip(episodes)
             .partition(|(_, episode): &(u64, FlapEpisode)| episode.is_open());
-        let state = Self {
+        let state = Self::with_record(
             status,
-            open_episodes,
-            episode_count,
-            first_started,
-            auto_resolved_at,
-        };
+            FlapRecord {
+                open_episodes,
+                episode_count,
+                first_started,
+                auto_resolved_at,
+            },
+        );
         (state, ended)
     }
 
@@ -264,23 +280,52 @@ impl FlapState {
         first_started: [Option<u64>; 2],
         auto_resolved_at: Vec<Timestamp>,
     ) -> Self {
+        Self::with_record(
+            status,
+            FlapRecord {
+                open_episodes,
+                episode_count,
+                first_started,
+                auto_resolved_at,
+            },
+        )
+    }
+
+    /// `status` and `record`, boxed only when it holds anything.
+    fn with_record(status: FlapStatus, record: FlapRecord) -> Self {
         Self {
             status,
-            open_episodes,
-            episode_count,
-            first_started,
-            auto_resolved_at,
+            record: (!record.is_empty()).then(|| Box::new(record)),
+        }
+    }
+
+    /// The record, made when the finding first needs one.
+    fn record_mut(&mut self) -> &mut FlapRecord {
+        self.record.get_or_insert_with(Box::default)
+    }
+
+    /// The auto-resolution times, to change (the record is made when first needed).
+    fn auto_resolutions_mut(&mut self) -> &mut Vec<Timestamp> {
+        &mut self.record_mut().auto_resolved_at
+    }
+
+    /// Drops the record once it holds nothing (old auto-resolutions forgotten, never flapped).
+    fn drop_empty_record(&mut self) {
+        if self.record.as_deref().is_some_and(FlapRecord::is_empty) {
+            self.record = None;
         }
     }
 
     /// Where each detector's first episode started (what a live snapshot keeps).
     pub(super) fn first_started_by_detector(&self) -> [Option<u64>; 2] {
-        self.first_started
+        self.record.as_ref().map_or([None; 2], |r| r.first_started)
     }
 
     /// The auto-resolution times the count detector keeps (what a live snapshot keeps).
     pub(super) fn auto_resolutions(&self) -> &[Timestamp] {
-        &self.auto_resolved_at
+        self.record
+            .as_ref()
+            .map_or(&[], |r| r.auto_resolved_at.as_slice())
     }
 
     /// Where the detectors stand (what a snapshot keeps besides the episodes).
@@ -290,18 +335,22 @@ impl FlapState {
 
     /// The open episodes with their numbers, in the order they started.
     pub(super) fn open_episodes(&self) -> &[(u64, FlapEpisode)] {
-        &self.open_episodes
+        self.record
+            .as_ref()
+            .map_or(&[], |r| r.open_episodes.as_slice())
     }
 
     /// Episodes, by either detector, open ones included.
     pub(super) fn episode_count(&self) -> u64 {
-        self.episode_count
+        self.record.as_ref().map_or(0, |r| r.episode_count)
     }
 
     /// Where `detector`'s first episode started; `None` when it never called the finding
     /// flapping.
     pub(super) fn first_started(&self, detector: FlapDetector) -> Option<u64> {
-        self.first_started[detector as usize]
+        self.record
+            .as_ref()
+            .and_then(|r| r.first_started[detector as usize])
     }
 
     /// The state change detector calls it flapping now.
@@ -339,8 +388,9 @@ impl FlapState {
             FlapDetector::Count => self.status.flapping_count = true,
             FlapDetector::StateChange => self.status.flapping_state_change = true,
         }
-        self.episode_count += 1;
-        self.first_started[detector as usize].get_or_insert(seq);
+        let record = self.record_mut();
+        record.episode_count += 1;
+        record.first_started[detector as usize].get_or_insert(seq);
         let episode = FlapEpisode {
             detector,
             started_at: at,
@@ -350,9 +400,9 @@ impl FlapState {
             stopped_seq: None,
             stop_figure: None,
         };
-        self.open_episodes.push((self.episode_count, episode));
+        record.open_episodes.push((record.episode_count, episode));
         debug_assert!(
-            self.open_episodes.len() <= 2,
+            record.open_episodes.len() <= 2,
             "one open episode per detector"
         );
         sink.change(check_key, FindingChange::FlapStarted(detector));
@@ -372,12 +422,13 @@ impl FlapState {
             FlapDetector::StateChange => self.status.flapping_state_change = false,
         }
         sink.change(check_key, FindingChange::FlapStopped(detector));
-        if let Some(open) = self
-            .open_episodes
-            .iter()
-            .position(|(_, e)| e.detector == detector)
+        if let Some(record) = self.record.as_deref_mut()
+            && let Some(open) = record
+                .open_episodes
+                .iter()
+                .position(|(_, e)| e.detector == detector)
         {
-            let (number, mut episode) = self.open_episodes.remove(open);
+            let (number, mut episode) = record.open_episodes.remove(open);
             episode.stopped_at = Some(at);
             episode.stopped_seq = Some(seq);
             episode.stop_figure = Some(figure);
@@ -518,7 +569,7 @@ impl ClusterFindings {
         let Some((start, now)) = self.flap_window() else {
             return (0, None);
         };
-        let times = &finding.flap.auto_resolved_at;
+        let times = finding.flap.auto_resolutions();
         let from = times.partition_point(|&t| t <= start);
         let to = times.partition_point(|&t| t <= now);
         (
@@ -558,7 +609,7 @@ impl ClusterFindings {
     /// flapping, and on the flap watch list if it was on it.
     pub(super) fn restore_flap_queues(&mut self, index: u32) {
         let finding = &self.findings[index as usize];
-        if let Some(&oldest) = finding.flap.auto_resolved_at.first() {
+        if let Some(&oldest) = finding.flap.auto_resolutions().first() {
             self.auto_resolution_expiry.insert((oldest, index));
         }
         if finding.flap.status.flapping_count {
@@ -579,7 +630,7 @@ impl ClusterFindings {
         at: Timestamp,
         sink: &mut impl FoldOutput,
     ) {
-        let times = &mut self.findings[index as usize].flap.auto_resolved_at;
+        let times = self.findings[index as usize].flap.auto_resolutions_mut();
         let pos = times.partition_point(|&t| t <= at);
         times.insert(pos, at);
         if pos == 0 {
@@ -601,13 +652,15 @@ impl ClusterFindings {
                 break;
             }
             self.auto_resolution_expiry.pop_first();
-            let times = &mut self.findings[index as usize].flap.auto_resolved_at;
+            let flap = &mut self.findings[index as usize].flap;
+            let times = flap.auto_resolutions_mut();
             let gone = times.partition_point(|&t| t <= horizon);
             times.drain(..gone);
             times.shrink_to(times.len().max(4));
             if let Some(&next) = times.first() {
                 self.auto_resolution_expiry.insert((next, index));
             }
+            flap.drop_empty_record();
         }
     }
 
@@ -615,7 +668,7 @@ impl ClusterFindings {
     pub(super) fn auto_resolutions_kept(&self) -> usize {
         self.findings
             .iter()
-            .map(|f| f.flap.auto_resolved_at.len())
+            .map(|f| f.flap.auto_resolutions().len())
             .sum()
     }
 

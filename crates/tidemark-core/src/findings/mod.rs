@@ -464,3 +464,16 @@ mod tests {
         assert_eq!(restored.table.len(), 1);
     }
 }
+
+#[cfg(test)]
+mod footprint {
+    /// What a live finding costs inline, for a million active findings (issue 17's memory
+    /// goal): the flap detectors' episodes and auto-resolutions are behind one box that most
+    /// findings never allocate. A field added to `Finding` shows here first.
+    #[test]
+    fn a_live_finding_stays_small() {
+        let bytes = std::mem::size_of::<super::Finding>();
+        eprintln!("Finding: {bytes} bytes");
+        assert!(bytes <= 216, "a live finding takes {bytes} bytes inline");
+    }
+}
