@@ -626,8 +626,10 @@ pub fn verify(args: &VerifyArgs) -> Result<(), CliError> {
                   commit on the next read-write open. `serve`, `ingest`, `rebuild` and `compact` \
                   do that as they start; read commands open stores read-only and refuse such a \
                   file instead, naming this command. `repair` opens the store read-write once \
-                  (the recovery), and closes it. A store that needs no recovery is not written. \
-                  It does not fix corrupt records: see `tidemark verify`."
+                  (the recovery), and closes it. A store of an older layout is upgraded in \
+                  place the same way (store layout 2: a finding's history in its own tables; \
+                  the log is folded once, with progress in the log). A store that needs \
+                  neither is not written. It does not fix corrupt records: see `tidemark verify`."
 )]
 pub struct RepairArgs {
     #[command(flatten)]
@@ -637,6 +639,19 @@ pub struct RepairArgs {
 pub fn repair(args: &RepairArgs) -> Result<(), CliError> {
     let path = &args.db.db;
     match Store::open_read_only(path, tidemark_store::StoreConfig::default()) {
+        Ok(store) if store.upgrade_due() => {
+            drop(store);
+            let store = crate::store_cmds::open_store(path)?;
+            let checkpoint = store.checkpoint();
+            drop(store);
+            eprintln!(
+                "upgraded {} to store layout {} (checkpoint {checkpoint}): a finding's history \
+                 is in its own tables now; builds before it refuse the file",
+                path.display(),
+                tidemark_store::tables::STORE_FORMAT
+            );
+            Ok(())
+        }
         Ok(store) => {
             eprintln!(
                 "{} needs no recovery (checkpoint {}); nothing was written",

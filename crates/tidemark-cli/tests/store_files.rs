@@ -361,3 +361,43 @@ fn a_corrupt_snapshot_is_skipped_by_findings_and_rebuild() {
         stdout(&out)
     );
 }
+
+/// A store of layout 1 (the golden file, as an older build wrote it): read commands read it as
+/// it is, writing nothing; `repair` upgrades it in place to today's layout, after which it
+/// verifies clean and answers the same findings.
+#[test]
+fn repair_upgrades_a_store_of_an_older_layout_and_reads_answer_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.redb");
+    let golden =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tidemark-store/tests/golden/store-v1.redb");
+    std::fs::copy(golden, &db).unwrap();
+    let db_arg = db.to_str().unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let findings = tidemark(&["findings", "--db", db_arg, "--json"]);
+    assert!(findings.status.success(), "{}", stderr(&findings));
+    assert!(
+        std::fs::read(&db).unwrap() == before,
+        "a read command wrote"
+    );
+
+    let out = tidemark(&["repair", "--db", db_arg]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("upgraded"), "{}", stderr(&out));
+    let again = tidemark(&["findings", "--db", db_arg, "--json"]);
+    assert_eq!(stdout(&again), stdout(&findings));
+    let out = tidemark(&["verify", "--db", db_arg]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    // Upgraded once: a second repair writes nothing.
+    let upgraded = std::fs::read(&db).unwrap();
+    let out = tidemark(&["repair", "--db", db_arg]);
+    assert!(
+        stderr(&out).contains("needs no recovery"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        std::fs::read(&db).unwrap() == upgraded,
+        "a second repair wrote"
+    );
+}

@@ -46,6 +46,12 @@ impl Store {
             .then(|| Arc::new(self.history()) as Arc<dyn SharedHistoryReader>)
     }
 
+    /// Whether the store is of an older layout that a read-write open upgrades (a read-only
+    /// open of a layout-1 store reads its history from its snapshots, in memory).
+    pub fn upgrade_due(&self) -> bool {
+        !self.read_state().projections.findings().history_is_shared()
+    }
+
     /// Every finding now, sorted by (cluster, check_key).
     pub fn findings(&self) -> Vec<FindingView> {
         self.read_state().projections.findings().views()

@@ -36,7 +36,9 @@ pub(super) fn upgrade_to_layout_2(db: &Database, path: &Path) -> Result<(), Open
             read(tables::LOG_START)?.unwrap_or(1),
         )
     };
-    tracing::info!(path = %path.display(), checkpoint, "upgrading the store to layout 2: a finding's history moves out of the snapshots into its own tables (once; the log is folded again)");
+    // Warnings, so a command's default log level shows them: it runs once, and takes about as
+    // long as a rebuild (3 s for 100,000 events in benchmarks.md).
+    tracing::warn!(path = %path.display(), checkpoint, "upgrading the store to layout 2: a finding's history moves out of the snapshots into its own tables (once; the log is folded again)");
     let no_reader = unread_history();
     // Left by an upgrade that did not finish: start again.
     let txn = write_txn::begin(db)?;
@@ -96,7 +98,7 @@ pub(super) fn upgrade_to_layout_2(db: &Database, path: &Path) -> Result<(), Open
         }
         txn.commit()?;
         done = until;
-        tracing::info!(
+        tracing::warn!(
             folded = done - started,
             of = checkpoint - started,
             "upgrading the store to layout 2"
@@ -162,6 +164,6 @@ pub(super) fn upgrade_to_layout_2(db: &Database, path: &Path) -> Result<(), Open
             .insert(tables::FORMAT, tables::STORE_FORMAT)?;
     }
     txn.commit()?;
-    tracing::info!(path = %path.display(), "store upgraded to layout 2");
+    tracing::warn!(path = %path.display(), "store upgraded to layout 2");
     Ok(())
 }
