@@ -280,3 +280,80 @@ async fn the_finding_page_between_two_positions_shows_the_entries_between_them()
         "{uri}: the two entries between {after} and {before}"
     );
 }
+
+/// A corrupt row of a finding's history in the store's tables: the finding's web page, its
+/// history page and a time-travel read of it answer 500 (the server's log names the row),
+/// never a history with the row left out.
+#[tokio::test]
+async fn a_corrupt_history_row_is_a_server_error_never_a_shorter_history() {
+    let h = catalogue().await;
+    let path = h.store.path().to_path_buf();
+    let Harness { app, store, _dir } = h;
+    drop(app);
+    // The writer task lets its clone of the store go once the router's client is gone.
+    for _ in 0..500 {
+        if Arc::strong_count(&store) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(Arc::strong_count(&store), 1, "the store is still held");
+    drop(store);
+    // The first closed occurrence, its bytes flipped as a disk would.
+    let (cluster, check_key, opened) = {
+        use redb::ReadableTable;
+        let db = redb::Database::open(&path).unwrap();
+        #[allow(clippy::disallowed_methods)] // damaging the file on purpose
+        let txn = db.begin_write().unwrap();
+        let found = {
+            let mut rows = txn
+                .open_table(tidemark_store::tables::FINDING_OCCURRENCES)
+                .unwrap();
+            let (key, mut bytes) = {
+                let (k, v) = rows
+                    .first()
+                    .unwrap()
+                    .expect("the corpus closes occurrences");
+                let (c, key, seq) = k.value();
+                ((c.to_owned(), key.to_owned(), seq), v.value().to_vec())
+            };
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0x01;
+            rows.insert((key.0.as_str(), key.1.as_str(), key.2), bytes.as_slice())
+                .unwrap();
+            key
+        };
+        txn.commit().unwrap();
+        found
+    };
+    let store = Arc::new(Store::open(&path, StoreConfig::default()).unwrap());
+    let (_writer, client) = Writer::spawn(store.clone(), 16, 1024);
+    let app = router(AppState {
+        store: store.clone(),
+        ingest: Ingest::Local(client),
+        max_body_bytes: 1 << 20,
+        limits: Default::default(),
+        auth: AuthPolicy::Open,
+        bridge: Default::default(),
+        metrics: Default::default(),
+        time_travel: Default::default(),
+    });
+    let path = format!("{}/{}", segment(&cluster), segment(&check_key));
+    let at = store.checkpoint();
+    for uri in [
+        format!("/findings/{path}"),
+        format!("/v1/finding-history/{path}"),
+        format!("/v1/finding-history/{path}?at={at}"),
+    ] {
+        let response = app
+            .clone()
+            .oneshot(Request::get(&uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{uri} (the row opened at {opened})"
+        );
+    }
+}

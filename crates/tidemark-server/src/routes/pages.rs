@@ -203,14 +203,18 @@ async fn finding(
         // Every opening, resolution and flap change is a timeline entry: the page overlaps at
         // most one more occurrence (or episode per detector) than it has entries.
         let most = limit + 2;
-        let found = store.read(|p| {
-            let findings = p.findings();
-            Some((
-                findings.overview(&cluster, &check_key)?,
-                findings.history_between(&cluster, &check_key, from, to, most)?,
-                findings.flap_episodes_between(&cluster, &check_key, from, to, most)?,
-            ))
-        });
+        // Checked: a finding's history read from the store's tables that meets a fault answers
+        // it, never a page with an occurrence left out.
+        let (found, _) = store
+            .read_at(None, |p| {
+                let findings = p.findings();
+                Some((
+                    findings.overview(&cluster, &check_key)?,
+                    findings.history_between(&cluster, &check_key, from, to, most)?,
+                    findings.flap_episodes_between(&cluster, &check_key, from, to, most)?,
+                ))
+            })
+            .map_err(|e| ApiError::query(&e))?;
         let Some((finding, history, flaps)) = found else {
             return Ok(html(
                 StatusCode::NOT_FOUND,

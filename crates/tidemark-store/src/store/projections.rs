@@ -71,6 +71,8 @@ impl Store {
     }
 
     /// Reads the live projections (a read lock is held while `read` runs: keep it short).
+    /// Unchecked: a finding's history read from the store's tables that meets a fault reads
+    /// empty here (the fault is logged); [`Store::read_at`] answers the fault instead.
     pub fn read<R>(&self, read: impl FnOnce(&Projections) -> R) -> R {
         read(&self.read_state().projections)
     }
