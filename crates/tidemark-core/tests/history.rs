@@ -164,23 +164,9 @@ impl tidemark_core::findings::HistoryReader for Tables {
 
 impl Tables {
     fn write(&self, records: Vec<tidemark_core::findings::HistoryRecord>) {
-        use tidemark_core::findings::HistoryRecord;
         let mut history = self.0.write().unwrap();
         for record in records {
-            match record {
-                HistoryRecord::OccurrenceClosed {
-                    cluster,
-                    check_key,
-                    number,
-                    occurrence,
-                } => history.occurrence_closed(&cluster, &check_key, number, &occurrence),
-                HistoryRecord::FlapEpisodeEnded {
-                    cluster,
-                    check_key,
-                    number,
-                    episode,
-                } => history.flap_episode_ended(&cluster, &check_key, number, &episode),
-            }
+            record.replay_into(&mut *history);
         }
     }
 }

@@ -68,6 +68,26 @@ pub enum HistoryRecord {
     },
 }
 
+impl HistoryRecord {
+    /// Hands the record to `sink`, as the fold handed it out.
+    pub fn replay_into(&self, sink: &mut (impl HistorySink + ?Sized)) {
+        match self {
+            Self::OccurrenceClosed {
+                cluster,
+                check_key,
+                number,
+                occurrence,
+            } => sink.occurrence_closed(cluster, check_key, *number, occurrence),
+            Self::FlapEpisodeEnded {
+                cluster,
+                check_key,
+                number,
+                episode,
+            } => sink.flap_episode_ended(cluster, check_key, *number, episode),
+        }
+    }
+}
+
 impl HistorySink for Vec<HistoryRecord> {
     fn occurrence_closed(
         &mut self,

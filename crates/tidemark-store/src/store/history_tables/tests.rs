@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 use redb::{ReadableDatabase, ReadableTable};
 use tidemark_core::Timestamp;
-use tidemark_core::findings::{HistorySink, MemoryHistory, ResolutionKind};
+use tidemark_core::findings::{MemoryHistory, ResolutionKind};
 
 use super::*;
 use crate::store::write_txn;
@@ -270,20 +270,7 @@ fn the_tables_answer_as_the_memory_history_does() {
 
         let mut memory = MemoryHistory::new();
         for record in &records {
-            match record {
-                HistoryRecord::OccurrenceClosed {
-                    cluster,
-                    check_key,
-                    number,
-                    occurrence,
-                } => memory.occurrence_closed(cluster, check_key, *number, occurrence),
-                HistoryRecord::FlapEpisodeEnded {
-                    cluster,
-                    check_key,
-                    number,
-                    episode,
-                } => memory.flap_episode_ended(cluster, check_key, *number, episode),
-            }
+            record.replay_into(&mut memory);
         }
         let dir = tempfile::tempdir().unwrap();
         let store = fresh_slot(&dir.path().join("history.redb"));
