@@ -56,8 +56,9 @@ enum Command {
         #[arg(long, default_value_t = 17)]
         seed: u64,
     },
-    /// Print the store's snapshots as JSON lines `{"seq", "bytes"}` (opens the file read-only;
-    /// run it while no server holds the file).
+    /// Print the store's snapshots as JSON lines `{"seq", "bytes"}`, the latest with the bytes
+    /// of each part (`findings`, `orphans`, `incidents`: what of the state grows) (opens the
+    /// file read-only; run it while no server holds the file).
     Snapshots {
         #[arg(long)]
         db: PathBuf,
@@ -461,14 +462,51 @@ fn snapshots(db: &Path) -> Result<()> {
         .with_context(|| format!("opening {} read-only", db.display()))?;
     let txn = database.begin_read()?;
     let table = txn.open_table(tidemark_store::tables::SNAPSHOTS)?;
+    let last = table.last()?.map(|(seq, _)| seq.value());
     for entry in table.iter()? {
         let (seq, record) = entry?;
-        println!(
-            "{}",
-            serde_json::json!({"seq": seq.value(), "bytes": record.value().len()})
-        );
+        let (seq, bytes) = (seq.value(), record.value());
+        let mut line = serde_json::json!({"seq": seq, "bytes": bytes.len()});
+        if Some(seq) == last {
+            line["parts"] = snapshot_parts(seq, bytes)?;
+        }
+        println!("{line}");
     }
     Ok(())
+}
+
+/// The encoded bytes of each projection's part of a snapshot.
+fn snapshot_parts(seq: u64, bytes: &[u8]) -> Result<serde_json::Value> {
+    use tidemark_store::codec::StoredProjections;
+    let size = |part: &dyn erased::Part| part.bytes();
+    let record = tidemark_store::codec::decode_snapshot(seq, bytes)?;
+    Ok(match &record.projections {
+        StoredProjections::Live(s) => serde_json::json!({
+            "layout": "live",
+            "findings": size(&s.findings),
+            "orphans": size(&s.orphans),
+            "incidents": size(&s.incidents),
+        }),
+        StoredProjections::WithHistory(s) => serde_json::json!({
+            "layout": "with history",
+            "findings": size(&s.findings),
+            "orphans": size(&s.orphans),
+            "incidents": size(&s.incidents),
+        }),
+    })
+}
+
+/// A snapshot part, sized as postcard encodes it.
+mod erased {
+    pub trait Part {
+        fn bytes(&self) -> usize;
+    }
+
+    impl<T: serde::Serialize> Part for T {
+        fn bytes(&self) -> usize {
+            postcard::experimental::serialized_size(self).unwrap_or(0)
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
