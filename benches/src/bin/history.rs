@@ -63,6 +63,13 @@ enum Command {
         #[arg(long)]
         db: PathBuf,
     },
+    /// Print each table of a store as JSON lines `{"table", "entries", "leaf_pages",
+    /// "branch_pages", "stored_bytes", "metadata_bytes", "fragmented_bytes"}` (redb's table
+    /// statistics: where a file's bytes are; opens the file read-only).
+    Tables {
+        #[arg(long)]
+        db: PathBuf,
+    },
     /// Time `--repeat` GETs of a URL (after `--warmup` untimed ones), one connection at a time;
     /// print p50, p99 and the body size as JSON. Any answer but 200 fails.
     Get {
@@ -161,6 +168,7 @@ fn run(command: Command) -> Result<()> {
             incident_every,
         ),
         Command::Snapshots { db } => snapshots(&db),
+        Command::Tables { db } => tables(&db),
         Command::Get {
             url,
             repeat,
@@ -471,6 +479,33 @@ fn snapshots(db: &Path) -> Result<()> {
             line["parts"] = snapshot_parts(seq, bytes)?;
         }
         println!("{line}");
+    }
+    Ok(())
+}
+
+/// redb's statistics of every table of the store.
+fn tables(db: &Path) -> Result<()> {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    let database = redb::Database::builder()
+        .open_read_only(db)
+        .with_context(|| format!("opening {} read-only", db.display()))?;
+    let txn = database.begin_read()?;
+    for handle in txn.list_tables()? {
+        let name = redb::TableHandle::name(&handle).to_owned();
+        let table = txn.open_untyped_table(handle)?;
+        let stats = table.stats()?;
+        println!(
+            "{}",
+            serde_json::json!({
+                "table": name,
+                "entries": table.len()?,
+                "leaf_pages": stats.leaf_pages(),
+                "branch_pages": stats.branch_pages(),
+                "stored_bytes": stats.stored_bytes(),
+                "metadata_bytes": stats.metadata_bytes(),
+                "fragmented_bytes": stats.fragmented_bytes(),
+            })
+        );
     }
     Ok(())
 }
