@@ -172,6 +172,16 @@ impl FlapEpisode {
     pub fn is_open(&self) -> bool {
         self.stopped_seq.is_none()
     }
+
+    /// The episode as it stood at log position `as_of`: still open if it ended after.
+    pub fn as_of(mut self, as_of: u64) -> Self {
+        if self.stopped_seq.is_some_and(|seq| seq > as_of) {
+            self.stopped_at = None;
+            self.stopped_seq = None;
+            self.stop_figure = None;
+        }
+        self
+    }
 }
 
 /// Where both detectors stand on one finding: its state change history, their verdicts, and

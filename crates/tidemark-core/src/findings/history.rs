@@ -343,28 +343,6 @@ fn page<T, R>(
     }
 }
 
-/// An occurrence as it stood at `as_of`: still open if it closed after.
-fn occurrence_as_of(occurrence: &Occurrence, as_of: u64) -> Occurrence {
-    let mut occurrence = occurrence.clone();
-    if occurrence.resolved_seq.is_some_and(|seq| seq > as_of) {
-        occurrence.resolved_at = None;
-        occurrence.resolved_seq = None;
-        occurrence.resolution_kind = None;
-    }
-    occurrence
-}
-
-/// An episode as it stood at `as_of`: still open if it ended after.
-fn episode_as_of(episode: &FlapEpisode, as_of: u64) -> FlapEpisode {
-    let mut episode = episode.clone();
-    if episode.stopped_seq.is_some_and(|seq| seq > as_of) {
-        episode.stopped_at = None;
-        episode.stopped_seq = None;
-        episode.stop_figure = None;
-    }
-    episode
-}
-
 impl HistoryReader for MemoryHistory {
     fn closed_occurrences(
         &self,
@@ -378,7 +356,7 @@ impl HistoryReader for MemoryHistory {
             occurrences,
             |o| o.opened_seq,
             range,
-            |o| occurrence_as_of(o, range.as_of),
+            |o| o.clone().as_of(range.as_of),
         );
         // Occurrence `i + 1` is at index `i`.
         match range.direction {
@@ -397,7 +375,7 @@ impl HistoryReader for MemoryHistory {
             self.flap_episodes_of(cluster, check_key),
             |(_, e)| e.started_seq,
             range,
-            |(number, e)| (*number, episode_as_of(e, range.as_of)),
+            |(number, e)| (*number, e.clone().as_of(range.as_of)),
         )
     }
 

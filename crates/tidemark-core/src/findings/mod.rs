@@ -114,6 +114,17 @@ impl Occurrence {
         resolved_seq: None,
         resolution_kind: None,
     };
+
+    /// The occurrence as it stood at log position `as_of` (ADR 0006, "Reads as of a
+    /// position"): still open if it closed after.
+    pub fn as_of(mut self, as_of: u64) -> Self {
+        if self.resolved_seq.is_some_and(|seq| seq > as_of) {
+            self.resolved_at = None;
+            self.resolved_seq = None;
+            self.resolution_kind = None;
+        }
+        self
+    }
 }
 
 /// A change of a finding's state, reported as the fold applies an event (for timeline indexes).

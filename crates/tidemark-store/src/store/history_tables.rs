@@ -194,26 +194,6 @@ fn episode_key_text(cluster: &str, check_key: &str, started_seq: u64, number: u6
     format!("({cluster:?}, {check_key:?}, {started_seq}, {number})")
 }
 
-/// An occurrence as it stood at `as_of`: still open if it closed after.
-fn occurrence_as_of(mut occurrence: Occurrence, as_of: u64) -> Occurrence {
-    if occurrence.resolved_seq.is_some_and(|seq| seq > as_of) {
-        occurrence.resolved_at = None;
-        occurrence.resolved_seq = None;
-        occurrence.resolution_kind = None;
-    }
-    occurrence
-}
-
-/// An episode as it stood at `as_of`: still open if it ended after.
-fn episode_as_of(mut episode: FlapEpisode, as_of: u64) -> FlapEpisode {
-    if episode.stopped_seq.is_some_and(|seq| seq > as_of) {
-        episode.stopped_at = None;
-        episode.stopped_seq = None;
-        episode.stop_figure = None;
-    }
-    episode
-}
-
 /// A row read from a table: its key and value.
 type Row<K> = Result<
     (
@@ -318,7 +298,7 @@ impl HistoryTableReader {
         };
         let read = |row| {
             let (number, occurrence) = Self::occurrence(cluster, check_key, row)?;
-            Ok((number, occurrence_as_of(occurrence, range.as_of)))
+            Ok((number, occurrence.as_of(range.as_of)))
         };
         match range.direction {
             Direction::Forward => rows.take(range.limit).map(read).collect(),
@@ -342,7 +322,7 @@ impl HistoryTableReader {
         };
         let read = |row| {
             let (number, episode) = Self::episode(cluster, check_key, row)?;
-            Ok((number, episode_as_of(episode, range.as_of)))
+            Ok((number, episode.as_of(range.as_of)))
         };
         match range.direction {
             Direction::Forward => rows.take(range.limit).map(read).collect(),
