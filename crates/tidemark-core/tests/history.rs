@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use proptest::prop_assert;
 use proptest::prop_assert_eq;
 use support::*;
-use tidemark_core::findings::{FindingsProjection, HistorySink};
+use tidemark_core::findings::{FindingsProjection, FoldHistory, HistorySink};
 use tidemark_core::flaps::FlapEpisode;
-use tidemark_core::{Applied, FindingState, LogFold, Occurrence};
+use tidemark_core::{Applied, FindingState, LogFold, Occurrence, ResolutionKind, Timestamp};
 
 /// Over long random logs, no live finding ever holds more than its current occurrence and one
 /// open flap episode per detector.
@@ -55,6 +55,27 @@ impl HistorySink for Recorder {
             .entry(finding)
             .or_default()
             .push((number, e.clone()));
+    }
+}
+
+/// The fold reads back from the history it writes when a flap window widens.
+impl FoldHistory for Recorder {
+    fn auto_resolutions_between(
+        &self,
+        cluster: &str,
+        key: &str,
+        after: Timestamp,
+        up_to: Timestamp,
+    ) -> Vec<Timestamp> {
+        let finding = (cluster.to_owned(), key.to_owned());
+        self.occurrences
+            .get(&finding)
+            .into_iter()
+            .flatten()
+            .filter(|(_, o)| o.resolution_kind == Some(ResolutionKind::Auto))
+            .filter_map(|(_, o)| o.resolved_at)
+            .filter(|&at| after < at && at <= up_to)
+            .collect()
     }
 }
 

@@ -141,6 +141,9 @@ const KEYS: &[&str] = &["k0", "k1", "k2", "k3", "k4"];
 enum Step {
     Cycle(usize, Vec<usize>, Vec<(usize, usize, bool)>),
     Threshold(usize, u32),
+    /// The flap window and threshold of a cluster: narrowed, the count detector forgets; widened,
+    /// it reads the auto-resolutions it reaches back to from the history tables.
+    FlapWindow(usize, u64, u32),
     Resolve(usize, usize),
     Repeat(usize),
     /// Open (true) or close an explicit incident naming a key.
@@ -178,6 +181,8 @@ fn step() -> impl Strategy<Value = Step> {
                proptest::collection::vec((0..5usize, 0..3usize, proptest::bool::weighted(0.1)), 0..5))
             .prop_map(|(c, cats, f)| Step::Cycle(c, cats, f)),
         1 => (0..2usize, 0u32..4).prop_map(|(c, t)| Step::Threshold(c, t)),
+        1 => (0..2usize, prop_oneof![Just(60u64), Just(600), Just(3_600), Just(86_400)], 0u32..3)
+            .prop_map(|(c, w, t)| Step::FlapWindow(c, w, t)),
         1 => (0..2usize, 0..5usize).prop_map(|(c, k)| Step::Resolve(c, k)),
         1 => any::<usize>().prop_map(Step::Repeat),
         1 => (0..2usize, any::<bool>(), 0..5usize).prop_map(|(c, open, k)| Step::Incident(c, open, k)),
@@ -230,6 +235,14 @@ fn build(steps: &[Step], skew: &[i64]) -> Vec<Event> {
                 *c,
                 Payload::SettingsChanged(SettingsChanged {
                     clean_cycles_to_resolve: Some(*t),
+                    ..Default::default()
+                }),
+            ),
+            Step::FlapWindow(c, window, threshold) => (
+                *c,
+                Payload::SettingsChanged(SettingsChanged {
+                    flap_window_secs: Some(*window),
+                    flap_threshold: Some(*threshold),
                     ..Default::default()
                 }),
             ),

@@ -4,10 +4,12 @@
 //! - The **count rule** of `docs/lifecycle.md`: more auto-resolutions inside the flap window
 //!   (ending at the cluster's clock) than the flap threshold. Each finding keeps its
 //!   auto-resolution times sorted; a per-cluster queue holds when each flapping finding's count
-//!   can next drop, so a moving clock looks only at those. A time older than the widest window
-//!   the contract allows ([`MAX_FLAP_WINDOW_SECS`]) can never be inside a window again (the
-//!   clock only moves forward): a second queue, by each finding's oldest kept time, forgets
-//!   those as the clock moves, so what a finding keeps is bounded by that limit, not by the log.
+//!   can next drop, so a moving clock looks only at those. A finding keeps only the times
+//!   inside the cluster's window: a second queue, by each finding's oldest kept time, forgets
+//!   the others as the clock moves, so what it keeps is bounded by the window, not by the log.
+//!   When a settings change widens the window, the times the wider window reaches back to are
+//!   read back from the history the fold wrote ([`super::FoldHistory`]): every auto-resolution
+//!   closed an occurrence, and the history holds them all.
 //! - The **state change** detector: the weighted percent state change of the last 20 runs of the
 //!   finding's category (Icinga 2.8+ style), with hysteresis between a start and a stop percent.
 //!
@@ -26,7 +28,6 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::settings::MAX_FLAP_WINDOW_SECS;
 use crate::timestamp::Timestamp;
 
 use super::{ClusterFindings, Finding, FindingChange, FoldOutput, Occurrence, ResolutionKind};
@@ -225,8 +226,8 @@ struct FlapRecord {
     /// Where each detector's first episode started (indexed by `FlapDetector as usize`): a
     /// walk back through the history for the episodes overlapping a window stops there.
     first_started: [Option<u64>; 2],
-    /// Times of its auto-resolutions after the cluster's forgetting horizon
-    /// ([`forgetting_horizon`]), sorted (the count detector's input).
+    /// Times of its auto-resolutions inside the cluster's flap window (or newer, until the
+    /// clock moves them out), sorted (the count detector's input).
     auto_resolved_at: Vec<Timestamp>,
 }
 
@@ -237,23 +238,24 @@ impl FlapRecord {
     }
 }
 
-/// The time at and before which no auto-resolution can be inside any flap window again: the
-/// clock minus the widest window the contract allows.
-pub(super) fn forgetting_horizon(clock: Timestamp) -> Timestamp {
-    clock.plus_secs(-(MAX_FLAP_WINDOW_SECS as i64))
+/// The start of a flap window of `window_secs` ending at `now` (the window is `(start, now]`).
+fn window_start(now: Timestamp, window_secs: u64) -> Timestamp {
+    now.plus_secs(-i64::try_from(window_secs).unwrap_or(i64::MAX))
 }
 
 impl FlapState {
     /// The state a snapshot kept, with the auto-resolution times rebuilt from `occurrences`
-    /// (those after the forgetting horizon of the cluster's `clock`, as the live state keeps);
-    /// and the ended episodes of `episodes` (every episode, oldest first), for the history.
+    /// (those inside the flap window of `window_secs` ending at the cluster's `clock`, as the
+    /// live state keeps); and the ended episodes of `episodes` (every episode, oldest first),
+    /// for the history.
     pub(super) fn restore(
         status: FlapStatus,
         episodes: Vec<FlapEpisode>,
         occurrences: &[Occurrence],
         clock: Option<Timestamp>,
+        window_secs: u64,
     ) -> (Self, Vec<(u64, FlapEpisode)>) {
-        let horizon = clock.map(forgetting_horizon);
+        let horizon = clock.map(|clock| window_start(clock, window_secs));
         let mut auto_resolved_at: Vec<Timestamp> = occurrences
             .iter()
             .filter(|o| o.resolution_kind == Some(ResolutionKind::Auto))
@@ -570,8 +572,7 @@ impl ClusterFindings {
     /// The flap window ending at the cluster's clock: `(now - flap_window_secs, now]`.
     fn flap_window(&self) -> Option<(Timestamp, Timestamp)> {
         let now = self.clock?;
-        let window_secs = i64::try_from(self.settings.flap_window_secs).unwrap_or(i64::MAX);
-        Some((now.plus_secs(-window_secs), now))
+        Some((window_start(now, self.settings.flap_window_secs), now))
     }
 
     /// Auto-resolutions of a finding inside the flap window, and the first of them.
@@ -652,11 +653,13 @@ impl ClusterFindings {
         self.check_count_start(index, seq, at, sink);
     }
 
-    /// As the clock moves, forgets the auto-resolutions at or before the forgetting horizon:
-    /// no flap window, however it is set later, reaches back to them.
+    /// As the clock moves, forgets the auto-resolutions at or before the start of the flap
+    /// window: the clock never goes back, and a window widened later reads them back from the
+    /// history ([`Self::reach_back_auto_resolutions`]).
     pub(super) fn forget_old_auto_resolutions(&mut self) {
-        let Some(now) = self.clock else { return };
-        let horizon = forgetting_horizon(now);
+        let Some((horizon, _)) = self.flap_window() else {
+            return;
+        };
         while let Some(&(oldest, index)) = self.auto_resolution_expiry.first() {
             if oldest > horizon {
                 break;
@@ -671,6 +674,49 @@ impl ClusterFindings {
                 self.auto_resolution_expiry.insert((next, index));
             }
             flap.drop_empty_record();
+        }
+    }
+
+    /// The flap window just widened from `old_window_secs`: each finding gets back the
+    /// auto-resolutions the wider window reaches back to, read from the history the fold wrote.
+    /// It keeps every time after the old window's start (those it forgot are at or before it:
+    /// the clock never goes back), so it drops what it still holds at or before that start and
+    /// reads `(new start, old start]`: each time once. Settings are changed by people, rarely:
+    /// this reads each finding's history of that span once, in pages.
+    pub(super) fn reach_back_auto_resolutions(
+        &mut self,
+        old_window_secs: u64,
+        sink: &impl FoldOutput,
+    ) {
+        let Some((new_start, now)) = self.flap_window() else {
+            return;
+        };
+        let old_start = window_start(now, old_window_secs);
+        for index in 0..self.findings.len() as u32 {
+            let finding = &self.findings[index as usize];
+            let closed = finding.occurrence_count - u64::from(finding.is_active());
+            if closed == 0 {
+                continue;
+            }
+            let older = sink.auto_resolutions_between(&finding.check_key, new_start, old_start);
+            let flap = &mut self.findings[index as usize].flap;
+            let previous_oldest = flap.auto_resolutions().first().copied();
+            if older.is_empty() && previous_oldest.is_none_or(|t| t > old_start) {
+                continue;
+            }
+            let times = flap.auto_resolutions_mut();
+            let kept = times.partition_point(|&t| t <= old_start);
+            times.splice(..kept, older);
+            let oldest = times.first().copied();
+            flap.drop_empty_record();
+            if oldest != previous_oldest {
+                if let Some(previous) = previous_oldest {
+                    self.auto_resolution_expiry.remove(&(previous, index));
+                }
+                if let Some(oldest) = oldest {
+                    self.auto_resolution_expiry.insert((oldest, index));
+                }
+            }
         }
     }
 

@@ -13,8 +13,9 @@ use std::ops::{Bound, RangeBounds};
 use rustc_hash::FxHashMap;
 
 use super::flaps::FlapEpisode;
-use super::{Finding, Occurrence};
+use super::{Finding, Occurrence, ResolutionKind};
 use crate::flaps::FlapDetector;
+use crate::timestamp::Timestamp;
 
 /// Receives a finding's history as the fold writes it out: each record once, when it is
 /// final. `number` is the record's number in the finding's history (1 for its first
@@ -182,6 +183,68 @@ pub trait HistoryReader {
     fn ended_flap_episode_count(&self, cluster: &str, check_key: &str, as_of: u64) -> u64;
 }
 
+/// A history the fold writes to and reads back from: when a cluster's flap window widens, the
+/// count detector reads the auto-resolutions the wider window reaches back to (the live state
+/// keeps only those inside the window; `docs/lifecycle.md`, "Flapping").
+pub trait FoldHistory: HistorySink {
+    /// The times of the auto-resolutions of `check_key` in `cluster` written so far whose
+    /// `resolved_at` is in `(after, up_to]`, oldest first.
+    fn auto_resolutions_between(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        after: Timestamp,
+        up_to: Timestamp,
+    ) -> Vec<Timestamp>;
+}
+
+/// The auto-resolutions of `check_key` in `cluster` that `reader` holds as of `as_of` with
+/// `resolved_at` in `(after, up_to]`, each with its occurrence's number, oldest first. Read
+/// back from the newest, in pages: occurrences of a finding never overlap, so `resolved_at`
+/// grows with the number and the walk stops at the first one resolved at or before `after`.
+pub fn auto_resolutions_read(
+    reader: &(impl HistoryReader + ?Sized),
+    cluster: &str,
+    check_key: &str,
+    as_of: u64,
+    after: Timestamp,
+    up_to: Timestamp,
+) -> Vec<(u64, Timestamp)> {
+    const PAGE: usize = 256;
+    let mut found = Vec::new();
+    let mut before = Bound::Unbounded;
+    'pages: loop {
+        let page = reader.closed_occurrences(
+            cluster,
+            check_key,
+            &HistoryRange {
+                opened: (Bound::Unbounded, before),
+                as_of,
+                direction: Direction::Backward,
+                limit: PAGE,
+            },
+        );
+        let full = page.len() == PAGE;
+        for (number, occurrence) in page {
+            before = Bound::Excluded(occurrence.opened_seq);
+            let Some(resolved_at) = occurrence.resolved_at else {
+                continue;
+            };
+            if resolved_at <= after {
+                break 'pages;
+            }
+            if resolved_at <= up_to && occurrence.resolution_kind == Some(ResolutionKind::Auto) {
+                found.push((number, resolved_at));
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    found.reverse();
+    found
+}
+
 /// The history of one finding, in memory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct FindingHistory {
@@ -267,6 +330,21 @@ impl MemoryHistory {
                 occurrences.chain(episodes)
             })
         })
+    }
+}
+
+impl FoldHistory for MemoryHistory {
+    fn auto_resolutions_between(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        after: Timestamp,
+        up_to: Timestamp,
+    ) -> Vec<Timestamp> {
+        auto_resolutions_read(self, cluster, check_key, u64::MAX, after, up_to)
+            .into_iter()
+            .map(|(_, at)| at)
+            .collect()
     }
 }
 
@@ -663,6 +741,7 @@ mod tests {
             episodes.clone(),
             &[],
             None,
+            86_400,
         );
         let mut history = MemoryHistory::new();
         for (number, episode) in &ended {

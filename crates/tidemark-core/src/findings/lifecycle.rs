@@ -11,8 +11,8 @@ use crate::timestamp::Timestamp;
 
 use super::flaps::FlapState;
 use super::{
-    ChangeSink, ClusterFindings, Discard, Finding, FindingChange, FindingsProjection, FoldOutput,
-    HistorySink, NOT_ACTIVE, Occurrence, Output, ResolutionKind,
+    ChangeSink, ClusterFindings, Discard, Finding, FindingChange, FindingsProjection, FoldHistory,
+    FoldOutput, NOT_ACTIVE, Occurrence, Output, ResolutionKind,
 };
 
 impl FindingsProjection {
@@ -42,7 +42,7 @@ impl FindingsProjection {
         seq: u64,
         event: &Event,
         changes: &mut impl ChangeSink,
-        history: &mut (impl HistorySink + ?Sized),
+        history: &mut (impl FoldHistory + ?Sized),
     ) {
         let sink = &mut Output {
             cluster: &event.cluster,
@@ -68,6 +68,9 @@ impl FindingsProjection {
                     || before.flap_threshold != cluster.settings.flap_threshold
                     || before.flap_start_percent != cluster.settings.flap_start_percent
                     || before.flap_stop_percent != cluster.settings.flap_stop_percent;
+                if cluster.settings.flap_window_secs > before.flap_window_secs {
+                    cluster.reach_back_auto_resolutions(before.flap_window_secs, sink);
+                }
                 if flap_rules_changed {
                     cluster.recheck_flaps(seq, at, sink);
                 }

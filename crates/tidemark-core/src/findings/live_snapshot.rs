@@ -61,7 +61,7 @@ pub struct LiveFindingSnapshot<'a> {
     pub flap_episode_count: u64,
     /// Where each detector's first episode started (count, then state change).
     pub first_flap_started: [Option<u64>; 2],
-    /// The count detector's auto-resolution times, after the cluster's forgetting horizon.
+    /// The count detector's auto-resolution times inside the cluster's flap window.
     pub auto_resolved_at: Cow<'a, [Timestamp]>,
 }
 

@@ -41,7 +41,7 @@ mod views;
 pub use self::churn::{CHURN_MIN_KEYS, CHURN_WINDOW_RUNS, ChurnRecord, DriftRecord};
 pub use self::flaps::FlapStatus;
 pub use self::history::{
-    Direction, HistoryRange, HistoryReader, HistoryRecord, HistorySink, MemoryHistory,
+    Direction, FoldHistory, HistoryRange, HistoryReader, HistoryRecord, HistorySink, MemoryHistory,
 };
 pub use self::live_snapshot::{LiveFindingSnapshot, LiveFindingsSnapshot};
 pub use self::projection_history::SharedHistoryReader;
@@ -188,6 +188,14 @@ pub(super) trait FoldOutput: ChangeSink {
     fn occurrence_closed(&mut self, check_key: &str, number: u64, occurrence: &Occurrence);
     /// Flap episode `number` of `check_key` ended.
     fn flap_episode_ended(&mut self, check_key: &str, number: u64, episode: &FlapEpisode);
+    /// The times of the auto-resolutions of `check_key` written so far with `resolved_at` in
+    /// `(after, up_to]`, oldest first ([`FoldHistory`]).
+    fn auto_resolutions_between(
+        &self,
+        check_key: &str,
+        after: Timestamp,
+        up_to: Timestamp,
+    ) -> Vec<Timestamp>;
 }
 
 /// The changes and the history sinks of one event, with its cluster's name.
@@ -204,7 +212,7 @@ impl<C: ChangeSink, H: ?Sized> ChangeSink for Output<'_, C, H> {
     }
 }
 
-impl<C: ChangeSink, H: HistorySink + ?Sized> FoldOutput for Output<'_, C, H> {
+impl<C: ChangeSink, H: FoldHistory + ?Sized> FoldOutput for Output<'_, C, H> {
     fn occurrence_closed(&mut self, check_key: &str, number: u64, occurrence: &Occurrence) {
         self.history
             .occurrence_closed(self.cluster, check_key, number, occurrence);
@@ -213,6 +221,16 @@ impl<C: ChangeSink, H: HistorySink + ?Sized> FoldOutput for Output<'_, C, H> {
     fn flap_episode_ended(&mut self, check_key: &str, number: u64, episode: &FlapEpisode) {
         self.history
             .flap_episode_ended(self.cluster, check_key, number, episode);
+    }
+
+    fn auto_resolutions_between(
+        &self,
+        check_key: &str,
+        after: Timestamp,
+        up_to: Timestamp,
+    ) -> Vec<Timestamp> {
+        self.history
+            .auto_resolutions_between(self.cluster, check_key, after, up_to)
     }
 }
 
@@ -282,7 +300,7 @@ struct ClusterFindings {
     /// can next drop (the oldest auto-resolution in the window leaves it).
     count_expiry: BTreeSet<(Timestamp, u32)>,
     /// Findings that keep auto-resolution times, by their oldest kept one: forgotten once it is
-    /// at or before the forgetting horizon (`flaps::forgetting_horizon`).
+    /// at or before the start of the flap window.
     auto_resolution_expiry: BTreeSet<(Timestamp, u32)>,
     /// Check-key drift suspects, in log order.
     drifts: Vec<DriftRecord>,

@@ -4,12 +4,17 @@
 //! the batch's transaction, or discards it when a past state is refolded (its history is already
 //! written).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use super::Occurrence;
 use super::flaps::FlapEpisode;
-use super::history::{HistoryRange, HistoryReader, HistoryRecord, HistorySink, MemoryHistory};
+use super::history::{
+    FoldHistory, HistoryRange, HistoryReader, HistoryRecord, HistorySink, MemoryHistory,
+    auto_resolutions_read,
+};
+use super::{Occurrence, ResolutionKind};
+use crate::timestamp::Timestamp;
 
 /// A history reader a projection can hold and share between threads.
 pub trait SharedHistoryReader: HistoryReader + Send + Sync + fmt::Debug {}
@@ -52,23 +57,61 @@ impl fmt::Debug for SharedHistory {
     }
 }
 
-/// Where a fold over a shared history writes: the records to collect, or nowhere.
-pub(super) enum SharedSink<'a> {
-    Collect(&'a mut Vec<HistoryRecord>),
-    Discard,
+/// Where a fold over a shared history writes (the records to collect, or nowhere) and reads
+/// back from: the reader as of the state's position, and what it collected since the last
+/// write-out (not in the reader yet).
+pub(super) struct SharedSink<'a> {
+    reader: &'a dyn SharedHistoryReader,
+    as_of: u64,
+    collected: Option<&'a mut Vec<HistoryRecord>>,
 }
 
 impl HistorySink for SharedSink<'_> {
     fn occurrence_closed(&mut self, cluster: &str, key: &str, number: u64, o: &Occurrence) {
-        if let Self::Collect(records) = self {
+        if let Some(records) = self.collected.as_deref_mut() {
             records.occurrence_closed(cluster, key, number, o);
         }
     }
 
     fn flap_episode_ended(&mut self, cluster: &str, key: &str, number: u64, e: &FlapEpisode) {
-        if let Self::Collect(records) = self {
+        if let Some(records) = self.collected.as_deref_mut() {
             records.flap_episode_ended(cluster, key, number, e);
         }
+    }
+}
+
+impl FoldHistory for SharedSink<'_> {
+    /// The reader's and the collected ones, each once: a refold at open collects again what
+    /// the reader already holds.
+    fn auto_resolutions_between(
+        &self,
+        cluster: &str,
+        check_key: &str,
+        after: Timestamp,
+        up_to: Timestamp,
+    ) -> Vec<Timestamp> {
+        let mut found: BTreeMap<u64, Timestamp> =
+            auto_resolutions_read(self.reader, cluster, check_key, self.as_of, after, up_to)
+                .into_iter()
+                .collect();
+        for record in self.collected.as_deref().map_or(&[][..], Vec::as_slice) {
+            if let HistoryRecord::OccurrenceClosed {
+                cluster: c,
+                check_key: k,
+                number,
+                occurrence,
+            } = record
+                && c == cluster
+                && &**k == check_key
+                && occurrence.resolution_kind == Some(ResolutionKind::Auto)
+                && let Some(at) = occurrence.resolved_at
+                && after < at
+                && at <= up_to
+            {
+                found.insert(*number, at);
+            }
+        }
+        found.into_values().collect()
     }
 }
 
@@ -110,15 +153,20 @@ impl ProjectionHistory {
         }
     }
 
-    /// Runs `fold` with the sink the fold writes this history's records to.
-    pub(super) fn writing<R>(&mut self, fold: impl FnOnce(&mut dyn HistorySink) -> R) -> R {
+    /// Runs `fold` with the history the fold writes this history's records to and reads
+    /// back from.
+    pub(super) fn writing<R>(&mut self, fold: impl FnOnce(&mut dyn FoldHistory) -> R) -> R {
         match self {
             Self::Memory(memory) => fold(memory),
             Self::Shared(SharedHistory {
-                written: Some(records),
-                ..
-            }) => fold(&mut SharedSink::Collect(records)),
-            Self::Shared(_) => fold(&mut SharedSink::Discard),
+                reader,
+                as_of,
+                written,
+            }) => fold(&mut SharedSink {
+                reader: &**reader,
+                as_of: *as_of,
+                collected: written.as_mut(),
+            }),
         }
     }
 }

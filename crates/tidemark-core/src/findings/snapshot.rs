@@ -371,6 +371,7 @@ impl FindingsProjection {
                 f.flap_episodes.into_owned(),
                 &occurrences,
                 cluster.clock,
+                cluster.settings.flap_window_secs,
             );
             let occurrence_count = occurrences.len() as u64;
             // The open occurrence stays live; the closed ones are history.
@@ -449,6 +450,9 @@ impl FindingsProjection {
                     cluster.unstable_keys.push(index);
                 }
             }
+            // A snapshot of an earlier version kept every auto-resolution of the last 30 days:
+            // the live state keeps those inside the cluster's window.
+            cluster.forget_old_auto_resolutions();
         }
         projection
     }

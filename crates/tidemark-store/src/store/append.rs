@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableTable, WriteTransaction};
 use serde::Serialize;
 use tidemark_core::Timestamp;
 
-use super::history_tables::HistoryTables;
+use super::history_tables::{HistoryTables, fold_read_history_cleanly, take_history_fault};
 use super::index::{FilterIndexes, index_event};
 use super::open::open_database;
 use super::{Handle, LiveState, SnapshotMark, Store};
@@ -44,13 +44,26 @@ impl Store {
     /// back to the last commit), then reloads the live state from that commit. Called with the
     /// writer and state locks held.
     fn reopen(&self, state: &mut LiveState) -> Result<(), OpenError> {
-        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
-        // The old handle holds the file lock: close it before opening again.
-        *slot = None;
-        let db = open_database(&self.path, self.config.cache_bytes)?.db;
+        {
+            let mut slot = self.db.write();
+            // The old handle holds the file lock: close it before opening again.
+            *slot = None;
+            let db = open_database(&self.path, self.config.cache_bytes)?.db;
+            *slot = Some(Handle::Write(db));
+        }
+        // The state is reloaded through the slot (its fold may read history back through it);
+        // no reader sees the new handle before the state: the caller holds `state`.
         let history = self.history_reader(state);
-        *state = Self::load_state(db.begin_read()?, history)?;
-        *slot = Some(Handle::Write(db));
+        let loaded = (|| Self::load_state(self.db()?.begin_read()?, history))();
+        match loaded {
+            Ok(loaded) => *state = loaded,
+            Err(error) => {
+                // Closed again: the next write tries again, and no read answers from a state
+                // that may hold part of a failed batch.
+                *self.db.write() = None;
+                return Err(error);
+            }
+        }
         tracing::info!(path = %self.path.display(), checkpoint = state.last_seq, "store reopened after a write error");
         Ok(())
     }
@@ -127,7 +140,7 @@ impl Store {
         if let Some(refusal) = self.refusal_while_disk_full() {
             return Err(refusal);
         }
-        let closed = self.db.read().unwrap_or_else(|p| p.into_inner()).is_none();
+        let closed = self.db.read().is_none();
         if closed {
             // An earlier reopen failed: try again before writing.
             self.reopen(&mut state).map_err(AppendError::Reopen)?;
@@ -255,6 +268,7 @@ impl Store {
     ) -> Result<Vec<Outcome>, AppendError> {
         let db = self.db()?;
         let txn = db.begin_write()?;
+        drop(take_history_fault());
         let mut outcomes = Vec::with_capacity(items.size_hint().0);
         {
             let mut log = txn.open_table(tables::LOG)?;
@@ -327,6 +341,9 @@ impl Store {
                     }
                 }
             }
+            // A fold that read history back (a widened flap window) and met a fault holds a
+            // state that is not the log's: the batch fails and the state is reloaded.
+            fold_read_history_cleanly()?;
             // The history the batch closed, in its transaction (all of a batch or none).
             let records = state.projections.take_history_records();
             if !records.is_empty() {

@@ -280,7 +280,7 @@ impl Store {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let bytes_before = std::fs::metadata(&self.path).map_or(0, |m| m.len());
         self.refuse_if_read_only()?;
-        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.db.write();
         let mut db = match slot.take() {
             Some(Handle::Write(db)) => db,
             other => {

@@ -39,13 +39,13 @@
 
 use std::cell::RefCell;
 use std::ops::Bound;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Weak};
 
 use redb::{ReadOnlyTable, WriteTransaction};
 use tidemark_core::findings::{Direction, HistoryRange, HistoryReader, HistoryRecord, Occurrence};
 use tidemark_core::flaps::{FlapDetector, FlapEpisode};
 
-use super::{Handle, Store};
+use super::{DbSlot, Store};
 use crate::codec::{self, CodecError};
 use crate::error::{CorruptRecord, ReadFault, StorageFault};
 use crate::tables::open_listed;
@@ -399,6 +399,12 @@ pub(crate) fn take_history_fault() -> Option<ReadFault> {
     HISTORY_FAULT.with(|fault| fault.borrow_mut().take())
 }
 
+/// The fault a fold that read history back on this thread met, as an error: a fold that read
+/// an incomplete history is not the state (call [`take_history_fault`] before the fold).
+pub(crate) fn fold_read_history_cleanly() -> Result<(), ReadFault> {
+    take_history_fault().map_or(Ok(()), Err)
+}
+
 /// Logs `fault` and keeps it for [`take_history_fault`] unless an earlier one is kept.
 fn record_history_fault(fault: ReadFault) {
     tracing::error!(error = %fault, "reading a finding's history failed; the read answered empty");
@@ -419,7 +425,7 @@ fn record_history_fault(fault: ReadFault) {
 pub(crate) struct StoreHistory {
     /// Weak: a projection that outlives its store (a kept past state) does not keep the
     /// database open; it reads nothing then (a fault: the store is closed).
-    db: Weak<RwLock<Option<Handle>>>,
+    db: Weak<DbSlot>,
 }
 
 impl std::fmt::Debug for StoreHistory {
@@ -440,7 +446,7 @@ impl Store {
 impl StoreHistory {
     /// The reader over the database slot `db` (a store's, possibly before its handle is put
     /// in it: nothing is read until a call).
-    pub(super) fn over(db: &Arc<RwLock<Option<Handle>>>) -> Self {
+    pub(super) fn over(db: &Arc<DbSlot>) -> Self {
         Self {
             db: Arc::downgrade(db),
         }
@@ -457,7 +463,8 @@ impl StoreHistory {
                 .db
                 .upgrade()
                 .ok_or(StorageFault(redb::Error::DatabaseClosed))?;
-            let slot = db.read().unwrap_or_else(|p| p.into_inner());
+            // Recursive: a fold reads history while its thread may hold the slot already.
+            let slot = db.read_recursive();
             let handle = slot
                 .as_ref()
                 .ok_or(StorageFault(redb::Error::DatabaseClosed))?;

@@ -37,11 +37,13 @@
 //!   never waits for `state` while it holds `db`: it lets `db` go before reading the state again.
 //!   So a writer may take `db` exclusively (the reopen after an I/O error, which holds `state`;
 //!   `compact`) without waiting on a reader that waits on it.
-//! - `db` is never taken shared twice by one thread: a queued exclusive reopen between the two
-//!   would deadlock the second.
-//! - The history reader ([`Store::history`]) takes `db` shared for each call, like any reader:
-//!   call it while holding `state` (shared or, in a writer, exclusive) if need be, never while
-//!   holding a `DbRef`.
+//! - `db` is never taken shared twice by one thread through `Store::db`: a queued exclusive
+//!   reopen between the two would deadlock the second.
+//! - The history reader ([`Store::history`]) takes `db` shared for each call, recursively
+//!   (`parking_lot`'s `read_recursive`, which does not wait behind a queued exclusive taker
+//!   while the lock is held shared): a fold reads history back (a widened flap window) while
+//!   its thread holds a `DbRef` (a batch, a refold for time travel, a restore, a rebuild). Never
+//!   call it while the thread holds `db` exclusively.
 
 mod append;
 mod backup;
@@ -179,7 +181,7 @@ pub struct Store {
     /// (`Arc`) with the history reader the projection reads a finding's history through
     /// ([`Store::history`]), which takes it like any reader: the slot, not a handle, so a
     /// reopen or a compaction that replaces the handle is seen by it too.
-    db: Arc<RwLock<Option<Handle>>>,
+    db: Arc<DbSlot>,
     /// Opened with [`Store::open_read_only`]: every write operation is refused.
     read_only: bool,
     path: PathBuf,
@@ -194,6 +196,11 @@ pub struct Store {
     /// See [`Store::walked_whole_file_on_open`].
     walked_whole_file_on_open: bool,
 }
+
+/// Where the open database is: `None` only while a reopen after an I/O error failed (and while
+/// a store is being opened). A `parking_lot` lock: the history reader a fold reads through takes
+/// it recursively (see the lock order above).
+type DbSlot = parking_lot::RwLock<Option<Handle>>;
 
 /// The open database: read-write (serve, ingest, rebuild, compact), or read-only (the read
 /// commands), which never writes a byte of the file.
@@ -235,7 +242,7 @@ impl Handle {
 }
 
 /// A shared borrow of the open database.
-struct DbRef<'a>(RwLockReadGuard<'a, Option<Handle>>);
+struct DbRef<'a>(parking_lot::RwLockReadGuard<'a, Option<Handle>>);
 
 impl std::ops::Deref for DbRef<'_> {
     type Target = Handle;
@@ -265,7 +272,7 @@ impl Store {
     /// The open database, shared. Never call while holding another `DbRef` (a queued reopen
     /// would deadlock a second shared lock), and never wait for `state` while holding one.
     fn db(&self) -> Result<DbRef<'_>, StorageFault> {
-        let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
+        let guard = self.db.read();
         if guard.is_none() {
             return Err(StorageFault(redb::Error::DatabaseClosed));
         }

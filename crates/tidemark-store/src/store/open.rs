@@ -13,8 +13,8 @@ use super::history_tables::StoreHistory;
 use super::index::FilterIndexes;
 use super::restore::decode_log;
 use super::upgrade::upgrade_to_layout_2;
-use super::{Handle, LiveState, Store, StoreConfig, write_txn};
-use crate::error::OpenError;
+use super::{DbSlot, Handle, LiveState, Store, StoreConfig, write_txn};
+use crate::error::{OpenError, StorageFault};
 use crate::quarantine::{self, DropLog};
 use crate::tables::{self, Table, TableVisitor};
 
@@ -256,14 +256,21 @@ impl Store {
         }
         txn.commit()?;
         complete_filter_indexes(&db, &path)?;
+        // In its slot before anything folds: a fold reads history back through the slot (a
+        // widened flap window), and so do the upgrade's and the restore's.
+        let slot = Arc::new(DbSlot::new(Some(Handle::Write(db))));
+        let history = StoreHistory::over(&slot);
         if layout < tables::HISTORY_TABLES_SINCE {
-            upgrade_to_layout_2(&db, &path)?;
+            let guard = slot.read();
+            let Some(Handle::Write(db)) = &*guard else {
+                unreachable!("the slot holds the handle opened for writing above")
+            };
+            upgrade_to_layout_2(db, &path, &history)?;
         }
-        let slot = Arc::new(RwLock::new(None));
-        let history: Arc<dyn SharedHistoryReader> = Arc::new(StoreHistory::over(&slot));
-        let state = Self::load_state(db.begin_read()?, Some(history))?;
+        let txn = Self::begin_read_in(&slot)?;
+        let state = Self::load_state(txn, Some(Arc::new(history)))?;
         tracing::info!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, walked_whole_file, "store opened");
-        let mut store = Self::with_handle(slot, Handle::Write(db), path, config, state);
+        let mut store = Self::over_slot(slot, false, path, config, state);
         store.walked_whole_file_on_open = walked_whole_file;
         Ok(store)
     }
@@ -289,34 +296,38 @@ impl Store {
         }
         // A store of layout 1 keeps its history in its snapshots: read in memory, as it was
         // written (a read-write open upgrades it).
-        let slot = Arc::new(RwLock::new(None));
+        let slot = Arc::new(DbSlot::new(Some(Handle::Read(db))));
         let history = (format >= tables::HISTORY_TABLES_SINCE)
             .then(|| Arc::new(StoreHistory::over(&slot)) as Arc<dyn SharedHistoryReader>);
         if history.is_none() {
             tracing::info!(path = %path.display(), "the store is of layout 1: its history is read from its snapshots, in memory; any read-write command (e.g. `tidemark repair`) upgrades it once to layout 2, whose reads do not grow with the log");
         }
-        let state = Self::load_state(db.begin_read()?, history)?;
+        let txn = Self::begin_read_in(&slot)?;
+        let state = Self::load_state(txn, history)?;
         tracing::debug!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, "store opened read-only");
-        Ok(Self::with_handle(
-            slot,
-            Handle::Read(db),
-            path,
-            config,
-            state,
-        ))
+        Ok(Self::over_slot(slot, true, path, config, state))
     }
 
-    /// The store over `db`, put in `slot` (the database slot the history reader of `state`, if
-    /// it has one, was made over before the state was loaded).
-    fn with_handle(
-        slot: Arc<RwLock<Option<Handle>>>,
-        db: Handle,
+    /// A read transaction of the database in `slot` (a store being opened: nothing else holds
+    /// the slot yet).
+    fn begin_read_in(slot: &DbSlot) -> Result<redb::ReadTransaction, OpenError> {
+        let guard = slot.read();
+        let handle = guard
+            .as_ref()
+            .ok_or(StorageFault(redb::Error::DatabaseClosed))?;
+        Ok(handle.begin_read()?)
+    }
+
+    /// The store over the database in `slot`, whose live state is `state` (loaded with the
+    /// handle already in the slot: the history reader of `state`, if it has one, reads
+    /// through it).
+    fn over_slot(
+        slot: Arc<DbSlot>,
+        read_only: bool,
         path: PathBuf,
         config: StoreConfig,
         state: LiveState,
     ) -> Self {
-        let read_only = matches!(db, Handle::Read(_));
-        *slot.write().unwrap_or_else(|p| p.into_inner()) = Some(db);
         Self {
             read_only,
             db: slot,

@@ -7,7 +7,7 @@ use tidemark_core::findings::SharedHistoryReader;
 use tidemark_core::{Event, FindingView, Projections, ProjectionsSnapshot, Timestamp};
 
 use super::Store;
-use super::history_tables::take_history_fault;
+use super::history_tables::{fold_read_history_cleanly, take_history_fault};
 use super::restore::{latest_usable_snapshot, replay_range, restore_projections};
 use crate::error::{QueryError, ReadFault};
 use crate::tables;
@@ -190,7 +190,12 @@ impl Store {
             {
                 let mut projections = base.clone();
                 let log = txn.open_table(tables::LOG)?;
+                // Read as of the checkpoint while folding (what a widened flap window reads
+                // back is older than the event that widens it), then as of `to`.
+                projections.set_history_as_of(checkpoint);
+                drop(take_history_fault());
                 replay_range(&log, base_seq + 1..=to, &mut projections, |_| false)?;
+                fold_read_history_cleanly()?;
                 projections.set_history_as_of(to);
                 return Ok(PastProjections {
                     projections,
@@ -245,8 +250,9 @@ impl Store {
                 first_retained: log_start,
             });
         }
-        // Read as of the checkpoint while folding (the fold reads no history); moved to the
-        // position reached below.
+        // Read as of the checkpoint while folding (what a widened flap window reads back is
+        // older than the event that widens it, so it is all there); moved to the position
+        // reached below.
         let (start, mut findings) = match restored {
             Some(record) => (
                 record.seq,
@@ -259,6 +265,7 @@ impl Store {
         };
         let from = start + 1;
         let log = txn.open_table(tables::LOG)?;
+        drop(take_history_fault());
         let to = match at {
             At::Seq(seq) => {
                 let to = seq.min(checkpoint);
@@ -269,6 +276,7 @@ impl Store {
                 from - 1 + replay_range(&log, from..=checkpoint, &mut findings, |e| e.time > t)?
             }
         };
+        fold_read_history_cleanly()?;
         findings.set_history_as_of(to);
         Ok(PastProjections {
             projections: findings,

@@ -23,7 +23,7 @@ use tidemark_core::Projections;
 use tidemark_core::findings::SharedHistoryReader;
 
 use super::backup::copy_table_where;
-use super::history_tables::HistoryTables;
+use super::history_tables::{HistoryTables, fold_read_history_cleanly, take_history_fault};
 use super::index::{FilterIndexes, index_event};
 use super::open::{CreateTables, open_database};
 use super::restore::{decode_log, latest_usable_snapshot, replay_range, restore_projections};
@@ -457,6 +457,7 @@ impl Store {
             total: to_fold,
         });
         let mut bits: BTreeMap<String, u8> = BTreeMap::new();
+        drop(take_history_fault());
         loop {
             // Non-durable commits: the file is private until the last, durable one.
             let mut txn = write_txn::begin(&target)?;
@@ -497,6 +498,8 @@ impl Store {
                         break;
                     }
                 }
+                // The fold reads the store's history back when a flap window widens.
+                fold_read_history_cleanly()?;
                 HistoryTables::open(&txn)?.write(&rebuilt.projections.take_history_records())?;
             }
             txn.commit()?;
@@ -561,7 +564,7 @@ impl Store {
             source,
         })?;
         sync_parent(&self.path);
-        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.db.write();
         // Closes the old file (no longer named by the path).
         *slot = None;
         let db = open_database(&self.path, self.config.cache_bytes)

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tidemark_core::findings::SharedHistoryReader;
 use tidemark_core::{Event, Projections, Timestamp};
 
+use super::history_tables::{fold_read_history_cleanly, take_history_fault};
 use super::{LiveState, SnapshotMark, Store};
 use crate::codec::{self, StoredEvent, StoredProjections};
 use crate::error::{CorruptRecord, OpenError, ReadFault};
@@ -286,12 +287,14 @@ impl Store {
         };
         let log = txn.open_table(tables::LOG)?;
         check_checkpoint(&log, checkpoint, from_stream || log_start > 1)?;
+        drop(take_history_fault());
         replay_range(
             &log,
             snapshot_seq + 1..=checkpoint,
             &mut projections,
             |_| false,
         )?;
+        fold_read_history_cleanly()?;
         // The history those events closed is in the tables already (written with them).
         drop(projections.take_history_records());
         let quarantine = QuarantineTally::load(&txn)?;

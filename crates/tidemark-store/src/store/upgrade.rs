@@ -11,9 +11,12 @@
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 use std::path::Path;
+use std::sync::Arc;
 use tidemark_core::Projections;
 
-use super::history_tables::HistoryTables;
+use super::history_tables::{
+    HistoryTables, StoreHistory, fold_read_history_cleanly, take_history_fault,
+};
 use super::restore::{latest_usable_snapshot, restore_projections, unread_history};
 use super::write_txn;
 use crate::codec::{self, StoredProjections};
@@ -24,7 +27,13 @@ use crate::tables;
 const UPGRADE_CHUNK: u64 = 100_000;
 
 /// Upgrades the store of `db` (layout 1) to layout 2 in place; see the module documentation.
-pub(super) fn upgrade_to_layout_2(db: &Database, path: &Path) -> Result<(), OpenError> {
+/// `history` reads the tables of `db` (through the store's slot, which holds it): the fold
+/// reads back what earlier chunks wrote when a flap window widens.
+pub(super) fn upgrade_to_layout_2(
+    db: &Database,
+    path: &Path,
+    history: &StoreHistory,
+) -> Result<(), OpenError> {
     let (checkpoint, log_start) = {
         let txn = db.begin_read()?;
         let meta = txn.open_table(tables::META)?;
@@ -80,9 +89,10 @@ pub(super) fn upgrade_to_layout_2(db: &Database, path: &Path) -> Result<(), Open
     } else {
         (0, Projections::new())
     };
-    projections.read_history_from(no_reader.clone(), None);
+    projections.read_history_from(Arc::new(history.clone()), None);
 
     let started = done;
+    drop(take_history_fault());
     while done < checkpoint {
         let until = done.saturating_add(UPGRADE_CHUNK).min(checkpoint);
         let txn = write_txn::begin(db)?;
@@ -94,6 +104,7 @@ pub(super) fn upgrade_to_layout_2(db: &Database, path: &Path) -> Result<(), Open
                     .map_err(ReadFault::from)?;
                 projections.apply(key.value(), &stored.event);
             }
+            fold_read_history_cleanly()?;
             HistoryTables::open(&txn)?.write(&projections.take_history_records())?;
         }
         txn.commit()?;

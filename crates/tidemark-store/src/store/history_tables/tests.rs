@@ -15,7 +15,7 @@ use tidemark_core::Timestamp;
 use tidemark_core::findings::{MemoryHistory, ResolutionKind};
 
 use super::*;
-use crate::store::write_txn;
+use crate::store::{Handle, write_txn};
 
 const CLUSTERS: [&str; 3] = ["c1", "c2", "c-without-history"];
 const KEYS: [&str; 3] = ["pod/crashloop", "node/disk", "k-without-history"];
@@ -29,7 +29,7 @@ fn at(seq: u64) -> Timestamp {
 /// A history reader over a database slot holding `handle` that lives as long as the test
 /// process (a store holds its slot; the reader only refers to it).
 fn slot_of(handle: Option<Handle>) -> StoreHistory {
-    let slot = Arc::new(RwLock::new(handle));
+    let slot = Arc::new(DbSlot::new(handle));
     let history = StoreHistory::over(&slot);
     std::mem::forget(slot);
     history
@@ -45,7 +45,7 @@ impl StoreHistory {
     /// Writes `records` in one write transaction, as a batch does.
     fn commit(&self, records: &[HistoryRecord]) {
         let db = self.db.upgrade().unwrap();
-        let slot = db.read().unwrap();
+        let slot = db.read();
         let txn = slot.as_ref().unwrap().begin_write().unwrap();
         HistoryTables::open(&txn).unwrap().write(records).unwrap();
         txn.commit().unwrap();
@@ -54,7 +54,7 @@ impl StoreHistory {
     /// A reader of the latest commit.
     fn reader(&self) -> HistoryTableReader {
         let db = self.db.upgrade().unwrap();
-        let slot = db.read().unwrap();
+        let slot = db.read();
         let txn = slot.as_ref().unwrap().begin_read().unwrap();
         HistoryTableReader::open(&txn).unwrap()
     }
@@ -409,7 +409,7 @@ fn flip_a_byte<K: redb::Key + 'static>(
     for<'a> K::SelfType<'a>: Clone,
 {
     let db = store.db.upgrade().unwrap();
-    let slot = db.read().unwrap();
+    let slot = db.read();
     let Some(Handle::Write(db)) = slot.as_ref() else {
         unreachable!("a fresh slot is read-write")
     };
