@@ -470,13 +470,32 @@ fn snapshots(db: &Path) -> Result<()> {
         .with_context(|| format!("opening {} read-only", db.display()))?;
     let txn = database.begin_read()?;
     let table = txn.open_table(tidemark_store::tables::SNAPSHOTS)?;
+    // A per-cluster snapshot's parts, by the snapshot that wrote them (none in a store
+    // written before them).
+    let parts = txn
+        .open_table(tidemark_store::tables::CLUSTER_SNAPSHOTS)
+        .ok();
+    let mut written_parts: std::collections::BTreeMap<u64, (usize, usize)> = Default::default();
+    if let Some(parts) = &parts {
+        for entry in parts.iter()? {
+            let (key, value) = entry?;
+            let at = written_parts.entry(key.value().1).or_default();
+            at.0 += 1;
+            at.1 += value.value().len();
+        }
+    }
     let last = table.last()?.map(|(seq, _)| seq.value());
     for entry in table.iter()? {
         let (seq, record) = entry?;
         let (seq, bytes) = (seq.value(), record.value());
-        let mut line = serde_json::json!({"seq": seq, "bytes": bytes.len()});
+        // What the snapshot wrote: its record, and the parts of the clusters that changed.
+        let (clusters_written, part_bytes) = written_parts.get(&seq).copied().unwrap_or_default();
+        let mut line = serde_json::json!({"seq": seq, "bytes": bytes.len() + part_bytes});
+        if bytes.first() == Some(&tidemark_store::codec::SNAPSHOT_FORMAT) {
+            line["clusters_written"] = clusters_written.into();
+        }
         if Some(seq) == last {
-            line["parts"] = snapshot_parts(seq, bytes)?;
+            line["parts"] = snapshot_parts(seq, bytes, parts.as_ref())?;
         }
         println!("{line}");
     }
@@ -510,11 +529,19 @@ fn tables(db: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The encoded bytes of each projection's part of a snapshot.
-fn snapshot_parts(seq: u64, bytes: &[u8]) -> Result<serde_json::Value> {
-    use tidemark_store::codec::StoredProjections;
+/// The encoded bytes of each projection's part of a snapshot (a per-cluster one read with its
+/// parts from `parts`).
+fn snapshot_parts(
+    seq: u64,
+    bytes: &[u8],
+    parts: Option<&redb::ReadOnlyTable<(&'static str, u64), &'static [u8]>>,
+) -> Result<serde_json::Value> {
+    use tidemark_store::codec::{StoredProjections, cluster_parts};
     let size = |part: &dyn erased::Part| part.bytes();
-    let record = tidemark_store::codec::decode_snapshot(seq, bytes)?;
+    let record = cluster_parts::decode_snapshot_reading_parts(seq, bytes, |cluster, at| {
+        let part = parts?.get((cluster, at)).ok()??;
+        Some(part.value().to_vec())
+    })?;
     Ok(match &record.projections {
         StoredProjections::Live(s) => serde_json::json!({
             "layout": "live",

@@ -28,7 +28,7 @@ pub use findings::{
     Occurrence, ResolutionKind,
 };
 pub use fold::{Applied, FoldSnapshot, LogFold};
-pub use projections::{LiveProjectionsSnapshot, Projections, ProjectionsSnapshot};
+pub use projections::{ClusterPart, LiveProjectionsSnapshot, Projections, ProjectionsSnapshot};
 pub use settings::ClusterSettings;
 pub use timestamp::Timestamp;
 pub use wire::{

@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, ResourceRef};
 use crate::findings::{
-    FindingChange, FindingsProjection, FindingsSnapshot, HistoryRecord, LiveFindingsSnapshot,
-    SharedHistoryReader,
+    ClusterSnapshot, FindingChange, FindingsProjection, FindingsSnapshot, HistoryRecord,
+    LiveFindingSnapshot, LiveFindingsSnapshot, SharedHistoryReader,
 };
 use crate::hygiene::{KeyAdvice, analyze_check_key};
 use crate::incidents::{IncidentProjection, IncidentsSnapshot, ResourceGraph};
-use crate::orphans::{OrphanProjection, OrphansSnapshot};
+use crate::orphans::{ClusterOrphansSnapshot, OrphanProjection, OrphansSnapshot};
 use crate::settings::ClusterSettings;
 
 impl ResourceGraph for OrphanProjection {
@@ -162,6 +162,35 @@ impl Projections {
         }
     }
 
+    /// The clusters, by name, each with whether an event of it was applied since the
+    /// projections were restored or last marked snapshotted: a per-cluster snapshot writes the
+    /// parts of those that changed (every projection's state of a cluster changes only with
+    /// that cluster's events; the incidents, which span clusters, are written whole).
+    pub fn clusters_changed(&self) -> impl Iterator<Item = (&str, bool)> + '_ {
+        self.findings.clusters_changed()
+    }
+
+    /// Every cluster's part is now in a snapshot: none has changed since.
+    pub fn mark_snapshotted(&mut self) {
+        self.findings.mark_snapshotted();
+    }
+
+    /// One cluster's part of the live snapshot, borrowed from the live state; `None` for a
+    /// cluster the projections never saw. [`LiveProjectionsSnapshot::from_parts`] puts the
+    /// parts back together.
+    pub fn live_cluster_part_serializer(&self, cluster: &str) -> Option<impl Serialize + '_> {
+        Some(ClusterPart {
+            findings: self.findings.live_cluster_serializer(cluster)?,
+            orphans: self.orphans.cluster_snapshot(cluster),
+        })
+    }
+
+    /// The part of the live snapshot no cluster owns (the incidents, which span clusters),
+    /// borrowed from the live state.
+    pub fn live_shared_part_serializer(&self) -> impl Serialize + '_ {
+        self.incidents.snapshot_serializer()
+    }
+
     /// Reads the findings' history through `reader` from now on (see
     /// [`FindingsProjection::read_history_from`]).
     pub fn read_history_from(
@@ -196,6 +225,62 @@ impl Projections {
 
 /// The live snapshot of every projection (store layout 2): the findings without their history.
 pub type LiveProjectionsSnapshot = ProjectionsSnapshot<LiveFindingsSnapshot>;
+
+/// One cluster's part of a live snapshot: its findings (without their history) and its orphan
+/// state. The layout is stored (postcard is positional): a change is a new format.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "ClusterPart")]
+pub struct ClusterPart<
+    Findings = ClusterSnapshot<'static, Vec<LiveFindingSnapshot<'static>>>,
+    Orphans = Option<ClusterOrphansSnapshot>,
+> {
+    /// The cluster's findings.
+    pub findings: Findings,
+    /// Its orphan state (`None`: nothing of it).
+    pub orphans: Orphans,
+}
+
+impl LiveProjectionsSnapshot {
+    /// The live snapshot of the cluster `parts` (in any order) and the `incidents`: the same
+    /// value as [`Projections::live_snapshot`] of the projections they were taken from.
+    pub fn from_parts(mut parts: Vec<ClusterPart>, incidents: IncidentsSnapshot<'static>) -> Self {
+        parts.sort_by(|a, b| a.findings.cluster.cmp(&b.findings.cluster));
+        let mut orphans = Vec::new();
+        let clusters = parts
+            .into_iter()
+            .map(|part| {
+                orphans.extend(part.orphans);
+                part.findings
+            })
+            .collect();
+        ProjectionsSnapshot {
+            findings: FindingsSnapshot { clusters },
+            orphans: OrphansSnapshot { clusters: orphans },
+            incidents,
+        }
+    }
+
+    /// The snapshot split into its cluster parts (by cluster name) and its incidents: what
+    /// [`Self::from_parts`] puts back together.
+    pub fn into_parts(self) -> (Vec<ClusterPart>, IncidentsSnapshot<'static>) {
+        let mut orphans: std::collections::BTreeMap<String, ClusterOrphansSnapshot> = self
+            .orphans
+            .clusters
+            .into_iter()
+            .map(|c| (c.cluster.clone(), c))
+            .collect();
+        let parts = self
+            .findings
+            .clusters
+            .into_iter()
+            .map(|findings| ClusterPart {
+                orphans: orphans.remove(findings.cluster.as_ref()),
+                findings,
+            })
+            .collect();
+        (parts, self.incidents)
+    }
+}
 
 /// Serializable state of every projection: owned (the defaults) when read, with parts borrowed
 /// from the live state when written ([`Projections::snapshot_serializer`]).

@@ -104,7 +104,9 @@ store_tables! {
     ByIncident: BY_INCIDENT<(&str, u64), ()> = "by_incident";
     /// (event type, position) → ().
     ByType: BY_TYPE<(&str, u64), ()> = "by_type";
-    /// position → projection snapshot (`codec::encode_snapshot`) of the state after it.
+    /// position → projection snapshot of the state after it: one value (formats up to 7,
+    /// `codec::encode_snapshot_of`), or a per-cluster snapshot's manifest (format 8, naming its
+    /// parts in `cluster_snapshots`; `codec::cluster_parts`).
     Snapshots: SNAPSHOTS<u64, &[u8]> = "snapshots";
     /// position → latest event time (ns) among positions 1..=it, for each snapshot.
     SnapshotTimes: SNAPSHOT_TIMES<u64, i64> = "snapshot_times";
@@ -159,6 +161,15 @@ store_tables! {
     /// started; two detectors may start at the same position (hence the number in the key) and
     /// end out of that order. Added with `finding_occurrences`, in store layout 2.
     FindingFlapEpisodes: FINDING_FLAP_EPISODES<(&str, &str, u64, u64), &[u8]> = "finding_flap_episodes", added_later;
+    /// (cluster, position of the snapshot that wrote it) → the cluster's part of a per-cluster
+    /// snapshot (snapshot format 8, `codec::cluster_parts`): its findings without their history
+    /// and its orphan state. A snapshot writes the parts of the clusters that changed since the
+    /// previous one; its manifest in `snapshots` names every cluster's part. A part is deleted
+    /// with the last snapshot that names it (`store/snapshot_parts.rs`).
+    ///
+    /// Added without a layout bump: stores written before it hold only snapshots of one value,
+    /// which are still read; a read-only open of such a store reads it as empty.
+    ClusterSnapshots: CLUSTER_SNAPSHOTS<(&str, u64), &[u8]> = "cluster_snapshots", added_later;
 }
 
 /// The tables of the list that the file of `txn` lacks although every store has them (tables

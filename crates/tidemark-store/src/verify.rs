@@ -32,12 +32,12 @@ use serde::Serialize;
 use tidemark_core::{Event, Projections};
 
 use crate::codec::{self, StoredProjections};
-use crate::error::{OpenError, StorageFault};
+use crate::error::{OpenError, ReadFault, StorageFault};
 use crate::store::{
     Store, check_checkpoint, decode_log, decode_snapshot_or_outdated, finding_index_entries,
     incident_of, open_database_read_only, read_layout, type_index, unread_history,
 };
-use crate::tables;
+use crate::tables::{self, Table};
 
 /// Problems listed by one verify at most; the rest are counted (a store with a million corrupt
 /// records has one cause, and the list must fit in memory).
@@ -222,6 +222,8 @@ fn check_records(
     let log_start = meta.get(tables::LOG_START)?.map_or(1, |v| v.value()) as u64;
     let log = txn.open_table(tables::LOG)?;
     let snapshots = txn.open_table(tables::SNAPSHOTS)?;
+    let parts = tables::open_listed(&txn, Table::ClusterSnapshots, tables::CLUSTER_SNAPSHOTS)?;
+    let parts = parts.as_ref();
     let quarantine = txn.open_table(tables::QUARANTINE)?;
     let total = log.len()? + snapshots.len()? + quarantine.len()?;
     let mut done = 0u64;
@@ -240,7 +242,7 @@ fn check_records(
 
     // Where the fold starts: position 0, or (retention cut the log) the earliest snapshot it can
     // start from. Index entries at or before it cannot be derived and are not compared.
-    let (fold_start, mut fold) = fold_start(&snapshots, log_start, findings)?;
+    let (fold_start, mut fold) = fold_start(&snapshots, parts, log_start, findings)?;
     let mut fold_ok = true;
     let mut snapshot_keys: Vec<u64> = snapshots
         .range(fold_start.saturating_add(1)..)?
@@ -268,7 +270,14 @@ fn check_records(
         // Snapshots of positions before this record: compare them with the fold so far.
         while snapshot_keys.last().is_some_and(|&s| s < seq) {
             let s = snapshot_keys.pop().expect("just looked");
-            check_snapshot(&snapshots, &times, s, fold_ok.then_some(&fold), findings)?;
+            check_snapshot(
+                &snapshots,
+                parts,
+                &times,
+                s,
+                fold_ok.then_some(&fold),
+                findings,
+            )?;
         }
         let stored = match decode_log(seq, value.value()) {
             Ok(stored) => stored,
@@ -327,7 +336,14 @@ fn check_records(
         }
     }
     while let Some(s) = snapshot_keys.pop() {
-        check_snapshot(&snapshots, &times, s, fold_ok.then_some(&fold), findings)?;
+        check_snapshot(
+            &snapshots,
+            parts,
+            &times,
+            s,
+            fold_ok.then_some(&fold),
+            findings,
+        )?;
     }
     // A store of layout 1 keeps the history in its snapshots (checked with them). After a
     // retention cut the rows before it are not derivable from the retained log: decoded only.
@@ -445,6 +461,38 @@ fn check_records(
         }
     }
     *checked.entry("snapshots").or_default() += snapshots.len()?;
+    if let Some(parts) = parts {
+        // Each part of a per-cluster snapshot is named by a snapshot (one that is not is left
+        // over: `rebuild` writes the snapshots anew); the parts were read with the snapshots
+        // that name them. Unknown when a snapshot does not read (listed above).
+        let mut named = Some(std::collections::BTreeSet::new());
+        for entry in snapshots.iter()? {
+            let (key, value) = entry?;
+            match codec::cluster_parts::decode_manifest_clusters(key.value(), value.value()) {
+                Ok(names) => {
+                    if let Some(named) = &mut named {
+                        named.extend(names.unwrap_or_default());
+                    }
+                }
+                Err(_) => named = None,
+            }
+        }
+        for entry in parts.iter()? {
+            let (key, _) = entry?;
+            *checked.entry("cluster_snapshots").or_default() += 1;
+            let (cluster, at) = key.value();
+            if named
+                .as_ref()
+                .is_some_and(|named| !named.contains(&(cluster.to_owned(), at)))
+            {
+                findings.add(
+                    "cluster_snapshots",
+                    format!("({cluster:?}, {at})"),
+                    "a part no snapshot names",
+                );
+            }
+        }
+    }
     done += snapshots.len()?;
     progress(done.min(total), total);
     Ok(())
@@ -466,6 +514,7 @@ fn restore_for_check(snapshot: StoredProjections) -> Projections {
 /// earliest snapshot from which the retained log can be folded.
 fn fold_start(
     snapshots: &impl ReadableTable<u64, &'static [u8]>,
+    parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
     log_start: u64,
     findings: &mut Findings,
 ) -> Result<(u64, Projections), VerifyError> {
@@ -474,7 +523,7 @@ fn fold_start(
     }
     for entry in snapshots.range(log_start.saturating_sub(1)..)? {
         let (key, value) = entry?;
-        match decode_snapshot_or_outdated(key.value(), value.value()) {
+        match decode_snapshot_or_outdated(parts, key.value(), value.value()) {
             Ok(Some(record)) => {
                 return Ok((record.seq, restore_for_check(record.projections)));
             }
@@ -488,7 +537,10 @@ fn fold_start(
                     Err(e) => findings.add("snapshots", key.value(), e.to_string()),
                 }
             }
-            Err(corrupt) => findings.add("snapshots", corrupt.key, corrupt.problem),
+            Err(ReadFault::Corrupt(corrupt)) => {
+                findings.add(corrupt.table, corrupt.key, corrupt.problem)
+            }
+            Err(ReadFault::Storage(fault)) => return Err(fault.into()),
         }
     }
     findings.add(
@@ -506,6 +558,7 @@ fn fold_start(
 /// fold reached it cleanly) it holds the state the fold of the log gives at its position.
 fn check_snapshot(
     snapshots: &impl ReadableTable<u64, &'static [u8]>,
+    parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
     times: &impl ReadableTable<u64, i64>,
     seq: u64,
     fold: Option<&Projections>,
@@ -514,14 +567,15 @@ fn check_snapshot(
     let Some(bytes) = snapshots.get(seq)? else {
         return Ok(());
     };
-    let record = match decode_snapshot_or_outdated(seq, bytes.value()) {
+    let record = match decode_snapshot_or_outdated(parts, seq, bytes.value()) {
         Ok(Some(record)) => record,
         // An older format, never read: the store folds the log instead.
         Ok(None) => return Ok(()),
-        Err(corrupt) => {
-            findings.add("snapshots", seq, corrupt.problem);
+        Err(ReadFault::Corrupt(corrupt)) => {
+            findings.add(corrupt.table, corrupt.key, corrupt.problem);
             return Ok(());
         }
+        Err(ReadFault::Storage(fault)) => return Err(fault.into()),
     };
     let time = times.get(seq)?.map(|v| v.value());
     let want = record.max_time.map_or(i64::MIN, |t| t.unix_nanos());

@@ -121,6 +121,14 @@ fn child() {
             append(&store, BEFORE..BEFORE + 10);
             store.snapshot_now().unwrap();
         }
+        "snapshot-one-cluster" => {
+            let inputs: Vec<Input> = ONE_CLUSTER
+                .iter()
+                .map(|&i| Input::Event(event(i)))
+                .collect();
+            store.append(&inputs, NOW).unwrap();
+            store.snapshot_now().unwrap();
+        }
         "compact" => {
             store.compact().unwrap();
         }
@@ -266,6 +274,55 @@ fn a_kill_after_a_snapshot_keeps_it() {
     let store = kill_after(&path, "snapshot");
     assert_eq!(store.stats().unwrap().snapshot_seq, BEFORE as u64 + 10);
     assert_eq!(store.projection_snapshot(), fold(0..BEFORE + 10).snapshot());
+}
+
+/// Events of cluster `c0` only (event `i` is of cluster `c{i % 3}`), after [`BEFORE`].
+const ONE_CLUSTER: [usize; 10] = {
+    let mut events = [0; 10];
+    let mut j = 0;
+    while j < 10 {
+        events[j] = BEFORE + 3 * j;
+        j += 1;
+    }
+    events
+};
+
+/// A per-cluster snapshot that wrote the part of the one cluster that changed and named the
+/// others' earlier parts: after the kill, the store reopens from it with the fold's state.
+#[test]
+fn a_kill_after_a_per_cluster_snapshot_of_one_changed_cluster_keeps_it() {
+    assert_eq!(BEFORE % 3, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let path = prepared(&dir);
+    let store = kill_after(&path, "snapshot-one-cluster");
+    let seq = BEFORE as u64 + ONE_CLUSTER.len() as u64;
+    assert_eq!(store.stats().unwrap().snapshot_seq, seq);
+    let mut folded = fold(0..BEFORE);
+    for (position, &i) in (BEFORE as u64 + 1..).zip(&ONE_CLUSTER) {
+        folded.apply(position, &event(i));
+    }
+    assert_eq!(store.projection_snapshot(), folded.snapshot());
+    drop(store);
+    use redb::{ReadableDatabase, ReadableTable};
+    let database = redb::Database::builder().open_read_only(&path).unwrap();
+    let txn = database.begin_read().unwrap();
+    let parts = txn
+        .open_table(tidemark_store::tables::CLUSTER_SNAPSHOTS)
+        .unwrap();
+    let written: Vec<String> = parts
+        .iter()
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.unwrap();
+            let (cluster, at) = entry.0.value();
+            (at == seq).then(|| cluster.to_owned())
+        })
+        .collect();
+    assert_eq!(
+        written,
+        ["c0"],
+        "the snapshot wrote the part of the cluster that changed"
+    );
 }
 
 #[test]

@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use tidemark_core::findings::{Occurrence, ResolutionKind};
 use tidemark_core::flaps::{FlapDetector, FlapEpisode};
 use tidemark_core::{Event, Projections, Timestamp, decode_event};
+use tidemark_store::codec::cluster_parts::{self, CLUSTER_PART_FORMAT};
 use tidemark_store::codec::{
     self, EVENT_FORMAT, HISTORY_FORMAT, QUARANTINE_FORMAT, QuarantineRecord, SNAPSHOT_FORMAT,
-    SnapshotRecord, StoredProjections,
+    SNAPSHOT_WHOLE_LIVE_FORMAT, SnapshotRecord, StoredProjections,
 };
 use tidemark_store::{EmbeddedRetention, Input, Store, StoreConfig, tables};
 
@@ -263,15 +264,23 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
             write_new(&event_golden(&event_file, EVENT_FORMAT), &bytes);
         }
         let projections = fold_live(&events);
-        let snapshot = codec::encode_snapshot_of(
-            events.len() as u64,
-            events.iter().map(|e| e.time).max(),
-            &projections,
-        );
+        let seq = events.len() as u64;
+        let max_time = events.iter().map(|e| e.time).max();
+        let snapshot = codec::encode_snapshot_of(seq, max_time, &projections);
         write_new(
-            &dir.join(format!("records/snapshot-v{SNAPSHOT_FORMAT}.bin")),
+            &dir.join(format!(
+                "records/snapshot-v{SNAPSHOT_WHOLE_LIVE_FORMAT}.bin"
+            )),
             &snapshot,
         );
+        let (manifest, parts) = per_cluster_snapshot(&projections, seq, max_time);
+        write_new(
+            &dir.join(format!("records/snapshot-v{SNAPSHOT_FORMAT}.bin")),
+            &manifest,
+        );
+        for (cluster, part) in parts {
+            write_new(&cluster_part_golden(&cluster), &part);
+        }
         for (i, record) in quarantine_inputs().iter().enumerate() {
             write_new(
                 &dir.join(format!("records/quarantine-v{QUARANTINE_FORMAT}.{i}.bin")),
@@ -286,6 +295,9 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
         dir.join(format!("store-v{}.redb", tables::STORE_FORMAT)),
         dir.join(format!("store-v{}-replica.redb", tables::STORE_FORMAT)),
         dir.join(format!("records/snapshot-v{SNAPSHOT_FORMAT}.bin")),
+        dir.join(format!(
+            "records/snapshot-v{SNAPSHOT_WHOLE_LIVE_FORMAT}.bin"
+        )),
         dir.join(format!("records/quarantine-v{QUARANTINE_FORMAT}.0.bin")),
         history_golden(HISTORY_FORMAT, "occurrence"),
         history_golden(HISTORY_FORMAT, "flap-episode"),
@@ -295,6 +307,61 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
     for event_file in fixture_event_files() {
         read_golden(&event_golden(&event_file, EVENT_FORMAT));
     }
+    let projections = fold_live(&events);
+    for (cluster, _) in projections.clusters_changed() {
+        read_golden(&cluster_part_golden(cluster));
+    }
+}
+
+/// A per-cluster snapshot (format 8) of `projections` at `seq`, every cluster's part written
+/// by it: the manifest's bytes, and each cluster's part's bytes.
+fn per_cluster_snapshot(
+    projections: &Projections,
+    seq: u64,
+    max_time: Option<Timestamp>,
+) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
+    let in_vec = |len| Ok::<_, std::convert::Infallible>(vec![0; len]);
+    let clusters: Vec<&str> = projections.clusters_changed().map(|(c, _)| c).collect();
+    let parts = clusters
+        .iter()
+        .map(|&cluster| {
+            let part = cluster_parts::encode_cluster_part_into(cluster, seq, projections, in_vec)
+                .unwrap()
+                .unwrap();
+            (cluster.to_owned(), part)
+        })
+        .collect();
+    let named: Vec<(&str, u64)> = clusters.iter().map(|&c| (c, seq)).collect();
+    let manifest =
+        cluster_parts::encode_manifest_into(seq, max_time, &named, projections, in_vec).unwrap();
+    (manifest, parts)
+}
+
+/// The golden file of a cluster's part of the golden per-cluster snapshot.
+fn cluster_part_golden(cluster: &str) -> PathBuf {
+    golden_dir().join(format!(
+        "records/cluster-part-v{CLUSTER_PART_FORMAT}.{cluster}.bin"
+    ))
+}
+
+/// The golden per-cluster snapshot stored under `seq` (`bytes`: its manifest), read with its
+/// parts from their golden files.
+fn decode_golden_per_cluster(seq: u64, bytes: &[u8]) -> SnapshotRecord<StoredProjections> {
+    let manifest = cluster_parts::decode_manifest(seq, bytes).unwrap();
+    let parts = manifest
+        .projections
+        .clusters
+        .iter()
+        .map(|(cluster, at)| {
+            cluster_parts::decode_cluster_part(
+                cluster,
+                *at,
+                &read_golden(&cluster_part_golden(cluster)),
+            )
+            .unwrap_or_else(|e| panic!("the part of {cluster}: {e}"))
+        })
+        .collect();
+    cluster_parts::assemble(manifest, parts)
 }
 
 #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
@@ -574,9 +641,12 @@ fn every_golden_snapshot_decodes_or_is_known_as_outdated() {
         }
         // Every format from the oldest read on decodes to the state it was written from.
         assert!(format >= codec::OLDEST_SNAPSHOT_FORMAT_READ, "{name}");
-        let record: SnapshotRecord<StoredProjections> =
-            codec::decode_snapshot(events.len() as u64, &bytes)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let seq = events.len() as u64;
+        let record: SnapshotRecord<StoredProjections> = if format == SNAPSHOT_FORMAT {
+            decode_golden_per_cluster(seq, &bytes)
+        } else {
+            codec::decode_snapshot(seq, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
         assert_eq!(record.seq, events.len() as u64, "{name}");
         assert_eq!(
             matches!(record.projections, StoredProjections::Live(_)),
@@ -589,12 +659,25 @@ fn every_golden_snapshot_decodes_or_is_known_as_outdated() {
             restore_stored(record.projections, &fold(&events)).snapshot() == projections.snapshot(),
             "{name}"
         );
-        if format == SNAPSHOT_FORMAT {
+        if format == SNAPSHOT_WHOLE_LIVE_FORMAT {
             let again = codec::encode_snapshot_of(record.seq, record.max_time, &projections);
             assert!(
                 again == bytes,
                 "{name}: this build encodes the snapshot differently under the same format version"
             );
+        }
+        if format == SNAPSHOT_FORMAT {
+            let (manifest, parts) = per_cluster_snapshot(&projections, record.seq, record.max_time);
+            assert!(
+                manifest == bytes,
+                "{name}: this build encodes the manifest differently under the same format version"
+            );
+            for (cluster, part) in parts {
+                assert!(
+                    part == read_golden(&cluster_part_golden(&cluster)),
+                    "the part of {cluster}: this build encodes it differently under the same format version"
+                );
+            }
         }
     }
 }

@@ -793,9 +793,17 @@ fn snapshots_are_thinned_to_the_latest_of_each_span_and_each_restores_its_positi
         .collect();
     assert_eq!(snapshot_keys, vec![40, 90, 140, 190, 200]);
     assert_eq!(time_keys, snapshot_keys);
+    let parts = txn
+        .open_table(tidemark_store::tables::CLUSTER_SNAPSHOTS)
+        .unwrap();
     for seq in snapshot_keys {
         let bytes = snapshots.get(seq).unwrap().unwrap();
-        let record = tidemark_store::codec::decode_snapshot(seq, bytes.value()).unwrap();
+        let record = tidemark_store::codec::cluster_parts::decode_snapshot_reading_parts(
+            seq,
+            bytes.value(),
+            |cluster, at| Some(parts.get((cluster, at)).unwrap()?.value().to_vec()),
+        )
+        .unwrap();
         let mut folded = tidemark_core::Projections::new();
         for (i, event) in events[..seq as usize].iter().enumerate() {
             folded.apply(i as u64 + 1, event);
@@ -868,7 +876,19 @@ fn a_small_state_is_snapshotted_often_and_its_snapshots_take_a_bounded_share_of_
             })
             .collect()
     };
-    let snapshots = sizes(tidemark_store::tables::SNAPSHOTS);
+    // A snapshot's bytes: its manifest and the parts it wrote.
+    let mut snapshots = sizes(tidemark_store::tables::SNAPSHOTS);
+    for entry in txn
+        .open_table(tidemark_store::tables::CLUSTER_SNAPSHOTS)
+        .unwrap()
+        .iter()
+        .unwrap()
+    {
+        let (key, value) = entry.unwrap();
+        if let Some(snapshot) = snapshots.iter_mut().find(|(seq, _)| *seq == key.value().1) {
+            snapshot.1 += value.value().len() as u64;
+        }
+    }
     let log_bytes: u64 = sizes(tidemark_store::tables::LOG)
         .iter()
         .map(|(_, n)| n)
@@ -886,4 +906,120 @@ fn a_small_state_is_snapshotted_often_and_its_snapshots_take_a_bounded_share_of_
         kept * 4 <= log_bytes,
         "snapshots but the latest take {kept} bytes of a {log_bytes}-byte log"
     );
+}
+
+/// Per-cluster snapshots (snapshot format 8): a snapshot writes the parts of the clusters that
+/// changed since the previous one and names the others' earlier parts; thinning a snapshot
+/// removes only the parts no remaining snapshot names; every kept snapshot, reopen and time
+/// travel read the state the fold gives.
+#[test]
+fn a_snapshot_writes_the_parts_of_the_clusters_that_changed_and_thinning_keeps_named_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let config = StoreConfig {
+        snapshot_every: 10,
+        snapshot_keep_every: 20,
+        snapshot_bytes_ratio: 0,
+        ..StoreConfig::default()
+    };
+    // Positions 1-10 cycle through clusters c0..c4; from 11 on, only c0 reports, until
+    // position 41 on, where c1 reports too.
+    let cluster_of = |i: usize| match i {
+        0..10 => i % 5,
+        10..40 => 0,
+        _ => i % 2,
+    };
+    let events: Vec<Event> = (0..60)
+        .map(|i| {
+            decode_event(&format!(
+                r#"{{"id":"parts-{i}","schema":1,"type":"cycle.completed","time":"2026-03-02T14:{:02}:{:02}Z","source":"probe","cluster":"c{}","data":{{"cycle":"{i}","categories":["pods"],"findings":[{{"check_key":"k{}","category":"pods","severity":"error","title":"down"}}]}}}}"#,
+                i / 60,
+                i % 60,
+                cluster_of(i),
+                i % 3
+            ))
+            .unwrap()
+        })
+        .collect();
+    let fold = |to: usize| {
+        let mut folded = tidemark_core::Projections::new();
+        for (i, event) in events[..to].iter().enumerate() {
+            folded.apply(i as u64 + 1, event);
+        }
+        folded
+    };
+    {
+        let store = Store::open(&path, config.clone()).unwrap();
+        for event in &events {
+            store.append(&[Input::Event(event.clone())], NOW).unwrap();
+        }
+        let (past, at) = store.projection_at(tidemark_store::At::Seq(25)).unwrap();
+        assert_eq!(at, 25);
+        assert!(past.snapshot() == fold(25).snapshot());
+    }
+    {
+        use redb::{ReadableDatabase, ReadableTable};
+        let database = redb::Database::builder().open_read_only(&path).unwrap();
+        let txn = database.begin_read().unwrap();
+        let snapshots = txn.open_table(tidemark_store::tables::SNAPSHOTS).unwrap();
+        let parts = txn
+            .open_table(tidemark_store::tables::CLUSTER_SNAPSHOTS)
+            .unwrap();
+        let part_keys: Vec<(String, u64)> = parts
+            .iter()
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                let (cluster, at) = entry.0.value();
+                (cluster.to_owned(), at)
+            })
+            .collect();
+        let snapshot_keys: Vec<u64> = snapshots
+            .iter()
+            .unwrap()
+            .map(|entry| entry.unwrap().0.value())
+            .collect();
+        // Snapshots at 10, 20, ..., 60; of each span of 20 positions the latest stays (20 and
+        // 40 were thinned when 30 and 50 were written).
+        assert_eq!(snapshot_keys, vec![10, 30, 50, 60]);
+        let key = |c: &str, at: u64| (c.to_owned(), at);
+        // At 10 every cluster's part was written; c2..c4 never changed again, so those parts
+        // are still named (by every snapshot). c0 changed in every span: its parts at 20 and 40
+        // went with the snapshots that named them alone. c1 changed again from 41 on.
+        assert_eq!(
+            part_keys,
+            vec![
+                key("c0", 10),
+                key("c0", 30),
+                key("c0", 50),
+                key("c0", 60),
+                key("c1", 10),
+                key("c1", 50),
+                key("c1", 60),
+                key("c2", 10),
+                key("c3", 10),
+                key("c4", 10),
+            ]
+        );
+        for seq in snapshot_keys {
+            let bytes = snapshots.get(seq).unwrap().unwrap();
+            let record = tidemark_store::codec::cluster_parts::decode_snapshot_reading_parts(
+                seq,
+                bytes.value(),
+                |cluster, at| Some(parts.get((cluster, at)).unwrap()?.value().to_vec()),
+            )
+            .unwrap();
+            let tidemark_store::codec::StoredProjections::Live(live) = record.projections else {
+                panic!("the snapshot at {seq} holds the history")
+            };
+            assert!(
+                live == fold(seq as usize).live_snapshot(),
+                "the snapshot at {seq} holds another state than the fold up to it"
+            );
+        }
+    }
+    let store = Store::open(&path, config).unwrap();
+    assert!(store.projection_snapshot() == fold(60).snapshot());
+    let (past, _) = store.projection_at(tidemark_store::At::Seq(45)).unwrap();
+    assert!(past.snapshot() == fold(45).snapshot());
 }

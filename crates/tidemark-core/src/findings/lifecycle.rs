@@ -57,6 +57,8 @@ impl FindingsProjection {
             .clock
             .map_or(event.time, |clock| clock.max(event.time));
         cluster.clock = Some(at);
+        // Every projection's state of a cluster changes only with that cluster's events.
+        cluster.changed_since_snapshot = true;
         match &event.payload {
             Payload::CycleCompleted(cycle) => cluster.apply_cycle(seq, at, cycle, sink),
             Payload::FindingResolved(resolved) => cluster.apply_resolved(seq, at, resolved, sink),

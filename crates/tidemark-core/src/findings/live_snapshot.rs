@@ -148,6 +148,35 @@ impl FindingsProjection {
         FindingsSnapshot { clusters }
     }
 
+    /// The clusters, by name, each with whether an event of it was applied since the
+    /// projection was restored or last marked snapshotted.
+    pub fn clusters_changed(&self) -> impl Iterator<Item = (&str, bool)> + '_ {
+        self.clusters
+            .iter()
+            .map(|(name, cluster)| (name.as_str(), cluster.changed_since_snapshot))
+    }
+
+    /// Every cluster's state is now in a snapshot: none has changed since.
+    pub fn mark_snapshotted(&mut self) {
+        for cluster in self.clusters.values_mut() {
+            cluster.changed_since_snapshot = false;
+        }
+    }
+
+    /// One cluster's part of the live snapshot, borrowed from the live state (the same bytes
+    /// as that cluster's entry of [`Self::live_snapshot`]); `None` for a cluster it never saw.
+    pub fn live_cluster_serializer(
+        &self,
+        name: &str,
+    ) -> Option<ClusterSnapshot<'_, impl Serialize + '_>> {
+        let (name, cluster) = self.clusters.get_key_value(name)?;
+        let findings = LiveFindingsInOrder {
+            cluster,
+            order: cluster.snapshot_order(),
+        };
+        Some(cluster.cluster_snapshot::<Borrow, _>(name, findings))
+    }
+
     /// The projection of a live snapshot, with its history in memory and empty: give it the
     /// reader of the history the snapshot was written beside
     /// ([`Self::read_history_from`]) before reading a finding's past.

@@ -273,6 +273,10 @@ impl Finding {
 /// The findings of one cluster, its settings and its clock.
 #[derive(Clone, Debug, Default)]
 struct ClusterFindings {
+    /// An event of this cluster was applied since the projection was restored or last marked
+    /// snapshotted ([`FindingsProjection::mark_snapshotted`]): a per-cluster snapshot writes
+    /// only the clusters that changed.
+    changed_since_snapshot: bool,
     settings: ClusterSettings,
     clock: Option<Timestamp>,
     category_names: Vec<String>,

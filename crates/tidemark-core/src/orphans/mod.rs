@@ -330,14 +330,24 @@ impl OrphanProjection {
         let clusters = self
             .clusters
             .iter()
-            .map(|(name, c)| ClusterOrphansSnapshot {
-                cluster: name.clone(),
-                clock: c.clock,
-                graph: c.graph.snapshot(),
-                spans: c.spans.snapshot(),
-            })
+            .map(|(name, c)| Self::cluster_snapshot_of(name, c))
             .collect();
         OrphansSnapshot { clusters }
+    }
+
+    /// One cluster's entry of [`Self::snapshot`]; `None` for a cluster it holds nothing of.
+    pub fn cluster_snapshot(&self, name: &str) -> Option<ClusterOrphansSnapshot> {
+        let (name, cluster) = self.clusters.get_key_value(name)?;
+        Some(Self::cluster_snapshot_of(name, cluster))
+    }
+
+    fn cluster_snapshot_of(name: &str, c: &ClusterOrphans) -> ClusterOrphansSnapshot {
+        ClusterOrphansSnapshot {
+            cluster: name.to_owned(),
+            clock: c.clock,
+            graph: c.graph.snapshot(),
+            spans: c.spans.snapshot(),
+        }
     }
 
     /// Rebuilds the projection from a snapshot; folding on from here gives the same state as

@@ -43,7 +43,14 @@ pub const EVENT_FORMAT_2: u8 = 2;
 /// (which is in the store's tables): each finding's current occurrence, counts, open flap
 /// episodes and kept auto-resolution times. Written by a projection whose history is shared;
 /// one whose history is in memory still writes format 6 ([`SNAPSHOT_WITH_HISTORY_FORMAT`]).
-pub const SNAPSHOT_FORMAT: u8 = 7;
+/// Format 8 (per-cluster snapshots, [`cluster_parts`]): format 7 split into a manifest (the
+/// incidents, and where each cluster's part is) and one part per cluster in
+/// `cluster_snapshots`, written only for the clusters that changed; read with its parts
+/// ([`decode_snapshot`] refuses it alone). The store writes it; [`encode_snapshot_of`] still
+/// writes format 7 (one value: the upgrade's conversions, tests).
+pub const SNAPSHOT_FORMAT: u8 = 8;
+/// The live snapshot in one value (format 7): read, and written by [`encode_snapshot_of`].
+pub const SNAPSHOT_WHOLE_LIVE_FORMAT: u8 = 7;
 /// The snapshot format holding the findings' history (layout-1 stores, and projections whose
 /// history is in memory).
 pub const SNAPSHOT_WITH_HISTORY_FORMAT: u8 = 6;
@@ -101,6 +108,9 @@ pub enum CodecError {
         /// The record's length.
         len: usize,
     },
+    /// A per-cluster snapshot (format 8) read without its parts.
+    #[error("a per-cluster snapshot (format 8) is read with its cluster parts")]
+    ReadWithParts,
     /// The checksum does not match the key and bytes: the record changed after it was written.
     #[error(
         "checksum mismatch (stored {stored:08x}, computed {computed:08x}): the record's bytes \
@@ -114,14 +124,9 @@ pub enum CodecError {
     },
 }
 
-/// The checksum of a record of the checksummed envelope: CRC-32C over the key, the version byte
-/// and the body.
-fn checksum(key: u64, version: u8, body: &[u8]) -> u32 {
-    checksum_with_key(&key.to_le_bytes(), version, body)
-}
-
-/// [`checksum`] of a record whose key enters it as `key` (a position: its 8 bytes,
-/// little-endian; a tuple key: [`history_key_bytes`]).
+/// The checksum of a record of the checksummed envelope: CRC-32C over the key's bytes (a
+/// position: its 8 bytes, little-endian; a tuple key: [`history_key_bytes`],
+/// [`cluster_parts::cluster_part_key_bytes`]), the version byte and the body.
 fn checksum_with_key(key: &[u8], version: u8, body: &[u8]) -> u32 {
     let crc = crc32c::crc32c(key);
     let crc = crc32c::crc32c_append(crc, &[version]);
@@ -227,6 +232,7 @@ pub fn is_outdated_snapshot(bytes: &[u8]) -> bool {
         .is_some_and(|&v| v < OLDEST_SNAPSHOT_FORMAT_READ)
 }
 
+pub mod cluster_parts;
 pub mod legacy;
 
 mod history;
@@ -327,22 +333,32 @@ pub fn encode_snapshot_of_into<B: AsMut<[u8]>, E>(
             max_time,
             projections: projections.live_snapshot_serializer(),
         };
-        seal_sized(SNAPSHOT_FORMAT, seq, &record, reserve)
+        seal_sized(
+            SNAPSHOT_WHOLE_LIVE_FORMAT,
+            &seq.to_le_bytes(),
+            &record,
+            reserve,
+        )
     } else {
         let record = SnapshotRecord {
             seq,
             max_time,
             projections: projections.snapshot_serializer(),
         };
-        seal_sized(SNAPSHOT_WITH_HISTORY_FORMAT, seq, &record, reserve)
+        seal_sized(
+            SNAPSHOT_WITH_HISTORY_FORMAT,
+            &seq.to_le_bytes(),
+            &record,
+            reserve,
+        )
     }
 }
 
-/// Seals `record` under format `version` and key `seq` into the storage `reserve` hands out
-/// for its exact length: sized in a first pass, written in a second.
+/// Seals `record` under format `version` and the key whose bytes are `key` into the storage
+/// `reserve` hands out for its exact length: sized in a first pass, written in a second.
 fn seal_sized<B: AsMut<[u8]>, E>(
     version: u8,
-    seq: u64,
+    key: &[u8],
     record: &impl Serialize,
     reserve: impl FnOnce(usize) -> Result<B, E>,
 ) -> Result<B, E> {
@@ -359,19 +375,21 @@ fn seal_sized<B: AsMut<[u8]>, E>(
         "the snapshot serializes to the length it was sized at"
     );
     head[0] = version;
-    head[1..].copy_from_slice(&checksum(seq, version, body).to_le_bytes());
+    head[1..].copy_from_slice(&checksum_with_key(key, version, body).to_le_bytes());
     Ok(storage)
 }
 
-/// Decodes the snapshot stored under key `seq` (format 6 or 7, checked against its checksum).
-/// A snapshot whose `seq` is not its key is refused.
+/// Decodes the snapshot stored under key `seq` (format 6 or 7, checked against its checksum;
+/// format 8 is read with its parts, [`cluster_parts`]). A snapshot whose `seq` is not its key
+/// is refused.
 pub fn decode_snapshot(
     seq: u64,
     bytes: &[u8],
 ) -> Result<SnapshotRecord<StoredProjections>, CodecError> {
     match bytes.first() {
         None => Err(CodecError::Empty),
-        Some(&v) if (OLDEST_SNAPSHOT_FORMAT_READ..=SNAPSHOT_FORMAT).contains(&v) => {
+        Some(&SNAPSHOT_FORMAT) => Err(CodecError::ReadWithParts),
+        Some(&v) if (OLDEST_SNAPSHOT_FORMAT_READ..SNAPSHOT_FORMAT).contains(&v) => {
             decode_snapshot_of_any_format(seq, bytes)
         }
         Some(&found) => Err(CodecError::UnknownFormat {
@@ -381,8 +399,8 @@ pub fn decode_snapshot(
     }
 }
 
-/// Decodes a snapshot of any format from [`SNAPSHOT_LAYOUT_SINCE`] to [`SNAPSHOT_FORMAT`]
-/// (format 3 has no checksum; formats 3 to 5 are read through their layout and given today's
+/// Decodes a snapshot of any format from [`SNAPSHOT_LAYOUT_SINCE`] to
+/// [`SNAPSHOT_WHOLE_LIVE_FORMAT`] (format 8 is read with its parts; format 3 has no checksum; formats 3 to 5 are read through their layout and given today's
 /// defaults for what they lack): only the rules that produced the older ones were older. For a
 /// replica that cannot refold its log.
 pub fn decode_snapshot_of_any_format(
@@ -396,7 +414,8 @@ pub fn decode_snapshot_of_any_format(
     };
     let record = match bytes.first() {
         None => return Err(CodecError::Empty),
-        Some(&SNAPSHOT_FORMAT) => {
+        Some(&SNAPSHOT_FORMAT) => return Err(CodecError::ReadWithParts),
+        Some(&SNAPSHOT_WHOLE_LIVE_FORMAT) => {
             let record: SnapshotRecord<LiveProjectionsSnapshot> = decode_body(unseal(seq, bytes)?)?;
             SnapshotRecord {
                 seq: record.seq,
@@ -404,7 +423,7 @@ pub fn decode_snapshot_of_any_format(
                 projections: StoredProjections::Live(record.projections),
             }
         }
-        Some(&v) if (SNAPSHOT_LAYOUT_6_SINCE..SNAPSHOT_FORMAT).contains(&v) => {
+        Some(&v) if (SNAPSHOT_LAYOUT_6_SINCE..SNAPSHOT_WHOLE_LIVE_FORMAT).contains(&v) => {
             with_history(decode_body(unseal(seq, bytes)?)?)
         }
         Some(&v) if (SNAPSHOT_CHECKSUMMED_SINCE..SNAPSHOT_LAYOUT_6_SINCE).contains(&v) => {
@@ -565,7 +584,9 @@ mod tests {
         assert_eq!(body.last(), Some(&0), "span_retention_secs: None");
         let old_body = &body[..body.len() - 1];
         let mut v3 = vec![EVENT_FORMAT_3];
-        v3.extend_from_slice(&checksum(1, EVENT_FORMAT_3, old_body).to_le_bytes());
+        v3.extend_from_slice(
+            &checksum_with_key(&1u64.to_le_bytes(), EVENT_FORMAT_3, old_body).to_le_bytes(),
+        );
         v3.extend_from_slice(old_body);
         assert_eq!(decode_event(1, &v3).unwrap().event, event);
         let mut v2 = vec![EVENT_FORMAT_2];

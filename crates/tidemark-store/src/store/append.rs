@@ -13,6 +13,7 @@ use tidemark_core::Timestamp;
 use super::history_tables::{HistoryTables, fold_read_history_cleanly, take_history_fault};
 use super::index::{FilterIndexes, index_event};
 use super::open::open_database;
+use super::snapshot_parts;
 use super::{Handle, LiveState, SnapshotMark, Store};
 use crate::codec;
 use crate::error::{AppendError, OpenError, StorageFault};
@@ -441,22 +442,33 @@ impl Store {
             .map(|(k, _)| k.value());
         let previous_paid_for = previous == Some(state.snapshot_seq)
             && state.last_snapshot.is_some_and(|mark| mark.paid_for);
-        if let Some(previous) = previous
-            && thin
-            && previous / self.config.snapshot_keep_every == seq / self.config.snapshot_keep_every
-            && !previous_paid_for
-            && !(state.log_start > 1 && previous <= state.log_start)
-        {
-            snapshots.remove(previous)?;
-            times.remove(previous)?;
+        let thinned = previous.filter(|&previous| {
+            thin && previous / self.config.snapshot_keep_every
+                == seq / self.config.snapshot_keep_every
+                && !previous_paid_for
+                && !(state.log_start > 1 && previous <= state.log_start)
+        });
+        let bytes = if state.projections.findings().history_is_shared() {
+            // Per cluster: the parts of the clusters that changed, and a manifest.
+            drop((snapshots, times));
+            let bytes = snapshot_parts::write(txn, state)?;
+            txn.open_table(tables::SNAPSHOT_TIMES)?
+                .insert(seq, state.max_time.map_or(i64::MIN, Timestamp::unix_nanos))?;
+            bytes
+        } else {
+            // Encoded straight into the table's value: never held in a buffer of its own too.
+            let mut bytes = 0;
+            codec::encode_snapshot_of_into(seq, state.max_time, &state.projections, |len| {
+                bytes = len as u64;
+                snapshots.insert_reserve(seq, len)
+            })?;
+            times.insert(seq, state.max_time.map_or(i64::MIN, Timestamp::unix_nanos))?;
+            bytes
+        };
+        // Thinned after the new snapshot is written: the parts it names again are kept.
+        if let Some(previous) = thinned {
+            snapshot_parts::remove_snapshot(txn, previous)?;
         }
-        // Encoded straight into the table's value: never held in a buffer of its own too.
-        let mut bytes = 0;
-        codec::encode_snapshot_of_into(seq, state.max_time, &state.projections, |len| {
-            bytes = len as u64;
-            snapshots.insert_reserve(seq, len)
-        })?;
-        times.insert(seq, state.max_time.map_or(i64::MIN, Timestamp::unix_nanos))?;
         state.last_snapshot = Some(SnapshotMark {
             bytes,
             paid_for: self.log_paid_for_last_snapshot(state),
@@ -491,6 +503,9 @@ impl Store {
                 state.last_snapshot,
                 state.log_bytes_since_snapshot,
             ) = before;
+            // The parts it wrote are gone with the transaction, and the projections were
+            // marked snapshotted: the next snapshot writes every cluster's part.
+            state.part_positions.clear();
             return Err(e.into());
         }
         Ok(())

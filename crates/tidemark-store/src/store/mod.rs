@@ -58,6 +58,7 @@ mod rebuild;
 mod restore;
 mod retention;
 mod scratch;
+mod snapshot_parts;
 mod stats;
 mod timelines;
 mod upgrade;
@@ -159,6 +160,9 @@ struct LiveState {
     log_start: u64,
     /// Corrupt snapshots skipped when this state was restored.
     skipped_snapshots: Vec<CorruptRecord>,
+    /// Where each cluster's part of the latest per-cluster snapshot is: the next snapshot
+    /// names it again for a cluster that did not change (`store/snapshot_parts.rs`).
+    part_positions: snapshot_parts::PartPositions,
 }
 
 /// What the writer remembers of the last snapshot it wrote (or restored from).

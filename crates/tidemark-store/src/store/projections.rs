@@ -10,7 +10,7 @@ use super::Store;
 use super::history_tables::{fold_read_history_cleanly, take_history_fault};
 use super::restore::{latest_usable_snapshot, replay_range, restore_projections};
 use crate::error::{QueryError, ReadFault};
-use crate::tables;
+use crate::tables::{self, Table};
 
 /// A point of the log to look at the state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +178,7 @@ impl Store {
         let db = self.db()?;
         let txn = db.begin_read()?;
         let snapshots = txn.open_table(tables::SNAPSHOTS)?;
+        let parts = tables::open_listed(&txn, Table::ClusterSnapshots, tables::CLUSTER_SNAPSHOTS)?;
         if let (At::Seq(seq), Some((base, base_seq))) = (at, base) {
             let to = seq.min(checkpoint);
             let nearest_snapshot = match snapshots.range(..=to)?.next_back() {
@@ -229,6 +230,7 @@ impl Store {
         };
         let restored = latest_usable_snapshot(
             &snapshots,
+            parts.as_ref(),
             candidates,
             log_start,
             not_after,

@@ -29,6 +29,7 @@ use super::open::{CreateTables, open_database};
 use super::restore::{decode_log, latest_usable_snapshot, replay_range, restore_projections};
 use super::scratch::{rebuild_scratch_path, remove_partial_rebuild};
 use super::{Handle, LiveState, Store, write_txn};
+use crate::codec;
 use crate::error::{QueryError, RebuildError, StorageFault};
 use crate::tables::open_listed;
 use crate::tables::{self, Table, TableVisitor};
@@ -101,7 +102,8 @@ fn derived_from_log(table: Table) -> bool {
         | Table::ClusterClock
         | Table::LateEvents
         | Table::FindingOccurrences
-        | Table::FindingFlapEpisodes => true,
+        | Table::FindingFlapEpisodes
+        | Table::ClusterSnapshots => true,
     }
 }
 
@@ -198,6 +200,28 @@ fn copy_kept(
                 let open = source.open_table(tables::SNAPSHOT_TIMES)?;
                 let keep = |key: &redb::AccessGuard<'_, u64>| key.value() == base;
                 copy_table_where(&open, target, tables::SNAPSHOT_TIMES, keep, progress)?;
+            }
+            // The parts the snapshot at `base` names, if it is a per-cluster one.
+            Table::ClusterSnapshots => {
+                let named: BTreeSet<(String, u64)> =
+                    match source.open_table(tables::SNAPSHOTS)?.get(base)? {
+                        Some(bytes) => {
+                            codec::cluster_parts::decode_manifest_clusters(base, bytes.value())
+                                .ok()
+                                .flatten()
+                                .unwrap_or_default()
+                                .into_iter()
+                                .collect()
+                        }
+                        None => BTreeSet::new(),
+                    };
+                if let Some(open) = open_listed(source, table, tables::CLUSTER_SNAPSHOTS)? {
+                    let keep = |key: &redb::AccessGuard<'_, (&str, u64)>| {
+                        let (cluster, at) = key.value();
+                        named.contains(&(cluster.to_owned(), at))
+                    };
+                    copy_table_where(&open, target, tables::CLUSTER_SNAPSHOTS, keep, progress)?;
+                }
             }
         }
     }
@@ -377,18 +401,23 @@ impl Store {
             from_stream: state.from_stream,
             log_start: state.log_start,
             skipped_snapshots: Vec::new(),
+            // Nothing of the new file names a part yet: its first snapshot writes them all.
+            part_positions: Default::default(),
         };
         let mut from_snapshot = None;
         if state.log_start > 1 {
             // The events before the cut are gone: start from the first snapshot at the cut that
             // reads back (candidates in position order, so the earliest usable one).
             let snapshots = source.open_table(tables::SNAPSHOTS)?;
+            let parts =
+                tables::open_listed(&source, Table::ClusterSnapshots, tables::CLUSTER_SNAPSHOTS)?;
             let candidates = snapshots
                 .range(state.log_start.saturating_sub(1)..=checkpoint)?
                 .map(|entry| Ok(entry?.0.value()));
             let mut skipped = Vec::new();
             let Some(record) = latest_usable_snapshot(
                 &snapshots,
+                parts.as_ref(),
                 candidates,
                 state.log_start,
                 None,

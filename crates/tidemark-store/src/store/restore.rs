@@ -11,11 +11,11 @@ use tidemark_core::findings::SharedHistoryReader;
 use tidemark_core::{Event, Projections, Timestamp};
 
 use super::history_tables::{fold_read_history_cleanly, take_history_fault};
-use super::{LiveState, SnapshotMark, Store};
+use super::{LiveState, SnapshotMark, Store, snapshot_parts};
 use crate::codec::{self, StoredEvent, StoredProjections};
 use crate::error::{CorruptRecord, OpenError, ReadFault};
 use crate::quarantine::QuarantineTally;
-use crate::tables;
+use crate::tables::{self, Table};
 
 pub(crate) fn corrupt(
     table: &'static str,
@@ -33,18 +33,21 @@ pub(crate) fn decode_log(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CorruptR
     codec::decode_event(seq, bytes).map_err(|e| corrupt("log", seq, e))
 }
 
-/// A snapshot record, or `None` when an older format wrote it (then the log is folded instead).
+/// A snapshot record (a per-cluster one read with its parts from `parts`), or `None` when an
+/// older format wrote it (then the log is folded instead).
 pub(crate) fn decode_snapshot_or_outdated(
+    parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
     seq: u64,
     bytes: &[u8],
-) -> Result<Option<codec::SnapshotRecord<StoredProjections>>, CorruptRecord> {
+) -> Result<Option<codec::SnapshotRecord<StoredProjections>>, ReadFault> {
     if codec::is_outdated_snapshot(bytes) {
         return Ok(None);
     }
-    codec::decode_snapshot(seq, bytes)
-        .map(Some)
-        .map_err(|e| corrupt("snapshots", seq, e))
+    snapshot_parts::decode_with_parts(parts, seq, bytes, false).map(Some)
 }
+
+/// No `cluster_snapshots` table: a store of layout 1 (never written a per-cluster snapshot).
+pub(super) const NO_PARTS: Option<&redb::ReadOnlyTable<(&'static str, u64), &'static [u8]>> = None;
 
 /// Says that a corrupt snapshot is skipped (a snapshot is a cache of the log: the state is
 /// folded from an earlier snapshot or from the log instead).
@@ -68,6 +71,7 @@ pub(super) fn skip_corrupt_snapshot(corrupt: &CorruptRecord) {
 /// is wrong, and starting from it would show events after the time asked for.
 pub(super) fn latest_usable_snapshot(
     snapshots: &impl ReadableTable<u64, &'static [u8]>,
+    parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
     candidates: impl Iterator<Item = Result<u64, ReadFault>>,
     log_start: u64,
     not_after: Option<Timestamp>,
@@ -82,7 +86,7 @@ pub(super) fn latest_usable_snapshot(
         let Some(bytes) = snapshots.get(seq)? else {
             continue;
         };
-        match decode_snapshot_or_outdated(seq, bytes.value()) {
+        match decode_snapshot_or_outdated(parts, seq, bytes.value()) {
             Ok(Some(record))
                 if !history_in_tables
                     && matches!(record.projections, StoredProjections::Live(_)) =>
@@ -117,7 +121,7 @@ pub(super) fn latest_usable_snapshot(
             Ok(None) if log_start > 1 => {
                 // Retention cut the log: it cannot be refolded from the start. Resume from the
                 // older snapshot if its layout is today's.
-                match codec::decode_snapshot_of_any_format(seq, bytes.value()) {
+                match snapshot_parts::decode_with_parts(parts, seq, bytes.value(), true) {
                     Ok(record)
                         if not_after.is_none_or(|t| record.max_time.is_none_or(|max| max <= t)) =>
                     {
@@ -133,18 +137,19 @@ pub(super) fn latest_usable_snapshot(
                         return Ok(Some(record));
                     }
                     Ok(_) => {}
-                    Err(e) => {
-                        let corrupt = corrupt("snapshots", seq, e);
+                    Err(ReadFault::Corrupt(corrupt)) => {
                         skip_corrupt_snapshot(&corrupt);
                         skipped.push(corrupt);
                     }
+                    Err(storage) => return Err(storage),
                 }
             }
             Ok(None) => {}
-            Err(corrupt) => {
+            Err(ReadFault::Corrupt(corrupt)) => {
                 skip_corrupt_snapshot(&corrupt);
                 skipped.push(corrupt);
             }
+            Err(storage) => return Err(storage),
         }
     }
     Ok(None)
@@ -253,6 +258,7 @@ impl Store {
             meta.get(tables::LOG_SOURCE)?.map(|v| v.value()) == Some(tables::LOG_FROM_STREAM);
         let log_start = meta.get(tables::LOG_START)?.map_or(1, |v| v.value()) as u64;
         let snapshots = txn.open_table(tables::SNAPSHOTS)?;
+        let parts = tables::open_listed(&txn, Table::ClusterSnapshots, tables::CLUSTER_SNAPSHOTS)?;
         let mut skipped_snapshots = Vec::new();
         let candidates = snapshots
             .range(..=checkpoint)?
@@ -260,6 +266,7 @@ impl Store {
             .map(|entry| Ok(entry?.0.value()));
         let restored = latest_usable_snapshot(
             &snapshots,
+            parts.as_ref(),
             candidates,
             log_start,
             None,
@@ -298,12 +305,24 @@ impl Store {
         // The history those events closed is in the tables already (written with them).
         drop(projections.take_history_records());
         let quarantine = QuarantineTally::load(&txn)?;
-        let last_snapshot = match snapshot_seq {
-            0 => None,
-            seq => snapshots.get(seq)?.map(|bytes| SnapshotMark {
-                bytes: bytes.value().len() as u64,
-                paid_for: false,
-            }),
+        let (last_snapshot, part_positions) = match snapshot_seq {
+            0 => (None, snapshot_parts::PartPositions::new()),
+            seq => match snapshots.get(seq)? {
+                Some(bytes) => (
+                    Some(SnapshotMark {
+                        bytes: bytes.value().len() as u64,
+                        paid_for: false,
+                    }),
+                    // The parts it names (it was read with them); none for one of one value.
+                    codec::cluster_parts::decode_manifest_clusters(seq, bytes.value())
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect(),
+                ),
+                None => (None, snapshot_parts::PartPositions::new()),
+            },
         };
         Ok(LiveState {
             log_bytes_since_snapshot: 0,
@@ -316,6 +335,7 @@ impl Store {
             from_stream,
             log_start,
             skipped_snapshots,
+            part_positions,
         })
     }
 }

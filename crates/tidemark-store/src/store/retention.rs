@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Store;
 use super::restore::{decode_snapshot_or_outdated, skip_corrupt_snapshot};
-use crate::error::{RetentionError, StorageFault};
+use crate::error::{ReadFault, RetentionError, StorageFault};
 use crate::tables::{self, Table};
 
 /// Whether retention may drop the events of an embedded store (its own source of truth: the
@@ -62,18 +62,20 @@ impl Store {
         let txn = db.begin_write()?;
         let cut = {
             let snapshots = txn.open_table(tables::SNAPSHOTS)?;
+            let parts = txn.open_table(tables::CLUSTER_SNAPSHOTS)?;
             // The latest snapshot at or before the position asked for, in the current format.
             let mut cut = None;
             for entry in snapshots.range(..=requested)?.rev() {
                 let (key, value) = entry?;
-                match decode_snapshot_or_outdated(key.value(), value.value()) {
+                match decode_snapshot_or_outdated(Some(&parts), key.value(), value.value()) {
                     Ok(Some(_)) => {
                         cut = Some(key.value());
                         break;
                     }
                     Ok(None) => {}
                     // Never cut at a snapshot that cannot be restored.
-                    Err(corrupt) => skip_corrupt_snapshot(&corrupt),
+                    Err(ReadFault::Corrupt(corrupt)) => skip_corrupt_snapshot(&corrupt),
+                    Err(ReadFault::Storage(fault)) => return Err(fault.into()),
                 }
             }
             let Some(cut) = cut else {
@@ -161,6 +163,30 @@ fn cut_before(txn: &WriteTransaction, cut: u64) -> Result<u64, StorageFault> {
             Table::Meta => {
                 txn.open_table(tables::META)?
                     .insert(tables::LOG_START, cut as i64)?;
+            }
+            // The parts a snapshot kept (at or after the cut; `Snapshots` comes first in the
+            // list) names, which may have been written before the cut.
+            Table::ClusterSnapshots => {
+                let mut named = Some(std::collections::BTreeSet::new());
+                for entry in txn.open_table(tables::SNAPSHOTS)?.iter()? {
+                    let (key, value) = entry?;
+                    match crate::codec::cluster_parts::decode_manifest_clusters(
+                        key.value(),
+                        value.value(),
+                    ) {
+                        Ok(names) => {
+                            if let Some(named) = &mut named {
+                                named.extend(names.unwrap_or_default());
+                            }
+                        }
+                        // One that does not decode: keep every part (never remove on a guess).
+                        Err(_) => named = None,
+                    }
+                }
+                if let Some(named) = named {
+                    txn.open_table(tables::CLUSTER_SNAPSHOTS)?
+                        .retain(|(cluster, at), _| named.contains(&(cluster.to_owned(), at)))?;
+                }
             }
             // Kept whole: the id index goes on deduplicating the events dropped here (a stream
             // message repeating an old id is still a duplicate); the quarantine holds no

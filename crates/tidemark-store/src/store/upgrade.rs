@@ -17,7 +17,7 @@ use tidemark_core::Projections;
 use super::history_tables::{
     HistoryTables, StoreHistory, fold_read_history_cleanly, take_history_fault,
 };
-use super::restore::{latest_usable_snapshot, restore_projections, unread_history};
+use super::restore::{NO_PARTS, latest_usable_snapshot, restore_projections, unread_history};
 use super::write_txn;
 use crate::codec::{self, StoredProjections};
 use crate::error::{OpenError, ReadFault};
@@ -67,11 +67,18 @@ pub(super) fn upgrade_to_layout_2(
             .rev()
             .map(|entry| Ok::<_, ReadFault>(entry?.0.value()));
         let mut skipped = Vec::new();
-        let record =
-            latest_usable_snapshot(&snapshots, candidates, log_start, None, false, &mut skipped)?
-                .ok_or(OpenError::NoUsableSnapshot {
-                first_retained: log_start,
-            })?;
+        let record = latest_usable_snapshot(
+            &snapshots,
+            NO_PARTS,
+            candidates,
+            log_start,
+            None,
+            false,
+            &mut skipped,
+        )?
+        .ok_or(OpenError::NoUsableSnapshot {
+            first_retained: log_start,
+        })?;
         let seq = record.seq;
         let projections = restore_projections(Some(record.projections), None, None);
         let txn = write_txn::begin(db)?;

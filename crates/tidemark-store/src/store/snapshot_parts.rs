@@ -1,0 +1,193 @@
+//! Per-cluster snapshots (snapshot format 8, `codec::cluster_parts`): written, read with their
+//! parts, and removed with the parts no other snapshot names.
+//!
+//! A snapshot at position `s` writes the part `(cluster, s)` of each cluster that changed since
+//! the store's previous snapshot (or whose part no snapshot of this file holds: the first one,
+//! or after a restore from a snapshot of one value), and a manifest naming every cluster's
+//! part. So a part `(c, s)` is named by the snapshots from `s` up to the next part of `c`, and
+//! removing a snapshot removes each part it names that neither neighbouring snapshot names
+//! (the one before names it only if it is at or after `s`; the one after, if its entry for `c`
+//! is still `s`).
+
+use std::collections::BTreeMap;
+
+use redb::{ReadableTable, WriteTransaction};
+use tidemark_core::ClusterPart;
+
+use super::LiveState;
+use super::restore::corrupt;
+use crate::codec::{self, SnapshotRecord, StoredProjections, cluster_parts};
+use crate::error::{CorruptRecord, ReadFault, StorageFault};
+use crate::tables;
+
+/// Where each cluster's latest part is (the entries of the manifest the live state was last
+/// written to or restored from): a cluster that did not change since is named there again.
+pub(super) type PartPositions = BTreeMap<String, u64>;
+
+/// Writes the per-cluster snapshot of `state` at its position: the parts of the clusters that
+/// changed (or that `state.part_positions` does not name), then the manifest; marks the
+/// projections snapshotted. Answers the bytes written.
+pub(super) fn write(txn: &WriteTransaction, state: &mut LiveState) -> Result<u64, StorageFault> {
+    let seq = state.last_seq;
+    let mut parts = txn.open_table(tables::CLUSTER_SNAPSHOTS)?;
+    let mut bytes = 0u64;
+    let mut named: Vec<(String, u64)> = Vec::new();
+    for (cluster, changed) in state.projections.clusters_changed() {
+        let at = match state.part_positions.get(cluster) {
+            Some(&at) if !changed => at,
+            _ => {
+                let written = cluster_parts::encode_cluster_part_into(
+                    cluster,
+                    seq,
+                    &state.projections,
+                    |len| {
+                        bytes += len as u64;
+                        parts.insert_reserve((cluster, seq), len)
+                    },
+                );
+                if let Some(written) = written {
+                    written?;
+                }
+                seq
+            }
+        };
+        named.push((cluster.to_owned(), at));
+    }
+    let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
+    let borrowed: Vec<(&str, u64)> = named.iter().map(|(c, at)| (c.as_str(), *at)).collect();
+    cluster_parts::encode_manifest_into(
+        seq,
+        state.max_time,
+        &borrowed,
+        &state.projections,
+        |len| {
+            bytes += len as u64;
+            snapshots.insert_reserve(seq, len)
+        },
+    )?;
+    state.part_positions = named.into_iter().collect();
+    state.projections.mark_snapshotted();
+    Ok(bytes)
+}
+
+/// Removes the snapshot at `seq` (and its `snapshot_times` entry), and the parts it names that
+/// no other snapshot names. A neighbour that does not decode is taken to name every part (a
+/// part is never removed on a guess; `verify` counts parts no snapshot names).
+pub(super) fn remove_snapshot(txn: &WriteTransaction, seq: u64) -> Result<(), StorageFault> {
+    let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
+    txn.open_table(tables::SNAPSHOT_TIMES)?.remove(seq)?;
+    let Some(removed) = snapshots.remove(seq)? else {
+        return Ok(());
+    };
+    let Ok(Some(named)) = cluster_parts::decode_manifest_clusters(seq, removed.value()) else {
+        return Ok(());
+    };
+    drop(removed);
+    let before = names_of(snapshots.range(..seq)?.next_back())?;
+    let after = names_of(snapshots.range(seq + 1..)?.next())?;
+    let mut parts = txn.open_table(tables::CLUSTER_SNAPSHOTS)?;
+    for (cluster, at) in named {
+        if !before.names(&cluster, at) && !after.names(&cluster, at) {
+            parts.remove((cluster.as_str(), at))?;
+        }
+    }
+    Ok(())
+}
+
+/// The parts a neighbouring snapshot names.
+enum Names {
+    /// No snapshot there, or one of one value: none.
+    None,
+    /// It does not decode: taken to name every part.
+    Unknown,
+    /// A manifest's entries, sorted by cluster.
+    Parts(Vec<(String, u64)>),
+}
+
+impl Names {
+    fn names(&self, cluster: &str, at: u64) -> bool {
+        match self {
+            Self::None => false,
+            Self::Unknown => true,
+            Self::Parts(names) => names
+                .binary_search_by(|(c, _)| c.as_str().cmp(cluster))
+                .is_ok_and(|i| names[i].1 == at),
+        }
+    }
+}
+
+type SnapshotEntry<'a> = (
+    redb::AccessGuard<'a, u64>,
+    redb::AccessGuard<'a, &'static [u8]>,
+);
+
+/// What the snapshot `entry` (if any) names.
+fn names_of(
+    entry: Option<Result<SnapshotEntry<'_>, redb::StorageError>>,
+) -> Result<Names, StorageFault> {
+    let Some(entry) = entry else {
+        return Ok(Names::None);
+    };
+    let (key, value) = entry?;
+    Ok(
+        match cluster_parts::decode_manifest_clusters(key.value(), value.value()) {
+            Ok(Some(names)) => Names::Parts(names),
+            Ok(None) => Names::None,
+            Err(_) => Names::Unknown,
+        },
+    )
+}
+
+/// Decodes the snapshot stored under `seq`, reading a per-cluster snapshot's parts from
+/// `parts` (`None`: a store without the table, which holds no per-cluster snapshot). A part
+/// that is missing or does not decode makes the snapshot corrupt.
+pub(crate) fn decode_with_parts(
+    parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
+    seq: u64,
+    bytes: &[u8],
+    any_format: bool,
+) -> Result<SnapshotRecord<StoredProjections>, ReadFault> {
+    if bytes.first() != Some(&codec::SNAPSHOT_FORMAT) {
+        let decoded = if any_format {
+            codec::decode_snapshot_of_any_format(seq, bytes)
+        } else {
+            codec::decode_snapshot(seq, bytes)
+        };
+        return decoded.map_err(|e| corrupt("snapshots", seq, e).into());
+    }
+    let manifest = cluster_parts::decode_manifest(seq, bytes)
+        .map_err(|e| ReadFault::from(corrupt("snapshots", seq, e)))?;
+    let mut read = Vec::with_capacity(manifest.projections.clusters.len());
+    for (cluster, at) in &manifest.projections.clusters {
+        read.push(read_part(parts, cluster, *at)?);
+    }
+    Ok(cluster_parts::assemble(manifest, read))
+}
+
+/// The part `(cluster, at)`, decoded.
+fn read_part(
+    parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
+    cluster: &str,
+    at: u64,
+) -> Result<ClusterPart, ReadFault> {
+    let key = || format!("({cluster:?}, {at})");
+    let missing = || -> ReadFault {
+        part_corrupt(
+            key(),
+            codec::CodecError::Inconsistent("a snapshot names this part, which is missing".into()),
+        )
+        .into()
+    };
+    let Some(parts) = parts else {
+        return Err(missing());
+    };
+    let Some(bytes) = parts.get((cluster, at))? else {
+        return Err(missing());
+    };
+    cluster_parts::decode_cluster_part(cluster, at, bytes.value())
+        .map_err(|e| part_corrupt(key(), e).into())
+}
+
+fn part_corrupt(key: String, problem: codec::CodecError) -> CorruptRecord {
+    corrupt("cluster_snapshots", key, problem)
+}
