@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 mod filter_indexes;
 mod history_tables;
@@ -34,8 +34,9 @@ use tidemark_core::{Event, Projections};
 use crate::codec::{self, StoredProjections};
 use crate::error::{OpenError, ReadFault, StorageFault};
 use crate::store::{
-    Store, check_checkpoint, decode_log, decode_snapshot_or_outdated, finding_index_entries,
-    incident_of, open_database_read_only, read_layout, type_index, unread_history,
+    DbSlot, Handle, Store, StoreHistory, check_checkpoint, decode_log, decode_snapshot_or_outdated,
+    finding_index_entries, incident_of, open_database_read_only, read_layout, type_index,
+    unread_history,
 };
 use crate::tables::{self, Table};
 
@@ -160,10 +161,19 @@ impl Store {
             .into());
         }
         let integrity = integrity_check(path);
+        // In a slot, as a store holds it: the fold from a snapshot reads the history tables
+        // back through it when a flap window widens.
+        let slot = Arc::new(DbSlot::new(Some(Handle::Read(db))));
         let mut checked = BTreeMap::new();
         let mut notes = Vec::new();
         let walk = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            check_records(&db, &mut findings, &mut checked, &mut notes, &mut progress)
+            check_records(
+                &slot,
+                &mut findings,
+                &mut checked,
+                &mut notes,
+                &mut progress,
+            )
         }));
         match walk {
             Ok(result) => result?,
@@ -196,12 +206,17 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 
 /// Every record of every table, checked against its checksum and against the log.
 fn check_records(
-    db: &redb::ReadOnlyDatabase,
+    slot: &Arc<DbSlot>,
     findings: &mut Findings,
     checked: &mut BTreeMap<&'static str, u64>,
     notes: &mut Vec<String>,
     progress: &mut impl FnMut(u64, u64),
 ) -> Result<(), VerifyError> {
+    let history = StoreHistory::over(slot);
+    let db = slot.read();
+    let Some(Handle::Read(db)) = &*db else {
+        unreachable!("verify puts the read-only handle in the slot")
+    };
     let txn = db.begin_read()?;
     // The tables of the list the file lacks: named, and nothing more can be checked.
     let missing = tables::missing_tables(&txn)?;
@@ -242,7 +257,7 @@ fn check_records(
 
     // Where the fold starts: position 0, or (retention cut the log) the earliest snapshot it can
     // start from. Index entries at or before it cannot be derived and are not compared.
-    let (fold_start, mut fold) = fold_start(&snapshots, parts, log_start, findings)?;
+    let (fold_start, mut fold) = fold_start(&snapshots, parts, &history, log_start, findings)?;
     let mut fold_ok = true;
     let mut snapshot_keys: Vec<u64> = snapshots
         .range(fold_start.saturating_add(1)..)?
@@ -498,14 +513,15 @@ fn check_records(
     Ok(())
 }
 
-/// The projections of a snapshot the check folds on from: the history a live snapshot lacks
-/// is not read (the check compares live states and the history the fold writes).
-fn restore_for_check(snapshot: StoredProjections) -> Projections {
+/// The projections of a snapshot the check folds on from (the check compares live states and
+/// the history the fold writes): a live snapshot's history is read from the file's tables
+/// (where a widened flap window reads it back), and what the fold writes from here is not kept
+/// (it would grow with the log).
+fn restore_for_check(snapshot: StoredProjections, history: &StoreHistory) -> Projections {
     match snapshot {
         StoredProjections::WithHistory(snapshot) => Projections::restore_owned(snapshot),
-        // The history it writes from here is not kept (it would grow with the log).
         StoredProjections::Live(snapshot) => {
-            Projections::restore_live_owned(snapshot, unread_history(), Some(u64::MAX))
+            Projections::restore_live_owned(snapshot, Arc::new(history.clone()), Some(u64::MAX))
         }
     }
 }
@@ -515,6 +531,7 @@ fn restore_for_check(snapshot: StoredProjections) -> Projections {
 fn fold_start(
     snapshots: &impl ReadableTable<u64, &'static [u8]>,
     parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
+    history: &StoreHistory,
     log_start: u64,
     findings: &mut Findings,
 ) -> Result<(u64, Projections), VerifyError> {
@@ -525,14 +542,14 @@ fn fold_start(
         let (key, value) = entry?;
         match decode_snapshot_or_outdated(parts, key.value(), value.value()) {
             Ok(Some(record)) => {
-                return Ok((record.seq, restore_for_check(record.projections)));
+                return Ok((record.seq, restore_for_check(record.projections, history)));
             }
             // An older format: the store resumes from it when its layout is today's (the log
             // before it is gone), and so does the check.
             Ok(None) => {
                 match crate::codec::decode_snapshot_of_any_format(key.value(), value.value()) {
                     Ok(record) => {
-                        return Ok((record.seq, restore_for_check(record.projections)));
+                        return Ok((record.seq, restore_for_check(record.projections, history)));
                     }
                     Err(e) => findings.add("snapshots", key.value(), e.to_string()),
                 }

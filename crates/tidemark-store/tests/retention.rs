@@ -291,3 +291,80 @@ fn an_embedded_store_drops_old_events_when_allowed_and_says_they_are_gone() {
     let verified = Store::verify(&path, |_, _| {}).unwrap();
     assert!(verified.is_clean(), "{verified:?}");
 }
+
+/// A flap window widened after a retention cut: the store's fold reads the auto-resolutions
+/// the wider window reaches back to (from before the cut) from its history tables, and so does
+/// `verify`, which folds from the snapshot at the cut: the store verifies clean, and the
+/// finding flaps by the count rule as the fold of the whole log says.
+#[test]
+fn a_window_widened_after_a_cut_reads_the_history_from_before_it_and_verifies_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("widened.redb");
+    let config = StoreConfig {
+        snapshot_every: 10,
+        snapshot_keep_every: 10,
+        snapshot_bytes_ratio: 0,
+        ..StoreConfig::default()
+    };
+    // A minute apart; a 60-second window and one clean cycle to resolve: k0 comes and goes
+    // every other cycle (each absence auto-resolves it), so at most one auto-resolution is
+    // ever inside the window.
+    let at = |i: usize| format!("2026-03-02T{:02}:{:02}:00Z", 10 + i / 60, i % 60);
+    let mut events = vec![decode_event(&format!(
+        r#"{{"id":"w-0","schema":1,"type":"settings.changed","time":"{}","source":"ui","cluster":"c1","data":{{"clean_cycles_to_resolve":0,"flap_window_secs":60,"flap_threshold":2}}}}"#,
+        at(0)
+    ))
+    .unwrap()];
+    for i in 1..40 {
+        let findings = if i % 2 == 1 {
+            r#"{"check_key":"k0","category":"pods","severity":"error","title":"down"}"#
+        } else {
+            ""
+        };
+        events.push(
+            decode_event(&format!(
+                r#"{{"id":"w-{i}","schema":1,"type":"cycle.completed","time":"{}","source":"probe","cluster":"c1","data":{{"cycle":"{i}","categories":["pods"],"findings":[{findings}]}}}}"#,
+                at(i)
+            ))
+            .unwrap(),
+        );
+    }
+    // Widened to a day after the cut: the auto-resolutions before it count again.
+    let widen = decode_event(&format!(
+        r#"{{"id":"w-widen","schema":1,"type":"settings.changed","time":"{}","source":"ui","cluster":"c1","data":{{"flap_window_secs":86400}}}}"#,
+        at(40)
+    ))
+    .unwrap();
+    let mut whole = Projections::new();
+    for (seq, event) in (1..).zip(events.iter().chain([&widen])) {
+        whole.apply(seq, event);
+    }
+    let flapping = |p: &Projections| {
+        p.findings()
+            .flaps(None)
+            .iter()
+            .any(|f| f.check_key == "k0" && f.flapping)
+    };
+    assert!(
+        flapping(&whole),
+        "the fold of the whole log: k0 flaps once the window widens"
+    );
+    {
+        let store = Store::open(&path, config.clone()).unwrap();
+        let inputs: Vec<Input> = events.iter().cloned().map(Input::Event).collect();
+        for batch in inputs.chunks(10) {
+            store.append(batch, NOW).unwrap();
+        }
+        store
+            .drop_events_before(Some(30), EmbeddedRetention::Allow)
+            .unwrap();
+        store.append(&[Input::Event(widen.clone())], NOW).unwrap();
+        store.snapshot_now().unwrap();
+        assert!(store.projection_snapshot() == whole.snapshot());
+        assert!(store.read(flapping));
+    }
+    let report = Store::verify(&path, |_, _| {}).unwrap();
+    assert!(report.is_clean(), "{report:#?}");
+    let store = Store::open(&path, config).unwrap();
+    assert!(store.projection_snapshot() == whole.snapshot());
+}

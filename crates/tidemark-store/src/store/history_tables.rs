@@ -446,7 +446,7 @@ impl Store {
 impl StoreHistory {
     /// The reader over the database slot `db` (a store's, possibly before its handle is put
     /// in it: nothing is read until a call).
-    pub(super) fn over(db: &Arc<DbSlot>) -> Self {
+    pub(crate) fn over(db: &Arc<DbSlot>) -> Self {
         Self {
             db: Arc::downgrade(db),
         }

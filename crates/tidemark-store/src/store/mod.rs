@@ -80,6 +80,7 @@ use append::WriteBlock;
 pub use backup::{BackupInfo, CompactReport};
 pub use event_streams::EventFilter;
 pub use events::{EVENTS_SCAN_BUDGET, EventsPage};
+pub(crate) use history_tables::StoreHistory;
 pub(crate) use index::{finding_index_entries, incident_of, type_index};
 pub(crate) use open::{open_database_read_only, read_layout};
 pub use projections::{At, PastProjections};
@@ -204,11 +205,11 @@ pub struct Store {
 /// Where the open database is: `None` only while a reopen after an I/O error failed (and while
 /// a store is being opened). A `parking_lot` lock: the history reader a fold reads through takes
 /// it recursively (see the lock order above).
-type DbSlot = parking_lot::RwLock<Option<Handle>>;
+pub(crate) type DbSlot = parking_lot::RwLock<Option<Handle>>;
 
 /// The open database: read-write (serve, ingest, rebuild, compact), or read-only (the read
 /// commands), which never writes a byte of the file.
-enum Handle {
+pub(crate) enum Handle {
     Write(Database),
     Read(redb::ReadOnlyDatabase),
 }
