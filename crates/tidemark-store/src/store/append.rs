@@ -430,12 +430,12 @@ impl Store {
         thin: bool,
     ) -> Result<(), StorageFault> {
         let seq = state.last_seq;
-        let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
-        let mut times = txn.open_table(tables::SNAPSHOT_TIMES)?;
         // The previous snapshot's position, read from `snapshot_times` (same keys, 8-byte
-        // values): a range over `snapshots` would read the previous snapshot's whole leaf (the
-        // whole state, tens of MB with many findings) only to learn its key.
-        let previous = times
+        // values): a range over `snapshots` would read the previous snapshot's whole leaf (a
+        // snapshot of one value holds the whole state, tens of MB with many findings) only to
+        // learn its key.
+        let previous = txn
+            .open_table(tables::SNAPSHOT_TIMES)?
             .range(..seq)?
             .next_back()
             .transpose()?
@@ -450,21 +450,19 @@ impl Store {
         });
         let bytes = if state.projections.findings().history_is_shared() {
             // Per cluster: the parts of the clusters that changed, and a manifest.
-            drop((snapshots, times));
-            let bytes = snapshot_parts::write(txn, state)?;
-            txn.open_table(tables::SNAPSHOT_TIMES)?
-                .insert(seq, state.max_time.map_or(i64::MIN, Timestamp::unix_nanos))?;
-            bytes
+            snapshot_parts::write(txn, state)?
         } else {
             // Encoded straight into the table's value: never held in a buffer of its own too.
             let mut bytes = 0;
+            let mut snapshots = txn.open_table(tables::SNAPSHOTS)?;
             codec::encode_snapshot_of_into(seq, state.max_time, &state.projections, |len| {
                 bytes = len as u64;
                 snapshots.insert_reserve(seq, len)
             })?;
-            times.insert(seq, state.max_time.map_or(i64::MIN, Timestamp::unix_nanos))?;
             bytes
         };
+        txn.open_table(tables::SNAPSHOT_TIMES)?
+            .insert(seq, state.max_time.map_or(i64::MIN, Timestamp::unix_nanos))?;
         // Thinned after the new snapshot is written: the parts it names again are kept.
         if let Some(previous) = thinned {
             snapshot_parts::remove_snapshot(txn, previous)?;
