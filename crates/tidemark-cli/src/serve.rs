@@ -49,8 +49,9 @@ pub struct ServeArgs {
     pub max_rejected_listed: usize,
     #[command(flatten)]
     pub quarantine: crate::store_cmds::QuarantineBoundArgs,
-    /// Write a projection snapshot every N events (a restart replays at most N events).
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    /// Write a projection snapshot at least every N events (a restart replays at most N
+    /// events); the bytes rule below writes them sooner, as often as the log pays for them.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub snapshot_every: u64,
     /// Also write (and keep, for time travel) a snapshot once the log written since the last
     /// one takes R times its bytes, at least 1,000 events apart: a small live state is
