@@ -54,8 +54,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub snapshot_every: u64,
     /// Also write (and keep, for time travel) a snapshot once the log written since the last
-    /// one takes R times its bytes, at least 1,000 events apart: a small live state is
-    /// snapshotted often, and the snapshots kept so take at most 1/R of the log. 0: off.
+    /// one takes R times the bytes that snapshot wrote, at least 1,000 events apart: a small
+    /// live state is snapshotted often, and the snapshots kept so take at most 1/R of the log.
+    /// 0: off.
     #[arg(long, default_value_t = 4, value_name = "R")]
     pub snapshot_bytes_ratio: u64,
     /// Most index entries and events one `GET /v1/events` page reads: filters that match often

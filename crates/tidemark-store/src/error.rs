@@ -17,6 +17,15 @@ pub struct CorruptRecord {
 }
 
 impl CorruptRecord {
+    /// The record of `table` under `key` that `problem` makes unreadable.
+    pub(crate) fn new(table: &'static str, key: impl ToString, problem: CodecError) -> Self {
+        Self {
+            table,
+            key: key.to_string(),
+            problem,
+        }
+    }
+
     /// What an operator does about it (`docs/runbooks/corrupt-store.md` says more).
     pub fn what_to_do(&self) -> &'static str {
         match self.table {

@@ -106,7 +106,8 @@ pub struct StoreConfig {
     /// (`snapshot_bytes_ratio`).
     pub snapshot_keep_every: u64,
     /// Write a snapshot once the log records appended since the last one take this many times
-    /// its bytes (and at least `snapshot_min_every` events were applied), and keep it: a small
+    /// the bytes it wrote (a per-cluster snapshot: the parts of the clusters that changed and
+    /// its manifest; and at least `snapshot_min_every` events were applied), and keep it: a small
     /// live state (store layout 2: the live state only, not the history) is snapshotted often,
     /// so time travel folds few events, while the snapshots kept this way take at most
     /// `1 / ratio` of the log's bytes. 0: only `snapshot_every` writes snapshots.
@@ -153,8 +154,9 @@ struct LiveState {
     /// The bytes of the log records appended since the last snapshot (0 after an open: the
     /// events it folded are not counted).
     log_bytes_since_snapshot: u64,
-    /// The last snapshot's size in bytes, and whether the log bytes before it paid for keeping
-    /// it (`StoreConfig::snapshot_bytes_ratio`); `None` before the store's first snapshot.
+    /// The bytes the last snapshot wrote (after a restore: its record's), and whether the log
+    /// bytes before it paid for keeping it (`StoreConfig::snapshot_bytes_ratio`); `None`
+    /// before the store's first snapshot.
     last_snapshot: Option<SnapshotMark>,
     /// What the quarantine holds.
     quarantine: QuarantineTally,
@@ -172,7 +174,8 @@ struct LiveState {
 /// What the writer remembers of the last snapshot it wrote (or restored from).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct SnapshotMark {
-    /// Its encoded size.
+    /// The bytes it wrote (a per-cluster snapshot: the parts of the clusters that changed, and
+    /// its manifest; one restored from: its record in `snapshots`).
     bytes: u64,
     /// The log bytes written between the snapshot before it and it reached
     /// `snapshot_bytes_ratio` times that one's size: it is kept (not thinned).

@@ -22,11 +22,7 @@ pub(crate) fn corrupt(
     key: impl ToString,
     problem: codec::CodecError,
 ) -> CorruptRecord {
-    CorruptRecord {
-        table,
-        key: key.to_string(),
-        problem,
-    }
+    CorruptRecord::new(table, key, problem)
 }
 
 pub(crate) fn decode_log(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CorruptRecord> {

@@ -15,7 +15,6 @@ use redb::{ReadableTable, WriteTransaction};
 use tidemark_core::ClusterPart;
 
 use super::LiveState;
-use super::restore::corrupt;
 use crate::codec::{self, SnapshotRecord, StoredProjections, cluster_parts};
 use crate::error::{CorruptRecord, ReadFault, StorageFault};
 use crate::tables;
@@ -153,10 +152,10 @@ pub(crate) fn decode_with_parts(
         } else {
             codec::decode_snapshot(seq, bytes)
         };
-        return decoded.map_err(|e| corrupt("snapshots", seq, e).into());
+        return decoded.map_err(|e| snapshot_corrupt(seq, e).into());
     }
     let manifest = cluster_parts::decode_manifest(seq, bytes)
-        .map_err(|e| ReadFault::from(corrupt("snapshots", seq, e)))?;
+        .map_err(|e| ReadFault::from(snapshot_corrupt(seq, e)))?;
     let mut read = Vec::with_capacity(manifest.projections.clusters.len());
     for (cluster, at) in &manifest.projections.clusters {
         read.push(read_part(parts, cluster, *at)?);
@@ -189,5 +188,9 @@ fn read_part(
 }
 
 fn part_corrupt(key: String, problem: codec::CodecError) -> CorruptRecord {
-    corrupt("cluster_snapshots", key, problem)
+    CorruptRecord::new("cluster_snapshots", key, problem)
+}
+
+fn snapshot_corrupt(seq: u64, problem: codec::CodecError) -> CorruptRecord {
+    CorruptRecord::new("snapshots", seq, problem)
 }
