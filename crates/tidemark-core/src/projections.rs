@@ -191,6 +191,36 @@ impl Projections {
         self.incidents.snapshot_serializer()
     }
 
+    /// Resumes from a per-cluster snapshot: its cluster parts restored one at a time, as
+    /// `parts` yields them (so a store never holds every cluster's decoded part at once), and
+    /// its `incidents`; the findings' history read through `reader` as
+    /// [`Self::restore_live_owned`] reads it. Gives what `restore_live_owned` gives for the
+    /// snapshot [`LiveProjectionsSnapshot::from_parts`] makes of the same parts; the first
+    /// error `parts` yields is the answer.
+    pub fn restore_live_parts<E>(
+        parts: impl IntoIterator<Item = Result<ClusterPart, E>>,
+        incidents: IncidentsSnapshot<'static>,
+        reader: std::sync::Arc<dyn SharedHistoryReader>,
+        as_of: Option<u64>,
+    ) -> Result<Self, E> {
+        let mut findings = FindingsProjection::new();
+        let mut orphans = OrphanProjection::new();
+        for part in parts {
+            let part = part?;
+            findings.restore_live_cluster(part.findings);
+            if let Some(saved) = part.orphans {
+                orphans.restore_cluster(saved);
+            }
+        }
+        findings.read_history_from(reader, as_of);
+        Ok(Self {
+            findings,
+            orphans,
+            incidents: IncidentProjection::restore_owned(incidents),
+            changes: Vec::new(),
+        })
+    }
+
     /// Reads the findings' history through `reader` from now on (see
     /// [`FindingsProjection::read_history_from`]).
     pub fn read_history_from(

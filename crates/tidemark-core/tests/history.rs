@@ -238,6 +238,27 @@ fn a_live_snapshot_and_a_shared_history_show_what_the_history_in_memory_shows() 
                     &postcard::to_allocvec(&live.live_snapshot()).unwrap()
                 );
                 let decoded: LiveProjectionsSnapshot = postcard::from_bytes(&bytes).unwrap();
+                // By cluster parts (a per-cluster snapshot): each part serialized from the live
+                // state is that cluster's share of the snapshot, and the parts restored one at a
+                // time give the state the whole snapshot gives.
+                let (parts, incidents) = decoded.clone().into_parts();
+                for part in &parts {
+                    let cluster = part.findings.cluster.as_ref();
+                    let written = live.live_cluster_part_serializer(cluster).unwrap();
+                    prop_assert_eq!(
+                        postcard::to_allocvec(&written).unwrap(),
+                        postcard::to_allocvec(part).unwrap()
+                    );
+                }
+                let by_parts = Projections::restore_live_parts(
+                    parts.into_iter().map(Ok::<_, std::convert::Infallible>),
+                    incidents,
+                    tables.clone(),
+                    None,
+                )
+                .unwrap();
+                prop_assert!(by_parts.live_snapshot() == decoded);
+                prop_assert_eq!(shown(&by_parts), shown(&memory));
                 // The rest is folded from the restored state, not the one that never stopped.
                 live = Projections::restore_live_owned(decoded.clone(), tables.clone(), None);
                 at_cut = Some((decoded, shown(&memory)));

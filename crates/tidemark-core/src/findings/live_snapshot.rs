@@ -181,31 +181,49 @@ impl FindingsProjection {
     /// reader of the history the snapshot was written beside
     /// ([`Self::read_history_from`]) before reading a finding's past.
     pub fn restore_live_owned(snapshot: LiveFindingsSnapshot) -> Self {
-        Self::restore_clusters(snapshot.clusters, |_, cluster, f| {
-            let finding = Finding {
-                check_key: f.check_key.into_owned().into_boxed_str(),
-                category: cluster.intern_category(&f.category),
-                severity: f.severity,
-                title: f.title.into_owned(),
-                detail: f.detail.map(Cow::into_owned),
-                resource: f.resource.map(|r| Box::new(r.into_owned())),
-                clean_cycles: f.clean_cycles,
-                last_seen_at: f.last_seen_at,
-                current: f.current.into_owned(),
-                occurrence_count: f.occurrence_count,
-                active_slot: NOT_ACTIVE,
-                seen_stamp: 0,
-                seen_index: 0,
-                open_run: f.open_run,
-                flap: FlapState::restore_live(
-                    f.flap,
-                    f.open_flap_episodes.into_owned(),
-                    f.flap_episode_count,
-                    f.first_flap_started,
-                    f.auto_resolved_at.into_owned(),
-                ),
-            };
-            (finding, f.active)
-        })
+        Self::restore_clusters(snapshot.clusters, live_finding)
     }
+
+    /// Restores one cluster of a live snapshot into this projection (whose history is in
+    /// memory until [`Self::read_history_from`]): a snapshot's clusters restored one at a time,
+    /// as a per-cluster snapshot's parts are read, give the projection
+    /// [`Self::restore_live_owned`] gives.
+    pub fn restore_live_cluster(
+        &mut self,
+        saved: ClusterSnapshot<'static, Vec<LiveFindingSnapshot<'static>>>,
+    ) {
+        self.restore_cluster(saved, live_finding);
+    }
+}
+
+/// The live finding a live snapshot's finding restores to, and whether it is active.
+fn live_finding(
+    _: &str,
+    cluster: &mut ClusterFindings,
+    f: LiveFindingSnapshot<'static>,
+) -> (Finding, bool) {
+    let finding = Finding {
+        check_key: f.check_key.into_owned().into_boxed_str(),
+        category: cluster.intern_category(&f.category),
+        severity: f.severity,
+        title: f.title.into_owned(),
+        detail: f.detail.map(Cow::into_owned),
+        resource: f.resource.map(|r| Box::new(r.into_owned())),
+        clean_cycles: f.clean_cycles,
+        last_seen_at: f.last_seen_at,
+        current: f.current.into_owned(),
+        occurrence_count: f.occurrence_count,
+        active_slot: NOT_ACTIVE,
+        seen_stamp: 0,
+        seen_index: 0,
+        open_run: f.open_run,
+        flap: FlapState::restore_live(
+            f.flap,
+            f.open_flap_episodes.into_owned(),
+            f.flap_episode_count,
+            f.first_flap_started,
+            f.auto_resolved_at.into_owned(),
+        ),
+    };
+    (finding, f.active)
 }

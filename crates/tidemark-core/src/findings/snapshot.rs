@@ -418,42 +418,51 @@ impl FindingsProjection {
     ) -> Self {
         let mut projection = Self::new();
         for saved in clusters {
-            let cluster = projection.cluster_mut(&saved.cluster);
-            cluster.settings = saved.settings.into_owned().within_limits();
-            cluster.clock = saved.clock;
-            cluster.cycle_stamp = saved.cycles;
-            cluster.drifts = saved.drifts.into_owned();
-            for c in saved.categories {
-                let id = cluster.intern_category(&c.name) as usize;
-                cluster.category_runs[id] = c.runs;
-                cluster.category_last_run[id] = (c.last_cycle, c.last_at, c.last_seq);
-                cluster.category_churn[id] = c.churn.into_owned();
-            }
-            cluster.findings.reserve_exact(saved.findings.len());
-            cluster
-                .by_key
-                .reserve(&cluster.findings, saved.findings.len());
-            for f in saved.findings {
-                let index = cluster.findings.len() as u32;
-                let (restored, active) = finding(&saved.cluster, cluster, f);
-                cluster.findings.push(restored);
-                // A snapshot's keys are unique (it is written from a map); were one repeated,
-                // the later finding is the one found by key, as before.
-                cluster.by_key.insert_or_replace(&cluster.findings, index);
-                if active {
-                    cluster.activate(index);
-                }
-                cluster.restore_flap_queues(index);
-            }
-            for key in &saved.unstable_keys {
-                if let Some(index) = cluster.index_of(key) {
-                    cluster.unstable_keys.push(index);
-                }
-            }
-            // A snapshot of an earlier version kept every auto-resolution of the last 30 days:
-            // the live state keeps those inside the cluster's window.
-            cluster.forget_old_auto_resolutions();
+            projection.restore_cluster(saved, &mut finding);
         }
         projection
+    }
+
+    /// Restores one cluster of a snapshot into this projection (see [`Self::restore_clusters`]).
+    pub(super) fn restore_cluster<F>(
+        &mut self,
+        saved: ClusterSnapshot<'static, Vec<F>>,
+        mut finding: impl FnMut(&str, &mut ClusterFindings, F) -> (Finding, bool),
+    ) {
+        let cluster = self.cluster_mut(&saved.cluster);
+        cluster.settings = saved.settings.into_owned().within_limits();
+        cluster.clock = saved.clock;
+        cluster.cycle_stamp = saved.cycles;
+        cluster.drifts = saved.drifts.into_owned();
+        for c in saved.categories {
+            let id = cluster.intern_category(&c.name) as usize;
+            cluster.category_runs[id] = c.runs;
+            cluster.category_last_run[id] = (c.last_cycle, c.last_at, c.last_seq);
+            cluster.category_churn[id] = c.churn.into_owned();
+        }
+        cluster.findings.reserve_exact(saved.findings.len());
+        cluster
+            .by_key
+            .reserve(&cluster.findings, saved.findings.len());
+        for f in saved.findings {
+            let index = cluster.findings.len() as u32;
+            let (restored, active) = finding(&saved.cluster, cluster, f);
+            cluster.findings.push(restored);
+            // A snapshot's keys are unique (it is written from a map); were one repeated,
+            // the later finding is the one found by key, as before.
+            cluster.by_key.insert_or_replace(&cluster.findings, index);
+            if active {
+                cluster.activate(index);
+            }
+            cluster.restore_flap_queues(index);
+        }
+        for key in &saved.unstable_keys {
+            if let Some(index) = cluster.index_of(key) {
+                cluster.unstable_keys.push(index);
+            }
+        }
+        // A snapshot of an earlier version kept every auto-resolution of the last 30 days:
+        // the live state keeps those inside the cluster's window.
+        cluster.forget_old_auto_resolutions();
     }
 }

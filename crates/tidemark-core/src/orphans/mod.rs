@@ -358,19 +358,22 @@ impl OrphanProjection {
 
     /// [`Self::restore`], consuming the snapshot (its parts move into the projection).
     pub fn restore_owned(snapshot: OrphansSnapshot) -> Self {
-        let clusters = snapshot
-            .clusters
-            .into_iter()
-            .map(|saved| {
-                let cluster = ClusterOrphans {
-                    clock: saved.clock,
-                    graph: ClusterGraph::restore(saved.graph),
-                    spans: SpanForest::restore(saved.spans),
-                };
-                (saved.cluster, cluster)
-            })
-            .collect();
-        Self { clusters }
+        let mut projection = Self::new();
+        for saved in snapshot.clusters {
+            projection.restore_cluster(saved);
+        }
+        projection
+    }
+
+    /// Restores one cluster of a snapshot into this projection: a snapshot's clusters restored
+    /// one at a time give the projection [`Self::restore_owned`] gives.
+    pub fn restore_cluster(&mut self, saved: ClusterOrphansSnapshot) {
+        let cluster = ClusterOrphans {
+            clock: saved.clock,
+            graph: ClusterGraph::restore(saved.graph),
+            spans: SpanForest::restore(saved.spans),
+        };
+        self.clusters.insert(saved.cluster, cluster);
     }
 }
 

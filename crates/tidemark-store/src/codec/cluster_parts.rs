@@ -84,6 +84,21 @@ pub fn decode_cluster_part(
     Ok(part)
 }
 
+/// Checks the part stored under `(cluster, seq)` without decoding it: its format, and its
+/// checksum over the key and bytes.
+pub fn check_cluster_part(cluster: &str, seq: u64, bytes: &[u8]) -> Result<(), CodecError> {
+    match bytes.first() {
+        None => Err(CodecError::Empty),
+        Some(&CLUSTER_PART_FORMAT) => {
+            unseal_with_key(&cluster_part_key_bytes(cluster, seq), bytes).map(drop)
+        }
+        Some(&found) => Err(CodecError::UnknownFormat {
+            found,
+            expected: CLUSTER_PART_FORMAT,
+        }),
+    }
+}
+
 /// Encodes the manifest of the per-cluster snapshot at `seq` (format 8) straight into the
 /// storage `reserve` hands out: `clusters` (sorted by name) name each cluster's part.
 pub fn encode_manifest_into<B: AsMut<[u8]>, E>(

@@ -257,8 +257,8 @@ impl Store {
         // reached below.
         let (start, mut findings) = match restored {
             Some(record) => (
-                record.seq,
-                restore_projections(Some(record.projections), history.as_ref(), Some(checkpoint)),
+                record.seq(),
+                record.restore(parts.as_ref(), history.as_ref(), Some(checkpoint))?,
             ),
             None => (
                 0,

@@ -429,12 +429,12 @@ impl Store {
                     first_retained: state.log_start,
                 });
             };
-            rebuilt.projections =
-                restore_projections(Some(record.projections), Some(&history), None);
-            rebuilt.last_seq = record.seq;
-            rebuilt.max_time = record.max_time;
-            rebuilt.snapshot_seq = record.seq;
-            from_snapshot = Some(record.seq);
+            let (seq, max_time) = (record.seq(), record.max_time());
+            rebuilt.projections = record.restore(parts.as_ref(), Some(&history), None)?;
+            rebuilt.last_seq = seq;
+            rebuilt.max_time = max_time;
+            rebuilt.snapshot_seq = seq;
+            from_snapshot = Some(seq);
         }
         let base = rebuilt.last_seq;
 

@@ -11,7 +11,8 @@ use tidemark_core::findings::SharedHistoryReader;
 use tidemark_core::{Event, Projections, Timestamp};
 
 use super::history_tables::{fold_read_history_cleanly, take_history_fault};
-use super::{LiveState, SnapshotMark, Store, snapshot_parts};
+use super::snapshot_parts::{self, UsableSnapshot};
+use super::{LiveState, SnapshotMark, Store};
 use crate::codec::{self, StoredEvent, StoredProjections};
 use crate::error::{CorruptRecord, OpenError, ReadFault};
 use crate::quarantine::QuarantineTally;
@@ -73,7 +74,7 @@ pub(super) fn latest_usable_snapshot(
     not_after: Option<Timestamp>,
     history_in_tables: bool,
     skipped: &mut Vec<CorruptRecord>,
-) -> Result<Option<codec::SnapshotRecord<StoredProjections>>, ReadFault> {
+) -> Result<Option<UsableSnapshot>, ReadFault> {
     for seq in candidates {
         let seq = seq?;
         if seq.saturating_add(1) < log_start {
@@ -82,11 +83,13 @@ pub(super) fn latest_usable_snapshot(
         let Some(bytes) = snapshots.get(seq)? else {
             continue;
         };
-        match decode_snapshot_or_outdated(parts, seq, bytes.value()) {
-            Ok(Some(record))
-                if !history_in_tables
-                    && matches!(record.projections, StoredProjections::Live(_)) =>
-            {
+        let usable = if codec::is_outdated_snapshot(bytes.value()) {
+            Ok(None)
+        } else {
+            snapshot_parts::usable_with_parts(parts, seq, bytes.value(), false).map(Some)
+        };
+        match usable {
+            Ok(Some(record)) if !history_in_tables && record.is_live() => {
                 // Only a store of layout 2 writes live snapshots (the upgrade sets the layout
                 // in the transaction that writes its first): their history is in tables this
                 // store does not have.
@@ -101,7 +104,7 @@ pub(super) fn latest_usable_snapshot(
                 skipped.push(corrupt);
             }
             Ok(Some(record))
-                if not_after.is_some_and(|t| record.max_time.is_some_and(|max| max > t)) =>
+                if not_after.is_some_and(|t| record.max_time().is_some_and(|max| max > t)) =>
             {
                 let corrupt = corrupt(
                     "snapshot_times",
@@ -117,9 +120,10 @@ pub(super) fn latest_usable_snapshot(
             Ok(None) if log_start > 1 => {
                 // Retention cut the log: it cannot be refolded from the start. Resume from the
                 // older snapshot if its layout is today's.
-                match snapshot_parts::decode_with_parts(parts, seq, bytes.value(), true) {
+                match snapshot_parts::usable_with_parts(parts, seq, bytes.value(), true) {
                     Ok(record)
-                        if not_after.is_none_or(|t| record.max_time.is_none_or(|max| max <= t)) =>
+                        if not_after
+                            .is_none_or(|t| record.max_time().is_none_or(|max| max <= t)) =>
                     {
                         tracing::warn!(
                             snapshot = seq,
@@ -149,6 +153,32 @@ pub(super) fn latest_usable_snapshot(
         }
     }
     Ok(None)
+}
+
+impl UsableSnapshot {
+    /// The projections it holds, as [`restore_projections`] restores them: a per-cluster
+    /// snapshot's parts read from `parts` and restored one at a time. A live snapshot needs
+    /// `history` (`latest_usable_snapshot` skips them in a store without one).
+    pub(super) fn restore(
+        self,
+        parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
+        history: Option<&Arc<dyn SharedHistoryReader>>,
+        as_of: Option<u64>,
+    ) -> Result<Projections, ReadFault> {
+        match self {
+            Self::Whole(record) => Ok(restore_projections(
+                Some(record.projections),
+                history,
+                as_of,
+            )),
+            Self::Parts(record) => snapshot_parts::restore_parts(
+                record,
+                parts,
+                history.cloned().expect("checked by the caller"),
+                as_of,
+            ),
+        }
+    }
 }
 
 /// The projections of a snapshot (or of none: the empty state): with the history the snapshot
@@ -271,8 +301,8 @@ impl Store {
         )?;
         let (snapshot_seq, mut projections) = match restored {
             Some(record) => (
-                record.seq,
-                restore_projections(Some(record.projections), history.as_ref(), None),
+                record.seq(),
+                record.restore(parts.as_ref(), history.as_ref(), None)?,
             ),
             None if log_start > 1 => {
                 return Err(OpenError::NoUsableSnapshot {

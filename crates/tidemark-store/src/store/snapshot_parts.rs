@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 
 use redb::{ReadableTable, WriteTransaction};
-use tidemark_core::ClusterPart;
+use std::sync::Arc;
+use tidemark_core::findings::SharedHistoryReader;
+use tidemark_core::{ClusterPart, Projections, Timestamp};
 
 use super::LiveState;
 use crate::codec::{self, SnapshotRecord, StoredProjections, cluster_parts};
@@ -137,6 +139,78 @@ fn names_of(
     )
 }
 
+/// A snapshot a restore can start from (`restore::latest_usable_snapshot`): decoded whole, or a
+/// per-cluster one whose parts were checked (each present, its checksum right) and are decoded
+/// one at a time as the projection is restored, so a restore never holds every cluster's
+/// decoded part at once.
+pub(super) enum UsableSnapshot {
+    Whole(SnapshotRecord<StoredProjections>),
+    Parts(SnapshotRecord<cluster_parts::SnapshotManifest>),
+}
+
+impl UsableSnapshot {
+    pub(super) fn seq(&self) -> u64 {
+        match self {
+            Self::Whole(record) => record.seq,
+            Self::Parts(record) => record.seq,
+        }
+    }
+
+    pub(super) fn max_time(&self) -> Option<Timestamp> {
+        match self {
+            Self::Whole(record) => record.max_time,
+            Self::Parts(record) => record.max_time,
+        }
+    }
+
+    /// Whether it is a live snapshot (the history in the store's tables).
+    pub(super) fn is_live(&self) -> bool {
+        match self {
+            Self::Whole(record) => matches!(record.projections, StoredProjections::Live(_)),
+            Self::Parts(_) => true,
+        }
+    }
+}
+
+/// The projections of a per-cluster snapshot (checked by [`usable_with_parts`]): its parts read
+/// from `parts` and restored one at a time, the findings' history read through `history` (the
+/// live state's with `as_of` `None`, a past state's as of `as_of`).
+pub(super) fn restore_parts(
+    record: SnapshotRecord<cluster_parts::SnapshotManifest>,
+    parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
+    history: Arc<dyn SharedHistoryReader>,
+    as_of: Option<u64>,
+) -> Result<Projections, ReadFault> {
+    let manifest = record.projections;
+    let read = manifest
+        .clusters
+        .iter()
+        .map(|(cluster, at)| read_part(parts, cluster, *at));
+    Projections::restore_live_parts(read, manifest.incidents, history, as_of)
+}
+
+/// Checks the per-cluster snapshot stored under `seq` (format 8): its manifest decodes, and
+/// every part it names is in `parts` with a right checksum (not decoded: see
+/// [`UsableSnapshot`]). A snapshot of another format is decoded whole.
+pub(super) fn usable_with_parts(
+    parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
+    seq: u64,
+    bytes: &[u8],
+    any_format: bool,
+) -> Result<UsableSnapshot, ReadFault> {
+    if bytes.first() != Some(&codec::SNAPSHOT_FORMAT) {
+        return decode_with_parts(parts, seq, bytes, any_format).map(UsableSnapshot::Whole);
+    }
+    let manifest = cluster_parts::decode_manifest(seq, bytes)
+        .map_err(|e| ReadFault::from(snapshot_corrupt(seq, e)))?;
+    for (cluster, at) in &manifest.projections.clusters {
+        let bytes = part_bytes(parts, cluster, *at)?;
+        cluster_parts::check_cluster_part(cluster, *at, bytes.value())
+            .map_err(|e| part_corrupt(part_key(cluster, *at), e))?;
+    }
+    Ok(UsableSnapshot::Parts(manifest))
+}
+
 /// Decodes the snapshot stored under `seq`, reading a per-cluster snapshot's parts from
 /// `parts` (`None`: a store without the table, which holds no per-cluster snapshot). A part
 /// that is missing or does not decode makes the snapshot corrupt.
@@ -169,10 +243,20 @@ fn read_part(
     cluster: &str,
     at: u64,
 ) -> Result<ClusterPart, ReadFault> {
-    let key = || format!("({cluster:?}, {at})");
+    let bytes = part_bytes(parts, cluster, at)?;
+    cluster_parts::decode_cluster_part(cluster, at, bytes.value())
+        .map_err(|e| part_corrupt(part_key(cluster, at), e).into())
+}
+
+/// The stored bytes of the part `(cluster, at)`; missing, a corrupt snapshot.
+fn part_bytes<'t>(
+    parts: Option<&'t impl ReadableTable<(&'static str, u64), &'static [u8]>>,
+    cluster: &str,
+    at: u64,
+) -> Result<redb::AccessGuard<'t, &'static [u8]>, ReadFault> {
     let missing = || -> ReadFault {
         part_corrupt(
-            key(),
+            part_key(cluster, at),
             codec::CodecError::Inconsistent("a snapshot names this part, which is missing".into()),
         )
         .into()
@@ -180,11 +264,12 @@ fn read_part(
     let Some(parts) = parts else {
         return Err(missing());
     };
-    let Some(bytes) = parts.get((cluster, at))? else {
-        return Err(missing());
-    };
-    cluster_parts::decode_cluster_part(cluster, at, bytes.value())
-        .map_err(|e| part_corrupt(key(), e).into())
+    parts.get((cluster, at))?.ok_or_else(missing)
+}
+
+/// How a part's key is named in errors.
+fn part_key(cluster: &str, at: u64) -> String {
+    format!("({cluster:?}, {at})")
 }
 
 fn part_corrupt(key: String, problem: codec::CodecError) -> CorruptRecord {

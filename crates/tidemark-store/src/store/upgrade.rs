@@ -17,7 +17,7 @@ use tidemark_core::Projections;
 use super::history_tables::{
     HistoryTables, StoreHistory, fold_read_history_cleanly, take_history_fault,
 };
-use super::restore::{NO_PARTS, latest_usable_snapshot, restore_projections, unread_history};
+use super::restore::{NO_PARTS, latest_usable_snapshot, unread_history};
 use super::write_txn;
 use crate::codec::{self, StoredProjections};
 use crate::error::{OpenError, ReadFault};
@@ -79,8 +79,10 @@ pub(super) fn upgrade_to_layout_2(
         .ok_or(OpenError::NoUsableSnapshot {
             first_retained: log_start,
         })?;
-        let seq = record.seq;
-        let projections = restore_projections(Some(record.projections), None, None);
+        let seq = record.seq();
+        // A store of layout 1 holds no live snapshot (skipped above): this restores the
+        // history the snapshot holds, in memory.
+        let projections = record.restore(NO_PARTS, None, None)?;
         let txn = write_txn::begin(db)?;
         {
             let mut history = HistoryTables::open(&txn)?;
