@@ -198,6 +198,54 @@ fn a_corrupt_snapshot_is_skipped_and_the_state_folded_from_an_earlier_one_or_the
     assert!(store.projection_snapshot() == expected);
 }
 
+/// Bits flipped in one cluster's part of a per-cluster snapshot: the snapshot is skipped (its
+/// parts are checked before the restore starts), named by the part; the state is folded from
+/// an earlier snapshot and equals a clean fold; verify lists the part.
+#[test]
+fn a_corrupt_cluster_part_skips_its_snapshot_and_names_the_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let count = 47;
+    make_store(&path, count);
+    let part = {
+        use redb::ReadableDatabase;
+        let db = redb::ReadOnlyDatabase::open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let parts = txn.open_table(tables::CLUSTER_SNAPSHOTS).unwrap();
+        parts
+            .get(("c1", count as u64))
+            .unwrap()
+            .unwrap()
+            .value()
+            .to_vec()
+    };
+    flip_in_file(&path, &part, part.len() / 2, 4);
+    let expected = fold(count).snapshot();
+    for read_only in [true, false] {
+        let store = if read_only {
+            Store::open_read_only(&path, config())
+        } else {
+            Store::open(&path, config())
+        }
+        .unwrap_or_else(|e| panic!("a corrupt part stopped the open: {e}"));
+        let skipped = store.skipped_snapshots();
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(
+            (skipped[0].table, skipped[0].key.as_str()),
+            ("cluster_snapshots", r#"("c1", 47)"#)
+        );
+        assert!(store.projection_snapshot() == expected);
+        let (past, _) = store.projection_at(At::Seq(count as u64)).unwrap();
+        assert!(past.snapshot() == expected);
+    }
+    let report = verify(&path);
+    assert_eq!(
+        listed(&report),
+        [("cluster_snapshots", r#"("c1", 47)"#)],
+        "{report:#?}"
+    );
+}
+
 /// On a replica whose log retention cut at a snapshot, a corrupt snapshot there cannot be
 /// refolded around: the open says to restore a backup or follow the stream into a new store.
 #[test]

@@ -8,7 +8,7 @@ use tidemark_core::{Event, FindingView, Projections, ProjectionsSnapshot, Timest
 
 use super::Store;
 use super::history_tables::{fold_read_history_cleanly, take_history_fault};
-use super::restore::{latest_usable_snapshot, replay_range, restore_projections};
+use super::restore::{replay_range, restore_latest_usable, restore_projections};
 use crate::error::{QueryError, ReadFault};
 use crate::tables::{self, Table};
 
@@ -228,13 +228,17 @@ impl Store {
             At::Seq(_) => None,
             At::Time(t) => Some(t),
         };
-        let restored = latest_usable_snapshot(
+        // Read as of the checkpoint while folding (what a widened flap window reads back is
+        // older than the event that widens it, so it is all there); moved to the position
+        // reached below.
+        let restored = restore_latest_usable(
             &snapshots,
             parts.as_ref(),
             candidates,
             log_start,
             not_after,
-            history.is_some(),
+            history.as_ref(),
+            Some(checkpoint),
             &mut skipped,
         )?;
         if restored.is_none() && log_start > 1 && !skipped.is_empty() {
@@ -252,14 +256,8 @@ impl Store {
                 first_retained: log_start,
             });
         }
-        // Read as of the checkpoint while folding (what a widened flap window reads back is
-        // older than the event that widens it, so it is all there); moved to the position
-        // reached below.
         let (start, mut findings) = match restored {
-            Some(record) => (
-                record.seq(),
-                record.restore(parts.as_ref(), history.as_ref(), Some(checkpoint))?,
-            ),
+            Some((seq, _, projections)) => (seq, projections),
             None => (
                 0,
                 restore_projections(None, history.as_ref(), Some(checkpoint)),

@@ -26,7 +26,7 @@ use super::backup::copy_table_where;
 use super::history_tables::{HistoryTables, fold_read_history_cleanly, take_history_fault};
 use super::index::{FilterIndexes, index_event};
 use super::open::{CreateTables, open_database};
-use super::restore::{decode_log, latest_usable_snapshot, replay_range, restore_projections};
+use super::restore::{decode_log, replay_range, restore_latest_usable, restore_projections};
 use super::scratch::{rebuild_scratch_path, remove_partial_rebuild};
 use super::{Handle, LiveState, Store, write_txn};
 use crate::codec;
@@ -415,13 +415,14 @@ impl Store {
                 .range(state.log_start.saturating_sub(1)..=checkpoint)?
                 .map(|entry| Ok(entry?.0.value()));
             let mut skipped = Vec::new();
-            let Some(record) = latest_usable_snapshot(
+            let Some((seq, max_time, projections)) = restore_latest_usable(
                 &snapshots,
                 parts.as_ref(),
                 candidates,
                 state.log_start,
                 None,
-                true,
+                Some(&history),
+                None,
                 &mut skipped,
             )?
             else {
@@ -429,8 +430,7 @@ impl Store {
                     first_retained: state.log_start,
                 });
             };
-            let (seq, max_time) = (record.seq(), record.max_time());
-            rebuilt.projections = record.restore(parts.as_ref(), Some(&history), None)?;
+            rebuilt.projections = projections;
             rebuilt.last_seq = seq;
             rebuilt.max_time = max_time;
             rebuilt.snapshot_seq = seq;

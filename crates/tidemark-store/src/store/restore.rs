@@ -155,6 +155,47 @@ pub(super) fn latest_usable_snapshot(
     Ok(None)
 }
 
+/// The latest snapshot among `candidates` that [`latest_usable_snapshot`] finds usable,
+/// restored (a per-cluster one part by part, the history read through `history` as of
+/// `as_of`): its position, its latest event time and its projections. A snapshot whose restore
+/// meets a corrupt record (a part that passed its checksum but does not decode) is skipped
+/// like one that does not decode, and the candidates after it are tried.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn restore_latest_usable(
+    snapshots: &impl ReadableTable<u64, &'static [u8]>,
+    parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
+    mut candidates: impl Iterator<Item = Result<u64, ReadFault>>,
+    log_start: u64,
+    not_after: Option<Timestamp>,
+    history: Option<&Arc<dyn SharedHistoryReader>>,
+    as_of: Option<u64>,
+    skipped: &mut Vec<CorruptRecord>,
+) -> Result<Option<(u64, Option<Timestamp>, Projections)>, ReadFault> {
+    loop {
+        let Some(usable) = latest_usable_snapshot(
+            snapshots,
+            parts,
+            candidates.by_ref(),
+            log_start,
+            not_after,
+            history.is_some(),
+            skipped,
+        )?
+        else {
+            return Ok(None);
+        };
+        let (seq, max_time) = (usable.seq(), usable.max_time());
+        match usable.restore(parts, history, as_of) {
+            Ok(projections) => return Ok(Some((seq, max_time, projections))),
+            Err(ReadFault::Corrupt(corrupt)) => {
+                skip_corrupt_snapshot(&corrupt);
+                skipped.push(corrupt);
+            }
+            Err(storage) => return Err(storage),
+        }
+    }
+}
+
 impl UsableSnapshot {
     /// The projections it holds, as [`restore_projections`] restores them: a per-cluster
     /// snapshot's parts read from `parts` and restored one at a time. A live snapshot needs
@@ -290,20 +331,18 @@ impl Store {
             .range(..=checkpoint)?
             .rev()
             .map(|entry| Ok(entry?.0.value()));
-        let restored = latest_usable_snapshot(
+        let restored = restore_latest_usable(
             &snapshots,
             parts.as_ref(),
             candidates,
             log_start,
             None,
-            history.is_some(),
+            history.as_ref(),
+            None,
             &mut skipped_snapshots,
         )?;
         let (snapshot_seq, mut projections) = match restored {
-            Some(record) => (
-                record.seq(),
-                record.restore(parts.as_ref(), history.as_ref(), None)?,
-            ),
+            Some((seq, _, projections)) => (seq, projections),
             None if log_start > 1 => {
                 return Err(OpenError::NoUsableSnapshot {
                     first_retained: log_start,
