@@ -62,6 +62,15 @@ fn make_store(path: &Path, count: usize) {
     store.snapshot_now().unwrap();
 }
 
+/// The store of `path`, opened read-only or read-write.
+fn open(path: &Path, read_only: bool) -> Result<Store, tidemark_store::OpenError> {
+    if read_only {
+        Store::open_read_only(path, config())
+    } else {
+        Store::open(path, config())
+    }
+}
+
 /// The stored bytes of `key` in a byte-valued table, read through redb.
 fn stored_bytes(path: &Path, table: redb::TableDefinition<u64, &[u8]>, key: u64) -> Vec<u8> {
     use redb::ReadableDatabase;
@@ -168,12 +177,8 @@ fn a_corrupt_snapshot_is_skipped_and_the_state_folded_from_an_earlier_one_or_the
     flips_in_file(&path, &snapshot, &flips);
     let expected = fold(count).snapshot();
     for read_only in [true, false] {
-        let store = if read_only {
-            Store::open_read_only(&path, config())
-        } else {
-            Store::open(&path, config())
-        }
-        .unwrap_or_else(|e| panic!("a corrupt snapshot stopped the open: {e}"));
+        let store = open(&path, read_only)
+            .unwrap_or_else(|e| panic!("a corrupt snapshot stopped the open: {e}"));
         let skipped = store.skipped_snapshots();
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         assert_eq!(
@@ -222,12 +227,8 @@ fn a_corrupt_cluster_part_skips_its_snapshot_and_names_the_part() {
     flip_in_file(&path, &part, part.len() / 2, 4);
     let expected = fold(count).snapshot();
     for read_only in [true, false] {
-        let store = if read_only {
-            Store::open_read_only(&path, config())
-        } else {
-            Store::open(&path, config())
-        }
-        .unwrap_or_else(|e| panic!("a corrupt part stopped the open: {e}"));
+        let store = open(&path, read_only)
+            .unwrap_or_else(|e| panic!("a corrupt part stopped the open: {e}"));
         let skipped = store.skipped_snapshots();
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         assert_eq!(

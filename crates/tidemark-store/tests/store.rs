@@ -741,6 +741,28 @@ fn a_late_span_of_a_dropped_trace_is_counted_in_the_stats_and_survives_reopening
     assert_eq!((stats.late_spans, stats.traces_kept), (1, 2), "{stats:?}");
 }
 
+/// The live snapshot a store's `snapshots` table holds at `seq`, a per-cluster one read with
+/// its parts from `parts`.
+fn live_snapshot_in(
+    snapshots: &impl redb::ReadableTable<u64, &'static [u8]>,
+    parts: &impl redb::ReadableTable<(&'static str, u64), &'static [u8]>,
+    seq: u64,
+) -> tidemark_core::LiveProjectionsSnapshot {
+    let bytes = snapshots.get(seq).unwrap().unwrap();
+    let record = tidemark_store::codec::cluster_parts::decode_snapshot_reading_parts(
+        seq,
+        bytes.value(),
+        |cluster, at| Some(parts.get((cluster, at)).unwrap()?.value().to_vec()),
+    )
+    .unwrap();
+    match record.projections {
+        tidemark_store::codec::StoredProjections::Live(live) => live,
+        tidemark_store::codec::StoredProjections::WithHistory(_) => {
+            panic!("the snapshot at {seq} holds the history")
+        }
+    }
+}
+
 /// Snapshots are thinned to the latest of each `snapshot_keep_every` span of positions (the
 /// previous snapshot's position is read from `snapshot_times`, never by reading the previous
 /// snapshot), `snapshot_times` keeps the same keys, and every kept snapshot, encoded in place
@@ -797,21 +819,12 @@ fn snapshots_are_thinned_to_the_latest_of_each_span_and_each_restores_its_positi
         .open_table(tidemark_store::tables::CLUSTER_SNAPSHOTS)
         .unwrap();
     for seq in snapshot_keys {
-        let bytes = snapshots.get(seq).unwrap().unwrap();
-        let record = tidemark_store::codec::cluster_parts::decode_snapshot_reading_parts(
-            seq,
-            bytes.value(),
-            |cluster, at| Some(parts.get((cluster, at)).unwrap()?.value().to_vec()),
-        )
-        .unwrap();
+        // A store of layout 2 writes live snapshots: the history is in its tables.
+        let live = live_snapshot_in(&snapshots, &parts, seq);
         let mut folded = tidemark_core::Projections::new();
         for (i, event) in events[..seq as usize].iter().enumerate() {
             folded.apply(i as u64 + 1, event);
         }
-        // A store of layout 2 writes live snapshots: the history is in its tables.
-        let tidemark_store::codec::StoredProjections::Live(live) = record.projections else {
-            panic!("the snapshot at {seq} holds the history")
-        };
         assert!(
             live == folded.live_snapshot(),
             "the snapshot at {seq} holds another state than the fold up to it"
@@ -1002,16 +1015,7 @@ fn a_snapshot_writes_the_parts_of_the_clusters_that_changed_and_thinning_keeps_n
             ]
         );
         for seq in snapshot_keys {
-            let bytes = snapshots.get(seq).unwrap().unwrap();
-            let record = tidemark_store::codec::cluster_parts::decode_snapshot_reading_parts(
-                seq,
-                bytes.value(),
-                |cluster, at| Some(parts.get((cluster, at)).unwrap()?.value().to_vec()),
-            )
-            .unwrap();
-            let tidemark_store::codec::StoredProjections::Live(live) = record.projections else {
-                panic!("the snapshot at {seq} holds the history")
-            };
+            let live = live_snapshot_in(&snapshots, &parts, seq);
             assert!(
                 live == fold(seq as usize).live_snapshot(),
                 "the snapshot at {seq} holds another state than the fold up to it"
