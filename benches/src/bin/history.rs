@@ -1089,7 +1089,7 @@ fn report(results: &Path) -> Result<()> {
             "\n| {} events | 10 clusters | {wide} clusters | {wide} ÷ 10 |\n| --- | --- | --- | --- |\n",
             human_events(events)
         ));
-        let lines: [(&str, &str, Show); 5] = [
+        let lines: [(&str, &str, Show); 8] = [
             ("`tidemark ingest` of the NDJSON stream", "ingest_s", secs),
             (
                 "reopen after a clean stop (start → `/readyz` 200)",
@@ -1098,6 +1098,17 @@ fn report(results: &Path) -> Result<()> {
             ),
             ("`serve` RSS after start", "serve_rss_kib", mib),
             ("`serve` peak RSS while opening", "serve_hwm_kib", mib),
+            (
+                "first `/v1/findings?limit=100` after it (restores the clusters it reaches)",
+                "first_list_s",
+                secs,
+            ),
+            (
+                "first `/metrics` after that (counts every cluster: restores them all)",
+                "first_metrics_s",
+                secs,
+            ),
+            ("`serve` RSS after that", "rss_after_all_clusters_kib", mib),
             ("store file", "file_bytes", size),
         ];
         for (label, metric, show) in lines {

@@ -3,6 +3,8 @@
 //!
 //! Nothing here does IO, reads the wall clock, draws random numbers or lets hash-map order
 //! reach an output: time comes from events, and the same log always folds to the same state.
+//! What a projection reads of the store (a finding's history, a cluster's snapshot part) it
+//! reads through a trait the store implements (`SharedHistoryReader`, `ClusterPartSource`).
 
 pub mod alertmanager;
 pub mod describe;
@@ -11,6 +13,7 @@ pub mod findings;
 pub mod fold;
 pub mod hygiene;
 pub mod incidents;
+mod lazy_clusters;
 pub mod orphans;
 pub mod projections;
 pub mod schema;
@@ -28,7 +31,9 @@ pub use findings::{
     Occurrence, ResolutionKind,
 };
 pub use fold::{Applied, FoldSnapshot, LogFold};
-pub use projections::{ClusterPart, LiveProjectionsSnapshot, Projections, ProjectionsSnapshot};
+pub use projections::{
+    ClusterPart, ClusterPartSource, LiveProjectionsSnapshot, Projections, ProjectionsSnapshot,
+};
 pub use settings::ClusterSettings;
 pub use timestamp::Timestamp;
 pub use wire::{

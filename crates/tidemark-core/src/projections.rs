@@ -221,6 +221,47 @@ impl Projections {
         })
     }
 
+    /// Resumes from a per-cluster snapshot without reading its parts: `parts` names each
+    /// cluster's part (by the position that wrote it), and a cluster is restored from its part
+    /// the first time a read or the fold needs it (ADR 0006, "Reopen across clusters"), through
+    /// `source`; the findings' history read through `reader` as [`Self::restore_live_parts`]
+    /// reads it. Every answer is the one [`Self::restore_live_parts`] gives over the same parts
+    /// (a part `source` cannot read makes its cluster read as absent once, after `source`
+    /// recorded the fault for the store to answer).
+    pub fn restore_live_lazily(
+        parts: Vec<(String, u64)>,
+        source: std::sync::Arc<dyn ClusterPartSource>,
+        incidents: IncidentsSnapshot<'static>,
+        reader: std::sync::Arc<dyn SharedHistoryReader>,
+        as_of: Option<u64>,
+    ) -> Self {
+        let findings_source = source.clone();
+        let mut findings = FindingsProjection::restore_live_lazily(
+            parts.iter().cloned(),
+            std::sync::Arc::new(move |cluster, part| {
+                Some(findings_source.read_part(cluster, part)?.findings)
+            }),
+        );
+        let orphans = OrphanProjection::restore_lazily(
+            parts,
+            std::sync::Arc::new(move |cluster, part| {
+                Some(source.read_part(cluster, part)?.orphans)
+            }),
+        );
+        findings.read_history_from(reader, as_of);
+        Self {
+            findings,
+            orphans,
+            incidents: IncidentProjection::restore_owned(incidents),
+            changes: Vec::new(),
+        }
+    }
+
+    /// How many clusters' findings are in memory (see [`Self::restore_live_lazily`]).
+    pub fn clusters_in_memory(&self) -> usize {
+        self.findings.clusters_in_memory()
+    }
+
     /// Reads the findings' history through `reader` from now on (see
     /// [`FindingsProjection::read_history_from`]).
     pub fn read_history_from(
@@ -251,6 +292,15 @@ impl Projections {
             changes: Vec::new(),
         }
     }
+}
+
+/// Reads a cluster's snapshot part for a projection restored lazily
+/// ([`Projections::restore_live_lazily`]): the store's tables, read at the edge.
+pub trait ClusterPartSource: Send + Sync {
+    /// The part of `cluster` the snapshot at position `part` wrote; `None` after recording the
+    /// fault that kept it from being read (missing, corrupt, named for another cluster, the
+    /// engine), for the store's read path to answer instead of the read.
+    fn read_part(&self, cluster: &str, part: u64) -> Option<ClusterPart>;
 }
 
 /// The live snapshot of every projection (store layout 2): the findings without their history.

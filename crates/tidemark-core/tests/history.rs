@@ -192,6 +192,21 @@ impl Tables {
     }
 }
 
+/// Cluster parts held in memory, read by cluster, each read recorded.
+struct PartsInMemory {
+    parts: std::collections::BTreeMap<String, tidemark_core::ClusterPart>,
+    position: u64,
+    reads: std::sync::Mutex<Vec<String>>,
+}
+
+impl tidemark_core::ClusterPartSource for PartsInMemory {
+    fn read_part(&self, cluster: &str, part: u64) -> Option<tidemark_core::ClusterPart> {
+        assert_eq!(part, self.position, "the position the part was named with");
+        self.reads.lock().unwrap().push(cluster.to_owned());
+        self.parts.get(cluster).cloned()
+    }
+}
+
 /// What the views of a state show (every finding with its whole history, the flaps with their
 /// episodes, stuck), as JSON.
 fn shown(projections: &tidemark_core::Projections) -> serde_json::Value {
@@ -226,6 +241,7 @@ fn a_live_snapshot_and_a_shared_history_show_what_the_history_in_memory_shows() 
         let mut live = Projections::new();
         live.read_history_from(tables.clone(), None);
         let mut at_cut = None;
+        let mut whole: Option<Projections> = None;
         for (index, event) in events.iter().enumerate() {
             let seq = index as u64 + 1;
             memory.apply(seq, event);
@@ -250,21 +266,68 @@ fn a_live_snapshot_and_a_shared_history_show_what_the_history_in_memory_shows() 
                         postcard::to_allocvec(part).unwrap()
                     );
                 }
+                let source = Arc::new(PartsInMemory {
+                    parts: parts
+                        .iter()
+                        .map(|p| (p.findings.cluster.to_string(), p.clone()))
+                        .collect(),
+                    position: cut as u64,
+                    reads: Default::default(),
+                });
+                let names: Vec<(String, u64)> = source
+                    .parts
+                    .keys()
+                    .map(|c| (c.clone(), cut as u64))
+                    .collect();
                 let by_parts = Projections::restore_live_parts(
                     parts.into_iter().map(Ok::<_, std::convert::Infallible>),
-                    incidents,
+                    incidents.clone(),
                     tables.clone(),
                     None,
                 )
                 .unwrap();
                 prop_assert!(by_parts.live_snapshot() == decoded);
                 prop_assert_eq!(shown(&by_parts), shown(&memory));
-                // The rest is folded from the restored state, not the one that never stopped.
-                live = Projections::restore_live_owned(decoded.clone(), tables.clone(), None);
+                // Restored lazily (ADR 0006, "Reopen across clusters"): no part is read until
+                // a cluster is needed, a read of one cluster reads its part only, and nothing
+                // counts as changed since the snapshot.
+                let lazily = Projections::restore_live_lazily(
+                    names.clone(),
+                    source.clone(),
+                    incidents,
+                    tables.clone(),
+                    None,
+                );
+                prop_assert_eq!(lazily.clusters_in_memory(), 0);
+                prop_assert!(lazily.clusters_changed().all(|(_, changed)| !changed));
+                if let Some((first, _)) = names.first() {
+                    lazily.findings().stuck(Some(first));
+                    lazily.orphans().orphans(Some(first));
+                    prop_assert_eq!(lazily.clusters_in_memory(), 1);
+                    prop_assert_eq!(
+                        source.reads.lock().unwrap().clone(),
+                        vec![first.clone(), first.clone()]
+                    );
+                }
+                prop_assert_eq!(lazily.clusters_changed().count(), names.len());
+                // The rest is folded from the restored states, not the one that never stopped:
+                // the lazy one, and one restored whole beside it.
+                live = lazily;
+                whole = Some(Projections::restore_live_owned(
+                    decoded.clone(),
+                    tables.clone(),
+                    None,
+                ));
                 at_cut = Some((decoded, shown(&memory)));
+            } else if let Some(whole) = whole.as_mut() {
+                whole.apply(seq, event);
+                drop(whole.take_history_records());
             }
         }
         prop_assert_eq!(shown(&live), shown(&memory));
+        if let Some(whole) = whole {
+            prop_assert!(live.live_snapshot() == whole.live_snapshot());
+        }
         if let Some((snapshot, then)) = at_cut {
             let past = Projections::restore_live_owned(snapshot, tables.clone(), Some(cut as u64));
             prop_assert_eq!(shown(&past), then);

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use tidemark_core::{Event, Projections, Timestamp, decode_event};
 use tidemark_store::{
-    At, EmbeddedRetention, Input, OpenError, QueryError, Store, StoreConfig, tables,
+    At, EmbeddedRetention, Input, OpenError, Outcome, QueryError, Store, StoreConfig, tables,
 };
 
 const NOW: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
@@ -203,11 +203,14 @@ fn a_corrupt_snapshot_is_skipped_and_the_state_folded_from_an_earlier_one_or_the
     assert!(store.projection_snapshot() == expected);
 }
 
-/// Bits flipped in one cluster's part of a per-cluster snapshot: the snapshot is skipped (its
-/// parts are checked before the restore starts), named by the part; the state is folded from
-/// an earlier snapshot and equals a clean fold; verify lists the part.
+/// Bits flipped in one cluster's part of a per-cluster snapshot. An open restores lazily and
+/// does not read the part; the first read that needs that cluster answers the fault, named by
+/// the part (never an answer without the cluster), and the state is restored whole, which
+/// skips the snapshot: from then on the state equals a clean fold. Verify lists the part. A
+/// batch that needs the cluster first restores the state whole and is applied (nothing
+/// refused).
 #[test]
-fn a_corrupt_cluster_part_skips_its_snapshot_and_names_the_part() {
+fn a_corrupt_cluster_part_fails_the_read_that_needs_it_then_its_snapshot_is_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.redb");
     let count = 47;
@@ -226,16 +229,33 @@ fn a_corrupt_cluster_part_skips_its_snapshot_and_names_the_part() {
     };
     flip_in_file(&path, &part, part.len() / 2, 4);
     let expected = fold(count).snapshot();
-    for read_only in [true, false] {
-        let store = open(&path, read_only)
-            .unwrap_or_else(|e| panic!("a corrupt part stopped the open: {e}"));
-        let skipped = store.skipped_snapshots();
+    let part_named = |skipped: &[tidemark_store::CorruptRecord]| {
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         assert_eq!(
             (skipped[0].table, skipped[0].key.as_str()),
             ("cluster_snapshots", r#"("c1", 47)"#)
         );
-        assert!(store.projection_snapshot() == expected);
+    };
+    for read_only in [true, false] {
+        let store = open(&path, read_only)
+            .unwrap_or_else(|e| panic!("a corrupt part stopped the open: {e}"));
+        assert!(
+            store.skipped_snapshots().is_empty(),
+            "the open read no part"
+        );
+        // A read of the other cluster needs only its part.
+        let c0 = |p: &Projections| format!("{:?}", p.findings().overview("c0", "k1"));
+        let read = store.read_at(None, c0).unwrap().0;
+        assert!(read.contains("Some"), "{read}");
+        assert_eq!(read, c0(&fold(count)));
+        let error = store
+            .read_at(None, |p| p.snapshot())
+            .expect_err("a read that needs the corrupt part answered");
+        let message = error.to_string();
+        assert!(message.contains("cluster_snapshots"), "{message}");
+        assert!(message.contains(r#"("c1", 47)"#), "{message}");
+        part_named(&store.skipped_snapshots());
+        assert!(store.read_at(None, |p| p.snapshot()).unwrap().0 == expected);
         let (past, _) = store.projection_at(At::Seq(count as u64)).unwrap();
         assert!(past.snapshot() == expected);
     }
@@ -245,6 +265,19 @@ fn a_corrupt_cluster_part_skips_its_snapshot_and_names_the_part() {
         [("cluster_snapshots", r#"("c1", 47)"#)],
         "{report:#?}"
     );
+    // A batch of the cluster whose part is corrupt, as the first thing after the open.
+    {
+        let store = open(&path, false).unwrap();
+        let more = Input::Event(event(count));
+        assert_eq!(count % 2, 1, "event `count` is of c1");
+        let outcomes = store.append(std::slice::from_ref(&more), NOW).unwrap();
+        assert!(
+            matches!(outcomes[..], [Outcome::Accepted { seq }] if seq == count as u64 + 1),
+            "{outcomes:?}"
+        );
+        part_named(&store.skipped_snapshots());
+        assert!(store.projection_snapshot() == fold(count + 1).snapshot());
+    }
 }
 
 /// On a replica whose log retention cut at a snapshot, a corrupt snapshot there cannot be

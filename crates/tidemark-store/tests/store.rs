@@ -384,13 +384,22 @@ fn rebuild_equals_live_and_reopen_and_time_travel_agree_on_random_logs() {
             snapshot_keep_every: 10,
             ..StoreConfig::default()
         };
-        let store = Store::open(&path, config.clone()).unwrap();
+        let mut store = Store::open(&path, config.clone()).unwrap();
         let mut rest = &events[..];
         let mut sizes = batches.iter().cycle();
+        let mut reopened = false;
         while !rest.is_empty() {
             let n = (*sizes.next().unwrap()).min(rest.len());
             store.append(&inputs(&rest[..n]), NOW).unwrap();
             rest = &rest[n..];
+            if !reopened && rest.len() <= events.len() / 2 {
+                // Halfway, reopened: the rest is folded into a state restored lazily (each
+                // cluster's part read when a batch first needs it), and its snapshots name the
+                // parts of the clusters it never loaded.
+                drop(store);
+                store = Store::open(&path, config.clone()).unwrap();
+                reopened = true;
+            }
         }
         // Live state equals the in-memory fold of the same log.
         let mut reference = LogFold::new();
@@ -1026,4 +1035,88 @@ fn a_snapshot_writes_the_parts_of_the_clusters_that_changed_and_thinning_keeps_n
     assert!(store.projection_snapshot() == fold(60).snapshot());
     let (past, _) = store.projection_at(tidemark_store::At::Seq(45)).unwrap();
     assert!(past.snapshot() == fold(45).snapshot());
+}
+
+/// A reopen restores the live state lazily (ADR 0006, "Reopen across clusters"): no cluster's
+/// part is read until a read or a batch needs that cluster, and then only its part; a snapshot
+/// written by that state names the parts of the clusters it never loaded, and every later open,
+/// read-only or not, reads the state the fold gives.
+#[test]
+fn a_reopen_reads_a_clusters_part_only_when_the_cluster_is_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lazy.redb");
+    let config = StoreConfig {
+        snapshot_every: 10,
+        snapshot_bytes_ratio: 0,
+        ..StoreConfig::default()
+    };
+    let event = |i: usize| {
+        decode_event(&format!(
+            r#"{{"id":"lazy-{i}","schema":1,"type":"cycle.completed","time":"2026-03-02T15:{:02}:{:02}Z","source":"probe","cluster":"c{}","data":{{"cycle":"{i}","categories":["pods"],"findings":[{{"check_key":"k{}","category":"pods","severity":"error","title":"down"}}]}}}}"#,
+            i / 60,
+            i % 60,
+            i % 5,
+            i % 3
+        ))
+        .unwrap()
+    };
+    let events: Vec<Event> = (0..32).map(event).collect();
+    let fold = |to: usize| {
+        let mut folded = tidemark_core::Projections::new();
+        for (i, event) in events[..to].iter().enumerate() {
+            folded.apply(i as u64 + 1, event);
+        }
+        folded
+    };
+    {
+        let store = Store::open(&path, config.clone()).unwrap();
+        let inputs: Vec<Input> = events[..30].iter().cloned().map(Input::Event).collect();
+        store.append(&inputs, NOW).unwrap();
+        assert_eq!(store.clusters_in_memory(), 5);
+    }
+    for read_only in [true, false] {
+        let store = if read_only {
+            Store::open_read_only(&path, config.clone()).unwrap()
+        } else {
+            Store::open(&path, config.clone()).unwrap()
+        };
+        assert_eq!(store.clusters_in_memory(), 0, "the open read a part");
+        let overview =
+            |p: &tidemark_core::Projections| format!("{:?}", p.findings().overview("c3", "k0"));
+        assert_eq!(
+            store.read_at(None, overview).unwrap().0,
+            overview(&fold(30))
+        );
+        assert_eq!(store.clusters_in_memory(), 1);
+        // A page after a cursor in c3 past its last key restores c4 only, the page's cluster:
+        // the clusters before the cursor are not restored.
+        let page = |p: &tidemark_core::Projections| {
+            let (page, more) = p
+                .findings()
+                .views_page(None, |_| true, Some(("c3", "k9")), 1);
+            format!("{page:?} {more}")
+        };
+        assert_eq!(store.read_at(None, page).unwrap().0, page(&fold(30)));
+        assert_eq!(store.clusters_in_memory(), 2);
+    }
+    {
+        // Events of c1 and c2, then a snapshot: c0, c3 and c4 are never loaded.
+        let store = Store::open(&path, config.clone()).unwrap();
+        let inputs: Vec<Input> = events[30..].iter().cloned().map(Input::Event).collect();
+        store.append(&inputs, NOW).unwrap();
+        assert_eq!(store.clusters_in_memory(), 2);
+        store.snapshot_now().unwrap();
+        assert_eq!(store.clusters_in_memory(), 2);
+    }
+    for read_only in [true, false] {
+        let store = if read_only {
+            Store::open_read_only(&path, config.clone()).unwrap()
+        } else {
+            Store::open(&path, config.clone()).unwrap()
+        };
+        assert!(store.projection_snapshot() == fold(32).snapshot());
+        assert_eq!(store.clusters_in_memory(), 5);
+        let (past, _) = store.projection_at(tidemark_store::At::Seq(31)).unwrap();
+        assert!(past.snapshot() == fold(31).snapshot());
+    }
 }

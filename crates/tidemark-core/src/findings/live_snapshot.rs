@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::event::{ResourceRef, Severity};
+use crate::lazy_clusters::{ClusterLoader, LazyClusters};
 use crate::snapshot::{Borrow, Own, Take};
 use crate::timestamp::Timestamp;
 
@@ -151,14 +152,18 @@ impl FindingsProjection {
     /// The clusters, by name, each with whether an event of it was applied since the
     /// projection was restored or last marked snapshotted.
     pub fn clusters_changed(&self) -> impl Iterator<Item = (&str, bool)> + '_ {
-        self.clusters
-            .iter()
-            .map(|(name, cluster)| (name.as_str(), cluster.changed_since_snapshot))
+        // A cluster not in memory was not restored since its part was written: unchanged.
+        self.clusters.in_memory().map(|(name, cluster)| {
+            (
+                name.as_str(),
+                cluster.is_some_and(|c| c.changed_since_snapshot),
+            )
+        })
     }
 
     /// Every cluster's state is now in a snapshot: none has changed since.
     pub fn mark_snapshotted(&mut self) {
-        for cluster in self.clusters.values_mut() {
+        for cluster in self.clusters.in_memory_mut() {
             cluster.changed_since_snapshot = false;
         }
     }
@@ -194,7 +199,39 @@ impl FindingsProjection {
     ) {
         self.restore_cluster(saved, live_finding);
     }
+
+    /// A projection of the clusters `parts` names (each with the position of its snapshot
+    /// part), each restored from the live cluster `read` answers for its part when first
+    /// needed (`None`: a fault `read` recorded; see `lazy_clusters`): the same state
+    /// [`Self::restore_live_cluster`] gives, cluster by cluster. Its history is in memory
+    /// until [`Self::read_history_from`].
+    pub fn restore_live_lazily(
+        parts: impl IntoIterator<Item = (String, u64)>,
+        read: LiveClusterReader,
+    ) -> Self {
+        let load: ClusterLoader<ClusterFindings> = std::sync::Arc::new(move |name, part| {
+            let mut cluster = ClusterFindings::default();
+            cluster.restore_from(read(name, part)?, live_finding);
+            Some(Some(cluster))
+        });
+        Self {
+            clusters: LazyClusters::unloaded(parts, load),
+            ..Self::default()
+        }
+    }
+
+    /// How many clusters' findings are in memory: restored from their part, or never in one.
+    pub fn clusters_in_memory(&self) -> usize {
+        self.clusters.loaded()
+    }
 }
+
+/// Reads a live cluster from a snapshot part: `None` after a fault it recorded.
+pub type LiveClusterReader = std::sync::Arc<
+    dyn Fn(&str, u64) -> Option<ClusterSnapshot<'static, Vec<LiveFindingSnapshot<'static>>>>
+        + Send
+        + Sync,
+>;
 
 /// The live finding a live snapshot's finding restores to, and whether it is active.
 fn live_finding(

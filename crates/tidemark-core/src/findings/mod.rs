@@ -15,7 +15,7 @@
 //!   of flaps and of a finding's history, stuck, churn).
 //! - `snapshot`: the one snapshot layout, borrowed to write and owned to restore.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use std::hash::BuildHasher;
 
@@ -25,6 +25,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{ManualResolutionKind, ResourceRef, Severity};
+use crate::lazy_clusters::LazyClusters;
 use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
 
@@ -43,7 +44,7 @@ pub use self::flaps::FlapStatus;
 pub use self::history::{
     Direction, FoldHistory, HistoryRange, HistoryReader, HistoryRecord, HistorySink, MemoryHistory,
 };
-pub use self::live_snapshot::{LiveFindingSnapshot, LiveFindingsSnapshot};
+pub use self::live_snapshot::{LiveClusterReader, LiveFindingSnapshot, LiveFindingsSnapshot};
 pub use self::projection_history::SharedHistoryReader;
 pub use self::queries::{HistoryWindow, LiveHistory};
 pub use self::snapshot::{CategorySnapshot, ClusterSnapshot, FindingSnapshot, FindingsSnapshot};
@@ -390,7 +391,9 @@ impl ClusterFindings {
 /// reader ([`FindingsProjection::read_history_from`]).
 #[derive(Clone, Debug, Default)]
 pub struct FindingsProjection {
-    clusters: BTreeMap<String, ClusterFindings>,
+    /// Each cluster's findings, restored on first use from a per-cluster snapshot's part
+    /// ([`Self::restore_live_lazily`]).
+    clusters: LazyClusters<ClusterFindings>,
     history: ProjectionHistory,
 }
 
@@ -437,20 +440,30 @@ impl FindingsProjection {
     }
 
     fn cluster_mut(&mut self, cluster: &str) -> &mut ClusterFindings {
-        if !self.clusters.contains_key(cluster) {
-            self.clusters
-                .insert(cluster.to_owned(), ClusterFindings::default());
-        }
-        self.clusters.get_mut(cluster).expect("inserted just above")
+        self.clusters.get_or_insert_default(cluster)
     }
 
     fn clusters_matching<'a>(
         &'a self,
         cluster: Option<&'a str>,
     ) -> impl DoubleEndedIterator<Item = (&'a String, &'a ClusterFindings)> + 'a {
-        self.clusters
-            .iter()
-            .filter(move |(name, _)| cluster.is_none_or(|c| c == name.as_str()))
+        self.clusters_matching_from(cluster, "")
+    }
+
+    /// [`Self::clusters_matching`], from the cluster named `from` on: one cluster is looked up
+    /// and every cluster is iterated lazily, so only the clusters reached are restored (see
+    /// `lazy_clusters`).
+    fn clusters_matching_from<'a>(
+        &'a self,
+        cluster: Option<&'a str>,
+        from: &'a str,
+    ) -> impl DoubleEndedIterator<Item = (&'a String, &'a ClusterFindings)> + 'a {
+        let (one, all) = match cluster {
+            Some(name) if name >= from => (self.clusters.get_key_value(name), None),
+            Some(_) => (None, None),
+            None => (None, Some(self.clusters.iter_from(from))),
+        };
+        one.into_iter().chain(all.into_iter().flatten())
     }
 }
 

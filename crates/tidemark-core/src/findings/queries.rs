@@ -44,7 +44,7 @@ impl FindingsProjection {
     /// Every finding, sorted by (cluster, check_key).
     pub fn views(&self) -> Vec<FindingView> {
         let mut views = Vec::new();
-        for (name, cluster) in &self.clusters {
+        for (name, cluster) in self.clusters.iter() {
             let mut findings: Vec<&Finding> = cluster.seen_findings().collect();
             findings.sort_unstable_by(|a, b| a.check_key.cmp(&b.check_key));
             views.extend(
@@ -140,10 +140,8 @@ impl FindingsProjection {
     ) -> (Vec<T>, bool) {
         let (after_cluster, after_key) = after.unzip();
         let mut page = Vec::new();
-        for (name, state) in self.clusters_matching(cluster) {
-            if after_cluster.is_some_and(|c| name.as_str() < c) {
-                continue;
-            }
+        // From the cursor's cluster on: the clusters before it are not restored.
+        for (name, state) in self.clusters_matching_from(cluster, after_cluster.unwrap_or("")) {
             let mut findings: Vec<&Finding> = state
                 .seen_findings()
                 .filter(|f| {
@@ -330,7 +328,7 @@ impl FindingsProjection {
 
     /// The clusters the projection has seen, sorted.
     pub fn cluster_names(&self) -> Vec<String> {
-        self.clusters.keys().cloned().collect()
+        self.clusters.names().cloned().collect()
     }
 
     /// Auto-resolution times the count flap detector keeps, over every cluster: at most those

@@ -427,9 +427,23 @@ impl FindingsProjection {
     pub(super) fn restore_cluster<F>(
         &mut self,
         saved: ClusterSnapshot<'static, Vec<F>>,
+        finding: impl FnMut(&str, &mut ClusterFindings, F) -> (Finding, bool),
+    ) {
+        self.cluster_mut(&saved.cluster)
+            .restore_from(saved, finding);
+    }
+}
+
+impl ClusterFindings {
+    /// Restores a snapshot's cluster into this one (empty, but for a snapshot that repeats a
+    /// cluster): `finding` turns each of its findings into a live one (see
+    /// [`FindingsProjection::restore_clusters`]).
+    pub(super) fn restore_from<F>(
+        &mut self,
+        saved: ClusterSnapshot<'static, Vec<F>>,
         mut finding: impl FnMut(&str, &mut ClusterFindings, F) -> (Finding, bool),
     ) {
-        let cluster = self.cluster_mut(&saved.cluster);
+        let cluster = self;
         cluster.settings = saved.settings.into_owned().within_limits();
         cluster.clock = saved.clock;
         cluster.cycle_stamp = saved.cycles;

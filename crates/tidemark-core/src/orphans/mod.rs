@@ -48,12 +48,11 @@
 //! graph (`graph`, its candidates found by `candidates`, exported by `export`) and the span forest
 //! (`spans`). Each owns its part of the snapshot.
 
-use std::collections::BTreeMap;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Payload, ResourceRef};
+use crate::lazy_clusters::{ClusterLoader, LazyClusters};
 use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
 
@@ -213,10 +212,28 @@ struct ClusterOrphans {
     spans: SpanForest,
 }
 
+impl ClusterOrphans {
+    /// The cluster's state a snapshot holds.
+    fn restore(saved: ClusterOrphansSnapshot) -> Self {
+        Self {
+            clock: saved.clock,
+            graph: ClusterGraph::restore(saved.graph),
+            spans: SpanForest::restore(saved.spans),
+        }
+    }
+}
+
+/// Reads a cluster's orphan state from a snapshot part: `Some(None)` for a part without any,
+/// `None` after a fault it recorded.
+pub type ClusterOrphansReader =
+    std::sync::Arc<dyn Fn(&str, u64) -> Option<Option<ClusterOrphansSnapshot>> + Send + Sync>;
+
 /// The orphans of every cluster.
 #[derive(Clone, Debug, Default)]
 pub struct OrphanProjection {
-    clusters: BTreeMap<String, ClusterOrphans>,
+    /// Each cluster's orphan state, restored on first use from a per-cluster snapshot's part
+    /// ([`Self::restore_lazily`]).
+    clusters: LazyClusters<ClusterOrphans>,
 }
 
 impl OrphanProjection {
@@ -225,21 +242,36 @@ impl OrphanProjection {
         Self::default()
     }
 
-    fn cluster_mut(&mut self, cluster: &str) -> &mut ClusterOrphans {
-        if !self.clusters.contains_key(cluster) {
-            self.clusters
-                .insert(cluster.to_owned(), ClusterOrphans::default());
+    /// A projection of the clusters `parts` names (each with the position of its snapshot
+    /// part), each restored from what `read` answers for its part when first needed: `Some(None)`
+    /// for a part without orphan state, `None` after a fault `read` recorded (see
+    /// `lazy_clusters`).
+    pub fn restore_lazily(
+        parts: impl IntoIterator<Item = (String, u64)>,
+        read: ClusterOrphansReader,
+    ) -> Self {
+        let load: ClusterLoader<ClusterOrphans> = std::sync::Arc::new(move |name, part| {
+            Some(read(name, part)?.map(ClusterOrphans::restore))
+        });
+        Self {
+            clusters: LazyClusters::unloaded(parts, load),
         }
-        self.clusters.get_mut(cluster).expect("inserted just above")
+    }
+
+    fn cluster_mut(&mut self, cluster: &str) -> &mut ClusterOrphans {
+        self.clusters.get_or_insert_default(cluster)
     }
 
     fn selected<'a>(
         &'a self,
         cluster: Option<&'a str>,
     ) -> impl Iterator<Item = (&'a String, &'a ClusterOrphans)> + 'a {
-        self.clusters
-            .iter()
-            .filter(move |(name, _)| cluster.is_none_or(|c| c == name.as_str()))
+        // One cluster is looked up (so only it is restored), not found among all.
+        let (one, all) = match cluster {
+            Some(name) => (self.clusters.get_key_value(name), None),
+            None => (None, Some(self.clusters.iter())),
+        };
+        one.into_iter().chain(all.into_iter().flatten())
     }
 
     /// Applies the event at log position `seq`. `settings` are the cluster's settings in force
@@ -368,12 +400,8 @@ impl OrphanProjection {
     /// Restores one cluster of a snapshot into this projection: a snapshot's clusters restored
     /// one at a time give the projection [`Self::restore_owned`] gives.
     pub fn restore_cluster(&mut self, saved: ClusterOrphansSnapshot) {
-        let cluster = ClusterOrphans {
-            clock: saved.clock,
-            graph: ClusterGraph::restore(saved.graph),
-            spans: SpanForest::restore(saved.spans),
-        };
-        self.clusters.insert(saved.cluster, cluster);
+        let name = saved.cluster.clone();
+        self.clusters.insert(name, ClusterOrphans::restore(saved));
     }
 }
 

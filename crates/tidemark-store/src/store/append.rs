@@ -55,7 +55,9 @@ impl Store {
         // The state is reloaded through the slot (its fold may read history back through it);
         // no reader sees the new handle before the state: the caller holds `state`.
         let history = self.history_reader(state);
-        let loaded = (|| Self::load_state(self.db()?.begin_read()?, history))();
+        // Whole, not lazily: a reload follows a failure, which may be a cluster's part that does
+        // not read back (a whole restore skips that snapshot for an earlier one).
+        let loaded = (|| Self::load_state(self.db()?.begin_read()?, history, None))();
         match loaded {
             Ok(loaded) => *state = loaded,
             Err(error) => {
@@ -132,7 +134,7 @@ impl Store {
 
     fn append_with<'a>(
         &self,
-        items: impl Iterator<Item = (Option<u64>, &'a Input)>,
+        items: impl Iterator<Item = (Option<u64>, &'a Input)> + Clone,
         recorded_at: Timestamp,
     ) -> Result<Vec<Outcome>, AppendError> {
         self.refuse_if_read_only()?;
@@ -152,7 +154,20 @@ impl Store {
             state.snapshot_seq,
             state.quarantine,
         );
-        let result = self.append_in_txn(&mut state, items, recorded_at);
+        let mut result = self.append_in_txn(&mut state, items.clone(), recorded_at);
+        if let Err(AppendError::Corrupt(corrupt)) = &result
+            && snapshot_parts::is_part(corrupt)
+        {
+            // The live state was restored lazily and the batch needed a cluster whose part does
+            // not read back: restored whole (skipping that snapshot), the batch is tried again.
+            result = match self.restore_whole(&mut state, corrupt) {
+                Ok(()) => self.append_in_txn(&mut state, items, recorded_at),
+                Err(error) => {
+                    tracing::error!(%error, "could not restore the state whole after a corrupt part");
+                    result
+                }
+            };
+        }
         match result {
             Ok(outcomes) => {
                 self.log_quarantine_drops(state.quarantine.dropped - before.3.dropped);
@@ -191,7 +206,9 @@ impl Store {
                     match self
                         .db()
                         .map_err(OpenError::from)
-                        .and_then(|db| Self::load_state(db.begin_read()?, history))
+                        // Whole: the batch may have failed on a cluster's part that does not read
+                        // back (a whole restore skips that snapshot).
+                        .and_then(|db| Self::load_state(db.begin_read()?, history, None))
                     {
                         Ok(reloaded) => *state = reloaded,
                         Err(e) => {

@@ -250,7 +250,8 @@ impl Store {
         }
         // Only counts are read: a history in tables (layout 2) is not.
         let history = (format >= tables::HISTORY_TABLES_SINCE).then(super::restore::unread_history);
-        let state = Self::load_state(db.begin_read()?, history).map_err(|e| match e {
+        // Whole: the check reads every part.
+        let state = Self::load_state(db.begin_read()?, history, None).map_err(|e| match e {
             OpenError::Corrupt(c) => BackupError::Corrupt(c),
             OpenError::Storage(s) => BackupError::Storage(s),
             other => BackupError::Mismatch {

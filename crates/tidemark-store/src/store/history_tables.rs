@@ -408,6 +408,18 @@ pub(crate) fn fold_read_history_cleanly() -> Result<(), ReadFault> {
 /// Logs `fault` and keeps it for [`take_history_fault`] unless an earlier one is kept.
 fn record_history_fault(fault: ReadFault) {
     tracing::error!(error = %fault, "reading a finding's history failed; the read answered empty");
+    keep_fault(fault);
+}
+
+/// Logs `fault`, met reading a cluster's snapshot part for a projection restored lazily, and
+/// keeps it for [`take_history_fault`] (the same slot: every path that checks a fold's or a
+/// read's history checks this too).
+pub(crate) fn record_part_fault(fault: ReadFault) {
+    tracing::error!(error = %fault, "restoring a cluster from its snapshot part failed; the read answered without it and fails");
+    keep_fault(fault);
+}
+
+fn keep_fault(fault: ReadFault) {
     HISTORY_FAULT.with(|slot| {
         let mut slot = slot.borrow_mut();
         if slot.is_none() {

@@ -7,11 +7,14 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
+use tidemark_core::ClusterPartSource;
 use tidemark_core::findings::SharedHistoryReader;
 
 use super::history_tables::StoreHistory;
 use super::index::FilterIndexes;
 use super::restore::decode_log;
+use super::restore::warn_restoring_whole;
+use super::snapshot_parts::{self, StoreParts};
 use super::upgrade::upgrade_to_layout_2;
 use super::{DbSlot, Handle, LiveState, Store, StoreConfig, write_txn};
 use crate::error::{OpenError, StorageFault};
@@ -267,8 +270,7 @@ impl Store {
             };
             upgrade_to_layout_2(db, &path, &history)?;
         }
-        let txn = Self::begin_read_in(&slot)?;
-        let state = Self::load_state(txn, Some(Arc::new(history)))?;
+        let state = Self::load_state_at_open(&slot, Some(Arc::new(history)))?;
         tracing::info!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, walked_whole_file, "store opened");
         let mut store = Self::over_slot(slot, false, path, config, state);
         store.walked_whole_file_on_open = walked_whole_file;
@@ -302,10 +304,29 @@ impl Store {
         if history.is_none() {
             tracing::info!(path = %path.display(), "the store is of layout 1: its history is read from its snapshots, in memory; any read-write command (e.g. `tidemark repair`) upgrades it once to layout 2, whose reads do not grow with the log");
         }
-        let txn = Self::begin_read_in(&slot)?;
-        let state = Self::load_state(txn, history)?;
+        let state = Self::load_state_at_open(&slot, history)?;
         tracing::debug!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, "store opened read-only");
         Ok(Self::over_slot(slot, true, path, config, state))
+    }
+
+    /// The live state of the store being opened over `slot`: restored lazily, each cluster's
+    /// snapshot part read when the cluster is first needed (ADR 0006, "Reopen across
+    /// clusters"), so an open costs the manifest and the log after it, not every cluster. When
+    /// folding that log meets a part that does not read back, the state is restored whole
+    /// instead, which skips that snapshot for an earlier one (a part met later fails its read,
+    /// or its batch, whose reload restores whole).
+    fn load_state_at_open(
+        slot: &Arc<DbSlot>,
+        history: Option<Arc<dyn SharedHistoryReader>>,
+    ) -> Result<LiveState, OpenError> {
+        let lazily: Arc<dyn ClusterPartSource> = Arc::new(StoreParts::over(slot));
+        match Self::load_state(Self::begin_read_in(slot)?, history.clone(), Some(lazily)) {
+            Err(OpenError::Corrupt(corrupt)) if snapshot_parts::is_part(&corrupt) => {
+                warn_restoring_whole(&corrupt);
+                Self::load_state(Self::begin_read_in(slot)?, history, None)
+            }
+            other => other,
+        }
     }
 
     /// A read transaction of the database in `slot` (a store being opened: nothing else holds

@@ -9,6 +9,7 @@ use tidemark_core::{Event, FindingView, Projections, ProjectionsSnapshot, Timest
 use super::Store;
 use super::history_tables::{fold_read_history_cleanly, take_history_fault};
 use super::restore::{replay_range, restore_latest_usable, restore_projections};
+use super::snapshot_parts;
 use crate::error::{QueryError, ReadFault};
 use crate::tables::{self, Table};
 
@@ -63,6 +64,13 @@ impl Store {
             .projections
             .findings()
             .view(cluster, check_key)
+    }
+
+    /// How many clusters of the live state are in memory: a state restored from a per-cluster
+    /// snapshot reads a cluster's part when a read or a batch first needs it (ADR 0006,
+    /// "Reopen across clusters").
+    pub fn clusters_in_memory(&self) -> usize {
+        self.read_state().projections.clusters_in_memory()
     }
 
     /// The serializable projection state now.
@@ -123,6 +131,12 @@ impl Store {
             }
         };
         match take_history_fault() {
+            Some(ReadFault::Corrupt(corrupt)) if snapshot_parts::is_part(&corrupt) => {
+                // The live state was restored lazily and a cluster's part does not read back:
+                // this read answers it; the state is restored whole for the next.
+                self.restore_whole_after(&corrupt);
+                Err(QueryError::Corrupt(corrupt))
+            }
             Some(fault) => Err(fault.into()),
             None => Ok(answer),
         }
@@ -239,6 +253,7 @@ impl Store {
             not_after,
             history.as_ref(),
             Some(checkpoint),
+            None,
             &mut skipped,
         )?;
         if restored.is_none() && log_start > 1 && !skipped.is_empty() {

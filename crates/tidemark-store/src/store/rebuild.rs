@@ -423,6 +423,7 @@ impl Store {
                 None,
                 Some(&history),
                 None,
+                None,
                 &mut skipped,
             )?
             else {

@@ -8,7 +8,7 @@ use redb::{ReadableTable, ReadableTableMetadata};
 use std::sync::Arc;
 
 use tidemark_core::findings::SharedHistoryReader;
-use tidemark_core::{Event, Projections, Timestamp};
+use tidemark_core::{ClusterPartSource, Event, Projections, Timestamp};
 
 use super::history_tables::{fold_read_history_cleanly, take_history_fault};
 use super::snapshot_parts::{self, UsableSnapshot};
@@ -62,10 +62,13 @@ pub(super) fn skip_corrupt_snapshot(corrupt: &CorruptRecord) {
 /// The latest snapshot among `candidates` (keys, latest first) that decodes and from which the
 /// local log can be folded (`seq + 1 >= log_start`), skipping corrupt ones with a warning (each
 /// is pushed to `skipped`). `None`: fold from position 0 (no snapshot, or only outdated ones).
+/// A per-cluster snapshot's parts are checked only with `check_parts` (see
+/// `snapshot_parts::usable_with_parts`).
 ///
 /// With `not_after` (time travel by time, whose candidates come from `snapshot_times`), a
 /// snapshot whose own latest event time is later is refused too: its `snapshot_times` entry
 /// is wrong, and starting from it would show events after the time asked for.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn latest_usable_snapshot(
     snapshots: &impl ReadableTable<u64, &'static [u8]>,
     parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
@@ -73,6 +76,7 @@ pub(super) fn latest_usable_snapshot(
     log_start: u64,
     not_after: Option<Timestamp>,
     history_in_tables: bool,
+    check_parts: bool,
     skipped: &mut Vec<CorruptRecord>,
 ) -> Result<Option<UsableSnapshot>, ReadFault> {
     for seq in candidates {
@@ -86,7 +90,8 @@ pub(super) fn latest_usable_snapshot(
         let usable = if codec::is_outdated_snapshot(bytes.value()) {
             Ok(None)
         } else {
-            snapshot_parts::usable_with_parts(parts, seq, bytes.value(), false).map(Some)
+            snapshot_parts::usable_with_parts(parts, seq, bytes.value(), false, check_parts)
+                .map(Some)
         };
         match usable {
             Ok(Some(record)) if !history_in_tables && record.is_live() => {
@@ -120,7 +125,13 @@ pub(super) fn latest_usable_snapshot(
             Ok(None) if log_start > 1 => {
                 // Retention cut the log: it cannot be refolded from the start. Resume from the
                 // older snapshot if its layout is today's.
-                match snapshot_parts::usable_with_parts(parts, seq, bytes.value(), true) {
+                match snapshot_parts::usable_with_parts(
+                    parts,
+                    seq,
+                    bytes.value(),
+                    true,
+                    check_parts,
+                ) {
                     Ok(record)
                         if not_after
                             .is_none_or(|t| record.max_time().is_none_or(|max| max <= t)) =>
@@ -160,6 +171,10 @@ pub(super) fn latest_usable_snapshot(
 /// `as_of`): its position, its latest event time and its projections. A snapshot whose restore
 /// meets a corrupt record (a part that passed its checksum but does not decode) is skipped
 /// like one that does not decode, and the candidates after it are tried.
+///
+/// With `lazily`, a per-cluster snapshot's parts are neither checked nor read here: the
+/// projections read each through `lazily` when its cluster is first needed (ADR 0006, "Reopen
+/// across clusters"); a corrupt part is met then, as a fault of that read or fold.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn restore_latest_usable(
     snapshots: &impl ReadableTable<u64, &'static [u8]>,
@@ -169,6 +184,7 @@ pub(super) fn restore_latest_usable(
     not_after: Option<Timestamp>,
     history: Option<&Arc<dyn SharedHistoryReader>>,
     as_of: Option<u64>,
+    lazily: Option<&Arc<dyn ClusterPartSource>>,
     skipped: &mut Vec<CorruptRecord>,
 ) -> Result<Option<(u64, Option<Timestamp>, Projections)>, ReadFault> {
     loop {
@@ -179,13 +195,14 @@ pub(super) fn restore_latest_usable(
             log_start,
             not_after,
             history.is_some(),
+            lazily.is_none(),
             skipped,
         )?
         else {
             return Ok(None);
         };
         let (seq, max_time) = (usable.seq(), usable.max_time());
-        match usable.restore(parts, history, as_of) {
+        match usable.restore(parts, history, as_of, lazily) {
             Ok(projections) => return Ok(Some((seq, max_time, projections))),
             Err(ReadFault::Corrupt(corrupt)) => {
                 skip_corrupt_snapshot(&corrupt);
@@ -199,12 +216,15 @@ pub(super) fn restore_latest_usable(
 impl UsableSnapshot {
     /// The projections it holds, as [`restore_projections`] restores them: a per-cluster
     /// snapshot's parts read from `parts` and restored one at a time. A live snapshot needs
-    /// `history` (`latest_usable_snapshot` skips them in a store without one).
+    /// `history` (`latest_usable_snapshot` skips them in a store without one). With `lazily`,
+    /// a per-cluster snapshot's parts are read through it, each when its cluster is first
+    /// needed.
     pub(super) fn restore(
         self,
         parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
         history: Option<&Arc<dyn SharedHistoryReader>>,
         as_of: Option<u64>,
+        lazily: Option<&Arc<dyn ClusterPartSource>>,
     ) -> Result<Projections, ReadFault> {
         match self {
             Self::Whole(record) => Ok(restore_projections(
@@ -212,6 +232,14 @@ impl UsableSnapshot {
                 history,
                 as_of,
             )),
+            Self::Parts(record) if let Some(source) = lazily => {
+                Ok(snapshot_parts::restore_parts_lazily(
+                    record,
+                    source.clone(),
+                    history.cloned().expect("checked by the caller"),
+                    as_of,
+                ))
+            }
             Self::Parts(record) => snapshot_parts::restore_parts(
                 record,
                 parts,
@@ -301,7 +329,45 @@ pub(super) fn replay_range(
     Ok(applied)
 }
 
+/// Says that a cluster's part, read when the cluster was first needed, does not read back, so
+/// the state is restored whole (which skips its snapshot).
+pub(super) fn warn_restoring_whole(corrupt: &CorruptRecord) {
+    tracing::warn!(
+        table = corrupt.table,
+        key = %corrupt.key,
+        problem = %corrupt.problem,
+        "a cluster's snapshot part does not read back: restoring the state whole, from an earlier \
+         snapshot or the log (`tidemark verify` lists every corrupt record)"
+    );
+}
+
 impl Store {
+    /// Restores the live state whole (every part of its snapshot read now), after `corrupt`, a
+    /// cluster's part the state restored lazily read when first needed, did not read back: a
+    /// whole restore skips that snapshot for an earlier one. Called with `state` held
+    /// exclusively (the writer's, or [`Self::restore_whole_after`]'s).
+    pub(super) fn restore_whole(
+        &self,
+        state: &mut LiveState,
+        corrupt: &CorruptRecord,
+    ) -> Result<(), OpenError> {
+        warn_restoring_whole(corrupt);
+        let history = self.history_reader(state);
+        *state = Self::load_state(self.db()?.begin_read()?, history, None)?;
+        Ok(())
+    }
+
+    /// [`Self::restore_whole`] for a read that met `corrupt`: takes the writer's lock and the
+    /// state (in the writer's order), so no batch is half applied. The read itself answers the
+    /// fault; those after it read the state restored whole.
+    pub(super) fn restore_whole_after(&self, corrupt: &CorruptRecord) {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if let Err(error) = self.restore_whole(&mut state, corrupt) {
+            tracing::error!(%error, "could not restore the state whole; the next read that needs the part fails again");
+        }
+    }
+
     /// Projection snapshots found corrupt and skipped when the live state was restored (it was
     /// folded from an earlier snapshot or the log instead).
     pub fn skipped_snapshots(&self) -> Vec<CorruptRecord> {
@@ -313,10 +379,13 @@ impl Store {
     /// from its start, is folded instead); a corrupt log record is an error.
     ///
     /// `history` is the reader of the store's history tables (layout 2), `None` for a store of
-    /// layout 1, whose snapshots hold the history (kept in memory).
+    /// layout 1, whose snapshots hold the history (kept in memory). With `lazily`, a
+    /// per-cluster snapshot is restored without reading its parts (see
+    /// [`restore_latest_usable`]).
     pub(super) fn load_state(
         txn: redb::ReadTransaction,
         history: Option<Arc<dyn SharedHistoryReader>>,
+        lazily: Option<Arc<dyn ClusterPartSource>>,
     ) -> Result<LiveState, OpenError> {
         let meta = txn.open_table(tables::META)?;
         let checkpoint = meta.get(tables::CHECKPOINT)?.map_or(0, |v| v.value()) as u64;
@@ -339,6 +408,7 @@ impl Store {
             None,
             history.as_ref(),
             None,
+            lazily.as_ref(),
             &mut skipped_snapshots,
         )?;
         let (snapshot_seq, mut projections) = match restored {

@@ -12,11 +12,12 @@
 use std::collections::BTreeMap;
 
 use redb::{ReadableTable, WriteTransaction};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use tidemark_core::findings::SharedHistoryReader;
-use tidemark_core::{ClusterPart, Projections, Timestamp};
+use tidemark_core::{ClusterPart, ClusterPartSource, Projections, Timestamp};
 
-use super::LiveState;
+use super::history_tables::record_part_fault;
+use super::{DbSlot, LiveState};
 use crate::codec::{self, SnapshotRecord, StoredProjections, cluster_parts};
 use crate::error::{CorruptRecord, ReadFault, StorageFault};
 use crate::tables;
@@ -189,21 +190,89 @@ pub(super) fn restore_parts(
     Projections::restore_live_parts(read, manifest.incidents, history, as_of)
 }
 
+/// The projections of a per-cluster snapshot restored lazily
+/// ([`Projections::restore_live_lazily`]): none of its parts is read here; each is read through
+/// `source` when its cluster is first needed.
+pub(super) fn restore_parts_lazily(
+    record: SnapshotRecord<cluster_parts::SnapshotManifest>,
+    source: Arc<dyn ClusterPartSource>,
+    history: Arc<dyn SharedHistoryReader>,
+    as_of: Option<u64>,
+) -> Projections {
+    let manifest = record.projections;
+    Projections::restore_live_lazily(
+        manifest.clusters,
+        source,
+        manifest.incidents,
+        history,
+        as_of,
+    )
+}
+
+/// The core's [`ClusterPartSource`] over a store's `cluster_snapshots` table: each read is one
+/// read transaction of the latest commit (a part a live state names is never removed: every
+/// snapshot since it was written names it, the latest too). Like [`StoreHistory`], it holds the
+/// store's database slot, takes it shared per read (recursively: the fold reads while its
+/// thread may hold it), and records a fault for the store's read path
+/// ([`take_history_fault`](super::history_tables::take_history_fault)) instead of answering.
+///
+/// [`StoreHistory`]: super::StoreHistory
+pub(crate) struct StoreParts {
+    /// Weak: a projection that outlives its store does not keep the database open.
+    db: Weak<DbSlot>,
+}
+
+impl StoreParts {
+    /// The source over the database slot `db` (a store's, possibly before its handle is in
+    /// it: nothing is read until a call).
+    pub(crate) fn over(db: &Arc<DbSlot>) -> Self {
+        Self {
+            db: Arc::downgrade(db),
+        }
+    }
+}
+
+impl ClusterPartSource for StoreParts {
+    fn read_part(&self, cluster: &str, at: u64) -> Option<ClusterPart> {
+        let read = || -> Result<ClusterPart, ReadFault> {
+            let closed = || StorageFault(redb::Error::DatabaseClosed);
+            let db = self.db.upgrade().ok_or_else(closed)?;
+            let slot = db.read_recursive();
+            let txn = slot
+                .as_ref()
+                .ok_or_else(closed)?
+                .begin_read()
+                .map_err(StorageFault::from)?;
+            let parts = tables::open_listed(
+                &txn,
+                tables::Table::ClusterSnapshots,
+                tables::CLUSTER_SNAPSHOTS,
+            )?;
+            read_part(parts.as_ref(), cluster, at)
+        };
+        read().map_err(record_part_fault).ok()
+    }
+}
+
 /// Checks the per-cluster snapshot stored under `seq` (format 8): its manifest decodes, and
 /// every part it names is in `parts` with a right checksum (not decoded: see
 /// [`UsableSnapshot`]). A snapshot of another format is decoded whole.
+///
+/// Without `check_parts` (a restore that reads each part when its cluster is first needed), the
+/// parts are not read here: one that is missing or corrupt is met when its cluster is.
 pub(super) fn usable_with_parts(
     parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
     seq: u64,
     bytes: &[u8],
     any_format: bool,
+    check_parts: bool,
 ) -> Result<UsableSnapshot, ReadFault> {
     if bytes.first() != Some(&codec::SNAPSHOT_FORMAT) {
         return decode_with_parts(parts, seq, bytes, any_format).map(UsableSnapshot::Whole);
     }
     let manifest = cluster_parts::decode_manifest(seq, bytes)
         .map_err(|e| ReadFault::from(snapshot_corrupt(seq, e)))?;
-    for (cluster, at) in &manifest.projections.clusters {
+    for (cluster, at) in manifest.projections.clusters.iter().filter(|_| check_parts) {
         let bytes = part_bytes(parts, cluster, *at)?;
         cluster_parts::check_cluster_part(cluster, *at, bytes.value())
             .map_err(|e| part_corrupt(part_key(cluster, *at), e))?;
@@ -273,7 +342,14 @@ fn part_key(cluster: &str, at: u64) -> String {
 }
 
 fn part_corrupt(key: String, problem: codec::CodecError) -> CorruptRecord {
-    CorruptRecord::new("cluster_snapshots", key, problem)
+    CorruptRecord::new(tables::Table::ClusterSnapshots.name(), key, problem)
+}
+
+/// Whether `corrupt` is a cluster's snapshot part: met by a state restored lazily, it is
+/// answered by restoring the state whole, which skips that snapshot
+/// ([`Store::restore_whole_after`](super::Store)).
+pub(super) fn is_part(corrupt: &CorruptRecord) -> bool {
+    corrupt.table == tables::Table::ClusterSnapshots.name()
 }
 
 fn snapshot_corrupt(seq: u64, problem: codec::CodecError) -> CorruptRecord {

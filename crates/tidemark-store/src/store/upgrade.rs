@@ -74,6 +74,7 @@ pub(super) fn upgrade_to_layout_2(
             log_start,
             None,
             false,
+            true,
             &mut skipped,
         )?
         .ok_or(OpenError::NoUsableSnapshot {
@@ -82,7 +83,7 @@ pub(super) fn upgrade_to_layout_2(
         let seq = record.seq();
         // A store of layout 1 holds no live snapshot (skipped above): this restores the
         // history the snapshot holds, in memory.
-        let projections = record.restore(NO_PARTS, None, None)?;
+        let projections = record.restore(NO_PARTS, None, None, None)?;
         let txn = write_txn::begin(db)?;
         {
             let mut history = HistoryTables::open(&txn)?;
