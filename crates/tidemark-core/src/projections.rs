@@ -235,17 +235,49 @@ impl Projections {
         reader: std::sync::Arc<dyn SharedHistoryReader>,
         as_of: Option<u64>,
     ) -> Self {
-        let findings_source = source.clone();
+        // A part holds both projections' halves of its cluster: the one not asked for is kept
+        // until the other projection asks (the fold of an event asks both), so a part is read
+        // and decoded once.
+        let halves = std::sync::Arc::new(std::sync::Mutex::new(UnclaimedHalves::default()));
+        let (findings_source, findings_halves) = (source.clone(), halves.clone());
         let mut findings = FindingsProjection::restore_live_lazily(
             parts.iter().cloned(),
             std::sync::Arc::new(move |cluster, part| {
-                Some(findings_source.read_part(cluster, part)?.findings)
+                let unclaimed = findings_halves
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .findings
+                    .remove(cluster);
+                if let Some(findings) = unclaimed {
+                    return Some(findings);
+                }
+                let read = findings_source.read_part(cluster, part)?;
+                findings_halves
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .orphans
+                    .insert(cluster.to_owned(), read.orphans);
+                Some(read.findings)
             }),
         );
         let orphans = OrphanProjection::restore_lazily(
             parts,
             std::sync::Arc::new(move |cluster, part| {
-                Some(source.read_part(cluster, part)?.orphans)
+                let unclaimed = halves
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .orphans
+                    .remove(cluster);
+                if let Some(orphans) = unclaimed {
+                    return Some(orphans);
+                }
+                let read = source.read_part(cluster, part)?;
+                halves
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .findings
+                    .insert(cluster.to_owned(), read.findings);
+                Some(read.orphans)
             }),
         );
         findings.read_history_from(reader, as_of);
@@ -292,6 +324,17 @@ impl Projections {
             changes: Vec::new(),
         }
     }
+}
+
+/// The halves of the cluster parts read for one projection of a lazily restored state and not
+/// yet asked for by the other (see [`Projections::restore_live_lazily`]).
+#[derive(Default)]
+struct UnclaimedHalves {
+    findings: std::collections::BTreeMap<
+        String,
+        crate::findings::ClusterSnapshot<'static, Vec<LiveFindingSnapshot<'static>>>,
+    >,
+    orphans: std::collections::BTreeMap<String, Option<ClusterOrphansSnapshot>>,
 }
 
 /// Reads a cluster's snapshot part for a projection restored lazily

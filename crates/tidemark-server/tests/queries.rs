@@ -364,6 +364,50 @@ async fn tokens_gate_reads_and_writes_but_not_health() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
+/// A reopened store restores a cluster when it is first needed: `/readyz`, asked every few
+/// seconds, needs none (it says the quarantine's count without the stats that read every
+/// cluster); `/metrics` counts every cluster's findings, so it restores them all.
+#[tokio::test]
+async fn readiness_restores_no_cluster_of_a_reopened_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.redb");
+    {
+        let store = Store::open(&path, StoreConfig::default()).unwrap();
+        let events: Vec<tidemark_store::Input> = day()
+            .lines()
+            .map(|line| tidemark_store::Input::Event(tidemark_core::decode_event(line).unwrap()))
+            .collect();
+        store
+            .append(
+                &events,
+                tidemark_core::Timestamp::from_unix_secs(1_800_000_000),
+            )
+            .unwrap();
+        store.snapshot_now().unwrap();
+    }
+    let store = Arc::new(Store::open(&path, StoreConfig::default()).unwrap());
+    let (_writer, client) = Writer::spawn(store.clone(), 16, 1024);
+    let h = Harness {
+        app: router(AppState {
+            store: store.clone(),
+            ingest: Ingest::Local(client),
+            max_body_bytes: 1 << 20,
+            limits: Default::default(),
+            auth: AuthPolicy::Open,
+            bridge: Default::default(),
+            metrics: Default::default(),
+            time_travel: Default::default(),
+        }),
+        _dir: dir,
+    };
+    let ready = h.ok("/readyz").await;
+    assert_eq!(ready["quarantined"], 0, "{ready}");
+    assert_eq!(store.clusters_in_memory(), 0);
+    let (status, _) = h.call("GET", "/metrics", String::new(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(store.clusters_in_memory(), 1, "the day is of one cluster");
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_pattern_and_quarantine() {
     let h = loaded().await;
