@@ -20,6 +20,11 @@ struct Harness {
 fn harness(auth: AuthPolicy) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path().join("q.redb"), StoreConfig::default()).unwrap());
+    harness_over(store, dir, auth)
+}
+
+/// The router over `store` (whose file is in `dir`).
+fn harness_over(store: Arc<Store>, dir: tempfile::TempDir, auth: AuthPolicy) -> Harness {
     let (_writer, client) = Writer::spawn(store.clone(), 16, 1024);
     Harness {
         app: router(AppState {
@@ -386,20 +391,7 @@ async fn readiness_restores_no_cluster_of_a_reopened_store() {
         store.snapshot_now().unwrap();
     }
     let store = Arc::new(Store::open(&path, StoreConfig::default()).unwrap());
-    let (_writer, client) = Writer::spawn(store.clone(), 16, 1024);
-    let h = Harness {
-        app: router(AppState {
-            store: store.clone(),
-            ingest: Ingest::Local(client),
-            max_body_bytes: 1 << 20,
-            limits: Default::default(),
-            auth: AuthPolicy::Open,
-            bridge: Default::default(),
-            metrics: Default::default(),
-            time_travel: Default::default(),
-        }),
-        _dir: dir,
-    };
+    let h = harness_over(store.clone(), dir, AuthPolicy::Open);
     let ready = h.ok("/readyz").await;
     assert_eq!(ready["quarantined"], 0, "{ready}");
     assert_eq!(store.clusters_in_memory(), 0);

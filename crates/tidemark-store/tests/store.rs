@@ -930,6 +930,27 @@ fn a_small_state_is_snapshotted_often_and_its_snapshots_take_a_bounded_share_of_
     );
 }
 
+/// The `i`-th event of a small test log (ids `{prefix}-{i}`, 1 s apart from `{hour}:00`): a
+/// cycle of cluster `c{cluster}` that sees the one key `k{i % 3}`.
+fn one_key_cycle(prefix: &str, hour: u32, i: usize, cluster: usize) -> Event {
+    decode_event(&format!(
+        r#"{{"id":"{prefix}-{i}","schema":1,"type":"cycle.completed","time":"2026-03-02T{hour:02}:{:02}:{:02}Z","source":"probe","cluster":"c{cluster}","data":{{"cycle":"{i}","categories":["pods"],"findings":[{{"check_key":"k{}","category":"pods","severity":"error","title":"down"}}]}}}}"#,
+        i / 60,
+        i % 60,
+        i % 3
+    ))
+    .unwrap()
+}
+
+/// The projections folded over the first `to` events of `events`.
+fn fold_prefix(events: &[Event], to: usize) -> tidemark_core::Projections {
+    let mut folded = tidemark_core::Projections::new();
+    for (i, event) in events[..to].iter().enumerate() {
+        folded.apply(i as u64 + 1, event);
+    }
+    folded
+}
+
 /// Per-cluster snapshots (snapshot format 8): a snapshot writes the parts of the clusters that
 /// changed since the previous one and names the others' earlier parts; thinning a snapshot
 /// removes only the parts no remaining snapshot names; every kept snapshot, reopen and time
@@ -952,24 +973,9 @@ fn a_snapshot_writes_the_parts_of_the_clusters_that_changed_and_thinning_keeps_n
         _ => i % 2,
     };
     let events: Vec<Event> = (0..60)
-        .map(|i| {
-            decode_event(&format!(
-                r#"{{"id":"parts-{i}","schema":1,"type":"cycle.completed","time":"2026-03-02T14:{:02}:{:02}Z","source":"probe","cluster":"c{}","data":{{"cycle":"{i}","categories":["pods"],"findings":[{{"check_key":"k{}","category":"pods","severity":"error","title":"down"}}]}}}}"#,
-                i / 60,
-                i % 60,
-                cluster_of(i),
-                i % 3
-            ))
-            .unwrap()
-        })
+        .map(|i| one_key_cycle("parts", 14, i, cluster_of(i)))
         .collect();
-    let fold = |to: usize| {
-        let mut folded = tidemark_core::Projections::new();
-        for (i, event) in events[..to].iter().enumerate() {
-            folded.apply(i as u64 + 1, event);
-        }
-        folded
-    };
+    let fold = |to: usize| fold_prefix(&events, to);
     {
         let store = Store::open(&path, config.clone()).unwrap();
         for event in &events {
@@ -1050,24 +1056,10 @@ fn a_reopen_reads_a_clusters_part_only_when_the_cluster_is_needed() {
         snapshot_bytes_ratio: 0,
         ..StoreConfig::default()
     };
-    let event = |i: usize| {
-        decode_event(&format!(
-            r#"{{"id":"lazy-{i}","schema":1,"type":"cycle.completed","time":"2026-03-02T15:{:02}:{:02}Z","source":"probe","cluster":"c{}","data":{{"cycle":"{i}","categories":["pods"],"findings":[{{"check_key":"k{}","category":"pods","severity":"error","title":"down"}}]}}}}"#,
-            i / 60,
-            i % 60,
-            i % 5,
-            i % 3
-        ))
-        .unwrap()
-    };
-    let events: Vec<Event> = (0..32).map(event).collect();
-    let fold = |to: usize| {
-        let mut folded = tidemark_core::Projections::new();
-        for (i, event) in events[..to].iter().enumerate() {
-            folded.apply(i as u64 + 1, event);
-        }
-        folded
-    };
+    let events: Vec<Event> = (0..32)
+        .map(|i| one_key_cycle("lazy", 15, i, i % 5))
+        .collect();
+    let fold = |to: usize| fold_prefix(&events, to);
     {
         let store = Store::open(&path, config.clone()).unwrap();
         let inputs: Vec<Input> = events[..30].iter().cloned().map(Input::Event).collect();
