@@ -532,13 +532,14 @@ pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
             |p| {
                 p.incidents()
                     .incident(&args.id)
-                    .map(|i| i.timeline.iter().map(|e| e.seq).collect())
+                    .map(|i| p.incidents().timeline_positions(i, 0, usize::MAX))
                     .unwrap_or_default()
             },
             |p, events, seq| {
                 let found = p.incidents().incident(&args.id).map(|i| {
-                    let lines: Vec<TimelineLine> = i
-                        .timeline
+                    let lines: Vec<TimelineLine> = p
+                        .incidents()
+                        .timeline(i)
                         .iter()
                         .cloned()
                         .zip(events)
@@ -772,7 +773,7 @@ pub fn export(args: &ExportArgs) -> Result<(), CliError> {
             |p: &Projections| -> Vec<u64> {
                 p.incidents()
                     .incident(&args.id)
-                    .map(|i| i.timeline.iter().map(|e| e.seq).collect())
+                    .map(|i| p.incidents().timeline_positions(i, 0, usize::MAX))
                     .unwrap_or_default()
             },
             |p, events, seq| {

@@ -859,3 +859,51 @@ fn a_decoded_snapshot_equals_the_live_one_incidents_included() {
         "restoring the snapshot read back gives another state"
     );
 }
+
+/// A page, the positions and the whole timeline agree, at every cursor and limit.
+#[test]
+fn pages_and_positions_are_slices_of_the_whole_timeline() {
+    let mut projections = tidemark_core::Projections::new();
+    for (i, kind) in [
+        "incident.opened",
+        "note.added",
+        "note.added",
+        "incident.closed",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let data = if kind.starts_with("note") {
+            r#"{"incident":"inc-1","author":"ana","kind":"observation","text":"looking"}"#
+        } else {
+            r#"{"incident":"inc-1","title":"down"}"#
+        };
+        let event = tidemark_core::decode_event(&format!(
+            r#"{{"id":"t-{i}","schema":1,"type":"{kind}","time":"2026-03-02T10:0{i}:00Z","source":"op","cluster":"c1","data":{data}}}"#
+        ))
+        .unwrap();
+        projections.apply(i as u64 + 1, &event);
+    }
+    let incidents = projections.incidents();
+    let incident = incidents.incident("inc-1").unwrap();
+    let whole = incidents.timeline(incident);
+    assert_eq!(whole.len(), 4);
+    assert_eq!(incidents.timeline_len(incident), 4);
+    for after in 0..=5 {
+        for limit in 0..=5 {
+            let (page, more) = incidents.timeline_page(incident, after, limit);
+            let rest: Vec<&tidemark_core::incidents::IncidentEntry> =
+                whole.iter().filter(|e| e.seq > after).collect();
+            assert_eq!(
+                page.iter().collect::<Vec<_>>(),
+                rest[..limit.min(rest.len())]
+            );
+            assert_eq!(more, rest.len() > limit, "after {after}, limit {limit}");
+            let positions: Vec<u64> = page.iter().map(|e| e.seq).collect();
+            assert_eq!(
+                incidents.timeline_positions(incident, after, limit),
+                positions
+            );
+        }
+    }
+}

@@ -53,9 +53,10 @@ pub(crate) fn build(
     for (seq, event) in events {
         by_seq.entry(*seq).or_insert(event);
     }
-    let mut timeline = Vec::with_capacity(incident.timeline.len());
-    let mut timeline_events: Vec<(u64, &Event)> = Vec::with_capacity(incident.timeline.len());
-    for entry in &incident.timeline {
+    let entries = projections.incidents().timeline(incident);
+    let mut timeline = Vec::with_capacity(entries.len());
+    let mut timeline_events: Vec<(u64, &Event)> = Vec::with_capacity(entries.len());
+    for entry in entries.iter() {
         let event = *by_seq
             .get(&entry.seq)
             .ok_or(BuildError::MissingEvent { seq: entry.seq })?;

@@ -38,6 +38,7 @@ mod explicit;
 mod grouping;
 mod layers;
 mod snapshot;
+mod timeline;
 mod views;
 
 pub use self::layers::{ChangeRef, DifferentFailure, FailureLayer, ResourceLayers};

@@ -101,7 +101,7 @@ impl IncidentProjection {
                 })
                 .cloned()
                 .collect(),
-            timeline_entries: incident.timeline.len() as u64,
+            timeline_entries: self.timeline_len(incident) as u64,
         }
     }
 

@@ -197,14 +197,9 @@ async fn incident_timeline(
     let after = position_param("after", params.after)?;
     let wanted = id.clone();
     let (found, seq) = with_projections(&state, params.at.as_deref(), move |p| {
-        p.incidents().incident(&wanted).map(|i| {
-            let start = i.timeline.partition_point(|e| e.seq <= after);
-            let more = i.timeline.len() > start + limit;
-            (
-                i.timeline[start..(start + limit).min(i.timeline.len())].to_vec(),
-                more,
-            )
-        })
+        p.incidents()
+            .incident(&wanted)
+            .map(|i| p.incidents().timeline_page(i, after, limit))
     })
     .await?;
     let (entries, more) = found.ok_or_else(|| no_incident(&id, seq))?;

@@ -109,8 +109,9 @@ async fn incident(
                 );
             };
             let view = p.incidents().view(incident, p.findings());
-            let timeline: Vec<TimelineLine> = incident
-                .timeline
+            let timeline: Vec<TimelineLine> = p
+                .incidents()
+                .timeline(incident)
                 .iter()
                 .zip(events)
                 .map(|(entry, (_, event))| TimelineLine {

@@ -280,12 +280,8 @@ impl Store {
                 p.incidents()
                     .incident(id)
                     .map(|i| {
-                        let start = i.timeline.partition_point(|e| e.seq <= after);
-                        i.timeline[start..]
-                            .iter()
-                            .map(|e| e.seq)
-                            .take(budget.saturating_add(1))
-                            .collect::<Vec<u64>>()
+                        p.incidents()
+                            .timeline_positions(i, after, budget.saturating_add(1))
                     })
                     .unwrap_or_default()
             });
