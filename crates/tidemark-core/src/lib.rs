@@ -19,6 +19,7 @@ pub mod projections;
 pub mod schema;
 pub mod settings;
 mod snapshot;
+pub mod timeline_rows;
 pub mod timestamp;
 pub mod wire;
 

@@ -106,7 +106,7 @@ impl Projections {
         ProjectionsSnapshot {
             findings: self.findings.snapshot(),
             orphans: self.orphans.snapshot(),
-            incidents: self.incidents.snapshot(),
+            incidents: self.incidents.whole_snapshot(),
         }
     }
 
@@ -152,14 +152,14 @@ impl Projections {
         reader: std::sync::Arc<dyn SharedHistoryReader>,
         as_of: Option<u64>,
     ) -> Self {
-        let mut findings = FindingsProjection::restore_live_owned(snapshot.findings);
-        findings.read_history_from(reader, as_of);
-        Self {
-            findings,
+        let mut projections = Self {
+            findings: FindingsProjection::restore_live_owned(snapshot.findings),
             orphans: OrphanProjection::restore_owned(snapshot.orphans),
             incidents: IncidentProjection::restore_owned(snapshot.incidents),
             changes: Vec::new(),
-        }
+        };
+        projections.read_history_from(reader, as_of);
+        projections
     }
 
     /// The clusters, by name, each with whether an event of it was applied since the
@@ -212,13 +212,14 @@ impl Projections {
                 orphans.restore_cluster(saved);
             }
         }
-        findings.read_history_from(reader, as_of);
-        Ok(Self {
+        let mut projections = Self {
             findings,
             orphans,
             incidents: IncidentProjection::restore_owned(incidents),
             changes: Vec::new(),
-        })
+        };
+        projections.read_history_from(reader, as_of);
+        Ok(projections)
     }
 
     /// Resumes from a per-cluster snapshot without reading its parts: `parts` names each
@@ -240,7 +241,7 @@ impl Projections {
         // and decoded once.
         let halves = std::sync::Arc::new(std::sync::Mutex::new(UnclaimedHalves::default()));
         let (findings_source, findings_halves) = (source.clone(), halves.clone());
-        let mut findings = FindingsProjection::restore_live_lazily(
+        let findings = FindingsProjection::restore_live_lazily(
             parts.iter().cloned(),
             std::sync::Arc::new(move |cluster, part| {
                 let unclaimed = findings_halves
@@ -280,13 +281,14 @@ impl Projections {
                 Some(read.orphans)
             }),
         );
-        findings.read_history_from(reader, as_of);
-        Self {
+        let mut projections = Self {
             findings,
             orphans,
             incidents: IncidentProjection::restore_owned(incidents),
             changes: Vec::new(),
-        }
+        };
+        projections.read_history_from(reader, as_of);
+        projections
     }
 
     /// How many clusters' findings are in memory (see [`Self::restore_live_lazily`]).
@@ -294,19 +296,41 @@ impl Projections {
         self.findings.clusters_in_memory()
     }
 
-    /// Reads the findings' history through `reader` from now on (see
-    /// [`FindingsProjection::read_history_from`]).
+    /// Reads the findings' history, and the timeline entries incidents wrote out, through
+    /// `reader` from now on (see [`FindingsProjection::read_history_from`] and
+    /// [`IncidentProjection::read_entries_from`]: incidents keep their entries in memory until
+    /// [`Self::write_timelines_out`]).
     pub fn read_history_from(
         &mut self,
         reader: std::sync::Arc<dyn SharedHistoryReader>,
         as_of: Option<u64>,
     ) {
+        self.incidents.read_entries_from(reader.clone(), as_of);
         self.findings.read_history_from(reader, as_of);
     }
 
     /// Reads a shared history as of position `as_of` (a past state folded further).
     pub fn set_history_as_of(&mut self, as_of: u64) {
         self.findings.set_history_as_of(as_of);
+        self.incidents.set_entries_as_of(as_of);
+    }
+
+    /// From now on the fold writes out the timeline entries of incidents that are not open
+    /// ([`IncidentProjection::write_entries_out`]; the live state of a store of layout 3).
+    pub fn write_timelines_out(&mut self) {
+        self.incidents.write_entries_out();
+    }
+
+    /// The timeline entries the fold wrote out since the last call, in fold order (see
+    /// [`Self::write_timelines_out`]).
+    pub fn take_timeline_records(&mut self) -> Vec<crate::timeline_rows::IncidentEntryRecord> {
+        self.incidents.take_entry_records()
+    }
+
+    /// Writes out, at position `at`, what incidents that are not open hold in memory (see
+    /// [`IncidentProjection::write_out_every_closed`]).
+    pub fn write_out_closed_timelines(&mut self, at: u64) {
+        self.incidents.write_out_every_closed(at);
     }
 
     /// The history records the fold wrote out since the last call (a shared history's; see

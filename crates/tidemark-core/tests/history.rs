@@ -183,6 +183,32 @@ impl tidemark_core::findings::HistoryReader for Tables {
     }
 }
 
+impl tidemark_core::timeline_rows::IncidentEntryReader for Tables {
+    fn written_entries(
+        &self,
+        incident: &str,
+        after: u64,
+        as_of: u64,
+        limit: usize,
+    ) -> Vec<tidemark_core::incidents::IncidentEntry> {
+        self.0
+            .read()
+            .unwrap()
+            .written_entries(incident, after, as_of, limit)
+    }
+
+    fn written_entry_count(&self, incident: &str, as_of: u64) -> u64 {
+        self.0.read().unwrap().written_entry_count(incident, as_of)
+    }
+
+    fn has_written_entry(&self, incident: &str, seq: u64, as_of: u64) -> bool {
+        self.0
+            .read()
+            .unwrap()
+            .has_written_entry(incident, seq, as_of)
+    }
+}
+
 impl Tables {
     fn write(&self, records: Vec<tidemark_core::findings::HistoryRecord>) {
         let mut history = self.0.write().unwrap();
@@ -190,7 +216,19 @@ impl Tables {
             record.replay_into(&mut *history);
         }
     }
+
+    /// Writes what the fold of `projections` wrote out since the last call: the findings'
+    /// history and the incidents' timeline entries (as a store's batch writes both).
+    fn write_all(&self, projections: &mut tidemark_core::Projections) {
+        self.write(projections.take_history_records());
+        let records = projections.take_timeline_records();
+        ENTRY_RECORDS.fetch_add(records.len(), std::sync::atomic::Ordering::Relaxed);
+        self.0.write().unwrap().write_incident_entries(&records);
+    }
 }
+
+/// Timeline records written out by every run of the property (some must be).
+static ENTRY_RECORDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Cluster parts held in memory, read by cluster, each read recorded.
 struct PartsInMemory {
@@ -222,7 +260,39 @@ fn shown(projections: &tidemark_core::Projections) -> serde_json::Value {
         "episodes": serde_json::to_value(&episodes).unwrap(),
         "stuck": findings.stuck(None),
         "incidents": projections.incidents().views(projections.findings(), None, true),
+        "timelines": timelines(projections),
     })
+}
+
+/// Every incident's timeline, whole and read in pages of two (ADR 0006 step 3: entries of
+/// incidents that are not open are read back from rows, unioned with those in memory).
+fn timelines(projections: &tidemark_core::Projections) -> serde_json::Value {
+    let incidents = projections.incidents();
+    incidents
+        .incidents()
+        .iter()
+        .map(|incident| {
+            let whole = incidents.timeline(incident).into_owned();
+            let mut paged = Vec::new();
+            let mut after = 0;
+            loop {
+                let (page, more) = incidents.timeline_page(incident, after, 2);
+                after = page.last().map_or(after, |e| e.seq);
+                paged.extend(page);
+                if !more {
+                    break;
+                }
+            }
+            assert_eq!(paged, whole, "pages of {}", incident.id);
+            assert_eq!(incidents.timeline_len(incident), whole.len());
+            let positions: Vec<u64> = whole.iter().map(|e| e.seq).collect();
+            assert_eq!(
+                incidents.timeline_positions(incident, 0, usize::MAX),
+                positions
+            );
+            serde_json::json!({ "id": incident.id, "timeline": whole })
+        })
+        .collect()
 }
 
 /// ADR 0006 step 2 (store layout 2): a projection whose history is written out to a shared
@@ -240,13 +310,20 @@ fn a_live_snapshot_and_a_shared_history_show_what_the_history_in_memory_shows() 
         let mut memory = Projections::new();
         let mut live = Projections::new();
         live.read_history_from(tables.clone(), None);
+        live.write_timelines_out();
+        // A past position after the cut, and what the state showed there.
+        let later = (cut + (events.len() - cut) / 2) as u64;
+        let mut at_later = None;
         let mut at_cut = None;
         let mut whole: Option<Projections> = None;
         for (index, event) in events.iter().enumerate() {
             let seq = index as u64 + 1;
             memory.apply(seq, event);
             live.apply(seq, event);
-            tables.write(live.take_history_records());
+            tables.write_all(&mut live);
+            if seq == later && cut > 0 {
+                at_later = Some(shown(&memory));
+            }
             if index + 1 == cut {
                 let bytes = postcard::to_allocvec(&live.live_snapshot_serializer()).unwrap();
                 prop_assert_eq!(
@@ -311,15 +388,16 @@ fn a_live_snapshot_and_a_shared_history_show_what_the_history_in_memory_shows() 
                 // The rest is folded from the restored states, not the one that never stopped:
                 // the lazy one, and one restored whole beside it.
                 live = lazily;
-                whole = Some(Projections::restore_live_owned(
-                    decoded.clone(),
-                    tables.clone(),
-                    None,
-                ));
+                live.write_timelines_out();
+                let mut restored_whole =
+                    Projections::restore_live_owned(decoded.clone(), tables.clone(), None);
+                restored_whole.write_timelines_out();
+                whole = Some(restored_whole);
                 at_cut = Some((decoded, shown(&memory)));
             } else if let Some(whole) = whole.as_mut() {
                 whole.apply(seq, event);
                 drop(whole.take_history_records());
+                drop(whole.take_timeline_records());
             }
         }
         prop_assert_eq!(shown(&live), shown(&memory));
@@ -327,9 +405,154 @@ fn a_live_snapshot_and_a_shared_history_show_what_the_history_in_memory_shows() 
             prop_assert!(live.live_snapshot() == whole.live_snapshot());
         }
         if let Some((snapshot, then)) = at_cut {
-            let past = Projections::restore_live_owned(snapshot, tables.clone(), Some(cut as u64));
+            let past =
+                Projections::restore_live_owned(snapshot.clone(), tables.clone(), Some(cut as u64));
             prop_assert_eq!(shown(&past), then);
+            // A past state folded further from the snapshot (time travel): it writes nothing
+            // out and reads the rows as of its position.
+            if let Some(then) = at_later {
+                let mut past =
+                    Projections::restore_live_owned(snapshot, tables.clone(), Some(later));
+                for (index, event) in events.iter().enumerate().take(later as usize).skip(cut) {
+                    past.apply(index as u64 + 1, event);
+                    prop_assert!(past.take_timeline_records().is_empty());
+                }
+                prop_assert_eq!(shown(&past), then);
+            }
         }
         Ok(())
     });
+    assert!(
+        ENTRY_RECORDS.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no run wrote a timeline entry out"
+    );
+}
+
+/// ADR 0006 step 3's rare paths, position by position against the fold that keeps every entry
+/// in memory: an automatic incident that closed (its entries written out), was reopened by an
+/// `incident.opened` naming it and is then absorbed (its rows read back and moved); a merge
+/// into a closed incident; a note on a closed one. Each live state, and each past state folded
+/// from every earlier snapshot, shows the same timelines.
+#[test]
+fn timelines_written_out_read_the_same_through_reopen_absorb_and_notes() {
+    use std::sync::Arc;
+    use tidemark_core::Projections;
+    use tidemark_core::event::{IncidentChange, NoteAdded, NoteKind, ResourceRef};
+    use tidemark_core::timeline_rows::IncidentEntryReader as _;
+    let pod = |name: &str| {
+        let mut o = obs("pod:crashloop:web", "pods");
+        o.check_key = format!("pod:crashloop:{name}");
+        o.resource = Some(ResourceRef {
+            kind: "Pod".into(),
+            namespace: Some("web".into()),
+            name: name.into(),
+            uid: None,
+        });
+        o
+    };
+    let change = |incident: &str, keys: &[&str]| IncidentChange {
+        incident: incident.into(),
+        title: Some(format!("{incident} title")),
+        severity: None,
+        check_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+        summary: None,
+    };
+    let note = |id: &str, secs, incident: &str| {
+        event(
+            id,
+            "c",
+            secs,
+            tidemark_core::Payload::NoteAdded(NoteAdded {
+                incident: Some(incident.into()),
+                author: "operator".into(),
+                kind: NoteKind::Observation,
+                text: "seen".into(),
+                links: Vec::new(),
+                check_keys: Vec::new(),
+            }),
+        )
+    };
+    let events = vec![
+        threshold("e1", "c", 0, 1),
+        cycle("e2", "c", 60, &["pods"], vec![pod("a")]),
+        manual_resolve("e3", "c", 120, "pod:crashloop:a"),
+        // Reopens the automatic incident the crash loop opened at 2 (closed at 3).
+        event(
+            "e4",
+            "c",
+            180,
+            tidemark_core::Payload::IncidentOpened(change("auto-c-2", &[])),
+        ),
+        cycle("e5", "c", 240, &["pods"], vec![pod("a")]),
+        // An explicit incident names the finding: the reopened automatic one is absorbed.
+        event(
+            "e6",
+            "c",
+            300,
+            tidemark_core::Payload::IncidentOpened(change("inc-x", &["pod:crashloop:a"])),
+        ),
+        event(
+            "e7",
+            "c",
+            360,
+            tidemark_core::Payload::IncidentClosed(change("inc-x", &[])),
+        ),
+        note("e8", 420, "inc-x"),
+        cycle("e9", "c", 480, &["pods"], vec![pod("b")]),
+        cycle("e10", "c", 540, &["pods"], vec![]),
+        // A closed incident absorbs the open automatic one of `b`... after it is closed again.
+        event(
+            "e11",
+            "c",
+            600,
+            tidemark_core::Payload::IncidentClosed(change("inc-x", &["pod:crashloop:b"])),
+        ),
+        note("e12", 660, "auto-c-2"),
+    ];
+    let tables = Arc::new(Tables::default());
+    let mut memory = Projections::new();
+    let mut live = Projections::new();
+    live.read_history_from(tables.clone(), None);
+    live.write_timelines_out();
+    let mut shown_at = Vec::new();
+    let mut snapshots = Vec::new();
+    for (index, event) in events.iter().enumerate() {
+        let seq = index as u64 + 1;
+        memory.apply(seq, event);
+        live.apply(seq, event);
+        tables.write_all(&mut live);
+        let expected = timelines(&memory);
+        assert_eq!(timelines(&live), expected, "live, at {seq}");
+        shown_at.push(expected);
+        snapshots.push(live.live_snapshot());
+    }
+    let absorbed = memory.incidents().incident("auto-c-2").unwrap();
+    assert_eq!(
+        absorbed.merged_into.as_deref(),
+        Some("inc-x"),
+        "the path is taken"
+    );
+    assert!(
+        tables.0.read().unwrap().written_entry_count("auto-c-2", 3) > 0,
+        "the automatic incident's entries were written out when it closed"
+    );
+    for (from, snapshot) in snapshots.iter().enumerate() {
+        for (to, then) in shown_at.iter().enumerate().skip(from) {
+            let mut past = Projections::restore_live_owned(
+                snapshot.clone(),
+                tables.clone(),
+                Some(to as u64 + 1),
+            );
+            for (index, event) in events.iter().enumerate().take(to + 1).skip(from + 1) {
+                past.apply(index as u64 + 1, event);
+            }
+            assert_eq!(
+                &timelines(&past),
+                then,
+                "as of {} from the snapshot at {}",
+                to + 1,
+                from + 1
+            );
+        }
+    }
 }

@@ -552,12 +552,12 @@ fn seven_issues_group_by_namespace_and_the_layers_of_dnd_backend_are_told_apart(
 
     // Its timeline: every event that touched it, in log order.
     let incident = p.incidents().incident("inc-2026-03-02-dnd").unwrap();
-    let seqs: Vec<u64> = incident.timeline.iter().map(|e| e.seq).collect();
+    let timeline = p.incidents().timeline(incident);
+    let seqs: Vec<u64> = timeline.iter().map(|e| e.seq).collect();
     let mut sorted = seqs.clone();
     sorted.sort_unstable();
     assert_eq!(seqs, sorted);
-    let changes: Vec<&str> = incident
-        .timeline
+    let changes: Vec<&str> = timeline
         .iter()
         .flat_map(|e| e.touches.iter().map(|t| t.change.as_str()))
         .collect();

@@ -498,13 +498,10 @@ fn seed_000_day() -> Log {
 
 /// The events at the incident timeline's positions, as a store would return them.
 fn timeline_events(fold: &LogFold, log: &Log, id: &str) -> Vec<(u64, Event)> {
-    let incident = fold
-        .projections()
-        .incidents()
-        .incident(id)
-        .expect("the incident");
-    incident
-        .timeline
+    let incidents = fold.projections().incidents();
+    let incident = incidents.incident(id).expect("the incident");
+    incidents
+        .timeline(incident)
         .iter()
         .map(|entry| {
             let index = usize::try_from(entry.seq - 1).expect("small log");

@@ -170,6 +170,18 @@ store_tables! {
     /// Added without a layout bump: stores written before it hold only snapshots of one value,
     /// which are still read; a read-only open of such a store reads it as empty.
     ClusterSnapshots: CLUSTER_SNAPSHOTS<(&str, u64), &[u8]> = "cluster_snapshots", added_later;
+    /// (incident id, entry position, position written at) → a timeline entry of an incident
+    /// that was not open when it was written out (`codec::encode_entry_row`), or, at entry
+    /// position 0, the header of that write-out (`codec::encode_write_out_header`): written in
+    /// the batch's transaction at the end of the event that closed (or absorbed, or touched)
+    /// the incident; the entries of open incidents are in the live state. Rows are never
+    /// rewritten; `tidemark_core::timeline_rows` says how they are read as of a position
+    /// (`store/timeline_rows.rs`).
+    ///
+    /// Added with store layout 3 (ADR 0006, step 3): a store of layout 2 lacks it until its
+    /// first read-write open, which writes out what its closed incidents hold; read-only, it
+    /// reads as empty (every entry is then in memory).
+    IncidentEntries: INCIDENT_ENTRIES<(&str, u64, u64), &[u8]> = "incident_entries", added_later;
 }
 
 /// The tables of the list that the file of `txn` lacks although every store has them (tables
@@ -237,9 +249,17 @@ pub const LATE_EVENT_NS: i64 = 5 * 60 * 1_000_000_000;
 /// `finding_occurrences` and `finding_flap_episodes`, and snapshots are live snapshots without
 /// it; a store of layout 1 is upgraded in place at its first read-write open (`store/upgrade.rs`)
 /// and read as it is (its history from its snapshots, in memory) by a read-only one.
-pub const STORE_FORMAT: i64 = 2;
+///
+/// Layout 3 (ADR 0006, step 3): the timeline entries of incidents that are not open are in
+/// `incident_entries`, and snapshots hold only the entries not written out; a store of layout
+/// 2 is upgraded at its first read-write open (its closed incidents' entries written out at
+/// its checkpoint, `store/open.rs`), and read as it is (every entry in memory) by a read-only
+/// one.
+pub const STORE_FORMAT: i64 = 3;
 /// The first store layout with the history tables.
 pub const HISTORY_TABLES_SINCE: i64 = 2;
+/// The first store layout whose live state writes incidents' timeline entries out.
+pub const TIMELINE_ROWS_SINCE: i64 = 3;
 
 /// Change bits of `BY_FINDING`.
 pub mod change_bits {

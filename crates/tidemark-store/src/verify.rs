@@ -26,9 +26,11 @@ use std::sync::{Arc, Mutex};
 
 mod filter_indexes;
 mod history_tables;
+mod incident_entries;
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::Serialize;
+use tidemark_core::findings::SharedHistoryReader;
 use tidemark_core::{Event, Projections};
 
 use crate::codec::{self, StoredProjections};
@@ -36,7 +38,6 @@ use crate::error::{OpenError, ReadFault, StorageFault};
 use crate::store::{
     DbSlot, Handle, Store, StoreHistory, check_checkpoint, decode_log, decode_snapshot_or_outdated,
     finding_index_entries, incident_of, open_database_read_only, read_layout, type_index,
-    unread_history,
 };
 use crate::tables::{self, Table};
 
@@ -265,6 +266,9 @@ fn check_records(
         .collect::<Result<_, _>>()?;
     snapshot_keys.reverse();
     let times = txn.open_table(tables::SNAPSHOT_TIMES)?;
+    // A snapshot of layout 3 holds closed incidents' timelines in `incident_entries`.
+    let timeline_rows: Arc<dyn SharedHistoryReader> =
+        Arc::new(incident_entries::RowsReader::open(&txn)?);
     let ids = txn.open_table(tables::IDS)?;
     let by_type = txn.open_table(tables::BY_TYPE)?;
     let by_cluster_time = txn.open_table(tables::BY_CLUSTER_TIME)?;
@@ -290,7 +294,7 @@ fn check_records(
                 parts,
                 &times,
                 s,
-                fold_ok.then_some(&fold),
+                (fold_ok.then_some(&fold), &timeline_rows),
                 findings,
             )?;
         }
@@ -356,7 +360,7 @@ fn check_records(
             parts,
             &times,
             s,
-            fold_ok.then_some(&fold),
+            (fold_ok.then_some(&fold), &timeline_rows),
             findings,
         )?;
     }
@@ -365,6 +369,11 @@ fn check_records(
     if meta.get(tables::FORMAT)?.map_or(0, |v| v.value()) >= tables::HISTORY_TABLES_SINCE {
         let comparable = (fold_ok && log_start <= 1).then_some(&fold);
         history_tables::check(&txn, comparable, findings, checked)?;
+    }
+    // Layout 3: closed incidents' timelines in `incident_entries`.
+    if meta.get(tables::FORMAT)?.map_or(0, |v| v.value()) >= tables::TIMELINE_ROWS_SINCE {
+        let comparable = (fold_ok && log_start <= 1).then_some(&fold);
+        incident_entries::check(&txn, comparable, findings, checked)?;
     }
     if log_start == 1 && fold_ok {
         let stored = meta.get(tables::MAX_TIME)?.map(|v| v.value());
@@ -578,7 +587,7 @@ fn check_snapshot(
     parts: Option<&impl ReadableTable<(&'static str, u64), &'static [u8]>>,
     times: &impl ReadableTable<u64, i64>,
     seq: u64,
-    fold: Option<&Projections>,
+    (fold, timeline_rows): (Option<&Projections>, &Arc<dyn SharedHistoryReader>),
     findings: &mut Findings,
 ) -> Result<(), VerifyError> {
     let Some(bytes) = snapshots.get(seq)? else {
@@ -603,14 +612,21 @@ fn check_snapshot(
             format!("{time:?}, but its snapshot's latest event time is {want}"),
         );
     }
-    // A live snapshot (layout 2) holds no history to compare: its live state is compared.
+    // A live snapshot (layout 2) holds no history to compare: its live state is compared,
+    // each incident with its whole timeline (layout 3: the entries written out by then read
+    // back from `incident_entries` as of its position).
     let differs = |fold: &Projections| match record.projections {
         StoredProjections::WithHistory(snapshot) => {
             Projections::restore_owned(snapshot).snapshot() != fold.snapshot()
         }
         StoredProjections::Live(snapshot) => {
-            Projections::restore_live_owned(snapshot, unread_history(), Some(seq)).live_snapshot()
-                != fold.live_snapshot()
+            let restored =
+                Projections::restore_live_owned(snapshot, timeline_rows.clone(), Some(seq));
+            let mut stored = restored.live_snapshot();
+            stored.incidents = restored.incidents().whole_snapshot();
+            let mut folded = fold.live_snapshot();
+            folded.incidents = fold.incidents().whole_snapshot();
+            stored != folded
         }
     };
     if let Some(fold) = fold

@@ -800,3 +800,141 @@ fn verify_passes_a_store_whose_retention_cut_kept_the_clock_marks() {
         );
     }
 }
+
+/// A store of 60 cycles of cluster `h` whose finding `k` (on a pod) is seen for five cycles,
+/// then absent for five, again and again: each time it opens an automatic incident, which
+/// closes when it resolves, so closed incidents' timelines are written out (store layout 3).
+fn make_incident_store(path: &Path) {
+    let store = Store::open(path, config()).unwrap();
+    let events: Vec<Input> = (0..60)
+        .map(|i| {
+            let findings = if (i / 5) % 2 == 0 {
+                r#"{"check_key":"k","category":"c","severity":"error","title":"down","resource":{"kind":"Pod","namespace":"web","name":"a"}}"#
+            } else {
+                ""
+            };
+            Input::Event(
+                decode_event(&format!(
+                    r#"{{"id":"h-{i}","schema":1,"type":"cycle.completed","time":"2026-03-02T11:{:02}:{:02}Z","source":"probe","cluster":"h","data":{{"cycle":"{i}","categories":["c"],"findings":[{findings}]}}}}"#,
+                    i / 60,
+                    i % 60
+                ))
+                .unwrap(),
+            )
+        })
+        .collect();
+    store.append(&events, NOW).unwrap();
+}
+
+/// The rows of `incident_entries`, keys and bytes.
+fn incident_rows(path: &Path) -> Vec<((String, u64, u64), Vec<u8>)> {
+    use redb::{ReadableDatabase, ReadableTable};
+    let db = redb::ReadOnlyDatabase::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let rows = txn.open_table(tables::INCIDENT_ENTRIES).unwrap();
+    rows.iter()
+        .unwrap()
+        .map(|entry| {
+            let (k, v) = entry.unwrap();
+            let (id, seq, at) = k.value();
+            ((id.to_owned(), seq, at), v.value().to_vec())
+        })
+        .collect()
+}
+
+/// Store layout 3: a corrupt row of a closed incident's timeline fails the reads of that
+/// timeline (naming the table), never a timeline with the entry left out; `verify` lists it,
+/// and lists a row re-encoded with other touches and a closed incident whose rows are gone.
+#[test]
+fn incident_timeline_rows_are_checked_by_reads_and_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    make_incident_store(&path);
+    let rows = incident_rows(&path);
+    let incidents: std::collections::BTreeSet<&str> =
+        rows.iter().map(|((id, _, _), _)| id.as_str()).collect();
+    assert!(
+        incidents.len() >= 3,
+        "closed incidents wrote their timelines out: {incidents:?}"
+    );
+    assert!(verify(&path).is_clean(), "{:#?}", verify(&path));
+    let first = *incidents.iter().next().unwrap();
+    let (second, third) = {
+        let mut rest = incidents.iter().skip(1);
+        (*rest.next().unwrap(), *rest.next().unwrap())
+    };
+    let timeline_of = |store: &Store, id: &str| {
+        store.read_at(None, |p| {
+            let incidents = p.incidents();
+            incidents
+                .timeline(incidents.incident(id).unwrap())
+                .into_owned()
+        })
+    };
+    let before = {
+        let store = Store::open(&path, config()).unwrap();
+        timeline_of(&store, first).unwrap().0
+    };
+    assert!(before.len() >= 2, "{before:?}");
+    {
+        #[allow(clippy::disallowed_methods)] // damaging the file on purpose
+        let db = redb::Database::open(&path).unwrap();
+        #[allow(clippy::disallowed_methods)]
+        let txn = db.begin_write().unwrap();
+        let mut table = txn.open_table(tables::INCIDENT_ENTRIES).unwrap();
+        // The first incident's first entry: a flipped byte.
+        let ((id, seq, at), bytes) = rows
+            .iter()
+            .find(|((id, seq, _), _)| id == first && *seq > 0)
+            .unwrap();
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x01;
+        table
+            .insert((id.as_str(), *seq, *at), flipped.as_slice())
+            .unwrap();
+        // The second's first entry: another touch, encoded under its own key.
+        let ((id, seq, at), bytes) = rows
+            .iter()
+            .find(|((id, seq, _), _)| id == second && *seq > 0)
+            .unwrap();
+        let mut row = tidemark_store::codec::decode_entry_row(id, *seq, *at, bytes).unwrap();
+        row.touches[0].change = "note_decision".into();
+        let mut encoded = Vec::new();
+        tidemark_store::codec::encode_entry_row(id, *seq, *at, &row, &mut encoded);
+        table
+            .insert((id.as_str(), *seq, *at), encoded.as_slice())
+            .unwrap();
+        // The third's rows: gone.
+        for ((id, seq, at), _) in rows.iter().filter(|((id, _, _), _)| id == third) {
+            table.remove((id.as_str(), *seq, *at)).unwrap();
+        }
+        drop(table);
+        txn.commit().unwrap();
+    }
+    let report = verify(&path);
+    let problems: Vec<(&str, &str, String)> = report
+        .problems
+        .iter()
+        .map(|p| (p.table, p.key.as_str(), p.problem.clone()))
+        .collect();
+    let about = |id: &str| {
+        problems
+            .iter()
+            .filter(|(t, k, _)| *t == "incident_entries" && k.contains(&format!("{id:?}")))
+            .count()
+    };
+    assert!(about(first) > 0, "{report:#?}");
+    assert!(about(second) > 0, "{report:#?}");
+    assert!(
+        problems.iter().any(|(t, k, p)| *t == "incident_entries"
+            && k.contains(&format!("{third:?}"))
+            && p.starts_with("missing")),
+        "{report:#?}"
+    );
+    let store = Store::open(&path, config()).unwrap();
+    let error = timeline_of(&store, first)
+        .expect_err("the timeline read met a corrupt row")
+        .to_string();
+    assert!(error.contains("incident_entries"), "{error}");
+}

@@ -14,11 +14,13 @@ use std::path::{Path, PathBuf};
 
 use tidemark_core::findings::{Occurrence, ResolutionKind};
 use tidemark_core::flaps::{FlapDetector, FlapEpisode};
+use tidemark_core::incidents::Touch;
+use tidemark_core::timeline_rows::{EntryRow, WriteOutHeader};
 use tidemark_core::{Event, Projections, Timestamp, decode_event};
 use tidemark_store::codec::cluster_parts::{self, CLUSTER_PART_FORMAT};
 use tidemark_store::codec::{
     self, EVENT_FORMAT, HISTORY_FORMAT, QUARANTINE_FORMAT, QuarantineRecord, SNAPSHOT_FORMAT,
-    SNAPSHOT_WHOLE_LIVE_FORMAT, SnapshotRecord, StoredProjections,
+    SNAPSHOT_WHOLE_LIVE_FORMAT, SnapshotRecord, StoredProjections, TIMELINE_ROW_FORMAT,
 };
 use tidemark_store::{EmbeddedRetention, Input, Store, StoreConfig, tables};
 
@@ -290,6 +292,9 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
         let (occurrence, episode) = history_encoded();
         write_new(&history_golden(HISTORY_FORMAT, "occurrence"), &occurrence);
         write_new(&history_golden(HISTORY_FORMAT, "flap-episode"), &episode);
+        let (entry, header) = timeline_rows_encoded();
+        write_new(&timeline_golden(TIMELINE_ROW_FORMAT, "entry"), &entry);
+        write_new(&timeline_golden(TIMELINE_ROW_FORMAT, "header"), &header);
     }
     for path in [
         dir.join(format!("store-v{}.redb", tables::STORE_FORMAT)),
@@ -301,11 +306,26 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
         dir.join(format!("records/quarantine-v{QUARANTINE_FORMAT}.0.bin")),
         history_golden(HISTORY_FORMAT, "occurrence"),
         history_golden(HISTORY_FORMAT, "flap-episode"),
+        timeline_golden(TIMELINE_ROW_FORMAT, "entry"),
+        timeline_golden(TIMELINE_ROW_FORMAT, "header"),
     ] {
         read_golden(&path);
     }
     for event_file in fixture_event_files() {
         read_golden(&event_golden(&event_file, EVENT_FORMAT));
+    }
+    // The stores of this layout hold closed incidents' timelines as rows.
+    for suffix in [".redb", "-replica.redb"] {
+        use redb::{ReadableDatabase, ReadableTableMetadata};
+        let path = dir.join(format!("store-v{}{suffix}", tables::STORE_FORMAT));
+        let db = redb::ReadOnlyDatabase::open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let rows = txn
+            .open_table(tables::INCIDENT_ENTRIES)
+            .unwrap()
+            .len()
+            .unwrap();
+        assert!(rows > 0, "{}: no incident timeline rows", path.display());
     }
     let projections = fold_live(&events);
     for (cluster, _) in projections.clusters_changed() {
@@ -487,7 +507,11 @@ fn every_golden_replica_store_opens_with_its_retained_log_and_state() {
         // rules of the snapshot's format when that is older than this build's (ADR 0004).
         let (latest, format) = latest_snapshot(&path);
         let positions = replica_positions(events.len());
-        let mut expected = restore_stored(latest.projections, &fold_at(&events, &positions));
+        let mut expected = restore_stored(
+            latest.projections,
+            &fold_at(&events, &positions),
+            &timeline_rows_of(&events, &positions),
+        );
         for (event, &seq) in events.iter().zip(&positions) {
             if seq > latest.seq {
                 expected.apply(seq, event);
@@ -532,24 +556,58 @@ fn fold_live(events: &[Event]) -> Projections {
 
 /// The projections of a decoded snapshot of a store whose whole log folds to `all`: a live
 /// snapshot's history is read from that fold (the store's tables hold the same rows).
-fn restore_stored(projections: StoredProjections, all: &Projections) -> Projections {
+/// The timeline rows are those the store wrote out of the same fold (`rows`: the records of a
+/// fold of the whole log that writes them out).
+fn restore_stored(
+    projections: StoredProjections,
+    all: &Projections,
+    rows: &[tidemark_core::timeline_rows::IncidentEntryRecord],
+) -> Projections {
     match projections {
         StoredProjections::WithHistory(snapshot) => Projections::restore_owned(snapshot),
         StoredProjections::Live(snapshot) => {
-            let history = all.findings().memory_history().unwrap().clone();
+            let mut history = all.findings().memory_history().unwrap().clone();
+            history.write_incident_entries(rows);
             Projections::restore_live_owned(snapshot, std::sync::Arc::new(history), None)
         }
     }
 }
 
-/// The latest snapshot of a golden store and its format, read with redb directly.
+/// The timeline records a store of layout 3 writes out folding `events` at `positions`.
+fn timeline_rows_of(
+    events: &[Event],
+    positions: &[u64],
+) -> Vec<tidemark_core::timeline_rows::IncidentEntryRecord> {
+    let mut projections = Projections::new();
+    projections.read_history_from(
+        std::sync::Arc::new(tidemark_core::findings::MemoryHistory::new()),
+        None,
+    );
+    projections.write_timelines_out();
+    for (event, &seq) in events.iter().zip(positions) {
+        projections.apply(seq, event);
+    }
+    projections.take_timeline_records()
+}
+
+/// The latest snapshot of a golden store and its format, read with redb directly (a
+/// per-cluster one with its parts).
 fn latest_snapshot(path: &Path) -> (SnapshotRecord<StoredProjections>, u8) {
     use redb::{ReadableDatabase, ReadableTable};
     let db = redb::ReadOnlyDatabase::open(path).unwrap();
     let txn = db.begin_read().unwrap();
     let table = txn.open_table(tables::SNAPSHOTS).unwrap();
+    let parts = txn.open_table(tables::CLUSTER_SNAPSHOTS).ok();
     let (key, value) = table.last().unwrap().unwrap();
-    let record = codec::decode_snapshot_of_any_format(key.value(), value.value()).unwrap();
+    let record = if value.value().first() == Some(&SNAPSHOT_FORMAT) {
+        cluster_parts::decode_snapshot_reading_parts(key.value(), value.value(), |cluster, at| {
+            let part = parts.as_ref()?.get((cluster, at)).unwrap()?;
+            Some(part.value().to_vec())
+        })
+        .unwrap()
+    } else {
+        codec::decode_snapshot_of_any_format(key.value(), value.value()).unwrap()
+    };
     (record, value.value()[0])
 }
 
@@ -656,7 +714,8 @@ fn every_golden_snapshot_decodes_or_is_known_as_outdated() {
         let projections = fold_live(&events);
         // Compared through a restore: a snapshot holds no derived indexes.
         assert!(
-            restore_stored(record.projections, &fold(&events)).snapshot() == projections.snapshot(),
+            restore_stored(record.projections, &fold(&events), &[]).snapshot()
+                == projections.snapshot(),
             "{name}"
         );
         if format == SNAPSHOT_WHOLE_LIVE_FORMAT {
@@ -701,7 +760,7 @@ fn every_golden_snapshot_of_an_older_layout_reads_for_a_replica_that_cannot_refo
         assert_eq!(record.seq, events.len() as u64, "{name}");
         if format == 5 {
             assert!(
-                restore_stored(record.projections, &fold(&events)).snapshot()
+                restore_stored(record.projections, &fold(&events), &[]).snapshot()
                     == projections.snapshot(),
                 "{name}"
             );
@@ -839,6 +898,88 @@ fn every_golden_history_record_decodes() {
             }
         } else {
             panic!("{name}: not a history record this test knows");
+        }
+    }
+}
+
+/// The golden timeline rows' incident, entry position and position written at: the entry is
+/// under key (incident, 17, 23), the header of the same write-out under (incident, 0, 23).
+const TIMELINE_ROW_KEY: (&str, u64, u64) = ("inc-golden", 17, 23);
+
+/// The golden entry row and write-out header.
+fn timeline_rows() -> (EntryRow, WriteOutHeader) {
+    let entry = EntryRow {
+        at: RECORDED_AT,
+        touches: vec![
+            Touch {
+                change: "incident_closed".into(),
+                check_key: None,
+            },
+            Touch {
+                change: "resolved_auto".into(),
+                check_key: Some("pod/crashloop web-7".into()),
+            },
+        ],
+    };
+    let header = WriteOutHeader {
+        visible_from: 5,
+        count: 4,
+    };
+    (entry, header)
+}
+
+/// The golden timeline rows as this build encodes them: (entry, header).
+fn timeline_rows_encoded() -> (Vec<u8>, Vec<u8>) {
+    let (incident, seq, written_at) = TIMELINE_ROW_KEY;
+    let (entry, header) = timeline_rows();
+    let mut entry_bytes = Vec::new();
+    codec::encode_entry_row(incident, seq, written_at, &entry, &mut entry_bytes);
+    let mut header_bytes = Vec::new();
+    codec::encode_write_out_header(incident, written_at, &header, &mut header_bytes);
+    (entry_bytes, header_bytes)
+}
+
+/// `records/timeline-vN.WHAT.bin` (`WHAT`: `entry`, `header`).
+fn timeline_golden(format: u8, what: &str) -> PathBuf {
+    golden_dir().join(format!("records/timeline-v{format}.{what}.bin"))
+}
+
+#[test]
+fn every_golden_timeline_row_decodes() {
+    let (incident, seq, written_at) = TIMELINE_ROW_KEY;
+    let (entry, header) = timeline_rows();
+    let records = golden_records("timeline");
+    assert!(records.len() >= 2, "an entry and a header of format 1");
+    for (format, path) in records {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let bytes = read_golden(&path);
+        if name.ends_with(".entry.bin") {
+            let read = codec::decode_entry_row(incident, seq, written_at, &bytes)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(read, entry, "{name}");
+            // Checksummed with its whole key.
+            assert!(codec::decode_entry_row("other", seq, written_at, &bytes).is_err());
+            assert!(codec::decode_entry_row(incident, seq + 1, written_at, &bytes).is_err());
+            assert!(codec::decode_entry_row(incident, seq, written_at + 1, &bytes).is_err());
+            if format == TIMELINE_ROW_FORMAT {
+                assert!(
+                    timeline_rows_encoded().0 == bytes,
+                    "{name}: encoded differently"
+                );
+            }
+        } else if name.ends_with(".header.bin") {
+            let read = codec::decode_write_out_header(incident, written_at, &bytes)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(read, header, "{name}");
+            assert!(codec::decode_write_out_header(incident, written_at + 1, &bytes).is_err());
+            if format == TIMELINE_ROW_FORMAT {
+                assert!(
+                    timeline_rows_encoded().1 == bytes,
+                    "{name}: encoded differently"
+                );
+            }
+        } else {
+            panic!("{name}: not a timeline row this test knows");
         }
     }
 }

@@ -15,6 +15,9 @@ use rustc_hash::FxHashMap;
 use super::flaps::FlapEpisode;
 use super::{Finding, Occurrence, ResolutionKind};
 use crate::flaps::FlapDetector;
+use crate::timeline_rows::{
+    IncidentEntry, IncidentEntryReader, IncidentEntryRecord, MemoryEntryRows,
+};
 use crate::timestamp::Timestamp;
 
 /// Receives a finding's history as the fold writes it out: each record once, when it is
@@ -254,10 +257,42 @@ pub(super) struct FindingHistory {
     pub(super) flap_episodes: Vec<(u64, FlapEpisode)>,
 }
 
-/// The history in memory: a [`HistorySink`] and a [`HistoryReader`], per cluster and finding.
+/// The history in memory: a [`HistorySink`] and a [`HistoryReader`], per cluster and finding,
+/// and the timeline entries incidents wrote out ([`IncidentEntryReader`]; written with
+/// [`MemoryHistory::write_incident_entries`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemoryHistory {
     clusters: BTreeMap<String, FxHashMap<Box<str>, FindingHistory>>,
+    incident_entries: MemoryEntryRows,
+}
+
+impl MemoryHistory {
+    /// Writes the timeline entries incidents wrote out (as the store writes its table).
+    pub fn write_incident_entries(&mut self, records: &[IncidentEntryRecord]) {
+        self.incident_entries.write(records);
+    }
+}
+
+impl IncidentEntryReader for MemoryHistory {
+    fn written_entries(
+        &self,
+        incident: &str,
+        after: u64,
+        as_of: u64,
+        limit: usize,
+    ) -> Vec<IncidentEntry> {
+        self.incident_entries
+            .written_entries(incident, after, as_of, limit)
+    }
+
+    fn written_entry_count(&self, incident: &str, as_of: u64) -> u64 {
+        self.incident_entries.written_entry_count(incident, as_of)
+    }
+
+    fn has_written_entry(&self, incident: &str, seq: u64, as_of: u64) -> bool {
+        self.incident_entries
+            .has_written_entry(incident, seq, as_of)
+    }
 }
 
 impl MemoryHistory {

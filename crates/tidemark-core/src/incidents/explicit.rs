@@ -11,6 +11,7 @@ use crate::findings::FindingsProjection;
 use crate::timestamp::Timestamp;
 
 use super::{ChangeRef, IncidentEntry, IncidentKind, IncidentProjection};
+use crate::timeline_rows::merge_entries;
 
 impl IncidentProjection {
     /// An explicit incident names a finding that an open automatic incident holds: the
@@ -19,7 +20,10 @@ impl IncidentProjection {
         let absorbed = std::mem::take(&mut self.incidents[from].findings);
         let from_id = self.incidents[from].id.clone();
         let into_id = self.incidents[into].id.clone();
-        let from_timeline = std::mem::take(&mut self.incidents[from].timeline);
+        let written = self.take_written_for_absorb(from, seq);
+        let from_timeline =
+            merge_entries(written, std::mem::take(&mut self.incidents[from].timeline));
+        self.touched.extend([from, into]);
         let from_layers = std::mem::take(&mut self.incidents[from].layers);
         let from_namespaces = std::mem::take(&mut self.incidents[from].namespaces);
         let from_components = std::mem::take(&mut self.incidents[from].components);
@@ -121,6 +125,7 @@ impl IncidentProjection {
                 _ => {}
             }
             incident.touch(seq, at, what, None);
+            self.touched.push(index);
             if incident.is_open() {
                 Self::set_open(
                     &mut self.open,
@@ -195,6 +200,7 @@ impl IncidentProjection {
             let incident = &mut self.incidents[index];
             *incident.notes.entry(kind.to_owned()).or_default() += 1;
             incident.touch(seq, at, &format!("note_{kind}"), None);
+            self.touched.push(index);
         }
     }
 
@@ -244,6 +250,7 @@ impl IncidentProjection {
             ChangeKind::Config => "config",
         };
         for index in targets {
+            self.touched.push(index);
             let incident = &mut self.incidents[index];
             incident.touch(seq, at, what, None);
             // Arm the resources the change is about: by service name, else all of them.

@@ -37,6 +37,7 @@ use crate::timestamp::Timestamp;
 mod explicit;
 mod grouping;
 mod layers;
+mod rows;
 mod snapshot;
 mod timeline;
 mod views;
@@ -44,6 +45,7 @@ mod views;
 pub use self::layers::{ChangeRef, DifferentFailure, FailureLayer, ResourceLayers};
 pub use self::snapshot::IncidentsSnapshot;
 pub use self::views::{IncidentFindingView, IncidentState, IncidentView};
+pub use crate::timeline_rows::{IncidentEntry, Touch};
 
 /// Where incidents learn which resources are connected (the orphan graph's components).
 pub trait ResourceGraph {
@@ -71,31 +73,6 @@ pub enum IncidentKind {
     Explicit,
     /// Grouped from findings by the projection.
     Automatic,
-}
-
-/// One thing an event did to an incident.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-pub struct Touch {
-    /// What: `opened`, `resolved_auto`, `flap_started_count`, `joined`, `note_hypothesis`,
-    /// `deploy`, `rollback`, `config`, `alert_fired`, `alert_resolved`, `incident_opened`,
-    /// `incident_updated`, `incident_closed`, `merged`, `layer`, `layer_again`, `no_effect`,
-    /// `failed_differently`.
-    pub change: String,
-    /// The finding it concerns, if any.
-    // Stored in postcard snapshots: every field always present (no skip_serializing_if).
-    pub check_key: Option<String>,
-}
-
-/// One entry of an incident's timeline: an event and what it did to the incident.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct IncidentEntry {
-    /// Log position.
-    pub seq: u64,
-    /// When the incident took it: the event's time, or its cluster's clock when the event was
-    /// late (ADR 0004; the event keeps its own time).
-    pub at: Timestamp,
-    /// What it did, sorted.
-    pub touches: Vec<Touch>,
 }
 
 /// A finding of an incident.
@@ -150,8 +127,10 @@ pub struct Incident {
     pub notes: BTreeMap<String, u32>,
     /// Failure layers by resource.
     pub layers: BTreeMap<String, ResourceLayers>,
-    /// Every event that touched it, in log order.
-    pub timeline: Vec<IncidentEntry>,
+    /// The events that touched it, in log order: those not written out to rows (ADR 0006
+    /// step 3; every one, where nothing is written out). Read through
+    /// [`IncidentProjection::timeline`] and its siblings, which union the rows.
+    pub(crate) timeline: Vec<IncidentEntry>,
 }
 
 impl Incident {
@@ -200,7 +179,7 @@ pub fn resource_label(resource: &ResourceRef) -> String {
 }
 
 /// The incidents of every cluster.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct IncidentProjection {
     /// Every incident, in the order they opened.
     incidents: Vec<Incident>,
@@ -215,6 +194,11 @@ pub struct IncidentProjection {
     open_auto: BTreeMap<String, BTreeSet<usize>>,
     /// Resources armed by a change, waiting for an observation: (cluster, incident index).
     armed: BTreeSet<(String, usize)>,
+    /// Where the entries of incidents that are not open go (`rows.rs`).
+    rows: rows::TimelineRows,
+    /// The incidents the event being applied touched in a way that may leave them not open
+    /// with entries in memory (by index, unsorted): written out at its end.
+    touched: Vec<usize>,
 }
 
 impl IncidentProjection {
@@ -278,6 +262,7 @@ impl IncidentProjection {
                 incident.closed_at = Some(at.max(incident.opened_at));
                 incident.closed_seq = Some(seq);
                 incident.touch(seq, at, "incident_closed", None);
+                self.touched.push(index);
                 Self::set_open(
                     &mut self.open,
                     &mut self.open_auto,
@@ -310,6 +295,7 @@ impl IncidentProjection {
             }
             _ => {}
         }
+        self.write_out_touched(seq);
     }
 
     fn open_incidents_of(&self, cluster: &str, check_key: &str) -> Vec<usize> {

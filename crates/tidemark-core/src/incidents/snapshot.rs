@@ -31,9 +31,28 @@ impl IncidentProjection {
         }
     }
 
-    /// A serializable copy of the whole state.
+    /// A serializable copy of the state as it is kept: each incident with the timeline
+    /// entries it holds in memory (those written out to rows are not in it; ADR 0006 step 3).
+    /// The same bytes as [`Self::snapshot_serializer`].
     pub fn snapshot(&self) -> IncidentsSnapshot<'static> {
         self.capture::<Own>()
+    }
+
+    /// A serializable copy of the whole state: each incident with its whole timeline (the
+    /// rows read back), as a projection that keeps every entry in memory holds it.
+    pub fn whole_snapshot(&self) -> IncidentsSnapshot<'static> {
+        let incidents = self
+            .incidents
+            .iter()
+            .map(|incident| Incident {
+                timeline: self.timeline(incident).into_owned(),
+                ..incident.clone()
+            })
+            .collect();
+        IncidentsSnapshot {
+            incidents: Cow::Owned(incidents),
+            armed: Cow::Owned(self.armed.clone()),
+        }
     }
 
     /// The snapshot borrowed from the live state: the same bytes as [`Self::snapshot`], nothing

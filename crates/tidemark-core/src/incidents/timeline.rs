@@ -1,7 +1,8 @@
 //! Reading an incident's timeline: the one way every reader (the API's timeline pages, the
 //! incident page, the event filter by incident, the CLI, the corpus and the postmortem) gets
-//! the entries, so that where they are kept can change behind it (ADR 0006, step 3: the
-//! entries of closed incidents move to tables).
+//! the entries. The entries of incidents that are not open may be written out to rows
+//! (ADR 0006, step 3; `rows.rs`): each read unions the rows, as of the state's position, with
+//! the entries in memory, by position.
 
 use std::borrow::Cow;
 
@@ -10,7 +11,10 @@ use super::{Incident, IncidentEntry, IncidentProjection};
 impl IncidentProjection {
     /// Every entry of `incident`'s timeline, in log order.
     pub fn timeline<'a>(&'a self, incident: &'a Incident) -> Cow<'a, [IncidentEntry]> {
-        Cow::Borrowed(&incident.timeline)
+        if !self.may_have_rows() {
+            return Cow::Borrowed(&incident.timeline);
+        }
+        Cow::Owned(self.entries_after(incident, 0, usize::MAX))
     }
 
     /// The entries of `incident`'s timeline after position `after`, at most `limit`, in log
@@ -21,22 +25,28 @@ impl IncidentProjection {
         after: u64,
         limit: usize,
     ) -> (Vec<IncidentEntry>, bool) {
-        let entries = &incident.timeline;
-        let start = entries.partition_point(|e| e.seq <= after);
-        let end = start.saturating_add(limit).min(entries.len());
-        (entries[start..end].to_vec(), entries.len() > end)
+        let mut entries = self.entries_after(incident, after, limit.saturating_add(1));
+        let more = entries.len() > limit;
+        entries.truncate(limit);
+        (entries, more)
     }
 
     /// The positions of `incident`'s timeline entries after `after`, at most `limit`, in log
     /// order.
     pub fn timeline_positions(&self, incident: &Incident, after: u64, limit: usize) -> Vec<u64> {
-        let entries = &incident.timeline;
-        let start = entries.partition_point(|e| e.seq <= after);
-        entries[start..].iter().take(limit).map(|e| e.seq).collect()
+        if !self.may_have_rows() {
+            let entries = &incident.timeline;
+            let start = entries.partition_point(|e| e.seq <= after);
+            return entries[start..].iter().take(limit).map(|e| e.seq).collect();
+        }
+        self.entries_after(incident, after, limit)
+            .iter()
+            .map(|e| e.seq)
+            .collect()
     }
 
     /// How many entries `incident`'s timeline holds.
     pub fn timeline_len(&self, incident: &Incident) -> usize {
-        incident.timeline.len()
+        self.entry_count(incident)
     }
 }

@@ -240,6 +240,11 @@ pub use history::{
     HISTORY_FORMAT, decode_flap_episode, decode_occurrence, encode_flap_episode, encode_occurrence,
     history_key_bytes,
 };
+mod timeline_rows;
+pub use timeline_rows::{
+    TIMELINE_ROW_FORMAT, decode_entry_row, decode_write_out_header, encode_entry_row,
+    encode_write_out_header, entry_key_bytes,
+};
 
 /// A snapshot's projections as its format holds them.
 #[derive(Clone, Debug, PartialEq)]

@@ -45,6 +45,10 @@ use redb::{ReadOnlyTable, WriteTransaction};
 use tidemark_core::findings::{Direction, HistoryRange, HistoryReader, HistoryRecord, Occurrence};
 use tidemark_core::flaps::{FlapDetector, FlapEpisode};
 
+use tidemark_core::incidents::IncidentEntry;
+use tidemark_core::timeline_rows::IncidentEntryReader;
+
+use super::incident_rows::{EntryKey, EntryReads, EntryTable};
 use super::{DbSlot, Store};
 use crate::codec::{self, CodecError};
 use crate::error::{CorruptRecord, ReadFault, StorageFault};
@@ -147,6 +151,8 @@ impl<'txn> HistoryTables<'txn> {
 pub(crate) struct HistoryTableReader {
     occurrences: Option<ReadOnlyTable<OccurrenceKey, &'static [u8]>>,
     flap_episodes: Option<ReadOnlyTable<EpisodeKey, &'static [u8]>>,
+    /// Incidents' written-out timeline entries (`incident_rows.rs`).
+    incident_entries: Option<EntryTable<ReadOnlyTable<EntryKey, &'static [u8]>>>,
 }
 
 impl std::fmt::Debug for HistoryTableReader {
@@ -154,6 +160,7 @@ impl std::fmt::Debug for HistoryTableReader {
         f.debug_struct("HistoryTableReader")
             .field("occurrences", &self.occurrences.is_some())
             .field("flap_episodes", &self.flap_episodes.is_some())
+            .field("incident_entries", &self.incident_entries.is_some())
             .finish()
     }
 }
@@ -213,6 +220,8 @@ impl HistoryTableReader {
                 Table::FindingFlapEpisodes,
                 tables::FINDING_FLAP_EPISODES,
             )?,
+            incident_entries: open_listed(txn, Table::IncidentEntries, tables::INCIDENT_ENTRIES)?
+                .map(EntryTable::over),
         })
     }
 
@@ -281,6 +290,11 @@ impl HistoryTableReader {
                     )
                 })?;
         Ok((number, episode))
+    }
+
+    /// The reads of `incident_entries`.
+    pub(crate) fn incident_entries(&self) -> EntryReads<'_> {
+        EntryReads(self.incident_entries.as_ref())
     }
 
     /// `HistoryReader::closed_occurrences`: one range of `finding_occurrences`.
@@ -407,7 +421,7 @@ pub(crate) fn fold_read_history_cleanly() -> Result<(), ReadFault> {
 
 /// Logs `fault` and keeps it for [`take_history_fault`] unless an earlier one is kept.
 fn record_history_fault(fault: ReadFault) {
-    tracing::error!(error = %fault, "reading a finding's history failed; the read answered empty");
+    tracing::error!(error = %fault, "reading a finding's history or an incident's timeline failed; the read answered empty");
     keep_fault(fault);
 }
 
@@ -515,6 +529,30 @@ impl HistoryReader for StoreHistory {
 
     fn ended_flap_episode_count(&self, cluster: &str, check_key: &str, as_of: u64) -> u64 {
         self.read(|tables| tables.ended_flap_episode_count(cluster, check_key, as_of))
+    }
+}
+
+impl IncidentEntryReader for StoreHistory {
+    fn written_entries(
+        &self,
+        incident: &str,
+        after: u64,
+        as_of: u64,
+        limit: usize,
+    ) -> Vec<IncidentEntry> {
+        self.read(|tables| {
+            tables
+                .incident_entries()
+                .entries(incident, after, as_of, limit)
+        })
+    }
+
+    fn written_entry_count(&self, incident: &str, as_of: u64) -> u64 {
+        self.read(|tables| tables.incident_entries().count(incident, as_of))
+    }
+
+    fn has_written_entry(&self, incident: &str, seq: u64, as_of: u64) -> bool {
+        self.read(|tables| tables.incident_entries().has(incident, seq, as_of))
     }
 }
 

@@ -50,6 +50,7 @@ mod backup;
 mod event_streams;
 mod events;
 mod history_tables;
+pub(crate) mod incident_rows;
 mod index;
 mod open;
 mod projections;
@@ -86,9 +87,7 @@ pub(crate) use open::{open_database_read_only, read_layout};
 pub use projections::{At, PastProjections};
 pub use quarantine_reads::{QuarantineEntry, QuarantineView};
 pub use rebuild::{RebuildProgress, RebuildReport};
-pub(crate) use restore::{
-    check_checkpoint, decode_log, decode_snapshot_or_outdated, unread_history,
-};
+pub(crate) use restore::{check_checkpoint, decode_log, decode_snapshot_or_outdated};
 pub use retention::{EmbeddedRetention, RetentionReport};
 pub use stats::Stats;
 pub use timelines::{ClusterTimelinePage, FindingTimelineWindow, TimelineAnchor, TimelineEntry};

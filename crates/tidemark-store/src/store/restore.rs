@@ -393,6 +393,7 @@ impl Store {
         let from_stream =
             meta.get(tables::LOG_SOURCE)?.map(|v| v.value()) == Some(tables::LOG_FROM_STREAM);
         let log_start = meta.get(tables::LOG_START)?.map_or(1, |v| v.value()) as u64;
+        let layout = meta.get(tables::FORMAT)?.map_or(0, |v| v.value());
         let snapshots = txn.open_table(tables::SNAPSHOTS)?;
         let parts = tables::open_listed(&txn, Table::ClusterSnapshots, tables::CLUSTER_SNAPSHOTS)?;
         let mut skipped_snapshots = Vec::new();
@@ -427,6 +428,12 @@ impl Store {
                 (0, restore_projections(None, history.as_ref(), None))
             }
         };
+        // A store of layout 3 keeps the timeline entries of incidents that are not open in
+        // `incident_entries` (the events after the snapshot wrote theirs with them); before,
+        // every entry stays in memory (a read-write open upgrades it, `store/open.rs`).
+        if layout >= tables::TIMELINE_ROWS_SINCE {
+            projections.write_timelines_out();
+        }
         let log = txn.open_table(tables::LOG)?;
         check_checkpoint(&log, checkpoint, from_stream || log_start > 1)?;
         drop(take_history_fault());
@@ -437,8 +444,10 @@ impl Store {
             |_| false,
         )?;
         fold_read_history_cleanly()?;
-        // The history those events closed is in the tables already (written with them).
+        // The history those events closed is in the tables already (written with them), and
+        // so are the timeline entries they wrote out.
         drop(projections.take_history_records());
+        drop(projections.take_timeline_records());
         let quarantine = QuarantineTally::load(&txn)?;
         let (last_snapshot, part_positions) = match snapshot_seq {
             0 => (None, snapshot_parts::PartPositions::new()),

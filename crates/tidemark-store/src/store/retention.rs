@@ -193,9 +193,11 @@ fn cut_before(txn: &WriteTransaction, cut: u64) -> Result<u64, StorageFault> {
             // positions; the clock marks (at most one a minute of a cluster's clock) keep each
             // cluster's clock, which the marks and late events after the cut are relative to.
             // A finding's history (its closed occurrences and ended flap episodes) is not in the
-            // snapshot at the cut: its rows are the only copy of it, and keep being read.
+            // snapshot at the cut: its rows are the only copy of it, and keep being read; so
+            // are incidents' written-out timeline entries.
             Table::FindingOccurrences
             | Table::FindingFlapEpisodes
+            | Table::IncidentEntries
             | Table::ClusterClock
             | Table::Ids
             | Table::Quarantine
