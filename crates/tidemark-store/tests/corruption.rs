@@ -503,14 +503,18 @@ fn verify_checks_the_indexes_against_the_log() {
 /// A store of 60 cycles of cluster `h`: finding `k` seen for five cycles, then absent for five
 /// (resolved after the clean-cycle dampener), again and again: occurrences close.
 fn make_history_store(path: &Path) {
+    make_cycles_store(
+        path,
+        r#"{"check_key":"k","category":"c","severity":"error","title":"down"}"#,
+    );
+}
+
+/// 60 cycles of cluster `h`, `finding` (JSON) in five, absent from the next five, and so on.
+fn make_cycles_store(path: &Path, finding: &str) {
     let store = Store::open(path, config()).unwrap();
     let events: Vec<Input> = (0..60)
         .map(|i| {
-            let findings = if (i / 5) % 2 == 0 {
-                r#"{"check_key":"k","category":"c","severity":"error","title":"down"}"#
-            } else {
-                ""
-            };
+            let findings = if (i / 5) % 2 == 0 { finding } else { "" };
             Input::Event(
                 decode_event(&format!(
                     r#"{{"id":"h-{i}","schema":1,"type":"cycle.completed","time":"2026-03-02T11:{:02}:{:02}Z","source":"probe","cluster":"h","data":{{"cycle":"{i}","categories":["c"],"findings":[{findings}]}}}}"#,
@@ -805,25 +809,10 @@ fn verify_passes_a_store_whose_retention_cut_kept_the_clock_marks() {
 /// then absent for five, again and again: each time it opens an automatic incident, which
 /// closes when it resolves, so closed incidents' timelines are written out (store layout 3).
 fn make_incident_store(path: &Path) {
-    let store = Store::open(path, config()).unwrap();
-    let events: Vec<Input> = (0..60)
-        .map(|i| {
-            let findings = if (i / 5) % 2 == 0 {
-                r#"{"check_key":"k","category":"c","severity":"error","title":"down","resource":{"kind":"Pod","namespace":"web","name":"a"}}"#
-            } else {
-                ""
-            };
-            Input::Event(
-                decode_event(&format!(
-                    r#"{{"id":"h-{i}","schema":1,"type":"cycle.completed","time":"2026-03-02T11:{:02}:{:02}Z","source":"probe","cluster":"h","data":{{"cycle":"{i}","categories":["c"],"findings":[{findings}]}}}}"#,
-                    i / 60,
-                    i % 60
-                ))
-                .unwrap(),
-            )
-        })
-        .collect();
-    store.append(&events, NOW).unwrap();
+    make_cycles_store(
+        path,
+        r#"{"check_key":"k","category":"c","severity":"error","title":"down","resource":{"kind":"Pod","namespace":"web","name":"a"}}"#,
+    );
 }
 
 /// The rows of `incident_entries`, keys and bytes.

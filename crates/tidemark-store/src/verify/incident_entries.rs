@@ -10,17 +10,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use redb::ReadableTable;
-use tidemark_core::Occurrence;
 use tidemark_core::Projections;
-use tidemark_core::findings::{HistoryRange, HistoryReader};
-use tidemark_core::flaps::FlapEpisode;
-use tidemark_core::incidents::{IncidentEntry, IncidentState};
-use tidemark_core::timeline_rows::{IncidentEntryReader, read_written_count, read_written_entries};
+use tidemark_core::incidents::IncidentState;
+use tidemark_core::timeline_rows::{read_written_count, read_written_entries};
 
 use super::{Findings, VerifyError};
 use crate::codec;
 use crate::error::ReadFault;
-use crate::store::incident_rows::{EntryKey, EntryReads, EntryTable};
+use crate::store::incident_rows::EntryTable;
 use crate::tables::{self, Table, open_listed};
 
 const NAME: &str = "incident_entries";
@@ -129,72 +126,4 @@ pub(super) fn check(
         }
     }
     Ok(())
-}
-
-/// The incident rows of the transaction being verified, as the reader a snapshot of layout 3 is
-/// restored with to compare it with the fold (its closed incidents' timelines are in the rows).
-/// It reads no finding history (a live snapshot's findings are compared without it). A row
-/// that does not decode reads as absent here: [`check`] lists it.
-pub(super) struct RowsReader(Option<EntryTable<redb::ReadOnlyTable<EntryKey, &'static [u8]>>>);
-
-impl std::fmt::Debug for RowsReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("RowsReader")
-            .field(&self.0.is_some())
-            .finish()
-    }
-}
-
-impl RowsReader {
-    /// The rows of `txn` (none in a file that lacks the table).
-    pub(super) fn open(txn: &redb::ReadTransaction) -> Result<Self, VerifyError> {
-        Ok(Self(
-            open_listed(txn, Table::IncidentEntries, tables::INCIDENT_ENTRIES)?
-                .map(EntryTable::over),
-        ))
-    }
-
-    fn reads(&self) -> EntryReads<'_> {
-        EntryReads(self.0.as_ref())
-    }
-}
-
-impl IncidentEntryReader for RowsReader {
-    fn written_entries(
-        &self,
-        incident: &str,
-        after: u64,
-        as_of: u64,
-        limit: usize,
-    ) -> Vec<IncidentEntry> {
-        self.reads()
-            .entries(incident, after, as_of, limit)
-            .unwrap_or_default()
-    }
-
-    fn written_entry_count(&self, incident: &str, as_of: u64) -> u64 {
-        self.reads().count(incident, as_of).unwrap_or_default()
-    }
-
-    fn has_written_entry(&self, incident: &str, seq: u64, as_of: u64) -> bool {
-        self.reads().has(incident, seq, as_of).unwrap_or_default()
-    }
-}
-
-impl HistoryReader for RowsReader {
-    fn closed_occurrences(&self, _: &str, _: &str, _: &HistoryRange) -> Vec<(u64, Occurrence)> {
-        Vec::new()
-    }
-
-    fn ended_flap_episodes(&self, _: &str, _: &str, _: &HistoryRange) -> Vec<(u64, FlapEpisode)> {
-        Vec::new()
-    }
-
-    fn closed_occurrence_count(&self, _: &str, _: &str, _: u64) -> u64 {
-        0
-    }
-
-    fn ended_flap_episode_count(&self, _: &str, _: &str, _: u64) -> u64 {
-        0
-    }
 }
