@@ -60,12 +60,17 @@ pub struct IncidentEntry {
 }
 
 impl IncidentEntry {
-    /// Adds `touches` (sorted) to this entry's, each once, keeping them sorted.
+    /// Adds `touches` to this entry's, each once, keeping them sorted.
     pub fn add_touches(&mut self, touches: &[Touch]) {
-        for touch in touches {
-            if let Err(pos) = self.touches.binary_search(touch) {
-                self.touches.insert(pos, touch.clone());
-            }
+        add_touches(&mut self.touches, touches);
+    }
+}
+
+/// Adds `touches` to the sorted `into`, each once, keeping it sorted.
+fn add_touches(into: &mut Vec<Touch>, touches: &[Touch]) {
+    for touch in touches {
+        if let Err(pos) = into.binary_search(touch) {
+            into.insert(pos, touch.clone());
         }
     }
 }
@@ -210,13 +215,7 @@ pub fn write_records<T: EntryRowsMut>(
                     at: entry.at,
                     touches: Vec::new(),
                 });
-                let mut merged = IncidentEntry {
-                    seq: entry.seq,
-                    at: row.at,
-                    touches: std::mem::take(&mut row.touches),
-                };
-                merged.add_touches(&entry.touches);
-                row.touches = merged.touches;
+                add_touches(&mut row.touches, &entry.touches);
             }
         }
         for (seq, row) in &entries {

@@ -2,7 +2,7 @@
 //! incident id, by check key, or (deploys) by the service a resource's workload names. An
 //! explicit incident that names a finding of an open automatic incident absorbs it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use crate::event::{
     Alert, ChangeDeployed, ChangeKind, IncidentChange, NoteAdded, NoteKind, ResourceRef,
@@ -10,7 +10,7 @@ use crate::event::{
 use crate::findings::FindingsProjection;
 use crate::timestamp::Timestamp;
 
-use super::{ChangeRef, IncidentEntry, IncidentKind, IncidentProjection};
+use super::{ChangeRef, IncidentKind, IncidentProjection};
 use crate::timeline_rows::merge_entries;
 
 impl IncidentProjection {
@@ -53,23 +53,8 @@ impl IncidentProjection {
         for (resource, layers) in from_layers {
             target.layers.entry(resource).or_insert(layers);
         }
-        let mut merged: BTreeMap<u64, IncidentEntry> = target
-            .timeline
-            .drain(..)
-            .chain(from_timeline)
-            .fold(BTreeMap::new(), |mut map, entry| {
-                map.entry(entry.seq)
-                    .and_modify(|e: &mut IncidentEntry| {
-                        for touch in &entry.touches {
-                            if let Err(pos) = e.touches.binary_search(touch) {
-                                e.touches.insert(pos, touch.clone());
-                            }
-                        }
-                    })
-                    .or_insert(entry);
-                map
-            });
-        target.timeline = std::mem::take(&mut merged).into_values().collect();
+        // Both in log order, each position once: the touches of a position in both unioned.
+        target.timeline = merge_entries(std::mem::take(&mut target.timeline), from_timeline);
         target.touch(seq, at, "merged", Some(&from_id));
         let (from_opened_at, from_opened_seq) = (
             self.incidents[from].opened_at,

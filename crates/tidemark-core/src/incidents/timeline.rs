@@ -34,11 +34,6 @@ impl IncidentProjection {
     /// The positions of `incident`'s timeline entries after `after`, at most `limit`, in log
     /// order.
     pub fn timeline_positions(&self, incident: &Incident, after: u64, limit: usize) -> Vec<u64> {
-        if !self.may_have_rows() {
-            let entries = &incident.timeline;
-            let start = entries.partition_point(|e| e.seq <= after);
-            return entries[start..].iter().take(limit).map(|e| e.seq).collect();
-        }
         self.entries_after(incident, after, limit)
             .iter()
             .map(|e| e.seq)
