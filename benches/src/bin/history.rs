@@ -861,6 +861,11 @@ const ROWS: &[Row] = &[
         show: |v| format!("{} / {}", ms(v[0]), ms(v[1])),
     },
     Row {
+        label: "`GET /v1/incidents?limit=100` p50 / p99 / body",
+        metrics: &["incidents_p50_ms", "incidents_p99_ms", "incidents_bytes"],
+        show: |v| format!("{} / {} / {}", ms(v[0]), ms(v[1]), size(v[2])),
+    },
+    Row {
         label: "finding web page `/findings/cluster-001/{key}` p50 / p99 / body",
         metrics: &["page_p50_ms", "page_p99_ms", "page_bytes"],
         show: |v| format!("{} / {} / {}", ms(v[0]), ms(v[1]), size(v[2])),

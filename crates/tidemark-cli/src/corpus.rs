@@ -257,7 +257,7 @@ pub fn postmortem_markdown(
     let positions: Vec<u64> = p
         .incidents()
         .incident(id)
-        .map(|i| p.incidents().timeline_positions(i, 0, usize::MAX))
+        .map(|i| p.incidents().timeline_positions(&i, 0, usize::MAX))
         .unwrap_or_default();
     // The same events the store hands `export`: those the incident's timeline names.
     let timeline_events: Vec<(u64, Event)> = positions

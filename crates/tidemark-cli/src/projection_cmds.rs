@@ -441,7 +441,11 @@ pub fn incidents(args: &IncidentsArgs) -> Result<(), CliError> {
         let depths: Vec<usize> = output
             .incidents
             .iter()
-            .map(|i| p.incidents().incident(&i.id).map_or(0, failure_layers))
+            .map(|i| {
+                p.incidents()
+                    .incident(&i.id)
+                    .map_or(0, |i| failure_layers(&i))
+            })
             .collect();
         (output, depths)
     })?;
@@ -532,14 +536,14 @@ pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
             |p| {
                 p.incidents()
                     .incident(&args.id)
-                    .map(|i| p.incidents().timeline_positions(i, 0, usize::MAX))
+                    .map(|i| p.incidents().timeline_positions(&i, 0, usize::MAX))
                     .unwrap_or_default()
             },
             |p, events, seq| {
                 let found = p.incidents().incident(&args.id).map(|i| {
                     let lines: Vec<TimelineLine> = p
                         .incidents()
-                        .timeline(i)
+                        .timeline(&i)
                         .iter()
                         .cloned()
                         .zip(events)
@@ -549,7 +553,7 @@ pub fn incident(args: &IncidentArgs) -> Result<(), CliError> {
                             event: event.clone(),
                         })
                         .collect();
-                    (p.incidents().view(i, p.findings()), lines)
+                    (p.incidents().view(&i, p.findings()), lines)
                 });
                 (found, seq)
             },
@@ -773,7 +777,7 @@ pub fn export(args: &ExportArgs) -> Result<(), CliError> {
             |p: &Projections| -> Vec<u64> {
                 p.incidents()
                     .incident(&args.id)
-                    .map(|i| p.incidents().timeline_positions(i, 0, usize::MAX))
+                    .map(|i| p.incidents().timeline_positions(&i, 0, usize::MAX))
                     .unwrap_or_default()
             },
             |p, events, seq| {

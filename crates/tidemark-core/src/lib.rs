@@ -12,6 +12,7 @@ pub mod event;
 pub mod findings;
 pub mod fold;
 pub mod hygiene;
+pub mod incident_bodies;
 pub mod incidents;
 mod lazy_clusters;
 pub mod orphans;

@@ -187,7 +187,8 @@ impl Projections {
 
     /// The part of the live snapshot no cluster owns (the incidents, which span clusters),
     /// borrowed from the live state.
-    pub fn live_shared_part_serializer(&self) -> impl Serialize + '_ {
+    /// Its `numbers` are not in its bytes: a snapshot stores them next to it.
+    pub fn live_shared_part_serializer(&self) -> crate::incidents::IncidentsSnapshot<'_> {
         self.incidents.snapshot_serializer()
     }
 
@@ -319,6 +320,27 @@ impl Projections {
     /// ([`IncidentProjection::write_entries_out`]; the live state of a store of layout 3).
     pub fn write_timelines_out(&mut self) {
         self.incidents.write_entries_out();
+    }
+
+    /// From now on the fold writes out every incident an event leaves not open, with its
+    /// timeline entries ([`IncidentProjection::write_incidents_out`]; the live state of a store
+    /// of layout 4).
+    pub fn write_incidents_out(&mut self) {
+        self.incidents.write_incidents_out();
+    }
+
+    /// Forgets the incidents in memory that are not open, when the fold writes incidents out
+    /// (see [`IncidentProjection::forget_incidents_written_out`]).
+    pub fn forget_incidents_written_out(&mut self) {
+        self.incidents.forget_incidents_written_out();
+    }
+
+    /// The incident versions the fold wrote out since the last call, in fold order (see
+    /// [`Self::write_incidents_out`]).
+    pub fn take_incident_body_records(
+        &mut self,
+    ) -> Vec<crate::incident_bodies::IncidentBodyRecord> {
+        self.incidents.take_body_records()
     }
 
     /// The timeline entries the fold wrote out since the last call, in fold order (see

@@ -209,6 +209,29 @@ impl tidemark_core::timeline_rows::IncidentEntryReader for Tables {
     }
 }
 
+impl tidemark_core::incident_bodies::IncidentBodyReader for Tables {
+    fn incident_body(
+        &self,
+        id: &str,
+        as_of: u64,
+    ) -> Option<tidemark_core::incident_bodies::BodyRow> {
+        self.0.read().unwrap().incident_body(id, as_of)
+    }
+
+    fn incidents_in_opening_order(
+        &self,
+        cluster: Option<&str>,
+        after: Option<(u64, &str)>,
+        as_of: u64,
+        visit: &mut dyn FnMut(tidemark_core::incident_bodies::BodyRow) -> bool,
+    ) {
+        self.0
+            .read()
+            .unwrap()
+            .incidents_in_opening_order(cluster, after, as_of, visit)
+    }
+}
+
 impl Tables {
     fn write(&self, records: Vec<tidemark_core::findings::HistoryRecord>) {
         let mut history = self.0.write().unwrap();
@@ -224,8 +247,14 @@ impl Tables {
         let records = projections.take_timeline_records();
         ENTRY_RECORDS.fetch_add(records.len(), std::sync::atomic::Ordering::Relaxed);
         self.0.write().unwrap().write_incident_entries(&records);
+        let bodies = projections.take_incident_body_records();
+        BODY_RECORDS.fetch_add(bodies.len(), std::sync::atomic::Ordering::Relaxed);
+        self.0.write().unwrap().write_incident_bodies(&bodies);
     }
 }
+
+/// Incident versions written out by every run of the property (some must be).
+static BODY_RECORDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Timeline records written out by every run of the property (some must be).
 static ENTRY_RECORDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -260,7 +289,50 @@ fn shown(projections: &tidemark_core::Projections) -> serde_json::Value {
         "episodes": serde_json::to_value(&episodes).unwrap(),
         "stuck": findings.stuck(None),
         "incidents": projections.incidents().views(projections.findings(), None, true),
+        "incident_pages": incident_pages(projections),
+        "whole_incidents": format!("{:?}", projections.incidents().whole_snapshot()),
         "timelines": timelines(projections),
+    })
+}
+
+/// The incident lists read page by page (ADR 0006 step 4: incidents that are not open are read
+/// from rows in opening order, merged with those in memory): every incident in pages of one,
+/// and per cluster the closed ones without the absorbed, in pages of two.
+fn incident_pages(projections: &tidemark_core::Projections) -> serde_json::Value {
+    use tidemark_core::incidents::IncidentState;
+    let incidents = projections.incidents();
+    let findings = projections.findings();
+    let read = |cluster: Option<&str>, merged: bool, closed_only: bool, limit: usize| {
+        let mut pages = Vec::new();
+        let mut after: Option<(u64, String)> = None;
+        loop {
+            let (page, more) = incidents.views_page(
+                findings,
+                cluster,
+                merged,
+                |state| !closed_only || state == IncidentState::Closed,
+                after.as_ref().map(|(seq, id)| (*seq, id.as_str())),
+                limit,
+            );
+            after = page.last().map(|v| (v.opened_seq, v.id.clone()));
+            pages.push(page);
+            if !more {
+                break;
+            }
+        }
+        pages
+    };
+    let clusters: std::collections::BTreeSet<String> = incidents
+        .incidents()
+        .iter()
+        .map(|i| i.cluster.clone())
+        .collect();
+    serde_json::json!({
+        "every": read(None, true, false, 1),
+        "closed_by_cluster": clusters
+            .iter()
+            .map(|c| read(Some(c), false, true, 2))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -310,7 +382,7 @@ fn a_live_snapshot_and_a_shared_history_show_what_the_history_in_memory_shows() 
         let mut memory = Projections::new();
         let mut live = Projections::new();
         live.read_history_from(tables.clone(), None);
-        live.write_timelines_out();
+        live.write_incidents_out();
         // A past position after the cut, and what the state showed there.
         let later = (cut + (events.len() - cut) / 2) as u64;
         let mut at_later = None;
@@ -320,7 +392,12 @@ fn a_live_snapshot_and_a_shared_history_show_what_the_history_in_memory_shows() 
             let seq = index as u64 + 1;
             memory.apply(seq, event);
             live.apply(seq, event);
-            tables.write_all(&mut live);
+            // In batches of three, as a store writes a batch's records in its transaction:
+            // the fold reads back what it wrote out earlier in the batch from its records.
+            let batch_ends = seq.is_multiple_of(3) || index + 1 == cut || index + 1 == events.len();
+            if batch_ends {
+                tables.write_all(&mut live);
+            }
             if seq == later && cut > 0 {
                 at_later = Some(shown(&memory));
             }
@@ -330,7 +407,10 @@ fn a_live_snapshot_and_a_shared_history_show_what_the_history_in_memory_shows() 
                     &bytes,
                     &postcard::to_allocvec(&live.live_snapshot()).unwrap()
                 );
-                let decoded: LiveProjectionsSnapshot = postcard::from_bytes(&bytes).unwrap();
+                let mut decoded: LiveProjectionsSnapshot = postcard::from_bytes(&bytes).unwrap();
+                // The incidents' numbers are not in these bytes: a store's manifest holds them
+                // next to them (snapshot format 9).
+                decoded.incidents.numbers = live.live_snapshot().incidents.numbers;
                 // By cluster parts (a per-cluster snapshot): each part serialized from the live
                 // state is that cluster's share of the snapshot, and the parts restored one at a
                 // time give the state the whole snapshot gives.
@@ -388,19 +468,32 @@ fn a_live_snapshot_and_a_shared_history_show_what_the_history_in_memory_shows() 
                 // The rest is folded from the restored states, not the one that never stopped:
                 // the lazy one, and one restored whole beside it.
                 live = lazily;
-                live.write_timelines_out();
+                live.write_incidents_out();
                 let mut restored_whole =
                     Projections::restore_live_owned(decoded.clone(), tables.clone(), None);
-                restored_whole.write_timelines_out();
+                restored_whole.write_incidents_out();
                 whole = Some(restored_whole);
                 at_cut = Some((decoded, shown(&memory)));
             } else if let Some(whole) = whole.as_mut() {
                 whole.apply(seq, event);
-                drop(whole.take_history_records());
-                drop(whole.take_timeline_records());
+                // Its records are the live state's, which wrote them: dropped with the batch
+                // (until then the fold reads back what it wrote out from them).
+                if batch_ends {
+                    drop(whole.take_history_records());
+                    drop(whole.take_timeline_records());
+                    drop(whole.take_incident_body_records());
+                }
             }
         }
         prop_assert_eq!(shown(&live), shown(&memory));
+        // Memory holds the present: the live state keeps the open incidents only.
+        let kept = live.live_snapshot().incidents;
+        prop_assert!(
+            kept.incidents
+                .iter()
+                .all(|i| i.state() == tidemark_core::incidents::IncidentState::Open),
+            "the live state keeps an incident that is not open"
+        );
         if let Some(whole) = whole {
             prop_assert!(live.live_snapshot() == whole.live_snapshot());
         }
@@ -416,6 +509,7 @@ fn a_live_snapshot_and_a_shared_history_show_what_the_history_in_memory_shows() 
                 for (index, event) in events.iter().enumerate().take(later as usize).skip(cut) {
                     past.apply(index as u64 + 1, event);
                     prop_assert!(past.take_timeline_records().is_empty());
+                    prop_assert!(past.take_incident_body_records().is_empty());
                 }
                 prop_assert_eq!(shown(&past), then);
             }
@@ -425,6 +519,10 @@ fn a_live_snapshot_and_a_shared_history_show_what_the_history_in_memory_shows() 
     assert!(
         ENTRY_RECORDS.load(std::sync::atomic::Ordering::Relaxed) > 0,
         "no run wrote a timeline entry out"
+    );
+    assert!(
+        BODY_RECORDS.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no run wrote an incident out"
     );
 }
 
@@ -513,7 +611,7 @@ fn timelines_written_out_read_the_same_through_reopen_absorb_and_notes() {
     let mut memory = Projections::new();
     let mut live = Projections::new();
     live.read_history_from(tables.clone(), None);
-    live.write_timelines_out();
+    live.write_incidents_out();
     let mut shown_at = Vec::new();
     let mut snapshots = Vec::new();
     for (index, event) in events.iter().enumerate() {
@@ -521,8 +619,13 @@ fn timelines_written_out_read_the_same_through_reopen_absorb_and_notes() {
         memory.apply(seq, event);
         live.apply(seq, event);
         tables.write_all(&mut live);
-        let expected = timelines(&memory);
-        assert_eq!(timelines(&live), expected, "live, at {seq}");
+        let expected = serde_json::json!([timelines(&memory), incident_pages(&memory)]);
+        assert_eq!(
+            serde_json::json!([timelines(&live), incident_pages(&live)]),
+            expected,
+            "live, at {seq}"
+        );
+        assert!(live.incidents().whole_snapshot() == memory.incidents().whole_snapshot());
         shown_at.push(expected);
         snapshots.push(live.live_snapshot());
     }
@@ -547,7 +650,7 @@ fn timelines_written_out_read_the_same_through_reopen_absorb_and_notes() {
                 past.apply(index as u64 + 1, event);
             }
             assert_eq!(
-                &timelines(&past),
+                &serde_json::json!([timelines(&past), incident_pages(&past)]),
                 then,
                 "as of {} from the snapshot at {}",
                 to + 1,

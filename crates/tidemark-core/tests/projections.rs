@@ -552,7 +552,7 @@ fn seven_issues_group_by_namespace_and_the_layers_of_dnd_backend_are_told_apart(
 
     // Its timeline: every event that touched it, in log order.
     let incident = p.incidents().incident("inc-2026-03-02-dnd").unwrap();
-    let timeline = p.incidents().timeline(incident);
+    let timeline = p.incidents().timeline(&incident);
     let seqs: Vec<u64> = timeline.iter().map(|e| e.seq).collect();
     let mut sorted = seqs.clone();
     sorted.sort_unstable();
@@ -669,7 +669,12 @@ fn sweep_incidents(findings: Vec<FindingObservation>) -> Vec<tidemark_core::inci
     log.push(sweep_inventory());
     log.cycle(&["pods", "jobs", "storage"], findings);
     let fold = log.fold();
-    fold.projections().incidents().incidents().to_vec()
+    fold.projections()
+        .incidents()
+        .incidents()
+        .into_iter()
+        .map(std::borrow::Cow::into_owned)
+        .collect()
 }
 
 /// Seed 000 lines 12 and 19: Prometheus is "Longhorn-dependent" and recovers behind it. The
@@ -784,9 +789,8 @@ fn an_open_explicit_incident_takes_a_new_finding_next_to_its_failing_findings() 
             "pod:crashloop:isolated/flexus-pod-bot-adspy-80015",
         ]
     );
-    let automatic: Vec<Vec<&str>> = p
-        .incidents()
-        .incidents()
+    let incidents = p.incidents().incidents();
+    let automatic: Vec<Vec<&str>> = incidents
         .iter()
         .filter(|i| i.kind == IncidentKind::Automatic && i.merged_into.is_none())
         .map(|i| i.findings.iter().map(|f| f.check_key.as_str()).collect())
@@ -886,12 +890,12 @@ fn pages_and_positions_are_slices_of_the_whole_timeline() {
     }
     let incidents = projections.incidents();
     let incident = incidents.incident("inc-1").unwrap();
-    let whole = incidents.timeline(incident);
+    let whole = incidents.timeline(&incident);
     assert_eq!(whole.len(), 4);
-    assert_eq!(incidents.timeline_len(incident), 4);
+    assert_eq!(incidents.timeline_len(&incident), 4);
     for after in 0..=5 {
         for limit in 0..=5 {
-            let (page, more) = incidents.timeline_page(incident, after, limit);
+            let (page, more) = incidents.timeline_page(&incident, after, limit);
             let rest: Vec<&tidemark_core::incidents::IncidentEntry> =
                 whole.iter().filter(|e| e.seq > after).collect();
             assert_eq!(
@@ -901,7 +905,7 @@ fn pages_and_positions_are_slices_of_the_whole_timeline() {
             assert_eq!(more, rest.len() > limit, "after {after}, limit {limit}");
             let positions: Vec<u64> = page.iter().map(|e| e.seq).collect();
             assert_eq!(
-                incidents.timeline_positions(incident, after, limit),
+                incidents.timeline_positions(&incident, after, limit),
                 positions
             );
         }

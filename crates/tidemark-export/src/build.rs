@@ -46,6 +46,7 @@ pub(crate) fn build(
         .incidents()
         .incident(id)
         .ok_or_else(|| BuildError::UnknownIncident { id: id.to_owned() })?;
+    let incident = &*incident;
     let findings = projections.findings();
     let view = projections.incidents().view(incident, findings);
     // Positions are unique in a log; should one be given twice, the first given wins.

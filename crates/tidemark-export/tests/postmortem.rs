@@ -501,7 +501,7 @@ fn timeline_events(fold: &LogFold, log: &Log, id: &str) -> Vec<(u64, Event)> {
     let incidents = fold.projections().incidents();
     let incident = incidents.incident(id).expect("the incident");
     incidents
-        .timeline(incident)
+        .timeline(&incident)
         .iter()
         .map(|entry| {
             let index = usize::try_from(entry.seq - 1).expect("small log");

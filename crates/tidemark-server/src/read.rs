@@ -154,7 +154,7 @@ pub(crate) fn incident_timeline_positions(
     move |p: &Projections| {
         p.incidents()
             .incident(&id)
-            .map(|i| p.incidents().timeline_positions(i, 0, usize::MAX))
+            .map(|i| p.incidents().timeline_positions(&i, 0, usize::MAX))
             .unwrap_or_default()
     }
 }

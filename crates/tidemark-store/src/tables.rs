@@ -182,6 +182,22 @@ store_tables! {
     /// first read-write open, which writes out what its closed incidents hold; read-only, it
     /// reads as empty (every entry is then in memory).
     IncidentEntries: INCIDENT_ENTRIES<(&str, u64, u64), &[u8]> = "incident_entries", added_later;
+    /// (incident id, position written at) → a version of an incident that was not open when
+    /// it was written out (`codec::encode_body_row`: its number and its body without the
+    /// timeline, whose entries are in `incident_entries`): written in the batch's transaction
+    /// at the end of the event that closed (or absorbed, or changed) it; open incidents are in
+    /// the live state. Rows are never rewritten; a read as of a position takes the latest
+    /// version written by then (`tidemark_core::incident_bodies`, `store/incident_bodies.rs`).
+    ///
+    /// Added with store layout 4 (ADR 0006, step 4): a store of layout 3 lacks it until its
+    /// first read-write open, which writes out its closed incidents; read-only, it reads as
+    /// empty (every incident is then in memory).
+    IncidentBodies: INCIDENT_BODIES<(&str, u64), &[u8]> = "incident_bodies", added_later;
+    /// (scope, opened position, incident id, position written at) → nothing: the opening of
+    /// each version in `incident_bodies`, once in the scope of every cluster (`""`) and once in
+    /// its cluster's, so lists page incidents in opening order without reading the others.
+    /// Added with `incident_bodies`, in store layout 4.
+    IncidentOpenings: INCIDENT_OPENINGS<(&str, u64, &str, u64), ()> = "incident_openings", added_later;
 }
 
 /// The tables of the list that the file of `txn` lacks although every store has them (tables
@@ -255,11 +271,18 @@ pub const LATE_EVENT_NS: i64 = 5 * 60 * 1_000_000_000;
 /// 2 is upgraded at its first read-write open (its closed incidents' entries written out at
 /// its checkpoint, `store/open.rs`), and read as it is (every entry in memory) by a read-only
 /// one.
-pub const STORE_FORMAT: i64 = 3;
+///
+/// Layout 4 (ADR 0006, step 4): incidents that are not open are in `incident_bodies` (with
+/// `incident_openings`), and snapshots hold only the incidents in memory (snapshot format 9);
+/// a store of layout 3 is upgraded at its first read-write open (its closed incidents written
+/// out at its checkpoint), and read as it is by a read-only one.
+pub const STORE_FORMAT: i64 = 4;
 /// The first store layout with the history tables.
 pub const HISTORY_TABLES_SINCE: i64 = 2;
 /// The first store layout whose live state writes incidents' timeline entries out.
 pub const TIMELINE_ROWS_SINCE: i64 = 3;
+/// The first store layout whose live state writes incidents that are not open out.
+pub const INCIDENT_ROWS_SINCE: i64 = 4;
 
 /// Change bits of `BY_FINDING`.
 pub mod change_bits {

@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 mod filter_indexes;
 mod history_tables;
+mod incident_bodies;
 mod incident_entries;
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
@@ -375,6 +376,11 @@ fn check_records(
     if meta.get(tables::FORMAT)?.map_or(0, |v| v.value()) >= tables::TIMELINE_ROWS_SINCE {
         let comparable = (fold_ok && log_start <= 1).then_some(&fold);
         incident_entries::check(&txn, comparable, findings, checked)?;
+    }
+    // Layout 4: closed incidents in `incident_bodies` (and their openings).
+    if meta.get(tables::FORMAT)?.map_or(0, |v| v.value()) >= tables::INCIDENT_ROWS_SINCE {
+        let comparable = (fold_ok && log_start <= 1).then_some(&fold);
+        incident_bodies::check(&txn, comparable, findings, checked)?;
     }
     if log_start == 1 && fold_ok {
         let stored = meta.get(tables::MAX_TIME)?.map(|v| v.value());

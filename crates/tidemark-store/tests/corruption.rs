@@ -855,9 +855,8 @@ fn incident_timeline_rows_are_checked_by_reads_and_by_verify() {
     let timeline_of = |store: &Store, id: &str| {
         store.read_at(None, |p| {
             let incidents = p.incidents();
-            incidents
-                .timeline(incidents.incident(id).unwrap())
-                .into_owned()
+            let incident = incidents.incident(id).unwrap();
+            incidents.timeline(&incident).into_owned()
         })
     };
     let before = {
@@ -926,4 +925,106 @@ fn incident_timeline_rows_are_checked_by_reads_and_by_verify() {
         .expect_err("the timeline read met a corrupt row")
         .to_string();
     assert!(error.contains("incident_entries"), "{error}");
+}
+
+/// The rows of `incident_bodies`, keys and bytes.
+fn incident_body_rows(path: &Path) -> Vec<((String, u64), Vec<u8>)> {
+    use redb::{ReadableDatabase, ReadableTable};
+    let db = redb::ReadOnlyDatabase::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let rows = txn.open_table(tables::INCIDENT_BODIES).unwrap();
+    rows.iter()
+        .unwrap()
+        .map(|entry| {
+            let (k, v) = entry.unwrap();
+            let (id, at) = k.value();
+            ((id.to_owned(), at), v.value().to_vec())
+        })
+        .collect()
+}
+
+/// Store layout 4: a corrupt row of a closed incident fails the reads of that incident and of
+/// the lists that reach it (naming the table), never an answer without it; `verify` lists it,
+/// and lists a row re-encoded with another title and a closed incident whose rows are gone.
+#[test]
+fn incident_body_rows_are_checked_by_reads_and_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    make_incident_store(&path);
+    let rows = incident_body_rows(&path);
+    let incidents: std::collections::BTreeSet<&str> =
+        rows.iter().map(|((id, _), _)| id.as_str()).collect();
+    assert!(
+        incidents.len() >= 3,
+        "closed incidents were written out: {incidents:?}"
+    );
+    assert!(verify(&path).is_clean(), "{:#?}", verify(&path));
+    let mut ids = incidents.iter().copied();
+    let (first, second, third) = (
+        ids.next().unwrap(),
+        ids.next().unwrap(),
+        ids.next().unwrap(),
+    );
+    let latest = |id: &str| rows.iter().rfind(|((i, _), _)| i == id).unwrap();
+    {
+        #[allow(clippy::disallowed_methods)] // damaging the file on purpose
+        let db = redb::Database::open(&path).unwrap();
+        #[allow(clippy::disallowed_methods)]
+        let txn = db.begin_write().unwrap();
+        let mut table = txn.open_table(tables::INCIDENT_BODIES).unwrap();
+        // The first incident's latest version: a flipped byte.
+        let ((id, at), bytes) = latest(first);
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x01;
+        table
+            .insert((id.as_str(), *at), flipped.as_slice())
+            .unwrap();
+        // The second's: another title, encoded under its own key.
+        let ((id, at), bytes) = latest(second);
+        let mut row = tidemark_store::codec::decode_body_row(id, *at, bytes).unwrap();
+        row.incident.declared_title = Some("not what the log says".into());
+        let mut encoded = Vec::new();
+        tidemark_store::codec::encode_body_row(id, *at, &row, &mut encoded);
+        table
+            .insert((id.as_str(), *at), encoded.as_slice())
+            .unwrap();
+        // The third's versions: gone (their openings stay).
+        for ((id, at), _) in rows.iter().filter(|((id, _), _)| id == third) {
+            table.remove((id.as_str(), *at)).unwrap();
+        }
+        drop(table);
+        txn.commit().unwrap();
+    }
+    let report = verify(&path);
+    let about = |table: &str, id: &str, problem: &str| {
+        report.problems.iter().any(|p| {
+            p.table == table && p.key.contains(&format!("{id:?}")) && p.problem.contains(problem)
+        })
+    };
+    assert!(about("incident_bodies", first, "checksum"), "{report:#?}");
+    assert!(about("incident_bodies", second, "differs"), "{report:#?}");
+    assert!(about("incident_bodies", third, "missing"), "{report:#?}");
+    assert!(
+        about("incident_openings", third, "no version"),
+        "{report:#?}"
+    );
+    let store = Store::open(&path, config()).unwrap();
+    let error = store
+        .read_at(None, |p| {
+            p.incidents().incident(first).map(|i| i.id.clone())
+        })
+        .expect_err("the read met a corrupt row")
+        .to_string();
+    assert!(error.contains("incident_bodies"), "{error}");
+    let error = store
+        .read_at(None, |p| {
+            p.incidents()
+                .views_page(p.findings(), None, true, |_| true, None, 100)
+                .0
+                .len()
+        })
+        .expect_err("the list met a corrupt row")
+        .to_string();
+    assert!(error.contains("incident_bodies"), "{error}");
 }

@@ -113,7 +113,7 @@ fn naive(store: &Store, log: &BTreeMap<u64, Event>, filter: &EventFilter) -> Vec
         store.read(|p| {
             p.incidents()
                 .incident(id)
-                .map(|i| p.incidents().timeline(i).iter().map(|e| e.seq).collect())
+                .map(|i| p.incidents().timeline(&i).iter().map(|e| e.seq).collect())
                 .unwrap_or_default()
         })
     });

@@ -19,8 +19,9 @@ use tidemark_core::timeline_rows::{EntryRow, WriteOutHeader};
 use tidemark_core::{Event, Projections, Timestamp, decode_event};
 use tidemark_store::codec::cluster_parts::{self, CLUSTER_PART_FORMAT};
 use tidemark_store::codec::{
-    self, EVENT_FORMAT, HISTORY_FORMAT, QUARANTINE_FORMAT, QuarantineRecord, SNAPSHOT_FORMAT,
-    SNAPSHOT_WHOLE_LIVE_FORMAT, SnapshotRecord, StoredProjections, TIMELINE_ROW_FORMAT,
+    self, BODY_ROW_FORMAT, EVENT_FORMAT, HISTORY_FORMAT, QUARANTINE_FORMAT, QuarantineRecord,
+    SNAPSHOT_FORMAT, SNAPSHOT_WHOLE_LIVE_FORMAT, SnapshotRecord, StoredProjections,
+    TIMELINE_ROW_FORMAT,
 };
 use tidemark_store::{EmbeddedRetention, Input, Store, StoreConfig, tables};
 
@@ -275,7 +276,7 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
             )),
             &snapshot,
         );
-        let (manifest, parts) = per_cluster_snapshot(&projections, seq, max_time);
+        let (manifest, parts) = per_cluster_snapshot(&fold_writing_out(&events), seq, max_time);
         write_new(
             &dir.join(format!("records/snapshot-v{SNAPSHOT_FORMAT}.bin")),
             &manifest,
@@ -295,6 +296,7 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
         let (entry, header) = timeline_rows_encoded();
         write_new(&timeline_golden(TIMELINE_ROW_FORMAT, "entry"), &entry);
         write_new(&timeline_golden(TIMELINE_ROW_FORMAT, "header"), &header);
+        write_new(&body_row_golden(BODY_ROW_FORMAT), &body_row_encoded());
     }
     for path in [
         dir.join(format!("store-v{}.redb", tables::STORE_FORMAT)),
@@ -308,13 +310,14 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
         history_golden(HISTORY_FORMAT, "flap-episode"),
         timeline_golden(TIMELINE_ROW_FORMAT, "entry"),
         timeline_golden(TIMELINE_ROW_FORMAT, "header"),
+        body_row_golden(BODY_ROW_FORMAT),
     ] {
         read_golden(&path);
     }
     for event_file in fixture_event_files() {
         read_golden(&event_golden(&event_file, EVENT_FORMAT));
     }
-    // The stores of this layout hold closed incidents' timelines as rows.
+    // The stores of this layout hold closed incidents and their timelines as rows.
     for suffix in [".redb", "-replica.redb"] {
         use redb::{ReadableDatabase, ReadableTableMetadata};
         let path = dir.join(format!("store-v{}{suffix}", tables::STORE_FORMAT));
@@ -326,14 +329,28 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
             .len()
             .unwrap();
         assert!(rows > 0, "{}: no incident timeline rows", path.display());
+        let bodies = txn
+            .open_table(tables::INCIDENT_BODIES)
+            .unwrap()
+            .len()
+            .unwrap();
+        assert!(bodies > 0, "{}: no incident rows", path.display());
     }
+    // The golden manifest of this format holds the incidents' numbers (its incidents are the
+    // open ones).
+    let manifest = cluster_parts::decode_manifest(
+        events.len() as u64,
+        &read_golden(&dir.join(format!("records/snapshot-v{SNAPSHOT_FORMAT}.bin"))),
+    )
+    .unwrap();
+    assert!(manifest.projections.incidents.numbers.is_some());
     let projections = fold_live(&events);
     for (cluster, _) in projections.clusters_changed() {
         read_golden(&cluster_part_golden(cluster));
     }
 }
 
-/// A per-cluster snapshot (format 8) of `projections` at `seq`, every cluster's part written
+/// A per-cluster snapshot (format 9) of `projections` at `seq`, every cluster's part written
 /// by it: the manifest's bytes, and each cluster's part's bytes.
 fn per_cluster_snapshot(
     projections: &Projections,
@@ -510,7 +527,7 @@ fn every_golden_replica_store_opens_with_its_retained_log_and_state() {
         let mut expected = restore_stored(
             latest.projections,
             &fold_at(&events, &positions),
-            &timeline_rows_of(&events, &positions),
+            &incident_rows_of(&events, &positions),
         );
         for (event, &seq) in events.iter().zip(&positions) {
             if seq > latest.seq {
@@ -521,7 +538,7 @@ fn every_golden_replica_store_opens_with_its_retained_log_and_state() {
             store.projection_snapshot() == expected.snapshot(),
             "{name}: live state"
         );
-        if format == SNAPSHOT_FORMAT {
+        if codec::is_read_with_parts(&[format]) {
             assert!(
                 store.projection_snapshot() == fold_at(&events, &positions).snapshot(),
                 "{name}: live state is the fold of the whole log"
@@ -561,33 +578,61 @@ fn fold_live(events: &[Event]) -> Projections {
 fn restore_stored(
     projections: StoredProjections,
     all: &Projections,
-    rows: &[tidemark_core::timeline_rows::IncidentEntryRecord],
+    rows: &IncidentRows,
 ) -> Projections {
     match projections {
         StoredProjections::WithHistory(snapshot) => Projections::restore_owned(snapshot),
         StoredProjections::Live(snapshot) => {
             let mut history = all.findings().memory_history().unwrap().clone();
-            history.write_incident_entries(rows);
+            history.write_incident_entries(&rows.0);
+            history.write_incident_bodies(&rows.1);
             Projections::restore_live_owned(snapshot, std::sync::Arc::new(history), None)
         }
     }
 }
 
-/// The timeline records a store of layout 3 writes out folding `events` at `positions`.
-fn timeline_rows_of(
-    events: &[Event],
-    positions: &[u64],
-) -> Vec<tidemark_core::timeline_rows::IncidentEntryRecord> {
+/// What a store of layout 4 writes out of its incidents: timeline entries and versions.
+type IncidentRows = (
+    Vec<tidemark_core::timeline_rows::IncidentEntryRecord>,
+    Vec<tidemark_core::incident_bodies::IncidentBodyRecord>,
+);
+
+/// The incident records a store of layout 4 writes out folding `events` at `positions`.
+fn incident_rows_of(events: &[Event], positions: &[u64]) -> IncidentRows {
     let mut projections = Projections::new();
     projections.read_history_from(
         std::sync::Arc::new(tidemark_core::findings::MemoryHistory::new()),
         None,
     );
-    projections.write_timelines_out();
+    projections.write_incidents_out();
     for (event, &seq) in events.iter().zip(positions) {
         projections.apply(seq, event);
     }
-    projections.take_timeline_records()
+    (
+        projections.take_timeline_records(),
+        projections.take_incident_body_records(),
+    )
+}
+
+/// The fold of `events` as the live state of a store of layout 4 holds it: the history shared,
+/// and the incidents that are not open written out (to a history in memory, read back from it).
+fn fold_writing_out(events: &[Event]) -> Projections {
+    let all = fold(events);
+    let positions: Vec<u64> = (1..=events.len() as u64).collect();
+    let rows = incident_rows_of(events, &positions);
+    let mut history = all.findings().memory_history().unwrap().clone();
+    history.write_incident_entries(&rows.0);
+    history.write_incident_bodies(&rows.1);
+    let mut projections = Projections::new();
+    projections.read_history_from(std::sync::Arc::new(history), None);
+    projections.write_incidents_out();
+    for (event, seq) in events.iter().zip(positions) {
+        projections.apply(seq, event);
+    }
+    drop(projections.take_history_records());
+    drop(projections.take_timeline_records());
+    drop(projections.take_incident_body_records());
+    projections
 }
 
 /// The latest snapshot of a golden store and its format, read with redb directly (a
@@ -599,7 +644,7 @@ fn latest_snapshot(path: &Path) -> (SnapshotRecord<StoredProjections>, u8) {
     let table = txn.open_table(tables::SNAPSHOTS).unwrap();
     let parts = txn.open_table(tables::CLUSTER_SNAPSHOTS).ok();
     let (key, value) = table.last().unwrap().unwrap();
-    let record = if value.value().first() == Some(&SNAPSHOT_FORMAT) {
+    let record = if codec::is_read_with_parts(value.value()) {
         cluster_parts::decode_snapshot_reading_parts(key.value(), value.value(), |cluster, at| {
             let part = parts.as_ref()?.get((cluster, at)).unwrap()?;
             Some(part.value().to_vec())
@@ -700,7 +745,7 @@ fn every_golden_snapshot_decodes_or_is_known_as_outdated() {
         // Every format from the oldest read on decodes to the state it was written from.
         assert!(format >= codec::OLDEST_SNAPSHOT_FORMAT_READ, "{name}");
         let seq = events.len() as u64;
-        let record: SnapshotRecord<StoredProjections> = if format == SNAPSHOT_FORMAT {
+        let record: SnapshotRecord<StoredProjections> = if codec::is_read_with_parts(&bytes) {
             decode_golden_per_cluster(seq, &bytes)
         } else {
             codec::decode_snapshot(seq, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -714,7 +759,12 @@ fn every_golden_snapshot_decodes_or_is_known_as_outdated() {
         let projections = fold_live(&events);
         // Compared through a restore: a snapshot holds no derived indexes.
         assert!(
-            restore_stored(record.projections, &fold(&events), &[]).snapshot()
+            restore_stored(
+                record.projections,
+                &fold(&events),
+                &incident_rows_of(&events, &(1..=seq).collect::<Vec<_>>())
+            )
+            .snapshot()
                 == projections.snapshot(),
             "{name}"
         );
@@ -726,7 +776,8 @@ fn every_golden_snapshot_decodes_or_is_known_as_outdated() {
             );
         }
         if format == SNAPSHOT_FORMAT {
-            let (manifest, parts) = per_cluster_snapshot(&projections, record.seq, record.max_time);
+            let (manifest, parts) =
+                per_cluster_snapshot(&fold_writing_out(&events), record.seq, record.max_time);
             assert!(
                 manifest == bytes,
                 "{name}: this build encodes the manifest differently under the same format version"
@@ -760,7 +811,7 @@ fn every_golden_snapshot_of_an_older_layout_reads_for_a_replica_that_cannot_refo
         assert_eq!(record.seq, events.len() as u64, "{name}");
         if format == 5 {
             assert!(
-                restore_stored(record.projections, &fold(&events), &[]).snapshot()
+                restore_stored(record.projections, &fold(&events), &Default::default()).snapshot()
                     == projections.snapshot(),
                 "{name}"
             );
@@ -980,6 +1031,56 @@ fn every_golden_timeline_row_decodes() {
             }
         } else {
             panic!("{name}: not a timeline row this test knows");
+        }
+    }
+}
+
+/// The golden incident body row's key: (incident, position written at).
+const BODY_ROW_KEY: (&str, u64) = ("inc-golden", 23);
+
+/// The golden incident body row: a version of an incident of the golden log that a store of
+/// layout 4 writes out (closed, with failure layers), under the golden key.
+fn body_row() -> tidemark_core::incident_bodies::BodyRow {
+    let events = expected_events();
+    let positions: Vec<u64> = (1..=events.len() as u64).collect();
+    let mut row = incident_rows_of(&events, &positions)
+        .1
+        .into_iter()
+        .map(|record| record.row)
+        .find(|row| row.incident.closed_seq.is_some() && !row.incident.layers.is_empty())
+        .expect("the golden log closes an incident with layers");
+    row.incident.id = BODY_ROW_KEY.0.to_owned();
+    row
+}
+
+fn body_row_encoded() -> Vec<u8> {
+    let (incident, written_at) = BODY_ROW_KEY;
+    let mut bytes = Vec::new();
+    codec::encode_body_row(incident, written_at, &body_row(), &mut bytes);
+    bytes
+}
+
+/// `records/incident-body-vN.bin`.
+fn body_row_golden(format: u8) -> PathBuf {
+    golden_dir().join(format!("records/incident-body-v{format}.bin"))
+}
+
+#[test]
+fn every_golden_incident_body_row_decodes() {
+    let (incident, written_at) = BODY_ROW_KEY;
+    let records = golden_records("incident-body");
+    assert!(!records.is_empty(), "a body row of format 1");
+    for (format, path) in records {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let bytes = read_golden(&path);
+        let read = codec::decode_body_row(incident, written_at, &bytes)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(read == body_row(), "{name}");
+        // Checksummed with its whole key.
+        assert!(codec::decode_body_row("other", written_at, &bytes).is_err());
+        assert!(codec::decode_body_row(incident, written_at + 1, &bytes).is_err());
+        if format == BODY_ROW_FORMAT {
+            assert!(body_row_encoded() == bytes, "{name}: encoded differently");
         }
     }
 }

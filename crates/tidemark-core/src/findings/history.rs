@@ -15,6 +15,9 @@ use rustc_hash::FxHashMap;
 use super::flaps::FlapEpisode;
 use super::{Finding, Occurrence, ResolutionKind};
 use crate::flaps::FlapDetector;
+use crate::incident_bodies::{
+    BodyRow, IncidentBodyReader, IncidentBodyRecord, MemoryIncidentBodies,
+};
 use crate::timeline_rows::{
     IncidentEntry, IncidentEntryReader, IncidentEntryRecord, MemoryEntryRows,
 };
@@ -258,18 +261,43 @@ pub(super) struct FindingHistory {
 }
 
 /// The history in memory: a [`HistorySink`] and a [`HistoryReader`], per cluster and finding,
-/// and the timeline entries incidents wrote out ([`IncidentEntryReader`]; written with
-/// [`MemoryHistory::write_incident_entries`]).
+/// and the incidents and timeline entries the incidents projection wrote out
+/// ([`IncidentBodyReader`], [`IncidentEntryReader`]; written with
+/// [`MemoryHistory::write_incident_bodies`] and [`MemoryHistory::write_incident_entries`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemoryHistory {
     clusters: BTreeMap<String, FxHashMap<Box<str>, FindingHistory>>,
     incident_entries: MemoryEntryRows,
+    incident_bodies: MemoryIncidentBodies,
 }
 
 impl MemoryHistory {
     /// Writes the timeline entries incidents wrote out (as the store writes its table).
     pub fn write_incident_entries(&mut self, records: &[IncidentEntryRecord]) {
         self.incident_entries.write(records);
+    }
+
+    /// Writes the incidents the incidents projection wrote out (as the store writes its
+    /// tables).
+    pub fn write_incident_bodies(&mut self, records: &[IncidentBodyRecord]) {
+        self.incident_bodies.write(records);
+    }
+}
+
+impl IncidentBodyReader for MemoryHistory {
+    fn incident_body(&self, id: &str, as_of: u64) -> Option<BodyRow> {
+        self.incident_bodies.incident_body(id, as_of)
+    }
+
+    fn incidents_in_opening_order(
+        &self,
+        cluster: Option<&str>,
+        after: Option<(u64, &str)>,
+        as_of: u64,
+        visit: &mut dyn FnMut(BodyRow) -> bool,
+    ) {
+        self.incident_bodies
+            .incidents_in_opening_order(cluster, after, as_of, visit);
     }
 }
 

@@ -14,18 +14,22 @@ use super::history::{
     auto_resolutions_read,
 };
 use super::{Occurrence, ResolutionKind};
+use crate::incident_bodies::IncidentBodyReader;
 use crate::timeline_rows::IncidentEntryReader;
 use crate::timestamp::Timestamp;
 
 /// A history reader a projection can hold and share between threads: a finding's history,
-/// and the timeline entries incidents wrote out (the incidents projection reads those through
-/// the same reader, as a `SharedEntryReader`).
+/// and the incidents and timeline entries the incidents projection wrote out (it reads those
+/// through the same reader).
 pub trait SharedHistoryReader:
-    HistoryReader + IncidentEntryReader + Send + Sync + fmt::Debug
+    HistoryReader + IncidentEntryReader + IncidentBodyReader + Send + Sync + fmt::Debug
 {
 }
 
-impl<T: HistoryReader + IncidentEntryReader + Send + Sync + fmt::Debug> SharedHistoryReader for T {}
+impl<T: HistoryReader + IncidentEntryReader + IncidentBodyReader + Send + Sync + fmt::Debug>
+    SharedHistoryReader for T
+{
+}
 
 /// Where the history of a projection is, and where its fold writes.
 #[derive(Clone, Debug)]

@@ -77,8 +77,8 @@ impl IncidentProjection {
         what: &str,
         findings: &FindingsProjection,
     ) {
-        let index = match self.by_id.get(&change.incident) {
-            Some(&index) => index,
+        let index = match self.find(&change.incident, seq) {
+            Some(index) => index,
             None => {
                 self.create(&change.incident, IncidentKind::Explicit, cluster, seq, at);
                 self.by_id[&change.incident]
@@ -156,15 +156,15 @@ impl IncidentProjection {
     ) -> Vec<usize> {
         let mut targets = BTreeSet::new();
         if let Some(id) = incident {
-            let index = match self.by_id.get(id) {
-                Some(&index) => index,
+            let index = match self.find(id, seq) {
+                Some(index) => index,
                 None => {
                     // Named before it was opened: recorded anyway, explicit, untitled.
                     self.create(id, IncidentKind::Explicit, cluster, seq, at);
                     self.by_id[id]
                 }
             };
-            targets.insert(self.resolve_merged(index));
+            targets.insert(self.resolve_merged(index, seq));
         }
         for check_key in check_keys {
             targets.extend(self.open_incidents_of(cluster, check_key));
@@ -172,9 +172,14 @@ impl IncidentProjection {
         targets.into_iter().collect()
     }
 
-    pub(super) fn resolve_merged(&self, mut index: usize) -> usize {
-        while let Some(into) = &self.incidents[index].merged_into {
-            index = self.by_id[into];
+    /// The incident `index` was absorbed into, followed to the end (read back into memory for
+    /// the event at `seq`).
+    pub(super) fn resolve_merged(&mut self, mut index: usize, seq: u64) -> usize {
+        while let Some(into) = self.incidents[index].merged_into.clone() {
+            match self.find(&into, seq) {
+                Some(next) => index = next,
+                None => break,
+            }
         }
         index
     }

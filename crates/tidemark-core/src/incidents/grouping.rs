@@ -120,7 +120,7 @@ impl IncidentProjection {
                     // Named after the position that opened it; several in one event get -2, -3...
                     let mut id = format!("auto-{cluster}-{seq}");
                     let mut n = 1;
-                    while self.by_id.contains_key(&id) {
+                    while self.exists(&id, seq) {
                         n += 1;
                         id = format!("auto-{cluster}-{seq}-{n}");
                     }

@@ -2,87 +2,12 @@
 //! incident, the failure signatures it showed, and what each change linked to the incident did
 //! to them (see `ResourceLayers::observe`).
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use crate::event::{ChangeKind, CycleCompleted};
 use crate::timestamp::Timestamp;
 
-use super::{IncidentProjection, resource_label};
-
-/// A deploy, rollback or config change, as a layer refers to it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ChangeRef {
-    /// The service.
-    pub service: String,
-    /// The version.
-    pub version: String,
-    /// Deploy, rollback or config.
-    pub kind: ChangeKind,
-    /// Log position.
-    pub seq: u64,
-    /// When.
-    pub at: Timestamp,
-}
-
-/// One failure layer of a resource.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct FailureLayer {
-    /// 1 for the first failure seen.
-    pub number: u32,
-    /// The finding that showed it.
-    pub check_key: String,
-    /// Its signature: the detail, else the title.
-    pub signature: String,
-    /// When it was first seen.
-    pub first_seen_at: Timestamp,
-    /// Log position.
-    pub first_seen_seq: u64,
-    /// The change after which it appeared (none for the first layer).
-    pub after_change: Option<ChangeRef>,
-    /// Changes after which the same failure came back (a rollback here is one that crashed
-    /// the same way).
-    pub changes_without_effect: Vec<ChangeRef>,
-    /// Rollbacks tried while this layer was the current one that failed another way: their
-    /// outcome, not a layer of the incident.
-    // Stored in postcard snapshots: always present.
-    pub failed_differently: Vec<DifferentFailure>,
-    /// Forward changes after which this layer's failure was seen again, coming back from
-    /// another failure (a rollback's, or a later layer's).
-    pub seen_again_after: Vec<ChangeRef>,
-}
-
-/// What a rollback showed when it failed another way than the layer it was meant to escape.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct DifferentFailure {
-    /// The rollback.
-    pub change: ChangeRef,
-    /// The finding that showed the failure.
-    pub check_key: String,
-    /// The failure it showed: the detail, else the title.
-    pub signature: String,
-    /// When it was seen.
-    pub seen_at: Timestamp,
-    /// Log position.
-    pub seen_seq: u64,
-}
-
-/// The failure layers of one resource of an incident.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ResourceLayers {
-    /// The resource: `Kind namespace/workload`, or the check key when the finding names none.
-    pub resource: String,
-    /// Its layers, in order.
-    pub layers: Vec<FailureLayer>,
-    /// A change waiting for the next observation.
-    // Stored in postcard snapshots: always present.
-    pub armed_by: Option<ChangeRef>,
-    /// The number of the layer the resource is at: the last one a forward change showed.
-    pub current_layer: u32,
-    /// Whether the latest observation after a change was a rollback failing another way (the
-    /// resource is off its layers until a change shows one of them again).
-    pub diverted_by_rollback: bool,
-}
+use super::{
+    ChangeRef, DifferentFailure, FailureLayer, IncidentProjection, ResourceLayers, resource_label,
+};
 
 impl ResourceLayers {
     /// What a resource showed at the first observation after `change`; returns the timeline
@@ -166,11 +91,11 @@ impl IncidentProjection {
             .map(|&(_, i)| i)
             .collect();
         for index in armed {
-            let incident = &mut self.incidents[index];
-            if !incident.is_open() {
+            // An incident out of memory is not open (only those that are not are written out).
+            let Some(incident) = self.incidents.get_mut(index).filter(|i| i.is_open()) else {
                 self.armed.remove(&(cluster.to_owned(), index));
                 continue;
-            }
+            };
             let mut still_armed = false;
             let labels: Vec<String> = incident
                 .layers

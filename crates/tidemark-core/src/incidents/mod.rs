@@ -27,9 +27,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use crate::event::{Event, Payload, ResourceRef, Severity};
 use crate::findings::{FindingChange, FindingsProjection};
 use crate::timestamp::Timestamp;
@@ -38,13 +35,17 @@ mod explicit;
 mod grouping;
 mod layers;
 mod rows;
+mod slots;
 mod snapshot;
 mod timeline;
 mod views;
 
-pub use self::layers::{ChangeRef, DifferentFailure, FailureLayer, ResourceLayers};
-pub use self::snapshot::IncidentsSnapshot;
+pub use self::snapshot::{IncidentNumbers, IncidentsSnapshot};
 pub use self::views::{IncidentFindingView, IncidentState, IncidentView};
+pub use crate::incident_bodies::{
+    ChangeRef, DifferentFailure, FailureLayer, Incident, IncidentFinding, IncidentKind,
+    ResourceLayers,
+};
 pub use crate::timeline_rows::{IncidentEntry, Touch};
 
 /// Where incidents learn which resources are connected (the orphan graph's components).
@@ -63,77 +64,15 @@ impl ResourceGraph for NoGraph {
     }
 }
 
-/// How an incident came to be.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum IncidentKind {
-    /// Declared by `incident.opened` (or named by a note, deploy or update first).
-    Explicit,
-    /// Grouped from findings by the projection.
-    Automatic,
-}
-
-/// A finding of an incident.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IncidentFinding {
-    /// The finding's cluster (an explicit incident may span clusters).
-    pub cluster: String,
-    /// The finding's key.
-    pub check_key: String,
-    /// When it joined.
-    pub joined_at: Timestamp,
-    /// Log position where it joined.
-    pub joined_seq: u64,
-    /// Highest severity seen while in the incident.
-    pub max_severity: Severity,
-}
-
-/// An incident.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Incident {
-    /// Its id.
-    pub id: String,
-    /// Explicit or automatic.
-    pub kind: IncidentKind,
-    /// Its cluster (of the event that opened it).
-    pub cluster: String,
-    /// Title given by `incident.*`.
-    pub declared_title: Option<String>,
-    /// Severity given by `incident.*`.
-    pub declared_severity: Option<Severity>,
-    /// Summary given by `incident.*`.
-    pub summary: Option<String>,
-    /// When it opened.
-    pub opened_at: Timestamp,
-    /// Log position.
-    pub opened_seq: u64,
-    /// When it closed.
-    pub closed_at: Option<Timestamp>,
-    /// Log position.
-    pub closed_seq: Option<u64>,
-    /// The incident that absorbed this one.
-    pub merged_into: Option<String>,
-    /// Its findings, in the order they joined.
-    pub findings: Vec<IncidentFinding>,
-    /// When its latest finding opened (automatic grouping window).
-    pub last_opened_at: Timestamp,
-    /// Namespaces of its findings' resources.
-    pub namespaces: BTreeSet<String>,
-    /// Resource-graph components of its findings' resources.
-    pub components: BTreeSet<String>,
-    /// Notes by kind.
-    pub notes: BTreeMap<String, u32>,
-    /// Failure layers by resource.
-    pub layers: BTreeMap<String, ResourceLayers>,
-    /// The events that touched it, in log order: those not written out to rows (ADR 0006
-    /// step 3; every one, where nothing is written out). Read through
-    /// [`IncidentProjection::timeline`] and its siblings, which union the rows.
-    pub(crate) timeline: Vec<IncidentEntry>,
-}
-
 impl Incident {
+    /// The incident without its timeline: what a body row holds (ADR 0006 step 4).
+    pub fn without_timeline(&self) -> Incident {
+        Incident {
+            timeline: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     fn is_open(&self) -> bool {
         self.closed_seq.is_none() && self.merged_into.is_none()
     }
@@ -181,24 +120,30 @@ pub fn resource_label(resource: &ResourceRef) -> String {
 /// The incidents of every cluster.
 #[derive(Clone, Debug, Default)]
 pub struct IncidentProjection {
-    /// Every incident, in the order they opened.
-    incidents: Vec<Incident>,
-    /// Index by id (rebuilt on restore).
+    /// The incidents in memory, by number (the order they were created): every one, or, where
+    /// the live state writes incidents out (`rows.rs`), the open ones.
+    incidents: slots::Slots,
+    /// The number the next incident gets.
+    next_number: usize,
+    /// The numbers of the incidents in memory by id (rebuilt on restore).
     by_id: BTreeMap<String, usize>,
-    /// Incidents each finding (by cluster, then check_key) has joined, by index (rebuilt on
-    /// restore).
+    /// Incidents in memory each finding (by cluster, then check_key) has joined, by number
+    /// (rebuilt on restore).
     by_finding: BTreeMap<String, BTreeMap<String, Vec<usize>>>,
-    /// Open incidents (not closed, not absorbed), by index, oldest first (rebuilt on restore).
+    /// Open incidents (not closed, not absorbed), by number, oldest first (rebuilt on restore).
     open: BTreeSet<usize>,
     /// The open automatic ones, by cluster (what a new finding may join; rebuilt on restore).
     open_auto: BTreeMap<String, BTreeSet<usize>>,
-    /// Resources armed by a change, waiting for an observation: (cluster, incident index).
+    /// Resources armed by a change, waiting for an observation: (cluster, incident number).
     armed: BTreeSet<(String, usize)>,
     /// Where the entries of incidents that are not open go (`rows.rs`).
     rows: rows::TimelineRows,
     /// The incidents the event being applied touched in a way that may leave them not open
-    /// with entries in memory (by index, unsorted): written out at its end.
+    /// with entries in memory (by number, unsorted): written out at its end.
     touched: Vec<usize>,
+    /// The incidents the event being applied read back from their rows (by number): forgotten
+    /// at its end unless open.
+    loaded: Vec<usize>,
 }
 
 impl IncidentProjection {
@@ -345,27 +290,31 @@ impl IncidentProjection {
     }
 
     fn create(&mut self, id: &str, kind: IncidentKind, cluster: &str, seq: u64, at: Timestamp) {
-        let index = self.incidents.len();
-        self.incidents.push(Incident {
-            id: id.to_owned(),
-            kind,
-            cluster: cluster.to_owned(),
-            declared_title: None,
-            declared_severity: None,
-            summary: None,
-            opened_at: at,
-            opened_seq: seq,
-            closed_at: None,
-            closed_seq: None,
-            merged_into: None,
-            findings: Vec::new(),
-            last_opened_at: at,
-            namespaces: BTreeSet::new(),
-            components: BTreeSet::new(),
-            notes: BTreeMap::new(),
-            layers: BTreeMap::new(),
-            timeline: Vec::new(),
-        });
+        let index = self.next_number;
+        self.next_number += 1;
+        self.incidents.insert(
+            index,
+            Incident {
+                id: id.to_owned(),
+                kind,
+                cluster: cluster.to_owned(),
+                declared_title: None,
+                declared_severity: None,
+                summary: None,
+                opened_at: at,
+                opened_seq: seq,
+                closed_at: None,
+                closed_seq: None,
+                merged_into: None,
+                findings: Vec::new(),
+                last_opened_at: at,
+                namespaces: BTreeSet::new(),
+                components: BTreeSet::new(),
+                notes: BTreeMap::new(),
+                layers: BTreeMap::new(),
+                timeline: Vec::new(),
+            },
+        );
         self.by_id.insert(id.to_owned(), index);
         Self::set_open(
             &mut self.open,
@@ -468,6 +417,27 @@ impl IncidentProjection {
         }
     }
 
+    /// Forgets that the findings of incident `index` belong to it (it leaves memory).
+    fn unlink_all(&mut self, index: usize) {
+        let Some(incident) = self.incidents.get(index) else {
+            return;
+        };
+        for finding in &incident.findings {
+            let Some(keys) = self.by_finding.get_mut(&finding.cluster) else {
+                continue;
+            };
+            if let Some(list) = keys.get_mut(&finding.check_key) {
+                list.retain(|&i| i != index);
+                if list.is_empty() {
+                    keys.remove(&finding.check_key);
+                }
+            }
+            if keys.is_empty() {
+                self.by_finding.remove(&finding.cluster);
+            }
+        }
+    }
+
     /// Records that a finding belongs to an incident (indices kept sorted and unique).
     fn link(&mut self, cluster: &str, check_key: &str, index: usize) {
         if !self.by_finding.contains_key(cluster) {
@@ -481,16 +451,6 @@ impl IncidentProjection {
         if let Err(pos) = list.binary_search(&index) {
             list.insert(pos, index);
         }
-    }
-
-    /// Every incident, in the order they opened (absorbed ones included, marked).
-    pub fn incidents(&self) -> &[Incident] {
-        &self.incidents
-    }
-
-    /// One incident by id.
-    pub fn incident(&self, id: &str) -> Option<&Incident> {
-        self.by_id.get(id).map(|&i| &self.incidents[i])
     }
 }
 

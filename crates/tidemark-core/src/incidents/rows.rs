@@ -1,15 +1,18 @@
-//! Where an incidents projection keeps the timeline entries of incidents that are not open
-//! (ADR 0006, step 3; `crate::timeline_rows` says what the rows are): in memory (replay, a
-//! store before layout 3: every entry stays in its incident), or written out at the end of each
-//! event (the live state of a store of layout 3: the records are collected for the store to
-//! write in the batch's transaction, and the entries forgotten), read back through the shared
-//! history reader (an `IncidentEntryReader` too) as of the state's position.
+//! Where an incidents projection keeps the incidents that are not open and their timeline
+//! entries (ADR 0006, steps 3 and 4; `crate::timeline_rows` and `crate::incident_bodies` say
+//! what the rows are): in memory (replay, a store before layout 3: every incident and entry
+//! stays), or written out at the end of each event (the live state of a store of layout 3: the
+//! entries; of layout 4: the incidents too; the records are collected for the store to write in
+//! the batch's transaction, and what they hold forgotten), read back through the shared history
+//! reader as of the state's position. An event that changes an incident not in memory reads it
+//! back first (as of the position before it, with the batch's records not yet written).
 
 use std::fmt;
 use std::sync::Arc;
 
-use super::{IncidentEntry, IncidentProjection};
+use super::{Incident, IncidentEntry, IncidentProjection};
 use crate::findings::SharedHistoryReader;
+use crate::incident_bodies::{BodyRow, IncidentBodyRecord};
 use crate::timeline_rows::{IncidentEntryRecord, merge_entries};
 
 /// Where the written-out entries are read from, and whether the fold writes entries out.
@@ -22,6 +25,9 @@ pub(super) struct TimelineRows {
     /// `Some`: the fold writes out the entries of incidents that are not open at the end of
     /// each event, collected here until taken; `None`: it keeps them in memory.
     collected: Option<Vec<IncidentEntryRecord>>,
+    /// `Some`: the fold writes out the incidents that are not open too (ADR 0006 step 4),
+    /// collected here until taken (only with `collected`).
+    bodies: Option<Vec<IncidentBodyRecord>>,
 }
 
 impl fmt::Debug for TimelineRows {
@@ -30,6 +36,7 @@ impl fmt::Debug for TimelineRows {
             .field("reader", &self.reader)
             .field("as_of", &self.as_of)
             .field("collected", &self.collected.as_ref().map(Vec::len))
+            .field("bodies", &self.bodies.as_ref().map(Vec::len))
             .finish()
     }
 }
@@ -43,6 +50,7 @@ impl IncidentProjection {
             reader: Some(reader),
             as_of: as_of.unwrap_or(u64::MAX),
             collected: None,
+            bodies: None,
         };
     }
 
@@ -60,14 +68,56 @@ impl IncidentProjection {
         }
     }
 
+    /// From now on, the fold writes out every incident an event leaves not open, with its
+    /// entries, at the end of that event, and forgets it ([`Self::take_body_records`]; turns
+    /// [`Self::write_entries_out`] on). Only for the live state of a store whose tables take
+    /// them.
+    pub fn write_incidents_out(&mut self) {
+        self.write_entries_out();
+        if self.rows.collected.is_some() {
+            self.rows.bodies.get_or_insert_with(Vec::new);
+        }
+    }
+
     /// Writes out, at position `at`, the entries every incident that is not open holds in
     /// memory (a state restored from a snapshot written before entries were written out: a
     /// store upgraded to layout 3). Nothing unless [`Self::write_entries_out`] is on.
     pub fn write_out_every_closed(&mut self, at: u64) {
-        let closed: Vec<usize> = (0..self.incidents.len())
-            .filter(|&i| !self.incidents[i].is_open())
+        let closed: Vec<usize> = self
+            .incidents
+            .iter()
+            .filter(|(_, incident)| !incident.is_open())
+            .map(|(number, _)| number)
             .collect();
         self.write_out(&closed, at);
+    }
+
+    /// Forgets the incidents in memory that are not open, without writing them (a live state
+    /// restored from a snapshot written before incidents were written out, whose rows hold
+    /// them already: a store of layout 4 upgraded from an older one). Nothing unless
+    /// [`Self::write_incidents_out`] is on.
+    pub fn forget_incidents_written_out(&mut self) {
+        if self.rows.bodies.is_none() {
+            return;
+        }
+        let closed: Vec<usize> = self
+            .incidents
+            .iter()
+            .filter(|(_, incident)| !incident.is_open())
+            .map(|(number, _)| number)
+            .collect();
+        for number in closed {
+            self.forget(number);
+        }
+    }
+
+    /// The incident versions written out since the last call, in fold order.
+    pub fn take_body_records(&mut self) -> Vec<IncidentBodyRecord> {
+        self.rows
+            .bodies
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// The records written out since the last call, in fold order.
@@ -82,8 +132,9 @@ impl IncidentProjection {
     /// At the end of the event at `seq`: the incidents it touched that are not open write
     /// their entries out.
     pub(super) fn write_out_touched(&mut self, seq: u64) {
-        if self.rows.collected.is_none() || self.touched.is_empty() {
+        if self.rows.collected.is_none() {
             self.touched.clear();
+            self.loaded.clear();
             return;
         }
         let mut touched = std::mem::take(&mut self.touched);
@@ -93,6 +144,15 @@ impl IncidentProjection {
         self.write_out(&touched, seq);
         touched.clear();
         self.touched = touched;
+        // Read back and left unchanged (a merge chain followed): forgotten, nothing written.
+        if self.rows.bodies.is_some() {
+            for number in std::mem::take(&mut self.loaded) {
+                if self.incidents.get(number).is_some_and(|i| !i.is_open()) {
+                    self.forget(number);
+                }
+            }
+        }
+        self.loaded.clear();
     }
 
     fn write_out(&mut self, indices: &[usize], at: u64) {
@@ -109,6 +169,104 @@ impl IncidentProjection {
                 });
             }
         }
+        if self.rows.bodies.is_none() {
+            return;
+        }
+        for &index in indices {
+            if let Some(incident) = self.forget(index) {
+                let bodies = self.rows.bodies.get_or_insert_with(Vec::new);
+                bodies.push(IncidentBodyRecord {
+                    written_at: at,
+                    row: BodyRow {
+                        number: index as u64,
+                        incident,
+                    },
+                });
+            }
+        }
+    }
+
+    /// Takes incident `number` out of memory (it is not open).
+    fn forget(&mut self, number: usize) -> Option<Incident> {
+        self.unlink_all(number);
+        let incident = self.incidents.remove(number)?;
+        self.by_id.remove(&incident.id);
+        Some(incident)
+    }
+
+    /// The number of the incident `id`, read back into memory for the event at `seq` to change
+    /// when it is not there (as of the position before `seq`: the batch's records not yet
+    /// written, else the rows).
+    pub(super) fn find(&mut self, id: &str, seq: u64) -> Option<usize> {
+        if let Some(&number) = self.by_id.get(id) {
+            return Some(number);
+        }
+        let row = self.read_back(id, seq)?;
+        let number = usize::try_from(row.number).ok()?;
+        let findings: Vec<(String, String)> = row
+            .incident
+            .findings
+            .iter()
+            .map(|f| (f.cluster.clone(), f.check_key.clone()))
+            .collect();
+        self.by_id.insert(id.to_owned(), number);
+        self.incidents.insert(number, row.incident);
+        for (cluster, check_key) in findings {
+            self.link(&cluster, &check_key, number);
+        }
+        self.loaded.push(number);
+        Some(number)
+    }
+
+    /// Whether an incident `id` exists as the event at `seq` is folded.
+    pub(super) fn exists(&self, id: &str, seq: u64) -> bool {
+        self.by_id.contains_key(id) || self.read_back(id, seq).is_some()
+    }
+
+    /// The version of `id` written out before position `seq`.
+    fn read_back(&self, id: &str, seq: u64) -> Option<BodyRow> {
+        let reader = self.rows.reader.as_ref()?;
+        if let Some(record) = self
+            .rows
+            .bodies
+            .iter()
+            .flatten()
+            .rev()
+            .find(|record| record.row.incident.id == id)
+        {
+            return Some(record.row.clone());
+        }
+        reader.incident_body(id, seq.saturating_sub(1).min(self.rows.as_of))
+    }
+
+    /// Incident `id` as of the state's position: from memory, else from its rows.
+    pub(super) fn read_incident(&self, id: &str) -> Option<std::borrow::Cow<'_, Incident>> {
+        if let Some(&number) = self.by_id.get(id) {
+            return Some(std::borrow::Cow::Borrowed(&self.incidents[number]));
+        }
+        let reader = self.rows.reader.as_ref()?;
+        reader
+            .incident_body(id, self.rows.as_of)
+            .map(|row| std::borrow::Cow::Owned(row.incident))
+    }
+
+    /// Visits the incidents written out (not in memory) as of the state's position, of
+    /// `cluster` or every one, in opening order after `after`, until `visit` returns `false`.
+    pub(super) fn visit_written(
+        &self,
+        cluster: Option<&str>,
+        after: Option<(u64, &str)>,
+        visit: &mut dyn FnMut(usize, Incident) -> bool,
+    ) {
+        let Some(reader) = &self.rows.reader else {
+            return;
+        };
+        reader.incidents_in_opening_order(cluster, after, self.rows.as_of, &mut |row| {
+            if self.by_id.contains_key(&row.incident.id) {
+                return true;
+            }
+            visit(row.number as usize, row.incident)
+        });
     }
 
     /// Every entry incident `index` wrote out before position `seq` (the rows, and the records

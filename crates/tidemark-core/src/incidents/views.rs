@@ -1,6 +1,7 @@
 //! Incidents as users see them: title, severity, state, duration, findings, notes and the
 //! layers worth showing.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
@@ -108,9 +109,10 @@ impl IncidentProjection {
     /// One page of incidents in the order they opened, by (opened_seq, id): those of
     /// `cluster` (or every cluster) in a state `keep` accepts (absorbed ones only with
     /// `include_merged`), after `after` (an `(opened_seq, id)`, which need not exist), at most
-    /// `limit`; and whether more follow. Views are built only for the page. (Incidents are not
-    /// kept in that order: a merge gives the target the earlier opening of the incident it
-    /// absorbs.)
+    /// `limit`; and whether more follow. Views are built only for the page. The incidents in
+    /// memory are filtered there; those written out (ADR 0006 step 4) are read in opening order
+    /// from their rows, as far as the page needs. (Incidents are not kept in that order: a
+    /// merge gives the target the earlier opening of the incident it absorbs.)
     pub fn views_page(
         &self,
         findings: &FindingsProjection,
@@ -123,30 +125,44 @@ impl IncidentProjection {
         fn key(i: &Incident) -> (u64, &str) {
             (i.opened_seq, i.id.as_str())
         }
-        let mut chosen: Vec<&Incident> = self
+        let wanted = limit.saturating_add(1);
+        let chosen_here = |i: &Incident| {
+            cluster.is_none_or(|c| c == i.cluster)
+                && (include_merged || i.merged_into.is_none())
+                && keep(i.state())
+                && after.is_none_or(|after| key(i) > after)
+        };
+        let mut chosen: Vec<Cow<'_, Incident>> = self
             .incidents
             .iter()
-            .filter(|i| {
-                cluster.is_none_or(|c| c == i.cluster)
-                    && (include_merged || i.merged_into.is_none())
-                    && keep(i.state())
-                    && after.is_none_or(|after| key(i) > after)
-            })
+            .map(|(_, i)| i)
+            .filter(|i| chosen_here(i))
+            .map(Cow::Borrowed)
             .collect();
         // Only the first `limit + 1` in key order can be on this page (or say more follow).
-        let wanted = limit.saturating_add(1);
         if chosen.len() > wanted {
             chosen.select_nth_unstable_by(wanted - 1, |a, b| key(a).cmp(&key(b)));
             chosen.truncate(wanted);
         }
+        // Written out: never open; read in key order, at most `limit + 1` chosen.
+        if keep(IncidentState::Closed) || (include_merged && keep(IncidentState::Merged)) {
+            let mut taken = 0;
+            self.visit_written(cluster, after, &mut |_, incident| {
+                if chosen_here(&incident) {
+                    chosen.push(Cow::Owned(incident));
+                    taken += 1;
+                }
+                taken < wanted
+            });
+        }
         chosen.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
         let more = chosen.len() > limit;
         chosen.truncate(limit);
-        let page = chosen.into_iter().map(|i| self.view(i, findings)).collect();
+        let page = chosen.iter().map(|i| self.view(i, findings)).collect();
         (page, more)
     }
 
-    /// Every incident as users see it, in the order they opened; absorbed ones only with
+    /// Every incident as users see it, in the order they were created; absorbed ones only with
     /// `include_merged`.
     pub fn views(
         &self,
@@ -154,12 +170,34 @@ impl IncidentProjection {
         cluster: Option<&str>,
         include_merged: bool,
     ) -> Vec<IncidentView> {
-        self.incidents
+        self.incidents()
             .iter()
             .filter(|i| cluster.is_none_or(|c| c == i.cluster))
             .filter(|i| include_merged || i.merged_into.is_none())
             .map(|i| self.view(i, findings))
             .collect()
+    }
+
+    /// Every incident, in the order they were created (absorbed ones included, marked): those
+    /// in memory and those written out, read back. A whole read, for the CLI, the corpus,
+    /// checks and tests; pages go through [`Self::views_page`].
+    pub fn incidents(&self) -> Vec<Cow<'_, Incident>> {
+        let mut every: Vec<(usize, Cow<'_, Incident>)> = self
+            .incidents
+            .iter()
+            .map(|(number, incident)| (number, Cow::Borrowed(incident)))
+            .collect();
+        self.visit_written(None, None, &mut |number, incident| {
+            every.push((number, Cow::Owned(incident)));
+            true
+        });
+        every.sort_by_key(|(number, _)| *number);
+        every.into_iter().map(|(_, incident)| incident).collect()
+    }
+
+    /// One incident by id, as of the state's position.
+    pub fn incident(&self, id: &str) -> Option<Cow<'_, Incident>> {
+        self.read_incident(id)
     }
 }
 

@@ -142,7 +142,7 @@ async fn get_incident(
     let (found, seq) = with_projections(&state, params.at.as_deref(), move |p| {
         p.incidents()
             .incident(&wanted)
-            .map(|i| p.incidents().view(i, p.findings()))
+            .map(|i| p.incidents().view(&i, p.findings()))
     })
     .await?;
     let incident = found.ok_or_else(|| no_incident(&id, seq))?;
@@ -199,7 +199,7 @@ async fn incident_timeline(
     let (found, seq) = with_projections(&state, params.at.as_deref(), move |p| {
         p.incidents()
             .incident(&wanted)
-            .map(|i| p.incidents().timeline_page(i, after, limit))
+            .map(|i| p.incidents().timeline_page(&i, after, limit))
     })
     .await?;
     let (entries, more) = found.ok_or_else(|| no_incident(&id, seq))?;

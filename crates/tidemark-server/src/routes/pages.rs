@@ -108,10 +108,10 @@ async fn incident(
                     web::not_found_page(&format!("incident {id}")),
                 );
             };
-            let view = p.incidents().view(incident, p.findings());
+            let view = p.incidents().view(&incident, p.findings());
             let timeline: Vec<TimelineLine> = p
                 .incidents()
-                .timeline(incident)
+                .timeline(&incident)
                 .iter()
                 .zip(events)
                 .map(|(entry, (_, event))| TimelineLine {

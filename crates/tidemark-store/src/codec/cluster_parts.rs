@@ -1,6 +1,6 @@
-//! Per-cluster snapshots (snapshot format 8): a snapshot is a manifest in `snapshots` (the
-//! incidents, which span clusters, and where each cluster's part is) and one part per cluster
-//! in `cluster_snapshots`, keyed `(cluster, position of the snapshot that wrote it)`. A snapshot
+//! Per-cluster snapshots (snapshot formats 8 and 9): a snapshot is a manifest in `snapshots`
+//! (the incidents, which span clusters, their numbers from format 9 on, and where each
+//! cluster's part is) and one part per cluster in `cluster_snapshots`, keyed `(cluster, position of the snapshot that wrote it)`. A snapshot
 //! writes the parts of the clusters that changed since the previous one; the others' entries
 //! name the part an earlier snapshot wrote.
 //!
@@ -10,12 +10,12 @@
 //! the [`ClusterPart`]: the cluster's findings without their history and its orphan state.
 
 use serde::{Deserialize, Serialize};
-use tidemark_core::incidents::IncidentsSnapshot;
+use tidemark_core::incidents::{IncidentNumbers, IncidentsSnapshot};
 use tidemark_core::{ClusterPart, LiveProjectionsSnapshot, Projections, Timestamp};
 
 use super::{
-    CodecError, SNAPSHOT_FORMAT, SnapshotRecord, StoredProjections, decode_body, seal_sized,
-    unseal, unseal_with_key,
+    CodecError, SNAPSHOT_FORMAT, SNAPSHOT_PER_CLUSTER_FORMAT_8, SnapshotRecord, StoredProjections,
+    decode_body, is_read_with_parts, seal_sized, unseal, unseal_with_key,
 };
 
 /// Format version of a cluster's part of a per-cluster snapshot.
@@ -28,8 +28,19 @@ pub const CLUSTER_PART_FORMAT: u8 = 1;
 pub struct SnapshotManifest<Clusters = Vec<(String, u64)>, Incidents = IncidentsSnapshot<'static>> {
     /// Every cluster, sorted by name, with the position of the snapshot that wrote its part.
     pub clusters: Clusters,
-    /// The incidents (they span clusters).
+    /// The incidents in memory (they span clusters). Their numbers are not in these bytes
+    /// (`IncidentsSnapshot::numbers` is not serialized): they follow.
     pub incidents: Incidents,
+    /// The incidents' numbers (format 9; `None`: numbered by position). Decoding moves them
+    /// into `incidents`.
+    pub numbers: Option<IncidentNumbers>,
+}
+
+/// The manifest of format 8: no numbers (the incidents are all of them, numbered by position).
+#[derive(Deserialize)]
+struct ManifestV8 {
+    clusters: Vec<(String, u64)>,
+    incidents: IncidentsSnapshot<'static>,
 }
 
 /// The bytes a part's key enters its checksum as: the cluster's length (8 bytes,
@@ -111,30 +122,67 @@ pub fn encode_manifest_into<B: AsMut<[u8]>, E>(
     let record = SnapshotRecord {
         seq,
         max_time,
-        projections: SnapshotManifest {
-            clusters,
-            incidents: projections.live_shared_part_serializer(),
+        projections: {
+            let incidents = projections.live_shared_part_serializer();
+            SnapshotManifest {
+                clusters,
+                numbers: incidents.numbers.clone(),
+                incidents,
+            }
         },
     };
     seal_sized(SNAPSHOT_FORMAT, &seq.to_le_bytes(), &record, reserve)
 }
 
-/// Decodes the manifest of the per-cluster snapshot stored under `seq` (checked against its
-/// checksum; refused when its position is not its key).
+/// Decodes the manifest of the per-cluster snapshot stored under `seq` (format 9, or 8;
+/// checked against its checksum; refused when its position is not its key, or when its
+/// incidents' numbers do not fit them).
 pub fn decode_manifest(
     seq: u64,
     bytes: &[u8],
 ) -> Result<SnapshotRecord<SnapshotManifest>, CodecError> {
-    if bytes.first() != Some(&SNAPSHOT_FORMAT) {
-        return Err(CodecError::UnknownFormat {
-            found: bytes.first().copied().unwrap_or(0),
-            expected: SNAPSHOT_FORMAT,
-        });
-    }
-    let record: SnapshotRecord<SnapshotManifest> = decode_body(unseal(seq, bytes)?)?;
+    let mut record: SnapshotRecord<SnapshotManifest> = match bytes.first() {
+        Some(&SNAPSHOT_FORMAT) => decode_body(unseal(seq, bytes)?)?,
+        Some(&SNAPSHOT_PER_CLUSTER_FORMAT_8) => {
+            let old: SnapshotRecord<ManifestV8> = decode_body(unseal(seq, bytes)?)?;
+            SnapshotRecord {
+                seq: old.seq,
+                max_time: old.max_time,
+                projections: SnapshotManifest {
+                    clusters: old.projections.clusters,
+                    incidents: old.projections.incidents,
+                    numbers: None,
+                },
+            }
+        }
+        found => {
+            return Err(CodecError::UnknownFormat {
+                found: found.copied().unwrap_or(0),
+                expected: SNAPSHOT_FORMAT,
+            });
+        }
+    };
     if record.seq != seq {
         return Err(CodecError::WrongKey { found: record.seq });
     }
+    let manifest = &mut record.projections;
+    if let Some(numbers) = &manifest.numbers {
+        let fits = numbers.numbers.len() == manifest.incidents.incidents.len()
+            && numbers.numbers.windows(2).all(|w| w[0] < w[1])
+            && numbers
+                .numbers
+                .last()
+                .is_none_or(|&last| last < numbers.next);
+        if !fits {
+            return Err(CodecError::Inconsistent(format!(
+                "{} incident numbers (next {}) for {} incidents, or not ascending",
+                numbers.numbers.len(),
+                numbers.next,
+                manifest.incidents.incidents.len()
+            )));
+        }
+    }
+    manifest.incidents.numbers = manifest.numbers.take();
     Ok(record)
 }
 
@@ -151,7 +199,7 @@ pub fn decode_manifest_clusters(
         _max_time: Option<Timestamp>,
         clusters: Vec<(String, u64)>,
     }
-    if bytes.first() != Some(&SNAPSHOT_FORMAT) {
+    if !is_read_with_parts(bytes) {
         return Ok(None);
     }
     let (prefix, _incidents): (Prefix, _) = postcard::take_from_bytes(unseal(seq, bytes)?)
@@ -170,7 +218,7 @@ pub fn decode_snapshot_reading_parts(
     bytes: &[u8],
     mut part: impl FnMut(&str, u64) -> Option<Vec<u8>>,
 ) -> Result<SnapshotRecord<StoredProjections>, CodecError> {
-    if bytes.first() != Some(&SNAPSHOT_FORMAT) {
+    if !is_read_with_parts(bytes) {
         return super::decode_snapshot(seq, bytes);
     }
     let manifest = decode_manifest(seq, bytes)?;

@@ -48,7 +48,22 @@ pub const EVENT_FORMAT_2: u8 = 2;
 /// `cluster_snapshots`, written only for the clusters that changed; read with its parts
 /// ([`decode_snapshot`] refuses it alone). The store writes it; [`encode_snapshot_of`] still
 /// writes format 7 (one value: the upgrade's conversions, tests).
-pub const SNAPSHOT_FORMAT: u8 = 8;
+/// Format 9 (store layout 4, ADR 0006 step 4): format 8 whose manifest also holds the
+/// incidents' numbers (`IncidentNumbers`), since the incidents it holds are those in memory
+/// (the open ones) rather than all of them. Format 8 is still read (its incidents are all of
+/// them, numbered by position).
+pub const SNAPSHOT_FORMAT: u8 = 9;
+/// The per-cluster snapshot before the incidents' numbers (format 8): read with its parts.
+pub const SNAPSHOT_PER_CLUSTER_FORMAT_8: u8 = 8;
+
+/// Whether the snapshot `bytes` is per cluster (format 8 or 9): read with its parts
+/// ([`cluster_parts`]), never alone.
+pub fn is_read_with_parts(bytes: &[u8]) -> bool {
+    matches!(
+        bytes.first(),
+        Some(&(SNAPSHOT_PER_CLUSTER_FORMAT_8 | SNAPSHOT_FORMAT))
+    )
+}
 /// The live snapshot in one value (format 7): read, and written by [`encode_snapshot_of`].
 pub const SNAPSHOT_WHOLE_LIVE_FORMAT: u8 = 7;
 /// The snapshot format holding the findings' history (layout-1 stores, and projections whose
@@ -240,6 +255,8 @@ pub use history::{
     HISTORY_FORMAT, decode_flap_episode, decode_occurrence, encode_flap_episode, encode_occurrence,
     history_key_bytes,
 };
+mod incident_bodies;
+pub use incident_bodies::{BODY_ROW_FORMAT, body_key_bytes, decode_body_row, encode_body_row};
 mod timeline_rows;
 pub use timeline_rows::{
     TIMELINE_ROW_FORMAT, decode_entry_row, decode_write_out_header, encode_entry_row,
@@ -385,7 +402,7 @@ fn seal_sized<B: AsMut<[u8]>, E>(
 }
 
 /// Decodes the snapshot stored under key `seq` (format 6 or 7, checked against its checksum;
-/// format 8 is read with its parts, [`cluster_parts`]). A snapshot whose `seq` is not its key
+/// formats 8 and 9 are read with their parts, [`cluster_parts`]). A snapshot whose `seq` is not its key
 /// is refused.
 pub fn decode_snapshot(
     seq: u64,
@@ -393,8 +410,8 @@ pub fn decode_snapshot(
 ) -> Result<SnapshotRecord<StoredProjections>, CodecError> {
     match bytes.first() {
         None => Err(CodecError::Empty),
-        Some(&SNAPSHOT_FORMAT) => Err(CodecError::ReadWithParts),
-        Some(&v) if (OLDEST_SNAPSHOT_FORMAT_READ..SNAPSHOT_FORMAT).contains(&v) => {
+        Some(&(SNAPSHOT_PER_CLUSTER_FORMAT_8 | SNAPSHOT_FORMAT)) => Err(CodecError::ReadWithParts),
+        Some(&v) if (OLDEST_SNAPSHOT_FORMAT_READ..SNAPSHOT_PER_CLUSTER_FORMAT_8).contains(&v) => {
             decode_snapshot_of_any_format(seq, bytes)
         }
         Some(&found) => Err(CodecError::UnknownFormat {
@@ -419,7 +436,9 @@ pub fn decode_snapshot_of_any_format(
     };
     let record = match bytes.first() {
         None => return Err(CodecError::Empty),
-        Some(&SNAPSHOT_FORMAT) => return Err(CodecError::ReadWithParts),
+        Some(&(SNAPSHOT_PER_CLUSTER_FORMAT_8 | SNAPSHOT_FORMAT)) => {
+            return Err(CodecError::ReadWithParts);
+        }
         Some(&SNAPSHOT_WHOLE_LIVE_FORMAT) => {
             let record: SnapshotRecord<LiveProjectionsSnapshot> = decode_body(unseal(seq, bytes)?)?;
             SnapshotRecord {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use tidemark_core::Timestamp;
 
 use super::history_tables::{HistoryTables, fold_read_history_cleanly, take_history_fault};
-use super::incident_rows::write_timeline_records;
+use super::incident_bodies::write_incident_records;
 use super::index::{FilterIndexes, index_event};
 use super::open::open_database;
 use super::snapshot_parts;
@@ -368,8 +368,9 @@ impl Store {
             if !records.is_empty() {
                 HistoryTables::open(&txn)?.write(&records)?;
             }
-            // And the timeline entries of the incidents it left not open (ADR 0006 step 3).
-            write_timeline_records(&txn, &state.projections.take_timeline_records())?;
+            // And the incidents it left not open, with their timeline entries (ADR 0006 steps
+            // 3 and 4).
+            write_incident_records(&txn, &mut state.projections)?;
         }
         self.write_checkpoint(&txn, state)?;
         if self.snapshot_due(state) {

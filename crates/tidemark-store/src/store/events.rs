@@ -281,7 +281,7 @@ impl Store {
                     .incident(id)
                     .map(|i| {
                         p.incidents()
-                            .timeline_positions(i, after, budget.saturating_add(1))
+                            .timeline_positions(&i, after, budget.saturating_add(1))
                     })
                     .unwrap_or_default()
             });

@@ -45,9 +45,11 @@ use redb::{ReadOnlyTable, WriteTransaction};
 use tidemark_core::findings::{Direction, HistoryRange, HistoryReader, HistoryRecord, Occurrence};
 use tidemark_core::flaps::{FlapDetector, FlapEpisode};
 
+use tidemark_core::incident_bodies::{BodyRow, IncidentBodyReader};
 use tidemark_core::incidents::IncidentEntry;
 use tidemark_core::timeline_rows::IncidentEntryReader;
 
+use super::incident_bodies::{BodyReads, BodyTables, ReadBodyTables};
 use super::incident_rows::{EntryKey, EntryReads, EntryTable};
 use super::{DbSlot, Store};
 use crate::codec::{self, CodecError};
@@ -153,6 +155,8 @@ pub(crate) struct HistoryTableReader {
     flap_episodes: Option<ReadOnlyTable<EpisodeKey, &'static [u8]>>,
     /// Incidents' written-out timeline entries (`incident_rows.rs`).
     incident_entries: Option<EntryTable<ReadOnlyTable<EntryKey, &'static [u8]>>>,
+    /// Written-out incidents (`incident_bodies.rs`).
+    incident_bodies: Option<ReadBodyTables>,
 }
 
 impl std::fmt::Debug for HistoryTableReader {
@@ -161,6 +165,7 @@ impl std::fmt::Debug for HistoryTableReader {
             .field("occurrences", &self.occurrences.is_some())
             .field("flap_episodes", &self.flap_episodes.is_some())
             .field("incident_entries", &self.incident_entries.is_some())
+            .field("incident_bodies", &self.incident_bodies.is_some())
             .finish()
     }
 }
@@ -222,6 +227,13 @@ impl HistoryTableReader {
             )?,
             incident_entries: open_listed(txn, Table::IncidentEntries, tables::INCIDENT_ENTRIES)?
                 .map(EntryTable::over),
+            incident_bodies: match (
+                open_listed(txn, Table::IncidentBodies, tables::INCIDENT_BODIES)?,
+                open_listed(txn, Table::IncidentOpenings, tables::INCIDENT_OPENINGS)?,
+            ) {
+                (Some(bodies), Some(openings)) => Some(BodyTables::over(bodies, openings)),
+                _ => None,
+            },
         })
     }
 
@@ -290,6 +302,11 @@ impl HistoryTableReader {
                     )
                 })?;
         Ok((number, episode))
+    }
+
+    /// The reads of `incident_bodies` and `incident_openings`.
+    pub(crate) fn incident_bodies(&self) -> BodyReads<'_> {
+        BodyReads(self.incident_bodies.as_ref())
     }
 
     /// The reads of `incident_entries`.
@@ -553,6 +570,26 @@ impl IncidentEntryReader for StoreHistory {
 
     fn has_written_entry(&self, incident: &str, seq: u64, as_of: u64) -> bool {
         self.read(|tables| tables.incident_entries().has(incident, seq, as_of))
+    }
+}
+
+impl IncidentBodyReader for StoreHistory {
+    fn incident_body(&self, id: &str, as_of: u64) -> Option<BodyRow> {
+        self.read(|tables| tables.incident_bodies().body(id, as_of))
+    }
+
+    fn incidents_in_opening_order(
+        &self,
+        cluster: Option<&str>,
+        after: Option<(u64, &str)>,
+        as_of: u64,
+        visit: &mut dyn FnMut(BodyRow) -> bool,
+    ) {
+        self.read(|tables| {
+            tables
+                .incident_bodies()
+                .in_opening_order(cluster, after, as_of, visit)
+        });
     }
 }
 

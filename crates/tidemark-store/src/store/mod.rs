@@ -50,6 +50,7 @@ mod backup;
 mod event_streams;
 mod events;
 mod history_tables;
+pub(crate) mod incident_bodies;
 pub(crate) mod incident_rows;
 mod index;
 mod open;

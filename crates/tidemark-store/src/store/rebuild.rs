@@ -26,7 +26,7 @@ use super::backup::copy_table_where;
 use super::history_tables::{
     HistoryTables, StoreHistory, fold_read_history_cleanly, take_history_fault,
 };
-use super::incident_rows::write_timeline_records;
+use super::incident_bodies::write_incident_records;
 use super::index::{FilterIndexes, index_event};
 use super::open::{CreateTables, open_database};
 use super::restore::{decode_log, replay_range, restore_latest_usable, restore_projections};
@@ -107,7 +107,9 @@ fn derived_from_log(table: Table) -> bool {
         | Table::FindingOccurrences
         | Table::FindingFlapEpisodes
         | Table::ClusterSnapshots
-        | Table::IncidentEntries => true,
+        | Table::IncidentEntries
+        | Table::IncidentBodies
+        | Table::IncidentOpenings => true,
     }
 }
 
@@ -182,6 +184,20 @@ fn copy_kept(
                     let keep =
                         |key: &redb::AccessGuard<'_, (&str, u64, u64)>| key.value().2 <= base;
                     copy_table_where(&open, target, tables::INCIDENT_ENTRIES, keep, progress)?;
+                }
+            }
+            // Incidents written out up to the cut, likewise.
+            Table::IncidentBodies => {
+                if let Some(open) = open_listed(source, table, tables::INCIDENT_BODIES)? {
+                    let keep = |key: &redb::AccessGuard<'_, (&str, u64)>| key.value().1 <= base;
+                    copy_table_where(&open, target, tables::INCIDENT_BODIES, keep, progress)?;
+                }
+            }
+            Table::IncidentOpenings => {
+                if let Some(open) = open_listed(source, table, tables::INCIDENT_OPENINGS)? {
+                    let keep =
+                        |key: &redb::AccessGuard<'_, (&str, u64, &str, u64)>| key.value().3 <= base;
+                    copy_table_where(&open, target, tables::INCIDENT_OPENINGS, keep, progress)?;
                 }
             }
             Table::ByFinding => {
@@ -507,7 +523,7 @@ impl Store {
         rebuilt
             .projections
             .read_history_from(Arc::new(StoreHistory::over(&target_slot)), None);
-        rebuilt.projections.write_timelines_out();
+        rebuilt.projections.write_incidents_out();
         drop(take_history_fault());
         loop {
             let guard = target_slot.read();
@@ -557,7 +573,7 @@ impl Store {
                 // The fold reads the store's history back when a flap window widens.
                 fold_read_history_cleanly()?;
                 HistoryTables::open(&txn)?.write(&rebuilt.projections.take_history_records())?;
-                write_timeline_records(&txn, &rebuilt.projections.take_timeline_records())?;
+                write_incident_records(&txn, &mut rebuilt.projections)?;
             }
             txn.commit()?;
             drop(guard);
@@ -578,7 +594,7 @@ impl Store {
         };
         // Once swapped in, the new file is the store's: read through its slot.
         rebuilt.projections.read_history_from(history, None);
-        rebuilt.projections.write_timelines_out();
+        rebuilt.projections.write_incidents_out();
         // The last commit.
         let txn = write_txn::begin(&target)?;
         if rebuilt.last_seq > rebuilt.snapshot_seq {

@@ -434,6 +434,10 @@ impl Store {
         if layout >= tables::TIMELINE_ROWS_SINCE {
             projections.write_timelines_out();
         }
+        // Of layout 4, the incidents that are not open too (in `incident_bodies`).
+        if layout >= tables::INCIDENT_ROWS_SINCE {
+            projections.write_incidents_out();
+        }
         let log = txn.open_table(tables::LOG)?;
         check_checkpoint(&log, checkpoint, from_stream || log_start > 1)?;
         drop(take_history_fault());
@@ -448,6 +452,13 @@ impl Store {
         // so are the timeline entries they wrote out.
         drop(projections.take_history_records());
         drop(projections.take_timeline_records());
+        drop(projections.take_incident_body_records());
+        // A snapshot written before layout 4 holds the closed incidents too: they are in
+        // `incident_bodies` since the upgrade (or the event that closed them), so the live
+        // state forgets them.
+        if layout >= tables::INCIDENT_ROWS_SINCE {
+            projections.forget_incidents_written_out();
+        }
         let quarantine = QuarantineTally::load(&txn)?;
         let (last_snapshot, part_positions) = match snapshot_seq {
             0 => (None, snapshot_parts::PartPositions::new()),

@@ -194,10 +194,12 @@ fn cut_before(txn: &WriteTransaction, cut: u64) -> Result<u64, StorageFault> {
             // cluster's clock, which the marks and late events after the cut are relative to.
             // A finding's history (its closed occurrences and ended flap episodes) is not in the
             // snapshot at the cut: its rows are the only copy of it, and keep being read; so
-            // are incidents' written-out timeline entries.
+            // are incidents' written-out timeline entries and the incidents written out.
             Table::FindingOccurrences
             | Table::FindingFlapEpisodes
             | Table::IncidentEntries
+            | Table::IncidentBodies
+            | Table::IncidentOpenings
             | Table::ClusterClock
             | Table::Ids
             | Table::Quarantine

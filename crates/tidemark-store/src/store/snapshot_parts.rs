@@ -267,7 +267,7 @@ pub(super) fn usable_with_parts(
     any_format: bool,
     check_parts: bool,
 ) -> Result<UsableSnapshot, ReadFault> {
-    if bytes.first() != Some(&codec::SNAPSHOT_FORMAT) {
+    if !codec::is_read_with_parts(bytes) {
         return decode_with_parts(parts, seq, bytes, any_format).map(UsableSnapshot::Whole);
     }
     let manifest = cluster_parts::decode_manifest(seq, bytes)
@@ -289,7 +289,7 @@ pub(crate) fn decode_with_parts(
     bytes: &[u8],
     any_format: bool,
 ) -> Result<SnapshotRecord<StoredProjections>, ReadFault> {
-    if bytes.first() != Some(&codec::SNAPSHOT_FORMAT) {
+    if !codec::is_read_with_parts(bytes) {
         let decoded = if any_format {
             codec::decode_snapshot_of_any_format(seq, bytes)
         } else {

@@ -181,7 +181,7 @@ pub(super) fn upgrade_to_layout_2(
                 }
             }
         }
-        // Layout 2: the open goes on to layout 3 (`upgrade_to_layout_3`).
+        // Layout 2: the open goes on to layout 4 (`upgrade_to_layout_4`).
         txn.open_table(tables::META)?
             .insert(tables::FORMAT, tables::HISTORY_TABLES_SINCE)?;
     }
@@ -190,27 +190,31 @@ pub(super) fn upgrade_to_layout_2(
     Ok(())
 }
 
-/// Upgrades the store of `db` from layout 2 to layout 3 (ADR 0006, step 3: incidents' timeline
-/// entries in `incident_entries`), given its live state `state`, restored from its snapshots:
-/// the entries every incident that is not open holds in memory are written out at the
-/// checkpoint, with the new layout, in one transaction; from then on the live state writes
-/// entries out as incidents close. Snapshots are not rewritten: one written before holds the
-/// entries in memory, which reads union with the rows (`tidemark_core::timeline_rows`). Cheap:
-/// it writes what the closed incidents hold, and folds nothing.
-pub(super) fn upgrade_to_layout_3(
+/// Upgrades the store of `db` from layout 2 or 3 to layout 4 (ADR 0006, steps 3 and 4:
+/// incidents' timeline entries in `incident_entries`, incidents that are not open in
+/// `incident_bodies`), given its live state `state`, restored from its snapshots: every incident
+/// that is not open is written out at the checkpoint with the entries it holds in memory, with
+/// the new layout, in one transaction, and forgotten; from then on the live state writes
+/// incidents out as they close. Snapshots are not rewritten: one written before holds every
+/// incident, which a restore forgets again once folded (they are in the tables), and a past
+/// state keeps (`tidemark_core::incident_bodies`). Cheap: it writes what the closed incidents
+/// hold, and folds nothing.
+pub(super) fn upgrade_to_layout_4(
     db: &Database,
     path: &Path,
     state: &mut super::LiveState,
 ) -> Result<(), OpenError> {
     let projections = &mut state.projections;
-    projections.write_timelines_out();
+    projections.write_incidents_out();
     projections.write_out_closed_timelines(state.last_seq);
-    let records = projections.take_timeline_records();
+    let entries = projections.take_timeline_records();
+    let incidents = projections.take_incident_body_records();
     let txn = write_txn::begin(db)?;
-    super::incident_rows::write_timeline_records(&txn, &records)?;
+    super::incident_rows::write_timeline_records(&txn, &entries)?;
+    super::incident_bodies::write_incident_body_records(&txn, &incidents)?;
     txn.open_table(tables::META)?
-        .insert(tables::FORMAT, tables::TIMELINE_ROWS_SINCE)?;
+        .insert(tables::FORMAT, tables::INCIDENT_ROWS_SINCE)?;
     txn.commit()?;
-    tracing::warn!(path = %path.display(), entries = records.len(), "store upgraded to layout 3: the timelines of closed incidents moved to their own table");
+    tracing::warn!(path = %path.display(), entries = entries.len(), incidents = incidents.len(), "store upgraded to layout 4: closed incidents and their timelines moved to their own tables");
     Ok(())
 }

@@ -86,7 +86,7 @@ pub(super) fn check(
                 ),
             );
         }
-        let timeline = incidents.timeline(incident);
+        let timeline = incidents.timeline(&incident);
         let by_seq: BTreeMap<u64, _> = timeline.iter().map(|e| (e.seq, e)).collect();
         for entry in &written {
             let agrees = by_seq.get(&entry.seq).is_some_and(|want| {
