@@ -329,12 +329,6 @@ impl Projections {
         self.incidents.write_incidents_out();
     }
 
-    /// Forgets the incidents in memory that are not open, when the fold writes incidents out
-    /// (see [`IncidentProjection::forget_incidents_written_out`]).
-    pub fn forget_incidents_written_out(&mut self) {
-        self.incidents.forget_incidents_written_out();
-    }
-
     /// The incident versions the fold wrote out since the last call, in fold order (see
     /// [`Self::write_incidents_out`]).
     pub fn take_incident_body_records(
@@ -350,8 +344,11 @@ impl Projections {
     }
 
     /// Writes out, at position `at`, what incidents that are not open hold in memory (see
-    /// [`IncidentProjection::write_out_every_closed`]).
-    pub fn write_out_closed_timelines(&mut self, at: u64) {
+    /// [`IncidentProjection::write_out_every_closed`]): nothing in a live state that writes
+    /// out as incidents close, except after a restore (what the replay after its snapshot, or
+    /// a snapshot written before layout 4, left in memory). A batch does it before it takes
+    /// the records, so its snapshot holds the open incidents only.
+    pub fn write_out_closed_incidents(&mut self, at: u64) {
         self.incidents.write_out_every_closed(at);
     }
 

@@ -531,12 +531,11 @@ fn a_live_snapshot_and_a_shared_history_show_what_the_history_in_memory_shows() 
 /// `incident.opened` naming it and is then absorbed (its rows read back and moved); a merge
 /// into a closed incident; a note on a closed one. Each live state, and each past state folded
 /// from every earlier snapshot, shows the same timelines.
-#[test]
-fn timelines_written_out_read_the_same_through_reopen_absorb_and_notes() {
-    use std::sync::Arc;
-    use tidemark_core::Projections;
+/// A log through the rare paths of incidents written out: an automatic incident that closes,
+/// is reopened by an `incident.opened` naming it and is then absorbed; an explicit incident
+/// closed, noted, absorbing an open automatic one while closed; a note through an absorbed one.
+fn reopen_absorb_events() -> Vec<tidemark_core::Event> {
     use tidemark_core::event::{IncidentChange, NoteAdded, NoteKind, ResourceRef};
-    use tidemark_core::timeline_rows::IncidentEntryReader as _;
     let pod = |name: &str| {
         let mut o = obs("pod:crashloop:web", "pods");
         o.check_key = format!("pod:crashloop:{name}");
@@ -570,7 +569,7 @@ fn timelines_written_out_read_the_same_through_reopen_absorb_and_notes() {
             }),
         )
     };
-    let events = vec![
+    vec![
         threshold("e1", "c", 0, 1),
         cycle("e2", "c", 60, &["pods"], vec![pod("a")]),
         manual_resolve("e3", "c", 120, "pod:crashloop:a"),
@@ -606,7 +605,15 @@ fn timelines_written_out_read_the_same_through_reopen_absorb_and_notes() {
             tidemark_core::Payload::IncidentClosed(change("inc-x", &["pod:crashloop:b"])),
         ),
         note("e12", 660, "auto-c-2"),
-    ];
+    ]
+}
+
+#[test]
+fn timelines_written_out_read_the_same_through_reopen_absorb_and_notes() {
+    use std::sync::Arc;
+    use tidemark_core::Projections;
+    use tidemark_core::timeline_rows::IncidentEntryReader as _;
+    let events = reopen_absorb_events();
     let tables = Arc::new(Tables::default());
     let mut memory = Projections::new();
     let mut live = Projections::new();
@@ -656,6 +663,86 @@ fn timelines_written_out_read_the_same_through_reopen_absorb_and_notes() {
                 to + 1,
                 from + 1
             );
+        }
+    }
+}
+
+/// A store upgraded to layout 4 at position `C` whose latest snapshot `S` is older: the events
+/// in `(S, C]` were folded before the upgrade, so the rows hold no version of an incident they
+/// closed before `C` (the upgrade wrote every closed incident at `C`), and the snapshot holds
+/// every incident. The store's restore folds them as a past state folds (nothing written out),
+/// then writes out from the first batch on, which also writes out what the snapshot and the
+/// replay left in memory of closed incidents. Every pair `S <= C` of the rare-path log, folded
+/// on to its end in batches of two, shows what the fold in memory shows, and keeps only open
+/// incidents in memory once it has written.
+#[test]
+fn a_store_upgraded_after_its_latest_snapshot_restores_and_folds_on_exactly() {
+    use std::sync::Arc;
+    use tidemark_core::Projections;
+    let events = reopen_absorb_events();
+    let n = events.len();
+    let mut memory = Projections::new();
+    for (index, event) in events.iter().enumerate() {
+        memory.apply(index as u64 + 1, event);
+    }
+    let expected = shown(&memory);
+    for upgraded_at in 0..=n {
+        // Layout 3 up to `C`: timelines written out, incidents kept in memory (snapshots hold
+        // them all).
+        let tables = Arc::new(Tables::default());
+        let mut layout_3 = Projections::new();
+        layout_3.read_history_from(tables.clone(), None);
+        layout_3.write_timelines_out();
+        let mut snapshots = vec![layout_3.live_snapshot()];
+        for (index, event) in events.iter().enumerate().take(upgraded_at) {
+            layout_3.apply(index as u64 + 1, event);
+            tables.write_all(&mut layout_3);
+            snapshots.push(layout_3.live_snapshot());
+        }
+        // The upgrade: every closed incident written out at `C`.
+        layout_3.write_incidents_out();
+        layout_3.write_out_closed_incidents(upgraded_at as u64);
+        tables.write_all(&mut layout_3);
+        for (snapshot_at, snapshot) in snapshots.into_iter().enumerate() {
+            let tables = Arc::new(Tables(std::sync::RwLock::new(
+                tables.0.read().unwrap().clone(),
+            )));
+            // The restore: the snapshot, the events after it up to `C` folded without writing
+            // out, then writing out.
+            let mut live = Projections::restore_live_owned(snapshot, tables.clone(), None);
+            for (index, event) in events
+                .iter()
+                .enumerate()
+                .take(upgraded_at)
+                .skip(snapshot_at)
+            {
+                live.apply(index as u64 + 1, event);
+            }
+            drop(live.take_history_records());
+            live.write_incidents_out();
+            for (index, event) in events.iter().enumerate().skip(upgraded_at) {
+                live.apply(index as u64 + 1, event);
+                if index % 2 == 1 || index + 1 == n {
+                    let at = index as u64 + 1;
+                    live.write_out_closed_incidents(at);
+                    tables.write_all(&mut live);
+                }
+            }
+            assert_eq!(
+                shown(&live),
+                expected,
+                "upgraded at {upgraded_at}, snapshot at {snapshot_at}"
+            );
+            if upgraded_at < n {
+                assert!(
+                    live.live_snapshot()
+                        .incidents
+                        .incidents
+                        .iter()
+                        .all(|i| i.state() == tidemark_core::incidents::IncidentState::Open),
+                    "upgraded at {upgraded_at}, snapshot at {snapshot_at}: a closed incident kept"
+                );
+            }
         }
     }
 }

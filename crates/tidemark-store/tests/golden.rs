@@ -1128,6 +1128,18 @@ fn an_old_store_takes_new_records_beside_its_old_ones() {
         }
         let inputs: Vec<Input> = more.iter().cloned().map(Input::Event).collect();
         store.append(&inputs, RECORDED_AT).unwrap();
+        // Its first batch wrote out what its older snapshot held of closed incidents: memory
+        // holds the open ones only (store layout 4).
+        assert!(
+            store.read(|p| p
+                .live_snapshot()
+                .incidents
+                .incidents
+                .iter()
+                .all(|i| i.state() == tidemark_core::incidents::IncidentState::Open)),
+            "{}: a closed incident is still in memory after a batch",
+            path.display()
+        );
         store.snapshot_now().unwrap();
         drop(store);
         let store = Store::open(dir.path().join("store.redb"), StoreConfig::default()).unwrap();

@@ -80,8 +80,10 @@ impl IncidentProjection {
     }
 
     /// Writes out, at position `at`, the entries every incident that is not open holds in
-    /// memory (a state restored from a snapshot written before entries were written out: a
-    /// store upgraded to layout 3). Nothing unless [`Self::write_entries_out`] is on.
+    /// memory, and (with [`Self::write_incidents_out`]) the incident itself, forgotten then: a
+    /// state restored from a snapshot written before they were written out (a store upgraded
+    /// to layout 3 or 4), or folded after its snapshot without writing out. Nothing unless
+    /// [`Self::write_entries_out`] is on. Costs the incidents in memory.
     pub fn write_out_every_closed(&mut self, at: u64) {
         let closed: Vec<usize> = self
             .incidents
@@ -90,25 +92,6 @@ impl IncidentProjection {
             .map(|(number, _)| number)
             .collect();
         self.write_out(&closed, at);
-    }
-
-    /// Forgets the incidents in memory that are not open, without writing them (a live state
-    /// restored from a snapshot written before incidents were written out, whose rows hold
-    /// them already: a store of layout 4 upgraded from an older one). Nothing unless
-    /// [`Self::write_incidents_out`] is on.
-    pub fn forget_incidents_written_out(&mut self) {
-        if self.rows.bodies.is_none() {
-            return;
-        }
-        let closed: Vec<usize> = self
-            .incidents
-            .iter()
-            .filter(|(_, incident)| !incident.is_open())
-            .map(|(number, _)| number)
-            .collect();
-        for number in closed {
-            self.forget(number);
-        }
     }
 
     /// The incident versions written out since the last call, in fold order.

@@ -370,7 +370,7 @@ impl Store {
             }
             // And the incidents it left not open, with their timeline entries (ADR 0006 steps
             // 3 and 4).
-            write_incident_records(&txn, &mut state.projections)?;
+            write_incident_records(&txn, &mut state.projections, state.last_seq)?;
         }
         self.write_checkpoint(&txn, state)?;
         if self.snapshot_due(state) {

@@ -115,13 +115,17 @@ impl BodyRowsMut
     }
 }
 
-/// Writes what the fold of a batch wrote out of its incidents since the last call (timeline
-/// entries into `incident_entries`, incident versions into `incident_bodies` and
-/// `incident_openings`), in the batch's transaction (all of a batch or none).
+/// Writes what the fold of a batch ending at position `at` wrote out of its incidents since the
+/// last call (timeline entries into `incident_entries`, incident versions into
+/// `incident_bodies` and `incident_openings`), with what closed incidents still hold in memory
+/// (after a restore: `Projections::write_out_closed_incidents`), in the batch's transaction
+/// (all of a batch or none).
 pub(crate) fn write_incident_records(
     txn: &WriteTransaction,
     projections: &mut tidemark_core::Projections,
+    at: u64,
 ) -> Result<(), ReadFault> {
+    projections.write_out_closed_incidents(at);
     super::incident_rows::write_timeline_records(txn, &projections.take_timeline_records())?;
     write_incident_body_records(txn, &projections.take_incident_body_records())
 }

@@ -392,8 +392,14 @@ impl Store {
             }
             return Err(error);
         }
-        let state_unchanged =
-            rebuilt.projections.live_snapshot() == state.projections.live_snapshot();
+        // The incidents compared whole: a state restored and not yet written to may still hold
+        // closed incidents in memory that the rebuilt one holds in its tables.
+        let compared = |projections: &tidemark_core::Projections| {
+            let mut snapshot = projections.live_snapshot();
+            snapshot.incidents = projections.incidents().whole_snapshot();
+            snapshot
+        };
+        let state_unchanged = compared(&rebuilt.projections) == compared(&state.projections);
         let events = rebuilt.last_seq - from_snapshot.unwrap_or(0);
         *state = rebuilt;
         Ok(RebuildReport {
@@ -573,7 +579,7 @@ impl Store {
                 // The fold reads the store's history back when a flap window widens.
                 fold_read_history_cleanly()?;
                 HistoryTables::open(&txn)?.write(&rebuilt.projections.take_history_records())?;
-                write_incident_records(&txn, &mut rebuilt.projections)?;
+                write_incident_records(&txn, &mut rebuilt.projections, rebuilt.last_seq)?;
             }
             txn.commit()?;
             drop(guard);

@@ -428,16 +428,6 @@ impl Store {
                 (0, restore_projections(None, history.as_ref(), None))
             }
         };
-        // A store of layout 3 keeps the timeline entries of incidents that are not open in
-        // `incident_entries` (the events after the snapshot wrote theirs with them); before,
-        // every entry stays in memory (a read-write open upgrades it, `store/open.rs`).
-        if layout >= tables::TIMELINE_ROWS_SINCE {
-            projections.write_timelines_out();
-        }
-        // Of layout 4, the incidents that are not open too (in `incident_bodies`).
-        if layout >= tables::INCIDENT_ROWS_SINCE {
-            projections.write_incidents_out();
-        }
         let log = txn.open_table(tables::LOG)?;
         check_checkpoint(&log, checkpoint, from_stream || log_start > 1)?;
         drop(take_history_fault());
@@ -451,13 +441,20 @@ impl Store {
         // The history those events closed is in the tables already (written with them), and
         // so are the timeline entries they wrote out.
         drop(projections.take_history_records());
-        drop(projections.take_timeline_records());
-        drop(projections.take_incident_body_records());
-        // A snapshot written before layout 4 holds the closed incidents too: they are in
-        // `incident_bodies` since the upgrade (or the event that closed them), so the live
-        // state forgets them.
+        // Those events were folded as a past state folds (nothing written out, everything kept
+        // in memory): the live state forgets an incident only in the transaction that writes
+        // its version, never on the word of rows written earlier (a snapshot older than the
+        // store's upgrade to layout 4, or a rebuild's base, holds closed incidents the rows may
+        // not). From now on, a store of layout 3 writes out the timeline entries of incidents
+        // that are not open (`incident_entries`), and one of layout 4 the incidents too
+        // (`incident_bodies`); what the replay and the snapshot left in memory of closed
+        // incidents is written out with the first batch (`Projections::write_out_closed_incidents`).
+        // Before layout 3, everything stays in memory (a read-write open upgrades it,
+        // `store/open.rs`).
         if layout >= tables::INCIDENT_ROWS_SINCE {
-            projections.forget_incidents_written_out();
+            projections.write_incidents_out();
+        } else if layout >= tables::TIMELINE_ROWS_SINCE {
+            projections.write_timelines_out();
         }
         let quarantine = QuarantineTally::load(&txn)?;
         let (last_snapshot, part_positions) = match snapshot_seq {

@@ -196,8 +196,8 @@ pub(super) fn upgrade_to_layout_2(
 /// that is not open is written out at the checkpoint with the entries it holds in memory, with
 /// the new layout, in one transaction, and forgotten; from then on the live state writes
 /// incidents out as they close. Snapshots are not rewritten: one written before holds every
-/// incident, which a restore forgets again once folded (they are in the tables), and a past
-/// state keeps (`tidemark_core::incident_bodies`). Cheap: it writes what the closed incidents
+/// incident, which a restore keeps in memory until its first batch writes them out again
+/// (`Projections::write_out_closed_incidents`), and a past state keeps. Cheap: it writes what the closed incidents
 /// hold, and folds nothing.
 pub(super) fn upgrade_to_layout_4(
     db: &Database,
@@ -206,7 +206,7 @@ pub(super) fn upgrade_to_layout_4(
 ) -> Result<(), OpenError> {
     let projections = &mut state.projections;
     projections.write_incidents_out();
-    projections.write_out_closed_timelines(state.last_seq);
+    projections.write_out_closed_incidents(state.last_seq);
     let entries = projections.take_timeline_records();
     let incidents = projections.take_incident_body_records();
     let txn = write_txn::begin(db)?;
