@@ -559,6 +559,34 @@ fn every_golden_replica_store_opens_with_its_retained_log_and_state() {
             store.projection_at(tidemark_store::At::Seq(1)).is_err(),
             "{name}"
         );
+        // A rebuild folds from the base snapshot at the cut. For a store upgraded from an older
+        // layout that snapshot holds every incident, while the rows it copies (those written
+        // up to the cut) hold none of them: the rebuilt state writes them out itself, and
+        // loses none, rebuilt and reopened. (A snapshot of rules older than this build's, the
+        // layout-1 replica's, is read under its own rules, which a fold from an earlier base
+        // does not give: ADR 0004; not compared.)
+        if format < codec::OLDEST_SNAPSHOT_FORMAT_READ {
+            continue;
+        }
+        let whole = store.projection_snapshot();
+        store.rebuild(|_| {}).unwrap();
+        assert!(store.projection_snapshot() == whole, "{name}: rebuilt");
+        let path = store.path().to_path_buf();
+        drop(store);
+        let store = Store::open(&path, StoreConfig::default()).unwrap();
+        assert!(
+            store.projection_snapshot() == whole,
+            "{name}: rebuilt, reopened"
+        );
+        assert!(
+            store.read(|p| p
+                .live_snapshot()
+                .incidents
+                .incidents
+                .iter()
+                .all(|i| i.state() == tidemark_core::incidents::IncidentState::Open)),
+            "{name}: rebuilt, a closed incident is still in memory"
+        );
     }
 }
 

@@ -197,8 +197,8 @@ pub(super) fn upgrade_to_layout_2(
 /// the new layout, in one transaction, and forgotten; from then on the live state writes
 /// incidents out as they close. Snapshots are not rewritten: one written before holds every
 /// incident, which a restore keeps in memory until its first batch writes them out again
-/// (`Projections::write_out_closed_incidents`), and a past state keeps. Cheap: it writes what the closed incidents
-/// hold, and folds nothing.
+/// (`Projections::write_out_closed_incidents`), and a past state keeps. Cheap: it writes what
+/// the closed incidents hold, and folds nothing.
 pub(super) fn upgrade_to_layout_4(
     db: &Database,
     path: &Path,
