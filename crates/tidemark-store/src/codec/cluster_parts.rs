@@ -1,8 +1,9 @@
 //! Per-cluster snapshots (snapshot formats 8 and 9): a snapshot is a manifest in `snapshots`
 //! (the incidents, which span clusters, their numbers from format 9 on, and where each
-//! cluster's part is) and one part per cluster in `cluster_snapshots`, keyed `(cluster, position of the snapshot that wrote it)`. A snapshot
-//! writes the parts of the clusters that changed since the previous one; the others' entries
-//! name the part an earlier snapshot wrote.
+//! cluster's part is) and one part per cluster in `cluster_snapshots`, keyed `(cluster,
+//! position of the snapshot that wrote it)`. A snapshot writes the parts of the clusters that
+//! changed since the previous one; the others' entries name the part an earlier snapshot
+//! wrote.
 //!
 //! A part is a record of format [`CLUSTER_PART_FORMAT`] in the checksummed envelope of the
 //! other records, its checksum taken over the key's bytes ([`cluster_part_key_bytes`]): a part
