@@ -579,15 +579,21 @@ fn every_golden_replica_store_opens_with_its_retained_log_and_state() {
             "{name}: rebuilt, reopened"
         );
         assert!(
-            store.read(|p| p
-                .live_snapshot()
-                .incidents
-                .incidents
-                .iter()
-                .all(|i| i.state() == tidemark_core::incidents::IncidentState::Open)),
+            holds_open_incidents_only(&store),
             "{name}: rebuilt, a closed incident is still in memory"
         );
     }
+}
+
+/// Whether the live state of `store` holds only open incidents in memory (store layout 4).
+fn holds_open_incidents_only(store: &Store) -> bool {
+    store.read(|p| {
+        p.live_snapshot()
+            .incidents
+            .incidents
+            .iter()
+            .all(|i| i.state() == tidemark_core::incidents::IncidentState::Open)
+    })
 }
 
 /// The fold of `events` with its history shared (as a store of layout 2 holds it): what writes
@@ -1159,12 +1165,7 @@ fn an_old_store_takes_new_records_beside_its_old_ones() {
         // Its first batch wrote out what its older snapshot held of closed incidents: memory
         // holds the open ones only (store layout 4).
         assert!(
-            store.read(|p| p
-                .live_snapshot()
-                .incidents
-                .incidents
-                .iter()
-                .all(|i| i.state() == tidemark_core::incidents::IncidentState::Open)),
+            holds_open_incidents_only(&store),
             "{}: a closed incident is still in memory after a batch",
             path.display()
         );

@@ -417,6 +417,19 @@ impl IncidentProjection {
         }
     }
 
+    /// Records that the findings of incident `index` (in memory) belong to it (it enters
+    /// memory: restored, or read back).
+    fn link_all(&mut self, index: usize) {
+        let findings: Vec<(String, String)> = self.incidents[index]
+            .findings
+            .iter()
+            .map(|f| (f.cluster.clone(), f.check_key.clone()))
+            .collect();
+        for (cluster, check_key) in findings {
+            self.link(&cluster, &check_key, index);
+        }
+    }
+
     /// Forgets that the findings of incident `index` belong to it (it leaves memory).
     fn unlink_all(&mut self, index: usize) {
         let Some(incident) = self.incidents.get(index) else {

@@ -186,17 +186,9 @@ impl IncidentProjection {
         }
         let row = self.read_back(id, seq)?;
         let number = usize::try_from(row.number).ok()?;
-        let findings: Vec<(String, String)> = row
-            .incident
-            .findings
-            .iter()
-            .map(|f| (f.cluster.clone(), f.check_key.clone()))
-            .collect();
         self.by_id.insert(id.to_owned(), number);
         self.incidents.insert(number, row.incident);
-        for (cluster, check_key) in findings {
-            self.link(&cluster, &check_key, number);
-        }
+        self.link_all(number);
         self.loaded.push(number);
         Some(number)
     }

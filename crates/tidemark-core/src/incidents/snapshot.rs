@@ -80,16 +80,7 @@ impl IncidentProjection {
     /// Every incident is in it, those written out read back (ADR 0006 step 4), so the
     /// numbers are the positions.
     pub fn whole_snapshot(&self) -> IncidentsSnapshot<'static> {
-        let mut every: Vec<(usize, Incident)> = self
-            .incidents
-            .iter()
-            .map(|(number, incident)| (number, incident.clone()))
-            .collect();
-        self.visit_written(None, None, &mut |number, incident| {
-            every.push((number, incident));
-            true
-        });
-        every.sort_by_key(|(number, _)| *number);
+        let every = self.every_incident_numbered();
         let numbers = IncidentNumbers {
             numbers: every.iter().map(|(number, _)| *number).collect(),
             next: self.next_number,
@@ -99,7 +90,7 @@ impl IncidentProjection {
             .into_iter()
             .map(|(_, incident)| Incident {
                 timeline: self.timeline(&incident).into_owned(),
-                ..incident
+                ..incident.into_owned()
             })
             .collect();
         IncidentsSnapshot {
@@ -147,14 +138,7 @@ impl IncidentProjection {
                     true,
                 );
             }
-            let findings: Vec<(String, String)> = incident
-                .findings
-                .iter()
-                .map(|f| (f.cluster.clone(), f.check_key.clone()))
-                .collect();
-            for (cluster, check_key) in findings {
-                projection.link(&cluster, &check_key, index);
-            }
+            projection.link_all(index);
         }
         projection
     }

@@ -182,6 +182,15 @@ impl IncidentProjection {
     /// in memory and those written out, read back. A whole read, for the CLI, the corpus,
     /// checks and tests; pages go through [`Self::views_page`].
     pub fn incidents(&self) -> Vec<Cow<'_, Incident>> {
+        self.every_incident_numbered()
+            .into_iter()
+            .map(|(_, incident)| incident)
+            .collect()
+    }
+
+    /// Every incident with its number, in number order: those in memory borrowed, those
+    /// written out read back.
+    pub(super) fn every_incident_numbered(&self) -> Vec<(usize, Cow<'_, Incident>)> {
         let mut every: Vec<(usize, Cow<'_, Incident>)> = self
             .incidents
             .iter()
@@ -192,7 +201,7 @@ impl IncidentProjection {
             true
         });
         every.sort_by_key(|(number, _)| *number);
-        every.into_iter().map(|(_, incident)| incident).collect()
+        every
     }
 
     /// One incident by id, as of the state's position.
