@@ -135,6 +135,16 @@ impl Projections {
         }
     }
 
+    /// The live snapshot with what the state wrote out read back in (every incident whole,
+    /// every orphan of a dropped trace): the same for two states at one position whatever
+    /// each wrote out or still holds in memory. For comparing states (`verify`, `rebuild`).
+    pub fn whole_live_snapshot(&self) -> LiveProjectionsSnapshot {
+        let mut snapshot = self.live_snapshot();
+        snapshot.incidents = self.incidents.whole_snapshot();
+        snapshot.orphans = self.orphans.whole_snapshot();
+        snapshot
+    }
+
     /// An owned copy of the live snapshot (the same bytes as the serializer).
     pub fn live_snapshot(&self) -> LiveProjectionsSnapshot {
         ProjectionsSnapshot {
@@ -307,6 +317,7 @@ impl Projections {
         as_of: Option<u64>,
     ) {
         self.incidents.read_entries_from(reader.clone(), as_of);
+        self.orphans.read_dropped_from(reader.clone(), as_of);
         self.findings.read_history_from(reader, as_of);
     }
 
@@ -314,6 +325,7 @@ impl Projections {
     pub fn set_history_as_of(&mut self, as_of: u64) {
         self.findings.set_history_as_of(as_of);
         self.incidents.set_entries_as_of(as_of);
+        self.orphans.set_dropped_as_of(as_of);
     }
 
     /// From now on the fold writes out the timeline entries of incidents that are not open
@@ -327,6 +339,19 @@ impl Projections {
     /// of layout 4).
     pub fn write_incidents_out(&mut self) {
         self.incidents.write_incidents_out();
+    }
+
+    /// From now on the fold writes out the orphans of the traces a cluster drops after the
+    /// retention ([`OrphanProjection::write_dropped_out`]; the live state of a store of layout
+    /// 5).
+    pub fn write_dropped_orphans_out(&mut self) {
+        self.orphans.write_dropped_out();
+    }
+
+    /// The orphans of dropped traces the fold wrote out since the last call, in fold order
+    /// (see [`Self::write_dropped_orphans_out`]).
+    pub fn take_dropped_orphan_records(&mut self) -> Vec<crate::orphans::DroppedOrphanRecord> {
+        self.orphans.take_dropped_records()
     }
 
     /// The incident versions the fold wrote out since the last call, in fold order (see

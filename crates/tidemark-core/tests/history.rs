@@ -232,6 +232,21 @@ impl tidemark_core::incident_bodies::IncidentBodyReader for Tables {
     }
 }
 
+impl tidemark_core::orphans::DroppedOrphanReader for Tables {
+    fn dropped_orphans(
+        &self,
+        cluster: &str,
+        start: std::ops::Bound<&tidemark_core::orphans::OrphanOrder>,
+        as_of: u64,
+        visit: &mut dyn FnMut(tidemark_core::orphans::OrphanView) -> bool,
+    ) {
+        self.0
+            .read()
+            .unwrap()
+            .dropped_orphans(cluster, start, as_of, visit)
+    }
+}
+
 impl Tables {
     fn write(&self, records: Vec<tidemark_core::findings::HistoryRecord>) {
         let mut history = self.0.write().unwrap();
@@ -250,6 +265,8 @@ impl Tables {
         let bodies = projections.take_incident_body_records();
         BODY_RECORDS.fetch_add(bodies.len(), std::sync::atomic::Ordering::Relaxed);
         self.0.write().unwrap().write_incident_bodies(&bodies);
+        let orphans = projections.take_dropped_orphan_records();
+        self.0.write().unwrap().write_dropped_orphans(&orphans);
     }
 }
 

@@ -12,6 +12,7 @@
 use std::fmt::Write as _;
 
 use tidemark_core::flaps::FlapDetector;
+use tidemark_core::orphans::{OrphanKind, OrphanOrder};
 
 use crate::error::ApiError;
 
@@ -107,6 +108,27 @@ impl Part for FlapDetector {
     }
 }
 
+impl Part for OrphanKind {
+    #[cfg(test)]
+    const PATTERN: &'static str = "(unmanaged|ghost|dangling|orphan_span|rootless_trace)";
+
+    fn encode_into(&self, out: &mut String) {
+        out.push_str(self.as_str());
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        [
+            Self::Unmanaged,
+            Self::Ghost,
+            Self::Dangling,
+            Self::OrphanSpan,
+            Self::RootlessTrace,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
+}
+
 /// A sort key a cursor can carry.
 pub(crate) trait CursorKey: Sized {
     /// The parts of its cursor.
@@ -148,17 +170,46 @@ macro_rules! cursor_key {
 
 cursor_key!(A a 0, B b 1);
 cursor_key!(A a 0, B b 1, C c 2);
+cursor_key!(A a 0, B b 1, C c 2, D d 3, E e 4);
 
 /// Cursors of lists sorted by (cluster, check_key): findings, flaps.
 pub const FINDING_CURSOR_PATTERN: &str = r"^([0-9a-f]{2})*\.([0-9a-f]{2})*$";
-/// Cursors of orphans, sorted by (cluster, kind, subject).
-pub const ORPHAN_CURSOR_PATTERN: &str = r"^([0-9a-f]{2})*\.([0-9a-f]{2})*\.([0-9a-f]{2})*$";
+/// Cursors of orphans, sorted by (cluster, kind, subject, detail, position judged at).
+pub const ORPHAN_CURSOR_PATTERN: &str = r"^([0-9a-f]{2})*\.(unmanaged|ghost|dangling|orphan_span|rootless_trace)\.([0-9a-f]{2})*\.([0-9a-f]{2})*\.[0-9]{1,20}$";
 /// Cursors of incidents, sorted by (opened_seq, id).
 pub const INCIDENT_CURSOR_PATTERN: &str = r"^[0-9]{1,20}\.([0-9a-f]{2})*$";
 /// Cursors of a finding's flap episodes, by (started_seq, detector).
 pub const FLAP_EPISODE_CURSOR_PATTERN: &str = r"^[0-9]{1,20}\.(count|state_change)$";
 /// Cursors of a cluster's timeline, sorted by (event time in Unix nanoseconds, position).
 pub const TIMELINE_CURSOR_PATTERN: &str = r"^-?[0-9]{1,19}\.[0-9]{1,20}$";
+
+/// The key of an orphans cursor: its cluster and `OrphanOrder`, part by part.
+pub(crate) type OrphanKey = (String, OrphanKind, String, String, u64);
+
+/// The cursor key of the orphan at `order` in `cluster`.
+pub(crate) fn orphan_key(cluster: &str, order: OrphanOrder) -> OrphanKey {
+    (
+        cluster.to_owned(),
+        order.kind,
+        order.subject,
+        order.detail,
+        order.since_seq,
+    )
+}
+
+/// The cluster and `OrphanOrder` of an orphans cursor key.
+pub(crate) fn orphan_order(key: OrphanKey) -> (String, OrphanOrder) {
+    let (cluster, kind, subject, detail, since_seq) = key;
+    (
+        cluster,
+        OrphanOrder {
+            kind,
+            subject,
+            detail,
+            since_seq,
+        },
+    )
+}
 
 /// The cursor of `key`.
 pub(crate) fn encode<K: CursorKey>(key: &K) -> String {
@@ -184,7 +235,7 @@ mod tests {
     use super::*;
 
     type FindingKey = (String, String);
-    type OrphanKey = (String, String, String);
+    type OrphanKey = crate::cursor::OrphanKey;
     type IncidentKey = (u64, String);
     type TimelineKey = (i64, u64);
     type FlapEpisodeKey = (u64, FlapDetector);

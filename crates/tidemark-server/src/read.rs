@@ -6,7 +6,6 @@
 use tidemark_core::{Event, Projections, Timestamp};
 use tidemark_store::At;
 
-use crate::cursor;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -157,35 +156,4 @@ pub(crate) fn incident_timeline_positions(
             .map(|i| p.incidents().timeline_positions(&i, 0, usize::MAX))
             .unwrap_or_default()
     }
-}
-
-/// One page of `items` in the order of `key` (a key per item, no two alike), after the cursor;
-/// with the cursor of the next page.
-pub(crate) fn paginate<T, K>(
-    mut items: Vec<T>,
-    key: impl Fn(&T) -> K,
-    after: Option<&str>,
-    limit: usize,
-) -> Result<(Vec<T>, Option<String>), ApiError>
-where
-    K: Ord + cursor::CursorKey,
-{
-    let after: Option<K> = after.map(|c| cursor::decode("after", c)).transpose()?;
-    items.sort_by_cached_key(&key);
-    debug_assert!(
-        items.windows(2).all(|w| key(&w[0]) < key(&w[1])),
-        "sort keys are unique"
-    );
-    let start = match &after {
-        Some(after) => items.partition_point(|item| key(item) <= *after),
-        None => 0,
-    };
-    let more = items.len() > start + limit;
-    let page: Vec<T> = items.into_iter().skip(start).take(limit).collect();
-    let next = if more {
-        page.last().map(|last| cursor::encode(&key(last)))
-    } else {
-        None
-    };
-    Ok((page, next))
 }

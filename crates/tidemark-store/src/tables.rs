@@ -198,6 +198,18 @@ store_tables! {
     /// its cluster's, so lists page incidents in opening order without reading the others.
     /// Added with `incident_bodies`, in store layout 4.
     IncidentOpenings: INCIDENT_OPENINGS<(&str, u64, &str, u64), ()> = "incident_openings", added_later;
+    /// (cluster, orphan kind code, subject, detail, position judged at) → an orphan of a trace
+    /// the cluster's span forest dropped after `span_retention_secs`, final from then on
+    /// (`codec::encode_dropped_orphan_row`: the position it was written at and the orphan):
+    /// written in the batch's transaction at the end of the cluster's next event; the orphans
+    /// of the traces memory holds are in the live state. Rows are never rewritten;
+    /// `tidemark_core::orphans` says how they are read as of a position, in list order
+    /// (`store/dropped_orphans.rs`).
+    ///
+    /// Added with store layout 5 (ADR 0006, step 5): a store of layout 4 lacks it until its
+    /// first read-write open; its snapshots' dropped orphans are written out by the first event
+    /// of their cluster. Read-only, it reads as empty (every orphan is then in memory).
+    DroppedOrphans: DROPPED_ORPHANS<(&str, u8, &str, &str, u64), &[u8]> = "dropped_orphans", added_later;
 }
 
 /// The tables of the list that the file of `txn` lacks although every store has them (tables
@@ -276,13 +288,20 @@ pub const LATE_EVENT_NS: i64 = 5 * 60 * 1_000_000_000;
 /// `incident_openings`), and snapshots hold only the incidents in memory (snapshot format 9);
 /// a store of layout 3 is upgraded at its first read-write open (its closed incidents written
 /// out at its checkpoint), and read as it is by a read-only one.
-pub const STORE_FORMAT: i64 = 4;
+///
+/// Layout 5 (ADR 0006, step 5): the orphans of traces dropped after the retention are in
+/// `dropped_orphans`; a store of layout 4 is upgraded at its first read-write open (the table
+/// created; what its snapshots hold of them is written out by the first event of their
+/// cluster), and read as it is by a read-only one.
+pub const STORE_FORMAT: i64 = 5;
 /// The first store layout with the history tables.
 pub const HISTORY_TABLES_SINCE: i64 = 2;
 /// The first store layout whose live state writes incidents' timeline entries out.
 pub const TIMELINE_ROWS_SINCE: i64 = 3;
 /// The first store layout whose live state writes incidents that are not open out.
 pub const INCIDENT_ROWS_SINCE: i64 = 4;
+/// The first store layout whose live state writes the orphans of dropped traces out.
+pub const DROPPED_ORPHAN_ROWS_SINCE: i64 = 5;
 
 /// Change bits of `BY_FINDING`.
 pub mod change_bits {

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+mod dropped_orphans;
 mod filter_indexes;
 mod history_tables;
 mod incident_bodies;
@@ -382,6 +383,11 @@ fn check_records(
         let comparable = (fold_ok && log_start <= 1).then_some(&fold);
         incident_bodies::check(&txn, comparable, findings, checked)?;
     }
+    // Layout 5: the orphans of dropped traces in `dropped_orphans`.
+    if meta.get(tables::FORMAT)?.map_or(0, |v| v.value()) >= tables::DROPPED_ORPHAN_ROWS_SINCE {
+        let comparable = (fold_ok && log_start <= 1).then_some(&fold);
+        dropped_orphans::check(&txn, comparable, findings, checked)?;
+    }
     if log_start == 1 && fold_ok {
         let stored = meta.get(tables::MAX_TIME)?.map(|v| v.value());
         if stored != max_time.map(|t| t.unix_nanos()) {
@@ -620,8 +626,8 @@ fn check_snapshot(
         );
     }
     // A live snapshot (layout 2) holds no history to compare: its live state is compared,
-    // each incident with its whole timeline (layout 3: the entries written out by then read
-    // back from `incident_entries` as of its position).
+    // whole (what was written out by then read back as of its position: incidents' entries,
+    // layout 3; incidents, layout 4; dropped traces' orphans, layout 5).
     let differs = |fold: &Projections| match record.projections {
         StoredProjections::WithHistory(snapshot) => {
             Projections::restore_owned(snapshot).snapshot() != fold.snapshot()
@@ -629,11 +635,7 @@ fn check_snapshot(
         StoredProjections::Live(snapshot) => {
             let restored =
                 Projections::restore_live_owned(snapshot, timeline_rows.clone(), Some(seq));
-            let mut stored = restored.live_snapshot();
-            stored.incidents = restored.incidents().whole_snapshot();
-            let mut folded = fold.live_snapshot();
-            folded.incidents = fold.incidents().whole_snapshot();
-            stored != folded
+            restored.whole_live_snapshot() != fold.whole_live_snapshot()
         }
     };
     if let Some(fold) = fold

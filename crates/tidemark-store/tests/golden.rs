@@ -297,6 +297,10 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
         write_new(&timeline_golden(TIMELINE_ROW_FORMAT, "entry"), &entry);
         write_new(&timeline_golden(TIMELINE_ROW_FORMAT, "header"), &header);
         write_new(&body_row_golden(BODY_ROW_FORMAT), &body_row_encoded());
+        write_new(
+            &dropped_orphan_golden(codec::DROPPED_ORPHAN_ROW_FORMAT),
+            &dropped_orphan_encoded(),
+        );
     }
     for path in [
         dir.join(format!("store-v{}.redb", tables::STORE_FORMAT)),
@@ -311,6 +315,7 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
         timeline_golden(TIMELINE_ROW_FORMAT, "entry"),
         timeline_golden(TIMELINE_ROW_FORMAT, "header"),
         body_row_golden(BODY_ROW_FORMAT),
+        dropped_orphan_golden(codec::DROPPED_ORPHAN_ROW_FORMAT),
     ] {
         read_golden(&path);
     }
@@ -1115,6 +1120,75 @@ fn every_golden_incident_body_row_decodes() {
         assert!(codec::decode_body_row(incident, written_at + 1, &bytes).is_err());
         if format == BODY_ROW_FORMAT {
             assert!(body_row_encoded() == bytes, "{name}: encoded differently");
+        }
+    }
+}
+
+/// The position the golden row of `dropped_orphans` was written at.
+const DROPPED_ORPHAN_WRITTEN_AT: u64 = 31;
+
+/// The golden row of `dropped_orphans`: an orphan span of the golden log (of a trace a store of
+/// layout 5 drops after the retention).
+fn dropped_orphan() -> tidemark_core::orphans::OrphanView {
+    fold(&expected_events())
+        .orphans()
+        .orphans(None)
+        .into_iter()
+        .find(|o| o.kind == tidemark_core::orphans::OrphanKind::OrphanSpan)
+        .expect("the golden log has an orphan span")
+}
+
+fn dropped_orphan_encoded() -> Vec<u8> {
+    let orphan = dropped_orphan();
+    let mut bytes = Vec::new();
+    codec::encode_dropped_orphan_row(
+        &orphan.cluster,
+        DROPPED_ORPHAN_WRITTEN_AT,
+        &orphan,
+        &mut bytes,
+    );
+    bytes
+}
+
+/// `records/dropped-orphan-vN.bin`.
+fn dropped_orphan_golden(format: u8) -> PathBuf {
+    golden_dir().join(format!("records/dropped-orphan-v{format}.bin"))
+}
+
+#[test]
+fn every_golden_dropped_orphan_row_decodes() {
+    let orphan = dropped_orphan();
+    let order = tidemark_core::orphans::OrphanOrder::of(&orphan);
+    let key = codec::dropped_orphan_key(&orphan.cluster, &order);
+    let records = golden_records("dropped-orphan");
+    assert!(!records.is_empty(), "a row of format 1");
+    for (format, path) in records {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let bytes = read_golden(&path);
+        let read =
+            codec::decode_dropped_orphan_row(key, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            read == (DROPPED_ORPHAN_WRITTEN_AT, orphan.clone()),
+            "{name}"
+        );
+        // Checksummed with its whole key.
+        let (cluster, kind, subject, detail, since_seq) = key;
+        assert!(
+            codec::decode_dropped_orphan_row(("other", kind, subject, detail, since_seq), &bytes)
+                .is_err()
+        );
+        assert!(
+            codec::decode_dropped_orphan_row(
+                (cluster, kind, subject, detail, since_seq + 1),
+                &bytes
+            )
+            .is_err()
+        );
+        if format == codec::DROPPED_ORPHAN_ROW_FORMAT {
+            assert!(
+                dropped_orphan_encoded() == bytes,
+                "{name}: encoded differently"
+            );
         }
     }
 }

@@ -65,8 +65,8 @@ fn store_with_every_table_filled(path: &Path) -> Store {
     Store::open(path, StoreConfig::default()).unwrap()
 }
 
-/// Writes a closed occurrence and an ended flap episode of a finding of its own into the
-/// history tables of the store file at `path` (the fixtures' log need not close either).
+/// Writes a closed occurrence and an ended flap episode of a finding of its own, and an orphan
+/// of a dropped trace, into the history tables of the store file at `path` (the fixtures' log need not close either).
 fn write_history_rows(path: &Path) {
     use tidemark_core::findings::{Occurrence, ResolutionKind};
     use tidemark_core::flaps::{FlapDetector, FlapEpisode};
@@ -100,6 +100,28 @@ fn write_history_rows(path: &Path) {
     txn.open_table(tables::FINDING_FLAP_EPISODES)
         .unwrap()
         .insert((cluster, check_key, 1, 1), bytes.as_slice())
+        .unwrap();
+    // And an orphan of a dropped trace.
+    let orphan = tidemark_core::orphans::OrphanView {
+        cluster: cluster.to_owned(),
+        kind: tidemark_core::orphans::OrphanKind::RootlessTrace,
+        resource: None,
+        tracking: None,
+        trace_id: Some("trace".to_owned()),
+        span: None,
+        reason: "trace has no root span".to_owned(),
+        since: NOW,
+        since_seq: 1,
+        scans: 0,
+    };
+    let order = tidemark_core::orphans::OrphanOrder::of(&orphan);
+    tidemark_store::codec::encode_dropped_orphan_row(cluster, 2, &orphan, &mut bytes);
+    txn.open_table(tables::DROPPED_ORPHANS)
+        .unwrap()
+        .insert(
+            tidemark_store::codec::dropped_orphan_key(cluster, &order),
+            bytes.as_slice(),
+        )
         .unwrap();
     txn.commit().unwrap();
 }

@@ -18,6 +18,9 @@ use crate::flaps::FlapDetector;
 use crate::incident_bodies::{
     BodyRow, IncidentBodyReader, IncidentBodyRecord, MemoryIncidentBodies,
 };
+use crate::orphans::{
+    DroppedOrphanReader, DroppedOrphanRecord, MemoryDroppedOrphans, OrphanOrder, OrphanView,
+};
 use crate::timeline_rows::{
     IncidentEntry, IncidentEntryReader, IncidentEntryRecord, MemoryEntryRows,
 };
@@ -263,12 +266,15 @@ pub(super) struct FindingHistory {
 /// The history in memory: a [`HistorySink`] and a [`HistoryReader`], per cluster and finding,
 /// and the incidents and timeline entries the incidents projection wrote out
 /// ([`IncidentBodyReader`], [`IncidentEntryReader`]; written with
-/// [`MemoryHistory::write_incident_bodies`] and [`MemoryHistory::write_incident_entries`]).
+/// [`MemoryHistory::write_incident_bodies`] and [`MemoryHistory::write_incident_entries`]),
+/// and the orphans of dropped traces ([`DroppedOrphanReader`], written with
+/// [`MemoryHistory::write_dropped_orphans`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemoryHistory {
     clusters: BTreeMap<String, FxHashMap<Box<str>, FindingHistory>>,
     incident_entries: MemoryEntryRows,
     incident_bodies: MemoryIncidentBodies,
+    dropped_orphans: MemoryDroppedOrphans,
 }
 
 impl MemoryHistory {
@@ -281,6 +287,25 @@ impl MemoryHistory {
     /// tables).
     pub fn write_incident_bodies(&mut self, records: &[IncidentBodyRecord]) {
         self.incident_bodies.write(records);
+    }
+
+    /// Writes the orphans of dropped traces the orphans projection wrote out (as the store
+    /// writes its table).
+    pub fn write_dropped_orphans(&mut self, records: &[DroppedOrphanRecord]) {
+        self.dropped_orphans.write(records);
+    }
+}
+
+impl DroppedOrphanReader for MemoryHistory {
+    fn dropped_orphans(
+        &self,
+        cluster: &str,
+        start: Bound<&OrphanOrder>,
+        as_of: u64,
+        visit: &mut dyn FnMut(OrphanView) -> bool,
+    ) {
+        self.dropped_orphans
+            .dropped_orphans(cluster, start, as_of, visit);
     }
 }
 

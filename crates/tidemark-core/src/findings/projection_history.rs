@@ -15,19 +15,33 @@ use super::history::{
 };
 use super::{Occurrence, ResolutionKind};
 use crate::incident_bodies::IncidentBodyReader;
+use crate::orphans::DroppedOrphanReader;
 use crate::timeline_rows::IncidentEntryReader;
 use crate::timestamp::Timestamp;
 
 /// A history reader a projection can hold and share between threads: a finding's history,
-/// and the incidents and timeline entries the incidents projection wrote out (it reads those
-/// through the same reader).
+/// the incidents and timeline entries the incidents projection wrote out, and the orphans of
+/// dropped traces (those projections read theirs through the same reader).
 pub trait SharedHistoryReader:
-    HistoryReader + IncidentEntryReader + IncidentBodyReader + Send + Sync + fmt::Debug
+    HistoryReader
+    + IncidentEntryReader
+    + IncidentBodyReader
+    + DroppedOrphanReader
+    + Send
+    + Sync
+    + fmt::Debug
 {
 }
 
-impl<T: HistoryReader + IncidentEntryReader + IncidentBodyReader + Send + Sync + fmt::Debug>
-    SharedHistoryReader for T
+impl<
+    T: HistoryReader
+        + IncidentEntryReader
+        + IncidentBodyReader
+        + DroppedOrphanReader
+        + Send
+        + Sync
+        + fmt::Debug,
+> SharedHistoryReader for T
 {
 }
 

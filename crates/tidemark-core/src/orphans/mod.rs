@@ -57,12 +57,16 @@ use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
 
 mod candidates;
+mod dropped;
 mod export;
 mod graph;
+mod page;
 mod spans;
 
+pub use self::dropped::{DroppedOrphanReader, DroppedOrphanRecord, MemoryDroppedOrphans};
 pub use self::export::{GraphEdge, GraphNode, OrphanGraph, Relation};
 pub use self::graph::{GoneResource, GraphSnapshot, LiveResource};
+pub use self::page::{OrphanFilter, OrphanPage};
 pub use self::spans::{SpansSnapshot, TraceSnapshot};
 
 use self::graph::ClusterGraph;
@@ -204,6 +208,43 @@ impl Key {
     }
 }
 
+/// Where an orphan is in lists, within its cluster: its kind, its subject ([`Key`]), then the
+/// position it was judged at (`since_seq`; the orphans of two traces of the same id, one
+/// dropped after the retention, share kind and subject). Also the key of the rows of dropped
+/// traces' orphans after the cluster (`dropped.rs`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrphanOrder {
+    /// Its kind.
+    pub kind: OrphanKind,
+    /// The subject: the resource's uid, the tracking row's kind, or the trace id.
+    pub subject: String,
+    /// The rest of it: the tracking row's key, the span id, or empty.
+    pub detail: String,
+    /// `since_seq`.
+    pub since_seq: u64,
+}
+
+impl OrphanOrder {
+    /// Before every orphan.
+    pub const FIRST: Self = Self {
+        kind: OrphanKind::Unmanaged,
+        subject: String::new(),
+        detail: String::new(),
+        since_seq: 0,
+    };
+
+    /// The order key of `view`.
+    pub fn of(view: &OrphanView) -> Self {
+        let Key { kind, a, b } = Key::of(view);
+        Self {
+            kind,
+            subject: a,
+            detail: b,
+            since_seq: view.since_seq,
+        }
+    }
+}
+
 /// The orphan state of one cluster: its clock, its resource graph and its span forest.
 #[derive(Clone, Debug, Default)]
 struct ClusterOrphans {
@@ -234,6 +275,8 @@ pub struct OrphanProjection {
     /// Each cluster's orphan state, restored on first use from a per-cluster snapshot's part
     /// ([`Self::restore_lazily`]).
     clusters: LazyClusters<ClusterOrphans>,
+    /// Where the orphans of dropped traces are read from and written to (`dropped.rs`).
+    dropped: dropped::DroppedRows,
 }
 
 impl OrphanProjection {
@@ -255,11 +298,8 @@ impl OrphanProjection {
         });
         Self {
             clusters: LazyClusters::unloaded(parts, load),
+            dropped: dropped::DroppedRows::default(),
         }
-    }
-
-    fn cluster_mut(&mut self, cluster: &str) -> &mut ClusterOrphans {
-        self.clusters.get_or_insert_default(cluster)
     }
 
     fn selected<'a>(
@@ -280,7 +320,7 @@ impl OrphanProjection {
     pub fn apply(&mut self, seq: u64, event: &Event, settings: &ClusterSettings) {
         let at = event.time;
         let name = event.cluster.as_str();
-        let cluster = self.cluster_mut(name);
+        let cluster = self.clusters.get_or_insert_default(name);
         let clock = cluster.clock.map_or(at, |clock| clock.max(at));
         cluster.clock = Some(clock);
         let graph = &mut cluster.graph;
@@ -293,16 +333,65 @@ impl OrphanProjection {
             _ => {}
         }
         cluster.spans.evaluate_due(name, clock, seq, settings);
+        // The orphans of the traces it dropped (and any a restore left in memory) are final:
+        // written out where the live state writes them out (`dropped.rs`).
+        if let Some(records) = self.dropped.collected.as_mut() {
+            records.extend(cluster.spans.take_dropped().into_values().map(|orphan| {
+                DroppedOrphanRecord {
+                    cluster: name.to_owned(),
+                    written_at: seq,
+                    orphan,
+                }
+            }));
+        }
     }
 
-    /// Confirmed orphans of every cluster (or one): by cluster, then kind, then subject.
-    pub fn orphans(&self, cluster: Option<&str>) -> Vec<OrphanView> {
-        let mut out = Vec::new();
-        for (_, state) in self.selected(cluster) {
-            out.extend(state.graph.confirmed().cloned());
-            out.extend(state.spans.orphans().cloned());
+    /// Reads the orphans of dropped traces written out through `reader` from now on: the live
+    /// state's (`as_of` `None`: every row) or a past state's (the rows written at or before
+    /// `as_of`).
+    pub fn read_dropped_from(
+        &mut self,
+        reader: std::sync::Arc<dyn DroppedOrphanReader>,
+        as_of: Option<u64>,
+    ) {
+        self.dropped = dropped::DroppedRows {
+            reader: Some(reader),
+            as_of: as_of.unwrap_or(u64::MAX),
+            collected: None,
+        };
+    }
+
+    /// Reads the rows as of position `as_of` (a past state folded further).
+    pub fn set_dropped_as_of(&mut self, as_of: u64) {
+        self.dropped.as_of = as_of;
+    }
+
+    /// From now on, the fold writes out the orphans of the traces a cluster drops at the end
+    /// of the next event of that cluster ([`Self::take_dropped_records`]). Only for the live
+    /// state of a store whose table takes them (never a past state: its rows are written).
+    pub fn write_dropped_out(&mut self) {
+        if self.dropped.reader.is_some() && self.dropped.as_of == u64::MAX {
+            self.dropped.collected.get_or_insert_with(Vec::new);
         }
-        out
+    }
+
+    /// The orphans of dropped traces the fold wrote out since the last call, in fold order.
+    pub fn take_dropped_records(&mut self) -> Vec<DroppedOrphanRecord> {
+        self.dropped
+            .collected
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Confirmed orphans of every cluster (or one): by cluster, then [`OrphanOrder`]. A whole
+    /// read, for the CLI and exports; lists page with [`Self::page`].
+    pub fn orphans(&self, cluster: Option<&str>) -> Vec<OrphanView> {
+        let filter = OrphanFilter {
+            cluster: cluster.map(str::to_owned),
+            ..OrphanFilter::default()
+        };
+        self.page(&filter, None, usize::MAX).orphans
     }
 
     /// Candidates not yet confirmed (seen in fewer consecutive scans than required), in the
@@ -365,6 +454,26 @@ impl OrphanProjection {
             .map(|(name, c)| Self::cluster_snapshot_of(name, c))
             .collect();
         OrphansSnapshot { clusters }
+    }
+
+    /// [`Self::snapshot`] with every orphan of dropped traces in its cluster's `span_orphans`,
+    /// those written out read back as of the state's position: what a state that keeps them
+    /// all in memory snapshots. For comparing states whatever each wrote out.
+    pub fn whole_snapshot(&self) -> OrphansSnapshot {
+        let mut snapshot = self.snapshot();
+        for cluster in &mut snapshot.clusters {
+            let filter = OrphanFilter {
+                cluster: Some(cluster.cluster.clone()),
+                ..OrphanFilter::default()
+            };
+            cluster.spans.span_orphans = self
+                .page(&filter, None, usize::MAX)
+                .orphans
+                .into_iter()
+                .filter(|o| matches!(o.kind, OrphanKind::OrphanSpan | OrphanKind::RootlessTrace))
+                .collect();
+        }
+        snapshot
     }
 
     /// One cluster's entry of [`Self::snapshot`]; `None` for a cluster it holds nothing of.

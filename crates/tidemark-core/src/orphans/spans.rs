@@ -4,10 +4,13 @@
 //! the clock and the orphan list with it.
 //!
 //! A judged trace is kept until it has been quiet for `span_retention_secs` of the cluster's
-//! clock, then dropped (its spans; the orphans it showed stay listed): memory holds the traces of
-//! the retention, not of the log. A span of a trace memory does not hold starts a trace of its
-//! own and is judged alone; one whose `start` is older than the retention at the cluster's clock
-//! (its trace is past the retention: dropped, or never seen in time) is counted as late.
+//! clock, then dropped: its spans leave memory, and the orphans it showed are final (listed for
+//! ever, never withdrawn or replaced). They wait in the forest's `dropped` until the live state
+//! writes them out (`dropped.rs`); memory holds the traces of the retention, not of the log. A
+//! span of a trace memory does not hold starts a trace of its own and is judged alone (its
+//! orphans are listed beside those of a dropped trace of the same id); one whose `start` is
+//! older than the retention at the cluster's clock (its trace is past the retention: dropped, or
+//! never seen in time) is counted as late.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +20,7 @@ use crate::event::SpanRecorded;
 use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
 
-use super::{Key, OrphanKind, OrphanView, SpanRef};
+use super::{Key, OrphanKind, OrphanOrder, OrphanView, SpanRef};
 
 #[derive(Clone, Debug)]
 struct SpanInfo {
@@ -41,8 +44,11 @@ pub(super) struct SpanForest {
     pending: BTreeSet<(Timestamp, String)>,
     /// Evaluated traces, by (latest span time, trace id): dropped once quiet for the retention.
     judged: BTreeSet<(Timestamp, String)>,
-    /// Span orphans of evaluated traces.
+    /// Span orphans of the evaluated traces memory holds.
     orphans: BTreeMap<Key, OrphanView>,
+    /// Span orphans of dropped traces not written out, by [`OrphanOrder`] (a dropped trace's
+    /// orphan may share its [`Key`] with one of a later trace of the same id).
+    dropped: BTreeMap<OrphanOrder, OrphanView>,
     /// Spans that arrived for a trace past the retention (judged alone), ever.
     late_spans: u64,
 }
@@ -179,14 +185,36 @@ impl SpanForest {
             }
             self.judged.insert((last, trace_id));
         }
-        // Judged traces quiet for the retention leave memory (their orphans stay listed).
+        // Judged traces quiet for the retention leave memory; their orphans are final.
         while let Some((last, _)) = self.judged.first() {
             if last.plus_secs(retention) > clock {
                 break;
             }
             let (_, trace_id) = self.judged.pop_first().expect("just looked");
             self.traces.remove(&trace_id);
+            for kind in [OrphanKind::OrphanSpan, OrphanKind::RootlessTrace] {
+                let first = Key {
+                    kind,
+                    a: trace_id.clone(),
+                    b: String::new(),
+                };
+                let keys: Vec<Key> = self
+                    .orphans
+                    .range(first..)
+                    .take_while(|(k, _)| k.kind == kind && k.a == trace_id)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for key in keys {
+                    let orphan = self.orphans.remove(&key).expect("just listed");
+                    self.dropped.insert(OrphanOrder::of(&orphan), orphan);
+                }
+            }
         }
+    }
+
+    /// Takes the orphans of dropped traces memory holds (to write them out), by order key.
+    pub(super) fn take_dropped(&mut self) -> BTreeMap<OrphanOrder, OrphanView> {
+        std::mem::take(&mut self.dropped)
     }
 
     /// Traces held in memory (pending or judged within the retention).
@@ -199,9 +227,19 @@ impl SpanForest {
         self.late_spans
     }
 
-    /// The orphans of the evaluated traces, by kind and subject.
-    pub(super) fn orphans(&self) -> impl Iterator<Item = &OrphanView> {
-        self.orphans.values()
+    /// The orphans memory holds (of the evaluated traces it holds, and of dropped traces not
+    /// written out), each with its order key, unsorted.
+    pub(super) fn orphans(&self) -> impl Iterator<Item = (OrphanOrder, &OrphanView)> {
+        self.orphans
+            .values()
+            .map(|v| (OrphanOrder::of(v), v))
+            .chain(self.dropped.iter().map(|(k, v)| (k.clone(), v)))
+    }
+
+    /// Whether memory holds the orphan of a dropped trace with this order key (so a row of it
+    /// is the same orphan, written out by the live state while a past state holds it).
+    pub(super) fn holds_dropped(&self, key: &OrphanOrder) -> bool {
+        self.dropped.contains_key(key)
     }
 
     /// Its snapshot part.
@@ -226,7 +264,11 @@ impl SpanForest {
                         .collect(),
                 })
                 .collect(),
-            span_orphans: self.orphans.values().cloned().collect(),
+            span_orphans: {
+                let mut all: Vec<(OrphanOrder, &OrphanView)> = self.orphans().collect();
+                all.sort_by(|x, y| x.0.cmp(&y.0));
+                all.into_iter().map(|(_, v)| v.clone()).collect()
+            },
             late_spans: self.late_spans,
         }
     }
@@ -260,13 +302,55 @@ impl SpanForest {
             };
             forest.traces.insert(t.trace_id, trace);
         }
-        forest.orphans = saved
-            .span_orphans
-            .into_iter()
-            .map(|v| (Key::of(&v), v))
-            .collect();
+        for orphan in saved.span_orphans {
+            if !forest.showed_by_held_trace(&orphan) {
+                forest.dropped.insert(OrphanOrder::of(&orphan), orphan);
+                continue;
+            }
+            // Of two the held trace shows, the later evaluation is its own.
+            let key = Key::of(&orphan);
+            let (held, earlier) = match forest.orphans.remove(&key) {
+                Some(other) if other.since_seq > orphan.since_seq => (other, orphan),
+                Some(other) => (orphan, other),
+                None => {
+                    forest.orphans.insert(key, orphan);
+                    continue;
+                }
+            };
+            forest.dropped.insert(OrphanOrder::of(&earlier), earlier);
+            forest.orphans.insert(key, held);
+        }
         forest.late_spans = saved.late_spans;
         forest
+    }
+
+    /// Whether an orphan of a snapshot (which lists the orphans of held and dropped traces
+    /// together, by order key) is one the evaluated trace memory holds under its id showed:
+    /// one it shows now (its spans have not changed since it was evaluated, so its orphans are
+    /// what they make), and of the latest evaluation among those of that kind and subject (a
+    /// dropped trace of the same id was evaluated earlier: [`Self::restore`] keeps the later).
+    /// Any other is a dropped trace's.
+    /// Exact for what this build writes; of a snapshot written before the orphans of dropped
+    /// traces were final, an orphan of a dropped trace the held one shows again is counted as
+    /// the held one's (one orphan then, as that build listed it).
+    fn showed_by_held_trace(&self, orphan: &OrphanView) -> bool {
+        let Some(trace_id) = &orphan.trace_id else {
+            return false;
+        };
+        let Some(trace) = self.traces.get(trace_id).filter(|t| t.evaluated) else {
+            return false;
+        };
+        match (orphan.kind, &orphan.span) {
+            (OrphanKind::RootlessTrace, _) => trace.spans.values().all(|s| s.parent.is_some()),
+            (OrphanKind::OrphanSpan, Some(span)) => {
+                trace.spans.get(&span.span_id).is_some_and(|info| {
+                    info.parent
+                        .as_ref()
+                        .is_some_and(|parent| !trace.spans.contains_key(parent))
+                })
+            }
+            _ => false,
+        }
     }
 }
 
@@ -276,7 +360,9 @@ impl SpanForest {
 pub struct SpansSnapshot {
     /// Every trace memory holds, by id.
     pub traces: Vec<TraceSnapshot>,
-    /// Span orphans of evaluated traces.
+    /// The span orphans memory holds, by [`super::OrphanOrder`]: those of the evaluated traces
+    /// it holds, and those of dropped traces not written out (`dropped.rs`; every one where
+    /// nothing is written out). A restore tells them apart by the traces it holds.
     pub span_orphans: Vec<OrphanView>,
     /// Spans that arrived for a trace past the retention, ever (snapshot format 6 on).
     pub late_spans: u64,

@@ -8,12 +8,13 @@ use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tidemark_core::orphans::{OrphanGraph, OrphanKind, OrphanView};
+use tidemark_core::orphans::{OrphanFilter, OrphanGraph, OrphanKind, OrphanOrder, OrphanView};
 
+use crate::cursor;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::openapi::{DescribeOutput, OperationDoc, Route, Schemas};
-use crate::read::{page_size, paginate, with_projections};
+use crate::read::{page_size, with_projections};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Vec<Route> {
@@ -59,37 +60,52 @@ struct OrphansQuery {
 struct OrphansResponse {
     /// The log position.
     seq: u64,
-    /// Orphans, sorted by (cluster, kind, subject); paged.
+    /// Orphans, sorted by cluster, then kind (in the order of `kind`'s values), subject (the
+    /// resource's uid; the tracking row's kind and key; the trace and span ids), then
+    /// `since_seq`; paged.
     orphans: Vec<OrphanView>,
     /// Cursor of the next page.
     next: Option<String>,
 }
 
-/// (cluster, kind, what it is about): an orphan's identity, in JSON for the last part.
-fn orphan_key(o: &OrphanView) -> (String, String, String) {
-    let subject = serde_json::to_string(&(&o.resource, &o.tracking, &o.trace_id, &o.span))
-        .unwrap_or_default();
-    (o.cluster.clone(), o.kind.as_str().to_owned(), subject)
-}
-
-/// `GET /v1/orphans`.
+/// `GET /v1/orphans`: the page is chosen before it is built (`OrphanProjection::page`): it
+/// costs what it returns, never the orphans of dropped traces before it.
 async fn orphans(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<OrphansQuery>,
 ) -> Result<Json<OrphansResponse>, ApiError> {
     let limit = page_size(params.limit)?;
-    let (cluster, kind, candidates) = (params.cluster.clone(), params.kind, params.candidates);
-    let (list, seq) = with_projections(&state, params.at.as_deref(), move |p| {
-        let mut list = p.orphans().orphans(cluster.as_deref());
-        if candidates == Some(true) {
-            list.extend(p.orphans().candidates(cluster.as_deref()));
-        }
-        list.retain(|o| kind.is_none_or(|k| k == o.kind));
-        list
+    let after: Option<cursor::OrphanKey> = params
+        .after
+        .as_deref()
+        .map(|c| cursor::decode("after", c))
+        .transpose()?;
+    let filter = OrphanFilter {
+        cluster: params.cluster.clone(),
+        kind: params.kind,
+        candidates: params.candidates == Some(true),
+    };
+    let (page, seq) = with_projections(&state, params.at.as_deref(), move |p| {
+        let after = after.map(cursor::orphan_order);
+        p.orphans().page(
+            &filter,
+            after
+                .as_ref()
+                .map(|(cluster, order)| (cluster.as_str(), order)),
+            limit,
+        )
     })
     .await?;
-    let (orphans, next) = paginate(list, orphan_key, params.after.as_deref(), limit)?;
-    Ok(Json(OrphansResponse { seq, orphans, next }))
+    let next = page
+        .more
+        .then(|| page.orphans.last())
+        .flatten()
+        .map(|last| cursor::encode(&cursor::orphan_key(&last.cluster, OrphanOrder::of(last))));
+    Ok(Json(OrphansResponse {
+        seq,
+        orphans: page.orphans,
+        next,
+    }))
 }
 
 /// Parameters of `GET /v1/orphans/graph`.

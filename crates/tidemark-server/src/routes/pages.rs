@@ -266,10 +266,11 @@ async fn orphans(
         params.at.as_deref(),
         |_| Vec::new(),
         |p, _, _| {
-            html(
-                StatusCode::OK,
-                web::orphans_page(&p.orphans().orphans(None), &p.orphans().graph(None)),
-            )
+            html(StatusCode::OK, {
+                let filter = tidemark_core::orphans::OrphanFilter::default();
+                let page = p.orphans().page(&filter, None, web::ORPHANS_SHOWN);
+                web::orphans_page(&page.orphans, page.more, &p.orphans().graph(None))
+            })
         },
     )
     .await

@@ -28,7 +28,7 @@ pub use finding::finding_page;
 pub use html::not_found_page;
 pub use incident::incident_page;
 pub use incidents::incidents_page;
-pub use orphans::orphans_page;
+pub use orphans::{ORPHANS_SHOWN, orphans_page};
 
 /// One event of a timeline as the pages show it.
 #[derive(Clone, Debug, PartialEq, Eq)]

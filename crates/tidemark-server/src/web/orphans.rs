@@ -1,4 +1,4 @@
-//! `/orphans`: every orphan, then the resource graph they sit in.
+//! `/orphans`: the orphans (the first [`ORPHANS_SHOWN`]), then the resource graph they sit in.
 
 use std::collections::BTreeMap;
 
@@ -41,8 +41,12 @@ fn kind_badge(name: &str) -> Markup {
     html! { span class={ "badge orphan-kind orphan-" (name) } { (name.replace('_', " ")) } }
 }
 
-/// `/orphans`: every orphan, then the resource graph they sit in.
-pub fn orphans_page(orphans: &[OrphanView], graph: &OrphanGraph) -> String {
+/// How many orphans the page lists; the rest are paged through `GET /v1/orphans`.
+pub const ORPHANS_SHOWN: usize = 500;
+
+/// `/orphans`: the orphans (the first [`ORPHANS_SHOWN`]; `more` when others follow), then the
+/// resource graph they sit in.
+pub fn orphans_page(orphans: &[OrphanView], more: bool, graph: &OrphanGraph) -> String {
     let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
     for orphan in orphans {
         *by_kind.entry(orphan.kind.as_str()).or_default() += 1;
@@ -51,7 +55,10 @@ pub fn orphans_page(orphans: &[OrphanView], graph: &OrphanGraph) -> String {
         section class="page-head" {
             h1 { "Orphans" }
             p class="sub" {
-                span class="stat stat-open" { b { (orphans.len()) } " orphan(s)" }
+                span class="stat stat-open" {
+                    @if more { "the first " }
+                    b { (orphans.len()) } " orphan(s)"
+                }
                 @for (kind, n) in &by_kind {
                     span class="stat" { (kind_badge(kind)) " " (n) }
                 }
@@ -64,6 +71,12 @@ pub fn orphans_page(orphans: &[OrphanView], graph: &OrphanGraph) -> String {
                 p class="empty card" { "No orphans." } "\n"
             } @else {
                 (orphan_table(orphans))
+            }
+            @if more {
+                p class="note card" {
+                    "More orphans follow the first " (orphans.len()) ": page through them with "
+                    code { "GET /v1/orphans?after=" } " (the " code { "next" } " of each page)."
+                } "\n"
             }
         } "\n"
         section id="graph" {

@@ -255,6 +255,11 @@ pub use history::{
     HISTORY_FORMAT, decode_flap_episode, decode_occurrence, encode_flap_episode, encode_occurrence,
     history_key_bytes,
 };
+mod dropped_orphans;
+pub use dropped_orphans::{
+    DROPPED_ORPHAN_ROW_FORMAT, DroppedOrphanKey, decode_dropped_orphan_row, dropped_orphan_key,
+    dropped_orphan_key_bytes, encode_dropped_orphan_row, kind_code,
+};
 mod incident_bodies;
 pub use incident_bodies::{BODY_ROW_FORMAT, body_key_bytes, decode_body_row, encode_body_row};
 mod timeline_rows;

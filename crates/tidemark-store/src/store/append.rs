@@ -10,6 +10,7 @@ use redb::{ReadableTable, WriteTransaction};
 use serde::Serialize;
 use tidemark_core::Timestamp;
 
+use super::dropped_orphans::write_dropped_orphans;
 use super::history_tables::{HistoryTables, fold_read_history_cleanly, take_history_fault};
 use super::incident_bodies::write_incident_records;
 use super::index::{FilterIndexes, index_event};
@@ -371,6 +372,8 @@ impl Store {
             // And the incidents it left not open, with their timeline entries (ADR 0006 steps
             // 3 and 4).
             write_incident_records(&txn, &mut state.projections, state.last_seq)?;
+            // And the orphans of the traces it dropped (ADR 0006 step 5).
+            write_dropped_orphans(&txn, &mut state.projections)?;
         }
         self.write_checkpoint(&txn, state)?;
         if self.snapshot_due(state) {

@@ -47,8 +47,10 @@ use tidemark_core::flaps::{FlapDetector, FlapEpisode};
 
 use tidemark_core::incident_bodies::{BodyRow, IncidentBodyReader};
 use tidemark_core::incidents::IncidentEntry;
+use tidemark_core::orphans::{DroppedOrphanReader, OrphanOrder, OrphanView};
 use tidemark_core::timeline_rows::IncidentEntryReader;
 
+use super::dropped_orphans::{DroppedOrphanTable, visit_dropped_orphans};
 use super::incident_bodies::{BodyReads, BodyTables, ReadBodyTables};
 use super::incident_rows::{EntryKey, EntryReads, EntryTable};
 use super::{DbSlot, Store};
@@ -157,6 +159,8 @@ pub(crate) struct HistoryTableReader {
     incident_entries: Option<EntryTable<ReadOnlyTable<EntryKey, &'static [u8]>>>,
     /// Written-out incidents (`incident_bodies.rs`).
     incident_bodies: Option<ReadBodyTables>,
+    /// The orphans of dropped traces (`dropped_orphans.rs`).
+    dropped_orphans: Option<DroppedOrphanTable>,
 }
 
 impl std::fmt::Debug for HistoryTableReader {
@@ -166,6 +170,7 @@ impl std::fmt::Debug for HistoryTableReader {
             .field("flap_episodes", &self.flap_episodes.is_some())
             .field("incident_entries", &self.incident_entries.is_some())
             .field("incident_bodies", &self.incident_bodies.is_some())
+            .field("dropped_orphans", &self.dropped_orphans.is_some())
             .finish()
     }
 }
@@ -234,6 +239,7 @@ impl HistoryTableReader {
                 (Some(bodies), Some(openings)) => Some(BodyTables::over(bodies, openings)),
                 _ => None,
             },
+            dropped_orphans: open_listed(txn, Table::DroppedOrphans, tables::DROPPED_ORPHANS)?,
         })
     }
 
@@ -589,6 +595,26 @@ impl IncidentBodyReader for StoreHistory {
             tables
                 .incident_bodies()
                 .in_opening_order(cluster, after, as_of, visit)
+        });
+    }
+}
+
+impl DroppedOrphanReader for StoreHistory {
+    fn dropped_orphans(
+        &self,
+        cluster: &str,
+        start: std::ops::Bound<&OrphanOrder>,
+        as_of: u64,
+        visit: &mut dyn FnMut(OrphanView) -> bool,
+    ) {
+        self.read(|tables| {
+            visit_dropped_orphans(
+                tables.dropped_orphans.as_ref(),
+                cluster,
+                start,
+                as_of,
+                visit,
+            )
         });
     }
 }

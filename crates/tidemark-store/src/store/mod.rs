@@ -47,6 +47,7 @@
 
 mod append;
 mod backup;
+mod dropped_orphans;
 mod event_streams;
 mod events;
 mod history_tables;

@@ -15,7 +15,7 @@ use super::index::FilterIndexes;
 use super::restore::decode_log;
 use super::restore::warn_restoring_whole;
 use super::snapshot_parts::{self, StoreParts};
-use super::upgrade::{upgrade_to_layout_2, upgrade_to_layout_4};
+use super::upgrade::{upgrade_to_layout_2, upgrade_to_layout_4, upgrade_to_layout_5};
 use super::{DbSlot, Handle, LiveState, Store, StoreConfig, write_txn};
 use crate::error::{OpenError, StorageFault};
 use crate::quarantine::{self, DropLog};
@@ -277,6 +277,13 @@ impl Store {
                 unreachable!("the slot holds the handle opened for writing above")
             };
             upgrade_to_layout_4(db, &path, &mut state)?;
+        }
+        if layout < tables::DROPPED_ORPHAN_ROWS_SINCE {
+            let guard = slot.read();
+            let Some(Handle::Write(db)) = &*guard else {
+                unreachable!("the slot holds the handle opened for writing above")
+            };
+            upgrade_to_layout_5(db, &path, &mut state)?;
         }
         tracing::info!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, walked_whole_file, "store opened");
         let mut store = Self::over_slot(slot, false, path, config, state);

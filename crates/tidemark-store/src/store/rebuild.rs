@@ -23,13 +23,16 @@ use tidemark_core::Projections;
 use tidemark_core::findings::SharedHistoryReader;
 
 use super::backup::copy_table_where;
+use super::dropped_orphans::write_dropped_orphans;
 use super::history_tables::{
     HistoryTables, StoreHistory, fold_read_history_cleanly, take_history_fault,
 };
 use super::incident_bodies::write_incident_records;
 use super::index::{FilterIndexes, index_event};
 use super::open::{CreateTables, open_database};
-use super::restore::{decode_log, replay_range, restore_latest_usable, restore_projections};
+use super::restore::{
+    decode_log, replay_range, restore_latest_usable, restore_projections, write_out_as_layout,
+};
 use super::scratch::{rebuild_scratch_path, remove_partial_rebuild};
 use super::{DbSlot, Handle, LiveState, Store, write_txn};
 use crate::codec;
@@ -109,7 +112,8 @@ fn derived_from_log(table: Table) -> bool {
         | Table::ClusterSnapshots
         | Table::IncidentEntries
         | Table::IncidentBodies
-        | Table::IncidentOpenings => true,
+        | Table::IncidentOpenings
+        | Table::DroppedOrphans => true,
     }
 }
 
@@ -191,6 +195,18 @@ fn copy_kept(
                 if let Some(open) = open_listed(source, table, tables::INCIDENT_BODIES)? {
                     let keep = |key: &redb::AccessGuard<'_, (&str, u64)>| key.value().1 <= base;
                     copy_table_where(&open, target, tables::INCIDENT_BODIES, keep, progress)?;
+                }
+            }
+            // The orphans of dropped traces judged up to the cut (a row's position written at is
+            // in its value; it is at or after the one judged at, in its key): those the
+            // snapshot at `base` still holds in memory are written again, under the same key,
+            // by the fold from `base`.
+            Table::DroppedOrphans => {
+                if let Some(open) = open_listed(source, table, tables::DROPPED_ORPHANS)? {
+                    let keep = |key: &redb::AccessGuard<'_, codec::DroppedOrphanKey<'_>>| {
+                        key.value().4 <= base
+                    };
+                    copy_table_where(&open, target, tables::DROPPED_ORPHANS, keep, progress)?;
                 }
             }
             Table::IncidentOpenings => {
@@ -392,14 +408,11 @@ impl Store {
             }
             return Err(error);
         }
-        // The incidents compared whole: a state restored and not yet written to may still hold
-        // closed incidents in memory that the rebuilt one holds in its tables.
-        let compared = |projections: &tidemark_core::Projections| {
-            let mut snapshot = projections.live_snapshot();
-            snapshot.incidents = projections.incidents().whole_snapshot();
-            snapshot
-        };
-        let state_unchanged = compared(&rebuilt.projections) == compared(&state.projections);
+        // Compared whole: a state restored and not yet written to may still hold closed
+        // incidents and dropped traces' orphans in memory that the rebuilt one holds in its
+        // tables.
+        let state_unchanged =
+            rebuilt.projections.whole_live_snapshot() == state.projections.whole_live_snapshot();
         let events = rebuilt.last_seq - from_snapshot.unwrap_or(0);
         *state = rebuilt;
         Ok(RebuildReport {
@@ -529,7 +542,7 @@ impl Store {
         rebuilt
             .projections
             .read_history_from(Arc::new(StoreHistory::over(&target_slot)), None);
-        rebuilt.projections.write_incidents_out();
+        write_out_as_layout(&mut rebuilt.projections, tables::STORE_FORMAT);
         drop(take_history_fault());
         loop {
             let guard = target_slot.read();
@@ -580,6 +593,7 @@ impl Store {
                 fold_read_history_cleanly()?;
                 HistoryTables::open(&txn)?.write(&rebuilt.projections.take_history_records())?;
                 write_incident_records(&txn, &mut rebuilt.projections, rebuilt.last_seq)?;
+                write_dropped_orphans(&txn, &mut rebuilt.projections)?;
             }
             txn.commit()?;
             drop(guard);
@@ -600,7 +614,7 @@ impl Store {
         };
         // Once swapped in, the new file is the store's: read through its slot.
         rebuilt.projections.read_history_from(history, None);
-        rebuilt.projections.write_incidents_out();
+        write_out_as_layout(&mut rebuilt.projections, tables::STORE_FORMAT);
         // The last commit.
         let txn = write_txn::begin(&target)?;
         if rebuilt.last_seq > rebuilt.snapshot_seq {

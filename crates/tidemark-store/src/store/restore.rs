@@ -451,11 +451,10 @@ impl Store {
         // incidents is written out with the first batch (`Projections::write_out_closed_incidents`).
         // Before layout 3, everything stays in memory (a read-write open upgrades it,
         // `store/open.rs`).
-        if layout >= tables::INCIDENT_ROWS_SINCE {
-            projections.write_incidents_out();
-        } else if layout >= tables::TIMELINE_ROWS_SINCE {
-            projections.write_timelines_out();
-        }
+        // Likewise, from layout 5 the orphans of traces a cluster drops go to
+        // `dropped_orphans` at the end of the cluster's next event, with those its part or the
+        // replay left in memory.
+        write_out_as_layout(&mut projections, layout);
         let quarantine = QuarantineTally::load(&txn)?;
         let (last_snapshot, part_positions) = match snapshot_seq {
             0 => (None, snapshot_parts::PartPositions::new()),
@@ -489,5 +488,20 @@ impl Store {
             skipped_snapshots,
             part_positions,
         })
+    }
+}
+
+/// Turns on what the live state of a store of `layout` writes out of its fold, as it closes or
+/// drops it: the timeline entries of incidents that are not open (layout 3), the incidents too
+/// (layout 4), the orphans of dropped traces (layout 5). Before layout 3 everything stays in
+/// memory.
+pub(super) fn write_out_as_layout(projections: &mut Projections, layout: i64) {
+    if layout >= tables::DROPPED_ORPHAN_ROWS_SINCE {
+        projections.write_dropped_orphans_out();
+    }
+    if layout >= tables::INCIDENT_ROWS_SINCE {
+        projections.write_incidents_out();
+    } else if layout >= tables::TIMELINE_ROWS_SINCE {
+        projections.write_timelines_out();
     }
 }

@@ -194,12 +194,14 @@ fn cut_before(txn: &WriteTransaction, cut: u64) -> Result<u64, StorageFault> {
             // cluster's clock, which the marks and late events after the cut are relative to.
             // A finding's history (its closed occurrences and ended flap episodes) is not in the
             // snapshot at the cut: its rows are the only copy of it, and keep being read; so
-            // are incidents' written-out timeline entries and the incidents written out.
+            // are incidents' written-out timeline entries, the incidents written out and the
+            // orphans of dropped traces.
             Table::FindingOccurrences
             | Table::FindingFlapEpisodes
             | Table::IncidentEntries
             | Table::IncidentBodies
             | Table::IncidentOpenings
+            | Table::DroppedOrphans
             | Table::ClusterClock
             | Table::Ids
             | Table::Quarantine

@@ -218,3 +218,23 @@ pub(super) fn upgrade_to_layout_4(
     tracing::warn!(path = %path.display(), entries = entries.len(), incidents = incidents.len(), "store upgraded to layout 4: closed incidents and their timelines moved to their own tables");
     Ok(())
 }
+
+/// Upgrades the store of `db` from layout 4 (or an earlier one just upgraded to it) to layout 5
+/// (ADR 0006, step 5: the orphans of dropped traces in `dropped_orphans`, which the open has
+/// created), given its live state `state`: from then on the live state writes them out. What
+/// its snapshots hold of them is written out by the first event of their cluster (the parts
+/// of the clusters are read as they are needed, so the upgrade reads none). Cheap: it writes the
+/// layout only.
+pub(super) fn upgrade_to_layout_5(
+    db: &Database,
+    path: &Path,
+    state: &mut super::LiveState,
+) -> Result<(), OpenError> {
+    state.projections.write_dropped_orphans_out();
+    let txn = write_txn::begin(db)?;
+    txn.open_table(tables::META)?
+        .insert(tables::FORMAT, tables::DROPPED_ORPHAN_ROWS_SINCE)?;
+    txn.commit()?;
+    tracing::warn!(path = %path.display(), "store upgraded to layout 5: the orphans of dropped traces move to their own table");
+    Ok(())
+}

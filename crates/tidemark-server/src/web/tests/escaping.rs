@@ -36,7 +36,7 @@ fn user_text_is_escaped_everywhere() {
         incident_html(),
         finding_page(&finding()),
         incidents_page(&other_incidents(), 200),
-        orphans_page(&orphan_list, &graph),
+        orphans_page(&orphan_list, false, &graph),
         not_found_page(SCRIPT),
     ];
     for html in &pages {
@@ -197,7 +197,7 @@ fn hostile_pages() -> Vec<String> {
         incident_page(&incident, &timeline, &lanes, 200),
         incidents_page(&list, 200),
         finding_page(&finding),
-        orphans_page(&orphan_list, &graph),
+        orphans_page(&orphan_list, false, &graph),
         not_found_page(HOSTILE),
     ]
 }

@@ -686,8 +686,11 @@ fn a_finding_page_shows_its_part_of_the_history_and_links_both_ways() {
 #[test]
 fn orphans_page_draws_the_graph_or_lists_only() {
     let (orphan_list, graph) = orphans();
-    let html = orphans_page(&orphan_list, &graph);
+    let html = orphans_page(&orphan_list, false, &graph);
     assert_eq!(html.matches("<tr class=\"orphan ").count(), 2);
+    assert!(!html.contains("More orphans follow"));
+    let more = orphans_page(&orphan_list, true, &graph);
+    assert!(more.contains("More orphans follow the first 2"), "{more}");
     assert_eq!(html.matches(" data-uid=").count(), 5);
     assert_eq!(html.matches("class=\"node node-orphan").count(), 1);
     assert_eq!(html.matches("class=\"edge edge-uses\"").count(), 2);
@@ -700,7 +703,7 @@ fn orphans_page_draws_the_graph_or_lists_only() {
     big.nodes = (0..301)
         .map(|i| node(&format!("u-{i:03}"), "Pod", &format!("p{i}"), None))
         .collect();
-    let html = orphans_page(&orphan_list, &big);
+    let html = orphans_page(&orphan_list, false, &big);
     assert!(!html.contains("<svg class=\"graph\""));
     assert!(html.contains("more than the 300 this page draws"));
 }
@@ -714,7 +717,7 @@ fn empty_inputs_render() {
     let html = incident_page(&bare, &[], &[], 0);
     assert_well_formed(&html);
     assert!(html.contains("No events."));
-    let html = orphans_page(&[], &OrphanGraph::default());
+    let html = orphans_page(&[], false, &OrphanGraph::default());
     assert_well_formed(&html);
 }
 
@@ -723,8 +726,8 @@ fn same_input_same_bytes() {
     assert_eq!(incident_html(), incident_html());
     let (orphan_list, graph) = orphans();
     assert_eq!(
-        orphans_page(&orphan_list, &graph),
-        orphans_page(&orphan_list, &graph)
+        orphans_page(&orphan_list, false, &graph),
+        orphans_page(&orphan_list, false, &graph)
     );
     assert_eq!(finding_page(&finding()), finding_page(&finding()));
 }
@@ -738,7 +741,7 @@ fn writes_previews_for_people() {
         ("incident.html", incident_html()),
         ("incidents.html", incidents_page(&other_incidents(), 200)),
         ("finding.html", finding_page(&finding())),
-        ("orphans.html", orphans_page(&orphan_list, &graph)),
+        ("orphans.html", orphans_page(&orphan_list, false, &graph)),
         ("not-found.html", not_found_page("no incident \"INC-404\"")),
     ] {
         let _ = std::fs::write(dir.join(name), html);
