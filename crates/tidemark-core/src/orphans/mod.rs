@@ -38,15 +38,18 @@
 //!   cluster clock at evaluation and `since_seq` the event that triggered it.
 //!
 //! - **Retention**: a judged trace quiet for `span_retention_secs` of the cluster's clock leaves
-//!   memory (the orphans it showed stay listed). A span of a trace memory does not hold starts a
-//!   trace of its own, judged alone; when its `start` is older than the retention it is counted
-//!   as a late span ([`OrphanProjection::late_spans`]).
+//!   memory; the orphans it showed are final (never withdrawn, written out by the live state of
+//!   a store: `dropped`). A span of a trace memory does not hold starts a trace of its own,
+//!   judged alone, whose orphans are listed beside those of a dropped trace of the same id
+//!   (told apart by `since_seq`, [`OrphanOrder`]); when its `start` is older than the retention
+//!   it is counted as a late span ([`OrphanProjection::late_spans`]).
 //!
 //! Outputs are sorted; hash maps are internal indexes only.
 //!
 //! Per cluster the state is two independent parts sharing the cluster's clock: the resource
 //! graph (`graph`, its candidates found by `candidates`, exported by `export`) and the span forest
-//! (`spans`). Each owns its part of the snapshot.
+//! (`spans`). Each owns its part of the snapshot. Lists are built page by page (`page`), the
+//! orphans in memory merged with the rows of dropped traces' orphans (`dropped`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
