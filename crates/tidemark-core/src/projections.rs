@@ -101,11 +101,12 @@ impl Projections {
             .collect()
     }
 
-    /// A serializable copy of the whole state, in a deterministic order.
+    /// A serializable copy of the whole state, in a deterministic order (what was written out
+    /// read back in: every incident, every orphan of a dropped trace).
     pub fn snapshot(&self) -> ProjectionsSnapshot {
         ProjectionsSnapshot {
             findings: self.findings.snapshot(),
-            orphans: self.orphans.snapshot(),
+            orphans: self.orphans.whole_snapshot(),
             incidents: self.incidents.whole_snapshot(),
         }
     }

@@ -135,7 +135,7 @@ fn orphans_of_dropped_traces_live_in_their_table_and_read_as_the_fold_lists_them
     );
     // Memory holds the present: the snapshot's orphans are of traces it holds.
     store.snapshot_now().unwrap();
-    let snapshot = store.projection_snapshot();
+    let snapshot = store.read(|p| p.live_snapshot());
     let mut kept = 0;
     for cluster in &snapshot.orphans.clusters {
         let held: Vec<&str> = cluster
