@@ -223,8 +223,8 @@ pub struct CycleCompleted {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FindingObservation {
-    /// Identifies the finding within its cluster; must be stable across cycles.
-    #[schemars(length(min = 1))]
+    /// Identifies the finding within its cluster; stable across cycles; not `alert:...` (alerts').
+    #[schemars(length(min = 1), extend("not" = {"pattern": "^alert:"}))]
     pub check_key: String,
     /// The check category that produced it.
     #[schemars(length(min = 1))]
@@ -244,6 +244,10 @@ pub struct FindingObservation {
     #[serde(default)]
     pub informational: bool,
 }
+
+/// The check keys of alerts start with this (`alert:<name>:<fingerprint>`, ADR 0007): a
+/// `cycle.completed` observation may not use it (new input; the JSON Schema says the same).
+pub const ALERT_KEY_PREFIX: &str = "alert:";
 
 /// How a finding was resolved from outside the sweep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

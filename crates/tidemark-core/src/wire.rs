@@ -11,7 +11,9 @@ use std::fmt;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::event::{CURRENT_SCHEMA, Event, EventId, EventType, ManualResolutionKind, Payload};
+use crate::event::{
+    ALERT_KEY_PREFIX, CURRENT_SCHEMA, Event, EventId, EventType, ManualResolutionKind, Payload,
+};
 use crate::settings::{MAX_FLAP_WINDOW_SECS, MAX_SPAN_RETENTION_SECS};
 use crate::timestamp::{Timestamp, TimestampError};
 
@@ -184,7 +186,9 @@ fn salvage_id(json: &str) -> Option<String> {
 /// earlier version accepted (a stream that replicas follow, a log file replayed) must still be
 /// read, and the fold reads its value with the limit. Limits added so far:
 /// `settings.changed`'s `flap_window_secs` at most
-/// [`MAX_FLAP_WINDOW_SECS`](crate::settings::MAX_FLAP_WINDOW_SECS).
+/// [`MAX_FLAP_WINDOW_SECS`](crate::settings::MAX_FLAP_WINDOW_SECS), and `span_retention_secs`
+/// likewise; a `cycle.completed` observation's key not starting with
+/// [`ALERT_KEY_PREFIX`] (reserved for alerts, ADR 0007).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Contract {
@@ -354,6 +358,15 @@ fn validate_payload(payload: &Payload, contract: Contract) -> Result<(), FieldPr
             all_non_empty(&cycle.categories, "categories")?;
             for (i, f) in cycle.findings.iter().enumerate() {
                 non_empty(&f.check_key, || format!("findings[{i}].check_key"))?;
+                if contract == Contract::NewInput && f.check_key.starts_with(ALERT_KEY_PREFIX) {
+                    return Err((
+                        format!("findings[{i}].check_key"),
+                        DecodeProblem::Invalid(format!(
+                            "keys starting with {ALERT_KEY_PREFIX:?} are reserved for alerts \
+                             (alert.fired / alert.resolved): choose another key"
+                        )),
+                    ));
+                }
                 non_empty(&f.category, || format!("findings[{i}].category"))?;
                 non_empty(&f.title, || format!("findings[{i}].title"))?;
                 if let Some(r) = &f.resource {

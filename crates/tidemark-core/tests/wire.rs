@@ -300,3 +300,38 @@ fn a_span_retention_above_thirty_days_is_refused_naming_the_limit() {
     // No log holds a larger one (the field is new): refused from logs too.
     assert!(decode_event_under(&event(2_592_001), Contract::Logged).is_err());
 }
+
+#[test]
+fn a_cycle_observation_keyed_like_an_alert_is_refused_and_the_schema_agrees() {
+    let event = |key: &str| {
+        format!(
+            r#"{{"id":"c1","schema":1,"type":"cycle.completed","time":"2026-03-02T14:03:53Z","source":"probe","cluster":"c1","data":{{"cycle":"k","categories":["pods"],"findings":[{{"check_key":"{key}","category":"pods","severity":"error","title":"t"}}]}}}}"#
+        )
+    };
+    // Reserved for alerts (ADR 0007): `alert:` starts the key of every alert.
+    let msg = error_of(&event("alert:KubePodCrashLooping:5b1531d93a0a490e"));
+    assert!(
+        msg.contains("field `data.findings[0].check_key`: keys starting with \"alert:\" are reserved for alerts"),
+        "{msg}"
+    );
+    // Elsewhere in the key, or in another case, it is an ordinary key.
+    for fine in ["pods:alert:x", "Alert:x", "alert", "alerts:x"] {
+        assert!(decode_event(&event(fine)).is_ok(), "{fine}");
+    }
+    // A record of a log an earlier version accepted is still read.
+    assert!(decode_event_under(&event("alert:x"), Contract::Logged).is_ok());
+    // The JSON Schema says the same.
+    let schema: serde_json::Value = serde_json::from_str(
+        &tidemark_core::schema::event_schema_file(tidemark_core::EventType::CycleCompleted),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for (key, valid) in [
+        ("alert:x", false),
+        ("pods:alert:x", true),
+        ("Alert:x", true),
+    ] {
+        let instance: serde_json::Value = serde_json::from_str(&event(key)).unwrap();
+        assert_eq!(validator.is_valid(&instance), valid, "{key}");
+    }
+}
