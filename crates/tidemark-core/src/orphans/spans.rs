@@ -53,6 +53,26 @@ pub(super) struct SpanForest {
     late_spans: u64,
 }
 
+/// Removes from `orphans` those of trace `trace_id` (both kinds) and answers them, by key: what
+/// a span arriving for its evaluated trace withdraws, and what dropping it makes final.
+fn take_orphans_of(orphans: &mut BTreeMap<Key, OrphanView>, trace_id: &str) -> Vec<OrphanView> {
+    let mut taken = Vec::new();
+    for kind in [OrphanKind::OrphanSpan, OrphanKind::RootlessTrace] {
+        let first = Key {
+            kind,
+            a: trace_id.to_owned(),
+            b: String::new(),
+        };
+        let keys: Vec<Key> = orphans
+            .range(first..)
+            .take_while(|(k, _)| k.kind == kind && k.a == trace_id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        taken.extend(keys.iter().filter_map(|key| orphans.remove(key)));
+    }
+    taken
+}
+
 /// Seconds as a signed offset for [`Timestamp::plus_secs`].
 fn secs(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
@@ -80,22 +100,7 @@ impl SpanForest {
             trace.evaluated = false;
             self.judged
                 .remove(&(trace.last_time, span.trace_id.clone()));
-            let from = |kind| Key {
-                kind,
-                a: span.trace_id.clone(),
-                b: String::new(),
-            };
-            for kind in [OrphanKind::OrphanSpan, OrphanKind::RootlessTrace] {
-                let doomed: Vec<Key> = self
-                    .orphans
-                    .range(from(kind)..)
-                    .take_while(|(k, _)| k.kind == kind && k.a == span.trace_id)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for key in doomed {
-                    self.orphans.remove(&key);
-                }
-            }
+            take_orphans_of(&mut self.orphans, &span.trace_id);
         } else if !trace.spans.is_empty() {
             self.pending
                 .remove(&(trace.last_time, span.trace_id.clone()));
@@ -192,22 +197,8 @@ impl SpanForest {
             }
             let (_, trace_id) = self.judged.pop_first().expect("just looked");
             self.traces.remove(&trace_id);
-            for kind in [OrphanKind::OrphanSpan, OrphanKind::RootlessTrace] {
-                let first = Key {
-                    kind,
-                    a: trace_id.clone(),
-                    b: String::new(),
-                };
-                let keys: Vec<Key> = self
-                    .orphans
-                    .range(first..)
-                    .take_while(|(k, _)| k.kind == kind && k.a == trace_id)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for key in keys {
-                    let orphan = self.orphans.remove(&key).expect("just listed");
-                    self.dropped.insert(OrphanOrder::of(&orphan), orphan);
-                }
+            for orphan in take_orphans_of(&mut self.orphans, &trace_id) {
+                self.dropped.insert(OrphanOrder::of(&orphan), orphan);
             }
         }
     }
