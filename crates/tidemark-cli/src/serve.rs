@@ -106,6 +106,17 @@ pub struct ServeArgs {
     /// Retry-After).
     #[arg(long, default_value_t = 5, value_name = "SECONDS")]
     pub time_travel_wait: u64,
+    /// Alertmanager webhooks: a firing alert is stored at most once per this many seconds of
+    /// receive time (its re-send bucket), so Alertmanager's re-sends (every `repeat_interval`)
+    /// tell Tidemark it is still firing without flooding the log. Keep it below
+    /// `repeat_interval`, or re-sends land in one bucket and an alert can look stale.
+    #[arg(
+        long,
+        default_value_t = tidemark_core::alertmanager::DEFAULT_RESEND_BUCKET_SECS,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub alert_resend_bucket_secs: u64,
     /// With --nats: /readyz answers 503 while the replica is more than this many events behind.
     #[arg(long, default_value_t = 1_000, value_name = "EVENTS")]
     pub max_lag: u64,
@@ -212,6 +223,10 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             body_read_timeout: Duration::from_secs(args.body_read_timeout),
             max_connections: args.max_connections,
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        },
+        bridge: tidemark_core::alertmanager::BridgeConfig {
+            resend_bucket_secs: args.alert_resend_bucket_secs,
+            ..tidemark_core::alertmanager::BridgeConfig::default()
         },
         ..ServerConfig::default()
     };

@@ -1,8 +1,9 @@
 //! The Alertmanager webhook bridge: a version 4 payload becomes `alert.fired` / `alert.resolved`.
 //!
-//! Pure: no IO and no clock. An event's `time` is the alert's `startsAt` when it fired and its
-//! `endsAt` when it resolved. The HTTP route (`POST /v1/bridges/alertmanager`) lives elsewhere;
-//! this module only translates bytes into events.
+//! Pure: no IO and no clock: the route passes in when it received the webhook. An event's
+//! `time` is that receive time when the alert fired (its `startsAt` stays in `data`) and its
+//! `endsAt` when it resolved. The HTTP route (`POST /v1/bridges/alertmanager`) lives
+//! elsewhere; this module only translates bytes into events.
 //!
 //! # Rules
 //!
@@ -21,11 +22,15 @@
 //!   `endsAt` for firing alerts; it is ignored and not even read). `status: "resolved"` gives
 //!   `alert.resolved` with `ends_at` = `endsAt`, which must then be a real time (not missing and
 //!   not Go's zero time `0001-01-01T00:00:00Z`).
-//! - Event id: `am-` followed by 16 hex digits of FNV-1a 64 over the fingerprint, the status and
-//!   `startsAt` (normalized to UTC, so offsets and trailing zeros do not matter), separated by the
-//!   byte `0xff`, which never occurs in UTF-8. A re-sent webhook therefore gives the same ids and
-//!   is stored once; the same alert's resolution, or a new firing of it (a new `startsAt`), gets
-//!   a new id.
+//! - Event id: `am-` followed by 16 hex digits of FNV-1a 64 over the fingerprint, the status,
+//!   `startsAt` (normalized to UTC, so offsets and trailing zeros do not matter) and, for a
+//!   firing alert, the re-send bucket: the receive time in whole seconds divided by
+//!   [`BridgeConfig::resend_bucket_secs`] (rounded down), in decimal; separated by the byte
+//!   `0xff`, which never occurs in UTF-8. So a webhook retried within a bucket is stored once,
+//!   while Alertmanager's re-sends of a firing alert (every `repeat_interval`) reach the log at
+//!   most once per alert per bucket: the log learns that the alert is still being notified (ADR
+//!   0007, staleness) without a flood. A resolution has no bucket: however often it is re-sent,
+//!   it is stored once; a new firing of the alert (a new `startsAt`) gets a new id.
 //! - Fingerprint: the alert's `fingerprint`; when it is missing, null or blank, it is computed
 //!   from the alert's labels exactly as Alertmanager does ([`label_fingerprint`]: FNV-1a 64 over
 //!   the labels sorted by name, each name and value followed by `0xff`, 16 lowercase hex digits).
@@ -69,7 +74,14 @@ pub struct BridgeConfig {
     pub cluster_label: String,
     /// The events' `source` (`alertmanager`).
     pub source: String,
+    /// Seconds of one re-send bucket: a firing alert is stored at most once per bucket of
+    /// receive time (3,600: an hour; at least 1).
+    pub resend_bucket_secs: u64,
 }
+
+/// The default re-send bucket: an hour, a quarter of Alertmanager's default `repeat_interval`
+/// (4 h), so every re-send of a firing alert reaches the log.
+pub const DEFAULT_RESEND_BUCKET_SECS: u64 = 3_600;
 
 impl Default for BridgeConfig {
     /// `cluster_label` `cluster`, `source` `alertmanager`, `default_cluster` `default`.
@@ -78,6 +90,7 @@ impl Default for BridgeConfig {
             default_cluster: "default".to_owned(),
             cluster_label: "cluster".to_owned(),
             source: "alertmanager".to_owned(),
+            resend_bucket_secs: DEFAULT_RESEND_BUCKET_SECS,
         }
     }
 }
@@ -228,14 +241,19 @@ impl Status {
 }
 
 /// One event per alert, in payload order, or the first alert's error (with its path in the
-/// payload, `alerts[2].startsAt`). Event ids are deterministic: the same alert (fingerprint,
-/// status, startsAt) always gets the same id, so a re-sent webhook is stored once (the store
-/// dedupes by id).
+/// payload, `alerts[2].startsAt`), for a webhook received at `received_at`. Event ids are
+/// deterministic: the same alert (fingerprint, status, startsAt, and for a firing one the
+/// re-send bucket of `received_at`) always gets the same id, so a re-sent webhook is stored
+/// once (the store dedupes by id).
 ///
 /// See the [module documentation](self) for every rule; [`translate_each`] keeps going past an
 /// alert that cannot be translated.
-pub fn translate(body: &[u8], config: &BridgeConfig) -> Result<Vec<Event>, WebhookError> {
-    translate_each(body, config)?
+pub fn translate(
+    body: &[u8],
+    config: &BridgeConfig,
+    received_at: Timestamp,
+) -> Result<Vec<Event>, WebhookError> {
+    translate_each(body, config, received_at)?
         .into_iter()
         .map(|alert| {
             let index = alert.index;
@@ -248,14 +266,21 @@ pub fn translate(body: &[u8], config: &BridgeConfig) -> Result<Vec<Event>, Webho
 }
 
 /// Each alert of a payload on its own, in payload order: its event, or why it cannot become one,
-/// with its bytes as received. Fails as a whole only when the payload is not a version 4 webhook
-/// (or the configuration cannot produce valid events).
+/// with its bytes as received, for a webhook received at `received_at`. Fails as a whole only
+/// when the payload is not a version 4 webhook (or the configuration cannot produce valid
+/// events).
 pub fn translate_each<'a>(
     body: &'a [u8],
     config: &BridgeConfig,
+    received_at: Timestamp,
 ) -> Result<Vec<AlertTranslation<'a>>, WebhookError> {
     if config.source.trim().is_empty() {
         return Err(WebhookError::Config("`source` must not be blank"));
+    }
+    if config.resend_bucket_secs == 0 {
+        return Err(WebhookError::Config(
+            "`resend_bucket_secs` must be at least 1",
+        ));
     }
     if config.cluster_label.is_empty() {
         return Err(WebhookError::Config("`cluster_label` must not be empty"));
@@ -309,7 +334,7 @@ pub fn translate_each<'a>(
                 Some(raw) => Cow::Borrowed(raw[index].get()),
                 None => Cow::Owned(alert.to_string()),
             },
-            result: translate_alert(alert, &common_labels, config),
+            result: translate_alert(alert, &common_labels, config, received_at),
         })
         .collect())
 }
@@ -331,6 +356,7 @@ fn translate_alert(
     alert: &Value,
     common_labels: &BTreeMap<String, String>,
     config: &BridgeConfig,
+    received_at: Timestamp,
 ) -> Result<TranslatedAlert, WebhookError> {
     let path = |field: &str| format!("{ALERT_ROOT}.{field}");
     let Value::Object(alert) = alert else {
@@ -418,8 +444,12 @@ fn translate_alert(
     let name_derived = given_name.is_none();
     let name = given_name.unwrap_or_else(|| derived_name(&fingerprint));
     let severity = map_severity(labels.get("severity").map(String::as_str));
-    let id = event_id(&fingerprint, status, starts_at);
-    let time = ends_at.unwrap_or(starts_at);
+    let bucket = (status == Status::Firing).then(|| {
+        let secs = received_at.unix_nanos().div_euclid(1_000_000_000);
+        secs.div_euclid(i64::try_from(config.resend_bucket_secs).unwrap_or(i64::MAX))
+    });
+    let id = event_id(&fingerprint, status, starts_at, bucket);
+    let time = ends_at.unwrap_or(received_at);
     let data = Alert {
         fingerprint,
         name: name.clone(),
@@ -475,14 +505,24 @@ pub fn label_fingerprint(labels: &BTreeMap<String, String>) -> String {
     format!("{:016x}", hash.finish())
 }
 
-/// The id of the event for an alert: `am-` + FNV-1a 64 of fingerprint, status and start time.
-fn event_id(fingerprint: &str, status: Status, starts_at: Timestamp) -> String {
+/// The id of the event for an alert: `am-` + FNV-1a 64 of fingerprint, status, start time and
+/// (a firing alert's) re-send bucket.
+fn event_id(
+    fingerprint: &str,
+    status: Status,
+    starts_at: Timestamp,
+    bucket: Option<i64>,
+) -> String {
     let mut hash = Fnv1a64::new();
     hash.write(fingerprint.as_bytes());
     hash.write(&[SEPARATOR]);
     hash.write(status.as_str().as_bytes());
     hash.write(&[SEPARATOR]);
     hash.write(starts_at.to_rfc3339().as_bytes());
+    if let Some(bucket) = bucket {
+        hash.write(&[SEPARATOR]);
+        hash.write(bucket.to_string().as_bytes());
+    }
     format!("am-{:016x}", hash.finish())
 }
 

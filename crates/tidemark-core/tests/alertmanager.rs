@@ -18,7 +18,13 @@ fn config() -> BridgeConfig {
         default_cluster: "homelab".into(),
         cluster_label: "cluster".into(),
         source: "alertmanager".into(),
+        resend_bucket_secs: 3_600,
     }
+}
+
+/// When the bridge received the webhooks of these tests (an hour's bucket starts at it).
+fn received() -> Timestamp {
+    ts("2026-03-02T14:05:00Z")
 }
 
 fn ts(text: &str) -> Timestamp {
@@ -76,7 +82,7 @@ fn payload() -> Value {
 }
 
 fn run(body: &Value) -> Result<Vec<Event>, WebhookError> {
-    translate(body.to_string().as_bytes(), &config())
+    translate(body.to_string().as_bytes(), &config(), received())
 }
 
 fn alert(event: &Event) -> &Alert {
@@ -96,7 +102,9 @@ fn assert_wire_valid(events: &[Event]) {
 }
 
 fn error_text(body: &[u8]) -> String {
-    translate(body, &config()).unwrap_err().to_string()
+    translate(body, &config(), received())
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -109,7 +117,11 @@ fn firing_and_resolved_alerts_become_two_events() {
     assert_eq!(fired.event_type(), EventType::AlertFired);
     assert_eq!(fired.cluster, "studio");
     assert_eq!(fired.source, "alertmanager");
-    assert_eq!(fired.time, ts("2026-03-02T14:03:53.112Z"));
+    assert_eq!(
+        fired.time,
+        received(),
+        "a firing alert's time is when it was received"
+    );
     let a = alert(fired);
     assert_eq!(a.name, "AgentBrunoPodCrashLooping");
     assert_eq!(a.fingerprint, "c4b2a1f0e9d8c7b6");
@@ -148,7 +160,7 @@ fn ids_are_deterministic_and_keyed_by_fingerprint_status_and_start() {
     reformatted["alerts"][0]["endsAt"] = json!("2026-03-02T19:00:00Z");
     reformatted["alerts"][0]["annotations"]["summary"] = json!("reworded");
     let pretty = serde_json::to_vec_pretty(&reformatted).unwrap();
-    let again = translate(&pretty, &config()).unwrap();
+    let again = translate(&pretty, &config(), received()).unwrap();
     assert_eq!(again[0].id, base[0].id);
     assert_eq!(again[1].id, base[1].id);
 
@@ -209,7 +221,7 @@ fn cluster_comes_from_the_alert_then_common_labels_then_the_default() {
         cluster_label: "k8s_cluster".into(),
         ..config()
     };
-    let events = translate(body.to_string().as_bytes(), &cfg).unwrap();
+    let events = translate(body.to_string().as_bytes(), &cfg, received()).unwrap();
     assert_eq!(events[0].cluster, "edge-1");
     assert_eq!(events[1].cluster, "homelab");
 
@@ -218,7 +230,7 @@ fn cluster_comes_from_the_alert_then_common_labels_then_the_default() {
         default_cluster: String::new(),
         ..cfg
     };
-    let err = translate(body.to_string().as_bytes(), &cfg).unwrap_err();
+    let err = translate(body.to_string().as_bytes(), &cfg, received()).unwrap_err();
     assert!(
         err.to_string().contains("alerts[1].labels.k8s_cluster"),
         "{err}"
@@ -322,7 +334,7 @@ fn an_alert_without_a_name_gets_one_derived_from_its_fingerprint() {
     );
     assert_eq!(run(&body).unwrap(), events, "deterministic");
     let text = body.to_string();
-    let each = translate_each(text.as_bytes(), &config()).unwrap();
+    let each = translate_each(text.as_bytes(), &config(), received()).unwrap();
     let derived: Vec<bool> = each
         .iter()
         .map(|a| a.result.as_ref().unwrap().name_derived)
@@ -342,7 +354,7 @@ fn each_alert_is_translated_on_its_own_with_its_bytes_as_received() {
         {"status":"firing","labels":{"alertname":"A","cluster":"c"},"startsAt":"2026-03-02T14:00:00Z"},
         {"status":"firing", "labels":{"alertname":"Old"},"startsAt":"1500-01-01T00:00:00Z"},
         {"status":"firing","labels":{"alertname":"B"},"startsAt":"2026-03-02T14:00:00Z"}]}"#;
-    let each = translate_each(text.as_bytes(), &config()).unwrap();
+    let each = translate_each(text.as_bytes(), &config(), received()).unwrap();
     assert_eq!(each.len(), 3);
     assert!(each[0].result.is_ok() && each[2].result.is_ok());
     assert_eq!(each[1].index, 1);
@@ -361,17 +373,17 @@ fn each_alert_is_translated_on_its_own_with_its_bytes_as_received() {
         r#"{"status":"firing","labels":{"alertname":"A","cluster":"c"},"startsAt":"2026-03-02T14:00:00Z"},"#,
         "",
     );
-    let each_moved = translate_each(moved.as_bytes(), &config()).unwrap();
+    let each_moved = translate_each(moved.as_bytes(), &config(), received()).unwrap();
     assert_eq!(
         each_moved[0].result.as_ref().unwrap_err().to_string(),
         error
     );
-    let whole = translate(text.as_bytes(), &config())
+    let whole = translate(text.as_bytes(), &config(), received())
         .unwrap_err()
         .to_string();
     assert!(whole.starts_with("field `alerts[1].startsAt`: "), "{whole}");
     // Not an alert object at all.
-    let each = translate_each(br#"{"version":"4","alerts":[7]}"#, &config()).unwrap();
+    let each = translate_each(br#"{"version":"4","alerts":[7]}"#, &config(), received()).unwrap();
     assert_eq!(each[0].raw, "7");
     assert_eq!(
         each[0].result.as_ref().unwrap_err().to_string(),
@@ -381,6 +393,7 @@ fn each_alert_is_translated_on_its_own_with_its_bytes_as_received() {
     let each = translate_each(
         br#"{"version":"4","alerts":[1,2],"alerts":[ 3 ]}"#,
         &config(),
+        received(),
     )
     .unwrap();
     assert_eq!((each.len(), each[0].raw.as_ref()), (1, "3"));
@@ -513,9 +526,60 @@ fn errors_are_typed() {
         ..config()
     };
     assert!(matches!(
-        translate(payload().to_string().as_bytes(), &cfg),
+        translate(payload().to_string().as_bytes(), &cfg, received()),
         Err(WebhookError::Config(_))
     ));
+    let cfg = BridgeConfig {
+        resend_bucket_secs: 0,
+        ..config()
+    };
+    assert!(matches!(
+        translate(payload().to_string().as_bytes(), &cfg, received()),
+        Err(WebhookError::Config(_))
+    ));
+}
+
+/// ADR 0007: a firing alert re-sent within one bucket of receive time is stored once; each
+/// new bucket stores it again, stamped with when it arrived; a resolution is stored once
+/// whenever it comes.
+#[test]
+fn a_firing_alerts_resends_reach_the_log_once_per_bucket() {
+    let body = payload().to_string();
+    let at = |text: &str| translate(body.as_bytes(), &config(), ts(text)).unwrap();
+    let first = at("2026-03-02T14:05:00Z");
+    let retried = at("2026-03-02T14:59:59.999Z");
+    let next_bucket = at("2026-03-02T15:00:00Z");
+    let repeat_interval = at("2026-03-02T18:05:00Z");
+    assert_eq!(first[0].id, retried[0].id, "the same hour: a duplicate");
+    assert_eq!(retried[0].time, ts("2026-03-02T14:59:59.999Z"));
+    assert_ne!(first[0].id, next_bucket[0].id);
+    assert_ne!(next_bucket[0].id, repeat_interval[0].id);
+    assert_eq!(repeat_interval[0].time, ts("2026-03-02T18:05:00Z"));
+    assert_eq!(
+        alert(&repeat_interval[0]).starts_at,
+        alert(&first[0]).starts_at
+    );
+    // The resolved alert of the payload: one id, its time its endsAt, whenever received.
+    assert_eq!(first[1].id, repeat_interval[1].id);
+    assert_eq!(first[1].time, repeat_interval[1].time);
+    // A bucket of a minute tells 14:05:00 from 14:05:59.9 apart from 14:06:00.
+    let minute = BridgeConfig {
+        resend_bucket_secs: 60,
+        ..config()
+    };
+    let by_minute = |text: &str| {
+        translate(body.as_bytes(), &minute, ts(text)).unwrap()[0]
+            .id
+            .clone()
+    };
+    assert_eq!(
+        by_minute("2026-03-02T14:05:00Z"),
+        by_minute("2026-03-02T14:05:59.9Z")
+    );
+    assert_ne!(
+        by_minute("2026-03-02T14:05:59.9Z"),
+        by_minute("2026-03-02T14:06:00Z")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -705,16 +769,16 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
 fn translation_never_panics_and_ids_are_deterministic() {
     support::assert_property("alertmanager translate", 600, body(), |body| {
         let cfg = config();
-        let first = translate(&body, &cfg);
+        let first = translate(&body, &cfg, received());
         prop_assert_eq!(
-            &translate(&body, &cfg),
+            &translate(&body, &cfg, received()),
             &first,
             "translation is deterministic"
         );
         // Alert by alert: the payload fails as a whole exactly when `translate` fails on it
         // with a payload-level error; else `translate` is the alerts' events, or the first
         // alert's error placed in the payload.
-        let each = translate_each(&body, &cfg);
+        let each = translate_each(&body, &cfg, received());
         match (&first, &each) {
             (Err(whole), Err(each_error)) => prop_assert_eq!(whole, each_error),
             (Ok(events), Ok(each)) => {
@@ -761,7 +825,7 @@ fn translation_never_panics_and_ids_are_deterministic() {
             prop_assert_eq!(&back.unwrap(), event);
             let a = alert(event);
             match (&event.payload, a.ends_at) {
-                (Payload::AlertFired(_), None) => prop_assert_eq!(event.time, a.starts_at),
+                (Payload::AlertFired(_), None) => prop_assert_eq!(event.time, received()),
                 (Payload::AlertResolved(_), Some(end)) => prop_assert_eq!(event.time, end),
                 _ => prop_assert!(false, "ends_at must match the type: {:?}", event),
             }

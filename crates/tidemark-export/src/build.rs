@@ -566,6 +566,7 @@ fn tl_dr(facts: &TlDrFacts<'_>) -> String {
             Resolution::Manual => format!("{n} by hand"),
             Resolution::Recipe => format!("{n} by a recipe"),
             Resolution::Informational => format!("{n} informational"),
+            Resolution::Source => format!("{n} resolved by the alerting system"),
             Resolution::StillActive => format!("{n} still active"),
         })
         .collect();

@@ -80,6 +80,8 @@ pub enum Resolution {
     Recipe,
     /// Informational: resolved the moment it opened.
     Informational,
+    /// The alerting system resolved it (an alert).
+    Source,
     /// Still active at the postmortem's log position.
     StillActive,
 }
@@ -92,6 +94,7 @@ impl Resolution {
             Self::Manual => "manual",
             Self::Recipe => "recipe",
             Self::Informational => "informational",
+            Self::Source => "by the alerting system",
             Self::StillActive => "still active",
         }
     }
@@ -104,6 +107,7 @@ impl From<ResolutionKind> for Resolution {
             ResolutionKind::Manual => Self::Manual,
             ResolutionKind::Recipe => Self::Recipe,
             ResolutionKind::Informational => Self::Informational,
+            ResolutionKind::Source => Self::Source,
         }
     }
 }

@@ -123,6 +123,7 @@ fn effect(change: &str, keys: &[&str]) -> String {
         "resolved_auto" => keyed("resolved automatically"),
         "resolved_manual" => keyed("resolved by hand"),
         "resolved_recipe" => keyed("resolved by a recipe"),
+        "resolved_source" => keyed("resolved by the alerting system"),
         "informational" => keyed("recorded (informational)"),
         "severity_changed" => keyed("changed severity"),
         "flap_started_count" => keyed("started flapping (auto-resolution count)"),

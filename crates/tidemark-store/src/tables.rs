@@ -293,7 +293,7 @@ pub const LATE_EVENT_NS: i64 = 5 * 60 * 1_000_000_000;
 /// `dropped_orphans`; a store of layout 4 is upgraded at its first read-write open (the table
 /// created; what its snapshots hold of them is written out by the first event of their
 /// cluster), and read as it is by a read-only one.
-pub const STORE_FORMAT: i64 = 5;
+pub const STORE_FORMAT: i64 = 6;
 /// The first store layout with the history tables.
 pub const HISTORY_TABLES_SINCE: i64 = 2;
 /// The first store layout whose live state writes incidents' timeline entries out.
@@ -302,6 +302,10 @@ pub const TIMELINE_ROWS_SINCE: i64 = 3;
 pub const INCIDENT_ROWS_SINCE: i64 = 4;
 /// The first store layout whose live state writes the orphans of dropped traces out.
 pub const DROPPED_ORPHAN_ROWS_SINCE: i64 = 5;
+/// The first store layout folded by rules under which alerts are findings (ADR 0007): what a
+/// store of an earlier layout derived from its log (snapshots, history, indexes, incident rows)
+/// is written anew at its first read-write open.
+pub const ALERT_FINDINGS_SINCE: i64 = 6;
 
 /// Change bits of `BY_FINDING`.
 pub mod change_bits {
@@ -309,7 +313,10 @@ pub mod change_bits {
     pub const MENTIONED: u8 = 1;
     /// An occurrence opened.
     pub const OPENED: u8 = 2;
-    /// Resolved automatically.
+    /// Resolved by the finding's own source: automatically, by absence, when a cycle did it;
+    /// by the alerting system (`resolved_source`) when an alert's notification did it. No
+    /// event does both: cycles never resolve alerts, notifications never resolve probes'
+    /// findings.
     pub const RESOLVED_AUTO: u8 = 4;
     /// Resolved by an operator.
     pub const RESOLVED_MANUAL: u8 = 8;
@@ -323,14 +330,19 @@ pub mod change_bits {
     /// projection's flap episodes at this position).
     pub const FLAP: u8 = 128;
 
-    /// Names of the bits set, in a fixed order.
-    pub fn names(bits: u8) -> Vec<&'static str> {
+    /// Names of the bits set, in a fixed order, for an event that is (`from_alert`) or is not
+    /// an alert's notification.
+    pub fn names(bits: u8, from_alert: bool) -> Vec<&'static str> {
         use tidemark_core::findings::FindingChange;
         use tidemark_core::findings::ResolutionKind as Kind;
         [
             (OPENED, FindingChange::Opened.as_str()),
             (SEVERITY_CHANGED, FindingChange::SeverityChanged.as_str()),
-            (RESOLVED_AUTO, FindingChange::Resolved(Kind::Auto).as_str()),
+            (
+                RESOLVED_AUTO,
+                FindingChange::Resolved(if from_alert { Kind::Source } else { Kind::Auto })
+                    .as_str(),
+            ),
             (
                 RESOLVED_MANUAL,
                 FindingChange::Resolved(Kind::Manual).as_str(),

@@ -16,12 +16,12 @@ use tidemark_core::findings::{Occurrence, ResolutionKind};
 use tidemark_core::flaps::{FlapDetector, FlapEpisode};
 use tidemark_core::incidents::Touch;
 use tidemark_core::timeline_rows::{EntryRow, WriteOutHeader};
-use tidemark_core::{Event, Projections, Timestamp, decode_event};
+use tidemark_core::{Event, Payload, Projections, Timestamp, decode_event};
 use tidemark_store::codec::cluster_parts::{self, CLUSTER_PART_FORMAT};
 use tidemark_store::codec::{
     self, BODY_ROW_FORMAT, EVENT_FORMAT, HISTORY_FORMAT, QUARANTINE_FORMAT, QuarantineRecord,
-    SNAPSHOT_FORMAT, SNAPSHOT_WHOLE_LIVE_FORMAT, SnapshotRecord, StoredProjections,
-    TIMELINE_ROW_FORMAT,
+    SNAPSHOT_FORMAT, SNAPSHOT_WHOLE_LIVE_FORMAT, SNAPSHOT_WITH_HISTORY_FORMAT, SnapshotRecord,
+    StoredProjections, TIMELINE_ROW_FORMAT,
 };
 use tidemark_store::{EmbeddedRetention, Input, Store, StoreConfig, tables};
 
@@ -276,6 +276,12 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
             )),
             &snapshot,
         );
+        write_new(
+            &dir.join(format!(
+                "records/snapshot-v{SNAPSHOT_WITH_HISTORY_FORMAT}.bin"
+            )),
+            &codec::encode_snapshot_of(seq, max_time, &fold(&events)),
+        );
         let (manifest, parts) = per_cluster_snapshot(&fold_writing_out(&events), seq, max_time);
         write_new(
             &dir.join(format!("records/snapshot-v{SNAPSHOT_FORMAT}.bin")),
@@ -308,6 +314,9 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
         dir.join(format!("records/snapshot-v{SNAPSHOT_FORMAT}.bin")),
         dir.join(format!(
             "records/snapshot-v{SNAPSHOT_WHOLE_LIVE_FORMAT}.bin"
+        )),
+        dir.join(format!(
+            "records/snapshot-v{SNAPSHOT_WITH_HISTORY_FORMAT}.bin"
         )),
         dir.join(format!("records/quarantine-v{QUARANTINE_FORMAT}.0.bin")),
         history_golden(HISTORY_FORMAT, "occurrence"),
@@ -379,16 +388,27 @@ fn per_cluster_snapshot(
     (manifest, parts)
 }
 
-/// The golden file of a cluster's part of the golden per-cluster snapshot.
+/// The golden file of a cluster's part of the golden per-cluster snapshot of the current
+/// format.
 fn cluster_part_golden(cluster: &str) -> PathBuf {
-    golden_dir().join(format!(
-        "records/cluster-part-v{CLUSTER_PART_FORMAT}.{cluster}.bin"
-    ))
+    cluster_part_golden_of(CLUSTER_PART_FORMAT, cluster)
+}
+
+/// The golden file of a cluster's part of part format `format`.
+fn cluster_part_golden_of(format: u8, cluster: &str) -> PathBuf {
+    golden_dir().join(format!("records/cluster-part-v{format}.{cluster}.bin"))
+}
+
+/// The part format of the parts a golden manifest of `format` names: 1 for formats 8 and 9, 2
+/// from 10 on.
+fn part_format_of_manifest(format: u8) -> u8 {
+    if format >= 10 { 2 } else { 1 }
 }
 
 /// The golden per-cluster snapshot stored under `seq` (`bytes`: its manifest), read with its
 /// parts from their golden files.
 fn decode_golden_per_cluster(seq: u64, bytes: &[u8]) -> SnapshotRecord<StoredProjections> {
+    let part_format = part_format_of_manifest(bytes[0]);
     let manifest = cluster_parts::decode_manifest(seq, bytes).unwrap();
     let parts = manifest
         .projections
@@ -398,7 +418,7 @@ fn decode_golden_per_cluster(seq: u64, bytes: &[u8]) -> SnapshotRecord<StoredPro
             cluster_parts::decode_cluster_part(
                 cluster,
                 *at,
-                &read_golden(&cluster_part_golden(cluster)),
+                &read_golden(&cluster_part_golden_of(part_format, cluster)),
             )
             .unwrap_or_else(|e| panic!("the part of {cluster}: {e}"))
         })
@@ -426,6 +446,46 @@ fn quarantine_view(records: &[QuarantineRecord]) -> Vec<QuarantineExpected> {
             raw_hex: hex(&r.raw),
         })
         .collect()
+}
+
+/// The golden log without its alerts' notifications: what the rules before alerts were
+/// findings (store layout 6) derived from it, today's rules derive from this (alerts only
+/// touched open incidents of their namespace then, and the golden log's have none).
+/// The first snapshot format written by rules under which alerts are findings.
+const FIRST_FORMAT_WITH_ALERT_FINDINGS: u8 = 10;
+
+/// The findings of a snapshot but the alerts' (and their category and runs), and its orphans: what a
+/// snapshot written before alerts were findings has in common with today's fold of the same
+/// log (its incidents differ: alerts open automatic incidents now).
+fn without_alert_findings(
+    snapshot: tidemark_core::ProjectionsSnapshot,
+) -> (
+    tidemark_core::findings::FindingsSnapshot,
+    tidemark_core::orphans::OrphansSnapshot,
+) {
+    let mut findings = snapshot.findings;
+    for cluster in &mut findings.clusters {
+        cluster.alert_runs = 0;
+        cluster.findings.retain(|f| f.alert.is_none());
+        cluster
+            .categories
+            .retain(|c| c.name != tidemark_core::findings::ALERT_CATEGORY);
+    }
+    (findings, snapshot.orphans)
+}
+
+/// Each event with its position in the golden log.
+fn events_before_alert_findings() -> (Vec<Event>, Vec<u64>) {
+    expected_events()
+        .into_iter()
+        .zip(1..)
+        .filter(|(e, _)| {
+            !matches!(
+                e.payload,
+                Payload::AlertFired(_) | Payload::AlertResolved(_)
+            )
+        })
+        .unzip()
 }
 
 fn expected_events() -> Vec<Event> {
@@ -526,8 +586,14 @@ fn every_golden_replica_store_opens_with_its_retained_log_and_state() {
             "{name}: positions increase"
         );
         // The state resumes from its latest snapshot (the log before it is gone), under the
-        // rules of the snapshot's format when that is older than this build's (ADR 0004).
-        let (latest, format) = latest_snapshot(&path);
+        // rules of the snapshot's format when that is older than this build's (ADR 0004). A
+        // store written before alerts were findings (layout 6) was rebuilt at its first
+        // read-write open: from its first snapshot at the cut.
+        let (latest, format) = if version < tables::ALERT_FINDINGS_SINCE {
+            snapshot_at_the_cut(&path)
+        } else {
+            latest_snapshot(&path)
+        };
         let positions = replica_positions(events.len());
         let mut expected = restore_stored(
             latest.projections,
@@ -539,15 +605,35 @@ fn every_golden_replica_store_opens_with_its_retained_log_and_state() {
                 expected.apply(seq, event);
             }
         }
-        assert!(
-            store.projection_snapshot() == expected.snapshot(),
-            "{name}: live state"
-        );
-        if codec::is_read_with_parts(&[format]) {
+        if version < tables::ALERT_FINDINGS_SINCE {
+            // The incidents closed before the cut were derived by the older rules (the rows
+            // the rebuild copies), so only the findings but the alerts', and the orphans, are
+            // compared with a fold of today's rules.
             assert!(
-                store.projection_snapshot() == fold_at(&events, &positions).snapshot(),
-                "{name}: live state is the fold of the whole log"
+                without_alert_findings(store.projection_snapshot())
+                    == without_alert_findings(expected.snapshot()),
+                "{name}: live state"
             );
+        } else {
+            assert!(
+                store.projection_snapshot() == expected.snapshot(),
+                "{name}: live state"
+            );
+        }
+        if codec::is_read_with_parts(&[format]) {
+            let whole_log = fold_at(&events, &positions).snapshot();
+            if version < tables::ALERT_FINDINGS_SINCE {
+                assert!(
+                    without_alert_findings(store.projection_snapshot())
+                        == without_alert_findings(whole_log),
+                    "{name}: live state is the fold of the whole log"
+                );
+            } else {
+                assert!(
+                    store.projection_snapshot() == whole_log,
+                    "{name}: live state is the fold of the whole log"
+                );
+            }
         }
         assert_eq!(
             store.stats().unwrap().quarantined,
@@ -677,12 +763,38 @@ fn fold_writing_out(events: &[Event]) -> Projections {
 /// The latest snapshot of a golden store and its format, read with redb directly (a
 /// per-cluster one with its parts).
 fn latest_snapshot(path: &Path) -> (SnapshotRecord<StoredProjections>, u8) {
+    snapshot_of(path, false)
+}
+
+/// The snapshot of the store at `path` that a rebuild of it starts from: the first at the cut
+/// of its log (the layout-6 upgrade rebuilds a replica from it).
+fn snapshot_at_the_cut(path: &Path) -> (SnapshotRecord<StoredProjections>, u8) {
+    snapshot_of(path, true)
+}
+
+/// The latest snapshot of the store at `path`, or (`at_cut`) the first at the cut of its log.
+fn snapshot_of(path: &Path, at_cut: bool) -> (SnapshotRecord<StoredProjections>, u8) {
     use redb::{ReadableDatabase, ReadableTable};
     let db = redb::ReadOnlyDatabase::open(path).unwrap();
     let txn = db.begin_read().unwrap();
     let table = txn.open_table(tables::SNAPSHOTS).unwrap();
     let parts = txn.open_table(tables::CLUSTER_SNAPSHOTS).ok();
-    let (key, value) = table.last().unwrap().unwrap();
+    let (key, value) = if at_cut {
+        let log_start = txn
+            .open_table(tables::META)
+            .unwrap()
+            .get(tables::LOG_START)
+            .unwrap()
+            .map_or(1, |v| v.value().max(1) as u64);
+        table
+            .range(log_start - 1..)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+    } else {
+        table.last().unwrap().unwrap()
+    };
     let record = if codec::is_read_with_parts(value.value()) {
         cluster_parts::decode_snapshot_reading_parts(key.value(), value.value(), |cluster, at| {
             let part = parts.as_ref()?.get((cluster, at)).unwrap()?;
@@ -791,22 +903,35 @@ fn every_golden_snapshot_decodes_or_is_known_as_outdated() {
         };
         assert_eq!(record.seq, events.len() as u64, "{name}");
         assert_eq!(
-            matches!(record.projections, StoredProjections::Live(_)),
-            format >= 7,
-            "{name}: format 7 on holds no history"
+            matches!(record.projections, StoredProjections::WithHistory(_)),
+            format == 6 || format == SNAPSHOT_WITH_HISTORY_FORMAT,
+            "{name}: formats 6 and 11 hold the history, the others do not"
         );
         let projections = fold_live(&events);
         // Compared through a restore: a snapshot holds no derived indexes.
-        assert!(
-            restore_stored(
-                record.projections,
-                &fold(&events),
-                &incident_rows_of(&events, &(1..=seq).collect::<Vec<_>>())
-            )
-            .snapshot()
-                == projections.snapshot(),
-            "{name}"
-        );
+        let restored = restore_stored(
+            record.projections,
+            &fold(&events),
+            &incident_rows_of(&events, &(1..=seq).collect::<Vec<_>>()),
+        )
+        .snapshot();
+        if format < FIRST_FORMAT_WITH_ALERT_FINDINGS {
+            // Written by rules under which alerts opened no finding (and no automatic
+            // incident): the same findings but the alerts', the same orphans.
+            assert!(
+                without_alert_findings(restored) == without_alert_findings(projections.snapshot()),
+                "{name}"
+            );
+        } else {
+            assert!(restored == projections.snapshot(), "{name}");
+        }
+        if format == SNAPSHOT_WITH_HISTORY_FORMAT {
+            let again = codec::encode_snapshot_of(record.seq, record.max_time, &fold(&events));
+            assert!(
+                again == bytes,
+                "{name}: this build encodes the snapshot differently under the same format version"
+            );
+        }
         if format == SNAPSHOT_WHOLE_LIVE_FORMAT {
             let again = codec::encode_snapshot_of(record.seq, record.max_time, &projections);
             assert!(
@@ -850,8 +975,10 @@ fn every_golden_snapshot_of_an_older_layout_reads_for_a_replica_that_cannot_refo
         assert_eq!(record.seq, events.len() as u64, "{name}");
         if format == 5 {
             assert!(
-                restore_stored(record.projections, &fold(&events), &Default::default()).snapshot()
-                    == projections.snapshot(),
+                without_alert_findings(
+                    restore_stored(record.projections, &fold(&events), &Default::default())
+                        .snapshot()
+                ) == without_alert_findings(projections.snapshot()),
                 "{name}"
             );
         }
@@ -1080,8 +1207,7 @@ const BODY_ROW_KEY: (&str, u64) = ("inc-golden", 23);
 /// The golden incident body row: a version of an incident of the golden log that a store of
 /// layout 4 writes out (closed, with failure layers), under the golden key.
 fn body_row() -> tidemark_core::incident_bodies::BodyRow {
-    let events = expected_events();
-    let positions: Vec<u64> = (1..=events.len() as u64).collect();
+    let (events, positions) = events_before_alert_findings();
     let mut row = incident_rows_of(&events, &positions)
         .1
         .into_iter()
@@ -1205,10 +1331,25 @@ fn every_golden_store_opens_read_only_and_unchanged() {
                 .unwrap_or_else(|e| panic!("{name} does not open read-only: {e}"));
             assert!(read_only.is_read_only());
             let (_dir, writable) = open_copy(&path);
-            assert!(
-                read_only.projection_snapshot() == writable.projection_snapshot(),
-                "{name}: layout {version}"
-            );
+            let (_, latest_format) = latest_snapshot(&path);
+            if latest_format < codec::OLDEST_SNAPSHOT_FORMAT_READ {
+                // Its latest snapshot was written by rules older than ADR 0004's, which a
+                // read-write open's upgrade (a rebuild from the first snapshot at the cut)
+                // does not start from: not compared (as in the replica test above).
+            } else if version < tables::ALERT_FINDINGS_SINCE {
+                // Read-only, a store written before alerts were findings is read as it was
+                // derived (its snapshots hold no alert); a read-write open rebuilds it.
+                assert!(
+                    without_alert_findings(read_only.projection_snapshot())
+                        == without_alert_findings(writable.projection_snapshot()),
+                    "{name}: layout {version}"
+                );
+            } else {
+                assert!(
+                    read_only.projection_snapshot() == writable.projection_snapshot(),
+                    "{name}: layout {version}"
+                );
+            }
             assert_eq!(
                 read_only.stats().unwrap().events,
                 writable.stats().unwrap().events

@@ -6,7 +6,7 @@ use std::path::Path;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 use tidemark_core::event::{
-    CURRENT_SCHEMA, ChangeDeployed, ChangeKind, CycleCompleted, FindingObservation,
+    Alert, CURRENT_SCHEMA, ChangeDeployed, ChangeKind, CycleCompleted, FindingObservation,
     FindingResolved, IncidentChange, InventoryObserved, InventoryResource, ManualResolutionKind,
     ResourceRef, SettingsChanged, SpanRecorded, SpanStatus,
 };
@@ -130,6 +130,58 @@ fn finding_timeline_lists_the_events_that_changed_it() {
     );
 }
 
+/// An alert's timeline names what its notifications did: opened, then resolved by the
+/// alerting system (`resolved_source`, stored in the bit a cycle's auto-resolution uses), and a
+/// cycle's auto-resolution of a probe's finding in the same store stays `resolved_auto`.
+#[test]
+fn an_alerts_timeline_names_its_resolution_by_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let store = Store::open(&path, StoreConfig::default()).unwrap();
+    let alert = |id: &str, secs: i64, fired: bool| {
+        let data = Alert {
+            fingerprint: "fp1".into(),
+            name: "KubePodCrashLooping".into(),
+            severity: Severity::Critical,
+            labels: [("namespace".to_owned(), "dnd".to_owned())].into(),
+            annotations: Default::default(),
+            starts_at: Timestamp::from_unix_secs(1_772_409_000),
+            ends_at: (!fired).then(|| Timestamp::from_unix_secs(1_772_409_600 + secs)),
+        };
+        Event {
+            id: EventId::from(id),
+            schema: CURRENT_SCHEMA,
+            time: Timestamp::from_unix_secs(1_772_409_600 + secs),
+            source: "alertmanager".into(),
+            cluster: "pw-prod".into(),
+            payload: if fired {
+                Payload::AlertFired(data)
+            } else {
+                Payload::AlertResolved(data)
+            },
+        }
+    };
+    let mut events = race_events();
+    events.push(alert("am-1", 7_200, true));
+    events.push(alert("am-2", 7_300, false));
+    store.append(&inputs(&events), NOW).unwrap();
+    let key = tidemark_core::findings::alert_check_key("KubePodCrashLooping", "fp1");
+    let changes: Vec<Vec<&str>> = store
+        .finding_timeline("pw-prod", &key)
+        .unwrap()
+        .iter()
+        .map(|e| e.changes.clone())
+        .collect();
+    assert_eq!(changes, vec![vec!["opened"], vec!["resolved_source"]]);
+    let probe = store
+        .finding_timeline("pw-prod", "proxied:domain:42")
+        .unwrap();
+    assert_eq!(probe.last().unwrap().changes, vec!["resolved_auto"]);
+    drop(store);
+    let report = Store::verify(&path, |_, _| {}).unwrap();
+    assert!(report.is_clean(), "{report:#?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Random logs
 
@@ -157,6 +209,9 @@ enum Step {
     /// A cluster's span grace and retention: short ones drop judged traces, whose orphans go
     /// to `dropped_orphans` (store layout 5).
     SpanRetention(usize, u64, u64),
+    /// An alert's notification (store layout 6, alerts are findings): (cluster, alert, fired,
+    /// `startsAt` in minutes), so re-sends, re-fires, late ones and `source` resolutions come.
+    Alert(usize, usize, bool, i64),
 }
 
 /// Namespace of each key's resource (the pods of `RESOURCES`).
@@ -196,6 +251,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(c, t, s, p)| Step::Span(c, t, s, p)),
         1 => (0..2usize, prop_oneof![Just(0u64), Just(60), Just(300)], prop_oneof![Just(0u64), Just(60), Just(600)])
             .prop_map(|(c, g, r)| Step::SpanRetention(c, g, r)),
+        2 => (0..2usize, 0..2usize, proptest::bool::weighted(0.6), 0i64..4)
+            .prop_map(|(c, a, fired, starts)| Step::Alert(c, a, fired, starts)),
     ]
 }
 
@@ -314,6 +371,25 @@ fn build(steps: &[Step], skew: &[i64]) -> Vec<Event> {
                         .collect(),
                 }),
             ),
+            Step::Alert(c, a, fired, starts) => {
+                let alert = Alert {
+                    fingerprint: format!("fp{a}"),
+                    name: format!("Alert{a}"),
+                    severity: Severity::Critical,
+                    labels: [("namespace".to_owned(), NAMESPACES[*a].to_owned())].into(),
+                    annotations: Default::default(),
+                    starts_at: Timestamp::from_unix_secs(1_772_409_600 + 60 * starts),
+                    ends_at: (!fired).then(|| Timestamp::from_unix_secs(secs)),
+                };
+                (
+                    *c,
+                    if *fired {
+                        Payload::AlertFired(alert)
+                    } else {
+                        Payload::AlertResolved(alert)
+                    },
+                )
+            }
             Step::SpanRetention(c, grace, retention) => (
                 *c,
                 Payload::SettingsChanged(SettingsChanged {

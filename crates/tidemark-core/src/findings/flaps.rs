@@ -60,6 +60,16 @@ pub fn shift_history(bits: u32, last_present: bool, gap: u64, present: bool) -> 
     ((bits << 1) | u32::from(present != last)) & HISTORY_MASK
 }
 
+/// The history after `runs` runs in which the state stayed as it was: an alert's, whose state
+/// changes only when it is notified (no change recorded).
+pub fn steady_runs(bits: u32, runs: u64) -> u32 {
+    if runs >= u64::from(FLAP_HISTORY_RUNS) {
+        0
+    } else {
+        (bits << runs) & HISTORY_MASK
+    }
+}
+
 /// The weighted percent state change of a history, in tenths of a percent (0 to 990).
 pub fn state_change_tenths(bits: u32) -> u32 {
     // Bit p (0 = newest) is run i = 19 - p counted from the oldest: weight 40 + i = 59 - p.
@@ -258,7 +268,10 @@ impl FlapState {
         let horizon = clock.map(|clock| window_start(clock, window_secs));
         let mut auto_resolved_at: Vec<Timestamp> = occurrences
             .iter()
-            .filter(|o| o.resolution_kind == Some(ResolutionKind::Auto))
+            .filter(|o| {
+                o.resolution_kind
+                    .is_some_and(ResolutionKind::counts_towards_flapping)
+            })
             .filter_map(|o| o.resolved_at)
             .filter(|&t| horizon.is_none_or(|h| t > h))
             .collect();
@@ -377,11 +390,13 @@ impl FlapState {
     }
 
     /// The state change history as of `run` of its category: runs not recorded since the last
-    /// recorded one were absent.
-    fn bits_at(&self, run: u64) -> u32 {
+    /// recorded one were absent (`steady`, an alert's: in the state of the last recorded one).
+    fn bits_at(&self, run: u64, steady: bool) -> u32 {
         let status = &self.status;
         if !status.recorded || status.run >= run {
             status.bits
+        } else if steady {
+            steady_runs(status.bits, run - status.run)
         } else {
             shift_history(status.bits, status.present, run - status.run - 1, false)
         }
@@ -475,15 +490,32 @@ impl ClusterFindings {
     /// category can still change what the state change detector says.
     pub(super) fn watch_if_needed(&mut self, index: u32) {
         let finding = &mut self.findings[index as usize];
-        if !finding.flap.status.watched && !finding.is_active() && finding.flap.absent_runs_matter()
-        {
+        // An alert's runs are its cluster's notifications, in which it keeps its state unless
+        // notified: they matter only while it flaps (they can stop it, never start it).
+        let matters = if finding.is_alert() {
+            finding.flap.status.flapping_state_change
+        } else {
+            !finding.is_active() && finding.flap.absent_runs_matter()
+        };
+        if !finding.flap.status.watched && matters {
             finding.flap.status.watched = true;
             self.flap_watch.push(index);
         }
     }
 
-    /// Records the finding's raw state in the current run of its category and applies the
-    /// state change detector's hysteresis.
+    /// The run a finding's state change history is at now: the latest run of its category, or,
+    /// for an alert, the cluster's latest alert notification.
+    fn current_run(&self, finding: &Finding) -> u64 {
+        if finding.is_alert() {
+            self.alert_runs
+        } else {
+            self.category_runs[finding.category as usize]
+        }
+    }
+
+    /// Records the finding's raw state in the current run of its category (for an alert: the
+    /// alert notification being applied; the runs since its last one kept its state) and
+    /// applies the state change detector's hysteresis.
     pub(super) fn record_run(
         &mut self,
         index: u32,
@@ -494,19 +526,22 @@ impl ClusterFindings {
     ) {
         let start_tenths = self.settings.flap_start_percent * 10;
         let stop_tenths = self.settings.effective_flap_stop_percent() * 10;
+        let run = self.current_run(&self.findings[index as usize]);
         let finding = &mut self.findings[index as usize];
-        let run = self.category_runs[finding.category as usize];
+        let steady = finding.is_alert();
         let flap = &mut finding.flap;
         if flap.status.recorded {
             if flap.status.run >= run {
                 return;
             }
-            flap.status.bits = shift_history(
-                flap.status.bits,
-                flap.status.present,
-                run - flap.status.run - 1,
-                present,
-            );
+            let gap = run - flap.status.run - 1;
+            flap.status.bits = if steady {
+                (steady_runs(flap.status.bits, gap) << 1
+                    | u32::from(present != flap.status.present))
+                    & HISTORY_MASK
+            } else {
+                shift_history(flap.status.bits, flap.status.present, gap, present)
+            };
         }
         flap.status.recorded = true;
         flap.status.run = run;
@@ -523,10 +558,13 @@ impl ClusterFindings {
         );
     }
 
-    /// The runs of a cycle for the findings on the flap watch list: those that are not active
-    /// record an absent run if their category ran; those whose runs stopped mattering leave.
+    /// The runs of a cycle (or, `alert_run`, of an alert notification) for the findings on
+    /// the flap watch list: those that are not active record an absent run if their category
+    /// ran (alerts, in an alert run, their state as it was); those whose runs stopped mattering
+    /// leave.
     pub(super) fn record_watched_runs(
         &mut self,
+        alert_run: bool,
         seq: u64,
         at: Timestamp,
         sink: &mut impl FoldOutput,
@@ -535,7 +573,21 @@ impl ClusterFindings {
         while i < self.flap_watch.len() {
             let index = self.flap_watch[i];
             let finding = &self.findings[index as usize];
-            if !finding.is_active() && self.ran_scratch[finding.category as usize] {
+            if finding.is_alert() {
+                if alert_run {
+                    let steady = finding.flap.status.present;
+                    self.record_run(index, steady, seq, at, sink);
+                }
+                let finding = &mut self.findings[index as usize];
+                if finding.flap.status.flapping_state_change {
+                    i += 1;
+                } else {
+                    finding.flap.status.watched = false;
+                    self.flap_watch.swap_remove(i);
+                }
+                continue;
+            }
+            if !alert_run && !finding.is_active() && self.ran_scratch[finding.category as usize] {
                 self.record_run(index, false, seq, at, sink);
             }
             let finding = &mut self.findings[index as usize];
@@ -601,8 +653,11 @@ impl ClusterFindings {
 
     /// The finding's weighted percent state change as of the latest run of its category.
     pub(super) fn state_change_tenths(&self, finding: &Finding) -> u32 {
-        let run = self.category_runs[finding.category as usize];
-        state_change_tenths(finding.flap.bits_at(run))
+        state_change_tenths(
+            finding
+                .flap
+                .bits_at(self.current_run(finding), finding.is_alert()),
+        )
     }
 
     /// When the count of a count-flapping finding can next drop: its oldest auto-resolution in
@@ -827,9 +882,9 @@ impl ClusterFindings {
             if !finding.flap.status.flapping_count {
                 self.check_count_start(index, seq, at, sink);
             }
-            let run = self.category_runs[self.findings[index as usize].category as usize];
+            let run = self.current_run(&self.findings[index as usize]);
             let finding = &mut self.findings[index as usize];
-            let tenths = state_change_tenths(finding.flap.bits_at(run));
+            let tenths = state_change_tenths(finding.flap.bits_at(run, finding.is_alert()));
             finding.flap.judge_state_change(
                 &finding.check_key,
                 tenths,

@@ -242,7 +242,11 @@ pub fn auto_resolutions_read(
             if resolved_at <= after {
                 break 'pages;
             }
-            if resolved_at <= up_to && occurrence.resolution_kind == Some(ResolutionKind::Auto) {
+            if resolved_at <= up_to
+                && occurrence
+                    .resolution_kind
+                    .is_some_and(ResolutionKind::counts_towards_flapping)
+            {
                 found.push((number, resolved_at));
             }
         }
@@ -851,6 +855,7 @@ mod tests {
             seen_index: 0,
             open_run: 0,
             flap,
+            alert: None,
         };
         let counting = Counting(&history, std::cell::Cell::new(0));
         // The window 4,980..=4,999 holds the start of episode 499 (at 4,991); episode 498

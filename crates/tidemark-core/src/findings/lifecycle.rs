@@ -62,6 +62,8 @@ impl FindingsProjection {
         match &event.payload {
             Payload::CycleCompleted(cycle) => cluster.apply_cycle(seq, at, cycle, sink),
             Payload::FindingResolved(resolved) => cluster.apply_resolved(seq, at, resolved, sink),
+            Payload::AlertFired(alert) => cluster.apply_alert(seq, at, alert, true, sink),
+            Payload::AlertResolved(alert) => cluster.apply_alert(seq, at, alert, false, sink),
             Payload::SettingsChanged(change) => {
                 let before = cluster.settings.clone();
                 cluster.settings.apply(change);
@@ -117,8 +119,15 @@ impl ClusterFindings {
         id
     }
 
-    pub(super) fn finding_index(&mut self, obs: &FindingObservation, category: u32) -> u32 {
-        if let Some(index) = self.index_of(&obs.check_key) {
+    /// The index of the finding `obs` is folded under (`key`: [`super::alerts::cycle_key`] of
+    /// its key), made when it is new.
+    pub(super) fn finding_index(
+        &mut self,
+        key: &str,
+        obs: &FindingObservation,
+        category: u32,
+    ) -> u32 {
+        if let Some(index) = self.index_of(key) {
             return index;
         }
         let index = u32::try_from(self.findings.len()).expect("fewer than 2^32 findings");
@@ -129,7 +138,7 @@ impl ClusterFindings {
                 .reserve_exact((self.findings.len() / 4).max(64));
         }
         self.findings.push(Finding {
-            check_key: obs.check_key.as_str().into(),
+            check_key: key.into(),
             category,
             severity: obs.severity,
             title: obs.title.clone(),
@@ -144,9 +153,10 @@ impl ClusterFindings {
             seen_index: 0,
             open_run: 0,
             flap: FlapState::default(),
+            alert: None,
         });
         self.by_key.insert_new(&self.findings, index);
-        if crate::hygiene::analyze_check_key(&obs.check_key).is_some() {
+        if crate::hygiene::analyze_check_key(key).is_some() {
             self.unstable_keys.push(index);
         }
         index
@@ -158,7 +168,7 @@ impl ClusterFindings {
         self.active.push(index);
     }
 
-    fn resolve(
+    pub(super) fn resolve(
         &mut self,
         index: u32,
         at: Timestamp,
@@ -181,7 +191,7 @@ impl ClusterFindings {
             self.findings[moved as usize].active_slot = slot as u32;
         }
         self.watch_if_needed(index);
-        if kind == ResolutionKind::Auto {
+        if kind.counts_towards_flapping() {
             self.note_auto_resolution(index, seq, at, sink);
         }
     }
@@ -229,7 +239,8 @@ impl ClusterFindings {
                 .find(|(name, _)| *name == obs.category)
                 .and_then(|(_, id)| *id);
             let Some(category) = category else { continue };
-            let index = self.finding_index(obs, category);
+            let index =
+                self.finding_index(&super::alerts::cycle_key(&obs.check_key), obs, category);
             let finding = &mut self.findings[index as usize];
             finding.seen_stamp = stamp;
             finding.seen_index = entry as u32;
@@ -284,8 +295,11 @@ impl ClusterFindings {
         while slot < self.active.len() {
             let index = self.active[slot];
             let finding = &self.findings[index as usize];
-            let absent_and_ran =
-                finding.seen_stamp != stamp && self.ran_scratch[finding.category as usize];
+            // An alert shares its category with no cycle: a probe's category named `alert`
+            // never sweeps one.
+            let absent_and_ran = finding.seen_stamp != stamp
+                && self.ran_scratch[finding.category as usize]
+                && !finding.is_alert();
             if absent_and_ran {
                 if finding.clean_cycles == 0 {
                     // Present in the previous run of its category, absent now.
@@ -306,7 +320,7 @@ impl ClusterFindings {
         }
 
         // Findings that are not active but whose runs still matter to flap detection.
-        self.record_watched_runs(seq, at, sink);
+        self.record_watched_runs(false, seq, at, sink);
 
         if !first_absent.is_empty() {
             self.note_first_absences(&first_absent, &opened_now, seq, at);
@@ -326,7 +340,7 @@ impl ClusterFindings {
         resolved: &FindingResolved,
         sink: &mut impl FoldOutput,
     ) {
-        if let Some(index) = self.index_of(&resolved.check_key)
+        if let Some(index) = self.resolved_index(resolved)
             && self.findings[index as usize].is_active()
         {
             self.resolve(index, at, seq, resolved.kind.into(), sink);

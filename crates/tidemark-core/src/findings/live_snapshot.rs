@@ -19,7 +19,7 @@ use crate::timestamp::Timestamp;
 
 use super::flaps::{FlapEpisode, FlapState, FlapStatus};
 use super::snapshot::{ClusterSnapshot, FindingsSnapshot};
-use super::{ClusterFindings, Finding, FindingsProjection, NOT_ACTIVE, Occurrence};
+use super::{AlertFacts, ClusterFindings, Finding, FindingsProjection, NOT_ACTIVE, Occurrence};
 
 /// The findings' live snapshot, owned (as read).
 pub type LiveFindingsSnapshot =
@@ -64,6 +64,9 @@ pub struct LiveFindingSnapshot<'a> {
     pub first_flap_started: [Option<u64>; 2],
     /// The count detector's auto-resolution times inside the cluster's flap window.
     pub auto_resolved_at: Cow<'a, [Timestamp]>,
+    /// What an alert keeps; `None` for a probe's finding (cluster part format 2 and snapshot
+    /// format 11 on).
+    pub alert: Option<Cow<'a, AlertFacts>>,
 }
 
 /// The capture function: the only code that reads a live finding into a live snapshot.
@@ -90,6 +93,7 @@ impl ClusterFindings {
             flap_episode_count: f.flap.episode_count(),
             first_flap_started: f.flap.first_started_by_detector(),
             auto_resolved_at: T::take(f.flap.auto_resolutions()),
+            alert: f.alert.as_deref().map(T::take),
         }
     }
 }
@@ -261,6 +265,7 @@ fn live_finding(
             f.first_flap_started,
             f.auto_resolved_at.into_owned(),
         ),
+        alert: f.alert.map(|a| Box::new(a.into_owned())),
     };
     (finding, f.active)
 }

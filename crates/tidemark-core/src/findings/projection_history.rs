@@ -127,7 +127,9 @@ impl FoldHistory for SharedSink<'_> {
             } = record
                 && c == cluster
                 && &**k == check_key
-                && occurrence.resolution_kind == Some(ResolutionKind::Auto)
+                && occurrence
+                    .resolution_kind
+                    .is_some_and(ResolutionKind::counts_towards_flapping)
                 && let Some(at) = occurrence.resolved_at
                 && after < at
                 && at <= up_to

@@ -358,6 +358,7 @@ impl FindingsProjection {
             resource: finding.resource.as_deref(),
             active: finding.is_active(),
             last_seen_at: finding.last_seen_at,
+            alert: finding.alert.as_deref(),
         })
     }
 
@@ -509,10 +510,13 @@ impl FindingsProjection {
             }
             let settings = &state.settings;
             let now = state.clock.unwrap_or_default();
+            // An alert is never swept by cycles, so it is never unreachable through them, and
+            // it is not "present in the latest run of its category": neither list holds it.
             let mut active: Vec<&Finding> = state
                 .active
                 .iter()
                 .map(|&i| &state.findings[i as usize])
+                .filter(|f| !f.is_alert())
                 .collect();
             active.sort_unstable_by(|a, b| a.check_key.cmp(&b.check_key));
             for finding in active {

@@ -20,7 +20,9 @@ use super::churn::{ChurnRecord, DriftRecord};
 use super::flaps::{FlapEpisode, FlapState, FlapStatus};
 use super::history::{HistoryRange, HistoryReader};
 use super::projection_history::ProjectionHistory;
-use super::{ClusterFindings, Finding, FindingsProjection, MemoryHistory, NOT_ACTIVE, Occurrence};
+use super::{
+    AlertFacts, ClusterFindings, Finding, FindingsProjection, MemoryHistory, NOT_ACTIVE, Occurrence,
+};
 
 /// Serializable state of the findings projection. `Clusters` is a list of [`ClusterSnapshot`]s:
 /// owned (the default) when read, borrowed from the live state when written.
@@ -53,6 +55,9 @@ pub struct ClusterSnapshot<'a, Findings = Vec<FindingSnapshot<'a>>> {
     pub drifts: Cow<'a, [DriftRecord]>,
     /// Findings seen at least once, sorted by check_key.
     pub findings: Findings,
+    /// Notifications of alerts applied: the runs of the state change detector for the
+    /// cluster's alerts (snapshot format 10 on; 0 before).
+    pub alert_runs: u64,
 }
 
 /// Serializable state of one category of one cluster.
@@ -109,6 +114,8 @@ pub struct FindingSnapshot<
     /// Flapping episodes, oldest first: the history's ended ones and the open ones, by number
     /// (when written, a sequence merged from both without copying them).
     pub flap_episodes: Episodes,
+    /// What an alert keeps; `None` for a probe's finding (snapshot format 10 on).
+    pub alert: Option<Cow<'a, AlertFacts>>,
 }
 
 /// A finding's occurrences as the snapshot lists them: the closed ones from the history
@@ -185,6 +192,7 @@ impl ClusterFindings {
             flap: f.flap.status(),
             open_run: f.open_run,
             flap_episodes,
+            alert: f.alert.as_deref().map(T::take),
         }
     }
 
@@ -266,6 +274,7 @@ impl ClusterFindings {
                 .collect(),
             drifts: T::take(self.drifts.as_slice()),
             findings,
+            alert_runs: self.alert_runs,
         }
     }
 
@@ -402,6 +411,7 @@ impl FindingsProjection {
                 seen_index: 0,
                 open_run: f.open_run,
                 flap,
+                alert: f.alert.map(|a| Box::new(a.into_owned())),
             };
             (finding, f.active)
         });
@@ -447,6 +457,7 @@ impl ClusterFindings {
         cluster.settings = saved.settings.into_owned().within_limits();
         cluster.clock = saved.clock;
         cluster.cycle_stamp = saved.cycles;
+        cluster.alert_runs = saved.alert_runs;
         cluster.drifts = saved.drifts.into_owned();
         for c in saved.categories {
             let id = cluster.intern_category(&c.name) as usize;

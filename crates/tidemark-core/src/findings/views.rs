@@ -10,7 +10,7 @@ use crate::timestamp::Timestamp;
 
 use super::flaps::{FlapEpisodeView, tenths_to_percent};
 use super::history::{Direction, HistoryRange, HistoryReader};
-use super::{ClusterFindings, DriftRecord, Finding, Occurrence, ResolutionKind};
+use super::{AlertFacts, ClusterFindings, DriftRecord, Finding, Occurrence, ResolutionKind};
 
 /// What a finding filter looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub struct FindingFacts<'a> {
     pub active: bool,
     /// When it was last seen present.
     pub last_seen_at: Timestamp,
+    /// What an alert keeps; `None` for a probe's finding.
+    pub alert: Option<&'a AlertFacts>,
 }
 
 /// Whether a finding has an active occurrence.
@@ -95,8 +97,13 @@ pub struct FindingOverview {
     /// The state change detector calls it flapping (hysteresis between the start and stop
     /// thresholds).
     pub flapping_state_change: bool,
-    /// Weighted percent state change over the last 20 runs of its category.
+    /// Weighted percent state change over the last 20 runs of its category (of an alert: of
+    /// its last 20 notifications).
     pub state_change_percent: f64,
+    /// The alert it is (ADR 0007: its identity, labels, annotations, latest `startsAt`, when
+    /// it was last notified); absent for a probe's finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<AlertFacts>,
 }
 
 /// A finding with its whole history: the shape of `tidemark replay --json`, `tidemark findings
@@ -133,8 +140,12 @@ pub struct FindingView {
     /// The state change detector calls it flapping (hysteresis between the start and stop
     /// thresholds).
     pub flapping_state_change: bool,
-    /// Weighted percent state change over the last 20 runs of its category.
+    /// Weighted percent state change over the last 20 runs of its category (of an alert: of
+    /// its last 20 notifications).
     pub state_change_percent: f64,
+    /// The alert it is; absent for a probe's finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<AlertFacts>,
     /// Every occurrence, oldest first.
     pub history: Vec<Occurrence>,
 }
@@ -319,6 +330,7 @@ impl ClusterFindings {
             flapping: self.is_flapping(finding),
             flapping_state_change: finding.flap.flapping_state_change(),
             state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
+            alert: finding.alert.as_deref().cloned(),
         }
     }
 
@@ -353,6 +365,7 @@ impl ClusterFindings {
             flapping,
             flapping_state_change,
             state_change_percent,
+            alert,
         } = self.overview(cluster, finding);
         FindingView {
             cluster,
@@ -370,6 +383,7 @@ impl ClusterFindings {
             flapping,
             flapping_state_change,
             state_change_percent,
+            alert,
             history: occurrences,
         }
     }

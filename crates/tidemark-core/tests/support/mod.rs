@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseResult, TestRunner};
 use tidemark_core::event::{
-    CURRENT_SCHEMA, ChangeDeployed, ChangeKind, CycleCompleted, FindingObservation,
+    Alert, CURRENT_SCHEMA, ChangeDeployed, ChangeKind, CycleCompleted, FindingObservation,
     FindingResolved, IncidentChange, InventoryObserved, InventoryResource, ManualResolutionKind,
     NoteAdded, NoteKind, ResourceRef, SettingsChanged,
 };
-use tidemark_core::findings::FindingsProjection;
+use tidemark_core::findings::{AlertFacts, FindingsProjection};
 use tidemark_core::{
     Event, EventId, FindingState, FindingView, LogFold, Occurrence, Payload, ResolutionKind,
     Severity, Timestamp,
@@ -166,6 +166,11 @@ struct RefFinding {
     /// present.
     raw: Vec<bool>,
     flapping_state_change: bool,
+    /// An alert's facts (ADR 0007); `None` for a probe's finding.
+    alert: Option<AlertFacts>,
+    /// An alert's state as the alerting system last said: firing (its raw state in every run
+    /// of the cluster's alerts).
+    source_firing: bool,
 }
 
 /// Weighted percent state change of the last 20 changes of `raw`, in tenths of a percent,
@@ -332,6 +337,8 @@ impl Fold for ReferenceFold {
                         history: vec![],
                         raw: vec![],
                         flapping_state_change: false,
+                        alert: None,
+                        source_firing: false,
                     });
                     f.category = o.category.clone();
                     f.severity = o.severity;
@@ -357,7 +364,10 @@ impl Fold for ReferenceFold {
                     .findings
                     .iter()
                     .filter(|(k, f)| {
-                        f.active && ran.contains(&f.category) && !present.contains_key(*k)
+                        f.active
+                            && f.alert.is_none()
+                            && ran.contains(&f.category)
+                            && !present.contains_key(*k)
                     })
                     .map(|(k, _)| k.clone())
                     .collect();
@@ -390,7 +400,7 @@ impl Fold for ReferenceFold {
                 let start = c.flap_start_percent * 10;
                 let stop = c.flap_stop_percent.min(c.flap_start_percent) * 10;
                 for (key, f) in c.findings.iter_mut() {
-                    if !ran.contains(&f.category) {
+                    if !ran.contains(&f.category) || f.alert.is_some() {
                         continue;
                     }
                     let raw_present = f.active && present.contains_key(key);
@@ -398,6 +408,94 @@ impl Fold for ReferenceFold {
                         continue;
                     }
                     f.raw.push(raw_present);
+                    let tenths = reference_state_change_tenths(&f.raw);
+                    if !f.flapping_state_change && tenths >= start {
+                        f.flapping_state_change = true;
+                    } else if f.flapping_state_change && tenths < stop {
+                        f.flapping_state_change = false;
+                    }
+                }
+            }
+            Payload::AlertFired(a) | Payload::AlertResolved(a) => {
+                let fired = matches!(event.payload, Payload::AlertFired(_));
+                let key = reference_alert_key(&a.name, &a.fingerprint);
+                let title = a
+                    .annotations
+                    .get("summary")
+                    .filter(|s| !s.trim().is_empty())
+                    .unwrap_or(&a.name)
+                    .clone();
+                if fired && !c.findings.contains_key(&key) {
+                    c.findings.insert(
+                        key.clone(),
+                        RefFinding {
+                            category: "alert".to_owned(),
+                            severity: a.severity,
+                            title: title.clone(),
+                            active: false,
+                            clean_cycles: 0,
+                            last_seen_at: t,
+                            history: vec![],
+                            raw: vec![],
+                            flapping_state_change: false,
+                            alert: Some(AlertFacts {
+                                fingerprint: a.fingerprint.clone(),
+                                name: a.name.clone(),
+                                labels: a.labels.clone(),
+                                annotations: a.annotations.clone(),
+                                starts_at: a.starts_at,
+                                last_notified_at: t,
+                                notifications: 0,
+                                late_notifications: 0,
+                            }),
+                            source_firing: false,
+                        },
+                    );
+                }
+                // A resolve of an alert never seen firing changes no alert.
+                if let Some(f) = c.findings.get_mut(&key) {
+                    let first = f.history.is_empty();
+                    let facts = f.alert.as_mut().unwrap();
+                    if !first && a.starts_at < facts.starts_at {
+                        facts.late_notifications += 1;
+                    } else {
+                        let later = a.starts_at > facts.starts_at;
+                        facts.starts_at = a.starts_at;
+                        facts.last_notified_at = t;
+                        facts.notifications += 1;
+                        if fired || f.active {
+                            facts.labels = a.labels.clone();
+                            facts.annotations = a.annotations.clone();
+                            f.severity = a.severity;
+                            f.title = title;
+                        }
+                        if fired {
+                            f.last_seen_at = t;
+                            if first || later {
+                                if f.active {
+                                    Self::close(f, t, seq, ResolutionKind::Source);
+                                }
+                                f.active = true;
+                                f.history.push(Occurrence {
+                                    opened_at: t,
+                                    opened_seq: seq,
+                                    resolved_at: None,
+                                    resolved_seq: None,
+                                    resolution_kind: None,
+                                });
+                            }
+                        } else if f.active {
+                            Self::close(f, t, seq, ResolutionKind::Source);
+                        }
+                        f.source_firing = fired;
+                    }
+                }
+                // Every notification is a run of the cluster's alerts: each alert's state in it
+                // is what the alerting system last said of it.
+                let start = c.flap_start_percent * 10;
+                let stop = c.flap_stop_percent.min(c.flap_start_percent) * 10;
+                for f in c.findings.values_mut().filter(|f| f.alert.is_some()) {
+                    f.raw.push(f.source_firing);
                     let tenths = reference_state_change_tenths(&f.raw);
                     if !f.flapping_state_change && tenths >= start {
                         f.flapping_state_change = true;
@@ -422,7 +520,12 @@ impl Fold for ReferenceFold {
                         let n = f
                             .history
                             .iter()
-                            .filter(|o| o.resolution_kind == Some(ResolutionKind::Auto))
+                            .filter(|o| {
+                                matches!(
+                                    o.resolution_kind,
+                                    Some(ResolutionKind::Auto | ResolutionKind::Source)
+                                )
+                            })
                             .filter(|o| o.resolved_at.is_some_and(|r| r > from && r <= now))
                             .count() as u64;
                         n > u64::from(c.flap_threshold)
@@ -448,6 +551,7 @@ impl Fold for ReferenceFold {
                     flapping,
                     flapping_state_change: f.flapping_state_change,
                     state_change_percent: f64::from(reference_state_change_tenths(&f.raw)) / 10.0,
+                    alert: f.alert.clone(),
                     history: f.history.clone(),
                 });
             }
@@ -469,6 +573,73 @@ pub const KEYS: &[&str] = &[
     "pvc:no_consumer:dnd/data",
     "job:stale:backup",
 ];
+
+/// The check key of an alert, written from ADR 0007 apart from the fold's: `alert:`, the name
+/// and the fingerprint, `%` and `:` percent-encoded in each.
+pub fn reference_alert_key(name: &str, fingerprint: &str) -> String {
+    let encode = |s: &str| s.replace('%', "%25").replace(':', "%3A");
+    format!("alert:{}:{}", encode(name), encode(fingerprint))
+}
+
+/// An alert of [`ALERTS`]: name, fingerprint, labels.
+pub type TestAlert = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// Alerts of the random logs: name, fingerprint, labels (a `:` and a `%` in the second's
+/// identity, to try the key's encoding; the third names no resource).
+pub const ALERTS: &[TestAlert] = &[
+    (
+        "KubePodCrashLooping",
+        "5b1531d93a0a490e",
+        &[("namespace", "dnd"), ("pod", "dnd-backend-7f9c")],
+    ),
+    ("Node:Down", "a%3Ab", &[("instance", "n3:9100")]),
+    ("HighLatency", "c0ffee", &[("team", "web")]),
+];
+
+/// An `alert.fired` (or, `fired` false, `alert.resolved`) of alert `alert` of [`ALERTS`],
+/// started at `starts` seconds.
+#[allow(clippy::too_many_arguments)]
+pub fn alert_event(
+    id: &str,
+    cluster: &str,
+    secs: i64,
+    alert: usize,
+    fired: bool,
+    starts: i64,
+    severity: Severity,
+    summary: Option<&str>,
+) -> Event {
+    let (name, fingerprint, labels) = ALERTS[alert];
+    let data = Alert {
+        fingerprint: fingerprint.to_owned(),
+        name: name.to_owned(),
+        severity,
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        annotations: summary
+            .map(|s| ("summary".to_owned(), s.to_owned()))
+            .into_iter()
+            .collect(),
+        starts_at: at(starts),
+        ends_at: (!fired).then(|| at(secs)),
+    };
+    event(
+        id,
+        cluster,
+        secs,
+        if fired {
+            Payload::AlertFired(data)
+        } else {
+            Payload::AlertResolved(data)
+        },
+    )
+}
 
 /// kind, namespace, name, live uid.
 type KeyResource = (
@@ -611,6 +782,21 @@ pub enum Step {
         key: usize,
         recipe: bool,
     },
+    /// An alert's notification: fired or resolved, with a `startsAt` of 0 to 3 (thousands of
+    /// seconds), so re-sends, re-fires and late ones all come.
+    Alert {
+        cluster: usize,
+        alert: usize,
+        fired: bool,
+        starts: u8,
+        severity: Severity,
+        summary: bool,
+    },
+    /// An operator resolves an alert.
+    ResolveAlert {
+        cluster: usize,
+        alert: usize,
+    },
     Note {
         cluster: usize,
     },
@@ -677,6 +863,10 @@ fn base_step(clusters: usize) -> impl Strategy<Value = Step> {
             }),
         2 => (0..clusters, 0..KEYS.len(), any::<bool>())
             .prop_map(|(cluster, key, recipe)| Step::Resolve { cluster, key, recipe }),
+        2 => (0..clusters, 0..ALERTS.len(), proptest::bool::weighted(0.6), 0u8..4, severity(), any::<bool>())
+            .prop_map(|(cluster, alert, fired, starts, severity, summary)| Step::Alert { cluster, alert, fired, starts, severity, summary }),
+        1 => (0..clusters, 0..ALERTS.len())
+            .prop_map(|(cluster, alert)| Step::ResolveAlert { cluster, alert }),
         1 => (0..clusters).prop_map(|cluster| Step::Note { cluster }),
         1 => (0..clusters, 0..3usize, 0u8..3, proptest::collection::vec(0..KEYS.len(), 0..3))
             .prop_map(|(cluster, id, action, keys)| Step::Incident { cluster, id, action, keys }),
@@ -781,6 +971,32 @@ fn build_event(id: &str, secs: i64, step: &Step) -> Event {
             e
         }
         Step::Note { cluster } => note(id, CLUSTERS[*cluster], secs),
+        Step::Alert {
+            cluster,
+            alert,
+            fired,
+            starts,
+            severity,
+            summary,
+        } => alert_event(
+            id,
+            CLUSTERS[*cluster],
+            secs,
+            *alert,
+            *fired,
+            i64::from(*starts) * 1_000,
+            *severity,
+            summary.then_some("pods keep restarting"),
+        ),
+        Step::ResolveAlert { cluster, alert } => {
+            let (name, fingerprint, _) = ALERTS[*alert];
+            manual_resolve(
+                id,
+                CLUSTERS[*cluster],
+                secs,
+                &reference_alert_key(name, fingerprint),
+            )
+        }
         Step::Incident {
             cluster,
             id: incident,

@@ -27,8 +27,9 @@ pub(super) fn routes() -> Vec<Route> {
 }
 
 /// `POST /v1/bridges/alertmanager`: an Alertmanager webhook (version 4) becomes `alert.fired` /
-/// `alert.resolved` events, one per alert, with ids from (fingerprint, status, start time) so
-/// a re-sent notification is stored once. Each alert stands alone: one that cannot be
+/// `alert.resolved` events, one per alert, with ids from (fingerprint, status, start time, and
+/// for a firing alert the re-send bucket of the receive time) so a retried notification is
+/// stored once and a firing alert's re-sends at most once per bucket. Each alert stands alone: one that cannot be
 /// translated is rejected (logged at warn, kept in quarantine once however often Alertmanager
 /// re-sends it) while the others are stored, and the answer is 200 with each alert's result,
 /// so Alertmanager never holds back a group's good alerts. A payload that is not a version 4
@@ -39,10 +40,13 @@ async fn post_alertmanager(
     WebhookBody(body): WebhookBody,
 ) -> Result<IngestAnswer, ApiError> {
     let origin = format!("{} alertmanager webhook", origin_of(peer));
-    let alerts = match tidemark_core::alertmanager::translate_each(&body, &state.bridge) {
-        Ok(alerts) => alerts,
-        Err(error) => return Err(refuse_webhook(&state, &body, &origin, &error).await),
-    };
+    // The receive time: a firing alert's event time, and its re-send bucket (ADR 0007).
+    let received_at = tidemark_store::wall_clock();
+    let alerts =
+        match tidemark_core::alertmanager::translate_each(&body, &state.bridge, received_at) {
+            Ok(alerts) => alerts,
+            Err(error) => return Err(refuse_webhook(&state, &body, &origin, &error).await),
+        };
     let max_items = state.limits.max_items_per_request;
     if alerts.len() > max_items {
         state.metrics.request_refused("max_items_per_request");

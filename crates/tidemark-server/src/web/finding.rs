@@ -33,6 +33,7 @@ fn resolution_badge(kind: Option<ResolutionKind>) -> Markup {
         Some(ResolutionKind::Manual) => ("manual", "by hand"),
         Some(ResolutionKind::Recipe) => ("recipe", "recipe"),
         Some(ResolutionKind::Informational) => ("informational", "informational"),
+        Some(ResolutionKind::Source) => ("source", "by the source"),
         None => ("unknown", "resolved"),
     };
     html! { span class={ "badge how how-" (class) } { (words) } }

@@ -204,6 +204,7 @@ fn resolution_word(kind: Option<ResolutionKind>) -> &'static str {
         Some(ResolutionKind::Manual) => "resolved by hand",
         Some(ResolutionKind::Recipe) => "resolved by recipe",
         Some(ResolutionKind::Informational) => "informational",
+        Some(ResolutionKind::Source) => "resolved by the alerting system",
         None => "resolved",
     }
 }

@@ -15,12 +15,17 @@ use tidemark_core::incidents::{IncidentNumbers, IncidentsSnapshot};
 use tidemark_core::{ClusterPart, LiveProjectionsSnapshot, Projections, Timestamp};
 
 use super::{
-    CodecError, SNAPSHOT_FORMAT, SNAPSHOT_PER_CLUSTER_FORMAT_8, SnapshotRecord, StoredProjections,
-    decode_body, is_read_with_parts, seal_sized, unseal, unseal_with_key,
+    CodecError, SNAPSHOT_FORMAT, SNAPSHOT_PER_CLUSTER_FORMAT_8, SNAPSHOT_PER_CLUSTER_FORMAT_9,
+    SnapshotRecord, StoredProjections, decode_body, is_read_with_parts, seal_sized, unseal,
+    unseal_with_key,
 };
 
-/// Format version of a cluster's part of a per-cluster snapshot.
-pub const CLUSTER_PART_FORMAT: u8 = 1;
+/// Format version of a cluster's part of a per-cluster snapshot. Format 2 (store layout 6):
+/// a finding may be an alert, with its facts; format 1 (before) is still read, its findings
+/// no alerts (`legacy`).
+pub const CLUSTER_PART_FORMAT: u8 = 2;
+/// The part format before alerts were findings (read, never written).
+pub const CLUSTER_PART_FORMAT_1: u8 = 1;
 
 /// What a per-cluster snapshot's record in `snapshots` holds besides its position and time.
 /// The clusters come first, so [`decode_manifest_clusters`] reads them without the incidents.
@@ -80,6 +85,10 @@ pub fn decode_cluster_part(
             &cluster_part_key_bytes(cluster, seq),
             bytes,
         )?)?,
+        Some(&CLUSTER_PART_FORMAT_1) => super::legacy::decode_cluster_part_v1(unseal_with_key(
+            &cluster_part_key_bytes(cluster, seq),
+            bytes,
+        )?)?,
         Some(&found) => {
             return Err(CodecError::UnknownFormat {
                 found,
@@ -101,7 +110,7 @@ pub fn decode_cluster_part(
 pub fn check_cluster_part(cluster: &str, seq: u64, bytes: &[u8]) -> Result<(), CodecError> {
     match bytes.first() {
         None => Err(CodecError::Empty),
-        Some(&CLUSTER_PART_FORMAT) => {
+        Some(&(CLUSTER_PART_FORMAT | CLUSTER_PART_FORMAT_1)) => {
             unseal_with_key(&cluster_part_key_bytes(cluster, seq), bytes).map(drop)
         }
         Some(&found) => Err(CodecError::UnknownFormat {
@@ -143,7 +152,10 @@ pub fn decode_manifest(
     bytes: &[u8],
 ) -> Result<SnapshotRecord<SnapshotManifest>, CodecError> {
     let mut record: SnapshotRecord<SnapshotManifest> = match bytes.first() {
-        Some(&SNAPSHOT_FORMAT) => decode_body(unseal(seq, bytes)?)?,
+        // Format 10 is format 9's layout (its parts are of another format).
+        Some(&(SNAPSHOT_FORMAT | SNAPSHOT_PER_CLUSTER_FORMAT_9)) => {
+            decode_body(unseal(seq, bytes)?)?
+        }
         Some(&SNAPSHOT_PER_CLUSTER_FORMAT_8) => {
             let old: SnapshotRecord<ManifestV8> = decode_body(unseal(seq, bytes)?)?;
             SnapshotRecord {

@@ -6,16 +6,22 @@
 //!   `span_retention_secs` (its last field).
 //! - Snapshot formats 3 to 5: the layout of format 6, except that a cluster's settings had no
 //!   `span_retention_secs` and its span forest no late-span count.
+//! - Snapshot format 6: the layout of format 11, and format 7 (and cluster part format 1) the
+//!   layout of format 12 (part format 2), except that a finding had no `alert` and a cluster no
+//!   `alert_runs` (their last fields): they are read with none and 0.
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
+use tidemark_core::event::ResourceRef;
 use tidemark_core::event::{
     Alert, ChangeDeployed, ChangeKind, CycleCompleted, FindingResolved, IncidentChange,
     InventoryObserved, NoteAdded, NoteKind, SettingsChanged, SpanRecorded, Tracking,
 };
+use tidemark_core::findings::flaps::FlapEpisode;
 use tidemark_core::findings::{
-    CategorySnapshot, ClusterSnapshot, DriftRecord, FindingSnapshot, FindingsSnapshot,
+    CategorySnapshot, ClusterSnapshot, DriftRecord, FindingSnapshot, FindingsSnapshot, FlapStatus,
+    LiveFindingSnapshot,
 };
 use tidemark_core::incidents::IncidentsSnapshot;
 use tidemark_core::orphans::{
@@ -23,7 +29,8 @@ use tidemark_core::orphans::{
     TraceSnapshot,
 };
 use tidemark_core::{
-    ClusterSettings, Event, EventId, Payload, ProjectionsSnapshot, Severity, Timestamp,
+    ClusterPart, ClusterSettings, Event, EventId, LiveProjectionsSnapshot, Occurrence, Payload,
+    ProjectionsSnapshot, Severity, Timestamp,
 };
 
 use super::{CodecError, SnapshotRecord, StoredEvent};
@@ -306,7 +313,7 @@ struct ClusterSnapshotV5 {
     unstable_keys: Vec<Cow<'static, str>>,
     categories: Vec<CategorySnapshot<'static>>,
     drifts: Vec<DriftRecord>,
-    findings: Vec<FindingSnapshot<'static>>,
+    findings: Vec<FindingSnapshotV6>,
 }
 
 /// [`SpansSnapshot`] of snapshot formats 3 to 5.
@@ -357,7 +364,8 @@ pub fn decode_snapshot_v5(body: &[u8]) -> Result<SnapshotRecord, CodecError> {
                 unstable_keys: c.unstable_keys,
                 categories: c.categories,
                 drifts: Cow::Owned(c.drifts),
-                findings: c.findings,
+                findings: c.findings.into_iter().map(Into::into).collect(),
+                alert_runs: 0,
             })
             .collect(),
     };
@@ -387,5 +395,178 @@ pub fn decode_snapshot_v5(body: &[u8]) -> Result<SnapshotRecord, CodecError> {
             orphans,
             incidents: old.projections.incidents,
         },
+    })
+}
+
+/// [`FindingSnapshot`] of snapshot formats 3 to 6: no `alert`.
+#[derive(Deserialize)]
+struct FindingSnapshotV6 {
+    check_key: Cow<'static, str>,
+    category: Cow<'static, str>,
+    severity: Severity,
+    title: Cow<'static, str>,
+    detail: Option<Cow<'static, str>>,
+    resource: Option<Cow<'static, ResourceRef>>,
+    active: bool,
+    clean_cycles: u32,
+    last_seen_at: Timestamp,
+    occurrences: Vec<Occurrence>,
+    flap: FlapStatus,
+    open_run: u64,
+    flap_episodes: Vec<FlapEpisode>,
+}
+
+impl From<FindingSnapshotV6> for FindingSnapshot<'static> {
+    fn from(f: FindingSnapshotV6) -> Self {
+        Self {
+            check_key: f.check_key,
+            category: f.category,
+            severity: f.severity,
+            title: f.title,
+            detail: f.detail,
+            resource: f.resource,
+            active: f.active,
+            clean_cycles: f.clean_cycles,
+            last_seen_at: f.last_seen_at,
+            occurrences: Cow::Owned(f.occurrences),
+            flap: f.flap,
+            open_run: f.open_run,
+            flap_episodes: Cow::Owned(f.flap_episodes),
+            alert: None,
+        }
+    }
+}
+
+/// [`LiveFindingSnapshot`] of snapshot format 7 and cluster part format 1: no `alert`.
+#[derive(Deserialize)]
+struct LiveFindingSnapshotV7 {
+    check_key: Cow<'static, str>,
+    category: Cow<'static, str>,
+    severity: Severity,
+    title: Cow<'static, str>,
+    detail: Option<Cow<'static, str>>,
+    resource: Option<Cow<'static, ResourceRef>>,
+    active: bool,
+    clean_cycles: u32,
+    last_seen_at: Timestamp,
+    current: Occurrence,
+    occurrence_count: u64,
+    flap: FlapStatus,
+    open_run: u64,
+    open_flap_episodes: Vec<(u64, FlapEpisode)>,
+    flap_episode_count: u64,
+    first_flap_started: [Option<u64>; 2],
+    auto_resolved_at: Vec<Timestamp>,
+}
+
+impl From<LiveFindingSnapshotV7> for LiveFindingSnapshot<'static> {
+    fn from(f: LiveFindingSnapshotV7) -> Self {
+        Self {
+            check_key: f.check_key,
+            category: f.category,
+            severity: f.severity,
+            title: f.title,
+            detail: f.detail,
+            resource: f.resource,
+            active: f.active,
+            clean_cycles: f.clean_cycles,
+            last_seen_at: f.last_seen_at,
+            current: Cow::Owned(f.current),
+            occurrence_count: f.occurrence_count,
+            flap: f.flap,
+            open_run: f.open_run,
+            open_flap_episodes: Cow::Owned(f.open_flap_episodes),
+            flap_episode_count: f.flap_episode_count,
+            first_flap_started: f.first_flap_started,
+            auto_resolved_at: Cow::Owned(f.auto_resolved_at),
+            alert: None,
+        }
+    }
+}
+
+/// [`ClusterSnapshot`] of snapshot formats 6 to 9 and cluster part format 1: no alert runs.
+#[derive(Deserialize)]
+struct ClusterSnapshotV9<Finding> {
+    cluster: Cow<'static, str>,
+    settings: Cow<'static, ClusterSettings>,
+    clock: Option<Timestamp>,
+    cycles: u64,
+    unstable_keys: Vec<Cow<'static, str>>,
+    categories: Vec<CategorySnapshot<'static>>,
+    drifts: Cow<'static, [DriftRecord]>,
+    findings: Vec<Finding>,
+}
+
+/// A cluster's snapshot in today's layout: its findings converted, no alert run (alerts were
+/// no findings).
+fn cluster_of<Old: Into<New>, New>(
+    c: ClusterSnapshotV9<Old>,
+) -> ClusterSnapshot<'static, Vec<New>> {
+    ClusterSnapshot {
+        cluster: c.cluster,
+        settings: c.settings,
+        clock: c.clock,
+        cycles: c.cycles,
+        unstable_keys: c.unstable_keys,
+        categories: c.categories,
+        drifts: c.drifts,
+        findings: c.findings.into_iter().map(Into::into).collect(),
+        alert_runs: 0,
+    }
+}
+
+/// A snapshot record whose clusters are `Cluster`s.
+type RecordOf<Cluster> = SnapshotRecord<
+    ProjectionsSnapshot<
+        FindingsSnapshot<Vec<Cluster>>,
+        OrphansSnapshot,
+        IncidentsSnapshot<'static>,
+    >,
+>;
+
+/// A snapshot's record with its clusters' findings in today's layout.
+fn record_of<Old: Into<New>, New>(
+    old: RecordOf<ClusterSnapshotV9<Old>>,
+) -> RecordOf<ClusterSnapshot<'static, Vec<New>>> {
+    let p = old.projections;
+    SnapshotRecord {
+        seq: old.seq,
+        max_time: old.max_time,
+        projections: ProjectionsSnapshot {
+            findings: FindingsSnapshot {
+                clusters: p.findings.clusters.into_iter().map(cluster_of).collect(),
+            },
+            orphans: p.orphans,
+            incidents: p.incidents,
+        },
+    }
+}
+
+/// Decodes the postcard body of a snapshot of format 6 (after its envelope) into today's
+/// layout (format 11): no finding is an alert.
+pub fn decode_snapshot_v6(body: &[u8]) -> Result<SnapshotRecord, CodecError> {
+    Ok(record_of::<FindingSnapshotV6, FindingSnapshot<'static>>(
+        super::decode_body(body)?,
+    ))
+}
+
+/// Decodes the postcard body of a snapshot of format 7 (after its envelope) into today's
+/// layout (format 12): no finding is an alert.
+pub fn decode_snapshot_v7(
+    body: &[u8],
+) -> Result<SnapshotRecord<LiveProjectionsSnapshot>, CodecError> {
+    Ok(record_of::<
+        LiveFindingSnapshotV7,
+        LiveFindingSnapshot<'static>,
+    >(super::decode_body(body)?))
+}
+
+/// Decodes the postcard body of a cluster part of format 1 (after its envelope) into today's
+/// layout (format 2): no finding is an alert.
+pub fn decode_cluster_part_v1(body: &[u8]) -> Result<ClusterPart, CodecError> {
+    let old: ClusterPart<ClusterSnapshotV9<LiveFindingSnapshotV7>> = super::decode_body(body)?;
+    Ok(ClusterPart {
+        findings: cluster_of(old.findings),
+        orphans: old.orphans,
     })
 }

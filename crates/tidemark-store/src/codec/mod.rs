@@ -52,31 +52,42 @@ pub const EVENT_FORMAT_2: u8 = 2;
 /// incidents' numbers (`IncidentNumbers`), since the incidents it holds are those in memory
 /// (the open ones) rather than all of them. Format 8 is still read (its incidents are all of
 /// them, numbered by position).
-pub const SNAPSHOT_FORMAT: u8 = 9;
+/// Formats 10 to 12 (store layout 6, ADR 0007: alerts are findings): a finding may be an alert,
+/// and keeps the alert's facts (`alert`, the last field of a finding's snapshot). Format 10 is
+/// the manifest of format 9 whose parts are of part format 2; format 11 is format 6 and format
+/// 12 format 7, each finding with its `alert`. Formats 6 to 9 (and part format 1) are still
+/// read, their findings no alerts ([`legacy`]): they were written by rules under which alerts
+/// opened no finding, so the layout-6 upgrade folds the log again ([`crate::Store::open`]);
+/// a replica whose log was cut folds on from one with today's rules.
+pub const SNAPSHOT_FORMAT: u8 = 10;
+/// The per-cluster snapshot of store layouts 4 and 5 (format 9): read with its parts.
+pub const SNAPSHOT_PER_CLUSTER_FORMAT_9: u8 = 9;
 /// The per-cluster snapshot before the incidents' numbers (format 8): read with its parts.
 pub const SNAPSHOT_PER_CLUSTER_FORMAT_8: u8 = 8;
 
-/// Whether the snapshot `bytes` is per cluster (format 8 or 9): read with its parts
+/// Whether the snapshot `bytes` is per cluster (format 8, 9 or 10): read with its parts
 /// ([`cluster_parts`]), never alone.
 pub fn is_read_with_parts(bytes: &[u8]) -> bool {
     matches!(
         bytes.first(),
-        Some(&(SNAPSHOT_PER_CLUSTER_FORMAT_8 | SNAPSHOT_FORMAT))
+        Some(&(SNAPSHOT_PER_CLUSTER_FORMAT_8 | SNAPSHOT_PER_CLUSTER_FORMAT_9 | SNAPSHOT_FORMAT))
     )
 }
-/// The live snapshot in one value (format 7): read, and written by [`encode_snapshot_of`].
-pub const SNAPSHOT_WHOLE_LIVE_FORMAT: u8 = 7;
-/// The snapshot format holding the findings' history (layout-1 stores, and projections whose
-/// history is in memory).
-pub const SNAPSHOT_WITH_HISTORY_FORMAT: u8 = 6;
+/// The live snapshot in one value (format 12): read, and written by [`encode_snapshot_of`].
+pub const SNAPSHOT_WHOLE_LIVE_FORMAT: u8 = 12;
+/// The snapshot format holding the findings' history (11: layout-1 stores, and projections
+/// whose history is in memory).
+pub const SNAPSHOT_WITH_HISTORY_FORMAT: u8 = 11;
+/// The live snapshot in one value before alerts were findings (read, never written).
+pub const SNAPSHOT_WHOLE_LIVE_FORMAT_7: u8 = 7;
+/// The snapshot holding the history before alerts were findings (read, never written).
+pub const SNAPSHOT_WITH_HISTORY_FORMAT_6: u8 = 6;
 /// The oldest snapshot format this build reads as a starting point of the fold.
 pub const OLDEST_SNAPSHOT_FORMAT_READ: u8 = 6;
 /// The oldest snapshot format a replica whose log was cut by retention can resume from (it
 /// cannot refold an outdated snapshot): formats 3 to 5 are read through their own layout
 /// ([`legacy`]), format 6 on through today's ([`decode_snapshot_of_any_format`]).
 pub const SNAPSHOT_LAYOUT_SINCE: u8 = 3;
-/// The first snapshot format of today's layout.
-const SNAPSHOT_LAYOUT_6_SINCE: u8 = 6;
 /// The first snapshot format in the checksummed envelope.
 const SNAPSHOT_CHECKSUMMED_SINCE: u8 = 4;
 /// Format version of quarantine records. Format 2: format 1 in the checksummed envelope.
@@ -406,19 +417,22 @@ fn seal_sized<B: AsMut<[u8]>, E>(
     Ok(storage)
 }
 
-/// Decodes the snapshot stored under key `seq` (format 6 or 7, checked against its checksum;
-/// formats 8 and 9 are read with their parts, [`cluster_parts`]). A snapshot whose `seq` is not its key
-/// is refused.
+/// Decodes the snapshot stored under key `seq` (format 6, 7, 11 or 12, checked against its
+/// checksum; formats 8 to 10 are read with their parts, [`cluster_parts`]). A snapshot whose
+/// `seq` is not its key is refused.
 pub fn decode_snapshot(
     seq: u64,
     bytes: &[u8],
 ) -> Result<SnapshotRecord<StoredProjections>, CodecError> {
     match bytes.first() {
         None => Err(CodecError::Empty),
-        Some(&(SNAPSHOT_PER_CLUSTER_FORMAT_8 | SNAPSHOT_FORMAT)) => Err(CodecError::ReadWithParts),
-        Some(&v) if (OLDEST_SNAPSHOT_FORMAT_READ..SNAPSHOT_PER_CLUSTER_FORMAT_8).contains(&v) => {
-            decode_snapshot_of_any_format(seq, bytes)
-        }
+        Some(_) if is_read_with_parts(bytes) => Err(CodecError::ReadWithParts),
+        Some(
+            &(SNAPSHOT_WITH_HISTORY_FORMAT_6
+            | SNAPSHOT_WHOLE_LIVE_FORMAT_7
+            | SNAPSHOT_WITH_HISTORY_FORMAT
+            | SNAPSHOT_WHOLE_LIVE_FORMAT),
+        ) => decode_snapshot_of_any_format(seq, bytes),
         Some(&found) => Err(CodecError::UnknownFormat {
             found,
             expected: SNAPSHOT_FORMAT,
@@ -426,10 +440,11 @@ pub fn decode_snapshot(
     }
 }
 
-/// Decodes a snapshot of any format from [`SNAPSHOT_LAYOUT_SINCE`] to
-/// [`SNAPSHOT_WHOLE_LIVE_FORMAT`] (format 8 is read with its parts; format 3 has no checksum; formats 3 to 5 are read through their layout and given today's
-/// defaults for what they lack): only the rules that produced the older ones were older. For a
-/// replica that cannot refold its log.
+/// Decodes a snapshot of any format from [`SNAPSHOT_LAYOUT_SINCE`] on that is one value (formats
+/// 8 to 10 are read with their parts; format 3 has no checksum; formats 3 to 7 are read through
+/// their layout and given today's defaults for what they lack: no alert among their findings):
+/// only the rules that produced the older ones were older. For a replica that cannot refold its
+/// log.
 pub fn decode_snapshot_of_any_format(
     seq: u64,
     bytes: &[u8],
@@ -439,23 +454,23 @@ pub fn decode_snapshot_of_any_format(
         max_time: record.max_time,
         projections: StoredProjections::WithHistory(record.projections),
     };
+    let live = |record: SnapshotRecord<LiveProjectionsSnapshot>| SnapshotRecord {
+        seq: record.seq,
+        max_time: record.max_time,
+        projections: StoredProjections::Live(record.projections),
+    };
     let record = match bytes.first() {
         None => return Err(CodecError::Empty),
-        Some(&(SNAPSHOT_PER_CLUSTER_FORMAT_8 | SNAPSHOT_FORMAT)) => {
-            return Err(CodecError::ReadWithParts);
+        Some(_) if is_read_with_parts(bytes) => return Err(CodecError::ReadWithParts),
+        Some(&SNAPSHOT_WHOLE_LIVE_FORMAT) => live(decode_body(unseal(seq, bytes)?)?),
+        Some(&SNAPSHOT_WITH_HISTORY_FORMAT) => with_history(decode_body(unseal(seq, bytes)?)?),
+        Some(&SNAPSHOT_WHOLE_LIVE_FORMAT_7) => {
+            live(legacy::decode_snapshot_v7(unseal(seq, bytes)?)?)
         }
-        Some(&SNAPSHOT_WHOLE_LIVE_FORMAT) => {
-            let record: SnapshotRecord<LiveProjectionsSnapshot> = decode_body(unseal(seq, bytes)?)?;
-            SnapshotRecord {
-                seq: record.seq,
-                max_time: record.max_time,
-                projections: StoredProjections::Live(record.projections),
-            }
+        Some(&SNAPSHOT_WITH_HISTORY_FORMAT_6) => {
+            with_history(legacy::decode_snapshot_v6(unseal(seq, bytes)?)?)
         }
-        Some(&v) if (SNAPSHOT_LAYOUT_6_SINCE..SNAPSHOT_WHOLE_LIVE_FORMAT).contains(&v) => {
-            with_history(decode_body(unseal(seq, bytes)?)?)
-        }
-        Some(&v) if (SNAPSHOT_CHECKSUMMED_SINCE..SNAPSHOT_LAYOUT_6_SINCE).contains(&v) => {
+        Some(&v) if (SNAPSHOT_CHECKSUMMED_SINCE..SNAPSHOT_WITH_HISTORY_FORMAT_6).contains(&v) => {
             with_history(legacy::decode_snapshot_v5(unseal(seq, bytes)?)?)
         }
         Some(&SNAPSHOT_LAYOUT_SINCE) => with_history(legacy::decode_snapshot_v5(&bytes[1..])?),

@@ -24,7 +24,11 @@ pub(crate) fn finding_index_entries(
         let bit = match change {
             FindingChange::Opened => change_bits::OPENED,
             FindingChange::SeverityChanged => change_bits::SEVERITY_CHANGED,
-            FindingChange::Resolved(ResolutionKind::Auto) => change_bits::RESOLVED_AUTO,
+            // The finding's own source resolved it: absence (a cycle) or the alerting system (an
+            // alert event); the event's type tells which (`change_bits::names`).
+            FindingChange::Resolved(ResolutionKind::Auto | ResolutionKind::Source) => {
+                change_bits::RESOLVED_AUTO
+            }
             FindingChange::Resolved(ResolutionKind::Manual) => change_bits::RESOLVED_MANUAL,
             FindingChange::Resolved(ResolutionKind::Recipe) => change_bits::RESOLVED_RECIPE,
             FindingChange::Resolved(ResolutionKind::Informational) => change_bits::INFORMATIONAL,

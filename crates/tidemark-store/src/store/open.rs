@@ -288,6 +288,9 @@ impl Store {
         tracing::info!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, walked_whole_file, "store opened");
         let mut store = Self::over_slot(slot, false, path, config, state);
         store.walked_whole_file_on_open = walked_whole_file;
+        if layout < tables::ALERT_FINDINGS_SINCE {
+            store.upgrade_to_layout_6()?;
+        }
         Ok(store)
     }
 
@@ -317,6 +320,9 @@ impl Store {
             .then(|| Arc::new(StoreHistory::over(&slot)) as Arc<dyn SharedHistoryReader>);
         if history.is_none() {
             tracing::info!(path = %path.display(), "the store is of layout 1: its history is read from its snapshots, in memory; any read-write command (e.g. `tidemark repair`) upgrades it once to layout 2, whose reads do not grow with the log");
+        }
+        if format < tables::ALERT_FINDINGS_SINCE {
+            tracing::warn!(path = %path.display(), layout = format, "the store was written before alerts were findings: read-only, its answers are what the older build derived (alerts before its last snapshot are not findings); any read-write command (e.g. `tidemark repair`) upgrades it once to layout 6");
         }
         let state = Self::load_state_at_open(&slot, history)?;
         tracing::debug!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, "store opened read-only");

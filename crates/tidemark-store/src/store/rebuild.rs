@@ -424,6 +424,43 @@ impl Store {
         })
     }
 
+    /// Upgrades this store of layout 5 (or an earlier one just upgraded to it) to layout 6
+    /// (ADR 0007: alerts are findings). Its snapshots, history tables, indexes and incident rows
+    /// were derived by rules under which alerts opened no finding, so they are written anew: the
+    /// store is rebuilt ([`Store::rebuild`]: a new file beside it, made durable, checked and
+    /// renamed over it, so a crash leaves the old store or the new one), then the layout is set.
+    /// A crash before the layout is set leaves layout 5: the next open rebuilds again. A store
+    /// whose log retention cut starts from its first readable snapshot at the cut, folded by the
+    /// older rules (what came before the cut cannot be folded again).
+    pub(super) fn upgrade_to_layout_6(&self) -> Result<(), crate::error::OpenError> {
+        let path = self.path.clone();
+        // Warnings, so a command's default log level shows them: it runs once, and takes as long
+        // as `tidemark rebuild`.
+        tracing::warn!(path = %path.display(), "upgrading the store to layout 6: alerts become findings, so the log is folded again into a new file beside the store, which then replaces it (once)");
+        let mut reported = 0;
+        let report = self
+            .rebuild(|progress| {
+                if let RebuildProgress::Folding { done, total } = progress
+                    && total > 0
+                    && (done == total || done >= reported + total / 10)
+                {
+                    reported = done;
+                    tracing::warn!(done, total, "upgrading to layout 6: events folded");
+                }
+            })
+            .map_err(|source| crate::error::OpenError::Upgrade {
+                path: path.clone(),
+                source: Box::new(source),
+            })?;
+        let db = self.db()?;
+        let txn = db.begin_write()?;
+        txn.open_table(tables::META)?
+            .insert(tables::FORMAT, tables::ALERT_FINDINGS_SINCE)?;
+        txn.commit()?;
+        tracing::warn!(path = %path.display(), events = report.events, from_snapshot = ?report.from_snapshot, "store upgraded to layout 6: alerts are findings");
+        Ok(())
+    }
+
     /// Writes the rebuilt store into the new file `scratch` and closes it: answers the rebuilt
     /// live state and the snapshot the fold started from.
     fn rebuild_into(

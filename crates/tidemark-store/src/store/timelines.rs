@@ -4,7 +4,7 @@
 use redb::ReadableTable;
 use serde::Serialize;
 use tidemark_core::findings::FindingChange;
-use tidemark_core::{Event, Timestamp};
+use tidemark_core::{Event, Payload, Timestamp};
 
 use super::Store;
 use super::restore::{corrupt, decode_log};
@@ -178,7 +178,11 @@ impl Store {
         };
         let mut entries = Vec::with_capacity(raw.len());
         for (seq, bits, stored) in raw {
-            let mut changes = change_bits::names(bits);
+            let from_alert = matches!(
+                stored.event.payload,
+                Payload::AlertFired(_) | Payload::AlertResolved(_)
+            );
+            let mut changes = change_bits::names(bits, from_alert);
             if bits & change_bits::FLAP != 0 {
                 changes.retain(|name| *name != "flap");
                 for &(_, detector, started) in flap_changes.iter().filter(|c| c.0 == seq) {

@@ -358,6 +358,7 @@ fn finding_with(paged: bool) -> FindingPage {
             flapping: false,
             flapping_state_change: false,
             state_change_percent: 12.5,
+            alert: None,
         },
         timeline: timeline(),
         history: HistoryWindow {
