@@ -72,7 +72,10 @@ impl FoldHistory for Recorder {
             .get(&finding)
             .into_iter()
             .flatten()
-            .filter(|(_, o)| o.resolution_kind == Some(ResolutionKind::Auto))
+            .filter(|(_, o)| {
+                o.resolution_kind
+                    .is_some_and(ResolutionKind::counts_towards_flapping)
+            })
             .filter_map(|(_, o)| o.resolved_at)
             .filter(|&at| after < at && at <= up_to)
             .collect()
