@@ -1,5 +1,6 @@
 //! The `tidemark` binary: serve, ingest, emit, replay, and the store and projection queries.
 
+mod alert_cmds;
 mod corpus;
 mod distributed;
 mod ndjson;
@@ -109,6 +110,8 @@ enum Command {
     Repair(ops_cmds::RepairArgs),
     /// Why the bell keeps ringing: flapping findings, unstable check keys, churn.
     Flaps(projection_cmds::FlapsArgs),
+    /// Alerts from alerting systems: firing now (or resolved, or all), with their labels.
+    Alerts(alert_cmds::AlertsArgs),
     /// Findings the sweep cannot resolve, drift suspects, and long-lived ones kept apart.
     Stuck(projection_cmds::StuckArgs),
     /// Live resources nobody tracks, tracked rows with nothing live, dangling ones, orphan spans.
@@ -194,6 +197,7 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::Verify(args) => ops_cmds::verify(&args),
         Command::Repair(args) => ops_cmds::repair(&args),
         Command::Flaps(args) => projection_cmds::flaps(&args),
+        Command::Alerts(args) => alert_cmds::alerts(&args),
         Command::Stuck(args) => projection_cmds::stuck(&args),
         Command::Orphans(args) => projection_cmds::orphans(&args),
         Command::Incidents(args) => projection_cmds::incidents(&args),

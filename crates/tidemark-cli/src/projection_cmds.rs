@@ -35,7 +35,7 @@ pub struct ViewArgs {
 }
 
 /// Runs `read` over the projections now or at `--at`; returns its result and the log position.
-fn with_projections<R>(
+pub(crate) fn with_projections<R>(
     store: &Store,
     at: Option<Until>,
     read: impl FnOnce(&Projections) -> R,
@@ -63,7 +63,7 @@ fn to_at(until: Until) -> At {
     }
 }
 
-fn print_json(value: &impl Serialize) -> Result<(), CliError> {
+pub(crate) fn print_json(value: &impl Serialize) -> Result<(), CliError> {
     println!(
         "{}",
         serde_json::to_string_pretty(value).map_err(anyhow::Error::from)?

@@ -291,7 +291,7 @@ fn a_catalogue_day_is_answered_by_every_projection_command() {
 #[test]
 fn every_projection_command_has_help_and_refuses_a_missing_store() {
     let missing = Path::new("/nonexistent/tidemark.redb").to_str().unwrap();
-    for command in ["flaps", "stuck", "orphans", "incidents"] {
+    for command in ["flaps", "stuck", "orphans", "incidents", "alerts"] {
         let help = tidemark(&[command, "--help"]);
         assert!(help.status.success());
         let text = String::from_utf8_lossy(&help.stdout);
@@ -299,4 +299,85 @@ fn every_projection_command_has_help_and_refuses_a_missing_store() {
         let out = tidemark(&[command, "--db", missing, "--json"]);
         assert_eq!(out.status.code(), Some(66), "{command}");
     }
+}
+
+/// `tidemark alerts`: what Alertmanager said, as findings: firing by default, all with
+/// `--state all`, filtered by `--label`, at a past position with `--at`; a table without
+/// `--json`; a bad `--label` is a usage error.
+#[test]
+fn alerts_lists_what_is_firing_and_filters_by_state_and_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alerts.redb");
+    let db = db.to_str().unwrap();
+    let alert = |id: &str, minute: u32, fired: bool, fingerprint: &str, namespace: &str| {
+        json!({"id": id, "schema": 1, "type": if fired { "alert.fired" } else { "alert.resolved" },
+            "time": format!("2026-03-02T11:{minute:02}:00Z"), "source": "alertmanager",
+            "cluster": "pw-prod", "data": {"fingerprint": fingerprint, "name": "KubePodCrashLooping",
+            "severity": "critical", "labels": {"namespace": namespace, "pod": format!("{namespace}-0")},
+            "annotations": {"summary": format!("{namespace} crash-loops")},
+            "starts_at": "2026-03-02T11:00:00Z",
+            "ends_at": if fired { Value::Null } else { json!(format!("2026-03-02T11:{minute:02}:00Z")) }}})
+        .to_string()
+    };
+    let log = dir.path().join("alerts.ndjson");
+    std::fs::write(
+        &log,
+        [
+            alert("a1", 1, true, "fp-bruno", "bruno"),
+            alert("a2", 2, true, "fp-dnd", "dnd"),
+            alert("a3", 9, false, "fp-dnd", "dnd"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = tidemark(&["ingest", "--db", db, log.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fingerprints = |v: &Value| -> Vec<String> {
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["alert"]["fingerprint"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let firing = json_of(&["alerts", "--db", db, "--json"]);
+    assert_eq!(fingerprints(&firing), ["fp-bruno"], "{firing}");
+    assert_eq!(firing["seq"], 3);
+    let all = json_of(&["alerts", "--db", db, "--json", "--state", "all"]);
+    assert_eq!(fingerprints(&all), ["fp-bruno", "fp-dnd"]);
+    assert_eq!(all["alerts"][1]["resolution_kind"], "source");
+    let dnd = json_of(&[
+        "alerts",
+        "--db",
+        db,
+        "--json",
+        "--state",
+        "all",
+        "--label",
+        "namespace=dnd",
+    ]);
+    assert_eq!(fingerprints(&dnd), ["fp-dnd"]);
+    // Before the resolve, both were firing.
+    let before = json_of(&["alerts", "--db", db, "--json", "--at", "2"]);
+    assert_eq!(fingerprints(&before), ["fp-bruno", "fp-dnd"]);
+    let table = tidemark(&["alerts", "--db", db]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("KubePodCrashLooping")
+            && text.contains("namespace=bruno")
+            && text.contains("pod=bruno-0"),
+        "{text}"
+    );
+    assert!(text.contains("1 alert(s) at log position 3"), "{text}");
+    let bad = tidemark(&["alerts", "--db", db, "--label", "namespace"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }

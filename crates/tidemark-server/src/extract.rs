@@ -42,6 +42,56 @@ impl<T: JsonSchema> DescribeInput for ApiQuery<T> {
     }
 }
 
+/// A parameter a route takes several times (`label=a=1&label=b=2`): the query string's other
+/// parameters are read into `T` as by [`ApiQuery`], and this one's values, in order, are set
+/// apart (serde's urlencoded reader refuses a repeated key).
+pub(crate) trait RepeatedParam {
+    /// The parameter's name.
+    const NAME: &'static str;
+    /// Sets its values.
+    fn set_repeated(&mut self, values: Vec<String>);
+}
+
+/// [`ApiQuery`] for a `T` with one [`RepeatedParam`].
+#[derive(Debug)]
+pub(crate) struct ApiQueryRepeated<T>(pub(crate) T);
+
+impl<T, S> FromRequestParts<S> for ApiQueryRepeated<T>
+where
+    T: DeserializeOwned + RepeatedParam,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let mut repeated = Vec::new();
+        let mut rest = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if name == T::NAME {
+                repeated.push(value.into_owned());
+            } else {
+                rest.append_pair(&name, &value);
+            }
+        }
+        let uri: axum::http::Uri = format!("/?{}", rest.finish())
+            .parse()
+            .map_err(|_| ApiError::bad_request("the query string is not a valid URI query"))?;
+        let Query(mut query) = Query::<T>::try_from_uri(&uri)
+            .map_err(|rejection| ApiError::query_string(&rejection))?;
+        query.set_repeated(repeated);
+        Ok(Self(query))
+    }
+}
+
+/// The query parameters are `T`'s fields (the repeated one an array, sent as repeated keys).
+impl<T: JsonSchema> DescribeInput for ApiQueryRepeated<T> {
+    fn describe(schemas: &mut Schemas, operation: &mut OperationDoc) {
+        let schema = schemas.query::<T>();
+        operation.query_parameters(&schema);
+    }
+}
+
 /// The path parameters read into `T` (a `String`, or a tuple of them in path order); 400 as
 /// JSON when they cannot be ([`ApiError::path_params`]).
 #[derive(Debug)]

@@ -484,3 +484,164 @@ async fn alertmanager_webhooks_land_on_the_timeline_once_and_bad_ones_in_quarant
             .contains("alertmanager")
     );
 }
+
+/// An `alert.fired` or `alert.resolved` event of the alert `name`/`fingerprint`.
+fn alert_event(
+    id: &str,
+    minute: u32,
+    fired: bool,
+    name: &str,
+    fingerprint: &str,
+    labels: Value,
+) -> String {
+    json!({"id": id, "schema": 1, "type": if fired { "alert.fired" } else { "alert.resolved" },
+        "time": format!("2026-03-02T11:{minute:02}:00Z"), "source": "alertmanager",
+        "cluster": "pw-prod", "data": {"fingerprint": fingerprint, "name": name,
+        "severity": if name == "NodeDown" { "warning" } else { "critical" }, "labels": labels,
+        "annotations": {"summary": format!("{name} summary")},
+        "starts_at": "2026-03-02T11:00:00Z",
+        "ends_at": if fired { Value::Null } else { json!(format!("2026-03-02T11:{minute:02}:00Z")) }}})
+    .to_string()
+}
+
+/// ADR 0007: `GET /v1/alerts` lists the firing alerts by default, filters by state, name,
+/// severity and repeated labels, pages by cursor; `GET /v1/alerts/{cluster}/{fingerprint}`
+/// answers the alert with its occurrences (with durations); a missing one is a 404.
+#[tokio::test]
+async fn alerts_are_listed_filtered_paged_and_found_by_fingerprint() {
+    let h = loaded().await;
+    let bruno = json!({"alertname": "KubePodCrashLooping", "namespace": "bruno", "pod": "bruno-0"});
+    let dnd = json!({"alertname": "KubePodCrashLooping", "namespace": "dnd", "pod": "dnd-0"});
+    let node = json!({"alertname": "NodeDown", "instance": "n3:9100"});
+    let events = [
+        alert_event("a1", 1, true, "KubePodCrashLooping", "fp-bruno", bruno),
+        alert_event("a2", 2, true, "KubePodCrashLooping", "fp-dnd", dnd.clone()),
+        alert_event("a3", 3, true, "NodeDown", "fp-node", node),
+        alert_event("a4", 10, false, "KubePodCrashLooping", "fp-dnd", dnd),
+    ]
+    .join("\n");
+    let (status, body) = h.call("POST", "/v1/events", events, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let names = |v: &Value| -> Vec<String> {
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["alert"]["fingerprint"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Firing by default: the resolved one is left out; probes' findings never appear.
+    let firing = h.ok("/v1/alerts").await;
+    assert_eq!(names(&firing), ["fp-bruno", "fp-node"], "{firing}");
+    assert_eq!(firing["alerts"][0]["category"], "alert");
+    assert_eq!(
+        names(&h.ok("/v1/alerts?state=all").await),
+        ["fp-bruno", "fp-dnd", "fp-node"]
+    );
+    assert_eq!(names(&h.ok("/v1/alerts?state=resolved").await), ["fp-dnd"]);
+    assert_eq!(
+        names(&h.ok("/v1/alerts?state=all&name=NodeDown").await),
+        ["fp-node"]
+    );
+    assert_eq!(
+        names(&h.ok("/v1/alerts?state=all&severity=critical").await),
+        ["fp-bruno", "fp-dnd"]
+    );
+    assert_eq!(
+        names(
+            &h.ok("/v1/alerts?state=all&label=alertname=KubePodCrashLooping&label=namespace=dnd")
+                .await
+        ),
+        ["fp-dnd"]
+    );
+    assert!(names(&h.ok("/v1/alerts?label=namespace=nowhere").await).is_empty());
+    assert_eq!(
+        names(
+            &h.ok("/v1/alerts?state=all&until=2026-03-02T11:01:30Z")
+                .await
+        ),
+        ["fp-bruno"],
+        "opened at or before until"
+    );
+    assert_eq!(
+        names(
+            &h.ok("/v1/alerts?state=all&since=2026-03-02T11:20:00Z")
+                .await
+        ),
+        ["fp-bruno", "fp-node"],
+        "still firing at or after since"
+    );
+    // Paged: one at a time, the cursor to the end.
+    let mut seen = Vec::new();
+    let mut uri = "/v1/alerts?state=all&limit=1".to_owned();
+    loop {
+        let page = h.ok(&uri).await;
+        seen.extend(names(&page));
+        match page["next"].as_str() {
+            Some(next) => uri = format!("/v1/alerts?state=all&limit=1&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["fp-bruno", "fp-dnd", "fp-node"]);
+    // One alert, by fingerprint.
+    let one = h.ok("/v1/alerts/pw-prod/fp-dnd").await;
+    let alert = &one["alerts"][0];
+    assert_eq!(
+        alert["finding"]["check_key"],
+        "alert:KubePodCrashLooping:fp-dnd"
+    );
+    assert_eq!(alert["finding"]["resolution_kind"], "source");
+    assert_eq!(alert["occurrences"][0]["duration_secs"], 8 * 60, "{one}");
+    assert_eq!(alert["more_occurrences"], false);
+    let (status, body) = h.get("/v1/alerts/pw-prod/fp-none").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // A label filter without `=` is a 400 naming the parameter.
+    let (status, body) = h.get("/v1/alerts?label=namespace").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("`label`"),
+        "{body}"
+    );
+    let (status, body) = h.get("/v1/alerts?state=burning").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("`state`"),
+        "{body}"
+    );
+
+    // The pages: `/alerts` lists the firing ones; the home page lists, beside the incidents,
+    // what fires in no incident: an alert naming no resource opens none.
+    let latency = alert_event(
+        "a5",
+        12,
+        true,
+        "HighLatency",
+        "fp-latency",
+        json!({"team": "web"}),
+    );
+    let (status, body) = h.call("POST", "/v1/events", latency, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, page) = h.call("GET", "/alerts", String::new(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("alert%3ANodeDown%3Afp-node") && !page.contains("fp-dnd"),
+        "{page}"
+    );
+    let (status, page) = h
+        .call("GET", "/alerts?state=all", String::new(), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("fp-dnd"), "{page}");
+    let (status, home) = h.call("GET", "/", String::new(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let unheld = &home[home.find("id=\"unheld\"").expect("the home page's section")..];
+    assert!(
+        unheld.contains("alert%3AHighLatency%3Afp-latency"),
+        "{unheld}"
+    );
+    assert!(
+        !unheld.contains("fp-bruno"),
+        "held by its automatic incident: {unheld}"
+    );
+}

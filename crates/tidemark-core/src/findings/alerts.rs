@@ -29,10 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::{Alert, FindingResolved, ResourceRef};
 use crate::timestamp::Timestamp;
 
-use super::flaps::FlapState;
-use super::{
-    ClusterFindings, Finding, FindingChange, FoldOutput, NOT_ACTIVE, Occurrence, ResolutionKind,
-};
+use super::{ClusterFindings, Finding, FindingChange, FoldOutput, Occurrence, ResolutionKind};
 
 /// The category of every alert's finding.
 pub const ALERT_CATEGORY: &str = "alert";
@@ -197,24 +194,14 @@ impl ClusterFindings {
             return index;
         }
         let category = self.intern_category(ALERT_CATEGORY);
-        let index = u32::try_from(self.findings.len()).expect("fewer than 2^32 findings");
-        self.findings.push(Finding {
-            check_key: key.into_boxed_str(),
+        self.push_unseen(Finding::unseen(
+            key.into_boxed_str(),
             category,
-            severity: alert.severity,
-            title: alert_title(alert).to_owned(),
-            detail: alert_detail(alert).map(str::to_owned),
-            resource: alert_resource(&alert.labels).map(Box::new),
-            clean_cycles: 0,
-            last_seen_at: Timestamp::default(),
-            current: Occurrence::NONE,
-            occurrence_count: 0,
-            active_slot: NOT_ACTIVE,
-            seen_stamp: 0,
-            seen_index: 0,
-            open_run: 0,
-            flap: FlapState::default(),
-            alert: Some(Box::new(AlertFacts {
+            alert.severity,
+            alert_title(alert).to_owned(),
+            alert_detail(alert).map(str::to_owned),
+            alert_resource(&alert.labels).map(Box::new),
+            Some(Box::new(AlertFacts {
                 fingerprint: alert.fingerprint.clone(),
                 name: alert.name.clone(),
                 labels: alert.labels.clone(),
@@ -224,9 +211,17 @@ impl ClusterFindings {
                 notifications: 0,
                 late_notifications: 0,
             })),
-        });
-        self.by_key.insert_new(&self.findings, index);
-        index
+        ))
+    }
+
+    /// Indexes finding `index` among the alerts, if it is one (by key and by fingerprint).
+    pub(super) fn index_alert(&mut self, index: u32) {
+        let finding = &self.findings[index as usize];
+        if let Some(facts) = finding.alert.as_deref() {
+            self.alerts_by_key.insert(finding.check_key.clone(), index);
+            self.alerts_by_fingerprint
+                .insert((facts.fingerprint.as_str().into(), index));
+        }
     }
 
     /// Opens a new occurrence of the alert's finding `index` at `at`.

@@ -89,6 +89,37 @@ impl FindingsProjection {
 }
 
 impl Finding {
+    /// A finding not yet seen: no occurrence, no flap state.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn unseen(
+        check_key: Box<str>,
+        category: u32,
+        severity: crate::event::Severity,
+        title: String,
+        detail: Option<String>,
+        resource: Option<Box<crate::event::ResourceRef>>,
+        alert: Option<Box<super::AlertFacts>>,
+    ) -> Self {
+        Self {
+            check_key,
+            category,
+            severity,
+            title,
+            detail,
+            resource,
+            clean_cycles: 0,
+            last_seen_at: Timestamp::default(),
+            current: Occurrence::NONE,
+            occurrence_count: 0,
+            active_slot: NOT_ACTIVE,
+            seen_stamp: 0,
+            seen_index: 0,
+            open_run: 0,
+            flap: FlapState::default(),
+            alert,
+        }
+    }
+
     fn refresh_from(&mut self, obs: &FindingObservation, category: u32) {
         self.category = category;
         self.severity = obs.severity;
@@ -130,35 +161,34 @@ impl ClusterFindings {
         if let Some(index) = self.index_of(key) {
             return index;
         }
-        let index = u32::try_from(self.findings.len()).expect("fewer than 2^32 findings");
-        if self.findings.len() == self.findings.capacity() {
-            // Grow by a quarter, not double: a cluster of 10,000 findings would otherwise keep
-            // room for 16,384 (a `Finding` is 216 bytes; a million of them add up).
-            self.findings
-                .reserve_exact((self.findings.len() / 4).max(64));
-        }
-        self.findings.push(Finding {
-            check_key: key.into(),
+        let index = self.push_unseen(Finding::unseen(
+            key.into(),
             category,
-            severity: obs.severity,
-            title: obs.title.clone(),
-            detail: obs.detail.clone(),
-            resource: obs.resource.clone().map(Box::new),
-            clean_cycles: 0,
-            last_seen_at: Timestamp::default(),
-            current: Occurrence::NONE,
-            occurrence_count: 0,
-            active_slot: NOT_ACTIVE,
-            seen_stamp: 0,
-            seen_index: 0,
-            open_run: 0,
-            flap: FlapState::default(),
-            alert: None,
-        });
-        self.by_key.insert_new(&self.findings, index);
+            obs.severity,
+            obs.title.clone(),
+            obs.detail.clone(),
+            obs.resource.clone().map(Box::new),
+            None,
+        ));
         if crate::hygiene::analyze_check_key(key).is_some() {
             self.unstable_keys.push(index);
         }
+        index
+    }
+
+    /// Adds a finding that is not yet seen (no occurrence), indexed by its key (and, an
+    /// alert, among the alerts); its index.
+    pub(super) fn push_unseen(&mut self, finding: Finding) -> u32 {
+        let index = u32::try_from(self.findings.len()).expect("fewer than 2^32 findings");
+        if self.findings.len() == self.findings.capacity() {
+            // Grow by a quarter, not double: a cluster of 10,000 findings would otherwise keep
+            // room for 16,384 (a `Finding` is over 200 bytes; a million of them add up).
+            self.findings
+                .reserve_exact((self.findings.len() / 4).max(64));
+        }
+        self.findings.push(finding);
+        self.by_key.insert_new(&self.findings, index);
+        self.index_alert(index);
         index
     }
 

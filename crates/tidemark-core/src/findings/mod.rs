@@ -8,6 +8,8 @@
 //!
 //! The state is defined here; each concern adds its own `impl` in its module:
 //! - `lifecycle`: applying events: the cycle sweep, manual resolutions, settings.
+//! - `alerts`: alerts as findings (ADR 0007): their keys and lifecycle; `alert_queries` the
+//!   pages of alerts users read.
 //! - [`flaps`]: both flap detectors, and the flap state of a finding (`flaps::FlapState`),
 //!   which only that module changes.
 //! - `churn`: churn per category and drift suspects, from a cycle's first absences.
@@ -15,7 +17,7 @@
 //!   of flaps and of a finding's history, stuck, churn).
 //! - `snapshot`: the one snapshot layout, borrowed to write and owned to restore.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use std::hash::BuildHasher;
 
@@ -29,6 +31,7 @@ use crate::lazy_clusters::LazyClusters;
 use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
 
+mod alert_queries;
 mod alerts;
 mod churn;
 pub mod flaps;
@@ -40,6 +43,7 @@ mod queries;
 mod snapshot;
 mod views;
 
+pub use self::alert_queries::{AlertFilter, AlertState};
 pub use self::alerts::{
     ALERT_CATEGORY, AlertFacts, LEGACY_CYCLE_ALERT_KEY_PREFIX, RESOURCE_LABELS, alert_check_key,
     alert_resource,
@@ -311,6 +315,12 @@ struct ClusterFindings {
     /// Alert notifications applied (every `alert.fired` / `alert.resolved` of the cluster):
     /// the runs of the state change detector for alerts (`alerts`).
     alert_runs: u64,
+    /// The alerts' findings by check key: `GET /v1/alerts` pages them in key order without
+    /// walking the probes' findings (derived: rebuilt at a restore, bounded by the alerts).
+    alerts_by_key: BTreeMap<Box<str>, u32>,
+    /// The alerts' findings by fingerprint (then index): one alert's route finds it by the
+    /// alerting system's identity.
+    alerts_by_fingerprint: BTreeSet<(Box<str>, u32)>,
     /// Scratch, indexed by category id: did this category run in the current cycle.
     ran_scratch: Vec<bool>,
     /// Scratch: (entry index, finding index, category id) of the current cycle's entries.

@@ -476,6 +476,7 @@ impl ClusterFindings {
             // A snapshot's keys are unique (it is written from a map); were one repeated,
             // the later finding is the one found by key, as before.
             cluster.by_key.insert_or_replace(&cluster.findings, index);
+            cluster.index_alert(index);
             if active {
                 cluster.activate(index);
             }

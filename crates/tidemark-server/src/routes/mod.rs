@@ -4,6 +4,7 @@
 //! Adding an endpoint is a handler and a line in its module's `routes()`.
 
 mod admin;
+mod alerts;
 mod bridges;
 mod events;
 mod findings;
@@ -26,6 +27,7 @@ pub(crate) fn all() -> Vec<Route> {
     [
         events::routes(),
         findings::routes(),
+        alerts::routes(),
         flaps::routes(),
         stuck::routes(),
         orphans::routes(),

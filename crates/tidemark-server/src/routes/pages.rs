@@ -1,4 +1,5 @@
-//! The web timeline's routes (`/`, `/incidents/{id}`, `/findings/{cluster}/{key}`, `/orphans`):
+//! The web timeline's routes (`/`, `/incidents/{id}`, `/findings/{cluster}/{key}`, `/alerts`,
+//! `/orphans`):
 //! data from the store, HTML from `web`.
 
 use axum::extract::State;
@@ -33,6 +34,12 @@ pub(super) fn routes() -> Vec<Route> {
             "getFindingPage",
             "Web: one finding's history",
             finding,
+        ),
+        Route::get(
+            "/alerts",
+            "getAlertsPage",
+            "Web: the alerts (firing by default)",
+            alerts,
         ),
         Route::get(
             "/orphans",
@@ -85,7 +92,91 @@ async fn incidents(
         |_| Vec::new(),
         |p, _, seq| {
             let views = p.incidents().views(p.findings(), None, true);
-            html(StatusCode::OK, web::incidents_page(&views, seq))
+            let (unheld, more) = unheld_findings(p, &views);
+            html(
+                StatusCode::OK,
+                web::incidents_page(&views, &unheld, more, seq),
+            )
+        },
+    )
+    .await
+}
+
+/// What is firing or open that no open incident of `incidents` holds: the first
+/// [`web::UNHELD_SHOWN`] active findings (alerts among them) in (cluster, check_key) order, read
+/// a page at a time, and whether more follow.
+fn unheld_findings(
+    p: &tidemark_core::Projections,
+    incidents: &[tidemark_core::incidents::IncidentView],
+) -> (Vec<tidemark_core::FindingOverview>, bool) {
+    let held: std::collections::BTreeSet<(&str, &str)> = incidents
+        .iter()
+        .filter(|i| i.state == tidemark_core::incidents::IncidentState::Open)
+        .flat_map(|i| i.findings.iter())
+        .map(|f| (f.cluster.as_str(), f.check_key.as_str()))
+        .collect();
+    let mut unheld = Vec::new();
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let (page, more) = p.findings().views_page(
+            None,
+            |f| f.state == tidemark_core::FindingState::Active,
+            after.as_ref().map(|(c, k)| (c.as_str(), k.as_str())),
+            crate::read::MAX_PAGE,
+        );
+        after = page
+            .last()
+            .map(|f| (f.cluster.clone(), f.check_key.clone()));
+        for finding in page {
+            if held.contains(&(finding.cluster.as_str(), finding.check_key.as_str())) {
+                continue;
+            }
+            if unheld.len() == web::UNHELD_SHOWN {
+                return (unheld, true);
+            }
+            unheld.push(finding);
+        }
+        if !more {
+            return (unheld, false);
+        }
+    }
+}
+
+/// Parameters of `/alerts`.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct AlertsPageQuery {
+    /// `firing` (the default), `resolved` or `all`.
+    state: Option<tidemark_core::findings::AlertState>,
+    /// A log position or an RFC 3339 time: the alerts then.
+    #[schemars(regex(pattern = crate::read::AT_PATTERN))]
+    at: Option<String>,
+}
+
+/// `GET /alerts`: the alerts, firing by default.
+async fn alerts(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<AlertsPageQuery>,
+) -> Result<HtmlPage, ApiError> {
+    let alert_state = params.state.unwrap_or_default();
+    with_projections_and_events(
+        &state,
+        params.at.as_deref(),
+        |_| Vec::new(),
+        move |p, _, seq| {
+            let filter = tidemark_core::findings::AlertFilter {
+                state: alert_state,
+                ..Default::default()
+            };
+            let (alerts, more) = p
+                .findings()
+                .alerts_page(None, &filter, None, web::ALERTS_SHOWN);
+            let word = match alert_state {
+                tidemark_core::findings::AlertState::Firing => "firing",
+                tidemark_core::findings::AlertState::Resolved => "resolved",
+                tidemark_core::findings::AlertState::All => "all",
+            };
+            html(StatusCode::OK, web::alerts_page(&alerts, more, word, seq))
         },
     )
     .await

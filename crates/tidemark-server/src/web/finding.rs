@@ -138,6 +138,34 @@ fn header(finding: &FindingOverview) -> Markup {
             },
         ),
     ]);
+    // An alert (ADR 0007): what the alerting system said of it.
+    if let Some(alert) = &finding.alert {
+        items.extend([
+            ("Alert", html! { (key_html(&alert.name)) " · fingerprint " (key_html(&alert.fingerprint)) }),
+            ("Starts at (source)", time_html(alert.starts_at)),
+            (
+                "Last notified",
+                html! {
+                    (time_html(alert.last_notified_at)) " · " (alert.notifications) " notification(s)"
+                    @if alert.late_notifications > 0 { ", " (alert.late_notifications) " late" }
+                },
+            ),
+            (
+                "Labels",
+                html! {
+                    @for (name, value) in &alert.labels {
+                        span class="label mono" { (name) "=" (value) } " "
+                    }
+                },
+            ),
+        ]);
+        for (name, value) in &alert.annotations {
+            items.push((
+                "Annotation",
+                html! { span class="mono" { (name) } ": " (value) },
+            ));
+        }
+    }
     let (cluster_path, key_path) = (
         encode_segment(&finding.cluster),
         encode_segment(&finding.check_key),

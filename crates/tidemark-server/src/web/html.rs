@@ -145,6 +145,7 @@ pub(super) fn facts(items: &[(&str, Markup)]) -> Markup {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Section {
     Incidents,
+    Alerts,
     Orphans,
     None,
 }
@@ -180,6 +181,7 @@ pub(super) fn page(title: &str, page_class: &str, section: Section, body: Markup
                     nav class="nav" {
                         @for (target, href, label) in [
                             (Section::Incidents, "/", "Incidents"),
+                            (Section::Alerts, "/alerts", "Alerts"),
                             (Section::Orphans, "/orphans", "Orphans"),
                         ] {
                             @let class = (target == section).then_some("active");

@@ -1,6 +1,7 @@
-//! `/`: the list of incidents, open ones first.
+//! `/`: the list of incidents, open ones first, and what is firing or open outside them.
 
 use maud::{Markup, html};
+use tidemark_core::findings::FindingOverview;
 use tidemark_core::incidents::{IncidentState, IncidentView};
 
 use super::html::{
@@ -8,8 +9,15 @@ use super::html::{
 };
 use super::{incident_kind_word, incident_state_word};
 
-/// `/`: every incident, open ones first, newest first within each group.
-pub fn incidents_page(incidents: &[IncidentView], at_seq: u64) -> String {
+/// `/`: every incident, open ones first, newest first within each group, and beside them what is firing or open that no open
+/// incident holds (`unheld`, the first [`super::UNHELD_SHOWN`]; `unheld_more` when others
+/// follow).
+pub fn incidents_page(
+    incidents: &[IncidentView],
+    unheld: &[FindingOverview],
+    unheld_more: bool,
+    at_seq: u64,
+) -> String {
     let count = |state| incidents.iter().filter(|i| i.state == state).count();
     let mut ordered: Vec<&IncidentView> = incidents.iter().collect();
     ordered.sort_by(|a, b| {
@@ -54,6 +62,7 @@ pub fn incidents_page(incidents: &[IncidentView], at_seq: u64) -> String {
                 }
             } "\n"
         }
+        (super::alerts::unheld_section(unheld, unheld_more))
     };
     page("Incidents", "page-incidents", Section::Incidents, body)
 }

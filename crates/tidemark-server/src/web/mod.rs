@@ -4,9 +4,10 @@
 //!
 //! Every page is a `maud` template, so every piece of data is escaped by construction (see
 //! [`html`]); path parts go through `html::encode_segment`. The same input gives the same bytes.
-//! One file per page (`incidents`, `incident`, `finding`, `orphans`), and the parts they share:
+//! One file per page (`incidents`, `incident`, `finding`, `alerts`, `orphans`), and the parts they share:
 //! `html` (the shell and small parts), `timeline` (the table), `lanes` (the chart), `graph`.
 
+mod alerts;
 mod finding;
 mod graph;
 mod html;
@@ -24,6 +25,7 @@ use tidemark_core::flaps::FlapEpisodeView;
 use tidemark_core::incidents::{IncidentKind, IncidentState, Touch};
 use tidemark_core::{EventType, Severity, Timestamp};
 
+pub use alerts::{ALERTS_SHOWN, UNHELD_SHOWN, alerts_page};
 pub use finding::finding_page;
 pub use html::not_found_page;
 pub use incident::incident_page;

@@ -35,7 +35,7 @@ fn user_text_is_escaped_everywhere() {
     let pages = [
         incident_html(),
         finding_page(&finding()),
-        incidents_page(&other_incidents(), 200),
+        incidents_page(&other_incidents(), &[], false, 200),
         orphans_page(&orphan_list, false, &graph),
         not_found_page(SCRIPT),
     ];
@@ -195,7 +195,7 @@ fn hostile_pages() -> Vec<String> {
     list.push(incident.clone());
     vec![
         incident_page(&incident, &timeline, &lanes, 200),
-        incidents_page(&list, 200),
+        incidents_page(&list, &[], false, 200),
         finding_page(&finding),
         orphans_page(&orphan_list, false, &graph),
         not_found_page(HOSTILE),

@@ -611,7 +611,7 @@ fn ticks_stay_between_four_and_six_over_many_spans() {
 #[test]
 fn incidents_page_links_every_incident() {
     let incidents = other_incidents();
-    let html = incidents_page(&incidents, 200);
+    let html = incidents_page(&incidents, &[], false, 200);
     for incident in &incidents {
         let href = format!("href=\"/incidents/{}\"", encode_segment(&incident.id));
         assert!(html.contains(&href), "{href}");
@@ -711,7 +711,7 @@ fn orphans_page_draws_the_graph_or_lists_only() {
 
 #[test]
 fn empty_inputs_render() {
-    assert!(incidents_page(&[], 0).contains("No incidents."));
+    assert!(incidents_page(&[], &[], false, 0).contains("No incidents."));
     let mut bare = incident();
     bare.findings.clear();
     bare.layers.clear();
@@ -740,11 +740,102 @@ fn writes_previews_for_people() {
     let (orphan_list, graph) = orphans();
     for (name, html) in [
         ("incident.html", incident_html()),
-        ("incidents.html", incidents_page(&other_incidents(), 200)),
+        (
+            "incidents.html",
+            incidents_page(&other_incidents(), &[], false, 200),
+        ),
         ("finding.html", finding_page(&finding())),
         ("orphans.html", orphans_page(&orphan_list, false, &graph)),
         ("not-found.html", not_found_page("no incident \"INC-404\"")),
     ] {
         let _ = std::fs::write(dir.join(name), html);
     }
+}
+
+/// An alert's finding as `GET /v1/alerts` lists it: firing, with a hostile label and title.
+fn alert_overview(fingerprint: &str, active: bool) -> FindingOverview {
+    let mut labels = BTreeMap::new();
+    labels.insert("alertname".to_owned(), "KubePodCrashLooping".to_owned());
+    labels.insert("namespace".to_owned(), format!("bruno{SCRIPT}"));
+    let mut overview = finding_with(false).finding;
+    overview.check_key =
+        tidemark_core::findings::alert_check_key("KubePodCrashLooping", fingerprint);
+    overview.category = "alert".to_owned();
+    overview.title = format!("bruno crash-loops {SCRIPT}");
+    overview.state = if active {
+        FindingState::Active
+    } else {
+        FindingState::Resolved
+    };
+    overview.resolution_kind = (!active).then_some(ResolutionKind::Source);
+    overview.alert = Some(tidemark_core::findings::AlertFacts {
+        fingerprint: fingerprint.to_owned(),
+        name: "KubePodCrashLooping".to_owned(),
+        labels,
+        annotations: BTreeMap::new(),
+        starts_at: t(400),
+        last_notified_at: t(900),
+        notifications: 3,
+        late_notifications: 0,
+    });
+    overview
+}
+
+/// `/alerts` lists each alert by name, linking to its finding's page, with its labels (but its
+/// name and severity), since when it fires and when it was last notified; escaped; the other
+/// states are links; an empty list says nothing fires.
+#[test]
+fn the_alerts_page_lists_alerts_with_labels_and_links_to_their_findings() {
+    let alerts = [alert_overview("fp1", true), alert_overview("fp:2", false)];
+    let html = alerts_page(&alerts, true, "all", 77);
+    assert_well_formed(&html);
+    assert!(!html.contains(SCRIPT));
+    assert!(
+        html.contains("href=\"/findings/prod-eu/alert%3AKubePodCrashLooping%3Afp1\""),
+        "{html}"
+    );
+    assert!(html.contains("namespace=bruno&lt;script&gt;"));
+    assert!(!html.contains("alertname="), "the name has its own column");
+    assert!(html.contains("state-firing") && html.contains("resolved (source)"));
+    assert!(html.contains("href=\"/alerts?state=firing\""));
+    assert!(html.contains("More alerts follow the first 2"));
+    assert!(html.contains("as of log position <code>77</code>"));
+    assert!(alerts_page(&[], false, "firing", 0).contains("Nothing is firing."));
+}
+
+/// The home page lists what is firing or open that no open incident holds, beside the
+/// incidents, each linking to its finding's page.
+#[test]
+fn the_home_page_lists_what_fires_outside_the_incidents() {
+    let unheld = [alert_overview("fp1", true)];
+    let html = incidents_page(&other_incidents(), &unheld, true, 200);
+    assert_well_formed(&html);
+    assert!(!html.contains(SCRIPT));
+    assert!(html.contains("Firing or open, in no incident"));
+    assert!(html.contains("href=\"/findings/prod-eu/alert%3AKubePodCrashLooping%3Afp1\""));
+    assert!(html.contains("More follow the first 1"));
+    assert!(
+        incidents_page(&[], &[], false, 0)
+            .contains("Nothing is firing or open outside the incidents.")
+    );
+}
+
+/// The finding page of an alert shows what the alerting system said: name and fingerprint,
+/// its own start, when it was last notified, its labels and annotations (escaped).
+#[test]
+fn an_alerts_finding_page_shows_the_alerts_facts() {
+    let mut page = finding_with(false);
+    let mut alert = alert_overview("fp1", true);
+    alert.alert.as_mut().unwrap().annotations.insert(
+        "runbook_url".to_owned(),
+        format!("https://runbooks/{SCRIPT}"),
+    );
+    page.finding = alert;
+    let html = finding_page(&page);
+    assert_well_formed(&html);
+    assert!(!html.contains(SCRIPT));
+    assert!(html.contains("fingerprint") && html.contains("fp1"));
+    assert!(html.contains("3 notification(s)"));
+    assert!(html.contains("namespace=bruno&lt;script&gt;"));
+    assert!(html.contains("runbook_url"));
 }
