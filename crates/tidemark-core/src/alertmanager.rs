@@ -339,6 +339,22 @@ pub fn translate_each<'a>(
         .collect())
 }
 
+/// How many alerts Alertmanager left out of the webhook `body` (its `truncatedAlerts`, when
+/// a group holds more than the receiver's `max_alerts`): 0 when the field is missing or not a
+/// whole number. Those alerts never reach Tidemark; the route counts them and says so.
+pub fn truncated_alerts(body: &[u8]) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct Truncated {
+        #[serde(default, rename = "truncatedAlerts")]
+        truncated_alerts: Option<Value>,
+    }
+    serde_json::from_slice::<Truncated>(body)
+        .ok()
+        .and_then(|t| t.truncated_alerts)
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0)
+}
+
 /// The payload's alerts as the JSON text they came as, or `None` when the payload repeats its
 /// `alerts` key (JSON readers keep the last; this one refuses the duplicate).
 fn raw_alerts(body: &[u8]) -> Option<Vec<&RawValue>> {

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use tidemark_core::alertmanager::{
     BridgeConfig, WebhookError, derived_name, label_fingerprint, map_severity, translate,
-    translate_each,
+    translate_each, truncated_alerts,
 };
 use tidemark_core::event::Alert;
 use tidemark_core::{Event, EventType, Payload, Severity, Timestamp, decode_event, encode_event};
@@ -847,4 +847,16 @@ fn translation_never_panics_and_ids_are_deterministic() {
         }
         Ok(())
     });
+}
+
+/// `truncatedAlerts`: how many alerts Alertmanager left out (0 when absent or not a count).
+#[test]
+fn truncated_alerts_are_read_from_the_payload() {
+    let mut body = payload();
+    assert_eq!(truncated_alerts(body.to_string().as_bytes()), 0);
+    body["truncatedAlerts"] = json!(12);
+    assert_eq!(truncated_alerts(body.to_string().as_bytes()), 12);
+    body["truncatedAlerts"] = json!("many");
+    assert_eq!(truncated_alerts(body.to_string().as_bytes()), 0);
+    assert_eq!(truncated_alerts(b"not json"), 0);
 }

@@ -97,6 +97,8 @@ struct Inner {
     events_pages_cut: u64,
     /// Ingest requests refused whole, by the limit they passed.
     requests_refused: BTreeMap<&'static str, u64>,
+    /// Alerts Alertmanager left out of its webhooks (`truncatedAlerts`).
+    alerts_truncated: u64,
 }
 
 /// Connections and their limits (see `connections.rs`), counted without a lock.
@@ -183,6 +185,12 @@ impl Metrics {
     /// An ingest request refused whole because it passed `limit` (e.g. `max_items_per_request`).
     pub fn request_refused(&self, limit: &'static str) {
         *self.lock().requests_refused.entry(limit).or_default() += 1;
+    }
+
+    /// Alertmanager left `count` alerts out of a webhook (its `truncatedAlerts`, past the
+    /// receiver's `max_alerts`).
+    pub fn alerts_truncated(&self, count: u64) {
+        self.lock().alerts_truncated += count;
     }
 
     /// A connection opened; it counts as open until the guard is dropped.
@@ -318,6 +326,11 @@ impl Metrics {
             out,
             "# HELP tidemark_events_pages_cut_total pages of GET /v1/events that ended early at the scan budget (--events-scan-budget)\n# TYPE tidemark_events_pages_cut_total counter\ntidemark_events_pages_cut_total {}",
             inner.events_pages_cut
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tidemark_alerts_truncated_total alerts Alertmanager left out of its webhooks (truncatedAlerts: raise max_alerts up to --max-items-per-request)\n# TYPE tidemark_alerts_truncated_total counter\ntidemark_alerts_truncated_total {}",
+            inner.alerts_truncated
         );
         out.push_str("# HELP tidemark_ingest_requests_refused_total ingest requests refused whole (nothing stored), by the limit they passed\n# TYPE tidemark_ingest_requests_refused_total counter\n");
         // Every limit is listed, at 0 until it is hit.

@@ -455,10 +455,28 @@ async fn alertmanager_webhooks_land_on_the_timeline_once_and_bad_ones_in_quarant
     assert_eq!(body["accepted"], 1);
     // Alertmanager re-sends the group: stored once.
     let (_, body) = h
-        .call("POST", "/v1/bridges/alertmanager", webhook, None)
+        .call("POST", "/v1/bridges/alertmanager", webhook.clone(), None)
         .await;
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["duplicates"], 1);
+    // A group larger than the receiver's max_alerts: Alertmanager leaves some out and says how
+    // many; they are counted.
+    let mut truncated: Value = serde_json::from_str(&webhook).unwrap();
+    truncated["truncatedAlerts"] = json!(5);
+    let (status, body) = h
+        .call(
+            "POST",
+            "/v1/bridges/alertmanager",
+            truncated.to_string(),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, metrics) = h.call("GET", "/metrics", String::new(), None).await;
+    assert!(
+        metrics.contains("\ntidemark_alerts_truncated_total 5\n"),
+        "{metrics}"
+    );
     let fired = h.ok("/v1/events?type=alert.fired&cluster=pw-prod").await;
     assert_eq!(
         fired["events"][0]["event"]["data"]["name"],

@@ -47,6 +47,11 @@ async fn post_alertmanager(
             Ok(alerts) => alerts,
             Err(error) => return Err(refuse_webhook(&state, &body, &origin, &error).await),
         };
+    let truncated = tidemark_core::alertmanager::truncated_alerts(&body);
+    if truncated > 0 {
+        state.metrics.alerts_truncated(truncated);
+        tracing::warn!(%origin, truncated, "alertmanager left alerts out of this webhook (truncatedAlerts): they are not stored; raise max_alerts in the receiver's webhook_config (up to --max-items-per-request)");
+    }
     let max_items = state.limits.max_items_per_request;
     if alerts.len() > max_items {
         state.metrics.request_refused("max_items_per_request");
