@@ -274,6 +274,25 @@ pub fn translate_each<'a>(
     config: &BridgeConfig,
     received_at: Timestamp,
 ) -> Result<Vec<AlertTranslation<'a>>, WebhookError> {
+    translate_webhook(body, config, received_at).map(|webhook| webhook.alerts)
+}
+
+/// A webhook translated alert by alert ([`translate_each`]), with what the payload says of the
+/// alerts it left out.
+#[derive(Debug, PartialEq)]
+pub struct Webhook<'a> {
+    /// Each alert on its own, in payload order.
+    pub alerts: Vec<AlertTranslation<'a>>,
+    /// Its `truncatedAlerts` ([`truncated_alerts`]).
+    pub truncated_alerts: u64,
+}
+
+/// [`translate_each`], and the payload's `truncatedAlerts`, from one parse of `body`.
+pub fn translate_webhook<'a>(
+    body: &'a [u8],
+    config: &BridgeConfig,
+    received_at: Timestamp,
+) -> Result<Webhook<'a>, WebhookError> {
     if config.source.trim().is_empty() {
         return Err(WebhookError::Config("`source` must not be blank"));
     }
@@ -325,7 +344,7 @@ pub fn translate_each<'a>(
     };
     let raw = raw_alerts(body).filter(|raw| raw.len() == alerts.len());
 
-    Ok(alerts
+    let alerts = alerts
         .iter()
         .enumerate()
         .map(|(index, alert)| AlertTranslation {
@@ -336,7 +355,11 @@ pub fn translate_each<'a>(
             },
             result: translate_alert(alert, &common_labels, config, received_at),
         })
-        .collect())
+        .collect();
+    Ok(Webhook {
+        alerts,
+        truncated_alerts: truncated_of(root.get("truncatedAlerts")),
+    })
 }
 
 /// How many alerts Alertmanager left out of the webhook `body` (its `truncatedAlerts`, when
@@ -348,11 +371,13 @@ pub fn truncated_alerts(body: &[u8]) -> u64 {
         #[serde(default, rename = "truncatedAlerts")]
         truncated_alerts: Option<Value>,
     }
-    serde_json::from_slice::<Truncated>(body)
-        .ok()
-        .and_then(|t| t.truncated_alerts)
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0)
+    let parsed = serde_json::from_slice::<Truncated>(body).ok();
+    truncated_of(parsed.as_ref().and_then(|t| t.truncated_alerts.as_ref()))
+}
+
+/// A `truncatedAlerts` value as a count: 0 when missing or not a whole number.
+fn truncated_of(value: Option<&Value>) -> u64 {
+    value.and_then(Value::as_u64).unwrap_or(0)
 }
 
 /// The payload's alerts as the JSON text they came as, or `None` when the payload repeats its

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::{Alert, FindingResolved, ResourceRef};
 use crate::timestamp::Timestamp;
 
-use super::{ClusterFindings, Finding, FindingChange, FoldOutput, Occurrence, ResolutionKind};
+use super::{ClusterFindings, Finding, FindingChange, FoldOutput, ResolutionKind};
 
 /// The category of every alert's finding.
 pub const ALERT_CATEGORY: &str = "alert";
@@ -224,21 +224,6 @@ impl ClusterFindings {
         }
     }
 
-    /// Opens a new occurrence of the alert's finding `index` at `at`.
-    fn open_alert(&mut self, index: u32, seq: u64, at: Timestamp, sink: &mut impl FoldOutput) {
-        let finding = &mut self.findings[index as usize];
-        sink.change(&finding.check_key, FindingChange::Opened);
-        finding.current = Occurrence {
-            opened_at: at,
-            opened_seq: seq,
-            resolved_at: None,
-            resolved_seq: None,
-            resolution_kind: None,
-        };
-        finding.occurrence_count += 1;
-        self.activate(index);
-    }
-
     /// `alert.fired` (`fired`) or `alert.resolved` at log position `seq`, applied at the
     /// cluster's clock `at`: a run of the cluster's alerts for the state change detector.
     pub(super) fn apply_alert(
@@ -294,7 +279,7 @@ impl ClusterFindings {
                 // Resolved and fired again by the source, between two notifications.
                 self.resolve(index, at, seq, ResolutionKind::Source, sink);
             }
-            self.open_alert(index, seq, at, sink);
+            self.open_occurrence(index, seq, at, sink);
         }
         Some(index)
     }

@@ -192,6 +192,27 @@ impl ClusterFindings {
         index
     }
 
+    /// Opens a new occurrence of finding `index` at `at` (log position `seq`): it is active.
+    pub(super) fn open_occurrence(
+        &mut self,
+        index: u32,
+        seq: u64,
+        at: Timestamp,
+        sink: &mut impl FoldOutput,
+    ) {
+        let finding = &mut self.findings[index as usize];
+        sink.change(&finding.check_key, FindingChange::Opened);
+        finding.current = Occurrence {
+            opened_at: at,
+            opened_seq: seq,
+            resolved_at: None,
+            resolved_seq: None,
+            resolution_kind: None,
+        };
+        finding.occurrence_count += 1;
+        self.activate(index);
+    }
+
     pub(super) fn activate(&mut self, index: u32) {
         let slot = u32::try_from(self.active.len()).expect("fewer than 2^32 active findings");
         self.findings[index as usize].active_slot = slot;
@@ -296,17 +317,8 @@ impl ClusterFindings {
             finding.last_seen_at = at;
             finding.clean_cycles = 0;
             if !finding.is_active() {
-                sink.change(&finding.check_key, FindingChange::Opened);
-                finding.current = Occurrence {
-                    opened_at: at,
-                    opened_seq: seq,
-                    resolved_at: None,
-                    resolved_seq: None,
-                    resolution_kind: None,
-                };
-                finding.occurrence_count += 1;
                 finding.open_run = self.category_runs[category as usize];
-                self.activate(index);
+                self.open_occurrence(index, seq, at, sink);
                 if obs.informational {
                     // Never counts towards flapping: its raw state stays absent.
                     self.resolve(index, at, seq, ResolutionKind::Informational, sink);

@@ -173,6 +173,18 @@ struct RefFinding {
     source_firing: bool,
 }
 
+impl RefFinding {
+    /// The state change detector's hysteresis on its raw states, after a run was recorded.
+    fn judge_state_change(&mut self, start: u32, stop: u32) {
+        let tenths = reference_state_change_tenths(&self.raw);
+        if !self.flapping_state_change && tenths >= start {
+            self.flapping_state_change = true;
+        } else if self.flapping_state_change && tenths < stop {
+            self.flapping_state_change = false;
+        }
+    }
+}
+
 /// Weighted percent state change of the last 20 changes of `raw`, in tenths of a percent,
 /// straight from the Icinga formula: 100 · Σ (0.8 + 0.02 · i) / 20, i = 0 for the oldest.
 fn reference_state_change_tenths(raw: &[bool]) -> u32 {
@@ -408,12 +420,7 @@ impl Fold for ReferenceFold {
                         continue;
                     }
                     f.raw.push(raw_present);
-                    let tenths = reference_state_change_tenths(&f.raw);
-                    if !f.flapping_state_change && tenths >= start {
-                        f.flapping_state_change = true;
-                    } else if f.flapping_state_change && tenths < stop {
-                        f.flapping_state_change = false;
-                    }
+                    f.judge_state_change(start, stop);
                 }
             }
             Payload::AlertFired(a) | Payload::AlertResolved(a) => {
@@ -496,12 +503,7 @@ impl Fold for ReferenceFold {
                 let stop = c.flap_stop_percent.min(c.flap_start_percent) * 10;
                 for f in c.findings.values_mut().filter(|f| f.alert.is_some()) {
                     f.raw.push(f.source_firing);
-                    let tenths = reference_state_change_tenths(&f.raw);
-                    if !f.flapping_state_change && tenths >= start {
-                        f.flapping_state_change = true;
-                    } else if f.flapping_state_change && tenths < stop {
-                        f.flapping_state_change = false;
-                    }
+                    f.judge_state_change(start, stop);
                 }
             }
             _ => {}

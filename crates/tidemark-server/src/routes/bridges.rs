@@ -42,12 +42,12 @@ async fn post_alertmanager(
     let origin = format!("{} alertmanager webhook", origin_of(peer));
     // The receive time: a firing alert's event time, and its re-send bucket (ADR 0007).
     let received_at = tidemark_store::wall_clock();
-    let alerts =
-        match tidemark_core::alertmanager::translate_each(&body, &state.bridge, received_at) {
-            Ok(alerts) => alerts,
+    let webhook =
+        match tidemark_core::alertmanager::translate_webhook(&body, &state.bridge, received_at) {
+            Ok(webhook) => webhook,
             Err(error) => return Err(refuse_webhook(&state, &body, &origin, &error).await),
         };
-    let truncated = tidemark_core::alertmanager::truncated_alerts(&body);
+    let (alerts, truncated) = (webhook.alerts, webhook.truncated_alerts);
     if truncated > 0 {
         state.metrics.alerts_truncated(truncated);
         tracing::warn!(%origin, truncated, "alertmanager left alerts out of this webhook (truncatedAlerts): they are not stored; raise max_alerts in the receiver's webhook_config (up to --max-items-per-request)");
