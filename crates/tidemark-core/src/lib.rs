@@ -15,6 +15,7 @@ pub mod hygiene;
 pub mod incident_bodies;
 pub mod incidents;
 mod lazy_clusters;
+pub mod maintenance;
 pub mod orphans;
 pub mod projections;
 pub mod schema;
