@@ -4,6 +4,8 @@
 //! Cycle 0 has a random half present; each later cycle flips a random 10% (100 keys), so about
 //! 500 are present per cycle. "Observations" are cycles × findings, present or not.
 
+pub mod alerts;
+
 use tidemark_core::event::{
     CURRENT_SCHEMA, CycleCompleted, FindingObservation, InventoryObserved, InventoryResource,
     ResourceRef, SettingsChanged,
