@@ -1,6 +1,7 @@
 //! The alert fold (issue 18): 100,000 alert notifications (fires, re-sends, resolves, re-fires,
 //! late re-sends; benches/src/alerts.rs) of 100 and of 25,000 distinct alerts over 4 clusters
-//! through every projection, as the store folds them. Throughput is in events per second;
+//! through every projection set up as the store's live state (what it writes out handed over
+//! after each batch of 1,000 events; benches/src/live.rs). Throughput is in events per second;
 //! `benches/alerts/run` measures the same fold at 10 k, 100 k and 1 M events.
 //!
 //! `cargo bench -p tidemark-benches --bench alerts`
@@ -9,9 +10,12 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use tidemark_benches::alerts::{AlertChurn, AlertChurnShape};
-use tidemark_core::{Event, Projections};
+use tidemark_benches::live::Tables;
+use tidemark_core::Event;
 
 const EVENTS: usize = 100_000;
+/// Events per batch.
+const BATCH: u64 = 1_000;
 
 fn events(alerts: usize) -> Vec<Event> {
     let mut churn = AlertChurn::new(AlertChurnShape {
@@ -28,21 +32,21 @@ fn alert_fold(c: &mut Criterion) {
     group.throughput(Throughput::Elements(EVENTS as u64));
     for alerts in [100, EVENTS / 4] {
         let events = events(alerts);
-        group.bench_function(
-            format!("all_projections/100k_events_{alerts}_alerts"),
-            |b| {
-                b.iter_batched(
-                    Projections::new,
-                    |mut projections| {
-                        for (seq, event) in events.iter().enumerate() {
-                            projections.apply(seq as u64 + 1, event);
+        group.bench_function(format!("live_state/100k_events_{alerts}_alerts"), |b| {
+            b.iter_batched(
+                Tables::live_projections,
+                |(mut projections, tables)| {
+                    for (seq, event) in (1..).zip(&events) {
+                        projections.apply(seq, event);
+                        if seq.is_multiple_of(BATCH) {
+                            tables.write_batch(&mut projections, seq);
                         }
-                        black_box(projections)
-                    },
-                    BatchSize::PerIteration,
-                );
-            },
-        );
+                    }
+                    black_box((projections, tables))
+                },
+                BatchSize::PerIteration,
+            );
+        });
     }
     group.finish();
 }

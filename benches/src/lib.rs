@@ -5,6 +5,7 @@
 //! 500 are present per cycle. "Observations" are cycles × findings, present or not.
 
 pub mod alerts;
+pub mod live;
 
 use tidemark_core::event::{
     CURRENT_SCHEMA, CycleCompleted, FindingObservation, InventoryObserved, InventoryResource,

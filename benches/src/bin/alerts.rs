@@ -17,6 +17,7 @@ use serde_json::Value;
 use tidemark_benches::alerts::{
     AlertChurn, AlertChurnShape, AlertStep, cluster_of, webhook_alert, webhook_payload,
 };
+use tidemark_benches::live::Tables;
 use tidemark_core::Projections;
 use tidemark_core::findings::FindingsProjection;
 
@@ -70,8 +71,11 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         clusters: usize,
         /// What folds them.
-        #[arg(long, value_enum, default_value_t = Fold::All)]
+        #[arg(long, value_enum, default_value_t = Fold::Live)]
         projection: Fold,
+        /// With `live`: events per batch (a batch's records are written out at its end).
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
         /// Folds timed (each from an empty state).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
@@ -121,8 +125,12 @@ struct LoadArgs {
 #[derive(Clone, Copy, Debug, ValueEnum, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 enum Fold {
-    /// Every projection (findings with flaps, stuck and churn; orphans; incidents): what the
-    /// store maintains.
+    /// Every projection as the store's live state folds them: the history, closed incidents
+    /// and dropped orphans written out after each batch of `--batch` events (into in-memory
+    /// tables standing for redb's, read back through them).
+    Live,
+    /// Every projection (findings with flaps, stuck and churn; orphans; incidents) with
+    /// everything in memory, as `benches/benches/fold.rs` folds.
     All,
     /// The findings projection alone.
     Findings,
@@ -145,6 +153,7 @@ fn main() -> Result<()> {
             alerts,
             clusters,
             projection,
+            batch,
             repeat,
             seed,
         } => fold(
@@ -154,7 +163,7 @@ fn main() -> Result<()> {
                 seed,
             },
             events,
-            projection,
+            (projection, batch),
             repeat,
         ),
         Command::Report { results } => report(&results),
@@ -265,6 +274,10 @@ struct LoadFigures {
     failed: u64,
     client_cpu_secs: f64,
     server_cpu_secs: Option<f64>,
+    /// Group commits of the server's writer during the phase (`tidemark_batch_apply_seconds`).
+    writer_batches: u64,
+    /// Seconds the writer spent applying and committing them.
+    writer_busy_secs: f64,
 }
 
 fn load(args: &LoadArgs) -> Result<()> {
@@ -290,6 +303,8 @@ fn load(args: &LoadArgs) -> Result<()> {
             })
         })
         .collect();
+    let metrics_agent = agent(Duration::from_secs(30));
+    let writer_before = writer_batches(&metrics_agent, &args.url, auth.as_deref())?;
     let server_cpu_before = args.server_pid.map(cpu_seconds).transpose()?;
     let client_cpu_before = cpu_seconds_of("self")?;
     barrier.wait();
@@ -310,6 +325,7 @@ fn load(args: &LoadArgs) -> Result<()> {
         (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
         _ => None,
     };
+    let writer_after = writer_batches(&metrics_agent, &args.url, auth.as_deref())?;
     if let Some(failure) = &all.first_failure {
         eprintln!(
             "alerts load {}: {} requests failed, the first: {failure}",
@@ -341,9 +357,26 @@ fn load(args: &LoadArgs) -> Result<()> {
         failed: all.failed,
         client_cpu_secs,
         server_cpu_secs,
+        writer_batches: writer_after.0 - writer_before.0,
+        writer_busy_secs: writer_after.1 - writer_before.1,
     };
     println!("{}", serde_json::to_string(&figures)?);
     Ok(())
+}
+
+/// The writer's group commits so far and the seconds they took (`/metrics`).
+fn writer_batches(agent: &ureq::Agent, url: &str, auth: Option<&str>) -> Result<(u64, f64)> {
+    let metrics = get_text(agent, &format!("{url}/metrics"), auth)?;
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .with_context(|| format!("{name} in /metrics"))
+    };
+    Ok((
+        value("tidemark_batch_apply_seconds_count")? as u64,
+        value("tidemark_batch_apply_seconds_sum")?,
+    ))
 }
 
 /// Request `request`'s webhook: alerts `first_index + request × alerts_per_request ..`, all of
@@ -497,6 +530,7 @@ fn count(url: &str, token: Option<&str>, expected: u64) -> Result<()> {
 struct FoldFigures {
     kind: String,
     projection: Fold,
+    batch: Option<usize>,
     events: usize,
     alerts: usize,
     clusters: usize,
@@ -511,16 +545,22 @@ struct FoldFigures {
 /// not be held at once.
 const FOLD_CHUNK: usize = 10_000;
 
-fn fold(shape: AlertChurnShape, events: usize, projection: Fold, repeat: usize) -> Result<()> {
+fn fold(
+    shape: AlertChurnShape,
+    events: usize,
+    (projection, batch): (Fold, usize),
+    repeat: usize,
+) -> Result<()> {
     ensure!(
-        repeat > 0 && events > 0,
-        "--repeat and --events must be at least 1"
+        repeat > 0 && events > 0 && batch > 0,
+        "--repeat, --events and --batch must be at least 1"
     );
     let mut rates = Vec::with_capacity(repeat);
     let mut steps = BTreeMap::new();
     let mut firing_at_end = 0;
     for _ in 0..repeat {
         let mut churn = AlertChurn::new(shape);
+        let (mut live, tables) = Tables::live_projections();
         let mut all = Projections::new();
         let mut findings = FindingsProjection::new();
         let (mut folded, mut busy) = (0, Duration::ZERO);
@@ -537,6 +577,12 @@ fn fold(shape: AlertChurnShape, events: usize, projection: Fold, repeat: usize) 
             for (i, event) in chunk.iter().enumerate() {
                 let seq = (folded + i + 1) as u64;
                 match projection {
+                    Fold::Live => {
+                        live.apply(seq, event);
+                        if seq.is_multiple_of(batch as u64) || seq == events as u64 {
+                            tables.write_batch(&mut live, seq);
+                        }
+                    }
                     Fold::All => {
                         all.apply(seq, event);
                     }
@@ -548,16 +594,18 @@ fn fold(shape: AlertChurnShape, events: usize, projection: Fold, repeat: usize) 
         }
         rates.push(events as f64 / busy.as_secs_f64());
         firing_at_end = match projection {
+            Fold::Live => live.findings().active_count(),
             Fold::All => all.findings().active_count(),
             Fold::Findings => findings.active_count(),
         };
-        std::hint::black_box((&all, &findings));
+        std::hint::black_box((&live, &all, &findings));
     }
     debug_assert!(AlertStep::ALL.len() >= steps.len());
     rates.sort_by(f64::total_cmp);
     let figures = FoldFigures {
         kind: "fold".to_owned(),
         projection,
+        batch: (projection == Fold::Live).then_some(batch),
         events,
         alerts: shape.alerts,
         clusters: shape.clusters,
@@ -595,15 +643,23 @@ fn report(results: &Path) -> Result<()> {
     }
     if !loads.is_empty() {
         println!(
-            "| phase | client connections | requests | alerts/request | payload | s | requests/s | alerts/s | p50 ms | p99 ms | max ms | server CPU s (µs/alert) | client CPU s | goal |"
+            "| phase | client connections | requests | alerts/request | payload | s | requests/s | alerts/s | p50 ms | p99 ms | max ms | server CPU s (µs/alert) | client CPU s | writer commits (alerts each, ms each, busy) | goal |"
         );
-        println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+        println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
         for l in &loads {
             let server = l.server_cpu_secs.map_or("-".to_owned(), |s| {
                 format!("{s:.1} ({:.0})", s * 1e6 / l.alerts as f64)
             });
+            let batches = l.writer_batches.max(1) as f64;
+            let writer = format!(
+                "{} ({:.0}, {:.1}, {:.0}%)",
+                l.writer_batches,
+                l.alerts as f64 / batches,
+                l.writer_busy_secs * 1e3 / batches,
+                l.writer_busy_secs * 100.0 / l.seconds
+            );
             println!(
-                "| {} | {} | {} | {} | {} B | {:.1} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {server} | {:.1} | {} |",
+                "| {} | {} | {} | {} | {} B | {:.1} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {server} | {:.1} | {writer} | {} |",
                 l.phase,
                 l.concurrency,
                 l.requests,
@@ -640,9 +696,14 @@ fn report(results: &Path) -> Result<()> {
         );
         println!("|---|--:|--:|--:|--:|--:|--:|---|");
         for f in &folds {
+            let what = match (f.projection, f.batch) {
+                (Fold::Live, Some(batch)) => format!("live state, batches of {batch}"),
+                (Fold::Live, None) => "live state".to_owned(),
+                (Fold::All, _) => "all in memory".to_owned(),
+                (Fold::Findings, _) => "findings alone, in memory".to_owned(),
+            };
             println!(
-                "| {:?} | {} | {} | {} | {:.0} | {:.0} | {} | {} |",
-                f.projection,
+                "| {what} | {} | {} | {} | {:.0} | {:.0} | {} | {} |",
                 f.events,
                 f.alerts,
                 f.clusters,
