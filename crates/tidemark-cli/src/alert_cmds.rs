@@ -6,7 +6,7 @@ use serde::Serialize;
 use tidemark_core::findings::{AlertFilter, AlertState};
 use tidemark_core::{FindingOverview, FindingState, Severity, Timestamp};
 
-use crate::projection_cmds::{ViewArgs, print_json, with_projections};
+use crate::projection_cmds::{ReferenceArg, ViewArgs, print_json, with_projections};
 use crate::store_cmds::open_existing;
 use crate::{CliError, table};
 
@@ -17,6 +17,9 @@ pub enum AlertStateArg {
     Firing,
     /// Resolved (by the alerting system or by hand).
     Resolved,
+    /// Firing, and no notification named it for longer than its cluster's
+    /// `alert_stale_after_secs`.
+    Stale,
     /// Both.
     All,
 }
@@ -29,14 +32,17 @@ pub enum AlertStateArg {
                   POST /v1/bridges/alertmanager, or alert.fired / alert.resolved events): each is \
                   a finding keyed alert:NAME:FINGERPRINT, opened when it fires, resolved when the \
                   alerting system (or an operator) resolves it. Firing ones by default.",
-    after_help = "Examples:\n  tidemark alerts --db tidemark.redb\n  tidemark alerts --db tidemark.redb --state all --label namespace=bruno --json"
+    after_help = "Examples:\n  tidemark alerts --db tidemark.redb\n  tidemark alerts --db tidemark.redb --state all --label namespace=bruno --json\n  tidemark alerts --db tidemark.redb --state stale --reference now"
 )]
 pub struct AlertsArgs {
     #[command(flatten)]
     pub view: ViewArgs,
-    /// Firing (the default), resolved or all.
+    /// Firing (the default), resolved, stale or all.
     #[arg(long, value_enum, default_value = "firing")]
     pub state: AlertStateArg,
+    /// The time staleness is judged at: each cluster's clock (log) or this machine's (now).
+    #[arg(long, value_enum, default_value = "log")]
+    pub reference: ReferenceArg,
     /// Only alerts of this name (`alertname`).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -83,6 +89,7 @@ pub fn alerts(args: &AlertsArgs) -> Result<(), CliError> {
         state: match args.state {
             AlertStateArg::Firing => AlertState::Firing,
             AlertStateArg::Resolved => AlertState::Resolved,
+            AlertStateArg::Stale => AlertState::Stale,
             AlertStateArg::All => AlertState::All,
         },
         name: args.name.clone(),
@@ -90,6 +97,7 @@ pub fn alerts(args: &AlertsArgs) -> Result<(), CliError> {
         labels: args.label.clone(),
         since: args.since,
         until: args.until,
+        reference: args.reference.time(),
     };
     let cluster = args.view.cluster.as_deref();
     let ((alerts, _), seq) = with_projections(&store, args.view.at, |p| {
@@ -114,9 +122,13 @@ pub fn alerts(args: &AlertsArgs) -> Result<(), CliError> {
                 a.cluster.clone(),
                 facts.map_or_else(|| a.check_key.clone(), |f| f.name.clone()),
                 a.severity.to_string(),
-                match a.state {
-                    FindingState::Active => "firing".to_owned(),
-                    FindingState::Resolved => format!(
+                match (a.state, &a.stale) {
+                    (FindingState::Active, Some(stale)) => format!(
+                        "firing, stale {}",
+                        crate::projection_cmds::duration(Some(stale.stale_for_secs))
+                    ),
+                    (FindingState::Active, None) => "firing".to_owned(),
+                    (FindingState::Resolved, _) => format!(
                         "resolved ({})",
                         a.resolution_kind.map_or("?", |k| k.as_str())
                     ),

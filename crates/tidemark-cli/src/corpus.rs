@@ -228,7 +228,7 @@ pub fn render_views(
     );
     files.insert(
         "stuck.json".into(),
-        pretty(&StuckOutput::of(p, None, at_seq))?,
+        pretty(&StuckOutput::of(p, None, None, at_seq))?,
     );
     files.insert(
         "orphans.json".into(),

@@ -196,13 +196,37 @@ pub fn flaps(args: &FlapsArgs) -> Result<(), CliError> {
 // ---------------------------------------------------------------------------------------------
 // stuck
 
+/// The time stale alerts are judged at.
+#[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
+pub enum ReferenceArg {
+    /// Each cluster's clock: the latest time of its events in the log (the same answer
+    /// whenever it is asked).
+    #[default]
+    Log,
+    /// This machine's clock.
+    Now,
+}
+
+impl ReferenceArg {
+    /// The time to judge at: `None` for each cluster's clock.
+    pub fn time(self) -> Option<Timestamp> {
+        match self {
+            Self::Log => None,
+            Self::Now => Some(tidemark_store::wall_clock()),
+        }
+    }
+}
+
 /// Why a row never resolves: unreachable findings and drift suspects, apart from long-lived ones.
 #[derive(Args, Debug)]
 #[command(
     long_about = "Lists active findings the sweep cannot resolve: their category has not run in \
                   the last unreachable_after_cycles cycles of the cluster (reason \
                   category_disabled when enabled_categories excludes it, else category_not_run). \
-                  Then check-key drift suspects: a finding that went absent in the same cycle a \
+                  Then firing alerts gone stale (reason alert_stale): no notification named \
+                  them for longer than their cluster's alert_stale_after_secs (default 8 h), \
+                  judged at the cluster's clock or, with --reference now, at this machine's; \
+                  Tidemark never resolves them. Then check-key drift suspects: a finding that went absent in the same cycle a \
                   new one opened with the same category and resource. Then, kept apart, findings \
                   that are real and persistent: present in the latest run of their category and \
                   older than long_lived_secs."
@@ -210,13 +234,18 @@ pub fn flaps(args: &FlapsArgs) -> Result<(), CliError> {
 pub struct StuckArgs {
     #[command(flatten)]
     pub view: ViewArgs,
+    /// The time stale alerts are judged at: each cluster's clock (log) or this machine's
+    /// (now).
+    #[arg(long, value_enum, default_value = "log")]
+    pub reference: ReferenceArg,
 }
 
 pub fn stuck(args: &StuckArgs) -> Result<(), CliError> {
     let store = open_existing(&args.view.db.db)?;
     let cluster = args.view.cluster.as_deref();
+    let reference = args.reference.time();
     let output = read_view(&store, args.view.at, |p, seq| {
-        StuckOutput::of(p, cluster, seq)
+        StuckOutput::of(p, cluster, reference, seq)
     })?;
     if args.view.json {
         return print_json(&output);
@@ -256,6 +285,38 @@ pub fn stuck(args: &StuckArgs) -> Result<(), CliError> {
                 "CYCLES WITHOUT IT",
                 "CATEGORY LAST RAN",
                 "OPENED"
+            ],
+            &rows
+        )
+    );
+    println!();
+    println!("Stale alerts (firing, and no notification for longer than alert_stale_after_secs)");
+    let rows: Vec<Vec<String>> = report
+        .stale_alerts
+        .iter()
+        .map(|a| {
+            vec![
+                a.cluster.clone(),
+                a.name.clone(),
+                a.fingerprint.clone(),
+                time(a.last_notified_at),
+                duration(Some(a.staleness.stale_for_secs)),
+                time(a.staleness.reference),
+                time(a.opened_at),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &[
+                "CLUSTER",
+                "ALERT",
+                "FINGERPRINT",
+                "LAST NOTIFIED",
+                "STALE FOR",
+                "JUDGED AT",
+                "FIRING SINCE"
             ],
             &rows
         )
@@ -425,7 +486,7 @@ fn failure_layers(incident: &tidemark_core::incidents::Incident) -> usize {
         .unwrap_or(0)
 }
 
-fn duration(secs: Option<u64>) -> String {
+pub(crate) fn duration(secs: Option<u64>) -> String {
     match secs {
         None => "ongoing".to_owned(),
         Some(s) if s < 3_600 => format!("{}m", s / 60),

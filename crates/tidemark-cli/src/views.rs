@@ -39,10 +39,17 @@ pub struct StuckOutput {
 }
 
 impl StuckOutput {
-    pub fn of(p: &Projections, cluster: Option<&str>, seq: u64) -> Self {
+    /// The report of `cluster` (or every cluster), stale alerts judged at `reference` (each
+    /// cluster's clock when `None`).
+    pub fn of(
+        p: &Projections,
+        cluster: Option<&str>,
+        reference: Option<tidemark_core::Timestamp>,
+        seq: u64,
+    ) -> Self {
         Self {
             seq,
-            report: p.findings().stuck(cluster),
+            report: p.findings().stuck_page(cluster, reference, usize::MAX).0,
         }
     }
 }

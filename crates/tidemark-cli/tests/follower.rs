@@ -1,7 +1,8 @@
 //! `tidemark serve --nats` killed with SIGKILL at random moments while it catches up on a
 //! stream: every restart resumes from its checkpoint, and each event is applied exactly once.
 //! A replica's writes with NATS down are answered within the publish timeout, and a replica is
-//! observed like an embedded server: its own quarantine, ingest counters, `/readyz`.
+//! observed like an embedded server: its own quarantine, ingest counters, `/readyz`. Alerts
+//! posted to one replica are the same findings on every replica (ADR 0007).
 
 #[path = "../../tidemark-nats/tests/support/nats_server.rs"]
 mod nats_server;
@@ -420,4 +421,154 @@ fn a_replica_keeps_its_own_quarantine_and_counts_what_it_ingests_like_an_embedde
     assert_eq!(ready["quarantined"], 3, "{ready}");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Child processes killed when the test ends, however it ends.
+struct KilledOnDrop(Vec<Child>);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// ADR 0007 through NATS: Alertmanager webhooks posted to one replica are alerts on every
+/// replica, the same on each: occurrences, a re-send in a later bucket, a source resolution,
+/// and staleness judged at the cluster's clock.
+#[test]
+fn alerts_posted_to_one_replica_are_the_same_findings_on_every_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = NatsServer::single(dir.path());
+    let spawn = |name: &str| {
+        support::spawn_server(&[
+            "serve",
+            "--db",
+            dir.path().join(name).to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--nats",
+            &server.url(),
+            "--alert-resend-bucket-secs",
+            "1",
+        ])
+    };
+    let (a, base_a) = spawn("a.redb");
+    let (b, base_b) = spawn("b.redb");
+    let _children = KilledOnDrop(vec![a, b]);
+    let agent = agent(Duration::from_secs(60));
+    let now = tidemark_store::wall_clock();
+
+    let settings = format!(
+        r#"{{"id":"stale-5","schema":1,"type":"settings.changed","time":"{}","source":"test","cluster":"lab","data":{{"alert_stale_after_secs":5}}}}"#,
+        now.plus_secs(-60).to_rfc3339()
+    );
+    let (status, answer) = post(
+        &agent,
+        &format!("{base_a}/v1/events"),
+        "application/x-ndjson",
+        &settings,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let alert = |name: &str, fingerprint: &str, resolved: bool| {
+        serde_json::json!({
+            "status": if resolved { "resolved" } else { "firing" },
+            "labels": {"alertname": name, "cluster": "lab", "namespace": "shop", "pod": format!("{name}-0")},
+            "annotations": {"summary": name},
+            "startsAt": now.plus_secs(-30).to_rfc3339(),
+            "endsAt": if resolved { now.to_rfc3339() } else { "0001-01-01T00:00:00Z".to_owned() },
+            "generatorURL": "http://prometheus/graph", "fingerprint": fingerprint
+        })
+    };
+    let webhook = |alerts: Vec<serde_json::Value>| {
+        serde_json::json!({
+            "version": "4", "groupKey": "{}:{namespace=\"shop\"}", "truncatedAlerts": 0,
+            "status": "firing", "receiver": "tidemark", "groupLabels": {"namespace": "shop"},
+            "commonLabels": {"cluster": "lab"}, "commonAnnotations": {},
+            "externalURL": "http://alertmanager:9093", "alerts": alerts
+        })
+        .to_string()
+    };
+    let bridge = format!("{base_a}/v1/bridges/alertmanager");
+    let first = webhook(vec![
+        alert("Quiet", "fp-quiet", false),
+        alert("Cart", "fp-cart", false),
+    ]);
+    let (status, answer) = post(&agent, &bridge, "application/json", &first);
+    assert_eq!(
+        (status, &answer["published"]),
+        (200, &serde_json::json!(2)),
+        "{answer}"
+    );
+    // Retried at once: the same re-send bucket, stored once.
+    let (_, answer) = post(&agent, &bridge, "application/json", &first);
+    assert_eq!(answer["duplicates"], 2, "{answer}");
+    // A re-send of Quiet in a later bucket, then Cart resolved.
+    std::thread::sleep(Duration::from_millis(1_100));
+    let (_, answer) = post(
+        &agent,
+        &bridge,
+        "application/json",
+        &webhook(vec![alert("Quiet", "fp-quiet", false)]),
+    );
+    assert_eq!(answer["published"], 1, "{answer}");
+    let (_, answer) = post(
+        &agent,
+        &bridge,
+        "application/json",
+        &webhook(vec![alert("Cart", "fp-cart", true)]),
+    );
+    assert_eq!(answer["published"], 1, "{answer}");
+    // The cluster's clock moves 10 s past Quiet's last notification (a probe's cycle).
+    let cycle = format!(
+        r#"{{"id":"cycle-lab","schema":1,"type":"cycle.completed","time":"{}","source":"test","cluster":"lab","data":{{"cycle":"c1","categories":["pods"],"findings":[]}}}}"#,
+        tidemark_store::wall_clock().plus_secs(10).to_rfc3339()
+    );
+    let (status, answer) = post(
+        &agent,
+        &format!("{base_a}/v1/events"),
+        "application/x-ndjson",
+        &cycle,
+    );
+    assert_eq!(status, 200, "{answer}");
+
+    // Six events on the stream: the settings, two fires, a re-send, a resolve, the cycle.
+    let mut answers = Vec::new();
+    for base in [&base_a, &base_b] {
+        wait_ready_at(&agent, base, 6);
+        let read = |path: &str| {
+            let (status, body) = get_json(&agent, &format!("{base}{path}"));
+            assert_eq!(status, 200, "{path}: {body}");
+            body
+        };
+        let all = read("/v1/alerts?state=all");
+        let stale = read("/v1/alerts?state=stale");
+        let stuck = read("/v1/stuck");
+        answers.push((all, stale, stuck));
+    }
+    assert_eq!(answers[0], answers[1], "both replicas answer the same");
+    let (all, stale, stuck) = &answers[0];
+    let by_name = |name: &str| {
+        all["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["alert"]["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {all}"))
+            .clone()
+    };
+    let quiet = by_name("Quiet");
+    assert_eq!(quiet["state"], "active", "{quiet}");
+    assert_eq!(
+        quiet["alert"]["notifications"], 2,
+        "the re-send reached the log: {quiet}"
+    );
+    let cart = by_name("Cart");
+    assert_eq!(cart["state"], "resolved", "{cart}");
+    assert_eq!(cart["resolution_kind"], "source", "{cart}");
+    assert_eq!(stale["count"], 1, "{stale}");
+    assert_eq!(stale["alerts"][0]["alert"]["name"], "Quiet", "{stale}");
+    assert_eq!(stuck["stale_alerts"][0]["reason"], "alert_stale", "{stuck}");
 }

@@ -251,7 +251,7 @@ fn visible_text(dom: &str) -> String {
 /// What the README says the demo shows; each phrase must be in the README and on the page.
 const DEMO_STORY: &[&str] = &[
     "dnd-backend CrashLoopBackOff",
-    "ongoing · 5h 38m to the last event",
+    "ongoing · 5h 45m to the last event",
     "asyncio.run() cannot be called from a running event loop",
     "DatatypeMismatch: vector vs ARRAY",
     "sha-a1b2c3d",

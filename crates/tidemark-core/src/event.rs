@@ -31,6 +31,9 @@ pub const MAX_FLAP_WINDOW_SECS: u64 = 30 * 86_400;
 /// the retention leave memory, so what the span forest holds is bounded by it.
 pub const MAX_SPAN_RETENTION_SECS: u64 = 30 * 86_400;
 
+/// The longest `settings.changed` `alert_stale_after_secs` (30 days), as the other windows.
+pub const MAX_ALERT_STALE_AFTER_SECS: u64 = 30 * 86_400;
+
 /// The envelope schema version this build writes and reads.
 pub const CURRENT_SCHEMA: u32 = 1;
 
@@ -315,6 +318,9 @@ pub struct SettingsChanged {
     pub incident_window_secs: Option<u64>,
     /// Age from which a persistent active finding is listed as long-lived.
     pub long_lived_secs: Option<u64>,
+    /// Seconds without a notification naming a firing alert after which it is stale, 1 to
+    /// [`MAX_ALERT_STALE_AFTER_SECS`].
+    pub alert_stale_after_secs: Option<u64>,
 }
 
 fn present_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -393,10 +399,18 @@ struct SettingsChangedJson {
     /// 604800 (a week).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     long_lived_secs: Option<u64>,
+    /// Seconds without a notification naming a firing alert after which it is stale (a missed
+    /// resolve, a receiver with `send_resolved: false`, an alerting system that stopped
+    /// sending): listed by `stuck` and marked on the alert's views, never resolved. 1 to
+    /// 2592000 (30 days), default 28800 (twice Alertmanager's default `repeat_interval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_ALERT_STALE_AFTER_SECS))]
+    alert_stale_after_secs: Option<u64>,
 }
 
 /// Compact form of [`SettingsChanged`]: every field, in order. Stored-format 1 records hold the
-/// first five fields only, formats 2 and 3 all but `span_retention_secs` (the last); the store
+/// first five fields only, formats 2 and 3 all but `span_retention_secs` and
+/// `alert_stale_after_secs`, format 4 all but `alert_stale_after_secs` (the last); the store
 /// reads those through its own legacy layouts.
 #[derive(Serialize, Deserialize)]
 struct SettingsChangedCompact {
@@ -414,6 +428,7 @@ struct SettingsChangedCompact {
     incident_window_secs: Option<u64>,
     long_lived_secs: Option<u64>,
     span_retention_secs: Option<u64>,
+    alert_stale_after_secs: Option<u64>,
 }
 
 macro_rules! settings_mirror {
@@ -435,6 +450,7 @@ macro_rules! settings_mirror {
                     incident_window_secs: v.incident_window_secs,
                     long_lived_secs: v.long_lived_secs,
                     span_retention_secs: v.span_retention_secs,
+                    alert_stale_after_secs: v.alert_stale_after_secs,
                 }
             }
         }

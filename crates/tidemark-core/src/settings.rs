@@ -7,10 +7,14 @@ use serde::{Deserialize, Serialize};
 use crate::event::{SettingsChanged, Severity};
 
 // The limits are the wire contract's (`event`), and the fold reads with them.
-pub use crate::event::{MAX_FLAP_WINDOW_SECS, MAX_SPAN_RETENTION_SECS};
+pub use crate::event::{MAX_ALERT_STALE_AFTER_SECS, MAX_FLAP_WINDOW_SECS, MAX_SPAN_RETENTION_SECS};
 
 /// The span retention of a cluster that never set one: a day.
 pub const DEFAULT_SPAN_RETENTION_SECS: u64 = 86_400;
+
+/// How long a firing alert may go without a notification before it is stale: 8 hours, twice
+/// Alertmanager's default `repeat_interval` (4 h), so one missed re-send is not enough.
+pub const DEFAULT_ALERT_STALE_AFTER_SECS: u64 = 28_800;
 
 /// The lifecycle settings in force for one cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +49,9 @@ pub struct ClusterSettings {
     pub incident_window_secs: u64,
     /// Age from which a persistent active finding is listed as long-lived.
     pub long_lived_secs: u64,
+    /// Seconds without a notification naming a firing alert after which it is stale, 1 to
+    /// [`MAX_ALERT_STALE_AFTER_SECS`].
+    pub alert_stale_after_secs: u64,
 }
 
 impl Default for ClusterSettings {
@@ -64,6 +71,7 @@ impl Default for ClusterSettings {
             span_retention_secs: DEFAULT_SPAN_RETENTION_SECS,
             incident_window_secs: 600,
             long_lived_secs: 7 * 86_400,
+            alert_stale_after_secs: DEFAULT_ALERT_STALE_AFTER_SECS,
         }
     }
 }
@@ -123,6 +131,9 @@ impl ClusterSettings {
         }
         if let Some(secs) = change.long_lived_secs {
             self.long_lived_secs = secs;
+        }
+        if let Some(secs) = change.alert_stale_after_secs {
+            self.alert_stale_after_secs = secs.clamp(1, MAX_ALERT_STALE_AFTER_SECS);
         }
     }
 

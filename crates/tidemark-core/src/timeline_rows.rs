@@ -38,7 +38,9 @@ use crate::timestamp::Timestamp;
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct Touch {
     /// What: `opened`, `resolved_auto`, `flap_started_count`, `joined`, `note_hypothesis`,
-    /// `deploy`, `rollback`, `config`, `alert_fired`, `alert_resolved`, `incident_opened`,
+    /// `deploy`, `rollback`, `config` (a change linked to the incident), `deploy_during`,
+    /// `rollback_during`, `config_during` (a change in one of its clusters while it was open,
+    /// linked only by time), `alert_fired`, `alert_resolved`, `incident_opened`,
     /// `incident_updated`, `incident_closed`, `merged`, `layer`, `layer_again`, `no_effect`,
     /// `failed_differently`.
     pub change: String,

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use crate::event::{
     ALERT_KEY_PREFIX, CURRENT_SCHEMA, Event, EventId, EventType, ManualResolutionKind, Payload,
 };
-use crate::settings::{MAX_FLAP_WINDOW_SECS, MAX_SPAN_RETENTION_SECS};
+use crate::settings::{MAX_ALERT_STALE_AFTER_SECS, MAX_FLAP_WINDOW_SECS, MAX_SPAN_RETENTION_SECS};
 use crate::timestamp::{Timestamp, TimestampError};
 
 /// Why an event could not be decoded, and where.
@@ -404,6 +404,17 @@ fn validate_payload(payload: &Payload, contract: Contract) -> Result<(), FieldPr
                     DecodeProblem::Invalid(format!(
                         "{window} is above the limit of {MAX_FLAP_WINDOW_SECS} seconds (30 days): \
                          send a window of at most {MAX_FLAP_WINDOW_SECS}"
+                    )),
+                ));
+            }
+            if let Some(stale_after) = settings.alert_stale_after_secs
+                && !(1..=MAX_ALERT_STALE_AFTER_SECS).contains(&stale_after)
+            {
+                return Err((
+                    "alert_stale_after_secs".into(),
+                    DecodeProblem::Invalid(format!(
+                        "{stale_after} is outside 1 to {MAX_ALERT_STALE_AFTER_SECS} seconds (30 \
+                         days): send how long a firing alert may go without a notification"
                     )),
                 ));
             }

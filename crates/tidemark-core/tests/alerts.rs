@@ -278,3 +278,97 @@ fn alerts_of_one_namespace_open_one_automatic_incident() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_firing_alert_no_notification_names_goes_stale_and_is_never_resolved() {
+    use tidemark_core::Timestamp;
+    use tidemark_core::findings::{AlertStaleness, StaleReason};
+    // The default threshold is 8 h (28,800 s). CRASH is notified once; LATENCY is re-sent.
+    let mut events = vec![
+        fired("f1", 100, CRASH, 90),
+        fired("f2", 100, LATENCY, 90),
+        fired("f3", 20_000, LATENCY, 90),
+        // The cluster's clock moves on with a probe's cycle: 60 s past CRASH's threshold.
+        cycle("c1", C, 28_960, &["pods"], vec![]),
+    ];
+    let f = fold(&events);
+    let crash = view(&f, CRASH);
+    assert_eq!(crash.state, FindingState::Active, "stale is never resolved");
+    assert_eq!(
+        crash.stale,
+        Some(AlertStaleness {
+            stale_since: at(28_900),
+            stale_for_secs: 60,
+            reference: at(28_960),
+        }),
+        "judged at the cluster's clock"
+    );
+    assert_eq!(
+        view(&f, LATENCY).stale,
+        None,
+        "re-sent within the threshold"
+    );
+    let stuck = f.findings().stuck(None);
+    assert_eq!(stuck.stale_alerts.len(), 1);
+    let listed = &stuck.stale_alerts[0];
+    assert_eq!(listed.check_key, key(CRASH));
+    assert_eq!(listed.reason, StaleReason::AlertStale);
+    assert_eq!(listed.last_notified_at, at(100));
+    assert_eq!(listed.staleness.stale_for_secs, 60);
+    assert!(
+        stuck.unreachable.is_empty() && stuck.long_lived.is_empty(),
+        "an alert is in no other list"
+    );
+
+    // Judged at a reader's clock instead: both are stale then, each for its own time.
+    let (later, _) = f.findings().stuck_page(None, Some(at(100_000)), 10);
+    let stale_for: Vec<(String, u64, Timestamp)> = later
+        .stale_alerts
+        .iter()
+        .map(|a| {
+            (
+                a.check_key.clone(),
+                a.staleness.stale_for_secs,
+                a.staleness.reference,
+            )
+        })
+        .collect();
+    let mut expected = vec![
+        (key(CRASH), 100_000 - 28_900, at(100_000)),
+        (key(LATENCY), 100_000 - 48_800, at(100_000)),
+    ];
+    expected.sort();
+    assert_eq!(stale_for, expected);
+
+    // A notification makes it fresh; a resolved alert is never stale; the threshold is a
+    // cluster setting from its position on.
+    events.push(fired("f4", 29_000, CRASH, 90));
+    events.push(resolved("r1", 29_010, LATENCY, 90));
+    let f = fold(&events);
+    assert_eq!(view(&f, CRASH).stale, None, "notified again");
+    let (later, _) = f.findings().stuck_page(None, Some(at(1_000_000)), 10);
+    assert_eq!(
+        later
+            .stale_alerts
+            .iter()
+            .map(|a| a.check_key.clone())
+            .collect::<Vec<_>>(),
+        vec![key(CRASH)],
+        "the resolved alert is not stale, however late"
+    );
+    events.push(support::settings(
+        "s1",
+        C,
+        29_100,
+        SettingsChanged {
+            alert_stale_after_secs: Some(60),
+            ..SettingsChanged::default()
+        },
+    ));
+    let v = view(&fold(&events), CRASH);
+    assert_eq!(
+        v.stale.map(|s| (s.stale_since, s.stale_for_secs)),
+        Some((at(29_060), 40)),
+        "a 60 s threshold at the clock of 29,100"
+    );
+}

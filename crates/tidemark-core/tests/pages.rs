@@ -45,6 +45,7 @@ fn overview_of(view: &FindingView, flap_episodes: u64) -> FindingOverview {
         flapping_state_change: view.flapping_state_change,
         state_change_percent: view.state_change_percent,
         alert: view.alert.clone(),
+        stale: view.stale,
     }
 }
 
@@ -291,16 +292,21 @@ fn history_windows(p: &Projections, last_seq: u64) -> TestCaseResult {
 fn stuck_and_incident_pages(p: &Projections, limit: usize) -> TestCaseResult {
     let findings = p.findings();
     let whole = findings.stuck(None);
-    let (page, truncated) = findings.stuck_page(None, limit);
+    let (page, truncated) = findings.stuck_page(None, None, limit);
     prop_assert_eq!(
         truncated,
         whole.unreachable.len() > limit
+            || whole.stale_alerts.len() > limit
             || whole.drift_suspects.len() > limit
             || whole.long_lived.len() > limit
     );
     prop_assert_eq!(
         &page.unreachable[..],
         &whole.unreachable[..whole.unreachable.len().min(limit)]
+    );
+    prop_assert_eq!(
+        &page.stale_alerts[..],
+        &whole.stale_alerts[..whole.stale_alerts.len().min(limit)]
     );
     prop_assert_eq!(
         &page.long_lived[..],

@@ -6,7 +6,7 @@ mod support;
 
 use support::*;
 use tidemark_core::event::{
-    ChangeDeployed, ChangeKind, FindingObservation, IncidentChange, InventoryObserved,
+    Alert, ChangeDeployed, ChangeKind, FindingObservation, IncidentChange, InventoryObserved,
     InventoryResource, NoteAdded, NoteKind, ResourceRef, SettingsChanged,
 };
 use tidemark_core::findings::{FindingChange, UnreachableReason};
@@ -910,4 +910,238 @@ fn pages_and_positions_are_slices_of_the_whole_timeline() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ADR 0007: changes during an incident
+
+/// A change of `service` in the log's cluster, linked to nothing unless `check_keys` or
+/// `incident` say so.
+fn change_of(
+    service: &str,
+    version: &str,
+    kind: ChangeKind,
+    incident: Option<&str>,
+    check_keys: &[&str],
+) -> Payload {
+    Payload::ChangeDeployed(ChangeDeployed {
+        service: service.into(),
+        version: version.into(),
+        kind,
+        link: None,
+        summary: None,
+        incident: incident.map(str::to_owned),
+        check_keys: check_keys.iter().map(|k| (*k).to_owned()).collect(),
+    })
+}
+
+/// An alert's notification with these labels, started when the log is now.
+fn alert_notification(log: &Log, name: &str, fired: bool, labels: &[(&str, &str)]) -> Payload {
+    let alert = Alert {
+        fingerprint: format!("{name}-fp"),
+        name: name.into(),
+        severity: Severity::Critical,
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        annotations: Default::default(),
+        starts_at: at(log.secs),
+        ends_at: None,
+    };
+    if fired {
+        Payload::AlertFired(alert)
+    } else {
+        Payload::AlertResolved(Alert {
+            ends_at: Some(at(log.secs)),
+            ..alert
+        })
+    }
+}
+
+/// The change touches of an incident's timeline: (log position, change).
+fn change_touches(fold: &LogFold, id: &str) -> Vec<(u64, String)> {
+    let p = fold.projections();
+    let incident = p
+        .incidents()
+        .incident(id)
+        .unwrap_or_else(|| panic!("no incident {id}"));
+    p.incidents()
+        .timeline(&incident)
+        .iter()
+        .flat_map(|e| e.touches.iter().map(move |t| (e.seq, t)))
+        .filter(|(_, t)| {
+            let kind = t.change.trim_end_matches("_during");
+            matches!(kind, "deploy" | "rollback" | "config")
+        })
+        .map(|(seq, t)| (seq, t.change.clone()))
+        .collect()
+}
+
+/// The issue's example: `checkout-api sha-51f00d7` is deployed while a checkout-api crash loop
+/// is open, naming no incident and no check key, and no finding's resource is its workload (the
+/// pods are the `checkout` Deployment's; the alerts name a namespace or nothing). Every open
+/// incident of the cluster has it on its timeline as `deploy_during`, linked only by time: the
+/// automatic one of the cycle's finding, the automatic one of a namespace alert and a declared
+/// one holding an alert that names no resource. A change before they opened, after they
+/// closed, or in another cluster is on none; explicitly and resource-linked ones stay as they
+/// were (`rollback`, `config`), and are linked only by time on the others.
+#[test]
+fn every_change_of_the_cluster_while_an_incident_is_open_is_on_its_timeline() {
+    const CRASH: &str = "pod:crashloop:shop/checkout";
+    let crashloop = FindingObservation {
+        severity: Severity::Critical,
+        title: "checkout-api is in CrashLoopBackOff".into(),
+        resource: pod("shop", "checkout-7d9f8b6c5-q2w4x"),
+        ..obs(CRASH, "pods")
+    };
+    let mut log = Log::new();
+    // Seq 1: before any incident.
+    log.push(change_of(
+        "checkout-api",
+        "sha-0aa11bb",
+        ChangeKind::Deploy,
+        None,
+        &[],
+    ));
+    // Seq 2: the crash loop opens auto-pw-prod-2.
+    log.cycle(&["pods"], vec![crashloop.clone()]);
+    // Seq 3: an alert naming only its namespace opens auto-pw-prod-3 (no namespace shared).
+    let errors = alert_notification(&log, "CheckoutErrors", true, &[("namespace", "payments")]);
+    log.push(errors);
+    // Seq 4 and 5: an alert naming nothing (no automatic incident) and a declared incident on it.
+    let latency = alert_notification(&log, "CheckoutLatency", true, &[("team", "web")]);
+    log.push(latency);
+    let latency_key =
+        tidemark_core::findings::alert_check_key("CheckoutLatency", "CheckoutLatency-fp");
+    log.push(Payload::IncidentOpened(IncidentChange {
+        incident: "inc-checkout-latency".into(),
+        title: Some("checkout is slow".into()),
+        severity: Some(Severity::Critical),
+        check_keys: vec![latency_key.clone()],
+        summary: None,
+    }));
+    // Seq 6: the issue's deploy, linked to nothing.
+    log.push(change_of(
+        "checkout-api",
+        "sha-51f00d7",
+        ChangeKind::Deploy,
+        None,
+        &[],
+    ));
+    // Seq 7: a rollback naming the crash loop's check key; seq 8: a config change of the
+    // crash-looping workload; seq 9: a deploy in another cluster.
+    log.push(change_of(
+        "checkout-api",
+        "sha-0aa11bb",
+        ChangeKind::Rollback,
+        None,
+        &[CRASH],
+    ));
+    log.push(change_of(
+        "checkout",
+        "memory-1Gi",
+        ChangeKind::Config,
+        None,
+        &[],
+    ));
+    let staging = format!("e{}", log.events.len());
+    let staging = event(
+        &staging,
+        "pw-staging",
+        log.secs,
+        change_of("checkout-api", "sha-51f00d7", ChangeKind::Deploy, None, &[]),
+    );
+    log.events.push(staging);
+    // Seq 10: the crash loop again, after the config change: it had no effect. Seq 11: a deploy
+    // of another service, linked to nothing; seq 12: the crash loop again (that deploy armed
+    // nothing, so nothing is judged).
+    log.cycle(&["pods"], vec![crashloop.clone()]);
+    log.push(change_of(
+        "cart-api",
+        "sha-2b3c4d5",
+        ChangeKind::Deploy,
+        None,
+        &[],
+    ));
+    log.cycle(&["pods"], vec![crashloop.clone()]);
+    // Everything ends: the alerts resolve, the declared incident closes, the crash loop
+    // auto-resolves after its clean cycles.
+    let errors = alert_notification(&log, "CheckoutErrors", false, &[("namespace", "payments")]);
+    log.push(errors);
+    let latency = alert_notification(&log, "CheckoutLatency", false, &[("team", "web")]);
+    log.push(latency);
+    log.push(Payload::IncidentClosed(IncidentChange {
+        incident: "inc-checkout-latency".into(),
+        title: None,
+        severity: None,
+        check_keys: vec![],
+        summary: None,
+    }));
+    for _ in 0..5 {
+        log.cycle(&["pods"], vec![]);
+    }
+    // After they all closed.
+    log.push(change_of(
+        "checkout-api",
+        "sha-9ff8e7d",
+        ChangeKind::Deploy,
+        None,
+        &[],
+    ));
+    let fold = log.fold();
+    let p = fold.projections();
+    for id in ["auto-pw-prod-2", "auto-pw-prod-3", "inc-checkout-latency"] {
+        let incident = p.incidents().incident(id).unwrap();
+        assert_eq!(
+            p.incidents().view(&incident, p.findings()).state,
+            IncidentState::Closed,
+            "{id}"
+        );
+    }
+    let owned = |touches: &[(u64, &str)]| -> Vec<(u64, String)> {
+        touches.iter().map(|(s, c)| (*s, (*c).to_owned())).collect()
+    };
+    assert_eq!(
+        change_touches(&fold, "auto-pw-prod-2"),
+        owned(&[
+            (6, "deploy_during"),
+            (7, "rollback"),
+            (8, "config"),
+            (11, "deploy_during")
+        ]),
+        "the crash loop: the issue's deploy by time, the rollback explicitly, the config change \
+         by resource"
+    );
+    for id in ["auto-pw-prod-3", "inc-checkout-latency"] {
+        assert_eq!(
+            change_touches(&fold, id),
+            owned(&[
+                (6, "deploy_during"),
+                (7, "rollback_during"),
+                (8, "config_during"),
+                (11, "deploy_during")
+            ]),
+            "{id}: alerts name no workload, every change is linked by time"
+        );
+    }
+    // Linked only by time arms nothing: the crash loop after the config change is judged
+    // against it, after the deploy of cart-api against nothing.
+    let crash = p.incidents().incident("auto-pw-prod-2").unwrap();
+    let judged: Vec<u64> = p
+        .incidents()
+        .timeline(&crash)
+        .iter()
+        .filter(|e| e.touches.iter().any(|t| t.change == "no_effect"))
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(judged, [10]);
+    let without_effect: Vec<u64> = crash
+        .layers
+        .values()
+        .flat_map(|l| &l.layers)
+        .flat_map(|l| &l.changes_without_effect)
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(without_effect, [8]);
 }

@@ -15,8 +15,8 @@ use tidemark_core::{Event, Occurrence, Payload, Projections};
 
 use crate::text::{self, count, join_and};
 use crate::{
-    BuildError, FlapRow, FollowUp, FollowUpSource, Impact, InitialState, LayeredResource, NoteRow,
-    Notes, Postmortem, Resolution, TimelineRow, TriageRow,
+    BuildError, ChangeLink, ChangeRow, FlapRow, FollowUp, FollowUpSource, Impact, InitialState,
+    LayeredResource, NoteRow, Notes, Postmortem, Resolution, TimelineRow, TriageRow,
 };
 
 /// Log positions `[start, end]` of the incident.
@@ -87,7 +87,8 @@ pub(crate) fn build(
         .collect();
 
     let triage = triage(incident, projections, &by_seq, window);
-    let layers = layers(&view, incident, projections, &timeline_events);
+    let changes = changes(incident, &timeline, &timeline_events);
+    let layers = layers(&view, incident, projections, &timeline_events, &changes);
     let flaps = flaps(incident, projections, &clusters, window);
     let orphans = clusters
         .iter()
@@ -127,6 +128,7 @@ pub(crate) fn build(
         impact,
         triage,
         timeline,
+        changes,
         layers,
         flaps,
         orphans,
@@ -313,7 +315,14 @@ fn layers(
     incident: &Incident,
     projections: &Projections,
     timeline_events: &[(u64, &Event)],
+    changes: &[ChangeRow],
 ) -> Vec<LayeredResource> {
+    // Only a change linked to the incident can have fixed it, never one linked only by time.
+    let linked: BTreeSet<u64> = changes
+        .iter()
+        .filter(|c| c.link != ChangeLink::Time)
+        .map(|c| c.seq)
+        .collect();
     let findings = projections.findings();
     view.layers
         .iter()
@@ -351,6 +360,7 @@ fn layers(
                 let changes: Vec<ChangeRef> = timeline_events
                     .iter()
                     .filter(|(seq, _)| (last.first_seen_seq..resolved_seq).contains(seq))
+                    .filter(|(seq, _)| linked.contains(seq))
                     .filter_map(|&(seq, event)| match &event.payload {
                         Payload::ChangeDeployed(d) => Some(change_ref(seq, event, d)),
                         _ => None,
@@ -370,6 +380,55 @@ fn layers(
                 layers: resource.layers.clone(),
                 fixed_by,
             }
+        })
+        .collect()
+}
+
+/// The changes of the timeline, each with how it is linked: by the touch the incidents
+/// projection recorded (a linked kind, else `_during`: only by time), then, for a linked one, by
+/// what the event names (the incidents projection links by resource only a change that names
+/// no incident and no check key of an open incident).
+fn changes(
+    incident: &Incident,
+    timeline: &[TimelineRow],
+    timeline_events: &[(u64, &Event)],
+) -> Vec<ChangeRow> {
+    timeline
+        .iter()
+        .zip(timeline_events)
+        .filter_map(|(row, &(_, event))| {
+            let Payload::ChangeDeployed(deploy) = &event.payload else {
+                return None;
+            };
+            // An entry of an absorbed incident's timeline may carry both: linked wins.
+            let linked = row
+                .touches
+                .iter()
+                .any(|t| matches!(t.change.as_str(), "deploy" | "rollback" | "config"));
+            let during = row.touches.iter().any(|t| t.change.ends_with("_during"));
+            let names_it = deploy.incident.is_some()
+                || deploy.check_keys.iter().any(|key| {
+                    incident
+                        .findings
+                        .iter()
+                        .any(|f| f.cluster == event.cluster && &f.check_key == key)
+                });
+            let link = match (linked, during) {
+                (true, _) if names_it => ChangeLink::Explicit,
+                (true, _) => ChangeLink::Resource,
+                (false, true) => ChangeLink::Time,
+                (false, false) => return None,
+            };
+            Some(ChangeRow {
+                seq: row.seq,
+                at: event.time,
+                cluster: event.cluster.clone(),
+                kind: deploy.kind,
+                service: deploy.service.clone(),
+                version: deploy.version.clone(),
+                summary: deploy.summary.clone(),
+                link,
+            })
         })
         .collect()
 }

@@ -232,6 +232,7 @@ pub(crate) fn document(pm: &Postmortem) -> Document {
         impact(pm, &clock),
         triage(pm, &clock),
         timeline(pm, &clock),
+        changes(pm, &clock),
         layers(pm, &clock),
         flapping(pm, &clock),
         orphans(pm, &clock),
@@ -417,6 +418,55 @@ fn timeline(pm: &Postmortem, clock: &Clock) -> Section {
             head: vec!["Time", "Event", "Effect"],
             rows,
         }],
+    }
+}
+
+fn changes(pm: &Postmortem, clock: &Clock) -> Section {
+    let multi_cluster = pm.impact.clusters.len() > 1;
+    let blocks = if pm.changes.is_empty() {
+        vec![Block::Para(vec![text(
+            "No deploy, rollback or config change is linked to the incident or was made in its \
+             clusters while it was open.",
+        )])]
+    } else {
+        let rows = pm
+            .changes
+            .iter()
+            .map(|c| {
+                let mut change = vec![
+                    text(format!("{} ", text::change_kind(c.kind))),
+                    code(&c.service),
+                    text(" "),
+                    code(&c.version),
+                ];
+                if multi_cluster {
+                    change.push(text(format!(" ({})", c.cluster)));
+                }
+                vec![
+                    vec![clock.at(c.at)],
+                    change,
+                    c.summary.as_deref().map(prose).unwrap_or_default(),
+                    vec![text(c.link.as_str())],
+                ]
+            })
+            .collect();
+        vec![
+            Block::Para(vec![text(
+                "Every deploy, rollback and config change linked to the incident, and every one \
+                 made in its clusters while it was open. Linked explicitly: the change names the \
+                 incident or a check key of one of its findings; by resource: its service is the \
+                 workload of one of its findings; only by time: neither.",
+            )]),
+            Block::Table {
+                head: vec!["Time", "Change", "Summary", "Linked"],
+                rows,
+            },
+        ]
+    };
+    Section {
+        id: "changes",
+        title: "Changes",
+        blocks,
     }
 }
 

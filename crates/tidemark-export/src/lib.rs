@@ -19,6 +19,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use tidemark_core::event::ChangeKind;
 use tidemark_core::flaps::FlapEpisodeView;
 use tidemark_core::incidents::{ChangeRef, FailureLayer, IncidentView, Touch};
 use tidemark_core::orphans::OrphanView;
@@ -37,6 +38,9 @@ pub struct Postmortem {
     pub triage: Vec<TriageRow>,
     /// Every event that touched the incident, in log order.
     pub timeline: Vec<TimelineRow>,
+    /// Every deploy, rollback and config change on the incident's timeline, in log order, with
+    /// how it is linked to the incident (ADR 0007, "Changes during an incident").
+    pub changes: Vec<ChangeRow>,
     /// Resources that failed in more than one way across changes, layer by layer.
     pub layers: Vec<LayeredResource>,
     /// Flapping episodes of the incident's findings that overlap the incident, by finding.
@@ -186,6 +190,53 @@ pub struct TimelineRow {
     pub touches: Vec<Touch>,
     /// The same in words.
     pub effect: String,
+}
+
+/// How a change on an incident's timeline is linked to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeLink {
+    /// The change names the incident (or one it absorbed), or a check key of one of its
+    /// findings.
+    Explicit,
+    /// The change names neither, and its service is the workload of one of the incident's
+    /// findings' resources.
+    Resource,
+    /// Linked neither way: it was deployed in one of the incident's clusters while the incident
+    /// was open (`deploy_during`, `rollback_during`, `config_during` on the timeline).
+    Time,
+}
+
+impl ChangeLink {
+    /// Words for a table cell.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Explicit => "explicitly",
+            Self::Resource => "by resource",
+            Self::Time => "only by time",
+        }
+    }
+}
+
+/// A `change.deployed` on the incident's timeline and how it is linked to the incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRow {
+    /// Log position.
+    pub seq: u64,
+    /// Event time.
+    pub at: Timestamp,
+    /// The cluster it was deployed in.
+    pub cluster: String,
+    /// Deploy, rollback or config.
+    pub kind: ChangeKind,
+    /// The service changed.
+    pub service: String,
+    /// Its version.
+    pub version: String,
+    /// What the change says it does.
+    pub summary: Option<String>,
+    /// How it is linked to the incident.
+    pub link: ChangeLink,
 }
 
 /// A resource whose failure changed shape across changes, with the change that ended it.

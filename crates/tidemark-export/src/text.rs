@@ -148,6 +148,9 @@ fn effect(change: &str, keys: &[&str]) -> String {
         "deploy" => "deploy linked".to_owned(),
         "rollback" => "rollback linked".to_owned(),
         "config" => "config change linked".to_owned(),
+        "deploy_during" => "deploy during the incident, linked only by time".to_owned(),
+        "rollback_during" => "rollback during the incident, linked only by time".to_owned(),
+        "config_during" => "config change during the incident, linked only by time".to_owned(),
         "alert_fired" => "alert fired".to_owned(),
         "alert_resolved" => "alert resolved".to_owned(),
         other => match (other.strip_prefix("note_"), keys.is_empty()) {

@@ -13,7 +13,9 @@ use tidemark_core::event::{
     NoteAdded, NoteKind, ResourceRef,
 };
 use tidemark_core::{Event, EventId, LogFold, Payload, Severity, Timestamp};
-use tidemark_export::{BuildError, Format, InitialState, Postmortem, Resolution, render};
+use tidemark_export::{
+    BuildError, ChangeLink, Format, InitialState, Postmortem, Resolution, render,
+};
 
 const CLUSTER: &str = "pw-prod";
 const INCIDENT: &str = "inc-2026-03-02-dnd";
@@ -891,4 +893,145 @@ fn formats_parse_with_a_clear_error() {
         err.to_string(),
         "unknown postmortem format \"pdf\": choose md (or markdown), html or json"
     );
+}
+
+/// A change of `service` at `minute` after 14:00, naming the crash loop's key when `explicit`.
+fn change_at(
+    log: &mut Log,
+    minute: i64,
+    service: &str,
+    version: &str,
+    kind: ChangeKind,
+    explicit: bool,
+) {
+    log.event(
+        minute,
+        0,
+        Payload::ChangeDeployed(ChangeDeployed {
+            service: service.into(),
+            version: version.into(),
+            kind,
+            link: None,
+            summary: Some(format!("{service} {version}")),
+            incident: None,
+            check_keys: if explicit {
+                vec![CRASHLOOP.into()]
+            } else {
+                vec![]
+            },
+        }),
+    );
+}
+
+/// ADR 0007, "Changes during an incident": the postmortem lists every change of the timeline
+/// with how it is linked, explicitly (it names a finding's key), by resource (its service is
+/// the crash-looping workload) or only by time (another service, deployed while the incident
+/// was open); a change after the incident closed is not there, and one linked only by time is
+/// never what fixed it.
+#[test]
+fn the_changes_say_how_each_is_linked_to_the_incident() {
+    let mut log = Log::new();
+    log.cycle(vec![crashloop(BUG_1)]);
+    change_at(
+        &mut log,
+        6,
+        "dnd-migrations",
+        "m-1",
+        ChangeKind::Deploy,
+        true,
+    );
+    log.cycle(vec![crashloop(BUG_1)]);
+    change_at(
+        &mut log,
+        11,
+        "dnd-backend",
+        "workers-2",
+        ChangeKind::Config,
+        false,
+    );
+    log.cycle(vec![crashloop(BUG_1)]);
+    change_at(
+        &mut log,
+        16,
+        "dnd-migrations",
+        "m-2",
+        ChangeKind::Deploy,
+        true,
+    );
+    change_at(
+        &mut log,
+        17,
+        "web-frontend",
+        "sha-51f00d7",
+        ChangeKind::Deploy,
+        false,
+    );
+    for _ in 0..3 {
+        log.cycle(vec![]);
+    }
+    change_at(
+        &mut log,
+        31,
+        "web-frontend",
+        "sha-9ff8e7d",
+        ChangeKind::Deploy,
+        false,
+    );
+    let fold = log.fold();
+    let id = "auto-pw-prod-1";
+    let events = timeline_events(&fold, &log, id);
+    let pm = Postmortem::build(id, fold.projections(), &events, fold.last_seq()).unwrap();
+    assert!(
+        pm.impact.ended_at.is_some(),
+        "closed before the last deploy"
+    );
+
+    let changes: Vec<(&str, &str, ChangeLink)> = pm
+        .changes
+        .iter()
+        .map(|c| (c.service.as_str(), c.version.as_str(), c.link))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("dnd-migrations", "m-1", ChangeLink::Explicit),
+            ("dnd-backend", "workers-2", ChangeLink::Resource),
+            ("dnd-migrations", "m-2", ChangeLink::Explicit),
+            ("web-frontend", "sha-51f00d7", ChangeLink::Time),
+        ]
+    );
+    let fixed_by = pm.layers[0].fixed_by.as_ref().expect("fixed");
+    assert_eq!(
+        fixed_by.version, "m-2",
+        "the last linked change, not the last change"
+    );
+
+    let md = pm.to_markdown();
+    let changes_md = section(&md, "## Changes");
+    for line in [
+        "| 14:06:00 | deploy `dnd-migrations` `m-1` | dnd-migrations m-1 | explicitly |",
+        "| 14:11:00 | config change `dnd-backend` `workers-2` | dnd-backend workers-2 | by resource |",
+        "| 14:17:00 | deploy `web-frontend` `sha-51f00d7` | web-frontend sha-51f00d7 | only by time |",
+    ] {
+        assert!(
+            changes_md.contains(line),
+            "{line} missing from {changes_md}"
+        );
+    }
+    assert!(!md.contains("sha-9ff8e7d"), "{md}");
+    let timeline_md = section(&md, "## Timeline");
+    assert!(
+        timeline_md.contains("deploy during the incident, linked only by time"),
+        "{timeline_md}"
+    );
+    let html = pm.to_html();
+    assert!(html.contains("only by time"), "{html}");
+    let json: serde_json::Value = serde_json::from_str(&pm.to_json()).unwrap();
+    let links: Vec<&str> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["link"].as_str().unwrap())
+        .collect();
+    assert_eq!(links, ["explicit", "resource", "explicit", "time"]);
 }

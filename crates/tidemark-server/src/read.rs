@@ -3,6 +3,8 @@
 //! (`?at=`, within the time travel limits), pages by cursor, and blocking reads off the async
 //! workers.
 
+use schemars::JsonSchema;
+use serde::Deserialize;
 use tidemark_core::{Event, Projections, Timestamp};
 use tidemark_store::At;
 
@@ -54,6 +56,29 @@ pub(crate) fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
             "`limit`: at most {MAX_PAGE} per page; follow `next` for more"
         ))),
         Some(n) => Ok(n),
+    }
+}
+
+/// The time a stale alert is judged at (`?reference=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Reference {
+    /// Each cluster's clock: the latest time of its events in the log (the default; the same
+    /// answer whenever it is asked, and a cluster that went silent still shows its stale
+    /// alerts).
+    #[default]
+    Log,
+    /// This server's clock when it answers.
+    Now,
+}
+
+impl Reference {
+    /// The time to judge at: `None` for each cluster's clock, the wall clock for `now`.
+    pub(crate) fn time(param: Option<Self>) -> Option<Timestamp> {
+        match param.unwrap_or_default() {
+            Self::Log => None,
+            Self::Now => Some(tidemark_store::wall_clock()),
+        }
     }
 }
 

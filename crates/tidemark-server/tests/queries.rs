@@ -663,3 +663,133 @@ async fn alerts_are_listed_filtered_paged_and_found_by_fingerprint() {
         "held by its automatic incident: {unheld}"
     );
 }
+
+/// ADR 0007, staleness: a firing alert no notification named for longer than its cluster's
+/// `alert_stale_after_secs` is `stale` in its views, listed by `/v1/alerts?state=stale` and by
+/// `/v1/stuck` with reason `alert_stale` and for how long, judged at the cluster's clock or, with
+/// `reference=now`, at the server's; never resolved.
+#[tokio::test]
+async fn stale_alerts_are_judged_at_the_clusters_clock_or_now_and_never_resolved() {
+    let h = harness(AuthPolicy::Open);
+    let event = |id: &str, minute: u32, kind: &str, data: Value| {
+        json!({"id": id, "schema": 1, "type": kind,
+            "time": format!("2026-03-02T11:{minute:02}:00Z"), "source": "test",
+            "cluster": "quiet", "data": data})
+        .to_string()
+    };
+    let fire = |id: &str, minute: u32, fingerprint: &str| {
+        event(
+            id,
+            minute,
+            "alert.fired",
+            json!({"fingerprint": fingerprint, "name": "Quiet",
+            "severity": "warning", "labels": {"alertname": "Quiet", "namespace": "q"},
+            "annotations": {}, "starts_at": "2026-03-02T11:00:00Z", "ends_at": null}),
+        )
+    };
+    let events = [
+        fire("q1", 1, "fp-old"),
+        event(
+            "q2",
+            2,
+            "settings.changed",
+            json!({"alert_stale_after_secs": 600}),
+        ),
+        fire("q3", 25, "fp-new"),
+        // The cluster's clock moves to 11:30 with a probe's cycle.
+        event(
+            "q4",
+            30,
+            "cycle.completed",
+            json!({"cycle": "c1", "categories": ["pods"], "findings": []}),
+        ),
+    ]
+    .join("\n");
+    let (status, body) = h.call("POST", "/v1/events", events, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let fingerprints = |v: &Value, list: &str| -> Vec<String> {
+        v[list]
+            .as_array()
+            .unwrap_or_else(|| panic!("{list} in {v}"))
+            .iter()
+            .map(|a| {
+                a["fingerprint"]
+                    .as_str()
+                    .or(a["alert"]["fingerprint"].as_str())
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    // At the cluster's clock (11:30): the one notified at 11:01 is stale since 11:11.
+    let stale = h.ok("/v1/alerts?state=stale").await;
+    assert_eq!(fingerprints(&stale, "alerts"), ["fp-old"], "{stale}");
+    assert_eq!(stale["alerts"][0]["state"], "active", "never resolved");
+    assert_eq!(
+        stale["alerts"][0]["stale"]["stale_since"],
+        "2026-03-02T11:11:00Z"
+    );
+    assert_eq!(stale["alerts"][0]["stale"]["stale_for_secs"], 19 * 60);
+    assert_eq!(
+        stale["alerts"][0]["stale"]["reference"],
+        "2026-03-02T11:30:00Z"
+    );
+    let firing = h.ok("/v1/alerts").await;
+    assert_eq!(fingerprints(&firing, "alerts"), ["fp-new", "fp-old"]);
+    assert!(firing["alerts"][0].get("stale").is_none(), "{firing}");
+    let stuck = h.ok("/v1/stuck").await;
+    assert_eq!(fingerprints(&stuck, "stale_alerts"), ["fp-old"], "{stuck}");
+    assert_eq!(stuck["stale_alerts"][0]["reason"], "alert_stale");
+    assert_eq!(stuck["stale_alerts"][0]["stale_for_secs"], 19 * 60);
+    assert_eq!(
+        stuck["stale_alerts"][0]["last_notified_at"],
+        "2026-03-02T11:01:00Z"
+    );
+
+    // At the server's clock (months later): both, each judged at the time it states.
+    let now = h.ok("/v1/stuck?reference=now").await;
+    assert_eq!(
+        fingerprints(&now, "stale_alerts"),
+        ["fp-new", "fp-old"],
+        "{now}"
+    );
+    let reference = now["stale_alerts"][0]["reference"].as_str().unwrap();
+    assert!(reference > "2026-03-03", "{reference}");
+    let one = h.ok("/v1/alerts/quiet/fp-new?reference=now").await;
+    assert!(
+        one["alerts"][0]["finding"]["stale"]["stale_for_secs"]
+            .as_u64()
+            .unwrap()
+            > 86_400
+    );
+    let one = h.ok("/v1/alerts/quiet/fp-new").await;
+    assert!(one["alerts"][0]["finding"].get("stale").is_none(), "{one}");
+
+    let (status, body) = h.get("/v1/stuck?reference=tomorrow").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("`reference`"),
+        "{body}"
+    );
+
+    // The pages say it.
+    let (status, page) = h
+        .call("GET", "/alerts?state=stale", String::new(), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("stale 19m 00s") && !page.contains("fp-new"),
+        "{page}"
+    );
+    let (status, page) = h
+        .call(
+            "GET",
+            "/findings/quiet/alert%3AQuiet%3Afp-old",
+            String::new(),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("stale for 19m 00s"), "{page}");
+}

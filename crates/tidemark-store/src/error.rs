@@ -182,17 +182,19 @@ pub enum OpenError {
     /// The storage engine failed.
     #[error(transparent)]
     Storage(#[from] StorageFault),
-    /// The upgrade to store layout 6 (a rebuild: the log folded again into a new file beside
-    /// the store) failed.
+    /// The upgrade to this build's store layout where the rules changed (a rebuild: the log
+    /// folded again into a new file beside the store) failed.
     #[error(
-        "could not upgrade {} to store layout 6 (alerts become findings, so what the store \
-         derived from its log is written anew, into a new file beside it that then replaces it): \
-         {source}",
+        "could not upgrade {} to store layout {layout} (the rules changed, so what the store \
+         derived from its log is written anew, into a new file beside it that then replaces \
+         it): {source}",
         path.display()
     )]
     Upgrade {
         /// The store file.
         path: PathBuf,
+        /// The layout it was being upgraded to.
+        layout: i64,
         /// Why the rebuild failed.
         #[source]
         source: Box<RebuildError>,

@@ -293,7 +293,13 @@ pub const LATE_EVENT_NS: i64 = 5 * 60 * 1_000_000_000;
 /// `dropped_orphans`; a store of layout 4 is upgraded at its first read-write open (the table
 /// created; what its snapshots hold of them is written out by the first event of their
 /// cluster), and read as it is by a read-only one.
-pub const STORE_FORMAT: i64 = 6;
+///
+/// Layout 7 (ADR 0007, steps 3 and 5): a cluster's settings hold `alert_stale_after_secs` (log
+/// format 5, snapshot formats 13 to 15, cluster part format 3), and every `change.deployed` of
+/// an open incident's clusters is on its timeline, linked only by time when nothing else links
+/// it; the incidents of a store of an earlier layout were derived without those, so it is
+/// folded again at its first read-write open, and read as it is by a read-only one.
+pub const STORE_FORMAT: i64 = 7;
 /// The first store layout with the history tables.
 pub const HISTORY_TABLES_SINCE: i64 = 2;
 /// The first store layout whose live state writes incidents' timeline entries out.
@@ -306,6 +312,13 @@ pub const DROPPED_ORPHAN_ROWS_SINCE: i64 = 5;
 /// store of an earlier layout derived from its log (snapshots, history, indexes, incident rows)
 /// is written anew at its first read-write open.
 pub const ALERT_FINDINGS_SINCE: i64 = 6;
+/// The first store layout folded by rules under which every change of an open incident's
+/// clusters is on its timeline (ADR 0007, step 5).
+pub const CHANGES_DURING_INCIDENTS_SINCE: i64 = 7;
+/// The first store layout folded by this build's rules: what a store of an earlier layout
+/// derived from its log (snapshots, history, indexes, incident rows) is written anew at its
+/// first read-write open, by folding the log again.
+pub const CURRENT_RULES_SINCE: i64 = CHANGES_DURING_INCIDENTS_SINCE;
 
 /// Change bits of `BY_FINDING`.
 pub mod change_bits {

@@ -261,19 +261,21 @@ fn check_records(
     // Where the fold starts: position 0, or (retention cut the log) the earliest snapshot it can
     // start from. Index entries at or before it cannot be derived and are not compared.
     let (fold_start, mut fold) = fold_start(&snapshots, parts, &history, log_start, findings)?;
-    // A store written before alerts were findings derived its indexes, snapshots and rows by
-    // older rules: they are decoded and checked against their checksums, not compared with
-    // today's fold (its first read-write open writes them anew).
+    // A store written by older rules (before alerts were findings, or before changes during
+    // incidents were on their timelines) derived its indexes, snapshots and rows by them: they
+    // are decoded and checked against their checksums, not compared with today's fold (its
+    // first read-write open writes them anew).
     let layout = meta.get(tables::FORMAT)?.map_or(0, |v| v.value());
-    let rules_current = layout >= tables::ALERT_FINDINGS_SINCE;
+    let rules_current = layout >= tables::CURRENT_RULES_SINCE;
     if !rules_current {
         notes.push(format!(
-            "the store is of layout {layout}, written before alerts were findings: what it \
-             derived from its log (indexes, snapshots, history and incident rows) follows the \
-             older rules, so it is checked record by record but not compared with this build's \
-             fold; the next read-write open (`tidemark serve`, `ingest`, `rebuild`, `compact` or \
-             `repair`) upgrades it to layout {} by folding the log again",
-            tables::ALERT_FINDINGS_SINCE
+            "the store is of layout {layout}, written by older rules ({}): what it derived \
+             from its log (indexes, snapshots, history and incident rows) follows them, so it is \
+             checked record by record but not compared with this build's fold; the next \
+             read-write open (`tidemark serve`, `ingest`, `rebuild`, `compact` or `repair`) \
+             upgrades it to layout {} by folding the log again",
+            crate::store::rules_changed_since(layout),
+            tables::STORE_FORMAT
         ));
     }
     let mut fold_ok = rules_current;

@@ -417,7 +417,8 @@ fn verify_passes_clean_stores_without_changing_them() {
         );
     }
     // Copies of the golden stores, opened read-write (which builds the filter indexes, the
-    // replica's log cut by retention before they existed, and upgrades them to layout 6),
+    // replica's log cut by retention before they existed, and upgrades them to this build's
+    // layout),
     // verify clean with them, compared with the fold.
     for name in ["store-v1.redb", "store-v1-replica.redb"] {
         let copy = dir.path().join(name);

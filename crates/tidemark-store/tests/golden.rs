@@ -248,7 +248,14 @@ fn golden_stores(suffix: &str) -> Vec<(i64, PathBuf)> {
 #[test]
 fn golden_files_of_the_formats_this_build_writes_exist() {
     let dir = golden_dir();
-    let log = source_log();
+    // The committed golden log once it exists: the fixtures and replay cases it was first made
+    // of change (a case may gain events), the golden log never does.
+    let committed = dir.join("source.events.ndjson");
+    let log = if committed.exists() {
+        String::from_utf8(read_golden(&committed)).unwrap()
+    } else {
+        source_log()
+    };
     let events = events_of(&log);
     if writing() {
         std::fs::create_dir_all(&dir).unwrap();
@@ -400,9 +407,13 @@ fn cluster_part_golden_of(format: u8, cluster: &str) -> PathBuf {
 }
 
 /// The part format of the parts a golden manifest of `format` names: 1 for formats 8 and 9, 2
-/// from 10 on.
+/// for 10, 3 from 13 on.
 fn part_format_of_manifest(format: u8) -> u8 {
-    if format >= 10 { 2 } else { 1 }
+    match format {
+        13.. => 3,
+        10.. => 2,
+        _ => 1,
+    }
 }
 
 /// The golden per-cluster snapshot stored under `seq` (`bytes`: its manifest), read with its
@@ -453,6 +464,47 @@ fn quarantine_view(records: &[QuarantineRecord]) -> Vec<QuarantineExpected> {
 /// touched open incidents of their namespace then, and the golden log's have none).
 /// The first snapshot format written by rules under which alerts are findings.
 const FIRST_FORMAT_WITH_ALERT_FINDINGS: u8 = 10;
+/// The first snapshot format written by rules under which every change of an open incident's
+/// clusters is on its timeline (store layout 7).
+const FIRST_FORMAT_WITH_CHANGES_DURING_INCIDENTS: u8 = 13;
+
+/// The store layout whose rules wrote snapshot format `format`.
+fn layout_of_format(format: u8) -> i64 {
+    if format < FIRST_FORMAT_WITH_ALERT_FINDINGS {
+        tables::ALERT_FINDINGS_SINCE - 1
+    } else if format < FIRST_FORMAT_WITH_CHANGES_DURING_INCIDENTS {
+        tables::CHANGES_DURING_INCIDENTS_SINCE - 1
+    } else {
+        tables::STORE_FORMAT
+    }
+}
+
+/// What a state derived by the rules of store layout `layout` has in common with today's fold
+/// of the same log: before layout 6 the findings but the alerts' and the orphans
+/// ([`without_alert_findings`]); at layout 6, written before changes during incidents were on
+/// their timelines, the findings and the orphans (the incidents' timelines differ); from layout
+/// 7 on, everything.
+fn comparable(
+    snapshot: tidemark_core::ProjectionsSnapshot,
+    layout: i64,
+) -> (
+    tidemark_core::findings::FindingsSnapshot,
+    tidemark_core::orphans::OrphansSnapshot,
+    Option<tidemark_core::incidents::IncidentsSnapshot<'static>>,
+) {
+    if layout < tables::ALERT_FINDINGS_SINCE {
+        let (findings, orphans) = without_alert_findings(snapshot);
+        (findings, orphans, None)
+    } else if layout < tables::CURRENT_RULES_SINCE {
+        (snapshot.findings, snapshot.orphans, None)
+    } else {
+        (
+            snapshot.findings,
+            snapshot.orphans,
+            Some(snapshot.incidents),
+        )
+    }
+}
 
 /// The findings of a snapshot but the alerts' (and their category and runs), and its orphans: what a
 /// snapshot written before alerts were findings has in common with today's fold of the same
@@ -589,7 +641,7 @@ fn every_golden_replica_store_opens_with_its_retained_log_and_state() {
         // rules of the snapshot's format when that is older than this build's (ADR 0004). A
         // store written before alerts were findings (layout 6) was rebuilt at its first
         // read-write open: from its first snapshot at the cut.
-        let (latest, format) = if version < tables::ALERT_FINDINGS_SINCE {
+        let (latest, format) = if version < tables::CURRENT_RULES_SINCE {
             snapshot_at_the_cut(&path)
         } else {
             latest_snapshot(&path)
@@ -605,35 +657,20 @@ fn every_golden_replica_store_opens_with_its_retained_log_and_state() {
                 expected.apply(seq, event);
             }
         }
-        if version < tables::ALERT_FINDINGS_SINCE {
-            // The incidents closed before the cut were derived by the older rules (the rows
-            // the rebuild copies), so only the findings but the alerts', and the orphans, are
-            // compared with a fold of today's rules.
-            assert!(
-                without_alert_findings(store.projection_snapshot())
-                    == without_alert_findings(expected.snapshot()),
-                "{name}: live state"
-            );
-        } else {
-            assert!(
-                store.projection_snapshot() == expected.snapshot(),
-                "{name}: live state"
-            );
-        }
+        // The incidents closed before the cut were derived by the older rules (the rows the
+        // rebuild copies), so a store of an older layout is compared with a fold of today's
+        // rules in what the two rules share.
+        assert!(
+            comparable(store.projection_snapshot(), version)
+                == comparable(expected.snapshot(), version),
+            "{name}: live state"
+        );
         if codec::is_read_with_parts(&[format]) {
             let whole_log = fold_at(&events, &positions).snapshot();
-            if version < tables::ALERT_FINDINGS_SINCE {
-                assert!(
-                    without_alert_findings(store.projection_snapshot())
-                        == without_alert_findings(whole_log),
-                    "{name}: live state is the fold of the whole log"
-                );
-            } else {
-                assert!(
-                    store.projection_snapshot() == whole_log,
-                    "{name}: live state is the fold of the whole log"
-                );
-            }
+            assert!(
+                comparable(store.projection_snapshot(), version) == comparable(whole_log, version),
+                "{name}: live state is the fold of the whole log"
+            );
         }
         assert_eq!(
             store.stats().unwrap().quarantined,
@@ -904,8 +941,8 @@ fn every_golden_snapshot_decodes_or_is_known_as_outdated() {
         assert_eq!(record.seq, events.len() as u64, "{name}");
         assert_eq!(
             matches!(record.projections, StoredProjections::WithHistory(_)),
-            format == 6 || format == SNAPSHOT_WITH_HISTORY_FORMAT,
-            "{name}: formats 6 and 11 hold the history, the others do not"
+            format == 6 || format == 11 || format == SNAPSHOT_WITH_HISTORY_FORMAT,
+            "{name}: formats 6, 11 and 14 hold the history, the others do not"
         );
         let projections = fold_live(&events);
         // Compared through a restore: a snapshot holds no derived indexes.
@@ -915,16 +952,14 @@ fn every_golden_snapshot_decodes_or_is_known_as_outdated() {
             &incident_rows_of(&events, &(1..=seq).collect::<Vec<_>>()),
         )
         .snapshot();
-        if format < FIRST_FORMAT_WITH_ALERT_FINDINGS {
-            // Written by rules under which alerts opened no finding (and no automatic
-            // incident): the same findings but the alerts', the same orphans.
-            assert!(
-                without_alert_findings(restored) == without_alert_findings(projections.snapshot()),
-                "{name}"
-            );
-        } else {
-            assert!(restored == projections.snapshot(), "{name}");
-        }
+        // Formats before 10 were written by rules under which alerts opened no finding (and no
+        // automatic incident), formats 10 to 12 before changes during incidents were on their
+        // timelines: compared in what those rules share with today's.
+        let layout = layout_of_format(format);
+        assert!(
+            comparable(restored, layout) == comparable(projections.snapshot(), layout),
+            "{name}"
+        );
         if format == SNAPSHOT_WITH_HISTORY_FORMAT {
             let again = codec::encode_snapshot_of(record.seq, record.max_time, &fold(&events));
             assert!(
@@ -1336,12 +1371,13 @@ fn every_golden_store_opens_read_only_and_unchanged() {
                 // Its latest snapshot was written by rules older than ADR 0004's, which a
                 // read-write open's upgrade (a rebuild from the first snapshot at the cut)
                 // does not start from: not compared (as in the replica test above).
-            } else if version < tables::ALERT_FINDINGS_SINCE {
-                // Read-only, a store written before alerts were findings is read as it was
-                // derived (its snapshots hold no alert); a read-write open rebuilds it.
+            } else if version < tables::CURRENT_RULES_SINCE {
+                // Read-only, a store written by older rules (before alerts were findings, or
+                // before changes during incidents were on their timelines) is read as it was
+                // derived; a read-write open rebuilds it.
                 assert!(
-                    without_alert_findings(read_only.projection_snapshot())
-                        == without_alert_findings(writable.projection_snapshot()),
+                    comparable(read_only.projection_snapshot(), version)
+                        == comparable(writable.projection_snapshot(), version),
                     "{name}: layout {version}"
                 );
             } else {

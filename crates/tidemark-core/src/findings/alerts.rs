@@ -74,6 +74,37 @@ pub struct AlertFacts {
     pub late_notifications: u64,
 }
 
+/// How stale a firing alert is at a reference time: no notification naming it arrived for
+/// longer than its cluster's `alert_stale_after_secs` (a missed resolve, a receiver with
+/// `send_resolved: false`, an alerting system that stopped sending). A read, never state:
+/// Tidemark never resolves a stale alert (the log says what the source said).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AlertStaleness {
+    /// When it became stale: its last notification plus `alert_stale_after_secs`.
+    pub stale_since: Timestamp,
+    /// How long it has been stale at the reference time, in seconds.
+    pub stale_for_secs: u64,
+    /// The time it was judged at: its cluster's clock (the log's latest time there), or the
+    /// reader's clock when the reader asked for `now`.
+    pub reference: Timestamp,
+}
+
+impl AlertFacts {
+    /// How stale the alert is at `reference` under a staleness threshold of
+    /// `stale_after_secs`; `None` when it is not (notified within it). Judged of firing alerts
+    /// only: the caller asks for active ones.
+    pub fn staleness(&self, reference: Timestamp, stale_after_secs: u64) -> Option<AlertStaleness> {
+        let stale_since = self
+            .last_notified_at
+            .plus_secs(i64::try_from(stale_after_secs).unwrap_or(i64::MAX));
+        (reference > stale_since).then(|| AlertStaleness {
+            stale_since,
+            stale_for_secs: reference.saturating_duration_since(stale_since).as_secs(),
+            reference,
+        })
+    }
+}
+
 /// Percent-encodes the two characters a key part may not hold as they are: `%` and `:`.
 fn encode_key_part(part: &str, out: &mut String) {
     for c in part.chars() {
@@ -187,6 +218,22 @@ impl Finding {
 }
 
 impl ClusterFindings {
+    /// How stale `finding` is, if it is a firing alert no notification named for longer than
+    /// the cluster's `alert_stale_after_secs`: judged at `reference`, or at the cluster's
+    /// clock (the log's latest time there) when `None`.
+    pub(super) fn staleness(
+        &self,
+        finding: &Finding,
+        reference: Option<Timestamp>,
+    ) -> Option<AlertStaleness> {
+        let facts = finding.alert.as_deref()?;
+        if !finding.is_active() {
+            return None;
+        }
+        let reference = reference.or(self.clock)?;
+        facts.staleness(reference, self.settings.alert_stale_after_secs)
+    }
+
     /// The index of the alert's finding, made (not yet seen: no occurrence) when it is new.
     fn alert_index(&mut self, alert: &Alert) -> u32 {
         let key = alert_check_key(&alert.name, &alert.fingerprint);

@@ -45,8 +45,8 @@ mod views;
 
 pub use self::alert_queries::{AlertFilter, AlertState};
 pub use self::alerts::{
-    ALERT_CATEGORY, AlertFacts, LEGACY_CYCLE_ALERT_KEY_PREFIX, RESOURCE_LABELS, alert_check_key,
-    alert_resource,
+    ALERT_CATEGORY, AlertFacts, AlertStaleness, LEGACY_CYCLE_ALERT_KEY_PREFIX, RESOURCE_LABELS,
+    alert_check_key, alert_resource,
 };
 pub use self::churn::{CHURN_MIN_KEYS, CHURN_WINDOW_RUNS, ChurnRecord, DriftRecord};
 pub use self::flaps::FlapStatus;
@@ -59,7 +59,8 @@ pub use self::queries::{HistoryWindow, LiveHistory};
 pub use self::snapshot::{CategorySnapshot, ClusterSnapshot, FindingSnapshot, FindingsSnapshot};
 pub use self::views::{
     ChurnView, DriftView, FindingFacts, FindingOverview, FindingState, FindingSummary, FindingView,
-    FlapOverview, FlapView, LongLivedView, StuckReport, UnreachableReason, UnreachableView,
+    FlapOverview, FlapView, LongLivedView, StaleAlertView, StaleReason, StuckReport,
+    UnreachableReason, UnreachableView,
 };
 
 use self::flaps::{FlapDetector, FlapEpisode, FlapState};

@@ -481,19 +481,29 @@ impl FindingsProjection {
         out
     }
 
-    /// Unreachable findings, drift suspects and long-lived findings.
+    /// Unreachable findings, stale alerts (judged at each cluster's clock), drift suspects
+    /// and long-lived findings.
     pub fn stuck(&self, cluster: Option<&str>) -> StuckReport {
-        self.stuck_up_to(cluster, usize::MAX)
+        self.stuck_up_to(cluster, None, usize::MAX)
     }
 
-    /// The first `limit` unreachable and long-lived findings (by (cluster, check_key)) and the
-    /// latest `limit` drift suspects, built only for those; and whether a list had more.
-    pub fn stuck_page(&self, cluster: Option<&str>, limit: usize) -> (StuckReport, bool) {
-        let mut report = self.stuck_up_to(cluster, limit.saturating_add(1));
+    /// The first `limit` unreachable findings, stale alerts and long-lived findings (by
+    /// (cluster, check_key)) and the latest `limit` drift suspects, built only for those; and
+    /// whether a list had more. Staleness is judged at `reference`, or at each cluster's clock
+    /// when `None`.
+    pub fn stuck_page(
+        &self,
+        cluster: Option<&str>,
+        reference: Option<Timestamp>,
+        limit: usize,
+    ) -> (StuckReport, bool) {
+        let mut report = self.stuck_up_to(cluster, reference, limit.saturating_add(1));
         let truncated = report.unreachable.len() > limit
+            || report.stale_alerts.len() > limit
             || report.drift_suspects.len() > limit
             || report.long_lived.len() > limit;
         report.unreachable.truncate(limit);
+        report.stale_alerts.truncate(limit);
         report.long_lived.truncate(limit);
         let older = report.drift_suspects.len().saturating_sub(limit);
         report.drift_suspects.drain(..older);
@@ -502,7 +512,12 @@ impl FindingsProjection {
 
     /// [`Self::stuck`] with each list built up to `cap` items: the first unreachable and
     /// long-lived ones, the latest drift suspects.
-    fn stuck_up_to(&self, cluster: Option<&str>, cap: usize) -> StuckReport {
+    fn stuck_up_to(
+        &self,
+        cluster: Option<&str>,
+        reference: Option<Timestamp>,
+        cap: usize,
+    ) -> StuckReport {
         let mut report = StuckReport::default();
         for (name, state) in self.clusters_matching(cluster) {
             if report.unreachable.len() >= cap && report.long_lived.len() >= cap {
@@ -566,6 +581,7 @@ impl FindingsProjection {
                 }
             }
         }
+        report.stale_alerts = self.stale_alerts_up_to(cluster, reference, cap);
         report.drift_suspects = self.latest_drift_suspects(cluster, cap);
         report
     }

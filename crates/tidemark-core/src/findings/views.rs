@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::{ResourceRef, Severity};
 use crate::timestamp::Timestamp;
 
+use super::alerts::AlertStaleness;
 use super::flaps::{FlapEpisodeView, tenths_to_percent};
 use super::history::{Direction, HistoryRange, HistoryReader};
 use super::{AlertFacts, ClusterFindings, DriftRecord, Finding, Occurrence, ResolutionKind};
@@ -104,6 +105,11 @@ pub struct FindingOverview {
     /// it was last notified); absent for a probe's finding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert: Option<AlertFacts>,
+    /// A firing alert no notification named for longer than its cluster's
+    /// `alert_stale_after_secs`: since when and for how long, at the reference time it states
+    /// (the cluster's clock unless the reader asked for `now`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<AlertStaleness>,
 }
 
 /// A finding with its whole history: the shape of `tidemark replay --json`, `tidemark findings
@@ -146,6 +152,9 @@ pub struct FindingView {
     /// The alert it is; absent for a probe's finding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert: Option<AlertFacts>,
+    /// A stale firing alert, judged at its cluster's clock; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<AlertStaleness>,
     /// Every occurrence, oldest first.
     pub history: Vec<Occurrence>,
 }
@@ -292,11 +301,50 @@ pub struct LongLivedView {
     pub age_secs: u64,
 }
 
+/// Why an alert is listed by `stuck`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StaleReason {
+    /// Firing, and no notification named it for longer than `alert_stale_after_secs`.
+    AlertStale,
+}
+
+/// A firing alert that went stale: the alerting system stopped saying anything of it (a
+/// missed resolve, `send_resolved: false`, an alerting system that stopped sending). Tidemark
+/// never resolves it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StaleAlertView {
+    /// The cluster.
+    pub cluster: String,
+    /// The alert's finding key.
+    pub check_key: String,
+    /// The alert's name.
+    pub name: String,
+    /// The alerting system's identity of the alert.
+    pub fingerprint: String,
+    /// Latest severity.
+    pub severity: Severity,
+    /// Latest title.
+    pub title: String,
+    /// When the firing occurrence opened.
+    pub opened_at: Timestamp,
+    /// When the last notification naming it arrived.
+    pub last_notified_at: Timestamp,
+    /// Why it is listed: `alert_stale`.
+    pub reason: StaleReason,
+    /// Since when, for how long, and the time it was judged at.
+    #[serde(flatten)]
+    pub staleness: AlertStaleness,
+}
+
 /// Stuck findings, drift suspects and long-lived findings, kept apart.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StuckReport {
     /// Structurally unreachable: the sweep cannot resolve them.
     pub unreachable: Vec<UnreachableView>,
+    /// Firing alerts no notification named for longer than their cluster's
+    /// `alert_stale_after_secs`, by (cluster, check key).
+    pub stale_alerts: Vec<StaleAlertView>,
     /// Check-key drift suspects, in log order per cluster.
     pub drift_suspects: Vec<DriftView>,
     /// Persistent and old: real problems, not stuck ones.
@@ -331,6 +379,7 @@ impl ClusterFindings {
             flapping_state_change: finding.flap.flapping_state_change(),
             state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
             alert: finding.alert.as_deref().cloned(),
+            stale: self.staleness(finding, None),
         }
     }
 
@@ -366,6 +415,7 @@ impl ClusterFindings {
             flapping_state_change,
             state_change_percent,
             alert,
+            stale,
         } = self.overview(cluster, finding);
         FindingView {
             cluster,
@@ -384,6 +434,7 @@ impl ClusterFindings {
             flapping_state_change,
             state_change_percent,
             alert,
+            stale,
             history: occurrences,
         }
     }

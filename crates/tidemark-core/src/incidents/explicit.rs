@@ -1,6 +1,8 @@
 //! Explicit incidents (`incident.*`) and what links to incidents: notes, deploys and alerts, by
-//! incident id, by check key, or (deploys) by the service a resource's workload names. An
-//! explicit incident that names a finding of an open automatic incident absorbs it.
+//! incident id, by check key, or (deploys) by the service a resource's workload names; a deploy
+//! linked to none of an open incident of its cluster is on its timeline anyway, linked only by
+//! time (`deploy_during`, ...). An explicit incident that names a finding of an open automatic
+//! incident absorbs it.
 
 use std::collections::BTreeSet;
 
@@ -239,6 +241,18 @@ impl IncidentProjection {
             ChangeKind::Rollback => "rollback",
             ChangeKind::Config => "config",
         };
+        // Linked only by time: every other open incident that spans the cluster (ADR 0007,
+        // "Changes during an incident"). On its timeline, never arming its layers.
+        let during: Vec<usize> = self
+            .open
+            .iter()
+            .copied()
+            .filter(|i| !targets.contains(i))
+            .filter(|&i| self.incidents[i].spans_cluster(cluster))
+            .collect();
+        for index in during {
+            self.incidents[index].touch(seq, at, during_kind(deploy.kind), None);
+        }
         for index in targets {
             self.touched.push(index);
             let incident = &mut self.incidents[index];
@@ -281,6 +295,16 @@ impl IncidentProjection {
                 incident.touch(seq, at, what, None);
             }
         }
+    }
+}
+
+/// The timeline change of a `change.deployed` on an open incident of its cluster that it is not
+/// linked to (by id, check key or resource): a change during the incident, linked only by time.
+fn during_kind(kind: ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Deploy => "deploy_during",
+        ChangeKind::Rollback => "rollback_during",
+        ChangeKind::Config => "config_during",
     }
 }
 

@@ -24,6 +24,10 @@
 //! is judged against the layer it is at (see `ResourceLayers::observe`): after a rollback it
 //! is the rollback's outcome (no effect, or failed differently), never a layer; after a forward
 //! change it is no effect, an earlier layer again, or, for a signature no layer has, a new layer.
+//!
+//! **Changes during an incident** (ADR 0007). Every other open incident of the deploy's cluster
+//! (of it, or holding a finding of it) gets the change on its timeline as `deploy_during`,
+//! `rollback_during` or `config_during`: linked only by time, so it arms no layer.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -75,6 +79,11 @@ impl Incident {
 
     fn is_open(&self) -> bool {
         self.closed_seq.is_none() && self.merged_into.is_none()
+    }
+
+    /// Whether the incident is of `cluster` or holds a finding of it.
+    fn spans_cluster(&self, cluster: &str) -> bool {
+        self.cluster == cluster || self.findings.iter().any(|f| f.cluster == cluster)
     }
 
     fn has_finding(&self, cluster: &str, check_key: &str) -> bool {

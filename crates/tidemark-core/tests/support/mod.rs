@@ -208,6 +208,7 @@ struct RefCluster {
     flap_threshold: u32,
     flap_start_percent: u32,
     flap_stop_percent: u32,
+    alert_stale_after_secs: u64,
     now: Option<Timestamp>,
     findings: BTreeMap<String, RefFinding>,
 }
@@ -236,6 +237,7 @@ impl Default for RefCluster {
             flap_threshold: 2,
             flap_start_percent: 30,
             flap_stop_percent: 25,
+            alert_stale_after_secs: 28_800,
             now: None,
             findings: BTreeMap::new(),
         }
@@ -300,6 +302,9 @@ impl Fold for ReferenceFold {
                 }
                 if let Some(v) = s.flap_window_secs {
                     c.flap_window_secs = v;
+                }
+                if let Some(v) = s.alert_stale_after_secs {
+                    c.alert_stale_after_secs = v;
                 }
                 if let Some(v) = s.flap_threshold {
                     c.flap_threshold = v;
@@ -554,6 +559,23 @@ impl Fold for ReferenceFold {
                     flapping_state_change: f.flapping_state_change,
                     state_change_percent: f64::from(reference_state_change_tenths(&f.raw)) / 10.0,
                     alert: f.alert.clone(),
+                    // Stale: firing, and the cluster's clock is past the last notification by
+                    // more than the setting.
+                    stale: match (&f.alert, c.now) {
+                        (Some(facts), Some(now)) if f.active => {
+                            let since = facts
+                                .last_notified_at
+                                .plus_secs(c.alert_stale_after_secs as i64);
+                            (now > since).then(|| tidemark_core::findings::AlertStaleness {
+                                stale_since: since,
+                                stale_for_secs: ((now.unix_nanos() - since.unix_nanos())
+                                    / 1_000_000_000)
+                                    as u64,
+                                reference: now,
+                            })
+                        }
+                        _ => None,
+                    },
                     history: f.history.clone(),
                 });
             }
@@ -778,6 +800,8 @@ pub enum Step {
         flap_threshold: Option<u32>,
         /// Start and stop thresholds of the state change detector.
         flap_percents: (Option<u32>, Option<u32>),
+        /// When a firing alert is stale.
+        alert_stale_after_secs: Option<u64>,
     },
     Resolve {
         cluster: usize,
@@ -854,9 +878,10 @@ fn base_step(clusters: usize) -> impl Strategy<Value = Step> {
             proptest::option::weighted(0.3, prop_oneof![Just(60u64), Just(600), Just(3_600), Just(86_400)]),
             proptest::option::weighted(0.3, 0u32..4),
             (proptest::option::weighted(0.3, 1u32..=100), proptest::option::weighted(0.3, 1u32..=100)),
+            proptest::option::weighted(0.3, prop_oneof![Just(1u64), Just(60), Just(600), Just(3_600)]),
         )
-            .prop_map(|(cluster, threshold, enabled, flap_window_secs, flap_threshold, (start, stop))| Step::Settings {
-                cluster, threshold, enabled, flap_window_secs, flap_threshold,
+            .prop_map(|(cluster, threshold, enabled, flap_window_secs, flap_threshold, (start, stop), alert_stale_after_secs)| Step::Settings {
+                cluster, threshold, enabled, flap_window_secs, flap_threshold, alert_stale_after_secs,
                 // Both given: the decoder refuses a stop above the start.
                 flap_percents: match (start, stop) {
                     (Some(a), Some(b)) => (Some(a.max(b)), Some(a.min(b))),
@@ -942,6 +967,7 @@ fn build_event(id: &str, secs: i64, step: &Step) -> Event {
             flap_window_secs,
             flap_threshold,
             flap_percents,
+            alert_stale_after_secs,
         } => settings(
             id,
             CLUSTERS[*cluster],
@@ -957,6 +983,7 @@ fn build_event(id: &str, secs: i64, step: &Step) -> Event {
                 notification_min_severity: None,
                 flap_start_percent: flap_percents.0,
                 flap_stop_percent: flap_percents.1,
+                alert_stale_after_secs: *alert_stale_after_secs,
                 ..SettingsChanged::default()
             },
         ),

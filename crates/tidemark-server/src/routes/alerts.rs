@@ -16,7 +16,7 @@ use crate::cursor;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, ApiQueryRepeated, RepeatedParam};
 use crate::openapi::Route;
-use crate::read::{page_size, time_param, with_projections};
+use crate::read::{Reference, page_size, time_param, with_projections};
 use crate::state::AppState;
 
 /// Occurrences and flap episodes one alert's answer holds (the rest are paged at
@@ -46,8 +46,12 @@ pub(super) fn routes() -> Vec<Route> {
 pub(crate) struct AlertsQuery {
     /// Only this cluster.
     cluster: Option<String>,
-    /// `firing` (the default), `resolved` or `all`.
+    /// `firing` (the default), `resolved`, `stale` (firing, and no notification named it for
+    /// longer than its cluster's `alert_stale_after_secs`) or `all`.
     state: Option<AlertState>,
+    /// The time staleness is judged at: `log` (the default: each cluster's clock, the latest
+    /// time of its events) or `now` (this server's clock). Each alert's `stale` states it.
+    reference: Option<Reference>,
     /// Only alerts of this name (`alertname`).
     name: Option<String>,
     /// Only this severity.
@@ -126,6 +130,7 @@ async fn list_alerts(
             .collect::<Result<_, _>>()?,
         since: time_param("since", params.since.as_deref())?,
         until: time_param("until", params.until.as_deref())?,
+        reference: Reference::time(params.reference),
     };
     let cluster = params.cluster;
     let ((alerts, more), seq) = with_projections(&state, params.at.as_deref(), move |p| {
@@ -159,6 +164,9 @@ struct AlertQuery {
     /// A log position or an RFC 3339 time: the alert then.
     #[schemars(regex(pattern = crate::read::AT_PATTERN))]
     at: Option<String>,
+    /// The time staleness is judged at: `log` (the default: the cluster's clock) or `now`
+    /// (this server's clock).
+    reference: Option<Reference>,
 }
 
 /// An occurrence of an alert with how long it lasted.
@@ -210,11 +218,12 @@ async fn get_alert(
     ApiQuery(params): ApiQuery<AlertQuery>,
 ) -> Result<Json<AlertResponse>, ApiError> {
     let (c, f) = (cluster.clone(), fingerprint.clone());
+    let reference = Reference::time(params.reference);
     let (alerts, seq) = with_projections(&state, params.at.as_deref(), move |p| {
         let findings = p.findings();
         let clock = findings.clock(&c).unwrap_or_default();
         findings
-            .alerts_with_fingerprint(&c, &f)
+            .alerts_with_fingerprint(&c, &f, reference)
             .into_iter()
             .map(|finding| {
                 let (history, more_occurrences) = findings

@@ -174,6 +174,7 @@ async fn alerts(
             let word = match alert_state {
                 tidemark_core::findings::AlertState::Firing => "firing",
                 tidemark_core::findings::AlertState::Resolved => "resolved",
+                tidemark_core::findings::AlertState::Stale => "stale",
                 tidemark_core::findings::AlertState::All => "all",
             };
             html(StatusCode::OK, web::alerts_page(&alerts, more, word, seq))

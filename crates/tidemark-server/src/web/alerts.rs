@@ -6,7 +6,9 @@ use maud::{Markup, html};
 use tidemark_core::findings::FindingOverview;
 use tidemark_core::{FindingState, Timestamp};
 
-use super::html::{Section, finding_href, key_html, link, page, severity_badge, time_html};
+use super::html::{
+    Section, finding_href, human_secs, key_html, link, page, severity_badge, time_html,
+};
 
 /// How many alerts `/alerts` lists; the rest are paged through `GET /v1/alerts`.
 pub const ALERTS_SHOWN: usize = 500;
@@ -26,11 +28,18 @@ fn labels_html(finding: &FindingOverview) -> Markup {
     }
 }
 
-/// Firing, or resolved and how.
+/// Firing (and stale, for how long), or resolved and how.
 fn state_html(finding: &FindingOverview) -> Markup {
     html! {
         @match finding.state {
-            FindingState::Active => span class="badge state state-firing" { "firing" },
+            FindingState::Active => {
+                span class="badge state state-firing" { "firing" }
+                @if let Some(stale) = &finding.stale {
+                    " " span class="badge stale" title={ "stale since " (stale.stale_since) } {
+                        "stale " (human_secs(stale.stale_for_secs))
+                    }
+                }
+            },
             FindingState::Resolved => span class="badge state state-resolved" {
                 "resolved" @if let Some(kind) = finding.resolution_kind { " (" (kind.as_str()) ")" }
             },
@@ -93,7 +102,7 @@ fn alerts_table(alerts: &[FindingOverview]) -> Markup {
     }
 }
 
-/// `/alerts`: the alerts of `state` (`firing`, `resolved` or `all`: the first
+/// `/alerts`: the alerts of `state` (`firing`, `stale`, `resolved` or `all`: the first
 /// [`ALERTS_SHOWN`]; `more` when others follow) at log position `at_seq`.
 pub fn alerts_page(alerts: &[FindingOverview], more: bool, state: &str, at_seq: u64) -> String {
     let body = html! {
@@ -101,7 +110,7 @@ pub fn alerts_page(alerts: &[FindingOverview], more: bool, state: &str, at_seq: 
             h1 { "Alerts" }
             p class="sub" {
                 span class="stat stat-open" { b { (alerts.len()) } " " (state) }
-                @for (value, label) in [("firing", "firing"), ("resolved", "resolved"), ("all", "all")] {
+                @for (value, label) in [("firing", "firing"), ("stale", "stale"), ("resolved", "resolved"), ("all", "all")] {
                     @if value != state {
                         span class="stat" { a href={ "/alerts?state=" (value) } { (label) } }
                     }

@@ -151,6 +151,19 @@ fn header(finding: &FindingOverview) -> Markup {
                 },
             ),
             (
+                "Stale",
+                match &finding.stale {
+                    Some(stale) => html! {
+                        span class="badge stale" { "stale for " (human_secs(stale.stale_for_secs)) }
+                        " · since " (time_html(stale.stale_since)) " · judged at "
+                        (time_html(stale.reference))
+                        " (the alert fires, and no notification named it for longer than the cluster's "
+                        code { "alert_stale_after_secs" } "; Tidemark never resolves it)"
+                    },
+                    None => html! { "no" },
+                },
+            ),
+            (
                 "Labels",
                 html! {
                     @for (name, value) in &alert.labels {

@@ -65,13 +65,22 @@ pub(super) fn family(line: &TimelineLine) -> (&'static str, &'static str) {
     }
 }
 
-/// Deploy, rollback or config: from the incident's touches, else from the summary's first word.
+/// Deploy, rollback or config: from the incident's touches (linked, else linked only by time:
+/// `deploy_during`, ...), else from the summary's first word.
 fn change_family(line: &TimelineLine) -> (&'static str, &'static str) {
+    fn kind_of(touch: &Touch) -> Option<&str> {
+        let kind = touch
+            .change
+            .strip_suffix("_during")
+            .unwrap_or(&touch.change);
+        matches!(kind, "deploy" | "rollback" | "config").then_some(kind)
+    }
     let touched_kind = line
         .touches
         .iter()
-        .find(|t| matches!(t.change.as_str(), "deploy" | "rollback" | "config"))
-        .map(|t| t.change.as_str());
+        .filter(|t| !t.change.ends_with("_during"))
+        .find_map(kind_of)
+        .or_else(|| line.touches.iter().find_map(kind_of));
     let kind = touched_kind.unwrap_or_else(|| line.summary.split(' ').next().unwrap_or(""));
     match kind {
         "rollback" => ("rollback", "rollback"),
@@ -130,6 +139,11 @@ fn touch_words(change: &str) -> (String, &'static str) {
         "incident_closed" => Some(("incident closed", "good")),
         "alert_fired" => Some(("alert fired", "bad")),
         "alert_resolved" => Some(("alert resolved", "good")),
+        // A change in the incident's cluster while it was open, linked to it neither by what it
+        // names nor by resource (ADR 0007).
+        "deploy_during" | "rollback_during" | "config_during" => {
+            Some(("during the incident, linked only by time", "muted"))
+        }
         _ => None,
     };
     match known {

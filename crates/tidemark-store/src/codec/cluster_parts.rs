@@ -16,14 +16,17 @@ use tidemark_core::{ClusterPart, LiveProjectionsSnapshot, Projections, Timestamp
 
 use super::{
     CodecError, SNAPSHOT_FORMAT, SNAPSHOT_PER_CLUSTER_FORMAT_8, SNAPSHOT_PER_CLUSTER_FORMAT_9,
-    SnapshotRecord, StoredProjections, decode_body, is_read_with_parts, seal_sized, unseal,
-    unseal_with_key,
+    SNAPSHOT_PER_CLUSTER_FORMAT_10, SnapshotRecord, StoredProjections, decode_body,
+    is_read_with_parts, seal_sized, unseal, unseal_with_key,
 };
 
 /// Format version of a cluster's part of a per-cluster snapshot. Format 2 (store layout 6):
 /// a finding may be an alert, with its facts; format 1 (before) is still read, its findings
-/// no alerts (`legacy`).
-pub const CLUSTER_PART_FORMAT: u8 = 2;
+/// no alerts (`legacy`). Format 3: the cluster's settings gain `alert_stale_after_secs`;
+/// format 2 is still read, with the default (`legacy`).
+pub const CLUSTER_PART_FORMAT: u8 = 3;
+/// The part format before `alert_stale_after_secs` (read, never written).
+pub const CLUSTER_PART_FORMAT_2: u8 = 2;
 /// The part format before alerts were findings (read, never written).
 pub const CLUSTER_PART_FORMAT_1: u8 = 1;
 
@@ -79,23 +82,26 @@ pub fn decode_cluster_part(
     seq: u64,
     bytes: &[u8],
 ) -> Result<ClusterPart, CodecError> {
-    let part: ClusterPart = match bytes.first() {
-        None => return Err(CodecError::Empty),
-        Some(&CLUSTER_PART_FORMAT) => decode_body(unseal_with_key(
-            &cluster_part_key_bytes(cluster, seq),
-            bytes,
-        )?)?,
-        Some(&CLUSTER_PART_FORMAT_1) => super::legacy::decode_cluster_part_v1(unseal_with_key(
-            &cluster_part_key_bytes(cluster, seq),
-            bytes,
-        )?)?,
-        Some(&found) => {
-            return Err(CodecError::UnknownFormat {
-                found,
-                expected: CLUSTER_PART_FORMAT,
-            });
-        }
-    };
+    let part: ClusterPart =
+        match bytes.first() {
+            None => return Err(CodecError::Empty),
+            Some(&CLUSTER_PART_FORMAT) => decode_body(unseal_with_key(
+                &cluster_part_key_bytes(cluster, seq),
+                bytes,
+            )?)?,
+            Some(&CLUSTER_PART_FORMAT_2) => super::legacy::decode_cluster_part_v2(
+                unseal_with_key(&cluster_part_key_bytes(cluster, seq), bytes)?,
+            )?,
+            Some(&CLUSTER_PART_FORMAT_1) => super::legacy::decode_cluster_part_v1(
+                unseal_with_key(&cluster_part_key_bytes(cluster, seq), bytes)?,
+            )?,
+            Some(&found) => {
+                return Err(CodecError::UnknownFormat {
+                    found,
+                    expected: CLUSTER_PART_FORMAT,
+                });
+            }
+        };
     if part.findings.cluster != cluster {
         return Err(CodecError::Inconsistent(format!(
             "the part says it is of cluster {:?}",
@@ -110,7 +116,7 @@ pub fn decode_cluster_part(
 pub fn check_cluster_part(cluster: &str, seq: u64, bytes: &[u8]) -> Result<(), CodecError> {
     match bytes.first() {
         None => Err(CodecError::Empty),
-        Some(&(CLUSTER_PART_FORMAT | CLUSTER_PART_FORMAT_1)) => {
+        Some(&(CLUSTER_PART_FORMAT | CLUSTER_PART_FORMAT_2 | CLUSTER_PART_FORMAT_1)) => {
             unseal_with_key(&cluster_part_key_bytes(cluster, seq), bytes).map(drop)
         }
         Some(&found) => Err(CodecError::UnknownFormat {
@@ -152,10 +158,10 @@ pub fn decode_manifest(
     bytes: &[u8],
 ) -> Result<SnapshotRecord<SnapshotManifest>, CodecError> {
     let mut record: SnapshotRecord<SnapshotManifest> = match bytes.first() {
-        // Format 10 is format 9's layout (its parts are of another format).
-        Some(&(SNAPSHOT_FORMAT | SNAPSHOT_PER_CLUSTER_FORMAT_9)) => {
-            decode_body(unseal(seq, bytes)?)?
-        }
+        // Formats 10 and 13 are format 9's layout (their parts are of other formats).
+        Some(
+            &(SNAPSHOT_FORMAT | SNAPSHOT_PER_CLUSTER_FORMAT_10 | SNAPSHOT_PER_CLUSTER_FORMAT_9),
+        ) => decode_body(unseal(seq, bytes)?)?,
         Some(&SNAPSHOT_PER_CLUSTER_FORMAT_8) => {
             let old: SnapshotRecord<ManifestV8> = decode_body(unseal(seq, bytes)?)?;
             SnapshotRecord {

@@ -2,13 +2,16 @@
 //!
 //! - Log format 1: the layout of format 4, except that `settings.changed` carried only its first
 //!   five fields, and `change.deployed` and `note.added` no incident and check keys.
-//! - Log formats 2 and 3: the layout of format 4, except that `settings.changed` had no
-//!   `span_retention_secs` (its last field).
+//! - Log formats 2 and 3: the layout of format 5, except that `settings.changed` had no
+//!   `span_retention_secs` and `alert_stale_after_secs` (its last fields); format 4 no
+//!   `alert_stale_after_secs` (its last field).
 //! - Snapshot formats 3 to 5: the layout of format 6, except that a cluster's settings had no
 //!   `span_retention_secs` and its span forest no late-span count.
 //! - Snapshot format 6: the layout of format 11, and format 7 (and cluster part format 1) the
 //!   layout of format 12 (part format 2), except that a finding had no `alert` and a cluster no
 //!   `alert_runs` (their last fields): they are read with none and 0.
+//! - Snapshot formats 6 to 12 and cluster part formats 1 and 2: a cluster's settings had no
+//!   `alert_stale_after_secs` (their last field): read with the default.
 
 use std::borrow::Cow;
 
@@ -178,46 +181,28 @@ struct SettingsV3 {
     long_lived_secs: Option<u64>,
 }
 
-/// The payload of log formats 2 and 3: variant order as in [`Payload`].
+/// `settings.changed` of log format 4: every field but `alert_stale_after_secs`.
 #[derive(Deserialize)]
-enum PayloadV3 {
-    CycleCompleted(CycleCompleted),
-    FindingResolved(FindingResolved),
-    SettingsChanged(SettingsV3),
-    InventoryObserved(InventoryObserved),
-    TrackingUpserted(Tracking),
-    TrackingDeleted(Tracking),
-    SpanRecorded(SpanRecorded),
-    AlertFired(Alert),
-    AlertResolved(Alert),
-    ChangeDeployed(ChangeDeployed),
-    NoteAdded(NoteAdded),
-    IncidentOpened(IncidentChange),
-    IncidentUpdated(IncidentChange),
-    IncidentClosed(IncidentChange),
+struct SettingsV4 {
+    clean_cycles_to_resolve: Option<u32>,
+    enabled_categories: Option<Option<Vec<String>>>,
+    flap_window_secs: Option<u64>,
+    flap_threshold: Option<u32>,
+    notification_min_severity: Option<Severity>,
+    flap_start_percent: Option<u32>,
+    flap_stop_percent: Option<u32>,
+    unreachable_after_cycles: Option<u32>,
+    orphan_confirm_scans: Option<u32>,
+    orphan_consumer_kinds: Option<Vec<String>>,
+    span_grace_secs: Option<u64>,
+    incident_window_secs: Option<u64>,
+    long_lived_secs: Option<u64>,
+    span_retention_secs: Option<u64>,
 }
 
-#[derive(Deserialize)]
-struct EventV3 {
-    id: EventId,
-    schema: u32,
-    time: Timestamp,
-    source: String,
-    cluster: String,
-    payload: PayloadV3,
-}
-
-#[derive(Deserialize)]
-struct StoredV3 {
-    recorded_at: Timestamp,
-    event: EventV3,
-}
-
-fn upcast_v3(payload: PayloadV3) -> Payload {
-    match payload {
-        PayloadV3::CycleCompleted(p) => Payload::CycleCompleted(p),
-        PayloadV3::FindingResolved(p) => Payload::FindingResolved(p),
-        PayloadV3::SettingsChanged(p) => Payload::SettingsChanged(SettingsChanged {
+impl From<SettingsV3> for SettingsChanged {
+    fn from(p: SettingsV3) -> Self {
+        Self {
             clean_cycles_to_resolve: p.clean_cycles_to_resolve,
             enabled_categories: p.enabled_categories,
             flap_window_secs: p.flap_window_secs,
@@ -232,7 +217,74 @@ fn upcast_v3(payload: PayloadV3) -> Payload {
             incident_window_secs: p.incident_window_secs,
             long_lived_secs: p.long_lived_secs,
             span_retention_secs: None,
-        }),
+            alert_stale_after_secs: None,
+        }
+    }
+}
+
+impl From<SettingsV4> for SettingsChanged {
+    fn from(p: SettingsV4) -> Self {
+        Self {
+            clean_cycles_to_resolve: p.clean_cycles_to_resolve,
+            enabled_categories: p.enabled_categories,
+            flap_window_secs: p.flap_window_secs,
+            flap_threshold: p.flap_threshold,
+            notification_min_severity: p.notification_min_severity,
+            flap_start_percent: p.flap_start_percent,
+            flap_stop_percent: p.flap_stop_percent,
+            unreachable_after_cycles: p.unreachable_after_cycles,
+            orphan_confirm_scans: p.orphan_confirm_scans,
+            orphan_consumer_kinds: p.orphan_consumer_kinds,
+            span_grace_secs: p.span_grace_secs,
+            incident_window_secs: p.incident_window_secs,
+            long_lived_secs: p.long_lived_secs,
+            span_retention_secs: p.span_retention_secs,
+            alert_stale_after_secs: None,
+        }
+    }
+}
+
+/// The payload of log formats 2 to 4 (`Settings`: their `settings.changed`): variant order as
+/// in [`Payload`].
+#[derive(Deserialize)]
+enum PayloadV3<Settings> {
+    CycleCompleted(CycleCompleted),
+    FindingResolved(FindingResolved),
+    SettingsChanged(Settings),
+    InventoryObserved(InventoryObserved),
+    TrackingUpserted(Tracking),
+    TrackingDeleted(Tracking),
+    SpanRecorded(SpanRecorded),
+    AlertFired(Alert),
+    AlertResolved(Alert),
+    ChangeDeployed(ChangeDeployed),
+    NoteAdded(NoteAdded),
+    IncidentOpened(IncidentChange),
+    IncidentUpdated(IncidentChange),
+    IncidentClosed(IncidentChange),
+}
+
+#[derive(Deserialize)]
+struct EventV3<Settings> {
+    id: EventId,
+    schema: u32,
+    time: Timestamp,
+    source: String,
+    cluster: String,
+    payload: PayloadV3<Settings>,
+}
+
+#[derive(Deserialize)]
+struct StoredV3<Settings> {
+    recorded_at: Timestamp,
+    event: EventV3<Settings>,
+}
+
+fn upcast_v3<Settings: Into<SettingsChanged>>(payload: PayloadV3<Settings>) -> Payload {
+    match payload {
+        PayloadV3::CycleCompleted(p) => Payload::CycleCompleted(p),
+        PayloadV3::FindingResolved(p) => Payload::FindingResolved(p),
+        PayloadV3::SettingsChanged(p) => Payload::SettingsChanged(p.into()),
         PayloadV3::InventoryObserved(p) => Payload::InventoryObserved(p),
         PayloadV3::TrackingUpserted(p) => Payload::TrackingUpserted(p),
         PayloadV3::TrackingDeleted(p) => Payload::TrackingDeleted(p),
@@ -249,7 +301,20 @@ fn upcast_v3(payload: PayloadV3) -> Payload {
 
 /// Decodes the postcard body of a format-2 or format-3 record (after its envelope).
 pub fn decode_event_v3(body: &[u8]) -> Result<StoredEvent, CodecError> {
-    let stored: StoredV3 = super::decode_body(body)?;
+    decode_event_with::<SettingsV3>(body)
+}
+
+/// Decodes the postcard body of a format-4 record (after its envelope).
+pub fn decode_event_v4(body: &[u8]) -> Result<StoredEvent, CodecError> {
+    decode_event_with::<SettingsV4>(body)
+}
+
+/// Decodes a record of log formats 2 to 4, whose `settings.changed` is `Settings`.
+fn decode_event_with<Settings>(body: &[u8]) -> Result<StoredEvent, CodecError>
+where
+    Settings: Into<SettingsChanged> + serde::de::DeserializeOwned,
+{
+    let stored: StoredV3<Settings> = super::decode_body(body)?;
     let e = stored.event;
     Ok(StoredEvent {
         recorded_at: stored.recorded_at,
@@ -299,6 +364,49 @@ impl From<ClusterSettingsV5> for ClusterSettings {
             span_retention_secs: ClusterSettings::default().span_retention_secs,
             incident_window_secs: s.incident_window_secs,
             long_lived_secs: s.long_lived_secs,
+            alert_stale_after_secs: ClusterSettings::default().alert_stale_after_secs,
+        }
+    }
+}
+
+/// A cluster's settings in snapshot formats 6 to 12 and cluster part formats 1 and 2: every
+/// field but `alert_stale_after_secs`.
+#[derive(Deserialize)]
+struct ClusterSettingsV12 {
+    clean_cycles_to_resolve: u32,
+    enabled_categories: Option<std::collections::BTreeSet<String>>,
+    flap_window_secs: u64,
+    flap_threshold: u32,
+    notification_min_severity: Severity,
+    flap_start_percent: u32,
+    flap_stop_percent: u32,
+    unreachable_after_cycles: u32,
+    orphan_confirm_scans: u32,
+    orphan_consumer_kinds: std::collections::BTreeSet<String>,
+    span_grace_secs: u64,
+    span_retention_secs: u64,
+    incident_window_secs: u64,
+    long_lived_secs: u64,
+}
+
+impl From<ClusterSettingsV12> for ClusterSettings {
+    fn from(s: ClusterSettingsV12) -> Self {
+        Self {
+            clean_cycles_to_resolve: s.clean_cycles_to_resolve,
+            enabled_categories: s.enabled_categories,
+            flap_window_secs: s.flap_window_secs,
+            flap_threshold: s.flap_threshold,
+            notification_min_severity: s.notification_min_severity,
+            flap_start_percent: s.flap_start_percent,
+            flap_stop_percent: s.flap_stop_percent,
+            unreachable_after_cycles: s.unreachable_after_cycles,
+            orphan_confirm_scans: s.orphan_confirm_scans,
+            orphan_consumer_kinds: s.orphan_consumer_kinds,
+            span_grace_secs: s.span_grace_secs,
+            span_retention_secs: s.span_retention_secs,
+            incident_window_secs: s.incident_window_secs,
+            long_lived_secs: s.long_lived_secs,
+            alert_stale_after_secs: ClusterSettings::default().alert_stale_after_secs,
         }
     }
 }
@@ -488,7 +596,7 @@ impl From<LiveFindingSnapshotV7> for LiveFindingSnapshot<'static> {
 #[derive(Deserialize)]
 struct ClusterSnapshotV9<Finding> {
     cluster: Cow<'static, str>,
-    settings: Cow<'static, ClusterSettings>,
+    settings: ClusterSettingsV12,
     clock: Option<Timestamp>,
     cycles: u64,
     unstable_keys: Vec<Cow<'static, str>>,
@@ -504,7 +612,7 @@ fn cluster_of<Old: Into<New>, New>(
 ) -> ClusterSnapshot<'static, Vec<New>> {
     ClusterSnapshot {
         cluster: c.cluster,
-        settings: c.settings,
+        settings: Cow::Owned(c.settings.into()),
         clock: c.clock,
         cycles: c.cycles,
         unstable_keys: c.unstable_keys,
@@ -513,6 +621,84 @@ fn cluster_of<Old: Into<New>, New>(
         findings: c.findings.into_iter().map(Into::into).collect(),
         alert_runs: 0,
     }
+}
+
+/// [`ClusterSnapshot`] of snapshot formats 10 to 12 and cluster part format 2: settings
+/// without `alert_stale_after_secs`.
+#[derive(Deserialize)]
+struct ClusterSnapshotV12<Finding> {
+    cluster: Cow<'static, str>,
+    settings: ClusterSettingsV12,
+    clock: Option<Timestamp>,
+    cycles: u64,
+    unstable_keys: Vec<Cow<'static, str>>,
+    categories: Vec<CategorySnapshot<'static>>,
+    drifts: Cow<'static, [DriftRecord]>,
+    findings: Vec<Finding>,
+    alert_runs: u64,
+}
+
+impl<Finding> From<ClusterSnapshotV12<Finding>> for ClusterSnapshot<'static, Vec<Finding>> {
+    fn from(c: ClusterSnapshotV12<Finding>) -> Self {
+        ClusterSnapshot {
+            cluster: c.cluster,
+            settings: Cow::Owned(c.settings.into()),
+            clock: c.clock,
+            cycles: c.cycles,
+            unstable_keys: c.unstable_keys,
+            categories: c.categories,
+            drifts: c.drifts,
+            findings: c.findings,
+            alert_runs: c.alert_runs,
+        }
+    }
+}
+
+/// A snapshot record of formats 11 and 12 in today's layout.
+fn record_of_v12<Finding>(
+    old: RecordOf<ClusterSnapshotV12<Finding>>,
+) -> RecordOf<ClusterSnapshot<'static, Vec<Finding>>> {
+    let p = old.projections;
+    SnapshotRecord {
+        seq: old.seq,
+        max_time: old.max_time,
+        projections: ProjectionsSnapshot {
+            findings: FindingsSnapshot {
+                clusters: p.findings.clusters.into_iter().map(Into::into).collect(),
+            },
+            orphans: p.orphans,
+            incidents: p.incidents,
+        },
+    }
+}
+
+/// Decodes the postcard body of a snapshot of format 11 (after its envelope) into today's
+/// layout (format 14): the default `alert_stale_after_secs`.
+pub fn decode_snapshot_v11(body: &[u8]) -> Result<SnapshotRecord, CodecError> {
+    Ok(record_of_v12::<FindingSnapshot<'static>>(
+        super::decode_body(body)?,
+    ))
+}
+
+/// Decodes the postcard body of a snapshot of format 12 (after its envelope) into today's
+/// layout (format 15): the default `alert_stale_after_secs`.
+pub fn decode_snapshot_v12(
+    body: &[u8],
+) -> Result<SnapshotRecord<LiveProjectionsSnapshot>, CodecError> {
+    Ok(record_of_v12::<LiveFindingSnapshot<'static>>(
+        super::decode_body(body)?,
+    ))
+}
+
+/// Decodes the postcard body of a cluster part of format 2 (after its envelope) into today's
+/// layout (format 3): the default `alert_stale_after_secs`.
+pub fn decode_cluster_part_v2(body: &[u8]) -> Result<ClusterPart, CodecError> {
+    let old: ClusterPart<ClusterSnapshotV12<LiveFindingSnapshot<'static>>> =
+        super::decode_body(body)?;
+    Ok(ClusterPart {
+        findings: old.findings.into(),
+        orphans: old.orphans,
+    })
 }
 
 /// A snapshot record whose clusters are `Cluster`s.

@@ -23,7 +23,11 @@ use tidemark_core::{Event, LiveProjectionsSnapshot, Projections, ProjectionsSnap
 /// Format 3: the checksummed envelope.
 /// Format 4: `settings.changed` gains `span_retention_secs` (formats 2 and 3 are read through
 /// their own layout, [`legacy`]).
-pub const EVENT_FORMAT: u8 = 4;
+/// Format 5: `settings.changed` gains `alert_stale_after_secs` (format 4 is read through its
+/// own layout, [`legacy`]).
+pub const EVENT_FORMAT: u8 = 5;
+/// The log format before `alert_stale_after_secs` (read, never written).
+pub const EVENT_FORMAT_4: u8 = 4;
 /// The log format with the checksummed envelope before `span_retention_secs` (read, never
 /// written).
 pub const EVENT_FORMAT_3: u8 = 3;
@@ -59,25 +63,40 @@ pub const EVENT_FORMAT_2: u8 = 2;
 /// read, their findings no alerts ([`legacy`]): they were written by rules under which alerts
 /// opened no finding, so the layout-6 upgrade folds the log again ([`crate::Store::open`]);
 /// a replica whose log was cut folds on from one with today's rules.
-pub const SNAPSHOT_FORMAT: u8 = 10;
+/// Formats 13 to 15 (ADR 0007, staleness): a cluster's settings gain `alert_stale_after_secs`
+/// (their last field). Format 13 is the manifest of format 10 whose parts are of part format
+/// 3; format 14 is format 11 and format 15 format 12 with the new settings. Formats 10 to 12
+/// (and part format 2) are still read, with the default ([`legacy`]): the rules are the same.
+pub const SNAPSHOT_FORMAT: u8 = 13;
+/// The per-cluster snapshot before `alert_stale_after_secs` (format 10): read with its parts.
+pub const SNAPSHOT_PER_CLUSTER_FORMAT_10: u8 = 10;
 /// The per-cluster snapshot of store layouts 4 and 5 (format 9): read with its parts.
 pub const SNAPSHOT_PER_CLUSTER_FORMAT_9: u8 = 9;
 /// The per-cluster snapshot before the incidents' numbers (format 8): read with its parts.
 pub const SNAPSHOT_PER_CLUSTER_FORMAT_8: u8 = 8;
 
-/// Whether the snapshot `bytes` is per cluster (format 8, 9 or 10): read with its parts
+/// Whether the snapshot `bytes` is per cluster (format 8, 9, 10 or 13): read with its parts
 /// ([`cluster_parts`]), never alone.
 pub fn is_read_with_parts(bytes: &[u8]) -> bool {
     matches!(
         bytes.first(),
-        Some(&(SNAPSHOT_PER_CLUSTER_FORMAT_8 | SNAPSHOT_PER_CLUSTER_FORMAT_9 | SNAPSHOT_FORMAT))
+        Some(
+            &(SNAPSHOT_PER_CLUSTER_FORMAT_8
+                | SNAPSHOT_PER_CLUSTER_FORMAT_9
+                | SNAPSHOT_PER_CLUSTER_FORMAT_10
+                | SNAPSHOT_FORMAT)
+        )
     )
 }
-/// The live snapshot in one value (format 12): read, and written by [`encode_snapshot_of`].
-pub const SNAPSHOT_WHOLE_LIVE_FORMAT: u8 = 12;
-/// The snapshot format holding the findings' history (11: layout-1 stores, and projections
+/// The live snapshot in one value (format 15): read, and written by [`encode_snapshot_of`].
+pub const SNAPSHOT_WHOLE_LIVE_FORMAT: u8 = 15;
+/// The snapshot format holding the findings' history (14: layout-1 stores, and projections
 /// whose history is in memory).
-pub const SNAPSHOT_WITH_HISTORY_FORMAT: u8 = 11;
+pub const SNAPSHOT_WITH_HISTORY_FORMAT: u8 = 14;
+/// The live snapshot in one value before `alert_stale_after_secs` (read, never written).
+pub const SNAPSHOT_WHOLE_LIVE_FORMAT_12: u8 = 12;
+/// The snapshot holding the history before `alert_stale_after_secs` (read, never written).
+pub const SNAPSHOT_WITH_HISTORY_FORMAT_11: u8 = 11;
 /// The live snapshot in one value before alerts were findings (read, never written).
 pub const SNAPSHOT_WHOLE_LIVE_FORMAT_7: u8 = 7;
 /// The snapshot holding the history before alerts were findings (read, never written).
@@ -240,6 +259,7 @@ pub fn decode_event(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CodecError> {
     match bytes.first() {
         None => Err(CodecError::Empty),
         Some(&EVENT_FORMAT) => decode_body(unseal(seq, bytes)?),
+        Some(&EVENT_FORMAT_4) => legacy::decode_event_v4(unseal(seq, bytes)?),
         Some(&EVENT_FORMAT_3) => legacy::decode_event_v3(unseal(seq, bytes)?),
         Some(&EVENT_FORMAT_2) => legacy::decode_event_v3(&bytes[1..]),
         Some(&legacy::EVENT_FORMAT_1) => legacy::decode_event_v1(&bytes[1..]),
@@ -430,6 +450,8 @@ pub fn decode_snapshot(
         Some(
             &(SNAPSHOT_WITH_HISTORY_FORMAT_6
             | SNAPSHOT_WHOLE_LIVE_FORMAT_7
+            | SNAPSHOT_WITH_HISTORY_FORMAT_11
+            | SNAPSHOT_WHOLE_LIVE_FORMAT_12
             | SNAPSHOT_WITH_HISTORY_FORMAT
             | SNAPSHOT_WHOLE_LIVE_FORMAT),
         ) => decode_snapshot_of_any_format(seq, bytes),
@@ -464,6 +486,12 @@ pub fn decode_snapshot_of_any_format(
         Some(_) if is_read_with_parts(bytes) => return Err(CodecError::ReadWithParts),
         Some(&SNAPSHOT_WHOLE_LIVE_FORMAT) => live(decode_body(unseal(seq, bytes)?)?),
         Some(&SNAPSHOT_WITH_HISTORY_FORMAT) => with_history(decode_body(unseal(seq, bytes)?)?),
+        Some(&SNAPSHOT_WHOLE_LIVE_FORMAT_12) => {
+            live(legacy::decode_snapshot_v12(unseal(seq, bytes)?)?)
+        }
+        Some(&SNAPSHOT_WITH_HISTORY_FORMAT_11) => {
+            with_history(legacy::decode_snapshot_v11(unseal(seq, bytes)?)?)
+        }
         Some(&SNAPSHOT_WHOLE_LIVE_FORMAT_7) => {
             live(legacy::decode_snapshot_v7(unseal(seq, bytes)?)?)
         }
@@ -595,7 +623,7 @@ mod tests {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/fixtures/v1");
         for (file, added_bytes) in [
-            ("settings.changed.json", 9),
+            ("settings.changed.json", 10),
             ("change.deployed.json", 2),
             ("note.added.json", 1),
             ("cycle.completed.json", 0),
@@ -614,10 +642,11 @@ mod tests {
         }
     }
 
-    /// Formats 2 and 3 differ only in `settings.changed`'s last field, `span_retention_secs`:
-    /// drop it and the bytes are what a format-3 build wrote (format 2: without the checksum).
+    /// Formats 2 to 4 differ only in `settings.changed`'s last fields: format 4 lacks
+    /// `alert_stale_after_secs`, formats 2 and 3 `span_retention_secs` too. Drop them and the
+    /// bytes are what those builds wrote (format 2: without the checksum).
     #[test]
-    fn format_3_and_2_records_are_read_without_the_span_retention() {
+    fn format_4_3_and_2_records_are_read_without_the_newer_settings() {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/fixtures/v1");
         let text = std::fs::read_to_string(dir.join("settings.changed.json")).unwrap();
@@ -625,24 +654,56 @@ mod tests {
         let mut bytes = Vec::new();
         encode_event(1, &event, Timestamp::from_unix_secs(7), &mut bytes);
         let body = &bytes[1 + CHECKSUM_BYTES..];
-        assert_eq!(body.last(), Some(&0), "span_retention_secs: None");
-        let old_body = &body[..body.len() - 1];
-        let mut v3 = vec![EVENT_FORMAT_3];
-        v3.extend_from_slice(
-            &checksum_with_key(&1u64.to_le_bytes(), EVENT_FORMAT_3, old_body).to_le_bytes(),
+        assert_eq!(
+            &body[body.len() - 2..],
+            &[0, 0],
+            "span_retention_secs and alert_stale_after_secs: None"
         );
-        v3.extend_from_slice(old_body);
-        assert_eq!(decode_event(1, &v3).unwrap().event, event);
+        let sealed = |version: u8, old_body: &[u8]| {
+            let mut out = vec![version];
+            out.extend_from_slice(
+                &checksum_with_key(&1u64.to_le_bytes(), version, old_body).to_le_bytes(),
+            );
+            out.extend_from_slice(old_body);
+            out
+        };
+        let v4_body = &body[..body.len() - 1];
+        assert_eq!(
+            decode_event(1, &sealed(EVENT_FORMAT_4, v4_body))
+                .unwrap()
+                .event,
+            event
+        );
+        let v3_body = &body[..body.len() - 2];
+        assert_eq!(
+            decode_event(1, &sealed(EVENT_FORMAT_3, v3_body))
+                .unwrap()
+                .event,
+            event
+        );
         let mut v2 = vec![EVENT_FORMAT_2];
-        v2.extend_from_slice(old_body);
+        v2.extend_from_slice(v3_body);
         assert_eq!(decode_event(1, &v2).unwrap().event, event);
-        // Format 4 holds the new field.
+        // Format 4 holds the span retention, format 5 the staleness threshold too.
         let mut with_retention = event.clone();
         if let tidemark_core::Payload::SettingsChanged(change) = &mut with_retention.payload {
             change.span_retention_secs = Some(3_600);
         }
         encode_event(1, &with_retention, Timestamp::from_unix_secs(7), &mut bytes);
-        assert_eq!(decode_event(1, &bytes).unwrap().event, with_retention);
+        let v4_body = bytes[1 + CHECKSUM_BYTES..bytes.len() - 1].to_vec();
+        assert_eq!(
+            decode_event(1, &sealed(EVENT_FORMAT_4, &v4_body))
+                .unwrap()
+                .event,
+            with_retention
+        );
+        let mut with_staleness = with_retention.clone();
+        if let tidemark_core::Payload::SettingsChanged(change) = &mut with_staleness.payload {
+            change.alert_stale_after_secs = Some(600);
+        }
+        encode_event(1, &with_staleness, Timestamp::from_unix_secs(7), &mut bytes);
+        assert_eq!(bytes[0], EVENT_FORMAT);
+        assert_eq!(decode_event(1, &bytes).unwrap().event, with_staleness);
     }
 
     #[test]

@@ -67,6 +67,17 @@ mod timelines;
 mod upgrade;
 mod write_txn;
 
+/// What changed in the rules since store layout `layout` (below
+/// [`crate::tables::CURRENT_RULES_SINCE`]): why such a store is folded again at its first read-write
+/// open, in words for the logs and `verify`.
+pub(crate) fn rules_changed_since(layout: i64) -> &'static str {
+    if layout < crate::tables::ALERT_FINDINGS_SINCE {
+        "alerts became findings, and every change of an open incident's clusters is on its timeline"
+    } else {
+        "every change of an open incident's clusters is on its timeline"
+    }
+}
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;

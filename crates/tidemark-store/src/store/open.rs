@@ -288,8 +288,8 @@ impl Store {
         tracing::info!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, walked_whole_file, "store opened");
         let mut store = Self::over_slot(slot, false, path, config, state);
         store.walked_whole_file_on_open = walked_whole_file;
-        if layout < tables::ALERT_FINDINGS_SINCE {
-            store.upgrade_to_layout_6()?;
+        if layout < tables::CURRENT_RULES_SINCE {
+            store.upgrade_by_refold(layout)?;
         }
         Ok(store)
     }
@@ -321,8 +321,8 @@ impl Store {
         if history.is_none() {
             tracing::info!(path = %path.display(), "the store is of layout 1: its history is read from its snapshots, in memory; any read-write command (e.g. `tidemark repair`) upgrades it once to layout 2, whose reads do not grow with the log");
         }
-        if format < tables::ALERT_FINDINGS_SINCE {
-            tracing::warn!(path = %path.display(), layout = format, "the store was written before alerts were findings: read-only, its answers are what the older build derived (alerts before its last snapshot are not findings); any read-write command (e.g. `tidemark repair`) upgrades it once to layout 6");
+        if format < tables::CURRENT_RULES_SINCE {
+            tracing::warn!(path = %path.display(), layout = format, "the store was written by older rules ({}): read-only, its answers are what the older build derived up to its last snapshot; any read-write command (e.g. `tidemark repair`) upgrades it once to layout {} by folding the log again", crate::store::rules_changed_since(format), tables::STORE_FORMAT);
         }
         let state = Self::load_state_at_open(&slot, history)?;
         tracing::debug!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, "store opened read-only");

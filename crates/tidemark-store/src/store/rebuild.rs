@@ -424,19 +424,23 @@ impl Store {
         })
     }
 
-    /// Upgrades this store of layout 5 (or an earlier one just upgraded to it) to layout 6
-    /// (ADR 0007: alerts are findings). Its snapshots, history tables, indexes and incident rows
-    /// were derived by rules under which alerts opened no finding, so they are written anew: the
-    /// store is rebuilt ([`Store::rebuild`]: a new file beside it, made durable, checked and
-    /// renamed over it, so a crash leaves the old store or the new one), then the layout is set.
-    /// A crash before the layout is set leaves layout 5: the next open rebuilds again. A store
-    /// whose log retention cut starts from its first readable snapshot at the cut, folded by the
-    /// older rules (what came before the cut cannot be folded again).
-    pub(super) fn upgrade_to_layout_6(&self) -> Result<(), crate::error::OpenError> {
+    /// Upgrades this store of layout `layout` (or one just upgraded to the layout before the
+    /// rules changed) to this build's layout, when the rules it was folded by changed since
+    /// (ADR 0007: alerts are findings from layout 6, changes during incidents on their
+    /// timelines from layout 7). Its snapshots, history tables, indexes and incident rows were
+    /// derived by the older rules, so they are written anew: the store is rebuilt
+    /// ([`Store::rebuild`]: a new file beside it, made durable, checked and renamed over it, so a
+    /// crash leaves the old store or the new one), then the layout is set. A crash before the
+    /// layout is set leaves the older layout: the next open rebuilds again. A store whose log
+    /// retention cut starts from its first readable snapshot at the cut, folded by the older
+    /// rules (what came before the cut cannot be folded again).
+    pub(super) fn upgrade_by_refold(&self, layout: i64) -> Result<(), crate::error::OpenError> {
         let path = self.path.clone();
+        let to = tables::STORE_FORMAT;
+        let why = super::rules_changed_since(layout);
         // Warnings, so a command's default log level shows them: it runs once, and takes as long
         // as `tidemark rebuild`.
-        tracing::warn!(path = %path.display(), "upgrading the store to layout 6: alerts become findings, so the log is folded again into a new file beside the store, which then replaces it (once)");
+        tracing::warn!(path = %path.display(), from = layout, to, "upgrading the store to layout {to} ({why}): the log is folded again into a new file beside the store, which then replaces it (once)");
         let mut reported = 0;
         let report = self
             .rebuild(|progress| {
@@ -445,19 +449,19 @@ impl Store {
                     && (done == total || done >= reported + total / 10)
                 {
                     reported = done;
-                    tracing::warn!(done, total, "upgrading to layout 6: events folded");
+                    tracing::warn!(done, total, "upgrading to layout {to}: events folded");
                 }
             })
             .map_err(|source| crate::error::OpenError::Upgrade {
                 path: path.clone(),
+                layout: to,
                 source: Box::new(source),
             })?;
         let db = self.db()?;
         let txn = db.begin_write()?;
-        txn.open_table(tables::META)?
-            .insert(tables::FORMAT, tables::ALERT_FINDINGS_SINCE)?;
+        txn.open_table(tables::META)?.insert(tables::FORMAT, to)?;
         txn.commit()?;
-        tracing::warn!(path = %path.display(), events = report.events, from_snapshot = ?report.from_snapshot, "store upgraded to layout 6: alerts are findings");
+        tracing::warn!(path = %path.display(), events = report.events, from_snapshot = ?report.from_snapshot, "store upgraded to layout {to} ({why})");
         Ok(())
     }
 

@@ -359,6 +359,7 @@ fn finding_with(paged: bool) -> FindingPage {
             flapping_state_change: false,
             state_change_percent: 12.5,
             alert: None,
+            stale: None,
         },
         timeline: timeline(),
         history: HistoryWindow {
@@ -517,6 +518,58 @@ fn assert_well_formed(html: &str) {
         "no remote resource"
     );
     assert!(!html.contains("<link"), "no stylesheet link");
+}
+
+/// A change linked to the incident only by time (ADR 0007: deployed in its cluster while it was
+/// open) is drawn as the change it is, with a chip that says how it is linked; a linked one
+/// (the touch restates the event) has no chip.
+#[test]
+fn a_change_linked_only_by_time_says_so() {
+    let lines = vec![
+        line(
+            1,
+            0,
+            EventType::ChangeDeployed,
+            "config change checkout-api memory-1Gi",
+            &[touch("config_during", None)],
+        ),
+        line(
+            2,
+            60,
+            EventType::ChangeDeployed,
+            "deploy checkout-api sha-51f00d7",
+            &[touch("deploy_during", None)],
+        ),
+        line(
+            3,
+            120,
+            EventType::ChangeDeployed,
+            "rollback checkout-api sha-0aa11bb",
+            &[touch("rollback", None)],
+        ),
+    ];
+    assert_eq!(timeline::family(&lines[0]).0, "config");
+    assert_eq!(timeline::family(&lines[1]).0, "deploy");
+    let links = KeyLinks {
+        default_cluster: CLUSTER,
+        by_key: BTreeMap::new(),
+    };
+    let html = timeline_table(&lines, &links).into_string();
+    assert!(
+        html.contains("class=\"entry entry-change-deployed fam-config\""),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("during the incident, linked only by time")
+            .count(),
+        2,
+        "{html}"
+    );
+    assert!(
+        html.contains("chip chip-muted chip-deploy-during"),
+        "{html}"
+    );
+    assert!(!html.contains("chip-rollback"), "{html}");
 }
 
 /// An entry earlier than one before it (a late or backfilled event, applied at its cluster's
