@@ -72,8 +72,38 @@ fn data_error(error: anyhow::Error) -> CliError {
     CliError::new(exit::DATA_ERROR, error)
 }
 
-/// Reads a log strictly: every line must be a valid event. Returns the events the fold applied
-/// (a repeated id takes no position, as in the store) with their positions.
+/// A line of a log holding an Alertmanager webhook as the bridge received it
+/// (`POST /v1/bridges/alertmanager`): it stands for the events the bridge stores for it,
+/// translated by the bridge's own rules and defaults (`cluster` label, else `commonLabels`,
+/// else cluster `default`; source `alertmanager`; re-send buckets of an hour of receive time).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BridgedWebhook {
+    /// The webhook body (version 4) as Alertmanager sent it.
+    alertmanager_webhook: serde_json::Value,
+    /// When the bridge received it: its firing alerts' event time and re-send bucket.
+    received_at: tidemark_core::Timestamp,
+}
+
+/// The events the bridge stores for a webhook line (`raw`), if it is one: the events, or why
+/// the webhook does not translate (naming the line).
+pub(crate) fn bridged_events(raw: &[u8]) -> Option<Result<Vec<Event>, String>> {
+    let line: BridgedWebhook = serde_json::from_slice(raw).ok()?;
+    let body = line.alertmanager_webhook.to_string();
+    Some(
+        tidemark_core::alertmanager::translate(
+            body.as_bytes(),
+            &tidemark_core::alertmanager::BridgeConfig::default(),
+            line.received_at,
+        )
+        .map_err(|e| format!("the Alertmanager webhook does not translate: {e}")),
+    )
+}
+
+/// Reads a log strictly: every line must be a valid event, or an Alertmanager webhook as the
+/// bridge received it (`{"alertmanager_webhook": BODY, "received_at": RFC3339}`, which stands
+/// for the events the bridge stores for it). Returns the events the fold applied (a repeated id
+/// takes no position, as in the store) with their positions.
 pub fn read_log(path: &Path) -> Result<Vec<(u64, Event)>, CliError> {
     let (reader, _) = open(path)?;
     let mut fold = LogFold::new();
@@ -82,15 +112,27 @@ pub fn read_log(path: &Path) -> Result<Vec<(u64, Event)>, CliError> {
         reader,
         &indicatif::ProgressBar::hidden(),
         tidemark_core::Contract::Logged,
-        |_, _, decoded| {
-            let event = decoded.map_err(|e| {
-                data_error(anyhow::anyhow!(
-                    "{}: {e}\nfix the line: a corpus log must be valid as a whole",
-                    path.display()
-                ))
-            })?;
-            if let Applied::At(seq) = fold.apply(&event) {
-                events.push((seq, event));
+        |line, raw, decoded| {
+            let decoded = match (decoded, bridged_events(raw)) {
+                (Ok(event), _) => vec![event],
+                (Err(_), Some(Ok(bridged))) => bridged,
+                (Err(_), Some(Err(e))) => {
+                    return Err(data_error(anyhow::anyhow!(
+                        "{} line {line}: {e}\nfix the line: a corpus log must be valid as a whole",
+                        path.display()
+                    )));
+                }
+                (Err(e), None) => {
+                    return Err(data_error(anyhow::anyhow!(
+                        "{}: {e}\nfix the line: a corpus log must be valid as a whole",
+                        path.display()
+                    )));
+                }
+            };
+            for event in decoded {
+                if let Applied::At(seq) = fold.apply(&event) {
+                    events.push((seq, event));
+                }
             }
             Ok(true)
         },

@@ -96,14 +96,29 @@ pub fn fold_file(args: &ReplayArgs) -> Result<(LogFold, ReplayOutcome), CliError
         reader,
         &progress,
         tidemark_core::Contract::Logged,
-        |_, _, decoded| {
-            let event = match decoded {
-                Ok(event) => event,
-                Err(error) if args.skip_invalid => {
+        |line, raw, decoded| {
+            let events = match (decoded, corpus::bridged_events(raw)) {
+                (Ok(event), _) => vec![event],
+                // An Alertmanager webhook as the bridge received it: the events it stores.
+                (Err(_), Some(Ok(events))) => events,
+                (Err(_), Some(Err(error))) if args.skip_invalid => {
+                    outcome.skipped.push(format!("line {line}: {error}"));
+                    return Ok(true);
+                }
+                (Err(_), Some(Err(error))) => {
+                    return Err(CliError::new(
+                        exit::DATA_ERROR,
+                        anyhow::anyhow!(
+                            "{}: line {line}: {error}\nfix the line, or pass --skip-invalid to replay without it",
+                            args.log.display()
+                        ),
+                    ));
+                }
+                (Err(error), None) if args.skip_invalid => {
                     outcome.skipped.push(error.to_string());
                     return Ok(true);
                 }
-                Err(error) => {
+                (Err(error), None) => {
                     return Err(CliError::new(
                         exit::DATA_ERROR,
                         anyhow::anyhow!(
@@ -113,19 +128,21 @@ pub fn fold_file(args: &ReplayArgs) -> Result<(LogFold, ReplayOutcome), CliError
                     ));
                 }
             };
-            // A repeated id is not part of the log (the store never stores it), so its time
-            // cannot end a replay --until TIME.
-            if fold.has_seen(&event.id) {
-                outcome.duplicates += 1;
-                return Ok(true);
-            }
-            match args.until {
-                Some(Until::Seq(until)) if fold.next_seq() > until => return Ok(false),
-                Some(Until::Time(until)) if event.time > until => return Ok(false),
-                _ => {}
-            }
-            if let Applied::At(_) = fold.apply(&event) {
-                outcome.applied += 1;
+            for event in events {
+                // A repeated id is not part of the log (the store never stores it), so its time
+                // cannot end a replay --until TIME.
+                if fold.has_seen(&event.id) {
+                    outcome.duplicates += 1;
+                    continue;
+                }
+                match args.until {
+                    Some(Until::Seq(until)) if fold.next_seq() > until => return Ok(false),
+                    Some(Until::Time(until)) if event.time > until => return Ok(false),
+                    _ => {}
+                }
+                if let Applied::At(_) = fold.apply(&event) {
+                    outcome.applied += 1;
+                }
             }
             Ok(true)
         },

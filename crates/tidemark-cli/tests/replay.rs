@@ -326,3 +326,69 @@ fn step_says_what_each_event_changed() {
         "{text}"
     );
 }
+
+/// A log line may be an Alertmanager webhook as the bridge received it: it stands for the
+/// events the bridge stores (a retried one is stored once); one that does not translate stops
+/// the replay naming its line.
+#[test]
+fn a_webhook_line_replays_as_the_events_the_bridge_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("webhooks.ndjson");
+    let line = |received: &str, status: &str, starts: &str, ends: &str| {
+        serde_json::json!({
+            "received_at": received,
+            "alertmanager_webhook": {
+                "version": "4", "groupKey": "{}:{}", "truncatedAlerts": 0, "status": status,
+                "receiver": "tidemark", "groupLabels": {}, "commonLabels": {"cluster": "lab"},
+                "commonAnnotations": {}, "externalURL": "http://am",
+                "alerts": [{"status": status,
+                    "labels": {"alertname": "DiskFull", "namespace": "ns", "cluster": "lab"},
+                    "annotations": {}, "startsAt": starts, "endsAt": ends,
+                    "generatorURL": "http://prom", "fingerprint": "fp-disk"}]
+            }
+        })
+        .to_string()
+    };
+    let zero = "0001-01-01T00:00:00Z";
+    let fired = line(
+        "2026-03-02T10:01:00Z",
+        "firing",
+        "2026-03-02T10:00:00Z",
+        zero,
+    );
+    let lines = [
+        fired.clone(),
+        fired,
+        line(
+            "2026-03-02T10:20:00Z",
+            "resolved",
+            "2026-03-02T10:00:00Z",
+            "2026-03-02T10:19:00Z",
+        ),
+    ];
+    std::fs::write(&log, lines.join("\n")).unwrap();
+    let views = replay_json(&log, &[]);
+    let alert = finding(&views, "alert:DiskFull:fp-disk");
+    assert_eq!(alert["cluster"], "lab");
+    assert_eq!(
+        alert["occurrences"], 1,
+        "the retried webhook is stored once"
+    );
+    assert_eq!(alert["resolution_kind"], "source");
+    assert_eq!(alert["resolved_at"], "2026-03-02T10:19:00Z");
+
+    let bad = line(
+        "2026-03-02T10:30:00Z",
+        "firing",
+        "1500-01-01T00:00:00Z",
+        zero,
+    );
+    std::fs::write(&log, [lines[0].clone(), bad].join("\n")).unwrap();
+    let out = tidemark(&["replay", log.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(65));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 2: the Alertmanager webhook does not translate"),
+        "{stderr}"
+    );
+}
