@@ -72,32 +72,14 @@ fn data_error(error: anyhow::Error) -> CliError {
     CliError::new(exit::DATA_ERROR, error)
 }
 
-/// A line of a log holding an Alertmanager webhook as the bridge received it
-/// (`POST /v1/bridges/alertmanager`): it stands for the events the bridge stores for it,
-/// translated by the bridge's own rules and defaults (`cluster` label, else `commonLabels`,
-/// else cluster `default`; source `alertmanager`; re-send buckets of an hour of receive time).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BridgedWebhook {
-    /// The webhook body (version 4) as Alertmanager sent it.
-    alertmanager_webhook: serde_json::Value,
-    /// When the bridge received it: its firing alerts' event time and re-send bucket.
-    received_at: tidemark_core::Timestamp,
-}
-
-/// The events the bridge stores for a webhook line (`raw`), if it is one: the events, or why
-/// the webhook does not translate (naming the line).
+/// The events the bridge stores for a log line holding an Alertmanager webhook as the bridge
+/// received it (`{"alertmanager_webhook": BODY, "received_at": RFC3339}`,
+/// [`tidemark_core::alertmanager::translate_recorded`]: the bridge's own rules and defaults), if
+/// it is one: the events, or why the webhook does not translate.
 pub(crate) fn bridged_events(raw: &[u8]) -> Option<Result<Vec<Event>, String>> {
-    let line: BridgedWebhook = serde_json::from_slice(raw).ok()?;
-    let body = line.alertmanager_webhook.to_string();
-    Some(
-        tidemark_core::alertmanager::translate(
-            body.as_bytes(),
-            &tidemark_core::alertmanager::BridgeConfig::default(),
-            line.received_at,
-        )
-        .map_err(|e| format!("the Alertmanager webhook does not translate: {e}")),
-    )
+    tidemark_core::alertmanager::translate_recorded(raw).map(|result| {
+        result.map_err(|e| format!("the Alertmanager webhook does not translate: {e}"))
+    })
 }
 
 /// Reads a log strictly: every line must be a valid event, or an Alertmanager webhook as the

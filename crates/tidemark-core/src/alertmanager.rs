@@ -265,6 +265,30 @@ pub fn translate(
         .collect()
 }
 
+/// A webhook recorded as the bridge received it, one line of a log (a replay case,
+/// `tidemark replay FILE`): `{"alertmanager_webhook": BODY, "received_at": RFC3339}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordedWebhook {
+    /// The webhook body (version 4) as Alertmanager sent it.
+    alertmanager_webhook: serde_json::Value,
+    /// When the bridge received it: its firing alerts' event time and re-send bucket.
+    received_at: Timestamp,
+}
+
+/// The events the bridge stores for a recorded webhook `line` (see [`RecordedWebhook`]: a JSON
+/// object with `alertmanager_webhook` and `received_at`), translated by [`translate`] with the
+/// bridge's defaults ([`BridgeConfig::default`]); `None` when the line is not one.
+pub fn translate_recorded(line: &[u8]) -> Option<Result<Vec<Event>, WebhookError>> {
+    let recorded: RecordedWebhook = serde_json::from_slice(line).ok()?;
+    let body = recorded.alertmanager_webhook.to_string();
+    Some(translate(
+        body.as_bytes(),
+        &BridgeConfig::default(),
+        recorded.received_at,
+    ))
+}
+
 /// Each alert of a payload on its own, in payload order: its event, or why it cannot become one,
 /// with its bytes as received, for a webhook received at `received_at`. Fails as a whole only
 /// when the payload is not a version 4 webhook (or the configuration cannot produce valid

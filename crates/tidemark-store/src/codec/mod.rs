@@ -566,8 +566,18 @@ mod tests {
                 continue;
             };
             let mut projections = Projections::new();
-            for (seq, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
-                let event = tidemark_core::decode_event(line).unwrap();
+            // A line may be an Alertmanager webhook as the bridge received it: its events.
+            let events: Vec<tidemark_core::Event> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .flat_map(|line| {
+                    match tidemark_core::alertmanager::translate_recorded(line.as_bytes()) {
+                        Some(bridged) => bridged.unwrap(),
+                        None => vec![tidemark_core::decode_event(line).unwrap()],
+                    }
+                })
+                .collect();
+            for (seq, event) in events.into_iter().enumerate() {
                 projections.apply(seq as u64 + 1, &event);
                 let max_time = Some(event.time);
                 let owned = encode_snapshot(&SnapshotRecord {
