@@ -97,28 +97,20 @@ pub fn fold_file(args: &ReplayArgs) -> Result<(LogFold, ReplayOutcome), CliError
         &progress,
         tidemark_core::Contract::Logged,
         |line, raw, decoded| {
+            // A line is an event, or an Alertmanager webhook as the bridge received it (the
+            // events it stores); either way one message says why a line is not.
             let events = match (decoded, corpus::bridged_events(raw)) {
-                (Ok(event), _) => vec![event],
-                // An Alertmanager webhook as the bridge received it: the events it stores.
-                (Err(_), Some(Ok(events))) => events,
-                (Err(_), Some(Err(error))) if args.skip_invalid => {
-                    outcome.skipped.push(format!("line {line}: {error}"));
+                (Ok(event), _) => Ok(vec![event]),
+                (Err(_), Some(bridged)) => bridged.map_err(|error| format!("line {line}: {error}")),
+                (Err(error), None) => Err(error.to_string()),
+            };
+            let events = match events {
+                Ok(events) => events,
+                Err(error) if args.skip_invalid => {
+                    outcome.skipped.push(error);
                     return Ok(true);
                 }
-                (Err(_), Some(Err(error))) => {
-                    return Err(CliError::new(
-                        exit::DATA_ERROR,
-                        anyhow::anyhow!(
-                            "{}: line {line}: {error}\nfix the line, or pass --skip-invalid to replay without it",
-                            args.log.display()
-                        ),
-                    ));
-                }
-                (Err(error), None) if args.skip_invalid => {
-                    outcome.skipped.push(error.to_string());
-                    return Ok(true);
-                }
-                (Err(error), None) => {
+                Err(error) => {
                     return Err(CliError::new(
                         exit::DATA_ERROR,
                         anyhow::anyhow!(
