@@ -293,7 +293,22 @@ pub fn postmortem_markdown(
                 .map(|i| events[i].clone())
         })
         .collect();
-    let postmortem = tidemark_export::Postmortem::build(id, p, &timeline_events, at_seq)
+    // The maintenance windows of every cluster, from the log's events up to `at_seq`.
+    let mut books: std::collections::BTreeMap<String, tidemark_core::maintenance::WindowBook> =
+        std::collections::BTreeMap::new();
+    for (seq, event) in events.iter().filter(|(seq, _)| *seq <= at_seq) {
+        if matches!(
+            event.payload,
+            tidemark_core::Payload::MaintenanceScheduled(_)
+                | tidemark_core::Payload::MaintenanceCancelled(_)
+        ) {
+            books
+                .entry(event.cluster.clone())
+                .or_default()
+                .apply(*seq, event);
+        }
+    }
+    let postmortem = tidemark_export::Postmortem::build(id, p, &timeline_events, at_seq, &books)
         .map_err(|e| CliError::new(exit::FAILURE, e))?;
     Ok(tidemark_export::render(
         &postmortem,

@@ -3,6 +3,7 @@
 mod alert_cmds;
 mod corpus;
 mod distributed;
+mod maintenance_cmds;
 mod ndjson;
 mod ops_cmds;
 mod projection_cmds;
@@ -114,6 +115,8 @@ enum Command {
     Alerts(alert_cmds::AlertsArgs),
     /// Findings the sweep cannot resolve, drift suspects, and long-lived ones kept apart.
     Stuck(projection_cmds::StuckArgs),
+    /// Maintenance windows in effect: open now (or at a time), what they cover, until when.
+    Maintenance(maintenance_cmds::MaintenanceArgs),
     /// Live resources nobody tracks, tracked rows with nothing live, dangling ones, orphan spans.
     Orphans(projection_cmds::OrphansArgs),
     /// List incidents, explicit and automatic.
@@ -199,6 +202,7 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::Flaps(args) => projection_cmds::flaps(&args),
         Command::Alerts(args) => alert_cmds::alerts(&args),
         Command::Stuck(args) => projection_cmds::stuck(&args),
+        Command::Maintenance(args) => maintenance_cmds::maintenance(&args),
         Command::Orphans(args) => projection_cmds::orphans(&args),
         Command::Incidents(args) => projection_cmds::incidents(&args),
         Command::Incident(args) => projection_cmds::incident(&args),

@@ -832,6 +832,27 @@ pub fn export(args: &ExportArgs) -> Result<(), CliError> {
         crate::ops_cmds::check_target(path, args.force, "the postmortem")?;
     }
     let store = open_existing(&args.db.db)?;
+    // The maintenance windows of the incident's clusters, from their events up to the state
+    // exported.
+    let (clusters, up_to) = store
+        .read_at(args.at.map(to_at), |p| {
+            p.incidents()
+                .incident(&args.id)
+                .map(|i| {
+                    std::iter::once(i.cluster.clone())
+                        .chain(i.findings.iter().map(|f| f.cluster.clone()))
+                        .collect::<std::collections::BTreeSet<String>>()
+                })
+                .unwrap_or_default()
+        })
+        .map_err(|e| CliError::new(exit::FAILURE, e))?;
+    let mut books = std::collections::BTreeMap::new();
+    for cluster in clusters {
+        let (book, _) = store
+            .maintenance_book(&cluster, Some(up_to))
+            .map_err(|e| CliError::new(exit::FAILURE, e))?;
+        books.insert(cluster, book);
+    }
     let (built, at_seq) = store
         .read_with_events(
             args.at.map(to_at),
@@ -843,7 +864,7 @@ pub fn export(args: &ExportArgs) -> Result<(), CliError> {
             },
             |p, events, seq| {
                 (
-                    tidemark_export::Postmortem::build(&args.id, p, events, seq),
+                    tidemark_export::Postmortem::build(&args.id, p, events, seq, &books),
                     seq,
                 )
             },

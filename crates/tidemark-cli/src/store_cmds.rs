@@ -595,6 +595,9 @@ pub fn describe(event: &tidemark_core::Event) -> String {
                 i.title.as_deref().or(i.summary.as_deref()).unwrap_or("")
             )
         }
+        P::MaintenanceScheduled(_) | P::MaintenanceCancelled(_) => {
+            tidemark_core::describe::one_line(event)
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! through Alertmanager's webhook, is re-sent every few seconds, and every good alert is stored
 //! once while the bad one stays one quarantine record whose count grows. And the alert lifecycle
 //! driven by a real Alertmanager (ADR 0007): occurrences, a flapping alert, a stale one whose
-//! receiver sends no resolves, the automatic incident of a namespace, nothing lost.
+//! receiver sends no resolves, the automatic incident of a namespace, one inside a maintenance
+//! window (marked, its incident held back until the window is cancelled), nothing lost.
 
 mod support;
 
@@ -315,6 +316,19 @@ fn a_real_alertmanager_drives_occurrences_flaps_staleness_and_incidents() {
         .send(settings.to_string())
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
+    // A maintenance window over the DBA team's alerts, open for the whole test.
+    let window = json!({"id": "window-db", "schema": 1, "type": "maintenance.scheduled",
+        "time": rfc3339_from_now(-60), "source": "change-calendar", "cluster": "lab",
+        "data": {"window": "db-upgrade", "by": "dba-oncall", "reason": "PostgreSQL 17 upgrade",
+            "matchers": {"labels": {"team": "dba"}},
+            "schedule": {"once": {"starts_at": rfc3339_from_now(-120),
+                "ends_at": rfc3339_from_now(3_600)}}}});
+    let response = agent
+        .post(format!("{base}/v1/events"))
+        .header("content-type", "application/x-ndjson")
+        .send(window.to_string())
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
 
     // Namespace `shop` re-sends every 2 s and sends resolves; namespace `quiet` goes to a
     // receiver that does not send resolves and re-sends only hourly.
@@ -452,6 +466,77 @@ fn a_real_alertmanager_drives_occurrences_flaps_staleness_and_incidents() {
     assert!(
         shop_incidents[0].to_string().contains("alert:CartFlapping"),
         "{incidents}"
+    );
+
+    // DbReplicaLag fires inside the DBA team's maintenance window: recorded and marked, and
+    // its automatic incident (it names a pod) waits for the window to end.
+    post_alerts(
+        &agent,
+        &am,
+        json!([{"labels": {"alertname": "DbReplicaLag", "namespace": "db", "pod": "pg-1", "team": "dba", "cluster": "lab", "severity": "critical"}}]),
+    );
+    let lagging = fingerprint_of(&agent, &am, "DbReplicaLag");
+    // (Listed by name: the alert's own route is 404 until its first notification arrives.)
+    let marked = wait_for(
+        &agent,
+        &format!("{base}/v1/alerts?cluster=lab&name=DbReplicaLag"),
+        20,
+        "DbReplicaLag in maintenance",
+        |v| v["alerts"][0]["in_maintenance"].is_object(),
+    );
+    let mark = &marked["alerts"][0]["in_maintenance"];
+    assert_eq!(mark["windows"], json!(["db-upgrade"]), "{marked}");
+    assert_eq!(mark["incident_deferred"], true, "{marked}");
+    assert_eq!(
+        marked["alerts"][0]["alert"]["fingerprint"],
+        lagging.as_str()
+    );
+    assert_eq!(marked["alerts"][0]["state"], "active");
+    let open = get_json(&agent, &format!("{base}/v1/maintenance?cluster=lab"));
+    assert_eq!(open["windows"][0]["window"], "db-upgrade", "{open}");
+    assert_eq!(open["clusters"][0]["marked"], 1, "{open}");
+    let incidents = get_json(&agent, &format!("{base}/v1/incidents"));
+    assert!(
+        !incidents.to_string().contains("alert:DbReplicaLag"),
+        "no incident while the window covers it: {incidents}"
+    );
+    // The window is cancelled: Alertmanager's next re-send of any lab alert is the cluster's
+    // next event, which releases it to an automatic incident, saying so.
+    let cancel = json!({"id": "window-db-cancel", "schema": 1, "type": "maintenance.cancelled",
+        "time": rfc3339_from_now(0), "source": "change-calendar", "cluster": "lab",
+        "data": {"window": "db-upgrade", "by": "dba-oncall", "reason": "done"}});
+    let response = agent
+        .post(format!("{base}/v1/events"))
+        .header("content-type", "application/x-ndjson")
+        .send(cancel.to_string())
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let released = wait_for(
+        &agent,
+        &format!("{base}/v1/incidents"),
+        20,
+        "DbReplicaLag's incident once the window is cancelled",
+        |v| v.to_string().contains("alert:DbReplicaLag"),
+    );
+    let id = released["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i.to_string().contains("alert:DbReplicaLag"))
+        .and_then(|i| i["id"].as_str())
+        .unwrap()
+        .to_owned();
+    let timeline = get_json(&agent, &format!("{base}/v1/incidents/{id}/timeline"));
+    assert!(
+        timeline.to_string().contains("maintenance_ended"),
+        "{timeline}"
+    );
+    let after = get_json(&agent, &format!("{base}/v1/alerts/lab/{lagging}"));
+    assert!(
+        after["alerts"][0]["finding"]
+            .get("in_maintenance")
+            .is_none(),
+        "{after}"
     );
 
     // Nothing lost: every alert Alertmanager holds is a finding, the nameless one under its

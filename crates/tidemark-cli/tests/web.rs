@@ -108,6 +108,25 @@ fn an_incident_page_shows_every_timeline_entry_in_a_real_browser() {
     );
     assert!(dom.contains("ECR pull secret expired?"));
     assert!(!dom.contains("<script"), "the page needs no JavaScript");
+    // The maintenance window over namespace dnd (09:02 to 09:08) is a band on its lanes, in the
+    // legend too.
+    assert!(
+        dom.contains("class=\"maint\" data-window=\"dnd-node-drain\""),
+        "no maintenance band on the dnd lanes"
+    );
+    assert!(dom.contains("maintenance window"), "no legend for the band");
+    // The maintenance page lists every window in effect.
+    let maintenance = browse(
+        &chromium,
+        &profile,
+        &format!("{base}/maintenance?state=all"),
+        &["--dump-dom"],
+    );
+    assert!(
+        maintenance.contains("data-window=\"weekend-patching\"")
+            && maintenance.contains("Maintenance windows"),
+        "{maintenance}"
+    );
 
     // A finding's page pages its timeline: from the latest page, the "older" links lead back
     // to the first entry, and the pages together are the whole timeline.

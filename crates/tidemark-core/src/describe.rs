@@ -1,10 +1,36 @@
 //! One line of text per event, for timelines read by people (CLI, postmortems, the web page).
 
-use crate::event::{ChangeKind, Event, ManualResolutionKind, NoteKind, Payload, SpanStatus};
+use crate::event::{
+    ChangeKind, Event, MaintenanceSchedule, ManualResolutionKind, NoteKind, Payload, SpanStatus,
+};
 use crate::settings::MAX_FLAP_WINDOW_SECS;
 
 fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
+}
+
+/// What a maintenance window's matchers cover, in words: `namespace=dnd service=api`, or `whole
+/// cluster` when none is given.
+pub fn maintenance_matchers(m: &crate::event::MaintenanceMatchers) -> String {
+    let mut parts = Vec::new();
+    if let Some(ns) = &m.namespace {
+        parts.push(format!("namespace={ns}"));
+    }
+    if let Some(service) = &m.service {
+        parts.push(format!("service={service}"));
+    }
+    if let Some(name) = &m.alert_name {
+        parts.push(format!("alert_name={name}"));
+    }
+    if let Some(pattern) = &m.check_key {
+        parts.push(format!("check_key={pattern}"));
+    }
+    parts.extend(m.labels.iter().map(|(k, v)| format!("{k}={v}")));
+    if parts.is_empty() {
+        "whole cluster".to_owned()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// What the event says, in one line.
@@ -117,6 +143,27 @@ pub fn one_line(event: &Event) -> String {
                 .map(|s| format!(": {s}"))
                 .unwrap_or_default()
         ),
+        Payload::MaintenanceScheduled(m) => {
+            let when = match &m.schedule {
+                MaintenanceSchedule::Once(span) => {
+                    format!("{} to {}", span.starts_at, span.ends_at)
+                }
+                MaintenanceSchedule::TimeIntervals(specs) => {
+                    format!("recurring ({} time interval(s))", specs.len())
+                }
+            };
+            format!(
+                "maintenance window {} scheduled by {}, {when}: {}",
+                m.window, m.by, m.reason
+            )
+        }
+        Payload::MaintenanceCancelled(m) => {
+            let mut line = format!("maintenance window {} cancelled by {}", m.window, m.by);
+            if let Some(reason) = &m.reason {
+                line.push_str(&format!(": {reason}"));
+            }
+            line
+        }
     }
 }
 

@@ -34,6 +34,9 @@ pub const MAX_SPAN_RETENTION_SECS: u64 = 30 * 86_400;
 /// The longest `settings.changed` `alert_stale_after_secs` (30 days), as the other windows.
 pub const MAX_ALERT_STALE_AFTER_SECS: u64 = 30 * 86_400;
 
+/// The most specs a recurring maintenance window's `time_intervals` lists.
+pub const MAX_TIME_INTERVALS: usize = 64;
+
 /// The envelope schema version this build writes and reads.
 pub const CURRENT_SCHEMA: u32 = 1;
 
@@ -77,6 +80,13 @@ mod object_only {
     ) -> Result<Vec<T>, D::Error> {
         let items = Vec::<Object<T>>::deserialize(deserializer)?;
         Ok(items.into_iter().map(|Object(item)| item).collect())
+    }
+
+    /// One object.
+    pub fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<T, D::Error> {
+        Object::<T>::deserialize(deserializer).map(|Object(item)| item)
     }
 
     /// An object or `null`.
@@ -321,6 +331,12 @@ pub struct SettingsChanged {
     /// Seconds without a notification naming a firing alert after which it is stale, 1 to
     /// [`MAX_ALERT_STALE_AFTER_SECS`].
     pub alert_stale_after_secs: Option<u64>,
+    /// Whether a finding that opens inside a maintenance window opens no automatic incident
+    /// until the window ends (default true).
+    pub maintenance_suppresses_incidents: Option<bool>,
+    /// Whether what happens to a finding inside a maintenance window does not count towards
+    /// flapping (default true).
+    pub maintenance_suppresses_flaps: Option<bool>,
 }
 
 fn present_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -406,12 +422,20 @@ struct SettingsChangedJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = MAX_ALERT_STALE_AFTER_SECS))]
     alert_stale_after_secs: Option<u64>,
+    /// Whether a finding or alert that opens inside a maintenance window opens no automatic
+    /// incident until the window ends (then it may); default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    maintenance_suppresses_incidents: Option<bool>,
+    /// Whether resolutions and state changes inside a maintenance window do not count towards
+    /// flapping; default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    maintenance_suppresses_flaps: Option<bool>,
 }
 
 /// Compact form of [`SettingsChanged`]: every field, in order. Stored-format 1 records hold the
 /// first five fields only, formats 2 and 3 all but `span_retention_secs` and
-/// `alert_stale_after_secs`, format 4 all but `alert_stale_after_secs` (the last); the store
-/// reads those through its own legacy layouts.
+/// `alert_stale_after_secs`, format 4 all but `alert_stale_after_secs`, format 5 all but the two
+/// `maintenance_` fields (the last); the store reads those through its own legacy layouts.
 #[derive(Serialize, Deserialize)]
 struct SettingsChangedCompact {
     clean_cycles_to_resolve: Option<u32>,
@@ -429,6 +453,8 @@ struct SettingsChangedCompact {
     long_lived_secs: Option<u64>,
     span_retention_secs: Option<u64>,
     alert_stale_after_secs: Option<u64>,
+    maintenance_suppresses_incidents: Option<bool>,
+    maintenance_suppresses_flaps: Option<bool>,
 }
 
 macro_rules! settings_mirror {
@@ -451,6 +477,8 @@ macro_rules! settings_mirror {
                     long_lived_secs: v.long_lived_secs,
                     span_retention_secs: v.span_retention_secs,
                     alert_stale_after_secs: v.alert_stale_after_secs,
+                    maintenance_suppresses_incidents: v.maintenance_suppresses_incidents,
+                    maintenance_suppresses_flaps: v.maintenance_suppresses_flaps,
                 }
             }
         }
@@ -689,6 +717,203 @@ pub struct NoteAdded {
     pub check_keys: Vec<String>,
 }
 
+/// `maintenance.scheduled`: a maintenance window of the event's cluster, in effect from this
+/// event's position in the log (never before). Scheduling a `window` name again replaces that
+/// window from then on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceScheduled {
+    /// The window's name in its cluster (`db-upgrade-2026-12`, `weekly-patching`).
+    #[schemars(length(min = 1, max = 200))]
+    pub window: String,
+    /// Who scheduled it.
+    #[schemars(length(min = 1))]
+    pub by: String,
+    /// Why.
+    #[schemars(length(min = 1))]
+    pub reason: String,
+    /// What it covers: every matcher given must match; none given covers the whole cluster.
+    #[serde(default, deserialize_with = "object_only::object")]
+    pub matchers: MaintenanceMatchers,
+    /// When: `{"once": {"starts_at": …, "ends_at": …}}` (from `starts_at`, inclusive, to
+    /// `ends_at`, exclusive), or `{"time_intervals": [spec, …]}` (a recurrence in
+    /// Alertmanager's `time_intervals` form, 1 to 64 specs).
+    pub schedule: MaintenanceSchedule,
+}
+
+/// What a maintenance window covers. Every matcher given must match; a finding or alert that
+/// lacks what a matcher reads (a probe's finding has no labels) is not covered by it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceMatchers {
+    /// The namespace: of the finding's resource, or an alert's `namespace` label.
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub namespace: Option<String>,
+    /// A service: the name of the finding's resource or its workload, or an alert's `service`
+    /// or `job` label.
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub service: Option<String>,
+    /// An alert's name (`alertname`): only alerts match.
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub alert_name: Option<String>,
+    /// A check-key pattern: `*` matches any run of characters, everything else itself
+    /// (`pods:payments/*`, `alert:KubePodCrashLooping:*`).
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub check_key: Option<String>,
+    /// Label equality (alerts only): every label named must have exactly this value.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl MaintenanceMatchers {
+    /// Whether no matcher is given (the window covers its whole cluster).
+    pub fn is_empty(&self) -> bool {
+        self.namespace.is_none()
+            && self.service.is_none()
+            && self.alert_name.is_none()
+            && self.check_key.is_none()
+            && self.labels.is_empty()
+    }
+}
+
+/// When a maintenance window is open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum MaintenanceSchedule {
+    /// Once: from `starts_at` (inclusive) to `ends_at` (exclusive).
+    Once(#[serde(deserialize_with = "object_only::object")] MaintenanceSpan),
+    /// Recurring: open whenever one of these Alertmanager `time_intervals` specs matches.
+    TimeIntervals(
+        #[serde(deserialize_with = "object_only::list")]
+        #[schemars(length(min = 1, max = MAX_TIME_INTERVALS))]
+        Vec<TimeIntervalSpec>,
+    ),
+}
+
+/// A one-off maintenance window's span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceSpan {
+    /// The first instant inside.
+    pub starts_at: Timestamp,
+    /// The first instant past the window; later than `starts_at`.
+    pub ends_at: Timestamp,
+}
+
+/// A recurring interval of time in Alertmanager's `time_interval_spec` form. Within a field one
+/// element must match, every field given must match, and an absent field matches everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeIntervalSpec {
+    /// Times of day, in the location's civil time: each from `start_time` (inclusive) to
+    /// `end_time` (exclusive).
+    #[schemars(length(min = 1))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub times: Option<Vec<TimeRangeSpec>>,
+    /// Days of the week by name, any case (`"monday"`), or inclusive ranges of them
+    /// (`"monday:friday"`); weeks run from sunday to saturday.
+    #[schemars(length(min = 1))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weekdays: Option<Vec<String>>,
+    /// Days of the month, 1 to 31, or -31 to -1 counting from the month's end (-1 is its last
+    /// day), or inclusive ranges of them (`"1:5"`, `"-3:-1"`, `"20:-1"`); a range past the end of
+    /// a shorter month stops at its last day.
+    #[schemars(length(min = 1))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_of_month: Option<Vec<String>>,
+    /// Months by name, any case (`"may"`), or number, 1 to 12 (`"12"`), or inclusive ranges of
+    /// them (`"january:march"`).
+    #[schemars(length(min = 1))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub months: Option<Vec<String>>,
+    /// Years (`"2026"`) or inclusive ranges of them (`"2020:2022"`).
+    #[schemars(length(min = 1))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub years: Option<Vec<String>>,
+    /// The IANA time zone every other field is read in (`"Europe/Berlin"`); UTC when absent.
+    /// `"Local"` is refused: it would depend on the machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+/// A range of times of day, `"HH:MM"`: the start inclusive, the end exclusive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeRangeSpec {
+    /// The first minute inside, `"00:00"` to `"23:59"`.
+    #[schemars(regex(pattern = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"))]
+    pub start_time: String,
+    /// The first minute past the range, later than `start_time`; `"24:00"` is the end of the day.
+    #[schemars(regex(pattern = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"))]
+    pub end_time: String,
+}
+
+/// JSON (human-readable) leaves absent fields out, as Alertmanager users write them (the
+/// `skip_serializing_if` on the fields says so to the JSON Schema of answers; this impl, not a
+/// derive, is what serializes); the compact
+/// (postcard) form is positional and always writes every field (ADR 0002: no
+/// `skip_serializing_if` on stored types). Both read back through the derived `Deserialize`.
+impl Serialize for TimeIntervalSpec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let human = serializer.is_human_readable();
+        let present = [
+            self.times.is_some(),
+            self.weekdays.is_some(),
+            self.days_of_month.is_some(),
+            self.months.is_some(),
+            self.years.is_some(),
+            self.location.is_some(),
+        ];
+        let len = if human {
+            present.iter().filter(|p| **p).count()
+        } else {
+            present.len()
+        };
+        let mut state = serializer.serialize_struct("TimeIntervalSpec", len)?;
+        put_present(&mut state, human, "times", &self.times)?;
+        put_present(&mut state, human, "weekdays", &self.weekdays)?;
+        put_present(&mut state, human, "days_of_month", &self.days_of_month)?;
+        put_present(&mut state, human, "months", &self.months)?;
+        put_present(&mut state, human, "years", &self.years)?;
+        put_present(&mut state, human, "location", &self.location)?;
+        state.end()
+    }
+}
+
+fn put_present<S: SerializeStruct, T: Serialize>(
+    state: &mut S,
+    human: bool,
+    name: &'static str,
+    value: &Option<T>,
+) -> Result<(), S::Error> {
+    if human && value.is_none() {
+        state.skip_field(name)
+    } else {
+        state.serialize_field(name, value)
+    }
+}
+
+/// `maintenance.cancelled`: a window of the event's cluster ends at this event's position
+/// (what it covered is treated normally from then).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceCancelled {
+    /// The window's name, as scheduled.
+    #[schemars(length(min = 1, max = 200))]
+    pub window: String,
+    /// Who cancelled it.
+    #[schemars(length(min = 1))]
+    pub by: String,
+    /// Why, if said.
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub reason: Option<String>,
+}
+
 /// `incident.opened` / `incident.updated` / `incident.closed`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -807,6 +1032,10 @@ event_types! {
     IncidentUpdated = "incident.updated" => IncidentChange,
     /// An incident was closed.
     IncidentClosed = "incident.closed" => IncidentChange,
+    /// A maintenance window was scheduled (or rescheduled).
+    MaintenanceScheduled = "maintenance.scheduled" => MaintenanceScheduled,
+    /// A maintenance window was cancelled.
+    MaintenanceCancelled = "maintenance.cancelled" => MaintenanceCancelled,
 }
 
 impl fmt::Display for EventType {

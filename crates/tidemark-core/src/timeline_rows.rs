@@ -42,7 +42,8 @@ pub struct Touch {
     /// `rollback_during`, `config_during` (a change in one of its clusters while it was open,
     /// linked only by time), `alert_fired`, `alert_resolved`, `incident_opened`,
     /// `incident_updated`, `incident_closed`, `merged`, `layer`, `layer_again`, `no_effect`,
-    /// `failed_differently`.
+    /// `failed_differently`, `maintenance_ended` (a finding that opened inside a maintenance
+    /// window joined when the window stopped covering it).
     pub change: String,
     /// The finding it concerns, if any.
     // Stored in postcard snapshots: every field always present (no skip_serializing_if).

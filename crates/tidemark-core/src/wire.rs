@@ -12,7 +12,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::event::{
-    ALERT_KEY_PREFIX, CURRENT_SCHEMA, Event, EventId, EventType, ManualResolutionKind, Payload,
+    ALERT_KEY_PREFIX, CURRENT_SCHEMA, Event, EventId, EventType, MAX_TIME_INTERVALS,
+    MaintenanceSchedule, MaintenanceScheduled, ManualResolutionKind, Payload,
 };
 use crate::settings::{MAX_ALERT_STALE_AFTER_SECS, MAX_FLAP_WINDOW_SECS, MAX_SPAN_RETENTION_SECS};
 use crate::timestamp::{Timestamp, TimestampError};
@@ -515,6 +516,71 @@ fn validate_payload(payload: &Payload, contract: Contract) -> Result<(), FieldPr
         }
         Payload::IncidentUpdated(incident) | Payload::IncidentClosed(incident) => {
             non_empty(&incident.incident, || "incident".into())?;
+        }
+        Payload::MaintenanceScheduled(window) => validate_maintenance(window)?,
+        Payload::MaintenanceCancelled(cancel) => {
+            non_empty(&cancel.window, || "window".into())?;
+            non_empty(&cancel.by, || "by".into())?;
+            if let Some(reason) = &cancel.reason {
+                non_empty(reason, || "reason".into())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `maintenance.scheduled` event's rules: names and matchers not blank, a span that ends after
+/// it starts, and `time_intervals` specs that Alertmanager's rules accept (with Tidemark's three
+/// stricter ones: `crate::maintenance::time_intervals`).
+fn validate_maintenance(window: &MaintenanceScheduled) -> Result<(), FieldProblem> {
+    non_empty(&window.window, || "window".into())?;
+    non_empty(&window.by, || "by".into())?;
+    non_empty(&window.reason, || "reason".into())?;
+    let m = &window.matchers;
+    let named = [
+        ("namespace", &m.namespace),
+        ("service", &m.service),
+        ("alert_name", &m.alert_name),
+        ("check_key", &m.check_key),
+    ];
+    for (field, value) in named {
+        if let Some(value) = value {
+            non_empty(value, || format!("matchers.{field}"))?;
+        }
+    }
+    for name in m.labels.keys() {
+        non_empty(name, || "matchers.labels".into())?;
+    }
+    match &window.schedule {
+        MaintenanceSchedule::Once(span) => {
+            if span.ends_at <= span.starts_at {
+                return Err((
+                    "schedule.once.ends_at".into(),
+                    DecodeProblem::Invalid(format!(
+                        "{} is not after starts_at {}: a window must end after it starts",
+                        span.ends_at, span.starts_at
+                    )),
+                ));
+            }
+        }
+        MaintenanceSchedule::TimeIntervals(specs) => {
+            if specs.is_empty() || specs.len() > MAX_TIME_INTERVALS {
+                return Err((
+                    "schedule.time_intervals".into(),
+                    DecodeProblem::Invalid(format!(
+                        "lists {} specs: give 1 to {MAX_TIME_INTERVALS}",
+                        specs.len()
+                    )),
+                ));
+            }
+            for (i, spec) in specs.iter().enumerate() {
+                if let Err(error) = spec.parse() {
+                    return Err((
+                        format!("schedule.time_intervals[{i}]"),
+                        DecodeProblem::Invalid(format!("time interval refused: {error}")),
+                    ));
+                }
+            }
         }
     }
     Ok(())

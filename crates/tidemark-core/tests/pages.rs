@@ -46,6 +46,7 @@ fn overview_of(view: &FindingView, flap_episodes: u64) -> FindingOverview {
         state_change_percent: view.state_change_percent,
         alert: view.alert.clone(),
         stale: view.stale,
+        in_maintenance: view.in_maintenance.clone(),
     }
 }
 

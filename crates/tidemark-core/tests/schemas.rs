@@ -252,7 +252,16 @@ fn describe_type(
             .filter_map(|v| v["const"].as_str())
             .map(|c| format!("`{c}`"))
             .collect();
-        return (format!("one of {}", names.join(", ")), None);
+        if !names.is_empty() {
+            return (format!("one of {}", names.join(", ")), None);
+        }
+        // An externally tagged enum: each variant an object of one required property.
+        let keys: Vec<_> = variants
+            .iter()
+            .filter_map(|v| v["required"].get(0).and_then(Value::as_str))
+            .map(|k| format!("`{{\"{k}\": …}}`"))
+            .collect();
+        return (format!("object, one of {}", keys.join(", ")), None);
     }
     if let Some(names) = resolved.get("enum").and_then(Value::as_array) {
         let names: Vec<_> = names

@@ -11,12 +11,14 @@ use tidemark_core::event::{ChangeDeployed, ManualResolutionKind, NoteKind};
 use tidemark_core::incidents::{
     ChangeRef, DifferentFailure, Incident, IncidentKind, IncidentState, IncidentView,
 };
+use tidemark_core::maintenance::{WindowBook, WindowEnd};
 use tidemark_core::{Event, Occurrence, Payload, Projections};
 
 use crate::text::{self, count, join_and};
 use crate::{
     BuildError, ChangeLink, ChangeRow, FlapRow, FollowUp, FollowUpSource, Impact, InitialState,
-    LayeredResource, NoteRow, Notes, Postmortem, Resolution, TimelineRow, TriageRow,
+    LayeredResource, MAINTENANCE_INTERVALS_LISTED, MaintenanceRow, NoteRow, Notes, Postmortem,
+    Resolution, TimelineRow, TriageRow,
 };
 
 /// Log positions `[start, end]` of the incident.
@@ -41,6 +43,7 @@ pub(crate) fn build(
     projections: &Projections,
     events: &[(u64, Event)],
     at_seq: u64,
+    books: &BTreeMap<String, WindowBook>,
 ) -> Result<Postmortem, BuildError> {
     let incident = projections
         .incidents()
@@ -95,6 +98,7 @@ pub(crate) fn build(
         .flat_map(|cluster| projections.orphans().orphans(Some(cluster)))
         .filter(|orphan| window.contains(orphan.since_seq))
         .collect();
+    let maintenance = maintenance(incident, &view, projections, &clusters, books);
     let (notes, mut follow_ups) = notes(incident, &timeline_events);
     follow_ups.extend(generated_follow_ups(incident, projections, &flaps));
 
@@ -132,6 +136,7 @@ pub(crate) fn build(
         layers,
         flaps,
         orphans,
+        maintenance,
         notes,
         follow_ups,
         generated_at_seq: at_seq,
@@ -441,6 +446,72 @@ fn change_ref(seq: u64, event: &Event, deploy: &ChangeDeployed) -> ChangeRef {
         seq,
         at: event.time,
     }
+}
+
+/// The maintenance windows of the incident's clusters open while it was (from its opening to
+/// its closing, or to its cluster's clock while it is open), with the findings of it each
+/// covers.
+fn maintenance(
+    incident: &Incident,
+    view: &tidemark_core::incidents::IncidentView,
+    projections: &Projections,
+    clusters: &[String],
+    books: &BTreeMap<String, WindowBook>,
+) -> Vec<MaintenanceRow> {
+    let findings = projections.findings();
+    let until = view.closed_at.unwrap_or_else(|| {
+        clusters
+            .iter()
+            .filter_map(|c| findings.clock(c))
+            .max()
+            .unwrap_or(view.opened_at)
+    });
+    let mut rows = Vec::new();
+    for cluster in clusters {
+        let Some(book) = books.get(cluster) else {
+            continue;
+        };
+        for (entry, intervals) in book.overlapping(view.opened_at, until) {
+            let covered_findings: BTreeSet<String> = incident
+                .findings
+                .iter()
+                .filter(|f| &f.cluster == cluster)
+                .filter(|f| {
+                    findings
+                        .book_windows_of(cluster, &f.check_key, book)
+                        .iter()
+                        .any(|e| e.window.scheduled_seq() == entry.window.scheduled_seq())
+                })
+                .map(|f| f.check_key.clone())
+                .collect();
+            let data = entry.window.data();
+            let more_intervals = intervals.len().saturating_sub(MAINTENANCE_INTERVALS_LISTED);
+            rows.push(MaintenanceRow {
+                cluster: cluster.clone(),
+                window: data.window.clone(),
+                by: data.by.clone(),
+                reason: data.reason.clone(),
+                covers: tidemark_core::describe::maintenance_matchers(&data.matchers),
+                open: intervals
+                    .into_iter()
+                    .take(MAINTENANCE_INTERVALS_LISTED)
+                    .collect(),
+                more_intervals,
+                covered_findings: covered_findings.into_iter().collect(),
+                ended: entry.ended.as_ref().map(|(_, _, how)| match how {
+                    WindowEnd::Cancelled {
+                        by,
+                        reason: Some(why),
+                    } => {
+                        format!("cancelled by {by}: {why}")
+                    }
+                    WindowEnd::Cancelled { by, reason: None } => format!("cancelled by {by}"),
+                    WindowEnd::Replaced => "replaced by a new schedule".to_owned(),
+                }),
+            });
+        }
+    }
+    rows
 }
 
 /// Flap episodes of the incident's findings that overlap the incident.

@@ -169,6 +169,9 @@ impl Clock {
             times.extend(episode.stopped_at);
         }
         times.extend(pm.orphans.iter().map(|o| o.since));
+        for row in &pm.maintenance {
+            times.extend(row.open.iter().flat_map(|(from, to)| [*from, *to]));
+        }
         times.extend(pm.follow_ups.iter().filter_map(|f| f.at));
         let days: std::collections::BTreeSet<String> = times.into_iter().map(text::date).collect();
         Self {
@@ -235,6 +238,7 @@ pub(crate) fn document(pm: &Postmortem) -> Document {
         changes(pm, &clock),
         layers(pm, &clock),
         flapping(pm, &clock),
+        maintenance(pm, &clock),
         orphans(pm, &clock),
         notes(pm, &clock),
         follow_ups(pm, &clock),
@@ -596,6 +600,77 @@ fn flapping(pm: &Postmortem, clock: &Clock) -> Section {
     Section {
         id: "flapping",
         title: "Flapping during the incident",
+        blocks,
+    }
+}
+
+fn maintenance(pm: &Postmortem, clock: &Clock) -> Section {
+    let multi_cluster = pm.impact.clusters.len() > 1;
+    let blocks = if pm.maintenance.is_empty() {
+        vec![Block::Para(vec![text(
+            "No maintenance window of the incident's clusters was open while it was.",
+        )])]
+    } else {
+        let rows = pm
+            .maintenance
+            .iter()
+            .map(|w| {
+                let mut name = vec![code(&w.window)];
+                if multi_cluster {
+                    name.push(text(format!(" ({})", w.cluster)));
+                }
+                let mut open: Line = Vec::new();
+                for (i, (from, to)) in w.open.iter().enumerate() {
+                    if i > 0 {
+                        open.push(text(", "));
+                    }
+                    open.push(clock.at(*from));
+                    open.push(text("–"));
+                    open.push(clock.at(*to));
+                }
+                if w.more_intervals > 0 {
+                    open.push(text(format!(" and {} more", w.more_intervals)));
+                }
+                let mut why = prose(&format!("{}: {}", w.by, w.reason));
+                if let Some(ended) = &w.ended {
+                    why.push(text(format!(" ({ended})")));
+                }
+                let covered = if w.covered_findings.is_empty() {
+                    vec![text("none of its findings")]
+                } else {
+                    let mut line = Vec::new();
+                    for (i, key) in w.covered_findings.iter().enumerate() {
+                        if i > 0 {
+                            line.push(text(", "));
+                        }
+                        line.push(code(key));
+                    }
+                    line
+                };
+                vec![name, vec![text(&w.covers)], open, covered, why]
+            })
+            .collect();
+        vec![
+            Block::Para(vec![text(
+                "Every maintenance window of the incident's clusters that was open while it was. \
+                 A finding a window covers is recorded as always, but by default opens no \
+                 automatic incident until the window ends and does not count towards flapping.",
+            )]),
+            Block::Table {
+                head: vec![
+                    "Window",
+                    "Covers",
+                    "Open",
+                    "Findings covered",
+                    "Scheduled by",
+                ],
+                rows,
+            },
+        ]
+    };
+    Section {
+        id: "maintenance",
+        title: "Maintenance windows",
         blocks,
     }
 }

@@ -15,6 +15,7 @@ mod html;
 mod markdown;
 mod text;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use tidemark_core::event::ChangeKind;
 use tidemark_core::flaps::FlapEpisodeView;
 use tidemark_core::incidents::{ChangeRef, FailureLayer, IncidentView, Touch};
+use tidemark_core::maintenance::WindowBook;
 use tidemark_core::orphans::OrphanView;
 use tidemark_core::{Event, Projections, ResolutionKind, Severity, Timestamp};
 
@@ -47,6 +49,9 @@ pub struct Postmortem {
     pub flaps: Vec<FlapRow>,
     /// Orphans of the incident's clusters that appeared during the incident.
     pub orphans: Vec<OrphanView>,
+    /// Maintenance windows of the incident's clusters that were open while it was (ADR 0007),
+    /// in the order they were scheduled.
+    pub maintenance: Vec<MaintenanceRow>,
     /// The notes of the incident, by kind, in log order.
     pub notes: Notes,
     /// Actions and decisions written after the incident closed, then generated ones.
@@ -239,6 +244,33 @@ pub struct ChangeRow {
     pub link: ChangeLink,
 }
 
+/// The most open intervals of one maintenance window a postmortem lists (the rest are counted).
+pub const MAINTENANCE_INTERVALS_LISTED: usize = 20;
+
+/// A maintenance window that was open while the incident was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceRow {
+    /// Its cluster.
+    pub cluster: String,
+    /// Its name.
+    pub window: String,
+    /// Who scheduled it.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// What it covers, in words (`namespace=dnd`, `whole cluster`).
+    pub covers: String,
+    /// When it was open during the incident (clipped to it), at most
+    /// [`MAINTENANCE_INTERVALS_LISTED`].
+    pub open: Vec<(Timestamp, Timestamp)>,
+    /// Open intervals during the incident not listed.
+    pub more_intervals: usize,
+    /// The incident's findings it covers (check keys, sorted).
+    pub covered_findings: Vec<String>,
+    /// How its effect ended, if it did: `cancelled by NAME` (and why), or `replaced`.
+    pub ended: Option<String>,
+}
+
 /// A resource whose failure changed shape across changes, with the change that ended it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayeredResource {
@@ -356,14 +388,16 @@ pub enum BuildError {
 impl Postmortem {
     /// Assembles the postmortem of incident `id` from `projections` folded up to log position
     /// `at_seq`. `events`: the stored events at the incident timeline's positions, (seq, Event),
-    /// any order (others are ignored).
+    /// any order (others are ignored). `windows`: the maintenance books of the incident's
+    /// clusters up to `at_seq` (a cluster left out has none).
     pub fn build(
         id: &str,
         projections: &Projections,
         events: &[(u64, Event)],
         at_seq: u64,
+        windows: &BTreeMap<String, WindowBook>,
     ) -> Result<Self, BuildError> {
-        build::build(id, projections, events, at_seq)
+        build::build(id, projections, events, at_seq, windows)
     }
 
     /// The postmortem as a Markdown document (GitHub-flavoured: tables).

@@ -120,6 +120,7 @@ fn effect(change: &str, keys: &[&str]) -> String {
     let keyed = |what: &str| format!("{list} {what}");
     match change {
         "opened" => keyed("opened"),
+        "maintenance_ended" => keyed("joined when its maintenance window ended"),
         "resolved_auto" => keyed("resolved automatically"),
         "resolved_manual" => keyed("resolved by hand"),
         "resolved_recipe" => keyed("resolved by a recipe"),

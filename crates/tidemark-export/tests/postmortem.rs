@@ -515,7 +515,14 @@ fn timeline_events(fold: &LogFold, log: &Log, id: &str) -> Vec<(u64, Event)> {
 fn postmortem_of(log: &Log) -> Postmortem {
     let fold = log.fold();
     let events = timeline_events(&fold, log, INCIDENT);
-    Postmortem::build(INCIDENT, fold.projections(), &events, fold.last_seq()).expect("a postmortem")
+    Postmortem::build(
+        INCIDENT,
+        fold.projections(),
+        &events,
+        fold.last_seq(),
+        &Default::default(),
+    )
+    .expect("a postmortem")
 }
 
 #[test]
@@ -811,7 +818,14 @@ fn output_does_not_depend_on_the_order_of_the_events_given() {
         .rev()
         .collect();
     let build = |events: &[(u64, Event)]| {
-        Postmortem::build(INCIDENT, fold.projections(), events, fold.last_seq()).unwrap()
+        Postmortem::build(
+            INCIDENT,
+            fold.projections(),
+            events,
+            fold.last_seq(),
+            &Default::default(),
+        )
+        .unwrap()
     };
     let reference = build(&events);
     for other in [&reversed, &shuffled, &everything] {
@@ -828,8 +842,14 @@ fn unknown_incidents_and_missing_events_are_errors() {
     let log = seed_000_day();
     let fold = log.fold();
     let events = timeline_events(&fold, &log, INCIDENT);
-    let err =
-        Postmortem::build("inc-nope", fold.projections(), &events, fold.last_seq()).unwrap_err();
+    let err = Postmortem::build(
+        "inc-nope",
+        fold.projections(),
+        &events,
+        fold.last_seq(),
+        &Default::default(),
+    )
+    .unwrap_err();
     assert!(
         matches!(&err, BuildError::UnknownIncident { id } if id == "inc-nope"),
         "{err:?}"
@@ -842,8 +862,14 @@ fn unknown_incidents_and_missing_events_are_errors() {
     let missing = events[3].0;
     let mut partial = events.clone();
     partial.remove(3);
-    let err =
-        Postmortem::build(INCIDENT, fold.projections(), &partial, fold.last_seq()).unwrap_err();
+    let err = Postmortem::build(
+        INCIDENT,
+        fold.projections(),
+        &partial,
+        fold.last_seq(),
+        &Default::default(),
+    )
+    .unwrap_err();
     assert!(
         matches!(err, BuildError::MissingEvent { seq } if seq == missing),
         "{err:?}"
@@ -862,7 +888,14 @@ fn an_open_automatic_incident_says_so() {
     let fold = log.fold();
     let id = "auto-pw-prod-1";
     let events = timeline_events(&fold, &log, id);
-    let pm = Postmortem::build(id, fold.projections(), &events, fold.last_seq()).unwrap();
+    let pm = Postmortem::build(
+        id,
+        fold.projections(),
+        &events,
+        fold.last_seq(),
+        &Default::default(),
+    )
+    .unwrap();
     assert!(
         pm.tl_dr.contains("still open at log position 1"),
         "{}",
@@ -980,7 +1013,14 @@ fn the_changes_say_how_each_is_linked_to_the_incident() {
     let fold = log.fold();
     let id = "auto-pw-prod-1";
     let events = timeline_events(&fold, &log, id);
-    let pm = Postmortem::build(id, fold.projections(), &events, fold.last_seq()).unwrap();
+    let pm = Postmortem::build(
+        id,
+        fold.projections(),
+        &events,
+        fold.last_seq(),
+        &Default::default(),
+    )
+    .unwrap();
     assert!(
         pm.impact.ended_at.is_some(),
         "closed before the last deploy"
@@ -1034,4 +1074,93 @@ fn the_changes_say_how_each_is_linked_to_the_incident() {
         .map(|c| c["link"].as_str().unwrap())
         .collect();
     assert_eq!(links, ["explicit", "resource", "explicit", "time"]);
+}
+
+/// ADR 0007: a maintenance window of the incident's cluster open while it was is named, with
+/// the incident's findings it covered; one that never overlapped it is not.
+#[test]
+fn maintenance_windows_open_during_the_incident_are_named_with_the_findings_they_covered() {
+    use tidemark_core::event::{
+        MaintenanceMatchers, MaintenanceSchedule, MaintenanceScheduled, MaintenanceSpan,
+    };
+    use tidemark_core::maintenance::WindowBook;
+    let day = seed_000_day();
+    let first = day.events[0].time;
+    let window = |id: &str, name: &str, from: i64, to: i64| Event {
+        id: EventId::from(id),
+        schema: 1,
+        time: first.plus_secs(30),
+        source: "change-calendar".into(),
+        cluster: day.events[0].cluster.clone(),
+        payload: Payload::MaintenanceScheduled(MaintenanceScheduled {
+            window: name.into(),
+            by: "alice".into(),
+            reason: "node pool upgrade".into(),
+            matchers: MaintenanceMatchers {
+                namespace: Some("dnd".into()),
+                ..MaintenanceMatchers::default()
+            },
+            schedule: MaintenanceSchedule::Once(MaintenanceSpan {
+                starts_at: first.plus_secs(from),
+                ends_at: first.plus_secs(to),
+            }),
+        }),
+    };
+    let mut log = Log {
+        events: day.events.clone(),
+        cycles: day.cycles,
+    };
+    // After the first sweep: open during the incident, and one a year later.
+    log.events
+        .insert(1, window("w-during", "node-pool-upgrade", 60, 1_800));
+    log.events.insert(
+        2,
+        window("w-later", "next-year", 366 * 86_400, 367 * 86_400),
+    );
+    let fold = log.fold();
+    let events = timeline_events(&fold, &log, INCIDENT);
+    let mut book = WindowBook::default();
+    for (seq, event) in (1..).zip(&log.events) {
+        book.apply(seq, event);
+    }
+    let books = std::collections::BTreeMap::from([(day.events[0].cluster.clone(), book)]);
+    let pm = Postmortem::build(
+        INCIDENT,
+        fold.projections(),
+        &events,
+        fold.last_seq(),
+        &books,
+    )
+    .unwrap();
+    assert_eq!(pm.maintenance.len(), 1, "{:?}", pm.maintenance);
+    let row = &pm.maintenance[0];
+    assert_eq!(row.window, "node-pool-upgrade");
+    assert_eq!(row.covers, "namespace=dnd");
+    assert_eq!(
+        row.open,
+        vec![(first.plus_secs(60), first.plus_secs(1_800))]
+    );
+    assert!(
+        row.covered_findings.iter().all(|k| k.contains("dnd")) && !row.covered_findings.is_empty(),
+        "{:?}",
+        row.covered_findings
+    );
+    let md = pm.to_markdown();
+    let maintenance = section(&md, "## Maintenance windows");
+    assert!(maintenance.contains("`node-pool-upgrade`"), "{maintenance}");
+    assert!(maintenance.contains("namespace=dnd"), "{maintenance}");
+    assert!(!maintenance.contains("next-year"), "{maintenance}");
+    // Without the books, the section says there was none.
+    let without = Postmortem::build(
+        INCIDENT,
+        fold.projections(),
+        &events,
+        fold.last_seq(),
+        &Default::default(),
+    )
+    .unwrap();
+    assert!(
+        section(&without.to_markdown(), "## Maintenance windows")
+            .contains("No maintenance window of the incident's clusters was open while it was.")
+    );
 }

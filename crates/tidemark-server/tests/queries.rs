@@ -793,3 +793,122 @@ async fn stale_alerts_are_judged_at_the_clusters_clock_or_now_and_never_resolved
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("stale for 19m 00s"), "{page}");
 }
+
+/// ADR 0007, maintenance windows: `GET /v1/maintenance` lists the windows open at the cluster's
+/// clock (or every one in effect, or those open at a past time, by time travel); a covered
+/// finding is marked `in_maintenance` and opens its incident only when the window ends, saying
+/// so; the lanes draw the window as a band; the postmortem names it; the page lists it.
+#[tokio::test]
+async fn maintenance_windows_are_listed_marked_banded_and_named_in_the_postmortem() {
+    let h = harness(AuthPolicy::Open);
+    let event = |id: &str, time: &str, kind: &str, data: Value| {
+        json!({"id": id, "schema": 1, "type": kind, "time": time, "source": "test",
+            "cluster": "maint", "data": data})
+        .to_string()
+    };
+    let cycle = |id: &str, time: &str, present: bool| {
+        let findings = if present {
+            json!([{"check_key": "pod:crashloop:db/postgres", "category": "pods",
+                "severity": "critical", "title": "postgres CrashLoopBackOff",
+                "resource": {"kind": "Pod", "namespace": "db", "name": "postgres-0"}}])
+        } else {
+            json!([])
+        };
+        event(
+            id,
+            time,
+            "cycle.completed",
+            json!({"cycle": id, "categories": ["pods"], "findings": findings}),
+        )
+    };
+    let events = [
+        event(
+            "w1",
+            "2026-03-02T02:00:00Z",
+            "maintenance.scheduled",
+            json!({"window": "db-upgrade", "by": "alice", "reason": "PostgreSQL 17",
+                "matchers": {"namespace": "db"},
+                "schedule": {"once": {"starts_at": "2026-03-02T02:00:00Z",
+                    "ends_at": "2026-03-02T03:00:00Z"}}}),
+        ),
+        event(
+            "w2",
+            "2026-03-02T02:00:00Z",
+            "maintenance.scheduled",
+            json!({"window": "weekend", "by": "bob", "reason": "patching",
+                "schedule": {"time_intervals": [{"weekdays": ["saturday"]}]}}),
+        ),
+        cycle("c1", "2026-03-02T02:14:00Z", true),
+        cycle("c2", "2026-03-02T02:30:00Z", true),
+        cycle("c3", "2026-03-02T03:05:00Z", true),
+    ]
+    .join("\n");
+    let (status, body) = h.call("POST", "/v1/events", events, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Now (03:05): the one-off window is over; the weekend one is in effect, closed (a monday).
+    let now = h.ok("/v1/maintenance").await;
+    assert_eq!(now["windows"], json!([]), "{now}");
+    let all = h.ok("/v1/maintenance?state=all").await;
+    assert_eq!(all["windows"][0]["window"], "weekend", "{all}");
+    assert_eq!(all["windows"][0]["open"], false);
+    assert_eq!(all["windows"][0]["next_open"], "2026-03-07T00:00:00Z");
+    assert_eq!(all["clusters"][0]["cluster"], "maint");
+    assert_eq!(all["clusters"][0]["suppresses_incidents"], true);
+    // Why was it quiet at 02:14? The window open then, and the finding marked then.
+    let then = h.ok("/v1/maintenance?at=2026-03-02T02:14:00Z").await;
+    assert_eq!(then["windows"][0]["window"], "db-upgrade", "{then}");
+    assert_eq!(then["windows"][0]["open_until"], "2026-03-02T03:00:00Z");
+    let finding_then = h
+        .ok("/v1/findings/maint/pod:crashloop:db%2Fpostgres?at=2026-03-02T02:30:00Z")
+        .await;
+    let mark = &finding_then["finding"]["in_maintenance"];
+    assert_eq!(mark["windows"], json!(["db-upgrade"]), "{finding_then}");
+    assert_eq!(mark["incident_deferred"], true);
+    // No incident while covered; one when the window ended, its timeline saying so.
+    let incidents_then = h.ok("/v1/incidents?at=2026-03-02T02:30:00Z").await;
+    assert_eq!(incidents_then["incidents"], json!([]), "{incidents_then}");
+    let incidents = h.ok("/v1/incidents").await;
+    let id = incidents["incidents"][0]["id"].as_str().unwrap().to_owned();
+    let timeline = h.ok(&format!("/v1/incidents/{id}/timeline")).await;
+    assert!(
+        timeline.to_string().contains("maintenance_ended"),
+        "{timeline}"
+    );
+
+    // The finding's lane draws the window where it was open.
+    let (status, page) = h
+        .call(
+            "GET",
+            "/findings/maint/pod:crashloop:db%2Fpostgres",
+            String::new(),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("class=\"maint\" data-window=\"db-upgrade\""),
+        "{page}"
+    );
+    // The postmortem names it (the incident opened at 03:05, after it: it overlapped none).
+    let (status, markdown) = h
+        .call(
+            "GET",
+            &format!("/v1/incidents/{id}/postmortem?format=md"),
+            String::new(),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(markdown.contains("## Maintenance windows"), "{markdown}");
+    // The page lists the windows in effect.
+    let (status, page) = h
+        .call("GET", "/maintenance?state=all", String::new(), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("data-window=\"weekend\""), "{page}");
+    let (status, _) = h
+        .call("GET", "/maintenance?state=sometimes", String::new(), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -18,9 +18,10 @@ pub use error::{
 pub use quarantine::QuarantineLimits;
 pub use store::{
     At, BackupInfo, ClusterTimelinePage, CompactReport, DiskFull, EVENTS_SCAN_BUDGET,
-    EmbeddedRetention, EventFilter, EventsPage, FindingTimelineWindow, Input, Outcome,
-    PastProjections, QuarantineEntry, QuarantineView, RebuildProgress, RebuildReport,
-    RetentionReport, Stats, Store, StoreConfig, TimelineAnchor, TimelineEntry,
+    EmbeddedRetention, EventFilter, EventsPage, FindingTimelineWindow, Input,
+    MAX_MAINTENANCE_EVENTS_READ, Outcome, PastProjections, QuarantineEntry, QuarantineView,
+    RebuildProgress, RebuildReport, RetentionReport, Stats, Store, StoreConfig, TimelineAnchor,
+    TimelineEntry,
 };
 pub use verify::{IntegrityCheck, VERIFY_MAX_LISTED, VerifyError, VerifyProblem, VerifyReport};
 

@@ -941,8 +941,8 @@ fn every_golden_snapshot_decodes_or_is_known_as_outdated() {
         assert_eq!(record.seq, events.len() as u64, "{name}");
         assert_eq!(
             matches!(record.projections, StoredProjections::WithHistory(_)),
-            format == 6 || format == 11 || format == SNAPSHOT_WITH_HISTORY_FORMAT,
-            "{name}: formats 6, 11 and 14 hold the history, the others do not"
+            format == 6 || format == 11 || format == 14 || format == SNAPSHOT_WITH_HISTORY_FORMAT,
+            "{name}: formats 6, 11, 14 and 17 hold the history, the others do not"
         );
         let projections = fold_live(&events);
         // Compared through a restore: a snapshot holds no derived indexes.
@@ -1434,4 +1434,66 @@ fn an_old_store_takes_new_records_beside_its_old_ones() {
         assert!(store.projection_snapshot() == fold(&all).snapshot());
         assert!(store.fold_log(|_, _| {}).unwrap().snapshot() == fold(&all).snapshot());
     }
+}
+
+/// The golden log with `maintenance.tail.ndjson` after it: maintenance settings, two windows
+/// (a recurrence and a one-off that covers a finding opened inside it), and a cancelled one.
+/// The golden log itself never changes; this tail pins the maintenance state that snapshot
+/// formats 16 to 18 (and cluster part format 4) hold, which a log without windows leaves empty.
+fn events_with_maintenance() -> Vec<Event> {
+    let mut events = expected_events();
+    let tail =
+        String::from_utf8(read_golden(&golden_dir().join("maintenance.tail.ndjson"))).unwrap();
+    events.extend(events_of(&tail));
+    events
+}
+
+/// The golden whole-live snapshot of [`events_with_maintenance`] (format 18 and later formats
+/// that keep its layout): what this build writes of a cluster's windows, marks and settings,
+/// byte for byte, and read back to the state it was written from.
+#[test]
+fn the_golden_snapshot_with_maintenance_windows_decodes_to_its_state() {
+    let events = events_with_maintenance();
+    let projections = fold_live(&events);
+    let seq = events.len() as u64;
+    let max_time = events.iter().map(|e| e.time).max();
+    let path = golden_dir().join(format!(
+        "records/maintenance-snapshot-v{SNAPSHOT_WHOLE_LIVE_FORMAT}.bin"
+    ));
+    write_new(
+        &path,
+        &codec::encode_snapshot_of(seq, max_time, &projections),
+    );
+    let bytes = read_golden(&path);
+    let record = codec::decode_snapshot(seq, &bytes).unwrap();
+    let StoredProjections::Live(live) = &record.projections else {
+        panic!("a live snapshot");
+    };
+    let pw_prod = live
+        .findings
+        .clusters
+        .iter()
+        .find(|c| c.cluster == "pw-prod")
+        .unwrap();
+    let maintenance = pw_prod.maintenance.as_ref().expect("pw-prod's windows");
+    let windows: Vec<&str> = maintenance
+        .windows
+        .iter()
+        .map(|w| w.data.window.as_str())
+        .collect();
+    assert_eq!(windows, ["weekly-patching", "dnd-upgrade"]);
+    assert!(!maintenance.suppresses_flaps && maintenance.suppresses_incidents);
+    assert_eq!(maintenance.marks.len(), 1, "{:?}", maintenance.marks);
+    assert_eq!(maintenance.marks[0].0, "pod:oom:dnd/dnd-worker");
+    assert!(maintenance.marks[0].1.incident_deferred);
+    let restored = restore_stored(
+        record.projections,
+        &fold(&events),
+        &incident_rows_of(&events, &(1..=seq).collect::<Vec<_>>()),
+    );
+    assert!(restored.snapshot() == projections.snapshot());
+    assert!(
+        codec::encode_snapshot_of(seq, max_time, &projections) == bytes,
+        "this build encodes the snapshot differently under the same format version"
+    );
 }

@@ -288,6 +288,9 @@ impl ClusterFindings {
             self.apply_alert_resolved(seq, at, alert, sink)
         };
         if let Some(index) = notified {
+            if self.findings[index as usize].is_active() {
+                self.note_maintenance(index, at, false);
+            }
             self.record_run(index, fired, seq, at, sink);
             self.watch_if_needed(index);
         }

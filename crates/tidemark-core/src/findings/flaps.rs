@@ -256,12 +256,13 @@ fn window_start(now: Timestamp, window_secs: u64) -> Timestamp {
 impl FlapState {
     /// The state a snapshot kept, with the auto-resolution times rebuilt from `occurrences`
     /// (those inside the flap window of `window_secs` ending at the cluster's `clock`, as the
-    /// live state keeps); and the ended episodes of `episodes` (every episode, oldest first),
-    /// for the history.
+    /// live state keeps, but for those a maintenance window held back: `suppressed`); and the
+    /// ended episodes of `episodes` (every episode, oldest first), for the history.
     pub(super) fn restore(
         status: FlapStatus,
         episodes: Vec<FlapEpisode>,
         occurrences: &[Occurrence],
+        suppressed: &[Timestamp],
         clock: Option<Timestamp>,
         window_secs: u64,
     ) -> (Self, Vec<(u64, FlapEpisode)>) {
@@ -274,6 +275,7 @@ impl FlapState {
             })
             .filter_map(|o| o.resolved_at)
             .filter(|&t| horizon.is_none_or(|h| t > h))
+            .filter(|t| suppressed.binary_search(t).is_err())
             .collect();
         auto_resolved_at.sort_unstable();
         let episode_count = episodes.len() as u64;
@@ -524,6 +526,11 @@ impl ClusterFindings {
         at: Timestamp,
         sink: &mut impl FoldOutput,
     ) {
+        // Inside a maintenance window that holds flaps back, a run is not recorded: the
+        // history resumes from the finding's last state outside it.
+        if self.flaps_suppressed(index) {
+            return;
+        }
         let start_tenths = self.settings.flap_start_percent * 10;
         let stop_tenths = self.settings.effective_flap_stop_percent() * 10;
         let run = self.current_run(&self.findings[index as usize]);
@@ -753,7 +760,12 @@ impl ClusterFindings {
             if closed == 0 {
                 continue;
             }
-            let older = sink.auto_resolutions_between(&finding.check_key, new_start, old_start);
+            let mut older = sink.auto_resolutions_between(&finding.check_key, new_start, old_start);
+            // Resolutions held back by a maintenance window stay uncounted.
+            if let Some(m) = self.maintenance.as_deref() {
+                let suppressed = m.suppressed_resolutions_of(&finding.check_key);
+                older.retain(|t| suppressed.binary_search(t).is_err());
+            }
             let flap = &mut self.findings[index as usize].flap;
             let previous_oldest = flap.auto_resolutions().first().copied();
             if older.is_empty() && previous_oldest.is_none_or(|t| t > old_start) {

@@ -832,6 +832,7 @@ mod tests {
             Default::default(),
             episodes.clone(),
             &[],
+            &[],
             None,
             86_400,
         );

@@ -59,14 +59,27 @@ impl FindingsProjection {
         cluster.clock = Some(at);
         // Every projection's state of a cluster changes only with that cluster's events.
         cluster.changed_since_snapshot = true;
+        cluster.maintenance_before_event(at);
         match &event.payload {
             Payload::CycleCompleted(cycle) => cluster.apply_cycle(seq, at, cycle, sink),
             Payload::FindingResolved(resolved) => cluster.apply_resolved(seq, at, resolved, sink),
             Payload::AlertFired(alert) => cluster.apply_alert(seq, at, alert, true, sink),
             Payload::AlertResolved(alert) => cluster.apply_alert(seq, at, alert, false, sink),
+            Payload::MaintenanceScheduled(data) => {
+                cluster.apply_maintenance_scheduled(seq, at, data)
+            }
+            Payload::MaintenanceCancelled(cancel) => cluster.apply_maintenance_cancelled(cancel),
             Payload::SettingsChanged(change) => {
                 let before = cluster.settings.clone();
                 cluster.settings.apply(change);
+                if change.maintenance_suppresses_incidents.is_some()
+                    || change.maintenance_suppresses_flaps.is_some()
+                {
+                    cluster
+                        .maintenance
+                        .get_or_insert_with(Default::default)
+                        .apply_settings(change);
+                }
                 let flap_rules_changed = before.flap_window_secs
                     != cluster.settings.flap_window_secs
                     || before.flap_threshold != cluster.settings.flap_threshold
@@ -85,6 +98,7 @@ impl FindingsProjection {
             cluster.check_count_flaps(seq, at, sink);
         }
         cluster.forget_old_auto_resolutions();
+        cluster.maintenance_after_event(at);
     }
 }
 
@@ -211,6 +225,7 @@ impl ClusterFindings {
         };
         finding.occurrence_count += 1;
         self.activate(index);
+        self.note_maintenance(index, at, true);
     }
 
     pub(super) fn activate(&mut self, index: u32) {
@@ -242,7 +257,7 @@ impl ClusterFindings {
             self.findings[moved as usize].active_slot = slot as u32;
         }
         self.watch_if_needed(index);
-        if kind.counts_towards_flapping() {
+        if kind.counts_towards_flapping() && self.resolution_counts(index, at) {
             self.note_auto_resolution(index, seq, at, sink);
         }
     }
@@ -325,6 +340,8 @@ impl ClusterFindings {
                     continue;
                 }
                 opened_now.push(index);
+            } else {
+                self.note_maintenance(index, at, false);
             }
             self.record_run(index, true, seq, at, sink);
         }

@@ -10,6 +10,8 @@
 //! - `lifecycle`: applying events: the cycle sweep, manual resolutions, settings.
 //! - `alerts`: alerts as findings (ADR 0007): their keys and lifecycle; `alert_queries` the
 //!   pages of alerts users read.
+//! - `maintenance`: maintenance windows: the windows in effect, the findings they cover, and
+//!   the incidents and flap counts they hold back.
 //! - [`flaps`]: both flap detectors, and the flap state of a finding (`flaps::FlapState`),
 //!   which only that module changes.
 //! - `churn`: churn per category and drift suspects, from a cycle's first absences.
@@ -38,6 +40,7 @@ pub mod flaps;
 mod history;
 mod lifecycle;
 mod live_snapshot;
+mod maintenance;
 mod projection_history;
 mod queries;
 mod snapshot;
@@ -54,6 +57,10 @@ pub use self::history::{
     Direction, FoldHistory, HistoryRange, HistoryReader, HistoryRecord, HistorySink, MemoryHistory,
 };
 pub use self::live_snapshot::{LiveClusterReader, LiveFindingSnapshot, LiveFindingsSnapshot};
+pub use self::maintenance::{
+    ClusterMaintenanceView, InMaintenance, MAINTENANCE_LOOKAHEAD_SECS, MaintenanceMark,
+    MaintenanceSnapshot, MaintenanceWindowView,
+};
 pub use self::projection_history::SharedHistoryReader;
 pub use self::queries::{HistoryWindow, LiveHistory};
 pub use self::snapshot::{CategorySnapshot, ClusterSnapshot, FindingSnapshot, FindingsSnapshot};
@@ -342,6 +349,9 @@ struct ClusterFindings {
     auto_resolution_expiry: BTreeSet<(Timestamp, u32)>,
     /// Check-key drift suspects, in log order.
     drifts: Vec<DriftRecord>,
+    /// Maintenance windows in effect and what they cover (`maintenance`); `None` until the
+    /// cluster sees a window or a maintenance setting. Boxed: most clusters never do.
+    maintenance: Option<Box<maintenance::ClusterMaintenance>>,
     /// Findings whose check key looked unstable when first seen (check-key hygiene).
     unstable_keys: Vec<u32>,
 }

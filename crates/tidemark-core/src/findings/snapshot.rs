@@ -19,6 +19,7 @@ use crate::timestamp::Timestamp;
 use super::churn::{ChurnRecord, DriftRecord};
 use super::flaps::{FlapEpisode, FlapState, FlapStatus};
 use super::history::{HistoryRange, HistoryReader};
+use super::maintenance::{ClusterMaintenance, MaintenanceSnapshot};
 use super::projection_history::ProjectionHistory;
 use super::{
     AlertFacts, ClusterFindings, Finding, FindingsProjection, MemoryHistory, NOT_ACTIVE, Occurrence,
@@ -58,6 +59,9 @@ pub struct ClusterSnapshot<'a, Findings = Vec<FindingSnapshot<'a>>> {
     /// Notifications of alerts applied: the runs of the state change detector for the
     /// cluster's alerts (snapshot format 10 on; 0 before).
     pub alert_runs: u64,
+    /// Maintenance windows in effect and what they cover (snapshot format 16 and cluster part
+    /// format 4 on; none before): `None` for a cluster that never saw one.
+    pub maintenance: Option<MaintenanceSnapshot>,
 }
 
 /// Serializable state of one category of one cluster.
@@ -275,6 +279,10 @@ impl ClusterFindings {
             drifts: T::take(self.drifts.as_slice()),
             findings,
             alert_runs: self.alert_runs,
+            maintenance: self
+                .maintenance
+                .as_deref()
+                .map(|m| m.snapshot(&self.findings)),
         }
     }
 
@@ -375,10 +383,15 @@ impl FindingsProjection {
         let mut projection = Self::restore_clusters(snapshot.clusters, |name, cluster, f| {
             let check_key: Box<str> = f.check_key.into_owned().into_boxed_str();
             let mut occurrences = f.occurrences.into_owned();
+            let suppressed = cluster
+                .maintenance
+                .as_deref()
+                .map_or(&[][..], |m| m.suppressed_resolutions_of(&check_key));
             let (flap, ended_episodes) = FlapState::restore(
                 f.flap,
                 f.flap_episodes.into_owned(),
                 &occurrences,
+                suppressed,
                 cluster.clock,
                 cluster.settings.flap_window_secs,
             );
@@ -458,6 +471,10 @@ impl ClusterFindings {
         cluster.clock = saved.clock;
         cluster.cycle_stamp = saved.cycles;
         cluster.alert_runs = saved.alert_runs;
+        cluster.maintenance = saved
+            .maintenance
+            .as_ref()
+            .map(|m| Box::new(ClusterMaintenance::restore(m)));
         cluster.drifts = saved.drifts.into_owned();
         for c in saved.categories {
             let id = cluster.intern_category(&c.name) as usize;
@@ -486,6 +503,9 @@ impl ClusterFindings {
             if let Some(index) = cluster.index_of(key) {
                 cluster.unstable_keys.push(index);
             }
+        }
+        if let Some(saved_maintenance) = &saved.maintenance {
+            cluster.restore_marks(saved_maintenance);
         }
         // A snapshot of an earlier version kept every auto-resolution of the last 30 days:
         // the live state keeps those inside the cluster's window.

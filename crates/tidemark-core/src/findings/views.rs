@@ -11,6 +11,7 @@ use crate::timestamp::Timestamp;
 use super::alerts::AlertStaleness;
 use super::flaps::{FlapEpisodeView, tenths_to_percent};
 use super::history::{Direction, HistoryRange, HistoryReader};
+use super::maintenance::InMaintenance;
 use super::{AlertFacts, ClusterFindings, DriftRecord, Finding, Occurrence, ResolutionKind};
 
 /// What a finding filter looks at.
@@ -110,6 +111,10 @@ pub struct FindingOverview {
     /// (the cluster's clock unless the reader asked for `now`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale: Option<AlertStaleness>,
+    /// The maintenance windows covering it at its cluster's clock (which, since when, and
+    /// whether an automatic incident waits for them to end); absent when none does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_maintenance: Option<InMaintenance>,
 }
 
 /// A finding with its whole history: the shape of `tidemark replay --json`, `tidemark findings
@@ -155,6 +160,9 @@ pub struct FindingView {
     /// A stale firing alert, judged at its cluster's clock; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale: Option<AlertStaleness>,
+    /// The maintenance windows covering it at its cluster's clock; absent when none does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_maintenance: Option<InMaintenance>,
     /// Every occurrence, oldest first.
     pub history: Vec<Occurrence>,
 }
@@ -380,6 +388,7 @@ impl ClusterFindings {
             state_change_percent: tenths_to_percent(self.state_change_tenths(finding)),
             alert: finding.alert.as_deref().cloned(),
             stale: self.staleness(finding, None),
+            in_maintenance: self.in_maintenance(finding),
         }
     }
 
@@ -416,6 +425,7 @@ impl ClusterFindings {
             state_change_percent,
             alert,
             stale,
+            in_maintenance,
         } = self.overview(cluster, finding);
         FindingView {
             cluster,
@@ -435,6 +445,7 @@ impl ClusterFindings {
             state_change_percent,
             alert,
             stale,
+            in_maintenance,
             history: occurrences,
         }
     }

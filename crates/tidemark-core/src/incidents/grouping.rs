@@ -16,13 +16,16 @@ impl IncidentProjection {
     /// the event does not matter), then each group, judged against the incidents as they were
     /// before the event, goes to the oldest open explicit incident one of whose findings is
     /// still failing next to it, else joins the oldest open automatic incident it may join,
-    /// else opens one.
+    /// else opens one. `released` (a part of `opened`) opened earlier, inside a maintenance
+    /// window that has ended: they are grouped as if they opened now.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn group(
         &mut self,
         seq: u64,
         at: Timestamp,
         cluster: &str,
         opened: &BTreeSet<&str>,
+        released: &BTreeSet<&str>,
         findings: &FindingsProjection,
         graph: &impl ResourceGraph,
     ) {
@@ -133,7 +136,13 @@ impl IncidentProjection {
                 self.add_finding(index, seq, at, cluster, check_key, findings, Some(graph));
                 let incident = &mut self.incidents[index];
                 incident.last_opened_at = at;
-                incident.touch(seq, at, "opened", Some(check_key));
+                // A finding a maintenance window held back joins when the window ends.
+                let what = if released.contains(check_key) {
+                    "maintenance_ended"
+                } else {
+                    "opened"
+                };
+                incident.touch(seq, at, what, Some(check_key));
             }
         }
     }

@@ -178,15 +178,34 @@ impl IncidentProjection {
         let mut resolved_in: BTreeSet<usize> = BTreeSet::new();
         // Findings that open outside any open incident are grouped together, whatever their
         // order in the event; the other changes touch the incidents their findings are in.
+        // A finding that opened inside a maintenance window waits for it to end
+        // (`maintenance_suppresses_incidents`); the findings whose window ended by this event
+        // are grouped now, as if they opened now.
+        let released: BTreeSet<&str> = findings
+            .maintenance_released(cluster)
+            .into_iter()
+            .filter(|key| self.open_incidents_of(cluster, key).is_empty())
+            .collect();
         let opened_outside: BTreeSet<&str> = changes
             .iter()
             .filter(|(key, change)| {
-                *change == FindingChange::Opened && self.open_incidents_of(cluster, key).is_empty()
+                *change == FindingChange::Opened
+                    && self.open_incidents_of(cluster, key).is_empty()
+                    && !findings.incident_deferred(cluster, key)
             })
             .map(|(key, _)| key.as_str())
+            .chain(released.iter().copied())
             .collect();
         if !opened_outside.is_empty() {
-            self.group(seq, at, cluster, &opened_outside, findings, graph);
+            self.group(
+                seq,
+                at,
+                cluster,
+                &opened_outside,
+                &released,
+                findings,
+                graph,
+            );
         }
         for (check_key, change) in changes {
             if *change == FindingChange::Opened && opened_outside.contains(check_key.as_str()) {

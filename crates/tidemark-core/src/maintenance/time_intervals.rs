@@ -1,4 +1,5 @@
-//! Alertmanager's `time_intervals`: the wire form, its validation, and a pure evaluator.
+//! Alertmanager's `time_intervals`: the validation and a pure evaluator of their wire form
+//! (`crate::event::TimeIntervalSpec`, part of the wire contract).
 //!
 //! A recurring maintenance window is written as Alertmanager users already write a
 //! `time_interval_spec` (Alertmanager's `timeinterval/timeinterval.go` and the `<time_interval>`
@@ -31,9 +32,6 @@ use std::fmt;
 
 use chrono::{DateTime, Datelike, Timelike};
 use chrono_tz::Tz;
-use schemars::JsonSchema;
-use serde::ser::SerializeStruct;
-use serde::{Deserialize, Serialize, Serializer};
 
 use crate::timestamp::Timestamp;
 
@@ -47,90 +45,8 @@ const MINUTES_PER_DAY: u16 = 24 * 60;
 // ---------------------------------------------------------------------------------------------
 // Wire form
 
-/// A recurring interval of time in Alertmanager's `time_interval_spec` form. Within a field one
-/// element must match, every field given must match, and an absent field matches everything.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct TimeIntervalSpec {
-    /// Times of day, in the location's civil time: each from `start_time` (inclusive) to
-    /// `end_time` (exclusive).
-    #[schemars(length(min = 1))]
-    pub times: Option<Vec<TimeRangeSpec>>,
-    /// Days of the week by name, any case (`"monday"`), or inclusive ranges of them
-    /// (`"monday:friday"`); weeks run from sunday to saturday.
-    #[schemars(length(min = 1))]
-    pub weekdays: Option<Vec<String>>,
-    /// Days of the month, 1 to 31, or -31 to -1 counting from the month's end (-1 is its last
-    /// day), or inclusive ranges of them (`"1:5"`, `"-3:-1"`, `"20:-1"`); a range past the end of
-    /// a shorter month stops at its last day.
-    #[schemars(length(min = 1))]
-    pub days_of_month: Option<Vec<String>>,
-    /// Months by name, any case (`"may"`), or number, 1 to 12 (`"12"`), or inclusive ranges of
-    /// them (`"january:march"`).
-    #[schemars(length(min = 1))]
-    pub months: Option<Vec<String>>,
-    /// Years (`"2026"`) or inclusive ranges of them (`"2020:2022"`).
-    #[schemars(length(min = 1))]
-    pub years: Option<Vec<String>>,
-    /// The IANA time zone every other field is read in (`"Europe/Berlin"`); UTC when absent.
-    /// `"Local"` is refused: it would depend on the machine.
-    pub location: Option<String>,
-}
-
-/// A range of times of day, `"HH:MM"`: the start inclusive, the end exclusive.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TimeRangeSpec {
-    /// The first minute inside, `"00:00"` to `"23:59"`.
-    #[schemars(regex(pattern = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"))]
-    pub start_time: String,
-    /// The first minute past the range, later than `start_time`; `"24:00"` is the end of the day.
-    #[schemars(regex(pattern = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"))]
-    pub end_time: String,
-}
-
-/// JSON (human-readable) leaves absent fields out, as Alertmanager users write them; the compact
-/// (postcard) form is positional and always writes every field (ADR 0002: no
-/// `skip_serializing_if` on stored types). Both read back through the derived `Deserialize`.
-impl Serialize for TimeIntervalSpec {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let human = serializer.is_human_readable();
-        let present = [
-            self.times.is_some(),
-            self.weekdays.is_some(),
-            self.days_of_month.is_some(),
-            self.months.is_some(),
-            self.years.is_some(),
-            self.location.is_some(),
-        ];
-        let len = if human {
-            present.iter().filter(|p| **p).count()
-        } else {
-            present.len()
-        };
-        let mut state = serializer.serialize_struct("TimeIntervalSpec", len)?;
-        put(&mut state, human, "times", &self.times)?;
-        put(&mut state, human, "weekdays", &self.weekdays)?;
-        put(&mut state, human, "days_of_month", &self.days_of_month)?;
-        put(&mut state, human, "months", &self.months)?;
-        put(&mut state, human, "years", &self.years)?;
-        put(&mut state, human, "location", &self.location)?;
-        state.end()
-    }
-}
-
-fn put<S: SerializeStruct, T: Serialize>(
-    state: &mut S,
-    human: bool,
-    name: &'static str,
-    value: &Option<T>,
-) -> Result<(), S::Error> {
-    if human && value.is_none() {
-        state.skip_field(name)
-    } else {
-        state.serialize_field(name, value)
-    }
-}
+// The wire form (`TimeIntervalSpec`, `TimeRangeSpec`) is the wire contract's: `crate::event`.
+pub use crate::event::{TimeIntervalSpec, TimeRangeSpec};
 
 // ---------------------------------------------------------------------------------------------
 // Errors

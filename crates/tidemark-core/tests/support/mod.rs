@@ -559,6 +559,8 @@ impl Fold for ReferenceFold {
                     flapping_state_change: f.flapping_state_change,
                     state_change_percent: f64::from(reference_state_change_tenths(&f.raw)) / 10.0,
                     alert: f.alert.clone(),
+                    // The reference folds logs without maintenance windows.
+                    in_maintenance: None,
                     // Stale: firing, and the cluster's clock is past the last notification by
                     // more than the setting.
                     stale: match (&f.alert, c.now) {

@@ -11,6 +11,7 @@ mod findings;
 mod flaps;
 mod health;
 mod incidents;
+mod maintenance;
 mod openapi;
 mod orphans;
 mod pages;
@@ -30,6 +31,7 @@ pub(crate) fn all() -> Vec<Route> {
         alerts::routes(),
         flaps::routes(),
         stuck::routes(),
+        maintenance::routes(),
         orphans::routes(),
         incidents::routes(),
         postmortem::routes(),

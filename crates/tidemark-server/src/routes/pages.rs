@@ -2,6 +2,8 @@
 //! `/orphans`):
 //! data from the store, HTML from `web`.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -9,13 +11,15 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tidemark_core::describe::one_line;
 use tidemark_core::incidents::Touch;
+use tidemark_core::maintenance::WindowBook;
 use tidemark_store::TimelineAnchor;
 
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::openapi::{DescribeOutput, OperationDoc, Route, Schemas};
 use crate::read::{
-    blocking, incident_timeline_positions, page_size, position_param, with_projections_and_events,
+    blocking, incident_timeline_positions, page_size, position_param, with_projections,
+    with_projections_and_events,
 };
 use crate::state::AppState;
 use crate::web::{self, FindingLane, TimelineLine};
@@ -40,6 +44,12 @@ pub(super) fn routes() -> Vec<Route> {
             "getAlertsPage",
             "Web: the alerts (firing by default)",
             alerts,
+        ),
+        Route::get(
+            "/maintenance",
+            "getMaintenancePage",
+            "Web: the maintenance windows (open ones by default)",
+            maintenance,
         ),
         Route::get(
             "/orphans",
@@ -189,6 +199,9 @@ async fn incident(
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<AtQuery>,
 ) -> Result<HtmlPage, ApiError> {
+    // The maintenance windows of the incident's clusters, read from their events up to the
+    // state shown (the lanes' bands).
+    let books = incident_maintenance_books(&state, params.at.as_deref(), &id).await?;
     with_projections_and_events(
         &state,
         params.at.as_deref(),
@@ -222,6 +235,16 @@ async fn incident(
                 .filter_map(|f| {
                     let finding = p.findings().view(&f.cluster, &f.check_key)?;
                     let window = p.findings().settings(&f.cluster).flap_window_secs;
+                    let maintenance = books
+                        .get(&f.cluster)
+                        .map(|book| {
+                            p.findings()
+                                .book_windows_of(&f.cluster, &f.check_key, book)
+                                .into_iter()
+                                .cloned()
+                                .collect()
+                        })
+                        .unwrap_or_default();
                     Some(FindingLane {
                         check_key: f.check_key.clone(),
                         severity: f.max_severity,
@@ -232,6 +255,7 @@ async fn incident(
                             .iter()
                             .map(|e| e.view(window))
                             .collect(),
+                        maintenance,
                     })
                 })
                 .collect();
@@ -290,6 +314,9 @@ async fn finding(
         let window = store
             .finding_timeline_window(&cluster, &check_key, anchor, up_to, limit)
             .map_err(|e| ApiError::query(&e))?;
+        let (book, _) = store
+            .maintenance_book(&cluster, Some(up_to))
+            .map_err(|e| ApiError::query(&e))?;
         // The stretch of the log the page covers: from its first entry (the start of the log
         // on the oldest page) to its last (the end on the newest).
         let (from, to) = (window.older.unwrap_or(0), window.newer.unwrap_or(u64::MAX));
@@ -305,10 +332,15 @@ async fn finding(
                     findings.overview(&cluster, &check_key)?,
                     findings.history_between(&cluster, &check_key, from, to, most)?,
                     findings.flap_episodes_between(&cluster, &check_key, from, to, most)?,
+                    findings
+                        .book_windows_of(&cluster, &check_key, &book)
+                        .into_iter()
+                        .cloned()
+                        .collect(),
                 ))
             })
             .map_err(|e| ApiError::query(&e))?;
-        let Some((finding, history, flaps)) = found else {
+        let Some((finding, history, flaps, maintenance)) = found else {
             return Ok(html(
                 StatusCode::NOT_FOUND,
                 web::not_found_page(&format!("finding {check_key} in {cluster}")),
@@ -342,9 +374,63 @@ async fn finding(
                 older: window.older,
                 newer: window.newer,
                 limit: params.limit,
+                maintenance,
             }),
         ))
     })
+    .await
+}
+
+/// `?state=` and `?at=` of the maintenance page.
+#[derive(Deserialize, Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct MaintenancePageQuery {
+    /// `open` (the default) or `all` (every window in effect).
+    #[schemars(regex(pattern = "^(open|all)$"))]
+    state: Option<String>,
+    /// A log position or an RFC 3339 time: the windows then (a time is also the time they are
+    /// judged open at).
+    #[schemars(regex(pattern = crate::read::AT_PATTERN))]
+    at: Option<String>,
+}
+
+/// `GET /maintenance`: the maintenance windows, open ones by default.
+async fn maintenance(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<MaintenancePageQuery>,
+) -> Result<HtmlPage, ApiError> {
+    let all = match params.state.as_deref() {
+        None | Some("open") => false,
+        Some("all") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`state`: expected open or all, found {other:?}"
+            )));
+        }
+    };
+    let reference = match params
+        .at
+        .as_deref()
+        .map(crate::read::parse_at)
+        .transpose()?
+    {
+        Some(tidemark_store::At::Time(time)) => Some(time),
+        _ => None,
+    };
+    with_projections_and_events(
+        &state,
+        params.at.as_deref(),
+        |_| Vec::new(),
+        move |p, _, seq| {
+            let (windows, more, clusters) =
+                p.findings()
+                    .maintenance_page(None, reference, !all, web::WINDOWS_SHOWN);
+            html(
+                StatusCode::OK,
+                web::maintenance_page(&windows, &clusters, more, all, seq),
+            )
+        },
+    )
     .await
 }
 
@@ -365,5 +451,49 @@ async fn orphans(
             })
         },
     )
+    .await
+}
+
+/// The maintenance books of incident `id`'s clusters (its own and its findings'), from their
+/// events up to the state `at` names (none when there is no such incident).
+pub(crate) async fn incident_maintenance_books(
+    state: &AppState,
+    at: Option<&str>,
+    id: &str,
+) -> Result<BTreeMap<String, WindowBook>, ApiError> {
+    let wanted = id.to_owned();
+    let (clusters, up_to) = with_projections(state, at, move |p| {
+        p.incidents()
+            .incident(&wanted)
+            .map(|i| {
+                std::iter::once(i.cluster.clone())
+                    .chain(i.findings.iter().map(|f| f.cluster.clone()))
+                    .collect::<BTreeSet<String>>()
+            })
+            .unwrap_or_default()
+    })
+    .await?;
+    maintenance_books(state, clusters, up_to).await
+}
+
+/// The maintenance books of `clusters` from their events up to position `up_to`
+/// (`Store::maintenance_book`): what the lanes draw as bands.
+pub(crate) async fn maintenance_books(
+    state: &AppState,
+    clusters: BTreeSet<String>,
+    up_to: u64,
+) -> Result<BTreeMap<String, WindowBook>, ApiError> {
+    let store = state.store.clone();
+    blocking(move || {
+        clusters
+            .into_iter()
+            .map(|cluster| {
+                let (book, _) = store
+                    .maintenance_book(&cluster, Some(up_to))
+                    .map_err(|e| ApiError::query(&e))?;
+                Ok((cluster, book))
+            })
+            .collect()
+    })
     .await
 }

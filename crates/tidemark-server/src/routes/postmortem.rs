@@ -66,12 +66,13 @@ async fn postmortem(
         .unwrap_or("md")
         .parse()
         .map_err(|e| ApiError::bad_request(format!("`format`: {e}")))?;
+    let books = super::pages::incident_maintenance_books(&state, params.at.as_deref(), &id).await?;
     let built = with_projections_and_events(
         &state,
         params.at.as_deref(),
         incident_timeline_positions(id.clone()),
         move |p, events, seq| {
-            Postmortem::build(&id, p, events, seq).map_err(|e| match e {
+            Postmortem::build(&id, p, events, seq, &books).map_err(|e| match e {
                 tidemark_export::BuildError::UnknownIncident { .. } => no_incident(&id, seq),
                 other => ApiError::internal(&other),
             })

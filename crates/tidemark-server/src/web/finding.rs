@@ -242,6 +242,7 @@ fn history_chart(page: &FindingPage, links: &KeyLinks<'_>) -> Option<Markup> {
         severity: finding.severity,
         history,
         flaps,
+        maintenance: page.maintenance.clone(),
     }];
     let annotations = page
         .timeline

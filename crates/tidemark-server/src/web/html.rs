@@ -146,6 +146,7 @@ pub(super) fn facts(items: &[(&str, Markup)]) -> Markup {
 pub(super) enum Section {
     Incidents,
     Alerts,
+    Maintenance,
     Orphans,
     None,
 }
@@ -182,6 +183,7 @@ pub(super) fn page(title: &str, page_class: &str, section: Section, body: Markup
                         @for (target, href, label) in [
                             (Section::Incidents, "/", "Incidents"),
                             (Section::Alerts, "/alerts", "Alerts"),
+                            (Section::Maintenance, "/maintenance", "Maintenance"),
                             (Section::Orphans, "/orphans", "Orphans"),
                         ] {
                             @let class = (target == section).then_some("active");

@@ -1,11 +1,13 @@
 //! The lanes chart: one lane per finding over a time window, inline SVG. Bars for active
 //! occurrences, markers where they opened and how they were resolved, hatched bands for flap
-//! episodes, vertical lines for deploys and the incident's open and close, a UTC time axis.
+//! episodes, pale bands where a maintenance window covering the finding was open, vertical lines
+//! for deploys and the incident's open and close, a UTC time axis.
 
 use maud::{Markup, html};
 use tidemark_core::Timestamp;
 use tidemark_core::findings::{Occurrence, ResolutionKind};
 use tidemark_core::flaps::{FlapDetector, FlapEpisodeView};
+use tidemark_core::maintenance::BookEntry;
 
 use super::html::{clock_part, date_part, dec1};
 use super::timeline::{KeyLinks, family};
@@ -376,6 +378,9 @@ fn lane_svg(chart: &Chart<'_>, scale: Scale, index: usize, lane: &FindingLane) -
             a href=(chart.links.href(key)) {
                 text class="lane-label" x="12" y=(dec1(y + 4.0)) { (truncate(key, LABEL_CHARS)) }
             } "\n"
+            @for entry in &lane.maintenance {
+                (maintenance_bands(chart, scale, top, entry))
+            }
             @for episode in &lane.flaps {
                 (flap_band(chart, scale, top, episode))
             }
@@ -407,6 +412,35 @@ fn flap_band(chart: &Chart<'_>, scale: Scale, top: f64, episode: &FlapEpisodeVie
                 (clock_part(episode.started_at)) ": " (episode.started_because) "; " (until)
             }
         } "\n"
+    }
+}
+
+/// The intervals in which a maintenance window covering the lane was open over the chart's
+/// span (and in effect: from its scheduling to its end), as bands behind the occurrences.
+fn maintenance_intervals(chart: &Chart<'_>, entry: &BookEntry) -> Vec<(Timestamp, Timestamp)> {
+    let from = Timestamp::from_unix_nanos(chart.start).max(entry.scheduled_event_time);
+    let to = entry
+        .ended
+        .as_ref()
+        .map_or(Timestamp::from_unix_nanos(chart.end), |(_, at, _)| {
+            Timestamp::from_unix_nanos(chart.end).min(*at)
+        });
+    entry.window.open_intervals(from, to)
+}
+
+fn maintenance_bands(chart: &Chart<'_>, scale: Scale, top: f64, entry: &BookEntry) -> Markup {
+    let data = entry.window.data();
+    html! {
+        @for (from, to) in maintenance_intervals(chart, entry) {
+            @let (x0, x1) = (scale.x(from.unix_nanos()), scale.x(to.unix_nanos()));
+            rect class="maint" data-window=(data.window) x=(dec1(x0)) y=(dec1(top + 1.0))
+                width=(dec1((x1 - x0).max(2.0))) height=(dec1(LANE_HEIGHT - 2.0)) {
+                title {
+                    "maintenance window " (data.window) " (" (data.by) ": " (data.reason) "), "
+                    (clock_part(from)) " to " (clock_part(to))
+                }
+            } "\n"
+        }
     }
 }
 
@@ -510,6 +544,19 @@ fn legend(chart: &Chart<'_>) -> Markup {
                             stroke-width="2" {}
                     }
                     "flapping"
+                }
+            }
+            @if chart
+                .lanes
+                .iter()
+                .flat_map(|l| &l.maintenance)
+                .any(|entry| !maintenance_intervals(chart, entry).is_empty())
+            {
+                span {
+                    svg width="26" height="12" {
+                        rect class="maint" x="1" y="1" width="24" height="10" {}
+                    }
+                    "maintenance window"
                 }
             }
             @if has(&["deploy", "rollback", "config"]) {

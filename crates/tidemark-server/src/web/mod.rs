@@ -4,7 +4,7 @@
 //!
 //! Every page is a `maud` template, so every piece of data is escaped by construction (see
 //! [`html`]); path parts go through `html::encode_segment`. The same input gives the same bytes.
-//! One file per page (`incidents`, `incident`, `finding`, `alerts`, `orphans`), and the parts they share:
+//! One file per page (`incidents`, `incident`, `finding`, `alerts`, `maintenance`, `orphans`), and the parts they share:
 //! `html` (the shell and small parts), `timeline` (the table), `lanes` (the chart), `graph`.
 
 mod alerts;
@@ -14,6 +14,7 @@ mod html;
 mod incident;
 mod incidents;
 mod lanes;
+mod maintenance;
 mod orphans;
 mod timeline;
 
@@ -23,6 +24,7 @@ mod tests;
 use tidemark_core::findings::{FindingOverview, HistoryWindow, Occurrence};
 use tidemark_core::flaps::FlapEpisodeView;
 use tidemark_core::incidents::{IncidentKind, IncidentState, Touch};
+use tidemark_core::maintenance::BookEntry;
 use tidemark_core::{EventType, Severity, Timestamp};
 
 pub use alerts::{ALERTS_SHOWN, UNHELD_SHOWN, alerts_page};
@@ -30,6 +32,7 @@ pub use finding::finding_page;
 pub use html::not_found_page;
 pub use incident::incident_page;
 pub use incidents::incidents_page;
+pub use maintenance::{WINDOWS_SHOWN, maintenance_page};
 pub use orphans::{ORPHANS_SHOWN, orphans_page};
 
 /// One event of a timeline as the pages show it.
@@ -65,6 +68,8 @@ pub struct FindingPage {
     pub newer: Option<u64>,
     /// The page size asked for, kept in the links (`None`: the default).
     pub limit: Option<usize>,
+    /// The maintenance windows of its cluster that cover it (the lane's bands).
+    pub maintenance: Vec<BookEntry>,
 }
 
 /// One finding's lane on the incident chart.
@@ -78,6 +83,9 @@ pub struct FindingLane {
     pub history: Vec<Occurrence>,
     /// Its flap episodes, oldest first.
     pub flaps: Vec<FlapEpisodeView>,
+    /// The maintenance windows whose matchers cover it, whenever they were in effect: drawn as
+    /// bands where they were open over the chart's span.
+    pub maintenance: Vec<BookEntry>,
 }
 
 fn incident_state_word(state: IncidentState) -> &'static str {

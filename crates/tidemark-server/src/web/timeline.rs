@@ -62,6 +62,8 @@ pub(super) fn family(line: &TimelineLine) -> (&'static str, &'static str) {
         EventType::IncidentOpened => ("incident", "incident opened"),
         EventType::IncidentUpdated => ("incident", "incident updated"),
         EventType::IncidentClosed => ("incident", "incident closed"),
+        EventType::MaintenanceScheduled => ("maintenance", "maintenance"),
+        EventType::MaintenanceCancelled => ("maintenance", "maintenance cancelled"),
     }
 }
 
@@ -124,6 +126,8 @@ fn touch_words(change: &str) -> (String, &'static str) {
     let known = match change {
         "opened" => Some(("opened", "bad")),
         "joined" => Some(("joined", "bad")),
+        // Opened inside a maintenance window; offered to incidents when it ended (ADR 0007).
+        "maintenance_ended" => Some(("joined after its maintenance window", "bad")),
         "severity_changed" => Some(("severity changed", "bad")),
         "resolved_auto" => Some(("auto-resolved", "good")),
         "resolved_manual" => Some(("resolved by hand", "good")),

@@ -16,15 +16,18 @@ use tidemark_core::{ClusterPart, LiveProjectionsSnapshot, Projections, Timestamp
 
 use super::{
     CodecError, SNAPSHOT_FORMAT, SNAPSHOT_PER_CLUSTER_FORMAT_8, SNAPSHOT_PER_CLUSTER_FORMAT_9,
-    SNAPSHOT_PER_CLUSTER_FORMAT_10, SnapshotRecord, StoredProjections, decode_body,
-    is_read_with_parts, seal_sized, unseal, unseal_with_key,
+    SNAPSHOT_PER_CLUSTER_FORMAT_10, SNAPSHOT_PER_CLUSTER_FORMAT_13, SnapshotRecord,
+    StoredProjections, decode_body, is_read_with_parts, seal_sized, unseal, unseal_with_key,
 };
 
 /// Format version of a cluster's part of a per-cluster snapshot. Format 2 (store layout 6):
 /// a finding may be an alert, with its facts; format 1 (before) is still read, its findings
 /// no alerts (`legacy`). Format 3: the cluster's settings gain `alert_stale_after_secs`;
-/// format 2 is still read, with the default (`legacy`).
-pub const CLUSTER_PART_FORMAT: u8 = 3;
+/// format 2 is still read, with the default (`legacy`). Format 4: the cluster gains
+/// `maintenance` (its windows); format 3 is still read, with none (`legacy`).
+pub const CLUSTER_PART_FORMAT: u8 = 4;
+/// The part format before maintenance windows (read, never written).
+pub const CLUSTER_PART_FORMAT_3: u8 = 3;
 /// The part format before `alert_stale_after_secs` (read, never written).
 pub const CLUSTER_PART_FORMAT_2: u8 = 2;
 /// The part format before alerts were findings (read, never written).
@@ -89,6 +92,9 @@ pub fn decode_cluster_part(
                 &cluster_part_key_bytes(cluster, seq),
                 bytes,
             )?)?,
+            Some(&CLUSTER_PART_FORMAT_3) => super::legacy::decode_cluster_part_v3(
+                unseal_with_key(&cluster_part_key_bytes(cluster, seq), bytes)?,
+            )?,
             Some(&CLUSTER_PART_FORMAT_2) => super::legacy::decode_cluster_part_v2(
                 unseal_with_key(&cluster_part_key_bytes(cluster, seq), bytes)?,
             )?,
@@ -116,9 +122,12 @@ pub fn decode_cluster_part(
 pub fn check_cluster_part(cluster: &str, seq: u64, bytes: &[u8]) -> Result<(), CodecError> {
     match bytes.first() {
         None => Err(CodecError::Empty),
-        Some(&(CLUSTER_PART_FORMAT | CLUSTER_PART_FORMAT_2 | CLUSTER_PART_FORMAT_1)) => {
-            unseal_with_key(&cluster_part_key_bytes(cluster, seq), bytes).map(drop)
-        }
+        Some(
+            &(CLUSTER_PART_FORMAT
+            | CLUSTER_PART_FORMAT_3
+            | CLUSTER_PART_FORMAT_2
+            | CLUSTER_PART_FORMAT_1),
+        ) => unseal_with_key(&cluster_part_key_bytes(cluster, seq), bytes).map(drop),
         Some(&found) => Err(CodecError::UnknownFormat {
             found,
             expected: CLUSTER_PART_FORMAT,
@@ -160,7 +169,10 @@ pub fn decode_manifest(
     let mut record: SnapshotRecord<SnapshotManifest> = match bytes.first() {
         // Formats 10 and 13 are format 9's layout (their parts are of other formats).
         Some(
-            &(SNAPSHOT_FORMAT | SNAPSHOT_PER_CLUSTER_FORMAT_10 | SNAPSHOT_PER_CLUSTER_FORMAT_9),
+            &(SNAPSHOT_FORMAT
+            | SNAPSHOT_PER_CLUSTER_FORMAT_13
+            | SNAPSHOT_PER_CLUSTER_FORMAT_10
+            | SNAPSHOT_PER_CLUSTER_FORMAT_9),
         ) => decode_body(unseal(seq, bytes)?)?,
         Some(&SNAPSHOT_PER_CLUSTER_FORMAT_8) => {
             let old: SnapshotRecord<ManifestV8> = decode_body(unseal(seq, bytes)?)?;

@@ -12,6 +12,10 @@
 //!   `alert_runs` (their last fields): they are read with none and 0.
 //! - Snapshot formats 6 to 12 and cluster part formats 1 and 2: a cluster's settings had no
 //!   `alert_stale_after_secs` (their last field): read with the default.
+//! - Log format 5: `settings.changed` had no `maintenance_suppresses_incidents` and
+//!   `maintenance_suppresses_flaps` (its last fields), and no log held a maintenance event.
+//! - Snapshot formats 6 to 15 and cluster part formats 1 to 3: a cluster had no `maintenance`
+//!   (its last field): read with none (no window was ever scheduled).
 
 use std::borrow::Cow;
 
@@ -218,6 +222,8 @@ impl From<SettingsV3> for SettingsChanged {
             long_lived_secs: p.long_lived_secs,
             span_retention_secs: None,
             alert_stale_after_secs: None,
+            maintenance_suppresses_incidents: None,
+            maintenance_suppresses_flaps: None,
         }
     }
 }
@@ -240,12 +246,58 @@ impl From<SettingsV4> for SettingsChanged {
             long_lived_secs: p.long_lived_secs,
             span_retention_secs: p.span_retention_secs,
             alert_stale_after_secs: None,
+            maintenance_suppresses_incidents: None,
+            maintenance_suppresses_flaps: None,
         }
     }
 }
 
-/// The payload of log formats 2 to 4 (`Settings`: their `settings.changed`): variant order as
-/// in [`Payload`].
+/// `settings.changed` of log format 5: every field but the two `maintenance_` ones.
+#[derive(Deserialize)]
+struct SettingsV5 {
+    clean_cycles_to_resolve: Option<u32>,
+    enabled_categories: Option<Option<Vec<String>>>,
+    flap_window_secs: Option<u64>,
+    flap_threshold: Option<u32>,
+    notification_min_severity: Option<Severity>,
+    flap_start_percent: Option<u32>,
+    flap_stop_percent: Option<u32>,
+    unreachable_after_cycles: Option<u32>,
+    orphan_confirm_scans: Option<u32>,
+    orphan_consumer_kinds: Option<Vec<String>>,
+    span_grace_secs: Option<u64>,
+    incident_window_secs: Option<u64>,
+    long_lived_secs: Option<u64>,
+    span_retention_secs: Option<u64>,
+    alert_stale_after_secs: Option<u64>,
+}
+
+impl From<SettingsV5> for SettingsChanged {
+    fn from(p: SettingsV5) -> Self {
+        Self {
+            clean_cycles_to_resolve: p.clean_cycles_to_resolve,
+            enabled_categories: p.enabled_categories,
+            flap_window_secs: p.flap_window_secs,
+            flap_threshold: p.flap_threshold,
+            notification_min_severity: p.notification_min_severity,
+            flap_start_percent: p.flap_start_percent,
+            flap_stop_percent: p.flap_stop_percent,
+            unreachable_after_cycles: p.unreachable_after_cycles,
+            orphan_confirm_scans: p.orphan_confirm_scans,
+            orphan_consumer_kinds: p.orphan_consumer_kinds,
+            span_grace_secs: p.span_grace_secs,
+            incident_window_secs: p.incident_window_secs,
+            long_lived_secs: p.long_lived_secs,
+            span_retention_secs: p.span_retention_secs,
+            alert_stale_after_secs: p.alert_stale_after_secs,
+            maintenance_suppresses_incidents: None,
+            maintenance_suppresses_flaps: None,
+        }
+    }
+}
+
+/// The payload of log formats 2 to 5 (`Settings`: their `settings.changed`): variant order as
+/// in [`Payload`], whose maintenance variants came after.
 #[derive(Deserialize)]
 enum PayloadV3<Settings> {
     CycleCompleted(CycleCompleted),
@@ -309,7 +361,12 @@ pub fn decode_event_v4(body: &[u8]) -> Result<StoredEvent, CodecError> {
     decode_event_with::<SettingsV4>(body)
 }
 
-/// Decodes a record of log formats 2 to 4, whose `settings.changed` is `Settings`.
+/// Decodes the postcard body of a format-5 record (after its envelope).
+pub fn decode_event_v5(body: &[u8]) -> Result<StoredEvent, CodecError> {
+    decode_event_with::<SettingsV5>(body)
+}
+
+/// Decodes a record of log formats 2 to 5, whose `settings.changed` is `Settings`.
 fn decode_event_with<Settings>(body: &[u8]) -> Result<StoredEvent, CodecError>
 where
     Settings: Into<SettingsChanged> + serde::de::DeserializeOwned,
@@ -474,6 +531,7 @@ pub fn decode_snapshot_v5(body: &[u8]) -> Result<SnapshotRecord, CodecError> {
                 drifts: Cow::Owned(c.drifts),
                 findings: c.findings.into_iter().map(Into::into).collect(),
                 alert_runs: 0,
+                maintenance: None,
             })
             .collect(),
     };
@@ -620,6 +678,7 @@ fn cluster_of<Old: Into<New>, New>(
         drifts: c.drifts,
         findings: c.findings.into_iter().map(Into::into).collect(),
         alert_runs: 0,
+        maintenance: None,
     }
 }
 
@@ -650,8 +709,88 @@ impl<Finding> From<ClusterSnapshotV12<Finding>> for ClusterSnapshot<'static, Vec
             drifts: c.drifts,
             findings: c.findings,
             alert_runs: c.alert_runs,
+            maintenance: None,
         }
     }
+}
+
+/// [`ClusterSnapshot`] of snapshot formats 13 to 15 and cluster part format 3: no
+/// `maintenance` (no window was ever scheduled).
+#[derive(Deserialize)]
+struct ClusterSnapshotV15<Finding> {
+    cluster: Cow<'static, str>,
+    settings: Cow<'static, ClusterSettings>,
+    clock: Option<Timestamp>,
+    cycles: u64,
+    unstable_keys: Vec<Cow<'static, str>>,
+    categories: Vec<CategorySnapshot<'static>>,
+    drifts: Cow<'static, [DriftRecord]>,
+    findings: Vec<Finding>,
+    alert_runs: u64,
+}
+
+impl<Finding> From<ClusterSnapshotV15<Finding>> for ClusterSnapshot<'static, Vec<Finding>> {
+    fn from(c: ClusterSnapshotV15<Finding>) -> Self {
+        ClusterSnapshot {
+            cluster: c.cluster,
+            settings: c.settings,
+            clock: c.clock,
+            cycles: c.cycles,
+            unstable_keys: c.unstable_keys,
+            categories: c.categories,
+            drifts: c.drifts,
+            findings: c.findings,
+            alert_runs: c.alert_runs,
+            maintenance: None,
+        }
+    }
+}
+
+/// A snapshot record of formats 14 and 15 in today's layout.
+fn record_of_v15<Finding>(
+    old: RecordOf<ClusterSnapshotV15<Finding>>,
+) -> RecordOf<ClusterSnapshot<'static, Vec<Finding>>> {
+    let p = old.projections;
+    SnapshotRecord {
+        seq: old.seq,
+        max_time: old.max_time,
+        projections: ProjectionsSnapshot {
+            findings: FindingsSnapshot {
+                clusters: p.findings.clusters.into_iter().map(Into::into).collect(),
+            },
+            orphans: p.orphans,
+            incidents: p.incidents,
+        },
+    }
+}
+
+/// Decodes the postcard body of a snapshot of format 14 (after its envelope) into today's
+/// layout (format 17): no maintenance.
+pub fn decode_snapshot_v14(body: &[u8]) -> Result<SnapshotRecord, CodecError> {
+    Ok(record_of_v15::<FindingSnapshot<'static>>(
+        super::decode_body(body)?,
+    ))
+}
+
+/// Decodes the postcard body of a snapshot of format 15 (after its envelope) into today's
+/// layout (format 18): no maintenance.
+pub fn decode_snapshot_v15(
+    body: &[u8],
+) -> Result<SnapshotRecord<LiveProjectionsSnapshot>, CodecError> {
+    Ok(record_of_v15::<LiveFindingSnapshot<'static>>(
+        super::decode_body(body)?,
+    ))
+}
+
+/// Decodes the postcard body of a cluster part of format 3 (after its envelope) into today's
+/// layout (format 4): no maintenance.
+pub fn decode_cluster_part_v3(body: &[u8]) -> Result<ClusterPart, CodecError> {
+    let old: ClusterPart<ClusterSnapshotV15<LiveFindingSnapshot<'static>>> =
+        super::decode_body(body)?;
+    Ok(ClusterPart {
+        findings: old.findings.into(),
+        orphans: old.orphans,
+    })
 }
 
 /// A snapshot record of formats 11 and 12 in today's layout.
@@ -673,7 +812,7 @@ fn record_of_v12<Finding>(
 }
 
 /// Decodes the postcard body of a snapshot of format 11 (after its envelope) into today's
-/// layout (format 14): the default `alert_stale_after_secs`.
+/// layout (format 17): the default `alert_stale_after_secs`.
 pub fn decode_snapshot_v11(body: &[u8]) -> Result<SnapshotRecord, CodecError> {
     Ok(record_of_v12::<FindingSnapshot<'static>>(
         super::decode_body(body)?,
@@ -681,7 +820,7 @@ pub fn decode_snapshot_v11(body: &[u8]) -> Result<SnapshotRecord, CodecError> {
 }
 
 /// Decodes the postcard body of a snapshot of format 12 (after its envelope) into today's
-/// layout (format 15): the default `alert_stale_after_secs`.
+/// layout (format 18): the default `alert_stale_after_secs`.
 pub fn decode_snapshot_v12(
     body: &[u8],
 ) -> Result<SnapshotRecord<LiveProjectionsSnapshot>, CodecError> {
@@ -691,7 +830,7 @@ pub fn decode_snapshot_v12(
 }
 
 /// Decodes the postcard body of a cluster part of format 2 (after its envelope) into today's
-/// layout (format 3): the default `alert_stale_after_secs`.
+/// layout (format 4): the default `alert_stale_after_secs`.
 pub fn decode_cluster_part_v2(body: &[u8]) -> Result<ClusterPart, CodecError> {
     let old: ClusterPart<ClusterSnapshotV12<LiveFindingSnapshot<'static>>> =
         super::decode_body(body)?;

@@ -25,7 +25,13 @@ use tidemark_core::{Event, LiveProjectionsSnapshot, Projections, ProjectionsSnap
 /// their own layout, [`legacy`]).
 /// Format 5: `settings.changed` gains `alert_stale_after_secs` (format 4 is read through its
 /// own layout, [`legacy`]).
-pub const EVENT_FORMAT: u8 = 5;
+/// Format 7: `settings.changed` gains `maintenance_suppresses_incidents` and
+/// `maintenance_suppresses_flaps`, and the maintenance events exist (format 5 is read through its
+/// own layout, [`legacy`]). There is no format 6: its version byte is one flipped bit from
+/// format 2's, which has no checksum, so a damaged byte could make a record readable as data.
+pub const EVENT_FORMAT: u8 = 7;
+/// The log format before maintenance windows (read, never written).
+pub const EVENT_FORMAT_5: u8 = 5;
 /// The log format before `alert_stale_after_secs` (read, never written).
 pub const EVENT_FORMAT_4: u8 = 4;
 /// The log format with the checksummed envelope before `span_retention_secs` (read, never
@@ -67,7 +73,14 @@ pub const EVENT_FORMAT_2: u8 = 2;
 /// (their last field). Format 13 is the manifest of format 10 whose parts are of part format
 /// 3; format 14 is format 11 and format 15 format 12 with the new settings. Formats 10 to 12
 /// (and part format 2) are still read, with the default ([`legacy`]): the rules are the same.
-pub const SNAPSHOT_FORMAT: u8 = 13;
+/// Formats 16 to 18 (ADR 0007, maintenance windows): a cluster gains `maintenance` (the windows
+/// in effect, the marks of covered findings, the resolutions held back from flap counting; its
+/// last field). Format 16 is the manifest of format 13 whose parts are of part format 4;
+/// format 17 is format 14 and format 18 format 15 with it. Formats 13 to 15 (and part format 3)
+/// are still read, with none: no log written before held a window.
+pub const SNAPSHOT_FORMAT: u8 = 16;
+/// The per-cluster snapshot before maintenance windows (format 13): read with its parts.
+pub const SNAPSHOT_PER_CLUSTER_FORMAT_13: u8 = 13;
 /// The per-cluster snapshot before `alert_stale_after_secs` (format 10): read with its parts.
 pub const SNAPSHOT_PER_CLUSTER_FORMAT_10: u8 = 10;
 /// The per-cluster snapshot of store layouts 4 and 5 (format 9): read with its parts.
@@ -75,7 +88,7 @@ pub const SNAPSHOT_PER_CLUSTER_FORMAT_9: u8 = 9;
 /// The per-cluster snapshot before the incidents' numbers (format 8): read with its parts.
 pub const SNAPSHOT_PER_CLUSTER_FORMAT_8: u8 = 8;
 
-/// Whether the snapshot `bytes` is per cluster (format 8, 9, 10 or 13): read with its parts
+/// Whether the snapshot `bytes` is per cluster (format 8, 9, 10, 13 or 16): read with its parts
 /// ([`cluster_parts`]), never alone.
 pub fn is_read_with_parts(bytes: &[u8]) -> bool {
     matches!(
@@ -84,15 +97,20 @@ pub fn is_read_with_parts(bytes: &[u8]) -> bool {
             &(SNAPSHOT_PER_CLUSTER_FORMAT_8
                 | SNAPSHOT_PER_CLUSTER_FORMAT_9
                 | SNAPSHOT_PER_CLUSTER_FORMAT_10
+                | SNAPSHOT_PER_CLUSTER_FORMAT_13
                 | SNAPSHOT_FORMAT)
         )
     )
 }
-/// The live snapshot in one value (format 15): read, and written by [`encode_snapshot_of`].
-pub const SNAPSHOT_WHOLE_LIVE_FORMAT: u8 = 15;
-/// The snapshot format holding the findings' history (14: layout-1 stores, and projections
+/// The live snapshot in one value (format 18): read, and written by [`encode_snapshot_of`].
+pub const SNAPSHOT_WHOLE_LIVE_FORMAT: u8 = 18;
+/// The snapshot format holding the findings' history (17: layout-1 stores, and projections
 /// whose history is in memory).
-pub const SNAPSHOT_WITH_HISTORY_FORMAT: u8 = 14;
+pub const SNAPSHOT_WITH_HISTORY_FORMAT: u8 = 17;
+/// The live snapshot in one value before maintenance windows (read, never written).
+pub const SNAPSHOT_WHOLE_LIVE_FORMAT_15: u8 = 15;
+/// The snapshot holding the history before maintenance windows (read, never written).
+pub const SNAPSHOT_WITH_HISTORY_FORMAT_14: u8 = 14;
 /// The live snapshot in one value before `alert_stale_after_secs` (read, never written).
 pub const SNAPSHOT_WHOLE_LIVE_FORMAT_12: u8 = 12;
 /// The snapshot holding the history before `alert_stale_after_secs` (read, never written).
@@ -259,6 +277,7 @@ pub fn decode_event(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CodecError> {
     match bytes.first() {
         None => Err(CodecError::Empty),
         Some(&EVENT_FORMAT) => decode_body(unseal(seq, bytes)?),
+        Some(&EVENT_FORMAT_5) => legacy::decode_event_v5(unseal(seq, bytes)?),
         Some(&EVENT_FORMAT_4) => legacy::decode_event_v4(unseal(seq, bytes)?),
         Some(&EVENT_FORMAT_3) => legacy::decode_event_v3(unseal(seq, bytes)?),
         Some(&EVENT_FORMAT_2) => legacy::decode_event_v3(&bytes[1..]),
@@ -452,6 +471,8 @@ pub fn decode_snapshot(
             | SNAPSHOT_WHOLE_LIVE_FORMAT_7
             | SNAPSHOT_WITH_HISTORY_FORMAT_11
             | SNAPSHOT_WHOLE_LIVE_FORMAT_12
+            | SNAPSHOT_WITH_HISTORY_FORMAT_14
+            | SNAPSHOT_WHOLE_LIVE_FORMAT_15
             | SNAPSHOT_WITH_HISTORY_FORMAT
             | SNAPSHOT_WHOLE_LIVE_FORMAT),
         ) => decode_snapshot_of_any_format(seq, bytes),
@@ -486,6 +507,12 @@ pub fn decode_snapshot_of_any_format(
         Some(_) if is_read_with_parts(bytes) => return Err(CodecError::ReadWithParts),
         Some(&SNAPSHOT_WHOLE_LIVE_FORMAT) => live(decode_body(unseal(seq, bytes)?)?),
         Some(&SNAPSHOT_WITH_HISTORY_FORMAT) => with_history(decode_body(unseal(seq, bytes)?)?),
+        Some(&SNAPSHOT_WHOLE_LIVE_FORMAT_15) => {
+            live(legacy::decode_snapshot_v15(unseal(seq, bytes)?)?)
+        }
+        Some(&SNAPSHOT_WITH_HISTORY_FORMAT_14) => {
+            with_history(legacy::decode_snapshot_v14(unseal(seq, bytes)?)?)
+        }
         Some(&SNAPSHOT_WHOLE_LIVE_FORMAT_12) => {
             live(legacy::decode_snapshot_v12(unseal(seq, bytes)?)?)
         }
@@ -633,7 +660,7 @@ mod tests {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/fixtures/v1");
         for (file, added_bytes) in [
-            ("settings.changed.json", 10),
+            ("settings.changed.json", 12),
             ("change.deployed.json", 2),
             ("note.added.json", 1),
             ("cycle.completed.json", 0),
@@ -652,11 +679,12 @@ mod tests {
         }
     }
 
-    /// Formats 2 to 4 differ only in `settings.changed`'s last fields: format 4 lacks
-    /// `alert_stale_after_secs`, formats 2 and 3 `span_retention_secs` too. Drop them and the
-    /// bytes are what those builds wrote (format 2: without the checksum).
+    /// Formats 2 to 5 differ only in `settings.changed`'s last fields: format 5 lacks the two
+    /// `maintenance_` settings, format 4 `alert_stale_after_secs` too, formats 2 and 3
+    /// `span_retention_secs` too. Drop them and the bytes are what those builds wrote (format 2:
+    /// without the checksum).
     #[test]
-    fn format_4_3_and_2_records_are_read_without_the_newer_settings() {
+    fn format_5_4_3_and_2_records_are_read_without_the_newer_settings() {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/fixtures/v1");
         let text = std::fs::read_to_string(dir.join("settings.changed.json")).unwrap();
@@ -665,9 +693,9 @@ mod tests {
         encode_event(1, &event, Timestamp::from_unix_secs(7), &mut bytes);
         let body = &bytes[1 + CHECKSUM_BYTES..];
         assert_eq!(
-            &body[body.len() - 2..],
-            &[0, 0],
-            "span_retention_secs and alert_stale_after_secs: None"
+            &body[body.len() - 4..],
+            &[0, 0, 0, 0],
+            "span_retention_secs, alert_stale_after_secs and the maintenance settings: None"
         );
         let sealed = |version: u8, old_body: &[u8]| {
             let mut out = vec![version];
@@ -677,14 +705,21 @@ mod tests {
             out.extend_from_slice(old_body);
             out
         };
-        let v4_body = &body[..body.len() - 1];
+        let v5_body = &body[..body.len() - 2];
+        assert_eq!(
+            decode_event(1, &sealed(EVENT_FORMAT_5, v5_body))
+                .unwrap()
+                .event,
+            event
+        );
+        let v4_body = &body[..body.len() - 3];
         assert_eq!(
             decode_event(1, &sealed(EVENT_FORMAT_4, v4_body))
                 .unwrap()
                 .event,
             event
         );
-        let v3_body = &body[..body.len() - 2];
+        let v3_body = &body[..body.len() - 4];
         assert_eq!(
             decode_event(1, &sealed(EVENT_FORMAT_3, v3_body))
                 .unwrap()
@@ -700,7 +735,7 @@ mod tests {
             change.span_retention_secs = Some(3_600);
         }
         encode_event(1, &with_retention, Timestamp::from_unix_secs(7), &mut bytes);
-        let v4_body = bytes[1 + CHECKSUM_BYTES..bytes.len() - 1].to_vec();
+        let v4_body = bytes[1 + CHECKSUM_BYTES..bytes.len() - 3].to_vec();
         assert_eq!(
             decode_event(1, &sealed(EVENT_FORMAT_4, &v4_body))
                 .unwrap()
@@ -712,8 +747,26 @@ mod tests {
             change.alert_stale_after_secs = Some(600);
         }
         encode_event(1, &with_staleness, Timestamp::from_unix_secs(7), &mut bytes);
+        let v5_body = bytes[1 + CHECKSUM_BYTES..bytes.len() - 2].to_vec();
+        assert_eq!(
+            decode_event(1, &sealed(EVENT_FORMAT_5, &v5_body))
+                .unwrap()
+                .event,
+            with_staleness
+        );
+        let mut with_maintenance = with_staleness.clone();
+        if let tidemark_core::Payload::SettingsChanged(change) = &mut with_maintenance.payload {
+            change.maintenance_suppresses_incidents = Some(false);
+            change.maintenance_suppresses_flaps = Some(true);
+        }
+        encode_event(
+            1,
+            &with_maintenance,
+            Timestamp::from_unix_secs(7),
+            &mut bytes,
+        );
         assert_eq!(bytes[0], EVENT_FORMAT);
-        assert_eq!(decode_event(1, &bytes).unwrap().event, with_staleness);
+        assert_eq!(decode_event(1, &bytes).unwrap().event, with_maintenance);
     }
 
     #[test]

@@ -315,6 +315,7 @@ fn lanes() -> Vec<FindingLane> {
                 occurrence((900, 160), Some((1_500, 195, ResolutionKind::Manual))),
             ],
             flaps: vec![],
+            maintenance: vec![],
         },
         FindingLane {
             check_key: HTTP.to_owned(),
@@ -325,12 +326,14 @@ fn lanes() -> Vec<FindingLane> {
                 occurrence((480, 140), Some((1_200, 190, ResolutionKind::Recipe))),
             ],
             flaps: vec![flap_episode()],
+            maintenance: vec![],
         },
         FindingLane {
             check_key: LAG.to_owned(),
             severity: Severity::Warning,
             history: vec![occurrence((120, 110), None)],
             flaps: vec![],
+            maintenance: vec![],
         },
     ]
 }
@@ -360,6 +363,7 @@ fn finding_with(paged: bool) -> FindingPage {
             state_change_percent: 12.5,
             alert: None,
             stale: None,
+            in_maintenance: None,
         },
         timeline: timeline(),
         history: HistoryWindow {
@@ -373,6 +377,7 @@ fn finding_with(paged: bool) -> FindingPage {
         older: None,
         newer: None,
         limit: None,
+        maintenance: vec![],
     };
     if paged {
         page.history.items.drain(..1);
