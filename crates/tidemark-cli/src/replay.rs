@@ -194,12 +194,18 @@ pub fn findings_table(views: &[FindingView]) -> String {
             vec![
                 v.cluster.clone(),
                 v.check_key.clone(),
-                match v.state {
-                    FindingState::Active => "active".to_owned(),
-                    FindingState::Resolved => format!(
-                        "resolved ({})",
-                        v.resolution_kind.map_or("?", |k| k.as_str())
-                    ),
+                {
+                    let state = match v.state {
+                        FindingState::Active => "active".to_owned(),
+                        FindingState::Resolved => format!(
+                            "resolved ({})",
+                            v.resolution_kind.map_or("?", |k| k.as_str())
+                        ),
+                    };
+                    match &v.in_maintenance {
+                        Some(m) => format!("{state}, in maintenance ({})", m.windows.join(", ")),
+                        None => state,
+                    }
                 },
                 v.clean_cycles
                     .map_or_else(|| "-".to_owned(), |c| c.to_string()),

@@ -521,6 +521,20 @@ fn alerts_posted_to_one_replica_are_the_same_findings_on_every_replica() {
         &webhook(vec![alert("Cart", "fp-cart", true)]),
     );
     assert_eq!(answer["published"], 1, "{answer}");
+    // A maintenance window over Quiet, scheduled through the other replica.
+    let window = format!(
+        r#"{{"id":"window-quiet","schema":1,"type":"maintenance.scheduled","time":"{}","source":"test","cluster":"lab","data":{{"window":"quiet-upgrade","by":"oncall","reason":"upgrade","matchers":{{"alert_name":"Quiet"}},"schedule":{{"once":{{"starts_at":"{}","ends_at":"{}"}}}}}}}}"#,
+        tidemark_store::wall_clock().to_rfc3339(),
+        now.plus_secs(-120).to_rfc3339(),
+        now.plus_secs(3_600).to_rfc3339()
+    );
+    let (status, answer) = post(
+        &agent,
+        &format!("{base_b}/v1/events"),
+        "application/x-ndjson",
+        &window,
+    );
+    assert_eq!(status, 200, "{answer}");
     // The cluster's clock moves 10 s past Quiet's last notification (a probe's cycle).
     let cycle = format!(
         r#"{{"id":"cycle-lab","schema":1,"type":"cycle.completed","time":"{}","source":"test","cluster":"lab","data":{{"cycle":"c1","categories":["pods"],"findings":[]}}}}"#,
@@ -534,10 +548,11 @@ fn alerts_posted_to_one_replica_are_the_same_findings_on_every_replica() {
     );
     assert_eq!(status, 200, "{answer}");
 
-    // Six events on the stream: the settings, two fires, a re-send, a resolve, the cycle.
+    // Seven events on the stream: the settings, two fires, a re-send, a resolve, the window,
+    // the cycle.
     let mut answers = Vec::new();
     for base in [&base_a, &base_b] {
-        wait_ready_at(&agent, base, 6);
+        wait_ready_at(&agent, base, 7);
         let read = |path: &str| {
             let (status, body) = get_json(&agent, &format!("{base}{path}"));
             assert_eq!(status, 200, "{path}: {body}");
@@ -546,10 +561,15 @@ fn alerts_posted_to_one_replica_are_the_same_findings_on_every_replica() {
         let all = read("/v1/alerts?state=all");
         let stale = read("/v1/alerts?state=stale");
         let stuck = read("/v1/stuck");
-        answers.push((all, stale, stuck));
+        let windows = read("/v1/maintenance");
+        answers.push((all, stale, stuck, windows));
     }
     assert_eq!(answers[0], answers[1], "both replicas answer the same");
-    let (all, stale, stuck) = &answers[0];
+    let (all, stale, stuck, windows) = &answers[0];
+    assert_eq!(
+        windows["windows"][0]["window"], "quiet-upgrade",
+        "{windows}"
+    );
     let by_name = |name: &str| {
         all["alerts"]
             .as_array()
@@ -565,6 +585,12 @@ fn alerts_posted_to_one_replica_are_the_same_findings_on_every_replica() {
         quiet["alert"]["notifications"], 2,
         "the re-send reached the log: {quiet}"
     );
+    assert_eq!(
+        quiet["in_maintenance"]["windows"],
+        serde_json::json!(["quiet-upgrade"]),
+        "{quiet}"
+    );
+    assert!(by_name("Cart").get("in_maintenance").is_none());
     let cart = by_name("Cart");
     assert_eq!(cart["state"], "resolved", "{cart}");
     assert_eq!(cart["resolution_kind"], "source", "{cart}");
