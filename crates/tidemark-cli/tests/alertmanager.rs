@@ -500,8 +500,8 @@ fn a_real_alertmanager_drives_occurrences_flaps_staleness_and_incidents() {
         !incidents.to_string().contains("alert:DbReplicaLag"),
         "no incident while the window covers it: {incidents}"
     );
-    // The window is cancelled: Alertmanager's next re-send of any lab alert is the cluster's
-    // next event, which releases it to an automatic incident, saying so.
+    // The window is cancelled: the cancel itself releases it to an automatic incident, saying
+    // so.
     let cancel = json!({"id": "window-db-cancel", "schema": 1, "type": "maintenance.cancelled",
         "time": rfc3339_from_now(0), "source": "change-calendar", "cluster": "lab",
         "data": {"window": "db-upgrade", "by": "dba-oncall", "reason": "done"}});

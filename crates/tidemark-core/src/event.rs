@@ -34,6 +34,9 @@ pub const MAX_SPAN_RETENTION_SECS: u64 = 30 * 86_400;
 /// The longest `settings.changed` `alert_stale_after_secs` (30 days), as the other windows.
 pub const MAX_ALERT_STALE_AFTER_SECS: u64 = 30 * 86_400;
 
+/// The longest maintenance window name, in characters.
+pub const MAX_WINDOW_NAME_CHARS: usize = 200;
+
 /// The most specs a recurring maintenance window's `time_intervals` lists.
 pub const MAX_TIME_INTERVALS: usize = 64;
 
@@ -724,7 +727,7 @@ pub struct NoteAdded {
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceScheduled {
     /// The window's name in its cluster (`db-upgrade-2026-12`, `weekly-patching`).
-    #[schemars(length(min = 1, max = 200))]
+    #[schemars(length(min = 1, max = MAX_WINDOW_NAME_CHARS))]
     pub window: String,
     /// Who scheduled it.
     #[schemars(length(min = 1))]
@@ -903,7 +906,7 @@ fn put_present<S: SerializeStruct, T: Serialize>(
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceCancelled {
     /// The window's name, as scheduled.
-    #[schemars(length(min = 1, max = 200))]
+    #[schemars(length(min = 1, max = MAX_WINDOW_NAME_CHARS))]
     pub window: String,
     /// Who cancelled it.
     #[schemars(length(min = 1))]

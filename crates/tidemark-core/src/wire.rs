@@ -13,7 +13,8 @@ use serde_json::value::RawValue;
 
 use crate::event::{
     ALERT_KEY_PREFIX, CURRENT_SCHEMA, Event, EventId, EventType, MAX_TIME_INTERVALS,
-    MaintenanceSchedule, MaintenanceScheduled, ManualResolutionKind, Payload,
+    MAX_WINDOW_NAME_CHARS, MaintenanceSchedule, MaintenanceScheduled, ManualResolutionKind,
+    Payload,
 };
 use crate::settings::{MAX_ALERT_STALE_AFTER_SECS, MAX_FLAP_WINDOW_SECS, MAX_SPAN_RETENTION_SECS};
 use crate::timestamp::{Timestamp, TimestampError};
@@ -520,6 +521,7 @@ fn validate_payload(payload: &Payload, contract: Contract) -> Result<(), FieldPr
         Payload::MaintenanceScheduled(window) => validate_maintenance(window)?,
         Payload::MaintenanceCancelled(cancel) => {
             non_empty(&cancel.window, || "window".into())?;
+            window_name_within_limit(&cancel.window)?;
             non_empty(&cancel.by, || "by".into())?;
             if let Some(reason) = &cancel.reason {
                 non_empty(reason, || "reason".into())?;
@@ -529,11 +531,26 @@ fn validate_payload(payload: &Payload, contract: Contract) -> Result<(), FieldPr
     Ok(())
 }
 
+/// A window's name is at most [`MAX_WINDOW_NAME_CHARS`] characters (as the schema counts them).
+fn window_name_within_limit(name: &str) -> Result<(), FieldProblem> {
+    let chars = name.chars().count();
+    if chars > MAX_WINDOW_NAME_CHARS {
+        return Err((
+            "window".into(),
+            DecodeProblem::Invalid(format!(
+                "{chars} characters, above the limit of {MAX_WINDOW_NAME_CHARS}: name the window shorter"
+            )),
+        ));
+    }
+    Ok(())
+}
+
 /// A `maintenance.scheduled` event's rules: names and matchers not blank, a span that ends after
 /// it starts, and `time_intervals` specs that Alertmanager's rules accept (with Tidemark's three
 /// stricter ones: `crate::maintenance::time_intervals`).
 fn validate_maintenance(window: &MaintenanceScheduled) -> Result<(), FieldProblem> {
     non_empty(&window.window, || "window".into())?;
+    window_name_within_limit(&window.window)?;
     non_empty(&window.by, || "by".into())?;
     non_empty(&window.reason, || "reason".into())?;
     let m = &window.matchers;

@@ -518,3 +518,25 @@ fn property_a_window_never_loses_an_event() {
         "the generated logs never exercised a window"
     );
 }
+
+/// At most 1,000 windows are in effect in a cluster: one more is recorded but counted as
+/// refused; windows already over do not count, even before any other event removed them.
+#[test]
+fn windows_over_the_limit_are_refused_and_counted_but_ended_ones_make_room() {
+    let mut events: Vec<Event> = (0..1_000)
+        .map(|i| window(&format!("w{i}"), 0, &format!("w{i}"), None, once(0, 100)))
+        .collect();
+    events.push(window("extra", 1, "extra", None, once(0, 10_000)));
+    let full = fold(&events);
+    let (windows, summary) = full.findings().maintenance_windows(C);
+    assert_eq!((windows.len(), summary.refused_over_limit), (1_000, 1));
+    // At 200 the first thousand are over: the next one is in effect.
+    events.push(window("late", 200, "late", None, once(0, 10_000)));
+    let (windows, summary) = fold(&events).findings().maintenance_windows(C);
+    assert_eq!(summary.refused_over_limit, 1);
+    assert_eq!(
+        windows.iter().map(|w| w.name()).collect::<Vec<_>>(),
+        ["late"],
+        "the ended ones left, the late one is in effect"
+    );
+}

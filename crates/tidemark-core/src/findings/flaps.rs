@@ -275,9 +275,9 @@ impl FlapState {
             })
             .filter_map(|o| o.resolved_at)
             .filter(|&t| horizon.is_none_or(|h| t > h))
-            .filter(|t| suppressed.binary_search(t).is_err())
             .collect();
         auto_resolved_at.sort_unstable();
+        super::maintenance::without_held_back(&mut auto_resolved_at, suppressed);
         let episode_count = episodes.len() as u64;
         let mut first_started = [None; 2];
         for episode in &episodes {
@@ -763,8 +763,10 @@ impl ClusterFindings {
             let mut older = sink.auto_resolutions_between(&finding.check_key, new_start, old_start);
             // Resolutions held back by a maintenance window stay uncounted.
             if let Some(m) = self.maintenance.as_deref() {
-                let suppressed = m.suppressed_resolutions_of(&finding.check_key);
-                older.retain(|t| suppressed.binary_search(t).is_err());
+                super::maintenance::without_held_back(
+                    &mut older,
+                    m.suppressed_resolutions_of(&finding.check_key),
+                );
             }
             let flap = &mut self.findings[index as usize].flap;
             let previous_oldest = flap.auto_resolutions().first().copied();

@@ -5,7 +5,8 @@
 //! window. What a window changes, each settable per cluster in `settings.changed`:
 //! - `maintenance_suppresses_incidents` (default true): a finding that opens while covered is
 //!   offered to no automatic incident; if it is still active when no window covers it any more
-//!   (judged at the cluster's next event), it is offered then ([`FindingsProjection::maintenance_released`]).
+//!   (at a cancel, at once; when a window closes by time, at the cluster's next event: time
+//!   comes from events), it is offered then ([`FindingsProjection::maintenance_released`]).
 //! - `maintenance_suppresses_flaps` (default true): a resolution by the finding's own source
 //!   while covered is not counted by the count detector, and the state change detector records
 //!   no run for a covered finding.
@@ -186,6 +187,20 @@ impl ClusterMaintenance {
     }
 }
 
+/// Removes from `times` (sorted) one time per time of `held_back` (sorted): the resolutions a
+/// maintenance window held back from flap counting. One each, so that a counted resolution at
+/// the same instant as a held-back one (two events at one clock time) stays counted.
+pub(super) fn without_held_back(times: &mut Vec<Timestamp>, held_back: &[Timestamp]) {
+    if held_back.is_empty() {
+        return;
+    }
+    let mut held = held_back.iter().peekable();
+    times.retain(|t| {
+        while held.next_if(|h| *h < t).is_some() {}
+        held.next_if(|h| *h == t).is_none()
+    });
+}
+
 /// What a finding offers to windows' matchers.
 fn subject_of(finding: &Finding) -> Subject<'_> {
     Subject {
@@ -312,7 +327,10 @@ impl ClusterFindings {
         data: &MaintenanceScheduled,
     ) {
         let m = self.maintenance.get_or_insert_with(Default::default);
-        m.windows.retain(|w| w.name() != data.window);
+        // Windows already over do not count towards the limit (the list is recomputed after
+        // the event, before anything reads it again).
+        m.windows
+            .retain(|w| w.name() != data.window && !w.is_over_at(at));
         if m.windows.len() >= MAX_WINDOWS_IN_EFFECT {
             m.refused_over_limit += 1;
             return;
@@ -320,8 +338,8 @@ impl ClusterFindings {
         m.windows.push(Window::scheduled(data, seq, at));
     }
 
-    /// Applies a `maintenance.cancelled`: the window is not in effect from the next event (its
-    /// findings are released then, as when a window ends).
+    /// Applies a `maintenance.cancelled`: the window's effect ends at this event, and what it
+    /// alone covered is released at the end of it (as when a window ends).
     pub(super) fn apply_maintenance_cancelled(&mut self, cancel: &MaintenanceCancelled) {
         if let Some(m) = self.maintenance.as_deref_mut() {
             m.windows.retain(|w| w.name() != cancel.window);
@@ -553,5 +571,29 @@ impl FindingsProjection {
             }
         }
         (views, truncated, clusters)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_unix_secs(secs)
+    }
+
+    /// One held-back time removes one resolution at that instant, never two: a counted
+    /// resolution at the same clock time as a held-back one stays counted.
+    #[test]
+    fn held_back_resolutions_are_removed_one_for_one() {
+        let mut times = vec![t(1), t(5), t(5), t(9)];
+        without_held_back(&mut times, &[t(5)]);
+        assert_eq!(times, [t(1), t(5), t(9)]);
+        let mut times = vec![t(1), t(5), t(9)];
+        without_held_back(&mut times, &[t(0), t(1), t(7), t(9), t(12)]);
+        assert_eq!(times, [t(5)]);
+        let mut times = vec![t(3)];
+        without_held_back(&mut times, &[]);
+        assert_eq!(times, [t(3)]);
     }
 }

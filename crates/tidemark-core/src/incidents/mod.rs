@@ -181,10 +181,17 @@ impl IncidentProjection {
         // A finding that opened inside a maintenance window waits for it to end
         // (`maintenance_suppresses_incidents`); the findings whose window ended by this event
         // are grouped now, as if they opened now.
+        // A released finding that also opened again in this event opened outside any window:
+        // it is grouped as opened.
         let released: BTreeSet<&str> = findings
             .maintenance_released(cluster)
             .into_iter()
             .filter(|key| self.open_incidents_of(cluster, key).is_empty())
+            .filter(|key| {
+                !changes
+                    .iter()
+                    .any(|(k, c)| k == key && *c == FindingChange::Opened)
+            })
             .collect();
         let opened_outside: BTreeSet<&str> = changes
             .iter()

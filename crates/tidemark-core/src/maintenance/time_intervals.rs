@@ -30,7 +30,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Timelike};
+use chrono::{DateTime, Datelike, TimeZone, Timelike};
 use chrono_tz::Tz;
 
 use crate::timestamp::Timestamp;
@@ -327,6 +327,30 @@ impl TimeIntervalRule {
         {
             return false;
         }
+        self.day_matches(&local)
+    }
+
+    /// When `at`'s civil day in the rule's location matches none of the day fields (weekdays,
+    /// days of the month, months, years), the start of the next civil day there (no instant
+    /// before it is inside); `None` when the day matches. A scan over a range skips such days
+    /// whole ([`crate::maintenance::Window::open_intervals`]).
+    pub fn next_day_if_excluded(&self, at: Timestamp) -> Option<Timestamp> {
+        let local = DateTime::from_timestamp_nanos(at.unix_nanos()).with_timezone(&self.zone);
+        if self.day_matches(&local) {
+            return None;
+        }
+        let next = local.date_naive().succ_opt()?.and_hms_opt(0, 0, 0)?;
+        // Midnight may fall in a gap of a clock change: the day then starts at the gap's end,
+        // which is at most a few hours later; the earliest instant of the day that exists.
+        let start = (0..24 * 4).find_map(|quarter| {
+            let candidate = next + chrono::Duration::minutes(15 * quarter);
+            self.zone.from_local_datetime(&candidate).earliest()
+        })?;
+        start.timestamp_nanos_opt().map(Timestamp::from_unix_nanos)
+    }
+
+    /// Whether the civil day of `local` matches the day fields.
+    fn day_matches(&self, local: &DateTime<Tz>) -> bool {
         let weekday = local.weekday().num_days_from_sunday() as u8;
         if !any_span(&self.weekdays, weekday) {
             return false;

@@ -230,7 +230,8 @@ impl Window {
 
     /// The intervals in which the window is open within `[from, to)`, each clipped to it, at
     /// most [`MAX_INTERVALS_PER_WINDOW`]; a recurrence is read minute by minute (its fields are
-    /// whole minutes of civil time) over at most [`MAX_INTERVAL_RANGE_MINUTES`].
+    /// whole minutes of civil time) over at most [`MAX_INTERVAL_RANGE_MINUTES`], skipping whole
+    /// civil days that no spec's day fields match.
     pub fn open_intervals(&self, from: Timestamp, to: Timestamp) -> Vec<(Timestamp, Timestamp)> {
         if to <= from {
             return Vec::new();
@@ -252,9 +253,23 @@ impl Window {
                 let last = last.min(first + MAX_INTERVAL_RANGE_MINUTES - 1);
                 let mut out: Vec<(Timestamp, Timestamp)> = Vec::new();
                 let mut open_since: Option<Timestamp> = None;
-                for minute in first..=last {
-                    let start = Timestamp::from_unix_nanos(minute * MINUTE);
+                let mut minute = first;
+                while minute <= last {
+                    let start = Timestamp::from_unix_nanos(minute.saturating_mul(MINUTE));
                     let open = any_contains(&self.rules, start);
+                    // A civil day that no spec's day fields match (in its own zone) is skipped
+                    // whole: to the earliest next day of any spec, on the minute grid.
+                    let next = if open {
+                        minute + 1
+                    } else {
+                        self.rules
+                            .iter()
+                            .map(|rule| rule.next_day_if_excluded(start))
+                            .try_fold(i64::MAX, |earliest, next| {
+                                next.map(|t| earliest.min(t.unix_nanos().div_euclid(MINUTE)))
+                            })
+                            .map_or(minute + 1, |skip| skip.max(minute + 1))
+                    };
                     match (open, open_since) {
                         (true, None) => open_since = Some(start.max(from)),
                         (false, Some(since)) => {
@@ -266,9 +281,10 @@ impl Window {
                         }
                         _ => {}
                     }
+                    minute = next;
                 }
                 if let Some(since) = open_since {
-                    let end = Timestamp::from_unix_nanos((last + 1) * MINUTE).min(to);
+                    let end = Timestamp::from_unix_nanos((last + 1).saturating_mul(MINUTE)).min(to);
                     out.push((since, end));
                 }
                 out
@@ -418,6 +434,166 @@ pub struct MaintenanceSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{MaintenanceSpan, TimeIntervalSpec};
+
+    fn window(schedule: MaintenanceSchedule) -> Window {
+        let data = MaintenanceScheduled {
+            window: "w".into(),
+            by: "b".into(),
+            reason: "r".into(),
+            matchers: MaintenanceMatchers::default(),
+            schedule,
+        };
+        Window::scheduled(&data, 1, Timestamp::from_unix_nanos(0))
+    }
+
+    /// Open intervals are read over any range a timestamp can hold, to its very ends, without
+    /// overflowing; a recurrence that always matches is one interval clipped to the range.
+    #[test]
+    fn open_intervals_hold_at_the_ends_of_time() {
+        let always = window(MaintenanceSchedule::TimeIntervals(vec![
+            TimeIntervalSpec::default(),
+        ]));
+        let hour = 3_600 * 1_000_000_000_i64;
+        for (from, to) in [
+            (i64::MAX - hour, i64::MAX),
+            (i64::MIN, i64::MIN + hour),
+            (-hour, hour),
+        ] {
+            let (from, to) = (
+                Timestamp::from_unix_nanos(from),
+                Timestamp::from_unix_nanos(to),
+            );
+            assert_eq!(always.open_intervals(from, to), vec![(from, to)]);
+        }
+        let once = window(MaintenanceSchedule::Once(MaintenanceSpan {
+            starts_at: Timestamp::from_unix_nanos(i64::MIN),
+            ends_at: Timestamp::from_unix_nanos(i64::MAX),
+        }));
+        let (from, to) = (Timestamp::from_unix_nanos(5), Timestamp::from_unix_nanos(9));
+        assert_eq!(once.open_intervals(from, to), vec![(from, to)]);
+        assert!(once.open_intervals(to, from).is_empty());
+    }
+
+    /// The open intervals minute by minute, skipping nothing: what the day skipping of
+    /// `open_intervals` must equal.
+    fn naive_intervals(
+        window: &Window,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Vec<(Timestamp, Timestamp)> {
+        const MINUTE: i64 = 60_000_000_000;
+        let mut out = Vec::new();
+        let mut since: Option<Timestamp> = None;
+        let first = from.unix_nanos().div_euclid(MINUTE);
+        let last = (to.unix_nanos() - 1)
+            .div_euclid(MINUTE)
+            .min(first + MAX_INTERVAL_RANGE_MINUTES - 1);
+        for minute in first..=last {
+            let start = Timestamp::from_unix_nanos(minute * MINUTE);
+            match (window.is_open_at(start), since) {
+                (true, None) => since = Some(start.max(from)),
+                (false, Some(s)) => {
+                    out.push((s, start));
+                    since = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = since {
+            out.push((s, Timestamp::from_unix_nanos((last + 1) * MINUTE).min(to)));
+        }
+        out
+    }
+
+    /// Skipping the civil days no spec matches changes no interval: zones with half- and
+    /// quarter-hour offsets, both DST changes of a year, negative days of the month, several
+    /// specs in different zones.
+    #[test]
+    fn skipping_excluded_days_gives_the_minute_by_minute_intervals() {
+        let spec = |times: Option<(&str, &str)>,
+                    weekdays: &[&str],
+                    days: &[&str],
+                    months: &[&str],
+                    location: &str| {
+            TimeIntervalSpec {
+                times: times.map(|(a, b)| {
+                    vec![crate::event::TimeRangeSpec {
+                        start_time: a.into(),
+                        end_time: b.into(),
+                    }]
+                }),
+                weekdays: (!weekdays.is_empty())
+                    .then(|| weekdays.iter().map(|w| (*w).to_owned()).collect()),
+                days_of_month: (!days.is_empty())
+                    .then(|| days.iter().map(|d| (*d).to_owned()).collect()),
+                months: (!months.is_empty())
+                    .then(|| months.iter().map(|m| (*m).to_owned()).collect()),
+                years: None,
+                location: Some(location.to_owned()),
+            }
+        };
+        let cases = vec![
+            vec![spec(
+                None,
+                &["saturday", "sunday"],
+                &[],
+                &[],
+                "Asia/Kathmandu",
+            )],
+            vec![spec(
+                Some(("01:30", "03:15")),
+                &[],
+                &["-1", "1:2"],
+                &[],
+                "America/St_Johns",
+            )],
+            vec![spec(
+                Some(("02:00", "03:00")),
+                &["sunday"],
+                &[],
+                &["march", "october"],
+                "Europe/Berlin",
+            )],
+            vec![
+                spec(
+                    Some(("22:00", "24:00")),
+                    &["friday"],
+                    &[],
+                    &[],
+                    "Australia/Lord_Howe",
+                ),
+                spec(None, &[], &["15"], &[], "Pacific/Chatham"),
+            ],
+            vec![spec(
+                Some(("00:00", "00:01")),
+                &["monday:friday"],
+                &[],
+                &["december:december"],
+                "UTC",
+            )],
+        ];
+        // 2026-02-20 to 2026-04-20 and 2026-09-20 to 2026-11-20: both Berlin DST changes.
+        let ranges = [
+            (1_771_545_600_000_000_000_i64, 1_776_643_200_000_000_000_i64),
+            (1_789_862_400_000_000_000, 1_795_132_800_000_000_000),
+        ];
+        for specs in cases {
+            let w = window(MaintenanceSchedule::TimeIntervals(specs.clone()));
+            for (from, to) in ranges {
+                // Off the minute grid on purpose.
+                let (from, to) = (
+                    Timestamp::from_unix_nanos(from + 7_000_000_123),
+                    Timestamp::from_unix_nanos(to - 3),
+                );
+                assert_eq!(
+                    w.open_intervals(from, to),
+                    naive_intervals(&w, from, to),
+                    "{specs:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn globs_match_runs_of_characters() {

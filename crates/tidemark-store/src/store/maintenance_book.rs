@@ -16,15 +16,19 @@ pub const MAX_MAINTENANCE_EVENTS_READ: usize = 10_000;
 
 impl Store {
     /// The book of `cluster`'s maintenance windows from its events at positions up to `up_to`
-    /// (the whole log when `None`), and whether it was cut at
-    /// [`MAX_MAINTENANCE_EVENTS_READ`] events.
+    /// (the whole log when `None`), and whether it was cut: a type of event with more than
+    /// [`MAX_MAINTENANCE_EVENTS_READ`] of them is read that far, and the book ends at the
+    /// position where the first type was cut.
     pub fn maintenance_book(
         &self,
         cluster: &str,
         up_to: Option<u64>,
     ) -> Result<(WindowBook, bool), QueryError> {
+        // Each type is a stream in log order. A stream cut at the limit is complete only up to
+        // the last position it read: the book is read up to the smallest such position, so a
+        // window is never shown without the cancel that ended it.
         let mut events = Vec::new();
-        let mut cut = false;
+        let mut complete_to = up_to.unwrap_or(u64::MAX);
         for event_type in [
             EventType::MaintenanceScheduled,
             EventType::MaintenanceCancelled,
@@ -34,30 +38,33 @@ impl Store {
                 event_type: Some(event_type),
                 ..EventFilter::default()
             };
+            let mut read = 0;
             let mut after = 0;
             loop {
                 let page = self.events_page(&filter, after, 1_000)?;
+                let mut past_end = false;
                 for (seq, stored) in page.events {
-                    if up_to.is_some_and(|last| seq > last) {
-                        continue;
-                    }
-                    events.push((seq, stored.event));
-                }
-                match page.next {
-                    Some(next) if events.len() < MAX_MAINTENANCE_EVENTS_READ => after = next,
-                    Some(_) => {
-                        cut = true;
+                    if seq > complete_to {
+                        past_end = true;
                         break;
                     }
-                    None => break,
+                    events.push((seq, stored.event));
+                    read += 1;
+                    if read == MAX_MAINTENANCE_EVENTS_READ {
+                        complete_to = seq;
+                        past_end = true;
+                        break;
+                    }
+                }
+                match page.next {
+                    Some(next) if !past_end => after = next,
+                    _ => break,
                 }
             }
         }
+        let cut = complete_to < up_to.unwrap_or(u64::MAX);
+        events.retain(|(seq, _)| *seq <= complete_to);
         events.sort_by_key(|(seq, _)| *seq);
-        if events.len() > MAX_MAINTENANCE_EVENTS_READ {
-            events.truncate(MAX_MAINTENANCE_EVENTS_READ);
-            cut = true;
-        }
         let book = WindowBook::from_events(events.iter().map(|(seq, event)| (*seq, event)));
         Ok((book, cut))
     }
