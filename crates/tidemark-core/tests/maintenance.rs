@@ -540,3 +540,70 @@ fn windows_over_the_limit_are_refused_and_counted_but_ended_ones_make_room() {
         "the ended ones left, the late one is in effect"
     );
 }
+
+/// A window's name is at most 200 characters, in both events, as the schema says; the error
+/// names the field and the limit.
+#[test]
+fn a_window_name_over_200_characters_is_refused() {
+    let event = |kind: &str, name: &str| {
+        let data = if kind == "maintenance.cancelled" {
+            serde_json::json!({"window": name, "by": "alice"})
+        } else {
+            serde_json::json!({"window": name, "by": "alice", "reason": "r",
+                "schedule": {"once": {"starts_at": "2026-03-02T14:00:00Z",
+                    "ends_at": "2026-03-02T15:00:00Z"}}})
+        };
+        serde_json::json!({"id": "w", "schema": 1, "type": kind, "time": "2026-03-02T13:00:00Z",
+            "source": "t", "cluster": "c", "data": data})
+        .to_string()
+    };
+    for kind in ["maintenance.scheduled", "maintenance.cancelled"] {
+        // 200 characters of two bytes each: within the limit, which counts characters.
+        assert!(tidemark_core::decode_event(&event(kind, &"é".repeat(200))).is_ok());
+        let error = tidemark_core::decode_event(&event(kind, &"é".repeat(201)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("data.window") && error.contains("limit of 200"),
+            "{error}"
+        );
+    }
+}
+
+/// An alert held back by a window that fires again (a later `startsAt`) in the event at which
+/// no window covers it any more opened outside the window: its incident says `opened`.
+#[test]
+fn a_finding_that_reopens_as_its_window_ends_is_grouped_as_opened() {
+    let events = vec![
+        window("w", 0, "dnd-upgrade", Some("dnd"), once(0, 100)),
+        alert_event(
+            "a1",
+            C,
+            10,
+            0,
+            true,
+            10,
+            tidemark_core::Severity::Error,
+            None,
+        ),
+        alert_event(
+            "a2",
+            C,
+            150,
+            0,
+            true,
+            140,
+            tidemark_core::Severity::Error,
+            None,
+        ),
+    ];
+    let held = fold(&events[..2]);
+    assert!(incidents(&held).is_empty(), "held back while covered");
+    let all = incidents(&fold(&events));
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(all[0].2.contains(&"opened".to_owned()), "{all:?}");
+    assert!(
+        !all[0].2.contains(&"maintenance_ended".to_owned()),
+        "{all:?}"
+    );
+}
