@@ -838,11 +838,7 @@ pub fn export(args: &ExportArgs) -> Result<(), CliError> {
         .read_at(args.at.map(to_at), |p| {
             p.incidents()
                 .incident(&args.id)
-                .map(|i| {
-                    std::iter::once(i.cluster.clone())
-                        .chain(i.findings.iter().map(|f| f.cluster.clone()))
-                        .collect::<std::collections::BTreeSet<String>>()
-                })
+                .map(|i| i.clusters())
                 .unwrap_or_default()
         })
         .map_err(|e| CliError::new(exit::FAILURE, e))?;

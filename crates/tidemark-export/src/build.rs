@@ -83,11 +83,7 @@ pub(crate) fn build(
             .max(incident.opened_seq),
     };
 
-    let clusters: Vec<String> = std::iter::once(incident.cluster.clone())
-        .chain(incident.findings.iter().map(|f| f.cluster.clone()))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let clusters: Vec<String> = incident.clusters().into_iter().collect();
 
     let triage = triage(incident, projections, &by_seq, window);
     let changes = changes(incident, &timeline, &timeline_events);

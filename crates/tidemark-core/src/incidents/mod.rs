@@ -81,6 +81,13 @@ impl Incident {
         self.closed_seq.is_none() && self.merged_into.is_none()
     }
 
+    /// The clusters it spans: its own and its findings', sorted.
+    pub fn clusters(&self) -> BTreeSet<String> {
+        std::iter::once(self.cluster.clone())
+            .chain(self.findings.iter().map(|f| f.cluster.clone()))
+            .collect()
+    }
+
     /// Whether the incident is of `cluster` or holds a finding of it.
     fn spans_cluster(&self, cluster: &str) -> bool {
         self.cluster == cluster || self.findings.iter().any(|f| f.cluster == cluster)

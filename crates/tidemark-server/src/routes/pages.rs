@@ -465,11 +465,7 @@ pub(crate) async fn incident_maintenance_books(
     let (clusters, up_to) = with_projections(state, at, move |p| {
         p.incidents()
             .incident(&wanted)
-            .map(|i| {
-                std::iter::once(i.cluster.clone())
-                    .chain(i.findings.iter().map(|f| f.cluster.clone()))
-                    .collect::<BTreeSet<String>>()
-            })
+            .map(|i| i.clusters())
             .unwrap_or_default()
     })
     .await?;
