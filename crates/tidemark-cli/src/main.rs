@@ -13,6 +13,7 @@ mod serve;
 mod step;
 mod store_cmds;
 mod table;
+mod tail_cmd;
 mod views;
 
 use std::process::ExitCode;
@@ -125,6 +126,8 @@ enum Command {
     Incident(projection_cmds::IncidentArgs),
     /// Write an incident's postmortem (Markdown, HTML or JSON).
     Export(projection_cmds::ExportArgs),
+    /// Follow a running server's events live, one line each (reconnects and resumes by itself).
+    Tail(tail_cmd::TailArgs),
     /// Publish events to the NATS JetStream stream.
     Emit(distributed::EmitArgs),
     /// Publish events from a replica's local log back to the stream.
@@ -187,6 +190,7 @@ fn quiet_on_broken_pipe() {
 fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Replay(args) => replay::run(&args),
+        Command::Tail(args) => tail_cmd::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Ingest(args) => store_cmds::ingest(&args),
         Command::Findings(args) => store_cmds::findings(&args),

@@ -106,6 +106,20 @@ pub struct ServeArgs {
     /// Retry-After).
     #[arg(long, default_value_t = 5, value_name = "SECONDS")]
     pub time_travel_wait: u64,
+    /// Subscribers of `GET /v1/stream` at once (each holds a connection of --max-connections);
+    /// one more is answered 503.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_stream_subscribers: usize,
+    /// Events buffered for one stream subscriber while its connection takes them.
+    #[arg(long, default_value_t = 1_024, value_name = "EVENTS", value_parser = at_least_one())]
+    pub stream_buffer_events: usize,
+    /// A stream subscriber whose buffer stays full this long (it is not reading) is cut off
+    /// with a final `cut_off` event saying where to resume.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = seconds())]
+    pub stream_max_stall: u64,
+    /// A heartbeat on a stream after this long without a frame, so proxies keep it open.
+    #[arg(long, default_value_t = 15, value_name = "SECONDS", value_parser = seconds())]
+    pub stream_heartbeat: u64,
     /// Alertmanager webhooks: a firing alert is stored at most once per this many seconds of
     /// receive time (its re-send bucket), so Alertmanager's re-sends (every `repeat_interval`)
     /// tell Tidemark it is still firing without flooding the log. Keep it below
@@ -223,6 +237,12 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             body_read_timeout: Duration::from_secs(args.body_read_timeout),
             max_connections: args.max_connections,
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        },
+        stream: tidemark_server::StreamLimits {
+            max_subscribers: args.max_stream_subscribers,
+            buffer_events: args.stream_buffer_events,
+            max_stall: Duration::from_secs(args.stream_max_stall),
+            heartbeat: Duration::from_secs(args.stream_heartbeat),
         },
         bridge: tidemark_core::alertmanager::BridgeConfig {
             resend_bucket_secs: args.alert_resend_bucket_secs,

@@ -591,6 +591,7 @@ fn metrics_and_commands_named_in_the_operator_docs_exist() {
     let sources: String = [
         "crates/tidemark-server/src/routes/health.rs",
         "crates/tidemark-server/src/metrics.rs",
+        "crates/tidemark-server/src/stream.rs",
         "crates/tidemark-cli/src/distributed.rs",
     ]
     .iter()

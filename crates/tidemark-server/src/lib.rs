@@ -22,6 +22,7 @@ mod read;
 mod replica;
 mod routes;
 mod state;
+mod stream;
 mod time_travel;
 mod web;
 mod writer;
@@ -40,6 +41,7 @@ pub use error::ApiError;
 pub use metrics::Metrics;
 pub use replica::{BoxFuture, Gauge, Health, PublishResult, Publisher};
 pub use state::{AppState, Ingest, IngestLimits};
+pub use stream::{StreamHub, StreamLimits};
 pub use time_travel::{TimeTravel, TimeTravelConfig};
 pub use writer::{Writer, WriterClient};
 
@@ -62,6 +64,8 @@ pub struct ServerConfig {
     pub time_travel: TimeTravelConfig,
     /// Read timeouts, the connection limit and the shutdown grace period.
     pub connections: ConnectionLimits,
+    /// Subscribers of `GET /v1/stream`, their buffers and heartbeats.
+    pub stream: StreamLimits,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +79,7 @@ impl Default for ServerConfig {
             bridge: tidemark_core::alertmanager::BridgeConfig::default(),
             time_travel: TimeTravelConfig::default(),
             connections: ConnectionLimits::default(),
+            stream: StreamLimits::default(),
         }
     }
 }
@@ -159,6 +164,7 @@ pub async fn serve(
             metrics,
         } => (None, Ingest::Publish { publisher, health }, metrics),
     };
+    let stream = StreamHub::for_store(&store, config.stream.clone());
     let app = router(AppState {
         store: store.clone(),
         ingest,
@@ -168,7 +174,14 @@ pub async fn serve(
         bridge: Arc::new(config.bridge.clone()),
         metrics: metrics.clone(),
         time_travel: Arc::new(TimeTravel::new(config.time_travel.clone())),
+        stream: stream.clone(),
     });
+    // Open streams end (each told where to resume) as soon as shutting down starts, so that
+    // they do not hold the shutdown for its grace period.
+    let shutdown = async move {
+        shutdown.await;
+        stream.close();
+    };
     connections::serve(listener, app, config.connections.clone(), metrics, shutdown).await;
     // Every connection is closed and the router (holding the last writer client) is gone.
     let joined = tokio::task::spawn_blocking(move || {

@@ -49,6 +49,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The bound on past states (`?at=`) in memory, shared between requests.
     pub time_travel: Arc<crate::time_travel::TimeTravel>,
+    /// The subscribers of `GET /v1/stream`.
+    pub stream: Arc<crate::stream::StreamHub>,
 }
 
 /// How much one ingest request may hold, and how much of it the answer details.

@@ -21,6 +21,7 @@ fn harness(max_body_bytes: usize) -> Harness {
     let (_writer, client) = Writer::spawn(store.clone(), 16, 1024);
     Harness {
         app: router(AppState {
+            stream: tidemark_server::StreamHub::for_store(&store, Default::default()),
             store,
             ingest: Ingest::Local(client),
             max_body_bytes,

@@ -29,6 +29,7 @@ async fn catalogue() -> Harness {
     let (_writer, client) = Writer::spawn(store.clone(), 16, 1024);
     let h = Harness {
         app: router(AppState {
+            stream: tidemark_server::StreamHub::for_store(&store, Default::default()),
             store: store.clone(),
             ingest: Ingest::Local(client),
             max_body_bytes: 1 << 20,
@@ -329,6 +330,7 @@ async fn a_corrupt_history_row_is_a_server_error_never_a_shorter_history() {
     let store = Arc::new(Store::open(&path, StoreConfig::default()).unwrap());
     let (_writer, client) = Writer::spawn(store.clone(), 16, 1024);
     let app = router(AppState {
+        stream: tidemark_server::StreamHub::for_store(&store, Default::default()),
         store: store.clone(),
         ingest: Ingest::Local(client),
         max_body_bytes: 1 << 20,

@@ -29,6 +29,7 @@ fn harness(limits: IngestLimits, quarantine: QuarantineLimits) -> Harness {
     let (_writer, client) = Writer::spawn(store.clone(), 16, 1024);
     Harness {
         app: router(AppState {
+            stream: tidemark_server::StreamHub::for_store(&store, Default::default()),
             store: store.clone(),
             ingest: Ingest::Local(client),
             max_body_bytes: 8 << 20,

@@ -29,6 +29,7 @@ fn harness() -> Harness {
     let (_writer, client) = Writer::spawn(store.clone(), 16, 1024);
     Harness {
         app: router(AppState {
+            stream: tidemark_server::StreamHub::for_store(&store, Default::default()),
             store: store.clone(),
             ingest: Ingest::Local(client),
             max_body_bytes: 8 << 20,
@@ -210,6 +211,7 @@ async fn a_page_the_budget_ends_early_goes_on_and_is_counted() {
     let (_writer, client) = Writer::spawn(store.clone(), 16, 1024);
     let h = Harness {
         app: router(AppState {
+            stream: tidemark_server::StreamHub::for_store(&store, Default::default()),
             store: store.clone(),
             ingest: Ingest::Local(client),
             max_body_bytes: 8 << 20,

@@ -16,6 +16,7 @@ use tower::ServiceExt;
 
 fn app(store: &Arc<Store>, ingest: Ingest, time_travel: Arc<TimeTravel>) -> Router {
     router(AppState {
+        stream: tidemark_server::StreamHub::for_store(store, Default::default()),
         store: store.clone(),
         ingest,
         max_body_bytes: 1 << 20,

@@ -17,8 +17,8 @@ pub use error::{
 };
 pub use quarantine::QuarantineLimits;
 pub use store::{
-    At, BackupInfo, ClusterTimelinePage, CompactReport, DiskFull, EVENTS_SCAN_BUDGET,
-    EmbeddedRetention, EventFilter, EventsPage, FindingTimelineWindow, Input,
+    At, BackupInfo, ClusterTimelinePage, CommitListener, CompactReport, DiskFull,
+    EVENTS_SCAN_BUDGET, EmbeddedRetention, EventFilter, EventsPage, FindingTimelineWindow, Input,
     MAX_MAINTENANCE_EVENTS_READ, Outcome, PastProjections, QuarantineEntry, QuarantineView,
     RebuildProgress, RebuildReport, RetentionReport, Stats, Store, StoreConfig, TimelineAnchor,
     TimelineEntry,

@@ -91,7 +91,7 @@ struct EventsResponse {
 
 /// What `type=` takes: an event type's wire name (the handler reads it as text, to name the
 /// known types when it is none of them).
-struct EventTypeName;
+pub(super) struct EventTypeName;
 
 impl JsonSchema for EventTypeName {
     fn inline_schema() -> bool {
@@ -108,25 +108,27 @@ impl JsonSchema for EventTypeName {
     }
 }
 
+/// `type=`: an event type's wire name, or a 400 naming the known ones.
+pub(super) fn event_type_param(name: Option<&str>) -> Result<Option<EventType>, ApiError> {
+    name.map(|t| {
+        EventType::from_wire(t).ok_or_else(|| {
+            let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+            ApiError::bad_request(format!(
+                "`type`: unknown event type {t:?}; expected one of {}",
+                known.join(", ")
+            ))
+        })
+    })
+    .transpose()
+}
+
 /// `GET /v1/events`.
 async fn list_events(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventsResponse>, ApiError> {
     let limit = page_size(params.limit)?;
-    let event_type = params
-        .event_type
-        .as_deref()
-        .map(|t| {
-            EventType::from_wire(t).ok_or_else(|| {
-                let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-                ApiError::bad_request(format!(
-                    "`type`: unknown event type {t:?}; expected one of {}",
-                    known.join(", ")
-                ))
-            })
-        })
-        .transpose()?;
+    let event_type = event_type_param(params.event_type.as_deref())?;
     let filter = EventFilter {
         cluster: params.cluster,
         event_type,

@@ -185,6 +185,7 @@ async fn metrics(State(state): State<AppState>) -> Result<PrometheusText, ApiErr
     ));
     state.metrics.render(&mut text);
     crate::metrics::render_time_travel(&state.time_travel.counts(), &mut text);
+    state.stream.render(&mut text);
     Ok(PrometheusText(text))
 }
 

@@ -17,6 +17,7 @@ mod orphans;
 mod pages;
 mod postmortem;
 mod quarantine;
+mod stream;
 mod stuck;
 mod timeline;
 
@@ -27,6 +28,7 @@ use crate::openapi::Route;
 pub(crate) fn all() -> Vec<Route> {
     [
         events::routes(),
+        stream::routes(),
         findings::routes(),
         alerts::routes(),
         flaps::routes(),

@@ -173,10 +173,16 @@ impl Store {
         match result {
             Ok(outcomes) => {
                 self.log_quarantine_drops(state.quarantine.dropped - before.3.dropped);
+                let checkpoint = state.last_seq;
+                // Readers see the batch once the state lock is released; listeners wake them.
+                drop(state);
+                if checkpoint != before.0 {
+                    self.committed(checkpoint);
+                }
                 let mut block = self.write_block.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(ended) = block.take() {
                     tracing::info!(
-                        checkpoint = state.last_seq,
+                        checkpoint,
                         refused_batches = ended.status.refused_batches,
                         "writes resumed: the store has space again"
                     );

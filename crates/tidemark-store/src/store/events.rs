@@ -27,6 +27,10 @@ pub struct EventsPage {
     /// complete this follows the events returned (plus what the filters disagree on), not the
     /// length of the log.
     pub rows_read: usize,
+    /// Every matching event at or before this position is on this page or an earlier one:
+    /// `next`, or (no `next`) the checkpoint the page read up to. A live follower of the log
+    /// (`GET /v1/stream`) goes on from here once new events are committed.
+    pub read_to: u64,
 }
 
 /// Candidate positions one `events_page` call reads at most by default
@@ -105,6 +109,7 @@ impl Page {
             next,
             scan_budget_reached: cut,
             rows_read: reading.reads,
+            read_to: 0,
         };
         loop {
             if at > self.up_to {
@@ -200,6 +205,7 @@ impl Page {
                     next: Some(last_read),
                     scan_budget_reached: false,
                     rows_read,
+                    read_to: 0,
                 });
             }
             last_read = seq;
@@ -232,6 +238,7 @@ impl Page {
             next: (!complete).then_some(last_read),
             scan_budget_reached: !complete,
             rows_read,
+            read_to: 0,
         })
     }
 }
@@ -298,6 +305,7 @@ impl Store {
                 next: None,
                 scan_budget_reached: false,
                 rows_read: 0,
+                read_to: after,
             });
         }
         let db = self.db()?;
@@ -316,7 +324,7 @@ impl Store {
             budget,
             up_to,
         };
-        if indexed_to >= up_to {
+        let page = if indexed_to >= up_to {
             let indexes = Indexes::open(&txn, log)?;
             let incident_seqs = incident_seqs.map(|mut seqs| {
                 let complete = seqs.len() <= budget;
@@ -326,7 +334,11 @@ impl Store {
             page.read_indexed(&indexes, filter, incident_seqs)
         } else {
             page.read_scanning(&txn, &log, filter, incident_seqs, &finding_clusters)
-        }
+        };
+        page.map(|mut page| {
+            page.read_to = page.next.unwrap_or(up_to);
+            page
+        })
     }
 
     /// The stored events at these positions, in the order given (positions not in the log

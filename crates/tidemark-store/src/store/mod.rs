@@ -220,6 +220,22 @@ pub struct Store {
     quarantine_drop_log: Mutex<DropLog>,
     /// See [`Store::walked_whole_file_on_open`].
     walked_whole_file_on_open: bool,
+    /// Called with the new checkpoint after each commit that moved it ([`Store::on_commit`]).
+    commit_listeners: CommitListeners,
+}
+
+/// A function told the new checkpoint after each commit that moved it.
+pub type CommitListener = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// The store's commit listeners.
+#[derive(Default)]
+pub(crate) struct CommitListeners(Mutex<Vec<CommitListener>>);
+
+impl std::fmt::Debug for CommitListeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.0.lock().map_or(0, |l| l.len());
+        write!(f, "CommitListeners({count})")
+    }
 }
 
 /// Where the open database is: `None` only while a reopen after an I/O error failed (and while
@@ -323,6 +339,37 @@ impl Store {
         self.state
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Calls `listener` with the new checkpoint after every later commit that moves it (an
+    /// `append` or a follower's `append_positioned` that stored or skipped positions), once the
+    /// batch is visible to readers. It runs on the committing thread while the batch is being
+    /// handed over: it must return at once (e.g. send on a `watch` channel), never block or
+    /// call back into the store.
+    pub fn on_commit(&self, listener: CommitListener) {
+        self.commit_listeners
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
+    }
+
+    /// Tells every commit listener the new checkpoint.
+    fn committed(&self, checkpoint: u64) {
+        let listeners = self
+            .commit_listeners
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for listener in listeners.iter() {
+            listener(checkpoint);
+        }
+    }
+
+    /// The first position the local log holds (1 unless retention dropped the events before
+    /// it).
+    pub fn log_start(&self) -> u64 {
+        self.read_state().log_start
     }
 
     /// The last applied log position.

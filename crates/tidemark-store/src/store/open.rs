@@ -379,6 +379,7 @@ impl Store {
             write_block: Mutex::new(None),
             quarantine_drop_log: Mutex::new(DropLog::default()),
             walked_whole_file_on_open: false,
+            commit_listeners: super::CommitListeners::default(),
         }
     }
 }

@@ -1,0 +1,306 @@
+//! `tidemark tail`: a server's live stream (`GET /v1/stream`) in a terminal, one line per
+//! event, like `kubectl get -w`; it reconnects and resumes by itself (the stream's ids are log
+//! positions, so a resume neither skips nor repeats an event).
+
+use std::io::{BufRead, BufReader, Write};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+use tidemark_core::Event;
+use tidemark_core::describe::one_line;
+
+use crate::{CliError, exit};
+
+/// Follow a server's events live.
+#[derive(Args, Debug)]
+#[command(
+    long_about = "Follow a running server's events live (GET /v1/stream), one line per event: \
+                  position, time, type, cluster, source and what it says. Without --from it \
+                  starts with the next event stored. It reconnects by itself when the \
+                  connection drops or the server cuts it off, and goes on after the last \
+                  position it printed, so no event is missed or printed twice.",
+    after_help = "Examples:\n  tidemark tail --server http://127.0.0.1:7070\n  \
+                  tidemark tail --cluster prod-eu --type alert.fired\n  \
+                  tidemark tail --incident INC-7 --from 1 --json | jq .event.type"
+)]
+pub struct TailArgs {
+    /// The server (http://HOST:PORT).
+    #[arg(
+        long,
+        env = "TIDEMARK_SERVER",
+        default_value = "http://127.0.0.1:7070",
+        value_name = "URL"
+    )]
+    pub server: String,
+    /// Bearer token (the read scope), when the server has tokens.
+    #[arg(
+        long,
+        env = "TIDEMARK_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// Only this cluster.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// Only this event type (e.g. `alert.fired`).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub event_type: Option<String>,
+    /// Only events on this incident's timeline.
+    #[arg(long, value_name = "ID")]
+    pub incident: Option<String>,
+    /// Only events that changed or named this finding.
+    #[arg(long, value_name = "CHECK_KEY")]
+    pub check_key: Option<String>,
+    /// Start at this log position (1: the whole log) instead of at the next event stored.
+    #[arg(long, value_name = "POSITION")]
+    pub from: Option<u64>,
+    /// Print each event as a JSON line (`{seq, recorded_at, event}`) instead.
+    #[arg(long)]
+    pub json: bool,
+    /// Stop after this many events (default: follow until interrupted).
+    #[arg(long, value_name = "N")]
+    pub max_events: Option<u64>,
+}
+
+/// One event frame's data.
+#[derive(Deserialize)]
+struct EventData {
+    seq: u64,
+    event: Event,
+}
+
+/// The final frame's data.
+#[derive(Deserialize)]
+struct CutOff {
+    reason: String,
+    resume_after: u64,
+}
+
+/// How one connection ended.
+enum Ended {
+    /// `--max-events` printed.
+    Done,
+    /// Connection lost or cut off: reconnect (after this long).
+    Reconnect(Duration),
+}
+
+/// `tidemark tail`.
+pub fn run(args: &TailArgs) -> Result<(), CliError> {
+    let base = args.server.trim_end_matches('/');
+    if base.starts_with("https://") {
+        return Err(CliError::new(
+            exit::USAGE,
+            anyhow::anyhow!(
+                "this build speaks plain http only: reach the server through a local tunnel or proxy (http://...)"
+            ),
+        ));
+    }
+    let mut url = format!("{base}/v1/stream?");
+    {
+        let mut query = form_urlencoded::Serializer::new(&mut url);
+        for (name, value) in [
+            ("cluster", &args.cluster),
+            ("type", &args.event_type),
+            ("incident", &args.incident),
+            ("check_key", &args.check_key),
+        ] {
+            if let Some(value) = value {
+                query.append_pair(name, value);
+            }
+        }
+    }
+    let mut tail = Tail {
+        args,
+        url,
+        // None: from the server's checkpoint (the next event stored).
+        last_id: args.from.map(|from| from.saturating_sub(1)),
+        printed: 0,
+        out: std::io::stdout().lock(),
+    };
+    let mut failures = 0u32;
+    loop {
+        match tail.connect()? {
+            Ended::Done => return Ok(()),
+            Ended::Reconnect(wait) => {
+                failures = if wait.is_zero() { 0 } else { failures + 1 };
+                let wait = wait.max(Duration::from_millis(250 * u64::from(failures.min(40))));
+                std::thread::sleep(wait);
+            }
+        }
+    }
+}
+
+struct Tail<'a> {
+    args: &'a TailArgs,
+    url: String,
+    /// The last id received: where a reconnect resumes.
+    last_id: Option<u64>,
+    printed: u64,
+    out: std::io::StdoutLock<'static>,
+}
+
+impl Tail<'_> {
+    /// One connection: prints its events until it ends.
+    fn connect(&mut self) -> Result<Ended, CliError> {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let mut url = self.url.clone();
+        if let Some(after) = self.last_id {
+            url.push_str(&format!("&after={after}"));
+        }
+        let mut request = agent.get(&url).header("accept", "text/event-stream");
+        if let Some(token) = &self.args.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(after) = self.last_id {
+            request = request.header("last-event-id", after.to_string());
+        }
+        let response = match request.call() {
+            Ok(response) => response,
+            Err(error) => {
+                eprintln!(
+                    "tidemark tail: cannot reach {url}: {error} (is `tidemark serve` running there?); retrying"
+                );
+                return Ok(Ended::Reconnect(Duration::from_secs(1)));
+            }
+        };
+        let status = response.status().as_u16();
+        if status != 200 {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let text = response.into_body().read_to_string().unwrap_or_default();
+            let message = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            if status == 503 {
+                let wait = retry_after.unwrap_or(2);
+                eprintln!("tidemark tail: {status}: {message}; retrying in {wait}s");
+                return Ok(Ended::Reconnect(Duration::from_secs(wait)));
+            }
+            let hint = match status {
+                401 | 403 => " (pass a read token: --token or TIDEMARK_TOKEN)",
+                _ => "",
+            };
+            return Err(CliError::new(
+                exit::FAILURE,
+                anyhow::anyhow!("{url} answered {status}: {message}{hint}"),
+            ));
+        }
+        let reader = BufReader::new(response.into_body().into_reader());
+        let mut frame = Frame::default();
+        for line in reader.lines() {
+            let Ok(line) = line else {
+                break;
+            };
+            if !line.is_empty() {
+                frame.field(&line);
+                continue;
+            }
+            // A blank line ends a frame (an id alone moves the resume point).
+            if let Some(id) = frame.id.take() {
+                self.last_id = Some(id);
+            }
+            match frame.event.take().as_deref() {
+                Some("event") => {
+                    if !self.print_event(&frame.data)? {
+                        return Ok(Ended::Done);
+                    }
+                    if self.args.max_events.is_some_and(|max| self.printed >= max) {
+                        return Ok(Ended::Done);
+                    }
+                }
+                Some("cut_off") => {
+                    if let Ok(cut) = serde_json::from_str::<CutOff>(&frame.data) {
+                        self.last_id = Some(cut.resume_after);
+                        eprintln!(
+                            "tidemark tail: the server ended the stream ({}); resuming after position {}",
+                            cut.reason, cut.resume_after
+                        );
+                        let wait = if cut.reason == "slow_subscriber" {
+                            Duration::ZERO
+                        } else {
+                            Duration::from_secs(1)
+                        };
+                        return Ok(Ended::Reconnect(wait));
+                    }
+                }
+                Some("subscribed") if self.last_id.is_none() => {
+                    // Started at the checkpoint: resume from there if cut before any event.
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&frame.data) {
+                        self.last_id = v["after"].as_u64();
+                    }
+                }
+                _ => {}
+            }
+            frame.data.clear();
+        }
+        eprintln!("tidemark tail: the connection ended; reconnecting");
+        Ok(Ended::Reconnect(Duration::from_secs(1)))
+    }
+
+    /// Prints one event; `false` when stdout was closed (`| head`): the tail ends quietly.
+    fn print_event(&mut self, data: &str) -> Result<bool, CliError> {
+        let written = if self.args.json {
+            writeln!(self.out, "{data}")
+        } else {
+            match serde_json::from_str::<EventData>(data) {
+                Ok(EventData { seq, event }) => writeln!(
+                    self.out,
+                    "#{seq:<8} {}  {:<22} {:<16} [{}] {}",
+                    event.time,
+                    event.event_type().as_str(),
+                    event.cluster,
+                    event.source,
+                    one_line(&event)
+                ),
+                Err(error) => writeln!(self.out, "(an event this build cannot read: {error})"),
+            }
+        };
+        self.printed += 1;
+        match written.and_then(|()| self.out.flush()) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => Err(CliError::new(
+                exit::FAILURE,
+                anyhow::anyhow!("writing stdout: {e}"),
+            )),
+        }
+    }
+}
+
+/// The fields of one SSE frame being read.
+#[derive(Default)]
+struct Frame {
+    id: Option<u64>,
+    event: Option<String>,
+    data: String,
+}
+
+impl Frame {
+    fn field(&mut self, line: &str) {
+        if line.starts_with(':') {
+            return;
+        }
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match name {
+            "id" => self.id = value.parse().ok(),
+            "event" => self.event = Some(value.to_owned()),
+            "data" => {
+                if !self.data.is_empty() {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+            }
+            _ => {}
+        }
+    }
+}

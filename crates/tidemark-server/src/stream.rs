@@ -1,0 +1,441 @@
+//! The live stream's machinery (`GET /v1/stream`, `routes/stream.rs`): each subscriber follows
+//! the log itself, page by page through the event filter indexes, from its resume position on,
+//! and waits for the next commit once it has caught up.
+//!
+//! Why a subscriber reads the log rather than a fan-out of the writer's batches: resuming from
+//! any position and following live are then one loop, so a resume can neither skip nor repeat
+//! an event (every position at or before `read_to` was sent or does not match); the writer does
+//! nothing per subscriber (a commit only moves a `watch` value); and a subscriber holds at most
+//! one page and its bounded send buffer, however far behind it is. The same code follows a
+//! replica's store, whose positions are its stream's sequences.
+//!
+//! Bounds (all in [`StreamLimits`], each exceedance counted in `/metrics`):
+//! - at most `max_subscribers` at once: one more is answered 503;
+//! - a subscriber's frames wait in a buffer of `buffer_events`; when it stays full for
+//!   `max_stall` (the client is not reading), the subscriber is cut off: the buffered frames
+//!   are still delivered, then a final `cut_off` event that says where to resume;
+//! - a heartbeat every `heartbeat` while nothing is sent, so proxies keep the connection;
+//! - shutting down ends every stream with a final `cut_off` event (`shutting_down`).
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use serde::Serialize;
+use tidemark_store::codec::StoredEvent;
+use tidemark_store::{EventFilter, Store};
+use tokio::sync::{mpsc, watch};
+
+/// Events one page of a subscriber reads at most.
+const PAGE_EVENTS: usize = 512;
+/// How long a woken subscriber waits before reading, so that commits in quick succession are
+/// read as one page (the latency this adds to a live view is not noticed; the cost it saves
+/// under full-speed ingest is one read per commit per subscriber).
+const WAKE_COALESCE: Duration = Duration::from_millis(20);
+
+/// The stream's limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Subscribers at once (`--max-stream-subscribers`); one more is answered 503.
+    pub max_subscribers: usize,
+    /// Frames (events) buffered for one subscriber (`--stream-buffer-events`).
+    pub buffer_events: usize,
+    /// How long a full buffer may wait for the client before it is cut off
+    /// (`--stream-max-stall`).
+    pub max_stall: Duration,
+    /// A heartbeat after this long without a frame (`--stream-heartbeat`).
+    pub heartbeat: Duration,
+}
+
+impl Default for StreamLimits {
+    /// 256 subscribers, 1,024 buffered events each, cut off after 30 s of a full buffer, a
+    /// heartbeat every 15 s (below the 30 to 60 s idle timeouts of common proxies).
+    fn default() -> Self {
+        Self {
+            max_subscribers: 256,
+            buffer_events: 1_024,
+            max_stall: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(15),
+        }
+    }
+}
+
+/// What every subscriber shares: the store's checkpoint as commits move it, the shutdown
+/// signal, the limits and the counters.
+#[derive(Debug)]
+pub struct StreamHub {
+    checkpoint: watch::Receiver<u64>,
+    closing: watch::Receiver<bool>,
+    close: watch::Sender<bool>,
+    subscribers: AtomicUsize,
+    limits: StreamLimits,
+    counters: StreamCounters,
+}
+
+/// What `/metrics` shows of the stream.
+#[derive(Debug, Default)]
+struct StreamCounters {
+    refused: AtomicU64,
+    cut_off_slow: AtomicU64,
+    cut_off_shutdown: AtomicU64,
+    events_sent: AtomicU64,
+}
+
+/// Counts a subscriber as connected until dropped.
+#[derive(Debug)]
+pub(crate) struct Subscribed(Arc<StreamHub>);
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        self.0.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl StreamHub {
+    /// The hub of `store`'s subscribers: it learns of every later commit.
+    pub fn for_store(store: &Store, limits: StreamLimits) -> Arc<Self> {
+        let (moved, checkpoint) = watch::channel(store.checkpoint());
+        store.on_commit(Arc::new(move |seq| {
+            moved.send_replace(seq);
+        }));
+        let (close, closing) = watch::channel(false);
+        Arc::new(Self {
+            checkpoint,
+            closing,
+            close,
+            subscribers: AtomicUsize::new(0),
+            limits,
+            counters: StreamCounters::default(),
+        })
+    }
+
+    /// Ends every stream (each with a final `cut_off` event saying the server is shutting
+    /// down) and refuses new ones: called when the server starts shutting down, so that open
+    /// streams do not hold the shutdown for its whole grace period.
+    pub fn close(&self) {
+        self.close.send_replace(true);
+    }
+
+    /// The limits.
+    pub(crate) fn limits(&self) -> &StreamLimits {
+        &self.limits
+    }
+
+    /// A place for one more subscriber, or `None` at the limit (counted) or while shutting
+    /// down.
+    pub(crate) fn subscribe(self: &Arc<Self>) -> Option<Subscribed> {
+        if *self.closing.borrow() {
+            return None;
+        }
+        let taken = self
+            .subscribers
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.limits.max_subscribers).then_some(n + 1)
+            });
+        match taken {
+            Ok(_) => Some(Subscribed(self.clone())),
+            Err(_) => {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// The counters in Prometheus text format.
+    pub(crate) fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let c = &self.counters;
+        let _ = writeln!(
+            out,
+            "# HELP tidemark_stream_subscribers subscribers of GET /v1/stream now (at most --max-stream-subscribers)\n# TYPE tidemark_stream_subscribers gauge\ntidemark_stream_subscribers {}",
+            self.subscribers.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tidemark_stream_refused_total subscriptions answered 503: --max-stream-subscribers were open\n# TYPE tidemark_stream_refused_total counter\ntidemark_stream_refused_total {}",
+            c.refused.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tidemark_stream_cut_off_total streams ended by the server with a cut_off event, by reason (slow_subscriber: the buffer stayed full for --stream-max-stall)\n# TYPE tidemark_stream_cut_off_total counter\ntidemark_stream_cut_off_total{{reason=\"slow_subscriber\"}} {}\ntidemark_stream_cut_off_total{{reason=\"shutting_down\"}} {}",
+            c.cut_off_slow.load(Ordering::Relaxed),
+            c.cut_off_shutdown.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tidemark_stream_events_sent_total events handed to stream subscribers\n# TYPE tidemark_stream_events_sent_total counter\ntidemark_stream_events_sent_total {}",
+            c.events_sent.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// The `data` of an `event` frame: a stored event with its position, as `GET /v1/events` lists
+/// them.
+#[derive(Serialize)]
+struct EventData<'a> {
+    seq: u64,
+    recorded_at: tidemark_core::Timestamp,
+    event: &'a tidemark_core::Event,
+}
+
+/// The `data` of the `subscribed` frame.
+#[derive(Serialize)]
+struct SubscribedData {
+    /// The stream sends the matching events after this position.
+    after: u64,
+    /// The store's checkpoint when the stream started.
+    checkpoint: u64,
+}
+
+/// The `data` of the final `cut_off` frame.
+#[derive(Serialize)]
+struct CutOffData {
+    /// `slow_subscriber`, `shutting_down` or `store_error`.
+    reason: &'static str,
+    /// What happened and what to do.
+    message: String,
+    /// Resume with `Last-Event-ID: N` (or `?after=N`): every matching event up to it was sent.
+    resume_after: u64,
+}
+
+/// One SSE frame: optional id, event name, JSON data.
+fn frame(id: Option<u64>, event: &str, data: &impl Serialize) -> Bytes {
+    let json = serde_json::to_string(data).unwrap_or_else(|_| "{}".to_owned());
+    let mut out = String::with_capacity(json.len() + 48);
+    if let Some(id) = id {
+        out.push_str("id: ");
+        out.push_str(&id.to_string());
+        out.push('\n');
+    }
+    out.push_str("event: ");
+    out.push_str(event);
+    out.push_str("\ndata: ");
+    // serde_json escapes line breaks inside strings: the data is one line.
+    out.push_str(&json);
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
+
+/// What a subscriber follows: the filter and where it starts.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    pub(crate) filter: EventFilter,
+    pub(crate) after: u64,
+}
+
+/// The frames of one subscriber: its buffer, then (after the producer ended it) the final frame.
+pub(crate) type FinalFrame = Arc<Mutex<Option<Bytes>>>;
+
+/// Starts following for one subscriber; answers the receiving end of its buffer and the slot
+/// of its final frame, which the response body sends in that order.
+pub(crate) fn start(
+    hub: Arc<StreamHub>,
+    store: Arc<Store>,
+    subscription: Subscription,
+    place: Subscribed,
+) -> (mpsc::Receiver<Bytes>, FinalFrame) {
+    let (tx, rx) = mpsc::channel(hub.limits.buffer_events.max(1));
+    let last = FinalFrame::default();
+    let slot = last.clone();
+    tokio::spawn(async move {
+        let _place = place;
+        let mut follower = Follower {
+            hub,
+            store,
+            tx,
+            last_id: subscription.after,
+        };
+        let end = follower.run(subscription).await;
+        if let Some(end) = end {
+            let counter = match end.reason {
+                "slow_subscriber" => Some(&follower.hub.counters.cut_off_slow),
+                "shutting_down" => Some(&follower.hub.counters.cut_off_shutdown),
+                _ => None,
+            };
+            if let Some(counter) = counter {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(frame(None, "cut_off", &end));
+        }
+        // Dropping the sender lets the body send what is buffered, then the final frame.
+    });
+    (rx, last)
+}
+
+/// Why sending a frame stopped the stream.
+enum SendStop {
+    /// The client is gone.
+    Gone,
+    /// The buffer stayed full for `max_stall`.
+    Stalled,
+}
+
+/// One subscriber's producer.
+struct Follower {
+    hub: Arc<StreamHub>,
+    store: Arc<Store>,
+    tx: mpsc::Sender<Bytes>,
+    /// The last id handed to the buffer: a resume from it misses nothing.
+    last_id: u64,
+}
+
+impl Follower {
+    /// Follows until the client leaves (`None`) or the stream is ended with a final frame.
+    async fn run(&mut self, subscription: Subscription) -> Option<CutOffData> {
+        let Subscription { filter, mut after } = subscription;
+        let mut checkpoint = self.hub.checkpoint.clone();
+        let mut closing = self.hub.closing.clone();
+        let started = SubscribedData {
+            after,
+            checkpoint: *checkpoint.borrow(),
+        };
+        let hello = Bytes::from(format!(
+            "retry: 3000\n\n{}",
+            String::from_utf8_lossy(&frame(None, "subscribed", &started))
+        ));
+        if let Err(stop) = self.send(hello).await {
+            return self.stopped(stop);
+        }
+        let filter = Arc::new(filter);
+        loop {
+            // Catch up: page after page until a page reaches the checkpoint it read at.
+            loop {
+                if *closing.borrow() {
+                    return Some(self.shutting_down());
+                }
+                let store = self.store.clone();
+                let page_filter = filter.clone();
+                let page = tokio::task::spawn_blocking(move || {
+                    store.events_page(&page_filter, after, PAGE_EVENTS)
+                })
+                .await;
+                let page = match page {
+                    Ok(Ok(page)) => page,
+                    Ok(Err(error)) => return Some(self.store_error(error.to_string())),
+                    Err(error) => return Some(self.store_error(error.to_string())),
+                };
+                let sent = page.events.len() as u64;
+                for (seq, stored) in page.events {
+                    let bytes = event_frame(seq, &stored);
+                    if let Err(stop) = self.send(bytes).await {
+                        return self.stopped(stop);
+                    }
+                    self.last_id = seq;
+                }
+                self.hub
+                    .counters
+                    .events_sent
+                    .fetch_add(sent, Ordering::Relaxed);
+                after = after.max(page.read_to);
+                if page.next.is_none() {
+                    break;
+                }
+            }
+            // Caught up: wait for a commit past it, a heartbeat, the shutdown or the client.
+            let heartbeat = tokio::time::sleep(self.hub.limits.heartbeat);
+            tokio::select! {
+                moved = async { checkpoint.wait_for(|c| *c > after).await.is_ok() } => {
+                    if !moved {
+                        return Some(self.shutting_down());
+                    }
+                    tokio::time::sleep(WAKE_COALESCE).await;
+                }
+                () = heartbeat => {
+                    // The id moves a reconnecting client past what it has seen (filtered
+                    // streams may match nothing for long), without an event to dispatch.
+                    let beat = if after > self.last_id {
+                        Bytes::from(format!("id: {after}\n: heartbeat\n\n"))
+                    } else {
+                        Bytes::from_static(b": heartbeat\n\n")
+                    };
+                    if let Err(stop) = self.send(beat).await {
+                        return self.stopped(stop);
+                    }
+                    self.last_id = self.last_id.max(after);
+                }
+                () = async { let _ = closing.wait_for(|c| *c).await; } => {
+                    return Some(self.shutting_down());
+                }
+                () = self.tx.closed() => return None,
+            }
+        }
+    }
+
+    /// Hands a frame to the buffer, waiting at most `max_stall` for room.
+    async fn send(&self, bytes: Bytes) -> Result<(), SendStop> {
+        match self.tx.send_timeout(bytes, self.hub.limits.max_stall).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(SendStop::Stalled),
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(SendStop::Gone),
+        }
+    }
+
+    fn stopped(&self, stop: SendStop) -> Option<CutOffData> {
+        match stop {
+            SendStop::Gone => None,
+            SendStop::Stalled => Some(CutOffData {
+                reason: "slow_subscriber",
+                message: format!(
+                    "this subscriber fell behind: its buffer of {} events stayed full for {}s (--stream-buffer-events, --stream-max-stall); reconnect with Last-Event-ID: {} (or ?after={}) to go on without a gap",
+                    self.hub.limits.buffer_events,
+                    self.hub.limits.max_stall.as_secs_f64(),
+                    self.last_id,
+                    self.last_id
+                ),
+                resume_after: self.last_id,
+            }),
+        }
+    }
+
+    fn shutting_down(&self) -> CutOffData {
+        CutOffData {
+            reason: "shutting_down",
+            message: format!(
+                "the server is shutting down; reconnect (to it once it is back, or to another replica) with Last-Event-ID: {} to go on without a gap",
+                self.last_id
+            ),
+            resume_after: self.last_id,
+        }
+    }
+
+    fn store_error(&self, error: String) -> CutOffData {
+        tracing::warn!(%error, "a stream could not read the log");
+        CutOffData {
+            reason: "store_error",
+            message: format!(
+                "the store could not be read ({error}); reconnect with Last-Event-ID: {} to go on",
+                self.last_id
+            ),
+            resume_after: self.last_id,
+        }
+    }
+}
+
+/// The `event` frame of a stored event.
+fn event_frame(seq: u64, stored: &StoredEvent) -> Bytes {
+    frame(
+        Some(seq),
+        "event",
+        &EventData {
+            seq,
+            recorded_at: stored.recorded_at,
+            event: &stored.event,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_is_one_data_line_even_when_the_event_holds_line_breaks() {
+        let bytes = frame(Some(7), "event", &serde_json::json!({"text": "a\nb\r\nc"}));
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert_eq!(
+            text,
+            "id: 7\nevent: event\ndata: {\"text\":\"a\\nb\\r\\nc\"}\n\n"
+        );
+    }
+}
