@@ -96,16 +96,19 @@ async fn incidents(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<AtQuery>,
 ) -> Result<HtmlPage, ApiError> {
+    // The present follows the log; a page of the past (`at=`) stays as it is.
+    let live = params.at.is_none();
     with_projections_and_events(
         &state,
         params.at.as_deref(),
         |_| Vec::new(),
-        |p, _, seq| {
+        move |p, _, seq| {
             let views = p.incidents().views(p.findings(), None, true);
             let (unheld, more) = unheld_findings(p, &views);
+            let live = live.then(|| web::Live::stream(&[], seq));
             html(
                 StatusCode::OK,
-                web::incidents_page(&views, &unheld, more, seq),
+                web::incidents_page(&views, &unheld, more, seq, live.as_ref()),
             )
         },
     )
@@ -202,6 +205,7 @@ async fn incident(
     // The maintenance windows of the incident's clusters, read from their events up to the
     // state shown (the lanes' bands).
     let books = incident_maintenance_books(&state, params.at.as_deref(), &id).await?;
+    let live = params.at.is_none();
     with_projections_and_events(
         &state,
         params.at.as_deref(),
@@ -261,7 +265,14 @@ async fn incident(
                 .collect();
             html(
                 StatusCode::OK,
-                web::incident_page(&view, &timeline, &lanes, seq),
+                web::incident_page(
+                    &view,
+                    &timeline,
+                    &lanes,
+                    seq,
+                    live.then(|| web::Live::stream(&[("incident", &view.id)], seq))
+                        .as_ref(),
+                ),
             )
         },
     )
@@ -308,6 +319,9 @@ async fn finding(
         (None, None) => (TimelineAnchor::Before(u64::MAX), u64::MAX),
     };
     let limit = page_size(params.limit)?;
+    // The latest entries follow the log live; an older page stays as it is. Every event of the
+    // cluster: a clean cycle changes the finding's clean count without naming it.
+    let live = params.before.is_none() && params.after.is_none();
     let store = state.store.clone();
     blocking(move || {
         let up_to = store.checkpoint().min(end);
@@ -375,6 +389,7 @@ async fn finding(
                 newer: window.newer,
                 limit: params.limit,
                 maintenance,
+                live: live.then(|| web::Live::stream(&[("cluster", &cluster)], up_to)),
             }),
         ))
     })

@@ -11,7 +11,7 @@ use tidemark_core::findings::{FindingOverview, FindingState, HistoryWindow, Reso
 use tidemark_core::flaps::{FlapDetector, FlapEpisodeView};
 use tidemark_core::{EventType, Timestamp};
 
-use super::html::page as page_html;
+use super::html::live_page;
 use super::html::{
     Section, clock_part, encode_segment, facts, human_secs, key_html, secs_between, seq_link,
     severity_badge, state_badge, time_html,
@@ -70,11 +70,12 @@ pub fn finding_page(page: &FindingPage) -> String {
             (pager(page))
         } "\n"
     };
-    page_html(
+    live_page(
         &format!("{} — {}", finding.check_key, finding.title),
         "page-finding",
         Section::None,
         body,
+        page.live.as_ref(),
     )
 }
 

@@ -3,9 +3,9 @@
 //!
 //! Pages are `maud` templates: a value interpolated into one (`(value)`, `attr=(value)`) is
 //! escaped by its `Render` implementation, so no string from the store can reach a page
-//! unescaped, whichever function builds it. `PreEscaped` appears once, for the stylesheet: our
-//! own constant, which must go in as it is (a `<style>`'s text is not entity-decoded, and it
-//! has `"` in font names).
+//! unescaped, whichever function builds it. `PreEscaped` appears twice, for the stylesheet and
+//! the live pages' script: our own constants, which must go in as they are (the text of a
+//! `<style>` or a `<script>` is not entity-decoded, and both have `"` in them).
 
 use std::fmt::Write as _;
 
@@ -15,6 +15,36 @@ use tidemark_core::Timestamp;
 
 /// The stylesheet every page inlines (no external requests: the pages work offline).
 const STYLE: &str = include_str!("style.css");
+
+/// The script of a page that updates itself (`live.js`), inlined like the stylesheet.
+const LIVE_SCRIPT: &str = include_str!("live.js");
+
+/// A page that updates itself: the stream of the events that change it, and the log position
+/// it shows (the stream starts after it, so no event between the render and the subscription
+/// is missed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Live {
+    /// `/v1/stream` with the page's filters.
+    pub stream: String,
+    /// The position the page was rendered at.
+    pub after: u64,
+}
+
+impl Live {
+    /// `/v1/stream` with these filters (query-encoded), from `after` on.
+    pub fn stream(filters: &[(&str, &str)], after: u64) -> Self {
+        let mut stream = "/v1/stream".to_owned();
+        if !filters.is_empty() {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in filters {
+                query.append_pair(name, value);
+            }
+            stream.push('?');
+            stream.push_str(&query.finish());
+        }
+        Self { stream, after }
+    }
+}
 
 /// Percent-encodes one path segment: everything but RFC 3986 unreserved characters, so `/`,
 /// `:`, `?`, `#` and `%` in a check key stay inside their segment.
@@ -154,6 +184,17 @@ pub(super) enum Section {
 /// A whole page: the shell, the nav, the stylesheet and `body`. The `"\n"` literals here and
 /// in the pages keep view-source readable: whitespace between blocks, not content.
 pub(super) fn page(title: &str, page_class: &str, section: Section, body: Markup) -> String {
+    live_page(title, page_class, section, body, None)
+}
+
+/// [`page`], updating itself from `live` when it is given (a page of the present, not of `at=`).
+pub(super) fn live_page(
+    title: &str,
+    page_class: &str,
+    section: Section,
+    body: Markup,
+    live: Option<&Live>,
+) -> String {
     let page = html! {
         (DOCTYPE) "\n"
         html lang="en" {
@@ -165,7 +206,8 @@ pub(super) fn page(title: &str, page_class: &str, section: Section, body: Markup
                 title { (title) " · Tidemark" } "\n"
                 style { "\n" (PreEscaped(STYLE)) } "\n"
             } "\n"
-            body class=(page_class) {
+            body class=(page_class) data-live=[live.map(|l| &l.stream)]
+                data-live-after=[live.map(|l| l.after)] {
                 "\n"
                 header class="topbar" {
                     "\n"
@@ -191,12 +233,18 @@ pub(super) fn page(title: &str, page_class: &str, section: Section, body: Markup
                         }
                     } "\n"
                     span class="spacer" {} "\n"
+                    @if live.is_some() {
+                        span class="live-state" hidden { "live" } "\n"
+                    }
                     a class="api" href="/v1/incidents" { "JSON API" } "\n"
                 } "\n"
                 main { "\n" (body) } "\n"
                 footer class="footer" {
                     "Tidemark · event-sourced incident timeline · times in UTC"
                 } "\n"
+                @if live.is_some() {
+                    script { "\n" (PreEscaped(LIVE_SCRIPT)) } "\n"
+                }
             } "\n"
         } "\n"
     };

@@ -11,8 +11,8 @@ use tidemark_core::incidents::{
 use tidemark_core::{EventType, Timestamp};
 
 use super::html::{
-    Section, class_token, clock_part, encode_segment, facts, finding_href, human_secs,
-    incident_href, key_html, link, page, secs_between, seq_link, severity_badge, state_badge,
+    Live, Section, class_token, clock_part, encode_segment, facts, finding_href, human_secs,
+    incident_href, key_html, link, live_page, secs_between, seq_link, severity_badge, state_badge,
     time_html,
 };
 use super::lanes::{Annotation, Chart, chart_html};
@@ -25,6 +25,7 @@ pub fn incident_page(
     timeline: &[TimelineLine],
     lanes: &[FindingLane],
     at_seq: u64,
+    live: Option<&Live>,
 ) -> String {
     let links = KeyLinks {
         default_cluster: &incident.cluster,
@@ -60,11 +61,12 @@ pub fn incident_page(
             div class="card flush" { (timeline_table(timeline, &links)) }
         } "\n"
     };
-    page(
+    live_page(
         &format!("{} — {}", incident.id, incident.title),
         "page-incident",
         Section::Incidents,
         body,
+        live,
     )
 }
 

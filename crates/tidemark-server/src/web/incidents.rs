@@ -5,7 +5,8 @@ use tidemark_core::findings::FindingOverview;
 use tidemark_core::incidents::{IncidentState, IncidentView};
 
 use super::html::{
-    Section, human_secs, incident_href, link, page, severity_badge, state_badge, time_html,
+    Live, Section, human_secs, incident_href, link, live_page, severity_badge, state_badge,
+    time_html,
 };
 use super::{incident_kind_word, incident_state_word};
 
@@ -17,6 +18,7 @@ pub fn incidents_page(
     unheld: &[FindingOverview],
     unheld_more: bool,
     at_seq: u64,
+    live: Option<&Live>,
 ) -> String {
     let count = |state| incidents.iter().filter(|i| i.state == state).count();
     let mut ordered: Vec<&IncidentView> = incidents.iter().collect();
@@ -64,7 +66,13 @@ pub fn incidents_page(
         }
         (super::alerts::unheld_section(unheld, unheld_more))
     };
-    page("Incidents", "page-incidents", Section::Incidents, body)
+    live_page(
+        "Incidents",
+        "page-incidents",
+        Section::Incidents,
+        body,
+        live,
+    )
 }
 
 fn incident_row(incident: &IncidentView) -> Markup {

@@ -1,6 +1,9 @@
 //! The web timeline: server-rendered HTML pages (incidents, an incident with its finding lanes
 //! and timeline, a finding's history, the orphan graph), as pure functions from projection views
-//! to `String`. One inline stylesheet, inline SVG charts, no JavaScript, no external requests.
+//! to `String`. One inline stylesheet, inline SVG charts, no external requests; the pages of
+//! the present (incidents, an incident, a finding) inline a small script that follows the live
+//! stream and reloads their `<main>` when an event changes them (`live.js`). Without
+//! JavaScript every page is complete, only not updated.
 //!
 //! Every page is a `maud` template, so every piece of data is escaped by construction (see
 //! [`html`]); path parts go through `html::encode_segment`. The same input gives the same bytes.
@@ -29,7 +32,7 @@ use tidemark_core::{EventType, Severity, Timestamp};
 
 pub use alerts::{ALERTS_SHOWN, UNHELD_SHOWN, alerts_page};
 pub use finding::finding_page;
-pub use html::not_found_page;
+pub use html::{Live, not_found_page};
 pub use incident::incident_page;
 pub use incidents::incidents_page;
 pub use maintenance::{WINDOWS_SHOWN, maintenance_page};
@@ -70,6 +73,8 @@ pub struct FindingPage {
     pub limit: Option<usize>,
     /// The maintenance windows of its cluster that cover it (the lane's bands).
     pub maintenance: Vec<BookEntry>,
+    /// Set when the page shows the present: it follows its cluster's events.
+    pub live: Option<Live>,
 }
 
 /// One finding's lane on the incident chart.

@@ -35,7 +35,7 @@ fn user_text_is_escaped_everywhere() {
     let pages = [
         incident_html(),
         finding_page(&finding()),
-        incidents_page(&other_incidents(), &[], false, 200),
+        incidents_page(&other_incidents(), &[], false, 200, None),
         orphans_page(&orphan_list, false, &graph),
         not_found_page(SCRIPT),
     ];
@@ -194,8 +194,8 @@ fn hostile_pages() -> Vec<String> {
     let mut list = other_incidents();
     list.push(incident.clone());
     vec![
-        incident_page(&incident, &timeline, &lanes, 200),
-        incidents_page(&list, &[], false, 200),
+        incident_page(&incident, &timeline, &lanes, 200, None),
+        incidents_page(&list, &[], false, 200, None),
         finding_page(&finding),
         orphans_page(&orphan_list, false, &graph),
         not_found_page(HOSTILE),

@@ -378,6 +378,7 @@ fn finding_with(paged: bool) -> FindingPage {
         newer: None,
         limit: None,
         maintenance: vec![],
+        live: None,
     };
     if paged {
         page.history.items.drain(..1);
@@ -490,7 +491,7 @@ fn orphans() -> (Vec<OrphanView>, OrphanGraph) {
 }
 
 fn incident_html() -> String {
-    incident_page(&incident(), &timeline(), &lanes(), 200)
+    incident_page(&incident(), &timeline(), &lanes(), 200, None)
 }
 
 /// Counts of `open` and `close` in `html` must match (a crude well-formedness check).
@@ -669,7 +670,7 @@ fn ticks_stay_between_four_and_six_over_many_spans() {
 #[test]
 fn incidents_page_links_every_incident() {
     let incidents = other_incidents();
-    let html = incidents_page(&incidents, &[], false, 200);
+    let html = incidents_page(&incidents, &[], false, 200, None);
     for incident in &incidents {
         let href = format!("href=\"/incidents/{}\"", encode_segment(&incident.id));
         assert!(html.contains(&href), "{href}");
@@ -769,11 +770,11 @@ fn orphans_page_draws_the_graph_or_lists_only() {
 
 #[test]
 fn empty_inputs_render() {
-    assert!(incidents_page(&[], &[], false, 0).contains("No incidents."));
+    assert!(incidents_page(&[], &[], false, 0, None).contains("No incidents."));
     let mut bare = incident();
     bare.findings.clear();
     bare.layers.clear();
-    let html = incident_page(&bare, &[], &[], 0);
+    let html = incident_page(&bare, &[], &[], 0, None);
     assert_well_formed(&html);
     assert!(html.contains("No events."));
     let html = orphans_page(&[], false, &OrphanGraph::default());
@@ -800,7 +801,7 @@ fn writes_previews_for_people() {
         ("incident.html", incident_html()),
         (
             "incidents.html",
-            incidents_page(&other_incidents(), &[], false, 200),
+            incidents_page(&other_incidents(), &[], false, 200, None),
         ),
         ("finding.html", finding_page(&finding())),
         ("orphans.html", orphans_page(&orphan_list, false, &graph)),
@@ -866,14 +867,14 @@ fn the_alerts_page_lists_alerts_with_labels_and_links_to_their_findings() {
 #[test]
 fn the_home_page_lists_what_fires_outside_the_incidents() {
     let unheld = [alert_overview("fp1", true)];
-    let html = incidents_page(&other_incidents(), &unheld, true, 200);
+    let html = incidents_page(&other_incidents(), &unheld, true, 200, None);
     assert_well_formed(&html);
     assert!(!html.contains(SCRIPT));
     assert!(html.contains("Firing or open, in no incident"));
     assert!(html.contains("href=\"/findings/prod-eu/alert%3AKubePodCrashLooping%3Afp1\""));
     assert!(html.contains("More follow the first 1"));
     assert!(
-        incidents_page(&[], &[], false, 0)
+        incidents_page(&[], &[], false, 0, None)
             .contains("Nothing is firing or open outside the incidents.")
     );
 }
