@@ -45,6 +45,8 @@ pub struct AppState {
     pub auth: crate::auth::AuthPolicy,
     /// How Alertmanager webhooks become events.
     pub bridge: Arc<tidemark_core::alertmanager::BridgeConfig>,
+    /// How OTLP spans become events (`POST /v1/traces`).
+    pub otlp: Arc<crate::OtlpConfig>,
     /// Request and ingest counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The bound on past states (`?at=`) in memory, shared between requests.

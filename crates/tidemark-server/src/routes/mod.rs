@@ -14,6 +14,7 @@ mod incidents;
 mod maintenance;
 mod openapi;
 mod orphans;
+mod otlp;
 mod pages;
 mod postmortem;
 mod quarantine;
@@ -22,6 +23,7 @@ mod timeline;
 
 use crate::error::ApiError;
 use crate::openapi::Route;
+pub(crate) use otlp::otlp_error;
 
 /// Every route, in the order the document lists them.
 pub(crate) fn all() -> Vec<Route> {
@@ -36,6 +38,7 @@ pub(crate) fn all() -> Vec<Route> {
         incidents::routes(),
         postmortem::routes(),
         bridges::routes(),
+        otlp::routes(),
         timeline::routes(),
         quarantine::routes(),
         admin::routes(),
