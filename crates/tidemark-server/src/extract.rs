@@ -205,17 +205,12 @@ pub(crate) struct OtlpBody {
     pub(crate) bytes: Vec<u8>,
 }
 
-/// Why an OTLP body was refused, and in which encoding to say so.
+/// Why an OTLP body was refused, and in which encoding to say so (answered as OTLP says, by
+/// `routes/otlp.rs`).
 #[derive(Debug)]
 pub(crate) struct OtlpRefusal {
     pub(crate) encoding: crate::ingest::otlp::Encoding,
     pub(crate) error: ApiError,
-}
-
-impl axum::response::IntoResponse for OtlpRefusal {
-    fn into_response(self) -> axum::response::Response {
-        crate::routes::otlp_error(self.encoding, self.error)
-    }
 }
 
 impl FromRequest<AppState> for OtlpBody {

@@ -37,13 +37,10 @@ use tokio::net::TcpListener;
 pub use auth::{AuthConfigError, AuthPolicy, Tokens, TokensError, policy as auth_policy};
 pub use connections::ConnectionLimits;
 pub use error::ApiError;
-pub use ingest::otlp::{
-    CLUSTER_ATTRIBUTE as OTLP_CLUSTER_ATTRIBUTE, DEFAULT_CLUSTER as OTLP_DEFAULT_CLUSTER,
-    OtlpConfig,
-};
+pub use ingest::otlp::CLUSTER_ATTRIBUTE as OTLP_CLUSTER_ATTRIBUTE;
 pub use metrics::Metrics;
 pub use replica::{BoxFuture, Gauge, Health, PublishResult, Publisher};
-pub use state::{AppState, Ingest, IngestLimits};
+pub use state::{AppState, Ingest, IngestLimits, OTLP_DEFAULT_CLUSTER, OtlpConfig};
 pub use time_travel::{TimeTravel, TimeTravelConfig};
 pub use writer::{Writer, WriterClient};
 

@@ -9,7 +9,7 @@
 //! - `source`: `otlp`; `type`: `span.recorded`; `time`: the span's end (its start when the end
 //!   is 0).
 //! - `cluster`: the resource attribute [`CLUSTER_ATTRIBUTE`] (`k8s.cluster.name`, the
-//!   OpenTelemetry semantic convention), else [`OtlpConfig::default_cluster`]
+//!   OpenTelemetry semantic convention), else [`OtlpConfig::default_cluster`](crate::OtlpConfig)
 //!   (`--otlp-default-cluster`, `default`). Present but not a non-blank string: the span is
 //!   rejected (a trace judged in the wrong cluster would be silently wrong).
 //! - `data.service`: the resource attribute `service.name` when it is a non-blank string, else
@@ -37,6 +37,7 @@ use tidemark_core::Timestamp;
 use tidemark_store::Input;
 
 use super::Item;
+use crate::state::OtlpConfig;
 
 /// The resource attribute that names a span's cluster (OpenTelemetry semantic conventions).
 pub const CLUSTER_ATTRIBUTE: &str = "k8s.cluster.name";
@@ -46,26 +47,8 @@ pub const SERVICE_ATTRIBUTE: &str = "service.name";
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
 /// The `source` of every event made from OTLP.
 pub const SOURCE: &str = "otlp";
-/// The cluster of spans whose resource names none, unless configured.
-pub const DEFAULT_CLUSTER: &str = "default";
 /// The longest `partial_success.error_message`, in bytes.
 pub const MAX_ERROR_MESSAGE_BYTES: usize = 1_024;
-
-/// How OTLP spans become events.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OtlpConfig {
-    /// The cluster of spans whose resource has no [`CLUSTER_ATTRIBUTE`].
-    pub default_cluster: String,
-}
-
-impl Default for OtlpConfig {
-    fn default() -> Self {
-        Self {
-            default_cluster: DEFAULT_CLUSTER.to_owned(),
-        }
-    }
-}
-
 /// How an OTLP body is encoded (its `Content-Type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {

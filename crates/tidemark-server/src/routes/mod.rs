@@ -23,7 +23,6 @@ mod timeline;
 
 use crate::error::ApiError;
 use crate::openapi::Route;
-pub(crate) use otlp::otlp_error;
 
 /// Every route, in the order the document lists them.
 pub(crate) fn all() -> Vec<Route> {

@@ -16,7 +16,7 @@ use tidemark_store::{Input, Outcome};
 
 use crate::content_type;
 use crate::error::ApiError;
-use crate::extract::OtlpBody;
+use crate::extract::{OtlpBody, OtlpRefusal};
 use crate::ingest::otlp::{self, Encoding};
 use crate::ingest::{SubmitError, Submitted, keep_refused_body, origin_of, submit};
 use crate::openapi::{DescribeOutput, OperationDoc, Route, Schemas};
@@ -69,7 +69,7 @@ fn encoded(status: StatusCode, encoding: Encoding, body: Vec<u8>) -> Response {
 
 /// An error as OTLP answers it: the status, and a `google.rpc.Status` in the request's encoding
 /// (with `Retry-After` when the error has one).
-pub(crate) fn otlp_error(encoding: Encoding, error: ApiError) -> Response {
+fn otlp_error(encoding: Encoding, error: ApiError) -> Response {
     // google.rpc.Code: INVALID_ARGUMENT, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE.
     let code = match error.status.as_u16() {
         400 | 415 => 3,
@@ -95,6 +95,12 @@ pub(crate) fn otlp_error(encoding: Encoding, error: ApiError) -> Response {
             .insert(header::RETRY_AFTER, secs.into());
     }
     response
+}
+
+impl IntoResponse for OtlpRefusal {
+    fn into_response(self) -> Response {
+        otlp_error(self.encoding, self.error)
+    }
 }
 
 /// `ExportTraceServiceResponse`: empty when every span was taken (stored now or before),
