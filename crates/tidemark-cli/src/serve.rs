@@ -21,7 +21,8 @@ use crate::{CliError, exit};
                   /metrics. With tokens (--tokens FILE, TIDEMARK_TOKENS) requests need \
                   `Authorization: Bearer TOKEN`: read tokens for GET, write tokens for POST (a \
                   `tidemark_token` cookie only reads). POST bodies must be application/json or \
-                  application/x-ndjson. Without tokens it serves loopback only, unless \
+                  application/x-ndjson (POST /v1/traces: OTLP/HTTP, application/x-protobuf or \
+                  application/json). Without tokens it serves loopback only, unless \
                   --insecure. SIGINT or SIGTERM stops it gracefully: requests in flight have \
                   --shutdown-grace to finish, and every batch handed to the writer is committed. \
                   docs/limits.md lists every limit and its flag."
@@ -131,6 +132,11 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..=86_400)
     )]
     pub alert_resend_bucket_secs: u64,
+    /// OTLP traces (`POST /v1/traces`): the cluster of spans whose resource has no
+    /// `k8s.cluster.name` attribute.
+    #[arg(long, default_value = tidemark_server::OTLP_DEFAULT_CLUSTER, value_name = "NAME",
+          value_parser = non_blank())]
+    pub otlp_default_cluster: String,
     /// With --nats: /readyz answers 503 while the replica is more than this many events behind.
     #[arg(long, default_value_t = 1_000, value_name = "EVENTS")]
     pub max_lag: u64,
@@ -168,6 +174,18 @@ pub struct ServeArgs {
 /// A number of seconds, 1 or more.
 fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
     clap::builder::RangedU64ValueParser::<u64>::new().range(1..)
+}
+
+/// A name that is not blank.
+fn non_blank() -> impl clap::builder::TypedValueParser<Value = String> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::NonEmptyStringValueParser::new().try_map(|value: String| {
+        if value.trim().is_empty() {
+            Err("a cluster name cannot be blank")
+        } else {
+            Ok(value)
+        }
+    })
 }
 
 /// A count of 1 or more.
@@ -247,6 +265,9 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         bridge: tidemark_core::alertmanager::BridgeConfig {
             resend_bucket_secs: args.alert_resend_bucket_secs,
             ..tidemark_core::alertmanager::BridgeConfig::default()
+        },
+        otlp: tidemark_server::OtlpConfig {
+            default_cluster: args.otlp_default_cluster.clone(),
         },
         ..ServerConfig::default()
     };

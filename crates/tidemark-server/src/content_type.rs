@@ -21,7 +21,7 @@ pub const EVENTS_MEDIA_TYPES: &str =
     "`application/json` (one event or an array) or `application/x-ndjson` (one event per line)";
 
 /// The media type of a content type header: `type/subtype` in lower case, parameters dropped.
-fn media_type(request: &Request) -> Option<String> {
+pub(crate) fn media_type(request: &Request) -> Option<String> {
     let value = request.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
     let media = value.split(';').next().unwrap_or("").trim();
     Some(media.to_ascii_lowercase())
@@ -51,6 +51,20 @@ pub async fn events_body(request: Request, next: Next) -> Response {
     match media_type(&request) {
         Some(media) if is_json(&media) || is_lines(&media) => next.run(request).await,
         found => unsupported("POST /v1/events", EVENTS_MEDIA_TYPES, found.as_deref()),
+    }
+}
+
+/// `POST /v1/traces`: OTLP/HTTP in protobuf or JSON (the OTLP specification's two encodings).
+pub async fn otlp_body(request: Request, next: Next) -> Response {
+    match media_type(&request) {
+        Some(media) if crate::ingest::otlp::Encoding::of_media_type(&media).is_some() => {
+            next.run(request).await
+        }
+        found => unsupported(
+            "POST /v1/traces",
+            "OTLP/HTTP as `application/x-protobuf` or `application/json`",
+            found.as_deref(),
+        ),
     }
 }
 

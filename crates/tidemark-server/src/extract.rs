@@ -194,6 +194,118 @@ fn alertmanager_payload() -> Value {
     })
 }
 
+/// The body of `POST /v1/traces`: an OTLP/HTTP export request, its encoding (from the
+/// `Content-Type`, which `content_type::otlp_body` checked) and its bytes, decompressed when
+/// sent with `Content-Encoding: gzip`. Within `--max-body-bytes` both as sent and decompressed,
+/// so a small body that inflates without bound (a zip bomb) is refused (413) after reading at
+/// most the limit. Refusals are answered in OTLP's form (`routes/otlp.rs`).
+#[derive(Debug)]
+pub(crate) struct OtlpBody {
+    pub(crate) encoding: crate::ingest::otlp::Encoding,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Why an OTLP body was refused, and in which encoding to say so (answered as OTLP says, by
+/// `routes/otlp.rs`).
+#[derive(Debug)]
+pub(crate) struct OtlpRefusal {
+    pub(crate) encoding: crate::ingest::otlp::Encoding,
+    pub(crate) error: ApiError,
+}
+
+impl FromRequest<AppState> for OtlpBody {
+    type Rejection = OtlpRefusal;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, OtlpRefusal> {
+        use crate::ingest::otlp::Encoding;
+        let encoding = crate::content_type::media_type(&request)
+            .as_deref()
+            .and_then(Encoding::of_media_type)
+            .unwrap_or(Encoding::Json);
+        let refuse = |error| OtlpRefusal { encoding, error };
+        let gzip = content_encoding_is_gzip(request.headers()).map_err(refuse)?;
+        let body = body_within_limit(request, state).await.map_err(refuse)?;
+        let bytes = if gzip {
+            gunzip(&body, state.max_body_bytes).map_err(refuse)?
+        } else {
+            body.to_vec()
+        };
+        Ok(Self { encoding, bytes })
+    }
+}
+
+/// Whether the body is gzip-compressed; 415 for any encoding but gzip or none (`identity`).
+fn content_encoding_is_gzip(headers: &axum::http::HeaderMap) -> Result<bool, ApiError> {
+    let mut values = headers.get_all(axum::http::header::CONTENT_ENCODING).iter();
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Ok(false),
+        (Some(value), None) => value,
+        (Some(_), Some(_)) => return Err(unsupported_encoding("several Content-Encoding headers")),
+    };
+    let value = value.to_str().unwrap_or("").trim().to_ascii_lowercase();
+    match value.as_str() {
+        "gzip" | "x-gzip" => Ok(true),
+        "identity" | "" => Ok(false),
+        other => Err(unsupported_encoding(&format!("Content-Encoding `{other}`"))),
+    }
+}
+
+fn unsupported_encoding(found: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_content_encoding",
+        format!(
+            "POST /v1/traces takes bodies as they are or gzip-compressed (`Content-Encoding: \
+             gzip`); the request had {found}: set the exporter's compression to gzip or none"
+        ),
+    )
+}
+
+/// The body decompressed, at most `max_bytes` (413 past it, having inflated at most one byte
+/// more); 400 when it is not gzip. Concatenated gzip members are read as one body.
+fn gunzip(body: &[u8], max_bytes: usize) -> Result<Vec<u8>, ApiError> {
+    use std::io::Read as _;
+    let limit = u64::try_from(max_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    let mut inflated = Vec::with_capacity(body.len().saturating_mul(4).min(max_bytes));
+    flate2::read::MultiGzDecoder::new(body)
+        .take(limit)
+        .read_to_end(&mut inflated)
+        .map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body is not valid gzip ({e}) though sent with `Content-Encoding: gzip`: \
+                 send it compressed, or without the header"
+            ))
+        })?;
+    if inflated.len() > max_bytes {
+        let mut refused = ApiError::too_large(max_bytes);
+        refused.message = format!(
+            "the body is larger than {max_bytes} bytes once decompressed (--max-body-bytes): \
+             export smaller batches (the SDK's OTEL_BSP_MAX_EXPORT_BATCH_SIZE, the Collector's \
+             batch size)"
+        );
+        return Err(refused);
+    }
+    Ok(inflated)
+}
+
+impl DescribeInput for OtlpBody {
+    fn describe(_: &mut Schemas, operation: &mut OperationDoc) {
+        operation.request_body = Some(json!({"required": true, "content": {
+            "application/x-protobuf": {"schema": {
+                "type": "string", "format": "binary",
+                "description": "an OTLP `ExportTraceServiceRequest` (opentelemetry/proto/collector/trace/v1) in protobuf, as the OpenTelemetry SDKs' and the Collector's OTLP/HTTP exporters send it; `Content-Encoding: gzip` or none"
+            }},
+            "application/json": {"schema": {
+                "type": "object",
+                "description": "an OTLP/JSON `ExportTraceServiceRequest`: camelCase fields, trace and span ids in hex, times in Unix nanoseconds (strings or numbers), enums as integers; unknown fields are ignored",
+                "properties": {"resourceSpans": {"type": "array", "items": {"type": "object"}}}
+            }}
+        }}));
+    }
+}
+
 /// The answers of a request whose body is ingested: refused whole (`refused_whole`, too large,
 /// too slow, the wrong content type), some items rejected, the disk full.
 fn ingest_refusals(operation: &mut OperationDoc, refused_whole: &str) {

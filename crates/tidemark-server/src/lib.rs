@@ -38,9 +38,10 @@ use tokio::net::TcpListener;
 pub use auth::{AuthConfigError, AuthPolicy, Tokens, TokensError, policy as auth_policy};
 pub use connections::ConnectionLimits;
 pub use error::ApiError;
+pub use ingest::otlp::CLUSTER_ATTRIBUTE as OTLP_CLUSTER_ATTRIBUTE;
 pub use metrics::Metrics;
 pub use replica::{BoxFuture, Gauge, Health, PublishResult, Publisher};
-pub use state::{AppState, Ingest, IngestLimits};
+pub use state::{AppState, Ingest, IngestLimits, OTLP_DEFAULT_CLUSTER, OtlpConfig};
 pub use stream::{StreamHub, StreamLimits};
 pub use time_travel::{TimeTravel, TimeTravelConfig};
 pub use writer::{Writer, WriterClient};
@@ -60,6 +61,8 @@ pub struct ServerConfig {
     pub auth: AuthPolicy,
     /// How Alertmanager webhooks become events (the cluster of alerts without a cluster label).
     pub bridge: tidemark_core::alertmanager::BridgeConfig,
+    /// How OTLP spans become events (the cluster of spans whose resource names none).
+    pub otlp: OtlpConfig,
     /// How many past states (`?at=`) may be in memory at once, and how long requests wait.
     pub time_travel: TimeTravelConfig,
     /// Read timeouts, the connection limit and the shutdown grace period.
@@ -77,6 +80,7 @@ impl Default for ServerConfig {
             max_batch_inputs: 8_192,
             auth: AuthPolicy::Open,
             bridge: tidemark_core::alertmanager::BridgeConfig::default(),
+            otlp: OtlpConfig::default(),
             time_travel: TimeTravelConfig::default(),
             connections: ConnectionLimits::default(),
             stream: StreamLimits::default(),
@@ -172,6 +176,7 @@ pub async fn serve(
         limits: config.ingest,
         auth: config.auth.clone(),
         bridge: Arc::new(config.bridge.clone()),
+        otlp: Arc::new(config.otlp.clone()),
         metrics: metrics.clone(),
         time_travel: Arc::new(TimeTravel::new(config.time_travel.clone())),
         stream: stream.clone(),

@@ -99,6 +99,8 @@ struct Inner {
     requests_refused: BTreeMap<&'static str, u64>,
     /// Alerts Alertmanager left out of its webhooks (`truncatedAlerts`).
     alerts_truncated: u64,
+    /// OTLP spans (`POST /v1/traces`), by outcome.
+    otlp_spans: BTreeMap<&'static str, u64>,
 }
 
 /// Connections and their limits (see `connections.rs`), counted without a lock.
@@ -191,6 +193,16 @@ impl Metrics {
     /// receiver's `max_alerts`).
     pub fn alerts_truncated(&self, count: u64) {
         self.lock().alerts_truncated += count;
+    }
+
+    /// Spans of OTLP requests by outcome: stored (or published), already stored, rejected
+    /// (kept in quarantine), not acknowledged by the distributed log in time (replicas).
+    pub fn otlp_spans(&self, accepted: u64, duplicates: u64, rejected: u64, unpublished: u64) {
+        let mut inner = self.lock();
+        *inner.otlp_spans.entry("accepted").or_default() += accepted;
+        *inner.otlp_spans.entry("duplicate").or_default() += duplicates;
+        *inner.otlp_spans.entry("rejected").or_default() += rejected;
+        *inner.otlp_spans.entry("unpublished").or_default() += unpublished;
     }
 
     /// A connection opened; it counts as open until the guard is dropped.
@@ -332,6 +344,14 @@ impl Metrics {
             "# HELP tidemark_alerts_truncated_total alerts Alertmanager left out of its webhooks (truncatedAlerts: raise max_alerts up to --max-items-per-request)\n# TYPE tidemark_alerts_truncated_total counter\ntidemark_alerts_truncated_total {}",
             inner.alerts_truncated
         );
+        out.push_str("# HELP tidemark_otlp_spans_total spans of OTLP requests (POST /v1/traces), by outcome (rejected: kept in quarantine, counted in partial_success; unpublished: a replica's log did not acknowledge them in time, answered 503)\n# TYPE tidemark_otlp_spans_total counter\n");
+        for outcome in ["accepted", "duplicate", "rejected", "unpublished"] {
+            let count = inner.otlp_spans.get(outcome).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "tidemark_otlp_spans_total{{outcome=\"{outcome}\"}} {count}"
+            );
+        }
         out.push_str("# HELP tidemark_ingest_requests_refused_total ingest requests refused whole (nothing stored), by the limit they passed\n# TYPE tidemark_ingest_requests_refused_total counter\n");
         // Every limit is listed, at 0 until it is hit.
         const LIMITS: &[&str] = &["max_items_per_request"];

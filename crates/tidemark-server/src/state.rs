@@ -45,6 +45,8 @@ pub struct AppState {
     pub auth: crate::auth::AuthPolicy,
     /// How Alertmanager webhooks become events.
     pub bridge: Arc<tidemark_core::alertmanager::BridgeConfig>,
+    /// How OTLP spans become events (`POST /v1/traces`).
+    pub otlp: Arc<OtlpConfig>,
     /// Request and ingest counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The bound on past states (`?at=`) in memory, shared between requests.
@@ -69,6 +71,24 @@ impl Default for IngestLimits {
         Self {
             max_items_per_request: 10_000,
             max_rejected_listed: 100,
+        }
+    }
+}
+
+/// The cluster of spans whose resource names none, unless configured.
+pub const OTLP_DEFAULT_CLUSTER: &str = "default";
+/// How OTLP spans become events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtlpConfig {
+    /// The cluster of spans whose resource has no `k8s.cluster.name` attribute
+    /// (`--otlp-default-cluster`).
+    pub default_cluster: String,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Self {
+            default_cluster: OTLP_DEFAULT_CLUSTER.to_owned(),
         }
     }
 }

@@ -28,6 +28,7 @@ fn harness(max_body_bytes: usize) -> Harness {
             limits: Default::default(),
             auth: tidemark_server::AuthPolicy::Open,
             bridge: Default::default(),
+            otlp: Default::default(),
             metrics: Default::default(),
             time_travel: Default::default(),
         }),

@@ -36,6 +36,7 @@ async fn catalogue() -> Harness {
             limits: Default::default(),
             auth: AuthPolicy::Open,
             bridge: Default::default(),
+            otlp: Default::default(),
             metrics: Default::default(),
             time_travel: Default::default(),
         }),
@@ -337,6 +338,7 @@ async fn a_corrupt_history_row_is_a_server_error_never_a_shorter_history() {
         limits: Default::default(),
         auth: AuthPolicy::Open,
         bridge: Default::default(),
+        otlp: Default::default(),
         metrics: Default::default(),
         time_travel: Default::default(),
     });

@@ -36,6 +36,7 @@ fn harness(limits: IngestLimits, quarantine: QuarantineLimits) -> Harness {
             limits,
             auth: tidemark_server::AuthPolicy::Open,
             bridge: Default::default(),
+            otlp: Default::default(),
             metrics: Default::default(),
             time_travel: Default::default(),
         }),

@@ -48,6 +48,7 @@ fn harness_with(auth: AuthPolicy, time_travel: Arc<TimeTravel>) -> Harness {
             max_body_bytes: 1 << 20,
             auth,
             bridge: Default::default(),
+            otlp: Default::default(),
             limits: Default::default(),
             metrics: Default::default(),
             time_travel,

@@ -35,6 +35,7 @@ fn harness_over(store: Arc<Store>, dir: tempfile::TempDir, auth: AuthPolicy) -> 
             limits: Default::default(),
             auth,
             bridge: Default::default(),
+            otlp: Default::default(),
             metrics: Default::default(),
             time_travel: Default::default(),
         }),

@@ -23,6 +23,7 @@ fn app(store: &Arc<Store>, ingest: Ingest, time_travel: Arc<TimeTravel>) -> Rout
         limits: Default::default(),
         auth: AuthPolicy::Open,
         bridge: Default::default(),
+        otlp: Default::default(),
         metrics: Default::default(),
         time_travel,
     })

@@ -177,6 +177,61 @@ pub(crate) fn origin_of(peer: Option<Extension<ConnectInfo<std::net::SocketAddr>
     }
 }
 
+/// What became of one submitted input.
+#[derive(Debug)]
+pub(crate) enum Submitted {
+    /// Embedded: the store's outcome (accepted, duplicate, rejected and quarantined).
+    Stored(Outcome),
+    /// Replica: the distributed log's answer for an event.
+    Logged(PublishResult),
+    /// Replica: an input refused here, not published, kept in this replica's own quarantine
+    /// (`quarantine_id` absent when it could not be kept; `reason` then says why).
+    KeptHere {
+        reason: String,
+        quarantine_id: Option<u64>,
+    },
+}
+
+/// Why nothing of a submission was stored (embedded mode).
+#[derive(Debug)]
+pub(crate) enum SubmitError {
+    /// The disk is full: try again after `retry_after_secs`.
+    DiskFull {
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// The writer stopped or the store failed: try again later.
+    Unavailable(String),
+}
+
+/// Submits inputs where this server's ingest goes, answering each one's outcome in order: the
+/// local writer stores them (one group commit), or on a replica valid events are published to
+/// the distributed log and refused inputs kept in the replica's own quarantine. Every ingest
+/// route answers from these outcomes in its own format.
+pub(crate) async fn submit(
+    state: &AppState,
+    inputs: Vec<Input>,
+) -> Result<Vec<Submitted>, SubmitError> {
+    let writer = match &state.ingest {
+        Ingest::Local(writer) => writer,
+        Ingest::Publish { publisher, .. } => {
+            return Ok(publish_inputs(state, publisher.as_ref(), inputs).await);
+        }
+    };
+    match writer.write(inputs).await {
+        Ok(outcomes) => Ok(outcomes.into_iter().map(Submitted::Stored).collect()),
+        Err(WriteError::DiskFull {
+            message,
+            retry_after_secs,
+        }) => Err(SubmitError::DiskFull {
+            message,
+            retry_after_secs,
+        }),
+        Err(e @ WriteError::Stopped) => Err(SubmitError::Unavailable(e.to_string())),
+        Err(e @ WriteError::Store(_)) => Err(SubmitError::Unavailable(format!("{e}; retry later"))),
+    }
+}
+
 /// Stores (or, on a replica, publishes) parsed items and answers with each one's outcome:
 /// every accepted and duplicate item, the first rejected ones, and every rejected one counted
 /// by reason. `status_when_rejected` is the status when some were rejected.
@@ -191,21 +246,9 @@ pub(crate) async fn store_inputs(
         inputs.push(item.input);
         about.push((item.id, item.line, item.problem, item.alert_name));
     }
-    let writer = match &state.ingest {
-        Ingest::Local(writer) => writer,
-        Ingest::Publish { publisher, .. } => {
-            let ids = about.into_iter().map(|(id, ..)| id).collect();
-            let mut response = publish_events(state, publisher.as_ref(), ids, inputs).await?;
-            if response.status() == StatusCode::UNPROCESSABLE_ENTITY {
-                // Rejected items (and nothing unpublished): the bridge answers 200 here too.
-                *response.status_mut() = status_when_rejected;
-            }
-            return Ok(IngestAnswer(response));
-        }
-    };
-    let outcomes = match writer.write(inputs).await {
+    let outcomes = match submit(state, inputs).await {
         Ok(outcomes) => outcomes,
-        Err(WriteError::DiskFull {
+        Err(SubmitError::DiskFull {
             message,
             retry_after_secs,
         }) => {
@@ -216,11 +259,17 @@ pub(crate) async fn store_inputs(
                 .insert(header::RETRY_AFTER, retry_after_secs.into());
             return Ok(IngestAnswer(response));
         }
-        Err(e @ WriteError::Stopped) => return Err(ApiError::unavailable(e.to_string())),
-        Err(e @ WriteError::Store(_)) => {
-            return Err(ApiError::unavailable(format!("{e}; retry later")));
-        }
+        Err(SubmitError::Unavailable(message)) => return Err(ApiError::unavailable(message)),
     };
+    if matches!(state.ingest, Ingest::Publish { .. }) {
+        let ids = about.into_iter().map(|(id, ..)| id).collect();
+        let mut response = publish_response(ids, outcomes);
+        if response.status() == StatusCode::UNPROCESSABLE_ENTITY {
+            // Rejected items (and nothing unpublished): the bridge answers 200 here too.
+            *response.status_mut() = status_when_rejected;
+        }
+        return Ok(IngestAnswer(response));
+    }
     let mut response = IngestResponse {
         accepted: 0,
         duplicates: 0,
@@ -229,9 +278,13 @@ pub(crate) async fn store_inputs(
         results: Vec::with_capacity(outcomes.len()),
         summary: RejectedSummary::new(state.limits.max_rejected_listed),
     };
-    for (index, (outcome, (id, line, problem, alert_name))) in
+    for (index, (submitted, (id, line, problem, alert_name))) in
         outcomes.into_iter().zip(about).enumerate()
     {
+        let Submitted::Stored(outcome) = submitted else {
+            debug_assert!(false, "embedded mode answers store outcomes");
+            continue;
+        };
         match &outcome {
             Outcome::Accepted { .. } => response.accepted += 1,
             Outcome::Duplicate { .. } => response.duplicates += 1,
@@ -302,16 +355,14 @@ struct PublishResponse {
     results: Vec<PublishItem>,
 }
 
-/// Replica mode: valid events go to the distributed log; invalid ones are answered with their
-/// reason, not published, and kept in this replica's own quarantine. 200 when all are in the
-/// log, 422 when some were invalid, 503 when some were not acknowledged in time (their outcome
-/// is unknown) or not sent: retrying with the same ids is safe, the log dedupes them.
-async fn publish_events(
+/// Replica mode: valid events go to the distributed log; invalid ones are not published and
+/// are kept in this replica's own quarantine. Answers each input's outcome in order, and
+/// counts what was published.
+async fn publish_inputs(
     state: &AppState,
     publisher: &dyn Publisher,
-    ids: Vec<Option<String>>,
     inputs: Vec<Input>,
-) -> Result<Response, ApiError> {
+) -> Vec<Submitted> {
     let mut events: Vec<tidemark_core::Event> = Vec::new();
     let mut rejected: Vec<Input> = Vec::new();
     let mut is_event = Vec::with_capacity(inputs.len());
@@ -324,6 +375,41 @@ async fn publish_events(
     }
     let mut kept = keep_rejected_locally(state, rejected).await.into_iter();
     let mut published = publisher.publish(events).await.into_iter();
+    let mut counts = [0_u64; 4];
+    let outcomes = is_event
+        .into_iter()
+        .map(|is_event| {
+            if is_event {
+                let result = published.next().unwrap_or(PublishResult::Failed {
+                    reason: "no answer from the publisher".into(),
+                });
+                let slot = match &result {
+                    PublishResult::Published { .. } => 0,
+                    PublishResult::Duplicate { .. } => 1,
+                    PublishResult::Unknown { .. } => 2,
+                    PublishResult::Failed { .. } => 3,
+                };
+                counts[slot] += 1;
+                Submitted::Logged(result)
+            } else {
+                let (reason, quarantine_id) = kept.next().unwrap_or_default();
+                Submitted::KeptHere {
+                    reason,
+                    quarantine_id,
+                }
+            }
+        })
+        .collect();
+    state
+        .metrics
+        .published(counts[0], counts[1], counts[2], counts[3]);
+    outcomes
+}
+
+/// Replica mode's answer: 200 when all are in the log, 422 when some were invalid, 503 when
+/// some were not acknowledged in time (their outcome is unknown) or not sent: retrying with the
+/// same ids is safe, the log dedupes them.
+fn publish_response(ids: Vec<Option<String>>, outcomes: Vec<Submitted>) -> Response {
     let mut response = PublishResponse {
         published: 0,
         duplicates: 0,
@@ -332,37 +418,37 @@ async fn publish_events(
         failed: 0,
         code: None,
         message: None,
-        results: Vec::new(),
+        results: Vec::with_capacity(outcomes.len()),
     };
-    for (index, (is_event, id)) in is_event.into_iter().zip(ids).enumerate() {
-        let result = if is_event {
-            let result = published.next().unwrap_or(PublishResult::Failed {
-                reason: "no answer from the publisher".into(),
-            });
-            match &result {
-                PublishResult::Published { .. } => response.published += 1,
-                PublishResult::Duplicate { .. } => response.duplicates += 1,
-                PublishResult::Unknown { .. } => response.unknown += 1,
-                PublishResult::Failed { .. } => response.failed += 1,
+    for (index, (submitted, id)) in outcomes.into_iter().zip(ids).enumerate() {
+        let result = match submitted {
+            Submitted::Logged(result) => {
+                match &result {
+                    PublishResult::Published { .. } => response.published += 1,
+                    PublishResult::Duplicate { .. } => response.duplicates += 1,
+                    PublishResult::Unknown { .. } => response.unknown += 1,
+                    PublishResult::Failed { .. } => response.failed += 1,
+                }
+                PublishItemResult::Log(result)
             }
-            PublishItemResult::Log(result)
-        } else {
-            response.rejected += 1;
-            let (reason, quarantine_id) = kept.next().unwrap_or_default();
-            PublishItemResult::Rejected {
-                status: "rejected",
+            Submitted::KeptHere {
                 reason,
                 quarantine_id,
+            } => {
+                response.rejected += 1;
+                PublishItemResult::Rejected {
+                    status: "rejected",
+                    reason,
+                    quarantine_id,
+                }
+            }
+            Submitted::Stored(_) => {
+                debug_assert!(false, "replica mode answers log outcomes");
+                continue;
             }
         };
         response.results.push(PublishItem { index, id, result });
     }
-    state.metrics.published(
-        response.published as u64,
-        response.duplicates as u64,
-        response.unknown as u64,
-        response.failed as u64,
-    );
     let status = if response.unknown > 0 || response.failed > 0 {
         let (code, message) = unpublished_message(response.unknown, response.failed);
         response.code = Some(code);
@@ -373,7 +459,7 @@ async fn publish_events(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(response)).into_response())
+    (status, Json(response)).into_response()
 }
 
 /// The 503's code and message when events are not known to be in the log.
@@ -395,6 +481,30 @@ fn unpublished_message(unknown: usize, failed: usize) -> (&'static str, String) 
             "not_published",
             format!("{failed} event(s) were not sent to the log (see their `reason`); {retry}"),
         )
+    }
+}
+
+/// A body refused whole (it is not what the route takes at all) kept in quarantine once,
+/// however often it is sent again (on a replica, in its own). Answers what to add to the
+/// refusal's message: where it is kept, or why it is not.
+pub(crate) async fn keep_refused_body(state: &AppState, rejected: Input) -> String {
+    match &state.ingest {
+        Ingest::Local(writer) => match writer.write(vec![rejected]).await.as_deref() {
+            Ok(
+                [
+                    Outcome::Rejected {
+                        quarantine_id: Some(id),
+                        ..
+                    },
+                ],
+            ) => format!(" (kept in quarantine as #{id})"),
+            Ok(_) => " (not kept: the quarantine is full)".to_owned(),
+            Err(e) => format!(" (not kept: {e})"),
+        },
+        Ingest::Publish { .. } => match keep_rejected_locally(state, vec![rejected]).await[..] {
+            [(_, Some(id))] => format!(" (kept in this replica's quarantine as #{id})"),
+            _ => String::new(),
+        },
     }
 }
 

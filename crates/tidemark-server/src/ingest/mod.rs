@@ -8,13 +8,16 @@
 //! items (stored, or published on a replica) and the answer that says so: `answer`.
 
 mod answer;
+pub(crate) mod otlp;
 
 use serde_json::value::RawValue;
 use tidemark_core::alertmanager::AlertTranslation;
 use tidemark_core::decode_event;
 use tidemark_store::Input;
 
-pub(crate) use answer::{IngestAnswer, keep_rejected_locally, origin_of, store_inputs};
+pub(crate) use answer::{
+    IngestAnswer, SubmitError, Submitted, keep_refused_body, origin_of, store_inputs, submit,
+};
 
 use crate::error::ApiError;
 

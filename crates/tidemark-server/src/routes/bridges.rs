@@ -7,14 +7,14 @@ use axum::Extension;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::middleware::from_fn;
-use tidemark_store::{Input, Outcome};
+use tidemark_store::Input;
 
 use crate::content_type;
 use crate::error::ApiError;
 use crate::extract::WebhookBody;
-use crate::ingest::{self, IngestAnswer, keep_rejected_locally, origin_of, store_inputs};
+use crate::ingest::{self, IngestAnswer, keep_refused_body, origin_of, store_inputs};
 use crate::openapi::Route;
-use crate::state::{AppState, Ingest};
+use crate::state::AppState;
 
 pub(super) fn routes() -> Vec<Route> {
     vec![Route::post(
@@ -99,23 +99,6 @@ async fn refuse_webhook(
         reason: reason.clone(),
         origin: origin.to_owned(),
     };
-    let kept = match &state.ingest {
-        Ingest::Local(writer) => match writer.write(vec![rejected]).await.as_deref() {
-            Ok(
-                [
-                    Outcome::Rejected {
-                        quarantine_id: Some(id),
-                        ..
-                    },
-                ],
-            ) => format!(" (kept in quarantine as #{id})"),
-            Ok(_) => " (not kept: the quarantine is full)".to_owned(),
-            Err(e) => format!(" (not kept: {e})"),
-        },
-        Ingest::Publish { .. } => {
-            keep_rejected_locally(state, vec![rejected]).await;
-            String::new()
-        }
-    };
+    let kept = keep_refused_body(state, rejected).await;
     ApiError::bad_request(format!("{reason}{kept}"))
 }

@@ -14,6 +14,7 @@ mod incidents;
 mod maintenance;
 mod openapi;
 mod orphans;
+mod otlp;
 mod pages;
 mod postmortem;
 mod quarantine;
@@ -38,6 +39,7 @@ pub(crate) fn all() -> Vec<Route> {
         incidents::routes(),
         postmortem::routes(),
         bridges::routes(),
+        otlp::routes(),
         timeline::routes(),
         quarantine::routes(),
         admin::routes(),
