@@ -20,8 +20,8 @@ struct Args {
     /// The server's log, where it prints its address.
     #[arg(long)]
     log: std::path::PathBuf,
-    /// Rounds of each ingest phase (none, idle), alternated.
-    #[arg(long, default_value_t = 3)]
+    /// Rounds of each ingest phase (none, idle), alternated (an even number balances them).
+    #[arg(long, default_value_t = 4)]
     rounds: usize,
     /// Requests per round.
     #[arg(long, default_value_t = 100)]
@@ -272,7 +272,14 @@ fn main() -> Result<()> {
     let mut next_id = 0;
     let mut rates: Vec<(&str, f64)> = Vec::new();
     for round in 0..args.rounds {
-        for phase in ["none", "idle"] {
+        // A, B, B, A, ...: the store grows as the run goes on, and each phase gets as many
+        // early places as late ones.
+        let order = if round % 2 == 0 {
+            ["none", "idle"]
+        } else {
+            ["idle", "none"]
+        };
+        for phase in order {
             let stop = Arc::new(AtomicBool::new(false));
             let idle = if phase == "idle" {
                 idle_subscribers(&url, args.idle, &stop)

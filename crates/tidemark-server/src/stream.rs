@@ -16,7 +16,13 @@
 //!   are still delivered, then a final `cut_off` event that says where to resume;
 //! - a heartbeat every `heartbeat` while nothing is sent, so proxies keep the connection;
 //! - shutting down ends every stream with a final `cut_off` event (`shutting_down`).
+//!
+//! A filtered subscriber does not read the store for commits that cannot hold an event it
+//! wants: the hub keeps the clusters and types of the last [`RECENT_COMMITS`] commits, so an
+//! idle subscriber (say, a page of a quiet cluster) costs a wake-up and a look at those, not a
+//! read, per commit.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,7 +30,8 @@ use std::time::Duration;
 use axum::body::Bytes;
 use serde::Serialize;
 use tidemark_store::codec::StoredEvent;
-use tidemark_store::{EventFilter, Store};
+use tidemark_core::EventType;
+use tidemark_store::{Commit, EventFilter, Store};
 use tokio::sync::{mpsc, watch};
 
 /// Events one page of a subscriber reads at most.
@@ -33,6 +40,68 @@ const PAGE_EVENTS: usize = 512;
 /// read as one page (the latency this adds to a live view is not noticed; the cost it saves
 /// under full-speed ingest is one read per commit per subscriber).
 const WAKE_COALESCE: Duration = Duration::from_millis(20);
+/// Commits whose clusters and types the hub remembers.
+const RECENT_COMMITS: usize = 4_096;
+/// Clusters one commit's summary names; a commit of more counts as holding every cluster.
+const MAX_SUMMARY_CLUSTERS: usize = 16;
+
+/// What one commit stored, as far as a filter on cluster and type can tell.
+#[derive(Debug)]
+struct CommitSummary {
+    previous: u64,
+    checkpoint: u64,
+    /// Its events' clusters; `None` when there were more than [`MAX_SUMMARY_CLUSTERS`].
+    clusters: Option<Vec<Box<str>>>,
+    /// Its events' types, one bit per index in [`EventType::ALL`].
+    types: u128,
+}
+
+impl CommitSummary {
+    fn of(commit: &Commit<'_>) -> Self {
+        let mut clusters: Option<Vec<Box<str>>> = Some(Vec::new());
+        let mut types = 0u128;
+        for (_, event) in commit.stored {
+            types |= type_bit(event.event_type());
+            if let Some(list) = &mut clusters
+                && !list.iter().any(|c| **c == *event.cluster)
+            {
+                if list.len() == MAX_SUMMARY_CLUSTERS {
+                    clusters = None;
+                } else {
+                    list.push(event.cluster.as_str().into());
+                }
+            }
+        }
+        Self {
+            previous: commit.previous,
+            checkpoint: commit.checkpoint,
+            clusters,
+            types,
+        }
+    }
+
+    /// Whether an event of this commit may match `filter` (its cluster and type; the other
+    /// filters are not summarised).
+    fn may_match(&self, filter: &EventFilter) -> bool {
+        let cluster_may = match (&filter.cluster, &self.clusters) {
+            (Some(wanted), Some(clusters)) => clusters.iter().any(|c| **c == **wanted),
+            _ => true,
+        };
+        let type_may = filter
+            .event_type
+            .is_none_or(|wanted| self.types & type_bit(wanted) != 0);
+        cluster_may && type_may
+    }
+}
+
+/// The bit of an event type in a [`CommitSummary`].
+fn type_bit(event_type: EventType) -> u128 {
+    let index = EventType::ALL
+        .iter()
+        .position(|t| *t == event_type)
+        .unwrap_or(127);
+    1u128 << index.min(127)
+}
 
 /// The stream's limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +135,8 @@ impl Default for StreamLimits {
 #[derive(Debug)]
 pub struct StreamHub {
     checkpoint: watch::Receiver<u64>,
+    /// The last [`RECENT_COMMITS`] commits, oldest first.
+    recent: Arc<Mutex<VecDeque<CommitSummary>>>,
     closing: watch::Receiver<bool>,
     close: watch::Sender<bool>,
     subscribers: AtomicUsize,
@@ -96,12 +167,23 @@ impl StreamHub {
     /// The hub of `store`'s subscribers: it learns of every later commit.
     pub fn for_store(store: &Store, limits: StreamLimits) -> Arc<Self> {
         let (moved, checkpoint) = watch::channel(store.checkpoint());
-        store.on_commit(Arc::new(move |seq| {
-            moved.send_replace(seq);
+        let recent: Arc<Mutex<VecDeque<CommitSummary>>> = Arc::default();
+        let summaries = recent.clone();
+        store.on_commit(Arc::new(move |commit| {
+            let summary = CommitSummary::of(commit);
+            {
+                let mut recent = summaries.lock().unwrap_or_else(|p| p.into_inner());
+                if recent.len() == RECENT_COMMITS {
+                    recent.pop_front();
+                }
+                recent.push_back(summary);
+            }
+            moved.send_replace(commit.checkpoint);
         }));
         let (close, closing) = watch::channel(false);
         Arc::new(Self {
             checkpoint,
+            recent,
             closing,
             close,
             subscribers: AtomicUsize::new(0),
@@ -115,6 +197,28 @@ impl StreamHub {
     /// streams do not hold the shutdown for its whole grace period.
     pub fn close(&self) {
         self.close.send_replace(true);
+    }
+
+    /// Where a subscriber at `after` may go on without reading the store: the last commit the
+    /// hub knows of, when none of the commits after `after` holds an event of the filter's
+    /// cluster and type. `None` when it must read (the filter names neither, a commit may
+    /// match, or `after` is older than the commits the hub remembers).
+    fn skip_to(&self, after: u64, filter: &EventFilter) -> Option<u64> {
+        if filter.cluster.is_none() && filter.event_type.is_none() {
+            return None;
+        }
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let (oldest, latest) = (recent.front()?, recent.back()?);
+        if after < oldest.previous || latest.checkpoint <= after {
+            return None;
+        }
+        let later = recent.iter().filter(|c| c.checkpoint > after);
+        for commit in later {
+            if commit.may_match(filter) {
+                return None;
+            }
+        }
+        Some(latest.checkpoint)
     }
 
     /// The limits.
@@ -304,6 +408,10 @@ impl Follower {
                 if *closing.borrow() {
                     return Some(self.shutting_down());
                 }
+                if let Some(to) = self.hub.skip_to(after, &filter) {
+                    after = to;
+                    break;
+                }
                 let store = self.store.clone();
                 let page_filter = filter.clone();
                 let page = tokio::task::spawn_blocking(move || {
@@ -437,5 +545,62 @@ mod tests {
             text,
             "id: 7\nevent: event\ndata: {\"text\":\"a\\nb\\r\\nc\"}\n\n"
         );
+    }
+
+    fn event(cluster: &str, event_type: &str) -> tidemark_core::Event {
+        let data = match event_type {
+            "note.added" => r#"{"author":"a","kind":"observation","text":"t"}"#,
+            _ => r#"{"cycle":"c","categories":["pods"],"findings":[]}"#,
+        };
+        tidemark_core::decode_event(&format!(
+            r#"{{"id":"{cluster}-{event_type}","schema":1,"type":"{event_type}","time":"2026-03-02T14:00:00Z","source":"s","cluster":"{cluster}","data":{data}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn filter(cluster: Option<&str>, event_type: Option<&str>) -> EventFilter {
+        EventFilter {
+            cluster: cluster.map(str::to_owned),
+            event_type: event_type.and_then(EventType::from_wire),
+            since: None,
+            until: None,
+            check_key: None,
+            incident: None,
+            source: None,
+        }
+    }
+
+    #[test]
+    fn a_commit_summary_rules_out_only_what_it_knows_it_does_not_hold() {
+        let events = [event("a", "note.added"), event("b", "cycle.completed")];
+        let stored: Vec<(u64, &tidemark_core::Event)> = vec![(1, &events[0]), (2, &events[1])];
+        let summary = CommitSummary::of(&Commit {
+            previous: 0,
+            checkpoint: 2,
+            stored: &stored,
+        });
+        assert!(summary.may_match(&filter(Some("a"), None)));
+        assert!(summary.may_match(&filter(None, Some("cycle.completed"))));
+        // Both are in the commit, though not in one event: it may match, so it is read.
+        assert!(summary.may_match(&filter(Some("a"), Some("cycle.completed"))));
+        assert!(!summary.may_match(&filter(Some("c"), None)));
+        assert!(!summary.may_match(&filter(None, Some("span.recorded"))));
+        // Past the clusters a summary names, any cluster may match.
+        let many: Vec<tidemark_core::Event> = (0..=MAX_SUMMARY_CLUSTERS)
+            .map(|n| event(&format!("c{n}"), "note.added"))
+            .collect();
+        let stored: Vec<(u64, &tidemark_core::Event)> = many
+            .iter()
+            .enumerate()
+            .map(|(n, e)| (n as u64 + 1, e))
+            .collect();
+        let summary = CommitSummary::of(&Commit {
+            previous: 0,
+            checkpoint: stored.len() as u64,
+            stored: &stored,
+        });
+        assert!(summary.clusters.is_none());
+        assert!(summary.may_match(&filter(Some("elsewhere"), None)));
+        assert!(!summary.may_match(&filter(Some("elsewhere"), Some("cycle.completed"))));
     }
 }

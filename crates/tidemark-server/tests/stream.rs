@@ -229,7 +229,8 @@ fn resuming_from_any_position_gives_exactly_the_logs_events_after_it_while_a_wri
     let last_seq = Arc::new(AtomicU64::new(50));
     let writer_done = Arc::new(AtomicBool::new(false));
     let written = Arc::new(std::sync::Mutex::new(positions));
-    // The writer: batches of 1 to 40 events, never pausing, over two clusters.
+    // The writer: batches of 1 to 40 events, never pausing, over two clusters, and every tenth
+    // batch all of a third (a subscriber of it skips the other commits unread).
     let writer = {
         let (base, last_seq, writer_done, written) = (
             server.url(""),
@@ -245,7 +246,12 @@ fn resuming_from_any_position_gives_exactly_the_logs_events_after_it_while_a_wri
                 let events: Vec<Value> = (0..size)
                     .map(|i| {
                         n += 1;
-                        note(&format!("e{n}"), ["a", "b"][(n + i) % 2], "live")
+                        let cluster = if batch % 10 == 3 {
+                            "c"
+                        } else {
+                            ["a", "b"][(n + i) % 2]
+                        };
+                        note(&format!("e{n}"), cluster, "live")
                     })
                     .collect();
                 let seqs = post(&agent, &base, &events);
@@ -264,7 +270,13 @@ fn resuming_from_any_position_gives_exactly_the_logs_events_after_it_while_a_wri
     };
     // Subscribers from several positions, some dropping their connection every few events and
     // resuming with Last-Event-ID; one filtered to cluster `a`.
-    let subscribers: Vec<_> = [(0u64, 7u64, ""), (10, 1000, ""), (25, 13, ""), (3, 5, "a")]
+    let subscribers: Vec<_> = [
+        (0u64, 7u64, ""),
+        (10, 1000, ""),
+        (25, 13, ""),
+        (3, 5, "a"),
+        (0, 3, "c"),
+    ]
         .into_iter()
         .map(|(after, every, cluster)| {
             let (last_seq, writer_done) = (last_seq.clone(), writer_done.clone());

@@ -17,7 +17,7 @@ pub use error::{
 };
 pub use quarantine::QuarantineLimits;
 pub use store::{
-    At, BackupInfo, ClusterTimelinePage, CommitListener, CompactReport, DiskFull,
+    At, BackupInfo, ClusterTimelinePage, Commit, CommitListener, CompactReport, DiskFull,
     EVENTS_SCAN_BUDGET, EmbeddedRetention, EventFilter, EventsPage, FindingTimelineWindow, Input,
     MAX_MAINTENANCE_EVENTS_READ, Outcome, PastProjections, QuarantineEntry, QuarantineView,
     RebuildProgress, RebuildReport, RetentionReport, Stats, Store, StoreConfig, TimelineAnchor,

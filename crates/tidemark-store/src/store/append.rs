@@ -156,6 +156,7 @@ impl Store {
             state.snapshot_seq,
             state.quarantine,
         );
+        let listened = items.clone();
         let mut result = self.append_in_txn(&mut state, items.clone(), recorded_at);
         if let Err(AppendError::Corrupt(corrupt)) = &result
             && snapshot_parts::is_part(corrupt)
@@ -176,8 +177,19 @@ impl Store {
                 let checkpoint = state.last_seq;
                 // Readers see the batch once the state lock is released; listeners wake them.
                 drop(state);
-                if checkpoint != before.0 {
-                    self.committed(checkpoint);
+                if checkpoint != before.0 && self.has_commit_listeners() {
+                    let stored: Vec<(u64, &tidemark_core::Event)> = listened
+                        .zip(&outcomes)
+                        .filter_map(|((_, input), outcome)| match (input, outcome) {
+                            (Input::Event(event), Outcome::Accepted { seq }) => Some((*seq, event)),
+                            _ => None,
+                        })
+                        .collect();
+                    self.committed(&super::Commit {
+                        previous: before.0,
+                        checkpoint,
+                        stored: &stored,
+                    });
                 }
                 let mut block = self.write_block.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(ended) = block.take() {

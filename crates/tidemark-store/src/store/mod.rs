@@ -224,8 +224,20 @@ pub struct Store {
     commit_listeners: CommitListeners,
 }
 
-/// A function told the new checkpoint after each commit that moved it.
-pub type CommitListener = Arc<dyn Fn(u64) + Send + Sync>;
+/// A function told of each commit that moved the checkpoint.
+pub type CommitListener = Arc<dyn Fn(&Commit<'_>) + Send + Sync>;
+
+/// One commit, as [`Store::on_commit`] listeners see it.
+#[derive(Debug)]
+pub struct Commit<'a> {
+    /// The checkpoint before it.
+    pub previous: u64,
+    /// The checkpoint after it.
+    pub checkpoint: u64,
+    /// The events it stored, with their positions, in log order (a follower's commit may also
+    /// move the checkpoint past duplicates and quarantined messages it did not store).
+    pub stored: &'a [(u64, &'a tidemark_core::Event)],
+}
 
 /// The store's commit listeners.
 #[derive(Default)]
@@ -341,11 +353,11 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Calls `listener` with the new checkpoint after every later commit that moves it (an
-    /// `append` or a follower's `append_positioned` that stored or skipped positions), once the
-    /// batch is visible to readers. It runs on the committing thread while the batch is being
-    /// handed over: it must return at once (e.g. send on a `watch` channel), never block or
-    /// call back into the store.
+    /// Calls `listener` after every later commit that moves the checkpoint (an `append` or a
+    /// follower's `append_positioned` that stored or skipped positions), once the batch is
+    /// visible to readers, with what it stored. It runs on the committing thread, in commit
+    /// order: it must return at once (e.g. send on a `watch` channel), never block or call back
+    /// into the store.
     pub fn on_commit(&self, listener: CommitListener) {
         self.commit_listeners
             .0
@@ -354,15 +366,25 @@ impl Store {
             .push(listener);
     }
 
-    /// Tells every commit listener the new checkpoint.
-    fn committed(&self, checkpoint: u64) {
+    /// Whether anyone listens to commits (so that a commit is described only then).
+    fn has_commit_listeners(&self) -> bool {
+        !self
+            .commit_listeners
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
+    /// Tells every commit listener of a commit.
+    fn committed(&self, commit: &Commit<'_>) {
         let listeners = self
             .commit_listeners
             .0
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         for listener in listeners.iter() {
-            listener(checkpoint);
+            listener(commit);
         }
     }
 
