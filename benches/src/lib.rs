@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod live;
+pub mod served;
 
 use tidemark_core::event::{
     CURRENT_SCHEMA, CycleCompleted, FindingObservation, InventoryObserved, InventoryResource,

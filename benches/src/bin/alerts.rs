@@ -139,7 +139,10 @@ enum Fold {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::WaitReady { log, timeout_secs } => {
-            println!("{}", wait_ready(&log, Duration::from_secs(timeout_secs))?);
+            println!(
+                "{}",
+                tidemark_benches::served::wait_ready(&log, Duration::from_secs(timeout_secs))?
+            );
             Ok(())
         }
         Command::Load(args) => load(&args),
@@ -195,38 +198,6 @@ fn get_text(agent: &ureq::Agent, url: &str, auth: Option<&str>) -> Result<String
     let body = response.body_mut().read_to_string()?;
     ensure!(status == 200, "GET {url}: {status}: {body}");
     Ok(body)
-}
-
-fn wait_ready(log: &Path, timeout: Duration) -> Result<String> {
-    let deadline = Instant::now() + timeout;
-    let agent = agent(Duration::from_secs(5));
-    loop {
-        ensure!(
-            Instant::now() < deadline,
-            "the server did not get ready within {timeout:?}: see {}",
-            log.display()
-        );
-        let addr = std::fs::read_to_string(log)
-            .ok()
-            .and_then(|text| served_address(&text));
-        if let Some(addr) = addr
-            && let Ok(response) = agent.get(format!("{addr}/readyz")).call()
-            && response.status().as_u16() == 200
-        {
-            return Ok(addr);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The base URL in `tidemark serve`'s banner (`serving DB on http://ADDR (Ctrl-C to stop)`).
-fn served_address(log: &str) -> Option<String> {
-    log.lines()
-        .filter(|line| line.ends_with("(Ctrl-C to stop)"))
-        .find_map(|line| {
-            let at = line.find(" on http://")?;
-            Some(line[at + 4..].split_whitespace().next()?.to_owned())
-        })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
+use tidemark_benches::served::served_address;
 use tidemark_benches::{ChurnShape, ChurningCycles, Workload};
 use tidemark_core::event::{
     CURRENT_SCHEMA, ChangeDeployed, ChangeKind, IncidentChange, NoteAdded, NoteKind,
@@ -781,17 +782,6 @@ fn wait_ready(log: &Path, since_ns: u128, timeout: Duration) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// The address in `tidemark serve`'s "serving DB on http://ADDR (Ctrl-C to stop)" line, once
-/// the whole line is written (a line read while the server writes it may be cut short).
-fn served_address(log: &str) -> Option<String> {
-    log.lines()
-        .filter(|line| line.ends_with("(Ctrl-C to stop)"))
-        .find_map(|line| {
-            let at = line.find(" on http://")?;
-            Some(line[at + 4..].split_whitespace().next()?.to_owned())
-        })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -127,30 +127,6 @@ fn agent() -> ureq::Agent {
         .new_agent()
 }
 
-fn wait_ready(log: &std::path::Path) -> Result<String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let agent = agent();
-    loop {
-        ensure!(
-            Instant::now() < deadline,
-            "the server did not get ready: see {}",
-            log.display()
-        );
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let addr = text.lines().find_map(|line| {
-            let at = line.find(" on http://")?;
-            Some(line[at + 4..].split_whitespace().next()?.to_owned())
-        });
-        if let Some(addr) = addr
-            && let Ok(response) = agent.get(format!("{addr}/readyz")).call()
-            && response.status() == 200
-        {
-            return Ok(addr);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// What one client thread saw.
 #[derive(Debug, Default)]
 struct Seen {
@@ -184,7 +160,7 @@ fn accepted_spans(url: &str, token: Option<&str>) -> Result<u64> {
 fn main() -> Result<()> {
     let args = Args::parse();
     ensure!(args.concurrency > 0 && args.spans > 0 && args.clusters > 0);
-    let url = wait_ready(&args.log)?;
+    let url = tidemark_benches::served::wait_ready(&args.log, Duration::from_secs(60))?;
     let endpoint = format!("{url}/v1/traces");
     let auth = args.token.as_ref().map(|t| format!("Bearer {t}"));
     let barrier = Arc::new(Barrier::new(args.concurrency + 1));

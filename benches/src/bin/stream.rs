@@ -47,30 +47,6 @@ fn agent() -> ureq::Agent {
         .new_agent()
 }
 
-fn wait_ready(log: &std::path::Path) -> Result<String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let agent = agent();
-    loop {
-        ensure!(
-            Instant::now() < deadline,
-            "the server did not get ready: see {}",
-            log.display()
-        );
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let addr = text.lines().find_map(|line| {
-            let at = line.find(" on http://")?;
-            Some(line[at + 4..].split_whitespace().next()?.to_owned())
-        });
-        if let Some(addr) = addr
-            && let Ok(response) = agent.get(format!("{addr}/readyz")).call()
-            && response.status() == 200
-        {
-            return Ok(addr);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// One NDJSON request body of `events` notes, ids from `first`.
 fn body(first: usize, events: usize) -> Vec<u8> {
     let mut out = String::new();
@@ -268,7 +244,7 @@ fn checkpoint(url: &str) -> Result<u64> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let url = wait_ready(&args.log)?;
+    let url = tidemark_benches::served::wait_ready(&args.log, Duration::from_secs(60))?;
     let mut next_id = 0;
     let mut rates: Vec<(&str, f64)> = Vec::new();
     for round in 0..args.rounds {

@@ -214,12 +214,9 @@ fn backup_failure(error: &tidemark_store::BackupError) -> CliError {
     CliError::new(code, anyhow::anyhow!("backup failed: {error}"))
 }
 
-/// Streams `GET /v1/admin/backup` into `partial` and checks what arrived.
-fn download_backup(
-    server: &str,
-    token: Option<&str>,
-    partial: &Path,
-) -> Result<BackupInfo, CliError> {
+/// A server's base URL without its trailing `/`, or a usage error for `https://` (this build
+/// has no TLS client).
+pub(crate) fn plain_http_base(server: &str) -> Result<&str, CliError> {
     let base = server.trim_end_matches('/');
     if base.starts_with("https://") {
         return Err(CliError::new(
@@ -229,6 +226,24 @@ fn download_backup(
             ),
         ));
     }
+    Ok(base)
+}
+
+/// What an error answer of the API says: its JSON `message`, else the text as it is.
+pub(crate) fn error_message(text: String) -> String {
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or(text)
+}
+
+/// Streams `GET /v1/admin/backup` into `partial` and checks what arrived.
+fn download_backup(
+    server: &str,
+    token: Option<&str>,
+    partial: &Path,
+) -> Result<BackupInfo, CliError> {
+    let base = plain_http_base(server)?;
     let url = format!("{base}/v1/admin/backup");
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -256,11 +271,7 @@ fn download_backup(
     let length = header("content-length");
     let mut body = response.into_body();
     if status != 200 {
-        let text = body.read_to_string().unwrap_or_default();
-        let message = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_owned))
-            .unwrap_or(text);
+        let message = error_message(body.read_to_string().unwrap_or_default());
         let hint = match status {
             401 | 403 => " (pass a token with the write scope: --token or TIDEMARK_TOKEN)",
             _ => "",

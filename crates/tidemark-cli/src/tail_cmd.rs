@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tidemark_core::Event;
 use tidemark_core::describe::one_line;
 
+use crate::ops_cmds::{error_message, plain_http_base};
 use crate::{CliError, exit};
 
 /// Follow a server's events live.
@@ -88,15 +89,7 @@ enum Ended {
 
 /// `tidemark tail`.
 pub fn run(args: &TailArgs) -> Result<(), CliError> {
-    let base = args.server.trim_end_matches('/');
-    if base.starts_with("https://") {
-        return Err(CliError::new(
-            exit::USAGE,
-            anyhow::anyhow!(
-                "this build speaks plain http only: reach the server through a local tunnel or proxy (http://...)"
-            ),
-        ));
-    }
+    let base = plain_http_base(&args.server)?;
     let mut url = format!("{base}/v1/stream?");
     {
         let mut query = form_urlencoded::Serializer::new(&mut url);
@@ -175,11 +168,7 @@ impl Tail<'_> {
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
-            let text = response.into_body().read_to_string().unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_owned))
-                .unwrap_or(text);
+            let message = error_message(response.into_body().read_to_string().unwrap_or_default());
             if status == 503 {
                 let wait = retry_after.unwrap_or(2);
                 eprintln!("tidemark tail: {status}: {message}; retrying in {wait}s");

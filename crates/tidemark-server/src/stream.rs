@@ -29,8 +29,8 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use serde::Serialize;
-use tidemark_store::codec::StoredEvent;
 use tidemark_core::EventType;
+use tidemark_store::codec::StoredEvent;
 use tidemark_store::{Commit, EventFilter, Store};
 use tokio::sync::{mpsc, watch};
 
@@ -349,6 +349,7 @@ pub(crate) fn start(
             store,
             tx,
             last_id: subscription.after,
+            last_frame: tokio::time::Instant::now(),
         };
         let end = follower.run(subscription).await;
         if let Some(end) = end {
@@ -382,6 +383,8 @@ struct Follower {
     tx: mpsc::Sender<Bytes>,
     /// The last id handed to the buffer: a resume from it misses nothing.
     last_id: u64,
+    /// When the last frame was handed to the buffer: the heartbeat is due `heartbeat` after.
+    last_frame: tokio::time::Instant,
 }
 
 impl Follower {
@@ -441,7 +444,9 @@ impl Follower {
                 }
             }
             // Caught up: wait for a commit past it, a heartbeat, the shutdown or the client.
-            let heartbeat = tokio::time::sleep(self.hub.limits.heartbeat);
+            // Due a heartbeat after the last frame, however often commits wake the subscriber
+            // (a filtered stream may be woken often and send nothing).
+            let heartbeat = tokio::time::sleep_until(self.last_frame + self.hub.limits.heartbeat);
             tokio::select! {
                 moved = async { checkpoint.wait_for(|c| *c > after).await.is_ok() } => {
                     if !moved {
@@ -471,9 +476,12 @@ impl Follower {
     }
 
     /// Hands a frame to the buffer, waiting at most `max_stall` for room.
-    async fn send(&self, bytes: Bytes) -> Result<(), SendStop> {
+    async fn send(&mut self, bytes: Bytes) -> Result<(), SendStop> {
         match self.tx.send_timeout(bytes, self.hub.limits.max_stall).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.last_frame = tokio::time::Instant::now();
+                Ok(())
+            }
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(SendStop::Stalled),
             Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(SendStop::Gone),
         }

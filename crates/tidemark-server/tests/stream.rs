@@ -277,22 +277,22 @@ fn resuming_from_any_position_gives_exactly_the_logs_events_after_it_while_a_wri
         (3, 5, "a"),
         (0, 3, "c"),
     ]
-        .into_iter()
-        .map(|(after, every, cluster)| {
-            let (last_seq, writer_done) = (last_seq.clone(), writer_done.clone());
-            let url = if cluster.is_empty() {
-                server.url("/v1/stream")
-            } else {
-                server.url(&format!("/v1/stream?cluster={cluster}"))
-            };
-            std::thread::spawn(move || {
-                let agent = new_agent();
-                let (seen, reconnects) =
-                    follow_until(&agent, &url, after, &last_seq, &writer_done, every);
-                (after, cluster, seen, reconnects)
-            })
+    .into_iter()
+    .map(|(after, every, cluster)| {
+        let (last_seq, writer_done) = (last_seq.clone(), writer_done.clone());
+        let url = if cluster.is_empty() {
+            server.url("/v1/stream")
+        } else {
+            server.url(&format!("/v1/stream?cluster={cluster}"))
+        };
+        std::thread::spawn(move || {
+            let agent = new_agent();
+            let (seen, reconnects) =
+                follow_until(&agent, &url, after, &last_seq, &writer_done, every);
+            (after, cluster, seen, reconnects)
         })
-        .collect();
+    })
+    .collect();
     writer.join().unwrap();
     let written = written.lock().unwrap().clone();
     assert_eq!(
@@ -443,4 +443,42 @@ fn subscribers_past_the_limit_are_answered_503_and_shutdown_ends_streams_with_a_
         started.elapsed() < grace,
         "the stream did not hold the shutdown for its grace period"
     );
+}
+
+#[test]
+fn a_filtered_stream_woken_by_other_clusters_commits_still_sends_heartbeats_with_its_position() {
+    let server = Server::start(StreamLimits {
+        heartbeat: Duration::from_secs(1),
+        ..StreamLimits::default()
+    });
+    let agent = new_agent();
+    let mut quiet = Reader::open(
+        &agent,
+        &server.url("/v1/stream?cluster=quiet&after=0"),
+        None,
+    );
+    assert_eq!(quiet.next().unwrap().event.as_deref(), Some("subscribed"));
+    // Commits to another cluster every 50 ms, for longer than the heartbeat.
+    let writing = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let (base, writing) = (server.url(""), writing.clone());
+        std::thread::spawn(move || {
+            let agent = new_agent();
+            for n in 0..80 {
+                post(&agent, &base, &[note(&format!("busy-{n}"), "busy", "x")]);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            writing.store(false, Ordering::SeqCst);
+        })
+    };
+    // The heartbeat comes while the commits keep waking the subscriber, and carries the
+    // position it has read to (nothing matched: no event frame).
+    let beat = quiet.next().unwrap();
+    assert!(
+        writing.load(Ordering::SeqCst),
+        "no heartbeat while other clusters' commits kept coming"
+    );
+    assert_eq!(beat.event, None, "{beat:?}");
+    assert!(beat.id.is_some_and(|id| id > 0), "{beat:?}");
+    writer.join().unwrap();
 }

@@ -114,7 +114,14 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(None);
     };
-    let text = value.to_str().unwrap_or("").trim();
+    let text = value
+        .to_str()
+        .map_err(|_| {
+            ApiError::bad_request(
+                "`Last-Event-ID` is not text: send the id (a log position) of a frame of this stream",
+            )
+        })?
+        .trim();
     if text.is_empty() {
         // What an EventSource sends before it saw any id: start as without it.
         return Ok(None);
