@@ -52,8 +52,11 @@ fn body(first: usize, events: usize) -> Vec<u8> {
     let mut out = String::new();
     for n in first..first + events {
         out.push_str(&format!(
-            r#"{{"id":"stream-bench-{n}","schema":1,"type":"note.added","time":"2026-03-02T14:{:02}:{:02}Z","source":"bench","cluster":"bench-{}","data":{{"author":"bench","kind":"observation","text":"event {n} of the stream benchmark, long enough to look like a note"}}}}"#,
-            (n / 60) % 60,
+            r#"{{"id":"stream-bench-{n}","schema":1,"type":"note.added","time":"2026-03-{:02}T{:02}:{:02}:{:02}Z","source":"bench","cluster":"bench-{}","data":{{"author":"bench","kind":"observation","text":"event {n} of the stream benchmark, long enough to look like a note"}}}}"#,
+            // A second apart, from 2026-03-01: times only move on, as a live log's do.
+            1 + n / 86_400,
+            n / 3_600 % 24,
+            n / 60 % 60,
             n % 60,
             n % 4
         ));
