@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// opened or after its previous request (idle keep-alive connections, slowloris).
     #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = seconds())]
     pub header_read_timeout: u64,
+    /// Close a connection whose client takes no byte of an answer for this long (it stopped
+    /// reading a long answer or a live stream).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = seconds())]
+    pub write_stall_timeout: u64,
     /// Answer 408 to a request whose body has not fully arrived this long after its headers.
     #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = seconds())]
     pub body_read_timeout: u64,
@@ -255,6 +259,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             body_read_timeout: Duration::from_secs(args.body_read_timeout),
             max_connections: args.max_connections,
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
+            write_stall_timeout: Duration::from_secs(args.write_stall_timeout),
         },
         stream: tidemark_server::StreamLimits {
             max_subscribers: args.max_stream_subscribers,

@@ -90,6 +90,14 @@ enum Ended {
 /// `tidemark tail`.
 pub fn run(args: &TailArgs) -> Result<(), CliError> {
     let base = plain_http_base(&args.server)?;
+    if !base.starts_with("http://") {
+        return Err(CliError::new(
+            exit::USAGE,
+            anyhow::anyhow!(
+                "--server {base:?}: give the server's URL with its scheme, e.g. http://127.0.0.1:7070"
+            ),
+        ));
+    }
     let mut url = format!("{base}/v1/stream?");
     {
         let mut query = form_urlencoded::Serializer::new(&mut url);
@@ -110,16 +118,21 @@ pub fn run(args: &TailArgs) -> Result<(), CliError> {
         // None: from the server's checkpoint (the next event stored).
         last_id: args.from.map(|from| from.saturating_sub(1)),
         printed: 0,
+        failures: 0,
         out: std::io::stdout().lock(),
     };
-    let mut failures = 0u32;
     loop {
         match tail.connect()? {
             Ended::Done => return Ok(()),
             Ended::Reconnect(wait) => {
-                failures = if wait.is_zero() { 0 } else { failures + 1 };
-                let wait = wait.max(Duration::from_millis(250 * u64::from(failures.min(40))));
-                std::thread::sleep(wait);
+                // Backing off over failures in a row (a stream that was answered starts again).
+                tail.failures += 1;
+                let backoff = Duration::from_millis(250 * u64::from(tail.failures.min(40)));
+                std::thread::sleep(if wait.is_zero() {
+                    wait
+                } else {
+                    wait.max(backoff)
+                });
             }
         }
     }
@@ -131,14 +144,23 @@ struct Tail<'a> {
     /// The last id received: where a reconnect resumes.
     last_id: Option<u64>,
     printed: u64,
+    /// Connections in a row that ended without being answered.
+    failures: u32,
     out: std::io::StdoutLock<'static>,
 }
+
+/// How long a read of the stream may wait: the server sends a heartbeat every 15 s by default
+/// (`--stream-heartbeat`), so this much silence means a connection that is gone without a word
+/// (a host that died, a dropped NAT entry): reconnect.
+const READ_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl Tail<'_> {
     /// One connection: prints its events until it ends.
     fn connect(&mut self) -> Result<Ended, CliError> {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_per_read(Some(READ_TIMEOUT))
             .build()
             .new_agent();
         let mut url = self.url.clone();
@@ -169,7 +191,8 @@ impl Tail<'_> {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
             let message = error_message(response.into_body().read_to_string().unwrap_or_default());
-            if status == 503 {
+            // Busy, or a proxy in front that cannot reach the server now (a restart): retry.
+            if matches!(status, 502..=504) {
                 let wait = retry_after.unwrap_or(2);
                 eprintln!("tidemark tail: {status}: {message}; retrying in {wait}s");
                 return Ok(Ended::Reconnect(Duration::from_secs(wait)));
@@ -183,6 +206,7 @@ impl Tail<'_> {
                 anyhow::anyhow!("{url} answered {status}: {message}{hint}"),
             ));
         }
+        self.failures = 0;
         let reader = BufReader::new(response.into_body().into_reader());
         let mut frame = Frame::default();
         for line in reader.lines() {

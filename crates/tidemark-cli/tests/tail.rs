@@ -151,4 +151,12 @@ fn tail_prints_one_line_per_event_and_refuses_a_bad_filter_with_the_servers_reas
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("unknown event type"), "{stderr}");
+    // A server without its scheme is a usage error, not a server to wait for forever.
+    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["tail", "--server", base.trim_start_matches("http://")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("with its scheme"), "{stderr}");
 }

@@ -7,6 +7,9 @@
 //!   a time); the connection is then closed.
 //! - **Bodies** must arrive within `body_read_timeout` of their headers: the body is read
 //!   through a deadline, and a request whose body was cut off is answered 408.
+//! - **Writes** must make progress: a connection whose client takes no byte of an answer for
+//!   `write_stall_timeout` is closed (a client that stopped reading a long answer or a live
+//!   stream; the kernel's buffers are full and the answer can go no further).
 //! - **Connections**: up to `max_connections` are served. Above that, [`PROBE_HEADROOM`] more
 //!   are accepted, each for one request with a short header timeout: `/healthz`, `/readyz` and
 //!   `/metrics` are answered (so probes and scrapes still get through a flood), anything else
@@ -57,6 +60,8 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// How long a shutdown waits for requests in flight before it drops their connections.
     pub shutdown_grace: Duration,
+    /// How long a connection may take no byte of an answer before it is closed.
+    pub write_stall_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -66,6 +71,7 @@ impl Default for ConnectionLimits {
             body_read_timeout: Duration::from_secs(60),
             max_connections: 512,
             shutdown_grace: Duration::from_secs(10),
+            write_stall_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -208,6 +214,8 @@ impl Connection {
                 app.oneshot(request).await
             }
         });
+        let stream = StallGuard::new(stream, self.limits.write_stall_timeout);
+        let stalled = stream.stalled.clone();
         let connection = http.serve_connection(TokioIo::new(stream), service);
         tokio::pin!(connection);
         let served = tokio::select! {
@@ -218,13 +226,105 @@ impl Connection {
             }
         };
         if let Err(error) = served {
-            if error.is_timeout() {
+            if stalled.load(Ordering::Relaxed) {
+                self.metrics.write_stall_timeout();
+                tracing::debug!(%peer, "closed a connection whose client took no byte of its answer in time");
+            } else if error.is_timeout() {
                 self.metrics.header_read_timeout();
                 tracing::debug!(%peer, "closed a connection that sent no complete request headers in time");
             } else {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
         }
+    }
+}
+
+/// A connection's socket whose writes fail with `TimedOut` once a write has waited
+/// `timeout` without the client taking a byte (`stalled` says it happened).
+struct StallGuard {
+    inner: TcpStream,
+    timeout: Duration,
+    /// Armed while a write waits; cleared when one makes progress.
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+    stalled: Arc<AtomicBool>,
+}
+
+impl StallGuard {
+    fn new(inner: TcpStream, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            waiting: None,
+            stalled: Arc::default(),
+        }
+    }
+
+    /// What a write answered: progress disarms the deadline; waiting arms it, and past it the
+    /// write fails.
+    fn judge<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if polled.is_ready() {
+            self.waiting = None;
+            return polled;
+        }
+        let timeout = self.timeout;
+        let deadline = self
+            .waiting
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if deadline.as_mut().poll(cx).is_ready() {
+            self.stalled.store(true, Ordering::Relaxed);
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client took no byte of the answer within the write stall timeout",
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+impl tokio::io::AsyncRead for StallGuard {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for StallGuard {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.judge(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.judge(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.judge(cx, polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

@@ -111,6 +111,7 @@ struct ConnectionCounters {
     refused: AtomicU64,
     header_timeouts: AtomicU64,
     body_timeouts: AtomicU64,
+    write_stalls: AtomicU64,
     dropped_at_shutdown: AtomicU64,
 }
 
@@ -235,6 +236,13 @@ impl Metrics {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A connection closed because its client took no byte of an answer in time.
+    pub fn write_stall_timeout(&self) {
+        self.connections
+            .write_stalls
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Connections still open when the shutdown grace period ended, dropped.
     pub fn connections_dropped_at_shutdown(&self, count: u64) {
         self.connections
@@ -269,6 +277,11 @@ impl Metrics {
                 "tidemark_http_body_read_timeouts_total",
                 "requests answered 408 for not sending their body within --body-read-timeout",
                 &c.body_timeouts,
+            ),
+            (
+                "tidemark_http_write_stall_timeouts_total",
+                "connections closed because the client took no byte of an answer within --write-stall-timeout",
+                &c.write_stalls,
             ),
             (
                 "tidemark_http_connections_dropped_at_shutdown_total",

@@ -212,8 +212,9 @@ impl StreamHub {
         if after < oldest.previous || latest.checkpoint <= after {
             return None;
         }
-        let later = recent.iter().filter(|c| c.checkpoint > after);
-        for commit in later {
+        // Oldest first, by checkpoint: the commits after `after` are a suffix.
+        let first_later = recent.partition_point(|c| c.checkpoint <= after);
+        for commit in recent.range(first_later..) {
             if commit.may_match(filter) {
                 return None;
             }
@@ -332,22 +333,24 @@ pub(crate) struct Subscription {
 pub(crate) type FinalFrame = Arc<Mutex<Option<Bytes>>>;
 
 /// Starts following for one subscriber; answers the receiving end of its buffer and the slot
-/// of its final frame, which the response body sends in that order.
+/// of its final frame, which the response body sends in that order. The body holds the
+/// subscriber's place ([`Subscribed`]) for as long as the connection has it: a subscriber cut
+/// off but not yet gone still counts.
 pub(crate) fn start(
     hub: Arc<StreamHub>,
     store: Arc<Store>,
     subscription: Subscription,
-    place: Subscribed,
 ) -> (mpsc::Receiver<Bytes>, FinalFrame) {
     let (tx, rx) = mpsc::channel(hub.limits.buffer_events.max(1));
     let last = FinalFrame::default();
     let slot = last.clone();
     tokio::spawn(async move {
-        let _place = place;
+        let closing = hub.closing.clone();
         let mut follower = Follower {
             hub,
             store,
             tx,
+            closing,
             last_id: subscription.after,
             last_frame: tokio::time::Instant::now(),
         };
@@ -374,11 +377,15 @@ enum SendStop {
     Gone,
     /// The buffer stayed full for `max_stall`.
     Stalled,
+    /// The server started shutting down while the buffer was full.
+    Closing,
 }
 
 /// One subscriber's producer.
 struct Follower {
     hub: Arc<StreamHub>,
+    /// The hub's shutdown signal.
+    closing: watch::Receiver<bool>,
     store: Arc<Store>,
     tx: mpsc::Sender<Bytes>,
     /// The last id handed to the buffer: a resume from it misses nothing.
@@ -410,6 +417,12 @@ impl Follower {
             loop {
                 if *closing.borrow() {
                     return Some(self.shutting_down());
+                }
+                if self.tx.is_closed() {
+                    return None;
+                }
+                if let Err(stop) = self.heartbeat_if_due(after).await {
+                    return self.stopped(stop);
                 }
                 if let Some(to) = self.hub.skip_to(after, &filter) {
                     after = to;
@@ -457,15 +470,9 @@ impl Follower {
                 () = heartbeat => {
                     // The id moves a reconnecting client past what it has seen (filtered
                     // streams may match nothing for long), without an event to dispatch.
-                    let beat = if after > self.last_id {
-                        Bytes::from(format!("id: {after}\n: heartbeat\n\n"))
-                    } else {
-                        Bytes::from_static(b": heartbeat\n\n")
-                    };
-                    if let Err(stop) = self.send(beat).await {
+                    if let Err(stop) = self.heartbeat_if_due(after).await {
                         return self.stopped(stop);
                     }
-                    self.last_id = self.last_id.max(after);
                 }
                 () = async { let _ = closing.wait_for(|c| *c).await; } => {
                     return Some(self.shutting_down());
@@ -476,8 +483,15 @@ impl Follower {
     }
 
     /// Hands a frame to the buffer, waiting at most `max_stall` for room.
+    /// Hands a frame to the buffer, waiting at most `max_stall` for room (and not past the
+    /// start of a shutdown).
     async fn send(&mut self, bytes: Bytes) -> Result<(), SendStop> {
-        match self.tx.send_timeout(bytes, self.hub.limits.max_stall).await {
+        let mut closing = self.closing.clone();
+        let sent = tokio::select! {
+            sent = self.tx.send_timeout(bytes, self.hub.limits.max_stall) => sent,
+            () = async { let _ = closing.wait_for(|c| *c).await; } => return Err(SendStop::Closing),
+        };
+        match sent {
             Ok(()) => {
                 self.last_frame = tokio::time::Instant::now();
                 Ok(())
@@ -487,9 +501,26 @@ impl Follower {
         }
     }
 
+    /// A heartbeat when one is due: the catch-up of a rare filter may read many pages without
+    /// a match, and the client must still hear from it (with the position read to).
+    async fn heartbeat_if_due(&mut self, after: u64) -> Result<(), SendStop> {
+        if tokio::time::Instant::now() < self.last_frame + self.hub.limits.heartbeat {
+            return Ok(());
+        }
+        let beat = if after > self.last_id {
+            Bytes::from(format!("id: {after}\n: heartbeat\n\n"))
+        } else {
+            Bytes::from_static(b": heartbeat\n\n")
+        };
+        self.send(beat).await?;
+        self.last_id = self.last_id.max(after);
+        Ok(())
+    }
+
     fn stopped(&self, stop: SendStop) -> Option<CutOffData> {
         match stop {
             SendStop::Gone => None,
+            SendStop::Closing => Some(self.shutting_down()),
             SendStop::Stalled => Some(CutOffData {
                 reason: "slow_subscriber",
                 message: format!(

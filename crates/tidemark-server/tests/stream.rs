@@ -482,3 +482,58 @@ fn a_filtered_stream_woken_by_other_clusters_commits_still_sends_heartbeats_with
     assert!(beat.id.is_some_and(|id| id > 0), "{beat:?}");
     writer.join().unwrap();
 }
+
+#[test]
+fn a_client_that_takes_no_byte_loses_its_connection_and_its_place_goes_to_the_next() {
+    let mut config = ServerConfig {
+        stream: StreamLimits {
+            max_subscribers: 1,
+            buffer_events: 4,
+            max_stall: Duration::from_secs(1),
+            ..StreamLimits::default()
+        },
+        ..ServerConfig::default()
+    };
+    config.connections.write_stall_timeout = Duration::from_secs(2);
+    let server = Server::start_with(config);
+    let agent = new_agent();
+    // Opened, then never read again, while large events fill every buffer on the way.
+    let mut stuck = Reader::open(&agent, &server.url("/v1/stream?after=0"), None);
+    assert_eq!(stuck.next().unwrap().event.as_deref(), Some("subscribed"));
+    let text = "x".repeat(16_000);
+    for batch in 0..50 {
+        let events: Vec<Value> = (0..20)
+            .map(|i| note(&format!("stuck{batch}-{i}"), "a", &text))
+            .collect();
+        post(&agent, &server.url(""), &events);
+    }
+    // Its place is held until its connection goes: cut off from the log, it is still a
+    // subscriber while the connection holds frames for it.
+    let metrics = |agent: &ureq::Agent| {
+        agent
+            .get(&server.url("/metrics"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    };
+    // Then the connection is closed for taking no byte, and the place is free again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = metrics(&agent);
+        if text.contains("tidemark_http_write_stall_timeouts_total 1") {
+            assert!(text.contains("tidemark_stream_subscribers 0"), "{text}");
+            break;
+        }
+        assert!(
+            text.contains("tidemark_stream_subscribers 1"),
+            "the place went before the connection: {text}"
+        );
+        assert!(Instant::now() < deadline, "never closed: {text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let next = agent.get(&server.url("/v1/stream")).call().unwrap();
+    assert_eq!(next.status().as_u16(), 200);
+    drop(stuck);
+}

@@ -18,7 +18,7 @@ use crate::extract::ApiQuery;
 use crate::openapi::{DescribeOutput, OperationDoc, Route, Schemas};
 use crate::read::MAX_POSITION;
 use crate::state::AppState;
-use crate::stream::{self, FinalFrame, Subscription};
+use crate::stream::{self, FinalFrame, Subscribed, Subscription};
 
 pub(super) fn routes() -> Vec<Route> {
     vec![Route::get(
@@ -100,13 +100,12 @@ async fn stream_events(
         },
         after,
     };
-    let (frames, last) = stream::start(
-        state.stream.clone(),
-        state.store.clone(),
-        subscription,
+    let (frames, last) = stream::start(state.stream.clone(), state.store.clone(), subscription);
+    Ok(EventStream {
+        frames,
+        last,
         place,
-    );
-    Ok(EventStream { frames, last })
+    })
 }
 
 /// `Last-Event-ID`: a log position, or a 400 saying what it takes.
@@ -133,22 +132,24 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     })
 }
 
-/// The stream's response: the subscriber's buffered frames, then its final frame.
+/// The stream's response: the subscriber's buffered frames, then its final frame; it holds
+/// the subscriber's place until the connection lets go of it.
 struct EventStream {
     frames: tokio::sync::mpsc::Receiver<Bytes>,
     last: FinalFrame,
+    place: Subscribed,
 }
 
 impl IntoResponse for EventStream {
     fn into_response(self) -> Response {
         let body = futures::stream::unfold(
-            (self.frames, Some(self.last)),
-            |(mut frames, last)| async move {
+            (self.frames, Some(self.last), self.place),
+            |(mut frames, last, place)| async move {
                 match frames.recv().await {
-                    Some(frame) => Some((Ok::<_, Infallible>(frame), (frames, last))),
+                    Some(frame) => Some((Ok::<_, Infallible>(frame), (frames, last, place))),
                     None => {
                         let frame = last?.lock().unwrap_or_else(|p| p.into_inner()).take()?;
-                        Some((Ok(frame), (frames, None)))
+                        Some((Ok(frame), (frames, None, place)))
                     }
                 }
             },
