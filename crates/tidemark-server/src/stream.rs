@@ -327,6 +327,36 @@ fn frame(id: Option<u64>, event: &str, data: &impl Serialize) -> Bytes {
 pub(crate) struct Subscription {
     pub(crate) filter: EventFilter,
     pub(crate) after: u64,
+    /// Send one `moved` frame per page of matching events (the last one's position) instead of
+    /// the events: for a page that only needs to know that something changed.
+    pub(crate) positions_only: bool,
+}
+
+/// The `data` of a `moved` frame.
+#[derive(Serialize)]
+struct MovedData {
+    /// The last matching position sent.
+    seq: u64,
+}
+
+/// Whether a filter lets every event through.
+fn matches_everything(filter: &EventFilter) -> bool {
+    let EventFilter {
+        cluster,
+        event_type,
+        since,
+        until,
+        check_key,
+        incident,
+        source,
+    } = filter;
+    cluster.is_none()
+        && event_type.is_none()
+        && since.is_none()
+        && until.is_none()
+        && check_key.is_none()
+        && incident.is_none()
+        && source.is_none()
 }
 
 /// The frames of one subscriber: its buffer, then (after the producer ended it) the final frame.
@@ -397,7 +427,13 @@ struct Follower {
 impl Follower {
     /// Follows until the client leaves (`None`) or the stream is ended with a final frame.
     async fn run(&mut self, subscription: Subscription) -> Option<CutOffData> {
-        let Subscription { filter, mut after } = subscription;
+        let Subscription {
+            filter,
+            mut after,
+            positions_only,
+        } = subscription;
+        // Positions of an unfiltered log need no read: every commit moves them.
+        let unread = positions_only && matches_everything(&filter);
         let mut checkpoint = self.hub.checkpoint.clone();
         let mut closing = self.hub.closing.clone();
         let started = SubscribedData {
@@ -428,6 +464,20 @@ impl Follower {
                     after = to;
                     break;
                 }
+                if unread {
+                    let to = *checkpoint.borrow();
+                    if to > after {
+                        if let Err(stop) = self
+                            .send(frame(Some(to), "moved", &MovedData { seq: to }))
+                            .await
+                        {
+                            return self.stopped(stop);
+                        }
+                        self.last_id = to;
+                        after = to;
+                    }
+                    break;
+                }
                 let store = self.store.clone();
                 let page_filter = filter.clone();
                 let page = tokio::task::spawn_blocking(move || {
@@ -440,17 +490,29 @@ impl Follower {
                     Err(error) => return Some(self.store_error(error.to_string())),
                 };
                 let sent = page.events.len() as u64;
-                for (seq, stored) in page.events {
-                    let bytes = event_frame(seq, &stored);
-                    if let Err(stop) = self.send(bytes).await {
-                        return self.stopped(stop);
+                if positions_only {
+                    if let Some(&(seq, _)) = page.events.last() {
+                        if let Err(stop) = self
+                            .send(frame(Some(seq), "moved", &MovedData { seq }))
+                            .await
+                        {
+                            return self.stopped(stop);
+                        }
+                        self.last_id = seq;
                     }
-                    self.last_id = seq;
+                } else {
+                    for (seq, stored) in page.events {
+                        let bytes = event_frame(seq, &stored);
+                        if let Err(stop) = self.send(bytes).await {
+                            return self.stopped(stop);
+                        }
+                        self.last_id = seq;
+                    }
+                    self.hub
+                        .counters
+                        .events_sent
+                        .fetch_add(sent, Ordering::Relaxed);
                 }
-                self.hub
-                    .counters
-                    .events_sent
-                    .fetch_add(sent, Ordering::Relaxed);
                 after = after.max(page.read_to);
                 if page.next.is_none() {
                     break;

@@ -537,3 +537,39 @@ fn a_client_that_takes_no_byte_loses_its_connection_and_its_place_goes_to_the_ne
     assert_eq!(next.status().as_u16(), 200);
     drop(stuck);
 }
+
+#[test]
+fn positions_only_sends_where_the_log_moved_not_the_events() {
+    let server = Server::start(StreamLimits::default());
+    let agent = new_agent();
+    let mut all = Reader::open(&agent, &server.url("/v1/stream?positions_only=true"), None);
+    let mut of_b = Reader::open(
+        &agent,
+        &server.url("/v1/stream?positions_only=true&cluster=b"),
+        None,
+    );
+    for reader in [&mut all, &mut of_b] {
+        assert_eq!(reader.next().unwrap().event.as_deref(), Some("subscribed"));
+    }
+    let events: Vec<Value> = (0..10)
+        .map(|i| note(&format!("p{i}"), if i == 6 { "b" } else { "a" }, "x"))
+        .collect();
+    let seqs = post(&agent, &server.url(""), &events);
+    // Unfiltered: `moved` frames up to the last position, none with an event in it.
+    let mut last = 0;
+    while last < seqs[9] {
+        let frame = all.next().unwrap();
+        assert_eq!(frame.event.as_deref(), Some("moved"), "{frame:?}");
+        let data: Value = serde_json::from_str(&frame.data).unwrap();
+        assert_eq!(data["seq"], frame.id.unwrap());
+        assert!(frame.id.unwrap() > last);
+        last = frame.id.unwrap();
+    }
+    assert_eq!(last, seqs[9]);
+    // Filtered: the position of the cluster's event.
+    let frame = of_b.next().unwrap();
+    assert_eq!(
+        (frame.event.as_deref(), frame.id),
+        (Some("moved"), Some(seqs[6]))
+    );
+}

@@ -50,6 +50,10 @@ struct StreamQuery {
     /// the store's checkpoint: new events only.
     #[schemars(range(max = 9_007_199_254_740_991_u64))]
     after: Option<u64>,
+    /// `true`: instead of the events, one `moved` frame (data `{seq}`, `id` the same position)
+    /// per batch of matching events, for a client that only needs to know that something
+    /// changed (the web pages). Unfiltered, it reads nothing from the store.
+    positions_only: Option<bool>,
 }
 
 /// `GET /v1/stream`.
@@ -99,6 +103,7 @@ async fn stream_events(
             source: params.source,
         },
         after,
+        positions_only: params.positions_only.unwrap_or(false),
     };
     let (frames, last) = stream::start(state.stream.clone(), state.store.clone(), subscription);
     Ok(EventStream {
@@ -171,7 +176,7 @@ impl DescribeOutput for EventStream {
     fn describe(_: &mut Schemas, operation: &mut OperationDoc) {
         operation.respond(
             200,
-            "a stream of Server-Sent Events that lasts until the client leaves: first `subscribed` (data `{after, checkpoint}`), then one `event` frame per matching stored event in log order (`id:` its log position; data `{seq, recorded_at, event}` as GET /v1/events lists them); a comment line `: heartbeat` while nothing else is sent (with an `id:` when the stream has read further without a match); and, when the server ends the stream, a final `cut_off` event (data `{reason, message, resume_after}`; reason `slow_subscriber`, `shutting_down` or `store_error`). Reconnect with `Last-Event-ID` set to the last id received (an EventSource does this by itself) to go on with no gap and no duplicate",
+            "a stream of Server-Sent Events that lasts until the client leaves: first `subscribed` (data `{after, checkpoint}`), then one `event` frame per matching stored event in log order (`id:` its log position; data `{seq, recorded_at, event}` as GET /v1/events lists them), or with `positions_only=true` one `moved` frame (data `{seq}`, `id:` the same) per batch of them; a comment line `: heartbeat` while nothing else is sent (with an `id:` when the stream has read further without a match); and, when the server ends the stream, a final `cut_off` event (data `{reason, message, resume_after}`; reason `slow_subscriber`, `shutting_down` or `store_error`). Reconnect with `Last-Event-ID` set to the last id received (an EventSource does this by itself) to go on with no gap and no duplicate",
             &[(
                 "text/event-stream",
                 json!({"type": "string", "description": "Server-Sent Events (text/event-stream)"}),

@@ -31,18 +31,18 @@ pub struct Live {
 }
 
 impl Live {
-    /// `/v1/stream` with these filters (query-encoded), from `after` on.
+    /// `/v1/stream` with these filters (query-encoded), positions only (a page reloads; it
+    /// needs no event), from `after` on.
     pub fn stream(filters: &[(&str, &str)], after: u64) -> Self {
-        let mut stream = "/v1/stream".to_owned();
-        if !filters.is_empty() {
-            let mut query = form_urlencoded::Serializer::new(String::new());
-            for (name, value) in filters {
-                query.append_pair(name, value);
-            }
-            stream.push('?');
-            stream.push_str(&query.finish());
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in filters {
+            query.append_pair(name, value);
         }
-        Self { stream, after }
+        query.append_pair("positions_only", "true");
+        Self {
+            stream: format!("/v1/stream?{}", query.finish()),
+            after,
+        }
     }
 }
 

@@ -69,11 +69,14 @@
       pause = 2000;
       state("open", "following the log: new events show without a reload");
     });
-    stream.addEventListener("event", function (message) {
+    // `moved`: the page's stream sends positions only (`positions_only=true`).
+    function moved(message) {
       after = message.lastEventId || after;
       body.setAttribute("data-live-seq", after);
       refresh();
-    });
+    }
+    stream.addEventListener("moved", moved);
+    stream.addEventListener("event", moved);
     stream.addEventListener("error", function () {
       if (stream.readyState === EventSource.CLOSED) {
         // Refused: the browser will not try again by itself.
