@@ -415,7 +415,7 @@ fn orphan_rows(orphans: &[OrphanView]) -> Vec<Vec<String>> {
     orphans
         .iter()
         .map(|o| {
-            let what = crate::views::orphan_subject(o);
+            let what = tidemark_core::changes::orphan_subject(o);
             vec![
                 o.cluster.clone(),
                 o.kind.as_str().to_owned(),

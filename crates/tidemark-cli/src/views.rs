@@ -90,19 +90,3 @@ impl IncidentsOutput {
         }
     }
 }
-
-/// What an orphan is, in a few words: the resource, the tracking row, the span or the trace.
-pub fn orphan_subject(o: &OrphanView) -> String {
-    if let Some(r) = &o.resource {
-        match &r.namespace {
-            Some(ns) => format!("{} {ns}/{}", r.kind, r.name),
-            None => format!("{} {}", r.kind, r.name),
-        }
-    } else if let Some(t) = &o.tracking {
-        format!("row {} ({})", t.key, t.kind)
-    } else if let Some(s) = &o.span {
-        format!("span {} ({}/{})", s.span_id, s.service, s.name)
-    } else {
-        format!("trace {}", o.trace_id.as_deref().unwrap_or("?"))
-    }
-}

@@ -7,6 +7,7 @@
 //! reads through a trait the store implements (`SharedHistoryReader`, `ClusterPartSource`).
 
 pub mod alertmanager;
+pub mod changes;
 pub mod describe;
 pub mod event;
 pub mod findings;
