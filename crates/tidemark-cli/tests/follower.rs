@@ -452,7 +452,7 @@ fn alerts_posted_to_one_replica_are_the_same_findings_on_every_replica() {
             "--nats",
             &server.url(),
             "--alert-resend-bucket-secs",
-            "1",
+            "4",
         ])
     };
     let (a, base_a) = spawn("a.redb");
@@ -496,6 +496,14 @@ fn alerts_posted_to_one_replica_are_the_same_findings_on_every_replica() {
         alert("Quiet", "fp-quiet", false),
         alert("Cart", "fp-cart", false),
     ]);
+    // Sent just after a re-send bucket begins (4 s of receive time), so that the retry below
+    // falls in the same bucket however slow a loaded machine is.
+    let bucket = Duration::from_secs(4);
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let into_bucket = Duration::from_nanos((since_epoch.as_nanos() % bucket.as_nanos()) as u64);
+    std::thread::sleep(bucket - into_bucket + Duration::from_millis(20));
     let (status, answer) = post(&agent, &bridge, "application/json", &first);
     assert_eq!(
         (status, &answer["published"]),
@@ -506,7 +514,7 @@ fn alerts_posted_to_one_replica_are_the_same_findings_on_every_replica() {
     let (_, answer) = post(&agent, &bridge, "application/json", &first);
     assert_eq!(answer["duplicates"], 2, "{answer}");
     // A re-send of Quiet in a later bucket, then Cart resolved.
-    std::thread::sleep(Duration::from_millis(1_100));
+    std::thread::sleep(bucket + Duration::from_millis(100));
     let (_, answer) = post(
         &agent,
         &bridge,
