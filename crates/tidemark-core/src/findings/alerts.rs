@@ -26,11 +26,11 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::changes::Watch;
 use crate::event::{Alert, FindingResolved, ResourceRef};
 use crate::timestamp::Timestamp;
 
 use super::{ClusterFindings, Finding, FindingChange, FoldOutput, ResolutionKind};
-use crate::changes::Watch;
 
 /// The category of every alert's finding.
 pub const ALERT_CATEGORY: &str = "alert";

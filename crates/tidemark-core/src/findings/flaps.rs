@@ -28,10 +28,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::changes::Watch;
 use crate::timestamp::Timestamp;
 
 use super::{ClusterFindings, Finding, FindingChange, FoldOutput, Occurrence, ResolutionKind};
-use crate::changes::Watch;
 
 /// Runs of its category a finding's state change history covers.
 pub const FLAP_HISTORY_RUNS: u32 = 20;
