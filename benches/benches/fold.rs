@@ -27,6 +27,23 @@ fn fold(c: &mut Criterion) {
             black_box(projection.active_count())
         });
     });
+    // The same fold saying what each event changed (ADR 0008): the price of the watch.
+    group.bench_function(
+        "findings_projection_with_changes/10k_cycles_x_1k_findings",
+        |b| {
+            b.iter(|| {
+                let mut projection = FindingsProjection::new();
+                let mut changes = Vec::new();
+                let mut lines = 0;
+                for (seq, event) in events.iter().enumerate() {
+                    changes.clear();
+                    projection.apply_with_changes(seq as u64 + 1, event, &mut changes);
+                    lines += changes.len();
+                }
+                black_box((projection.active_count(), lines))
+            });
+        },
+    );
     group.bench_function("log_fold_with_dedupe/10k_cycles_x_1k_findings", |b| {
         b.iter(|| {
             let mut fold = LogFold::new();

@@ -2,12 +2,19 @@
 //! every projection ([`Digest::of`]) compared before and after the event ([`Digest::changes`]).
 //! The one definition of a change; ADR 0008 (change records) builds the fold's own records on
 //! it, and proves them equal to this comparison.
+//!
+//! The fold's side ([`Watch`], [`Collect`]): the findings fold names, as it goes, each finding
+//! whose digest entry it is about to change, with its before-value; at the end of the event the
+//! named subjects' after-values are read and both are compared with [`Digest::changes`] itself,
+//! on digests holding only those subjects (ADR 0008, plan step 2: the parts `finding`, `flap`,
+//! `stuck`, `drift` and `unstable_key`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::findings::UnreachableReason;
+use crate::event::Severity;
+use crate::findings::{ResolutionKind, UnreachableReason};
 use crate::orphans::OrphanView;
 use crate::{FindingState, Projections};
 
@@ -41,6 +48,101 @@ fn key(cluster: &str, check_key: &str) -> String {
     format!("{cluster} {check_key}")
 }
 
+/// A finding's digest value, typed: state, clean cycles (`None` when resolved), severity,
+/// occurrences, resolution kind of the latest occurrence.
+pub(crate) type FindingEntry = (
+    FindingState,
+    Option<u32>,
+    Severity,
+    u64,
+    Option<ResolutionKind>,
+);
+
+/// A flapping finding's digest value: which detectors call it flapping; `None` when neither.
+pub(crate) fn flap_how(count: bool, state_change: bool) -> Option<&'static str> {
+    match (count, state_change) {
+        (true, true) => Some("count + state change"),
+        (true, false) => Some("count"),
+        (false, true) => Some("state change"),
+        (false, false) => None,
+    }
+}
+
+/// An unreachable finding's digest value.
+fn unreachable_reason(reason: UnreachableReason) -> &'static str {
+    match reason {
+        UnreachableReason::CategoryDisabled => "category_disabled",
+        UnreachableReason::CategoryNotRun => "category_not_run",
+    }
+}
+
+/// How the fold tells what it is about to change (ADR 0008): a generic parameter of the
+/// findings fold, every call site guarded by `if W::ON`, so that with [`NoWatch`] the fold
+/// compiles to what it is without one.
+pub(crate) trait Watch {
+    /// Whether anything listens: the capture points are compiled in only when it does.
+    const ON: bool;
+    /// Finding `index` of the event's cluster is about to change; its digest value before the
+    /// event (`None`: not yet seen). The first call for a finding in an event wins.
+    fn finding(&mut self, index: u32, before: Option<FindingEntry>);
+    /// The flap detectors of `check_key` (of the event's cluster) are about to flip; its
+    /// digest value before the event. The first call for a finding in an event wins.
+    fn flap(&mut self, check_key: &str, before: Option<&'static str>);
+    /// What is collected, when something is.
+    fn collect(&mut self) -> Option<&mut Collect>;
+}
+
+/// No watch: the plain fold.
+pub(crate) struct NoWatch;
+
+impl Watch for NoWatch {
+    const ON: bool = false;
+    #[inline(always)]
+    fn finding(&mut self, _: u32, _: Option<FindingEntry>) {}
+    #[inline(always)]
+    fn flap(&mut self, _: &str, _: Option<&'static str>) {}
+    #[inline(always)]
+    fn collect(&mut self) -> Option<&mut Collect> {
+        None
+    }
+}
+
+/// The before-values of one event's named subjects, by index in the event's cluster.
+#[derive(Debug, Default)]
+pub(crate) struct Collect {
+    /// Findings named, with their before-values, in the order named (repeats included: the
+    /// first of an index is its before-value).
+    pub(crate) findings: Vec<(u32, Option<FindingEntry>)>,
+    /// Flap verdicts named, by check key, with their before-values (the first wins).
+    pub(crate) flaps: Vec<(Box<str>, Option<&'static str>)>,
+    /// Findings whose unreachable verdict the event may change, with their before-values.
+    pub(crate) stuck: Vec<(u32, Option<UnreachableReason>)>,
+    /// Every active finding of the cluster may change its unreachable verdict (a cycle, a
+    /// settings change): they are all read after the event.
+    pub(crate) stuck_cluster: bool,
+    /// Lengths of the cluster's drift suspects and unstable keys before the event.
+    pub(crate) drifts_before: usize,
+    pub(crate) unstable_before: usize,
+}
+
+impl Watch for Collect {
+    const ON: bool = true;
+
+    fn finding(&mut self, index: u32, before: Option<FindingEntry>) {
+        self.findings.push((index, before));
+    }
+
+    fn flap(&mut self, check_key: &str, before: Option<&'static str>) {
+        if !self.flaps.iter().any(|(k, _)| **k == *check_key) {
+            self.flaps.push((check_key.into(), before));
+        }
+    }
+
+    fn collect(&mut self) -> Option<&mut Collect> {
+        Some(self)
+    }
+}
+
 /// How an orphan is named in a step: kind and what.
 pub fn orphan_label(o: &OrphanView) -> String {
     let what = orphan_subject(o);
@@ -48,6 +150,50 @@ pub fn orphan_label(o: &OrphanView) -> String {
 }
 
 impl Digest {
+    /// Adds finding `check_key` of `cluster` with its value.
+    pub(crate) fn insert_finding(&mut self, cluster: &str, check_key: &str, entry: FindingEntry) {
+        let (state, clean, severity, occurrences, kind) = entry;
+        self.findings.insert(
+            key(cluster, check_key),
+            (
+                state,
+                clean,
+                severity.to_string(),
+                occurrences,
+                kind.map_or_else(String::new, |k| k.as_str().to_owned()),
+            ),
+        );
+    }
+
+    /// Adds the flap verdict of `check_key` of `cluster`.
+    pub(crate) fn insert_flap(&mut self, cluster: &str, check_key: &str, how: &'static str) {
+        self.flapping
+            .insert(key(cluster, check_key), how.to_owned());
+    }
+
+    /// Adds the unreachable verdict of `check_key` of `cluster`.
+    pub(crate) fn insert_unreachable(
+        &mut self,
+        cluster: &str,
+        check_key: &str,
+        reason: UnreachableReason,
+    ) {
+        self.unreachable.insert(
+            key(cluster, check_key),
+            unreachable_reason(reason).to_owned(),
+        );
+    }
+
+    /// Adds the drift suspect `old → new` of `cluster`.
+    pub(crate) fn insert_drift(&mut self, cluster: &str, old: &str, new: &str) {
+        self.drift.insert(format!("{cluster} {old} → {new}"));
+    }
+
+    /// Adds the unstable key `check_key` of `cluster`.
+    pub(crate) fn insert_unstable(&mut self, cluster: &str, check_key: &str) {
+        self.unstable.insert(key(cluster, check_key));
+    }
+
     /// The digest of the whole state.
     pub fn of(p: &Projections) -> Self {
         let f = p.findings();
@@ -71,14 +217,9 @@ impl Digest {
         let flapping = f
             .flaps(None)
             .into_iter()
-            .filter(|v| v.flapping || v.flapping_state_change)
-            .map(|v| {
-                let how = match (v.flapping, v.flapping_state_change) {
-                    (true, true) => "count + state change",
-                    (true, false) => "count",
-                    _ => "state change",
-                };
-                (key(&v.cluster, &v.check_key), how.to_owned())
+            .filter_map(|v| {
+                let how = flap_how(v.flapping, v.flapping_state_change)?;
+                Some((key(&v.cluster, &v.check_key), how.to_owned()))
             })
             .collect();
         let stuck = f.stuck(None);
@@ -86,11 +227,10 @@ impl Digest {
             .unreachable
             .iter()
             .map(|u| {
-                let reason = match u.reason {
-                    UnreachableReason::CategoryDisabled => "category_disabled",
-                    UnreachableReason::CategoryNotRun => "category_not_run",
-                };
-                (key(&u.cluster, &u.check_key), reason.to_owned())
+                (
+                    key(&u.cluster, &u.check_key),
+                    unreachable_reason(u.reason).to_owned(),
+                )
             })
             .collect();
         let drift = stuck

@@ -4,6 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::changes::Change;
 use crate::event::{Event, ResourceRef};
 use crate::findings::{
     ClusterSnapshot, FindingChange, FindingsProjection, FindingsSnapshot, HistoryRecord,
@@ -51,6 +52,29 @@ impl Projections {
     pub fn apply(&mut self, seq: u64, event: &Event) -> &[(String, FindingChange)] {
         self.changes.clear();
         self.findings.apply_reporting(seq, event, &mut self.changes);
+        self.apply_after_findings(seq, event)
+    }
+
+    /// [`Self::apply`], appending to `out` what the event changed, as `tidemark replay --step`
+    /// says it (the same text and order as [`crate::changes::Digest::changes`] of the whole
+    /// state before and after the event), named by the fold as it goes rather than by
+    /// comparing the whole state (ADR 0008). Until plan step 3, only the findings' parts:
+    /// `finding`, `flap`, `stuck`, `drift` and `unstable_key` (no `orphan`, `candidate` or
+    /// `incident` lines).
+    pub fn apply_with_changes(
+        &mut self,
+        seq: u64,
+        event: &Event,
+        out: &mut Vec<Change>,
+    ) -> &[(String, FindingChange)] {
+        self.changes.clear();
+        self.findings
+            .apply_reporting_changes(seq, event, &mut self.changes, out);
+        self.apply_after_findings(seq, event)
+    }
+
+    /// The projections that read the findings, once the findings applied the event.
+    fn apply_after_findings(&mut self, seq: u64, event: &Event) -> &[(String, FindingChange)] {
         let default_settings;
         let settings = match self.findings.settings_of(&event.cluster) {
             Some(settings) => settings,

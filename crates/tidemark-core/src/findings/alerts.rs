@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::changes::Watch;
 use crate::event::{Alert, FindingResolved, ResourceRef};
 use crate::timestamp::Timestamp;
 
@@ -299,14 +300,18 @@ impl ClusterFindings {
 
     /// `alert.fired` at log position `seq`, applied at the cluster's clock `at`; the alert's
     /// index unless the notification was late.
-    fn apply_alert_fired(
+    fn apply_alert_fired<O: FoldOutput>(
         &mut self,
         seq: u64,
         at: Timestamp,
         alert: &Alert,
-        sink: &mut impl FoldOutput,
+        sink: &mut O,
     ) -> Option<u32> {
         let index = self.alert_index(alert);
+        if O::W::ON {
+            let before = self.findings[index as usize].digest_entry();
+            sink.watch().finding(index, before);
+        }
         let finding = &mut self.findings[index as usize];
         let facts = finding.alert.as_deref_mut().expect("an alert's finding");
         let first = finding.occurrence_count == 0;
@@ -336,16 +341,20 @@ impl ClusterFindings {
 
     /// `alert.resolved` at log position `seq`, applied at the cluster's clock `at`; the alert's
     /// index unless it was never notified firing or the notification was late.
-    fn apply_alert_resolved(
+    fn apply_alert_resolved<O: FoldOutput>(
         &mut self,
         seq: u64,
         at: Timestamp,
         alert: &Alert,
-        sink: &mut impl FoldOutput,
+        sink: &mut O,
     ) -> Option<u32> {
         let key = alert_check_key(&alert.name, &alert.fingerprint);
         // Resolved before any notification of it firing: nothing to resolve.
         let index = self.index_of(&key)?;
+        if O::W::ON {
+            let before = self.findings[index as usize].digest_entry();
+            sink.watch().finding(index, before);
+        }
         let finding = &mut self.findings[index as usize];
         let facts = finding.alert.as_deref_mut().expect("an alert's finding");
         if alert.starts_at < facts.starts_at {

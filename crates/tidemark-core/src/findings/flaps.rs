@@ -28,6 +28,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::changes::Watch;
 use crate::timestamp::Timestamp;
 
 use super::{ClusterFindings, Finding, FindingChange, FoldOutput, Occurrence, ResolutionKind};
@@ -380,6 +381,15 @@ impl FlapState {
             .and_then(|r| r.first_started[detector as usize])
     }
 
+    /// Its value in a `--step` digest from the stored verdicts (which the count equals after
+    /// every event: `tests/flap_invariant.rs`); `None` when neither detector calls it flapping.
+    pub(super) fn digest_flap(&self) -> Option<&'static str> {
+        crate::changes::flap_how(
+            self.status.flapping_count,
+            self.status.flapping_state_change,
+        )
+    }
+
     /// The state change detector calls it flapping now.
     pub(super) fn flapping_state_change(&self) -> bool {
         self.status.flapping_state_change
@@ -404,15 +414,19 @@ impl FlapState {
         }
     }
 
-    fn start(
+    fn start<O: FoldOutput>(
         &mut self,
         check_key: &str,
         detector: FlapDetector,
         figure: u32,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl FoldOutput,
+        sink: &mut O,
     ) {
+        if O::W::ON {
+            let before = self.digest_flap();
+            sink.watch().flap(check_key, before);
+        }
         match detector {
             FlapDetector::Count => self.status.flapping_count = true,
             FlapDetector::StateChange => self.status.flapping_state_change = true,
@@ -437,15 +451,19 @@ impl FlapState {
         sink.change(check_key, FindingChange::FlapStarted(detector));
     }
 
-    fn stop(
+    fn stop<O: FoldOutput>(
         &mut self,
         check_key: &str,
         detector: FlapDetector,
         figure: u32,
         seq: u64,
         at: Timestamp,
-        sink: &mut impl FoldOutput,
+        sink: &mut O,
     ) {
+        if O::W::ON {
+            let before = self.digest_flap();
+            sink.watch().flap(check_key, before);
+        }
         match detector {
             FlapDetector::Count => self.status.flapping_count = false,
             FlapDetector::StateChange => self.status.flapping_state_change = false,

@@ -6,6 +6,7 @@
 //! the active list, in one pass per finding. Flap detection is called from inside that pass (the
 //! `flaps` module); churn and drift suspects are noted from the cycle's first absences (`churn`).
 
+use crate::changes::{Change, Collect, NoWatch, Watch};
 use crate::event::{CycleCompleted, Event, FindingObservation, FindingResolved, Payload};
 use crate::timestamp::Timestamp;
 
@@ -44,12 +45,70 @@ impl FindingsProjection {
         changes: &mut impl ChangeSink,
         history: &mut (impl FoldHistory + ?Sized),
     ) {
+        self.apply_watching(seq, event, changes, history, &mut NoWatch);
+    }
+
+    /// [`Self::apply`], appending to `out` what the event changed in the parts `finding`,
+    /// `flap`, `stuck`, `drift` and `unstable_key` of a `tidemark replay --step` digest, in
+    /// its text and order (ADR 0008; the findings' part of
+    /// [`crate::Projections::apply_with_changes`]).
+    pub fn apply_with_changes(&mut self, seq: u64, event: &Event, out: &mut Vec<Change>) {
+        self.apply_reporting_changes(seq, event, &mut Discard, out);
+    }
+
+    /// [`Self::apply_reporting`], appending to `out` what the event changed in the parts
+    /// `finding`, `flap`, `stuck`, `drift` and `unstable_key` of a `--step` digest, in its
+    /// text and order (ADR 0008).
+    pub(crate) fn apply_reporting_changes(
+        &mut self,
+        seq: u64,
+        event: &Event,
+        sink: &mut impl ChangeSink,
+        out: &mut Vec<Change>,
+    ) {
+        let mut collect = Collect::default();
+        let mut history = std::mem::take(&mut self.history);
+        history.writing(|history| self.apply_watching(seq, event, sink, history, &mut collect));
+        self.history = history;
+        if let Some(cluster) = self.clusters.get(&event.cluster) {
+            cluster.changes_of_event(&event.cluster, &mut collect, out);
+        }
+    }
+
+    /// [`Self::apply_writing_history`], telling `watch` what it is about to change (ADR 0008):
+    /// with [`NoWatch`], the same code as without.
+    fn apply_watching<W: Watch>(
+        &mut self,
+        seq: u64,
+        event: &Event,
+        changes: &mut impl ChangeSink,
+        history: &mut (impl FoldHistory + ?Sized),
+        watch: &mut W,
+    ) {
+        let cluster = self.cluster_mut(&event.cluster);
+        if W::ON
+            && let Some(collect) = watch.collect()
+        {
+            collect.drifts_before = cluster.drifts.len();
+            collect.unstable_before = cluster.unstable_keys.len();
+            match &event.payload {
+                Payload::CycleCompleted(_) | Payload::SettingsChanged(_) => {
+                    cluster.name_unreachable(None, collect)
+                }
+                Payload::FindingResolved(resolved) => {
+                    if let Some(index) = cluster.resolved_index(resolved) {
+                        cluster.name_unreachable(Some(index), collect);
+                    }
+                }
+                _ => {}
+            }
+        }
         let sink = &mut Output {
             cluster: &event.cluster,
             changes,
             history,
+            watch,
         };
-        let cluster = self.cluster_mut(&event.cluster);
         // A late event (earlier than the cluster's clock) is applied at the clock, so no time in
         // the state goes back: a finding is never last seen before it opened
         // (docs/lifecycle.md, "Late events"; ADR 0004).
@@ -262,12 +321,12 @@ impl ClusterFindings {
         }
     }
 
-    pub(super) fn apply_cycle(
+    pub(super) fn apply_cycle<O: FoldOutput>(
         &mut self,
         seq: u64,
         at: Timestamp,
         cycle: &CycleCompleted,
-        sink: &mut impl FoldOutput,
+        sink: &mut O,
     ) {
         self.cycle_stamp += 1;
         let stamp = self.cycle_stamp;
@@ -321,6 +380,14 @@ impl ClusterFindings {
                 continue;
             }
             let obs = &cycle.findings[entry as usize];
+            if O::W::ON
+                && (!finding.is_active()
+                    || finding.clean_cycles != 0
+                    || finding.severity != obs.severity)
+            {
+                let before = finding.digest_entry();
+                sink.watch().finding(index, before);
+            }
             if finding.is_active() && finding.severity != obs.severity {
                 sink.change(&finding.check_key, FindingChange::SeverityChanged);
             }
@@ -360,6 +427,10 @@ impl ClusterFindings {
                 && self.ran_scratch[finding.category as usize]
                 && !finding.is_alert();
             if absent_and_ran {
+                if O::W::ON {
+                    let before = finding.digest_entry();
+                    sink.watch().finding(index, before);
+                }
                 if finding.clean_cycles == 0 {
                     // Present in the previous run of its category, absent now.
                     first_absent.push(index);
@@ -392,16 +463,20 @@ impl ClusterFindings {
         }
     }
 
-    pub(super) fn apply_resolved(
+    pub(super) fn apply_resolved<O: FoldOutput>(
         &mut self,
         seq: u64,
         at: Timestamp,
         resolved: &FindingResolved,
-        sink: &mut impl FoldOutput,
+        sink: &mut O,
     ) {
         if let Some(index) = self.resolved_index(resolved)
             && self.findings[index as usize].is_active()
         {
+            if O::W::ON {
+                let before = self.findings[index as usize].digest_entry();
+                sink.watch().finding(index, before);
+            }
             self.resolve(index, at, seq, resolved.kind.into(), sink);
         }
     }

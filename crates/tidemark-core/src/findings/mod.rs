@@ -18,6 +18,8 @@
 //! - `views` and `queries`: what users read (finding views and overviews, pages of findings,
 //!   of flaps and of a finding's history, stuck, churn).
 //! - `snapshot`: the one snapshot layout, borrowed to write and owned to restore.
+//! - `watch`: what an event changed, as `replay --step` says it (ADR 0008), from the subjects
+//!   the fold names as it goes ([`crate::changes::Watch`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +30,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::changes::{FindingEntry, Watch};
 use crate::event::{ManualResolutionKind, ResourceRef, Severity};
 use crate::lazy_clusters::LazyClusters;
 use crate::settings::ClusterSettings;
@@ -45,6 +48,7 @@ mod projection_history;
 mod queries;
 mod snapshot;
 mod views;
+mod watch;
 
 pub use self::alert_queries::{AlertFilter, AlertState};
 pub use self::alerts::{
@@ -213,6 +217,10 @@ impl ChangeSink for Vec<(String, FindingChange)> {
 /// What the fold reports to as it applies an event of one cluster: the finding changes and
 /// the history it writes out.
 pub(super) trait FoldOutput: ChangeSink {
+    /// Who is told what the fold is about to change ([`crate::changes::Watch`]).
+    type W: Watch;
+    /// The watch, to tell at a capture point (under `if Self::W::ON`).
+    fn watch(&mut self) -> &mut Self::W;
     /// Occurrence `number` of `check_key` closed.
     fn occurrence_closed(&mut self, check_key: &str, number: u64, occurrence: &Occurrence);
     /// Flap episode `number` of `check_key` ended.
@@ -227,21 +235,29 @@ pub(super) trait FoldOutput: ChangeSink {
     ) -> Vec<Timestamp>;
 }
 
-/// The changes and the history sinks of one event, with its cluster's name.
-struct Output<'a, C, H: ?Sized> {
+/// The changes and the history sinks of one event, with its cluster's name, and its watch.
+struct Output<'a, C, H: ?Sized, W> {
     cluster: &'a str,
     changes: &'a mut C,
     history: &'a mut H,
+    watch: &'a mut W,
 }
 
-impl<C: ChangeSink, H: ?Sized> ChangeSink for Output<'_, C, H> {
+impl<C: ChangeSink, H: ?Sized, W> ChangeSink for Output<'_, C, H, W> {
     #[inline]
     fn change(&mut self, check_key: &str, change: FindingChange) {
         self.changes.change(check_key, change);
     }
 }
 
-impl<C: ChangeSink, H: FoldHistory + ?Sized> FoldOutput for Output<'_, C, H> {
+impl<C: ChangeSink, H: FoldHistory + ?Sized, W: Watch> FoldOutput for Output<'_, C, H, W> {
+    type W = W;
+
+    #[inline(always)]
+    fn watch(&mut self) -> &mut W {
+        self.watch
+    }
+
     fn occurrence_closed(&mut self, check_key: &str, number: u64, occurrence: &Occurrence) {
         self.history
             .occurrence_closed(self.cluster, check_key, number, occurrence);
@@ -299,6 +315,20 @@ struct Finding {
 impl Finding {
     fn is_active(&self) -> bool {
         self.active_slot != NOT_ACTIVE
+    }
+
+    /// Its value in a `--step` digest (`changes::Digest`); `None` while not yet seen.
+    fn digest_entry(&self) -> Option<FindingEntry> {
+        (self.occurrence_count > 0).then(|| {
+            let active = self.is_active();
+            (
+                views::FindingState::of(active),
+                active.then_some(self.clean_cycles),
+                self.severity,
+                self.occurrence_count,
+                self.current.resolution_kind,
+            )
+        })
     }
 }
 

@@ -598,7 +598,13 @@ pub const KEYS: &[&str] = &[
     "node:notready:n3",
     "pvc:no_consumer:dnd/data",
     "job:stale:backup",
+    // The first key's workload under its pod's generated name (an unstable key): a cycle that
+    // stops seeing one as it opens the other in `pods` makes a drift suspect.
+    "pod:crashloop:dnd/dnd-backend-7f9d4b8c6-q8z2m",
 ];
+
+/// The key of [`KEYS`] that is the first key's workload under another pod name.
+const DRIFTING_KEY: usize = 6;
 
 /// The check key of an alert, written from ADR 0007 apart from the fold's: `alert:`, the name
 /// and the fingerprint, `%` and `:` percent-encoded in each.
@@ -697,6 +703,12 @@ pub const KEY_RESOURCES: &[Option<KeyResource>] = &[
     Some(("Node", None, "n3", "u-node-n3")),
     Some(("PersistentVolumeClaim", Some("dnd"), "data", "u-pvc-dnd")),
     Some(("Job", Some("ops"), "backup", "u-job-backup")),
+    Some((
+        "Pod",
+        Some("dnd"),
+        "dnd-backend-7f9d4b8c6-q8z2m",
+        "u-pod-dnd-2",
+    )),
 ];
 
 /// The live resource universe of inventory scans.
@@ -758,6 +770,9 @@ fn key_resource(key_index: usize) -> Option<ResourceRef> {
 
 /// The category a key usually comes from.
 pub fn home_category(key_index: usize) -> &'static str {
+    if key_index == DRIFTING_KEY {
+        return home_category(0);
+    }
     CATEGORIES[key_index % CATEGORIES.len()]
 }
 
@@ -804,6 +819,8 @@ pub enum Step {
         flap_percents: (Option<u32>, Option<u32>),
         /// When a firing alert is stale.
         alert_stale_after_secs: Option<u64>,
+        /// Cycles a category may miss before its active findings are unreachable.
+        unreachable_after_cycles: Option<u32>,
     },
     Resolve {
         cluster: usize,
@@ -881,9 +898,10 @@ fn base_step(clusters: usize) -> impl Strategy<Value = Step> {
             proptest::option::weighted(0.3, 0u32..4),
             (proptest::option::weighted(0.3, 1u32..=100), proptest::option::weighted(0.3, 1u32..=100)),
             proptest::option::weighted(0.3, prop_oneof![Just(1u64), Just(60), Just(600), Just(3_600)]),
+            proptest::option::weighted(0.3, 1u32..=4),
         )
-            .prop_map(|(cluster, threshold, enabled, flap_window_secs, flap_threshold, (start, stop), alert_stale_after_secs)| Step::Settings {
-                cluster, threshold, enabled, flap_window_secs, flap_threshold, alert_stale_after_secs,
+            .prop_map(|(cluster, threshold, enabled, flap_window_secs, flap_threshold, (start, stop), alert_stale_after_secs, unreachable_after_cycles)| Step::Settings {
+                cluster, threshold, enabled, flap_window_secs, flap_threshold, alert_stale_after_secs, unreachable_after_cycles,
                 // Both given: the decoder refuses a stop above the start.
                 flap_percents: match (start, stop) {
                     (Some(a), Some(b)) => (Some(a.max(b)), Some(a.min(b))),
@@ -970,6 +988,7 @@ fn build_event(id: &str, secs: i64, step: &Step) -> Event {
             flap_threshold,
             flap_percents,
             alert_stale_after_secs,
+            unreachable_after_cycles,
         } => settings(
             id,
             CLUSTERS[*cluster],
@@ -986,6 +1005,7 @@ fn build_event(id: &str, secs: i64, step: &Step) -> Event {
                 flap_start_percent: flap_percents.0,
                 flap_stop_percent: flap_percents.1,
                 alert_stale_after_secs: *alert_stale_after_secs,
+                unreachable_after_cycles: *unreachable_after_cycles,
                 ..SettingsChanged::default()
             },
         ),
