@@ -7,7 +7,7 @@
 //! reads through a trait the store implements (`SharedHistoryReader`, `ClusterPartSource`).
 
 pub mod alertmanager;
-pub mod changes;
+pub use findings::changes;
 pub mod describe;
 pub mod event;
 pub mod findings;

@@ -4,8 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::changes::Change;
 use crate::event::{Event, ResourceRef};
+use crate::findings::changes::Change;
 use crate::findings::{
     ClusterSnapshot, FindingChange, FindingsProjection, FindingsSnapshot, HistoryRecord,
     LiveFindingSnapshot, LiveFindingsSnapshot, SharedHistoryReader,
@@ -56,7 +56,7 @@ impl Projections {
     }
 
     /// [`Self::apply`], appending to `out` what the event changed, as `tidemark replay --step`
-    /// says it (the same text and order as [`crate::changes::Digest::changes`] of the whole
+    /// says it (the same text and order as [`crate::findings::changes::Digest::changes`] of the whole
     /// state before and after the event), named by the fold as it goes rather than by
     /// comparing the whole state (ADR 0008). Until plan step 3, only the findings' parts:
     /// `finding`, `flap`, `stuck`, `drift` and `unstable_key` (no `orphan`, `candidate` or
@@ -513,4 +513,106 @@ pub struct ProjectionsSnapshot<
     pub orphans: Orphans,
     /// Incidents.
     pub incidents: Incidents,
+}
+
+/// The `--step` digest of a whole state (`changes::Digest`), built here: the digest reads every
+/// projection, and the findings fold, which the `changes` module serves, must not depend on the
+/// projections it is part of.
+impl crate::findings::changes::Digest {
+    /// The digest of the whole state.
+    pub fn of(p: &Projections) -> Self {
+        let f = p.findings();
+        let findings = f
+            .views()
+            .into_iter()
+            .map(|v| {
+                (
+                    crate::findings::changes::key(&v.cluster, &v.check_key),
+                    (
+                        v.state,
+                        v.clean_cycles,
+                        v.severity.to_string(),
+                        v.occurrences,
+                        v.resolution_kind
+                            .map_or_else(String::new, |k| k.as_str().to_owned()),
+                    ),
+                )
+            })
+            .collect();
+        let flapping = f
+            .flaps(None)
+            .into_iter()
+            .filter_map(|v| {
+                let how = crate::findings::changes::flap_how(v.flapping, v.flapping_state_change)?;
+                Some((
+                    crate::findings::changes::key(&v.cluster, &v.check_key),
+                    how.to_owned(),
+                ))
+            })
+            .collect();
+        let stuck = f.stuck(None);
+        let unreachable = stuck
+            .unreachable
+            .iter()
+            .map(|u| {
+                (
+                    crate::findings::changes::key(&u.cluster, &u.check_key),
+                    crate::findings::changes::unreachable_reason(u.reason).to_owned(),
+                )
+            })
+            .collect();
+        let drift = stuck
+            .drift_suspects
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {} → {}",
+                    d.cluster, d.record.old_check_key, d.record.new_check_key
+                )
+            })
+            .collect();
+        let unstable = p
+            .unstable_keys(None)
+            .into_iter()
+            .map(|k| crate::findings::changes::key(&k.cluster, &k.advice.check_key))
+            .collect();
+        let orphans = p
+            .orphans()
+            .orphans(None)
+            .iter()
+            .map(|o| (crate::findings::changes::orphan_label(o), o.reason.clone()))
+            .collect();
+        let candidates = p
+            .orphans()
+            .candidates(None)
+            .iter()
+            .map(|o| {
+                (
+                    crate::findings::changes::orphan_label(o),
+                    format!("{} scan(s)", o.scans),
+                )
+            })
+            .collect();
+        let incidents = p
+            .incidents()
+            .views(f, None, true)
+            .into_iter()
+            .map(|i| {
+                let state = format!("{:?}", i.state).to_lowercase();
+                let keys = i.findings.iter().map(|f| f.check_key.clone()).collect();
+                let layers = i.layers.iter().map(|l| l.layers.len()).sum();
+                (i.id, (state, keys, layers, i.timeline_entries, i.title))
+            })
+            .collect();
+        Self {
+            findings,
+            flapping,
+            unreachable,
+            drift,
+            unstable,
+            orphans,
+            candidates,
+            incidents,
+        }
+    }
 }

@@ -26,8 +26,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::changes::Watch;
 use crate::event::{Alert, FindingResolved, ResourceRef};
+use crate::findings::changes::Watch;
 use crate::timestamp::Timestamp;
 
 use super::{ClusterFindings, Finding, FindingChange, FoldOutput, ResolutionKind};

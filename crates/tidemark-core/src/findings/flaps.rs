@@ -28,7 +28,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::changes::Watch;
+use crate::findings::changes::Watch;
 use crate::timestamp::Timestamp;
 
 use super::{ClusterFindings, Finding, FindingChange, FoldOutput, Occurrence, ResolutionKind};
@@ -384,7 +384,7 @@ impl FlapState {
     /// Its value in a `--step` digest from the stored verdicts (which the count equals after
     /// every event: `tests/flap_invariant.rs`); `None` when neither detector calls it flapping.
     pub(super) fn digest_flap(&self) -> Option<&'static str> {
-        crate::changes::flap_how(
+        crate::findings::changes::flap_how(
             self.status.flapping_count,
             self.status.flapping_state_change,
         )

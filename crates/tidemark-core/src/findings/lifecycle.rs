@@ -6,8 +6,8 @@
 //! the active list, in one pass per finding. Flap detection is called from inside that pass (the
 //! `flaps` module); churn and drift suspects are noted from the cycle's first absences (`churn`).
 
-use crate::changes::{Change, Collect, NoWatch, Watch};
 use crate::event::{CycleCompleted, Event, FindingObservation, FindingResolved, Payload};
+use crate::findings::changes::{Change, Collect, NoWatch, Watch};
 use crate::timestamp::Timestamp;
 
 use super::flaps::FlapState;

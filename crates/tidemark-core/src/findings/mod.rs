@@ -19,7 +19,7 @@
 //!   of flaps and of a finding's history, stuck, churn).
 //! - `snapshot`: the one snapshot layout, borrowed to write and owned to restore.
 //! - `watch`: what an event changed, as `replay --step` says it (ADR 0008), from the subjects
-//!   the fold names as it goes ([`crate::changes::Watch`]).
+//!   the fold names as it goes ([`crate::findings::changes::Watch`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,14 +30,15 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::changes::{FindingEntry, Watch};
 use crate::event::{ManualResolutionKind, ResourceRef, Severity};
+use crate::findings::changes::{FindingEntry, Watch};
 use crate::lazy_clusters::LazyClusters;
 use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
 
 mod alert_queries;
 mod alerts;
+pub mod changes;
 mod churn;
 pub mod flaps;
 mod history;
@@ -69,13 +70,39 @@ pub use self::projection_history::SharedHistoryReader;
 pub use self::queries::{HistoryWindow, LiveHistory};
 pub use self::snapshot::{CategorySnapshot, ClusterSnapshot, FindingSnapshot, FindingsSnapshot};
 pub use self::views::{
-    ChurnView, DriftView, FindingFacts, FindingOverview, FindingState, FindingSummary, FindingView,
-    FlapOverview, FlapView, LongLivedView, StaleAlertView, StaleReason, StuckReport,
-    UnreachableReason, UnreachableView,
+    ChurnView, DriftView, FindingFacts, FindingOverview, FindingSummary, FindingView, FlapOverview,
+    FlapView, LongLivedView, StaleAlertView, StaleReason, StuckReport, UnreachableView,
 };
 
 use self::flaps::{FlapDetector, FlapEpisode, FlapState};
 use self::projection_history::ProjectionHistory;
+
+/// Whether a finding has an active occurrence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingState {
+    /// An occurrence is open.
+    Active,
+    /// Every occurrence is resolved.
+    Resolved,
+}
+
+impl FindingState {
+    /// `Active` when an occurrence is open.
+    pub fn of(active: bool) -> Self {
+        if active { Self::Active } else { Self::Resolved }
+    }
+}
+
+/// Why an active finding cannot be resolved by the sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnreachableReason {
+    /// `enabled_categories` excludes its category.
+    CategoryDisabled,
+    /// No cycle has run its category lately.
+    CategoryNotRun,
+}
 
 /// How an occurrence of a finding ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -217,7 +244,7 @@ impl ChangeSink for Vec<(String, FindingChange)> {
 /// What the fold reports to as it applies an event of one cluster: the finding changes and
 /// the history it writes out.
 pub(super) trait FoldOutput: ChangeSink {
-    /// Who is told what the fold is about to change ([`crate::changes::Watch`]).
+    /// Who is told what the fold is about to change ([`crate::findings::changes::Watch`]).
     type W: Watch;
     /// The watch, to tell at a capture point (under `if Self::W::ON`).
     fn watch(&mut self) -> &mut Self::W;
@@ -322,7 +349,7 @@ impl Finding {
         (self.occurrence_count > 0).then(|| {
             let active = self.is_active();
             (
-                views::FindingState::of(active),
+                FindingState::of(active),
                 active.then_some(self.clean_cycles),
                 self.severity,
                 self.occurrence_count,

@@ -16,10 +16,12 @@ use super::churn::{CHURN_MIN_KEYS, CHURN_WINDOW_RUNS, ChurnRecord};
 use super::flaps::{FlapDetector, FlapEpisode, FlapEpisodeView};
 use super::history::{Direction, HistoryRange};
 use super::views::{
-    ChurnView, DriftView, FindingFacts, FindingOverview, FindingState, FindingSummary, FindingView,
-    FlapOverview, FlapView, LongLivedView, StuckReport, UnreachableReason, UnreachableView,
+    ChurnView, DriftView, FindingFacts, FindingOverview, FindingSummary, FindingView, FlapOverview,
+    FlapView, LongLivedView, StuckReport, UnreachableView,
 };
-use super::{ClusterFindings, Finding, FindingsProjection, Occurrence};
+use super::{
+    ClusterFindings, Finding, FindingState, FindingsProjection, Occurrence, UnreachableReason,
+};
 
 /// What one live finding holds of its history in memory (`largest_live_history`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

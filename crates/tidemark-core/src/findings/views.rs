@@ -12,7 +12,10 @@ use super::alerts::AlertStaleness;
 use super::flaps::{FlapEpisodeView, tenths_to_percent};
 use super::history::{Direction, HistoryRange, HistoryReader};
 use super::maintenance::InMaintenance;
-use super::{AlertFacts, ClusterFindings, DriftRecord, Finding, Occurrence, ResolutionKind};
+use super::{
+    AlertFacts, ClusterFindings, DriftRecord, Finding, FindingState, Occurrence, ResolutionKind,
+    UnreachableReason,
+};
 
 /// What a finding filter looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,23 +47,6 @@ pub struct FindingFacts<'a> {
     pub last_seen_at: Timestamp,
     /// What an alert keeps; `None` for a probe's finding.
     pub alert: Option<&'a AlertFacts>,
-}
-
-/// Whether a finding has an active occurrence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum FindingState {
-    /// An occurrence is open.
-    Active,
-    /// Every occurrence is resolved.
-    Resolved,
-}
-
-impl FindingState {
-    /// `Active` when an occurrence is open.
-    pub fn of(active: bool) -> Self {
-        if active { Self::Active } else { Self::Resolved }
-    }
 }
 
 /// A finding as the API's lists and its finding answer show it: its current occurrence and its
@@ -239,16 +225,6 @@ pub struct ChurnView {
     pub examples: Vec<String>,
     /// When the first of them counted here went absent.
     pub since: Timestamp,
-}
-
-/// Why an active finding cannot be resolved by the sweep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum UnreachableReason {
-    /// `enabled_categories` excludes its category.
-    CategoryDisabled,
-    /// No cycle has run its category lately.
-    CategoryNotRun,
 }
 
 /// An active finding whose category has not run in the last N cycles of its cluster.

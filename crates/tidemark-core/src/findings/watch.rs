@@ -4,7 +4,7 @@
 //! at the end of the event the after-values of exactly the named subjects, both compared by
 //! [`Digest::changes`] itself.
 
-use crate::changes::{Change, Collect, Digest, flap_how};
+use crate::findings::changes::{Change, Collect, Digest, flap_how};
 
 use super::{ClusterFindings, UnreachableReason};
 

@@ -13,10 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::{ResolutionKind, UnreachableReason};
+use crate::FindingState;
 use crate::event::Severity;
-use crate::findings::{ResolutionKind, UnreachableReason};
 use crate::orphans::OrphanView;
-use crate::{FindingState, Projections};
 
 /// One thing an event changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -33,18 +33,18 @@ pub struct Change {
 #[derive(Debug, Default, PartialEq)]
 pub struct Digest {
     /// (cluster check_key) → (state, clean cycles, severity, occurrences).
-    findings: BTreeMap<String, (FindingState, Option<u32>, String, u64, String)>,
-    flapping: BTreeMap<String, String>,
-    unreachable: BTreeMap<String, String>,
-    drift: BTreeSet<String>,
-    unstable: BTreeSet<String>,
-    orphans: BTreeMap<String, String>,
-    candidates: BTreeMap<String, String>,
+    pub(crate) findings: BTreeMap<String, (FindingState, Option<u32>, String, u64, String)>,
+    pub(crate) flapping: BTreeMap<String, String>,
+    pub(crate) unreachable: BTreeMap<String, String>,
+    pub(crate) drift: BTreeSet<String>,
+    pub(crate) unstable: BTreeSet<String>,
+    pub(crate) orphans: BTreeMap<String, String>,
+    pub(crate) candidates: BTreeMap<String, String>,
     /// id → (state, finding keys, layers, timeline entries, title).
-    incidents: BTreeMap<String, (String, BTreeSet<String>, usize, u64, String)>,
+    pub(crate) incidents: BTreeMap<String, (String, BTreeSet<String>, usize, u64, String)>,
 }
 
-fn key(cluster: &str, check_key: &str) -> String {
+pub(crate) fn key(cluster: &str, check_key: &str) -> String {
     format!("{cluster} {check_key}")
 }
 
@@ -69,7 +69,7 @@ pub(crate) fn flap_how(count: bool, state_change: bool) -> Option<&'static str> 
 }
 
 /// An unreachable finding's digest value.
-fn unreachable_reason(reason: UnreachableReason) -> &'static str {
+pub(crate) fn unreachable_reason(reason: UnreachableReason) -> &'static str {
     match reason {
         UnreachableReason::CategoryDisabled => "category_disabled",
         UnreachableReason::CategoryNotRun => "category_not_run",
@@ -192,95 +192,6 @@ impl Digest {
     /// Adds the unstable key `check_key` of `cluster`.
     pub(crate) fn insert_unstable(&mut self, cluster: &str, check_key: &str) {
         self.unstable.insert(key(cluster, check_key));
-    }
-
-    /// The digest of the whole state.
-    pub fn of(p: &Projections) -> Self {
-        let f = p.findings();
-        let findings = f
-            .views()
-            .into_iter()
-            .map(|v| {
-                (
-                    key(&v.cluster, &v.check_key),
-                    (
-                        v.state,
-                        v.clean_cycles,
-                        v.severity.to_string(),
-                        v.occurrences,
-                        v.resolution_kind
-                            .map_or_else(String::new, |k| k.as_str().to_owned()),
-                    ),
-                )
-            })
-            .collect();
-        let flapping = f
-            .flaps(None)
-            .into_iter()
-            .filter_map(|v| {
-                let how = flap_how(v.flapping, v.flapping_state_change)?;
-                Some((key(&v.cluster, &v.check_key), how.to_owned()))
-            })
-            .collect();
-        let stuck = f.stuck(None);
-        let unreachable = stuck
-            .unreachable
-            .iter()
-            .map(|u| {
-                (
-                    key(&u.cluster, &u.check_key),
-                    unreachable_reason(u.reason).to_owned(),
-                )
-            })
-            .collect();
-        let drift = stuck
-            .drift_suspects
-            .iter()
-            .map(|d| {
-                format!(
-                    "{} {} → {}",
-                    d.cluster, d.record.old_check_key, d.record.new_check_key
-                )
-            })
-            .collect();
-        let unstable = p
-            .unstable_keys(None)
-            .into_iter()
-            .map(|k| key(&k.cluster, &k.advice.check_key))
-            .collect();
-        let orphans = p
-            .orphans()
-            .orphans(None)
-            .iter()
-            .map(|o| (orphan_label(o), o.reason.clone()))
-            .collect();
-        let candidates = p
-            .orphans()
-            .candidates(None)
-            .iter()
-            .map(|o| (orphan_label(o), format!("{} scan(s)", o.scans)))
-            .collect();
-        let incidents = p
-            .incidents()
-            .views(f, None, true)
-            .into_iter()
-            .map(|i| {
-                let state = format!("{:?}", i.state).to_lowercase();
-                let keys = i.findings.iter().map(|f| f.check_key.clone()).collect();
-                let layers = i.layers.iter().map(|l| l.layers.len()).sum();
-                (i.id, (state, keys, layers, i.timeline_entries, i.title))
-            })
-            .collect();
-        Self {
-            findings,
-            flapping,
-            unreachable,
-            drift,
-            unstable,
-            orphans,
-            candidates,
-            incidents,
-        }
     }
 
     /// What changed from `self` to `after`, in `--step` order.
