@@ -13,6 +13,16 @@ use std::process::Command;
 use serde_json::Value;
 use support::spawn_server;
 
+/// A server killed when the test ends, however it ends (a failed assertion included).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn chromium() -> String {
     if let Ok(path) = std::env::var("TIDEMARK_CHROMIUM") {
         return path;
@@ -66,7 +76,7 @@ fn an_incident_page_shows_every_timeline_entry_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("web.redb");
     let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/incident-day.ndjson");
-    let (mut server, base) = spawn_server(&[
+    let (server, base) = spawn_server(&[
         "serve",
         "--db",
         db.to_str().unwrap(),
@@ -75,6 +85,7 @@ fn an_incident_page_shows_every_timeline_entry_in_a_real_browser() {
         "--replay",
         log.to_str().unwrap(),
     ]);
+    let server = Killed(server);
 
     // What the API says the incident's timeline is.
     let text = ureq::get(&format!("{base}/v1/incidents/inc-2026-03-02-dnd/timeline"))
@@ -245,8 +256,7 @@ fn an_incident_page_shows_every_timeline_entry_in_a_real_browser() {
         "{orphans}"
     );
 
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
 }
 
 /// A path segment, percent-encoded (check keys hold `/` and `:`).
@@ -336,7 +346,8 @@ fn the_demo_incident_page_tells_the_readme_story() {
     for log in &logs {
         args.extend(["--replay", log.as_str()]);
     }
-    let (mut server, base) = spawn_server(&args);
+    let (server, base) = spawn_server(&args);
+    let server = Killed(server);
 
     let profile = dir.path().join("chromium-profile");
     let url = format!("{base}/incidents/inc-2026-03-02-dnd");
@@ -417,8 +428,7 @@ fn the_demo_incident_page_tells_the_readme_story() {
         ],
     );
     assert!(std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 20_000);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
 }
 
 /// Headless Chromium driven over its DevTools protocol: the one page it opened, evaluated.
@@ -540,7 +550,7 @@ fn an_event_posted_while_a_page_is_open_appears_on_it_without_a_reload() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("live.redb");
     let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/incident-day.ndjson");
-    let (mut server, base) = spawn_server(&[
+    let (server, base) = spawn_server(&[
         "serve",
         "--db",
         db.to_str().unwrap(),
@@ -549,6 +559,7 @@ fn an_event_posted_while_a_page_is_open_appears_on_it_without_a_reload() {
         "--replay",
         log.to_str().unwrap(),
     ]);
+    let server = Killed(server);
     let post = |event: Value| {
         let response = ureq::post(&format!("{base}/v1/events"))
             .header("content-type", "application/json")
@@ -598,6 +609,5 @@ fn an_event_posted_while_a_page_is_open_appears_on_it_without_a_reload() {
             "{url} reloaded instead of updating itself"
         );
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
 }
