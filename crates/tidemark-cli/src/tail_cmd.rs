@@ -171,9 +171,6 @@ impl Tail<'_> {
         if let Some(token) = &self.args.token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
-        if let Some(after) = self.last_id {
-            request = request.header("last-event-id", after.to_string());
-        }
         let response = match request.call() {
             Ok(response) => response,
             Err(error) => {

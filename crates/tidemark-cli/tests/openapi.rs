@@ -9,7 +9,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
 /// The Python with both tools: `$TIDEMARK_OPENAPI_PYTHON`, else the one
 /// `scripts/install-openapi-tools` installs (a virtualenv under `.tools/`).
@@ -19,26 +19,11 @@ fn python() -> PathBuf {
 }
 
 fn find_python() -> PathBuf {
-    if let Some(path) = std::env::var_os("TIDEMARK_OPENAPI_PYTHON") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "TIDEMARK_OPENAPI_PYTHON={} does not exist: set it to the path scripts/install-openapi-tools prints",
-            path.display()
-        );
-        return path;
-    }
-    let out = Command::new(repo("scripts/install-openapi-tools"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("scripts/install-openapi-tools runs");
-    assert!(
-        out.status.success(),
-        "scripts/install-openapi-tools failed (this test needs Python 3 with openapi-spec-validator \
-         and openapi-python-client from PyPI; see its output above), or set \
-         TIDEMARK_OPENAPI_PYTHON to a python that has both"
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    support::installed_tool(
+        "TIDEMARK_OPENAPI_PYTHON",
+        "install-openapi-tools",
+        "this test needs Python 3 with openapi-spec-validator and openapi-python-client from PyPI",
+    )
 }
 
 fn repo(path: &str) -> PathBuf {

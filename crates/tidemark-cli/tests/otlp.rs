@@ -28,26 +28,11 @@ fn repo_root() -> PathBuf {
 /// The Python with the OpenTelemetry SDK: `$TIDEMARK_OTEL_PYTHON`, else the one
 /// `scripts/install-otel-python` installs (a virtualenv under `.tools/`).
 fn otel_python() -> PathBuf {
-    if let Some(path) = std::env::var_os("TIDEMARK_OTEL_PYTHON") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "TIDEMARK_OTEL_PYTHON={} does not exist: set it to the path scripts/install-otel-python prints",
-            path.display()
-        );
-        return path;
-    }
-    let out = Command::new(repo_root().join("scripts/install-otel-python"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("scripts/install-otel-python runs");
-    assert!(
-        out.status.success(),
-        "scripts/install-otel-python failed (this test needs Python 3 with opentelemetry-sdk and \
-         opentelemetry-exporter-otlp-proto-http from PyPI; see its output above), or set \
-         TIDEMARK_OTEL_PYTHON to a python that has them"
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    support::installed_tool(
+        "TIDEMARK_OTEL_PYTHON",
+        "install-otel-python",
+        "this test needs Python 3 with opentelemetry-sdk and opentelemetry-exporter-otlp-proto-http from PyPI",
+    )
 }
 
 /// A child process killed when the test ends, however it ends.

@@ -45,26 +45,11 @@ fn python() -> PathBuf {
 }
 
 fn find_python() -> PathBuf {
-    if let Some(path) = std::env::var_os("TIDEMARK_PYTHON") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "TIDEMARK_PYTHON={} does not exist: set it to the path scripts/install-python-deps prints",
-            path.display()
-        );
-        return path;
-    }
-    let script = repo_root().join("scripts/install-python-deps");
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("scripts/install-python-deps runs");
-    assert!(
-        out.status.success(),
-        "scripts/install-python-deps failed (the producer examples need Python 3 with nats-py \
-         from PyPI; see its output above), or set TIDEMARK_PYTHON to a python that has nats-py"
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    support::installed_tool(
+        "TIDEMARK_PYTHON",
+        "install-python-deps",
+        "the producer examples need Python 3 with nats-py from PyPI",
+    )
 }
 
 /// Child processes killed when the test ends, however it ends.

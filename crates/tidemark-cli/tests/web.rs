@@ -40,15 +40,20 @@ fn chromium() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// How every test runs Chromium: headless, in a container (no sandbox, no GPU, no /dev/shm).
+const HEADLESS: [&str; 5] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+];
+
 /// Runs headless Chromium on `url` with `args`; returns its stdout.
 fn browse(chromium: &str, profile: &Path, url: &str, args: &[&str]) -> String {
     let out = Command::new(chromium)
+        .args(HEADLESS)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
             "--hide-scrollbars",
             &format!("--user-data-dir={}", profile.display()),
         ])
@@ -443,12 +448,8 @@ impl Browser {
     fn open(chromium: &str, profile: &Path, url: &str) -> Self {
         use std::io::BufRead as _;
         let mut child = Command::new(chromium)
+            .args(HEADLESS)
             .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
                 "--remote-debugging-port=0",
                 &format!("--user-data-dir={}", profile.display()),
             ])

@@ -42,3 +42,31 @@ pub fn spawn_command(mut command: Command) -> (Child, String) {
         .expect("the server printed its address");
     (child, base)
 }
+
+/// A tool the project's own script installs: the path in `$env_var` when it is set (it must
+/// exist), else the path `scripts/SCRIPT` prints once it has installed it. `needs` says what the
+/// test needs, for the message when the script fails.
+pub fn installed_tool(env_var: &str, script: &str, needs: &str) -> std::path::PathBuf {
+    use std::path::PathBuf;
+    if let Some(path) = std::env::var_os(env_var) {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "{env_var}={} does not exist: set it to the path scripts/{script} prints",
+            path.display()
+        );
+        return path;
+    }
+    let script_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts")
+        .join(script);
+    let out = Command::new(&script_path)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("scripts/{script} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "scripts/{script} failed ({needs}; see its output above), or set {env_var} to one that does"
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}

@@ -111,14 +111,39 @@ pub struct Item {
     pub input: Input,
 }
 
-fn item(text: &str, origin: String, line: Option<u64>) -> Item {
-    match decode_event(text) {
-        Ok(event) => Item {
+impl Item {
+    /// A valid event, for the store.
+    pub(crate) fn event(event: tidemark_core::Event) -> Self {
+        Self {
             id: Some(event.id.0.clone()),
-            line,
+            line: None,
             problem: None,
             alert_name: None,
             input: Input::Event(event),
+        }
+    }
+
+    /// Bytes refused for `reason` (also the answer's problem), kept in quarantine from `origin`.
+    pub(crate) fn rejected(raw: Vec<u8>, reason: String, origin: String) -> Self {
+        Self {
+            id: None,
+            line: None,
+            problem: Some(reason.clone()),
+            alert_name: None,
+            input: Input::Rejected {
+                raw,
+                reason,
+                origin,
+            },
+        }
+    }
+}
+
+fn item(text: &str, origin: String, line: Option<u64>) -> Item {
+    match decode_event(text) {
+        Ok(event) => Item {
+            line,
+            ..Item::event(event)
         },
         Err(error) => {
             let problem = match &error.field {
@@ -145,26 +170,14 @@ fn item(text: &str, origin: String, line: Option<u64>) -> Item {
 pub fn alert_item(alert: AlertTranslation<'_>, origin: &str) -> Item {
     match alert.result {
         Ok(translated) => Item {
-            id: Some(translated.event.id.0.clone()),
-            line: None,
-            problem: None,
             alert_name: Some((translated.name, translated.name_derived)),
-            input: Input::Event(translated.event),
+            ..Item::event(translated.event)
         },
-        Err(error) => {
-            let reason = format!("alertmanager alert: {error}");
-            Item {
-                id: None,
-                line: None,
-                problem: Some(reason.clone()),
-                alert_name: None,
-                input: Input::Rejected {
-                    raw: alert.raw.as_bytes().to_vec(),
-                    reason,
-                    origin: format!("{origin} alerts[{}]", alert.index),
-                },
-            }
-        }
+        Err(error) => Item::rejected(
+            alert.raw.as_bytes().to_vec(),
+            format!("alertmanager alert: {error}"),
+            format!("{origin} alerts[{}]", alert.index),
+        ),
     }
 }
 

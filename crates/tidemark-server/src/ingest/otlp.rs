@@ -34,7 +34,6 @@ use prost::Message;
 use serde::Serialize;
 use serde_json::Value;
 use tidemark_core::Timestamp;
-use tidemark_store::Input;
 
 use super::Item;
 use crate::state::OtlpConfig;
@@ -325,29 +324,12 @@ pub fn items(request: &ExportTraceServiceRequest, config: &OtlpConfig, origin: &
         for (s, scope_spans) in resource_spans.scope_spans.iter().enumerate() {
             for (k, span) in scope_spans.spans.iter().enumerate() {
                 items.push(match span_event(span, &facts) {
-                    Ok(event) => Item {
-                        id: Some(event.id.0.clone()),
-                        line: None,
-                        problem: None,
-                        alert_name: None,
-                        input: Input::Event(event),
-                    },
-                    Err(problem) => {
-                        let reason = format!("otlp span: {problem}");
-                        Item {
-                            id: None,
-                            line: None,
-                            problem: Some(reason.clone()),
-                            alert_name: None,
-                            input: Input::Rejected {
-                                raw: serde_json::to_vec(span).unwrap_or_default(),
-                                reason,
-                                origin: format!(
-                                    "{origin} otlp resource_spans[{r}].scope_spans[{s}].spans[{k}]"
-                                ),
-                            },
-                        }
-                    }
+                    Ok(event) => Item::event(event),
+                    Err(problem) => Item::rejected(
+                        serde_json::to_vec(span).unwrap_or_default(),
+                        format!("otlp span: {problem}"),
+                        format!("{origin} otlp resource_spans[{r}].scope_spans[{s}].spans[{k}]"),
+                    ),
                 });
             }
         }
@@ -401,6 +383,7 @@ mod tests {
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
     use tidemark_core::Payload;
     use tidemark_core::event::SpanStatus;
+    use tidemark_store::Input;
 
     use super::*;
 

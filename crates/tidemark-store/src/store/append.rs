@@ -177,18 +177,17 @@ impl Store {
                 let checkpoint = state.last_seq;
                 // Readers see the batch once the state lock is released; listeners wake them.
                 drop(state);
-                if checkpoint != before.0 && self.has_commit_listeners() {
-                    let stored: Vec<(u64, &tidemark_core::Event)> = listened
-                        .zip(&outcomes)
-                        .filter_map(|((_, input), outcome)| match (input, outcome) {
-                            (Input::Event(event), Outcome::Accepted { seq }) => Some((*seq, event)),
-                            _ => None,
-                        })
-                        .collect();
-                    self.committed(&super::Commit {
-                        previous: before.0,
-                        checkpoint,
-                        stored: &stored,
+                if checkpoint != before.0 {
+                    self.committed(before.0, checkpoint, || {
+                        listened
+                            .zip(&outcomes)
+                            .filter_map(|((_, input), outcome)| match (input, outcome) {
+                                (Input::Event(event), Outcome::Accepted { seq }) => {
+                                    Some((*seq, event))
+                                }
+                                _ => None,
+                            })
+                            .collect()
                     });
                 }
                 let mut block = self.write_block.lock().unwrap_or_else(|p| p.into_inner());

@@ -366,25 +366,30 @@ impl Store {
             .push(listener);
     }
 
-    /// Whether anyone listens to commits (so that a commit is described only then).
-    fn has_commit_listeners(&self) -> bool {
-        !self
-            .commit_listeners
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
-    }
-
-    /// Tells every commit listener of a commit.
-    fn committed(&self, commit: &Commit<'_>) {
+    /// Tells every commit listener of the commit from `previous` to `checkpoint`; what it stored
+    /// is listed (`stored`) only when someone listens.
+    fn committed<'a>(
+        &self,
+        previous: u64,
+        checkpoint: u64,
+        stored: impl FnOnce() -> Vec<(u64, &'a tidemark_core::Event)>,
+    ) {
         let listeners = self
             .commit_listeners
             .0
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        if listeners.is_empty() {
+            return;
+        }
+        let stored = stored();
+        let commit = Commit {
+            previous,
+            checkpoint,
+            stored: &stored,
+        };
         for listener in listeners.iter() {
-            listener(commit);
+            listener(&commit);
         }
     }
 
