@@ -78,6 +78,9 @@ impl Drop for Server {
 fn new_agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        // No stream of these tests lasts this long: a wait that never ends fails the test
+        // instead of holding the suite until CI's time runs out.
+        .timeout_global(Some(Duration::from_secs(120)))
         .build()
         .new_agent()
 }
@@ -142,16 +145,30 @@ impl Reader {
 
     /// The next frame with an event or an id (comments skipped); `None` at the end.
     fn next(&mut self) -> Option<Frame> {
+        self.read(false)
+    }
+
+    /// The next frame, a heartbeat without an id included (as a frame with neither event nor
+    /// id): a follower that waits for a condition must look at it again on every heartbeat,
+    /// or it waits forever once the events it waits for were all read before the condition
+    /// became true.
+    fn next_or_heartbeat(&mut self) -> Option<Frame> {
+        self.read(true)
+    }
+
+    fn read(&mut self, heartbeats: bool) -> Option<Frame> {
         let mut frame = Frame::default();
+        let mut comment = false;
         for line in self.lines.by_ref() {
             let line = line.ok()?;
             if line.is_empty() {
-                if frame.event.is_some() || frame.id.is_some() {
+                if frame.event.is_some() || frame.id.is_some() || (heartbeats && comment) {
                     return Some(frame);
                 }
                 continue;
             }
             if line.starts_with(':') {
+                comment = true;
                 continue;
             }
             let (name, value) = line.split_once(": ").unwrap_or((&line, ""));
@@ -181,7 +198,7 @@ fn follow_until(
     loop {
         let mut reader = Reader::open(agent, url, Some(resume));
         let mut this_connection = 0;
-        while let Some(frame) = reader.next() {
+        while let Some(frame) = reader.next_or_heartbeat() {
             if frame.event.as_deref() == Some("event") {
                 let data: Value = serde_json::from_str(&frame.data).unwrap();
                 let seq = frame.id.unwrap();
