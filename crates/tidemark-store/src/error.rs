@@ -199,6 +199,12 @@ pub enum OpenError {
         #[source]
         source: Box<RebuildError>,
     },
+    /// The change records of positions an older build appended could not be written (the
+    /// state they start from could not be rebuilt).
+    #[error(
+        "could not write the change records of the positions an older build appended: {0};          `tidemark verify` names what does not read back"
+    )]
+    ChangeRecords(#[source] Box<QueryError>),
 }
 
 impl OpenError {
@@ -306,6 +312,17 @@ pub enum QueryError {
     NoUsableSnapshot {
         /// The first position the local log holds.
         first_retained: u64,
+    },
+    /// The change records end before this position: a store an older build appended to,
+    /// opened read-only (a read-write open writes them).
+    #[error(
+        "the change records of this store end at position {recorded_to}, before position          {position}: an older build appended the events after it. Open the store for writing          once (e.g. `tidemark repair`, or `tidemark serve`) and it writes them"
+    )]
+    ChangesNotRecorded {
+        /// The position asked for.
+        position: u64,
+        /// The last position with complete change records.
+        recorded_to: u64,
     },
     /// A record cannot be read.
     #[error(transparent)]

@@ -90,7 +90,7 @@ macro_rules! store_tables {
 
 store_tables! {
     /// Named numbers: `checkpoint` (last applied position), `format`, `max_time`, `log_source`,
-    /// `log_start`, `quarantine_bytes`, `quarantine_dropped`, `event_indexes_to`.
+    /// `log_start`, `quarantine_bytes`, `quarantine_dropped`, `event_indexes_to`, `changes_to`.
     Meta: META<&str, i64> = "meta";
     /// position → event record (`codec::encode_event`). Positions start at 1 and have no gaps.
     Log: LOG<u64, &[u8]> = "log";
@@ -210,6 +210,15 @@ store_tables! {
     /// first read-write open; its snapshots' dropped orphans are written out by the first event
     /// of their cluster. Read-only, it reads as empty (every orphan is then in memory).
     DroppedOrphans: DROPPED_ORPHANS<(&str, u8, &str, &str, u64), &[u8]> = "dropped_orphans", added_later;
+    /// position → what the projections drew from the event there, in `tidemark replay --step`
+    /// order (`codec::encode_changes`; ADR 0008): written in the batch's transaction, so a
+    /// live stream and a resume from any retained position read what the fold said. Positions
+    /// without changes have no record.
+    ///
+    /// Added without a layout bump: `META`'s `changes_to` says up to which position it is
+    /// complete. An older build ignores it (and leaves `changes_to` behind); a read-write open
+    /// writes the records after `changes_to` by folding again from the nearest snapshot.
+    Changes: CHANGES<u64, &[u8]> = "changes", added_later;
 }
 
 /// The tables of the list that the file of `txn` lacks although every store has them (tables
@@ -265,6 +274,10 @@ pub const QUARANTINE_DROPPED: &str = "quarantine_dropped";
 /// `by_source`, `cluster_clock`, `late_events`) are complete (absent: 0, none). Every batch this
 /// build writes moves it to its checkpoint; a read-write open builds them up to the checkpoint.
 pub const EVENT_INDEXES_TO: &str = "event_indexes_to";
+/// `META` key of the position up to which the `changes` table is complete (absent: 0, none).
+/// Every batch this build writes moves it to its checkpoint when it was at the batch's start;
+/// a read-write open completes the table up to the checkpoint.
+pub const CHANGES_TO: &str = "changes_to";
 /// How far (ns; 1 minute) a cluster's clock moves between two of its clock marks at least: a
 /// time window's range of positions starts at most this much of the cluster's clock early.
 pub const CLOCK_MARK_NS: i64 = 60 * 1_000_000_000;

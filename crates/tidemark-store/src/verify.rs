@@ -297,6 +297,13 @@ fn check_records(
     let mut filter_indexes = filter_indexes::FilterIndexCheck::open(
         &txn, &meta, checkpoint, log_start, findings, notes,
     )?;
+    // The change records are compared up to where `changes_to` says they are complete (an
+    // older build appends without them; the next read-write open writes them).
+    let changes_to = meta
+        .get(tables::CHANGES_TO)?
+        .map_or(0, |v| v.value().max(0) as u64);
+    let change_records = tables::open_listed(&txn, Table::Changes, tables::CHANGES)?;
+    let mut said = Vec::new();
     let mut expected = BTreeMap::<&'static str, u64>::new();
     let mut bits = BTreeMap::new();
     let mut max_time = None;
@@ -353,7 +360,14 @@ fn check_records(
             *expected.entry(table).or_default() += n;
         }
         if fold_ok && seq > fold_start {
-            let changes = fold.apply(seq, event);
+            said.clear();
+            let changes = fold.apply_with_changes(seq, event, &mut said);
+            if seq <= changes_to
+                && let Some(records) = &change_records
+            {
+                *checked.entry("changes").or_default() += 1;
+                check_change_record(records, seq, &said, findings)?;
+            }
             finding_index_entries(event, changes, &mut bits);
             for (check_key, want) in &bits {
                 *expected.entry("by_finding").or_default() += 1;
@@ -663,6 +677,44 @@ fn check_snapshot(
             seq,
             "its state differs from the fold of the log at its position",
         );
+    }
+    Ok(())
+}
+
+/// The change record of position `seq` against what the fold said there (`said`; no record
+/// when it said nothing).
+fn check_change_record(
+    records: &redb::ReadOnlyTable<u64, &'static [u8]>,
+    seq: u64,
+    said: &[tidemark_core::changes::Change],
+    findings: &mut Findings,
+) -> Result<(), StorageFault> {
+    let stored = records.get(seq)?;
+    match (stored, said.is_empty()) {
+        (None, true) => {}
+        (None, false) => findings.add(
+            "changes",
+            seq,
+            format!(
+                "missing: the fold of the log says {} change(s) there",
+                said.len()
+            ),
+        ),
+        (Some(bytes), _) => match crate::codec::decode_changes(seq, bytes.value()) {
+            Ok(read) if read == said => {}
+            Ok(read) => findings.add(
+                "changes",
+                seq,
+                format!(
+                    "{} change(s) recorded, but the fold of the log says {:?}",
+                    read.len(),
+                    said.iter()
+                        .map(|c| format!("{} {}: {}", c.what, c.subject, c.change))
+                        .collect::<Vec<_>>()
+                ),
+            ),
+            Err(problem) => findings.add("changes", seq, problem),
+        },
     }
     Ok(())
 }

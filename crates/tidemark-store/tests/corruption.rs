@@ -1031,3 +1031,61 @@ fn incident_body_rows_are_checked_by_reads_and_by_verify() {
         .to_string();
     assert!(error.contains("incident_bodies"), "{error}");
 }
+
+/// Change records are checked against the fold of the log (ADR 0008): one removed, one that
+/// reads back but says something else, one whose bits flipped, each listed by position.
+#[test]
+fn verify_checks_the_change_records_against_the_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    make_store(&path, 47);
+    assert!(verify(&path).is_clean());
+    let (removed, rewritten, flipped) = {
+        use redb::ReadableTable;
+        let db = redb::Database::open(&path).unwrap();
+        #[allow(clippy::disallowed_methods)] // damaging the file on purpose, as a bad tool would
+        let txn = db.begin_write().unwrap();
+        let mut changes = txn.open_table(tables::CHANGES).unwrap();
+        let recorded: Vec<u64> = changes
+            .iter()
+            .unwrap()
+            .map(|e| e.unwrap().0.value())
+            .collect();
+        assert!(recorded.len() > 3, "{recorded:?}");
+        let (removed, rewritten, flipped) =
+            (recorded[0], recorded[1], recorded[recorded.len() - 1]);
+        changes.remove(removed).unwrap();
+        let mut said = tidemark_store::codec::decode_changes(
+            rewritten,
+            changes.get(rewritten).unwrap().unwrap().value(),
+        )
+        .unwrap();
+        said.pop();
+        let mut bytes = Vec::new();
+        tidemark_store::codec::encode_changes(rewritten, &said, &mut bytes);
+        changes.insert(rewritten, bytes.as_slice()).unwrap();
+        let mut damaged = changes.get(flipped).unwrap().unwrap().value().to_vec();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 1;
+        changes.insert(flipped, damaged.as_slice()).unwrap();
+        drop(changes);
+        txn.commit().unwrap();
+        (removed, rewritten, flipped)
+    };
+    let report = verify(&path);
+    let mut found: Vec<(&str, u64)> = listed(&report)
+        .into_iter()
+        .map(|(table, key)| (table, key.parse().unwrap()))
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("changes", removed),
+            ("changes", rewritten),
+            ("changes", flipped)
+        ],
+        "{report:#?}"
+    );
+    assert!(report.checked["changes"] >= 47, "{report:#?}");
+}

@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use tidemark_core::changes::Change;
 use tidemark_core::findings::{Occurrence, ResolutionKind};
 use tidemark_core::flaps::{FlapDetector, FlapEpisode};
 use tidemark_core::incidents::Touch;
@@ -217,6 +218,20 @@ fn open_copy(golden: &Path) -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// What a fold of `events` at `positions` with the watch says at each of them.
+fn changes_of_fold_at(events: &[Event], positions: &[u64]) -> Vec<Vec<Change>> {
+    let mut projections = Projections::new();
+    events
+        .iter()
+        .zip(positions)
+        .map(|(event, &seq)| {
+            let mut said = Vec::new();
+            projections.apply_with_changes(seq, event, &mut said);
+            said
+        })
+        .collect()
+}
+
 fn fold(events: &[Event]) -> Projections {
     let mut projections = Projections::new();
     for (i, event) in events.iter().enumerate() {
@@ -314,6 +329,10 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
             &dropped_orphan_golden(codec::DROPPED_ORPHAN_ROW_FORMAT),
             &dropped_orphan_encoded(),
         );
+        write_new(
+            &change_record_golden(codec::CHANGES_FORMAT),
+            &change_record_encoded(),
+        );
     }
     for path in [
         dir.join(format!("store-v{}.redb", tables::STORE_FORMAT)),
@@ -332,6 +351,7 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
         timeline_golden(TIMELINE_ROW_FORMAT, "header"),
         body_row_golden(BODY_ROW_FORMAT),
         dropped_orphan_golden(codec::DROPPED_ORPHAN_ROW_FORMAT),
+        change_record_golden(codec::CHANGES_FORMAT),
     ] {
         read_golden(&path);
     }
@@ -601,6 +621,15 @@ fn every_golden_embedded_store_opens_with_its_log_state_and_quarantine() {
             past.snapshot() == fold(&events[..events.len() / 2]).snapshot(),
             "{name}: time travel"
         );
+        // Written before the `changes` table: its first read-write open wrote the change
+        // records of its whole log (layout 7 by completing the table, older ones by the
+        // upgrade's refold), and they are what a fold of its log says.
+        let positions: Vec<u64> = (1..=events.len() as u64).collect();
+        assert_eq!(
+            store.changes_at(&positions).unwrap(),
+            changes_of_fold_at(&events, &positions),
+            "{name}: change records"
+        );
         // A store of layout 1 was upgraded in place: its history is read from its tables
         // (the live state above equals the fold with its whole history), and its layout is 2.
         assert!(
@@ -687,6 +716,31 @@ fn every_golden_replica_store_opens_with_its_retained_log_and_state() {
             store.projection_at(tidemark_store::At::Seq(1)).is_err(),
             "{name}"
         );
+        // The change records of the retained log after its first position (the snapshot it
+        // starts from) were written at the first read-write open, as the fold of the whole log
+        // says them (a store of older rules was refolded under today's from the cut: not
+        // compared); before it, they are refused, not answered as "nothing changed".
+        if version == tables::STORE_FORMAT {
+            let start = store.log_start();
+            let retained: Vec<u64> = positions.iter().copied().filter(|&p| p > start).collect();
+            let whole: Vec<Vec<Change>> = changes_of_fold_at(&events, &positions);
+            let expected: Vec<Vec<Change>> = positions
+                .iter()
+                .zip(whole)
+                .filter(|(p, _)| **p > start)
+                .map(|(_, c)| c)
+                .collect();
+            assert!(expected.iter().any(|c| !c.is_empty()), "{name}");
+            assert_eq!(
+                store.changes_at(&retained).unwrap(),
+                expected,
+                "{name}: change records"
+            );
+            assert!(
+                store.changes_at(&[start - 1]).is_err(),
+                "{name}: a change record before the retained log"
+            );
+        }
         // A rebuild folds from the base snapshot at the cut. For a store upgraded from an older
         // layout that snapshot holds every incident, while the rows it copies (those written
         // up to the cut) hold none of them: the rebuilt state writes them out itself, and
@@ -1283,6 +1337,96 @@ fn every_golden_incident_body_row_decodes() {
             assert!(body_row_encoded() == bytes, "{name}: encoded differently");
         }
     }
+}
+
+/// The golden record of `changes`: a position and changes of several parts, as `--step` words
+/// them (a fixed value, so the record pins the format whatever the fold says at a position of
+/// the golden log; the tests above compare the stores' records with the fold).
+fn change_record() -> (u64, Vec<Change>) {
+    let change = |part: &str, subject: &str, text: &str| {
+        let index = tidemark_core::changes::PARTS
+            .iter()
+            .position(|p| *p == part)
+            .unwrap() as u8;
+        Change::of_part(index, subject.to_owned(), text.to_owned()).unwrap()
+    };
+    (
+        41,
+        vec![
+            change(
+                "finding",
+                "pw-prod admission_bypass:media/plex",
+                "resolved (auto)",
+            ),
+            change("finding", "pw-prod crashloop:media/sonarr", "clean 1 → 2"),
+            change(
+                "flap",
+                "pw-prod admission_bypass:media/plex",
+                "started flapping (count)",
+            ),
+            change(
+                "orphan",
+                "pw-prod orphan_span span 7f3a (checkout/charge)",
+                "confirmed (parent_never_arrived)",
+            ),
+            change("incident", "auto-pw-prod-12", "open → closed"),
+        ],
+    )
+}
+
+fn change_record_encoded() -> Vec<u8> {
+    let (seq, changes) = change_record();
+    let mut bytes = Vec::new();
+    codec::encode_changes(seq, &changes, &mut bytes);
+    bytes
+}
+
+/// `records/changes-vN.bin`.
+fn change_record_golden(format: u8) -> PathBuf {
+    golden_dir().join(format!("records/changes-v{format}.bin"))
+}
+
+#[test]
+fn every_golden_change_record_decodes() {
+    let (seq, changes) = change_record();
+    assert!(changes.len() > 1, "{changes:?}");
+    let records = golden_records("changes");
+    assert!(!records.is_empty(), "a change record of format 1");
+    for (format, path) in records {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let bytes = read_golden(&path);
+        let read = codec::decode_changes(seq, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(read, changes, "{name}");
+        // Checksummed with its position.
+        assert!(codec::decode_changes(seq + 1, &bytes).is_err(), "{name}");
+        if format == codec::CHANGES_FORMAT {
+            assert!(
+                change_record_encoded() == bytes,
+                "{name}: encoded differently"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_store_written_before_change_records_opened_read_only_refuses_them_rather_than_say_none() {
+    let (_, path) = golden_stores(".redb")
+        .into_iter()
+        .next_back()
+        .expect("a golden store");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("store.redb");
+    std::fs::copy(&path, &copy).unwrap();
+    let store = Store::open_read_only(&copy, StoreConfig::default()).unwrap();
+    let refused = store.changes_at(&[1]).unwrap_err();
+    assert!(
+        refused.to_string().contains("tidemark repair"),
+        "says what to do: {refused}"
+    );
+    drop(store);
+    // Opened for writing once, it has them.
+    let store = Store::open(&copy, StoreConfig::default()).unwrap();
+    assert!(store.changes_at(&[1]).is_ok());
 }
 
 /// The position the golden row of `dropped_orphans` was written at.

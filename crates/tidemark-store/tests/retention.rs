@@ -134,8 +134,18 @@ fn dropping_events_before_a_snapshot_keeps_the_state_and_says_where_the_rest_is(
         store.fold_log(|_, _| {}),
         Err(QueryError::BeforeRetainedLog { .. })
     ));
+    // Change records: those of the retained log are kept, those before the cut are gone and
+    // refused as such (not answered as "nothing changed").
+    let retained: Vec<u64> = (0..count).map(position).filter(|p| *p >= cut).collect();
+    let records = store.changes_at(&retained).unwrap();
+    assert!(records.iter().any(|c| !c.is_empty()));
+    assert!(matches!(
+        store.changes_at(&[position(0)]),
+        Err(QueryError::BeforeRetainedLog { first_retained, .. }) if first_retained == cut
+    ));
     // A rebuild starts from the snapshot at the cut: the same state, the same retained range.
     let rebuilt = store.rebuild(|_| {}).unwrap();
+    assert_eq!(store.changes_at(&retained).unwrap(), records);
     assert_eq!(rebuilt.from_snapshot, Some(cut), "{rebuilt:?}");
     assert!(rebuilt.state_unchanged, "{rebuilt:?}");
     assert_eq!(store.projection_snapshot(), live);

@@ -498,6 +498,15 @@ fn rebuild_equals_live_and_reopen_and_time_travel_agree_on_random_logs() {
         let live = store.projection_snapshot();
         prop_assert_eq!(&live, &reference.projections().snapshot());
         prop_assert_eq!(store.checkpoint(), reference.last_seq());
+        // The change records the batches wrote (a reopened, lazily restored state among them)
+        // are what a fold of the same log with the watch says at each position.
+        let said = changes_of_a_fold(&events);
+        let positions: Vec<u64> = (1..=store.checkpoint()).collect();
+        prop_assert_eq!(&store.changes_at(&positions).unwrap(), &said);
+        CHANGES_RECORDED.fetch_add(
+            said.iter().map(Vec::len).sum(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         // Time travel to any position equals folding that prefix.
         let target = (probe as u64).min(reference.last_seq() + 1);
         let mut prefix = LogFold::new();
@@ -547,6 +556,7 @@ fn rebuild_equals_live_and_reopen_and_time_travel_agree_on_random_logs() {
         let report = store.rebuild(|_| {}).unwrap();
         prop_assert!(report.state_unchanged);
         prop_assert_eq!(&store.projection_snapshot(), &live);
+        prop_assert_eq!(&store.changes_at(&positions).unwrap(), &said);
         prop_assert_eq!(&store.fold_log(|_, _| {}).unwrap().snapshot(), &live);
         // The orphans of dropped traces are in `dropped_orphans`, not in the live state.
         let span_orphans = |s: &tidemark_core::orphans::OrphansSnapshot| -> usize {
@@ -566,6 +576,30 @@ fn rebuild_equals_live_and_reopen_and_time_travel_agree_on_random_logs() {
         DROPPED_WRITTEN.load(std::sync::atomic::Ordering::Relaxed) > 0,
         "no run wrote an orphan of a dropped trace out"
     );
+    assert!(
+        CHANGES_RECORDED.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no run recorded a change"
+    );
+}
+
+/// Changes recorded by every run of the property (some must be).
+static CHANGES_RECORDED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// What a fold of `events` in memory says at each position it stores (repeated ids are not
+/// stored), with the watch (`apply_with_changes`).
+fn changes_of_a_fold(events: &[Event]) -> Vec<Vec<tidemark_core::changes::Change>> {
+    let mut fold = tidemark_core::Projections::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut said = Vec::new();
+    for event in events {
+        if !seen.insert(event.id.clone()) {
+            continue;
+        }
+        let mut changes = Vec::new();
+        fold.apply_with_changes(said.len() as u64 + 1, event, &mut changes);
+        said.push(changes);
+    }
+    said
 }
 
 /// Orphans of dropped traces written out by every run of the property (some must be).

@@ -29,6 +29,39 @@ pub struct Change {
     pub change: String,
 }
 
+/// The parts a change is of, in `--step` order. A stored change record names its part by its
+/// place in this list (`Change::part_index`): entries are appended only.
+pub const PARTS: [&str; 8] = [
+    "finding",
+    "flap",
+    "stuck",
+    "drift",
+    "unstable_key",
+    "orphan",
+    "candidate",
+    "incident",
+];
+
+impl Change {
+    /// The place of this change's part in [`PARTS`].
+    pub fn part_index(&self) -> u8 {
+        PARTS
+            .iter()
+            .position(|part| *part == self.what)
+            .expect("every change is of a part of PARTS") as u8
+    }
+
+    /// The change of part `PARTS[index]`; `None` for an index past the list (a record written
+    /// by a newer build).
+    pub fn of_part(index: u8, subject: String, change: String) -> Option<Self> {
+        PARTS.get(usize::from(index)).map(|what| Self {
+            what,
+            subject,
+            change,
+        })
+    }
+}
+
 /// What `--step` compares before and after each event.
 #[derive(Debug, Default, PartialEq)]
 pub struct Digest {

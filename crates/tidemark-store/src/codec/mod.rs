@@ -310,6 +310,8 @@ pub use dropped_orphans::{
     DROPPED_ORPHAN_ROW_FORMAT, DroppedOrphanKey, decode_dropped_orphan_row, dropped_orphan_key,
     dropped_orphan_key_bytes, encode_dropped_orphan_row, kind_code,
 };
+mod changes;
+pub use changes::{CHANGES_FORMAT, decode_changes, encode_changes};
 mod incident_bodies;
 pub use incident_bodies::{BODY_ROW_FORMAT, body_key_bytes, decode_body_row, encode_body_row};
 mod timeline_rows;

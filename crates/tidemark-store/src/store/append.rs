@@ -10,6 +10,7 @@ use redb::{ReadableTable, WriteTransaction};
 use serde::Serialize;
 use tidemark_core::Timestamp;
 
+use super::changes::write_changes;
 use super::dropped_orphans::write_dropped_orphans;
 use super::history_tables::{HistoryTables, fold_read_history_cleanly, take_history_fault};
 use super::incident_bodies::write_incident_records;
@@ -307,8 +308,11 @@ impl Store {
         let txn = db.begin_write()?;
         drop(take_history_fault());
         let mut outcomes = Vec::with_capacity(items.size_hint().0);
+        let batch_start = state.last_seq;
         {
             let mut log = txn.open_table(tables::LOG)?;
+            let mut change_records = txn.open_table(tables::CHANGES)?;
+            let mut said = Vec::new();
             let mut ids = txn.open_table(tables::IDS)?;
             let mut by_finding = txn.open_table(tables::BY_FINDING)?;
             let mut by_cluster_time = txn.open_table(tables::BY_CLUSTER_TIME)?;
@@ -342,7 +346,9 @@ impl Store {
                         log.insert(seq, record.as_slice())?;
                         state.log_bytes_since_snapshot += record.len() as u64;
                         ids.insert(event.id.as_str(), seq)?;
-                        let changes = state.projections.apply(seq, event);
+                        said.clear();
+                        let changes = state.projections.apply_with_changes(seq, event, &mut said);
+                        write_changes(&mut change_records, seq, &said, &mut record)?;
                         index_event(
                             seq,
                             event,
@@ -392,7 +398,7 @@ impl Store {
             // And the orphans of the traces it dropped (ADR 0006 step 5).
             write_dropped_orphans(&txn, &mut state.projections)?;
         }
-        self.write_checkpoint(&txn, state)?;
+        self.write_checkpoint(&txn, state, batch_start)?;
         if self.snapshot_due(state) {
             self.write_snapshot(&txn, state)?;
         }
@@ -400,13 +406,23 @@ impl Store {
         Ok(outcomes)
     }
 
+    /// Writes the checkpoint and what moves with it, for a batch that started at position
+    /// `batch_start`.
     fn write_checkpoint(
         &self,
         txn: &WriteTransaction,
         state: &LiveState,
+        batch_start: u64,
     ) -> Result<(), StorageFault> {
         let mut meta = txn.open_table(tables::META)?;
         meta.insert(tables::CHECKPOINT, state.last_seq as i64)?;
+        // Every batch wrote its events' change records; the table is complete up to the
+        // checkpoint when it was up to the batch's start (a read-write open completed it, unless
+        // a corrupt log record stopped that: then it stays where it is).
+        let changes_to = meta.get(tables::CHANGES_TO)?.map_or(0, |v| v.value());
+        if changes_to == batch_start as i64 {
+            meta.insert(tables::CHANGES_TO, state.last_seq as i64)?;
+        }
         // A read-write open completed the filter indexes up to the checkpoint, and every batch
         // since wrote its events' entries.
         meta.insert(tables::EVENT_INDEXES_TO, state.last_seq as i64)?;

@@ -47,6 +47,7 @@
 
 mod append;
 mod backup;
+mod changes;
 mod dropped_orphans;
 mod event_streams;
 mod events;

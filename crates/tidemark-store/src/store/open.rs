@@ -291,6 +291,7 @@ impl Store {
         if layout < tables::CURRENT_RULES_SINCE {
             store.upgrade_by_refold(layout)?;
         }
+        store.complete_change_records()?;
         Ok(store)
     }
 

@@ -23,6 +23,7 @@ use tidemark_core::Projections;
 use tidemark_core::findings::SharedHistoryReader;
 
 use super::backup::copy_table_where;
+use super::changes::write_changes;
 use super::dropped_orphans::write_dropped_orphans;
 use super::history_tables::{
     HistoryTables, StoreHistory, fold_read_history_cleanly, take_history_fault,
@@ -113,7 +114,8 @@ fn derived_from_log(table: Table) -> bool {
         | Table::IncidentEntries
         | Table::IncidentBodies
         | Table::IncidentOpenings
-        | Table::DroppedOrphans => true,
+        | Table::DroppedOrphans
+        | Table::Changes => true,
     }
 }
 
@@ -207,6 +209,14 @@ fn copy_kept(
                         key.value().4 <= base
                     };
                     copy_table_where(&open, target, tables::DROPPED_ORPHANS, keep, progress)?;
+                }
+            }
+            // The change records of the positions up to the cut: the fold from `base` writes
+            // those after it.
+            Table::Changes => {
+                if let Some(open) = open_listed(source, table, tables::CHANGES)? {
+                    let keep = |key: &redb::AccessGuard<'_, u64>| key.value() <= base;
+                    copy_table_where(&open, target, tables::CHANGES, keep, progress)?;
                 }
             }
             Table::IncidentOpenings => {
@@ -576,6 +586,8 @@ impl Store {
             total: to_fold,
         });
         let mut bits: BTreeMap<String, u8> = BTreeMap::new();
+        let mut said = Vec::new();
+        let mut record = Vec::new();
         // While it folds, the rebuilt state reads back what it wrote from the new file (an
         // absorbed incident's written-out entries, a widened flap window's history): the rows
         // of the chunks committed there, and the records of the chunk being folded.
@@ -602,12 +614,17 @@ impl Store {
                 let mut by_incident = txn.open_table(tables::BY_INCIDENT)?;
                 let mut by_type = txn.open_table(tables::BY_TYPE)?;
                 let mut filter_indexes = FilterIndexes::open(&txn)?;
+                let mut change_records = txn.open_table(tables::CHANGES)?;
                 for entry in entries.by_ref() {
                     let (key, value) = entry.map_err(StorageFault::from)?;
                     let seq = key.value();
                     let stored = decode_log(seq, value.value())?;
                     let event = &stored.event;
-                    let changes = rebuilt.projections.apply(seq, event);
+                    said.clear();
+                    let changes = rebuilt
+                        .projections
+                        .apply_with_changes(seq, event, &mut said);
+                    write_changes(&mut change_records, seq, &said, &mut record)?;
                     index_event(
                         seq,
                         event,
@@ -664,6 +681,8 @@ impl Store {
         // Written for every position folded (and, after retention, copied up to the cut).
         txn.open_table(tables::META)?
             .insert(tables::EVENT_INDEXES_TO, rebuilt.last_seq as i64)?;
+        txn.open_table(tables::META)?
+            .insert(tables::CHANGES_TO, rebuilt.last_seq as i64)?;
         txn.commit()?;
         while target.compact().map_err(|e| written(e.into()))? {}
         target.close().map_err(|e| written(e.into()))?;

@@ -132,6 +132,10 @@ fn cut_before(txn: &WriteTransaction, cut: u64) -> Result<u64, StorageFault> {
                 txn.open_table(tables::SNAPSHOT_TIMES)?
                     .retain_in(..cut, |_, _| false)?;
             }
+            Table::Changes => {
+                txn.open_table(tables::CHANGES)?
+                    .retain_in(..cut, |_, _| false)?;
+            }
             Table::ByFinding => {
                 txn.open_table(tables::BY_FINDING)?
                     .retain(|(_, _, seq), _| seq >= cut)?;
