@@ -85,7 +85,7 @@ pub fn render_text(steps: &[Step]) -> String {
             let _ = writeln!(out, "    (no projection changed)");
         }
         for c in &step.changes {
-            let _ = writeln!(out, "    {:<12} {}: {}", c.what, c.subject, c.change);
+            let _ = writeln!(out, "    {c}");
         }
         if let Some(checkpoint) = &step.checkpoint {
             let _ = writeln!(out, "  ── checkpoint {checkpoint}");

@@ -1,5 +1,5 @@
 //! `tidemark tail`: a server's live stream (`GET /v1/stream`) in a terminal, one line per
-//! event, like `kubectl get -w`; it reconnects and resumes by itself (the stream's ids are log
+//! event and its effects under it (what the projections drew from it), like `kubectl get -w`; it reconnects and resumes by itself (the stream's ids are log
 //! positions, so a resume neither skips nor repeats an event).
 
 use std::io::{BufRead, BufReader, Write};
@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 use tidemark_core::Event;
+use tidemark_core::changes::{Change, PARTS};
 use tidemark_core::describe::one_line;
 
 use crate::ops_cmds::{error_message, plain_http_base};
@@ -17,7 +18,10 @@ use crate::{CliError, exit};
 #[derive(Args, Debug)]
 #[command(
     long_about = "Follow a running server's events live (GET /v1/stream), one line per event: \
-                  position, time, type, cluster, source and what it says. Without --from it \
+                  position, time, type, cluster, source and what it says; under it, indented, \
+                  each effect it had (a finding opened or resolved, a clean count, a flap, an \
+                  incident opened or linked), as `tidemark replay --step` says them \
+                  (--no-effects: none). Without --from it \
                   starts with the next event stored. It reconnects by itself when the \
                   connection drops or the server cuts it off, and goes on after the last \
                   position it printed, so no event is missed or printed twice.",
@@ -57,9 +61,17 @@ pub struct TailArgs {
     /// Start at this log position (1: the whole log) instead of at the next event stored.
     #[arg(long, value_name = "POSITION")]
     pub from: Option<u64>,
-    /// Print each event as a JSON line (`{seq, recorded_at, event}`) instead.
+    /// Print each event as a JSON line (`{seq, recorded_at, event}`) instead (with
+    /// `--effects`, each of its effects as a JSON line after it).
     #[arg(long)]
     pub json: bool,
+    /// Do not print each event's effects (what the projections drew from it).
+    #[arg(long, conflicts_with = "effects")]
+    pub no_effects: bool,
+    /// With --json: print each effect as a JSON line (`{seq, what, subject, change}`) after
+    /// its event (the text output prints them unless --no-effects).
+    #[arg(long, requires = "json")]
+    pub effects: bool,
     /// Stop after this many events (default: follow until interrupted).
     #[arg(long, value_name = "N")]
     pub max_events: Option<u64>,
@@ -70,6 +82,15 @@ pub struct TailArgs {
 struct EventData {
     seq: u64,
     event: Event,
+}
+
+/// One change frame's data.
+#[derive(Deserialize)]
+struct ChangeData {
+    seq: u64,
+    what: String,
+    subject: String,
+    change: String,
 }
 
 /// The final frame's data.
@@ -111,6 +132,9 @@ pub fn run(args: &TailArgs) -> Result<(), CliError> {
                 query.append_pair(name, value);
             }
         }
+        if args.wants_effects() {
+            query.append_pair("changes", "true");
+        }
     }
     let mut tail = Tail {
         args,
@@ -118,6 +142,7 @@ pub fn run(args: &TailArgs) -> Result<(), CliError> {
         // None: from the server's checkpoint (the next event stored).
         last_id: args.from.map(|from| from.saturating_sub(1)),
         printed: 0,
+        position: Vec::new(),
         failures: 0,
         out: std::io::stdout().lock(),
     };
@@ -144,6 +169,10 @@ struct Tail<'a> {
     /// The last id received: where a reconnect resumes.
     last_id: Option<u64>,
     printed: u64,
+    /// The frames of the position being received (its event, then its changes), printed
+    /// once its id arrives on its last frame: a connection lost inside a position resends it
+    /// whole, so nothing is printed twice or in part.
+    position: Vec<(String, String)>,
     /// Connections in a row that ended without being answered.
     failures: u32,
     out: std::io::StdoutLock<'static>,
@@ -215,16 +244,27 @@ impl Tail<'_> {
                 continue;
             }
             // A blank line ends a frame (an id alone moves the resume point).
-            if let Some(id) = frame.id.take() {
+            let id = frame.id.take();
+            if let Some(id) = id {
                 self.last_id = Some(id);
             }
-            match frame.event.take().as_deref() {
-                Some("event") => {
-                    if !self.print_event(&frame.data)? {
-                        return Ok(Ended::Done);
+            let name = frame.event.take();
+            match name.as_deref() {
+                Some(name @ ("event" | "change")) => {
+                    if name == "event" {
+                        // A position left without its id was cut by the network: the resume
+                        // sends it again, whole.
+                        self.position.clear();
                     }
-                    if self.args.max_events.is_some_and(|max| self.printed >= max) {
-                        return Ok(Ended::Done);
+                    self.position
+                        .push((name.to_owned(), std::mem::take(&mut frame.data)));
+                    if id.is_some() {
+                        if !self.print_position()? {
+                            return Ok(Ended::Done);
+                        }
+                        if self.args.max_events.is_some_and(|max| self.printed >= max) {
+                            return Ok(Ended::Done);
+                        }
                     }
                 }
                 Some("cut_off") => {
@@ -252,29 +292,27 @@ impl Tail<'_> {
             }
             frame.data.clear();
         }
+        self.position.clear();
         eprintln!("tidemark tail: the connection ended; reconnecting");
         Ok(Ended::Reconnect(Duration::from_secs(1)))
     }
 
-    /// Prints one event; `false` when stdout was closed (`| head`): the tail ends quietly.
-    fn print_event(&mut self, data: &str) -> Result<bool, CliError> {
-        let written = if self.args.json {
-            writeln!(self.out, "{data}")
-        } else {
-            match serde_json::from_str::<EventData>(data) {
-                Ok(EventData { seq, event }) => writeln!(
-                    self.out,
-                    "#{seq:<8} {}  {:<22} {:<16} [{}] {}",
-                    event.time,
-                    event.event_type().as_str(),
-                    event.cluster,
-                    event.source,
-                    one_line(&event)
-                ),
-                Err(error) => writeln!(self.out, "(an event this build cannot read: {error})"),
+    /// Prints the position received (its event, then its effects); `false` when stdout was
+    /// closed (`| head`): the tail ends quietly.
+    fn print_position(&mut self) -> Result<bool, CliError> {
+        let frames = std::mem::take(&mut self.position);
+        let mut written = Ok(());
+        for (name, data) in &frames {
+            if written.is_err() {
+                break;
             }
-        };
-        self.printed += 1;
+            written = if name == "event" {
+                self.printed += 1;
+                self.event_line(data)
+            } else {
+                self.change_line(data)
+            };
+        }
         match written.and_then(|()| self.out.flush()) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
@@ -282,6 +320,65 @@ impl Tail<'_> {
                 exit::FAILURE,
                 anyhow::anyhow!("writing stdout: {e}"),
             )),
+        }
+    }
+}
+
+impl Tail<'_> {
+    fn event_line(&mut self, data: &str) -> std::io::Result<()> {
+        if self.args.json {
+            return writeln!(self.out, "{data}");
+        }
+        match serde_json::from_str::<EventData>(data) {
+            Ok(EventData { seq, event }) => writeln!(
+                self.out,
+                "#{seq:<8} {}  {:<22} {:<16} [{}] {}",
+                event.time,
+                event.event_type().as_str(),
+                event.cluster,
+                event.source,
+                one_line(&event)
+            ),
+            Err(error) => writeln!(self.out, "(an event this build cannot read: {error})"),
+        }
+    }
+
+    /// An effect: as `tidemark replay --step` prints it, under its event; with --json, its
+    /// frame's data as a line of its own.
+    fn change_line(&mut self, data: &str) -> std::io::Result<()> {
+        if self.args.json {
+            return writeln!(self.out, "{data}");
+        }
+        match serde_json::from_str::<ChangeData>(data) {
+            Ok(ChangeData {
+                seq,
+                what,
+                subject,
+                change,
+            }) => match Change::of_part(part_index(&what), subject, change) {
+                Some(change) => writeln!(self.out, "    {change}"),
+                None => writeln!(self.out, "    (an effect of #{seq} this build cannot read)"),
+            },
+            Err(error) => writeln!(self.out, "    (an effect this build cannot read: {error})"),
+        }
+    }
+}
+
+/// The place of part `what` in `PARTS` (past the list when this build does not know it).
+fn part_index(what: &str) -> u8 {
+    PARTS
+        .iter()
+        .position(|p| *p == what)
+        .map_or(u8::MAX, |i| i as u8)
+}
+
+impl TailArgs {
+    /// Whether the stream is asked for each event's changes.
+    fn wants_effects(&self) -> bool {
+        if self.json {
+            self.effects
+        } else {
+            !self.no_effects
         }
     }
 }

@@ -160,3 +160,83 @@ fn tail_prints_one_line_per_event_and_refuses_a_bad_filter_with_the_servers_reas
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("with its scheme"), "{stderr}");
 }
+
+/// The lines of `text` that are effects (indented under their event), less `replay --step`'s
+/// "(no projection changed)" and checkpoint lines, which `tail` does not print.
+fn effect_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.starts_with("    ") && !l.contains("(no projection changed)"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn tail_prints_each_events_effects_under_it_as_replay_step_says_them_unless_asked_not_to() {
+    let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../replay/cluster-health-sweep/events.ndjson");
+    let log = std::fs::read_to_string(&case).unwrap();
+    let events = log.lines().filter(|l| !l.trim().is_empty()).count();
+    let dir = tempfile::tempdir().unwrap();
+    let (child, base) = support::spawn_server(&[
+        "serve",
+        "--db",
+        dir.path().join("effects.redb").to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let _server = Killed(child);
+    let response = ureq::post(&format!("{base}/v1/events"))
+        .header("content-type", "application/x-ndjson")
+        .send(log.as_bytes())
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let tail = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .args(["tail", "--server", &base, "--from", "1"])
+            .args(["--max-events", &events.to_string()])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // The effects, under each event, are what `replay --step` says of the same log.
+    let text = tail(&[]);
+    let step = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["replay", "--step", case.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(step.status.success());
+    let expected = effect_lines(&String::from_utf8(step.stdout).unwrap());
+    assert!(expected.len() > 5, "the case changes things");
+    assert_eq!(effect_lines(&text), expected, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with('#')).count(),
+        events,
+        "one line per event: {text}"
+    );
+    // --no-effects: the events alone.
+    let plain = tail(&["--no-effects"]);
+    assert!(effect_lines(&plain).is_empty(), "{plain}");
+    assert_eq!(plain.lines().count(), events);
+    // --json: one event per line; with --effects each change frame's data after its event.
+    let json = tail(&["--json"]);
+    assert_eq!(json.lines().count(), events);
+    let with_effects = tail(&["--json", "--effects"]);
+    let lines: Vec<Value> = with_effects
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let changes: Vec<&Value> = lines.iter().filter(|v| v.get("what").is_some()).collect();
+    assert_eq!(changes.len(), expected.len(), "{with_effects}");
+    assert_eq!(lines.len(), events + expected.len());
+    // Each change follows its event (or a change of the same position).
+    let mut current = 0;
+    for line in &lines {
+        if line.get("event").is_some() {
+            current = line["seq"].as_u64().unwrap();
+        } else {
+            assert_eq!(line["seq"].as_u64().unwrap(), current, "{line}");
+        }
+    }
+}

@@ -30,6 +30,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use serde::Serialize;
 use tidemark_core::EventType;
+use tidemark_core::changes::Change;
 use tidemark_store::codec::StoredEvent;
 use tidemark_store::{Commit, EventFilter, Store};
 use tokio::sync::{mpsc, watch};
@@ -328,6 +329,8 @@ pub(crate) struct Subscription {
     /// Send one `moved` frame per page of matching events (the last one's position) instead of
     /// the events: for a page that only needs to know that something changed.
     pub(crate) positions_only: bool,
+    /// Send each event's changes after it (`change` frames).
+    pub(crate) changes: bool,
 }
 
 /// The `data` of a `moved` frame.
@@ -429,7 +432,9 @@ impl Follower {
             filter,
             mut after,
             positions_only,
+            changes,
         } = subscription;
+        let with_changes = changes && !positions_only;
         // Positions of an unfiltered log need no read: every commit moves them.
         let unread = positions_only && matches_everything(&filter);
         let mut checkpoint = self.hub.checkpoint.clone();
@@ -478,10 +483,18 @@ impl Follower {
                 let store = self.store.clone();
                 let page_filter = filter.clone();
                 let page = tokio::task::spawn_blocking(move || {
-                    store.events_page(&page_filter, after, PAGE_EVENTS)
+                    let page = store.events_page(&page_filter, after, PAGE_EVENTS)?;
+                    let changes = if with_changes {
+                        let positions: Vec<u64> =
+                            page.events.iter().map(|(seq, _)| *seq).collect();
+                        store.changes_at(&positions)?
+                    } else {
+                        Vec::new()
+                    };
+                    Ok::<_, tidemark_store::QueryError>((page, changes))
                 })
                 .await;
-                let page = match page {
+                let (page, mut changes) = match page {
                     Ok(Ok(page)) => page,
                     Ok(Err(error)) => return Some(self.store_error(error.to_string())),
                     Err(error) => return Some(self.store_error(error.to_string())),
@@ -498,8 +511,14 @@ impl Follower {
                         self.last_id = seq;
                     }
                 } else {
+                    let mut changes = changes.drain(..);
                     for (seq, stored) in page.events {
-                        let bytes = event_frame(seq, &stored);
+                        let bytes = match changes.next() {
+                            Some(said) => {
+                                position_frames(seq, &stored, &narrowed(&filter, &stored, said))
+                            }
+                            None => event_frame(seq, &stored, true),
+                        };
                         if let Err(stop) = self.send(bytes).await {
                             return self.stopped(stop);
                         }
@@ -618,10 +637,11 @@ impl Follower {
     }
 }
 
-/// The `event` frame of a stored event.
-fn event_frame(seq: u64, stored: &StoredEvent) -> Bytes {
+/// The `event` frame of the stored event at `seq`, with `seq` as its `id` line when `with_id`
+/// (its data says `seq` either way).
+fn event_frame(seq: u64, stored: &StoredEvent, with_id: bool) -> Bytes {
     frame(
-        Some(seq),
+        with_id.then_some(seq),
         "event",
         &EventData {
             seq,
@@ -629,6 +649,72 @@ fn event_frame(seq: u64, stored: &StoredEvent) -> Bytes {
             event: &stored.event,
         },
     )
+}
+
+/// The `data` of a `change` frame: one change the projections drew from the event at `seq`.
+#[derive(Serialize)]
+struct ChangeData<'a> {
+    seq: u64,
+    what: &'static str,
+    subject: &'a str,
+    change: &'a str,
+}
+
+/// The frames of one position with its changes, as one buffer (so a slow subscriber is cut
+/// off between positions, never inside one): the `event` frame, then a `change` frame per
+/// change; the position's `id` on the last, so a client that resumes from the last id it saw
+/// never skips the rest of a position.
+fn position_frames(seq: u64, stored: &StoredEvent, changes: &[Change]) -> Bytes {
+    if changes.is_empty() {
+        return event_frame(seq, stored, true);
+    }
+    let mut out = Vec::from(&event_frame(seq, stored, false)[..]);
+    for (n, change) in changes.iter().enumerate() {
+        let id = (n + 1 == changes.len()).then_some(seq);
+        out.extend_from_slice(&frame(
+            id,
+            "change",
+            &ChangeData {
+                seq,
+                what: change.what,
+                subject: &change.subject,
+                change: &change.change,
+            },
+        ));
+    }
+    Bytes::from(out)
+}
+
+/// The changes of an event a subscriber is sent: under `check_key` only those of that finding
+/// (of the event's cluster: its own state, flaps, reachability, an unstable key, a drift that
+/// names it), under `incident` only those of that incident; the other filters select events
+/// and keep all their changes.
+fn narrowed(filter: &EventFilter, stored: &StoredEvent, said: Vec<Change>) -> Vec<Change> {
+    if filter.check_key.is_none() && filter.incident.is_none() {
+        return said;
+    }
+    said.into_iter()
+        .filter(|change| {
+            let of_finding = filter.check_key.as_deref().is_none_or(|key| {
+                let finding = format!("{} {key}", stored.event.cluster);
+                match change.what {
+                    "finding" | "flap" | "stuck" | "unstable_key" => change.subject == finding,
+                    "drift" => change
+                        .subject
+                        .strip_prefix(stored.event.cluster.as_str())
+                        .and_then(|rest| rest.strip_prefix(' '))
+                        .and_then(|pair| pair.split_once(" → "))
+                        .is_some_and(|(old, new)| old == key || new == key),
+                    _ => false,
+                }
+            });
+            let of_incident = filter
+                .incident
+                .as_deref()
+                .is_none_or(|id| change.what == "incident" && change.subject == id);
+            of_finding && of_incident
+        })
+        .collect()
 }
 
 #[cfg(test)]

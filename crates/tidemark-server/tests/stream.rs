@@ -590,3 +590,146 @@ fn positions_only_sends_where_the_log_moved_not_the_events() {
         (Some("moved"), Some(seqs[6]))
     );
 }
+
+/// A cycle of cluster `cluster` at minute `minute` that sees the findings `keys` (category
+/// `pods`).
+fn cycle(id: &str, cluster: &str, minute: u32, keys: &[&str]) -> Value {
+    let findings: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"check_key": k, "category": "pods", "severity": "warning", "title": format!("{k} is broken")}))
+        .collect();
+    json!({"id": id, "schema": 1, "type": "cycle.completed",
+           "time": format!("2026-03-02T14:{minute:02}:00Z"), "source": "stream-test",
+           "cluster": cluster,
+           "data": {"cycle": id, "categories": ["pods"], "findings": findings}})
+}
+
+/// What one `?changes=true` stream said: each position's event and changes, and the ids seen
+/// (each frame's, in order).
+#[derive(Debug, Default, PartialEq)]
+struct Said {
+    /// (position, (what, subject, change) of each change frame after its event frame).
+    positions: Vec<(u64, Vec<(String, String, String)>)>,
+    /// (position of the frame, its id line) of every event and change frame.
+    ids: Vec<(u64, Option<u64>)>,
+}
+
+/// Reads a `changes=true` stream until position `until` was received whole.
+fn read_changes(agent: &ureq::Agent, url: &str, until: u64) -> Said {
+    let mut reader = Reader::open(agent, url, None);
+    let mut said = Said::default();
+    while let Some(frame) = reader.next() {
+        match frame.event.as_deref() {
+            Some("event") => {
+                let data: Value = serde_json::from_str(&frame.data).unwrap();
+                let seq = data["seq"].as_u64().unwrap();
+                said.positions.push((seq, Vec::new()));
+                said.ids.push((seq, frame.id));
+            }
+            Some("change") => {
+                let data: Value = serde_json::from_str(&frame.data).unwrap();
+                let seq = data["seq"].as_u64().unwrap();
+                let (last_seq, changes) = said.positions.last_mut().expect("an event first");
+                assert_eq!(*last_seq, seq, "a change frame of another position");
+                changes.push((
+                    data["what"].as_str().unwrap().to_owned(),
+                    data["subject"].as_str().unwrap().to_owned(),
+                    data["change"].as_str().unwrap().to_owned(),
+                ));
+                said.ids.push((seq, frame.id));
+            }
+            _ => {}
+        }
+        if frame.id == Some(until) {
+            break;
+        }
+    }
+    said
+}
+
+#[test]
+fn changes_come_after_their_event_with_the_id_on_the_positions_last_frame_from_any_resume() {
+    let server = Server::start(StreamLimits::default());
+    let agent = new_agent();
+    // A finding opening, seen again, absent until the clean-cycle dampener resolves it, again
+    // and again, beside a finding that stays, in two clusters, with notes between.
+    let mut events = Vec::new();
+    for minute in 0..24u32 {
+        let cluster = ["a", "b"][minute as usize % 2];
+        let keys: &[&str] = if (minute / 2) % 4 < 2 {
+            &["pod/web", "pod/db"]
+        } else {
+            &["pod/db"]
+        };
+        events.push(cycle(&format!("c{minute}"), cluster, minute, keys));
+        if minute % 5 == 0 {
+            events.push(note(&format!("n{minute}"), cluster, "looking"));
+        }
+    }
+    let positions = post(&agent, &server.url(""), &events);
+    let last = *positions.last().unwrap();
+    // What a fold of the same log with the watch says.
+    let mut fold = tidemark_core::Projections::new();
+    let expected: Vec<(u64, Vec<(String, String, String)>)> = events
+        .iter()
+        .zip(&positions)
+        .map(|(event, &seq)| {
+            let event = tidemark_core::decode_event(&event.to_string()).unwrap();
+            let mut said = Vec::new();
+            fold.apply_with_changes(seq, &event, &mut said);
+            let said = said
+                .into_iter()
+                .map(|c| (c.what.to_owned(), c.subject, c.change))
+                .collect();
+            (seq, said)
+        })
+        .collect();
+    let parts: std::collections::BTreeSet<&str> = expected
+        .iter()
+        .flat_map(|(_, c)| c.iter().map(|(what, _, _)| what.as_str()))
+        .collect();
+    assert!(
+        parts.contains("finding"),
+        "the log changes findings: {parts:?}"
+    );
+    // From every position: exactly the changes after it, each position's id on its last
+    // frame and on no other.
+    for after in 0..last {
+        let said = read_changes(
+            &agent,
+            &server.url(&format!("/v1/stream?after={after}&changes=true")),
+            last,
+        );
+        let want: Vec<_> = expected
+            .iter()
+            .filter(|(seq, _)| *seq > after)
+            .cloned()
+            .collect();
+        assert_eq!(said.positions, want, "resumed after {after}");
+        for (n, (seq, id)) in said.ids.iter().enumerate() {
+            let last_of_position = said.ids.get(n + 1).is_none_or(|(next, _)| next != seq);
+            assert_eq!(
+                *id,
+                last_of_position.then_some(*seq),
+                "frame {n} of position {seq}, resumed after {after}"
+            );
+        }
+    }
+    // Narrowed by check_key: that finding's events and only its changes.
+    let said = read_changes(
+        &agent,
+        &server.url("/v1/stream?after=0&changes=true&cluster=a&check_key=pod/web"),
+        last,
+    );
+    assert!(!said.positions.is_empty());
+    for (seq, changes) in &said.positions {
+        for (_, subject, _) in changes {
+            assert_eq!(subject, "a pod/web", "position {seq}");
+        }
+    }
+    assert!(said.positions.iter().any(|(_, c)| !c.is_empty()));
+    // Without changes=true: the event frames alone, as before.
+    let plain = read_changes(&agent, &server.url("/v1/stream?after=0"), last);
+    assert!(plain.positions.iter().all(|(_, c)| c.is_empty()));
+    assert_eq!(plain.positions.len(), events.len());
+}

@@ -62,6 +62,14 @@ impl Change {
     }
 }
 
+impl std::fmt::Display for Change {
+    /// The change as `tidemark replay --step` and `tidemark tail` print it: its part (padded
+    /// to a column), subject and what happened.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:<12} {}: {}", self.what, self.subject, self.change)
+    }
+}
+
 /// What `--step` compares before and after each event.
 #[derive(Debug, Default, PartialEq)]
 pub struct Digest {

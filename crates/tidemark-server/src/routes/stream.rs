@@ -24,7 +24,7 @@ pub(super) fn routes() -> Vec<Route> {
     vec![Route::get(
         "/v1/stream",
         "streamEvents",
-        "The log live as Server-Sent Events: each stored event matching the filters, with its log position as the SSE id; resumable from any position (Last-Event-ID or after=) with no gap and no duplicate",
+        "The log live as Server-Sent Events: each stored event matching the filters (and, with changes=true, what the projections drew from it), with its log position as the SSE id; resumable from any position (Last-Event-ID or after=) with no gap and no duplicate",
         stream_events,
     )]
 }
@@ -54,6 +54,11 @@ struct StreamQuery {
     /// per batch of matching events, for a client that only needs to know that something
     /// changed (the web pages). Unfiltered, it reads nothing from the store.
     positions_only: Option<bool>,
+    /// `true`: after each event, one `change` frame per change the projections drew from it
+    /// (data `{seq, what, subject, change}`, as `tidemark replay --step` says it), the
+    /// position's `id` on its last frame. Under `check_key` only the changes of that finding,
+    /// under `incident` only those of that incident. Ignored with `positions_only`.
+    changes: Option<bool>,
 }
 
 /// `GET /v1/stream`.
@@ -104,6 +109,7 @@ async fn stream_events(
         },
         after,
         positions_only: params.positions_only.unwrap_or(false),
+        changes: params.changes.unwrap_or(false),
     };
     let (frames, last) = stream::start(state.stream.clone(), state.store.clone(), subscription);
     Ok(EventStream {
@@ -176,7 +182,7 @@ impl DescribeOutput for EventStream {
     fn describe(_: &mut Schemas, operation: &mut OperationDoc) {
         operation.respond(
             200,
-            "a stream of Server-Sent Events that lasts until the client leaves: first `subscribed` (data `{after, checkpoint}`), then one `event` frame per matching stored event in log order (`id:` its log position; data `{seq, recorded_at, event}` as GET /v1/events lists them), or with `positions_only=true` one `moved` frame (data `{seq}`, `id:` the same) per batch of them; a comment line `: heartbeat` while nothing else is sent (with an `id:` when the stream has read further without a match); and, when the server ends the stream, a final `cut_off` event (data `{reason, message, resume_after}`; reason `slow_subscriber`, `shutting_down` or `store_error`). Reconnect with `Last-Event-ID` set to the last id received (an EventSource does this by itself) to go on with no gap and no duplicate",
+            "a stream of Server-Sent Events that lasts until the client leaves: first `subscribed` (data `{after, checkpoint}`), then one `event` frame per matching stored event in log order (`id:` its log position; data `{seq, recorded_at, event}` as GET /v1/events lists them), with `changes=true` followed by one `change` frame per change the projections drew from it (data `{seq, what, subject, change}`; the position's `id:` is then on its last frame, so a resume never skips part of a position), or with `positions_only=true` one `moved` frame (data `{seq}`, `id:` the same) per batch of them; a comment line `: heartbeat` while nothing else is sent (with an `id:` when the stream has read further without a match); and, when the server ends the stream, a final `cut_off` event (data `{reason, message, resume_after}`; reason `slow_subscriber`, `shutting_down` or `store_error`). Reconnect with `Last-Event-ID` set to the last id received (an EventSource does this by itself) to go on with no gap and no duplicate",
             &[(
                 "text/event-stream",
                 json!({"type": "string", "description": "Server-Sent Events (text/event-stream)"}),
