@@ -58,9 +58,9 @@ impl Projections {
     /// [`Self::apply`], appending to `out` what the event changed, as `tidemark replay --step`
     /// says it (the same text and order as [`crate::findings::changes::Digest::changes`] of the whole
     /// state before and after the event), named by the fold as it goes rather than by
-    /// comparing the whole state (ADR 0008). Until plan step 3, only the findings' parts:
-    /// `finding`, `flap`, `stuck`, `drift` and `unstable_key` (no `orphan`, `candidate` or
-    /// `incident` lines).
+    /// comparing the whole state (ADR 0008). Until plan step 3 is whole, the parts `finding`,
+    /// `flap`, `stuck`, `drift`, `unstable_key` and `incident` (no `orphan` or `candidate`
+    /// lines); the incidents' lines come last.
     pub fn apply_with_changes(
         &mut self,
         seq: u64,
@@ -70,7 +70,10 @@ impl Projections {
         self.changes.clear();
         self.findings
             .apply_reporting_changes(seq, event, &mut self.changes, out);
-        self.apply_after_findings(seq, event)
+        self.incidents.watch_next_event();
+        self.apply_after_findings(seq, event);
+        self.incidents.append_changes_of_event(out);
+        &self.changes
     }
 
     /// The projections that read the findings, once the findings applied the event.

@@ -43,6 +43,7 @@ mod slots;
 mod snapshot;
 mod timeline;
 mod views;
+mod watch;
 
 pub use self::snapshot::{IncidentNumbers, IncidentsSnapshot};
 pub use self::views::{IncidentFindingView, IncidentState, IncidentView};
@@ -160,6 +161,9 @@ pub struct IncidentProjection {
     /// The incidents the event being applied read back from their rows (by number): forgotten
     /// at its end unless open.
     loaded: Vec<usize>,
+    /// `Some` while the event being applied is watched: what it changed is said at its end
+    /// (`watch.rs`, ADR 0008).
+    watched: Option<watch::WatchedEvent>,
 }
 
 impl IncidentProjection {
@@ -281,6 +285,9 @@ impl IncidentProjection {
                 self.apply_alert(seq, at, cluster, alert, "alert_resolved")
             }
             _ => {}
+        }
+        if self.watched.is_some() {
+            self.say_changes_of_event(seq, findings);
         }
         self.write_out_touched(seq);
     }

@@ -11,9 +11,31 @@ use crate::event::Severity;
 use crate::findings::FindingsProjection;
 use crate::timestamp::Timestamp;
 
-use super::{Incident, IncidentKind, IncidentProjection, ResourceLayers, max_severity};
+use super::{
+    Incident, IncidentFinding, IncidentKind, IncidentProjection, ResourceLayers, max_severity,
+};
 
 impl Incident {
+    /// The title users see: the declared one, else its first finding's latest title
+    /// (`first_title`; the check key when the finding is not known) and how many findings
+    /// follow, else its id.
+    pub(super) fn title(
+        &self,
+        first_title: impl FnOnce(&IncidentFinding) -> Option<String>,
+    ) -> String {
+        if let Some(declared) = &self.declared_title {
+            return declared.clone();
+        }
+        let Some(first) = self.findings.first() else {
+            return self.id.clone();
+        };
+        let title = first_title(first).unwrap_or_else(|| first.check_key.clone());
+        match self.findings.len() {
+            1 => title,
+            n => format!("{title} (+{} more)", n - 1),
+        }
+    }
+
     /// Open, closed, or absorbed into another incident.
     pub fn state(&self) -> IncidentState {
         if self.merged_into.is_some() {
@@ -52,23 +74,7 @@ impl IncidentProjection {
                 Some(max_severity(acc, s))
             })
             .unwrap_or(Severity::Info);
-        let title =
-            incident
-                .declared_title
-                .clone()
-                .unwrap_or_else(|| match finding_views.first() {
-                    Some(first) => {
-                        let title = first
-                            .title
-                            .clone()
-                            .unwrap_or_else(|| first.check_key.clone());
-                        match finding_views.len() {
-                            1 => title,
-                            n => format!("{title} (+{} more)", n - 1),
-                        }
-                    }
-                    None => incident.id.clone(),
-                });
+        let title = incident.title(|_| finding_views.first().and_then(|f| f.title.clone()));
         IncidentView {
             id: incident.id.clone(),
             kind: incident.kind,
@@ -92,14 +98,7 @@ impl IncidentProjection {
             layers: incident
                 .layers
                 .values()
-                .filter(|l| {
-                    l.layers.len() > 1
-                        || l.layers.iter().any(|x| {
-                            !x.changes_without_effect.is_empty()
-                                || !x.failed_differently.is_empty()
-                                || !x.seen_again_after.is_empty()
-                        })
-                })
+                .filter(|l| l.is_shown())
                 .cloned()
                 .collect(),
             timeline_entries: self.timeline_len(incident) as u64,
@@ -207,6 +206,19 @@ impl IncidentProjection {
     /// One incident by id, as of the state's position.
     pub fn incident(&self, id: &str) -> Option<Cow<'_, Incident>> {
         self.read_incident(id)
+    }
+}
+
+impl ResourceLayers {
+    /// Whether users are shown the resource's layers: it failed in more than one way, or a
+    /// change had an effect on it (none, another failure, a layer again).
+    pub(super) fn is_shown(&self) -> bool {
+        self.layers.len() > 1
+            || self.layers.iter().any(|x| {
+                !x.changes_without_effect.is_empty()
+                    || !x.failed_differently.is_empty()
+                    || !x.seen_again_after.is_empty()
+            })
     }
 }
 
