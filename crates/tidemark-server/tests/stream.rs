@@ -662,6 +662,12 @@ fn changes_come_after_their_event_with_the_id_on_the_positions_last_frame_from_a
             &["pod/db"]
         };
         events.push(cycle(&format!("c{minute}"), cluster, minute, keys));
+        if minute == 3 {
+            events.push(json!({"id": "inc", "schema": 1, "type": "incident.opened",
+                "time": "2026-03-02T14:03:30Z", "source": "operator", "cluster": "b",
+                "data": {"incident": "inc-web", "title": "web keeps failing",
+                         "severity": "warning", "check_keys": ["pod/web"]}}));
+        }
         if minute % 5 == 0 {
             events.push(note(&format!("n{minute}"), cluster, "looking"));
         }
@@ -728,6 +734,28 @@ fn changes_come_after_their_event_with_the_id_on_the_positions_last_frame_from_a
         }
     }
     assert!(said.positions.iter().any(|(_, c)| !c.is_empty()));
+    // Narrowed by incident: its timeline's events and only its changes.
+    let incident = expected
+        .iter()
+        .flat_map(|(_, c)| c.iter())
+        .find(|(what, _, _)| what == "incident")
+        .map(|(_, subject, _)| subject.clone())
+        .expect("the log opens an incident");
+    let said = read_changes(
+        &agent,
+        &server.url(&format!("/v1/stream?after=0&changes=true&incident={incident}")),
+        last,
+    );
+    assert!(said.positions.iter().any(|(_, c)| !c.is_empty()));
+    for (seq, changes) in &said.positions {
+        for (what, subject, _) in changes {
+            assert_eq!(
+                (what.as_str(), subject.as_str()),
+                ("incident", incident.as_str()),
+                "position {seq}"
+            );
+        }
+    }
     // Without changes=true: the event frames alone, as before.
     let plain = read_changes(&agent, &server.url("/v1/stream?after=0"), last);
     assert!(plain.positions.iter().all(|(_, c)| c.is_empty()));
