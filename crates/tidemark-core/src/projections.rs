@@ -52,15 +52,14 @@ impl Projections {
     pub fn apply(&mut self, seq: u64, event: &Event) -> &[(String, FindingChange)] {
         self.changes.clear();
         self.findings.apply_reporting(seq, event, &mut self.changes);
-        self.apply_after_findings(seq, event)
+        self.apply_after_findings(seq, event, None)
     }
 
     /// [`Self::apply`], appending to `out` what the event changed, as `tidemark replay --step`
     /// says it (the same text and order as [`crate::findings::changes::Digest::changes`] of the whole
     /// state before and after the event), named by the fold as it goes rather than by
-    /// comparing the whole state (ADR 0008). Until plan step 3 is whole, the parts `finding`,
-    /// `flap`, `stuck`, `drift`, `unstable_key` and `incident` (no `orphan` or `candidate`
-    /// lines); the incidents' lines come last.
+    /// comparing the whole state (ADR 0008): every part, `finding`, `flap`, `stuck`, `drift`,
+    /// `unstable_key`, `orphan`, `candidate` and `incident`, in that order.
     pub fn apply_with_changes(
         &mut self,
         seq: u64,
@@ -71,13 +70,19 @@ impl Projections {
         self.findings
             .apply_reporting_changes(seq, event, &mut self.changes, out);
         self.incidents.watch_next_event();
-        self.apply_after_findings(seq, event);
+        self.apply_after_findings(seq, event, Some(&mut *out));
         self.incidents.append_changes_of_event(out);
         &self.changes
     }
 
-    /// The projections that read the findings, once the findings applied the event.
-    fn apply_after_findings(&mut self, seq: u64, event: &Event) -> &[(String, FindingChange)] {
+    /// The projections that read the findings, once the findings applied the event; with `out`,
+    /// appending what the event changed in them ([`Self::apply_with_changes`]).
+    fn apply_after_findings(
+        &mut self,
+        seq: u64,
+        event: &Event,
+        out: Option<&mut Vec<Change>>,
+    ) -> &[(String, FindingChange)] {
         let default_settings;
         let settings = match self.findings.settings_of(&event.cluster) {
             Some(settings) => settings,
@@ -86,7 +91,13 @@ impl Projections {
                 &default_settings
             }
         };
-        self.orphans.apply(seq, event, settings);
+        match out {
+            None => self.orphans.apply(seq, event, settings),
+            Some(out) => {
+                let named = self.orphans.apply_naming_changes(seq, event, settings);
+                out.extend(crate::findings::changes::Digest::orphan_changes(&named));
+            }
+        }
         self.incidents
             .apply(seq, event, &self.changes, &self.findings, &self.orphans);
         &self.changes
@@ -579,23 +590,15 @@ impl crate::findings::changes::Digest {
             .into_iter()
             .map(|k| crate::findings::changes::key(&k.cluster, &k.advice.check_key))
             .collect();
-        let orphans = p
-            .orphans()
-            .orphans(None)
-            .iter()
-            .map(|o| (crate::findings::changes::orphan_label(o), o.reason.clone()))
-            .collect();
-        let candidates = p
-            .orphans()
-            .candidates(None)
-            .iter()
-            .map(|o| {
-                (
-                    crate::findings::changes::orphan_label(o),
-                    format!("{} scan(s)", o.scans),
-                )
-            })
-            .collect();
+        let mut digest = Self::default();
+        for view in &p.orphans().orphans(None) {
+            let confirmed = true;
+            digest.insert_orphan(&crate::orphans::ListedOrphan { view, confirmed });
+        }
+        for view in &p.orphans().candidates(None) {
+            let confirmed = false;
+            digest.insert_orphan(&crate::orphans::ListedOrphan { view, confirmed });
+        }
         let incidents = p
             .incidents()
             .views(f, None, true)
@@ -613,8 +616,8 @@ impl crate::findings::changes::Digest {
             unreachable,
             drift,
             unstable,
-            orphans,
-            candidates,
+            orphans: digest.orphans,
+            candidates: digest.candidates,
             incidents,
         }
     }

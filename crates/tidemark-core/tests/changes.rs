@@ -1,11 +1,16 @@
-//! The fold's own change records (ADR 0008, test 1, for the parts of plan steps 2 and 3 done so
-//! far): folding each event with `Projections::apply_with_changes` says, for the parts
-//! `finding`, `flap`, `stuck`, `drift`, `unstable_key` and `incident`, exactly what
+//! The fold's own change records (ADR 0008, test 1): folding each event with
+//! `Projections::apply_with_changes` says, for every part (`finding`, `flap`, `stuck`,
+//! `drift`, `unstable_key`, `orphan`, `candidate` and `incident`), exactly what
 //! `tidemark replay --step` says by comparing the whole digest before and after the event
 //! (`Digest::of`, `Digest::changes`): the same lines, element by element. And watching never
 //! changes the state: both folds end with equal snapshots. The same holds for a live state
 //! (incidents written out as they stop being open, read back when an event changes them), and
 //! from a restore of its snapshot on (whole, or its clusters restored lazily).
+//!
+//! Two generators: the findings' (`support::log`), and an orphan-heavy one
+//! (`support::orphan_log`: scans of uids sharing few names, tracking rows, spans of a few traces
+//! with span ids repeated across traces, confirm, grace and retention settings, mixed with the
+//! findings' steps), in which orphans sharing a label are common.
 //!
 //! The property prints the seed that reproduces a failure (`TIDEMARK_PROPTEST_SEED=...`).
 
@@ -16,13 +21,26 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseResult;
 use support::*;
-use tidemark_core::changes::{Change, Digest};
+use tidemark_core::changes::{Change, Digest, orphan_label};
 use tidemark_core::findings::FindingChange;
 use tidemark_core::{Event, Projections};
 
-/// The parts the fold reports until plan step 3 is whole, in `--step` order.
-const PARTS: [&str; 6] = [
+/// The parts of a change, in `--step` order.
+const PARTS: [&str; 8] = [
+    "finding",
+    "flap",
+    "stuck",
+    "drift",
+    "unstable_key",
+    "orphan",
+    "candidate",
+    "incident",
+];
+
+/// The parts the findings' generator changes (it makes no orphans).
+const FINDINGS_LOG_PARTS: [&str; 6] = [
     "finding",
     "flap",
     "stuck",
@@ -94,8 +112,8 @@ impl Exercised {
         }
     }
 
-    /// Panics unless some case saw every part and every kind of incident change.
-    fn assert_all_seen(&self) {
+    /// Panics unless some case saw every part of `required` and every kind of incident change.
+    fn assert_all_seen(&self, required: &[&str]) {
         let parts: Vec<(&str, usize)> = PARTS
             .iter()
             .zip(&self.parts)
@@ -108,7 +126,10 @@ impl Exercised {
             .collect();
         eprintln!("cases with changes, by part: {parts:?}; by kind of incident change: {kinds:?}");
         for (part, n) in parts {
-            assert!(n > 0, "no case changed the part `{part}`");
+            assert!(
+                n > 0 || !required.contains(&part),
+                "no case changed the part `{part}`"
+            );
         }
         for (kind, n) in kinds {
             assert!(n > 0, "no case made the incident change `{kind}`");
@@ -192,7 +213,7 @@ fn the_folds_changes_are_the_step_digests_changes() {
             Ok(())
         },
     );
-    EXERCISED.assert_all_seen();
+    EXERCISED.assert_all_seen(&FINDINGS_LOG_PARTS);
 }
 
 /// A live state, as a store folds it: the findings' history, the timeline entries and the
@@ -299,7 +320,7 @@ fn a_live_state_and_its_restores_say_the_step_digests_changes() {
             Ok(())
         },
     );
-    EXERCISED.assert_all_seen();
+    EXERCISED.assert_all_seen(&FINDINGS_LOG_PARTS);
     let read_back = READ_BACK_AND_CHANGED.load(Ordering::Relaxed);
     eprintln!("cases that changed an incident written out: {read_back}");
     assert!(read_back > 0, "no case changed an incident written out");
@@ -421,4 +442,119 @@ impl tidemark_core::ClusterPartSource for PartsInMemory {
     fn read_part(&self, cluster: &str, _: u64) -> Option<tidemark_core::ClusterPart> {
         self.0.get(cluster).cloned()
     }
+}
+
+/// Cases that changed each part, then cases where two listed orphans or candidates shared a
+/// label.
+type OrphanExercised = [AtomicUsize; PARTS.len() + 1];
+
+/// Folds `events` watched, plain, and watched again from a snapshot restored halfway: the
+/// watched folds must say, at every event, what the whole-digest comparison says.
+fn says_what_step_says(events: &[Event], exercised: &OrphanExercised) -> TestCaseResult {
+    let mut watched = Projections::new();
+    let mut walked = Projections::new();
+    let mut resumed: Option<Projections> = None;
+    let restore_at = events.len() / 2;
+    let mut seen = [false; PARTS.len() + 1];
+    let mut before = Digest::of(&walked);
+    for (n, event) in events.iter().enumerate() {
+        if n == restore_at {
+            resumed = Some(Projections::restore(&watched.snapshot()));
+        }
+        let seq = n as u64 + 1;
+        let mut said = Vec::new();
+        let watched_changes = watched.apply_with_changes(seq, event, &mut said).to_vec();
+        let walked_changes = walked.apply(seq, event).to_vec();
+        prop_assert_eq!(watched_changes, walked_changes);
+        let after = Digest::of(&walked);
+        let expected: Vec<Change> = before
+            .changes(&after)
+            .into_iter()
+            .filter(|c| PARTS.contains(&c.what))
+            .collect();
+        for change in &expected {
+            let part = PARTS
+                .iter()
+                .position(|p| *p == change.what)
+                .expect("a part");
+            seen[part] = true;
+        }
+        prop_assert_eq!(
+            &said,
+            &expected,
+            "event {} (position {}, {}, {} {}): the fold said {:#?}, --step says {:#?}",
+            n,
+            seq,
+            event.id.0,
+            event.cluster,
+            event.event_type(),
+            said,
+            expected
+        );
+        if let Some(resumed) = &mut resumed {
+            let mut said_resumed = Vec::new();
+            resumed.apply_with_changes(seq, event, &mut said_resumed);
+            prop_assert_eq!(
+                &said_resumed,
+                &expected,
+                "event {} (position {}), folded on from a snapshot at position {}",
+                n,
+                seq,
+                restore_at
+            );
+        }
+        let orphans = walked.orphans();
+        let listed = orphans.orphans(None).into_iter().map(|o| orphan_label(&o));
+        let candidates = orphans.candidates(None).into_iter();
+        let mut labels = BTreeSet::new();
+        let shared = listed
+            .chain(candidates.map(|o| orphan_label(&o)))
+            .any(|label| !labels.insert(label));
+        seen[PARTS.len()] |= shared;
+        before = after;
+    }
+    prop_assert!(
+        watched.snapshot() == walked.snapshot(),
+        "watching changed the state"
+    );
+    for (part, seen) in seen.iter().enumerate() {
+        if *seen {
+            exercised[part].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+/// Reports how many cases exercised each part, and fails if one of `required` was never.
+fn assert_exercised(exercised: &OrphanExercised, required: &[&str], same_label_required: bool) {
+    let counts: Vec<(&str, usize)> = PARTS
+        .iter()
+        .copied()
+        .chain(["same-label orphans"])
+        .zip(exercised)
+        .map(|(part, n)| (part, n.load(Ordering::Relaxed)))
+        .collect();
+    eprintln!("cases with changes, by part: {counts:?}");
+    for (part, n) in &counts[..PARTS.len()] {
+        assert!(
+            *n > 0 || !required.contains(part),
+            "no case changed the part `{part}`"
+        );
+    }
+    assert!(
+        counts[PARTS.len()].1 > 0 || !same_label_required,
+        "no case listed two orphans sharing a label"
+    );
+}
+
+#[test]
+fn the_folds_changes_are_the_step_digests_changes_on_orphan_logs() {
+    static EXERCISED: OrphanExercised = [const { AtomicUsize::new(0) }; PARTS.len() + 1];
+    assert_property(
+        "fold changes = --step changes (orphan logs)",
+        500,
+        orphan_log(2, 80),
+        |events| says_what_step_says(&events, &EXERCISED),
+    );
+    assert_exercised(&EXERCISED, &["orphan", "candidate"], true);
 }

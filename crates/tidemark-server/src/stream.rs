@@ -485,8 +485,7 @@ impl Follower {
                 let page = tokio::task::spawn_blocking(move || {
                     let page = store.events_page(&page_filter, after, PAGE_EVENTS)?;
                     let changes = if with_changes {
-                        let positions: Vec<u64> =
-                            page.events.iter().map(|(seq, _)| *seq).collect();
+                        let positions: Vec<u64> = page.events.iter().map(|(seq, _)| *seq).collect();
                         store.changes_at(&positions)?
                     } else {
                         Vec::new()

@@ -743,7 +743,9 @@ fn changes_come_after_their_event_with_the_id_on_the_positions_last_frame_from_a
         .expect("the log opens an incident");
     let said = read_changes(
         &agent,
-        &server.url(&format!("/v1/stream?after=0&changes=true&incident={incident}")),
+        &server.url(&format!(
+            "/v1/stream?after=0&changes=true&incident={incident}"
+        )),
         last,
     );
     assert!(said.positions.iter().any(|(_, c)| !c.is_empty()));

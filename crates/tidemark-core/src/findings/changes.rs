@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::{ResolutionKind, UnreachableReason};
 use crate::FindingState;
 use crate::event::Severity;
-use crate::orphans::OrphanView;
+use crate::orphans::{ListedOrphan, OrphanOrder, OrphanView};
 
 /// One thing an event changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -79,11 +79,19 @@ pub struct Digest {
     pub(crate) unreachable: BTreeMap<String, String>,
     pub(crate) drift: BTreeSet<String>,
     pub(crate) unstable: BTreeSet<String>,
-    pub(crate) orphans: BTreeMap<String, String>,
-    pub(crate) candidates: BTreeMap<String, String>,
+    /// (label, order) → reason: orphans are keyed by label and [`OrphanOrder`], since labels
+    /// are not identities (two orphans can share one); a line names the label alone.
+    pub(crate) orphans: BTreeMap<OrphanDigestKey, String>,
+    /// (label, order) → `n scan(s)`, as for `orphans`.
+    pub(crate) candidates: BTreeMap<OrphanDigestKey, String>,
     /// id → (state, finding keys, layers, timeline entries, title).
     pub(crate) incidents: BTreeMap<String, (String, BTreeSet<String>, usize, u64, String)>,
 }
+
+/// The digest key of an orphan or a candidate: its label ([`orphan_label`]), then its
+/// [`OrphanOrder`] (ADR 0008: the text of a line and the order where labels differ are the
+/// label's; same-label orphans are separate lines).
+pub(crate) type OrphanDigestKey = (String, OrphanOrder);
 
 pub(crate) fn key(cluster: &str, check_key: &str) -> String {
     format!("{cluster} {check_key}")
@@ -235,6 +243,32 @@ impl Digest {
         self.unstable.insert(key(cluster, check_key));
     }
 
+    /// Adds `listed` as an orphan (confirmed) or a candidate, with its value.
+    pub(crate) fn insert_orphan(&mut self, listed: &ListedOrphan<'_>) {
+        let view = listed.view;
+        let key = (orphan_label(view), OrphanOrder::of(view));
+        if listed.confirmed {
+            self.orphans.insert(key, view.reason.clone());
+        } else {
+            self.candidates
+                .insert(key, format!("{} scan(s)", view.scans));
+        }
+    }
+
+    /// What changed in the orphans and candidates `named` holds (ADR 0008, plan step 3): its
+    /// before-values and after-values compared by [`Self::changes`] itself, in `--step` order.
+    pub(crate) fn orphan_changes(named: &crate::orphans::NamedOrphanValues) -> Vec<Change> {
+        let mut before = Self::default();
+        let mut after = Self::default();
+        for listed in named.before() {
+            before.insert_orphan(&listed);
+        }
+        for listed in named.after() {
+            after.insert_orphan(&listed);
+        }
+        before.changes(&after)
+    }
+
     /// What changed from `self` to `after`, in `--step` order.
     pub fn changes(&self, after: &Self) -> Vec<Change> {
         let mut out = Vec::new();
@@ -344,9 +378,26 @@ impl Digest {
     }
 }
 
-fn diff_maps(
-    before: &BTreeMap<String, String>,
-    after: &BTreeMap<String, String>,
+/// A digest key, as a line names its subject.
+trait Subject {
+    fn subject(&self) -> &str;
+}
+
+impl Subject for String {
+    fn subject(&self) -> &str {
+        self
+    }
+}
+
+impl Subject for OrphanDigestKey {
+    fn subject(&self) -> &str {
+        &self.0
+    }
+}
+
+fn diff_maps<K: Ord + Subject>(
+    before: &BTreeMap<K, String>,
+    after: &BTreeMap<K, String>,
     what: &'static str,
     added: &str,
     removed: &str,
@@ -354,13 +405,13 @@ fn diff_maps(
 ) {
     for (k, v) in after {
         match before.get(k) {
-            None => push(what, k, format!("{added} ({v})")),
-            Some(old) if old != v => push(what, k, format!("{old} → {v}")),
+            None => push(what, k.subject(), format!("{added} ({v})")),
+            Some(old) if old != v => push(what, k.subject(), format!("{old} → {v}")),
             Some(_) => {}
         }
     }
     for k in before.keys().filter(|k| !after.contains_key(*k)) {
-        push(what, k, removed.to_owned());
+        push(what, k.subject(), removed.to_owned());
     }
 }
 

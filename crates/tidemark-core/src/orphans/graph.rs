@@ -12,6 +12,7 @@ use crate::event::{InventoryObserved, InventoryResource, ResourceRef, Tracking};
 use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
 
+use super::watch::OrphanWatch;
 use super::{Key, OrphanKind, OrphanView, TrackingRef};
 
 /// A live resource of the latest scan of its kind.
@@ -156,14 +157,19 @@ impl ClusterGraph {
         }
     }
 
-    pub(super) fn apply_tracking(&mut self, tracking: &Tracking, upsert: bool) {
+    pub(super) fn apply_tracking<W: OrphanWatch>(
+        &mut self,
+        tracking: &Tracking,
+        upsert: bool,
+        watch: &mut W,
+    ) {
         let map_key = (tracking.kind.clone(), tracking.key.clone());
         if let Some(old) = self.rows.remove(&map_key) {
             self.count_row(&tracking.kind, &tracking.key, old.as_deref(), false);
         }
         let ghost_key = Key::ghost(&tracking.kind, &tracking.key);
         if !upsert {
-            self.candidates.remove(&ghost_key);
+            self.withdraw(ghost_key, watch);
             return;
         }
         let uid = tracking.uid.as_deref();
@@ -181,21 +187,29 @@ impl ClusterGraph {
                 .unwrap_or_default(),
         };
         if !tracked.is_empty() {
-            self.candidates.remove(&ghost_key);
+            self.withdraw(ghost_key, watch);
         }
         for uid in tracked {
-            self.candidates
-                .remove(&Key::resource(OrphanKind::Unmanaged, &uid));
+            self.withdraw(Key::resource(OrphanKind::Unmanaged, &uid), watch);
         }
     }
 
-    pub(super) fn apply_scan(
+    /// Withdraws candidate `key`, if it is one.
+    fn withdraw<W: OrphanWatch>(&mut self, key: Key, watch: &mut W) {
+        let withdrawn = self.candidates.remove(&key);
+        if W::ON && withdrawn.is_some() {
+            watch.graph_candidate(key, withdrawn);
+        }
+    }
+
+    pub(super) fn apply_scan<W: OrphanWatch>(
         &mut self,
         cluster: &str,
         seq: u64,
         at: Timestamp,
         scan: &InventoryObserved,
         settings: &ClusterSettings,
+        watch: &mut W,
     ) {
         // 1. The kinds this scan replaces, and its resources by kind (last entry per uid wins).
         let mut by_kind: BTreeMap<&str, BTreeMap<&str, &InventoryResource>> = scan
@@ -276,7 +290,8 @@ impl ClusterGraph {
         let now = self.compute_candidates(cluster, settings);
         let mut previous = std::mem::take(&mut self.candidates);
         for (key, mut view) in now {
-            if let Some(old) = previous.remove(&key) {
+            let old = previous.remove(&key);
+            if let Some(old) = &old {
                 view.since = old.since;
                 view.since_seq = old.since_seq;
                 view.scans = old.scans.saturating_add(1);
@@ -285,7 +300,15 @@ impl ClusterGraph {
                 view.since_seq = seq;
                 view.scans = 1;
             }
+            if W::ON {
+                watch.graph_candidate(key.clone(), old);
+            }
             self.candidates.insert(key, view);
+        }
+        if W::ON {
+            for (key, gone) in previous {
+                watch.graph_candidate(key, Some(gone));
+            }
         }
     }
 

@@ -65,15 +65,18 @@ mod export;
 mod graph;
 mod page;
 mod spans;
+mod watch;
 
 pub use self::dropped::{DroppedOrphanReader, DroppedOrphanRecord, MemoryDroppedOrphans};
 pub use self::export::{GraphEdge, GraphNode, OrphanGraph, Relation};
 pub use self::graph::{GoneResource, GraphSnapshot, LiveResource};
 pub use self::page::{OrphanFilter, OrphanPage};
 pub use self::spans::{SpansSnapshot, TraceSnapshot};
+pub(crate) use self::watch::{ListedOrphan, NamedOrphanValues};
 
 use self::graph::ClusterGraph;
 use self::spans::SpanForest;
+use self::watch::{NamedOrphans, NoOrphanWatch, OrphanWatch};
 
 /// What kind of orphan.
 #[derive(
@@ -321,21 +324,56 @@ impl OrphanProjection {
     /// (already updated by this event if it is a `settings.changed`). Every event of a cluster
     /// advances that cluster's clock (max event time seen), which drives the span grace period.
     pub fn apply(&mut self, seq: u64, event: &Event, settings: &ClusterSettings) {
+        self.apply_watching(seq, event, settings, &mut NoOrphanWatch);
+    }
+
+    /// [`Self::apply`], answering the orphans and candidates the event may have changed, with
+    /// their values before and after it (ADR 0008): the subjects the fold touched, the
+    /// candidates a new `orphan_confirm_scans` moves, nothing else.
+    pub(crate) fn apply_naming_changes(
+        &mut self,
+        seq: u64,
+        event: &Event,
+        settings: &ClusterSettings,
+    ) -> NamedOrphanValues {
+        let mut named = NamedOrphans::default();
+        self.apply_watching(seq, event, settings, &mut named);
+        named.values
+    }
+
+    /// [`Self::apply`], telling `watch` what it is about to change: with [`NoOrphanWatch`], the
+    /// same code as without.
+    fn apply_watching<W: OrphanWatch>(
+        &mut self,
+        seq: u64,
+        event: &Event,
+        settings: &ClusterSettings,
+        watch: &mut W,
+    ) {
         let at = event.time;
         let name = event.cluster.as_str();
         let cluster = self.clusters.get_or_insert_default(name);
         let clock = cluster.clock.map_or(at, |clock| clock.max(at));
         cluster.clock = Some(clock);
         let graph = &mut cluster.graph;
+        let confirm_scans_before = graph.confirm_scans;
         graph.confirm_scans = settings.orphan_confirm_scans;
         match &event.payload {
-            Payload::InventoryObserved(scan) => graph.apply_scan(name, seq, at, scan, settings),
-            Payload::TrackingUpserted(tracking) => graph.apply_tracking(tracking, true),
-            Payload::TrackingDeleted(tracking) => graph.apply_tracking(tracking, false),
-            Payload::SpanRecorded(span) => cluster.spans.apply(at, clock, span, settings),
+            Payload::InventoryObserved(scan) => {
+                graph.apply_scan(name, seq, at, scan, settings, watch)
+            }
+            Payload::TrackingUpserted(tracking) => graph.apply_tracking(tracking, true, watch),
+            Payload::TrackingDeleted(tracking) => graph.apply_tracking(tracking, false, watch),
+            Payload::SpanRecorded(span) => cluster.spans.apply(at, clock, span, settings, watch),
             _ => {}
         }
-        cluster.spans.evaluate_due(name, clock, seq, settings);
+        cluster
+            .spans
+            .evaluate_due(name, clock, seq, settings, watch);
+        if W::ON {
+            // Before the orphans of dropped traces leave memory below: still listed, unchanged.
+            watch.event_applied(cluster, confirm_scans_before);
+        }
         // The orphans of the traces it dropped (and any a restore left in memory) are final:
         // written out where the live state writes them out (`dropped.rs`).
         if let Some(records) = self.dropped.collected.as_mut() {

@@ -20,6 +20,7 @@ use crate::event::SpanRecorded;
 use crate::settings::ClusterSettings;
 use crate::timestamp::Timestamp;
 
+use super::watch::OrphanWatch;
 use super::{Key, OrphanKind, OrphanOrder, OrphanView, SpanRef};
 
 #[derive(Clone, Debug)]
@@ -83,12 +84,13 @@ impl SpanForest {
     /// waits for its grace period again, and the trace's orphans are withdrawn if it had been
     /// evaluated. A span of a trace memory does not hold starts a new one; it is counted as late
     /// when its `start` is older than the retention.
-    pub(super) fn apply(
+    pub(super) fn apply<W: OrphanWatch>(
         &mut self,
         at: Timestamp,
         clock: Timestamp,
         span: &SpanRecorded,
         settings: &ClusterSettings,
+        watch: &mut W,
     ) {
         if !self.traces.contains_key(&span.trace_id)
             && span.start.plus_secs(secs(settings.span_retention_secs)) <= clock
@@ -100,7 +102,12 @@ impl SpanForest {
             trace.evaluated = false;
             self.judged
                 .remove(&(trace.last_time, span.trace_id.clone()));
-            take_orphans_of(&mut self.orphans, &span.trace_id);
+            let withdrawn = take_orphans_of(&mut self.orphans, &span.trace_id);
+            if W::ON {
+                for orphan in withdrawn {
+                    watch.span_orphan(OrphanOrder::of(&orphan), Some(orphan));
+                }
+            }
         } else if !trace.spans.is_empty() {
             self.pending
                 .remove(&(trace.last_time, span.trace_id.clone()));
@@ -124,12 +131,13 @@ impl SpanForest {
 
     /// Evaluates every trace quiet for the grace period at the cluster's `clock`: its spans whose
     /// parent is not in it are orphans, and it is rootless if no span is a root.
-    pub(super) fn evaluate_due(
+    pub(super) fn evaluate_due<W: OrphanWatch>(
         &mut self,
         cluster: &str,
         clock: Timestamp,
         seq: u64,
         settings: &ClusterSettings,
+        watch: &mut W,
     ) {
         let grace = secs(settings.span_grace_secs);
         let retention = secs(settings.span_retention_secs);
@@ -175,7 +183,7 @@ impl SpanForest {
                     service: info.service.clone(),
                     name: info.name.clone(),
                 });
-                self.orphans.insert(Key::of(&orphan), orphan);
+                Self::list(&mut self.orphans, orphan, watch);
             }
             if !has_root {
                 let orphan = view(
@@ -186,7 +194,7 @@ impl SpanForest {
                         trace.spans.len()
                     ),
                 );
-                self.orphans.insert(Key::of(&orphan), orphan);
+                Self::list(&mut self.orphans, orphan, watch);
             }
             self.judged.insert((last, trace_id));
         }
@@ -201,6 +209,36 @@ impl SpanForest {
                 self.dropped.insert(OrphanOrder::of(&orphan), orphan);
             }
         }
+    }
+
+    /// Lists an orphan a judged trace shows (telling `watch`).
+    fn list<W: OrphanWatch>(
+        orphans: &mut BTreeMap<Key, OrphanView>,
+        orphan: OrphanView,
+        watch: &mut W,
+    ) {
+        let order = W::ON.then(|| OrphanOrder::of(&orphan));
+        let replaced = orphans.insert(Key::of(&orphan), orphan);
+        if let Some(order) = order {
+            if let Some(replaced) = replaced {
+                watch.span_orphan(OrphanOrder::of(&replaced), Some(replaced));
+            }
+            watch.span_orphan(order, None);
+        }
+    }
+
+    /// The orphan `order` as the lists show it, if memory holds it: of a judged trace it holds,
+    /// or of a dropped trace not yet written out.
+    pub(super) fn listed(&self, order: &OrphanOrder) -> Option<&OrphanView> {
+        let key = Key {
+            kind: order.kind,
+            a: order.subject.clone(),
+            b: order.detail.clone(),
+        };
+        self.orphans
+            .get(&key)
+            .filter(|view| view.since_seq == order.since_seq)
+            .or_else(|| self.dropped.get(order))
     }
 
     /// Takes the orphans of dropped traces memory holds (to write them out), by order key.

@@ -11,7 +11,7 @@ use proptest::test_runner::{Config, RngSeed, TestCaseResult, TestRunner};
 use tidemark_core::event::{
     Alert, CURRENT_SCHEMA, ChangeDeployed, ChangeKind, CycleCompleted, FindingObservation,
     FindingResolved, IncidentChange, InventoryObserved, InventoryResource, ManualResolutionKind,
-    NoteAdded, NoteKind, ResourceRef, SettingsChanged,
+    NoteAdded, NoteKind, ResourceRef, SettingsChanged, SpanRecorded, SpanStatus, Tracking,
 };
 use tidemark_core::findings::{AlertFacts, FindingsProjection};
 use tidemark_core::{
@@ -1153,6 +1153,218 @@ pub fn log(clusters: usize, max_len: usize) -> impl Strategy<Value = Vec<Event>>
             (Just(steps), time_steps(n))
         })
         .prop_map(|(steps, times)| build_log(&steps, &times))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orphan-heavy logs: the orphan fold's own steps (as `tests/orphans.rs` draws them: scans of a
+// small pool of uids sharing few names, tracking rows, spans of a few traces, confirm, grace and
+// retention settings) mixed with the steps above.
+
+/// Kinds of the orphan pool.
+pub const ORPHAN_KINDS: &[&str] = &[
+    "Pod",
+    "ReplicaSet",
+    "PersistentVolumeClaim",
+    "IngressRoute",
+    "LonghornReplica",
+];
+/// Namespaces of the orphan pool.
+pub const ORPHAN_NAMESPACES: &[Option<&str>] = &[Some("a"), Some("b"), None];
+
+/// uid, kind, namespace, name, owners, uses (as pool indexes): 14 uids share 4 names, so two
+/// live resources often share a label.
+pub type PoolResource = (usize, usize, usize, usize, Vec<usize>, Vec<usize>);
+
+#[derive(Clone, Debug)]
+pub enum OrphanStep {
+    Scan {
+        cluster: usize,
+        kinds: Vec<usize>,
+        resources: Vec<PoolResource>,
+    },
+    Track {
+        cluster: usize,
+        kind: usize,
+        ns: usize,
+        name: usize,
+        uid: Option<usize>,
+        delete: bool,
+    },
+    /// A span of one of a few traces; span ids repeat across traces (same labels).
+    Span {
+        cluster: usize,
+        trace: usize,
+        span: usize,
+        parent: Option<usize>,
+    },
+    Settings {
+        cluster: usize,
+        confirm: Option<u32>,
+        grace: Option<u64>,
+        retention: Option<u64>,
+        consumers: Option<Vec<usize>>,
+    },
+    /// A step of [`step`] (cycles, alerts, incidents, …).
+    Other(Step),
+}
+
+pub fn orphan_step(clusters: usize) -> impl Strategy<Value = OrphanStep> {
+    let cluster = 0..clusters;
+    let resource = (
+        0usize..14,
+        0..ORPHAN_KINDS.len(),
+        0..ORPHAN_NAMESPACES.len(),
+        0usize..4,
+        proptest::collection::vec(0usize..16, 0..2),
+        proptest::collection::vec(0usize..16, 0..2),
+    );
+    prop_oneof![
+        4 => (
+            cluster.clone(),
+            proptest::sample::subsequence((0..ORPHAN_KINDS.len()).collect::<Vec<_>>(), 0..=ORPHAN_KINDS.len()),
+            proptest::collection::vec(resource, 0..12),
+        )
+            .prop_map(|(cluster, kinds, resources)| OrphanStep::Scan { cluster, kinds, resources }),
+        3 => (
+            cluster.clone(),
+            0..ORPHAN_KINDS.len(),
+            0..ORPHAN_NAMESPACES.len(),
+            0usize..4,
+            proptest::option::weighted(0.4, 0usize..16),
+            proptest::bool::weighted(0.3),
+        )
+            .prop_map(|(cluster, kind, ns, name, uid, delete)| OrphanStep::Track { cluster, kind, ns, name, uid, delete }),
+        4 => (cluster.clone(), 0usize..4, 0usize..5, proptest::option::weighted(0.7, 0usize..6))
+            .prop_map(|(cluster, trace, span, parent)| OrphanStep::Span { cluster, trace, span, parent }),
+        2 => (
+            cluster.clone(),
+            proptest::option::of(1u32..=3),
+            proptest::option::of(prop_oneof![Just(0u64), Just(60), Just(300)]),
+            proptest::option::weighted(0.4, prop_oneof![Just(0u64), Just(120), Just(600), Just(1_800)]),
+            proptest::option::weighted(
+                0.3,
+                proptest::sample::subsequence((0..ORPHAN_KINDS.len()).collect::<Vec<_>>(), 0..=2)
+            ),
+        )
+            .prop_map(|(cluster, confirm, grace, retention, consumers)| OrphanStep::Settings { cluster, confirm, grace, retention, consumers }),
+        3 => step(clusters).prop_map(OrphanStep::Other),
+    ]
+}
+
+/// A random orphan-heavy log over `clusters` clusters, up to `max_len` events; ids are unique
+/// except for the `Duplicate` steps of [`step`].
+pub fn orphan_log(clusters: usize, max_len: usize) -> impl Strategy<Value = Vec<Event>> {
+    proptest::collection::vec(
+        (
+            orphan_step(clusters),
+            prop_oneof![9 => 0i64..200, 1 => -100i64..0],
+        ),
+        0..=max_len,
+    )
+    .prop_map(|steps| build_orphan_log(&steps))
+}
+
+pub fn build_orphan_log(steps: &[(OrphanStep, i64)]) -> Vec<Event> {
+    let mut secs = 0;
+    let mut events: Vec<Event> = Vec::new();
+    for (i, (step, dt)) in steps.iter().enumerate() {
+        secs += dt;
+        let id = format!("e{i}");
+        let e = match step {
+            OrphanStep::Scan {
+                cluster,
+                kinds,
+                resources,
+            } => {
+                let mut unique: BTreeMap<usize, InventoryResource> = BTreeMap::new();
+                for (uid, kind, ns, name, owners, uses) in resources {
+                    let resource = InventoryResource {
+                        uid: format!("u{uid}"),
+                        kind: ORPHAN_KINDS[*kind].to_owned(),
+                        namespace: ORPHAN_NAMESPACES[*ns].map(str::to_owned),
+                        name: format!("x{name}"),
+                        owners: owners.iter().map(|o| format!("u{o}")).collect(),
+                        uses: uses.iter().map(|u| format!("u{u}")).collect(),
+                    };
+                    unique.insert(*uid, resource);
+                }
+                let payload = Payload::InventoryObserved(InventoryObserved {
+                    scan: format!("scan-{id}"),
+                    kinds: kinds.iter().map(|k| ORPHAN_KINDS[*k].to_owned()).collect(),
+                    resources: unique.into_values().collect(),
+                });
+                event(&id, CLUSTERS[*cluster], secs, payload)
+            }
+            OrphanStep::Track {
+                cluster,
+                kind,
+                ns,
+                name,
+                uid,
+                delete,
+            } => {
+                let kind = ORPHAN_KINDS[*kind];
+                let key = match ORPHAN_NAMESPACES[*ns] {
+                    Some(ns) => format!("{}:{ns}/x{name}", kind.to_lowercase()),
+                    None => format!("{}:x{name}", kind.to_lowercase()),
+                };
+                let row = Tracking {
+                    kind: kind.to_owned(),
+                    key,
+                    uid: uid.map(|u| format!("u{u}")),
+                };
+                let payload = if *delete {
+                    Payload::TrackingDeleted(row)
+                } else {
+                    Payload::TrackingUpserted(row)
+                };
+                event(&id, CLUSTERS[*cluster], secs, payload)
+            }
+            OrphanStep::Span {
+                cluster,
+                trace,
+                span,
+                parent,
+            } => {
+                let payload = Payload::SpanRecorded(SpanRecorded {
+                    trace_id: format!("trace-{trace}"),
+                    span_id: format!("span-{span}"),
+                    parent_span_id: parent.map(|p| format!("span-{p}")),
+                    name: "op".to_owned(),
+                    service: "agents".to_owned(),
+                    start: at(secs),
+                    end: Some(at(secs + 1)),
+                    status: SpanStatus::Ok,
+                });
+                event(&id, CLUSTERS[*cluster], secs, payload)
+            }
+            OrphanStep::Settings {
+                cluster,
+                confirm,
+                grace,
+                retention,
+                consumers,
+            } => {
+                let change = SettingsChanged {
+                    orphan_confirm_scans: *confirm,
+                    span_grace_secs: *grace,
+                    span_retention_secs: *retention,
+                    orphan_consumer_kinds: consumers
+                        .as_ref()
+                        .map(|c| c.iter().map(|k| ORPHAN_KINDS[*k].to_owned()).collect()),
+                    ..Default::default()
+                };
+                settings(&id, CLUSTERS[*cluster], secs, change)
+            }
+            OrphanStep::Other(Step::Duplicate { of, then }) if !events.is_empty() => {
+                let id = events[of % events.len()].id.0.clone();
+                build_event(&id, secs, then)
+            }
+            OrphanStep::Other(step) => build_event(&id, secs, step),
+        };
+        events.push(e);
+    }
+    events
 }
 
 // ---------------------------------------------------------------------------------------------
