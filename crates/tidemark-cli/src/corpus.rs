@@ -385,15 +385,20 @@ pub struct CaseResult {
     pub dir: String,
     pub events: u64,
     pub checkpoints: Vec<CheckpointResult>,
+    /// Where the fold's change records first differ from the whole-state comparison of
+    /// `replay --step --verify` (ADR 0008), in words; `None` when they agree at every event.
+    pub changes_disagree: Option<String>,
 }
 
 impl CaseResult {
     pub fn failures(&self) -> usize {
-        self.checkpoints
-            .iter()
-            .flat_map(|c| &c.views)
-            .filter(|v| v.status != ViewStatus::Match)
-            .count()
+        usize::from(self.changes_disagree.is_some())
+            + self
+                .checkpoints
+                .iter()
+                .flat_map(|c| &c.views)
+                .filter(|v| v.status != ViewStatus::Match)
+                .count()
     }
 }
 
@@ -405,6 +410,9 @@ pub fn check_case(case: &Case) -> Result<CaseResult, CliError> {
         dir: case.dir.display().to_string(),
         events: case.events.len() as u64,
         checkpoints: Vec::new(),
+        changes_disagree: crate::step::walk(&case.events, &[], 1, None, true)
+            .err()
+            .map(|d| d.to_string()),
     };
     let rendered = case.render()?;
     for (checkpoint, files) in &rendered {

@@ -49,6 +49,10 @@ pub struct ReplayArgs {
     /// Walk the log event by event, printing what each event changed.
     #[arg(long, conflicts_with_all = ["check", "bless"])]
     pub step: bool,
+    /// With --step: also compare each event's changes with the whole state before and after
+    /// it (slower: for debugging the change records; exit 1 at the first difference).
+    #[arg(long, requires = "step")]
+    pub verify: bool,
     /// With --step: start showing at this log position (earlier events are folded silently).
     #[arg(long, value_name = "SEQ", requires = "step")]
     pub from: Option<u64>,
@@ -302,6 +306,12 @@ fn check(args: &ReplayArgs) -> Result<(), CliError> {
                     println!();
                 }
             }
+            if let Some(disagreement) = &result.changes_disagree {
+                println!(
+                    "MISMATCH case {} · change records: the fold's changes differ from the whole-state comparison {disagreement}\n",
+                    result.case
+                );
+            }
             println!(
                 "{} {}: {} event(s), {} checkpoint(s), {} view(s){}",
                 if result.failures() == 0 {
@@ -377,7 +387,21 @@ fn step(args: &ReplayArgs) -> Result<(), CliError> {
                 .map_or(0, |(seq, _)| *seq),
         ),
     };
-    let steps = crate::step::walk(&events, &checkpoints, args.from.unwrap_or(1), until);
+    let steps = crate::step::walk(
+        &events,
+        &checkpoints,
+        args.from.unwrap_or(1),
+        until,
+        args.verify,
+    )
+    .map_err(|disagreement| {
+        CliError::new(
+            exit::FAILURE,
+            anyhow::anyhow!(
+                "the fold's changes differ from the whole-state comparison {disagreement}\n(a bug: please report it with this log)"
+            ),
+        )
+    })?;
     if args.json {
         println!(
             "{}",

@@ -325,6 +325,26 @@ fn step_says_what_each_event_changed() {
         text.contains("dangling PersistentVolumeClaim media/old-downloads: confirmed"),
         "{text}"
     );
+    // The fold's changes (what --step prints) are the whole-state comparison's, event by
+    // event, for every case of the corpus (--verify compares them; exit 1 at a difference).
+    for case in [
+        "auto-resolve-race",
+        "catalogue",
+        "cluster-health-sweep",
+        "crash-loop-runbook",
+        "homeaiops-audit",
+        "schema-rename-outage",
+    ] {
+        let path = repo(&format!("replay/{case}"));
+        let verified = tidemark(&["replay", "--step", "--verify", path.to_str().unwrap()]);
+        assert!(
+            verified.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&verified.stderr)
+        );
+        let plain = tidemark(&["replay", "--step", path.to_str().unwrap()]);
+        assert_eq!(verified.stdout, plain.stdout, "{case}");
+    }
 }
 
 /// A log line may be an Alertmanager webhook as the bridge received it: it stands for the
