@@ -604,12 +604,15 @@ fn cycle(id: &str, cluster: &str, minute: u32, keys: &[&str]) -> Value {
            "data": {"cycle": id, "categories": ["pods"], "findings": findings}})
 }
 
+/// One change frame's (what, subject, change).
+type ChangeSaid = (String, String, String);
+
 /// What one `?changes=true` stream said: each position's event and changes, and the ids seen
 /// (each frame's, in order).
 #[derive(Debug, Default, PartialEq)]
 struct Said {
     /// (position, (what, subject, change) of each change frame after its event frame).
-    positions: Vec<(u64, Vec<(String, String, String)>)>,
+    positions: Vec<(u64, Vec<ChangeSaid>)>,
     /// (position of the frame, its id line) of every event and change frame.
     ids: Vec<(u64, Option<u64>)>,
 }
@@ -676,7 +679,7 @@ fn changes_come_after_their_event_with_the_id_on_the_positions_last_frame_from_a
     let last = *positions.last().unwrap();
     // What a fold of the same log with the watch says.
     let mut fold = tidemark_core::Projections::new();
-    let expected: Vec<(u64, Vec<(String, String, String)>)> = events
+    let expected: Vec<(u64, Vec<ChangeSaid>)> = events
         .iter()
         .zip(&positions)
         .map(|(event, &seq)| {
