@@ -661,7 +661,10 @@ fn a_stream_read_from_one_replica_resumes_on_another_with_no_gap_and_no_duplicat
     assert_eq!(first.len(), 8);
     let resume = first.last().unwrap().0 + 1;
     // The rest from replica B, live too: 12 stored, 5 posted to A while B's tail runs.
-    let rest = std::thread::spawn(move || tail_events(&base_b, resume, 17));
+    let rest = {
+        let base_b = base_b.clone();
+        std::thread::spawn(move || tail_events(&base_b, resume, 17))
+    };
     std::thread::sleep(Duration::from_millis(500));
     let body: String = (20..25).map(|i| note(&format!("r{i}")) + "\n").collect();
     let (status, answer) = post(
@@ -680,4 +683,54 @@ fn a_stream_read_from_one_replica_resumes_on_another_with_no_gap_and_no_duplicat
         "every event once, in order, across the two replicas"
     );
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
+    // Cycles that open findings and resolve them after the clean-cycle dampener: each replica
+    // recorded the same changes at the same positions (the same log folded in the same order),
+    // so their streams' change frames are the same.
+    let body: String = (0..6)
+        .map(|i| {
+            let findings = if i < 2 {
+                r#"[{"check_key":"k","category":"pods","severity":"error","title":"t"}]"#
+            } else {
+                "[]"
+            };
+            format!(
+                r#"{{"id":"rc-{i}","schema":1,"type":"cycle.completed","time":"2026-03-02T11:0{i}:00Z","source":"p","cluster":"c","data":{{"cycle":"{i}","categories":["pods"],"findings":{findings}}}}}"#
+            ) + "\n"
+        })
+        .collect();
+    let (status, answer) = post(
+        &agent,
+        &format!("{base_a}/v1/events"),
+        "application/x-ndjson",
+        &body,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let effects = |base: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .args([
+                "tail",
+                "--server",
+                base,
+                "--json",
+                "--effects",
+                "--from",
+                "1",
+            ])
+            .args(["--max-events", "31"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        // The change lines (an event's `recorded_at` is each replica's own clock).
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|line| line.contains(r#""what":"#))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let (on_a, on_b) = (effects(&base_a), effects(&base_b));
+    let text = on_a.join("\n");
+    assert!(text.contains(r#""change":"opened (error)""#), "{text}");
+    assert!(text.contains(r#""change":"resolved (auto)""#), "{text}");
+    assert_eq!(on_a, on_b, "the same changes from either replica");
 }
