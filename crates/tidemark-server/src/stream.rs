@@ -692,12 +692,19 @@ fn narrowed(filter: &EventFilter, stored: &StoredEvent, said: Vec<Change>) -> Ve
     if filter.check_key.is_none() && filter.incident.is_none() {
         return said;
     }
+    let finding = filter
+        .check_key
+        .as_deref()
+        .map(|key| format!("{} {key}", stored.event.cluster));
     said.into_iter()
         .filter(|change| {
-            let of_finding = filter.check_key.as_deref().is_none_or(|key| {
-                let finding = format!("{} {key}", stored.event.cluster);
-                match change.what {
-                    "finding" | "flap" | "stuck" | "unstable_key" => change.subject == finding,
+            let of_finding = filter
+                .check_key
+                .as_deref()
+                .is_none_or(|key| match change.what {
+                    "finding" | "flap" | "stuck" | "unstable_key" => {
+                        finding.as_deref() == Some(change.subject.as_str())
+                    }
                     "drift" => change
                         .subject
                         .strip_prefix(stored.event.cluster.as_str())
@@ -705,8 +712,7 @@ fn narrowed(filter: &EventFilter, stored: &StoredEvent, said: Vec<Change>) -> Ve
                         .and_then(|pair| pair.split_once(" → "))
                         .is_some_and(|(old, new)| old == key || new == key),
                     _ => false,
-                }
-            });
+                });
             let of_incident = filter
                 .incident
                 .as_deref()
