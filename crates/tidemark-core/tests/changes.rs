@@ -23,21 +23,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseResult;
 use support::*;
-use tidemark_core::changes::{Change, Digest, orphan_label};
+use tidemark_core::changes::{Change, Digest, PARTS, orphan_label};
 use tidemark_core::findings::FindingChange;
 use tidemark_core::{Event, Projections};
-
-/// The parts of a change, in `--step` order.
-const PARTS: [&str; 8] = [
-    "finding",
-    "flap",
-    "stuck",
-    "drift",
-    "unstable_key",
-    "orphan",
-    "candidate",
-    "incident",
-];
 
 /// The parts the findings' generator changes (it makes no orphans).
 const FINDINGS_LOG_PARTS: [&str; 6] = [
