@@ -246,7 +246,11 @@ fn check(args: &ReplayArgs) -> Result<(), CliError> {
     let mut results = Vec::new();
     for dir in corpus::case_dirs(&args.log)? {
         let case = Case::load(&dir)?;
-        results.push(corpus::check_case(&case)?);
+        let mut result = corpus::check_case(&case)?;
+        result.changes_disagree = crate::step::walk(&case.events, &[], 1, None, true)
+            .err()
+            .map(|d| d.to_string());
+        results.push(result);
     }
     let failures: usize = results.iter().map(corpus::CaseResult::failures).sum();
     let views: usize = results
