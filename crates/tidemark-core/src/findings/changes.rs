@@ -199,21 +199,6 @@ pub fn orphan_label(o: &OrphanView) -> String {
 }
 
 impl Digest {
-    /// Adds finding `check_key` of `cluster` with its value.
-    pub(crate) fn insert_finding(&mut self, cluster: &str, check_key: &str, entry: FindingEntry) {
-        let (state, clean, severity, occurrences, kind) = entry;
-        self.findings.insert(
-            key(cluster, check_key),
-            (
-                state,
-                clean,
-                severity.to_string(),
-                occurrences,
-                kind.map_or_else(String::new, |k| k.as_str().to_owned()),
-            ),
-        );
-    }
-
     /// Adds the flap verdict of `check_key` of `cluster`.
     pub(crate) fn insert_flap(&mut self, cluster: &str, check_key: &str, how: &'static str) {
         self.flapping
@@ -281,34 +266,14 @@ impl Digest {
         };
         for (k, new) in &after.findings {
             let (state, clean, severity, occurrences, how) = new;
-            match self.findings.get(k) {
-                None if *state == FindingState::Resolved => {
-                    push("finding", k, format!("opened and resolved at once ({how})"))
-                }
-                None => push("finding", k, format!("opened ({severity})")),
-                Some(old) if old == new => {}
-                Some((old_state, old_clean, old_severity, old_occurrences, _)) => {
-                    let mut what = Vec::new();
-                    if occurrences != old_occurrences && *state == FindingState::Active {
-                        what.push(format!("reopened (occurrence {occurrences})"));
-                    } else if old_state != state {
-                        what.push(match state {
-                            FindingState::Active => "active".to_owned(),
-                            FindingState::Resolved => format!("resolved ({how})"),
-                        });
-                    }
-                    if old_clean != clean
-                        && let (Some(a), Some(b)) = (old_clean, clean)
-                    {
-                        what.push(format!("clean {a} → {b}"));
-                    }
-                    if old_severity != severity {
-                        what.push(format!("severity {old_severity} → {severity}"));
-                    }
-                    if !what.is_empty() {
-                        push("finding", k, what.join(", "));
-                    }
-                }
+            let old = self
+                .findings
+                .get(k)
+                .map(|(state, clean, severity, occurrences, _)| {
+                    (*state, *clean, severity, *occurrences)
+                });
+            if let Some(line) = finding_change(old, (*state, *clean, severity, *occurrences), how) {
+                push("finding", k, line);
             }
         }
         diff_maps(
@@ -393,6 +358,43 @@ impl Subject for OrphanDigestKey {
     fn subject(&self) -> &str {
         &self.0
     }
+}
+
+/// What `--step` says of a finding whose digest value went from `old` (`None`: not seen
+/// before) to `new` (state, clean cycles, severity, occurrences) whose latest occurrence was
+/// resolved `how`; `None` when it says nothing. The one wording of a finding's change, for the
+/// whole digest and for the fold's watch (which compares typed values, `S` = `Severity`).
+pub(crate) fn finding_change<S: PartialEq + std::fmt::Display>(
+    old: Option<(FindingState, Option<u32>, S, u64)>,
+    new: (FindingState, Option<u32>, S, u64),
+    how: &str,
+) -> Option<String> {
+    let (state, clean, severity, occurrences) = new;
+    let Some((old_state, old_clean, old_severity, old_occurrences)) = old else {
+        return Some(if state == FindingState::Resolved {
+            format!("opened and resolved at once ({how})")
+        } else {
+            format!("opened ({severity})")
+        });
+    };
+    let mut what = Vec::new();
+    if occurrences != old_occurrences && state == FindingState::Active {
+        what.push(format!("reopened (occurrence {occurrences})"));
+    } else if old_state != state {
+        what.push(match state {
+            FindingState::Active => "active".to_owned(),
+            FindingState::Resolved => format!("resolved ({how})"),
+        });
+    }
+    if old_clean != clean
+        && let (Some(a), Some(b)) = (old_clean, clean)
+    {
+        what.push(format!("clean {a} → {b}"));
+    }
+    if old_severity != severity {
+        what.push(format!("severity {old_severity} → {severity}"));
+    }
+    (!what.is_empty()).then(|| what.join(", "))
 }
 
 fn diff_maps<K: Ord + Subject>(

@@ -4,7 +4,7 @@
 //! at the end of the event the after-values of exactly the named subjects, both compared by
 //! [`Digest::changes`] itself.
 
-use crate::findings::changes::{Change, Collect, Digest, flap_how};
+use crate::findings::changes::{Change, Collect, Digest, FindingEntry, finding_change, flap_how};
 
 use super::{ClusterFindings, UnreachableReason};
 
@@ -59,13 +59,32 @@ impl ClusterFindings {
         // The first value named for a finding is its before-value (a stable sort keeps it first).
         collect.findings.sort_by_key(|&(index, _)| index);
         collect.findings.dedup_by_key(|&mut (index, _)| index);
-        for &(index, value) in &collect.findings {
-            let finding = &self.findings[index as usize];
-            if let Some(value) = value {
-                before.insert_finding(name, &finding.check_key, value);
-            }
-            if let Some(value) = finding.digest_entry() {
-                after.insert_finding(name, &finding.check_key, value);
+        // The findings' lines come first, in the digest's key order (`cluster check_key`: with
+        // one cluster, the check keys' order), worded by `finding_change` as the digest's are,
+        // from the typed values: no digest entry is built per finding (a cycle names every
+        // absent finding, whose clean count moves).
+        let mut named: Vec<(&str, Option<FindingEntry>, FindingEntry)> = collect
+            .findings
+            .iter()
+            .filter_map(|&(index, before)| {
+                let finding = &self.findings[index as usize];
+                let after = finding.digest_entry()?;
+                Some((&*finding.check_key, before, after))
+            })
+            .collect();
+        named.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (check_key, before, after) in named {
+            let (state, clean, severity, occurrences, kind) = after;
+            let old = before.map(|(state, clean, severity, occurrences, _)| {
+                (state, clean, severity, occurrences)
+            });
+            let how = kind.map_or("", |k| k.as_str());
+            if let Some(change) = finding_change(old, (state, clean, severity, occurrences), how) {
+                out.push(Change {
+                    what: "finding",
+                    subject: format!("{name} {check_key}"),
+                    change,
+                });
             }
         }
 
