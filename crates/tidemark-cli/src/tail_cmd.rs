@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 use tidemark_core::Event;
-use tidemark_core::changes::{Change, PARTS};
+use tidemark_core::changes::Change;
 use tidemark_core::describe::one_line;
 
 use crate::ops_cmds::{error_message, plain_http_base};
@@ -355,21 +355,13 @@ impl Tail<'_> {
                 what,
                 subject,
                 change,
-            }) => match Change::of_part(part_index(&what), subject, change) {
+            }) => match Change::of_named_part(&what, subject, change) {
                 Some(change) => writeln!(self.out, "    {change}"),
                 None => writeln!(self.out, "    (an effect of #{seq} this build cannot read)"),
             },
             Err(error) => writeln!(self.out, "    (an effect this build cannot read: {error})"),
         }
     }
-}
-
-/// The place of part `what` in `PARTS` (past the list when this build does not know it).
-fn part_index(what: &str) -> u8 {
-    PARTS
-        .iter()
-        .position(|p| *p == what)
-        .map_or(u8::MAX, |i| i as u8)
 }
 
 impl TailArgs {

@@ -579,9 +579,10 @@ impl crate::findings::changes::Digest {
             .drift_suspects
             .iter()
             .map(|d| {
-                format!(
-                    "{} {} → {}",
-                    d.cluster, d.record.old_check_key, d.record.new_check_key
+                crate::findings::changes::drift_subject(
+                    &d.cluster,
+                    &d.record.old_check_key,
+                    &d.record.new_check_key,
                 )
             })
             .collect();

@@ -30,7 +30,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use serde::Serialize;
 use tidemark_core::EventType;
-use tidemark_core::changes::Change;
+use tidemark_core::changes::{Change, drift_keys};
 use tidemark_store::codec::StoredEvent;
 use tidemark_store::{Commit, EventFilter, Store};
 use tokio::sync::{mpsc, watch};
@@ -705,11 +705,7 @@ fn narrowed(filter: &EventFilter, stored: &StoredEvent, said: Vec<Change>) -> Ve
                     "finding" | "flap" | "stuck" | "unstable_key" => {
                         finding.as_deref() == Some(change.subject.as_str())
                     }
-                    "drift" => change
-                        .subject
-                        .strip_prefix(stored.event.cluster.as_str())
-                        .and_then(|rest| rest.strip_prefix(' '))
-                        .and_then(|pair| pair.split_once(" → "))
+                    "drift" => drift_keys(&stored.event.cluster, &change.subject)
                         .is_some_and(|(old, new)| old == key || new == key),
                     _ => false,
                 });

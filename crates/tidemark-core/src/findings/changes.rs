@@ -45,10 +45,13 @@ pub const PARTS: [&str; 8] = [
 impl Change {
     /// The place of this change's part in [`PARTS`].
     pub fn part_index(&self) -> u8 {
-        PARTS
-            .iter()
-            .position(|part| *part == self.what)
-            .expect("every change is of a part of PARTS") as u8
+        part_of(self.what).expect("every change is of a part of PARTS")
+    }
+
+    /// The change of the part named `what`; `None` for a part this build does not know (said
+    /// by a newer one).
+    pub fn of_named_part(what: &str, subject: String, change: String) -> Option<Self> {
+        Self::of_part(part_of(what)?, subject, change)
     }
 
     /// The change of part `PARTS[index]`; `None` for an index past the list (a record written
@@ -68,6 +71,28 @@ impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:<12} {}: {}", self.what, self.subject, self.change)
     }
+}
+
+/// Between the two check keys of a drift suspect's subject.
+const DRIFT_ARROW: &str = " → ";
+
+/// The subject of the drift suspect `old → new` of `cluster`.
+pub(crate) fn drift_subject(cluster: &str, old: &str, new: &str) -> String {
+    format!("{cluster} {old}{DRIFT_ARROW}{new}")
+}
+
+/// The two check keys (old, new) a `drift` change of `cluster` names, from its subject
+/// (`cluster old → new`); `None` for another cluster's or another part's subject.
+pub fn drift_keys<'a>(cluster: &str, subject: &'a str) -> Option<(&'a str, &'a str)> {
+    subject
+        .strip_prefix(cluster)?
+        .strip_prefix(' ')?
+        .split_once(DRIFT_ARROW)
+}
+
+/// The place of the part named `what` in [`PARTS`].
+fn part_of(what: &str) -> Option<u8> {
+    PARTS.iter().position(|part| *part == what).map(|i| i as u8)
 }
 
 /// What `--step` compares before and after each event.
@@ -220,7 +245,8 @@ impl Digest {
 
     /// Adds the drift suspect `old → new` of `cluster`.
     pub(crate) fn insert_drift(&mut self, cluster: &str, old: &str, new: &str) {
-        self.drift.insert(format!("{cluster} {old} → {new}"));
+        self.drift
+            .insert(format!("{cluster} {old}{DRIFT_ARROW}{new}"));
     }
 
     /// Adds the unstable key `check_key` of `cluster`.
@@ -430,5 +456,21 @@ pub fn orphan_subject(o: &OrphanView) -> String {
         format!("span {} ({}/{})", s.span_id, s.service, s.name)
     } else {
         format!("trace {}", o.trace_id.as_deref().unwrap_or("?"))
+    }
+}
+
+#[cfg(test)]
+mod drift_subject_tests {
+    use super::*;
+
+    #[test]
+    fn a_drift_subject_reads_back_as_its_two_keys_of_its_cluster_only() {
+        let subject = drift_subject("pw-prod", "pod:a:x-1", "pod:a:x-2");
+        assert_eq!(
+            drift_keys("pw-prod", &subject),
+            Some(("pod:a:x-1", "pod:a:x-2"))
+        );
+        assert_eq!(drift_keys("pw", &subject), None);
+        assert_eq!(drift_keys("pw-prod", "pw-prod pod:a:x-1"), None);
     }
 }
