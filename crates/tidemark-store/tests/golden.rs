@@ -240,7 +240,8 @@ fn fold(events: &[Event]) -> Projections {
     projections
 }
 
-/// The golden stores' names and layout versions, oldest first.
+/// The golden stores' layout versions and paths, oldest layout first (with a layout's
+/// `.changes` store).
 fn golden_stores(suffix: &str) -> Vec<(i64, PathBuf)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(golden_dir()).unwrap() {
@@ -252,6 +253,9 @@ fn golden_stores(suffix: &str) -> Vec<(i64, PathBuf)> {
         else {
             continue;
         };
+        // `store-vN.changes`: written by the last build of layout N, whose log is of the newest
+        // log format of that layout (7) and whose batches wrote the `changes` table (ADR 0008).
+        let version = version.strip_suffix(".changes").unwrap_or(version);
         if let Ok(version) = version.parse() {
             out.push((version, path));
         }
