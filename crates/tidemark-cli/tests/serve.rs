@@ -85,7 +85,8 @@ fn serve_replay_shows_findings_and_a_timeline_and_stops_cleanly_on_sigterm() {
     assert_eq!((stats.events, stats.snapshot_seq), (9, 9));
 }
 
-/// A deterministic stream of events over three clusters with findings coming and going.
+/// A deterministic stream of events over three clusters with findings coming and going; one
+/// cycle in five names 40 findings, so its log and change records are stored compressed.
 fn events(count: usize) -> Vec<String> {
     (0..count)
         .map(|i| {
@@ -94,9 +95,10 @@ fn events(count: usize) -> Vec<String> {
             if i % 17 == 5 {
                 return format!(r#"{{"id":"crash-{i}","schema":1,"type":"finding.resolved","time":"{time}","source":"oncall","cluster":"{cluster}","data":{{"check_key":"k{}","kind":"manual"}}}}"#, i % 7);
             }
-            let findings: Vec<String> = (0..7)
+            let keys = if i % 5 == 0 { 40 } else { 7 };
+            let findings: Vec<String> = (0..keys)
                 .filter(|k| (i / 3 + k * 5) % 3 != 0)
-                .map(|k| format!(r#"{{"check_key":"k{k}","category":"c{}","severity":"error","title":"k{k} broken"}}"#, k % 2))
+                .map(|k| format!(r#"{{"check_key":"k{k}","category":"c{}","severity":"error","title":"k{k} broken: the probe saw it fail again"}}"#, k % 2))
                 .collect();
             format!(
                 r#"{{"id":"crash-{i}","schema":1,"type":"cycle.completed","time":"{time}","source":"probe","cluster":"{cluster}","data":{{"cycle":"{i}","categories":["c0","c1"],"findings":[{}]}}}}"#,

@@ -312,7 +312,14 @@ pub const LATE_EVENT_NS: i64 = 5 * 60 * 1_000_000_000;
 /// an open incident's clusters is on its timeline, linked only by time when nothing else links
 /// it; the incidents of a store of an earlier layout were derived without those, so it is
 /// folded again at its first read-write open, and read as it is by a read-only one.
-pub const STORE_FORMAT: i64 = 7;
+///
+/// Layout 8 (issue 20, ADR 0009): large log and change records are stored compressed (log
+/// format 8, change records format 2), which a build of an earlier layout cannot read; this
+/// build reads both forms, so a store of layout 7 is upgraded at its first read-write open by
+/// setting its layout (its records stay as they are), and read as it is by a read-only one.
+pub const STORE_FORMAT: i64 = 8;
+/// The first store layout whose large log and change records may be compressed.
+pub const COMPRESSED_RECORDS_SINCE: i64 = 8;
 /// The first store layout with the history tables.
 pub const HISTORY_TABLES_SINCE: i64 = 2;
 /// The first store layout whose live state writes incidents' timeline entries out.

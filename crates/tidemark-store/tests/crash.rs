@@ -25,12 +25,14 @@ const CHILD: &str = "TIDEMARK_CRASH_CHILD";
 /// rebuild reached step N).
 const WRITTEN: &str = "crash-child: written";
 
-/// Event `i`: a cycle of cluster `c{i % 3}` whose findings come and go.
+/// Event `i`: a cycle of cluster `c{i % 3}` whose findings come and go; every other one names
+/// 40 findings, so its log and change records are large enough to be stored compressed.
 fn event(i: usize) -> Event {
-    let findings: Vec<String> = (0..5)
+    let keys = if i.is_multiple_of(2) { 40 } else { 5 };
+    let findings: Vec<String> = (0..keys)
         .filter(|k| !(i / 3 + k).is_multiple_of(3))
         .map(|k| {
-            format!(r#"{{"check_key":"k{k}","category":"c","severity":"error","title":"k{k}"}}"#)
+            format!(r#"{{"check_key":"k{k}","category":"c","severity":"error","title":"k{k} is broken again"}}"#)
         })
         .collect();
     decode_event(&format!(
@@ -209,6 +211,32 @@ fn prepared(dir: &tempfile::TempDir) -> std::path::PathBuf {
 fn verified(path: &Path) -> VerifyReport {
     let report = Store::verify(path, |_, _| {}).unwrap();
     assert!(report.is_clean(), "{report:?}");
+    // What was verified holds both forms of log record: plain, and compressed (the large
+    // cycles, store layout 8); a log cut by retention to its last positions may hold one.
+    use redb::{ReadableDatabase, ReadableTable};
+    let db = redb::ReadOnlyDatabase::open(path).unwrap();
+    let formats: std::collections::BTreeSet<u8> = db
+        .begin_read()
+        .unwrap()
+        .open_table(tidemark_store::tables::LOG)
+        .unwrap()
+        .iter()
+        .unwrap()
+        .map(|entry| entry.unwrap().1.value()[0])
+        .collect();
+    let both = [
+        tidemark_store::codec::EVENT_FORMAT,
+        tidemark_store::codec::EVENT_FORMAT_COMPRESSED,
+    ]
+    .into();
+    let cut = report
+        .checked
+        .get("log")
+        .is_some_and(|&records| records < 4);
+    assert!(
+        formats == both || (cut && formats.is_subset(&both)),
+        "log record formats {formats:?}"
+    );
     report
 }
 

@@ -20,9 +20,9 @@ use tidemark_core::timeline_rows::{EntryRow, WriteOutHeader};
 use tidemark_core::{Event, Payload, Projections, Timestamp, decode_event};
 use tidemark_store::codec::cluster_parts::{self, CLUSTER_PART_FORMAT};
 use tidemark_store::codec::{
-    self, BODY_ROW_FORMAT, EVENT_FORMAT, HISTORY_FORMAT, QUARANTINE_FORMAT, QuarantineRecord,
-    SNAPSHOT_FORMAT, SNAPSHOT_WHOLE_LIVE_FORMAT, SNAPSHOT_WITH_HISTORY_FORMAT, SnapshotRecord,
-    StoredProjections, TIMELINE_ROW_FORMAT,
+    self, BODY_ROW_FORMAT, EVENT_FORMAT, EVENT_FORMAT_COMPRESSED, HISTORY_FORMAT,
+    QUARANTINE_FORMAT, QuarantineRecord, SNAPSHOT_FORMAT, SNAPSHOT_WHOLE_LIVE_FORMAT,
+    SNAPSHOT_WITH_HISTORY_FORMAT, SnapshotRecord, StoredProjections, TIMELINE_ROW_FORMAT,
 };
 use tidemark_store::{EmbeddedRetention, Input, Store, StoreConfig, tables};
 
@@ -291,6 +291,8 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
             let mut bytes = Vec::new();
             codec::encode_event(GOLDEN_EVENT_KEY, &event, RECORDED_AT, &mut bytes);
             write_new(&event_golden(&event_file, EVENT_FORMAT), &bytes);
+            codec::encode_event_compressed(GOLDEN_EVENT_KEY, &event, RECORDED_AT, &mut bytes);
+            write_new(&event_golden(&event_file, EVENT_FORMAT_COMPRESSED), &bytes);
         }
         let projections = fold_live(&events);
         let seq = events.len() as u64;
@@ -337,6 +339,10 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
             &change_record_golden(codec::CHANGES_FORMAT),
             &change_record_encoded(),
         );
+        write_new(
+            &change_record_golden(codec::CHANGES_FORMAT_COMPRESSED),
+            &change_record_compressed(),
+        );
     }
     for path in [
         dir.join(format!("store-v{}.redb", tables::STORE_FORMAT)),
@@ -356,11 +362,13 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
         body_row_golden(BODY_ROW_FORMAT),
         dropped_orphan_golden(codec::DROPPED_ORPHAN_ROW_FORMAT),
         change_record_golden(codec::CHANGES_FORMAT),
+        change_record_golden(codec::CHANGES_FORMAT_COMPRESSED),
     ] {
         read_golden(&path);
     }
     for event_file in fixture_event_files() {
         read_golden(&event_golden(&event_file, EVENT_FORMAT));
+        read_golden(&event_golden(&event_file, EVENT_FORMAT_COMPRESSED));
     }
     // The stores of this layout hold closed incidents and their timelines as rows.
     for suffix in [".redb", "-replica.redb"] {
@@ -380,6 +388,32 @@ fn golden_files_of_the_formats_this_build_writes_exist() {
             .len()
             .unwrap();
         assert!(bodies > 0, "{}: no incident rows", path.display());
+        // And both forms of log and change records: the plain ones of small bodies, the
+        // compressed ones of large (layout 8).
+        use redb::ReadableTable;
+        for (table, plain, packed) in [
+            (tables::LOG, EVENT_FORMAT, EVENT_FORMAT_COMPRESSED),
+            (
+                tables::CHANGES,
+                codec::CHANGES_FORMAT,
+                codec::CHANGES_FORMAT_COMPRESSED,
+            ),
+        ] {
+            let versions: std::collections::BTreeSet<u8> = txn
+                .open_table(table)
+                .unwrap()
+                .iter()
+                .unwrap()
+                .map(|entry| entry.unwrap().1.value()[0])
+                .collect();
+            assert_eq!(
+                versions,
+                [plain, packed].into(),
+                "{}: the record formats of {}",
+                path.display(),
+                redb::TableHandle::name(&table)
+            );
+        }
     }
     // The golden manifest of this format holds the incidents' numbers (its incidents are the
     // open ones).
@@ -964,6 +998,18 @@ fn every_golden_event_record_decodes_to_its_fixture() {
                 "{name}: this build encodes the event differently under the same format version"
             );
         }
+        if format == EVENT_FORMAT_COMPRESSED {
+            // Compressed, the bytes may differ with the compressor's version; what they hold
+            // may not: this build's record of the fixture holds the same body.
+            let mut again = Vec::new();
+            codec::encode_event_compressed(GOLDEN_EVENT_KEY, &expected, RECORDED_AT, &mut again);
+            assert_eq!(again[0], EVENT_FORMAT_COMPRESSED, "{name}");
+            assert_eq!(
+                codec::decode_event(GOLDEN_EVENT_KEY, &again).unwrap(),
+                stored,
+                "{name}: this build's record holds another event"
+            );
+        }
         if format >= 3 {
             // Checksummed: the record is bound to its key.
             assert!(
@@ -1385,6 +1431,13 @@ fn change_record_encoded() -> Vec<u8> {
     bytes
 }
 
+fn change_record_compressed() -> Vec<u8> {
+    let (seq, changes) = change_record();
+    let mut bytes = Vec::new();
+    codec::encode_changes_compressed(seq, &changes, &mut bytes);
+    bytes
+}
+
 /// `records/changes-vN.bin`.
 fn change_record_golden(format: u8) -> PathBuf {
     golden_dir().join(format!("records/changes-v{format}.bin"))
@@ -1409,15 +1462,23 @@ fn every_golden_change_record_decodes() {
                 "{name}: encoded differently"
             );
         }
+        if format == codec::CHANGES_FORMAT_COMPRESSED {
+            // The compressor's bytes may differ between its versions; the record they hold not.
+            let again = change_record_compressed();
+            assert_eq!(again[0], codec::CHANGES_FORMAT_COMPRESSED, "{name}");
+            assert_eq!(
+                codec::decode_changes(seq, &again).unwrap(),
+                changes,
+                "{name}"
+            );
+        }
     }
 }
 
 #[test]
 fn a_store_written_before_change_records_opened_read_only_refuses_them_rather_than_say_none() {
-    let (_, path) = golden_stores(".redb")
-        .into_iter()
-        .next_back()
-        .expect("a golden store");
+    // The last layout written before the table (its `.changes` store was written after it).
+    let path = golden_dir().join("store-v7.redb");
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("store.redb");
     std::fs::copy(&path, &copy).unwrap();

@@ -12,10 +12,15 @@
 
 use tidemark_core::changes::Change;
 
-use super::{CodecError, decode_body, seal_with_key, unseal_with_key};
+use super::{COMPRESS_FROM, CodecError, compressed, decode_body, unseal_with_key};
 
 /// Format version of change records. Format 1: the checksummed envelope over the position.
+/// Format 2 is format 1's body compressed ([`CHANGES_FORMAT_COMPRESSED`]).
 pub const CHANGES_FORMAT: u8 = 1;
+/// Format version of large change records: format 1's body compressed (`codec::compressed`),
+/// written for a body of at least [`COMPRESS_FROM`] bytes from store layout 8 on (a cycle's
+/// record of about 9 KB is stored in about 1.3 KB, so it shares a page with others).
+pub const CHANGES_FORMAT_COMPRESSED: u8 = 2;
 
 /// One stored change: its part's place in `PARTS`, its subject, what happened to it.
 type StoredChange<'a> = (u8, &'a str, &'a str);
@@ -26,23 +31,47 @@ pub fn encode_changes(seq: u64, changes: &[Change], out: &mut Vec<u8>) {
         .iter()
         .map(|c| (c.part_index(), c.subject.as_str(), c.change.as_str()))
         .collect();
-    seal_with_key(CHANGES_FORMAT, &seq.to_le_bytes(), &body, out);
+    compressed::seal_compressing(
+        (CHANGES_FORMAT, CHANGES_FORMAT_COMPRESSED),
+        &seq.to_le_bytes(),
+        &body,
+        COMPRESS_FROM,
+        out,
+    );
+}
+
+/// [`encode_changes`] compressing whatever the body's size (the golden records of format 2,
+/// tests).
+pub fn encode_changes_compressed(seq: u64, changes: &[Change], out: &mut Vec<u8>) {
+    let body: Vec<StoredChange<'_>> = changes
+        .iter()
+        .map(|c| (c.part_index(), c.subject.as_str(), c.change.as_str()))
+        .collect();
+    compressed::seal_compressing(
+        (CHANGES_FORMAT, CHANGES_FORMAT_COMPRESSED),
+        &seq.to_le_bytes(),
+        &body,
+        0,
+        out,
+    );
 }
 
 /// Decodes the `changes` record under `seq` (checked against its checksum, so a record moved
 /// under another position is refused).
 pub fn decode_changes(seq: u64, bytes: &[u8]) -> Result<Vec<Change>, CodecError> {
-    let body = match bytes.first() {
+    let stored: Vec<(u8, String, String)> = match bytes.first() {
         None => return Err(CodecError::Empty),
-        Some(&CHANGES_FORMAT) => unseal_with_key(&seq.to_le_bytes(), bytes)?,
+        Some(&CHANGES_FORMAT) => decode_body(unseal_with_key(&seq.to_le_bytes(), bytes)?)?,
+        Some(&CHANGES_FORMAT_COMPRESSED) => decode_body(&compressed::decompress(
+            unseal_with_key(&seq.to_le_bytes(), bytes)?,
+        )?)?,
         Some(&found) => {
             return Err(CodecError::UnknownFormat {
                 found,
-                expected: CHANGES_FORMAT,
+                expected: CHANGES_FORMAT_COMPRESSED,
             });
         }
     };
-    let stored: Vec<(u8, String, String)> = decode_body(body)?;
     stored
         .into_iter()
         .map(|(part, subject, change)| {
@@ -75,7 +104,7 @@ mod tests {
             decode_changes(42, &bytes),
             Err(CodecError::ChecksumMismatch { .. })
         ));
-        bytes[0] = CHANGES_FORMAT + 1;
+        bytes[0] = CHANGES_FORMAT_COMPRESSED + 1;
         assert!(matches!(
             decode_changes(41, &bytes),
             Err(CodecError::UnknownFormat { .. })

@@ -18,6 +18,10 @@ use std::sync::Arc;
 use tidemark_core::findings::SharedHistoryReader;
 use tidemark_core::{Event, LiveProjectionsSnapshot, Projections, ProjectionsSnapshot, Timestamp};
 
+/// Format version of large log records: format 7's body compressed ([`compressed`]), written
+/// for a body of at least [`COMPRESS_FROM`] bytes (smaller ones stay format 7, which gains
+/// little from compression). Written from store layout 8 on.
+pub const EVENT_FORMAT_COMPRESSED: u8 = 8;
 /// Format version of log records. Format 1 (before the settings of the projections issue) is
 /// still read: see [`legacy`]; format 2 is format 3 without the checksum, still read.
 /// Format 3: the checksummed envelope.
@@ -29,6 +33,7 @@ use tidemark_core::{Event, LiveProjectionsSnapshot, Projections, ProjectionsSnap
 /// `maintenance_suppresses_flaps`, and the maintenance events exist (format 5 is read through its
 /// own layout, [`legacy`]). There is no format 6: its version byte is one flipped bit from
 /// format 2's, which has no checksum, so a damaged byte could make a record readable as data.
+/// Format 8 is format 7 compressed ([`EVENT_FORMAT_COMPRESSED`]).
 pub const EVENT_FORMAT: u8 = 7;
 /// The log format before maintenance windows (read, never written).
 pub const EVENT_FORMAT_5: u8 = 5;
@@ -174,6 +179,9 @@ pub enum CodecError {
     /// A per-cluster snapshot (format 8) read without its parts.
     #[error("a per-cluster snapshot (format 8) is read with its cluster parts")]
     ReadWithParts,
+    /// A compressed record whose body does not decompress to the length it names.
+    #[error("undecompressable record: {0}")]
+    Compression(String),
     /// The checksum does not match the key and bytes: the record changed after it was written.
     #[error(
         "checksum mismatch (stored {stored:08x}, computed {computed:08x}): the record's bytes \
@@ -261,12 +269,25 @@ pub struct StoredEvent {
     pub event: Event,
 }
 
-/// Encodes the log record at position `seq` into `out` (cleared first).
+/// Encodes the log record at position `seq` into `out` (cleared first): format 7, or format 8
+/// (compressed) when its body takes at least [`COMPRESS_FROM`] bytes.
 pub fn encode_event(seq: u64, event: &Event, recorded_at: Timestamp, out: &mut Vec<u8>) {
-    seal(
-        EVENT_FORMAT,
-        seq,
+    compressed::seal_compressing(
+        (EVENT_FORMAT, EVENT_FORMAT_COMPRESSED),
+        &seq.to_le_bytes(),
         &StoredEventRef { recorded_at, event },
+        COMPRESS_FROM,
+        out,
+    );
+}
+
+/// [`encode_event`] compressing whatever the body's size (the golden records of format 8, tests).
+pub fn encode_event_compressed(seq: u64, event: &Event, recorded_at: Timestamp, out: &mut Vec<u8>) {
+    compressed::seal_compressing(
+        (EVENT_FORMAT, EVENT_FORMAT_COMPRESSED),
+        &seq.to_le_bytes(),
+        &StoredEventRef { recorded_at, event },
+        0,
         out,
     );
 }
@@ -277,6 +298,9 @@ pub fn decode_event(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CodecError> {
     match bytes.first() {
         None => Err(CodecError::Empty),
         Some(&EVENT_FORMAT) => decode_body(unseal(seq, bytes)?),
+        Some(&EVENT_FORMAT_COMPRESSED) => {
+            decode_body(&compressed::decompress(unseal(seq, bytes)?)?)
+        }
         Some(&EVENT_FORMAT_5) => legacy::decode_event_v5(unseal(seq, bytes)?),
         Some(&EVENT_FORMAT_4) => legacy::decode_event_v4(unseal(seq, bytes)?),
         Some(&EVENT_FORMAT_3) => legacy::decode_event_v3(unseal(seq, bytes)?),
@@ -284,7 +308,7 @@ pub fn decode_event(seq: u64, bytes: &[u8]) -> Result<StoredEvent, CodecError> {
         Some(&legacy::EVENT_FORMAT_1) => legacy::decode_event_v1(&bytes[1..]),
         Some(&found) => Err(CodecError::UnknownFormat {
             found,
-            expected: EVENT_FORMAT,
+            expected: EVENT_FORMAT_COMPRESSED,
         }),
     }
 }
@@ -298,6 +322,8 @@ pub fn is_outdated_snapshot(bytes: &[u8]) -> bool {
 }
 
 pub mod cluster_parts;
+mod compressed;
+pub use compressed::COMPRESS_FROM;
 pub mod legacy;
 
 mod history;
@@ -311,7 +337,10 @@ pub use dropped_orphans::{
     dropped_orphan_key_bytes, encode_dropped_orphan_row, kind_code,
 };
 mod changes;
-pub use changes::{CHANGES_FORMAT, decode_changes, encode_changes};
+pub use changes::{
+    CHANGES_FORMAT, CHANGES_FORMAT_COMPRESSED, decode_changes, encode_changes,
+    encode_changes_compressed,
+};
 mod incident_bodies;
 pub use incident_bodies::{BODY_ROW_FORMAT, body_key_bytes, decode_body_row, encode_body_row};
 mod timeline_rows;
@@ -778,7 +807,7 @@ mod tests {
             decode_event(1, &[9, 1, 2]),
             Err(CodecError::UnknownFormat {
                 found: 9,
-                expected: EVENT_FORMAT
+                expected: EVENT_FORMAT_COMPRESSED
             })
         );
         assert!(matches!(

@@ -292,6 +292,11 @@ impl Store {
             store.upgrade_by_refold(layout)?;
         }
         store.complete_change_records()?;
+        if layout < tables::COMPRESSED_RECORDS_SINCE {
+            // Its records stay as they are (this build reads both forms); the batches it takes
+            // from now on may write compressed ones, which older builds cannot read.
+            store.set_layout(tables::STORE_FORMAT)?;
+        }
         Ok(store)
     }
 
@@ -328,6 +333,21 @@ impl Store {
         let state = Self::load_state_at_open(&slot, history)?;
         tracing::debug!(path = %path.display(), checkpoint = state.last_seq, snapshot = state.snapshot_seq, "store opened read-only");
         Ok(Self::over_slot(slot, true, path, config, state))
+    }
+
+    /// Sets the store's layout, in a transaction of its own (an upgrade that writes nothing
+    /// else: the records of the older layout are read as they are).
+    fn set_layout(&self, layout: i64) -> Result<(), OpenError> {
+        let handle = self.db()?;
+        let Handle::Write(db) = &*handle else {
+            return Ok(());
+        };
+        let txn = write_txn::begin(db)?;
+        txn.open_table(tables::META)?
+            .insert(tables::FORMAT, layout)?;
+        txn.commit()?;
+        tracing::info!(path = %self.path.display(), layout, "store layout set: large records it writes from now on are compressed");
+        Ok(())
     }
 
     /// The live state of the store being opened over `slot`: restored lazily, each cluster's
