@@ -8,7 +8,9 @@ use std::time::Instant;
 use clap::Args;
 use serde::Serialize;
 use tidemark_core::Timestamp;
-use tidemark_store::{At, Input, OpenError, Outcome, Store, StoreConfig, TimelineEntry};
+use tidemark_store::{
+    At, Input, OpenError, Outcome, PreparedBatch, Store, StoreConfig, TimelineEntry,
+};
 
 use crate::ndjson::{byte_progress, for_each_event, open};
 use crate::replay::{Until, findings_table, parse_until};
@@ -147,8 +149,8 @@ pub struct IngestSummary {
 }
 
 impl IngestSummary {
-    fn count(&mut self, inputs: &[Input], outcomes: &[Outcome]) {
-        for (input, outcome) in inputs.iter().zip(outcomes) {
+    fn count<'a>(&mut self, inputs: impl Iterator<Item = &'a Input>, outcomes: &[Outcome]) {
+        for (input, outcome) in inputs.zip(outcomes) {
             match outcome {
                 Outcome::Accepted { .. } => self.accepted += 1,
                 Outcome::Duplicate { .. } => self.duplicates += 1,
@@ -177,7 +179,7 @@ const MAX_BATCH_JSON_BYTES: usize = 8 << 20;
 /// What the decoding thread hands the writer.
 enum Decoded {
     /// A batch of decoded events and rejected lines, in file order.
-    Batch(Vec<Input>),
+    Batch(PreparedBatch),
     /// `--strict` met an invalid line: this names it; nothing after it follows.
     Stopped(String),
 }
@@ -203,18 +205,30 @@ pub fn ingest_files(
             // Created inside the scope: if the writer fails, `receiver` is dropped before the
             // scope joins the decoder, whose next send then fails and ends it.
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Decoded>(2);
+            // Appended batches go back to the decoding thread, which frees them: the writer's
+            // thread is the busy one (issue 20).
+            let (spent, spent_receiver) = std::sync::mpsc::channel::<PreparedBatch>();
             let decoder_progress = progress.clone();
             let decoder = scope.spawn(move || {
-                decode_batches(reader, file, strict, batch_size, &decoder_progress, &sender)
+                decode_batches(
+                    reader,
+                    file,
+                    (strict, batch_size),
+                    &decoder_progress,
+                    &sender,
+                    &spent_receiver,
+                )
             });
             let mut stopped_at = None;
             for decoded in &receiver {
                 match decoded {
                     Decoded::Batch(batch) => {
                         let outcomes = store
-                            .append(&batch, tidemark_store::wall_clock())
+                            .append_prepared(&batch)
                             .map_err(|e| append_failed(file, &e, summary.accepted))?;
-                        summary.count(&batch, &outcomes);
+                        summary.count(batch.inputs(), &outcomes);
+                        // The decoder may be done already: then this thread frees it.
+                        let _ = spent.send(batch);
                         let rate =
                             summary.accepted as f64 / started.elapsed().as_secs_f64().max(1e-9);
                         progress.set_message(format!(
@@ -266,16 +280,22 @@ fn append_failed(file: &Path, error: &tidemark_store::AppendError, stored_before
     )
 }
 
-/// The decoding side of [`ingest_files`]: reads `reader`'s lines and sends batches in order.
+/// The decoding side of [`ingest_files`]: reads `reader`'s lines and sends batches in order,
+/// their log records encoded ([`PreparedBatch`]), and frees the batches the writer sends back.
 /// Stops quietly when the writer hung up (it failed and reports why).
 fn decode_batches(
     reader: std::io::BufReader<std::fs::File>,
     file: &Path,
-    strict: bool,
-    batch_size: usize,
+    (strict, batch_size): (bool, usize),
     progress: &indicatif::ProgressBar,
     sender: &std::sync::mpsc::SyncSender<Decoded>,
+    spent: &std::sync::mpsc::Receiver<PreparedBatch>,
 ) -> Result<(), CliError> {
+    let prepared = |batch: Vec<Input>| {
+        // Freed here, on the thread that allocated them.
+        spent.try_iter().for_each(drop);
+        Decoded::Batch(PreparedBatch::new(batch, tidemark_store::wall_clock()))
+    };
     let mut batch: Vec<Input> = Vec::with_capacity(batch_size.min(4_096));
     let mut batch_bytes = 0usize;
     let mut writer_gone = false;
@@ -289,8 +309,7 @@ fn decode_batches(
                 Err(error) if strict => {
                     let reason = format!("{}: {error}", file.display());
                     let before = std::mem::take(&mut batch);
-                    writer_gone = (!before.is_empty()
-                        && sender.send(Decoded::Batch(before)).is_err())
+                    writer_gone = (!before.is_empty() && sender.send(prepared(before)).is_err())
                         || sender.send(Decoded::Stopped(reason)).is_err();
                     return Ok(false);
                 }
@@ -308,10 +327,7 @@ fn decode_batches(
             batch_bytes += raw.len();
             if batch.len() >= batch_size || batch_bytes >= MAX_BATCH_JSON_BYTES {
                 batch_bytes = 0;
-                if sender
-                    .send(Decoded::Batch(std::mem::take(&mut batch)))
-                    .is_err()
-                {
+                if sender.send(prepared(std::mem::take(&mut batch))).is_err() {
                     writer_gone = true;
                     return Ok(false);
                 }
@@ -321,7 +337,7 @@ fn decode_batches(
     )?;
     if !batch.is_empty() && !writer_gone {
         // An error here means the writer failed; it reports that.
-        let _ = sender.send(Decoded::Batch(batch));
+        let _ = sender.send(prepared(batch));
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ use async_nats::jetstream::{self, stream::Stream};
 use futures::StreamExt;
 use serde::Serialize;
 use tidemark_core::{Contract, decode_event_bytes_under};
-use tidemark_store::{Input, Outcome, Store};
+use tidemark_store::{Input, Outcome, PreparedBatch, Store};
 use tokio::sync::watch;
 
 use crate::deliveries::Deliveries;
@@ -338,13 +338,16 @@ impl Follower {
                 fetch_messages =
                     (self.config.max_batch_bytes / average).clamp(1, self.config.batch.max(1));
             }
-            // Decode this batch on a blocking thread while the previous commit runs on another.
+            // Decode this batch, and encode its log records, on a blocking thread while the
+            // previous commit runs on another.
             let decoding = (!raw.is_empty()).then(|| {
                 let stream = self.config.stream.clone();
                 tokio::task::spawn_blocking(move || {
-                    raw.into_iter()
+                    let items = raw
+                        .into_iter()
                         .map(|message| (message.seq, decode(&stream, &message)))
-                        .collect::<Vec<(u64, Input)>>()
+                        .collect::<Vec<(u64, Input)>>();
+                    PreparedBatch::positioned(items, tidemark_store::wall_clock())
                 })
             });
             // Let the previous commit finish before the next one starts: positions stay in order.
@@ -549,22 +552,20 @@ fn decode(stream: &str, message: &RawMessage) -> Input {
 }
 
 /// Stores a batch at its stream sequences and says what became of each message.
-fn commit(store: &Store, items: &[(u64, Input)]) -> Result<Committed, String> {
+fn commit(store: &Store, batch: &PreparedBatch) -> Result<Committed, String> {
     let started = Instant::now();
-    let outcomes = store
-        .append_positioned(items, tidemark_store::wall_clock())
-        .map_err(|e| e.to_string())?;
+    let outcomes = store.append_prepared(batch).map_err(|e| e.to_string())?;
     let took = started.elapsed();
     let mut counts = MessageCounts::default();
     let mut duplicates = Vec::new();
-    for ((seq, input), outcome) in items.iter().zip(&outcomes) {
+    for ((seq, input), outcome) in batch.positions().zip(batch.inputs()).zip(&outcomes) {
         match outcome {
             Outcome::Accepted { .. } => counts.applied += 1,
             Outcome::Rejected { .. } => counts.quarantined += 1,
             Outcome::Duplicate { seq: first } => {
                 counts.duplicates += 1;
-                if let Input::Event(event) = input {
-                    duplicates.push((*seq, event.id.0.clone(), *first));
+                if let (Some(seq), Input::Event(event)) = (seq, input) {
+                    duplicates.push((seq, event.id.0.clone(), *first));
                 }
             }
         }

@@ -2,7 +2,9 @@
 //! of [`crate::Store::append`], shared by the write path and the quarantine.
 
 use serde::Serialize;
-use tidemark_core::Event;
+use tidemark_core::{Event, Timestamp};
+
+use crate::codec::EncodedEvent;
 
 /// One item offered to [`crate::Store::append`].
 ///
@@ -22,6 +24,67 @@ pub enum Input {
         /// Where it came from (file and line, request item, stream sequence).
         origin: String,
     },
+}
+
+/// A batch whose events' log records are encoded already ([`EncodedEvent`]), for
+/// [`crate::Store::append_prepared`]: made on the thread that decoded the batch, so the thread
+/// holding the writer only seals each record with its position (issue 20). The records carry
+/// `recorded_at`, the store's clock when the batch was prepared.
+#[derive(Clone, Debug)]
+pub struct PreparedBatch {
+    /// Each item: its stream position (a replica's), the input, its event's record.
+    pub(crate) items: Vec<(Option<u64>, Input, Option<EncodedEvent>)>,
+    pub(crate) recorded_at: Timestamp,
+}
+
+impl PreparedBatch {
+    /// A batch of `inputs`, each taking the next position (as [`crate::Store::append`]).
+    pub fn new(inputs: Vec<Input>, recorded_at: Timestamp) -> Self {
+        Self::of(inputs.into_iter().map(|input| (None, input)), recorded_at)
+    }
+
+    /// A batch whose positions are given (as [`crate::Store::append_positioned`]).
+    pub fn positioned(items: Vec<(u64, Input)>, recorded_at: Timestamp) -> Self {
+        Self::of(
+            items
+                .into_iter()
+                .map(|(position, input)| (Some(position), input)),
+            recorded_at,
+        )
+    }
+
+    fn of(items: impl Iterator<Item = (Option<u64>, Input)>, recorded_at: Timestamp) -> Self {
+        let items = items
+            .map(|(position, input)| {
+                let record = match &input {
+                    Input::Event(event) => Some(EncodedEvent::new(event, recorded_at)),
+                    Input::Rejected { .. } => None,
+                };
+                (position, input, record)
+            })
+            .collect();
+        Self { items, recorded_at }
+    }
+
+    /// The batch's inputs, in order.
+    pub fn inputs(&self) -> impl ExactSizeIterator<Item = &Input> {
+        self.items.iter().map(|(_, input, _)| input)
+    }
+
+    /// Each item's given position, in order (`None` for a batch made by [`Self::new`]).
+    pub fn positions(&self) -> impl ExactSizeIterator<Item = Option<u64>> + '_ {
+        self.items.iter().map(|(position, _, _)| *position)
+    }
+
+    /// How many items the batch holds.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the batch holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
 }
 
 /// What happened to one [`Input`].

@@ -19,9 +19,9 @@ pub use quarantine::QuarantineLimits;
 pub use store::{
     At, BackupInfo, ClusterTimelinePage, Commit, CommitListener, CompactReport, DiskFull,
     EVENTS_SCAN_BUDGET, EmbeddedRetention, EventFilter, EventsPage, FindingTimelineWindow, Input,
-    MAX_MAINTENANCE_EVENTS_READ, Outcome, PastProjections, QuarantineEntry, QuarantineView,
-    RebuildProgress, RebuildReport, RetentionReport, Stats, Store, StoreConfig, TimelineAnchor,
-    TimelineEntry,
+    MAX_MAINTENANCE_EVENTS_READ, Outcome, PastProjections, PreparedBatch, QuarantineEntry,
+    QuarantineView, RebuildProgress, RebuildReport, RetentionReport, Stats, Store, StoreConfig,
+    TimelineAnchor, TimelineEntry,
 };
 pub use verify::{IntegrityCheck, VERIFY_MAX_LISTED, VerifyError, VerifyProblem, VerifyReport};
 

@@ -13,7 +13,7 @@ use tidemark_core::event::{
 use tidemark_core::{
     Event, EventId, FindingState, LogFold, Payload, Severity, Timestamp, decode_event,
 };
-use tidemark_store::{At, Input, Outcome, Store, StoreConfig, TimelineAnchor};
+use tidemark_store::{At, Input, Outcome, PreparedBatch, Store, StoreConfig, TimelineAnchor};
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1249,5 +1249,99 @@ fn a_reopen_reads_a_clusters_part_only_when_the_cluster_is_needed() {
         assert_eq!(store.clusters_in_memory(), 5);
         let (past, _) = store.projection_at(tidemark_store::At::Seq(31)).unwrap();
         assert!(past.snapshot() == fold(31).snapshot());
+    }
+}
+
+/// A batch prepared on another thread ([`PreparedBatch`]) is stored as the same batch appended
+/// whole: the same outcomes, the same log and change records byte for byte (small records and
+/// compressed ones), the same state and quarantine; positioned as well.
+#[test]
+fn a_prepared_batch_stores_the_bytes_of_the_same_batch_appended() {
+    use redb::{ReadableDatabase, ReadableTable};
+    let mut events = race_events();
+    // A cycle large enough that its records are stored compressed.
+    let findings: Vec<String> = (0..80)
+        .map(|k| format!(r#"{{"check_key":"big{k}","category":"pods","severity":"error","title":"big{k} is down"}}"#))
+        .collect();
+    events.push(
+        decode_event(&format!(
+            r#"{{"id":"big","schema":1,"type":"cycle.completed","time":"2026-03-09T00:00:00Z","source":"probe","cluster":"a","data":{{"cycle":"big","categories":["pods"],"findings":[{}]}}}}"#,
+            findings.join(",")
+        ))
+        .unwrap(),
+    );
+    let mut batches: Vec<Vec<Input>> = events.chunks(3).map(inputs).collect();
+    // A repeated id and a refused input in the batches.
+    batches[1].push(Input::Event(events[0].clone()));
+    batches[2].push(Input::Rejected {
+        raw: b"{not json".to_vec(),
+        reason: "not valid JSON".into(),
+        origin: "test".into(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    for positioned in [false, true] {
+        let whole = dir.path().join(format!("whole-{positioned}.redb"));
+        let prepared = dir.path().join(format!("prepared-{positioned}.redb"));
+        let (a, b) = (
+            Store::open(&whole, StoreConfig::default()).unwrap(),
+            Store::open(&prepared, StoreConfig::default()).unwrap(),
+        );
+        let mut position = 0;
+        for batch in &batches {
+            let (outcomes, prepared_outcomes) = if positioned {
+                let items: Vec<(u64, Input)> = batch
+                    .iter()
+                    .map(|input| {
+                        position += 2;
+                        (position, input.clone())
+                    })
+                    .collect();
+                (
+                    a.append_positioned(&items, NOW).unwrap(),
+                    b.append_prepared(&PreparedBatch::positioned(items, NOW))
+                        .unwrap(),
+                )
+            } else {
+                (
+                    a.append(batch, NOW).unwrap(),
+                    b.append_prepared(&PreparedBatch::new(batch.clone(), NOW))
+                        .unwrap(),
+                )
+            };
+            assert_eq!(outcomes, prepared_outcomes);
+        }
+        assert_eq!(a.checkpoint(), b.checkpoint());
+        assert!(a.projection_snapshot() == b.projection_snapshot());
+        assert_eq!(
+            a.quarantine(1, 100).unwrap().len(),
+            b.quarantine(1, 100).unwrap().len()
+        );
+        drop((a, b));
+        let records = |path: &Path,
+                       table: redb::TableDefinition<'static, u64, &'static [u8]>|
+         -> Vec<(u64, Vec<u8>)> {
+            let db = redb::ReadOnlyDatabase::open(path).unwrap();
+            let txn = db.begin_read().unwrap();
+            let table = txn.open_table(table).unwrap();
+            table
+                .iter()
+                .unwrap()
+                .map(|e| {
+                    let (k, v) = e.unwrap();
+                    (k.value(), v.value().to_vec())
+                })
+                .collect()
+        };
+        for table in [tidemark_store::tables::LOG, tidemark_store::tables::CHANGES] {
+            let (plain, from_prepared) = (records(&whole, table), records(&prepared, table));
+            assert!(!plain.is_empty());
+            assert!(plain == from_prepared, "positioned {positioned}");
+        }
+        let log = records(&whole, tidemark_store::tables::LOG);
+        assert!(
+            log.iter()
+                .any(|(_, r)| r[0] == tidemark_store::codec::EVENT_FORMAT_COMPRESSED),
+            "a compressed record"
+        );
     }
 }

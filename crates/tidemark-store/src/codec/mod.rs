@@ -281,6 +281,52 @@ pub fn encode_event(seq: u64, event: &Event, recorded_at: Timestamp, out: &mut V
     );
 }
 
+/// A log record encoded before its position is known: [`encode_event`]'s bytes but for the
+/// checksum, which covers the position and is written by [`EncodedEvent::seal_into`]. The
+/// costly part of a record (postcard, compression) is so done on the thread that decoded the
+/// event, not the one that holds the writer (issue 20).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EncodedEvent {
+    /// `[version][checksum placeholder][body]`, as [`encode_event`] lays it out.
+    bytes: Vec<u8>,
+}
+
+impl EncodedEvent {
+    /// The record of `event`, recorded at `recorded_at`, without its checksum.
+    pub fn new(event: &Event, recorded_at: Timestamp) -> Self {
+        let mut encoded = Self::default();
+        encoded.encode(event, recorded_at);
+        encoded
+    }
+
+    /// Encodes `event` into this buffer (reusing its allocation).
+    pub fn encode(&mut self, event: &Event, recorded_at: Timestamp) {
+        // Sealed under key 0; `seal_into` writes the checksum of the record's own key.
+        encode_event(0, event, recorded_at, &mut self.bytes);
+    }
+
+    /// The length of the sealed record.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether nothing is encoded (never, for a record made by [`EncodedEvent::new`]).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Writes the record as stored at position `seq` into `out`, which is [`Self::len`] bytes
+    /// long: the same bytes as [`encode_event`] of the same event at `seq`.
+    pub fn seal_into(&self, seq: u64, out: &mut [u8]) {
+        let head = 1 + CHECKSUM_BYTES;
+        let (version, body) = (self.bytes[0], &self.bytes[head..]);
+        out[0] = version;
+        out[1..head]
+            .copy_from_slice(&checksum_with_key(&seq.to_le_bytes(), version, body).to_le_bytes());
+        out[head..].copy_from_slice(body);
+    }
+}
+
 /// [`encode_event`] compressing whatever the body's size (the golden records of format 8, tests).
 pub fn encode_event_compressed(seq: u64, event: &Event, recorded_at: Timestamp, out: &mut Vec<u8>) {
     compressed::seal_compressing(
@@ -610,6 +656,38 @@ pub fn decode_quarantine(id: u64, bytes: &[u8]) -> Result<QuarantineRecord, Code
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record encoded before its position, sealed at a position, is byte for byte the record
+    /// encoded at that position: plain (a small event) and compressed (a large one).
+    #[test]
+    fn an_event_encoded_before_its_position_seals_to_the_record_at_it() {
+        let findings: Vec<String> = (0..60)
+            .map(|k| format!(r#"{{"check_key":"k{k}","category":"c","severity":"error","title":"k{k} broken"}}"#))
+            .collect();
+        for count in [1, 60] {
+            let event = tidemark_core::decode_event(&format!(
+                r#"{{"id":"e","schema":1,"type":"cycle.completed","time":"2026-03-02T00:00:00Z","source":"p","cluster":"c","data":{{"cycle":"1","categories":["c"],"findings":[{}]}}}}"#,
+                findings[..count].join(",")
+            ))
+            .unwrap();
+            let recorded_at = Timestamp::from_unix_secs(1_800_000_000);
+            let encoded = EncodedEvent::new(&event, recorded_at);
+            for seq in [1, 41, u64::MAX] {
+                let mut direct = Vec::new();
+                encode_event(seq, &event, recorded_at, &mut direct);
+                let mut sealed = vec![0; encoded.len()];
+                encoded.seal_into(seq, &mut sealed);
+                assert_eq!(sealed, direct, "{count} finding(s) at {seq}");
+                assert_eq!(decode_event(seq, &sealed).unwrap().event, event);
+            }
+            let expected = if count == 1 {
+                EVENT_FORMAT
+            } else {
+                EVENT_FORMAT_COMPRESSED
+            };
+            assert_eq!(encoded.bytes[0], expected, "{count} finding(s)");
+        }
+    }
 
     /// The borrowing snapshot encoder writes exactly the bytes of the owned snapshot, at every
     /// position of every case of the replay corpus (flaps, drift, churn, unstable keys, orphans,

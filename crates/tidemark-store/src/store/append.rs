@@ -3,7 +3,6 @@
 //! commit fails: the database reopened at its last commit, and, when the disk is full, batches
 //! refused without touching the disk for `disk_full_retry`.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use redb::{ReadableTable, WriteTransaction};
@@ -14,15 +13,19 @@ use super::changes::write_changes;
 use super::dropped_orphans::write_dropped_orphans;
 use super::history_tables::{HistoryTables, fold_read_history_cleanly, take_history_fault};
 use super::incident_bodies::write_incident_records;
-use super::index::{FilterIndexes, index_event};
+use super::index::{FilterIndexes, FindingIndexBatch, index_event};
 use super::open::open_database;
 use super::snapshot_parts;
 use super::{Handle, LiveState, SnapshotMark, Store};
-use crate::codec;
+use crate::codec::{self, EncodedEvent};
 use crate::error::{AppendError, OpenError, StorageFault};
-use crate::input::{Input, Outcome};
+use crate::input::{Input, Outcome, PreparedBatch};
 use crate::quarantine::{self, QuarantineTables};
 use crate::tables;
+
+/// One item of a batch as the write path takes it: its given position (a replica's), the
+/// input, and its event's log record when it was encoded beforehand.
+type BatchItem<'a> = (Option<u64>, &'a Input, Option<&'a EncodedEvent>);
 
 /// Why writes are refused now: the last append found no space.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -95,7 +98,20 @@ impl Store {
         inputs: &[Input],
         recorded_at: Timestamp,
     ) -> Result<Vec<Outcome>, AppendError> {
-        self.append_with(inputs.iter().map(|input| (None, input)), recorded_at)
+        self.append_with(inputs.iter().map(|input| (None, input, None)), recorded_at)
+    }
+
+    /// [`Store::append`] or [`Store::append_positioned`] of a batch whose log records were
+    /// encoded when it was prepared ([`PreparedBatch`], on the thread that decoded it): the same
+    /// outcome and the same stored bytes, with less work under the writer lock.
+    pub fn append_prepared(&self, batch: &PreparedBatch) -> Result<Vec<Outcome>, AppendError> {
+        self.append_with(
+            batch
+                .items
+                .iter()
+                .map(|(position, input, record)| (*position, input, record.as_ref())),
+            batch.recorded_at,
+        )
     }
 
     /// Appends a batch whose positions are given: the follower of a JetStream stream stores each
@@ -110,7 +126,7 @@ impl Store {
         self.append_with(
             items
                 .iter()
-                .map(|(position, input)| (Some(*position), input)),
+                .map(|(position, input)| (Some(*position), input, None)),
             recorded_at,
         )
     }
@@ -137,7 +153,7 @@ impl Store {
 
     fn append_with<'a>(
         &self,
-        items: impl Iterator<Item = (Option<u64>, &'a Input)> + Clone,
+        items: impl Iterator<Item = BatchItem<'a>> + Clone,
         recorded_at: Timestamp,
     ) -> Result<Vec<Outcome>, AppendError> {
         self.refuse_if_read_only()?;
@@ -182,7 +198,7 @@ impl Store {
                     self.committed(before.0, checkpoint, || {
                         listened
                             .zip(&outcomes)
-                            .filter_map(|((_, input), outcome)| match (input, outcome) {
+                            .filter_map(|((_, input, _), outcome)| match (input, outcome) {
                                 (Input::Event(event), Outcome::Accepted { seq }) => {
                                     Some((*seq, event))
                                 }
@@ -301,7 +317,7 @@ impl Store {
     fn append_in_txn<'a>(
         &self,
         state: &mut LiveState,
-        items: impl Iterator<Item = (Option<u64>, &'a Input)>,
+        items: impl Iterator<Item = BatchItem<'a>>,
         recorded_at: Timestamp,
     ) -> Result<Vec<Outcome>, AppendError> {
         let db = self.db()?;
@@ -321,8 +337,8 @@ impl Store {
             let mut filter_indexes = FilterIndexes::open(&txn)?;
             let mut quarantine = QuarantineTables::open(&txn)?;
             let mut record = Vec::with_capacity(4096);
-            let mut finding_bits: BTreeMap<String, u8> = BTreeMap::new();
-            for (position, input) in items {
+            let mut finding_entries = FindingIndexBatch::default();
+            for (position, input, encoded) in items {
                 state.from_stream |= position.is_some();
                 if let Some(position) = position
                     && position <= state.last_seq
@@ -342,9 +358,21 @@ impl Store {
                             continue;
                         }
                         let seq = position.unwrap_or(state.last_seq + 1);
-                        codec::encode_event(seq, event, recorded_at, &mut record);
-                        log.insert(seq, record.as_slice())?;
-                        state.log_bytes_since_snapshot += record.len() as u64;
+                        let record_len = match encoded {
+                            Some(encoded) => {
+                                encoded.seal_into(
+                                    seq,
+                                    log.insert_reserve(seq, encoded.len())?.as_mut(),
+                                );
+                                encoded.len()
+                            }
+                            None => {
+                                codec::encode_event(seq, event, recorded_at, &mut record);
+                                log.insert(seq, record.as_slice())?;
+                                record.len()
+                            }
+                        };
+                        state.log_bytes_since_snapshot += record_len as u64;
                         ids.insert(event.id.as_str(), seq)?;
                         said.clear();
                         let changes = state.projections.apply_with_changes(seq, event, &mut said);
@@ -353,8 +381,7 @@ impl Store {
                             seq,
                             event,
                             changes,
-                            &mut finding_bits,
-                            &mut by_finding,
+                            &mut finding_entries,
                             &mut by_cluster_time,
                             &mut by_incident,
                             &mut by_type,
@@ -384,6 +411,7 @@ impl Store {
                     }
                 }
             }
+            finding_entries.write(&mut by_finding)?;
             // A fold that read history back (a widened flap window) and met a fault holds a
             // state that is not the log's: the batch fails and the state is reloaded.
             fold_read_history_cleanly()?;

@@ -67,13 +67,13 @@ pub(crate) fn type_index(event_type: EventType) -> u8 {
         .expect("every type is in ALL") as u8
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Writes the index entries of the event at `seq`; its `by_finding` entries are gathered in
+/// `findings`, which the caller writes at the end of the transaction.
 pub(super) fn index_event(
     seq: u64,
     event: &Event,
     changes: &[(String, FindingChange)],
-    bits: &mut BTreeMap<String, u8>,
-    by_finding: &mut redb::Table<(&str, &str, u64), u8>,
+    findings: &mut FindingIndexBatch,
     by_cluster_time: &mut redb::Table<(&str, i64, u64), u8>,
     by_incident: &mut redb::Table<(&str, u64), ()>,
     by_type: &mut redb::Table<(&str, u64), ()>,
@@ -87,11 +87,67 @@ pub(super) fn index_event(
     if let Some(incident) = incident_of(event) {
         by_incident.insert((incident, seq), ())?;
     }
-    finding_index_entries(event, changes, bits);
-    for (check_key, b) in bits.iter() {
-        by_finding.insert((event.cluster.as_str(), check_key.as_str(), seq), *b)?;
-    }
+    findings.add(seq, event, changes);
     Ok(())
+}
+
+/// The `by_finding` entries of a batch (or a rebuild's chunk), gathered while its events are
+/// applied and written at its end in key order.
+///
+/// An event's entries land at as many places of the table as it changed findings (one key
+/// range per finding); written as they came, consecutive inserts walked to a different leaf
+/// each time. Sorted, the inserts of a batch walk the table once, front to back (issue 20).
+/// The entries are the same either way, and nothing reads the table inside the transaction.
+#[derive(Default)]
+pub(super) struct FindingIndexBatch {
+    /// The clusters the entries name, each once.
+    clusters: Vec<String>,
+    /// (index in `clusters`, check key, position, change bits).
+    entries: Vec<(u32, String, u64, u8)>,
+    bits: BTreeMap<String, u8>,
+}
+
+impl FindingIndexBatch {
+    /// Gathers the entries of the event at `seq`.
+    pub(super) fn add(&mut self, seq: u64, event: &Event, changes: &[(String, FindingChange)]) {
+        finding_index_entries(event, changes, &mut self.bits);
+        if self.bits.is_empty() {
+            return;
+        }
+        let cluster = match self.clusters.iter().rposition(|c| *c == event.cluster) {
+            Some(at) => at,
+            None => {
+                self.clusters.push(event.cluster.clone());
+                self.clusters.len() - 1
+            }
+        } as u32;
+        for (check_key, bits) in std::mem::take(&mut self.bits) {
+            self.entries.push((cluster, check_key, seq, bits));
+        }
+    }
+
+    /// Writes the entries gathered, in key order, and forgets them.
+    pub(super) fn write(
+        &mut self,
+        by_finding: &mut redb::Table<(&str, &str, u64), u8>,
+    ) -> Result<(), StorageFault> {
+        let clusters = &self.clusters;
+        self.entries.sort_unstable_by(|a, b| {
+            (clusters[a.0 as usize].as_str(), a.1.as_str(), a.2).cmp(&(
+                clusters[b.0 as usize].as_str(),
+                b.1.as_str(),
+                b.2,
+            ))
+        });
+        for (cluster, check_key, seq, bits) in self.entries.drain(..) {
+            by_finding.insert(
+                (clusters[cluster as usize].as_str(), check_key.as_str(), seq),
+                bits,
+            )?;
+        }
+        self.clusters.clear();
+        Ok(())
+    }
 }
 
 /// The event filters' index tables (`by_cluster`, `by_source`, `cluster_clock`, `late_events`)

@@ -90,7 +90,7 @@ use tidemark_core::{Projections, Timestamp};
 use crate::error::{CorruptRecord, ReadOnlyStore, StorageFault};
 use crate::quarantine::{DropLog, QuarantineLimits, QuarantineTally};
 
-pub use crate::input::{Input, Outcome};
+pub use crate::input::{Input, Outcome, PreparedBatch};
 pub use append::DiskFull;
 use append::WriteBlock;
 pub use backup::{BackupInfo, CompactReport};

@@ -13,7 +13,7 @@
 //! it runs.
 //! A partial file left by a crash is removed by the next read-write open or rebuild.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ use super::history_tables::{
     HistoryTables, StoreHistory, fold_read_history_cleanly, take_history_fault,
 };
 use super::incident_bodies::write_incident_records;
-use super::index::{FilterIndexes, index_event};
+use super::index::{FilterIndexes, FindingIndexBatch, index_event};
 use super::open::{CreateTables, open_database};
 use super::restore::{
     decode_log, replay_range, restore_latest_usable, restore_projections, write_out_as_layout,
@@ -585,7 +585,7 @@ impl Store {
             done: 0,
             total: to_fold,
         });
-        let mut bits: BTreeMap<String, u8> = BTreeMap::new();
+        let mut finding_entries = FindingIndexBatch::default();
         let mut said = Vec::new();
         let mut record = Vec::new();
         // While it folds, the rebuilt state reads back what it wrote from the new file (an
@@ -629,8 +629,7 @@ impl Store {
                         seq,
                         event,
                         changes,
-                        &mut bits,
-                        &mut by_finding,
+                        &mut finding_entries,
                         &mut by_cluster_time,
                         &mut by_incident,
                         &mut by_type,
@@ -647,6 +646,7 @@ impl Store {
                         break;
                     }
                 }
+                finding_entries.write(&mut by_finding)?;
                 // The fold reads the store's history back when a flap window widens.
                 fold_read_history_cleanly()?;
                 HistoryTables::open(&txn)?.write(&rebuilt.projections.take_history_records())?;
