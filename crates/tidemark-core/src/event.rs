@@ -978,6 +978,20 @@ macro_rules! event_types {
                 match self { $( Payload::$variant(_) => EventType::$variant, )* }
             }
 
+            /// Decodes the `data` of an event of type `event_type` from the entries of a JSON
+            /// object being read (`crate::wire`'s single pass): what
+            /// [`Payload::decode_json_data`] decodes from the object's text, without its error
+            /// path (a failure is decoded again from the text to name the field).
+            pub(crate) fn decode_from_object<'de, A: serde::de::MapAccess<'de>>(
+                event_type: EventType,
+                object: A,
+            ) -> Result<Self, A::Error> {
+                let object = serde::de::value::MapAccessDeserializer::new(object);
+                match event_type {
+                    $( EventType::$variant => <$data>::deserialize(object).map(Payload::$variant), )*
+                }
+            }
+
             /// Decodes the `data` of an event of type `event_type` from JSON, reporting the path
             /// of the field that failed.
             pub(crate) fn decode_json_data(
