@@ -163,10 +163,10 @@ fn damaged(json: &str, damage: &[Damage]) -> String {
             }
             Damage::BlankString(n, blank) => {
                 let starts: Vec<usize> = text.match_indices("\":\"").map(|(i, _)| i + 3).collect();
-                if let Some(&start) = starts.get(n % starts.len().max(1)) {
-                    if let Some(len) = text[start..].find('"') {
-                        text.replace_range(start..start + len, if *blank { " " } else { "" });
-                    }
+                if let Some(&start) = starts.get(n % starts.len().max(1))
+                    && let Some(len) = text[start..].find('"')
+                {
+                    text.replace_range(start..start + len, if *blank { " " } else { "" });
                 }
             }
             Damage::RepeatField(n) => {
