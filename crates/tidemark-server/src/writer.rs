@@ -8,13 +8,13 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tidemark_store::{AppendError, Input, Outcome, Store};
+use tidemark_store::{AppendError, Input, Outcome, PreparedBatch, Store};
 use tokio::sync::{mpsc, oneshot};
 
-/// One request's inputs and where to send its outcomes.
+/// One request's inputs, their log records encoded, and where to send its outcomes.
 #[derive(Debug)]
 struct WriteRequest {
-    inputs: Vec<Input>,
+    batch: PreparedBatch,
     reply: oneshot::Sender<Result<Vec<Outcome>, WriteError>>,
 }
 
@@ -61,11 +61,13 @@ impl From<&AppendError> for WriteError {
 }
 
 impl WriterClient {
-    /// Appends `inputs` (in one transaction, possibly with other requests' inputs).
+    /// Appends `inputs` (in one transaction, possibly with other requests' inputs). Their log
+    /// records are encoded here, on the request's thread, not on the writer's (issue 20).
     pub async fn write(&self, inputs: Vec<Input>) -> Result<Vec<Outcome>, WriteError> {
         let (reply, answer) = oneshot::channel();
+        let batch = PreparedBatch::new(inputs, tidemark_store::wall_clock());
         self.tx
-            .send(WriteRequest { inputs, reply })
+            .send(WriteRequest { batch, reply })
             .await
             .map_err(|_| WriteError::Stopped)?;
         answer.await.map_err(|_| WriteError::Stopped)?
@@ -124,28 +126,32 @@ fn run(
 ) {
     let mut requests: Vec<WriteRequest> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
-        let mut count = first.inputs.len();
+        let mut count = first.batch.len();
         requests.push(first);
         while count < max_batch_inputs {
             match rx.try_recv() {
                 Ok(next) => {
-                    count += next.inputs.len();
+                    count += next.batch.len();
                     requests.push(next);
                 }
                 Err(_) => break,
             }
         }
-        let mut inputs = Vec::with_capacity(count);
-        let mut lengths = Vec::with_capacity(requests.len());
-        for request in &mut requests {
-            lengths.push(request.inputs.len());
-            inputs.append(&mut request.inputs);
-        }
+        let group = requests.len();
+        let mut lengths = Vec::with_capacity(group);
+        let mut replies = Vec::with_capacity(group);
+        let mut parts = requests.drain(..).map(|request| {
+            lengths.push(request.batch.len());
+            replies.push(request.reply);
+            request.batch
+        });
+        let mut batch = parts.next().expect("the first request is in the group");
+        parts.for_each(|part| batch.extend(part));
         let started = std::time::Instant::now();
-        let result = store.append(&inputs, tidemark_store::wall_clock());
+        let result = store.append_prepared(&batch);
         tracing::debug!(
             inputs = count,
-            requests = requests.len(),
+            requests = group,
             micros = started.elapsed().as_micros() as u64,
             "batch committed"
         );
@@ -162,9 +168,9 @@ fn run(
                     );
                 }
                 let mut outcomes = outcomes.into_iter();
-                for (request, len) in requests.drain(..).zip(lengths) {
+                for (reply, len) in replies.into_iter().zip(lengths) {
                     let mine: Vec<Outcome> = outcomes.by_ref().take(len).collect();
-                    let _ = request.reply.send(Ok(mine));
+                    let _ = reply.send(Ok(mine));
                 }
             }
             Err(error) => {
@@ -179,8 +185,8 @@ fn run(
                     tracing::error!(%error, inputs = count, "append failed; nothing of the batch was stored");
                 }
                 let answer = WriteError::from(&error);
-                for request in requests.drain(..) {
-                    let _ = request.reply.send(Err(answer.clone()));
+                for reply in replies {
+                    let _ = reply.send(Err(answer.clone()));
                 }
             }
         }

@@ -66,6 +66,13 @@ impl PreparedBatch {
         Self { items, recorded_at }
     }
 
+    /// Appends `other`'s items after this batch's (a group commit of several requests): each
+    /// event keeps the record it was prepared with; refused inputs are kept in quarantine at
+    /// this batch's `recorded_at`, the earliest of the group's.
+    pub fn extend(&mut self, other: PreparedBatch) {
+        self.items.extend(other.items);
+    }
+
     /// The batch's inputs, in order.
     pub fn inputs(&self) -> impl ExactSizeIterator<Item = &Input> {
         self.items.iter().map(|(_, input, _)| input)

@@ -1302,10 +1302,13 @@ fn a_prepared_batch_stores_the_bytes_of_the_same_batch_appended() {
                         .unwrap(),
                 )
             } else {
+                // Prepared in two parts, joined as the server's writer joins a group commit.
+                let (left, right) = batch.split_at(batch.len() / 2);
+                let mut prepared = PreparedBatch::new(left.to_vec(), NOW);
+                prepared.extend(PreparedBatch::new(right.to_vec(), NOW));
                 (
                     a.append(batch, NOW).unwrap(),
-                    b.append_prepared(&PreparedBatch::new(batch.clone(), NOW))
-                        .unwrap(),
+                    b.append_prepared(&prepared).unwrap(),
                 )
             };
             assert_eq!(outcomes, prepared_outcomes);
