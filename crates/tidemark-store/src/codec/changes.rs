@@ -25,24 +25,20 @@ pub const CHANGES_FORMAT_COMPRESSED: u8 = 2;
 /// One stored change: its part's place in `PARTS`, its subject, what happened to it.
 type StoredChange<'a> = (u8, &'a str, &'a str);
 
-/// Encodes the changes of the event at `seq` into `out` (cleared first).
+/// Encodes the changes of the event at `seq` into `out` (cleared first): format 1, or format 2
+/// (compressed) when its body takes at least [`COMPRESS_FROM`] bytes.
 pub fn encode_changes(seq: u64, changes: &[Change], out: &mut Vec<u8>) {
-    let body: Vec<StoredChange<'_>> = changes
-        .iter()
-        .map(|c| (c.part_index(), c.subject.as_str(), c.change.as_str()))
-        .collect();
-    compressed::seal_compressing(
-        (CHANGES_FORMAT, CHANGES_FORMAT_COMPRESSED),
-        &seq.to_le_bytes(),
-        &body,
-        COMPRESS_FROM,
-        out,
-    );
+    encode_changes_from(seq, changes, COMPRESS_FROM, out);
 }
 
 /// [`encode_changes`] compressing whatever the body's size (the golden records of format 2,
 /// tests).
 pub fn encode_changes_compressed(seq: u64, changes: &[Change], out: &mut Vec<u8>) {
+    encode_changes_from(seq, changes, 0, out);
+}
+
+/// Encodes the changes, compressed when the body takes at least `from` bytes.
+fn encode_changes_from(seq: u64, changes: &[Change], from: usize, out: &mut Vec<u8>) {
     let body: Vec<StoredChange<'_>> = changes
         .iter()
         .map(|c| (c.part_index(), c.subject.as_str(), c.change.as_str()))
@@ -51,7 +47,7 @@ pub fn encode_changes_compressed(seq: u64, changes: &[Change], out: &mut Vec<u8>
         (CHANGES_FORMAT, CHANGES_FORMAT_COMPRESSED),
         &seq.to_le_bytes(),
         &body,
-        0,
+        from,
         out,
     );
 }

@@ -181,14 +181,6 @@ impl Store {
     }
 
     fn set_changes_to(&self, to: u64) -> Result<(), OpenError> {
-        let handle = self.db()?;
-        let Handle::Write(db) = &*handle else {
-            return Ok(());
-        };
-        let txn = write_txn::begin(db)?;
-        txn.open_table(tables::META)?
-            .insert(tables::CHANGES_TO, to as i64)?;
-        txn.commit()?;
-        Ok(())
+        self.set_meta(tables::CHANGES_TO, to as i64)
     }
 }

@@ -338,15 +338,20 @@ impl Store {
     /// Sets the store's layout, in a transaction of its own (an upgrade that writes nothing
     /// else: the records of the older layout are read as they are).
     fn set_layout(&self, layout: i64) -> Result<(), OpenError> {
+        self.set_meta(tables::FORMAT, layout)?;
+        tracing::info!(path = %self.path.display(), layout, "store layout set: large records it writes from now on are compressed");
+        Ok(())
+    }
+
+    /// Writes one `META` value in a transaction of its own (nothing, on a read-only handle).
+    pub(super) fn set_meta(&self, key: &str, value: i64) -> Result<(), OpenError> {
         let handle = self.db()?;
         let Handle::Write(db) = &*handle else {
             return Ok(());
         };
         let txn = write_txn::begin(db)?;
-        txn.open_table(tables::META)?
-            .insert(tables::FORMAT, layout)?;
+        txn.open_table(tables::META)?.insert(key, value)?;
         txn.commit()?;
-        tracing::info!(path = %self.path.display(), layout, "store layout set: large records it writes from now on are compressed");
         Ok(())
     }
 
