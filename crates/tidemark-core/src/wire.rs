@@ -235,6 +235,7 @@ pub fn decode_event_under(json: &str, contract: Contract) -> Result<Event, Decod
 /// then judges. A valid event's `data` used to be read twice (scanned as raw JSON, then
 /// decoded); this reads it once. `tests/wire_paths.rs` checks that the two paths give the same
 /// answer on every fixture, corpus event and thousands of damaged ones.
+///
 /// Public for the test of the two paths' agreement; decode with [`decode_event_under`].
 pub fn decode_in_one_pass(json: &str, contract: Contract) -> Option<Event> {
     if !json.trim_start().starts_with('{') {
@@ -385,6 +386,7 @@ mod one_pass {
 
 /// The path of [`decode_event_under`] that names what is wrong: the envelope read as raw
 /// values, then each field judged on its own, `data` decoded with its error path.
+///
 /// Public for the test of the two paths' agreement; decode with [`decode_event_under`].
 pub fn decode_naming_errors(json: &str, contract: Contract) -> Result<Event, DecodeError> {
     let first = json.trim_start().as_bytes().first().copied();
