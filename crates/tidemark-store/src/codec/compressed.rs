@@ -30,6 +30,10 @@ const MAX_BODY: usize = 256 << 20;
 /// Bytes of the body's length before the zstd frame.
 const LENGTH_BYTES: usize = 4;
 
+/// The output buffer a thread keeps between records, at most: one larger (a rare huge event)
+/// is given back after its record, so a thread holds what typical records need.
+const KEEP_BUFFER_BYTES: usize = 1 << 20;
+
 thread_local! {
     /// The writer thread's compression context, kept between records (making one allocates
     /// about a megabyte), and its output buffer.
@@ -76,6 +80,9 @@ pub(super) fn seal_compressing<T: Serialize + ?Sized>(
             let len = u32::try_from(body_len).expect("a record body is under 4 GiB");
             out.extend_from_slice(&len.to_le_bytes());
             out.extend_from_slice(frame);
+            if frame.capacity() > KEEP_BUFFER_BYTES {
+                *frame = Vec::new();
+            }
         });
     }
     let crc = checksum_with_key(key, out[0], &out[head..]);
@@ -144,6 +151,29 @@ mod tests {
         assert_eq!(plain[0], 1);
         let body = unseal_with_key(&7u64.to_le_bytes(), &plain).unwrap();
         assert_eq!(decode_body::<Vec<String>>(body).unwrap(), value);
+    }
+
+    #[test]
+    fn a_huge_record_does_not_leave_its_buffer_behind() {
+        // 2 MiB of body that does not compress: the frame buffer grows past what is kept.
+        let mut state = 7u64;
+        let noise: Vec<u8> = (0..2 << 20)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                (state >> 56) as u8
+            })
+            .collect();
+        let mut out = Vec::new();
+        seal_compressing((1, 2), &1u64.to_le_bytes(), &noise, 0, &mut out);
+        assert_eq!(out[0], 2);
+        let kept =
+            COMPRESSOR.with(|slot| slot.borrow().as_ref().map(|(_, frame)| frame.capacity()));
+        assert!(
+            kept.is_some_and(|capacity| capacity <= KEEP_BUFFER_BYTES),
+            "{kept:?}"
+        );
+        let body = decompress(unseal_with_key(&1u64.to_le_bytes(), &out).unwrap()).unwrap();
+        assert_eq!(decode_body::<Vec<u8>>(&body).unwrap(), noise);
     }
 
     #[test]
