@@ -12,7 +12,7 @@ use std::cell::RefCell;
 
 use serde::Serialize;
 
-use super::{CHECKSUM_BYTES, CodecError, checksum_with_key};
+use super::{CHECKSUM_BYTES, CodecError, encode_unsealed, write_checksum};
 
 /// The postcard body a log record must reach to be stored compressed (log format 8, change
 /// records format 2). A `cycle.completed` of 1,000 findings (33 KB) is stored in 2.9 KB; an
@@ -48,45 +48,51 @@ thread_local! {
 /// its postcard body is shorter than `from` bytes, else version `packed` with the body
 /// compressed.
 pub(super) fn seal_compressing<T: Serialize + ?Sized>(
-    (plain, packed): (u8, u8),
+    versions: (u8, u8),
     key: &[u8],
     value: &T,
     from: usize,
     out: &mut Vec<u8>,
 ) {
-    out.clear();
-    out.push(plain);
-    out.extend_from_slice(&[0; CHECKSUM_BYTES]);
-    let buffer = std::mem::take(out);
-    *out = postcard::to_extend(value, buffer).expect("serializing to a Vec cannot fail");
+    encode_compressing(versions, value, from, out);
+    write_checksum(key, out);
+}
+
+/// [`seal_compressing`] with the checksum left zero (written once the key is known).
+pub(super) fn encode_compressing<T: Serialize + ?Sized>(
+    (plain, packed): (u8, u8),
+    value: &T,
+    from: usize,
+    out: &mut Vec<u8>,
+) {
+    encode_unsealed(plain, value, out);
     let head = 1 + CHECKSUM_BYTES;
     let body_len = out.len() - head;
-    if body_len >= from {
-        COMPRESSOR.with(|slot| {
-            let mut slot = slot.borrow_mut();
-            let (compressor, frame) = slot.get_or_insert_with(|| {
-                (
-                    zstd::bulk::Compressor::new(LEVEL).expect("zstd's level 1 is valid"),
-                    Vec::new(),
-                )
-            });
-            frame.clear();
-            frame.reserve(zstd::zstd_safe::compress_bound(body_len));
-            compressor
-                .compress_to_buffer(&out[head..], frame)
-                .expect("a buffer of zstd's bound holds the frame");
-            out.truncate(head);
-            out[0] = packed;
-            let len = u32::try_from(body_len).expect("a record body is under 4 GiB");
-            out.extend_from_slice(&len.to_le_bytes());
-            out.extend_from_slice(frame);
-            if frame.capacity() > KEEP_BUFFER_BYTES {
-                *frame = Vec::new();
-            }
-        });
+    if body_len < from {
+        return;
     }
-    let crc = checksum_with_key(key, out[0], &out[head..]);
-    out[1..head].copy_from_slice(&crc.to_le_bytes());
+    COMPRESSOR.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let (compressor, frame) = slot.get_or_insert_with(|| {
+            (
+                zstd::bulk::Compressor::new(LEVEL).expect("zstd's level 1 is valid"),
+                Vec::new(),
+            )
+        });
+        frame.clear();
+        frame.reserve(zstd::zstd_safe::compress_bound(body_len));
+        compressor
+            .compress_to_buffer(&out[head..], frame)
+            .expect("a buffer of zstd's bound holds the frame");
+        out.truncate(head);
+        out[0] = packed;
+        let len = u32::try_from(body_len).expect("a record body is under 4 GiB");
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(frame);
+        if frame.capacity() > KEEP_BUFFER_BYTES {
+            *frame = Vec::new();
+        }
+    });
 }
 
 /// The postcard body of a compressed record's (unsealed) body.

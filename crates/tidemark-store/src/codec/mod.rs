@@ -211,13 +211,25 @@ fn seal<T: Serialize>(version: u8, key: u64, value: &T, out: &mut Vec<u8>) {
 
 /// [`seal`] with the key's bytes as they enter the checksum.
 fn seal_with_key<T: Serialize + ?Sized>(version: u8, key: &[u8], value: &T, out: &mut Vec<u8>) {
+    encode_unsealed(version, value, out);
+    write_checksum(key, out);
+}
+
+/// Encodes `value` into `out` (cleared first) as the envelope of `version` with its checksum
+/// left zero, for [`write_checksum`].
+fn encode_unsealed<T: Serialize + ?Sized>(version: u8, value: &T, out: &mut Vec<u8>) {
     out.clear();
     out.push(version);
     out.extend_from_slice(&[0; CHECKSUM_BYTES]);
     let buffer = std::mem::take(out);
     *out = postcard::to_extend(value, buffer).expect("serializing to a Vec cannot fail");
-    let crc = checksum_with_key(key, version, &out[1 + CHECKSUM_BYTES..]);
-    out[1..=CHECKSUM_BYTES].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Writes the checksum of the envelope in `record` (its version and body) under `key`.
+fn write_checksum(key: &[u8], record: &mut [u8]) {
+    let (head, body) = record.split_at_mut(1 + CHECKSUM_BYTES);
+    let crc = checksum_with_key(key, head[0], body);
+    head[1..].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// The body of a record in the checksummed envelope, once its checksum is verified.
@@ -301,8 +313,13 @@ impl EncodedEvent {
 
     /// Encodes `event` into this buffer (reusing its allocation).
     pub fn encode(&mut self, event: &Event, recorded_at: Timestamp) {
-        // Sealed under key 0; `seal_into` writes the checksum of the record's own key.
-        encode_event(0, event, recorded_at, &mut self.bytes);
+        // Without its checksum: `seal_into` writes that of the record's own key.
+        compressed::encode_compressing(
+            (EVENT_FORMAT, EVENT_FORMAT_COMPRESSED),
+            &StoredEventRef { recorded_at, event },
+            COMPRESS_FROM,
+            &mut self.bytes,
+        );
     }
 
     /// The length of the sealed record.
@@ -318,12 +335,8 @@ impl EncodedEvent {
     /// Writes the record as stored at position `seq` into `out`, which is [`Self::len`] bytes
     /// long: the same bytes as [`encode_event`] of the same event at `seq`.
     pub fn seal_into(&self, seq: u64, out: &mut [u8]) {
-        let head = 1 + CHECKSUM_BYTES;
-        let (version, body) = (self.bytes[0], &self.bytes[head..]);
-        out[0] = version;
-        out[1..head]
-            .copy_from_slice(&checksum_with_key(&seq.to_le_bytes(), version, body).to_le_bytes());
-        out[head..].copy_from_slice(body);
+        out.copy_from_slice(&self.bytes);
+        write_checksum(&seq.to_le_bytes(), out);
     }
 }
 
