@@ -403,24 +403,64 @@ pub(crate) fn finding_change<S: PartialEq + std::fmt::Display>(
             format!("opened ({severity})")
         });
     };
-    let mut what = Vec::new();
+    // The parts, joined by ", ", written into one string without `format!` for the common
+    // ones: a line per changed finding per event, and every absent finding's clean count moves.
+    let mut what = String::new();
+    let separate = |what: &mut String| {
+        if !what.is_empty() {
+            what.push_str(", ");
+        }
+    };
     if occurrences != old_occurrences && state == FindingState::Active {
-        what.push(format!("reopened (occurrence {occurrences})"));
+        what.push_str("reopened (occurrence ");
+        push_decimal(&mut what, occurrences);
+        what.push(')');
     } else if old_state != state {
-        what.push(match state {
-            FindingState::Active => "active".to_owned(),
-            FindingState::Resolved => format!("resolved ({how})"),
-        });
+        match state {
+            FindingState::Active => what.push_str("active"),
+            FindingState::Resolved => {
+                what.push_str("resolved (");
+                what.push_str(how);
+                what.push(')');
+            }
+        }
     }
     if old_clean != clean
         && let (Some(a), Some(b)) = (old_clean, clean)
     {
-        what.push(format!("clean {a} → {b}"));
+        separate(&mut what);
+        what.push_str("clean ");
+        push_decimal(&mut what, a.into());
+        what.push_str(" → ");
+        push_decimal(&mut what, b.into());
     }
     if old_severity != severity {
-        what.push(format!("severity {old_severity} → {severity}"));
+        separate(&mut what);
+        // Writing into a String cannot fail.
+        let _ = std::fmt::Write::write_fmt(
+            &mut what,
+            format_args!("severity {old_severity} → {severity}"),
+        );
     }
-    (!what.is_empty()).then(|| what.join(", "))
+    (!what.is_empty()).then_some(what)
+}
+
+/// Appends `n` in decimal to `out` (what `{n}` writes).
+fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
+    }
 }
 
 fn diff_maps<K: Ord + Subject>(
@@ -472,5 +512,55 @@ mod drift_subject_tests {
         );
         assert_eq!(drift_keys("pw", &subject), None);
         assert_eq!(drift_keys("pw-prod", "pw-prod pod:a:x-1"), None);
+    }
+}
+
+#[cfg(test)]
+mod finding_change_tests {
+    use super::*;
+    use crate::event::Severity;
+
+    #[test]
+    fn push_decimal_writes_what_display_writes() {
+        for n in [0, 7, 9, 10, 99, 100, 4_294_967_295, u64::MAX] {
+            let mut out = String::from("x");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
+    }
+
+    #[test]
+    fn a_finding_change_names_every_part_in_order() {
+        let (active, resolved) = (FindingState::Active, FindingState::Resolved);
+        let (warning, error) = (Severity::Warning, Severity::Error);
+        let line = |old, new| finding_change(Some(old), new, "auto");
+        assert_eq!(
+            line((active, Some(1), warning, 3), (active, Some(2), error, 3)).as_deref(),
+            Some("clean 1 → 2, severity warning → error")
+        );
+        assert_eq!(
+            line((resolved, None, warning, 3), (active, Some(0), warning, 4)).as_deref(),
+            Some("reopened (occurrence 4)")
+        );
+        assert_eq!(
+            line((active, Some(2), warning, 4), (resolved, None, warning, 4)).as_deref(),
+            Some("resolved (auto)")
+        );
+        assert_eq!(
+            line(
+                (active, Some(12), warning, 4),
+                (active, Some(13), warning, 4)
+            )
+            .as_deref(),
+            Some("clean 12 → 13")
+        );
+        assert_eq!(
+            line((active, Some(1), warning, 4), (active, Some(1), warning, 4)),
+            None
+        );
+        assert_eq!(
+            finding_change(None, (active, Some(0), error, 1), "auto").as_deref(),
+            Some("opened (error)")
+        );
     }
 }

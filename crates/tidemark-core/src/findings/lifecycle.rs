@@ -321,6 +321,31 @@ impl ClusterFindings {
         }
     }
 
+    /// The id of category `name` in the cycle at (`stamp`, time, position) `run`, `None` when
+    /// it is disabled: at its first sight in the cycle (`seen`), an enabled category is
+    /// interned and marked as run.
+    fn category_of_cycle<'c>(
+        &mut self,
+        name: &'c str,
+        seen: &mut Vec<(&'c str, Option<u32>)>,
+        run: (u64, Timestamp, u64),
+    ) -> Option<u32> {
+        if let Some(&(_, id)) = seen.iter().find(|(known, _)| *known == name) {
+            return id;
+        }
+        let id = if self.settings.is_enabled(name) {
+            let id = self.intern_category(name);
+            self.ran_scratch[id as usize] = true;
+            self.category_runs[id as usize] += 1;
+            self.category_last_run[id as usize] = run;
+            Some(id)
+        } else {
+            None
+        };
+        seen.push((name, id));
+        id
+    }
+
     pub(super) fn apply_cycle<O: FoldOutput>(
         &mut self,
         seq: u64,
@@ -331,38 +356,20 @@ impl ClusterFindings {
         self.cycle_stamp += 1;
         let stamp = self.cycle_stamp;
 
-        // 1. The categories that ran: listed ones plus the findings' own, if enabled.
-        //    Few per cycle, so a linear list beats hashing every finding's category.
+        // 1 + 2. The categories that ran: listed ones plus the findings' own, if enabled; and
+        //    the entries that count: category ran; for a key listed twice the last entry wins.
+        //    Few categories per cycle, so a linear list beats hashing every finding's category;
+        //    each entry's category is looked up once (nothing in the entries' step reads what
+        //    a category's first sight sets).
         let mut cycle_categories: Vec<(&str, Option<u32>)> = Vec::new();
-        let names = cycle
-            .categories
-            .iter()
-            .map(String::as_str)
-            .chain(cycle.findings.iter().map(|f| f.category.as_str()));
-        for name in names {
-            if cycle_categories.iter().any(|(seen, _)| *seen == name) {
-                continue;
-            }
-            let id = if self.settings.is_enabled(name) {
-                let id = self.intern_category(name);
-                self.ran_scratch[id as usize] = true;
-                self.category_runs[id as usize] += 1;
-                self.category_last_run[id as usize] = (stamp, at, seq);
-                Some(id)
-            } else {
-                None
-            };
-            cycle_categories.push((name, id));
+        for name in &cycle.categories {
+            self.category_of_cycle(name, &mut cycle_categories, (stamp, at, seq));
         }
-
-        // 2. The entries that count: category ran; for a key listed twice the last entry wins.
         let mut entries = std::mem::take(&mut self.entries_scratch);
         entries.clear();
         for (entry, obs) in cycle.findings.iter().enumerate() {
-            let category = cycle_categories
-                .iter()
-                .find(|(name, _)| *name == obs.category)
-                .and_then(|(_, id)| *id);
+            let category =
+                self.category_of_cycle(&obs.category, &mut cycle_categories, (stamp, at, seq));
             let Some(category) = category else { continue };
             let index =
                 self.finding_index(&super::alerts::cycle_key(&obs.check_key), obs, category);
