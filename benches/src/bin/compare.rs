@@ -61,7 +61,9 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Drain the stream with an ordered consumer doing no work: the raw JetStream limit.
+    /// Drain the stream with an ordered consumer doing no work: the raw JetStream limit. One
+    /// drain of a short stream takes a fraction of a second and its rate swings between runs,
+    /// so the stream is drained `repeats` times and the median drain is the measurement.
     Drain {
         /// NATS URL.
         #[arg(long)]
@@ -69,6 +71,9 @@ enum Command {
         /// Messages to read.
         #[arg(long)]
         count: u64,
+        /// Drains of the whole stream, one after another (each with a fresh consumer).
+        #[arg(long, default_value_t = 7)]
+        repeats: usize,
     },
     /// Follow the stream into a fresh redb replica with Tidemark's follower until `count`
     /// events are committed.
@@ -127,6 +132,9 @@ struct Measurement {
     bytes: u64,
     #[serde(default)]
     peak_rss_kib: Option<u64>,
+    /// The seconds of each repeat, when the measurement is the median of several.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    repeats: Vec<f64>,
 }
 
 fn main() -> ExitCode {
@@ -153,7 +161,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             cycles,
             out,
         } => generate_wide(clusters, findings, cycles, &out)?,
-        Command::Drain { nats, count } => print_measurement(&drain(&nats, count)?)?,
+        Command::Drain {
+            nats,
+            count,
+            repeats,
+        } => print_measurement(&drain(&nats, count, repeats)?)?,
         Command::Follow { nats, db, count } => print_measurement(&follow(&nats, &db, count)?)?,
         Command::Append { ndjson, db, batch } => print_measurement(&append(&ndjson, &db, batch)?)?,
         Command::Check { db, pg_rows } => return check(&db, &pg_rows),
@@ -353,9 +365,12 @@ fn nats_config(url: &str) -> tidemark_nats::NatsConfig {
     }
 }
 
-fn drain(url: &str, count: u64) -> Result<Measurement> {
+fn drain(url: &str, count: u64, repeats: usize) -> Result<Measurement> {
     use async_nats::jetstream::consumer::{DeliverPolicy, pull};
     use futures::StreamExt;
+    if repeats == 0 {
+        bail!("--repeats must be at least 1");
+    }
     runtime()?.block_on(async {
         let config = nats_config(url);
         let client = tidemark_nats::connect(&config, "compare-drain").await?;
@@ -364,34 +379,59 @@ fn drain(url: &str, count: u64) -> Result<Measurement> {
             .get_stream(&config.stream.name)
             .await
             .context("the stream Tidemark publishes to")?;
-        let started = Instant::now();
-        let consumer = stream
-            .create_consumer(pull::OrderedConfig {
-                deliver_policy: DeliverPolicy::All,
-                ..Default::default()
-            })
-            .await?;
-        let mut messages = consumer.messages().await?;
-        let (mut drained, mut bytes) = (0u64, 0u64);
-        while drained < count {
-            match messages.next().await {
-                Some(Ok(message)) => {
-                    bytes += message.payload.len() as u64;
-                    drained += 1;
+        let mut runs = Vec::with_capacity(repeats);
+        let mut bytes = 0;
+        for _ in 0..repeats {
+            let started = Instant::now();
+            let consumer = stream
+                .create_consumer(pull::OrderedConfig {
+                    deliver_policy: DeliverPolicy::All,
+                    ..Default::default()
+                })
+                .await?;
+            let mut messages = consumer.messages().await?;
+            let mut drained = 0u64;
+            bytes = 0;
+            while drained < count {
+                match messages.next().await {
+                    Some(Ok(message)) => {
+                        bytes += message.payload.len() as u64;
+                        drained += 1;
+                    }
+                    Some(Err(error)) => bail!("draining: {error}"),
+                    None => bail!("the stream ended after {drained} of {count} messages"),
                 }
-                Some(Err(error)) => bail!("draining: {error}"),
-                None => bail!("the stream ended after {drained} of {count} messages"),
             }
+            let seconds = started.elapsed().as_secs_f64();
+            eprintln!(
+                "drain {} of {repeats}: {seconds:.3} s, {:.0} events/s",
+                runs.len() + 1,
+                count as f64 / seconds
+            );
+            runs.push(seconds);
         }
         Ok(Measurement {
             name: "jetstream_drain".into(),
-            seconds: started.elapsed().as_secs_f64(),
-            events: drained,
+            seconds: median(&runs),
+            events: count,
             observations: 0,
             bytes,
             peak_rss_kib: peak_rss_kib(),
+            repeats: runs,
         })
     })
+}
+
+/// The median of `values` (the mean of the middle two for an even count); `values` is not empty.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    } else {
+        sorted[middle]
+    }
 }
 
 fn follow(url: &str, db: &Path, count: u64) -> Result<Measurement> {
@@ -421,6 +461,7 @@ fn follow(url: &str, db: &Path, count: u64) -> Result<Measurement> {
             observations: 0,
             bytes: 0,
             peak_rss_kib: peak_rss_kib(),
+            repeats: Vec::new(),
         })
     })
 }
@@ -464,6 +505,7 @@ fn append(ndjson: &Path, db: &Path, batch: usize) -> Result<Measurement> {
         observations: 0,
         bytes,
         peak_rss_kib: peak_rss_kib(),
+        repeats: Vec::new(),
     })
 }
 
@@ -633,6 +675,22 @@ fn report(results: &Path) -> Result<()> {
             "follow-and-commit / raw drain = {:.0}% (goal >= 50%)",
             100.0 * f / d
         );
+        if let Some(drain) = rows.get("jetstream_drain")
+            && drain.repeats.len() > 1
+        {
+            let fastest = drain.repeats.iter().copied().fold(f64::INFINITY, f64::min);
+            let slowest = drain.repeats.iter().copied().fold(0.0, f64::max);
+            let per_second = |seconds: f64| drain.events as f64 / seconds;
+            println!(
+                "  (the raw drain is the median of {} drains: {:.0} to {:.0} events/s; \
+                 against the fastest and the slowest, {:.0}% to {:.0}%)",
+                drain.repeats.len(),
+                per_second(slowest),
+                per_second(fastest),
+                100.0 * f / per_second(fastest),
+                100.0 * f / per_second(slowest),
+            );
+        }
     }
     if let (Some(t), Some(a)) = (rate("tidemark_ingest", events), rate("redb_append", events)) {
         println!("embedded ingest / redb raw append = {:.0}%", 100.0 * t / a);
