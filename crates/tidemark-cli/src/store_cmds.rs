@@ -212,14 +212,19 @@ pub fn ingest_files(
             let (spent, spent_receiver) = std::sync::mpsc::channel::<PreparedBatch>();
             let decoder_progress = progress.clone();
             let decoder = scope.spawn(move || {
-                decode_batches(
+                let decoded = decode_batches(
                     reader,
                     file,
                     (strict, batch_size),
                     &decoder_progress,
                     &sender,
                     &spent_receiver,
-                )
+                );
+                // The writer's loop ends when this hangs up; then this thread frees the
+                // batches the writer still appends, until the writer hangs up too.
+                drop(sender);
+                spent_receiver.into_iter().for_each(drop);
+                decoded
             });
             let mut stopped_at = None;
             for decoded in &receiver {
@@ -229,7 +234,8 @@ pub fn ingest_files(
                             .append_prepared(&batch)
                             .map_err(|e| append_failed(file, &e, summary.accepted))?;
                         summary.count(batch.inputs(), &outcomes);
-                        // The decoder may be done already: then this thread frees it.
+                        // Refused only when the decoder ended early (its error is reported
+                        // below): then this thread frees it.
                         let _ = spent.send(batch);
                         let rate =
                             summary.accepted as f64 / started.elapsed().as_secs_f64().max(1e-9);
@@ -242,6 +248,8 @@ pub fn ingest_files(
                     Decoded::Stopped(reason) => stopped_at = Some(reason),
                 }
             }
+            // The decoder frees spent batches until this hangs up.
+            drop(spent);
             decoder
                 .join()
                 .map_err(|_| anyhow::anyhow!("the decoding thread panicked"))??;
