@@ -1,12 +1,14 @@
-//! What the key type of `by_finding` costs redb's inserts (issue 20, ADR 0009 "Not done"): the
-//! same entries, written as the store writes them (sorted per batch, one transaction per
-//! batch), under today's tuple key `(&str, &str, u64)` and under one byte string that sorts in
-//! the same order. Measures the estimate in `docs/benchmarks.md` (key comparisons are about a
-//! quarter of each insert) before anyone changes a stored format for it.
+//! What `by_finding`'s shape costs redb's inserts (issue 20, ADR 0009 "Not done"): the same
+//! entries, written as the store writes them (sorted per batch, one transaction per batch),
+//! three ways: today's entry per change under its tuple key `(&str, &str, u64)`; the same
+//! entries under one byte string that sorts in the same order (compared with one `memcmp`);
+//! and one entry per finding per batch holding its (position, bits) pairs. Measured before
+//! anyone changes a stored format for either (the figures: `docs/benchmarks.md`).
 //!
-//! The entries are the compare workload's: one cluster, 1,000 check keys, 77 entries per cycle
-//! at increasing positions, 190 cycles per batch (the 16 MiB batches of `tidemark ingest`),
-//! 10 batches, on redb's in-memory backend (no disk in the figure).
+//! The entries are the compare workload's: one cluster, 1,000 check keys, 77 picks per cycle
+//! (about 74 entries once repeats are dropped) at increasing positions, 190 cycles per batch
+//! (the 16 MiB batches of `tidemark ingest`), 10 batches, on redb's in-memory backend (no disk
+//! in the figure).
 //!
 //! `cargo bench -p tidemark-benches --bench keys`
 
