@@ -132,81 +132,70 @@ fn keys(c: &mut Criterion) {
     group.finish();
 }
 
-/// The batches written under the tuple key, one transaction each.
-fn write_tuple_keys(batches: &[Batch]) -> Database {
+/// A fresh database with `batches` written by `write`, one transaction each.
+fn write_batches(
+    batches: &[Batch],
+    mut write: impl FnMut(&redb::WriteTransaction, &Batch),
+) -> Database {
     let db = database();
     for batch in batches {
         let txn = begin_write(&db);
-        {
-            let mut table = txn.open_table(TUPLE).expect("the table");
-            for (cluster, check_key, seq, bits) in batch {
-                table
-                    .insert((*cluster, check_key.as_str(), *seq), *bits)
-                    .expect("inserted");
-            }
-        }
+        write(&txn, batch);
         txn.commit().expect("committed");
     }
     db
 }
 
-/// The batches written under the byte key, one transaction each.
-fn write_byte_keys(batches: &[Batch]) -> Database {
-    let db = database();
-    let mut key = Vec::with_capacity(64);
-    for batch in batches {
-        let txn = begin_write(&db);
-        {
-            let mut table = txn.open_table(BYTES).expect("the table");
-            for (cluster, check_key, seq, bits) in batch {
-                byte_key(&mut key, cluster, check_key, *seq);
-                table.insert(key.as_slice(), *bits).expect("inserted");
-            }
+/// The batches written under the tuple key.
+fn write_tuple_keys(batches: &[Batch]) -> Database {
+    write_batches(batches, |txn, batch| {
+        let mut table = txn.open_table(TUPLE).expect("the table");
+        for (cluster, check_key, seq, bits) in batch {
+            table
+                .insert((*cluster, check_key.as_str(), *seq), *bits)
+                .expect("inserted");
         }
-        txn.commit().expect("committed");
-    }
-    db
+    })
+}
+
+/// The batches written under the byte key.
+fn write_byte_keys(batches: &[Batch]) -> Database {
+    let mut key = Vec::with_capacity(64);
+    write_batches(batches, |txn, batch| {
+        let mut table = txn.open_table(BYTES).expect("the table");
+        for (cluster, check_key, seq, bits) in batch {
+            byte_key(&mut key, cluster, check_key, *seq);
+            table.insert(key.as_slice(), *bits).expect("inserted");
+        }
+    })
 }
 
 /// The batches written as one entry per finding per batch: (cluster, check key, the batch's
 /// first position of it) → its (position, bits) pairs, positions as varint deltas. Fewer, larger
 /// inserts: the "write less" of build item 2, for comparison.
 fn write_grouped(batches: &[Batch]) -> Database {
-    let db = database();
     let mut value = Vec::with_capacity(256);
-    for batch in batches {
-        let txn = begin_write(&db);
-        {
-            let mut table = txn.open_table(GROUPED).expect("the table");
-            let mut at = 0;
-            while at < batch.len() {
-                let (cluster, check_key, first, _) = &batch[at];
-                let end = at
-                    + batch[at..]
-                        .iter()
-                        .take_while(|(c, k, _, _)| c == cluster && k == check_key)
-                        .count();
-                value.clear();
-                let mut previous = *first;
-                for (_, _, seq, bits) in &batch[at..end] {
-                    let mut delta = seq - previous;
-                    previous = *seq;
-                    while delta >= 0x80 {
-                        value.push((delta as u8) | 0x80);
-                        delta >>= 7;
-                    }
-                    value.push(delta as u8);
-                    value.push(*bits);
+    write_batches(batches, |txn, batch| {
+        let mut table = txn.open_table(GROUPED).expect("the table");
+        for finding in batch.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+            let (cluster, check_key, first, _) = &finding[0];
+            value.clear();
+            let mut previous = *first;
+            for (_, _, seq, bits) in finding {
+                let mut delta = seq - previous;
+                previous = *seq;
+                while delta >= 0x80 {
+                    value.push((delta as u8) | 0x80);
+                    delta >>= 7;
                 }
-                table
-                    .insert((*cluster, check_key.as_str(), *first), value.as_slice())
-                    .expect("inserted");
-                at = end;
+                value.push(delta as u8);
+                value.push(*bits);
             }
+            table
+                .insert((*cluster, check_key.as_str(), *first), value.as_slice())
+                .expect("inserted");
         }
-        txn.commit().expect("committed");
-    }
-    db
+    })
 }
 
 criterion_group!(benches, keys);

@@ -445,22 +445,9 @@ pub(crate) fn finding_change<S: PartialEq + std::fmt::Display>(
     (!what.is_empty()).then_some(what)
 }
 
-/// Appends `n` in decimal to `out` (what `{n}` writes).
+/// Appends `n` in decimal to `out` (what `{n}` writes), without the formatting machinery.
 fn push_decimal(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    for &digit in &digits[at..] {
-        out.push(char::from(digit));
-    }
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 fn diff_maps<K: Ord + Subject>(
