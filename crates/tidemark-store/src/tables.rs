@@ -96,7 +96,11 @@ store_tables! {
     Log: LOG<u64, &[u8]> = "log";
     /// event id → position: the dedupe index.
     Ids: IDS<&str, u64> = "ids";
-    /// (cluster, check_key, position) → change bits: the events that changed or named a finding.
+    /// (cluster, check_key, position) → change bits: the events that changed or named a finding,
+    /// one entry each, up to store layout 8. From layout 9 on the entries are in
+    /// `finding_groups` and this table is empty: a read-write open moves them there
+    /// (`store/upgrade.rs`), and a read-only open of an older store reads them here
+    /// (`store/finding_index.rs` reads whichever holds them).
     ByFinding: BY_FINDING<(&str, &str, u64), u8> = "by_finding";
     /// (cluster, event time in ns, position) → event type index.
     ByClusterTime: BY_CLUSTER_TIME<(&str, i64, u64), u8> = "by_cluster_time";
@@ -219,6 +223,16 @@ store_tables! {
     /// complete. An older build ignores it (and leaves `changes_to` behind); a read-write open
     /// writes the records after `changes_to` by folding again from the nearest snapshot.
     Changes: CHANGES<u64, &[u8]> = "changes", added_later;
+    /// (cluster, check_key, first position) → the finding index entries (position, change bits)
+    /// of that finding from the first position on, for a run of positions one batch (or a
+    /// rebuild's chunk) changed or named it at, at most `codec::FINDING_GROUP_MAX_ENTRIES`
+    /// (`codec::encode_finding_group`): store layout 9 (issue 20), in place of `by_finding`'s
+    /// entry per change, which took a B-tree insert each. One finding's values hold disjoint
+    /// runs, so a read from position p opens at most one value that starts before p.
+    ///
+    /// A store of an earlier layout lacks it until its first read-write open creates it and
+    /// moves `by_finding`'s entries into it; read-only, its entries are read in `by_finding`.
+    FindingGroups: FINDING_GROUPS<(&str, &str, u64), &[u8]> = "finding_groups", added_later;
 }
 
 /// The tables of the list that the file of `txn` lacks although every store has them (tables
@@ -317,7 +331,14 @@ pub const LATE_EVENT_NS: i64 = 5 * 60 * 1_000_000_000;
 /// format 8, change records format 2), which a build of an earlier layout cannot read; this
 /// build reads both forms, so a store of layout 7 is upgraded at its first read-write open by
 /// setting its layout (its records stay as they are), and read as it is by a read-only one.
-pub const STORE_FORMAT: i64 = 8;
+///
+/// Layout 9 (issue 20, ADR 0009): the finding index is in `finding_groups`, one value per
+/// finding per run of positions a batch wrote, instead of `by_finding`'s entry per change; a
+/// store of layout 8 or earlier is upgraded at its first read-write open (its `by_finding`
+/// entries moved, `store/upgrade.rs`), and read as it is by a read-only one.
+pub const STORE_FORMAT: i64 = 9;
+/// The first store layout whose finding index is in `finding_groups`.
+pub const FINDING_GROUPS_SINCE: i64 = 9;
 /// The first store layout whose large log and change records may be compressed.
 pub const COMPRESSED_RECORDS_SINCE: i64 = 8;
 /// The first store layout with the history tables.

@@ -38,8 +38,9 @@ use tidemark_core::{Event, Projections};
 use crate::codec::{self, StoredProjections};
 use crate::error::{OpenError, ReadFault, StorageFault};
 use crate::store::{
-    DbSlot, Handle, Store, StoreHistory, check_checkpoint, decode_log, decode_snapshot_or_outdated,
-    finding_index_entries, incident_of, open_database_read_only, read_layout, type_index,
+    DbSlot, FindingIndex, Handle, Store, StoreHistory, check_checkpoint, decode_log,
+    decode_snapshot_or_outdated, finding_index_entries, incident_of, open_database_read_only,
+    read_layout, type_index,
 };
 use crate::tables::{self, Table};
 
@@ -293,7 +294,10 @@ fn check_records(
     let by_type = txn.open_table(tables::BY_TYPE)?;
     let by_cluster_time = txn.open_table(tables::BY_CLUSTER_TIME)?;
     let by_incident = txn.open_table(tables::BY_INCIDENT)?;
-    let by_finding = txn.open_table(tables::BY_FINDING)?;
+    let finding_index = FindingIndex::open(&txn)?;
+    let finding_table = finding_index.table_name();
+    // The finding groups that do not decode, each listed once.
+    let mut corrupt_groups = std::collections::BTreeSet::new();
     let mut filter_indexes = filter_indexes::FilterIndexCheck::open(
         &txn, &meta, checkpoint, log_start, findings, notes,
     )?;
@@ -370,17 +374,26 @@ fn check_records(
             }
             finding_index_entries(event, changes, &mut bits);
             for (check_key, want) in &bits {
-                *expected.entry("by_finding").or_default() += 1;
-                let found = by_finding.get((event.cluster.as_str(), check_key.as_str(), seq))?;
-                match found.map(|v| v.value()) {
+                *expected.entry("finding index").or_default() += 1;
+                let found = match finding_index.get(&event.cluster, check_key, seq) {
+                    Ok(found) => found,
+                    Err(ReadFault::Corrupt(record)) => {
+                        if corrupt_groups.insert(record.key.clone()) {
+                            findings.add(finding_table, record.key, record.problem);
+                        }
+                        continue;
+                    }
+                    Err(ReadFault::Storage(fault)) => return Err(fault.into()),
+                };
+                match found {
                     Some(b) if b == *want => {}
                     Some(b) => findings.add(
-                        "by_finding",
+                        finding_table,
                         format!("({}, {check_key}, {seq})", event.cluster),
                         format!("change bits {b:#04x}, the fold of the log gives {want:#04x}"),
                     ),
                     None => findings.add(
-                        "by_finding",
+                        finding_table,
                         format!("({}, {check_key}, {seq})", event.cluster),
                         "missing: the event changed or named this finding",
                     ),
@@ -467,17 +480,27 @@ fn check_records(
         }
     }
     if fold_ok {
-        let found = count_in_range(
-            &mut by_finding
-                .iter()?
-                .map(|e| e.map(|(k, _)| k.value().2))
-                .filter(|seq| seq.as_ref().map_or(true, |&s| s > fold_start)),
+        let mut found = 0u64;
+        let mut corrupt = Vec::new();
+        finding_index.for_each(
+            |_, _, seq, _| {
+                if seq > fold_start && in_range(seq) {
+                    found += 1;
+                }
+                Ok(())
+            },
+            |record| corrupt.push(record),
         )?;
-        *checked.entry("by_finding").or_default() += found;
-        let want = expected.get("by_finding").copied().unwrap_or(0);
+        for record in corrupt {
+            if corrupt_groups.insert(record.key.clone()) {
+                findings.add(finding_table, record.key, record.problem);
+            }
+        }
+        *checked.entry(finding_table).or_default() += found;
+        let want = expected.get("finding index").copied().unwrap_or(0);
         if found != want {
             findings.add(
-                "by_finding",
+                finding_table,
                 "*",
                 format!(
                     "{found} entries after position {fold_start}, the fold of the log gives {want}"

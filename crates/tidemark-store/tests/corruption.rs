@@ -10,7 +10,7 @@ use std::path::Path;
 
 use tidemark_core::{Event, Projections, Timestamp, decode_event};
 use tidemark_store::{
-    At, EmbeddedRetention, Input, OpenError, Outcome, QueryError, Store, StoreConfig, tables,
+    At, EmbeddedRetention, Input, OpenError, Outcome, QueryError, Store, StoreConfig, codec, tables,
 };
 
 const NOW: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
@@ -457,14 +457,22 @@ fn verify_lists_flipped_records_by_table_and_key() {
     assert_ne!(report.integrity, tidemark_store::IntegrityCheck::Passed);
 }
 
-/// Index entries have no checksum: verify checks them against the log, so a missing id, a
-/// stray type entry and wrong change bits are each listed.
+/// A `finding_groups` entry as redb gives it.
+type GroupEntry<'a> = (
+    redb::AccessGuard<'a, (&'static str, &'static str, u64)>,
+    redb::AccessGuard<'a, &'static [u8]>,
+);
+
+/// Most index entries have no checksum: verify checks them against the log, so a missing id,
+/// a stray type entry and wrong change bits (in a finding group whose checksum was made anew)
+/// are each listed; a finding group whose bytes changed fails its checksum, and is listed
+/// under its key.
 #[test]
 fn verify_checks_the_indexes_against_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.redb");
     make_store(&path, 47);
-    {
+    let (bits_changed, damaged_key) = {
         use redb::ReadableTable;
         let db = redb::Database::open(&path).unwrap();
         #[allow(clippy::disallowed_methods)] // damaging the file on purpose, as a bad tool would
@@ -477,18 +485,44 @@ fn verify_checks_the_indexes_against_the_log() {
             .unwrap()
             .insert(("cycle.completed", 4_000), ())
             .unwrap();
-        let mut by_finding = txn.open_table(tables::BY_FINDING).unwrap();
-        let first = by_finding.first().unwrap().map(|(k, v)| {
+        // The finding index: one group's change bits changed (its checksum made anew, as a
+        // bad tool would), and another group damaged (its checksum no longer matches).
+        let mut groups = txn.open_table(tables::FINDING_GROUPS).unwrap();
+        let group = |entry: Option<GroupEntry<'_>>| {
+            let (k, v) = entry.unwrap();
             let (c, key, seq) = k.value();
-            ((c.to_owned(), key.to_owned(), seq), v.value())
-        });
-        let ((c, key, seq), bits) = first.unwrap();
-        by_finding
-            .insert((c.as_str(), key.as_str(), seq), bits ^ 0x40)
+            ((c.to_owned(), key.to_owned(), seq), v.value().to_vec())
+        };
+        let ((c, key, seq), bytes) = group(groups.first().unwrap());
+        let mut entries = Vec::new();
+        codec::decode_finding_group(&c, &key, seq, &bytes, &mut entries).unwrap();
+        entries[0].1 ^= 0x40;
+        let mut changed = Vec::new();
+        codec::encode_finding_group(&c, &key, &entries, &mut changed);
+        groups
+            .insert((c.as_str(), key.as_str(), seq), changed.as_slice())
             .unwrap();
-        drop(by_finding);
+        let ((last_c, last_key, last_seq), mut damaged) = group(groups.last().unwrap());
+        assert_ne!(
+            (&last_c, &last_key),
+            (&c, &key),
+            "two groups of two findings"
+        );
+        let end = damaged.len() - 1;
+        damaged[end] ^= 0x01;
+        groups
+            .insert(
+                (last_c.as_str(), last_key.as_str(), last_seq),
+                damaged.as_slice(),
+            )
+            .unwrap();
+        drop(groups);
         txn.commit().unwrap();
-    }
+        (
+            format!("({c}, {key}, {})", entries[0].0),
+            format!("({last_c}, {last_key}, {last_seq})"),
+        )
+    };
     let report = verify(&path);
     let tables: Vec<&str> = report.problems.iter().map(|p| p.table).collect();
     assert!(
@@ -499,7 +533,21 @@ fn verify_checks_the_indexes_against_the_log() {
         listed(&report).contains(&("by_type", "(cycle.completed, 4000)")),
         "{report:#?}"
     );
-    assert!(tables.contains(&"by_finding"), "{report:#?}");
+    assert!(tables.contains(&"finding_groups"), "{report:#?}");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.key == bits_changed && p.problem.contains("change bits")),
+        "{report:#?}"
+    );
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.key == damaged_key && p.problem.contains("checksum")),
+        "{report:#?}"
+    );
     assert_eq!(report.integrity, tidemark_store::IntegrityCheck::Passed);
 }
 

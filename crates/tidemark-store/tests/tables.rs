@@ -101,6 +101,12 @@ fn write_history_rows(path: &Path) {
         .unwrap()
         .insert((cluster, check_key, 1, 1), bytes.as_slice())
         .unwrap();
+    // And an entry of `by_finding`, which only stores of layout 8 and earlier fill (a store of
+    // this layout reads its finding index there while it has one: the copy must keep it).
+    txn.open_table(tables::BY_FINDING)
+        .unwrap()
+        .insert((cluster, check_key, 1), 2)
+        .unwrap();
     // And an orphan of a dropped trace.
     let orphan = tidemark_core::orphans::OrphanView {
         cluster: cluster.to_owned(),

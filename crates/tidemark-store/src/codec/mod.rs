@@ -395,6 +395,10 @@ pub use dropped_orphans::{
     DROPPED_ORPHAN_ROW_FORMAT, DroppedOrphanKey, decode_dropped_orphan_row, dropped_orphan_key,
     dropped_orphan_key_bytes, encode_dropped_orphan_row, kind_code,
 };
+mod finding_groups;
+pub use finding_groups::{
+    FINDING_GROUP_FORMAT, FINDING_GROUP_MAX_ENTRIES, decode_finding_group, encode_finding_group,
+};
 mod changes;
 pub use changes::{
     CHANGES_FORMAT, CHANGES_FORMAT_COMPRESSED, decode_changes, encode_changes,

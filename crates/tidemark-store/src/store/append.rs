@@ -330,7 +330,7 @@ impl Store {
             let mut change_records = txn.open_table(tables::CHANGES)?;
             let mut said = Vec::new();
             let mut ids = txn.open_table(tables::IDS)?;
-            let mut by_finding = txn.open_table(tables::BY_FINDING)?;
+            let mut finding_groups = txn.open_table(tables::FINDING_GROUPS)?;
             let mut by_cluster_time = txn.open_table(tables::BY_CLUSTER_TIME)?;
             let mut by_incident = txn.open_table(tables::BY_INCIDENT)?;
             let mut by_type = txn.open_table(tables::BY_TYPE)?;
@@ -411,7 +411,7 @@ impl Store {
                     }
                 }
             }
-            finding_entries.write(&mut by_finding)?;
+            finding_entries.write(&mut finding_groups)?;
             // A fold that read history back (a widened flap window) and met a fault holds a
             // state that is not the log's: the batch fails and the state is reloaded.
             fold_read_history_cleanly()?;

@@ -5,7 +5,7 @@
 //! never the log between matches.
 //!
 //! Which index serves which filter: `incident` the incident's timeline (in the live state),
-//! `check_key` `by_finding` (one range, or one per cluster merged), `type` `by_type`, `source`
+//! `check_key` the finding index (one range, or one per cluster merged), `type` `by_type`, `source`
 //! `by_source`, `cluster` `by_cluster`, and a time window (`since`, `until`) `by_cluster` within
 //! the positions the cluster's clock marks (`cluster_clock`) give for the window, plus the
 //! cluster's `late_events` after them (one cluster, or one range per cluster merged). Without
@@ -13,6 +13,7 @@
 
 use redb::{ReadOnlyTable, ReadableTable};
 
+use super::finding_index::FindingIndex;
 use crate::error::QueryError;
 use crate::tables;
 use tidemark_core::{EventType, Timestamp};
@@ -53,7 +54,7 @@ pub(super) struct Indexes {
     pub(super) log: ReadOnlyTable<u64, &'static [u8]>,
     by_type: ReadOnlyTable<(&'static str, u64), ()>,
     by_source: ReadOnlyTable<(&'static str, u64), ()>,
-    by_finding: ReadOnlyTable<(&'static str, &'static str, u64), u8>,
+    finding_index: FindingIndex,
     by_cluster: ReadOnlyTable<(&'static str, u64), i64>,
     cluster_clock: ReadOnlyTable<(&'static str, i64, u64), ()>,
     late_events: ReadOnlyTable<(&'static str, u64), i64>,
@@ -70,7 +71,7 @@ impl Indexes {
             log,
             by_type: txn.open_table(tables::BY_TYPE)?,
             by_source: txn.open_table(tables::BY_SOURCE)?,
-            by_finding: txn.open_table(tables::BY_FINDING)?,
+            finding_index: FindingIndex::open(txn)?,
             by_cluster: txn.open_table(tables::BY_CLUSTER)?,
             cluster_clock: txn.open_table(tables::CLUSTER_CLOCK)?,
             late_events: txn.open_table(tables::LATE_EVENTS)?,
@@ -114,7 +115,7 @@ enum Positions {
     Type(&'static str),
     /// `by_source` entries of a source.
     Source(String),
-    /// `by_finding` entries of one cluster's finding.
+    /// The finding index's entries of one cluster's finding.
     Finding { cluster: String, check_key: String },
     /// `by_cluster` entries of a cluster in positions `lo..=hi` whose time is in `window`.
     Cluster {
@@ -234,8 +235,8 @@ impl Stream {
             Positions::Finding { cluster, check_key } => {
                 reading.reads += 1;
                 let (c, k) = (cluster.as_str(), check_key.as_str());
-                match ix.by_finding.range((c, k, from)..=(c, k, to))?.next() {
-                    Some(entry) => Found::At(entry?.0.value().2),
+                match ix.finding_index.forward(c, k, from, to)?.next() {
+                    Some(entry) => Found::At(entry?.0),
                     None => Found::End,
                 }
             }

@@ -7,6 +7,7 @@ use std::ops::RangeInclusive;
 
 use super::Store;
 use super::event_streams::{self, EventFilter, Found, Indexes, Reading};
+use super::finding_index::FindingIndex;
 use super::restore::decode_log;
 use crate::codec::StoredEvent;
 use crate::error::QueryError;
@@ -43,7 +44,7 @@ pub const EVENTS_SCAN_BUDGET: usize = 20_000;
 /// merged in position order (one range per cluster, the smallest head taken each time): the
 /// first `take` of them.
 fn merged_finding_positions(
-    index: &redb::ReadOnlyTable<(&'static str, &'static str, u64), u8>,
+    index: &FindingIndex,
     clusters: &[String],
     check_key: &str,
     positions: RangeInclusive<u64>,
@@ -54,10 +55,9 @@ fn merged_finding_positions(
     let mut ranges = Vec::new();
     let mut heads = std::collections::BinaryHeap::new();
     for cluster in clusters {
-        let mut range =
-            index.range((cluster.as_str(), check_key, from)..=(cluster.as_str(), check_key, to))?;
+        let mut range = index.forward(cluster, check_key, from, to)?;
         if let Some(entry) = range.next() {
-            heads.push(Reverse((entry?.0.value().2, ranges.len())));
+            heads.push(Reverse((entry?.0, ranges.len())));
             ranges.push(range);
         }
     }
@@ -68,7 +68,7 @@ fn merged_finding_positions(
         };
         merged.push(seq);
         if let Some(entry) = ranges[source].next() {
-            heads.push(Reverse((entry?.0.value().2, source)));
+            heads.push(Reverse((entry?.0, source)));
         }
     }
     Ok(merged)
@@ -167,13 +167,13 @@ impl Page {
         // The finding index, to check a check key on the events read when the candidates come
         // from the incident's timeline.
         let finding_index = match (&filter.check_key, &incident_seqs) {
-            (Some(check_key), Some(_)) => Some((check_key, txn.open_table(tables::BY_FINDING)?)),
+            (Some(check_key), Some(_)) => Some((check_key, FindingIndex::open(txn)?)),
             _ => None,
         };
         let mut candidates: Vec<u64> = if let Some(seqs) = incident_seqs {
             seqs
         } else if let Some(check_key) = &filter.check_key {
-            let index = txn.open_table(tables::BY_FINDING)?;
+            let index = FindingIndex::open(txn)?;
             merged_finding_positions(&index, finding_clusters, check_key, from..=up_to, take)?
         } else if let Some(event_type) = filter.event_type {
             let index = txn.open_table(tables::BY_TYPE)?;
@@ -223,9 +223,7 @@ impl Page {
                     None => true,
                     Some((check_key, index)) => {
                         rows_read += 1;
-                        index
-                            .get((e.cluster.as_str(), check_key.as_str(), seq))?
-                            .is_some()
+                        index.get(&e.cluster, check_key, seq)?.is_some()
                     }
                 };
             if keep {

@@ -1,5 +1,5 @@
 //! The index entries of one event: its finding changes and the findings it names
-//! (`by_finding`), its cluster and time, incident and type; and the event filters' indexes
+//! (the finding index, `finding_groups`), its cluster and time, incident and type; and the event filters' indexes
 //! (cluster, source, the cluster's clock marks, late events). Append, rebuild and verify derive
 //! them here alike.
 
@@ -10,6 +10,7 @@ use tidemark_core::{Event, EventType, Payload, ResolutionKind};
 
 use redb::ReadableTable;
 
+use super::finding_index::{GroupTable, write_groups};
 use crate::error::StorageFault;
 use crate::tables::{self, change_bits};
 
@@ -91,13 +92,14 @@ pub(super) fn index_event(
     Ok(())
 }
 
-/// The `by_finding` entries of a batch (or a rebuild's chunk), gathered while its events are
-/// applied and written at its end in key order.
+/// The finding index entries of a batch (or a rebuild's chunk), gathered while its events are
+/// applied and written at its end as groups (`finding_groups`, store layout 9).
 ///
-/// An event's entries land at as many places of the table as it changed findings (one key
-/// range per finding); written as they came, consecutive inserts walked to a different leaf
-/// each time. Sorted, the inserts of a batch walk the table once, front to back (issue 20).
-/// The entries are the same either way, and nothing reads the table inside the transaction.
+/// An event's entries land at as many places of the index as it changed findings. Written one
+/// B-tree entry each, in key order, a batch of the compare workload took 10 k instructions per
+/// entry; grouped per finding (at most `codec::FINDING_GROUP_MAX_ENTRIES` a value), it takes
+/// one insert per finding instead of one per change (issue 20; `cargo bench --bench keys`).
+/// Nothing reads the index inside the transaction.
 #[derive(Default)]
 pub(super) struct FindingIndexBatch {
     /// The clusters the entries name, each once.
@@ -105,6 +107,9 @@ pub(super) struct FindingIndexBatch {
     /// (index in `clusters`, check key, position, change bits).
     entries: Vec<(u32, String, u64, u8)>,
     bits: BTreeMap<String, u8>,
+    /// One finding's entries, and an encoded group: scratch.
+    group: Vec<(u64, u8)>,
+    buffer: Vec<u8>,
 }
 
 impl FindingIndexBatch {
@@ -126,11 +131,9 @@ impl FindingIndexBatch {
         }
     }
 
-    /// Writes the entries gathered, in key order, and forgets them.
-    pub(super) fn write(
-        &mut self,
-        by_finding: &mut redb::Table<(&str, &str, u64), u8>,
-    ) -> Result<(), StorageFault> {
+    /// Writes the entries gathered, a group per finding (or several, when it has more than a
+    /// group holds), and forgets them.
+    pub(super) fn write(&mut self, groups: &mut GroupTable<'_>) -> Result<(), StorageFault> {
         let clusters = &self.clusters;
         self.entries.sort_unstable_by(|a, b| {
             (clusters[a.0 as usize].as_str(), a.1.as_str(), a.2).cmp(&(
@@ -139,12 +142,14 @@ impl FindingIndexBatch {
                 b.2,
             ))
         });
-        for (cluster, check_key, seq, bits) in self.entries.drain(..) {
-            by_finding.insert(
-                (clusters[cluster as usize].as_str(), check_key.as_str(), seq),
-                bits,
-            )?;
+        for finding in self.entries.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+            let (cluster, check_key) = (clusters[finding[0].0 as usize].as_str(), &finding[0].1);
+            self.group.clear();
+            self.group
+                .extend(finding.iter().map(|&(_, _, seq, bits)| (seq, bits)));
+            write_groups(groups, cluster, check_key, &self.group, &mut self.buffer)?;
         }
+        self.entries.clear();
         self.clusters.clear();
         Ok(())
     }

@@ -292,10 +292,12 @@ impl Store {
             store.upgrade_by_refold(layout)?;
         }
         store.complete_change_records()?;
-        if layout < tables::COMPRESSED_RECORDS_SINCE {
-            // Its records stay as they are (this build reads both forms); the batches it takes
-            // from now on may write compressed ones, which older builds cannot read.
-            store.set_layout(tables::STORE_FORMAT)?;
+        if layout < tables::FINDING_GROUPS_SINCE {
+            // Its log and change records stay as they are (this build reads both forms; the
+            // batches it takes from now on may write compressed ones, layout 8); its finding
+            // index moves into `finding_groups`, and the layout is set with the move's last
+            // transaction.
+            store.move_finding_index_to_groups()?;
         }
         Ok(store)
     }
@@ -335,12 +337,13 @@ impl Store {
         Ok(Self::over_slot(slot, true, path, config, state))
     }
 
-    /// Sets the store's layout, in a transaction of its own (an upgrade that writes nothing
-    /// else: the records of the older layout are read as they are).
-    fn set_layout(&self, layout: i64) -> Result<(), OpenError> {
-        self.set_meta(tables::FORMAT, layout)?;
-        tracing::info!(path = %self.path.display(), layout, "store layout set: large records it writes from now on are compressed");
-        Ok(())
+    /// Upgrades the store to layout 9 (`upgrade::upgrade_to_layout_9`).
+    fn move_finding_index_to_groups(&self) -> Result<(), OpenError> {
+        let handle = self.db()?;
+        let Handle::Write(db) = &*handle else {
+            return Ok(());
+        };
+        super::upgrade::upgrade_to_layout_9(db, &self.path)
     }
 
     /// Writes one `META` value in a transaction of its own (nothing, on a read-only handle).

@@ -25,6 +25,7 @@ use tidemark_core::findings::SharedHistoryReader;
 use super::backup::copy_table_where;
 use super::changes::write_changes;
 use super::dropped_orphans::write_dropped_orphans;
+use super::finding_index::{FindingIndex, copy_entries_up_to};
 use super::history_tables::{
     HistoryTables, StoreHistory, fold_read_history_cleanly, take_history_fault,
 };
@@ -99,6 +100,7 @@ fn derived_from_log(table: Table) -> bool {
         | Table::QuarantineDigests
         | Table::QuarantineRepeats => false,
         Table::ByFinding
+        | Table::FindingGroups
         | Table::ByClusterTime
         | Table::ByIncident
         | Table::ByType
@@ -226,11 +228,13 @@ fn copy_kept(
                     copy_table_where(&open, target, tables::INCIDENT_OPENINGS, keep, progress)?;
                 }
             }
+            // The finding index, from whichever table holds it (`by_finding` in a store of
+            // layout 8 or earlier), into `finding_groups`.
             Table::ByFinding => {
-                let open = source.open_table(tables::BY_FINDING)?;
-                let keep = |key: &redb::AccessGuard<'_, (&str, &str, u64)>| key.value().2 <= base;
-                copy_table_where(&open, target, tables::BY_FINDING, keep, progress)?;
+                let index = FindingIndex::open(source)?;
+                copy_entries_up_to(&index, target, base, progress)?;
             }
+            Table::FindingGroups => {}
             Table::ByClusterTime => {
                 let open = source.open_table(tables::BY_CLUSTER_TIME)?;
                 let keep = |key: &redb::AccessGuard<'_, (&str, i64, u64)>| key.value().2 <= base;
@@ -609,7 +613,7 @@ impl Store {
             let txn = write_txn::begin(target)?;
             let mut in_chunk = 0;
             {
-                let mut by_finding = txn.open_table(tables::BY_FINDING)?;
+                let mut finding_groups = txn.open_table(tables::FINDING_GROUPS)?;
                 let mut by_cluster_time = txn.open_table(tables::BY_CLUSTER_TIME)?;
                 let mut by_incident = txn.open_table(tables::BY_INCIDENT)?;
                 let mut by_type = txn.open_table(tables::BY_TYPE)?;
@@ -646,7 +650,7 @@ impl Store {
                         break;
                     }
                 }
-                finding_entries.write(&mut by_finding)?;
+                finding_entries.write(&mut finding_groups)?;
                 // The fold reads the store's history back when a flap window widens.
                 fold_read_history_cleanly()?;
                 HistoryTables::open(&txn)?.write(&rebuilt.projections.take_history_records())?;

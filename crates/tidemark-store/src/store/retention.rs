@@ -140,6 +140,7 @@ fn cut_before(txn: &WriteTransaction, cut: u64) -> Result<u64, StorageFault> {
                 txn.open_table(tables::BY_FINDING)?
                     .retain(|(_, _, seq), _| seq >= cut)?;
             }
+            Table::FindingGroups => super::finding_index::cut_groups_before(txn, cut)?,
             Table::ByClusterTime => {
                 txn.open_table(tables::BY_CLUSTER_TIME)?
                     .retain(|(_, _, seq), _| seq >= cut)?;

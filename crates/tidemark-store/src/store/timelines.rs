@@ -7,6 +7,7 @@ use tidemark_core::findings::FindingChange;
 use tidemark_core::{Event, Payload, Timestamp};
 
 use super::Store;
+use super::finding_index::FindingIndex;
 use super::restore::{corrupt, decode_log};
 use crate::codec::{self, StoredEvent};
 use crate::error::QueryError;
@@ -81,15 +82,14 @@ impl Store {
         {
             let db = self.db()?;
             let txn = db.begin_read()?;
-            let index = txn.open_table(tables::BY_FINDING)?;
+            let index = FindingIndex::open(&txn)?;
             let log = txn.open_table(tables::LOG)?;
             for entry in index
-                .range((cluster, check_key, after + 1)..=(cluster, check_key, up_to))?
+                .forward(cluster, check_key, after + 1, up_to)?
                 .take(limit)
             {
-                let (key, bits) = entry?;
-                let seq = key.value().2;
-                raw.push((seq, bits.value(), self.read_log(&log, seq)?));
+                let (seq, bits) = entry?;
+                raw.push((seq, bits, self.read_log(&log, seq)?));
             }
         }
         Ok(self.timeline_entries(cluster, check_key, raw))
@@ -111,23 +111,24 @@ impl Store {
         let (older, newer) = {
             let db = self.db()?;
             let txn = db.begin_read()?;
-            let index = txn.open_table(tables::BY_FINDING)?;
+            let index = FindingIndex::open(&txn)?;
             let log = txn.open_table(tables::LOG)?;
-            let positions = |from: u64, to: u64| {
-                index.range((cluster, check_key, from)..=(cluster, check_key, to.max(from)))
-            };
             let mut seqs: Vec<(u64, u8)> = Vec::new();
             match anchor {
                 TimelineAnchor::After(after) if after < up_to => {
-                    for entry in positions(after + 1, up_to)?.take(limit) {
-                        let (key, bits) = entry?;
-                        seqs.push((key.value().2, bits.value()));
+                    for entry in index
+                        .forward(cluster, check_key, after + 1, up_to)?
+                        .take(limit)
+                    {
+                        seqs.push(entry?);
                     }
                 }
                 TimelineAnchor::Before(before) if before > 0 => {
-                    for entry in positions(0, (before - 1).min(up_to))?.rev().take(limit) {
-                        let (key, bits) = entry?;
-                        seqs.push((key.value().2, bits.value()));
+                    for entry in index
+                        .backward(cluster, check_key, (before - 1).min(up_to))?
+                        .take(limit)
+                    {
+                        seqs.push(entry?);
                     }
                     seqs.reverse();
                 }
@@ -139,8 +140,18 @@ impl Store {
                 (_, _, TimelineAnchor::After(after)) => (after.saturating_add(1), after),
                 (_, _, TimelineAnchor::Before(before)) => (before, before.saturating_sub(1)),
             };
-            let older = first > 0 && positions(0, first - 1)?.next_back().transpose()?.is_some();
-            let newer = last < up_to && positions(last + 1, up_to)?.next().transpose()?.is_some();
+            let older = first > 0
+                && index
+                    .backward(cluster, check_key, first - 1)?
+                    .next()
+                    .transpose()?
+                    .is_some();
+            let newer = last < up_to
+                && index
+                    .forward(cluster, check_key, last + 1, up_to)?
+                    .next()
+                    .transpose()?
+                    .is_some();
             for (seq, bits) in seqs {
                 raw.push((seq, bits, self.read_log(&log, seq)?));
             }
