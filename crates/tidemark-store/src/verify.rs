@@ -309,7 +309,6 @@ fn check_records(
     let change_records = tables::open_listed(&txn, Table::Changes, tables::CHANGES)?;
     let mut said = Vec::new();
     let mut expected = BTreeMap::<&'static str, u64>::new();
-    let mut bits = BTreeMap::new();
     let mut max_time = None;
     let mut incidents_known = true;
     for entry in log.iter()? {
@@ -372,8 +371,7 @@ fn check_records(
                 *checked.entry("changes").or_default() += 1;
                 check_change_record(records, seq, &said, findings)?;
             }
-            finding_index_entries(event, changes, &mut bits);
-            for (check_key, want) in &bits {
+            for (check_key, want) in finding_index_entries(event, changes) {
                 *expected.entry("finding index").or_default() += 1;
                 let found = match finding_index.get(&event.cluster, check_key, seq) {
                     Ok(found) => found,
@@ -386,7 +384,7 @@ fn check_records(
                     Err(ReadFault::Storage(fault)) => return Err(fault.into()),
                 };
                 match found {
-                    Some(b) if b == *want => {}
+                    Some(b) if b == want => {}
                     Some(b) => findings.add(
                         finding_table,
                         format!("({}, {check_key}, {seq})", event.cluster),

@@ -3,7 +3,7 @@
 //! (cluster, source, the cluster's clock marks, late events). Append, rebuild and verify derive
 //! them here alike.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use tidemark_core::findings::FindingChange;
 use tidemark_core::{Event, EventType, Payload, ResolutionKind};
@@ -14,29 +14,34 @@ use super::finding_index::{GroupTable, write_groups};
 use crate::error::StorageFault;
 use crate::tables::{self, change_bits};
 
-/// The finding index entries of one event: what it changed, and the findings it names.
-pub(crate) fn finding_index_entries(
-    event: &Event,
-    changes: &[(String, FindingChange)],
-    bits: &mut BTreeMap<String, u8>,
-) {
-    bits.clear();
-    for (check_key, change) in changes {
-        let bit = match change {
-            FindingChange::Opened => change_bits::OPENED,
-            FindingChange::SeverityChanged => change_bits::SEVERITY_CHANGED,
-            // The finding's own source resolved it: absence (a cycle) or the alerting system (an
-            // alert event); the event's type tells which (`change_bits::names`).
-            FindingChange::Resolved(ResolutionKind::Auto | ResolutionKind::Source) => {
-                change_bits::RESOLVED_AUTO
-            }
-            FindingChange::Resolved(ResolutionKind::Manual) => change_bits::RESOLVED_MANUAL,
-            FindingChange::Resolved(ResolutionKind::Recipe) => change_bits::RESOLVED_RECIPE,
-            FindingChange::Resolved(ResolutionKind::Informational) => change_bits::INFORMATIONAL,
-            FindingChange::FlapStarted(_) | FindingChange::FlapStopped(_) => change_bits::FLAP,
-        };
-        *bits.entry(check_key.clone()).or_default() |= bit;
-    }
+/// The finding index entries of one event: what it changed, and the findings it names, each
+/// finding once with its change bits, in check key order (borrowed from the event and its
+/// changes: nothing is allocated per entry).
+pub(crate) fn finding_index_entries<'a>(
+    event: &'a Event,
+    changes: &'a [(String, FindingChange)],
+) -> Vec<(&'a str, u8)> {
+    let mut entries: Vec<(&str, u8)> = changes
+        .iter()
+        .map(|(check_key, change)| {
+            let bit = match change {
+                FindingChange::Opened => change_bits::OPENED,
+                FindingChange::SeverityChanged => change_bits::SEVERITY_CHANGED,
+                // The finding's own source resolved it: absence (a cycle) or the alerting
+                // system (an alert event); the event's type tells which (`change_bits::names`).
+                FindingChange::Resolved(ResolutionKind::Auto | ResolutionKind::Source) => {
+                    change_bits::RESOLVED_AUTO
+                }
+                FindingChange::Resolved(ResolutionKind::Manual) => change_bits::RESOLVED_MANUAL,
+                FindingChange::Resolved(ResolutionKind::Recipe) => change_bits::RESOLVED_RECIPE,
+                FindingChange::Resolved(ResolutionKind::Informational) => {
+                    change_bits::INFORMATIONAL
+                }
+                FindingChange::FlapStarted(_) | FindingChange::FlapStopped(_) => change_bits::FLAP,
+            };
+            (check_key.as_str(), bit)
+        })
+        .collect();
     let named: &[String] = match &event.payload {
         Payload::FindingResolved(r) => std::slice::from_ref(&r.check_key),
         Payload::IncidentOpened(i) | Payload::IncidentUpdated(i) | Payload::IncidentClosed(i) => {
@@ -44,10 +49,28 @@ pub(crate) fn finding_index_entries(
         }
         _ => &[],
     };
-    for check_key in named {
-        bits.entry(check_key.clone())
-            .or_insert(change_bits::MENTIONED);
-    }
+    // A finding named without a change is mentioned; the bit is dropped below where it also
+    // changed.
+    entries.extend(
+        named
+            .iter()
+            .map(|check_key| (check_key.as_str(), change_bits::MENTIONED)),
+    );
+    // One entry per finding: its bits joined (a stable sort keeps a finding's changes before
+    // its mention).
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries.dedup_by(|later, kept| {
+        if later.0 != kept.0 {
+            return false;
+        }
+        if kept.1 == change_bits::MENTIONED {
+            kept.1 = later.1;
+        } else if later.1 != change_bits::MENTIONED {
+            kept.1 |= later.1;
+        }
+        true
+    });
+    entries
 }
 
 /// The incident an event belongs to, if it names one.
@@ -92,6 +115,9 @@ pub(super) fn index_event(
     Ok(())
 }
 
+/// Check key → a finding's entries (position, change bits), positions increasing.
+type EntriesByFinding = HashMap<String, Vec<(u64, u8)>>;
+
 /// The finding index entries of a batch (or a rebuild's chunk), gathered while its events are
 /// applied and written at its end as groups (`finding_groups`, store layout 9).
 ///
@@ -99,58 +125,53 @@ pub(super) fn index_event(
 /// B-tree entry each, in key order, a batch of the compare workload took 10 k instructions per
 /// entry; grouped per finding (at most `codec::FINDING_GROUP_MAX_ENTRIES` a value), it takes
 /// one insert per finding instead of one per change (issue 20; `cargo bench --bench keys`).
-/// Nothing reads the index inside the transaction.
+/// The entries are gathered per finding as they come (positions increase), so only the
+/// findings, not the entries, are sorted at the end. Nothing reads the index inside the
+/// transaction.
 #[derive(Default)]
 pub(super) struct FindingIndexBatch {
-    /// The clusters the entries name, each once.
-    clusters: Vec<String>,
-    /// (index in `clusters`, check key, position, change bits).
-    entries: Vec<(u32, String, u64, u8)>,
-    bits: BTreeMap<String, u8>,
-    /// One finding's entries, and an encoded group: scratch.
-    group: Vec<(u64, u8)>,
+    /// The clusters the entries name, each once, with each finding's entries (position,
+    /// change bits) in this batch.
+    clusters: Vec<(String, EntriesByFinding)>,
     buffer: Vec<u8>,
 }
 
 impl FindingIndexBatch {
     /// Gathers the entries of the event at `seq`.
     pub(super) fn add(&mut self, seq: u64, event: &Event, changes: &[(String, FindingChange)]) {
-        finding_index_entries(event, changes, &mut self.bits);
-        if self.bits.is_empty() {
+        let entries = finding_index_entries(event, changes);
+        if entries.is_empty() {
             return;
         }
-        let cluster = match self.clusters.iter().rposition(|c| *c == event.cluster) {
+        let at = match self.clusters.iter().rposition(|c| c.0 == event.cluster) {
             Some(at) => at,
             None => {
-                self.clusters.push(event.cluster.clone());
+                self.clusters.push((event.cluster.clone(), HashMap::new()));
                 self.clusters.len() - 1
             }
-        } as u32;
-        for (check_key, bits) in std::mem::take(&mut self.bits) {
-            self.entries.push((cluster, check_key, seq, bits));
+        };
+        let findings = &mut self.clusters[at].1;
+        for (check_key, bits) in entries {
+            match findings.get_mut(check_key) {
+                Some(held) => held.push((seq, bits)),
+                None => {
+                    findings.insert(check_key.to_owned(), vec![(seq, bits)]);
+                }
+            }
         }
     }
 
-    /// Writes the entries gathered, a group per finding (or several, when it has more than a
-    /// group holds), and forgets them.
+    /// Writes the entries gathered, in key order, a group per finding (or several, when it has
+    /// more than a group holds), and forgets them.
     pub(super) fn write(&mut self, groups: &mut GroupTable<'_>) -> Result<(), StorageFault> {
-        let clusters = &self.clusters;
-        self.entries.sort_unstable_by(|a, b| {
-            (clusters[a.0 as usize].as_str(), a.1.as_str(), a.2).cmp(&(
-                clusters[b.0 as usize].as_str(),
-                b.1.as_str(),
-                b.2,
-            ))
-        });
-        for finding in self.entries.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
-            let (cluster, check_key) = (clusters[finding[0].0 as usize].as_str(), &finding[0].1);
-            self.group.clear();
-            self.group
-                .extend(finding.iter().map(|&(_, _, seq, bits)| (seq, bits)));
-            write_groups(groups, cluster, check_key, &self.group, &mut self.buffer)?;
+        self.clusters.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (cluster, findings) in self.clusters.drain(..) {
+            let mut findings: Vec<(String, Vec<(u64, u8)>)> = findings.into_iter().collect();
+            findings.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (check_key, entries) in &findings {
+                write_groups(groups, &cluster, check_key, entries, &mut self.buffer)?;
+            }
         }
-        self.entries.clear();
-        self.clusters.clear();
         Ok(())
     }
 }
@@ -209,5 +230,42 @@ impl<'txn> FilterIndexes<'txn> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_gives_each_finding_one_entry_with_its_bits_joined() {
+        let event = tidemark_core::decode_event(
+            r#"{"id":"i","schema":1,"type":"incident.updated","time":"2026-03-02T00:00:00Z","source":"t","cluster":"c","data":{"incident":"inc","severity":"error","summary":"s","check_keys":["b","a","b","z"]}}"#,
+        );
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => panic!("{error}"),
+        };
+        let changes = vec![
+            ("b".to_owned(), FindingChange::Opened),
+            ("a".to_owned(), FindingChange::SeverityChanged),
+            (
+                "b".to_owned(),
+                FindingChange::FlapStarted(tidemark_core::flaps::FlapDetector::Count),
+            ),
+        ];
+        assert_eq!(
+            finding_index_entries(&event, &changes),
+            [
+                ("a", change_bits::SEVERITY_CHANGED),
+                ("b", change_bits::OPENED | change_bits::FLAP),
+                ("z", change_bits::MENTIONED),
+            ]
+        );
+        assert!(
+            finding_index_entries(&event, &[])
+                .iter()
+                .all(|e| e.1 == change_bits::MENTIONED)
+        );
     }
 }
