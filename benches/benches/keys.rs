@@ -1,9 +1,11 @@
-//! What `by_finding`'s shape costs redb's inserts (issue 20, ADR 0009 "Not done"): the same
-//! entries, written as the store writes them (sorted per batch, one transaction per batch),
-//! three ways: today's entry per change under its tuple key `(&str, &str, u64)`; the same
-//! entries under one byte string that sorts in the same order (compared with one `memcmp`);
-//! and one entry per finding per batch holding its (position, bits) pairs. Measured before
-//! anyone changes a stored format for either (the figures: `docs/benchmarks.md`).
+//! What the finding index's shape costs redb's inserts (issue 20, ADR 0009 decision 8): the
+//! same entries, written as the store writes them (sorted per batch, one transaction per
+//! batch), three ways: `by_finding`'s entry per change under its tuple key `(&str, &str, u64)`
+//! (store layout 8 and earlier); the same entries under one byte string that sorts in the same
+//! order (compared with one `memcmp`); and one entry per finding per batch holding its
+//! (position, bits) pairs, the shape `finding_groups` took in layout 9 (without its checksum
+//! and its cap of 64 entries a value). Measured before the stored format changed (the figures:
+//! `docs/benchmarks.md`).
 //!
 //! The entries are the compare workload's: one cluster, 1,000 check keys, 77 picks per cycle
 //! (about 74 entries once repeats are dropped) at increasing positions, 190 cycles per batch
