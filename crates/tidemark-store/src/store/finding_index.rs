@@ -509,3 +509,6 @@ pub(super) fn cut_groups_before(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
