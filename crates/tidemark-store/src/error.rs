@@ -44,6 +44,11 @@ impl CorruptRecord {
                  (after a retention cut, the rows before the cut are copied, not refolded: restore \
                  a backup to get those back) (docs/runbooks/corrupt-store.md)"
             }
+            "finding_groups" => {
+                "the finding index is derived from the log: `tidemark rebuild` writes it anew \
+                 (after a retention cut, the entries before the cut are copied, and a group that \
+                 does not decode is left out) (docs/runbooks/corrupt-store.md)"
+            }
             "quarantine" => {
                 "this quarantined input cannot be read back; the events are unaffected. Restore a \
                  backup to get it back; `tidemark verify` lists every corrupt record \

@@ -472,7 +472,7 @@ fn verify_checks_the_indexes_against_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.redb");
     make_store(&path, 47);
-    let (bits_changed, damaged_key) = {
+    let (bits_changed, damaged_key, damaged_finding) = {
         use redb::ReadableTable;
         let db = redb::Database::open(&path).unwrap();
         #[allow(clippy::disallowed_methods)] // damaging the file on purpose, as a bad tool would
@@ -521,6 +521,7 @@ fn verify_checks_the_indexes_against_the_log() {
         (
             format!("({c}, {key}, {})", entries[0].0),
             format!("({last_c}, {last_key}, {last_seq})"),
+            (last_c, last_key),
         )
     };
     let report = verify(&path);
@@ -549,6 +550,29 @@ fn verify_checks_the_indexes_against_the_log() {
         "{report:#?}"
     );
     assert_eq!(report.integrity, tidemark_store::IntegrityCheck::Passed);
+    // The damaged group's finding: its timeline fails naming the record and what to do.
+    let (cluster, check_key) = damaged_finding;
+    let store = Store::open_read_only(&path, config()).unwrap();
+    let error = store
+        .finding_timeline(&cluster, &check_key)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(&format!("finding_groups record {damaged_key}"))
+            && error.contains("tidemark rebuild"),
+        "{error}"
+    );
+    drop(store);
+    // A rebuild writes the finding index anew from the log.
+    let store = Store::open(&path, config()).unwrap();
+    store.rebuild(|_| {}).unwrap();
+    assert!(store.finding_timeline(&cluster, &check_key).is_ok());
+    drop(store);
+    let report = verify(&path);
+    assert!(
+        report.problems.iter().all(|p| p.table != "finding_groups"),
+        "{report:#?}"
+    );
 }
 
 /// A store of 60 cycles of cluster `h`: finding `k` seen for five cycles, then absent for five

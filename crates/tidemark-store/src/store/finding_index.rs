@@ -12,8 +12,7 @@ use crate::error::{CorruptRecord, ReadFault, StorageFault};
 use crate::tables::{self, Table};
 
 /// `finding_groups` open for writing.
-pub(super) type GroupTable<'txn> =
-    redb::Table<'txn, (&'static str, &'static str, u64), &'static [u8]>;
+pub(super) type GroupTable<'txn> = redb::Table<'txn, FindingKey, &'static [u8]>;
 
 /// The key of both tables: (cluster, check key, position).
 type FindingKey = (&'static str, &'static str, u64);

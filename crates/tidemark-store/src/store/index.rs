@@ -1,7 +1,7 @@
-//! The index entries of one event: its finding changes and the findings it names
-//! (the finding index, `finding_groups`), its cluster and time, incident and type; and the event filters' indexes
-//! (cluster, source, the cluster's clock marks, late events). Append, rebuild and verify derive
-//! them here alike.
+//! The index entries of one event: its finding changes and the findings it names (the finding
+//! index, `finding_groups`), its cluster and time, incident and type; and the event filters'
+//! indexes (cluster, source, the cluster's clock marks, late events). Append, rebuild and verify
+//! derive them here alike.
 
 use std::collections::HashMap;
 
