@@ -6,6 +6,8 @@
 pub mod codec;
 mod error;
 mod input;
+#[cfg(test)]
+mod property_runner;
 pub mod quarantine;
 mod store;
 pub mod tables;

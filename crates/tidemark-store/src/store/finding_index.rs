@@ -219,7 +219,8 @@ impl FindingIndex {
                     check_key,
                     from,
                     to,
-                    held: held.into_iter(),
+                    held,
+                    given: 0,
                     rest,
                 }))
             }
@@ -292,6 +293,49 @@ impl FindingIndex {
     }
 }
 
+/// A row of `by_finding` as redb gives it.
+type EntryRow<'a> =
+    Result<(redb::AccessGuard<'a, FindingKey>, redb::AccessGuard<'a, u8>), redb::StorageError>;
+/// A row of `finding_groups` as redb gives it.
+type GroupRow<'a> = Result<
+    (
+        redb::AccessGuard<'a, FindingKey>,
+        redb::AccessGuard<'a, &'static [u8]>,
+    ),
+    redb::StorageError,
+>;
+
+/// A `by_finding` row as (position, change bits).
+fn entry_of(row: EntryRow<'_>) -> Result<(u64, u8), ReadFault> {
+    let (key, bits) = row?;
+    Ok((key.value().2, bits.value()))
+}
+
+/// Reads the next group of `rest` into `held` (cleared first). `None` at the end; a group that
+/// cannot be read answers its error and ends the read (`rest` is dropped either way).
+fn next_group<'a>(
+    rest: &mut Option<impl Iterator<Item = GroupRow<'a>>>,
+    cluster: &str,
+    check_key: &str,
+    held: &mut Vec<(u64, u8)>,
+) -> Option<Result<(), ReadFault>> {
+    let read = match rest.as_mut()?.next() {
+        None => {
+            *rest = None;
+            return None;
+        }
+        Some(Err(error)) => Err(ReadFault::from(error)),
+        Some(Ok((key, value))) => {
+            decode_group(cluster, check_key, key.value().2, value.value(), held)
+                .map_err(ReadFault::from)
+        }
+    };
+    if read.is_err() {
+        *rest = None;
+    }
+    Some(read)
+}
+
 /// [`FindingIndex::forward`]'s entries.
 pub(crate) enum Forward<'a> {
     Done,
@@ -305,8 +349,9 @@ pub(crate) struct GroupsForward<'a> {
     check_key: &'a str,
     from: u64,
     to: u64,
-    /// The entries of the group read last, not yet given.
-    held: std::vec::IntoIter<(u64, u8)>,
+    /// The entries of the group read last, and how many of them were given.
+    held: Vec<(u64, u8)>,
+    given: usize,
     /// The groups after it (`None` once the end is reached).
     rest: Option<GroupRange<'a>>,
 }
@@ -317,47 +362,27 @@ impl Iterator for Forward<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Self::Done => None,
-            Self::Entries(range) => Some(
-                range
-                    .next()?
-                    .map(|(key, bits)| (key.value().2, bits.value()))
-                    .map_err(ReadFault::from),
-            ),
+            Self::Entries(range) => Some(entry_of(range.next()?)),
             Self::Groups(groups) => loop {
-                if let Some((seq, bits)) = groups.held.next() {
+                if let Some(&(seq, bits)) = groups.held.get(groups.given) {
+                    groups.given += 1;
                     if seq < groups.from {
                         continue;
                     }
                     if seq > groups.to {
                         groups.rest = None;
-                        groups.held = Vec::new().into_iter();
+                        groups.held.clear();
                         return None;
                     }
                     return Some(Ok((seq, bits)));
                 }
-                let entry = match groups.rest.as_mut()?.next() {
-                    None => {
-                        groups.rest = None;
-                        return None;
-                    }
-                    Some(entry) => entry,
-                };
-                let (key, value) = match entry {
-                    Ok(entry) => entry,
-                    Err(error) => return Some(Err(error.into())),
-                };
-                let mut held = Vec::new();
-                if let Err(record) = decode_group(
-                    groups.cluster,
-                    groups.check_key,
-                    key.value().2,
-                    value.value(),
-                    &mut held,
-                ) {
-                    groups.rest = None;
-                    return Some(Err(record.into()));
+                let (cluster, check_key) = (groups.cluster, groups.check_key);
+                if let Err(error) =
+                    next_group(&mut groups.rest, cluster, check_key, &mut groups.held)?
+                {
+                    return Some(Err(error));
                 }
-                groups.held = held.into_iter();
+                groups.given = 0;
             },
         }
     }
@@ -387,12 +412,7 @@ impl Iterator for Backward<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Self::Done => None,
-            Self::Entries(range) => Some(
-                range
-                    .next()?
-                    .map(|(key, bits)| (key.value().2, bits.value()))
-                    .map_err(ReadFault::from),
-            ),
+            Self::Entries(range) => Some(entry_of(range.next()?)),
             Self::Groups(groups) => loop {
                 if let Some((seq, bits)) = groups.held.pop() {
                     if seq > groups.to {
@@ -400,24 +420,11 @@ impl Iterator for Backward<'_> {
                     }
                     return Some(Ok((seq, bits)));
                 }
-                let entry = groups.rest.as_mut()?.next();
-                let Some(entry) = entry else {
-                    groups.rest = None;
-                    return None;
-                };
-                let (key, value) = match entry {
-                    Ok(entry) => entry,
-                    Err(error) => return Some(Err(error.into())),
-                };
-                if let Err(record) = decode_group(
-                    groups.cluster,
-                    groups.check_key,
-                    key.value().2,
-                    value.value(),
-                    &mut groups.held,
-                ) {
-                    groups.rest = None;
-                    return Some(Err(record.into()));
+                let (cluster, check_key) = (groups.cluster, groups.check_key);
+                if let Err(error) =
+                    next_group(&mut groups.rest, cluster, check_key, &mut groups.held)?
+                {
+                    return Some(Err(error));
                 }
             },
         }

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::property_runner::seeded_runner;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestRunner};
 use redb::ReadableDatabase;
 
 use super::*;
@@ -19,27 +19,6 @@ const FINDINGS: [(&str, &str); 4] = [("c", "k"), ("c", "k\u{0}x"), ("c", "kk"), 
 
 /// (finding, position) → change bits: what the index must answer.
 type Model = BTreeMap<(usize, u64), u8>;
-
-fn seeded_runner(cases: u32) -> (TestRunner, u64) {
-    let seed = std::env::var("TIDEMARK_PROPTEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            use std::hash::{BuildHasher, RandomState};
-            RandomState::new().hash_one(std::process::id())
-        });
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(cases);
-    let config = Config {
-        cases,
-        rng_seed: RngSeed::Fixed(seed),
-        failure_persistence: None,
-        ..Config::default()
-    };
-    (TestRunner::new(config), seed)
-}
 
 /// Events at positions 1, 2, ...: each the findings it changed (a bit mask over `FINDINGS`)
 /// and the change bits; and the sizes of the batches they are written in.

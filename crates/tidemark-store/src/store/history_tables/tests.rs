@@ -8,8 +8,8 @@
 use std::ops::Bound;
 use std::path::Path;
 
+use crate::property_runner::seeded_runner;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestRunner};
 use redb::{ReadableDatabase, ReadableTable};
 use tidemark_core::Timestamp;
 use tidemark_core::findings::{MemoryHistory, ResolutionKind};
@@ -224,27 +224,6 @@ fn query() -> impl Strategy<Value = Query> {
                 limit,
             },
         })
-}
-
-fn seeded_runner(cases: u32) -> (TestRunner, u64) {
-    let seed = std::env::var("TIDEMARK_PROPTEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            use std::hash::{BuildHasher, RandomState};
-            RandomState::new().hash_one(std::process::id())
-        });
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(cases);
-    let config = Config {
-        cases,
-        rng_seed: RngSeed::Fixed(seed),
-        failure_persistence: None,
-        ..Config::default()
-    };
-    (TestRunner::new(config), seed)
 }
 
 /// Random histories of several findings, written into `MemoryHistory` and into the tables (in a
