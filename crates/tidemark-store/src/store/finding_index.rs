@@ -63,10 +63,9 @@ pub(super) fn write_groups(
 }
 
 /// Writes entries handed over one at a time in key order (cluster, check key, position) as
-/// groups: the upgrade's move out of `by_finding`, a rebuild's copy of the entries before its
-/// base, retention's rewrite of the groups that straddle its cut.
+/// groups ([`copy_entries_up_to`]).
 #[derive(Default)]
-pub(super) struct GroupWriter {
+struct GroupWriter {
     cluster: String,
     check_key: String,
     entries: Vec<(u64, u8)>,
@@ -75,7 +74,7 @@ pub(super) struct GroupWriter {
 
 impl GroupWriter {
     /// Adds an entry; the ones of the finding before, or a full group, are written first.
-    pub(super) fn push(
+    fn push(
         &mut self,
         table: &mut GroupTable<'_>,
         cluster: &str,
@@ -100,7 +99,7 @@ impl GroupWriter {
     }
 
     /// Writes what is held.
-    pub(super) fn flush(&mut self, table: &mut GroupTable<'_>) -> Result<(), StorageFault> {
+    fn flush(&mut self, table: &mut GroupTable<'_>) -> Result<(), StorageFault> {
         if !self.entries.is_empty() {
             write_groups(
                 table,
@@ -153,31 +152,12 @@ impl FindingIndex {
         check_key: &str,
         seq: u64,
     ) -> Result<Option<u8>, ReadFault> {
-        match self {
-            Self::Entries(table) => Ok(table.get((cluster, check_key, seq))?.map(|v| v.value())),
-            Self::Groups(None) => Ok(None),
-            Self::Groups(Some(table)) => {
-                let Some(entry) = table
-                    .range((cluster, check_key, 0)..=(cluster, check_key, seq))?
-                    .next_back()
-                else {
-                    return Ok(None);
-                };
-                let (key, value) = entry?;
-                let mut entries = Vec::new();
-                decode_group(
-                    cluster,
-                    check_key,
-                    key.value().2,
-                    value.value(),
-                    &mut entries,
-                )?;
-                Ok(entries
-                    .binary_search_by_key(&seq, |(s, _)| *s)
-                    .ok()
-                    .map(|at| entries[at].1))
-            }
-        }
+        // The read from `seq` to `seq`: the group that starts at or before it, no more.
+        Ok(self
+            .forward(cluster, check_key, seq, seq)?
+            .next()
+            .transpose()?
+            .map(|(_, bits)| bits))
     }
 
     /// The entries `(position, change bits)` of `check_key` in `cluster` at positions
@@ -435,10 +415,12 @@ impl Iterator for Backward<'_> {
 const COPY_CHUNK: usize = 1_000_000;
 
 /// Copies the entries of `source` at positions up to `base` into the `finding_groups` of
-/// `target` (a rebuild's new file, which it makes durable at its end), in chunks of
-/// non-durable commits; `progress` counts the entries read. A group of `source` that does not
-/// decode cannot be split at `base`: it is left out, with a warning (`tidemark verify` of the
-/// source lists it).
+/// `target`: a rebuild's new file (the entries before its base), or the store itself (the
+/// upgrade to layout 9, reading `by_finding` in a read transaction of it). In chunks of
+/// [`COPY_CHUNK`] entries, a durable commit each (redb reuses the pages a commit frees only
+/// once a durable commit follows it); `progress` counts the entries read, once per chunk. A
+/// group of `source` that does not decode cannot be split at `base`: it is left out, with a
+/// warning (`tidemark verify` of the source lists it).
 pub(super) fn copy_entries_up_to(
     source: &FindingIndex,
     target: &redb::Database,
@@ -447,9 +429,7 @@ pub(super) fn copy_entries_up_to(
 ) -> Result<(), StorageFault> {
     let mut pending: Vec<(String, String, u64, u8)> = Vec::new();
     let write = |pending: &mut Vec<(String, String, u64, u8)>| -> Result<(), StorageFault> {
-        let mut txn = super::write_txn::begin(target)?;
-        txn.set_durability(redb::Durability::None)
-            .map_err(|e| StorageFault(redb::Error::from(e)))?;
+        let txn = super::write_txn::begin(target)?;
         {
             let mut table = txn.open_table(tables::FINDING_GROUPS)?;
             let mut writer = GroupWriter::default();

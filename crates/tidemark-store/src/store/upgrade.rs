@@ -239,27 +239,23 @@ pub(super) fn upgrade_to_layout_5(
     Ok(())
 }
 
-/// Entries moved per transaction by [`upgrade_to_layout_9`].
-const MOVE_CHUNK: usize = 1_000_000;
-
 /// Upgrades a store of layout 8 or earlier to layout 9 at its first read-write open: its
 /// finding index moves from `by_finding` (an entry per change) into `finding_groups` (a value
 /// per finding per run of positions, issue 20), and the layout is set.
 ///
-/// The groups are written in chunks of [`MOVE_CHUNK`] entries (a transaction each, progress
-/// logged) while `by_finding` stays whole; then one transaction empties `by_finding` and sets
-/// the layout. Readers read `by_finding` as long as it holds an entry
-/// (`finding_index::FindingIndex::open`), so a crash before that last transaction leaves a store
-/// of the older layout whose index is whole where it is read, and whose next open clears the
-/// groups written and starts again. A store whose `by_finding` is empty (none of its events
+/// The groups are written in chunks of a million entries (`finding_index::copy_entries_up_to`,
+/// a transaction each, progress logged) while `by_finding` stays whole; then one transaction
+/// empties `by_finding` and sets the layout. Readers read `by_finding` as long as it holds an
+/// entry (`finding_index::FindingIndex::open`), so a crash before that last transaction leaves
+/// a store of the older layout whose index is whole where it is read, and whose next open
+/// clears the groups written and starts again. A store whose `by_finding` is empty (none of its events
 /// changed a finding, or the open's refold wrote its index as groups) only gets its layout.
 pub(super) fn upgrade_to_layout_9(db: &Database, path: &Path) -> Result<(), OpenError> {
-    use super::finding_index::GroupWriter;
+    use super::finding_index::{FindingIndex, copy_entries_up_to};
     use redb::ReadableTableMetadata;
 
     let read = db.begin_read()?;
-    let entries = read.open_table(tables::BY_FINDING)?;
-    let total = entries.len()?;
+    let total = read.open_table(tables::BY_FINDING)?.len()?;
     if total > 0 {
         tracing::warn!(path = %path.display(), entries = total, "upgrading the store to layout 9: the finding index moves into `finding_groups`, a value per finding per batch (once)");
         // Left by an upgrade that did not finish: start again.
@@ -267,34 +263,14 @@ pub(super) fn upgrade_to_layout_9(db: &Database, path: &Path) -> Result<(), Open
         txn.delete_table(tables::FINDING_GROUPS)?;
         txn.open_table(tables::FINDING_GROUPS)?;
         txn.commit()?;
-        let mut iter = entries.iter()?;
+        // `by_finding` holds entries: the index reads them there.
+        let index = FindingIndex::open(&read)?;
         let mut moved = 0u64;
-        loop {
-            let txn = write_txn::begin(db)?;
-            let mut in_chunk = 0;
-            {
-                let mut groups = txn.open_table(tables::FINDING_GROUPS)?;
-                let mut writer = GroupWriter::default();
-                for entry in iter.by_ref() {
-                    let (key, bits) = entry?;
-                    let (cluster, check_key, seq) = key.value();
-                    writer.push(&mut groups, cluster, check_key, seq, bits.value())?;
-                    in_chunk += 1;
-                    if in_chunk == MOVE_CHUNK {
-                        break;
-                    }
-                }
-                writer.flush(&mut groups)?;
-            }
-            txn.commit()?;
-            moved += in_chunk as u64;
-            if in_chunk < MOVE_CHUNK {
-                break;
-            }
+        copy_entries_up_to(&index, db, u64::MAX, &mut |read| {
+            moved += read;
             tracing::warn!(moved, of = total, "upgrading the store to layout 9");
-        }
+        })?;
     }
-    drop(entries);
     drop(read);
     let txn = write_txn::begin(db)?;
     txn.delete_table(tables::BY_FINDING)?;
