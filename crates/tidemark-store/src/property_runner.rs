@@ -1,4 +1,5 @@
-//! The seeded runner of the crate's own property tests (tests only): the seed comes from
+//! The seeded runner of the crate's property tests (tests only: the unit tests' module, and
+//! included by path in the integration tests that run properties): the seed comes from
 //! `TIDEMARK_PROPTEST_SEED` or is fresh, and the test prints it; `PROPTEST_CASES` changes the
 //! number of cases.
 

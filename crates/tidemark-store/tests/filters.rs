@@ -9,11 +9,14 @@
 //! The property prints the seed that reproduces a failure (`TIDEMARK_PROPTEST_SEED=...`);
 //! `PROPTEST_CASES` changes the number of cases.
 
+#[path = "../src/property_runner.rs"]
+mod property_runner;
+
+use property_runner::seeded_runner;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestRunner};
 use tidemark_core::{Event, EventType, Timestamp, decode_event};
 use tidemark_store::{EventFilter, Input, Store, StoreConfig, tables};
 
@@ -444,27 +447,6 @@ fn filters(horizon_secs: i64) -> impl Strategy<Value = EventFilter> {
                 source: source.map(|s| SOURCES[s].to_owned()),
             },
         )
-}
-
-fn seeded_runner(cases: u32) -> (TestRunner, u64) {
-    let seed = std::env::var("TIDEMARK_PROPTEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            use std::hash::{BuildHasher, RandomState};
-            RandomState::new().hash_one(std::process::id())
-        });
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(cases);
-    let config = Config {
-        cases,
-        rng_seed: RngSeed::Fixed(seed),
-        failure_persistence: None,
-        ..Config::default()
-    };
-    (TestRunner::new(config), seed)
 }
 
 #[test]

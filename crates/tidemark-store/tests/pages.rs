@@ -5,8 +5,11 @@
 //! The property prints the seed that reproduces a failure (`TIDEMARK_PROPTEST_SEED=...`);
 //! `PROPTEST_CASES` changes the number of cases.
 
+#[path = "../src/property_runner.rs"]
+mod property_runner;
+
+use property_runner::seeded_runner;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestRunner};
 use tidemark_core::{Event, EventType, Timestamp, decode_event};
 use tidemark_store::{EventFilter, Input, Store, StoreConfig};
 
@@ -161,27 +164,6 @@ fn paged(store: &Store, filter: &EventFilter, limit: usize) -> Result<Vec<u64>, 
             None => return Ok(seqs),
         }
     }
-}
-
-fn seeded_runner(cases: u32) -> (TestRunner, u64) {
-    let seed = std::env::var("TIDEMARK_PROPTEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            use std::hash::{BuildHasher, RandomState};
-            RandomState::new().hash_one(std::process::id())
-        });
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(cases);
-    let config = Config {
-        cases,
-        rng_seed: RngSeed::Fixed(seed),
-        failure_persistence: None,
-        ..Config::default()
-    };
-    (TestRunner::new(config), seed)
 }
 
 fn store_of(dir: &tempfile::TempDir, budget: usize, events: &[Event]) -> Store {

@@ -1,10 +1,13 @@
 //! The store on real redb files: outcomes, reopening, timelines, time travel, and rebuild equal
 //! to live on random logs.
 
+#[path = "../src/property_runner.rs"]
+mod property_runner;
+
+use property_runner::seeded_runner;
 use std::path::Path;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestRunner};
 use tidemark_core::event::{
     Alert, CURRENT_SCHEMA, ChangeDeployed, ChangeKind, CycleCompleted, FindingObservation,
     FindingResolved, IncidentChange, InventoryObserved, InventoryResource, ManualResolutionKind,
@@ -436,29 +439,6 @@ fn logs() -> impl Strategy<Value = (Vec<Event>, Vec<usize>, usize)> {
             )
         })
         .prop_map(|(steps, skew, batches, probe)| (build(&steps, &skew), batches, probe))
-}
-
-fn seeded_runner(cases: u32) -> (TestRunner, u64) {
-    let seed = std::env::var("TIDEMARK_PROPTEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            use std::hash::{BuildHasher, RandomState};
-            RandomState::new().hash_one(std::process::id())
-        });
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(cases);
-    (
-        TestRunner::new(Config {
-            cases,
-            rng_seed: RngSeed::Fixed(seed),
-            failure_persistence: None,
-            ..Config::default()
-        }),
-        seed,
-    )
 }
 
 #[test]
